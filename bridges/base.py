@@ -1,0 +1,119 @@
+"""What every bridge produces and the small base class every silo module fills in (STYLE.md habit 10).
+
+A bridge reads a silo's data (an export file or a live API) and yields *drafts*: plain records that say what the
+silo knows, with the silo's own record ids so that a re-import can be recognised. Bridges never touch the node's
+storage; the node's importer (node/importer.py) resolves drafts against the graph (DESIGN.md §7).
+
+Identity strings in drafts are raw addresses as the silo wrote them (``https://www.linkedin.com/in/Jane-Doe/``,
+``@jane@example.social``, ``jane@example.com``); the importer normalises them with protocol.addresses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import ClassVar, Literal
+
+__all__ = [
+    "BlockDraft",
+    "Bridge",
+    "ContactDraft",
+    "ExportError",
+    "IdentityDraft",
+    "ImportItem",
+    "InteractionDraft",
+    "Skipped",
+]
+
+Verification = Literal["signed", "two-way", "email-match", "claimed", "guessed"]
+Initiator = Literal["owner", "them", "unknown"]
+
+
+class ExportError(ValueError):
+    """The file is not what it claims to be, or is over a limit. The message says what to do next."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class IdentityDraft:
+    address: str
+    kind: str | None = None  # a hint for protocol.addresses.normalize ("x", "linkedin", "email", "tel"...)
+    label: str | None = None  # "work", "home", a handle to show beside a numeric id
+    verification: Verification = "claimed"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ContactDraft:
+    source_record_id: str  # stable within the source: a re-import of the same export yields the same ids
+    display_name: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    nickname: str | None = None
+    organization: str | None = None
+    title: str | None = None
+    birthday: date | None = None
+    photo_url: str | None = None
+    identities: tuple[IdentityDraft, ...] = ()
+    circles: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    met_on: date | None = None  # "Connected On", the date an invitation was accepted
+    relationship: str | None = None  # a vocabulary term when the silo implies one ("contact", "colleague")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InteractionDraft:
+    source_record_id: str
+    occurred_at: datetime  # timezone-aware
+    channel: str  # one of protocol.vocab.CHANNELS
+    initiated_by: Initiator
+    participants: tuple[IdentityDraft, ...]  # the other people in it (never the owner)
+    summary: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BlockDraft:
+    identity: IdentityDraft
+    source_record_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Skipped:
+    file: str
+    line: int | None
+    reason: str
+
+
+ImportItem = ContactDraft | InteractionDraft | BlockDraft | Skipped
+
+
+@dataclass
+class Bridge:
+    """Base class for one silo. Subclasses set the constants and implement ``parse_export``."""
+
+    name: ClassVar[str]  # "linkedin", "x", ...
+    scheme: ClassVar[str]  # the identity kind this silo owns
+    description: ClassVar[str] = ""
+    options: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def detect(cls, path: Path) -> bool:
+        """True when ``path`` (a file, folder or ZIP) looks like this silo's export."""
+        return False
+
+    def parse_export(self, path: Path) -> Iterator[ImportItem]:
+        raise ExportError(f"{self.name} has no export importer")
+
+    def preview(self, items: Iterable[ImportItem]) -> dict[str, int]:
+        """Dry run: count what an import would bring in, without writing anything."""
+        counts = {"contacts": 0, "interactions": 0, "blocks": 0, "skipped": 0}
+        for item in items:
+            if isinstance(item, ContactDraft):
+                counts["contacts"] += 1
+            elif isinstance(item, InteractionDraft):
+                counts["interactions"] += 1
+            elif isinstance(item, BlockDraft):
+                counts["blocks"] += 1
+            else:
+                counts["skipped"] += 1
+        return counts

@@ -1,0 +1,1 @@
+"""Kith federation package."""
