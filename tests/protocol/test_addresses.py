@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from protocol import addresses
+from protocol import _addr_base, _addr_silos, _addr_web, addresses
 from protocol.addresses import (
     Address,
     IdentityKind,
@@ -50,6 +50,7 @@ CASES: list[tuple[str, str | None, str | None, IdentityKind, str]] = [
     ("Jane Doe <jane@example.com>", None, None, K.EMAIL, "mailto:jane@example.com"),
     ('"Doe, Jane" <Jane.Doe@Example.com>', None, None, K.EMAIL, "mailto:jane.doe@example.com"),
     ("<jane@example.com>", None, None, K.EMAIL, "mailto:jane@example.com"),
+    ("jane@example.com (Jane Doe)", None, None, K.EMAIL, "mailto:jane@example.com"),
     ("jane+news@example.com", None, None, K.EMAIL, "mailto:jane+news@example.com"),
     ("j.a.n.e@gmail.com", None, None, K.EMAIL, "mailto:j.a.n.e@gmail.com"),
     ("jane@example.com.", None, None, K.EMAIL, "mailto:jane@example.com"),
@@ -76,6 +77,11 @@ CASES: list[tuple[str, str | None, str | None, IdentityKind, str]] = [
     ("tel:+1-415-555-2671;ext=12", None, None, K.TEL, "tel:+14155552671;ext=12"),
     ("tel:555-2671;phone-context=+1-415", None, None, K.TEL, "tel:+14155552671"),
     ("+1 800 FLOWERS", "tel", None, K.TEL, "tel:+18003569377"),
+    ("+1 800 FLOWERS", None, None, K.TEL, "tel:+18003569377"),
+    ("+1 415 555 2671 extn. 12", None, None, K.TEL, "tel:+14155552671;ext=12"),
+    ("+14155552671x12", None, None, K.TEL, "tel:+14155552671;ext=12"),
+    ("+44 20 7946 0958 #5", None, None, K.TEL, "tel:+442079460958;ext=5"),
+    ("+1 415 555 2671 ext 12", None, None, K.TEL, "tel:+14155552671;ext=12"),
     ("+49 30 901820", None, None, K.TEL, "tel:+4930901820"),
     ("+33 6 12 34 56 78", None, None, K.TEL, "tel:+33612345678"),
     ("(415) 555-2671", None, None, K.TEL, "tel:4155552671"),
@@ -289,6 +295,7 @@ REJECTIONS: list[tuple[object, str | None, str | None, str, str]] = [
     # acct
     ("bob", "acct", None, "uri", "@user@host"),
     ("@bob@", None, None, "uri", "@user@host"),
+    ("@a@b@example.social", None, None, "uri", "letters, digits"),
     ("@b!b@example.social", None, None, "uri", "letters, digits"),
     ("@bob@localhost", None, None, "uri", "example.com"),
     ("@bob@example.social:99999", None, None, "uri", "1-65535"),
@@ -315,6 +322,7 @@ REJECTIONS: list[tuple[object, str | None, str | None, str, str]] = [
     ("07700 900123", "tel", "ZZ", "region", "GB"),
     ("07700 900123", "tel", "Britain", "region", "GB"),
     ("0800-FLOWERS", "tel", None, "uri", "country code"),
+    ("+1 800 MAX 1234", None, None, "uri", "wrong number of digits"),
     # web
     ("javascript:alert(1)", None, None, "uri", "https://host/path"),
     ("ftp://example.com/", "web", None, "uri", "http and https"),
@@ -482,10 +490,14 @@ def test_parse_kind_accepts_values_and_aliases() -> None:
 
 
 def test_all_is_complete() -> None:
-    own = {
+    # The public API lives in protocol.addresses and three private modules it re-exports from.
+    modules = [addresses, _addr_base, _addr_web, _addr_silos]
+    public = {
         name
-        for name, value in vars(addresses).items()
-        if not name.startswith("_") and getattr(value, "__module__", None) == addresses.__name__
+        for module in modules
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and (getattr(value, "__module__", None) == module.__name__ or name.isupper())
     }
-    constants = {name for name in vars(addresses) if name.isupper() and not name.startswith("_")}
-    assert own | constants == set(addresses.__all__)
+    assert public == set(addresses.__all__)
+    assert all(getattr(addresses, name) is not None for name in addresses.__all__)
