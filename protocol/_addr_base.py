@@ -50,7 +50,11 @@ class Address:
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, IdentityKind):
-            raise InvalidRecord(f"kind must be one of {_KIND_LIST}", field="kind")
+            # Rows read back from storage carry the kind as its string value; accept exactly those.
+            try:
+                object.__setattr__(self, "kind", IdentityKind(self.kind))
+            except ValueError:
+                raise InvalidRecord(f"kind must be one of {_KIND_LIST}", field="kind") from None
         if not self.uri.startswith(_URI_PREFIXES[self.kind]):
             expected = " or ".join(_URI_PREFIXES[self.kind])
             raise InvalidRecord(f"a {self.kind} identity's uri starts with {expected}", field=_FIELD)

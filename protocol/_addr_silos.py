@@ -93,13 +93,14 @@ def _x_from_url(u: _Url) -> Address:
     if path in ("", "/") and u.fragment.startswith("!/"):
         path = u.fragment[1:]  # legacy https://twitter.com/#!/jack
     segs = [p for p in path.split("/") if p]
-    if len(segs) == 3 and segs[0] == "i" and segs[1] == "user":
+    keys = [p.lower() for p in segs[:2]]
+    if len(segs) == 3 and keys == ["i", "user"]:
         return x_identity(segs[2], None)
-    if len(segs) == 2 and segs[0] == "intent" and segs[1] in ("user", "follow"):
+    if len(segs) == 2 and keys[0] == "intent" and keys[1] in ("user", "follow"):
         uid, name = _query_value(u.query, "user_id"), _query_value(u.query, "screen_name")
         if uid or name:
             return x_identity(uid, name)
-    if len(segs) == 1 or (len(segs) == 2 and segs[1] in _X_TABS):
+    if len(segs) == 1 or (len(segs) == 2 and keys[1] in _X_TABS):
         return x_identity(None, segs[0])
     raise _fail("an X address is a profile URL like https://x.com/jack or https://x.com/i/user/12")
 
@@ -132,7 +133,7 @@ _LINKEDIN_SECTIONS = {"in": "in", "company": "company", "school": "school"}
 
 def _linkedin(section: str, raw_slug: str) -> Address:
     slug = unquote(raw_slug) if "%" in raw_slug else raw_slug
-    if not _LINKEDIN_SLUG.fullmatch(slug):
+    if not _LINKEDIN_SLUG.fullmatch(slug) or slug.startswith("-") or slug.endswith("-"):
         raise _fail(f"LinkedIn name {slug[:60]!r} must be 2-100 letters, digits or hyphens, like jane-doe")
     # Member ids (ACoAA...) are case-sensitive; vanity names are not.
     if not (section == "in" and slug.startswith("ACoAA") and len(slug) > 30):
@@ -241,7 +242,7 @@ def _bluesky(s: str) -> Address:
     if "/" in s:
         u = _split_url(s)
         segs = [p for p in u.path.split("/") if p]
-        if u.host in _BSKY_HOSTS and len(segs) == 2 and segs[0] == "profile":
+        if u.host in _BSKY_HOSTS and len(segs) == 2 and segs[0].lower() == "profile":
             return _bsky_actor(segs[1])
         raise _fail("a Bluesky address is a handle, a DID or https://bsky.app/profile/<handle>")
     return bluesky_identity(None, s.removeprefix("@"))

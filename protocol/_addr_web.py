@@ -78,8 +78,8 @@ class _Url(NamedTuple):
     scheme: str
     host: str  # canonical ASCII, IPv6 in brackets
     port: str  # "" or ":8080"
-    path: str  # as written (not yet normalised), "" allowed
-    query: str  # as written, without "?"
+    path: str  # normalised: starts with "/", escapes canonical, no dot segments
+    query: str  # normalised escapes, without "?"
     fragment: str
     bare: bool  # written without a scheme
 
@@ -137,7 +137,7 @@ def _split_url(s: str) -> _Url:
     if frag_at >= 0:
         tail, fragment = tail[:frag_at], tail[frag_at + 1 :]
     path, _, query = tail.partition("?")
-    return _Url(scheme, host, port, path, query, fragment, bare)
+    return _Url(scheme, host, port, _normalize_path(path), _normalize_component(query), fragment, bare)
 
 
 def _pct_fix(m: re.Match[str]) -> str:
@@ -165,15 +165,16 @@ def _remove_dot_segments(path: str) -> str:
     return "/" + "/".join(out) + ("/" if last in {".", ".."} and out else "")
 
 
-def _web_uri(u: _Url) -> str:
-    path = u.path or "/"
+def _normalize_path(path: str) -> str:
     if not path.startswith("/"):
         path = "/" + path
     path = _normalize_component(path)
-    if "/." in path:
-        path = _remove_dot_segments(path)
-    query = "?" + _normalize_component(u.query) if u.query else ""
-    return f"{u.scheme}://{u.host}{u.port}{path}{query}"
+    return _remove_dot_segments(path) if "/." in path else path
+
+
+def _web_uri(u: _Url) -> str:
+    query = "?" + u.query if u.query else ""
+    return f"{u.scheme}://{u.host}{u.port}{u.path}{query}"
 
 
 _PCT_UTF8_RUN = re.compile(r"(?:%[89A-F][0-9A-F])+")

@@ -12,53 +12,61 @@ Canonical forms (part of the spec; changing one is a data migration):
   ``[a-z0-9_.~+-]``; the host is IDNA-encoded (UTS #46), lowercased, without a trailing dot, and may carry a
   port.
 - **email**: ``mailto:local@domain``. Accepted: bare addresses, ``mailto:`` URIs (query dropped,
-  percent-escapes decoded) and ``Jane Doe <jane@example.com>``. The domain is IDNA-encoded and lowercased.
-  The local part is lowercased too: RFC 5321 lets it be case-sensitive, but practically every provider
-  treats it case-insensitively, and the design merges people automatically on normalised e-mail, so
-  ``Jane@`` and ``jane@`` must meet. Provider-specific rewrites (Gmail dots, ``+tag`` sub-addresses) are
-  *not* applied: they are not universal, and a wrong rewrite would auto-merge two humans. Quoted local parts
-  and IP-literal domains are rejected. Non-ASCII characters in the local part are percent-encoded in ``uri``
-  (RFC 6068).
+  percent-escapes decoded), ``Jane Doe <jane@example.com>`` and ``jane@example.com (Jane Doe)``. The domain is
+  IDNA-encoded and lowercased. The local part is lowercased too: RFC 5321 lets it be case-sensitive, but
+  practically every provider treats it case-insensitively, and the design merges people automatically on
+  normalised e-mail, so ``Jane@`` and ``jane@`` must meet. Provider-specific rewrites (Gmail dots, ``+tag``
+  sub-addresses) are *not* applied: they are not universal, and a wrong rewrite would auto-merge two humans.
+  Quoted local parts and IP-literal domains are rejected. Non-ASCII characters in the local part are
+  percent-encoded in ``uri`` (RFC 6068).
 - **tel**: E.164 ``tel:+447700900123`` (``;ext=123`` appended for an extension) when the number starts with
   ``+`` or a ``region`` (ISO 3166 alpha-2, e.g. ``"GB"``) is given; parsed with Google's ``phonenumbers``
   metadata and checked to be a *possible* number (right length for its country). "Valid" is not required:
-  metadata lags new ranges, and an address book must not lose a real number. With neither ``+`` nor region
-  the number is kept as ``tel:`` + digits and its display says "(local)". ``tel:``, RFC 3966 ``;ext=`` and
+  metadata lags new ranges, and an address book must not lose a real number. With neither ``+`` nor region the
+  number is kept as ``tel:`` + digits and its display says "(local)". ``tel:``, RFC 3966 ``;ext=`` and
   ``;phone-context=+CC`` parameters, visual separators and ``ext.``/``x``/``#`` extensions are understood.
-- **web** (a person's site): ``scheme://host[:port]/path[?query]``. Scheme lowercased and kept (``http``
-  stays ``http``: we cannot know the site serves https); no scheme means ``https``; host IDNA-encoded,
-  lowercased, no trailing dot; default port removed; empty path becomes ``/``; fragment removed;
-  percent-escapes normalised (unreserved characters decoded, hex uppercased, non-ASCII encoded); dot
-  segments removed. ``www.`` is *not* stripped (a different host may be a different site). Rejected: schemes
-  other than http(s), userinfo, hosts without a dot, control or invisible characters, whitespace, and any
-  input over 2 KiB.
-- **url** (a profile page on some service, notably fediverse ``https://host/@user``): normalised exactly as
-  web; the kind only records that it names a profile. :func:`fediverse_guess` proposes the ``acct:`` such a
-  URL probably belongs to; that is evidence for a *suggested* merge, never an automatic one (the WebFinger
-  domain can differ from the web host).
+  Display: international format (``+44 7700 900123``). At most 128 characters.
+- **web** (a person's site): ``scheme://host[:port]/path[?query]``. Scheme lowercased and kept (``http`` stays
+  ``http``: we cannot know the site serves https); no scheme means ``https``; host IDNA-encoded, lowercased,
+  no trailing dot; default port removed; empty path becomes ``/``; fragment removed; percent-escapes
+  normalised (unreserved characters decoded, hex uppercased, non-ASCII encoded); dot segments removed.
+  ``www.`` is *not* stripped (a different host may be a different site). Rejected: schemes other than http(s),
+  userinfo, hosts without a dot, control or invisible characters, whitespace, and any input over 2 KiB.
+- **url** (a profile page on some service, notably fediverse ``https://host/@user``): normalised as web,
+  except that a ``/@user`` (or ``/@user@host``) path is lowercased, since fediverse user names are
+  case-insensitive; the kind records that it names a profile. Without a kind, only ``/@user`` paths are
+  recognised as profiles; ``kind="url"`` marks any URL (an actor id such as ``/users/bob``) as one.
+  :func:`fediverse_guess` proposes the ``acct:`` such a URL probably belongs to; that is evidence for a
+  *suggested* merge, never an automatic one (the WebFinger domain can differ from the web host).
 - **x**: ``https://x.com/i/user/<id>`` when the numeric account id is known (archives hold ids only), else
   ``https://x.com/<handle>`` with the handle lowercased. Accepted: ``x.com``/``twitter.com`` URLs (``www.``,
   ``mobile.``, ``m.``), ``/i/user/<id>``, ``/intent/user?user_id=`` or ``?screen_name=``, ``/#!/handle``,
   ``x:<id>``, and with ``kind="x"`` also ``@handle``, ``handle`` and bare digits. Handles are 1-15 of
-  ``[A-Za-z0-9_]``; site routes (``home``, ``i``, ``search``, ``settings``...) are rejected. ``handle``
-  holds the lowercased handle whenever it is known.
+  ``[A-Za-z0-9_]``; site routes (``home``, ``i``, ``search``, ``settings``...) are rejected. ``handle`` holds
+  the lowercased handle whenever it is known.
 - **linkedin**: ``https://www.linkedin.com/in/<slug>`` for people and
-  ``https://www.linkedin.com/company/<slug>`` (or ``/school/<slug>``) for organisations, which can be
-  contacts too (customers, suppliers): same silo, same kind, and the path keeps them apart. Any linkedin.com
-  host (country subdomains, ``m.``, http) is accepted; query, fragment and trailing sub-pages are dropped;
-  percent-escapes are decoded and the slug lowercased (vanity slugs are case-insensitive), then re-encoded
-  in ``uri``. Opaque member ids (``ACoAA...``, seen in message exports) are case-sensitive and keep their
-  case. Other linkedin.com pages are plain web addresses.
+  ``https://www.linkedin.com/company/<slug>`` (or ``/school/<slug>``) for organisations, which can be contacts
+  too (customers, suppliers): same silo, same kind, and the path keeps them apart. Any linkedin.com host
+  (country subdomains, ``m.``, http) is accepted; query, fragment and trailing sub-pages are dropped;
+  percent-escapes are decoded and the slug lowercased (vanity slugs are case-insensitive), then re-encoded in
+  ``uri``. Opaque member ids (``ACoAA...``, seen in message exports) are case-sensitive and keep their case.
+  Other linkedin.com pages are plain web addresses.
 - **bluesky**: the DID when known (``did:plc:`` + 24 lowercase base32 characters, or ``did:web:host``), else
   ``at://handle`` with the handle lowercased (handles change; DIDs do not). Accepted: DIDs, ``at://`` URIs,
   ``https://bsky.app/profile/<handle-or-did>``, ``@handle.with.dots``, bare ``*.bsky.social``, and with
   ``kind="bluesky"`` any bare handle.
 
-Auto-detection when ``kind`` is None, in order: ``acct:``, ``mailto:``, ``tel:``, ``did:``, ``at://``,
-``x:``, ``@user@host`` (acct), ``@name.with.dots`` (Bluesky), ``local@domain`` (e-mail), ``+`` or digits
-(tel), URLs and bare domains (X, LinkedIn and Bluesky hosts get their own kinds, ``host/@user`` is a profile
-URL, anything else is web). A bare ``@name`` is ambiguous and needs a kind.
+Auto-detection when ``kind`` is None, in order: ``acct:``, ``mailto:``, ``tel:``, ``did:``, ``at://``, ``x:``,
+``@user@host`` (acct), ``@name.with.dots`` (Bluesky), ``local@domain`` (e-mail), ``+`` or digits (tel), URLs
+and bare domains (X, LinkedIn and Bluesky hosts get their own kinds, ``host/@user`` is a profile URL, anything
+else is web). A bare ``@name`` is ambiguous and needs a kind. An explicit ``kind="web"`` or ``"url"`` never
+re-kinds a silo URL (``https://x.com/jack`` stays a web address).
 
+Displays are what a person would write (``@bob@example.social``, ``jane@example.com``, ``@jack``,
+``linkedin.com/in/jane-doe``, ``example.com/blog``, non-ASCII shown decoded); they read back to the same
+``uri`` when given with the same kind, except where a stable id (X account id, Bluesky DID) is shown by its
+handle. Every error is :class:`~protocol.errors.InvalidRecord` with
+``field="uri"`` (or ``"kind"``, ``"region"``) and a message that shows a valid form.
 """
 
 from __future__ import annotations
@@ -155,14 +163,20 @@ def _acct(s: str) -> Address:
     )
 
 
-def fediverse_guess(address: Address) -> str | None:
+def fediverse_guess(address: Address | str) -> str | None:
     """The ``acct:`` a profile URL probably belongs to (``https://host/@user`` or ``/users/user``), else None.
 
-    A guess: use it to *suggest* a merge, never to merge automatically.
+    ``address`` is an :class:`Address` of kind url or web, or a URL string. A guess: use it to *suggest* a
+    merge, never to merge automatically.
     """
-    if address.kind not in (IdentityKind.URL, IdentityKind.WEB):
+    if isinstance(address, Address):
+        if address.kind not in (IdentityKind.URL, IdentityKind.WEB):
+            return None
+        address = address.uri
+    try:
+        u = _split_url(_clean(address))
+    except InvalidRecord:
         return None
-    u = _split_url(address.uri)
     if u.host in _NOT_FEDIVERSE or u.port or u.host.startswith("["):
         return None
     m = _PROFILE_PATH.fullmatch(u.path) or _ACTOR_PATH.fullmatch(u.path)
@@ -234,9 +248,8 @@ def _email(s: str) -> Address:
 # Telephone
 
 # "x12" counts only after a digit, space or bracket: the X of a vanity number ("+1 800 MAX 1234") stays.
-_TEL_EXT = re.compile(
-    r"(?:\s*;\s*ext=|\s*,?\s*(?:ext\.?|extension|#)\s*|(?<=[\d\s.)])x\.?\s*)(\d{1,10})$", re.IGNORECASE
-)
+_TEL_EXT = re.compile(r"(?:;\s*ext=|ext\.?|extension|#|(?<=[\d\s.)])x\.?)\s*(\d{1,10})$", re.IGNORECASE)
+_TEL_MAX = 128  # RFC 3966 parameters included; anything longer is not a phone number, and regexes stay cheap
 _TEL_LOCAL = re.compile(r"[0-9 ().\-/]+")
 _TEL_CHARS = re.compile(r"\+?[0-9A-Za-z ().\-/]+")
 _NON_DIGIT = re.compile(r"\D")
@@ -260,6 +273,8 @@ def normalize_tel(raw: str, *, region: str | None = None) -> str:
 
 
 def _tel(s: str, region: str | None) -> Address:
+    if len(s) > _TEL_MAX:
+        raise _fail(f"a phone number is at most {_TEL_MAX} characters; write it as +44 7700 900123")
     if s[:4].lower() == "tel:":
         s = s[4:]
     elif s.endswith(" (local)"):
@@ -276,7 +291,7 @@ def _tel(s: str, region: str | None) -> Address:
                 s = value + s
     m = _TEL_EXT.search(s)
     if m and not ext:
-        ext, s = m.group(1), s[: m.start()]
+        ext, s = m.group(1), s[: m.start()].rstrip(" ,")
     s = s.strip()
     if not _TEL_CHARS.fullmatch(s):
         raise _fail(f"{s[:80]!r} is not a phone number; write it as +44 7700 900123")
@@ -333,7 +348,7 @@ def _url_kind(s: str) -> Address:
             return found
     if host in _BSKY_HOSTS:
         segs = [p for p in u.path.split("/") if p]
-        if len(segs) == 2 and segs[0] == "profile":
+        if len(segs) == 2 and segs[0].lower() == "profile":
             return _bsky_actor(segs[1])
     if u.bare and host.endswith(".bsky.social") and u.path in ("", "/") and not u.query:
         return bluesky_identity(None, host)

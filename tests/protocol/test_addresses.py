@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 
 import pytest
 
@@ -354,6 +355,7 @@ REJECTIONS: list[tuple[object, str | None, str | None, str, str]] = [
     ("https://evil-linkedin.com/in/jane", "linkedin", None, "uri", "linkedin.com/in/jane-doe"),
     ("jane doe", "linkedin", None, "uri", "jane-doe"),
     ("https://www.linkedin.com/in/j", None, None, "uri", "2-100"),
+    ("https://www.linkedin.com/in/---", None, None, "uri", "2-100"),
     ("https://www.linkedin.com/in/jane%2Fdoe", None, None, "uri", "jane-doe"),
     # Bluesky
     ("did:plc:tooshort", None, None, "uri", "24 characters"),
@@ -463,9 +465,19 @@ def test_fediverse_guess(raw: str, want: str | None) -> None:
     assert fediverse_guess(normalize(raw, kind="url")) == want
 
 
-def test_fediverse_guess_ignores_other_kinds() -> None:
+def test_fediverse_guess_ignores_other_kinds_and_takes_plain_urls() -> None:
     assert fediverse_guess(normalize("@bob@example.social")) is None
     assert fediverse_guess(normalize("jane@example.com")) is None
+    assert fediverse_guess("https://Example.Social/@Bob") == "acct:bob@example.social"
+    assert fediverse_guess("not a url at all") is None
+    assert fediverse_guess("mailto:bob@example.social") is None
+
+
+def test_address_accepts_a_stored_kind_string() -> None:
+    # Storage hands back kinds as strings; an Address rebuilt from a row must still be an IdentityKind.
+    a = Address(kind="url", uri="https://example.social/@bob", display="example.social/@bob")  # type: ignore[arg-type]
+    assert a.kind is K.URL
+    assert fediverse_guess(a) == "acct:bob@example.social"
 
 
 def test_address_is_frozen_keyword_only_and_checks_its_uri() -> None:
@@ -478,7 +490,7 @@ def test_address_is_frozen_keyword_only_and_checks_its_uri() -> None:
         Address(kind=K.EMAIL, uri="https://example.com/", display="example.com")
     assert info.value.field == "uri"
     with pytest.raises(InvalidRecord) as info:
-        Address(kind="email", uri="mailto:a@b.co", display="a@b.co")  # type: ignore[arg-type]
+        Address(kind="e-mail", uri="mailto:a@b.co", display="a@b.co")  # type: ignore[arg-type]
     assert info.value.field == "kind"
 
 
@@ -501,3 +513,94 @@ def test_all_is_complete() -> None:
     }
     assert public == set(addresses.__all__)
     assert all(getattr(addresses, name) is not None for name in addresses.__all__)
+
+
+def _messy_inputs(count: int) -> list[str]:
+    # Repetitions of address-ish fragments, up to the size limit: every one must either fail cleanly or give
+    # a uri that is its own canonical form. The seed is fixed so that a failure reproduces.
+    rng = random.Random(20261122)
+    pieces = [
+        " ",
+        ".",
+        "@",
+        ":",
+        "/",
+        "%",
+        "#",
+        "?",
+        "+",
+        "-",
+        "_",
+        "(",
+        ")",
+        "<",
+        ">",
+        "[",
+        "]",
+        ";",
+        "=",
+        "a",
+        "X",
+        "1",
+        "é",
+        "\u00a0",
+        "xn--",
+        "www.",
+        "https://",
+        "acct:",
+        "tel:",
+        "did:",
+        "at://",
+        "com",
+        "%3A",
+    ]
+    out = []
+    for _ in range(count):
+        unit = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 6)))
+        out.append((unit * (2048 // len(unit) + 1))[: rng.choice([8, 30, 200, 2048])])
+    return out
+
+
+@pytest.mark.parametrize("kind", [None, *[k.value for k in K]])
+def test_messy_input_fails_cleanly_or_normalises_to_a_fixed_point(kind: str | None) -> None:
+    accepted = 0
+    for raw in _messy_inputs(400):
+        try:
+            got = normalize(raw, kind=kind)
+        except InvalidRecord as exc:
+            assert exc.field == "uri"
+            continue
+        accepted += 1
+        assert normalize(got.uri, kind=got.kind).uri == got.uri
+    assert accepted < 400  # the generator is hostile enough that most inputs must be refused
+
+
+def _mutations(count: int) -> list[tuple[str, str | None]]:
+    # Real spellings from the table, roughed up the way copy-paste and exports rough them up.
+    rng = random.Random(7)
+    out = []
+    for _ in range(count):
+        raw, kind, _region, _k, _u = rng.choice(CASES)
+        chars = list(raw)
+        for _ in range(rng.randint(0, 3)):
+            i = rng.randrange(len(chars))
+            chars[i] = chars[i].swapcase()
+        s = "".join(chars) + rng.choice(["", "", "/", "?utm_source=x", "#top", ".", "%20", ">"])
+        s = rng.choice(["", " ", "\t", "\u00a0", "\ufeff"]) + s + rng.choice(["", " ", "\n", "\u200b"])
+        out.append((s, kind))
+    return out
+
+
+def test_roughed_up_spellings_fail_cleanly_or_normalise_to_a_fixed_point() -> None:
+    accepted = 0
+    for raw, kind in _mutations(3000):
+        try:
+            got = normalize(raw, kind=kind)
+        except InvalidRecord as exc:
+            assert exc.field == "uri"
+            continue
+        accepted += 1
+        assert normalize(got.uri, kind=got.kind).uri == got.uri, raw
+        if kind is None and got.kind is not K.URL:
+            assert normalize(got.uri).uri == got.uri, raw
+    assert accepted > 1500  # most roughing-up is harmless; the check above must have had work to do
