@@ -67,6 +67,8 @@ def _host_port(raw: str, *, what: str = "host") -> str:
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 _AUTHORITY_END = re.compile(r"[/?#]")
 _PCT = re.compile(r"%([0-9A-Fa-f]{2})")
+# What a URI cannot hold bare: anything outside printable ASCII, and the printable few RFC 3986 bars.
+_NEEDS_QUOTE = re.compile(r'[^\x21-\x7e]|["<>\\^`{|}]')
 _LONE_PCT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 # Characters allowed unescaped in a path or query (RFC 3986 pchar plus "/" and "?"); "%" handled separately.
@@ -146,7 +148,7 @@ def _pct_fix(m: re.Match[str]) -> str:
 
 
 def _normalize_component(text: str) -> str:
-    if not text.isascii() or any(c in text for c in '"<>\\^`{|}'):
+    if _NEEDS_QUOTE.search(text):
         text = quote(text, safe=_PATH_SAFE)
     if "%" in text:
         text = _PCT.sub(_pct_fix, _LONE_PCT.sub("%25", text))
