@@ -383,6 +383,11 @@ def _detect(s: str, region: str | None) -> Address:
         return _email(s)
     if s.startswith("+") or _LOOKS_TEL.fullmatch(s):
         return _tel(s, region)
+    if " " in s and "://" not in s:  # a name or a note, not an address (a URL gets the %20 advice)
+        raise _fail(
+            f"{s[:40]!r} is not an address; write jane@example.com, @jane@example.social, +44 7700 900123, "
+            "https://example.com/ or another address with its kind"
+        )
     return _url_kind(s)
 
 
