@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from bridges._files import Source
-from bridges._util import Columns, parse_date, stable_id, table
+from bridges._util import Columns, classify_url, parse_date, stable_id, table
 from bridges.base import YEAR_UNKNOWN, Bridge, ContactDraft, IdentityDraft, ImportItem, Skipped
 
 __all__ = ["GoogleContactsBridge", "parse_google_birthday"]
@@ -125,7 +125,8 @@ def _rows(src: Source, name: str) -> Iterator[ImportItem]:
                 if fieldname == "relation":
                     notes.append(f"{label or 'related'}: {value}")
                 else:
-                    ids.append(IdentityDraft(address=value, kind=_KINDS[fieldname], label=label))
+                    kind = classify_url(value) if fieldname == "website" else _KINDS[fieldname]
+                    ids.append(IdentityDraft(address=value, kind=kind, label=label))
         display = (cell("Name") if legacy else "") or " ".join(p for p in (given, middle, family) if p)
         display = display or cell("File As") or cell("Nickname")
         org = cell("Organization 1 - Name" if legacy else "Organization Name")
