@@ -11,11 +11,10 @@ from bridges.base import ExportError, Skipped
 
 def test_zip_bomb_refused_before_reading(tmp_path: Path) -> None:
     bomb = tmp_path / "bomb.zip"
-    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
-        with zf.open("Connections.csv", "w") as member:
-            zero = bytes(1 << 20)
-            for _ in range(64):  # 64 MiB of zeros deflate to about 64 KiB
-                member.write(zero)
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf, zf.open("Connections.csv", "w") as member:
+        zero = bytes(1 << 20)
+        for _ in range(64):  # 64 MiB of zeros deflate to about 64 KiB
+            member.write(zero)
     assert bomb.stat().st_size < 1 << 20
     with pytest.raises(ExportError, match="ZIP bomb"):
         Source(bomb)

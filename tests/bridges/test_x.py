@@ -55,14 +55,14 @@ EXPECTED = [
         "owner",
         ("2001",),
         "Hey, are you at the meetup tonight?",
-    ),  # fmt: skip
+    ),
     dm(
         "1500000000000000002",
         datetime(2023, 4, 1, 18, 35, 10, tzinfo=UTC),
         "them",
         ("2001",),
         "Yes! Near the stage https://t.co/x",
-    ),  # fmt: skip
+    ),
     dm(
         "1500000000000000003",
         datetime(2024, 1, 2, 8, 0, tzinfo=UTC),
@@ -80,14 +80,14 @@ EXPECTED = [
         "them",
         ("2001", "2002", "2005"),
         "Welcome all",
-    ),  # fmt: skip
+    ),
     dm(
         "1600000000000000011",
         datetime(2023, 5, 1, 9, 4, tzinfo=UTC),
         "owner",
         ("2001", "2002", "2005"),
         "Glad to be here",
-    ),  # fmt: skip
+    ),
 ]
 
 
@@ -161,5 +161,5 @@ def test_js_array_big_element_and_limits() -> None:
 def test_not_an_archive(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hi")
     assert not XBridge.detect(tmp_path)
-    with pytest.raises(ExportError, match="following.js"):
+    with pytest.raises(ExportError, match=r"following\.js"):
         list(XBridge().parse_export(tmp_path))
