@@ -124,7 +124,7 @@ def _cards(src: Source, name: str) -> Iterator[ImportItem]:
 
 
 def _text(prop: Prop) -> str:
-    return unescape(prop.value).strip()
+    return unescape(prop.value).replace("\r\n", "\n").strip()
 
 
 def _parts(prop: Prop) -> list[str]:
@@ -153,6 +153,9 @@ def _social(prop: Prop, labels: Mapping[str, str]) -> IdentityDraft | None:
         if not value:
             return None
     if service == "mastodon":
+        # Apple keeps the full handle in x-user; a handle (user@host) outranks a profile URL as an address.
+        if user and user.lstrip("@").count("@") == 1:
+            return IdentityDraft(address=user, kind="acct", label=labels.get(prop.group))
         kind = "acct" if "@" in value and not value.startswith("http") else "url"
     else:
         kind = _SOCIAL_KINDS.get(service) or classify_url(value, default="url")
