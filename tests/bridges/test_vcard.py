@@ -11,7 +11,10 @@ from bridges.base import YEAR_UNKNOWN, ContactDraft, IdentityDraft, Skipped
 from bridges.vcard import PHOTO_LIMIT, VCardBridge, parse_vcard_birthday, write_vcards
 
 SAMPLES = Path(__file__).parent / "samples" / "vcard"
-SMALL_PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAAAAADhZOFXAAAADklEQVR4nGNogAIGyhgAgIQgAQ2AJGEAAAAASUVORK5CYII="
+SMALL_PNG = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAAAAADhZOFXAAAADklEQVR4nGNogAIGyhgAgIQ"
+    "gAQ2AJGEAAAAASUVORK5CYII="
+)
 
 
 def ident(address: str, kind: str, label: str | None = None) -> IdentityDraft:
