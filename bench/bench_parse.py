@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bridges.base import ContactDraft  # noqa: E402
-from bridges.linkedin import LinkedInBridge  # noqa: E402
-from bridges.x import XBridge  # noqa: E402
+from bridges.base import ContactDraft
+from bridges.linkedin import LinkedInBridge
+from bridges.x import XBridge
 
 PREAMBLE = (
     'Notes:\r\n"When exporting your connection data, you may notice that some emails are missing."\r\n\r\n'
@@ -42,10 +42,10 @@ def write_following(path: Path, entries: int) -> None:
         for i in range(entries):
             account = 10_000_000 + i
             sep = ",\n" if i < entries - 1 else "\n"
+            link = f"https://twitter.com/intent/user?user_id={account}"
             f.write(
-                '  {\n    "following" : {\n      "accountId" : "%d",\n'
-                '      "userLink" : "https://twitter.com/intent/user?user_id=%d"\n    }\n  }%s'
-                % (account, account, sep)
+                f'  {{\n    "following" : {{\n      "accountId" : "{account}",\n'
+                f'      "userLink" : "{link}"\n    }}\n  }}{sep}'
             )
         f.write("]\n")
 
