@@ -10,9 +10,12 @@ Rules kept:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path, PurePosixPath
-from typing import ClassVar
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import aiohttp
 
 from bridges._files import Source, csv_records
 from bridges.base import (
@@ -20,12 +23,25 @@ from bridges.base import (
     Bridge,
     ContactDraft,
     ExportError,
+    Follow,
     IdentityDraft,
     ImportItem,
     Skipped,
 )
+from bridges.live import (
+    CAP,
+    Clock,
+    Cursor,
+    LiveError,
+    Page,
+    RateLimited,
+    get_json,
+    paginate,
+    same_origin,
+    utcnow,
+)
 
-__all__ = ["MastodonBridge"]
+__all__ = ["MastodonBridge", "lookup_account_id", "sync_followers", "sync_following"]
 
 _NAMES = {
     "following_accounts.csv": "following",
@@ -162,3 +178,128 @@ def _blocks(src: Source, name: str, action: str) -> Iterator[ImportItem]:
             source_record_id=f"{action}:{acct.lower()}",
             action="mute" if action == "mute" else "block",
         )
+
+
+# -- live API (FORMATS.md §2 "Mastodon client API") ----------------------------------------------------
+
+
+def _account_draft(account: Any, direction: Follow, instance_host: str) -> ContactDraft | None:
+    if not isinstance(account, dict) or not isinstance(account.get("acct"), str):
+        return None
+    acct = account["acct"]
+    if "@" not in acct:  # local accounts come without their domain
+        host = urlsplit(str(account.get("url", ""))).hostname or instance_host
+        acct = f"{acct}@{host}"
+    ids = [IdentityDraft(address=acct, kind="acct")]
+    for key in ("uri", "url"):  # the actor id (4.2+) and the profile page
+        value = account.get(key)
+        if isinstance(value, str) and value.startswith("https://") and all(i.address != value for i in ids):
+            ids.append(IdentityDraft(address=value, kind="url"))
+    name = account.get("display_name") or account.get("username")
+    avatar = account.get("avatar")
+    return ContactDraft(
+        source_record_id=f"{direction}:{acct.lower()}",
+        display_name=name if isinstance(name, str) and name else None,
+        photo_url=avatar if isinstance(avatar, str) and avatar.startswith("https://") else None,
+        identities=tuple(ids),
+        follow=direction,
+    )
+
+
+async def lookup_account_id(
+    session: aiohttp.ClientSession, *, base_url: str, acct: str, token: str | None = None
+) -> str:
+    """The instance-local id of ``acct`` (``/api/v1/accounts/lookup``): follow lists are keyed by it."""
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    url = f"{base_url.rstrip('/')}/api/v1/accounts/lookup"
+    data, _resp = await get_json(session, url, params={"acct": acct.removeprefix("@")}, headers=headers)
+    if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+        raise LiveError(f"{url}: no account id in the answer")
+    return str(data["id"])
+
+
+async def _sync_list(
+    session: aiohttp.ClientSession,
+    path: str,
+    direction: Follow,
+    *,
+    base_url: str,
+    account_id: str,
+    token: str | None,
+    cursor: Cursor | None,
+    limit: int,
+    cap: int,
+    now: Clock,
+) -> AsyncIterator[Page | RateLimited]:
+    base = base_url.rstrip("/")
+    first = f"{base}/api/v1/accounts/{account_id}/{path}?limit={min(max(limit, 1), 80)}"
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    host = urlsplit(base).hostname or ""
+
+    async def fetch(next_url: str | None) -> tuple[list[ContactDraft], str | None]:
+        url = next_url or first
+        data, resp = await get_json(session, url, headers=headers, now=now)
+        if not isinstance(data, list):
+            raise LiveError(f"{url}: expected a list of accounts")
+        drafts = [d for d in (_account_draft(a, direction, host) for a in data) if d is not None]
+        link = resp.links.get("next")
+        nxt = str(link["url"]) if link and data else None
+        if nxt is not None and not same_origin(nxt, base):
+            raise LiveError(f"{url}: the next-page link leaves {host}; refusing to follow it")
+        return drafts, nxt
+
+    start: Cursor = {"silo": "mastodon", "direction": direction, "account": account_id, "base": base}
+    async for item in paginate(fetch, start=start, cursor=cursor, cap=cap):
+        yield item
+
+
+def sync_following(
+    session: aiohttp.ClientSession,
+    *,
+    base_url: str,
+    account_id: str,
+    token: str | None = None,
+    cursor: Cursor | None = None,
+    limit: int = 80,
+    cap: int = CAP,
+    now: Clock = utcnow,
+) -> AsyncIterator[Page | RateLimited]:
+    """Accounts ``account_id`` follows, page by page (``Link: <...>; rel="next"``)."""
+    return _sync_list(
+        session,
+        "following",
+        "following",
+        base_url=base_url,
+        account_id=account_id,
+        token=token,
+        cursor=cursor,
+        limit=limit,
+        cap=cap,
+        now=now,
+    )
+
+
+def sync_followers(
+    session: aiohttp.ClientSession,
+    *,
+    base_url: str,
+    account_id: str,
+    token: str | None = None,
+    cursor: Cursor | None = None,
+    limit: int = 80,
+    cap: int = CAP,
+    now: Clock = utcnow,
+) -> AsyncIterator[Page | RateLimited]:
+    """Accounts following ``account_id``, page by page."""
+    return _sync_list(
+        session,
+        "followers",
+        "follower",
+        base_url=base_url,
+        account_id=account_id,
+        token=token,
+        cursor=cursor,
+        limit=limit,
+        cap=cap,
+        now=now,
+    )
