@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, Literal
+
+import aiohttp
 
 from bridges._car import CarReader, Link, read_varint
 from bridges._files import Source
@@ -23,13 +26,15 @@ from bridges.base import (
     Bridge,
     ContactDraft,
     ExportError,
+    Follow,
     IdentityDraft,
     ImportItem,
     OwnerDraft,
     Skipped,
 )
+from bridges.live import CAP, Clock, Cursor, LiveError, Page, RateLimited, get_json, paginate, utcnow
 
-__all__ = ["BlueskyBridge"]
+__all__ = ["PUBLIC_APPVIEW", "BlueskyBridge", "sync_followers", "sync_following", "sync_follows"]
 
 FOLLOW = "app.bsky.graph.follow"
 BLOCK = "app.bsky.graph.block"
@@ -124,3 +129,71 @@ def _records(car: CarReader, shown: str) -> Iterator[ImportItem]:
             yield BlockDraft(identity=identity, source_record_id=key)
         else:
             yield ContactDraft(source_record_id=key, identities=(identity,), follow="following")
+
+
+# -- live API (FORMATS.md §2 "Bluesky XRPC") ----------------------------------------------------------------
+
+PUBLIC_APPVIEW = "https://public.api.bsky.app"
+
+
+def _profile_draft(profile: Any, direction: Follow) -> ContactDraft | None:
+    if not isinstance(profile, dict):
+        return None
+    did, handle = profile.get("did"), profile.get("handle")
+    if not isinstance(did, str) or not did.startswith("did:"):
+        return None
+    # Handles change and may be "handle.invalid"; the DID is the identity, the handle only its label.
+    label = handle if isinstance(handle, str) and handle != "handle.invalid" else None
+    name = profile.get("displayName")
+    avatar = profile.get("avatar")
+    return ContactDraft(
+        source_record_id=f"{direction}:{did}",
+        display_name=name if isinstance(name, str) and name.strip() else None,
+        photo_url=avatar if isinstance(avatar, str) and avatar.startswith("https://") else None,
+        identities=(IdentityDraft(address=did, kind="bluesky", label=label),),
+        follow=direction,
+    )
+
+
+async def sync_follows(
+    session: aiohttp.ClientSession,
+    *,
+    direction: Literal["following", "followers"],
+    actor: str,
+    base_url: str = PUBLIC_APPVIEW,
+    token: str | None = None,
+    cursor: Cursor | None = None,
+    limit: int = 100,
+    cap: int = CAP,
+    now: Clock = utcnow,
+) -> AsyncIterator[Page | RateLimited]:
+    """Accounts ``actor`` (a handle or DID) follows, via ``app.bsky.graph.getFollows``; or its followers via
+    ``getFollowers`` (followers are not in one's own repo). Cursor-paged."""
+    routes: dict[str, tuple[str, str, Follow]] = {
+        "following": ("app.bsky.graph.getFollows", "follows", "following"),
+        "followers": ("app.bsky.graph.getFollowers", "followers", "follower"),
+    }
+    method, key, follow = routes[direction]
+    base = base_url.rstrip("/")
+    url = f"{base}/xrpc/{method}"
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+
+    async def fetch(page_cursor: str | None) -> tuple[list[ContactDraft], str | None]:
+        params = {"actor": actor, "limit": str(min(max(limit, 1), 100))}
+        if page_cursor:
+            params["cursor"] = page_cursor
+        data, _resp = await get_json(session, url, params=params, headers=headers, now=now)
+        if not isinstance(data, dict) or not isinstance(data.get(key), list):
+            raise LiveError(f"{url}: expected {{{key}: [...]}}")
+        drafts = [d for d in (_profile_draft(p, follow) for p in data[key]) if d is not None]
+        nxt = data.get("cursor")
+        # An empty page with a cursor would loop forever on a misbehaving server.
+        return drafts, nxt if isinstance(nxt, str) and nxt and data[key] else None
+
+    start: Cursor = {"silo": "bluesky", "direction": follow, "account": actor, "base": base}
+    async for item in paginate(fetch, start=start, cursor=cursor, cap=cap):
+        yield item
+
+
+sync_following = partial(sync_follows, direction="following")
+sync_followers = partial(sync_follows, direction="followers")

@@ -43,6 +43,7 @@ __all__ = [
     "get_json",
     "paginate",
     "rate_limit_reset",
+    "read_body",
     "same_origin",
     "utcnow",
 ]
@@ -137,6 +138,18 @@ def same_origin(url: str, base_url: str) -> bool:
     return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
 
 
+async def read_body(resp: aiohttp.ClientResponse, limit: int = MAX_BODY) -> bytes:
+    """The whole body, refusing more than ``limit`` bytes (whatever Content-Length claims)."""
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in resp.content.iter_chunked(1 << 16):
+        total += len(chunk)
+        if total > limit:
+            raise LiveError(f"{resp.url}: response larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def get_json(
     session: aiohttp.ClientSession,
     url: str,
@@ -156,9 +169,7 @@ async def get_json(
             raise _Limited(rate_limit_reset(resp.headers, now()))
         if resp.status != 200:
             raise LiveError(f"{urlsplit(url).hostname} answered {resp.status} for {url}", status=resp.status)
-        body = await resp.content.read(MAX_BODY + 1)
-        if len(body) > MAX_BODY:
-            raise LiveError(f"{url}: response larger than {MAX_BODY} bytes")
+        body = await read_body(resp)
         try:
             return json.loads(body), resp
         except ValueError as exc:

@@ -11,8 +11,9 @@ Rules kept:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -41,7 +42,7 @@ from bridges.live import (
     utcnow,
 )
 
-__all__ = ["MastodonBridge", "lookup_account_id", "sync_followers", "sync_following"]
+__all__ = ["MastodonBridge", "lookup_account_id", "sync_followers", "sync_following", "sync_follows"]
 
 _NAMES = {
     "following_accounts.csv": "following",
@@ -218,21 +219,22 @@ async def lookup_account_id(
     return str(data["id"])
 
 
-async def _sync_list(
+async def sync_follows(
     session: aiohttp.ClientSession,
-    path: str,
-    direction: Follow,
     *,
+    direction: Literal["following", "followers"],
     base_url: str,
     account_id: str,
-    token: str | None,
-    cursor: Cursor | None,
-    limit: int,
-    cap: int,
-    now: Clock,
+    token: str | None = None,
+    cursor: Cursor | None = None,
+    limit: int = 80,
+    cap: int = CAP,
+    now: Clock = utcnow,
 ) -> AsyncIterator[Page | RateLimited]:
+    """Accounts ``account_id`` follows (or that follow it), page by page along ``Link: <...>; rel="next"``."""
+    follow: Follow = "following" if direction == "following" else "follower"
     base = base_url.rstrip("/")
-    first = f"{base}/api/v1/accounts/{account_id}/{path}?limit={min(max(limit, 1), 80)}"
+    first = f"{base}/api/v1/accounts/{account_id}/{direction}?limit={min(max(limit, 1), 80)}"
     headers = {"Authorization": f"Bearer {token}"} if token else None
     host = urlsplit(base).hostname or ""
 
@@ -241,65 +243,17 @@ async def _sync_list(
         data, resp = await get_json(session, url, headers=headers, now=now)
         if not isinstance(data, list):
             raise LiveError(f"{url}: expected a list of accounts")
-        drafts = [d for d in (_account_draft(a, direction, host) for a in data) if d is not None]
+        drafts = [d for d in (_account_draft(a, follow, host) for a in data) if d is not None]
         link = resp.links.get("next")
         nxt = str(link["url"]) if link and data else None
         if nxt is not None and not same_origin(nxt, base):
             raise LiveError(f"{url}: the next-page link leaves {host}; refusing to follow it")
         return drafts, nxt
 
-    start: Cursor = {"silo": "mastodon", "direction": direction, "account": account_id, "base": base}
+    start: Cursor = {"silo": "mastodon", "direction": follow, "account": account_id, "base": base}
     async for item in paginate(fetch, start=start, cursor=cursor, cap=cap):
         yield item
 
 
-def sync_following(
-    session: aiohttp.ClientSession,
-    *,
-    base_url: str,
-    account_id: str,
-    token: str | None = None,
-    cursor: Cursor | None = None,
-    limit: int = 80,
-    cap: int = CAP,
-    now: Clock = utcnow,
-) -> AsyncIterator[Page | RateLimited]:
-    """Accounts ``account_id`` follows, page by page (``Link: <...>; rel="next"``)."""
-    return _sync_list(
-        session,
-        "following",
-        "following",
-        base_url=base_url,
-        account_id=account_id,
-        token=token,
-        cursor=cursor,
-        limit=limit,
-        cap=cap,
-        now=now,
-    )
-
-
-def sync_followers(
-    session: aiohttp.ClientSession,
-    *,
-    base_url: str,
-    account_id: str,
-    token: str | None = None,
-    cursor: Cursor | None = None,
-    limit: int = 80,
-    cap: int = CAP,
-    now: Clock = utcnow,
-) -> AsyncIterator[Page | RateLimited]:
-    """Accounts following ``account_id``, page by page."""
-    return _sync_list(
-        session,
-        "followers",
-        "follower",
-        base_url=base_url,
-        account_id=account_id,
-        token=token,
-        cursor=cursor,
-        limit=limit,
-        cap=cap,
-        now=now,
-    )
+sync_following = partial(sync_follows, direction="following")
+sync_followers = partial(sync_follows, direction="followers")

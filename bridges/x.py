@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qs, urlsplit
+
+import aiohttp
 
 from bridges._files import Source
 from bridges._jsarray import MalformedElement, iter_js_array
@@ -34,8 +38,21 @@ from bridges.base import (
     OwnerDraft,
     Skipped,
 )
+from bridges.live import CAP, Clock, Cursor, LiveError, Page, RateLimited, Revoked, get_json, paginate, utcnow
+from bridges.oauth import OAuthTokens, refresh_tokens
 
-__all__ = ["XBridge", "x_id_from_link"]
+__all__ = [
+    "X_API",
+    "X_AUTHORIZE",
+    "X_SCOPES",
+    "X_TOKEN",
+    "XAuth",
+    "XBridge",
+    "sync_followers",
+    "sync_following",
+    "sync_follows",
+    "x_id_from_link",
+]
 
 _FILE = re.compile(
     r"^(account|profile|following|follower|direct-messages|direct-messages-group)(?:-part(\d+))?\.js$", re.I
@@ -251,3 +268,111 @@ def _members(events: list[dict[str, Any]]) -> set[str]:
                     if str(uid).isdigit():
                         out.add(str(uid))
     return out
+
+
+# -- live API (FORMATS.md §2 "X API v2") ---------------------------------------------------------------------
+
+X_API = "https://api.x.com"
+X_AUTHORIZE = "https://x.com/i/oauth2/authorize"
+X_TOKEN = "https://api.x.com/2/oauth2/token"  # noqa: S105 - a URL, not a secret
+X_SCOPES = ("tweet.read", "users.read", "follows.read", "offline.access")
+
+
+@dataclass(kw_only=True)
+class XAuth:
+    """One linked X account's current tokens, refreshed in place; the node stores ``tokens`` after a sync."""
+
+    tokens: OAuthTokens
+    client_id: str
+    client_secret: str | None = None
+    token_url: str = X_TOKEN
+
+    async def bearer(self, session: aiohttp.ClientSession, now: Clock) -> str:
+        if self.tokens.expired(now()) and self.tokens.refresh_token:
+            await self.refresh(session, now)
+        return self.tokens.access_token
+
+    async def refresh(self, session: aiohttp.ClientSession, now: Clock) -> None:
+        if not self.tokens.refresh_token:
+            raise Revoked(
+                "the X token expired and there is no refresh token; link the account again", status=401
+            )
+        self.tokens = await refresh_tokens(
+            session,
+            token_url=self.token_url,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            refresh_token=self.tokens.refresh_token,
+            now=now,
+        )
+
+
+def _user_draft(user: Any, direction: Follow) -> ContactDraft | None:
+    if not isinstance(user, dict) or not str(user.get("id", "")).isdigit():
+        return None
+    handle = user.get("username") if isinstance(user.get("username"), str) else None
+    name = user.get("name")
+    photo = user.get("profile_image_url")
+    return ContactDraft(
+        source_record_id=f"{direction}:{user['id']}",
+        display_name=name if isinstance(name, str) and name else None,
+        photo_url=photo if isinstance(photo, str) and photo.startswith("https://") else None,
+        identities=(_x(str(user["id"]), handle),),
+        follow=direction,
+    )
+
+
+async def sync_follows(
+    session: aiohttp.ClientSession,
+    *,
+    direction: Literal["following", "followers"],
+    user_id: str,
+    auth: XAuth,
+    base_url: str = X_API,
+    cursor: Cursor | None = None,
+    max_results: int = 1000,
+    cap: int = CAP,
+    now: Clock = utcnow,
+) -> AsyncIterator[Page | RateLimited]:
+    """``GET /2/users/:id/following`` (or ``/followers``), paged by ``pagination_token`` from
+    ``meta.next_token``; the access token is refreshed when expired, and once more on a 401."""
+    follow: Follow = "following" if direction == "following" else "follower"
+    base = base_url.rstrip("/")
+    url = f"{base}/2/users/{user_id}/{direction}"
+
+    async def fetch(token: str | None) -> tuple[list[ContactDraft], str | None]:
+        params = {
+            "max_results": str(min(max(max_results, 1), 1000)),
+            "user.fields": "name,username,profile_image_url",
+        }
+        if token:
+            params["pagination_token"] = token
+        for attempt in (1, 2):
+            headers = {"Authorization": f"Bearer {await auth.bearer(session, now)}"}
+            try:
+                # X answers 503 when it is over capacity; like granary, treat it as a rate limit.
+                data, _resp = await get_json(
+                    session, url, params=params, headers=headers, now=now, limit_statuses=(429, 503)
+                )
+                break
+            except Revoked:
+                # An access token can die before its stated expiry; one refresh, then the 401 stands.
+                if attempt == 2 or not auth.tokens.refresh_token:
+                    raise
+                await auth.refresh(session, now)
+        if not isinstance(data, dict):
+            raise LiveError(f"{url}: expected a JSON object")
+        users = data.get("data") or []
+        meta = data.get("meta")
+        meta = meta if isinstance(meta, dict) else {}
+        drafts = [d for d in (_user_draft(u, follow) for u in users) if d is not None]
+        nxt = meta.get("next_token")
+        return drafts, nxt if isinstance(nxt, str) and nxt and users else None
+
+    start: Cursor = {"silo": "x", "direction": follow, "account": user_id, "base": base}
+    async for item in paginate(fetch, start=start, cursor=cursor, cap=cap):
+        yield item
+
+
+sync_following = partial(sync_follows, direction="following")
+sync_followers = partial(sync_follows, direction="followers")

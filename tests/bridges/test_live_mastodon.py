@@ -1,17 +1,17 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from bridges.base import ContactDraft, IdentityDraft
 from bridges.live import LiveError, Page, RateLimited, Revoked
 from bridges.mastodon import lookup_account_id, sync_followers, sync_following
+from tests.bridges.conftest import Serve
+from tests.bridges.helpers import drain
 
 TOTAL = 200
 RESET = "2026-11-22T04:05:00.019685Z"
@@ -73,20 +73,13 @@ class Fake:
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[tuple[Fake, str]]:
+async def server(serve: Serve) -> tuple[Fake, str]:
     fake = Fake()
     app = web.Application()
     app.router.add_get("/api/v1/accounts/lookup", fake.lookup)
     app.router.add_get("/api/v1/accounts/{id}/following", fake.follows)
     app.router.add_get("/api/v1/accounts/{id}/followers", fake.follows)
-    srv = TestServer(app, host="127.0.0.1", port=0)
-    await srv.start_server()
-    yield fake, str(srv.make_url("")).rstrip("/")
-    await srv.close()
-
-
-async def drain(agen: AsyncIterator[Page | RateLimited]) -> list[Page | RateLimited]:
-    return [item async for item in agen]
+    return fake, await serve(app)
 
 
 async def test_pages_until_done(server: tuple[Fake, str]) -> None:
