@@ -4,7 +4,7 @@ Rules kept:
 - Apple's grouped properties (``item1.EMAIL`` with ``item1.X-ABLabel``) are read like ungrouped ones; the
   label of the group becomes the identity's label (``_$!<Mobile>!$_`` → ``mobile``).
 - Social profiles (``X-SOCIALPROFILE``, ``X-SOCIAL-PROFILE``) map their ``type`` to an identity kind; ``URL``
-  values on a silo's host get that silo's kind, the rest are websites; ``IMPP`` keeps its scheme (``xmpp:``).
+  values on a silo's host get that silo's kind, the rest are websites; ``IMPP`` handles become notes.
 - Inline photos are kept as a ``data:`` URL only under PHOTO_LIMIT bytes; larger ones are reported and
   dropped.
 - Birthdays without a year (``--0412``, Apple's ``1604-04-12``) are stored in YEAR_UNKNOWN.
@@ -227,7 +227,9 @@ def _card(shown: str, line: int, props: list[Prop], digest: str) -> Iterator[Imp
             kind = {"EMAIL": "email", "TEL": "tel"}.get(n) or classify_url(value)
             ids.append(IdentityDraft(address=value, kind=kind, label=_label(p, labels)))
         elif n == "IMPP" and ":" in _text(p):
-            ids.append(IdentityDraft(address=_text(p), kind="url", label=_text(p).split(":", 1)[0].lower()))
+            # xmpp:, skype:, sip: are no identity kind we resolve on; keep them where the owner can see them.
+            scheme, _, handle = _text(p).partition(":")
+            notes.append(f"{scheme.lower()}: {handle}")
         elif n in ("X-SOCIALPROFILE", "X-SOCIAL-PROFILE"):
             social = _social(p, labels)
             if social is not None:
@@ -297,8 +299,6 @@ def _identity_lines(identities: Iterable[Mapping[str, Any]], items: Iterator[int
             line = f"{group}TEL;VALUE=uri{params}:{number}"
         elif kind == "web":
             line = f"{group}URL{params}:{uri}"
-        elif kind == "url" and not uri.lower().startswith(("http://", "https://")):
-            line = f"{group}IMPP{params}:{uri}"
         else:
             service = _SOCIAL_TYPES.get(str(kind), "")
             typed = f";TYPE={service}" if service else params

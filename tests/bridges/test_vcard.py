@@ -48,10 +48,13 @@ def test_apple_icloud_vcard_3() -> None:
             ident("https://www.linkedin.com/in/jane-doe-4a1b2c", "linkedin"),
             ident("@jane@example.social", "acct"),
             ident("jane.bsky.social", "bluesky", "jane.bsky.social"),
-            ident("xmpp:jane@jabber.example", "url", "xmpp"),
         ),
         circles=("Work", "Conference 2025"),
-        notes=("spouse: John Doe", "Met at PyCon, 2019.\nLikes tea; hates coffee."),
+        notes=(
+            "xmpp: jane@jabber.example",
+            "spouse: John Doe",
+            "Met at PyCon, 2019.\nLikes tea; hates coffee.",
+        ),
     )
     assert big_photo_note == Skipped(
         file="apple_icloud.vcf", line=34, reason="photo of 64 KB left out (limit 48 KB)", severity="warning"
@@ -147,7 +150,7 @@ PEOPLE = [
             {"uri": "https://x.com/janedoe", "kind": "x", "label": None},
             {"uri": "did:plc:abc123", "kind": "bluesky", "label": None},
             {"uri": "@jane@example.social", "kind": "acct", "label": None},
-            {"uri": "xmpp:jane@jabber.example", "kind": "url", "label": None},
+            {"uri": "https://example.social/@jane", "kind": "url", "label": None},
         ],
         "notes": ["Line one\nline two, with comma; and semicolon \\ backslash", "Ünïcödé " * 20 + "end"],
         "circles": ["Work", "Book club, Tuesdays"],
@@ -182,7 +185,7 @@ def test_writer_is_valid_rfc6350_and_round_trips(tmp_path: Path) -> None:
             ident("https://x.com/janedoe", "x"),
             ident("did:plc:abc123", "bluesky"),
             ident("@jane@example.social", "acct"),
-            ident("xmpp:jane@jabber.example", "url", "xmpp"),
+            ident("https://example.social/@jane", "url"),
         ),
         circles=("Work", "Book club, Tuesdays"),
         notes=tuple(PEOPLE[0]["notes"]),  # type: ignore[arg-type]
