@@ -31,8 +31,10 @@ from bridges.base import ExportError, Skipped
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "MAX_LINE",
     "Limits",
     "Source",
+    "bounded_lines",
     "csv_records",
     "neutralize_formula",
 ]
@@ -238,6 +240,23 @@ class Source:
             return fh.read(), warning
 
 
+MAX_LINE = 1 << 20  # characters in one physical line; CSV fields are capped far lower (128 KiB)
+
+
+def bounded_lines(fh: IO[str], max_line: int = MAX_LINE) -> Iterator[str]:
+    """Physical lines, never more than ``max_line`` characters each: the rest of an over-long line is read
+    in pieces and dropped, so a file without line breaks cannot become one giant string."""
+    while True:
+        line = fh.readline(max_line + 1)
+        if not line:
+            return
+        if len(line) > max_line and not line.endswith(("\n", "\r")):
+            while (rest := fh.readline(_CHUNK)) and not rest.endswith(("\n", "\r")):
+                pass
+            line = line + "\n"  # keep it over the limit (the caller reports it) but end the line
+        yield line
+
+
 def csv_records(source: Source, name: str) -> Iterator[tuple[int, list[str]] | Skipped]:
     """Rows of a CSV member with the line each starts on; broken rows come out as Skipped, a warning first."""
     fh, warning = source.open_text(name)
@@ -246,7 +265,7 @@ def csv_records(source: Source, name: str) -> Iterator[tuple[int, list[str]] | S
     shown = source.display(name)
     errors = 0
     with fh:
-        reader = csv.reader(fh)
+        reader = csv.reader(bounded_lines(fh))
         start = 1
         while True:
             try:

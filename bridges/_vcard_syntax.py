@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
+from bridges._files import bounded_lines
+
 __all__ = [
     "Prop",
     "escape",
@@ -51,7 +53,7 @@ def logical_lines(fh: IO[str], max_line: int) -> Iterator[tuple[int, str]]:
     size = 0
     start = 0
     qp_soft = False
-    for number, raw in enumerate(fh, start=1):
+    for number, raw in enumerate(bounded_lines(fh, max_line), start=1):
         line = raw.rstrip("\r\n")
         if current and (line[:1] in (" ", "\t") or qp_soft):
             piece = line if qp_soft else line[1:]

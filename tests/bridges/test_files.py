@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bridges._files import Limits, Source, csv_records, neutralize_formula
+from bridges._files import Limits, Source, bounded_lines, csv_records, neutralize_formula
 from bridges.base import ExportError, Skipped
 
 
@@ -115,3 +115,16 @@ def test_folder_ignores_links_outside(tmp_path: Path) -> None:
         assert src.names() == ["data/following.js"]
         assert src.find("FOLLOWING.JS") == ["data/following.js"]
         assert src.display("data/following.js") == "export/data/following.js"
+
+
+def test_a_file_without_line_breaks_never_becomes_one_string(tmp_path: Path) -> None:
+    f = tmp_path / "t.csv"
+    f.write_text("a,b\n" + "x" * (3 << 20) + "\n3,fine\n")
+    with Source(f) as src:
+        rows = list(csv_records(src, "t.csv"))
+    assert rows[0] == (1, ["a", "b"])
+    assert isinstance(rows[1], Skipped) and rows[1].line == 2
+    assert rows[-1] == (3, ["3", "fine"])
+    with f.open(newline="") as fh:
+        lines = list(bounded_lines(fh, 1000))
+    assert [len(line) for line in lines] == [4, 1002, 7]
