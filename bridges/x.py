@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -26,7 +26,7 @@ import aiohttp
 
 from bridges._files import Source
 from bridges._jsarray import MalformedElement, iter_js_array
-from bridges._util import truncate
+from bridges._util import stable_id, truncate
 from bridges.base import (
     Bridge,
     ContactDraft,
@@ -48,6 +48,7 @@ __all__ = [
     "X_TOKEN",
     "XAuth",
     "XBridge",
+    "lookup_users",
     "sync_followers",
     "sync_following",
     "sync_follows",
@@ -307,19 +308,38 @@ class XAuth:
         )
 
 
-def _user_draft(user: Any, direction: Follow) -> ContactDraft | None:
+def _user_draft(user: Any, direction: Follow | None) -> ContactDraft | None:
     if not isinstance(user, dict) or not str(user.get("id", "")).isdigit():
         return None
     handle = user.get("username") if isinstance(user.get("username"), str) else None
     name = user.get("name")
     photo = user.get("profile_image_url")
     return ContactDraft(
-        source_record_id=f"{direction}:{user['id']}",
+        source_record_id=f"{direction or 'user'}:{user['id']}",
         display_name=name if isinstance(name, str) and name else None,
         photo_url=photo if isinstance(photo, str) and photo.startswith("https://") else None,
         identities=(_x(str(user["id"]), handle),),
         follow=direction,
     )
+
+
+async def _get(
+    session: aiohttp.ClientSession, url: str, params: dict[str, str], auth: XAuth, now: Clock
+) -> Any:
+    for attempt in (1, 2):
+        headers = {"Authorization": f"Bearer {await auth.bearer(session, now)}"}
+        try:
+            # X answers 503 when it is over capacity; like granary, treat it as a rate limit.
+            data, _resp = await get_json(
+                session, url, params=params, headers=headers, now=now, limit_statuses=(429, 503)
+            )
+            return data
+        except Revoked:
+            # An access token can die before its stated expiry; one refresh, then the 401 stands.
+            if attempt == 2 or not auth.tokens.refresh_token:
+                raise
+            await auth.refresh(session, now)
+    raise AssertionError("unreachable")
 
 
 async def sync_follows(
@@ -347,19 +367,7 @@ async def sync_follows(
         }
         if token:
             params["pagination_token"] = token
-        for attempt in (1, 2):
-            headers = {"Authorization": f"Bearer {await auth.bearer(session, now)}"}
-            try:
-                # X answers 503 when it is over capacity; like granary, treat it as a rate limit.
-                data, _resp = await get_json(
-                    session, url, params=params, headers=headers, now=now, limit_statuses=(429, 503)
-                )
-                break
-            except Revoked:
-                # An access token can die before its stated expiry; one refresh, then the 401 stands.
-                if attempt == 2 or not auth.tokens.refresh_token:
-                    raise
-                await auth.refresh(session, now)
+        data = await _get(session, url, params, auth, now)
         if not isinstance(data, dict):
             raise LiveError(f"{url}: expected a JSON object")
         users = data.get("data") or []
@@ -376,3 +384,34 @@ async def sync_follows(
 
 sync_following = partial(sync_follows, direction="following")
 sync_followers = partial(sync_follows, direction="followers")
+
+
+async def lookup_users(
+    session: aiohttp.ClientSession,
+    *,
+    ids: Sequence[str],
+    auth: XAuth,
+    base_url: str = X_API,
+    cursor: Cursor | None = None,
+    cap: int = CAP,
+    now: Clock = utcnow,
+) -> AsyncIterator[Page | RateLimited]:
+    """Names for bare ids (an archive's following.js holds nothing else): ``GET /2/users?ids=``, 100 at a
+    time. Drafts carry the same X identity with its handle as label; ids X no longer knows are left out."""
+    wanted = [i for i in dict.fromkeys(ids) if i.isdigit()]
+    url = f"{base_url.rstrip('/')}/2/users"
+
+    async def fetch(offset: int | None) -> tuple[list[ContactDraft], int | None]:
+        start = offset or 0
+        chunk = wanted[start : start + 100]
+        if not chunk:
+            return [], None
+        params = {"ids": ",".join(chunk), "user.fields": "name,username,profile_image_url"}
+        data = await _get(session, url, params, auth, now)
+        users = data.get("data") if isinstance(data, dict) else None
+        drafts = [d for d in (_user_draft(u, None) for u in users or []) if d is not None]
+        return drafts, start + 100 if start + 100 < len(wanted) else None
+
+    start: Cursor = {"silo": "x", "direction": "lookup", "account": stable_id(*wanted), "base": url}
+    async for item in paginate(fetch, start=start, cursor=cursor, cap=cap):
+        yield item

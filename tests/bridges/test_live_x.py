@@ -20,7 +20,7 @@ from bridges.oauth import (
     make_code_verifier,
     refresh_tokens,
 )
-from bridges.x import X_SCOPES, XAuth, sync_followers, sync_following
+from bridges.x import X_SCOPES, XAuth, lookup_users, sync_followers, sync_following
 from tests.bridges.conftest import Serve
 from tests.bridges.helpers import drain
 
@@ -97,6 +97,17 @@ class Fake:
             meta["previous_token"] = f"T{start - size}"
         return web.json_response({"data": users, "meta": meta} if users else {"meta": meta})
 
+    async def lookup(self, request: web.Request) -> web.Response:
+        ids = request.query["ids"].split(",")
+        assert len(ids) <= 100
+        if ids[0] in self.limited:
+            status, headers = self.limited.pop(ids[0])
+            return web.json_response({"title": "Too Many Requests"}, status=status, headers=headers)
+        found = [{"id": i, "name": f"N{i}", "username": f"h{i}"} for i in ids if int(i) < 9000]
+        missing = [{"value": i, "detail": f"Could not find user with ids: [{i}].", "title": "Not Found Error"}
+                   for i in ids if int(i) >= 9000]  # fmt: skip
+        return web.json_response({"data": found, "errors": missing} if missing else {"data": found})
+
 
 @pytest.fixture
 async def server(serve: Serve) -> tuple[Fake, str]:
@@ -105,6 +116,7 @@ async def server(serve: Serve) -> tuple[Fake, str]:
     app.router.add_post("/2/oauth2/token", fake.token)
     app.router.add_get("/2/users/{id}/following", fake.users)
     app.router.add_get("/2/users/{id}/followers", fake.users)
+    app.router.add_get("/2/users", fake.lookup)
     return fake, await serve(app)
 
 
@@ -250,3 +262,22 @@ async def test_rate_limit_mid_way_then_resume(
         )
     ids = [d.source_record_id for p in first + rest if isinstance(p, Page) for d in p.drafts]
     assert len(ids) == len(set(ids)) == TOTAL
+
+
+async def test_lookup_names_bare_ids_and_resumes(server: tuple[Fake, str]) -> None:
+    fake, base = server
+    ids = [str(7000 + i) for i in range(250)] + ["9001", "7000", "not-an-id"]  # unknown, duplicate, junk
+    fake.limited["7100"] = (429, {"x-rate-limit-reset": IN_9_MIN})
+    auth = auth_for(base, OAuthTokens(access_token="a1"))
+    async with aiohttp.ClientSession() as session:
+        first = await drain(lookup_users(session, ids=ids, auth=auth, base_url=base, now=lambda: NOW))
+        limited = first[-1]
+        assert isinstance(limited, RateLimited) and len(limited.partial) == 100
+        rest = await drain(lookup_users(session, ids=ids, auth=auth, base_url=base, cursor=limited.cursor))
+    drafts = [d for p in first + rest if isinstance(p, Page) for d in p.drafts]
+    assert len(drafts) == 250
+    assert drafts[0] == ContactDraft(
+        source_record_id="user:7000",
+        display_name="N7000",
+        identities=(IdentityDraft(address="7000", kind="x", label="h7000"),),
+    )
