@@ -28,6 +28,7 @@ __all__ = [
     "config_table_markdown",
     "default_data_dir",
     "load_config",
+    "passphrase_from_env",
     "write_config",
 ]
 
@@ -90,7 +91,6 @@ SCHEMA: tuple[Option, ...] = (
     Option("federation", "delivery_days", "int", 3, "Days a delivery is retried before the peer is dead-lettered."),
     Option("federation", "fetch_timeout", "int", 30, "Total seconds allowed for one outbound fetch."),
     Option("stay_in_touch", "due_within_days", "int", 7, "`kith due` lists people due within this many days."),
-    Option("stay_in_touch", "default_cadence_days", "int", 0, "Cadence for people with none (0 = none)."),
 )
 
 _ALIASES = {
@@ -127,7 +127,6 @@ class FederationConfig:
 @dataclass(frozen=True, slots=True)
 class StayInTouchConfig:
     due_within_days: int
-    default_cadence_days: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +135,7 @@ class Config:
     node: NodeConfig
     server: ServerConfig
     federation: FederationConfig
-    stay_in_touch: StayInTouchConfig = field(default_factory=lambda: StayInTouchConfig(7, 0))
+    stay_in_touch: StayInTouchConfig = field(default_factory=lambda: StayInTouchConfig(7))
 
     @property
     def database_path(self) -> Path:
@@ -152,6 +151,12 @@ class Config:
         for section, values in sections.items():
             out = replace(out, **{section: replace(getattr(out, section), **values)})
         return out
+
+
+def passphrase_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    """The passphrase protecting private keys and stored tokens (KITH_PASSPHRASE), if the owner set one."""
+    env = os.environ if env is None else env
+    return env.get("KITH_PASSPHRASE") or None
 
 
 def default_data_dir(env: Mapping[str, str] | None = None) -> Path:

@@ -50,7 +50,8 @@ class SqliteExport:
             tables: dict[str, Any] = {}
             for table in EXPORT_TABLES:
                 cols = await _columns(conn, table)
-                rows = await fetch_all(conn, f"SELECT {', '.join(cols)} FROM {table} ORDER BY rowid")
+                order = ", ".join(str(i + 1) for i in range(len(cols)))  # every column: deterministic, rowid or not
+                rows = await fetch_all(conn, f"SELECT {', '.join(cols)} FROM {table} ORDER BY {order}")
                 tables[table] = {"columns": cols, "rows": [list(r) for r in rows]}
             return {
                 "format": EXPORT_FORMAT,
