@@ -23,8 +23,10 @@ __all__ = [
     "ExportError",
     "IdentityDraft",
     "ImportItem",
+    "Initiator",
     "InteractionDraft",
     "Skipped",
+    "Verification",
 ]
 
 Verification = Literal["signed", "two-way", "email-match", "claimed", "guessed"]
