@@ -56,8 +56,8 @@ PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 ActorKind = Literal["Person", "Organization", "Application", "Service", "Group"]
 ACTOR_KINDS: tuple[ActorKind, ...] = ("Person", "Organization", "Application", "Service", "Group")
 
-RelationshipStatus = Literal["proposed", "confirmed", "ended"]
-RELATIONSHIP_STATUSES: tuple[RelationshipStatus, ...] = ("proposed", "confirmed", "ended")
+RelationshipStatus = Literal["active", "ended"]
+RELATIONSHIP_STATUSES: tuple[RelationshipStatus, ...] = ("active", "ended")
 
 #: Card fields that disclosure rules govern (``name`` is always visible).
 CARD_FIELDS = ("summary", "email", "phone", "website", "organization", "title", "photo", "identities")
@@ -278,7 +278,9 @@ class ProfileCard:
 class Relationship:
     """A typed tie from ``subject`` to ``object``. ``relationship_type`` is a term IRI from protocol.vocab
     (a short name such as ``friend`` is accepted and stored as its IRI). A ``mutual`` relationship holds both
-    ways and, once ``confirmed``, carries a proof by each of the two owners."""
+    ways and counts only once it carries a valid proof by each of its two owners (``proofs.verify_all`` with
+    ``owners``); until then it is an offer. Negotiation state lives in states.RELATIONSHIP_OFFER, not here:
+    ``status`` says only whether the tie is active or was ended."""
 
     id: str
     relationship_type: str
@@ -287,7 +289,7 @@ class Relationship:
     mutual: bool = False
     since: date | None = None
     how_we_met: str | None = None
-    status: RelationshipStatus = "proposed"
+    status: RelationshipStatus = "active"
     proofs: tuple[DataIntegrityProof, ...] = ()
 
     def __post_init__(self) -> None:
@@ -317,10 +319,8 @@ class Relationship:
             isinstance(p, DataIntegrityProof) for p in self.proofs
         ):
             raise InvalidRecord("proofs must be a tuple of DataIntegrityProof", field="proof")
-        if self.status == "confirmed" and self.mutual and len(self.proofs) < 2:
-            raise InvalidRecord(
-                "a confirmed mutual relationship carries a proof by each owner", field="proof"
-            )
+        if len(self.proofs) > len(self.owners):
+            raise InvalidRecord(f"a relationship carries at most {len(self.owners)} proofs", field="proof")
 
     @property
     def owners(self) -> tuple[str, ...]:
@@ -463,17 +463,22 @@ class Undo:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Update:
-    """Update of the actor's card (to Kith peers allowed to see it) or of the actor document itself
-    (``object`` a mapping: the actor as federation/ renders it, passed through untouched)."""
+    """Update of the actor's card (to Kith peers allowed to see it), of a relationship the actor ends
+    (``status`` ended, signed by the actor), or of the actor document itself (``object`` a mapping: the actor
+    as federation/ renders it, passed through untouched)."""
 
     id: str
     actor: str
-    object: ProfileCard | Mapping[str, Any]
+    object: ProfileCard | Relationship | Mapping[str, Any]
     to: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _activity_ids(self.id, self.actor)
-        if isinstance(self.object, ProfileCard):
+        if isinstance(self.object, Relationship):
+            if self.actor not in (self.object.subject, self.object.object) or self.object.status != "ended":
+                raise InvalidRecord("a relationship Update is one of its ends ending it", field="object")
+            _private_audience(self.to, "a relationship")
+        elif isinstance(self.object, ProfileCard):
             if self.object.owner != self.actor:
                 raise InvalidRecord("an actor can only update its own card", field="object")
             if self.object.disclosure:
@@ -484,7 +489,9 @@ class Update:
                 raise InvalidRecord("an actor Update carries the actor's own document", field="object")
             _iris(self.to, "to")
         else:
-            raise InvalidRecord("Update's object must be a ProfileCard or the actor document", field="object")
+            raise InvalidRecord(
+                "Update's object must be a ProfileCard, a Relationship or the actor document", field="object"
+            )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

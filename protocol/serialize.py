@@ -151,6 +151,12 @@ def _activity(kind: str, record: Any, **fields: Any) -> dict[str, Any]:
     return body
 
 
+def _update_body(value: Any) -> dict[str, Any]:
+    if isinstance(value, Relationship):
+        return _signed_relationship(value)
+    return _card(value) if isinstance(value, ProfileCard) else dict(value)
+
+
 def _embedded(value: Any) -> Any:
     return value if isinstance(value, str) else to_jsonld(value, with_context=False)
 
@@ -169,9 +175,7 @@ _WRITERS: dict[type, Callable[[Any], dict[str, Any]]] = {
     ),
     Reject: lambda r: _activity("Reject", r, object=_embedded(r.object)),
     Undo: lambda r: _activity("Undo", r, object=_embedded(r.object)),
-    Update: lambda r: _activity(
-        "Update", r, object=_card(r.object) if isinstance(r.object, ProfileCard) else dict(r.object)
-    ),
+    Update: lambda r: _activity("Update", r, object=_update_body(r.object)),
     Delete: lambda r: _activity("Delete", r, object=r.object),
     Move: lambda r: _activity("Move", r, object=r.object, target=r.target),
 }
@@ -276,7 +280,7 @@ def _read_relationship(data: Mapping[str, Any]) -> Relationship:
         mutual=_bool(data.get("mutual"), "mutual"),
         since=_date(data.get("since"), "since"),
         how_we_met=_str(data.get("howWeMet"), "howWeMet"),
-        status=_str(data.get("status"), "status") or "proposed",  # type: ignore[arg-type]
+        status=_str(data.get("status"), "status") or "active",  # type: ignore[arg-type]
         proofs=tuple(DataIntegrityProof.from_json(p) for p in proofs_of(data)),
     )
 
@@ -328,15 +332,19 @@ def _undo_target(value: Any) -> Follow | Block | Accept | str:
     return str(_id(value, "object"))
 
 
-def _update_object(value: Any) -> ProfileCard | Mapping[str, Any]:
+def _update_object(value: Any) -> ProfileCard | Relationship | Mapping[str, Any]:
     value = _one(value, "object")
     if not isinstance(value, Mapping):
         raise MalformedInput("an Update must embed the object it updates", field="object")
+    if "Relationship" in _types(value):
+        return _read_relationship(value)
     if "ProfileCard" in _types(value):
         return _read_card(value)
     if set(_types(value)) & set(ACTOR_KINDS):
         return dict(value)
-    raise MalformedInput("Kith understands Update of a ProfileCard or of an actor", field="object")
+    raise MalformedInput(
+        "Kith understands Update of a ProfileCard, a Relationship or an actor", field="object"
+    )
 
 
 def _relationship_value(value: Any, key: str) -> Relationship:
