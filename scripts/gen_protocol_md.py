@@ -158,7 +158,9 @@ def actor_document(ed25519: Ed25519PrivateKey) -> dict[str, Any]:
             "id": ALICE + "#main-key",
             "owner": ALICE,
             "publicKeyPem": (
-                "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA...\n-----END PUBLIC KEY-----\n"
+                "-----BEGIN PUBLIC KEY-----\n"
+                "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA...\n"
+                "-----END PUBLIC KEY-----\n"
             ),
         },
         "assertionMethod": [
