@@ -48,6 +48,7 @@ __all__ = [
     "document_loader",
     "expand",
     "parse_json",
+    "require_known_context",
     "to_rdf",
 ]
 
@@ -83,16 +84,22 @@ _ALIASES = {
 _RESOLVED_CACHE: LRUCache[str, Any] = LRUCache(maxsize=256)
 
 
-def document_loader(url: str, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A pyld document loader that serves shipped contexts from memory and refuses everything else."""
+def require_known_context(url: str) -> str:
+    """The IRI of a context Kith ships (resolving aliases); UnknownContext for any other URL."""
     iri = _ALIASES.get(url, url)
-    document = CONTEXTS.get(iri)
-    if document is None:
+    if iri not in CONTEXTS:
         raise UnknownContext(
             f"JSON-LD context {url!r} is not one Kith ships, and Kith never fetches contexts; "
             f"use only: {', '.join(CONTEXTS)}",
             field="@context",
         )
+    return iri
+
+
+def document_loader(url: str, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A pyld document loader that serves shipped contexts from memory and refuses everything else."""
+    iri = require_known_context(url)
+    document = CONTEXTS[iri]
     return {
         "contentType": "application/ld+json",
         "contextUrl": None,

@@ -180,7 +180,7 @@ def _known_contexts(context: Any) -> None:
     entries = context if isinstance(context, list) else [context]
     for entry in entries:
         if isinstance(entry, str):
-            jsonld.document_loader(entry)  # raises UnknownContext for a context we do not ship
+            jsonld.require_known_context(entry)
 
 
 def _jcs(value: Any) -> bytes:
