@@ -22,11 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from protocol import proofs  # noqa: E402
-from protocol.records import Relationship  # noqa: E402
-from protocol.serialize import to_jsonld  # noqa: E402
+from protocol import proofs
+from protocol.records import Relationship
+from protocol.serialize import to_jsonld
 
 ALICE = "https://alice.example/users/alice"
 BOB = "https://bob.example/users/bob"
