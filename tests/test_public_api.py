@@ -12,6 +12,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("protocol", "federation", "node", "bridges")
 
+# Gaps found when this test was written, in modules other helpers own; reported to the lead. Each entry must
+# still be a gap (the test fails once it is fixed, so that the entry is removed) -- do not add to this list.
+KNOWN_GAPS: dict[str, set[str]] = {
+    "node/config.py": {"CONFIG_FILE", "StayInTouchConfig"},
+    "node/graph.py": {"MAX_NAME", "MAX_PAGE", "MAX_TEXT", "SILO_HOSTS"},
+    "node/store/sqlite_people.py": {"PERSON_FIELDS", "TIE_STRENGTH_SQL", "recompute_due"},
+    "node/store/db.py": {"Migration"},
+}
+
 
 def _public_modules() -> list[Path]:
     found: list[Path] = []
@@ -33,6 +42,8 @@ def _defined_public_names(tree: ast.Module) -> set[str]:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             names.add(node.name)
         elif isinstance(node, ast.Assign):
+            if isinstance(node.value, ast.Call) and getattr(node.value.func, "id", None) == "TypeVar":
+                continue  # a type variable is notation, not API
             for target in node.targets:
                 if isinstance(target, ast.Name):
                     names.add(target.id)
@@ -66,6 +77,9 @@ def test_all_is_complete_and_true(rel: Path) -> None:
         assert not defined, f"{rel} defines public names {sorted(defined)} but has no __all__"
         return
     missing = defined - set(declared)
+    known = KNOWN_GAPS.get(str(rel), set())
+    assert known <= missing, f"{rel}: fixed, remove it from KNOWN_GAPS: {sorted(known - missing)}"
+    missing -= known
     assert not missing, f"{rel}: public names missing from __all__: {sorted(missing)}"
     module = importlib.import_module(".".join(rel.with_suffix("").parts).removesuffix(".__init__"))
     absent = [name for name in declared if not hasattr(module, name)]
