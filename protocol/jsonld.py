@@ -235,7 +235,19 @@ def to_rdf(document: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 
 def canonicalize_rdfc(
-    document: Mapping[str, Any], *, max_work: int = DEFAULT_MAX_WORK, hash_algorithm: str = "sha256"
+    document: Mapping[str, Any],
+    *,
+    max_work: int = DEFAULT_MAX_WORK,
+    hash_algorithm: str = "sha256",
+    strict: bool = True,
 ) -> str:
-    """RDFC-1.0 canonical N-Quads of a JSON-LD document, in ``max_work`` steps or CanonicalizationLimit."""
-    return canonicalize_dataset(to_rdf(document), max_work=max_work, hash_algorithm=hash_algorithm)
+    """RDFC-1.0 canonical N-Quads of a JSON-LD document, in ``max_work`` steps or CanonicalizationLimit.
+
+    ``strict`` (the default) refuses properties no context defines: RDF would drop them silently, so a signer's
+    words could vanish from what is signed, or an attacker's be added to a signed record unnoticed.
+    """
+    if strict:
+        source: Mapping[str, Any] = {"@graph": expand(document, strict=True)}
+    else:
+        source = document
+    return canonicalize_dataset(to_rdf(source), max_work=max_work, hash_algorithm=hash_algorithm)

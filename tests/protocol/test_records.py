@@ -350,3 +350,25 @@ def test_proof_time_checks() -> None:
     assert proofs.verify(doc, owner=owner, now=NOW)
     with pytest.raises(ProofError, match="future"):
         proofs.verify(doc, owner=owner, now=datetime(2026, 11, 21, tzinfo=UTC))
+
+
+def test_relationship_signed_with_eddsa_rdfc_2022() -> None:
+    key = Ed25519PrivateKey.generate()
+    owner = proofs.OwnerKeys(owner=ALICE, keys={ALICE + "#k": key.public_key()})
+    doc = to_jsonld(_relationship(mutual=False, relationship_type="mentor"))
+    signed = proofs.sign(
+        doc,
+        private_key=key,
+        verification_method=ALICE + "#k",
+        created=NOW,
+        cryptosuite=proofs.EDDSA_RDFC_2022,
+    )
+    assert proofs.verify(signed, owner=owner, now=NOW).cryptosuite == "eddsa-rdfc-2022"
+    # Key order and compacted spelling do not matter to RDFC; meaning does.
+    reordered = dict(reversed(list(signed.items())))
+    assert proofs.verify(reordered, owner=owner, now=NOW)
+    with pytest.raises(ProofError):
+        proofs.verify({**signed, "since": "2019-05-02"}, owner=owner, now=NOW)
+    # A property no context defines would vanish from the RDF graph; RDFC refuses it rather than ignore it.
+    with pytest.raises(MalformedInput, match="smuggled"):
+        proofs.verify({**signed, "smuggled": "not signed"}, owner=owner, now=NOW)
