@@ -243,8 +243,8 @@ def canonicalize_rdfc(
 ) -> str:
     """RDFC-1.0 canonical N-Quads of a JSON-LD document, in ``max_work`` steps or CanonicalizationLimit.
 
-    ``strict`` (the default) refuses properties no context defines: RDF would drop them silently, so a signer's
-    words could vanish from what is signed, or an attacker's be added to a signed record unnoticed.
+    ``strict`` (the default) refuses properties no context defines: RDF would drop them silently, so a
+    signer's words could vanish from what is signed, or an attacker's be added to a signed record unnoticed.
     """
     if strict:
         source: Mapping[str, Any] = {"@graph": expand(document, strict=True)}
