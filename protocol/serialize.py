@@ -23,6 +23,7 @@ from protocol.jsonld import ACTIVITYSTREAMS, DATA_INTEGRITY_V2, KITH_V1, check_s
 from protocol.proofs import DataIntegrityProof, proofs_of
 from protocol.records import (
     ACTOR_KINDS,
+    PUBLIC,
     Accept,
     Activity,
     Block,
@@ -211,11 +212,16 @@ def _id(value: Any, key: str, *, required: bool = True) -> str | None:
     return value
 
 
+# Compaction writes the public collection as a compact IRI or a bare term; all mean the one IRI.
+_PUBLIC_ALIASES = {"as:Public": PUBLIC, "Public": PUBLIC}
+
+
 def _ids(value: Any, key: str) -> tuple[str, ...]:
     if value is None:
         return ()
     items = value if isinstance(value, list) else [value]
-    return tuple(str(_id(item, key)) for item in items)
+    ids = (str(_id(item, key)) for item in items)
+    return tuple(_PUBLIC_ALIASES.get(item, item) for item in ids)
 
 
 def _str(value: Any, key: str) -> str | None:

@@ -372,3 +372,28 @@ def test_relationship_signed_with_eddsa_rdfc_2022() -> None:
     # A property no context defines would vanish from the RDF graph; RDFC refuses it rather than ignore it.
     with pytest.raises(MalformedInput, match="smuggled"):
         proofs.verify({**signed, "smuggled": "not signed"}, owner=owner, now=NOW)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        _card(),
+        _card().render_for([WORK]),
+        _relationship(),
+        FOLLOW,
+        Block(id=ALICE + "/b", actor=ALICE, object=BOB),
+    ],
+    ids=lambda r: type(r).__name__,
+)
+def test_what_kith_writes_is_already_compacted_json_ld(record: Any) -> None:
+    # The serialiser writes by hand what a JSON-LD processor would produce from the same contexts, so peers that
+    # do run JSON-LD read exactly what Kith meant (and strict expansion proves every term is defined).
+    from protocol import jsonld
+
+    written = to_jsonld(record)
+    expanded = jsonld.expand(written, strict=True)
+    compacted = jsonld.compact(expanded[0], written["@context"])
+    # The one licensed difference: compaction spells the public collection "as:Public"; Kith (like Mastodon)
+    # writes the full IRI, and reads either.
+    assert json.loads(json.dumps(compacted).replace('"as:Public"', json.dumps(PUBLIC))) == written
+    assert from_jsonld(compacted) == record
