@@ -386,8 +386,8 @@ def test_relationship_signed_with_eddsa_rdfc_2022() -> None:
     ids=lambda r: type(r).__name__,
 )
 def test_what_kith_writes_is_already_compacted_json_ld(record: Any) -> None:
-    # The serialiser writes by hand what a JSON-LD processor would produce from the same contexts, so peers that
-    # do run JSON-LD read exactly what Kith meant (and strict expansion proves every term is defined).
+    # The serialiser writes by hand what a JSON-LD processor would produce from the same contexts, so peers
+    # that do run JSON-LD read exactly what Kith meant (and strict expansion proves every term is defined).
     from protocol import jsonld
 
     written = to_jsonld(record)
