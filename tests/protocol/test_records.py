@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from referencing import Registry, Resource
 
-from protocol import proofs
+from protocol import jsonld, proofs
 from protocol.errors import InvalidRecord, MalformedInput, ProofError
 from protocol.records import (
     PUBLIC,
@@ -388,8 +388,6 @@ def test_relationship_signed_with_eddsa_rdfc_2022() -> None:
 def test_what_kith_writes_is_already_compacted_json_ld(record: Any) -> None:
     # The serialiser writes by hand what a JSON-LD processor would produce from the same contexts, so peers
     # that do run JSON-LD read exactly what Kith meant (and strict expansion proves every term is defined).
-    from protocol import jsonld
-
     written = to_jsonld(record)
     expanded = jsonld.expand(written, strict=True)
     compacted = jsonld.compact(expanded[0], written["@context"])
