@@ -41,7 +41,13 @@ ROUTES: list[Route] = []
 
 
 def route(
-    method: str, path: str, summary: str, *, query: tuple[str, ...] = (), body: tuple[str, ...] = (), public: bool = False
+    method: str,
+    path: str,
+    summary: str,
+    *,
+    query: tuple[str, ...] = (),
+    body: tuple[str, ...] = (),
+    public: bool = False,
 ) -> Callable[[Handler], Handler]:
     def deco(fn: Handler) -> Handler:
         ROUTES.append(Route(method, API_PREFIX + path, fn, summary, query, body, public))
@@ -70,8 +76,12 @@ def _q(request: web.Request, name: str) -> str | None:
 
 
 # -- people ----------------------------------------------------------------------------------------------------
-@route("GET", "/people", "List people (by tie strength unless order says otherwise)",
-       query=("status", "circle", "order", "offset", "limit"))
+@route(
+    "GET",
+    "/people",
+    "List people (by tie strength unless order says otherwise)",
+    query=("status", "circle", "order", "offset", "limit"),
+)
 async def list_people(request: web.Request) -> web.Response:
     page = await _graph(request).list_people(
         status=_q(request, "status") or "active",
@@ -116,8 +126,12 @@ async def unarchive_person(request: web.Request) -> web.Response:
     return json_response(as_json(await _graph(request).archive(request.match_info["id"], False)))
 
 
-@route("POST", "/people/{id}/identities", "Attach an identity (409 if another person has it)",
-       body=("uri", "kind", "label", "verification"))
+@route(
+    "POST",
+    "/people/{id}/identities",
+    "Attach an identity (409 if another person has it)",
+    body=("uri", "kind", "label", "verification"),
+)
 async def add_identity(request: web.Request) -> web.Response:
     data = await read_json(request)
     person = await _graph(request).add_identity(
@@ -143,8 +157,12 @@ async def list_relationships(request: web.Request) -> web.Response:
     return json_response({"items": as_json(await _graph(request).relationships(request.match_info["id"]))})
 
 
-@route("POST", "/people/{id}/relationships", "Add a typed relationship",
-       body=("type", "direction", "since", "how_we_met", "other_person_id"))
+@route(
+    "POST",
+    "/people/{id}/relationships",
+    "Add a typed relationship",
+    body=("type", "direction", "since", "how_we_met", "other_person_id"),
+)
 async def add_relationship(request: web.Request) -> web.Response:
     rel = await _graph(request).add_relationship(request.match_info["id"], await read_json(request))
     return json_response(as_json(rel), status=201)
@@ -156,7 +174,12 @@ async def delete_relationship(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-@route("GET", "/people/{id}/interactions", "A person's interaction timeline, newest first", query=("offset", "limit"))
+@route(
+    "GET",
+    "/people/{id}/interactions",
+    "A person's interaction timeline, newest first",
+    query=("offset", "limit"),
+)
 async def person_interactions(request: web.Request) -> web.Response:
     page = await _graph(request).interactions(
         request.match_info["id"], offset=_q(request, "offset"), limit=_q(request, "limit")
@@ -172,7 +195,9 @@ async def list_notes(request: web.Request) -> web.Response:
 @route("POST", "/people/{id}/notes", "Add a note", body=("body",))
 async def add_note(request: web.Request) -> web.Response:
     data = await read_json(request)
-    return json_response(as_json(await _graph(request).add_note(request.match_info["id"], data.get("body"))), 201)
+    return json_response(
+        as_json(await _graph(request).add_note(request.match_info["id"], data.get("body"))), 201
+    )
 
 
 @route("DELETE", "/notes/{id}", "Delete a note")
@@ -183,7 +208,9 @@ async def delete_note(request: web.Request) -> web.Response:
 
 @route("PUT", "/people/{id}/circles/{circle}", "Put a person in a circle (created if new)")
 async def join_circle(request: web.Request) -> web.Response:
-    person = await _graph(request).set_membership(request.match_info["id"], request.match_info["circle"], member=True)
+    person = await _graph(request).set_membership(
+        request.match_info["id"], request.match_info["circle"], member=True
+    )
     return json_response(as_json(person))
 
 
@@ -195,7 +222,12 @@ async def leave_circle(request: web.Request) -> web.Response:
     return json_response(as_json(person))
 
 
-@route("PUT", "/people/{id}/cadence", "Set a person's stay-in-touch cadence (null clears it)", body=("cadence_days",))
+@route(
+    "PUT",
+    "/people/{id}/cadence",
+    "Set a person's stay-in-touch cadence (null clears it)",
+    body=("cadence_days",),
+)
 async def person_cadence(request: web.Request) -> web.Response:
     data = await read_json(request)
     if "cadence_days" not in data:
@@ -212,8 +244,12 @@ async def list_interactions(request: web.Request) -> web.Response:
     return json_response(_page_json(page))
 
 
-@route("POST", "/interactions", "Log an interaction with one or more people",
-       body=("people", "occurred_at", "channel", "initiated_by", "summary"))
+@route(
+    "POST",
+    "/interactions",
+    "Log an interaction with one or more people",
+    body=("people", "occurred_at", "channel", "initiated_by", "summary"),
+)
 async def log_interaction(request: web.Request) -> web.Response:
     return json_response(as_json(await _graph(request).log_interaction(await read_json(request))), status=201)
 
@@ -251,8 +287,12 @@ async def delete_circle(request: web.Request) -> web.Response:
 
 
 # -- stay in touch, search -------------------------------------------------------------------------------------
-@route("GET", "/due", "People due for a message (overdue or due within N days), most overdue first",
-       query=("within_days", "offset", "limit"))
+@route(
+    "GET",
+    "/due",
+    "People due for a message (overdue or due within N days), most overdue first",
+    query=("within_days", "offset", "limit"),
+)
 async def due(request: web.Request) -> web.Response:
     page = await _graph(request).due(
         within_days=_q(request, "within_days") or 0, offset=_q(request, "offset"), limit=_q(request, "limit")
@@ -270,8 +310,12 @@ async def layers(request: web.Request) -> web.Response:
     return json_response({"items": as_json(await _graph(request).layers())})
 
 
-@route("GET", "/search", "Full-text search with prefix matching, ranked",
-       query=("q", "circle", "due_within_days", "archived", "offset", "limit"))
+@route(
+    "GET",
+    "/search",
+    "Full-text search with prefix matching, ranked",
+    query=("q", "circle", "due_within_days", "archived", "offset", "limit"),
+)
 async def search(request: web.Request) -> web.Response:
     page = await _graph(request).search(
         request.query.get("q", ""),
@@ -285,7 +329,12 @@ async def search(request: web.Request) -> web.Response:
 
 
 # -- merges ----------------------------------------------------------------------------------------------------
-@route("POST", "/merges", "Merge two people (evidence and decision recorded)", body=("survivor", "merged", "reason"))
+@route(
+    "POST",
+    "/merges",
+    "Merge two people (evidence and decision recorded)",
+    body=("survivor", "merged", "reason"),
+)
 async def merge(request: web.Request) -> web.Response:
     data = await read_json(request)
     for name in ("survivor", "merged"):
@@ -322,7 +371,9 @@ async def list_suggestions(request: web.Request) -> web.Response:
 
 @route("POST", "/suggestions/{id}/accept", "Merge the pair a suggestion names")
 async def accept_suggestion(request: web.Request) -> web.Response:
-    return json_response(as_json(await _graph(request).accept_suggestion(request.match_info["id"])), status=201)
+    return json_response(
+        as_json(await _graph(request).accept_suggestion(request.match_info["id"])), status=201
+    )
 
 
 @route("POST", "/suggestions/{id}/dismiss", "Dismiss a suggestion")
@@ -338,8 +389,12 @@ async def list_blocks(request: web.Request) -> web.Response:
     return json_response({"items": [{"uri": u, "source": s, "created_at": c} for u, s, c in rows]})
 
 
-@route("GET", "/export", "Export the whole graph (format=json) or people as vCard 4.0 (format=vcard)",
-       query=("format",))
+@route(
+    "GET",
+    "/export",
+    "Export the whole graph (format=json) or people as vCard 4.0 (format=vcard)",
+    query=("format",),
+)
 async def export(request: web.Request) -> web.StreamResponse:
     from node.exporting import vcards
 
@@ -354,7 +409,9 @@ async def export(request: web.Request) -> web.StreamResponse:
 
 @route("POST", "/import/json", "Import a Kith JSON export into this (empty) node")
 async def import_json(request: web.Request) -> web.Response:
-    return json_response({"imported": await _graph(request).import_json(await read_json(request))}, status=201)
+    return json_response(
+        {"imported": await _graph(request).import_json(await read_json(request))}, status=201
+    )
 
 
 @route("POST", "/backup", "Online backup of the database into the data folder's backups/")
@@ -383,8 +440,12 @@ def openapi(app: web.Application) -> dict[str, Any]:
         params: list[dict[str, Any]] = []
         for part in r.path.split("/"):
             if part.startswith("{"):
-                params.append({"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}})
-        params += [{"name": q, "in": "query", "required": q == "q", "schema": {"type": "string"}} for q in r.query]
+                params.append(
+                    {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
+                )
+        params += [
+            {"name": q, "in": "query", "required": q == "q", "schema": {"type": "string"}} for q in r.query
+        ]
         op: dict[str, Any] = {
             "summary": r.summary,
             "operationId": r.handler.__name__,
@@ -436,9 +497,13 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         ctx = request.app[CONTEXT]
-        if not (hmac.compare_digest(scheme.lower(), "bearer") and token and await ctx.tokens.check(token.strip())):
-            resp = json_error(401, "missing or wrong owner token: send 'Authorization: Bearer <token>' "
-                              "(see `kith token show`)")
+        if not (
+            hmac.compare_digest(scheme.lower(), "bearer") and token and await ctx.tokens.check(token.strip())
+        ):
+            resp = json_error(
+                401,
+                "missing or wrong owner token: send 'Authorization: Bearer <token>' (see `kith token show`)",
+            )
             resp.headers["WWW-Authenticate"] = 'Bearer realm="kith"'
             return resp
     return await handler(request)

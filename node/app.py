@@ -34,7 +34,9 @@ def _default_extensions() -> list[Callable[[web.Application, NodeContext], None]
     return exts
 
 
-def build_app(ctx: NodeContext, *, extensions: list[Callable[[web.Application, NodeContext], None]] | None = None) -> web.Application:
+def build_app(
+    ctx: NodeContext, *, extensions: list[Callable[[web.Application, NodeContext], None]] | None = None
+) -> web.Application:
     app = web.Application(
         client_max_size=ctx.config.server.max_body_bytes,
         middlewares=[error_middleware, auth_middleware],
@@ -46,7 +48,9 @@ def build_app(ctx: NodeContext, *, extensions: list[Callable[[web.Application, N
     return app
 
 
-async def run_node(ctx: NodeContext, *, host: str, port: int, ready: Callable[[str], Any] | None = None) -> None:
+async def run_node(
+    ctx: NodeContext, *, host: str, port: int, ready: Callable[[str], Any] | None = None
+) -> None:
     """Serve until SIGINT/SIGTERM, then close the database cleanly."""
     app = build_app(ctx)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)

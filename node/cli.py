@@ -50,7 +50,9 @@ def _out(args: argparse.Namespace, data: Any, human: Callable[[], None]) -> None
 def _config(args: argparse.Namespace) -> Config:
     data_dir: Path = args.data or default_data_dir()
     if not (data_dir / "kith.toml").exists():
-        raise CliError(f"no Kith node in {data_dir}; create one with `kith --data {data_dir} init --username NAME`")
+        raise CliError(
+            f"no Kith node in {data_dir}; create one with `kith --data {data_dir} init --username NAME`"
+        )
     return load_config(data_dir)
 
 
@@ -104,7 +106,9 @@ def _print_person(p: Person) -> None:
 async def cmd_init(args: argparse.Namespace) -> int:
     data_dir: Path = args.data or default_data_dir()
     if (data_dir / "kith.toml").exists() and not args.force:
-        raise CliError(f"a node already exists in {data_dir}; use it with `kith serve`, or pass --force to reset config")
+        raise CliError(
+            f"a node already exists in {data_dir}; use it with `kith serve`, or pass --force to reset config"
+        )
     data_dir.mkdir(parents=True, exist_ok=True)
     base = load_config(data_dir)
     node_values: dict[str, Any] = {"username": args.username}
@@ -127,9 +131,13 @@ async def cmd_init(args: argparse.Namespace) -> int:
     finally:
         await ctx.close()
     write_token(data_dir, token)
-    print(f"Created a Kith node for acct:{config.node.username}@{config.node.domain.split(':')[0]} in {data_dir}")
+    print(
+        f"Created a Kith node for acct:{config.node.username}@{config.node.domain.split(':')[0]} in {data_dir}"
+    )
     print(f"  owner API token: {token}")
-    print(f"  keys are {'encrypted with KITH_PASSPHRASE' if passphrase else 'not encrypted (set KITH_PASSPHRASE)'}")
+    print(
+        f"  keys are {'encrypted with KITH_PASSPHRASE' if passphrase else 'not encrypted (set KITH_PASSPHRASE)'}"
+    )
     print(f"Next: kith --data {data_dir} serve   (then open {config.base_url}/)")
     return 0
 
@@ -161,7 +169,9 @@ async def cmd_serve(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
 
     def ready(url: str) -> None:
-        print(f"Kith node for acct:{config.node.username}@{config.node.domain} listening on {url}", flush=True)
+        print(
+            f"Kith node for acct:{config.node.username}@{config.node.domain} listening on {url}", flush=True
+        )
         print(f"  web UI:          {url}/", flush=True)
         print(f"  owner API:       {url}/api/  (Authorization: Bearer {token})", flush=True)
         print(f"  data folder:     {config.data_dir}", flush=True)
@@ -196,7 +206,11 @@ async def cmd_people_list(args: argparse.Namespace) -> int:
             offset=args.offset,
             limit=args.limit,
         )
-        _out(args, {"items": page.items, "total": page.total, "next_offset": page.next_offset}, lambda: _print_people(page))
+        _out(
+            args,
+            {"items": page.items, "total": page.total, "next_offset": page.next_offset},
+            lambda: _print_people(page),
+        )
         return 0
 
     return await _with_ctx(args, run)
@@ -229,7 +243,11 @@ async def cmd_people_show(args: argparse.Namespace) -> int:
             for i in timeline.items:
                 print(f"  > {i.occurred_at} {i.channel:<8} {i.initiated_by:<7} {i.summary}")
 
-        _out(args, {**as_json(person), "notes": notes, "relationships": rels, "interactions": timeline.items}, human)
+        _out(
+            args,
+            {**as_json(person), "notes": notes, "relationships": rels, "interactions": timeline.items},
+            human,
+        )
         return 0
 
     return await _with_ctx(args, run)
@@ -301,7 +319,11 @@ async def cmd_merge(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         evidence = [{"kind": "owner", "detail": args.reason}] if args.reason else ()
         record = await ctx.graph.merge(args.survivor, args.merged, evidence=evidence)
-        _out(args, record, lambda: print(f"merged {record.merged} into {record.survivor}; undo: kith unmerge {record.id}"))
+        _out(
+            args,
+            record,
+            lambda: print(f"merged {record.merged} into {record.survivor}; undo: kith unmerge {record.id}"),
+        )
         return 0
 
     return await _with_ctx(args, run)
@@ -310,7 +332,9 @@ async def cmd_merge(args: argparse.Namespace) -> int:
 async def cmd_unmerge(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         record = await ctx.graph.unmerge(args.merge_id)
-        _out(args, record, lambda: print(f"undone: {record.survivor} and {record.merged} are two people again"))
+        _out(
+            args, record, lambda: print(f"undone: {record.survivor} and {record.merged} are two people again")
+        )
         return 0
 
     return await _with_ctx(args, run)
@@ -371,7 +395,11 @@ async def cmd_interaction_add(args: argparse.Namespace) -> int:
         if args.at:
             data["occurred_at"] = args.at
         item = await ctx.graph.log_interaction(data)
-        _out(args, item, lambda: print(f"logged {item.channel} with {', '.join(item.people)} at {item.occurred_at}"))
+        _out(
+            args,
+            item,
+            lambda: print(f"logged {item.channel} with {', '.join(item.people)} at {item.occurred_at}"),
+        )
         return 0
 
     return await _with_ctx(args, run)
@@ -383,7 +411,9 @@ async def cmd_interaction_list(args: argparse.Namespace) -> int:
 
         def human() -> None:
             for i in page.items:
-                print(f"{i.id}  {i.occurred_at}  {i.channel:<8} {i.initiated_by:<7} {', '.join(i.people)}  {i.summary}")
+                print(
+                    f"{i.id}  {i.occurred_at}  {i.channel:<8} {i.initiated_by:<7} {', '.join(i.people)}  {i.summary}"
+                )
             if not page.items:
                 print("no interactions")
 
@@ -405,7 +435,12 @@ async def cmd_note_add(args: argparse.Namespace) -> int:
 async def cmd_note_list(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         notes = await ctx.graph.notes(args.person)
-        _out(args, {"items": notes}, lambda: [print(f"{n.id}  {n.created_at}  {n.body}") for n in notes] and None)
+
+        def human() -> None:
+            for n in notes:
+                print(f"{n.id}  {n.created_at}  {n.body}")
+
+        _out(args, {"items": notes}, human)
         return 0
 
     return await _with_ctx(args, run)
@@ -434,7 +469,11 @@ async def cmd_circle(args: argparse.Namespace) -> int:
         else:
             person_id, name = _need(args.name, "PERSON"), _need(args.target, "CIRCLE")
             person = await g.set_membership(person_id, name, member=args.action == "join")
-            _out(args, person, lambda: print(f"{person.display_name}: {', '.join(person.circles) or 'no circles'}"))
+            _out(
+                args,
+                person,
+                lambda: print(f"{person.display_name}: {', '.join(person.circles) or 'no circles'}"),
+            )
         return 0
 
     return await _with_ctx(args, run)
@@ -460,7 +499,9 @@ async def cmd_cadence(args: argparse.Namespace) -> int:
         days = _days(args.days)
         if args.circle:
             circle = await ctx.graph.set_circle_cadence(args.target, days)
-            _out(args, circle, lambda: print(f"circle {circle.name}: every {circle.cadence_days or '-'} days"))
+            _out(
+                args, circle, lambda: print(f"circle {circle.name}: every {circle.cadence_days or '-'} days")
+            )
         else:
             person = await ctx.graph.set_person_cadence(args.target, days)
             _out(args, person, lambda: print(f"{person.display_name}: due {person.due_at or 'never'}"))
@@ -476,7 +517,11 @@ async def cmd_due(args: argparse.Namespace) -> int:
 
         def human() -> None:
             for e in page.items:
-                when = f"{e.days_overdue:.0f} days overdue" if e.days_overdue >= 0 else f"due in {-e.days_overdue:.0f} days"
+                when = (
+                    f"{e.days_overdue:.0f} days overdue"
+                    if e.days_overdue >= 0
+                    else f"due in {-e.days_overdue:.0f} days"
+                )
                 print(f"{e.person.id}  {e.person.display_name:<30} {when}")
             if not page.items:
                 print(f"nobody is due within {within} days")
@@ -493,7 +538,9 @@ async def cmd_fading(args: argparse.Namespace) -> int:
 
         def human() -> None:
             for e in items:
-                print(f"{e.person.id}  {e.person.display_name:<30} {e.recent_rate:.0f} lately vs {e.past_rate:.1f} per 90 days before")
+                print(
+                    f"{e.person.id}  {e.person.display_name:<30} {e.recent_rate:.0f} lately vs {e.past_rate:.1f} per 90 days before"
+                )
             if not items:
                 print("no relationship is fading")
 
@@ -510,7 +557,9 @@ async def cmd_layers(args: argparse.Namespace) -> int:
         def human() -> None:
             for layer in layers:
                 warn = "  ⚠ over budget" if layer.over_budget else ""
-                print(f"{layer.name:<16} cadence ≤ {layer.max_cadence_days:>3} days: {layer.count:>4} / {layer.budget}{warn}")
+                print(
+                    f"{layer.name:<16} cadence ≤ {layer.max_cadence_days:>3} days: {layer.count:>4} / {layer.budget}{warn}"
+                )
 
         _out(args, {"items": layers}, human)
         return 0
@@ -613,8 +662,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--username", required=True, help="the owner's username (acct:USERNAME@DOMAIN)")
     p.add_argument("--domain", help="HOST[:PORT] the node is reached at (default 127.0.0.1:8700)")
     p.add_argument("--display-name", help="the owner's name")
-    p.add_argument("--organization", action="store_true", help="an organisation's node (actor type Organization)")
-    p.add_argument("--force", action="store_true", help="rewrite the config of an existing node (keys are kept)")
+    p.add_argument(
+        "--organization", action="store_true", help="an organisation's node (actor type Organization)"
+    )
+    p.add_argument(
+        "--force", action="store_true", help="rewrite the config of an existing node (keys are kept)"
+    )
     p.set_defaults(fn=cmd_init)
 
     p = sub.add_parser("serve", help="run the node (web UI, owner API, federation)")
@@ -711,7 +764,9 @@ def build_parser() -> argparse.ArgumentParser:
     intsub.required = True
     p = intsub.add_parser("add", help="log an interaction (resets the stay-in-touch clock)")
     p.add_argument("people", nargs="+", metavar="PERSON")
-    p.add_argument("--channel", default="message", choices=("message", "email", "call", "meeting", "comment", "other"))
+    p.add_argument(
+        "--channel", default="message", choices=("message", "email", "call", "meeting", "comment", "other")
+    )
     p.add_argument("--by", default="owner", choices=("owner", "them", "unknown"), help="who initiated")
     p.add_argument("--at", help="when (ISO-8601; default now)")
     p.add_argument("--summary")
@@ -736,7 +791,9 @@ def build_parser() -> argparse.ArgumentParser:
     _json_flag(p)
     p.set_defaults(fn=cmd_note_list)
 
-    p = sub.add_parser("circle", help="circles: list | add NAME | remove NAME | join PERSON CIRCLE | leave PERSON CIRCLE")
+    p = sub.add_parser(
+        "circle", help="circles: list | add NAME | remove NAME | join PERSON CIRCLE | leave PERSON CIRCLE"
+    )
     p.add_argument("action", choices=("list", "add", "remove", "join", "leave"))
     p.add_argument("name", nargs="?")
     p.add_argument("target", nargs="?")
@@ -744,7 +801,9 @@ def build_parser() -> argparse.ArgumentParser:
     _json_flag(p)
     p.set_defaults(fn=cmd_circle)
 
-    p = sub.add_parser("cadence", help="set a stay-in-touch cadence: PERSON DAYS, or --circle NAME DAYS ('none' clears)")
+    p = sub.add_parser(
+        "cadence", help="set a stay-in-touch cadence: PERSON DAYS, or --circle NAME DAYS ('none' clears)"
+    )
     p.add_argument("target", metavar="PERSON|CIRCLE")
     p.add_argument("days")
     p.add_argument("--circle", action="store_true", help="TARGET is a circle name")
@@ -752,7 +811,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_cadence)
 
     p = sub.add_parser("due", help="who is due for a message, most overdue first")
-    p.add_argument("--within", type=int, metavar="DAYS", help="also those due within DAYS (default from config)")
+    p.add_argument(
+        "--within", type=int, metavar="DAYS", help="also those due within DAYS (default from config)"
+    )
     _paging(p)
     _json_flag(p)
     p.set_defaults(fn=cmd_due)

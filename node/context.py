@@ -15,7 +15,7 @@ from node.graph import Clock, Graph, utcnow
 from node.keys import KeyRing
 from node.store import Database, GraphStore
 
-__all__ = ["NodeContext", "TOKEN_FILE", "TokenCheck", "new_token", "read_token", "write_token"]
+__all__ = ["TOKEN_FILE", "NodeContext", "TokenCheck", "new_token", "read_token", "write_token"]
 
 TOKEN_FILE = "token"
 _TOKEN_META = "owner_token_sha256"
@@ -44,7 +44,9 @@ def read_token(data_dir: Path) -> str:
     try:
         return path.read_text().strip()
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path} is missing; run `kith token rotate` to make a new owner token") from None
+        raise FileNotFoundError(
+            f"{path} is missing; run `kith token rotate` to make a new owner token"
+        ) from None
 
 
 @dataclass
@@ -85,7 +87,9 @@ class NodeContext:
         db = await Database.open(config.database_path)
         store = GraphStore.sqlite(db)
         keys = KeyRing.load(config.data_dir, passphrase) if load_keys else None
-        return cls(config=config, db=db, store=store, graph=Graph(store, clock), keys=keys, tokens=TokenCheck(store))
+        return cls(
+            config=config, db=db, store=store, graph=Graph(store, clock), keys=keys, tokens=TokenCheck(store)
+        )
 
     async def close(self) -> None:
         await self.db.close()

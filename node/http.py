@@ -63,8 +63,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except (NodeError, KithError) as exc:
         return json_error(exc.status_hint, exc.message, exc.field)
-    except web.HTTPRequestEntityTooLarge as exc:
-        return json_error(413, f"the request body is larger than {exc.max_size} bytes")
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app._client_max_size
+        return json_error(413, f"the request body is larger than the {limit}-byte limit")
     except web.HTTPException as exc:
         if exc.status >= 400 and request.path.startswith("/api/"):
             return json_error(exc.status, exc.reason)

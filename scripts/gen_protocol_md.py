@@ -40,7 +40,7 @@ ALICE = "https://alice.example/users/alice"
 BOB = "https://bob.example/users/bob"
 CAROL = "https://mastodon.example/users/carol"
 #: Alice signs with the W3C vc-di-eddsa test key; Bob with a seed anyone can recompute.
-ALICE_SECRET = "z3u2en7t5LR2WtQH5PfFqMqwVHBeXouLzo6haApm8XHqvjxq"  # noqa: S105 - a published test key
+ALICE_SECRET = "z3u2en7t5LR2WtQH5PfFqMqwVHBeXouLzo6haApm8XHqvjxq"
 BOB_SEED = hashlib.sha256(b"kith example bob").digest()
 OFFERED = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
 ACCEPTED = datetime(2026, 11, 22, 10, 5, tzinfo=UTC)
