@@ -241,13 +241,16 @@ class SqliteMerges:
             added = 0
             for sid, a, b, tier, evidence in suggestions:
                 a_pk, b_pk = sorted((await person_pk(conn, a), await person_pk(conn, b)))
-                cur = await conn.execute(
+                known = await fetch_one(
+                    conn, "SELECT 1 FROM merge_suggestion WHERE a_pk = ? AND b_pk = ?", (a_pk, b_pk)
+                )
+                await conn.execute(
                     "INSERT INTO merge_suggestion (id, a_pk, b_pk, tier, evidence, created_at) "
                     "VALUES (?,?,?,?,?,?) ON CONFLICT(a_pk, b_pk) DO UPDATE SET evidence = excluded.evidence, "
                     "tier = excluded.tier WHERE merge_suggestion.status = 'open'",
                     (sid, a_pk, b_pk, tier, dumps(list(evidence)), now),
                 )
-                added += cur.rowcount
+                added += known is None  # an update of a pair already queued is not new
             return added
 
         return await self.db.write(run)
