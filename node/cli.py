@@ -157,6 +157,8 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     config = _config(args)
     host = args.host or config.server.host
     port = args.port if args.port is not None else config.server.port
+    if not 0 <= port <= 65535:
+        raise CliError(f"--port must be a port number from 0 to 65535, got {port}")
     config = config.with_values(server={"host": host, "port": port})
     try:
         ctx = await NodeContext.open(config, passphrase=passphrase_from_env())
@@ -177,7 +179,12 @@ async def cmd_serve(args: argparse.Namespace) -> int:
         print(f"  data folder:     {config.data_dir}", flush=True)
         print("Stop with Ctrl-C.", flush=True)
 
-    await run_node(ctx, host=host, port=port, ready=ready)
+    try:
+        await run_node(ctx, host=host, port=port, ready=ready)
+    except OSError as exc:
+        raise CliError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another with --port or --host"
+        ) from None
     return 0
 
 
