@@ -319,7 +319,7 @@ def test_serve_port_errors_are_one_line(data_dir: Path, bad_port: str) -> None:
         sock.listen()
         port = str(sock.getsockname()[1]) if bad_port == "taken" else bad_port
         proc = _serve(data_dir, "--port", port)
-        out, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("kith: ") and "--port" in lines[0]
