@@ -360,7 +360,8 @@ def _verify_message(
 def _require(fields: dict[str, str], name: str) -> str:
     value = fields.get(name)
     if value is None:
-        raise SignatureError(f"message has no {name} header", field=name)
+        shown = "-".join(part.capitalize() for part in name.split("-"))
+        raise SignatureError(f"message has no {shown} header", field=name)
     return value
 
 

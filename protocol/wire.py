@@ -110,8 +110,8 @@ def parse_http_date(value: str) -> int:
 
 
 def format_http_date(now: datetime) -> str:
-    """Unix time -> IMF-fixdate, independent of the process locale."""
-    t = now.astimezone(UTC)
+    """An aware datetime -> IMF-fixdate, independent of the process locale."""
+    t = datetime.fromtimestamp(timestamp_of(now), UTC)
     month = next(k for k, v in _MONTHS.items() if v == t.month)
     clock = f"{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
     return f"{_DAYS[t.weekday()]}, {t.day:02d} {month} {t.year:04d} {clock} GMT"
