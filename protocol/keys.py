@@ -12,7 +12,7 @@ Multikey (FEP-521a) encoding lives in ``protocol/multikey.py``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -63,6 +63,8 @@ class PublicKey:
     owner: str
     key: PublicKeyObject
     rsa_pss: bool = False
+    # Derived once: isinstance checks against cryptography's ABCs cost microseconds on the inbox hot path.
+    algorithm: KeyAlgorithm = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.key_id:
@@ -80,14 +82,14 @@ class PublicKey:
             raise MalformedInput(f"unsupported key type {type(self.key).__name__}", field="key")
         if self.rsa_pss and not isinstance(self.key, rsa.RSAPublicKey):
             raise MalformedInput("rsa_pss set on a key that is not RSA", field="rsa_pss")
-
-    @property
-    def algorithm(self) -> KeyAlgorithm:
+        algorithm: KeyAlgorithm
         if isinstance(self.key, rsa.RSAPublicKey):
-            return "rsa-pss-sha512" if self.rsa_pss else "rsa-v1_5-sha256"
-        if isinstance(self.key, ed25519.Ed25519PublicKey):
-            return "ed25519"
-        return "ecdsa-p256-sha256"
+            algorithm = "rsa-pss-sha512" if self.rsa_pss else "rsa-v1_5-sha256"
+        elif isinstance(self.key, ed25519.Ed25519PublicKey):
+            algorithm = "ed25519"
+        else:
+            algorithm = "ecdsa-p256-sha256"
+        object.__setattr__(self, "algorithm", algorithm)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -96,16 +98,15 @@ class SigningKey:
 
     key_id: str
     private_key: PrivateKey
+    algorithm: KeyAlgorithm = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.key_id:
             raise LocalError("signing key without a key id", field="key_id")
         if not isinstance(self.private_key, rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey):
             raise LocalError("signing keys are RSA or Ed25519", field="private_key")
-
-    @property
-    def algorithm(self) -> KeyAlgorithm:
-        return "ed25519" if isinstance(self.private_key, ed25519.Ed25519PrivateKey) else "rsa-v1_5-sha256"
+        ed = isinstance(self.private_key, ed25519.Ed25519PrivateKey)
+        object.__setattr__(self, "algorithm", "ed25519" if ed else "rsa-v1_5-sha256")
 
 
 def generate_rsa_key(bits: int = 2048) -> rsa.RSAPrivateKey:

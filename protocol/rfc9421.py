@@ -179,9 +179,9 @@ def _derived(name: str, item: Item, msg: _Message) -> str:
         raise SignatureError(f"{name} covered on a response; request components are not available")
     if name == "@method":
         return msg.method
-    parts = urlsplit(msg.url)
     if name == "@target-uri":
         return msg.url
+    parts = urlsplit(msg.url)
     if name == "@scheme":
         return parts.scheme.lower()
     if name == "@authority":
@@ -211,12 +211,14 @@ def _derived(name: str, item: Item, msg: _Message) -> str:
 
 
 def _identifier(item: Item) -> str:
+    if not item.params:
+        return serialize_item(item.value)
     return serialize_item(item.value) + "".join(
         f";{k}" if v is True else f";{k}={serialize_item(v)}" for k, v in item.params.items()
     )
 
 
-def _base(components: Sequence[Item], inner: InnerList, msg: _Message) -> str:
+def _base(components: Sequence[Item], params_line: str, msg: _Message) -> str:
     lines: list[str] = []
     for item in components:
         name = str(item.value)
@@ -235,7 +237,7 @@ def _base(components: Sequence[Item], inner: InnerList, msg: _Message) -> str:
                 )
             value = found
         lines.append(f"{_identifier(item)}: {value}")
-    lines.append(f'"@signature-params": {serialize_inner_list(inner)}')
+    lines.append(f'"@signature-params": {params_line}')
     return "\n".join(lines)
 
 
@@ -249,7 +251,7 @@ def signature_base(
 ) -> str:
     """The signature base (RFC 9421 §2.5) for one declared signature over a request or a response."""
     msg = _Message(method=method, url=url, status=status, fields=header_map(headers))
-    return _base(signature_input.components, signature_input.inner, msg)
+    return _base(signature_input.components, serialize_inner_list(signature_input.inner), msg)
 
 
 def sign_request(
@@ -298,13 +300,14 @@ def sign_request(
     if tag is not None:
         params["tag"] = tag
     inner = InnerList(items=tuple(Item(value=c.lower(), params={}) for c in covered), params=params)
+    params_line = serialize_inner_list(inner)
     msg = _Message(method=method.upper(), url=url, status=None, fields=fields)
     try:
-        base = _base(inner.items, inner, msg)
+        base = _base(inner.items, params_line, msg)
     except SignatureError as exc:
         raise LocalError(f"cannot sign: {exc.message}") from None
     signature = base64.b64encode(sign_bytes(key, base.encode())).decode()
-    added["Signature-Input"] = f"{label}={serialize_inner_list(inner)}"
+    added["Signature-Input"] = f"{label}={params_line}"
     added["Signature"] = f"{label}=:{signature}:"
     return added
 
@@ -339,7 +342,7 @@ def _verify_message(
         check_content_digest(msg.fields["content-digest"], body or b"")
     elif has_body and policy.require_coverage:
         raise SignatureError("request has a body but no Content-Digest", field="content-digest")
-    base = _base(chosen.components, chosen.inner, msg).encode()
+    base = _base(chosen.components, serialize_inner_list(chosen.inner), msg).encode()
     if isinstance(key, HmacSecret):
         ok = hmac.compare_digest(hmac.new(key.secret, base, hashlib.sha256).digest(), sig_member.value)
     else:

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
-from typing import TypeAlias
+from typing import NamedTuple, TypeAlias
 
 from protocol.errors import MalformedInput
 
@@ -41,14 +40,14 @@ BareItem: TypeAlias = bool | int | float | str | bytes
 Params: TypeAlias = dict[str, BareItem]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Item:
+# Parse results are immutable tuples rather than frozen dataclasses: building them sits on the signing and
+# verification hot path, where a NamedTuple costs a quarter of what a frozen dataclass does.
+class Item(NamedTuple):
     value: BareItem
     params: Params
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class InnerList:
+class InnerList(NamedTuple):
     items: tuple[Item, ...]
     params: Params
 
@@ -238,6 +237,12 @@ def parse_dictionary(value: str) -> dict[str, Member]:
 
 def serialize_item(value: BareItem) -> str:
     """One bare item in canonical form (RFC 8941 §4.1.3)."""
+    if type(value) is str:  # the common case (component names, keyid), tested first on purpose
+        if not (value.isascii() and value.isprintable()):
+            raise MalformedInput(f"cannot serialise {value[:40]!r} as an sf-string: printable ASCII only")
+        if "\\" in value or '"' in value:
+            value = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{value}"'
     if isinstance(value, bool):
         return "?1" if value else "?0"
     if isinstance(value, Token):
@@ -253,6 +258,8 @@ def serialize_item(value: BareItem) -> str:
 
 
 def _serialize_params(params: Params) -> str:
+    if not params:
+        return ""
     return "".join(f";{k}" if v is True else f";{k}={serialize_item(v)}" for k, v in params.items())
 
 

@@ -9,10 +9,11 @@ Rules kept here (specs/HTTP-SIGNATURES.md §1):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -59,11 +60,11 @@ class VerifiedRequest:
 
 def header_map(headers: Headers) -> dict[str, str]:
     """Lower-cased name -> value, repeated fields joined with ", " in the order they came."""
-    items = headers.items() if isinstance(headers, Mapping) else headers
+    if len(headers) > MAX_HEADER_COUNT:
+        raise TooLarge(f"more than {MAX_HEADER_COUNT} header fields")
+    items = headers.items() if isinstance(headers, dict | Mapping) else headers
     out: dict[str, str] = {}
-    for count, (name, value) in enumerate(items, 1):
-        if count > MAX_HEADER_COUNT:
-            raise TooLarge(f"more than {MAX_HEADER_COUNT} header fields")
+    for name, value in items:
         if len(value) > MAX_HEADER_BYTES:
             raise TooLarge(f"header {name!r} is longer than {MAX_HEADER_BYTES} bytes", field=name)
         key = name.lower()
@@ -80,33 +81,43 @@ _MONTHS = {
     )
 }
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_IMF_FIXDATE = re.compile(
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), ([0-9]{2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+    r"([0-9]{4}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) GMT"
+)
 
 
 def parse_http_date(value: str) -> int:
     """IMF-fixdate (``Sun, 06 Nov 1994 08:49:37 GMT``, RFC 9110 §5.6.7) -> Unix seconds.
 
-    Only the preferred format: every fediverse server sends it, and a hand parser is about ten times faster
-    than ``email.utils`` on the inbox hot path. The weekday is not checked against the date (draft-cavage's
-    own test values name a wrong weekday in some versions).
+    Only the preferred format: every fediverse server sends it. A strict regex and calendar arithmetic are
+    several times faster than ``email.utils`` on the inbox hot path. The weekday name must be one but is not
+    checked against the date (draft-cavage test values in circulation carry a wrong one).
     """
-    parts = value.split(" ")
-    if len(parts) != 6 or parts[5] != "GMT" or parts[0][:3] not in _DAYS or not parts[0].endswith(","):
-        raise SignatureError(
-            f"Date {value[:64]!r} is not an IMF-fixdate such as 'Sun, 06 Nov 1994 08:49:37 GMT'"
-        )
-    month = _MONTHS.get(parts[2])
-    clock = parts[4].split(":")
-    try:
-        if month is None or len(clock) != 3 or len(parts[1]) != 2 or len(parts[3]) != 4:
-            raise ValueError
-        when = datetime(
-            int(parts[3]), month, int(parts[1]), int(clock[0]), int(clock[1]), int(clock[2]), tzinfo=UTC
-        )
-    except ValueError:
-        raise SignatureError(
-            f"Date {value[:64]!r} is not an IMF-fixdate such as 'Sun, 06 Nov 1994 08:49:37 GMT'"
-        ) from None
-    return int(when.timestamp())
+    m = _IMF_FIXDATE.fullmatch(value)
+    if m is None:
+        raise _bad_date(value)
+    day, month_name, year, hour, minute, second = m.groups()
+    month = _MONTHS[month_name]
+    d, y, hh, mm, ss = int(day), int(year), int(hour), int(minute), int(second)
+    leap = y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
+    if not 1 <= d <= (29 if month == 2 and leap else _MONTH_DAYS[month - 1]) or hh > 23 or mm > 59 or ss > 59:
+        raise _bad_date(value)
+    # Days since 1970-01-01 (H. Hinnant's days_from_civil): plain arithmetic instead of building a datetime,
+    # which was a tenth of the cost of an RSA verification on the inbox path.
+    y -= month <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + d - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    return days * 86400 + hh * 3600 + mm * 60 + ss
+
+
+def _bad_date(value: str) -> SignatureError:
+    return SignatureError(
+        f"Date {value[:64]!r} is not an IMF-fixdate such as 'Sun, 06 Nov 1994 08:49:37 GMT'"
+    )
 
 
 def format_http_date(now: datetime) -> str:
@@ -124,33 +135,37 @@ def timestamp_of(now: datetime) -> int:
     return int(now.timestamp())
 
 
+# Padding and hash objects are immutable; building them per call showed up in the inbox profile.
+_PKCS1 = padding.PKCS1v15()
+_SHA256 = hashes.SHA256()
+_PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA512()), salt_length=64)  # RFC 9421 §3.3.1: 64-byte salt
+_SHA512 = hashes.SHA512()
+_ECDSA = ec.ECDSA(hashes.SHA256())
+
+
 def sign_bytes(key: SigningKey, data: bytes) -> bytes:
     """Sign a signature base with our key: RSA PKCS#1 v1.5 SHA-256 or Ed25519, as the key type says."""
-    private = key.private_key
-    if isinstance(private, ed25519.Ed25519PrivateKey):
-        return private.sign(data)
-    return private.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    if key.algorithm == "ed25519":
+        return cast(ed25519.Ed25519PrivateKey, key.private_key).sign(data)
+    return cast(rsa.RSAPrivateKey, key.private_key).sign(data, _PKCS1, _SHA256)
 
 
 def verify_bytes(key: PublicKey, data: bytes, signature: bytes) -> bool:
     """Check a signature over ``data`` with the algorithm the stored key dictates; False if it fails."""
-    public = key.key
+    algorithm = key.algorithm
     try:
-        if isinstance(public, ed25519.Ed25519PublicKey):
-            public.verify(signature, data)
-        elif isinstance(public, rsa.RSAPublicKey):
-            if key.rsa_pss:
-                # RFC 9421 §3.3.1: MGF1 with SHA-512 and a 64-byte salt.
-                pss = padding.PSS(mgf=padding.MGF1(hashes.SHA512()), salt_length=64)
-                public.verify(signature, data, pss, hashes.SHA512())
-            else:
-                public.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+        if algorithm == "rsa-v1_5-sha256":
+            cast(rsa.RSAPublicKey, key.key).verify(signature, data, _PKCS1, _SHA256)
+        elif algorithm == "ed25519":
+            cast(ed25519.Ed25519PublicKey, key.key).verify(signature, data)
+        elif algorithm == "rsa-pss-sha512":
+            cast(rsa.RSAPublicKey, key.key).verify(signature, data, _PSS, _SHA512)
         else:
             # RFC 9421 §3.3.4: the signature is r || s, 32 bytes each, not DER.
             if len(signature) != 64:
                 return False
             der = encode_dss_signature(int.from_bytes(signature[:32]), int.from_bytes(signature[32:]))
-            public.verify(der, data, ec.ECDSA(hashes.SHA256()))
+            cast(ec.EllipticCurvePublicKey, key.key).verify(der, data, _ECDSA)
     except InvalidSignature:
         return False
     return True

@@ -243,6 +243,10 @@ def test_parser_limits_and_shapes() -> None:
         cavage.parse_signature_header('keyId="' + "k" * 9000 + '"')
     with pytest.raises(MalformedInput, match='name="value"'):
         cavage.parse_signature_header('keyId="a" signature="AAAA"')
+    with pytest.raises(MalformedInput, match="covers no headers"):
+        cavage.parse_signature_header('keyId="a",algorithm="rsa-sha256",headers="",signature="AAAA"')
+    with pytest.raises(MalformedInput, match="not base64"):
+        cavage.parse_signature_header('keyId="a",algorithm="rsa-sha256",headers="date",signature="AA=A"')
     with pytest.raises(MalformedInput, match="repeats a name"):
         cavage.parse_signature_header('keyId="a",headers="date date",signature="AAAA"')
     with pytest.raises(MalformedInput, match="not a Unix time"):
@@ -267,6 +271,23 @@ def test_too_many_or_too_long_headers_are_refused() -> None:
         header_map({"x": "y" * 20_000})
 
 
+def test_http_date_arithmetic_matches_datetime() -> None:
+    day = timedelta(days=1, seconds=3661)
+    when = datetime(1899, 12, 28, tzinfo=UTC)
+    while when.year < 2401:
+        text = f"{when:%a}, {when:%d} {when:%b} {when:%Y} {when:%H:%M:%S} GMT"
+        assert parse_http_date(text) == int(when.timestamp()), text
+        when += day * 17
+    assert parse_http_date("Tue, 29 Feb 2000 12:00:00 GMT") == 951825600
+    for bad in (
+        "Mon, 29 Feb 2100 00:00:00 GMT",
+        "Sun, 31 Apr 2026 00:00:00 GMT",
+        "Sun, 05 Jan 2014 24:00:00 GMT",
+    ):
+        with pytest.raises(SignatureError, match="IMF-fixdate"):
+            parse_http_date(bad)
+
+
 def test_http_dates() -> None:
     assert format_http_date(NOW) == "Sun, 22 Nov 2026 03:00:00 GMT"
     assert parse_http_date("Sun, 22 Nov 2026 03:00:00 GMT") == int(NOW.timestamp())
@@ -278,3 +299,43 @@ def test_http_dates() -> None:
     ):
         with pytest.raises(SignatureError, match="IMF-fixdate"):
             parse_http_date(bad)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'keyId="a",signature="AAAA"',
+        ' keyId = "a" , created=12 ,signature="AAAA", ',
+        'keyId="a" signature="AAAA"',
+        'keyId="a",,signature="AAAA"',
+        'keyId="a",created=,signature="AAAA"',
+        'keyId="a",created=1x',
+        'keyId="a',
+        "keyId",
+        'key-id="a"',
+        'keyId="a",keyId="b"',
+        'keyId="",headers="",signature=""',
+        'keyId="a=b,c",signature="x"',
+        'keyId="a",',
+        'keyId="a",,',
+        "",
+        ",",
+        'keyId="a""b"',
+        'created=1,keyId="a",expires=2',
+        'created=1, expires = 2 ,keyId = "a"',
+        'keyId="a",created=1 2',
+        'keyId=1"a"',
+        'keyId="a"x,signature="b"',
+        '=,"a"',
+        'ke y="a"',
+    ],
+)
+def test_fast_parameter_scanner_agrees_with_the_regex_grammar(text: str) -> None:
+    """The hot-path scanner must accept and refuse exactly what the general grammar does."""
+    outcomes = []
+    for split in (cavage._split_params, cavage._split_params_regex):
+        try:
+            outcomes.append(split(text.strip()))
+        except MalformedInput as exc:
+            outcomes.append(type(exc))
+    assert outcomes[0] == outcomes[1]
