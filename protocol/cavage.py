@@ -34,6 +34,7 @@ from protocol.wire import (
     format_http_date,
     header_map,
     parse_http_date,
+    shown,
     sign_bytes,
     timestamp_of,
     verify_bytes,
@@ -151,7 +152,7 @@ def _malformed(text: str, pos: int) -> MalformedInput:
 
 def _add_param(params: dict[str, str], name: str, value: str) -> None:
     if name in params:
-        raise MalformedInput(f"Signature parameter {name!r} appears twice", field="signature")
+        raise MalformedInput(f"Signature parameter {shown(name)} appears twice", field="signature")
     params[name] = value
 
 
@@ -261,7 +262,7 @@ def signing_string(
             field = headers.get(name)
             if field is None:
                 raise SignatureError(
-                    f"Signature covers {name!r} but the request has no such header", field=name
+                    f"Signature covers {shown(name)} but the request has no such header", field=name
                 )
             lines.append(f"{name}: {field}")
     return "\n".join(lines)
@@ -337,13 +338,15 @@ def verify_request(
     fields = header_map(headers)
     parsed = _signature_from_map(fields)
     if parsed.key_id != key.key_id:
-        raise SignatureError(f"request is signed by {parsed.key_id!r}, not by the key {key.key_id!r} given")
+        raise SignatureError(
+            f"request is signed by {shown(parsed.key_id)}, not by the key {shown(key.key_id)} given"
+        )
     accepted = _ACCEPTED_NAMES.get(key.algorithm)
     if accepted is None:
         raise SignatureError(f"{key.algorithm} keys are not accepted for draft-cavage signatures")
     if parsed.algorithm is not None and parsed.algorithm.lower() not in accepted:
         raise SignatureError(
-            f"algorithm {parsed.algorithm!r} does not match the stored {key.algorithm} key; "
+            f"algorithm {shown(parsed.algorithm)} does not match the stored {key.algorithm} key; "
             f"use one of {', '.join(sorted(accepted))}",
             field="algorithm",
         )
@@ -351,8 +354,10 @@ def verify_request(
     has_body = bool(body) or method.upper() in _BODY_METHODS
     if policy.require_coverage:
         _check_coverage(covered, has_body)
-    if ("(created)" in covered or "(expires)" in covered) and parsed.algorithm not in (None, "hs2019"):
-        raise SignatureError(f"(created) and (expires) are not allowed with {parsed.algorithm}")
+    if ("(created)" in covered or "(expires)" in covered) and (
+        parsed.algorithm or "hs2019"
+    ).lower() != "hs2019":
+        raise SignatureError(f"(created) and (expires) are not allowed with {shown(parsed.algorithm)}")
     created = _check_window(parsed, fields, timestamp_of(now), policy)
     if "digest" in fields:
         check_digest_header(fields["digest"], body or b"")
@@ -369,7 +374,7 @@ def verify_request(
         )  # fmt: skip
         ok = verify_bytes(key, base.encode(), signature)
     if not ok:
-        raise SignatureError(f"signature by {parsed.key_id!r} does not verify")
+        raise SignatureError(f"signature by {shown(parsed.key_id)} does not verify")
     return VerifiedRequest(
         key_id=parsed.key_id,
         scheme="cavage",

@@ -35,7 +35,15 @@ from protocol.sfv import (
     serialize_inner_list,
     serialize_item,
 )
-from protocol.wire import Headers, VerifiedRequest, header_map, sign_bytes, timestamp_of, verify_bytes
+from protocol.wire import (
+    Headers,
+    VerifiedRequest,
+    header_map,
+    shown,
+    sign_bytes,
+    timestamp_of,
+    verify_bytes,
+)
 
 __all__ = [
     "CLOCK_SKEW",
@@ -205,7 +213,7 @@ def _derived(name: str, item: Item, msg: _Message) -> str:
             if quote(unquote_plus(k), safe="") == wanted
         ]
         if len(values) != 1:
-            raise SignatureError(f"@query-param {wanted!r} is absent or repeated in the query")
+            raise SignatureError(f"@query-param {shown(wanted)} is absent or repeated in the query")
         return values[0]
     raise MalformedInput(f"unsupported derived component {name}")
 
@@ -229,11 +237,11 @@ def _base(components: Sequence[Item], params_line: str, msg: _Message) -> str:
             value = _derived(name, item, msg)
         else:
             if name != name.lower():
-                raise MalformedInput(f"component {name!r} must be lower-case")
+                raise MalformedInput(f"component {shown(name)} must be lower-case")
             found = msg.fields.get(name)
             if found is None:
                 raise SignatureError(
-                    f"signature covers {name!r} but the message has no such field", field=name
+                    f"signature covers {shown(name)} but the message has no such field", field=name
                 )
             value = found
         lines.append(f"{_identifier(item)}: {value}")
@@ -329,11 +337,11 @@ def _verify_message(
     chosen = _choose(inputs, key.key_id, label)
     sig_member = signatures.get(chosen.label)
     if not isinstance(sig_member, Item) or not isinstance(sig_member.value, bytes):
-        raise SignatureError(f"no byte-sequence Signature for label {chosen.label!r}", field="signature")
+        raise SignatureError(f"no byte-sequence Signature for label {shown(chosen.label)}", field="signature")
     algorithm: str = "hmac-sha256" if isinstance(key, HmacSecret) else key.algorithm
     claimed = chosen.params.get("alg")
     if claimed is not None and claimed != algorithm:
-        raise SignatureError(f"alg {claimed!r} does not match the stored key ({algorithm})", field="alg")
+        raise SignatureError(f"alg {shown(claimed)} does not match the stored key ({algorithm})", field="alg")
     created = _check_time(chosen, timestamp_of(now), policy)
     names = chosen.names
     if policy.require_coverage and msg.method is not None:
@@ -348,7 +356,7 @@ def _verify_message(
     else:
         ok = verify_bytes(key, base, sig_member.value)
     if not ok:
-        raise SignatureError(f"signature {chosen.label!r} by {key.key_id!r} does not verify")
+        raise SignatureError(f"signature {shown(chosen.label)} by {shown(key.key_id)} does not verify")
     return VerifiedRequest(
         key_id=key.key_id,
         scheme="rfc9421",
@@ -363,8 +371,8 @@ def _verify_message(
 def _require(fields: dict[str, str], name: str) -> str:
     value = fields.get(name)
     if value is None:
-        shown = "-".join(part.capitalize() for part in name.split("-"))
-        raise SignatureError(f"message has no {shown} header", field=name)
+        display = "-".join(part.capitalize() for part in name.split("-"))
+        raise SignatureError(f"message has no {display} header", field=name)
     return value
 
 
@@ -375,7 +383,9 @@ def _choose(inputs: tuple[SignatureInput, ...], key_id: str, label: str | None) 
         if candidate.key_id == key_id:
             return candidate
         if label is not None:
-            raise SignatureError(f"signature {label!r} names key {candidate.key_id!r}, not {key_id!r}")
+            raise SignatureError(
+                f"signature {shown(label)} names key {shown(candidate.key_id)}, not {shown(key_id)}"
+            )
     raise SignatureError(
         f"no signature {'labelled ' + repr(label) if label else 'by key ' + repr(key_id)} in Signature-Input"
     )

@@ -16,6 +16,7 @@ import binascii
 from typing import NamedTuple, TypeAlias
 
 from protocol.errors import MalformedInput
+from protocol.wire import shown
 
 __all__ = [
     "BareItem",
@@ -102,7 +103,7 @@ class _Parser:
                 self.pos += 1
                 value = self.bare_item()
             if name in out:
-                raise self.fail(f"parameter {name!r} repeated")
+                raise self.fail(f"parameter {shown(name)} repeated")
             out[name] = value
         return out
 
@@ -214,7 +215,7 @@ class _Parser:
             else:
                 member = Item(value=True, params=self.params())
             if name in out:
-                raise self.fail(f"dictionary key {name!r} repeated")
+                raise self.fail(f"dictionary key {shown(name)} repeated")
             out[name] = member
             self.skip_ows()
             if self.pos >= len(self.text):

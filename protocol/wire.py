@@ -32,7 +32,9 @@ __all__ = [
     "format_http_date",
     "header_map",
     "parse_http_date",
+    "shown",
     "sign_bytes",
+    "signature_scheme",
     "timestamp_of",
     "verify_bytes",
 ]
@@ -66,12 +68,31 @@ def header_map(headers: Headers) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in items:
         if len(value) > MAX_HEADER_BYTES:
-            raise TooLarge(f"header {name!r} is longer than {MAX_HEADER_BYTES} bytes", field=name)
+            raise TooLarge(f"header {shown(name)} is longer than {MAX_HEADER_BYTES} bytes", field=name)
         key = name.lower()
         value = value.strip()
         previous = out.get(key)
         out[key] = value if previous is None else f"{previous}, {value}"
     return out
+
+
+def shown(value: object) -> str:
+    """A remote value quoted for an error message, cut to 64 characters so no message carries a payload."""
+    text = str(value)
+    return repr(text if len(text) <= 64 else text[:64] + "…")
+
+
+def signature_scheme(headers: Headers | dict[str, str]) -> Scheme | None:
+    """Which scheme a request is signed with: ``Signature-Input`` means RFC 9421 (whose ``Signature`` field
+    shares its name with draft-cavage's); else ``Signature`` or ``Authorization: Signature`` means cavage."""
+    fields = (
+        headers if isinstance(headers, dict) and all(k.islower() for k in headers) else header_map(headers)
+    )
+    if "signature-input" in fields:
+        return "rfc9421"
+    if "signature" in fields or fields.get("authorization", "")[:10].lower() == "signature ":
+        return "cavage"
+    return None
 
 
 _MONTHS = {

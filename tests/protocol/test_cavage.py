@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from protocol import cavage, keys
 from protocol.errors import LocalError, MalformedInput, SignatureError, TooLarge
-from protocol.wire import format_http_date, header_map, parse_http_date, sign_bytes
+from protocol.wire import format_http_date, header_map, parse_http_date, sign_bytes, signature_scheme
 
 NOW = datetime(2026, 11, 22, 3, 0, 0, tzinfo=UTC)
 KEY_ID = "https://a.example/users/alice#main-key"
@@ -339,3 +339,11 @@ def test_fast_parameter_scanner_agrees_with_the_regex_grammar(text: str) -> None
         except MalformedInput as exc:
             outcomes.append(type(exc))
     assert outcomes[0] == outcomes[1]
+
+
+def test_signature_scheme_detection() -> None:
+    assert signature_scheme([("Signature", 'keyId="a",signature="AAAA"')]) == "cavage"
+    assert signature_scheme({"Authorization": 'Signature keyId="a"'}) == "cavage"
+    assert signature_scheme({"Authorization": "Bearer x"}) is None
+    assert signature_scheme({"Signature-Input": "sig1=()", "Signature": "sig1=:AAAA:"}) == "rfc9421"
+    assert signature_scheme([]) is None

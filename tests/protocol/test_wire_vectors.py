@@ -1,6 +1,6 @@
 """Every wire-signature vector under specs/test-vectors/{cavage,rfc9421}/, positive and negative, in one test.
 
-The file format is described in specs/test-vectors/README-wire.md. Each file may check a signing string or
+The file format is described in specs/HTTP-SIGNATURES.md §9. Each file may check a signing string or
 signature base, a signature we must reproduce, a body digest, and a verification outcome.
 """
 
