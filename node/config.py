@@ -1,0 +1,267 @@
+"""Typed configuration, built once from one schema (STYLE.md habit 12).
+
+Sources, later ones win: the defaults below, ``kith.toml`` in the data folder (written by ``kith init``), then
+``KITH_<SECTION>_<NAME>`` environment variables (plus the short aliases listed in ``_ALIASES``). Nothing else in
+Kith reads ``os.environ``. The CLI help and the README's configuration table are generated from ``SCHEMA``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+__all__ = [
+    "SCHEMA",
+    "Config",
+    "ConfigError",
+    "FederationConfig",
+    "NodeConfig",
+    "Option",
+    "ServerConfig",
+    "config_table_markdown",
+    "default_data_dir",
+    "load_config",
+    "write_config",
+]
+
+CONFIG_FILE = "kith.toml"
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names the option and what it should be."""
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    section: str
+    name: str
+    type: str  # "str" | "int" | "bool" | "cidrs" | "choice"
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+
+    @property
+    def env(self) -> str:
+        return f"KITH_{self.section.upper()}_{self.name.upper()}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.section}.{self.name}"
+
+
+SCHEMA: tuple[Option, ...] = (
+    Option("node", "username", "str", "me", "The owner's username: the node answers for acct:USERNAME@DOMAIN."),
+    Option("node", "domain", "str", "127.0.0.1:8700", "Public host[:port] of the node, used in every URL."),
+    Option("node", "display_name", "str", "", "The owner's display name on their actor and card."),
+    Option(
+        "node",
+        "actor_type",
+        "choice",
+        "Person",
+        "Person for a personal node, Organization for an organisation's node.",
+        ("Person", "Organization"),
+    ),
+    Option("node", "https", "bool", False, "Build https:// URLs (set when a TLS proxy fronts the node)."),
+    Option("server", "host", "str", "127.0.0.1", "Address `kith serve` listens on."),
+    Option("server", "port", "int", 8700, "Port `kith serve` listens on."),
+    Option("server", "max_body_bytes", "int", 1_048_576, "Largest request body accepted (bytes)."),
+    Option(
+        "federation",
+        "allow_private_networks",
+        "cidrs",
+        (),
+        "CIDR ranges outbound fetches may reach although private/loopback (for local testing only).",
+    ),
+    Option("federation", "allow_http", "bool", False, "Allow plain-http federation (local testing only)."),
+    Option(
+        "federation",
+        "auto_accept_follows",
+        "bool",
+        True,
+        "Accept incoming Follow requests automatically; when false they wait for `kith accept`.",
+    ),
+    Option("federation", "delivery_days", "int", 3, "Days a delivery is retried before the peer is dead-lettered."),
+    Option("federation", "fetch_timeout", "int", 30, "Total seconds allowed for one outbound fetch."),
+    Option("stay_in_touch", "due_within_days", "int", 7, "`kith due` lists people due within this many days."),
+    Option("stay_in_touch", "default_cadence_days", "int", 0, "Cadence for people with none (0 = none)."),
+)
+
+_ALIASES = {
+    "KITH_ALLOW_PRIVATE_NETWORKS": "federation.allow_private_networks",
+    "KITH_ALLOW_HTTP": "federation.allow_http",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    username: str
+    domain: str
+    display_name: str
+    actor_type: str
+    https: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str
+    port: int
+    max_body_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class FederationConfig:
+    allow_private_networks: tuple[str, ...]
+    allow_http: bool
+    auto_accept_follows: bool
+    delivery_days: int
+    fetch_timeout: int
+
+
+@dataclass(frozen=True, slots=True)
+class StayInTouchConfig:
+    due_within_days: int
+    default_cadence_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    data_dir: Path
+    node: NodeConfig
+    server: ServerConfig
+    federation: FederationConfig
+    stay_in_touch: StayInTouchConfig = field(default_factory=lambda: StayInTouchConfig(7, 0))
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "kith.sqlite3"
+
+    @property
+    def base_url(self) -> str:
+        return f"{'https' if self.node.https else 'http'}://{self.node.domain}"
+
+    def with_values(self, **sections: Mapping[str, Any]) -> Config:
+        """A copy with some options replaced, e.g. ``with_values(server={"port": 0})``."""
+        out = self
+        for section, values in sections.items():
+            out = replace(out, **{section: replace(getattr(out, section), **values)})
+        return out
+
+
+def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    if env.get("KITH_DATA"):
+        return Path(env["KITH_DATA"]).expanduser()
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "kith"
+
+
+def _parse(opt: Option, raw: Any, origin: str) -> Any:
+    where = f"{opt.key} (from {origin})"
+    if opt.type == "str":
+        if not isinstance(raw, str):
+            raise ConfigError(f"{where} must be text, got {raw!r}")
+        return raw.strip()
+    if opt.type == "choice":
+        if raw not in opt.choices:
+            raise ConfigError(f"{where} must be one of {', '.join(opt.choices)}, got {raw!r}")
+        return raw
+    if opt.type == "int":
+        if isinstance(raw, bool):
+            raise ConfigError(f"{where} must be a whole number, got {raw!r}")
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where} must be a whole number, got {raw!r}") from None
+        if value < 0 or value > 10**9:
+            raise ConfigError(f"{where} must be between 0 and 1000000000, got {value}")
+        return value
+    if opt.type == "bool":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off", ""}:
+            return False
+        raise ConfigError(f"{where} must be true or false (1/0), got {raw!r}")
+    if opt.type == "cidrs":
+        items = [s.strip() for s in raw.split(",")] if isinstance(raw, str) else raw
+        if not isinstance(items, list | tuple):
+            raise ConfigError(f"{where} must be a list of CIDR ranges like 127.0.0.0/8")
+        out = []
+        for item in items:
+            if not item:
+                continue
+            try:
+                out.append(str(ipaddress.ip_network(str(item), strict=False)))
+            except ValueError:
+                raise ConfigError(f"{where}: {item!r} is not a CIDR range like 127.0.0.0/8") from None
+        return tuple(out)
+    raise AssertionError(opt.type)
+
+
+def load_config(data_dir: Path, env: Mapping[str, str] | None = None) -> Config:
+    """Build the one Config: defaults, then kith.toml, then KITH_* environment variables."""
+    env = os.environ if env is None else env
+    values: dict[str, dict[str, Any]] = {}
+    for opt in SCHEMA:
+        values.setdefault(opt.section, {})[opt.name] = opt.default
+    path = data_dir / CONFIG_FILE
+    if path.exists():
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path} is not valid TOML ({exc}); fix it or run `kith init` again") from None
+        known = {(o.section, o.name): o for o in SCHEMA}
+        for section, table in doc.items():
+            if not isinstance(table, dict):
+                raise ConfigError(f"{path}: [{section}] must be a table")
+            for name, raw in table.items():
+                opt = known.get((section, name))
+                if opt is None:
+                    raise ConfigError(f"{path}: unknown option {section}.{name}; see `kith config --help`")
+                values[section][name] = _parse(opt, raw, str(path))
+    by_key = {o.key: o for o in SCHEMA}
+    for opt in SCHEMA:
+        if opt.env in env:
+            values[opt.section][opt.name] = _parse(opt, env[opt.env], opt.env)
+    for alias, key in _ALIASES.items():
+        if alias in env:
+            opt = by_key[key]
+            values[opt.section][opt.name] = _parse(opt, env[alias], alias)
+    return Config(
+        data_dir=data_dir,
+        node=NodeConfig(**values["node"]),
+        server=ServerConfig(**values["server"]),
+        federation=FederationConfig(**values["federation"]),
+        stay_in_touch=StayInTouchConfig(**values["stay_in_touch"]),
+    )
+
+
+def write_config(config: Config) -> Path:
+    doc: dict[str, dict[str, Any]] = {}
+    for section in ("node", "server", "federation", "stay_in_touch"):
+        obj = getattr(config, section)
+        doc[section] = {f.name: (list(v) if isinstance(v := getattr(obj, f.name), tuple) else v) for f in fields(obj)}
+    path = config.data_dir / CONFIG_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(tomli_w.dumps(doc), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def config_table_markdown() -> str:
+    rows = ["| option | environment | default | meaning |", "| --- | --- | --- | --- |"]
+    for o in SCHEMA:
+        default = ", ".join(o.default) if isinstance(o.default, tuple) else o.default
+        rows.append(f"| `{o.key}` | `{o.env}` | `{default}` | {o.help} |")
+    rows.append("")
+    rows.append("Aliases: " + ", ".join(f"`{a}` = `{k}`" for a, k in _ALIASES.items()) + ".")
+    return "\n".join(rows)

@@ -1,0 +1,206 @@
+"""The SQLite database behind a node: one file, WAL, synchronous=FULL, versioned migrations, group commit.
+
+Rules this module keeps (DESIGN.md §4-§5):
+- One writer connection. Writes are queued and run by one task, which puts every write that is waiting into one
+  transaction (group commit): with synchronous=FULL each commit costs an fsync, so batching is what lets inbox
+  items and outbox rows arrive at thousands per second while each caller still returns only once its write is
+  on disk. Each write runs inside its own SAVEPOINT, so one failing write rolls back alone and the others in
+  the batch still commit.
+- Readers use a separate connection; WAL lets them read while the writer writes.
+- Migrations are numbered SQL files applied in order at open; ``PRAGMA user_version`` records the schema
+  version. A database newer than this code refuses to open with a clear error.
+- A kill at any moment leaves either the whole batch or none of it: SQLite's journal guarantees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+__all__ = ["Database", "SchemaTooNew", "WriteFn", "migrations"]
+
+T = TypeVar("T")
+WriteFn = Callable[[aiosqlite.Connection], Awaitable[T]]
+
+_BATCH_MAX = 512
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer Kith; refusing to touch it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def migrations() -> list[Migration]:
+    found = []
+    for entry in resources.files("node.store.migrations").iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            found.append(Migration(int(name[:4]), name, entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"migrations must be numbered 0001.. without gaps, found {versions}")
+    return found
+
+
+async def _configure(conn: aiosqlite.Connection) -> None:
+    await conn.execute("PRAGMA journal_mode=WAL")
+    await conn.execute("PRAGMA synchronous=FULL")
+    await conn.execute("PRAGMA foreign_keys=ON")
+    await conn.execute("PRAGMA busy_timeout=10000")
+    await conn.execute("PRAGMA temp_store=MEMORY")
+
+
+class _Job:
+    __slots__ = ("fn", "future")
+
+    def __init__(self, fn: WriteFn[Any], future: asyncio.Future[Any]) -> None:
+        self.fn = fn
+        self.future = future
+
+
+class Database:
+    """An open node database. Use :meth:`open`; call :meth:`close` when done."""
+
+    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.commits = 0  # how many transactions the writer has committed (tests and benchmarks read it)
+
+    @classmethod
+    async def open(cls, path: Path | str) -> Database:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            await _configure(writer)
+            await _migrate(writer, path)
+            reader = await aiosqlite.connect(path, isolation_level=None)
+            await _configure(reader)
+        except BaseException:
+            await writer.close()
+            raise
+        writer.row_factory = aiosqlite.Row
+        reader.row_factory = aiosqlite.Row
+        db = cls(path, writer, reader)
+        db._task = asyncio.create_task(db._write_loop(), name="kith-db-writer")
+        return db
+
+    async def close(self) -> None:
+        if self._task is not None:
+            await self._queue.put(None)
+            await self._task
+            self._task = None
+        await self._reader.close()
+        await self._writer.close()
+
+    async def write(self, fn: WriteFn[T]) -> T:
+        """Run ``fn(conn)`` in the next group-committed transaction; return once it is on disk."""
+        if self._task is None:
+            raise RuntimeError("database is closed")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Job(fn, future))
+        return await future
+
+    async def read(self, fn: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        """Run ``fn(conn)`` on the reader connection (a consistent snapshot for its duration)."""
+        await self._reader.execute("BEGIN")
+        try:
+            return await fn(self._reader)
+        finally:
+            await self._reader.execute("COMMIT")
+
+    async def backup(self, dest: Path | str) -> None:
+        """Online backup: a consistent copy of the database while the node keeps running."""
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".partial")
+        tmp.unlink(missing_ok=True)
+        target = await aiosqlite.connect(tmp)
+        try:
+            await self._reader.backup(target)
+        finally:
+            await target.close()
+        tmp.replace(dest)  # the copy appears whole or not at all
+
+    async def _write_loop(self) -> None:
+        conn = self._writer
+        stop = False
+        while not stop:
+            first = await self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < _BATCH_MAX and not self._queue.empty():
+                nxt = self._queue.get_nowait()
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            results: list[tuple[_Job, bool, Any]] = []
+            try:
+                await conn.execute("BEGIN IMMEDIATE")
+                for job in batch:
+                    await conn.execute("SAVEPOINT job")
+                    try:
+                        value = await job.fn(conn)
+                    except BaseException as exc:  # one write's failure is that write's alone
+                        await conn.execute("ROLLBACK TO job")
+                        await conn.execute("RELEASE job")
+                        results.append((job, False, exc))
+                    else:
+                        await conn.execute("RELEASE job")
+                        results.append((job, True, value))
+                await conn.execute("COMMIT")
+                self.commits += 1
+            except BaseException as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    await conn.execute("ROLLBACK")
+                for job in batch:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            for job, ok, value in results:
+                if job.future.done():
+                    continue
+                if ok:
+                    job.future.set_result(value)
+                else:
+                    job.future.set_exception(value)
+
+
+async def _migrate(conn: aiosqlite.Connection, path: Path) -> None:
+    known = migrations()
+    async with conn.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    current = int(row[0]) if row else 0
+    latest = known[-1].version if known else 0
+    if current > latest:
+        raise SchemaTooNew(
+            f"{path} has schema version {current}, but this Kith knows only up to {latest}: "
+            "upgrade Kith (pip install -U kith) or restore a backup made by this version"
+        )
+    for m in known:
+        if m.version <= current:
+            continue
+        # executescript commits on its own; wrap each migration in one transaction so it applies whole.
+        await conn.executescript(f"BEGIN IMMEDIATE;\n{m.sql}\nPRAGMA user_version={m.version};\nCOMMIT;")
