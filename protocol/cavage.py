@@ -43,7 +43,9 @@ from protocol.wire import (
 __all__ = [
     "CLOCK_SKEW",
     "DEFAULT_EXPIRY",
+    "MAX_COVERED",
     "MAX_EXPIRY",
+    "MAX_SIGNATURE_HEADER",
     "CavagePolicy",
     "CavageSignature",
     "parse_signature_header",

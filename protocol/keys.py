@@ -145,7 +145,8 @@ def load_private_key_pem(pem: str | bytes, passphrase: str | bytes | None = None
     """Our own key file back; every failure says what to do about it."""
     data = pem.encode() if isinstance(pem, str) else pem
     raw = _passphrase_bytes(passphrase)
-    encrypted = b"ENCRYPTED" in data.split(b"\n", 1)[0]
+    # PKCS#8 says so in its BEGIN line; traditional OpenSSL PEM in a "Proc-Type: 4,ENCRYPTED" line after it.
+    encrypted = b"ENCRYPTED" in data.lstrip()[:120]
     if encrypted and raw is None:
         raise LocalError("the private key is encrypted: set the passphrase it was stored with")
     try:

@@ -48,6 +48,8 @@ from protocol.wire import (
 __all__ = [
     "CLOCK_SKEW",
     "MAX_AGE",
+    "MAX_COMPONENTS",
+    "MAX_FIELD",
     "HmacSecret",
     "Rfc9421Policy",
     "SignatureInput",

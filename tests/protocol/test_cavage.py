@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from protocol import cavage, keys
 from protocol.errors import LocalError, MalformedInput, SignatureError, TooLarge
@@ -262,6 +263,11 @@ def test_parser_limits_and_shapes() -> None:
     )
     hs2019 = cavage.parse_signature_header('keyId="a",algorithm="hs2019",signature="AAAA"')
     assert hs2019.headers == ("(created)",)
+
+
+def test_aiohttp_style_multidict_headers_keep_every_line() -> None:
+    headers = CIMultiDictProxy(CIMultiDict([("X-Tag", "a"), ("Host", "b.example"), ("x-tag", "b")]))
+    assert header_map(headers) == {"x-tag": "a, b", "host": "b.example"}
 
 
 def test_too_many_or_too_long_headers_are_refused() -> None:

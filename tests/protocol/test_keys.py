@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
 from protocol import keys
@@ -141,3 +142,18 @@ def test_signing_key_and_its_public_half(rsa_key: rsa.RSAPrivateKey) -> None:
     assert ed_signing.algorithm == "ed25519"
     with pytest.raises(LocalError, match="without a key id"):
         keys.SigningKey(key_id="", private_key=rsa_key)
+
+
+def test_traditional_openssl_encrypted_pem_is_recognised() -> None:
+    key = keys.generate_rsa_key()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.BestAvailableEncryption(b"secret"),
+    )
+    assert b"Proc-Type: 4,ENCRYPTED" in pem
+    with pytest.raises(LocalError, match="encrypted: set the passphrase"):
+        keys.load_private_key_pem(pem)
+    with pytest.raises(LocalError, match="wrong passphrase"):
+        keys.load_private_key_pem(pem, "other")
+    assert isinstance(keys.load_private_key_pem(pem, "secret"), rsa.RSAPrivateKey)
