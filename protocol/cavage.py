@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from cryptography.hazmat.primitives.asymmetric import ed25519
-
 from protocol.digest import check_digest_header, digest_header
 from protocol.errors import LocalError, MalformedInput, SignatureError, TooLarge
 from protocol.keys import PublicKey, SigningKey
@@ -308,14 +306,13 @@ def sign_request(
             names.append("accept")
         covered = names
     covered = [n.lower() for n in covered]
-    is_ed25519 = isinstance(key.private_key, ed25519.Ed25519PrivateKey)
     created = timestamp_of(now) if "(created)" in covered else None
     try:
         base = signing_string(covered, method=method, path=path, query=query, headers=fields, created=created)
     except SignatureError as exc:
         raise LocalError(f"cannot sign: {exc.message}") from None
     signature = base64.b64encode(sign_bytes(key, base.encode())).decode()
-    algorithm = "hs2019" if is_ed25519 or created is not None else "rsa-sha256"
+    algorithm = "hs2019" if key.algorithm == "ed25519" or created is not None else "rsa-sha256"
     created_param = f",created={created}" if created is not None else ""
     key_id = key.key_id.replace("\\", "\\\\").replace('"', '\\"')
     added["Signature"] = (

@@ -103,6 +103,8 @@ class SigningKey:
     def __post_init__(self) -> None:
         if not self.key_id:
             raise LocalError("signing key without a key id", field="key_id")
+        if not (self.key_id.isascii() and self.key_id.isprintable()):
+            raise LocalError("a key id goes into HTTP headers: printable ASCII only", field="key_id")
         if not isinstance(self.private_key, rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey):
             raise LocalError("signing keys are RSA or Ed25519", field="private_key")
         ed = isinstance(self.private_key, ed25519.Ed25519PrivateKey)

@@ -130,29 +130,35 @@ _PARAM_TYPES: dict[str, type] = {
 }
 
 
+def _identifier(item: Item) -> str:
+    if not item.params:
+        return serialize_item(item.value)
+    return serialize_item(item.value) + "".join(
+        f";{k}" if v is True else f";{k}={serialize_item(v)}" for k, v in item.params.items()
+    )
+
+
 def _to_input(label: str, member: Member) -> SignatureInput:
     if not isinstance(member, InnerList):
-        raise MalformedInput(f"Signature-Input {label} is not an inner list", field="signature-input")
+        raise MalformedInput(f"Signature-Input {shown(label)} is not an inner list", field="signature-input")
     if len(member.items) > MAX_COMPONENTS:
-        raise TooLarge(f"Signature-Input {label} covers more than {MAX_COMPONENTS} components")
+        raise TooLarge(f"Signature-Input {shown(label)} covers more than {MAX_COMPONENTS} components")
     seen: set[str] = set()
     for item in member.items:
-        if not isinstance(item.value, str) or type(item.value) is not str:
-            raise MalformedInput(f"Signature-Input {label}: component identifiers are strings")
-        ident = serialize_item(item.value) + "".join(
-            f";{k}={serialize_item(v)}" for k, v in item.params.items()
-        )
+        if type(item.value) is not str:
+            raise MalformedInput(f"Signature-Input {shown(label)}: component identifiers are strings")
+        ident = _identifier(item)
         if ident in seen:
-            raise MalformedInput(f"Signature-Input {label} covers {ident} twice", field="signature-input")
+            raise MalformedInput(f"Signature-Input {shown(label)} covers {shown(ident)} twice")
         seen.add(ident)
     for name, value in member.params.items():
         expected = _PARAM_TYPES.get(name)
         if expected is None:
             continue
         if expected is int and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-            raise MalformedInput(f"Signature-Input {label}: {name} must be a non-negative integer")
+            raise MalformedInput(f"Signature-Input {shown(label)}: {name} must be a non-negative integer")
         if expected is str and type(value) is not str:
-            raise MalformedInput(f"Signature-Input {label}: {name} must be a string")
+            raise MalformedInput(f"Signature-Input {shown(label)}: {name} must be a string")
     return SignatureInput(label=label, components=member.items, params=member.params, inner=member)
 
 
@@ -192,11 +198,14 @@ def _derived(name: str, item: Item, msg: _Message) -> str:
     if name == "@target-uri":
         return msg.url
     parts = urlsplit(msg.url)
+    try:
+        port = parts.port
+    except ValueError:
+        raise MalformedInput(f"target URI {shown(msg.url)} has an invalid port") from None
     if name == "@scheme":
         return parts.scheme.lower()
     if name == "@authority":
         host = (parts.hostname or "").lower()
-        port = parts.port
         return host if port is None or port == _DEFAULT_PORTS.get(parts.scheme.lower()) else f"{host}:{port}"
     path = parts.path or "/"
     if name == "@path":
@@ -218,14 +227,6 @@ def _derived(name: str, item: Item, msg: _Message) -> str:
             raise SignatureError(f"@query-param {shown(wanted)} is absent or repeated in the query")
         return values[0]
     raise MalformedInput(f"unsupported derived component {name}")
-
-
-def _identifier(item: Item) -> str:
-    if not item.params:
-        return serialize_item(item.value)
-    return serialize_item(item.value) + "".join(
-        f";{k}" if v is True else f";{k}={serialize_item(v)}" for k, v in item.params.items()
-    )
 
 
 def _base(components: Sequence[Item], params_line: str, msg: _Message) -> str:

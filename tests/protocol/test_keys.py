@@ -142,6 +142,8 @@ def test_signing_key_and_its_public_half(rsa_key: rsa.RSAPrivateKey) -> None:
     assert ed_signing.algorithm == "ed25519"
     with pytest.raises(LocalError, match="without a key id"):
         keys.SigningKey(key_id="", private_key=rsa_key)
+    with pytest.raises(LocalError, match="printable ASCII"):
+        keys.SigningKey(key_id="https://a.example/\r\nX-Injected: 1", private_key=rsa_key)
 
 
 def test_traditional_openssl_encrypted_pem_is_recognised() -> None:

@@ -255,3 +255,28 @@ def test_theirs_verify_ours_and_ours_verify_theirs(kind: str) -> None:
         rfc9421.verify_request(
             method=tampered.method, url=tampered.url, headers=tampered.headers, body=BODY, key=public, now=now
         )
+
+
+def test_query_param_values_are_normalised_as_rfc9421_2_2_8_describes() -> None:
+    """Names and values are form-decoded, then percent-encoded (modelled on RFC 9421 §2.2.8's examples)."""
+    url = (
+        "https://example.com/parameters?var=this%20is%20a%20big%0Avalue&bar=with+plus+whitespace"
+        "&fa%C3%A7ade%22%3A%20=something&qux="
+    )
+    wanted = ['"var"', '"bar"', '"fa%C3%A7ade%22%3A%20"', '"qux"']
+    inputs = rfc9421.parse_signature_input(
+        "x=(" + " ".join(f'"@query-param";name={n}' for n in wanted) + ");created=1"
+    )
+    lines = rfc9421.signature_base(inputs[0], method="GET", url=url, headers={}).split("\n")[:-1]
+    assert lines == [
+        '"@query-param";name="var": this%20is%20a%20big%0Avalue',
+        '"@query-param";name="bar": with%20plus%20whitespace',
+        '"@query-param";name="fa%C3%A7ade%22%3A%20": something',
+        '"@query-param";name="qux": ',
+    ]
+
+
+def test_an_invalid_port_is_malformed_not_a_crash() -> None:
+    inputs = rfc9421.parse_signature_input('x=("@authority");created=1')
+    with pytest.raises(MalformedInput, match="invalid port"):
+        rfc9421.signature_base(inputs[0], method="GET", url="https://h.example:99999/", headers={})
