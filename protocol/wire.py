@@ -31,7 +31,9 @@ __all__ = [
     "VerifiedRequest",
     "format_http_date",
     "header_map",
+    "knock_order",
     "parse_http_date",
+    "retry_with_other_scheme",
     "shown",
     "sign_bytes",
     "signature_scheme",
@@ -80,6 +82,21 @@ def shown(value: object) -> str:
     """A remote value quoted for an error message, cut to 64 characters so no message carries a payload."""
     text = str(value)
     return repr(text if len(text) <= 64 else text[:64] + "…")
+
+
+def knock_order(*, remembered: Scheme | None = None, kith_peer: bool = False) -> tuple[Scheme, Scheme]:
+    """The order in which to sign towards a host (specs/HTTP-SIGNATURES.md §7, the "double knock").
+
+    The scheme that last worked for the host goes first; otherwise RFC 9421 towards a known Kith peer and
+    draft-cavage towards everyone else. The second is tried once, only after ``retry_with_other_scheme``.
+    """
+    first: Scheme = remembered or ("rfc9421" if kith_peer else "cavage")
+    return (first, "cavage" if first == "rfc9421" else "rfc9421")
+
+
+def retry_with_other_scheme(status: int) -> bool:
+    """Whether an answer means "this signature scheme was not understood": 401 and 403, nothing else."""
+    return status in (401, 403)
 
 
 def signature_scheme(headers: Headers | dict[str, str]) -> Scheme | None:

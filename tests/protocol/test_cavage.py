@@ -11,7 +11,15 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from protocol import cavage, keys
 from protocol.errors import LocalError, MalformedInput, SignatureError, TooLarge
-from protocol.wire import format_http_date, header_map, parse_http_date, sign_bytes, signature_scheme
+from protocol.wire import (
+    format_http_date,
+    header_map,
+    knock_order,
+    parse_http_date,
+    retry_with_other_scheme,
+    sign_bytes,
+    signature_scheme,
+)
 
 NOW = datetime(2026, 11, 22, 3, 0, 0, tzinfo=UTC)
 KEY_ID = "https://a.example/users/alice#main-key"
@@ -353,3 +361,11 @@ def test_signature_scheme_detection() -> None:
     assert signature_scheme({"Authorization": "Bearer x"}) is None
     assert signature_scheme({"Signature-Input": "sig1=()", "Signature": "sig1=:AAAA:"}) == "rfc9421"
     assert signature_scheme([]) is None
+
+
+def test_double_knock_order() -> None:
+    assert knock_order() == ("cavage", "rfc9421")
+    assert knock_order(kith_peer=True) == ("rfc9421", "cavage")
+    assert knock_order(remembered="rfc9421") == ("rfc9421", "cavage")
+    assert knock_order(remembered="cavage", kith_peer=True) == ("cavage", "rfc9421")
+    assert [s for s in (400, 401, 403, 404, 408, 429, 500) if retry_with_other_scheme(s)] == [401, 403]
