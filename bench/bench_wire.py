@@ -30,8 +30,8 @@ from protocol import cavage, keys, rfc9421
 
 NOW = datetime(2026, 11, 22, 3, 0, 0, tzinfo=UTC)
 TARGET = 0.5
-SECONDS = 1.5
-ROUNDS = 6
+SECONDS = 2.5
+ROUNDS = 10
 
 
 def rates(ours: Callable[[], object], raw: Callable[[], object]) -> tuple[float, float]:
