@@ -220,7 +220,7 @@ def _int_param(params: dict[str, str], name: str) -> int | None:
     return int(raw)
 
 
-def signature_from_headers(headers: Headers | dict[str, str]) -> CavageSignature:
+def signature_from_headers(headers: Headers) -> CavageSignature:
     """The signature a request carries: ``Signature``, or else ``Authorization: Signature …``."""
     fields = header_map(headers)
     return _signature_from_map(fields)

@@ -43,8 +43,8 @@ def check_digest_header(value: str, body: bytes) -> None:
         raise MalformedInput("Digest header longer than 4096 characters", field="digest")
     if value.startswith("SHA-256=") and "," not in value:
         # What every fediverse server sends; compared as canonical base64 text to skip a decode.
-        expected = base64.b64encode(hashlib.sha256(body).digest()).decode()
-        if hmac.compare_digest(value[8:].strip(), expected):
+        canonical = base64.b64encode(hashlib.sha256(body).digest()).decode()
+        if hmac.compare_digest(value[8:].strip(), canonical):
             return
     checked = 0
     seen: set[str] = set()

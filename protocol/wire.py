@@ -1,4 +1,4 @@
-"""What both HTTP-signature schemes share: header access, time handling and the verified-request record.
+"""What both HTTP-signature schemes share: headers, dates, the key-dictated primitive, the double knock.
 
 Rules kept here (specs/HTTP-SIGNATURES.md §1):
 - Header names are case-insensitive; a field sent on several lines is joined with ", " (RFC 9110 §5.3), with
@@ -99,7 +99,7 @@ def retry_with_other_scheme(status: int) -> bool:
     return status in (401, 403)
 
 
-def signature_scheme(headers: Headers | dict[str, str]) -> Scheme | None:
+def signature_scheme(headers: Headers) -> Scheme | None:
     """Which scheme a request is signed with: ``Signature-Input`` means RFC 9421 (whose ``Signature`` field
     shares its name with draft-cavage's); else ``Signature`` or ``Authorization: Signature`` means cavage."""
     fields = (
