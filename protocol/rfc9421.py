@@ -57,6 +57,7 @@ __all__ = [
     "sign_request",
     "signature_base",
     "signature_inputs_from_headers",
+    "target_uri",
     "verify_request",
     "verify_response",
 ]
@@ -250,6 +251,15 @@ def _base(components: Sequence[Item], params_line: str, msg: _Message) -> str:
         lines.append(f"{_identifier(item)}: {value}")
     lines.append(f'"@signature-params": {params_line}')
     return "\n".join(lines)
+
+
+def target_uri(*, scheme: str, authority: str, path: str, query: str = "") -> str:
+    """The ``@target-uri`` of a request we received, from the public scheme and host peers reach us at (not
+    the address a reverse proxy forwarded to) and the request's path and query, as RFC 9110 §7.1 composes it.
+    """
+    if not path.startswith("/"):
+        raise LocalError("the request path must start with '/'")
+    return f"{scheme.lower()}://{authority.lower()}{path}{'?' + query if query else ''}"
 
 
 def signature_base(

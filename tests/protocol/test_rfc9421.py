@@ -280,3 +280,17 @@ def test_an_invalid_port_is_malformed_not_a_crash() -> None:
     inputs = rfc9421.parse_signature_input('x=("@authority");created=1')
     with pytest.raises(MalformedInput, match="invalid port"):
         rfc9421.signature_base(inputs[0], method="GET", url="https://h.example:99999/", headers={})
+
+
+def test_target_uri_is_composed_from_the_public_origin(
+    ed_signing: keys.SigningKey, ed_public: keys.PublicKey
+) -> None:
+    url = rfc9421.target_uri(scheme="HTTPS", authority="B.example", path="/users/bob/inbox")
+    assert url == URL
+    assert rfc9421.target_uri(scheme="https", authority="b.example:8443", path="/o", query="page=2") == (
+        "https://b.example:8443/o?page=2"
+    )
+    headers = _signed(ed_signing)
+    rfc9421.verify_request(method="POST", url=url, headers=headers, body=BODY, key=ed_public, now=NOW)
+    with pytest.raises(LocalError, match="start with '/'"):
+        rfc9421.target_uri(scheme="https", authority="b.example", path="inbox")
