@@ -21,6 +21,7 @@ __all__ = [
     "CARD_FIELDS",
     "EVERYONE",
     "card_for_circles",
+    "circles_seeing_anything",
     "get_card",
     "get_disclosure",
     "set_card",

@@ -116,7 +116,9 @@ class SqlitePeers:
             pk = await person_pk(conn, person_id)
             blob = json.dumps(record, sort_keys=True)
             row = await fetch_one(
-                conn, "SELECT pk FROM relationship WHERE json_extract(record_json, '$.id') = ?", (record["id"],)
+                conn,
+                "SELECT pk FROM relationship WHERE json_extract(record_json, '$.id') = ?",
+                (record["id"],),
             )
             if row is None:
                 await conn.execute(

@@ -13,7 +13,14 @@ from node.models import Circle, Interaction, Note, Page, Person, Relationship
 from node.store.db import Database
 from node.store.rows import PERSON_COLUMNS, fetch_all, fetch_one, load_people, placeholders, refresh_fts
 
-__all__ = ["IdentityInput", "SqlitePeople", "attach_identity", "person_pk", "recompute_due", "recompute_people"]
+__all__ = [
+    "IdentityInput",
+    "SqlitePeople",
+    "attach_identity",
+    "person_pk",
+    "recompute_due",
+    "recompute_people",
+]
 
 PERSON_FIELDS = (
     "display_name",
