@@ -14,7 +14,8 @@ from federation.fetch import FetchBudget, FetchPolicy, GuardedClient, address_al
 
 from .helpers import ScriptedResolver, serve
 
-ALLOW_2 = (ipaddress.ip_network("127.0.0.2/32"),)  # the "public" test peer lives on 127.0.0.2; 127.0.0.1 is internal
+# the "public" test peer lives on 127.0.0.2; 127.0.0.1 plays the internal service
+ALLOW_2 = (ipaddress.ip_network("127.0.0.2/32"),)
 
 
 def internal_app(hits: list[str]) -> web.Application:
