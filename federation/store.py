@@ -630,6 +630,21 @@ class FederationStore:
             await self._scalar("SELECT EXISTS (SELECT 1 FROM fed_blocked_by WHERE actor_id = ?)", (actor_id,))
         )
 
+    # ---- settings of the owner's actor ---------------------------------------------------------------
+
+    async def setting(self, key: str, default: Any = None) -> Any:
+        async def fn(conn: aiosqlite.Connection) -> Any:
+            async with conn.execute("SELECT value FROM fed_settings WHERE key = ?", (key,)) as cur:
+                row = await cur.fetchone()
+            return json.loads(row[0]) if row else default
+
+        return await self.db.read(fn)
+
+    async def set_setting(self, key: str, value: Any) -> None:
+        await self._exec(
+            "INSERT OR REPLACE INTO fed_settings (key, value) VALUES (?, ?)", (key, json.dumps(value))
+        )
+
     # ---- helpers ---------------------------------------------------------------------------------
 
     async def _exec(self, sql: str, args: tuple[Any, ...]) -> None:

@@ -118,3 +118,9 @@ CREATE TABLE fed_blocked_by (
     block_id    TEXT NOT NULL,
     created_at  REAL NOT NULL
 );
+
+-- Small federation settings of the owner's actor: alsoKnownAs aliases, movedTo after a move.
+CREATE TABLE fed_settings (
+    key     TEXT PRIMARY KEY,
+    value   TEXT NOT NULL                      -- JSON
+);
