@@ -556,6 +556,46 @@ class FederationStore:
 
         return await self.db.write(fn)
 
+    async def host_probe_at(self, host: str, when: float) -> None:
+        await self._exec("UPDATE fed_hosts SET open_until = ? WHERE host = ?", (when, host))
+
+    async def dead_hosts_due(self, now: float) -> list[str]:
+        async def fn(conn: aiosqlite.Connection) -> list[str]:
+            async with conn.execute(
+                "SELECT host FROM fed_hosts WHERE dead = 1 AND (open_until IS NULL OR open_until <= ?)",
+                (now,),
+            ) as cur:
+                return [r[0] for r in await cur.fetchall()]
+
+        return await self.db.read(fn)
+
+    async def requeue_probe(self, host: str, now: float, *, next_probe: float) -> None:
+        """Put one dead-lettered delivery of a dead host back in the queue: a probe of whether it is back."""
+
+        async def fn(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                """UPDATE fed_deliveries SET state = 'queued', next_attempt_at = ?, updated_at = ?
+                   WHERE id = (SELECT id FROM fed_deliveries WHERE host = ? AND state = 'dead'
+                               ORDER BY id LIMIT 1)""",
+                (now, now, host),
+            )
+            await conn.execute("UPDATE fed_hosts SET open_until = ? WHERE host = ?", (next_probe, host))
+
+        await self.db.write(fn)
+
+    async def release_locks(self) -> None:
+        """At start-up of a single-process node, no worker holds a lock: release what a killed one held."""
+
+        async def fn(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "UPDATE fed_deliveries SET lock_expires_at = NULL WHERE lock_expires_at IS NOT NULL"
+            )
+            await conn.execute(
+                "UPDATE fed_inbox SET lock_expires_at = NULL WHERE lock_expires_at IS NOT NULL"
+            )
+
+        await self.db.write(fn)
+
     async def dead_hosts(self) -> list[str]:
         async def fn(conn: aiosqlite.Connection) -> list[str]:
             async with conn.execute("SELECT host FROM fed_hosts WHERE dead = 1 ORDER BY host") as cur:
