@@ -7,10 +7,12 @@ queue claims are single UPDATE ... RETURNING statements so that two workers neve
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterable, Sequence
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aiosqlite
@@ -27,6 +29,9 @@ __all__ = [
     "OfferRow",
     "StoredActor",
 ]
+
+
+T = TypeVar("T")
 
 
 def host_of(url: str) -> str:
@@ -131,9 +136,19 @@ def _actor_from_row(row: aiosqlite.Row) -> StoredActor:
     )
 
 
+_READ_LOCKS: weakref.WeakKeyDictionary[Database, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
 class FederationStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Database.read runs BEGIN/COMMIT on one shared reader connection, so two reads at once collide
+        # ("cannot start a transaction within a transaction"); reads through this store take turns.
+        self._lock = _READ_LOCKS.setdefault(db, asyncio.Lock())
+
+    async def _read(self, fn: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        async with self._lock:
+            return await self.db.read(fn)
 
     # ---- remote actors and their keys ------------------------------------------------------------
 
@@ -189,7 +204,7 @@ class FederationStore:
                 row = await cur.fetchone()
             return _actor_from_row(row) if row else None
 
-        return await self.db.read(fn)
+        return await self._read(fn)
 
     async def actor(self, actor_id: str) -> StoredActor | None:
         return await self._actor_where("id", actor_id)
@@ -258,7 +273,7 @@ class FederationStore:
             async with conn.execute(f"SELECT * FROM fed_follows WHERE {where}", args) as cur:
                 return [FollowRow(**dict(r)) for r in await cur.fetchall()]
 
-        return await self.db.read(fn)
+        return await self._read(fn)
 
     async def set_follow_state(self, follow_id: str, state: str, now: float) -> None:
         await self._exec(
@@ -312,7 +327,7 @@ class FederationStore:
                 out.append(OfferRow(**d))
             return out
 
-        return await self.db.read(fn)
+        return await self._read(fn)
 
     async def set_offer_state(
         self, offer_id: str, state: str, now: float, final: dict[str, Any] | None = None
@@ -449,7 +464,7 @@ class FederationStore:
             async with conn.execute("SELECT state, count(*) FROM fed_deliveries GROUP BY state") as cur:
                 return {r[0]: r[1] for r in await cur.fetchall()}
 
-        return await self.db.read(fn)
+        return await self._read(fn)
 
     async def deliveries_to(self, inbox: str) -> list[dict[str, Any]]:
         async def fn(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
@@ -460,7 +475,7 @@ class FederationStore:
             ) as cur:
                 return [dict(r) for r in await cur.fetchall()]
 
-        return await self.db.read(fn)
+        return await self._read(fn)
 
     async def peer_status(self) -> list[dict[str, Any]]:
         """Per host: deliveries queued/failed/dead and the breaker's state."""
@@ -477,7 +492,7 @@ class FederationStore:
             ) as cur:
                 return [dict(r) for r in await cur.fetchall()]
 
-        return await self.db.read(fn)
+        return await self._read(fn)
 
     async def public_outbox(self, limit: int = 20) -> tuple[int, list[dict[str, Any]]]:
         async def fn(conn: aiosqlite.Connection) -> tuple[int, list[dict[str, Any]]]:
@@ -489,7 +504,7 @@ class FederationStore:
                 items = [json.loads(r[0]) for r in await cur.fetchall()]
             return (int(row[0]) if row else 0), items
 
-        return await self.db.read(fn)
+        return await self._read(fn)
 
     # ---- hosts: breaker, dead letters, signature scheme ------------------------------------------
 
@@ -504,7 +519,7 @@ class FederationStore:
             d["dead"] = bool(d["dead"])
             return HostRow(**d)
 
-        return await self.db.read(fn)
+        return await self._read(fn)
 
     async def host_succeeded(self, host: str, now: float, scheme: str | None) -> None:
         """The host answered: close its breaker, resume its dead letters, remember the scheme that worked."""
@@ -567,7 +582,7 @@ class FederationStore:
             ) as cur:
                 return [r[0] for r in await cur.fetchall()]
 
-        return await self.db.read(fn)
+        return await self._read(fn)
 
     async def requeue_probe(self, host: str, now: float, *, next_probe: float) -> None:
         """Put one dead-lettered delivery of a dead host back in the queue: a probe of whether it is back."""
@@ -601,7 +616,7 @@ class FederationStore:
             async with conn.execute("SELECT host FROM fed_hosts WHERE dead = 1 ORDER BY host") as cur:
                 return [r[0] for r in await cur.fetchall()]
 
-        return await self.db.read(fn)
+        return await self._read(fn)
 
     async def set_host_scheme(self, host: str, scheme: str, now: float) -> None:
         await self._exec(
@@ -637,7 +652,7 @@ class FederationStore:
             ) as cur:
                 return [dict(r) for r in await cur.fetchall()]
 
-        return await self.db.read(fn)
+        return await self._read(fn)
 
     async def is_blocked(self, actor_id: str) -> bool:
         """Blocked when the actor or its host (or a parent domain of it) is blocked."""
@@ -670,7 +685,7 @@ class FederationStore:
             await self._scalar("SELECT EXISTS (SELECT 1 FROM fed_blocked_by WHERE actor_id = ?)", (actor_id,))
         )
 
-    # ---- settings of the owner's actor ---------------------------------------------------------------
+    # ---- settings of the owner's actor -----------------------------------------------------------
 
     async def setting(self, key: str, default: Any = None) -> Any:
         async def fn(conn: aiosqlite.Connection) -> Any:
@@ -678,7 +693,7 @@ class FederationStore:
                 row = await cur.fetchone()
             return json.loads(row[0]) if row else default
 
-        return await self.db.read(fn)
+        return await self._read(fn)
 
     async def set_setting(self, key: str, value: Any) -> None:
         await self._exec(
@@ -699,4 +714,4 @@ class FederationStore:
                 row = await cur.fetchone()
             return int(row[0]) if row and row[0] is not None else 0
 
-        return await self.db.read(fn)
+        return await self._read(fn)

@@ -15,6 +15,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+from protocol.multikey import encode_public_key
+
 __all__ = [
     "AS_CONTEXT",
     "KITH_PROTOCOL",
@@ -44,22 +46,10 @@ _ACTOR_CONTEXT: list[Any] = [
     },
 ]
 
-_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-
-
-def _base58btc(data: bytes) -> str:
-    n = int.from_bytes(data, "big")
-    out = ""
-    while n:
-        n, r = divmod(n, 58)
-        out = _B58[r] + out
-    return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
-
 
 def ed25519_multibase(key: ed25519.Ed25519PublicKey) -> str:
-    """``publicKeyMultibase`` of an Ed25519 key: 'z' + base58btc(0xed01 ‖ raw key) (FEP-521a)."""
-    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return "z" + _base58btc(b"\xed\x01" + raw)
+    """``publicKeyMultibase`` of an Ed25519 key (FEP-521a), by protocol/multikey."""
+    return encode_public_key(key)
 
 
 def _pem(key: rsa.RSAPrivateKey) -> str:
