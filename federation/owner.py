@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from federation import activities as act
 from federation import kith
 from federation.errors import NotFound
-from federation.process import accept_follow, reject_follow
+from federation.process import answer_follow
 from federation.remote import parse_address
 from federation.store import FollowRow, OfferRow
 from federation.urls import PUBLIC
@@ -114,37 +114,31 @@ async def requests(fed: Federation) -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: r["created_at"])
 
 
-async def accept(fed: Federation, request_id: str) -> dict[str, Any]:
+async def answer(fed: Federation, request_id: str, *, accepted: bool) -> dict[str, Any]:
+    """Accept or reject a pending request: a relationship offer or a follow (rejecting an accepted follower
+    removes them, as Mastodon's "remove follower" does)."""
     offer = await fed.store.offer(request_id)
     if offer is not None and offer.direction == "in":
-        await kith.accept_offer(fed, offer)
+        await (kith.accept_offer if accepted else kith.reject_offer)(fed, offer)
         updated = await fed.store.offer(request_id)
         assert updated is not None
         return offer_json(updated)
     row = await fed.store.follow(request_id)
-    if row is None or row.direction != "in" or row.state != "pending":
+    allowed = ("pending",) if accepted else ("pending", "accepted")
+    if row is None or row.direction != "in" or row.state not in allowed:
         raise NotFound(f"no pending request {request_id}; see `kith requests`")
-    await accept_follow(fed, request_id)
+    await answer_follow(fed, request_id, accepted=accepted)
     done = await fed.store.follow(request_id)
     assert done is not None
     return follow_json(done, await _acct(fed, done.actor_id))
+
+
+async def accept(fed: Federation, request_id: str) -> dict[str, Any]:
+    return await answer(fed, request_id, accepted=True)
 
 
 async def reject(fed: Federation, request_id: str) -> dict[str, Any]:
-    offer = await fed.store.offer(request_id)
-    if offer is not None and offer.direction == "in":
-        await kith.reject_offer(fed, offer)
-        updated = await fed.store.offer(request_id)
-        assert updated is not None
-        return offer_json(updated)
-    row = await fed.store.follow(request_id)
-    # rejecting an accepted follower removes them, as Mastodon's "remove follower" does
-    if row is None or row.direction != "in" or row.state not in ("pending", "accepted"):
-        raise NotFound(f"no pending request {request_id}; see `kith requests`")
-    await reject_follow(fed, request_id)
-    done = await fed.store.follow(request_id)
-    assert done is not None
-    return follow_json(done, await _acct(fed, done.actor_id))
+    return await answer(fed, request_id, accepted=False)
 
 
 def _is_domain(address: str) -> bool:

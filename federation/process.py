@@ -55,7 +55,7 @@ class Processor:
             follow_id=activity["id"], direction="in", actor_id=actor_id, state="pending", now=fed.clock()
         )
         if auto:
-            await accept_follow(fed, activity["id"])
+            await answer_follow(fed, activity["id"], accepted=True)
 
     async def on_Accept(self, actor_id: str, activity: dict[str, Any]) -> None:
         await self._answer(actor_id, activity, accepted=True)
@@ -180,21 +180,13 @@ class Processor:
         await kith.offer_received(self.fed, actor_id, activity)
 
 
-async def accept_follow(fed: Federation, follow_id: str) -> None:
+async def answer_follow(fed: Federation, follow_id: str, *, accepted: bool) -> None:
+    """Our owner's Accept or Reject of an incoming Follow, embedding the Follow as Mastodon expects."""
     follow = await fed.store.follow(follow_id)
     if follow is None or follow.direction != "in":
         return
-    await fed.store.set_follow_state(follow_id, "accepted", fed.clock())
+    await fed.store.set_follow_state(follow_id, "accepted" if accepted else "rejected", fed.clock())
     actor = await fed.actors.get(follow.actor_id, source="follower")
     answered = act.follow(follow_id, follow.actor_id, fed.urls.owner)
-    await fed.send(act.accept(fed.new_id(), fed.urls.owner, answered, to=actor.id), [actor.inbox])
-
-
-async def reject_follow(fed: Federation, follow_id: str) -> None:
-    follow = await fed.store.follow(follow_id)
-    if follow is None or follow.direction != "in":
-        return
-    await fed.store.set_follow_state(follow_id, "rejected", fed.clock())
-    actor = await fed.actors.get(follow.actor_id, source="follower")
-    answered = act.follow(follow_id, follow.actor_id, fed.urls.owner)
-    await fed.send(act.reject(fed.new_id(), fed.urls.owner, answered, to=actor.id), [actor.inbox])
+    build = act.accept if accepted else act.reject
+    await fed.send(build(fed.new_id(), fed.urls.owner, answered, to=actor.id), [actor.inbox])
