@@ -222,17 +222,16 @@ class RemoteActors:
         return fresh
 
     async def resolve(self, address: str, *, source: ActorSource = "owner") -> RemoteActor:
-        """An address the owner typed -> the actor (WebFinger for acct forms)."""
+        """An address the owner typed -> the actor, fetched fresh (WebFinger for acct forms)."""
         parsed = parse_address(address)
         budget = FetchBudget(remaining=6)
         if isinstance(parsed, str):
             return await self.get(parsed, source=source, budget=budget, refresh=True)
         acct = f"{parsed[0]}@{parsed[1]}".lower()
+        # the owner acts on what the actor says now: the document is always fetched again, WebFinger only
+        # when the address is new to us
         known = await self.store.actor_by_acct(acct)
-        if known is not None and self.clock() - known.fetched_at < STALE_SECONDS:
-            await self.graph.remote_actor_seen(known.actor, source=source)
-            return known.actor
-        actor_url = await self._webfinger(acct, budget)
+        actor_url = known.actor.id if known is not None else await self._webfinger(acct, budget)
         final, doc = await self.client.get_json(actor_url, budget=budget, signer=self.signer)
         actor = parse_actor(doc, final)
         if f"{actor.preferred_username}@{actor.host}".lower() == acct:
