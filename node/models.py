@@ -1,0 +1,188 @@
+"""The contact graph's records as the owner sees them: plain frozen dataclasses, JSON-ready via ``as_json``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = [
+    "VERIFICATION_LEVELS",
+    "Circle",
+    "DueEntry",
+    "FadingEntry",
+    "Identity",
+    "Interaction",
+    "LayerReport",
+    "MergeRecord",
+    "MergeSuggestion",
+    "Note",
+    "Page",
+    "Person",
+    "Provenance",
+    "Relationship",
+    "as_json",
+]
+
+#: Strongest first. "signed": a record signed by the identity's owner; "two-way": rel=me / alsoKnownAs both ways;
+#: "email-match": the same normalised e-mail from two sources; "claimed": a source says so; "guessed": a heuristic.
+VERIFICATION_LEVELS = ("signed", "two-way", "email-match", "claimed", "guessed")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Provenance:
+    source: str
+    source_record_id: str
+    seen_at: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Identity:
+    uri: str
+    kind: str
+    display: str
+    label: str | None
+    verification: str
+    state: str
+    moved_to: str | None
+    provenance: tuple[Provenance, ...]
+    created_at: str
+
+    @property
+    def source(self) -> str:
+        return self.provenance[0].source if self.provenance else "owner"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Person:
+    id: str
+    display_name: str
+    given_name: str | None
+    family_name: str | None
+    nickname: str | None
+    organization: str | None
+    title: str | None
+    birthday: str | None
+    photo_url: str | None
+    priority: int
+    cadence_days: int | None
+    effective_cadence_days: int | None
+    last_interaction_at: str | None
+    due_at: str | None
+    interaction_count: int
+    met_on: str | None
+    status: str
+    merged_into: str | None
+    created_at: str
+    updated_at: str
+    identities: tuple[Identity, ...] = ()
+    circles: tuple[str, ...] = ()
+    tie_strength: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Relationship:
+    id: str
+    person_id: str
+    other_person_id: str | None
+    type: str
+    iri: str
+    direction: str
+    since: str | None
+    how_we_met: str | None
+    status: str
+    created_at: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Interaction:
+    id: str
+    occurred_at: str
+    channel: str
+    initiated_by: str
+    summary: str
+    source: str
+    people: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Note:
+    id: str
+    person_id: str
+    body: str
+    created_at: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Circle:
+    id: str
+    name: str
+    cadence_days: int | None
+    members: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MergeSuggestion:
+    id: str
+    a: str
+    b: str
+    a_name: str
+    b_name: str
+    tier: str
+    evidence: tuple[dict[str, str], ...]
+    status: str
+    created_at: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MergeRecord:
+    id: str
+    survivor: str
+    merged: str
+    decided_by: str
+    evidence: tuple[dict[str, str], ...]
+    created_at: str
+    undone_at: str | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DueEntry:
+    person: Person
+    due_at: str
+    days_overdue: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FadingEntry:
+    person: Person
+    recent_rate: float  # interactions per 90 days, last 90 days
+    past_rate: float  # interactions per 90 days over the year before
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LayerReport:
+    name: str
+    max_cadence_days: int
+    budget: int
+    count: int
+    over_budget: bool
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Page:
+    items: tuple[Any, ...]
+    total: int | None  # None where counting would cost more than the page itself (search, timelines)
+    offset: int
+    limit: int
+    next_offset: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def as_json(obj: Any) -> Any:
+    """Dataclasses (nested), tuples and lists as plain JSON values."""
+    if hasattr(obj, "__dataclass_fields__"):
+        return {k: as_json(v) for k, v in asdict(obj).items()}
+    if isinstance(obj, list | tuple):
+        return [as_json(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: as_json(v) for k, v in obj.items()}
+    return obj

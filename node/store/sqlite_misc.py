@@ -1,0 +1,60 @@
+"""Small stores: node metadata (key/value) and the owner's blocked addresses."""
+
+from __future__ import annotations
+
+import aiosqlite
+
+from node.store.db import Database
+from node.store.rows import fetch_all, fetch_one
+
+__all__ = ["SqliteMisc"]
+
+
+class SqliteMisc:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def meta_get(self, key: str) -> str | None:
+        async def run(conn: aiosqlite.Connection) -> str | None:
+            row = await fetch_one(conn, "SELECT value FROM meta WHERE key = ?", (key,))
+            return None if row is None else str(row[0])
+
+        return await self.db.read(run)
+
+    async def meta_set(self, key: str, value: str) -> None:
+        async def run(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+        await self.db.write(run)
+
+    async def block(self, uri: str, source: str, now: str) -> bool:
+        async def run(conn: aiosqlite.Connection) -> bool:
+            cur = await conn.execute(
+                "INSERT OR IGNORE INTO blocked_address (uri, source, created_at) VALUES (?, ?, ?)", (uri, source, now)
+            )
+            return cur.rowcount > 0
+
+        return await self.db.write(run)
+
+    async def unblock(self, uri: str) -> bool:
+        async def run(conn: aiosqlite.Connection) -> bool:
+            cur = await conn.execute("DELETE FROM blocked_address WHERE uri = ?", (uri,))
+            return cur.rowcount > 0
+
+        return await self.db.write(run)
+
+    async def blocked(self) -> list[tuple[str, str, str]]:
+        async def run(conn: aiosqlite.Connection) -> list[tuple[str, str, str]]:
+            rows = await fetch_all(conn, "SELECT uri, source, created_at FROM blocked_address ORDER BY uri")
+            return [(r[0], r[1], r[2]) for r in rows]
+
+        return await self.db.read(run)
+
+    async def is_blocked(self, uri: str) -> bool:
+        async def run(conn: aiosqlite.Connection) -> bool:
+            return await fetch_one(conn, "SELECT 1 FROM blocked_address WHERE uri = ?", (uri,)) is not None
+
+        return await self.db.read(run)
