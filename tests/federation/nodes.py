@@ -4,7 +4,7 @@ fake clock. Workers do not run in the background; tests step the loops with ``se
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +79,14 @@ def make_config(data: Path, port: int, username: str, **fed: Any) -> Config:
 
 @asynccontextmanager
 async def start_node(
-    tmp: Path, name: str, clock: FakeClock, *, index: int = 0, graph: MemoryGraph | None = None, **fed: Any
+    tmp: Path,
+    name: str,
+    clock: FakeClock,
+    *,
+    index: int = 0,
+    graph: MemoryGraph | None = None,
+    setup_app: Callable[[web.Application], None] | None = None,
+    **fed: Any,
 ) -> AsyncIterator[Node]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -94,6 +101,8 @@ async def start_node(
     )
     app = web.Application()
     federation.setup(app, ctx)
+    if setup_app is not None:
+        setup_app(app)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.SockSite(runner, sock)
