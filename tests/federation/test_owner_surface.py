@@ -8,11 +8,15 @@ import io
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import pytest
 from aiohttp import web
 
 from node import api_federation, cli_federation
 from node.config import write_config
+from node.errors import NodeError
+from protocol.errors import KithError
 
 from .nodes import FakeClock, Node, settle, start_node
 
@@ -37,7 +41,16 @@ async def _prepare(node: Node) -> Path:
 async def test_cli_follow_connect_accept_over_the_owner_api(tmp_path: Path) -> None:
     clock = FakeClock()
 
+    @web.middleware
+    async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
+        # stands in for node/api.py's one error edge: status from the error's hint
+        try:
+            return await handler(request)
+        except (KithError, NodeError) as exc:
+            return web.json_response({"message": exc.message}, status=exc.status_hint)
+
     def extra(app: web.Application) -> None:
+        app.middlewares.append(errors)
         app.router.add_routes(api_federation.routes())
 
     async with (
@@ -66,8 +79,11 @@ async def test_cli_follow_connect_accept_over_the_owner_api(tmp_path: Path) -> N
 
         peers = json.loads(await cli(da, "peers", "--json"))
         assert peers[0]["status"] == "ok" and peers[0]["delivered"] == 2  # Follow, Offer
-        await cli(da, "block", b.acct)
-        await cli(da, "unblock", b.actor)
         await cli(da, "unfollow", b.acct)
         await settle(a, b)
         assert json.loads(await cli(db_, "followers", "--json")) == []
+        await cli(da, "block", b.acct)
+        await cli(da, "unblock", b.actor)
+        # errors come back with the status the node's error edge gives them, and a message
+        with pytest.raises(SystemExit, match="error 404: you do not follow"):
+            await cli(da, "unfollow", b.acct)
