@@ -56,6 +56,9 @@ KNOWN_CONTEXTS = frozenset(
         "https://gotosocial.org/ns",
     }
 )
+#: Activities whose object must be the actor's own (on its origin): nobody updates, deletes, moves or undoes
+#: what another server owns. (Accept, Reject, Follow and Block name objects elsewhere by design.)
+_OWN_OBJECT_TYPES = frozenset({"Update", "Delete", "Move", "Undo", "Offer", "Create"})
 _ACTIVITY_MEDIA = ("application/activity+json", "application/ld+json", "application/json")
 
 
@@ -83,6 +86,12 @@ async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes:
             raise TooLarge(f"body is over the {limit} byte limit")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _ref(value: Any) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) else None
 
 
 def _strip_foreign(activity: dict[str, Any], actor_origin: str) -> dict[str, Any]:
@@ -171,6 +180,8 @@ class Intake:
             raise SignatureError(f"cannot fetch the key {key_id}: {exc.message}") from None
         except FetchError as exc:
             raise SignatureError(f"cannot fetch the key {key_id}: {exc.message}") from None
+        except OriginMismatch as exc:  # no actor vouches for this key: the request is not authenticated
+            raise SignatureError(f"the key {key_id} is not listed by its actor: {exc.message}") from None
         now = self.clock()
         try:
             verify(scheme, method=method, url=url, headers=headers, body=body,
@@ -189,6 +200,10 @@ class Intake:
         actor_origin = origin(actor.id)
         if origin(activity_id) != actor_origin:
             raise OriginMismatch(f"activity id {activity_id} is not on the origin of its actor {actor.id}")
+        if kind in _OWN_OBJECT_TYPES:
+            object_id = _ref(activity.get("object"))
+            if object_id is not None and origin(object_id) != actor_origin:
+                raise OriginMismatch(f"a {kind} can only concern its actor's own objects, not {object_id}")
         self.verified += 1
         clean = _strip_foreign(activity, actor_origin)
         stored = await self.store.store_inbox(
