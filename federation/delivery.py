@@ -188,7 +188,7 @@ class DeliveryLoop:
 
     async def _probe_dead_hosts(self, now: float) -> None:
         for host in await self.store.dead_hosts_due(now):
-            await self.store.requeue_probe(host, now, next_probe=now + PROBE_EVERY)
+            await self.store.requeue_probe(host, now)
 
     async def run_forever(self, idle: float = 5.0) -> None:
         while True:

@@ -584,7 +584,7 @@ class FederationStore:
 
         return await self._read(fn)
 
-    async def requeue_probe(self, host: str, now: float, *, next_probe: float) -> None:
+    async def requeue_probe(self, host: str, now: float) -> None:
         """Put one dead-lettered delivery of a dead host back in the queue: a probe of whether it is back."""
 
         async def fn(conn: aiosqlite.Connection) -> None:
@@ -594,7 +594,8 @@ class FederationStore:
                                ORDER BY id LIMIT 1)""",
                 (now, now, host),
             )
-            await conn.execute("UPDATE fed_hosts SET open_until = ? WHERE host = ?", (next_probe, host))
+            # half-open: the probe may go now; a failure sets the next probe time again
+            await conn.execute("UPDATE fed_hosts SET open_until = NULL WHERE host = ?", (host,))
 
         await self.db.write(fn)
 
