@@ -152,8 +152,9 @@ class DeliveryLoop:
                 scheme=None,
                 host_up=True,
             )
-        return Outcome(delivered=False, retry=True, status=status, error=f"{status}: {text}", scheme=None,
-                       host_up=False)  # fmt: skip
+        return Outcome(
+            delivered=False, retry=True, status=status, error=f"{status}: {text}", scheme=None, host_up=False
+        )
 
     async def _record(self, row: DeliveryRow, outcome: Outcome, host: HostRow | None) -> None:
         now = self.clock()
@@ -176,9 +177,13 @@ class DeliveryLoop:
             )
         else:
             await self.store.finish_delivery(
-                row.id, state="queued", now=now, status=outcome.status, error=outcome.error,
+                row.id,
+                state="queued",
+                now=now,
+                status=outcome.status,
+                error=outcome.error,
                 retry_at=now + backoff(attempts, self.rng),
-            )  # fmt: skip
+            )
         failures = (host.failures if host else 0) + 1
         open_for = backoff(failures, self.rng) if failures >= BREAKER_AFTER else 0.0
         dead = await self.store.host_failed(row.host, now, open_for=open_for, dead_after=self.max_age)

@@ -148,9 +148,14 @@ class Intake:
         if not key_id:
             raise SignatureError("request is not signed; sign it with HTTP Signatures (cavage or RFC 9421)")
         stored = await self.receive(
-            scheme=scheme, key_id=key_id, method=request.method, url=self.base_url + request.path_qs,
-            headers=headers, body=body, activity=activity,
-        )  # fmt: skip
+            scheme=scheme,
+            key_id=key_id,
+            method=request.method,
+            url=self.base_url + request.path_qs,
+            headers=headers,
+            body=body,
+            activity=activity,
+        )
         return web.Response(status=202, text="stored" if stored else "already stored")
 
     async def receive(
@@ -184,16 +189,30 @@ class Intake:
             raise SignatureError(f"the key {key_id} is not listed by its actor: {exc.message}") from None
         now = self.clock()
         try:
-            verify(scheme, method=method, url=url, headers=headers, body=body,
-                   key=public_key(actor.public_key_pem, key_id=key_id, owner=actor.id), now=now)  # fmt: skip
+            verify(
+                scheme,
+                method=method,
+                url=url,
+                headers=headers,
+                body=body,
+                key=public_key(actor.public_key_pem, key_id=key_id, owner=actor.id),
+                now=now,
+            )
         except SignatureError as exc:
             if "does not verify" not in exc.message:
                 raise
             fresh = await self.actors.refetch_key(actor, budget=budget)
             if fresh is None or fresh.public_key_pem == actor.public_key_pem or fresh.public_key_id != key_id:
                 raise
-            verify(scheme, method=method, url=url, headers=headers, body=body,
-                   key=public_key(fresh.public_key_pem, key_id=key_id, owner=fresh.id), now=now)  # fmt: skip
+            verify(
+                scheme,
+                method=method,
+                url=url,
+                headers=headers,
+                body=body,
+                key=public_key(fresh.public_key_pem, key_id=key_id, owner=fresh.id),
+                now=now,
+            )
             actor = fresh
         if actor_ref != actor.id:
             raise OriginMismatch(f"signed by {actor.id}'s key but claims to be from {actor_ref}")

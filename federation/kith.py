@@ -97,9 +97,14 @@ async def connect(
     if await fed.store.is_blocked(actor.id):
         raise NotFound(f"{actor.id} is blocked; unblock it first")
     record = act.relationship_record(
-        record_id=fed.new_id("relationships"), subject=fed.urls.owner, obj=actor.id, relationship=term.iri,
-        mutual=term.mutual, how_we_met=how_we_met, since=since,
-    )  # fmt: skip
+        record_id=fed.new_id("relationships"),
+        subject=fed.urls.owner,
+        obj=actor.id,
+        relationship=term.iri,
+        mutual=term.mutual,
+        how_we_met=how_we_met,
+        since=since,
+    )
     signed = _sign(fed, record)
     offer_id = fed.new_id()
     await fed.store.add_offer(

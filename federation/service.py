@@ -77,19 +77,31 @@ class Federation:
             key_id=self.urls.node_key, private_key=ctx.keys.node_rsa, clock=ctx.clock
         )
         self.actors = RemoteActors(
-            store=self.store, client=client, signer=self.fetch_signer, graph=ctx.graph, clock=ctx.clock,
+            store=self.store,
+            client=client,
+            signer=self.fetch_signer,
+            graph=ctx.graph,
+            clock=ctx.clock,
             allow_http=ctx.config.federation.allow_http,
-        )  # fmt: skip
+        )
         self.inbox_wake = asyncio.Event()
         self.intake = Intake(
-            store=self.store, actors=self.actors, base_url=ctx.config.base_url, clock=ctx.clock,
+            store=self.store,
+            actors=self.actors,
+            base_url=ctx.config.base_url,
+            clock=ctx.clock,
             limiter=HostRateLimiter(rate=ctx.inbox_rate, burst=ctx.inbox_burst, clock=ctx.clock),
             on_stored=self.inbox_wake.set,
-        )  # fmt: skip
+        )
         self.delivery = DeliveryLoop(
-            store=self.store, client=client, key_id=self.urls.owner_key, private_key=ctx.keys.owner_rsa,
-            clock=ctx.clock, delivery_days=ctx.config.federation.delivery_days, rng=self.rng,
-        )  # fmt: skip
+            store=self.store,
+            client=client,
+            key_id=self.urls.owner_key,
+            private_key=ctx.keys.owner_rsa,
+            clock=ctx.clock,
+            delivery_days=ctx.config.federation.delivery_days,
+            rng=self.rng,
+        )
         from federation.process import Processor  # the processor needs the whole runtime
 
         self.processor = Processor(self)
@@ -120,16 +132,25 @@ class Federation:
         node = self.config.node
         if which == "owner":
             return actor_document(
-                self.urls, which="owner", actor_type=node.actor_type, name=node.display_name or node.username,
-                rsa_key=self.keys.owner_rsa, ed_key=self.keys.owner_ed25519,
+                self.urls,
+                which="owner",
+                actor_type=node.actor_type,
+                name=node.display_name or node.username,
+                rsa_key=self.keys.owner_rsa,
+                ed_key=self.keys.owner_ed25519,
                 manually_approves=not self.config.federation.auto_accept_follows,
                 also_known_as=await self.store.setting("also_known_as", []),
                 moved_to=await self.store.setting("moved_to"),
-            )  # fmt: skip
+            )
         return actor_document(
-            self.urls, which="node", actor_type="Application", name=f"Kith node {self.urls.host}",
-            rsa_key=self.keys.node_rsa, ed_key=None, manually_approves=True,
-        )  # fmt: skip
+            self.urls,
+            which="node",
+            actor_type="Application",
+            name=f"Kith node {self.urls.host}",
+            rsa_key=self.keys.node_rsa,
+            ed_key=None,
+            manually_approves=True,
+        )
 
     # ---- sending ---------------------------------------------------------------------------------
 
@@ -137,9 +158,13 @@ class Federation:
         """Write the activity and its deliveries durably, then wake the delivery loop; the outbox seq."""
         targets = [i for i in inboxes if i]
         seq = await self.store.enqueue(
-            activity_id=activity["id"], type=activity["type"], body=json.dumps(activity), inboxes=targets,
-            now=self.clock(), public=public,
-        )  # fmt: skip
+            activity_id=activity["id"],
+            type=activity["type"],
+            body=json.dumps(activity),
+            inboxes=targets,
+            now=self.clock(),
+            public=public,
+        )
         self.delivery.wake.set()
         return seq
 
@@ -163,9 +188,12 @@ class Federation:
                 await self.store.finish_inbox(row.seq, state="failed", now=now, error=exc.message)
             else:
                 await self.store.finish_inbox(
-                    row.seq, state="received", now=now, error=exc.message,
+                    row.seq,
+                    state="received",
+                    now=now,
+                    error=exc.message,
                     retry_at=now + backoff(row.attempts, self.rng),
-                )  # fmt: skip
+                )
             return
         except (RemoteError, KithError) as exc:  # the activity itself is wrong: no retry helps
             log.info("activity %s from %s refused: %s", row.activity_id, row.actor_id, exc.message)

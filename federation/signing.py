@@ -54,10 +54,15 @@ def sign(
     if scheme == "cavage":
         added.update(
             cavage.sign_request(
-                method=method, path=parts.path or "/", query=parts.query, headers=fields, body=body, key=key,
+                method=method,
+                path=parts.path or "/",
+                query=parts.query,
+                headers=fields,
+                body=body,
+                key=key,
                 now=when,
             )
-        )  # fmt: skip
+        )
     else:
         added.update(
             rfc9421.sign_request(method=method, url=url, headers=fields, body=body, key=key, now=when)
@@ -76,9 +81,15 @@ def make_signer(
 
     def signer(method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> Mapping[str, str]:
         return sign(
-            scheme, method=method, url=url, headers=headers, body=body, key_id=key_id,
-            private_key=private_key, now=clock(),
-        )  # fmt: skip
+            scheme,
+            method=method,
+            url=url,
+            headers=headers,
+            body=body,
+            key_id=key_id,
+            private_key=private_key,
+            now=clock(),
+        )
 
     return signer
 

@@ -89,9 +89,12 @@ async def connect(request: web.Request) -> web.Response:
     address, rel_type = _text(body, "address"), _text(body, "type")
     assert address is not None and rel_type is not None
     result = await owner.connect(
-        _fed(request), address, rel_type,
-        how_we_met=_text(body, "how_we_met", required=False), since=_text(body, "since", required=False),
-    )  # fmt: skip
+        _fed(request),
+        address,
+        rel_type,
+        how_we_met=_text(body, "how_we_met", required=False),
+        since=_text(body, "since", required=False),
+    )
     return web.json_response(result, status=201)
 
 

@@ -64,8 +64,10 @@ def _print(args: argparse.Namespace, value: Any) -> None:
         if not isinstance(row, dict):
             print(row)
         elif "host" in row and "status" in row:
-            print(f"{row['host']:<40} {row['status']:<8} queued={row['queued']} delivered={row['delivered']} "
-                  f"failed={row['failed']} dead={row['dead']}")  # fmt: skip
+            print(
+                f"{row['host']:<40} {row['status']:<8} queued={row['queued']} delivered={row['delivered']} "
+                f"failed={row['failed']} dead={row['dead']}"
+            )
         elif "kind" in row and "direction" in row:
             who = row.get("acct") or row["actor"]
             extra = f" as {row['type']}" if row.get("type") else ""

@@ -28,8 +28,13 @@ async def main(data: Path, peer: str, n: int) -> None:
     fed = Federation(ctx, GuardedClient(FetchPolicy.from_config(config)))
     await fed.start()
     if not (await fed.store.public_outbox())[0] and not await fed.store.delivery_counts():
-        activity = {"@context": "https://www.w3.org/ns/activitystreams", "id": fed.new_id(), "type": "Update",
-                    "actor": fed.urls.owner, "object": fed.urls.owner}  # fmt: skip
+        activity = {
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": fed.new_id(),
+            "type": "Update",
+            "actor": fed.urls.owner,
+            "object": fed.urls.owner,
+        }
         await fed.send(activity, [f"{peer}/inbox/{i}" for i in range(n)])
         print("enqueued", flush=True)
     while (await fed.store.delivery_counts()).get("queued"):

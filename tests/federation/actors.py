@@ -41,9 +41,17 @@ class RemoteActorServer:
     ) -> dict[str, str]:
         headers = {"Content-Type": "application/activity+json"}
         headers.update(
-            sign(scheme, method="POST", url=url, headers=headers, body=body, key_id=key_id or self.key_id,
-                 private_key=key or self.key, now=now)
-        )  # fmt: skip
+            sign(
+                scheme,
+                method="POST",
+                url=url,
+                headers=headers,
+                body=body,
+                key_id=key_id or self.key_id,
+                private_key=key or self.key,
+                now=now,
+            )
+        )
         return headers
 
 

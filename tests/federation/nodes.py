@@ -70,11 +70,16 @@ def make_config(data: Path, port: int, username: str, **fed: Any) -> Config:
     values.update(fed)
     return Config(
         data_dir=data,
-        node=NodeConfig(username=username, domain=f"127.0.0.1:{port}", display_name=username.title(),
-                        actor_type="Person", https=False),
+        node=NodeConfig(
+            username=username,
+            domain=f"127.0.0.1:{port}",
+            display_name=username.title(),
+            actor_type="Person",
+            https=False,
+        ),
         server=ServerConfig(host="127.0.0.1", port=port, max_body_bytes=1 << 20),
         federation=FederationConfig(**values),
-    )  # fmt: skip
+    )
 
 
 @asynccontextmanager

@@ -64,8 +64,13 @@ async def peer_server(peer: Peer, sock: socket.socket | None = None) -> AsyncIte
 async def enqueue(node: Node, inbox: str, n: int = 1) -> list[str]:
     ids = []
     for _ in range(n):
-        activity = {"@context": "https://www.w3.org/ns/activitystreams", "id": node.fed.new_id(),
-                    "type": "Update", "actor": node.actor, "object": node.actor}  # fmt: skip
+        activity = {
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": node.fed.new_id(),
+            "type": "Update",
+            "actor": node.actor,
+            "object": node.actor,
+        }
         await node.fed.send(activity, [inbox])
         ids.append(activity["id"])
     return ids
@@ -170,10 +175,22 @@ async def test_public_items_use_shared_inbox_once(tmp_path: Path) -> None:
         for name in ("u1", "u2", "u3"):
             actor_id = f"http://127.0.0.1:9/users/{name}"
             actor = RemoteActor(
-                id=actor_id, type="Person", acct=None, preferred_username=name, name=None, summary=None,
-                url=None, icon=None, inbox=actor_id + "/inbox", shared_inbox=shared, outbox=None,
-                followers=None, following=None, public_key_id=actor_id + "#k", public_key_pem="-",
-            )  # fmt: skip
+                id=actor_id,
+                type="Person",
+                acct=None,
+                preferred_username=name,
+                name=None,
+                summary=None,
+                url=None,
+                icon=None,
+                inbox=actor_id + "/inbox",
+                shared_inbox=shared,
+                outbox=None,
+                followers=None,
+                following=None,
+                public_key_id=actor_id + "#k",
+                public_key_pem="-",
+            )
             await node.fed.store.save_actor(actor, {"id": actor.id}, clock())
             await node.fed.store.add_follow(
                 follow_id=actor.id + "/f", direction="in", actor_id=actor.id, state="accepted", now=clock()

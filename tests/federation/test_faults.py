@@ -41,9 +41,17 @@ async def test_sigkill_during_fan_out(tmp_path: Path) -> None:
     async with serve(app) as base:
         for attempt in range(KILLS + 1):
             child = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "tests.federation._fanout_child", str(tmp_path / "s"), base, str(N),
-                cwd=root, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            )  # fmt: skip
+                sys.executable,
+                "-m",
+                "tests.federation._fanout_child",
+                str(tmp_path / "s"),
+                base,
+                str(N),
+                cwd=root,
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
             if attempt < KILLS:
                 target = len(received) + rng.randint(10, N // (KILLS + 1))
                 for _ in range(3000):

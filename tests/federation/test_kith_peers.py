@@ -47,8 +47,11 @@ async def test_connect_produces_one_record_with_both_proofs(tmp_path: Path) -> N
         keys = []
         for n in (a, b):
             doc = await n.fed.actor_document("owner")
-            keys.append(proofs.OwnerKeys.from_multikeys(
-                n.actor, {m["id"]: m["publicKeyMultibase"] for m in doc["assertionMethod"]}))  # fmt: skip
+            keys.append(
+                proofs.OwnerKeys.from_multikeys(
+                    n.actor, {m["id"]: m["publicKeyMultibase"] for m in doc["assertionMethod"]}
+                )
+            )
         proofs.verify_all(at_a, owners=keys)
         assert await owner.requests(a.fed) == [] and await owner.requests(b.fed) == []
 
