@@ -24,6 +24,7 @@ from aiohttp import web
 from federation.errors import Blocked, FetchError, FetchStatus
 from federation.fetch import FetchBudget
 from federation.jsonlimits import MAX_BODY, load_json_object
+from federation.ports import RemoteActor
 from federation.ratelimit import HostRateLimiter
 from federation.remote import RemoteActors, origin
 from federation.signing import public_key, signature_key_id, verify
@@ -188,31 +189,21 @@ class Intake:
         except OriginMismatch as exc:  # no actor vouches for this key: the request is not authenticated
             raise SignatureError(f"the key {key_id} is not listed by its actor: {exc.message}") from None
         now = self.clock()
+
+        def check(signer: RemoteActor) -> None:
+            key = public_key(signer.public_key_pem, key_id=key_id, owner=signer.id)
+            verify(scheme, method=method, url=url, headers=headers, body=body, key=key, now=now)
+
         try:
-            verify(
-                scheme,
-                method=method,
-                url=url,
-                headers=headers,
-                body=body,
-                key=public_key(actor.public_key_pem, key_id=key_id, owner=actor.id),
-                now=now,
-            )
+            check(actor)
         except SignatureError as exc:
             if "does not verify" not in exc.message:
                 raise
+            # the key may have been rotated: one re-fetch, rate-limited per actor, then the verdict stands
             fresh = await self.actors.refetch_key(actor, budget=budget)
             if fresh is None or fresh.public_key_pem == actor.public_key_pem or fresh.public_key_id != key_id:
                 raise
-            verify(
-                scheme,
-                method=method,
-                url=url,
-                headers=headers,
-                body=body,
-                key=public_key(fresh.public_key_pem, key_id=key_id, owner=fresh.id),
-                now=now,
-            )
+            check(fresh)
             actor = fresh
         if actor_ref != actor.id:
             raise OriginMismatch(f"signed by {actor.id}'s key but claims to be from {actor_ref}")

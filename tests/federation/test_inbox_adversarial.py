@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from .actors import remote_actor
-from .nodes import FakeClock, Node, start_node
+from .nodes import FakeClock, Node, keyring, start_node
 
 
 def follow(actor: str, target: str, n: int = 1, **over: Any) -> dict[str, Any]:
@@ -192,3 +192,23 @@ async def test_blocks_and_rate_limit(tmp_path: Path, clock: FakeClock) -> None:
         clock.advance(60)
         b = json.dumps(follow(m.actor, node.actor, 200)).encode()
         assert (await post(node, b, m.signed_headers(url, b, clock())))[0] == 202
+
+
+async def test_key_rotation_refetches_once(tmp_path: Path, clock: FakeClock) -> None:
+
+    async with start_node(tmp_path, "alice", clock) as node, remote_actor() as m:
+        url = node.base + "/inbox"
+        body = json.dumps(follow(m.actor, node.actor)).encode()
+        assert (await post(node, body, m.signed_headers(url, body, clock())))[0] == 202
+        # the actor rotates its key: the server now serves a new one, our cache holds the old
+        new_key = keyring(8).owner_rsa
+        pem = new_key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+        m.extra["extra"]["publicKey"] = {"id": m.key_id, "owner": m.actor, "publicKeyPem": pem}
+        body = json.dumps(follow(m.actor, node.actor, 2)).encode()
+        assert (await post(node, body, m.signed_headers(url, body, clock(), key=new_key)))[0] == 202
+        fetches = node.fed.client.requests_made
+        # a forged request right after: verification fails, and no second re-fetch happens within the window
+        forged = json.dumps(follow(m.actor, node.actor, 3)).encode()
+        assert (await post(node, forged, m.signed_headers(url, forged, clock(), key=m.key)))[0] == 401
+        assert node.fed.client.requests_made == fetches
+        assert await stored(node) == 2
