@@ -138,6 +138,7 @@ class Processor:
             return  # deletes of posts and other objects mean nothing to a contact graph
         now = fed.clock()
         await fed.store.mark_gone(actor_id)
+        fed.actors.forget(actor_id)
         for direction in ("in", "out"):
             live = await fed.store.live_follow(direction, actor_id)
             if live is not None:

@@ -12,6 +12,7 @@ Rules kept:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -30,6 +31,7 @@ STALE_SECONDS = 86400.0
 _ACTOR_TYPES = {"Person", "Organization", "Application", "Service", "Group"}
 
 
+@functools.lru_cache(maxsize=8192)
 def origin(url: str) -> str:
     p = urlsplit(url)
     return f"{p.scheme.lower()}://{p.netloc.lower()}"
@@ -142,6 +144,9 @@ class RemoteActors:
         self.graph = graph
         self.clock = clock
         self.allow_http = allow_http
+        # key id -> actor: every inbox request needs one, so the hot ones stay in memory (kept in step with
+        # the database by _remember; bounded so that a flood of new keys cannot grow it without end)
+        self._by_key: dict[str, RemoteActor] = {}
 
     async def _fetch(self, url: str, budget: FetchBudget | None) -> RemoteActor:
         final, doc = await self.client.get_json(url, budget=budget, signer=self.signer)
@@ -164,7 +169,19 @@ class RemoteActors:
         if acct is not None:
             actor = _with(actor, acct=acct)
         await self.store.save_actor(actor, doc, self.clock())
+        self._cache(actor)
         return actor
+
+    def _cache(self, actor: RemoteActor) -> None:
+        for key_id in [k for k, a in self._by_key.items() if a.id == actor.id and k != actor.public_key_id]:
+            del self._by_key[key_id]
+        if len(self._by_key) >= 10_000:
+            self._by_key.pop(next(iter(self._by_key)))
+        self._by_key[actor.public_key_id] = actor
+
+    def forget(self, actor_id: str) -> None:
+        for key_id in [k for k, a in self._by_key.items() if a.id == actor_id]:
+            del self._by_key[key_id]
 
     async def _round_trip(self, actor: RemoteActor, budget: FetchBudget | None) -> str | None:
         acct = f"{actor.preferred_username}@{actor.host}".lower()
@@ -191,8 +208,12 @@ class RemoteActors:
 
     async def by_key_id(self, key_id: str, *, budget: FetchBudget | None = None) -> RemoteActor:
         """The actor owning ``key_id``: cached, or fetched (the key document, then its owner)."""
+        hot = self._by_key.get(key_id)
+        if hot is not None:
+            return hot
         cached = await self.store.actor_by_key(key_id)
         if cached is not None and not cached.gone:
+            self._cache(cached.actor)
             return cached.actor
         url = key_id.split("#", 1)[0]
         final, doc = await self.client.get_json(url, budget=budget, signer=self.signer)
@@ -237,6 +258,7 @@ class RemoteActors:
         if f"{actor.preferred_username}@{actor.host}".lower() == acct:
             actor = _with(actor, acct=acct)
         await self.store.save_actor(actor, doc, self.clock())
+        self._cache(actor)
         await self.graph.remote_actor_seen(actor, source=source)
         return actor
 

@@ -8,6 +8,8 @@ and the algorithm always comes from that stored key (protocol/ enforces it), nev
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Literal
@@ -31,6 +33,8 @@ __all__ = [
 ]
 
 Scheme = Literal["cavage", "rfc9421"]
+
+_KEY_ID = re.compile(r'(?:^|,)[ \t]*keyId[ \t]*=[ \t]*"((?:[^"\\]|\\.)*)"')
 
 
 def sign(
@@ -104,12 +108,27 @@ def signature_key_id(headers: Mapping[str, str]) -> tuple[Scheme, str]:
                 return "rfc9421", item.key_id
         raise SignatureError("Signature-Input names no keyid; sign with a key peers can look up")
     if "signature" in lowered or "authorization" in lowered:
+        # A cheap look at keyId (for rate limiting and the key look-up); the full parse happens once, in
+        # verify, which refuses the request unless the parsed keyId is this same one.
+        value = headers.get("Signature") or headers.get("signature") or ""
+        if not value:
+            auth = headers.get("Authorization") or headers.get("authorization") or ""
+            value = auth[len("signature ") :] if auth[:10].lower() == "signature " else ""
+        match = _KEY_ID.search(value[:8192])
+        if match:
+            return "cavage", match.group(1).replace('\\"', '"').replace("\\\\", "\\")
         return "cavage", cavage.signature_from_headers(list(headers.items())).key_id
     raise SignatureError("request is not signed; sign it with HTTP Signatures (draft-cavage or RFC 9421)")
 
 
-def public_key(pem: str, *, key_id: str, owner: str) -> PublicKey:
+@functools.lru_cache(maxsize=4096)
+def _load_public_key(pem: str, key_id: str, owner: str) -> PublicKey:
     return load_public_key_pem(pem, key_id=key_id, owner=owner)
+
+
+def public_key(pem: str, *, key_id: str, owner: str) -> PublicKey:
+    """The parsed key, cached: PEM parsing costs more than the RSA verification it serves."""
+    return _load_public_key(pem, key_id, owner)
 
 
 def verify(

@@ -145,6 +145,7 @@ class FederationStore:
         # Database.read runs BEGIN/COMMIT on one shared reader connection, so two reads at once collide
         # ("cannot start a transaction within a transaction"); reads through this store take turns.
         self._lock = _READ_LOCKS.setdefault(db, asyncio.Lock())
+        self._blocks: set[tuple[str, str]] | None = None
 
     async def _read(self, fn: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
         async with self._lock:
@@ -349,6 +350,37 @@ class FederationStore:
                 (activity_id, actor_id, type, body, now, now, now),
             )
             return cur.rowcount > 0
+
+        return await self.db.write(fn)
+
+    async def store_inbox_many(self, items: Sequence[tuple[str, str, str, str, float]]) -> list[bool]:
+        """Store many verified activities (activity_id, actor_id, type, body, now) in one write; for each,
+        whether it was new. Used by the intake's batcher so that concurrent requests share one commit."""
+
+        async def fn(conn: aiosqlite.Connection) -> list[bool]:
+            ids = list({i[0] for i in items})
+            known: set[str] = set()
+            for chunk in range(0, len(ids), 500):
+                part = ids[chunk : chunk + 500]
+                marks = ",".join("?" * len(part))
+                async with conn.execute(
+                    f"SELECT activity_id FROM fed_inbox WHERE activity_id IN ({marks})", part
+                ) as cur:
+                    known.update(r[0] for r in await cur.fetchall())
+            fresh: list[bool] = []
+            rows = []
+            for activity_id, actor_id, kind, body, now in items:
+                new = activity_id not in known
+                fresh.append(new)
+                if new:
+                    known.add(activity_id)  # a duplicate inside the same batch is a replay too
+                    rows.append((activity_id, actor_id, kind, body, now, now, now))
+            await conn.executemany(
+                """INSERT INTO fed_inbox (activity_id, actor_id, type, body, received_at, next_attempt_at,
+                       updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                rows,
+            )
+            return fresh
 
         return await self.db.write(fn)
 
@@ -633,6 +665,7 @@ class FederationStore:
             "INSERT OR REPLACE INTO fed_blocks (kind, value, block_id, created_at) VALUES (?, ?, ?, ?)",
             (kind, value, block_id, now),
         )
+        (await self._block_set()).add((kind, value))
 
     async def remove_block(self, kind: str, value: str) -> str | None:
         """Remove a block; return the id of the Block activity sent for it, if any."""
@@ -644,7 +677,9 @@ class FederationStore:
                 row = await cur.fetchone()
             return row[0] if row else None
 
-        return await self.db.write(fn)
+        block_id = await self.db.write(fn)
+        (await self._block_set()).discard((kind, value))
+        return block_id
 
     async def blocks(self) -> list[dict[str, Any]]:
         async def fn(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
@@ -655,22 +690,27 @@ class FederationStore:
 
         return await self._read(fn)
 
+    async def _block_set(self) -> set[tuple[str, str]]:
+        # Every inbox request asks; blocks change rarely. One process owns this database, so a copy in
+        # memory, loaded once and kept in step by add/remove_block, answers without a database round trip.
+        if self._blocks is None:
+            loaded = {(b["kind"], b["value"]) for b in await self.blocks()}
+            if self._blocks is None:
+                self._blocks = loaded
+        return self._blocks
+
     async def is_blocked(self, actor_id: str) -> bool:
         """Blocked when the actor or its host (or a parent domain of it) is blocked."""
+        blocks = await self._block_set()
+        if not blocks:
+            return False
+        if ("actor", actor_id) in blocks:
+            return True
         host = urlsplit(actor_id).hostname or ""
         labels = host.split(".")
-        domains = [".".join(labels[i:]) for i in range(len(labels))]
-        netloc = host_of(actor_id)
-        if netloc not in domains:
-            domains.append(netloc)
-        marks = ",".join("?" * len(domains))
-        return bool(
-            await self._scalar(
-                f"""SELECT EXISTS (SELECT 1 FROM fed_blocks WHERE (kind = 'actor' AND value = ?)
-                       OR (kind = 'domain' AND value IN ({marks})))""",
-                (actor_id, *domains),
-            )
-        )
+        domains = {".".join(labels[i:]) for i in range(len(labels))}
+        domains.add(host_of(actor_id))
+        return any(("domain", d) in blocks for d in domains)
 
     async def add_blocked_by(self, actor_id: str, block_id: str, now: float) -> None:
         await self._exec(
