@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 __all__ = [
+    "YEAR_UNKNOWN",
     "BlockDraft",
     "Bridge",
     "ContactDraft",
@@ -24,11 +25,16 @@ __all__ = [
     "IdentityDraft",
     "ImportItem",
     "InteractionDraft",
+    "OwnerDraft",
     "Skipped",
 ]
 
 Verification = Literal["signed", "two-way", "email-match", "claimed", "guessed"]
 Initiator = Literal["owner", "them", "unknown"]
+Follow = Literal["following", "follower"]
+
+#: A birthday without a year is stored in this year (Apple's convention: 1604 is a leap year, so 29 Feb fits).
+YEAR_UNKNOWN = 1604
 
 
 class ExportError(ValueError):
@@ -59,6 +65,9 @@ class ContactDraft:
     notes: tuple[str, ...] = ()
     met_on: date | None = None  # "Connected On", the date an invitation was accepted
     relationship: str | None = None  # a vocabulary term when the silo implies one ("contact", "colleague")
+    # A follow edge the silo records: "following" (the owner follows them) or "follower" (they follow the
+    # owner). The same account can arrive twice, once per direction, under two source_record_ids.
+    follow: Follow | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -75,6 +84,7 @@ class InteractionDraft:
 class BlockDraft:
     identity: IdentityDraft
     source_record_id: str
+    action: Literal["block", "mute"] = "block"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -82,6 +92,16 @@ class Skipped:
     file: str
     line: int | None
     reason: str
+    # "warning": nothing was dropped but the owner should know (a file decoded as cp1252, a photo left out).
+    severity: Literal["skipped", "warning"] = "skipped"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OwnerDraft:
+    """Who the export belongs to, as far as the export says: the owner's own identities on this silo."""
+
+    display_name: str | None = None
+    identities: tuple[IdentityDraft, ...] = ()
 
 
 ImportItem = ContactDraft | InteractionDraft | BlockDraft | Skipped
@@ -104,9 +124,13 @@ class Bridge:
     def parse_export(self, path: Path) -> Iterator[ImportItem]:
         raise ExportError(f"{self.name} has no export importer")
 
+    def owner(self, path: Path) -> OwnerDraft | None:
+        """The export owner's own identities when the export names them (account.js, SENT messages)."""
+        return None
+
     def preview(self, items: Iterable[ImportItem]) -> dict[str, int]:
         """Dry run: count what an import would bring in, without writing anything."""
-        counts = {"contacts": 0, "interactions": 0, "blocks": 0, "skipped": 0}
+        counts = {"contacts": 0, "interactions": 0, "blocks": 0, "skipped": 0, "warnings": 0}
         for item in items:
             if isinstance(item, ContactDraft):
                 counts["contacts"] += 1
@@ -114,6 +138,8 @@ class Bridge:
                 counts["interactions"] += 1
             elif isinstance(item, BlockDraft):
                 counts["blocks"] += 1
+            elif item.severity == "warning":
+                counts["warnings"] += 1
             else:
                 counts["skipped"] += 1
         return counts

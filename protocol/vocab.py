@@ -81,7 +81,11 @@ _TERMS = (
     # vCard RELATED additions (RFC 6350 §6.6.6)
     RelationshipTerm(name="agent", iri=VCARD_NS + "Agent", category="vcard", mutual=False, label="agent"),
     RelationshipTerm(
-        name="emergency", iri=VCARD_NS + "Emergency", category="vcard", mutual=False, label="emergency contact"
+        name="emergency",
+        iri=VCARD_NS + "Emergency",
+        category="vcard",
+        mutual=False,
+        label="emergency contact",
     ),
     # Kith business terms
     _kith("customer", False, "supplier"),

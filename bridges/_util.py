@@ -1,0 +1,119 @@
+"""Small helpers the silo modules share: stable record ids, header lookup by name, lenient date parsing."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, date, datetime, tzinfo
+from urllib.parse import urlsplit
+
+from bridges._files import Source, csv_records
+from bridges.base import ExportError, Skipped
+
+__all__ = ["Columns", "classify_url", "parse_date", "parse_datetime", "stable_id", "table", "truncate"]
+
+
+def stable_id(*parts: str | None) -> str:
+    """A short hash of the parts: the record id for rows a silo gives no id of their own."""
+    joined = "\x1f".join(p or "" for p in parts)
+    return hashlib.sha256(joined.encode("utf-8")).hexdigest()[:24]
+
+
+def truncate(text: str, n: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+class Columns:
+    """A header row mapped by name (case- and space-insensitive): column order and extras never matter."""
+
+    def __init__(self, header: Sequence[str]) -> None:
+        self.header = list(header)
+        self._index = {self.key(h): i for i, h in reversed(list(enumerate(header)))}
+
+    @staticmethod
+    def key(name: str) -> str:
+        return " ".join(name.replace("\ufeff", "").split()).lower()
+
+    def __contains__(self, name: str) -> bool:
+        return self.key(name) in self._index
+
+    def index(self, name: str) -> int | None:
+        return self._index.get(self.key(name))
+
+    def get(self, row: Sequence[str], name: str) -> str:
+        i = self._index.get(self.key(name))
+        if i is None or i >= len(row):
+            return ""
+        return row[i].strip()
+
+    def has_all(self, names: Iterable[str]) -> bool:
+        return all(self.key(n) in self._index for n in names)
+
+
+def parse_date(text: str, formats: Sequence[str]) -> date | None:
+    text = text.strip()
+    for fmt in formats:
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+def parse_datetime(text: str, formats: Sequence[str], tz: tzinfo = UTC) -> datetime | None:
+    """The first format that fits; a time written without a zone is read in ``tz``."""
+    text = text.strip()
+    for fmt in formats:
+        try:
+            dt = datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        return dt if dt.tzinfo else dt.replace(tzinfo=tz)
+    return None
+
+
+def table(
+    source: Source, name: str, is_header: Callable[[Columns], bool], *, search_rows: int = 20
+) -> Iterator[tuple[int, Columns, list[str]] | Skipped]:
+    """Data rows of a CSV member under the first row that ``is_header`` accepts: preambles are skipped by
+    content, not by counting lines. Blank lines are dropped; Skipped reports pass through."""
+    cols: Columns | None = None
+    seen = 0
+    for rec in csv_records(source, name):
+        if isinstance(rec, Skipped):
+            yield rec
+            continue
+        line, row = rec
+        if cols is None:
+            seen += 1
+            candidate = Columns(row)
+            if is_header(candidate):
+                cols = candidate
+            elif seen >= search_rows:
+                break
+            continue
+        if not any(cell.strip() for cell in row):
+            continue
+        yield line, cols, row
+    if cols is None:
+        raise ExportError(f"{source.display(name)}: no header row found; is this the right file?")
+
+
+_SILO_HOSTS = {
+    "linkedin.com": "linkedin",
+    "twitter.com": "x",
+    "x.com": "x",
+    "bsky.app": "bluesky",
+}
+
+
+def classify_url(url: str, default: str = "web") -> str:
+    """The identity kind of a profile URL, by its host (linkedin.com/in/..., x.com/..., bsky.app/...)."""
+    try:
+        host = (urlsplit(url.strip()).hostname or "").lower()
+    except ValueError:
+        return default
+    for suffix in ("www.", "mobile.", "m."):
+        host = host.removeprefix(suffix)
+    return _SILO_HOSTS.get(host, default)

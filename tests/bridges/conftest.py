@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+Serve = Callable[[web.Application], Awaitable[str]]
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Serve]:
+    """Start an aiohttp app on 127.0.0.1 (a free port) and return its base URL; closed after the test."""
+    servers: list[TestServer] = []
+
+    async def start(app: web.Application) -> str:
+        srv = TestServer(app, host="127.0.0.1", port=0)
+        await srv.start_server()
+        servers.append(srv)
+        return str(srv.make_url("")).rstrip("/")
+
+    yield start
+    for srv in servers:
+        await srv.close()
