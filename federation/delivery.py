@@ -178,7 +178,7 @@ class DeliveryLoop:
         else:
             await self.store.finish_delivery(
                 row.id,
-                state="queued",
+                state="retry_wait",
                 now=now,
                 status=outcome.status,
                 error=outcome.error,

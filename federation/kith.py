@@ -123,7 +123,7 @@ async def connect(
 
 async def accept_offer(fed: Federation, offer: OfferRow) -> dict[str, Any]:
     """Our owner accepts an incoming offer: add our proof, store, tell the graph, answer with the record."""
-    if offer.direction != "in" or offer.state != "pending":
+    if offer.direction != "in" or offer.state != "offered":
         raise NotFound(f"no pending offer {offer.offer_id}")
     actor = await fed.actors.get(offer.actor_id, source="offer")
     final = _sign(fed, offer.record)
@@ -138,7 +138,7 @@ async def accept_offer(fed: Federation, offer: OfferRow) -> dict[str, Any]:
 
 
 async def reject_offer(fed: Federation, offer: OfferRow) -> None:
-    if offer.direction != "in" or offer.state != "pending":
+    if offer.direction != "in" or offer.state != "offered":
         raise NotFound(f"no pending offer {offer.offer_id}")
     actor = await fed.actors.get(offer.actor_id, source="offer")
     await fed.store.set_offer_state(offer.offer_id, "rejected", fed.clock())
@@ -151,7 +151,7 @@ async def revoke(fed: Federation, offer: OfferRow) -> None:
         raise NotFound(f"no confirmed relationship for {offer.offer_id}")
     actor = await fed.actors.get(offer.actor_id, source="peer")
     record_id = offer.record["id"]
-    await fed.store.set_offer_state(offer.offer_id, "revoked", fed.clock())
+    await fed.store.set_offer_state(offer.offer_id, "ended", fed.clock())
     await fed.graph.relationship_revoked(actor.id, record_id)
     undone = {"id": record_id, "type": "Relationship"}
     await fed.send(act.undo(fed.new_id(), fed.urls.owner, undone, to=actor.id), [actor.inbox])
@@ -195,7 +195,7 @@ async def offer_received(fed: Federation, actor_id: str, activity: dict[str, Any
 async def offer_answered(
     fed: Federation, offer: OfferRow, activity: dict[str, Any], *, accepted: bool
 ) -> None:
-    if offer.state != "pending":
+    if offer.state != "offered":
         return
     if not accepted:
         await fed.store.set_offer_state(offer.offer_id, "rejected", fed.clock())
@@ -217,10 +217,10 @@ async def undo_received(fed: Federation, actor_id: str, object_id: str) -> None:
     offer = await fed.store.offer(object_id) or await fed.store.offer_by_record(object_id)
     if offer is None or offer.actor_id != actor_id:
         return
-    if offer.state == "pending" and offer.direction == "in":
-        await fed.store.set_offer_state(offer.offer_id, "withdrawn", fed.clock())
+    if offer.state == "offered" and offer.direction == "in":
+        await fed.store.set_offer_state(offer.offer_id, "revoked", fed.clock())  # withdrawn before an answer
     elif offer.state == "accepted":
-        await fed.store.set_offer_state(offer.offer_id, "revoked", fed.clock())
+        await fed.store.set_offer_state(offer.offer_id, "ended", fed.clock())
         await fed.graph.relationship_revoked(actor_id, offer.record["id"])
 
 

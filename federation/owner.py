@@ -90,7 +90,7 @@ async def unfollow(fed: Federation, address: str) -> dict[str, Any]:
     live = await fed.store.live_follow("out", actor.id)
     if live is None:
         raise NotFound(f"you do not follow {address}")
-    await fed.store.set_follow_state(live.follow_id, "undone", fed.clock())
+    await fed.store.set_follow_state(live.follow_id, live.end_state, fed.clock())
     undone = act.follow(live.follow_id, fed.urls.owner, actor.id)
     await fed.send(act.undo(fed.new_id(), fed.urls.owner, undone, to=actor.id), [actor.inbox])
     row = await fed.store.follow(live.follow_id)
@@ -110,7 +110,7 @@ async def requests(fed: Federation) -> list[dict[str, Any]]:
     for direction in ("in", "out"):
         for row in await fed.store.follows(direction, ["pending"]):
             out.append(follow_json(row, await _acct(fed, row.actor_id)))
-    out.extend(offer_json(o) for o in await fed.store.offers(["pending"]))
+    out.extend(offer_json(o) for o in await fed.store.offers(["offered"]))
     return sorted(out, key=lambda r: r["created_at"])
 
 
@@ -158,7 +158,7 @@ async def block(fed: Federation, address: str) -> dict[str, Any]:
     for direction in ("in", "out"):
         live = await fed.store.live_follow(direction, actor.id)
         if live is not None:
-            await fed.store.set_follow_state(live.follow_id, "undone", now)
+            await fed.store.set_follow_state(live.follow_id, live.end_state, now)
     await fed.send(act.block(block_id, fed.urls.owner, actor.id), [actor.inbox])
     return {"kind": "actor", "value": actor.id, "acct": actor.acct}
 

@@ -83,7 +83,8 @@ class Processor:
             await fed.store.set_follow_state(follow.follow_id, "accepted", fed.clock())
         elif not accepted and follow.state in ("pending", "accepted"):
             # a Reject after an Accept is how Mastodon says "removed you as a follower"
-            await fed.store.set_follow_state(follow.follow_id, "rejected", fed.clock())
+            target = "rejected" if follow.state == "pending" else "ended"
+            await fed.store.set_follow_state(follow.follow_id, target, fed.clock())
 
     async def on_Undo(self, actor_id: str, activity: dict[str, Any]) -> None:
         fed = self.fed
@@ -96,8 +97,12 @@ class Processor:
         inner_type = obj.get("type") if isinstance(obj, dict) else None
         follow = await fed.store.follow(object_id)
         if follow is not None:
-            if follow.direction == "in" and follow.actor_id == actor_id:
-                await fed.store.set_follow_state(follow.follow_id, "undone", fed.clock())
+            if (
+                follow.direction == "in"
+                and follow.actor_id == actor_id
+                and follow.state in ("pending", "accepted")
+            ):
+                await fed.store.set_follow_state(follow.follow_id, follow.end_state, fed.clock())
             return
         if inner_type == "Block" or await fed.store.is_blocked_by(actor_id):
             await fed.store.remove_blocked_by(actor_id)
@@ -106,7 +111,7 @@ class Processor:
             # an Undo naming a Follow id we never stored: drop their live follow if the object says so
             live = await fed.store.live_follow("in", actor_id)
             if live is not None and isinstance(obj, dict) and ref(obj.get("object")) == fed.urls.owner:
-                await fed.store.set_follow_state(live.follow_id, "undone", fed.clock())
+                await fed.store.set_follow_state(live.follow_id, live.end_state, fed.clock())
             return
         await kith.undo_received(fed, actor_id, object_id)
 
@@ -119,7 +124,7 @@ class Processor:
         for direction in ("in", "out"):
             live = await fed.store.live_follow(direction, actor_id)
             if live is not None:
-                await fed.store.set_follow_state(live.follow_id, "undone", now)
+                await fed.store.set_follow_state(live.follow_id, live.end_state, now)
 
     # ---- identities ------------------------------------------------------------------------------
 
@@ -142,7 +147,7 @@ class Processor:
         for direction in ("in", "out"):
             live = await fed.store.live_follow(direction, actor_id)
             if live is not None:
-                await fed.store.set_follow_state(live.follow_id, "undone", now)
+                await fed.store.set_follow_state(live.follow_id, live.end_state, now)
         await fed.graph.actor_gone(actor_id)
 
     async def on_Move(self, actor_id: str, activity: dict[str, Any]) -> None:
@@ -166,7 +171,7 @@ class Processor:
         live = await fed.store.live_follow("out", actor_id)
         if live is not None and not await fed.store.is_blocked(target_id):
             now = fed.clock()
-            await fed.store.set_follow_state(live.follow_id, "undone", now)
+            await fed.store.set_follow_state(live.follow_id, live.end_state, now)
             undone = act.follow(live.follow_id, fed.urls.owner, actor_id)
             await fed.send(act.undo(fed.new_id(), fed.urls.owner, undone), [old.inbox])
             follow_id = fed.new_id()
@@ -186,7 +191,8 @@ async def answer_follow(fed: Federation, follow_id: str, *, accepted: bool) -> N
     follow = await fed.store.follow(follow_id)
     if follow is None or follow.direction != "in":
         return
-    await fed.store.set_follow_state(follow_id, "accepted" if accepted else "rejected", fed.clock())
+    target = "accepted" if accepted else ("rejected" if follow.state == "pending" else "ended")
+    await fed.store.set_follow_state(follow_id, target, fed.clock())
     actor = await fed.actors.get(follow.actor_id, source="follower")
     answered = act.follow(follow_id, follow.actor_id, fed.urls.owner)
     build = act.accept if accepted else act.reject

@@ -184,12 +184,12 @@ class Federation:
         try:
             await self.processor.process(row.actor_id, json.loads(row.body))
         except FetchError as exc:  # the peer or a third party is unreachable: try again later
-            if row.attempts >= INBOX_MAX_ATTEMPTS:
-                await self.store.finish_inbox(row.seq, state="failed", now=now, error=exc.message)
+            if row.attempts >= INBOX_MAX_ATTEMPTS:  # given up: kept, with its error, for the owner to see
+                await self.store.finish_inbox(row.seq, state="rejected", now=now, error=exc.message)
             else:
                 await self.store.finish_inbox(
                     row.seq,
-                    state="received",
+                    state="failed",
                     now=now,
                     error=exc.message,
                     retry_at=now + backoff(row.attempts, self.rng),
@@ -197,9 +197,9 @@ class Federation:
             return
         except (RemoteError, KithError) as exc:  # the activity itself is wrong: no retry helps
             log.info("activity %s from %s refused: %s", row.activity_id, row.actor_id, exc.message)
-            await self.store.finish_inbox(row.seq, state="failed", now=now, error=exc.message)
+            await self.store.finish_inbox(row.seq, state="rejected", now=now, error=exc.message)
             return
-        await self.store.finish_inbox(row.seq, state="processed", now=now)
+        await self.store.finish_inbox(row.seq, state="done", now=now)
 
     async def _inbox_forever(self, idle: float = 5.0) -> None:
         while True:

@@ -19,6 +19,8 @@ import aiosqlite
 
 from federation.ports import RemoteActor
 from node.store.db import Database
+from protocol.errors import IllegalTransition
+from protocol.states import DELIVERY, FOLLOW_REQUEST, INBOX_ITEM, RELATIONSHIP_OFFER, Lifecycle
 
 __all__ = [
     "DeliveryRow",
@@ -32,6 +34,23 @@ __all__ = [
 
 
 T = TypeVar("T")
+
+# The transitions this module makes in bulk SQL, where no row-by-row check runs: each must be declared in the
+# tables of protocol/states.py, and is checked once here, when the module loads.
+for _lifecycle, _source, _target in (
+    (FOLLOW_REQUEST, "pending", "cancelled"),  # superseded by a newer Follow
+    (FOLLOW_REQUEST, "accepted", "ended"),
+    (INBOX_ITEM, "received", "processing"),  # claim
+    (INBOX_ITEM, "failed", "received"),  # due again (then claimed)
+    (INBOX_ITEM, "processing", "received"),  # lock expired, or the process died
+    (DELIVERY, "queued", "sending"),  # claim
+    (DELIVERY, "retry_wait", "sending"),
+    (DELIVERY, "sending", "queued"),  # lock expired, or the process died
+    (DELIVERY, "queued", "dead"),  # host dead-lettered
+    (DELIVERY, "retry_wait", "dead"),
+    (DELIVERY, "dead", "queued"),  # host resumed, or probed
+):
+    _lifecycle.check(_source, _target)
 
 
 def host_of(url: str) -> str:
@@ -55,6 +74,11 @@ class FollowRow:
     state: str
     created_at: float
     updated_at: float
+
+    @property
+    def end_state(self) -> str:
+        """Where an Undo, a Block or a Delete takes this follow (FOLLOW_REQUEST)."""
+        return "cancelled" if self.state == "pending" else "ended"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -241,9 +265,10 @@ class FederationStore:
             )
             if cur.rowcount == 0:
                 return False
-            # one live follow per (direction, actor): an older one is superseded
+            # one live follow per (direction, actor): an older one is superseded (a new Follow is its Undo)
             await conn.execute(
-                """UPDATE fed_follows SET state = 'undone', updated_at = ?
+                """UPDATE fed_follows SET updated_at = ?,
+                       state = CASE state WHEN 'pending' THEN 'cancelled' ELSE 'ended' END
                    WHERE direction = ? AND actor_id = ? AND follow_id != ?
                      AND state IN ('pending', 'accepted')""",
                 (now, direction, actor_id, follow_id),
@@ -277,9 +302,8 @@ class FederationStore:
         return await self._read(fn)
 
     async def set_follow_state(self, follow_id: str, state: str, now: float) -> None:
-        await self._exec(
-            "UPDATE fed_follows SET state = ?, updated_at = ? WHERE follow_id = ?", (state, now, follow_id)
-        )
+        """Move a follow along FOLLOW_REQUEST; an undeclared transition raises IllegalTransition."""
+        await self._transition("fed_follows", "follow_id", follow_id, FOLLOW_REQUEST, state, now)
 
     # ---- relationship offers ---------------------------------------------------------------------
 
@@ -297,7 +321,7 @@ class FederationStore:
             cur = await conn.execute(
                 """INSERT OR IGNORE INTO fed_offers
                    (offer_id, direction, actor_id, rel_type, record, state, created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)""",
+                   VALUES (?, ?, ?, ?, ?, 'offered', ?, ?)""",
                 (offer_id, direction, actor_id, rel_type, json.dumps(record), now, now),
             )
             return cur.rowcount > 0
@@ -333,9 +357,15 @@ class FederationStore:
     async def set_offer_state(
         self, offer_id: str, state: str, now: float, final: dict[str, Any] | None = None
     ) -> None:
-        await self._exec(
-            "UPDATE fed_offers SET state = ?, updated_at = ?, final = COALESCE(?, final) WHERE offer_id = ?",
-            (state, now, json.dumps(final) if final is not None else None, offer_id),
+        """Move an offer along RELATIONSHIP_OFFER (and keep the final record once accepted)."""
+        await self._transition(
+            "fed_offers",
+            "offer_id",
+            offer_id,
+            RELATIONSHIP_OFFER,
+            state,
+            now,
+            extra=("final", json.dumps(final)) if final is not None else None,
         )
 
     # ---- inbox -----------------------------------------------------------------------------------
@@ -387,8 +417,10 @@ class FederationStore:
     async def claim_inbox(self, now: float, *, limit: int = 64, lock_seconds: float = 120) -> list[InboxRow]:
         async def fn(conn: aiosqlite.Connection) -> list[InboxRow]:
             async with conn.execute(
-                """UPDATE fed_inbox SET lock_expires_at = ?, attempts = attempts + 1, updated_at = ?
-                   WHERE seq IN (SELECT seq FROM fed_inbox WHERE state = 'received' AND next_attempt_at <= ?
+                """UPDATE fed_inbox SET state = 'processing', lock_expires_at = ?, attempts = attempts + 1,
+                       updated_at = ?
+                   WHERE seq IN (SELECT seq FROM fed_inbox
+                                 WHERE state IN ('received', 'failed', 'processing') AND next_attempt_at <= ?
                                  AND (lock_expires_at IS NULL OR lock_expires_at <= ?) ORDER BY seq LIMIT ?)
                    RETURNING seq, activity_id, actor_id, type, body, attempts""",
                 (now + lock_seconds, now, now, now, limit),
@@ -401,6 +433,7 @@ class FederationStore:
     async def finish_inbox(
         self, seq: int, *, state: str, now: float, error: str | None = None, retry_at: float | None = None
     ) -> None:
+        INBOX_ITEM.check("processing", state)
         await self._exec(
             """UPDATE fed_inbox SET state = ?, last_error = ?, lock_expires_at = NULL, updated_at = ?,
                    next_attempt_at = COALESCE(?, next_attempt_at) WHERE seq = ?""",
@@ -450,10 +483,10 @@ class FederationStore:
 
         async def fn(conn: aiosqlite.Connection) -> list[DeliveryRow]:
             async with conn.execute(
-                """UPDATE fed_deliveries SET lock_expires_at = ?, updated_at = ?
+                """UPDATE fed_deliveries SET state = 'sending', lock_expires_at = ?, updated_at = ?
                    WHERE id IN (
                      SELECT d.id FROM fed_deliveries d LEFT JOIN fed_hosts h ON h.host = d.host
-                     WHERE d.state = 'queued' AND d.next_attempt_at <= ?
+                     WHERE d.state IN ('queued', 'retry_wait', 'sending') AND d.next_attempt_at <= ?
                        AND (d.lock_expires_at IS NULL OR d.lock_expires_at <= ?)
                        AND (h.open_until IS NULL OR h.open_until <= ?)
                      ORDER BY d.next_attempt_at, d.id LIMIT ?)
@@ -484,6 +517,11 @@ class FederationStore:
         error: str | None = None,
         retry_at: float | None = None,
     ) -> None:
+        if state == "dead":  # a retryable failure on a delivery too old to retry: it waits, then gives up
+            DELIVERY.check("sending", "retry_wait")
+            DELIVERY.check("retry_wait", "dead")
+        else:
+            DELIVERY.check("sending", state)
         await self._exec(
             """UPDATE fed_deliveries SET state = ?, attempts = attempts + 1, last_status = ?, last_error = ?,
                    lock_expires_at = NULL, updated_at = ?, next_attempt_at = COALESCE(?, next_attempt_at)
@@ -515,7 +553,8 @@ class FederationStore:
         async def fn(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
             async with conn.execute(
                 """SELECT d.host AS host,
-                          sum(d.state = 'queued') AS queued, sum(d.state = 'delivered') AS delivered,
+                          sum(d.state IN ('queued', 'retry_wait', 'sending')) AS queued,
+                          sum(d.state = 'delivered') AS delivered,
                           sum(d.state = 'failed') AS failed, sum(d.state = 'dead') AS dead,
                           max(d.last_error) AS last_error, h.failures AS failures, h.dead AS host_dead,
                           h.open_until AS open_until, h.scheme AS scheme
@@ -596,7 +635,7 @@ class FederationStore:
             await conn.execute("UPDATE fed_hosts SET dead = 1 WHERE host = ?", (host,))
             await conn.execute(
                 """UPDATE fed_deliveries SET state = 'dead', lock_expires_at = NULL, updated_at = ?
-                   WHERE host = ? AND state = 'queued'""",
+                   WHERE host = ? AND state IN ('queued', 'retry_wait')""",
                 (now, host),
             )
             return True
@@ -636,10 +675,10 @@ class FederationStore:
 
         async def fn(conn: aiosqlite.Connection) -> None:
             await conn.execute(
-                "UPDATE fed_deliveries SET lock_expires_at = NULL WHERE lock_expires_at IS NOT NULL"
+                "UPDATE fed_deliveries SET state = 'queued', lock_expires_at = NULL WHERE state = 'sending'"
             )
             await conn.execute(
-                "UPDATE fed_inbox SET lock_expires_at = NULL WHERE lock_expires_at IS NOT NULL"
+                "UPDATE fed_inbox SET state = 'received', lock_expires_at = NULL WHERE state = 'processing'"
             )
 
         await self.db.write(fn)
@@ -742,6 +781,31 @@ class FederationStore:
         )
 
     # ---- helpers ---------------------------------------------------------------------------------
+
+    async def _transition(
+        self,
+        table: str,
+        key: str,
+        value: str,
+        lifecycle: Lifecycle,
+        state: str,
+        now: float,
+        extra: tuple[str, str] | None = None,
+    ) -> None:
+        async def fn(conn: aiosqlite.Connection) -> None:
+            async with conn.execute(f"SELECT state FROM {table} WHERE {key} = ?", (value,)) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                raise IllegalTransition(f"{lifecycle.name}: no row {value}")
+            if row[0] != state:
+                lifecycle.check(row[0], state)
+            sets, args = "state = ?, updated_at = ?", [state, now]
+            if extra is not None:
+                sets += f", {extra[0]} = ?"
+                args.append(extra[1])
+            await conn.execute(f"UPDATE {table} SET {sets} WHERE {key} = ?", (*args, value))
+
+        await self.db.write(fn)
 
     async def _exec(self, sql: str, args: tuple[Any, ...]) -> None:
         async def fn(conn: aiosqlite.Connection) -> None:

@@ -106,7 +106,7 @@ async def revoke(request: web.Request) -> web.Response:
     if row is None:
         raise NotFound(f"no relationship {offer_id}")
     await kith.revoke(fed, row)
-    return web.json_response({"id": offer_id, "state": "revoked"})
+    return web.json_response({"id": offer_id, "state": "ended"})
 
 
 async def publish_card(request: web.Request) -> web.Response:

@@ -21,7 +21,7 @@ CREATE UNIQUE INDEX fed_actors_key ON fed_actors(key_id);
 CREATE INDEX fed_actors_acct ON fed_actors(acct);
 
 -- Follows both ways. direction 'in': they follow the owner; 'out': the owner follows them.
--- state: pending | accepted | rejected | undone (lifecycle table in protocol/states.py)
+-- state: pending | accepted | rejected | cancelled | ended (FOLLOW_REQUEST in protocol/states.py)
 CREATE TABLE fed_follows (
     follow_id   TEXT PRIMARY KEY,              -- the Follow activity's id, matched by Accept/Reject/Undo
     direction   TEXT NOT NULL CHECK (direction IN ('in', 'out')),
@@ -32,7 +32,7 @@ CREATE TABLE fed_follows (
 );
 CREATE INDEX fed_follows_actor ON fed_follows(direction, actor_id, state);
 
--- Kith relationship offers both ways. state: pending | accepted | rejected | withdrawn | revoked
+-- Kith relationship offers both ways. state: RELATIONSHIP_OFFER in protocol/states.py
 CREATE TABLE fed_offers (
     offer_id    TEXT PRIMARY KEY,              -- the Offer activity's id
     direction   TEXT NOT NULL CHECK (direction IN ('in', 'out')),
@@ -46,7 +46,7 @@ CREATE TABLE fed_offers (
 );
 CREATE INDEX fed_offers_actor ON fed_offers(actor_id, state);
 
--- Received activities, stored before the 202. state: received | processed | failed
+-- Received activities, stored before the 202. state: INBOX_ITEM in protocol/states.py
 CREATE TABLE fed_inbox (
     seq             INTEGER PRIMARY KEY AUTOINCREMENT,
     activity_id     TEXT NOT NULL UNIQUE,      -- dedupe: a replay is answered 202 and stored once
@@ -73,7 +73,7 @@ CREATE TABLE fed_outbox (
     created_at  REAL NOT NULL
 );
 
--- One row per (activity, inbox). state: queued | delivered | failed | dead
+-- One row per (activity, inbox). state: DELIVERY in protocol/states.py
 CREATE TABLE fed_deliveries (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     outbox_seq      INTEGER NOT NULL REFERENCES fed_outbox(seq) ON DELETE CASCADE,
