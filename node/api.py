@@ -19,7 +19,16 @@ from node.graph import Graph, iso
 from node.http import json_error, json_response, read_json
 from node.models import Page, as_json
 
-__all__ = ["API_PREFIX", "CONTEXT", "ROUTES", "Route", "auth_middleware", "openapi", "setup_api"]
+__all__ = [
+    "API_PREFIX",
+    "CONTEXT",
+    "ROUTES",
+    "Route",
+    "add_api_fallback",
+    "auth_middleware",
+    "openapi",
+    "setup_api",
+]
 
 API_PREFIX = "/api"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -433,10 +442,30 @@ async def openapi_doc(request: web.Request) -> web.Response:
     return json_response(openapi(request.app))
 
 
+def _served_routes(app: web.Application) -> list[Route]:
+    """Every /api route the router serves, with the table's metadata where the table has it, so routes that
+    other packages add (federation, imports) are documented too."""
+    meta = {(r.method, r.path): r for r in ROUTES}
+    out: list[Route] = []
+    for resource_route in app.router.routes():
+        info = resource_route.resource.get_info() if resource_route.resource is not None else {}
+        path = info.get("path") or info.get("formatter")
+        method = resource_route.method
+        if not path or not path.startswith(API_PREFIX + "/") or "{tail" in path or method in ("HEAD", "*"):
+            continue
+        known = meta.get((method, path))
+        if known is None:
+            doc = (resource_route.handler.__doc__ or "").strip()
+            summary = doc.splitlines()[0] if doc else f"{method} {path}"
+            known = Route(method, path, resource_route.handler, summary)  # type: ignore[arg-type]
+        out.append(known)
+    return out
+
+
 def openapi(app: web.Application) -> dict[str, Any]:
-    """OpenAPI 3.1 from the route table (including routes other packages registered into ROUTES)."""
+    """OpenAPI 3.1 of the routes the application actually serves under /api."""
     paths: dict[str, Any] = {}
-    for r in ROUTES:
+    for r in _served_routes(app):
         params: list[dict[str, Any]] = []
         for part in r.path.split("/"):
             if part.startswith("{"):
@@ -515,6 +544,10 @@ _PUBLIC = {r.path for r in ROUTES if r.public}
 def setup_api(app: web.Application) -> None:
     for r in ROUTES:
         app.router.add_route(r.method, r.path, r.handler)
+
+
+def add_api_fallback(app: web.Application) -> None:
+    """A JSON 404 for every other /api path; added last, after other packages' routes."""
 
     async def not_found(request: web.Request) -> web.Response:
         raise NotFound(f"no API route {request.method} {request.path}")

@@ -112,13 +112,17 @@ async def cmd_init(args: argparse.Namespace) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     base = load_config(data_dir)
     node_values: dict[str, Any] = {"username": args.username}
+    server_values: dict[str, Any] = {}
     if args.domain:
         node_values["domain"] = args.domain
+        host, _, port = args.domain.rpartition(":")
+        if port.isdigit() and host in ("127.0.0.1", "localhost", "[::1]"):
+            server_values["port"] = int(port)  # a loopback node is served at the port its URLs name
     if args.display_name:
         node_values["display_name"] = args.display_name
     if args.organization:
         node_values["actor_type"] = "Organization"
-    config = base.with_values(node=node_values)
+    config = base.with_values(node=node_values, server=server_values)
     _validate_identity(config)
     write_config(config)
     passphrase = passphrase_from_env()
@@ -168,7 +172,10 @@ async def cmd_serve(args: argparse.Namespace) -> int:
         await ctx.close()
         raise CliError(str(exc)) from None
 
+    runtime = config.data_dir / "serve.url"
+
     def ready(url: str) -> None:
+        runtime.write_text(url + "\n", encoding="utf-8")
         print(
             f"Kith node for acct:{config.node.username}@{config.node.domain} listening on {url}", flush=True
         )
@@ -177,7 +184,10 @@ async def cmd_serve(args: argparse.Namespace) -> int:
         print(f"  data folder:     {config.data_dir}", flush=True)
         print("Stop with Ctrl-C.", flush=True)
 
-    await run_node(ctx, host=host, port=port, ready=ready)
+    try:
+        await run_node(ctx, host=host, port=port, ready=ready)
+    finally:
+        runtime.unlink(missing_ok=True)
     return 0
 
 
@@ -866,6 +876,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if hasattr(args, "func"):  # synchronous commands that talk to a running node over HTTP
+            sync_code: int = args.func(args)
+            return sync_code
         code: int = asyncio.run(args.fn(args))
         return code
     except (CliError, ConfigError, KeyError_, SchemaTooNew) as exc:

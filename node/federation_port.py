@@ -13,7 +13,6 @@ from datetime import date
 from typing import Any
 
 from federation.ports import ActorSource, GraphPort, RemoteActor
-
 from node.errors import BadInput, NotFound
 from node.graph import Graph, new_id
 from node.models import Person
