@@ -457,7 +457,7 @@ def _served_routes(app: web.Application) -> list[Route]:
         if known is None:
             doc = (resource_route.handler.__doc__ or "").strip()
             summary = doc.splitlines()[0] if doc else f"{method} {path}"
-            known = Route(method, path, resource_route.handler, summary)  # type: ignore[arg-type]
+            known = Route(method, path, resource_route.handler, summary)
         out.append(known)
     return out
 
