@@ -22,7 +22,7 @@ from node.store import IdentityInput
 from protocol.errors import InvalidRecord
 from protocol.vocab import relationship_term
 
-__all__ = ["NodeGraphPort"]
+__all__ = ["FEDIVERSE", "PEER", "NodeGraphPort"]
 
 FEDIVERSE = "fediverse"
 PEER = "peer"
