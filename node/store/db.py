@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-__all__ = ["Database", "SchemaTooNew", "WriteFn", "migrations"]
+__all__ = ["Database", "Migration", "SchemaTooNew", "WriteFn", "migrations"]
 
 T = TypeVar("T")
 WriteFn = Callable[[aiosqlite.Connection], Awaitable[T]]
