@@ -134,7 +134,7 @@ async def _cmd_init(args: argparse.Namespace) -> int:
         await ctx.close()
     write_token(data_dir, token)
     print(
-        f"Created a Kith node for acct:{config.node.username}@{config.node.domain.split(':')[0]} in {data_dir}"
+        f"Created a Kith node for acct:{config.node.username}@{config.node.domain} in {data_dir}"
     )
     print(f"  owner API token: {token}")
     print(
