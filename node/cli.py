@@ -133,9 +133,7 @@ async def _cmd_init(args: argparse.Namespace) -> int:
     finally:
         await ctx.close()
     write_token(data_dir, token)
-    print(
-        f"Created a Kith node for acct:{config.node.username}@{config.node.domain} in {data_dir}"
-    )
+    print(f"Created a Kith node for acct:{config.node.username}@{config.node.domain} in {data_dir}")
     print(f"  owner API token: {token}")
     print(
         f"  keys are {'encrypted with KITH_PASSPHRASE' if passphrase else 'not encrypted (set KITH_PASSPHRASE)'}"
