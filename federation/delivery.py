@@ -28,7 +28,14 @@ from federation.fetch import FetchResponse, GuardedClient
 from federation.signing import Scheme, make_signer
 from federation.store import DeliveryRow, FederationStore, HostRow
 
-__all__ = ["DeliveryLoop", "backoff"]
+__all__ = [
+    "BREAKER_AFTER",
+    "PROBE_EVERY",
+    "DeliveryLoop",
+    "Outcome",
+    "backoff",
+    "log",
+]
 
 log = logging.getLogger("kith.federation.delivery")
 

@@ -10,7 +10,12 @@ from aiohttp import web
 from federation.errors import RateLimited
 from protocol.errors import KithError
 
-__all__ = ["edge", "error_response"]
+__all__ = [
+    "Handler",
+    "edge",
+    "error_response",
+    "log",
+]
 
 log = logging.getLogger("kith.federation")
 

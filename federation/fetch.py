@@ -40,6 +40,7 @@ from federation.jsonlimits import MAX_BODY, load_json_object
 from protocol.errors import MalformedInput, TooLarge
 
 __all__ = [
+    "ACCEPT_ACTIVITY",
     "ACTIVITY_TYPES",
     "JRD_TYPES",
     "FetchBudget",
@@ -47,6 +48,8 @@ __all__ = [
     "FetchResponse",
     "GuardedClient",
     "GuardedResolver",
+    "IPAddress",
+    "IPNetwork",
     "Signer",
     "address_allowed",
 ]

@@ -19,7 +19,12 @@ from protocol.errors import MalformedInput, OriginMismatch
 if TYPE_CHECKING:
     from federation.service import Federation
 
-__all__ = ["Processor", "ref"]
+__all__ = [
+    "Processor",
+    "answer_follow",
+    "log",
+    "ref",
+]
 
 log = logging.getLogger("kith.federation.inbox")
 

@@ -13,7 +13,24 @@ from federation.errors import NotFound
 from federation.service import Federation
 from federation.urls import KITH_PROTOCOL
 
-__all__ = ["FEDERATION", "federation_routes"]
+__all__ = [
+    "AS_JSON",
+    "FEDERATION",
+    "LD_JSON",
+    "NODEINFO_PROFILE",
+    "VERSION",
+    "federation_routes",
+    "followers",
+    "following",
+    "host_meta",
+    "inbox",
+    "node_actor",
+    "nodeinfo",
+    "nodeinfo_links",
+    "outbox",
+    "owner_actor",
+    "webfinger",
+]
 
 FEDERATION = web.AppKey("kith.federation", Federation)
 

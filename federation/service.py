@@ -32,7 +32,12 @@ from node.keys import KeyRing
 from node.store.db import Database
 from protocol.errors import KithError, RemoteError
 
-__all__ = ["Federation", "FederationContext"]
+__all__ = [
+    "INBOX_MAX_ATTEMPTS",
+    "Federation",
+    "FederationContext",
+    "log",
+]
 
 log = logging.getLogger("kith.federation")
 

@@ -30,7 +30,15 @@ from federation import FEDERATION, Federation, kith, owner
 from federation.errors import NotFound
 from node.errors import BadInput
 
-__all__ = ["routes"]
+__all__ = [
+    "Handler",
+    "aliases",
+    "blocks",
+    "connect",
+    "publish_card",
+    "revoke",
+    "routes",
+]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -133,9 +133,7 @@ async def _cmd_init(args: argparse.Namespace) -> int:
     finally:
         await ctx.close()
     write_token(data_dir, token)
-    print(
-        f"Created a Kith node for acct:{config.node.username}@{config.node.domain.split(':')[0]} in {data_dir}"
-    )
+    print(f"Created a Kith node for acct:{config.node.username}@{config.node.domain} in {data_dir}")
     print(f"  owner API token: {token}")
     print(
         f"  keys are {'encrypted with KITH_PASSPHRASE' if passphrase else 'not encrypted (set KITH_PASSPHRASE)'}"
@@ -871,6 +869,12 @@ def _extensions() -> list[Callable[[Any], None]]:
         from node.cli_federation import register as reg_fed
 
         found.append(reg_fed)
+    except ImportError:
+        pass
+    try:
+        from node.cli_card import register as reg_card
+
+        found.append(reg_card)
     except ImportError:
         pass
     return found
