@@ -24,11 +24,13 @@ LAYERS = (
 )
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+_SCHEME = re.compile(r"(?:^|(?<=\s))(?:acct|mailto|tel|sms|https?|at|xmpp):(?://)?")
 
 
 def fts_query(text: str) -> str | None:
     """Every word of the owner's text as a quoted prefix term: no FTS5 syntax from outside reaches MATCH."""
-    words = _WORD.findall(text.lower())[:16]
+    # Identities are indexed without their URI scheme (migration 0003), so a pasted address drops it too.
+    words = _WORD.findall(_SCHEME.sub(" ", text.lower()))[:16]
     return " ".join(f'"{w}"*' for w in words) if words else None
 
 
