@@ -25,7 +25,7 @@ LAYERS = (
 )
 
 #: How many of the best full-text matches are joined to people first (see SqliteInsights.search).
-_SEARCH_WINDOW = 256
+_SEARCH_WINDOW = 64
 #: Above this many matches a query is "broad": bm25 (about a microsecond per match) ranks only name matches.
 _RANK_ALL = 5000
 
