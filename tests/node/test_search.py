@@ -132,3 +132,68 @@ async def test_invalid_queries_name_q(graph: Graph, query: object) -> None:
     with pytest.raises(BadInput) as info:
         await graph.search(query)
     assert info.value.field == "q"
+
+
+async def test_filters_and_pages_reach_beyond_the_first_matches(ctx: NodeContext) -> None:
+    """More matches than search ranks in its first pass: filters and deep pages still see all of them."""
+    g = ctx.graph
+
+    async def add(k: int) -> None:
+        await g.create_person({"display_name": f"Common Name {k}", "organization": "Common Org"})
+
+    import asyncio
+
+    await asyncio.gather(*(add(k) for k in range(700)))
+    rare = await g.create_person({"display_name": "Common Name Rare", "circles": ["rare"]})
+    page = await g.search("common", circle="rare")
+    assert [p.id for p in page.items] == [rare.id]
+    seen: list[str] = []
+    offset: int | None = 0
+    while offset is not None:
+        page = await g.search("comm", limit=200, offset=offset)
+        seen += [p.id for p in page.items]
+        offset = page.next_offset
+    assert len(seen) == len(set(seen)) == 701
+    deep = await g.search("common", offset=690, limit=50)
+    assert len(deep.items) == 11 and deep.next_offset is None
+
+
+async def test_addresses_pasted_whole_and_schemes_are_not_words(graph: Graph) -> None:
+    assert await names(graph, "acct:jnunez@fedi.example") == ["José Ñúñez"]
+    assert await names(graph, "@jnunez@fedi.example") == ["José Ñúñez"]
+    assert await names(graph, "mailto:hidden@secret.example") == ["Quiet Person"]
+    # Every identity of a kind shares its scheme: as a word it would match everyone, so it matches no one.
+    assert await names(graph, "acct") == []
+    assert await names(graph, "mailto") == []
+
+
+async def test_broad_queries_rank_name_matches_first(ctx: NodeContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the broad-query threshold, people named by the words come first (ranked), then every other match."""
+    import node.store.sqlite_insights as insights
+
+    g = ctx.graph
+    named = [(await g.create_person({"display_name": f"Broadway Star {k}"})).id for k in range(4)]
+    others = []
+    for k in range(6):
+        p = await g.create_person({"display_name": f"Fan {k}", "identities": [f"acct:fan{k}@broadcast.example"]})
+        others.append(p.id)
+    noted = await g.create_person({"display_name": "Critic"})
+    await g.add_note(noted.id, "reviews broadway shows")
+    others.append(noted.id)
+    baseline = [p.id for p in (await g.search("broad", limit=100)).items]
+    monkeypatch.setattr(insights, "_RANK_ALL", 3)
+    monkeypatch.setattr(insights, "_SEARCH_WINDOW", 2)
+    page = await g.search("broad", limit=100)
+    ids = [p.id for p in page.items]
+    assert set(ids[:4]) == set(named) and set(ids[4:]) == set(others)
+    assert sorted(ids) == sorted(baseline)
+    seen: list[str] = []
+    offset: int | None = 0
+    while offset is not None:
+        page = await g.search("broad", limit=3, offset=offset)
+        seen += [p.id for p in page.items]
+        offset = page.next_offset
+    assert sorted(seen) == sorted(baseline) and len(seen) == len(set(seen))
+    # Filters apply to both parts.
+    await g.set_membership(others[0], "fans", member=True)
+    assert [p.id for p in (await g.search("broad", circle="fans")).items] == [others[0]]
