@@ -167,7 +167,9 @@ async def test_addresses_pasted_whole_and_schemes_are_not_words(graph: Graph) ->
     assert await names(graph, "mailto") == []
 
 
-async def test_broad_queries_rank_name_matches_first(ctx: NodeContext, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_broad_queries_rank_name_matches_first(
+    ctx: NodeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Past the broad-query threshold, people named by the words come first (ranked), then every other match."""
     import node.store.sqlite_insights as insights
 
@@ -175,7 +177,9 @@ async def test_broad_queries_rank_name_matches_first(ctx: NodeContext, monkeypat
     named = [(await g.create_person({"display_name": f"Broadway Star {k}"})).id for k in range(4)]
     others = []
     for k in range(6):
-        p = await g.create_person({"display_name": f"Fan {k}", "identities": [f"acct:fan{k}@broadcast.example"]})
+        p = await g.create_person(
+            {"display_name": f"Fan {k}", "identities": [f"acct:fan{k}@broadcast.example"]}
+        )
         others.append(p.id)
     noted = await g.create_person({"display_name": "Critic"})
     await g.add_note(noted.id, "reviews broadway shows")

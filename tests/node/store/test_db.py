@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 from pathlib import Path
 
@@ -224,3 +225,62 @@ async def test_online_backup_while_writes_continue(tmp_path: Path) -> None:
         assert len(page.items) == 50
     finally:
         await copy.close()
+
+
+async def test_reads_are_snapshots_and_run_concurrently(tmp_path: Path) -> None:
+    """More concurrent reads than reader connections, each a consistent snapshot while writes land."""
+    db = await Database.open(tmp_path / "r.sqlite3")
+    try:
+        stop = asyncio.Event()
+
+        async def writer() -> int:
+            n = 0
+            while not stop.is_set():
+
+                async def put(conn: aiosqlite.Connection, n: int = n) -> None:
+                    await conn.execute("INSERT INTO meta (key, value) VALUES (?, 'v')", (f"w{n}",))
+
+                await db.write(put)
+                n += 1
+            return n
+
+        async def count(conn: aiosqlite.Connection) -> int:
+            async with conn.execute("SELECT count(*) FROM meta WHERE key LIKE 'w%'") as cur:
+                row = await cur.fetchone()
+            return int(row[0]) if row else -1
+
+        async def twice(conn: aiosqlite.Connection) -> tuple[int, int]:
+            first = await count(conn)
+            await asyncio.sleep(0.01)  # writes commit meanwhile
+            return first, await count(conn)
+
+        task = asyncio.create_task(writer())
+        results = await asyncio.gather(*(db.read(twice) for _ in range(20)))
+        stop.set()
+        written = await task
+        assert all(a == b for a, b in results), results
+        assert written > 0
+        assert await db.read(count) == written
+    finally:
+        await db.close()
+
+
+async def test_migration_failure_leaves_the_file_unchanged(tmp_path: Path) -> None:
+    """A database whose schema clashes with a migration is refused whole, at its old version."""
+    path = tmp_path / "clash.sqlite3"
+    _make_v1_with_data(path)
+    conn = sqlite3.connect(path)
+    # Something already occupies a name the next migration creates.
+    taken = re.search(r"CREATE TABLE (\w+)", migrations()[1].sql)
+    assert taken is not None
+    conn.execute(f"CREATE TABLE {taken.group(1)} (x)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(RuntimeError, match="rolled back"):
+        await Database.open(path)
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("SELECT display_name FROM person").fetchall() == [("Old Timer",)]
+    finally:
+        conn.close()
