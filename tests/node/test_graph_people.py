@@ -288,3 +288,30 @@ async def test_store_level_attach_is_atomic(ctx: NodeContext) -> None:
             person_id="p_x", fields={"display_name": "X"}, identities=idents, now="t"
         )
     assert await graph.person_for_identity("acct:fresh@ex.org") is None
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"display_name": "A", "circles": [5]}, "circle"),
+        ({"display_name": "A", "circles": "friends"}, "circles"),
+        ({"display_name": "A", "notes": ["fine", "   "]}, "notes"),
+        ({"display_name": "A", "notes": "hello"}, "notes"),
+        ({"display_name": "A", "circles": ["ok"], "notes": [{"body": "x"}]}, "notes"),
+    ],
+)
+async def test_create_with_bad_circles_or_notes_writes_nothing(graph: Graph, data: dict, field: str) -> None:
+    with pytest.raises(BadInput) as info:
+        await graph.create_person(data)
+    assert info.value.field == field
+    assert (await graph.list_people()).total == 0
+    assert await graph.circles() == []
+
+
+async def test_create_with_circles_and_notes_is_one_write(graph: Graph, ctx: NodeContext) -> None:
+    before = ctx.db.commits
+    p = await graph.create_person({"display_name": "Whole", "circles": ["a", "b"], "notes": ["one", "two"]})
+    assert ctx.db.commits - before == 1
+    assert p.circles == ("a", "b")
+    assert [n.body for n in await graph.notes(p.id)] == ["one", "two"]
+    assert [x.id for x in (await graph.search("two")).items] == [p.id]
