@@ -207,3 +207,29 @@ async def test_names_alone_never_reach_suggested(graph: Graph) -> None:
     page = await graph.suggestions()
     assert len(page.items) == 3
     assert {s.tier for s in page.items} == {"ask"}
+
+
+async def test_undo_does_not_take_rows_that_reuse_a_deleted_rows_id(graph: Graph) -> None:
+    """SQLite reuses the highest row id after a delete: undo must follow the rows, not their row ids."""
+    a = (await graph.create_person({"display_name": "A"})).id
+    b = (
+        await graph.create_person(
+            {"display_name": "B", "notes": ["b's note"], "identities": ["acct:b@x.example"]}
+        )
+    ).id
+    only_b = await graph.log_interaction({"people": [b], "summary": "b alone"})
+    record = await graph.merge(a, b)
+    (moved,) = [n for n in await graph.notes(a) if n.body == "b's note"]
+    await graph.delete_note(moved.id)
+    await graph.remove_identity(a, "acct:b@x.example")
+    await graph.delete_interaction(only_b.id)
+    new_note = await graph.add_note(a, "written after the merge")
+    await graph.add_identity(a, "acct:new@x.example")
+    new_item = await graph.log_interaction({"people": [a], "summary": "after the merge"})
+    await graph.unmerge(record.id)
+    assert [n.id for n in await graph.notes(a)] == [new_note.id]
+    assert [i.uri for i in (await graph.get_person(a)).identities] == ["acct:new@x.example"]
+    assert [i.id for i in (await graph.interactions(a)).items] == [new_item.id]
+    assert await graph.notes(b) == []
+    assert (await graph.get_person(b)).identities == ()
+    assert (await graph.interactions(b)).items == ()
