@@ -304,6 +304,13 @@ class Graph:
         )
 
     async def update_person(self, person_id: str, data: Mapping[str, Any]) -> Person:
+        # These are accepted at creation only; an update would otherwise ignore them without a word.
+        for key, where in (("identities", "identities"), ("circles", "circles/NAME"), ("notes", "notes")):
+            if key in data:
+                raise BadInput(
+                    f"{key} cannot be changed here; use /api/people/{{id}}/{where} (or the `kith` command)",
+                    field=key,
+                )
         fields = self._person_fields(data, creating=False)
         if "display_name" in fields and not fields["display_name"]:
             raise BadInput("display_name must not be empty", field="display_name")
