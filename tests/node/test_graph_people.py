@@ -315,3 +315,12 @@ async def test_create_with_circles_and_notes_is_one_write(graph: Graph, ctx: Nod
     assert p.circles == ("a", "b")
     assert [n.body for n in await graph.notes(p.id)] == ["one", "two"]
     assert [x.id for x in (await graph.search("two")).items] == [p.id]
+
+
+@pytest.mark.parametrize("key", ["identities", "circles", "notes"])
+async def test_update_refuses_fields_it_would_ignore(graph: Graph, key: str) -> None:
+    p = await graph.create_person({"display_name": "P"})
+    with pytest.raises(BadInput) as info:
+        await graph.update_person(p.id, {key: ["acct:x@y.example"], "title": "changed"})
+    assert info.value.field == key
+    assert (await graph.get_person(p.id)).title is None
