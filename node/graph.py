@@ -140,7 +140,12 @@ def _date(value: Any, field: str) -> str | None:
     if isinstance(value, str):
         text = value.strip()
         if re.fullmatch(r"--\d\d-\d\d", text):  # vCard's year-less birthday
-            return text
+            try:
+                date(2000, int(text[2:4]), int(text[5:7]))  # a real day of some (leap) year
+            except ValueError:
+                pass
+            else:
+                return text
         try:
             return date.fromisoformat(text[:10]).isoformat()
         except ValueError:
