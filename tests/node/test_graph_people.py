@@ -70,6 +70,8 @@ async def test_display_name_falls_back_to_names_then_identity(graph: Graph) -> N
         ({"display_name": "A", "priority": 7}, "priority"),
         ({"display_name": "A", "priority": True}, "priority"),
         ({"display_name": "A", "birthday": "yesterday"}, "birthday"),
+        ({"display_name": "A", "birthday": "--13-45"}, "birthday"),
+        ({"display_name": "A", "birthday": "--02-30"}, "birthday"),
         ({"display_name": "A", "photo_url": "javascript:alert(1)"}, "photo_url"),
         ({"display_name": "A", "cadence_days": 0}, "cadence_days"),
         ({"display_name": "A", "favourite_colour": "blue"}, "favourite_colour"),
