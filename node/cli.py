@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -894,6 +895,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (NodeError, KithError) as exc:
         where = f" ({exc.field})" if exc.field else ""
         print(f"kith: {exc.message}{where}", file=sys.stderr)
+    except sqlite3.Error as exc:
+        print(
+            f"kith: the database could not be used ({exc}); if the file is damaged, restore a copy made by "
+            "`kith backup`",
+            file=sys.stderr,
+        )
+    except OSError as exc:  # a file or folder given on the command line that cannot be written or read
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"kith: {exc.strerror or exc}{where}", file=sys.stderr)
     except KeyboardInterrupt:
         print("kith: interrupted", file=sys.stderr)
         return 130
