@@ -323,3 +323,15 @@ def test_serve_port_errors_are_one_line(data_dir: Path, bad_port: str) -> None:
     assert proc.returncode == 1, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("kith: ") and "--port" in lines[0]
+
+
+def test_file_and_database_errors_are_one_line(data_dir: Path, tmp_path: Path) -> None:
+    line = fails("--data", data_dir, "export", "--output", tmp_path / "no" / "such" / "dir" / "x.json")
+    assert "x.json" in line
+    line = fails("--data", data_dir, "backup", "--output", "/proc/kith-backup.sqlite3")
+    assert "database" in line or "/proc" in line
+    (data_dir / "kith.sqlite3").write_bytes(b"this is not a database" * 100)
+    for suffix in ("-wal", "-shm"):
+        (data_dir / f"kith.sqlite3{suffix}").unlink(missing_ok=True)
+    line = fails("--data", data_dir, "people", "list")
+    assert "backup" in line
