@@ -115,6 +115,10 @@ def _text(value: Any, field: str, *, limit: int = MAX_NAME, required: bool = Fal
         raise BadInput(f"{field} is longer than {limit} characters", field=field)
     if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in text):
         raise BadInput(f"{field} contains control characters", field=field)
+    if any(
+        unicodedata.category(c) == "Cs" for c in text
+    ):  # a lone surrogate (JSON "\ud800") cannot be stored
+        raise BadInput(f"{field} contains an unpaired surrogate, which is not text", field=field)
     return text
 
 
