@@ -396,3 +396,17 @@ async def test_token_rotate_rejects_the_old_token(api: Api, data_dir: Path) -> N
     await asyncio.sleep(api.ctx.tokens.ttl + 0.5)  # the node re-reads the digest after its TTL
     assert (await api.get("/api/people", token=old))[0] == 401
     assert (await api.get("/api/people", token=new))[0] == 200
+
+
+async def test_lone_surrogates_are_a_400_not_a_500(api: Api) -> None:
+    raw = b'{"display_name": "A\\ud800B"}'
+    status, body = await api.call(
+        "POST", "/api/people", data=raw, headers={"Content-Type": "application/json"}
+    )
+    assert status == 400 and _error(body, 400)["field"] == "display_name"
+    p = await api.person("Real")
+    raw = b'{"body": "\\udfff"}'
+    status, body = await api.call(
+        "POST", f"/api/people/{p['id']}/notes", data=raw, headers={"Content-Type": "application/json"}
+    )
+    assert status == 400 and _error(body, 400)["field"] == "body"
