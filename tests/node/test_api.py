@@ -410,3 +410,26 @@ async def test_lone_surrogates_are_a_400_not_a_500(api: Api) -> None:
         "POST", f"/api/people/{p['id']}/notes", data=raw, headers={"Content-Type": "application/json"}
     )
     assert status == 400 and _error(body, 400)["field"] == "body"
+
+
+async def test_concurrent_requests_share_commits(api: Api) -> None:
+    """Many clients at once: every write answered, group commit batching them, reads consistent."""
+    before = api.ctx.db.commits
+
+    async def add(k: int) -> str:
+        status, body = await api.post(
+            "/api/people", {"display_name": f"Burst {k}", "identities": [f"acct:b{k}@ex.org"]}
+        )
+        assert status == 201, body
+        return str(body["id"])
+
+    async def look() -> int:
+        status, page = await api.get("/api/search", params={"q": "burst", "limit": "500"})
+        assert status == 200
+        return len(page["items"])
+
+    results = await asyncio.gather(*(add(k) for k in range(120)), *(look() for _ in range(20)))
+    ids = results[:120]
+    assert len(set(ids)) == 120
+    assert api.ctx.db.commits - before < 120
+    assert await look() == 120
