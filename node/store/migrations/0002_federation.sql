@@ -1,0 +1,1 @@
+-- placeholder: the federation migration replaces this file
