@@ -130,6 +130,7 @@ class _Person:
     fields: dict[str, Any]  # PERSON_IMPORT_FIELDS and met_on, as stored
     new: bool  # created by this import (its search row is written at the end, in bulk)
     pending: bool  # not yet written
+    placeholder: bool = False  # the name is only an address: a real name from any source replaces it
     dirty: bool = False  # an existing row whose fields changed
     idents: list[str] = field(default_factory=list)  # "display uri" of a new person, for its search row
     notes: list[str] = field(default_factory=list)
@@ -284,7 +285,10 @@ class _Run:
         missing = sorted({self.find(p) for p in wanted} - self.people.keys())
         for pk, row in (await self.s.people(missing)).items():
             self.people[pk] = _Person(
-                fields={k: row[k] for k in (*PERSON_IMPORT_FIELDS, "met_on")}, new=False, pending=False
+                fields={k: row[k] for k in (*PERSON_IMPORT_FIELDS, "met_on")},
+                new=False,
+                pending=False,
+                placeholder=bool(row["placeholder"]),
             )
         for c, addrs in contacts:
             self.contact(c, addrs)
@@ -364,14 +368,15 @@ class _Run:
         pk = self.next_person
         self.next_person += 1
         fields = {k: values.get(k) for k in PERSON_IMPORT_FIELDS}
-        if not fields["display_name"]:
+        placeholder = not fields["display_name"]
+        if placeholder:
             fields["display_name"] = (
                 values.get("organization")
                 or (addrs[0][1].label or addrs[0][0].display if addrs else "")
                 or "(no name)"
             )
         fields["met_on"] = _day(met_on)
-        self.people[pk] = _Person(fields=fields, new=True, pending=True)
+        self.people[pk] = _Person(fields=fields, new=True, pending=True, placeholder=placeholder)
         self.counts["people_created"] += 1
         return pk
 
@@ -383,7 +388,9 @@ class _Run:
         previous = rec.fields if rec is not None else {}
         for f, value in values.items():
             current = person.fields.get(f)
-            if not current or (f in previous and current == previous[f]):
+            if f == "display_name" and person.placeholder:
+                person.fields[f], person.placeholder = value, False
+            elif not current or (f in previous and current == previous[f]):
                 person.fields[f] = value
         day = _day(met_on)
         if day and (person.fields.get("met_on") is None or day < person.fields["met_on"]):

@@ -139,11 +139,17 @@ class ImportSession:
         return found
 
     async def people(self, pks: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """Person fields by key; ``placeholder`` is true when the name is only one of their addresses (set by
+        an import that knew no name), which a real name from a later import replaces."""
         cols = ", ".join((*PERSON_IMPORT_FIELDS, "met_on", "status"))
         found: dict[int, dict[str, Any]] = {}
         for part in _chunks(pks):
             for r in await fetch_all(
-                self.conn, f"SELECT pk, {cols} FROM person WHERE pk IN ({placeholders(len(part))})", part
+                self.conn,
+                f"SELECT pk, {cols}, EXISTS (SELECT 1 FROM identity i WHERE i.person_pk = person.pk AND "
+                f"i.display = person.display_name) AS placeholder FROM person "
+                f"WHERE pk IN ({placeholders(len(part))})",
+                part,
             ):
                 found[r[0]] = dict(r)
         return found
