@@ -342,7 +342,16 @@ class ImportStore:
         return await self.db.write(run)
 
     async def start_run(self, *, run_id: str, source: str, name: str, now: str) -> None:
+        """Record a new run. A run still marked running was killed: imports take the one write transaction in
+        turn, so by the time this write gets in, no other import is part-way."""
+
         async def run(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "UPDATE import_run SET status = 'failed', finished_at = ?, "
+                "error = 'interrupted: the process ended before the import finished; nothing of it was kept' "
+                "WHERE status = 'running'",
+                (now,),
+            )
             await ImportSession(conn, now).run_started(
                 run_id=run_id, source=source, name=name, status="running"
             )
