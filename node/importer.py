@@ -19,6 +19,8 @@ Rules kept:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import time
@@ -128,16 +130,58 @@ class _Rollback(Exception):
 @dataclass(slots=True)
 class _Person:
     fields: dict[str, Any]  # PERSON_IMPORT_FIELDS and met_on, as stored
-    new: bool  # created by this import (its search row is written at the end, in bulk)
-    pending: bool  # not yet written
+    new: bool  # created by this import
+    pending: bool  # not yet written (its search row is written with it, from idents and notes)
     placeholder: bool = False  # the name is only an address: a real name from any source replaces it
     dirty: bool = False  # an existing row whose fields changed
     idents: list[str] = field(default_factory=list)  # "display uri" of a new person, for its search row
     notes: list[str] = field(default_factory=list)
 
 
-def _digest(draft: ContactDraft) -> str:
-    return hashlib.blake2b(repr(draft).encode(), digest_size=16).hexdigest()
+_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(slots=True)
+class _Contact:
+    draft: ContactDraft
+    addrs: list[tuple[Address, IdentityDraft]]
+    digest: str
+    values: dict[str, Any]
+    values_json: str
+
+
+@dataclass(slots=True)
+class _Prepared:
+    rows: int = 0
+    contacts: list[_Contact] = field(default_factory=list)
+    talks: list[tuple[InteractionDraft, list[tuple[Address, IdentityDraft]]]] = field(default_factory=list)
+    blocks: list[str] = field(default_factory=list)
+
+
+def _digest(c: ContactDraft) -> str:
+    """What the record says, hashed: an unchanged record is not touched on re-import. (A plain tuple's repr:
+    the dataclass repr costs several times more, and this runs for every row.)"""
+    ids = tuple((i.address, i.kind, i.label, i.verification) for i in c.identities)
+    text = repr(
+        (
+            c.source_record_id,
+            c.display_name,
+            c.given_name,
+            c.family_name,
+            c.nickname,
+            c.organization,
+            c.title,
+            c.birthday,
+            c.photo_url,
+            ids,
+            c.circles,
+            c.notes,
+            c.met_on,
+            c.relationship,
+            c.follow,
+        )
+    )
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def _day(value: date | None) -> str | None:
@@ -182,6 +226,7 @@ class _Run:
         self.people: dict[int, _Person] = {}
         self.redirect: dict[int, int] = {}  # merged person -> survivor
         self.circles: dict[str, tuple[int, bool]] = {}
+        self.relationships: set[tuple[int, str]] = set()  # (person, type) the owner already has
         self.addr_cache: dict[tuple[str, str | None], Address | str] = {}
         self.rows = ChunkRows()
         self.merges: list[tuple[int, int, list[dict[str, str]]]] = []
@@ -212,7 +257,11 @@ class _Run:
             0,
         )
         self.skipped: list[dict[str, Any]] = []
-        self._pending_circles: list[tuple[int, str]] = []  # (index in rows.circle_members, circle name)
+        self._pending_circles: list[tuple[int, str]] = []
+        self.pending_people: list[int] = []  # created since the last flush
+        self.dirty_people: set[int] = (
+            set()
+        )  # written before, changed since the last flush  # (index in rows.circle_members, circle name)
         self.next_person = self.next_identity = self.next_interaction = 0
 
     # -- helpers --------------------------------------------------------------------------------------------
@@ -251,60 +300,83 @@ class _Run:
         return list(out.values())
 
     # -- one chunk ------------------------------------------------------------------------------------------
-    async def chunk(self, items: list[ImportItem]) -> None:
-        contacts: list[tuple[ContactDraft, list[tuple[Address, IdentityDraft]]]] = []
-        talks: list[tuple[InteractionDraft, list[tuple[Address, IdentityDraft]]]] = []
-        for item in items:
+    async def prepare(self, items: Iterator[ImportItem], size: int) -> _Prepared | None:
+        """Read up to ``size`` items and do the per-row work that needs no database: normalising addresses,
+        digests, person fields. It yields to the event loop now and then, so that the previous chunk's writes
+        (in SQLite's thread) proceed meanwhile."""
+        prep = _Prepared()
+        for n, item in enumerate(islice(items, size)):
+            prep.rows += 1
             if isinstance(item, ContactDraft):
-                contacts.append((item, self.addresses(item.identities, item.source_record_id)))
+                values = _draft_fields(item)
+                prep.contacts.append(
+                    _Contact(
+                        draft=item,
+                        addrs=self.addresses(item.identities, item.source_record_id),
+                        digest=_digest(item),
+                        values=values,
+                        values_json=_JSON.encode(values),
+                    )
+                )
             elif isinstance(item, InteractionDraft):
-                if item.source_record_id not in self.known_interactions:
-                    talks.append((item, self.addresses(item.participants, item.source_record_id)))
-                else:
-                    self.counts["interactions_known"] += 1
+                prep.talks.append((item, self.addresses(item.participants, item.source_record_id)))
             elif isinstance(item, BlockDraft):
                 a = self.address(item.identity, item.source_record_id)
                 if a is not None:
-                    self.rows.blocks.append((a.uri, self.source))
+                    prep.blocks.append(a.uri)
             else:
                 self.skip(item.file, item.line, item.reason, item.severity)
-        uris = {a.uri for _c, addrs in (*contacts, *talks) for a, _d in addrs} - self.idents.keys()
+            if n % 256 == 255:
+                await asyncio.sleep(0)
+        return prep if prep.rows else None
+
+    async def resolve(self, prep: _Prepared) -> None:
+        """Look up what the chunk names (one query per table), then decide every row in memory."""
+        contacts, talks = prep.contacts, prep.talks
+        self.rows.blocks.extend((uri, self.source) for uri in prep.blocks)
+        uris = {a.uri for c in contacts for a, _d in c.addrs}
+        uris.update(a.uri for _t, addrs in talks for a, _d in addrs)
+        uris.difference_update(self.idents.keys())
         self.idents.update(await self.s.identities(sorted(uris)))
-        rids = sorted({c.source_record_id for c, _a in contacts} - self.records.keys())
+        rids = sorted({c.draft.source_record_id for c in contacts} - self.records.keys())
         self.records.update(await self.s.records(self.source, rids))
-        tids = sorted({t.source_record_id for t, _a in talks})
+        tids = sorted({t.source_record_id for t, _a in talks} - self.known_interactions)
         self.known_interactions.update(await self.s.known_interactions(self.source, tids))
-        wanted = {
-            self.records[r].person_pk for r in (c.source_record_id for c, _a in contacts) if r in self.records
-        }
-        for _c, addrs in contacts:
-            for a, _d in addrs:
+        wanted: set[int] = set()
+        for c in contacts:
+            rec = self.records.get(c.draft.source_record_id)
+            if rec is not None:
+                wanted.add(self.find(rec.person_pk))
+            for a, _d in c.addrs:
                 k = self.idents.get(a.uri)
                 if k is not None and k.person_pk is not None:
-                    wanted.add(k.person_pk)
-        missing = sorted({self.find(p) for p in wanted} - self.people.keys())
-        for pk, row in (await self.s.people(missing)).items():
-            self.people[pk] = _Person(
-                fields={k: row[k] for k in (*PERSON_IMPORT_FIELDS, "met_on")},
-                new=False,
-                pending=False,
-                placeholder=bool(row["placeholder"]),
-            )
-        for c, addrs in contacts:
-            self.contact(c, addrs)
+                    wanted.add(self.find(k.person_pk))
+        missing = sorted(wanted - self.people.keys())
+        if missing:
+            self.relationships.update(await self.s.relationship_types(missing))
+            for pk, row in (await self.s.people(missing)).items():
+                self.people[pk] = _Person(
+                    fields={k: row[k] for k in (*PERSON_IMPORT_FIELDS, "met_on")},
+                    new=False,
+                    pending=False,
+                    placeholder=bool(row["placeholder"]),
+                )
+        for name in sorted({n.strip()[:100] for c in contacts for n in c.draft.circles} - {""}):
+            if name.casefold() not in self.circles:
+                self.circles[name.casefold()] = await self.s.circle(new_id("c"), name)
+        for c in contacts:
+            self.contact(c)
         for t, addrs in talks:
             self.interaction(t, addrs)
-        await self.flush()
 
     # -- contacts -------------------------------------------------------------------------------------------
-    def contact(self, c: ContactDraft, addrs: list[tuple[Address, IdentityDraft]]) -> None:
+    def contact(self, prepared: _Contact) -> None:
+        c, addrs, digest, values = prepared.draft, prepared.addrs, prepared.digest, prepared.values
         rid = c.source_record_id
-        digest = _digest(c)
         rec = self.records.get(rid)
         if rec is not None and rec.digest == digest:
             self.counts["records_unchanged"] += 1
             return
-        values = _draft_fields(c)
         linked: dict[int, tuple[str, str, bool]] = {}  # person -> (uri, kind, verified-grade link)
         for a, d in addrs:
             k = self.idents.get(a.uri)
@@ -339,9 +411,8 @@ class _Run:
             self.update_person(target, person, values, c.met_on, rec)
         for a, d in addrs:
             self.attach(target, person, a, d, rid)
-        self.rows.records.append(
-            (self.source, rid, target, digest, json.dumps(values, sort_keys=True, separators=(",", ":")))
-        )
+        record_row = (self.source, rid, target, digest, prepared.values_json)
+        (self.rows.records if rec is None else self.rows.record_updates).append(record_row)
         self.records[rid] = KnownRecord(person_pk=target, digest=digest, fields=values)
         for name in c.circles:
             self.join_circle(target, name)
@@ -355,10 +426,12 @@ class _Run:
                     self.name, None, f"record {rid}: unknown relationship {c.relationship!r}", "warning"
                 )
             else:
-                direction = "mutual" if term.mutual else "outgoing"
-                self.rows.relationships.append(
-                    (new_id("r"), target, term.name, term.iri, direction, _day(c.met_on))
-                )
+                if (target, term.name) not in self.relationships:
+                    self.relationships.add((target, term.name))
+                    direction = "mutual" if term.mutual else "outgoing"
+                    self.rows.relationships.append(
+                        (new_id("r"), target, term.name, term.iri, direction, _day(c.met_on))
+                    )
         if not addrs and not linked and rec is None and values.get("display_name"):
             self.name_checks.append((target, values["display_name"]))
 
@@ -377,6 +450,7 @@ class _Run:
             )
         fields["met_on"] = _day(met_on)
         self.people[pk] = _Person(fields=fields, new=True, pending=True, placeholder=placeholder)
+        self.pending_people.append(pk)
         self.counts["people_created"] += 1
         return pk
 
@@ -398,8 +472,8 @@ class _Run:
         if person.fields != before:
             if not person.pending:
                 person.dirty = True
-                if not person.new:
-                    self.refresh.add(pk)
+                self.dirty_people.add(pk)
+                self.refresh.add(pk)
             if not person.new:
                 self.counts["people_updated"] += 1
 
@@ -412,7 +486,7 @@ class _Run:
             self.rows.identities.append((ipk, pk, a.uri, str(a.kind), a.display, label, d.verification))
             self.idents[a.uri] = KnownIdentity(pk=ipk, person_pk=pk, verification=d.verification, label=label)
             self.counts["identities_added"] += 1
-            if person.new:
+            if person.pending:  # its search row is written with it
                 person.idents.append(f"{a.display} {a.uri}")
             else:
                 self.refresh.add(pk)
@@ -434,11 +508,12 @@ class _Run:
         self.rows.provenance.append((self.idents[a.uri].pk, self.source, rid))
 
     def join_circle(self, pk: int, name: str) -> None:
-        text = name.strip()[:100]
-        if not text:
-            return
-        self.rows.circle_members.append((-1, pk))  # the circle key is filled in at flush (it may need a row)
-        self._pending_circles.append((len(self.rows.circle_members) - 1, text))
+        known = self.circles.get(name.strip()[:100].casefold())
+        if known is None:
+            return  # an empty name
+        self.rows.circle_members.append((known[0], pk))
+        if known[1]:
+            self.due.add(pk)
 
     def note(self, pk: int, person: _Person, rid: str, body: str) -> None:
         text = body.strip()[:_MAX_TEXT]
@@ -446,15 +521,13 @@ class _Run:
             return
         key = hashlib.blake2b(f"{self.source}\x1f{rid}\x1f{text}".encode(), digest_size=12).hexdigest()
         self.rows.notes.append((f"n_imp{key}", pk, text))
-        if person.new:
+        if person.pending:
             person.notes.append(text)
         else:
             self.refresh.add(pk)
 
     def suggest(self, a: int, b: int, tier: str, evidence: list[dict[str, str]]) -> None:
-        pair = (min(a, b), max(a, b))
-        if pair not in self.suggestions:
-            self.suggestions[pair] = (tier, evidence)
+        _suggest(self.suggestions, a, b, tier, evidence)
 
     # -- interactions ---------------------------------------------------------------------------------------
     def interaction(self, t: InteractionDraft, addrs: list[tuple[Address, IdentityDraft]]) -> None:
@@ -491,55 +564,57 @@ class _Run:
         self.counts["interactions_added"] += 1
 
     # -- writing --------------------------------------------------------------------------------------------
-    async def flush(self) -> None:
+    def take(self) -> _Flush:
+        """Everything decided since the last flush, handed to a write; resolution goes on with empty lists."""
         rows = self.rows
-        for index, name in self._pending_circles:
-            key = name.casefold()
-            if key not in self.circles:
-                self.circles[key] = await self.s.circle(new_id("c"), name)
-            circle_pk, has_cadence = self.circles[key]
-            person_pk = rows.circle_members[index][1]
-            rows.circle_members[index] = (circle_pk, person_pk)
-            if has_cadence:
-                self.due.add(person_pk)
-        self._pending_circles = []
-        for pk, person in self.people.items():
-            if person.pending:
-                f = person.fields
-                rows.people.append(
-                    (pk, new_id("p"), *[f.get(k) for k in PERSON_IMPORT_FIELDS], f.get("met_on"))
-                )
-                person.pending = False
-            elif person.dirty:
-                f = person.fields
-                rows.person_updates.append((*[f.get(k) for k in PERSON_IMPORT_FIELDS], f.get("met_on"), pk))
-                person.dirty = False
-        added = await self.s.write(rows)
+        for pk in self.pending_people:
+            person = self.people[pk]
+            f = person.fields
+            rows.people.append((pk, new_id("p"), *[f.get(k) for k in PERSON_IMPORT_FIELDS], f.get("met_on")))
+            names = " ".join(
+                f.get(k) or "" for k in ("display_name", "given_name", "family_name", "nickname")
+            )
+            org = f"{f.get('organization') or ''} {f.get('title') or ''}"
+            rows.fts.append((pk, names, org, " ".join(person.idents) or None, " ".join(person.notes) or None))
+            person.pending = False
+            person.idents, person.notes = [], []
+        for pk in self.dirty_people:
+            person = self.people[pk]
+            f = person.fields
+            rows.person_updates.append((*[f.get(k) for k in PERSON_IMPORT_FIELDS], f.get("met_on"), pk))
+            person.dirty = False
+        snap = _Flush(
+            rows=rows, merges=self.merges, suggestions=self.suggestions, name_checks=self.name_checks
+        )
+        self.rows, self.merges, self.suggestions, self.name_checks = ChunkRows(), [], {}, []
+        self.pending_people, self.dirty_people = [], set()
+        return snap
+
+    async def flush(self, snap: _Flush) -> None:
+        added = await self.s.write(snap.rows)
         for key in ("provenance", "notes", "relationships"):
             self.counts[f"{key}_added"] += added[key]
         self.counts["circle_memberships_added"] += added["circle_members"]
         self.counts["blocks_added"] += added["blocks"]
-        self.rows = ChunkRows()
-        await self.apply_merges()
-        await self.name_suggestions()
-        if self.suggestions:
+        await self.apply_merges(snap)
+        await self.name_suggestions(snap)
+        if snap.suggestions:
             rows_s = [
                 (new_id("s"), a, b, tier, json.dumps(ev, separators=(",", ":"), sort_keys=True))
-                for (a, b), (tier, ev) in self.suggestions.items()
+                for (a, b), (tier, ev) in snap.suggestions.items()
                 if self.find(a) != self.find(b)
             ]
             self.counts["suggestions_made"] += await self.s.suggest(rows_s)
-            self.suggestions = {}
 
-    async def apply_merges(self) -> None:
-        for survivor, merged, evidence in self.merges:
+    async def apply_merges(self, snap: _Flush) -> None:
+        for survivor, merged, evidence in snap.merges:
             # The chunk already treated them as one; now check the owner's earlier decisions and merge for real.
             self.redirect.pop(merged, None)
             s, m = self.find(survivor), self.find(merged)
             if s == m:
                 continue
             if await self.s.merge_refused(s, m):
-                self.suggest(s, m, "suggested", evidence)
+                _suggest(snap.suggestions, s, m, "suggested", evidence)
                 continue
             await self.s.merge(merge_id=new_id("m"), survivor=s, merged=m, evidence=evidence)
             self.redirect[m] = s
@@ -547,37 +622,48 @@ class _Run:
             for pk in (s, m):
                 self.people.pop(pk, None)  # the merge changed the rows: read them again when next needed
                 self.refresh.add(pk)
-        self.merges = []
 
-    async def name_suggestions(self) -> None:
+    async def name_suggestions(self, snap: _Flush) -> None:
         """Someone with nothing but a name (a Facebook friend) and an active person of exactly that name: ask."""
-        if not self.name_checks:
+        if not snap.name_checks:
             return
-        named = await self.s.people_named(sorted({n for _p, n in self.name_checks}))
-        for pk, name in self.name_checks:
+        named = await self.s.people_named(sorted({n for _p, n in snap.name_checks}))
+        for pk, name in snap.name_checks:
             for other in named.get(name, []):
                 if self.find(other) != self.find(pk):
-                    self.suggest(self.find(pk), self.find(other), "ask", [{"kind": "name", "detail": name}])
-        self.name_checks = []
+                    evidence = [{"kind": "name", "detail": name}]
+                    _suggest(snap.suggestions, self.find(pk), self.find(other), "ask", evidence)
 
     async def finish(self) -> None:
-        fts: list[tuple[int, str, str, str | None, str | None]] = []
-        for pk, person in self.people.items():
-            if not person.new or pk in self.refresh or pk in self.redirect:
-                continue
-            f = person.fields
-            names = " ".join(
-                f.get(k) or "" for k in ("display_name", "given_name", "family_name", "nickname")
-            )
-            org = f"{f.get('organization') or ''} {f.get('title') or ''}"
-            fts.append((pk, names, org, " ".join(person.idents) or None, " ".join(person.notes) or None))
-        refresh = {self.find(pk) for pk in self.refresh} | {pk for pk in self.refresh}
+        refresh = {self.find(pk) for pk in self.refresh} | self.refresh
         await self.s.finish(
-            fts_rows=fts,
             refresh=sorted(refresh),
             stats=sorted({self.find(p) for p in self.stats}),
             due=sorted({self.find(p) for p in self.due}),
         )
+
+
+@dataclass(slots=True)
+class _Flush:
+    rows: ChunkRows
+    merges: list[tuple[int, int, list[dict[str, str]]]]
+    suggestions: dict[tuple[int, int], tuple[str, list[dict[str, str]]]]
+    name_checks: list[tuple[int, str]]
+
+    @property
+    def barrier(self) -> bool:
+        """Merges change people the next chunk may read: resolve it only once this write is done."""
+        return bool(self.merges or self.name_checks)
+
+
+def _suggest(
+    into: dict[tuple[int, int], tuple[str, list[dict[str, str]]]],
+    a: int,
+    b: int,
+    tier: str,
+    evidence: list[dict[str, str]],
+) -> None:
+    into.setdefault((min(a, b), max(a, b)), (tier, evidence))
 
 
 class Importer:
@@ -637,18 +723,32 @@ class Importer:
             run = _Run(self, session, bridge.name, shown, started)
             run.next_person, run.next_identity, run.next_interaction = await session.next_keys()
             items: Iterator[ImportItem] = bridge.parse_export(path)
-            while True:
-                batch = list(islice(items, self.chunk_size))
-                if not batch:
-                    break
-                run.counts["rows"] += len(batch)
-                await run.chunk(batch)
+            prep = await run.prepare(items, self.chunk_size)
+            writing: asyncio.Future[None] | None = None
+            # A pipeline: chunk N is written (in SQLite's thread) while chunk N+1 is read, normalised and
+            # resolved; flushes stay in order, and a chunk that merged people is written before the next is
+            # resolved.
+            while prep is not None:
+                run.counts["rows"] += prep.rows
+                await run.resolve(prep)
+                if writing is not None:
+                    await writing
+                snap = run.take()
+                writing = asyncio.ensure_future(run.flush(snap))
+                if snap.barrier:
+                    await writing
+                try:
+                    prep = await run.prepare(items, self.chunk_size)
+                except BaseException:
+                    # Let the write in flight finish before the transaction is rolled back under it.
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(writing)
+                    raise
                 if progress is not None:
-                    progress(
-                        ImportProgress(
-                            phase="import", rows=run.counts["rows"], elapsed=time.perf_counter() - started
-                        )
-                    )
+                    elapsed = time.perf_counter() - started
+                    progress(ImportProgress(phase="import", rows=run.counts["rows"], elapsed=elapsed))
+            if writing is not None:
+                await writing
             if progress is not None:
                 progress(
                     ImportProgress(

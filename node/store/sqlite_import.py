@@ -75,12 +75,14 @@ class ChunkRows:
     )  # person, verification, label, now, pk
     provenance: list[tuple[Any, ...]] = field(default_factory=list)  # identity_pk, source, record_id, now
     records: list[tuple[Any, ...]] = field(default_factory=list)  # source, record_id, person, digest, fields
+    record_updates: list[tuple[Any, ...]] = field(default_factory=list)  # the same, for records seen before
     circle_members: list[tuple[int, int]] = field(default_factory=list)
     notes: list[tuple[Any, ...]] = field(default_factory=list)  # id, person, body, now, now
     relationships: list[tuple[Any, ...]] = field(default_factory=list)  # id, person, type, iri, dir, since
     interactions: list[tuple[Any, ...]] = field(default_factory=list)  # pk, id, at, channel, by, summary, rid
     interaction_people: list[tuple[int, int]] = field(default_factory=list)  # person, interaction
     blocks: list[tuple[str, str]] = field(default_factory=list)  # uri, source
+    fts: list[tuple[Any, ...]] = field(default_factory=list)  # search rows of the new people
 
 
 def _chunks(values: Sequence[T], size: int = _IN_MAX) -> Iterable[Sequence[T]]:
@@ -152,6 +154,19 @@ class ImportSession:
                 part,
             ):
                 found[r[0]] = dict(r)
+        return found
+
+    async def relationship_types(self, pks: Sequence[int]) -> set[tuple[int, str]]:
+        """(person, type) of the owner's relationships with these people."""
+        found: set[tuple[int, str]] = set()
+        for part in _chunks(pks):
+            rows = await fetch_all(
+                self.conn,
+                f"SELECT person_pk, type FROM relationship WHERE other_pk IS NULL "
+                f"AND person_pk IN ({placeholders(len(part))})",
+                part,
+            )
+            found.update((r[0], r[1]) for r in rows)
         return found
 
     async def people_named(self, names: Sequence[str]) -> dict[str, list[int]]:
@@ -247,12 +262,19 @@ class ImportSession:
             "ON CONFLICT DO NOTHING",
             [(*r, now) for r in rows.provenance],
         )
+        # Plain INSERTs and UPDATEs only: an upsert or INSERT ... SELECT repeated by executemany inside the
+        # writer's savepoint gets slower with every row the transaction has written (measured: quadratic).
         if rows.records:
             await c.executemany(
                 "INSERT INTO source_record (source, record_id, person_pk, digest, fields, seen_at) "
-                "VALUES (?,?,?,?,?,?) ON CONFLICT(source, record_id) DO UPDATE SET person_pk = excluded.person_pk, "
-                "digest = excluded.digest, fields = excluded.fields, seen_at = excluded.seen_at",
+                "VALUES (?,?,?,?,?,?)",
                 [(*r, now) for r in rows.records],
+            )
+        if rows.record_updates:
+            await c.executemany(
+                "UPDATE source_record SET person_pk = ?, digest = ?, fields = ?, seen_at = ? "
+                "WHERE source = ? AND record_id = ?",
+                [(p, d, f, now, src, rid) for src, rid, p, d, f in rows.record_updates],
             )
         added["circle_members"] = await self._count(
             "INSERT OR IGNORE INTO circle_member (circle_pk, person_pk) VALUES (?, ?)", rows.circle_members
@@ -263,9 +285,8 @@ class ImportSession:
         )
         added["relationships"] = await self._count(
             "INSERT INTO relationship (id, person_pk, type, iri, direction, since, created_at, updated_at) "
-            "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7 WHERE NOT EXISTS (SELECT 1 FROM relationship "
-            "WHERE person_pk = ?2 AND other_pk IS NULL AND type = ?3)",
-            [(*r, now) for r in rows.relationships],
+            "VALUES (?,?,?,?,?,?,?,?)",
+            [(*r, now, now) for r in rows.relationships],
         )
         if rows.interactions:
             await c.executemany(
@@ -281,6 +302,11 @@ class ImportSession:
             "INSERT OR IGNORE INTO blocked_address (uri, source, created_at) VALUES (?, ?, ?)",
             [(*r, now) for r in rows.blocks],
         )
+        if rows.fts:
+            await c.executemany(
+                "INSERT INTO person_fts (rowid, names, organization, identities, notes) VALUES (?,?,?,?,?)",
+                rows.fts,
+            )
         return added
 
     async def _count(self, sql: str, params: Sequence[Sequence[Any]]) -> int:
@@ -290,21 +316,9 @@ class ImportSession:
         await self.conn.executemany(sql, params)
         return self.conn.total_changes - before
 
-    async def finish(
-        self,
-        *,
-        fts_rows: Sequence[tuple[int, str, str, str | None, str | None]],
-        refresh: Iterable[int],
-        stats: Iterable[int],
-        due: Iterable[int],
-    ) -> None:
-        """Search rows for new people (bulk), refreshed rows for people the import changed, statistics and due
-        dates for people who got interactions or circles."""
-        if fts_rows:
-            await self.conn.executemany(
-                "INSERT INTO person_fts (rowid, names, organization, identities, notes) VALUES (?,?,?,?,?)",
-                fts_rows,
-            )
+    async def finish(self, *, refresh: Iterable[int], stats: Iterable[int], due: Iterable[int]) -> None:
+        """Search rows of people the import changed after writing them, statistics and due dates of people who
+        got interactions or circles."""
         await refresh_fts(self.conn, refresh)
         stats_list = sorted(set(stats))
         await recompute_people(self.conn, stats_list)
