@@ -24,7 +24,7 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from itertools import islice
@@ -695,7 +695,13 @@ class Importer:
             await self.store.imports.start_run(run_id=run_id, source=bridge.name, name=shown, now=now)
         try:
             summary = await self._run(
-                bridge, path, dry_run=dry_run, progress=progress, run_id=run_id, shown=shown
+                bridge.name,
+                shown,
+                lambda: bridge.parse_export(path),
+                preview=bridge.preview(bridge.parse_export(path)) if dry_run else {},
+                dry_run=dry_run,
+                progress=progress,
+                run_id=run_id,
             )
         except BaseException as exc:
             if not dry_run:
@@ -706,23 +712,46 @@ class Importer:
             raise
         return summary
 
+    async def import_items(
+        self,
+        source: str,
+        items: Iterable[ImportItem],
+        *,
+        name: str,
+        then: Callable[[ImportSession], Awaitable[None]] | None = None,
+    ) -> ImportSummary:
+        """Import drafts that come from elsewhere than a file (a page of a live sync), in one transaction;
+        ``then`` runs in the same transaction, after the drafts (a sync saves its cursor there, so that the page
+        and the cursor after it are kept together or not at all)."""
+        return await self._run(
+            source,
+            name,
+            lambda: iter(items),
+            preview={},
+            dry_run=False,
+            progress=None,
+            run_id=None,
+            then=then,
+        )
+
     async def _run(
         self,
-        bridge: Bridge,
-        path: Path,
+        source: str,
+        shown: str,
+        make_items: Callable[[], Iterator[ImportItem]],
         *,
+        preview: dict[str, int],
         dry_run: bool,
         progress: Callable[[ImportProgress], None] | None,
-        run_id: str,
-        shown: str,
+        run_id: str | None,
+        then: Callable[[ImportSession], Awaitable[None]] | None = None,
     ) -> ImportSummary:
         started = time.perf_counter()
-        preview = bridge.preview(bridge.parse_export(path)) if dry_run else {}
 
         async def work(session: ImportSession) -> ImportSummary:
-            run = _Run(self, session, bridge.name, shown, started)
+            run = _Run(self, session, source, shown, started)
             run.next_person, run.next_identity, run.next_interaction = await session.next_keys()
-            items: Iterator[ImportItem] = bridge.parse_export(path)
+            items = make_items()
             prep = await run.prepare(items, self.chunk_size)
             writing: asyncio.Future[None] | None = None
             # A pipeline: chunk N is written (in SQLite's thread) while chunk N+1 is read, normalised and
@@ -758,7 +787,7 @@ class Importer:
             await run.finish()
             c = run.counts
             summary = ImportSummary(
-                source=bridge.name,
+                source=source,
                 name=shown,
                 dry_run=dry_run,
                 rows=c["rows"],
@@ -783,9 +812,16 @@ class Importer:
             )
             if dry_run:
                 raise _Rollback(summary)
-            await session.run_finished(
-                run_id=run_id, status="done", summary=summary_json(summary), error=None, now=iso(self.clock())
-            )
+            if then is not None:
+                await then(session)
+            if run_id is not None:
+                await session.run_finished(
+                    run_id=run_id,
+                    status="done",
+                    summary=summary_json(summary),
+                    error=None,
+                    now=iso(self.clock()),
+                )
             return summary
 
         try:

@@ -1,7 +1,7 @@
 """Storage for the contact graph.
 
 The graph logic (node/graph.py) sees only :class:`GraphStore`, whose parts are grouped by concept
-(``people``, ``insights``, ``merges``, ``export``, ``misc``, ``imports``). The SQLite implementation is the only one today;
+(``people``, ``insights``, ``merges``, ``export``, ``misc``, ``imports``, ``links``). The SQLite implementation is the only one today;
 a PostgreSQL backend will be a second set of classes with the same methods, so nothing SQLite-specific appears
 in the methods' arguments or results: they take and return plain values and node.models records.
 """
@@ -14,6 +14,7 @@ from node.store.db import Database, SchemaTooNew
 from node.store.sqlite_export import SqliteExport
 from node.store.sqlite_import import ImportStore
 from node.store.sqlite_insights import SqliteInsights
+from node.store.sqlite_links import SqliteLinks
 from node.store.sqlite_merge import SqliteMerges
 from node.store.sqlite_misc import SqliteMisc
 from node.store.sqlite_people import IdentityInput, SqlitePeople
@@ -30,6 +31,7 @@ class GraphStore:
     export: SqliteExport
     misc: SqliteMisc
     imports: ImportStore
+    links: SqliteLinks
 
     @classmethod
     def sqlite(cls, db: Database) -> GraphStore:
@@ -41,4 +43,5 @@ class GraphStore:
             export=SqliteExport(db),
             misc=SqliteMisc(db),
             imports=ImportStore(db),
+            links=SqliteLinks(db),
         )

@@ -22,6 +22,7 @@ import aiosqlite
 
 from node.store.db import Database
 from node.store.rows import fetch_all, fetch_one, placeholders, refresh_fts
+from node.store.sqlite_links import save_cursor
 from node.store.sqlite_merge import merge_in_tx
 from node.store.sqlite_people import PERSON_FIELDS, recompute_due, recompute_people
 
@@ -325,6 +326,13 @@ class ImportSession:
         due_list = sorted(set(due) - set(stats_list))
         for part in _chunks(due_list, 500):
             await recompute_due(self.conn, part)
+
+    async def save_cursor(
+        self, *, source: str, account: str, direction: str, cursor: dict[str, Any] | None
+    ) -> None:
+        await save_cursor(
+            self.conn, source=source, account=account, direction=direction, cursor=cursor, now=self.now
+        )
 
     async def run_started(self, *, run_id: str, source: str, name: str, status: str) -> None:
         await self.conn.execute(
