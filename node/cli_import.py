@@ -13,13 +13,21 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+import aiohttp
+
 from bridges.base import Bridge, ExportError
 from bridges.registry import BRIDGES, bridge_for, detect
 from node.cli import CliError, _with_ctx
+from node.config import passphrase_from_env
 from node.context import NodeContext
 from node.importer import Importer, ImportProgress, ImportSummary, summary_json
+from node.link_secrets import SecretError
+from node.models import as_json
+from node.sync import DIRECTIONS, SOURCES, Syncer
 
-__all__ = ["ProgressBar", "print_summary", "register"]
+__all__ = ["ProgressBar", "cmd_import", "cmd_link", "cmd_sync", "print_summary", "register"]
+
+_HTTP_TIMEOUT = aiohttp.ClientTimeout(total=60, connect=10)
 
 
 class ProgressBar:
@@ -113,6 +121,95 @@ async def cmd_import(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
+def _syncer(ctx: NodeContext) -> Syncer:
+    importer = Importer(ctx.store, clock=ctx.graph.clock, phone_region=ctx.graph.phone_region)
+    return Syncer(ctx.store, importer, passphrase=passphrase_from_env(), clock=ctx.graph.clock)
+
+
+async def cmd_link(args: argparse.Namespace) -> int:
+    async def run(ctx: NodeContext) -> int:
+        syncer = _syncer(ctx)
+        if args.account is None:
+            links = await syncer.links(args.source)
+            if args.json:
+                print(json.dumps(as_json(links), indent=2))
+            for link in [] if args.json else links:
+                state = link.status + (f", waiting until {link.resume_at}" if link.resume_at else "")
+                print(
+                    f"{link.source} {link.account} at {link.base_url} ({state}; last sync {link.last_sync_at or 'never'})"
+                )
+            if not links and not args.json:
+                print(f"no {args.source} link; add one with `kith link {args.source} --account ID --token -`")
+            return 0
+        token = sys.stdin.readline().strip() if args.token == "-" else args.token
+        creds: dict[str, Any] = {}
+        if args.source == "x":
+            creds = {
+                "access_token": token,
+                "refresh_token": args.refresh_token,
+                "expires_at": args.expires_at,
+                "client_id": args.client_id,
+                "client_secret": args.client_secret,
+            }
+            if args.token_url:
+                creds["token_url"] = args.token_url
+        elif token:
+            creds = {"token": token}
+        link = await syncer.link(
+            source=args.source, account=args.account, base_url=args.base_url, credentials=creds
+        )
+        if args.json:
+            print(json.dumps(as_json(link), indent=2))
+        else:
+            print(
+                f"Linked {link.source} account {link.account} at {link.base_url}; sync with `kith sync {link.source}`"
+            )
+        if creds and not link.encrypted:
+            print(
+                "warning: the token is stored unencrypted; set KITH_PASSPHRASE and link again to seal it",
+                file=sys.stderr,
+            )
+        return 0
+
+    return await _with_ctx(args, run)
+
+
+async def cmd_sync(args: argparse.Namespace) -> int:
+    async def run(ctx: NodeContext) -> int:
+        syncer = _syncer(ctx)
+        tty = sys.stderr.isatty()
+
+        def on_page(pages: int, accounts: int) -> None:
+            start, end = ("\r\x1b[2K", "") if tty else ("", "\n")
+            text = f"{args.source} {args.direction}: {pages} pages, {accounts:,} accounts"
+            sys.stderr.write(start + text + end)
+            sys.stderr.flush()
+
+        try:
+            async with aiohttp.ClientSession(timeout=_HTTP_TIMEOUT) as http:
+                result = await syncer.sync(
+                    args.source, session=http, account=args.account, direction=args.direction, on_page=on_page
+                )
+        except SecretError as exc:
+            raise CliError(str(exc)) from None
+        if tty:
+            sys.stderr.write("\n")
+        if args.json:
+            print(json.dumps(as_json(result), indent=2))
+        else:
+            print(
+                f"{result.source} {result.direction} of {result.account}: {result.status}. {result.message}"
+            )
+            print(
+                f"  {result.pages} pages, {result.fetched:,} accounts; people created {result.people_created:,}, "
+                f"identities added {result.identities_added:,}, merged automatically {result.merged_automatically:,}, "
+                f"merge suggestions {result.suggestions_made:,}"
+            )
+        return 0 if result.status in ("complete", "capped", "rate-limited", "waiting") else 1
+
+    return await _with_ctx(args, run)
+
+
 def register(sub: Any) -> None:
     sources = ", ".join(sorted(BRIDGES))
     p = sub.add_parser(
@@ -127,3 +224,32 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(fn=cmd_import)
+
+    p = sub.add_parser(
+        "sync", help="fetch a linked account's follows from a live API (resumes where it stopped)"
+    )
+    p.add_argument("source", choices=SOURCES)
+    p.add_argument("--account", help="which linked account, when there are several")
+    p.add_argument("--direction", choices=DIRECTIONS, default="following")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(fn=cmd_sync)
+
+    p = sub.add_parser(
+        "link",
+        help="store a live-API link (account, server, token); without --account, list the links",
+        description="Tokens are encrypted with KITH_PASSPHRASE when it is set. Pass --token - to read the token "
+        "from standard input instead of the command line.",
+    )
+    p.add_argument("source", choices=SOURCES)
+    p.add_argument(
+        "--account", help="your account: Mastodon id or user@host, Bluesky handle or DID, X user id"
+    )
+    p.add_argument("--base-url", help="the server (Mastodon: your instance; Bluesky and X have defaults)")
+    p.add_argument("--token", help="access token, or - to read it from standard input")
+    p.add_argument("--refresh-token", help="X: OAuth 2.0 refresh token")
+    p.add_argument("--expires-at", help="X: when the access token expires (ISO 8601)")
+    p.add_argument("--client-id", help="X: your app's OAuth 2.0 client id")
+    p.add_argument("--client-secret", help="X: your app's client secret (confidential clients)")
+    p.add_argument("--token-url", help="X: token endpoint (default https://api.x.com/2/oauth2/token)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_link)

@@ -126,7 +126,9 @@ class Syncer:
         account: str | None = None,
         direction: str = "following",
         cap: int = CAP,
+        on_page: Callable[[int, int], None] | None = None,
     ) -> SyncResult:
+        """Fetch and import ``direction`` of the link's account; ``on_page(pages, accounts)`` after each page."""
         if source not in SOURCES:
             raise BadInput(f"live sync exists for {', '.join(SOURCES)}, not {source!r}", field="source")
         if direction not in DIRECTIONS:
@@ -225,6 +227,8 @@ class Syncer:
                     "suggestions_made",
                 ):
                     totals[key] += getattr(summary, key)
+                if on_page is not None:
+                    on_page(totals["pages"], totals["fetched"])
                 if item.capped:
                     status, message = "capped", f"stopped at {cap:,} accounts, the most one sync takes"
         except Revoked as exc:

@@ -3,40 +3,30 @@ pages, the cursor kept after each page, 429 with resume, 401 marking the link re
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import asyncio
+import json
+import os
+import sqlite3
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from node.errors import Conflict
 from node.importer import Importer
 from node.link_secrets import SecretError, open_secret
 from node.sync import Syncer
+from tests.bridges.conftest import Serve, serve
 from tests.node.import_helpers import Node, node
 
-__all__ = ["node"]
+__all__ = ["node", "serve"]  # fixtures, imported by name
 
+ROOT = Path(__file__).resolve().parent.parent.parent
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
-Serve = Callable[[web.Application], Awaitable[str]]
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Serve]:
-    servers: list[TestServer] = []
-
-    async def start(app: web.Application) -> str:
-        srv = TestServer(app, host="127.0.0.1", port=0)
-        await srv.start_server()
-        servers.append(srv)
-        return str(srv.make_url("")).rstrip("/")
-
-    yield start
-    for srv in servers:
-        await srv.close()
 
 
 class Clock:
@@ -245,3 +235,39 @@ async def test_bluesky_cursor_pages(node: Node, serve: Serve) -> None:
     assert (res.status, res.pages, res.people_created) == ("complete", 3, 5)
     assert (await node.person_of(f"did:plc:{'a' * 23}e"))[2] == "P 3"
     assert await node.store.links.cursor("bluesky", "me.bsky.social", "following") is None
+
+
+async def _kith(
+    data: Any, *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    root = ROOT
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "node", "--data", str(data), *args,
+        cwd=root, env={**os.environ, "PYTHONPATH": str(root), **(env or {})},
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await proc.communicate(stdin.encode())
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def test_cli_link_and_sync(serve: Serve, tmp_path: Any) -> None:
+    _fake, base = await _mastodon(serve, 90)
+    data = tmp_path / "node"
+    assert (await _kith(data, "init", "--username", "me"))[0] == 0
+    env = {"KITH_PASSPHRASE": "pass phrase"}
+    code, out, err = await _kith(data, "link", "mastodon", "--account", "7", "--base-url", base, "--token", "-",
+                                 stdin="tok\n", env=env)  # fmt: skip
+    assert code == 0 and "Linked mastodon account 7" in out and "unencrypted" not in err
+    secret = sqlite3.connect(data / "kith.sqlite3").execute("SELECT secret FROM bridge_link").fetchone()[0]
+    assert secret.startswith("enc:v1:") and "tok" not in secret
+    code, out, err = await _kith(data, "sync", "mastodon", "--json", env={})
+    assert code == 1 and "set KITH_PASSPHRASE" in err  # sealed: the passphrase is needed
+    code, out, err = await _kith(data, "sync", "mastodon", "--json", env=env)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert (doc["status"], doc["fetched"], doc["people_created"]) == ("complete", 90, 90)
+    assert "3 pages, 90 accounts" in err
+    code, out, _err = await _kith(data, "link", "mastodon")
+    assert "mastodon 7 at " in out and "active" in out
+    code, out, err = await _kith(data, "link", "x", "--account", "1", "--token", "t")
+    assert code == 1 and "needs an access token and the app's client id" in err
