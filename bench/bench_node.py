@@ -329,6 +329,14 @@ async def measure(data_dir: Path, queries: int) -> dict[str, float]:
             await time_requests(session, due_urls[:10], headers)
             lat = await time_requests(session, due_urls, headers)
             results["due_p50"], results["due_p99"] = pct(lat, 50), pct(lat, 99)
+            # Other whole-graph views, without targets in the issue: figures for whoever tunes them next.
+            for name, path in (
+                ("people_list", "/api/people"),
+                ("layers", "/api/layers"),
+                ("fading", "/api/fading"),
+            ):
+                lat = await time_requests(session, [base + path] * 5, headers)
+                results[f"{name}_p50"] = pct(lat, 50)
             # The floor under every figure above: a request that touches no data. On a shared machine its p99
             # shows how much of a tail is scheduling rather than the node.
             lat = await time_requests(session, [f"{base}/api/health"] * max(50, queries // 2), headers)
@@ -392,6 +400,9 @@ def main() -> int:
         ("node_due_p99", r["due_p99"], "ms", 50),
         ("node_startup", r["startup"], "ms", 1000),
         ("node_idle_rss", r["rss"], "MB", 150),
+        ("node_people_list_p50", r["people_list_p50"], "ms", None),
+        ("node_layers_p50", r["layers_p50"], "ms", None),
+        ("node_fading_p50", r["fading_p50"], "ms", None),
     ]
     for name, value, unit, target in metrics:
         mark = "" if target is None else ("  ok" if value < target else "  MISSED")
