@@ -317,6 +317,10 @@ async def measure(data_dir: Path, queries: int) -> dict[str, float]:
             await time_requests(session, search_urls[:50], headers)  # warm-up
             lat = await time_requests(session, search_urls, headers)
             results["search_p50"], results["search_p99"] = pct(lat, 50), pct(lat, 99)
+            slowest = sorted(zip(lat, search_urls, strict=True), reverse=True)[:5]
+            print(
+                "  slowest searches: " + ", ".join(f"{u.rsplit('=', 1)[1]!r} {t:.1f} ms" for t, u in slowest)
+            )
             per_kind = {}
             for name, group in (("names", QUERIES_NAMES), ("prefix", QUERIES_PREFIX), ("orgs", QUERIES_ORGS)):
                 lat_k = await time_requests(session, [f"{base}/api/search?q={q}" for q in group * 5], headers)
