@@ -24,8 +24,8 @@ LAYERS = (
     ("active network", 365, 150),
 )
 
-#: How many of the best full-text matches are fetched first (only the score groups that cover the page are joined).
-_SEARCH_WINDOW = 256
+#: How many of the best full-text matches are joined to people first (see SqliteInsights.search).
+_SEARCH_WINDOW = 64
 #: Above this many matches a query is "broad": bm25 (about a microsecond per match) ranks only name matches.
 _RANK_ALL = 5000
 
@@ -42,19 +42,6 @@ def fts_query(text: str) -> str | None:
 
 def _people_cols() -> str:
     return ", ".join("p." + c.strip() for c in PERSON_COLUMNS.split(","))
-
-
-def _cover(hits: list[list[Any]], wanted: int) -> list[list[Any]]:
-    """The shortest prefix of ranked hits holding `wanted` rows that ends where a group of equal score ends
-    (unranked rows, score 0, are in row order and may be cut anywhere)."""
-    if len(hits) <= wanted:
-        return hits
-    end = wanted
-    edge = hits[end - 1][1]
-    if edge < 0:
-        while end < len(hits) and hits[end][1] == edge:
-            end += 1
-    return hits[:end]
 
 
 class SqliteInsights:
@@ -188,56 +175,37 @@ class SqliteInsights:
             f"LIMIT ?{len(params) + 2} OFFSET ?{len(params) + 3}"
         )
         wanted = offset + limit + 1
-        plain = circle is None and due_until is None
 
         async def run(conn: aiosqlite.Connection) -> Page:
-            count_row = await fetch_one(
-                conn, "SELECT count(*) FROM person_fts WHERE person_fts MATCH ?", (query,)
-            )
-            count = int(count_row[0]) if count_row else 0
-            broad = count > _RANK_ALL
-            named = f"{{names organization}} : ({query})"
             window = _SEARCH_WINDOW
             while window < wanted:
                 window *= 8
-            if (
-                not broad
-            ):  # rank every match once: bm25 costs the same whatever the LIMIT, so never rank twice
-                window = max(window, count)
-
-            async def ranked_hits() -> tuple[list[list[Any]], bool] | None:
-                """The window's hits (whole score groups) and whether more matches lie beyond them."""
+            count = await fetch_one(
+                conn, "SELECT count(*) FROM person_fts WHERE person_fts MATCH ?", (query,)
+            )
+            broad = count is not None and count[0] > _RANK_ALL
+            named = f"{{names organization}} : ({query})"
+            while True:
                 hits = [
                     [r[0], r[1]] for r in await fetch_all(conn, ranked, (named if broad else query, window))
                 ]
-                if len(hits) == window and (broad or len(hits) < count):
+                full = len(hits) == window
+                if full:
                     edge = hits[-1][1]
                     hits = [h for h in hits if h[1] != edge]
-                    return (hits, True) if hits else None  # None: one group of equal score fills the window
-                if broad:
+                    if not hits:  # one group of equal score fills the window
+                        window *= 8
+                        continue
+                elif broad:
                     rest = await fetch_all(
                         conn,
                         "SELECT rowid FROM person_fts WHERE person_fts MATCH ? ORDER BY rowid LIMIT ?",
                         (f"({query}) NOT ({named})", window - len(hits)),
                     )
-                    return hits + [[r[0], 0.0] for r in rest], len(rest) == window - len(hits)
-                return hits, False
-
-            need = wanted
-            while True:
-                found = await ranked_hits()
-                if found is None:
-                    window *= 8
-                    continue
-                hits, more_matches = found
-                while True:
-                    # With no filter but status, only the top groups that cover the page need joining.
-                    joined = _cover(hits, need) if plain else hits
-                    rows = await fetch_all(conn, sql, [*params, json.dumps(joined), limit + 1, offset])
-                    if len(rows) > limit or len(joined) == len(hits):
-                        break
-                    need *= 4
-                if len(rows) > limit or not more_matches:
+                    full = len(rest) == window - len(hits)
+                    hits += [[r[0], 0.0] for r in rest]
+                rows = await fetch_all(conn, sql, [*params, json.dumps(hits), limit + 1, offset])
+                if len(rows) > limit or not full:
                     break
                 window *= 8
             more = len(rows) > limit
