@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -24,8 +23,8 @@ LAYERS = (
     ("active network", 365, 150),
 )
 
-#: How many of the best full-text matches are joined to people first (see SqliteInsights.search).
-_SEARCH_WINDOW = 64
+#: With filters, how many of the best full-text matches are joined to people first (growing as needed).
+_SEARCH_WINDOW = 256
 #: Above this many matches a query is "broad": bm25 (about a microsecond per match) ranks only name matches.
 _RANK_ALL = 5000
 
@@ -153,61 +152,58 @@ class SqliteInsights:
         if due_until is not None:
             params.append(due_until)
             where.append(f"p.due_at IS NOT NULL AND p.due_at <= ?{len(params)}")
-        # Two stages. FTS ranks its matches alone (bm25 over the index, no person rows), and only the best
-        # `window` of them are joined to people, filtered and ordered by (score, tie strength). Joining every
-        # match first made a short prefix matching most of the graph cost a person row and a tie-strength
-        # computation per match. The window keeps whole groups of equal score only (the group cut by its edge is
-        # left out), so that tie strength orders each group completely and pages never disagree; it grows when
-        # the filters leave too few rows, until the matches run out.
-        # A broad query (more than _RANK_ALL matches, e.g. the two letters typed so far) would spend most of
-        # its time in bm25 over matches nobody reads: it ranks only the people whose names or organisation hold
-        # every word, then lists the other matches unranked after them, in row order (score 0 sorts after any
-        # bm25 score, which is negative).
-        ranked = (
-            "SELECT rowid, bm25(person_fts, 10.0, 4.0, 6.0, 1.0) AS score FROM person_fts "
-            "WHERE person_fts MATCH ? ORDER BY score, rowid LIMIT ?"
+        # FTS ranks the matches once (bm25, materialised), and only those scoring at least as well as the
+        # `window`-th best are joined to people, filtered and ordered by (score, tie strength): whole groups of
+        # equal score, so tie strength orders each group completely and pages never disagree. Joining every match
+        # made a short prefix matching most of the graph cost a person row and a tie-strength computation per
+        # match. The window grows when the filters leave too few rows, until the matches run out.
+        # A broad query (more than _RANK_ALL matches, e.g. the two letters typed so far) would spend most of its
+        # time in bm25 over matches nobody reads: it ranks only the people whose names or organisation hold every
+        # word, then lists the other matches unranked after them, in row order.
+        filters = " AND ".join(where)
+        n = len(params)
+        ranked_sql = (
+            "WITH r AS MATERIALIZED (SELECT rowid AS pk, bm25(person_fts, 10.0, 4.0, 6.0, 1.0) AS score "
+            f"FROM person_fts WHERE person_fts MATCH ?{n + 1}), "
+            f"edge AS (SELECT score FROM r ORDER BY score LIMIT 1 OFFSET ?{n + 2}) "
+            f"SELECT {_people_cols()}, {TIE_STRENGTH_SQL} AS strength, r.score FROM r JOIN person p ON p.pk = r.pk "
+            f"WHERE r.score <= coalesce((SELECT score FROM edge), 0.0) AND {filters} "
+            f"ORDER BY r.score, strength DESC, p.pk LIMIT ?{n + 3} OFFSET ?{n + 4}"
         )
-        sql = (
-            f"SELECT {_people_cols()}, {TIE_STRENGTH_SQL} AS strength, s.score FROM "
-            "(SELECT json_extract(j.value, '$[0]') AS pk, json_extract(j.value, '$[1]') AS score "
-            f"FROM json_each(?{len(params) + 1}) j) s JOIN person p ON p.pk = s.pk "
-            f"WHERE {' AND '.join(where)} ORDER BY s.score, CASE WHEN s.score < 0 THEN strength END DESC, p.pk "
-            f"LIMIT ?{len(params) + 2} OFFSET ?{len(params) + 3}"
-        )
-        wanted = offset + limit + 1
+        matches_sql = "SELECT count(*) FROM person_fts WHERE person_fts MATCH ?"
 
         async def run(conn: aiosqlite.Connection) -> Page:
-            window = _SEARCH_WINDOW
-            while window < wanted:
-                window *= 8
-            count = await fetch_one(
-                conn, "SELECT count(*) FROM person_fts WHERE person_fts MATCH ?", (query,)
-            )
-            broad = count is not None and count[0] > _RANK_ALL
+            count_row = await fetch_one(conn, matches_sql, (query,))
+            count = int(count_row[0]) if count_row else 0
+            broad = count > _RANK_ALL
             named = f"{{names organization}} : ({query})"
+            expr = named if broad else query
+            if broad:
+                named_row = await fetch_one(conn, matches_sql, (named,))
+                count = int(named_row[0]) if named_row else 0
+            # Without filters (archived people aside) the page's own rows are enough to rank.
+            window = offset + limit + 1 if circle is None and due_until is None else _SEARCH_WINDOW
             while True:
-                hits = [
-                    [r[0], r[1]] for r in await fetch_all(conn, ranked, (named if broad else query, window))
-                ]
-                full = len(hits) == window
-                if full:
-                    edge = hits[-1][1]
-                    hits = [h for h in hits if h[1] != edge]
-                    if not hits:  # one group of equal score fills the window
-                        window *= 8
-                        continue
-                elif broad:
-                    rest = await fetch_all(
-                        conn,
-                        "SELECT rowid FROM person_fts WHERE person_fts MATCH ? ORDER BY rowid LIMIT ?",
-                        (f"({query}) NOT ({named})", window - len(hits)),
-                    )
-                    full = len(rest) == window - len(hits)
-                    hits += [[r[0], 0.0] for r in rest]
-                rows = await fetch_all(conn, sql, [*params, json.dumps(hits), limit + 1, offset])
-                if len(rows) > limit or not full:
+                rows = await fetch_all(conn, ranked_sql, [*params, expr, window - 1, limit + 1, offset])
+                if len(rows) > limit or window >= count:
                     break
-                window *= 8
+                window = max(window * 8, offset + limit + 1)
+            if broad and len(rows) <= limit:
+                # The named matches ran out inside this page: the rest of it comes from the other matches.
+                ranked_total = await fetch_one(
+                    conn,
+                    f"SELECT count(*) FROM person_fts JOIN person p ON p.pk = person_fts.rowid "
+                    f"WHERE person_fts MATCH ?{n + 1} AND {filters}",
+                    [*params, named],
+                )
+                skip = max(0, offset - (int(ranked_total[0]) if ranked_total else 0))
+                rows += await fetch_all(
+                    conn,
+                    f"SELECT {_people_cols()}, {TIE_STRENGTH_SQL} AS strength, 0.0 AS score "
+                    f"FROM person_fts JOIN person p ON p.pk = person_fts.rowid "
+                    f"WHERE person_fts MATCH ?{n + 1} AND {filters} ORDER BY person_fts.rowid LIMIT ?{n + 2} OFFSET ?{n + 3}",
+                    [*params, f"({query}) NOT ({named})", limit + 1 - len(rows), skip],
+                )
             more = len(rows) > limit
             rows = rows[:limit]
             people = await load_people(conn, rows, strengths={r["pk"]: r["strength"] for r in rows})
