@@ -17,19 +17,33 @@ from aiohttp import web
 from node.context import NodeContext
 from node.web import (
     views_auth,
+    views_connections,
     views_home,
+    views_import,
     views_merges,
     views_people,
     views_person,
+    views_settings,
 )
+from node.web.disclosure import disclosure_settings
 from node.web.framework import ROUTES, WEB, WebState, web_middleware
 from node.web.helpers import FILTERS
+from node.web.imports import ImportJobs
 from node.web.sessions import LoginLimiter, Sessions
 
-__all__ = ["setup_web"]
+__all__ = ["disclosure_settings", "setup_web"]
 
 _HERE = Path(__file__).parent
-_VIEWS = (views_auth, views_home, views_people, views_person, views_merges)  # imported for their routes
+_VIEWS = (
+    views_auth,
+    views_home,
+    views_people,
+    views_person,
+    views_merges,
+    views_import,
+    views_connections,
+    views_settings,
+)  # imported for their routes
 
 
 def setup_web(app: web.Application, ctx: NodeContext) -> None:
@@ -47,6 +61,7 @@ def setup_web(app: web.Application, ctx: NodeContext) -> None:
         ctx=ctx,
         sessions=Sessions(ctx.store),
         limiter=LoginLimiter(),
+        imports=ImportJobs(),
         secure_cookies=ctx.config.node.https,
     )
     app[WEB] = st
@@ -54,7 +69,11 @@ def setup_web(app: web.Application, ctx: NodeContext) -> None:
     async def load_sessions(_app: web.Application) -> None:
         await st.sessions.load()
 
+    async def stop_imports(_app: web.Application) -> None:
+        await st.imports.close()
+
     app.on_startup.append(load_sessions)
+    app.on_cleanup.append(stop_imports)
     app.middlewares.append(web_middleware)
     app.router.add_static("/static/", _HERE / "static", name="static", append_version=False)
     for route in ROUTES:

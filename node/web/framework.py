@@ -20,6 +20,7 @@ from multidict import MultiDictProxy
 
 from node.context import NodeContext
 from node.errors import NodeError
+from node.web.imports import ImportJobs
 from node.web.sessions import SESSION_COOKIE, LoginLimiter, Sessions
 from protocol.errors import KithError
 
@@ -46,6 +47,7 @@ class WebState:
     ctx: NodeContext
     sessions: Sessions
     limiter: LoginLimiter
+    imports: ImportJobs
     secure_cookies: bool
 
 
@@ -103,9 +105,11 @@ def state(request: web.Request) -> WebState:
     return request.app[WEB]
 
 
-def session_id(request: web.Request) -> str | None:
+async def session_id(request: web.Request) -> str | None:
+    sessions = state(request).sessions
+    await sessions.refresh()
     sid = request.cookies.get(SESSION_COOKIE)
-    return sid if state(request).sessions.valid(sid) else None
+    return sid if sessions.valid(sid) else None
 
 
 def set_cookie(request: web.Request, resp: web.StreamResponse, name: str, value: str, max_age: int) -> None:
@@ -159,7 +163,7 @@ def page(path: str, name: str, *, public: bool = False) -> Callable[[PageHandler
 
     def deco(fn: PageHandler) -> PageHandler:
         async def handler(request: web.Request) -> web.StreamResponse:
-            sid = session_id(request)
+            sid = await session_id(request)
             if sid is None and not public:
                 raise _login_redirect(request)
             result = await fn(request)
@@ -181,7 +185,7 @@ def action(
     def deco(fn: ActionHandler) -> ActionHandler:
         async def handler(request: web.Request) -> web.StreamResponse:
             st = state(request)
-            sid = session_id(request)
+            sid = await session_id(request)
             if sid is None:
                 raise web.HTTPSeeOther("/login")
             form = await request.post()
@@ -264,7 +268,7 @@ async def web_middleware(
 
 
 async def _error_page(request: web.Request, status: int, message: str) -> web.Response:
-    sid = session_id(request)
+    sid = await session_id(request)
     return await render(
         request,
         PageResult(

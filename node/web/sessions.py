@@ -20,6 +20,7 @@ import json
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from node.errors import BadInput
@@ -27,10 +28,13 @@ from node.store import GraphStore
 
 __all__ = [
     "LOGIN_CSRF_COOKIE",
+    "MIN_PASSWORD",
     "SESSION_COOKIE",
     "SESSION_SECONDS",
     "LoginLimiter",
     "Sessions",
+    "check_password",
+    "clear_password",
     "has_password",
     "hash_password",
     "set_password",
@@ -88,6 +92,10 @@ async def set_password(store: GraphStore, password: str) -> None:
     await store.misc.meta_set(_PASSWORD_META, hashed)
 
 
+async def clear_password(store: GraphStore) -> None:
+    await store.misc.meta_set(_PASSWORD_META, "")
+
+
 async def has_password(store: GraphStore) -> bool:
     return bool(await store.misc.meta_get(_PASSWORD_META))
 
@@ -106,13 +114,15 @@ def _sid_hash(sid: str) -> str:
 
 @dataclass
 class Sessions:
-    """Live sessions by the SHA-256 of their id, mirrored to meta on every login and logout."""
+    """Live sessions by the SHA-256 of their id. The meta table is the truth (so that `kith password set` run
+    beside a live node ends its sessions); memory holds a copy re-read every ``ttl`` seconds."""
 
     store: GraphStore
+    ttl: float = 2.0
     key: bytes = b""
     live: dict[str, float] = field(default_factory=dict)  # sid hash → expiry (epoch seconds)
     flashes: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
-    loaded: bool = False
+    read_at: float = -1e9
 
     async def load(self) -> None:
         key = await self.store.misc.meta_get(_KEY_META)
@@ -120,24 +130,37 @@ class Sessions:
             key = _b64(secrets.token_bytes(32))
             await self.store.misc.meta_set(_KEY_META, key)
         self.key = _unb64(key)
+        await self._read()
+
+    async def _read(self) -> dict[str, float]:
         raw = await self.store.misc.meta_get(_SESSIONS_META)
         now = time.time()
         try:
             stored = json.loads(raw) if raw else {}
         except ValueError:
             stored = {}
-        self.live = {h: float(exp) for h, exp in stored.items() if isinstance(exp, int | float) and exp > now}
-        self.loaded = True
+        if not isinstance(stored, dict):
+            stored = {}
+        self.live = {
+            str(h): float(exp) for h, exp in stored.items() if isinstance(exp, int | float) and exp > now
+        }
+        self.read_at = time.monotonic()
+        return self.live
 
-    async def _save(self) -> None:
-        now = time.time()
-        self.live = {h: exp for h, exp in self.live.items() if exp > now}
-        await self.store.misc.meta_set(_SESSIONS_META, json.dumps(self.live, sort_keys=True))
+    async def refresh(self) -> None:
+        if time.monotonic() - self.read_at > self.ttl:
+            await self._read()
+
+    async def _change(self, add: dict[str, float], drop: Callable[[str], bool]) -> None:
+        live = await self._read()
+        live = {h: exp for h, exp in live.items() if not drop(h)}
+        live.update(add)
+        await self.store.misc.meta_set(_SESSIONS_META, json.dumps(live, sort_keys=True))
+        self.live = live
 
     async def create(self) -> str:
         sid = secrets.token_urlsafe(32)
-        self.live[_sid_hash(sid)] = time.time() + SESSION_SECONDS
-        await self._save()
+        await self._change({_sid_hash(sid): time.time() + SESSION_SECONDS}, lambda h: False)
         return sid
 
     def valid(self, sid: str | None) -> bool:
@@ -148,17 +171,15 @@ class Sessions:
 
     async def end(self, sid: str | None) -> None:
         if sid:
-            h = _sid_hash(sid)
-            self.live.pop(h, None)
-            self.flashes.pop(h, None)
-            await self._save()
+            gone = _sid_hash(sid)
+            self.flashes.pop(gone, None)
+            await self._change({}, lambda h: h == gone)
 
     async def end_all_but(self, sid: str | None) -> int:
         keep = _sid_hash(sid) if sid else None
-        ended = len([h for h in self.live if h != keep])
-        self.live = {h: exp for h, exp in self.live.items() if h == keep}
+        ended = len([h for h in await self._read() if h != keep])
         self.flashes = {h: f for h, f in self.flashes.items() if h == keep}
-        await self._save()
+        await self._change({}, lambda h: h != keep)
         return ended
 
     def csrf(self, sid: str) -> str:

@@ -65,7 +65,7 @@ async def _login_page(
 @page("/login", "login", public=True)
 async def login_form(request: web.Request) -> web.StreamResponse:
     next_url = safe_next(request.query.get("next"))
-    if session_id(request) is not None:
+    if await session_id(request) is not None:
         raise web.HTTPSeeOther(next_url)
     return await _login_page(request, next_url=next_url)
 
