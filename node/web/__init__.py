@@ -77,7 +77,7 @@ def setup_web(app: web.Application, ctx: NodeContext) -> None:
     app.middlewares.append(web_middleware)
     app.router.add_static("/static/", _HERE / "static", name="static", append_version=False)
     for route in ROUTES:
-        app.router.add_route(route.method, route.path, route.handler, name=f"web:{route.name}")
+        app.router.add_route(route.method, route.path, route.handler, name=f"web_{route.name}")
 
 
 def _static_url(name: str) -> str:

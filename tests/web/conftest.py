@@ -8,7 +8,7 @@ import contextlib
 import io
 import re
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,9 +24,30 @@ from node.config import load_config
 from node.context import NodeContext, read_token
 
 
+def _with_password_command() -> contextlib.AbstractContextManager[object]:
+    """`kith password` lives in node/cli_web.py; until node/cli.py lists it among its extensions, add it here."""
+    import node.cli as cli
+    from node import cli_web
+
+    found = cli._extensions()
+    if any(getattr(f, "__module__", "") == cli_web.__name__ for f in found):
+        return contextlib.nullcontext()
+    patch = pytest.MonkeyPatch()
+
+    @contextlib.contextmanager
+    def patched() -> Iterator[object]:
+        patch.setattr(cli, "_extensions", lambda: [*found, cli_web.register])
+        try:
+            yield None
+        finally:
+            patch.undo()
+
+    return patched()
+
+
 def run_cli(*argv: str | Path) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with _with_password_command(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             code = cli_main([str(a) for a in argv])
         except SystemExit as exc:
@@ -60,18 +81,27 @@ class Node:
     token: str
     ctx: NodeContext
     data_dir: Path
+    app: web.Application
+
+
+async def serve(ctx: NodeContext, data_dir: Path) -> tuple[Node, web.AppRunner]:
+    app = build_app(ctx)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    return Node(
+        base=f"http://{host}:{port}", token=read_token(data_dir), ctx=ctx, data_dir=data_dir, app=app
+    ), runner
 
 
 @pytest.fixture
 async def node(node_dir: Path) -> AsyncIterator[Node]:
     ctx = await NodeContext.open(load_config(node_dir, env={}), load_keys=False)
-    runner = web.AppRunner(build_app(ctx), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
+    served, runner = await serve(ctx, node_dir)
     try:
-        yield Node(base=f"http://{host}:{port}", token=read_token(node_dir), ctx=ctx, data_dir=node_dir)
+        yield served
     finally:
         await runner.cleanup()
         await ctx.close()
