@@ -13,7 +13,16 @@ from node.models import Circle, Interaction, Note, Page, Person, Relationship
 from node.store.db import Database
 from node.store.rows import PERSON_COLUMNS, fetch_all, fetch_one, load_people, placeholders, refresh_fts
 
-__all__ = ["IdentityInput", "SqlitePeople", "person_pk", "recompute_people"]
+__all__ = [
+    "PERSON_FIELDS",
+    "TIE_STRENGTH_SQL",
+    "IdentityInput",
+    "SqlitePeople",
+    "attach_identity",
+    "person_pk",
+    "recompute_due",
+    "recompute_people",
+]
 
 PERSON_FIELDS = (
     "display_name",
@@ -115,7 +124,7 @@ class SqlitePeople:
             )
             pk = int(cur.lastrowid or 0)
             for ident in identities:
-                await _attach_identity(conn, pk, ident, now)
+                await attach_identity(conn, pk, ident, now)
             await recompute_due(conn, [pk])
             await refresh_fts(conn, [pk])
             return await self._get(conn, pk)
@@ -196,7 +205,7 @@ class SqlitePeople:
     async def add_identity(self, person_id: str, ident: IdentityInput, now: str) -> Person:
         async def run(conn: aiosqlite.Connection) -> Person:
             pk = await person_pk(conn, person_id)
-            await _attach_identity(conn, pk, ident, now)
+            await attach_identity(conn, pk, ident, now)
             await refresh_fts(conn, [pk])
             return await self._get(conn, pk)
 
@@ -529,7 +538,7 @@ def _prefixed(columns: str) -> str:
     return ", ".join("p." + c.strip() for c in columns.split(","))
 
 
-async def _attach_identity(conn: aiosqlite.Connection, pk: int, ident: IdentityInput, now: str) -> None:
+async def attach_identity(conn: aiosqlite.Connection, pk: int, ident: IdentityInput, now: str) -> None:
     row = await fetch_one(
         conn, "SELECT pk, person_pk, verification FROM identity WHERE uri = ?", (ident.uri,)
     )
