@@ -32,9 +32,12 @@ async def names_for(graph: Graph, ids: Iterable[str], *, limit: int = 100) -> di
     return names
 
 
-def _parse(value: str | None) -> datetime | None:
-    if not value:
+def _parse(value: str | float | None) -> datetime | None:
+    """ISO-8601 text (the graph) or epoch seconds (federation's rows)."""
+    if value is None or value == "":
         return None
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -42,7 +45,7 @@ def _parse(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def ago(value: str | None, now: datetime | None = None) -> str:
+def ago(value: str | float | None, now: datetime | None = None) -> str:
     """'3 days ago', 'in 2 weeks', 'today'... for ISO times; '' for none."""
     moment = _parse(value)
     if moment is None:
@@ -59,9 +62,9 @@ def ago(value: str | None, now: datetime | None = None) -> str:
     return "today"
 
 
-def short_date(value: str | None) -> str:
+def short_date(value: str | float | None) -> str:
     moment = _parse(value)
-    return moment.strftime("%Y-%m-%d") if moment else (value or "")
+    return moment.strftime("%Y-%m-%d") if moment else str(value or "")
 
 
 FILTERS = {"ago": ago, "short_date": short_date}

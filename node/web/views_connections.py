@@ -40,6 +40,15 @@ def federation_of(request: web.Request) -> Any:
         return None
 
 
+async def _named(fed: Any, row: dict[str, Any]) -> dict[str, Any]:
+    """Requests name their actor by URL; show the acct: address federation has cached for it, if any."""
+    if row.get("acct") or not row.get("actor"):
+        return row
+    cached = await fed.store.actor(row["actor"])
+    acct = getattr(getattr(cached, "actor", None), "acct", None)
+    return {**row, "acct": acct} if acct else row
+
+
 def _back(request: web.Request) -> str:
     return "/connections"
 
@@ -60,7 +69,7 @@ async def connections(request: web.Request) -> PageResult:
         "address": request.query.get("address", "")[:300],
     }
     if fed is not None:
-        pending = await _owner.requests(fed)
+        pending = [await _named(fed, r) for r in await _owner.requests(fed)]
         values.update(
             incoming=[r for r in pending if r["direction"] == "incoming"],
             outgoing=[r for r in pending if r["direction"] == "outgoing"],

@@ -13,6 +13,7 @@ from node.web.disclosure import (
     LIST_FIELDS,
     card,
     disclosure_settings,
+    publish_card,
     save_card,
     save_disclosure,
 )
@@ -82,7 +83,7 @@ async def save_card_form(request: web.Request, form: Form) -> Done:
         value = field(form, name, limit=5000)
         data[name] = [v.strip() for v in value.splitlines() if v.strip()] if name in LIST_FIELDS else value
     await save_card(state(request).ctx, data)
-    return Done(to="/settings#card", message="Card saved.")
+    return Done(to="/settings#card", message="Card saved." + _sent(await publish_card(request.app)))
 
 
 @action("/settings/disclosure", "settings_disclosure", back=_back)
@@ -97,7 +98,13 @@ async def save_disclosure_form(request: web.Request, form: Form) -> Done:
             raise BadInput(f"there is no circle named {unknown[0]!r}", field=name)
         rules[name] = chosen
     await save_disclosure(ctx, rules)
-    return Done(to="/settings#disclosure", message="Saved. Peers see the change with your next card update.")
+    return Done(to="/settings#disclosure", message="Saved." + _sent(await publish_card(request.app)))
+
+
+def _sent(peers: int | None) -> str:
+    if peers is None:
+        return ""
+    return f" Sent to {peers} connection{'s' if peers != 1 else ''} allowed to see it." if peers else ""
 
 
 async def _reauthenticate(request: web.Request, form: Form) -> None:

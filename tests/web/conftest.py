@@ -4,6 +4,7 @@ the page, cookies kept, redirects followed)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import re
@@ -168,3 +169,35 @@ async def client(node: Node) -> AsyncIterator[Browserish]:
 def cookie(session: aiohttp.ClientSession, node: Node, name: str) -> str | None:
     morsel = session.cookie_jar.filter_cookies(URL(node.base)).get(name)
     return morsel.value if morsel else None
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def federating_node(folder: Path, username: str) -> AsyncIterator[Node]:
+    """A node with its keys and federation, on the port its domain names, allowed to reach loopback peers over
+    plain http (the configuration the README gives for two nodes on one machine)."""
+    port = free_port()
+    code, _, err = await asyncio.to_thread(
+        run_cli, "--data", folder, "init", "--username", username, "--domain", f"127.0.0.1:{port}"
+    )
+    assert code == 0, err
+    env = {"KITH_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8", "KITH_ALLOW_HTTP": "1"}
+    ctx = await NodeContext.open(load_config(folder, env=env))
+    app = build_app(ctx)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield Node(
+            base=f"http://127.0.0.1:{port}", token=read_token(folder), ctx=ctx, data_dir=folder, app=app
+        )
+    finally:
+        await runner.cleanup()
+        await ctx.close()

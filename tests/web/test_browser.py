@@ -18,7 +18,7 @@ except ImportError:  # the module is skipped below (needs_browser says why)
 from node.web.imports import available as importer_available
 
 from .browser import DESKTOP, PHONE, chromium, needs_browser, page_in, shoot, sign_in
-from .conftest import Node
+from .conftest import Node, federating_node
 from .seed import seed
 
 pytestmark = [pytest.mark.browser, needs_browser]
@@ -200,7 +200,12 @@ async def test_pages_work_without_javascript_and_by_keyboard(node: Node) -> None
     assert "Written without JavaScript" in [n.body for n in await node.ctx.graph.notes(people["alan"].id)]
 
 
-async def test_screenshots_of_the_main_pages(node: Node) -> None:
+async def test_screenshots_of_the_main_pages(tmp_path: Path) -> None:
+    async with federating_node(tmp_path / "alice", "alice") as node:
+        await _screenshots(node)
+
+
+async def _screenshots(node: Node) -> None:
     people = await seed(node.ctx.graph)
     await node.ctx.graph.suggest_merges()
     pages = [
@@ -224,3 +229,48 @@ async def test_screenshots_of_the_main_pages(node: Node) -> None:
                     overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
                     assert overflow <= 0, (name, viewport, overflow)
                     await shoot(page, name)
+
+
+async def test_connect_two_nodes_and_see_the_request_accepted(tmp_path: Path) -> None:
+    async with (
+        federating_node(tmp_path / "alice", "alice") as alice,
+        federating_node(tmp_path / "bob", "bob") as bob,
+        chromium() as browser,
+    ):
+        bob_addr = "acct:bob@" + bob.base.removeprefix("http://")
+        async with page_in(browser) as page:
+            await sign_in(page, alice.base, alice.token, then="/connections")
+            await page.get_by_label("Their address").fill(bob_addr)
+            await page.get_by_label("They are my…").select_option("colleague")
+            await page.get_by_label("How we met (optional)").fill("PyCon 2025")
+            await page.get_by_role("button", name="Send request").click()
+            await page.get_by_role("status").filter(has_text="Asked").wait_for()
+            assert "colleague" in await page.locator("#outgoing").inner_text()
+        async with page_in(browser, viewport=PHONE) as page:
+            await sign_in(page, bob.base, bob.token, then="/connections")
+            incoming = page.locator("#incoming li.request")
+            for _ in range(50):  # delivery is asynchronous: reload until the offer has arrived
+                if await incoming.count():
+                    break
+                await page.wait_for_timeout(200)
+                await page.reload()
+            text = await incoming.first.inner_text()
+            assert "alice@" in text and "colleague" in text and "PyCon 2025" in text
+            await shoot(page, "connections-request")
+            await incoming.first.get_by_role("button", name=re.compile("^Accept")).click()
+            await page.get_by_role("status").filter(has_text="Accepted").wait_for()
+            assert await page.locator("#incoming li.request").count() == 0
+        async with page_in(browser) as page:
+            await sign_in(page, alice.base, alice.token, then="/people?q=bob")
+            found = page.locator("#results li.person-row a")
+            for _ in range(50):  # the Accept travels back to Alice's node
+                if await found.count():
+                    await found.first.click()
+                    if "accepted" in await page.locator("#relationships").inner_text():
+                        break
+                await page.wait_for_timeout(200)
+                await page.goto(alice.base + "/people?q=bob")
+            rels = await page.locator("#relationships").inner_text()
+            assert "colleague" in rels and "accepted" in rels
+            await page.goto(alice.base + "/connections")
+            assert await page.locator("#outgoing li").count() == 0
