@@ -36,7 +36,7 @@ def _read_password(args: argparse.Namespace) -> str:
     return password
 
 
-async def cmd_password(args: argparse.Namespace) -> int:
+async def _cmd_password(args: argparse.Namespace) -> int:
     config = _config(args)
     password = _read_password(args) if args.action == "set" else ""
     ctx = await NodeContext.open(config, load_keys=False)
@@ -65,4 +65,4 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("password", help="the web UI's sign-in password: set | clear | status")
     p.add_argument("action", choices=("set", "clear", "status"))
     p.add_argument("--stdin", action="store_true", help="with set: read the password from standard input")
-    p.set_defaults(fn=cmd_password)
+    p.set_defaults(fn=_cmd_password)

@@ -25,17 +25,24 @@ from node.web.sessions import SESSION_COOKIE, LoginLimiter, Sessions
 from protocol.errors import KithError
 
 __all__ = [
+    "CSP",
+    "ROUTES",
     "WEB",
+    "ActionHandler",
     "Done",
     "Form",
+    "PageHandler",
     "PageResult",
     "WebRoute",
     "WebState",
     "action",
     "page",
     "render",
+    "safe_next",
     "security_headers",
+    "session_id",
     "set_cookie",
+    "state",
     "web_middleware",
 ]
 

@@ -28,6 +28,7 @@ from node.store import GraphStore
 
 __all__ = [
     "LOGIN_CSRF_COOKIE",
+    "MAX_PASSWORD",
     "MIN_PASSWORD",
     "SESSION_COOKIE",
     "SESSION_SECONDS",

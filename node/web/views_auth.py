@@ -31,7 +31,7 @@ from node.web.sessions import (
 
 __all__: list[str] = []
 
-MAX_SECRET = 2048
+_MAX_SECRET = 2048
 
 
 async def _login_page(
@@ -63,14 +63,14 @@ async def _login_page(
 
 
 @page("/login", "login", public=True)
-async def login_form(request: web.Request) -> web.StreamResponse:
+async def _login_form(request: web.Request) -> web.StreamResponse:
     next_url = safe_next(request.query.get("next"))
     if await session_id(request) is not None:
         raise web.HTTPSeeOther(next_url)
     return await _login_page(request, next_url=next_url)
 
 
-async def login_submit(request: web.Request) -> web.StreamResponse:
+async def _login_submit(request: web.Request) -> web.StreamResponse:
     st = state(request)
     form = await request.post()
     raw_next = form.get("next")
@@ -94,7 +94,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         )
     secret = form.get("secret")
     secret = secret.strip() if isinstance(secret, str) else ""
-    ok = bool(secret) and len(secret) <= MAX_SECRET
+    ok = bool(secret) and len(secret) <= _MAX_SECRET
     if ok:
         ok = await st.ctx.tokens.check(secret) or await check_password(st.ctx.store, secret)
     if not ok:
@@ -115,10 +115,10 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     raise resp
 
 
-ROUTES.append(WebRoute("POST", "/login", login_submit, "login_submit"))
+ROUTES.append(WebRoute("POST", "/login", _login_submit, "login_submit"))
 
 
 @action("/logout", "logout")
-async def logout(request: web.Request, form: Form) -> Done:
+async def _logout(request: web.Request, form: Form) -> Done:
     await state(request).sessions.end(request.cookies.get(SESSION_COOKIE))
     return Done(to="/login", clear_cookies=(SESSION_COOKIE,))

@@ -61,7 +61,7 @@ def _need(request: web.Request) -> Any:
 
 
 @page("/connections", "connections")
-async def connections(request: web.Request) -> PageResult:
+async def _connections(request: web.Request) -> PageResult:
     fed = federation_of(request)
     values: dict[str, Any] = {
         "available": fed is not None,
@@ -86,7 +86,7 @@ async def connections(request: web.Request) -> PageResult:
 
 
 @action("/connections/connect", "connections_connect", back=_back)
-async def connect(request: web.Request, form: Form) -> Done:
+async def _connect(request: web.Request, form: Form) -> Done:
     fed = _need(request)
     address = field(form, "address", limit=300)
     rel_type = field(form, "type", limit=100) or "contact"
@@ -103,7 +103,7 @@ async def connect(request: web.Request, form: Form) -> Done:
 
 
 @action("/connections/follow", "connections_follow", back=_back)
-async def follow(request: web.Request, form: Form) -> Done:
+async def _follow(request: web.Request, form: Form) -> Done:
     address = field(form, "address", limit=300)
     if not address:
         raise BadInput("give the address to follow, like acct:bob@example.org", field="address")
@@ -112,14 +112,14 @@ async def follow(request: web.Request, form: Form) -> Done:
 
 
 @action("/connections/unfollow", "connections_unfollow", back=_back)
-async def unfollow(request: web.Request, form: Form) -> Done:
+async def _unfollow(request: web.Request, form: Form) -> Done:
     address = field(form, "address", limit=2048)
     await _owner.unfollow(_need(request), address)
     return Done(to="/connections#following", message="Unfollowed.")
 
 
 @action("/connections/answer", "connections_answer", back=_back)
-async def answer(request: web.Request, form: Form) -> Done:
+async def _answer(request: web.Request, form: Form) -> Done:
     request_id = field(form, "id", limit=2048)
     verdict = field(form, "verdict", limit=10)
     if verdict not in ("accept", "reject"):

@@ -12,7 +12,7 @@ __all__: list[str] = []
 
 
 @page("/", "home")
-async def home(request: web.Request) -> PageResult:
+async def _home(request: web.Request) -> PageResult:
     graph = state(request).ctx.graph
     due = await graph.due(within_days=0, limit=25)
     week = await graph.due(within_days=7, limit=40)

@@ -26,7 +26,7 @@ _CHUNK = 256 * 1024
 
 
 @page("/import", "import")
-async def import_page(request: web.Request) -> PageResult:
+async def _import_page(request: web.Request) -> PageResult:
     return PageResult(
         template="import.html",
         title="Import",
@@ -35,13 +35,13 @@ async def import_page(request: web.Request) -> PageResult:
 
 
 @page("/import/{id}", "import_job")
-async def import_job(request: web.Request) -> PageResult:
+async def _import_job(request: web.Request) -> PageResult:
     status = import_status(state(request).imports, request.match_info["id"])
     return PageResult(template="import_job.html", title="Import", values={"job": status})
 
 
 @page("/import/{id}/status", "import_status")
-async def import_status_json(request: web.Request) -> web.StreamResponse:
+async def _import_status_json(request: web.Request) -> web.StreamResponse:
     resp = json_response(import_status(state(request).imports, request.match_info["id"]))
     resp.headers["Cache-Control"] = "no-store"
     return resp
@@ -74,7 +74,7 @@ async def _save_file(part: BodyPartReader, folder: Path) -> tuple[Path, str]:
     return target, part.filename or shown
 
 
-async def upload(request: web.Request) -> web.StreamResponse:
+async def _upload(request: web.Request) -> web.StreamResponse:
     st = state(request)
     sid = await session_id(request)
     if sid is None:
@@ -118,4 +118,4 @@ async def upload(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/import/{import_id}")
 
 
-ROUTES.append(WebRoute("POST", "/import", upload, "import_upload"))
+ROUTES.append(WebRoute("POST", "/import", _upload, "import_upload"))

@@ -11,14 +11,14 @@ from node.web.helpers import field, names_for
 
 __all__: list[str] = []
 
-HISTORY = 30
+_HISTORY = 30
 
 
 @page("/merges", "merges")
-async def merges(request: web.Request) -> PageResult:
+async def _merges(request: web.Request) -> PageResult:
     graph = state(request).ctx.graph
     suggestions = await graph.suggestions(status="open", limit=100)
-    history = list(reversed(await graph.merges()))[:HISTORY]
+    history = list(reversed(await graph.merges()))[:_HISTORY]
     names = await names_for(graph, [i for m in history for i in (m.survivor, m.merged)])
     return PageResult(
         template="merges.html",
@@ -28,25 +28,25 @@ async def merges(request: web.Request) -> PageResult:
 
 
 @action("/merges/refresh", "merges_refresh", back=lambda r: "/merges")
-async def refresh(request: web.Request, form: Form) -> Done:
+async def _refresh(request: web.Request, form: Form) -> Done:
     found = await state(request).ctx.graph.suggest_merges()
     return Done(to="/merges", message=f"Found {found} new possible duplicate{'s' if found != 1 else ''}.")
 
 
 @action("/suggestions/{id}/accept", "suggestion_accept", back=lambda r: "/merges")
-async def accept(request: web.Request, form: Form) -> Done:
+async def _accept(request: web.Request, form: Form) -> Done:
     record = await state(request).ctx.graph.accept_suggestion(request.match_info["id"])
     return Done(to="/merges#history", message=f"Merged. Undo it below if that was wrong ({record.id}).")
 
 
 @action("/suggestions/{id}/dismiss", "suggestion_dismiss", back=lambda r: "/merges")
-async def dismiss(request: web.Request, form: Form) -> Done:
+async def _dismiss(request: web.Request, form: Form) -> Done:
     await state(request).ctx.graph.dismiss_suggestion(request.match_info["id"])
     return Done(to="/merges", message="Dismissed; it will not be suggested again.")
 
 
 @action("/merges/{id}/undo", "merge_undo", back=lambda r: "/merges")
-async def undo(request: web.Request, form: Form) -> Done:
+async def _undo(request: web.Request, form: Form) -> Done:
     record = await state(request).ctx.graph.unmerge(request.match_info["id"])
     back = field(form, "back", limit=200)
     to = back if back.startswith("/people/") else "/merges#history"
@@ -54,7 +54,7 @@ async def undo(request: web.Request, form: Form) -> Done:
 
 
 @page("/people/{id}/merge", "person_merge_pick")
-async def pick(request: web.Request) -> PageResult:
+async def _pick(request: web.Request) -> PageResult:
     graph = state(request).ctx.graph
     who = await graph.get_person(request.match_info["id"])
     q = request.query.get("q", "").strip()[:200]
@@ -68,7 +68,7 @@ async def pick(request: web.Request) -> PageResult:
 
 
 @action("/people/{id}/merge", "person_merge", back=lambda r: f"/people/{r.match_info['id']}/merge")
-async def merge(request: web.Request, form: Form) -> Done:
+async def _merge(request: web.Request, form: Form) -> Done:
     graph = state(request).ctx.graph
     survivor = request.match_info["id"]
     other = field(form, "other", limit=100)

@@ -12,11 +12,11 @@ from node.web.helpers import field
 
 __all__: list[str] = []
 
-PAGE_SIZE = 50
+_PAGE_SIZE = 50
 
 
 @page("/people", "people")
-async def people(request: web.Request) -> PageResult:
+async def _people(request: web.Request) -> PageResult:
     graph = state(request).ctx.graph
     q = request.query.get("q", "").strip()[:200]
     circle = request.query.get("circle", "").strip()[:100] or None
@@ -25,9 +25,9 @@ async def people(request: web.Request) -> PageResult:
     except ValueError:
         offset = 0
     if q:
-        result = await graph.search(q, circle=circle, offset=offset, limit=PAGE_SIZE)
+        result = await graph.search(q, circle=circle, offset=offset, limit=_PAGE_SIZE)
     else:
-        result = await graph.list_people(circle=circle, order="strength", offset=offset, limit=PAGE_SIZE)
+        result = await graph.list_people(circle=circle, order="strength", offset=offset, limit=_PAGE_SIZE)
     fragment = request.query.get("fragment") == "1"
     return PageResult(
         template="people_results.html" if fragment else "people.html",
@@ -37,13 +37,13 @@ async def people(request: web.Request) -> PageResult:
             "circle": circle or "",
             "circles": [] if fragment else await graph.circles(),
             "page": result,
-            "prev_offset": max(0, offset - PAGE_SIZE) if offset else None,
+            "prev_offset": max(0, offset - _PAGE_SIZE) if offset else None,
         },
     )
 
 
 @page("/people/new", "person_new")
-async def new_person_form(request: web.Request) -> PageResult:
+async def _new_person_form(request: web.Request) -> PageResult:
     return PageResult(
         template="person_new.html",
         title="Add a person",
@@ -52,7 +52,7 @@ async def new_person_form(request: web.Request) -> PageResult:
 
 
 @action("/people/new", "person_create", back=lambda r: "/people/new")
-async def create_person(request: web.Request, form: Form) -> Done:
+async def _create_person(request: web.Request, form: Form) -> Done:
     data: dict[str, object] = {}
     for name in ("display_name", "organization", "title"):
         if value := field(form, name, limit=500):

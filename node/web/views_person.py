@@ -12,8 +12,8 @@ from protocol.vocab import CHANNELS, RELATIONSHIP_TYPES
 
 __all__: list[str] = []
 
-TIMELINE_PAGE = 20
-IDENTITY_KINDS = ("", "acct", "email", "tel", "web", "x", "linkedin", "bluesky", "url")
+_TIMELINE_PAGE = 20
+_IDENTITY_KINDS = ("", "acct", "email", "tel", "web", "x", "linkedin", "bluesky", "url")
 
 
 def _pid(request: web.Request) -> str:
@@ -25,7 +25,7 @@ def _back(request: web.Request) -> str:
 
 
 @page("/people/{id}", "person")
-async def person(request: web.Request) -> PageResult:
+async def _person(request: web.Request) -> PageResult:
     graph = state(request).ctx.graph
     pid = _pid(request)
     who = await graph.get_person(pid)
@@ -33,7 +33,7 @@ async def person(request: web.Request) -> PageResult:
         offset = max(0, min(int(request.query.get("offset", "0")), 10**7))
     except ValueError:
         offset = 0
-    timeline = await graph.interactions(pid, offset=offset, limit=TIMELINE_PAGE)
+    timeline = await graph.interactions(pid, offset=offset, limit=_TIMELINE_PAGE)
     relationships = await graph.relationships(pid)
     merges = [m for m in await graph.merges(pid) if m.undone_at is None]
     others = [r.other_person_id for r in relationships if r.other_person_id]
@@ -54,14 +54,14 @@ async def person(request: web.Request) -> PageResult:
             "circles": await graph.circles(),
             "channels": CHANNELS,
             "rel_types": sorted(RELATIONSHIP_TYPES.values(), key=lambda t: (t.category, t.name)),
-            "kinds": IDENTITY_KINDS,
-            "prev_offset": max(0, offset - TIMELINE_PAGE) if offset else None,
+            "kinds": _IDENTITY_KINDS,
+            "prev_offset": max(0, offset - _TIMELINE_PAGE) if offset else None,
         },
     )
 
 
 @action("/people/{id}/interactions", "person_log", back=_back)
-async def log_interaction(request: web.Request, form: Form) -> Done:
+async def _log_interaction(request: web.Request, form: Form) -> Done:
     data = {
         "people": [_pid(request)],
         "channel": field(form, "channel", limit=20) or "message",
@@ -75,13 +75,13 @@ async def log_interaction(request: web.Request, form: Form) -> Done:
 
 
 @action("/people/{id}/notes", "person_note", back=_back)
-async def add_note(request: web.Request, form: Form) -> Done:
+async def _add_note(request: web.Request, form: Form) -> Done:
     await state(request).ctx.graph.add_note(_pid(request), field(form, "body"))
     return Done(to=_back(request) + "#notes", message="Note added.")
 
 
 @action("/people/{id}/notes/{note}/delete", "person_note_delete", back=_back)
-async def delete_note(request: web.Request, form: Form) -> Done:
+async def _delete_note(request: web.Request, form: Form) -> Done:
     graph = state(request).ctx.graph
     note_id = request.match_info["note"]
     if note_id not in {n.id for n in await graph.notes(_pid(request))}:
@@ -91,10 +91,10 @@ async def delete_note(request: web.Request, form: Form) -> Done:
 
 
 @action("/people/{id}/identities", "person_identity", back=_back)
-async def add_identity(request: web.Request, form: Form) -> Done:
+async def _add_identity(request: web.Request, form: Form) -> Done:
     kind = field(form, "kind", limit=20) or None
-    if kind is not None and kind not in IDENTITY_KINDS:
-        raise BadInput(f"kind must be one of {', '.join(k for k in IDENTITY_KINDS if k)}", field="kind")
+    if kind is not None and kind not in _IDENTITY_KINDS:
+        raise BadInput(f"kind must be one of {', '.join(k for k in _IDENTITY_KINDS if k)}", field="kind")
     await state(request).ctx.graph.add_identity(
         _pid(request),
         field(form, "uri", limit=2048),
@@ -105,27 +105,27 @@ async def add_identity(request: web.Request, form: Form) -> Done:
 
 
 @action("/people/{id}/identities/remove", "person_identity_remove", back=_back)
-async def remove_identity(request: web.Request, form: Form) -> Done:
+async def _remove_identity(request: web.Request, form: Form) -> Done:
     await state(request).ctx.graph.remove_identity(_pid(request), field(form, "uri", limit=2048))
     return Done(to=_back(request) + "#identities", message="Identity removed.")
 
 
 @action("/people/{id}/circles", "person_circle", back=_back)
-async def join_circle(request: web.Request, form: Form) -> Done:
+async def _join_circle(request: web.Request, form: Form) -> Done:
     name = field(form, "circle", limit=100)
     await state(request).ctx.graph.set_membership(_pid(request), name, member=True)
     return Done(to=_back(request) + "#circles", message=f"Added to {name}.")
 
 
 @action("/people/{id}/circles/remove", "person_circle_remove", back=_back)
-async def leave_circle(request: web.Request, form: Form) -> Done:
+async def _leave_circle(request: web.Request, form: Form) -> Done:
     name = field(form, "circle", limit=100)
     await state(request).ctx.graph.set_membership(_pid(request), name, member=False)
     return Done(to=_back(request) + "#circles", message=f"Removed from {name}.")
 
 
 @action("/people/{id}/cadence", "person_cadence", back=_back)
-async def set_cadence(request: web.Request, form: Form) -> Done:
+async def _set_cadence(request: web.Request, form: Form) -> Done:
     days = field(form, "cadence_days", limit=10) or None
     await state(request).ctx.graph.set_person_cadence(_pid(request), days)
     return Done(
@@ -135,7 +135,7 @@ async def set_cadence(request: web.Request, form: Form) -> Done:
 
 
 @action("/people/{id}/edit", "person_edit", back=_back)
-async def edit(request: web.Request, form: Form) -> Done:
+async def _edit(request: web.Request, form: Form) -> Done:
     data: dict[str, object] = {
         name: field(form, name, limit=500) or None for name in ("display_name", "organization", "title")
     }
@@ -147,7 +147,7 @@ async def edit(request: web.Request, form: Form) -> Done:
 
 
 @action("/people/{id}/relationships", "person_relationship", back=_back)
-async def add_relationship(request: web.Request, form: Form) -> Done:
+async def _add_relationship(request: web.Request, form: Form) -> Done:
     await state(request).ctx.graph.add_relationship(
         _pid(request),
         {
@@ -160,7 +160,7 @@ async def add_relationship(request: web.Request, form: Form) -> Done:
 
 
 @action("/people/{id}/archive", "person_archive", back=_back)
-async def archive(request: web.Request, form: Form) -> Done:
+async def _archive(request: web.Request, form: Form) -> Done:
     restore = field(form, "restore", limit=5) == "1"
     p = await state(request).ctx.graph.archive(_pid(request), not restore)
     return Done(

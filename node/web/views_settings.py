@@ -23,7 +23,7 @@ from node.web.sessions import SESSION_COOKIE, check_password, has_password, set_
 
 __all__: list[str] = []
 
-FIELD_LABELS = {
+_FIELD_LABELS = {
     "name": "Name",
     "summary": "About me",
     "email": "E-mail addresses",
@@ -49,19 +49,19 @@ def _keys_encrypted(request: web.Request) -> bool | None:
 
 
 @page("/settings", "settings")
-async def settings(request: web.Request) -> PageResult:
+async def _settings(request: web.Request) -> PageResult:
     ctx = state(request).ctx
     current = await card(ctx)
     if not current.get("name"):
         current = {**current, "name": ctx.config.node.display_name or ctx.config.node.username}
-    fields = [f for f in CARD_FIELDS if f in FIELD_LABELS]
+    fields = [f for f in CARD_FIELDS if f in _FIELD_LABELS]
     return PageResult(
         template="settings.html",
         title="Settings",
         values={
             "card": current,
             "fields": fields,
-            "labels": FIELD_LABELS,
+            "labels": _FIELD_LABELS,
             "list_fields": LIST_FIELDS,
             "rules": await disclosure_settings(ctx),
             "circles": [c.name for c in await ctx.graph.circles()],
@@ -75,10 +75,10 @@ async def settings(request: web.Request) -> PageResult:
 
 
 @action("/settings/card", "settings_card", back=_back)
-async def save_card_form(request: web.Request, form: Form) -> Done:
+async def _save_card_form(request: web.Request, form: Form) -> Done:
     data: dict[str, object] = {}
     for name in CARD_FIELDS:
-        if name not in FIELD_LABELS:
+        if name not in _FIELD_LABELS:
             continue
         value = field(form, name, limit=5000)
         data[name] = [v.strip() for v in value.splitlines() if v.strip()] if name in LIST_FIELDS else value
@@ -87,7 +87,7 @@ async def save_card_form(request: web.Request, form: Form) -> Done:
 
 
 @action("/settings/disclosure", "settings_disclosure", back=_back)
-async def save_disclosure_form(request: web.Request, form: Form) -> Done:
+async def _save_disclosure_form(request: web.Request, form: Form) -> Done:
     ctx = state(request).ctx
     known = {EVERYONE, *(c.name for c in await ctx.graph.circles())}
     rules: dict[str, list[str]] = {}
@@ -118,7 +118,7 @@ async def _reauthenticate(request: web.Request, form: Form) -> None:
 
 
 @action("/settings/password", "settings_password", back=_back)
-async def change_password(request: web.Request, form: Form) -> Done:
+async def _change_password(request: web.Request, form: Form) -> Done:
     await _reauthenticate(request, form)
     new, again = field(form, "password", limit=2048), field(form, "password_again", limit=2048)
     if new != again:
@@ -130,7 +130,7 @@ async def change_password(request: web.Request, form: Form) -> Done:
 
 
 @action("/settings/token", "settings_token", back=_back)
-async def rotate_token(request: web.Request, form: Form) -> Done:
+async def _rotate_token(request: web.Request, form: Form) -> Done:
     await _reauthenticate(request, form)
     ctx = state(request).ctx
     token = new_token()
@@ -143,6 +143,6 @@ async def rotate_token(request: web.Request, form: Form) -> Done:
 
 
 @action("/settings/sessions", "settings_sessions", back=_back)
-async def end_sessions(request: web.Request, form: Form) -> Done:
+async def _end_sessions(request: web.Request, form: Form) -> Done:
     ended = await state(request).sessions.end_all_but(request.cookies.get(SESSION_COOKIE))
     return Done(to="/settings#sessions", message=f"Signed out {ended} other session(s).")
