@@ -45,6 +45,4 @@ function importProgress(box) {
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("form[data-live-search]").forEach(liveSearch);
   document.querySelectorAll("[data-import-status]").forEach(importProgress);
-  // The HTML page refreshes itself without JavaScript; with it, polling takes over.
-  document.querySelectorAll("meta[http-equiv=refresh]").forEach((m) => m.remove());
 });
