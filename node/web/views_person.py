@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from node.errors import BadInput
-from node.web.framework import Done, Form, PageResult, action, page, state
+from node.web.framework import Done, Form, PageResult, action, page, safe_next, state
 from node.web.helpers import field, names_for
 from protocol.vocab import CHANNELS, RELATIONSHIP_TYPES
 
@@ -70,8 +70,12 @@ async def _log_interaction(request: web.Request, form: Form) -> Done:
     }
     if when := field(form, "occurred_at", limit=40):
         data["occurred_at"] = when
+    who = await state(request).ctx.graph.get_person(_pid(request))
     await state(request).ctx.graph.log_interaction(data)
-    return Done(to=_back(request), message="Interaction logged; the stay-in-touch clock starts again.")
+    return Done(
+        to=safe_next(field(form, "back", limit=200) or None, _back(request)),
+        message=f"Interaction with {who.display_name} logged; the stay-in-touch clock starts again.",
+    )
 
 
 @action("/people/{id}/notes", "person_note", back=_back)

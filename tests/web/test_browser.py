@@ -104,7 +104,7 @@ async def test_log_an_interaction_and_watch_the_due_list_change(node: Node) -> N
         await page.get_by_label("Who reached out").select_option("owner")
         await page.get_by_label("What about").fill("Birthday plans")
         await page.get_by_role("button", name="Log it").click()
-        await page.get_by_role("status").filter(has_text="Interaction logged").wait_for()
+        await page.get_by_role("status").filter(has_text="Interaction with Margaret Lovelace logged").wait_for()
         assert "Birthday plans" in await page.locator("#timeline").inner_text()
         assert "in 6 days" in await page.locator("#due-at").inner_text()
         await page.get_by_role("link", name="Today").click()

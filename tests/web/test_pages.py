@@ -272,3 +272,20 @@ async def test_connections_without_federation(client: Browserish, node: Node) ->
     assert people["ada"].display_name in html and "@ada@mathstodon.example" in html
     _, html = await client.post("/connections/connect", {"address": "acct:bob@example.org", "type": "friend"})
     assert "federation is not available" in html
+
+
+async def test_marking_someone_contacted_from_today(client: Browserish, node: Node) -> None:
+    people = await seed(node.ctx.graph)
+    mum = people["mum"]
+    html = await client.get("/")
+    due = html[html.index('id="due-list"') : html.index('id="soon-h"')]
+    assert f"/people/{mum.id}/interactions" in due
+    path, html = await client.post(f"/people/{mum.id}/interactions", {"back": "/", "channel": "message"})
+    assert path == "/" and "Interaction with Margaret Lovelace logged" in html
+    due = html[html.index('id="due-list"') : html.index('id="soon-h"')]
+    assert mum.id not in due
+    # "back" only ever leads somewhere on this site.
+    path, _ = await client.post(
+        f"/people/{mum.id}/interactions", {"back": "//evil.example/", "channel": "call"}
+    )
+    assert path == f"/people/{mum.id}"
