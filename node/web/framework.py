@@ -251,22 +251,30 @@ _ERROR_TEXT = {
 }
 
 
+def _is_ui(request: web.Request) -> bool:
+    """The web UI's own routes, and unknown paths outside the API and federation (which keep their JSON)."""
+    name = request.match_info.route.name
+    if name is not None:
+        return name.startswith("web_")
+    return not request.path.startswith(_NOT_UI)
+
+
+_NOT_UI = ("/api/", "/.well-known/", "/users/", "/actor", "/inbox", "/nodeinfo")
+
+
 @web.middleware
 async def web_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Security headers on everything; HTML error pages for the UI's own paths (the API keeps its JSON)."""
-    is_ui = not request.path.startswith(
-        ("/api/", "/.well-known/", "/users/", "/actor", "/inbox", "/nodeinfo")
-    )
+    """Security headers on everything; HTML error pages for the UI's own paths."""
     try:
         resp = await handler(request)
     except (NodeError, KithError) as exc:
-        if not is_ui or request.method != "GET":
+        if request.method != "GET" or not _is_ui(request):
             raise
         resp = await _error_page(request, exc.status_hint, exc.message)
     except web.HTTPException as exc:
-        if not is_ui or exc.status < 400 or exc.status >= 500:
+        if exc.status < 400 or exc.status >= 500 or not _is_ui(request):
             security_headers(exc)
             raise
         resp = await _error_page(request, exc.status, _ERROR_TEXT.get(exc.status, exc.reason))
