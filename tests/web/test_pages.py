@@ -1,0 +1,274 @@
+"""Every page and form over real HTTP, as a browser without JavaScript uses them: what the page shows, what a
+form changes in the graph, and that a refused form changes nothing and says why."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+
+from node.context import read_token
+from node.web.disclosure import disclosure_settings
+from node.web.imports import available as importer_available
+
+from .conftest import Browserish, Node, sign_in
+from .seed import seed
+
+
+def rows(html: str) -> list[str]:
+    return re.findall(r'<li class="person-row">.*?<a href="/people/([^"]+)">', html, re.S)
+
+
+async def test_people_are_paged_by_tie_strength(client: Browserish, node: Node) -> None:
+    graph = node.ctx.graph
+    made = [await graph.create_person({"display_name": f"Person {i:03d}"}) for i in range(120)]
+    await graph.update_person(made[77].id, {"priority": 3})
+    html = await client.get("/people")
+    assert "120 people" in html
+    first = rows(html)
+    assert len(first) == 50 and first[0] == made[77].id
+    assert 'rel="next"' in html and "offset=50" in html and 'rel="prev"' not in html
+    last = rows(await client.get("/people?offset=100"))
+    assert len(last) == 20 and not set(last) & set(first)
+    assert 'rel="prev"' in client.last_html and 'rel="next"' not in client.last_html
+    assert len(rows(await client.get("/people?offset=banana"))) == 50  # a bad offset is the first page
+
+
+async def test_search_and_the_fragment_for_search_as_you_type(client: Browserish, node: Node) -> None:
+    people = await seed(node.ctx.graph)
+    html = await client.get("/people?q=analytical")
+    assert rows(html) == [people["ada"].id]
+    fragment = await client.get("/people?q=hopp&fragment=1")
+    assert "<html" not in fragment and rows(fragment) == [people["grace"].id]
+    assert rows(await client.get("/people?circle=family")) == [people["mum"].id]
+    assert "Nobody matches" in await client.get("/people?q=zzzzzz")
+    # The fragment needs a session like the page.
+    async with (
+        aiohttp.ClientSession() as anonymous,
+        anonymous.get(node.base + "/people?q=ada&fragment=1", allow_redirects=False) as resp,
+    ):
+        assert resp.status == 303
+
+
+async def test_add_a_person(client: Browserish, node: Node) -> None:
+    path, html = await client.post(
+        "/people/new",
+        {
+            "display_name": "Barbara Liskov",
+            "organization": "MIT",
+            "identities": "liskov@example.edu\n",
+            "circle": "work",
+        },
+        from_page="/people/new",
+    )
+    pid = path.rsplit("/", 1)[-1]
+    p = await node.ctx.graph.get_person(pid)
+    assert p.display_name == "Barbara Liskov" and p.circles == ("work",)
+    assert [i.uri for i in p.identities] == ["mailto:liskov@example.edu"]
+    assert "Added Barbara Liskov" in html
+    path, html = await client.post("/people/new", {"display_name": ""}, from_page="/people/new")
+    assert path == "/people/new" and "needs a display_name or at least one identity" in html
+
+
+async def test_the_forms_on_a_person_page(client: Browserish, node: Node) -> None:
+    graph = node.ctx.graph
+    people = await seed(graph)
+    ada = people["ada"]
+    page = f"/people/{ada.id}"
+    html = await client.get(page)
+    assert "ada@example.com" in html and "badge-claimed" in html and "from owner" in html
+    assert "Prefers letters" in html and "A lecture on difference engines" in html
+
+    _, html = await client.post(f"{page}/identities", {"uri": "https://x.com/ada_l", "kind": "", "label": ""})
+    assert "Identity added" in html and "@ada_l" in html
+    _, html = await client.post(f"{page}/identities", {"uri": "grace@example.org"})  # Grace's address
+    assert 'class="flash flash-error"' in html
+    assert "grace@example.org" not in [i.display for i in (await graph.get_person(ada.id)).identities]
+    _, html = await client.post(f"{page}/identities/remove", {"uri": "https://x.com/ada_l"})
+    assert "@ada_l" not in [i.display for i in (await graph.get_person(ada.id)).identities]
+
+    await client.post(f"{page}/circles", {"circle": "family"})
+    assert (await graph.get_person(ada.id)).circles == ("family", "friends")
+    await client.post(f"{page}/circles/remove", {"circle": "friends"})
+    assert (await graph.get_person(ada.id)).circles == ("family",)
+    await client.post(f"{page}/cadence", {"cadence_days": "3"})
+    assert (await graph.get_person(ada.id)).effective_cadence_days == 3
+    _, html = await client.post(f"{page}/cadence", {"cadence_days": "0"})
+    assert "cadence_days must be a whole number from 1 to 3650" in html
+    await client.post(f"{page}/cadence", {"cadence_days": ""})
+    assert (await graph.get_person(ada.id)).cadence_days is None
+
+    await client.post(
+        f"{page}/relationships", {"type": "mentor", "since": "2020-01-02", "how_we_met": "At a salon"}
+    )
+    assert "mentor" in [r.type for r in await graph.relationships(ada.id)]
+    _, html = await client.post(f"{page}/relationships", {"type": "archnemesis"})
+    assert 'class="flash flash-error"' in html
+
+    _, html = await client.post(f"{page}/notes", {"body": "Likes poetry"})
+    assert "Likes poetry" in html
+    note = next(n for n in await graph.notes(ada.id) if n.body == "Likes poetry")
+    other = await graph.add_note(people["grace"].id, "Grace's own note")
+    _, html = await client.post(f"{page}/notes/{other.id}/delete", {})
+    assert "not on this person" in html
+    assert other.id in [n.id for n in await graph.notes(people["grace"].id)]
+    await client.post(f"{page}/notes/{note.id}/delete", {})
+    assert note.id not in [n.id for n in await graph.notes(ada.id)]
+
+    _, html = await client.post(f"{page}/edit", {"display_name": "", "organization": "x", "priority": "1"})
+    assert (
+        "must not be empty" in html
+        and (await graph.get_person(ada.id)).organization == "Analytical Engines Ltd"
+    )
+    await client.post(
+        f"{page}/edit", {"display_name": "Augusta Ada King", "organization": "", "title": "", "priority": "2"}
+    )
+    p = await graph.get_person(ada.id)
+    assert (p.display_name, p.organization, p.priority) == ("Augusta Ada King", None, 2)
+
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    _, html = await client.post(
+        f"{page}/interactions",
+        {"channel": "call", "initiated_by": "them", "summary": "Long call", "occurred_at": yesterday},
+    )
+    latest = (await graph.interactions(ada.id, limit=1)).items[0]
+    assert (latest.channel, latest.initiated_by, latest.occurred_at[:10]) == ("call", "them", yesterday)
+    _, html = await client.post(f"{page}/interactions", {"channel": "pigeon"})
+    assert "channel must be one of" in html
+
+    await client.post(f"{page}/archive", {})
+    assert (await graph.get_person(ada.id)).status == "archived"
+    assert "Archived" in await client.get(page)
+    await client.post(f"{page}/archive", {"restore": "1"})
+    assert (await graph.get_person(ada.id)).status == "active"
+    await client.get("/people/p_nobody", status=404)
+
+
+async def test_duplicates_merge_and_undo_over_http(client: Browserish, node: Node) -> None:
+    people = await seed(node.ctx.graph)
+    _, html = await client.post("/merges/refresh", {}, from_page="/merges")
+    assert "new possible duplicate" in html and "linustorvalds" in html
+    suggestion = re.search(r'action="/suggestions/([^/]+)/accept"', html)
+    assert suggestion
+    _, html = await client.post(f"/suggestions/{suggestion.group(1)}/accept", {})
+    assert "Merged." in html
+    twin = await node.ctx.graph.get_person(people["linus2"].id)
+    merged_away = twin if twin.status == "merged" else await node.ctx.graph.get_person(people["linus"].id)
+    assert merged_away.status == "merged"
+    assert "This record was merged into" in await client.get(f"/people/{merged_away.id}")
+    undo = re.search(r'action="/merges/([^/]+)/undo"', await client.get("/merges"))
+    assert undo
+    _, html = await client.post(f"/merges/{undo.group(1)}/undo", {})
+    assert "Merge undone" in html
+    assert (await node.ctx.graph.get_person(merged_away.id)).status == "active"
+    _, html = await client.post(f"/merges/{undo.group(1)}/undo", {})  # twice: refused, said plainly
+    assert 'class="flash flash-error"' in html
+
+
+async def test_card_and_who_sees_what(client: Browserish, node: Node) -> None:
+    await node.ctx.graph.create_circle("friends")
+    await node.ctx.graph.create_circle("family")
+    _, html = await client.post(
+        "/settings/card",
+        {
+            "name": "Alice Example",
+            "summary": "",
+            "email": "alice@example.org\nalice@work.example",
+            "phone": "",
+            "website": "",
+            "organization": "Kith",
+            "title": "",
+            "photo": "",
+            "identities": "",
+        },
+        from_page="/settings",
+    )
+    assert "Card saved" in html and "alice@work.example" in html
+    form = {"show:email": ["friends", "family"], "show:organization": ["*"]}
+    await client.get("/settings")
+    body = aiohttp.FormData()
+    body.add_field("csrf", client.csrf())
+    for name, values in form.items():
+        for v in values:
+            body.add_field(name, v)
+    async with client.session.post(node.base + "/settings/disclosure", data=body) as resp:
+        assert resp.status == 200 and "Saved." in await resp.text()
+    assert await disclosure_settings(node.ctx) == {"email": ["family", "friends"], "organization": ["*"]}
+    _, html = await client.post("/settings/disclosure", {"show:email": "strangers"})
+    assert "no circle named" in html
+    assert await disclosure_settings(node.ctx) == {"email": ["family", "friends"], "organization": ["*"]}
+
+
+async def test_rotating_the_token_needs_the_current_secret(client: Browserish, node: Node) -> None:
+    old = node.token
+    _, html = await client.post("/settings/token", {"current": "wrong"}, from_page="/settings")
+    assert "is wrong; nothing was changed" in html and read_token(node.data_dir) == old
+    _, html = await client.post("/settings/token", {"current": old})
+    new = read_token(node.data_dir)
+    assert new != old and new in html
+    async with aiohttp.ClientSession() as api:
+        for token, status in ((old, 401), (new, 200)):
+            async with api.get(
+                node.base + "/api/people", headers={"Authorization": f"Bearer {token}"}
+            ) as resp:
+                assert resp.status == status
+
+
+async def test_setting_a_password_from_the_page(client: Browserish, node: Node) -> None:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as other:
+        await sign_in(node, other, node.token)
+        form = {
+            "current": node.token,
+            "password": "a fine long password",
+            "password_again": "a different one",
+        }
+        _, html = await client.post("/settings/password", form, from_page="/settings")
+        assert "differ" in html
+        _, html = await client.post(
+            "/settings/password", {**form, "password": "short", "password_again": "short"}
+        )
+        assert "at least 10 characters" in html
+        _, html = await client.post("/settings/password", {**form, "password_again": "a fine long password"})
+        assert "Password set; 1 other session(s) signed out" in html
+        async with other.get(node.base + "/", allow_redirects=False) as resp:
+            assert resp.status == 303  # the other session ended
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as fresh:
+        resp = await sign_in(node, fresh, "a fine long password")
+        assert resp.status == 200 and resp.url.path == "/"
+
+
+async def test_an_upload_that_cannot_be_imported_leaves_nothing_behind(
+    client: Browserish, node: Node, tmp_path: Path
+) -> None:
+    await client.get("/import")
+    junk = tmp_path / "notes.txt"
+    junk.write_text("not an export of anything\n")
+    body = aiohttp.FormData()
+    body.add_field("csrf", client.csrf())
+    body.add_field("source", "auto")
+    body.add_field("file", junk.open("rb"), filename="../../notes.txt", content_type="text/plain")
+    async with client.session.post(node.base + "/import", data=body) as resp:
+        html = await resp.text()
+        assert resp.url.path == "/import"
+    expected = "could not tell what notes.txt is" if importer_available() else "built without the importer"
+    assert expected in html
+    uploads = node.data_dir / "uploads"
+    assert not uploads.exists() or not any(uploads.iterdir())
+    # Without the form's CSRF token the upload is refused too, and nothing is kept.
+    body = aiohttp.FormData()
+    body.add_field("file", b"x", filename="x.csv", content_type="text/csv")
+    async with client.session.post(node.base + "/import", data=body) as resp:
+        assert "form has expired" in await resp.text()
+    assert not uploads.exists() or not any(uploads.iterdir())
+    await client.get("/import/imp_unknown", status=404)
+
+
+async def test_connections_without_federation(client: Browserish, node: Node) -> None:
+    people = await seed(node.ctx.graph)
+    html = await client.get("/connections")
+    assert "Federation is not available on this node" in html
+    assert people["ada"].display_name in html and "@ada@mathstodon.example" in html
+    _, html = await client.post("/connections/connect", {"address": "acct:bob@example.org", "type": "friend"})
+    assert "federation is not available" in html
