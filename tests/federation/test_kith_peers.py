@@ -104,17 +104,23 @@ async def test_card_reaches_allowed_circles_only(tmp_path: Path) -> None:
         assert b.graph.cards[a.actor] == a.graph.disclosed[b.actor]
         assert c.graph.cards[a.actor] == {"name": "Alice A."}
         assert a.actor not in d.graph.cards
+
         # personal inboxes only, and nothing public about it
-        async with a.db._reader.execute("SELECT body, public FROM fed_outbox WHERE type = 'Update'") as cur:
-            rows = await cur.fetchall()
+        async def select(sql: str) -> list:
+            async def run(conn) -> list:
+                async with conn.execute(sql) as cur:
+                    return list(await cur.fetchall())
+
+            return await a.db.read(run)
+
+        rows = await select("SELECT body, public FROM fed_outbox WHERE type = 'Update'")
         for body, public in rows:
             doc = json.loads(body)
             assert public == 0 and "to" not in doc and "cc" not in doc
-        async with a.db._reader.execute(
-            "SELECT inbox FROM fed_deliveries d JOIN fed_outbox o ON o.seq = d.outbox_seq"
-            " WHERE o.type = 'Update'"
-        ) as cur:
-            inboxes = sorted(r[0] for r in await cur.fetchall())
+        found = await select(
+            "SELECT inbox FROM fed_deliveries d JOIN fed_outbox o ON o.seq = d.outbox_seq WHERE o.type = 'Update'"
+        )
+        inboxes = sorted(r[0] for r in found)
         assert inboxes == sorted([b.actor + "/inbox", c.actor + "/inbox"])
 
 
