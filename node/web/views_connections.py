@@ -2,8 +2,7 @@
 with a relationship type, accept/reject, and delivery problems per peer.
 
 Everything here goes through federation's owner operations (federation.owner) on the running Federation
-(``app[FEDERATION]``). A node built without federation shows the fediverse addresses its graph knows and says
-that connecting is not available.
+(``app[FEDERATION]``). A node opened without its keys runs without federation; the page then says so.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from node.errors import BadInput
-from node.web.framework import Done, Form, PageResult, action, page, state
+from node.web.framework import Done, Form, PageResult, action, page
 from node.web.helpers import field
 from protocol.vocab import RELATIONSHIP_TYPES
 
@@ -77,11 +76,6 @@ async def _connections(request: web.Request) -> PageResult:
             followers=await _owner.followers(fed),
             peers=[p for p in await _owner.peers(fed) if p["status"] != "ok"],
         )
-    else:
-        known = await state(request).ctx.graph.search("acct", limit=50)
-        values["known"] = [
-            (p, [i for i in p.identities if i.kind == "acct"]) for p in known.items if p.identities
-        ]
     return PageResult(template="connections.html", title="Connections", values=values)
 
 

@@ -11,13 +11,14 @@ import re
 import secrets
 import shutil
 from pathlib import Path
+from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
 
 from node.errors import BadInput, NodeError, TooLarge
 from node.http import json_response
 from node.web.framework import ROUTES, PageResult, WebRoute, page, session_id, state
-from node.web.imports import SOURCES, UPLOAD_PREFIX, available, import_status, start_import
+from node.web.imports import SOURCES, UPLOAD_PREFIX, import_status, start_import
 
 __all__ = ["MAX_UPLOAD"]
 
@@ -30,25 +31,28 @@ async def _import_page(request: web.Request) -> PageResult:
     return PageResult(
         template="import.html",
         title="Import",
-        values={"sources": SOURCES, "jobs": state(request).imports.recent()[:10], "available": available()},
+        values={"sources": SOURCES, "jobs": state(request).imports.recent()[:10]},
     )
 
 
 @page("/import/{id}", "import_job")
 async def _import_job(request: web.Request) -> PageResult:
-    status = import_status(state(request).imports, request.match_info["id"])
+    st = state(request)
+    status = await import_status(st.ctx, st.imports, request.match_info["id"])
     return PageResult(template="import_job.html", title="Import", values={"job": status})
 
 
 @page("/import/{id}/status", "import_status")
 async def _import_status_json(request: web.Request) -> web.StreamResponse:
-    resp = json_response(import_status(state(request).imports, request.match_info["id"]))
+    st = state(request)
+    resp = json_response(await import_status(st.ctx, st.imports, request.match_info["id"]))
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
 
 def _safe_name(raw: str | None) -> str:
-    name = Path((raw or "").replace("\\", "/")).name
+    # Browsers may percent-encode the name (RFC 7578); only its last segment is kept, in safe characters.
+    name = Path(unquote(raw or "").replace("\\", "/")).name
     name = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".")[-120:]
     return name or "export"
 
@@ -71,7 +75,7 @@ async def _save_file(part: BodyPartReader, folder: Path) -> tuple[Path, str]:
         await loop.run_in_executor(None, fh.close)
     if size == 0:
         raise BadInput("the uploaded file is empty", field="file")
-    return target, part.filename or shown
+    return target, shown
 
 
 async def _upload(request: web.Request) -> web.StreamResponse:
