@@ -23,6 +23,10 @@ from .seed import seed
 pytestmark = [pytest.mark.browser, needs_browser]
 
 SAMPLES = Path(__file__).resolve().parents[1] / "bridges" / "samples"
+# The names of visible form controls with neither a <label> nor an aria-label.
+UNLABELED = """[...document.querySelectorAll('input:not([type=hidden]):not([hidden]), select, textarea')]
+    .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+    .map(el => el.name)"""
 
 
 async def test_log_in_and_out(node: Node) -> None:
@@ -191,12 +195,7 @@ async def test_pages_work_without_javascript_and_by_keyboard(node: Node) -> None
             else:
                 raise AssertionError("Tab never reached the Channel control")
             # Every form control on the page has a label or an accessible name.
-            unlabeled = await page.evaluate(
-                """[...document.querySelectorAll('input:not([type=hidden]):not([hidden]), select, textarea')]
-                   .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
-                   .map(el => el.name)"""
-            )
-            assert unlabeled == []
+            assert await page.evaluate(UNLABELED) == []
     assert "Written without JavaScript" in [n.body for n in await node.ctx.graph.notes(people["alan"].id)]
 
 
@@ -228,6 +227,7 @@ async def _screenshots(node: Node) -> None:
                     # Nothing may be wider than the viewport: the phone layout must not scroll sideways.
                     overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
                     assert overflow <= 0, (name, viewport, overflow)
+                    assert await page.evaluate(UNLABELED) == [], name
                     await shoot(page, name)
 
 
