@@ -279,6 +279,8 @@ async def web_middleware(
             raise
         resp = await _error_page(request, exc.status, _ERROR_TEXT.get(exc.status, exc.reason))
     security_headers(resp)
+    if state(request).secure_cookies:  # served over TLS (node.https): browsers should never try plain http
+        resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return resp
 
 

@@ -61,6 +61,7 @@ async def test_secure_cookie_when_served_over_tls(node_dir: Path) -> None:
         async with aiohttp.ClientSession(cookie_jar=jar()) as s, s.get(node.base + "/login") as resp:
             login_cookie = [h for h in resp.headers.getall("Set-Cookie") if h.startswith(LOGIN_CSRF_COOKIE)]
             assert "secure" in login_cookie[0].lower()
+            assert resp.headers["Strict-Transport-Security"] == "max-age=31536000"
     finally:
         await runner.cleanup()
         await ctx.close()
@@ -143,6 +144,7 @@ async def test_security_headers(client: Browserish) -> None:
             assert resp.headers["X-Frame-Options"] == "DENY"
             assert resp.headers["X-Content-Type-Options"] == "nosniff"
             assert resp.headers["Referrer-Policy"] == "same-origin"
+            assert "Strict-Transport-Security" not in resp.headers  # plain http: it would be ignored anyway
     async with client.session.get(client.node.base + "/no-such-page") as resp:
         assert resp.status == 404
         assert "There is nothing here" in await resp.text()
