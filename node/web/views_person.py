@@ -163,6 +163,27 @@ async def _add_relationship(request: web.Request, form: Form) -> Done:
     return Done(to=_back(request) + "#relationships", message="Relationship added.")
 
 
+@action("/people/{id}/interactions/{interaction}/delete", "person_interaction_delete", back=_back)
+async def _delete_interaction(request: web.Request, form: Form) -> Done:
+    graph = state(request).ctx.graph
+    wanted = request.match_info["interaction"]
+    page = await graph.interactions(_pid(request), limit=500)
+    if wanted not in {i.id for i in page.items}:
+        raise BadInput("that interaction is not on this person's recent timeline", field="interaction")
+    await graph.delete_interaction(wanted)
+    return Done(to=_back(request) + "#timeline", message="Interaction deleted.")
+
+
+@action("/people/{id}/relationships/{rel}/delete", "person_relationship_delete", back=_back)
+async def _delete_relationship(request: web.Request, form: Form) -> Done:
+    graph = state(request).ctx.graph
+    wanted = request.match_info["rel"]
+    if wanted not in {r.id for r in await graph.relationships(_pid(request))}:
+        raise BadInput("that relationship is not on this person's page", field="relationship")
+    await graph.delete_relationship(wanted)
+    return Done(to=_back(request) + "#relationships", message="Relationship deleted.")
+
+
 @action("/people/{id}/archive", "person_archive", back=_back)
 async def _archive(request: web.Request, form: Form) -> Done:
     restore = field(form, "restore", limit=5) == "1"

@@ -51,6 +51,7 @@ def _keys_encrypted(request: web.Request) -> bool | None:
 @page("/settings", "settings")
 async def _settings(request: web.Request) -> PageResult:
     ctx = state(request).ctx
+    circles = await ctx.graph.circles()
     current = await card(ctx)
     if not current.get("name"):
         current = {**current, "name": ctx.config.node.display_name or ctx.config.node.username}
@@ -64,7 +65,8 @@ async def _settings(request: web.Request) -> PageResult:
             "labels": _FIELD_LABELS,
             "list_fields": LIST_FIELDS,
             "rules": await disclosure_settings(ctx),
-            "circles": [c.name for c in await ctx.graph.circles()],
+            "circles": [c.name for c in circles],
+            "circle_rows": circles,
             "everyone": EVERYONE,
             "has_password": await has_password(ctx.store),
             "keys_encrypted": _keys_encrypted(request),
@@ -146,3 +148,19 @@ async def _rotate_token(request: web.Request, form: Form) -> Done:
 async def _end_sessions(request: web.Request, form: Form) -> Done:
     ended = await state(request).sessions.end_all_but(request.cookies.get(SESSION_COOKIE))
     return Done(to="/settings#sessions", message=f"Signed out {ended} other session(s).")
+
+
+@action("/settings/circles", "settings_circles", back=_back)
+async def _circle(request: web.Request, form: Form) -> Done:
+    """Create a circle, or set a circle's stay-in-touch cadence (blank clears it)."""
+    graph = state(request).ctx.graph
+    name = field(form, "name", limit=100)
+    days = field(form, "cadence_days", limit=10) or None
+    if field(form, "create", limit=5) == "1":
+        await graph.create_circle(name, days)
+        return Done(to="/settings#circles", message=f"Circle {name} created.")
+    await graph.set_circle_cadence(name, days)
+    return Done(
+        to="/settings#circles",
+        message=f"Everyone in {name} is due every {days} days." if days else f"{name} has no cadence now.",
+    )

@@ -332,3 +332,43 @@ async def test_import_an_upload_and_follow_it_to_the_summary(
     node.app[WEB].imports.jobs.clear()
     html = await client.get(f"/import/{first['id']}")
     assert "New people" in html
+
+
+async def test_circles_and_their_cadences_from_settings(client: Browserish, node: Node) -> None:
+    graph = node.ctx.graph
+    _, html = await client.post(
+        "/settings/circles", {"create": "1", "name": "book club", "cadence_days": "14"}, from_page="/settings"
+    )
+    assert "Circle book club created" in html
+    friend = await graph.create_person({"display_name": "Reader", "circles": ["book club"]})
+    assert (await graph.get_person(friend.id)).effective_cadence_days == 14
+    await client.post("/settings/circles", {"name": "book club", "cadence_days": "60"})
+    assert (await graph.get_person(friend.id)).effective_cadence_days == 60
+    _, html = await client.post("/settings/circles", {"name": "book club", "cadence_days": ""})
+    assert "has no cadence now" in html and (await graph.get_person(friend.id)).due_at is None
+    _, html = await client.post("/settings/circles", {"name": "no such circle", "cadence_days": "5"})
+    assert 'class="flash flash-error"' in html
+
+
+async def test_deleting_an_interaction_or_a_relationship(client: Browserish, node: Node) -> None:
+    graph = node.ctx.graph
+    people = await seed(graph)
+    ada, grace = people["ada"], people["grace"]
+    page = f"/people/{ada.id}"
+    html = await client.get(page)
+    mine = (await graph.interactions(ada.id, limit=1)).items[0]
+    theirs = (await graph.interactions(grace.id, limit=1)).items[0]
+    assert f"/interactions/{mine.id}/delete" in html
+    _, html = await client.post(f"{page}/interactions/{theirs.id}/delete", {})  # Grace's, not on Ada's page
+    assert 'class="flash flash-error"' in html
+    assert theirs.id in [i.id for i in (await graph.interactions(grace.id)).items]
+    _, html = await client.post(f"{page}/interactions/{mine.id}/delete", {})
+    assert "Interaction deleted" in html
+    assert mine.id not in [i.id for i in (await graph.interactions(ada.id)).items]
+    assert (await graph.get_person(ada.id)).interaction_count == 1
+    rel = (await graph.relationships(ada.id))[0]
+    other = (await graph.relationships(people["mum"].id))[0]
+    _, html = await client.post(f"{page}/relationships/{other.id}/delete", {})
+    assert 'class="flash flash-error"' in html and await graph.relationships(people["mum"].id)
+    await client.post(f"{page}/relationships/{rel.id}/delete", {})
+    assert await graph.relationships(ada.id) == []
