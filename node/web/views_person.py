@@ -3,9 +3,12 @@ cadence, and the forms that change them (each a POST that redirects back to the 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
 from node.errors import BadInput
+from node.graph import Graph
 from node.web.framework import Done, Form, PageResult, action, page, safe_next, state
 from node.web.helpers import field, names_for
 from protocol.vocab import CHANNELS, RELATIONSHIP_TYPES
@@ -84,16 +87,6 @@ async def _add_note(request: web.Request, form: Form) -> Done:
     return Done(to=_back(request) + "#notes", message="Note added.")
 
 
-@action("/people/{id}/notes/{note}/delete", "person_note_delete", back=_back)
-async def _delete_note(request: web.Request, form: Form) -> Done:
-    graph = state(request).ctx.graph
-    note_id = request.match_info["note"]
-    if note_id not in {n.id for n in await graph.notes(_pid(request))}:
-        raise BadInput("that note is not on this person's page", field="note")
-    await graph.delete_note(note_id)
-    return Done(to=_back(request) + "#notes", message="Note deleted.")
-
-
 @action("/people/{id}/identities", "person_identity", back=_back)
 async def _add_identity(request: web.Request, form: Form) -> Done:
     kind = field(form, "kind", limit=20) or None
@@ -163,25 +156,39 @@ async def _add_relationship(request: web.Request, form: Form) -> Done:
     return Done(to=_back(request) + "#relationships", message="Relationship added.")
 
 
-@action("/people/{id}/interactions/{interaction}/delete", "person_interaction_delete", back=_back)
-async def _delete_interaction(request: web.Request, form: Form) -> Done:
-    graph = state(request).ctx.graph
-    wanted = request.match_info["interaction"]
-    page = await graph.interactions(_pid(request), limit=500)
-    if wanted not in {i.id for i in page.items}:
-        raise BadInput("that interaction is not on this person's recent timeline", field="interaction")
-    await graph.delete_interaction(wanted)
-    return Done(to=_back(request) + "#timeline", message="Interaction deleted.")
+# Deleting a note, an interaction or a relationship through one person's page: the item must be that person's,
+# so that a forged form cannot delete another person's record by id.
+async def _note_ids(graph: Graph, pid: str) -> set[str]:
+    return {n.id for n in await graph.notes(pid)}
 
 
-@action("/people/{id}/relationships/{rel}/delete", "person_relationship_delete", back=_back)
-async def _delete_relationship(request: web.Request, form: Form) -> Done:
+async def _interaction_ids(graph: Graph, pid: str) -> set[str]:
+    return {i.id for i in (await graph.interactions(pid, limit=500)).items}
+
+
+async def _relationship_ids(graph: Graph, pid: str) -> set[str]:
+    return {r.id for r in await graph.relationships(pid) if r.status == "local"}
+
+
+_DELETABLE: dict[str, tuple[str, Callable[[Graph, str], Awaitable[set[str]]], str]] = {
+    "notes": ("note", _note_ids, "#notes"),
+    "interactions": ("interaction", _interaction_ids, "#timeline"),
+    "relationships": ("relationship", _relationship_ids, "#relationships"),
+}
+
+
+@action("/people/{id}/{what:notes|interactions|relationships}/{item}/delete", "person_delete", back=_back)
+async def _delete(request: web.Request, form: Form) -> Done:
     graph = state(request).ctx.graph
-    wanted = request.match_info["rel"]
-    if wanted not in {r.id for r in await graph.relationships(_pid(request))}:
-        raise BadInput("that relationship is not on this person's page", field="relationship")
-    await graph.delete_relationship(wanted)
-    return Done(to=_back(request) + "#relationships", message="Relationship deleted.")
+    what, wanted = request.match_info["what"], request.match_info["item"]
+    noun, ids, anchor = _DELETABLE[what]
+    if wanted not in await ids(graph, _pid(request)):
+        raise BadInput(f"that {noun} is not on this person's page", field=noun)
+    delete = {"notes": graph.delete_note, "interactions": graph.delete_interaction}.get(
+        what, graph.delete_relationship
+    )
+    await delete(wanted)
+    return Done(to=_back(request) + anchor, message=f"{noun.capitalize()} deleted.")
 
 
 @action("/people/{id}/archive", "person_archive", back=_back)
