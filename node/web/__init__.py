@@ -76,7 +76,8 @@ def setup_web(app: web.Application, ctx: NodeContext) -> None:
     app.on_cleanup.append(stop_imports)
     app.middlewares.append(web_middleware)
     app.router.add_static("/static/", _HERE / "static", name="static", append_version=False)
-    for route in ROUTES:
+    # Fixed paths before patterns, so that /people/new is never read as the person "new".
+    for route in sorted(ROUTES, key=lambda r: "{" in r.path):
         app.router.add_route(route.method, route.path, route.handler, name=f"web_{route.name}")
 
 
