@@ -3,10 +3,13 @@ and where the passphrase stands."""
 
 from __future__ import annotations
 
+import json
+
 from aiohttp import web
 
 from node.context import new_token, write_token
 from node.errors import BadInput, Unauthorized
+from node.exporting import people_csv, vcards
 from node.web.disclosure import (
     CARD_FIELDS,
     EVERYONE,
@@ -164,3 +167,24 @@ async def _circle(request: web.Request, form: Form) -> Done:
         to="/settings#circles",
         message=f"Everyone in {name} is due every {days} days." if days else f"{name} has no cadence now.",
     )
+
+
+@page("/export", "export")
+async def _export(request: web.Request) -> web.StreamResponse:
+    """Everything, in open formats, as a download (a GET: it changes nothing)."""
+    graph = state(request).ctx.graph
+    fmt = request.query.get("format", "")
+    stamp = graph.now()[:10]
+    if fmt == "json":
+        body = json.dumps(await graph.export_json(), ensure_ascii=False, indent=1)
+        kind, ext = "application/json", "json"
+    elif fmt == "vcard":
+        body, kind, ext = await vcards(graph), "text/vcard", "vcf"
+    elif fmt == "csv":
+        body, kind, ext = await people_csv(graph), "text/csv", "csv"
+    else:
+        raise BadInput("format must be json, vcard or csv", field="format")
+    resp = web.Response(text=body, content_type=kind, charset="utf-8")
+    resp.headers["Content-Disposition"] = f'attachment; filename="kith-{stamp}.{ext}"'
+    resp.headers["Cache-Control"] = "no-store"
+    return resp

@@ -373,3 +373,22 @@ async def test_deleting_an_interaction_or_a_relationship(client: Browserish, nod
     assert 'class="flash flash-error"' in html and await graph.relationships(people["mum"].id)
     await client.post(f"{page}/relationships/{rel.id}/delete", {})
     assert await graph.relationships(ada.id) == []
+
+
+async def test_export_downloads(client: Browserish, node: Node) -> None:
+    await seed(node.ctx.graph)
+    for fmt, kind, needle in (
+        ("json", "application/json", '"Ada Lovelace"'),
+        ("vcard", "text/vcard", "FN:Ada Lovelace"),
+        ("csv", "text/csv", "Ada Lovelace"),
+    ):
+        async with client.session.get(node.base + f"/export?format={fmt}") as resp:
+            assert resp.status == 200 and resp.content_type == kind
+            assert resp.headers["Content-Disposition"].startswith('attachment; filename="kith-')
+            assert needle in await resp.text()
+    await client.get("/export?format=xml", status=400)
+    async with (
+        aiohttp.ClientSession() as anonymous,
+        anonymous.get(node.base + "/export?format=json", allow_redirects=False) as resp,
+    ):
+        assert resp.status == 303
