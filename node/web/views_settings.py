@@ -74,7 +74,7 @@ async def _settings(request: web.Request) -> PageResult:
             "has_password": await has_password(ctx.store),
             "keys_encrypted": _keys_encrypted(request),
             "data_dir": str(ctx.config.data_dir),
-            "address": f"acct:{ctx.config.node.username}@{ctx.config.node.domain.split(':')[0]}",
+            "address": f"acct:{ctx.config.node.username}@{ctx.config.node.domain}",
         },
     )
 
