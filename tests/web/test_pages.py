@@ -392,3 +392,28 @@ async def test_export_downloads(client: Browserish, node: Node) -> None:
         anonymous.get(node.base + "/export?format=json", allow_redirects=False) as resp,
     ):
         assert resp.status == 303
+
+
+async def test_an_import_that_fails_says_so_and_keeps_nothing(
+    client: Browserish, node: Node, tmp_path: Path
+) -> None:
+    await client.get("/import")
+    body = aiohttp.FormData()
+    body.add_field("csrf", client.csrf())
+    body.add_field("source", "linkedin")  # the owner says LinkedIn; the file is not
+    body.add_field(
+        "file", b"\x00\x01 not a zip or a csv", filename="export.zip", content_type="application/zip"
+    )
+    async with client.session.post(node.base + "/import", data=body) as resp:
+        job_path = resp.url.path
+    assert job_path.startswith("/import/imp_")
+    for _ in range(200):
+        async with client.session.get(node.base + job_path + "/status") as resp:
+            status = await resp.json()
+        if status["finished"]:
+            break
+        await asyncio.sleep(0.05)
+    assert status["error"] and status["summary"] is None
+    html = await client.get(job_path)
+    assert "The import failed" in html and "Nothing was written" in html
+    assert (await node.ctx.graph.list_people()).total == 0
