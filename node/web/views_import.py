@@ -22,7 +22,7 @@ from node.web.imports import SOURCES, UPLOAD_PREFIX, import_status, start_import
 
 __all__ = ["MAX_UPLOAD"]
 
-MAX_UPLOAD = 2 * 1024**3  # an X archive with media can pass a gigabyte; more is surely a mistake
+MAX_UPLOAD = 1 << 30  # the owner API's limit too: bigger than any real export; each bridge has tighter ones
 _CHUNK = 256 * 1024
 
 
