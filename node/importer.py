@@ -133,6 +133,7 @@ class _Person:
     new: bool  # created by this import
     pending: bool  # not yet written (its search row is written with it, from idents and notes)
     placeholder: bool = False  # the name is only an address: a real name from any source replaces it
+    stored: dict[str, Any] = field(default_factory=dict)  # the fields as the database holds them
     dirty: bool = False  # an existing row whose fields changed
     idents: list[str] = field(default_factory=list)  # "display uri" of a new person, for its search row
     notes: list[str] = field(default_factory=list)
@@ -355,8 +356,10 @@ class _Run:
         if missing:
             self.relationships.update(await self.s.relationship_types(missing))
             for pk, row in (await self.s.people(missing)).items():
+                stored = {k: row[k] for k in (*PERSON_IMPORT_FIELDS, "met_on")}
                 self.people[pk] = _Person(
-                    fields={k: row[k] for k in (*PERSON_IMPORT_FIELDS, "met_on")},
+                    fields=dict(stored),
+                    stored=stored,
                     new=False,
                     pending=False,
                     placeholder=bool(row["placeholder"]),
@@ -571,6 +574,7 @@ class _Run:
             person = self.people[pk]
             f = person.fields
             rows.people.append((pk, new_id("p"), *[f.get(k) for k in PERSON_IMPORT_FIELDS], f.get("met_on")))
+            person.stored = dict(f)
             names = " ".join(
                 f.get(k) or "" for k in ("display_name", "given_name", "family_name", "nickname")
             )
@@ -580,9 +584,11 @@ class _Run:
             person.idents, person.notes = [], []
         for pk in self.dirty_people:
             person = self.people[pk]
-            f = person.fields
-            rows.person_updates.append((*[f.get(k) for k in PERSON_IMPORT_FIELDS], f.get("met_on"), pk))
+            changed = {k: v for k, v in person.fields.items() if person.stored.get(k) != v}
+            if changed:  # only the columns that changed: an index is rewritten for every column SET names
+                rows.person_updates.append((pk, changed))
             person.dirty = False
+            person.stored = dict(person.fields)
         snap = _Flush(
             rows=rows, merges=self.merges, suggestions=self.suggestions, name_checks=self.name_checks
         )
@@ -676,6 +682,7 @@ class Importer:
         self.clock = clock
         self.phone_region = phone_region
         self.chunk_size = chunk
+        self.pipeline = True
 
     async def run(
         self,
@@ -764,7 +771,7 @@ class Importer:
                     await writing
                 snap = run.take()
                 writing = asyncio.ensure_future(run.flush(snap))
-                if snap.barrier:
+                if snap.barrier or not self.pipeline:
                     await writing
                 try:
                     prep = await run.prepare(items, self.chunk_size)
