@@ -1,1 +1,45 @@
-"""Kith federation package."""
+"""Kith federation: ActivityPub on aiohttp (DESIGN.md §3-§4).
+
+The node wires it in with one call::
+
+    federation.setup(app, FederationContext(config=..., keys=..., db=..., graph=...))
+
+which adds the public routes (WebFinger, host-meta, NodeInfo, the owner and node actors, inboxes, outbox,
+collections) and runs the delivery and inbox workers for the application's lifetime (``cleanup_ctx``). The
+running :class:`Federation` is ``app[FEDERATION]`` (``request.config_dict[FEDERATION]`` in sub-applications).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from federation.ports import ActorSource, GraphPort, RemoteActor
+from federation.routes import FEDERATION, federation_routes
+from federation.service import Federation, FederationContext
+
+__all__ = [
+    "FEDERATION",
+    "ActorSource",
+    "Federation",
+    "FederationContext",
+    "GraphPort",
+    "RemoteActor",
+    "setup",
+]
+
+
+def setup(app: web.Application, ctx: FederationContext) -> None:
+    app.router.add_routes(federation_routes())
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        fed = Federation(ctx)
+        app[FEDERATION] = fed
+        await fed.start()
+        try:
+            yield
+        finally:
+            await fed.close()
+
+    app.cleanup_ctx.append(lifetime)

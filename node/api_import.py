@@ -12,6 +12,7 @@ import contextlib
 import re
 import shutil
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from aiohttp import web
 
 from bridges.base import Bridge, ExportError
 from bridges.registry import bridge_for, detect
-from node.api import CONTEXT, route
+from node.api import API_PREFIX, CONTEXT, ROUTES, Route
 from node.config import passphrase_from_env
 from node.context import NodeContext
 from node.errors import BadInput, NotFound, TooLarge
@@ -56,6 +57,21 @@ class _Runs:
 # Keyed by the node's context (by identity: it is not hashable), because an aiohttp application may not gain
 # state once it has started; an entry goes when its context does.
 _REGISTRY: dict[int, _Runs] = {}
+
+
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _route(
+    method: str, path: str, summary: str, *, body: tuple[str, ...] = ()
+) -> Callable[[_Handler], _Handler]:
+    """Declare a route in node.api's table, from which the router and the OpenAPI document are built."""
+
+    def deco(fn: _Handler) -> _Handler:
+        ROUTES.append(Route(method, API_PREFIX + path, fn, summary, (), body, False))
+        return fn
+
+    return deco
 
 
 def _ctx(request: web.Request) -> NodeContext:
@@ -105,7 +121,7 @@ def _bridge(source: str | None, path: Path) -> Bridge:
         raise BadInput(str(exc), field="source") from None
 
 
-@route(
+@_route(
     "POST",
     "/imports",
     "Import an export: multipart upload (fields file, source?) or JSON {path, source?}; answers 202 with the run id",
@@ -168,7 +184,7 @@ async def start_import(request: web.Request) -> web.Response:
     )
 
 
-@route("GET", "/imports/{id}", "An import's live progress, then its summary (or error)")
+@_route("GET", "/imports/{id}", "An import's live progress, then its summary (or error)")
 async def get_import(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     run_id = request.match_info["id"]
@@ -183,7 +199,7 @@ async def get_import(request: web.Request) -> web.Response:
     return json_response(doc)
 
 
-@route(
+@_route(
     "POST",
     "/sync/{source}",
     "Sync a linked account's follows now (mastodon, bluesky, x); resumes where the last sync stopped",

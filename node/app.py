@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from node import api_import  # noqa: F401  (its routes join node.api's table)
-from node.api import CONTEXT, auth_middleware, setup_api
+from node.api import CONTEXT, add_api_fallback, auth_middleware, setup_api
 from node.context import NodeContext
 from node.http import error_middleware
 
@@ -46,6 +46,7 @@ def build_app(
     setup_api(app)
     for ext in extensions if extensions is not None else [*_default_extensions(), *APP_EXTENSIONS]:
         ext(app, ctx)
+    add_api_fallback(app)
     return app
 
 
@@ -57,7 +58,12 @@ async def run_node(
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except BaseException:  # e.g. the port is taken: leave nothing open behind the error
+        await runner.cleanup()
+        await ctx.close()
+        raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -43,6 +43,7 @@ from bridges.base import (
 )
 from node.graph import Clock, iso, new_id, utcnow
 from node.store import GraphStore
+from node.store.rows import identity_search_text
 from node.store.sqlite_import import (
     PERSON_IMPORT_FIELDS,
     ChunkRows,
@@ -490,7 +491,7 @@ class _Run:
             self.idents[a.uri] = KnownIdentity(pk=ipk, person_pk=pk, verification=d.verification, label=label)
             self.counts["identities_added"] += 1
             if person.pending:  # its search row is written with it
-                person.idents.append(f"{a.display} {a.uri}")
+                person.idents.append(identity_search_text(a.display, a.uri))
             else:
                 self.refresh.add(pk)
         elif k.person_pk is None or self.find(k.person_pk) == pk:

@@ -1,8 +1,8 @@
 """Storage for the contact graph.
 
 The graph logic (node/graph.py) sees only :class:`GraphStore`, whose parts are grouped by concept
-(``people``, ``insights``, ``merges``, ``export``, ``misc``, ``imports``, ``links``). The SQLite implementation is the only one today;
-a PostgreSQL backend will be a second set of classes with the same methods, so nothing SQLite-specific appears
+(``people``, ``insights``, ``merges``, ``export``, ``misc``, ``peers``, ``imports``, ``links``). The SQLite
+implementation is the only one today; a PostgreSQL backend will be a second set of classes with the same methods, so nothing SQLite-specific appears
 in the methods' arguments or results: they take and return plain values and node.models records.
 """
 
@@ -17,6 +17,7 @@ from node.store.sqlite_insights import SqliteInsights
 from node.store.sqlite_links import SqliteLinks
 from node.store.sqlite_merge import SqliteMerges
 from node.store.sqlite_misc import SqliteMisc
+from node.store.sqlite_peers import SqlitePeers
 from node.store.sqlite_people import IdentityInput, SqlitePeople
 
 __all__ = ["Database", "GraphStore", "IdentityInput", "SchemaTooNew"]
@@ -30,6 +31,7 @@ class GraphStore:
     merges: SqliteMerges
     export: SqliteExport
     misc: SqliteMisc
+    peers: SqlitePeers
     imports: ImportStore
     links: SqliteLinks
 
@@ -42,6 +44,7 @@ class GraphStore:
             merges=SqliteMerges(db),
             export=SqliteExport(db),
             misc=SqliteMisc(db),
+            peers=SqlitePeers(db),
             imports=ImportStore(db),
             links=SqliteLinks(db),
         )

@@ -13,7 +13,16 @@ from node.models import Circle, Interaction, Note, Page, Person, Relationship
 from node.store.db import Database
 from node.store.rows import PERSON_COLUMNS, fetch_all, fetch_one, load_people, placeholders, refresh_fts
 
-__all__ = ["IdentityInput", "SqlitePeople", "person_pk", "recompute_people"]
+__all__ = [
+    "PERSON_FIELDS",
+    "TIE_STRENGTH_SQL",
+    "IdentityInput",
+    "SqlitePeople",
+    "attach_identity",
+    "person_pk",
+    "recompute_due",
+    "recompute_people",
+]
 
 PERSON_FIELDS = (
     "display_name",
@@ -104,8 +113,18 @@ class SqlitePeople:
 
     # -- people -------------------------------------------------------------------------------------------
     async def insert_person(
-        self, *, person_id: str, fields: Mapping[str, Any], identities: Sequence[IdentityInput], now: str
+        self,
+        *,
+        person_id: str,
+        fields: Mapping[str, Any],
+        identities: Sequence[IdentityInput],
+        now: str,
+        circles: Sequence[tuple[str, str]] = (),
+        notes: Sequence[tuple[str, str]] = (),
     ) -> Person:
+        """Insert a person with identities, circle memberships ((new circle id, name), the circle made if new)
+        and notes ((note id, body)), all in one transaction."""
+
         async def run(conn: aiosqlite.Connection) -> Person:
             cols = [k for k in PERSON_FIELDS if k in fields]
             cur = await conn.execute(
@@ -115,7 +134,13 @@ class SqlitePeople:
             )
             pk = int(cur.lastrowid or 0)
             for ident in identities:
-                await _attach_identity(conn, pk, ident, now)
+                await attach_identity(conn, pk, ident, now)
+            for circle_id, name in circles:
+                await _join_circle(conn, pk, circle_id, name, now)
+            await conn.executemany(
+                "INSERT INTO note (id, person_pk, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                [(note_id, pk, body, now, now) for note_id, body in notes],
+            )
             await recompute_due(conn, [pk])
             await refresh_fts(conn, [pk])
             return await self._get(conn, pk)
@@ -196,7 +221,7 @@ class SqlitePeople:
     async def add_identity(self, person_id: str, ident: IdentityInput, now: str) -> Person:
         async def run(conn: aiosqlite.Connection) -> Person:
             pk = await person_pk(conn, person_id)
-            await _attach_identity(conn, pk, ident, now)
+            await attach_identity(conn, pk, ident, now)
             await refresh_fts(conn, [pk])
             return await self._get(conn, pk)
 
@@ -314,15 +339,7 @@ class SqlitePeople:
         async def run(conn: aiosqlite.Connection) -> Person:
             pk = await person_pk(conn, person_id)
             if member:
-                await conn.execute(
-                    "INSERT INTO circle (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT(name) DO NOTHING",
-                    (circle_id, name, now),
-                )
-                await conn.execute(
-                    "INSERT OR IGNORE INTO circle_member (circle_pk, person_pk) "
-                    "SELECT pk, ? FROM circle WHERE name = ?",
-                    (pk, name),
-                )
+                await _join_circle(conn, pk, circle_id, name, now)
             else:
                 cur = await conn.execute(
                     "DELETE FROM circle_member WHERE person_pk = ? AND circle_pk = "
@@ -526,7 +543,7 @@ def _prefixed(columns: str) -> str:
     return ", ".join("p." + c.strip() for c in columns.split(","))
 
 
-async def _attach_identity(conn: aiosqlite.Connection, pk: int, ident: IdentityInput, now: str) -> None:
+async def attach_identity(conn: aiosqlite.Connection, pk: int, ident: IdentityInput, now: str) -> None:
     row = await fetch_one(
         conn, "SELECT pk, person_pk, verification FROM identity WHERE uri = ?", (ident.uri,)
     )
@@ -555,6 +572,17 @@ async def _attach_identity(conn: aiosqlite.Connection, pk: int, ident: IdentityI
         "INSERT INTO provenance (identity_pk, source, source_record_id, seen_at) VALUES (?,?,?,?) "
         "ON CONFLICT DO UPDATE SET seen_at = excluded.seen_at",
         (ipk, ident.source, ident.source_record_id, now),
+    )
+
+
+async def _join_circle(conn: aiosqlite.Connection, pk: int, circle_id: str, name: str, now: str) -> None:
+    await conn.execute(
+        "INSERT INTO circle (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT(name) DO NOTHING",
+        (circle_id, name, now),
+    )
+    await conn.execute(
+        "INSERT OR IGNORE INTO circle_member (circle_pk, person_pk) SELECT pk, ? FROM circle WHERE name = ?",
+        (pk, name),
     )
 
 

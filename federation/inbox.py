@@ -1,0 +1,263 @@
+"""Receiving activities: every check of DESIGN.md §4, in an order where cheap refusals come first.
+
+1. per-host rate limit (by the signing key's host, read from the headers; 503 + Retry-After);
+2. size: a declared or streamed body over 1 MiB is refused before parsing (413); content type (415);
+3. JSON parsed with a depth limit (400/413) and its ``@context`` checked against the contexts we ship;
+4. signature (cavage or RFC 9421) verified on the raw bytes with the key the ``keyId`` names, inside the time
+   window, with the digest checked (401); a failed check may re-fetch the key once (rotation);
+5. origin: key owner = ``actor`` = origin of the activity id (403); embedded objects from another origin are
+   cut down to their id, so that the worker fetches them from their own origin or finds them in our store;
+6. blocks of the actor and its domain (403);
+7. dedupe by activity id and durable store in one group-committed write, then 202; a worker processes it.
+Nothing is written unless every check passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from federation.errors import Blocked, FetchError, FetchStatus
+from federation.fetch import FetchBudget
+from federation.jsonlimits import MAX_BODY, load_json_object
+from federation.ports import RemoteActor
+from federation.ratelimit import HostRateLimiter
+from federation.remote import RemoteActors, origin
+from federation.signing import public_key, signature_key_id, verify
+from federation.store import FederationStore
+from protocol.errors import (
+    MalformedInput,
+    OriginMismatch,
+    SignatureError,
+    TooLarge,
+    UnknownContext,
+)
+
+__all__ = ["KNOWN_CONTEXTS", "Intake", "check_contexts", "read_body"]
+
+#: Context URLs an incoming activity may name. Everything else is refused: we never fetch contexts.
+KNOWN_CONTEXTS = frozenset(
+    {
+        "https://www.w3.org/ns/activitystreams",
+        "http://www.w3.org/ns/activitystreams",
+        "https://w3id.org/security/v1",
+        "https://w3id.org/security/v2",
+        "https://w3id.org/security/data-integrity/v1",
+        "https://w3id.org/security/data-integrity/v2",
+        "https://w3id.org/security/multikey/v1",
+        "https://w3id.org/identity/v1",
+        "https://www.w3.org/ns/did/v1",
+        "https://w3id.org/kith/v1",
+        "https://w3id.org/kith/ns",
+        "https://purl.archive.org/socialweb/webfinger",
+        "https://gotosocial.org/ns",
+    }
+)
+#: Activities whose object must be the actor's own (on its origin): nobody updates, deletes, moves or undoes
+#: what another server owns. (Accept, Reject, Follow and Block name objects elsewhere by design.)
+_OWN_OBJECT_TYPES = frozenset({"Update", "Delete", "Move", "Undo", "Offer", "Create"})
+_ACTIVITY_MEDIA = ("application/activity+json", "application/ld+json", "application/json")
+
+
+def check_contexts(doc: dict[str, Any]) -> None:
+    ctx = doc.get("@context")
+    items = ctx if isinstance(ctx, list) else [ctx]
+    for item in items:
+        if item is None or isinstance(item, dict):
+            continue  # inline term definitions define nothing we would fetch
+        if not isinstance(item, str):
+            raise MalformedInput("@context entries must be URLs or objects")
+        # Pleroma/Akkoma name a per-server copy of their LitePub context
+        if item not in KNOWN_CONTEXTS and not item.endswith("/schemas/litepub-0.1.jsonld"):
+            raise UnknownContext(f"unknown JSON-LD context {item[:200]!r}; Kith never fetches contexts")
+
+
+async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge(f"body of {request.content_length} bytes is over the {limit} byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"body is over the {limit} byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _ref(value: Any) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) else None
+
+
+def _strip_foreign(activity: dict[str, Any], actor_origin: str) -> dict[str, Any]:
+    """Embedded objects from another origin are not trusted: keep their id (and type as a hint) only.
+    Returns ``activity`` itself when nothing had to go."""
+    out = activity
+    for name in ("object", "target"):
+        value = out.get(name)
+        if isinstance(value, dict):
+            oid = value.get("id")
+            if isinstance(oid, str) and origin(oid) != actor_origin and "proof" not in value:
+                out = dict(out) if out is activity else out
+                out[name] = {"id": oid, "type": value.get("type")}
+            elif (
+                not isinstance(oid, str)
+                and name == "object"
+                and value.get("type") not in (None, "Relationship")
+            ):
+                raise MalformedInput(f"embedded {name} without an id")
+    return out
+
+
+class _StoreBatcher:
+    """Requests that arrive together are stored together: while one write is on its way to disk, the next
+    requests queue up and go in the following write (one transaction, one fsync for all of them). Each
+    request is still answered only once its own row is on disk."""
+
+    def __init__(self, store: FederationStore) -> None:
+        self.store = store
+        self._pending: list[tuple[tuple[str, str, str, str, float], asyncio.Future[bool]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def add(self, item: tuple[str, str, str, str, float]) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:512], self._pending[512:]
+            try:
+                results = await self.store.store_inbox_many([item for item, _ in batch])
+            except BaseException as exc:  # the callers see the failure; nothing was stored for them
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            for (_, future), fresh in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(fresh)
+
+
+class Intake:
+    def __init__(
+        self,
+        *,
+        store: FederationStore,
+        actors: RemoteActors,
+        base_url: str,
+        clock: Callable[[], float],
+        limiter: HostRateLimiter,
+        on_stored: Callable[[], None],
+    ) -> None:
+        self.store = store
+        self.actors = actors
+        self.base_url = base_url
+        self.clock = clock
+        self.limiter = limiter
+        self.on_stored = on_stored
+        self._batcher = _StoreBatcher(store)
+        self.verified = 0  # counters for tests and benchmarks
+        self.duplicates = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        headers = list(request.headers.items())
+        try:
+            scheme, key_id = signature_key_id(request.headers)
+        except SignatureError:
+            scheme, key_id = "cavage", ""
+        self.limiter.take(urlsplit(key_id).netloc.lower() if key_id else (request.remote or "unknown"))
+        body = await read_body(request)
+        media = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if media not in _ACTIVITY_MEDIA:
+            raise web.HTTPUnsupportedMediaType(text="send application/activity+json")
+        activity = load_json_object(body)
+        check_contexts(activity)
+        if not key_id:
+            raise SignatureError("request is not signed; sign it with HTTP Signatures (cavage or RFC 9421)")
+        stored = await self.receive(
+            scheme=scheme,
+            key_id=key_id,
+            method=request.method,
+            url=self.base_url + request.path_qs,
+            headers=headers,
+            body=body,
+            activity=activity,
+        )
+        return web.Response(status=202, text="stored" if stored else "already stored")
+
+    async def receive(
+        self,
+        *,
+        scheme: Any,
+        key_id: str,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        activity: dict[str, Any],
+    ) -> bool:
+        actor_field = activity.get("actor")
+        actor_ref = actor_field.get("id") if isinstance(actor_field, dict) else actor_field
+        activity_id, kind = activity.get("id"), activity.get("type")
+        if not isinstance(actor_ref, str) or not isinstance(activity_id, str) or not isinstance(kind, str):
+            raise MalformedInput("an activity needs string id, type and actor")
+        if await self.store.is_blocked(key_id) or await self.store.is_blocked(actor_ref):
+            raise Blocked("blocked")
+        budget = FetchBudget(remaining=4)
+        try:
+            actor = await self.actors.by_key_id(key_id, budget=budget)
+        except FetchStatus as exc:
+            if exc.status in (404, 410) and kind == "Delete" and actor_ref == key_id.split("#")[0]:
+                return False  # a deleted actor's farewell, its key gone and never cached: nothing to do
+            raise SignatureError(f"cannot fetch the key {key_id}: {exc.message}") from None
+        except FetchError as exc:
+            raise SignatureError(f"cannot fetch the key {key_id}: {exc.message}") from None
+        except OriginMismatch as exc:  # no actor vouches for this key: the request is not authenticated
+            raise SignatureError(f"the key {key_id} is not listed by its actor: {exc.message}") from None
+        now = self.clock()
+
+        def check(signer: RemoteActor) -> None:
+            key = public_key(signer.public_key_pem, key_id=key_id, owner=signer.id)
+            verify(scheme, method=method, url=url, headers=headers, body=body, key=key, now=now)
+
+        try:
+            check(actor)
+        except SignatureError as exc:
+            if "does not verify" not in exc.message:
+                raise
+            # the key may have been rotated: one re-fetch, rate-limited per actor, then the verdict stands
+            fresh = await self.actors.refetch_key(actor, budget=budget)
+            if fresh is None or fresh.public_key_pem == actor.public_key_pem or fresh.public_key_id != key_id:
+                raise
+            check(fresh)
+            actor = fresh
+        if actor_ref != actor.id:
+            raise OriginMismatch(f"signed by {actor.id}'s key but claims to be from {actor_ref}")
+        actor_origin = origin(actor.id)
+        if origin(activity_id) != actor_origin:
+            raise OriginMismatch(f"activity id {activity_id} is not on the origin of its actor {actor.id}")
+        if kind in _OWN_OBJECT_TYPES:
+            object_id = _ref(activity.get("object"))
+            if object_id is not None and origin(object_id) != actor_origin:
+                raise OriginMismatch(f"a {kind} can only concern its actor's own objects, not {object_id}")
+        self.verified += 1
+        clean = _strip_foreign(activity, actor_origin)
+        text = body.decode() if clean is activity else json.dumps(clean)  # keep the bytes as sent when we can
+        stored = await self._batcher.add((activity_id, actor.id, kind, text, now))
+        if stored:
+            self.on_stored()
+        else:
+            self.duplicates += 1
+        return stored

@@ -1,0 +1,272 @@
+"""What the owner can do with federation (the owner API and CLI call these): follow, unfollow, connect,
+answer requests, block, list followers/following/peers, publish the card, move.
+
+Every write is durable before anything is sent: state rows first, then the outbox (Federation.send).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from federation import activities as act
+from federation import kith
+from federation.errors import NotFound
+from federation.process import answer_follow
+from federation.remote import parse_address
+from federation.store import FollowRow, OfferRow
+from federation.urls import PUBLIC
+
+if TYPE_CHECKING:
+    from federation.service import Federation
+
+__all__ = [
+    "accept",
+    "answer",
+    "block",
+    "connect",
+    "follow",
+    "follow_json",
+    "followers",
+    "following",
+    "move",
+    "offer_json",
+    "peers",
+    "publish_actor",
+    "reject",
+    "requests",
+    "set_aliases",
+    "unblock",
+    "unfollow",
+]
+
+
+def follow_json(row: FollowRow, actor: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "id": row.follow_id,
+        "kind": "follow",
+        "direction": "incoming" if row.direction == "in" else "outgoing",
+        "actor": row.actor_id,
+        "acct": (actor or {}).get("acct"),
+        "state": row.state,
+        "created_at": row.created_at,
+    }
+
+
+def offer_json(row: OfferRow) -> dict[str, Any]:
+    return {
+        "id": row.offer_id,
+        "kind": "relationship",
+        "direction": "incoming" if row.direction == "in" else "outgoing",
+        "actor": row.actor_id,
+        "type": row.rel_type,
+        "how_we_met": row.record.get("howWeMet"),
+        "state": row.state,
+        "record": row.final or row.record,
+        "created_at": row.created_at,
+    }
+
+
+async def _acct(fed: Federation, actor_id: str) -> dict[str, Any]:
+    cached = await fed.store.actor(actor_id)
+    return {"acct": cached.actor.acct if cached else None}
+
+
+async def follow(fed: Federation, address: str) -> dict[str, Any]:
+    actor = await fed.actors.resolve(address, source="following")
+    if await fed.store.is_blocked(actor.id):
+        raise NotFound(f"{actor.id} is blocked; unblock it first")
+    live = await fed.store.live_follow("out", actor.id)
+    if live is not None:
+        return follow_json(live, await _acct(fed, actor.id))
+    follow_id = fed.new_id()
+    await fed.store.add_follow(
+        follow_id=follow_id, direction="out", actor_id=actor.id, state="pending", now=fed.clock()
+    )
+    await fed.send(act.follow(follow_id, fed.urls.owner, actor.id), [actor.inbox])
+    row = await fed.store.follow(follow_id)
+    assert row is not None
+    return follow_json(row, await _acct(fed, actor.id))
+
+
+async def unfollow(fed: Federation, address: str) -> dict[str, Any]:
+    actor = await fed.actors.resolve(address, source="following")
+    live = await fed.store.live_follow("out", actor.id)
+    if live is None:
+        raise NotFound(f"you do not follow {address}")
+    await fed.store.set_follow_state(live.follow_id, live.end_state, fed.clock())
+    undone = act.follow(live.follow_id, fed.urls.owner, actor.id)
+    await fed.send(act.undo(fed.new_id(), fed.urls.owner, undone, to=actor.id), [actor.inbox])
+    row = await fed.store.follow(live.follow_id)
+    assert row is not None
+    return follow_json(row, await _acct(fed, actor.id))
+
+
+async def connect(
+    fed: Federation, address: str, rel_type: str, *, how_we_met: str | None = None, since: str | None = None
+) -> dict[str, Any]:
+    return offer_json(await kith.connect(fed, address, rel_type, how_we_met=how_we_met, since=since))
+
+
+async def requests(fed: Federation) -> list[dict[str, Any]]:
+    """Pending requests both ways: follows waiting for approval and relationship offers."""
+    out: list[dict[str, Any]] = []
+    for direction in ("in", "out"):
+        for row in await fed.store.follows(direction, ["pending"]):
+            out.append(follow_json(row, await _acct(fed, row.actor_id)))
+    out.extend(offer_json(o) for o in await fed.store.offers(["offered"]))
+    return sorted(out, key=lambda r: r["created_at"])
+
+
+async def answer(fed: Federation, request_id: str, *, accepted: bool) -> dict[str, Any]:
+    """Accept or reject a pending request: a relationship offer or a follow (rejecting an accepted follower
+    removes them, as Mastodon's "remove follower" does)."""
+    offer = await fed.store.offer(request_id)
+    if offer is not None and offer.direction == "in":
+        await (kith.accept_offer if accepted else kith.reject_offer)(fed, offer)
+        updated = await fed.store.offer(request_id)
+        assert updated is not None
+        return offer_json(updated)
+    row = await fed.store.follow(request_id)
+    allowed = ("pending",) if accepted else ("pending", "accepted")
+    if row is None or row.direction != "in" or row.state not in allowed:
+        raise NotFound(f"no pending request {request_id}; see `kith requests`")
+    await answer_follow(fed, request_id, accepted=accepted)
+    done = await fed.store.follow(request_id)
+    assert done is not None
+    return follow_json(done, await _acct(fed, done.actor_id))
+
+
+async def accept(fed: Federation, request_id: str) -> dict[str, Any]:
+    return await answer(fed, request_id, accepted=True)
+
+
+async def reject(fed: Federation, request_id: str) -> dict[str, Any]:
+    return await answer(fed, request_id, accepted=False)
+
+
+def _is_domain(address: str) -> bool:
+    text = address.strip()
+    return ("@" not in text and "://" not in text and "." in text) or text.startswith("domain:")
+
+
+async def block(fed: Federation, address: str) -> dict[str, Any]:
+    now = fed.clock()
+    if _is_domain(address):
+        domain = address.strip().removeprefix("domain:").lower()
+        await fed.store.add_block("domain", domain, now)
+        return {"kind": "domain", "value": domain}
+    actor = await fed.actors.resolve(address, source="owner")
+    block_id = fed.new_id()
+    await fed.store.add_block("actor", actor.id, now, block_id)
+    for direction in ("in", "out"):
+        live = await fed.store.live_follow(direction, actor.id)
+        if live is not None:
+            await fed.store.set_follow_state(live.follow_id, live.end_state, now)
+    await fed.send(act.block(block_id, fed.urls.owner, actor.id), [actor.inbox])
+    return {"kind": "actor", "value": actor.id, "acct": actor.acct}
+
+
+async def unblock(fed: Federation, address: str) -> dict[str, Any]:
+    if _is_domain(address):
+        domain = address.strip().removeprefix("domain:").lower()
+        await fed.store.remove_block("domain", domain)
+        return {"kind": "domain", "value": domain}
+    parsed = parse_address(address)
+    actor_id = parsed if isinstance(parsed, str) else None
+    if actor_id is None:
+        cached = await fed.store.actor_by_acct(f"{parsed[0]}@{parsed[1]}")
+        if cached is None:
+            raise NotFound(f"{address} is not blocked")
+        actor_id = cached.actor.id
+    block_id = await fed.store.remove_block("actor", actor_id)
+    cached_actor = await fed.store.actor(actor_id)
+    if block_id and cached_actor is not None:
+        undone = act.block(block_id, fed.urls.owner, actor_id)
+        await fed.send(
+            act.undo(fed.new_id(), fed.urls.owner, undone, to=actor_id), [cached_actor.actor.inbox]
+        )
+    return {"kind": "actor", "value": actor_id}
+
+
+async def followers(fed: Federation) -> list[dict[str, Any]]:
+    return [follow_json(r, await _acct(fed, r.actor_id)) for r in await fed.store.follows("in", ["accepted"])]
+
+
+async def following(fed: Federation) -> list[dict[str, Any]]:
+    rows = await fed.store.follows("out", ["accepted", "pending"])
+    return [follow_json(r, await _acct(fed, r.actor_id)) for r in rows]
+
+
+async def peers(fed: Federation) -> list[dict[str, Any]]:
+    """Per host we deliver to: queued / failing / dead, with counts and the last error."""
+    out = []
+    for row in await fed.store.peer_status():
+        if row["host_dead"] or row["dead"]:
+            status = "dead"
+        elif row["failures"]:
+            status = "failing"
+        elif row["queued"]:
+            status = "queued"
+        else:
+            status = "ok"
+        out.append(
+            {
+                "host": row["host"],
+                "status": status,
+                "queued": row["queued"] or 0,
+                "delivered": row["delivered"] or 0,
+                "failed": row["failed"] or 0,
+                "dead": row["dead"] or 0,
+                "consecutive_failures": row["failures"] or 0,
+                "signature_scheme": row["scheme"],
+                "last_error": row["last_error"],
+            }
+        )
+    return out
+
+
+async def _follower_inboxes(fed: Federation) -> list[str]:
+    """Followers' inboxes with shared-inbox de-duplication (only for public items)."""
+    inboxes = set()
+    for row in await fed.store.follows("in", ["accepted"]):
+        cached = await fed.store.actor(row.actor_id)
+        if cached is not None and not cached.gone and not await fed.store.is_blocked(row.actor_id):
+            inboxes.add(cached.actor.shared_inbox or cached.actor.inbox)
+    return sorted(inboxes)
+
+
+async def publish_actor(fed: Federation) -> int:
+    """Tell followers the owner's actor changed (name, keys, aliases): a public Update, shared inboxes."""
+    doc = await fed.actor_document("owner")
+    activity = act.update(fed.new_id(), fed.urls.owner, doc, to=[PUBLIC])
+    activity["cc"] = [fed.urls.followers(fed.urls.owner)]
+    inboxes = await _follower_inboxes(fed)
+    await fed.send(activity, inboxes, public=True)
+    return len(inboxes)
+
+
+async def set_aliases(fed: Federation, addresses: list[str]) -> list[str]:
+    """alsoKnownAs of the owner's actor: the accounts they move from (needed before a Move to us)."""
+    ids = []
+    for address in addresses:
+        parsed = parse_address(address)
+        ids.append(
+            parsed if isinstance(parsed, str) else (await fed.actors.resolve(address, source="owner")).id
+        )
+    await fed.store.set_setting("also_known_as", ids)
+    await publish_actor(fed)
+    return ids
+
+
+async def move(fed: Federation, address: str) -> dict[str, Any]:
+    """The owner moved to another account: point movedTo at it and tell followers (Move, as Mastodon)."""
+    target = await fed.actors.resolve(address, source="owner")
+    if fed.urls.owner not in target.also_known_as:
+        raise NotFound(
+            f"{target.id} must list {fed.urls.owner} in alsoKnownAs first (kith alias on the new node)"
+        )
+    await fed.store.set_setting("moved_to", target.id)
+    activity = act.move(fed.new_id(), fed.urls.owner, target.id, fed.urls.followers(fed.urls.owner))
+    inboxes = await _follower_inboxes(fed)
+    await fed.send(activity, inboxes, public=True)
+    return {"moved_to": target.id, "notified": len(inboxes)}

@@ -1,0 +1,204 @@
+"""Processing stored inbox items: what each activity means for follows, blocks, identities and Kith records.
+
+Everything here runs in the inbox worker after the intake checked signature, origin and blocks. Objects that
+came embedded from another origin were cut down to their id by the intake; they are matched against our own
+store (our Follow, our Offer) or fetched again from their own origin (a Move target), never trusted as sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from federation import activities as act
+from federation import kith
+from federation.fetch import FetchBudget
+from federation.remote import origin
+from protocol.errors import MalformedInput, OriginMismatch
+
+if TYPE_CHECKING:
+    from federation.service import Federation
+
+__all__ = [
+    "Processor",
+    "answer_follow",
+    "log",
+    "ref",
+]
+
+log = logging.getLogger("kith.federation.inbox")
+
+
+def ref(value: Any) -> str | None:
+    """The id an ``object``/``target`` names, whether given as a string or an object."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) else None
+
+
+class Processor:
+    def __init__(self, fed: Federation) -> None:
+        self.fed = fed
+
+    async def process(self, actor_id: str, activity: dict[str, Any]) -> None:
+        kind = activity.get("type")
+        handler = getattr(self, f"on_{kind}", None) if isinstance(kind, str) and kind.isalpha() else None
+        if handler is None:
+            log.debug("ignoring %s from %s", kind, actor_id)
+            return
+        await handler(actor_id, activity)
+
+    # ---- follows ---------------------------------------------------------------------------------
+
+    async def on_Follow(self, actor_id: str, activity: dict[str, Any]) -> None:
+        fed = self.fed
+        if ref(activity.get("object")) != fed.urls.owner:
+            return  # only the owner can be followed
+        await fed.actors.get(actor_id, source="follower", budget=FetchBudget(remaining=3))
+        auto = fed.config.federation.auto_accept_follows
+        await fed.store.add_follow(
+            follow_id=activity["id"], direction="in", actor_id=actor_id, state="pending", now=fed.clock()
+        )
+        if auto:
+            await answer_follow(fed, activity["id"], accepted=True)
+
+    async def on_Accept(self, actor_id: str, activity: dict[str, Any]) -> None:
+        await self._answer(actor_id, activity, accepted=True)
+
+    async def on_Reject(self, actor_id: str, activity: dict[str, Any]) -> None:
+        await self._answer(actor_id, activity, accepted=False)
+
+    async def _answer(self, actor_id: str, activity: dict[str, Any], *, accepted: bool) -> None:
+        fed = self.fed
+        object_id = ref(activity.get("object"))
+        if object_id is None:
+            raise MalformedInput("Accept/Reject without an object")
+        offer = await fed.store.offer(object_id)
+        if offer is not None and offer.direction == "out" and offer.actor_id == actor_id:
+            await kith.offer_answered(fed, offer, activity, accepted=accepted)
+            return
+        follow = await fed.store.follow(object_id)
+        if follow is None:
+            # some servers answer with an object id we never minted: match our live follow of that actor
+            follow = await fed.store.live_follow("out", actor_id)
+        if follow is None or follow.direction != "out" or follow.actor_id != actor_id:
+            log.info("%s answered %s, which is no follow of ours", actor_id, object_id)
+            return
+        if accepted and follow.state == "pending":
+            await fed.store.set_follow_state(follow.follow_id, "accepted", fed.clock())
+        elif not accepted and follow.state in ("pending", "accepted"):
+            # a Reject after an Accept is how Mastodon says "removed you as a follower"
+            target = "rejected" if follow.state == "pending" else "ended"
+            await fed.store.set_follow_state(follow.follow_id, target, fed.clock())
+
+    async def on_Undo(self, actor_id: str, activity: dict[str, Any]) -> None:
+        fed = self.fed
+        obj = activity.get("object")
+        object_id = ref(obj)
+        if object_id is None:
+            raise MalformedInput("Undo without an object")
+        if origin(object_id) != origin(actor_id):
+            raise OriginMismatch("an actor can only undo its own activities")
+        inner_type = obj.get("type") if isinstance(obj, dict) else None
+        follow = await fed.store.follow(object_id)
+        if follow is not None:
+            if (
+                follow.direction == "in"
+                and follow.actor_id == actor_id
+                and follow.state in ("pending", "accepted")
+            ):
+                await fed.store.set_follow_state(follow.follow_id, follow.end_state, fed.clock())
+            return
+        if inner_type == "Block" or await fed.store.is_blocked_by(actor_id):
+            await fed.store.remove_blocked_by(actor_id)
+            return
+        if inner_type == "Follow":
+            # an Undo naming a Follow id we never stored: drop their live follow if the object says so
+            live = await fed.store.live_follow("in", actor_id)
+            if live is not None and isinstance(obj, dict) and ref(obj.get("object")) == fed.urls.owner:
+                await fed.store.set_follow_state(live.follow_id, live.end_state, fed.clock())
+            return
+        await kith.undo_received(fed, actor_id, object_id)
+
+    async def on_Block(self, actor_id: str, activity: dict[str, Any]) -> None:
+        fed = self.fed
+        if ref(activity.get("object")) != fed.urls.owner:
+            return
+        now = fed.clock()
+        await fed.store.add_blocked_by(actor_id, activity["id"], now)
+        for direction in ("in", "out"):
+            live = await fed.store.live_follow(direction, actor_id)
+            if live is not None:
+                await fed.store.set_follow_state(live.follow_id, live.end_state, now)
+
+    # ---- identities ------------------------------------------------------------------------------
+
+    async def on_Update(self, actor_id: str, activity: dict[str, Any]) -> None:
+        obj = activity.get("object")
+        if isinstance(obj, dict) and obj.get("type") == "ProfileCard":
+            await kith.card_received(self.fed, actor_id, obj)
+            return
+        if ref(obj) == actor_id:
+            # re-read the actor from its own origin rather than trusting the embedded copy
+            await self.fed.actors.get(actor_id, source="fetch", budget=FetchBudget(remaining=3), refresh=True)
+
+    async def on_Delete(self, actor_id: str, activity: dict[str, Any]) -> None:
+        fed = self.fed
+        if ref(activity.get("object")) != actor_id:
+            return  # deletes of posts and other objects mean nothing to a contact graph
+        now = fed.clock()
+        await fed.store.mark_gone(actor_id)
+        fed.actors.forget(actor_id)
+        for direction in ("in", "out"):
+            live = await fed.store.live_follow(direction, actor_id)
+            if live is not None:
+                await fed.store.set_follow_state(live.follow_id, live.end_state, now)
+        await fed.graph.actor_gone(actor_id)
+
+    async def on_Move(self, actor_id: str, activity: dict[str, Any]) -> None:
+        fed = self.fed
+        if ref(activity.get("object")) != actor_id:
+            raise OriginMismatch("an actor can only move itself")
+        target_id = ref(activity.get("target"))
+        if target_id is None:
+            raise MalformedInput("Move without a target")
+        # the target is fetched from its own origin; only its own word (alsoKnownAs) makes the move true
+        new = await fed.actors.get(target_id, source="move", budget=FetchBudget(remaining=4), refresh=True)
+        if actor_id not in new.also_known_as:
+            raise OriginMismatch(
+                f"{target_id} does not list {actor_id} in alsoKnownAs; the Move is not confirmed"
+            )
+        old = await fed.actors.get(actor_id, source="fetch", budget=FetchBudget(remaining=2), refresh=True)
+        if old.moved_to not in (None, target_id):
+            raise OriginMismatch(f"{actor_id} says it moved to {old.moved_to}, not {target_id}")
+        await fed.store.set_moved(actor_id, target_id)
+        await fed.graph.actor_moved(actor_id, new)
+        live = await fed.store.live_follow("out", actor_id)
+        if live is not None and not await fed.store.is_blocked(target_id):
+            now = fed.clock()
+            await fed.store.set_follow_state(live.follow_id, live.end_state, now)
+            undone = act.follow(live.follow_id, fed.urls.owner, actor_id)
+            await fed.send(act.undo(fed.new_id(), fed.urls.owner, undone), [old.inbox])
+            follow_id = fed.new_id()
+            await fed.store.add_follow(
+                follow_id=follow_id, direction="out", actor_id=new.id, state="pending", now=now
+            )
+            await fed.send(act.follow(follow_id, fed.urls.owner, new.id), [new.inbox])
+
+    # ---- Kith records ----------------------------------------------------------------------------
+
+    async def on_Offer(self, actor_id: str, activity: dict[str, Any]) -> None:
+        await kith.offer_received(self.fed, actor_id, activity)
+
+
+async def answer_follow(fed: Federation, follow_id: str, *, accepted: bool) -> None:
+    """Our owner's Accept or Reject of an incoming Follow, embedding the Follow as Mastodon expects."""
+    follow = await fed.store.follow(follow_id)
+    if follow is None or follow.direction != "in":
+        return
+    target = "accepted" if accepted else ("rejected" if follow.state == "pending" else "ended")
+    await fed.store.set_follow_state(follow_id, target, fed.clock())
+    actor = await fed.actors.get(follow.actor_id, source="follower")
+    answered = act.follow(follow_id, follow.actor_id, fed.urls.owner)
+    build = act.accept if accepted else act.reject
+    await fed.send(build(fed.new_id(), fed.urls.owner, answered, to=actor.id), [actor.inbox])

@@ -1,0 +1,201 @@
+"""The public federation routes: discovery (WebFinger, host-meta, NodeInfo), our two actors, inboxes and the
+public collections. Private things (relationship records, cards, follower lists) are never listed here."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from federation.edge import edge
+from federation.errors import NotFound
+from federation.service import Federation
+from federation.urls import KITH_PROTOCOL
+
+__all__ = [
+    "AS_JSON",
+    "FEDERATION",
+    "LD_JSON",
+    "NODEINFO_PROFILE",
+    "VERSION",
+    "federation_routes",
+    "followers",
+    "following",
+    "host_meta",
+    "inbox",
+    "node_actor",
+    "nodeinfo",
+    "nodeinfo_links",
+    "outbox",
+    "owner_actor",
+    "webfinger",
+]
+
+FEDERATION = web.AppKey("kith.federation", Federation)
+
+AS_JSON = "application/activity+json"
+LD_JSON = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
+NODEINFO_PROFILE = "http://nodeinfo.diaspora.software/ns/schema/2.1"
+VERSION = "0.1.0"
+
+
+def _fed(request: web.Request) -> Federation:
+    return request.config_dict[FEDERATION]
+
+
+def _as_response(request: web.Request, doc: dict[str, Any]) -> web.Response:
+    accept = request.headers.get("Accept", "")
+    ctype = LD_JSON if "application/ld+json" in accept and AS_JSON not in accept else AS_JSON
+    resp = web.json_response(doc, content_type="application/json")
+    resp.content_type = ctype.split(";")[0]
+    if ctype != AS_JSON:
+        resp.headers["Content-Type"] = ctype
+    resp.headers["Vary"] = "Accept"
+    return resp
+
+
+@edge
+async def webfinger(request: web.Request) -> web.Response:
+    fed = _fed(request)
+    resource = request.query.get("resource", "").strip()
+    if not resource:
+        raise web.HTTPBadRequest(text="pass ?resource=acct:user@host")
+    urls = fed.urls
+    owner = {f"acct:{urls.owner_acct}".lower(), urls.owner.lower(), urls.owner_acct.lower()}
+    node = {f"acct:{urls.node_acct}".lower(), urls.node.lower(), urls.node_acct.lower()}
+    key = unquote(resource).lower()
+    if key in owner:
+        subject, actor = f"acct:{urls.owner_acct}", urls.owner
+    elif key in node:
+        subject, actor = f"acct:{urls.node_acct}", urls.node
+    else:
+        raise NotFound(f"no such account here: {resource[:200]}")
+    jrd = {
+        "subject": subject,
+        "aliases": [actor],
+        "links": [
+            {"rel": "self", "type": AS_JSON, "href": actor},
+            {"rel": "http://webfinger.net/rel/profile-page", "type": "text/html", "href": actor},
+        ],
+    }
+    return web.json_response(
+        jrd, content_type="application/jrd+json", headers={"Access-Control-Allow-Origin": "*"}
+    )
+
+
+async def host_meta(request: web.Request) -> web.Response:
+    base = _fed(request).urls.base
+    xrd = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<XRD xmlns="http://docs.oasis-open.org/ns/xri/xrd-1.0">\n'
+        f'  <Link rel="lrdd" template="{base}/.well-known/webfinger?resource={{uri}}"/>\n'
+        "</XRD>\n"
+    )
+    return web.Response(text=xrd, content_type="application/xrd+xml")
+
+
+async def nodeinfo_links(request: web.Request) -> web.Response:
+    base = _fed(request).urls.base
+    doc = {"links": [{"rel": NODEINFO_PROFILE, "href": f"{base}/nodeinfo/2.1"}]}
+    return web.json_response(doc)
+
+
+async def nodeinfo(request: web.Request) -> web.Response:
+    fed = _fed(request)
+    doc = {
+        "version": "2.1",
+        "software": {"name": "kith", "version": VERSION, "repository": "https://w3id.org/kith"},
+        "protocols": ["activitypub"],
+        "services": {"inbound": [], "outbound": []},
+        "openRegistrations": False,
+        "usage": {"users": {"total": 1, "activeMonth": 1, "activeHalfyear": 1}, "localPosts": 0},
+        "metadata": {
+            "nodeName": fed.config.node.display_name or fed.urls.host,
+            "implements": [KITH_PROTOCOL],
+        },
+    }
+    resp = web.json_response(doc)
+    resp.headers["Content-Type"] = f'application/json; profile="{NODEINFO_PROFILE}#"'
+    return resp
+
+
+def _check_user(request: web.Request) -> None:
+    if request.match_info["username"].lower() != _fed(request).urls.username.lower():
+        raise NotFound("no such actor")
+
+
+@edge
+async def owner_actor(request: web.Request) -> web.Response:
+    _check_user(request)
+    return _as_response(request, await _fed(request).actor_document("owner"))
+
+
+@edge
+async def node_actor(request: web.Request) -> web.Response:
+    return _as_response(request, await _fed(request).actor_document("node"))
+
+
+@edge
+async def inbox(request: web.Request) -> web.Response:
+    if "username" in request.match_info:
+        _check_user(request)
+    return await _fed(request).intake.handle(request)
+
+
+def _collection(request: web.Request, url: str, total: int, items: list[Any] | None = None) -> web.Response:
+    doc: dict[str, Any] = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": url,
+        "type": "OrderedCollection",
+        "totalItems": total,
+    }
+    if items is not None:
+        doc["orderedItems"] = items
+    return _as_response(request, doc)
+
+
+@edge
+async def outbox(request: web.Request) -> web.Response:
+    fed = _fed(request)
+    actor = fed.urls.node if request.path.startswith("/actor") else fed.urls.owner
+    if actor == fed.urls.owner:
+        _check_user(request)
+        total, items = await fed.store.public_outbox()
+        return _collection(request, fed.urls.outbox(actor), total, items)
+    return _collection(request, fed.urls.outbox(actor), 0, [])
+
+
+@edge
+async def followers(request: web.Request) -> web.Response:
+    # counts only: who follows the owner is part of their contact graph, which is private
+    fed = _fed(request)
+    _check_user(request)
+    rows = await fed.store.follows("in", ["accepted"])
+    return _collection(request, fed.urls.followers(fed.urls.owner), len(rows))
+
+
+@edge
+async def following(request: web.Request) -> web.Response:
+    fed = _fed(request)
+    _check_user(request)
+    rows = await fed.store.follows("out", ["accepted"])
+    return _collection(request, fed.urls.following(fed.urls.owner), len(rows))
+
+
+def federation_routes() -> list[web.RouteDef]:
+    return [
+        web.get("/.well-known/webfinger", webfinger),
+        web.get("/.well-known/host-meta", host_meta),
+        web.get("/.well-known/nodeinfo", nodeinfo_links),
+        web.get("/nodeinfo/2.1", nodeinfo),
+        web.get("/users/{username}", owner_actor),
+        web.post("/users/{username}/inbox", inbox),
+        web.get("/users/{username}/outbox", outbox),
+        web.get("/users/{username}/followers", followers),
+        web.get("/users/{username}/following", following),
+        web.get("/actor", node_actor),
+        web.post("/actor/inbox", inbox),
+        web.get("/actor/outbox", outbox),
+        web.post("/inbox", inbox),
+    ]

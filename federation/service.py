@@ -1,0 +1,225 @@
+"""The federation runtime of one node: the pieces (store, guarded client, remote actors, intake, delivery,
+inbox processing) wired together, plus the two reconciliation loops' workers.
+
+``FederationContext`` is what the node passes in; ``Federation`` is built from it inside the running event
+loop (the HTTP session needs one) by ``federation.setup``'s cleanup context, or directly in tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from federation.delivery import DeliveryLoop, backoff
+from federation.errors import FetchError
+from federation.fetch import FetchPolicy, GuardedClient
+from federation.inbox import Intake
+from federation.ports import GraphPort
+from federation.ratelimit import HostRateLimiter
+from federation.remote import RemoteActors
+from federation.signing import make_signer
+from federation.store import FederationStore, InboxRow
+from federation.urls import Urls, actor_document
+from node.config import Config
+from node.keys import KeyRing
+from node.store.db import Database
+from protocol.errors import KithError, RemoteError
+
+__all__ = [
+    "INBOX_MAX_ATTEMPTS",
+    "Federation",
+    "FederationContext",
+    "log",
+]
+
+log = logging.getLogger("kith.federation")
+
+INBOX_MAX_ATTEMPTS = 6
+
+
+@dataclass(kw_only=True)
+class FederationContext:
+    """Everything federation needs from the node. ``clock`` returns Unix seconds; tests pass a fake one."""
+
+    config: Config
+    keys: KeyRing
+    db: Database
+    graph: GraphPort
+    clock: Callable[[], float] = time.time
+    client_factory: Callable[[], GuardedClient] | None = None
+    run_workers: bool = True  # False: nothing runs in the background; tests call run_once()
+    inbox_rate: float = 100.0  # per peer host, requests a second (after the burst)
+    inbox_burst: float = 400.0
+    rng: random.Random | None = None
+
+
+class Federation:
+    def __init__(self, ctx: FederationContext, client: GuardedClient | None = None) -> None:
+        self.ctx = ctx
+        self.config = ctx.config
+        self.keys = ctx.keys
+        self.graph = ctx.graph
+        self.clock = ctx.clock
+        self.rng = ctx.rng or random.Random()
+        self.urls = Urls(ctx.config.base_url, ctx.config.node.username)
+        self.store = FederationStore(ctx.db)
+        if client is None:
+            client = (
+                ctx.client_factory()
+                if ctx.client_factory
+                else GuardedClient(FetchPolicy.from_config(ctx.config))
+            )
+        self.client = client
+        # the node's Application actor signs every fetch (Mastodon's "authorized fetch" needs a signed GET)
+        self.fetch_signer = make_signer(
+            key_id=self.urls.node_key, private_key=ctx.keys.node_rsa, clock=ctx.clock
+        )
+        self.actors = RemoteActors(
+            store=self.store,
+            client=client,
+            signer=self.fetch_signer,
+            graph=ctx.graph,
+            clock=ctx.clock,
+            allow_http=ctx.config.federation.allow_http,
+        )
+        self.inbox_wake = asyncio.Event()
+        self.intake = Intake(
+            store=self.store,
+            actors=self.actors,
+            base_url=ctx.config.base_url,
+            clock=ctx.clock,
+            limiter=HostRateLimiter(rate=ctx.inbox_rate, burst=ctx.inbox_burst, clock=ctx.clock),
+            on_stored=self.inbox_wake.set,
+        )
+        self.delivery = DeliveryLoop(
+            store=self.store,
+            client=client,
+            key_id=self.urls.owner_key,
+            private_key=ctx.keys.owner_rsa,
+            clock=ctx.clock,
+            delivery_days=ctx.config.federation.delivery_days,
+            rng=self.rng,
+        )
+        from federation.process import Processor  # the processor needs the whole runtime
+
+        self.processor = Processor(self)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ---- life cycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.store.release_locks()
+        if self.ctx.run_workers:
+            self._tasks = [
+                asyncio.create_task(self.delivery.run_forever(), name="kith-delivery"),
+                asyncio.create_task(self._inbox_forever(), name="kith-inbox"),
+            ]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.client.close()
+
+    # ---- our actors ------------------------------------------------------------------------------
+
+    async def actor_document(self, which: str) -> dict[str, Any]:
+        node = self.config.node
+        if which == "owner":
+            return actor_document(
+                self.urls,
+                which="owner",
+                actor_type=node.actor_type,
+                name=node.display_name or node.username,
+                rsa_key=self.keys.owner_rsa,
+                ed_key=self.keys.owner_ed25519,
+                manually_approves=not self.config.federation.auto_accept_follows,
+                also_known_as=await self.store.setting("also_known_as", []),
+                moved_to=await self.store.setting("moved_to"),
+            )
+        return actor_document(
+            self.urls,
+            which="node",
+            actor_type="Application",
+            name=f"Kith node {self.urls.host}",
+            rsa_key=self.keys.node_rsa,
+            ed_key=None,
+            manually_approves=True,
+        )
+
+    # ---- sending ---------------------------------------------------------------------------------
+
+    async def send(self, activity: dict[str, Any], inboxes: Iterable[str], *, public: bool = False) -> int:
+        """Write the activity and its deliveries durably, then wake the delivery loop; the outbox seq."""
+        targets = [i for i in inboxes if i]
+        seq = await self.store.enqueue(
+            activity_id=activity["id"],
+            type=activity["type"],
+            body=json.dumps(activity),
+            inboxes=targets,
+            now=self.clock(),
+            public=public,
+        )
+        self.delivery.wake.set()
+        return seq
+
+    def new_id(self, kind: str = "activities") -> str:
+        return self.urls.new_id(kind)
+
+    # ---- the inbox loop --------------------------------------------------------------------------
+
+    async def process_inbox_once(self, limit: int = 64) -> int:
+        rows = await self.store.claim_inbox(self.clock(), limit=limit)
+        for row in rows:
+            await self._process(row)
+        return len(rows)
+
+    async def _process(self, row: InboxRow) -> None:
+        now = self.clock()
+        try:
+            await self.processor.process(row.actor_id, json.loads(row.body))
+        except FetchError as exc:  # the peer or a third party is unreachable: try again later
+            if row.attempts >= INBOX_MAX_ATTEMPTS:  # given up: kept, with its error, for the owner to see
+                await self.store.finish_inbox(row.seq, state="rejected", now=now, error=exc.message)
+            else:
+                await self.store.finish_inbox(
+                    row.seq,
+                    state="failed",
+                    now=now,
+                    error=exc.message,
+                    retry_at=now + backoff(row.attempts, self.rng),
+                )
+            return
+        except (RemoteError, KithError) as exc:  # the activity itself is wrong: no retry helps
+            log.info("activity %s from %s refused: %s", row.activity_id, row.actor_id, exc.message)
+            await self.store.finish_inbox(row.seq, state="rejected", now=now, error=exc.message)
+            return
+        await self.store.finish_inbox(row.seq, state="done", now=now)
+
+    async def _inbox_forever(self, idle: float = 5.0) -> None:
+        while True:
+            try:
+                n = await self.process_inbox_once()
+            except Exception:  # one broken cycle must not stop the inbox for good; logged loudly
+                log.exception("inbox cycle failed")
+                n = 0
+            if n == 0:
+                self.inbox_wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.inbox_wake.wait(), timeout=idle)
+
+    async def run_once(self) -> tuple[int, int]:
+        """One step of both loops (inbox first, so that its answers go out in the same step)."""
+        processed = await self.process_inbox_once()
+        delivered = await self.delivery.run_once()
+        return processed, delivered

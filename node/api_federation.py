@@ -1,0 +1,155 @@
+"""The owner API for federation, under ``/api/federation/``. The node mounts these routes behind its bearer
+authentication and turns raised errors into status codes (every error here carries ``status_hint``).
+
+    POST /api/federation/follow            {"address": ...}
+    POST /api/federation/unfollow          {"address": ...}
+    POST /api/federation/connect           {"address", "type": "friend", "how_we_met"?, "since"?}
+    GET  /api/federation/requests          pending follows and relationship offers, both directions
+    POST /api/federation/requests/accept   {"id": ...}
+    POST /api/federation/requests/reject   {"id": ...}
+    POST /api/federation/relationships/revoke {"id": offer id}
+    POST /api/federation/block             {"address": ...}   (an actor address, or a domain)
+    POST /api/federation/unblock           {"address": ...}
+    GET  /api/federation/blocks
+    GET  /api/federation/followers | following | peers
+    POST /api/federation/card/publish      send the owner's card to the peers allowed to see it
+    POST /api/federation/aliases           {"addresses": [...]}  (alsoKnownAs, before moving here)
+    POST /api/federation/move              {"address": ...}  (the owner moved to that account)
+
+ADDRESS is ``acct:user@host``, ``user@host`` or an actor URL. Ids of requests are URLs: they travel in bodies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from federation import FEDERATION, Federation, kith, owner
+from federation.errors import NotFound
+from node.errors import BadInput
+
+__all__ = [
+    "Handler",
+    "aliases",
+    "blocks",
+    "connect",
+    "publish_card",
+    "revoke",
+    "routes",
+]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _fed(request: web.Request) -> Federation:
+    return request.config_dict[FEDERATION]
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise BadInput("send a JSON object") from None
+    if not isinstance(body, dict):
+        raise BadInput("send a JSON object")
+    return body
+
+
+def _text(body: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > 2048:
+        raise BadInput(f"{name} must be a non-empty string", field=name)
+    return value.strip()
+
+
+def _address_op(op: Callable[[Federation, str], Awaitable[Any]]) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        body = await _body(request)
+        address = _text(body, "address")
+        assert address is not None
+        return web.json_response(await op(_fed(request), address))
+
+    return handler
+
+
+def _listing(op: Callable[[Federation], Awaitable[Any]]) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response(await op(_fed(request)))
+
+    return handler
+
+
+def _request_op(accepted: bool) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        request_id = _text(await _body(request), "id")
+        assert request_id is not None
+        return web.json_response(await owner.answer(_fed(request), request_id, accepted=accepted))
+
+    return handler
+
+
+async def connect(request: web.Request) -> web.Response:
+    body = await _body(request)
+    address, rel_type = _text(body, "address"), _text(body, "type")
+    assert address is not None and rel_type is not None
+    result = await owner.connect(
+        _fed(request),
+        address,
+        rel_type,
+        how_we_met=_text(body, "how_we_met", required=False),
+        since=_text(body, "since", required=False),
+    )
+    return web.json_response(result, status=201)
+
+
+async def revoke(request: web.Request) -> web.Response:
+    fed = _fed(request)
+    offer_id = _text(await _body(request), "id")
+    assert offer_id is not None
+    row = await fed.store.offer(offer_id)
+    if row is None:
+        raise NotFound(f"no relationship {offer_id}")
+    await kith.revoke(fed, row)
+    return web.json_response({"id": offer_id, "state": "ended"})
+
+
+async def publish_card(request: web.Request) -> web.Response:
+    return web.json_response({"peers": await kith.publish_card(_fed(request))})
+
+
+async def aliases(request: web.Request) -> web.Response:
+    body = await _body(request)
+    values = body.get("addresses")
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values) or len(values) > 20:
+        raise BadInput("addresses must be a list of up to 20 addresses", field="addresses")
+    return web.json_response({"also_known_as": await owner.set_aliases(_fed(request), values)})
+
+
+async def blocks(request: web.Request) -> web.Response:
+    return web.json_response(await _fed(request).store.blocks())
+
+
+def routes() -> list[web.RouteDef]:
+    p = "/api/federation"
+    return [
+        web.post(f"{p}/follow", _address_op(owner.follow)),
+        web.post(f"{p}/unfollow", _address_op(owner.unfollow)),
+        web.post(f"{p}/connect", connect),
+        web.get(f"{p}/requests", _listing(owner.requests)),
+        web.post(f"{p}/requests/accept", _request_op(True)),
+        web.post(f"{p}/requests/reject", _request_op(False)),
+        web.post(f"{p}/relationships/revoke", revoke),
+        web.post(f"{p}/block", _address_op(owner.block)),
+        web.post(f"{p}/unblock", _address_op(owner.unblock)),
+        web.get(f"{p}/blocks", blocks),
+        web.get(f"{p}/followers", _listing(owner.followers)),
+        web.get(f"{p}/following", _listing(owner.following)),
+        web.get(f"{p}/peers", _listing(owner.peers)),
+        web.post(f"{p}/card/publish", publish_card),
+        web.post(f"{p}/aliases", aliases),
+        web.post(f"{p}/move", _address_op(owner.move)),
+    ]

@@ -1,0 +1,175 @@
+"""``kith`` subcommands for federation. They talk to the running node's owner API over HTTP: the base URL
+comes from the data folder's ``kith.toml`` (server.host/port), the token from ``<data>/token``.
+
+    kith follow ADDRESS | unfollow ADDRESS | connect ADDRESS --as TYPE [--how-we-met TEXT] [--since DATE]
+    kith requests | accept ID | reject ID | block ADDRESS | unblock ADDRESS
+    kith followers | following | peers          (every listing takes --json)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from node.config import default_data_dir, load_config
+
+__all__ = [
+    "RUNTIME_URL_FILE",
+    "call",
+    "main",
+    "register",
+    "running_node_url",
+]
+
+RUNTIME_URL_FILE = "serve.url"
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    value = getattr(args, "data", None) or getattr(args, "data_dir", None)
+    return Path(value).expanduser() if value else default_data_dir()
+
+
+def running_node_url(data: Path) -> str:
+    """Where the node in ``data`` listens: what `kith serve` wrote when it started, else the configuration."""
+    try:
+        return (data / RUNTIME_URL_FILE).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        config = load_config(data)
+        host = config.server.host if config.server.host not in ("0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
+        return f"http://{host}:{config.server.port}"
+
+
+def call(data: Path, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """One owner-API request; exits with the API's message on an error answer."""
+    url = running_node_url(data) + path
+    try:
+        token = (data / "token").read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise SystemExit(f"{data / 'token'} is missing; run `kith init` first (or pass --data)") from None
+    payload = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=payload, method=method)  # noqa: S310 (our own node, http only)
+    request.add_header("Authorization", f"Bearer {token}")
+    if payload is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as resp:  # noqa: S310
+            return json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        try:
+            answer = json.loads(exc.read())
+            message = (answer.get("error") or answer).get("message") or exc.reason
+        except ValueError:
+            message = exc.reason
+        raise SystemExit(f"error {exc.code}: {message}") from None
+    except urllib.error.URLError as exc:
+        raise SystemExit(f"cannot reach the node at {url} ({exc.reason}); is `kith serve` running?") from None
+
+
+def _print(args: argparse.Namespace, value: Any) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(value, indent=2))
+        return
+    rows = value if isinstance(value, list) else [value]
+    if not rows:
+        print("(none)")
+    for row in rows:
+        if not isinstance(row, dict):
+            print(row)
+        elif "host" in row and "status" in row:
+            print(
+                f"{row['host']:<40} {row['status']:<8} queued={row['queued']} delivered={row['delivered']} "
+                f"failed={row['failed']} dead={row['dead']}"
+            )
+        elif "kind" in row and "direction" in row:
+            who = row.get("acct") or row["actor"]
+            extra = f" as {row['type']}" if row.get("type") else ""
+            print(
+                f"{row['state']:<9} {row['direction']:<8} {row['kind']}{extra} {who}\n"
+                f"          id: {row['id']}"
+            )
+        else:
+            print(json.dumps(row))
+
+
+def _run(method: str, path: str, body_of: Any = None) -> Any:
+    def handler(args: argparse.Namespace) -> int:
+        body = body_of(args) if body_of else None
+        _print(args, call(_data_dir(args), method, path, body))
+        return 0
+
+    return handler
+
+
+def register(subparsers: Any) -> None:
+    """Add the federation subcommands to the ``kith`` parser's subparsers."""
+    p = "/api/federation"
+
+    def add(name: str, help_text: str, handler: Any, *, address: bool = False, ident: bool = False) -> Any:
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        if address:
+            sub.add_argument("address", metavar="ADDRESS", help="acct:user@host, user@host or an actor URL")
+        if ident:
+            sub.add_argument("id", metavar="ID", help="the request's id, as `kith requests` shows it")
+        sub.add_argument("--json", action="store_true", help="print JSON")
+        sub.set_defaults(func=handler)
+        return sub
+
+    addr = lambda a: {"address": a.address}  # noqa: E731
+    add("follow", "Follow a fediverse account or Kith node.", _run("POST", f"{p}/follow", addr), address=True)
+    add("unfollow", "Stop following an account.", _run("POST", f"{p}/unfollow", addr), address=True)
+    connect = add(
+        "connect",
+        "Offer a relationship to another Kith owner; it is confirmed when they accept (signed by both).",
+        _run(
+            "POST",
+            f"{p}/connect",
+            lambda a: {"address": a.address, "type": a.as_type, "how_we_met": a.how_we_met, "since": a.since},
+        ),
+        address=True,
+    )
+    connect.add_argument(
+        "--as", dest="as_type", required=True, metavar="TYPE", help="friend, colleague, met..."
+    )
+    connect.add_argument("--how-we-met", default=None, help="a few words on how you met")
+    connect.add_argument("--since", default=None, help="YYYY-MM-DD")
+    add(
+        "requests",
+        "Pending follow requests and relationship offers, both directions.",
+        _run("GET", f"{p}/requests"),
+    )
+    add(
+        "accept",
+        "Accept a pending request.",
+        _run("POST", f"{p}/requests/accept", lambda a: {"id": a.id}),
+        ident=True,
+    )
+    add(
+        "reject",
+        "Reject a pending request.",
+        _run("POST", f"{p}/requests/reject", lambda a: {"id": a.id}),
+        ident=True,
+    )
+    add("block", "Block an account (or a whole domain).", _run("POST", f"{p}/block", addr), address=True)
+    add("unblock", "Lift a block.", _run("POST", f"{p}/unblock", addr), address=True)
+    add("followers", "Who follows you.", _run("GET", f"{p}/followers"))
+    add("following", "Whom you follow.", _run("GET", f"{p}/following"))
+    add("peers", "Delivery status per peer host: queued, failing, dead.", _run("GET", f"{p}/peers"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry for these subcommands (the node's ``kith`` command registers them itself)."""
+    parser = argparse.ArgumentParser(prog="kith")
+    parser.add_argument("--data", default=None, help="the node's data folder")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

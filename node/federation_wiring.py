@@ -1,0 +1,21 @@
+"""Plugs federation into the node: the GraphPort over the real graph, federation's public routes and workers,
+and its owner API under /api/federation (behind the node's bearer auth, documented in the OpenAPI)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from federation import FederationContext, setup
+from node.api_federation import routes as federation_api_routes
+from node.context import NodeContext
+from node.federation_port import NodeGraphPort
+
+__all__ = ["setup_federation"]
+
+
+def setup_federation(app: web.Application, ctx: NodeContext) -> None:
+    if ctx.keys is None:  # a node opened without its keys (some CLI paths) does not federate
+        return
+    fctx = FederationContext(config=ctx.config, keys=ctx.keys, db=ctx.db, graph=NodeGraphPort(ctx.graph))
+    setup(app, fctx)
+    app.router.add_routes(federation_api_routes())

@@ -1,0 +1,200 @@
+"""The delivery loop against real loopback peers with a fake clock: retries, breaker, dead letters, double
+knock."""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from federation import owner
+from federation.delivery import PROBE_EVERY, backoff
+from federation.ports import RemoteActor
+
+from .nodes import FakeClock, Node, start_node
+
+
+@dataclass
+class Peer:
+    """A peer inbox whose behaviour a test scripts: a status to answer, or 'rfc9421 only'."""
+
+    status: int = 202
+    rfc9421_only: bool = False
+    received: list[str] = field(default_factory=list)  # activity ids accepted (2xx)
+    attempts: int = 0
+    schemes: list[str] = field(default_factory=list)
+    url: str = ""
+
+
+@asynccontextmanager
+async def peer_server(peer: Peer, sock: socket.socket | None = None) -> AsyncIterator[web.AppRunner]:
+    async def inbox(request: web.Request) -> web.Response:
+        body = await request.read()
+        peer.attempts += 1
+        scheme = "rfc9421" if "Signature-Input" in request.headers else "cavage"
+        peer.schemes.append(scheme)
+        if peer.rfc9421_only and scheme != "rfc9421":
+            return web.Response(status=401)
+        if 200 <= peer.status < 300:
+            peer.received.append(json.loads(body)["id"])
+        return web.Response(status=peer.status)
+
+    app = web.Application()
+    app.router.add_post("/inbox", inbox)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    if sock is None:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+    await web.SockSite(runner, sock).start()
+    peer.url = f"http://127.0.0.1:{sock.getsockname()[1]}/inbox"
+    try:
+        yield runner
+    finally:
+        await runner.cleanup()
+
+
+async def enqueue(node: Node, inbox: str, n: int = 1) -> list[str]:
+    ids = []
+    for _ in range(n):
+        activity = {
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": node.fed.new_id(),
+            "type": "Update",
+            "actor": node.actor,
+            "object": node.actor,
+        }
+        await node.fed.send(activity, [inbox])
+        ids.append(activity["id"])
+    return ids
+
+
+async def drive(node: Node, clock: FakeClock, hours: float, step: float = 60.0) -> None:
+    """Advance the fake clock in steps, letting the loop run at each."""
+    end = clock.now + hours * 3600
+    while clock.now < end:
+        await node.fed.delivery.run_once()
+        clock.advance(step)
+
+
+def test_backoff_follows_mastodon_schedule() -> None:
+    rng = random.Random(1)
+    for n in range(1, 20):
+        value = backoff(n, rng)
+        assert n**4 + 15 <= value <= n**4 + 15 + 10 * (n + 1)
+    # about 2-3 days in total over Mastodon's 16 attempts
+    total = sum(n**4 + 15 for n in range(1, 17)) / 86400
+    assert 2 < total < 3
+
+
+async def test_peer_down_for_hours_then_back_delivers_once(tmp_path: Path) -> None:
+    clock = FakeClock()
+    peer = Peer(status=503)
+    async with start_node(tmp_path, "alice", clock) as node, peer_server(peer) as runner:
+        ids = await enqueue(node, peer.url, 3)
+        await drive(node, clock, hours=1)
+        tries_first_hour = peer.attempts
+        assert tries_first_hour >= 3  # retried, but backing off: not every minute
+        assert tries_first_hour < 3 * 10
+        status = (await owner.peers(node.fed))[0]
+        assert status["status"] == "failing" and status["queued"] == 3
+        # now the host goes away entirely (connection refused) for hours
+        port = int(peer.url.rsplit(":", 1)[1].split("/")[0])
+        await runner.cleanup()
+        await drive(node, clock, hours=6, step=300)
+        assert peer.received == []
+        # and comes back on the same port
+        peer.status = 202
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        async with peer_server(peer, sock):
+            await drive(node, clock, hours=12, step=300)
+            assert sorted(peer.received) == sorted(ids)  # everything, once
+            attempts = peer.attempts
+            await drive(node, clock, hours=2, step=300)
+            assert peer.attempts == attempts  # nothing more is sent
+        assert (await owner.peers(node.fed))[0]["status"] == "ok"
+
+
+async def test_final_4xx_and_retryable_429(tmp_path: Path) -> None:
+    clock = FakeClock()
+    gone, busy = Peer(status=410), Peer(status=429)
+    async with start_node(tmp_path, "alice", clock) as node, peer_server(gone), peer_server(busy):
+        await enqueue(node, gone.url)
+        await enqueue(node, busy.url)
+        await drive(node, clock, hours=2)
+        assert gone.attempts == 1  # a 410 is final
+        assert busy.attempts > 1  # a 429 is retried
+        rows = await node.fed.store.deliveries_to(gone.url)
+        assert rows[0]["state"] == "failed" and rows[0]["last_status"] == 410
+
+
+async def test_double_knock_remembers_the_winner(tmp_path: Path) -> None:
+    clock = FakeClock()
+    peer = Peer(rfc9421_only=True)
+    async with start_node(tmp_path, "alice", clock) as node, peer_server(peer):
+        first = await enqueue(node, peer.url)
+        await node.fed.delivery.run_once()
+        assert peer.received == first and peer.schemes == ["cavage", "rfc9421"]
+        host = await node.fed.store.host(peer.url.split("/")[2])
+        assert host is not None and host.scheme == "rfc9421"
+        second = await enqueue(node, peer.url)
+        await node.fed.delivery.run_once()
+        assert peer.received == first + second and peer.schemes[2:] == ["rfc9421"]
+
+
+async def test_dead_letter_and_resume(tmp_path: Path) -> None:
+    clock = FakeClock()
+    peer = Peer(status=500)
+    async with start_node(tmp_path, "alice", clock, delivery_days=1) as node, peer_server(peer):
+        ids = await enqueue(node, peer.url, 2)
+        await drive(node, clock, hours=30, step=600)
+        status = (await owner.peers(node.fed))[0]
+        assert status["status"] == "dead" and status["dead"] == 2
+        attempts = peer.attempts
+        await drive(node, clock, hours=2, step=600)
+        assert peer.attempts == attempts  # dead: left alone between probes
+        peer.status = 202
+        await drive(node, clock, hours=PROBE_EVERY / 3600 + 1, step=600)
+        assert sorted(peer.received) == sorted(ids)  # the probe succeeded and the rest resumed
+        assert (await owner.peers(node.fed))[0]["status"] == "ok"
+
+
+async def test_public_items_use_shared_inbox_once(tmp_path: Path) -> None:
+    clock = FakeClock()
+    async with start_node(tmp_path, "alice", clock) as node:
+        shared = "http://127.0.0.1:9/inbox"
+        for name in ("u1", "u2", "u3"):
+            actor_id = f"http://127.0.0.1:9/users/{name}"
+            actor = RemoteActor(
+                id=actor_id,
+                type="Person",
+                acct=None,
+                preferred_username=name,
+                name=None,
+                summary=None,
+                url=None,
+                icon=None,
+                inbox=actor_id + "/inbox",
+                shared_inbox=shared,
+                outbox=None,
+                followers=None,
+                following=None,
+                public_key_id=actor_id + "#k",
+                public_key_pem="-",
+            )
+            await node.fed.store.save_actor(actor, {"id": actor.id}, clock())
+            await node.fed.store.add_follow(
+                follow_id=actor.id + "/f", direction="in", actor_id=actor.id, state="accepted", now=clock()
+            )
+        assert await owner.publish_actor(node.fed) == 1
+        rows = await node.fed.store.deliveries_to(shared)
+        assert len(rows) == 1

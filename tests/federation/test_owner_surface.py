@@ -1,0 +1,89 @@
+"""The owner surface: the /api/federation routes driven by the `kith` federation subcommands over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from node import api_federation, cli_federation
+from node.config import write_config
+from node.errors import NodeError
+from protocol.errors import KithError
+
+from .nodes import FakeClock, Node, settle, start_node
+
+
+def _cli(data: Path, *argv: str) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli_federation.main(["--data", str(data), *argv]) == 0
+    return out.getvalue()
+
+
+async def _prepare(node: Node) -> Path:
+    """Mount the owner routes on the node's running app (no auth in this test) and write its data folder."""
+    data = node.fed.config.data_dir
+    port = int(node.base.rsplit(":", 1)[1])
+    config = node.fed.config
+    write_config(replace(config, server=replace(config.server, port=port)))
+    (data / "token").write_text("secret-token\n")
+    return data
+
+
+async def test_cli_follow_connect_accept_over_the_owner_api(tmp_path: Path) -> None:
+    clock = FakeClock()
+
+    @web.middleware
+    async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
+        # stands in for node/api.py's one error edge: status from the error's hint
+        try:
+            return await handler(request)
+        except (KithError, NodeError) as exc:
+            return web.json_response({"message": exc.message}, status=exc.status_hint)
+
+    def extra(app: web.Application) -> None:
+        app.middlewares.append(errors)
+        app.router.add_routes(api_federation.routes())
+
+    async with (
+        start_node(tmp_path, "alice", clock, index=0, setup_app=extra) as a,
+        start_node(tmp_path, "bob", clock, index=1, setup_app=extra) as b,
+    ):
+        da, db_ = await _prepare(a), await _prepare(b)
+        loop = asyncio.get_running_loop()
+
+        async def cli(data: Path, *argv: str) -> str:
+            return await loop.run_in_executor(None, lambda: _cli(data, *argv))
+
+        followed = json.loads(await cli(da, "follow", f"acct:{b.acct}", "--json"))
+        assert followed["actor"] == b.actor and followed["state"] == "pending"
+        await settle(a, b)
+        assert json.loads(await cli(db_, "followers", "--json"))[0]["actor"] == a.actor
+        assert "accepted" in await cli(da, "following")
+
+        await cli(da, "connect", b.acct, "--as", "friend", "--how-we-met", "school")
+        await settle(a, b)
+        pending = json.loads(await cli(db_, "requests", "--json"))
+        assert [(r["kind"], r["type"]) for r in pending] == [("relationship", "friend")]
+        await cli(db_, "accept", pending[0]["id"])
+        await settle(a, b)
+        assert len(a.graph.relationships) == 1 and a.graph.relationships == b.graph.relationships
+
+        peers = json.loads(await cli(da, "peers", "--json"))
+        assert peers[0]["status"] == "ok" and peers[0]["delivered"] == 2  # Follow, Offer
+        await cli(da, "unfollow", b.acct)
+        await settle(a, b)
+        assert json.loads(await cli(db_, "followers", "--json")) == []
+        await cli(da, "block", b.acct)
+        await cli(da, "unblock", b.actor)
+        # errors come back with the status the node's error edge gives them, and a message
+        with pytest.raises(SystemExit, match="error 404: you do not follow"):
+            await cli(da, "unfollow", b.acct)
