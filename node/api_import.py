@@ -8,7 +8,7 @@ imported in the background and deleted afterwards; the import itself is all or n
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import re
 import shutil
 import weakref
@@ -36,6 +36,7 @@ from node.sync import Syncer
 __all__ = ["MAX_UPLOAD", "get_import", "start_import", "sync_source"]
 
 MAX_UPLOAD = 1 << 30  # 1 GiB: bigger than any real export; each bridge has its own, tighter limits inside
+_log = logging.getLogger("kith.import")
 _NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -162,8 +163,11 @@ async def start_import(request: web.Request) -> web.Response:
     async def work() -> None:
         importer = Importer(ctx.store, clock=ctx.graph.clock, phone_region=ctx.graph.phone_region)
         try:
-            with contextlib.suppress(ExportError):  # recorded on the run as "failed" with its message
-                await importer.run(bridge, path, progress=progress, run_id=run_id, name=path.name)
+            await importer.run(bridge, path, progress=progress, run_id=run_id, name=path.name)
+        except ExportError:
+            pass  # recorded on the run as "failed", with the message GET shows
+        except Exception:  # the run row says failed too (unless the node was closing); nothing else to tell
+            _log.exception("import %s failed", run_id)
         finally:
             runs.live.pop(run_id, None)
             if upload_dir is not None:
