@@ -327,6 +327,9 @@ class _Run:
     def addresses(
         self, drafts: tuple[IdentityDraft, ...], record: str
     ) -> list[tuple[Address, IdentityDraft]]:
+        if len(drafts) == 1:  # most rows (a follow, a connection): no de-duplication to do
+            a = self.address(drafts[0], record)
+            return [] if a is None else [(a, drafts[0])]
         out: dict[str, tuple[Address, IdentityDraft]] = {}
         for d in drafts:
             a = self.address(d, record)
