@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -78,8 +78,14 @@ def check_contexts(doc: dict[str, Any]) -> None:
 
 
 async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
-        raise TooLarge(f"body of {request.content_length} bytes is over the {limit} byte limit")
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise TooLarge(f"body of {declared} bytes is over the {limit} byte limit")
+    if declared is not None:
+        try:
+            return await request.content.readexactly(declared)
+        except asyncio.IncompleteReadError:
+            raise MalformedInput("the body ended before its Content-Length") from None
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_chunked(65536):
@@ -172,9 +178,9 @@ class Intake:
         self.duplicates = 0
 
     async def handle(self, request: web.Request) -> web.Response:
-        headers = list(request.headers.items())
+        headers = request.headers
         try:
-            scheme, key_id = signature_key_id(request.headers)
+            scheme, key_id = signature_key_id(headers)
         except SignatureError:
             scheme, key_id = "cavage", ""
         self.limiter.take(urlsplit(key_id).netloc.lower() if key_id else (request.remote or "unknown"))
@@ -204,7 +210,7 @@ class Intake:
         key_id: str,
         method: str,
         url: str,
-        headers: list[tuple[str, str]],
+        headers: Mapping[str, str],
         body: bytes,
         activity: dict[str, Any],
     ) -> bool:
@@ -213,7 +219,9 @@ class Intake:
         activity_id, kind = activity.get("id"), activity.get("type")
         if not isinstance(actor_ref, str) or not isinstance(activity_id, str) or not isinstance(kind, str):
             raise MalformedInput("an activity needs string id, type and actor")
-        if await self.store.is_blocked(key_id) or await self.store.is_blocked(actor_ref):
+        if await self.store.is_blocked(actor_ref) or (
+            not key_id.startswith(actor_ref) and await self.store.is_blocked(key_id)
+        ):
             raise Blocked("blocked")
         budget = FetchBudget(remaining=4)
         try:

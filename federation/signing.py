@@ -136,7 +136,7 @@ def verify(
     *,
     method: str,
     url: str,
-    headers: list[tuple[str, str]],
+    headers: Mapping[str, str],
     body: bytes,
     key: PublicKey,
     now: float,
