@@ -24,9 +24,11 @@ __all__ = [
     "ExportError",
     "IdentityDraft",
     "ImportItem",
+    "Initiator",
     "InteractionDraft",
     "OwnerDraft",
     "Skipped",
+    "Verification",
 ]
 
 Verification = Literal["signed", "two-way", "email-match", "claimed", "guessed"]

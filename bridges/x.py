@@ -275,7 +275,7 @@ def _members(events: list[dict[str, Any]]) -> set[str]:
 
 X_API = "https://api.x.com"
 X_AUTHORIZE = "https://x.com/i/oauth2/authorize"
-X_TOKEN = "https://api.x.com/2/oauth2/token"  # noqa: S105 - a URL, not a secret
+X_TOKEN = "https://api.x.com/2/oauth2/token"
 X_SCOPES = ("tweet.read", "users.read", "follows.read", "offline.access")
 
 

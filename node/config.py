@@ -28,6 +28,7 @@ __all__ = [
     "config_table_markdown",
     "default_data_dir",
     "load_config",
+    "passphrase_from_env",
     "write_config",
 ]
 
@@ -57,7 +58,9 @@ class Option:
 
 
 SCHEMA: tuple[Option, ...] = (
-    Option("node", "username", "str", "me", "The owner's username: the node answers for acct:USERNAME@DOMAIN."),
+    Option(
+        "node", "username", "str", "me", "The owner's username: the node answers for acct:USERNAME@DOMAIN."
+    ),
     Option("node", "domain", "str", "127.0.0.1:8700", "Public host[:port] of the node, used in every URL."),
     Option("node", "display_name", "str", "", "The owner's display name on their actor and card."),
     Option(
@@ -87,10 +90,17 @@ SCHEMA: tuple[Option, ...] = (
         True,
         "Accept incoming Follow requests automatically; when false they wait for `kith accept`.",
     ),
-    Option("federation", "delivery_days", "int", 3, "Days a delivery is retried before the peer is dead-lettered."),
+    Option(
+        "federation",
+        "delivery_days",
+        "int",
+        3,
+        "Days a delivery is retried before the peer is dead-lettered.",
+    ),
     Option("federation", "fetch_timeout", "int", 30, "Total seconds allowed for one outbound fetch."),
-    Option("stay_in_touch", "due_within_days", "int", 7, "`kith due` lists people due within this many days."),
-    Option("stay_in_touch", "default_cadence_days", "int", 0, "Cadence for people with none (0 = none)."),
+    Option(
+        "stay_in_touch", "due_within_days", "int", 7, "`kith due` lists people due within this many days."
+    ),
 )
 
 _ALIASES = {
@@ -127,7 +137,6 @@ class FederationConfig:
 @dataclass(frozen=True, slots=True)
 class StayInTouchConfig:
     due_within_days: int
-    default_cadence_days: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +145,7 @@ class Config:
     node: NodeConfig
     server: ServerConfig
     federation: FederationConfig
-    stay_in_touch: StayInTouchConfig = field(default_factory=lambda: StayInTouchConfig(7, 0))
+    stay_in_touch: StayInTouchConfig = field(default_factory=lambda: StayInTouchConfig(7))
 
     @property
     def database_path(self) -> Path:
@@ -152,6 +161,12 @@ class Config:
         for section, values in sections.items():
             out = replace(out, **{section: replace(getattr(out, section), **values)})
         return out
+
+
+def passphrase_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    """The passphrase protecting private keys and stored tokens (KITH_PASSPHRASE), if the owner set one."""
+    env = os.environ if env is None else env
+    return env.get("KITH_PASSPHRASE") or None
 
 
 def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -224,10 +239,10 @@ def load_config(data_dir: Path, env: Mapping[str, str] | None = None) -> Config:
             if not isinstance(table, dict):
                 raise ConfigError(f"{path}: [{section}] must be a table")
             for name, raw in table.items():
-                opt = known.get((section, name))
-                if opt is None:
+                found = known.get((section, name))
+                if found is None:
                     raise ConfigError(f"{path}: unknown option {section}.{name}; see `kith config --help`")
-                values[section][name] = _parse(opt, raw, str(path))
+                values[section][name] = _parse(found, raw, str(path))
     by_key = {o.key: o for o in SCHEMA}
     for opt in SCHEMA:
         if opt.env in env:
@@ -249,7 +264,9 @@ def write_config(config: Config) -> Path:
     doc: dict[str, dict[str, Any]] = {}
     for section in ("node", "server", "federation", "stay_in_touch"):
         obj = getattr(config, section)
-        doc[section] = {f.name: (list(v) if isinstance(v := getattr(obj, f.name), tuple) else v) for f in fields(obj)}
+        doc[section] = {
+            f.name: (list(v) if isinstance(v := getattr(obj, f.name), tuple) else v) for f in fields(obj)
+        }
     path = config.data_dir / CONFIG_FILE
     tmp = path.with_suffix(".tmp")
     tmp.write_text(tomli_w.dumps(doc), encoding="utf-8")

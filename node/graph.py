@@ -19,12 +19,10 @@ from node.errors import BadInput, Conflict
 from node.models import (
     VERIFICATION_LEVELS,
     Circle,
-    DueEntry,
     FadingEntry,
     Interaction,
     LayerReport,
     MergeRecord,
-    MergeSuggestion,
     Note,
     Page,
     Person,
@@ -43,7 +41,15 @@ MAX_TEXT = 10_000
 MAX_NAME = 500
 MAX_PAGE = 500
 SILO_HOSTS = frozenset(
-    {"x.com", "twitter.com", "www.linkedin.com", "linkedin.com", "bsky.app", "facebook.com", "www.facebook.com"}
+    {
+        "x.com",
+        "twitter.com",
+        "www.linkedin.com",
+        "linkedin.com",
+        "bsky.app",
+        "facebook.com",
+        "www.facebook.com",
+    }
 )
 
 
@@ -70,7 +76,8 @@ def parse_when(value: Any, field: str) -> datetime:
             moment = datetime.fromisoformat(text)
         except ValueError:
             raise BadInput(
-                f"{field} must be an ISO-8601 date or time like 2026-11-22 or 2026-11-22T15:30:00Z", field=field
+                f"{field} must be an ISO-8601 date or time like 2026-11-22 or 2026-11-22T15:30:00Z",
+                field=field,
             ) from None
     else:
         raise BadInput(f"{field} must be an ISO-8601 date or time like 2026-11-22T15:30:00Z", field=field)
@@ -90,14 +97,14 @@ def _text(value: Any, field: str, *, limit: int = MAX_NAME, required: bool = Fal
         return None
     if not isinstance(value, str):
         raise BadInput(f"{field} must be text", field=field)
-    value = value.strip()
-    if required and not value:
+    text: str = value.strip()
+    if required and not text:
         raise BadInput(f"{field} must not be empty", field=field)
-    if len(value) > limit:
+    if len(text) > limit:
         raise BadInput(f"{field} is longer than {limit} characters", field=field)
-    if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in value):
+    if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in text):
         raise BadInput(f"{field} contains control characters", field=field)
-    return value
+    return text
 
 
 def _int(value: Any, field: str, lo: int, hi: int, *, allow_none: bool = True) -> int | None:
@@ -156,7 +163,9 @@ class Graph:
     # -- addresses ----------------------------------------------------------------------------------------
     def normalize(self, raw: Any, kind: str | None = None) -> Address:
         if not isinstance(raw, str) or not raw.strip():
-            raise BadInput("an identity must be a non-empty address like acct:bob@example.social", field="uri")
+            raise BadInput(
+                "an identity must be a non-empty address like acct:bob@example.social", field="uri"
+            )
         try:
             return normalize(raw, kind=kind, region=self.phone_region)
         except InvalidRecord as exc:
@@ -173,7 +182,9 @@ class Graph:
         source_record_id: str = "",
     ) -> IdentityInput:
         if verification not in VERIFICATION_LEVELS:
-            raise BadInput(f"verification must be one of {', '.join(VERIFICATION_LEVELS)}", field="verification")
+            raise BadInput(
+                f"verification must be one of {', '.join(VERIFICATION_LEVELS)}", field="verification"
+            )
         addr = self.normalize(raw, kind)
         return IdentityInput(
             uri=addr.uri,
@@ -188,9 +199,9 @@ class Graph:
     # -- people -------------------------------------------------------------------------------------------
     def _person_fields(self, data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
         fields: dict[str, Any] = {}
-        for name in ("given_name", "family_name", "nickname", "organization", "title"):
-            if name in data:
-                fields[name] = _text(data[name], name)
+        for key in ("given_name", "family_name", "nickname", "organization", "title"):
+            if key in data:
+                fields[key] = _text(data[key], key)
         if "photo_url" in data:
             url = _text(data["photo_url"], "photo_url", limit=2048)
             if url is not None and not re.match(r"(?i)^(https?://|data:image/)", url):
@@ -205,7 +216,7 @@ class Graph:
         if "cadence_days" in data:
             fields["cadence_days"] = _int(data["cadence_days"], "cadence_days", 1, 3650)
         if "display_name" in data or creating:
-            name = _text(data.get("display_name"), "display_name")
+            name: str | None = _text(data.get("display_name"), "display_name")
             if name is None:
                 parts = [fields.get("given_name"), fields.get("family_name")]
                 name = " ".join(p for p in parts if p) or fields.get("nickname") or fields.get("organization")
@@ -316,7 +327,12 @@ class Graph:
         source_record_id: str = "",
     ) -> Person:
         ident = self.identity_input(
-            raw, kind=kind, label=label, verification=verification, source=source, source_record_id=source_record_id
+            raw,
+            kind=kind,
+            label=label,
+            verification=verification,
+            source=source,
+            source_record_id=source_record_id,
         )
         return await self.store.people.add_identity(person_id, ident, self.now())
 
@@ -325,7 +341,12 @@ class Graph:
 
     # -- merges -------------------------------------------------------------------------------------------
     async def merge(
-        self, survivor_id: str, merged_id: str, *, evidence: Sequence[Mapping[str, str]] = (), by: str = "owner"
+        self,
+        survivor_id: str,
+        merged_id: str,
+        *,
+        evidence: Sequence[Mapping[str, str]] = (),
+        by: str = "owner",
     ) -> MergeRecord:
         if survivor_id == merged_id:
             raise Conflict("cannot merge a person with themselves", field="other")
@@ -448,7 +469,9 @@ class Graph:
             raise BadInput("initiated_by must be owner, them or unknown", field="initiated_by")
         when = parse_when(data["occurred_at"], "occurred_at") if data.get("occurred_at") else self.clock()
         if when > self.clock() + timedelta(days=1):
-            raise BadInput("occurred_at is in the future; log interactions that happened", field="occurred_at")
+            raise BadInput(
+                "occurred_at is in the future; log interactions that happened", field="occurred_at"
+            )
         fields = {
             "occurred_at": iso(when),
             "channel": channel,
@@ -459,7 +482,9 @@ class Graph:
             interaction_id=new_id("i"), person_ids=list(dict.fromkeys(people)), fields=fields, now=self.now()
         )
 
-    async def interactions(self, person_id: str | None = None, *, offset: Any = None, limit: Any = None) -> Page:
+    async def interactions(
+        self, person_id: str | None = None, *, offset: Any = None, limit: Any = None
+    ) -> Page:
         off, lim = _page(offset, limit)
         return await self.store.people.list_interactions(person_id, offset=off, limit=lim)
 
@@ -487,7 +512,9 @@ class Graph:
         return await self.store.people.list_circles()
 
     async def create_circle(self, name: Any, cadence_days: Any = None) -> Circle:
-        circle = await self.store.people.ensure_circle(circle_id=new_id("c"), name=self._circle_name(name), now=self.now())
+        circle = await self.store.people.ensure_circle(
+            circle_id=new_id("c"), name=self._circle_name(name), now=self.now()
+        )
         if cadence_days is not None:
             circle = await self.set_circle_cadence(circle.name, cadence_days)
         return circle

@@ -41,7 +41,9 @@ class KeyRing:
         folder = data_dir / "keys"
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         enc: serialization.KeySerializationEncryption = (
-            serialization.BestAvailableEncryption(passphrase.encode()) if passphrase else serialization.NoEncryption()
+            serialization.BestAvailableEncryption(passphrase.encode())
+            if passphrase
+            else serialization.NoEncryption()
         )
         for attr, name in _FILES.items():
             key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey = getattr(self, attr)
@@ -72,7 +74,9 @@ class KeyRing:
                     f"{path} is encrypted; set KITH_PASSPHRASE to the passphrase given at `kith init`"
                 ) from None
             except ValueError:
-                raise KeyError_(f"{path} could not be decrypted: the passphrase is wrong or the file is damaged") from None
+                raise KeyError_(
+                    f"{path} could not be decrypted: the passphrase is wrong or the file is damaged"
+                ) from None
         owner_rsa, owner_ed, node_rsa = loaded["owner_rsa"], loaded["owner_ed25519"], loaded["node_rsa"]
         if not (
             isinstance(owner_rsa, rsa.RSAPrivateKey)

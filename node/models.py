@@ -44,12 +44,9 @@ class Identity:
     verification: str
     state: str
     moved_to: str | None
+    source: str  # the first source it came from; every source is in ``provenance``
     provenance: tuple[Provenance, ...]
     created_at: str
-
-    @property
-    def source(self) -> str:
-        return self.provenance[0].source if self.provenance else "owner"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

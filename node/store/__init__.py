@@ -15,6 +15,7 @@ from node.store.sqlite_export import SqliteExport
 from node.store.sqlite_insights import SqliteInsights
 from node.store.sqlite_merge import SqliteMerges
 from node.store.sqlite_misc import SqliteMisc
+from node.store.sqlite_peers import SqlitePeers
 from node.store.sqlite_people import IdentityInput, SqlitePeople
 
 __all__ = ["Database", "GraphStore", "IdentityInput", "SchemaTooNew"]
@@ -28,6 +29,7 @@ class GraphStore:
     merges: SqliteMerges
     export: SqliteExport
     misc: SqliteMisc
+    peers: SqlitePeers
 
     @classmethod
     def sqlite(cls, db: Database) -> GraphStore:
@@ -38,4 +40,5 @@ class GraphStore:
             merges=SqliteMerges(db),
             export=SqliteExport(db),
             misc=SqliteMisc(db),
+            peers=SqlitePeers(db),
         )

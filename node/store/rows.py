@@ -66,6 +66,7 @@ async def load_people(
                 verification=i["verification"],
                 state=i["state"],
                 moved_to=i["moved_to"],
+                source=prov[i["pk"]][0].source if prov.get(i["pk"]) else "owner",
                 provenance=tuple(prov.get(i["pk"], ())),
                 created_at=i["created_at"],
             )

@@ -50,7 +50,10 @@ class SqliteExport:
             tables: dict[str, Any] = {}
             for table in EXPORT_TABLES:
                 cols = await _columns(conn, table)
-                rows = await fetch_all(conn, f"SELECT {', '.join(cols)} FROM {table} ORDER BY rowid")
+                order = ", ".join(
+                    str(i + 1) for i in range(len(cols))
+                )  # every column: deterministic, rowid or not
+                rows = await fetch_all(conn, f"SELECT {', '.join(cols)} FROM {table} ORDER BY {order}")
                 tables[table] = {"columns": cols, "rows": [list(r) for r in rows]}
             return {
                 "format": EXPORT_FORMAT,
@@ -64,7 +67,9 @@ class SqliteExport:
 
     async def import_all(self, doc: Any) -> dict[str, int]:
         if not isinstance(doc, dict) or doc.get("format") != EXPORT_FORMAT:
-            raise BadInput("not a Kith export: expected a JSON object with format 'kith-export'", field="format")
+            raise BadInput(
+                "not a Kith export: expected a JSON object with format 'kith-export'", field="format"
+            )
         if doc.get("version") != 1:
             raise BadInput(f"unsupported export version {doc.get('version')!r}; this Kith reads version 1")
         tables = doc.get("tables")

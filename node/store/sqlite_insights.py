@@ -57,7 +57,11 @@ class SqliteInsights:
                 for p, r in zip(people, rows, strict=True)
             )
             return Page(
-                items=items, total=None, offset=offset, limit=limit, next_offset=offset + limit if more else None
+                items=items,
+                total=None,
+                offset=offset,
+                limit=limit,
+                next_offset=offset + limit if more else None,
             )
 
         return await self.db.read(run)

@@ -144,7 +144,8 @@ async def _unmerge_in_tx(conn: aiosqlite.Connection, merge_id: str, now: str) ->
         "DELETE FROM interaction_person WHERE person_pk = ? AND interaction_pk = ?", [(s, i) for i in only_m]
     )
     await conn.executemany(
-        "INSERT OR IGNORE INTO circle_member (circle_pk, person_pk) VALUES (?, ?)", [(c, m) for c in ms["circles"]]
+        "INSERT OR IGNORE INTO circle_member (circle_pk, person_pk) VALUES (?, ?)",
+        [(c, m) for c in ms["circles"]],
     )
     await conn.executemany(
         "DELETE FROM circle_member WHERE circle_pk = ? AND person_pk = ?",
@@ -190,7 +191,13 @@ class SqliteMerges:
             s = await person_pk(conn, survivor_id)
             m = await person_pk(conn, merged_id)
             await merge_in_tx(
-                conn, merge_id=merge_id, survivor=s, merged=m, decided_by=decided_by, evidence=evidence, now=now
+                conn,
+                merge_id=merge_id,
+                survivor=s,
+                merged=m,
+                decided_by=decided_by,
+                evidence=evidence,
+                now=now,
             )
             return (await _merge_records(conn, "l.id = ?", (merge_id,)))[0]
 
@@ -273,7 +280,11 @@ class SqliteMerges:
                 for r in rows[:limit]
             )
             return Page(
-                items=items, total=None, offset=offset, limit=limit, next_offset=offset + limit if more else None
+                items=items,
+                total=None,
+                offset=offset,
+                limit=limit,
+                next_offset=offset + limit if more else None,
             )
 
         return await self.db.read(run)
@@ -306,7 +317,9 @@ class SqliteMerges:
 
     async def set_suggestion_status(self, suggestion_id: str, status: str) -> None:
         async def run(conn: aiosqlite.Connection) -> None:
-            cur = await conn.execute("UPDATE merge_suggestion SET status = ? WHERE id = ?", (status, suggestion_id))
+            cur = await conn.execute(
+                "UPDATE merge_suggestion SET status = ? WHERE id = ?", (status, suggestion_id)
+            )
             if cur.rowcount == 0:
                 raise NotFound(f"no merge suggestion with id {suggestion_id!r}", field="suggestion")
 

@@ -33,7 +33,8 @@ class SqliteMisc:
     async def block(self, uri: str, source: str, now: str) -> bool:
         async def run(conn: aiosqlite.Connection) -> bool:
             cur = await conn.execute(
-                "INSERT OR IGNORE INTO blocked_address (uri, source, created_at) VALUES (?, ?, ?)", (uri, source, now)
+                "INSERT OR IGNORE INTO blocked_address (uri, source, created_at) VALUES (?, ?, ?)",
+                (uri, source, now),
             )
             return cur.rowcount > 0
 

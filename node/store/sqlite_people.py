@@ -13,7 +13,14 @@ from node.models import Circle, Interaction, Note, Page, Person, Relationship
 from node.store.db import Database
 from node.store.rows import PERSON_COLUMNS, fetch_all, fetch_one, load_people, placeholders, refresh_fts
 
-__all__ = ["IdentityInput", "SqlitePeople", "person_pk", "recompute_people"]
+__all__ = [
+    "IdentityInput",
+    "SqlitePeople",
+    "attach_identity",
+    "person_pk",
+    "recompute_due",
+    "recompute_people",
+]
 
 PERSON_FIELDS = (
     "display_name",
@@ -115,7 +122,7 @@ class SqlitePeople:
             )
             pk = int(cur.lastrowid or 0)
             for ident in identities:
-                await _attach_identity(conn, pk, ident, now)
+                await attach_identity(conn, pk, ident, now)
             await recompute_due(conn, [pk])
             await refresh_fts(conn, [pk])
             return await self._get(conn, pk)
@@ -149,7 +156,9 @@ class SqlitePeople:
         async def run(conn: aiosqlite.Connection) -> None:
             pk = await person_pk(conn, person_id)
             # People merged into this one go with it; their merge history no longer means anything.
-            merged = [r[0] for r in await fetch_all(conn, "SELECT pk FROM person WHERE merged_into = ?", (pk,))]
+            merged = [
+                r[0] for r in await fetch_all(conn, "SELECT pk FROM person WHERE merged_into = ?", (pk,))
+            ]
             doomed = [pk, *merged]
             marks = placeholders(len(doomed))
             await conn.execute(
@@ -194,7 +203,7 @@ class SqlitePeople:
     async def add_identity(self, person_id: str, ident: IdentityInput, now: str) -> Person:
         async def run(conn: aiosqlite.Connection) -> Person:
             pk = await person_pk(conn, person_id)
-            await _attach_identity(conn, pk, ident, now)
+            await attach_identity(conn, pk, ident, now)
             await refresh_fts(conn, [pk])
             return await self._get(conn, pk)
 
@@ -244,7 +253,9 @@ class SqlitePeople:
         }[order]
 
         async def run(conn: aiosqlite.Connection) -> Page:
-            total_row = await fetch_one(conn, f"SELECT count(*) FROM person p WHERE {' AND '.join(where)}", params)
+            total_row = await fetch_one(
+                conn, f"SELECT count(*) FROM person p WHERE {' AND '.join(where)}", params
+            )
             rows = await fetch_all(
                 conn,
                 f"SELECT {_prefixed(PERSON_COLUMNS)}, {TIE_STRENGTH_SQL} AS strength FROM person p "
@@ -271,7 +282,9 @@ class SqlitePeople:
 
     async def set_circle_cadence(self, name: str, cadence_days: int | None) -> Circle:
         async def run(conn: aiosqlite.Connection) -> Circle:
-            cur = await conn.execute("UPDATE circle SET cadence_days = ? WHERE name = ?", (cadence_days, name))
+            cur = await conn.execute(
+                "UPDATE circle SET cadence_days = ? WHERE name = ?", (cadence_days, name)
+            )
             if cur.rowcount == 0:
                 raise NotFound(f"no circle named {name!r}", field="circle")
             members = await fetch_all(
@@ -302,7 +315,9 @@ class SqlitePeople:
 
         await self.db.write(run)
 
-    async def set_membership(self, person_id: str, *, circle_id: str, name: str, member: bool, now: str) -> Person:
+    async def set_membership(
+        self, person_id: str, *, circle_id: str, name: str, member: bool, now: str
+    ) -> Person:
         async def run(conn: aiosqlite.Connection) -> Person:
             pk = await person_pk(conn, person_id)
             if member:
@@ -357,7 +372,9 @@ class SqlitePeople:
         async def run(conn: aiosqlite.Connection) -> list[Note]:
             pk = await person_pk(conn, person_id, include_merged=True)
             rows = await fetch_all(
-                conn, "SELECT id, body, created_at FROM note WHERE person_pk = ? ORDER BY created_at, pk", (pk,)
+                conn,
+                "SELECT id, body, created_at FROM note WHERE person_pk = ? ORDER BY created_at, pk",
+                (pk,),
             )
             return [Note(id=r[0], person_id=person_id, body=r[1], created_at=r[2]) for r in rows]
 
@@ -480,8 +497,9 @@ class SqlitePeople:
 
     async def list_interactions(self, person_id: str | None, *, offset: int, limit: int) -> Page:
         async def run(conn: aiosqlite.Connection) -> Page:
+            params: tuple[int, ...] = ()
             if person_id is None:
-                where, params = "1", ()
+                where = "1"
             else:
                 pk = await person_pk(conn, person_id, include_merged=True)
                 where = "i.pk IN (SELECT interaction_pk FROM interaction_person WHERE person_pk = ?)"
@@ -515,8 +533,10 @@ def _prefixed(columns: str) -> str:
     return ", ".join("p." + c.strip() for c in columns.split(","))
 
 
-async def _attach_identity(conn: aiosqlite.Connection, pk: int, ident: IdentityInput, now: str) -> None:
-    row = await fetch_one(conn, "SELECT pk, person_pk, verification FROM identity WHERE uri = ?", (ident.uri,))
+async def attach_identity(conn: aiosqlite.Connection, pk: int, ident: IdentityInput, now: str) -> None:
+    row = await fetch_one(
+        conn, "SELECT pk, person_pk, verification FROM identity WHERE uri = ?", (ident.uri,)
+    )
     if row is not None and row["person_pk"] is not None and row["person_pk"] != pk:
         owner = await fetch_one(conn, "SELECT id FROM person WHERE pk = ?", (row["person_pk"],))
         raise Conflict(

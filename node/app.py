@@ -1,0 +1,72 @@
+"""Builds the node's aiohttp Application: owner API, federation endpoints and the web UI, on one port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from node.api import CONTEXT, auth_middleware, setup_api
+from node.context import NodeContext
+from node.http import error_middleware
+
+__all__ = ["APP_EXTENSIONS", "build_app", "run_node"]
+
+#: Other packages' setup functions (federation, web UI), called with (app, ctx) in order. Kept as a list so that
+#: a node can be built without them in tests of the API alone.
+APP_EXTENSIONS: list[Callable[[web.Application, NodeContext], None]] = []
+
+
+def _default_extensions() -> list[Callable[[web.Application, NodeContext], None]]:
+    exts: list[Callable[[web.Application, NodeContext], None]] = []
+    with contextlib.suppress(ImportError):
+        from node.web import setup_web
+
+        exts.append(setup_web)
+    with contextlib.suppress(ImportError):
+        from node.federation_wiring import setup_federation
+
+        exts.append(setup_federation)
+    return exts
+
+
+def build_app(
+    ctx: NodeContext, *, extensions: list[Callable[[web.Application, NodeContext], None]] | None = None
+) -> web.Application:
+    app = web.Application(
+        client_max_size=ctx.config.server.max_body_bytes,
+        middlewares=[error_middleware, auth_middleware],
+    )
+    app[CONTEXT] = ctx
+    setup_api(app)
+    for ext in extensions if extensions is not None else [*_default_extensions(), *APP_EXTENSIONS]:
+        ext(app, ctx)
+    return app
+
+
+async def run_node(
+    ctx: NodeContext, *, host: str, port: int, ready: Callable[[str], Any] | None = None
+) -> None:
+    """Serve until SIGINT/SIGTERM, then close the database cleanly."""
+    app = build_app(ctx)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    bound = runner.addresses[0] if runner.addresses else (host, port)
+    if ready is not None:
+        ready(f"http://{bound[0]}:{bound[1]}")
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        await ctx.close()

@@ -1,0 +1,883 @@
+"""The `kith` command line.
+
+Graph commands open the node's SQLite file directly (WAL lets them run beside a running node); federation
+commands (node/cli_federation.py) talk to the running node's owner API. Every listing takes ``--json``. Errors
+print one line saying what to do and exit non-zero (1 for errors, 2 for usage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from node.config import (
+    SCHEMA,
+    Config,
+    ConfigError,
+    default_data_dir,
+    load_config,
+    passphrase_from_env,
+    write_config,
+)
+from node.context import NodeContext, new_token, read_token, write_token
+from node.errors import NodeError
+from node.keys import KeyError_, KeyRing
+from node.models import Page, Person, as_json
+from node.store import SchemaTooNew
+from protocol.errors import KithError
+
+__all__ = ["build_parser", "main"]
+
+Command = Callable[[argparse.Namespace], Awaitable[int]]
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit 1."""
+
+
+def _out(args: argparse.Namespace, data: Any, human: Callable[[], None]) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(as_json(data), ensure_ascii=False, indent=2))
+    else:
+        human()
+
+
+def _config(args: argparse.Namespace) -> Config:
+    data_dir: Path = args.data or default_data_dir()
+    if not (data_dir / "kith.toml").exists():
+        raise CliError(
+            f"no Kith node in {data_dir}; create one with `kith --data {data_dir} init --username NAME`"
+        )
+    return load_config(data_dir)
+
+
+async def _with_ctx(args: argparse.Namespace, fn: Callable[[NodeContext], Awaitable[int]]) -> int:
+    ctx = await NodeContext.open(_config(args), load_keys=False)
+    try:
+        return await fn(ctx)
+    finally:
+        await ctx.close()
+
+
+def _person_line(p: Person) -> str:
+    org = f" · {p.organization}" if p.organization else ""
+    idents = ", ".join(i.display for i in p.identities[:3])
+    more = f" (+{len(p.identities) - 3})" if len(p.identities) > 3 else ""
+    strength = f" [{p.tie_strength:.2f}]" if p.tie_strength is not None else ""
+    return f"{p.id}  {p.display_name}{org}{strength}  {idents}{more}"
+
+
+def _print_people(page: Page) -> None:
+    if not page.items:
+        print("no people")
+    for p in page.items:
+        print(_person_line(p))
+    if page.next_offset is not None:
+        print(f"… more: --offset {page.next_offset}")
+
+
+def _print_person(p: Person) -> None:
+    print(f"{p.display_name}  ({p.id}, {p.status})")
+    for label, value in (
+        ("organisation", p.organization),
+        ("title", p.title),
+        ("nickname", p.nickname),
+        ("birthday", p.birthday),
+        ("met on", p.met_on),
+        ("circles", ", ".join(p.circles)),
+        ("cadence", f"every {p.effective_cadence_days} days" if p.effective_cadence_days else None),
+        ("due", p.due_at),
+        ("last touch", p.last_interaction_at),
+        ("merged into", p.merged_into),
+    ):
+        if value:
+            print(f"  {label:<13}{value}")
+    for i in p.identities:
+        sources = ", ".join(sorted({pr.source for pr in i.provenance})) or "owner"
+        print(f"  · {i.display:<40} {i.kind:<9} {i.verification:<12} from {sources}")
+
+
+# -- commands --------------------------------------------------------------------------------------------------
+async def cmd_init(args: argparse.Namespace) -> int:
+    data_dir: Path = args.data or default_data_dir()
+    if (data_dir / "kith.toml").exists() and not args.force:
+        raise CliError(
+            f"a node already exists in {data_dir}; use it with `kith serve`, or pass --force to reset config"
+        )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    base = load_config(data_dir)
+    node_values: dict[str, Any] = {"username": args.username}
+    if args.domain:
+        node_values["domain"] = args.domain
+    if args.display_name:
+        node_values["display_name"] = args.display_name
+    if args.organization:
+        node_values["actor_type"] = "Organization"
+    config = base.with_values(node=node_values)
+    _validate_identity(config)
+    write_config(config)
+    passphrase = passphrase_from_env()
+    if not (data_dir / "keys" / "owner-rsa.pem").exists():
+        KeyRing.generate().save(data_dir, passphrase)
+    token = new_token()
+    ctx = await NodeContext.open(config, passphrase=passphrase)
+    try:
+        await ctx.tokens.set(token)
+    finally:
+        await ctx.close()
+    write_token(data_dir, token)
+    print(
+        f"Created a Kith node for acct:{config.node.username}@{config.node.domain.split(':')[0]} in {data_dir}"
+    )
+    print(f"  owner API token: {token}")
+    print(
+        f"  keys are {'encrypted with KITH_PASSPHRASE' if passphrase else 'not encrypted (set KITH_PASSPHRASE)'}"
+    )
+    print(f"Next: kith --data {data_dir} serve   (then open {config.base_url}/)")
+    return 0
+
+
+def _validate_identity(config: Config) -> None:
+    import re
+
+    if not re.fullmatch(r"[a-z0-9_][a-z0-9_.-]{0,63}", config.node.username):
+        raise CliError("--username must be 1-64 lowercase letters, digits, '_', '.' or '-', like 'alice'")
+    if not re.fullmatch(r"[a-z0-9.-]+(:\d{1,5})?|\[[0-9a-f:]+\](:\d{1,5})?", config.node.domain.lower()):
+        raise CliError("--domain must be HOST or HOST:PORT, like kith.example.org or 127.0.0.1:8700")
+
+
+async def cmd_serve(args: argparse.Namespace) -> int:
+    from node.app import run_node
+
+    config = _config(args)
+    host = args.host or config.server.host
+    port = args.port if args.port is not None else config.server.port
+    config = config.with_values(server={"host": host, "port": port})
+    try:
+        ctx = await NodeContext.open(config, passphrase=passphrase_from_env())
+    except KeyError_ as exc:
+        raise CliError(str(exc)) from None
+    try:
+        token = read_token(config.data_dir)
+    except FileNotFoundError as exc:
+        await ctx.close()
+        raise CliError(str(exc)) from None
+
+    def ready(url: str) -> None:
+        print(
+            f"Kith node for acct:{config.node.username}@{config.node.domain} listening on {url}", flush=True
+        )
+        print(f"  web UI:          {url}/", flush=True)
+        print(f"  owner API:       {url}/api/  (Authorization: Bearer {token})", flush=True)
+        print(f"  data folder:     {config.data_dir}", flush=True)
+        print("Stop with Ctrl-C.", flush=True)
+
+    await run_node(ctx, host=host, port=port, ready=ready)
+    return 0
+
+
+async def cmd_people_add(args: argparse.Namespace) -> int:
+    async def run(ctx: NodeContext) -> int:
+        data: dict[str, Any] = {"display_name": args.name, "identities": args.identity or []}
+        for key in ("org", "title", "nickname", "birthday"):
+            value = getattr(args, key)
+            if value is not None:
+                data["organization" if key == "org" else key] = value
+        if args.circle:
+            data["circles"] = args.circle
+        person = await ctx.graph.create_person(data)
+        _out(args, person, lambda: print(f"added {_person_line(person)}"))
+        return 0
+
+    return await _with_ctx(args, run)
+
+
+async def cmd_people_list(args: argparse.Namespace) -> int:
+    async def run(ctx: NodeContext) -> int:
+        page = await ctx.graph.list_people(
+            status="archived" if args.archived else "active",
+            circle=args.circle,
+            order=args.order,
+            offset=args.offset,
+            limit=args.limit,
+        )
+        _out(
+            args,
+            {"items": page.items, "total": page.total, "next_offset": page.next_offset},
+            lambda: _print_people(page),
+        )
+        return 0
+
+    return await _with_ctx(args, run)
+
+
+async def cmd_people_search(args: argparse.Namespace) -> int:
+    async def run(ctx: NodeContext) -> int:
+        page = await ctx.graph.search(
+            args.query, circle=args.circle, due_within_days=args.due, offset=args.offset, limit=args.limit
+        )
+        _out(args, {"items": page.items, "next_offset": page.next_offset}, lambda: _print_people(page))
+        return 0
+
+    return await _with_ctx(args, run)
+
+
+async def cmd_people_show(args: argparse.Namespace) -> int:
+    async def run(ctx: NodeContext) -> int:
+        person = await ctx.graph.get_person(args.id)
+        notes = await ctx.graph.notes(args.id)
+        rels = await ctx.graph.relationships(args.id)
+        timeline = await ctx.graph.interactions(args.id, limit=20)
+
+        def human() -> None:
+            _print_person(person)
+            for r in rels:
+                print(f"  ~ {r.type} ({r.direction}, {r.status}){' since ' + r.since if r.since else ''}")
+            for n in notes:
+                print(f"  # {n.body}")
+            for i in timeline.items:
+                print(f"  > {i.occurred_at} {i.channel:<8} {i.initiated_by:<7} {i.summary}")
+
+        _out(
+            args,
+            {**as_json(person), "notes": notes, "relationships": rels, "interactions": timeline.items},
+            human,
+        )
+        return 0
+
+    return await _with_ctx(args, run)
+
+
+async def cmd_people_edit(args: argparse.Namespace) -> int:
+    async def run(ctx: NodeContext) -> int:
+        data: dict[str, Any] = {}
+        for arg, field in (
+            ("name", "display_name"),
+            ("given", "given_name"),
+            ("family", "family_name"),
+            ("nickname", "nickname"),
+            ("org", "organization"),
+            ("title", "title"),
+            ("birthday", "birthday"),
+            ("photo", "photo_url"),
+            ("priority", "priority"),
+        ):
+            value = getattr(args, arg)
+            if value is not None:
+                data[field] = value
+        if not data:
+            raise CliError("nothing to change: pass --name, --org, --title, --priority, ... (see --help)")
+        person = await ctx.graph.update_person(args.id, data)
+        _out(args, person, lambda: _print_person(person))
+        return 0
+
+    return await _with_ctx(args, run)
+
+
+async def cmd_people_archive(args: argparse.Namespace) -> int:
+    async def run(ctx: NodeContext) -> int:
+        person = await ctx.graph.archive(args.id, not args.undo)
+        _out(args, person, lambda: print(f"{person.display_name} is now {person.status}"))
+        return 0
+
+    return await _with_ctx(args, run)
+
+
+async def cmd_people_delete(args: argparse.Namespace) -> int:
+    async def run(ctx: NodeContext) -> int:
+        await ctx.graph.delete_person(args.id)
+        print(f"deleted {args.id}")
+        return 0
+
+    return await _with_ctx(args, run)
+
+
+async def cmd_identity_add(args: argparse.Namespace) -> int:
+    async def run(ctx: NodeContext) -> int:
+        person = await ctx.graph.add_identity(args.person, args.uri, kind=args.kind, label=args.label)
+        _out(args, person, lambda: _print_person(person))
+        return 0
+
+    return await _with_ctx(args, run)
+
+
+async def cmd_identity_remove(args: argparse.Namespace) -> int:
+    async def run(ctx: NodeContext) -> int:
+        person = await ctx.graph.remove_identity(args.person, args.uri)
+        _out(args, person, lambda: _print_person(person))
+        return 0
+
+    return await _with_ctx(args, run)
+
+
+async def cmd_merge(args: argparse.Namespace) -> int:
+    async def run(ctx: NodeContext) -> int:
+        evidence = [{"kind": "owner", "detail": args.reason}] if args.reason else ()
+        record = await ctx.graph.merge(args.survivor, args.merged, evidence=evidence)
+        _out(
+            args,
+            record,
+            lambda: print(f"merged {record.merged} into {record.survivor}; undo: kith unmerge {record.id}"),
+        )
+        return 0
+
+    return await _with_ctx(args, run)
+
+
+async def cmd_unmerge(args: argparse.Namespace) -> int:
+    async def run(ctx: NodeContext) -> int:
+        record = await ctx.graph.unmerge(args.merge_id)
+        _out(
+            args, record, lambda: print(f"undone: {record.survivor} and {record.merged} are two people again")
+        )
+        return 0
+
+    return await _with_ctx(args, run)
+
+
+async def cmd_merges(args: argparse.Namespace) -> int:
+    async def run(ctx: NodeContext) -> int:
+        records = await ctx.graph.merges(args.person)
+
+        def human() -> None:
+            for r in records:
+                state = f"undone {r.undone_at}" if r.undone_at else "active"
+                print(f"{r.id}  {r.merged} → {r.survivor}  by {r.decided_by}  {r.created_at}  {state}")
+            if not records:
+                print("no merges")
+
+        _out(args, {"items": records}, human)
+        return 0
+
+    return await _with_ctx(args, run)
+
+
+async def cmd_suggest(args: argparse.Namespace) -> int:
+    async def run(ctx: NodeContext) -> int:
+        if args.accept:
+            record = await ctx.graph.accept_suggestion(args.accept)
+            _out(args, record, lambda: print(f"merged; undo: kith unmerge {record.id}"))
+            return 0
+        if args.dismiss:
+            await ctx.graph.dismiss_suggestion(args.dismiss)
+            print(f"dismissed {args.dismiss}")
+            return 0
+        new = await ctx.graph.suggest_merges()
+        page = await ctx.graph.suggestions(limit=args.limit)
+
+        def human() -> None:
+            print(f"{new} new suggestion(s)")
+            for s in page.items:
+                ev = "; ".join(f"{e['kind']}: {e['detail']}" for e in s.evidence)
+                print(f"{s.id}  [{s.tier}]  {s.a_name} ({s.a})  ≈  {s.b_name} ({s.b})  — {ev}")
+            if page.items:
+                print("merge one: kith suggest-merges --accept ID   ·   dismiss: --dismiss ID")
+
+        _out(args, {"new": new, "items": page.items}, human)
+        return 0
+
+    return await _with_ctx(args, run)
+
+
+async def cmd_interaction_add(args: argparse.Namespace) -> int:
+    async def run(ctx: NodeContext) -> int:
+        data = {
+            "people": args.people,
+            "channel": args.channel,
+            "initiated_by": args.by,
+            "summary": args.summary or "",
+        }
+        if args.at:
+            data["occurred_at"] = args.at
+        item = await ctx.graph.log_interaction(data)
+        _out(
+            args,
+            item,
+            lambda: print(f"logged {item.channel} with {', '.join(item.people)} at {item.occurred_at}"),
+        )
+        return 0
+
+    return await _with_ctx(args, run)
+
+
+async def cmd_interaction_list(args: argparse.Namespace) -> int:
+    async def run(ctx: NodeContext) -> int:
+        page = await ctx.graph.interactions(args.person, offset=args.offset, limit=args.limit)
+
+        def human() -> None:
+            for i in page.items:
+                print(
+                    f"{i.id}  {i.occurred_at}  {i.channel:<8} {i.initiated_by:<7} {', '.join(i.people)}  {i.summary}"
+                )
+            if not page.items:
+                print("no interactions")
+
+        _out(args, {"items": page.items, "next_offset": page.next_offset}, human)
+        return 0
+
+    return await _with_ctx(args, run)
+
+
+async def cmd_note_add(args: argparse.Namespace) -> int:
+    async def run(ctx: NodeContext) -> int:
+        note = await ctx.graph.add_note(args.person, args.text)
+        _out(args, note, lambda: print(f"noted ({note.id})"))
+        return 0
+
+    return await _with_ctx(args, run)
+
+
+async def cmd_note_list(args: argparse.Namespace) -> int:
+    async def run(ctx: NodeContext) -> int:
+        notes = await ctx.graph.notes(args.person)
+
+        def human() -> None:
+            for n in notes:
+                print(f"{n.id}  {n.created_at}  {n.body}")
+
+        _out(args, {"items": notes}, human)
+        return 0
+
+    return await _with_ctx(args, run)
+
+
+async def cmd_circle(args: argparse.Namespace) -> int:
+    async def run(ctx: NodeContext) -> int:
+        g = ctx.graph
+        if args.action == "list":
+            circles = await g.circles()
+
+            def human() -> None:
+                for c in circles:
+                    cad = f"every {c.cadence_days} days" if c.cadence_days else "no cadence"
+                    print(f"{c.name:<24} {c.members:>6} people   {cad}")
+                if not circles:
+                    print("no circles; make one: kith circle add NAME [--cadence DAYS]")
+
+            _out(args, {"items": circles}, human)
+        elif args.action == "add":
+            circle = await g.create_circle(_need(args.name, "NAME"), args.cadence)
+            _out(args, circle, lambda: print(f"circle {circle.name} ready"))
+        elif args.action == "remove":
+            await g.delete_circle(_need(args.name, "NAME"))
+            print(f"removed circle {args.name}")
+        else:
+            person_id, name = _need(args.name, "PERSON"), _need(args.target, "CIRCLE")
+            person = await g.set_membership(person_id, name, member=args.action == "join")
+            _out(
+                args,
+                person,
+                lambda: print(f"{person.display_name}: {', '.join(person.circles) or 'no circles'}"),
+            )
+        return 0
+
+    return await _with_ctx(args, run)
+
+
+def _need(value: str | None, what: str) -> str:
+    if not value:
+        raise CliError(f"{what} is required here (see kith circle --help)")
+    return value
+
+
+def _days(text: str) -> int | None:
+    if text.lower() in ("0", "none", "off", "clear"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise CliError(f"DAYS must be a number of days or 'none', got {text!r}") from None
+
+
+async def cmd_cadence(args: argparse.Namespace) -> int:
+    async def run(ctx: NodeContext) -> int:
+        days = _days(args.days)
+        if args.circle:
+            circle = await ctx.graph.set_circle_cadence(args.target, days)
+            _out(
+                args, circle, lambda: print(f"circle {circle.name}: every {circle.cadence_days or '-'} days")
+            )
+        else:
+            person = await ctx.graph.set_person_cadence(args.target, days)
+            _out(args, person, lambda: print(f"{person.display_name}: due {person.due_at or 'never'}"))
+        return 0
+
+    return await _with_ctx(args, run)
+
+
+async def cmd_due(args: argparse.Namespace) -> int:
+    async def run(ctx: NodeContext) -> int:
+        within = args.within if args.within is not None else ctx.config.stay_in_touch.due_within_days
+        page = await ctx.graph.due(within_days=within, offset=args.offset, limit=args.limit)
+
+        def human() -> None:
+            for e in page.items:
+                when = (
+                    f"{e.days_overdue:.0f} days overdue"
+                    if e.days_overdue >= 0
+                    else f"due in {-e.days_overdue:.0f} days"
+                )
+                print(f"{e.person.id}  {e.person.display_name:<30} {when}")
+            if not page.items:
+                print(f"nobody is due within {within} days")
+
+        _out(args, {"items": page.items, "next_offset": page.next_offset}, human)
+        return 0
+
+    return await _with_ctx(args, run)
+
+
+async def cmd_fading(args: argparse.Namespace) -> int:
+    async def run(ctx: NodeContext) -> int:
+        items = await ctx.graph.fading(limit=args.limit)
+
+        def human() -> None:
+            for e in items:
+                print(
+                    f"{e.person.id}  {e.person.display_name:<30} {e.recent_rate:.0f} lately vs {e.past_rate:.1f} per 90 days before"
+                )
+            if not items:
+                print("no relationship is fading")
+
+        _out(args, {"items": items}, human)
+        return 0
+
+    return await _with_ctx(args, run)
+
+
+async def cmd_layers(args: argparse.Namespace) -> int:
+    async def run(ctx: NodeContext) -> int:
+        layers = await ctx.graph.layers()
+
+        def human() -> None:
+            for layer in layers:
+                warn = "  ⚠ over budget" if layer.over_budget else ""
+                print(
+                    f"{layer.name:<16} cadence ≤ {layer.max_cadence_days:>3} days: {layer.count:>4} / {layer.budget}{warn}"
+                )
+
+        _out(args, {"items": layers}, human)
+        return 0
+
+    return await _with_ctx(args, run)
+
+
+async def cmd_export(args: argparse.Namespace) -> int:
+    async def run(ctx: NodeContext) -> int:
+        if args.format == "json":
+            text = json.dumps(await ctx.graph.export_json(), ensure_ascii=False)
+        else:
+            from node.exporting import vcards
+
+            text = await vcards(ctx.graph)
+        if args.output in (None, "-"):
+            sys.stdout.write(text)
+        else:
+            out = Path(args.output)
+            tmp = out.with_name(out.name + ".partial")
+            tmp.write_text(text, encoding="utf-8", newline="")
+            tmp.replace(out)
+            print(f"exported to {out} ({len(text.encode())} bytes)", file=sys.stderr)
+        return 0
+
+    return await _with_ctx(args, run)
+
+
+async def cmd_backup(args: argparse.Namespace) -> int:
+    async def run(ctx: NodeContext) -> int:
+        from node.graph import iso
+
+        stamp = iso(ctx.graph.clock()).replace(":", "").replace("-", "")
+        dest = Path(args.output) if args.output else ctx.config.data_dir / "backups" / f"kith-{stamp}.sqlite3"
+        await ctx.db.backup(dest)
+        print(f"backed up to {dest}")
+        return 0
+
+    return await _with_ctx(args, run)
+
+
+async def cmd_token(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if args.action == "show":
+        try:
+            print(read_token(config.data_dir))
+        except FileNotFoundError as exc:
+            raise CliError(str(exc)) from None
+        return 0
+    token = new_token()
+    ctx = await NodeContext.open(config, load_keys=False)
+    try:
+        await ctx.tokens.set(token)
+    finally:
+        await ctx.close()
+    write_token(config.data_dir, token)
+    print(token)
+    print("the old token no longer works (a running node notices within 2 seconds)", file=sys.stderr)
+    return 0
+
+
+async def cmd_config(args: argparse.Namespace) -> int:
+    from node.config import config_table_markdown
+
+    if args.table:
+        print(config_table_markdown())
+        return 0
+    config = _config(args)
+    for opt in SCHEMA:
+        value = getattr(getattr(config, opt.section), opt.name)
+        print(f"{opt.key} = {value!r}")
+    return 0
+
+
+# -- parser ----------------------------------------------------------------------------------------------------
+def _json_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def _paging(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--limit", type=int, default=50)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from node.config import config_table_markdown
+
+    parser = argparse.ArgumentParser(
+        prog="kith",
+        description="Kith: your contact graph, federated. Data folder: --data, else $KITH_DATA, else ~/.local/share/kith.",
+        epilog="Configuration (kith.toml in the data folder; KITH_* environment variables override):\n"
+        + config_table_markdown(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--data", type=Path, help="the node's data folder")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("init", help="create a node: config, keys, database, owner token")
+    p.add_argument("--username", required=True, help="the owner's username (acct:USERNAME@DOMAIN)")
+    p.add_argument("--domain", help="HOST[:PORT] the node is reached at (default 127.0.0.1:8700)")
+    p.add_argument("--display-name", help="the owner's name")
+    p.add_argument(
+        "--organization", action="store_true", help="an organisation's node (actor type Organization)"
+    )
+    p.add_argument(
+        "--force", action="store_true", help="rewrite the config of an existing node (keys are kept)"
+    )
+    p.set_defaults(fn=cmd_init)
+
+    p = sub.add_parser("serve", help="run the node (web UI, owner API, federation)")
+    p.add_argument("--host", help="address to listen on (default from config: 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default from config: 8700)")
+    p.set_defaults(fn=cmd_serve)
+
+    people = sub.add_parser("people", help="add, list, search, show, edit, archive, delete people")
+    psub = people.add_subparsers(dest="action", metavar="ACTION")
+    psub.required = True
+    p = psub.add_parser("add", help="add a person")
+    p.add_argument("name")
+    p.add_argument("--identity", action="append", metavar="URI", help="an address (repeatable)")
+    p.add_argument("--org")
+    p.add_argument("--title")
+    p.add_argument("--nickname")
+    p.add_argument("--birthday")
+    p.add_argument("--circle", action="append")
+    _json_flag(p)
+    p.set_defaults(fn=cmd_people_add)
+    p = psub.add_parser("list", help="list people by tie strength")
+    p.add_argument("--circle")
+    p.add_argument("--order", choices=("strength", "name", "recent", "created"), default="strength")
+    p.add_argument("--archived", action="store_true")
+    _paging(p)
+    _json_flag(p)
+    p.set_defaults(fn=cmd_people_list)
+    p = psub.add_parser("search", help="full-text search (prefix matching)")
+    p.add_argument("query")
+    p.add_argument("--circle")
+    p.add_argument("--due", type=int, metavar="DAYS", help="only people due within DAYS")
+    _paging(p)
+    _json_flag(p)
+    p.set_defaults(fn=cmd_people_search)
+    p = psub.add_parser("show", help="one person in full")
+    p.add_argument("id")
+    _json_flag(p)
+    p.set_defaults(fn=cmd_people_show)
+    p = psub.add_parser("edit", help="change a person's fields")
+    p.add_argument("id")
+    for flag in ("name", "given", "family", "nickname", "org", "title", "birthday", "photo"):
+        p.add_argument(f"--{flag}")
+    p.add_argument("--priority", type=int, choices=range(4), help="0-3, the owner's own priority")
+    _json_flag(p)
+    p.set_defaults(fn=cmd_people_edit)
+    p = psub.add_parser("archive", help="archive (or --undo)")
+    p.add_argument("id")
+    p.add_argument("--undo", action="store_true")
+    _json_flag(p)
+    p.set_defaults(fn=cmd_people_archive)
+    p = psub.add_parser("delete", help="delete a person for good")
+    p.add_argument("id")
+    p.set_defaults(fn=cmd_people_delete)
+
+    ident = sub.add_parser("identity", help="attach or detach addresses")
+    isub = ident.add_subparsers(dest="action", metavar="ACTION")
+    isub.required = True
+    p = isub.add_parser("add", help="attach an address to a person")
+    p.add_argument("person")
+    p.add_argument("uri")
+    p.add_argument("--kind", help="acct, email, tel, web, x, linkedin, bluesky, url (guessed when omitted)")
+    p.add_argument("--label")
+    _json_flag(p)
+    p.set_defaults(fn=cmd_identity_add)
+    p = isub.add_parser("remove", help="detach an address")
+    p.add_argument("person")
+    p.add_argument("uri")
+    _json_flag(p)
+    p.set_defaults(fn=cmd_identity_remove)
+
+    p = sub.add_parser("merge", help="merge MERGED into SURVIVOR (undo with kith unmerge)")
+    p.add_argument("survivor")
+    p.add_argument("merged")
+    p.add_argument("--reason")
+    _json_flag(p)
+    p.set_defaults(fn=cmd_merge)
+    p = sub.add_parser("unmerge", help="undo a merge exactly")
+    p.add_argument("merge_id")
+    _json_flag(p)
+    p.set_defaults(fn=cmd_unmerge)
+    p = sub.add_parser("merges", help="merge history")
+    p.add_argument("--person")
+    _json_flag(p)
+    p.set_defaults(fn=cmd_merges)
+    p = sub.add_parser("suggest-merges", help="find probable duplicates; accept or dismiss them")
+    p.add_argument("--accept", metavar="ID")
+    p.add_argument("--dismiss", metavar="ID")
+    p.add_argument("--limit", type=int, default=50)
+    _json_flag(p)
+    p.set_defaults(fn=cmd_suggest)
+
+    inter = sub.add_parser("interaction", help="log and list interactions")
+    intsub = inter.add_subparsers(dest="action", metavar="ACTION")
+    intsub.required = True
+    p = intsub.add_parser("add", help="log an interaction (resets the stay-in-touch clock)")
+    p.add_argument("people", nargs="+", metavar="PERSON")
+    p.add_argument(
+        "--channel", default="message", choices=("message", "email", "call", "meeting", "comment", "other")
+    )
+    p.add_argument("--by", default="owner", choices=("owner", "them", "unknown"), help="who initiated")
+    p.add_argument("--at", help="when (ISO-8601; default now)")
+    p.add_argument("--summary")
+    _json_flag(p)
+    p.set_defaults(fn=cmd_interaction_add)
+    p = intsub.add_parser("list", help="the timeline, newest first")
+    p.add_argument("person", nargs="?")
+    _paging(p)
+    _json_flag(p)
+    p.set_defaults(fn=cmd_interaction_list)
+
+    note = sub.add_parser("note", help="notes on people")
+    nsub = note.add_subparsers(dest="action", metavar="ACTION")
+    nsub.required = True
+    p = nsub.add_parser("add")
+    p.add_argument("person")
+    p.add_argument("text")
+    _json_flag(p)
+    p.set_defaults(fn=cmd_note_add)
+    p = nsub.add_parser("list")
+    p.add_argument("person")
+    _json_flag(p)
+    p.set_defaults(fn=cmd_note_list)
+
+    p = sub.add_parser(
+        "circle", help="circles: list | add NAME | remove NAME | join PERSON CIRCLE | leave PERSON CIRCLE"
+    )
+    p.add_argument("action", choices=("list", "add", "remove", "join", "leave"))
+    p.add_argument("name", nargs="?")
+    p.add_argument("target", nargs="?")
+    p.add_argument("--cadence", type=int, help="with add: days between touches for the circle")
+    _json_flag(p)
+    p.set_defaults(fn=cmd_circle)
+
+    p = sub.add_parser(
+        "cadence", help="set a stay-in-touch cadence: PERSON DAYS, or --circle NAME DAYS ('none' clears)"
+    )
+    p.add_argument("target", metavar="PERSON|CIRCLE")
+    p.add_argument("days")
+    p.add_argument("--circle", action="store_true", help="TARGET is a circle name")
+    _json_flag(p)
+    p.set_defaults(fn=cmd_cadence)
+
+    p = sub.add_parser("due", help="who is due for a message, most overdue first")
+    p.add_argument(
+        "--within", type=int, metavar="DAYS", help="also those due within DAYS (default from config)"
+    )
+    _paging(p)
+    _json_flag(p)
+    p.set_defaults(fn=cmd_due)
+    p = sub.add_parser("fading", help="relationships tapering off")
+    p.add_argument("--limit", type=int, default=50)
+    _json_flag(p)
+    p.set_defaults(fn=cmd_fading)
+    p = sub.add_parser("layers", help="Dunbar layers and over-budget warnings")
+    _json_flag(p)
+    p.set_defaults(fn=cmd_layers)
+
+    p = sub.add_parser("export", help="export the graph (json) or people (vcard)")
+    p.add_argument("--format", choices=("json", "vcard"), default="json")
+    p.add_argument("--output", "-o", help="file to write (default: standard output)")
+    p.set_defaults(fn=cmd_export)
+    p = sub.add_parser("backup", help="online copy of the database (safe while the node runs)")
+    p.add_argument("--output", "-o")
+    p.set_defaults(fn=cmd_backup)
+
+    p = sub.add_parser("token", help="the owner API token: show | rotate")
+    p.add_argument("action", choices=("show", "rotate"))
+    p.set_defaults(fn=cmd_token)
+    p = sub.add_parser("config", help="print the effective configuration (or --table for the docs)")
+    p.add_argument("--table", action="store_true")
+    p.set_defaults(fn=cmd_config)
+
+    for register in _extensions():
+        register(sub)
+    return parser
+
+
+def _extensions() -> list[Callable[[Any], None]]:
+    found: list[Callable[[Any], None]] = []
+    try:
+        from node.cli_import import register as reg_import
+
+        found.append(reg_import)
+    except ImportError:
+        pass
+    try:
+        from node.cli_federation import register as reg_fed
+
+        found.append(reg_fed)
+    except ImportError:
+        pass
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = asyncio.run(args.fn(args))
+        return code
+    except (CliError, ConfigError, KeyError_, SchemaTooNew) as exc:
+        print(f"kith: {exc}", file=sys.stderr)
+    except (NodeError, KithError) as exc:
+        where = f" ({exc.field})" if exc.field else ""
+        print(f"kith: {exc.message}{where}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("kith: interrupted", file=sys.stderr)
+        return 130
+    return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,95 @@
+"""Everything a running node holds, opened once and passed down (no globals, no os.environ reads)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from node.config import Config
+from node.graph import Clock, Graph, utcnow
+from node.keys import KeyRing
+from node.store import Database, GraphStore
+
+__all__ = ["TOKEN_FILE", "NodeContext", "TokenCheck", "new_token", "read_token", "write_token"]
+
+TOKEN_FILE = "token"
+_TOKEN_META = "owner_token_sha256"
+
+
+def new_token() -> str:
+    return "kith_" + secrets.token_urlsafe(32)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def write_token(data_dir: Path, token: str) -> Path:
+    path = data_dir / TOKEN_FILE
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    tmp.replace(path)
+    return path
+
+
+def read_token(data_dir: Path) -> str:
+    path = data_dir / TOKEN_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{path} is missing; run `kith token rotate` to make a new owner token"
+        ) from None
+
+
+@dataclass
+class TokenCheck:
+    """Compares presented tokens with the digest in the database; re-reads it every few seconds, so that a
+    `kith token rotate` run beside a live node takes effect without a restart."""
+
+    store: GraphStore
+    ttl: float = 2.0
+    _digest: str | None = None
+    _read_at: float = field(default=-1e9)
+
+    async def set(self, token: str) -> None:
+        await self.store.misc.meta_set(_TOKEN_META, _digest(token))
+        self._digest, self._read_at = _digest(token), time.monotonic()
+
+    async def check(self, presented: str) -> bool:
+        if time.monotonic() - self._read_at > self.ttl:
+            self._digest = await self.store.misc.meta_get(_TOKEN_META)
+            self._read_at = time.monotonic()
+        return self._digest is not None and hmac.compare_digest(self._digest, _digest(presented))
+
+
+@dataclass
+class NodeContext:
+    config: Config
+    db: Database
+    store: GraphStore
+    graph: Graph
+    keys: KeyRing | None
+    tokens: TokenCheck
+    started_at: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    async def open(
+        cls, config: Config, *, passphrase: str | None = None, clock: Clock = utcnow, load_keys: bool = True
+    ) -> NodeContext:
+        db = await Database.open(config.database_path)
+        store = GraphStore.sqlite(db)
+        keys = KeyRing.load(config.data_dir, passphrase) if load_keys else None
+        return cls(
+            config=config, db=db, store=store, graph=Graph(store, clock), keys=keys, tokens=TokenCheck(store)
+        )
+
+    async def close(self) -> None:
+        await self.db.close()

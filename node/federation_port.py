@@ -1,0 +1,232 @@
+"""The contact graph as federation sees it: node's implementation of federation.ports.GraphPort.
+
+Every remote actor federation learns of becomes identities in the graph (its actor URL and, after a WebFinger
+round trip, its ``acct:``), attached to the right person. Provenance is ``fediverse`` for what an actor document
+says and ``peer`` for what a Kith peer's signed card says (verification "signed"). The owner's card is shared
+per circle (node/owner_card.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from federation.ports import ActorSource, GraphPort, RemoteActor
+
+from node.errors import BadInput, NotFound
+from node.graph import Graph, new_id
+from node.models import Person
+from node.owner_card import card_for_circles, get_card, get_disclosure
+from node.owner_card import circles_seeing_anything as _circles_seeing
+from node.store import IdentityInput
+from protocol.errors import InvalidRecord
+from protocol.vocab import relationship_term
+
+__all__ = ["NodeGraphPort"]
+
+FEDIVERSE = "fediverse"
+PEER = "peer"
+
+
+class NodeGraphPort(GraphPort):
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.store = graph.store
+
+    # -- identities of remote actors ---------------------------------------------------------------------
+    def _actor_identities(self, actor: RemoteActor) -> list[IdentityInput]:
+        verified = (
+            "two-way" if actor.acct else "claimed"
+        )  # a WebFinger round trip binds acct and actor both ways
+        idents = [
+            self.graph.identity_input(
+                actor.id, kind="url", verification=verified, source=FEDIVERSE, source_record_id=actor.id
+            )
+        ]
+        if actor.acct:
+            idents.append(
+                self.graph.identity_input(
+                    "acct:" + actor.acct.removeprefix("acct:"),
+                    kind="acct",
+                    verification=verified,
+                    source=FEDIVERSE,
+                    source_record_id=actor.id,
+                )
+            )
+        return idents
+
+    async def _person_of(self, uris: Sequence[str]) -> Person | None:
+        for uri in uris:
+            person = await self.store.people.person_for_identity(uri)
+            if person is not None and person.status != "merged":
+                return person
+        return None
+
+    async def remote_actor_seen(self, actor: RemoteActor, *, source: ActorSource) -> str:
+        idents = self._actor_identities(actor)
+        person = await self._person_of([i.uri for i in idents])
+        now = self.graph.now()
+        if person is None:
+            name = actor.name or actor.preferred_username or idents[-1].display
+            fields: dict[str, Any] = {"display_name": name[:500]}
+            if actor.icon and actor.icon.startswith("https://"):
+                fields["photo_url"] = actor.icon
+            person = await self.store.people.insert_person(
+                person_id=new_id("p"), fields=fields, identities=idents, now=now
+            )
+            return person.id
+        for ident in idents:
+            owner = await self.store.people.person_for_identity(ident.uri)
+            if owner is not None and owner.id != person.id and owner.status != "merged":
+                # The actor URL and its acct: belong to one account: two people holding them are one human.
+                await self.graph.merge(
+                    person.id,
+                    owner.id,
+                    evidence=[
+                        {"kind": "fediverse", "detail": f"{actor.id} is {ident.uri} (WebFinger round trip)"}
+                    ],
+                    by="automatic",
+                )
+            await self.store.people.add_identity(person.id, ident, now)
+        if actor.name and person.display_name in ("", actor.preferred_username):
+            await self.store.people.update_person(person.id, {"display_name": actor.name[:500]}, now)
+        return person.id
+
+    async def actor_gone(self, actor_id: str) -> None:
+        uri = self.graph.normalize(actor_id, "url").uri
+        await self.store.people.set_identity_state(
+            uri, state="gone", moved_to=None, verification=None, now=self.graph.now()
+        )
+
+    async def actor_moved(self, old_id: str, new_actor: RemoteActor) -> None:
+        old_uri = self.graph.normalize(old_id, "url").uri
+        person = await self._person_of([old_uri])
+        now = self.graph.now()
+        if person is None:
+            await self.remote_actor_seen(new_actor, source="move")
+            return
+        new_idents = self._actor_identities(new_actor)
+        holder = await self._person_of([i.uri for i in new_idents])
+        if holder is not None and holder.id != person.id:
+            await self.graph.merge(
+                person.id,
+                holder.id,
+                evidence=[
+                    {"kind": "move", "detail": f"{old_id} moved to {new_actor.id} (alsoKnownAs checked)"}
+                ],
+                by="automatic",
+            )
+        for ident in new_idents:
+            await self.store.people.add_identity(person.id, ident, now)
+        await self.store.people.set_identity_state(
+            old_uri, state="moved", moved_to=new_idents[0].uri, verification=None, now=now
+        )
+
+    # -- what Kith peers send ------------------------------------------------------------------------------
+    async def _person_for_actor(self, actor_id: str) -> Person:
+        uri = self.graph.normalize(actor_id, "url").uri
+        person = await self._person_of([uri])
+        if person is None:
+            person = await self.store.people.insert_person(
+                person_id=new_id("p"),
+                fields={"display_name": uri},
+                identities=[
+                    self.graph.identity_input(uri, kind="url", source=FEDIVERSE, source_record_id=actor_id)
+                ],
+                now=self.graph.now(),
+            )
+        return person
+
+    async def card_received(self, actor_id: str, card: Mapping[str, Any]) -> None:
+        person = await self._person_for_actor(actor_id)
+        idents: list[IdentityInput] = []
+        for field, kind in (("email", "email"), ("phone", "tel"), ("website", "web"), ("identities", None)):
+            values = card.get(field) or []
+            for raw in [values] if isinstance(values, str) else values:
+                if not isinstance(raw, str):
+                    continue
+                try:
+                    idents.append(
+                        self.graph.identity_input(
+                            raw, kind=kind, verification="signed", source=PEER, source_record_id=actor_id
+                        )
+                    )
+                except BadInput:
+                    continue  # one unusable address does not cost the rest of the card
+        fields = {
+            "display_name": _str(card.get("name")),
+            "organization": _str(card.get("organization")),
+            "title": _str(card.get("title")),
+            "photo_url": _str(card.get("photo"))
+            if str(card.get("photo", "")).startswith("https://")
+            else None,
+        }
+        uniq = {i.uri: i for i in idents}
+        for uri in list(uniq):
+            holder = await self.store.people.person_for_identity(uri)
+            if holder is not None and holder.id != person.id:
+                del uniq[uri]  # someone else's address in a card is not evidence enough to merge two people
+        await self.store.peers.replace_from_record(
+            person.id,
+            source=PEER,
+            source_record_id=actor_id,
+            identities=list(uniq.values()),
+            fields={k: v for k, v in fields.items() if v},
+            now=self.graph.now(),
+        )
+
+    async def relationship_confirmed(self, actor_id: str, record: Mapping[str, Any]) -> None:
+        person = await self._person_for_actor(actor_id)
+        try:
+            term = relationship_term(str(record.get("relationship", "")))
+        except InvalidRecord:
+            term = relationship_term("contact")
+        since = record.get("since")
+        fields = {
+            "type": term.name,
+            "iri": term.iri,
+            "direction": "mutual" if record.get("mutual") else "outgoing",
+            "since": since if isinstance(since, str) and _is_date(since) else None,
+            "how_we_met": _str(record.get("howWeMet")),
+            "status": "accepted" if record.get("status", "active") == "active" else "revoked",
+        }
+        await self.store.peers.upsert_record_relationship(
+            rel_id=new_id("r"), person_id=person.id, record=dict(record), fields=fields, now=self.graph.now()
+        )
+
+    async def relationship_revoked(self, actor_id: str, record_id: str) -> None:
+        try:
+            await self.store.peers.set_record_status(record_id, "revoked", self.graph.now())
+        except NotFound:
+            return  # nothing of ours to revoke
+
+    # -- what the owner shares ------------------------------------------------------------------------------
+    async def card_for(self, actor_id: str) -> Mapping[str, Any] | None:
+        circles = await self.store.peers.circles_of_identity(self.graph.normalize(actor_id, "url").uri)
+        if circles is None:
+            return None
+        disclosure = await get_disclosure(self.store)
+        card = await get_card(self.store)
+        if not card:
+            return None
+        return card_for_circles(card, disclosure, circles)
+
+    async def peers_allowed_to_see_card(self) -> Sequence[str]:
+        disclosure = await get_disclosure(self.store)
+        circles = _circles_seeing(disclosure)
+        if not circles:
+            return []
+        return await self.store.peers.identities_from_source(FEDIVERSE, None if "*" in circles else circles)
+
+
+def _str(value: Any) -> str | None:
+    return value.strip()[:500] if isinstance(value, str) and value.strip() else None
+
+
+def _is_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text[:10])
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,120 @@
+"""The owner's own profile card and what each circle may see of it (DESIGN.md §1 "Disclosure").
+
+Kept in the meta table as two JSON documents: the card's fields, and a disclosure map from field name to the
+circle names allowed to see it (``"*"`` means every Kith peer the owner is connected to). ``card_for_circles``
+renders the share one peer gets, in the compacted JSON-LD field names of a ``ProfileCard``
+(protocol/serialize.py): name, summary, email (mailto: IRIs), phone (tel: IRIs), website, organization, title,
+photo, identities. The name is always shared with anyone who may see anything.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from node.errors import BadInput
+from node.store import GraphStore
+from protocol.addresses import normalize_email, normalize_tel, normalize_web
+
+__all__ = [
+    "CARD_FIELDS",
+    "EVERYONE",
+    "card_for_circles",
+    "circles_seeing_anything",
+    "get_card",
+    "get_disclosure",
+    "set_card",
+    "set_disclosure",
+]
+
+CARD_FIELDS = ("name", "summary", "email", "phone", "website", "organization", "title", "photo", "identities")
+_LISTS = {"email", "phone", "website", "identities"}
+EVERYONE = "*"
+_CARD_KEY = "owner_card"
+_DISCLOSURE_KEY = "card_disclosure"
+
+
+def _clean_card(data: Mapping[str, Any]) -> dict[str, Any]:
+    card: dict[str, Any] = {}
+    for field, value in data.items():
+        if field not in CARD_FIELDS:
+            raise BadInput(f"unknown card field {field!r}; fields are {', '.join(CARD_FIELDS)}", field=field)
+        if value in (None, "", []):
+            continue
+        if field in _LISTS:
+            items = [value] if isinstance(value, str) else value
+            if not isinstance(items, list) or not all(isinstance(v, str) for v in items) or len(items) > 20:
+                raise BadInput(f"{field} must be a list of at most 20 addresses", field=field)
+            try:
+                if field == "email":
+                    items = [normalize_email(v) for v in items]
+                elif field == "phone":
+                    items = [normalize_tel(v) for v in items]
+                elif field == "website":
+                    items = [normalize_web(v) for v in items]
+            except ValueError as exc:
+                raise BadInput(f"{field}: {exc}", field=field) from None
+            card[field] = items
+        else:
+            if not isinstance(value, str) or len(value) > 2000:
+                raise BadInput(f"{field} must be text of at most 2000 characters", field=field)
+            card[field] = value.strip()
+    return card
+
+
+async def get_card(store: GraphStore) -> dict[str, Any]:
+    raw = await store.misc.meta_get(_CARD_KEY)
+    card: dict[str, Any] = json.loads(raw) if raw else {}
+    return card
+
+
+async def set_card(store: GraphStore, data: Mapping[str, Any]) -> dict[str, Any]:
+    card = _clean_card(data)
+    if not card.get("name"):
+        raise BadInput("the card needs a name", field="name")
+    await store.misc.meta_set(_CARD_KEY, json.dumps(card, sort_keys=True))
+    return card
+
+
+async def get_disclosure(store: GraphStore) -> dict[str, list[str]]:
+    raw = await store.misc.meta_get(_DISCLOSURE_KEY)
+    rules: dict[str, list[str]] = json.loads(raw) if raw else {}
+    return rules
+
+
+async def set_disclosure(store: GraphStore, rules: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
+    clean: dict[str, list[str]] = {}
+    for field, circles in rules.items():
+        if field not in CARD_FIELDS:
+            raise BadInput(f"unknown card field {field!r}; fields are {', '.join(CARD_FIELDS)}", field=field)
+        names = sorted({str(c).strip() for c in circles if str(c).strip()})
+        if names:
+            clean[field] = names
+    await store.misc.meta_set(_DISCLOSURE_KEY, json.dumps(clean, sort_keys=True))
+    return clean
+
+
+def card_for_circles(
+    card: Mapping[str, Any], disclosure: Mapping[str, Iterable[str]], circles: Iterable[str]
+) -> dict[str, Any] | None:
+    """The part of ``card`` a peer in ``circles`` may see, as ProfileCard fields; None when nothing."""
+    mine = {c.lower() for c in circles}
+    out: dict[str, Any] = {}
+    for field, allowed in disclosure.items():
+        allowed_set = {a.lower() for a in allowed}
+        if field in card and (EVERYONE in allowed_set or mine & allowed_set):
+            value = card[field]
+            if field == "email":
+                value = [v if v.startswith("mailto:") else "mailto:" + v for v in value]
+            elif field == "phone":
+                value = [v if v.startswith("tel:") else "tel:" + v for v in value]
+            out[field] = value
+    if not out:
+        return None
+    out["name"] = card.get("name", "")
+    return out
+
+
+def circles_seeing_anything(disclosure: Mapping[str, Iterable[str]]) -> set[str]:
+    return {c for circles in disclosure.values() for c in circles}

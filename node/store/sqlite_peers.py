@@ -1,0 +1,170 @@
+"""Queries the federation port needs: people by circle with their fediverse actor identities, identities
+replaced wholesale from one source record (a peer's card), and relationships keyed by their signed record id."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import aiosqlite
+
+from node.errors import NotFound
+from node.store.db import Database
+from node.store.rows import fetch_all, fetch_one, placeholders, refresh_fts
+from node.store.sqlite_people import IdentityInput, attach_identity, person_pk
+
+__all__ = ["SqlitePeers"]
+
+
+class SqlitePeers:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def circles_of_identity(self, uri: str) -> list[str] | None:
+        """The circle names of the person holding ``uri``; None when no person holds it."""
+
+        async def run(conn: aiosqlite.Connection) -> list[str] | None:
+            row = await fetch_one(conn, "SELECT person_pk FROM identity WHERE uri = ?", (uri,))
+            if row is None or row[0] is None:
+                return None
+            rows = await fetch_all(
+                conn,
+                "SELECT c.name FROM circle_member m JOIN circle c ON c.pk = m.circle_pk WHERE m.person_pk = ?",
+                (row[0],),
+            )
+            return [r[0] for r in rows]
+
+        return await self.db.read(run)
+
+    async def identities_from_source(self, source: str, circles: Iterable[str] | None) -> list[str]:
+        """Identity uris first seen through ``source`` whose person is in one of ``circles`` (None: any)."""
+
+        async def run(conn: aiosqlite.Connection) -> list[str]:
+            sql = (
+                "SELECT DISTINCT i.uri FROM identity i JOIN provenance pr ON pr.identity_pk = i.pk "
+                "JOIN person p ON p.pk = i.person_pk AND p.status = 'active' "
+                "WHERE pr.source = ? AND i.state = 'active'"
+            )
+            params: list[Any] = [source]
+            if circles is not None:
+                names = list(circles)
+                if not names:
+                    return []
+                sql += (
+                    " AND i.person_pk IN (SELECT m.person_pk FROM circle_member m JOIN circle c "
+                    f"ON c.pk = m.circle_pk WHERE c.name IN ({placeholders(len(names))}))"
+                )
+                params += names
+            return [r[0] for r in await fetch_all(conn, sql + " ORDER BY i.uri", params)]
+
+        return await self.db.read(run)
+
+    async def replace_from_record(
+        self,
+        person_id: str,
+        *,
+        source: str,
+        source_record_id: str,
+        identities: Sequence[IdentityInput],
+        fields: Mapping[str, Any],
+        now: str,
+    ) -> None:
+        """Make ``identities`` exactly what ``source_record_id`` says of this person: attach the new ones,
+        withdraw that record's provenance from the others (deleting identities no other source vouches for),
+        and set ``fields`` on the person."""
+
+        async def run(conn: aiosqlite.Connection) -> None:
+            pk = await person_pk(conn, person_id)
+            keep = {i.uri for i in identities}
+            for ident in identities:
+                await attach_identity(conn, pk, ident, now)
+            old = await fetch_all(
+                conn,
+                "SELECT i.pk, i.uri FROM identity i JOIN provenance pr ON pr.identity_pk = i.pk "
+                "WHERE i.person_pk = ? AND pr.source = ? AND pr.source_record_id = ?",
+                (pk, source, source_record_id),
+            )
+            for ipk, uri in old:
+                if uri in keep:
+                    continue
+                await conn.execute(
+                    "DELETE FROM provenance WHERE identity_pk = ? AND source = ? AND source_record_id = ?",
+                    (ipk, source, source_record_id),
+                )
+                await conn.execute(
+                    "DELETE FROM identity WHERE pk = ? AND NOT EXISTS "
+                    "(SELECT 1 FROM provenance WHERE identity_pk = identity.pk)",
+                    (ipk,),
+                )
+            cols = [c for c in ("display_name", "organization", "title", "photo_url") if fields.get(c)]
+            if cols:
+                await conn.execute(
+                    f"UPDATE person SET {', '.join(f'{c} = ?' for c in cols)}, updated_at = ? WHERE pk = ?",
+                    (*[fields[c] for c in cols], now, pk),
+                )
+            await refresh_fts(conn, [pk])
+
+        await self.db.write(run)
+
+    async def upsert_record_relationship(
+        self, *, rel_id: str, person_id: str, record: Mapping[str, Any], fields: Mapping[str, Any], now: str
+    ) -> None:
+        """Store a signed relationship record on the person, replacing an earlier one with the same record id."""
+
+        async def run(conn: aiosqlite.Connection) -> None:
+            pk = await person_pk(conn, person_id)
+            blob = json.dumps(record, sort_keys=True)
+            row = await fetch_one(
+                conn,
+                "SELECT pk FROM relationship WHERE json_extract(record_json, '$.id') = ?",
+                (record["id"],),
+            )
+            if row is None:
+                await conn.execute(
+                    "INSERT INTO relationship (id, person_pk, type, iri, direction, since, how_we_met, status, "
+                    "record_json, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        rel_id,
+                        pk,
+                        fields["type"],
+                        fields["iri"],
+                        fields["direction"],
+                        fields.get("since"),
+                        fields.get("how_we_met"),
+                        fields["status"],
+                        blob,
+                        now,
+                        now,
+                    ),
+                )
+            else:
+                await conn.execute(
+                    "UPDATE relationship SET person_pk = ?, type = ?, iri = ?, direction = ?, since = ?, "
+                    "how_we_met = ?, status = ?, record_json = ?, updated_at = ? WHERE pk = ?",
+                    (
+                        pk,
+                        fields["type"],
+                        fields["iri"],
+                        fields["direction"],
+                        fields.get("since"),
+                        fields.get("how_we_met"),
+                        fields["status"],
+                        blob,
+                        now,
+                        row[0],
+                    ),
+                )
+
+        await self.db.write(run)
+
+    async def set_record_status(self, record_id: str, status: str, now: str) -> None:
+        async def run(conn: aiosqlite.Connection) -> None:
+            cur = await conn.execute(
+                "UPDATE relationship SET status = ?, updated_at = ? WHERE json_extract(record_json, '$.id') = ?",
+                (status, now, record_id),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"no relationship record {record_id!r}", field="relationship")
+
+        await self.db.write(run)
