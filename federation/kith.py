@@ -242,11 +242,14 @@ async def publish_card(fed: Federation) -> int:
     groups: dict[str, tuple[dict[str, Any], list[str]]] = {}
     count = 0
     for peer in await fed.graph.peers_allowed_to_see_card():
-        fields = await fed.graph.card_for(peer)
-        if not fields or await fed.store.is_blocked(peer) or await fed.store.is_blocked_by(peer):
-            continue
+        # the graph may name other identities of the same people (acct:, e-mail): only known actors get cards
         cached = await fed.store.actor(peer)
-        if cached is None or cached.gone:
+        if cached is None or cached.gone or not cached.actor.is_kith:
+            continue
+        if await fed.store.is_blocked(peer) or await fed.store.is_blocked_by(peer):
+            continue
+        fields = await fed.graph.card_for(peer)
+        if not fields:
             continue
         key = json.dumps(fields, sort_keys=True)
         groups.setdefault(key, (dict(fields), []))[1].append(cached.actor.inbox)
