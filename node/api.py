@@ -19,10 +19,19 @@ from node.graph import Graph, iso
 from node.http import json_error, json_response, read_json
 from node.models import Page, as_json
 
-__all__ = ["API_PREFIX", "CONTEXT", "ROUTES", "Route", "auth_middleware", "openapi", "setup_api"]
+__all__ = [
+    "API_PREFIX",
+    "CONTEXT",
+    "ROUTES",
+    "Route",
+    "add_api_fallback",
+    "auth_middleware",
+    "openapi",
+    "setup_api",
+]
 
 API_PREFIX = "/api"
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CONTEXT: web.AppKey[Any] = web.AppKey("kith_context", object)
 
 
@@ -30,7 +39,7 @@ CONTEXT: web.AppKey[Any] = web.AppKey("kith_context", object)
 class Route:
     method: str
     path: str
-    handler: Handler
+    handler: _Handler
     summary: str
     query: tuple[str, ...] = ()
     body: tuple[str, ...] = ()
@@ -40,7 +49,7 @@ class Route:
 ROUTES: list[Route] = []
 
 
-def route(
+def _route(
     method: str,
     path: str,
     summary: str,
@@ -48,8 +57,8 @@ def route(
     query: tuple[str, ...] = (),
     body: tuple[str, ...] = (),
     public: bool = False,
-) -> Callable[[Handler], Handler]:
-    def deco(fn: Handler) -> Handler:
+) -> Callable[[_Handler], _Handler]:
+    def deco(fn: _Handler) -> _Handler:
         ROUTES.append(Route(method, API_PREFIX + path, fn, summary, query, body, public))
         return fn
 
@@ -76,13 +85,13 @@ def _q(request: web.Request, name: str) -> str | None:
 
 
 # -- people ----------------------------------------------------------------------------------------------------
-@route(
+@_route(
     "GET",
     "/people",
     "List people (by tie strength unless order says otherwise)",
     query=("status", "circle", "order", "offset", "limit"),
 )
-async def list_people(request: web.Request) -> web.Response:
+async def _list_people(request: web.Request) -> web.Response:
     page = await _graph(request).list_people(
         status=_q(request, "status") or "active",
         circle=_q(request, "circle"),
@@ -93,46 +102,46 @@ async def list_people(request: web.Request) -> web.Response:
     return json_response(_page_json(page))
 
 
-@route("POST", "/people", "Create a person", body=("display_name", "identities", "organization", "..."))
-async def create_person(request: web.Request) -> web.Response:
+@_route("POST", "/people", "Create a person", body=("display_name", "identities", "organization", "..."))
+async def _create_person(request: web.Request) -> web.Response:
     person = await _graph(request).create_person(await read_json(request))
     return json_response(as_json(person), status=201)
 
 
-@route("GET", "/people/{id}", "One person with identities, provenance and circles")
-async def get_person(request: web.Request) -> web.Response:
+@_route("GET", "/people/{id}", "One person with identities, provenance and circles")
+async def _get_person(request: web.Request) -> web.Response:
     return json_response(as_json(await _graph(request).get_person(request.match_info["id"])))
 
 
-@route("PATCH", "/people/{id}", "Update a person's fields", body=("display_name", "organization", "..."))
-async def update_person(request: web.Request) -> web.Response:
+@_route("PATCH", "/people/{id}", "Update a person's fields", body=("display_name", "organization", "..."))
+async def _update_person(request: web.Request) -> web.Response:
     person = await _graph(request).update_person(request.match_info["id"], await read_json(request))
     return json_response(as_json(person))
 
 
-@route("DELETE", "/people/{id}", "Delete a person and everything only they were part of")
-async def delete_person(request: web.Request) -> web.Response:
+@_route("DELETE", "/people/{id}", "Delete a person and everything only they were part of")
+async def _delete_person(request: web.Request) -> web.Response:
     await _graph(request).delete_person(request.match_info["id"])
     return web.Response(status=204)
 
 
-@route("POST", "/people/{id}/archive", "Archive a person (kept, but out of lists and due)")
-async def archive_person(request: web.Request) -> web.Response:
+@_route("POST", "/people/{id}/archive", "Archive a person (kept, but out of lists and due)")
+async def _archive_person(request: web.Request) -> web.Response:
     return json_response(as_json(await _graph(request).archive(request.match_info["id"], True)))
 
 
-@route("POST", "/people/{id}/unarchive", "Bring an archived person back")
-async def unarchive_person(request: web.Request) -> web.Response:
+@_route("POST", "/people/{id}/unarchive", "Bring an archived person back")
+async def _unarchive_person(request: web.Request) -> web.Response:
     return json_response(as_json(await _graph(request).archive(request.match_info["id"], False)))
 
 
-@route(
+@_route(
     "POST",
     "/people/{id}/identities",
     "Attach an identity (409 if another person has it)",
     body=("uri", "kind", "label", "verification"),
 )
-async def add_identity(request: web.Request) -> web.Response:
+async def _add_identity(request: web.Request) -> web.Response:
     data = await read_json(request)
     person = await _graph(request).add_identity(
         request.match_info["id"],
@@ -144,91 +153,91 @@ async def add_identity(request: web.Request) -> web.Response:
     return json_response(as_json(person), status=201)
 
 
-@route("DELETE", "/people/{id}/identities", "Detach an identity", query=("uri",))
-async def remove_identity(request: web.Request) -> web.Response:
+@_route("DELETE", "/people/{id}/identities", "Detach an identity", query=("uri",))
+async def _remove_identity(request: web.Request) -> web.Response:
     uri = _q(request, "uri")
     if uri is None:
         raise BadInput("uri is required", field="uri")
     return json_response(as_json(await _graph(request).remove_identity(request.match_info["id"], uri)))
 
 
-@route("GET", "/people/{id}/relationships", "A person's relationships")
-async def list_relationships(request: web.Request) -> web.Response:
+@_route("GET", "/people/{id}/relationships", "A person's relationships")
+async def _list_relationships(request: web.Request) -> web.Response:
     return json_response({"items": as_json(await _graph(request).relationships(request.match_info["id"]))})
 
 
-@route(
+@_route(
     "POST",
     "/people/{id}/relationships",
     "Add a typed relationship",
     body=("type", "direction", "since", "how_we_met", "other_person_id"),
 )
-async def add_relationship(request: web.Request) -> web.Response:
+async def _add_relationship(request: web.Request) -> web.Response:
     rel = await _graph(request).add_relationship(request.match_info["id"], await read_json(request))
     return json_response(as_json(rel), status=201)
 
 
-@route("DELETE", "/relationships/{id}", "Delete a relationship")
-async def delete_relationship(request: web.Request) -> web.Response:
+@_route("DELETE", "/relationships/{id}", "Delete a relationship")
+async def _delete_relationship(request: web.Request) -> web.Response:
     await _graph(request).delete_relationship(request.match_info["id"])
     return web.Response(status=204)
 
 
-@route(
+@_route(
     "GET",
     "/people/{id}/interactions",
     "A person's interaction timeline, newest first",
     query=("offset", "limit"),
 )
-async def person_interactions(request: web.Request) -> web.Response:
+async def _person_interactions(request: web.Request) -> web.Response:
     page = await _graph(request).interactions(
         request.match_info["id"], offset=_q(request, "offset"), limit=_q(request, "limit")
     )
     return json_response(_page_json(page))
 
 
-@route("GET", "/people/{id}/notes", "A person's notes")
-async def list_notes(request: web.Request) -> web.Response:
+@_route("GET", "/people/{id}/notes", "A person's notes")
+async def _list_notes(request: web.Request) -> web.Response:
     return json_response({"items": as_json(await _graph(request).notes(request.match_info["id"]))})
 
 
-@route("POST", "/people/{id}/notes", "Add a note", body=("body",))
-async def add_note(request: web.Request) -> web.Response:
+@_route("POST", "/people/{id}/notes", "Add a note", body=("body",))
+async def _add_note(request: web.Request) -> web.Response:
     data = await read_json(request)
     return json_response(
         as_json(await _graph(request).add_note(request.match_info["id"], data.get("body"))), 201
     )
 
 
-@route("DELETE", "/notes/{id}", "Delete a note")
-async def delete_note(request: web.Request) -> web.Response:
+@_route("DELETE", "/notes/{id}", "Delete a note")
+async def _delete_note(request: web.Request) -> web.Response:
     await _graph(request).delete_note(request.match_info["id"])
     return web.Response(status=204)
 
 
-@route("PUT", "/people/{id}/circles/{circle}", "Put a person in a circle (created if new)")
-async def join_circle(request: web.Request) -> web.Response:
+@_route("PUT", "/people/{id}/circles/{circle}", "Put a person in a circle (created if new)")
+async def _join_circle(request: web.Request) -> web.Response:
     person = await _graph(request).set_membership(
         request.match_info["id"], request.match_info["circle"], member=True
     )
     return json_response(as_json(person))
 
 
-@route("DELETE", "/people/{id}/circles/{circle}", "Take a person out of a circle")
-async def leave_circle(request: web.Request) -> web.Response:
+@_route("DELETE", "/people/{id}/circles/{circle}", "Take a person out of a circle")
+async def _leave_circle(request: web.Request) -> web.Response:
     person = await _graph(request).set_membership(
         request.match_info["id"], request.match_info["circle"], member=False
     )
     return json_response(as_json(person))
 
 
-@route(
+@_route(
     "PUT",
     "/people/{id}/cadence",
     "Set a person's stay-in-touch cadence (null clears it)",
     body=("cadence_days",),
 )
-async def person_cadence(request: web.Request) -> web.Response:
+async def _person_cadence(request: web.Request) -> web.Response:
     data = await read_json(request)
     if "cadence_days" not in data:
         raise BadInput("cadence_days is required (a number of days, or null to clear)", field="cadence_days")
@@ -238,85 +247,85 @@ async def person_cadence(request: web.Request) -> web.Response:
 
 
 # -- interactions ----------------------------------------------------------------------------------------------
-@route("GET", "/interactions", "All interactions, newest first", query=("offset", "limit"))
-async def list_interactions(request: web.Request) -> web.Response:
+@_route("GET", "/interactions", "All interactions, newest first", query=("offset", "limit"))
+async def _list_interactions(request: web.Request) -> web.Response:
     page = await _graph(request).interactions(None, offset=_q(request, "offset"), limit=_q(request, "limit"))
     return json_response(_page_json(page))
 
 
-@route(
+@_route(
     "POST",
     "/interactions",
     "Log an interaction with one or more people",
     body=("people", "occurred_at", "channel", "initiated_by", "summary"),
 )
-async def log_interaction(request: web.Request) -> web.Response:
+async def _log_interaction(request: web.Request) -> web.Response:
     return json_response(as_json(await _graph(request).log_interaction(await read_json(request))), status=201)
 
 
-@route("DELETE", "/interactions/{id}", "Delete an interaction")
-async def delete_interaction(request: web.Request) -> web.Response:
+@_route("DELETE", "/interactions/{id}", "Delete an interaction")
+async def _delete_interaction(request: web.Request) -> web.Response:
     await _graph(request).delete_interaction(request.match_info["id"])
     return web.Response(status=204)
 
 
 # -- circles ---------------------------------------------------------------------------------------------------
-@route("GET", "/circles", "Circles with member counts and cadences")
-async def list_circles(request: web.Request) -> web.Response:
+@_route("GET", "/circles", "Circles with member counts and cadences")
+async def _list_circles(request: web.Request) -> web.Response:
     return json_response({"items": as_json(await _graph(request).circles())})
 
 
-@route("POST", "/circles", "Create a circle", body=("name", "cadence_days"))
-async def create_circle(request: web.Request) -> web.Response:
+@_route("POST", "/circles", "Create a circle", body=("name", "cadence_days"))
+async def _create_circle(request: web.Request) -> web.Response:
     data = await read_json(request)
     circle = await _graph(request).create_circle(data.get("name"), data.get("cadence_days"))
     return json_response(as_json(circle), status=201)
 
 
-@route("PATCH", "/circles/{name}", "Set a circle's cadence", body=("cadence_days",))
-async def circle_cadence(request: web.Request) -> web.Response:
+@_route("PATCH", "/circles/{name}", "Set a circle's cadence", body=("cadence_days",))
+async def _circle_cadence(request: web.Request) -> web.Response:
     data = await read_json(request)
     circle = await _graph(request).set_circle_cadence(request.match_info["name"], data.get("cadence_days"))
     return json_response(as_json(circle))
 
 
-@route("DELETE", "/circles/{name}", "Delete a circle (its people stay)")
-async def delete_circle(request: web.Request) -> web.Response:
+@_route("DELETE", "/circles/{name}", "Delete a circle (its people stay)")
+async def _delete_circle(request: web.Request) -> web.Response:
     await _graph(request).delete_circle(request.match_info["name"])
     return web.Response(status=204)
 
 
 # -- stay in touch, search -------------------------------------------------------------------------------------
-@route(
+@_route(
     "GET",
     "/due",
     "People due for a message (overdue or due within N days), most overdue first",
     query=("within_days", "offset", "limit"),
 )
-async def due(request: web.Request) -> web.Response:
+async def _due(request: web.Request) -> web.Response:
     page = await _graph(request).due(
         within_days=_q(request, "within_days") or 0, offset=_q(request, "offset"), limit=_q(request, "limit")
     )
     return json_response(_page_json(page))
 
 
-@route("GET", "/fading", "Relationships tapering off against their own past rate", query=("limit",))
-async def fading(request: web.Request) -> web.Response:
+@_route("GET", "/fading", "Relationships tapering off against their own past rate", query=("limit",))
+async def _fading(request: web.Request) -> web.Response:
     return json_response({"items": as_json(await _graph(request).fading(limit=_q(request, "limit")))})
 
 
-@route("GET", "/layers", "Dunbar layers by cadence, with over-budget warnings")
-async def layers(request: web.Request) -> web.Response:
+@_route("GET", "/layers", "Dunbar layers by cadence, with over-budget warnings")
+async def _layers(request: web.Request) -> web.Response:
     return json_response({"items": as_json(await _graph(request).layers())})
 
 
-@route(
+@_route(
     "GET",
     "/search",
     "Full-text search with prefix matching, ranked",
     query=("q", "circle", "due_within_days", "archived", "offset", "limit"),
 )
-async def search(request: web.Request) -> web.Response:
+async def _search(request: web.Request) -> web.Response:
     page = await _graph(request).search(
         request.query.get("q", ""),
         circle=_q(request, "circle"),
@@ -329,13 +338,13 @@ async def search(request: web.Request) -> web.Response:
 
 
 # -- merges ----------------------------------------------------------------------------------------------------
-@route(
+@_route(
     "POST",
     "/merges",
     "Merge two people (evidence and decision recorded)",
     body=("survivor", "merged", "reason"),
 )
-async def merge(request: web.Request) -> web.Response:
+async def _merge(request: web.Request) -> web.Response:
     data = await read_json(request)
     for name in ("survivor", "merged"):
         if not isinstance(data.get(name), str):
@@ -346,56 +355,58 @@ async def merge(request: web.Request) -> web.Response:
     return json_response(as_json(record), status=201)
 
 
-@route("GET", "/merges", "Merge history", query=("person",))
-async def list_merges(request: web.Request) -> web.Response:
+@_route("GET", "/merges", "Merge history", query=("person",))
+async def _list_merges(request: web.Request) -> web.Response:
     return json_response({"items": as_json(await _graph(request).merges(_q(request, "person")))})
 
 
-@route("POST", "/merges/{id}/undo", "Undo a merge, restoring both people exactly")
-async def unmerge(request: web.Request) -> web.Response:
+@_route("POST", "/merges/{id}/undo", "Undo a merge, restoring both people exactly")
+async def _unmerge(request: web.Request) -> web.Response:
     return json_response(as_json(await _graph(request).unmerge(request.match_info["id"])))
 
 
-@route("POST", "/suggestions/refresh", "Look for probable duplicates and store suggestions")
-async def refresh_suggestions(request: web.Request) -> web.Response:
+@_route("POST", "/suggestions/refresh", "Look for probable duplicates and store suggestions")
+async def _refresh_suggestions(request: web.Request) -> web.Response:
     return json_response({"new": await _graph(request).suggest_merges()})
 
 
-@route("GET", "/suggestions", "Merge suggestions with evidence and tier", query=("status", "offset", "limit"))
-async def list_suggestions(request: web.Request) -> web.Response:
+@_route(
+    "GET", "/suggestions", "Merge suggestions with evidence and tier", query=("status", "offset", "limit")
+)
+async def _list_suggestions(request: web.Request) -> web.Response:
     page = await _graph(request).suggestions(
         status=_q(request, "status") or "open", offset=_q(request, "offset"), limit=_q(request, "limit")
     )
     return json_response(_page_json(page))
 
 
-@route("POST", "/suggestions/{id}/accept", "Merge the pair a suggestion names")
-async def accept_suggestion(request: web.Request) -> web.Response:
+@_route("POST", "/suggestions/{id}/accept", "Merge the pair a suggestion names")
+async def _accept_suggestion(request: web.Request) -> web.Response:
     return json_response(
         as_json(await _graph(request).accept_suggestion(request.match_info["id"])), status=201
     )
 
 
-@route("POST", "/suggestions/{id}/dismiss", "Dismiss a suggestion")
-async def dismiss_suggestion(request: web.Request) -> web.Response:
+@_route("POST", "/suggestions/{id}/dismiss", "Dismiss a suggestion")
+async def _dismiss_suggestion(request: web.Request) -> web.Response:
     await _graph(request).dismiss_suggestion(request.match_info["id"])
     return web.Response(status=204)
 
 
 # -- blocks, export, backup ------------------------------------------------------------------------------------
-@route("GET", "/blocks", "Blocked addresses")
-async def list_blocks(request: web.Request) -> web.Response:
+@_route("GET", "/blocks", "Blocked addresses")
+async def _list_blocks(request: web.Request) -> web.Response:
     rows = await _graph(request).blocked()
     return json_response({"items": [{"uri": u, "source": s, "created_at": c} for u, s, c in rows]})
 
 
-@route(
+@_route(
     "GET",
     "/export",
     "Export the whole graph (format=json) or people as vCard 4.0 (format=vcard)",
     query=("format",),
 )
-async def export(request: web.Request) -> web.StreamResponse:
+async def _export(request: web.Request) -> web.StreamResponse:
     from node.exporting import vcards
 
     fmt = request.query.get("format", "json")
@@ -407,15 +418,15 @@ async def export(request: web.Request) -> web.StreamResponse:
     raise BadInput("format must be json or vcard", field="format")
 
 
-@route("POST", "/import/json", "Import a Kith JSON export into this (empty) node")
-async def import_json(request: web.Request) -> web.Response:
+@_route("POST", "/import/json", "Import a Kith JSON export into this (empty) node")
+async def _import_json(request: web.Request) -> web.Response:
     return json_response(
         {"imported": await _graph(request).import_json(await read_json(request))}, status=201
     )
 
 
-@route("POST", "/backup", "Online backup of the database into the data folder's backups/")
-async def backup(request: web.Request) -> web.Response:
+@_route("POST", "/backup", "Online backup of the database into the data folder's backups/")
+async def _backup(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     stamp = iso(ctx.graph.clock()).replace(":", "").replace("-", "")
     dest = ctx.config.data_dir / "backups" / f"kith-{stamp}.sqlite3"
@@ -423,20 +434,40 @@ async def backup(request: web.Request) -> web.Response:
     return json_response({"path": str(dest), "bytes": dest.stat().st_size}, status=201)
 
 
-@route("GET", "/health", "Liveness (no auth)", public=True)
-async def health(request: web.Request) -> web.Response:
+@_route("GET", "/health", "Liveness (no auth)", public=True)
+async def _health(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
 
-@route("GET", "/openapi.json", "This document (no auth)", public=True)
-async def openapi_doc(request: web.Request) -> web.Response:
+@_route("GET", "/openapi.json", "This document (no auth)", public=True)
+async def _openapi_doc(request: web.Request) -> web.Response:
     return json_response(openapi(request.app))
 
 
+def _served_routes(app: web.Application) -> list[Route]:
+    """Every /api route the router serves, with the table's metadata where the table has it, so routes that
+    other packages add (federation, imports) are documented too."""
+    meta = {(r.method, r.path): r for r in ROUTES}
+    out: list[Route] = []
+    for resource_route in app.router.routes():
+        info = resource_route.resource.get_info() if resource_route.resource is not None else {}
+        path = info.get("path") or info.get("formatter")
+        method = resource_route.method
+        if not path or not path.startswith(API_PREFIX + "/") or "{tail" in path or method in ("HEAD", "*"):
+            continue
+        known = meta.get((method, path))
+        if known is None:
+            doc = (resource_route.handler.__doc__ or "").strip()
+            summary = doc.splitlines()[0] if doc else f"{method} {path}"
+            known = Route(method, path, resource_route.handler, summary)
+        out.append(known)
+    return out
+
+
 def openapi(app: web.Application) -> dict[str, Any]:
-    """OpenAPI 3.1 from the route table (including routes other packages registered into ROUTES)."""
+    """OpenAPI 3.1 of the routes the application actually serves under /api."""
     paths: dict[str, Any] = {}
-    for r in ROUTES:
+    for r in _served_routes(app):
         params: list[dict[str, Any]] = []
         for part in r.path.split("/"):
             if part.startswith("{"):
@@ -448,7 +479,7 @@ def openapi(app: web.Application) -> dict[str, Any]:
         ]
         op: dict[str, Any] = {
             "summary": r.summary,
-            "operationId": r.handler.__name__,
+            "operationId": r.handler.__name__.lstrip("_"),
             "parameters": params,
             "responses": {
                 "200": {"description": "OK"},
@@ -492,7 +523,7 @@ def openapi(app: web.Application) -> dict[str, Any]:
 
 
 @web.middleware
-async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def auth_middleware(request: web.Request, handler: _Handler) -> web.StreamResponse:
     if request.path.startswith(API_PREFIX + "/") and request.path not in _PUBLIC:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
@@ -515,6 +546,10 @@ _PUBLIC = {r.path for r in ROUTES if r.public}
 def setup_api(app: web.Application) -> None:
     for r in ROUTES:
         app.router.add_route(r.method, r.path, r.handler)
+
+
+def add_api_fallback(app: web.Application) -> None:
+    """A JSON 404 for every other /api path; added last, after other packages' routes."""
 
     async def not_found(request: web.Request) -> web.Response:
         raise NotFound(f"no API route {request.method} {request.path}")

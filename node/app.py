@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node.api import CONTEXT, auth_middleware, setup_api
+from node.api import CONTEXT, add_api_fallback, auth_middleware, setup_api
 from node.context import NodeContext
 from node.http import error_middleware
 
@@ -45,6 +45,7 @@ def build_app(
     setup_api(app)
     for ext in extensions if extensions is not None else [*_default_extensions(), *APP_EXTENSIONS]:
         ext(app, ctx)
+    add_api_fallback(app)
     return app
 
 

@@ -31,9 +31,7 @@ from node.models import Page, Person, as_json
 from node.store import SchemaTooNew
 from protocol.errors import KithError
 
-__all__ = ["build_parser", "main"]
-
-Command = Callable[[argparse.Namespace], Awaitable[int]]
+__all__ = ["CliError", "build_parser", "main"]
 
 
 class CliError(Exception):
@@ -103,7 +101,7 @@ def _print_person(p: Person) -> None:
 
 
 # -- commands --------------------------------------------------------------------------------------------------
-async def cmd_init(args: argparse.Namespace) -> int:
+async def _cmd_init(args: argparse.Namespace) -> int:
     data_dir: Path = args.data or default_data_dir()
     if (data_dir / "kith.toml").exists() and not args.force:
         raise CliError(
@@ -112,13 +110,17 @@ async def cmd_init(args: argparse.Namespace) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     base = load_config(data_dir)
     node_values: dict[str, Any] = {"username": args.username}
+    server_values: dict[str, Any] = {}
     if args.domain:
         node_values["domain"] = args.domain
+        host, _, port = args.domain.rpartition(":")
+        if port.isdigit() and host in ("127.0.0.1", "localhost", "[::1]"):
+            server_values["port"] = int(port)  # a loopback node is served at the port its URLs name
     if args.display_name:
         node_values["display_name"] = args.display_name
     if args.organization:
         node_values["actor_type"] = "Organization"
-    config = base.with_values(node=node_values)
+    config = base.with_values(node=node_values, server=server_values)
     _validate_identity(config)
     write_config(config)
     passphrase = passphrase_from_env()
@@ -131,9 +133,7 @@ async def cmd_init(args: argparse.Namespace) -> int:
     finally:
         await ctx.close()
     write_token(data_dir, token)
-    print(
-        f"Created a Kith node for acct:{config.node.username}@{config.node.domain.split(':')[0]} in {data_dir}"
-    )
+    print(f"Created a Kith node for acct:{config.node.username}@{config.node.domain} in {data_dir}")
     print(f"  owner API token: {token}")
     print(
         f"  keys are {'encrypted with KITH_PASSPHRASE' if passphrase else 'not encrypted (set KITH_PASSPHRASE)'}"
@@ -151,7 +151,7 @@ def _validate_identity(config: Config) -> None:
         raise CliError("--domain must be HOST or HOST:PORT, like kith.example.org or 127.0.0.1:8700")
 
 
-async def cmd_serve(args: argparse.Namespace) -> int:
+async def _cmd_serve(args: argparse.Namespace) -> int:
     from node.app import run_node
 
     config = _config(args)
@@ -168,7 +168,10 @@ async def cmd_serve(args: argparse.Namespace) -> int:
         await ctx.close()
         raise CliError(str(exc)) from None
 
+    runtime = config.data_dir / "serve.url"
+
     def ready(url: str) -> None:
+        runtime.write_text(url + "\n", encoding="utf-8")
         print(
             f"Kith node for acct:{config.node.username}@{config.node.domain} listening on {url}", flush=True
         )
@@ -177,11 +180,14 @@ async def cmd_serve(args: argparse.Namespace) -> int:
         print(f"  data folder:     {config.data_dir}", flush=True)
         print("Stop with Ctrl-C.", flush=True)
 
-    await run_node(ctx, host=host, port=port, ready=ready)
+    try:
+        await run_node(ctx, host=host, port=port, ready=ready)
+    finally:
+        runtime.unlink(missing_ok=True)
     return 0
 
 
-async def cmd_people_add(args: argparse.Namespace) -> int:
+async def _cmd_people_add(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         data: dict[str, Any] = {"display_name": args.name, "identities": args.identity or []}
         for key in ("org", "title", "nickname", "birthday"):
@@ -197,7 +203,7 @@ async def cmd_people_add(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
-async def cmd_people_list(args: argparse.Namespace) -> int:
+async def _cmd_people_list(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         page = await ctx.graph.list_people(
             status="archived" if args.archived else "active",
@@ -216,7 +222,7 @@ async def cmd_people_list(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
-async def cmd_people_search(args: argparse.Namespace) -> int:
+async def _cmd_people_search(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         page = await ctx.graph.search(
             args.query, circle=args.circle, due_within_days=args.due, offset=args.offset, limit=args.limit
@@ -227,7 +233,7 @@ async def cmd_people_search(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
-async def cmd_people_show(args: argparse.Namespace) -> int:
+async def _cmd_people_show(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         person = await ctx.graph.get_person(args.id)
         notes = await ctx.graph.notes(args.id)
@@ -253,7 +259,7 @@ async def cmd_people_show(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
-async def cmd_people_edit(args: argparse.Namespace) -> int:
+async def _cmd_people_edit(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         data: dict[str, Any] = {}
         for arg, field in (
@@ -279,7 +285,7 @@ async def cmd_people_edit(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
-async def cmd_people_archive(args: argparse.Namespace) -> int:
+async def _cmd_people_archive(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         person = await ctx.graph.archive(args.id, not args.undo)
         _out(args, person, lambda: print(f"{person.display_name} is now {person.status}"))
@@ -288,7 +294,7 @@ async def cmd_people_archive(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
-async def cmd_people_delete(args: argparse.Namespace) -> int:
+async def _cmd_people_delete(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         await ctx.graph.delete_person(args.id)
         print(f"deleted {args.id}")
@@ -297,7 +303,7 @@ async def cmd_people_delete(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
-async def cmd_identity_add(args: argparse.Namespace) -> int:
+async def _cmd_identity_add(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         person = await ctx.graph.add_identity(args.person, args.uri, kind=args.kind, label=args.label)
         _out(args, person, lambda: _print_person(person))
@@ -306,7 +312,7 @@ async def cmd_identity_add(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
-async def cmd_identity_remove(args: argparse.Namespace) -> int:
+async def _cmd_identity_remove(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         person = await ctx.graph.remove_identity(args.person, args.uri)
         _out(args, person, lambda: _print_person(person))
@@ -315,7 +321,7 @@ async def cmd_identity_remove(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
-async def cmd_merge(args: argparse.Namespace) -> int:
+async def _cmd_merge(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         evidence = [{"kind": "owner", "detail": args.reason}] if args.reason else ()
         record = await ctx.graph.merge(args.survivor, args.merged, evidence=evidence)
@@ -329,7 +335,7 @@ async def cmd_merge(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
-async def cmd_unmerge(args: argparse.Namespace) -> int:
+async def _cmd_unmerge(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         record = await ctx.graph.unmerge(args.merge_id)
         _out(
@@ -340,7 +346,7 @@ async def cmd_unmerge(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
-async def cmd_merges(args: argparse.Namespace) -> int:
+async def _cmd_merges(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         records = await ctx.graph.merges(args.person)
 
@@ -357,7 +363,7 @@ async def cmd_merges(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
-async def cmd_suggest(args: argparse.Namespace) -> int:
+async def _cmd_suggest(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         if args.accept:
             record = await ctx.graph.accept_suggestion(args.accept)
@@ -384,7 +390,7 @@ async def cmd_suggest(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
-async def cmd_interaction_add(args: argparse.Namespace) -> int:
+async def _cmd_interaction_add(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         data = {
             "people": args.people,
@@ -405,7 +411,7 @@ async def cmd_interaction_add(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
-async def cmd_interaction_list(args: argparse.Namespace) -> int:
+async def _cmd_interaction_list(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         page = await ctx.graph.interactions(args.person, offset=args.offset, limit=args.limit)
 
@@ -423,7 +429,7 @@ async def cmd_interaction_list(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
-async def cmd_note_add(args: argparse.Namespace) -> int:
+async def _cmd_note_add(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         note = await ctx.graph.add_note(args.person, args.text)
         _out(args, note, lambda: print(f"noted ({note.id})"))
@@ -432,7 +438,7 @@ async def cmd_note_add(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
-async def cmd_note_list(args: argparse.Namespace) -> int:
+async def _cmd_note_list(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         notes = await ctx.graph.notes(args.person)
 
@@ -446,7 +452,7 @@ async def cmd_note_list(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
-async def cmd_circle(args: argparse.Namespace) -> int:
+async def _cmd_circle(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         g = ctx.graph
         if args.action == "list":
@@ -494,7 +500,7 @@ def _days(text: str) -> int | None:
         raise CliError(f"DAYS must be a number of days or 'none', got {text!r}") from None
 
 
-async def cmd_cadence(args: argparse.Namespace) -> int:
+async def _cmd_cadence(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         days = _days(args.days)
         if args.circle:
@@ -510,7 +516,7 @@ async def cmd_cadence(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
-async def cmd_due(args: argparse.Namespace) -> int:
+async def _cmd_due(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         within = args.within if args.within is not None else ctx.config.stay_in_touch.due_within_days
         page = await ctx.graph.due(within_days=within, offset=args.offset, limit=args.limit)
@@ -532,7 +538,7 @@ async def cmd_due(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
-async def cmd_fading(args: argparse.Namespace) -> int:
+async def _cmd_fading(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         items = await ctx.graph.fading(limit=args.limit)
 
@@ -550,7 +556,7 @@ async def cmd_fading(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
-async def cmd_layers(args: argparse.Namespace) -> int:
+async def _cmd_layers(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         layers = await ctx.graph.layers()
 
@@ -567,7 +573,7 @@ async def cmd_layers(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
-async def cmd_export(args: argparse.Namespace) -> int:
+async def _cmd_export(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         if args.format == "json":
             text = json.dumps(await ctx.graph.export_json(), ensure_ascii=False)
@@ -588,7 +594,7 @@ async def cmd_export(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
-async def cmd_backup(args: argparse.Namespace) -> int:
+async def _cmd_backup(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         from node.graph import iso
 
@@ -601,7 +607,7 @@ async def cmd_backup(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
-async def cmd_token(args: argparse.Namespace) -> int:
+async def _cmd_token(args: argparse.Namespace) -> int:
     config = _config(args)
     if args.action == "show":
         try:
@@ -621,7 +627,7 @@ async def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_config(args: argparse.Namespace) -> int:
+async def _cmd_config(args: argparse.Namespace) -> int:
     from node.config import config_table_markdown
 
     if args.table:
@@ -668,12 +674,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--force", action="store_true", help="rewrite the config of an existing node (keys are kept)"
     )
-    p.set_defaults(fn=cmd_init)
+    p.set_defaults(fn=_cmd_init)
 
     p = sub.add_parser("serve", help="run the node (web UI, owner API, federation)")
     p.add_argument("--host", help="address to listen on (default from config: 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to listen on (default from config: 8700)")
-    p.set_defaults(fn=cmd_serve)
+    p.set_defaults(fn=_cmd_serve)
 
     people = sub.add_parser("people", help="add, list, search, show, edit, archive, delete people")
     psub = people.add_subparsers(dest="action", metavar="ACTION")
@@ -687,40 +693,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--birthday")
     p.add_argument("--circle", action="append")
     _json_flag(p)
-    p.set_defaults(fn=cmd_people_add)
+    p.set_defaults(fn=_cmd_people_add)
     p = psub.add_parser("list", help="list people by tie strength")
     p.add_argument("--circle")
     p.add_argument("--order", choices=("strength", "name", "recent", "created"), default="strength")
     p.add_argument("--archived", action="store_true")
     _paging(p)
     _json_flag(p)
-    p.set_defaults(fn=cmd_people_list)
+    p.set_defaults(fn=_cmd_people_list)
     p = psub.add_parser("search", help="full-text search (prefix matching)")
     p.add_argument("query")
     p.add_argument("--circle")
     p.add_argument("--due", type=int, metavar="DAYS", help="only people due within DAYS")
     _paging(p)
     _json_flag(p)
-    p.set_defaults(fn=cmd_people_search)
+    p.set_defaults(fn=_cmd_people_search)
     p = psub.add_parser("show", help="one person in full")
     p.add_argument("id")
     _json_flag(p)
-    p.set_defaults(fn=cmd_people_show)
+    p.set_defaults(fn=_cmd_people_show)
     p = psub.add_parser("edit", help="change a person's fields")
     p.add_argument("id")
     for flag in ("name", "given", "family", "nickname", "org", "title", "birthday", "photo"):
         p.add_argument(f"--{flag}")
     p.add_argument("--priority", type=int, choices=range(4), help="0-3, the owner's own priority")
     _json_flag(p)
-    p.set_defaults(fn=cmd_people_edit)
+    p.set_defaults(fn=_cmd_people_edit)
     p = psub.add_parser("archive", help="archive (or --undo)")
     p.add_argument("id")
     p.add_argument("--undo", action="store_true")
     _json_flag(p)
-    p.set_defaults(fn=cmd_people_archive)
+    p.set_defaults(fn=_cmd_people_archive)
     p = psub.add_parser("delete", help="delete a person for good")
     p.add_argument("id")
-    p.set_defaults(fn=cmd_people_delete)
+    p.set_defaults(fn=_cmd_people_delete)
 
     ident = sub.add_parser("identity", help="attach or detach addresses")
     isub = ident.add_subparsers(dest="action", metavar="ACTION")
@@ -731,33 +737,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", help="acct, email, tel, web, x, linkedin, bluesky, url (guessed when omitted)")
     p.add_argument("--label")
     _json_flag(p)
-    p.set_defaults(fn=cmd_identity_add)
+    p.set_defaults(fn=_cmd_identity_add)
     p = isub.add_parser("remove", help="detach an address")
     p.add_argument("person")
     p.add_argument("uri")
     _json_flag(p)
-    p.set_defaults(fn=cmd_identity_remove)
+    p.set_defaults(fn=_cmd_identity_remove)
 
     p = sub.add_parser("merge", help="merge MERGED into SURVIVOR (undo with kith unmerge)")
     p.add_argument("survivor")
     p.add_argument("merged")
     p.add_argument("--reason")
     _json_flag(p)
-    p.set_defaults(fn=cmd_merge)
+    p.set_defaults(fn=_cmd_merge)
     p = sub.add_parser("unmerge", help="undo a merge exactly")
     p.add_argument("merge_id")
     _json_flag(p)
-    p.set_defaults(fn=cmd_unmerge)
+    p.set_defaults(fn=_cmd_unmerge)
     p = sub.add_parser("merges", help="merge history")
     p.add_argument("--person")
     _json_flag(p)
-    p.set_defaults(fn=cmd_merges)
+    p.set_defaults(fn=_cmd_merges)
     p = sub.add_parser("suggest-merges", help="find probable duplicates; accept or dismiss them")
     p.add_argument("--accept", metavar="ID")
     p.add_argument("--dismiss", metavar="ID")
     p.add_argument("--limit", type=int, default=50)
     _json_flag(p)
-    p.set_defaults(fn=cmd_suggest)
+    p.set_defaults(fn=_cmd_suggest)
 
     inter = sub.add_parser("interaction", help="log and list interactions")
     intsub = inter.add_subparsers(dest="action", metavar="ACTION")
@@ -771,12 +777,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--at", help="when (ISO-8601; default now)")
     p.add_argument("--summary")
     _json_flag(p)
-    p.set_defaults(fn=cmd_interaction_add)
+    p.set_defaults(fn=_cmd_interaction_add)
     p = intsub.add_parser("list", help="the timeline, newest first")
     p.add_argument("person", nargs="?")
     _paging(p)
     _json_flag(p)
-    p.set_defaults(fn=cmd_interaction_list)
+    p.set_defaults(fn=_cmd_interaction_list)
 
     note = sub.add_parser("note", help="notes on people")
     nsub = note.add_subparsers(dest="action", metavar="ACTION")
@@ -785,11 +791,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("person")
     p.add_argument("text")
     _json_flag(p)
-    p.set_defaults(fn=cmd_note_add)
+    p.set_defaults(fn=_cmd_note_add)
     p = nsub.add_parser("list")
     p.add_argument("person")
     _json_flag(p)
-    p.set_defaults(fn=cmd_note_list)
+    p.set_defaults(fn=_cmd_note_list)
 
     p = sub.add_parser(
         "circle", help="circles: list | add NAME | remove NAME | join PERSON CIRCLE | leave PERSON CIRCLE"
@@ -799,7 +805,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", nargs="?")
     p.add_argument("--cadence", type=int, help="with add: days between touches for the circle")
     _json_flag(p)
-    p.set_defaults(fn=cmd_circle)
+    p.set_defaults(fn=_cmd_circle)
 
     p = sub.add_parser(
         "cadence", help="set a stay-in-touch cadence: PERSON DAYS, or --circle NAME DAYS ('none' clears)"
@@ -808,7 +814,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("days")
     p.add_argument("--circle", action="store_true", help="TARGET is a circle name")
     _json_flag(p)
-    p.set_defaults(fn=cmd_cadence)
+    p.set_defaults(fn=_cmd_cadence)
 
     p = sub.add_parser("due", help="who is due for a message, most overdue first")
     p.add_argument(
@@ -816,29 +822,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _paging(p)
     _json_flag(p)
-    p.set_defaults(fn=cmd_due)
+    p.set_defaults(fn=_cmd_due)
     p = sub.add_parser("fading", help="relationships tapering off")
     p.add_argument("--limit", type=int, default=50)
     _json_flag(p)
-    p.set_defaults(fn=cmd_fading)
+    p.set_defaults(fn=_cmd_fading)
     p = sub.add_parser("layers", help="Dunbar layers and over-budget warnings")
     _json_flag(p)
-    p.set_defaults(fn=cmd_layers)
+    p.set_defaults(fn=_cmd_layers)
 
     p = sub.add_parser("export", help="export the graph (json) or people (vcard)")
     p.add_argument("--format", choices=("json", "vcard"), default="json")
     p.add_argument("--output", "-o", help="file to write (default: standard output)")
-    p.set_defaults(fn=cmd_export)
+    p.set_defaults(fn=_cmd_export)
     p = sub.add_parser("backup", help="online copy of the database (safe while the node runs)")
     p.add_argument("--output", "-o")
-    p.set_defaults(fn=cmd_backup)
+    p.set_defaults(fn=_cmd_backup)
 
     p = sub.add_parser("token", help="the owner API token: show | rotate")
     p.add_argument("action", choices=("show", "rotate"))
-    p.set_defaults(fn=cmd_token)
+    p.set_defaults(fn=_cmd_token)
     p = sub.add_parser("config", help="print the effective configuration (or --table for the docs)")
     p.add_argument("--table", action="store_true")
-    p.set_defaults(fn=cmd_config)
+    p.set_defaults(fn=_cmd_config)
 
     for register in _extensions():
         register(sub)
@@ -866,6 +872,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if hasattr(args, "func"):  # synchronous commands that talk to a running node over HTTP
+            sync_code: int = args.func(args)
+            return sync_code
         code: int = asyncio.run(args.fn(args))
         return code
     except (CliError, ConfigError, KeyError_, SchemaTooNew) as exc:

@@ -18,7 +18,9 @@ from typing import Any
 
 from node.config import default_data_dir, load_config
 
-__all__ = ["call", "register"]
+__all__ = ["RUNTIME_URL_FILE", "call", "register", "running_node_url"]
+
+RUNTIME_URL_FILE = "serve.url"
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
@@ -26,17 +28,25 @@ def _data_dir(args: argparse.Namespace) -> Path:
     return Path(value).expanduser() if value else default_data_dir()
 
 
+def running_node_url(data: Path) -> str:
+    """Where the node in ``data`` listens: what `kith serve` wrote when it started, else the configuration."""
+    try:
+        return (data / RUNTIME_URL_FILE).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        config = load_config(data)
+        host = config.server.host if config.server.host not in ("0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
+        return f"http://{host}:{config.server.port}"
+
+
 def call(data: Path, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
     """One owner-API request; exits with the API's message on an error answer."""
-    config = load_config(data)
-    host = config.server.host if config.server.host not in ("0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
-    url = f"http://{host}:{config.server.port}{path}"
+    url = running_node_url(data) + path
     try:
         token = (data / "token").read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         raise SystemExit(f"{data / 'token'} is missing; run `kith init` first (or pass --data)") from None
     payload = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=payload, method=method)
+    request = urllib.request.Request(url, data=payload, method=method)  # noqa: S310 (our own node, http only)
     request.add_header("Authorization", f"Bearer {token}")
     if payload is not None:
         request.add_header("Content-Type", "application/json")
@@ -45,7 +55,8 @@ def call(data: Path, method: str, path: str, body: dict[str, Any] | None = None)
             return json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
         try:
-            message = json.loads(exc.read()).get("message") or exc.reason
+            answer = json.loads(exc.read())
+            message = (answer.get("error") or answer).get("message") or exc.reason
         except ValueError:
             message = exc.reason
         raise SystemExit(f"error {exc.code}: {message}") from None

@@ -18,6 +18,7 @@ from typing import Any
 import tomli_w
 
 __all__ = [
+    "CONFIG_FILE",
     "SCHEMA",
     "Config",
     "ConfigError",
@@ -25,6 +26,7 @@ __all__ = [
     "NodeConfig",
     "Option",
     "ServerConfig",
+    "StayInTouchConfig",
     "config_table_markdown",
     "default_data_dir",
     "load_config",

@@ -13,7 +13,6 @@ from datetime import date
 from typing import Any
 
 from federation.ports import ActorSource, GraphPort, RemoteActor
-
 from node.errors import BadInput, NotFound
 from node.graph import Graph, new_id
 from node.models import Person
@@ -23,7 +22,7 @@ from node.store import IdentityInput
 from protocol.errors import InvalidRecord
 from protocol.vocab import relationship_term
 
-__all__ = ["NodeGraphPort"]
+__all__ = ["FEDIVERSE", "PEER", "NodeGraphPort"]
 
 FEDIVERSE = "fediverse"
 PEER = "peer"

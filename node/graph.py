@@ -33,7 +33,18 @@ from protocol.addresses import Address, fediverse_guess, normalize
 from protocol.errors import InvalidRecord
 from protocol.vocab import CHANNELS, relationship_term
 
-__all__ = ["Clock", "Graph", "iso", "new_id", "parse_when", "utcnow"]
+__all__ = [
+    "MAX_NAME",
+    "MAX_PAGE",
+    "MAX_TEXT",
+    "SILO_HOSTS",
+    "Clock",
+    "Graph",
+    "iso",
+    "new_id",
+    "parse_when",
+    "utcnow",
+]
 
 Clock = Callable[[], datetime]
 

@@ -12,9 +12,9 @@ from aiohttp import web
 from node.errors import BadInput, NodeError
 from protocol.errors import KithError
 
-__all__ = ["error_middleware", "json_error", "json_response", "read_json"]
+__all__ = ["MAX_JSON_DEPTH", "error_middleware", "json_error", "json_response", "read_json"]
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 MAX_JSON_DEPTH = 32
 
@@ -58,7 +58,7 @@ async def read_json(request: web.Request) -> dict[str, Any]:
 
 
 @web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def error_middleware(request: web.Request, handler: _Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except (NodeError, KithError) as exc:

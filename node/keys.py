@@ -3,6 +3,9 @@
 - ``owner_rsa``: RSA-2048, the owner actor's ``publicKey``, signs HTTP requests made on the owner's behalf.
 - ``owner_ed25519``: Ed25519, the owner's ``assertionMethod`` Multikey, signs records (FEP-8b32 proofs).
 - ``node_rsa``: RSA-2048, the node's own Application actor, signs fetches (Mastodon's instance-actor pattern).
+
+Generation and PEM handling are protocol/keys.py's; this module only decides where the files live and writes
+them atomically (a kill mid-write leaves the old key or the new one, never half of one).
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+from protocol.errors import LocalError
+from protocol.keys import generate_ed25519_key, generate_rsa_key, load_private_key_pem, private_key_to_pem
 
 __all__ = ["KeyError_", "KeyRing"]
 
@@ -32,25 +37,18 @@ class KeyRing:
     @classmethod
     def generate(cls) -> KeyRing:
         return cls(
-            owner_rsa=rsa.generate_private_key(public_exponent=65537, key_size=2048),
-            owner_ed25519=ed25519.Ed25519PrivateKey.generate(),
-            node_rsa=rsa.generate_private_key(public_exponent=65537, key_size=2048),
+            owner_rsa=generate_rsa_key(), owner_ed25519=generate_ed25519_key(), node_rsa=generate_rsa_key()
         )
 
     def save(self, data_dir: Path, passphrase: str | None) -> None:
+        """Write the key files (0600); also how the passphrase is changed, set or removed."""
         folder = data_dir / "keys"
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        enc: serialization.KeySerializationEncryption = (
-            serialization.BestAvailableEncryption(passphrase.encode())
-            if passphrase
-            else serialization.NoEncryption()
-        )
         for attr, name in _FILES.items():
-            key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey = getattr(self, attr)
-            pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
+            pem = private_key_to_pem(getattr(self, attr), passphrase)
             tmp = folder / (name + ".tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as fh:
+            with os.fdopen(fd, "w") as fh:
                 fh.write(pem)
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -66,17 +64,14 @@ class KeyRing:
             except FileNotFoundError:
                 raise KeyError_(f"{path} is missing; run `kith init` to create the node's keys") from None
             try:
-                loaded[attr] = serialization.load_pem_private_key(
-                    pem, password=passphrase.encode() if passphrase else None
+                loaded[attr] = load_private_key_pem(pem, passphrase)
+            except LocalError as exc:
+                hint = (
+                    " (set KITH_PASSPHRASE to the passphrase given at `kith init`)"
+                    if "passphrase" in exc.message
+                    else ""
                 )
-            except TypeError:
-                raise KeyError_(
-                    f"{path} is encrypted; set KITH_PASSPHRASE to the passphrase given at `kith init`"
-                ) from None
-            except ValueError:
-                raise KeyError_(
-                    f"{path} could not be decrypted: the passphrase is wrong or the file is damaged"
-                ) from None
+                raise KeyError_(f"{path}: {exc.message}{hint}") from None
         owner_rsa, owner_ed, node_rsa = loaded["owner_rsa"], loaded["owner_ed25519"], loaded["node_rsa"]
         if not (
             isinstance(owner_rsa, rsa.RSAPrivateKey)
@@ -85,7 +80,3 @@ class KeyRing:
         ):
             raise KeyError_(f"{data_dir / 'keys'} holds keys of the wrong type; restore them from a backup")
         return cls(owner_rsa=owner_rsa, owner_ed25519=owner_ed, node_rsa=node_rsa)
-
-    def reencrypt(self, data_dir: Path, passphrase: str | None) -> None:
-        """Change (or set, or remove) the passphrase protecting the key files."""
-        self.save(data_dir, passphrase)

@@ -22,9 +22,17 @@ _ASCII_HOST = re.compile(rf"(?:{_LABEL}\.)+{_LABEL}")
 _IPV4ISH = re.compile(r"[0-9.]+")
 
 
-def _host(raw: str, *, what: str = "host") -> str:
-    """An IDNA-encoded (UTS #46), lowercased hostname with at least one dot and no trailing dot."""
+def _host(raw: str, *, what: str = "host", allow_ip: bool = False) -> str:
+    """An IDNA-encoded (UTS #46), lowercased hostname with at least one dot and no trailing dot.
+
+    With ``allow_ip``, an IPv4 literal is accepted too: fediverse addresses and actor URLs of development
+    servers (``acct:bob@127.0.0.1:8722``) are real addresses; e-mail domains stay names only."""
     h = raw[:-1] if raw.endswith(".") else raw
+    if allow_ip and _IPV4ISH.fullmatch(h):
+        try:
+            return str(ipaddress.IPv4Address(h))
+        except ValueError:
+            raise _fail(f"{what} {raw[:80]!r} is not a valid IPv4 address") from None
     if h.isascii():
         h = h.lower()
     else:
@@ -55,10 +63,10 @@ def _host_port(raw: str, *, what: str = "host") -> str:
     """``host`` or ``host:port`` (acct: and did:web allow a port, e.g. for a development server)."""
     host, sep, port = raw.rpartition(":") if raw.count(":") == 1 else (raw, "", "")
     if not sep:
-        return _host(raw, what=what)
+        return _host(raw, what=what, allow_ip=True)
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise _fail(f"{what} {raw[:80]!r} has a bad port; write host or host:port with a port of 1-65535")
-    return f"{_host(host, what=what)}:{int(port)}"
+    return f"{_host(host, what=what, allow_ip=True)}:{int(port)}"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -129,7 +137,7 @@ def _split_url(s: str) -> _Url:
             except ValueError:
                 raise _fail(f"{hostpart[:60]!r} is not a valid IPv4 address") from None
         else:
-            host = _host(hostpart)
+            host = _host(hostpart, allow_ip=True)
     if port:
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise _fail(f"port {port[:10]!r} must be a number from 1 to 65535")

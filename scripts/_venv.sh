@@ -3,7 +3,8 @@ kith_venv() {
   local py="${PYTHON:-}"
   if [ -z "$py" ]; then
     for c in python3.13 python3.12 python3.11 python3; do
-      if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then py="$c"; break; fi
+      # pyenv shims exist for versions that are not selected: run each candidate, quietly, to be sure.
+      if "$c" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then py="$c"; break; fi
     done
   fi
   [ -n "$py" ] || { echo "kith: Python 3.11 or newer is needed; install it and try again" >&2; exit 1; }

@@ -6,7 +6,8 @@ Rules this module keeps (DESIGN.md §4-§5):
   items and outbox rows arrive at thousands per second while each caller still returns only once its write is
   on disk. Each write runs inside its own SAVEPOINT, so one failing write rolls back alone and the others in
   the batch still commit.
-- Readers use a separate connection; WAL lets them read while the writer writes.
+- Readers use a small pool of their own connections (each read is one snapshot transaction, so concurrent
+  requests must not share one); WAL lets them read while the writer writes.
 - Migrations are numbered SQL files applied in order at open; ``PRAGMA user_version`` records the schema
   version. A database newer than this code refuses to open with a clear error.
 - A kill at any moment leaves either the whole batch or none of it: SQLite's journal guarantees it.
@@ -25,12 +26,13 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-__all__ = ["Database", "SchemaTooNew", "WriteFn", "migrations"]
+__all__ = ["Database", "Migration", "SchemaTooNew", "WriteFn", "migrations"]
 
 T = TypeVar("T")
 WriteFn = Callable[[aiosqlite.Connection], Awaitable[T]]
 
 _BATCH_MAX = 512
+_READERS = 4
 
 
 class SchemaTooNew(RuntimeError):
@@ -76,10 +78,13 @@ class _Job:
 class Database:
     """An open node database. Use :meth:`open`; call :meth:`close` when done."""
 
-    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+    def __init__(self, path: Path, writer: aiosqlite.Connection, readers: list[aiosqlite.Connection]) -> None:
         self.path = path
         self._writer = writer
-        self._reader = reader
+        self._readers = readers
+        self._idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        for reader in readers:
+            self._idle.put_nowait(reader)
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.commits = 0  # how many transactions the writer has committed (tests and benchmarks read it)
@@ -89,17 +94,21 @@ class Database:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = await aiosqlite.connect(path, isolation_level=None)
+        readers: list[aiosqlite.Connection] = []
         try:
             await _configure(writer)
             await _migrate(writer, path)
-            reader = await aiosqlite.connect(path, isolation_level=None)
-            await _configure(reader)
+            for _ in range(_READERS):
+                reader = await aiosqlite.connect(path, isolation_level=None)
+                readers.append(reader)
+                await _configure(reader)
+                reader.row_factory = aiosqlite.Row
         except BaseException:
-            await writer.close()
+            for conn in (writer, *readers):
+                await conn.close()
             raise
         writer.row_factory = aiosqlite.Row
-        reader.row_factory = aiosqlite.Row
-        db = cls(path, writer, reader)
+        db = cls(path, writer, readers)
         db._task = asyncio.create_task(db._write_loop(), name="kith-db-writer")
         return db
 
@@ -108,7 +117,8 @@ class Database:
             await self._queue.put(None)
             await self._task
             self._task = None
-        await self._reader.close()
+        for reader in self._readers:
+            await reader.close()
         await self._writer.close()
 
     async def write(self, fn: WriteFn[T]) -> T:
@@ -120,12 +130,16 @@ class Database:
         return await future
 
     async def read(self, fn: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
-        """Run ``fn(conn)`` on the reader connection (a consistent snapshot for its duration)."""
-        await self._reader.execute("BEGIN")
+        """Run ``fn(conn)`` on a reader connection of its own (a consistent snapshot for its duration)."""
+        reader = await self._idle.get()
         try:
-            return await fn(self._reader)
+            await reader.execute("BEGIN")
+            try:
+                return await fn(reader)
+            finally:
+                await reader.execute("COMMIT")
         finally:
-            await self._reader.execute("COMMIT")
+            self._idle.put_nowait(reader)
 
     async def backup(self, dest: Path | str) -> None:
         """Online backup: a consistent copy of the database while the node keeps running."""
@@ -135,7 +149,7 @@ class Database:
         tmp.unlink(missing_ok=True)
         target = await aiosqlite.connect(tmp)
         try:
-            await self._reader.backup(target)
+            await self.read(lambda conn: conn.backup(target))
         finally:
             await target.close()
         tmp.replace(dest)  # the copy appears whole or not at all
@@ -203,4 +217,11 @@ async def _migrate(conn: aiosqlite.Connection, path: Path) -> None:
         if m.version <= current:
             continue
         # executescript commits on its own; wrap each migration in one transaction so it applies whole.
-        await conn.executescript(f"BEGIN IMMEDIATE;\n{m.sql}\nPRAGMA user_version={m.version};\nCOMMIT;")
+        try:
+            await conn.executescript(f"BEGIN IMMEDIATE;\n{m.sql}\nPRAGMA user_version={m.version};\nCOMMIT;")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                await conn.execute("ROLLBACK")
+            raise RuntimeError(
+                f"migration {m.name} failed and was rolled back ({exc}); the database is unchanged"
+            ) from exc

@@ -14,6 +14,8 @@ from node.store.db import Database
 from node.store.rows import PERSON_COLUMNS, fetch_all, fetch_one, load_people, placeholders, refresh_fts
 
 __all__ = [
+    "PERSON_FIELDS",
+    "TIE_STRENGTH_SQL",
     "IdentityInput",
     "SqlitePeople",
     "attach_identity",
