@@ -28,9 +28,15 @@ from federation.fetch import FetchResponse, GuardedClient
 from federation.signing import Scheme, make_signer
 from federation.store import DeliveryRow, FederationStore, HostRow
 
-__all__ = ["DeliveryLoop", "backoff"]
+__all__ = [
+    "BREAKER_AFTER",
+    "PROBE_EVERY",
+    "DeliveryLoop",
+    "Outcome",
+    "backoff",
+]
 
-log = logging.getLogger("kith.federation.delivery")
+_log = logging.getLogger("kith.federation.delivery")
 
 BREAKER_AFTER = 3  # consecutive failures before a host's circuit opens
 PROBE_EVERY = 6 * 3600.0  # how often a dead-lettered host is probed
@@ -189,7 +195,7 @@ class DeliveryLoop:
         dead = await self.store.host_failed(row.host, now, open_for=open_for, dead_after=self.max_age)
         if dead:
             await self.store.host_probe_at(row.host, now + PROBE_EVERY)
-        log.info("delivery of %s to %s failed (%s)", row.activity_id, row.inbox, outcome.error)
+        _log.info("delivery of %s to %s failed (%s)", row.activity_id, row.inbox, outcome.error)
 
     async def _probe_dead_hosts(self, now: float) -> None:
         for host in await self.store.dead_hosts_due(now):
@@ -200,7 +206,7 @@ class DeliveryLoop:
             try:
                 n = await self.run_once()
             except Exception:  # a bug in one cycle must not stop delivery for good; it is logged loudly
-                log.exception("delivery cycle failed")
+                _log.exception("delivery cycle failed")
                 n = 0
             if n == 0:
                 self.wake.clear()

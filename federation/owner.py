@@ -21,12 +21,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "accept",
+    "answer",
     "block",
     "connect",
     "follow",
+    "follow_json",
     "followers",
     "following",
     "move",
+    "offer_json",
     "peers",
     "publish_actor",
     "reject",

@@ -19,9 +19,13 @@ from protocol.errors import MalformedInput, OriginMismatch
 if TYPE_CHECKING:
     from federation.service import Federation
 
-__all__ = ["Processor", "ref"]
+__all__ = [
+    "Processor",
+    "answer_follow",
+    "ref",
+]
 
-log = logging.getLogger("kith.federation.inbox")
+_log = logging.getLogger("kith.federation.inbox")
 
 
 def ref(value: Any) -> str | None:
@@ -39,7 +43,7 @@ class Processor:
         kind = activity.get("type")
         handler = getattr(self, f"on_{kind}", None) if isinstance(kind, str) and kind.isalpha() else None
         if handler is None:
-            log.debug("ignoring %s from %s", kind, actor_id)
+            _log.debug("ignoring %s from %s", kind, actor_id)
             return
         await handler(actor_id, activity)
 
@@ -77,7 +81,7 @@ class Processor:
             # some servers answer with an object id we never minted: match our live follow of that actor
             follow = await fed.store.live_follow("out", actor_id)
         if follow is None or follow.direction != "out" or follow.actor_id != actor_id:
-            log.info("%s answered %s, which is no follow of ours", actor_id, object_id)
+            _log.info("%s answered %s, which is no follow of ours", actor_id, object_id)
             return
         if accepted and follow.state == "pending":
             await fed.store.set_follow_state(follow.follow_id, "accepted", fed.clock())

@@ -24,7 +24,14 @@ from federation.store import FederationStore, StoredActor
 from federation.urls import KITH_PROTOCOL
 from protocol.errors import MalformedInput, OriginMismatch
 
-__all__ = ["KEY_REFETCH_SECONDS", "RemoteActors", "origin", "parse_actor", "parse_address"]
+__all__ = [
+    "KEY_REFETCH_SECONDS",
+    "STALE_SECONDS",
+    "RemoteActors",
+    "origin",
+    "parse_actor",
+    "parse_address",
+]
 
 KEY_REFETCH_SECONDS = 300.0
 STALE_SECONDS = 86400.0

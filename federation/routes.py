@@ -13,13 +13,13 @@ from federation.errors import NotFound
 from federation.service import Federation
 from federation.urls import KITH_PROTOCOL
 
-__all__ = ["FEDERATION", "federation_routes"]
+__all__ = ["FEDERATION", "VERSION", "federation_routes"]
 
 FEDERATION = web.AppKey("kith.federation", Federation)
 
-AS_JSON = "application/activity+json"
-LD_JSON = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
-NODEINFO_PROFILE = "http://nodeinfo.diaspora.software/ns/schema/2.1"
+_AS_JSON = "application/activity+json"
+_LD_JSON = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
+_NODEINFO_PROFILE = "http://nodeinfo.diaspora.software/ns/schema/2.1"
 VERSION = "0.1.0"
 
 
@@ -29,17 +29,17 @@ def _fed(request: web.Request) -> Federation:
 
 def _as_response(request: web.Request, doc: dict[str, Any]) -> web.Response:
     accept = request.headers.get("Accept", "")
-    ctype = LD_JSON if "application/ld+json" in accept and AS_JSON not in accept else AS_JSON
+    ctype = _LD_JSON if "application/ld+json" in accept and _AS_JSON not in accept else _AS_JSON
     resp = web.json_response(doc, content_type="application/json")
     resp.content_type = ctype.split(";")[0]
-    if ctype != AS_JSON:
+    if ctype != _AS_JSON:
         resp.headers["Content-Type"] = ctype
     resp.headers["Vary"] = "Accept"
     return resp
 
 
 @edge
-async def webfinger(request: web.Request) -> web.Response:
+async def _webfinger(request: web.Request) -> web.Response:
     fed = _fed(request)
     resource = request.query.get("resource", "").strip()
     if not resource:
@@ -58,7 +58,7 @@ async def webfinger(request: web.Request) -> web.Response:
         "subject": subject,
         "aliases": [actor],
         "links": [
-            {"rel": "self", "type": AS_JSON, "href": actor},
+            {"rel": "self", "type": _AS_JSON, "href": actor},
             {"rel": "http://webfinger.net/rel/profile-page", "type": "text/html", "href": actor},
         ],
     }
@@ -67,7 +67,7 @@ async def webfinger(request: web.Request) -> web.Response:
     )
 
 
-async def host_meta(request: web.Request) -> web.Response:
+async def _host_meta(request: web.Request) -> web.Response:
     base = _fed(request).urls.base
     xrd = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -78,13 +78,13 @@ async def host_meta(request: web.Request) -> web.Response:
     return web.Response(text=xrd, content_type="application/xrd+xml")
 
 
-async def nodeinfo_links(request: web.Request) -> web.Response:
+async def _nodeinfo_links(request: web.Request) -> web.Response:
     base = _fed(request).urls.base
-    doc = {"links": [{"rel": NODEINFO_PROFILE, "href": f"{base}/nodeinfo/2.1"}]}
+    doc = {"links": [{"rel": _NODEINFO_PROFILE, "href": f"{base}/nodeinfo/2.1"}]}
     return web.json_response(doc)
 
 
-async def nodeinfo(request: web.Request) -> web.Response:
+async def _nodeinfo(request: web.Request) -> web.Response:
     fed = _fed(request)
     doc = {
         "version": "2.1",
@@ -99,7 +99,7 @@ async def nodeinfo(request: web.Request) -> web.Response:
         },
     }
     resp = web.json_response(doc)
-    resp.headers["Content-Type"] = f'application/json; profile="{NODEINFO_PROFILE}#"'
+    resp.headers["Content-Type"] = f'application/json; profile="{_NODEINFO_PROFILE}#"'
     return resp
 
 
@@ -109,18 +109,18 @@ def _check_user(request: web.Request) -> None:
 
 
 @edge
-async def owner_actor(request: web.Request) -> web.Response:
+async def _owner_actor(request: web.Request) -> web.Response:
     _check_user(request)
     return _as_response(request, await _fed(request).actor_document("owner"))
 
 
 @edge
-async def node_actor(request: web.Request) -> web.Response:
+async def _node_actor(request: web.Request) -> web.Response:
     return _as_response(request, await _fed(request).actor_document("node"))
 
 
 @edge
-async def inbox(request: web.Request) -> web.Response:
+async def _inbox(request: web.Request) -> web.Response:
     if "username" in request.match_info:
         _check_user(request)
     return await _fed(request).intake.handle(request)
@@ -139,7 +139,7 @@ def _collection(request: web.Request, url: str, total: int, items: list[Any] | N
 
 
 @edge
-async def outbox(request: web.Request) -> web.Response:
+async def _outbox(request: web.Request) -> web.Response:
     fed = _fed(request)
     actor = fed.urls.node if request.path.startswith("/actor") else fed.urls.owner
     if actor == fed.urls.owner:
@@ -150,7 +150,7 @@ async def outbox(request: web.Request) -> web.Response:
 
 
 @edge
-async def followers(request: web.Request) -> web.Response:
+async def _followers(request: web.Request) -> web.Response:
     # counts only: who follows the owner is part of their contact graph, which is private
     fed = _fed(request)
     _check_user(request)
@@ -159,7 +159,7 @@ async def followers(request: web.Request) -> web.Response:
 
 
 @edge
-async def following(request: web.Request) -> web.Response:
+async def _following(request: web.Request) -> web.Response:
     fed = _fed(request)
     _check_user(request)
     rows = await fed.store.follows("out", ["accepted"])
@@ -168,17 +168,17 @@ async def following(request: web.Request) -> web.Response:
 
 def federation_routes() -> list[web.RouteDef]:
     return [
-        web.get("/.well-known/webfinger", webfinger),
-        web.get("/.well-known/host-meta", host_meta),
-        web.get("/.well-known/nodeinfo", nodeinfo_links),
-        web.get("/nodeinfo/2.1", nodeinfo),
-        web.get("/users/{username}", owner_actor),
-        web.post("/users/{username}/inbox", inbox),
-        web.get("/users/{username}/outbox", outbox),
-        web.get("/users/{username}/followers", followers),
-        web.get("/users/{username}/following", following),
-        web.get("/actor", node_actor),
-        web.post("/actor/inbox", inbox),
-        web.get("/actor/outbox", outbox),
-        web.post("/inbox", inbox),
+        web.get("/.well-known/webfinger", _webfinger),
+        web.get("/.well-known/host-meta", _host_meta),
+        web.get("/.well-known/nodeinfo", _nodeinfo_links),
+        web.get("/nodeinfo/2.1", _nodeinfo),
+        web.get("/users/{username}", _owner_actor),
+        web.post("/users/{username}/inbox", _inbox),
+        web.get("/users/{username}/outbox", _outbox),
+        web.get("/users/{username}/followers", _followers),
+        web.get("/users/{username}/following", _following),
+        web.get("/actor", _node_actor),
+        web.post("/actor/inbox", _inbox),
+        web.get("/actor/outbox", _outbox),
+        web.post("/inbox", _inbox),
     ]

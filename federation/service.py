@@ -32,9 +32,13 @@ from node.keys import KeyRing
 from node.store.db import Database
 from protocol.errors import KithError, RemoteError
 
-__all__ = ["Federation", "FederationContext"]
+__all__ = [
+    "INBOX_MAX_ATTEMPTS",
+    "Federation",
+    "FederationContext",
+]
 
-log = logging.getLogger("kith.federation")
+_log = logging.getLogger("kith.federation")
 
 INBOX_MAX_ATTEMPTS = 6
 
@@ -196,7 +200,7 @@ class Federation:
                 )
             return
         except (RemoteError, KithError) as exc:  # the activity itself is wrong: no retry helps
-            log.info("activity %s from %s refused: %s", row.activity_id, row.actor_id, exc.message)
+            _log.info("activity %s from %s refused: %s", row.activity_id, row.actor_id, exc.message)
             await self.store.finish_inbox(row.seq, state="rejected", now=now, error=exc.message)
             return
         await self.store.finish_inbox(row.seq, state="done", now=now)
@@ -206,7 +210,7 @@ class Federation:
             try:
                 n = await self.process_inbox_once()
             except Exception:  # one broken cycle must not stop the inbox for good; logged loudly
-                log.exception("inbox cycle failed")
+                _log.exception("inbox cycle failed")
                 n = 0
             if n == 0:
                 self.inbox_wake.clear()

@@ -30,6 +30,7 @@ __all__ = [
     "InboxRow",
     "OfferRow",
     "StoredActor",
+    "host_of",
 ]
 
 

@@ -20,8 +20,10 @@ from protocol.multikey import encode_public_key
 __all__ = [
     "AS_CONTEXT",
     "KITH_PROTOCOL",
+    "MULTIKEY_CONTEXT",
     "NODE_USERNAME",
     "PUBLIC",
+    "SECURITY_CONTEXT",
     "Urls",
     "actor_document",
     "ed25519_multibase",

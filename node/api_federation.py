@@ -32,7 +32,7 @@ from node.errors import BadInput
 
 __all__ = ["routes"]
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _fed(request: web.Request) -> Federation:
@@ -58,7 +58,7 @@ def _text(body: dict[str, Any], name: str, *, required: bool = True) -> str | No
     return value.strip()
 
 
-def _address_op(op: Callable[[Federation, str], Awaitable[Any]]) -> Handler:
+def _address_op(op: Callable[[Federation, str], Awaitable[Any]]) -> _Handler:
     async def handler(request: web.Request) -> web.Response:
         body = await _body(request)
         address = _text(body, "address")
@@ -68,14 +68,14 @@ def _address_op(op: Callable[[Federation, str], Awaitable[Any]]) -> Handler:
     return handler
 
 
-def _listing(op: Callable[[Federation], Awaitable[Any]]) -> Handler:
+def _listing(op: Callable[[Federation], Awaitable[Any]]) -> _Handler:
     async def handler(request: web.Request) -> web.Response:
         return web.json_response(await op(_fed(request)))
 
     return handler
 
 
-def _request_op(accepted: bool) -> Handler:
+def _request_op(accepted: bool) -> _Handler:
     async def handler(request: web.Request) -> web.Response:
         request_id = _text(await _body(request), "id")
         assert request_id is not None
@@ -84,7 +84,7 @@ def _request_op(accepted: bool) -> Handler:
     return handler
 
 
-async def connect(request: web.Request) -> web.Response:
+async def _connect(request: web.Request) -> web.Response:
     body = await _body(request)
     address, rel_type = _text(body, "address"), _text(body, "type")
     assert address is not None and rel_type is not None
@@ -98,7 +98,7 @@ async def connect(request: web.Request) -> web.Response:
     return web.json_response(result, status=201)
 
 
-async def revoke(request: web.Request) -> web.Response:
+async def _revoke(request: web.Request) -> web.Response:
     fed = _fed(request)
     offer_id = _text(await _body(request), "id")
     assert offer_id is not None
@@ -109,11 +109,11 @@ async def revoke(request: web.Request) -> web.Response:
     return web.json_response({"id": offer_id, "state": "ended"})
 
 
-async def publish_card(request: web.Request) -> web.Response:
+async def _publish_card(request: web.Request) -> web.Response:
     return web.json_response({"peers": await kith.publish_card(_fed(request))})
 
 
-async def aliases(request: web.Request) -> web.Response:
+async def _aliases(request: web.Request) -> web.Response:
     body = await _body(request)
     values = body.get("addresses")
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values) or len(values) > 20:
@@ -121,7 +121,7 @@ async def aliases(request: web.Request) -> web.Response:
     return web.json_response({"also_known_as": await owner.set_aliases(_fed(request), values)})
 
 
-async def blocks(request: web.Request) -> web.Response:
+async def _blocks(request: web.Request) -> web.Response:
     return web.json_response(await _fed(request).store.blocks())
 
 
@@ -130,18 +130,18 @@ def routes() -> list[web.RouteDef]:
     return [
         web.post(f"{p}/follow", _address_op(owner.follow)),
         web.post(f"{p}/unfollow", _address_op(owner.unfollow)),
-        web.post(f"{p}/connect", connect),
+        web.post(f"{p}/connect", _connect),
         web.get(f"{p}/requests", _listing(owner.requests)),
         web.post(f"{p}/requests/accept", _request_op(True)),
         web.post(f"{p}/requests/reject", _request_op(False)),
-        web.post(f"{p}/relationships/revoke", revoke),
+        web.post(f"{p}/relationships/revoke", _revoke),
         web.post(f"{p}/block", _address_op(owner.block)),
         web.post(f"{p}/unblock", _address_op(owner.unblock)),
-        web.get(f"{p}/blocks", blocks),
+        web.get(f"{p}/blocks", _blocks),
         web.get(f"{p}/followers", _listing(owner.followers)),
         web.get(f"{p}/following", _listing(owner.following)),
         web.get(f"{p}/peers", _listing(owner.peers)),
-        web.post(f"{p}/card/publish", publish_card),
-        web.post(f"{p}/aliases", aliases),
+        web.post(f"{p}/card/publish", _publish_card),
+        web.post(f"{p}/aliases", _aliases),
         web.post(f"{p}/move", _address_op(owner.move)),
     ]

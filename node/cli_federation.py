@@ -18,7 +18,13 @@ from typing import Any
 
 from node.config import default_data_dir, load_config
 
-__all__ = ["RUNTIME_URL_FILE", "call", "register", "running_node_url"]
+__all__ = [
+    "RUNTIME_URL_FILE",
+    "call",
+    "main",
+    "register",
+    "running_node_url",
+]
 
 RUNTIME_URL_FILE = "serve.url"
 

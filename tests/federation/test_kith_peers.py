@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -104,17 +105,21 @@ async def test_card_reaches_allowed_circles_only(tmp_path: Path) -> None:
         assert b.graph.cards[a.actor] == a.graph.disclosed[b.actor]
         assert c.graph.cards[a.actor] == {"name": "Alice A."}
         assert a.actor not in d.graph.cards
+
         # personal inboxes only, and nothing public about it
-        async with a.db._reader.execute("SELECT body, public FROM fed_outbox WHERE type = 'Update'") as cur:
-            rows = await cur.fetchall()
+        async def query(conn: Any) -> tuple[list[Any], list[str]]:
+            async with conn.execute("SELECT body, public FROM fed_outbox WHERE type = 'Update'") as cur:
+                rows = list(await cur.fetchall())
+            async with conn.execute(
+                "SELECT inbox FROM fed_deliveries d JOIN fed_outbox o ON o.seq = d.outbox_seq"
+                " WHERE o.type = 'Update'"
+            ) as cur:
+                return rows, sorted(r[0] for r in await cur.fetchall())
+
+        rows, inboxes = await a.db.read(query)
         for body, public in rows:
             doc = json.loads(body)
             assert public == 0 and "to" not in doc and "cc" not in doc
-        async with a.db._reader.execute(
-            "SELECT inbox FROM fed_deliveries d JOIN fed_outbox o ON o.seq = d.outbox_seq"
-            " WHERE o.type = 'Update'"
-        ) as cur:
-            inboxes = sorted(r[0] for r in await cur.fetchall())
         assert inboxes == sorted([b.actor + "/inbox", c.actor + "/inbox"])
 
 
