@@ -18,6 +18,7 @@ from node.errors import BadInput, NotFound
 from node.graph import Graph, iso
 from node.http import json_error, json_response, read_json
 from node.models import Page, as_json
+from node.owner_card import CARD_FIELDS, get_card, get_disclosure, set_card, set_disclosure
 
 __all__ = [
     "API_PREFIX",
@@ -391,6 +392,44 @@ async def _accept_suggestion(request: web.Request) -> web.Response:
 async def _dismiss_suggestion(request: web.Request) -> web.Response:
     await _graph(request).dismiss_suggestion(request.match_info["id"])
     return web.Response(status=204)
+
+
+# -- the owner's card ------------------------------------------------------------------------------------------
+async def _publish_card(request: web.Request) -> int | None:
+    """Send the changed card to the peers allowed to see it, when this node federates."""
+    try:
+        from federation import FEDERATION, kith
+    except ImportError:
+        return None
+    fed = request.app.get(FEDERATION)
+    if fed is None:
+        return None
+    peers: int = await kith.publish_card(fed)
+    return peers
+
+
+@_route("GET", "/card", "The owner's profile card and what each circle may see of it")
+async def _get_card(request: web.Request) -> web.Response:
+    store = request.app[CONTEXT].store
+    return json_response({"card": await get_card(store), "disclosure": await get_disclosure(store)})
+
+
+@_route("PUT", "/card", "Replace the owner's card (sent to the peers allowed to see it)", body=CARD_FIELDS)
+async def _put_card(request: web.Request) -> web.Response:
+    card = await set_card(request.app[CONTEXT].store, await read_json(request))
+    return json_response({"card": card, "published_to": await _publish_card(request)})
+
+
+@_route(
+    "PUT", "/card/disclosure", "Which circles may see each card field ('*': every peer)", body=CARD_FIELDS
+)
+async def _put_disclosure(request: web.Request) -> web.Response:
+    data = await read_json(request)
+    for field, circles in data.items():
+        if not isinstance(circles, list) or not all(isinstance(c, str) for c in circles):
+            raise BadInput(f"{field} must list circle names", field=field)
+    rules = await set_disclosure(request.app[CONTEXT].store, data)
+    return json_response({"disclosure": rules, "published_to": await _publish_card(request)})
 
 
 # -- blocks, export, backup ------------------------------------------------------------------------------------

@@ -865,6 +865,12 @@ def _extensions() -> list[Callable[[Any], None]]:
         found.append(reg_fed)
     except ImportError:
         pass
+    try:
+        from node.cli_card import register as reg_card
+
+        found.append(reg_card)
+    except ImportError:
+        pass
     return found
 
 

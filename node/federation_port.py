@@ -216,7 +216,10 @@ class NodeGraphPort(GraphPort):
         circles = _circles_seeing(disclosure)
         if not circles:
             return []
-        return await self.store.peers.identities_from_source(FEDIVERSE, None if "*" in circles else circles)
+        # Actor ids are the "url" identities federation recorded; acct: addresses name the same actors.
+        return await self.store.peers.identities_from_source(
+            FEDIVERSE, "url", None if "*" in circles else circles
+        )
 
 
 def _str(value: Any) -> str | None:

@@ -37,16 +37,18 @@ class SqlitePeers:
 
         return await self.db.read(run)
 
-    async def identities_from_source(self, source: str, circles: Iterable[str] | None) -> list[str]:
-        """Identity uris first seen through ``source`` whose person is in one of ``circles`` (None: any)."""
+    async def identities_from_source(
+        self, source: str, kind: str, circles: Iterable[str] | None
+    ) -> list[str]:
+        """Identity uris of ``kind`` seen through ``source`` whose person is in one of ``circles`` (None: any)."""
 
         async def run(conn: aiosqlite.Connection) -> list[str]:
             sql = (
                 "SELECT DISTINCT i.uri FROM identity i JOIN provenance pr ON pr.identity_pk = i.pk "
                 "JOIN person p ON p.pk = i.person_pk AND p.status = 'active' "
-                "WHERE pr.source = ? AND i.state = 'active'"
+                "WHERE pr.source = ? AND i.kind = ? AND i.state = 'active'"
             )
-            params: list[Any] = [source]
+            params: list[Any] = [source, kind]
             if circles is not None:
                 names = list(circles)
                 if not names:

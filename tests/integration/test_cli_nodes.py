@@ -135,3 +135,32 @@ def test_cli_errors_say_what_to_do(tmp_path: Path) -> None:
     assert again.returncode == 1 and "already exists" in again.stderr
     bad = kith(node, "people", "add", "X", "--identity", "not an address at all", check=False)
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1
+
+
+def test_card_reaches_the_allowed_circle_only(two_nodes: tuple[Path, Path, int, int]) -> None:
+    a, b, _pa, pb = two_nodes
+    kith(a, "follow", f"bob@127.0.0.1:{pb}")
+    _wait_until(lambda: any(f["state"] == "accepted" for f in kith_json(a, "following")), "the follow")
+    bob_in_a = kith_json(a, "people", "search", "bob")["items"][0]["id"]
+    kith(a, "circle", "join", bob_in_a, "friends")
+
+    kith(
+        a, "card", "set", "--name", "Alice A.", "--email", "alice@example.org", "--phone", "+44 20 7946 0958"
+    )
+    kith(a, "card", "disclose", "email", "friends")
+    kith(a, "card", "disclose", "phone", "family")
+    shown = kith_json(a, "card", "show")
+    assert shown["disclosure"] == {"email": ["friends"], "phone": ["family"]}
+
+    def alice_in_b() -> dict:
+        return kith_json(b, "people", "search", "alice")["items"][0]
+
+    _wait_until(
+        lambda: any(i["uri"] == "mailto:alice@example.org" for i in alice_in_b()["identities"]),
+        "Alice's e-mail to reach Bob's graph",
+    )
+    idents = {i["uri"]: i for i in alice_in_b()["identities"]}
+    assert idents["mailto:alice@example.org"]["source"] == "peer"
+    assert idents["mailto:alice@example.org"]["verification"] == "signed"
+    assert "tel:+442079460958" not in idents  # phone is for family; Bob is a friend
+    assert alice_in_b()["display_name"] == "Alice A."
