@@ -256,8 +256,10 @@ class Intake:
         actor_origin = origin(actor.id)
         if origin(activity_id) != actor_origin:
             raise OriginMismatch(f"activity id {activity_id} is not on the origin of its actor {actor.id}")
-        if kind in _OWN_OBJECT_TYPES:
-            object_id = _ref(activity.get("object"))
+        obj = activity.get("object")
+        signed_record = isinstance(obj, dict) and "proof" in obj  # its proofs, not its origin, vouch for it
+        if kind in _OWN_OBJECT_TYPES and not signed_record:
+            object_id = _ref(obj)
             if object_id is not None and origin(object_id) != actor_origin:
                 raise OriginMismatch(f"a {kind} can only concern its actor's own objects, not {object_id}")
         self.verified += 1

@@ -137,6 +137,9 @@ class Processor:
         if isinstance(obj, dict) and obj.get("type") == "ProfileCard":
             await kith.card_received(self.fed, actor_id, obj)
             return
+        if isinstance(obj, dict) and obj.get("type") == "Relationship":
+            await kith.relationship_updated(self.fed, actor_id, obj)
+            return
         if ref(obj) == actor_id:
             # re-read the actor from its own origin rather than trusting the embedded copy
             await self.fed.actors.get(actor_id, source="fetch", budget=FetchBudget(remaining=3), refresh=True)

@@ -105,7 +105,7 @@ async def _revoke(request: web.Request) -> web.Response:
     row = await fed.store.offer(offer_id)
     if row is None:
         raise NotFound(f"no relationship {offer_id}")
-    await kith.revoke(fed, row)
+    await kith.end(fed, row)
     return web.json_response({"id": offer_id, "state": "ended"})
 
 
