@@ -45,6 +45,8 @@ KNOWN_CONTEXTS = frozenset(
     {
         "https://www.w3.org/ns/activitystreams",
         "http://www.w3.org/ns/activitystreams",
+        "https://www.w3.org/ns/activitystreams#",
+        "https://www.w3.org/ns/activitystreams.jsonld",
         "https://w3id.org/security/v1",
         "https://w3id.org/security/v2",
         "https://w3id.org/security/data-integrity/v1",
@@ -96,7 +98,29 @@ async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes:
     return b"".join(chunks)
 
 
+def _normalize(activity: dict[str, Any]) -> dict[str, Any]:
+    """The usual variations of compacted ActivityStreams (PROTOCOL.md §3): ``@id``/``@type`` for id/type, a
+    list of types (the first string wins), a one-element list of actors. Returns ``activity`` itself when
+    nothing needed changing, so the bytes as sent are kept."""
+    out = activity
+    for short, long in (("id", "@id"), ("type", "@type")):
+        if short not in out and long in out:
+            out = dict(out) if out is activity else out
+            out[short] = out.pop(long)
+    kind = out.get("type")
+    if isinstance(kind, list):
+        out = dict(out) if out is activity else out
+        out["type"] = next((k for k in kind if isinstance(k, str)), None)
+    actor = out.get("actor")
+    if isinstance(actor, list) and len(actor) == 1:
+        out = dict(out) if out is activity else out
+        out["actor"] = actor[0]
+    return out
+
+
 def _ref(value: Any) -> str | None:
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
     if isinstance(value, dict):
         value = value.get("id")
     return value if isinstance(value, str) else None
@@ -214,6 +238,8 @@ class Intake:
         body: bytes,
         activity: dict[str, Any],
     ) -> bool:
+        original = activity
+        activity = _normalize(activity)
         actor_field = activity.get("actor")
         actor_ref = actor_field.get("id") if isinstance(actor_field, dict) else actor_field
         activity_id, kind = activity.get("id"), activity.get("type")
@@ -264,7 +290,7 @@ class Intake:
                 raise OriginMismatch(f"a {kind} can only concern its actor's own objects, not {object_id}")
         self.verified += 1
         clean = _strip_foreign(activity, actor_origin)
-        text = body.decode() if clean is activity else json.dumps(clean)  # keep the bytes as sent when we can
+        text = body.decode() if clean is original else json.dumps(clean)  # keep the bytes as sent when we can
         stored = await self._batcher.add((activity_id, actor.id, kind, text, now))
         if stored:
             self.on_stored()

@@ -29,7 +29,9 @@ _log = logging.getLogger("kith.federation.inbox")
 
 
 def ref(value: Any) -> str | None:
-    """The id an ``object``/``target`` names, whether given as a string or an object."""
+    """The id an ``object``/``target`` names: a string, an object with ``id``, or a one-element array."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
     if isinstance(value, dict):
         value = value.get("id")
     return value if isinstance(value, str) else None

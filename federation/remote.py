@@ -63,6 +63,14 @@ def _ids(value: Any) -> tuple[str, ...]:
     return tuple(i for i in out if isinstance(i, str))[:32]
 
 
+def _implements_kith(value: Any) -> bool:
+    """FEP-844e ``implements``: links (or bare IRIs) naming the Kith protocol."""
+    return any(
+        (i.get("href") if isinstance(i, dict) else i) == KITH_PROTOCOL
+        for i in (value if isinstance(value, list) else [value])
+    )
+
+
 def parse_actor(doc: dict[str, Any], fetched_from: str, *, acct: str | None = None) -> RemoteActor:
     """Check an actor document against the URL it came from and reduce it to a :class:`RemoteActor`."""
     actor_id = _str(doc, "id")
@@ -92,11 +100,10 @@ def parse_actor(doc: dict[str, Any], fetched_from: str, *, acct: str | None = No
             mid, mb = m.get("id"), m.get("publicKeyMultibase")
             if isinstance(mid, str) and isinstance(mb, str) and origin(mid) == origin(actor_id):
                 multikeys.append((mid, mb))
-    impl = doc.get("implements")
-    is_kith = any(
-        (i.get("href") if isinstance(i, dict) else i) == KITH_PROTOCOL
-        for i in (impl if isinstance(impl, list) else [impl])
-    )
+    is_kith = _implements_kith(doc.get("implements"))
+    generator = doc.get("generator")
+    if isinstance(generator, dict):
+        is_kith = is_kith or _implements_kith(generator.get("implements"))
     return RemoteActor(
         id=actor_id,
         type=kind,

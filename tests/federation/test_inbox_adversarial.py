@@ -212,3 +212,24 @@ async def test_key_rotation_refetches_once(tmp_path: Path, clock: FakeClock) -> 
         assert (await post(node, forged, m.signed_headers(url, forged, clock(), key=m.key)))[0] == 401
         assert node.fed.client.requests_made == fetches
         assert await stored(node) == 2
+
+
+async def test_usual_variations_are_read_and_value_flood_refused(tmp_path: Path, clock: FakeClock) -> None:
+    async with start_node(tmp_path, "alice", clock) as node, remote_actor() as m:
+        url = node.base + "/inbox"
+        varied = {
+            "@context": ["https://www.w3.org/ns/activitystreams#"],
+            "@id": m.actor + "/follows/v",
+            "@type": ["Follow"],
+            "actor": [m.actor],
+            "object": [node.actor],
+        }
+        body = json.dumps(varied).encode()
+        assert (await post(node, body, m.signed_headers(url, body, clock())))[0] == 202
+        await node.fed.run_once()
+        followers = await node.fed.store.follows("in", ["accepted"])
+        assert [f.actor_id for f in followers] == [m.actor]
+        flood = json.dumps(follow(m.actor, node.actor, 7) | {"tag": list(range(25_000))}).encode()
+        assert len(flood) < 1 << 20
+        assert (await post(node, flood, m.signed_headers(url, flood, clock())))[0] == 413
+        assert await stored(node) == 1

@@ -33,7 +33,12 @@ async def test_discovery_round_trip(tmp_path: Path) -> None:
         assert doc["assertionMethod"][0]["type"] == "Multikey"
         assert doc["assertionMethod"][0]["publicKeyMultibase"].startswith("z6Mk")
         assert doc["endpoints"]["sharedInbox"] == a.base + "/inbox"
-        assert {"href": "https://w3id.org/kith/protocol/v1", "name": "Kith protocol v1"} in doc["implements"]
+        kith = {"href": "https://w3id.org/kith/protocol/v1", "name": "Kith protocol v1"}
+        assert doc["generator"]["type"] == "Application" and kith in doc["generator"]["implements"]
+        async with http.get(doc["generator"]["id"], headers={"Accept": "application/activity+json"}) as r:
+            node_actor = await r.json(content_type=None)
+        assert node_actor["type"] == "Application" and kith in node_actor["implements"]
+        assert node_actor["publicKey"]["owner"] == node_actor["id"]
         async with http.get(a.actor, headers={"Accept": 'application/ld+json; profile="x"'}) as r:
             assert r.content_type == "application/ld+json"
         async with http.get(a.base + "/.well-known/nodeinfo") as r:
