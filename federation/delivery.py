@@ -27,6 +27,7 @@ from federation.errors import FetchBlocked, FetchError
 from federation.fetch import FetchResponse, GuardedClient
 from federation.signing import Scheme, make_signer
 from federation.store import DeliveryRow, FederationStore, HostRow
+from protocol.wire import knock_order, retry_with_other_scheme
 
 __all__ = [
     "BREAKER_AFTER",
@@ -126,11 +127,15 @@ class DeliveryLoop:
         )
 
     async def _attempt(self, row: DeliveryRow, host: HostRow | None) -> Outcome:
-        scheme: Scheme = "rfc9421" if host is not None and host.scheme == "rfc9421" else "cavage"
+        known = host.scheme if host is not None else None
+        remembered: Scheme | None = (
+            "rfc9421" if known == "rfc9421" else "cavage" if known == "cavage" else None
+        )
+        scheme, other = knock_order(remembered=remembered)
         try:
             resp = await self._post(row, scheme)
-            if resp.status in (401, 403) and (host is None or host.scheme is None):
-                other: Scheme = "rfc9421" if scheme == "cavage" else "cavage"
+            if retry_with_other_scheme(resp.status):
+                # the double knock (HTTP-SIGNATURES.md §7): once with the other scheme; the winner is remembered
                 second = await self._post(row, other)
                 if 200 <= second.status < 300:
                     scheme, resp = other, second
