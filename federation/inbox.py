@@ -146,6 +146,10 @@ def _strip_foreign(activity: dict[str, Any], actor_origin: str) -> dict[str, Any
     return out
 
 
+class _KeyGone(Exception):
+    """The key's document answered 404/410: its actor is gone."""
+
+
 class _StoreBatcher:
     """Requests that arrive together are stored together: while one write is on its way to disk, the next
     requests queue up and go in the following write (one transaction, one fsync for all of them). Each
@@ -227,34 +231,16 @@ class Intake:
         )
         return web.Response(status=202, text="stored" if stored else "already stored")
 
-    async def receive(
-        self,
-        *,
-        scheme: Any,
-        key_id: str,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        body: bytes,
-        activity: dict[str, Any],
-    ) -> bool:
-        original = activity
-        activity = _normalize(activity)
-        actor_field = activity.get("actor")
-        actor_ref = actor_field.get("id") if isinstance(actor_field, dict) else actor_field
-        activity_id, kind = activity.get("id"), activity.get("type")
-        if not isinstance(actor_ref, str) or not isinstance(activity_id, str) or not isinstance(kind, str):
-            raise MalformedInput("an activity needs string id, type and actor")
-        if await self.store.is_blocked(actor_ref) or (
-            not key_id.startswith(actor_ref) and await self.store.is_blocked(key_id)
-        ):
-            raise Blocked("blocked")
+    async def authenticate(
+        self, *, scheme: Any, key_id: str, method: str, url: str, headers: Mapping[str, str], body: bytes
+    ) -> RemoteActor:
+        """The actor whose key signed this request, or SignatureError (401)."""
         budget = FetchBudget(remaining=4)
         try:
             actor = await self.actors.by_key_id(key_id, budget=budget)
         except FetchStatus as exc:
-            if exc.status in (404, 410) and kind == "Delete" and actor_ref == key_id.split("#")[0]:
-                return False  # a deleted actor's farewell, its key gone and never cached: nothing to do
+            if exc.status in (404, 410):
+                raise _KeyGone(key_id) from None
             raise SignatureError(f"cannot fetch the key {key_id}: {exc.message}") from None
         except FetchError as exc:
             raise SignatureError(f"cannot fetch the key {key_id}: {exc.message}") from None
@@ -277,6 +263,57 @@ class Intake:
                 raise
             check(fresh)
             actor = fresh
+        return actor
+
+    async def signed_fetcher(self, request: web.Request) -> RemoteActor:
+        """Who signed this GET (private records are served only to actors allowed to see them)."""
+        scheme, key_id = signature_key_id(request.headers)
+        self.limiter.take(urlsplit(key_id).netloc.lower())
+        if await self.store.is_blocked(key_id):
+            raise Blocked("blocked")
+        try:
+            return await self.authenticate(
+                scheme=scheme,
+                key_id=key_id,
+                method="GET",
+                url=self.base_url + request.path_qs,
+                headers=request.headers,
+                body=b"",
+            )
+        except _KeyGone:
+            raise SignatureError(f"the key {key_id} is gone") from None
+
+    async def receive(
+        self,
+        *,
+        scheme: Any,
+        key_id: str,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        activity: dict[str, Any],
+    ) -> bool:
+        original = activity
+        activity = _normalize(activity)
+        actor_field = activity.get("actor")
+        actor_ref = actor_field.get("id") if isinstance(actor_field, dict) else actor_field
+        activity_id, kind = activity.get("id"), activity.get("type")
+        if not isinstance(actor_ref, str) or not isinstance(activity_id, str) or not isinstance(kind, str):
+            raise MalformedInput("an activity needs string id, type and actor")
+        if await self.store.is_blocked(actor_ref) or (
+            not key_id.startswith(actor_ref) and await self.store.is_blocked(key_id)
+        ):
+            raise Blocked("blocked")
+        try:
+            actor = await self.authenticate(
+                scheme=scheme, key_id=key_id, method=method, url=url, headers=headers, body=body
+            )
+        except _KeyGone:
+            if kind == "Delete" and actor_ref == key_id.split("#")[0]:
+                return False  # a deleted actor's farewell, its key gone and never cached: nothing to do
+            raise SignatureError(f"the key {key_id} is gone") from None
+        now = self.clock()
         if actor_ref != actor.id:
             raise OriginMismatch(f"signed by {actor.id}'s key but claims to be from {actor_ref}")
         actor_origin = origin(actor.id)

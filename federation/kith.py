@@ -46,6 +46,7 @@ __all__ = [
     "publish_card",
     "reject_offer",
     "relationship_updated",
+    "render_card",
     "undo_received",
 ]
 
@@ -274,6 +275,20 @@ async def card_received(fed: Federation, actor_id: str, card: dict[str, Any]) ->
 # ---- sending our card --------------------------------------------------------------------------------
 
 
+def render_card(fed: Federation, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The owner's card as one peer may see it (``fields`` from GraphPort.card_for), signed by the owner."""
+    shown = {k: v for k, v in fields.items() if k not in ("@context", "id", "type", "attributedTo", "proof")}
+    card = {
+        "@context": list(KITH_CONTEXT),
+        "id": fed.urls.owner + "/card",
+        "type": "ProfileCard",
+        "attributedTo": fed.urls.owner,
+        "updated": _now(fed).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **shown,
+    }
+    return _sign(fed, to_jsonld(from_jsonld(card)))  # read back first: only a valid card is signed
+
+
 async def publish_card(fed: Federation) -> int:
     """Send the owner's card to every Kith peer allowed to see some of it, each getting only their share, to
     their personal inbox. Peers with the same share get the same activity. Returns the number of peers."""
@@ -292,20 +307,8 @@ async def publish_card(fed: Federation) -> int:
         key = json.dumps(fields, sort_keys=True)
         groups.setdefault(key, (dict(fields), []))[1].append(cached.actor.inbox)
         count += 1
-    updated = _now(fed).strftime("%Y-%m-%dT%H:%M:%SZ")
     for fields, inboxes in groups.values():
-        shown = {
-            k: v for k, v in fields.items() if k not in ("@context", "id", "type", "attributedTo", "proof")
-        }
-        card = {
-            "@context": list(KITH_CONTEXT),
-            "id": fed.urls.owner + "/card",
-            "type": "ProfileCard",
-            "attributedTo": fed.urls.owner,
-            "updated": updated,
-            **shown,
-        }
-        signed = _sign(fed, to_jsonld(from_jsonld(card)))  # read back first: only a valid card is signed
+        signed = render_card(fed, fields)
         # addressed to no one in to/cc: each inbox gets it directly, and nothing marks it public
         activity = _kith_activity(act.update(fed.new_id(), fed.urls.owner, signed, to=[]))
         activity.pop("to")

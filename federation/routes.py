@@ -10,6 +10,8 @@ from aiohttp import web
 
 from federation.edge import edge
 from federation.errors import NotFound
+from federation.kith import render_card
+from federation.ports import RemoteActor
 from federation.service import Federation
 from federation.urls import KITH_PROTOCOL
 
@@ -166,6 +168,46 @@ async def _following(request: web.Request) -> web.Response:
     return _collection(request, fed.urls.following(fed.urls.owner), len(rows))
 
 
+async def _speaks_for(fed: Federation, signer: RemoteActor) -> list[str]:
+    """Whom a signed fetch speaks for. A Kith node fetches with its Application actor (as Mastodon's instance
+    actor does), which speaks for the Kith owners on its origin; anyone else speaks only for themselves."""
+    if signer.type != "Application":
+        return [signer.id]
+    return [a.id for a in await fed.store.kith_actors_on(signer.host) if a.type != "Application"]
+
+
+@edge
+async def _card(request: web.Request) -> web.Response:
+    # private (PROTOCOL.md §9): only a signed fetch by a peer the card is rendered for; missing and forbidden
+    # both answer 404
+    _check_user(request)
+    fed = _fed(request)
+    signer = await fed.intake.signed_fetcher(request)
+    fields = None
+    for actor_id in await _speaks_for(fed, signer):
+        fields = await fed.graph.card_for(actor_id)
+        if fields:
+            break
+    if not fields:
+        raise NotFound("no such card")
+    return _as_response(request, render_card(fed, fields))
+
+
+@edge
+async def _relationship(request: web.Request) -> web.Response:
+    fed = _fed(request)
+    signer = await fed.intake.signed_fetcher(request)
+    offer = await fed.store.offer_by_record(fed.urls.base + request.path)
+    if (
+        offer is None
+        or offer.actor_id not in await _speaks_for(fed, signer)
+        or offer.state != "accepted"
+        or offer.final is None
+    ):
+        raise NotFound("no such record")
+    return _as_response(request, offer.final)
+
+
 def federation_routes() -> list[web.RouteDef]:
     return [
         web.get("/.well-known/webfinger", _webfinger),
@@ -177,6 +219,8 @@ def federation_routes() -> list[web.RouteDef]:
         web.get("/users/{username}/outbox", _outbox),
         web.get("/users/{username}/followers", _followers),
         web.get("/users/{username}/following", _following),
+        web.get("/users/{username}/card", _card),
+        web.get("/relationships/{rid}", _relationship),
         web.get("/actor", _node_actor),
         web.post("/actor/inbox", _inbox),
         web.get("/actor/outbox", _outbox),

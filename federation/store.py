@@ -241,6 +241,17 @@ class FederationStore:
     async def actor_by_acct(self, acct: str) -> StoredActor | None:
         return await self._actor_where("acct", acct.lower())
 
+    async def kith_actors_on(self, host: str) -> list[RemoteActor]:
+        """Kith actors we know on ``host`` (host[:port])."""
+
+        async def fn(conn: aiosqlite.Connection) -> list[RemoteActor]:
+            async with conn.execute(
+                "SELECT * FROM fed_actors WHERE host = ? AND is_kith = 1 AND gone = 0 ORDER BY id", (host,)
+            ) as cur:
+                return [_actor_from_row(r).actor for r in await cur.fetchall()]
+
+        return await self._read(fn)
+
     async def note_key_refetch(self, actor_id: str, now: float) -> None:
         await self._exec("UPDATE fed_actors SET key_refetched_at = ? WHERE id = ?", (now, actor_id))
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from federation import kith, owner
-from federation.errors import NotFound
+from federation.errors import FetchStatus, NotFound
 from protocol import proofs
 from protocol.errors import InvalidRecord
 
@@ -55,6 +55,12 @@ async def test_connect_produces_one_record_with_both_proofs(tmp_path: Path) -> N
             )
         proofs.verify_all(at_a, owners=keys)
         assert await owner.requests(a.fed) == [] and await owner.requests(b.fed) == []
+        # the record lives on alice's origin; bob (one of its ends) may fetch it, signed
+        _, fetched = await b.fed.client.get_json(record_id, signer=b.fed.fetch_signer)
+        assert fetched == at_a
+        with pytest.raises(FetchStatus) as unsigned:
+            await b.fed.client.get_json(record_id)
+        assert unsigned.value.status == 401
 
         # revocation by either side reaches the other
         row = await a.fed.store.offer(offered["id"])
@@ -123,6 +129,18 @@ async def test_card_reaches_allowed_circles_only(tmp_path: Path) -> None:
             doc = json.loads(body)
             assert public == 0 and "to" not in doc and "cc" not in doc
         assert inboxes == sorted([b.actor + "/inbox", c.actor + "/inbox"])
+
+        # fetching the card is private too: a signed fetch gets that peer's rendering; others get 404
+        _, seen_by_b = await b.fed.client.get_json(a.actor + "/card", signer=b.fed.fetch_signer)
+        assert seen_by_b["email"] == ["mailto:alice@example.org"] and "proof" in seen_by_b
+        _, seen_by_c = await c.fed.client.get_json(a.actor + "/card", signer=c.fed.fetch_signer)
+        assert "email" not in seen_by_c and seen_by_c["name"] == "Alice A."
+        with pytest.raises(FetchStatus) as missing:
+            await d.fed.client.get_json(a.actor + "/card", signer=d.fed.fetch_signer)
+        assert missing.value.status == 404
+        with pytest.raises(FetchStatus) as unsigned:
+            await d.fed.client.get_json(a.actor + "/card")
+        assert unsigned.value.status == 401
 
 
 async def test_move_repoints_and_refollows(tmp_path: Path) -> None:
