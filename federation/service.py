@@ -34,6 +34,7 @@ from protocol.errors import KithError, RemoteError
 
 __all__ = [
     "INBOX_MAX_ATTEMPTS",
+    "OFFER_DAYS",
     "Federation",
     "FederationContext",
 ]
@@ -41,6 +42,7 @@ __all__ = [
 _log = logging.getLogger("kith.federation")
 
 INBOX_MAX_ATTEMPTS = 6
+OFFER_DAYS = 30  # an unanswered relationship offer expires (PROTOCOL.md §7.2)
 
 
 @dataclass(kw_only=True)
@@ -179,6 +181,9 @@ class Federation:
 
     async def process_inbox_once(self, limit: int = 64) -> int:
         rows = await self.store.claim_inbox(self.clock(), limit=limit)
+        if not rows:  # a quiet moment: let unanswered offers expire
+            now = self.clock()
+            await self.store.expire_offers(now - OFFER_DAYS * 86400, now)
         for row in rows:
             await self._process(row)
         return len(rows)

@@ -50,6 +50,7 @@ for _lifecycle, _source, _target in (
     (DELIVERY, "queued", "dead"),  # host dead-lettered
     (DELIVERY, "retry_wait", "dead"),
     (DELIVERY, "dead", "queued"),  # host resumed, or probed
+    (RELATIONSHIP_OFFER, "offered", "expired"),  # unanswered for 30 days
 ):
     _lifecycle.check(_source, _target)
 
@@ -379,6 +380,18 @@ class FederationStore:
             now,
             extra=("final", json.dumps(final)) if final is not None else None,
         )
+
+    async def expire_offers(self, created_before: float, now: float) -> int:
+        """Offers still unanswered that were made before ``created_before`` expire (both directions)."""
+
+        async def fn(conn: aiosqlite.Connection) -> int:
+            cur = await conn.execute(
+                "UPDATE fed_offers SET state = 'expired', updated_at = ? WHERE state = 'offered' AND created_at < ?",
+                (now, created_before),
+            )
+            return cur.rowcount
+
+        return await self.db.write(fn)
 
     # ---- inbox -----------------------------------------------------------------------------------
 

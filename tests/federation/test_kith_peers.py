@@ -86,6 +86,14 @@ async def test_rejected_offer_and_tampered_accept(tmp_path: Path) -> None:
         with pytest.raises(NotFound):
             await owner.accept(b.fed, "http://nope/1")
 
+        # an offer left unanswered for 30 days expires on both sides
+        await owner.connect(a.fed, b.acct, "friend")
+        await settle(a, b)
+        assert len(await owner.requests(b.fed)) == 1
+        clock.advance(31 * 86400)
+        await settle(a, b)
+        assert await owner.requests(a.fed) == [] and await owner.requests(b.fed) == []
+
 
 async def test_card_reaches_allowed_circles_only(tmp_path: Path) -> None:
     clock = FakeClock()
