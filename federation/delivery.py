@@ -104,13 +104,16 @@ class DeliveryLoop:
         if not rows:
             return 0
         hosts: dict[str, HostRow | None] = {}
+        kith_hosts: set[str] = set()
         for host in {r.host for r in rows}:
             hosts[host] = await self.store.host(host)
+            if await self.store.kith_actors_on(host):
+                kith_hosts.add(host)
         sem = asyncio.Semaphore(self.concurrency)
 
         async def one(row: DeliveryRow) -> None:
             async with sem:
-                outcome = await self._attempt(row, hosts[row.host])
+                outcome = await self._attempt(row, hosts[row.host], kith=row.host in kith_hosts)
             await self._record(row, outcome, hosts[row.host])
 
         await asyncio.gather(*(one(r) for r in rows))
@@ -126,12 +129,13 @@ class DeliveryLoop:
             follow_redirects=False,
         )
 
-    async def _attempt(self, row: DeliveryRow, host: HostRow | None) -> Outcome:
+    async def _attempt(self, row: DeliveryRow, host: HostRow | None, *, kith: bool = False) -> Outcome:
         known = host.scheme if host is not None else None
         remembered: Scheme | None = (
             "rfc9421" if known == "rfc9421" else "cavage" if known == "cavage" else None
         )
-        scheme, other = knock_order(remembered=remembered)
+        # towards a Kith peer RFC 9421 goes first (HTTP-SIGNATURES.md §7.4)
+        scheme, other = knock_order(remembered=remembered, kith_peer=kith)
         try:
             resp = await self._post(row, scheme)
             if retry_with_other_scheme(resp.status):

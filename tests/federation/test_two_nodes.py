@@ -68,6 +68,8 @@ async def test_follow_both_ways_then_unfollow(tmp_path: Path) -> None:
         assert b.graph.actors[a.actor].acct == a.acct
         assert "follower" in b.graph.sources[a.actor]
         assert b.graph.actors[a.actor].is_kith
+        # between Kith peers RFC 9421 is tried first, and it works, so it is what each side remembers
+        assert {p["signature_scheme"] for p in await owner.peers(a.fed)} == {"rfc9421"}
 
         await owner.unfollow(a.fed, b.acct)
         await settle(a, b)
