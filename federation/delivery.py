@@ -113,7 +113,14 @@ class DeliveryLoop:
 
         async def one(row: DeliveryRow) -> None:
             async with sem:
-                outcome = await self._attempt(row, hosts[row.host], kith=row.host in kith_hosts)
+                try:
+                    outcome = await self._attempt(row, hosts[row.host], kith=row.host in kith_hosts)
+                except Exception as exc:  # a fault of ours: logged and retried like a failure, never stuck
+                    _log.exception("delivery %s to %s failed", row.activity_id, row.inbox)
+                    error = f"{type(exc).__name__}: {exc}"[:500]
+                    outcome = Outcome(
+                        delivered=False, retry=True, status=None, error=error, scheme=None, host_up=True
+                    )
             await self._record(row, outcome, hosts[row.host])
 
         await asyncio.gather(*(one(r) for r in rows))
@@ -199,12 +206,14 @@ class DeliveryLoop:
                 error=outcome.error,
                 retry_at=now + backoff(attempts, self.rng),
             )
+        _log.info("delivery of %s to %s failed (%s)", row.activity_id, row.inbox, outcome.error)
+        if outcome.host_up:
+            return  # the host answered (or the fault was ours): nothing against its breaker
         failures = (host.failures if host else 0) + 1
         open_for = backoff(failures, self.rng) if failures >= BREAKER_AFTER else 0.0
         dead = await self.store.host_failed(row.host, now, open_for=open_for, dead_after=self.max_age)
         if dead:
             await self.store.host_probe_at(row.host, now + PROBE_EVERY)
-        _log.info("delivery of %s to %s failed (%s)", row.activity_id, row.inbox, outcome.error)
 
     async def _probe_dead_hosts(self, now: float) -> None:
         for host in await self.store.dead_hosts_due(now):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 from federation import owner
+from federation.ports import ActorSource, RemoteActor
 
+from .memgraph import MemoryGraph
 from .nodes import FakeClock, settle, start_node
 
 
@@ -127,3 +130,29 @@ async def test_block_both_ways(tmp_path: Path) -> None:
         await owner.unblock(b.fed, a.actor)
         await settle(a, b)
         assert not await a.fed.store.is_blocked_by(b.actor)
+
+
+class BrokenGraph(MemoryGraph):
+    """A graph that fails on every remote actor: a bug or an outage on the node's side."""
+
+    async def remote_actor_seen(self, actor: RemoteActor, *, source: ActorSource) -> str:
+        raise RuntimeError("graph unavailable")
+
+
+async def test_a_failing_graph_is_retried_then_given_up_never_stuck(tmp_path: Path) -> None:
+    clock = FakeClock()
+    async with (
+        start_node(tmp_path, "alice", clock, index=0) as a,
+        start_node(tmp_path, "bob", clock, index=1, graph=BrokenGraph()) as b,
+    ):
+        await owner.follow(a.fed, b.acct)
+        for _ in range(12):
+            await settle(a, b)
+            clock.advance(3600)
+
+        async def states(conn: Any) -> list[tuple[str, int, str]]:
+            async with conn.execute("SELECT state, attempts, last_error FROM fed_inbox") as cur:
+                return [tuple(r) for r in await cur.fetchall()]
+
+        [(state, attempts, error)] = await b.db.read(states)
+        assert state == "rejected" and attempts == 6 and "graph unavailable" in error
