@@ -48,7 +48,14 @@ async def _webfinger(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="pass ?resource=acct:user@host")
     urls = fed.urls
     owner = {f"acct:{urls.owner_acct}".lower(), urls.owner.lower(), urls.owner_acct.lower()}
-    node = {f"acct:{urls.node_acct}".lower(), urls.node.lower(), urls.node_acct.lower()}
+    # FEP-d556: the server's own actor is also found by WebFinger on the server's URL
+    node = {
+        f"acct:{urls.node_acct}".lower(),
+        urls.node.lower(),
+        urls.node_acct.lower(),
+        urls.base.lower(),
+        urls.base.lower() + "/",
+    }
     key = unquote(resource).lower()
     if key in owner:
         subject, actor = f"acct:{urls.owner_acct}", urls.owner

@@ -15,6 +15,7 @@ authentication and turns raised errors into status codes (every error here carri
     POST /api/federation/card/publish      send the owner's card to the peers allowed to see it
     POST /api/federation/aliases           {"addresses": [...]}  (alsoKnownAs, before moving here)
     POST /api/federation/move              {"address": ...}  (the owner moved to that account)
+    POST /api/federation/actor/publish     tell followers the owner's actor changed (Update)
 
 ADDRESS is ``acct:user@host``, ``user@host`` or an actor URL. Ids of requests are URLs: they travel in bodies.
 """
@@ -113,6 +114,10 @@ async def _publish_card(request: web.Request) -> web.Response:
     return web.json_response({"peers": await kith.publish_card(_fed(request))})
 
 
+async def _publish_actor(request: web.Request) -> web.Response:
+    return web.json_response({"inboxes": await owner.publish_actor(_fed(request))})
+
+
 async def _aliases(request: web.Request) -> web.Response:
     body = await _body(request)
     values = body.get("addresses")
@@ -144,4 +149,5 @@ def routes() -> list[web.RouteDef]:
         web.post(f"{p}/card/publish", _publish_card),
         web.post(f"{p}/aliases", _aliases),
         web.post(f"{p}/move", _address_op(owner.move)),
+        web.post(f"{p}/actor/publish", _publish_actor),
     ]

@@ -53,6 +53,10 @@ async def test_discovery_round_trip(tmp_path: Path) -> None:
             assert "lrdd" in await r.text()
         async with http.get(a.base + "/.well-known/webfinger", params={"resource": "acct:nobody@x"}) as r:
             assert r.status == 404
+        # FEP-d556: the server's URL finds the server's own actor
+        async with http.get(a.base + "/.well-known/webfinger", params={"resource": a.base + "/"}) as r:
+            server = await r.json(content_type=None)
+        assert server["links"][0]["href"] == a.base + "/actor"
 
 
 async def test_follow_both_ways_then_unfollow(tmp_path: Path) -> None:
