@@ -15,6 +15,7 @@ Nothing is written unless every check passed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -96,6 +97,11 @@ async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes:
             raise TooLarge(f"body is over the {limit} byte limit")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+@functools.lru_cache(maxsize=8192)
+def _key_host(key_id: str) -> str:
+    return urlsplit(key_id).netloc.lower()
 
 
 def _normalize(activity: dict[str, Any]) -> dict[str, Any]:
@@ -211,7 +217,7 @@ class Intake:
             scheme, key_id = signature_key_id(headers)
         except SignatureError:
             scheme, key_id = "cavage", ""
-        self.limiter.take(urlsplit(key_id).netloc.lower() if key_id else (request.remote or "unknown"))
+        self.limiter.take(_key_host(key_id) if key_id else (request.remote or "unknown"))
         body = await read_body(request)
         media = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if media not in _ACTIVITY_MEDIA:
@@ -268,7 +274,7 @@ class Intake:
     async def signed_fetcher(self, request: web.Request) -> RemoteActor:
         """Who signed this GET (private records are served only to actors allowed to see them)."""
         scheme, key_id = signature_key_id(request.headers)
-        self.limiter.take(urlsplit(key_id).netloc.lower())
+        self.limiter.take(_key_host(key_id))
         if await self.store.is_blocked(key_id):
             raise Blocked("blocked")
         try:
