@@ -189,3 +189,33 @@ async def test_three_real_nodes(tmp_path: Path) -> None:
         assert await b.api("GET", "/api/federation/followers") == []
         peers = await a.api("GET", "/api/federation/peers")
         assert {p["status"] for p in peers} == {"ok"}
+
+
+async def test_move_through_real_nodes(tmp_path: Path) -> None:
+    async with (
+        real_node(tmp_path, "olda", 0) as old,
+        real_node(tmp_path, "newa", 1) as new,
+        real_node(tmp_path, "carol", 2) as c,
+    ):
+        await c.api("POST", "/api/federation/follow", {"address": old.acct})
+
+        async def following_old() -> bool:
+            rows = await c.api("GET", "/api/federation/following")
+            return [(r["actor"], r["state"]) for r in rows] == [(old.actor, "accepted")]
+
+        await until(following_old, "carol following the old account")
+        person = await c.person_of(old.actor)
+        await new.api("POST", "/api/federation/aliases", {"addresses": [old.actor]})
+        moved = await old.api("POST", "/api/federation/move", {"address": new.acct})
+        assert moved == {"moved_to": new.actor, "notified": 1}
+
+        async def following_new() -> bool:
+            rows = await c.api("GET", "/api/federation/following")
+            return [(r["actor"], r["state"]) for r in rows] == [(new.actor, "accepted")]
+
+        await until(following_new, "carol following the new account")
+        # the same person in carol's graph now holds the new account; the old one is marked moved
+        assert await c.person_of(new.actor) == person
+        shown = await c.api("GET", f"/api/people/{person}")
+        states = {i["uri"]: i["state"] for i in shown["identities"]}
+        assert states[old.actor] == "moved" and states[new.actor] == "active"
