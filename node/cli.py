@@ -157,6 +157,8 @@ async def _cmd_serve(args: argparse.Namespace) -> int:
     config = _config(args)
     host = args.host or config.server.host
     port = args.port if args.port is not None else config.server.port
+    if not 0 <= port <= 65535:
+        raise CliError(f"--port must be a port number from 0 to 65535, got {port}")
     config = config.with_values(server={"host": host, "port": port})
     try:
         ctx = await NodeContext.open(config, passphrase=passphrase_from_env())
@@ -182,6 +184,10 @@ async def _cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         await run_node(ctx, host=host, port=port, ready=ready)
+    except OSError as exc:
+        raise CliError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another with --port or --host"
+        ) from None
     finally:
         runtime.unlink(missing_ok=True)
     return 0

@@ -49,6 +49,7 @@ class Option:
     default: Any
     help: str
     choices: tuple[str, ...] = ()
+    maximum: int = 10**9  # for "int" options
 
     @property
     def env(self) -> str:
@@ -75,7 +76,7 @@ SCHEMA: tuple[Option, ...] = (
     ),
     Option("node", "https", "bool", False, "Build https:// URLs (set when a TLS proxy fronts the node)."),
     Option("server", "host", "str", "127.0.0.1", "Address `kith serve` listens on."),
-    Option("server", "port", "int", 8700, "Port `kith serve` listens on."),
+    Option("server", "port", "int", 8700, "Port `kith serve` listens on.", maximum=65535),
     Option("server", "max_body_bytes", "int", 1_048_576, "Largest request body accepted (bytes)."),
     Option(
         "federation",
@@ -196,8 +197,8 @@ def _parse(opt: Option, raw: Any, origin: str) -> Any:
             value = int(raw)
         except (TypeError, ValueError):
             raise ConfigError(f"{where} must be a whole number, got {raw!r}") from None
-        if value < 0 or value > 10**9:
-            raise ConfigError(f"{where} must be between 0 and 1000000000, got {value}")
+        if value < 0 or value > opt.maximum:
+            raise ConfigError(f"{where} must be between 0 and {opt.maximum}, got {value}")
         return value
     if opt.type == "bool":
         if isinstance(raw, bool):

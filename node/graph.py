@@ -148,6 +148,14 @@ def _date(value: Any, field: str) -> str | None:
     raise BadInput(f"{field} must be a date like 1990-04-01 (or --04-01 without a year)", field=field)
 
 
+def _list(value: Any, field: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise BadInput(f"{field} must be a list", field=field)
+    return value
+
+
 def _page(offset: Any, limit: Any) -> tuple[int, int]:
     return (
         _int(offset if offset is not None else 0, "offset", 0, 10**9, allow_none=False) or 0,
@@ -280,16 +288,29 @@ class Graph:
             raise BadInput("a person needs a display_name or at least one identity", field="display_name")
         if not fields.get("display_name"):
             fields["display_name"] = idents[0].display
-        person = await self.store.people.insert_person(
-            person_id=new_id("p"), fields=fields, identities=idents, now=self.now()
+        # Circles and notes are checked before anything is written, and written in the same transaction.
+        circles = [(new_id("c"), self._circle_name(c)) for c in _list(data.get("circles"), "circles")]
+        notes = [
+            (new_id("n"), _text(n, "notes", limit=MAX_TEXT, required=True) or "")
+            for n in _list(data.get("notes"), "notes")
+        ]
+        return await self.store.people.insert_person(
+            person_id=new_id("p"),
+            fields=fields,
+            identities=idents,
+            now=self.now(),
+            circles=circles,
+            notes=notes,
         )
-        for circle in data.get("circles") or []:
-            person = await self.set_membership(person.id, circle, member=True)
-        for note in data.get("notes") or []:
-            await self.add_note(person.id, note)
-        return person
 
     async def update_person(self, person_id: str, data: Mapping[str, Any]) -> Person:
+        # These are accepted at creation only; an update would otherwise ignore them without a word.
+        for key, where in (("identities", "identities"), ("circles", "circles/NAME"), ("notes", "notes")):
+            if key in data:
+                raise BadInput(
+                    f"{key} cannot be changed here; use /api/people/{{id}}/{where} (or the `kith` command)",
+                    field=key,
+                )
         fields = self._person_fields(data, creating=False)
         if "display_name" in fields and not fields["display_name"]:
             raise BadInput("display_name must not be empty", field="display_name")

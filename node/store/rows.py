@@ -119,20 +119,16 @@ async def load_people(
 
 
 async def refresh_fts(conn: aiosqlite.Connection, pks: Iterable[int]) -> None:
-    """Rebuild the search rows of these people from their current names, identities and notes."""
+    """Rebuild the search rows of these people from their current names, identities and notes (the text is
+    defined by the person_search_text view, migration 0003)."""
     pk_list = list(dict.fromkeys(pks))
     for start in range(0, len(pk_list), 500):
         chunk = pk_list[start : start + 500]
         marks = placeholders(len(chunk))
         await conn.execute(f"DELETE FROM person_fts WHERE rowid IN ({marks})", chunk)
         await conn.execute(
-            f"""INSERT INTO person_fts(rowid, names, organization, identities, notes)
-            SELECT p.pk,
-                   p.display_name || ' ' || coalesce(p.given_name, '') || ' ' || coalesce(p.family_name, '') || ' ' || coalesce(p.nickname, ''),
-                   coalesce(p.organization, '') || ' ' || coalesce(p.title, ''),
-                   (SELECT group_concat(i.display || ' ' || i.uri, ' ') FROM identity i WHERE i.person_pk = p.pk),
-                   (SELECT group_concat(n.body, ' ') FROM note n WHERE n.person_pk = p.pk)
-            FROM person p WHERE p.pk IN ({marks}) AND p.status != 'merged'""",
+            "INSERT INTO person_fts(rowid, names, organization, identities, notes) "
+            f"SELECT pk, names, organization, identities, notes FROM person_search_text WHERE pk IN ({marks})",
             chunk,
         )
 

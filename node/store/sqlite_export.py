@@ -79,30 +79,48 @@ class SqliteExport:
         async def run(conn: aiosqlite.Connection) -> dict[str, int]:
             if await fetch_one(conn, "SELECT 1 FROM person LIMIT 1") is not None:
                 raise Conflict("this node already holds people; import an export only into an empty node")
-            counts: dict[str, int] = {}
-            for table in EXPORT_TABLES:
-                spec = tables.get(table)
-                if spec is None:
-                    continue
-                known = await _columns(conn, table)
-                cols = spec.get("columns") if isinstance(spec, dict) else None
-                rows = spec.get("rows") if isinstance(spec, dict) else None
-                if not isinstance(cols, list) or not set(cols) <= set(known) or not isinstance(rows, list):
-                    raise BadInput(f"table {table}: columns must be among {', '.join(known)}", field=table)
-                for i, row in enumerate(rows):
-                    if not isinstance(row, list) or len(row) != len(cols):
-                        raise BadInput(f"table {table}, row {i}: expected {len(cols)} values", field=table)
-                    if any(isinstance(v, dict | list) for v in row):
-                        raise BadInput(f"table {table}, row {i}: values must be scalars", field=table)
-                try:
-                    await conn.executemany(
-                        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({placeholders(len(cols))})", rows
+            # Rows reference each other in both directions (a merged person's merged_into names a survivor that
+            # may come later), so references are checked once all rows are in, not row by row.
+            await conn.execute("PRAGMA defer_foreign_keys = ON")
+            try:
+                counts = await _insert_tables(conn, tables)
+                dangling = await fetch_one(conn, "PRAGMA foreign_key_check")
+                if dangling is not None:
+                    raise BadInput(
+                        f"table {dangling[0]}: row {dangling[1]} refers to a missing {dangling[2]} row; "
+                        "the export is inconsistent",
+                        field=str(dangling[0]),
                     )
-                except aiosqlite.IntegrityError as exc:
-                    raise BadInput(f"table {table}: {exc}; the export is inconsistent", field=table) from None
-                counts[table] = len(rows)
+            finally:
+                await conn.execute("PRAGMA defer_foreign_keys = OFF")
             pks = [r[0] for r in await fetch_all(conn, "SELECT pk FROM person")]
             await refresh_fts(conn, pks)
             return counts
 
         return await self.db.write(run)
+
+
+async def _insert_tables(conn: aiosqlite.Connection, tables: dict[str, Any]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for table in EXPORT_TABLES:
+        spec = tables.get(table)
+        if spec is None:
+            continue
+        known = await _columns(conn, table)
+        cols = spec.get("columns") if isinstance(spec, dict) else None
+        rows = spec.get("rows") if isinstance(spec, dict) else None
+        if not isinstance(cols, list) or not set(cols) <= set(known) or not isinstance(rows, list):
+            raise BadInput(f"table {table}: columns must be among {', '.join(known)}", field=table)
+        for i, row in enumerate(rows):
+            if not isinstance(row, list) or len(row) != len(cols):
+                raise BadInput(f"table {table}, row {i}: expected {len(cols)} values", field=table)
+            if any(isinstance(v, dict | list) for v in row):
+                raise BadInput(f"table {table}, row {i}: values must be scalars", field=table)
+        try:
+            await conn.executemany(
+                f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({placeholders(len(cols))})", rows
+            )
+        except aiosqlite.IntegrityError as exc:
+            raise BadInput(f"table {table}: {exc}; the export is inconsistent", field=table) from None
+        counts[table] = len(rows)
+    return counts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -9,7 +10,7 @@ import aiosqlite
 
 from node.models import DueEntry, FadingEntry, LayerReport, Page
 from node.store.db import Database
-from node.store.rows import PERSON_COLUMNS, fetch_all, load_people
+from node.store.rows import PERSON_COLUMNS, fetch_all, fetch_one, load_people
 from node.store.sqlite_people import TIE_STRENGTH_SQL
 
 __all__ = ["LAYERS", "SqliteInsights", "fts_query"]
@@ -23,12 +24,19 @@ LAYERS = (
     ("active network", 365, 150),
 )
 
+#: How many of the best full-text matches are joined to people first (see SqliteInsights.search).
+_SEARCH_WINDOW = 64
+#: Above this many matches a query is "broad": bm25 (about a microsecond per match) ranks only name matches.
+_RANK_ALL = 5000
+
 _WORD = re.compile(r"\w+", re.UNICODE)
+_SCHEME = re.compile(r"(?:^|(?<=\s))(?:acct|mailto|tel|sms|https?|at|xmpp):(?://)?")
 
 
 def fts_query(text: str) -> str | None:
     """Every word of the owner's text as a quoted prefix term: no FTS5 syntax from outside reaches MATCH."""
-    words = _WORD.findall(text.lower())[:16]
+    # Identities are indexed without their URI scheme (migration 0003), so a pasted address drops it too.
+    words = _WORD.findall(_SCHEME.sub(" ", text.lower()))[:16]
     return " ".join(f'"{w}"*' for w in words) if words else None
 
 
@@ -134,9 +142,8 @@ class SqliteInsights:
         query = fts_query(text)
         if query is None:
             return Page(items=(), total=0, offset=offset, limit=limit)
-        where = ["person_fts MATCH ?2"]
-        params: list[Any] = [now_jd, query]
-        where.append("p.status IN ('active', 'archived')" if include_archived else "p.status = 'active'")
+        where = ["p.status IN ('active', 'archived')" if include_archived else "p.status = 'active'"]
+        params: list[Any] = [now_jd]
         if circle is not None:
             params.append(circle)
             where.append(
@@ -146,17 +153,52 @@ class SqliteInsights:
         if due_until is not None:
             params.append(due_until)
             where.append(f"p.due_at IS NOT NULL AND p.due_at <= ?{len(params)}")
-        params += [limit + 1, offset]
-        sql = (
-            f"SELECT {_people_cols()}, {TIE_STRENGTH_SQL} AS strength, "
-            "bm25(person_fts, 10.0, 4.0, 6.0, 1.0) AS score "
-            "FROM person_fts JOIN person p ON p.pk = person_fts.rowid "
-            f"WHERE {' AND '.join(where)} ORDER BY score, strength DESC "
-            f"LIMIT ?{len(params) - 1} OFFSET ?{len(params)}"
+        # Two stages. FTS ranks its matches alone (bm25 over the index, no person rows), and only the best
+        # `window` of them are joined to people, filtered and ordered by (score, tie strength). Joining every
+        # match first made a short prefix matching most of the graph cost a person row and a tie-strength
+        # computation per match. If the filters leave too few rows, the window grows until the matches run out.
+        # Ties in score that straddle the window's edge are ordered by row id there, not tie strength.
+        # A broad query (more than _RANK_ALL matches, e.g. the two letters typed so far) would spend most of
+        # its time in bm25 over matches nobody reads: it ranks only the people whose names or organisation hold
+        # every word, then lists the other matches unranked (score 0 sorts after any bm25 score, which is
+        # negative), ordered by tie strength within the window.
+        ranked = (
+            "SELECT rowid, bm25(person_fts, 10.0, 4.0, 6.0, 1.0) AS score FROM person_fts "
+            "WHERE person_fts MATCH ? ORDER BY score, rowid LIMIT ?"
         )
+        sql = (
+            f"SELECT {_people_cols()}, {TIE_STRENGTH_SQL} AS strength, s.score FROM "
+            "(SELECT json_extract(j.value, '$[0]') AS pk, json_extract(j.value, '$[1]') AS score "
+            f"FROM json_each(?{len(params) + 1}) j) s JOIN person p ON p.pk = s.pk "
+            f"WHERE {' AND '.join(where)} ORDER BY s.score, strength DESC, p.pk "
+            f"LIMIT ?{len(params) + 2} OFFSET ?{len(params) + 3}"
+        )
+        wanted = offset + limit + 1
 
         async def run(conn: aiosqlite.Connection) -> Page:
-            rows = await fetch_all(conn, sql, params)
+            window = _SEARCH_WINDOW
+            while window < wanted:
+                window *= 8
+            count = await fetch_one(
+                conn, "SELECT count(*) FROM person_fts WHERE person_fts MATCH ?", (query,)
+            )
+            broad = count is not None and count[0] > _RANK_ALL
+            named = f"{{names organization}} : ({query})"
+            while True:
+                hits = [
+                    [r[0], r[1]] for r in await fetch_all(conn, ranked, (named if broad else query, window))
+                ]
+                if broad and len(hits) < window:
+                    rest = await fetch_all(
+                        conn,
+                        "SELECT rowid FROM person_fts WHERE person_fts MATCH ? ORDER BY rowid LIMIT ?",
+                        (f"({query}) NOT ({named})", window - len(hits)),
+                    )
+                    hits += [[r[0], 0.0] for r in rest]
+                rows = await fetch_all(conn, sql, [*params, json.dumps(hits), limit + 1, offset])
+                if len(rows) > limit or len(hits) < window:
+                    break
+                window *= 8
             more = len(rows) > limit
             rows = rows[:limit]
             people = await load_people(conn, rows, strengths={r["pk"]: r["strength"] for r in rows})

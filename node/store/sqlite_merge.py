@@ -23,15 +23,48 @@ from node.store.sqlite_people import person_pk, recompute_people
 
 __all__ = ["SqliteMerges", "merge_in_tx"]
 
+# Each association is recorded by a stable key (text id, or the address itself), never by row id: SQLite reuses
+# the highest row id once its row is deleted, so a note deleted after the merge and a new one written on the
+# survivor could share a row id, and undo would hand the new note to the merged person.
 _ASSOC = {
-    "identities": "SELECT pk FROM identity WHERE person_pk = ?",
-    "relationships": "SELECT pk FROM relationship WHERE person_pk = ?",
-    "related_to": "SELECT pk FROM relationship WHERE other_pk = ?",
-    "interactions": "SELECT interaction_pk FROM interaction_person WHERE person_pk = ?",
-    "notes": "SELECT pk FROM note WHERE person_pk = ?",
-    "circles": "SELECT circle_pk FROM circle_member WHERE person_pk = ?",
+    "identities": "SELECT uri FROM identity WHERE person_pk = ?",
+    "relationships": "SELECT id FROM relationship WHERE person_pk = ?",
+    "related_to": "SELECT id FROM relationship WHERE other_pk = ?",
+    "interactions": "SELECT i.id FROM interaction_person ip JOIN interaction i ON i.pk = ip.interaction_pk "
+    "WHERE ip.person_pk = ?",
+    "notes": "SELECT id FROM note WHERE person_pk = ?",
+    "circles": "SELECT c.id FROM circle_member m JOIN circle c ON c.pk = m.circle_pk WHERE m.person_pk = ?",
     "source_records": "SELECT source || char(31) || record_id FROM source_record WHERE person_pk = ?",
 }
+#: Where each association's key lives, to find its row again at undo.
+_KEYS = {
+    "identities": ("identity", "uri"),
+    "relationships": ("relationship", "id"),
+    "related_to": ("relationship", "id"),
+    "interactions": ("interaction", "id"),
+    "notes": ("note", "id"),
+    "circles": ("circle", "id"),
+}
+
+
+async def _rows_now(conn: aiosqlite.Connection, snap: dict[str, Any]) -> dict[str, Any]:
+    """A snapshot's associations as the row ids they have now (rows deleted since are simply absent)."""
+    out = dict(snap)
+    for name, (table, column) in _KEYS.items():
+        keys = snap[name]
+        if keys and isinstance(keys[0], int):  # snapshots written before stable keys held row ids
+            continue
+        pks: list[int] = []
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            pks += [
+                r[0]
+                for r in await fetch_all(
+                    conn, f"SELECT pk FROM {table} WHERE {column} IN ({placeholders(len(chunk))})", chunk
+                )
+            ]
+        out[name] = pks
+    return out
 
 
 async def _snapshot(conn: aiosqlite.Connection, pk: int) -> dict[str, Any]:
@@ -124,7 +157,7 @@ async def _unmerge_in_tx(conn: aiosqlite.Connection, merge_id: str, now: str) ->
         raise Conflict(f"undo merge {later[0]} first: it merged the survivor of this one away", field="merge")
     snap = json.loads(log["snapshot"])
     s, m = int(log["survivor_pk"]), int(log["merged_pk"])
-    ms, ss = snap["merged"], snap["survivor"]
+    ms, ss = await _rows_now(conn, snap["merged"]), await _rows_now(conn, snap["survivor"])
 
     async def back(sql: str, ids: list[Any]) -> None:
         for start in range(0, len(ids), 500):
@@ -241,13 +274,16 @@ class SqliteMerges:
             added = 0
             for sid, a, b, tier, evidence in suggestions:
                 a_pk, b_pk = sorted((await person_pk(conn, a), await person_pk(conn, b)))
-                cur = await conn.execute(
+                known = await fetch_one(
+                    conn, "SELECT 1 FROM merge_suggestion WHERE a_pk = ? AND b_pk = ?", (a_pk, b_pk)
+                )
+                await conn.execute(
                     "INSERT INTO merge_suggestion (id, a_pk, b_pk, tier, evidence, created_at) "
                     "VALUES (?,?,?,?,?,?) ON CONFLICT(a_pk, b_pk) DO UPDATE SET evidence = excluded.evidence, "
                     "tier = excluded.tier WHERE merge_suggestion.status = 'open'",
                     (sid, a_pk, b_pk, tier, dumps(list(evidence)), now),
                 )
-                added += cur.rowcount
+                added += known is None  # an update of a pair already queued is not new
             return added
 
         return await self.db.write(run)

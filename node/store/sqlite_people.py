@@ -113,8 +113,18 @@ class SqlitePeople:
 
     # -- people -------------------------------------------------------------------------------------------
     async def insert_person(
-        self, *, person_id: str, fields: Mapping[str, Any], identities: Sequence[IdentityInput], now: str
+        self,
+        *,
+        person_id: str,
+        fields: Mapping[str, Any],
+        identities: Sequence[IdentityInput],
+        now: str,
+        circles: Sequence[tuple[str, str]] = (),
+        notes: Sequence[tuple[str, str]] = (),
     ) -> Person:
+        """Insert a person with identities, circle memberships ((new circle id, name), the circle made if new)
+        and notes ((note id, body)), all in one transaction."""
+
         async def run(conn: aiosqlite.Connection) -> Person:
             cols = [k for k in PERSON_FIELDS if k in fields]
             cur = await conn.execute(
@@ -125,6 +135,12 @@ class SqlitePeople:
             pk = int(cur.lastrowid or 0)
             for ident in identities:
                 await attach_identity(conn, pk, ident, now)
+            for circle_id, name in circles:
+                await _join_circle(conn, pk, circle_id, name, now)
+            await conn.executemany(
+                "INSERT INTO note (id, person_pk, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                [(note_id, pk, body, now, now) for note_id, body in notes],
+            )
             await recompute_due(conn, [pk])
             await refresh_fts(conn, [pk])
             return await self._get(conn, pk)
@@ -323,15 +339,7 @@ class SqlitePeople:
         async def run(conn: aiosqlite.Connection) -> Person:
             pk = await person_pk(conn, person_id)
             if member:
-                await conn.execute(
-                    "INSERT INTO circle (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT(name) DO NOTHING",
-                    (circle_id, name, now),
-                )
-                await conn.execute(
-                    "INSERT OR IGNORE INTO circle_member (circle_pk, person_pk) "
-                    "SELECT pk, ? FROM circle WHERE name = ?",
-                    (pk, name),
-                )
+                await _join_circle(conn, pk, circle_id, name, now)
             else:
                 cur = await conn.execute(
                     "DELETE FROM circle_member WHERE person_pk = ? AND circle_pk = "
@@ -564,6 +572,17 @@ async def attach_identity(conn: aiosqlite.Connection, pk: int, ident: IdentityIn
         "INSERT INTO provenance (identity_pk, source, source_record_id, seen_at) VALUES (?,?,?,?) "
         "ON CONFLICT DO UPDATE SET seen_at = excluded.seen_at",
         (ipk, ident.source, ident.source_record_id, now),
+    )
+
+
+async def _join_circle(conn: aiosqlite.Connection, pk: int, circle_id: str, name: str, now: str) -> None:
+    await conn.execute(
+        "INSERT INTO circle (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT(name) DO NOTHING",
+        (circle_id, name, now),
+    )
+    await conn.execute(
+        "INSERT OR IGNORE INTO circle_member (circle_pk, person_pk) SELECT pk, ? FROM circle WHERE name = ?",
+        (pk, name),
     )
 
 

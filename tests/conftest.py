@@ -1,0 +1,174 @@
+"""Shared fixtures: a real data folder made by `kith init`, an open NodeContext on its SQLite file, and the
+node's aiohttp app served on 127.0.0.1 (a free port) with the owner token. Time comes from a fixed clock so
+that stay-in-touch tests do not depend on when they run."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from node.app import build_app
+from node.cli import main as cli_main
+from node.config import load_config
+from node.context import NodeContext, read_token
+
+T0 = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
+
+
+class FixedClock:
+    """A clock that stands still until a test moves it."""
+
+    def __init__(self, start: datetime = T0) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(*argv: str | Path) -> CliResult:
+    """`kith ARGV...` in this process (argparse and asyncio.run as the console script does)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = cli_main([str(a) for a in argv])
+        except SystemExit as exc:  # argparse usage errors
+            code = int(exc.code or 0)
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+@pytest.fixture(scope="session")
+def _initialised_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One `kith init` per session (RSA key generation is slow); each test gets a copy of the folder."""
+    folder = tmp_path_factory.mktemp("template") / "node"
+    with pytest.MonkeyPatch.context() as mp:
+        for var in ("KITH_DATA", "KITH_PASSPHRASE"):
+            mp.delenv(var, raising=False)
+        result = run_cli("--data", folder, "init", "--username", "alice", "--domain", "kith.test")
+    assert result.code == 0, result.err
+    return folder
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, _initialised_template: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh node folder as `kith init --username alice --domain kith.test` leaves it."""
+    for var in ("KITH_DATA", "KITH_PASSPHRASE"):
+        monkeypatch.delenv(var, raising=False)
+    folder = tmp_path / "node"
+    shutil.copytree(_initialised_template, folder)
+    yield folder
+
+
+@pytest.fixture
+async def ctx(data_dir: Path, clock: FixedClock) -> AsyncIterator[NodeContext]:
+    context = await NodeContext.open(load_config(data_dir, env={}), clock=clock, load_keys=False)
+    try:
+        yield context
+    finally:
+        await context.close()
+
+
+@dataclass
+class Api:
+    """A client of a running node's owner API (real HTTP over loopback)."""
+
+    base: str
+    token: str
+    session: aiohttp.ClientSession
+    ctx: NodeContext
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        data: bytes | None = None,
+        token: str | None = "default",
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        hdrs = dict(headers or {})
+        if token == "default":
+            token = self.token
+        if token is not None:
+            hdrs["Authorization"] = f"Bearer {token}"
+        async with self.session.request(
+            method, self.base + path, json=json, data=data, params=params, headers=hdrs
+        ) as resp:
+            raw = await resp.read()
+            if resp.content_type == "application/json":
+                import json as _json
+
+                return resp.status, _json.loads(raw)
+            return resp.status, raw.decode("utf-8", "replace")
+
+    async def get(self, path: str, **kw: Any) -> tuple[int, Any]:
+        return await self.call("GET", path, **kw)
+
+    async def post(self, path: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
+        return await self.call("POST", path, json=body if body is not None else {}, **kw)
+
+    async def patch(self, path: str, body: Any, **kw: Any) -> tuple[int, Any]:
+        return await self.call("PATCH", path, json=body, **kw)
+
+    async def put(self, path: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
+        return await self.call("PUT", path, json=body if body is not None else {}, **kw)
+
+    async def delete(self, path: str, **kw: Any) -> tuple[int, Any]:
+        return await self.call("DELETE", path, **kw)
+
+    async def person(self, name: str, *identities: str, **fields: Any) -> dict[str, Any]:
+        status, body = await self.post(
+            "/api/people", {"display_name": name, "identities": list(identities), **fields}
+        )
+        assert status == 201, body
+        return dict(body)
+
+
+@pytest.fixture
+async def app_runner(ctx: NodeContext) -> AsyncIterator[tuple[web.Application, str]]:
+    app = build_app(ctx)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield app, f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def api(
+    app_runner: tuple[web.Application, str], ctx: NodeContext, data_dir: Path
+) -> AsyncIterator[Api]:
+    _, base = app_runner
+    async with aiohttp.ClientSession() as session:
+        yield Api(base=base, token=read_token(data_dir), session=session, ctx=ctx)

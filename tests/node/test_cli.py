@@ -1,0 +1,325 @@
+"""The `kith` command: every graph command against a real data folder; errors exit non-zero with one line."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridges.base import ContactDraft
+from bridges.vcard import VCardBridge
+from tests.conftest import run_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def ok(*argv: str | Path) -> str:
+    result = run_cli(*argv)
+    assert result.code == 0, result.err
+    return result.out
+
+
+def js(*argv: str | Path) -> Any:
+    return json.loads(ok(*argv, "--json"))
+
+
+def fails(*argv: str | Path) -> str:
+    result = run_cli(*argv)
+    assert result.code != 0
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("kith: ")
+    return lines[0]
+
+
+def test_init_prints_address_and_token_and_refuses_twice(tmp_path: Path) -> None:
+    folder = tmp_path / "fresh"
+    out = ok("--data", folder, "init", "--username", "bob", "--domain", "bob.example:8443")
+    assert "acct:bob@bob.example" in out
+    token = (folder / "token").read_text().strip()
+    assert token in out and token.startswith("kith_")
+    assert (folder / "token").stat().st_mode & 0o777 == 0o600
+    assert (folder / "kith.toml").exists() and (folder / "kith.sqlite3").exists()
+    assert len(list((folder / "keys").glob("*.pem"))) == 3
+    line = fails("--data", folder, "init", "--username", "bob")
+    assert "already exists" in line
+    assert (folder / "token").read_text().strip() == token  # nothing changed
+    assert "username" in fails("--data", tmp_path / "x", "init", "--username", "Bad Name!")
+    assert "domain" in fails("--data", tmp_path / "y", "init", "--username", "ok", "--domain", "a b/c")
+
+
+def test_people_add_json_contract(data_dir: Path) -> None:
+    p = js(
+        "--data",
+        data_dir,
+        "people",
+        "add",
+        "Ada Lovelace",
+        "--identity",
+        "@ada@math.example",
+        "--identity",
+        "mailto:Ada@Engines.example",
+        "--org",
+        "Engines",
+    )
+    assert p["id"].startswith("p_") and p["display_name"] == "Ada Lovelace" and p["organization"] == "Engines"
+    assert [{k: i[k] for k in ("uri", "source", "verification")} for i in p["identities"]] == [
+        {"uri": "acct:ada@math.example", "source": "owner", "verification": "claimed"},
+        {"uri": "mailto:ada@engines.example", "source": "owner", "verification": "claimed"},
+    ]
+
+
+def test_people_commands(data_dir: Path) -> None:
+    d = ("--data", data_dir)
+    a = js(*d, "people", "add", "Ada Lovelace", "--org", "Engines", "--circle", "science")
+    b = js(*d, "people", "add", "Charles Babbage")
+    listed = js(*d, "people", "list")
+    assert {p["id"] for p in listed["items"]} == {a["id"], b["id"]} and listed["total"] == 2
+    assert a["id"] in ok(*d, "people", "list", "--order", "name")
+    found = js(*d, "people", "search", "engi")
+    assert [p["id"] for p in found["items"]] == [a["id"]]
+    assert [p["id"] for p in js(*d, "people", "list", "--circle", "science")["items"]] == [a["id"]]
+    edited = js(*d, "people", "edit", a["id"], "--title", "Analyst", "--priority", "3")
+    assert edited["title"] == "Analyst" and edited["priority"] == 3
+    assert "nothing to change" in fails(*d, "people", "edit", a["id"])
+    shown = js(*d, "people", "show", a["id"])
+    assert shown["id"] == a["id"] and shown["notes"] == [] and shown["interactions"] == []
+    human = ok(*d, "people", "show", a["id"])
+    assert "Ada Lovelace" in human and "Engines" in human
+    assert js(*d, "people", "archive", a["id"])["status"] == "archived"
+    assert [p["id"] for p in js(*d, "people", "list", "--archived")["items"]] == [a["id"]]
+    assert js(*d, "people", "archive", a["id"], "--undo")["status"] == "active"
+    ok(*d, "people", "delete", b["id"])
+    assert "no person" in fails(*d, "people", "show", b["id"])
+
+
+def test_identity_merge_unmerge_suggest(data_dir: Path) -> None:
+    d = ("--data", data_dir)
+    a = js(*d, "people", "add", "Dana Quinn", "--identity", "https://x.com/danaquinn")
+    b = js(*d, "people", "add", "D Q")
+    p = js(*d, "identity", "add", b["id"], "@danaquinn@m.example", "--label", "fedi")
+    assert p["identities"][0]["uri"] == "acct:danaquinn@m.example" and p["identities"][0]["label"] == "fedi"
+    line = fails(*d, "identity", "add", a["id"], "acct:danaquinn@m.example")
+    assert b["id"] in line and "(uri)" in line
+    assert "(uri)" in fails(*d, "identity", "add", a["id"], "not an address")
+    sugg = js(*d, "suggest-merges")
+    assert sugg["new"] == 1 and sugg["items"][0]["tier"] == "suggested"
+    before_b = js(*d, "people", "show", b["id"])
+    rec = js(*d, "merge", a["id"], b["id"], "--reason", "same Dana")
+    assert rec["evidence"] == [{"kind": "owner", "detail": "same Dana"}]
+    merged = js(*d, "people", "show", a["id"])
+    assert {i["uri"] for i in merged["identities"]} == {"https://x.com/danaquinn", "acct:danaquinn@m.example"}
+    assert [m["id"] for m in js(*d, "merges")["items"]] == [rec["id"]]
+    undone = js(*d, "unmerge", rec["id"])
+    assert undone["undone_at"]
+    assert js(*d, "people", "show", b["id"]) == before_b
+    assert "already undone" in fails(*d, "unmerge", rec["id"])
+    sid = js(*d, "suggest-merges")["items"][0]["id"]
+    assert f"dismissed {sid}" in ok(*d, "suggest-merges", "--dismiss", sid)
+    assert js(*d, "suggest-merges")["items"] == []
+
+
+def test_interactions_notes_circles_cadence_due_fading(data_dir: Path) -> None:
+    d = ("--data", data_dir)
+    a = js(*d, "people", "add", "Ada")
+    b = js(*d, "people", "add", "Bob")
+    item = js(
+        *d,
+        "interaction",
+        "add",
+        a["id"],
+        b["id"],
+        "--channel",
+        "call",
+        "--by",
+        "them",
+        "--at",
+        "2020-01-01T10:00:00Z",
+        "--summary",
+        "long ago",
+    )
+    assert item["channel"] == "call" and set(item["people"]) == {a["id"], b["id"]}
+    assert "(occurred_at)" in fails(*d, "interaction", "add", a["id"], "--at", "whenever")
+    assert [i["id"] for i in js(*d, "interaction", "list", a["id"])["items"]] == [item["id"]]
+    note = js(*d, "note", "add", a["id"], "plays chess")
+    assert note["body"] == "plays chess"
+    assert [n["id"] for n in js(*d, "note", "list", a["id"])["items"]] == [note["id"]]
+    assert js(*d, "circle", "add", "chess", "--cadence", "30")["cadence_days"] == 30
+    assert js(*d, "circle", "join", a["id"], "chess")["circles"] == ["chess"]
+    circles = js(*d, "circle", "list")["items"]
+    assert [(c["name"], c["members"]) for c in circles] == [("chess", 1)]
+    assert "required" in fails(*d, "circle", "join", a["id"])
+    person = js(*d, "cadence", b["id"], "60")
+    assert person["effective_cadence_days"] == 60
+    assert js(*d, "cadence", "--circle", "chess", "14")["cadence_days"] == 14
+    assert "DAYS" in fails(*d, "cadence", b["id"], "fortnightly")
+    due = js(*d, "due")
+    assert [e["person"]["id"] for e in due["items"]] == [a["id"], b["id"]]  # both last touched in 2020
+    assert "overdue" in ok(*d, "due")
+    assert js(*d, "fading")["items"] == []
+    layers = js(*d, "layers")["items"]
+    assert [x["count"] for x in layers] == [0, 1, 2, 2]
+    assert js(*d, "circle", "leave", a["id"], "chess")["circles"] == []
+    ok(*d, "circle", "remove", "chess")
+    assert js(*d, "circle", "list")["items"] == []
+
+
+def test_export_backup_token(data_dir: Path, tmp_path: Path) -> None:
+    d = ("--data", data_dir)
+    a = js(
+        *d, "people", "add", "Ada Lovelace", "--identity", "acct:ada@math.example", "--birthday", "1815-12-10"
+    )
+    out = tmp_path / "graph.json"
+    ok(*d, "export", "--format", "json", "--output", out)
+    doc = json.loads(out.read_text())
+    assert doc["format"] == "kith-export"
+    assert [r[1] for r in doc["tables"]["person"]["rows"]] == [a["id"]]
+    vcf = tmp_path / "people.vcf"
+    ok(*d, "export", "--format", "vcard", "--output", vcf)
+    (card,) = [c for c in VCardBridge().parse_export(vcf) if isinstance(c, ContactDraft)]
+    assert card.display_name == "Ada Lovelace" and str(card.birthday) == "1815-12-10"
+    stdout = ok(*d, "export")
+    assert json.loads(stdout)["tables"]["person"]["rows"][0][1] == a["id"]
+    dest = tmp_path / "copy.sqlite3"
+    assert str(dest) in ok(*d, "backup", "--output", dest)
+    conn = sqlite3.connect(dest)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT id FROM person").fetchall() == [(a["id"],)]
+    finally:
+        conn.close()
+    assert "backups" in ok(*d, "backup")
+    old = ok(*d, "token", "show").strip()
+    assert old == (data_dir / "token").read_text().strip()
+    new = ok(*d, "token", "rotate").strip()
+    assert new != old and ok(*d, "token", "show").strip() == new
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (("people", "add", "X", "--identity", "garbage!!"), "(uri)"),
+        (("people", "show", "p_nobody"), "p_nobody"),
+        (("people", "edit", "p_nobody", "--title", "x"), "p_nobody"),
+        (("interaction", "add", "p_nobody"), "p_nobody"),
+        (("note", "add", "p_nobody", "hello"), "p_nobody"),
+        (("merge", "p_a", "p_b"), "p_a"),
+        (("unmerge", "m_nobody"), "m_nobody"),
+        (("people", "add", "X", "--birthday", "someday"), "(birthday)"),
+        (("people", "search", "   "), "(q)"),
+    ],
+)
+def test_errors_say_what_to_do(data_dir: Path, argv: tuple[str, ...], needle: str) -> None:
+    assert needle in fails("--data", data_dir, *argv)
+
+
+def test_missing_data_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    line = fails("--data", tmp_path / "nowhere", "people", "list")
+    assert "init" in line and "nowhere" in line
+    # KITH_DATA is used when --data is absent.
+    monkeypatch.setenv("KITH_DATA", str(tmp_path / "via-env"))
+    line = fails("people", "list")
+    assert "via-env" in line
+
+
+def test_kith_data_env_and_bad_config(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KITH_DATA", str(data_dir))
+    assert js("people", "list")["total"] == 0
+    monkeypatch.setenv("KITH_SERVER_PORT", "eighty")
+    line = fails("people", "list")
+    assert "server.port" in line and "KITH_SERVER_PORT" in line
+
+
+def test_console_entry_point_runs_as_a_process(tmp_path: Path) -> None:
+    """`python -m node` (what the installed `kith` script runs), as a real process."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    folder = tmp_path / "proc"
+    init = subprocess.run(
+        [sys.executable, "-m", "node", "--data", str(folder), "init", "--username", "carol"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert init.returncode == 0, init.stderr
+    assert "acct:carol@127.0.0.1" in init.stdout
+    add = subprocess.run(
+        [sys.executable, "-m", "node", "--data", str(folder), "people", "add", "Zed", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert add.returncode == 0, add.stderr
+    assert json.loads(add.stdout)["display_name"] == "Zed"
+    bad = subprocess.run(
+        [sys.executable, "-m", "node", "--data", str(folder), "people", "show", "p_missing"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 1 and bad.stdout == ""
+    assert bad.stderr.count("\n") == 1 and "p_missing" in bad.stderr
+
+
+def _serve(data_dir: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "node", "--data", str(data_dir), "serve", *extra],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_serve_runs_and_stops_cleanly(data_dir: Path) -> None:
+    import re
+    import signal
+    import urllib.request
+
+    proc = _serve(data_dir, "--port", "0")
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", first)
+        assert match, first
+        base = match.group(1)
+        token = (data_dir / "token").read_text().strip()
+        assert token in proc.stdout.readline() + proc.stdout.readline()
+        with urllib.request.urlopen(base + "/api/health", timeout=10) as resp:
+            assert resp.status == 200
+        req = urllib.request.Request(base + "/api/people", headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert json.loads(resp.read())["total"] == 0
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # Closed cleanly: the WAL was checkpointed away and the database opens.
+    assert not (data_dir / "kith.sqlite3-wal").exists() or (data_dir / "kith.sqlite3-wal").stat().st_size == 0
+
+
+@pytest.mark.parametrize("bad_port", ["taken", "99999"])
+def test_serve_port_errors_are_one_line(data_dir: Path, bad_port: str) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = str(sock.getsockname()[1]) if bad_port == "taken" else bad_port
+        proc = _serve(data_dir, "--port", port)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kith: ") and "--port" in lines[0]

@@ -1,0 +1,117 @@
+"""Configuration: defaults, kith.toml, KITH_* overrides and the fixed aliases; clear errors naming the option."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from node.config import (
+    SCHEMA,
+    ConfigError,
+    config_table_markdown,
+    default_data_dir,
+    load_config,
+    write_config,
+)
+
+
+def test_defaults_work_without_a_file(tmp_path: Path) -> None:
+    config = load_config(tmp_path, env={})
+    assert config.server.host == "127.0.0.1" and config.server.port == 8700
+    assert config.federation.allow_private_networks == () and config.federation.allow_http is False
+    assert config.database_path == tmp_path / "kith.sqlite3"
+    assert config.base_url == "http://127.0.0.1:8700"
+
+
+def test_toml_then_env_then_alias(tmp_path: Path) -> None:
+    (tmp_path / "kith.toml").write_text(
+        '[node]\nusername = "zoe"\nhttps = true\n[server]\nport = 9000\n'
+        '[federation]\nallow_private_networks = ["10.0.0.0/8"]\n',
+        encoding="utf-8",
+    )
+    config = load_config(tmp_path, env={})
+    assert config.node.username == "zoe" and config.server.port == 9000 and config.node.https
+    assert config.federation.allow_private_networks == ("10.0.0.0/8",)
+    assert config.base_url.startswith("https://")
+    env = {
+        "KITH_SERVER_PORT": "9100",
+        "KITH_NODE_HTTPS": "0",
+        "KITH_FEDERATION_ALLOW_PRIVATE_NETWORKS": "192.168.1.7/24, 127.0.0.1/32",
+    }
+    config = load_config(tmp_path, env=env)
+    assert config.server.port == 9100 and not config.node.https
+    assert config.federation.allow_private_networks == ("192.168.1.0/24", "127.0.0.1/32")
+    # The fixed aliases override too.
+    config = load_config(
+        tmp_path, env={"KITH_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8", "KITH_ALLOW_HTTP": "yes"}
+    )
+    assert config.federation.allow_private_networks == ("127.0.0.0/8",)
+    assert config.federation.allow_http is True
+
+
+def test_write_then_load_round_trips(tmp_path: Path) -> None:
+    config = load_config(tmp_path, env={}).with_values(
+        node={"username": "amy", "domain": "amy.example"},
+        federation={"allow_private_networks": ("10.0.0.0/8",)},
+    )
+    write_config(config)
+    assert load_config(tmp_path, env={}) == config
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"KITH_SERVER_PORT": "eighty"}, "server.port"),
+        ({"KITH_SERVER_PORT": "-1"}, "server.port"),
+        ({"KITH_SERVER_MAX_BODY_BYTES": "1e9"}, "server.max_body_bytes"),
+        ({"KITH_NODE_HTTPS": "maybe"}, "node.https"),
+        ({"KITH_ALLOW_HTTP": "perhaps"}, "KITH_ALLOW_HTTP"),
+        ({"KITH_NODE_ACTOR_TYPE": "Robot"}, "node.actor_type"),
+        ({"KITH_ALLOW_PRIVATE_NETWORKS": "10.0.0.0/99"}, "federation.allow_private_networks"),
+        ({"KITH_FEDERATION_ALLOW_PRIVATE_NETWORKS": "localhost"}, "federation.allow_private_networks"),
+    ],
+)
+def test_bad_env_values_name_the_option(tmp_path: Path, env: dict[str, str], needle: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, env=env)
+    assert needle in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('[server]\nport = "x"\n', "server.port"),
+        ("[server]\nport = true\n", "server.port"),
+        ("[server]\nportt = 1\n", "server.portt"),
+        ("[nonsense]\nx = 1\n", "nonsense.x"),
+        ("server = 3\n", "[server]"),
+        ("[server\n", "not valid TOML"),
+        ("[federation]\nallow_private_networks = 7\n", "federation.allow_private_networks"),
+    ],
+)
+def test_bad_toml_names_the_option(tmp_path: Path, text: str, needle: str) -> None:
+    (tmp_path / "kith.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, env={})
+    assert needle in str(info.value)
+    assert "kith.toml" in str(info.value)
+
+
+def test_schema_drives_the_docs() -> None:
+    table = config_table_markdown()
+    for opt in SCHEMA:
+        assert f"`{opt.key}`" in table and f"`{opt.env}`" in table
+        assert opt.help
+    assert "KITH_ALLOW_PRIVATE_NETWORKS" in table and "KITH_ALLOW_HTTP" in table
+
+
+def test_default_data_dir(tmp_path: Path) -> None:
+    assert default_data_dir({"KITH_DATA": str(tmp_path / "d")}) == tmp_path / "d"
+    assert default_data_dir({"XDG_DATA_HOME": str(tmp_path)}) == tmp_path / "kith"
+
+
+def test_port_above_65535_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, env={"KITH_SERVER_PORT": "70000"})
+    assert "server.port" in str(info.value) and "65535" in str(info.value)
