@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from federation.urls import AS_CONTEXT, PUBLIC
+from federation.urls import AS_CONTEXT
 
 __all__ = [
     "accept",
     "block",
-    "delete_actor",
     "follow",
     "move",
     "offer_relationship",
@@ -60,10 +59,6 @@ def block(activity_id: str, actor: str, target: str) -> dict[str, Any]:
 
 def update(activity_id: str, actor: str, obj: dict[str, Any], *, to: list[str]) -> dict[str, Any]:
     return _base(activity_id, "Update", actor, obj, to=to)
-
-
-def delete_actor(activity_id: str, actor: str, followers: str) -> dict[str, Any]:
-    return _base(activity_id, "Delete", actor, actor, to=[PUBLIC], cc=[followers])
 
 
 def move(activity_id: str, actor: str, target: str, followers: str) -> dict[str, Any]:

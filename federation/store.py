@@ -395,19 +395,6 @@ class FederationStore:
 
     # ---- inbox -----------------------------------------------------------------------------------
 
-    async def store_inbox(self, *, activity_id: str, actor_id: str, type: str, body: str, now: float) -> bool:
-        """Store a verified activity; False when its id was already stored (a replay: nothing is written)."""
-
-        async def fn(conn: aiosqlite.Connection) -> bool:
-            cur = await conn.execute(
-                """INSERT OR IGNORE INTO fed_inbox (activity_id, actor_id, type, body, received_at,
-                       next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
-                (activity_id, actor_id, type, body, now, now, now),
-            )
-            return cur.rowcount > 0
-
-        return await self.db.write(fn)
-
     async def store_inbox_many(self, items: Sequence[tuple[str, str, str, str, float]]) -> list[bool]:
         """Store many verified activities (activity_id, actor_id, type, body, now) in one write; for each,
         whether it was new. Used by the intake's batcher so that concurrent requests share one commit."""
@@ -707,20 +694,6 @@ class FederationStore:
             )
 
         await self.db.write(fn)
-
-    async def dead_hosts(self) -> list[str]:
-        async def fn(conn: aiosqlite.Connection) -> list[str]:
-            async with conn.execute("SELECT host FROM fed_hosts WHERE dead = 1 ORDER BY host") as cur:
-                return [r[0] for r in await cur.fetchall()]
-
-        return await self._read(fn)
-
-    async def set_host_scheme(self, host: str, scheme: str, now: float) -> None:
-        await self._exec(
-            """INSERT INTO fed_hosts (host, scheme, updated_at) VALUES (?, ?, ?)
-               ON CONFLICT(host) DO UPDATE SET scheme = excluded.scheme, updated_at = excluded.updated_at""",
-            (host, scheme, now),
-        )
 
     # ---- blocks ----------------------------------------------------------------------------------
 
