@@ -7,9 +7,7 @@ queue claims are single UPDATE ... RETURNING statements so that two workers neve
 
 from __future__ import annotations
 
-import asyncio
 import json
-import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -162,20 +160,13 @@ def _actor_from_row(row: aiosqlite.Row) -> StoredActor:
     )
 
 
-_READ_LOCKS: weakref.WeakKeyDictionary[Database, asyncio.Lock] = weakref.WeakKeyDictionary()
-
-
 class FederationStore:
     def __init__(self, db: Database) -> None:
         self.db = db
-        # Database.read runs BEGIN/COMMIT on one shared reader connection, so two reads at once collide
-        # ("cannot start a transaction within a transaction"); reads through this store take turns.
-        self._lock = _READ_LOCKS.setdefault(db, asyncio.Lock())
         self._blocks: set[tuple[str, str]] | None = None
 
     async def _read(self, fn: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
-        async with self._lock:
-            return await self.db.read(fn)
+        return await self.db.read(fn)
 
     # ---- remote actors and their keys ------------------------------------------------------------
 
