@@ -12,6 +12,7 @@ Rules kept:
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -161,6 +162,7 @@ class RemoteActors:
         # key id -> actor: every inbox request needs one, so the hot ones stay in memory (kept in step with
         # the database by _remember; bounded so that a flood of new keys cannot grow it without end)
         self._by_key: dict[str, RemoteActor] = {}
+        self._graph_lock = asyncio.Lock()
 
     async def _fetch(self, url: str, budget: FetchBudget | None) -> RemoteActor:
         final, doc = await self.client.get_json(url, budget=budget, signer=self.signer)
@@ -185,6 +187,12 @@ class RemoteActors:
         await self.store.save_actor(actor, doc, self.clock())
         self._cache(actor)
         return actor
+
+    async def _seen(self, actor: RemoteActor, source: ActorSource) -> None:
+        # The graph decides "new person or known one" by looking, then writing; two looks at once (the inbox
+        # and an owner's command naming the same actor) would both see "new". One at a time, then.
+        async with self._graph_lock:
+            await self.graph.remote_actor_seen(actor, source=source)
 
     def _cache(self, actor: RemoteActor) -> None:
         for key_id in [k for k, a in self._by_key.items() if a.id == actor.id and k != actor.public_key_id]:
@@ -214,7 +222,7 @@ class RemoteActors:
             actor = cached.actor
         else:
             actor = await self._fetch(actor_id, budget)
-        await self.graph.remote_actor_seen(actor, source=source)
+        await self._seen(actor, source)
         return actor
 
     async def cached(self, actor_id: str) -> StoredActor | None:
@@ -241,7 +249,11 @@ class RemoteActors:
             actor = parse_actor(doc, final)
         if actor.public_key_id != key_id:
             raise OriginMismatch(f"{actor.id} does not own the key {key_id}")
-        return await self._remember(actor, doc, budget)
+        actor = await self._remember(actor, doc, budget)
+        if actor.type not in ("Application", "Service"):  # servers and bots are not people in a contact graph
+            # every actor the node learns of becomes an identity; this runs once per new key, not per request
+            await self._seen(actor, "fetch")
+        return actor
 
     async def refetch_key(
         self, actor: RemoteActor, *, budget: FetchBudget | None = None
@@ -273,7 +285,7 @@ class RemoteActors:
             actor = _with(actor, acct=acct)
         await self.store.save_actor(actor, doc, self.clock())
         self._cache(actor)
-        await self.graph.remote_actor_seen(actor, source=source)
+        await self._seen(actor, source)
         return actor
 
     async def _webfinger(self, acct: str, budget: FetchBudget | None) -> str:
