@@ -294,12 +294,15 @@ async def publish_card(fed: Federation) -> int:
     their personal inbox. Peers with the same share get the same activity. Returns the number of peers."""
     groups: dict[str, tuple[dict[str, Any], list[str]]] = {}
     count = 0
-    for peer in await fed.graph.peers_allowed_to_see_card():
+    peers = list(await fed.graph.peers_allowed_to_see_card())
+    known = await fed.store.actors(peers)
+    blocked_by = await fed.store.blocked_by()
+    for peer in peers:
         # the graph may name other identities of the same people (acct:, e-mail): only known actors get cards
-        cached = await fed.store.actor(peer)
+        cached = known.get(peer)
         if cached is None or cached.gone or not cached.actor.is_kith:
             continue
-        if await fed.store.is_blocked(peer) or await fed.store.is_blocked_by(peer):
+        if peer in blocked_by or await fed.store.is_blocked(peer):
             continue
         fields = await fed.graph.card_for(peer)
         if not fields:

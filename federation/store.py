@@ -233,6 +233,21 @@ class FederationStore:
     async def actor_by_acct(self, acct: str) -> StoredActor | None:
         return await self._actor_where("acct", acct.lower())
 
+    async def actors(self, actor_ids: Sequence[str]) -> dict[str, StoredActor]:
+        """Many cached actors in a few queries (the card fan-out asks about every peer at once)."""
+
+        async def fn(conn: aiosqlite.Connection) -> dict[str, StoredActor]:
+            found: dict[str, StoredActor] = {}
+            for start in range(0, len(actor_ids), 500):
+                part = list(actor_ids[start : start + 500])
+                marks = ",".join("?" * len(part))
+                async with conn.execute(f"SELECT * FROM fed_actors WHERE id IN ({marks})", part) as cur:
+                    for row in await cur.fetchall():
+                        found[row["id"]] = _actor_from_row(row)
+            return found
+
+        return await self._read(fn)
+
     async def kith_actors_on(self, host: str) -> list[RemoteActor]:
         """Kith actors we know on ``host`` (host[:port])."""
 
@@ -748,6 +763,13 @@ class FederationStore:
 
     async def remove_blocked_by(self, actor_id: str) -> None:
         await self._exec("DELETE FROM fed_blocked_by WHERE actor_id = ?", (actor_id,))
+
+    async def blocked_by(self) -> set[str]:
+        async def fn(conn: aiosqlite.Connection) -> set[str]:
+            async with conn.execute("SELECT actor_id FROM fed_blocked_by") as cur:
+                return {r[0] for r in await cur.fetchall()}
+
+        return await self._read(fn)
 
     async def is_blocked_by(self, actor_id: str) -> bool:
         return bool(
