@@ -19,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -154,7 +154,6 @@ class FetchResponse:
     headers: CIMultiDictProxy[str]
     body: bytes
     content_type: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def json_object(self) -> dict[str, Any]:
         try:
