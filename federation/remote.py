@@ -301,6 +301,7 @@ class RemoteActors:
                     headers={"Accept": "application/jrd+json"},
                     accept_types=JRD_TYPES,
                     budget=budget,
+                    signer=self.signer,  # every request between servers is signed, GETs included
                 )
             except FetchError as exc:
                 last = exc
