@@ -1,1 +1,5 @@
-"""Kith bridges package."""
+"""Kith bridges: one module per silo, pulling closed networks' data into the open graph (DESIGN.md §7)."""
+
+from bridges._files import neutralize_formula
+
+__all__ = ["neutralize_formula"]

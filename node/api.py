@@ -442,11 +442,11 @@ async def _list_blocks(request: web.Request) -> web.Response:
 @_route(
     "GET",
     "/export",
-    "Export the whole graph (format=json) or people as vCard 4.0 (format=vcard)",
+    "Export the whole graph (format=json), or people as vCard 4.0 (format=vcard) or CSV (format=csv)",
     query=("format",),
 )
 async def _export(request: web.Request) -> web.StreamResponse:
-    from node.exporting import vcards
+    from node.exporting import people_csv, vcards
 
     fmt = request.query.get("format", "json")
     graph = _graph(request)
@@ -454,7 +454,9 @@ async def _export(request: web.Request) -> web.StreamResponse:
         return json_response(await graph.export_json())
     if fmt == "vcard":
         return web.Response(text=await vcards(graph), content_type="text/vcard", charset="utf-8")
-    raise BadInput("format must be json or vcard", field="format")
+    if fmt == "csv":
+        return web.Response(text=await people_csv(graph), content_type="text/csv", charset="utf-8")
+    raise BadInput("format must be json, vcard or csv", field="format")
 
 
 @_route("POST", "/import/json", "Import a Kith JSON export into this (empty) node")

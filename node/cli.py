@@ -581,11 +581,13 @@ async def _cmd_layers(args: argparse.Namespace) -> int:
 
 async def _cmd_export(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
+        from node.exporting import people_csv, vcards
+
         if args.format == "json":
             text = json.dumps(await ctx.graph.export_json(), ensure_ascii=False)
+        elif args.format == "csv":
+            text = await people_csv(ctx.graph)
         else:
-            from node.exporting import vcards
-
             text = await vcards(ctx.graph)
         if args.output in (None, "-"):
             sys.stdout.write(text)
@@ -838,7 +840,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_cmd_layers)
 
     p = sub.add_parser("export", help="export the graph (json) or people (vcard)")
-    p.add_argument("--format", choices=("json", "vcard"), default="json")
+    p.add_argument("--format", choices=("json", "vcard", "csv"), default="json")
     p.add_argument("--output", "-o", help="file to write (default: standard output)")
     p.set_defaults(fn=_cmd_export)
     p = sub.add_parser("backup", help="online copy of the database (safe while the node runs)")

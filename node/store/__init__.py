@@ -1,8 +1,8 @@
 """Storage for the contact graph.
 
 The graph logic (node/graph.py) sees only :class:`GraphStore`, whose parts are grouped by concept
-(``people``, ``insights``, ``merges``, ``export``, ``misc``). The SQLite implementation is the only one today;
-a PostgreSQL backend will be a second set of classes with the same methods, so nothing SQLite-specific appears
+(``people``, ``insights``, ``merges``, ``export``, ``misc``, ``peers``, ``imports``, ``links``). The SQLite
+implementation is the only one today; a PostgreSQL backend will be a second set of classes with the same methods, so nothing SQLite-specific appears
 in the methods' arguments or results: they take and return plain values and node.models records.
 """
 
@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 from node.store.db import Database, SchemaTooNew
 from node.store.sqlite_export import SqliteExport
+from node.store.sqlite_import import ImportStore
 from node.store.sqlite_insights import SqliteInsights
+from node.store.sqlite_links import SqliteLinks
 from node.store.sqlite_merge import SqliteMerges
 from node.store.sqlite_misc import SqliteMisc
 from node.store.sqlite_peers import SqlitePeers
@@ -30,6 +32,8 @@ class GraphStore:
     export: SqliteExport
     misc: SqliteMisc
     peers: SqlitePeers
+    imports: ImportStore
+    links: SqliteLinks
 
     @classmethod
     def sqlite(cls, db: Database) -> GraphStore:
@@ -41,4 +45,6 @@ class GraphStore:
             export=SqliteExport(db),
             misc=SqliteMisc(db),
             peers=SqlitePeers(db),
+            imports=ImportStore(db),
+            links=SqliteLinks(db),
         )

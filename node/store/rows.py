@@ -10,7 +10,16 @@ import aiosqlite
 
 from node.models import Identity, Person, Provenance
 
-__all__ = ["PERSON_COLUMNS", "dumps", "fetch_all", "fetch_one", "load_people", "placeholders", "refresh_fts"]
+__all__ = [
+    "PERSON_COLUMNS",
+    "dumps",
+    "fetch_all",
+    "fetch_one",
+    "identity_search_text",
+    "load_people",
+    "placeholders",
+    "refresh_fts",
+]
 
 PERSON_COLUMNS = (
     "pk, id, display_name, given_name, family_name, nickname, organization, title, birthday, photo_url, "
@@ -131,6 +140,14 @@ async def refresh_fts(conn: aiosqlite.Connection, pks: Iterable[int]) -> None:
             f"SELECT pk, names, organization, identities, notes FROM person_search_text WHERE pk IN ({marks})",
             chunk,
         )
+
+
+def identity_search_text(display: str, uri: str) -> str:
+    """How an identity is indexed for search: its display and its URI without the scheme, exactly as the
+    person_search_text view (migration 0003) writes it; bulk imports build the same text in Python."""
+    at = uri.find("://")
+    rest = uri[at + 3 :] if at >= 0 else uri[uri.find(":") + 1 :]
+    return f"{display} {rest}"
 
 
 def dumps(value: Any) -> str:

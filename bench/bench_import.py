@@ -1,0 +1,188 @@
+"""Import speed with identity resolution, into a node that already holds 100,000 people (issue 5).
+
+Builds the 100,000-person graph with bulk SQL (people, identities, provenance and search rows, the way an
+import leaves them), then imports a generated 30,000-row LinkedIn Connections.csv and a 50,000-entry X
+following.js through node.importer.Importer, each beside plain parsing of the same file in the same run.
+A tenth of the rows name people the graph already holds (by LinkedIn slug, e-mail or X id), so resolution
+attaches as well as creates.
+
+Run from the repository root: python bench/bench_import.py [--people 100000] [--rows 30000] [--follows 50000]
+The last lines are one JSON object per benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_parse import PREAMBLE, write_following  # noqa: E402
+
+from bridges.base import Bridge, ContactDraft  # noqa: E402
+from bridges.linkedin import LinkedInBridge  # noqa: E402
+from bridges.x import XBridge  # noqa: E402
+from node.importer import Importer  # noqa: E402
+from node.store import Database, GraphStore  # noqa: E402
+
+TARGET = 25_000
+NOW = "2026-11-22T00:00:00Z"
+
+
+def build_graph(db_path: Path, people: int) -> None:
+    """100,000 people with a LinkedIn slug each, an e-mail for every tenth and an X id for every fifth."""
+    conn = sqlite3.connect(db_path)
+    conn.execute("PRAGMA synchronous=OFF")
+    with conn:
+        conn.executemany(
+            "INSERT INTO person (pk, id, display_name, given_name, family_name, created_at, updated_at) "
+            "VALUES (?,?,?,?,?,?,?)",
+            (
+                (i, f"p_bench{i}", f"Old{i} Person{i}", f"Old{i}", f"Person{i}", NOW, NOW)
+                for i in range(1, people + 1)
+            ),
+        )
+        idents: list[tuple[int, int, str, str, str]] = []
+        for i in range(1, people + 1):
+            idents.append(
+                (
+                    len(idents) + 1,
+                    i,
+                    f"https://www.linkedin.com/in/old-{i:06d}",
+                    "linkedin",
+                    f"linkedin.com/in/old-{i:06d}",
+                )
+            )
+            if i % 10 == 0:
+                idents.append(
+                    (len(idents) + 1, i, f"mailto:old{i}@example.com", "email", f"old{i}@example.com")
+                )
+            if i % 5 == 0:
+                idents.append((len(idents) + 1, i, f"https://x.com/i/user/{i}", "x", f"x.com/i/user/{i}"))
+        conn.executemany(
+            "INSERT INTO identity (pk, person_pk, uri, kind, display, verification, created_at, updated_at) "
+            "VALUES (?,?,?,?,?,'claimed',?,?)",
+            ((*r, NOW, NOW) for r in idents),
+        )
+        conn.executemany(
+            "INSERT INTO provenance (identity_pk, source, source_record_id, seen_at) VALUES (?, 'bench', ?, ?)",
+            ((r[0], str(r[1]), NOW) for r in idents),
+        )
+        conn.executemany(
+            "INSERT INTO person_fts (rowid, names, organization, identities, notes) VALUES (?,?,'',?,NULL)",
+            ((i, f"Old{i} Person{i}", f"linkedin.com/in/old-{i:06d}") for i in range(1, people + 1)),
+        )
+    conn.close()
+
+
+def write_connections(path: Path, rows: int, people: int) -> None:
+    """Every tenth row is someone the graph holds: by slug, or (every twentieth) by e-mail under a new slug."""
+    with path.open("w", encoding="utf-8", newline="") as f:
+        f.write(PREAMBLE + "First Name,Last Name,URL,Email Address,Company,Position,Connected On\r\n")
+        for i in range(rows):
+            slug, email = f"person-{i:06d}", ""
+            if i % 10 == 0:
+                old = (i * 7) % people + 1
+                if i % 20 == 0:
+                    email = f"old{(old // 10 or 1) * 10}@example.com"
+                else:
+                    slug = f"old-{old:06d}"
+            elif i % 10 == 1:
+                email = f"person{i}@example.com"
+            f.write(
+                f"First{i},Last{i},https://www.linkedin.com/in/{slug},{email},"
+                f'Company {i % 500},"Engineer, level {i % 7}",{1 + i % 28:02d} Feb 2024\r\n'
+            )
+
+
+def parse_rate(bridge: Bridge, path: Path) -> tuple[int, float]:
+    start = time.perf_counter()
+    count = sum(1 for item in bridge.parse_export(path) if isinstance(item, ContactDraft))
+    return count, count / (time.perf_counter() - start)
+
+
+async def import_rate(db_path: Path, bridge: Bridge, path: Path) -> tuple[int, float, dict[str, int]]:
+    db = await Database.open(db_path)
+    try:
+        importer = Importer(GraphStore.sqlite(db))
+        start = time.perf_counter()
+        summary = await importer.run(bridge, path)
+        seconds = time.perf_counter() - start
+    finally:
+        await db.close()
+    counts = {
+        "people_created": summary.people_created,
+        "people_updated": summary.people_updated,
+        "identities_added": summary.identities_added,
+        "merged_automatically": summary.merged_automatically,
+        "suggestions_made": summary.suggestions_made,
+    }
+    return summary.rows, summary.rows / seconds, counts
+
+
+async def run(args: argparse.Namespace) -> list[dict[str, object]]:
+    results: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        db_path = folder / "kith.sqlite3"
+        db = await Database.open(db_path)  # the schema, by the node's own migrations
+        await db.close()
+        start = time.perf_counter()
+        build_graph(db_path, args.people)
+        print(
+            f"graph of {args.people:,} people built in {time.perf_counter() - start:.1f} s", file=sys.stderr
+        )
+
+        connections = folder / "Connections.csv"
+        write_connections(connections, args.rows, args.people)
+        x_archive = folder / "x" / "data"
+        x_archive.mkdir(parents=True)
+        write_following(x_archive / "following.js", args.follows)
+        (x_archive / "account.js").write_text(
+            'window.YTD.account.part0 = [{"account": {"accountId": "1", "username": "me"}}]\n'
+        )
+
+        for metric, bridge, path in (
+            ("linkedin_connections_import", LinkedInBridge(), connections),
+            ("x_following_import", XBridge(), x_archive.parent),
+        ):
+            parsed, parse_per_s = parse_rate(bridge, path)
+            rows, per_s, counts = await import_rate(db_path, bridge, path)
+            print(
+                f"{metric}: {rows:,} rows, {per_s:,.0f} rows/s with resolution "
+                f"(plain parsing of the same file: {parse_per_s:,.0f} rows/s for {parsed:,} contacts); {counts}",
+                file=sys.stderr,
+            )
+            results.append(
+                {
+                    "metric": metric,
+                    "value": round(per_s),
+                    "unit": "rows/s",
+                    "target": TARGET,
+                    "baseline": round(parse_per_s),
+                    "ratio": round(per_s / parse_per_s, 3),
+                }
+            )
+    return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--people", type=int, default=100_000)
+    ap.add_argument("--rows", type=int, default=30_000)
+    ap.add_argument("--follows", type=int, default=50_000)
+    results = asyncio.run(run(ap.parse_args()))
+    for r in results:
+        print(json.dumps(r))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""Shared by the import tests: a real node database in a temporary folder, and export files written on the fly."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from node.graph import Graph
+from node.store import Database, GraphStore
+
+SAMPLES = Path(__file__).resolve().parent.parent / "bridges" / "samples"
+
+
+class Node:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.store = GraphStore.sqlite(db)
+        self.graph = Graph(self.store)
+
+    async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        async def run(conn: Any) -> list[tuple[Any, ...]]:
+            async with conn.execute(sql, params) as cur:
+                return [tuple(r) for r in await cur.fetchall()]
+
+        result: list[tuple[Any, ...]] = await self.db.read(run)
+        return result
+
+    async def count(self, table: str, where: str = "1") -> int:
+        return int((await self.rows(f"SELECT count(*) FROM {table} WHERE {where}"))[0][0])
+
+    async def person_of(self, uri: str) -> tuple[Any, ...]:
+        rows = await self.rows(
+            "SELECT p.pk, p.id, p.display_name, p.status FROM identity i JOIN person p ON p.pk = i.person_pk "
+            "WHERE i.uri = ?",
+            (uri,),
+        )
+        assert rows, f"no person holds {uri}"
+        return rows[0]
+
+    async def snapshot(self) -> dict[str, Any]:
+        doc = await self.graph.export_json()
+        doc.pop("exported_at")
+        return doc
+
+
+def write_x_archive(
+    root: Path,
+    *,
+    owner: str = "9000",
+    following: Sequence[str] = (),
+    follower: Sequence[str] = (),
+    dms: Sequence[tuple[str, str, str, str]] = (),
+) -> Path:
+    """An unpacked X archive: data/account.js, following.js, follower.js and direct-messages.js.
+    ``dms`` are (message id, sender id, recipient id, ISO time)."""
+    data = root / "data"
+    data.mkdir(parents=True, exist_ok=True)
+
+    def js(name: str, kind: str, items: list[Any]) -> None:
+        (data / f"{name}.js").write_text(
+            f"window.YTD.{kind}.part0 = {json.dumps(items, indent=2)}\n", encoding="utf-8"
+        )
+
+    js(
+        "account",
+        "account",
+        [{"account": {"accountId": owner, "username": "me", "accountDisplayName": "Me"}}],
+    )
+    js(
+        "following",
+        "following",
+        [
+            {"following": {"accountId": i, "userLink": f"https://twitter.com/intent/user?user_id={i}"}}
+            for i in following
+        ],
+    )
+    js(
+        "follower",
+        "follower",
+        [
+            {"follower": {"accountId": i, "userLink": f"https://twitter.com/intent/user?user_id={i}"}}
+            for i in follower
+        ],
+    )
+    conversations: dict[str, list[Any]] = {}
+    for mid, sender, recipient, when in dms:
+        conv = "-".join(sorted((sender, recipient)))
+        conversations.setdefault(conv, []).append(
+            {
+                "messageCreate": {
+                    "id": mid,
+                    "senderId": sender,
+                    "recipientId": recipient,
+                    "text": f"message {mid}",
+                    "createdAt": when,
+                    "mediaUrls": [],
+                    "urls": [],
+                    "reactions": [],
+                }
+            }
+        )
+    js(
+        "direct-messages",
+        "direct_messages",
+        [{"dmConversation": {"conversationId": c, "messages": m}} for c, m in conversations.items()],
+    )
+    return root
+
+
+def write_vcard(path: Path, cards: Sequence[Sequence[str]]) -> Path:
+    """Each card is a list of content lines between BEGIN and END."""
+    text = "".join(
+        "BEGIN:VCARD\r\nVERSION:3.0\r\n" + "".join(f"{line}\r\n" for line in card) + "END:VCARD\r\n"
+        for card in cards
+    )
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+CONNECTIONS_HEAD = "First Name,Last Name,URL,Email Address,Company,Position,Connected On\r\n"
+
+
+def write_connections(path: Path, rows: Sequence[str]) -> Path:
+    path.write_text(CONNECTIONS_HEAD + "".join(r + "\r\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+async def node(tmp_path: Path) -> AsyncIterator[Node]:
+    """A node database in the test's folder (tests import this fixture by name)."""
+    db = await Database.open(tmp_path / "kith.sqlite")
+    yield Node(db)
+    await db.close()
