@@ -110,8 +110,15 @@ class Processor:
             ):
                 await fed.store.set_follow_state(follow.follow_id, follow.end_state, fed.clock())
             return
-        if inner_type == "Block" or await fed.store.is_blocked_by(actor_id):
+        if inner_type == "Block" or object_id == await fed.store.block_by_id(actor_id):
             await fed.store.remove_blocked_by(actor_id)
+            return
+        if inner_type == "Accept" and isinstance(obj, dict):
+            # they take back their acceptance of our Follow: we no longer follow them
+            ours = await fed.store.follow(ref(obj.get("object")) or "")
+            mine = ours is not None and ours.direction == "out" and ours.actor_id == actor_id
+            if ours is not None and mine and ours.state in ("pending", "accepted"):
+                await fed.store.set_follow_state(ours.follow_id, ours.end_state, fed.clock())
             return
         if inner_type == "Follow":
             # an Undo naming a Follow id we never stored: drop their live follow if the object says so

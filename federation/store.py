@@ -771,6 +771,18 @@ class FederationStore:
 
         return await self._read(fn)
 
+    async def block_by_id(self, actor_id: str) -> str | None:
+        """The id of the Block ``actor_id`` sent us, if they block us."""
+
+        async def fn(conn: aiosqlite.Connection) -> str | None:
+            async with conn.execute(
+                "SELECT block_id FROM fed_blocked_by WHERE actor_id = ?", (actor_id,)
+            ) as cur:
+                row = await cur.fetchone()
+            return str(row[0]) if row else None
+
+        return await self._read(fn)
+
     async def is_blocked_by(self, actor_id: str) -> bool:
         return bool(
             await self._scalar("SELECT EXISTS (SELECT 1 FROM fed_blocked_by WHERE actor_id = ?)", (actor_id,))
