@@ -8,8 +8,10 @@ Rules kept (DESIGN.md §4, Mastodon's delivery worker as the reference):
   ``delivery_days``; 4xx answers other than 401/408/429 are final.
 - A circuit breaker per host: after consecutive failures no attempt is made until the back-off has passed; a
   host failing for ``delivery_days`` is dead-lettered, probed now and then, and resumed when it answers.
-- Double knock: cavage first; after a 401/403 the same request is signed with RFC 9421; the scheme that worked
-  is remembered per host.
+- Double knock (HTTP-SIGNATURES.md §7, protocol.wire.knock_order): the scheme remembered for the host first,
+  else RFC 9421 towards Kith peers and cavage towards everyone else; after a 401/403 the other one, once; the
+  scheme that worked is remembered. Failures that are ours (a bug, not the peer) are retried but never count
+  against the peer's breaker.
 """
 
 from __future__ import annotations

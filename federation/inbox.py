@@ -2,12 +2,15 @@
 
 1. per-host rate limit (by the signing key's host, read from the headers; 503 + Retry-After);
 2. size: a declared or streamed body over 1 MiB is refused before parsing (413); content type (415);
-3. JSON parsed with a depth limit (400/413) and its ``@context`` checked against the contexts we ship;
+3. JSON parsed within limits (depth 32, 20,000 values: 413; malformed: 400), the usual compacted-AS variations
+   normalised, and its ``@context`` checked against the contexts we ship (400);
 4. signature (cavage or RFC 9421) verified on the raw bytes with the key the ``keyId`` names, inside the time
    window, with the digest checked (401); a failed check may re-fetch the key once (rotation);
-5. origin: key owner = ``actor`` = origin of the activity id (403); embedded objects from another origin are
-   cut down to their id, so that the worker fetches them from their own origin or finds them in our store;
-6. blocks of the actor and its domain (403);
+5. origin: key owner = ``actor`` = origin of the activity id (403); Update/Delete/Move/Undo/Offer only of the
+   actor's own objects, unless the object is a signed record (its proofs vouch for it); other embedded
+   objects from another origin are cut down to their id, so that the worker fetches them from their own
+   origin or finds them in our store;
+6. blocks of the actor and its domain (403; checked before any key is fetched);
 7. dedupe by activity id and durable store in one group-committed write, then 202; a worker processes it.
 Nothing is written unless every check passed.
 """
