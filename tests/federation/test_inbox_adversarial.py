@@ -233,3 +233,19 @@ async def test_usual_variations_are_read_and_value_flood_refused(tmp_path: Path,
         assert len(flood) < 1 << 20
         assert (await post(node, flood, m.signed_headers(url, flood, clock())))[0] == 413
         assert await stored(node) == 1
+
+
+async def test_key_id_pointing_inside_is_never_fetched(tmp_path: Path, clock: FakeClock) -> None:
+    async with start_node(tmp_path, "alice", clock) as node, remote_actor() as m:
+        url = node.base + "/inbox"
+        for key_id in (
+            "http://169.254.169.254/latest/meta-data#k",
+            "http://10.0.0.1/actor#k",
+            "file:///etc/passwd",
+        ):
+            body = json.dumps(follow(m.actor, node.actor) | {"actor": key_id.split("#")[0]}).encode()
+            before = node.fed.client.requests_made
+            status, _ = await post(node, body, m.signed_headers(url, body, clock(), key_id=key_id))
+            assert status == 401, key_id
+            assert node.fed.client.requests_made == before  # refused before any connection
+        assert await stored(node) == 0
