@@ -26,6 +26,7 @@ from federation.urls import KITH_PROTOCOL
 from protocol.errors import MalformedInput, OriginMismatch
 
 __all__ = [
+    "HOST_REFETCH_SECONDS",
     "KEY_REFETCH_SECONDS",
     "STALE_SECONDS",
     "RemoteActors",
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 KEY_REFETCH_SECONDS = 300.0
+HOST_REFETCH_SECONDS = 30.0
 STALE_SECONDS = 86400.0
 _ACTOR_TYPES = {"Person", "Organization", "Application", "Service", "Group"}
 
@@ -163,6 +165,7 @@ class RemoteActors:
         # the database by _remember; bounded so that a flood of new keys cannot grow it without end)
         self._by_key: dict[str, RemoteActor] = {}
         self._graph_lock = asyncio.Lock()
+        self._host_refetch: dict[str, float] = {}
 
     async def _fetch(self, url: str, budget: FetchBudget | None) -> RemoteActor:
         final, doc = await self.client.get_json(url, budget=budget, signer=self.signer)
@@ -258,11 +261,19 @@ class RemoteActors:
     async def refetch_key(
         self, actor: RemoteActor, *, budget: FetchBudget | None = None
     ) -> RemoteActor | None:
-        """After a failed verification: fetch the actor again, once per KEY_REFETCH_SECONDS (else None)."""
+        """After a failed verification: fetch the actor again, at most once per KEY_REFETCH_SECONDS per actor
+        and once per HOST_REFETCH_SECONDS per host (else None), so that forged requests naming many actors
+        cannot turn us into a stream of fetches at one server."""
         cached = await self.store.actor(actor.id)
         now = self.clock()
         if cached and cached.key_refetched_at and now - cached.key_refetched_at < KEY_REFETCH_SECONDS:
             return None
+        if now - self._host_refetch.get(actor.host, float("-inf")) < HOST_REFETCH_SECONDS:
+            return None
+        self._host_refetch[actor.host] = now
+        if len(self._host_refetch) > 10_000:  # forget the oldest hosts; they are long out of their window
+            for host in sorted(self._host_refetch, key=self._host_refetch.__getitem__)[:1000]:
+                del self._host_refetch[host]
         await self.store.note_key_refetch(actor.id, now)
         fresh = await self._fetch(actor.id, budget)
         await self.store.note_key_refetch(actor.id, now)
