@@ -120,6 +120,9 @@ async def connect(
         raise NotFound(f"{actor.id} is not a Kith node; follow it instead (kith follow {address})")
     if await fed.store.is_blocked(actor.id):
         raise NotFound(f"{actor.id} is blocked; unblock it first")
+    for pending in await fed.store.offers(["offered"]):
+        if pending.direction == "out" and pending.actor_id == actor.id and pending.rel_type == term.name:
+            return pending  # asking twice is asking once
     record = Relationship(
         id=fed.new_id("relationships"),
         relationship_type=term.iri,

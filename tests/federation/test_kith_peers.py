@@ -25,6 +25,7 @@ async def test_connect_produces_one_record_with_both_proofs(tmp_path: Path) -> N
         with pytest.raises(InvalidRecord):
             await owner.connect(a.fed, b.acct, "frenemy")
         offered = await owner.connect(a.fed, b.acct, "colleague", how_we_met="PyCon 2024")
+        assert await owner.connect(a.fed, b.acct, "colleague") == offered  # asking twice is asking once
         await settle(a, b)
         incoming = await owner.requests(b.fed)
         assert [(r["kind"], r["direction"], r["actor"], r["type"]) for r in incoming] == [
