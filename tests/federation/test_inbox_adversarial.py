@@ -249,3 +249,25 @@ async def test_key_id_pointing_inside_is_never_fetched(tmp_path: Path, clock: Fa
             assert status == 401, key_id
             assert node.fed.client.requests_made == before  # refused before any connection
         assert await stored(node) == 0
+
+
+async def test_key_refetch_is_limited_per_host(tmp_path: Path, clock: FakeClock) -> None:
+    async with start_node(tmp_path, "alice", clock) as node, remote_actor() as m:
+        url = node.base + "/inbox"
+        other = m.base + "/users/other"
+        for actor, n in ((m.actor, 1), (other, 2)):
+            body = json.dumps(follow(actor, node.actor, n)).encode()
+            assert (await post(node, body, m.signed_headers(url, body, clock(), key_id=actor + "#main-key")))[
+                0
+            ] == 202
+        forger = keyring(9).owner_rsa
+        made = []
+        for actor, n in ((m.actor, 3), (other, 4)):
+            before = node.fed.client.requests_made
+            body = json.dumps(follow(actor, node.actor, n)).encode()
+            headers = m.signed_headers(url, body, clock(), key_id=actor + "#main-key", key=forger)
+            assert (await post(node, body, headers))[0] == 401
+            made.append(node.fed.client.requests_made - before)
+        # the first forgery re-fetched mallory's key; the second, on the same host, found the host's window shut
+        assert made[0] >= 1 and made[1] == 0
+        assert await stored(node) == 2
