@@ -9,7 +9,7 @@ import contextlib
 import io
 import re
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,30 +25,9 @@ from node.config import load_config
 from node.context import NodeContext, read_token
 
 
-def _with_password_command() -> contextlib.AbstractContextManager[object]:
-    """`kith password` lives in node/cli_web.py; until node/cli.py lists it among its extensions, add it here."""
-    import node.cli as cli
-    from node import cli_web
-
-    found = cli._extensions()
-    if any(getattr(f, "__module__", "") == cli_web.__name__ for f in found):
-        return contextlib.nullcontext()
-    patch = pytest.MonkeyPatch()
-
-    @contextlib.contextmanager
-    def patched() -> Iterator[object]:
-        patch.setattr(cli, "_extensions", lambda: [*found, cli_web.register])
-        try:
-            yield None
-        finally:
-            patch.undo()
-
-    return patched()
-
-
 def run_cli(*argv: str | Path) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    with _with_password_command(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             code = cli_main([str(a) for a in argv])
         except SystemExit as exc:
