@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -138,7 +139,10 @@ async def _cmd_init(args: argparse.Namespace) -> int:
     print(
         f"  keys are {'encrypted with KITH_PASSPHRASE' if passphrase else 'not encrypted (set KITH_PASSPHRASE)'}"
     )
-    print(f"Next: kith --data {data_dir} serve   (then open {config.base_url}/)")
+    print(f"Next: kith --data {data_dir} serve   (then open {config.base_url}/ and sign in with the token)")
+    print(
+        f"      kith --data {data_dir} password set   lets you sign in to the web UI with a password instead"
+    )
     return 0
 
 
@@ -602,6 +606,24 @@ async def _cmd_export(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
+async def _cmd_restore(args: argparse.Namespace) -> int:
+    # The owner's own file: no request-size limit applies (POST /api/import/json is bounded by max_body_bytes,
+    # which a real graph's export exceeds).
+    try:
+        doc = json.loads(Path(args.file).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CliError(
+            f"{args.file} is not a Kith JSON export ({exc}); make one with `kith export`"
+        ) from None
+
+    async def run(ctx: NodeContext) -> int:
+        counts = await ctx.graph.import_json(doc)
+        _out(args, counts, lambda: print(f"restored {counts.get('person', 0)} people from {args.file}"))
+        return 0
+
+    return await _with_ctx(args, run)
+
+
 async def _cmd_backup(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         from node.graph import iso
@@ -843,6 +865,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("json", "vcard", "csv"), default="json")
     p.add_argument("--output", "-o", help="file to write (default: standard output)")
     p.set_defaults(fn=_cmd_export)
+    p = sub.add_parser("restore", help="load a `kith export --format json` file into this empty node")
+    p.add_argument("file", type=Path)
+    _json_flag(p)
+    p.set_defaults(fn=_cmd_restore)
     p = sub.add_parser("backup", help="online copy of the database (safe while the node runs)")
     p.add_argument("--output", "-o")
     p.set_defaults(fn=_cmd_backup)
@@ -879,6 +905,12 @@ def _extensions() -> list[Callable[[Any], None]]:
         found.append(reg_card)
     except ImportError:
         pass
+    try:
+        from node.cli_web import register as reg_web
+
+        found.append(reg_web)
+    except ImportError:
+        pass
     return found
 
 
@@ -896,6 +928,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (NodeError, KithError) as exc:
         where = f" ({exc.field})" if exc.field else ""
         print(f"kith: {exc.message}{where}", file=sys.stderr)
+    except sqlite3.Error as exc:
+        print(
+            f"kith: the database could not be used ({exc}); if the file is damaged, restore a copy made by "
+            "`kith backup`",
+            file=sys.stderr,
+        )
+    except OSError as exc:  # a file or folder given on the command line that cannot be written or read
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"kith: {exc.strerror or exc}{where}", file=sys.stderr)
     except KeyboardInterrupt:
         print("kith: interrupted", file=sys.stderr)
         return 130

