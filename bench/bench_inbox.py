@@ -25,7 +25,8 @@ from bench._fed_node import kith_node, plain_server
 from federation.signing import sign
 from node.keys import KeyRing
 
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+ROUNDS = 3
 CONCURRENCY = int(sys.argv[2]) if len(sys.argv) > 2 else 64
 
 
@@ -111,17 +112,23 @@ async def main() -> None:
 
         warm = [signed(i) for i in range(-50, 0)]
         await blast(url, warm)  # fetches and caches the key, warms connections
-        requests = [signed(i) for i in range(N)]
-        bare_requests = [(b, dict(h)) for b, h in requests]
-        t_bare = await blast(bare_base + "/inbox", bare_requests)
-        commits_before = fed.store.db.commits
-        t_kith = await blast(url, requests)
-        commits = fed.store.db.commits - commits_before
+        # Alternate the two servers over a few rounds and keep each one's best: other work on the machine
+        # slows whichever happens to run beside it, and the best round is the least disturbed.
+        t_bare = t_kith = float("inf")
+        commits = 0
+        for round_ in range(ROUNDS):
+            requests = [signed(round_ * N + i) for i in range(N)]
+            t_bare = min(t_bare, await blast(bare_base + "/inbox", [(b, dict(h)) for b, h in requests]))
+            commits_before = fed.store.db.commits
+            t_kith = min(t_kith, await blast(url, requests))
+            commits = fed.store.db.commits - commits_before
         stored = await fed.store.inbox_count()
-        assert stored == N + len(warm), stored
+        assert stored == ROUNDS * N + len(warm), stored
     kith_rate, bare_rate = N / t_kith, N / t_bare
-    print(f"kith inbox: {N} signed activities in {t_kith:.2f} s ({kith_rate:.0f}/s, {commits} commits)")
-    print(f"bare 202 handler: {N} requests in {t_bare:.2f} s ({bare_rate:.0f}/s)")
+    print(
+        f"kith inbox: {N} signed activities in {t_kith:.2f} s ({kith_rate:.0f}/s, {commits} commits), best of {ROUNDS}"
+    )
+    print(f"bare 202 handler: {N} requests in {t_bare:.2f} s ({bare_rate:.0f}/s), best of {ROUNDS}")
     print(
         json.dumps(
             {

@@ -9,26 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from federation.urls import AS_CONTEXT, PUBLIC
+from federation.urls import AS_CONTEXT
 
 __all__ = [
-    "KITH_RECORD_CONTEXT",
     "accept",
     "block",
-    "delete_actor",
     "follow",
     "move",
     "offer_relationship",
     "reject",
-    "relationship_record",
     "undo",
     "update",
-]
-
-KITH_RECORD_CONTEXT: list[str] = [
-    AS_CONTEXT,
-    "https://w3id.org/security/data-integrity/v2",
-    "https://w3id.org/kith/v1",
 ]
 
 
@@ -70,39 +61,8 @@ def update(activity_id: str, actor: str, obj: dict[str, Any], *, to: list[str]) 
     return _base(activity_id, "Update", actor, obj, to=to)
 
 
-def delete_actor(activity_id: str, actor: str, followers: str) -> dict[str, Any]:
-    return _base(activity_id, "Delete", actor, actor, to=[PUBLIC], cc=[followers])
-
-
 def move(activity_id: str, actor: str, target: str, followers: str) -> dict[str, Any]:
     return _base(activity_id, "Move", actor, actor, target=target, to=[followers])
-
-
-def relationship_record(
-    *,
-    record_id: str,
-    subject: str,
-    obj: str,
-    relationship: str,
-    mutual: bool,
-    how_we_met: str | None,
-    since: str | None,
-) -> dict[str, Any]:
-    """A Relationship between two owners, before either proof (each owner's proof is added by protocol/)."""
-    doc: dict[str, Any] = {
-        "@context": KITH_RECORD_CONTEXT,
-        "id": record_id,
-        "type": "Relationship",
-        "subject": subject,
-        "object": obj,
-        "relationship": relationship,
-        "mutual": mutual,
-    }
-    if how_we_met:
-        doc["howWeMet"] = how_we_met
-    if since:
-        doc["since"] = since
-    return doc
 
 
 def offer_relationship(activity_id: str, actor: str, record: dict[str, Any], *, to: str) -> dict[str, Any]:

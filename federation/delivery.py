@@ -8,8 +8,10 @@ Rules kept (DESIGN.md §4, Mastodon's delivery worker as the reference):
   ``delivery_days``; 4xx answers other than 401/408/429 are final.
 - A circuit breaker per host: after consecutive failures no attempt is made until the back-off has passed; a
   host failing for ``delivery_days`` is dead-lettered, probed now and then, and resumed when it answers.
-- Double knock: cavage first; after a 401/403 the same request is signed with RFC 9421; the scheme that worked
-  is remembered per host.
+- Double knock (HTTP-SIGNATURES.md §7, protocol.wire.knock_order): the scheme remembered for the host first,
+  else RFC 9421 towards Kith peers and cavage towards everyone else; after a 401/403 the other one, once; the
+  scheme that worked is remembered. Failures that are ours (a bug, not the peer) are retried but never count
+  against the peer's breaker.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from federation.errors import FetchBlocked, FetchError
 from federation.fetch import FetchResponse, GuardedClient
 from federation.signing import Scheme, make_signer
 from federation.store import DeliveryRow, FederationStore, HostRow
+from protocol.wire import knock_order, retry_with_other_scheme
 
 __all__ = [
     "BREAKER_AFTER",
@@ -34,10 +37,9 @@ __all__ = [
     "DeliveryLoop",
     "Outcome",
     "backoff",
-    "log",
 ]
 
-log = logging.getLogger("kith.federation.delivery")
+_log = logging.getLogger("kith.federation.delivery")
 
 BREAKER_AFTER = 3  # consecutive failures before a host's circuit opens
 PROBE_EVERY = 6 * 3600.0  # how often a dead-lettered host is probed
@@ -104,13 +106,23 @@ class DeliveryLoop:
         if not rows:
             return 0
         hosts: dict[str, HostRow | None] = {}
+        kith_hosts: set[str] = set()
         for host in {r.host for r in rows}:
             hosts[host] = await self.store.host(host)
+            if await self.store.kith_actors_on(host):
+                kith_hosts.add(host)
         sem = asyncio.Semaphore(self.concurrency)
 
         async def one(row: DeliveryRow) -> None:
             async with sem:
-                outcome = await self._attempt(row, hosts[row.host])
+                try:
+                    outcome = await self._attempt(row, hosts[row.host], kith=row.host in kith_hosts)
+                except Exception as exc:  # a fault of ours: logged and retried like a failure, never stuck
+                    _log.exception("delivery %s to %s failed", row.activity_id, row.inbox)
+                    error = f"{type(exc).__name__}: {exc}"[:500]
+                    outcome = Outcome(
+                        delivered=False, retry=True, status=None, error=error, scheme=None, host_up=True
+                    )
             await self._record(row, outcome, hosts[row.host])
 
         await asyncio.gather(*(one(r) for r in rows))
@@ -126,12 +138,17 @@ class DeliveryLoop:
             follow_redirects=False,
         )
 
-    async def _attempt(self, row: DeliveryRow, host: HostRow | None) -> Outcome:
-        scheme: Scheme = "rfc9421" if host is not None and host.scheme == "rfc9421" else "cavage"
+    async def _attempt(self, row: DeliveryRow, host: HostRow | None, *, kith: bool = False) -> Outcome:
+        known = host.scheme if host is not None else None
+        remembered: Scheme | None = (
+            "rfc9421" if known == "rfc9421" else "cavage" if known == "cavage" else None
+        )
+        # towards a Kith peer RFC 9421 goes first (HTTP-SIGNATURES.md §7.4)
+        scheme, other = knock_order(remembered=remembered, kith_peer=kith)
         try:
             resp = await self._post(row, scheme)
-            if resp.status in (401, 403) and (host is None or host.scheme is None):
-                other: Scheme = "rfc9421" if scheme == "cavage" else "cavage"
+            if retry_with_other_scheme(resp.status):
+                # the double knock (HTTP-SIGNATURES.md §7): once with the other scheme; the winner is remembered
                 second = await self._post(row, other)
                 if 200 <= second.status < 300:
                     scheme, resp = other, second
@@ -191,12 +208,14 @@ class DeliveryLoop:
                 error=outcome.error,
                 retry_at=now + backoff(attempts, self.rng),
             )
+        _log.info("delivery of %s to %s failed (%s)", row.activity_id, row.inbox, outcome.error)
+        if outcome.host_up:
+            return  # the host answered (or the fault was ours): nothing against its breaker
         failures = (host.failures if host else 0) + 1
         open_for = backoff(failures, self.rng) if failures >= BREAKER_AFTER else 0.0
         dead = await self.store.host_failed(row.host, now, open_for=open_for, dead_after=self.max_age)
         if dead:
             await self.store.host_probe_at(row.host, now + PROBE_EVERY)
-        log.info("delivery of %s to %s failed (%s)", row.activity_id, row.inbox, outcome.error)
 
     async def _probe_dead_hosts(self, now: float) -> None:
         for host in await self.store.dead_hosts_due(now):
@@ -207,7 +226,7 @@ class DeliveryLoop:
             try:
                 n = await self.run_once()
             except Exception:  # a bug in one cycle must not stop delivery for good; it is logged loudly
-                log.exception("delivery cycle failed")
+                _log.exception("delivery cycle failed")
                 n = 0
             if n == 0:
                 self.wake.clear()

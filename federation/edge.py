@@ -11,15 +11,13 @@ from federation.errors import RateLimited
 from protocol.errors import KithError
 
 __all__ = [
-    "Handler",
     "edge",
     "error_response",
-    "log",
 ]
 
-log = logging.getLogger("kith.federation")
+_log = logging.getLogger("kith.federation")
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def error_response(exc: KithError) -> web.Response:
@@ -29,7 +27,7 @@ def error_response(exc: KithError) -> web.Response:
     return web.json_response(body, status=status, headers=headers)
 
 
-def edge(handler: Handler) -> Handler:
+def edge(handler: _Handler) -> _Handler:
     """Wrap a public handler so that every KithError it raises is answered with its status hint."""
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
@@ -37,7 +35,7 @@ def edge(handler: Handler) -> Handler:
             return await handler(request)
         except KithError as exc:
             if exc.status_hint >= 500:
-                log.warning("%s %s: %s", request.method, request.path, exc.message)
+                _log.warning("%s %s: %s", request.method, request.path, exc.message)
             return error_response(exc)
 
     wrapped.__name__ = handler.__name__

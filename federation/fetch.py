@@ -19,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -48,14 +48,12 @@ __all__ = [
     "FetchResponse",
     "GuardedClient",
     "GuardedResolver",
-    "IPAddress",
-    "IPNetwork",
     "Signer",
     "address_allowed",
 ]
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 ACTIVITY_TYPES = ("application/activity+json", "application/ld+json", "application/json")
 JRD_TYPES = ("application/jrd+json", "application/json")
@@ -69,7 +67,7 @@ Signer = Callable[[str, str, Mapping[str, str], bytes | None], Mapping[str, str]
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
-def _embedded_v4(ip: IPAddress) -> ipaddress.IPv4Address | None:
+def _embedded_v4(ip: _IPAddress) -> ipaddress.IPv4Address | None:
     if not isinstance(ip, ipaddress.IPv6Address):
         return None
     if ip.ipv4_mapped is not None:
@@ -83,7 +81,7 @@ def _embedded_v4(ip: IPAddress) -> ipaddress.IPv4Address | None:
     return None
 
 
-def address_allowed(address: str | IPAddress, allow: tuple[IPNetwork, ...] = ()) -> bool:
+def address_allowed(address: str | _IPAddress, allow: tuple[_IPNetwork, ...] = ()) -> bool:
     """True when ``address`` is a global unicast address, or inside an explicitly allowed range."""
     ip = ipaddress.ip_address(address) if isinstance(address, str) else address
     candidates = [ip]
@@ -98,7 +96,7 @@ def address_allowed(address: str | IPAddress, allow: tuple[IPNetwork, ...] = ())
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class FetchPolicy:
-    allow_networks: tuple[IPNetwork, ...] = ()
+    allow_networks: tuple[_IPNetwork, ...] = ()
     allow_http: bool = False
     connect_timeout: float = 5.0
     total_timeout: float = 30.0
@@ -156,7 +154,6 @@ class FetchResponse:
     headers: CIMultiDictProxy[str]
     body: bytes
     content_type: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def json_object(self) -> dict[str, Any]:
         try:

@@ -2,12 +2,15 @@
 
 1. per-host rate limit (by the signing key's host, read from the headers; 503 + Retry-After);
 2. size: a declared or streamed body over 1 MiB is refused before parsing (413); content type (415);
-3. JSON parsed with a depth limit (400/413) and its ``@context`` checked against the contexts we ship;
+3. JSON parsed within limits (depth 32, 20,000 values: 413; malformed: 400), the usual compacted-AS variations
+   normalised, and its ``@context`` checked against the contexts we ship (400);
 4. signature (cavage or RFC 9421) verified on the raw bytes with the key the ``keyId`` names, inside the time
    window, with the digest checked (401); a failed check may re-fetch the key once (rotation);
-5. origin: key owner = ``actor`` = origin of the activity id (403); embedded objects from another origin are
-   cut down to their id, so that the worker fetches them from their own origin or finds them in our store;
-6. blocks of the actor and its domain (403);
+5. origin: key owner = ``actor`` = origin of the activity id (403); Update/Delete/Move/Undo/Offer only of the
+   actor's own objects, unless the object is a signed record (its proofs vouch for it); other embedded
+   objects from another origin are cut down to their id, so that the worker fetches them from their own
+   origin or finds them in our store;
+6. blocks of the actor and its domain (403; checked before any key is fetched);
 7. dedupe by activity id and durable store in one group-committed write, then 202; a worker processes it.
 Nothing is written unless every check passed.
 """
@@ -15,8 +18,9 @@ Nothing is written unless every check passed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,6 +49,8 @@ KNOWN_CONTEXTS = frozenset(
     {
         "https://www.w3.org/ns/activitystreams",
         "http://www.w3.org/ns/activitystreams",
+        "https://www.w3.org/ns/activitystreams#",
+        "https://www.w3.org/ns/activitystreams.jsonld",
         "https://w3id.org/security/v1",
         "https://w3id.org/security/v2",
         "https://w3id.org/security/data-integrity/v1",
@@ -78,8 +84,14 @@ def check_contexts(doc: dict[str, Any]) -> None:
 
 
 async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
-        raise TooLarge(f"body of {request.content_length} bytes is over the {limit} byte limit")
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise TooLarge(f"body of {declared} bytes is over the {limit} byte limit")
+    if declared is not None:
+        try:
+            return await request.content.readexactly(declared)
+        except asyncio.IncompleteReadError:
+            raise MalformedInput("the body ended before its Content-Length") from None
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_chunked(65536):
@@ -90,7 +102,34 @@ async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes:
     return b"".join(chunks)
 
 
+@functools.lru_cache(maxsize=8192)
+def _key_host(key_id: str) -> str:
+    return urlsplit(key_id).netloc.lower()
+
+
+def _normalize(activity: dict[str, Any]) -> dict[str, Any]:
+    """The usual variations of compacted ActivityStreams (PROTOCOL.md §3): ``@id``/``@type`` for id/type, a
+    list of types (the first string wins), a one-element list of actors. Returns ``activity`` itself when
+    nothing needed changing, so the bytes as sent are kept."""
+    out = activity
+    for short, long in (("id", "@id"), ("type", "@type")):
+        if short not in out and long in out:
+            out = dict(out) if out is activity else out
+            out[short] = out.pop(long)
+    kind = out.get("type")
+    if isinstance(kind, list):
+        out = dict(out) if out is activity else out
+        out["type"] = next((k for k in kind if isinstance(k, str)), None)
+    actor = out.get("actor")
+    if isinstance(actor, list) and len(actor) == 1:
+        out = dict(out) if out is activity else out
+        out["actor"] = actor[0]
+    return out
+
+
 def _ref(value: Any) -> str | None:
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
     if isinstance(value, dict):
         value = value.get("id")
     return value if isinstance(value, str) else None
@@ -114,6 +153,10 @@ def _strip_foreign(activity: dict[str, Any], actor_origin: str) -> dict[str, Any
             ):
                 raise MalformedInput(f"embedded {name} without an id")
     return out
+
+
+class _KeyGone(Exception):
+    """The key's document answered 404/410: its actor is gone."""
 
 
 class _StoreBatcher:
@@ -172,12 +215,12 @@ class Intake:
         self.duplicates = 0
 
     async def handle(self, request: web.Request) -> web.Response:
-        headers = list(request.headers.items())
+        headers = request.headers
         try:
-            scheme, key_id = signature_key_id(request.headers)
+            scheme, key_id = signature_key_id(headers)
         except SignatureError:
             scheme, key_id = "cavage", ""
-        self.limiter.take(urlsplit(key_id).netloc.lower() if key_id else (request.remote or "unknown"))
+        self.limiter.take(_key_host(key_id) if key_id else (request.remote or "unknown"))
         body = await read_body(request)
         media = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if media not in _ACTIVITY_MEDIA:
@@ -197,30 +240,16 @@ class Intake:
         )
         return web.Response(status=202, text="stored" if stored else "already stored")
 
-    async def receive(
-        self,
-        *,
-        scheme: Any,
-        key_id: str,
-        method: str,
-        url: str,
-        headers: list[tuple[str, str]],
-        body: bytes,
-        activity: dict[str, Any],
-    ) -> bool:
-        actor_field = activity.get("actor")
-        actor_ref = actor_field.get("id") if isinstance(actor_field, dict) else actor_field
-        activity_id, kind = activity.get("id"), activity.get("type")
-        if not isinstance(actor_ref, str) or not isinstance(activity_id, str) or not isinstance(kind, str):
-            raise MalformedInput("an activity needs string id, type and actor")
-        if await self.store.is_blocked(key_id) or await self.store.is_blocked(actor_ref):
-            raise Blocked("blocked")
+    async def authenticate(
+        self, *, scheme: Any, key_id: str, method: str, url: str, headers: Mapping[str, str], body: bytes
+    ) -> RemoteActor:
+        """The actor whose key signed this request, or SignatureError (401)."""
         budget = FetchBudget(remaining=4)
         try:
             actor = await self.actors.by_key_id(key_id, budget=budget)
         except FetchStatus as exc:
-            if exc.status in (404, 410) and kind == "Delete" and actor_ref == key_id.split("#")[0]:
-                return False  # a deleted actor's farewell, its key gone and never cached: nothing to do
+            if exc.status in (404, 410):
+                raise _KeyGone(key_id) from None
             raise SignatureError(f"cannot fetch the key {key_id}: {exc.message}") from None
         except FetchError as exc:
             raise SignatureError(f"cannot fetch the key {key_id}: {exc.message}") from None
@@ -243,18 +272,71 @@ class Intake:
                 raise
             check(fresh)
             actor = fresh
+        return actor
+
+    async def signed_fetcher(self, request: web.Request) -> RemoteActor:
+        """Who signed this GET (private records are served only to actors allowed to see them)."""
+        scheme, key_id = signature_key_id(request.headers)
+        self.limiter.take(_key_host(key_id))
+        if await self.store.is_blocked(key_id):
+            raise Blocked("blocked")
+        try:
+            return await self.authenticate(
+                scheme=scheme,
+                key_id=key_id,
+                method="GET",
+                url=self.base_url + request.path_qs,
+                headers=request.headers,
+                body=b"",
+            )
+        except _KeyGone:
+            raise SignatureError(f"the key {key_id} is gone") from None
+
+    async def receive(
+        self,
+        *,
+        scheme: Any,
+        key_id: str,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        activity: dict[str, Any],
+    ) -> bool:
+        original = activity
+        activity = _normalize(activity)
+        actor_field = activity.get("actor")
+        actor_ref = actor_field.get("id") if isinstance(actor_field, dict) else actor_field
+        activity_id, kind = activity.get("id"), activity.get("type")
+        if not isinstance(actor_ref, str) or not isinstance(activity_id, str) or not isinstance(kind, str):
+            raise MalformedInput("an activity needs string id, type and actor")
+        if await self.store.is_blocked(actor_ref) or (
+            not key_id.startswith(actor_ref) and await self.store.is_blocked(key_id)
+        ):
+            raise Blocked("blocked")
+        try:
+            actor = await self.authenticate(
+                scheme=scheme, key_id=key_id, method=method, url=url, headers=headers, body=body
+            )
+        except _KeyGone:
+            if kind == "Delete" and actor_ref == key_id.split("#")[0]:
+                return False  # a deleted actor's farewell, its key gone and never cached: nothing to do
+            raise SignatureError(f"the key {key_id} is gone") from None
+        now = self.clock()
         if actor_ref != actor.id:
             raise OriginMismatch(f"signed by {actor.id}'s key but claims to be from {actor_ref}")
         actor_origin = origin(actor.id)
         if origin(activity_id) != actor_origin:
             raise OriginMismatch(f"activity id {activity_id} is not on the origin of its actor {actor.id}")
-        if kind in _OWN_OBJECT_TYPES:
-            object_id = _ref(activity.get("object"))
+        obj = activity.get("object")
+        signed_record = isinstance(obj, dict) and "proof" in obj  # its proofs, not its origin, vouch for it
+        if kind in _OWN_OBJECT_TYPES and not signed_record:
+            object_id = _ref(obj)
             if object_id is not None and origin(object_id) != actor_origin:
                 raise OriginMismatch(f"a {kind} can only concern its actor's own objects, not {object_id}")
         self.verified += 1
         clean = _strip_foreign(activity, actor_origin)
-        text = body.decode() if clean is activity else json.dumps(clean)  # keep the bytes as sent when we can
+        text = body.decode() if clean is original else json.dumps(clean)  # keep the bytes as sent when we can
         stored = await self._batcher.add((activity_id, actor.id, kind, text, now))
         if stored:
             self.on_stored()

@@ -12,17 +12,20 @@ from typing import Any
 
 from protocol.errors import MalformedInput, TooLarge
 
-__all__ = ["MAX_BODY", "MAX_DEPTH", "load_json_object"]
+__all__ = ["MAX_BODY", "MAX_DEPTH", "MAX_VALUES", "load_json_object"]
 
 MAX_BODY = 1 << 20
 MAX_DEPTH = 32
+MAX_VALUES = 20_000  # specs/PROTOCOL.md §3: no legitimate activity comes near it
 
 
-def _depth_ok(value: Any, limit: int) -> bool:
+def _shape_ok(value: Any, limit: int, max_values: int) -> bool:
     stack: list[tuple[Any, int]] = [(value, 1)]
+    seen = 0
     while stack:
         item, depth = stack.pop()
-        if depth > limit:
+        seen += 1
+        if depth > limit or seen > max_values:
             return False
         if isinstance(item, dict):
             stack.extend((v, depth + 1) for v in item.values())
@@ -43,6 +46,6 @@ def load_json_object(body: bytes, *, max_bytes: int = MAX_BODY, max_depth: int =
         raise MalformedInput(f"body is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise MalformedInput("body must be a JSON object")
-    if not _depth_ok(value, max_depth):
-        raise TooLarge(f"JSON nested deeper than {max_depth} levels")
+    if not _shape_ok(value, max_depth, MAX_VALUES):
+        raise TooLarge(f"JSON nested deeper than {max_depth} levels or holding over {MAX_VALUES} values")
     return value

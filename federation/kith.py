@@ -1,30 +1,36 @@
-"""Kith between Kith peers: relationship records signed by both owners, and disclosed profile cards.
+"""Kith between Kith peers: relationship records signed by both owners, and disclosed profile cards
+(specs/PROTOCOL.md §6-§7).
 
-- ``connect``: our owner offers a ``Relationship`` (a type from the vocabulary, how-we-met, since), signed
-  with their Ed25519 key (eddsa-jcs-2022), in an ``Offer`` to the peer's personal inbox.
-- The peer's owner accepts: they add their own proof to the same record (a proof set) and answer ``Accept``
-  with the record in ``result``; both sides verify both proofs and store the one record. ``Reject`` ends it.
-- Revocation: either side sends ``Undo`` naming the record; both mark it revoked.
-- Cards: an ``Update`` of a ``ProfileCard`` signed by its owner, with only the fields the recipient's circles
-  may see, sent to each allowed peer's personal inbox (never a shared inbox, never public).
-Proofs are made and checked by protocol/proofs.py; a proof must come from a key the owner's actor lists.
+- ``connect``: our owner offers a mutual ``Relationship`` (a symmetric term from the vocabulary, how-we-met,
+  since), signed with their Ed25519 key (eddsa-jcs-2022), in an ``Offer`` to the peer's personal inbox.
+- The peer's owner accepts: they add their own proof to the very record offered (a proof set) and answer
+  ``Accept`` with it in ``result``; both sides verify both proofs and keep the one record. ``Reject`` ends
+  it; the offerer may withdraw with ``Undo {Offer}``.
+- Ending: either end sends ``Update`` of the relationship with ``status: "ended"``, signed by the sender alone.
+- Cards: an ``Update`` of a ``ProfileCard`` signed by its owner, rendered with only the fields the recipient's
+  circles may see, sent to each allowed peer's personal inbox (never a shared inbox, never public).
+Records are built and read by protocol/records.py and protocol/serialize.py (the one place JSON-LD names are
+mapped); proofs are made and checked by protocol/proofs.py, and a proof counts only by a key the owner's actor
+lists. Kith-only activities go only to actors that name the Kith protocol (FEP-844e).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from federation import activities as act
 from federation.errors import NotFound
 from federation.fetch import FetchBudget
 from federation.ports import RemoteActor
-from federation.remote import origin
 from federation.store import OfferRow
 from protocol import proofs
-from protocol.errors import MalformedInput, OriginMismatch, ProofError
+from protocol.errors import InvalidRecord, MalformedInput, OriginMismatch, ProofError
+from protocol.records import ProfileCard, Relationship
+from protocol.serialize import KITH_CONTEXT, from_jsonld, to_jsonld
 from protocol.vocab import relationship_term
 
 if TYPE_CHECKING:
@@ -34,25 +40,15 @@ __all__ = [
     "accept_offer",
     "card_received",
     "connect",
+    "end",
     "offer_answered",
     "offer_received",
     "publish_card",
     "reject_offer",
-    "revoke",
+    "relationship_updated",
+    "render_card",
     "undo_received",
 ]
-
-_RECORD_FIELDS = (
-    "@context",
-    "id",
-    "type",
-    "subject",
-    "object",
-    "relationship",
-    "mutual",
-    "howWeMet",
-    "since",
-)
 
 
 def _now(fed: Federation) -> datetime:
@@ -84,6 +80,24 @@ def _unsigned(record: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k != "proof"}
 
 
+def _relationship(value: Any) -> Relationship:
+    """Read (and so validate) a relationship record from a peer."""
+    if not isinstance(value, dict):
+        raise MalformedInput("expected an embedded Relationship record")
+    try:
+        record = from_jsonld(value)
+    except InvalidRecord as exc:  # the peer's record, not our mistake
+        raise MalformedInput(f"invalid Relationship: {exc.message}", field=exc.field) from None
+    if not isinstance(record, Relationship):
+        raise MalformedInput(f"expected a Relationship, got a {type(record).__name__}")
+    return record
+
+
+def _kith_activity(activity: dict[str, Any]) -> dict[str, Any]:
+    activity["@context"] = list(KITH_CONTEXT)
+    return activity
+
+
 # ---- offering and answering (our owner's side) ---------------------------------------------------
 
 
@@ -91,21 +105,34 @@ async def connect(
     fed: Federation, address: str, rel_type: str, *, how_we_met: str | None = None, since: str | None = None
 ) -> OfferRow:
     term = relationship_term(rel_type)  # InvalidRecord names the known types
+    if not term.mutual:
+        raise InvalidRecord(
+            f"{term.name!r} is directed: it is stated, not offered; connect with a symmetric term such as "
+            "friend, colleague or met",
+            field="type",
+        )
+    try:
+        since_date = date.fromisoformat(since) if since else None
+    except ValueError:
+        raise InvalidRecord(f"since must be a date like 2024-05-01, got {since!r}", field="since") from None
     actor = await fed.actors.resolve(address, source="offer")
     if not actor.is_kith:
         raise NotFound(f"{actor.id} is not a Kith node; follow it instead (kith follow {address})")
     if await fed.store.is_blocked(actor.id):
         raise NotFound(f"{actor.id} is blocked; unblock it first")
-    record = act.relationship_record(
-        record_id=fed.new_id("relationships"),
+    for pending in await fed.store.offers(["offered"]):
+        if pending.direction == "out" and pending.actor_id == actor.id and pending.rel_type == term.name:
+            return pending  # asking twice is asking once
+    record = Relationship(
+        id=fed.new_id("relationships"),
+        relationship_type=term.iri,
         subject=fed.urls.owner,
-        obj=actor.id,
-        relationship=term.iri,
-        mutual=term.mutual,
+        object=actor.id,
+        mutual=True,
+        since=since_date,
         how_we_met=how_we_met,
-        since=since,
     )
-    signed = _sign(fed, record)
+    signed = _sign(fed, to_jsonld(record))
     offer_id = fed.new_id()
     await fed.store.add_offer(
         offer_id=offer_id,
@@ -115,7 +142,8 @@ async def connect(
         record=signed,
         now=fed.clock(),
     )
-    await fed.send(act.offer_relationship(offer_id, fed.urls.owner, signed, to=actor.id), [actor.inbox])
+    offer = _kith_activity(act.offer_relationship(offer_id, fed.urls.owner, signed, to=actor.id))
+    await fed.send(offer, [actor.inbox])
     row = await fed.store.offer(offer_id)
     assert row is not None
     return row
@@ -131,9 +159,8 @@ async def accept_offer(fed: Federation, offer: OfferRow) -> dict[str, Any]:
     await fed.store.set_offer_state(offer.offer_id, "accepted", fed.clock(), final=final)
     await fed.graph.relationship_confirmed(actor.id, final)
     answered = {"id": offer.offer_id, "type": "Offer", "actor": actor.id}
-    await fed.send(
-        act.accept(fed.new_id(), fed.urls.owner, answered, to=actor.id, result=final), [actor.inbox]
-    )
+    reply = act.accept(fed.new_id(), fed.urls.owner, answered, to=actor.id, result=final)
+    await fed.send(_kith_activity(reply), [actor.inbox])
     return final
 
 
@@ -146,48 +173,37 @@ async def reject_offer(fed: Federation, offer: OfferRow) -> None:
     await fed.send(act.reject(fed.new_id(), fed.urls.owner, answered, to=actor.id), [actor.inbox])
 
 
-async def revoke(fed: Federation, offer: OfferRow) -> None:
-    if offer.state != "accepted":
+async def end(fed: Federation, offer: OfferRow) -> None:
+    """End a confirmed relationship: ``Update`` of the record with ``status: "ended"``, signed by us alone."""
+    if offer.state != "accepted" or offer.final is None:
         raise NotFound(f"no confirmed relationship for {offer.offer_id}")
     actor = await fed.actors.get(offer.actor_id, source="peer")
-    record_id = offer.record["id"]
+    ended = _sign(fed, to_jsonld(replace(_relationship(offer.final), status="ended", proofs=())))
     await fed.store.set_offer_state(offer.offer_id, "ended", fed.clock())
-    await fed.graph.relationship_revoked(actor.id, record_id)
-    undone = {"id": record_id, "type": "Relationship"}
-    await fed.send(act.undo(fed.new_id(), fed.urls.owner, undone, to=actor.id), [actor.inbox])
+    await fed.graph.relationship_revoked(actor.id, ended["id"])
+    update = act.update(fed.new_id(), fed.urls.owner, ended, to=[actor.id])
+    await fed.send(update, [actor.inbox])
 
 
-# ---- what peers send us --------------------------------------------------------------------------
-
-
-def _check_record(record: Any, *, subject: str, obj: str) -> dict[str, Any]:
-    if not isinstance(record, dict) or record.get("type") != "Relationship":
-        raise MalformedInput("an Offer between Kith peers carries a Relationship record")
-    if record.get("subject") != subject or record.get("object") != obj:
-        raise OriginMismatch("the Relationship must be between the offering actor and our owner")
-    rid = record.get("id")
-    if not isinstance(rid, str) or origin(rid) != origin(subject):
-        raise OriginMismatch("a Relationship record's id must be on its offerer's origin")
-    extra = set(record) - set(_RECORD_FIELDS) - {"proof"}
-    if extra:
-        raise MalformedInput(f"unexpected fields in the Relationship record: {', '.join(sorted(extra))}")
-    rel = record.get("relationship")
-    if not isinstance(rel, str):
-        raise MalformedInput("Relationship without a relationship type")
-    return record
+# ---- what peers send us ------------------------------------------------------------------------------
 
 
 async def offer_received(fed: Federation, actor_id: str, activity: dict[str, Any]) -> None:
-    record = _check_record(activity.get("object"), subject=actor_id, obj=fed.urls.owner)
+    raw = activity.get("object")
+    record = _relationship(raw)
+    assert isinstance(raw, dict)
+    if record.subject != actor_id or record.object != fed.urls.owner:
+        raise OriginMismatch("an offered Relationship must be from the offering actor to our owner")
+    if not record.mutual or record.status != "active":
+        raise MalformedInput("only an active, mutual relationship can be offered")
     actor = await fed.actors.get(actor_id, source="offer", budget=FetchBudget(remaining=3))
-    proofs.verify(record, owner=_owner_keys(actor), now=_now(fed))
-    name = str(record["relationship"]).rsplit("#", 1)[-1]
+    proofs.verify(raw, owner=_owner_keys(actor), now=_now(fed))
     await fed.store.add_offer(
         offer_id=activity["id"],
         direction="in",
         actor_id=actor_id,
-        rel_type=name,
-        record=record,
+        rel_type=relationship_term(record.relationship_type).name,
+        record=raw,
         now=fed.clock(),
     )
 
@@ -201,10 +217,8 @@ async def offer_answered(
         await fed.store.set_offer_state(offer.offer_id, "rejected", fed.clock())
         return
     final = activity.get("result")
-    if not isinstance(final, dict):
-        raise MalformedInput(
-            "an Accept of a relationship Offer carries the record with both proofs in result"
-        )
+    _relationship(final)
+    assert isinstance(final, dict)
     if _unsigned(final) != _unsigned(offer.record):
         raise ProofError("the accepted record differs from the one we offered")
     actor = await fed.actors.get(offer.actor_id, source="peer", budget=FetchBudget(remaining=3))
@@ -214,58 +228,95 @@ async def offer_answered(
 
 
 async def undo_received(fed: Federation, actor_id: str, object_id: str) -> None:
-    offer = await fed.store.offer(object_id) or await fed.store.offer_by_record(object_id)
-    if offer is None or offer.actor_id != actor_id:
-        return
-    if offer.state == "offered" and offer.direction == "in":
-        await fed.store.set_offer_state(offer.offer_id, "revoked", fed.clock())  # withdrawn before an answer
-    elif offer.state == "accepted":
-        await fed.store.set_offer_state(offer.offer_id, "ended", fed.clock())
-        await fed.graph.relationship_revoked(actor_id, offer.record["id"])
+    """``Undo {Offer}``: the offerer withdrew before an answer."""
+    offer = await fed.store.offer(object_id)
+    if (
+        offer is not None
+        and offer.actor_id == actor_id
+        and offer.direction == "in"
+        and offer.state == "offered"
+    ):
+        await fed.store.set_offer_state(offer.offer_id, "revoked", fed.clock())
+
+
+async def relationship_updated(fed: Federation, actor_id: str, raw: dict[str, Any]) -> None:
+    """The other end ended a relationship we share (an ``Update`` with ``status: "ended"``)."""
+    record = _relationship(raw)
+    if actor_id not in (record.subject, record.object) or fed.urls.owner not in (
+        record.subject,
+        record.object,
+    ):
+        raise OriginMismatch("only an end of a relationship can update it")
+    if record.status != "ended":
+        raise MalformedInput("a relationship is updated only to end it (status: ended)")
+    offer = await fed.store.offer_by_record(record.id)
+    if offer is None or offer.actor_id != actor_id or offer.state != "accepted" or offer.final is None:
+        return  # nothing of ours to end
+    if _unsigned(offer.final) | {"status": "ended"} != _unsigned(raw):
+        raise ProofError("the ended record is not the relationship we share")
+    actor = await fed.actors.get(actor_id, source="peer", budget=FetchBudget(remaining=3))
+    proofs.verify(raw, owner=_owner_keys(actor), now=_now(fed))
+    await fed.store.set_offer_state(offer.offer_id, "ended", fed.clock())
+    await fed.graph.relationship_revoked(actor_id, record.id)
 
 
 async def card_received(fed: Federation, actor_id: str, card: dict[str, Any]) -> None:
-    if card.get("attributedTo") != actor_id:
+    try:
+        parsed = from_jsonld(card)
+    except InvalidRecord as exc:
+        raise MalformedInput(f"invalid ProfileCard: {exc.message}", field=exc.field) from None
+    if not isinstance(parsed, ProfileCard) or parsed.owner != actor_id:
         raise OriginMismatch("a ProfileCard is accepted only from the actor it describes")
+    if parsed.disclosure:
+        raise MalformedInput("a card with disclosure rules must never leave its owner's node")
     actor = await fed.actors.get(actor_id, source="peer", budget=FetchBudget(remaining=3))
     proofs.verify(card, owner=_owner_keys(actor), now=_now(fed))
     fields = {k: v for k, v in card.items() if k not in ("@context", "id", "type", "attributedTo", "proof")}
     await fed.graph.card_received(actor_id, fields)
 
 
-# ---- sending our card ----------------------------------------------------------------------------
+# ---- sending our card --------------------------------------------------------------------------------
+
+
+def render_card(fed: Federation, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The owner's card as one peer may see it (``fields`` from GraphPort.card_for), signed by the owner."""
+    shown = {k: v for k, v in fields.items() if k not in ("@context", "id", "type", "attributedTo", "proof")}
+    card = {
+        "@context": list(KITH_CONTEXT),
+        "id": fed.urls.owner + "/card",
+        "type": "ProfileCard",
+        "attributedTo": fed.urls.owner,
+        "updated": _now(fed).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **shown,
+    }
+    return _sign(fed, to_jsonld(from_jsonld(card)))  # read back first: only a valid card is signed
 
 
 async def publish_card(fed: Federation) -> int:
-    """Send the owner's card to every peer allowed to see some of it, each getting only their share, to their
-    personal inbox. Peers with the same share get the same activity. Returns the number of peers."""
+    """Send the owner's card to every Kith peer allowed to see some of it, each getting only their share, to
+    their personal inbox. Peers with the same share get the same activity. Returns the number of peers."""
     groups: dict[str, tuple[dict[str, Any], list[str]]] = {}
     count = 0
-    for peer in await fed.graph.peers_allowed_to_see_card():
-        fields = await fed.graph.card_for(peer)
-        if not fields or await fed.store.is_blocked(peer) or await fed.store.is_blocked_by(peer):
+    peers = list(await fed.graph.peers_allowed_to_see_card())
+    known = await fed.store.actors(peers)
+    blocked_by = await fed.store.blocked_by()
+    for peer in peers:
+        # the graph may name other identities of the same people (acct:, e-mail): only known actors get cards
+        cached = known.get(peer)
+        if cached is None or cached.gone or not cached.actor.is_kith:
             continue
-        cached = await fed.store.actor(peer)
-        if cached is None or cached.gone:
+        if peer in blocked_by or await fed.store.is_blocked(peer):
+            continue
+        fields = await fed.graph.card_for(peer)
+        if not fields:
             continue
         key = json.dumps(fields, sort_keys=True)
         groups.setdefault(key, (dict(fields), []))[1].append(cached.actor.inbox)
         count += 1
     for fields, inboxes in groups.values():
-        card = {
-            "@context": act.KITH_RECORD_CONTEXT,
-            "id": fed.urls.owner + "/card",
-            "type": "ProfileCard",
-            "attributedTo": fed.urls.owner,
-            **{
-                k: v
-                for k, v in fields.items()
-                if k not in ("@context", "id", "type", "attributedTo", "proof")
-            },
-        }
-        signed = _sign(fed, card)
+        signed = render_card(fed, fields)
         # addressed to no one in to/cc: each inbox gets it directly, and nothing marks it public
-        activity = act.update(fed.new_id(), fed.urls.owner, signed, to=[])
+        activity = _kith_activity(act.update(fed.new_id(), fed.urls.owner, signed, to=[]))
         activity.pop("to")
         await fed.send(activity, inboxes)
     return count

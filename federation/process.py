@@ -22,15 +22,16 @@ if TYPE_CHECKING:
 __all__ = [
     "Processor",
     "answer_follow",
-    "log",
     "ref",
 ]
 
-log = logging.getLogger("kith.federation.inbox")
+_log = logging.getLogger("kith.federation.inbox")
 
 
 def ref(value: Any) -> str | None:
-    """The id an ``object``/``target`` names, whether given as a string or an object."""
+    """The id an ``object``/``target`` names: a string, an object with ``id``, or a one-element array."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
     if isinstance(value, dict):
         value = value.get("id")
     return value if isinstance(value, str) else None
@@ -44,7 +45,7 @@ class Processor:
         kind = activity.get("type")
         handler = getattr(self, f"on_{kind}", None) if isinstance(kind, str) and kind.isalpha() else None
         if handler is None:
-            log.debug("ignoring %s from %s", kind, actor_id)
+            _log.debug("ignoring %s from %s", kind, actor_id)
             return
         await handler(actor_id, activity)
 
@@ -82,7 +83,7 @@ class Processor:
             # some servers answer with an object id we never minted: match our live follow of that actor
             follow = await fed.store.live_follow("out", actor_id)
         if follow is None or follow.direction != "out" or follow.actor_id != actor_id:
-            log.info("%s answered %s, which is no follow of ours", actor_id, object_id)
+            _log.info("%s answered %s, which is no follow of ours", actor_id, object_id)
             return
         if accepted and follow.state == "pending":
             await fed.store.set_follow_state(follow.follow_id, "accepted", fed.clock())
@@ -109,8 +110,15 @@ class Processor:
             ):
                 await fed.store.set_follow_state(follow.follow_id, follow.end_state, fed.clock())
             return
-        if inner_type == "Block" or await fed.store.is_blocked_by(actor_id):
+        if inner_type == "Block" or object_id == await fed.store.block_by_id(actor_id):
             await fed.store.remove_blocked_by(actor_id)
+            return
+        if inner_type == "Accept" and isinstance(obj, dict):
+            # they take back their acceptance of our Follow: we no longer follow them
+            ours = await fed.store.follow(ref(obj.get("object")) or "")
+            mine = ours is not None and ours.direction == "out" and ours.actor_id == actor_id
+            if ours is not None and mine and ours.state in ("pending", "accepted"):
+                await fed.store.set_follow_state(ours.follow_id, ours.end_state, fed.clock())
             return
         if inner_type == "Follow":
             # an Undo naming a Follow id we never stored: drop their live follow if the object says so
@@ -137,6 +145,9 @@ class Processor:
         obj = activity.get("object")
         if isinstance(obj, dict) and obj.get("type") == "ProfileCard":
             await kith.card_received(self.fed, actor_id, obj)
+            return
+        if isinstance(obj, dict) and obj.get("type") == "Relationship":
+            await kith.relationship_updated(self.fed, actor_id, obj)
             return
         if ref(obj) == actor_id:
             # re-read the actor from its own origin rather than trusting the embedded copy

@@ -12,6 +12,7 @@ Rules kept:
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +26,7 @@ from federation.urls import KITH_PROTOCOL
 from protocol.errors import MalformedInput, OriginMismatch
 
 __all__ = [
+    "HOST_REFETCH_SECONDS",
     "KEY_REFETCH_SECONDS",
     "STALE_SECONDS",
     "RemoteActors",
@@ -34,6 +36,7 @@ __all__ = [
 ]
 
 KEY_REFETCH_SECONDS = 300.0
+HOST_REFETCH_SECONDS = 30.0
 STALE_SECONDS = 86400.0
 _ACTOR_TYPES = {"Person", "Organization", "Application", "Service", "Group"}
 
@@ -61,6 +64,14 @@ def _ids(value: Any) -> tuple[str, ...]:
     items = value if isinstance(value, list) else [value]
     out = [i.get("id") if isinstance(i, dict) else i for i in items]
     return tuple(i for i in out if isinstance(i, str))[:32]
+
+
+def _implements_kith(value: Any) -> bool:
+    """FEP-844e ``implements``: links (or bare IRIs) naming the Kith protocol."""
+    return any(
+        (i.get("href") if isinstance(i, dict) else i) == KITH_PROTOCOL
+        for i in (value if isinstance(value, list) else [value])
+    )
 
 
 def parse_actor(doc: dict[str, Any], fetched_from: str, *, acct: str | None = None) -> RemoteActor:
@@ -92,11 +103,10 @@ def parse_actor(doc: dict[str, Any], fetched_from: str, *, acct: str | None = No
             mid, mb = m.get("id"), m.get("publicKeyMultibase")
             if isinstance(mid, str) and isinstance(mb, str) and origin(mid) == origin(actor_id):
                 multikeys.append((mid, mb))
-    impl = doc.get("implements")
-    is_kith = any(
-        (i.get("href") if isinstance(i, dict) else i) == KITH_PROTOCOL
-        for i in (impl if isinstance(impl, list) else [impl])
-    )
+    is_kith = _implements_kith(doc.get("implements"))
+    generator = doc.get("generator")
+    if isinstance(generator, dict):
+        is_kith = is_kith or _implements_kith(generator.get("implements"))
     return RemoteActor(
         id=actor_id,
         type=kind,
@@ -154,6 +164,8 @@ class RemoteActors:
         # key id -> actor: every inbox request needs one, so the hot ones stay in memory (kept in step with
         # the database by _remember; bounded so that a flood of new keys cannot grow it without end)
         self._by_key: dict[str, RemoteActor] = {}
+        self._graph_lock = asyncio.Lock()
+        self._host_refetch: dict[str, float] = {}
 
     async def _fetch(self, url: str, budget: FetchBudget | None) -> RemoteActor:
         final, doc = await self.client.get_json(url, budget=budget, signer=self.signer)
@@ -178,6 +190,12 @@ class RemoteActors:
         await self.store.save_actor(actor, doc, self.clock())
         self._cache(actor)
         return actor
+
+    async def _seen(self, actor: RemoteActor, source: ActorSource) -> None:
+        # The graph decides "new person or known one" by looking, then writing; two looks at once (the inbox
+        # and an owner's command naming the same actor) would both see "new". One at a time, then.
+        async with self._graph_lock:
+            await self.graph.remote_actor_seen(actor, source=source)
 
     def _cache(self, actor: RemoteActor) -> None:
         for key_id in [k for k, a in self._by_key.items() if a.id == actor.id and k != actor.public_key_id]:
@@ -207,7 +225,7 @@ class RemoteActors:
             actor = cached.actor
         else:
             actor = await self._fetch(actor_id, budget)
-        await self.graph.remote_actor_seen(actor, source=source)
+        await self._seen(actor, source)
         return actor
 
     async def cached(self, actor_id: str) -> StoredActor | None:
@@ -234,16 +252,28 @@ class RemoteActors:
             actor = parse_actor(doc, final)
         if actor.public_key_id != key_id:
             raise OriginMismatch(f"{actor.id} does not own the key {key_id}")
-        return await self._remember(actor, doc, budget)
+        actor = await self._remember(actor, doc, budget)
+        if actor.type not in ("Application", "Service"):  # servers and bots are not people in a contact graph
+            # every actor the node learns of becomes an identity; this runs once per new key, not per request
+            await self._seen(actor, "fetch")
+        return actor
 
     async def refetch_key(
         self, actor: RemoteActor, *, budget: FetchBudget | None = None
     ) -> RemoteActor | None:
-        """After a failed verification: fetch the actor again, once per KEY_REFETCH_SECONDS (else None)."""
+        """After a failed verification: fetch the actor again, at most once per KEY_REFETCH_SECONDS per actor
+        and once per HOST_REFETCH_SECONDS per host (else None), so that forged requests naming many actors
+        cannot turn us into a stream of fetches at one server."""
         cached = await self.store.actor(actor.id)
         now = self.clock()
         if cached and cached.key_refetched_at and now - cached.key_refetched_at < KEY_REFETCH_SECONDS:
             return None
+        if now - self._host_refetch.get(actor.host, float("-inf")) < HOST_REFETCH_SECONDS:
+            return None
+        self._host_refetch[actor.host] = now
+        if len(self._host_refetch) > 10_000:  # forget the oldest hosts; they are long out of their window
+            for host in sorted(self._host_refetch, key=self._host_refetch.__getitem__)[:1000]:
+                del self._host_refetch[host]
         await self.store.note_key_refetch(actor.id, now)
         fresh = await self._fetch(actor.id, budget)
         await self.store.note_key_refetch(actor.id, now)
@@ -266,7 +296,7 @@ class RemoteActors:
             actor = _with(actor, acct=acct)
         await self.store.save_actor(actor, doc, self.clock())
         self._cache(actor)
-        await self.graph.remote_actor_seen(actor, source=source)
+        await self._seen(actor, source)
         return actor
 
     async def _webfinger(self, acct: str, budget: FetchBudget | None) -> str:
@@ -282,6 +312,7 @@ class RemoteActors:
                     headers={"Accept": "application/jrd+json"},
                     accept_types=JRD_TYPES,
                     budget=budget,
+                    signer=self.signer,  # every request between servers is signed, GETs included
                 )
             except FetchError as exc:
                 last = exc

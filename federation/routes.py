@@ -10,33 +10,18 @@ from aiohttp import web
 
 from federation.edge import edge
 from federation.errors import NotFound
+from federation.kith import render_card
+from federation.ports import RemoteActor
 from federation.service import Federation
 from federation.urls import KITH_PROTOCOL
 
-__all__ = [
-    "AS_JSON",
-    "FEDERATION",
-    "LD_JSON",
-    "NODEINFO_PROFILE",
-    "VERSION",
-    "federation_routes",
-    "followers",
-    "following",
-    "host_meta",
-    "inbox",
-    "node_actor",
-    "nodeinfo",
-    "nodeinfo_links",
-    "outbox",
-    "owner_actor",
-    "webfinger",
-]
+__all__ = ["FEDERATION", "VERSION", "federation_routes"]
 
 FEDERATION = web.AppKey("kith.federation", Federation)
 
-AS_JSON = "application/activity+json"
-LD_JSON = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
-NODEINFO_PROFILE = "http://nodeinfo.diaspora.software/ns/schema/2.1"
+_AS_JSON = "application/activity+json"
+_LD_JSON = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
+_NODEINFO_PROFILE = "http://nodeinfo.diaspora.software/ns/schema/2.1"
 VERSION = "0.1.0"
 
 
@@ -46,24 +31,31 @@ def _fed(request: web.Request) -> Federation:
 
 def _as_response(request: web.Request, doc: dict[str, Any]) -> web.Response:
     accept = request.headers.get("Accept", "")
-    ctype = LD_JSON if "application/ld+json" in accept and AS_JSON not in accept else AS_JSON
+    ctype = _LD_JSON if "application/ld+json" in accept and _AS_JSON not in accept else _AS_JSON
     resp = web.json_response(doc, content_type="application/json")
     resp.content_type = ctype.split(";")[0]
-    if ctype != AS_JSON:
+    if ctype != _AS_JSON:
         resp.headers["Content-Type"] = ctype
     resp.headers["Vary"] = "Accept"
     return resp
 
 
 @edge
-async def webfinger(request: web.Request) -> web.Response:
+async def _webfinger(request: web.Request) -> web.Response:
     fed = _fed(request)
     resource = request.query.get("resource", "").strip()
     if not resource:
         raise web.HTTPBadRequest(text="pass ?resource=acct:user@host")
     urls = fed.urls
     owner = {f"acct:{urls.owner_acct}".lower(), urls.owner.lower(), urls.owner_acct.lower()}
-    node = {f"acct:{urls.node_acct}".lower(), urls.node.lower(), urls.node_acct.lower()}
+    # FEP-d556: the server's own actor is also found by WebFinger on the server's URL
+    node = {
+        f"acct:{urls.node_acct}".lower(),
+        urls.node.lower(),
+        urls.node_acct.lower(),
+        urls.base.lower(),
+        urls.base.lower() + "/",
+    }
     key = unquote(resource).lower()
     if key in owner:
         subject, actor = f"acct:{urls.owner_acct}", urls.owner
@@ -75,7 +67,7 @@ async def webfinger(request: web.Request) -> web.Response:
         "subject": subject,
         "aliases": [actor],
         "links": [
-            {"rel": "self", "type": AS_JSON, "href": actor},
+            {"rel": "self", "type": _AS_JSON, "href": actor},
             {"rel": "http://webfinger.net/rel/profile-page", "type": "text/html", "href": actor},
         ],
     }
@@ -84,7 +76,7 @@ async def webfinger(request: web.Request) -> web.Response:
     )
 
 
-async def host_meta(request: web.Request) -> web.Response:
+async def _host_meta(request: web.Request) -> web.Response:
     base = _fed(request).urls.base
     xrd = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -95,13 +87,13 @@ async def host_meta(request: web.Request) -> web.Response:
     return web.Response(text=xrd, content_type="application/xrd+xml")
 
 
-async def nodeinfo_links(request: web.Request) -> web.Response:
+async def _nodeinfo_links(request: web.Request) -> web.Response:
     base = _fed(request).urls.base
-    doc = {"links": [{"rel": NODEINFO_PROFILE, "href": f"{base}/nodeinfo/2.1"}]}
+    doc = {"links": [{"rel": _NODEINFO_PROFILE, "href": f"{base}/nodeinfo/2.1"}]}
     return web.json_response(doc)
 
 
-async def nodeinfo(request: web.Request) -> web.Response:
+async def _nodeinfo(request: web.Request) -> web.Response:
     fed = _fed(request)
     doc = {
         "version": "2.1",
@@ -116,7 +108,7 @@ async def nodeinfo(request: web.Request) -> web.Response:
         },
     }
     resp = web.json_response(doc)
-    resp.headers["Content-Type"] = f'application/json; profile="{NODEINFO_PROFILE}#"'
+    resp.headers["Content-Type"] = f'application/json; profile="{_NODEINFO_PROFILE}#"'
     return resp
 
 
@@ -126,18 +118,18 @@ def _check_user(request: web.Request) -> None:
 
 
 @edge
-async def owner_actor(request: web.Request) -> web.Response:
+async def _owner_actor(request: web.Request) -> web.Response:
     _check_user(request)
     return _as_response(request, await _fed(request).actor_document("owner"))
 
 
 @edge
-async def node_actor(request: web.Request) -> web.Response:
+async def _node_actor(request: web.Request) -> web.Response:
     return _as_response(request, await _fed(request).actor_document("node"))
 
 
 @edge
-async def inbox(request: web.Request) -> web.Response:
+async def _inbox(request: web.Request) -> web.Response:
     if "username" in request.match_info:
         _check_user(request)
     return await _fed(request).intake.handle(request)
@@ -156,7 +148,7 @@ def _collection(request: web.Request, url: str, total: int, items: list[Any] | N
 
 
 @edge
-async def outbox(request: web.Request) -> web.Response:
+async def _outbox(request: web.Request) -> web.Response:
     fed = _fed(request)
     actor = fed.urls.node if request.path.startswith("/actor") else fed.urls.owner
     if actor == fed.urls.owner:
@@ -167,7 +159,7 @@ async def outbox(request: web.Request) -> web.Response:
 
 
 @edge
-async def followers(request: web.Request) -> web.Response:
+async def _followers(request: web.Request) -> web.Response:
     # counts only: who follows the owner is part of their contact graph, which is private
     fed = _fed(request)
     _check_user(request)
@@ -176,26 +168,68 @@ async def followers(request: web.Request) -> web.Response:
 
 
 @edge
-async def following(request: web.Request) -> web.Response:
+async def _following(request: web.Request) -> web.Response:
     fed = _fed(request)
     _check_user(request)
     rows = await fed.store.follows("out", ["accepted"])
     return _collection(request, fed.urls.following(fed.urls.owner), len(rows))
 
 
+async def _speaks_for(fed: Federation, signer: RemoteActor) -> list[str]:
+    """Whom a signed fetch speaks for. A Kith node fetches with its Application actor (as Mastodon's instance
+    actor does), which speaks for the Kith owners on its origin; anyone else speaks only for themselves."""
+    if signer.type != "Application":
+        return [signer.id]
+    return [a.id for a in await fed.store.kith_actors_on(signer.host) if a.type != "Application"]
+
+
+@edge
+async def _card(request: web.Request) -> web.Response:
+    # private (PROTOCOL.md §9): only a signed fetch by a peer the card is rendered for; missing and forbidden
+    # both answer 404
+    _check_user(request)
+    fed = _fed(request)
+    signer = await fed.intake.signed_fetcher(request)
+    fields = None
+    for actor_id in await _speaks_for(fed, signer):
+        fields = await fed.graph.card_for(actor_id)
+        if fields:
+            break
+    if not fields:
+        raise NotFound("no such card")
+    return _as_response(request, render_card(fed, fields))
+
+
+@edge
+async def _relationship(request: web.Request) -> web.Response:
+    fed = _fed(request)
+    signer = await fed.intake.signed_fetcher(request)
+    offer = await fed.store.offer_by_record(fed.urls.base + request.path)
+    if (
+        offer is None
+        or offer.actor_id not in await _speaks_for(fed, signer)
+        or offer.state != "accepted"
+        or offer.final is None
+    ):
+        raise NotFound("no such record")
+    return _as_response(request, offer.final)
+
+
 def federation_routes() -> list[web.RouteDef]:
     return [
-        web.get("/.well-known/webfinger", webfinger),
-        web.get("/.well-known/host-meta", host_meta),
-        web.get("/.well-known/nodeinfo", nodeinfo_links),
-        web.get("/nodeinfo/2.1", nodeinfo),
-        web.get("/users/{username}", owner_actor),
-        web.post("/users/{username}/inbox", inbox),
-        web.get("/users/{username}/outbox", outbox),
-        web.get("/users/{username}/followers", followers),
-        web.get("/users/{username}/following", following),
-        web.get("/actor", node_actor),
-        web.post("/actor/inbox", inbox),
-        web.get("/actor/outbox", outbox),
-        web.post("/inbox", inbox),
+        web.get("/.well-known/webfinger", _webfinger),
+        web.get("/.well-known/host-meta", _host_meta),
+        web.get("/.well-known/nodeinfo", _nodeinfo_links),
+        web.get("/nodeinfo/2.1", _nodeinfo),
+        web.get("/users/{username}", _owner_actor),
+        web.post("/users/{username}/inbox", _inbox),
+        web.get("/users/{username}/outbox", _outbox),
+        web.get("/users/{username}/followers", _followers),
+        web.get("/users/{username}/following", _following),
+        web.get("/users/{username}/card", _card),
+        web.get("/relationships/{rid}", _relationship),
+        web.get("/actor", _node_actor),
+        web.post("/actor/inbox", _inbox),
+        web.get("/actor/outbox", _outbox),
+        web.post("/inbox", _inbox),
     ]

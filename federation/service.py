@@ -34,14 +34,15 @@ from protocol.errors import KithError, RemoteError
 
 __all__ = [
     "INBOX_MAX_ATTEMPTS",
+    "OFFER_DAYS",
     "Federation",
     "FederationContext",
-    "log",
 ]
 
-log = logging.getLogger("kith.federation")
+_log = logging.getLogger("kith.federation")
 
 INBOX_MAX_ATTEMPTS = 6
+OFFER_DAYS = 30  # an unanswered relationship offer expires (PROTOCOL.md §7.2)
 
 
 @dataclass(kw_only=True)
@@ -180,6 +181,9 @@ class Federation:
 
     async def process_inbox_once(self, limit: int = 64) -> int:
         rows = await self.store.claim_inbox(self.clock(), limit=limit)
+        if not rows:  # a quiet moment: let unanswered offers expire
+            now = self.clock()
+            await self.store.expire_offers(now - OFFER_DAYS * 86400, now)
         for row in rows:
             await self._process(row)
         return len(rows)
@@ -189,29 +193,32 @@ class Federation:
         try:
             await self.processor.process(row.actor_id, json.loads(row.body))
         except FetchError as exc:  # the peer or a third party is unreachable: try again later
-            if row.attempts >= INBOX_MAX_ATTEMPTS:  # given up: kept, with its error, for the owner to see
-                await self.store.finish_inbox(row.seq, state="rejected", now=now, error=exc.message)
-            else:
-                await self.store.finish_inbox(
-                    row.seq,
-                    state="failed",
-                    now=now,
-                    error=exc.message,
-                    retry_at=now + backoff(row.attempts, self.rng),
-                )
+            await self._retry_later(row, exc.message)
             return
         except (RemoteError, KithError) as exc:  # the activity itself is wrong: no retry helps
-            log.info("activity %s from %s refused: %s", row.activity_id, row.actor_id, exc.message)
+            _log.info("activity %s from %s refused: %s", row.activity_id, row.actor_id, exc.message)
             await self.store.finish_inbox(row.seq, state="rejected", now=now, error=exc.message)
             return
+        except Exception as exc:  # a fault of ours (or the graph's): logged, retried, never a poison pill
+            _log.exception("processing %s from %s failed", row.activity_id, row.actor_id)
+            await self._retry_later(row, f"{type(exc).__name__}: {exc}"[:500])
+            return
         await self.store.finish_inbox(row.seq, state="done", now=now)
+
+    async def _retry_later(self, row: InboxRow, error: str) -> None:
+        now = self.clock()
+        if row.attempts >= INBOX_MAX_ATTEMPTS:  # given up: kept, with its error, for the owner to see
+            await self.store.finish_inbox(row.seq, state="rejected", now=now, error=error)
+            return
+        retry_at = now + backoff(row.attempts, self.rng)
+        await self.store.finish_inbox(row.seq, state="failed", now=now, error=error, retry_at=retry_at)
 
     async def _inbox_forever(self, idle: float = 5.0) -> None:
         while True:
             try:
                 n = await self.process_inbox_once()
             except Exception:  # one broken cycle must not stop the inbox for good; logged loudly
-                log.exception("inbox cycle failed")
+                _log.exception("inbox cycle failed")
                 n = 0
             if n == 0:
                 self.inbox_wake.clear()

@@ -16,6 +16,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from federation.fetch import Signer
 from protocol import cavage, rfc9421
@@ -100,20 +101,21 @@ def make_signer(
 
 def signature_key_id(headers: Mapping[str, str]) -> tuple[Scheme, str]:
     """Which scheme signs this request, and the key id it names. Raises SignatureError when unsigned."""
-    lowered = {k.lower() for k in headers}
-    if "signature-input" in lowered:
+    if not isinstance(headers, CIMultiDictProxy | CIMultiDict):  # aiohttp's headers look up without case
+        headers = CIMultiDict(headers)
+    if "Signature-Input" in headers:
         inputs = rfc9421.signature_inputs_from_headers(list(headers.items()))
         for item in inputs:
             if item.key_id:
                 return "rfc9421", item.key_id
         raise SignatureError("Signature-Input names no keyid; sign with a key peers can look up")
-    if "signature" in lowered or "authorization" in lowered:
+    value = headers.get("Signature", "")
+    if not value:
+        auth = headers.get("Authorization", "")
+        value = auth[len("signature ") :] if auth[:10].lower() == "signature " else ""
+    if value:
         # A cheap look at keyId (for rate limiting and the key look-up); the full parse happens once, in
         # verify, which refuses the request unless the parsed keyId is this same one.
-        value = headers.get("Signature") or headers.get("signature") or ""
-        if not value:
-            auth = headers.get("Authorization") or headers.get("authorization") or ""
-            value = auth[len("signature ") :] if auth[:10].lower() == "signature " else ""
         match = _KEY_ID.search(value[:8192])
         if match:
             return "cavage", match.group(1).replace('\\"', '"').replace("\\\\", "\\")
@@ -136,7 +138,7 @@ def verify(
     *,
     method: str,
     url: str,
-    headers: list[tuple[str, str]],
+    headers: Mapping[str, str],
     body: bytes,
     key: PublicKey,
     now: float,

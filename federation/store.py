@@ -7,9 +7,7 @@ queue claims are single UPDATE ... RETURNING statements so that two workers neve
 
 from __future__ import annotations
 
-import asyncio
 import json
-import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -50,6 +48,7 @@ for _lifecycle, _source, _target in (
     (DELIVERY, "queued", "dead"),  # host dead-lettered
     (DELIVERY, "retry_wait", "dead"),
     (DELIVERY, "dead", "queued"),  # host resumed, or probed
+    (RELATIONSHIP_OFFER, "offered", "expired"),  # unanswered for 30 days
 ):
     _lifecycle.check(_source, _target)
 
@@ -161,20 +160,13 @@ def _actor_from_row(row: aiosqlite.Row) -> StoredActor:
     )
 
 
-_READ_LOCKS: weakref.WeakKeyDictionary[Database, asyncio.Lock] = weakref.WeakKeyDictionary()
-
-
 class FederationStore:
     def __init__(self, db: Database) -> None:
         self.db = db
-        # Database.read runs BEGIN/COMMIT on one shared reader connection, so two reads at once collide
-        # ("cannot start a transaction within a transaction"); reads through this store take turns.
-        self._lock = _READ_LOCKS.setdefault(db, asyncio.Lock())
         self._blocks: set[tuple[str, str]] | None = None
 
     async def _read(self, fn: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
-        async with self._lock:
-            return await self.db.read(fn)
+        return await self.db.read(fn)
 
     # ---- remote actors and their keys ------------------------------------------------------------
 
@@ -240,6 +232,32 @@ class FederationStore:
 
     async def actor_by_acct(self, acct: str) -> StoredActor | None:
         return await self._actor_where("acct", acct.lower())
+
+    async def actors(self, actor_ids: Sequence[str]) -> dict[str, StoredActor]:
+        """Many cached actors in a few queries (the card fan-out asks about every peer at once)."""
+
+        async def fn(conn: aiosqlite.Connection) -> dict[str, StoredActor]:
+            found: dict[str, StoredActor] = {}
+            for start in range(0, len(actor_ids), 500):
+                part = list(actor_ids[start : start + 500])
+                marks = ",".join("?" * len(part))
+                async with conn.execute(f"SELECT * FROM fed_actors WHERE id IN ({marks})", part) as cur:
+                    for row in await cur.fetchall():
+                        found[row["id"]] = _actor_from_row(row)
+            return found
+
+        return await self._read(fn)
+
+    async def kith_actors_on(self, host: str) -> list[RemoteActor]:
+        """Kith actors we know on ``host`` (host[:port])."""
+
+        async def fn(conn: aiosqlite.Connection) -> list[RemoteActor]:
+            async with conn.execute(
+                "SELECT * FROM fed_actors WHERE host = ? AND is_kith = 1 AND gone = 0 ORDER BY id", (host,)
+            ) as cur:
+                return [_actor_from_row(r).actor for r in await cur.fetchall()]
+
+        return await self._read(fn)
 
     async def note_key_refetch(self, actor_id: str, now: float) -> None:
         await self._exec("UPDATE fed_actors SET key_refetched_at = ? WHERE id = ?", (now, actor_id))
@@ -369,20 +387,19 @@ class FederationStore:
             extra=("final", json.dumps(final)) if final is not None else None,
         )
 
-    # ---- inbox -----------------------------------------------------------------------------------
+    async def expire_offers(self, created_before: float, now: float) -> int:
+        """Offers still unanswered that were made before ``created_before`` expire (both directions)."""
 
-    async def store_inbox(self, *, activity_id: str, actor_id: str, type: str, body: str, now: float) -> bool:
-        """Store a verified activity; False when its id was already stored (a replay: nothing is written)."""
-
-        async def fn(conn: aiosqlite.Connection) -> bool:
+        async def fn(conn: aiosqlite.Connection) -> int:
             cur = await conn.execute(
-                """INSERT OR IGNORE INTO fed_inbox (activity_id, actor_id, type, body, received_at,
-                       next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
-                (activity_id, actor_id, type, body, now, now, now),
+                "UPDATE fed_offers SET state = 'expired', updated_at = ? WHERE state = 'offered' AND created_at < ?",
+                (now, created_before),
             )
-            return cur.rowcount > 0
+            return cur.rowcount
 
         return await self.db.write(fn)
+
+    # ---- inbox -----------------------------------------------------------------------------------
 
     async def store_inbox_many(self, items: Sequence[tuple[str, str, str, str, float]]) -> list[bool]:
         """Store many verified activities (activity_id, actor_id, type, body, now) in one write; for each,
@@ -684,20 +701,6 @@ class FederationStore:
 
         await self.db.write(fn)
 
-    async def dead_hosts(self) -> list[str]:
-        async def fn(conn: aiosqlite.Connection) -> list[str]:
-            async with conn.execute("SELECT host FROM fed_hosts WHERE dead = 1 ORDER BY host") as cur:
-                return [r[0] for r in await cur.fetchall()]
-
-        return await self._read(fn)
-
-    async def set_host_scheme(self, host: str, scheme: str, now: float) -> None:
-        await self._exec(
-            """INSERT INTO fed_hosts (host, scheme, updated_at) VALUES (?, ?, ?)
-               ON CONFLICT(host) DO UPDATE SET scheme = excluded.scheme, updated_at = excluded.updated_at""",
-            (host, scheme, now),
-        )
-
     # ---- blocks ----------------------------------------------------------------------------------
 
     async def add_block(self, kind: str, value: str, now: float, block_id: str | None = None) -> None:
@@ -760,6 +763,25 @@ class FederationStore:
 
     async def remove_blocked_by(self, actor_id: str) -> None:
         await self._exec("DELETE FROM fed_blocked_by WHERE actor_id = ?", (actor_id,))
+
+    async def blocked_by(self) -> set[str]:
+        async def fn(conn: aiosqlite.Connection) -> set[str]:
+            async with conn.execute("SELECT actor_id FROM fed_blocked_by") as cur:
+                return {r[0] for r in await cur.fetchall()}
+
+        return await self._read(fn)
+
+    async def block_by_id(self, actor_id: str) -> str | None:
+        """The id of the Block ``actor_id`` sent us, if they block us."""
+
+        async def fn(conn: aiosqlite.Connection) -> str | None:
+            async with conn.execute(
+                "SELECT block_id FROM fed_blocked_by WHERE actor_id = ?", (actor_id,)
+            ) as cur:
+                row = await cur.fetchone()
+            return str(row[0]) if row else None
+
+        return await self._read(fn)
 
     async def is_blocked_by(self, actor_id: str) -> bool:
         return bool(

@@ -44,7 +44,7 @@ _ACTOR_CONTEXT: list[Any] = [
         "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
         "alsoKnownAs": {"@id": "as:alsoKnownAs", "@type": "@id"},
         "movedTo": {"@id": "as:movedTo", "@type": "@id"},
-        "implements": {"@id": "https://w3id.org/fep/844e#implements", "@type": "@id"},
+        "implements": {"@id": "https://w3id.org/fep/844e/implements", "@type": "@id"},
     },
 ]
 
@@ -147,8 +147,13 @@ def actor_document(
         "manuallyApprovesFollowers": manually_approves,
         "discoverable": False,
         "publicKey": {"id": actor + "#main-key", "owner": actor, "publicKeyPem": _pem(rsa_key)},
-        "implements": [{"href": KITH_PROTOCOL, "name": "Kith protocol v1"}],
     }
+    implements = [{"href": KITH_PROTOCOL, "name": "Kith protocol v1"}]
+    if which == "owner":
+        # FEP-844e: the software that generates the actor (our node's Application actor) says what it implements
+        doc["generator"] = {"id": urls.node, "type": "Application", "implements": implements}
+    else:
+        doc["implements"] = implements
     if ed_key is not None:
         doc["assertionMethod"] = [
             {

@@ -15,6 +15,7 @@ authentication and turns raised errors into status codes (every error here carri
     POST /api/federation/card/publish      send the owner's card to the peers allowed to see it
     POST /api/federation/aliases           {"addresses": [...]}  (alsoKnownAs, before moving here)
     POST /api/federation/move              {"address": ...}  (the owner moved to that account)
+    POST /api/federation/actor/publish     tell followers the owner's actor changed (Update)
 
 ADDRESS is ``acct:user@host``, ``user@host`` or an actor URL. Ids of requests are URLs: they travel in bodies.
 """
@@ -30,17 +31,9 @@ from federation import FEDERATION, Federation, kith, owner
 from federation.errors import NotFound
 from node.errors import BadInput
 
-__all__ = [
-    "Handler",
-    "aliases",
-    "blocks",
-    "connect",
-    "publish_card",
-    "revoke",
-    "routes",
-]
+__all__ = ["routes"]
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _fed(request: web.Request) -> Federation:
@@ -66,7 +59,7 @@ def _text(body: dict[str, Any], name: str, *, required: bool = True) -> str | No
     return value.strip()
 
 
-def _address_op(op: Callable[[Federation, str], Awaitable[Any]]) -> Handler:
+def _address_op(op: Callable[[Federation, str], Awaitable[Any]]) -> _Handler:
     async def handler(request: web.Request) -> web.Response:
         body = await _body(request)
         address = _text(body, "address")
@@ -76,14 +69,14 @@ def _address_op(op: Callable[[Federation, str], Awaitable[Any]]) -> Handler:
     return handler
 
 
-def _listing(op: Callable[[Federation], Awaitable[Any]]) -> Handler:
+def _listing(op: Callable[[Federation], Awaitable[Any]]) -> _Handler:
     async def handler(request: web.Request) -> web.Response:
         return web.json_response(await op(_fed(request)))
 
     return handler
 
 
-def _request_op(accepted: bool) -> Handler:
+def _request_op(accepted: bool) -> _Handler:
     async def handler(request: web.Request) -> web.Response:
         request_id = _text(await _body(request), "id")
         assert request_id is not None
@@ -92,7 +85,7 @@ def _request_op(accepted: bool) -> Handler:
     return handler
 
 
-async def connect(request: web.Request) -> web.Response:
+async def _connect(request: web.Request) -> web.Response:
     body = await _body(request)
     address, rel_type = _text(body, "address"), _text(body, "type")
     assert address is not None and rel_type is not None
@@ -106,22 +99,26 @@ async def connect(request: web.Request) -> web.Response:
     return web.json_response(result, status=201)
 
 
-async def revoke(request: web.Request) -> web.Response:
+async def _revoke(request: web.Request) -> web.Response:
     fed = _fed(request)
     offer_id = _text(await _body(request), "id")
     assert offer_id is not None
     row = await fed.store.offer(offer_id)
     if row is None:
         raise NotFound(f"no relationship {offer_id}")
-    await kith.revoke(fed, row)
+    await kith.end(fed, row)
     return web.json_response({"id": offer_id, "state": "ended"})
 
 
-async def publish_card(request: web.Request) -> web.Response:
+async def _publish_card(request: web.Request) -> web.Response:
     return web.json_response({"peers": await kith.publish_card(_fed(request))})
 
 
-async def aliases(request: web.Request) -> web.Response:
+async def _publish_actor(request: web.Request) -> web.Response:
+    return web.json_response({"inboxes": await owner.publish_actor(_fed(request))})
+
+
+async def _aliases(request: web.Request) -> web.Response:
     body = await _body(request)
     values = body.get("addresses")
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values) or len(values) > 20:
@@ -129,7 +126,7 @@ async def aliases(request: web.Request) -> web.Response:
     return web.json_response({"also_known_as": await owner.set_aliases(_fed(request), values)})
 
 
-async def blocks(request: web.Request) -> web.Response:
+async def _blocks(request: web.Request) -> web.Response:
     return web.json_response(await _fed(request).store.blocks())
 
 
@@ -138,18 +135,19 @@ def routes() -> list[web.RouteDef]:
     return [
         web.post(f"{p}/follow", _address_op(owner.follow)),
         web.post(f"{p}/unfollow", _address_op(owner.unfollow)),
-        web.post(f"{p}/connect", connect),
+        web.post(f"{p}/connect", _connect),
         web.get(f"{p}/requests", _listing(owner.requests)),
         web.post(f"{p}/requests/accept", _request_op(True)),
         web.post(f"{p}/requests/reject", _request_op(False)),
-        web.post(f"{p}/relationships/revoke", revoke),
+        web.post(f"{p}/relationships/revoke", _revoke),
         web.post(f"{p}/block", _address_op(owner.block)),
         web.post(f"{p}/unblock", _address_op(owner.unblock)),
-        web.get(f"{p}/blocks", blocks),
+        web.get(f"{p}/blocks", _blocks),
         web.get(f"{p}/followers", _listing(owner.followers)),
         web.get(f"{p}/following", _listing(owner.following)),
         web.get(f"{p}/peers", _listing(owner.peers)),
-        web.post(f"{p}/card/publish", publish_card),
-        web.post(f"{p}/aliases", aliases),
+        web.post(f"{p}/card/publish", _publish_card),
+        web.post(f"{p}/aliases", _aliases),
         web.post(f"{p}/move", _address_op(owner.move)),
+        web.post(f"{p}/actor/publish", _publish_actor),
     ]

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from node import api_import  # noqa: F401  (its routes join node.api's table)
 from node.api import CONTEXT, add_api_fallback, auth_middleware, setup_api
 from node.context import NodeContext
 from node.http import error_middleware

@@ -139,7 +139,10 @@ async def _cmd_init(args: argparse.Namespace) -> int:
     print(
         f"  keys are {'encrypted with KITH_PASSPHRASE' if passphrase else 'not encrypted (set KITH_PASSPHRASE)'}"
     )
-    print(f"Next: kith --data {data_dir} serve   (then open {config.base_url}/)")
+    print(f"Next: kith --data {data_dir} serve   (then open {config.base_url}/ and sign in with the token)")
+    print(
+        f"      kith --data {data_dir} password set   lets you sign in to the web UI with a password instead"
+    )
     return 0
 
 
@@ -900,6 +903,12 @@ def _extensions() -> list[Callable[[Any], None]]:
         from node.cli_card import register as reg_card
 
         found.append(reg_card)
+    except ImportError:
+        pass
+    try:
+        from node.cli_web import register as reg_web
+
+        found.append(reg_web)
     except ImportError:
         pass
     return found

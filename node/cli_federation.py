@@ -4,6 +4,7 @@ comes from the data folder's ``kith.toml`` (server.host/port), the token from ``
     kith follow ADDRESS | unfollow ADDRESS | connect ADDRESS --as TYPE [--how-we-met TEXT] [--since DATE]
     kith requests | accept ID | reject ID | block ADDRESS | unblock ADDRESS
     kith followers | following | peers          (every listing takes --json)
+    kith alias [ADDRESS...] | move ADDRESS
 """
 
 from __future__ import annotations
@@ -159,6 +160,18 @@ def register(subparsers: Any) -> None:
     add("followers", "Who follows you.", _run("GET", f"{p}/followers"))
     add("following", "Whom you follow.", _run("GET", f"{p}/following"))
     add("peers", "Delivery status per peer host: queued, failing, dead.", _run("GET", f"{p}/peers"))
+    alias = add(
+        "alias",
+        "Name the accounts you are moving from (alsoKnownAs); needed before they can move here.",
+        _run("POST", f"{p}/aliases", lambda a: {"addresses": a.addresses}),
+    )
+    alias.add_argument("addresses", nargs="*", metavar="ADDRESS", help="old accounts (none: clear)")
+    add(
+        "move",
+        "Tell your followers you moved to ADDRESS (which must name this account as an alias first).",
+        _run("POST", f"{p}/move", addr),
+        address=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

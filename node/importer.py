@@ -15,45 +15,28 @@ Rules kept:
 - One import is one transaction (node/store/sqlite_import.py): a kill or an ExportError part-way leaves nothing.
   Work is done by the chunk: one look-up per table for the whole chunk, then one bulk insert per table.
 - ``dry_run`` runs exactly the same resolution in the same transaction and rolls it back.
+
+This module drives an import (transaction, pipeline, progress, summary); node/import_resolve.py decides what each
+row becomes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
+import gc
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import date
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from bridges.base import (
-    YEAR_UNKNOWN,
-    BlockDraft,
-    Bridge,
-    ContactDraft,
-    ExportError,
-    IdentityDraft,
-    ImportItem,
-    InteractionDraft,
-)
+from bridges.base import Bridge, ExportError, ImportItem
 from node.graph import Clock, iso, new_id, utcnow
+from node.import_resolve import MAX_SKIPPED_SHOWN, Resolution, is_verified_grade
 from node.store import GraphStore
-from node.store.rows import identity_search_text
-from node.store.sqlite_import import (
-    PERSON_IMPORT_FIELDS,
-    ChunkRows,
-    ImportSession,
-    KnownIdentity,
-    KnownRecord,
-)
-from protocol.addresses import Address, normalize
-from protocol.errors import InvalidRecord
-from protocol.vocab import CHANNELS, relationship_term
+from node.store.sqlite_import import ImportSession
 
 __all__ = [
     "CHUNK",
@@ -65,10 +48,7 @@ __all__ = [
     "summary_json",
 ]
 
-CHUNK = 2000
-MAX_SKIPPED_SHOWN = 500  # a summary lists this many skipped rows; the count covers all of them
-_MAX_TEXT = 10_000
-_LEVELS = ("signed", "two-way", "email-match", "claimed", "guessed")
+CHUNK = 2000  # rows per look-up and bulk write: large enough to amortise a statement, small enough to overlap
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -108,563 +88,37 @@ class ImportSummary:
     preview: dict[str, int] = field(default_factory=dict)  # the bridge's own dry-run counts
 
 
-def is_verified_grade(addr: Address, verification: str) -> bool:
-    """Identifiers on which two people are merged without asking (FORMATS.md §3, "Merge automatically")."""
-    if verification == "guessed":
-        return False
-    kind = str(addr.kind)
-    if kind in ("email", "acct", "url"):  # a normalised e-mail; a fediverse account or actor URI
-        return True
-    if kind == "bluesky":
-        return addr.uri.startswith("did:")
-    if kind == "x":
-        return addr.uri.startswith("https://x.com/i/user/")
-    return False
+@contextlib.contextmanager
+def _bulk_mode() -> Iterator[None]:
+    """Two interpreter settings for the import's duration, put back after:
+    - A short GIL switch interval. SQLite's thread takes the GIL back after every row an executemany steps
+      through; with the default 5 ms it waits that long for the resolver (busy with the next chunk).
+    - The cyclic garbage collector paused. An import allocates a few objects per row and keeps its caches
+      alive, so collections keep re-scanning a growing heap (measured: a third of the resolver's time). The
+      import makes no reference cycles worth collecting before it ends."""
+    if not _BULK:  # the first of overlapping imports saves the settings, the last one puts them back
+        _BULK.update(interval=sys.getswitchinterval(), collecting=gc.isenabled(), active=0)
+        sys.setswitchinterval(min(_BULK["interval"], 0.0002))
+        gc.disable()
+    _BULK["active"] += 1
+    try:
+        yield
+    finally:
+        _BULK["active"] -= 1
+        if not _BULK["active"]:
+            sys.setswitchinterval(_BULK["interval"])
+            if _BULK["collecting"]:
+                gc.enable()
+            _BULK.clear()
+
+
+_BULK: dict[str, Any] = {}
 
 
 class _Rollback(Exception):
     def __init__(self, summary: ImportSummary) -> None:
         super().__init__("dry run")
         self.summary = summary
-
-
-@dataclass(slots=True)
-class _Person:
-    fields: dict[str, Any]  # PERSON_IMPORT_FIELDS and met_on, as stored
-    new: bool  # created by this import
-    pending: bool  # not yet written (its search row is written with it, from idents and notes)
-    placeholder: bool = False  # the name is only an address: a real name from any source replaces it
-    dirty: bool = False  # an existing row whose fields changed
-    idents: list[str] = field(default_factory=list)  # "display uri" of a new person, for its search row
-    notes: list[str] = field(default_factory=list)
-
-
-_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-@dataclass(slots=True)
-class _Contact:
-    draft: ContactDraft
-    addrs: list[tuple[Address, IdentityDraft]]
-    digest: str
-    values: dict[str, Any]
-    values_json: str
-
-
-@dataclass(slots=True)
-class _Prepared:
-    rows: int = 0
-    contacts: list[_Contact] = field(default_factory=list)
-    talks: list[tuple[InteractionDraft, list[tuple[Address, IdentityDraft]]]] = field(default_factory=list)
-    blocks: list[str] = field(default_factory=list)
-
-
-def _digest(c: ContactDraft) -> str:
-    """What the record says, hashed: an unchanged record is not touched on re-import. (A plain tuple's repr:
-    the dataclass repr costs several times more, and this runs for every row.)"""
-    ids = tuple((i.address, i.kind, i.label, i.verification) for i in c.identities)
-    text = repr(
-        (
-            c.source_record_id,
-            c.display_name,
-            c.given_name,
-            c.family_name,
-            c.nickname,
-            c.organization,
-            c.title,
-            c.birthday,
-            c.photo_url,
-            ids,
-            c.circles,
-            c.notes,
-            c.met_on,
-            c.relationship,
-            c.follow,
-        )
-    )
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-
-
-def _day(value: date | None) -> str | None:
-    if value is None:
-        return None
-    return f"--{value.month:02d}-{value.day:02d}" if value.year == YEAR_UNKNOWN else value.isoformat()
-
-
-def _clip(value: str | None, limit: int = 500) -> str | None:
-    if value is None:
-        return None
-    text = value.strip()
-    return text[:limit] if text else None
-
-
-def _draft_fields(c: ContactDraft) -> dict[str, Any]:
-    given, family = _clip(c.given_name), _clip(c.family_name)
-    display = _clip(c.display_name) or " ".join(p for p in (given, family) if p) or _clip(c.nickname) or ""
-    out: dict[str, Any] = {
-        "display_name": display,
-        "given_name": given,
-        "family_name": family,
-        "nickname": _clip(c.nickname),
-        "organization": _clip(c.organization),
-        "title": _clip(c.title),
-        "birthday": _day(c.birthday),
-        "photo_url": _clip(c.photo_url, 2048),
-    }
-    return {k: v for k, v in out.items() if v}
-
-
-class _Run:
-    """The state of one import: caches of what the graph already holds and what this import added."""
-
-    def __init__(
-        self, importer: Importer, session: ImportSession, source: str, name: str, started: float
-    ) -> None:
-        self.imp, self.s, self.source, self.name, self.started = importer, session, source, name, started
-        self.idents: dict[str, KnownIdentity] = {}
-        self.records: dict[str, KnownRecord] = {}
-        self.known_interactions: set[str] = set()
-        self.people: dict[int, _Person] = {}
-        self.redirect: dict[int, int] = {}  # merged person -> survivor
-        self.circles: dict[str, tuple[int, bool]] = {}
-        self.relationships: set[tuple[int, str]] = set()  # (person, type) the owner already has
-        self.addr_cache: dict[tuple[str, str | None], Address | str] = {}
-        self.rows = ChunkRows()
-        self.merges: list[tuple[int, int, list[dict[str, str]]]] = []
-        self.suggestions: dict[tuple[int, int], tuple[str, list[dict[str, str]]]] = {}
-        self.name_checks: list[tuple[int, str]] = []
-        self.refresh: set[int] = set()
-        self.stats: set[int] = set()
-        self.due: set[int] = set()
-        self.counts: dict[str, int] = dict.fromkeys(
-            [
-                "rows",
-                "people_created",
-                "people_updated",
-                "records_unchanged",
-                "identities_added",
-                "provenance_added",
-                "merged_automatically",
-                "suggestions_made",
-                "interactions_added",
-                "interactions_known",
-                "blocks_added",
-                "circle_memberships_added",
-                "notes_added",
-                "relationships_added",
-                "skipped_count",
-                "warnings_count",
-            ],
-            0,
-        )
-        self.skipped: list[dict[str, Any]] = []
-        self._pending_circles: list[tuple[int, str]] = []
-        self.pending_people: list[int] = []  # created since the last flush
-        self.dirty_people: set[int] = (
-            set()
-        )  # written before, changed since the last flush  # (index in rows.circle_members, circle name)
-        self.next_person = self.next_identity = self.next_interaction = 0
-
-    # -- helpers --------------------------------------------------------------------------------------------
-    def find(self, pk: int) -> int:
-        while pk in self.redirect:
-            pk = self.redirect[pk]
-        return pk
-
-    def skip(self, file: str, line: int | None, reason: str, severity: str = "skipped") -> None:
-        self.counts["skipped_count" if severity == "skipped" else "warnings_count"] += 1
-        if len(self.skipped) < MAX_SKIPPED_SHOWN:
-            self.skipped.append({"file": file, "line": line, "reason": reason, "severity": severity})
-
-    def address(self, d: IdentityDraft, record: str) -> Address | None:
-        key = (d.address, d.kind)
-        got = self.addr_cache.get(key)
-        if got is None:
-            try:
-                got = normalize(d.address, kind=d.kind, region=self.imp.phone_region)
-            except InvalidRecord as exc:
-                got = exc.message
-            self.addr_cache[key] = got
-        if isinstance(got, str):
-            self.skip(self.name, None, f"record {record}: {d.address!r} left out: {got}", "warning")
-            return None
-        return got
-
-    def addresses(
-        self, drafts: tuple[IdentityDraft, ...], record: str
-    ) -> list[tuple[Address, IdentityDraft]]:
-        out: dict[str, tuple[Address, IdentityDraft]] = {}
-        for d in drafts:
-            a = self.address(d, record)
-            if a is not None and a.uri not in out:
-                out[a.uri] = (a, d)
-        return list(out.values())
-
-    # -- one chunk ------------------------------------------------------------------------------------------
-    async def prepare(self, items: Iterator[ImportItem], size: int) -> _Prepared | None:
-        """Read up to ``size`` items and do the per-row work that needs no database: normalising addresses,
-        digests, person fields. It yields to the event loop now and then, so that the previous chunk's writes
-        (in SQLite's thread) proceed meanwhile."""
-        prep = _Prepared()
-        for n, item in enumerate(islice(items, size)):
-            prep.rows += 1
-            if isinstance(item, ContactDraft):
-                values = _draft_fields(item)
-                prep.contacts.append(
-                    _Contact(
-                        draft=item,
-                        addrs=self.addresses(item.identities, item.source_record_id),
-                        digest=_digest(item),
-                        values=values,
-                        values_json=_JSON.encode(values),
-                    )
-                )
-            elif isinstance(item, InteractionDraft):
-                prep.talks.append((item, self.addresses(item.participants, item.source_record_id)))
-            elif isinstance(item, BlockDraft):
-                a = self.address(item.identity, item.source_record_id)
-                if a is not None:
-                    prep.blocks.append(a.uri)
-            else:
-                self.skip(item.file, item.line, item.reason, item.severity)
-            if n % 256 == 255:
-                await asyncio.sleep(0)
-        return prep if prep.rows else None
-
-    async def resolve(self, prep: _Prepared) -> None:
-        """Look up what the chunk names (one query per table), then decide every row in memory."""
-        contacts, talks = prep.contacts, prep.talks
-        self.rows.blocks.extend((uri, self.source) for uri in prep.blocks)
-        uris = {a.uri for c in contacts for a, _d in c.addrs}
-        uris.update(a.uri for _t, addrs in talks for a, _d in addrs)
-        uris.difference_update(self.idents.keys())
-        self.idents.update(await self.s.identities(sorted(uris)))
-        rids = sorted({c.draft.source_record_id for c in contacts} - self.records.keys())
-        self.records.update(await self.s.records(self.source, rids))
-        tids = sorted({t.source_record_id for t, _a in talks} - self.known_interactions)
-        self.known_interactions.update(await self.s.known_interactions(self.source, tids))
-        wanted: set[int] = set()
-        for c in contacts:
-            rec = self.records.get(c.draft.source_record_id)
-            if rec is not None:
-                wanted.add(self.find(rec.person_pk))
-            for a, _d in c.addrs:
-                k = self.idents.get(a.uri)
-                if k is not None and k.person_pk is not None:
-                    wanted.add(self.find(k.person_pk))
-        missing = sorted(wanted - self.people.keys())
-        if missing:
-            self.relationships.update(await self.s.relationship_types(missing))
-            for pk, row in (await self.s.people(missing)).items():
-                self.people[pk] = _Person(
-                    fields={k: row[k] for k in (*PERSON_IMPORT_FIELDS, "met_on")},
-                    new=False,
-                    pending=False,
-                    placeholder=bool(row["placeholder"]),
-                )
-        for name in sorted({n.strip()[:100] for c in contacts for n in c.draft.circles} - {""}):
-            if name.casefold() not in self.circles:
-                self.circles[name.casefold()] = await self.s.circle(new_id("c"), name)
-        for c in contacts:
-            self.contact(c)
-        for t, addrs in talks:
-            self.interaction(t, addrs)
-
-    # -- contacts -------------------------------------------------------------------------------------------
-    def contact(self, prepared: _Contact) -> None:
-        c, addrs, digest, values = prepared.draft, prepared.addrs, prepared.digest, prepared.values
-        rid = c.source_record_id
-        rec = self.records.get(rid)
-        if rec is not None and rec.digest == digest:
-            self.counts["records_unchanged"] += 1
-            return
-        linked: dict[int, tuple[str, str, bool]] = {}  # person -> (uri, kind, verified-grade link)
-        for a, d in addrs:
-            k = self.idents.get(a.uri)
-            if k is None or k.person_pk is None:
-                continue
-            p = self.find(k.person_pk)
-            strong = is_verified_grade(a, d.verification) and k.verification != "guessed"
-            if p not in linked or (strong and not linked[p][2]):
-                linked[p] = (a.uri, str(a.kind), strong)
-        if rec is not None:
-            target, target_strong = self.find(rec.person_pk), True
-        elif linked:
-            strong_people = sorted(p for p, link in linked.items() if link[2])
-            target = strong_people[0] if strong_people else min(linked)
-            target_strong = linked[target][2]
-        else:
-            target, target_strong = self.new_person(values, c.met_on, addrs), False
-        for p, (uri, kind, strong) in sorted(linked.items()):
-            if p == target:
-                continue
-            evidence = [
-                {"kind": kind, "detail": uri},
-                {"kind": "import", "detail": f"{self.source} record {rid}"},
-            ]
-            if strong and target_strong:
-                self.merges.append((target, p, evidence))
-                self.redirect[p] = target
-            else:
-                self.suggest(target, p, "suggested", evidence)
-        person = self.people[target]
-        if rec is not None or linked:
-            self.update_person(target, person, values, c.met_on, rec)
-        for a, d in addrs:
-            self.attach(target, person, a, d, rid)
-        record_row = (self.source, rid, target, digest, prepared.values_json)
-        (self.rows.records if rec is None else self.rows.record_updates).append(record_row)
-        self.records[rid] = KnownRecord(person_pk=target, digest=digest, fields=values)
-        for name in c.circles:
-            self.join_circle(target, name)
-        for body in c.notes:
-            self.note(target, person, rid, body)
-        if c.relationship:
-            try:
-                term = relationship_term(c.relationship)
-            except InvalidRecord:
-                self.skip(
-                    self.name, None, f"record {rid}: unknown relationship {c.relationship!r}", "warning"
-                )
-            else:
-                if (target, term.name) not in self.relationships:
-                    self.relationships.add((target, term.name))
-                    direction = "mutual" if term.mutual else "outgoing"
-                    self.rows.relationships.append(
-                        (new_id("r"), target, term.name, term.iri, direction, _day(c.met_on))
-                    )
-        if not addrs and not linked and rec is None and values.get("display_name"):
-            self.name_checks.append((target, values["display_name"]))
-
-    def new_person(
-        self, values: dict[str, Any], met_on: date | None, addrs: list[tuple[Address, IdentityDraft]]
-    ) -> int:
-        pk = self.next_person
-        self.next_person += 1
-        fields = {k: values.get(k) for k in PERSON_IMPORT_FIELDS}
-        placeholder = not fields["display_name"]
-        if placeholder:
-            fields["display_name"] = (
-                values.get("organization")
-                or (addrs[0][1].label or addrs[0][0].display if addrs else "")
-                or "(no name)"
-            )
-        fields["met_on"] = _day(met_on)
-        self.people[pk] = _Person(fields=fields, new=True, pending=True, placeholder=placeholder)
-        self.pending_people.append(pk)
-        self.counts["people_created"] += 1
-        return pk
-
-    def update_person(
-        self, pk: int, person: _Person, values: dict[str, Any], met_on: date | None, rec: KnownRecord | None
-    ) -> None:
-        """Fill what is empty; change what this record set before and the owner has not edited since."""
-        before = dict(person.fields)
-        previous = rec.fields if rec is not None else {}
-        for f, value in values.items():
-            current = person.fields.get(f)
-            if f == "display_name" and person.placeholder:
-                person.fields[f], person.placeholder = value, False
-            elif not current or (f in previous and current == previous[f]):
-                person.fields[f] = value
-        day = _day(met_on)
-        if day and (person.fields.get("met_on") is None or day < person.fields["met_on"]):
-            person.fields["met_on"] = day
-        if person.fields != before:
-            if not person.pending:
-                person.dirty = True
-                self.dirty_people.add(pk)
-                self.refresh.add(pk)
-            if not person.new:
-                self.counts["people_updated"] += 1
-
-    def attach(self, pk: int, person: _Person, a: Address, d: IdentityDraft, rid: str) -> None:
-        k = self.idents.get(a.uri)
-        label = _clip(d.label, 200) or a.handle
-        if k is None:
-            ipk = self.next_identity
-            self.next_identity += 1
-            self.rows.identities.append((ipk, pk, a.uri, str(a.kind), a.display, label, d.verification))
-            self.idents[a.uri] = KnownIdentity(pk=ipk, person_pk=pk, verification=d.verification, label=label)
-            self.counts["identities_added"] += 1
-            if person.pending:  # its search row is written with it
-                person.idents.append(identity_search_text(a.display, a.uri))
-            else:
-                self.refresh.add(pk)
-        elif k.person_pk is None or self.find(k.person_pk) == pk:
-            best = (
-                k.verification
-                if _LEVELS.index(k.verification) <= _LEVELS.index(d.verification)
-                else d.verification
-            )
-            new_label = label or k.label
-            if k.person_pk is None or best != k.verification or new_label != k.label:
-                if k.person_pk is None:
-                    self.counts["identities_added"] += 1
-                    self.refresh.add(pk)
-                k.person_pk, k.verification, k.label = pk, best, new_label
-                self.rows.identity_updates.append((pk, best, new_label, k.pk))
-        else:
-            return  # another person's address, linked by a suggestion
-        self.rows.provenance.append((self.idents[a.uri].pk, self.source, rid))
-
-    def join_circle(self, pk: int, name: str) -> None:
-        known = self.circles.get(name.strip()[:100].casefold())
-        if known is None:
-            return  # an empty name
-        self.rows.circle_members.append((known[0], pk))
-        if known[1]:
-            self.due.add(pk)
-
-    def note(self, pk: int, person: _Person, rid: str, body: str) -> None:
-        text = body.strip()[:_MAX_TEXT]
-        if not text:
-            return
-        key = hashlib.blake2b(f"{self.source}\x1f{rid}\x1f{text}".encode(), digest_size=12).hexdigest()
-        self.rows.notes.append((f"n_imp{key}", pk, text))
-        if person.pending:
-            person.notes.append(text)
-        else:
-            self.refresh.add(pk)
-
-    def suggest(self, a: int, b: int, tier: str, evidence: list[dict[str, str]]) -> None:
-        _suggest(self.suggestions, a, b, tier, evidence)
-
-    # -- interactions ---------------------------------------------------------------------------------------
-    def interaction(self, t: InteractionDraft, addrs: list[tuple[Address, IdentityDraft]]) -> None:
-        rid = t.source_record_id
-        if rid in self.known_interactions:
-            self.counts["interactions_known"] += 1
-            return
-        if t.channel not in CHANNELS or t.initiated_by not in ("owner", "them", "unknown"):
-            self.skip(self.name, None, f"interaction {rid}: unknown channel {t.channel!r} or initiator")
-            return
-        people: list[int] = []
-        for a, d in addrs:
-            k = self.idents.get(a.uri)
-            if k is not None and k.person_pk is not None:
-                pk = self.find(k.person_pk)
-            else:
-                label = _clip(d.label)
-                pk = self.new_person({"display_name": label} if label else {}, None, [(a, d)])
-                self.attach(pk, self.people[pk], a, d, rid)
-            if pk not in people:
-                people.append(pk)
-        if not people:
-            self.skip(self.name, None, f"interaction {rid}: no participant with a usable address")
-            return
-        self.known_interactions.add(rid)
-        ipk = self.next_interaction
-        self.next_interaction += 1
-        summary = t.summary[:_MAX_TEXT]
-        self.rows.interactions.append(
-            (ipk, new_id("i"), iso(t.occurred_at), t.channel, t.initiated_by, summary, self.source, rid)
-        )
-        self.rows.interaction_people.extend((pk, ipk) for pk in people)
-        self.stats.update(people)
-        self.counts["interactions_added"] += 1
-
-    # -- writing --------------------------------------------------------------------------------------------
-    def take(self) -> _Flush:
-        """Everything decided since the last flush, handed to a write; resolution goes on with empty lists."""
-        rows = self.rows
-        for pk in self.pending_people:
-            person = self.people[pk]
-            f = person.fields
-            rows.people.append((pk, new_id("p"), *[f.get(k) for k in PERSON_IMPORT_FIELDS], f.get("met_on")))
-            names = " ".join(
-                f.get(k) or "" for k in ("display_name", "given_name", "family_name", "nickname")
-            )
-            org = f"{f.get('organization') or ''} {f.get('title') or ''}"
-            rows.fts.append((pk, names, org, " ".join(person.idents) or None, " ".join(person.notes) or None))
-            person.pending = False
-            person.idents, person.notes = [], []
-        for pk in self.dirty_people:
-            person = self.people[pk]
-            f = person.fields
-            rows.person_updates.append((*[f.get(k) for k in PERSON_IMPORT_FIELDS], f.get("met_on"), pk))
-            person.dirty = False
-        snap = _Flush(
-            rows=rows, merges=self.merges, suggestions=self.suggestions, name_checks=self.name_checks
-        )
-        self.rows, self.merges, self.suggestions, self.name_checks = ChunkRows(), [], {}, []
-        self.pending_people, self.dirty_people = [], set()
-        return snap
-
-    async def flush(self, snap: _Flush) -> None:
-        added = await self.s.write(snap.rows)
-        for key in ("provenance", "notes", "relationships"):
-            self.counts[f"{key}_added"] += added[key]
-        self.counts["circle_memberships_added"] += added["circle_members"]
-        self.counts["blocks_added"] += added["blocks"]
-        await self.apply_merges(snap)
-        await self.name_suggestions(snap)
-        if snap.suggestions:
-            rows_s = [
-                (new_id("s"), a, b, tier, json.dumps(ev, separators=(",", ":"), sort_keys=True))
-                for (a, b), (tier, ev) in snap.suggestions.items()
-                if self.find(a) != self.find(b)
-            ]
-            self.counts["suggestions_made"] += await self.s.suggest(rows_s)
-
-    async def apply_merges(self, snap: _Flush) -> None:
-        for survivor, merged, evidence in snap.merges:
-            # The chunk already treated them as one; now check the owner's earlier decisions and merge for real.
-            self.redirect.pop(merged, None)
-            s, m = self.find(survivor), self.find(merged)
-            if s == m:
-                continue
-            if await self.s.merge_refused(s, m):
-                _suggest(snap.suggestions, s, m, "suggested", evidence)
-                continue
-            await self.s.merge(merge_id=new_id("m"), survivor=s, merged=m, evidence=evidence)
-            self.redirect[m] = s
-            self.counts["merged_automatically"] += 1
-            for pk in (s, m):
-                self.people.pop(pk, None)  # the merge changed the rows: read them again when next needed
-                self.refresh.add(pk)
-
-    async def name_suggestions(self, snap: _Flush) -> None:
-        """Someone with nothing but a name (a Facebook friend) and an active person of exactly that name: ask."""
-        if not snap.name_checks:
-            return
-        named = await self.s.people_named(sorted({n for _p, n in snap.name_checks}))
-        for pk, name in snap.name_checks:
-            for other in named.get(name, []):
-                if self.find(other) != self.find(pk):
-                    evidence = [{"kind": "name", "detail": name}]
-                    _suggest(snap.suggestions, self.find(pk), self.find(other), "ask", evidence)
-
-    async def finish(self) -> None:
-        refresh = {self.find(pk) for pk in self.refresh} | self.refresh
-        await self.s.finish(
-            refresh=sorted(refresh),
-            stats=sorted({self.find(p) for p in self.stats}),
-            due=sorted({self.find(p) for p in self.due}),
-        )
-
-
-@dataclass(slots=True)
-class _Flush:
-    rows: ChunkRows
-    merges: list[tuple[int, int, list[dict[str, str]]]]
-    suggestions: dict[tuple[int, int], tuple[str, list[dict[str, str]]]]
-    name_checks: list[tuple[int, str]]
-
-    @property
-    def barrier(self) -> bool:
-        """Merges change people the next chunk may read: resolve it only once this write is done."""
-        return bool(self.merges or self.name_checks)
-
-
-def _suggest(
-    into: dict[tuple[int, int], tuple[str, list[dict[str, str]]]],
-    a: int,
-    b: int,
-    tier: str,
-    evidence: list[dict[str, str]],
-) -> None:
-    into.setdefault((min(a, b), max(a, b)), (tier, evidence))
 
 
 class Importer:
@@ -677,6 +131,7 @@ class Importer:
         self.clock = clock
         self.phone_region = phone_region
         self.chunk_size = chunk
+        self.pipeline = True
 
     async def run(
         self,
@@ -750,7 +205,7 @@ class Importer:
         started = time.perf_counter()
 
         async def work(session: ImportSession) -> ImportSummary:
-            run = _Run(self, session, source, shown, started)
+            run = Resolution(self.phone_region, session, source, shown, started)
             run.next_person, run.next_identity, run.next_interaction = await session.next_keys()
             items = make_items()
             prep = await run.prepare(items, self.chunk_size)
@@ -765,7 +220,7 @@ class Importer:
                     await writing
                 snap = run.take()
                 writing = asyncio.ensure_future(run.flush(snap))
-                if snap.barrier:
+                if snap.barrier or not self.pipeline:
                     await writing
                 try:
                     prep = await run.prepare(items, self.chunk_size)
@@ -826,7 +281,8 @@ class Importer:
             return summary
 
         try:
-            summary = await self.store.imports.transaction(iso(self.clock()), work)
+            with _bulk_mode():
+                summary = await self.store.imports.transaction(iso(self.clock()), work)
         except _Rollback as rolled_back:
             summary = rolled_back.summary
         if progress is not None:

@@ -26,7 +26,7 @@ from bridges.oauth import OAuthTokens
 from node.errors import BadInput, Conflict, NotFound
 from node.graph import Clock, iso, utcnow
 from node.importer import Importer
-from node.link_secrets import open_secret, seal
+from node.link_secrets import SecretError, open_secret, seal
 from node.store import GraphStore
 from node.store.sqlite_import import ImportSession
 
@@ -168,7 +168,10 @@ class Syncer:
             return result(
                 "waiting", f"rate limited by {source} until {row['resume_at']}", resume_at=row["resume_at"]
             )
-        creds = open_secret(row["secret"], passphrase=self.passphrase, source=source, account=acct)
+        try:
+            creds = open_secret(row["secret"], passphrase=self.passphrase, source=source, account=acct)
+        except SecretError as exc:
+            raise Conflict(str(exc), field="passphrase") from None
         cursor = await self.store.links.cursor(source, acct, direction)
         x_auth: x.XAuth | None = None
         if source == "x":

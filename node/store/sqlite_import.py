@@ -27,6 +27,7 @@ from node.store.sqlite_merge import merge_in_tx
 from node.store.sqlite_people import PERSON_FIELDS, recompute_due, recompute_people
 
 __all__ = [
+    "IMPORT_CACHE_KIB",
     "PERSON_IMPORT_FIELDS",
     "ChunkRows",
     "ImportSession",
@@ -40,6 +41,8 @@ T = TypeVar("T")
 #: The person columns an import may set. The owner's own judgements (priority, cadence) are never imported, and
 #: met_on is handled apart: it only ever moves earlier.
 PERSON_IMPORT_FIELDS = tuple(f for f in PERSON_FIELDS if f not in ("priority", "cadence_days", "met_on"))
+_UPDATABLE = frozenset((*PERSON_IMPORT_FIELDS, "met_on"))
+IMPORT_CACHE_KIB = 131_072  # 128 MiB of page cache while an import runs
 _IN_MAX = 900  # variables per IN (...): well under SQLite's limit on every build still in use
 
 
@@ -65,9 +68,7 @@ class ChunkRows:
     people: list[tuple[Any, ...]] = field(
         default_factory=list
     )  # pk, id, *PERSON_IMPORT_FIELDS, met_on, now, now
-    person_updates: list[tuple[Any, ...]] = field(
-        default_factory=list
-    )  # *PERSON_IMPORT_FIELDS, met_on, now, pk
+    person_updates: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # pk, changed columns
     identities: list[tuple[Any, ...]] = field(
         default_factory=list
     )  # pk, person, uri, kind, display, label, ver
@@ -241,12 +242,15 @@ class ImportSession:
                 f"VALUES (?, ?, {marks}, ?, ?, ?)",
                 [(*r, now, now) for r in rows.people],
             )
-        if rows.person_updates:
-            sets = ", ".join(f"{f} = ?" for f in (*PERSON_IMPORT_FIELDS, "met_on"))
-            await c.executemany(
-                f"UPDATE person SET {sets}, updated_at = ? WHERE pk = ?",
-                [(*r[:-1], now, r[-1]) for r in rows.person_updates],
-            )
+        by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        for pk, changed in rows.person_updates:
+            cols = tuple(sorted(changed))
+            if not set(cols) <= _UPDATABLE:
+                raise ValueError(f"an import may not set {sorted(set(cols) - _UPDATABLE)}")
+            by_columns.setdefault(cols, []).append((*[changed[k] for k in cols], now, pk))
+        for cols, params in by_columns.items():
+            sets = ", ".join(f"{col} = ?" for col in cols)
+            await c.executemany(f"UPDATE person SET {sets}, updated_at = ? WHERE pk = ?", params)
         if rows.identities:
             await c.executemany(
                 "INSERT INTO identity (pk, person_pk, uri, kind, display, label, verification, created_at, "
@@ -359,7 +363,15 @@ class ImportStore:
         """Run ``fn`` in one write transaction; if it raises, nothing it wrote remains."""
 
         async def run(conn: aiosqlite.Connection) -> T:
-            return await fn(ImportSession(conn, now))
+            # A bulk import touches index pages all over a large database: a bigger page cache for its
+            # duration saves re-reading them (the setting is the connection's, so it is put back after).
+            row = await fetch_one(conn, "PRAGMA cache_size")
+            before = int(row[0]) if row else -2000
+            await conn.execute(f"PRAGMA cache_size = {-IMPORT_CACHE_KIB}")
+            try:
+                return await fn(ImportSession(conn, now))
+            finally:
+                await conn.execute(f"PRAGMA cache_size = {before}")
 
         return await self.db.write(run)
 

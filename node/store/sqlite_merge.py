@@ -305,29 +305,14 @@ class SqliteMerges:
         async def run(conn: aiosqlite.Connection) -> Page:
             rows = await fetch_all(
                 conn,
-                """SELECT s.id, a.id, b.id, a.display_name, b.display_name, s.tier, s.evidence, s.status,
-                          s.created_at
-                   FROM merge_suggestion s JOIN person a ON a.pk = s.a_pk JOIN person b ON b.pk = s.b_pk
+                f"""{_SUGGESTION_SELECT}
                    WHERE s.status = ? AND (s.status != 'open' OR (a.status = 'active' AND b.status = 'active'))
                    ORDER BY CASE s.tier WHEN 'automatic' THEN 0 WHEN 'suggested' THEN 1 ELSE 2 END, s.pk
                    LIMIT ? OFFSET ?""",
                 (status, limit + 1, offset),
             )
             more = len(rows) > limit
-            items = tuple(
-                MergeSuggestion(
-                    id=r[0],
-                    a=r[1],
-                    b=r[2],
-                    a_name=r[3],
-                    b_name=r[4],
-                    tier=r[5],
-                    evidence=tuple(json.loads(r[6])),
-                    status=r[7],
-                    created_at=r[8],
-                )
-                for r in rows[:limit]
-            )
+            items = tuple(_suggestion(r) for r in rows[:limit])
             return Page(
                 items=items,
                 total=None,
@@ -340,27 +325,10 @@ class SqliteMerges:
 
     async def get_suggestion(self, suggestion_id: str) -> MergeSuggestion:
         async def run(conn: aiosqlite.Connection) -> MergeSuggestion:
-            r = await fetch_one(
-                conn,
-                """SELECT s.id, a.id, b.id, a.display_name, b.display_name, s.tier, s.evidence, s.status,
-                          s.created_at
-                   FROM merge_suggestion s JOIN person a ON a.pk = s.a_pk JOIN person b ON b.pk = s.b_pk
-                   WHERE s.id = ?""",
-                (suggestion_id,),
-            )
+            r = await fetch_one(conn, f"{_SUGGESTION_SELECT} WHERE s.id = ?", (suggestion_id,))
             if r is None:
                 raise NotFound(f"no merge suggestion with id {suggestion_id!r}", field="suggestion")
-            return MergeSuggestion(
-                id=r[0],
-                a=r[1],
-                b=r[2],
-                a_name=r[3],
-                b_name=r[4],
-                tier=r[5],
-                evidence=tuple(json.loads(r[6])),
-                status=r[7],
-                created_at=r[8],
-            )
+            return _suggestion(r)
 
         return await self.db.read(run)
 
@@ -373,6 +341,25 @@ class SqliteMerges:
                 raise NotFound(f"no merge suggestion with id {suggestion_id!r}", field="suggestion")
 
         await self.db.write(run)
+
+
+_SUGGESTION_SELECT = """SELECT s.id, a.id, b.id, a.display_name, b.display_name, s.tier, s.evidence, s.status,
+       s.created_at
+FROM merge_suggestion s JOIN person a ON a.pk = s.a_pk JOIN person b ON b.pk = s.b_pk"""
+
+
+def _suggestion(r: aiosqlite.Row) -> MergeSuggestion:
+    return MergeSuggestion(
+        id=r[0],
+        a=r[1],
+        b=r[2],
+        a_name=r[3],
+        b_name=r[4],
+        tier=r[5],
+        evidence=tuple(json.loads(r[6])),
+        status=r[7],
+        created_at=r[8],
+    )
 
 
 async def _merge_records(conn: aiosqlite.Connection, where: str, params: Sequence[Any]) -> list[MergeRecord]:

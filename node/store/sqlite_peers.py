@@ -122,40 +122,27 @@ class SqlitePeers:
                 "SELECT pk FROM relationship WHERE json_extract(record_json, '$.id') = ?",
                 (record["id"],),
             )
+            values = {
+                "person_pk": pk,
+                "type": fields["type"],
+                "iri": fields["iri"],
+                "direction": fields["direction"],
+                "since": fields.get("since"),
+                "how_we_met": fields.get("how_we_met"),
+                "status": fields["status"],
+                "record_json": blob,
+                "updated_at": now,
+            }
             if row is None:
+                values.update(id=rel_id, created_at=now)
                 await conn.execute(
-                    "INSERT INTO relationship (id, person_pk, type, iri, direction, since, how_we_met, status, "
-                    "record_json, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        rel_id,
-                        pk,
-                        fields["type"],
-                        fields["iri"],
-                        fields["direction"],
-                        fields.get("since"),
-                        fields.get("how_we_met"),
-                        fields["status"],
-                        blob,
-                        now,
-                        now,
-                    ),
+                    f"INSERT INTO relationship ({', '.join(values)}) VALUES ({placeholders(len(values))})",
+                    list(values.values()),
                 )
             else:
                 await conn.execute(
-                    "UPDATE relationship SET person_pk = ?, type = ?, iri = ?, direction = ?, since = ?, "
-                    "how_we_met = ?, status = ?, record_json = ?, updated_at = ? WHERE pk = ?",
-                    (
-                        pk,
-                        fields["type"],
-                        fields["iri"],
-                        fields["direction"],
-                        fields.get("since"),
-                        fields.get("how_we_met"),
-                        fields["status"],
-                        blob,
-                        now,
-                        row[0],
-                    ),
+                    f"UPDATE relationship SET {', '.join(f'{c} = ?' for c in values)} WHERE pk = ?",
+                    [*values.values(), row[0]],
                 )
 
         await self.db.write(run)

@@ -263,6 +263,9 @@ class SqlitePeople:
                 "WHERE c.name = ?)"
             )
             params.append(circle)
+        # Orders by a computed value read every active row anyway: a straight table scan does that in a fifth
+        # of the time the status index takes (one random row fetch per person; 32 vs 150 ms at 100,000 people).
+        scan = " NOT INDEXED" if order in ("strength", "recent") else ""
         order_sql = {
             "name": "p.display_name COLLATE NOCASE, p.pk",
             "recent": "p.last_interaction_at IS NULL, p.last_interaction_at DESC, p.pk",
@@ -276,7 +279,7 @@ class SqlitePeople:
             )
             rows = await fetch_all(
                 conn,
-                f"SELECT {_prefixed(PERSON_COLUMNS)}, {TIE_STRENGTH_SQL} AS strength FROM person p "
+                f"SELECT {_prefixed(PERSON_COLUMNS)}, {TIE_STRENGTH_SQL} AS strength FROM person p{scan} "
                 f"WHERE {' AND '.join(where)} ORDER BY {order_sql} LIMIT ? OFFSET ?",
                 [now_jd, *params, limit, offset],
             )

@@ -68,15 +68,17 @@ async def remote_actor(
     state: dict[str, Any] = {}
 
     async def actor_doc(request: web.Request) -> web.Response:
-        actor = state["actor"]
+        # any name is an actor on this server (sharing the key); ``extra`` overrides only the main one's fields
+        name = request.match_info["name"]
+        actor = f"{state['base']}/users/{name}"
         doc = {
             "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
             "id": actor,
             "type": "Person",
-            "preferredUsername": username,
+            "preferredUsername": name,
             "inbox": actor + "/inbox",
             "publicKey": {"id": actor + "#main-key", "owner": actor, "publicKeyPem": pem},
-            **state["extra"],
+            **(state["extra"] if name == username else {}),
         }
         return web.json_response(doc, content_type="application/activity+json")
 
@@ -85,9 +87,10 @@ async def remote_actor(
         return web.Response(status=202)
 
     app = web.Application()
-    app.router.add_get(f"/users/{username}", actor_doc)
-    app.router.add_post(f"/users/{username}/inbox", inbox)
+    app.router.add_get("/users/{name}", actor_doc)
+    app.router.add_post("/users/{name}/inbox", inbox)
     async with serve(app) as base:
+        state["base"] = base
         state["actor"] = f"{base}/users/{username}"
         state["extra"] = extra
         yield RemoteActorServer(base=base, actor=state["actor"], key=key, extra=state)

@@ -26,6 +26,7 @@ class Peer:
 
     status: int = 202
     rfc9421_only: bool = False
+    cavage_only: bool = False
     received: list[str] = field(default_factory=list)  # activity ids accepted (2xx)
     attempts: int = 0
     schemes: list[str] = field(default_factory=list)
@@ -39,7 +40,7 @@ async def peer_server(peer: Peer, sock: socket.socket | None = None) -> AsyncIte
         peer.attempts += 1
         scheme = "rfc9421" if "Signature-Input" in request.headers else "cavage"
         peer.schemes.append(scheme)
-        if peer.rfc9421_only and scheme != "rfc9421":
+        if (peer.rfc9421_only and scheme != "rfc9421") or (peer.cavage_only and scheme != "cavage"):
             return web.Response(status=401)
         if 200 <= peer.status < 300:
             peer.received.append(json.loads(body)["id"])
@@ -149,6 +150,13 @@ async def test_double_knock_remembers_the_winner(tmp_path: Path) -> None:
         second = await enqueue(node, peer.url)
         await node.fed.delivery.run_once()
         assert peer.received == first + second and peer.schemes[2:] == ["rfc9421"]
+        # the host changes its mind: the remembered scheme fails, the other is tried and remembered instead
+        peer.rfc9421_only, peer.cavage_only = False, True
+        third = await enqueue(node, peer.url)
+        await node.fed.delivery.run_once()
+        assert peer.received == first + second + third and peer.schemes[3:] == ["rfc9421", "cavage"]
+        host = await node.fed.store.host(peer.url.split("/")[2])
+        assert host is not None and host.scheme == "cavage"
 
 
 async def test_dead_letter_and_resume(tmp_path: Path) -> None:

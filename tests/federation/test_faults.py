@@ -14,7 +14,11 @@ from pathlib import Path
 
 from aiohttp import web
 
+from federation import owner
+from federation.service import Federation
+
 from .helpers import serve
+from .nodes import FakeClock, settle, start_node
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 300
@@ -54,7 +58,7 @@ async def test_sigkill_during_fan_out(tmp_path: Path) -> None:
             )
             if attempt < KILLS:
                 target = len(received) + rng.randint(10, N // (KILLS + 1))
-                for _ in range(3000):
+                for _ in range(12000):  # up to 60 s on a loaded machine
                     if len(received) >= target or child.returncode is not None:
                         break
                     await asyncio.sleep(0.005)
@@ -73,3 +77,23 @@ async def test_sigkill_during_fan_out(tmp_path: Path) -> None:
     resent = sum(c - 1 for c in received.values())
     # only deliveries in flight at a kill can go out again (at most one claimed batch each time)
     assert resent <= KILLS * 32
+
+
+async def test_inbox_items_claimed_by_a_killed_worker_are_processed_after_restart(tmp_path: Path) -> None:
+    clock = FakeClock()
+    async with (
+        start_node(tmp_path, "alice", clock, index=0) as a,
+        start_node(tmp_path, "bob", clock, index=1) as b,
+    ):
+        await owner.follow(a.fed, b.acct)
+        await a.fed.delivery.run_once()  # the Follow is in bob's inbox, stored and answered 202
+        claimed = await b.fed.store.claim_inbox(clock())  # a worker takes it... and dies before finishing
+        assert [r.type for r in claimed] == ["Follow"]
+        assert await b.fed.process_inbox_once() == 0  # locked: nobody else takes it meanwhile
+        restarted = Federation(b.fed.ctx, b.fed.client)  # a new process over the same database
+        await restarted.start()
+        assert await restarted.process_inbox_once() == 1
+        await restarted.delivery.run_once()  # its Accept goes out
+        await settle(a)
+        assert [f["actor"] for f in await owner.following(a.fed)] == [b.actor]
+        assert (await owner.following(a.fed))[0]["state"] == "accepted"

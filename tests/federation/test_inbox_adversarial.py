@@ -212,3 +212,62 @@ async def test_key_rotation_refetches_once(tmp_path: Path, clock: FakeClock) -> 
         assert (await post(node, forged, m.signed_headers(url, forged, clock(), key=m.key)))[0] == 401
         assert node.fed.client.requests_made == fetches
         assert await stored(node) == 2
+
+
+async def test_usual_variations_are_read_and_value_flood_refused(tmp_path: Path, clock: FakeClock) -> None:
+    async with start_node(tmp_path, "alice", clock) as node, remote_actor() as m:
+        url = node.base + "/inbox"
+        varied = {
+            "@context": ["https://www.w3.org/ns/activitystreams#"],
+            "@id": m.actor + "/follows/v",
+            "@type": ["Follow"],
+            "actor": [m.actor],
+            "object": [node.actor],
+        }
+        body = json.dumps(varied).encode()
+        assert (await post(node, body, m.signed_headers(url, body, clock())))[0] == 202
+        await node.fed.run_once()
+        followers = await node.fed.store.follows("in", ["accepted"])
+        assert [f.actor_id for f in followers] == [m.actor]
+        flood = json.dumps(follow(m.actor, node.actor, 7) | {"tag": list(range(25_000))}).encode()
+        assert len(flood) < 1 << 20
+        assert (await post(node, flood, m.signed_headers(url, flood, clock())))[0] == 413
+        assert await stored(node) == 1
+
+
+async def test_key_id_pointing_inside_is_never_fetched(tmp_path: Path, clock: FakeClock) -> None:
+    async with start_node(tmp_path, "alice", clock) as node, remote_actor() as m:
+        url = node.base + "/inbox"
+        for key_id in (
+            "http://169.254.169.254/latest/meta-data#k",
+            "http://10.0.0.1/actor#k",
+            "file:///etc/passwd",
+        ):
+            body = json.dumps(follow(m.actor, node.actor) | {"actor": key_id.split("#")[0]}).encode()
+            before = node.fed.client.requests_made
+            status, _ = await post(node, body, m.signed_headers(url, body, clock(), key_id=key_id))
+            assert status == 401, key_id
+            assert node.fed.client.requests_made == before  # refused before any connection
+        assert await stored(node) == 0
+
+
+async def test_key_refetch_is_limited_per_host(tmp_path: Path, clock: FakeClock) -> None:
+    async with start_node(tmp_path, "alice", clock) as node, remote_actor() as m:
+        url = node.base + "/inbox"
+        other = m.base + "/users/other"
+        for actor, n in ((m.actor, 1), (other, 2)):
+            body = json.dumps(follow(actor, node.actor, n)).encode()
+            assert (await post(node, body, m.signed_headers(url, body, clock(), key_id=actor + "#main-key")))[
+                0
+            ] == 202
+        forger = keyring(9).owner_rsa
+        made = []
+        for actor, n in ((m.actor, 3), (other, 4)):
+            before = node.fed.client.requests_made
+            body = json.dumps(follow(actor, node.actor, n)).encode()
+            headers = m.signed_headers(url, body, clock(), key_id=actor + "#main-key", key=forger)
+            assert (await post(node, body, headers))[0] == 401
+            made.append(node.fed.client.requests_made - before)
+        # the first forgery re-fetched mallory's key; the second, on the same host, found the host's window shut
+        assert made[0] >= 1 and made[1] == 0
+        assert await stored(node) == 2

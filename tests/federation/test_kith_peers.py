@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from federation import kith, owner
-from federation.errors import NotFound
+from federation.errors import FetchStatus, NotFound
 from protocol import proofs
 from protocol.errors import InvalidRecord
 
@@ -24,6 +25,7 @@ async def test_connect_produces_one_record_with_both_proofs(tmp_path: Path) -> N
         with pytest.raises(InvalidRecord):
             await owner.connect(a.fed, b.acct, "frenemy")
         offered = await owner.connect(a.fed, b.acct, "colleague", how_we_met="PyCon 2024")
+        assert await owner.connect(a.fed, b.acct, "colleague") == offered  # asking twice is asking once
         await settle(a, b)
         incoming = await owner.requests(b.fed)
         assert [(r["kind"], r["direction"], r["actor"], r["type"]) for r in incoming] == [
@@ -54,11 +56,17 @@ async def test_connect_produces_one_record_with_both_proofs(tmp_path: Path) -> N
             )
         proofs.verify_all(at_a, owners=keys)
         assert await owner.requests(a.fed) == [] and await owner.requests(b.fed) == []
+        # the record lives on alice's origin; bob (one of its ends) may fetch it, signed
+        _, fetched = await b.fed.client.get_json(record_id, signer=b.fed.fetch_signer)
+        assert fetched == at_a
+        with pytest.raises(FetchStatus) as unsigned:
+            await b.fed.client.get_json(record_id)
+        assert unsigned.value.status == 401
 
         # revocation by either side reaches the other
         row = await a.fed.store.offer(offered["id"])
         assert row is not None
-        await kith.revoke(a.fed, row)
+        await kith.end(a.fed, row)
         await settle(a, b)
         assert (b.actor, record_id) in a.graph.revoked
         assert (a.actor, record_id) in b.graph.revoked
@@ -78,6 +86,14 @@ async def test_rejected_offer_and_tampered_accept(tmp_path: Path) -> None:
         assert a.graph.relationships == {} and b.graph.relationships == {}
         with pytest.raises(NotFound):
             await owner.accept(b.fed, "http://nope/1")
+
+        # an offer left unanswered for 30 days expires on both sides
+        await owner.connect(a.fed, b.acct, "friend")
+        await settle(a, b)
+        assert len(await owner.requests(b.fed)) == 1
+        clock.advance(31 * 86400)
+        await settle(a, b)
+        assert await owner.requests(a.fed) == [] and await owner.requests(b.fed) == []
 
 
 async def test_card_reaches_allowed_circles_only(tmp_path: Path) -> None:
@@ -101,27 +117,39 @@ async def test_card_reaches_allowed_circles_only(tmp_path: Path) -> None:
         }
         assert await kith.publish_card(a.fed) == 2
         await settle(a, b, c, d)
-        assert b.graph.cards[a.actor] == a.graph.disclosed[b.actor]
-        assert c.graph.cards[a.actor] == {"name": "Alice A."}
+        assert {k: v for k, v in b.graph.cards[a.actor].items() if k != "updated"} == a.graph.disclosed[
+            b.actor
+        ]
+        assert c.graph.cards[a.actor].keys() == {"name", "updated"}
         assert a.actor not in d.graph.cards
 
         # personal inboxes only, and nothing public about it
-        async def select(sql: str) -> list:
-            async def run(conn) -> list:
-                async with conn.execute(sql) as cur:
-                    return list(await cur.fetchall())
+        async def query(conn: Any) -> tuple[list[Any], list[str]]:
+            async with conn.execute("SELECT body, public FROM fed_outbox WHERE type = 'Update'") as cur:
+                rows = list(await cur.fetchall())
+            async with conn.execute(
+                "SELECT inbox FROM fed_deliveries d JOIN fed_outbox o ON o.seq = d.outbox_seq"
+                " WHERE o.type = 'Update'"
+            ) as cur:
+                return rows, sorted(r[0] for r in await cur.fetchall())
 
-            return await a.db.read(run)
-
-        rows = await select("SELECT body, public FROM fed_outbox WHERE type = 'Update'")
+        rows, inboxes = await a.db.read(query)
         for body, public in rows:
             doc = json.loads(body)
             assert public == 0 and "to" not in doc and "cc" not in doc
-        found = await select(
-            "SELECT inbox FROM fed_deliveries d JOIN fed_outbox o ON o.seq = d.outbox_seq WHERE o.type = 'Update'"
-        )
-        inboxes = sorted(r[0] for r in found)
         assert inboxes == sorted([b.actor + "/inbox", c.actor + "/inbox"])
+
+        # fetching the card is private too: a signed fetch gets that peer's rendering; others get 404
+        _, seen_by_b = await b.fed.client.get_json(a.actor + "/card", signer=b.fed.fetch_signer)
+        assert seen_by_b["email"] == ["mailto:alice@example.org"] and "proof" in seen_by_b
+        _, seen_by_c = await c.fed.client.get_json(a.actor + "/card", signer=c.fed.fetch_signer)
+        assert "email" not in seen_by_c and seen_by_c["name"] == "Alice A."
+        with pytest.raises(FetchStatus) as missing:
+            await d.fed.client.get_json(a.actor + "/card", signer=d.fed.fetch_signer)
+        assert missing.value.status == 404
+        with pytest.raises(FetchStatus) as unsigned:
+            await d.fed.client.get_json(a.actor + "/card")
+        assert unsigned.value.status == 401
 
 
 async def test_move_repoints_and_refollows(tmp_path: Path) -> None:

@@ -197,6 +197,19 @@ async def test_mastodon_both_ways(tmp_path: Path) -> None:
         await settle(node)
         assert [(f["actor"], f["state"]) for f in await owner.following(node.fed)] == [(m.bob, "accepted")]
 
+        # Undo of that Accept: Kith no longer follows (then follows again for the rest of the run)
+        undo_accept = fill("undo-accept.json", m.values(node, local_follow=sent_follow["id"]))["activity"]
+        assert await deliver(m, node, undo_accept) == 202
+        await settle(node)
+        assert await owner.following(node.fed) == []
+        again = await owner.follow(node.fed, f"bob@{host}")
+        await settle(node)
+        accept_again = fill("accept.json", m.values(node, local_follow=again["id"]))["activity"]
+        accept_again["id"] += "-2"
+        assert await deliver(m, node, accept_again) == 202
+        await settle(node)
+        assert [(f["actor"], f["state"]) for f in await owner.following(node.fed)] == [(m.bob, "accepted")]
+
         # Mastodon -> Kith: Follow; Kith answers with an Accept embedding it (Mastodon matches its id)
         follow = fill("follow.json", m.values(node))["activity"]
         assert await deliver(m, node, follow) == 202

@@ -87,3 +87,10 @@ async def test_cli_follow_connect_accept_over_the_owner_api(tmp_path: Path) -> N
         # errors come back with the status the node's error edge gives them, and a message
         with pytest.raises(SystemExit, match="error 404: you do not follow"):
             await cli(da, "unfollow", b.acct)
+
+        # moving: the new account names the old one first, then the old one announces the move
+        with pytest.raises(SystemExit, match="must list"):
+            await cli(da, "move", b.acct)
+        assert json.loads(await cli(db_, "alias", a.actor, "--json")) == {"also_known_as": [a.actor]}
+        moved = json.loads(await cli(da, "move", b.acct, "--json"))
+        assert moved["moved_to"] == b.actor

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 from federation import owner
+from federation.ports import ActorSource, RemoteActor
 
+from .memgraph import MemoryGraph
 from .nodes import FakeClock, settle, start_node
 
 
@@ -33,7 +36,12 @@ async def test_discovery_round_trip(tmp_path: Path) -> None:
         assert doc["assertionMethod"][0]["type"] == "Multikey"
         assert doc["assertionMethod"][0]["publicKeyMultibase"].startswith("z6Mk")
         assert doc["endpoints"]["sharedInbox"] == a.base + "/inbox"
-        assert {"href": "https://w3id.org/kith/protocol/v1", "name": "Kith protocol v1"} in doc["implements"]
+        kith = {"href": "https://w3id.org/kith/protocol/v1", "name": "Kith protocol v1"}
+        assert doc["generator"]["type"] == "Application" and kith in doc["generator"]["implements"]
+        async with http.get(doc["generator"]["id"], headers={"Accept": "application/activity+json"}) as r:
+            node_actor = await r.json(content_type=None)
+        assert node_actor["type"] == "Application" and kith in node_actor["implements"]
+        assert node_actor["publicKey"]["owner"] == node_actor["id"]
         async with http.get(a.actor, headers={"Accept": 'application/ld+json; profile="x"'}) as r:
             assert r.content_type == "application/ld+json"
         async with http.get(a.base + "/.well-known/nodeinfo") as r:
@@ -45,6 +53,10 @@ async def test_discovery_round_trip(tmp_path: Path) -> None:
             assert "lrdd" in await r.text()
         async with http.get(a.base + "/.well-known/webfinger", params={"resource": "acct:nobody@x"}) as r:
             assert r.status == 404
+        # FEP-d556: the server's URL finds the server's own actor
+        async with http.get(a.base + "/.well-known/webfinger", params={"resource": a.base + "/"}) as r:
+            server = await r.json(content_type=None)
+        assert server["links"][0]["href"] == a.base + "/actor"
 
 
 async def test_follow_both_ways_then_unfollow(tmp_path: Path) -> None:
@@ -63,6 +75,8 @@ async def test_follow_both_ways_then_unfollow(tmp_path: Path) -> None:
         assert b.graph.actors[a.actor].acct == a.acct
         assert "follower" in b.graph.sources[a.actor]
         assert b.graph.actors[a.actor].is_kith
+        # between Kith peers RFC 9421 is tried first, and it works, so it is what each side remembers
+        assert {p["signature_scheme"] for p in await owner.peers(a.fed)} == {"rfc9421"}
 
         await owner.unfollow(a.fed, b.acct)
         await settle(a, b)
@@ -120,3 +134,29 @@ async def test_block_both_ways(tmp_path: Path) -> None:
         await owner.unblock(b.fed, a.actor)
         await settle(a, b)
         assert not await a.fed.store.is_blocked_by(b.actor)
+
+
+class BrokenGraph(MemoryGraph):
+    """A graph that fails on every remote actor: a bug or an outage on the node's side."""
+
+    async def remote_actor_seen(self, actor: RemoteActor, *, source: ActorSource) -> str:
+        raise RuntimeError("graph unavailable")
+
+
+async def test_a_failing_graph_is_retried_then_given_up_never_stuck(tmp_path: Path) -> None:
+    clock = FakeClock()
+    async with (
+        start_node(tmp_path, "alice", clock, index=0) as a,
+        start_node(tmp_path, "bob", clock, index=1, graph=BrokenGraph()) as b,
+    ):
+        await owner.follow(a.fed, b.acct)
+        for _ in range(12):
+            await settle(a, b)
+            clock.advance(3600)
+
+        async def states(conn: Any) -> list[tuple[str, int, str]]:
+            async with conn.execute("SELECT state, attempts, last_error FROM fed_inbox") as cur:
+                return [tuple(r) for r in await cur.fetchall()]
+
+        [(state, attempts, error)] = await b.db.read(states)
+        assert state == "rejected" and attempts == 6 and "graph unavailable" in error

@@ -311,3 +311,17 @@ async def test_unusable_addresses_are_reported_not_fatal(node: Node, tmp_path: P
     reasons = [r["reason"] for r in s.skipped]
     assert any("'not an address' left out" in r for r in reasons)
     assert any("no participant" in r for r in reasons)
+
+
+async def test_interpreter_settings_are_put_back_after_overlapping_imports(node: Node) -> None:
+    import asyncio
+    import gc
+    import sys
+
+    interval, collecting = sys.getswitchinterval(), gc.isenabled()
+    imp = Importer(node.store, chunk=3)
+    await asyncio.gather(
+        imp.run(LinkedInBridge(), SAMPLES / "linkedin" / "export"),
+        imp.run(GoogleContactsBridge(), SAMPLES / "google" / "contacts.csv"),
+    )
+    assert (sys.getswitchinterval(), gc.isenabled()) == (interval, collecting)

@@ -1,0 +1,226 @@
+"""Owner API for imports and live syncs: upload an export (or name a file on the node's disk), follow its
+progress, and sync a linked account. Routes join node.api's table (and so its OpenAPI document) on import.
+
+An upload is streamed to the node's data folder (never held in memory, refused past ``MAX_UPLOAD`` bytes),
+imported in the background and deleted afterwards; the import itself is all or nothing (node/importer.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import shutil
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import aiohttp
+from aiohttp import web
+
+from bridges.base import Bridge, ExportError
+from bridges.registry import bridge_for, detect
+from node.api import API_PREFIX, CONTEXT, ROUTES, Route
+from node.config import passphrase_from_env
+from node.context import NodeContext
+from node.errors import BadInput, NotFound, TooLarge
+from node.graph import new_id
+from node.http import json_response, read_json
+from node.importer import Importer, ImportProgress
+from node.models import as_json
+from node.sync import Syncer
+
+__all__ = ["MAX_UPLOAD", "get_import", "start_import", "sync_source"]
+
+MAX_UPLOAD = 1 << 30  # 1 GiB: bigger than any real export; each bridge has its own, tighter limits inside
+_log = logging.getLogger("kith.import")
+_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass
+class _Live:
+    source: str
+    name: str
+    phase: str = "queued"
+    rows: int = 0
+    rate: float = 0.0
+
+
+@dataclass
+class _Runs:
+    live: dict[str, _Live] = field(default_factory=dict)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+# Keyed by the node's context (by identity: it is not hashable), because an aiohttp application may not gain
+# state once it has started; an entry goes when its context does.
+_REGISTRY: dict[int, _Runs] = {}
+
+
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _route(
+    method: str, path: str, summary: str, *, body: tuple[str, ...] = ()
+) -> Callable[[_Handler], _Handler]:
+    """Declare a route in node.api's table, from which the router and the OpenAPI document are built."""
+
+    def deco(fn: _Handler) -> _Handler:
+        ROUTES.append(Route(method, API_PREFIX + path, fn, summary, (), body, False))
+        return fn
+
+    return deco
+
+
+def _ctx(request: web.Request) -> NodeContext:
+    ctx: NodeContext = request.app[CONTEXT]
+    return ctx
+
+
+def _runs(ctx: NodeContext) -> _Runs:
+    key = id(ctx)
+    if key not in _REGISTRY:
+        _REGISTRY[key] = _Runs()
+        weakref.finalize(ctx, _REGISTRY.pop, key, None)
+    return _REGISTRY[key]
+
+
+async def _receive(request: web.Request, folder: Path) -> tuple[Path, str | None]:
+    """Stream the multipart field ``file`` to ``folder``; also read an optional ``source`` field."""
+    reader = await request.multipart()
+    saved: Path | None = None
+    source: str | None = None
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, aiohttp.BodyPartReader):
+            raise BadInput("nested multipart bodies are not accepted", field="file")
+        if part.name == "source":
+            source = (await part.text()).strip()[:40] or None
+        elif part.name == "file" and saved is None:
+            # Clients percent-encode the name (RFC 7578); only its last segment is used, in safe characters.
+            raw = unquote(part.filename or "upload").replace("\\", "/")
+            name = _NAME.sub("_", raw.rsplit("/", 1)[-1]).strip("._") or "upload"
+            saved = folder / name[:120]
+            size = 0
+            with saved.open("wb") as fh:
+                while chunk := await part.read_chunk(1 << 20):
+                    size += len(chunk)
+                    if size > MAX_UPLOAD:
+                        raise TooLarge(f"the upload is larger than {MAX_UPLOAD >> 20} MiB", field="file")
+                    fh.write(chunk)
+    if saved is None:
+        raise BadInput("send the export as a multipart field named 'file'", field="file")
+    return saved, source
+
+
+def _bridge(source: str | None, path: Path) -> Bridge:
+    try:
+        return (bridge_for(source) if source else detect(path))()
+    except ExportError as exc:
+        raise BadInput(str(exc), field="source") from None
+
+
+@_route(
+    "POST",
+    "/imports",
+    "Import an export: multipart upload (fields file, source?) or JSON {path, source?}; answers 202 with the run id",
+    body=("file", "source", "path"),
+)
+async def start_import(request: web.Request) -> web.Response:
+    ctx = _ctx(request)
+    run_id = new_id("imp")
+    upload_dir: Path | None = None
+    if request.content_type.startswith("multipart/"):
+        upload_dir = ctx.config.data_dir / "imports" / run_id
+        upload_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            path, source = await _receive(request, upload_dir)
+            bridge = _bridge(source, path)
+        except BaseException:
+            shutil.rmtree(upload_dir, ignore_errors=True)
+            raise
+    else:
+        body = await read_json(request)
+        raw = body.get("path")
+        if not isinstance(raw, str) or not raw.strip():
+            raise BadInput(
+                'give the export as a multipart upload, or {"path": ...} on the node\'s disk', field="path"
+            )
+        path = Path(raw)
+        if not await asyncio.to_thread(path.exists):
+            raise BadInput(f"{path} does not exist on the node", field="path")
+        source = body.get("source") if isinstance(body.get("source"), str) else None
+        bridge = _bridge(source, path)
+    live = _Live(source=bridge.name, name=path.name)
+    runs = _runs(ctx)
+    runs.live[run_id] = live
+
+    def progress(event: ImportProgress) -> None:
+        live.phase, live.rows, live.rate = event.phase, event.rows, round(event.rate)
+
+    async def work() -> None:
+        importer = Importer(ctx.store, clock=ctx.graph.clock, phone_region=ctx.graph.phone_region)
+        try:
+            await importer.run(bridge, path, progress=progress, run_id=run_id, name=path.name)
+        except ExportError:
+            pass  # recorded on the run as "failed", with the message GET shows
+        except Exception:  # the run row says failed too (unless the node was closing); nothing else to tell
+            _log.exception("import %s failed", run_id)
+        finally:
+            runs.live.pop(run_id, None)
+            if upload_dir is not None:
+                shutil.rmtree(upload_dir, ignore_errors=True)
+
+    task = asyncio.create_task(work(), name=f"kith-import-{run_id}")
+    runs.tasks.add(task)
+    task.add_done_callback(runs.tasks.discard)
+    return json_response(
+        {
+            "id": run_id,
+            "status": "running",
+            "source": bridge.name,
+            "name": path.name,
+            "url": f"/api/imports/{run_id}",
+        },
+        status=202,
+    )
+
+
+@_route("GET", "/imports/{id}", "An import's live progress, then its summary (or error)")
+async def get_import(request: web.Request) -> web.Response:
+    ctx = _ctx(request)
+    run_id = request.match_info["id"]
+    stored = await ctx.store.imports.get_run(run_id)
+    live = _runs(ctx).live.get(run_id)
+    if stored is None and live is None:
+        raise NotFound(f"no import with id {run_id!r}", field="id")
+    doc: dict[str, Any] = dict(stored) if stored is not None else {"id": run_id, "status": "running"}
+    if live is not None and doc.get("status") in ("running", None):
+        doc.update(status="running", source=live.source, name=live.name)
+        doc["progress"] = {"phase": live.phase, "rows": live.rows, "rows_per_second": live.rate}
+    return json_response(doc)
+
+
+@_route(
+    "POST",
+    "/sync/{source}",
+    "Sync a linked account's follows now (mastodon, bluesky, x); resumes where the last sync stopped",
+    body=("account", "direction"),
+)
+async def sync_source(request: web.Request) -> web.Response:
+    ctx = _ctx(request)
+    body = await read_json(request) if request.can_read_body else {}
+    account = body.get("account") if isinstance(body.get("account"), str) else None
+    direction = body.get("direction", "following")
+    if not isinstance(direction, str):
+        raise BadInput("direction must be following or followers", field="direction")
+    importer = Importer(ctx.store, clock=ctx.graph.clock, phone_region=ctx.graph.phone_region)
+    syncer = Syncer(ctx.store, importer, passphrase=passphrase_from_env(), clock=ctx.graph.clock)
+    timeout = aiohttp.ClientTimeout(total=60, connect=10)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        result = await syncer.sync(
+            request.match_info["source"], session=http, account=account, direction=direction
+        )
+    return json_response(as_json(result))
