@@ -262,8 +262,8 @@ class Resolution:
     # -- one chunk ------------------------------------------------------------------------------------------
     async def prepare(self, items: Iterator[ImportItem], size: int) -> Prepared | None:
         """Read up to ``size`` items and do the per-row work that needs no database: normalising addresses,
-        digests, person fields. It yields to the event loop now and then, so that the previous chunk's writes
-        (in SQLite's thread) proceed meanwhile."""
+        digests, person fields. It yields to the event loop now and then, so that a long export does not hold up
+        the node's other requests."""
         prep = Prepared()
         for n, item in enumerate(islice(items, size)):
             prep.rows += 1
@@ -614,11 +614,6 @@ class _Flush:
     merges: list[tuple[int, int, list[dict[str, str]]]]
     suggestions: dict[tuple[int, int], tuple[str, list[dict[str, str]]]]
     name_checks: list[tuple[int, str]]
-
-    @property
-    def barrier(self) -> bool:
-        """Merges change people the next chunk may read: resolve it only once this write is done."""
-        return bool(self.merges or self.name_checks)
 
 
 def _suggest(
