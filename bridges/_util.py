@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, tzinfo
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from bridges._files import Source, csv_records
@@ -30,6 +31,7 @@ class Columns:
     def __init__(self, header: Sequence[str]) -> None:
         self.header = list(header)
         self._index = {self.key(h): i for i, h in reversed(list(enumerate(header)))}
+        self._named: dict[str, int | None] = {}
 
     @staticmethod
     def key(name: str) -> str:
@@ -42,7 +44,10 @@ class Columns:
         return self._index.get(self.key(name))
 
     def get(self, row: Sequence[str], name: str) -> str:
-        i = self._index.get(self.key(name))
+        # Called for every cell of every row: the column of each name asked for is remembered.
+        i = self._named.get(name, -1)
+        if i == -1:
+            i = self._named[name] = self._index.get(self.key(name))
         if i is None or i >= len(row):
             return ""
         return row[i].strip()
@@ -53,6 +58,17 @@ class Columns:
 
 def parse_date(text: str, formats: Sequence[str]) -> date | None:
     text = text.strip()
+    if isinstance(formats, tuple):  # an export repeats its dates (strptime costs a third of a CSV row)
+        return _parse_date_cached(text, formats)
+    return _parse_date(text, formats)
+
+
+@lru_cache(maxsize=4096)
+def _parse_date_cached(text: str, formats: tuple[str, ...]) -> date | None:
+    return _parse_date(text, formats)
+
+
+def _parse_date(text: str, formats: Sequence[str]) -> date | None:
     for fmt in formats:
         try:
             return datetime.strptime(text, fmt).date()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from itertools import islice
+from operator import itemgetter
 from typing import Any
 
 from bridges.base import (
@@ -78,6 +79,8 @@ class _Person:
     idents: list[str] = field(default_factory=list)  # "display uri" of a new person, for its search row
     notes: list[str] = field(default_factory=list)
 
+
+_PERSON_ROW = itemgetter(*PERSON_IMPORT_FIELDS, "met_on")  # a new person's columns, in the insert's order
 
 _JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -262,8 +265,8 @@ class Resolution:
     # -- one chunk ------------------------------------------------------------------------------------------
     async def prepare(self, items: Iterator[ImportItem], size: int) -> Prepared | None:
         """Read up to ``size`` items and do the per-row work that needs no database: normalising addresses,
-        digests, person fields. It yields to the event loop now and then, so that the previous chunk's writes
-        (in SQLite's thread) proceed meanwhile."""
+        digests, person fields. It yields to the event loop now and then, so that a long export does not hold up
+        the node's other requests."""
         prep = Prepared()
         for n, item in enumerate(islice(items, size)):
             prep.rows += 1
@@ -531,13 +534,11 @@ class Resolution:
         rows = self.rows
         for pk in self.pending_people:
             person = self.people[pk]
-            f = person.fields
-            rows.people.append((pk, new_id("p"), *[f.get(k) for k in PERSON_IMPORT_FIELDS], f.get("met_on")))
+            f = person.fields  # a new person's fields hold every column (new_person)
+            rows.people.append((pk, new_id("p"), *_PERSON_ROW(f)))
             person.stored = dict(f)
-            names = " ".join(
-                f.get(k) or "" for k in ("display_name", "given_name", "family_name", "nickname")
-            )
-            org = f"{f.get('organization') or ''} {f.get('title') or ''}"
+            names = f"{f['display_name'] or ''} {f['given_name'] or ''} {f['family_name'] or ''} {f['nickname'] or ''}"
+            org = f"{f['organization'] or ''} {f['title'] or ''}"
             rows.fts.append((pk, names, org, " ".join(person.idents) or None, " ".join(person.notes) or None))
             person.pending = False
             person.idents, person.notes = [], []
@@ -614,11 +615,6 @@ class _Flush:
     merges: list[tuple[int, int, list[dict[str, str]]]]
     suggestions: dict[tuple[int, int], tuple[str, list[dict[str, str]]]]
     name_checks: list[tuple[int, str]]
-
-    @property
-    def barrier(self) -> bool:
-        """Merges change people the next chunk may read: resolve it only once this write is done."""
-        return bool(self.merges or self.name_checks)
 
 
 def _suggest(

@@ -16,16 +16,14 @@ Rules kept:
   Work is done by the chunk: one look-up per table for the whole chunk, then one bulk insert per table.
 - ``dry_run`` runs exactly the same resolution in the same transaction and rolls it back.
 
-This module drives an import (transaction, pipeline, progress, summary); node/import_resolve.py decides what each
+This module drives an import (transaction, chunks, progress, summary); node/import_resolve.py decides what each
 row becomes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -90,15 +88,11 @@ class ImportSummary:
 
 @contextlib.contextmanager
 def _bulk_mode() -> Iterator[None]:
-    """Two interpreter settings for the import's duration, put back after:
-    - A short GIL switch interval. SQLite's thread takes the GIL back after every row an executemany steps
-      through; with the default 5 ms it waits that long for the resolver (busy with the next chunk).
-    - The cyclic garbage collector paused. An import allocates a few objects per row and keeps its caches
-      alive, so collections keep re-scanning a growing heap (measured: a third of the resolver's time). The
-      import makes no reference cycles worth collecting before it ends."""
-    if not _BULK:  # the first of overlapping imports saves the settings, the last one puts them back
-        _BULK.update(interval=sys.getswitchinterval(), collecting=gc.isenabled(), active=0)
-        sys.setswitchinterval(min(_BULK["interval"], 0.0002))
+    """The cyclic garbage collector paused for the import's duration, put back after. An import allocates a few
+    objects per row and keeps its caches alive, so collections keep re-scanning a growing heap (measured: a
+    third of the resolver's time). The import makes no reference cycles worth collecting before it ends."""
+    if not _BULK:  # the first of overlapping imports saves the setting, the last one puts it back
+        _BULK.update(collecting=gc.isenabled(), active=0)
         gc.disable()
     _BULK["active"] += 1
     try:
@@ -106,7 +100,6 @@ def _bulk_mode() -> Iterator[None]:
     finally:
         _BULK["active"] -= 1
         if not _BULK["active"]:
-            sys.setswitchinterval(_BULK["interval"])
             if _BULK["collecting"]:
                 gc.enable()
             _BULK.clear()
@@ -131,7 +124,6 @@ class Importer:
         self.clock = clock
         self.phone_region = phone_region
         self.chunk_size = chunk
-        self.pipeline = True
 
     async def run(
         self,
@@ -209,31 +201,17 @@ class Importer:
             run.next_person, run.next_identity, run.next_interaction = await session.next_keys()
             items = make_items()
             prep = await run.prepare(items, self.chunk_size)
-            writing: asyncio.Future[None] | None = None
-            # A pipeline: chunk N is written (in SQLite's thread) while chunk N+1 is read, normalised and
-            # resolved; flushes stay in order, and a chunk that merged people is written before the next is
-            # resolved.
+            # Chunk by chunk: read and resolve, then write, then the next. (Writing chunk N in SQLite's thread
+            # while chunk N+1 was read measured no faster: the sqlite3 module takes the GIL back for every row an
+            # executemany binds, so the two threads only took turns; CPU time equalled wall time either way.)
             while prep is not None:
                 run.counts["rows"] += prep.rows
                 await run.resolve(prep)
-                if writing is not None:
-                    await writing
-                snap = run.take()
-                writing = asyncio.ensure_future(run.flush(snap))
-                if snap.barrier or not self.pipeline:
-                    await writing
-                try:
-                    prep = await run.prepare(items, self.chunk_size)
-                except BaseException:
-                    # Let the write in flight finish before the transaction is rolled back under it.
-                    with contextlib.suppress(Exception):
-                        await asyncio.shield(writing)
-                    raise
+                await run.flush(run.take())
+                prep = await run.prepare(items, self.chunk_size)
                 if progress is not None:
                     elapsed = time.perf_counter() - started
                     progress(ImportProgress(phase="import", rows=run.counts["rows"], elapsed=elapsed))
-            if writing is not None:
-                await writing
             if progress is not None:
                 progress(
                     ImportProgress(

@@ -160,7 +160,15 @@ def normalize_linkedin(raw: str) -> str:
     return _linkedin_any(_clean(raw)).uri
 
 
+# The form nearly every export writes (Connections.csv): read directly, without splitting a general URL. Any
+# other spelling (another host, escapes, a query, sections, upper case) takes the general path below.
+_LINKEDIN_PLAIN = re.compile(r"https://www\.linkedin\.com/in/([a-z0-9_-]{2,100})/?")
+
+
 def _linkedin_any(s: str) -> Address:
+    plain = _LINKEDIN_PLAIN.fullmatch(s)
+    if plain is not None:
+        return _linkedin("in", plain.group(1))
     if "linkedin.com" in s.lower():
         u = _split_url(s)
         if _LINKEDIN_HOST.fullmatch(u.host):
