@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sqlite3
 import sys
 from datetime import UTC, datetime, timedelta
@@ -201,7 +202,8 @@ async def test_x_sync_names_archive_ids_and_stores_refreshed_tokens_sealed(
     assert (res.status, res.fetched, res.people_created) == ("complete", 5, 3)
     assert (await node.person_of("https://x.com/i/user/2001"))[2] == "Name 1"  # the placeholder name replaced
     (row,) = await node.store.links.get("x", "9000")
-    assert row["secret"].startswith("enc:v1:") and "a2" not in row["secret"]
+    # Sealed means the prefix and base64url only: no JSON (quotes, braces) and so no plaintext token.
+    assert re.fullmatch(r"enc:v1:[A-Za-z0-9_-]+=*", row["secret"])
     stored = open_secret(row["secret"], passphrase="correct horse", source="x", account="9000")
     assert (stored["access_token"], stored["refresh_token"]) == ("a2", "r2")
     with pytest.raises(SecretError, match="wrong KITH_PASSPHRASE"):
@@ -259,7 +261,7 @@ async def test_cli_link_and_sync(serve: Serve, tmp_path: Any) -> None:
                                  stdin="tok\n", env=env)  # fmt: skip
     assert code == 0 and "Linked mastodon account 7" in out and "unencrypted" not in err
     secret = sqlite3.connect(data / "kith.sqlite3").execute("SELECT secret FROM bridge_link").fetchone()[0]
-    assert secret.startswith("enc:v1:") and "tok" not in secret
+    assert re.fullmatch(r"enc:v1:[A-Za-z0-9_-]+=*", secret)  # base64url only: no plaintext JSON
     code, out, err = await _kith(data, "sync", "mastodon", "--json", env={})
     assert code == 1 and "set KITH_PASSPHRASE" in err  # sealed: the passphrase is needed
     code, out, err = await _kith(data, "sync", "mastodon", "--json", env=env)
