@@ -7,6 +7,7 @@ validated values. Errors are node.errors (mapped to HTTP statuses by the API in 
 
 from __future__ import annotations
 
+import base64
 import re
 import secrets
 import unicodedata
@@ -42,6 +43,7 @@ __all__ = [
     "Graph",
     "iso",
     "new_id",
+    "new_ids",
     "parse_when",
     "utcnow",
 ]
@@ -75,6 +77,14 @@ def iso(moment: datetime) -> str:
 def new_id(prefix: str) -> str:
     """Random, unguessable ids (96 bits), prefixed by what they name: p_ person, i_ interaction..."""
     return f"{prefix}_{secrets.token_urlsafe(12)}"
+
+
+def new_ids(prefix: str, count: int) -> list[str]:
+    """``count`` ids like :func:`new_id`'s, from one read of the system's random source. (An import makes
+    thousands; a read each, a system call, took a fifth of its resolution time.) Twelve bytes encode to exactly
+    sixteen base64url characters, so the encoding of the whole buffer slices into the ids."""
+    text = base64.urlsafe_b64encode(secrets.token_bytes(12 * count)).decode("ascii")
+    return [f"{prefix}_{text[i : i + 16]}" for i in range(0, 16 * count, 16)]
 
 
 def parse_when(value: Any, field: str) -> datetime:

@@ -26,7 +26,7 @@ from bridges.base import (
     ImportItem,
     InteractionDraft,
 )
-from node.graph import iso, new_id
+from node.graph import iso, new_id, new_ids
 from node.store.rows import identity_search_text
 from node.store.sqlite_import import (
     PERSON_IMPORT_FIELDS,
@@ -223,6 +223,7 @@ class Resolution:
             set()
         )  # written before, changed since the last flush  # (index in rows.circle_members, circle name)
         self.next_person = self.next_identity = self.next_interaction = 0
+        self.first_person = 0  # the first key this import gives a person: every later key is a person it made
 
     # -- helpers --------------------------------------------------------------------------------------------
     def find(self, pk: int) -> int:
@@ -289,14 +290,15 @@ class Resolution:
                     prep.blocks.append(a.uri)
             else:
                 self.skip(item.file, item.line, item.reason, item.severity)
-            if n % 256 == 255:
+            if n % 64 == 63:
                 await asyncio.sleep(0)
         return prep if prep.rows else None
 
-    async def resolve(self, prep: Prepared) -> None:
-        """Look up what the chunk names (one query per table), then decide every row in memory."""
+    async def lookup(self, prep: Prepared) -> None:
+        """Read what the chunk names and this import has not seen yet: one query per table, on the import's
+        connection. It may run before the previous chunk is written: whatever this import wrote is in its own
+        caches, which are consulted first, so the database need only say what was there before."""
         contacts, talks = prep.contacts, prep.talks
-        self.rows.blocks.extend((uri, self.source) for uri in prep.blocks)
         uris = {a.uri for c in contacts for a, _d in c.addrs}
         uris.update(a.uri for _t, addrs in talks for a, _d in addrs)
         uris.difference_update(self.idents.keys())
@@ -322,16 +324,20 @@ class Resolution:
                 self.people[pk] = _Person(
                     fields=dict(stored),
                     stored=stored,
-                    new=False,
+                    new=pk >= self.first_person,  # read again after a merge: made by this import all the same
                     pending=False,
                     placeholder=bool(row["placeholder"]),
                 )
         for name in sorted({n.strip()[:100] for c in contacts for n in c.draft.circles} - {""}):
             if name.casefold() not in self.circles:
                 self.circles[name.casefold()] = await self.s.circle(new_id("c"), name)
-        for c in contacts:
+
+    def decide(self, prep: Prepared) -> None:
+        """What every row of a looked-up chunk becomes, in memory; take() hands the rows to a write."""
+        self.rows.blocks.extend((uri, self.source) for uri in prep.blocks)
+        for c in prep.contacts:
             self.contact(c)
-        for t, addrs in talks:
+        for t, addrs in prep.talks:
             self.interaction(t, addrs)
 
     # -- contacts -------------------------------------------------------------------------------------------
@@ -393,8 +399,8 @@ class Resolution:
                 if (target, term.name) not in self.relationships:
                     self.relationships.add((target, term.name))
                     direction = "mutual" if term.mutual else "outgoing"
-                    self.rows.relationships.append(
-                        (new_id("r"), target, term.name, term.iri, direction, _day(c.met_on))
+                    self.rows.relationships.append(  # its id is given in take(), with the chunk's others
+                        (target, term.name, term.iri, direction, _day(c.met_on))
                     )
         if not addrs and not linked and rec is None and values.get("display_name"):
             self.name_checks.append((target, values["display_name"]))
@@ -522,7 +528,7 @@ class Resolution:
         self.next_interaction += 1
         summary = t.summary[:_MAX_TEXT]
         self.rows.interactions.append(
-            (ipk, new_id("i"), iso(t.occurred_at), t.channel, t.initiated_by, summary, self.source, rid)
+            (ipk, iso(t.occurred_at), t.channel, t.initiated_by, summary, self.source, rid)  # id: in take()
         )
         self.rows.interaction_people.extend((pk, ipk) for pk in people)
         self.stats.update(people)
@@ -532,10 +538,17 @@ class Resolution:
     def take(self) -> _Flush:
         """Everything decided since the last flush, handed to a write; resolution goes on with empty lists."""
         rows = self.rows
-        for pk in self.pending_people:
+        rows.relationships = [
+            (i, *r) for i, r in zip(new_ids("r", len(rows.relationships)), rows.relationships, strict=True)
+        ]
+        rows.interactions = [
+            (r[0], i, *r[1:])
+            for i, r in zip(new_ids("i", len(rows.interactions)), rows.interactions, strict=True)
+        ]
+        for pk, person_id in zip(self.pending_people, new_ids("p", len(self.pending_people)), strict=True):
             person = self.people[pk]
             f = person.fields  # a new person's fields hold every column (new_person)
-            rows.people.append((pk, new_id("p"), *_PERSON_ROW(f)))
+            rows.people.append((pk, person_id, *_PERSON_ROW(f)))
             person.stored = dict(f)
             names = f"{f['display_name'] or ''} {f['given_name'] or ''} {f['family_name'] or ''} {f['nickname'] or ''}"
             org = f"{f['organization'] or ''} {f['title'] or ''}"
@@ -557,11 +570,7 @@ class Resolution:
         return snap
 
     async def flush(self, snap: _Flush) -> None:
-        added = await self.s.write(snap.rows)
-        for key in ("provenance", "notes", "relationships"):
-            self.counts[f"{key}_added"] += added[key]
-        self.counts["circle_memberships_added"] += added["circle_members"]
-        self.counts["blocks_added"] += added["blocks"]
+        await self.s.write(snap.rows)
         await self.apply_merges(snap)
         await self.name_suggestions(snap)
         if snap.suggestions:
@@ -601,6 +610,11 @@ class Resolution:
                     _suggest(snap.suggestions, self.find(pk), self.find(other), "ask", evidence)
 
     async def finish(self) -> None:
+        added = await self.s.added()
+        for key in ("provenance", "notes", "relationships"):
+            self.counts[f"{key}_added"] += added[key]
+        self.counts["circle_memberships_added"] += added["circle_members"]
+        self.counts["blocks_added"] += added["blocks"]
         refresh = {self.find(pk) for pk in self.refresh} | self.refresh
         await self.s.finish(
             refresh=sorted(refresh),

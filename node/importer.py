@@ -13,7 +13,8 @@ Rules kept:
   export updates the person fields the owner has not edited since the last import of that record (the
   record's previous values are kept to tell), and adds what is new.
 - One import is one transaction (node/store/sqlite_import.py): a kill or an ExportError part-way leaves nothing.
-  Work is done by the chunk: one look-up per table for the whole chunk, then one bulk insert per table.
+  Work is done by the chunk: one look-up per table for the whole chunk, then one statement writes it all, while
+  the next chunk is resolved.
 - ``dry_run`` runs exactly the same resolution in the same transaction and rolls it back.
 
 This module drives an import (transaction, chunks, progress, summary); node/import_resolve.py decides what each
@@ -22,6 +23,7 @@ row becomes.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import time
@@ -199,19 +201,9 @@ class Importer:
         async def work(session: ImportSession) -> ImportSummary:
             run = Resolution(self.phone_region, session, source, shown, started)
             run.next_person, run.next_identity, run.next_interaction = await session.next_keys()
+            run.first_person = run.next_person
             items = make_items()
-            prep = await run.prepare(items, self.chunk_size)
-            # Chunk by chunk: read and resolve, then write, then the next. (Writing chunk N in SQLite's thread
-            # while chunk N+1 was read measured no faster: the sqlite3 module takes the GIL back for every row an
-            # executemany binds, so the two threads only took turns; CPU time equalled wall time either way.)
-            while prep is not None:
-                run.counts["rows"] += prep.rows
-                await run.resolve(prep)
-                await run.flush(run.take())
-                prep = await run.prepare(items, self.chunk_size)
-                if progress is not None:
-                    elapsed = time.perf_counter() - started
-                    progress(ImportProgress(phase="import", rows=run.counts["rows"], elapsed=elapsed))
+            await _chunk_by_chunk(run, items, self.chunk_size, progress, started)
             if progress is not None:
                 progress(
                     ImportProgress(
@@ -266,6 +258,56 @@ class Importer:
         if progress is not None:
             progress(ImportProgress(phase="done", rows=summary.rows, elapsed=time.perf_counter() - started))
         return summary
+
+
+async def _chunk_by_chunk(
+    run: Resolution,
+    items: Iterator[ImportItem],
+    size: int,
+    progress: Callable[[ImportProgress], None] | None,
+    started: float,
+) -> None:
+    """Read, resolve and write the export a chunk at a time, two chunks in step: while chunk N is written (in
+    SQLite's thread, which holds no GIL during each of the chunk's statements), chunk N+1 is decided and chunk
+    N+2 read here. Chunk N+1's look-ups are made before chunk N's write, on the same connection; what chunk N
+    adds is in the resolution's caches already (Resolution.lookup). A chunk with automatic merges is written
+    before anything else is read, since a merge changes the rows that later look-ups return."""
+    prep = await run.prepare(items, size)
+    if prep is not None:
+        await run.lookup(prep)
+    writing: asyncio.Task[None] | None = None
+    try:
+        while prep is not None:
+            run.counts["rows"] += prep.rows
+            run.decide(prep)
+            chunk = run.take()
+            following = await run.prepare(items, size)
+            if writing is not None:
+                await writing
+                writing = None
+            if chunk.merges:
+                await run.flush(chunk)
+                if following is not None:
+                    await run.lookup(following)
+            else:
+                if following is not None:
+                    await run.lookup(following)
+                writing = asyncio.ensure_future(run.flush(chunk))
+                await asyncio.sleep(0)  # let the write begin in SQLite's thread before resolving on here
+            if progress is not None:
+                progress(
+                    ImportProgress(
+                        phase="import", rows=run.counts["rows"], elapsed=time.perf_counter() - started
+                    )
+                )
+            prep = following
+        if writing is not None:
+            await writing
+            writing = None
+    finally:
+        if writing is not None:  # an error part-way: let the write in flight end before the rollback
+            with contextlib.suppress(BaseException):
+                await writing
 
 
 def summary_json(summary: ImportSummary) -> dict[str, Any]:

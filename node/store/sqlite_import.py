@@ -1,4 +1,4 @@
-"""Bulk SQL for imports: look-ups by the chunk, executemany inserts, FTS rows in bulk, one transaction.
+"""Bulk SQL for imports: look-ups by the chunk, one statement to write a chunk, one transaction.
 
 The importer (node/importer.py) decides; this module only reads what it asks for and writes the rows it
 hands over. Rules kept:
@@ -7,8 +7,9 @@ hands over. Rules kept:
   checkpointed batches: a 50,000-row export is written in about two seconds, a length for which holding the
   writer is cheaper than the bookkeeping of a resumable import.)
 - Rows get their integer keys from us (max(pk) + n, read once inside the transaction, which no other writer
-  can enter), so inserts need no read-back and run as one ``executemany`` per table and chunk.
-- No per-row statements on the hot path and no triggers: the search rows of new people are inserted in bulk.
+  can enter), so inserts need no read-back, and a whole chunk is written by one statement (``write``).
+- No per-row statements on the hot path and no per-row triggers: the search rows of new people are inserted in
+  bulk with the rest of the chunk.
 """
 
 from __future__ import annotations
@@ -80,11 +81,86 @@ class ChunkRows:
     record_updates: list[tuple[Any, ...]] = field(default_factory=list)  # the same, for records seen before
     circle_members: list[tuple[int, int]] = field(default_factory=list)
     notes: list[tuple[Any, ...]] = field(default_factory=list)  # id, person, body, now, now
+    # The ids of relationships and interactions are given by Resolution.take, for the whole chunk at once.
     relationships: list[tuple[Any, ...]] = field(default_factory=list)  # id, person, type, iri, dir, since
     interactions: list[tuple[Any, ...]] = field(default_factory=list)  # pk, id, at, channel, by, summary, rid
     interaction_people: list[tuple[int, int]] = field(default_factory=list)  # person, interaction
     blocks: list[tuple[str, str]] = field(default_factory=list)  # uri, source
     fts: list[tuple[Any, ...]] = field(default_factory=list)  # search rows of the new people
+
+
+def _cols(n: int, alias: str = "") -> str:
+    """``value ->> 0, ..., value ->> n-1``: the columns of json_each's rows, each an array of n values."""
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(f"{prefix}value ->> {i}" for i in range(n))
+
+
+def _rows(part: str) -> str:
+    return f"json_each(NEW.{part})"
+
+
+#: Inserts that may meet rows already there; how many rows each added is kept in temp.import_added.
+_COUNTED = ("provenance", "circle_members", "notes", "relationships", "blocks")
+_FIELDS = ", ".join(PERSON_IMPORT_FIELDS)
+#: What an INSERT into temp.import_chunk does with the chunk's document (ImportSession.write): every table's
+#: rows, each table after every table it references.
+_CHUNK_STATEMENTS = {
+    "people": f"INSERT INTO person (pk, id, {_FIELDS}, met_on, created_at, updated_at) "
+    f"SELECT {_cols(len(PERSON_IMPORT_FIELDS) + 3)}, NEW.now, NEW.now FROM {_rows('people')}",
+    # An import never empties a field (Resolution.update_person), so a missing key keeps the column as it is.
+    "person_updates": "UPDATE person SET "
+    + "".join(f"{col} = coalesce(j.value ->> '{col}', {col}), " for col in sorted(_UPDATABLE))
+    + f"updated_at = NEW.now FROM {_rows('person_updates')} AS j WHERE person.pk = j.value ->> 'pk'",
+    "identities": "INSERT INTO identity (pk, person_pk, uri, kind, display, label, verification, created_at, "
+    f"updated_at) SELECT {_cols(7)}, NEW.now, NEW.now FROM {_rows('identities')}",
+    "identity_updates": "UPDATE identity SET person_pk = j.value ->> 0, verification = j.value ->> 1, "
+    f"label = j.value ->> 2, updated_at = NEW.now FROM {_rows('identity_updates')} AS j "
+    "WHERE identity.pk = j.value ->> 3",
+    "provenance": "INSERT INTO provenance (identity_pk, source, source_record_id, seen_at) "
+    f"SELECT {_cols(3)}, NEW.now FROM {_rows('provenance')} WHERE true ON CONFLICT DO NOTHING",
+    "records": "INSERT INTO source_record (source, record_id, person_pk, digest, fields, seen_at) "
+    f"SELECT {_cols(5)}, NEW.now FROM {_rows('records')}",
+    "record_updates": "UPDATE source_record SET person_pk = j.value ->> 2, digest = j.value ->> 3, "
+    f"fields = j.value ->> 4, seen_at = NEW.now FROM {_rows('record_updates')} AS j "
+    "WHERE source_record.source = j.value ->> 0 AND source_record.record_id = j.value ->> 1",
+    "circle_members": "INSERT OR IGNORE INTO circle_member (circle_pk, person_pk) "
+    f"SELECT {_cols(2)} FROM {_rows('circle_members')}",
+    "notes": "INSERT OR IGNORE INTO note (id, person_pk, body, created_at, updated_at) "
+    f"SELECT {_cols(3)}, NEW.now, NEW.now FROM {_rows('notes')}",
+    "relationships": "INSERT INTO relationship (id, person_pk, type, iri, direction, since, created_at, "
+    f"updated_at) SELECT {_cols(6)}, NEW.now, NEW.now FROM {_rows('relationships')}",
+    "interactions": "INSERT INTO interaction (pk, id, occurred_at, channel, initiated_by, summary, source, "
+    f"source_record_id, created_at) SELECT {_cols(8)}, NEW.now FROM {_rows('interactions')}",
+    "interaction_people": "INSERT OR IGNORE INTO interaction_person (person_pk, interaction_pk) "
+    f"SELECT {_cols(2)} FROM {_rows('interaction_people')}",
+    "blocks": "INSERT OR IGNORE INTO blocked_address (uri, source, created_at) "
+    f"SELECT {_cols(2)}, NEW.now FROM {_rows('blocks')}",
+    "fts": "INSERT INTO person_fts (rowid, names, organization, identities, notes) "
+    f"SELECT {_cols(5)} FROM {_rows('fts')}",
+}
+_TRIGGER_BODY = "".join(
+    f"{sql};\n"
+    + (f"INSERT INTO import_added (kind, n) VALUES ('{part}', changes());\n" if part in _COUNTED else "")
+    for part, sql in _CHUNK_STATEMENTS.items()
+)
+# Temporary objects are the connection's own and never part of the database file. Made at the start of each
+# import transaction and dropped at its end (ImportStore.transaction).
+_BULK_SCHEMA = (
+    "CREATE TEMP VIEW import_chunk AS SELECT NULL AS now, "
+    + ", ".join(f"NULL AS {part}" for part in _CHUNK_STATEMENTS),
+    "CREATE TEMP TABLE import_added (kind TEXT NOT NULL, n INTEGER NOT NULL)",
+    f"CREATE TEMP TRIGGER import_chunk_write INSTEAD OF INSERT ON import_chunk BEGIN\n{_TRIGGER_BODY}END",
+)
+_CHUNK_INSERT = (
+    f"INSERT INTO temp.import_chunk (now, {', '.join(_CHUNK_STATEMENTS)}) "
+    f"VALUES ({placeholders(len(_CHUNK_STATEMENTS) + 1)})"
+)
+_BULK_DROP = (
+    "DROP TRIGGER IF EXISTS temp.import_chunk_write",
+    "DROP VIEW IF EXISTS temp.import_chunk",
+    "DROP TABLE IF EXISTS temp.import_added",
+)
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
 
 def _chunks(values: Sequence[T], size: int = _IN_MAX) -> Iterable[Sequence[T]]:
@@ -230,96 +306,56 @@ class ImportSession:
         )
         return self.conn.total_changes - before
 
-    async def write(self, rows: ChunkRows) -> dict[str, int]:
-        """Write one chunk; returns how many rows each insert that may meet existing rows really added."""
-        c, now = self.conn, self.now
-        fields = ", ".join(PERSON_IMPORT_FIELDS)
-        marks = placeholders(len(PERSON_IMPORT_FIELDS))
-        added: dict[str, int] = {}
-        if rows.people:
-            await c.executemany(
-                f"INSERT INTO person (pk, id, {fields}, met_on, created_at, updated_at) "
-                f"VALUES (?, ?, {marks}, ?, ?, ?)",
-                [(*r, now, now) for r in rows.people],
-            )
-        by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-        for pk, changed in rows.person_updates:
-            cols = tuple(sorted(changed))
-            if not set(cols) <= _UPDATABLE:
-                raise ValueError(f"an import may not set {sorted(set(cols) - _UPDATABLE)}")
-            by_columns.setdefault(cols, []).append((*[changed[k] for k in cols], now, pk))
-        for cols, params in by_columns.items():
-            sets = ", ".join(f"{col} = ?" for col in cols)
-            await c.executemany(f"UPDATE person SET {sets}, updated_at = ? WHERE pk = ?", params)
-        if rows.identities:
-            await c.executemany(
-                "INSERT INTO identity (pk, person_pk, uri, kind, display, label, verification, created_at, "
-                "updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                [(*r, now, now) for r in rows.identities],
-            )
-        if rows.identity_updates:
-            await c.executemany(
-                "UPDATE identity SET person_pk = ?, verification = ?, label = ?, updated_at = ? WHERE pk = ?",
-                [(p, v, lab, now, pk) for p, v, lab, pk in rows.identity_updates],
-            )
-        added["provenance"] = await self._count(
-            "INSERT INTO provenance (identity_pk, source, source_record_id, seen_at) VALUES (?,?,?,?) "
-            "ON CONFLICT DO NOTHING",
-            [(*r, now) for r in rows.provenance],
-        )
-        # Plain INSERTs and UPDATEs only: an upsert or INSERT ... SELECT repeated by executemany inside the
-        # writer's savepoint gets slower with every row the transaction has written (measured: quadratic).
-        if rows.records:
-            await c.executemany(
-                "INSERT INTO source_record (source, record_id, person_pk, digest, fields, seen_at) "
-                "VALUES (?,?,?,?,?,?)",
-                [(*r, now) for r in rows.records],
-            )
-        if rows.record_updates:
-            await c.executemany(
-                "UPDATE source_record SET person_pk = ?, digest = ?, fields = ?, seen_at = ? "
-                "WHERE source = ? AND record_id = ?",
-                [(p, d, f, now, src, rid) for src, rid, p, d, f in rows.record_updates],
-            )
-        added["circle_members"] = await self._count(
-            "INSERT OR IGNORE INTO circle_member (circle_pk, person_pk) VALUES (?, ?)", rows.circle_members
-        )
-        added["notes"] = await self._count(
-            "INSERT OR IGNORE INTO note (id, person_pk, body, created_at, updated_at) VALUES (?,?,?,?,?)",
-            [(*r, now, now) for r in rows.notes],
-        )
-        added["relationships"] = await self._count(
-            "INSERT INTO relationship (id, person_pk, type, iri, direction, since, created_at, updated_at) "
-            "VALUES (?,?,?,?,?,?,?,?)",
-            [(*r, now, now) for r in rows.relationships],
-        )
-        if rows.interactions:
-            await c.executemany(
-                "INSERT INTO interaction (pk, id, occurred_at, channel, initiated_by, summary, source, "
-                "source_record_id, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                [(*r, now) for r in rows.interactions],
-            )
-            await c.executemany(
-                "INSERT OR IGNORE INTO interaction_person (person_pk, interaction_pk) VALUES (?, ?)",
-                rows.interaction_people,
-            )
-        added["blocks"] = await self._count(
-            "INSERT OR IGNORE INTO blocked_address (uri, source, created_at) VALUES (?, ?, ?)",
-            [(*r, now) for r in rows.blocks],
-        )
-        if rows.fts:
-            await c.executemany(
-                "INSERT INTO person_fts (rowid, names, organization, identities, notes) VALUES (?,?,?,?,?)",
-                rows.fts,
-            )
-        return added
+    async def begin_bulk(self) -> None:
+        """Make the connection's temporary view whose INSERT writes a whole chunk (see :meth:`write`)."""
+        for sql in (
+            *_BULK_DROP,
+            *_BULK_SCHEMA,
+        ):  # left over only if a drop failed; temp objects are per-connection
+            await self.conn.execute(sql)
 
-    async def _count(self, sql: str, params: Sequence[Sequence[Any]]) -> int:
-        if not params:
-            return 0
-        before = self.conn.total_changes
-        await self.conn.executemany(sql, params)
-        return self.conn.total_changes - before
+    async def end_bulk(self) -> None:
+        for sql in _BULK_DROP:
+            await self.conn.execute(sql)
+
+    async def write(self, rows: ChunkRows) -> None:
+        """Write one chunk: one statement, a single step of SQLite's.
+
+        Every table's rows go in one JSON document, inserted into a temporary view whose INSTEAD OF trigger
+        reads each table's part with ``json_each``. The sqlite3 module runs a step without the GIL, so the
+        importer goes on resolving the next chunk meanwhile; an ``executemany``, or one statement per table,
+        takes the GIL back for every row or statement, and each of those hand-overs waits for the importer's
+        thread to let go (up to the interpreter's switch interval, 5 ms), or for it to come back to the event
+        loop to send the next statement."""
+        updates: dict[int, dict[str, Any]] = {}
+        for pk, changed in rows.person_updates:
+            if not changed.keys() <= _UPDATABLE or None in changed.values():
+                raise ValueError(f"an import may only fill or change {sorted(_UPDATABLE)}, not {changed}")
+            updates.setdefault(pk, {"pk": pk}).update(changed)
+        doc = {
+            "people": rows.people,
+            "person_updates": list(updates.values()),
+            "identities": rows.identities,
+            "identity_updates": list({r[3]: r for r in rows.identity_updates}.values()),
+            "provenance": rows.provenance,
+            "records": rows.records,
+            "record_updates": list({(r[0], r[1]): r for r in rows.record_updates}.values()),
+            "circle_members": rows.circle_members,
+            "notes": rows.notes,
+            "relationships": rows.relationships,
+            "interactions": rows.interactions,
+            "interaction_people": rows.interaction_people,
+            "blocks": rows.blocks,
+            "fts": rows.fts,
+        }
+        await self.conn.execute(
+            _CHUNK_INSERT, [self.now, *(_JSON(doc[p]) if doc[p] else "[]" for p in _CHUNK_STATEMENTS)]
+        )
+
+    async def added(self) -> dict[str, int]:
+        """How many rows the counted inserts (those that may meet rows already there) added so far."""
+        rows = await fetch_all(self.conn, "SELECT kind, total(n) FROM temp.import_added GROUP BY kind")
+        return {kind: 0 for kind in _COUNTED} | {r[0]: int(r[1]) for r in rows}
 
     async def finish(self, *, refresh: Iterable[int], stats: Iterable[int], due: Iterable[int]) -> None:
         """Search rows of people the import changed after writing them, statistics and due dates of people who
@@ -368,9 +404,12 @@ class ImportStore:
             row = await fetch_one(conn, "PRAGMA cache_size")
             before = int(row[0]) if row else -2000
             await conn.execute(f"PRAGMA cache_size = {-IMPORT_CACHE_KIB}")
+            session = ImportSession(conn, now)
             try:
-                return await fn(ImportSession(conn, now))
+                await session.begin_bulk()
+                return await fn(session)
             finally:
+                await session.end_bulk()
                 await conn.execute(f"PRAGMA cache_size = {before}")
 
         return await self.db.write(run)

@@ -3,13 +3,14 @@ relationships with the vocabulary, interactions, notes and circles, against a re
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 import pytest
 
 from node.context import NodeContext
 from node.errors import BadInput, Conflict, NotFound
-from node.graph import Graph
+from node.graph import Graph, new_id, new_ids
 from node.store import IdentityInput
 from tests.conftest import FixedClock
 
@@ -341,3 +342,12 @@ async def test_x_numeric_id_with_handle_and_bluesky_handle(graph: Graph) -> None
     other = await graph.create_person({"display_name": "Not Jack"})
     with pytest.raises(Conflict):
         await graph.add_identity(other.id, "https://x.com/i/user/783214")
+
+
+def test_new_ids_are_like_new_id_and_all_different() -> None:
+    shape = re.compile(r"p_[A-Za-z0-9_-]{16}")
+    ids = new_ids("p", 5000)
+    assert len(ids) == 5000 == len(set(ids))
+    assert all(shape.fullmatch(i) for i in ids)
+    assert shape.fullmatch(new_id("p"))
+    assert new_ids("r", 0) == []
