@@ -25,7 +25,8 @@ LAYERS = (
 
 #: With filters, how many of the best full-text matches are joined to people first (growing as needed).
 _SEARCH_WINDOW = 256
-#: Above this many matches a query is "broad": bm25 (about a microsecond per match) ranks only name matches.
+#: Above this many matches a query is "broad": bm25 (about a microsecond per match) ranks only name matches,
+#: those whose name begins with the first word before the others.
 _RANK_ALL = 5000
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -158,8 +159,10 @@ class SqliteInsights:
         # made a short prefix matching most of the graph cost a person row and a tie-strength computation per
         # match. The window grows when the filters leave too few rows, until the matches run out.
         # A broad query (more than _RANK_ALL matches, e.g. the two letters typed so far) would spend most of its
-        # time in bm25 over matches nobody reads: it ranks only the people whose names or organisation hold every
-        # word, then lists the other matches unranked after them, in row order.
+        # time in bm25 over matches nobody reads. Its matches come in tiers, each after the one before: people
+        # whose name begins with the first word (ranked), other people whose names or organisation hold every
+        # word (ranked), then every other match, unranked, in row order. A tier is counted only when a page
+        # starts past it.
         filters = " AND ".join(where)
         n = len(params)
         ranked_sql = (
@@ -170,40 +173,75 @@ class SqliteInsights:
             f"WHERE r.score <= coalesce((SELECT score FROM edge), 0.0) AND {filters} "
             f"ORDER BY r.score, strength DESC, p.pk LIMIT ?{n + 3} OFFSET ?{n + 4}"
         )
+        plain_sql = (
+            f"SELECT {_people_cols()}, {TIE_STRENGTH_SQL} AS strength, 0.0 AS score "
+            f"FROM person_fts JOIN person p ON p.pk = person_fts.rowid "
+            f"WHERE person_fts MATCH ?{n + 1} AND {filters} ORDER BY person_fts.rowid LIMIT ?{n + 2} OFFSET ?{n + 3}"
+        )
         matches_sql = "SELECT count(*) FROM person_fts WHERE person_fts MATCH ?"
+        kept_sql = (
+            f"SELECT count(*) FROM person_fts JOIN person p ON p.pk = person_fts.rowid "
+            f"WHERE person_fts MATCH ?{n + 1} AND {filters}"
+        )
+        unfiltered = circle is None and due_until is None  # archived people aside
+
+        async def count(conn: aiosqlite.Connection, sql: str, args: list[Any]) -> int:
+            row = await fetch_one(conn, sql, args)
+            return int(row[0]) if row else 0
+
+        async def ranked(conn: aiosqlite.Connection, expr: str, want: int, skip: int) -> list[Any]:
+            # Without filters the page's own rows are enough to rank.
+            window = skip + want if unfiltered else max(_SEARCH_WINDOW, skip + want)
+            matches: int | None = None
+            while True:
+                rows = await fetch_all(conn, ranked_sql, [*params, expr, window - 1, want, skip])
+                if len(rows) >= want:
+                    return rows
+                if matches is None:
+                    matches = await count(conn, matches_sql, [expr])
+                if window >= matches:
+                    return rows
+                window = max(window * 8, skip + want)
 
         async def run(conn: aiosqlite.Connection) -> Page:
-            count_row = await fetch_one(conn, matches_sql, (query,))
-            count = int(count_row[0]) if count_row else 0
-            broad = count > _RANK_ALL
-            named = f"{{names organization}} : ({query})"
-            expr = named if broad else query
-            if broad:
-                named_row = await fetch_one(conn, matches_sql, (named,))
-                count = int(named_row[0]) if named_row else 0
-            # Without filters (archived people aside) the page's own rows are enough to rank.
-            window = offset + limit + 1 if circle is None and due_until is None else _SEARCH_WINDOW
-            while True:
-                rows = await fetch_all(conn, ranked_sql, [*params, expr, window - 1, limit + 1, offset])
-                if len(rows) > limit or window >= count:
+            head = await count(conn, f"SELECT count(*) FROM (SELECT 1 FROM person_fts WHERE person_fts "
+                                     f"MATCH ? LIMIT {_RANK_ALL + 1})", [query])  # fmt: skip
+            if head > _RANK_ALL:
+                first, _sep, _rest = query.partition(" ")
+                named = f"{{names organization}} : ({query})"
+                initial = f"({named}) AND ({{names}} : ^{first})"
+                tiers = [
+                    (initial, True),
+                    (f"({named}) NOT ({initial})", True),
+                    (f"({query}) NOT ({named})", False),
+                ]
+                if (
+                    await fetch_one(
+                        conn, "SELECT 1 FROM person_fts WHERE person_fts MATCH ? LIMIT 1", [named]
+                    )
+                    is None
+                ):
+                    tiers = [
+                        (query, False)
+                    ]  # no one is named so (a mail domain, a server): one scan, not five
+            else:
+                tiers = [(query, True)]
+            rows: list[Any] = []
+            skip = offset
+            for expr, is_ranked in tiers:
+                want = limit + 1 - len(rows)
+                if want <= 0:
                     break
-                window = max(window * 8, offset + limit + 1)
-            if broad and len(rows) <= limit:
-                # The named matches ran out inside this page: the rest of it comes from the other matches.
-                ranked_total = await fetch_one(
-                    conn,
-                    f"SELECT count(*) FROM person_fts JOIN person p ON p.pk = person_fts.rowid "
-                    f"WHERE person_fts MATCH ?{n + 1} AND {filters}",
-                    [*params, named],
-                )
-                skip = max(0, offset - (int(ranked_total[0]) if ranked_total else 0))
-                rows += await fetch_all(
-                    conn,
-                    f"SELECT {_people_cols()}, {TIE_STRENGTH_SQL} AS strength, 0.0 AS score "
-                    f"FROM person_fts JOIN person p ON p.pk = person_fts.rowid "
-                    f"WHERE person_fts MATCH ?{n + 1} AND {filters} ORDER BY person_fts.rowid LIMIT ?{n + 2} OFFSET ?{n + 3}",
-                    [*params, f"({query}) NOT ({named})", limit + 1 - len(rows), skip],
-                )
+                if skip > 0:
+                    size = await count(conn, kept_sql, [*params, expr])
+                    if skip >= size:
+                        skip -= size
+                        continue
+                if is_ranked:
+                    rows += await ranked(conn, expr, want, skip)
+                else:
+                    rows += await fetch_all(conn, plain_sql, [*params, expr, want, skip])
+                skip = 0
             more = len(rows) > limit
             rows = rows[:limit]
             people = await load_people(conn, rows, strengths={r["pk"]: r["strength"] for r in rows})

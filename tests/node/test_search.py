@@ -170,11 +170,13 @@ async def test_addresses_pasted_whole_and_schemes_are_not_words(graph: Graph) ->
 async def test_broad_queries_rank_name_matches_first(
     ctx: NodeContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Past the broad-query threshold, people named by the words come first (ranked), then every other match."""
+    """Past the broad-query threshold, people whose name begins with the word come first, then others named by
+    it (each tier ranked), then every other match."""
     import node.store.sqlite_insights as insights
 
     g = ctx.graph
     named = [(await g.create_person({"display_name": f"Broadway Star {k}"})).id for k in range(4)]
+    inside = (await g.create_person({"display_name": "Star Broadwell"})).id
     others = []
     for k in range(6):
         p = await g.create_person(
@@ -189,7 +191,7 @@ async def test_broad_queries_rank_name_matches_first(
     monkeypatch.setattr(insights, "_SEARCH_WINDOW", 2)
     page = await g.search("broad", limit=100)
     ids = [p.id for p in page.items]
-    assert set(ids[:4]) == set(named) and set(ids[4:]) == set(others)
+    assert set(ids[:4]) == set(named) and ids[4] == inside and set(ids[5:]) == set(others)
     assert sorted(ids) == sorted(baseline)
     seen: list[str] = []
     offset: int | None = 0
