@@ -18,6 +18,8 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any
 
+import orjson
+
 from bridges.base import (
     YEAR_UNKNOWN,
     BlockDraft,
@@ -81,8 +83,6 @@ class _Person:
 
 
 _PERSON_ROW = itemgetter(*PERSON_IMPORT_FIELDS, "met_on")  # a new person's columns, in the insert's order
-
-_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(slots=True)
@@ -279,7 +279,8 @@ class Resolution:
                         addrs=self.addresses(item.identities, item.source_record_id),
                         digest=_digest(item),
                         values=values,
-                        values_json=_JSON.encode(values),
+                        # Compact, keys sorted, UTF-8 as is: the text json.dumps made before, faster.
+                        values_json=orjson.dumps(values, option=orjson.OPT_SORT_KEYS).decode(),
                     )
                 )
             elif isinstance(item, InteractionDraft):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiosqlite
+import orjson
 
 from node.store.db import Database
 from node.store.rows import fetch_all, fetch_one, placeholders, refresh_fts
@@ -160,7 +161,11 @@ _BULK_DROP = (
     "DROP VIEW IF EXISTS temp.import_chunk",
     "DROP TABLE IF EXISTS temp.import_added",
 )
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+
+
+def _JSON(rows: Any) -> str:
+    """Compact JSON text (SQLite's JSON functions take text, not the bytes orjson makes)."""
+    return orjson.dumps(rows).decode()
 
 
 def _chunks(values: Sequence[T], size: int = _IN_MAX) -> Iterable[Sequence[T]]:
