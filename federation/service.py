@@ -34,7 +34,9 @@ from protocol.errors import KithError, RemoteError
 
 __all__ = [
     "INBOX_MAX_ATTEMPTS",
+    "KEEP_DAYS",
     "OFFER_DAYS",
+    "PRUNE_EVERY",
     "Federation",
     "FederationContext",
 ]
@@ -43,6 +45,11 @@ _log = logging.getLogger("kith.federation")
 
 INBOX_MAX_ATTEMPTS = 6
 OFFER_DAYS = 30  # an unanswered relationship offer expires (PROTOCOL.md §7.2)
+#: Finished inbox items and private outbox activities are forgotten this long after they ended (FEDERATION.md).
+#: Far beyond any sender's retries (Mastodon's last comes about three days on) and the 12-hour signature cap,
+#: so that dedupe by activity id still catches every replay that could pass the signature checks.
+KEEP_DAYS = 30
+PRUNE_EVERY = 3600.0  # seconds between two prunes, in the inbox loop's quiet moments
 
 
 @dataclass(kw_only=True)
@@ -71,6 +78,7 @@ class Federation:
         self.rng = ctx.rng or random.Random()
         self.urls = Urls(ctx.config.base_url, ctx.config.node.username)
         self.store = FederationStore(ctx.db)
+        self._next_prune = 0.0  # the clock's time of the next prune of old traffic
         if client is None:
             client = (
                 ctx.client_factory()
@@ -181,9 +189,14 @@ class Federation:
 
     async def process_inbox_once(self, limit: int = 64) -> int:
         rows = await self.store.claim_inbox(self.clock(), limit=limit)
-        if not rows:  # a quiet moment: let unanswered offers expire
+        if not rows:  # a quiet moment: let unanswered offers expire, and forget old finished traffic
             now = self.clock()
             await self.store.expire_offers(now - OFFER_DAYS * 86400, now)
+            if now >= self._next_prune:
+                self._next_prune = now + PRUNE_EVERY
+                inbox, outbox = await self.store.prune(now - KEEP_DAYS * 86400)
+                if inbox or outbox:
+                    _log.info("forgot %d old inbox items and %d old outbox activities", inbox, outbox)
         for row in rows:
             await self._process(row)
         return len(rows)

@@ -399,6 +399,28 @@ class FederationStore:
 
         return await self.db.write(fn)
 
+    async def prune(self, before: float, *, limit: int = 1000) -> tuple[int, int]:
+        """Forget finished federation traffic last touched before ``before``, at most ``limit`` rows of each
+        kind: inbox items done or rejected, and outbox activities that were not public whose every delivery
+        ended (delivered or failed; their delivery rows go with them). Public activities stay: they are the
+        outbox collection others read. How many inbox and outbox rows went."""
+
+        async def fn(conn: aiosqlite.Connection) -> tuple[int, int]:
+            inbox = await conn.execute(
+                "DELETE FROM fed_inbox WHERE seq IN (SELECT seq FROM fed_inbox "
+                "WHERE state IN ('done', 'rejected') AND updated_at < ? ORDER BY seq LIMIT ?)",
+                (before, limit),
+            )
+            outbox = await conn.execute(
+                "DELETE FROM fed_outbox WHERE seq IN (SELECT o.seq FROM fed_outbox o WHERE o.public = 0 "
+                "AND o.created_at < ?1 AND NOT EXISTS (SELECT 1 FROM fed_deliveries d WHERE d.outbox_seq = o.seq "
+                "AND (d.state NOT IN ('delivered', 'failed') OR d.updated_at >= ?1)) ORDER BY o.seq LIMIT ?2)",
+                (before, limit),
+            )
+            return inbox.rowcount, outbox.rowcount
+
+        return await self.db.write(fn)
+
     # ---- inbox -----------------------------------------------------------------------------------
 
     async def store_inbox_many(self, items: Sequence[tuple[str, str, str, str, float]]) -> list[bool]:
