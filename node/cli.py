@@ -147,12 +147,15 @@ async def _cmd_init(args: argparse.Namespace) -> int:
 
 
 def _validate_identity(config: Config) -> None:
+    """The flags of `kith init`, checked by the rules the config file is read by (node/config.py)."""
     import re
 
-    if not re.fullmatch(r"[a-z0-9_][a-z0-9_.-]{0,63}", config.node.username):
-        raise CliError("--username must be 1-64 lowercase letters, digits, '_', '.' or '-', like 'alice'")
-    if not re.fullmatch(r"[a-z0-9.-]+(:\d{1,5})?|\[[0-9a-f:]+\](:\d{1,5})?", config.node.domain.lower()):
-        raise CliError("--domain must be HOST or HOST:PORT, like kith.example.org or 127.0.0.1:8700")
+    from node.config import DOMAIN_PATTERN, DOMAIN_SHAPE, USERNAME_PATTERN, USERNAME_SHAPE
+
+    if not re.fullmatch(USERNAME_PATTERN, config.node.username):
+        raise CliError(f"--username must be {USERNAME_SHAPE}")
+    if not re.fullmatch(DOMAIN_PATTERN, config.node.domain):
+        raise CliError(f"--domain must be {DOMAIN_SHAPE}")
 
 
 async def _cmd_serve(args: argparse.Namespace) -> int:

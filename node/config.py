@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -19,7 +20,11 @@ import tomli_w
 
 __all__ = [
     "CONFIG_FILE",
+    "DOMAIN_PATTERN",
+    "DOMAIN_SHAPE",
     "SCHEMA",
+    "USERNAME_PATTERN",
+    "USERNAME_SHAPE",
     "Config",
     "ConfigError",
     "FederationConfig",
@@ -36,6 +41,16 @@ __all__ = [
 
 CONFIG_FILE = "kith.toml"
 
+#: The owner's username: what comes before the @ of acct:USERNAME@DOMAIN and in every actor URL.
+USERNAME_PATTERN = r"[a-z0-9_][a-z0-9_.-]{0,63}"
+USERNAME_SHAPE = "1-64 lowercase letters, digits, '_', '.' or '-', like 'alice'"
+#: A DNS name, an IPv4 address or a bracketed IPv6 address, with an optional port from 1 to 65535.
+DOMAIN_PATTERN = (
+    r"(?i)(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])"
+    r"(?::(?:6553[0-5]|655[0-2]\d|65[0-4]\d\d|6[0-4]\d{3}|[1-5]\d{4}|[1-9]\d{0,3}))?"
+)
+DOMAIN_SHAPE = "HOST or HOST:PORT, like kith.example.org or 127.0.0.1:8700"
+
 
 class ConfigError(ValueError):
     """A configuration value is wrong; the message names the option and what it should be."""
@@ -50,6 +65,8 @@ class Option:
     help: str
     choices: tuple[str, ...] = ()
     maximum: int = 10**9  # for "int" options
+    pattern: str = ""  # for "str" options: the whole value must match (re.fullmatch)
+    shape: str = ""  # what the pattern means, for the error message
 
     @property
     def env(self) -> str:
@@ -62,9 +79,23 @@ class Option:
 
 SCHEMA: tuple[Option, ...] = (
     Option(
-        "node", "username", "str", "me", "The owner's username: the node answers for acct:USERNAME@DOMAIN."
+        "node",
+        "username",
+        "str",
+        "me",
+        "The owner's username: the node answers for acct:USERNAME@DOMAIN.",
+        pattern=USERNAME_PATTERN,
+        shape=USERNAME_SHAPE,
     ),
-    Option("node", "domain", "str", "127.0.0.1:8700", "Public host[:port] of the node, used in every URL."),
+    Option(
+        "node",
+        "domain",
+        "str",
+        "127.0.0.1:8700",
+        "Public host[:port] of the node, used in every URL.",
+        pattern=DOMAIN_PATTERN,
+        shape=DOMAIN_SHAPE,
+    ),
     Option("node", "display_name", "str", "", "The owner's display name on their actor and card."),
     Option(
         "node",
@@ -185,7 +216,10 @@ def _parse(opt: Option, raw: Any, origin: str) -> Any:
     if opt.type == "str":
         if not isinstance(raw, str):
             raise ConfigError(f"{where} must be text, got {raw!r}")
-        return raw.strip()
+        text = raw.strip()
+        if opt.pattern and not re.fullmatch(opt.pattern, text):
+            raise ConfigError(f"{where} must be {opt.shape}, got {text!r}")
+        return text
     if opt.type == "choice":
         if raw not in opt.choices:
             raise ConfigError(f"{where} must be one of {', '.join(opt.choices)}, got {raw!r}")

@@ -70,6 +70,12 @@ def test_write_then_load_round_trips(tmp_path: Path) -> None:
         ({"KITH_NODE_ACTOR_TYPE": "Robot"}, "node.actor_type"),
         ({"KITH_ALLOW_PRIVATE_NETWORKS": "10.0.0.0/99"}, "federation.allow_private_networks"),
         ({"KITH_FEDERATION_ALLOW_PRIVATE_NETWORKS": "localhost"}, "federation.allow_private_networks"),
+        ({"KITH_NODE_USERNAME": "Bad Name!"}, "node.username"),
+        ({"KITH_NODE_USERNAME": ""}, "node.username"),
+        ({"KITH_NODE_DOMAIN": "exa mple.org"}, "node.domain"),
+        ({"KITH_NODE_DOMAIN": "example..org"}, "node.domain"),
+        ({"KITH_NODE_DOMAIN": "example.org:99999"}, "node.domain"),
+        ({"KITH_NODE_DOMAIN": "https://example.org"}, "node.domain"),
     ],
 )
 def test_bad_env_values_name_the_option(tmp_path: Path, env: dict[str, str], needle: str) -> None:
@@ -88,6 +94,8 @@ def test_bad_env_values_name_the_option(tmp_path: Path, env: dict[str, str], nee
         ("server = 3\n", "[server]"),
         ("[server\n", "not valid TOML"),
         ("[federation]\nallow_private_networks = 7\n", "federation.allow_private_networks"),
+        ('[node]\nusername = "Alice Smith"\n', "must be 1-64 lowercase letters"),
+        ('[node]\ndomain = "kith.example.org/path"\n', "must be HOST or HOST:PORT"),
     ],
 )
 def test_bad_toml_names_the_option(tmp_path: Path, text: str, needle: str) -> None:
@@ -115,3 +123,11 @@ def test_port_above_65535_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path, env={"KITH_SERVER_PORT": "70000"})
     assert "server.port" in str(info.value) and "65535" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "domain",
+    ["kith.example.org", "127.0.0.1:8700", "[::1]:8700", "xn--bcher-kva.example", "Kith.Example.ORG:443"],
+)
+def test_good_domains_are_kept(tmp_path: Path, domain: str) -> None:
+    assert load_config(tmp_path, env={"KITH_NODE_DOMAIN": domain}).node.domain == domain
