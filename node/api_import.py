@@ -11,9 +11,7 @@ import asyncio
 import logging
 import re
 import shutil
-import weakref
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -29,7 +27,7 @@ from node.context import NodeContext
 from node.errors import BadInput, NotFound, TooLarge
 from node.graph import new_id
 from node.http import json_response, read_json
-from node.importer import Importer, ImportProgress
+from node.importer import Importer
 from node.models import as_json
 from node.sync import Syncer
 
@@ -38,26 +36,6 @@ __all__ = ["MAX_UPLOAD", "get_import", "start_import", "sync_source"]
 MAX_UPLOAD = 1 << 30  # 1 GiB: bigger than any real export; each bridge has its own, tighter limits inside
 _log = logging.getLogger("kith.import")
 _NAME = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-@dataclass
-class _Live:
-    source: str
-    name: str
-    phase: str = "queued"
-    rows: int = 0
-    rate: float = 0.0
-
-
-@dataclass
-class _Runs:
-    live: dict[str, _Live] = field(default_factory=dict)
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
-
-
-# Keyed by the node's context (by identity: it is not hashable), because an aiohttp application may not gain
-# state once it has started; an entry goes when its context does.
-_REGISTRY: dict[int, _Runs] = {}
 
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -78,14 +56,6 @@ def _route(
 def _ctx(request: web.Request) -> NodeContext:
     ctx: NodeContext = request.app[CONTEXT]
     return ctx
-
-
-def _runs(ctx: NodeContext) -> _Runs:
-    key = id(ctx)
-    if key not in _REGISTRY:
-        _REGISTRY[key] = _Runs()
-        weakref.finalize(ctx, _REGISTRY.pop, key, None)
-    return _REGISTRY[key]
 
 
 async def _receive(request: web.Request, folder: Path) -> tuple[Path, str | None]:
@@ -153,29 +123,7 @@ async def start_import(request: web.Request) -> web.Response:
             raise BadInput(f"{path} does not exist on the node", field="path")
         source = body.get("source") if isinstance(body.get("source"), str) else None
         bridge = _bridge(source, path)
-    live = _Live(source=bridge.name, name=path.name)
-    runs = _runs(ctx)
-    runs.live[run_id] = live
-
-    def progress(event: ImportProgress) -> None:
-        live.phase, live.rows, live.rate = event.phase, event.rows, round(event.rate)
-
-    async def work() -> None:
-        importer = Importer(ctx.store, clock=ctx.graph.clock, phone_region=ctx.graph.phone_region)
-        try:
-            await importer.run(bridge, path, progress=progress, run_id=run_id, name=path.name)
-        except ExportError:
-            pass  # recorded on the run as "failed", with the message GET shows
-        except Exception:  # the run row says failed too (unless the node was closing); nothing else to tell
-            _log.exception("import %s failed", run_id)
-        finally:
-            runs.live.pop(run_id, None)
-            if upload_dir is not None:
-                shutil.rmtree(upload_dir, ignore_errors=True)
-
-    task = asyncio.create_task(work(), name=f"kith-import-{run_id}")
-    runs.tasks.add(task)
-    task.add_done_callback(runs.tasks.discard)
+    ctx.imports.start(bridge, path, name=path.name, remove=upload_dir, job_id=run_id)
     return json_response(
         {
             "id": run_id,
@@ -193,13 +141,15 @@ async def get_import(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     run_id = request.match_info["id"]
     stored = await ctx.store.imports.get_run(run_id)
-    live = _runs(ctx).live.get(run_id)
+    live = ctx.imports.get(run_id)
+    if live is not None and live.finished:
+        live = None  # the stored run says how it ended
     if stored is None and live is None:
         raise NotFound(f"no import with id {run_id!r}", field="id")
     doc: dict[str, Any] = dict(stored) if stored is not None else {"id": run_id, "status": "running"}
     if live is not None and doc.get("status") in ("running", None):
         doc.update(status="running", source=live.source, name=live.name)
-        doc["progress"] = {"phase": live.phase, "rows": live.rows, "rows_per_second": live.rate}
+        doc["progress"] = {"phase": live.phase, "rows": live.rows, "rows_per_second": round(live.rate)}
     return json_response(doc)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from node.config import Config
 from node.graph import Clock, Graph, utcnow
+from node.import_jobs import ImportJobs
 from node.keys import KeyRing
 from node.store import Database, GraphStore
 
@@ -79,6 +80,10 @@ class NodeContext:
     keys: KeyRing | None
     tokens: TokenCheck
     started_at: float = field(default_factory=time.monotonic)
+    imports: ImportJobs = field(init=False)  # background imports, from the API and the web page alike
+
+    def __post_init__(self) -> None:
+        self.imports = ImportJobs(self.store, self.graph.clock, self.graph.phone_region)
 
     @classmethod
     async def open(
@@ -92,4 +97,5 @@ class NodeContext:
         )
 
     async def close(self) -> None:
+        await self.imports.close()
         await self.db.close()

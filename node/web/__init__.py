@@ -28,7 +28,6 @@ from node.web import (
 from node.web.disclosure import disclosure_settings
 from node.web.framework import ROUTES, WEB, WebState, web_middleware
 from node.web.helpers import FILTERS
-from node.web.imports import ImportJobs
 from node.web.sessions import LoginLimiter, Sessions
 
 __all__ = ["disclosure_settings", "setup_web"]
@@ -61,7 +60,6 @@ def setup_web(app: web.Application, ctx: NodeContext) -> None:
         ctx=ctx,
         sessions=Sessions(ctx.store),
         limiter=LoginLimiter(),
-        imports=ImportJobs(),
         secure_cookies=ctx.config.node.https,
     )
     app[WEB] = st
@@ -69,11 +67,7 @@ def setup_web(app: web.Application, ctx: NodeContext) -> None:
     async def load_sessions(_app: web.Application) -> None:
         await st.sessions.load()
 
-    async def stop_imports(_app: web.Application) -> None:
-        await st.imports.close()
-
     app.on_startup.append(load_sessions)
-    app.on_cleanup.append(stop_imports)
     app.middlewares.append(web_middleware)
     app.router.add_static("/static/", _HERE / "static", name="static", append_version=False)
     # Fixed paths before patterns, so that /people/new is never read as the person "new".

@@ -20,7 +20,6 @@ from multidict import MultiDictProxy
 
 from node.context import NodeContext
 from node.errors import NodeError
-from node.web.imports import ImportJobs
 from node.web.sessions import SESSION_COOKIE, LoginLimiter, Sessions
 from protocol.errors import KithError
 
@@ -54,7 +53,6 @@ class WebState:
     ctx: NodeContext
     sessions: Sessions
     limiter: LoginLimiter
-    imports: ImportJobs
     secure_cookies: bool
 
 

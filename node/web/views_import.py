@@ -31,21 +31,21 @@ async def _import_page(request: web.Request) -> PageResult:
     return PageResult(
         template="import.html",
         title="Import",
-        values={"sources": SOURCES, "jobs": state(request).imports.recent()[:10]},
+        values={"sources": SOURCES, "jobs": state(request).ctx.imports.recent()[:10]},
     )
 
 
 @page("/import/{id}", "import_job")
 async def _import_job(request: web.Request) -> PageResult:
     st = state(request)
-    status = await import_status(st.ctx, st.imports, request.match_info["id"])
+    status = await import_status(st.ctx, request.match_info["id"])
     return PageResult(template="import_job.html", title="Import", values={"job": status})
 
 
 @page("/import/{id}/status", "import_status")
 async def _import_status_json(request: web.Request) -> web.StreamResponse:
     st = state(request)
-    resp = json_response(await import_status(st.ctx, st.imports, request.match_info["id"]))
+    resp = json_response(await import_status(st.ctx, request.match_info["id"]))
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
@@ -111,7 +111,7 @@ async def _upload(request: web.Request) -> web.StreamResponse:
         source = fields.get("source", "auto")
         if source not in ("", "auto", *SOURCES):
             raise BadInput(f"unknown source {source!r}", field="source")
-        import_id = await start_import(st.ctx, st.imports, source, saved[0], saved[1])
+        import_id = await start_import(st.ctx, source, saved[0], saved[1])
     except NodeError as exc:
         await loop.run_in_executor(None, functools.partial(shutil.rmtree, folder, ignore_errors=True))
         st.sessions.flash(sid, "error", exc.message)

@@ -14,7 +14,6 @@ import aiohttp
 
 from node.context import read_token
 from node.web.disclosure import disclosure_settings
-from node.web.framework import WEB
 
 from .conftest import Browserish, Node, sign_in
 from .seed import seed
@@ -330,7 +329,7 @@ async def test_import_an_upload_and_follow_it_to_the_summary(
     uploads = node.data_dir / "uploads"
     assert not any(uploads.iterdir())  # the uploaded files are gone once imported
     # After a restart the summary comes from the stored run.
-    node.app[WEB].imports.jobs.clear()
+    node.ctx.imports.jobs.clear()
     html = await client.get(f"/import/{first['id']}")
     assert "New people" in html
 
