@@ -427,18 +427,13 @@ class Graph:
         """
         index = await self.store.merges.identity_index()
         buckets: dict[tuple[str, str], set[str]] = defaultdict(set)
-        names: dict[str, str] = {}
         for _pk, pid, kind, uri, display in index:
             for key in _match_keys(kind, uri, display):
                 buckets[key].add(pid)
-        page = await self.store.people.list_people(
-            status="active", circle=None, order="created", offset=0, limit=10**9, now_jd=_julian(self.clock())
-        )
-        for person in page.items:
-            folded = _fold(person.display_name)
+        for pid, display_name in await self.store.merges.active_names():
+            folded = _fold(display_name)
             if len(folded) >= 5 and " " in folded:
-                buckets[("name", folded)].add(person.id)
-            names[person.id] = person.display_name
+                buckets[("name", folded)].add(pid)
         pairs: dict[tuple[str, str], tuple[str, list[dict[str, str]]]] = {}
         for (what, value), pids in buckets.items():
             if len(pids) < 2 or len(pids) > 20:  # a value shared by a crowd is not evidence of one human

@@ -265,6 +265,16 @@ class SqliteMerges:
 
         return await self.db.read(run)
 
+    async def active_names(self) -> list[tuple[str, str]]:
+        """(person id, display name) of every active person, for name suggestions: two columns, not whole
+        people (loading 100,000 people with their identities took most of a suggestion run)."""
+
+        async def run(conn: aiosqlite.Connection) -> list[tuple[str, str]]:
+            rows = await fetch_all(conn, "SELECT id, display_name FROM person WHERE status = 'active'")
+            return [(r[0], r[1]) for r in rows]
+
+        return await self.db.read(run)
+
     async def save_suggestions(
         self, suggestions: Sequence[tuple[str, str, str, str, Sequence[dict[str, str]]]], now: str
     ) -> int:
@@ -275,8 +285,15 @@ class SqliteMerges:
         async def run(conn: aiosqlite.Connection) -> int:
             ids = sorted({a for _, a, _, _, _ in suggestions} | {b for _, _, b, _, _ in suggestions})
             pk_of: dict[str, int] = {}
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
+            if len(ids) > 5000:  # most of the graph: one scan beats hundreds of IN (...) look-ups
+                wanted = set(ids)
+                rows_all = await fetch_all(conn, "SELECT id, pk FROM person WHERE status != 'merged'")
+                pk_of = {r[0]: r[1] for r in rows_all if r[0] in wanted}
+                ids_left: list[str] = []
+            else:
+                ids_left = ids
+            for start in range(0, len(ids_left), 500):
+                chunk = ids_left[start : start + 500]
                 for r in await fetch_all(
                     conn,
                     f"SELECT id, pk FROM person WHERE id IN ({placeholders(len(chunk))}) AND status != 'merged'",
@@ -286,18 +303,27 @@ class SqliteMerges:
             missing = next((i for i in ids if i not in pk_of), None)
             if missing is not None:
                 raise NotFound(f"no person with id {missing!r}", field="person")
-            known = {(r[0], r[1]) for r in await fetch_all(conn, "SELECT a_pk, b_pk FROM merge_suggestion")}
-            rows = []
+            known = {
+                (r[0], r[1]): (r[2], r[3], r[4])
+                for r in await fetch_all(conn, "SELECT a_pk, b_pk, tier, evidence, status FROM merge_suggestion")
+            }
+            rows, new = [], 0
             for sid, a, b, tier, evidence in suggestions:
                 a_pk, b_pk = sorted((pk_of[a], pk_of[b]))
-                rows.append((sid, a_pk, b_pk, tier, dumps(list(evidence)), now))
+                text = dumps(list(evidence))
+                before = known.get((a_pk, b_pk))
+                if before is None:
+                    new += 1
+                elif before[2] != "open" or before[:2] == (tier, text):
+                    continue  # decided by the owner, or unchanged: nothing to write
+                rows.append((sid, a_pk, b_pk, tier, text, now))
             await conn.executemany(
                 "INSERT INTO merge_suggestion (id, a_pk, b_pk, tier, evidence, created_at) "
                 "VALUES (?,?,?,?,?,?) ON CONFLICT(a_pk, b_pk) DO UPDATE SET evidence = excluded.evidence, "
                 "tier = excluded.tier WHERE merge_suggestion.status = 'open'",
                 rows,
             )
-            return len({(r[1], r[2]) for r in rows} - known)  # an update of a pair already queued is not new
+            return new  # an update of a pair already queued is not new
 
         return await self.db.write(run)
 
