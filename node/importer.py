@@ -268,8 +268,8 @@ async def _chunk_by_chunk(
     started: float,
 ) -> None:
     """Read, resolve and write the export a chunk at a time, two chunks in step: while chunk N is written (in
-    SQLite's thread, which holds no GIL during each of the chunk's statements), chunk N+1 is decided and chunk
-    N+2 read here. Chunk N+1's look-ups are made before chunk N's write, on the same connection; what chunk N
+    SQLite's thread, by one statement that runs without the GIL: ImportSession.write), chunk N+1 is decided and
+    chunk N+2 read here. Chunk N+1's look-ups are made before chunk N's write, on the same connection; what chunk N
     adds is in the resolution's caches already (Resolution.lookup). A chunk with automatic merges is written
     before anything else is read, since a merge changes the rows that later look-ups return."""
     prep = await run.prepare(items, size)
