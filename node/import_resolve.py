@@ -296,9 +296,11 @@ class Resolution:
         return prep if prep.rows else None
 
     async def lookup(self, prep: Prepared) -> None:
-        """Read what the chunk names and this import has not seen yet: one query per table, on the import's
-        connection. It may run before the previous chunk is written: whatever this import wrote is in its own
-        caches, which are consulted first, so the database need only say what was there before."""
+        """Read what the chunk names and this import has not seen yet: one query per table, through a snapshot
+        of the database as the import found it (or the import's connection, after a merge: ImportSession). It
+        may run before the previous chunks are written: whatever this import wrote or decided is in its own
+        caches, which are consulted first and never overwritten here, so the database need only say what was
+        there before."""
         contacts, talks = prep.contacts, prep.talks
         uris = {a.uri for c in contacts for a, _d in c.addrs}
         uris.update(a.uri for _t, addrs in talks for a, _d in addrs)
@@ -593,6 +595,7 @@ class Resolution:
                 _suggest(snap.suggestions, s, m, "suggested", evidence)
                 continue
             await self.s.merge(merge_id=new_id("m"), survivor=s, merged=m, evidence=evidence)
+            self.s.snapshot = False  # the merge changed rows the import read: look up on its connection now
             self.redirect[m] = s
             self.counts["merged_automatically"] += 1
             for pk in (s, m):

@@ -267,21 +267,25 @@ async def _chunk_by_chunk(
     progress: Callable[[ImportProgress], None] | None,
     started: float,
 ) -> None:
-    """Read, resolve and write the export a chunk at a time, two chunks in step: while chunk N is written (in
-    SQLite's thread, by one statement that runs without the GIL: ImportSession.write), chunk N+1 is decided and
-    chunk N+2 read here. Chunk N+1's look-ups are made before chunk N's write, on the same connection; what chunk N
-    adds is in the resolution's caches already (Resolution.lookup). A chunk with automatic merges is written
-    before anything else is read, since a merge changes the rows that later look-ups return."""
+    """Read, resolve and write the export a chunk at a time, three things at once: while chunk N is written (in
+    SQLite's thread, by one statement that runs without the GIL: ImportSession.write), chunk N+1 is looked up
+    through a reader's snapshot (in a reader's thread) and then decided here, and chunk N+2 read. What earlier
+    chunks added is in the resolution's caches already (Resolution.lookup). A chunk with automatic merges is
+    written before anything else is read, and after a merge look-ups go through the import's own connection,
+    between writes, since a merge changes rows the import had read."""
     prep = await run.prepare(items, size)
     if prep is not None:
         await run.lookup(prep)
-    writing: asyncio.Task[None] | None = None
+    writing: asyncio.Future[None] | None = None
+    looking: asyncio.Future[None] | None = None
     try:
         while prep is not None:
             run.counts["rows"] += prep.rows
             run.decide(prep)
             chunk = run.take()
             following = await run.prepare(items, size)
+            if following is not None and not chunk.merges and run.s.snapshot:
+                looking = asyncio.ensure_future(run.lookup(following))  # beside the write in flight
             if writing is not None:
                 await writing
                 writing = None
@@ -290,10 +294,13 @@ async def _chunk_by_chunk(
                 if following is not None:
                     await run.lookup(following)
             else:
-                if following is not None:
-                    await run.lookup(following)
+                if following is not None and looking is None:
+                    await run.lookup(following)  # on the import's connection: before this chunk's write
                 writing = asyncio.ensure_future(run.flush(chunk))
                 await asyncio.sleep(0)  # let the write begin in SQLite's thread before resolving on here
+                if looking is not None:
+                    await looking
+                    looking = None
             if progress is not None:
                 progress(
                     ImportProgress(
@@ -305,9 +312,10 @@ async def _chunk_by_chunk(
             await writing
             writing = None
     finally:
-        if writing is not None:  # an error part-way: let the write in flight end before the rollback
-            with contextlib.suppress(BaseException):
-                await writing
+        for pending in (looking, writing):  # an error part-way: let what is in flight end before the rollback
+            if pending is not None:
+                with contextlib.suppress(BaseException):
+                    await pending
 
 
 def summary_json(summary: ImportSummary) -> dict[str, Any]:

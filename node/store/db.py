@@ -68,11 +68,12 @@ async def _configure(conn: aiosqlite.Connection) -> None:
 
 
 class _Job:
-    __slots__ = ("fn", "future")
+    __slots__ = ("alone", "fn", "future")
 
-    def __init__(self, fn: WriteFn[Any], future: asyncio.Future[Any]) -> None:
+    def __init__(self, fn: WriteFn[Any], future: asyncio.Future[Any], alone: bool = False) -> None:
         self.fn = fn
         self.future = future
+        self.alone = alone
 
 
 class Database:
@@ -121,12 +122,15 @@ class Database:
             await reader.close()
         await self._writer.close()
 
-    async def write(self, fn: WriteFn[T]) -> T:
-        """Run ``fn(conn)`` in the next group-committed transaction; return once it is on disk."""
+    async def write(self, fn: WriteFn[T], *, alone: bool = False) -> T:
+        """Run ``fn(conn)`` in the next group-committed transaction; return once it is on disk.
+
+        ``alone``: in a transaction of its own, begun for it, so that the database as readers see it is exactly
+        what ``fn`` starts from (an import reads through a reader's snapshot while it writes)."""
         if self._task is None:
             raise RuntimeError("database is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Job(fn, future))
+        await self._queue.put(_Job(fn, future, alone))
         return await future
 
     async def read(self, fn: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
@@ -157,15 +161,19 @@ class Database:
     async def _write_loop(self) -> None:
         conn = self._writer
         stop = False
+        held: _Job | None = None  # an "alone" job met while gathering a batch: the next batch's first
         while not stop:
-            first = await self._queue.get()
+            first, held = (held, None) if held is not None else (await self._queue.get(), None)
             if first is None:
                 break
             batch = [first]
-            while len(batch) < _BATCH_MAX and not self._queue.empty():
+            while not first.alone and len(batch) < _BATCH_MAX and not self._queue.empty():
                 nxt = self._queue.get_nowait()
                 if nxt is None:
                     stop = True
+                    break
+                if nxt.alone:  # it begins the next transaction
+                    held = nxt
                     break
                 batch.append(nxt)
             results: list[tuple[_Job, bool, Any]] = []

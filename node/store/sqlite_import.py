@@ -174,11 +174,25 @@ def _chunks(values: Sequence[T], size: int = _IN_MAX) -> Iterable[Sequence[T]]:
 
 
 class ImportSession:
-    """The import transaction's connection, with the reads and bulk writes the importer needs."""
+    """The import transaction's connection, with the reads and bulk writes the importer needs.
 
-    def __init__(self, conn: aiosqlite.Connection, now: str) -> None:
+    The look-ups (identities, records, known_interactions, people, relationship_types) read through a
+    reader's snapshot while ``snapshot`` is true, so that they run beside a chunk being written. The import's
+    transaction is a transaction of its own (``Database.write(alone=True)``), so a snapshot shows exactly the
+    database the import started from; what the import has written since is in the resolution's caches, which
+    are consulted first (node/import_resolve.py). After an automatic merge, which changes rows the import had
+    read, the importer sets ``snapshot`` false and they read through the import's own connection."""
+
+    def __init__(self, conn: aiosqlite.Connection, now: str, db: Database | None = None) -> None:
         self.conn = conn
         self.now = now
+        self.db = db
+        self.snapshot = db is not None
+
+    async def _select(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        if self.snapshot and self.db is not None:
+            return await self.db.read(lambda conn: fetch_all(conn, sql, params))
+        return await fetch_all(self.conn, sql, params)
 
     async def next_keys(self) -> tuple[int, int, int]:
         """The first free person, identity and interaction keys."""
@@ -191,8 +205,7 @@ class ImportSession:
     async def identities(self, uris: Sequence[str]) -> dict[str, KnownIdentity]:
         found: dict[str, KnownIdentity] = {}
         for part in _chunks(uris):
-            for r in await fetch_all(
-                self.conn,
+            for r in await self._select(
                 f"SELECT uri, pk, person_pk, verification, label FROM identity WHERE uri IN ({placeholders(len(part))})",
                 part,
             ):
@@ -202,8 +215,7 @@ class ImportSession:
     async def records(self, source: str, record_ids: Sequence[str]) -> dict[str, KnownRecord]:
         found: dict[str, KnownRecord] = {}
         for part in _chunks(record_ids):
-            for r in await fetch_all(
-                self.conn,
+            for r in await self._select(
                 f"SELECT record_id, person_pk, digest, fields FROM source_record "
                 f"WHERE source = ? AND record_id IN ({placeholders(len(part))})",
                 [source, *part],
@@ -214,8 +226,7 @@ class ImportSession:
     async def known_interactions(self, source: str, record_ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
         for part in _chunks(record_ids):
-            rows = await fetch_all(
-                self.conn,
+            rows = await self._select(
                 f"SELECT source_record_id FROM interaction "
                 f"WHERE source = ? AND source_record_id IN ({placeholders(len(part))})",
                 [source, *part],
@@ -229,8 +240,7 @@ class ImportSession:
         cols = ", ".join((*PERSON_IMPORT_FIELDS, "met_on", "status"))
         found: dict[int, dict[str, Any]] = {}
         for part in _chunks(pks):
-            for r in await fetch_all(
-                self.conn,
+            for r in await self._select(
                 f"SELECT pk, {cols}, EXISTS (SELECT 1 FROM identity i WHERE i.person_pk = person.pk AND "
                 f"i.display = person.display_name) AS placeholder FROM person "
                 f"WHERE pk IN ({placeholders(len(part))})",
@@ -243,8 +253,7 @@ class ImportSession:
         """(person, type) of the owner's relationships with these people."""
         found: set[tuple[int, str]] = set()
         for part in _chunks(pks):
-            rows = await fetch_all(
-                self.conn,
+            rows = await self._select(
                 f"SELECT person_pk, type FROM relationship WHERE other_pk IS NULL "
                 f"AND person_pk IN ({placeholders(len(part))})",
                 part,
@@ -409,7 +418,7 @@ class ImportStore:
             row = await fetch_one(conn, "PRAGMA cache_size")
             before = int(row[0]) if row else -2000
             await conn.execute(f"PRAGMA cache_size = {-IMPORT_CACHE_KIB}")
-            session = ImportSession(conn, now)
+            session = ImportSession(conn, now, self.db)
             try:
                 await session.begin_bulk()
                 return await fn(session)
@@ -417,7 +426,7 @@ class ImportStore:
                 await session.end_bulk()
                 await conn.execute(f"PRAGMA cache_size = {before}")
 
-        return await self.db.write(run)
+        return await self.db.write(run, alone=True)
 
     async def start_run(self, *, run_id: str, source: str, name: str, now: str) -> None:
         """Record a new run. A run still marked running was killed: imports take the one write transaction in

@@ -305,7 +305,9 @@ class SqliteMerges:
                 raise NotFound(f"no person with id {missing!r}", field="person")
             known = {
                 (r[0], r[1]): (r[2], r[3], r[4])
-                for r in await fetch_all(conn, "SELECT a_pk, b_pk, tier, evidence, status FROM merge_suggestion")
+                for r in await fetch_all(
+                    conn, "SELECT a_pk, b_pk, tier, evidence, status FROM merge_suggestion"
+                )
             }
             rows, new = [], 0
             for sid, a, b, tier, evidence in suggestions:

@@ -117,3 +117,38 @@ async def test_the_graph_does_not_depend_on_where_chunks_break(tmp_path: Path, c
     for key in whole:
         assert chunked[key] == whole[key], key
     assert chunked_summaries == whole_summaries
+
+
+async def test_an_import_sees_a_write_queued_just_before_it(tmp_path: Path) -> None:
+    """Look-ups read a snapshot: the import's transaction must not share a group commit with earlier writes."""
+    import asyncio
+
+    from bridges.base import ContactDraft, IdentityDraft
+
+    db = await Database.open(tmp_path / "queued.sqlite3")
+    try:
+        node = Node(db)
+        gate = asyncio.Event()
+
+        async def hold(_conn: Any) -> None:
+            await gate.wait()
+
+        blocker = asyncio.ensure_future(db.write(hold))  # the writer is busy: what follows queues up
+        await asyncio.sleep(0.05)
+        made = asyncio.ensure_future(
+            node.graph.create_person({"display_name": "Ann", "identities": ["mailto:ann@example.com"]})
+        )
+        await asyncio.sleep(0.05)
+        draft = ContactDraft(
+            source_record_id="1", display_name="Ann B", identities=(IdentityDraft(address="ann@example.com"),)
+        )
+        imported = asyncio.ensure_future(Importer(node.store).import_items("vcard", [draft], name="page"))
+        await asyncio.sleep(0.05)
+        gate.set()
+        await blocker
+        person = await made
+        summary = await imported
+        assert (summary.people_created, summary.people_updated) == (0, 0)
+        assert (await node.person_of("mailto:ann@example.com"))[1] == person.id
+    finally:
+        await db.close()
