@@ -36,8 +36,8 @@ from federation.errors import (
     FetchTimeout,
     FetchTooLarge,
 )
-from federation.jsonlimits import MAX_BODY, load_json_object
 from protocol.errors import MalformedInput, TooLarge
+from protocol.jsonld import MAX_DOCUMENT_BYTES, parse_json
 
 __all__ = [
     "ACCEPT_ACTIVITY",
@@ -100,7 +100,7 @@ class FetchPolicy:
     allow_http: bool = False
     connect_timeout: float = 5.0
     total_timeout: float = 30.0
-    max_bytes: int = MAX_BODY
+    max_bytes: int = MAX_DOCUMENT_BYTES
     max_redirects: int = 3
     user_agent: str = "Kith/0.1 (+https://w3id.org/kith)"
 
@@ -157,7 +157,7 @@ class FetchResponse:
 
     def json_object(self) -> dict[str, Any]:
         try:
-            return load_json_object(self.body)
+            return parse_json(self.body)
         except (MalformedInput, TooLarge) as exc:
             raise FetchError(f"{self.url} answered with unusable JSON: {exc.message}") from None
 

@@ -28,7 +28,6 @@ from aiohttp import web
 
 from federation.errors import Blocked, FetchError, FetchStatus
 from federation.fetch import FetchBudget
-from federation.jsonlimits import MAX_BODY, load_json_object
 from federation.ports import RemoteActor
 from federation.ratelimit import HostRateLimiter
 from federation.remote import RemoteActors, origin
@@ -41,6 +40,7 @@ from protocol.errors import (
     TooLarge,
     UnknownContext,
 )
+from protocol.jsonld import MAX_DOCUMENT_BYTES, parse_json
 
 __all__ = ["KNOWN_CONTEXTS", "Intake", "check_contexts", "read_body"]
 
@@ -83,7 +83,7 @@ def check_contexts(doc: dict[str, Any]) -> None:
             raise UnknownContext(f"unknown JSON-LD context {item[:200]!r}; Kith never fetches contexts")
 
 
-async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes:
+async def read_body(request: web.Request, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
     declared = request.content_length
     if declared is not None and declared > limit:
         raise TooLarge(f"body of {declared} bytes is over the {limit} byte limit")
@@ -225,7 +225,7 @@ class Intake:
         media = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if media not in _ACTIVITY_MEDIA:
             raise web.HTTPUnsupportedMediaType(text="send application/activity+json")
-        activity = load_json_object(body)
+        activity = parse_json(body)
         check_contexts(activity)
         if not key_id:
             raise SignatureError("request is not signed; sign it with HTTP Signatures (cavage or RFC 9421)")

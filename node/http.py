@@ -10,7 +10,8 @@ from typing import Any
 from aiohttp import web
 
 from node.errors import BadInput, NodeError
-from protocol.errors import KithError
+from protocol.errors import KithError, TooLarge
+from protocol.jsonld import check_shape
 
 __all__ = ["MAX_JSON_DEPTH", "error_middleware", "json_error", "json_response", "read_json"]
 
@@ -30,19 +31,6 @@ def json_error(status: int, message: str, field: str | None = None) -> web.Respo
     return json_response({"error": body}, status=status)
 
 
-def _depth(value: Any, limit: int) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return False
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
-    return True
-
-
 async def read_json(request: web.Request) -> dict[str, Any]:
     """The request body as a JSON object, or a 400 that says what is wrong with it."""
     raw = await request.read()  # bounded by the application's client_max_size (413 beyond it)
@@ -52,8 +40,10 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         raise BadInput("the request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise BadInput("the request body must be a JSON object")
-    if not _depth(data, MAX_JSON_DEPTH):
-        raise BadInput(f"the request body is nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        check_shape(data, max_depth=MAX_JSON_DEPTH, max_nodes=10**9)  # the size is bounded by client_max_size
+    except TooLarge:
+        raise BadInput(f"the request body is nested deeper than {MAX_JSON_DEPTH} levels") from None
     return data
 
 
