@@ -18,6 +18,7 @@ from typing import Any
 
 from node.errors import BadInput, Conflict
 from node.models import (
+    PERSON_FIELDS,
     VERIFICATION_LEVELS,
     Circle,
     FadingEntry,
@@ -262,22 +263,7 @@ class Graph:
                 name = ""
             if name is not None:
                 fields["display_name"] = name
-        unknown = set(data) - {
-            "display_name",
-            "given_name",
-            "family_name",
-            "nickname",
-            "organization",
-            "title",
-            "photo_url",
-            "birthday",
-            "met_on",
-            "priority",
-            "cadence_days",
-            "identities",
-            "circles",
-            "notes",
-        }
+        unknown = set(data) - {*PERSON_FIELDS, "identities", "circles", "notes"}
         if unknown:
             raise BadInput(f"unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
         return fields

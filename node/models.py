@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 __all__ = [
+    "PERSON_FIELDS",
     "VERIFICATION_LEVELS",
     "Circle",
     "DueEntry",
@@ -26,6 +27,21 @@ __all__ = [
 #: Strongest first. "signed": a record signed by the identity's owner; "two-way": rel=me / alsoKnownAs both ways;
 #: "email-match": the same normalised e-mail from two sources; "claimed": a source says so; "guessed": a heuristic.
 VERIFICATION_LEVELS = ("signed", "two-way", "email-match", "claimed", "guessed")
+
+#: A person's own fields, the ones the owner (and, most of them, an import) may set.
+PERSON_FIELDS = (
+    "display_name",
+    "given_name",
+    "family_name",
+    "nickname",
+    "organization",
+    "title",
+    "birthday",
+    "photo_url",
+    "priority",
+    "cadence_days",
+    "met_on",
+)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

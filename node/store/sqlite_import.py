@@ -22,11 +22,12 @@ from typing import Any, TypeVar
 import aiosqlite
 import orjson
 
+from node.models import PERSON_FIELDS
 from node.store.db import Database
 from node.store.rows import fetch_all, fetch_one, placeholders, refresh_fts
 from node.store.sqlite_links import save_cursor
 from node.store.sqlite_merge import merge_in_tx
-from node.store.sqlite_people import PERSON_FIELDS, recompute_due, recompute_people
+from node.store.sqlite_people import recompute_due, recompute_people
 
 __all__ = [
     "IMPORT_CACHE_KIB",

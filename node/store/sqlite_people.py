@@ -9,12 +9,11 @@ from typing import Any
 import aiosqlite
 
 from node.errors import Conflict, NotFound
-from node.models import Circle, Interaction, Note, Page, Person, Relationship
+from node.models import PERSON_FIELDS, Circle, Interaction, Note, Page, Person, Relationship
 from node.store.db import Database
 from node.store.rows import PERSON_COLUMNS, fetch_all, fetch_one, load_people, placeholders, refresh_fts
 
 __all__ = [
-    "PERSON_FIELDS",
     "TIE_STRENGTH_SQL",
     "IdentityInput",
     "SqlitePeople",
@@ -23,20 +22,6 @@ __all__ = [
     "recompute_due",
     "recompute_people",
 ]
-
-PERSON_FIELDS = (
-    "display_name",
-    "given_name",
-    "family_name",
-    "nickname",
-    "organization",
-    "title",
-    "birthday",
-    "photo_url",
-    "priority",
-    "cadence_days",
-    "met_on",
-)
 
 
 class IdentityInput:
