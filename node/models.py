@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -188,6 +189,17 @@ class Page:
     limit: int
     next_offset: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def uncounted(cls, items: Iterable[Any], *, offset: int, limit: int, more: bool) -> Page:
+        """A page whose total is not counted; ``more`` (a row past ``limit`` was read) says a next one exists."""
+        return cls(
+            items=tuple(items),
+            total=None,
+            offset=offset,
+            limit=limit,
+            next_offset=offset + limit if more else None,
+        )
 
 
 def as_json(obj: Any) -> Any:

@@ -64,13 +64,7 @@ class SqliteInsights:
                 DueEntry(person=p, due_at=p.due_at or "", days_overdue=round(float(r["overdue"]), 2))
                 for p, r in zip(people, rows, strict=True)
             )
-            return Page(
-                items=items,
-                total=None,
-                offset=offset,
-                limit=limit,
-                next_offset=offset + limit if more else None,
-            )
+            return Page.uncounted(items, offset=offset, limit=limit, more=more)
 
         return await self.db.read(run)
 
@@ -245,12 +239,6 @@ class SqliteInsights:
             more = len(rows) > limit
             rows = rows[:limit]
             people = await load_people(conn, rows, strengths={r["pk"]: r["strength"] for r in rows})
-            return Page(
-                items=tuple(people),
-                total=None,
-                offset=offset,
-                limit=limit,
-                next_offset=offset + limit if more else None,
-            )
+            return Page.uncounted(people, offset=offset, limit=limit, more=more)
 
         return await self.db.read(run)

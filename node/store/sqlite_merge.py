@@ -339,15 +339,8 @@ class SqliteMerges:
                    LIMIT ? OFFSET ?""",
                 (status, limit + 1, offset),
             )
-            more = len(rows) > limit
-            items = tuple(_suggestion(r) for r in rows[:limit])
-            return Page(
-                items=items,
-                total=None,
-                offset=offset,
-                limit=limit,
-                next_offset=offset + limit if more else None,
-            )
+            items = (_suggestion(r) for r in rows[:limit])
+            return Page.uncounted(items, offset=offset, limit=limit, more=len(rows) > limit)
 
         return await self.db.read(run)
 

@@ -503,14 +503,7 @@ class SqlitePeople:
                 where = "i.pk IN (SELECT interaction_pk FROM interaction_person WHERE person_pk = ?)"
                 params = (pk,)
             items = await _interactions(conn, where, params, limit + 1, offset)
-            more = len(items) > limit
-            return Page(
-                items=tuple(items[:limit]),
-                total=None,
-                offset=offset,
-                limit=limit,
-                next_offset=offset + limit if more else None,
-            )
+            return Page.uncounted(items[:limit], offset=offset, limit=limit, more=len(items) > limit)
 
         return await self.db.read(run)
 
