@@ -28,6 +28,7 @@ __all__ = [
     "add_api_fallback",
     "auth_middleware",
     "openapi",
+    "route",
     "setup_api",
 ]
 
@@ -50,7 +51,7 @@ class Route:
 ROUTES: list[Route] = []
 
 
-def _route(
+def route(
     method: str,
     path: str,
     summary: str,
@@ -59,6 +60,8 @@ def _route(
     body: tuple[str, ...] = (),
     public: bool = False,
 ) -> Callable[[_Handler], _Handler]:
+    """Declare a route under API_PREFIX in ROUTES, from which the router and the OpenAPI document are built."""
+
     def deco(fn: _Handler) -> _Handler:
         ROUTES.append(Route(method, API_PREFIX + path, fn, summary, query, body, public))
         return fn
@@ -86,7 +89,7 @@ def _q(request: web.Request, name: str) -> str | None:
 
 
 # -- people ----------------------------------------------------------------------------------------------------
-@_route(
+@route(
     "GET",
     "/people",
     "List people (by tie strength unless order says otherwise)",
@@ -103,40 +106,40 @@ async def _list_people(request: web.Request) -> web.Response:
     return json_response(_page_json(page))
 
 
-@_route("POST", "/people", "Create a person", body=("display_name", "identities", "organization", "..."))
+@route("POST", "/people", "Create a person", body=("display_name", "identities", "organization", "..."))
 async def _create_person(request: web.Request) -> web.Response:
     person = await _graph(request).create_person(await read_json(request))
     return json_response(as_json(person), status=201)
 
 
-@_route("GET", "/people/{id}", "One person with identities, provenance and circles")
+@route("GET", "/people/{id}", "One person with identities, provenance and circles")
 async def _get_person(request: web.Request) -> web.Response:
     return json_response(as_json(await _graph(request).get_person(request.match_info["id"])))
 
 
-@_route("PATCH", "/people/{id}", "Update a person's fields", body=("display_name", "organization", "..."))
+@route("PATCH", "/people/{id}", "Update a person's fields", body=("display_name", "organization", "..."))
 async def _update_person(request: web.Request) -> web.Response:
     person = await _graph(request).update_person(request.match_info["id"], await read_json(request))
     return json_response(as_json(person))
 
 
-@_route("DELETE", "/people/{id}", "Delete a person and everything only they were part of")
+@route("DELETE", "/people/{id}", "Delete a person and everything only they were part of")
 async def _delete_person(request: web.Request) -> web.Response:
     await _graph(request).delete_person(request.match_info["id"])
     return web.Response(status=204)
 
 
-@_route("POST", "/people/{id}/archive", "Archive a person (kept, but out of lists and due)")
+@route("POST", "/people/{id}/archive", "Archive a person (kept, but out of lists and due)")
 async def _archive_person(request: web.Request) -> web.Response:
     return json_response(as_json(await _graph(request).archive(request.match_info["id"], True)))
 
 
-@_route("POST", "/people/{id}/unarchive", "Bring an archived person back")
+@route("POST", "/people/{id}/unarchive", "Bring an archived person back")
 async def _unarchive_person(request: web.Request) -> web.Response:
     return json_response(as_json(await _graph(request).archive(request.match_info["id"], False)))
 
 
-@_route(
+@route(
     "POST",
     "/people/{id}/identities",
     "Attach an identity (409 if another person has it)",
@@ -154,7 +157,7 @@ async def _add_identity(request: web.Request) -> web.Response:
     return json_response(as_json(person), status=201)
 
 
-@_route("DELETE", "/people/{id}/identities", "Detach an identity", query=("uri",))
+@route("DELETE", "/people/{id}/identities", "Detach an identity", query=("uri",))
 async def _remove_identity(request: web.Request) -> web.Response:
     uri = _q(request, "uri")
     if uri is None:
@@ -162,12 +165,12 @@ async def _remove_identity(request: web.Request) -> web.Response:
     return json_response(as_json(await _graph(request).remove_identity(request.match_info["id"], uri)))
 
 
-@_route("GET", "/people/{id}/relationships", "A person's relationships")
+@route("GET", "/people/{id}/relationships", "A person's relationships")
 async def _list_relationships(request: web.Request) -> web.Response:
     return json_response({"items": as_json(await _graph(request).relationships(request.match_info["id"]))})
 
 
-@_route(
+@route(
     "POST",
     "/people/{id}/relationships",
     "Add a typed relationship",
@@ -178,13 +181,13 @@ async def _add_relationship(request: web.Request) -> web.Response:
     return json_response(as_json(rel), status=201)
 
 
-@_route("DELETE", "/relationships/{id}", "Delete a relationship")
+@route("DELETE", "/relationships/{id}", "Delete a relationship")
 async def _delete_relationship(request: web.Request) -> web.Response:
     await _graph(request).delete_relationship(request.match_info["id"])
     return web.Response(status=204)
 
 
-@_route(
+@route(
     "GET",
     "/people/{id}/interactions",
     "A person's interaction timeline, newest first",
@@ -197,12 +200,12 @@ async def _person_interactions(request: web.Request) -> web.Response:
     return json_response(_page_json(page))
 
 
-@_route("GET", "/people/{id}/notes", "A person's notes")
+@route("GET", "/people/{id}/notes", "A person's notes")
 async def _list_notes(request: web.Request) -> web.Response:
     return json_response({"items": as_json(await _graph(request).notes(request.match_info["id"]))})
 
 
-@_route("POST", "/people/{id}/notes", "Add a note", body=("body",))
+@route("POST", "/people/{id}/notes", "Add a note", body=("body",))
 async def _add_note(request: web.Request) -> web.Response:
     data = await read_json(request)
     return json_response(
@@ -210,13 +213,13 @@ async def _add_note(request: web.Request) -> web.Response:
     )
 
 
-@_route("DELETE", "/notes/{id}", "Delete a note")
+@route("DELETE", "/notes/{id}", "Delete a note")
 async def _delete_note(request: web.Request) -> web.Response:
     await _graph(request).delete_note(request.match_info["id"])
     return web.Response(status=204)
 
 
-@_route("PUT", "/people/{id}/circles/{circle}", "Put a person in a circle (created if new)")
+@route("PUT", "/people/{id}/circles/{circle}", "Put a person in a circle (created if new)")
 async def _join_circle(request: web.Request) -> web.Response:
     person = await _graph(request).set_membership(
         request.match_info["id"], request.match_info["circle"], member=True
@@ -224,7 +227,7 @@ async def _join_circle(request: web.Request) -> web.Response:
     return json_response(as_json(person))
 
 
-@_route("DELETE", "/people/{id}/circles/{circle}", "Take a person out of a circle")
+@route("DELETE", "/people/{id}/circles/{circle}", "Take a person out of a circle")
 async def _leave_circle(request: web.Request) -> web.Response:
     person = await _graph(request).set_membership(
         request.match_info["id"], request.match_info["circle"], member=False
@@ -232,7 +235,7 @@ async def _leave_circle(request: web.Request) -> web.Response:
     return json_response(as_json(person))
 
 
-@_route(
+@route(
     "PUT",
     "/people/{id}/cadence",
     "Set a person's stay-in-touch cadence (null clears it)",
@@ -248,13 +251,13 @@ async def _person_cadence(request: web.Request) -> web.Response:
 
 
 # -- interactions ----------------------------------------------------------------------------------------------
-@_route("GET", "/interactions", "All interactions, newest first", query=("offset", "limit"))
+@route("GET", "/interactions", "All interactions, newest first", query=("offset", "limit"))
 async def _list_interactions(request: web.Request) -> web.Response:
     page = await _graph(request).interactions(None, offset=_q(request, "offset"), limit=_q(request, "limit"))
     return json_response(_page_json(page))
 
 
-@_route(
+@route(
     "POST",
     "/interactions",
     "Log an interaction with one or more people",
@@ -264,40 +267,40 @@ async def _log_interaction(request: web.Request) -> web.Response:
     return json_response(as_json(await _graph(request).log_interaction(await read_json(request))), status=201)
 
 
-@_route("DELETE", "/interactions/{id}", "Delete an interaction")
+@route("DELETE", "/interactions/{id}", "Delete an interaction")
 async def _delete_interaction(request: web.Request) -> web.Response:
     await _graph(request).delete_interaction(request.match_info["id"])
     return web.Response(status=204)
 
 
 # -- circles ---------------------------------------------------------------------------------------------------
-@_route("GET", "/circles", "Circles with member counts and cadences")
+@route("GET", "/circles", "Circles with member counts and cadences")
 async def _list_circles(request: web.Request) -> web.Response:
     return json_response({"items": as_json(await _graph(request).circles())})
 
 
-@_route("POST", "/circles", "Create a circle", body=("name", "cadence_days"))
+@route("POST", "/circles", "Create a circle", body=("name", "cadence_days"))
 async def _create_circle(request: web.Request) -> web.Response:
     data = await read_json(request)
     circle = await _graph(request).create_circle(data.get("name"), data.get("cadence_days"))
     return json_response(as_json(circle), status=201)
 
 
-@_route("PATCH", "/circles/{name}", "Set a circle's cadence", body=("cadence_days",))
+@route("PATCH", "/circles/{name}", "Set a circle's cadence", body=("cadence_days",))
 async def _circle_cadence(request: web.Request) -> web.Response:
     data = await read_json(request)
     circle = await _graph(request).set_circle_cadence(request.match_info["name"], data.get("cadence_days"))
     return json_response(as_json(circle))
 
 
-@_route("DELETE", "/circles/{name}", "Delete a circle (its people stay)")
+@route("DELETE", "/circles/{name}", "Delete a circle (its people stay)")
 async def _delete_circle(request: web.Request) -> web.Response:
     await _graph(request).delete_circle(request.match_info["name"])
     return web.Response(status=204)
 
 
 # -- stay in touch, search -------------------------------------------------------------------------------------
-@_route(
+@route(
     "GET",
     "/due",
     "People due for a message (overdue or due within N days), most overdue first",
@@ -310,17 +313,17 @@ async def _due(request: web.Request) -> web.Response:
     return json_response(_page_json(page))
 
 
-@_route("GET", "/fading", "Relationships tapering off against their own past rate", query=("limit",))
+@route("GET", "/fading", "Relationships tapering off against their own past rate", query=("limit",))
 async def _fading(request: web.Request) -> web.Response:
     return json_response({"items": as_json(await _graph(request).fading(limit=_q(request, "limit")))})
 
 
-@_route("GET", "/layers", "Dunbar layers by cadence, with over-budget warnings")
+@route("GET", "/layers", "Dunbar layers by cadence, with over-budget warnings")
 async def _layers(request: web.Request) -> web.Response:
     return json_response({"items": as_json(await _graph(request).layers())})
 
 
-@_route(
+@route(
     "GET",
     "/search",
     "Full-text search with prefix matching, ranked",
@@ -339,7 +342,7 @@ async def _search(request: web.Request) -> web.Response:
 
 
 # -- merges ----------------------------------------------------------------------------------------------------
-@_route(
+@route(
     "POST",
     "/merges",
     "Merge two people (evidence and decision recorded)",
@@ -356,24 +359,22 @@ async def _merge(request: web.Request) -> web.Response:
     return json_response(as_json(record), status=201)
 
 
-@_route("GET", "/merges", "Merge history", query=("person",))
+@route("GET", "/merges", "Merge history", query=("person",))
 async def _list_merges(request: web.Request) -> web.Response:
     return json_response({"items": as_json(await _graph(request).merges(_q(request, "person")))})
 
 
-@_route("POST", "/merges/{id}/undo", "Undo a merge, restoring both people exactly")
+@route("POST", "/merges/{id}/undo", "Undo a merge, restoring both people exactly")
 async def _unmerge(request: web.Request) -> web.Response:
     return json_response(as_json(await _graph(request).unmerge(request.match_info["id"])))
 
 
-@_route("POST", "/suggestions/refresh", "Look for probable duplicates and store suggestions")
+@route("POST", "/suggestions/refresh", "Look for probable duplicates and store suggestions")
 async def _refresh_suggestions(request: web.Request) -> web.Response:
     return json_response({"new": await _graph(request).suggest_merges()})
 
 
-@_route(
-    "GET", "/suggestions", "Merge suggestions with evidence and tier", query=("status", "offset", "limit")
-)
+@route("GET", "/suggestions", "Merge suggestions with evidence and tier", query=("status", "offset", "limit"))
 async def _list_suggestions(request: web.Request) -> web.Response:
     page = await _graph(request).suggestions(
         status=_q(request, "status") or "open", offset=_q(request, "offset"), limit=_q(request, "limit")
@@ -381,14 +382,14 @@ async def _list_suggestions(request: web.Request) -> web.Response:
     return json_response(_page_json(page))
 
 
-@_route("POST", "/suggestions/{id}/accept", "Merge the pair a suggestion names")
+@route("POST", "/suggestions/{id}/accept", "Merge the pair a suggestion names")
 async def _accept_suggestion(request: web.Request) -> web.Response:
     return json_response(
         as_json(await _graph(request).accept_suggestion(request.match_info["id"])), status=201
     )
 
 
-@_route("POST", "/suggestions/{id}/dismiss", "Dismiss a suggestion")
+@route("POST", "/suggestions/{id}/dismiss", "Dismiss a suggestion")
 async def _dismiss_suggestion(request: web.Request) -> web.Response:
     await _graph(request).dismiss_suggestion(request.match_info["id"])
     return web.Response(status=204)
@@ -408,21 +409,19 @@ async def _publish_card(request: web.Request) -> int | None:
     return peers
 
 
-@_route("GET", "/card", "The owner's profile card and what each circle may see of it")
+@route("GET", "/card", "The owner's profile card and what each circle may see of it")
 async def _get_card(request: web.Request) -> web.Response:
     store = request.app[CONTEXT].store
     return json_response({"card": await get_card(store), "disclosure": await get_disclosure(store)})
 
 
-@_route("PUT", "/card", "Replace the owner's card (sent to the peers allowed to see it)", body=CARD_FIELDS)
+@route("PUT", "/card", "Replace the owner's card (sent to the peers allowed to see it)", body=CARD_FIELDS)
 async def _put_card(request: web.Request) -> web.Response:
     card = await set_card(request.app[CONTEXT].store, await read_json(request))
     return json_response({"card": card, "published_to": await _publish_card(request)})
 
 
-@_route(
-    "PUT", "/card/disclosure", "Which circles may see each card field ('*': every peer)", body=CARD_FIELDS
-)
+@route("PUT", "/card/disclosure", "Which circles may see each card field ('*': every peer)", body=CARD_FIELDS)
 async def _put_disclosure(request: web.Request) -> web.Response:
     data = await read_json(request)
     for field, circles in data.items():
@@ -433,13 +432,13 @@ async def _put_disclosure(request: web.Request) -> web.Response:
 
 
 # -- blocks, export, backup ------------------------------------------------------------------------------------
-@_route("GET", "/blocks", "Blocked addresses")
+@route("GET", "/blocks", "Blocked addresses")
 async def _list_blocks(request: web.Request) -> web.Response:
     rows = await _graph(request).blocked()
     return json_response({"items": [{"uri": u, "source": s, "created_at": c} for u, s, c in rows]})
 
 
-@_route(
+@route(
     "GET",
     "/export",
     "Export the whole graph (format=json), or people as vCard 4.0 (format=vcard) or CSV (format=csv)",
@@ -459,14 +458,14 @@ async def _export(request: web.Request) -> web.StreamResponse:
     raise BadInput("format must be json, vcard or csv", field="format")
 
 
-@_route("POST", "/import/json", "Import a Kith JSON export into this (empty) node")
+@route("POST", "/import/json", "Import a Kith JSON export into this (empty) node")
 async def _import_json(request: web.Request) -> web.Response:
     return json_response(
         {"imported": await _graph(request).import_json(await read_json(request))}, status=201
     )
 
 
-@_route("POST", "/backup", "Online backup of the database into the data folder's backups/")
+@route("POST", "/backup", "Online backup of the database into the data folder's backups/")
 async def _backup(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     stamp = iso(ctx.graph.clock()).replace(":", "").replace("-", "")
@@ -475,12 +474,12 @@ async def _backup(request: web.Request) -> web.Response:
     return json_response({"path": str(dest), "bytes": dest.stat().st_size}, status=201)
 
 
-@_route("GET", "/health", "Liveness (no auth)", public=True)
+@route("GET", "/health", "Liveness (no auth)", public=True)
 async def _health(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
 
-@_route("GET", "/openapi.json", "This document (no auth)", public=True)
+@route("GET", "/openapi.json", "This document (no auth)", public=True)
 async def _openapi_doc(request: web.Request) -> web.Response:
     return json_response(openapi(request.app))
 

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from bridges.base import Bridge, ExportError
 from bridges.registry import bridge_for, detect
-from node.api import API_PREFIX, CONTEXT, ROUTES, Route
+from node.api import CONTEXT, route
 from node.config import passphrase_from_env
 from node.context import NodeContext
 from node.errors import BadInput, NotFound, TooLarge
@@ -39,18 +39,6 @@ _NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _route(
-    method: str, path: str, summary: str, *, body: tuple[str, ...] = ()
-) -> Callable[[_Handler], _Handler]:
-    """Declare a route in node.api's table, from which the router and the OpenAPI document are built."""
-
-    def deco(fn: _Handler) -> _Handler:
-        ROUTES.append(Route(method, API_PREFIX + path, fn, summary, (), body, False))
-        return fn
-
-    return deco
 
 
 def _ctx(request: web.Request) -> NodeContext:
@@ -92,7 +80,7 @@ def _bridge(source: str | None, path: Path) -> Bridge:
         raise BadInput(str(exc), field="source") from None
 
 
-@_route(
+@route(
     "POST",
     "/imports",
     "Import an export: multipart upload (fields file, source?) or JSON {path, source?}; answers 202 with the run id",
@@ -136,7 +124,7 @@ async def start_import(request: web.Request) -> web.Response:
     )
 
 
-@_route("GET", "/imports/{id}", "An import's live progress, then its summary (or error)")
+@route("GET", "/imports/{id}", "An import's live progress, then its summary (or error)")
 async def get_import(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     run_id = request.match_info["id"]
@@ -153,7 +141,7 @@ async def get_import(request: web.Request) -> web.Response:
     return json_response(doc)
 
 
-@_route(
+@route(
     "POST",
     "/sync/{source}",
     "Sync a linked account's follows now (mastodon, bluesky, x); resumes where the last sync stopped",
