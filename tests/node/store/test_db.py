@@ -284,3 +284,43 @@ async def test_migration_failure_leaves_the_file_unchanged(tmp_path: Path) -> No
         assert conn.execute("SELECT display_name FROM person").fetchall() == [("Old Timer",)]
     finally:
         conn.close()
+
+
+async def test_checkpoints_run_in_the_background_not_in_commits(tmp_path: Path) -> None:
+    """The writer never checkpoints (a commit would wait for the copy); the checkpointer's connection copies
+    the WAL into the database file soon after a commit, with the node still open."""
+    path = tmp_path / "k.sqlite3"
+    db = await Database.open(path)
+    try:
+        async def writer_setting(conn: aiosqlite.Connection) -> object:
+            async with conn.execute("PRAGMA wal_autocheckpoint") as cur:
+                row = await cur.fetchone()
+            return row[0] if row else None
+
+        assert await db.write(writer_setting) == 0
+
+        async def fill(conn: aiosqlite.Connection) -> None:
+            await conn.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?)", [(f"k{i}", "v" * 200) for i in range(2000)]
+            )
+
+        await db.write(fill)
+
+        def rows_in_file_alone() -> int:
+            """The rows the database file holds without its WAL."""
+            alone = tmp_path / "copy.sqlite3"
+            alone.write_bytes(path.read_bytes())
+            conn = sqlite3.connect(alone)
+            try:
+                return int(conn.execute("SELECT count(*) FROM meta WHERE key LIKE 'k%'").fetchone()[0])
+            finally:
+                conn.close()
+
+        for _ in range(100):  # within five seconds (one checkpoint per CHECKPOINT_PAUSE at most)
+            if rows_in_file_alone() == 2000:
+                break
+            await asyncio.sleep(0.05)
+        assert rows_in_file_alone() == 2000
+        assert db.checkpoints >= 1
+    finally:
+        await db.close()
