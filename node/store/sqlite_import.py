@@ -10,6 +10,9 @@ hands over. Rules kept:
   can enter), so inserts need no read-back, and a whole chunk is written by one statement (``write``).
 - No per-row statements on the hot path and no per-row triggers: the search rows of new people are inserted in
   bulk with the rest of the chunk.
+- The transaction runs with SQLite's reference checks off (``Database.write(foreign_keys=False)``): every key
+  an import writes is one it assigned or read in the same transaction, and it deletes nothing that rows point
+  to. Its tests run ``PRAGMA foreign_key_check`` after every sample import.
 """
 
 from __future__ import annotations
@@ -427,7 +430,7 @@ class ImportStore:
                 await session.end_bulk()
                 await conn.execute(f"PRAGMA cache_size = {before}")
 
-        return await self.db.write(run, alone=True)
+        return await self.db.write(run, alone=True, foreign_keys=False)
 
     async def start_run(self, *, run_id: str, source: str, name: str, now: str) -> None:
         """Record a new run. A run still marked running was killed: imports take the one write transaction in

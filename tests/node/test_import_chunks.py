@@ -1,7 +1,8 @@
 """The importer reads, resolves and writes two chunks in step (node/importer.py): the graph it leaves must not
 depend on where the chunks break. Every sample export, and a run of rows that merge people across chunks, are
 imported with one chunk for everything and with chunks of one, two and three rows; the graphs, read back by
-what they hold rather than by their random ids, must be identical."""
+what they hold rather than by their random ids, must be identical, and every reference must hold (imports write
+with SQLite's own reference checks off)."""
 
 from __future__ import annotations
 
@@ -103,6 +104,8 @@ async def _import_all(tmp_path: Path, chunk: int) -> tuple[dict[str, Any], list[
         summaries = []
         for bridge, path in SOURCES:
             summary = await importer.run(bridge, path)
+            # Imports write with SQLite's reference checks off (they assign every key themselves): check them.
+            assert await node.rows("PRAGMA foreign_key_check") == [], bridge.name
             summaries.append({k: v for k, v in summary_json(summary).items() if k != "seconds"})
         return await _graph(node), summaries
     finally:

@@ -292,6 +292,7 @@ async def test_checkpoints_run_in_the_background_not_in_commits(tmp_path: Path) 
     path = tmp_path / "k.sqlite3"
     db = await Database.open(path)
     try:
+
         async def writer_setting(conn: aiosqlite.Connection) -> object:
             async with conn.execute("PRAGMA wal_autocheckpoint") as cur:
                 row = await cur.fetchone()
@@ -322,5 +323,36 @@ async def test_checkpoints_run_in_the_background_not_in_commits(tmp_path: Path) 
             await asyncio.sleep(0.05)
         assert rows_in_file_alone() == 2000
         assert db.checkpoints >= 1
+    finally:
+        await db.close()
+
+
+async def test_a_write_alone_may_go_without_reference_checks(tmp_path: Path) -> None:
+    """foreign_keys=False covers that one transaction only, and only a transaction of its own."""
+    db = await Database.open(tmp_path / "k.sqlite3")
+
+    async def orphan(conn: aiosqlite.Connection) -> None:
+        await conn.execute(
+            "INSERT INTO identity (person_pk, uri, kind, display, verification, created_at, updated_at) "
+            "VALUES (999, 'mailto:a@example.com', 'email', 'a@example.com', 'claimed', 'x', 'x')"
+        )
+
+    async def checks(conn: aiosqlite.Connection) -> object:
+        async with conn.execute("PRAGMA foreign_keys") as cur:
+            row = await cur.fetchone()
+        return row[0] if row else None
+
+    try:
+        with pytest.raises(sqlite3.IntegrityError):
+            await db.write(orphan)  # checked by default
+        with pytest.raises(ValueError, match="alone"):
+            await db.write(orphan, foreign_keys=False)
+        await db.write(orphan, alone=True, foreign_keys=False)
+        assert await db.write(checks) == 1  # back on for everyone after
+        async with (
+            aiosqlite.connect(tmp_path / "k.sqlite3") as conn,
+            conn.execute("PRAGMA foreign_key_check(identity)") as cur,
+        ):
+            assert len(await cur.fetchall()) == 1  # the orphan went in unchecked
     finally:
         await db.close()
