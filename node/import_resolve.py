@@ -29,7 +29,7 @@ from bridges.base import (
     InteractionDraft,
 )
 from node.graph import iso, new_id, new_ids
-from node.store.rows import identity_search_text
+from node.store.rows import identity_search_text, names_search_text
 from node.store.sqlite_import import (
     PERSON_IMPORT_FIELDS,
     ChunkRows,
@@ -554,7 +554,9 @@ class Resolution:
             f = person.fields  # a new person's fields hold every column (new_person)
             rows.people.append((pk, person_id, *_PERSON_ROW(f)))
             person.stored = dict(f)
-            names = f"{f['display_name'] or ''} {f['given_name'] or ''} {f['family_name'] or ''} {f['nickname'] or ''}"
+            names = names_search_text(
+                f["display_name"] or "", f["given_name"], f["family_name"], f["nickname"]
+            )
             org = f"{f['organization'] or ''} {f['title'] or ''}"
             rows.fts.append((pk, names, org, " ".join(person.idents) or None, " ".join(person.notes) or None))
             person.pending = False

@@ -17,6 +17,7 @@ __all__ = [
     "fetch_one",
     "identity_search_text",
     "load_people",
+    "names_search_text",
     "placeholders",
     "refresh_fts",
 ]
@@ -129,7 +130,7 @@ async def load_people(
 
 async def refresh_fts(conn: aiosqlite.Connection, pks: Iterable[int]) -> None:
     """Rebuild the search rows of these people from their current names, identities and notes (the text is
-    defined by the person_search_text view, migration 0003)."""
+    defined by the person_search_text view, migration 0005)."""
     pk_list = list(dict.fromkeys(pks))
     for start in range(0, len(pk_list), 500):
         chunk = pk_list[start : start + 500]
@@ -142,11 +143,23 @@ async def refresh_fts(conn: aiosqlite.Connection, pks: Iterable[int]) -> None:
         )
 
 
+def names_search_text(display: str, given: str | None, family: str | None, nickname: str | None) -> str:
+    """How a person's names are indexed for search, exactly as the person_search_text view (migration 0005)
+    writes them: the given and family names only when the display name is not just those two."""
+    made_of = f"{given or ''} {family or ''}"
+    if display == made_of:
+        return f"{display} {nickname or ''}"
+    return f"{display} {made_of} {nickname or ''}"
+
+
 def identity_search_text(display: str, uri: str) -> str:
-    """How an identity is indexed for search: its display and its URI without the scheme, exactly as the
-    person_search_text view (migration 0003) writes it; bulk imports build the same text in Python."""
+    """How an identity is indexed for search, exactly as the person_search_text view (migration 0005) writes
+    it: its display, and its URI without the scheme unless that says the same (mailto:, or only "www." more);
+    bulk imports build the same text in Python."""
     at = uri.find("://")
     rest = uri[at + 3 :] if at >= 0 else uri[uri.find(":") + 1 :]
+    if rest == display or rest == "www." + display:
+        return display
     return f"{display} {rest}"
 
 

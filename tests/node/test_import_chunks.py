@@ -155,3 +155,24 @@ async def test_an_import_sees_a_write_queued_just_before_it(tmp_path: Path) -> N
         assert (await node.person_of("mailto:ann@example.com"))[1] == person.id
     finally:
         await db.close()
+
+
+async def test_imported_search_rows_are_what_the_view_would_write(tmp_path: Path) -> None:
+    """Imports build search rows in Python (node.import_resolve) for speed; every other write copies them from
+    the person_search_text view. The two must agree, or a person's row would change on their next edit."""
+    db = await Database.open(tmp_path / "search.sqlite3")
+    try:
+        node = Node(db)
+        importer = Importer(node.store, chunk=3)
+        for bridge, path in SOURCES:
+            await importer.run(bridge, path)
+        imported = sorted(
+            await node.rows("SELECT rowid, names, organization, identities, notes FROM person_fts")
+        )
+        viewed = sorted(
+            await node.rows("SELECT pk, names, organization, identities, notes FROM person_search_text")
+        )
+        assert len(imported) > 20
+        assert imported == viewed
+    finally:
+        await db.close()
