@@ -72,17 +72,22 @@ class SqliteInsights:
         """People whose last-90-day rate fell below 40% of their own rate over the year before."""
 
         async def run(conn: aiosqlite.Connection) -> list[FadingEntry]:
+            # One pass over interaction_person in key order (so each person's rows come together and need no
+            # sort to group), an interaction by its key for each; who is active is asked only of the people
+            # who are fading. Left to itself SQLite walked the active people in name order and grouped
+            # through a temporary B-tree: 500 ms instead of 110 at 100,000 people and 500,000 interactions.
             stats = await fetch_all(
                 conn,
-                """SELECT ip.person_pk,
-                          sum(i.occurred_at >= ?1) AS recent,
-                          sum(i.occurred_at < ?1) AS past
-                   FROM interaction i JOIN interaction_person ip ON ip.interaction_pk = i.pk
-                   JOIN person p ON p.pk = ip.person_pk AND p.status = 'active'
-                   WHERE i.occurred_at >= ?2
-                   GROUP BY ip.person_pk
-                   HAVING past >= 4 AND recent < 0.4 * (past / 4.0)
-                   ORDER BY (past / 4.0) - recent DESC LIMIT ?3""",
+                """SELECT s.person_pk, s.recent, s.past FROM (
+                       SELECT ip.person_pk,
+                              sum(i.occurred_at >= ?1) AS recent,
+                              sum(i.occurred_at < ?1) AS past
+                       FROM interaction_person ip CROSS JOIN interaction i ON i.pk = ip.interaction_pk
+                       WHERE i.occurred_at >= ?2
+                       GROUP BY ip.person_pk
+                       HAVING past >= 4 AND recent < 0.4 * (past / 4.0)) AS s
+                   JOIN person p ON p.pk = s.person_pk AND p.status = 'active'
+                   ORDER BY (s.past / 4.0) - s.recent DESC, s.person_pk LIMIT ?3""",
                 (recent_start, past_start, limit),
             )
             if not stats:

@@ -108,6 +108,10 @@ async def test_fading_with_generated_history(graph: Graph, clock: FixedClock) ->
     assert ids[0] == fading  # the biggest drop first
     first = entries[0]
     assert first.recent_rate == 0 and first.past_rate > 10
+    # Only active people are listed: archiving someone takes them off.
+    await graph.archive(slowing)
+    assert [e.person.id for e in await graph.fading()] == [fading]
+    await graph.archive(slowing, archived=False)
     # Contact again brings them back above the line.
     for _ in range(6):
         await graph.log_interaction({"people": [fading]})
