@@ -176,3 +176,42 @@ async def test_imported_search_rows_are_what_the_view_would_write(tmp_path: Path
         assert imported == viewed
     finally:
         await db.close()
+
+
+async def test_a_reimport_reads_only_what_changed_and_stays_exact(tmp_path: Path) -> None:
+    """Unchanged records are skipped before their addresses or people are read. A record named twice in one
+    chunk (the first row changing it, the second putting it back) is still read in full: nothing is added
+    twice. A circle the owner removed is not made again by a record that has not changed."""
+    db = await Database.open(tmp_path / "again.sqlite3")
+
+    def card(rid: str, org: str, circles: tuple[str, ...] = (), web: bool = True) -> ContactDraft:
+        ids = (IdentityDraft(address=f"{rid}@example.com"), IdentityDraft(address=f"https://{rid}.example/"))
+        return ContactDraft(source_record_id=rid, display_name=rid.title(), organization=org,
+                            identities=ids if web else ids[:1], circles=circles)  # fmt: skip
+
+    try:
+        node = Node(db)
+        importer = Importer(node.store, chunk=10)
+        first = [card("ann", "Acme", ("Friends",)), card("bo", "Globex")]
+        await importer.import_items("vcard", first, name="cards")
+        await node.graph.delete_circle("Friends")
+        before = await _graph(node)
+
+        again = await importer.import_items("vcard", first, name="cards")
+        assert (again.records_unchanged, again.people_updated, again.identities_added) == (2, 0, 0)
+        assert await _graph(node) == before  # the removed circle stays removed
+        assert await node.count("circle") == 0
+
+        # "ann" twice in one chunk: changed by the first row (which lacks her web site), put back by the second.
+        twice = [
+            card("ann", "Initech", ("Friends",), web=False),
+            card("ann", "Acme", ("Friends",)),
+            card("bo", "Globex"),
+        ]
+        summary = await importer.import_items("vcard", twice, name="cards")
+        assert (summary.identities_added, summary.records_unchanged) == (0, 1)
+        assert (await node.count("identity"), await node.count("person")) == (4, 2)
+        assert (await node.rows("SELECT organization FROM person WHERE display_name = 'Ann'"))[0][0] == "Acme"
+        assert await node.rows("PRAGMA foreign_key_check") == []
+    finally:
+        await db.close()
