@@ -16,6 +16,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import secrets
 import time
@@ -201,29 +202,65 @@ class Sessions:
 
 @dataclass
 class LoginLimiter:
-    """At most ``limit`` failed logins per client address per ``window`` seconds: slows guessing to a crawl
-    without locking the owner out for long."""
+    """Failed sign-ins, limited two ways over ``window`` seconds: ``limit`` per client, and ``total`` across the
+    whole node, so that spreading guesses over many addresses is no faster. An IPv6 client counts as its /64
+    (one host is usually handed the whole prefix). Once the node-wide budget is spent, passwords are not checked
+    until it recovers, but the owner token still signs in: it cannot be guessed, and the owner must not be
+    locked out by someone else's guessing. A client over its own limit waits for everything."""
 
     limit: int = 10
+    total: int = 50
     window: float = 300.0
     failures: dict[str, deque[float]] = field(default_factory=dict)
+    everyone: deque[float] = field(default_factory=deque)  # failed password checks, node-wide
 
-    def blocked(self, client: str) -> float:
-        """Seconds to wait, or 0."""
-        times = self.failures.get(client)
+    @staticmethod
+    def client(remote: str | None) -> str:
+        """The key a request's failures are counted under."""
+        if not remote:
+            return "?"
+        try:
+            address = ipaddress.ip_address(remote)
+        except ValueError:
+            return remote
+        if isinstance(address, ipaddress.IPv6Address):
+            if address.ipv4_mapped is not None:  # ::ffff:192.0.2.1 is that IPv4 client
+                return str(address.ipv4_mapped)
+            return str(ipaddress.ip_network(f"{address}/64", strict=False))
+        return str(address)
+
+    def _wait(self, times: deque[float] | None, limit: int) -> float:
         if not times:
             return 0.0
         now = time.monotonic()
         while times and times[0] < now - self.window:
             times.popleft()
-        if len(times) < self.limit:
+        if len(times) < limit:
             return 0.0
         return times[0] + self.window - now
 
-    def failed(self, client: str) -> None:
+    def blocked(self, client: str) -> float:
+        """Seconds this client must wait before anything it sends is checked, or 0."""
+        return self._wait(self.failures.get(client), self.limit)
+
+    def passwords_blocked(self) -> float:
+        """Seconds until passwords are checked again after too many failures node-wide, or 0."""
+        return self._wait(self.everyone, self.total)
+
+    def failed(self, client: str, *, password_checked: bool = True) -> None:
+        now = time.monotonic()
         if len(self.failures) > 10_000:  # an address sweep must not grow memory without bound
-            self.failures.clear()
-        self.failures.setdefault(client, deque()).append(time.monotonic())
+            for key in [
+                k for k, times in self.failures.items() if not times or times[-1] < now - self.window
+            ]:
+                del self.failures[key]
+            if len(self.failures) > 10_000:
+                self.failures.clear()  # the node-wide budget still holds passwords back
+        self.failures.setdefault(client, deque()).append(now)
+        if password_checked:
+            self.everyone.append(now)
+            while len(self.everyone) > self.total:
+                self.everyone.popleft()
 
     def succeeded(self, client: str) -> None:
         self.failures.pop(client, None)

@@ -83,7 +83,7 @@ async def _login_submit(request: web.Request) -> web.StreamResponse:
             status=403,
             next_url=next_url,
         )
-    client = request.remote or "?"
+    client = st.limiter.client(request.remote)
     wait = st.limiter.blocked(client)
     if wait:
         return await _login_page(
@@ -95,17 +95,24 @@ async def _login_submit(request: web.Request) -> web.StreamResponse:
     secret = form.get("secret")
     secret = secret.strip() if isinstance(secret, str) else ""
     ok = bool(secret) and len(secret) <= _MAX_SECRET
+    passwords_wait = st.limiter.passwords_blocked()
     if ok:
-        ok = await st.ctx.tokens.check(secret) or await check_password(st.ctx.store, secret)
-    if not ok:
-        st.limiter.failed(client)
-        return await _login_page(
-            request,
-            error="That is neither the password nor the owner token. "
-            "`kith token show` prints the token; `kith password set` sets a password.",
-            status=401,
-            next_url=next_url,
+        ok = await st.ctx.tokens.check(secret) or (
+            not passwords_wait and await check_password(st.ctx.store, secret)
         )
+    if not ok:
+        st.limiter.failed(client, password_checked=not passwords_wait)
+        if passwords_wait:
+            error = (
+                "Too many failed sign-ins on this node lately: passwords are not accepted for "
+                f"{int(passwords_wait // 60) + 1} more minutes. The owner token still works (`kith token show`)."
+            )
+        else:
+            error = (
+                "That is neither the password nor the owner token. "
+                "`kith token show` prints the token; `kith password set` sets a password."
+            )
+        return await _login_page(request, error=error, status=401, next_url=next_url)
     st.limiter.succeeded(client)
     await st.sessions.end(request.cookies.get(SESSION_COOKIE))  # never reuse a session id from before login
     sid = await st.sessions.create()

@@ -14,7 +14,14 @@ from yarl import URL
 from node.config import load_config
 from node.context import NodeContext
 from node.web.framework import WEB
-from node.web.sessions import LOGIN_CSRF_COOKIE, SESSION_COOKIE, has_password, hash_password, verify_password
+from node.web.sessions import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    LoginLimiter,
+    has_password,
+    hash_password,
+    verify_password,
+)
 
 from .conftest import Browserish, Node, cookie, run_cli, serve, sign_in
 
@@ -206,3 +213,43 @@ def test_password_hash_format_and_verification() -> None:
     assert not verify_password("a long enough passwore", stored)
     assert not verify_password("a long enough password", stored.replace(digest, digest[::-1]))
     assert stored != hash_password("a long enough password")  # salted
+
+
+def test_login_limiter_counts_clients_and_the_whole_node() -> None:
+    limiter = LoginLimiter(limit=3, total=5, window=300.0)
+    assert (
+        limiter.client("2001:db8:1:2:aaaa::1")
+        == limiter.client("2001:db8:1:2:bbbb::9")
+        == "2001:db8:1:2::/64"
+    )
+    assert limiter.client("2001:db8:1:3::1") != limiter.client("2001:db8:1:2::1")
+    assert limiter.client("::ffff:192.0.2.7") == limiter.client("192.0.2.7") == "192.0.2.7"
+    assert limiter.client(None) == "?"
+    for _ in range(3):
+        limiter.failed("192.0.2.7")
+    assert limiter.blocked("192.0.2.7") > 0 and limiter.blocked("192.0.2.8") == 0
+    assert limiter.passwords_blocked() == 0
+    for n in range(2):  # a sweep: every guess from another address
+        limiter.failed(f"198.51.100.{n}")
+    assert 0 < limiter.passwords_blocked() <= 300.0  # five guesses node-wide: passwords wait
+    assert limiter.blocked("198.51.100.9") == 0  # a new client is not blocked: its token is still checked
+    limiter.failed("198.51.100.9", password_checked=False)  # a token-only failure spends no password budget
+    assert len(limiter.everyone) == 5
+
+
+async def test_guessing_from_many_addresses_holds_passwords_back_but_not_the_token(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("correct horse battery\n"))
+    code, _out, err = await asyncio.to_thread(run_cli, "--data", node.data_dir, "password", "set", "--stdin")
+    assert code == 0, err
+    # Every request here comes from 127.0.0.1: a per-client limit above the node-wide one stands in for a sweep.
+    node.app[WEB].limiter = LoginLimiter(limit=100, total=3)
+    async with aiohttp.ClientSession(cookie_jar=jar()) as s:
+        for _ in range(3):
+            assert (await sign_in(node, s, "not the password")).status == 401
+        resp = await sign_in(node, s, "correct horse battery")
+        assert resp.status == 401 and "passwords are not accepted" in await resp.text()
+        assert cookie(s, node, SESSION_COOKIE) is None
+        resp = await sign_in(node, s, node.token)
+        assert resp.status == 200 and cookie(s, node, SESSION_COOKIE) is not None
