@@ -360,10 +360,10 @@ class Resolution:
     def contact(self, prepared: _Contact) -> None:
         c, addrs, digest, values = prepared.draft, prepared.addrs, prepared.digest, prepared.values
         rid = c.source_record_id
-        rec = self.records.get(rid)
-        if rec is not None and rec.digest == digest:
+        if not self._changed(prepared):
             self.counts["records_unchanged"] += 1
             return
+        rec = self.records.get(rid)
         linked: dict[int, tuple[str, str, bool]] = {}  # person -> (uri, kind, verified-grade link)
         for a, d in addrs:
             k = self.idents.get(a.uri)

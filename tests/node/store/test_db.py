@@ -15,6 +15,8 @@ from node.store import Database, GraphStore, SchemaTooNew
 from node.store.db import migrations
 from tests.conftest import FixedClock
 
+_WRITER_PRAGMAS = ("synchronous", "wal_autocheckpoint", "foreign_keys")  # per connection: the writer's matter
+
 
 async def _pragma(db: Database, name: str) -> object:
     async def run(conn: aiosqlite.Connection) -> object:
@@ -22,7 +24,7 @@ async def _pragma(db: Database, name: str) -> object:
             row = await cur.fetchone()
         return row[0] if row else None
 
-    return await db.read(run) if name != "synchronous" else await db.write(run)
+    return await db.write(run) if name in _WRITER_PRAGMAS else await db.read(run)
 
 
 async def test_wal_and_synchronous_full(tmp_path: Path) -> None:
@@ -292,13 +294,7 @@ async def test_checkpoints_run_in_the_background_not_in_commits(tmp_path: Path) 
     path = tmp_path / "k.sqlite3"
     db = await Database.open(path)
     try:
-
-        async def writer_setting(conn: aiosqlite.Connection) -> object:
-            async with conn.execute("PRAGMA wal_autocheckpoint") as cur:
-                row = await cur.fetchone()
-            return row[0] if row else None
-
-        assert await db.write(writer_setting) == 0
+        assert await _pragma(db, "wal_autocheckpoint") == 0
 
         async def fill(conn: aiosqlite.Connection) -> None:
             await conn.executemany(
@@ -337,18 +333,13 @@ async def test_a_write_alone_may_go_without_reference_checks(tmp_path: Path) -> 
             "VALUES (999, 'mailto:a@example.com', 'email', 'a@example.com', 'claimed', 'x', 'x')"
         )
 
-    async def checks(conn: aiosqlite.Connection) -> object:
-        async with conn.execute("PRAGMA foreign_keys") as cur:
-            row = await cur.fetchone()
-        return row[0] if row else None
-
     try:
         with pytest.raises(sqlite3.IntegrityError):
             await db.write(orphan)  # checked by default
         with pytest.raises(ValueError, match="alone"):
             await db.write(orphan, foreign_keys=False)
         await db.write(orphan, alone=True, foreign_keys=False)
-        assert await db.write(checks) == 1  # back on for everyone after
+        assert await _pragma(db, "foreign_keys") == 1  # back on for everyone after
         async with (
             aiosqlite.connect(tmp_path / "k.sqlite3") as conn,
             conn.execute("PRAGMA foreign_key_check(identity)") as cur,
