@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import shutil
-import sqlite3
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ from bridges.linkedin import LinkedInBridge  # noqa: E402
 from bridges.x import XBridge  # noqa: E402
 from node.importer import Importer, ImportProgress  # noqa: E402
 from node.store import Database, GraphStore  # noqa: E402
+from node.store.driver import sqlite  # noqa: E402
 
 TARGET = 25_000
 NOW = "2026-11-22T00:00:00Z"
@@ -41,7 +41,7 @@ NOW = "2026-11-22T00:00:00Z"
 
 def build_graph(db_path: Path, people: int) -> None:
     """100,000 people with a LinkedIn slug each, an e-mail for every tenth and an X id for every fifth."""
-    conn = sqlite3.connect(db_path)
+    conn = sqlite.connect(db_path)
     conn.execute("PRAGMA synchronous=OFF")
     with conn:
         conn.executemany(
@@ -145,7 +145,7 @@ def sql_floor(db_path: Path, rows: int) -> float:
     """Rows/s of the bare inserts an X-follow import makes (person, identity, provenance, source record and
     search row per follow), by executemany in one transaction with no parsing or resolution: what the disk,
     the schema's indexes and SQLite allow on this machine at this moment, printed to read the figures by."""
-    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn = sqlite.connect(db_path, isolation_level=None)
     for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "temp_store=MEMORY"):
         conn.execute(f"PRAGMA {pragma}")
     first = conn.execute("SELECT max(pk) + 1 FROM person").fetchone()[0]

@@ -19,7 +19,6 @@ import random
 import secrets
 import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ import aiohttp
 import aiosqlite
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from node.store.driver import sqlite
 from node.store.rows import refresh_fts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,7 +114,7 @@ def generate(db_path: Path, n: int, seed: int = 7) -> float:
     rng = random.Random(seed)
     start = time.perf_counter()
     now = datetime.now(UTC).replace(microsecond=0)
-    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn = sqlite.connect(db_path, isolation_level=None)
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("PRAGMA foreign_keys=OFF")
     conn.execute("PRAGMA cache_size=-200000")
@@ -227,7 +227,7 @@ def generate(db_path: Path, n: int, seed: int = 7) -> float:
     conn.close()
     # The search rows, built by the store's own code (node.store.rows.refresh_fts) in one transaction.
     asyncio.run(_refresh_search(db_path, base))
-    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn = sqlite.connect(db_path, isolation_level=None)
     conn.execute("INSERT INTO person_fts(person_fts) VALUES ('optimize')")
     conn.execute("ANALYZE")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -383,7 +383,7 @@ def main() -> int:
                 env={**os.environ, "PYTHONPATH": str(ROOT)},
             )
         db_path = data_dir / "kith.sqlite3"
-        conn = sqlite3.connect(db_path)
+        conn = sqlite.connect(db_path)
         have = conn.execute("SELECT count(*) FROM person").fetchone()[0]
         conn.close()
         if have < args.people:

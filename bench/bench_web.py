@@ -18,7 +18,6 @@ import io
 import json
 import random
 import re
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from node.app import build_app
 from node.cli import main as cli_main
 from node.config import load_config
 from node.context import NodeContext, read_token
+from node.store.driver import sqlite
 
 TARGET_MS = 200
 FIRST = [
@@ -67,7 +67,7 @@ def build_graph(db_path: Path, people: int) -> list[str]:
     """People with an e-mail and a LinkedIn identity each, every tenth in a circle with a cadence, a third with
     interactions; returns the person ids."""
     rnd = random.Random(7)
-    con = sqlite3.connect(db_path)
+    con = sqlite.connect(db_path)
     con.execute("PRAGMA synchronous=OFF")
     now = "2026-11-22T12:00:00Z"
     ids = [f"p_bench{i:07d}" for i in range(people)]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ from node.errors import NodeError
 from node.keys import KeyError_, KeyRing
 from node.models import Page, Person, as_json
 from node.store import SchemaTooNew
+from node.store.driver import sqlite
 from protocol.errors import KithError
 
 __all__ = ["CliError", "build_parser", "main"]
@@ -931,7 +931,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (NodeError, KithError) as exc:
         where = f" ({exc.field})" if exc.field else ""
         print(f"kith: {exc.message}{where}", file=sys.stderr)
-    except sqlite3.Error as exc:
+    except sqlite.Error as exc:
         print(
             f"kith: the database could not be used ({exc}); if the file is damaged, restore a copy made by "
             "`kith backup`",

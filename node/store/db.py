@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
+
+from node.store.driver import connect, sqlite
 
 __all__ = ["CHECKPOINT_PAUSE", "Database", "Migration", "SchemaTooNew", "WriteFn", "migrations"]
 
@@ -98,6 +99,7 @@ class Database:
         checkpointer: aiosqlite.Connection | None = None,
     ) -> None:
         self.path = path
+        self.module: Any = sqlite  # the SQLite module the connections run on (Database.open sets it)
         self._writer = writer
         self._readers = readers
         self._checkpointer = checkpointer
@@ -112,26 +114,30 @@ class Database:
         self.commits = 0  # how many transactions the writer has committed (tests and benchmarks read it)
 
     @classmethod
-    async def open(cls, path: Path | str) -> Database:
+    async def open(cls, path: Path | str, *, module: Any = None) -> Database:
+        """Open (creating and migrating as needed). ``module``: the SQLite module to run on, by default the
+        process's (node/store/driver.py); the tests pass each one this machine has."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        writer = await aiosqlite.connect(path, isolation_level=None)
+        module = module or sqlite
+        writer = await connect(path, module=module, isolation_level=None)
         readers: list[aiosqlite.Connection] = []
         try:
             await _configure(writer)
             await writer.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job (module docstring)
-            await _migrate(writer, path)
+            await _migrate(writer, path, module)
             for _ in range(_READERS + 1):
-                reader = await aiosqlite.connect(path, isolation_level=None)
+                reader = await connect(path, module=module, isolation_level=None)
                 readers.append(reader)
                 await _configure(reader)
-                reader.row_factory = aiosqlite.Row
+                reader.row_factory = module.Row
         except BaseException:
             for conn in (writer, *readers):
                 await conn.close()
             raise
-        writer.row_factory = aiosqlite.Row
+        writer.row_factory = module.Row
         db = cls(path, writer, readers[:-1], checkpointer=readers[-1])  # one more, configured alike
+        db.module = module
         db._task = asyncio.create_task(db._write_loop(), name="kith-db-writer")
         db._checkpoint_task = asyncio.create_task(db._checkpoint_loop(), name="kith-db-checkpoint")
         return db
@@ -169,7 +175,7 @@ class Database:
                     row is not None and row[2] < row[1]
                 ):  # a reader still needed some frames: come back for them
                     self._committed.set()
-            except sqlite3.Error as exc:  # busy or I/O: the WAL only grows until the next try
+            except self.module.Error as exc:  # busy or I/O: the WAL only grows until the next try
                 _log.warning("background checkpoint of %s failed: %s; will try again", self.path, exc)
                 self._committed.set()
             await asyncio.sleep(CHECKPOINT_PAUSE)
@@ -208,7 +214,7 @@ class Database:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(dest.name + ".partial")
         tmp.unlink(missing_ok=True)
-        target = await aiosqlite.connect(tmp)
+        target = await connect(tmp, module=self.module)
         try:
             await self.read(lambda conn: conn.backup(target))
         finally:
@@ -254,7 +260,7 @@ class Database:
                 self.commits += 1
                 self._committed.set()
             except BaseException as exc:
-                with contextlib.suppress(sqlite3.Error):
+                with contextlib.suppress(self.module.Error):
                     await conn.execute("ROLLBACK")
                 for job in batch:
                     if not job.future.done():
@@ -264,7 +270,7 @@ class Database:
                 continue
             finally:
                 if unchecked:
-                    with contextlib.suppress(sqlite3.Error):
+                    with contextlib.suppress(self.module.Error):
                         await conn.execute("PRAGMA foreign_keys=ON")
             for job, ok, value in results:
                 if job.future.done():
@@ -275,7 +281,7 @@ class Database:
                     job.future.set_exception(value)
 
 
-async def _migrate(conn: aiosqlite.Connection, path: Path) -> None:
+async def _migrate(conn: aiosqlite.Connection, path: Path, module: Any) -> None:
     known = migrations()
     async with conn.execute("PRAGMA user_version") as cur:
         row = await cur.fetchone()
@@ -292,8 +298,8 @@ async def _migrate(conn: aiosqlite.Connection, path: Path) -> None:
         # executescript commits on its own; wrap each migration in one transaction so it applies whole.
         try:
             await conn.executescript(f"BEGIN IMMEDIATE;\n{m.sql}\nPRAGMA user_version={m.version};\nCOMMIT;")
-        except sqlite3.Error as exc:
-            with contextlib.suppress(sqlite3.Error):
+        except module.Error as exc:
+            with contextlib.suppress(module.Error):
                 await conn.execute("ROLLBACK")
             raise RuntimeError(
                 f"migration {m.name} failed and was rolled back ({exc}); the database is unchanged"

@@ -83,7 +83,7 @@ class SqliteExport:
             # may come later), so references are checked once all rows are in, not row by row.
             await conn.execute("PRAGMA defer_foreign_keys = ON")
             try:
-                counts = await _insert_tables(conn, tables)
+                counts = await _insert_tables(conn, tables, self.db.module.IntegrityError)
                 dangling = await fetch_one(conn, "PRAGMA foreign_key_check")
                 if dangling is not None:
                     raise BadInput(
@@ -100,7 +100,9 @@ class SqliteExport:
         return await self.db.write(run)
 
 
-async def _insert_tables(conn: aiosqlite.Connection, tables: dict[str, Any]) -> dict[str, int]:
+async def _insert_tables(
+    conn: aiosqlite.Connection, tables: dict[str, Any], integrity_error: type[Exception]
+) -> dict[str, int]:
     counts: dict[str, int] = {}
     for table in EXPORT_TABLES:
         spec = tables.get(table)
@@ -120,7 +122,7 @@ async def _insert_tables(conn: aiosqlite.Connection, tables: dict[str, Any]) -> 
             await conn.executemany(
                 f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({placeholders(len(cols))})", rows
             )
-        except aiosqlite.IntegrityError as exc:
+        except integrity_error as exc:
             raise BadInput(f"table {table}: {exc}; the export is inconsistent", field=table) from None
         counts[table] = len(rows)
     return counts

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import pytest
 
 from node.api import ROUTES
+from node.store.driver import sqlite
 from tests.conftest import Api, FixedClock
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -254,7 +254,7 @@ async def test_export_import_backup_blocks(api: Api, data_dir: Path) -> None:
     assert status == 201 and info["bytes"] > 0
     path = Path(info["path"])
     assert path.parent == data_dir / "backups"
-    conn = sqlite3.connect(path)
+    conn = sqlite.connect(path)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("SELECT display_name FROM person").fetchall() == [("Exported",)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 from bridges.base import ContactDraft
 from bridges.vcard import VCardBridge
+from node.store.driver import sqlite
 from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -187,7 +187,7 @@ def test_export_backup_token(data_dir: Path, tmp_path: Path) -> None:
     assert json.loads(stdout)["tables"]["person"]["rows"][0][1] == a["id"]
     dest = tmp_path / "copy.sqlite3"
     assert str(dest) in ok(*d, "backup", "--output", dest)
-    conn = sqlite3.connect(dest)
+    conn = sqlite.connect(dest)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("SELECT id FROM person").fetchall() == [(a["id"],)]

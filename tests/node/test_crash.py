@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import pytest
 
 from node.graph import Graph
 from node.store import Database, GraphStore
+from node.store.driver import sqlite
 from tests.conftest import FixedClock
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,7 +51,7 @@ def _run_and_kill(path: Path, round_no: int, delay: float) -> list[str]:
 
 
 def _check(path: Path, acked: list[str]) -> tuple[int, int]:
-    conn = sqlite3.connect(path)
+    conn = sqlite.connect(path)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []

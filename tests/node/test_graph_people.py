@@ -4,7 +4,6 @@ relationships with the vocabulary, interactions, notes and circles, against a re
 from __future__ import annotations
 
 import re
-import sqlite3
 
 import pytest
 
@@ -12,6 +11,7 @@ from node.context import NodeContext
 from node.errors import BadInput, Conflict, NotFound
 from node.graph import Graph, new_id, new_ids
 from node.store import IdentityInput
+from node.store.driver import sqlite
 from tests.conftest import FixedClock
 
 
@@ -124,7 +124,7 @@ async def test_delete_person_removes_everything_only_theirs(graph: Graph, ctx: N
     # The address is free again.
     c = await graph.create_person({"display_name": "Gamma", "identities": ["acct:alpha@ex.org"]})
     assert c.identities[0].uri == "acct:alpha@ex.org"
-    conn = sqlite3.connect(ctx.config.database_path)
+    conn = sqlite.connect(ctx.config.database_path)
     try:
         assert conn.execute("SELECT count(*) FROM note").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM relationship").fetchone()[0] == 0

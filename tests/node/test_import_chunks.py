@@ -20,7 +20,7 @@ from bridges.mastodon import MastodonBridge
 from bridges.vcard import VCardBridge
 from bridges.x import XBridge
 from node.importer import Importer, summary_json
-from node.store import Database
+from node.store import Database, driver
 from tests.node.import_helpers import SAMPLES, Node
 
 
@@ -96,8 +96,11 @@ async def _graph(node: Node) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def _import_all(tmp_path: Path, chunk: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    db = await Database.open(tmp_path / f"chunk{chunk}.sqlite3")
+async def _import_all(
+    tmp_path: Path, chunk: int, module: Any = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    name = getattr(module, "__name__", "default")
+    db = await Database.open(tmp_path / f"chunk{chunk}-{name}.sqlite3", module=module)
     try:
         node = Node(db)
         importer = Importer(node.store, chunk=chunk)
@@ -120,6 +123,19 @@ async def test_the_graph_does_not_depend_on_where_chunks_break(tmp_path: Path, c
     for key in whole:
         assert chunked[key] == whole[key], key
     assert chunked_summaries == whole_summaries
+
+
+@pytest.mark.skipif(len(driver.modules()) < 2, reason="this machine has one SQLite library, the standard one")
+async def test_the_graph_does_not_depend_on_the_sqlite_library(tmp_path: Path) -> None:
+    # The bundled SQLite reads a chunk with jsonb_each, the standard library's with json_each (driver.py).
+    bundled, stdlib = driver.modules()
+    assert driver.has_jsonb_each(bundled.sqlite_version)
+    ours, our_summaries = await _import_all(tmp_path, 2, bundled)
+    theirs, their_summaries = await _import_all(tmp_path, 2, stdlib)
+    assert ours["people"] and ours["interactions"] and ours["search"]
+    for key in ours:
+        assert theirs[key] == ours[key], key
+    assert their_summaries == our_summaries
 
 
 async def test_an_import_sees_a_write_queued_just_before_it(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from node.cli import main
+from node.store.driver import sqlite
 from tests.node.import_helpers import SAMPLES, write_connections
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -59,7 +59,7 @@ def test_dry_run_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def _count(db: Path, sql: str) -> int:
-    conn = sqlite3.connect(db)
+    conn = sqlite.connect(db)
     try:
         return int(conn.execute(sql).fetchone()[0])
     finally:
@@ -90,7 +90,7 @@ def test_an_import_killed_part_way_leaves_nothing_and_runs_again(
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
     db = data / "kith.sqlite3"
-    conn = sqlite3.connect(db)
+    conn = sqlite.connect(db)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
@@ -105,7 +105,7 @@ def test_an_import_killed_part_way_leaves_nothing_and_runs_again(
     assert json.loads(done.stdout)["people_created"] == rows
     assert _count(db, "SELECT count(*) FROM person") == rows
     assert _count(db, "SELECT count(*) FROM person_fts WHERE person_fts MATCH 'First59999'") == 1
-    statuses = sqlite3.connect(db).execute("SELECT status, error FROM import_run ORDER BY pk").fetchall()
+    statuses = sqlite.connect(db).execute("SELECT status, error FROM import_run ORDER BY pk").fetchall()
     assert [s for s, _e in statuses] == ["failed", "done"] and "interrupted" in statuses[0][1]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sqlite3
 from pathlib import Path
 
 import aiosqlite
@@ -13,6 +12,7 @@ import pytest
 from node.graph import Graph
 from node.store import Database, GraphStore, SchemaTooNew
 from node.store.db import migrations
+from node.store.driver import sqlite
 from tests.conftest import FixedClock
 
 _WRITER_PRAGMAS = ("synchronous", "wal_autocheckpoint", "foreign_keys")  # per connection: the writer's matter
@@ -40,7 +40,7 @@ async def test_wal_and_synchronous_full(tmp_path: Path) -> None:
 
 
 def _make_v0(path: Path) -> None:
-    conn = sqlite3.connect(path)
+    conn = sqlite.connect(path)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.commit()
     conn.close()
@@ -48,7 +48,7 @@ def _make_v0(path: Path) -> None:
 
 def _make_v1_with_data(path: Path) -> None:
     """A database as the first migration left it, written by hand (no Kith code), holding one person."""
-    conn = sqlite3.connect(path)
+    conn = sqlite.connect(path)
     first = migrations()[0]
     assert first.version == 1
     conn.executescript(first.sql)
@@ -97,7 +97,7 @@ async def test_newer_schema_refuses_to_open(tmp_path: Path) -> None:
     path = tmp_path / "new.sqlite3"
     db = await Database.open(path)
     await db.close()
-    conn = sqlite3.connect(path)
+    conn = sqlite.connect(path)
     conn.execute(f"PRAGMA user_version={migrations()[-1].version + 5}")
     conn.commit()
     conn.close()
@@ -106,7 +106,7 @@ async def test_newer_schema_refuses_to_open(tmp_path: Path) -> None:
     message = str(info.value)
     assert "schema version" in message and "upgrade Kith" in message
     # Refusing did not touch the file.
-    conn = sqlite3.connect(path)
+    conn = sqlite.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == migrations()[-1].version + 5
     conn.close()
 
@@ -158,7 +158,7 @@ async def test_one_failing_write_does_not_lose_the_batch(tmp_path: Path) -> None
         tasks = [db.write(good(i)) for i in range(10)]
         tasks.insert(5, db.write(bad))
         results = await asyncio.gather(*tasks, return_exceptions=True)
-        assert isinstance(results[5], sqlite3.IntegrityError)
+        assert isinstance(results[5], sqlite.IntegrityError)
         assert [r for i, r in enumerate(results) if i != 5] == list(range(10))
         assert db.commits - before < 11
 
@@ -211,7 +211,7 @@ async def test_online_backup_while_writes_continue(tmp_path: Path) -> None:
         assert not (tmp_path / "backups" / "copy.sqlite3.partial").exists()
     finally:
         await db.close()
-    conn = sqlite3.connect(dest)
+    conn = sqlite.connect(dest)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert (
@@ -271,7 +271,7 @@ async def test_migration_failure_leaves_the_file_unchanged(tmp_path: Path) -> No
     """A database whose schema clashes with a migration is refused whole, at its old version."""
     path = tmp_path / "clash.sqlite3"
     _make_v1_with_data(path)
-    conn = sqlite3.connect(path)
+    conn = sqlite.connect(path)
     # Something already occupies a name the next migration creates.
     taken = re.search(r"CREATE TABLE (\w+)", migrations()[1].sql)
     assert taken is not None
@@ -280,7 +280,7 @@ async def test_migration_failure_leaves_the_file_unchanged(tmp_path: Path) -> No
     conn.close()
     with pytest.raises(RuntimeError, match="rolled back"):
         await Database.open(path)
-    conn = sqlite3.connect(path)
+    conn = sqlite.connect(path)
     try:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
         assert conn.execute("SELECT display_name FROM person").fetchall() == [("Old Timer",)]
@@ -307,7 +307,7 @@ async def test_checkpoints_run_in_the_background_not_in_commits(tmp_path: Path) 
             """The rows the database file holds without its WAL."""
             alone = tmp_path / "copy.sqlite3"
             alone.write_bytes(path.read_bytes())
-            conn = sqlite3.connect(alone)
+            conn = sqlite.connect(alone)
             try:
                 return int(conn.execute("SELECT count(*) FROM meta WHERE key LIKE 'k%'").fetchone()[0])
             finally:
@@ -334,7 +334,7 @@ async def test_a_write_alone_may_go_without_reference_checks(tmp_path: Path) -> 
         )
 
     try:
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(sqlite.IntegrityError):
             await db.write(orphan)  # checked by default
         with pytest.raises(ValueError, match="alone"):
             await db.write(orphan, foreign_keys=False)
