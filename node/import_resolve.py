@@ -580,6 +580,9 @@ class Resolution:
                 rows.person_updates.append((pk, changed))
             person.dirty = False
             person.stored = dict(person.fields)
+        # Search rows of people written before and changed since: rebuilt by this chunk's write, after its rows.
+        rows.refresh = sorted({self.find(pk) for pk in self.refresh} | self.refresh)
+        self.refresh = set()
         snap = _Flush(
             rows=rows, merges=self.merges, suggestions=self.suggestions, name_checks=self.name_checks
         )

@@ -93,6 +93,9 @@ class ChunkRows:
     interaction_people: list[tuple[int, int]] = field(default_factory=list)  # person, interaction
     blocks: list[tuple[str, str]] = field(default_factory=list)  # uri, source
     fts: list[tuple[Any, ...]] = field(default_factory=list)  # search rows of the new people
+    # People written before whose names, addresses or notes this chunk changed: their search rows are made
+    # again from the person_search_text view once the chunk's rows are in.
+    refresh: list[int] = field(default_factory=list)
 
 
 def _cols(n: int, alias: str = "") -> str:
@@ -150,6 +153,11 @@ _CHUNK_STATEMENTS = {
     f"SELECT {_cols(2)}, NEW.now FROM {_rows('blocks')}",
     "fts": "INSERT INTO person_fts (rowid, names, organization, identities, notes) "
     f"SELECT {_cols(5)} FROM {_rows('fts')}",
+    # Two statements: the old search rows out, the view's in (refresh_fts, for a chunk's worth of people).
+    "refresh": f"DELETE FROM person_fts WHERE rowid IN (SELECT value FROM {_rows('refresh')});\n"
+    "INSERT INTO person_fts (rowid, names, organization, identities, notes) "
+    "SELECT pk, names, organization, identities, notes FROM person_search_text "
+    f"WHERE pk IN (SELECT value FROM {_rows('refresh')})",
 }
 _TRIGGER_BODY = "".join(
     f"{sql};\n"
@@ -381,6 +389,7 @@ class ImportSession:
             "interaction_people": rows.interaction_people,
             "blocks": rows.blocks,
             "fts": rows.fts,
+            "refresh": rows.refresh,
         }
         await self.conn.execute(
             _CHUNK_INSERT, [self.now, *(_JSON(doc[p]) if doc[p] else "[]" for p in _CHUNK_STATEMENTS)]
