@@ -204,22 +204,29 @@ def _chunks(values: Sequence[T], size: int = _IN_MAX) -> Iterable[Sequence[T]]:
 class ImportSession:
     """The import transaction's connection, with the reads and bulk writes the importer needs.
 
-    The look-ups (identities, records, known_interactions, people, relationship_types) read through a
-    reader's snapshot while ``snapshot`` is true, so that they run beside a chunk being written. The import's
-    transaction is a transaction of its own (``Database.write(alone=True)``), so a snapshot shows exactly the
-    database the import started from; what the import has written since is in the resolution's caches, which
-    are consulted first (node/import_resolve.py). After an automatic merge, which changes rows the import had
-    read, the importer sets ``snapshot`` false and they read through the import's own connection."""
+    The look-ups (identities, records, known_interactions, people, relationship_types) read the committed
+    database while ``snapshot`` is true, so that they run beside a chunk being written. The import's
+    transaction is a transaction of its own (``Database.write(alone=True)``), so what is committed is exactly
+    the database the import started from; what the import has written since is in the resolution's caches,
+    which are consulted first (node/import_resolve.py). After an automatic merge, which changes rows the import
+    had read, the importer sets ``snapshot`` false and they read through the import's own connection.
 
-    def __init__(self, conn: aiosqlite.Connection, now: str, db: Database | None = None) -> None:
+    The committed database is read by ``reader``, a blocking connection of the import's own, in the importer's
+    thread: a chunk's look-up is a millisecond or two inside SQLite, which runs without the GIL. Sent to a
+    reader connection's thread instead, each look-up waited for that thread, and then for the importer's
+    thread, to be given the GIL while the importer was busy reading the next rows: a quarter of a 30,000-row
+    LinkedIn import was the importer waiting for its look-ups (specs/IMPORTS.md, "Speed")."""
+
+    def __init__(self, conn: aiosqlite.Connection, now: str, reader: Any = None) -> None:
         self.conn = conn
         self.now = now
-        self.db = db
-        self.snapshot = db is not None
+        self.reader = reader
+        self.snapshot = reader is not None
 
     async def _select(self, sql: str, params: Sequence[Any]) -> list[Any]:
-        if self.snapshot and self.db is not None:
-            return await self.db.read(lambda conn: fetch_all(conn, sql, params))
+        if self.snapshot and self.reader is not None:
+            rows: list[Any] = self.reader.execute(sql, params).fetchall()
+            return rows
         return await fetch_all(self.conn, sql, params)
 
     async def next_keys(self) -> tuple[int, int, int]:
@@ -447,13 +454,19 @@ class ImportStore:
             row = await fetch_one(conn, "PRAGMA cache_size")
             before = int(row[0]) if row else -2000
             await conn.execute(f"PRAGMA cache_size = {-IMPORT_CACHE_KIB}")
-            session = ImportSession(conn, now, self.db)
+            reader = self.db.module.connect(str(self.db.path), isolation_level=None)
             try:
-                await session.begin_bulk()
-                return await fn(session)
+                reader.row_factory = self.db.module.Row
+                reader.execute("PRAGMA query_only = ON")
+                session = ImportSession(conn, now, reader)
+                try:
+                    await session.begin_bulk()
+                    return await fn(session)
+                finally:
+                    await session.end_bulk()
+                    await conn.execute(f"PRAGMA cache_size = {before}")
             finally:
-                await session.end_bulk()
-                await conn.execute(f"PRAGMA cache_size = {before}")
+                reader.close()
 
         return await self.db.write(run, alone=True, foreign_keys=False)
 
