@@ -171,9 +171,11 @@ class LinkedInBridge(Bridge):
                 raise ExportError(
                     f"{path} holds no LinkedIn Connections.csv, messages.csv or Invitations.csv"
                 )
+            # Only messages and invitations look people up by name: without them, no directory to build.
+            wanted = bool(files.get("messages") or files.get("invitations"))
             directory = _Directory()
             for name in files.get("connections", ()):
-                yield from _connections(src, name, directory)
+                yield from _connections(src, name, directory if wanted else None)
             me = _infer_owner(src, files)
             for name in files.get("messages", ()):
                 yield from _messages(src, name, directory, me)
@@ -216,15 +218,25 @@ def _classify(src: Source) -> dict[str, list[str]]:
     return out
 
 
-def _connections(src: Source, name: str, directory: _Directory) -> Iterator[ImportItem]:
+_CONNECTION_COLUMNS = (
+    "First Name",
+    "Last Name",
+    "URL",
+    "Email Address",
+    "Connected On",
+    "Company",
+    "Position",
+)
+
+
+def _connections(src: Source, name: str, directory: _Directory | None) -> Iterator[ImportItem]:
     shown = src.display(name)
     for rec in table(src, name, _is_connections):
         if isinstance(rec, Skipped):
             yield rec
             continue
         line, c, row = rec
-        first, last = c.get(row, "First Name"), c.get(row, "Last Name")
-        url, email = c.get(row, "URL"), c.get(row, "Email Address")
+        first, last, url, email, connected, company, position = c.pick(row, _CONNECTION_COLUMNS)
         if not (first or last or url or email):
             yield Skipped(
                 file=shown, line=line, reason="hidden profile: LinkedIn left the name and URL blank"
@@ -235,17 +247,17 @@ def _connections(src: Source, name: str, directory: _Directory) -> Iterator[Impo
             ids.append(IdentityDraft(address=url, kind="linkedin"))
         if email:
             ids.append(IdentityDraft(address=email, kind="email"))
-        connected = c.get(row, "Connected On")
         display = " ".join(p for p in (first, last) if p)
-        directory.add(display, tuple(ids))
+        if directory is not None:
+            directory.add(display, tuple(ids))
         record = "connection:" + (_url_key(url) if url else stable_id(first, last, email, connected))
         yield ContactDraft(
             source_record_id=record,
             display_name=display or None,
             given_name=first or None,
             family_name=last or None,
-            organization=c.get(row, "Company") or None,
-            title=c.get(row, "Position") or None,
+            organization=company or None,
+            title=position or None,
             identities=tuple(ids),
             met_on=parse_date(connected, _CONNECTED_ON),
             relationship="contact",

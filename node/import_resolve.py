@@ -364,6 +364,7 @@ class Resolution:
             self.counts["records_unchanged"] += 1
             return
         rec = self.records.get(rid)
+        met_day = _day(c.met_on)  # the date met, as met_on and a relationship's since are stored
         linked: dict[int, tuple[str, str, bool]] = {}  # person -> (uri, kind, verified-grade link)
         for a, d in addrs:
             k = self.idents.get(a.uri)
@@ -380,7 +381,7 @@ class Resolution:
             target = strong_people[0] if strong_people else min(linked)
             target_strong = linked[target][2]
         else:
-            target, target_strong = self.new_person(values, c.met_on, addrs), False
+            target, target_strong = self.new_person(values, met_day, addrs), False
         for p, (uri, kind, strong) in sorted(linked.items()):
             if p == target:
                 continue
@@ -395,7 +396,7 @@ class Resolution:
                 self.suggest(target, p, "suggested", evidence)
         person = self.people[target]
         if rec is not None or linked:
-            self.update_person(target, person, values, c.met_on, rec)
+            self.update_person(target, person, values, met_day, rec)
         for a, d in addrs:
             self.attach(target, person, a, d, rid)
         record_row = (self.source, rid, target, digest, prepared.values_json)
@@ -416,13 +417,13 @@ class Resolution:
                     self.relationships.add((target, term.name))
                     direction = "mutual" if term.mutual else "outgoing"
                     self.rows.relationships.append(  # its id is given in take(), with the chunk's others
-                        (target, term.name, term.iri, direction, _day(c.met_on))
+                        (target, term.name, term.iri, direction, met_day)
                     )
         if not addrs and not linked and rec is None and values.get("display_name"):
             self.name_checks.append((target, values["display_name"]))
 
     def new_person(
-        self, values: dict[str, Any], met_on: date | None, addrs: list[tuple[Address, IdentityDraft]]
+        self, values: dict[str, Any], met_day: str | None, addrs: list[tuple[Address, IdentityDraft]]
     ) -> int:
         pk = self.next_person
         self.next_person += 1
@@ -435,14 +436,14 @@ class Resolution:
                 or (addrs[0][1].label or addrs[0][0].display if addrs else "")
                 or "(no name)"
             )
-        fields["met_on"] = _day(met_on)
+        fields["met_on"] = met_day
         self.people[pk] = _Person(fields=fields, new=True, pending=True, placeholder=placeholder)
         self.pending_people.append(pk)
         self.counts["people_created"] += 1
         return pk
 
     def update_person(
-        self, pk: int, person: _Person, values: dict[str, Any], met_on: date | None, rec: KnownRecord | None
+        self, pk: int, person: _Person, values: dict[str, Any], day: str | None, rec: KnownRecord | None
     ) -> None:
         """Fill what is empty; change what this record set before and the owner has not edited since."""
         before = dict(person.fields)
@@ -453,7 +454,6 @@ class Resolution:
                 person.fields[f], person.placeholder = value, False
             elif not current or (f in previous and current == previous[f]):
                 person.fields[f] = value
-        day = _day(met_on)
         if day and (person.fields.get("met_on") is None or day < person.fields["met_on"]):
             person.fields["met_on"] = day
         if person.fields != before:
