@@ -298,6 +298,8 @@ async def _chunk_by_chunk(
                     await run.lookup(following)  # on the import's connection: before this chunk's write
                 writing = asyncio.ensure_future(run.flush(chunk))
                 await asyncio.sleep(0)  # let the write begin in SQLite's thread before resolving on here
+                if following is None:
+                    run.forget()  # the last chunk: nothing more to look up
                 if looking is not None:
                     await looking
                     looking = None
