@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -207,6 +207,19 @@ class Database:
                 await reader.execute("COMMIT")
         finally:
             self._idle.put_nowait(reader)
+
+    @contextlib.contextmanager
+    def blocking_reader(self) -> Iterator[Any]:
+        """A query_only connection on the calling thread, closed at the end: for one caller's many small reads
+        of committed data (an import's look-ups), which would each wait for a reader's thread and the GIL."""
+        conn = self.module.connect(str(self.path), isolation_level=None)
+        try:
+            conn.row_factory = self.module.Row
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("PRAGMA busy_timeout = 10000")
+            yield conn
+        finally:
+            conn.close()
 
     async def backup(self, dest: Path | str) -> None:
         """Online backup: a consistent copy of the database while the node keeps running."""

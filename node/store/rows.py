@@ -128,19 +128,24 @@ async def load_people(
     return out
 
 
+def refresh_fts_sql(pks: str) -> tuple[str, str]:
+    """The two statements that rebuild the search rows of the people ``pks`` (an SQL list or subquery) from
+    the person_search_text view: the old rows out, the view's in."""
+    return (
+        f"DELETE FROM person_fts WHERE rowid IN ({pks})",
+        "INSERT INTO person_fts(rowid, names, organization, identities, notes) "
+        f"SELECT pk, names, organization, identities, notes FROM person_search_text WHERE pk IN ({pks})",
+    )
+
+
 async def refresh_fts(conn: aiosqlite.Connection, pks: Iterable[int]) -> None:
     """Rebuild the search rows of these people from their current names, identities and notes (the text is
     defined by the person_search_text view, migration 0005)."""
     pk_list = list(dict.fromkeys(pks))
     for start in range(0, len(pk_list), 500):
         chunk = pk_list[start : start + 500]
-        marks = placeholders(len(chunk))
-        await conn.execute(f"DELETE FROM person_fts WHERE rowid IN ({marks})", chunk)
-        await conn.execute(
-            "INSERT INTO person_fts(rowid, names, organization, identities, notes) "
-            f"SELECT pk, names, organization, identities, notes FROM person_search_text WHERE pk IN ({marks})",
-            chunk,
-        )
+        for sql in refresh_fts_sql(placeholders(len(chunk))):
+            await conn.execute(sql, chunk)
 
 
 def names_search_text(display: str, given: str | None, family: str | None, nickname: str | None) -> str:

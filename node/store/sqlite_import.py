@@ -28,7 +28,7 @@ import orjson
 from node.models import PERSON_FIELDS
 from node.store.db import Database
 from node.store.driver import has_jsonb_each
-from node.store.rows import fetch_all, fetch_one, placeholders, refresh_fts
+from node.store.rows import fetch_all, fetch_one, placeholders, refresh_fts, refresh_fts_sql
 from node.store.sqlite_links import save_cursor
 from node.store.sqlite_merge import merge_in_tx
 from node.store.sqlite_people import recompute_due, recompute_people
@@ -153,11 +153,8 @@ _CHUNK_STATEMENTS = {
     f"SELECT {_cols(2)}, NEW.now FROM {_rows('blocks')}",
     "fts": "INSERT INTO person_fts (rowid, names, organization, identities, notes) "
     f"SELECT {_cols(5)} FROM {_rows('fts')}",
-    # Two statements: the old search rows out, the view's in (refresh_fts, for a chunk's worth of people).
-    "refresh": f"DELETE FROM person_fts WHERE rowid IN (SELECT value FROM {_rows('refresh')});\n"
-    "INSERT INTO person_fts (rowid, names, organization, identities, notes) "
-    "SELECT pk, names, organization, identities, notes FROM person_search_text "
-    f"WHERE pk IN (SELECT value FROM {_rows('refresh')})",
+    # Two statements (refresh_fts, for a chunk's worth of people).
+    "refresh": ";\n".join(refresh_fts_sql(f"SELECT value FROM {_rows('refresh')}")),
 }
 _TRIGGER_BODY = "".join(
     f"{sql};\n"
@@ -454,10 +451,7 @@ class ImportStore:
             row = await fetch_one(conn, "PRAGMA cache_size")
             before = int(row[0]) if row else -2000
             await conn.execute(f"PRAGMA cache_size = {-IMPORT_CACHE_KIB}")
-            reader = self.db.module.connect(str(self.db.path), isolation_level=None)
-            try:
-                reader.row_factory = self.db.module.Row
-                reader.execute("PRAGMA query_only = ON")
+            with self.db.blocking_reader() as reader:
                 session = ImportSession(conn, now, reader)
                 try:
                     await session.begin_bulk()
@@ -465,8 +459,6 @@ class ImportStore:
                 finally:
                     await session.end_bulk()
                     await conn.execute(f"PRAGMA cache_size = {before}")
-            finally:
-                reader.close()
 
         return await self.db.write(run, alone=True, foreign_keys=False)
 
