@@ -20,6 +20,7 @@ __all__ = [
     "names_search_text",
     "placeholders",
     "refresh_fts",
+    "refresh_fts_sql",
 ]
 
 PERSON_COLUMNS = (
