@@ -323,6 +323,42 @@ async def test_checkpoints_run_in_the_background_not_in_commits(tmp_path: Path) 
         await db.close()
 
 
+async def test_a_lone_failing_write_leaves_nothing_and_the_writer_goes_on(tmp_path: Path) -> None:
+    """A write in a transaction of its own (an import) is rolled back whole when it fails, also when the error
+    already ended the transaction, and the caller gets its own exception."""
+    db = await Database.open(tmp_path / "l.sqlite3")
+
+    async def half_then_fails(conn: aiosqlite.Connection) -> None:
+        await conn.execute("INSERT INTO meta (key, value) VALUES ('half', 'written')")
+        raise RuntimeError("failed after writing")
+
+    async def ends_its_transaction(conn: aiosqlite.Connection) -> None:
+        await conn.execute("INSERT INTO meta (key, value) VALUES ('ended', 'written')")
+        await conn.execute("ROLLBACK")  # as SQLite does itself on some errors (a full disk, an interrupt)
+        raise RuntimeError("transaction gone")
+
+    async def fine(conn: aiosqlite.Connection) -> None:
+        await conn.execute("INSERT INTO meta (key, value) VALUES ('fine', 'x')")
+
+    async def keys(conn: aiosqlite.Connection) -> set[str]:
+        async with conn.execute("SELECT key FROM meta") as cur:
+            return {r[0] for r in await cur.fetchall()}
+
+    try:
+        with pytest.raises(RuntimeError, match="failed after writing"):
+            await db.write(half_then_fails, alone=True)
+        with pytest.raises(RuntimeError, match="transaction gone"):
+            await db.write(ends_its_transaction, alone=True)
+        with pytest.raises(RuntimeError, match="failed after writing"):
+            await db.write(half_then_fails)  # a batch of one goes the same way
+        await db.write(fine, alone=True)
+        stored = await db.read(keys)
+        assert "fine" in stored
+        assert not stored & {"half", "ended"}
+    finally:
+        await db.close()
+
+
 async def test_a_write_alone_may_go_without_reference_checks(tmp_path: Path) -> None:
     """foreign_keys=False covers that one transaction only, and only a transaction of its own."""
     db = await Database.open(tmp_path / "k.sqlite3")
