@@ -273,7 +273,8 @@ async def _chunk_by_chunk(
     chunks added is in the resolution's caches already (Resolution.lookup). A chunk with automatic merges is
     written before anything else is read, and after a merge look-ups go through the import's own connection,
     between writes, since a merge changes rows the import had read."""
-    prep = await run.prepare(items, size)
+    sizes = _ramp(size)
+    prep = await run.prepare(items, next(sizes))
     if prep is not None:
         await run.lookup(prep)
     writing: asyncio.Future[None] | None = None
@@ -283,7 +284,7 @@ async def _chunk_by_chunk(
             run.counts["rows"] += prep.rows
             run.decide(prep)
             chunk = run.take()
-            following = await run.prepare(items, size)
+            following = await run.prepare(items, next(sizes))
             if following is not None and not chunk.merges and run.s.snapshot:
                 looking = asyncio.ensure_future(run.lookup(following))  # beside the write in flight
             if writing is not None:
@@ -318,6 +319,17 @@ async def _chunk_by_chunk(
             if pending is not None:
                 with contextlib.suppress(BaseException):
                     await pending
+
+
+def _ramp(size: int) -> Iterator[int]:
+    """Chunk sizes: an eighth of ``size`` first, doubling up to it. SQLite's thread waits for the first chunk
+    to be read, looked up and decided; a small one starts it writing sooner."""
+    n = max(size // 8, 1)
+    while n < size:
+        yield n
+        n *= 2
+    while True:
+        yield size
 
 
 def summary_json(summary: ImportSummary) -> dict[str, Any]:
