@@ -73,16 +73,18 @@ def _term(name: str) -> RelationshipTerm | None:
 
 @dataclass(slots=True)
 class _Person:
-    fields: dict[str, Any]  # PERSON_IMPORT_FIELDS and met_on, as stored
+    fields: dict[str, Any]  # PERSON_IMPORT_FIELDS and met_on
     new: bool  # created by this import
     pending: bool  # not yet written (its search row is written with it, from idents and notes)
     placeholder: bool = False  # the name is only an address: a real name from any source replaces it
-    stored: dict[str, Any] = field(default_factory=dict)  # the fields as the database holds them
-    dirty: bool = False  # an existing row whose fields changed
+    # The fields as the database holds them, kept when they first change after the person is written (None:
+    # the fields are what the database holds). Most people are never changed again: no copy is made for them.
+    stored: dict[str, Any] | None = None
     idents: list[str] = field(default_factory=list)  # "display uri" of a new person, for its search row
     notes: list[str] = field(default_factory=list)
 
 
+_NO_FIELDS: dict[str, Any] = dict.fromkeys(PERSON_IMPORT_FIELDS)  # a new person's fields before the draft's
 _PERSON_ROW = itemgetter(*PERSON_IMPORT_FIELDS, "met_on")  # a new person's columns, in the insert's order
 
 
@@ -130,6 +132,7 @@ def _digest(c: ContactDraft) -> str:
     ).hexdigest()
 
 
+@lru_cache(maxsize=4096)  # an export's rows share their days, and isoformat() is most of the cost
 def _day(value: date | None) -> str | None:
     if value is None:
         return None
@@ -303,19 +306,21 @@ class Resolution:
         may run before the previous chunks are written: whatever this import wrote or decided is in its own
         caches, which are consulted first and never overwritten here, so the database need only say what was
         there before."""
-        contacts, talks = prep.contacts, prep.talks
-        rids = sorted({c.draft.source_record_id for c in contacts} - self.records.keys())
-        self.records.update(await self.s.records(self.source, rids))
+        # Each filter iterates over the chunk, not the caches: ``a_set - a_dict.keys()`` walks the whole dict,
+        # and the caches grow with the import (that made look-ups quadratic: 15 ms of a 30,000-row import).
+        contacts, talks, records = prep.contacts, prep.talks, self.records
+        rids = sorted({rid for c in contacts if (rid := c.draft.source_record_id) not in records})
+        records.update(await self.s.records(self.source, rids))
         # A record that says what it said last time is skipped by contact() without looking at anything else,
         # so only the others need their addresses and people read (a re-import of the same export reads one
         # table). A record named twice in the chunk is read in full: its first row may change what the second
         # is compared with.
         named = Counter(c.draft.source_record_id for c in contacts)
         live = [c for c in contacts if named[c.draft.source_record_id] > 1 or self._changed(c)]
-        uris = {a.uri for c in live for a, _d in c.addrs}
-        uris.update(a.uri for _t, addrs in talks for a, _d in addrs)
-        uris.difference_update(self.idents.keys())
-        self.idents.update(await self.s.identities(sorted(uris)))
+        idents = self.idents
+        uris = {a.uri for c in live for a, _d in c.addrs if a.uri not in idents}
+        uris.update(a.uri for _t, addrs in talks for a, _d in addrs if a.uri not in idents)
+        idents.update(await self.s.identities(sorted(uris)))
         tids = sorted({t.source_record_id for t, _a in talks} - self.known_interactions)
         self.known_interactions.update(await self.s.known_interactions(self.source, tids))
         wanted: set[int] = set()
@@ -327,14 +332,12 @@ class Resolution:
                 k = self.idents.get(a.uri)
                 if k is not None and k.person_pk is not None:
                     wanted.add(self.find(k.person_pk))
-        missing = sorted(wanted - self.people.keys())
+        missing = sorted(pk for pk in wanted if pk not in self.people)
         if missing:
             self.relationships.update(await self.s.relationship_types(missing))
             for pk, row in (await self.s.people(missing)).items():
-                stored = {k: row[k] for k in (*PERSON_IMPORT_FIELDS, "met_on")}
                 self.people[pk] = _Person(
-                    fields=dict(stored),
-                    stored=stored,
+                    fields={k: row[k] for k in (*PERSON_IMPORT_FIELDS, "met_on")},
                     new=pk >= self.first_person,  # read again after a merge: made by this import all the same
                     pending=False,
                     placeholder=bool(row["placeholder"]),
@@ -401,7 +404,7 @@ class Resolution:
             self.attach(target, person, a, d, rid)
         record_row = (self.source, rid, target, digest, prepared.values_json)
         (self.rows.records if rec is None else self.rows.record_updates).append(record_row)
-        self.records[rid] = KnownRecord(person_pk=target, digest=digest, fields=values)
+        self.records[rid] = KnownRecord(target, digest, values)
         for name in c.circles:
             self.join_circle(target, name)
         for body in c.notes:
@@ -427,8 +430,7 @@ class Resolution:
     ) -> int:
         pk = self.next_person
         self.next_person += 1
-        fields = dict.fromkeys(PERSON_IMPORT_FIELDS)
-        fields.update(values)
+        fields = {**_NO_FIELDS, **values}
         placeholder = not fields["display_name"]
         if placeholder:
             fields["display_name"] = (
@@ -437,7 +439,7 @@ class Resolution:
                 or "(no name)"
             )
         fields["met_on"] = met_day
-        self.people[pk] = _Person(fields=fields, new=True, pending=True, placeholder=placeholder)
+        self.people[pk] = _Person(fields, True, True, placeholder)  # new, pending
         self.pending_people.append(pk)
         self.counts["people_created"] += 1
         return pk
@@ -458,7 +460,8 @@ class Resolution:
             person.fields["met_on"] = day
         if person.fields != before:
             if not person.pending:
-                person.dirty = True
+                if person.stored is None:
+                    person.stored = before
                 self.dirty_people.add(pk)
                 self.refresh.add(pk)
             if not person.new:
@@ -471,7 +474,7 @@ class Resolution:
             ipk = self.next_identity
             self.next_identity += 1
             self.rows.identities.append((ipk, pk, a.uri, str(a.kind), a.display, label, d.verification))
-            self.idents[a.uri] = KnownIdentity(pk=ipk, person_pk=pk, verification=d.verification, label=label)
+            self.idents[a.uri] = KnownIdentity(ipk, pk, d.verification, label)
             self.counts["identities_added"] += 1
             if person.pending:  # its search row is written with it
                 person.idents.append(identity_search_text(a.display, a.uri))
@@ -488,7 +491,7 @@ class Resolution:
                 if k.person_pk is None:
                     self.counts["identities_added"] += 1
                     self.refresh.add(pk)
-                k.person_pk, k.verification, k.label = pk, best, new_label
+                self.idents[a.uri] = KnownIdentity(k.pk, pk, best, new_label)
                 self.rows.identity_updates.append((pk, best, new_label, k.pk))
         else:
             return  # another person's address, linked by a suggestion
@@ -565,7 +568,6 @@ class Resolution:
             person = self.people[pk]
             f = person.fields  # a new person's fields hold every column (new_person)
             rows.people.append((pk, person_id, *_PERSON_ROW(f)))
-            person.stored = dict(f)
             names = names_search_text(
                 f["display_name"] or "", f["given_name"], f["family_name"], f["nickname"]
             )
@@ -575,11 +577,11 @@ class Resolution:
             person.idents, person.notes = [], []
         for pk in self.dirty_people:
             person = self.people[pk]
-            changed = {k: v for k, v in person.fields.items() if person.stored.get(k) != v}
+            stored = person.stored or {}
+            changed = {k: v for k, v in person.fields.items() if stored.get(k) != v}
             if changed:  # only the columns that changed: an index is rewritten for every column SET names
                 rows.person_updates.append((pk, changed))
-            person.dirty = False
-            person.stored = dict(person.fields)
+            person.stored = None
         # Search rows of people written before and changed since: rebuilt by this chunk's write, after its rows.
         rows.refresh = sorted({self.find(pk) for pk in self.refresh} | self.refresh)
         self.refresh = set()

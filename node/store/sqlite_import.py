@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import aiosqlite
 import orjson
@@ -53,16 +53,14 @@ IMPORT_CACHE_KIB = 131_072  # 128 MiB of page cache while an import runs
 _IN_MAX = 900  # variables per IN (...): well under SQLite's limit on every build still in use
 
 
-@dataclass(slots=True)
-class KnownIdentity:
+class KnownIdentity(NamedTuple):  # one per address an import meets: built three times faster than a dataclass
     pk: int
     person_pk: int | None
     verification: str
     label: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class KnownRecord:
+class KnownRecord(NamedTuple):  # one per imported row
     person_pk: int
     digest: str
     fields: dict[str, Any]
@@ -241,7 +239,7 @@ class ImportSession:
                 f"SELECT uri, pk, person_pk, verification, label FROM identity WHERE uri IN ({placeholders(len(part))})",
                 part,
             ):
-                found[r[0]] = KnownIdentity(pk=r[1], person_pk=r[2], verification=r[3], label=r[4])
+                found[r[0]] = KnownIdentity(r[1], r[2], r[3], r[4])
         return found
 
     async def records(self, source: str, record_ids: Sequence[str]) -> dict[str, KnownRecord]:
@@ -252,7 +250,7 @@ class ImportSession:
                 f"WHERE source = ? AND record_id IN ({placeholders(len(part))})",
                 [source, *part],
             ):
-                found[r[0]] = KnownRecord(person_pk=r[1], digest=r[2], fields=json.loads(r[3] or "{}"))
+                found[r[0]] = KnownRecord(r[1], r[2], json.loads(r[3] or "{}"))
         return found
 
     async def known_interactions(self, source: str, record_ids: Sequence[str]) -> set[str]:
