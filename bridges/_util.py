@@ -119,7 +119,7 @@ def table(
             elif seen >= search_rows:
                 break
             continue
-        if not any(cell.strip() for cell in row):
+        if not "".join(row).strip():  # blank: every cell empty or spaces (one join, not a generator a row)
             continue
         yield line, cols, row
     if cols is None:

@@ -247,7 +247,7 @@ def _connections(src: Source, name: str, directory: _Directory | None) -> Iterat
             ids.append(IdentityDraft(address=url, kind="linkedin"))
         if email:
             ids.append(IdentityDraft(address=email, kind="email"))
-        display = " ".join(p for p in (first, last) if p)
+        display = f"{first} {last}" if first and last else first or last
         if directory is not None:
             directory.add(display, tuple(ids))
         record = "connection:" + (_url_key(url) if url else stable_id(first, last, email, connected))
