@@ -168,7 +168,14 @@ _LINKEDIN_PLAIN = re.compile(r"https://www\.linkedin\.com/in/([a-z0-9_-]{2,100})
 def _linkedin_any(s: str) -> Address:
     plain = _LINKEDIN_PLAIN.fullmatch(s)
     if plain is not None:
-        return _linkedin("in", plain.group(1))
+        slug = plain.group(1)  # lower-case ASCII already: nothing to unescape, fold or encode (_linkedin)
+        if slug[0] != "-" and slug[-1] != "-":
+            return Address(
+                kind=IdentityKind.LINKEDIN,
+                uri=f"https://www.linkedin.com/in/{slug}",
+                display=f"linkedin.com/in/{slug}",
+            )
+        return _linkedin("in", slug)  # refused there, with the message
     if "linkedin.com" in s.lower():
         u = _split_url(s)
         if _LINKEDIN_HOST.fullmatch(u.host):

@@ -78,7 +78,15 @@ from urllib.parse import quote, unquote
 
 import phonenumbers
 
-from protocol._addr_base import MAX_ADDRESS_LENGTH, Address, IdentityKind, _clean, _fail, parse_kind
+from protocol._addr_base import (
+    _KIND_ALIASES,
+    MAX_ADDRESS_LENGTH,
+    Address,
+    IdentityKind,
+    _clean,
+    _fail,
+    parse_kind,
+)
 from protocol._addr_silos import (
     _BSKY_HOSTS,
     _LINKEDIN_HOST,
@@ -401,6 +409,8 @@ _PARSERS: dict[IdentityKind, Callable[[str, str | None], Address]] = {
     IdentityKind.TEL: _tel,
     IdentityKind.WEB: lambda s, _r: _web(s, IdentityKind.WEB),
 }
+#: The parser for each word a caller may name a kind by: a bulk import names one for every address.
+_PARSER_OF_WORD = {word: _PARSERS[kind] for word, kind in _KIND_ALIASES.items()}
 
 
 def normalize(raw: str, *, kind: str | IdentityKind | None = None, region: str | None = None) -> Address:
@@ -414,4 +424,5 @@ def normalize(raw: str, *, kind: str | IdentityKind | None = None, region: str |
     s = _clean(raw)
     if kind is None:
         return _detect(s, r)
-    return _PARSERS[parse_kind(kind)](s, r)
+    parser = _PARSER_OF_WORD.get(kind)
+    return (_PARSERS[parse_kind(kind)] if parser is None else parser)(s, r)
