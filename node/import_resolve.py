@@ -34,6 +34,7 @@ from node.store.rows import identity_search_text, names_search_text
 from node.store.sqlite_import import (
     PERSON_IMPORT_FIELDS,
     ChunkRows,
+    EncodedChunk,
     ImportSession,
     KnownIdentity,
     KnownRecord,
@@ -586,7 +587,7 @@ class Resolution:
         rows.refresh = sorted({self.find(pk) for pk in self.refresh} | self.refresh)
         self.refresh = set()
         snap = _Flush(
-            rows=rows, merges=self.merges, suggestions=self.suggestions, name_checks=self.name_checks
+            rows=rows.encode(), merges=self.merges, suggestions=self.suggestions, name_checks=self.name_checks
         )
         self.rows, self.merges, self.suggestions, self.name_checks = ChunkRows(), [], {}, []
         self.pending_people, self.dirty_people = [], set()
@@ -656,7 +657,7 @@ class Resolution:
 
 @dataclass(slots=True)
 class _Flush:
-    rows: ChunkRows
+    rows: EncodedChunk
     merges: list[tuple[int, int, list[dict[str, str]]]]
     suggestions: dict[tuple[int, int], tuple[str, list[dict[str, str]]]]
     name_checks: list[tuple[int, str]]

@@ -37,6 +37,7 @@ __all__ = [
     "IMPORT_CACHE_KIB",
     "PERSON_IMPORT_FIELDS",
     "ChunkRows",
+    "EncodedChunk",
     "ImportSession",
     "ImportStore",
     "KnownIdentity",
@@ -94,6 +95,41 @@ class ChunkRows:
     # People written before whose names, addresses or notes this chunk changed: their search rows are made
     # again from the person_search_text view once the chunk's rows are in.
     refresh: list[int] = field(default_factory=list)
+
+    def encode(self) -> EncodedChunk:
+        """The rows as the text ImportSession.write hands SQLite. Made by the importer as soon as the chunk is
+        decided, before the previous chunk's write ends: encoding a chunk is a few milliseconds of the
+        importer's thread, and done at the hand-over it kept SQLite's thread waiting that long each chunk."""
+        updates: dict[int, dict[str, Any]] = {}
+        for pk, changed in self.person_updates:
+            if not changed.keys() <= _UPDATABLE or None in changed.values():
+                raise ValueError(f"an import may only fill or change {sorted(_UPDATABLE)}, not {changed}")
+            updates.setdefault(pk, {"pk": pk}).update(changed)
+        doc = {
+            "people": self.people,
+            "person_updates": list(updates.values()),
+            "identities": self.identities,
+            "identity_updates": list({r[3]: r for r in self.identity_updates}.values()),
+            "provenance": self.provenance,
+            "records": self.records,
+            "record_updates": list({(r[0], r[1]): r for r in self.record_updates}.values()),
+            "circle_members": self.circle_members,
+            "notes": self.notes,
+            "relationships": self.relationships,
+            "interactions": self.interactions,
+            "interaction_people": self.interaction_people,
+            "blocks": self.blocks,
+            "fts": self.fts,
+            "refresh": self.refresh,
+        }
+        return EncodedChunk(tuple(_JSON(doc[p]) if doc[p] else "[]" for p in _CHUNK_STATEMENTS))
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedChunk:
+    """A chunk's rows as JSON text, one per statement of the bulk write, in _CHUNK_STATEMENTS' order."""
+
+    texts: tuple[str, ...]
 
 
 def _cols(n: int, alias: str = "") -> str:
@@ -362,40 +398,15 @@ class ImportSession:
         for sql in _BULK_DROP:
             await self.conn.execute(sql)
 
-    async def write(self, rows: ChunkRows) -> None:
-        """Write one chunk: one statement, a single step of SQLite's.
+    async def write(self, chunk: EncodedChunk) -> None:
+        """Write one chunk (made by :meth:`ChunkRows.encode`): one statement, a single step of SQLite's.
 
-        Every table's rows go in one JSON document, inserted into a temporary view whose INSTEAD OF trigger
-        reads each table's part with ``json_each``. The sqlite3 module runs a step without the GIL, so the
-        importer goes on resolving the next chunk meanwhile; an ``executemany``, or one statement per table,
-        takes the GIL back for every row or statement, and each of those hand-overs waits for the importer's
-        thread to let go (up to the interpreter's switch interval, 5 ms), or for it to come back to the event
-        loop to send the next statement."""
-        updates: dict[int, dict[str, Any]] = {}
-        for pk, changed in rows.person_updates:
-            if not changed.keys() <= _UPDATABLE or None in changed.values():
-                raise ValueError(f"an import may only fill or change {sorted(_UPDATABLE)}, not {changed}")
-            updates.setdefault(pk, {"pk": pk}).update(changed)
-        doc = {
-            "people": rows.people,
-            "person_updates": list(updates.values()),
-            "identities": rows.identities,
-            "identity_updates": list({r[3]: r for r in rows.identity_updates}.values()),
-            "provenance": rows.provenance,
-            "records": rows.records,
-            "record_updates": list({(r[0], r[1]): r for r in rows.record_updates}.values()),
-            "circle_members": rows.circle_members,
-            "notes": rows.notes,
-            "relationships": rows.relationships,
-            "interactions": rows.interactions,
-            "interaction_people": rows.interaction_people,
-            "blocks": rows.blocks,
-            "fts": rows.fts,
-            "refresh": rows.refresh,
-        }
-        await self.conn.execute(
-            _CHUNK_INSERT, [self.now, *(_JSON(doc[p]) if doc[p] else "[]" for p in _CHUNK_STATEMENTS)]
-        )
+        Every table's rows go in as JSON text, inserted into a temporary view whose INSTEAD OF trigger reads
+        each table's part with ``json_each``. The sqlite3 module runs a step without the GIL, so the importer
+        goes on resolving the next chunk meanwhile; an ``executemany``, or one statement per table, takes the
+        GIL back for every row or statement, and each of those hand-overs waits for the importer's thread to
+        let go, or for it to come back to the event loop to send the next statement."""
+        await self.conn.execute(_CHUNK_INSERT, [self.now, *chunk.texts])
 
     async def added(self) -> dict[str, int]:
         """How many rows the counted inserts (those that may meet rows already there) added so far."""
