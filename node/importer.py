@@ -281,24 +281,23 @@ async def _chunk_by_chunk(
 ) -> None:
     """Read, resolve and write the export a chunk at a time, three things at once: while chunk N is written (in
     SQLite's thread, by one statement that runs without the GIL: ImportSession.write), chunk N+1 is looked up
-    through a reader's snapshot (in a reader's thread) and then decided here, and chunk N+2 read. What earlier
-    chunks added is in the resolution's caches already (Resolution.lookup). A chunk with automatic merges is
-    written before anything else is read, and after a merge look-ups go through the import's own connection,
-    between writes, since a merge changes rows the import had read."""
+    through a snapshot of the database as the import found it and then decided here, and chunk N+2 read. What
+    earlier chunks added is in the resolution's caches already (Resolution.lookup). SQLite's thread sets the
+    pace, so a decided chunk is encoded at once (Resolution.take) and its write starts the moment the previous
+    one ends; the look-up comes after. A chunk with automatic merges is written before anything else is read,
+    and after a merge look-ups go through the import's own connection, between writes, since a merge changes
+    rows the import had read."""
     sizes = _ramp(size)
     prep = await run.prepare(items, next(sizes))
     if prep is not None:
         await run.lookup(prep)
     writing: asyncio.Future[None] | None = None
-    looking: asyncio.Future[None] | None = None
     try:
         while prep is not None:
             run.counts["rows"] += prep.rows
             run.decide(prep)
             chunk = run.take()
             following = await run.prepare(items, next(sizes))
-            if following is not None and not chunk.merges and run.s.snapshot:
-                looking = asyncio.ensure_future(run.lookup(following))  # beside the write in flight
             if writing is not None:
                 await writing
                 writing = None
@@ -307,15 +306,15 @@ async def _chunk_by_chunk(
                 if following is not None:
                     await run.lookup(following)
             else:
-                if following is not None and looking is None:
+                beside = run.s.snapshot  # look-ups read the snapshot: they can run beside this chunk's write
+                if following is not None and not beside:
                     await run.lookup(following)  # on the import's connection: before this chunk's write
                 writing = asyncio.ensure_future(run.flush(chunk))
                 await asyncio.sleep(0)  # let the write begin in SQLite's thread before resolving on here
                 if following is None:
                     run.forget()  # the last chunk: nothing more to look up
-                if looking is not None:
-                    await looking
-                    looking = None
+                elif beside:
+                    await run.lookup(following)
             if progress is not None:
                 progress(
                     ImportProgress(
@@ -327,10 +326,9 @@ async def _chunk_by_chunk(
             await writing
             writing = None
     finally:
-        for pending in (looking, writing):  # an error part-way: let what is in flight end before the rollback
-            if pending is not None:
-                with contextlib.suppress(BaseException):
-                    await pending
+        if writing is not None:  # an error part-way: let the write in flight end before the rollback
+            with contextlib.suppress(BaseException):
+                await writing
 
 
 def _ramp(size: int) -> Iterator[int]:
