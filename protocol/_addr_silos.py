@@ -138,7 +138,10 @@ def _linkedin(section: str, raw_slug: str) -> Address:
     # Member ids (ACoAA...) are case-sensitive; vanity names are not.
     if not (section == "in" and slug.startswith("ACoAA") and len(slug) > 30):
         slug = slug.lower()
-    coded = slug if slug.isascii() else quote(slug, safe="-_")
+    return _linkedin_address(section, slug if slug.isascii() else quote(slug, safe="-_"), slug)
+
+
+def _linkedin_address(section: str, coded: str, slug: str) -> Address:
     return Address(
         kind=IdentityKind.LINKEDIN,
         uri=f"https://www.linkedin.com/{section}/{coded}",
@@ -170,11 +173,7 @@ def _linkedin_any(s: str) -> Address:
     if plain is not None:
         slug = plain.group(1)  # lower-case ASCII already: nothing to unescape, fold or encode (_linkedin)
         if slug[0] != "-" and slug[-1] != "-":
-            return Address(
-                kind=IdentityKind.LINKEDIN,
-                uri=f"https://www.linkedin.com/in/{slug}",
-                display=f"linkedin.com/in/{slug}",
-            )
+            return _linkedin_address("in", slug, slug)
         return _linkedin("in", slug)  # refused there, with the message
     if "linkedin.com" in s.lower():
         u = _split_url(s)
