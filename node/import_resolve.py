@@ -309,19 +309,18 @@ class Resolution:
         there before."""
         # Each filter iterates over the chunk, not the caches: ``a_set - a_dict.keys()`` walks the whole dict,
         # and the caches grow with the import (that made look-ups quadratic: 15 ms of a 30,000-row import).
-        contacts, talks, records = prep.contacts, prep.talks, self.records
-        rids = sorted({rid for c in contacts if (rid := c.draft.source_record_id) not in records})
-        records.update(await self.s.records(self.source, rids))
+        contacts, talks = prep.contacts, prep.talks
+        rids = sorted({rid for c in contacts if (rid := c.draft.source_record_id) not in self.records})
+        self.records.update(await self.s.records(self.source, rids))
         # A record that says what it said last time is skipped by contact() without looking at anything else,
         # so only the others need their addresses and people read (a re-import of the same export reads one
         # table). A record named twice in the chunk is read in full: its first row may change what the second
         # is compared with.
         named = Counter(c.draft.source_record_id for c in contacts)
         live = [c for c in contacts if named[c.draft.source_record_id] > 1 or self._changed(c)]
-        idents = self.idents
-        uris = {a.uri for c in live for a, _d in c.addrs if a.uri not in idents}
-        uris.update(a.uri for _t, addrs in talks for a, _d in addrs if a.uri not in idents)
-        idents.update(await self.s.identities(sorted(uris)))
+        uris = {a.uri for c in live for a, _d in c.addrs if a.uri not in self.idents}
+        uris.update(a.uri for _t, addrs in talks for a, _d in addrs if a.uri not in self.idents)
+        self.idents.update(await self.s.identities(sorted(uris)))
         tids = sorted({t.source_record_id for t, _a in talks} - self.known_interactions)
         self.known_interactions.update(await self.s.known_interactions(self.source, tids))
         wanted: set[int] = set()
