@@ -1,4 +1,4 @@
-"""Kith bridges: one module per silo, pulling closed networks' data into the open graph (DESIGN.md §7)."""
+"""Kith bridges: one module per silo, pulling closed networks' data into the open graph (docs/ARCHITECTURE.md §7)."""
 
 from bridges._files import neutralize_formula
 

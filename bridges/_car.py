@@ -1,4 +1,4 @@
-"""CAR v1 files of DAG-CBOR blocks, as atproto repositories are exported (FORMATS.md §1 "Bluesky repository
+"""CAR v1 files of DAG-CBOR blocks, as atproto repositories are exported (docs/SILOS.md §1 "Bluesky repository
 CAR").
 
 Rules kept:

@@ -1,7 +1,7 @@
 """Streaming reader for ``window.YTD.<key>.partN = [ ... ]`` files: one array element at a time.
 
 An X archive's files are a JavaScript assignment around a JSON array. Parsers strip everything before the
-first ``[`` (FORMATS.md §1); we then decode element by element with ``raw_decode`` over a sliding buffer, so
+first ``[`` (docs/SILOS.md §1); we then decode element by element with ``raw_decode`` over a sliding buffer, so
 a 50 MB ``tweets.js`` never becomes one list of dicts. Each element comes with the line it starts on, for
 reports.
 """

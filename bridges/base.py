@@ -1,8 +1,8 @@
-"""What every bridge produces and the small base class every silo module fills in (STYLE.md habit 10).
+"""What every bridge produces and the small base class every silo module fills in (docs/ARCHITECTURE.md §3.7).
 
 A bridge reads a silo's data (an export file or a live API) and yields *drafts*: plain records that say what the
 silo knows, with the silo's own record ids so that a re-import can be recognised. Bridges never touch the node's
-storage; the node's importer (node/importer.py) resolves drafts against the graph (DESIGN.md §7).
+storage; the node's importer (node/importer.py) resolves drafts against the graph (docs/ARCHITECTURE.md §7).
 
 Drafts are named tuples: immutable and hashable as frozen dataclasses are, and built three times faster (a
 frozen dataclass sets each field through ``object.__setattr__``). An export makes one or two per row, and building

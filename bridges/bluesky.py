@@ -1,10 +1,10 @@
-"""Bluesky: the repository CAR export (follows and blocks) and the live follow lists (FORMATS.md §1, §2).
+"""Bluesky: the repository CAR export (follows and blocks) and the live follow lists (docs/SILOS.md §1, §2).
 
 Rules kept:
 - The CAR's root is the signed commit; its ``data`` is the MST whose keys are ``collection/rkey``. Only
   ``app.bsky.graph.follow`` (and ``app.bsky.graph.block``) records are decoded.
 - A follow's subject is a DID (``kind="bluesky"``). The 2022 form ``subject: {did, declarationCid}`` is
-  reported and skipped, as FORMATS.md advises.
+  reported and skipped, as docs/SILOS.md advises.
 - The record id is ``collection/rkey``: stable across exports of the same repository.
 """
 
@@ -131,7 +131,7 @@ def _records(car: CarReader, shown: str) -> Iterator[ImportItem]:
             yield ContactDraft(source_record_id=key, identities=(identity,), follow="following")
 
 
-# -- live API (FORMATS.md §2 "Bluesky XRPC") ----------------------------------------------------------------
+# -- live API (docs/SILOS.md §2 "Bluesky XRPC") ----------------------------------------------------------------
 
 PUBLIC_APPVIEW = "https://public.api.bsky.app"
 

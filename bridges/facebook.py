@@ -1,4 +1,4 @@
-"""Facebook "Download your information" friends list, both layouts (FORMATS.md §1).
+"""Facebook "Download your information" friends list, both layouts (docs/SILOS.md §1).
 
 Rules kept:
 - ``your_friends.json`` (``friends_v2``) and the older ``friends.json`` (``friends``) are read; other files
@@ -7,7 +7,7 @@ Rules kept:
   (Latin-1 bytes → UTF-8) only when every character fits in Latin-1 and the bytes are valid UTF-8: a genuine
   "Zoë" written correctly stays as it is.
 - Entries carry only a name and a timestamp: contacts without identities, which the importer never merges on
-  its own (DESIGN.md §7, the "ask the owner" tier).
+  its own (docs/ARCHITECTURE.md §7, the "ask the owner" tier).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Google Contacts CSV, both header generations (FORMATS.md §1).
+"""Google Contacts CSV, both header generations (docs/SILOS.md §1).
 
 Rules kept:
 - The generation is told by its name columns: ``First Name`` (current) or ``Given Name`` (legacy).

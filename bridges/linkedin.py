@@ -1,4 +1,4 @@
-"""LinkedIn's "Get a copy of your data" export: Connections.csv, messages.csv and Invitations.csv (FORMATS.md
+"""LinkedIn's "Get a copy of your data" export: Connections.csv, messages.csv and Invitations.csv (docs/SILOS.md
 §1).
 
 Rules kept:

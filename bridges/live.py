@@ -1,7 +1,7 @@
-"""What every live fetcher shares: pages, resumable cursors, rate limits, revoked tokens (FORMATS.md §2).
+"""What every live fetcher shares: pages, resumable cursors, rate limits, revoked tokens (docs/SILOS.md §2).
 
 Rules kept:
-- The ``aiohttp.ClientSession`` is passed in and the base URL is a parameter (STYLE.md habit 11): tests point
+- The ``aiohttp.ClientSession`` is passed in and the base URL is a parameter (docs/ARCHITECTURE.md §3.9): tests point
   the fetchers at loopback servers, the node at the real silo.
 - A fetcher is an async generator of ``Page`` (drafts plus the cursor to resume *after* that page). It ends
   with a ``RateLimited`` when the silo says stop (429 with any of the three reset encodings or

@@ -1,4 +1,4 @@
-"""Mastodon CSV exports (Settings → Import and export) and the live follow lists (FORMATS.md §1, §2).
+"""Mastodon CSV exports (Settings → Import and export) and the live follow lists (docs/SILOS.md §1, §2).
 
 Rules kept:
 - Files are told apart by name (``<controller>.csv``); a lone renamed file is recognised only by a header
@@ -181,7 +181,7 @@ def _blocks(src: Source, name: str, action: str) -> Iterator[ImportItem]:
         )
 
 
-# -- live API (FORMATS.md §2 "Mastodon client API") ----------------------------------------------------
+# -- live API (docs/SILOS.md §2 "Mastodon client API") ----------------------------------------------------
 
 
 def _account_draft(account: Any, direction: Follow, instance_host: str) -> ContactDraft | None:

@@ -1,6 +1,6 @@
 """OAuth 2.0 Authorization Code with PKCE (RFC 7636, S256), token exchange and refresh (RFC 6749 §4.1, §6).
 
-X API v2 uses this flow (FORMATS.md §2 "X API v2"): access tokens last two hours; ``offline.access`` adds a
+X API v2 uses this flow (docs/SILOS.md §2 "X API v2"): access tokens last two hours; ``offline.access`` adds a
 refresh token, exchanged with ``grant_type=refresh_token``. A refused grant (400 ``invalid_grant`` or 401)
 means the owner revoked access: it raises ``Revoked``. Tokens are plain JSON-able values the node stores
 (encrypted when the owner has set a passphrase); nothing here persists anything.

@@ -1,4 +1,4 @@
-"""vCard 2.1/3.0/4.0 files (Apple/iCloud, Google, CardDAV dumps) in, vCard 4.0 out (FORMATS.md §1, RFC 6350).
+"""vCard 2.1/3.0/4.0 files (Apple/iCloud, Google, CardDAV dumps) in, vCard 4.0 out (docs/SILOS.md §1, RFC 6350).
 
 Rules kept:
 - Apple's grouped properties (``item1.EMAIL`` with ``item1.X-ABLabel``) are read like ungrouped ones; the

@@ -1,4 +1,4 @@
-"""X/Twitter archive (ZIP or unpacked folder): follows and direct messages (FORMATS.md §1).
+"""X/Twitter archive (ZIP or unpacked folder): follows and direct messages (docs/SILOS.md §1).
 
 Rules kept:
 - Files are found by name in any folder (normally ``data/``), with their split parts (``following-part1.js``)
@@ -271,7 +271,7 @@ def _members(events: list[dict[str, Any]]) -> set[str]:
     return out
 
 
-# -- live API (FORMATS.md §2 "X API v2") ---------------------------------------------------------------------
+# -- live API (docs/SILOS.md §2 "X API v2") ---------------------------------------------------------------------
 
 X_API = "https://api.x.com"
 X_AUTHORIZE = "https://x.com/i/oauth2/authorize"

@@ -1,4 +1,4 @@
-"""Kith federation: ActivityPub on aiohttp (DESIGN.md §3-§4).
+"""Kith federation: ActivityPub on aiohttp (docs/ARCHITECTURE.md §4-§5).
 
 The node wires it in with one call::
 

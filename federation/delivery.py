@@ -1,6 +1,6 @@
-"""Delivering the outbox: a reconciliation loop over ``fed_deliveries`` rows (STYLE.md habit 4).
+"""Delivering the outbox: a reconciliation loop over ``fed_deliveries`` rows (docs/ARCHITECTURE.md §3.3).
 
-Rules kept (DESIGN.md §4, Mastodon's delivery worker as the reference):
+Rules kept (docs/ARCHITECTURE.md §5, Mastodon's delivery worker as the reference):
 - The outbox row and one delivery row per inbox are committed before anything is sent (store.enqueue), so a
   kill at any moment loses nothing; a row sent but not yet marked is sent again after a restart, and peers
   de-duplicate by activity id, so nothing is seen twice.

@@ -1,4 +1,4 @@
-"""The guarded HTTP client: every outbound request federation makes goes through it (DESIGN.md §4).
+"""The guarded HTTP client: every outbound request federation makes goes through it (docs/ARCHITECTURE.md §5).
 
 Rules it keeps:
 - The address actually connected to is checked. Host names go through :class:`GuardedResolver`, which aiohttp

@@ -1,4 +1,4 @@
-"""Receiving activities: every check of DESIGN.md §4, in an order where cheap refusals come first.
+"""Receiving activities: every check of docs/ARCHITECTURE.md §5, in an order where cheap refusals come first.
 
 1. per-host rate limit (by the signing key's host, read from the headers; 503 + Retry-After);
 2. size: a declared or streamed body over 1 MiB is refused before parsing (413); content type (415);

@@ -1,4 +1,4 @@
-"""The one interface between federation and the contact graph (DESIGN.md §2).
+"""The one interface between federation and the contact graph (docs/ARCHITECTURE.md §2).
 
 Federation never touches the graph's tables. It tells the graph what it learned about remote actors and
 asks it what the owner has chosen to disclose, through :class:`GraphPort`; ``node/federation_port.py``

@@ -1,4 +1,4 @@
-"""Typed configuration, built once from one schema (STYLE.md habit 12).
+"""Typed configuration, built once from one schema (docs/ARCHITECTURE.md §3.10).
 
 Sources, later ones win: the defaults below, ``kith.toml`` in the data folder (written by ``kith init``), then
 ``KITH_<SECTION>_<NAME>`` environment variables (plus the short aliases listed in ``_ALIASES``). Nothing else in

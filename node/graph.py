@@ -1,7 +1,7 @@
 """The contact graph: every operation the owner (through the API, CLI or web UI) performs on people.
 
 This layer validates input, normalises addresses (protocol.addresses), chooses ids and timestamps, and applies
-the merge rules (DESIGN.md §7); storage happens behind :class:`node.store.GraphStore`, which sees only
+the merge rules (docs/ARCHITECTURE.md §7); storage happens behind :class:`node.store.GraphStore`, which sees only
 validated values. Errors are node.errors (mapped to HTTP statuses by the API in one place).
 """
 
@@ -406,7 +406,7 @@ class Graph:
     async def suggest_merges(self) -> int:
         """Find pairs that are probably one human; store them with evidence and a tier. Returns how many are new.
 
-        Tiers (DESIGN.md §7): identical verified identifiers never reach here (an address belongs to one person,
+        Tiers (docs/ARCHITECTURE.md §7): identical verified identifiers never reach here (an address belongs to one person,
         so importers merge on them at once); "suggested" is weaker evidence: the same handle on two silos, the
         same personal web site, a fediverse profile URL that names another person's acct:; "ask" is a name
         match alone, which is only ever shown to the owner, never merged automatically.

@@ -1,4 +1,4 @@
-"""Resolution of one import, chunk by chunk: what each draft becomes in the graph (DESIGN.md §7).
+"""Resolution of one import, chunk by chunk: what each draft becomes in the graph (docs/ARCHITECTURE.md §7).
 
 The rules are listed in node/importer.py, which drives this state through a transaction. This module holds no
 SQL: it reads through the import session's look-ups and hands rows to its bulk writes. Every per-row step here
@@ -51,7 +51,7 @@ _LEVELS = ("signed", "two-way", "email-match", "claimed", "guessed")
 
 
 def is_verified_grade(addr: Address, verification: str) -> bool:
-    """Identifiers on which two people are merged without asking (FORMATS.md §3, "Merge automatically")."""
+    """Identifiers on which two people are merged without asking (docs/ARCHITECTURE.md §7, the first tier)."""
     if verification == "guessed":
         return False
     kind = str(addr.kind)

@@ -1,4 +1,4 @@
-"""Imports: a bridge's drafts resolved against the contact graph (DESIGN.md §7, FORMATS.md §3).
+"""Imports: a bridge's drafts resolved against the contact graph (docs/ARCHITECTURE.md §7, docs/SILOS.md §3).
 
 Rules kept:
 - Every identity is normalised (protocol.addresses) and keyed by its canonical uri; an address belongs to one

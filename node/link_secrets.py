@@ -1,4 +1,4 @@
-"""Credentials of linked silo accounts, sealed at rest when the owner has set a passphrase (DESIGN.md §5).
+"""Credentials of linked silo accounts, sealed at rest when the owner has set a passphrase (docs/ARCHITECTURE.md §6).
 
 Format of a sealed value: ``enc:v1:`` + URL-safe base64 of salt (16 bytes) ‖ nonce (12) ‖ AES-256-GCM
 ciphertext of the credentials' JSON, with the key derived from the passphrase by scrypt (n=2^15, r=8, p=1) and

@@ -1,4 +1,4 @@
-"""The owner's own profile card and what each circle may see of it (DESIGN.md §1 "Disclosure").
+"""The owner's own profile card and what each circle may see of it (docs/ARCHITECTURE.md §1 "Disclosure").
 
 Kept in the meta table as two JSON documents: the card's fields, and a disclosure map from field name to the
 circle names allowed to see it (``"*"`` means every Kith peer the owner is connected to). ``card_for_circles``

@@ -1,4 +1,4 @@
-"""Live syncs of follow lists (Mastodon, Bluesky, X) into the graph, resumable page by page (DESIGN.md §7).
+"""Live syncs of follow lists (Mastodon, Bluesky, X) into the graph, resumable page by page (docs/ARCHITECTURE.md §7).
 
 Rules kept:
 - A link (source, account, base URL, credentials) is stored once by ``kith link``; credentials are sealed with

@@ -1,7 +1,7 @@
 """Canonical identities: every raw address a person has on any network, turned into one typed, unique key.
 
-Pure: no I/O, no network, no clock. Implements the "Identities" requirement of issue 2, DESIGN.md §1 and §7,
-and FORMATS.md §3 (identity resolution). Nodes, bridges and federation all key identities by ``Address.uri``,
+Pure: no I/O, no network, no clock. Implements the "Identities" requirement of issue 2, docs/ARCHITECTURE.md §1 and §7,
+and docs/SILOS.md §3 (identity resolution). Nodes, bridges and federation all key identities by ``Address.uri``,
 so two spellings of the same address must give the same ``uri`` and ``normalize(a.uri).uri == a.uri``.
 
 Canonical forms (part of the spec; changing one is a data migration):

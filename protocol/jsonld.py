@@ -9,7 +9,7 @@ Rules kept here:
 - RDF canonicalisation is RDFC-1.0 named explicitly (pyld's ``normalize`` defaults to URGNA2012) and runs
   under the work limit of protocol.rdfc.
 
-Pyld costs milliseconds per call (DESIGN.md §3): use it where meaning must be exact -- RDFC proofs, validation
+Pyld costs milliseconds per call (docs/ARCHITECTURE.md §4): use it where meaning must be exact -- RDFC proofs, validation
 of our own records, tests -- and read ordinary ActivityStreams as plain JSON.
 Spec: specs/PROTOCOL.md §JSON-LD; contexts and their provenance: specs/contexts/README.md.
 """

@@ -1,6 +1,6 @@
 """Keys for wire signatures: generation, PEM in and out, and the public-key record verification works from.
 
-Rules kept here (specs/HTTP-SIGNATURES.md §2, DESIGN.md §3 "Keys"):
+Rules kept here (specs/HTTP-SIGNATURES.md §2, docs/ARCHITECTURE.md §4 "Keys"):
 - The one exception to "no randomness" in ``protocol/``: key generation and the salt of an encrypted PEM use
   ``cryptography``'s CSPRNG. Nothing else here is random.
 - The signature algorithm is a property of the stored key (``PublicKey.algorithm``), never of a request.

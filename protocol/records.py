@@ -3,7 +3,7 @@
 Rules kept here:
 - A record that exists is valid: each constructor checks its fields and raises InvalidRecord naming one.
 - No JSON-LD names appear here; protocol/serialize.py is the one place that maps these to and from JSON.
-- Privacy (DESIGN.md §3): a relationship, an offer and a disclosed card are private; the activities carrying
+- Privacy (docs/ARCHITECTURE.md §4): a relationship, an offer and a disclosed card are private; the activities carrying
   them refuse the public collection as an audience. A card shows a field only to the circles its disclosure
   rules name; with no rule, a field is private. The name is always shown.
 - Pure: ids and times are given by the caller.

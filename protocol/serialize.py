@@ -1,4 +1,4 @@
-"""The one mapping between protocol.records and compacted JSON-LD (STYLE.md habit 7).
+"""The one mapping between protocol.records and compacted JSON-LD (docs/ARCHITECTURE.md §3.6).
 
 Rules kept here:
 - This is the only module that knows JSON-LD names (``howWeMet``, ``attributedTo``...). Kith records use the

@@ -1,4 +1,4 @@
-"""Lifecycles as declared transition tables (STYLE.md habit 2; h11's _state.py, Takahe's StateGraph).
+"""Lifecycles as declared transition tables (docs/ARCHITECTURE.md §3.2; h11's _state.py, Takahe's StateGraph).
 
 Rules kept here:
 - Each lifecycle is data: its states, its initial state, its terminal states and its labelled transitions.

@@ -1,5 +1,5 @@
 """Every public module declares ``__all__``, lists every public name it defines, and lists nothing missing
-(STYLE.md habit 6). Private modules (leading underscore) are exempt."""
+(docs/ARCHITECTURE.md §3.5). Private modules (leading underscore) are exempt."""
 
 from __future__ import annotations
 

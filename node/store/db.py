@@ -1,6 +1,6 @@
 """The SQLite database behind a node: one file, WAL, synchronous=FULL, versioned migrations, group commit.
 
-Rules this module keeps (DESIGN.md §4-§5):
+Rules this module keeps (docs/ARCHITECTURE.md §5-§6):
 - One writer connection. Writes are queued and run by one task, which puts every write that is waiting into one
   transaction (group commit): with synchronous=FULL each commit costs an fsync, so batching is what lets inbox
   items and outbox rows arrive at thousands per second while each caller still returns only once its write is

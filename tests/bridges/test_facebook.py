@@ -29,7 +29,7 @@ def test_current_layout_with_mojibake_repaired() -> None:
         ),
         ("Ана", None),  # a timestamp that is not a number loses the date, not the friend
     ]
-    # Name-only: no identities, so the importer can only ever suggest, never merge (DESIGN.md §7).
+    # Name-only: no identities, so the importer can only ever suggest, never merge (docs/ARCHITECTURE.md §7).
     assert all(
         i.identities == () and i.relationship == "contact" for i in items if isinstance(i, ContactDraft)
     )

@@ -31,7 +31,7 @@ from protocol.errors import InvalidRecord, KithError
 K = IdentityKind
 PLC = "did:plc:ewvi7nxzyoun6zhxrhs64oiz"
 
-# The table lives in specs/ so that other implementations can run it too (STYLE.md habit 9).
+# The table lives in specs/ so that other implementations can run it too (docs/ARCHITECTURE.md §3.8).
 VECTORS = json.loads(
     (Path(__file__).resolve().parents[2] / "specs" / "test-vectors" / "addresses.json").read_text("utf-8")
 )

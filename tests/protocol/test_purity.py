@@ -1,4 +1,4 @@
-"""protocol/ performs no I/O and has no clock or randomness of its own (DESIGN.md §2, STYLE.md habit 1).
+"""protocol/ performs no I/O and has no clock or randomness of its own (docs/ARCHITECTURE.md §2 and §3.1).
 
 Walks the AST of every module in protocol/: forbidden imports and forbidden calls fail the test, naming the
 file and line. protocol/keys.py may draw randomness, because generating a key is its job.

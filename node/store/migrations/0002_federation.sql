@@ -1,5 +1,5 @@
 -- Federation's own tables (federation/store.py holds every statement that touches them).
--- Times are Unix seconds (REAL) from the node's clock. Queue rows follow STYLE.md habit 4: state, when it last
+-- Times are Unix seconds (REAL) from the node's clock. Queue rows follow docs/ARCHITECTURE.md §3.3: state, when it last
 -- changed, when to try next, a lock expiry and an attempt count.
 
 CREATE TABLE fed_actors (
