@@ -278,7 +278,7 @@ async def time_requests(
 
 async def measure(data_dir: Path, queries: int) -> dict[str, float]:
     port = free_port()
-    token = (data_dir / "token").read_text().strip()
+    token = (data_dir / "tokens" / "bench").read_text().strip()
     headers = {"Authorization": f"Bearer {token}"}
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -382,7 +382,7 @@ def main() -> int:
                 stdout=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONPATH": str(ROOT)},
             )
-        db_path = data_dir / "kith.sqlite3"
+        db_path = data_dir / "accounts" / "bench.sqlite3"
         conn = sqlite.connect(db_path)
         have = conn.execute("SELECT count(*) FROM person").fetchone()[0]
         conn.close()

@@ -14,17 +14,21 @@ from typing import Any
 
 from aiohttp import web
 
+from node.context import AccountContext
 from node.errors import BadInput, NotFound
 from node.graph import Graph, iso
 from node.http import json_error, json_response, read_json
 from node.models import Page, as_json
 from node.owner_card import CARD_FIELDS, get_card, get_disclosure, set_card, set_disclosure
+from node.server import Server
 
 __all__ = [
+    "ACCOUNT",
     "API_PREFIX",
-    "CONTEXT",
     "ROUTES",
+    "SERVER",
     "Route",
+    "account",
     "add_api_fallback",
     "auth_middleware",
     "openapi",
@@ -34,7 +38,14 @@ __all__ = [
 
 API_PREFIX = "/api"
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-CONTEXT: web.AppKey[Any] = web.AppKey("kith_context", object)
+#: The server this application serves, and the account a request acts for (set by auth_middleware from the
+#: token: a token names exactly one account, and nothing in a handler takes the account from anywhere else).
+SERVER: web.AppKey[Server] = web.AppKey("kith_server", Server)
+ACCOUNT: web.RequestKey[AccountContext] = web.RequestKey("kith_account", AccountContext)
+
+
+def account(request: web.Request) -> AccountContext:
+    return request[ACCOUNT]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +81,7 @@ def route(
 
 
 def _graph(request: web.Request) -> Graph:
-    graph: Graph = request.app[CONTEXT].graph
+    graph: Graph = request[ACCOUNT].graph
     return graph
 
 
@@ -411,13 +422,13 @@ async def _publish_card(request: web.Request) -> int | None:
 
 @route("GET", "/card", "The owner's profile card and what each circle may see of it")
 async def _get_card(request: web.Request) -> web.Response:
-    store = request.app[CONTEXT].store
+    store = request[ACCOUNT].store
     return json_response({"card": await get_card(store), "disclosure": await get_disclosure(store)})
 
 
 @route("PUT", "/card", "Replace the owner's card (sent to the peers allowed to see it)", body=CARD_FIELDS)
 async def _put_card(request: web.Request) -> web.Response:
-    card = await set_card(request.app[CONTEXT].store, await read_json(request))
+    card = await set_card(request[ACCOUNT].store, await read_json(request))
     return json_response({"card": card, "published_to": await _publish_card(request)})
 
 
@@ -427,7 +438,7 @@ async def _put_disclosure(request: web.Request) -> web.Response:
     for field, circles in data.items():
         if not isinstance(circles, list) or not all(isinstance(c, str) for c in circles):
             raise BadInput(f"{field} must list circle names", field=field)
-    rules = await set_disclosure(request.app[CONTEXT].store, data)
+    rules = await set_disclosure(request[ACCOUNT].store, data)
     return json_response({"disclosure": rules, "published_to": await _publish_card(request)})
 
 
@@ -467,9 +478,9 @@ async def _import_json(request: web.Request) -> web.Response:
 
 @route("POST", "/backup", "Online backup of the database into the data folder's backups/")
 async def _backup(request: web.Request) -> web.Response:
-    ctx = request.app[CONTEXT]
+    ctx = request[ACCOUNT]
     stamp = iso(ctx.graph.clock()).replace(":", "").replace("-", "")
-    dest = ctx.config.data_dir / "backups" / f"kith-{stamp}.sqlite3"
+    dest = ctx.config.data_dir / "backups" / f"{ctx.name}-{stamp}.sqlite3"
     await ctx.db.backup(dest)
     return json_response({"path": str(dest), "bytes": dest.stat().st_size}, status=201)
 
@@ -564,19 +575,26 @@ def openapi(app: web.Application) -> dict[str, Any]:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    """The owner token names the account the request acts for; every non-public API route needs one."""
     if request.path.startswith(API_PREFIX + "/") and request.path not in _PUBLIC:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        ctx = request.app[CONTEXT]
-        if not (
-            hmac.compare_digest(scheme.lower(), "bearer") and token and await ctx.tokens.check(token.strip())
-        ):
+        server = request.app[SERVER]
+        row = (
+            await server.account_for_token(token.strip())
+            if hmac.compare_digest(scheme.lower(), "bearer") and token.strip() and len(token) < 200
+            else None
+        )
+        if row is None:
             resp = json_error(
                 401,
                 "missing or wrong owner token: send 'Authorization: Bearer <token>' (see `kith token show`)",
             )
             resp.headers["WWW-Authenticate"] = 'Bearer realm="kith"'
             return resp
+        async with server.borrow(row) as ctx:
+            request[ACCOUNT] = ctx
+            return await handler(request)
     return await handler(request)
 
 

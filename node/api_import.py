@@ -21,9 +21,9 @@ from aiohttp import web
 
 from bridges.base import Bridge, ExportError
 from bridges.registry import bridge_for, detect
-from node.api import CONTEXT, route
+from node.api import ACCOUNT, route
 from node.config import passphrase_from_env
-from node.context import NodeContext
+from node.context import AccountContext
 from node.errors import BadInput, NotFound, TooLarge
 from node.graph import new_id
 from node.http import json_response, read_json
@@ -41,9 +41,8 @@ _NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _ctx(request: web.Request) -> NodeContext:
-    ctx: NodeContext = request.app[CONTEXT]
-    return ctx
+def _ctx(request: web.Request) -> AccountContext:
+    return request[ACCOUNT]
 
 
 async def _receive(request: web.Request, folder: Path) -> tuple[Path, str | None]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -12,50 +11,42 @@ from typing import Any
 from aiohttp import web
 
 from node import api_import  # noqa: F401  (its routes join node.api's table)
-from node.api import CONTEXT, add_api_fallback, auth_middleware, setup_api
-from node.context import NodeContext
+from node.api import SERVER, add_api_fallback, auth_middleware, setup_api
+from node.federation_wiring import setup_federation
 from node.http import error_middleware
+from node.server import Server
+from node.web import setup_web
 
-__all__ = ["APP_EXTENSIONS", "build_app", "run_node"]
+__all__ = ["APP_EXTENSIONS", "DEFAULT_EXTENSIONS", "Extension", "build_app", "run_node"]
 
-#: Other packages' setup functions (federation, web UI), called with (app, ctx) in order. Kept as a list so that
-#: a node can be built without them in tests of the API alone.
-APP_EXTENSIONS: list[Callable[[web.Application, NodeContext], None]] = []
+Extension = Callable[[web.Application, Server], None]
 
-
-def _default_extensions() -> list[Callable[[web.Application, NodeContext], None]]:
-    exts: list[Callable[[web.Application, NodeContext], None]] = []
-    with contextlib.suppress(ImportError):
-        from node.web import setup_web
-
-        exts.append(setup_web)
-    with contextlib.suppress(ImportError):
-        from node.federation_wiring import setup_federation
-
-        exts.append(setup_federation)
-    return exts
+#: The parts of a full server besides the owner API, wired in this order: the web UI and federation.
+DEFAULT_EXTENSIONS: tuple[Extension, ...] = (setup_web, setup_federation)
+#: More setup functions called after those (tests add theirs here).
+APP_EXTENSIONS: list[Extension] = []
 
 
-def build_app(
-    ctx: NodeContext, *, extensions: list[Callable[[web.Application, NodeContext], None]] | None = None
-) -> web.Application:
+def build_app(server: Server, *, extensions: list[Extension] | None = None) -> web.Application:
+    """The server's one aiohttp application. ``extensions`` replaces the default parts (a test of the API
+    alone passes an empty list)."""
     app = web.Application(
-        client_max_size=ctx.config.server.max_body_bytes,
+        client_max_size=server.config.server.max_body_bytes,
         middlewares=[error_middleware, auth_middleware],
     )
-    app[CONTEXT] = ctx
+    app[SERVER] = server
     setup_api(app)
-    for ext in extensions if extensions is not None else [*_default_extensions(), *APP_EXTENSIONS]:
-        ext(app, ctx)
+    for ext in extensions if extensions is not None else [*DEFAULT_EXTENSIONS, *APP_EXTENSIONS]:
+        ext(app, server)
     add_api_fallback(app)
     return app
 
 
 async def run_node(
-    ctx: NodeContext, *, host: str, port: int, ready: Callable[[str], Any] | None = None
+    server: Server, *, host: str, port: int, ready: Callable[[str], Any] | None = None
 ) -> None:
-    """Serve until SIGINT/SIGTERM, then close the database cleanly."""
-    app = build_app(ctx)
+    """Serve until SIGINT/SIGTERM, then close the databases cleanly."""
+    app = build_app(server)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -63,7 +54,7 @@ async def run_node(
         await site.start()
     except BaseException:  # e.g. the port is taken: leave nothing open behind the error
         await runner.cleanup()
-        await ctx.close()
+        await server.close()
         raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -71,14 +62,10 @@ async def run_node(
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     bound = runner.addresses[0] if runner.addresses else (host, port)
-    # What start-up made (modules, templates, routes) lives as long as the process: out of the collector's
-    # reach, a full collection no longer walks it, which took requests' slowest milliseconds.
-    gc.collect()
-    gc.freeze()
     if ready is not None:
         ready(f"http://{bound[0]}:{bound[1]}")
     try:
         await stop.wait()
     finally:
         await runner.cleanup()
-        await ctx.close()
+        await server.close()

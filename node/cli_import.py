@@ -19,7 +19,7 @@ from bridges.base import Bridge, ExportError
 from bridges.registry import BRIDGES, bridge_for, detect
 from node.cli import CliError, _with_ctx
 from node.config import passphrase_from_env
-from node.context import NodeContext
+from node.context import AccountContext
 from node.importer import Importer, ImportProgress, ImportSummary, summary_json
 from node.link_secrets import SecretError
 from node.models import as_json
@@ -105,7 +105,7 @@ async def cmd_import(args: argparse.Namespace) -> int:
     except ExportError as exc:
         raise CliError(str(exc)) from None
 
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         importer = Importer(ctx.store, clock=ctx.graph.clock, phone_region=ctx.graph.phone_region)
         bar = ProgressBar(f"{bridge_cls.name} {path.name}")
         try:
@@ -121,13 +121,13 @@ async def cmd_import(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
-def _syncer(ctx: NodeContext) -> Syncer:
+def _syncer(ctx: AccountContext) -> Syncer:
     importer = Importer(ctx.store, clock=ctx.graph.clock, phone_region=ctx.graph.phone_region)
     return Syncer(ctx.store, importer, passphrase=passphrase_from_env(), clock=ctx.graph.clock)
 
 
 async def cmd_link(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         syncer = _syncer(ctx)
         if args.account is None:
             links = await syncer.links(args.source)
@@ -175,7 +175,7 @@ async def cmd_link(args: argparse.Namespace) -> int:
 
 
 async def cmd_sync(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         syncer = _syncer(ctx)
         tty = sys.stderr.isatty()
 

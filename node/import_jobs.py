@@ -4,7 +4,7 @@ started.
 
     job = ctx.imports.start(bridge, path, name="Connections.csv", remove=upload_folder)
     ctx.imports.get(job.id)   # live progress while it runs; finished jobs stay a while
-    await ctx.imports.close()  # on shutdown (NodeContext.close)
+    await ctx.imports.close()  # on shutdown (AccountContext.close)
 
 The importer does the real work in one transaction and records each run (``store.imports``), so a job's
 outcome outlives a restart there; this table only adds the live progress the importer reports on the way.
@@ -125,7 +125,7 @@ class ImportJobs:
 
     async def close(self) -> None:
         """Stop waiting for the imports still running. One already inside the database's writer runs to its
-        end there (the database closes after it: NodeContext.close); one still queued is never begun."""
+        end there (the database closes after it: AccountContext.close); one still queued is never begun."""
         for task in list(self.tasks):
             task.cancel()
         for task in list(self.tasks):

@@ -32,7 +32,16 @@ import aiosqlite
 
 from node.store.driver import connect, sqlite
 
-__all__ = ["CHECKPOINT_PAUSE", "Database", "Migration", "SchemaTooNew", "WriteFn", "migrations"]
+__all__ = [
+    "CHECKPOINT_PAUSE",
+    "GRAPH_MIGRATIONS",
+    "SERVER_MIGRATIONS",
+    "Database",
+    "Migration",
+    "SchemaTooNew",
+    "WriteFn",
+    "migrations",
+]
 
 T = TypeVar("T")
 WriteFn = Callable[[aiosqlite.Connection], Awaitable[T]]
@@ -42,6 +51,9 @@ _log = logging.getLogger("kith.store")
 _BATCH_MAX = 512
 _READERS = 4
 CHECKPOINT_PAUSE = 0.5  # seconds between background checkpoints while writes keep coming
+#: The two schemas: an account's contact graph (one database file per account) and the server's own database.
+GRAPH_MIGRATIONS = "node.store.migrations"
+SERVER_MIGRATIONS = "node.store.server_migrations"
 
 
 class SchemaTooNew(RuntimeError):
@@ -55,9 +67,9 @@ class Migration:
     sql: str
 
 
-def migrations() -> list[Migration]:
+def migrations(package: str = GRAPH_MIGRATIONS) -> list[Migration]:
     found = []
-    for entry in resources.files("node.store.migrations").iterdir():
+    for entry in resources.files(package).iterdir():
         name = entry.name
         if name.endswith(".sql") and name[:4].isdigit():
             found.append(Migration(int(name[:4]), name, entry.read_text(encoding="utf-8")))
@@ -114,9 +126,18 @@ class Database:
         self.commits = 0  # how many transactions the writer has committed (tests and benchmarks read it)
 
     @classmethod
-    async def open(cls, path: Path | str, *, module: Any = None) -> Database:
+    async def open(
+        cls,
+        path: Path | str,
+        *,
+        module: Any = None,
+        schema: str = GRAPH_MIGRATIONS,
+        reader_count: int = _READERS,
+    ) -> Database:
         """Open (creating and migrating as needed). ``module``: the SQLite module to run on, by default the
-        process's (node/store/driver.py); the tests pass each one this machine has."""
+        process's (node/store/driver.py); the tests pass each one this machine has. ``schema``: which
+        migrations apply (GRAPH_MIGRATIONS or SERVER_MIGRATIONS). ``reader_count``: reader connections, each a
+        thread of aiosqlite's (an account opened among many needs fewer than a busy one)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         module = module or sqlite
@@ -125,8 +146,8 @@ class Database:
         try:
             await _configure(writer)
             await writer.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job (module docstring)
-            await _migrate(writer, path, module)
-            for _ in range(_READERS + 1):
+            await _migrate(writer, path, module, schema)
+            for _ in range(max(1, reader_count) + 1):
                 reader = await connect(path, module=module, isolation_level=None)
                 readers.append(reader)
                 await _configure(reader)
@@ -305,8 +326,8 @@ class Database:
                     job.future.set_exception(value)
 
 
-async def _migrate(conn: aiosqlite.Connection, path: Path, module: Any) -> None:
-    known = migrations()
+async def _migrate(conn: aiosqlite.Connection, path: Path, module: Any, schema: str) -> None:
+    known = migrations(schema)
     async with conn.execute("PRAGMA user_version") as cur:
         row = await cur.fetchone()
     current = int(row[0]) if row else 0

@@ -18,7 +18,7 @@ from typing import Any
 
 from bridges.base import Bridge, ExportError
 from bridges.registry import BRIDGES, bridge_for, detect
-from node.context import NodeContext
+from node.context import AccountContext
 from node.errors import BadInput, NotFound
 from node.import_jobs import ImportJob
 
@@ -45,7 +45,7 @@ def _bridge(source: str, path: Path, shown: str) -> type[Bridge]:
         ) from None
 
 
-async def start_import(ctx: NodeContext, source: str, path: Path, name: str) -> str:
+async def start_import(ctx: AccountContext, source: str, path: Path, name: str) -> str:
     """Begin importing ``path``, an upload saved alone in a folder named ``UPLOAD_PREFIX...`` (removed when
     the import is over)."""
     bridge_cls = await asyncio.to_thread(_bridge, source, path, name)
@@ -54,7 +54,7 @@ async def start_import(ctx: NodeContext, source: str, path: Path, name: str) -> 
     return ctx.imports.start(bridge_cls(), path, name=name, remove=remove).id
 
 
-async def import_status(ctx: NodeContext, import_id: str) -> dict[str, Any]:
+async def import_status(ctx: AccountContext, import_id: str) -> dict[str, Any]:
     """Live progress of an import this node is running, else what the store recorded about it (an import
     started before a restart, or by `kith import` in another process)."""
     job = ctx.imports.get(import_id)

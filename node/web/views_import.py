@@ -17,7 +17,7 @@ from aiohttp import BodyPartReader, web
 
 from node.errors import BadInput, NodeError, TooLarge
 from node.http import json_response
-from node.web.framework import ROUTES, PageResult, WebRoute, page, session_id, state
+from node.web.framework import ROUTES, PageResult, WebRoute, WebState, page, session_id, state
 from node.web.imports import SOURCES, UPLOAD_PREFIX, import_status, start_import
 
 __all__ = ["MAX_UPLOAD"]
@@ -79,10 +79,15 @@ async def _save_file(part: BodyPartReader, folder: Path) -> tuple[Path, str]:
 
 
 async def _upload(request: web.Request) -> web.StreamResponse:
-    st = state(request)
     sid = await session_id(request)
     if sid is None:
         raise web.HTTPSeeOther("/login?next=/import")
+    st = state(request)
+    async with st.app.server.borrow(st.ctx.account):
+        return await _receive_upload(request, st, sid)
+
+
+async def _receive_upload(request: web.Request, st: WebState, sid: str) -> web.StreamResponse:
     folder = st.ctx.config.data_dir / "uploads" / f"{UPLOAD_PREFIX}{secrets.token_hex(8)}"
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, functools.partial(folder.mkdir, parents=True))

@@ -41,14 +41,15 @@ def test_init_prints_address_and_token_and_refuses_twice(tmp_path: Path) -> None
     folder = tmp_path / "fresh"
     out = ok("--data", folder, "init", "--username", "bob", "--domain", "bob.example:8443")
     assert "acct:bob@bob.example" in out
-    token = (folder / "token").read_text().strip()
+    token = (folder / "tokens" / "bob").read_text().strip()
     assert token in out and token.startswith("kith_")
-    assert (folder / "token").stat().st_mode & 0o777 == 0o600
-    assert (folder / "kith.toml").exists() and (folder / "kith.sqlite3").exists()
-    assert len(list((folder / "keys").glob("*.pem"))) == 3
+    assert (folder / "tokens" / "bob").stat().st_mode & 0o777 == 0o600
+    assert (folder / "kith.toml").exists() and (folder / "server.sqlite3").exists()
+    assert (folder / "accounts" / "bob.sqlite3").exists()
+    assert [p.name for p in (folder / "keys").glob("*.pem")] == ["node-rsa.pem"]  # accounts' keys: in the db
     line = fails("--data", folder, "init", "--username", "bob")
     assert "already exists" in line
-    assert (folder / "token").read_text().strip() == token  # nothing changed
+    assert (folder / "tokens" / "bob").read_text().strip() == token  # nothing changed
     assert "username" in fails("--data", tmp_path / "x", "init", "--username", "Bad Name!")
     assert "domain" in fails("--data", tmp_path / "y", "init", "--username", "ok", "--domain", "a b/c")
 
@@ -195,7 +196,7 @@ def test_export_backup_token(data_dir: Path, tmp_path: Path) -> None:
         conn.close()
     assert "backups" in ok(*d, "backup")
     old = ok(*d, "token", "show").strip()
-    assert old == (data_dir / "token").read_text().strip()
+    assert old == (data_dir / "tokens" / "alice").read_text().strip()
     new = ok(*d, "token", "rotate").strip()
     assert new != old and ok(*d, "token", "show").strip() == new
 
@@ -293,8 +294,9 @@ def test_serve_runs_and_stops_cleanly(data_dir: Path) -> None:
         match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", first)
         assert match, first
         base = match.group(1)
-        token = (data_dir / "token").read_text().strip()
-        assert token in proc.stdout.readline() + proc.stdout.readline()
+        token = (data_dir / "tokens" / "alice").read_text().strip()
+        banner = "".join(iter(proc.stdout.readline, "Stop with Ctrl-C.\n"))
+        assert "account alice" in banner and token in banner
         with urllib.request.urlopen(base + "/api/health", timeout=10) as resp:
             assert resp.status == 200
         req = urllib.request.Request(base + "/api/people", headers={"Authorization": f"Bearer {token}"})
@@ -307,7 +309,8 @@ def test_serve_runs_and_stops_cleanly(data_dir: Path) -> None:
             proc.kill()
             proc.wait()
     # Closed cleanly: the WAL was checkpointed away and the database opens.
-    assert not (data_dir / "kith.sqlite3-wal").exists() or (data_dir / "kith.sqlite3-wal").stat().st_size == 0
+    wal = data_dir / "accounts" / "alice.sqlite3-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
 
 
 @pytest.mark.parametrize("bad_port", ["taken", "99999"])
@@ -330,9 +333,9 @@ def test_file_and_database_errors_are_one_line(data_dir: Path, tmp_path: Path) -
     assert "x.json" in line
     line = fails("--data", data_dir, "backup", "--output", "/proc/kith-backup.sqlite3")
     assert "database" in line or "/proc" in line
-    (data_dir / "kith.sqlite3").write_bytes(b"this is not a database" * 100)
+    (data_dir / "accounts" / "alice.sqlite3").write_bytes(b"this is not a database" * 100)
     for suffix in ("-wal", "-shm"):
-        (data_dir / f"kith.sqlite3{suffix}").unlink(missing_ok=True)
+        (data_dir / "accounts" / f"alice.sqlite3{suffix}").unlink(missing_ok=True)
     line = fails("--data", data_dir, "people", "list")
     assert "backup" in line
 

@@ -12,7 +12,7 @@ import pytest
 
 from bridges.base import ContactDraft
 from bridges.vcard import VCardBridge
-from node.context import NodeContext
+from node.context import AccountContext
 from node.errors import BadInput, Conflict
 from node.exporting import vcards
 from node.graph import Graph
@@ -76,7 +76,7 @@ def _strip(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def test_json_round_trip_is_lossless(ctx: NodeContext, clock: FixedClock, tmp_path: Path) -> None:
+async def test_json_round_trip_is_lossless(ctx: AccountContext, clock: FixedClock, tmp_path: Path) -> None:
     ids = await _populate(ctx.graph, clock)
     first = await ctx.graph.export_json()
     assert first["format"] == "kith-export" and first["tables"]["person"]["rows"]
@@ -116,7 +116,7 @@ async def test_json_round_trip_is_lossless(ctx: NodeContext, clock: FixedClock, 
     ],
 )
 async def test_hostile_import_is_refused_whole(
-    ctx: NodeContext, clock: FixedClock, tmp_path: Path, mutate: Any, field: str
+    ctx: AccountContext, clock: FixedClock, tmp_path: Path, mutate: Any, field: str
 ) -> None:
     await _populate(ctx.graph, clock)
     doc = await ctx.graph.export_json()
@@ -133,7 +133,7 @@ async def test_hostile_import_is_refused_whole(
         await db.close()
 
 
-async def test_vcard_export_parses_back(ctx: NodeContext, clock: FixedClock, tmp_path: Path) -> None:
+async def test_vcard_export_parses_back(ctx: AccountContext, clock: FixedClock, tmp_path: Path) -> None:
     ids = await _populate(ctx.graph, clock)
     text = await vcards(ctx.graph)
     assert text.count("BEGIN:VCARD") == 2  # active people only: Ada (with Merged Away inside) and Charles
@@ -156,7 +156,7 @@ async def test_vcard_export_parses_back(ctx: NodeContext, clock: FixedClock, tmp
 
 
 async def test_failed_import_spares_writes_batched_with_it(
-    ctx: NodeContext, clock: FixedClock, tmp_path: Path
+    ctx: AccountContext, clock: FixedClock, tmp_path: Path
 ) -> None:
     await _populate(ctx.graph, clock)
     doc = await ctx.graph.export_json()

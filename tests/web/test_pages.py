@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from node.context import read_token
+from node.server import read_token
 from node.web.disclosure import disclosure_settings
 
 from .conftest import Browserish, Node, sign_in
@@ -209,9 +209,9 @@ async def test_card_and_who_sees_what(client: Browserish, node: Node) -> None:
 async def test_rotating_the_token_needs_the_current_secret(client: Browserish, node: Node) -> None:
     old = node.token
     _, html = await client.post("/settings/token", {"current": "wrong"}, from_page="/settings")
-    assert "is wrong; nothing was changed" in html and read_token(node.data_dir) == old
+    assert "is wrong; nothing was changed" in html and read_token(node.data_dir, "alice") == old
     _, html = await client.post("/settings/token", {"current": old})
-    new = read_token(node.data_dir)
+    new = read_token(node.data_dir, "alice")
     assert new != old and new in html
     async with aiohttp.ClientSession() as api:
         for token, status in ((old, 401), (new, 200)):
