@@ -3,6 +3,7 @@ public collections. Private things (relationship records, cards, follower lists)
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 from urllib.parse import unquote
 
@@ -13,7 +14,9 @@ from federation.errors import NotFound
 from federation.kith import render_card
 from federation.ports import RemoteActor
 from federation.service import Federation
-from federation.urls import KITH_PROTOCOL
+from federation.urls import KITH_PROTOCOL, Urls
+from protocol.addresses import normalize, normalize_acct
+from protocol.errors import InvalidRecord
 
 __all__ = ["FEDERATION", "VERSION", "federation_routes"]
 
@@ -40,6 +43,43 @@ def _as_response(request: web.Request, doc: dict[str, Any]) -> web.Response:
     return resp
 
 
+def _resource_key(resource: str) -> str:
+    """The canonical form of a WebFinger resource (RFC 7033 §4.1): an ``acct:`` URI, a bare ``user@host``, or
+    a URL, read by protocol/addresses.py, so that every spelling of our address finds us: a port
+    (``acct:alice@127.0.0.1:8722``), a differently cased or IDNA-encoded host, a trailing dot, percent-escapes.
+    An unreadable resource names no one here: 404, as Mastodon answers, with what to write instead."""
+    text = unquote(resource).strip()
+    try:
+        if text[:8].lower().startswith(("http://", "https://")):
+            return normalize(text, kind="url").uri
+        if text[:5].lower() == "acct:":
+            text = text[5:]
+        return normalize_acct("acct:" + text.lstrip("@"))
+    except InvalidRecord as exc:
+        raise NotFound(
+            f"no such account here: {resource[:200]!r} is not an account or actor URL ({exc.message}); "
+            "pass ?resource=acct:user@host"
+        ) from None
+
+
+def _own(kind: str, text: str) -> str:
+    # our own names in canonical form; a domain the address rules cannot read (a one-label host without a
+    # port) is compared as written, lowercased, rather than failing every lookup
+    try:
+        return normalize_acct("acct:" + text) if kind == "acct" else normalize(text, kind="url").uri
+    except InvalidRecord:
+        return ("acct:" + text if kind == "acct" else text).lower()
+
+
+@functools.lru_cache(maxsize=16)
+def _webfinger_names(urls: Urls) -> tuple[frozenset[str], frozenset[str]]:
+    """The canonical resources that name the owner's actor, and those that name the node's actor."""
+    owner = {_own("acct", urls.owner_acct), _own("url", urls.owner)}
+    # FEP-d556: the server's own actor is also found by WebFinger on the server's URL
+    node = {_own("acct", urls.node_acct), _own("url", urls.node), _own("url", urls.base)}
+    return frozenset(owner), frozenset(node)
+
+
 @edge
 async def _webfinger(request: web.Request) -> web.Response:
     fed = _fed(request)
@@ -47,20 +87,12 @@ async def _webfinger(request: web.Request) -> web.Response:
     if not resource:
         raise web.HTTPBadRequest(text="pass ?resource=acct:user@host")
     urls = fed.urls
-    owner = {f"acct:{urls.owner_acct}".lower(), urls.owner.lower(), urls.owner_acct.lower()}
-    # FEP-d556: the server's own actor is also found by WebFinger on the server's URL
-    node = {
-        f"acct:{urls.node_acct}".lower(),
-        urls.node.lower(),
-        urls.node_acct.lower(),
-        urls.base.lower(),
-        urls.base.lower() + "/",
-    }
-    key = unquote(resource).lower()
+    owner, node = _webfinger_names(urls)
+    key = _resource_key(resource)
     if key in owner:
-        subject, actor = f"acct:{urls.owner_acct}", urls.owner
+        subject, actor = _own("acct", urls.owner_acct), urls.owner
     elif key in node:
-        subject, actor = f"acct:{urls.node_acct}", urls.node
+        subject, actor = _own("acct", urls.node_acct), urls.node
     else:
         raise NotFound(f"no such account here: {resource[:200]}")
     jrd = {
