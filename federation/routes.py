@@ -4,6 +4,7 @@ public collections. Private things (relationship records, cards, follower lists)
 from __future__ import annotations
 
 import functools
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -18,14 +19,15 @@ from federation.urls import KITH_PROTOCOL, Urls
 from protocol.addresses import normalize, normalize_acct
 from protocol.errors import InvalidRecord
 
-__all__ = ["FEDERATION", "VERSION", "federation_routes"]
+__all__ = ["FEDERATION", "NODEINFO_VERSIONS", "VERSION", "federation_routes", "nodeinfo_document"]
 
 FEDERATION = web.AppKey("kith.federation", Federation)
 
 _AS_JSON = "application/activity+json"
 _LD_JSON = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
-_NODEINFO_PROFILE = "http://nodeinfo.diaspora.software/ns/schema/2.1"
 VERSION = "0.1.0"
+#: NodeInfo versions served at /nodeinfo/<version>, newest first (the order of the discovery links).
+NODEINFO_VERSIONS = ("2.1", "2.0")
 
 
 def _fed(request: web.Request) -> Federation:
@@ -119,29 +121,46 @@ async def _host_meta(request: web.Request) -> web.Response:
     return web.Response(text=xrd, content_type="application/xrd+xml")
 
 
+def _nodeinfo_profile(version: str) -> str:
+    return f"http://nodeinfo.diaspora.software/ns/schema/{version}"
+
+
 async def _nodeinfo_links(request: web.Request) -> web.Response:
+    # Both versions, newest first, as servers that serve both list them: a client that knows only 2.0
+    # (Mastodon reads 2.0) finds its link, one that takes the first finds 2.1.
     base = _fed(request).urls.base
-    doc = {"links": [{"rel": _NODEINFO_PROFILE, "href": f"{base}/nodeinfo/2.1"}]}
-    return web.json_response(doc)
+    links = [{"rel": _nodeinfo_profile(v), "href": f"{base}/nodeinfo/{v}"} for v in NODEINFO_VERSIONS]
+    return web.json_response({"links": links})
 
 
-async def _nodeinfo(request: web.Request) -> web.Response:
-    fed = _fed(request)
-    doc = {
-        "version": "2.1",
-        "software": {"name": "kith", "version": VERSION, "repository": "https://w3id.org/kith"},
+def nodeinfo_document(version: str, *, node_name: str, users: int) -> dict[str, Any]:
+    """NodeInfo ``version`` (2.0 or 2.1) with exactly the fields that version's schema allows: 2.0 has no
+    ``software.repository`` (``additionalProperties: false``), so one document cannot serve both. The schemas
+    are kept in specs/test-vectors/nodeinfo/ and the tests validate against them."""
+    software: dict[str, str] = {"name": "kith", "version": VERSION}
+    if version == "2.1":
+        software["repository"] = "https://w3id.org/kith"
+    return {
+        "version": version,
+        "software": software,
         "protocols": ["activitypub"],
         "services": {"inbound": [], "outbound": []},
         "openRegistrations": False,
-        "usage": {"users": {"total": 1, "activeMonth": 1, "activeHalfyear": 1}, "localPosts": 0},
-        "metadata": {
-            "nodeName": fed.config.node.display_name or fed.urls.host,
-            "implements": [KITH_PROTOCOL],
-        },
+        "usage": {"users": {"total": users, "activeMonth": users, "activeHalfyear": users}, "localPosts": 0},
+        "metadata": {"nodeName": node_name, "implements": [KITH_PROTOCOL]},
     }
-    resp = web.json_response(doc)
-    resp.headers["Content-Type"] = f'application/json; profile="{_NODEINFO_PROFILE}#"'
-    return resp
+
+
+def _nodeinfo(version: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        fed = _fed(request)
+        name = fed.config.node.display_name or fed.urls.host
+        resp = web.json_response(nodeinfo_document(version, node_name=name, users=1))
+        resp.headers["Content-Type"] = f'application/json; profile="{_nodeinfo_profile(version)}#"'
+        return resp
+
+    handler.__name__ = f"_nodeinfo_{version.replace('.', '_')}"
+    return handler
 
 
 def _check_user(request: web.Request) -> None:
@@ -252,7 +271,7 @@ def federation_routes() -> list[web.RouteDef]:
         web.get("/.well-known/webfinger", _webfinger),
         web.get("/.well-known/host-meta", _host_meta),
         web.get("/.well-known/nodeinfo", _nodeinfo_links),
-        web.get("/nodeinfo/2.1", _nodeinfo),
+        *(web.get(f"/nodeinfo/{v}", _nodeinfo(v)) for v in NODEINFO_VERSIONS),
         web.get("/users/{username}", _owner_actor),
         web.post("/users/{username}/inbox", _inbox),
         web.get("/users/{username}/outbox", _outbox),
