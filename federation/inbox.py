@@ -11,7 +11,8 @@
    objects from another origin are cut down to their id, so that the worker fetches them from their own
    origin or finds them in our store;
 6. blocks of the actor and its domain (403; checked before any key is fetched);
-7. dedupe by activity id and durable store in one group-committed write, then 202; a worker processes it.
+7. dedupe by activity id (a finished id reused by another signed request is a new request: federation/store.py)
+   and durable store in one group-committed write, then 202; a worker processes it.
 Nothing is written unless every check passed.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -155,6 +157,13 @@ def _strip_foreign(activity: dict[str, Any], actor_origin: str) -> dict[str, Any
     return out
 
 
+def _request_digest(headers: Mapping[str, str]) -> str:
+    """What tells one signed request from another: its signature. A replay carries the very same one; a new
+    request (even one reusing an activity id, even a sender's retry) is signed again (federation/store.py)."""
+    parts = [headers.get(name, "") for name in ("Signature-Input", "Signature", "Authorization")]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
 class _KeyGone(Exception):
     """The key's document answered 404/410: its actor is gone."""
 
@@ -166,12 +175,12 @@ class _StoreBatcher:
 
     def __init__(self, store: FederationStore) -> None:
         self.store = store
-        self._pending: list[tuple[tuple[str, str, str, str, float], asyncio.Future[bool]]] = []
+        self._pending: list[tuple[tuple[str, str, str, str, float], str, asyncio.Future[bool]]] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def add(self, item: tuple[str, str, str, str, float]) -> bool:
+    async def add(self, item: tuple[str, str, str, str, float], request: str) -> bool:
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((item, future))
+        self._pending.append((item, request, future))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._flush())
         return await future
@@ -180,15 +189,17 @@ class _StoreBatcher:
         while self._pending:
             batch, self._pending = self._pending[:512], self._pending[512:]
             try:
-                results = await self.store.store_inbox_many([item for item, _ in batch])
+                results = await self.store.store_inbox_many(
+                    [item for item, _, _ in batch], requests=[request for _, request, _ in batch]
+                )
             except BaseException as exc:  # the callers see the failure; nothing was stored for them
-                for _, future in batch:
+                for _, _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 continue
-            for (_, future), fresh in zip(batch, results, strict=True):
+            for (_, _, future), fresh in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(fresh)
 
@@ -337,7 +348,7 @@ class Intake:
         self.verified += 1
         clean = _strip_foreign(activity, actor_origin)
         text = body.decode() if clean is original else json.dumps(clean)  # keep the bytes as sent when we can
-        stored = await self._batcher.add((activity_id, actor.id, kind, text, now))
+        stored = await self._batcher.add((activity_id, actor.id, kind, text, now), _request_digest(headers))
         if stored:
             self.on_stored()
         else:

@@ -92,6 +92,13 @@ async def listen(app: web.Application, name: str) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
+@dataclass(frozen=True)
+class Request:
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
 @dataclass
 class DevServer:
     base: str
@@ -144,8 +151,8 @@ class DevServer:
             **extra,
         }
 
-    async def deliver(self, node: Node, activity: dict[str, Any], *, name: str = "bob") -> int:
-        """POST to the node's owner inbox, signed the way Mastodon and Takahē sign (cavage, rsa-sha256)."""
+    def sign(self, node: Node, activity: dict[str, Any], *, name: str = "bob") -> Request:
+        """A POST to the node's owner inbox, signed the way Mastodon and Takahē sign (cavage, rsa-sha256)."""
         body = json.dumps(activity).encode()
         url = f"{node.base}/users/{node.fed.urls.username}/inbox"
         parts = urlsplit(url)
@@ -161,9 +168,15 @@ class DevServer:
                 covered=["(request-target)", "host", "date", "digest"],
             )
         )
-        async with self.http.post(url, data=body, headers=headers) as r:
-            await r.read()
-            return r.status
+        return Request(url=url, body=body, headers=headers)
+
+    async def post(self, request: Request) -> tuple[int, str]:
+        """Send a signed request (again, for a replay); the status and the body of the answer."""
+        async with self.http.post(request.url, data=request.body, headers=request.headers) as r:
+            return r.status, await r.text()
+
+    async def deliver(self, node: Node, activity: dict[str, Any], *, name: str = "bob") -> int:
+        return (await self.post(self.sign(node, activity, name=name)))[0]
 
     async def webfinger(self, address: str) -> tuple[int, dict[str, Any]]:
         """WebFinger as a server resolving a mention: on the account's own host, port included."""
