@@ -43,6 +43,10 @@ class Processor:
         self.fed = fed
 
     async def process(self, actor_id: str, activity: dict[str, Any]) -> None:
+        if await self.fed.store.tombstone(self.fed.urls.owner) is not None:
+            # the owner's actor was deleted: nothing that reaches it is acted on (no follows, no offers)
+            _log.debug("ignoring %s from %s: the owner's actor was deleted", activity.get("type"), actor_id)
+            return
         kind = activity.get("type")
         handler = getattr(self, f"on_{kind}", None) if isinstance(kind, str) and kind.isalpha() else None
         if handler is None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
 from aiohttp import web
 
-from federation.edge import edge
-from federation.errors import NotFound
+from federation.edge import edge, error_response
+from federation.errors import Gone, NotFound
 from federation.kith import render_card
 from federation.ports import RemoteActor
 from federation.service import Federation
@@ -92,6 +93,8 @@ async def _webfinger(request: web.Request) -> web.Response:
     owner, node = _webfinger_names(urls)
     key = _resource_key(resource)
     if key in owner:
+        if await fed.store.tombstone(urls.owner) is not None:
+            raise Gone(f"acct:{urls.owner_acct} was deleted")
         subject, actor = _own("acct", urls.owner_acct), urls.owner
     elif key in node:
         subject, actor = _own("acct", urls.node_acct), urls.node
@@ -155,7 +158,8 @@ def _nodeinfo(version: str) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
         fed = _fed(request)
         name = fed.config.node.display_name or fed.urls.host
-        resp = web.json_response(nodeinfo_document(version, node_name=name, users=1))
+        users = 0 if await fed.store.tombstone(fed.urls.owner) is not None else 1
+        resp = web.json_response(nodeinfo_document(version, node_name=name, users=users))
         resp.headers["Content-Type"] = f'application/json; profile="{_nodeinfo_profile(version)}#"'
         return resp
 
@@ -266,19 +270,52 @@ async def _relationship(request: web.Request) -> web.Response:
     return _as_response(request, offer.final)
 
 
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _unless_deleted(handler: _Handler, *, tombstone: bool = False) -> _Handler:
+    """Once the owner's actor is deleted, it and its objects answer 410 Gone (the actor itself with a
+    ``Tombstone``, as ActivityStreams describes a deleted object), whatever the handler would have served;
+    its inbox takes nothing more. Other names under /users/ are left to the handler (404)."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        fed = _fed(request)
+        name = request.match_info.get("username")
+        if name is None or name.lower() == fed.urls.username.lower():
+            tomb = await fed.store.tombstone(fed.urls.owner)
+            if tomb is not None and tombstone:
+                doc = {
+                    "@context": "https://www.w3.org/ns/activitystreams",
+                    "id": fed.urls.owner,
+                    "type": "Tombstone",
+                    "formerType": tomb.former_type,
+                    "deleted": datetime.fromtimestamp(tomb.deleted_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                }
+                resp = _as_response(request, doc)
+                resp.set_status(410)
+                return resp
+            if tomb is not None:
+                return error_response(Gone(f"{fed.urls.owner} was deleted; its objects are gone with it"))
+        return await handler(request)
+
+    wrapped.__name__ = handler.__name__
+    wrapped.__doc__ = handler.__doc__
+    return wrapped
+
+
 def federation_routes() -> list[web.RouteDef]:
     return [
         web.get("/.well-known/webfinger", _webfinger),
         web.get("/.well-known/host-meta", _host_meta),
         web.get("/.well-known/nodeinfo", _nodeinfo_links),
         *(web.get(f"/nodeinfo/{v}", _nodeinfo(v)) for v in NODEINFO_VERSIONS),
-        web.get("/users/{username}", _owner_actor),
-        web.post("/users/{username}/inbox", _inbox),
-        web.get("/users/{username}/outbox", _outbox),
-        web.get("/users/{username}/followers", _followers),
-        web.get("/users/{username}/following", _following),
-        web.get("/users/{username}/card", _card),
-        web.get("/relationships/{rid}", _relationship),
+        web.get("/users/{username}", _unless_deleted(_owner_actor, tombstone=True)),
+        web.post("/users/{username}/inbox", _unless_deleted(_inbox)),
+        web.get("/users/{username}/outbox", _unless_deleted(_outbox)),
+        web.get("/users/{username}/followers", _unless_deleted(_followers)),
+        web.get("/users/{username}/following", _unless_deleted(_following)),
+        web.get("/users/{username}/card", _unless_deleted(_card)),
+        web.get("/relationships/{rid}", _unless_deleted(_relationship)),
         web.get("/actor", _node_actor),
         web.post("/actor/inbox", _inbox),
         web.get("/actor/outbox", _outbox),

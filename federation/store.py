@@ -30,6 +30,7 @@ __all__ = [
     "InboxRow",
     "OfferRow",
     "StoredActor",
+    "TombstoneRow",
     "host_of",
 ]
 
@@ -95,6 +96,16 @@ class FollowRow:
     def end_state(self) -> str:
         """Where an Undo, a Block or a Delete takes this follow (FOLLOW_REQUEST)."""
         return "cancelled" if self.state == "pending" else "ended"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TombstoneRow:
+    """A deleted actor of this node (docs/ARCHITECTURE.md §4; specs/FEDERATION.md)."""
+
+    actor_id: str
+    former_type: str
+    activity_id: str  # the Delete sent for it
+    deleted_at: float
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -861,6 +872,40 @@ class FederationStore:
     async def is_blocked_by(self, actor_id: str) -> bool:
         return bool(
             await self._scalar("SELECT EXISTS (SELECT 1 FROM fed_blocked_by WHERE actor_id = ?)", (actor_id,))
+        )
+
+    # ---- our deleted actors ----------------------------------------------------------------------
+
+    async def add_tombstone(
+        self, actor_id: str, *, former_type: str, activity_id: str, now: float
+    ) -> TombstoneRow:
+        """Mark one of our actors deleted; the first deletion's row stands (a repeat changes nothing)."""
+
+        async def fn(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                """INSERT OR IGNORE INTO fed_tombstones (actor_id, former_type, activity_id, deleted_at)
+                   VALUES (?, ?, ?, ?)""",
+                (actor_id, former_type, activity_id, now),
+            )
+
+        await self.db.write(fn)
+        row = await self.tombstone(actor_id)
+        assert row is not None
+        return row
+
+    async def tombstone(self, actor_id: str) -> TombstoneRow | None:
+        async def fn(conn: aiosqlite.Connection) -> TombstoneRow | None:
+            async with conn.execute("SELECT * FROM fed_tombstones WHERE actor_id = ?", (actor_id,)) as cur:
+                row = await cur.fetchone()
+            return TombstoneRow(**dict(row)) if row else None
+
+        return await self._read(fn)
+
+    async def in_outbox(self, activity_id: str) -> bool:
+        return bool(
+            await self._scalar(
+                "SELECT EXISTS (SELECT 1 FROM fed_outbox WHERE activity_id = ?)", (activity_id,)
+            )
         )
 
     # ---- settings of the owner's actor -----------------------------------------------------------

@@ -151,10 +151,13 @@ class DevServer:
             **extra,
         }
 
-    def sign(self, node: Node, activity: dict[str, Any], *, name: str = "bob") -> Request:
-        """A POST to the node's owner inbox, signed the way Mastodon and Takahē sign (cavage, rsa-sha256)."""
+    def sign(
+        self, node: Node, activity: dict[str, Any], *, name: str = "bob", path: str | None = None
+    ) -> Request:
+        """A POST to the node's owner inbox (or ``path``), signed the way Mastodon and Takahē sign (cavage,
+        rsa-sha256)."""
         body = json.dumps(activity).encode()
-        url = f"{node.base}/users/{node.fed.urls.username}/inbox"
+        url = node.base + (path or f"/users/{node.fed.urls.username}/inbox")
         parts = urlsplit(url)
         headers = {"Host": parts.netloc, "Content-Type": "application/activity+json"}
         headers.update(
