@@ -273,7 +273,11 @@ async def set_aliases(fed: Federation, addresses: list[str]) -> list[str]:
 
 
 async def move(fed: Federation, address: str) -> dict[str, Any]:
-    """The owner moved to another account: point movedTo at it and tell followers (Move, as Mastodon)."""
+    """The owner moved to another account: point movedTo at it and tell followers (Move, as Mastodon), and
+    everyone else who has the owner in their graph (issue 12 §7): the accounts the owner follows and the Kith
+    peers holding a relationship record or the card, who repoint their record of the owner and mark the old
+    address moved. They are reached at their inboxes only, never named in the activity (whom the owner is
+    related to is private, and the Move is public)."""
     await ensure_alive(fed)
     target = await fed.actors.resolve(address, source="owner")
     if fed.urls.owner not in target.also_known_as:
@@ -282,7 +286,7 @@ async def move(fed: Federation, address: str) -> dict[str, Any]:
         )
     await fed.store.set_setting("moved_to", target.id)
     activity = act.move(fed.new_id(), fed.urls.owner, target.id, fed.urls.followers(fed.urls.owner))
-    inboxes = await _follower_inboxes(fed)
+    inboxes = await _everyone_who_knows(fed)
     await fed.send(activity, inboxes, public=True)
     return {"moved_to": target.id, "notified": len(inboxes)}
 

@@ -66,6 +66,11 @@ class Processor:
         added = await fed.store.add_follow(
             follow_id=follow_id, direction="in", actor_id=actor_id, state="pending", now=fed.clock()
         )
+        if added and await fed.store.setting("moved_to"):
+            # the owner moved away: a follow of the old account is refused, as Mastodon refuses it (the
+            # follower's server reads movedTo from the Reject's actor and can follow the new one)
+            await answer_follow(fed, follow_id, accepted=False)
+            return
         if not added:
             # a follow we hold and that is still live: a repeat. An accepted one is answered again, as
             # Mastodon does: the follower evidently lacks our Accept (it would show "requested" for good).

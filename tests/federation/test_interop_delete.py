@@ -18,7 +18,7 @@ from federation.errors import Gone
 from node.cli_federation import ACTOR_DELETE_WARNING, RUNTIME_URL_FILE
 from node.cli_federation import main as cli
 
-from .interop import AS, DevServer, dev_server, fill, kith_node, vector
+from .interop import AS, DevServer, dev_server, fill, identities, kith_node, vector
 from .nodes import FakeClock, Node, settle, start_node
 from .test_real_nodes import real_node
 
@@ -191,3 +191,28 @@ async def test_the_owner_api_and_cli_delete_only_when_told_to(tmp_path: Path) ->
         assert status == 200 and answer["already_deleted"] is True
         async with node.http.get(node.base + "/api/federation/followers", headers=headers) as r:
             assert r.status == 200  # reading still works
+
+
+async def test_a_server_account_deleted_leaves_both_its_addresses_gone(tmp_path: Path) -> None:
+    # the other direction: a Delete of a server's actor marks its actor URL and its acct: gone, both
+    clock = FakeClock()
+    async with kith_node(tmp_path, "alice", clock) as node, dev_server(clock) as peer:
+        await peer.resolve(node.acct)
+        assert await peer.deliver(node, follow_of(peer, node)) == 202
+        await settle(node)
+        peer.gone.add("bob")  # its document answers 410 from now on; Kith verifies with the key it cached
+        delete = {
+            "@context": AS,
+            "id": peer.actor() + "#delete",
+            "type": "Delete",
+            "actor": peer.actor(),
+            "object": peer.actor(),
+            "to": ["https://www.w3.org/ns/activitystreams#Public"],
+        }
+        assert await peer.deliver(node, delete) == 202
+        await settle(node)
+        assert await identities(node, peer.actor()) == {
+            peer.actor(): ("gone", None),
+            f"acct:{peer.acct()}": ("gone", None),
+        }
+        assert await owner.followers(node.fed) == []
