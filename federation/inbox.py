@@ -35,6 +35,7 @@ from federation.ratelimit import HostRateLimiter
 from federation.remote import RemoteActors, origin
 from federation.signing import public_key, signature_key_id, verify
 from federation.store import FederationStore
+from protocol import cavage, rfc9421
 from protocol.errors import (
     MalformedInput,
     OriginMismatch,
@@ -43,6 +44,8 @@ from protocol.errors import (
     UnknownContext,
 )
 from protocol.jsonld import MAX_DOCUMENT_BYTES, parse_json
+from protocol.sfv import Item, parse_dictionary
+from protocol.wire import header_map
 
 __all__ = ["KNOWN_CONTEXTS", "Intake", "check_contexts", "read_body"]
 
@@ -157,11 +160,19 @@ def _strip_foreign(activity: dict[str, Any], actor_origin: str) -> dict[str, Any
     return out
 
 
-def _request_digest(headers: Mapping[str, str]) -> str:
-    """What tells one signed request from another: its signature. A replay carries the very same one; a new
-    request (even one reusing an activity id, even a sender's retry) is signed again (federation/store.py)."""
-    parts = [headers.get(name, "") for name in ("Signature-Input", "Signature", "Authorization")]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+def _request_digest(scheme: Any, key_id: str, headers: Mapping[str, str]) -> str:
+    """What tells one signed request from another (federation/store.py): the signature bytes that verified,
+    picked from the headers exactly as the verifier picks them. A replay carries the very same bytes however
+    its headers are dressed (parameters reordered, another algorithm name, an extra Authorization header or
+    RFC 9421 label beside them); a new request, even one reusing an activity id, is signed again."""
+    fields = header_map(list(headers.items()))
+    if scheme == "rfc9421":
+        label = next(i.label for i in rfc9421.signature_inputs_from_headers(fields) if i.key_id == key_id)
+        member = parse_dictionary(fields["signature"])[label]
+        signature = member.value if isinstance(member, Item) and isinstance(member.value, bytes) else b""
+    else:
+        signature = cavage.signature_from_headers(fields).signature
+    return hashlib.sha256(key_id.encode() + b"\n" + signature).hexdigest()
 
 
 class _KeyGone(Exception):
@@ -348,7 +359,8 @@ class Intake:
         self.verified += 1
         clean = _strip_foreign(activity, actor_origin)
         text = body.decode() if clean is original else json.dumps(clean)  # keep the bytes as sent when we can
-        stored = await self._batcher.add((activity_id, actor.id, kind, text, now), _request_digest(headers))
+        request = _request_digest(scheme, key_id, headers)  # after verification: these headers parse
+        stored = await self._batcher.add((activity_id, actor.id, kind, text, now), request)
         if stored:
             self.on_stored()
         else:

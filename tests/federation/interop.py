@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import aiohttp
+import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -65,6 +66,19 @@ def fill(template: Any, values: dict[str, str]) -> Any:
         text = text.replace("{{" + key + "}}", json.dumps(value)[1:-1])
     assert "{{" not in text, text
     return json.loads(text)
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+#: "::1" as a host to parametrise with, skipped (and saying why) on a machine without IPv6 loopback
+IPV6 = pytest.param("::1", marks=pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback here"))
 
 
 def _bind(host: str) -> tuple[socket.socket, int]:

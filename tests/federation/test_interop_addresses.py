@@ -12,10 +12,10 @@ import pytest
 
 from federation import owner
 
-from .interop import dev_server, identities, kith_node
+from .interop import IPV6, dev_server, identities, kith_node
 from .nodes import FakeClock, settle
 
-PEER_HOSTS = ["localhost", "127.0.0.1", "::1"]
+PEER_HOSTS = ["localhost", "127.0.0.1", IPV6]
 
 
 @pytest.mark.parametrize("peer_host", PEER_HOSTS)
@@ -61,7 +61,7 @@ async def test_kith_follows_an_account_at_an_address_with_a_port(
         assert f"acct:{peer.acct()}" in await identities(node, peer.actor())
 
 
-@pytest.mark.parametrize("node_host", ["127.0.0.1", "localhost", "::1"])
+@pytest.mark.parametrize("node_host", ["127.0.0.1", "localhost", IPV6])
 async def test_every_spelling_of_the_owner_finds_them(tmp_path: Path, node_host: str) -> None:
     clock = FakeClock()
     async with kith_node(tmp_path, "alice", clock, host=node_host) as node, aiohttp.ClientSession() as http:

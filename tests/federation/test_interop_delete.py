@@ -53,7 +53,7 @@ async def test_delete_reaches_followers_followed_and_peers_then_everything_is_go
         start_node(tmp_path, "carol", clock, index=2) as carol,
         dev_server(clock, "localhost") as follower,
         dev_server(clock, "127.0.0.1", index=8) as followed,
-        dev_server(clock, "::1", index=9) as blocked,
+        dev_server(clock, "127.0.0.1", index=9) as blocked,
     ):
         fed = node.fed
         # a follower, an account the owner follows, a Kith peer with a relationship record, a blocked account

@@ -4,6 +4,7 @@ The sequences are specs/test-vectors/interop/refollow-reused-ids.json; the attac
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -11,6 +12,7 @@ from urllib.parse import quote
 import pytest
 
 from federation import owner
+from federation.signing import sign
 from federation.store import REPLAY_WINDOW
 
 from .interop import DevServer, Request, dev_server, fill, kith_node, vector
@@ -224,3 +226,60 @@ async def test_an_answer_naming_someone_elses_follow_changes_nothing(tmp_path: P
         states = {f["actor"]: f["state"] for f in await owner.following(node.fed)}
         assert states == {peer.actor(): "pending", other.actor(): "pending"}
         assert mine["state"] == "pending"
+
+
+def _dressed(request: Request, **headers: str) -> Request:
+    return Request(url=request.url, body=request.body, headers={**request.headers, **headers})
+
+
+def _reordered(signature: str) -> str:
+    # the same cavage parameters in another order, under another accepted algorithm name
+    params = dict(part.split("=", 1) for part in signature.split(","))
+    params["algorithm"] = '"hs2019"'
+    return ",".join(f"{k}={params[k]}" for k in ("signature", "headers", "algorithm", "keyId"))
+
+
+@pytest.mark.parametrize("scheme", ["cavage", "rfc9421"])
+async def test_a_replay_dressed_differently_is_still_a_replay(tmp_path: Path, scheme: str) -> None:
+    # What makes a request new is a new signature, not new header text: a captured request whose headers are
+    # reformatted, or carry an extra signature beside the one that verifies, is the same request.
+    clock = FakeClock()
+    async with kith_node(tmp_path, "alice", clock) as node, dev_server(clock) as peer:
+        follow_id = peer.follow_id(node.actor)
+        body = json.dumps(follow(peer, node, follow_id)).encode()
+        url = f"{node.base}/users/alice/inbox"
+        headers = {"Content-Type": "application/activity+json"}
+        headers |= sign(
+            scheme, method="POST", url=url, headers=headers, body=body, key_id=peer.actor() + "#main-key",
+            private_key=peer.key, now=clock(),
+        )  # fmt: skip
+        captured = Request(url=url, body=body, headers=headers)
+        assert await peer.post(captured) == (202, "stored")
+        await settle(node)
+        assert await peer.deliver(node, undo(peer, node, follow_id)) == 202
+        await settle(node)
+        assert await followers(node) == []
+        if scheme == "cavage":
+            variants = [
+                _dressed(captured, Authorization='Signature keyId="x",signature="AAAA"'),
+                _dressed(captured, Signature=_reordered(headers["Signature"])),
+            ]
+        else:
+            variants = [
+                _dressed(
+                    captured,
+                    **{
+                        "Signature-Input": headers["Signature-Input"] + ', junk=("@method");keyid="junk"',
+                        "Signature": headers["Signature"] + ", junk=:AAAA:",
+                    },
+                ),
+            ]
+        for variant in variants:
+            clock.advance(60)
+            assert await peer.post(variant) == (202, "already stored")
+            await settle(node)
+        assert await followers(node) == []
+        # while a genuinely new request with the same id is a re-follow
+        assert await peer.deliver(node, follow(peer, node, follow_id)) == 202
+        await settle(node)
+        assert await followers(node) == [peer.actor()]
