@@ -162,10 +162,12 @@ async def test_the_owner_api_and_cli_delete_only_when_told_to(tmp_path: Path) ->
             async with node.http.post(url, json=body, headers=headers) as r:
                 return r.status, await r.json(content_type=None)
 
-        for body in ({}, {"confirm": "yes"}, {"confirm": 1}, []):
+        for body in ({}, {"confirm": "yes"}, {"confirm": 1}, {"confirm": [True]}):
             status, answer = await post("/actor/delete", body)
             assert status == 400, body
-        assert "cannot be undone" in answer["error"]["message"] or answer
+            assert "cannot be undone" in answer["error"]["message"] and answer["error"]["field"] == "confirm"
+        status, answer = await post("/actor/delete", [True])
+        assert status == 400 and "JSON object" in answer["error"]["message"]
         # the command line refuses without --yes, says what it would do, and changes nothing
         code = await asyncio.to_thread(cli, ["--data", str(data), "actor", "delete"])
         assert code == 2
