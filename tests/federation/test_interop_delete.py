@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from federation import activities as act
-from federation import owner
+from federation import kith, owner
 from federation.errors import Gone
 from node.cli_federation import ACTOR_DELETE_WARNING, RUNTIME_URL_FILE
 from node.cli_federation import main as cli
@@ -218,3 +218,25 @@ async def test_a_server_account_deleted_leaves_both_its_addresses_gone(tmp_path:
             f"acct:{peer.acct()}": ("gone", None),
         }
         assert await owner.followers(node.fed) == []
+
+
+async def test_a_card_changed_after_the_delete_stays_on_the_node(tmp_path: Path) -> None:
+    # Saving the card publishes it to the peers allowed to see it; once the actor is deleted that sends
+    # nothing and raises nothing, so the owner can still keep their card (and graph) on the node.
+    clock = FakeClock()
+    async with (
+        start_node(tmp_path, "alice", clock) as alice,
+        start_node(tmp_path, "carol", clock, index=2) as carol,
+    ):
+        await owner.follow(alice.fed, carol.acct)  # alice's node now knows carol's (Kith) actor
+        await settle(alice, carol)
+        alice.graph.disclosed[carol.actor] = {"name": "Alice"}
+        assert await kith.publish_card(alice.fed) == 1
+        await settle(alice, carol)
+        assert carol.graph.cards[alice.actor]["name"] == "Alice"
+        await owner.delete_actor(alice.fed)
+        await settle(alice, carol)
+        alice.graph.disclosed[carol.actor] = {"name": "Alice B."}
+        assert await kith.publish_card(alice.fed) == 0
+        await settle(alice, carol)
+        assert carol.graph.cards[alice.actor]["name"] == "Alice"
