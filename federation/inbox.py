@@ -11,7 +11,8 @@
    objects from another origin are cut down to their id, so that the worker fetches them from their own
    origin or finds them in our store;
 6. blocks of the actor and its domain (403; checked before any key is fetched);
-7. dedupe by activity id and durable store in one group-committed write, then 202; a worker processes it.
+7. dedupe by activity id (a finished id reused by another signed request is a new request: federation/store.py)
+   and durable store in one group-committed write, then 202; a worker processes it.
 Nothing is written unless every check passed.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -33,6 +35,7 @@ from federation.ratelimit import HostRateLimiter
 from federation.remote import RemoteActors, origin
 from federation.signing import public_key, signature_key_id, verify
 from federation.store import FederationStore
+from protocol import cavage, rfc9421
 from protocol.errors import (
     MalformedInput,
     OriginMismatch,
@@ -41,6 +44,8 @@ from protocol.errors import (
     UnknownContext,
 )
 from protocol.jsonld import MAX_DOCUMENT_BYTES, parse_json
+from protocol.sfv import Item, parse_dictionary
+from protocol.wire import header_map
 
 __all__ = ["KNOWN_CONTEXTS", "Intake", "check_contexts", "read_body"]
 
@@ -155,6 +160,21 @@ def _strip_foreign(activity: dict[str, Any], actor_origin: str) -> dict[str, Any
     return out
 
 
+def _request_digest(scheme: Any, key_id: str, headers: Mapping[str, str]) -> str:
+    """What tells one signed request from another (federation/store.py): the signature bytes that verified,
+    picked from the headers exactly as the verifier picks them. A replay carries the very same bytes however
+    its headers are dressed (parameters reordered, another algorithm name, an extra Authorization header or
+    RFC 9421 label beside them); a new request, even one reusing an activity id, is signed again."""
+    fields = header_map(list(headers.items()))
+    if scheme == "rfc9421":
+        label = next(i.label for i in rfc9421.signature_inputs_from_headers(fields) if i.key_id == key_id)
+        member = parse_dictionary(fields["signature"])[label]
+        signature = member.value if isinstance(member, Item) and isinstance(member.value, bytes) else b""
+    else:
+        signature = cavage.signature_from_headers(fields).signature
+    return hashlib.sha256(key_id.encode() + b"\n" + signature).hexdigest()
+
+
 class _KeyGone(Exception):
     """The key's document answered 404/410: its actor is gone."""
 
@@ -166,12 +186,12 @@ class _StoreBatcher:
 
     def __init__(self, store: FederationStore) -> None:
         self.store = store
-        self._pending: list[tuple[tuple[str, str, str, str, float], asyncio.Future[bool]]] = []
+        self._pending: list[tuple[tuple[str, str, str, str, float], str, asyncio.Future[bool]]] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def add(self, item: tuple[str, str, str, str, float]) -> bool:
+    async def add(self, item: tuple[str, str, str, str, float], request: str) -> bool:
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((item, future))
+        self._pending.append((item, request, future))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._flush())
         return await future
@@ -180,15 +200,17 @@ class _StoreBatcher:
         while self._pending:
             batch, self._pending = self._pending[:512], self._pending[512:]
             try:
-                results = await self.store.store_inbox_many([item for item, _ in batch])
+                results = await self.store.store_inbox_many(
+                    [item for item, _, _ in batch], requests=[request for _, request, _ in batch]
+                )
             except BaseException as exc:  # the callers see the failure; nothing was stored for them
-                for _, future in batch:
+                for _, _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 continue
-            for (_, future), fresh in zip(batch, results, strict=True):
+            for (_, _, future), fresh in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(fresh)
 
@@ -337,7 +359,8 @@ class Intake:
         self.verified += 1
         clean = _strip_foreign(activity, actor_origin)
         text = body.decode() if clean is original else json.dumps(clean)  # keep the bytes as sent when we can
-        stored = await self._batcher.add((activity_id, actor.id, kind, text, now))
+        request = _request_digest(scheme, key_id, headers)  # after verification: these headers parse
+        stored = await self._batcher.add((activity_id, actor.id, kind, text, now), request)
         if stored:
             self.on_stored()
         else:

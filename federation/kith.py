@@ -295,6 +295,8 @@ def render_card(fed: Federation, fields: Mapping[str, Any]) -> dict[str, Any]:
 async def publish_card(fed: Federation) -> int:
     """Send the owner's card to every Kith peer allowed to see some of it, each getting only their share, to
     their personal inbox. Peers with the same share get the same activity. Returns the number of peers."""
+    if await fed.store.tombstone(fed.urls.owner) is not None:
+        return 0  # the owner's actor was deleted: the card changes on this node only (federation.owner)
     groups: dict[str, tuple[dict[str, Any], list[str]]] = {}
     count = 0
     peers = list(await fed.graph.peers_allowed_to_see_card())

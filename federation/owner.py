@@ -1,16 +1,19 @@
 """What the owner can do with federation (the owner API and CLI call these): follow, unfollow, connect,
-answer requests, block, list followers/following/peers, publish the card, move.
+answer requests, block, list followers/following/peers, publish the card, move, delete the actor.
 
 Every write is durable before anything is sent: state rows first, then the outbox (Federation.send).
+Once the owner's actor is deleted, every operation that would act as it is refused (Gone, 410) before it
+writes anything; listings still answer.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from federation import activities as act
 from federation import kith
-from federation.errors import NotFound
+from federation.errors import Gone, NotFound
 from federation.process import answer_follow
 from federation.remote import parse_address
 from federation.store import FollowRow, OfferRow
@@ -24,6 +27,8 @@ __all__ = [
     "answer",
     "block",
     "connect",
+    "delete_actor",
+    "ensure_alive",
     "follow",
     "follow_json",
     "followers",
@@ -72,6 +77,7 @@ async def _acct(fed: Federation, actor_id: str) -> dict[str, Any]:
 
 
 async def follow(fed: Federation, address: str) -> dict[str, Any]:
+    await ensure_alive(fed)
     actor = await fed.actors.resolve(address, source="following")
     if await fed.store.is_blocked(actor.id):
         raise NotFound(f"{actor.id} is blocked; unblock it first")
@@ -89,6 +95,7 @@ async def follow(fed: Federation, address: str) -> dict[str, Any]:
 
 
 async def unfollow(fed: Federation, address: str) -> dict[str, Any]:
+    await ensure_alive(fed)
     actor = await fed.actors.resolve(address, source="following")
     live = await fed.store.live_follow("out", actor.id)
     if live is None:
@@ -104,6 +111,7 @@ async def unfollow(fed: Federation, address: str) -> dict[str, Any]:
 async def connect(
     fed: Federation, address: str, rel_type: str, *, how_we_met: str | None = None, since: str | None = None
 ) -> dict[str, Any]:
+    await ensure_alive(fed)
     return offer_json(await kith.connect(fed, address, rel_type, how_we_met=how_we_met, since=since))
 
 
@@ -120,6 +128,7 @@ async def requests(fed: Federation) -> list[dict[str, Any]]:
 async def answer(fed: Federation, request_id: str, *, accepted: bool) -> dict[str, Any]:
     """Accept or reject a pending request: a relationship offer or a follow (rejecting an accepted follower
     removes them, as Mastodon's "remove follower" does)."""
+    await ensure_alive(fed)
     offer = await fed.store.offer(request_id)
     if offer is not None and offer.direction == "in":
         await (kith.accept_offer if accepted else kith.reject_offer)(fed, offer)
@@ -150,6 +159,7 @@ def _is_domain(address: str) -> bool:
 
 
 async def block(fed: Federation, address: str) -> dict[str, Any]:
+    await ensure_alive(fed)
     now = fed.clock()
     if _is_domain(address):
         domain = address.strip().removeprefix("domain:").lower()
@@ -167,6 +177,7 @@ async def block(fed: Federation, address: str) -> dict[str, Any]:
 
 
 async def unblock(fed: Federation, address: str) -> dict[str, Any]:
+    await ensure_alive(fed)
     if _is_domain(address):
         domain = address.strip().removeprefix("domain:").lower()
         await fed.store.remove_block("domain", domain)
@@ -237,6 +248,8 @@ async def _follower_inboxes(fed: Federation) -> list[str]:
 
 async def publish_actor(fed: Federation) -> int:
     """Tell followers the owner's actor changed (name, keys, aliases): a public Update, shared inboxes."""
+    if await fed.store.tombstone(fed.urls.owner) is not None:
+        return 0  # a deleted actor has nothing to update; what changed stays on this node
     doc = await fed.actor_document("owner")
     activity = act.update(fed.new_id(), fed.urls.owner, doc, to=[PUBLIC])
     activity["cc"] = [fed.urls.followers(fed.urls.owner)]
@@ -247,6 +260,7 @@ async def publish_actor(fed: Federation) -> int:
 
 async def set_aliases(fed: Federation, addresses: list[str]) -> list[str]:
     """alsoKnownAs of the owner's actor: the accounts they move from (needed before a Move to us)."""
+    await ensure_alive(fed)
     ids = []
     for address in addresses:
         parsed = parse_address(address)
@@ -259,7 +273,12 @@ async def set_aliases(fed: Federation, addresses: list[str]) -> list[str]:
 
 
 async def move(fed: Federation, address: str) -> dict[str, Any]:
-    """The owner moved to another account: point movedTo at it and tell followers (Move, as Mastodon)."""
+    """The owner moved to another account: point movedTo at it and tell followers (Move, as Mastodon), and
+    everyone else who has the owner in their graph (issue 12 §7): the accounts the owner follows and the Kith
+    peers holding a relationship record or the card, who repoint their record of the owner and mark the old
+    address moved. They are reached at their inboxes only, never named in the activity (whom the owner is
+    related to is private, and the Move is public)."""
+    await ensure_alive(fed)
     target = await fed.actors.resolve(address, source="owner")
     if fed.urls.owner not in target.also_known_as:
         raise NotFound(
@@ -267,6 +286,83 @@ async def move(fed: Federation, address: str) -> dict[str, Any]:
         )
     await fed.store.set_setting("moved_to", target.id)
     activity = act.move(fed.new_id(), fed.urls.owner, target.id, fed.urls.followers(fed.urls.owner))
-    inboxes = await _follower_inboxes(fed)
+    inboxes = await _everyone_who_knows(fed)
     await fed.send(activity, inboxes, public=True)
     return {"moved_to": target.id, "notified": len(inboxes)}
+
+
+# ---- deleting the actor ----------------------------------------------------------------------------
+
+
+async def ensure_alive(fed: Federation, actor_id: str | None = None) -> None:
+    """Refuse (Gone, 410) to act as an actor of ours that was deleted, before anything is written."""
+    actor_id = actor_id or fed.urls.owner
+    tomb = await fed.store.tombstone(actor_id)
+    if tomb is not None:
+        raise Gone(
+            f"{actor_id} was deleted on {_iso(tomb.deleted_at)}; nothing can be done as it any more. "
+            "The contact graph on this node is still yours (kith people, kith export)"
+        )
+
+
+def _iso(when: float) -> str:
+    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def _everyone_who_knows(fed: Federation) -> list[str]:
+    """The inboxes of everyone the owner's actor deals with: followers (accepted or asking), the accounts it
+    follows or asked to, Kith peers it holds or offered relationship records with, and the peers its card
+    goes to; shared inboxes where they have one (a Delete of an actor is public, as Mastodon sends it).
+    Never an actor we block, one that blocks us, or one that is gone."""
+    ids: set[str] = set()
+    for direction in ("in", "out"):
+        ids.update(r.actor_id for r in await fed.store.follows(direction, ["pending", "accepted"]))
+    ids.update(o.actor_id for o in await fed.store.offers(["offered", "accepted"]))
+    ids.update(await fed.graph.peers_allowed_to_see_card())
+    known = await fed.store.actors(sorted(ids))
+    blocked_by = await fed.store.blocked_by()
+    inboxes = set()
+    for actor_id, cached in known.items():
+        if cached.gone or actor_id in blocked_by or await fed.store.is_blocked(actor_id):
+            continue
+        inboxes.add(cached.actor.shared_inbox or cached.actor.inbox)
+    return sorted(inboxes)
+
+
+async def delete_actor(fed: Federation, actor_id: str | None = None) -> dict[str, Any]:
+    """Delete one of our actors (the owner's, by default) for good (specs/FEDERATION.md, issue 12 §7).
+
+    ``Delete`` of the actor goes to every follower's (shared) inbox and every peer (_everyone_who_knows); from
+    then on the actor and its objects answer 410 Gone with a Tombstone, its inbox takes nothing, and nothing
+    more is sent as it. The contact graph stays. A function of the actor, not of the node: account removal
+    calls it per account.
+
+    Safe to repeat and to interrupt: the tombstone is written first, then the Delete is queued (a repeat
+    queues it if a crash came between), then the actor's live follows end here as they end there."""
+    actor_id = actor_id or fed.urls.owner
+    if actor_id != fed.urls.owner:
+        raise NotFound(f"{actor_id} is not an actor of this node")
+    earlier = await fed.store.tombstone(actor_id)
+    notified = 0
+    if earlier is None or not await fed.store.in_outbox(earlier.activity_id):
+        inboxes = await _everyone_who_knows(fed)  # read before anything ends
+        tomb = await fed.store.add_tombstone(
+            actor_id,
+            former_type=fed.config.node.actor_type,
+            activity_id=actor_id + "#delete",  # the shape Mastodon gives it; stable, so repeats dedupe
+            now=fed.clock(),
+        )
+        await fed.send(act.delete(tomb.activity_id, actor_id, actor_id, to=[PUBLIC]), inboxes)
+        notified = len(inboxes)
+    now = fed.clock()
+    for direction in ("in", "out"):
+        for row in await fed.store.follows(direction, ["pending", "accepted"]):
+            await fed.store.set_follow_state(row.follow_id, row.end_state, now)
+    done = await fed.store.tombstone(actor_id)
+    assert done is not None
+    return {
+        "actor": actor_id,
+        "deleted_at": _iso(done.deleted_at),
+        "notified": notified,
+        "already_deleted": earlier is not None,
+    }

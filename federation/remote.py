@@ -23,7 +23,8 @@ from federation.fetch import JRD_TYPES, FetchBudget, GuardedClient, Signer
 from federation.ports import ActorSource, GraphPort, RemoteActor
 from federation.store import FederationStore, StoredActor
 from federation.urls import KITH_PROTOCOL
-from protocol.errors import MalformedInput, OriginMismatch
+from protocol.addresses import normalize_acct
+from protocol.errors import InvalidRecord, MalformedInput, OriginMismatch
 
 __all__ = [
     "HOST_REFETCH_SECONDS",
@@ -131,17 +132,25 @@ def parse_actor(doc: dict[str, Any], fetched_from: str, *, acct: str | None = No
 
 
 def parse_address(address: str) -> tuple[str, str] | str:
-    """``acct:user@host`` or ``user@host`` (optionally with a leading @) -> (user, host); a URL -> itself."""
+    """``acct:user@host`` or ``user@host`` (optionally with a leading @) -> (user, host); a URL -> itself.
+
+    The account is read by protocol/addresses.py, the same reader the graph keys identities with, so that
+    what the owner types, what WebFinger answers and what the graph stores agree: the host keeps its port
+    (``@bob@127.0.0.1:8722``, ``@admin@localhost:3000``, ``@bob@[::1]:8722``) and is lowercased and
+    IDNA-encoded."""
     text = address.strip()
-    if text.startswith(("https://", "http://")):
+    if text[:8].lower().startswith(("https://", "http://")):
         return text
-    if text.startswith("acct:"):
+    if text[:5].lower() == "acct:":
         text = text[5:]
-    text = text.lstrip("@")
-    user, sep, host = text.partition("@")
-    if not sep or not user or not host or "/" in host or "@" in host:
-        raise NotFound(f"{address!r} is not an address; use acct:user@host, user@host or an actor URL")
-    return user, host.lower()
+    try:
+        uri = normalize_acct("acct:" + text.lstrip("@"))
+    except InvalidRecord as exc:
+        raise NotFound(
+            f"{address[:200]!r} is not an address ({exc.message}); use acct:user@host, user@host or an actor URL"
+        ) from None
+    user, _, host = uri[5:].rpartition("@")
+    return user, host
 
 
 class RemoteActors:

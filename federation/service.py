@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from federation.delivery import DeliveryLoop, backoff
-from federation.errors import FetchError
+from federation.errors import FetchError, Gone
 from federation.fetch import FetchPolicy, GuardedClient
 from federation.inbox import Intake
 from federation.ports import GraphPort
@@ -170,6 +170,11 @@ class Federation:
 
     async def send(self, activity: dict[str, Any], inboxes: Iterable[str], *, public: bool = False) -> int:
         """Write the activity and its deliveries durably, then wake the delivery loop; the outbox seq."""
+        actor = activity.get("actor")
+        tomb = await self.store.tombstone(actor) if isinstance(actor, str) else None
+        if tomb is not None and activity["id"] != tomb.activity_id:
+            # the last line of defence: callers refuse earlier (federation.owner.ensure_alive)
+            raise Gone(f"{actor} was deleted; nothing more is sent as it")
         targets = [i for i in inboxes if i]
         seq = await self.store.enqueue(
             activity_id=activity["id"],

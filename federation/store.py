@@ -17,10 +17,12 @@ import aiosqlite
 
 from federation.ports import RemoteActor
 from node.store.db import Database
+from protocol import cavage, rfc9421
 from protocol.errors import IllegalTransition
 from protocol.states import DELIVERY, FOLLOW_REQUEST, INBOX_ITEM, RELATIONSHIP_OFFER, Lifecycle
 
 __all__ = [
+    "REPLAY_WINDOW",
     "DeliveryRow",
     "FederationStore",
     "FollowRow",
@@ -28,6 +30,7 @@ __all__ = [
     "InboxRow",
     "OfferRow",
     "StoredActor",
+    "TombstoneRow",
     "host_of",
 ]
 
@@ -53,8 +56,22 @@ for _lifecycle, _source, _target in (
     _lifecycle.check(_source, _target)
 
 
+#: How long a signed request can be replayed at all: a signature is valid for up to 12 hours after it was made,
+#: made up to the clock skew in the future, and checked with the skew again (protocol/cavage.py, rfc9421.py).
+REPLAY_WINDOW = max(cavage.MAX_EXPIRY, rfc9421.MAX_AGE) + 2 * max(cavage.CLOCK_SKEW, rfc9421.CLOCK_SKEW)
+
+
 def host_of(url: str) -> str:
     return urlsplit(url).netloc.lower()
+
+
+def _reused_id(prior: aiosqlite.Row, actor_id: str, digest: str | None, now: float) -> bool:
+    """Whether an activity whose id is already stored (``prior``) is a new request reusing that id."""
+    if prior["state"] not in ("done", "rejected") or prior["actor_id"] != actor_id:
+        return False  # still to be processed (it will do the work), or someone else's id
+    if prior["request"] is None:  # stored before requests were kept: only a request too old to replay
+        return digest is not None and now - prior["received_at"] > REPLAY_WINDOW
+    return digest is not None and digest != prior["request"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -79,6 +96,16 @@ class FollowRow:
     def end_state(self) -> str:
         """Where an Undo, a Block or a Delete takes this follow (FOLLOW_REQUEST)."""
         return "cancelled" if self.state == "pending" else "ended"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TombstoneRow:
+    """A deleted actor of this node (docs/ARCHITECTURE.md §4; specs/FEDERATION.md)."""
+
+    actor_id: str
+    former_type: str
+    activity_id: str  # the Delete sent for it
+    deleted_at: float
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -273,17 +300,30 @@ class FederationStore:
     async def add_follow(
         self, *, follow_id: str, direction: str, actor_id: str, state: str, now: float
     ) -> bool:
-        """Record a Follow; False when this follow id is already known (a replay)."""
+        """Record a Follow; False when this follow id is already known and still live (a repeat), or names
+        another actor's or direction's follow.
+
+        A follow id whose earlier follow ended (rejected, cancelled, ended) starts a new request when the same
+        actor sends it again: servers that keep one follow record per pair (Takahē) reuse its id after an
+        Undo. The ended row is history nothing reads; the new request replaces it (FOLLOW_REQUEST begins
+        again at its initial state, protocol/states.py)."""
 
         async def fn(conn: aiosqlite.Connection) -> bool:
-            cur = await conn.execute(
-                """INSERT OR IGNORE INTO fed_follows
+            async with conn.execute(
+                "SELECT direction, actor_id, state FROM fed_follows WHERE follow_id = ?", (follow_id,)
+            ) as cur:
+                earlier = await cur.fetchone()
+            if earlier is not None:
+                same = (earlier["direction"], earlier["actor_id"]) == (direction, actor_id)
+                if not same or earlier["state"] not in FOLLOW_REQUEST.terminal:
+                    return False
+                await conn.execute("DELETE FROM fed_follows WHERE follow_id = ?", (follow_id,))
+            await conn.execute(
+                """INSERT INTO fed_follows
                    (follow_id, direction, actor_id, state, created_at, updated_at)
                    VALUES (?, ?, ?, ?, ?, ?)""",
                 (follow_id, direction, actor_id, state, now, now),
             )
-            if cur.rowcount == 0:
-                return False
             # one live follow per (direction, actor): an older one is superseded (a new Follow is its Undo)
             await conn.execute(
                 """UPDATE fed_follows SET updated_at = ?,
@@ -423,31 +463,55 @@ class FederationStore:
 
     # ---- inbox -----------------------------------------------------------------------------------
 
-    async def store_inbox_many(self, items: Sequence[tuple[str, str, str, str, float]]) -> list[bool]:
+    async def store_inbox_many(
+        self,
+        items: Sequence[tuple[str, str, str, str, float]],
+        requests: Sequence[str | None] | None = None,
+    ) -> list[bool]:
         """Store many verified activities (activity_id, actor_id, type, body, now) in one write; for each,
-        whether it was new. Used by the intake's batcher so that concurrent requests share one commit."""
+        whether it was stored (False: a duplicate). Used by the intake's batcher so that concurrent requests
+        share one commit. ``requests`` holds, item by item, a digest of the signed request that carried it.
+
+        An id already stored is a duplicate (a re-delivery or a replay), except when the earlier item is
+        finished (done or rejected), came from the same actor, and this is another signed request: then it is
+        a new request that reuses the id, as servers that keep one record per relationship do (a re-Follow
+        after an Undo, the Accept of it and its Undo, issue 19). The finished item is forgotten (the prune
+        would have, later) and the new one stored, so that it is processed in the order it arrived. Its
+        handler sees the current state: a retry of something already in effect changes nothing."""
+        digests = list(requests) if requests is not None else [None] * len(items)
 
         async def fn(conn: aiosqlite.Connection) -> list[bool]:
             ids = list({i[0] for i in items})
-            known: set[str] = set()
+            known: dict[str, aiosqlite.Row] = {}
             for chunk in range(0, len(ids), 500):
                 part = ids[chunk : chunk + 500]
                 marks = ",".join("?" * len(part))
                 async with conn.execute(
-                    f"SELECT activity_id FROM fed_inbox WHERE activity_id IN ({marks})", part
+                    f"""SELECT seq, activity_id, actor_id, state, request, received_at FROM fed_inbox
+                        WHERE activity_id IN ({marks})""",
+                    part,
                 ) as cur:
-                    known.update(r[0] for r in await cur.fetchall())
+                    known.update((r["activity_id"], r) for r in await cur.fetchall())
             fresh: list[bool] = []
             rows = []
-            for activity_id, actor_id, kind, body, now in items:
-                new = activity_id not in known
+            forget = []
+            batch: set[str] = set()
+            for (activity_id, actor_id, kind, body, now), digest in zip(items, digests, strict=True):
+                prior = known.get(activity_id)
+                if activity_id in batch:  # a duplicate inside the same batch is a replay too
+                    new = False
+                else:
+                    new = prior is None or _reused_id(prior, actor_id, digest, now)
                 fresh.append(new)
                 if new:
-                    known.add(activity_id)  # a duplicate inside the same batch is a replay too
-                    rows.append((activity_id, actor_id, kind, body, now, now, now))
+                    batch.add(activity_id)
+                    if prior is not None:
+                        forget.append((prior["seq"],))
+                    rows.append((activity_id, actor_id, kind, body, now, now, now, digest))
+            await conn.executemany("DELETE FROM fed_inbox WHERE seq = ?", forget)
             await conn.executemany(
                 """INSERT INTO fed_inbox (activity_id, actor_id, type, body, received_at, next_attempt_at,
-                       updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                       updated_at, request) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
                 rows,
             )
             return fresh
@@ -808,6 +872,40 @@ class FederationStore:
     async def is_blocked_by(self, actor_id: str) -> bool:
         return bool(
             await self._scalar("SELECT EXISTS (SELECT 1 FROM fed_blocked_by WHERE actor_id = ?)", (actor_id,))
+        )
+
+    # ---- our deleted actors ----------------------------------------------------------------------
+
+    async def add_tombstone(
+        self, actor_id: str, *, former_type: str, activity_id: str, now: float
+    ) -> TombstoneRow:
+        """Mark one of our actors deleted; the first deletion's row stands (a repeat changes nothing)."""
+
+        async def fn(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                """INSERT OR IGNORE INTO fed_tombstones (actor_id, former_type, activity_id, deleted_at)
+                   VALUES (?, ?, ?, ?)""",
+                (actor_id, former_type, activity_id, now),
+            )
+
+        await self.db.write(fn)
+        row = await self.tombstone(actor_id)
+        assert row is not None
+        return row
+
+    async def tombstone(self, actor_id: str) -> TombstoneRow | None:
+        async def fn(conn: aiosqlite.Connection) -> TombstoneRow | None:
+            async with conn.execute("SELECT * FROM fed_tombstones WHERE actor_id = ?", (actor_id,)) as cur:
+                row = await cur.fetchone()
+            return TombstoneRow(**dict(row)) if row else None
+
+        return await self._read(fn)
+
+    async def in_outbox(self, activity_id: str) -> bool:
+        return bool(
+            await self._scalar(
+                "SELECT EXISTS (SELECT 1 FROM fed_outbox WHERE activity_id = ?)", (activity_id,)
+            )
         )
 
     # ---- settings of the owner's actor -----------------------------------------------------------

@@ -16,6 +16,9 @@ authentication and turns raised errors into status codes (every error here carri
     POST /api/federation/aliases           {"addresses": [...]}  (alsoKnownAs, before moving here)
     POST /api/federation/move              {"address": ...}  (the owner moved to that account)
     POST /api/federation/actor/publish     tell followers the owner's actor changed (Update)
+    POST /api/federation/actor/delete      {"confirm": true}  delete the owner's actor for good (Delete)
+
+Once the actor is deleted, every other POST here answers 410 Gone before it changes anything.
 
 ADDRESS is ``acct:user@host``, ``user@host`` or an actor URL. Ids of requests are URLs: they travel in bodies.
 """
@@ -130,7 +133,38 @@ async def _blocks(request: web.Request) -> web.Response:
     return web.json_response(await _fed(request).store.blocks())
 
 
+async def _delete_actor(request: web.Request) -> web.Response:
+    """Delete the owner's fediverse actor for good: Delete to every follower and peer, then 410 Gone"""
+    if (await _body(request)).get("confirm") is not True:
+        raise BadInput(
+            'send {"confirm": true}: deleting the actor tells every follower and peer it is gone, and cannot '
+            "be undone (your contact graph stays on this node)",
+            field="confirm",
+        )
+    return web.json_response(await owner.delete_actor(_fed(request)))
+
+
+def _alive_only(route: web.RouteDef) -> web.RouteDef:
+    """A route that acts as the owner's actor answers 410 Gone once it is deleted, before it writes
+    anything (federation.owner.ensure_alive); reads still answer."""
+    if route.method != "POST" or route.handler is _delete_actor:
+        return route
+    inner = route.handler
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        await owner.ensure_alive(_fed(request))
+        return await inner(request)
+
+    handler.__name__ = getattr(inner, "__name__", "handler")
+    handler.__doc__ = inner.__doc__
+    return web.RouteDef(route.method, route.path, handler, route.kwargs)
+
+
 def routes() -> list[web.RouteDef]:
+    return [_alive_only(r) for r in _routes()]
+
+
+def _routes() -> list[web.RouteDef]:
     p = "/api/federation"
     return [
         web.post(f"{p}/follow", _address_op(owner.follow)),
@@ -150,4 +184,5 @@ def routes() -> list[web.RouteDef]:
         web.post(f"{p}/aliases", _aliases),
         web.post(f"{p}/move", _address_op(owner.move)),
         web.post(f"{p}/actor/publish", _publish_actor),
+        web.post(f"{p}/actor/delete", _delete_actor),
     ]

@@ -5,6 +5,7 @@ comes from the data folder's ``kith.toml`` (server.host/port), the token from ``
     kith requests | accept ID | reject ID | block ADDRESS | unblock ADDRESS
     kith followers | following | peers          (every listing takes --json)
     kith alias [ADDRESS...] | move ADDRESS
+    kith actor delete --yes                    (delete the fediverse actor for good)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from node.config import default_data_dir, load_config
 
 __all__ = [
+    "ACTOR_DELETE_WARNING",
     "RUNTIME_URL_FILE",
     "call",
     "main",
@@ -172,6 +174,48 @@ def register(subparsers: Any) -> None:
         _run("POST", f"{p}/move", addr),
         address=True,
     )
+    _register_actor(subparsers)
+
+
+ACTOR_DELETE_WARNING = """\
+`kith actor delete` deletes your fediverse actor for good:
+  - every follower, every account you follow and every Kith peer is sent Delete of your actor;
+  - from then on your actor, its inbox and everything under it answer 410 Gone, and this node sends
+    nothing more as it (no follows, relationship offers, card updates or moves);
+  - it cannot be undone: other servers forget the actor, and its address cannot be used again.
+Your contact graph stays on this node (kith people, kith export). To move to another account instead,
+use `kith move ADDRESS`.
+Run `kith actor delete --yes` to go ahead."""
+
+
+def _actor_delete(args: argparse.Namespace) -> int:
+    if not args.yes:
+        print(ACTOR_DELETE_WARNING, file=sys.stderr)
+        return 2
+    result = call(_data_dir(args), "POST", "/api/federation/actor/delete", {"confirm": True})
+    if args.json:
+        print(json.dumps(result, indent=2))
+    elif result.get("already_deleted"):
+        print(f"{result['actor']} was already deleted on {result['deleted_at']}")
+    else:
+        print(f"deleted {result['actor']}; Delete is on its way to {result['notified']} inboxes")
+    return 0
+
+
+def _register_actor(subparsers: Any) -> None:
+    actor = subparsers.add_parser(
+        "actor", help="Your fediverse actor: delete it for good.", description="Your fediverse actor."
+    )
+    sub = actor.add_subparsers(dest="actor_command", required=True, metavar="COMMAND")
+    delete = sub.add_parser(
+        "delete",
+        help="Delete your fediverse actor for good (tells every follower and peer).",
+        description=ACTOR_DELETE_WARNING.split("\nRun ")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    delete.add_argument("--yes", action="store_true", help="really delete it (nothing happens without)")
+    delete.add_argument("--json", action="store_true", help="print JSON")
+    delete.set_defaults(func=_actor_delete)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -92,11 +92,25 @@ class NodeGraphPort(GraphPort):
             await self.store.people.update_person(person.id, {"display_name": actor.name[:500]}, now)
         return person.id
 
+    def _account_of(self, person: Person | None, actor_uri: str) -> list[str]:
+        """The actor's URL and the ``acct:`` federation recorded for it (provenance: that actor): the two
+        spellings of one account, which leave or move together."""
+        uris = [actor_uri]
+        for ident in person.identities if person is not None else ():
+            by_actor = any(
+                p.source == FEDIVERSE and p.source_record_id == actor_uri for p in ident.provenance
+            )
+            if ident.kind == "acct" and by_actor and ident.state == "active":
+                uris.append(ident.uri)
+        return uris
+
     async def actor_gone(self, actor_id: str) -> None:
         uri = self.graph.normalize(actor_id, "url").uri
-        await self.store.people.set_identity_state(
-            uri, state="gone", moved_to=None, verification=None, now=self.graph.now()
-        )
+        now = self.graph.now()
+        for gone in self._account_of(await self._person_of([uri]), uri):
+            await self.store.people.set_identity_state(
+                gone, state="gone", moved_to=None, verification=None, now=now
+            )
 
     async def actor_moved(self, old_id: str, new_actor: RemoteActor) -> None:
         old_uri = self.graph.normalize(old_id, "url").uri
@@ -105,6 +119,7 @@ class NodeGraphPort(GraphPort):
         if person is None:
             await self.remote_actor_seen(new_actor, source="move")
             return
+        old_account = self._account_of(person, old_uri)
         new_idents = self._actor_identities(new_actor)
         holder = await self._person_of([i.uri for i in new_idents])
         if holder is not None and holder.id != person.id:
@@ -118,9 +133,14 @@ class NodeGraphPort(GraphPort):
             )
         for ident in new_idents:
             await self.store.people.add_identity(person.id, ident, now)
-        await self.store.people.set_identity_state(
-            old_uri, state="moved", moved_to=new_idents[0].uri, verification=None, now=now
-        )
+        # both spellings of the old account are kept as history, marked moved, each pointing at its new
+        # counterpart (the acct: at the new acct: when the new actor has one): neither is used any more
+        new_acct = next((i.uri for i in new_idents if i.kind == "acct"), new_idents[0].uri)
+        for uri in old_account:
+            target = new_acct if uri.startswith("acct:") else new_idents[0].uri
+            await self.store.people.set_identity_state(
+                uri, state="moved", moved_to=target, verification=None, now=now
+            )
 
     # -- what Kith peers send ------------------------------------------------------------------------------
     async def _person_for_actor(self, actor_id: str) -> Person:

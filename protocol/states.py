@@ -121,7 +121,9 @@ def _t(source: str, event: str, target: str) -> Transition:
     return Transition(source=source, event=event, target=target)
 
 
-#: A Follow we sent or received. A new Follow after a terminal state is a new request with a new id.
+#: A Follow we sent or received. A new Follow after a terminal state is a new request, which begins again at
+#: ``pending``: usually with a new id; some servers (Takahē) reuse the ended follow's id for it, and then the
+#: new request replaces the ended one in the store rather than leaving a terminal state (federation/store.py).
 FOLLOW_REQUEST = Lifecycle(
     name="follow request",
     states=("pending", "accepted", "rejected", "cancelled", "ended"),
