@@ -11,7 +11,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from federation import activities as act
-from federation import kith
+from federation import cards, kith
 from federation.fetch import FetchBudget
 from federation.remote import origin
 from protocol.errors import MalformedInput, OriginMismatch
@@ -55,7 +55,8 @@ class Processor:
         fed = self.fed
         if ref(activity.get("object")) != fed.urls.owner:
             return  # only the owner can be followed
-        await fed.actors.get(actor_id, source="follower", budget=FetchBudget(remaining=3))
+        # a follow request is not yet a dealing: the follower becomes a person when it is accepted
+        await fed.actors.get(actor_id, source="fetch", budget=FetchBudget(remaining=3))
         auto = fed.config.federation.auto_accept_follows
         await fed.store.add_follow(
             follow_id=activity["id"], direction="in", actor_id=actor_id, state="pending", now=fed.clock()
@@ -144,7 +145,10 @@ class Processor:
     async def on_Update(self, actor_id: str, activity: dict[str, Any]) -> None:
         obj = activity.get("object")
         if isinstance(obj, dict) and obj.get("type") == "ProfileCard":
-            await kith.card_received(self.fed, actor_id, obj)
+            activity_id = activity.get("id")
+            await cards.card_received(
+                self.fed, actor_id, obj, activity_id=activity_id if isinstance(activity_id, str) else None
+            )
             return
         if isinstance(obj, dict) and obj.get("type") == "Relationship":
             await kith.relationship_updated(self.fed, actor_id, obj)
@@ -209,7 +213,8 @@ async def answer_follow(fed: Federation, follow_id: str, *, accepted: bool) -> N
         return
     target = "accepted" if accepted else ("rejected" if follow.state == "pending" else "ended")
     await fed.store.set_follow_state(follow_id, target, fed.clock())
-    actor = await fed.actors.get(follow.actor_id, source="follower")
+    actor = await fed.actors.get(follow.actor_id, source="follower" if accepted else "fetch")
     answered = act.follow(follow_id, follow.actor_id, fed.urls.owner)
     build = act.accept if accepted else act.reject
-    await fed.send(build(fed.new_id(), fed.urls.owner, answered, to=actor.id), [actor.inbox])
+    reply = build(fed.new_id(), fed.urls.owner, answered, to=actor.id)
+    await fed.send(reply, [actor.inbox], recipient=actor.id)
