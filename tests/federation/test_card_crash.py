@@ -1,0 +1,116 @@
+"""A card change survives a crash (issue #12 §2): saving the card and queuing its Update are one transaction's
+worth of work, so a node killed with SIGKILL right after the owner's change was saved sends it, after its
+restart, to every peer allowed to see it (seen before: the final card never reached 50 of 50 peers).
+
+A child process (tests/federation/_card_crash_child.py) runs the real node and saves the card through the
+owner API; it stops right after the save, and the test kills it there, then starts the node again."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from federation import FEDERATION, Federation, cards
+from node.app import build_app
+from node.context import NodeContext
+from node.federation_wiring import setup_federation
+from node.owner_card import get_card, set_card, set_disclosure
+
+from .nodes import FakeClock, keyring, make_config
+from .peers import PeerServer, peer_server
+
+ROOT = Path(__file__).resolve().parents[2]
+PEERS = 50
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def running(data: Path, port: int) -> AsyncIterator[tuple[NodeContext, Federation]]:
+    ctx = await NodeContext.open(make_config(data, port, "alice"))
+    app = build_app(ctx, extensions=[setup_federation])
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port, reuse_address=True)
+    await site.start()
+    try:
+        yield ctx, app[FEDERATION]
+    finally:
+        await runner.cleanup()
+        await ctx.close()
+
+
+def cards_received(p: PeerServer, name: str) -> set[str]:
+    return {path for path, x in p.received if x.get("type") == "Update" and x["object"].get("name") == name}
+
+
+async def until_delivered(p: PeerServer, name: str) -> None:
+    for _ in range(1200):  # 60 s: a loaded machine is slow, not wrong
+        if len(cards_received(p, name)) == PEERS:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{name!r} reached {len(cards_received(p, name))} of {PEERS} peers")
+
+
+def save_then_die(data: Path, port: int, name: str) -> None:
+    """Run the child until it has saved the card, then SIGKILL it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.federation._card_crash_child", str(data), str(port), name],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.strip() == "SAVED", line + (proc.stderr.read() if proc.stderr else "")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+
+@pytest.mark.timeout(300)
+async def test_a_card_saved_just_before_a_sigkill_reaches_every_peer_after_the_restart(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()
+    data, port = tmp_path / "alice", free_port()
+    keyring(0).save(data, None)
+    async with peer_server(clock) as p:
+        # alice follows 50 Kith peers, all in her "friends" circle, which sees her name and e-mail
+        async with running(data, port) as (ctx, fed):
+            for i in range(PEERS):
+                actor = await fed.actors.get(p.add(f"p{i}", kith=True), source="following")
+                person = await ctx.store.people.person_for_identity(actor.id)
+                assert person is not None
+                await ctx.graph.set_membership(person.id, "friends", member=True)
+            await set_card(ctx.store, {"name": "Alice 0", "email": ["alice@example.org"]})
+            await set_disclosure(ctx.store, {"email": ["friends"]})
+            assert await cards.publish_pending(fed) == PEERS
+            await until_delivered(p, "Alice 0")
+
+        # the peers' server keeps answering meanwhile: the child's life runs in a thread
+        await asyncio.to_thread(save_then_die, data, port, "Alice 1")
+
+        async with running(data, port) as (ctx, fed):
+            assert (await get_card(ctx.store))["name"] == "Alice 1"  # the change was saved...
+            await until_delivered(p, "Alice 1")  # ...and reaches every peer after the restart
