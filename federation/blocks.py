@@ -1,5 +1,6 @@
-"""One block decision for every path (specs/PROTOCOL.md §9 rule 4, docs/ARCHITECTURE.md §5): the inbox, every
-signed fetch (objects and collections), the card and relationship routes, and each delivery at send time.
+"""One block decision for every path (specs/PROTOCOL.md §9 rule 4, docs/ARCHITECTURE.md §5): the inbox (at
+intake, and again when an item is processed: it may have arrived before the block), every signed fetch (objects
+and collections), the card and relationship routes, and each delivery at send time.
 
 Who a block covers, whichever way they come:
 - the actor itself, and every key it signs with: a key id names its actor with a ``#fragment``, or is some
@@ -42,6 +43,13 @@ class Blocks:
         """The actor, its key and the accounts it says it also is."""
         return await self.refuses(actor.id, actor.public_key_id, *actor.also_known_as)
 
+    async def refuses_id(self, actor_id: str) -> bool:
+        """An actor known by its id only: what we know of it (its keys, its aliases) counts too."""
+        if not await self.store.has_blocks():
+            return False
+        cached = await self.store.actor(actor_id)
+        return await self.refuses_actor(cached.actor) if cached is not None else await self.refuses(actor_id)
+
     async def refuses_key(self, key_id: str) -> bool:
         """A key id from a request we have not verified: its fragment-less form, its domain, and the actor a
         key of that id belonged to when we last fetched it (keys without a fragment name no actor)."""
@@ -73,13 +81,6 @@ class Blocks:
             return None
         if await self.refuses(inbox):
             return "the recipient's domain is blocked"
-        if recipient is not None:
-            cached = await self.store.actor(recipient)
-            blocked = (
-                await self.refuses_actor(cached.actor)
-                if cached is not None
-                else await self.refuses(recipient)
-            )
-            if blocked:
-                return "the recipient is blocked"
+        if recipient is not None and await self.refuses_id(recipient):
+            return "the recipient is blocked"
         return None

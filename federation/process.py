@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from federation import activities as act
 from federation import cards, kith
+from federation.errors import Blocked
 from federation.fetch import FetchBudget
 from federation.remote import origin
 from protocol.errors import MalformedInput, OriginMismatch
@@ -42,6 +43,8 @@ class Processor:
         self.fed = fed
 
     async def process(self, actor_id: str, activity: dict[str, Any]) -> None:
+        if await self.fed.blocks.refuses_id(actor_id):  # accepted before the owner blocked its actor
+            raise Blocked(f"{actor_id} is blocked; its activity is not acted on")
         kind = activity.get("type")
         handler = getattr(self, f"on_{kind}", None) if isinstance(kind, str) and kind.isalpha() else None
         if handler is None:

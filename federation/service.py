@@ -156,8 +156,13 @@ class Federation:
     async def actor_document(self, which: str) -> dict[str, Any]:
         node = self.config.node
         if which == "owner":
-            # the public part of the owner's card is their profile (federation/profile.py)
-            public = profile.actor_fields(await self.graph.public_card())
+            # the public part of the owner's card is their profile (federation/profile.py); the actor must be
+            # served even when the graph is unwell (peers need its keys), so then it goes without the profile
+            try:
+                public = profile.actor_fields(await self.graph.public_card())
+            except Exception:
+                _log.exception("reading the owner's public profile failed; the actor is served without it")
+                public = {}
             return actor_document(
                 self.urls,
                 which="owner",

@@ -223,3 +223,26 @@ async def test_an_account_whose_server_does_not_answer_can_still_be_blocked(tmp_
         # an actor URL never seen before, on a server that does not answer, is blocked too
         await owner.block(a.fed, "http://127.0.0.1:9/users/nobody")
         assert await a.fed.blocks.refuses("http://127.0.0.1:9/users/nobody#key")
+
+
+async def test_what_arrived_before_the_block_is_not_acted_on_after_it(tmp_path: Path) -> None:
+    clock = FakeClock()
+    async with (
+        start_node(tmp_path, "alice", clock, index=0) as a,
+        start_node(tmp_path, "sam", clock, index=1) as sam,
+        peer_server(clock) as p,
+    ):
+        await owner.follow(a.fed, sam.acct)
+        await settle(a, sam)
+        p.add("fan")
+        await p.follow("fan", a.actor, a.actor + "/inbox")  # stored (202), not processed yet
+        sam.graph.disclosed = {a.actor: {"name": "Sam"}}
+        await cards.publish_card(sam.fed)
+        await sam.fed.delivery.run_once()  # delivered to alice's inbox, not processed yet
+        await owner.block(a.fed, p.actor("fan"))
+        await owner.block(a.fed, sam.acct)
+        await settle(a, sam)
+        assert await owner.followers(a.fed) == []
+        assert p.of_type("Accept") == []
+        assert sam.actor not in a.graph.cards
+        assert p.actor("fan") not in a.graph.people

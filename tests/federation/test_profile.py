@@ -17,7 +17,8 @@ import aiohttp
 
 from tests.web.conftest import Browserish, Node, federating_node, run_cli, sign_in
 
-from .nodes import FakeClock
+from .memgraph import MemoryGraph
+from .nodes import FakeClock, start_node
 from .peers import PeerServer, peer_server
 
 
@@ -127,3 +128,16 @@ async def _named(p: PeerServer, name: str) -> bool:
 async def _without(p: PeerServer, field: str) -> bool:
     updates = profile_updates(p)
     return bool(updates) and field not in updates[-1]
+
+
+async def test_the_actor_is_served_when_the_profile_cannot_be_read(tmp_path: Path) -> None:
+    """Peers need the actor's keys to verify what the node sends: a failing graph must not take it down."""
+
+    class Unwell(MemoryGraph):
+        async def public_card(self) -> Any:
+            raise RuntimeError("database is locked")
+
+    async with start_node(tmp_path, "alice", FakeClock(), graph=Unwell()) as a:
+        _, doc = await a.fed.client.get_json(a.actor)
+        assert doc["id"] == a.actor and doc["publicKey"]["id"] == a.actor + "#main-key"
+        assert doc["name"] == "Alice"  # the configured name

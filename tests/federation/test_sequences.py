@@ -29,7 +29,9 @@ def fill(value: Any, values: dict[str, str]) -> Any:
 def has_shape(actual: Any, expected: Any) -> bool:
     """``actual`` has every property ``expected`` names, with the same values (recursively)."""
     if isinstance(expected, dict):
-        return isinstance(actual, dict) and all(k in actual and has_shape(actual[k], v) for k, v in expected.items())
+        return isinstance(actual, dict) and all(
+            k in actual and has_shape(actual[k], v) for k, v in expected.items()
+        )
     return bool(actual == expected)
 
 
@@ -60,7 +62,9 @@ async def given(vector: dict[str, Any], a: Node, p: PeerServer) -> dict[str, str
 
 async def act(vector: dict[str, Any], a: Node, p: PeerServer) -> None:
     action = vector["owner_does"]
-    target = p.actor("bob") if action.get("block", action.get("unblock")) == "account" else p.base.split("://")[1]
+    target = (
+        p.actor("bob") if action.get("block", action.get("unblock")) == "account" else p.base.split("://")[1]
+    )
     if "block" in action:
         await owner.block(a.fed, target)
     elif "unblock" in action:
