@@ -9,7 +9,8 @@ Sending (issue #12 §2):
   and in the inbox loop's quiet moments, so a change saved just before a crash goes out after the restart.
 - Each card Update goes to one peer's personal inbox and is rendered again when it is sent (``card_delivery``):
   a peer blocked since, or that may no longer see the card, gets nothing; one that may see less gets the share
-  it may see now; an Update for a peer with a newer one queued after it is withdrawn (per-peer order).
+  it may see now. Queuing a newer Update for a peer withdraws the older one still waiting (Federation.send_all),
+  so a peer never gets an older version after a newer one, not even by a retry.
 
 Receiving:
 - A card older (by ``updated``) than the last one applied from that peer is dropped, whatever order the
@@ -168,9 +169,7 @@ async def card_delivery(fed: Federation, row: DeliveryRow) -> str:
     """At send time (federation/service.py): the card Update this peer may see now, or Withdrawn."""
     if row.actor_id is None:
         raise Withdrawn("a card Update names no recipient")
-    if await fed.store.superseded(row):
-        raise Withdrawn("a newer card Update for this peer follows it")
-    cached = await fed.store.actor(row.actor_id)
+    cached = await fed.recipient(row.actor_id)
     if cached is None or cached.gone or not cached.actor.is_kith:
         raise Withdrawn("the recipient is gone")
     if await fed.blocks.hidden_from(cached.actor):

@@ -88,6 +88,7 @@ class DeliveryLoop:
         rng: random.Random | None = None,
         concurrency: int = 64,
         prepare: Callable[[DeliveryRow], Awaitable[str]] | None = None,
+        prefetch: Callable[[list[DeliveryRow]], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         self.client = client
@@ -98,6 +99,7 @@ class DeliveryLoop:
         self.rng = rng or random.Random()
         self.concurrency = concurrency
         self.prepare = prepare  # the body to send now, or Withdrawn
+        self.prefetch = prefetch  # what ``prepare`` will ask about a claimed batch, read in one go
         self.wake = asyncio.Event()
         self.sign_seconds = 0.0  # time spent signing (the fan-out benchmark reports its share)
         self.sent = 0
@@ -127,6 +129,8 @@ class DeliveryLoop:
             hosts[host] = await self.store.host(host)
             if await self.store.kith_actors_on(host):
                 kith_hosts.add(host)
+        if self.prefetch is not None:
+            await self.prefetch(rows)
         sem = asyncio.Semaphore(self.concurrency)
 
         async def one(row: DeliveryRow) -> None:

@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from federation import activities as act
-from federation.delivery import Withdrawn
 from federation.store import DeliveryRow, Outgoing
 from federation.urls import PUBLIC
 
@@ -133,10 +132,8 @@ async def profile_outgoing(fed: Federation, *, force: bool) -> tuple[list[Outgoi
 
 
 async def profile_delivery(fed: Federation, row: DeliveryRow) -> str:
-    """At send time: the actor as it is now (never a stale copy), unless a newer Update for this inbox is
-    queued after it."""
-    if await fed.store.superseded(row):
-        raise Withdrawn("a newer Update of the actor follows it")
+    """At send time: the actor as it is now, never a stale copy (an older Update still waiting for the same
+    inbox was withdrawn when a newer one was queued: Federation.send_all)."""
     return json.dumps(_update(fed, row.activity_id, await fed.actor_document("owner")))
 
 

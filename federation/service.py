@@ -27,7 +27,7 @@ from federation.ports import GraphPort
 from federation.ratelimit import HostRateLimiter
 from federation.remote import RemoteActors
 from federation.signing import make_signer
-from federation.store import DeliveryRow, FederationStore, InboxRow, Outgoing
+from federation.store import DeliveryRow, FederationStore, InboxRow, Outgoing, StoredActor
 from federation.urls import Urls, actor_document
 from node.config import Config
 from node.keys import KeyRing
@@ -87,6 +87,7 @@ class Federation:
         self.publish_lock = asyncio.Lock()
         self.card_lock = asyncio.Lock()
         self.rendered_cards: dict[tuple[int, str], dict[str, Any]] = {}  # (version, share) -> signed card
+        self._recipients: dict[str, StoredActor] = {}  # the recipients of the delivery batch being sent
         if client is None:
             client = (
                 ctx.client_factory()
@@ -125,6 +126,7 @@ class Federation:
             delivery_days=ctx.config.federation.delivery_days,
             rng=self.rng,
             prepare=self._prepare_delivery,
+            prefetch=self._prefetch_recipients,
         )
         from federation.process import Processor  # the processor needs the whole runtime
 
@@ -218,8 +220,18 @@ class Federation:
         also: Callable[[Any], Awaitable[None]] | None = None,
     ) -> None:
         """Several activities, the settings that record them and ``also`` (state changes), in one transaction
-        (FederationStore.enqueue_many), then wake the delivery loop."""
-        writes = [self.store.settings_writer(settings)] if settings else []
+        (FederationStore.enqueue_many), then wake the delivery loop. Card and profile Updates withdraw the
+        older ones still waiting for the same peer or inbox in that same transaction."""
+        now = self.clock()
+        writes = []
+        card_peers = [i.recipient for i in items if i.kind == "card" and i.recipient]
+        profile_inboxes = [inbox for i in items if i.kind == "profile" for inbox in i.inboxes]
+        if card_peers:
+            writes.append(self.store.supersede_writer("card", recipients=card_peers, now=now))
+        if profile_inboxes:
+            writes.append(self.store.supersede_writer("profile", inboxes=profile_inboxes, now=now))
+        if settings:
+            writes.append(self.store.settings_writer(settings))
         if also is not None:
             writes.append(also)
 
@@ -228,8 +240,17 @@ class Federation:
                 await write(conn)
 
         if items or writes:
-            await self.store.enqueue_many(items, now=self.clock(), also=together)
+            await self.store.enqueue_many(items, now=now, also=together)
         self.delivery.wake.set()
+
+    async def _prefetch_recipients(self, rows: list[DeliveryRow]) -> None:
+        ids = sorted({r.actor_id for r in rows if r.actor_id})
+        self._recipients = await self.store.actors(ids) if ids else {}
+
+    async def recipient(self, actor_id: str) -> StoredActor | None:
+        """A delivery's recipient as cached (read with its batch, else now)."""
+        found = self._recipients.get(actor_id)
+        return found if found is not None else await self.store.actor(actor_id)
 
     async def _prepare_delivery(self, row: DeliveryRow) -> str:
         """The send-time check of every delivery (federation/delivery.py ``prepare``): blocks of the recipient

@@ -50,6 +50,9 @@ for _lifecycle, _source, _target in (
     (DELIVERY, "queued", "dead"),  # host dead-lettered
     (DELIVERY, "retry_wait", "dead"),
     (DELIVERY, "dead", "queued"),  # host resumed, or probed
+    (DELIVERY, "queued", "withdrawn"),  # superseded by a newer card or profile Update
+    (DELIVERY, "retry_wait", "withdrawn"),
+    (DELIVERY, "dead", "withdrawn"),
     (RELATIONSHIP_OFFER, "offered", "expired"),  # unanswered for 30 days
 ):
     _lifecycle.check(_source, _target)
@@ -191,6 +194,7 @@ class FederationStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._blocks: set[tuple[str, str]] | None = None
+        self._blocked_by: set[str] | None = None  # who blocks the owner: asked for every card, changes rarely
 
     async def _read(self, fn: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
         return await self.db.read(fn)
@@ -638,22 +642,28 @@ class FederationStore:
             (state, status, error, now, retry_at, delivery_id),
         )
 
-    async def superseded(self, row: DeliveryRow) -> bool:
-        """A newer activity of the same kind ('card' to the same actor, 'profile' to the same inbox) is queued
-        or already went: this older one must not be sent after it (issue #12 §2: per-peer order)."""
-        if row.kind == "card" and row.actor_id:
-            where, arg = "d.actor_id = ?", row.actor_id
-        elif row.kind == "profile":
-            where, arg = "d.inbox = ?", row.inbox
-        else:
-            return False
-        return bool(
-            await self._scalar(
-                f"""SELECT EXISTS (SELECT 1 FROM fed_deliveries d JOIN fed_outbox o ON o.seq = d.outbox_seq
-                    WHERE {where} AND d.outbox_seq > ? AND o.kind = ? AND d.state != 'withdrawn')""",
-                (arg, row.outbox_seq, row.kind),
-            )
-        )
+    @staticmethod
+    def supersede_writer(
+        kind: str, *, recipients: Sequence[str] = (), inboxes: Sequence[str] = (), now: float
+    ) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
+        """Withdraw the still-waiting deliveries of older ``kind`` Updates ('card' to ``recipients``, 'profile'
+        to ``inboxes``), inside the transaction that queues the newer ones (before they are written): a peer
+        gets the newest version once, never an older one after it. Deliveries already on their way go."""
+        column, values = ("actor_id", list(recipients)) if kind == "card" else ("inbox", list(inboxes))
+
+        async def fn(conn: aiosqlite.Connection) -> None:
+            for start in range(0, len(values), 500):
+                part = values[start : start + 500]
+                marks = ",".join("?" * len(part))
+                await conn.execute(
+                    f"""UPDATE fed_deliveries SET state = 'withdrawn', lock_expires_at = NULL, updated_at = ?,
+                            last_error = 'withdrawn: a newer ' || ? || ' Update follows it'
+                        WHERE state IN ('queued', 'retry_wait', 'dead') AND {column} IN ({marks})
+                          AND outbox_seq IN (SELECT seq FROM fed_outbox WHERE kind = ?)""",
+                    (now, kind, *part, kind),
+                )
+
+        return fn
 
     async def actor_for_inbox(self, inbox: str) -> str | None:
         """The actor whose personal inbox this is (deliveries written without a recipient), if we know one
@@ -928,9 +938,19 @@ class FederationStore:
             "INSERT OR REPLACE INTO fed_blocked_by (actor_id, block_id, created_at) VALUES (?, ?, ?)",
             (actor_id, block_id, now),
         )
+        (await self._blocked_by_set()).add(actor_id)
 
     async def remove_blocked_by(self, actor_id: str) -> None:
         await self._exec("DELETE FROM fed_blocked_by WHERE actor_id = ?", (actor_id,))
+        (await self._blocked_by_set()).discard(actor_id)
+
+    async def _blocked_by_set(self) -> set[str]:
+        # as _block_set: one process owns this database, so a copy in memory kept in step by add/remove
+        if self._blocked_by is None:
+            loaded = await self.blocked_by()
+            if self._blocked_by is None:
+                self._blocked_by = loaded
+        return self._blocked_by
 
     async def blocked_by(self) -> set[str]:
         async def fn(conn: aiosqlite.Connection) -> set[str]:
@@ -952,9 +972,7 @@ class FederationStore:
         return await self._read(fn)
 
     async def is_blocked_by(self, actor_id: str) -> bool:
-        return bool(
-            await self._scalar("SELECT EXISTS (SELECT 1 FROM fed_blocked_by WHERE actor_id = ?)", (actor_id,))
-        )
+        return actor_id in await self._blocked_by_set()
 
     # ---- settings of the owner's actor -----------------------------------------------------------
 

@@ -163,6 +163,7 @@ DELIVERY = Lifecycle(
     transitions=(
         _t("queued", "claim", "sending"),
         _t("queued", "host dead", "dead"),
+        _t("queued", "superseded", "withdrawn"),
         _t("sending", "2xx", "delivered"),
         _t("sending", "retryable error", "retry_wait"),
         _t("sending", "permanent 4xx", "failed"),
@@ -170,7 +171,9 @@ DELIVERY = Lifecycle(
         _t("sending", "lock expired", "queued"),
         _t("retry_wait", "due", "sending"),
         _t("retry_wait", "gave up", "dead"),
+        _t("retry_wait", "superseded", "withdrawn"),
         _t("dead", "host resumed", "queued"),
+        _t("dead", "superseded", "withdrawn"),
     ),
 )
 
