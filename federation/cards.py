@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from federation import activities as act
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from federation.service import Federation
 
 __all__ = [
+    "MAX_CARD_AHEAD",
     "MAX_CLAIMS_CHECKED",
     "card_delivery",
     "card_received",
@@ -59,6 +60,9 @@ _log = logging.getLogger("kith.federation.cards")
 _PUBLISHED_KEY = "card_published_seq"
 #: How many claimed actors one card may make us fetch to confirm; claims beyond stay unverified this time.
 MAX_CLAIMS_CHECKED = 4
+#: How far ahead of our clock a card's ``updated`` may be (clocks drift; a sender bumps ``updated`` by a second
+#: per change when changes come faster than that).
+MAX_CARD_AHEAD = timedelta(days=1)
 _ENVELOPE = ("@context", "id", "type", "attributedTo", "proof")
 
 
@@ -244,6 +248,11 @@ async def card_received(
         raise OriginMismatch("a ProfileCard is accepted only from the actor it describes")
     if parsed.disclosure:
         raise MalformedInput("a card with disclosure rules must never leave its owner's node")
+    if parsed.updated is not None and parsed.updated > now_of(fed) + MAX_CARD_AHEAD:
+        # kept, it would make every later card from this peer look older than it, until that date
+        raise MalformedInput(
+            f"the card is dated {parsed.updated:%Y-%m-%d %H:%M}, in the future; check the clock"
+        )
     actor = await fed.actors.get(actor_id, source="fetch", budget=FetchBudget(remaining=3))
     proofs.verify(card, owner=owner_keys(actor), now=now_of(fed))
     confirmed, unverified = await _confirm_identities(fed, actor, parsed.identities)

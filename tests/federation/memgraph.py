@@ -21,7 +21,9 @@ class MemoryGraph:
         # what our owner discloses: peer actor id -> card fields; the public part of the card
         self.disclosed: dict[str, dict[str, Any]] = {}
         self.public: dict[str, Any] | None = None
-        self.version = CardVersion(seq=1, updated=datetime(2026, 11, 22, 9, 30, tzinfo=UTC))
+        self.version = CardVersion(
+            seq=1, updated=datetime(2026, 11, 18, 9, 30, tzinfo=UTC)
+        )  # before FakeClock
         # actors that are people in this graph (the real graph's rule: federation.ports.PERSON_SOURCES)
         self.people: set[str] = set()
 

@@ -5,7 +5,7 @@ not sent after its successor)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -68,20 +68,27 @@ async def test_an_older_card_arriving_after_a_newer_one_is_dropped(tmp_path: Pat
         start_node(tmp_path, "alice", clock, index=0) as a,
         start_node(tmp_path, "bob", clock, index=1) as b,
     ):
-        newer = card_update(a, "Alice (new)", datetime(2026, 11, 22, 10, 0, 1, tzinfo=UTC), 2)
-        older = card_update(a, "Alice (old)", datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC), 1)
+        t0 = datetime.fromtimestamp(clock(), UTC)
+        newer = card_update(a, "Alice (new)", t0 + timedelta(seconds=1), 2)
+        older = card_update(a, "Alice (old)", t0, 1)
         assert await post_as(a, b, newer) == 202
         await settle(a, b)
         assert await post_as(a, b, older) == 202  # a sender's late retry, or the network reordering
         await settle(a, b)
         assert b.graph.cards[a.actor]["name"] == "Alice (new)"
         # the same version again (a re-send after a crash) is applied as it is: nothing older wins
-        again = card_update(a, "Alice (new)", datetime(2026, 11, 22, 10, 0, 1, tzinfo=UTC), 2) | {
-            "id": newer["id"] + "b"
-        }
+        again = card_update(a, "Alice (new)", t0 + timedelta(seconds=1), 2) | {"id": newer["id"] + "b"}
         assert await post_as(a, b, again) == 202
         await settle(a, b)
         assert b.graph.cards[a.actor]["name"] == "Alice (new)"
+        # a card dated years ahead would make every later card look older: refused, it changes nothing
+        far = datetime.fromtimestamp(clock() + 3 * 365 * 86400, UTC)
+        assert await post_as(a, b, card_update(a, "Alice (2029)", far, 3)) == 202
+        await settle(a, b)
+        later = datetime.fromtimestamp(clock() + 60, UTC)
+        assert await post_as(a, b, card_update(a, "Alice (later)", later, 4)) == 202
+        await settle(a, b)
+        assert b.graph.cards[a.actor]["name"] == "Alice (later)"
 
 
 async def _kith_peer(a: Node, p: PeerServer) -> str:

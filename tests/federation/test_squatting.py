@@ -5,6 +5,7 @@ one. A claim counts only when the claimed actor confirms it (its own document na
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from federation import cards, owner
@@ -55,8 +56,9 @@ async def test_a_card_claiming_someone_elses_account_gets_neither_the_account_no
         vic_person = await person_of(a, vic.actor)
         assert vic_person is not None and vic_person != sam_person
         await graph(a).set_membership(vic_person, "inner", member=True)
-        await set_card(port(a).store, {"name": "Alice", "phone": ["+15555550100"]})
-        await set_disclosure(port(a).store, {"phone": ["inner"]})
+        now = datetime.fromtimestamp(clock(), UTC)  # the nodes' clock, not the machine's
+        await set_card(port(a).store, {"name": "Alice", "phone": ["+15555550100"]}, now=now)
+        await set_disclosure(port(a).store, {"phone": ["inner"]}, now=now)
         assert await phone_seen_by(vic, a) is True
         assert await phone_seen_by(sam, a) is None  # the squatter sees nothing
         assert sorted(await a.graph.peers_allowed_to_see_card()) == [vic.actor]
