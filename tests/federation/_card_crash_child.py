@@ -3,6 +3,9 @@ saves a card through ``PUT /api/card``, and the process stops dead right after t
 Update is queued: the parent kills it with SIGKILL when it prints SAVED.
 
 Usage: python -m tests.federation._card_crash_child DATA_DIR PORT NAME
+       python -m tests.federation._card_crash_child DATA_DIR PORT --loop ROUND
+The second form runs the node as `kith serve` does (its loops deliver in the background) and changes the card
+as fast as it can, printing ``ACK <name>`` once each change is answered; the parent kills it at any moment.
 """
 
 from __future__ import annotations
@@ -56,5 +59,28 @@ async def main(data: Path, port: int, name: str) -> None:
         await http.put(f"http://127.0.0.1:{port}/api/card", json=card, headers=headers)
 
 
+async def loop(data: Path, port: int, round_no: int) -> None:
+    from node.federation_wiring import setup_federation
+
+    ctx = await NodeContext.open(make_config(data, port, "alice"))
+    token = new_token()
+    await ctx.tokens.set(token)
+    runner = web.AppRunner(build_app(ctx, extensions=[setup_federation]), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    print("READY", flush=True)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession() as http:
+        for k in range(1_000_000):
+            name = f"Alice r{round_no} k{k}"
+            card = {"name": name, "email": ["alice@example.org"]}
+            async with http.put(f"http://127.0.0.1:{port}/api/card", json=card, headers=headers) as r:
+                assert r.status == 200, await r.text()
+            print(f"ACK {name}", flush=True)
+
+
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]))
+    if sys.argv[3] == "--loop":
+        asyncio.run(loop(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[4])))
+    else:
+        asyncio.run(main(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]))
