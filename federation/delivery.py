@@ -12,6 +12,9 @@ Rules kept (docs/ARCHITECTURE.md §5, Mastodon's delivery worker as the referenc
   else RFC 9421 towards Kith peers and cavage towards everyone else; after a 401/403 the other one, once; the
   scheme that worked is remembered. Failures that are ours (a bug, not the peer) are retried but never count
   against the peer's breaker.
+- Checked again at send time (``prepare``, federation/service.py): blocks, and for a card or profile Update
+  what the recipient may see now, rendered afresh; a delivery that must not go any more is withdrawn, never
+  sent with a body made for an earlier decision. Deliveries to one inbox claimed together go in outbox order.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -36,6 +39,7 @@ __all__ = [
     "PROBE_EVERY",
     "DeliveryLoop",
     "Outcome",
+    "Withdrawn",
     "backoff",
 ]
 
@@ -51,6 +55,15 @@ def backoff(attempt: int, rng: random.Random) -> float:
     return attempt**4 + 15 + rng.random() * 10 * (attempt + 1)
 
 
+class Withdrawn(Exception):
+    """Raised by the send-time check: this delivery must not go (a block, a withdrawn disclosure, a newer
+    version queued after it). It ends in state ``withdrawn`` with the reason; nothing is sent."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Outcome:
     delivered: bool
@@ -59,6 +72,7 @@ class Outcome:
     error: str | None
     scheme: Scheme | None
     host_up: bool
+    withdrawn: bool = False
 
 
 class DeliveryLoop:
@@ -73,6 +87,8 @@ class DeliveryLoop:
         delivery_days: int,
         rng: random.Random | None = None,
         concurrency: int = 64,
+        prepare: Callable[[DeliveryRow], Awaitable[str]] | None = None,
+        prefetch: Callable[[list[DeliveryRow]], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         self.client = client
@@ -82,6 +98,8 @@ class DeliveryLoop:
         self.max_age = delivery_days * 86400.0
         self.rng = rng or random.Random()
         self.concurrency = concurrency
+        self.prepare = prepare  # the body to send now, or Withdrawn
+        self.prefetch = prefetch  # what ``prepare`` will ask about a claimed batch, read in one go
         self.wake = asyncio.Event()
         self.sign_seconds = 0.0  # time spent signing (the fan-out benchmark reports its share)
         self.sent = 0
@@ -111,12 +129,26 @@ class DeliveryLoop:
             hosts[host] = await self.store.host(host)
             if await self.store.kith_actors_on(host):
                 kith_hosts.add(host)
+        if self.prefetch is not None:
+            await self.prefetch(rows)
         sem = asyncio.Semaphore(self.concurrency)
 
         async def one(row: DeliveryRow) -> None:
             async with sem:
                 try:
+                    if self.prepare is not None:
+                        row = replace(row, body=await self.prepare(row))
                     outcome = await self._attempt(row, hosts[row.host], kith=row.host in kith_hosts)
+                except Withdrawn as exc:
+                    outcome = Outcome(
+                        delivered=False,
+                        retry=False,
+                        status=None,
+                        error=f"withdrawn: {exc.reason}",
+                        scheme=None,
+                        host_up=True,
+                        withdrawn=True,
+                    )
                 except Exception as exc:  # a fault of ours: logged and retried like a failure, never stuck
                     _log.exception("delivery %s to %s failed", row.activity_id, row.inbox)
                     error = f"{type(exc).__name__}: {exc}"[:500]
@@ -125,7 +157,16 @@ class DeliveryLoop:
                     )
             await self._record(row, outcome, hosts[row.host])
 
-        await asyncio.gather(*(one(r) for r in rows))
+        async def in_order(queue: list[DeliveryRow]) -> None:
+            # one inbox's deliveries in outbox order (Undo{Follow}, Reject{Follow}, then Block; card versions),
+            # different inboxes side by side
+            for row in queue:
+                await one(row)
+
+        per_inbox: dict[str, list[DeliveryRow]] = {}
+        for row in rows:  # claimed rows come in outbox order
+            per_inbox.setdefault(row.inbox, []).append(row)
+        await asyncio.gather(*(in_order(q) for q in per_inbox.values()))
         return len(rows)
 
     async def _post(self, row: DeliveryRow, scheme: Scheme) -> FetchResponse:
@@ -182,6 +223,11 @@ class DeliveryLoop:
 
     async def _record(self, row: DeliveryRow, outcome: Outcome, host: HostRow | None) -> None:
         now = self.clock()
+        if outcome.withdrawn:
+            await self.store.finish_delivery(
+                row.id, state="withdrawn", now=now, status=None, error=outcome.error
+            )
+            return
         if outcome.delivered:
             await self.store.finish_delivery(row.id, state="delivered", now=now, status=outcome.status)
             if host is None or host.failures or host.dead or host.scheme != outcome.scheme:

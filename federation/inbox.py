@@ -10,7 +10,8 @@
    actor's own objects, unless the object is a signed record (its proofs vouch for it); other embedded
    objects from another origin are cut down to their id, so that the worker fetches them from their own
    origin or finds them in our store;
-6. blocks of the actor and its domain (403; checked before any key is fetched);
+6. blocks (federation/blocks.py: the actor, its keys, its aliases, its domain; 403): what the request
+   names is checked before any key is fetched, the actor the key belongs to once it is known;
 7. dedupe by activity id (a finished id reused by another signed request is a new request: federation/store.py)
    and durable store in one group-committed write, then 202; a worker processes it.
 Nothing is written unless every check passed.
@@ -28,6 +29,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from federation.blocks import Blocks
 from federation.errors import Blocked, FetchError, FetchStatus
 from federation.fetch import FetchBudget
 from federation.ports import RemoteActor
@@ -225,9 +227,11 @@ class Intake:
         clock: Callable[[], float],
         limiter: HostRateLimiter,
         on_stored: Callable[[], None],
+        blocks: Blocks | None = None,
     ) -> None:
         self.store = store
         self.actors = actors
+        self.blocks = blocks or Blocks(store)
         self.base_url = base_url
         self.clock = clock
         self.limiter = limiter
@@ -300,10 +304,10 @@ class Intake:
         """Who signed this GET (private records are served only to actors allowed to see them)."""
         scheme, key_id = signature_key_id(request.headers)
         self.limiter.take(_key_host(key_id))
-        if await self.store.is_blocked(key_id):
+        if await self.blocks.refuses_key(key_id):
             raise Blocked("blocked")
         try:
-            return await self.authenticate(
+            signer = await self.authenticate(
                 scheme=scheme,
                 key_id=key_id,
                 method="GET",
@@ -313,6 +317,9 @@ class Intake:
             )
         except _KeyGone:
             raise SignatureError(f"the key {key_id} is gone") from None
+        if await self.blocks.refuses_actor(signer):
+            raise Blocked("blocked")
+        return signer
 
     async def receive(
         self,
@@ -332,9 +339,7 @@ class Intake:
         activity_id, kind = activity.get("id"), activity.get("type")
         if not isinstance(actor_ref, str) or not isinstance(activity_id, str) or not isinstance(kind, str):
             raise MalformedInput("an activity needs string id, type and actor")
-        if await self.store.is_blocked(actor_ref) or (
-            not key_id.startswith(actor_ref) and await self.store.is_blocked(key_id)
-        ):
+        if await self.blocks.refuses(actor_ref, key_id):
             raise Blocked("blocked")
         try:
             actor = await self.authenticate(
@@ -344,6 +349,8 @@ class Intake:
             if kind == "Delete" and actor_ref == key_id.split("#")[0]:
                 return False  # a deleted actor's farewell, its key gone and never cached: nothing to do
             raise SignatureError(f"the key {key_id} is gone") from None
+        if await self.blocks.refuses_actor(actor):  # a key without a fragment: now we know whose it is
+            raise Blocked("blocked")
         now = self.clock()
         if actor_ref != actor.id:
             raise OriginMismatch(f"signed by {actor.id}'s key but claims to be from {actor_ref}")

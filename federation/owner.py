@@ -1,22 +1,32 @@
 """What the owner can do with federation (the owner API and CLI call these): follow, unfollow, connect,
 answer requests, block, list followers/following/peers, publish the card, move, delete the actor.
 
-Every write is durable before anything is sent: state rows first, then the outbox (Federation.send).
+Every write is durable before anything is sent: state rows first, then the outbox (Federation.send); a block,
+its follows ended and what it sends are one transaction.
+
+Blocking keeps both sides in step (issue #19 item 3), in Mastodon's order: our follow of them ends with
+``Undo{Follow}``, theirs with ``Reject{Follow}``, then ``Block`` goes; a server that does not end follows on a
+Block still ends both. A domain block ends follows with every actor of that domain the same way (without a
+Block, as Mastodon's domain blocks of one account do). Unblocking sends ``Undo{Block}`` and follows no one
+again: what the block ended stays ended until the owner follows anew.
+
 Once the owner's actor is deleted, every operation that would act as it is refused (Gone, 410) before it
 writes anything; listings still answer.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from federation import activities as act
-from federation import kith
-from federation.errors import Gone, NotFound
+from federation import kith, profile
+from federation.errors import FetchError, Gone, NotFound
+from federation.ports import RemoteActor
 from federation.process import answer_follow
 from federation.remote import parse_address
-from federation.store import FollowRow, OfferRow
+from federation.store import FollowRow, OfferRow, Outgoing, domains_of
 from federation.urls import PUBLIC
 
 if TYPE_CHECKING:
@@ -78,9 +88,10 @@ async def _acct(fed: Federation, actor_id: str) -> dict[str, Any]:
 
 async def follow(fed: Federation, address: str) -> dict[str, Any]:
     await ensure_alive(fed)
-    actor = await fed.actors.resolve(address, source="following")
-    if await fed.store.is_blocked(actor.id):
+    actor = await fed.actors.resolve(address, source="fetch")
+    if await fed.blocks.refuses_actor(actor):
         raise NotFound(f"{actor.id} is blocked; unblock it first")
+    actor = await fed.actors.get(actor.id, source="following")  # just fetched: now a person in the graph
     live = await fed.store.live_follow("out", actor.id)
     if live is not None:
         return follow_json(live, await _acct(fed, actor.id))
@@ -88,7 +99,7 @@ async def follow(fed: Federation, address: str) -> dict[str, Any]:
     await fed.store.add_follow(
         follow_id=follow_id, direction="out", actor_id=actor.id, state="pending", now=fed.clock()
     )
-    await fed.send(act.follow(follow_id, fed.urls.owner, actor.id), [actor.inbox])
+    await fed.send(act.follow(follow_id, fed.urls.owner, actor.id), [actor.inbox], recipient=actor.id)
     row = await fed.store.follow(follow_id)
     assert row is not None
     return follow_json(row, await _acct(fed, actor.id))
@@ -96,13 +107,14 @@ async def follow(fed: Federation, address: str) -> dict[str, Any]:
 
 async def unfollow(fed: Federation, address: str) -> dict[str, Any]:
     await ensure_alive(fed)
-    actor = await fed.actors.resolve(address, source="following")
+    actor = await fed.actors.resolve(address, source="fetch")
     live = await fed.store.live_follow("out", actor.id)
     if live is None:
         raise NotFound(f"you do not follow {address}")
     await fed.store.set_follow_state(live.follow_id, live.end_state, fed.clock())
     undone = act.follow(live.follow_id, fed.urls.owner, actor.id)
-    await fed.send(act.undo(fed.new_id(), fed.urls.owner, undone, to=actor.id), [actor.inbox])
+    undo = act.undo(fed.new_id(), fed.urls.owner, undone, to=actor.id)
+    await fed.send(undo, [actor.inbox], recipient=actor.id)
     row = await fed.store.follow(live.follow_id)
     assert row is not None
     return follow_json(row, await _acct(fed, actor.id))
@@ -158,25 +170,101 @@ def _is_domain(address: str) -> bool:
     return ("@" not in text and "://" not in text and "." in text) or text.startswith("domain:")
 
 
+def _outgoing(activity: dict[str, Any], actor: RemoteActor) -> Outgoing:
+    return Outgoing(
+        activity_id=activity["id"],
+        type=activity["type"],
+        body=json.dumps(activity),
+        inboxes=[actor.inbox],
+        recipient=actor.id,
+    )
+
+
+async def _end_follows(fed: Federation, actor: RemoteActor) -> tuple[list[Outgoing], list[tuple[str, str]]]:
+    """What ends the follows between the owner and ``actor``, both ways: Undo{Follow} of ours, then
+    Reject{Follow} of theirs (Mastodon's order), and the states the follows end in."""
+    items: list[Outgoing] = []
+    states: list[tuple[str, str]] = []
+    ours = await fed.store.live_follow("out", actor.id)
+    if ours is not None:
+        states.append((ours.follow_id, ours.end_state))
+        undone = act.follow(ours.follow_id, fed.urls.owner, actor.id)
+        items.append(_outgoing(act.undo(fed.new_id(), fed.urls.owner, undone, to=actor.id), actor))
+    theirs = await fed.store.live_follow("in", actor.id)
+    if theirs is not None:
+        states.append((theirs.follow_id, "rejected" if theirs.state == "pending" else "ended"))
+        answered = act.follow(theirs.follow_id, actor.id, fed.urls.owner)  # embedded, as Mastodon matches it
+        items.append(_outgoing(act.reject(fed.new_id(), fed.urls.owner, answered, to=actor.id), actor))
+    return items, states
+
+
+async def _apply_block(
+    fed: Federation,
+    kind: str,
+    value: str,
+    block_id: str | None,
+    items: list[Outgoing],
+    ends: list[tuple[str, str]],
+) -> None:
+    """The block, the follows it ends and what it sends, in one transaction. The block counts in memory from
+    before the write (anything checked meanwhile is already refused) and is taken back if the write fails."""
+    now = fed.clock()
+    undo = await fed.store.block_in_memory(kind, value)
+    try:
+        await fed.send_all(
+            items,
+            also=fed.store.block_writer(kind, value, now, block_id=block_id, follows_ended=ends),
+        )
+    except BaseException:
+        await undo()
+        raise
+
+
 async def block(fed: Federation, address: str) -> dict[str, Any]:
     await ensure_alive(fed)
-    now = fed.clock()
     if _is_domain(address):
         domain = address.strip().removeprefix("domain:").lower()
-        await fed.store.add_block("domain", domain, now)
+        items: list[Outgoing] = []
+        ends: list[tuple[str, str]] = []
+        for actor_id in await fed.store.live_follow_actors():
+            cached = await fed.store.actor(actor_id)
+            if cached is not None and domain in domains_of(cached.actor.id):
+                more, states = await _end_follows(fed, cached.actor)
+                items += more
+                ends += states
+        await _apply_block(fed, "domain", domain, None, items, ends)
         return {"kind": "domain", "value": domain}
-    actor = await fed.actors.resolve(address, source="owner")
+    try:
+        actor = await fed.actors.resolve(address, source="fetch")  # blocking someone is not dealing with them
+    except FetchError:
+        # a server that does not answer can still be blocked: from what we knew of the actor, if anything
+        known = await _known_actor(fed, address)
+        if known is None:
+            parsed = parse_address(address)
+            if not isinstance(parsed, str):
+                raise
+            await _apply_block(fed, "actor", parsed, None, [], [])
+            return {"kind": "actor", "value": parsed, "acct": None}
+        actor = known
     block_id = fed.new_id()
-    await fed.store.add_block("actor", actor.id, now, block_id)
-    for direction in ("in", "out"):
-        live = await fed.store.live_follow(direction, actor.id)
-        if live is not None:
-            await fed.store.set_follow_state(live.follow_id, live.end_state, now)
-    await fed.send(act.block(block_id, fed.urls.owner, actor.id), [actor.inbox])
+    items, ends = await _end_follows(fed, actor)
+    items.append(_outgoing(act.block(block_id, fed.urls.owner, actor.id), actor))
+    await _apply_block(fed, "actor", actor.id, block_id, items, ends)
     return {"kind": "actor", "value": actor.id, "acct": actor.acct}
 
 
+async def _known_actor(fed: Federation, address: str) -> RemoteActor | None:
+    parsed = parse_address(address)
+    cached = (
+        await fed.store.actor(parsed)
+        if isinstance(parsed, str)
+        else await fed.store.actor_by_acct(f"{parsed[0]}@{parsed[1]}")
+    )
+    return cached.actor if cached is not None else None
+
+
 async def unblock(fed: Federation, address: str) -> dict[str, Any]:
+    """Lift a block: ``Undo{Block}`` to an actor; nothing the block ended is started again."""
     await ensure_alive(fed)
     if _is_domain(address):
         domain = address.strip().removeprefix("domain:").lower()
@@ -194,7 +282,9 @@ async def unblock(fed: Federation, address: str) -> dict[str, Any]:
     if block_id and cached_actor is not None:
         undone = act.block(block_id, fed.urls.owner, actor_id)
         await fed.send(
-            act.undo(fed.new_id(), fed.urls.owner, undone, to=actor_id), [cached_actor.actor.inbox]
+            act.undo(fed.new_id(), fed.urls.owner, undone, to=actor_id),
+            [cached_actor.actor.inbox],
+            recipient=actor_id,
         )
     return {"kind": "actor", "value": actor_id}
 
@@ -238,24 +328,14 @@ async def peers(fed: Federation) -> list[dict[str, Any]]:
 
 async def _follower_inboxes(fed: Federation) -> list[str]:
     """Followers' inboxes with shared-inbox de-duplication (only for public items)."""
-    inboxes = set()
-    for row in await fed.store.follows("in", ["accepted"]):
-        cached = await fed.store.actor(row.actor_id)
-        if cached is not None and not cached.gone and not await fed.store.is_blocked(row.actor_id):
-            inboxes.add(cached.actor.shared_inbox or cached.actor.inbox)
-    return sorted(inboxes)
+    return await profile.follower_inboxes(fed)
 
 
 async def publish_actor(fed: Federation) -> int:
     """Tell followers the owner's actor changed (name, keys, aliases): a public Update, shared inboxes."""
     if await fed.store.tombstone(fed.urls.owner) is not None:
         return 0  # a deleted actor has nothing to update; what changed stays on this node
-    doc = await fed.actor_document("owner")
-    activity = act.update(fed.new_id(), fed.urls.owner, doc, to=[PUBLIC])
-    activity["cc"] = [fed.urls.followers(fed.urls.owner)]
-    inboxes = await _follower_inboxes(fed)
-    await fed.send(activity, inboxes, public=True)
-    return len(inboxes)
+    return await profile.publish_actor(fed)
 
 
 async def set_aliases(fed: Federation, addresses: list[str]) -> list[str]:

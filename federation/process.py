@@ -11,7 +11,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from federation import activities as act
-from federation import kith
+from federation import cards, kith
+from federation.errors import Blocked
 from federation.fetch import FetchBudget
 from federation.remote import origin
 from federation.store import FollowRow
@@ -47,6 +48,8 @@ class Processor:
             # the owner's actor was deleted: nothing that reaches it is acted on (no follows, no offers)
             _log.debug("ignoring %s from %s: the owner's actor was deleted", activity.get("type"), actor_id)
             return
+        if await self.fed.blocks.refuses_id(actor_id):  # accepted before the owner blocked its actor
+            raise Blocked(f"{actor_id} is blocked; its activity is not acted on")
         kind = activity.get("type")
         handler = getattr(self, f"on_{kind}", None) if isinstance(kind, str) and kind.isalpha() else None
         if handler is None:
@@ -60,7 +63,8 @@ class Processor:
         fed = self.fed
         if ref(activity.get("object")) != fed.urls.owner:
             return  # only the owner can be followed
-        await fed.actors.get(actor_id, source="follower", budget=FetchBudget(remaining=3))
+        # a follow request is not yet a dealing: the follower becomes a person when it is accepted
+        await fed.actors.get(actor_id, source="fetch", budget=FetchBudget(remaining=3))
         follow_id = activity["id"]
         before = await fed.store.live_follow("in", actor_id)
         added = await fed.store.add_follow(
@@ -175,7 +179,10 @@ class Processor:
     async def on_Update(self, actor_id: str, activity: dict[str, Any]) -> None:
         obj = activity.get("object")
         if isinstance(obj, dict) and obj.get("type") == "ProfileCard":
-            await kith.card_received(self.fed, actor_id, obj)
+            activity_id = activity.get("id")
+            await cards.card_received(
+                self.fed, actor_id, obj, activity_id=activity_id if isinstance(activity_id, str) else None
+            )
             return
         if isinstance(obj, dict) and obj.get("type") == "Relationship":
             await kith.relationship_updated(self.fed, actor_id, obj)
@@ -244,7 +251,8 @@ async def answer_follow(fed: Federation, follow_id: str, *, accepted: bool) -> N
 
 
 async def _send_answer(fed: Federation, follow: FollowRow, *, accepted: bool) -> None:
-    actor = await fed.actors.get(follow.actor_id, source="follower")
+    actor = await fed.actors.get(follow.actor_id, source="follower" if accepted else "fetch")
     answered = act.follow(follow.follow_id, follow.actor_id, fed.urls.owner)
     build = act.accept if accepted else act.reject
-    await fed.send(build(fed.new_id(), fed.urls.owner, answered, to=actor.id), [actor.inbox])
+    reply = build(fed.new_id(), fed.urls.owner, answered, to=actor.id)
+    await fed.send(reply, [actor.inbox], recipient=actor.id)

@@ -1,5 +1,11 @@
 """The public federation routes: discovery (WebFinger, host-meta, NodeInfo), our two actors, inboxes and the
-public collections. Private things (relationship records, cards, follower lists) are never listed here."""
+public collections. Private things (relationship records, cards, follower lists) are never listed here.
+
+Blocks (federation/blocks.py) apply to every signed fetch: the card and relationship records answer a blocked
+signer, or a server actor speaking only for blocked owners, as if they did not exist (404); a signed fetch of a
+collection by a blocked actor or domain is refused (403). The two actor documents are served to anyone, the
+blocked included: they hold only what is public, and the keys that let a blocked server verify the Undo,
+Reject and Block we send it."""
 
 from __future__ import annotations
 
@@ -11,14 +17,15 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from federation.cards import render_card
 from federation.edge import edge, error_response
-from federation.errors import Gone, NotFound
-from federation.kith import render_card
+from federation.errors import Blocked, Gone, NotFound
 from federation.ports import RemoteActor
 from federation.service import Federation
+from federation.signing import signature_key_id
 from federation.urls import KITH_PROTOCOL, Urls
 from protocol.addresses import normalize, normalize_acct
-from protocol.errors import InvalidRecord
+from protocol.errors import InvalidRecord, SignatureError
 
 __all__ = ["FEDERATION", "NODEINFO_VERSIONS", "VERSION", "federation_routes", "nodeinfo_document"]
 
@@ -202,8 +209,29 @@ def _collection(request: web.Request, url: str, total: int, items: list[Any] | N
     return _as_response(request, doc)
 
 
+async def _refuse_blocked_signer(request: web.Request) -> None:
+    """A signed fetch names who asks: a blocked actor (by any of its keys) or domain is refused. Unsigned
+    fetches get what is public anyway; the signature itself is not checked, since only its signer could
+    gain from naming someone else's key, and it would gain a refusal."""
+    try:
+        _, key_id = signature_key_id(request.headers)
+    except SignatureError:
+        return
+    if await _fed(request).blocks.refuses_key(key_id):
+        raise Blocked("blocked")
+
+
+async def _signer(request: web.Request) -> RemoteActor:
+    """The verified signer of a fetch of something private; a blocked one finds nothing (PROTOCOL.md §9)."""
+    try:
+        return await _fed(request).intake.signed_fetcher(request)
+    except Blocked:
+        raise NotFound("not found") from None
+
+
 @edge
 async def _outbox(request: web.Request) -> web.Response:
+    await _refuse_blocked_signer(request)
     fed = _fed(request)
     actor = fed.urls.node if request.path.startswith("/actor") else fed.urls.owner
     if actor == fed.urls.owner:
@@ -218,6 +246,7 @@ async def _followers(request: web.Request) -> web.Response:
     # counts only: who follows the owner is part of their contact graph, which is private
     fed = _fed(request)
     _check_user(request)
+    await _refuse_blocked_signer(request)
     rows = await fed.store.follows("in", ["accepted"])
     return _collection(request, fed.urls.followers(fed.urls.owner), len(rows))
 
@@ -226,16 +255,9 @@ async def _followers(request: web.Request) -> web.Response:
 async def _following(request: web.Request) -> web.Response:
     fed = _fed(request)
     _check_user(request)
+    await _refuse_blocked_signer(request)
     rows = await fed.store.follows("out", ["accepted"])
     return _collection(request, fed.urls.following(fed.urls.owner), len(rows))
-
-
-async def _speaks_for(fed: Federation, signer: RemoteActor) -> list[str]:
-    """Whom a signed fetch speaks for. A Kith node fetches with its Application actor (as Mastodon's instance
-    actor does), which speaks for the Kith owners on its origin; anyone else speaks only for themselves."""
-    if signer.type != "Application":
-        return [signer.id]
-    return [a.id for a in await fed.store.kith_actors_on(signer.host) if a.type != "Application"]
 
 
 @edge
@@ -244,25 +266,25 @@ async def _card(request: web.Request) -> web.Response:
     # both answer 404
     _check_user(request)
     fed = _fed(request)
-    signer = await fed.intake.signed_fetcher(request)
+    signer = await _signer(request)
     fields = None
-    for actor_id in await _speaks_for(fed, signer):
+    for actor_id in await fed.blocks.speaks_for(signer):
         fields = await fed.graph.card_for(actor_id)
         if fields:
             break
     if not fields:
         raise NotFound("no such card")
-    return _as_response(request, render_card(fed, fields))
+    return _as_response(request, render_card(fed, fields, await fed.graph.card_version()))
 
 
 @edge
 async def _relationship(request: web.Request) -> web.Response:
     fed = _fed(request)
-    signer = await fed.intake.signed_fetcher(request)
+    signer = await _signer(request)
     offer = await fed.store.offer_by_record(fed.urls.base + request.path)
     if (
         offer is None
-        or offer.actor_id not in await _speaks_for(fed, signer)
+        or offer.actor_id not in await fed.blocks.speaks_for(signer)
         or offer.state != "accepted"
         or offer.final is None
     ):

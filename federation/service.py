@@ -13,11 +13,13 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from federation.delivery import DeliveryLoop, backoff
+from federation import cards, profile
+from federation.blocks import Blocks
+from federation.delivery import DeliveryLoop, Withdrawn, backoff
 from federation.errors import FetchError, Gone
 from federation.fetch import FetchPolicy, GuardedClient
 from federation.inbox import Intake
@@ -25,7 +27,7 @@ from federation.ports import GraphPort
 from federation.ratelimit import HostRateLimiter
 from federation.remote import RemoteActors
 from federation.signing import make_signer
-from federation.store import FederationStore, InboxRow
+from federation.store import DeliveryRow, FederationStore, InboxRow, Outgoing, StoredActor
 from federation.urls import Urls, actor_document
 from node.config import Config
 from node.keys import KeyRing
@@ -78,7 +80,14 @@ class Federation:
         self.rng = ctx.rng or random.Random()
         self.urls = Urls(ctx.config.base_url, ctx.config.node.username)
         self.store = FederationStore(ctx.db)
+        self.blocks = Blocks(self.store)  # the one block decision (federation/blocks.py)
         self._next_prune = 0.0  # the clock's time of the next prune of old traffic
+        # one publication of the card at a time (an owner's request and the background check may meet), and
+        # one card received at a time, so that "newer than the last one applied" holds when applying it
+        self.publish_lock = asyncio.Lock()
+        self.card_lock = asyncio.Lock()
+        self.rendered_cards: dict[tuple[int, str], dict[str, Any]] = {}  # (version, share) -> signed card
+        self._recipients: dict[str, StoredActor] = {}  # the recipients of the delivery batch being sent
         if client is None:
             client = (
                 ctx.client_factory()
@@ -106,6 +115,7 @@ class Federation:
             clock=ctx.clock,
             limiter=HostRateLimiter(rate=ctx.inbox_rate, burst=ctx.inbox_burst, clock=ctx.clock),
             on_stored=self.inbox_wake.set,
+            blocks=self.blocks,
         )
         self.delivery = DeliveryLoop(
             store=self.store,
@@ -115,6 +125,8 @@ class Federation:
             clock=ctx.clock,
             delivery_days=ctx.config.federation.delivery_days,
             rng=self.rng,
+            prepare=self._prepare_delivery,
+            prefetch=self._prefetch_recipients,
         )
         from federation.process import Processor  # the processor needs the whole runtime
 
@@ -125,6 +137,7 @@ class Federation:
 
     async def start(self) -> None:
         await self.store.release_locks()
+        await self._publish_pending()  # a card saved just before a crash goes out now (issue #12 §2)
         if self.ctx.run_workers:
             self._tasks = [
                 asyncio.create_task(self.delivery.run_forever(), name="kith-delivery"),
@@ -145,16 +158,24 @@ class Federation:
     async def actor_document(self, which: str) -> dict[str, Any]:
         node = self.config.node
         if which == "owner":
+            # the public part of the owner's card is their profile (federation/profile.py); the actor must be
+            # served even when the graph is unwell (peers need its keys), so then it goes without the profile
+            try:
+                public = profile.actor_fields(await self.graph.public_card())
+            except Exception:
+                _log.exception("reading the owner's public profile failed; the actor is served without it")
+                public = {}
             return actor_document(
                 self.urls,
                 which="owner",
                 actor_type=node.actor_type,
-                name=node.display_name or node.username,
+                name=public.pop("name", None) or node.display_name or node.username,
                 rsa_key=self.keys.owner_rsa,
                 ed_key=self.keys.owner_ed25519,
                 manually_approves=not self.config.federation.auto_accept_follows,
                 also_known_as=await self.store.setting("also_known_as", []),
                 moved_to=await self.store.setting("moved_to"),
+                extra=public,
             )
         return actor_document(
             self.urls,
@@ -168,8 +189,16 @@ class Federation:
 
     # ---- sending ---------------------------------------------------------------------------------
 
-    async def send(self, activity: dict[str, Any], inboxes: Iterable[str], *, public: bool = False) -> int:
-        """Write the activity and its deliveries durably, then wake the delivery loop; the outbox seq."""
+    async def send(
+        self,
+        activity: dict[str, Any],
+        inboxes: Iterable[str],
+        *,
+        public: bool = False,
+        recipient: str | None = None,
+    ) -> int:
+        """Write the activity and its deliveries durably, then wake the delivery loop; the outbox seq.
+        ``recipient``: the actor whose personal inbox ``inboxes`` is (the send-time checks ask about it)."""
         actor = activity.get("actor")
         tomb = await self.store.tombstone(actor) if isinstance(actor, str) else None
         if tomb is not None and activity["id"] != tomb.activity_id:
@@ -183,9 +212,71 @@ class Federation:
             inboxes=targets,
             now=self.clock(),
             public=public,
+            recipient=recipient,
         )
         self.delivery.wake.set()
         return seq
+
+    async def send_all(
+        self,
+        items: list[Outgoing],
+        *,
+        settings: dict[str, Any] | None = None,
+        also: Callable[[Any], Awaitable[None]] | None = None,
+    ) -> None:
+        """Several activities, the settings that record them and ``also`` (state changes), in one transaction
+        (FederationStore.enqueue_many), then wake the delivery loop. Card and profile Updates withdraw the
+        older ones still waiting for the same peer or inbox in that same transaction."""
+        now = self.clock()
+        writes = []
+        card_peers = [i.recipient for i in items if i.kind == "card" and i.recipient]
+        profile_inboxes = [inbox for i in items if i.kind == "profile" for inbox in i.inboxes]
+        if card_peers:
+            writes.append(self.store.supersede_writer("card", recipients=card_peers, now=now))
+        if profile_inboxes:
+            writes.append(self.store.supersede_writer("profile", inboxes=profile_inboxes, now=now))
+        if settings:
+            writes.append(self.store.settings_writer(settings))
+        if also is not None:
+            writes.append(also)
+
+        async def together(conn: Any) -> None:
+            for write in writes:
+                await write(conn)
+
+        if items or writes:
+            await self.store.enqueue_many(items, now=now, also=together)
+        self.delivery.wake.set()
+
+    async def _prefetch_recipients(self, rows: list[DeliveryRow]) -> None:
+        ids = sorted({r.actor_id for r in rows if r.actor_id})
+        self._recipients = await self.store.actors(ids) if ids else {}
+
+    async def recipient(self, actor_id: str) -> StoredActor | None:
+        """A delivery's recipient as cached (read with its batch, else now)."""
+        found = self._recipients.get(actor_id)
+        return found if found is not None else await self.store.actor(actor_id)
+
+    async def _prepare_delivery(self, row: DeliveryRow) -> str:
+        """The send-time check of every delivery (federation/delivery.py ``prepare``): blocks of the recipient
+        and its domain (federation/blocks.py), then cards and profiles rendered for what may be seen now."""
+        recipient = row.actor_id
+        if recipient is None and row.kind is None and await self.store.has_blocks():
+            recipient = await self.store.actor_for_inbox(row.inbox)  # written without one: whose inbox?
+        reason = await self.blocks.withholds(activity_type=row.type, inbox=row.inbox, recipient=recipient)
+        if reason is not None:
+            raise Withdrawn(reason)
+        if row.kind == "card":
+            return await cards.card_delivery(self, row)
+        if row.kind == "profile":
+            return await profile.profile_delivery(self, row)
+        return row.body
+
+    async def _publish_pending(self) -> None:
+        try:
+            await cards.publish_pending(self)
+        except Exception:  # the graph or the database is unwell: logged, tried again in a quiet moment
+            _log.exception("publishing the owner's card failed; will try again")
 
     def new_id(self, kind: str = "activities") -> str:
         return self.urls.new_id(kind)
@@ -196,6 +287,7 @@ class Federation:
         rows = await self.store.claim_inbox(self.clock(), limit=limit)
         if not rows:  # a quiet moment: let unanswered offers expire, and forget old finished traffic
             now = self.clock()
+            await self._publish_pending()  # a saved card change not sent yet (the owner's request failed)
             await self.store.expire_offers(now - OFFER_DAYS * 86400, now)
             if now >= self._next_prune:
                 self._next_prune = now + PRUNE_EVERY

@@ -29,8 +29,10 @@ __all__ = [
     "HostRow",
     "InboxRow",
     "OfferRow",
+    "Outgoing",
     "StoredActor",
     "TombstoneRow",
+    "domains_of",
     "host_of",
 ]
 
@@ -51,6 +53,9 @@ for _lifecycle, _source, _target in (
     (DELIVERY, "queued", "dead"),  # host dead-lettered
     (DELIVERY, "retry_wait", "dead"),
     (DELIVERY, "dead", "queued"),  # host resumed, or probed
+    (DELIVERY, "queued", "withdrawn"),  # superseded by a newer card or profile Update
+    (DELIVERY, "retry_wait", "withdrawn"),
+    (DELIVERY, "dead", "withdrawn"),
     (RELATIONSHIP_OFFER, "offered", "expired"),  # unanswered for 30 days
 ):
     _lifecycle.check(_source, _target)
@@ -72,6 +77,15 @@ def _reused_id(prior: aiosqlite.Row, actor_id: str, digest: str | None, now: flo
     if prior["request"] is None:  # stored before requests were kept: only a request too old to replay
         return digest is not None and now - prior["received_at"] > REPLAY_WINDOW
     return digest is not None and digest != prior["request"]
+
+
+def domains_of(url: str) -> set[str]:
+    """The domains a domain block may name to cover ``url``: its host[:port], its host and every parent."""
+    host = urlsplit(url).hostname or ""
+    labels = host.split(".")
+    domains = {".".join(labels[i:]) for i in range(len(labels))}
+    domains.add(host_of(url))
+    return domains
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -141,6 +155,22 @@ class DeliveryRow:
     host: str
     attempts: int
     created_at: float
+    type: str = ""
+    kind: str | None = None  # 'card' | 'profile': rendered again at send time (migration 0006)
+    actor_id: str | None = None  # the recipient of a personal delivery
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Outgoing:
+    """One activity to write to the outbox with its deliveries (FederationStore.enqueue_many)."""
+
+    activity_id: str
+    type: str
+    body: str
+    inboxes: Sequence[str]
+    public: bool = False
+    kind: str | None = None
+    recipient: str | None = None  # the actor whose personal inbox ``inboxes`` is
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -191,6 +221,7 @@ class FederationStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._blocks: set[tuple[str, str]] | None = None
+        self._blocked_by: set[str] | None = None  # who blocks the owner: asked for every card, changes rarely
 
     async def _read(self, fn: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
         return await self.db.read(fn)
@@ -347,6 +378,17 @@ class FederationStore:
         )
         return rows[0] if rows else None
 
+    async def live_follow_actors(self) -> list[str]:
+        """Actors with a pending or accepted follow either way."""
+
+        async def fn(conn: aiosqlite.Connection) -> list[str]:
+            async with conn.execute(
+                "SELECT DISTINCT actor_id FROM fed_follows WHERE state IN ('pending', 'accepted') ORDER BY actor_id"
+            ) as cur:
+                return [r[0] for r in await cur.fetchall()]
+
+        return await self._read(fn)
+
     async def follows(self, direction: str, states: Sequence[str]) -> list[FollowRow]:
         marks = ",".join("?" * len(states))
         return await self._follows(
@@ -442,8 +484,8 @@ class FederationStore:
     async def prune(self, before: float, *, limit: int = 1000) -> tuple[int, int]:
         """Forget finished federation traffic last touched before ``before``, at most ``limit`` rows of each
         kind: inbox items done or rejected, and outbox activities that were not public whose every delivery
-        ended (delivered or failed; their delivery rows go with them). Public activities stay: they are the
-        outbox collection others read. How many inbox and outbox rows went."""
+        ended (delivered, failed or withdrawn; their delivery rows go with them). Public activities stay: they
+        are the outbox collection others read. How many inbox and outbox rows went."""
 
         async def fn(conn: aiosqlite.Connection) -> tuple[int, int]:
             inbox = await conn.execute(
@@ -454,7 +496,7 @@ class FederationStore:
             outbox = await conn.execute(
                 "DELETE FROM fed_outbox WHERE seq IN (SELECT o.seq FROM fed_outbox o WHERE o.public = 0 "
                 "AND o.created_at < ?1 AND NOT EXISTS (SELECT 1 FROM fed_deliveries d WHERE d.outbox_seq = o.seq "
-                "AND (d.state NOT IN ('delivered', 'failed') OR d.updated_at >= ?1)) ORDER BY o.seq LIMIT ?2)",
+                "AND (d.state NOT IN ('delivered', 'failed', 'withdrawn') OR d.updated_at >= ?1)) ORDER BY o.seq LIMIT ?2)",
                 (before, limit),
             )
             return inbox.rowcount, outbox.rowcount
@@ -560,23 +602,53 @@ class FederationStore:
         inboxes: Iterable[str],
         now: float,
         public: bool = False,
+        kind: str | None = None,
+        recipient: str | None = None,
     ) -> int:
         """Write the activity and one delivery row per inbox in one transaction, before anything is sent."""
-        targets = sorted(set(inboxes))
+        item = Outgoing(
+            activity_id=activity_id,
+            type=type,
+            body=body,
+            inboxes=list(inboxes),
+            public=public,
+            kind=kind,
+            recipient=recipient,
+        )
+        return (await self.enqueue_many([item], now=now))[0]
 
-        async def fn(conn: aiosqlite.Connection) -> int:
-            cur = await conn.execute(
-                "INSERT INTO fed_outbox (activity_id, type, body, public, created_at) VALUES (?, ?, ?, ?, ?)",
-                (activity_id, type, body, int(public), now),
-            )
-            seq = cur.lastrowid
-            assert seq is not None
-            await conn.executemany(
-                """INSERT OR IGNORE INTO fed_deliveries (outbox_seq, inbox, host, next_attempt_at, created_at,
-                       updated_at) VALUES (?, ?, ?, ?, ?, ?)""",
-                [(seq, t, host_of(t), now, now, now) for t in targets],
-            )
-            return seq
+    async def enqueue_many(
+        self,
+        items: Sequence[Outgoing],
+        *,
+        now: float,
+        also: Callable[[aiosqlite.Connection], Awaitable[None]] | None = None,
+    ) -> list[int]:
+        """Write several activities and their deliveries, and ``also`` (state changes they report: a block,
+        follows ended, the card version published), in ONE transaction: a kill leaves all of it or none, so
+        that a restart neither loses what was decided nor sends what was not. Outbox order is ``items``'
+        order (deliveries to one inbox go out in it). Returns the outbox seqs."""
+
+        async def fn(conn: aiosqlite.Connection) -> list[int]:
+            if also is not None:
+                await also(conn)
+            seqs = []
+            for item in items:
+                cur = await conn.execute(
+                    "INSERT INTO fed_outbox (activity_id, type, body, public, created_at, kind)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (item.activity_id, item.type, item.body, int(item.public), now, item.kind),
+                )
+                seq = cur.lastrowid
+                assert seq is not None
+                targets = sorted({t for t in item.inboxes if t})
+                await conn.executemany(
+                    """INSERT OR IGNORE INTO fed_deliveries (outbox_seq, inbox, host, next_attempt_at,
+                           created_at, updated_at, actor_id) VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                    [(seq, t, host_of(t), now, now, now, item.recipient) for t in targets],
+                )
+                seqs.append(seq)
+            return seqs
 
         return await self.db.write(fn)
 
@@ -603,8 +675,9 @@ class FederationStore:
             marks = ",".join("?" * len(ids))
             async with conn.execute(
                 f"""SELECT d.id, d.outbox_seq, o.activity_id, o.body, d.inbox, d.host, d.attempts,
-                        d.created_at FROM fed_deliveries d JOIN fed_outbox o ON o.seq = d.outbox_seq
-                    WHERE d.id IN ({marks}) ORDER BY d.id""",
+                        d.created_at, o.type, o.kind, d.actor_id
+                    FROM fed_deliveries d JOIN fed_outbox o ON o.seq = d.outbox_seq
+                    WHERE d.id IN ({marks}) ORDER BY d.outbox_seq, d.id""",
                 ids,
             ) as cur:
                 return [DeliveryRow(**dict(r)) for r in await cur.fetchall()]
@@ -632,6 +705,43 @@ class FederationStore:
                WHERE id = ?""",
             (state, status, error, now, retry_at, delivery_id),
         )
+
+    @staticmethod
+    def supersede_writer(
+        kind: str, *, recipients: Sequence[str] = (), inboxes: Sequence[str] = (), now: float
+    ) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
+        """Withdraw the still-waiting deliveries of older ``kind`` Updates ('card' to ``recipients``, 'profile'
+        to ``inboxes``), inside the transaction that queues the newer ones (before they are written): a peer
+        gets the newest version once, never an older one after it. Deliveries already on their way go."""
+        column, values = ("actor_id", list(recipients)) if kind == "card" else ("inbox", list(inboxes))
+
+        async def fn(conn: aiosqlite.Connection) -> None:
+            for start in range(0, len(values), 500):
+                part = values[start : start + 500]
+                marks = ",".join("?" * len(part))
+                await conn.execute(
+                    f"""UPDATE fed_deliveries SET state = 'withdrawn', lock_expires_at = NULL, updated_at = ?,
+                            last_error = 'withdrawn: a newer ' || ? || ' Update follows it'
+                        WHERE state IN ('queued', 'retry_wait', 'dead') AND {column} IN ({marks})
+                          AND outbox_seq IN (SELECT seq FROM fed_outbox WHERE kind = ?)""",
+                    (now, kind, *part, kind),
+                )
+
+        return fn
+
+    async def actor_for_inbox(self, inbox: str) -> str | None:
+        """The actor whose personal inbox this is (deliveries written without a recipient), if we know one
+        whose inbox lives on its own origin (an actor naming someone else's inbox proves nothing)."""
+
+        async def fn(conn: aiosqlite.Connection) -> str | None:
+            async with conn.execute("SELECT id FROM fed_actors WHERE inbox = ? ORDER BY id", (inbox,)) as cur:
+                rows = await cur.fetchall()
+            for row in rows:
+                if host_of(row[0]) == host_of(inbox):
+                    return str(row[0])
+            return None
+
+        return await self._read(fn)
 
     async def delivery_counts(self) -> dict[str, int]:
         async def fn(conn: aiosqlite.Connection) -> dict[str, int]:
@@ -796,6 +906,51 @@ class FederationStore:
         )
         (await self._block_set()).add((kind, value))
 
+    async def block_in_memory(self, kind: str, value: str) -> Callable[[], Awaitable[None]]:
+        """Count a block from now on, before its row is written (so nothing checked meanwhile slips through);
+        returns what takes it back if the write fails."""
+        blocks = await self._block_set()
+        had = (kind, value) in blocks
+        blocks.add((kind, value))
+
+        async def undo() -> None:
+            if not had:
+                blocks.discard((kind, value))
+
+        return undo
+
+    def block_writer(
+        self,
+        kind: str,
+        value: str,
+        now: float,
+        *,
+        block_id: str | None,
+        follows_ended: Sequence[tuple[str, str]] = (),
+    ) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
+        """The block row and the follows it ends (each along FOLLOW_REQUEST), to be written inside the
+        transaction that also queues what the block sends (enqueue_many's ``also``)."""
+
+        async def fn(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "INSERT OR REPLACE INTO fed_blocks (kind, value, block_id, created_at) VALUES (?, ?, ?, ?)",
+                (kind, value, block_id, now),
+            )
+            for follow_id, state in follows_ended:
+                async with conn.execute(
+                    "SELECT state FROM fed_follows WHERE follow_id = ?", (follow_id,)
+                ) as cur:
+                    row = await cur.fetchone()
+                if row is None or row[0] == state:
+                    continue
+                FOLLOW_REQUEST.check(row[0], state)
+                await conn.execute(
+                    "UPDATE fed_follows SET state = ?, updated_at = ? WHERE follow_id = ?",
+                    (state, now, follow_id),
+                )
+
+        return fn
+
     async def remove_block(self, kind: str, value: str) -> str | None:
         """Remove a block; return the id of the Block activity sent for it, if any."""
 
@@ -828,27 +983,38 @@ class FederationStore:
                 self._blocks = loaded
         return self._blocks
 
+    async def has_blocks(self) -> bool:
+        return bool(await self._block_set())
+
     async def is_blocked(self, actor_id: str) -> bool:
-        """Blocked when the actor or its host (or a parent domain of it) is blocked."""
+        """Blocked when the actor or its host (or a parent domain of it) is blocked. A key id names its actor
+        with a ``#fragment`` (``…/users/x#main-key``): the fragment is not part of the actor's id. The whole
+        decision (keys without a fragment, server actors, aliases) is federation/blocks.py's."""
         blocks = await self._block_set()
         if not blocks:
             return False
-        if ("actor", actor_id) in blocks:
+        if ("actor", actor_id) in blocks or ("actor", actor_id.split("#", 1)[0]) in blocks:
             return True
-        host = urlsplit(actor_id).hostname or ""
-        labels = host.split(".")
-        domains = {".".join(labels[i:]) for i in range(len(labels))}
-        domains.add(host_of(actor_id))
-        return any(("domain", d) in blocks for d in domains)
+        return any(("domain", d) in blocks for d in domains_of(actor_id))
 
     async def add_blocked_by(self, actor_id: str, block_id: str, now: float) -> None:
         await self._exec(
             "INSERT OR REPLACE INTO fed_blocked_by (actor_id, block_id, created_at) VALUES (?, ?, ?)",
             (actor_id, block_id, now),
         )
+        (await self._blocked_by_set()).add(actor_id)
 
     async def remove_blocked_by(self, actor_id: str) -> None:
         await self._exec("DELETE FROM fed_blocked_by WHERE actor_id = ?", (actor_id,))
+        (await self._blocked_by_set()).discard(actor_id)
+
+    async def _blocked_by_set(self) -> set[str]:
+        # as _block_set: one process owns this database, so a copy in memory kept in step by add/remove
+        if self._blocked_by is None:
+            loaded = await self.blocked_by()
+            if self._blocked_by is None:
+                self._blocked_by = loaded
+        return self._blocked_by
 
     async def blocked_by(self) -> set[str]:
         async def fn(conn: aiosqlite.Connection) -> set[str]:
@@ -870,9 +1036,7 @@ class FederationStore:
         return await self._read(fn)
 
     async def is_blocked_by(self, actor_id: str) -> bool:
-        return bool(
-            await self._scalar("SELECT EXISTS (SELECT 1 FROM fed_blocked_by WHERE actor_id = ?)", (actor_id,))
-        )
+        return actor_id in await self._blocked_by_set()
 
     # ---- our deleted actors ----------------------------------------------------------------------
 
@@ -922,6 +1086,55 @@ class FederationStore:
         await self._exec(
             "INSERT OR REPLACE INTO fed_settings (key, value) VALUES (?, ?)", (key, json.dumps(value))
         )
+
+    @staticmethod
+    def settings_writer(values: dict[str, Any]) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
+        """Settings to write inside another write's transaction (enqueue_many's ``also``)."""
+
+        async def fn(conn: aiosqlite.Connection) -> None:
+            await conn.executemany(
+                "INSERT OR REPLACE INTO fed_settings (key, value) VALUES (?, ?)",
+                [(k, json.dumps(v)) for k, v in values.items()],
+            )
+
+        return fn
+
+    # ---- cards received from Kith peers ----------------------------------------------------------
+
+    async def card_received_version(self, actor_id: str) -> str | None:
+        """The ``updated`` of the last card applied from ``actor_id`` (normalised text, sorts in time)."""
+
+        async def fn(conn: aiosqlite.Connection) -> str | None:
+            async with conn.execute(
+                "SELECT updated FROM fed_cards_received WHERE actor_id = ?", (actor_id,)
+            ) as cur:
+                row = await cur.fetchone()
+            return str(row[0]) if row else None
+
+        return await self._read(fn)
+
+    async def card_applied(
+        self, actor_id: str, *, updated: str, activity_id: str | None, unverified: Sequence[str], now: float
+    ) -> None:
+        await self._exec(
+            """INSERT INTO fed_cards_received (actor_id, updated, activity_id, unverified, received_at)
+               VALUES (?, ?, ?, ?, ?) ON CONFLICT(actor_id) DO UPDATE SET updated = excluded.updated,
+                   activity_id = excluded.activity_id, unverified = excluded.unverified,
+                   received_at = excluded.received_at""",
+            (actor_id, updated, activity_id, json.dumps(list(unverified)), now),
+        )
+
+    async def unverified_claims(self, actor_id: str) -> list[str]:
+        """Identities ``actor_id``'s last card claimed that their actors did not confirm."""
+
+        async def fn(conn: aiosqlite.Connection) -> list[str]:
+            async with conn.execute(
+                "SELECT unverified FROM fed_cards_received WHERE actor_id = ?", (actor_id,)
+            ) as cur:
+                row = await cur.fetchone()
+            return list(json.loads(row[0])) if row else []
+
+        return await self._read(fn)
 
     # ---- helpers ---------------------------------------------------------------------------------
 

@@ -397,15 +397,16 @@ async def _dismiss_suggestion(request: web.Request) -> web.Response:
 
 # -- the owner's card ------------------------------------------------------------------------------------------
 async def _publish_card(request: web.Request) -> int | None:
-    """Send the changed card to the peers allowed to see it, when this node federates."""
+    """Send the changed card to the peers allowed to see it, when this node federates (the change and its
+    version were saved together: a failure here is repaired by federation's own retry, node/owner_card.py)."""
     try:
-        from federation import FEDERATION, kith
+        from federation import FEDERATION, cards
     except ImportError:
         return None
     fed = request.app.get(FEDERATION)
     if fed is None:
         return None
-    peers: int = await kith.publish_card(fed)
+    peers: int = await cards.publish_pending(fed)
     return peers
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
-from federation import FEDERATION, Federation, kith, owner
+from federation import FEDERATION, Federation, cards, kith, owner
 from federation.errors import NotFound
 from node.errors import BadInput
 
@@ -114,7 +114,7 @@ async def _revoke(request: web.Request) -> web.Response:
 
 
 async def _publish_card(request: web.Request) -> web.Response:
-    return web.json_response({"peers": await kith.publish_card(_fed(request))})
+    return web.json_response({"peers": await cards.publish_card(_fed(request))})
 
 
 async def _publish_actor(request: web.Request) -> web.Response:

@@ -72,7 +72,10 @@ def register(subparsers: Any) -> None:
     for field in ("email", "phone", "website", "identities"):
         p.add_argument(f"--{field}", action="append", metavar=field.upper().rstrip("S"))
     p.set_defaults(func=_set)
-    p = sub.add_parser("disclose", help="which circles see FIELD ('*' = every peer; none = nobody)")
+    p = sub.add_parser(
+        "disclose",
+        help="which circles see FIELD ('*' = every peer; '@public' = anyone: your fediverse profile; none = nobody)",
+    )
     p.add_argument(
         "field",
         choices=(

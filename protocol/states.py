@@ -155,22 +155,27 @@ RELATIONSHIP_OFFER = Lifecycle(
     ),
 )
 
-#: One activity for one inbox in the durable outbox.
+#: One activity for one inbox in the durable outbox. At send time a delivery is checked again (blocks, what
+#: the recipient may still see, a newer version queued after it): one that must not go is withdrawn.
 DELIVERY = Lifecycle(
     name="delivery",
-    states=("queued", "sending", "retry_wait", "delivered", "failed", "dead"),
+    states=("queued", "sending", "retry_wait", "delivered", "failed", "dead", "withdrawn"),
     initial="queued",
-    terminal=frozenset({"delivered", "failed"}),
+    terminal=frozenset({"delivered", "failed", "withdrawn"}),
     transitions=(
         _t("queued", "claim", "sending"),
         _t("queued", "host dead", "dead"),
+        _t("queued", "superseded", "withdrawn"),
         _t("sending", "2xx", "delivered"),
         _t("sending", "retryable error", "retry_wait"),
         _t("sending", "permanent 4xx", "failed"),
+        _t("sending", "withdrawn at send time", "withdrawn"),
         _t("sending", "lock expired", "queued"),
         _t("retry_wait", "due", "sending"),
         _t("retry_wait", "gave up", "dead"),
+        _t("retry_wait", "superseded", "withdrawn"),
         _t("dead", "host resumed", "queued"),
+        _t("dead", "superseded", "withdrawn"),
     ),
 )
 

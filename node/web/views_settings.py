@@ -14,6 +14,7 @@ from node.web.disclosure import (
     CARD_FIELDS,
     EVERYONE,
     LIST_FIELDS,
+    PUBLIC,
     card,
     disclosure_settings,
     publish_card,
@@ -71,6 +72,7 @@ async def _settings(request: web.Request) -> PageResult:
             "circles": [c.name for c in circles],
             "circle_rows": circles,
             "everyone": EVERYONE,
+            "public": PUBLIC,
             "has_password": await has_password(ctx.store),
             "keys_encrypted": _keys_encrypted(request),
             "data_dir": str(ctx.config.data_dir),
@@ -94,7 +96,7 @@ async def _save_card_form(request: web.Request, form: Form) -> Done:
 @action("/settings/disclosure", "settings_disclosure", back=_back)
 async def _save_disclosure_form(request: web.Request, form: Form) -> Done:
     ctx = state(request).ctx
-    known = {EVERYONE, *(c.name for c in await ctx.graph.circles())}
+    known = {EVERYONE, PUBLIC, *(c.name for c in await ctx.graph.circles())}
     rules: dict[str, list[str]] = {}
     for name in CARD_FIELDS:
         chosen = [v for v in form.getall(f"show:{name}", []) if isinstance(v, str)]

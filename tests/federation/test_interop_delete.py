@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from federation import activities as act
-from federation import kith, owner
+from federation import cards, owner
 from federation.errors import Gone
 from node.cli_federation import ACTOR_DELETE_WARNING, RUNTIME_URL_FILE
 from node.cli_federation import main as cli
@@ -231,12 +231,12 @@ async def test_a_card_changed_after_the_delete_stays_on_the_node(tmp_path: Path)
         await owner.follow(alice.fed, carol.acct)  # alice's node now knows carol's (Kith) actor
         await settle(alice, carol)
         alice.graph.disclosed[carol.actor] = {"name": "Alice"}
-        assert await kith.publish_card(alice.fed) == 1
+        assert await cards.publish_card(alice.fed) == 1
         await settle(alice, carol)
         assert carol.graph.cards[alice.actor]["name"] == "Alice"
         await owner.delete_actor(alice.fed)
         await settle(alice, carol)
         alice.graph.disclosed[carol.actor] = {"name": "Alice B."}
-        assert await kith.publish_card(alice.fed) == 0
+        assert await cards.publish_card(alice.fed) == 0
         await settle(alice, carol)
         assert carol.graph.cards[alice.actor]["name"] == "Alice"
