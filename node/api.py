@@ -136,7 +136,15 @@ async def _list_people(request: web.Request) -> web.Response:
     return json_response(_page_json(page))
 
 
-@route("POST", "/people", "Create a person", body=NEW_PERSON, replies=created(_PERSON), errors=(409,))
+@route(
+    "POST",
+    "/people",
+    "Create a person",
+    body=NEW_PERSON,
+    replies=created(_PERSON),
+    errors=(409,),
+    creates=("/people/{id}", "id"),
+)
 async def _create_person(request: web.Request) -> web.Response:
     person = await _graph(request).create_person(body(request))
     return json_response(as_json(person), status=201)
@@ -257,6 +265,7 @@ async def _list_relationships(request: web.Request) -> web.Response:
     ),
     replies=created(ref("Relationship")),
     errors=_404,
+    creates=("/relationships/{id}", "id"),
 )
 async def _add_relationship(request: web.Request) -> web.Response:
     rel = await _graph(request).add_relationship(request.match_info["id"], body(request))
@@ -296,6 +305,7 @@ async def _list_notes(request: web.Request) -> web.Response:
     body=obj({"body": text(MAX_TEXT, nonblank=True)}, required=("body",)),
     replies=created(ref("Note")),
     errors=_404,
+    creates=("/notes/{id}", "id"),
 )
 async def _add_note(request: web.Request) -> web.Response:
     return json_response(
@@ -389,6 +399,7 @@ async def _list_interactions(request: web.Request) -> web.Response:
     ),
     replies=created(ref("Interaction")),
     errors=_404,
+    creates=("/interactions/{id}", "id"),
 )
 async def _log_interaction(request: web.Request) -> web.Response:
     return json_response(as_json(await _graph(request).log_interaction(body(request))), status=201)
@@ -415,6 +426,7 @@ async def _list_circles(request: web.Request) -> web.Response:
     "Create a circle (or answer the existing one of that name)",
     body=obj({"name": CIRCLE_NAME, "cadence_days": CADENCE}, required=("name",)),
     replies=created(ref("Circle")),
+    creates=("/circles/{name}", "name"),
 )
 async def _create_circle(request: web.Request) -> web.Response:
     data = body(request)
@@ -532,6 +544,7 @@ _MERGE = ref("MergeRecord")
     ),
     replies=created(_MERGE),
     errors=(404, 409),
+    creates=("/merges/{id}", "id"),
 )
 async def _merge(request: web.Request) -> web.Response:
     data = body(request)

@@ -71,6 +71,10 @@ class Route:
     body_required: bool = True
     multipart: Schema | None = None  # also accepted as multipart/form-data (streamed by the handler itself)
     public: bool = False
+    # What the success answer makes: (path prefix, body member) when its body's member names the thing the
+    # routes under that prefix act on, e.g. ("/api/people/{id}", "id"). Becomes OpenAPI links, which clients
+    # (and schemathesis's stateful phase) follow from the created thing to the routes that use it.
+    creates: tuple[str, str] | None = None
     declared: bool = True
 
     def statuses(self) -> dict[int, Reply]:
@@ -163,6 +167,7 @@ def declare(
     multipart: Schema | None = None,
     public: bool = False,
     name: str | None = None,
+    creates: tuple[str, str] | None = None,
 ) -> Route:
     """Declare a route at the absolute ``path``; the returned Route's handler is the one to serve."""
     meta = Route(
@@ -179,6 +184,7 @@ def declare(
         body_required=body_required,
         multipart=multipart,
         public=public,
+        creates=creates,
     )
     served = Route(**{**_fields(meta), "handler": _checked(meta, fn)})
     DECLARED[(method, path)] = served
@@ -202,6 +208,7 @@ def route(
     body_required: bool = True,
     multipart: Schema | None = None,
     public: bool = False,
+    creates: tuple[str, str] | None = None,
 ) -> Callable[[_Handler], _Handler]:
     """Declare a route under API_PREFIX in ROUTES, from which the router and the OpenAPI document are built."""
 
@@ -220,6 +227,7 @@ def route(
                 body_required=body_required,
                 multipart=multipart,
                 public=public,
+                creates=(API_PREFIX + creates[0], creates[1]) if creates else None,
             )
         )
         return fn
@@ -288,10 +296,25 @@ def _parameters(r: Route) -> list[dict[str, Any]]:
     return params
 
 
+def _links(r: Route, served: list[Route]) -> dict[str, Any]:
+    """OpenAPI links from what ``r`` creates to every served route under the prefix that uses it."""
+    if r.creates is None:
+        return {}
+    prefix, member = r.creates
+    param = prefix.rsplit("{", 1)[1].rstrip("}")
+    return {
+        other.name: {"operationId": other.name, "parameters": {param: f"$response.body#/{member}"}}
+        for other in served
+        if other is not r and (other.path == prefix or other.path.startswith(prefix + "/"))
+    }
+
+
 def openapi(app: web.Application) -> dict[str, Any]:
     """OpenAPI 3.1 of the routes the application actually serves under /api."""
     paths: dict[str, Any] = {}
-    for r in _served_routes(app):
+    served = _served_routes(app)
+    for r in served:
+        links = _links(r, served)
         op: dict[str, Any] = {
             "summary": r.summary,
             "operationId": r.name,
@@ -300,6 +323,7 @@ def openapi(app: web.Application) -> dict[str, Any]:
                 str(status): {
                     "description": reply.description,
                     **({"content": _content(reply)} if reply.schema is not None else {}),
+                    **({"links": links} if links and 200 <= status < 300 else {}),
                 }
                 for status, reply in r.statuses().items()
             },

@@ -134,6 +134,7 @@ _RUN_STATE = obj(
         additional=True,  # other parts are read past and ignored
     ),
     replies={202: Reply(_RUN, "Accepted: the import runs in the background")},
+    creates=("/imports/{id}", "id"),
 )
 async def start_import(request: web.Request) -> web.Response:
     ctx = _ctx(request)
