@@ -9,6 +9,7 @@ checks raise are node.errors, turned into statuses in one place (node.http, docs
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -104,48 +105,45 @@ def body(request: web.Request) -> dict[str, Any]:
 
 
 def _checked(r: Route, fn: _Handler) -> _Handler:
-    validators = {
-        "body": Validator(r.body) if r.body is not None else None,
-        **{
-            f"q:{p.name}": Validator(p.schema, where=f"query parameter {p.name}", field=p.name)
-            for p in r.query
-        },
-        **{
-            f"p:{p.name}": Validator(p.schema, where=f"path segment {p.name}", field=p.name) for p in r.params
-        },
+    """``fn`` behind the checks of its declaration: path segments, query, then the body."""
+    body_check = Validator(r.body) if r.body is not None else None
+    query_checks = {
+        p.name: Validator(p.schema, where=f"query parameter {p.name}", field=p.name) for p in r.query
+    }
+    param_checks = {
+        p.name: Validator(p.schema, where=f"path segment {p.name}", field=p.name) for p in r.params
     }
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        for p in r.params:
-            validators[f"p:{p.name}"].check(request.match_info[p.name])  # type: ignore[union-attr]
+        for name, check in param_checks.items():
+            check.check(request.match_info[name])
         for p in r.query:
             raw = request.query.get(p.name)
             if raw is None:
                 if p.required:
                     raise BadInput(f"the query parameter {p.name} is required", field=p.name)
                 continue
-            validators[f"q:{p.name}"].check(query_value(p, raw))  # type: ignore[union-attr]
-        check_body = validators["body"]
+            query_checks[p.name].check(query_value(p, raw))
         multipart = r.multipart is not None and request.content_type.startswith("multipart/")
-        if multipart and not parse_mimetype(request.headers.get(hdrs.CONTENT_TYPE, "")).parameters.get(
-            "boundary"
-        ):
-            raise BadInput("a multipart body needs a boundary in its Content-Type (RFC 2046 §5.1.1)")
-        if check_body is not None and not multipart:
-            if not request.body_exists:
+        if multipart:
+            if not parse_mimetype(request.headers.get(hdrs.CONTENT_TYPE, "")).parameters.get("boundary"):
+                raise BadInput("a multipart body needs a boundary in its Content-Type (RFC 2046 §5.1.1)")
+            try:  # the handler streams the parts itself; a part it cannot parse is the client's error
+                return await fn(request)
+            except HttpProcessingError as exc:
+                raise BadInput(f"the multipart body is malformed ({exc.message}); nothing was kept") from None
+        if body_check is not None:
+            # An empty body is no body: it must not pass for {} where the route needs one (an empty PUT of the
+            # disclosure rules once cleared them all).
+            if not await request.read():
                 if r.body_required:
-                    raise BadInput("this route needs a JSON object as its request body")
+                    raise BadInput("this route needs a JSON object as its request body; nothing was changed")
                 data: dict[str, Any] = {}
             else:
                 data = await read_json(request)
-            check_body.check(data)
+            body_check.check(data)
             request[_BODY] = data
-        if not multipart:
-            return await fn(request)
-        try:  # the handler streams the parts itself; a part it cannot parse is the client's error
-            return await fn(request)
-        except HttpProcessingError as exc:
-            raise BadInput(f"the multipart body is malformed ({exc.message}); nothing was kept") from None
+        return await fn(request)
 
     handler.__name__ = fn.__name__
     handler.__doc__ = fn.__doc__
@@ -186,13 +184,9 @@ def declare(
         public=public,
         creates=creates,
     )
-    served = Route(**{**_fields(meta), "handler": _checked(meta, fn)})
+    served = dataclasses.replace(meta, handler=_checked(meta, fn))
     DECLARED[(method, path)] = served
     return served
-
-
-def _fields(r: Route) -> dict[str, Any]:
-    return {name: getattr(r, name) for name in Route.__dataclass_fields__}
 
 
 def route(

@@ -207,9 +207,12 @@ async def test_a_required_body_left_out_is_refused_and_changes_nothing(node: Nod
     required = [(m, p) for m, p, op in _operations(doc) if op.get("requestBody", {}).get("required")]
     assert ("put", "/api/card/disclosure") in required and len(required) > 20
     for method, path in required:
-        status, kind, body = await node.call(method.upper(), _concrete(path, doc["paths"][path][method]))
-        assert status == 400 and kind == "application/json", (method, path, status, body)
-        assert "body" in body["error"]["message"]
+        where = _concrete(path, doc["paths"][path][method])
+        for empty in (None, b""):  # no body at all, and an empty one that says it is JSON
+            headers = {} if empty is None else {"Content-Type": "application/json"}
+            status, kind, body = await node.call(method.upper(), where, data=empty, headers=headers)
+            assert status == 400 and kind == "application/json", (method, path, status, body)
+            assert "body" in body["error"]["message"]
     _, _, card = await node.call("GET", "/api/card")
     assert card["disclosure"] == rules and card["card"] == saved["card"]
 
