@@ -20,16 +20,17 @@ import aiohttp
 from aiohttp import web
 
 from bridges.base import Bridge, ExportError
-from bridges.registry import bridge_for, detect
-from node.api import CONTEXT, route
+from bridges.registry import BRIDGES, bridge_for, detect
+from node.api_declare import CONTEXT, Reply, body, route
+from node.api_schema import Param, dataclass_schema, nullable, obj, text
 from node.config import passphrase_from_env
 from node.context import NodeContext
 from node.errors import BadInput, NotFound, TooLarge
 from node.graph import new_id
-from node.http import json_response, read_json
+from node.http import json_response
 from node.importer import Importer
 from node.models import as_json
-from node.sync import Syncer
+from node.sync import DIRECTIONS, SOURCES, Syncer, SyncResult
 
 __all__ = ["MAX_UPLOAD", "get_import", "start_import", "sync_source"]
 
@@ -80,11 +81,60 @@ def _bridge(source: str | None, path: Path) -> Bridge:
         raise BadInput(str(exc), field="source") from None
 
 
+_SOURCE = {"type": "string", "enum": sorted(BRIDGES), "description": "the silo; detected when omitted"}
+_RUN = obj(
+    {
+        "id": {"type": "string"},
+        "status": {"type": "string", "enum": ["running"]},
+        "source": {"type": "string"},
+        "name": {"type": "string"},
+        "url": {"type": "string", "description": "where to follow its progress"},
+    },
+    required=("id", "status", "source", "name", "url"),
+)
+_RUN_STATE = obj(
+    {
+        "id": {"type": "string"},
+        "status": {"type": "string"},
+        "source": {"type": ["string", "null"]},
+        "name": {"type": ["string", "null"]},
+        "summary": {"type": ["object", "null"]},
+        "error": {"type": ["string", "null"]},
+        "started_at": {"type": ["string", "null"]},
+        "finished_at": {"type": ["string", "null"]},
+        "progress": obj(
+            {
+                "phase": {"type": "string"},
+                "rows": {"type": "integer"},
+                "rows_per_second": {"type": "integer"},
+            },
+            required=("phase", "rows", "rows_per_second"),
+        ),
+    },
+    required=("id", "status"),
+    additional=True,
+    description="A running import's progress, or how it ended",
+)
+
+
 @route(
     "POST",
     "/imports",
     "Import an export: multipart upload (fields file, source?) or JSON {path, source?}; answers 202 with the run id",
-    body=("file", "source", "path"),
+    body=obj(
+        {
+            "path": text(4096, nonblank=True, description="a file or folder on the node's disk"),
+            "source": nullable(_SOURCE),
+        },
+        required=("path",),
+    ),
+    multipart=obj(
+        {"file": {"type": "string", "contentMediaType": "application/octet-stream"}, "source": _SOURCE},
+        required=("file",),
+        additional=True,  # other parts are read past and ignored
+    ),
+    replies={202: Reply(_RUN, "Accepted: the import runs in the background")},
+    creates=("/imports/{id}", "id"),
 )
 async def start_import(request: web.Request) -> web.Response:
     ctx = _ctx(request)
@@ -100,16 +150,20 @@ async def start_import(request: web.Request) -> web.Response:
             shutil.rmtree(upload_dir, ignore_errors=True)
             raise
     else:
-        body = await read_json(request)
-        raw = body.get("path")
+        data = body(request)
+        raw = data.get("path")
         if not isinstance(raw, str) or not raw.strip():
             raise BadInput(
                 'give the export as a multipart upload, or {"path": ...} on the node\'s disk', field="path"
             )
         path = Path(raw)
-        if not await asyncio.to_thread(path.exists):
+        try:
+            exists = await asyncio.to_thread(path.exists)
+        except OSError as exc:  # e.g. a name longer than the file system allows
+            raise BadInput(f"{path} cannot be looked up on the node: {exc.strerror}", field="path") from None
+        if not exists:
             raise BadInput(f"{path} does not exist on the node", field="path")
-        source = body.get("source") if isinstance(body.get("source"), str) else None
+        source = data.get("source") if isinstance(data.get("source"), str) else None
         bridge = _bridge(source, path)
     ctx.imports.start(bridge, path, name=path.name, remove=upload_dir, job_id=run_id)
     return json_response(
@@ -124,7 +178,13 @@ async def start_import(request: web.Request) -> web.Response:
     )
 
 
-@route("GET", "/imports/{id}", "An import's live progress, then its summary (or error)")
+@route(
+    "GET",
+    "/imports/{id}",
+    "An import's live progress, then its summary (or error)",
+    replies={200: Reply(_RUN_STATE)},
+    errors=(404,),
+)
 async def get_import(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     run_id = request.match_info["id"]
@@ -145,13 +205,22 @@ async def get_import(request: web.Request) -> web.Response:
     "POST",
     "/sync/{source}",
     "Sync a linked account's follows now (mastodon, bluesky, x); resumes where the last sync stopped",
-    body=("account", "direction"),
+    params=(Param("source", {"type": "string", "enum": list(SOURCES)}, "The linked silo"),),
+    body=obj(
+        {
+            "account": nullable(text(200, description="which linked account, when several are")),
+            "direction": {"type": "string", "enum": list(DIRECTIONS)},
+        }
+    ),
+    body_required=False,
+    replies={200: Reply(dataclass_schema(SyncResult))},
+    errors=(404, 502, 504),
 )
 async def sync_source(request: web.Request) -> web.Response:
     ctx = _ctx(request)
-    body = await read_json(request) if request.can_read_body else {}
-    account = body.get("account") if isinstance(body.get("account"), str) else None
-    direction = body.get("direction", "following")
+    data = body(request)
+    account = data.get("account") if isinstance(data.get("account"), str) else None
+    direction = data.get("direction", "following")
     if not isinstance(direction, str):
         raise BadInput("direction must be following or followers", field="direction")
     importer = Importer(ctx.store, clock=ctx.graph.clock, phone_region=ctx.graph.phone_region)

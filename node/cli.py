@@ -1,8 +1,10 @@
 """The `kith` command line.
 
 Graph commands open the node's SQLite file directly (WAL lets them run beside a running node); federation
-commands (node/cli_federation.py) talk to the running node's owner API. Every listing takes ``--json``. Errors
-print one line saying what to do and exit non-zero (1 for errors, 2 for usage).
+commands (node/cli_federation.py) talk to the running node's owner API. Every command that prints something
+takes ``--json`` and then prints one JSON document instead of text (a test walks the parser), except ``serve``,
+which runs until stopped, and ``export``, whose output is the export itself in the format ``--format`` names.
+Errors print one line saying what to do and exit non-zero (1 for errors, 2 for usage).
 """
 
 from __future__ import annotations
@@ -134,14 +136,30 @@ async def _cmd_init(args: argparse.Namespace) -> int:
     finally:
         await ctx.close()
     write_token(data_dir, token)
-    print(f"Created a Kith node for acct:{config.node.username}@{config.node.domain} in {data_dir}")
-    print(f"  owner API token: {token}")
-    print(
-        f"  keys are {'encrypted with KITH_PASSPHRASE' if passphrase else 'not encrypted (set KITH_PASSPHRASE)'}"
-    )
-    print(f"Next: kith --data {data_dir} serve   (then open {config.base_url}/ and sign in with the token)")
-    print(
-        f"      kith --data {data_dir} password set   lets you sign in to the web UI with a password instead"
+
+    def human() -> None:
+        print(f"Created a Kith node for acct:{config.node.username}@{config.node.domain} in {data_dir}")
+        print(f"  owner API token: {token}")
+        print(
+            f"  keys are {'encrypted with KITH_PASSPHRASE' if passphrase else 'not encrypted (set KITH_PASSPHRASE)'}"
+        )
+        print(
+            f"Next: kith --data {data_dir} serve   (then open {config.base_url}/ and sign in with the token)"
+        )
+        print(
+            f"      kith --data {data_dir} password set   lets you sign in to the web UI with a password instead"
+        )
+
+    _out(
+        args,
+        {
+            "address": f"acct:{config.node.username}@{config.node.domain}",
+            "data_dir": str(data_dir),
+            "url": config.base_url,
+            "token": token,
+            "keys_encrypted": bool(passphrase),
+        },
+        human,
     )
     return 0
 
@@ -310,7 +328,7 @@ async def _cmd_people_archive(args: argparse.Namespace) -> int:
 async def _cmd_people_delete(args: argparse.Namespace) -> int:
     async def run(ctx: NodeContext) -> int:
         await ctx.graph.delete_person(args.id)
-        print(f"deleted {args.id}")
+        _out(args, {"deleted": args.id}, lambda: print(f"deleted {args.id}"))
         return 0
 
     return await _with_ctx(args, run)
@@ -384,7 +402,7 @@ async def _cmd_suggest(args: argparse.Namespace) -> int:
             return 0
         if args.dismiss:
             await ctx.graph.dismiss_suggestion(args.dismiss)
-            print(f"dismissed {args.dismiss}")
+            _out(args, {"dismissed": args.dismiss}, lambda: print(f"dismissed {args.dismiss}"))
             return 0
         new = await ctx.graph.suggest_merges()
         page = await ctx.graph.suggestions(limit=args.limit)
@@ -484,7 +502,7 @@ async def _cmd_circle(args: argparse.Namespace) -> int:
             _out(args, circle, lambda: print(f"circle {circle.name} ready"))
         elif args.action == "remove":
             await g.delete_circle(_need(args.name, "NAME"))
-            print(f"removed circle {args.name}")
+            _out(args, {"removed": args.name}, lambda: print(f"removed circle {args.name}"))
         else:
             person_id, name = _need(args.name, "PERSON"), _need(args.target, "CIRCLE")
             person = await g.set_membership(person_id, name, member=args.action == "join")
@@ -634,7 +652,8 @@ async def _cmd_backup(args: argparse.Namespace) -> int:
         stamp = iso(ctx.graph.clock()).replace(":", "").replace("-", "")
         dest = Path(args.output) if args.output else ctx.config.data_dir / "backups" / f"kith-{stamp}.sqlite3"
         await ctx.db.backup(dest)
-        print(f"backed up to {dest}")
+        size = dest.stat().st_size
+        _out(args, {"path": str(dest), "bytes": size}, lambda: print(f"backed up to {dest} ({size:,} bytes)"))
         return 0
 
     return await _with_ctx(args, run)
@@ -644,9 +663,10 @@ async def _cmd_token(args: argparse.Namespace) -> int:
     config = _config(args)
     if args.action == "show":
         try:
-            print(read_token(config.data_dir))
+            current = read_token(config.data_dir)
         except FileNotFoundError as exc:
             raise CliError(str(exc)) from None
+        _out(args, {"token": current}, lambda: print(current))
         return 0
     token = new_token()
     ctx = await NodeContext.open(config, load_keys=False)
@@ -655,7 +675,7 @@ async def _cmd_token(args: argparse.Namespace) -> int:
     finally:
         await ctx.close()
     write_token(config.data_dir, token)
-    print(token)
+    _out(args, {"token": token, "rotated": True}, lambda: print(token))
     print("the old token no longer works (a running node notices within 2 seconds)", file=sys.stderr)
     return 0
 
@@ -664,12 +684,20 @@ async def _cmd_config(args: argparse.Namespace) -> int:
     from node.config import config_table_markdown
 
     if args.table:
-        print(config_table_markdown())
+        options = [
+            {"key": o.key, "environment": o.env, "type": o.type, "default": o.default, "help": o.help}
+            for o in SCHEMA
+        ]
+        _out(args, options, lambda: print(config_table_markdown()))
         return 0
     config = _config(args)
-    for opt in SCHEMA:
-        value = getattr(getattr(config, opt.section), opt.name)
-        print(f"{opt.key} = {value!r}")
+    values = {opt.key: getattr(getattr(config, opt.section), opt.name) for opt in SCHEMA}
+
+    def human() -> None:
+        for key, value in values.items():
+            print(f"{key} = {value!r}")
+
+    _out(args, {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}, human)
     return 0
 
 
@@ -707,6 +735,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--force", action="store_true", help="rewrite the config of an existing node (keys are kept)"
     )
+    _json_flag(p)
     p.set_defaults(fn=_cmd_init)
 
     p = sub.add_parser("serve", help="run the node (web UI, owner API, federation)")
@@ -759,6 +788,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_cmd_people_archive)
     p = psub.add_parser("delete", help="delete a person for good")
     p.add_argument("id")
+    _json_flag(p)
     p.set_defaults(fn=_cmd_people_delete)
 
     ident = sub.add_parser("identity", help="attach or detach addresses")
@@ -874,13 +904,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_cmd_restore)
     p = sub.add_parser("backup", help="online copy of the database (safe while the node runs)")
     p.add_argument("--output", "-o")
+    _json_flag(p)
     p.set_defaults(fn=_cmd_backup)
 
     p = sub.add_parser("token", help="the owner API token: show | rotate")
     p.add_argument("action", choices=("show", "rotate"))
+    _json_flag(p)
     p.set_defaults(fn=_cmd_token)
     p = sub.add_parser("config", help="print the effective configuration (or --table for the docs)")
     p.add_argument("--table", action="store_true")
+    _json_flag(p)
     p.set_defaults(fn=_cmd_config)
 
     for register in _extensions():

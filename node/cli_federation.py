@@ -73,9 +73,13 @@ def call(data: Path, method: str, path: str, body: dict[str, Any] | None = None)
         raise SystemExit(f"cannot reach the node at {url} ({exc.reason}); is `kith serve` running?") from None
 
 
-def _print(args: argparse.Namespace, value: Any) -> None:
+def _print(args: argparse.Namespace, value: Any, human: Any = None) -> None:
+    """``value`` as JSON with --json; else ``human(value)``'s line, or the listing's rows as text."""
     if getattr(args, "json", False):
-        print(json.dumps(value, indent=2))
+        print(json.dumps(value, indent=2, ensure_ascii=False))
+        return
+    if human is not None:
+        print(human(value))
         return
     rows = value if isinstance(value, list) else [value]
     if not rows:
@@ -96,13 +100,31 @@ def _print(args: argparse.Namespace, value: Any) -> None:
                 f"          id: {row['id']}"
             )
         else:
-            print(json.dumps(row))
+            print("  ".join(f"{k}: {v}" for k, v in row.items()))
 
 
-def _run(method: str, path: str, body_of: Any = None) -> Any:
+def _blocked(verb: str) -> Any:
+    def line(row: dict[str, Any]) -> str:
+        what = "the domain" if row.get("kind") == "domain" else "the account"
+        return f"{verb} {what} {row.get('acct') or row['value']}"
+
+    return line
+
+
+def _aliases_line(answer: dict[str, Any]) -> str:
+    names = answer.get("also_known_as") or []
+    return "also known as: " + ", ".join(names) if names else "no aliases: this account names no old accounts"
+
+
+def _moved_line(answer: dict[str, Any]) -> str:
+    told = answer["notified"]
+    return f"moved to {answer['moved_to']}; told {told} follower inbox{'es' if told != 1 else ''}"
+
+
+def _run(method: str, path: str, body_of: Any = None, human: Any = None) -> Any:
     def handler(args: argparse.Namespace) -> int:
         body = body_of(args) if body_of else None
-        _print(args, call(_data_dir(args), method, path, body))
+        _print(args, call(_data_dir(args), method, path, body), human)
         return 0
 
     return handler
@@ -157,21 +179,26 @@ def register(subparsers: Any) -> None:
         _run("POST", f"{p}/requests/reject", lambda a: {"id": a.id}),
         ident=True,
     )
-    add("block", "Block an account (or a whole domain).", _run("POST", f"{p}/block", addr), address=True)
-    add("unblock", "Lift a block.", _run("POST", f"{p}/unblock", addr), address=True)
+    add(
+        "block",
+        "Block an account (or a whole domain).",
+        _run("POST", f"{p}/block", addr, _blocked("blocked")),
+        address=True,
+    )
+    add("unblock", "Lift a block.", _run("POST", f"{p}/unblock", addr, _blocked("unblocked")), address=True)
     add("followers", "Who follows you.", _run("GET", f"{p}/followers"))
     add("following", "Whom you follow.", _run("GET", f"{p}/following"))
     add("peers", "Delivery status per peer host: queued, failing, dead.", _run("GET", f"{p}/peers"))
     alias = add(
         "alias",
         "Name the accounts you are moving from (alsoKnownAs); needed before they can move here.",
-        _run("POST", f"{p}/aliases", lambda a: {"addresses": a.addresses}),
+        _run("POST", f"{p}/aliases", lambda a: {"addresses": a.addresses}, _aliases_line),
     )
     alias.add_argument("addresses", nargs="*", metavar="ADDRESS", help="old accounts (none: clear)")
     add(
         "move",
         "Tell your followers you moved to ADDRESS (which must name this account as an alias first).",
-        _run("POST", f"{p}/move", addr),
+        _run("POST", f"{p}/move", addr, _moved_line),
         address=True,
     )
     _register_actor(subparsers)

@@ -136,6 +136,8 @@ def _text(value: Any, field: str, *, limit: int = MAX_NAME, required: bool = Fal
 def _int(value: Any, field: str, lo: int, hi: int, *, allow_none: bool = True) -> int | None:
     if value is None and allow_none:
         return None
+    if isinstance(value, float) and value.is_integer():  # JSON's 30.0 is the whole number 30 (RFC 8259 §6)
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise BadInput(f"{field} must be a whole number from {lo} to {hi}", field=field)
     try:

@@ -115,13 +115,38 @@ def _sent(peers: int | None) -> str:
 
 
 async def _reauthenticate(request: web.Request, form: Form) -> None:
-    """Changing how the owner signs in needs the current password or the token, not just an open session."""
-    ctx = state(request).ctx
+    """Changing how the owner signs in needs the current password or the token, not just an open session.
+
+    The check is a password guess like a sign-in, so it spends the sign-in's budget (node/web/sessions.py
+    LoginLimiter, shared with /login): otherwise whoever holds a session could guess the password here at
+    full speed, and then lock the owner out with it."""
+    st = state(request)
+    client = st.limiter.client(request.remote)
+    wait = st.limiter.blocked(client)
+    if wait:
+        raise Unauthorized(
+            f"Too many failed attempts; nothing was changed. Try again in {int(wait // 60) + 1} minutes.",
+            field="current",
+        )
     secret = field(form, "current", limit=2048)
-    if not secret or not (await ctx.tokens.check(secret) or await check_password(ctx.store, secret)):
+    passwords_wait = st.limiter.passwords_blocked()
+    ok = bool(secret) and (
+        await st.ctx.tokens.check(secret)
+        or (not passwords_wait and await check_password(st.ctx.store, secret))
+    )
+    if not ok:
+        st.limiter.failed(client, password_checked=not passwords_wait)
+        if passwords_wait:
+            raise Unauthorized(
+                "Too many failed password checks on this node lately: passwords are not accepted for "
+                f"{int(passwords_wait // 60) + 1} more minutes; nothing was changed. The owner token still "
+                "works (`kith token show`).",
+                field="current",
+            )
         raise Unauthorized(
             "the current password or owner token is wrong; nothing was changed", field="current"
         )
+    st.limiter.succeeded(client)
 
 
 @action("/settings/password", "settings_password", back=_back)
