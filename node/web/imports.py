@@ -2,12 +2,13 @@
 node's background imports (node/import_jobs.py, shared with the owner API), and watched through
 ``import_status``.
 
-    start_import(ctx, source, path, name) -> import_id
+    await start_import(ctx, source, path, name, lock=lock) -> import_id
     await import_status(ctx, import_id) -> dict
 
 The importer does the real work in one transaction (nothing half-written if it fails or the node stops) and
 records each run (``store.imports``); ``import_status`` reads the stored run once the live job is gone (so a
-summary outlives a restart). The uploaded file is removed when the import has finished.
+summary outlives a restart, and an import a stopped node left behind says it was interrupted). The uploaded
+file is removed when the import has finished.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from bridges.registry import BRIDGES, bridge_for, detect
 from node.context import NodeContext
 from node.errors import BadInput, NotFound
 from node.import_jobs import ImportJob
+from node.store.sqlite_import import INTERRUPTED, RunLock
 
-__all__ = ["SOURCES", "UPLOAD_PREFIX", "import_status", "start_import"]
+__all__ = ["SOURCES", "import_status", "start_import"]
 
 SOURCES = {name: (cls.description or name) for name, cls in sorted(BRIDGES.items())}
-UPLOAD_PREFIX = "upload_"
 
 
 def _bridge(source: str, path: Path, shown: str) -> type[Bridge]:
@@ -36,7 +37,7 @@ def _bridge(source: str, path: Path, shown: str) -> type[Bridge]:
             raise BadInput(str(exc), field="source") from None
     try:
         return detect(path)
-    except ExportError:
+    except (ExportError, OSError, ValueError, LookupError, RecursionError):
         # detect() words its advice for the command line; on the page the advice is the list above.
         raise BadInput(
             f"Kith could not tell what {shown} is: choose what it is in the list, or check that it is the "
@@ -45,13 +46,13 @@ def _bridge(source: str, path: Path, shown: str) -> type[Bridge]:
         ) from None
 
 
-async def start_import(ctx: NodeContext, source: str, path: Path, name: str) -> str:
-    """Begin importing ``path``, an upload saved alone in a folder named ``UPLOAD_PREFIX...`` (removed when
-    the import is over)."""
+async def start_import(ctx: NodeContext, source: str, path: Path, name: str, *, lock: RunLock) -> str:
+    """Begin importing ``path``, an upload saved alone in ``imports/<run id>/`` by the upload handler
+    (views_import), which claimed the run (``lock``); the folder is removed when the import is over."""
     bridge_cls = await asyncio.to_thread(_bridge, source, path, name)
-    # Only the folder the upload handler made for this one file (views_import) is ever removed.
-    remove = path.parent if path.parent.name.startswith(UPLOAD_PREFIX) else None
-    return ctx.imports.start(bridge_cls(), path, name=name, remove=remove).id
+    run_id = path.parent.name
+    job = await ctx.imports.start(bridge_cls(), path, name=name, remove=path.parent, job_id=run_id, lock=lock)
+    return job.id
 
 
 async def import_status(ctx: NodeContext, import_id: str) -> dict[str, Any]:
@@ -66,6 +67,14 @@ async def import_status(ctx: NodeContext, import_id: str) -> dict[str, Any]:
     summary = stored.get("summary") or {}
     rows = int(summary.get("rows", 0))
     status = stored.get("status")
+    if status == "running":  # another process runs it (`kith import`), or a sweep has yet to mark it
+        return ImportJob(
+            id=import_id,
+            source=str(stored.get("source", "")),
+            name=str(stored.get("name", "")),
+            started=0.0,
+            phase="import",
+        ).as_json()
     again = ImportJob(
         id=import_id,
         source=str(stored.get("source", "")),
@@ -75,8 +84,7 @@ async def import_status(ctx: NodeContext, import_id: str) -> dict[str, Any]:
         rows=rows,
         elapsed=float(summary.get("seconds", 0.0)),
         finished=True,
-        error=stored.get("error")
-        or (None if status == "done" else "the node stopped before this import finished; nothing was kept"),
+        error=stored.get("error") or (None if status == "done" else INTERRUPTED),
         summary=summary or None,
     )
     return again.as_json()

@@ -17,13 +17,14 @@ __all__ = ["node"]  # the fixture, imported by name
 
 async def _done(jobs: ImportJobs) -> None:
     await asyncio.gather(*jobs.tasks)
+    await jobs.close()  # the worker started for a next import
 
 
 async def test_a_job_runs_reports_and_removes_its_upload(node: Node, tmp_path: Path) -> None:
     jobs = ImportJobs(node.store, utcnow)
     upload = tmp_path / "upload_1"
     shutil.copytree(SAMPLES / "linkedin" / "export", upload / "export")
-    job = jobs.start(LinkedInBridge(), upload / "export", name="export", remove=upload)
+    job = await jobs.start(LinkedInBridge(), upload / "export", name="export", remove=upload)
     assert jobs.get(job.id) is job and not job.finished
     await _done(jobs)
     assert job.finished and job.error is None and job.phase == "done"
@@ -37,8 +38,8 @@ async def test_a_broken_file_is_a_failed_job_with_the_reason(node: Node, tmp_pat
     jobs = ImportJobs(node.store, utcnow)
     bad = tmp_path / "contacts.csv"
     bad.write_bytes(b"\x00\x01 this is not a CSV export \xff" * 10)
-    first = jobs.start(LinkedInBridge(), SAMPLES / "linkedin" / "export", name="export")
-    broken = jobs.start(GoogleContactsBridge(), bad, name="contacts.csv")
+    first = await jobs.start(LinkedInBridge(), SAMPLES / "linkedin" / "export", name="export")
+    broken = await jobs.start(GoogleContactsBridge(), bad, name="contacts.csv")
     await _done(jobs)
     assert broken.finished and broken.error and broken.message().startswith("The import failed:")
     assert bad.exists()  # not an upload folder: left alone
