@@ -615,6 +615,18 @@ class ImportStore:
 
         await self.db.write(run)
 
+    async def recent_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The last ``limit`` runs, newest first, as ``get_run`` gives each."""
+
+        async def run(conn: aiosqlite.Connection) -> list[str]:
+            rows = await fetch_all(
+                conn, "SELECT id FROM import_run ORDER BY pk DESC LIMIT ?", (max(0, min(limit, 1000)),)
+            )
+            return [str(r[0]) for r in rows]
+
+        found = [await self.get_run(run_id) for run_id in await self.db.read(run)]
+        return [r for r in found if r is not None]
+
     async def get_run(self, run_id: str) -> dict[str, Any] | None:
         async def run(conn: aiosqlite.Connection) -> dict[str, Any] | None:
             row = await fetch_one(
