@@ -132,6 +132,8 @@ async def read_upload(
             if not isinstance(part, BodyPartReader):
                 raise BadInput(f"nested multipart bodies are not accepted; {_HOW}", field=file_field)
             name = part.name or ""
+            if not name:
+                raise BadInput(f"a part of the form has no name; {_HOW}", field=file_field)
             if name == file_field:
                 if upload.path is not None:
                     raise BadInput("send one file at a time", field=file_field)
@@ -147,9 +149,18 @@ async def read_upload(
                 raise BadInput(f"unexpected form field {name[:40]!r}: send only {wanted}", field=file_field)
     except NodeError:
         raise
-    except (ValueError, AssertionError, LookupError, UnicodeError, EOFError, HttpProcessingError) as exc:
+    except (
+        ValueError,
+        AssertionError,
+        LookupError,
+        UnicodeError,
+        EOFError,
+        HttpProcessingError,
+        Warning,
+    ) as exc:
         # aiohttp's multipart reader says what broke (no starting boundary, the body ends inside a part, a
-        # header line too long...) with these; the client gets that, in a 400.
+        # header line too long...) with these; the client gets that, in a 400. (A malformed disposition is a
+        # warning, raised where warnings are errors, as under the tests.)
         raise BadInput(
             f"the upload is not a well-formed multipart body ({str(exc)[:200]}); {_HOW}", field=file_field
         ) from None
