@@ -147,7 +147,9 @@ async def one_run(data: Path, csv: Path, args: argparse.Namespace) -> dict[str, 
             ]
             form = aiohttp.FormData()
             form.add_field("source", "linkedin")
-            form.add_field("file", csv.read_bytes(), filename=csv.name, content_type="text/csv")
+            form.add_field(
+                "file", await asyncio.to_thread(csv.read_bytes), filename=csv.name, content_type="text/csv"
+            )
             began = time.perf_counter()
             async with http.post(node.base + "/api/imports", data=form) as resp:
                 started = await resp.json()

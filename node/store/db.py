@@ -40,6 +40,7 @@ from node.store.driver import connect, sqlite
 
 __all__ = [
     "CHECKPOINT_PAUSE",
+    "MIGRATION_CHECK_STEPS",
     "MIGRATION_REPORT_EVERY",
     "Database",
     "Migration",
@@ -58,6 +59,7 @@ _BATCH_MAX = 512
 _READERS = 4
 CHECKPOINT_PAUSE = 0.5  # seconds between background checkpoints while writes keep coming
 MIGRATION_REPORT_EVERY = 2.0  # seconds between "still migrating" reports of a long migration
+MIGRATION_CHECK_STEPS = 100_000  # SQLite VM steps between looks at the clock during a migration (a few ms)
 
 
 def create_private(path: Path) -> None:
@@ -400,7 +402,7 @@ async def _migrate(
         started = time.monotonic()
         reporter = _MigrationReport(m.name, started, progress) if current else None
         if reporter is not None:
-            await conn.set_progress_handler(reporter, 100_000)
+            await conn.set_progress_handler(reporter, MIGRATION_CHECK_STEPS)
         # executescript commits on its own; wrap each migration in one transaction so it applies whole.
         try:
             await conn.executescript(f"BEGIN IMMEDIATE;\n{m.sql}\nPRAGMA user_version={m.version};\nCOMMIT;")
@@ -418,8 +420,8 @@ async def _migrate(
 
 
 class _MigrationReport:
-    """SQLite's progress handler during a migration (it runs in the connection's thread, every 100,000
-    virtual-machine steps): reports that the migration is still running, at most every MIGRATION_REPORT_EVERY
+    """SQLite's progress handler during a migration (it runs in the connection's thread, every
+    MIGRATION_CHECK_STEPS virtual-machine steps): reports that the migration is still running, at most every MIGRATION_REPORT_EVERY
     seconds. Returning 0 lets the statement go on."""
 
     def __init__(self, name: str, started: float, progress: Callable[[str], None]) -> None:
