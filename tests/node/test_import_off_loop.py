@@ -131,3 +131,45 @@ async def test_imports_leave_the_loop_answering_and_the_interpreter_as_it_was(
     assert (gc.isenabled(), sys.getswitchinterval()) == settings
     people = await (await cli.get("/api/people?limit=1", headers=H)).json()
     assert people["total"] >= 20_000
+
+
+async def test_a_sync_page_is_resolved_and_written_off_the_loop(tmp_path: Path) -> None:
+    """A live sync's page (``import_items``, as POST /api/sync/{source} runs it in the server) is read, resolved
+    and written in a thread of its own; its ``then`` step (the sync's cursor) in the same transaction."""
+    import threading
+    from collections.abc import Iterator
+
+    from bridges.base import ContactDraft, IdentityDraft, ImportItem
+    from node.importer import Importer
+    from node.store import Database, GraphStore
+    from node.store.sqlite_import import ImportSession
+
+    loop_thread = threading.get_ident()
+    threads: set[int] = set()
+
+    def page() -> Iterator[ImportItem]:
+        for i in range(500):
+            threads.add(threading.get_ident())
+            yield ContactDraft(
+                source_record_id=f"acct{i}",
+                display_name=f"Follow {i}",
+                identities=(IdentityDraft(address=f"acct:f{i}@social.example"),),
+            )
+
+    async def then(session: ImportSession) -> None:
+        threads.add(threading.get_ident())
+        await session.save_cursor(source="mastodon", account="me", direction="following", cursor={"max": "1"})
+
+    db = await Database.open(tmp_path / "kith.sqlite3")
+    try:
+        store = GraphStore.sqlite(db)
+        with Heartbeat() as beat:
+            summary = await Importer(store, off_loop=True).import_items(
+                "mastodon", page(), name="page", then=then
+            )
+        assert summary.people_created == 500
+        assert threads and loop_thread not in threads
+        assert beat.settings == {(gc.isenabled(), sys.getswitchinterval())}
+        assert await store.links.cursor("mastodon", "me", "following") == {"max": "1"}
+    finally:
+        await db.close()
