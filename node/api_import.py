@@ -25,7 +25,7 @@ from node.api import CONTEXT, route
 from node.config import passphrase_from_env
 from node.context import NodeContext
 from node.errors import BadInput, NotFound
-from node.graph import new_id
+from node.graph import iso, new_id
 from node.http import json_response, read_json, read_upload
 from node.importer import Importer
 from node.models import as_json
@@ -139,6 +139,10 @@ async def get_import(request: web.Request) -> web.Response:
     run_id = request.match_info["id"]
     stored = await ctx.store.imports.get_run(run_id)
     live = ctx.imports.get(run_id)
+    if stored is not None and stored["status"] == "running" and live is None:
+        # Run by another process (`kith import`), or left behind by one that was killed: the sweep tells.
+        await ctx.store.imports.sweep(iso(ctx.graph.clock()))
+        stored = await ctx.store.imports.get_run(run_id)
     if live is not None and live.finished:
         live = None  # the stored run says how it ended
     if stored is None and live is None:

@@ -21,6 +21,7 @@ from bridges.base import Bridge, ExportError
 from bridges.registry import BRIDGES, bridge_for, detect
 from node.context import NodeContext
 from node.errors import BadInput, NotFound
+from node.graph import iso
 from node.import_jobs import ImportJob
 from node.store.sqlite_import import INTERRUPTED, RunLock
 
@@ -62,6 +63,10 @@ async def import_status(ctx: NodeContext, import_id: str) -> dict[str, Any]:
     if job is not None:
         return job.as_json()
     stored = await ctx.store.imports.get_run(import_id)
+    if stored is not None and stored.get("status") == "running":
+        # Run by another process (`kith import`), or left behind by one that was killed: the sweep tells.
+        await ctx.store.imports.sweep(iso(ctx.graph.clock()))
+        stored = await ctx.store.imports.get_run(import_id)
     if stored is None:
         raise NotFound(f"no import {import_id!r}")
     summary = stored.get("summary") or {}

@@ -45,3 +45,40 @@ async def test_a_broken_file_is_a_failed_job_with_the_reason(node: Node, tmp_pat
     assert bad.exists()  # not an upload folder: left alone
     assert [j.id for j in jobs.recent()] == [broken.id, first.id]
     assert (await node.store.imports.get_run(broken.id) or {}).get("status") == "failed"
+
+
+async def test_a_run_nobody_holds_is_reported_interrupted_and_one_held_still_running(tmp_path: Path) -> None:
+    """Without a restart: GET /api/imports/{id} of a run a killed process left running says it was interrupted
+    and removes its upload; a run whose lock another process holds (`kith import` running) stays running."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from node.app import build_app
+    from node.config import load_config
+    from node.context import NodeContext
+
+    ctx = await NodeContext.open(load_config(tmp_path / "node", env={}), load_keys=False)
+    await ctx.tokens.set("kith_t")
+    headers = {"Authorization": "Bearer kith_t"}
+    imports = ctx.store.imports
+    try:
+        async with TestClient(TestServer(build_app(ctx, extensions=[]), host="127.0.0.1", port=0)) as cli:
+            await imports.start_run(
+                run_id="imp_killed", source="linkedin", name="a.csv", now="2026-01-01T00:00:00Z"
+            )
+            (imports.folder / "imp_killed").mkdir(parents=True)
+            (imports.folder / "imp_killed" / "a.csv").write_text("First Name\n")
+            held = await imports.claim("imp_live")
+            await imports.start_run(
+                run_id="imp_live", source="linkedin", name="b.csv", now="2026-01-01T00:00:00Z"
+            )
+            doc = await (await cli.get("/api/imports/imp_killed", headers=headers)).json()
+            assert doc["status"] == "failed" and doc["error"].startswith("interrupted"), doc
+            assert not (imports.folder / "imp_killed").exists()
+            doc = await (await cli.get("/api/imports/imp_live", headers=headers)).json()
+            assert doc["status"] == "running", doc
+            held.release()  # its process ended without finishing it
+            doc = await (await cli.get("/api/imports/imp_live", headers=headers)).json()
+            assert doc["status"] == "failed" and "interrupted" in doc["error"], doc
+            assert sorted(p.name for p in imports.folder.iterdir()) == []
+    finally:
+        await ctx.close()
