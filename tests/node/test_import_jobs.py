@@ -82,3 +82,36 @@ async def test_a_run_nobody_holds_is_reported_interrupted_and_one_held_still_run
             assert sorted(p.name for p in imports.folder.iterdir()) == []
     finally:
         await ctx.close()
+
+
+async def test_a_node_stopped_during_an_import_marks_it_interrupted_and_keeps_nothing(
+    node: Node, tmp_path: Path
+) -> None:
+    """A clean stop (SIGTERM: NodeContext.close) stops the worker mid-import: nothing is committed, the run says
+    it was interrupted, its upload is removed and no worker process is left."""
+    from tests.node.import_helpers import write_connections
+
+    jobs = ImportJobs(node.store, utcnow)
+    folder = node.store.imports.folder / "imp_stopped"
+    lock = await node.store.imports.claim("imp_stopped")
+    folder.mkdir()
+    csv = write_connections(
+        folder / "Connections.csv",
+        [f"First{i},Last{i},https://www.linkedin.com/in/p-{i},,Co,Role,01 Feb 2024" for i in range(60_000)],
+    )
+    job = await jobs.start(
+        LinkedInBridge(), csv, name="Connections.csv", remove=folder, job_id="imp_stopped", lock=lock
+    )
+    for _ in range(6000):
+        if job.rows > 0:
+            break
+        await asyncio.sleep(0.01)
+    assert job.rows > 0 and not job.finished
+    live = set(jobs.workers._live)
+    await jobs.close()
+    assert job.finished and job.error is not None and job.error.startswith("interrupted")
+    run = await node.store.imports.get_run("imp_stopped")
+    assert run is not None and run["status"] == "failed" and run["error"].startswith("interrupted")
+    assert await node.count("person") == 0
+    assert not folder.exists() and not (node.store.imports.folder / "imp_stopped.lock").exists()
+    assert live and all(proc.returncode is not None for proc in live)
