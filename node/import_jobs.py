@@ -189,11 +189,12 @@ class ImportJobs:
                     run_id=job.id, status="failed", summary=None, error=job.error, now=iso(self.clock())
                 )
         finally:
-            job.finished, job.phase = True, "done"
-            job.elapsed = time.monotonic() - job.started
             if remove is not None:
                 await asyncio.to_thread(shutil.rmtree, remove, True)
             lock.release()
+            # Finished only now: whoever sees it finished sees its files gone too.
+            job.finished, job.phase = True, "done"
+            job.elapsed = time.monotonic() - job.started
             self.workers.warm()  # for the next import, now that this one no longer needs the machine
 
     def get(self, job_id: str) -> ImportJob | None:

@@ -25,7 +25,7 @@ from node.graph import iso
 from node.import_jobs import ImportJob
 from node.store.sqlite_import import INTERRUPTED, RunLock
 
-__all__ = ["SOURCES", "import_status", "start_import"]
+__all__ = ["SOURCES", "import_status", "recent_imports", "start_import"]
 
 SOURCES = {name: (cls.description or name) for name, cls in sorted(BRIDGES.items())}
 
@@ -69,27 +69,41 @@ async def import_status(ctx: NodeContext, import_id: str) -> dict[str, Any]:
         stored = await ctx.store.imports.get_run(import_id)
     if stored is None:
         raise NotFound(f"no import {import_id!r}")
+    return _stored_job(stored).as_json()
+
+
+async def recent_imports(ctx: NodeContext, limit: int = 10) -> list[ImportJob]:
+    """The latest imports, newest first: this node's live ones, then what the store recorded (so that an
+    import a stopped node left behind is listed after a restart, saying it was interrupted)."""
+    await ctx.store.imports.sweep(iso(ctx.graph.clock()))  # a run nobody holds any more is shown as it ended
+    jobs = ctx.imports.recent()[:limit]
+    known = {j.id for j in jobs}
+    for stored in await ctx.store.imports.recent_runs(limit):
+        if stored["id"] not in known and len(jobs) < limit:
+            jobs.append(_stored_job(stored))
+    return jobs
+
+
+def _stored_job(stored: dict[str, Any]) -> ImportJob:
     summary = stored.get("summary") or {}
-    rows = int(summary.get("rows", 0))
     status = stored.get("status")
-    if status == "running":  # another process runs it (`kith import`), or a sweep has yet to mark it
+    if status == "running":  # another process runs it (`kith import`)
         return ImportJob(
-            id=import_id,
+            id=str(stored["id"]),
             source=str(stored.get("source", "")),
             name=str(stored.get("name", "")),
             started=0.0,
             phase="import",
-        ).as_json()
-    again = ImportJob(
-        id=import_id,
+        )
+    return ImportJob(
+        id=str(stored["id"]),
         source=str(stored.get("source", "")),
         name=str(stored.get("name", "")),
         started=0.0,
         phase="done",
-        rows=rows,
+        rows=int(summary.get("rows", 0)),
         elapsed=float(summary.get("seconds", 0.0)),
         finished=True,
         error=stored.get("error") or (None if status == "done" else INTERRUPTED),
         summary=summary or None,
     )
-    return again.as_json()

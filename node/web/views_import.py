@@ -15,7 +15,7 @@ from node.errors import BadInput, NodeError
 from node.graph import new_id
 from node.http import json_response, read_upload
 from node.web.framework import ROUTES, PageResult, WebRoute, page, session_id, state
-from node.web.imports import SOURCES, import_status, start_import
+from node.web.imports import SOURCES, import_status, recent_imports, start_import
 
 __all__ = ["MAX_UPLOAD"]
 
@@ -27,7 +27,7 @@ async def _import_page(request: web.Request) -> PageResult:
     return PageResult(
         template="import.html",
         title="Import",
-        values={"sources": SOURCES, "jobs": state(request).ctx.imports.recent()[:10]},
+        values={"sources": SOURCES, "jobs": await recent_imports(state(request).ctx)},
     )
 
 
