@@ -3,13 +3,13 @@
 
 The server runs in this process on 127.0.0.1; a heartbeat task on its event loop wakes every 5 ms and notes
 how late it woke, whether the garbage collector is on and the GIL switch interval. Meanwhile two exports are
-uploaded and followed to the end: a vCard whose first card has a megabyte-long line folded a thousand times
-(one record that costs a parser a second or more: the attack that froze a node for 50 s), and a 20,000-row
+uploaded and followed to the end: a vCard whose first card has a 4 MB line folded a thousand times (one
+record that costs a parser seconds: the attack that froze a node for 50 s), and a 20,000-row
 LinkedIn Connections.csv (many chunks of resolution and look-ups).
 
-The bound on the loop's longest stall is relative, so that it holds on a loaded machine: an import that ran
-on the loop would stall it for most of the huge card's parsing, a large share of the whole import, while
-off the loop the stalls are the machine's own scheduling, a small share. Both imports must also really
+The bound on the loop's longest stall is relative (a quarter of the import, and at least half a second), so
+that it holds on a loaded machine: an import that ran on the loop would stall it for most of the huge card's
+parsing, a large share of the whole import, while off the loop the stalls are the machine's own scheduling. Both imports must also really
 take time (otherwise the check would say nothing).
 """
 
@@ -48,7 +48,7 @@ async def client(tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any, Any], No
 def _huge_vcard(path: Path) -> Path:
     card = (
         "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Huge Card\r\nEMAIL:huge@example.com\r\nNOTE:"
-        + "x" * (1 << 20)
+        + "x" * (4 << 20)
         + "\r\n"
         + " y\r\n" * 1000
         + "END:VCARD\r\n"
@@ -124,7 +124,7 @@ async def test_imports_leave_the_loop_answering_and_the_interpreter_as_it_was(
         assert doc["status"] in ("done", "failed"), doc  # the huge card may be refused: what matters is how
         assert seconds > 0.3, f"{source}: the import took {seconds:.2f} s, too short to tell anything"
         assert beat.settings == {settings}, f"{source}: interpreter settings changed during the import"
-        assert beat.longest < 0.25 * seconds, (
+        assert beat.longest < max(0.25 * seconds, 0.5), (
             f"{source}: the event loop stalled {beat.longest:.2f} s during a {seconds:.2f} s import"
         )
         assert beat.beats > 20
