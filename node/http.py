@@ -117,12 +117,15 @@ async def read_upload(
     max_bytes: int,
     file_field: str = "file",
     fields: Sequence[str] = ("source",),
+    before_file: Callable[[dict[str, str]], None] | None = None,
 ) -> Upload:
     """Stream a multipart/form-data body: its one ``file_field`` part is written to ``folder`` (readable by the
     owner only, never held in memory), its ``fields`` are read as short text. Anything else is refused with a
     BadInput (400) that says what to send: no boundary, a broken or truncated body, unknown, repeated or
     nested parts, more than MAX_PARTS parts, a text field over MAX_FIELD_BYTES, an empty file; a file over
-    ``max_bytes`` is a TooLarge (413). The caller removes ``folder`` when this raises."""
+    ``max_bytes`` is a TooLarge (413). ``before_file`` is called with the fields read so far before the file
+    is written, and may refuse (the web form checks its CSRF token there, which a browser sends first, so
+    that a forged form writes nothing). The caller removes ``folder`` when this raises."""
     try:
         reader = await request.multipart()
     except (ValueError, AssertionError, KeyError, HttpProcessingError):
@@ -144,6 +147,8 @@ async def read_upload(
             if name == file_field:
                 if upload.path is not None:
                     raise BadInput("send one file at a time", field=file_field)
+                if before_file is not None:
+                    before_file(upload.fields)
                 upload.filename = safe_filename(part.filename)
                 upload.path = folder / upload.filename
                 await _save(part, upload.path, max_bytes, file_field)

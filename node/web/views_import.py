@@ -57,9 +57,17 @@ async def _upload(request: web.Request) -> web.StreamResponse:
     folder = store.folder / run_id
     try:
         await asyncio.to_thread(folder.mkdir, mode=0o700)
-        upload = await read_upload(request, folder, max_bytes=MAX_UPLOAD, fields=("csrf", "source"))
-        if not st.sessions.csrf_ok(sid, upload.fields.get("csrf")):
-            raise BadInput("this form has expired; reload the import page and try again", field="csrf")
+
+        def csrf(fields: dict[str, str]) -> None:
+            if not st.sessions.csrf_ok(sid, fields.get("csrf")):
+                raise BadInput("this form has expired; reload the import page and try again", field="csrf")
+
+        # The form's token comes before its file (a browser sends fields in the form's order): checked before
+        # the file is written, and again at the end for a form with no file.
+        upload = await read_upload(
+            request, folder, max_bytes=MAX_UPLOAD, fields=("csrf", "source"), before_file=csrf
+        )
+        csrf(upload.fields)
         if upload.path is None:
             raise BadInput("choose the export file to import", field="file")
         source = upload.fields.get("source", "auto")
