@@ -28,6 +28,7 @@ from node.config import (
 )
 from node.context import NodeContext, new_token, read_token, write_token
 from node.errors import NodeError
+from node.files import write_private
 from node.keys import KeyError_, KeyRing
 from node.models import Page, Person, as_json
 from node.store import SchemaTooNew
@@ -57,8 +58,13 @@ def _config(args: argparse.Namespace) -> Config:
     return load_config(data_dir)
 
 
+def _say(message: str) -> None:
+    """Progress of start-up work (a long migration) on stderr, so that stdout stays the command's output."""
+    print(f"kith: {message}", file=sys.stderr, flush=True)
+
+
 async def _with_ctx(args: argparse.Namespace, fn: Callable[[NodeContext], Awaitable[int]]) -> int:
-    ctx = await NodeContext.open(_config(args), load_keys=False)
+    ctx = await NodeContext.open(_config(args), load_keys=False, progress=_say)
     try:
         return await fn(ctx)
     finally:
@@ -186,7 +192,7 @@ async def _cmd_serve(args: argparse.Namespace) -> int:
         raise CliError(f"--port must be a port number from 0 to 65535, got {port}")
     config = config.with_values(server={"host": host, "port": port})
     try:
-        ctx = await NodeContext.open(config, passphrase=passphrase_from_env())
+        ctx = await NodeContext.open(config, passphrase=passphrase_from_env(), progress=_say)
     except KeyError_ as exc:
         raise CliError(str(exc)) from None
     try:
@@ -198,7 +204,7 @@ async def _cmd_serve(args: argparse.Namespace) -> int:
     runtime = config.data_dir / "serve.url"
 
     def ready(url: str) -> None:
-        runtime.write_text(url + "\n", encoding="utf-8")
+        write_private(runtime, url + "\n")
         print(
             f"Kith node for acct:{config.node.username}@{config.node.domain} listening on {url}", flush=True
         )
@@ -619,7 +625,7 @@ async def _cmd_export(args: argparse.Namespace) -> int:
         else:
             out = Path(args.output)
             tmp = out.with_name(out.name + ".partial")
-            tmp.write_text(text, encoding="utf-8", newline="")
+            write_private(tmp, text)  # the whole graph: the owner's alone
             tmp.replace(out)
             print(f"exported to {out} ({len(text.encode())} bytes)", file=sys.stderr)
         return 0

@@ -18,6 +18,8 @@ from typing import Any
 
 import tomli_w
 
+from node.files import write_private
+
 __all__ = [
     "CONFIG_FILE",
     "DOMAIN_PATTERN",
@@ -306,7 +308,7 @@ def write_config(config: Config) -> Path:
         }
     path = config.data_dir / CONFIG_FILE
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(tomli_w.dumps(doc), encoding="utf-8")
+    write_private(tmp, tomli_w.dumps(doc))  # the owner's alone, like everything in the data folder
     tmp.replace(path)
     return path
 

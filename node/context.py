@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from node.config import Config
+from node.files import tighten
 from node.graph import Clock, Graph, utcnow
 from node.import_jobs import ImportJobs
 from node.keys import KeyRing
@@ -20,6 +24,12 @@ __all__ = ["TOKEN_FILE", "NodeContext", "TokenCheck", "new_token", "read_token",
 
 TOKEN_FILE = "token"
 _TOKEN_META = "owner_token_sha256"
+_log = logging.getLogger("kith.node")
+
+
+def _private_data_dir(data_dir: Path) -> list[Path]:
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return tighten(data_dir)
 
 
 def new_token() -> str:
@@ -87,9 +97,28 @@ class NodeContext:
 
     @classmethod
     async def open(
-        cls, config: Config, *, passphrase: str | None = None, clock: Clock = utcnow, load_keys: bool = True
+        cls,
+        config: Config,
+        *,
+        passphrase: str | None = None,
+        clock: Clock = utcnow,
+        load_keys: bool = True,
+        progress: Callable[[str], None] | None = None,
     ) -> NodeContext:
-        db = await Database.open(config.database_path)
+        """Open the node's files. Anything in the data folder that other users of the machine could read is
+        made the owner's alone first, said in one log line (node/files.py); ``progress`` is told what a long
+        migration is doing (Database.open)."""
+        changed = await asyncio.to_thread(_private_data_dir, config.data_dir)
+        if changed:
+            _log.warning(
+                "%d files and folders in %s could be read by other users of this machine; they are now the "
+                "owner's alone (folders 0700, files 0600): %s",
+                len(changed),
+                config.data_dir,
+                ", ".join(str(p.relative_to(config.data_dir)) or "." for p in changed[:10])
+                + (" …" if len(changed) > 10 else ""),
+            )
+        db = await Database.open(config.database_path, progress=progress)
         store = GraphStore.sqlite(db)
         keys = KeyRing.load(config.data_dir, passphrase) if load_keys else None
         return cls(

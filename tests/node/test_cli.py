@@ -489,6 +489,8 @@ def test_local_commands_print_valid_json(
         "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Grace Hopper\r\nEMAIL:grace@navy.example\r\nEND:VCARD\r\n"
     )
     run(("import",), "vcard", vcf)
+    runs = run(("imports",))
+    assert isinstance(runs, list) and runs and runs[0]["status"] == "done"
     run(("link",), "mastodon")
     export = tmp_path / "export.json"
     ok(*d, "export", "--output", export)
