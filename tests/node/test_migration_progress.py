@@ -24,7 +24,7 @@ def _kith(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-async def _graph_at_version_4(path: Path, people: int) -> None:
+def _graph_at_version_4(path: Path, people: int) -> None:
     """A database as a node from before 0005 left it: migrations 0001-0004 only, and people in it."""
     path.unlink(missing_ok=True)
     conn = sqlite.connect(path)
@@ -51,7 +51,7 @@ async def test_a_migration_reports_its_start_its_progress_and_its_end(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "kith.sqlite3"
-    await _graph_at_version_4(path, 300)
+    _graph_at_version_4(path, 300)
     monkeypatch.setattr(db_module, "MIGRATION_REPORT_EVERY", 0.0)  # every look at the clock reports
     monkeypatch.setattr(db_module, "MIGRATION_CHECK_STEPS", 1000)  # and it looks often on a small graph
     said: list[str] = []
@@ -64,7 +64,9 @@ async def test_a_migration_reports_its_start_its_progress_and_its_end(
         said
     )
     assert any(s.startswith("still applying 0005_search_text_once.sql") for s in said), said
-    assert any(s.startswith("migrated kith.sqlite3: 0005_search_text_once.sql applied in") for s in said), said
+    assert any(s.startswith("migrated kith.sqlite3: 0005_search_text_once.sql applied in") for s in said), (
+        said
+    )
     assert said[-1].startswith("migrated kith.sqlite3: "), said  # the last one applied says it is done
     # A new database's migrations make empty tables: nothing to report.
     quiet: list[str] = []
@@ -77,7 +79,7 @@ async def test_the_cli_prints_migration_progress_on_stderr(tmp_path: Path) -> No
     data = tmp_path / "node"
     init = _kith(data, "init", "--username", "alice")
     assert init.returncode == 0, init.stderr
-    await _graph_at_version_4(data / "kith.sqlite3", 20)
+    _graph_at_version_4(data / "kith.sqlite3", 20)
     listed = _kith(data, "people", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     assert "kith: migrating kith.sqlite3: 0005_search_text_once.sql" in listed.stderr
