@@ -168,6 +168,56 @@ def _date(value: Any, field: str) -> str | None:
     raise BadInput(f"{field} must be a date like 1990-04-01 (or --04-01 without a year)", field=field)
 
 
+def _circle_name(name: Any) -> str:
+    text = _text(name, "circle", limit=100, required=True)
+    assert text is not None
+    return text
+
+
+def _photo_url(value: Any) -> str | None:
+    url = _text(value, "photo_url", limit=2048)
+    if url is not None and not re.match(r"(?i)^(https?://|data:image/)", url):
+        raise BadInput("photo_url must be an http(s) URL", field="photo_url")
+    return url
+
+
+def _relationship_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A relationship's own fields (type and its IRI from protocol/vocab.py, direction, since, how_we_met)."""
+    try:
+        term = relationship_term(str(data.get("type", "")))
+    except InvalidRecord as exc:
+        raise BadInput(exc.message, field="type") from None
+    direction = data.get("direction") or ("mutual" if term.mutual else "outgoing")
+    if direction not in ("outgoing", "incoming", "mutual"):
+        raise BadInput("direction must be outgoing, incoming or mutual", field="direction")
+    return {
+        "type": term.name,
+        "iri": term.iri,
+        "direction": direction,
+        "since": _date(data.get("since"), "since"),
+        "how_we_met": _text(data.get("how_we_met"), "how_we_met", limit=MAX_TEXT),
+    }
+
+
+def _interaction_fields(data: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """An interaction's own fields; ``occurred_at`` defaults to ``now`` and may not be more than a day after it."""
+    channel = data.get("channel", "message")
+    if channel not in CHANNELS:
+        raise BadInput(f"channel must be one of {', '.join(CHANNELS)}", field="channel")
+    initiated_by = data.get("initiated_by", "owner")
+    if initiated_by not in ("owner", "them", "unknown"):
+        raise BadInput("initiated_by must be owner, them or unknown", field="initiated_by")
+    when = parse_when(data["occurred_at"], "occurred_at") if data.get("occurred_at") else now
+    if when > now + timedelta(days=1):
+        raise BadInput("occurred_at is in the future; log interactions that happened", field="occurred_at")
+    return {
+        "occurred_at": iso(when),
+        "channel": channel,
+        "initiated_by": initiated_by,
+        "summary": _text(data.get("summary"), "summary", limit=MAX_TEXT) or "",
+    }
+
+
 def _list(value: Any, field: str) -> list[Any]:
     if value is None:
         return []
@@ -242,10 +292,7 @@ class Graph:
             if key in data:
                 fields[key] = _text(data[key], key)
         if "photo_url" in data:
-            url = _text(data["photo_url"], "photo_url", limit=2048)
-            if url is not None and not re.match(r"(?i)^(https?://|data:image/)", url):
-                raise BadInput("photo_url must be an http(s) URL", field="photo_url")
-            fields["photo_url"] = url
+            fields["photo_url"] = _photo_url(data["photo_url"])
         if "birthday" in data:
             fields["birthday"] = _date(data["birthday"], "birthday")
         if "met_on" in data:
@@ -455,20 +502,7 @@ class Graph:
 
     # -- relationships ------------------------------------------------------------------------------------
     async def add_relationship(self, person_id: str, data: Mapping[str, Any]) -> Relationship:
-        try:
-            term = relationship_term(str(data.get("type", "")))
-        except InvalidRecord as exc:
-            raise BadInput(exc.message, field="type") from None
-        direction = data.get("direction") or ("mutual" if term.mutual else "outgoing")
-        if direction not in ("outgoing", "incoming", "mutual"):
-            raise BadInput("direction must be outgoing, incoming or mutual", field="direction")
-        fields = {
-            "type": term.name,
-            "iri": term.iri,
-            "direction": direction,
-            "since": _date(data.get("since"), "since"),
-            "how_we_met": _text(data.get("how_we_met"), "how_we_met", limit=MAX_TEXT),
-        }
+        fields = _relationship_fields(data)
         other = data.get("other_person_id")
         return await self.store.people.add_relationship(
             rel_id=new_id("r"),
@@ -493,23 +527,7 @@ class Graph:
             raise BadInput("people must list at least one person id", field="people")
         if len(people) > 1000:
             raise BadInput("an interaction may name at most 1000 people", field="people")
-        channel = data.get("channel", "message")
-        if channel not in CHANNELS:
-            raise BadInput(f"channel must be one of {', '.join(CHANNELS)}", field="channel")
-        initiated_by = data.get("initiated_by", "owner")
-        if initiated_by not in ("owner", "them", "unknown"):
-            raise BadInput("initiated_by must be owner, them or unknown", field="initiated_by")
-        when = parse_when(data["occurred_at"], "occurred_at") if data.get("occurred_at") else self.clock()
-        if when > self.clock() + timedelta(days=1):
-            raise BadInput(
-                "occurred_at is in the future; log interactions that happened", field="occurred_at"
-            )
-        fields = {
-            "occurred_at": iso(when),
-            "channel": channel,
-            "initiated_by": initiated_by,
-            "summary": _text(data.get("summary"), "summary", limit=MAX_TEXT) or "",
-        }
+        fields = _interaction_fields(data, self.clock())
         return await self.store.people.add_interaction(
             interaction_id=new_id("i"), person_ids=list(dict.fromkeys(people)), fields=fields, now=self.now()
         )
@@ -536,9 +554,7 @@ class Graph:
 
     # -- circles and cadence ------------------------------------------------------------------------------
     def _circle_name(self, name: Any) -> str:
-        text = _text(name, "circle", limit=100, required=True)
-        assert text is not None
-        return text
+        return _circle_name(name)
 
     async def circles(self) -> list[Circle]:
         return await self.store.people.list_circles()
