@@ -101,6 +101,16 @@ def _print_person(p: Person) -> None:
         print(f"  · {i.display:<40} {i.kind:<9} {i.verification:<12} from {sources}")
 
 
+def _print_tie_strength(p: Person) -> None:
+    """The score people are listed by, and the parts it is the sum of (node/store/tie_strength.py)."""
+    if p.tie_strength is None or not p.tie_strength_parts:
+        return
+    parts = " + ".join(f"{part.name} {part.points:.2f}" for part in p.tie_strength_parts)
+    print(f"  {'tie strength':<13}{p.tie_strength:.2f} = {parts}")
+    for part in p.tie_strength_parts:
+        print(f"    {part.name:<12} {part.value:.2f} × {part.weight:.2f}  {part.detail}  ({part.rule})")
+
+
 # -- commands --------------------------------------------------------------------------------------------------
 async def _cmd_init(args: argparse.Namespace) -> int:
     data_dir: Path = args.data or default_data_dir()
@@ -255,6 +265,7 @@ async def _cmd_people_show(args: argparse.Namespace) -> int:
 
         def human() -> None:
             _print_person(person)
+            _print_tie_strength(person)
             for r in rels:
                 print(f"  ~ {r.type} ({r.direction}, {r.status}){' since ' + r.since if r.since else ''}")
             for n in notes:

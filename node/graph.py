@@ -346,7 +346,7 @@ class Graph:
             (new_id("n"), _text(n, "notes", limit=MAX_TEXT, required=True) or "")
             for n in _list(data.get("notes"), "notes")
         ]
-        return await self.store.people.insert_person(
+        person = await self.store.people.insert_person(
             person_id=new_id("p"),
             fields=fields,
             identities=idents,
@@ -354,6 +354,7 @@ class Graph:
             circles=circles,
             notes=notes,
         )
+        return await self._shown(person)
 
     async def update_person(self, person_id: str, data: Mapping[str, Any]) -> Person:
         # These are accepted at creation only; an update would otherwise ignore them without a word.
@@ -366,13 +367,19 @@ class Graph:
         fields = self._person_fields(data, creating=False)
         if "display_name" in fields and not fields["display_name"]:
             raise BadInput("display_name must not be empty", field="display_name")
-        return await self.store.people.update_person(person_id, fields, self.now())
+        return await self._shown(await self.store.people.update_person(person_id, fields, self.now()))
 
     async def get_person(self, person_id: str) -> Person:
-        return await self.store.people.get_person(person_id)
+        """One person in full, with their tie strength and its parts (node/store/tie_strength.py)."""
+        return await self.store.people.get_person(person_id, now_jd=_julian(self.clock()))
+
+    async def _shown(self, changed: Person) -> Person:
+        """A person just changed, as ``get_person`` shows them: every answer about one person has one shape."""
+        return await self.get_person(changed.id)
 
     async def archive(self, person_id: str, archived: bool = True) -> Person:
-        return await self.store.people.set_status(person_id, "archived" if archived else "active", self.now())
+        status = "archived" if archived else "active"
+        return await self._shown(await self.store.people.set_status(person_id, status, self.now()))
 
     async def delete_person(self, person_id: str) -> None:
         await self.store.people.delete_person(person_id)
@@ -418,10 +425,11 @@ class Graph:
             source=source,
             source_record_id=source_record_id,
         )
-        return await self.store.people.add_identity(person_id, ident, self.now())
+        return await self._shown(await self.store.people.add_identity(person_id, ident, self.now()))
 
     async def remove_identity(self, person_id: str, raw: str) -> Person:
-        return await self.store.people.remove_identity(person_id, self.normalize(raw).uri)
+        uri = self.normalize(raw).uri
+        return await self._shown(await self.store.people.remove_identity(person_id, uri))
 
     # -- merges -------------------------------------------------------------------------------------------
     async def merge(
@@ -571,9 +579,10 @@ class Graph:
         await self.store.people.delete_circle(self._circle_name(name))
 
     async def set_membership(self, person_id: str, circle: Any, *, member: bool) -> Person:
-        return await self.store.people.set_membership(
+        person = await self.store.people.set_membership(
             person_id, circle_id=new_id("c"), name=self._circle_name(circle), member=member, now=self.now()
         )
+        return await self._shown(person)
 
     async def set_circle_cadence(self, name: Any, cadence_days: Any) -> Circle:
         days = _int(cadence_days, "cadence_days", 1, 3650)

@@ -10,7 +10,7 @@ import aiosqlite
 from node.models import DueEntry, FadingEntry, LayerReport, Page
 from node.store.db import Database
 from node.store.rows import PERSON_COLUMNS, fetch_all, fetch_one, load_people
-from node.store.sqlite_people import TIE_STRENGTH_SQL
+from node.store.tie_strength import TIE_STRENGTH_SQL
 
 __all__ = ["LAYERS", "SqliteInsights", "fts_query"]
 
