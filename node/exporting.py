@@ -36,9 +36,12 @@ CSV_COLUMNS = (
 def _birthday(value: str | None) -> date | None:
     if not value:
         return None
-    if value.startswith("--"):  # year-less: vCard writes it back as --MMDD
-        return date(YEAR_UNKNOWN, int(value[2:4]), int(value[5:7]))
-    return date.fromisoformat(value)
+    try:
+        if value.startswith("--"):  # year-less: vCard writes it back as --MMDD
+            return date(YEAR_UNKNOWN, int(value[2:4]), int(value[5:7]))
+        return date.fromisoformat(value)
+    except ValueError:  # a value an older version stored unchecked: the card goes out without it
+        return None
 
 
 def person_vcard_dict(person: Person, notes: list[str]) -> dict[str, Any]:

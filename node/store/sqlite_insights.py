@@ -61,7 +61,7 @@ class SqliteInsights:
             rows = rows[:limit]
             people = await load_people(conn, rows)
             items = tuple(
-                DueEntry(person=p, due_at=p.due_at or "", days_overdue=round(float(r["overdue"]), 2))
+                DueEntry(person=p, due_at=p.due_at or "", days_overdue=round(float(r["overdue"] or 0.0), 2))
                 for p, r in zip(people, rows, strict=True)
             )
             return Page.uncounted(items, offset=offset, limit=limit, more=more)
