@@ -15,7 +15,9 @@ from typing import Any
 
 from node.errors import BadInput
 from node.store import GraphStore
-from protocol.addresses import normalize_email, normalize_tel, normalize_web
+from protocol.addresses import normalize, normalize_email, normalize_tel, normalize_web
+from protocol.errors import InvalidRecord
+from protocol.records import ProfileCard
 
 __all__ = [
     "CARD_FIELDS",
@@ -33,6 +35,8 @@ _LISTS = {"email", "phone", "website", "identities"}
 EVERYONE = "*"
 _CARD_KEY = "owner_card"
 _DISCLOSURE_KEY = "card_disclosure"
+#: Where a card stands while it is checked against the protocol's rules; never sent anywhere.
+_CHECK_ORIGIN = "https://card.invalid"
 
 
 def _clean_card(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -53,14 +57,43 @@ def _clean_card(data: Mapping[str, Any]) -> dict[str, Any]:
                     items = [normalize_tel(v) for v in items]
                 elif field == "website":
                     items = [normalize_web(v) for v in items]
+                else:  # "@alice@host" is kept as acct:alice@host, the form peers and the protocol read
+                    items = [normalize(v).uri for v in items]
             except ValueError as exc:
                 raise BadInput(f"{field}: {exc}", field=field) from None
-            card[field] = items
+            card[field] = list(dict.fromkeys(items))  # two spellings of one address are one entry
         else:
             if not isinstance(value, str) or len(value) > 2000:
                 raise BadInput(f"{field} must be text of at most 2000 characters", field=field)
             card[field] = value.strip()
+    _check_shareable(card)
     return card
+
+
+def _check_shareable(card: Mapping[str, Any]) -> None:
+    """Refuse, when it is entered, a card that could not be sent: publishing builds a protocol ProfileCard
+    (protocol/records.py), and a value its rules refuse would make every later publish and disclosure fail."""
+    try:
+        ProfileCard(
+            id=_CHECK_ORIGIN + "/card",
+            owner=_CHECK_ORIGIN,
+            name=card.get("name") or "-",
+            summary=card.get("summary") or None,
+            email=tuple(v.removeprefix("mailto:") for v in card.get("email", ())),
+            phone=tuple(v.removeprefix("tel:") for v in card.get("phone", ())),
+            website=tuple(card.get("website", ())),
+            organization=card.get("organization") or None,
+            title=card.get("title") or None,
+            photo=card.get("photo") or None,
+            identities=tuple(card.get("identities", ())),
+        )
+    except InvalidRecord as exc:
+        hint = (
+            " (write phone numbers with their country code, like +441234567890)"
+            if exc.field == "phone"
+            else ""
+        )
+        raise BadInput(f"{exc.field}: {exc.message}{hint}", field=exc.field) from None
 
 
 async def get_card(store: GraphStore) -> dict[str, Any]:
