@@ -460,9 +460,16 @@ async def _export(request: web.Request) -> web.StreamResponse:
 
 @route("POST", "/import/json", "Import a Kith JSON export into this (empty) node")
 async def _import_json(request: web.Request) -> web.Response:
-    return json_response(
-        {"imported": await _graph(request).import_json(await read_json(request))}, status=201
-    )
+    counts = await _graph(request).import_json(await read_json(request))
+    try:  # federation keeps the blocks in memory: the restored ones must apply from now on
+        from federation import FEDERATION
+    except ImportError:
+        pass
+    else:
+        fed = request.app.get(FEDERATION)
+        if fed is not None:
+            fed.store.forget_blocks()
+    return json_response({"imported": counts}, status=201)
 
 
 @route("POST", "/backup", "Online backup of the database into the data folder's backups/")

@@ -629,13 +629,51 @@ async def _cmd_restore(args: argparse.Namespace) -> int:
         raise CliError(
             f"{args.file} is not a Kith JSON export ({exc}); make one with `kith export`"
         ) from None
+    except RecursionError:
+        raise CliError(f"{args.file} is nested too deeply to be a Kith JSON export") from None
 
     async def run(ctx: NodeContext) -> int:
         counts = await ctx.graph.import_json(doc)
-        _out(args, counts, lambda: print(f"restored {counts.get('person', 0)} people from {args.file}"))
+
+        def human() -> None:
+            print(f"restored {_restored(counts)} from {args.file}")
+            if counts.get("bridge_link"):
+                print(
+                    "live-sync tokens were restored sealed: sync with the KITH_PASSPHRASE they were sealed "
+                    "with; links whose token was left out are revoked: link them again (kith link SOURCE ...)"
+                )
+            if (ctx.config.data_dir / "serve.url").exists():
+                print(
+                    "a node is serving this folder: restart it (kith serve) so that it applies the restored "
+                    "blocks and follows",
+                    file=sys.stderr,
+                )
+
+        _out(args, counts, human)
         return 0
 
     return await _with_ctx(args, run)
+
+
+def _restored(counts: dict[str, int]) -> str:
+    """What a restore wrote, in the owner's words."""
+    said = [f"{counts.get('person', 0)} people"]
+    for what, tables in (
+        ("relationships", ("relationship",)),
+        ("interactions", ("interaction",)),
+        ("notes", ("note",)),
+        ("circles", ("circle",)),
+        ("blocks", ("blocked_address", "fed_blocks")),
+        ("follows", ("fed_follows",)),
+        ("relationship offers", ("fed_offers",)),
+        ("live-sync links", ("bridge_link",)),
+    ):
+        n = sum(counts.get(t, 0) for t in tables)
+        if n:
+            said.append(f"{n} {what}")
+    if counts.get("card"):
+        said.append("your card and who may see it")
+    return ", ".join(said)
 
 
 async def _cmd_backup(args: argparse.Namespace) -> int:

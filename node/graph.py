@@ -649,11 +649,18 @@ class Graph:
         return await self.store.misc.blocked()
 
     # -- export -------------------------------------------------------------------------------------------
+    # The document is built and checked in node/exporting.py and node/restore.py, which build on this module.
     async def export_json(self) -> dict[str, Any]:
-        return await self.store.export.export_all(self.now())
+        """Everything the owner keeps, as one restorable JSON document."""
+        from node.exporting import export_document
+
+        return await export_document(self)
 
     async def import_json(self, doc: Any) -> dict[str, int]:
-        return await self.store.export.import_all(doc)
+        """Restore a JSON export into this empty node, every value checked by the API's rules, all or nothing."""
+        from node.exporting import restore_document
+
+        return await restore_document(self, doc)
 
     async def all_people(self, *, batch: int = 500) -> Iterable[Person]:
         """Every active person, by name. Pages are read in row order and sorted once at the end: paging in name

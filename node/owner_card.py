@@ -21,8 +21,11 @@ from protocol.records import ProfileCard
 
 __all__ = [
     "CARD_FIELDS",
+    "CARD_META_KEYS",
     "EVERYONE",
     "card_for_circles",
+    "card_from_meta",
+    "card_to_meta",
     "circles_seeing_anything",
     "get_card",
     "get_disclosure",
@@ -35,6 +38,8 @@ _LISTS = {"email", "phone", "website", "identities"}
 EVERYONE = "*"
 _CARD_KEY = "owner_card"
 _DISCLOSURE_KEY = "card_disclosure"
+#: The meta rows the card and its disclosure rules live in (an export carries them, a restore writes them).
+CARD_META_KEYS = (_CARD_KEY, _DISCLOSURE_KEY)
 #: Where a card stands while it is checked against the protocol's rules; never sent anywhere.
 _CHECK_ORIGIN = "https://card.invalid"
 
@@ -117,6 +122,12 @@ async def get_disclosure(store: GraphStore) -> dict[str, list[str]]:
 
 
 async def set_disclosure(store: GraphStore, rules: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
+    clean = _clean_disclosure(rules)
+    await store.misc.meta_set(_DISCLOSURE_KEY, json.dumps(clean, sort_keys=True))
+    return clean
+
+
+def _clean_disclosure(rules: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
     clean: dict[str, list[str]] = {}
     for field, circles in rules.items():
         if field not in CARD_FIELDS:
@@ -124,8 +135,33 @@ async def set_disclosure(store: GraphStore, rules: Mapping[str, Iterable[str]]) 
         names = sorted({str(c).strip() for c in circles if str(c).strip()})
         if names:
             clean[field] = names
-    await store.misc.meta_set(_DISCLOSURE_KEY, json.dumps(clean, sort_keys=True))
     return clean
+
+
+def card_to_meta(card: Any, disclosure: Any) -> dict[str, str]:
+    """The meta rows (CARD_META_KEYS) holding ``card`` and its ``disclosure`` rules, checked by the rules set_card
+    and set_disclosure apply; for a restore, which writes them in its own transaction. No card, no rules: no rows."""
+    if not isinstance(card, dict) or not isinstance(disclosure, dict):
+        raise BadInput("card and disclosure must be JSON objects", field="card")
+    for field, circles in disclosure.items():
+        if not isinstance(circles, list) or not all(isinstance(c, str) for c in circles):
+            raise BadInput(f"disclosure of {field!r} must list circle names", field="disclosure")
+    rows: dict[str, str] = {}
+    if card:
+        clean = _clean_card(card)
+        if not clean.get("name"):
+            raise BadInput("the card needs a name", field="name")
+        rows[_CARD_KEY] = json.dumps(clean, sort_keys=True)
+    rules = _clean_disclosure(disclosure)
+    if rules:
+        rows[_DISCLOSURE_KEY] = json.dumps(rules, sort_keys=True)
+    return rows
+
+
+def card_from_meta(rows: Mapping[str, str | None]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The card and its disclosure rules from their meta rows (as read by an export); absent rows are empty."""
+    card, rules = rows.get(_CARD_KEY), rows.get(_DISCLOSURE_KEY)
+    return (json.loads(card) if card else {}), (json.loads(rules) if rules else {})
 
 
 def card_for_circles(

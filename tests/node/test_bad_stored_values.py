@@ -1,9 +1,11 @@
 """A value an older version stored unchecked (a date that is not a date, a negative count, control characters)
-must not make listing, search, stay-in-touch, export or a person's page fail for good: each is read around."""
+must not make listing, search, stay-in-touch, export or a person's page fail for good: each is read around.
+A restore of such an export is refused, naming the row."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +13,10 @@ import pytest
 
 from node.config import load_config
 from node.context import NodeContext
+from node.errors import BadInput
 from node.exporting import people_csv, vcards
 from node.graph import Graph
+from node.store import Database, GraphStore
 from tests.conftest import Api, FixedClock, run_cli
 
 #: (table, column, value) as an older version could have left them; no CHECK constraint refuses any of them.
@@ -108,3 +112,16 @@ async def test_all_of_them_at_once_from_the_cli(data_dir: Path, clock: FixedCloc
     ):
         result = await asyncio.to_thread(run_cli, "--data", data_dir, *argv)
         assert result.code == 0, (argv, result.err)
+
+
+async def test_their_export_is_refused_by_restore_naming_the_row(ctx: NodeContext, tmp_path: Path) -> None:
+    ann = await _plant(ctx.graph, [("person", "last_interaction_at", "garbage")])
+    doc = await ctx.graph.export_json()
+    db = await Database.open(tmp_path / "other.sqlite3")
+    try:
+        with pytest.raises(BadInput) as info:
+            await Graph(GraphStore.sqlite(db), FixedClock()).import_json(json.loads(json.dumps(doc)))
+    finally:
+        await db.close()
+    assert info.value.field == "person.last_interaction_at"
+    assert ann in info.value.message
