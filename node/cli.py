@@ -963,6 +963,12 @@ def _extensions() -> list[Callable[[Any], None]]:
         found.append(reg_web)
     except ImportError:
         pass
+    try:
+        from node.cli_relationship import register as reg_relationship
+
+        found.append(reg_relationship)
+    except ImportError:
+        pass
     return found
 
 

@@ -510,21 +510,29 @@ class Graph:
 
     # -- relationships ------------------------------------------------------------------------------------
     async def add_relationship(self, person_id: str, data: Mapping[str, Any]) -> Relationship:
+        """A local typed relationship: "PERSON is OTHER's TYPE" (``other_person_id``), or, without another
+        person, "PERSON is my TYPE" (the owner's). Types are protocol/vocab.py's terms."""
         fields = _relationship_fields(data)
         other = data.get("other_person_id")
+        if other is not None and not isinstance(other, str):
+            raise BadInput("other_person_id must be a person id", field="other_person_id")
+        if other == person_id:
+            raise BadInput("a relationship joins two different people", field="other_person_id")
         return await self.store.people.add_relationship(
             rel_id=new_id("r"),
             person_id=person_id,
-            other_person_id=str(other) if other else None,
+            other_person_id=other or None,
             fields=fields,
             now=self.now(),
         )
 
-    async def relationships(self, person_id: str) -> list[Relationship]:
+    async def relationships(self, person_id: str | None = None) -> list[Relationship]:
+        """A person's relationships (theirs with the owner, and with or from other people); all without one."""
         return await self.store.people.list_relationships(person_id)
 
-    async def delete_relationship(self, rel_id: str) -> None:
-        await self.store.people.delete_relationship(rel_id)
+    async def delete_relationship(self, rel_id: str, *, local_only: bool = False) -> None:
+        """``local_only``: refuse a relationship signed with a peer, which only ending it with them removes."""
+        await self.store.people.delete_relationship(rel_id, local_only=local_only)
 
     # -- interactions, notes ------------------------------------------------------------------------------
     async def log_interaction(self, data: Mapping[str, Any]) -> Interaction:

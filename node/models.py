@@ -119,6 +119,10 @@ class Person:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Relationship:
+    """A typed relationship: ``person_id`` is ``other_person_id``'s ``type`` ("Ann is Bob's mentor"); without
+    another person, ``person_id`` is the owner's ``type`` ("Ann is my friend"). ``status`` is ``local`` for the
+    owner's own records, else where a record signed with a Kith peer stands."""
+
     id: str
     person_id: str
     other_person_id: str | None

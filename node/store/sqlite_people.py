@@ -445,16 +445,25 @@ class SqlitePeople:
 
         return await self.db.write(run)
 
-    async def delete_relationship(self, rel_id: str) -> None:
+    async def delete_relationship(self, rel_id: str, *, local_only: bool = False) -> None:
         async def run(conn: aiosqlite.Connection) -> None:
-            cur = await conn.execute("DELETE FROM relationship WHERE id = ?", (rel_id,))
-            if cur.rowcount == 0:
+            row = await fetch_one(conn, "SELECT status FROM relationship WHERE id = ?", (rel_id,))
+            if row is None:
                 raise NotFound(f"no relationship with id {rel_id!r}", field="relationship")
+            if local_only and row[0] != "local":
+                raise Conflict(
+                    f"relationship {rel_id} is a record signed with a peer ({row[0]}); end it with them "
+                    "(POST /api/federation/relationships/revoke) rather than deleting your copy",
+                    field="relationship",
+                )
+            await conn.execute("DELETE FROM relationship WHERE id = ?", (rel_id,))
 
         await self.db.write(run)
 
-    async def list_relationships(self, person_id: str) -> list[Relationship]:
+    async def list_relationships(self, person_id: str | None) -> list[Relationship]:
         async def run(conn: aiosqlite.Connection) -> list[Relationship]:
+            if person_id is None:
+                return await _relationships(conn, "1", ())
             pk = await person_pk(conn, person_id, include_merged=True)
             return await _relationships(conn, "(r.person_pk = ? OR r.other_pk = ?)", (pk, pk))
 
