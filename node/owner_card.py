@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from node.errors import BadInput
+from node.graph import _text
 from node.store import GraphStore
 from protocol.addresses import normalize, normalize_email, normalize_tel, normalize_web
 from protocol.errors import InvalidRecord
@@ -55,6 +56,8 @@ def _clean_card(data: Mapping[str, Any]) -> dict[str, Any]:
             items = [value] if isinstance(value, str) else value
             if not isinstance(items, list) or not all(isinstance(v, str) for v in items) or len(items) > 20:
                 raise BadInput(f"{field} must be a list of at most 20 addresses", field=field)
+            for item in items:  # the API's text rule first: no control characters, no lone surrogates
+                _text(item, field, limit=2048)
             try:
                 if field == "email":
                     items = [normalize_email(v) for v in items]
@@ -68,9 +71,9 @@ def _clean_card(data: Mapping[str, Any]) -> dict[str, Any]:
                 raise BadInput(f"{field}: {exc}", field=field) from None
             card[field] = list(dict.fromkeys(items))  # two spellings of one address are one entry
         else:
-            if not isinstance(value, str) or len(value) > 2000:
-                raise BadInput(f"{field} must be text of at most 2000 characters", field=field)
-            card[field] = value.strip()
+            text = _text(value, field, limit=2000)
+            if text is not None:
+                card[field] = text
     _check_shareable(card)
     return card
 

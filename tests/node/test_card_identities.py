@@ -69,6 +69,11 @@ async def test_a_card_with_an_at_address_is_disclosed_and_sent(tmp_path: Path) -
         ("phone", ["0123 456 789"]),  # no country code: it could not be sent as E.164
         ("name", "A" * 400),
         ("email", ["not-an-email"]),
+        # text the API refuses everywhere else: control characters, lone surrogates (a 500 for good, before)
+        ("name", "Ann\x00Lee"),
+        ("summary", "\x1b[31mred"),
+        ("name", "Ann\ud800"),
+        ("identities", ["@alice@social.example\udfff"]),
     ],
 )
 async def test_an_unsendable_card_is_refused_when_entered(api: Api, field: str, value: Any) -> None:

@@ -309,6 +309,8 @@ HOSTILE: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("card identity", lambda d: d["card"].update(identities=["not an address at all"]), "card.identities"),
     ("card photo", lambda d: d["card"].update(photo="javascript:alert(1)"), "card.photo"),
     ("card local phone", lambda d: d["card"].update(phone=["0123 456 789"]), "card.phone"),
+    ("card name lone surrogate", lambda d: d["card"].update(name="Alice\ud800"), "card.name"),
+    ("card summary NUL", lambda d: d["card"].update(summary="a\x00b"), "card.summary"),
     ("card without a name", lambda d: d["card"].pop("name"), "card.name"),
     ("disclosure of no field", lambda d: d["disclosure"].update(password=["*"]), "card.password"),
     # the document's shape
