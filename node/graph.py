@@ -125,7 +125,9 @@ def _text(value: Any, field: str, *, limit: int = MAX_NAME, required: bool = Fal
         return None
     if not isinstance(value, str):
         raise BadInput(f"{field} must be text", field=field)
-    text: str = value.strip()
+    # Line breaks are text, however they were written: a browser sends a textarea's as CR LF, and exports from
+    # other systems hold CR LF or a lone CR. They are kept as LF; every other control character is refused.
+    text: str = value.replace("\r\n", "\n").replace("\r", "\n").strip()
     if required and not text:
         raise BadInput(f"{field} must not be empty", field=field)
     if len(text) > limit:

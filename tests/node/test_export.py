@@ -179,6 +179,18 @@ async def test_a_version_1_export_still_restores(source: Source, empty: Graph) -
     assert await get_card(empty.store) == {}
 
 
+async def test_line_breaks_written_otherwise_are_line_breaks(rich_doc: dict[str, Any], empty: Graph) -> None:
+    """Imports keep text as the exporting system wrote it (CR LF in a note, say); the API's text rule keeps line
+    breaks as LF, so such a note is restored, not refused, and the rest is unchanged."""
+    _cell("note", "body", "first line\r\nsecond line")(rich_doc)
+    await empty.import_json(rich_doc)
+    doc = await empty.export_json()
+    notes = doc["tables"]["note"]
+    assert notes["rows"][0][notes["columns"].index("body")] == "first line\nsecond line"
+    _cell("note", "body", "first line\nsecond line")(rich_doc)
+    assert _strip(doc) == _strip(rich_doc)
+
+
 # -- hostile documents: each value the API refuses, the same value in a restore ----------------------------------
 def _cell(table: str, column: str, value: Any, row: int = 0) -> Callable[[dict[str, Any]], None]:
     def mutate(doc: dict[str, Any]) -> None:

@@ -88,3 +88,13 @@ async def test_the_card_form_refuses_what_could_not_be_sent(client: Browserish, 
         _, html = await client.post("/settings/card", {**CARD_FORM, field: value}, from_page="/settings")
         assert "Card saved" not in html and field in html
         assert await get_card(node.ctx.store) == before
+
+
+async def test_a_note_written_in_a_textarea_keeps_its_line_breaks(client: Browserish, node: Node) -> None:
+    """Browsers send a textarea's line breaks as CR LF: they are line breaks, not control characters."""
+    ann = await node.ctx.graph.create_person({"display_name": "Ann Lee"})
+    _, html = await client.post(
+        f"/people/{ann.id}/notes", {"body": "first line\r\nsecond line\rthird"}, from_page=f"/people/{ann.id}"
+    )
+    assert "Note added" in html
+    assert [n.body for n in await node.ctx.graph.notes(ann.id)] == ["first line\nsecond line\nthird"]
