@@ -913,11 +913,16 @@ def build_parser() -> argparse.ArgumentParser:
     _json_flag(p)
     p.set_defaults(fn=_cmd_layers)
 
-    p = sub.add_parser("export", help="export the graph (json) or people (vcard)")
+    p = sub.add_parser(
+        "export", help="export everything (json: restorable with kith restore) or people (vcard, csv)"
+    )
     p.add_argument("--format", choices=("json", "vcard", "csv"), default="json")
     p.add_argument("--output", "-o", help="file to write (default: standard output)")
     p.set_defaults(fn=_cmd_export)
-    p = sub.add_parser("restore", help="load a `kith export --format json` file into this empty node")
+    p = sub.add_parser(
+        "restore",
+        help="load a `kith export` JSON file into this new, empty node (every value checked; all or nothing)",
+    )
     p.add_argument("file", type=Path)
     _json_flag(p)
     p.set_defaults(fn=_cmd_restore)
