@@ -25,7 +25,7 @@ from node.exporting import TOKEN_LEFT_OUT, vcards
 from node.graph import Graph
 from node.link_secrets import open_secret
 from node.owner_card import get_card, get_disclosure, set_card
-from node.restore import FED_SETTINGS, TABLE_RULES
+from node.restore_rules import FED_SETTINGS, TABLE_RULES
 from node.store import Database, GraphStore
 from node.store.rows import fetch_all
 from node.store.sqlite_export import EXPORT_TABLES, GRAPH_TABLES
