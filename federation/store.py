@@ -974,6 +974,10 @@ class FederationStore:
 
         return await self._read(fn)
 
+    def forget_blocks(self) -> None:
+        """Read the blocks from the database again on next use: a restore wrote rows around this store."""
+        self._blocks = None
+
     async def _block_set(self) -> set[tuple[str, str]]:
         # Every inbox request asks; blocks change rarely. One process owns this database, so a copy in
         # memory, loaded once and kept in step by add/remove_block, answers without a database round trip.

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from federation import FEDERATION, cards
 from node.api_bodies import (
     CADENCE,
     CARD_LIST_FIELDS,
@@ -627,10 +628,6 @@ async def _dismiss_suggestion(request: web.Request) -> web.Response:
 async def _publish_card(request: web.Request) -> int | None:
     """Send the changed card to the peers allowed to see it, when this node federates (the change and its
     version were saved together: a failure here is repaired by federation's own retry, node/owner_card.py)."""
-    try:
-        from federation import FEDERATION, cards
-    except ImportError:
-        return None
     fed = request.app.get(FEDERATION)
     if fed is None:
         return None
@@ -746,7 +743,11 @@ async def _export(request: web.Request) -> web.StreamResponse:
     errors=(409,),
 )
 async def _import_json(request: web.Request) -> web.Response:
-    return json_response({"imported": await _graph(request).import_json(body(request))}, status=201)
+    counts = await _graph(request).import_json(body(request))
+    fed = request.app.get(FEDERATION)
+    if fed is not None:  # federation keeps the blocks in memory: the restored ones must apply from now on
+        fed.store.forget_blocks()
+    return json_response({"imported": counts}, status=201)
 
 
 @route(

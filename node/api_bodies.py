@@ -19,7 +19,8 @@ from node.api_schema import (
 from node.graph import MAX_NAME, MAX_PAGE, MAX_TEXT
 from node.models import PERSON_FIELDS, VERIFICATION_LEVELS
 from node.owner_card import CARD_FIELDS
-from node.store.sqlite_export import EXPORT_FORMAT, EXPORT_TABLES
+from node.restore import EXPORT_FORMAT, READABLE_VERSIONS
+from node.store.sqlite_export import EXPORT_TABLES
 from protocol.addresses import IdentityKind
 
 __all__ = [
@@ -121,7 +122,10 @@ _CELL = {
 EXPORT_DOC = obj(
     {
         "format": {"const": EXPORT_FORMAT},
-        "version": {"const": 1, "description": "the version node.store.sqlite_export reads and writes"},
+        "version": {
+            "enum": list(READABLE_VERSIONS),
+            "description": "the export versions node/restore.py reads",
+        },
         "tables": {
             "type": "object",
             "propertyNames": {"enum": list(EXPORT_TABLES)},

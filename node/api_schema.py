@@ -37,6 +37,7 @@ from node.models import (
     Person,
     Provenance,
     Relationship,
+    TieStrengthPart,
 )
 from protocol.vocab import RELATIONSHIP_TYPES
 
@@ -170,6 +171,7 @@ MUTUAL_TYPE: Schema = {
 
 # -- records, from their dataclasses ---------------------------------------------------------------------------
 _RECORDS: tuple[type, ...] = (
+    TieStrengthPart,
     Provenance,
     Identity,
     Person,

@@ -109,6 +109,16 @@ def _print_person(p: Person) -> None:
         print(f"  · {i.display:<40} {i.kind:<9} {i.verification:<12} from {sources}")
 
 
+def _print_tie_strength(p: Person) -> None:
+    """The score people are listed by, and the parts it is the sum of (node/store/tie_strength.py)."""
+    if p.tie_strength is None or not p.tie_strength_parts:
+        return
+    parts = " + ".join(f"{part.name} {part.points:.2f}" for part in p.tie_strength_parts)
+    print(f"  {'tie strength':<13}{p.tie_strength:.2f} = {parts}")
+    for part in p.tie_strength_parts:
+        print(f"    {part.name:<12} {part.value:.2f} × {part.weight:.2f}  {part.detail}  ({part.rule})")
+
+
 # -- commands --------------------------------------------------------------------------------------------------
 async def _cmd_init(args: argparse.Namespace) -> int:
     data_dir: Path = args.data or default_data_dir()
@@ -279,6 +289,7 @@ async def _cmd_people_show(args: argparse.Namespace) -> int:
 
         def human() -> None:
             _print_person(person)
+            _print_tie_strength(person)
             for r in rels:
                 print(f"  ~ {r.type} ({r.direction}, {r.status}){' since ' + r.since if r.since else ''}")
             for n in notes:
@@ -642,13 +653,51 @@ async def _cmd_restore(args: argparse.Namespace) -> int:
         raise CliError(
             f"{args.file} is not a Kith JSON export ({exc}); make one with `kith export`"
         ) from None
+    except RecursionError:
+        raise CliError(f"{args.file} is nested too deeply to be a Kith JSON export") from None
 
     async def run(ctx: NodeContext) -> int:
         counts = await ctx.graph.import_json(doc)
-        _out(args, counts, lambda: print(f"restored {counts.get('person', 0)} people from {args.file}"))
+
+        def human() -> None:
+            print(f"restored {_restored(counts)} from {args.file}")
+            if counts.get("bridge_link"):
+                print(
+                    "live-sync tokens were restored sealed: sync with the KITH_PASSPHRASE they were sealed "
+                    "with; links whose token was left out are revoked: link them again (kith link SOURCE ...)"
+                )
+            if (ctx.config.data_dir / "serve.url").exists():
+                print(
+                    "a node is serving this folder: restart it (kith serve) so that it applies the restored "
+                    "blocks and follows",
+                    file=sys.stderr,
+                )
+
+        _out(args, counts, human)
         return 0
 
     return await _with_ctx(args, run)
+
+
+def _restored(counts: dict[str, int]) -> str:
+    """What a restore wrote, in the owner's words."""
+    said = [f"{counts.get('person', 0)} people"]
+    for what, tables in (
+        ("relationships", ("relationship",)),
+        ("interactions", ("interaction",)),
+        ("notes", ("note",)),
+        ("circles", ("circle",)),
+        ("blocks", ("blocked_address", "fed_blocks")),
+        ("follows", ("fed_follows",)),
+        ("relationship offers", ("fed_offers",)),
+        ("live-sync links", ("bridge_link",)),
+    ):
+        n = sum(counts.get(t, 0) for t in tables)
+        if n:
+            said.append(f"{n} {what}")
+    if counts.get("card"):
+        said.append("your card and who may see it")
+    return ", ".join(said)
 
 
 async def _cmd_backup(args: argparse.Namespace) -> int:
@@ -900,11 +949,16 @@ def build_parser() -> argparse.ArgumentParser:
     _json_flag(p)
     p.set_defaults(fn=_cmd_layers)
 
-    p = sub.add_parser("export", help="export the graph (json) or people (vcard)")
+    p = sub.add_parser(
+        "export", help="export everything (json: restorable with kith restore) or people (vcard, csv)"
+    )
     p.add_argument("--format", choices=("json", "vcard", "csv"), default="json")
     p.add_argument("--output", "-o", help="file to write (default: standard output)")
     p.set_defaults(fn=_cmd_export)
-    p = sub.add_parser("restore", help="load a `kith export --format json` file into this empty node")
+    p = sub.add_parser(
+        "restore",
+        help="load a `kith export` JSON file into this new, empty node (every value checked; all or nothing)",
+    )
     p.add_argument("file", type=Path)
     _json_flag(p)
     p.set_defaults(fn=_cmd_restore)
@@ -951,6 +1005,12 @@ def _extensions() -> list[Callable[[Any], None]]:
         from node.cli_web import register as reg_web
 
         found.append(reg_web)
+    except ImportError:
+        pass
+    try:
+        from node.cli_relationship import register as reg_relationship
+
+        found.append(reg_relationship)
     except ImportError:
         pass
     return found

@@ -20,14 +20,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from node.errors import BadInput
+from node.graph import _text
 from node.store import GraphStore
-from protocol.addresses import normalize_email, normalize_tel, normalize_web
+from protocol.addresses import normalize, normalize_email, normalize_tel, normalize_web
+from protocol.errors import InvalidRecord
+from protocol.records import ProfileCard
 
 __all__ = [
     "CARD_FIELDS",
+    "CARD_META_KEYS",
     "EVERYONE",
     "PUBLIC",
     "card_for_circles",
+    "card_from_meta",
+    "card_to_meta",
     "card_version",
     "circles_seeing_anything",
     "get_card",
@@ -64,6 +70,12 @@ def _advance(now: datetime) -> Any:
     return advance
 
 
+#: The meta rows the card and its disclosure rules live in (an export carries them, a restore writes them).
+CARD_META_KEYS = (_CARD_KEY, _DISCLOSURE_KEY)
+#: Where a card stands while it is checked against the protocol's rules; never sent anywhere.
+_CHECK_ORIGIN = "https://card.invalid"
+
+
 def _clean_card(data: Mapping[str, Any]) -> dict[str, Any]:
     card: dict[str, Any] = {}
     for field, value in data.items():
@@ -75,6 +87,8 @@ def _clean_card(data: Mapping[str, Any]) -> dict[str, Any]:
             items = [value] if isinstance(value, str) else value
             if not isinstance(items, list) or not all(isinstance(v, str) for v in items) or len(items) > 20:
                 raise BadInput(f"{field} must be a list of at most 20 addresses", field=field)
+            for item in items:  # the API's text rule first: no control characters, no lone surrogates
+                _text(item, field, limit=2048)
             try:
                 if field == "email":
                     items = [normalize_email(v) for v in items]
@@ -82,14 +96,43 @@ def _clean_card(data: Mapping[str, Any]) -> dict[str, Any]:
                     items = [normalize_tel(v) for v in items]
                 elif field == "website":
                     items = [normalize_web(v) for v in items]
+                else:  # "@alice@host" is kept as acct:alice@host, the form peers and the protocol read
+                    items = [normalize(v).uri for v in items]
             except ValueError as exc:
                 raise BadInput(f"{field}: {exc}", field=field) from None
-            card[field] = items
+            card[field] = list(dict.fromkeys(items))  # two spellings of one address are one entry
         else:
-            if not isinstance(value, str) or len(value) > 2000:
-                raise BadInput(f"{field} must be text of at most 2000 characters", field=field)
-            card[field] = value.strip()
+            text = _text(value, field, limit=2000)
+            if text is not None:
+                card[field] = text
+    _check_shareable(card)
     return card
+
+
+def _check_shareable(card: Mapping[str, Any]) -> None:
+    """Refuse, when it is entered, a card that could not be sent: publishing builds a protocol ProfileCard
+    (protocol/records.py), and a value its rules refuse would make every later publish and disclosure fail."""
+    try:
+        ProfileCard(
+            id=_CHECK_ORIGIN + "/card",
+            owner=_CHECK_ORIGIN,
+            name=card.get("name") or "-",
+            summary=card.get("summary") or None,
+            email=tuple(v.removeprefix("mailto:") for v in card.get("email", ())),
+            phone=tuple(v.removeprefix("tel:") for v in card.get("phone", ())),
+            website=tuple(card.get("website", ())),
+            organization=card.get("organization") or None,
+            title=card.get("title") or None,
+            photo=card.get("photo") or None,
+            identities=tuple(card.get("identities", ())),
+        )
+    except InvalidRecord as exc:
+        hint = (
+            " (write phone numbers with their country code, like +441234567890)"
+            if exc.field == "phone"
+            else ""
+        )
+        raise BadInput(f"{exc.field}: {exc.message}{hint}", field=exc.field) from None
 
 
 async def get_card(store: GraphStore) -> dict[str, Any]:
@@ -130,6 +173,16 @@ async def get_disclosure(store: GraphStore) -> dict[str, list[str]]:
 async def set_disclosure(
     store: GraphStore, rules: Mapping[str, Iterable[str]], *, now: datetime | None = None
 ) -> dict[str, list[str]]:
+    clean = _clean_disclosure(rules)
+    await store.misc.meta_change(
+        {_DISCLOSURE_KEY: json.dumps(clean, sort_keys=True)},
+        record=_VERSION_KEY,
+        advance=_advance(now or datetime.now(UTC)),
+    )
+    return clean
+
+
+def _clean_disclosure(rules: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
     clean: dict[str, list[str]] = {}
     for field, circles in rules.items():
         if field not in CARD_FIELDS:
@@ -137,12 +190,33 @@ async def set_disclosure(
         names = sorted({str(c).strip() for c in circles if str(c).strip()})
         if names:
             clean[field] = names
-    await store.misc.meta_change(
-        {_DISCLOSURE_KEY: json.dumps(clean, sort_keys=True)},
-        record=_VERSION_KEY,
-        advance=_advance(now or datetime.now(UTC)),
-    )
     return clean
+
+
+def card_to_meta(card: Any, disclosure: Any) -> dict[str, str]:
+    """The meta rows (CARD_META_KEYS) holding ``card`` and its ``disclosure`` rules, checked by the rules set_card
+    and set_disclosure apply; for a restore, which writes them in its own transaction. No card, no rules: no rows."""
+    if not isinstance(card, dict) or not isinstance(disclosure, dict):
+        raise BadInput("card and disclosure must be JSON objects", field="card")
+    for field, circles in disclosure.items():
+        if not isinstance(circles, list) or not all(isinstance(c, str) for c in circles):
+            raise BadInput(f"disclosure of {field!r} must list circle names", field="disclosure")
+    rows: dict[str, str] = {}
+    if card:
+        clean = _clean_card(card)
+        if not clean.get("name"):
+            raise BadInput("the card needs a name", field="name")
+        rows[_CARD_KEY] = json.dumps(clean, sort_keys=True)
+    rules = _clean_disclosure(disclosure)
+    if rules:
+        rows[_DISCLOSURE_KEY] = json.dumps(rules, sort_keys=True)
+    return rows
+
+
+def card_from_meta(rows: Mapping[str, str | None]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The card and its disclosure rules from their meta rows (as read by an export); absent rows are empty."""
+    card, rules = rows.get(_CARD_KEY), rows.get(_DISCLOSURE_KEY)
+    return (json.loads(card) if card else {}), (json.loads(rules) if rules else {})
 
 
 def card_for_circles(

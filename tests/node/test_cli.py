@@ -455,6 +455,10 @@ def test_local_commands_print_valid_json(
     run(("interaction", "list"))
     run(("note", "add"), a["id"], "likes engines")
     run(("note", "list"), a["id"])
+    rel = run(("relationship", "add"), b["id"], a["id"], "--as", "mentor")
+    assert any(r["id"] == rel["id"] for r in run(("relationship", "list"), a["id"])["items"])
+    run(("relationship", "types"))
+    run(("relationship", "remove"), rel["id"])
     for action, *rest in (
         ("add", "family"),
         ("list",),
