@@ -255,19 +255,27 @@ class Intake:
             raise SignatureError(f"cannot fetch the key {key_id}: {exc.message}") from None
         except OriginMismatch as exc:  # no actor vouches for this key: the request is not authenticated
             raise SignatureError(f"the key {key_id} is not listed by its actor: {exc.message}") from None
+        except MalformedInput as exc:  # an actor document or key we cannot use authenticates nobody
+            raise SignatureError(f"cannot use the key {key_id}: {exc.message}") from None
         now = self.clock()
 
         def check(signer: RemoteActor) -> None:
-            key = public_key(signer.public_key_pem, key_id=key_id, owner=signer.id)
+            try:
+                key = public_key(signer.public_key_pem, key_id=key_id, owner=signer.id)
+            except MalformedInput as exc:  # e.g. cached before its exponent was refused: refetched below
+                raise SignatureError(f"the key {key_id} cannot be used: {exc.message}") from None
             verify(scheme, method=method, url=url, headers=headers, body=body, key=key, now=now)
 
         try:
             check(actor)
         except SignatureError as exc:
-            if "does not verify" not in exc.message:
+            if "does not verify" not in exc.message and "cannot be used" not in exc.message:
                 raise
-            # the key may have been rotated: one re-fetch, rate-limited per actor, then the verdict stands
-            fresh = await self.actors.refetch_key(actor, budget=budget)
+            # the key may have been rotated: one re-fetch, rate-limited per key, then the verdict stands
+            try:
+                fresh = await self.actors.refetch_key(actor, budget=budget)
+            except (FetchError, MalformedInput, OriginMismatch):
+                raise exc from None  # the key's server cannot vouch for anything new: the request stays refused
             if fresh is None or fresh.public_key_pem == actor.public_key_pem or fresh.public_key_id != key_id:
                 raise
             check(fresh)

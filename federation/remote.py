@@ -21,6 +21,7 @@ from urllib.parse import quote, urlsplit
 from federation.errors import FetchError, FetchStatus, NotFound
 from federation.fetch import JRD_TYPES, FetchBudget, GuardedClient, Signer
 from federation.ports import ActorSource, GraphPort, RemoteActor
+from federation.signing import public_key
 from federation.store import FederationStore, StoredActor
 from federation.urls import KITH_PROTOCOL
 from protocol.errors import MalformedInput, OriginMismatch
@@ -94,6 +95,10 @@ def parse_actor(doc: dict[str, Any], fetched_from: str, *, acct: str | None = No
         raise MalformedInput(f"actor {actor_id} has no publicKey owned by itself")
     if origin(key["id"]) != origin(actor_id):
         raise OriginMismatch(f"key {key['id']} is not on the origin of its owner {actor_id}")
+    try:  # a key we would refuse at every verification (e.g. an RSA exponent other than 65537) is no key
+        public_key(key["publicKeyPem"], key_id=key["id"], owner=actor_id)
+    except MalformedInput as exc:
+        raise MalformedInput(f"actor {actor_id} publishes an unusable key: {exc.message}") from None
     endpoints = doc.get("endpoints")
     shared = _str(endpoints, "sharedInbox") if isinstance(endpoints, dict) else None
     multikeys = []
