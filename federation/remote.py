@@ -4,7 +4,9 @@ Rules kept:
 - An actor document is trusted only for its own origin: its ``id`` must be on the origin it was fetched from
   (after redirects), and its ``publicKey`` must be on the same origin and name the actor as its owner.
 - Keys are cached in the database; a failed verification may re-fetch the key once, at most every
-  ``KEY_REFETCH_SECONDS`` per actor (key rotation without letting forged requests make us fetch at will).
+  ``KEY_REFETCH_SECONDS`` per key (key rotation without letting forged requests make us fetch at will). The
+  window is the key's own: a forged request naming one actor's key leaves every other key's rotation alone
+  (a window per host let one forgery block the rotations of a whole server).
 - Addresses (``acct:user@host``, ``user@host``, an actor URL) resolve through WebFinger; the round trip
   Mastodon does (actor -> ``preferredUsername@host`` -> same actor id) decides the ``acct`` we record.
 - Every fetch goes through the guarded client, signed by the node's Application actor, within a budget.
@@ -27,7 +29,6 @@ from federation.urls import KITH_PROTOCOL
 from protocol.errors import MalformedInput, OriginMismatch
 
 __all__ = [
-    "HOST_REFETCH_SECONDS",
     "KEY_REFETCH_SECONDS",
     "STALE_SECONDS",
     "RemoteActors",
@@ -37,7 +38,6 @@ __all__ = [
 ]
 
 KEY_REFETCH_SECONDS = 300.0
-HOST_REFETCH_SECONDS = 30.0
 STALE_SECONDS = 86400.0
 _ACTOR_TYPES = {"Person", "Organization", "Application", "Service", "Group"}
 
@@ -170,7 +170,9 @@ class RemoteActors:
         # the database by _remember; bounded so that a flood of new keys cannot grow it without end)
         self._by_key: dict[str, RemoteActor] = {}
         self._graph_lock = asyncio.Lock()
-        self._host_refetch: dict[str, float] = {}
+        # key id -> when it was last re-fetched: checked and set without an await in between, so that forged
+        # requests arriving together cannot all pass the window before the database records the first
+        self._key_refetch: dict[str, float] = {}
 
     async def _fetch(self, url: str, budget: FetchBudget | None) -> RemoteActor:
         final, doc = await self.client.get_json(url, budget=budget, signer=self.signer)
@@ -266,19 +268,22 @@ class RemoteActors:
     async def refetch_key(
         self, actor: RemoteActor, *, budget: FetchBudget | None = None
     ) -> RemoteActor | None:
-        """After a failed verification: fetch the actor again, at most once per KEY_REFETCH_SECONDS per actor
-        and once per HOST_REFETCH_SECONDS per host (else None), so that forged requests naming many actors
-        cannot turn us into a stream of fetches at one server."""
-        cached = await self.store.actor(actor.id)
+        """After a failed verification: fetch the actor again, at most once per KEY_REFETCH_SECONDS per key
+        (else None). Forged requests naming many keys cost one fetch per key and window each, and they are
+        charged to the address they come from (federation/inbox.py), not to the keys' host."""
+        key_id = actor.public_key_id
         now = self.clock()
+        if now - self._key_refetch.get(key_id, float("-inf")) < KEY_REFETCH_SECONDS:
+            return None
+        cached = await self.store.actor(actor.id)
         if cached and cached.key_refetched_at and now - cached.key_refetched_at < KEY_REFETCH_SECONDS:
-            return None
-        if now - self._host_refetch.get(actor.host, float("-inf")) < HOST_REFETCH_SECONDS:
-            return None
-        self._host_refetch[actor.host] = now
-        if len(self._host_refetch) > 10_000:  # forget the oldest hosts; they are long out of their window
-            for host in sorted(self._host_refetch, key=self._host_refetch.__getitem__)[:1000]:
-                del self._host_refetch[host]
+            return None  # re-fetched shortly before a restart
+        if now - self._key_refetch.get(key_id, float("-inf")) < KEY_REFETCH_SECONDS:
+            return None  # another request re-fetched it while we looked
+        self._key_refetch[key_id] = now
+        if len(self._key_refetch) > 10_000:  # forget the oldest keys; they are long out of their window
+            for old in sorted(self._key_refetch, key=self._key_refetch.__getitem__)[:1000]:
+                del self._key_refetch[old]
         await self.store.note_key_refetch(actor.id, now)
         fresh = await self._fetch(actor.id, budget)
         await self.store.note_key_refetch(actor.id, now)
