@@ -1,6 +1,8 @@
 """Receiving activities: every check of docs/ARCHITECTURE.md §5, in an order where cheap refusals come first.
 
-1. per-host rate limit (by the signing key's host, read from the headers; 503 + Retry-After);
+1. rate limits (federation/ratelimit.py; 503 + Retry-After): a request is charged to the address it comes
+   from until its signature is verified, then to the host of the key that signed it; a host over its limit
+   is refused here already (its bucket is looked at, not charged, since the key id is not yet proven);
 2. size: a declared or streamed body over 1 MiB is refused before parsing (413); content type (415);
 3. JSON parsed within limits (depth 32, 20,000 values: 413; malformed: 400), the usual compacted-AS variations
    normalised, and its ``@context`` checked against the contexts we ship (400);
@@ -29,7 +31,7 @@ from aiohttp import web
 from federation.errors import Blocked, FetchError, FetchStatus
 from federation.fetch import FetchBudget
 from federation.ports import RemoteActor
-from federation.ratelimit import HostRateLimiter
+from federation.ratelimit import HostRateLimiter, client_key
 from federation.remote import RemoteActors, origin
 from federation.signing import public_key, signature_key_id, verify
 from federation.store import FederationStore
@@ -203,32 +205,39 @@ class Intake:
         clock: Callable[[], float],
         limiter: HostRateLimiter,
         on_stored: Callable[[], None],
+        clients: HostRateLimiter | None = None,
     ) -> None:
         self.store = store
         self.actors = actors
         self.base_url = base_url
         self.clock = clock
-        self.limiter = limiter
+        self.limiter = limiter  # per peer host, charged once a request's signature is verified
+        # per connecting address, for requests not (yet) verified; the same allowance as a host
+        self.clients = clients or HostRateLimiter(rate=limiter.rate, burst=limiter.burst, clock=clock)
         self.on_stored = on_stored
         self._batcher = _StoreBatcher(store)
         self.verified = 0  # counters for tests and benchmarks
         self.duplicates = 0
 
+    def _admit(self, request: web.Request) -> tuple[Any, str, str]:
+        """The rate limits' first look at a request: its sender's address pays for it until its signature is
+        verified (then it is paid back, see authenticate); the host its key id names is only looked at.
+        Returns (scheme, key id, client)."""
+        client = client_key(request.remote)
+        self.clients.take(client)
+        scheme, key_id = signature_key_id(request.headers)
+        self.limiter.check(_key_host(key_id))
+        return scheme, key_id, client
+
     async def handle(self, request: web.Request) -> web.Response:
         headers = request.headers
-        try:
-            scheme, key_id = signature_key_id(headers)
-        except SignatureError:
-            scheme, key_id = "cavage", ""
-        self.limiter.take(_key_host(key_id) if key_id else (request.remote or "unknown"))
+        scheme, key_id, client = self._admit(request)
         body = await read_body(request)
         media = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if media not in _ACTIVITY_MEDIA:
             raise web.HTTPUnsupportedMediaType(text="send application/activity+json")
         activity = parse_json(body)
         check_contexts(activity)
-        if not key_id:
-            raise SignatureError("request is not signed; sign it with HTTP Signatures (cavage or RFC 9421)")
         stored = await self.receive(
             scheme=scheme,
             key_id=key_id,
@@ -237,13 +246,35 @@ class Intake:
             headers=headers,
             body=body,
             activity=activity,
+            client=client,
         )
         return web.Response(status=202, text="stored" if stored else "already stored")
 
     async def authenticate(
+        self,
+        *,
+        scheme: Any,
+        key_id: str,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        client: str | None = None,
+    ) -> RemoteActor:
+        """The actor whose key signed this request, or SignatureError (401). Once verified, the request is
+        paid back to the ``client`` address that paid for it and charged to the key's host instead (503 when
+        that host is over its limit)."""
+        actor = await self._authenticate(
+            scheme=scheme, key_id=key_id, method=method, url=url, headers=headers, body=body
+        )
+        if client is not None:
+            self.clients.give_back(client)
+        self.limiter.take(_key_host(key_id))
+        return actor
+
+    async def _authenticate(
         self, *, scheme: Any, key_id: str, method: str, url: str, headers: Mapping[str, str], body: bytes
     ) -> RemoteActor:
-        """The actor whose key signed this request, or SignatureError (401)."""
         budget = FetchBudget(remaining=4)
         try:
             actor = await self.actors.by_key_id(key_id, budget=budget)
@@ -284,8 +315,7 @@ class Intake:
 
     async def signed_fetcher(self, request: web.Request) -> RemoteActor:
         """Who signed this GET (private records are served only to actors allowed to see them)."""
-        scheme, key_id = signature_key_id(request.headers)
-        self.limiter.take(_key_host(key_id))
+        scheme, key_id, client = self._admit(request)
         if await self.store.is_blocked(key_id):
             raise Blocked("blocked")
         try:
@@ -296,6 +326,7 @@ class Intake:
                 url=self.base_url + request.path_qs,
                 headers=request.headers,
                 body=b"",
+                client=client,
             )
         except _KeyGone:
             raise SignatureError(f"the key {key_id} is gone") from None
@@ -310,6 +341,7 @@ class Intake:
         headers: Mapping[str, str],
         body: bytes,
         activity: dict[str, Any],
+        client: str | None = None,
     ) -> bool:
         original = activity
         activity = _normalize(activity)
@@ -324,7 +356,13 @@ class Intake:
             raise Blocked("blocked")
         try:
             actor = await self.authenticate(
-                scheme=scheme, key_id=key_id, method=method, url=url, headers=headers, body=body
+                scheme=scheme,
+                key_id=key_id,
+                method=method,
+                url=url,
+                headers=headers,
+                body=body,
+                client=client,
             )
         except _KeyGone:
             if kind == "Delete" and actor_ref == key_id.split("#")[0]:

@@ -63,8 +63,10 @@ class FederationContext:
     clock: Callable[[], float] = time.time
     client_factory: Callable[[], GuardedClient] | None = None
     run_workers: bool = True  # False: nothing runs in the background; tests call run_once()
-    inbox_rate: float = 100.0  # per peer host, requests a second (after the burst)
-    inbox_burst: float = 400.0
+    # per peer host, requests a second after a burst: None takes federation.inbox_rate_per_host and
+    # federation.inbox_burst_per_host from the configuration (benchmarks pass their own)
+    inbox_rate: float | None = None
+    inbox_burst: float | None = None
     rng: random.Random | None = None
 
 
@@ -99,12 +101,17 @@ class Federation:
             allow_http=ctx.config.federation.allow_http,
         )
         self.inbox_wake = asyncio.Event()
+        fed_config = ctx.config.federation
         self.intake = Intake(
             store=self.store,
             actors=self.actors,
             base_url=ctx.config.base_url,
             clock=ctx.clock,
-            limiter=HostRateLimiter(rate=ctx.inbox_rate, burst=ctx.inbox_burst, clock=ctx.clock),
+            limiter=HostRateLimiter(
+                rate=fed_config.inbox_rate_per_host if ctx.inbox_rate is None else ctx.inbox_rate,
+                burst=fed_config.inbox_burst_per_host if ctx.inbox_burst is None else ctx.inbox_burst,
+                clock=ctx.clock,
+            ),
             on_stored=self.inbox_wake.set,
         )
         self.delivery = DeliveryLoop(

@@ -133,6 +133,21 @@ SCHEMA: tuple[Option, ...] = (
     ),
     Option("federation", "fetch_timeout", "int", 30, "Total seconds allowed for one outbound fetch."),
     Option(
+        "federation",
+        "inbox_rate_per_host",
+        "int",
+        100,
+        "Requests a second one peer host may send to the inbox once its burst is spent (503 beyond; 0: no "
+        "limit). Requests not yet verified count against the address they come from instead.",
+    ),
+    Option(
+        "federation",
+        "inbox_burst_per_host",
+        "int",
+        400,
+        "Requests one peer host may send to the inbox at once before inbox_rate_per_host applies (0: no limit).",
+    ),
+    Option(
         "stay_in_touch", "due_within_days", "int", 7, "`kith due` lists people due within this many days."
     ),
 )
@@ -166,6 +181,8 @@ class FederationConfig:
     auto_accept_follows: bool
     delivery_days: int
     fetch_timeout: int
+    inbox_rate_per_host: int = 100
+    inbox_burst_per_host: int = 400
 
 
 @dataclass(frozen=True, slots=True)

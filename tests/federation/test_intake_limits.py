@@ -121,3 +121,92 @@ async def test_keys_with_other_exponents_are_refused_at_the_inbox(tmp_path: Path
             headers = m.signed_headers(node.base + "/inbox", body, clock(), key=key)
             assert await post(node, body, headers) == 401
         assert await node.fed.store.inbox_count() == 0
+
+
+# ---- who pays for a request ----------------------------------------------------------------------
+
+
+async def post_from(
+    source: str, node: Node, body: bytes, headers: dict[str, str], path: str = "/inbox"
+) -> tuple[int, dict[str, str]]:
+    """POST from a chosen loopback address (127.0.0.0/8 is all ours), as a client elsewhere would."""
+    connector = aiohttp.TCPConnector(local_addr=(source, 0))
+    async with (
+        aiohttp.ClientSession(connector=connector) as http,
+        http.post(node.base + path, data=body, headers=headers) as r,
+    ):
+        await r.read()
+        return r.status, dict(r.headers)
+
+
+async def test_forged_requests_do_not_spend_a_victim_hosts_allowance(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """A forger sends requests naming a victim server's key id: they are charged to the forger's address,
+    which is soon refused without any verification, while the victim's own traffic keeps being answered."""
+    settings = {"inbox_rate_per_host": 1, "inbox_burst_per_host": 5}  # the clock stands still: no refill
+    async with start_node(tmp_path, "alice", clock, **settings) as node, remote_actor("victim") as v:
+        assert (node.fed.intake.limiter.rate, node.fed.intake.limiter.burst) == (1, 5)
+        url = node.base + "/inbox"
+        forger = keyring(9).owner_rsa
+        body = json.dumps(follow(v.actor, node.actor, 0)).encode()
+        assert (await post_from("127.0.0.3", node, body, v.signed_headers(url, body, clock())))[0] == 202
+        statuses = []
+        for n in range(1, 21):
+            body = json.dumps(follow(v.actor, node.actor, n)).encode()
+            if n == 6:
+                verified, fetched = node.fed.intake.verified, node.fed.client.requests_made
+            status, headers = await post_from(
+                "127.0.0.2", node, body, v.signed_headers(url, body, clock(), key=forger)
+            )
+            statuses.append(status)
+        assert statuses == [401] * 5 + [503] * 15
+        assert int(headers["Retry-After"]) >= 1
+        # refused on arrival: no signature checked, no key fetched
+        assert (node.fed.intake.verified, node.fed.client.requests_made) == (verified, fetched)
+        # the victim's real traffic, from its own address, uses what is left of its allowance: all of it
+        for n in range(100, 104):
+            body = json.dumps(follow(v.actor, node.actor, n)).encode()
+            assert (await post_from("127.0.0.3", node, body, v.signed_headers(url, body, clock())))[0] == 202
+        # and the victim's own excess is still refused, before verification, once its burst is spent
+        body = json.dumps(follow(v.actor, node.actor, 200)).encode()
+        verified = node.fed.intake.verified
+        assert (await post_from("127.0.0.3", node, body, v.signed_headers(url, body, clock())))[0] == 503
+        assert node.fed.intake.verified == verified
+        assert await node.fed.store.inbox_count() == 5
+
+
+async def test_a_forgery_does_not_block_key_rotation_of_the_hosts_other_actors(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """One forged request naming one actor's key used to shut the key re-fetch window of its whole host for
+    30 s: another actor of that host who had just rotated its key was refused meanwhile."""
+    async with start_node(tmp_path, "alice", clock) as node, remote_actor() as m:
+        url = node.base + "/inbox"
+        other = m.base + "/users/other"
+        for n, actor in enumerate((m.actor, other)):
+            body = json.dumps(follow(actor, node.actor, n)).encode()
+            headers = m.signed_headers(url, body, clock(), key_id=actor + "#main-key")
+            assert await post(node, body, headers) == 202
+        forger = keyring(9).owner_rsa
+        body = json.dumps(follow(other, node.actor, 10)).encode()
+        headers = m.signed_headers(url, body, clock(), key_id=other + "#main-key", key=forger)
+        assert await post(node, body, headers) == 401
+        # mallory, on the same host, rotates its key a moment later and signs with the new one
+        new_key = keyring(8).owner_rsa
+        use_key(m, new_key)
+        body = json.dumps(follow(m.actor, node.actor, 11)).encode()
+        assert await post(node, body, m.signed_headers(url, body, clock(), key=new_key)) == 202
+        assert await node.fed.store.inbox_count() == 3
+
+
+def test_inbox_limits_are_settings(tmp_path: Path) -> None:
+    from node.config import ConfigError, load_config
+
+    env = {"KITH_FEDERATION_INBOX_RATE_PER_HOST": "7", "KITH_FEDERATION_INBOX_BURST_PER_HOST": "30"}
+    fed = load_config(tmp_path, env=env).federation
+    assert (fed.inbox_rate_per_host, fed.inbox_burst_per_host) == (7, 30)
+    defaults = load_config(tmp_path, env={}).federation
+    assert (defaults.inbox_rate_per_host, defaults.inbox_burst_per_host) == (100, 400)
+    with pytest.raises(ConfigError, match=r"federation\.inbox_rate_per_host"):
+        load_config(tmp_path, env={"KITH_FEDERATION_INBOX_RATE_PER_HOST": "fast"})
