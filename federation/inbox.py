@@ -5,7 +5,8 @@
    is refused here already (its bucket is looked at, not charged, since the key id is not yet proven);
 2. size: a declared or streamed body over 1 MiB is refused before parsing (413); content type (415);
 3. JSON parsed within limits (depth 32, 20,000 values: 413; malformed: 400), the usual compacted-AS variations
-   normalised, and its ``@context`` checked against the contexts we ship (400);
+   normalised, and its ``@context`` checked against the contexts we ship (400); an activity Kith would not act
+   on is answered 202 here and not stored, before any key is fetched (federation/triage.py);
 4. signature (cavage or RFC 9421) verified on the raw bytes with the key the ``keyId`` names, inside the time
    window, with the digest checked (401); a failed check may re-fetch the key once (rotation);
 5. origin: key owner = ``actor`` = origin of the activity id (403); Update/Delete/Move/Undo/Offer only of the
@@ -14,6 +15,7 @@
    origin or finds them in our store;
 6. blocks of the actor and its domain (403; checked before any key is fetched);
 7. dedupe by activity id and durable store in one group-committed write, then 202; a worker processes it.
+   What is stored is only what processing reads (federation/triage.py), so that padding does not fill the disk.
 Nothing is written unless every check passed.
 """
 
@@ -35,6 +37,7 @@ from federation.ratelimit import HostRateLimiter, client_key
 from federation.remote import RemoteActors, origin
 from federation.signing import public_key, signature_key_id, verify
 from federation.store import FederationStore
+from federation.triage import bounded, wanted
 from protocol.errors import (
     MalformedInput,
     OriginMismatch,
@@ -206,8 +209,10 @@ class Intake:
         limiter: HostRateLimiter,
         on_stored: Callable[[], None],
         clients: HostRateLimiter | None = None,
+        owner: str = "",
     ) -> None:
         self.store = store
+        self.owner = owner  # the owner's actor id: what a Follow, a Block or a direct message is addressed to
         self.actors = actors
         self.base_url = base_url
         self.clock = clock
@@ -218,6 +223,7 @@ class Intake:
         self._batcher = _StoreBatcher(store)
         self.verified = 0  # counters for tests and benchmarks
         self.duplicates = 0
+        self.ignored = 0
 
     def _admit(self, request: web.Request) -> tuple[Any, str, str]:
         """The rate limits' first look at a request: its sender's address pays for it until its signature is
@@ -238,6 +244,9 @@ class Intake:
             raise web.HTTPUnsupportedMediaType(text="send application/activity+json")
         activity = parse_json(body)
         check_contexts(activity)
+        if not wanted(_normalize(activity), owner=self.owner):
+            self.ignored += 1  # its address paid for it: nothing proved who sent it
+            return web.Response(status=202, text="ignored: Kith does not act on this activity")
         stored = await self.receive(
             scheme=scheme,
             key_id=key_id,
@@ -381,7 +390,7 @@ class Intake:
             if object_id is not None and origin(object_id) != actor_origin:
                 raise OriginMismatch(f"a {kind} can only concern its actor's own objects, not {object_id}")
         self.verified += 1
-        clean = _strip_foreign(activity, actor_origin)
+        clean = bounded(_strip_foreign(activity, actor_origin), owner=self.owner)
         text = body.decode() if clean is original else json.dumps(clean)  # keep the bytes as sent when we can
         stored = await self._batcher.add((activity_id, actor.id, kind, text, now))
         if stored:

@@ -134,6 +134,7 @@ class Federation:
                 clock=ctx.clock,
             ),
             on_stored=self.inbox_wake.set,
+            owner=self.urls.owner,
         )
         self.delivery = DeliveryLoop(
             store=self.store,

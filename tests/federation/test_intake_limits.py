@@ -210,3 +210,132 @@ def test_inbox_limits_are_settings(tmp_path: Path) -> None:
     assert (defaults.inbox_rate_per_host, defaults.inbox_burst_per_host) == (100, 400)
     with pytest.raises(ConfigError, match=r"federation\.inbox_rate_per_host"):
         load_config(tmp_path, env={"KITH_FEDERATION_INBOX_RATE_PER_HOST": "fast"})
+
+
+# ---- what is kept of what arrives ----------------------------------------------------------------
+
+
+async def stored_bodies(node: Node) -> list[dict[str, Any]]:
+    async def fn(conn: Any) -> list[dict[str, Any]]:
+        async with conn.execute("SELECT body FROM fed_inbox ORDER BY seq") as cur:
+            return [json.loads(r[0]) for r in await cur.fetchall()]
+
+    return await node.db.read(fn)
+
+
+def note(actor: str, n: int, *, to: list[str], content: str = "hi") -> dict[str, Any]:
+    return {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{actor}/creates/{n}",
+        "type": "Create",
+        "actor": actor,
+        "to": to,
+        "object": {
+            "id": f"{actor}/notes/{n}",
+            "type": "Note",
+            "attributedTo": actor,
+            "to": to,
+            "content": content,
+        },
+    }
+
+
+async def test_activities_kith_does_not_act_on_are_not_stored(tmp_path: Path, clock: FakeClock) -> None:
+    """Posts, likes, boosts and the like of 900 KB each are answered 202 without being stored, and without a
+    key fetched or a signature checked for them."""
+    async with start_node(tmp_path, "alice", clock) as node, remote_actor() as m:
+        url = node.base + "/inbox"
+        pad = "x" * 900_000
+        public = ["https://www.w3.org/ns/activitystreams#Public"]
+        junk: list[dict[str, Any]] = [
+            note(m.actor, 1, to=public, content=pad),  # a public post
+            note(m.actor, 2, to=[m.actor + "/followers"], content=pad),  # a followers-only post
+            {**note(m.actor, 3, to=[node.actor]), "object": {"id": m.actor + "/q/3", "type": "Question"}},
+        ]
+        for n, kind in enumerate(("Like", "Announce", "EmojiReact", "Add", "Flag", "Listen", "View")):
+            junk.append(
+                {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{m.actor}/{kind}/{n}",
+                 "type": kind, "actor": m.actor, "object": node.actor, "padding": pad}
+            )  # fmt: skip
+        for kind, obj in (
+            ("Update", {"id": m.actor + "/notes/1", "type": "Note", "content": pad}),  # an edited post
+            ("Delete", m.actor + "/notes/1"),  # a deleted post
+            ("Follow", m.actor + "/users/someone-else"),  # not our owner
+            ("Block", m.base + "/users/someone-else"),
+        ):
+            junk.append(
+                {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{m.actor}/{kind}/x",
+                 "type": kind, "actor": m.actor, "object": obj}
+            )  # fmt: skip
+        fetched = node.fed.client.requests_made
+        for activity in junk:
+            body = json.dumps(activity).encode()
+            assert await post(node, body, m.signed_headers(url, body, clock())) == 202, activity["type"]
+        assert await node.fed.store.inbox_count() == 0
+        assert node.fed.client.requests_made == fetched and node.fed.intake.verified == 0
+        assert node.fed.intake.ignored == len(junk)
+
+
+async def test_what_is_kept_is_kept_bounded(tmp_path: Path, clock: FakeClock) -> None:
+    """A Follow of the owner and a direct message, each padded to almost 1 MiB: both are acted on, but what is
+    stored is only what processing reads (a DM's text cut to MAX_NOTE_TEXT)."""
+    from federation.triage import MAX_NOTE_TEXT
+
+    async with start_node(tmp_path, "alice", clock) as node, remote_actor() as m:
+        url = node.base + "/inbox"
+        pad = "x" * 450_000  # twice in each activity: just under the 1 MiB limit
+        padded_follow = follow(m.actor, node.actor, 1) | {"padding": pad, "tag": [{"name": pad}]}
+        dm = note(m.actor, 2, to=[node.actor], content=pad + pad)
+        dm["object"] |= {
+            "tag": [{"type": "Mention", "href": node.actor, "name": "@alice", "junk": pad[:100_000]}]
+        }
+        for activity in (padded_follow, dm):
+            body = json.dumps(activity).encode()
+            assert await post(node, body, m.signed_headers(url, body, clock())) == 202
+        kept = await stored_bodies(node)
+        assert [k["type"] for k in kept] == ["Follow", "Create"]
+        assert kept[0] == follow(m.actor, node.actor, 1)  # exactly the fields processing reads
+        assert kept[1]["object"]["content"] == "x" * MAX_NOTE_TEXT
+        assert kept[1]["object"]["tag"] == [{"type": "Mention", "href": node.actor, "name": "@alice"}]
+        assert sum(len(json.dumps(k)) for k in kept) < 2 * MAX_NOTE_TEXT
+        await node.fed.run_once()  # and they are acted on: the follow is accepted
+        assert [f.actor_id for f in await node.fed.store.follows("in", ["accepted"])] == [m.actor]
+
+
+def test_bounded_keeps_what_processing_reads() -> None:
+    from federation.triage import bounded, wanted
+
+    owner, actor = "https://kith.example/users/alice", "https://peer.example/users/bob"
+    accept = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": actor + "/accepts/1",
+        "type": "Accept",
+        "actor": actor,
+        "object": {"id": owner + "/follows/1", "type": "Follow", "actor": owner, "object": actor},
+    }
+    assert bounded(accept, owner=owner) is accept  # nothing to drop: the bytes as sent are stored
+    undo = accept | {
+        "type": "Undo",
+        "object": accept | {"object": {"id": "x", "type": "Follow", "object": owner, "junk": "j" * 9000}},
+        "signature": {"type": "RsaSignature2017", "signatureValue": "s" * 9000},
+    }
+    assert bounded(undo, owner=owner) == accept | {
+        "type": "Undo",
+        "object": {
+            "id": actor + "/accepts/1",
+            "type": "Accept",
+            "actor": actor,
+            "object": {"id": "x", "type": "Follow"},  # what on_Undo looks through, no more
+        },
+    }
+    record = {"id": actor + "/r/1", "type": "Relationship", "proof": {"proofValue": "z"}, "note": "n" * 9000}
+    offer = accept | {"type": "Offer", "object": record}
+    assert bounded(offer, owner=owner)["object"] is record  # a proof covers every byte: kept whole
+    card = accept | {"type": "Update", "object": {"type": "ProfileCard", "id": actor + "/card", "x": "y"}}
+    assert bounded(card, owner=owner) is card and wanted(card, owner=owner)
+    big_context = accept | {"@context": ["https://www.w3.org/ns/activitystreams", {"t": "x" * 20_000}]}
+    assert bounded(big_context, owner=owner)["@context"] == ["https://www.w3.org/ns/activitystreams"]
+    assert not wanted(accept | {"type": "Create", "object": {"type": "Note", "to": [actor]}}, owner=owner)
+    assert wanted(accept | {"type": "Create", "object": {"type": "Note", "cc": [{"id": owner}]}}, owner=owner)
+    assert wanted(accept | {"type": "Delete", "object": actor}, owner=owner)
+    assert not wanted(accept | {"type": ["Like"]}, owner=owner)  # not normalised: not a type Kith acts on
