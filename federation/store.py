@@ -345,7 +345,18 @@ class FederationStore:
         record: dict[str, Any],
         now: float,
     ) -> bool:
+        """Record an offer; False when it is not new: its id is known (a replay), or an offer of the same type
+        between the same two is still pending. One pending offer per pair and type: sixteen identical offers
+        were sixteen requests for the owner to answer; a repeat is ignored while the first one waits."""
+
         async def fn(conn: aiosqlite.Connection) -> bool:
+            async with conn.execute(
+                """SELECT 1 FROM fed_offers WHERE direction = ? AND actor_id = ? AND rel_type = ?
+                   AND state = 'offered' LIMIT 1""",
+                (direction, actor_id, rel_type),
+            ) as cur:
+                if await cur.fetchone() is not None:
+                    return False
             cur = await conn.execute(
                 """INSERT OR IGNORE INTO fed_offers
                    (offer_id, direction, actor_id, rel_type, record, state, created_at, updated_at)

@@ -339,3 +339,54 @@ def test_bounded_keeps_what_processing_reads() -> None:
     assert wanted(accept | {"type": "Create", "object": {"type": "Note", "cc": [{"id": owner}]}}, owner=owner)
     assert wanted(accept | {"type": "Delete", "object": actor}, owner=owner)
     assert not wanted(accept | {"type": ["Like"]}, owner=owner)  # not normalised: not a type Kith acts on
+
+
+# ---- repeated offers -----------------------------------------------------------------------------
+
+
+async def test_repeated_offers_make_one_pending_request(tmp_path: Path, clock: FakeClock) -> None:
+    """The same relationship offered again and again (the same record under new activity ids, or fresh
+    records of the same type): the owner has one request to answer per peer and type, not sixteen."""
+    from federation import activities as act
+    from federation import owner
+    from protocol.serialize import KITH_CONTEXT
+
+    from .nodes import settle
+
+    async with (
+        start_node(tmp_path, "alice", clock, index=0) as a,
+        start_node(tmp_path, "bob", clock, index=1) as b,
+    ):
+        first = await owner.connect(a.fed, b.acct, "colleague")
+        await settle(a, b)
+        inbox = (await a.fed.actors.get(b.actor, source="peer")).inbox
+
+        async def offer_again(record: dict[str, Any]) -> None:
+            activity = act.offer_relationship(a.fed.new_id(), a.actor, record, to=b.actor)
+            activity["@context"] = list(KITH_CONTEXT)
+            await a.fed.send(activity, [inbox])
+
+        for _ in range(15):  # the very record, under new activity ids
+            await offer_again(first["record"])
+        pending = first["id"]
+        for _ in range(3):  # alice forgets her pending offer (its Undo lost) and asks afresh: new records
+            await a.fed.store.set_offer_state(pending, "revoked", clock())
+            fresh = await owner.connect(a.fed, b.acct, "colleague")
+            assert fresh["record"]["id"] != first["record"]["id"]
+            pending = fresh["id"]
+        await settle(a, b)
+        incoming = [r for r in await owner.requests(b.fed) if r["direction"] == "incoming"]
+        assert [(r["actor"], r["type"]) for r in incoming] == [(a.actor, "colleague")]
+        assert incoming[0]["id"] == first["id"]  # the first stands; repeats were ignored while it waits
+        # another type is another request; once answered, the pair may be offered that type again
+        await owner.connect(a.fed, b.acct, "friend")
+        await settle(a, b)
+        incoming = [r for r in await owner.requests(b.fed) if r["direction"] == "incoming"]
+        assert sorted(r["type"] for r in incoming) == ["colleague", "friend"]
+        await owner.answer(b.fed, first["id"], accepted=False)
+        await settle(a, b)
+        await a.fed.store.set_offer_state(pending, "revoked", clock())
+        await owner.connect(a.fed, b.acct, "colleague")
+        await settle(a, b)
+        incoming = [r for r in await owner.requests(b.fed) if r["direction"] == "incoming"]
+        assert sorted(r["type"] for r in incoming) == ["colleague", "friend"]
