@@ -110,6 +110,22 @@ SCHEMA: tuple[Option, ...] = (
     Option("server", "port", "int", 8700, "Port `kith serve` listens on.", maximum=65535),
     Option("server", "max_body_bytes", "int", 1_048_576, "Largest request body accepted (bytes)."),
     Option(
+        "server",
+        "idle_seconds",
+        "int",
+        20,
+        "Seconds a connection may stay idle, or take to send a request's headers, before it is closed.",
+        maximum=3600,
+    ),
+    Option(
+        "server",
+        "connections_per_address",
+        "int",
+        64,
+        "Open connections one client address (an IPv6 /64) may hold; more are answered 503. Raise it behind "
+        "a reverse proxy, whose one address all clients share.",
+    ),
+    Option(
         "federation",
         "allow_private_networks",
         "cidrs",
@@ -172,6 +188,8 @@ class ServerConfig:
     host: str
     port: int
     max_body_bytes: int
+    idle_seconds: int = 20
+    connections_per_address: int = 64
 
 
 @dataclass(frozen=True, slots=True)
