@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -94,10 +93,6 @@ async def run_node(
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     bound = runner.addresses[0] if runner.addresses else (host, port)
-    # What start-up made (modules, templates, routes) lives as long as the process: out of the collector's
-    # reach, a full collection no longer walks it, which took requests' slowest milliseconds.
-    gc.collect()
-    gc.freeze()
     if ready is not None:
         ready(f"http://{bound[0]}:{bound[1]}")
     try:
