@@ -330,7 +330,11 @@ class RemoteActors:
             if resp.status == 404:
                 raise NotFound(f"{host} knows no acct:{acct}")
             if resp.status != 200:
-                raise FetchStatus(f"WebFinger at {host} answered {resp.status}", status=resp.status)
+                raise FetchStatus(
+                    f"WebFinger at {host} answered {resp.status}",
+                    status=resp.status,
+                    retry_after=resp.retry_after(self.clock()),  # for whoever schedules a retry
+                )
             jrd = resp.json_object()
             for link in jrd.get("links", []) if isinstance(jrd.get("links"), list) else []:
                 if (
