@@ -33,7 +33,7 @@ from aiohttp import web
 from federation.errors import Blocked, FetchError, FetchStatus
 from federation.fetch import FetchBudget
 from federation.ports import RemoteActor
-from federation.ratelimit import HostRateLimiter, client_key
+from federation.ratelimit import FetchSlots, HostRateLimiter, client_key
 from federation.remote import RemoteActors, origin
 from federation.signing import public_key, signature_key_id, verify
 from federation.store import FederationStore
@@ -47,7 +47,12 @@ from protocol.errors import (
 )
 from protocol.jsonld import MAX_DOCUMENT_BYTES, parse_json
 
-__all__ = ["KNOWN_CONTEXTS", "Intake", "check_contexts", "read_body"]
+__all__ = ["KEY_FETCHES", "KEY_FETCHES_PER_CLIENT", "KNOWN_CONTEXTS", "Intake", "check_contexts", "read_body"]
+
+#: Key fetches for requests not yet verified, at once (federation/ratelimit.FetchSlots): well under the guarded
+#: client's 200 connections, so that deliveries and the inbox worker always have theirs.
+KEY_FETCHES = 32
+KEY_FETCHES_PER_CLIENT = 4
 
 #: Context URLs an incoming activity may name. Everything else is refused: we never fetch contexts.
 KNOWN_CONTEXTS = frozenset(
@@ -219,6 +224,7 @@ class Intake:
         self.limiter = limiter  # per peer host, charged once a request's signature is verified
         # per connecting address, for requests not (yet) verified; the same allowance as a host
         self.clients = clients or HostRateLimiter(rate=limiter.rate, burst=limiter.burst, clock=clock)
+        self.fetches = FetchSlots(total=KEY_FETCHES, per_client=KEY_FETCHES_PER_CLIENT)
         self.on_stored = on_stored
         self._batcher = _StoreBatcher(store)
         self.verified = 0  # counters for tests and benchmarks
@@ -274,7 +280,13 @@ class Intake:
         paid back to the ``client`` address that paid for it and charged to the key's host instead (503 when
         that host is over its limit)."""
         actor = await self._authenticate(
-            scheme=scheme, key_id=key_id, method=method, url=url, headers=headers, body=body
+            scheme=scheme,
+            key_id=key_id,
+            method=method,
+            url=url,
+            headers=headers,
+            body=body,
+            client=client or "?",
         )
         if client is not None:
             self.clients.give_back(client)
@@ -282,11 +294,22 @@ class Intake:
         return actor
 
     async def _authenticate(
-        self, *, scheme: Any, key_id: str, method: str, url: str, headers: Mapping[str, str], body: bytes
+        self,
+        *,
+        scheme: Any,
+        key_id: str,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        client: str,
     ) -> RemoteActor:
         budget = FetchBudget(remaining=4)
         try:
-            actor = await self.actors.by_key_id(key_id, budget=budget)
+            actor = await self.actors.known_key(key_id)
+            if actor is None:
+                with self.fetches.slot(client):  # a fetch for someone not yet proven: bounded (503 beyond)
+                    actor = await self.actors.by_key_id(key_id, budget=budget)
         except FetchStatus as exc:
             if exc.status in (404, 410):
                 raise _KeyGone(key_id) from None
@@ -313,7 +336,8 @@ class Intake:
                 raise
             # the key may have been rotated: one re-fetch, rate-limited per key, then the verdict stands
             try:
-                fresh = await self.actors.refetch_key(actor, budget=budget)
+                with self.fetches.slot(client):
+                    fresh = await self.actors.refetch_key(actor, budget=budget)
             except (FetchError, MalformedInput, OriginMismatch):
                 raise exc from None  # the key's server cannot vouch for anything new: the request stays refused
             if fresh is None or fresh.public_key_pem == actor.public_key_pem or fresh.public_key_id != key_id:

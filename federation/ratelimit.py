@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from federation.errors import RateLimited
 
-__all__ = ["HostRateLimiter", "client_key"]
+__all__ = ["FetchSlots", "HostRateLimiter", "client_key"]
 
 
 def client_key(remote: str | None) -> str:
@@ -92,3 +94,34 @@ class HostRateLimiter:
             return
         now = self.clock()
         self._buckets[key] = (min(self.burst, self._tokens(key, now) + 1), now)
+
+
+class FetchSlots:
+    """Key fetches on behalf of requests not yet verified, at once: at most ``total`` in all and ``per_client``
+    for one address. Each may wait up to the fetch timeout on a server the request names, so without a bound
+    one sender naming keys on many hanging servers could hold every outbound connection the node has, and
+    stall its deliveries and its inbox worker. Beyond the bound the request is answered 503 at once."""
+
+    def __init__(self, *, total: int, per_client: int) -> None:
+        self.total = total
+        self.per_client = per_client
+        self.by_client: Counter[str] = Counter()
+        self.count = 0
+
+    @contextmanager
+    def slot(self, client: str) -> Iterator[None]:
+        if self.count >= self.total or self.by_client[client] >= self.per_client:
+            raise RateLimited(
+                f"too many key fetches in flight ({'for ' + client if self.count < self.total else 'in all'}); "
+                "retry in a moment",
+                retry_after=1,
+            )
+        self.count += 1
+        self.by_client[client] += 1
+        try:
+            yield
+        finally:
+            self.count -= 1
+            self.by_client[client] -= 1
+            if self.by_client[client] <= 0:
+                del self.by_client[client]

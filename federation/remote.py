@@ -238,8 +238,8 @@ class RemoteActors:
     async def cached(self, actor_id: str) -> StoredActor | None:
         return await self.store.actor(actor_id)
 
-    async def by_key_id(self, key_id: str, *, budget: FetchBudget | None = None) -> RemoteActor:
-        """The actor owning ``key_id``: cached, or fetched (the key document, then its owner)."""
+    async def known_key(self, key_id: str) -> RemoteActor | None:
+        """The actor owning ``key_id`` if we hold it (in memory or in the database); never fetches."""
         hot = self._by_key.get(key_id)
         if hot is not None:
             return hot
@@ -247,6 +247,13 @@ class RemoteActors:
         if cached is not None and not cached.gone:
             self._cache(cached.actor)
             return cached.actor
+        return None
+
+    async def by_key_id(self, key_id: str, *, budget: FetchBudget | None = None) -> RemoteActor:
+        """The actor owning ``key_id``: cached, or fetched (the key document, then its owner)."""
+        known = await self.known_key(key_id)
+        if known is not None:
+            return known
         url = key_id.split("#", 1)[0]
         final, doc = await self.client.get_json(url, budget=budget, signer=self.signer)
         if doc.get("type") in _ACTOR_TYPES:

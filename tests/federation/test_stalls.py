@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from federation.delivery import PER_HOST
 from federation.fetch import RETRY_AFTER_MAX, retry_after
+from federation.inbox import KEY_FETCHES, KEY_FETCHES_PER_CLIENT
 from federation.service import INBOX_PER_HOST
 from federation.signing import sign
 from protocol.wire import format_http_date
@@ -353,3 +354,103 @@ def test_retry_after_values() -> None:
         assert retry_after(429, {"Retry-After": junk}, 0.0) is None
     assert retry_after(500, {"Retry-After": "120"}, 0.0) is None  # only 429 and 503 say when
     assert retry_after(429, {}, 0.0) is None
+
+
+# ---- key fetches on behalf of strangers -----------------------------------------------------------
+
+
+async def test_key_fetches_for_unverified_requests_are_bounded(tmp_path: Path) -> None:
+    """Requests whose key ids name many servers that never answer: each would hold one of the node's outbound
+    connections for the fetch timeout. At most KEY_FETCHES_PER_CLIENT at once per address and KEY_FETCHES in
+    all are fetched, the rest answered 503 at once; deliveries and known senders go on meanwhile."""
+    clock = FakeClock()
+    release = asyncio.Event()
+    hanging = 0
+
+    async def never(request: web.Request) -> web.Response:
+        nonlocal hanging
+        hanging += 1
+        try:
+            await release.wait()
+        finally:
+            hanging -= 1
+        return web.Response(status=404)
+
+    app = web.Application()
+    app.router.add_get("/users/{name}", never)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    ports = []
+    for _ in range(KEY_FETCHES + 8):  # one server per key: distinct hosts, so no per-host limit helps
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        ports.append(site.port)
+    forger = keyring(9).owner_rsa
+    try:
+        async with (
+            start_node(tmp_path, "alice", clock, fetch_timeout=NEVER) as node,
+            inbox_server(Inbox()) as good,
+            actor_server(7) as known,
+        ):
+            url = node.base + "/inbox"
+            # a sender whose key the node already holds
+            gina = known.actor("gina")
+            assert (
+                await post(node, *known.signed("gina", url, activity("Follow", gina, node.actor, 0), clock()))
+                == 202
+            )
+            await start_workers(node)
+
+            def forged(port: int) -> tuple[bytes, dict[str, str]]:
+                actor = f"http://127.0.0.1:{port}/users/x"
+                body = json.dumps(activity("Follow", actor, node.actor, port)).encode()
+                headers = {"Content-Type": "application/activity+json"}
+                headers |= sign(
+                    "cavage", method="POST", url=url, headers=headers, body=body,
+                    key_id=actor + "#main-key", private_key=forger, now=clock(),
+                )  # fmt: skip
+                return body, headers
+
+            async def from_address(source: str, port: int) -> int:
+                connector = aiohttp.TCPConnector(local_addr=(source, 0))
+                async with aiohttp.ClientSession(connector=connector) as http:
+                    body, headers = forged(port)
+                    async with http.post(url, data=body, headers=headers) as r:
+                        return r.status
+
+            try:
+                # one address names 3 × its allowance of hanging key servers
+                first = [asyncio.ensure_future(from_address("127.0.0.2", p)) for p in ports[:12]]
+                await until(lambda: sum(f.done() for f in first) == 12 - KEY_FETCHES_PER_CLIENT, "refusals")
+                assert sorted(f.result() for f in first if f.done()) == [503] * (12 - KEY_FETCHES_PER_CLIENT)
+                await until(lambda: hanging == KEY_FETCHES_PER_CLIENT, "its allowance of fetches hangs")
+                # many addresses together cannot take more than KEY_FETCHES
+                rest = []
+                for n, port in enumerate(ports[12:]):
+                    rest.append(asyncio.ensure_future(from_address(f"127.0.1.{n % 10 + 1}", port)))
+                expected_refused = len(rest) - (KEY_FETCHES - KEY_FETCHES_PER_CLIENT)
+                await until(
+                    lambda: sum(f.done() for f in rest) == expected_refused, "refusals beyond the total"
+                )
+                await until(lambda: hanging == KEY_FETCHES, "the total of fetches hangs")
+                # meanwhile the node delivers and serves the senders it knows
+                ids = await send(node, good.url, 3)
+                await until(lambda: set(ids) <= set(good.received), "deliveries go out")
+                follow = activity("Follow", gina, node.actor, 1)
+                assert await post(node, *known.signed("gina", url, follow, clock())) == 202
+
+                async def followed() -> bool:
+                    return await node.fed.store.follow(follow["id"]) is not None
+
+                await until(followed, "a known sender's Follow is processed")
+                assert hanging == KEY_FETCHES
+                release.set()
+                statuses = await asyncio.gather(*first, *rest)
+                assert (
+                    statuses.count(401) == KEY_FETCHES and statuses.count(503) == len(statuses) - KEY_FETCHES
+                )
+            finally:
+                release.set()  # before the node stops: it waits for the requests it is still answering
+    finally:
+        release.set()
+        await runner.cleanup()
