@@ -10,8 +10,9 @@ because it came signed let anyone fill the disk (120 ``Create``s of 900 KB each 
   answered 202 and not stored.
 - :func:`bounded` cuts what is kept down to what is read: the fields processing looks at, embedded objects
   reduced to their id and type (and the references an ``Undo`` or ``Accept`` looks through), a direct message's
-  ``Note`` to its known fields with every text cut to a bound. Objects that carry a proof (Kith records) stay
-  whole: their proofs cover every byte.
+  ``Note`` to its known fields with every text cut to a bound. A Kith record (an ``object`` or ``result``
+  that carries a proof) stays whole, since its proof covers every byte, and is refused beyond
+  ``MAX_RECORD_BYTES`` (413).
 Both return the activity itself when nothing is dropped, so that the bytes as sent are what is stored.
 """
 
@@ -21,10 +22,15 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MAX_NOTE_TEXT", "bounded", "wanted"]
+from protocol.errors import TooLarge
+
+__all__ = ["MAX_NOTE_TEXT", "MAX_RECORD_BYTES", "bounded", "wanted"]
 
 #: The longest text of a direct message's Note kept (characters); far beyond any server's post limit.
 MAX_NOTE_TEXT = 16_384
+#: The largest Kith record (an object with a proof: Relationship, ProfileCard) an activity may carry, in
+#: bytes of JSON: its proof covers every byte, so it is stored whole. Real ones take a few kilobytes.
+MAX_RECORD_BYTES = 65_536
 _MAX_TEXT = 2048  # other texts of a Note (names, URLs, dates)
 _MAX_ITEMS = 32  # list entries kept (recipients, tags, attachments)
 _MAX_CONTEXT = 8192  # bytes of inline @context kept
@@ -91,7 +97,7 @@ def _reference(value: Any, depth: int = 0) -> Any:
         if len(items) == len(value) and all(a is b for a, b in zip(items, value, strict=True)):
             return value
         return items
-    if not isinstance(value, dict) or _signed(value):
+    if not isinstance(value, dict):
         return value
     if depth:
         out = {k: value[k] for k in ("id", "type") if k in value and not _deep(value[k])}
@@ -155,6 +161,10 @@ def bounded(activity: dict[str, Any], *, owner: str) -> dict[str, Any]:
             value = _context(value)
         elif name == "object" and kind == "Create" and isinstance(value, dict):
             value = _note(value)
+        elif name in ("object", "result") and _signed(value):
+            size = len(json.dumps(value))
+            if size > MAX_RECORD_BYTES:  # a proof covers every byte, so it is kept whole: within bounds
+                raise TooLarge(f"a Kith record of {size} bytes; records are at most {MAX_RECORD_BYTES} bytes")
         elif name in ("object", "target", "result"):
             value = _reference(value)
         elif name in ("to", "cc") and isinstance(value, list) and len(value) > _MAX_ITEMS:

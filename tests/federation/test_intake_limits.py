@@ -303,7 +303,8 @@ async def test_what_is_kept_is_kept_bounded(tmp_path: Path, clock: FakeClock) ->
 
 
 def test_bounded_keeps_what_processing_reads() -> None:
-    from federation.triage import bounded, wanted
+    from federation.triage import MAX_RECORD_BYTES, bounded, wanted
+    from protocol.errors import TooLarge
 
     owner, actor = "https://kith.example/users/alice", "https://peer.example/users/bob"
     accept = {
@@ -330,7 +331,22 @@ def test_bounded_keeps_what_processing_reads() -> None:
     }
     record = {"id": actor + "/r/1", "type": "Relationship", "proof": {"proofValue": "z"}, "note": "n" * 9000}
     offer = accept | {"type": "Offer", "object": record}
-    assert bounded(offer, owner=owner)["object"] is record  # a proof covers every byte: kept whole
+    assert bounded(offer, owner=owner)["object"] is record  # a proof covers every byte: kept whole...
+    with pytest.raises(TooLarge, match="records are at most"):  # ...within the bound real records keep
+        bounded(offer | {"object": record | {"note": "n" * MAX_RECORD_BYTES}}, owner=owner)
+    # a "proof" keeps an object whole only as the object or result itself (within the bound); nested, or as
+    # a target, it protects nothing and the object is cut down like any other
+    assert bounded(accept | {"type": "Undo", "object": record}, owner=owner)["object"] is record
+    nested = bounded(
+        accept | {"type": "Undo", "object": {"id": "u", "type": "Accept", "object": record}}, owner=owner
+    )
+    assert nested["object"] == {
+        "id": "u",
+        "type": "Accept",
+        "object": {"id": record["id"], "type": "Relationship"},
+    }
+    padded_target = bounded(accept | {"type": "Move", "target": record}, owner=owner)
+    assert padded_target["target"] == {"id": record["id"], "type": "Relationship"}
     card = accept | {"type": "Update", "object": {"type": "ProfileCard", "id": actor + "/card", "x": "y"}}
     assert bounded(card, owner=owner) is card and wanted(card, owner=owner)
     big_context = accept | {"@context": ["https://www.w3.org/ns/activitystreams", {"t": "x" * 20_000}]}
