@@ -158,10 +158,11 @@ class DeliveryLoop:
                 kith_hosts.add(host)
         return [_Job(row=r, host=hosts[r.host], kith=r.host in kith_hosts) for r in rows]
 
-    async def _deliver(self, job: _Job) -> None:
+    async def _deliver(self, job: _Job, release: Callable[[], None]) -> None:
         row = job.row
         if self._open_until.get(row.host, float("-inf")) > self.clock():
             # the host failed (or asked us to wait) while this row waited for a slot: back to the queue
+            release()
             await self.store.release_deliveries([row.id])
             return
         try:
@@ -172,6 +173,11 @@ class DeliveryLoop:
             outcome = Outcome(
                 delivered=False, retry=True, status=None, error=error, scheme=None, host_up=True
             )
+        if not outcome.host_up:
+            # the host failed: what the breaker decides must be known before its next row takes the slot
+            await self._record(row, outcome, job.host)
+            return
+        release()  # done with the peer: the next request to it starts while this outcome is written
         await self._record(row, outcome, job.host)
 
     async def _post(self, row: DeliveryRow, scheme: Scheme) -> FetchResponse:

@@ -11,6 +11,10 @@ one at once. Limits:
 - one row at a time per *lane* (``lane(row)``; by default every row is its own lane): an inbox item waits for
   its actor's earlier one, so that one sender's activities are handled in the order they were claimed.
 
+A row holds its slots until ``run(row, release)`` calls ``release()`` or returns: a delivery releases them once
+its peer has answered, so that its outcome is written to the database while the next request already runs
+(the commit's fsync would otherwise sit inside the host's few slots). Its lane stays busy until it returns.
+
 Claims are group-committed writes (an fsync each), so a pump does not claim per row: it claims up to
 ``backlog`` rows per host and ``held`` in all, keeps them in memory until a slot is free, and claims again
 when work is added (``wake``), when a host whose last claim was cut short runs low, or every ``idle``
@@ -50,7 +54,7 @@ class Pump(Generic[R]):
         *,
         name: str,
         claim: Callable[[int, Busy], Awaitable[Sequence[R]]],
-        run: Callable[[R], Awaitable[None]],
+        run: Callable[[R, Callable[[], None]], Awaitable[None]],
         ident: Callable[[R], Hashable],
         host: Callable[[R], str],
         lane: Callable[[R], Hashable] | None = None,
@@ -77,7 +81,9 @@ class Pump(Generic[R]):
         self._ids: set[Hashable] = set()
         self._held: Counter[str] = Counter()  # rows held per host, waiting or running
         self._waiting: dict[str, dict[Hashable, deque[R]]] = {}  # host -> lane -> rows not yet started
-        self._running: dict[str, set[Hashable]] = {}  # host -> lanes with a row running
+        self._lanes_busy: dict[str, set[Hashable]] = {}  # host -> lanes with a row started and not finished
+        self._slots: Counter[str] = Counter()  # host -> rows holding one of its slots (started, not released)
+        self._active = 0  # rows holding one of the ``total`` slots
         self._more: set[str] = set()  # hosts whose last claim stopped at the backlog: more may be due
         self._cut_short = False  # the last claim stopped at the room it had: more may be due
         self._want_claim = True
@@ -86,7 +92,8 @@ class Pump(Generic[R]):
 
     @property
     def in_flight(self) -> int:
-        return len(self._tasks)
+        """Rows holding a slot (started, and not yet done with their peer)."""
+        return self._active
 
     @property
     def held(self) -> int:
@@ -130,20 +137,20 @@ class Pump(Generic[R]):
     # ---- running -----------------------------------------------------------------------------------
 
     def _next_lane(self, host: str) -> Hashable | None:
-        running = self._running.get(host, ())
+        busy = self._lanes_busy.get(host, ())
         for lane in self._waiting.get(host, {}):
-            if lane not in running:
+            if lane not in busy:
                 return lane
         return None
 
     def _start_ready(self) -> None:
         for host in list(self._waiting):
-            while len(self._tasks) < self.total and len(self._running.get(host, ())) < self.per_host:
+            while self._active < self.total and self._slots[host] < self.per_host:
                 lane = self._next_lane(host)
                 if lane is None:
                     break
                 self._start(host, lane)
-            if len(self._tasks) >= self.total:
+            if self._active >= self.total:
                 return
 
     def _start(self, host: str, lane: Hashable) -> None:
@@ -154,41 +161,58 @@ class Pump(Generic[R]):
             del lanes[lane]
             if not lanes:
                 del self._waiting[host]
-        self._running.setdefault(host, set()).add(lane)
-        task = asyncio.create_task(self._guarded(row), name=f"{self.name} {self._ident(row)}")
-        self._tasks.add(task)
-        task.add_done_callback(lambda _: self._finished(task, row, host, lane))
+        self._lanes_busy.setdefault(host, set()).add(lane)
+        self._slots[host] += 1
+        self._active += 1
+        released = False
 
-    def _finished(self, task: asyncio.Task[None], row: R, host: str, lane: Hashable) -> None:
+        def release() -> None:
+            """The row is done with its peer: its slots go to the next rows (its lane stays busy)."""
+            nonlocal released
+            if released:
+                return
+            released = True
+            self._slots[host] -= 1
+            if self._slots[host] <= 0:
+                del self._slots[host]
+            self._active -= 1
+            if (nxt := self._next_lane(host)) is not None:
+                self._start(host, nxt)  # the host's next row takes the slot this one left
+            else:
+                self._start_ready()
+
+        task = asyncio.create_task(self._guarded(row, release), name=f"{self.name} {self._ident(row)}")
+        self._tasks.add(task)
+        task.add_done_callback(lambda _: self._finished(task, row, host, lane, release))
+
+    def _finished(
+        self, task: asyncio.Task[None], row: R, host: str, lane: Hashable, release: Callable[[], None]
+    ) -> None:
         self._tasks.discard(task)
         self._ids.discard(self._ident(row))
         self._held[host] -= 1
         if self._held[host] <= 0:
             del self._held[host]
-        running = self._running.get(host)
-        if running is not None:
-            running.discard(lane)
-            if not running:
-                del self._running[host]
+        busy = self._lanes_busy.get(host)
+        if busy is not None:
+            busy.discard(lane)
+            if not busy:
+                del self._lanes_busy[host]
         if host in self._more and self._held[host] <= self.backlog // 2:
             self._more.discard(host)
             self._want_claim = True
         if self._cut_short and len(self._ids) <= self.max_held // 2:
             self._cut_short = False
             self._want_claim = True
-        if lane in self._waiting.get(host, {}):
-            self._start(host, lane)  # the lane's next row takes the slot its last one left
-        elif (nxt := self._next_lane(host)) is not None:
-            self._start(host, nxt)
-        else:
-            self._start_ready()
+        release()  # if run() did not: the slots go to the next rows
+        self._start_ready()  # and a lane freed now may start its next row in a slot freed earlier
         self._changed.set()
         if self._want_claim:
             self.wake.set()
 
-    async def _guarded(self, row: R) -> None:
+    async def _guarded(self, row: R, release: Callable[[], None]) -> None:
         try:
-            await self._run(row)
+            await self._run(row, release)
         except Exception:  # run() records its own failures; this is the last guard, never a stuck slot
             self._log.exception("%s: %s failed", self.name, self._ident(row))
 
@@ -235,4 +259,6 @@ class Pump(Generic[R]):
         self._waiting.clear()
         self._ids.clear()
         self._held.clear()
-        self._running.clear()
+        self._lanes_busy.clear()
+        self._slots.clear()
+        self._active = 0

@@ -245,7 +245,9 @@ class Federation:
             if inbox or outbox:
                 _log.info("forgot %d old inbox items and %d old outbox activities", inbox, outbox)
 
-    async def _process(self, row: InboxRow) -> None:
+    async def _process(self, row: InboxRow, release: Callable[[], None] | None = None) -> None:
+        """Process one claimed item and record its outcome; it holds its slots throughout (``release`` unused:
+        an item's own fetches are what its sender's host slots bound)."""
         now = self.clock()
         try:
             await self.processor.process(row.actor_id, json.loads(row.body))

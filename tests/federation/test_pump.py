@@ -6,6 +6,7 @@ import asyncio
 import logging
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -48,10 +49,16 @@ class Queue:
 
 
 class Worker:
-    def __init__(self, queue: Queue, rng: random.Random, fail_every: int = 0) -> None:
+    """Runs rows, noting how many held a slot at once per host and in all, and each lane's order. With
+    ``release_early`` a row gives its slots back halfway (as a delivery does once its peer answered)."""
+
+    def __init__(
+        self, queue: Queue, rng: random.Random, fail_every: int = 0, release_early: bool = False
+    ) -> None:
         self.queue = queue
         self.rng = rng
         self.fail_every = fail_every
+        self.release_early = release_early
         self.running: Counter[str] = Counter()
         self.lanes: set[str] = set()
         self.most = Counter[str]()
@@ -59,7 +66,7 @@ class Worker:
         self.order: dict[str, list[int]] = {}
         self.lane_overlap = False
 
-    async def run(self, row: Row) -> None:
+    async def run(self, row: Row, release: Callable[[], None]) -> None:
         if row.lane in self.lanes:
             self.lane_overlap = True
         self.lanes.add(row.lane)
@@ -67,13 +74,21 @@ class Worker:
         self.most[row.host] = max(self.most[row.host], self.running[row.host])
         self.most_total = max(self.most_total, sum(self.running.values()))
         self.order.setdefault(row.lane, []).append(row.id)
+        holding = True
         try:
             for _ in range(self.rng.randrange(4)):
                 await asyncio.sleep(0)
+            if self.release_early:
+                self.running[row.host] -= 1
+                holding = False
+                release()
+                for _ in range(self.rng.randrange(4)):  # what a delivery writes after its answer
+                    await asyncio.sleep(0)
             if self.fail_every and row.id % self.fail_every == 0:
                 raise RuntimeError(f"row {row.id} breaks")
         finally:
-            self.running[row.host] -= 1
+            if holding:
+                self.running[row.host] -= 1
             self.lanes.discard(row.lane)
             del self.queue.due[row.id]
             self.queue.held.discard(row.id)
@@ -81,7 +96,8 @@ class Worker:
 
 @pytest.mark.parametrize("seed", range(5))
 @pytest.mark.parametrize("fail_every", [0, 7])
-async def test_limits_lanes_and_batched_claims(seed: int, fail_every: int) -> None:
+@pytest.mark.parametrize("release_early", [False, True])
+async def test_limits_lanes_and_batched_claims(seed: int, fail_every: int, release_early: bool) -> None:
     rng = random.Random(seed)
     rows = []
     for i in range(400):
@@ -90,7 +106,7 @@ async def test_limits_lanes_and_batched_claims(seed: int, fail_every: int) -> No
         )
         rows.append(Row(id=i, host=host, lane=f"{host}/actor{rng.randrange(6)}"))
     queue = Queue(rows)
-    worker = Worker(queue, rng, fail_every)
+    worker = Worker(queue, rng, fail_every, release_early)
     pump: Pump[Row] = Pump(
         name="test",
         claim=queue.claim,
@@ -122,7 +138,7 @@ async def test_a_hanging_host_keeps_only_its_own_slots() -> None:
     done: list[int] = []
     hanging = 0
 
-    async def run(row: Row) -> None:
+    async def run(row: Row, done_with_peer: Callable[[], None]) -> None:
         nonlocal hanging
         if row.host == "slow.example":
             hanging += 1
