@@ -307,7 +307,9 @@ class Intake:
         budget = FetchBudget(remaining=4)
         try:
             actor = await self.actors.known_key(key_id)
-            if actor is None:
+            if actor is None and self.actors.fetching(key_id):
+                actor = await self.actors.by_key_id(key_id, budget=budget)  # waits for the fetch under way
+            elif actor is None:
                 with self.fetches.slot(client):  # a fetch for someone not yet proven: bounded (503 beyond)
                     actor = await self.actors.by_key_id(key_id, budget=budget)
         except FetchStatus as exc:

@@ -173,6 +173,7 @@ class RemoteActors:
         # key id -> when it was last re-fetched: checked and set without an await in between, so that forged
         # requests arriving together cannot all pass the window before the database records the first
         self._key_refetch: dict[str, float] = {}
+        self._key_fetches: dict[str, asyncio.Future[RemoteActor]] = {}  # key id -> the fetch under way
 
     async def _fetch(self, url: str, budget: FetchBudget | None) -> RemoteActor:
         final, doc = await self.client.get_json(url, budget=budget, signer=self.signer)
@@ -249,11 +250,38 @@ class RemoteActors:
             return cached.actor
         return None
 
+    def fetching(self, key_id: str) -> bool:
+        """Whether a fetch of ``key_id`` is under way (a caller of by_key_id would wait for it)."""
+        return key_id in self._key_fetches
+
     async def by_key_id(self, key_id: str, *, budget: FetchBudget | None = None) -> RemoteActor:
-        """The actor owning ``key_id``: cached, or fetched (the key document, then its owner)."""
-        known = await self.known_key(key_id)
+        """The actor owning ``key_id``: cached, or fetched (the key document, then its owner). Callers asking
+        for a key already being fetched wait for that fetch: a new actor's first activities, sent together,
+        cost one fetch, not one each."""
+        known = await self.known_key(key_id) or self._by_key.get(key_id)  # (a fetch may have ended meanwhile)
         if known is not None:
             return known
+        running = self._key_fetches.get(key_id)
+        if running is not None:
+            return await asyncio.shield(running)
+        future: asyncio.Future[RemoteActor] = asyncio.get_running_loop().create_future()
+        self._key_fetches[key_id] = future
+        try:
+            actor = await self._fetch_key(key_id, budget)
+        except BaseException as exc:
+            failure = (
+                exc if isinstance(exc, Exception) else FetchError(f"the fetch of {key_id} was interrupted")
+            )
+            future.set_exception(failure)
+            future.exception()  # retrieved: those waiting get it, and nobody waiting is no error
+            raise
+        else:
+            future.set_result(actor)
+            return actor
+        finally:
+            del self._key_fetches[key_id]
+
+    async def _fetch_key(self, key_id: str, budget: FetchBudget | None) -> RemoteActor:
         url = key_id.split("#", 1)[0]
         final, doc = await self.client.get_json(url, budget=budget, signer=self.signer)
         if doc.get("type") in _ACTOR_TYPES:

@@ -406,3 +406,20 @@ async def test_repeated_offers_make_one_pending_request(tmp_path: Path, clock: F
         await settle(a, b)
         incoming = [r for r in await owner.requests(b.fed) if r["direction"] == "incoming"]
         assert sorted(r["type"] for r in incoming) == ["colleague", "friend"]
+
+
+async def test_a_new_actors_first_requests_together_cost_one_key_fetch(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """Twenty activities of an actor the node has never seen, sent at once: one fetch of its key serves them
+    all (the others wait for it), so none is refused for the fetches in flight and the peer is asked once."""
+    import asyncio
+
+    async with start_node(tmp_path, "alice", clock) as node, remote_actor() as m:
+        url = node.base + "/inbox"
+        before = node.fed.client.requests_made
+        bodies = [json.dumps(follow(m.actor, node.actor, n)).encode() for n in range(20)]
+        statuses = await asyncio.gather(*(post(node, b, m.signed_headers(url, b, clock())) for b in bodies))
+        assert statuses == [202] * 20
+        assert node.fed.client.requests_made - before <= 3  # the actor, and the WebFinger round trip
+        assert await node.fed.store.inbox_count() == 20
