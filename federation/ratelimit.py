@@ -9,6 +9,7 @@ refused before any work is done.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 from collections import Counter
@@ -20,6 +21,7 @@ from federation.errors import RateLimited
 __all__ = ["FetchSlots", "HostRateLimiter", "client_key"]
 
 
+@functools.lru_cache(maxsize=4096)  # every inbox request asks, and the same few addresses keep asking
 def client_key(remote: str | None) -> str:
     """The bucket a connecting address is charged to: an IPv4 address, or the /64 of an IPv6 one (one
     subscriber's share: its addresses cost nothing to change)."""

@@ -143,6 +143,9 @@ def _note(note: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _context(value: Any) -> Any:
+    items = value if isinstance(value, list) else [value]
+    if all(isinstance(v, str) and len(v) <= 512 for v in items) and len(items) <= _MAX_ITEMS:
+        return value  # URLs only (check_contexts refused unknown ones): the usual case, nothing to measure
     if len(json.dumps(value)) <= _MAX_CONTEXT:
         return value
     # inline term definitions that large define nothing processing reads (it reads compacted JSON as such)
