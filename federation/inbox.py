@@ -213,8 +213,8 @@ class Intake:
         clock: Callable[[], float],
         limiter: HostRateLimiter,
         on_stored: Callable[[], None],
+        owner: str,
         clients: HostRateLimiter | None = None,
-        owner: str = "",
     ) -> None:
         self.store = store
         self.owner = owner  # the owner's actor id: what a Follow, a Block or a direct message is addressed to
