@@ -1,9 +1,12 @@
 """Receiving activities: every check of docs/ARCHITECTURE.md §5, in an order where cheap refusals come first.
 
-1. per-host rate limit (by the signing key's host, read from the headers; 503 + Retry-After);
+1. rate limits (federation/ratelimit.py; 503 + Retry-After): a request is charged to the address it comes
+   from until its signature is verified, then to the host of the key that signed it; a host over its limit
+   is refused here already (its bucket is looked at, not charged, since the key id is not yet proven);
 2. size: a declared or streamed body over 1 MiB is refused before parsing (413); content type (415);
 3. JSON parsed within limits (depth 32, 20,000 values: 413; malformed: 400), the usual compacted-AS variations
-   normalised, and its ``@context`` checked against the contexts we ship (400);
+   normalised, and its ``@context`` checked against the contexts we ship (400); an activity Kith would not act
+   on is answered 202 here and not stored, before any key is fetched (federation/triage.py);
 4. signature (cavage or RFC 9421) verified on the raw bytes with the key the ``keyId`` names, inside the time
    window, with the digest checked (401); a failed check may re-fetch the key once (rotation);
 5. origin: key owner = ``actor`` = origin of the activity id (403); Update/Delete/Move/Undo/Offer only of the
@@ -14,6 +17,7 @@
    names is checked before any key is fetched, the actor the key belongs to once it is known;
 7. dedupe by activity id (a finished id reused by another signed request is a new request: federation/store.py)
    and durable store in one group-committed write, then 202; a worker processes it.
+   What is stored is only what processing reads (federation/triage.py), so that padding does not fill the disk.
 Nothing is written unless every check passed.
 """
 
@@ -33,10 +37,11 @@ from federation.blocks import Blocks
 from federation.errors import Blocked, FetchError, FetchStatus
 from federation.fetch import FetchBudget
 from federation.ports import RemoteActor
-from federation.ratelimit import HostRateLimiter
+from federation.ratelimit import FetchSlots, HostRateLimiter, client_key
 from federation.remote import RemoteActors, origin
 from federation.signing import public_key, signature_key_id, verify
 from federation.store import FederationStore
+from federation.triage import bounded, wanted
 from protocol import cavage, rfc9421
 from protocol.errors import (
     MalformedInput,
@@ -49,7 +54,12 @@ from protocol.jsonld import MAX_DOCUMENT_BYTES, parse_json
 from protocol.sfv import Item, parse_dictionary
 from protocol.wire import header_map
 
-__all__ = ["KNOWN_CONTEXTS", "Intake", "check_contexts", "read_body"]
+__all__ = ["KEY_FETCHES", "KEY_FETCHES_PER_CLIENT", "KNOWN_CONTEXTS", "Intake", "check_contexts", "read_body"]
+
+#: Key fetches for requests not yet verified, at once (federation/ratelimit.FetchSlots): well under the guarded
+#: client's 200 connections, so that deliveries and the inbox worker always have theirs.
+KEY_FETCHES = 32
+KEY_FETCHES_PER_CLIENT = 4
 
 #: Context URLs an incoming activity may name. Everything else is refused: we never fetch contexts.
 KNOWN_CONTEXTS = frozenset(
@@ -227,34 +237,48 @@ class Intake:
         clock: Callable[[], float],
         limiter: HostRateLimiter,
         on_stored: Callable[[], None],
+        owner: str,
+        clients: HostRateLimiter | None = None,
         blocks: Blocks | None = None,
     ) -> None:
         self.store = store
+        self.owner = owner  # the owner's actor id: what a Follow, a Block or a direct message is addressed to
         self.actors = actors
         self.blocks = blocks or Blocks(store)
         self.base_url = base_url
         self.clock = clock
-        self.limiter = limiter
+        self.limiter = limiter  # per peer host, charged once a request's signature is verified
+        # per connecting address, for requests not (yet) verified; the same allowance as a host
+        self.clients = clients or HostRateLimiter(rate=limiter.rate, burst=limiter.burst, clock=clock)
+        self.fetches = FetchSlots(total=KEY_FETCHES, per_client=KEY_FETCHES_PER_CLIENT)
         self.on_stored = on_stored
         self._batcher = _StoreBatcher(store)
         self.verified = 0  # counters for tests and benchmarks
         self.duplicates = 0
+        self.ignored = 0
+
+    def _admit(self, request: web.Request) -> tuple[Any, str, str]:
+        """The rate limits' first look at a request: its sender's address pays for it until its signature is
+        verified (then it is paid back, see authenticate); the host its key id names is only looked at.
+        Returns (scheme, key id, client)."""
+        client = client_key(request.remote)
+        self.clients.take(client)
+        scheme, key_id = signature_key_id(request.headers)
+        self.limiter.check(_key_host(key_id))
+        return scheme, key_id, client
 
     async def handle(self, request: web.Request) -> web.Response:
         headers = request.headers
-        try:
-            scheme, key_id = signature_key_id(headers)
-        except SignatureError:
-            scheme, key_id = "cavage", ""
-        self.limiter.take(_key_host(key_id) if key_id else (request.remote or "unknown"))
+        scheme, key_id, client = self._admit(request)
         body = await read_body(request)
         media = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if media not in _ACTIVITY_MEDIA:
             raise web.HTTPUnsupportedMediaType(text="send application/activity+json")
         activity = parse_json(body)
         check_contexts(activity)
-        if not key_id:
-            raise SignatureError("request is not signed; sign it with HTTP Signatures (cavage or RFC 9421)")
+        if not wanted(_normalize(activity), owner=self.owner):
+            self.ignored += 1  # its address paid for it: nothing proved who sent it
+            return web.Response(status=202, text="ignored: Kith does not act on this activity")
         stored = await self.receive(
             scheme=scheme,
             key_id=key_id,
@@ -263,16 +287,57 @@ class Intake:
             headers=headers,
             body=body,
             activity=activity,
+            client=client,
         )
         return web.Response(status=202, text="stored" if stored else "already stored")
 
     async def authenticate(
-        self, *, scheme: Any, key_id: str, method: str, url: str, headers: Mapping[str, str], body: bytes
+        self,
+        *,
+        scheme: Any,
+        key_id: str,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        client: str | None = None,
     ) -> RemoteActor:
-        """The actor whose key signed this request, or SignatureError (401)."""
+        """The actor whose key signed this request, or SignatureError (401). Once verified, the request is
+        paid back to the ``client`` address that paid for it and charged to the key's host instead (503 when
+        that host is over its limit)."""
+        actor = await self._authenticate(
+            scheme=scheme,
+            key_id=key_id,
+            method=method,
+            url=url,
+            headers=headers,
+            body=body,
+            client=client or "?",
+        )
+        if client is not None:
+            self.clients.give_back(client)
+        self.limiter.take(_key_host(key_id))
+        return actor
+
+    async def _authenticate(
+        self,
+        *,
+        scheme: Any,
+        key_id: str,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        client: str,
+    ) -> RemoteActor:
         budget = FetchBudget(remaining=4)
         try:
-            actor = await self.actors.by_key_id(key_id, budget=budget)
+            actor = await self.actors.known_key(key_id)
+            if actor is None and self.actors.fetching(key_id):
+                actor = await self.actors.by_key_id(key_id, budget=budget)  # waits for the fetch under way
+            elif actor is None:
+                with self.fetches.slot(client):  # a fetch for someone not yet proven: bounded (503 beyond)
+                    actor = await self.actors.by_key_id(key_id, budget=budget)
         except FetchStatus as exc:
             if exc.status in (404, 410):
                 raise _KeyGone(key_id) from None
@@ -281,19 +346,28 @@ class Intake:
             raise SignatureError(f"cannot fetch the key {key_id}: {exc.message}") from None
         except OriginMismatch as exc:  # no actor vouches for this key: the request is not authenticated
             raise SignatureError(f"the key {key_id} is not listed by its actor: {exc.message}") from None
+        except MalformedInput as exc:  # an actor document or key we cannot use authenticates nobody
+            raise SignatureError(f"cannot use the key {key_id}: {exc.message}") from None
         now = self.clock()
 
         def check(signer: RemoteActor) -> None:
-            key = public_key(signer.public_key_pem, key_id=key_id, owner=signer.id)
+            try:
+                key = public_key(signer.public_key_pem, key_id=key_id, owner=signer.id)
+            except MalformedInput as exc:  # e.g. cached before its exponent was refused: refetched below
+                raise SignatureError(f"the key {key_id} cannot be used: {exc.message}") from None
             verify(scheme, method=method, url=url, headers=headers, body=body, key=key, now=now)
 
         try:
             check(actor)
         except SignatureError as exc:
-            if "does not verify" not in exc.message:
+            if "does not verify" not in exc.message and "cannot be used" not in exc.message:
                 raise
-            # the key may have been rotated: one re-fetch, rate-limited per actor, then the verdict stands
-            fresh = await self.actors.refetch_key(actor, budget=budget)
+            # the key may have been rotated: one re-fetch, rate-limited per key, then the verdict stands
+            try:
+                with self.fetches.slot(client):
+                    fresh = await self.actors.refetch_key(actor, budget=budget)
+            except (FetchError, MalformedInput, OriginMismatch):
+                raise exc from None  # the key's server cannot vouch for anything new: the request stays refused
             if fresh is None or fresh.public_key_pem == actor.public_key_pem or fresh.public_key_id != key_id:
                 raise
             check(fresh)
@@ -302,8 +376,7 @@ class Intake:
 
     async def signed_fetcher(self, request: web.Request) -> RemoteActor:
         """Who signed this GET (private records are served only to actors allowed to see them)."""
-        scheme, key_id = signature_key_id(request.headers)
-        self.limiter.take(_key_host(key_id))
+        scheme, key_id, client = self._admit(request)
         if await self.blocks.refuses_key(key_id):
             raise Blocked("blocked")
         try:
@@ -314,6 +387,7 @@ class Intake:
                 url=self.base_url + request.path_qs,
                 headers=request.headers,
                 body=b"",
+                client=client,
             )
         except _KeyGone:
             raise SignatureError(f"the key {key_id} is gone") from None
@@ -331,6 +405,7 @@ class Intake:
         headers: Mapping[str, str],
         body: bytes,
         activity: dict[str, Any],
+        client: str | None = None,
     ) -> bool:
         original = activity
         activity = _normalize(activity)
@@ -343,7 +418,13 @@ class Intake:
             raise Blocked("blocked")
         try:
             actor = await self.authenticate(
-                scheme=scheme, key_id=key_id, method=method, url=url, headers=headers, body=body
+                scheme=scheme,
+                key_id=key_id,
+                method=method,
+                url=url,
+                headers=headers,
+                body=body,
+                client=client,
             )
         except _KeyGone:
             if kind == "Delete" and actor_ref == key_id.split("#")[0]:
@@ -364,7 +445,7 @@ class Intake:
             if object_id is not None and origin(object_id) != actor_origin:
                 raise OriginMismatch(f"a {kind} can only concern its actor's own objects, not {object_id}")
         self.verified += 1
-        clean = _strip_foreign(activity, actor_origin)
+        clean = bounded(_strip_foreign(activity, actor_origin), owner=self.owner)
         text = body.decode() if clean is original else json.dumps(clean)  # keep the bytes as sent when we can
         request = _request_digest(scheme, key_id, headers)  # after verification: these headers parse
         stored = await self._batcher.add((activity_id, actor.id, kind, text, now), request)

@@ -1,6 +1,11 @@
 """The federation runtime of one node: the pieces (store, guarded client, remote actors, intake, delivery,
 inbox processing) wired together, plus the two reconciliation loops' workers.
 
+Inbox items are processed side by side (federation/pump.py): ``INBOX_CONCURRENCY`` at once, ``INBOX_PER_HOST``
+per sender host, and one at a time per actor, in the order they were received. An item whose processing
+waits on a hanging server (an ``Update`` whose actor is re-fetched) holds its own slot; the other senders'
+items go on around it.
+
 ``FederationContext`` is what the node passes in; ``Federation`` is built from it inside the running event
 loop (the HTTP session needs one) by ``federation.setup``'s cleanup context, or directly in tests.
 """
@@ -20,10 +25,11 @@ from typing import Any
 from federation import cards, profile
 from federation.blocks import Blocks
 from federation.delivery import DeliveryLoop, Withdrawn, backoff
-from federation.errors import FetchError, Gone
+from federation.errors import FetchError, FetchStatus, Gone
 from federation.fetch import FetchPolicy, GuardedClient
 from federation.inbox import Intake
 from federation.ports import GraphPort
+from federation.pump import Busy, Pump
 from federation.ratelimit import HostRateLimiter
 from federation.remote import RemoteActors
 from federation.signing import make_signer
@@ -35,7 +41,9 @@ from node.store.db import Database
 from protocol.errors import KithError, RemoteError
 
 __all__ = [
+    "INBOX_CONCURRENCY",
     "INBOX_MAX_ATTEMPTS",
+    "INBOX_PER_HOST",
     "KEEP_DAYS",
     "OFFER_DAYS",
     "PRUNE_EVERY",
@@ -46,6 +54,8 @@ __all__ = [
 _log = logging.getLogger("kith.federation")
 
 INBOX_MAX_ATTEMPTS = 6
+INBOX_CONCURRENCY = 16  # inbox items processed at once
+INBOX_PER_HOST = 4  # of which from any one sender host
 OFFER_DAYS = 30  # an unanswered relationship offer expires (PROTOCOL.md §7.2)
 #: Finished inbox items and private outbox activities are forgotten this long after they ended (FEDERATION.md).
 #: Far beyond any sender's retries (Mastodon's last comes about three days on) and the 12-hour signature cap,
@@ -65,8 +75,10 @@ class FederationContext:
     clock: Callable[[], float] = time.time
     client_factory: Callable[[], GuardedClient] | None = None
     run_workers: bool = True  # False: nothing runs in the background; tests call run_once()
-    inbox_rate: float = 100.0  # per peer host, requests a second (after the burst)
-    inbox_burst: float = 400.0
+    # per peer host, requests a second after a burst: None takes federation.inbox_rate_per_host and
+    # federation.inbox_burst_per_host from the configuration (benchmarks pass their own)
+    inbox_rate: float | None = None
+    inbox_burst: float | None = None
     rng: random.Random | None = None
 
 
@@ -107,14 +119,31 @@ class Federation:
             clock=ctx.clock,
             allow_http=ctx.config.federation.allow_http,
         )
-        self.inbox_wake = asyncio.Event()
+        self._inbox: Pump[InboxRow] = Pump(
+            name="inbox",
+            claim=self._claim_inbox,
+            run=self._process,
+            ident=lambda row: row.seq,
+            host=lambda row: row.host,
+            lane=lambda row: row.actor_id,
+            total=INBOX_CONCURRENCY,
+            per_host=INBOX_PER_HOST,
+            log=_log,
+        )
+        self.inbox_wake = self._inbox.wake  # the intake sets it when it stores something
+        fed_config = ctx.config.federation
         self.intake = Intake(
             store=self.store,
             actors=self.actors,
             base_url=ctx.config.base_url,
             clock=ctx.clock,
-            limiter=HostRateLimiter(rate=ctx.inbox_rate, burst=ctx.inbox_burst, clock=ctx.clock),
+            limiter=HostRateLimiter(
+                rate=fed_config.inbox_rate_per_host if ctx.inbox_rate is None else ctx.inbox_rate,
+                burst=fed_config.inbox_burst_per_host if ctx.inbox_burst is None else ctx.inbox_burst,
+                clock=ctx.clock,
+            ),
             on_stored=self.inbox_wake.set,
+            owner=self.urls.owner,
             blocks=self.blocks,
         )
         self.delivery = DeliveryLoop(
@@ -283,27 +312,46 @@ class Federation:
 
     # ---- the inbox loop --------------------------------------------------------------------------
 
-    async def process_inbox_once(self, limit: int = 64) -> int:
-        rows = await self.store.claim_inbox(self.clock(), limit=limit)
-        if not rows:  # a quiet moment: let unanswered offers expire, and forget old finished traffic
-            now = self.clock()
-            await self._publish_pending()  # a saved card change not sent yet (the owner's request failed)
-            await self.store.expire_offers(now - OFFER_DAYS * 86400, now)
-            if now >= self._next_prune:
-                self._next_prune = now + PRUNE_EVERY
-                inbox, outbox = await self.store.prune(now - KEEP_DAYS * 86400)
-                if inbox or outbox:
-                    _log.info("forgot %d old inbox items and %d old outbox activities", inbox, outbox)
-        for row in rows:
-            await self._process(row)
-        return len(rows)
+    async def process_inbox_once(self, limit: int = 512) -> int:
+        """Process every due inbox item (up to ``limit``), side by side within the limits, and return when all
+        are done; how many were taken. When none was due, a quiet moment's housekeeping runs instead."""
+        taken = await self._inbox.drain(limit)
+        if not taken:
+            await self._quiet()
+        return taken
 
-    async def _process(self, row: InboxRow) -> None:
+    async def _claim_inbox(self, room: int, busy: Busy) -> list[InboxRow]:
+        return await self.store.claim_inbox(
+            self.clock(),
+            limit=room,
+            # held items are skipped by the claim whatever their lock says; a restart releases every lock
+            lock_seconds=3600.0,
+            per_host=busy.backlog,
+            busy_hosts=busy.hosts,
+            busy_seqs=[i for i in busy.ids if isinstance(i, int)],
+        )
+
+    async def _quiet(self) -> None:
+        """Send a saved card change not sent yet (the owner's request failed), let unanswered offers expire,
+        and forget old finished traffic (at most every PRUNE_EVERY)."""
+        now = self.clock()
+        await self._publish_pending()
+        await self.store.expire_offers(now - OFFER_DAYS * 86400, now)
+        if now >= self._next_prune:
+            self._next_prune = now + PRUNE_EVERY
+            inbox, outbox = await self.store.prune(now - KEEP_DAYS * 86400)
+            if inbox or outbox:
+                _log.info("forgot %d old inbox items and %d old outbox activities", inbox, outbox)
+
+    async def _process(self, row: InboxRow, release: Callable[[], None] | None = None) -> None:
+        """Process one claimed item and record its outcome; it holds its slots throughout (``release`` unused:
+        an item's own fetches are what its sender's host slots bound)."""
         now = self.clock()
         try:
             await self.processor.process(row.actor_id, json.loads(row.body))
         except FetchError as exc:  # the peer or a third party is unreachable: try again later
-            await self._retry_later(row, exc.message)
+            asked = exc.retry_after if isinstance(exc, FetchStatus) else None
+            await self._retry_later(row, exc.message, asked)
             return
         except (RemoteError, KithError) as exc:  # the activity itself is wrong: no retry helps
             _log.info("activity %s from %s refused: %s", row.activity_id, row.actor_id, exc.message)
@@ -315,25 +363,17 @@ class Federation:
             return
         await self.store.finish_inbox(row.seq, state="done", now=now)
 
-    async def _retry_later(self, row: InboxRow, error: str) -> None:
+    async def _retry_later(self, row: InboxRow, error: str, asked: float | None = None) -> None:
         now = self.clock()
         if row.attempts >= INBOX_MAX_ATTEMPTS:  # given up: kept, with its error, for the owner to see
             await self.store.finish_inbox(row.seq, state="rejected", now=now, error=error)
             return
-        retry_at = now + backoff(row.attempts, self.rng)
+        # not before a server's Retry-After (capped by the guarded client), whatever the back-off says
+        retry_at = now + max(backoff(row.attempts, self.rng), asked or 0.0)
         await self.store.finish_inbox(row.seq, state="failed", now=now, error=error, retry_at=retry_at)
 
     async def _inbox_forever(self, idle: float = 5.0) -> None:
-        while True:
-            try:
-                n = await self.process_inbox_once()
-            except Exception:  # one broken cycle must not stop the inbox for good; logged loudly
-                _log.exception("inbox cycle failed")
-                n = 0
-            if n == 0:
-                self.inbox_wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.inbox_wake.wait(), timeout=idle)
+        await self._inbox.forever(idle, quiet=self._quiet)
 
     async def run_once(self) -> tuple[int, int]:
         """One step of both loops (inbox first, so that its answers go out in the same step)."""

@@ -8,7 +8,7 @@ queue claims are single UPDATE ... RETURNING statements so that two workers neve
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -88,6 +88,14 @@ def domains_of(url: str) -> set[str]:
     return domains
 
 
+def _url_host(column: str) -> str:
+    """SQL for the host[:port] of the URL in ``column`` (what :func:`host_of` gives for the URLs actor ids
+    are: scheme://host[:port]/path), so that a claim can group rows by the host of a URL column."""
+    rest = f"substr({column}, instr({column}, '://') + 3)"
+    end = f"CASE WHEN instr({rest}, '/') > 0 THEN instr({rest}, '/') - 1 ELSE length({rest}) END"
+    return f"lower(substr({rest}, 1, {end}))"
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class StoredActor:
     actor: RemoteActor
@@ -143,6 +151,7 @@ class InboxRow:
     type: str
     body: str
     attempts: int
+    host: str = ""  # the sender's host[:port], as the claim grouped it (see _URL_HOST)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -418,7 +427,18 @@ class FederationStore:
         record: dict[str, Any],
         now: float,
     ) -> bool:
+        """Record an offer; False when it is not new: its id is known (a replay), or an offer of the same type
+        between the same two is still pending. One pending offer per pair and type: sixteen identical offers
+        were sixteen requests for the owner to answer; a repeat is ignored while the first one waits."""
+
         async def fn(conn: aiosqlite.Connection) -> bool:
+            async with conn.execute(
+                """SELECT 1 FROM fed_offers WHERE direction = ? AND actor_id = ? AND rel_type = ?
+                   AND state = 'offered' LIMIT 1""",
+                (direction, actor_id, rel_type),
+            ) as cur:
+                if await cur.fetchone() is not None:
+                    return False
             cur = await conn.execute(
                 """INSERT OR IGNORE INTO fed_offers
                    (offer_id, direction, actor_id, rel_type, record, state, created_at, updated_at)
@@ -560,16 +580,45 @@ class FederationStore:
 
         return await self.db.write(fn)
 
-    async def claim_inbox(self, now: float, *, limit: int = 64, lock_seconds: float = 120) -> list[InboxRow]:
+    async def claim_inbox(
+        self,
+        now: float,
+        *,
+        limit: int = 64,
+        lock_seconds: float = 120,
+        per_host: int | None = None,
+        busy_hosts: Mapping[str, int] | None = None,
+        busy_seqs: Iterable[int] = (),
+    ) -> list[InboxRow]:
+        """Take due inbox items, oldest first. ``per_host``: at most that many items per sender host, counting
+        the ``busy_hosts`` ones already held; ``busy_seqs`` (held) are skipped whatever their lock says."""
+        cap = per_host if per_host is not None else limit
+        host = _url_host("actor_id")
+
         async def fn(conn: aiosqlite.Connection) -> list[InboxRow]:
             async with conn.execute(
-                """UPDATE fed_inbox SET state = 'processing', lock_expires_at = ?, attempts = attempts + 1,
+                f"""UPDATE fed_inbox SET state = 'processing', lock_expires_at = ?, attempts = attempts + 1,
                        updated_at = ?
-                   WHERE seq IN (SELECT seq FROM fed_inbox
-                                 WHERE state IN ('received', 'failed', 'processing') AND next_attempt_at <= ?
-                                 AND (lock_expires_at IS NULL OR lock_expires_at <= ?) ORDER BY seq LIMIT ?)
-                   RETURNING seq, activity_id, actor_id, type, body, attempts""",
-                (now + lock_seconds, now, now, now, limit),
+                   WHERE seq IN (
+                     SELECT seq FROM (
+                       SELECT seq, host, row_number() OVER (PARTITION BY host ORDER BY seq) AS nth FROM (
+                         SELECT seq, {host} AS host FROM fed_inbox
+                         WHERE state IN ('received', 'failed', 'processing') AND next_attempt_at <= ?
+                           AND (lock_expires_at IS NULL OR lock_expires_at <= ?)
+                           AND seq NOT IN (SELECT value FROM json_each(?))))
+                     WHERE nth <= ? - COALESCE((SELECT value FROM json_each(?) WHERE key = host), 0)
+                     ORDER BY seq LIMIT ?)
+                   RETURNING seq, activity_id, actor_id, type, body, attempts, {host} AS host""",
+                (
+                    now + lock_seconds,
+                    now,
+                    now,
+                    now,
+                    json.dumps(sorted(busy_seqs)),
+                    cap,
+                    json.dumps(dict(busy_hosts or {})),
+                    limit,
+                ),
             ) as cur:
                 rows = await cur.fetchall()
             return sorted((InboxRow(**dict(r)) for r in rows), key=lambda r: r.seq)
@@ -653,21 +702,47 @@ class FederationStore:
         return await self.db.write(fn)
 
     async def claim_deliveries(
-        self, now: float, *, limit: int = 256, lock_seconds: float = 120
+        self,
+        now: float,
+        *,
+        limit: int = 256,
+        lock_seconds: float = 120,
+        per_host: int | None = None,
+        busy_hosts: Mapping[str, int] | None = None,
+        busy_ids: Iterable[int] = (),
     ) -> list[DeliveryRow]:
-        """Take due deliveries whose host's circuit is closed (a dead host gets at most one probe a claim)."""
+        """Take due deliveries whose host's circuit is closed (a dead host gets at most one probe a claim).
+
+        ``per_host``: at most that many rows per host, counting the ``busy_hosts`` rows already in flight;
+        ``busy_ids`` (in flight) are skipped whatever their lock says. Oldest due first within each host."""
+        cap = per_host if per_host is not None else limit
 
         async def fn(conn: aiosqlite.Connection) -> list[DeliveryRow]:
             async with conn.execute(
                 """UPDATE fed_deliveries SET state = 'sending', lock_expires_at = ?, updated_at = ?
                    WHERE id IN (
-                     SELECT d.id FROM fed_deliveries d LEFT JOIN fed_hosts h ON h.host = d.host
-                     WHERE d.state IN ('queued', 'retry_wait', 'sending') AND d.next_attempt_at <= ?
-                       AND (d.lock_expires_at IS NULL OR d.lock_expires_at <= ?)
-                       AND (h.open_until IS NULL OR h.open_until <= ?)
-                     ORDER BY d.next_attempt_at, d.id LIMIT ?)
+                     SELECT id FROM (
+                       SELECT d.id, d.host, d.next_attempt_at,
+                              row_number() OVER (PARTITION BY d.host ORDER BY d.next_attempt_at, d.id) AS nth
+                       FROM fed_deliveries d LEFT JOIN fed_hosts h ON h.host = d.host
+                       WHERE d.state IN ('queued', 'retry_wait', 'sending') AND d.next_attempt_at <= ?
+                         AND (d.lock_expires_at IS NULL OR d.lock_expires_at <= ?)
+                         AND (h.open_until IS NULL OR h.open_until <= ?)
+                         AND d.id NOT IN (SELECT value FROM json_each(?)))
+                     WHERE nth <= ? - COALESCE((SELECT value FROM json_each(?) WHERE key = host), 0)
+                     ORDER BY next_attempt_at, id LIMIT ?)
                    RETURNING id""",
-                (now + lock_seconds, now, now, now, now, limit),
+                (
+                    now + lock_seconds,
+                    now,
+                    now,
+                    now,
+                    now,
+                    json.dumps(sorted(busy_ids)),
+                    cap,
+                    json.dumps(dict(busy_hosts or {})),
+                    limit,
+                ),
             ) as cur:
                 ids = [r[0] for r in await cur.fetchall()]
             if not ids:
@@ -683,6 +758,26 @@ class FederationStore:
                 return [DeliveryRow(**dict(r)) for r in await cur.fetchall()]
 
         return await self.db.write(fn)
+
+    async def release_deliveries(self, ids: Sequence[int]) -> None:
+        """Put claimed deliveries back unattempted (their host's circuit opened while they waited); those of a
+        host dead-lettered meanwhile go with its other dead letters."""
+
+        async def fn(conn: aiosqlite.Connection) -> None:
+            marks = ",".join("?" * len(ids))
+            await conn.execute(
+                f"""UPDATE fed_deliveries SET state = 'queued', lock_expires_at = NULL
+                    WHERE id IN ({marks}) AND state = 'sending'""",
+                list(ids),
+            )
+            await conn.execute(
+                f"""UPDATE fed_deliveries SET state = 'dead' WHERE id IN ({marks}) AND state = 'queued'
+                    AND host IN (SELECT host FROM fed_hosts WHERE dead = 1)""",
+                list(ids),
+            )
+
+        if ids:
+            await self.db.write(fn)
 
     async def finish_delivery(
         self,

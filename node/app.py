@@ -12,10 +12,12 @@ from aiohttp import web
 
 from node import api_import  # noqa: F401  (its routes join node.api's table)
 from node.api import CONTEXT, add_api_fallback, auth_middleware, setup_api
+from node.config import Config
 from node.context import NodeContext
 from node.http import error_middleware
+from node.server_limits import LimitedSite, ServerLimits, body_pace_middleware
 
-__all__ = ["APP_EXTENSIONS", "build_app", "run_node"]
+__all__ = ["APP_EXTENSIONS", "build_app", "run_node", "start_server"]
 
 #: Other packages' setup functions (federation, web UI), called with (app, ctx) in order. Kept as a list so that
 #: a node can be built without them in tests of the API alone.
@@ -36,11 +38,19 @@ def _default_extensions() -> list[Callable[[web.Application, NodeContext], None]
 
 
 def build_app(
-    ctx: NodeContext, *, extensions: list[Callable[[web.Application, NodeContext], None]] | None = None
+    ctx: NodeContext,
+    *,
+    extensions: list[Callable[[web.Application, NodeContext], None]] | None = None,
+    limits: ServerLimits | None = None,
 ) -> web.Application:
+    """``limits``: the server limits the body-pace middleware keeps (by default from the configuration)."""
     app = web.Application(
         client_max_size=ctx.config.server.max_body_bytes,
-        middlewares=[error_middleware, auth_middleware],
+        middlewares=[
+            body_pace_middleware(limits or ServerLimits.from_config(ctx.config)),
+            error_middleware,
+            auth_middleware,
+        ],
     )
     app[CONTEXT] = ctx
     setup_api(app)
@@ -50,18 +60,31 @@ def build_app(
     return app
 
 
+async def start_server(
+    app: web.Application, config: Config, *, host: str, port: int, limits: ServerLimits | None = None
+) -> web.AppRunner:
+    """Serve ``app`` on host:port within the server limits (node/server_limits.py): idle and header time and
+    connections per client address and in all (the body pace is build_app's middleware). The caller cleans
+    the runner up."""
+    limits = limits or ServerLimits.from_config(config)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, **limits.runner_kwargs())
+    await runner.setup()
+    try:
+        await LimitedSite(runner, host, port, limits=limits).start()
+    except BaseException:  # e.g. the port is taken: leave nothing open behind the error
+        await runner.cleanup()
+        raise
+    return runner
+
+
 async def run_node(
     ctx: NodeContext, *, host: str, port: int, ready: Callable[[str], Any] | None = None
 ) -> None:
     """Serve until SIGINT/SIGTERM, then close the database cleanly."""
     app = build_app(ctx)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
     try:
-        await site.start()
-    except BaseException:  # e.g. the port is taken: leave nothing open behind the error
-        await runner.cleanup()
+        runner = await start_server(app, ctx.config, host=host, port=port)
+    except BaseException:
         await ctx.close()
         raise
     stop = asyncio.Event()

@@ -30,7 +30,8 @@ async def test_fetchers_refused_signers_and_pending_followers_are_not_people(tmp
             with contextlib.suppress(FetchStatus):  # what it answers does not matter here
                 await s.fed.client.get_json(a.actor + path, signer=s.fed.fetch_signer)
         assert (await p.get("eve", a.actor + "/card"))[0] == 404
-        # a request refused after its key was fetched: an activity that is not the signer's own
+        # an activity that is not the signer's own: dropped unread at the inbox (federation/triage.py), or
+        # refused once its key was fetched; either way nobody becomes a person
         forged = {
             "@context": "https://www.w3.org/ns/activitystreams",
             "id": p.actor("eve") + "/updates/1",
@@ -38,7 +39,7 @@ async def test_fetchers_refused_signers_and_pending_followers_are_not_people(tmp
             "actor": p.actor("eve"),
             "object": {"id": s.actor, "type": "Person"},
         }
-        assert await p.send("eve", a.actor + "/inbox", forged) == 403
+        assert await p.send("eve", a.actor + "/inbox", forged) in (202, 403)
         # an Update of an actor the owner never dealt with
         update = forged | {"id": p.actor("fan") + "/u", "actor": p.actor("fan"), "object": p.actor("fan")}
         assert await p.send("fan", a.actor + "/inbox", update) == 202
