@@ -2,7 +2,8 @@
 
 KithError
 ├── LocalError
-│   └── NotFound                  an owner asked about an address or id we cannot find (404)
+│   ├── NotFound                  an owner asked about an address or id we cannot find (404)
+│   └── Gone                      the actor was deleted: nothing more is done as it (410)
 └── RemoteError
     ├── FetchError                an outbound request failed (502 at the edge)
     │   ├── FetchBlocked              the address is private/special, the scheme is not allowed,
@@ -29,6 +30,7 @@ __all__ = [
     "FetchStatus",
     "FetchTimeout",
     "FetchTooLarge",
+    "Gone",
     "NotFound",
     "RateLimited",
 ]
@@ -36,6 +38,10 @@ __all__ = [
 
 class NotFound(LocalError):
     status_hint = 404
+
+
+class Gone(LocalError):
+    status_hint = 410
 
 
 class FetchError(RemoteError):

@@ -12,12 +12,15 @@ Rules it keeps:
 - Timeouts: 5 s connect, ``fetch_timeout`` (30 s) total, so a peer dribbling bytes is cut off.
 - Bodies are read while streaming and abandoned past 1 MiB; at most 3 redirects, each checked again; the
   content type is checked against what the caller accepts; a :class:`FetchBudget` bounds fetches per activity.
+- A 429 or 503 says when to come back (``Retry-After``): :meth:`FetchResponse.retry_after` reads it, capped at
+  ``RETRY_AFTER_MAX``, and :class:`FetchStatus` carries it to whoever schedules the retry (delivery, inbox).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,13 +39,15 @@ from federation.errors import (
     FetchTimeout,
     FetchTooLarge,
 )
-from protocol.errors import MalformedInput, TooLarge
+from protocol.errors import MalformedInput, SignatureError, TooLarge
 from protocol.jsonld import MAX_DOCUMENT_BYTES, parse_json
+from protocol.wire import parse_http_date
 
 __all__ = [
     "ACCEPT_ACTIVITY",
     "ACTIVITY_TYPES",
     "JRD_TYPES",
+    "RETRY_AFTER_MAX",
     "FetchBudget",
     "FetchPolicy",
     "FetchResponse",
@@ -50,6 +55,7 @@ __all__ = [
     "GuardedResolver",
     "Signer",
     "address_allowed",
+    "retry_after",
 ]
 
 _IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -65,6 +71,35 @@ ACCEPT_ACTIVITY = (
 Signer = Callable[[str, str, Mapping[str, str], bytes | None], Mapping[str, str]]
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+#: The longest a peer's Retry-After is honoured (seconds): beyond it the usual back-off decides, so that a peer
+#: cannot park our deliveries past their dead-letter age with one header.
+RETRY_AFTER_MAX = 6 * 3600.0
+_RETRY_STATUSES = frozenset({429, 503})
+
+
+def retry_after(status: int, headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds a 429/503 answer asks us to wait (``Retry-After``: delta-seconds or an HTTP date), at most
+    RETRY_AFTER_MAX; None when the answer names no usable time. A date is measured against the answer's own
+    ``Date`` when it has one, so that neither clock's error counts."""
+    if status not in _RETRY_STATUSES:
+        return None
+    value = headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    if value.isascii() and value.isdigit():
+        seconds = float(int(value[:12]))
+    else:
+        try:
+            when = parse_http_date(value)
+        except (MalformedInput, SignatureError, ValueError):
+            return None
+        try:
+            base = float(parse_http_date(headers.get("Date", "").strip()))
+        except (MalformedInput, SignatureError, ValueError):
+            base = now
+        seconds = when - base
+    return min(max(seconds, 0.0), RETRY_AFTER_MAX)
 
 
 def _embedded_v4(ip: _IPAddress) -> ipaddress.IPv4Address | None:
@@ -154,6 +189,10 @@ class FetchResponse:
     headers: CIMultiDictProxy[str]
     body: bytes
     content_type: str = ""
+
+    def retry_after(self, now: float) -> float | None:
+        """See :func:`retry_after`."""
+        return retry_after(self.status, self.headers, now)
 
     def json_object(self) -> dict[str, Any]:
         try:
@@ -307,5 +346,11 @@ class GuardedClient:
             "GET", url, headers={"Accept": accept}, accept_types=accept_types, budget=budget, signer=signer
         )
         if not 200 <= resp.status < 300:
-            raise FetchStatus(f"{resp.url} answered {resp.status}", status=resp.status)
+            wait = resp.retry_after(time.time())
+            raise FetchStatus(
+                f"{resp.url} answered {resp.status}"
+                + (f"; it asks to retry in {wait:.0f} s" if wait else ""),
+                status=resp.status,
+                retry_after=wait,
+            )
         return resp.url, resp.json_object()

@@ -8,7 +8,8 @@
   it; the offerer may withdraw with ``Undo {Offer}``.
 - Ending: either end sends ``Update`` of the relationship with ``status: "ended"``, signed by the sender alone.
 - Cards: an ``Update`` of a ``ProfileCard`` signed by its owner, rendered with only the fields the recipient's
-  circles may see, sent to each allowed peer's personal inbox (never a shared inbox, never public).
+  circles may see, sent to each allowed peer's personal inbox (never a shared inbox, never public): in
+  federation/cards.py, which shares this module's helpers for signing as the owner.
 Records are built and read by protocol/records.py and protocol/serialize.py (the one place JSON-LD names are
 mapped); proofs are made and checked by protocol/proofs.py, and a proof counts only by a key the owner's actor
 lists. Kith-only activities go only to actors that name the Kith protocol (FEP-844e).
@@ -16,7 +17,6 @@ lists. Kith-only activities go only to actors that name the Kith protocol (FEP-8
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -29,7 +29,7 @@ from federation.ports import RemoteActor
 from federation.store import OfferRow
 from protocol import proofs
 from protocol.errors import InvalidRecord, MalformedInput, OriginMismatch, ProofError
-from protocol.records import ProfileCard, Relationship
+from protocol.records import Relationship
 from protocol.serialize import KITH_CONTEXT, from_jsonld, to_jsonld
 from protocol.vocab import relationship_term
 
@@ -38,24 +38,27 @@ if TYPE_CHECKING:
 
 __all__ = [
     "accept_offer",
-    "card_received",
     "connect",
     "end",
+    "kith_activity",
+    "now_of",
     "offer_answered",
     "offer_received",
-    "publish_card",
+    "owner_keys",
     "reject_offer",
     "relationship_updated",
-    "render_card",
+    "sign_as_owner",
     "undo_received",
 ]
 
 
-def _now(fed: Federation) -> datetime:
+def now_of(fed: Federation) -> datetime:
+    """The federation clock's time (tests pass a fake one)."""
     return datetime.fromtimestamp(fed.clock(), UTC)
 
 
-def _owner_keys(actor: RemoteActor) -> proofs.OwnerKeys:
+def owner_keys(actor: RemoteActor) -> proofs.OwnerKeys:
+    """The Ed25519 keys ``actor`` lists (assertionMethod): the only keys that may sign its Kith records."""
     if not actor.multikeys:
         raise ProofError(f"{actor.id} lists no assertionMethod key; it cannot sign Kith records")
     return proofs.OwnerKeys.from_multikeys(actor.id, dict(actor.multikeys))
@@ -67,12 +70,13 @@ def _our_keys(fed: Federation) -> proofs.OwnerKeys:
     )
 
 
-def _sign(fed: Federation, document: Mapping[str, Any]) -> dict[str, Any]:
+def sign_as_owner(fed: Federation, document: Mapping[str, Any]) -> dict[str, Any]:
+    """``document`` with a proof by our owner's Ed25519 key (eddsa-jcs-2022)."""
     return proofs.sign(
         document,
         private_key=fed.keys.owner_ed25519,
         verification_method=fed.urls.owner_multikey,
-        created=_now(fed),
+        created=now_of(fed),
     )
 
 
@@ -93,7 +97,8 @@ def _relationship(value: Any) -> Relationship:
     return record
 
 
-def _kith_activity(activity: dict[str, Any]) -> dict[str, Any]:
+def kith_activity(activity: dict[str, Any]) -> dict[str, Any]:
+    """An activity carrying a Kith record: the Kith context, so that its record's terms are defined."""
     activity["@context"] = list(KITH_CONTEXT)
     return activity
 
@@ -115,11 +120,12 @@ async def connect(
         since_date = date.fromisoformat(since) if since else None
     except ValueError:
         raise InvalidRecord(f"since must be a date like 2024-05-01, got {since!r}", field="since") from None
-    actor = await fed.actors.resolve(address, source="offer")
+    actor = await fed.actors.resolve(address, source="fetch")
     if not actor.is_kith:
         raise NotFound(f"{actor.id} is not a Kith node; follow it instead (kith follow {address})")
-    if await fed.store.is_blocked(actor.id):
+    if await fed.blocks.refuses_actor(actor):
         raise NotFound(f"{actor.id} is blocked; unblock it first")
+    actor = await fed.actors.get(actor.id, source="offer")  # just fetched: now a person in the graph
     for pending in await fed.store.offers(["offered"]):
         if pending.direction == "out" and pending.actor_id == actor.id and pending.rel_type == term.name:
             return pending  # asking twice is asking once
@@ -132,7 +138,7 @@ async def connect(
         since=since_date,
         how_we_met=how_we_met,
     )
-    signed = _sign(fed, to_jsonld(record))
+    signed = sign_as_owner(fed, to_jsonld(record))
     offer_id = fed.new_id()
     await fed.store.add_offer(
         offer_id=offer_id,
@@ -142,8 +148,8 @@ async def connect(
         record=signed,
         now=fed.clock(),
     )
-    offer = _kith_activity(act.offer_relationship(offer_id, fed.urls.owner, signed, to=actor.id))
-    await fed.send(offer, [actor.inbox])
+    offer = kith_activity(act.offer_relationship(offer_id, fed.urls.owner, signed, to=actor.id))
+    await fed.send(offer, [actor.inbox], recipient=actor.id)
     row = await fed.store.offer(offer_id)
     assert row is not None
     return row
@@ -154,23 +160,24 @@ async def accept_offer(fed: Federation, offer: OfferRow) -> dict[str, Any]:
     if offer.direction != "in" or offer.state != "offered":
         raise NotFound(f"no pending offer {offer.offer_id}")
     actor = await fed.actors.get(offer.actor_id, source="offer")
-    final = _sign(fed, offer.record)
-    proofs.verify_all(final, owners=[_owner_keys(actor), _our_keys(fed)], now=_now(fed))
+    final = sign_as_owner(fed, offer.record)
+    proofs.verify_all(final, owners=[owner_keys(actor), _our_keys(fed)], now=now_of(fed))
     await fed.store.set_offer_state(offer.offer_id, "accepted", fed.clock(), final=final)
     await fed.graph.relationship_confirmed(actor.id, final)
     answered = {"id": offer.offer_id, "type": "Offer", "actor": actor.id}
     reply = act.accept(fed.new_id(), fed.urls.owner, answered, to=actor.id, result=final)
-    await fed.send(_kith_activity(reply), [actor.inbox])
+    await fed.send(kith_activity(reply), [actor.inbox], recipient=actor.id)
     return final
 
 
 async def reject_offer(fed: Federation, offer: OfferRow) -> None:
     if offer.direction != "in" or offer.state != "offered":
         raise NotFound(f"no pending offer {offer.offer_id}")
-    actor = await fed.actors.get(offer.actor_id, source="offer")
+    actor = await fed.actors.get(offer.actor_id, source="fetch")  # refused: not a person for that
     await fed.store.set_offer_state(offer.offer_id, "rejected", fed.clock())
     answered = {"id": offer.offer_id, "type": "Offer", "actor": actor.id}
-    await fed.send(act.reject(fed.new_id(), fed.urls.owner, answered, to=actor.id), [actor.inbox])
+    reply = act.reject(fed.new_id(), fed.urls.owner, answered, to=actor.id)
+    await fed.send(reply, [actor.inbox], recipient=actor.id)
 
 
 async def end(fed: Federation, offer: OfferRow) -> None:
@@ -178,11 +185,11 @@ async def end(fed: Federation, offer: OfferRow) -> None:
     if offer.state != "accepted" or offer.final is None:
         raise NotFound(f"no confirmed relationship for {offer.offer_id}")
     actor = await fed.actors.get(offer.actor_id, source="peer")
-    ended = _sign(fed, to_jsonld(replace(_relationship(offer.final), status="ended", proofs=())))
+    ended = sign_as_owner(fed, to_jsonld(replace(_relationship(offer.final), status="ended", proofs=())))
     await fed.store.set_offer_state(offer.offer_id, "ended", fed.clock())
     await fed.graph.relationship_revoked(actor.id, ended["id"])
     update = act.update(fed.new_id(), fed.urls.owner, ended, to=[actor.id])
-    await fed.send(update, [actor.inbox])
+    await fed.send(update, [actor.inbox], recipient=actor.id)
 
 
 # ---- what peers send us ------------------------------------------------------------------------------
@@ -196,8 +203,9 @@ async def offer_received(fed: Federation, actor_id: str, activity: dict[str, Any
         raise OriginMismatch("an offered Relationship must be from the offering actor to our owner")
     if not record.mutual or record.status != "active":
         raise MalformedInput("only an active, mutual relationship can be offered")
-    actor = await fed.actors.get(actor_id, source="offer", budget=FetchBudget(remaining=3))
-    proofs.verify(raw, owner=_owner_keys(actor), now=_now(fed))
+    # an offer not yet accepted is not a dealing with its sender: no person until the owner accepts it
+    actor = await fed.actors.get(actor_id, source="fetch", budget=FetchBudget(remaining=3))
+    proofs.verify(raw, owner=owner_keys(actor), now=now_of(fed))
     await fed.store.add_offer(
         offer_id=activity["id"],
         direction="in",
@@ -222,7 +230,7 @@ async def offer_answered(
     if _unsigned(final) != _unsigned(offer.record):
         raise ProofError("the accepted record differs from the one we offered")
     actor = await fed.actors.get(offer.actor_id, source="peer", budget=FetchBudget(remaining=3))
-    proofs.verify_all(final, owners=[_our_keys(fed), _owner_keys(actor)], now=_now(fed))
+    proofs.verify_all(final, owners=[_our_keys(fed), owner_keys(actor)], now=now_of(fed))
     await fed.store.set_offer_state(offer.offer_id, "accepted", fed.clock(), final=final)
     await fed.graph.relationship_confirmed(actor.id, final)
 
@@ -255,68 +263,6 @@ async def relationship_updated(fed: Federation, actor_id: str, raw: dict[str, An
     if _unsigned(offer.final) | {"status": "ended"} != _unsigned(raw):
         raise ProofError("the ended record is not the relationship we share")
     actor = await fed.actors.get(actor_id, source="peer", budget=FetchBudget(remaining=3))
-    proofs.verify(raw, owner=_owner_keys(actor), now=_now(fed))
+    proofs.verify(raw, owner=owner_keys(actor), now=now_of(fed))
     await fed.store.set_offer_state(offer.offer_id, "ended", fed.clock())
     await fed.graph.relationship_revoked(actor_id, record.id)
-
-
-async def card_received(fed: Federation, actor_id: str, card: dict[str, Any]) -> None:
-    try:
-        parsed = from_jsonld(card)
-    except InvalidRecord as exc:
-        raise MalformedInput(f"invalid ProfileCard: {exc.message}", field=exc.field) from None
-    if not isinstance(parsed, ProfileCard) or parsed.owner != actor_id:
-        raise OriginMismatch("a ProfileCard is accepted only from the actor it describes")
-    if parsed.disclosure:
-        raise MalformedInput("a card with disclosure rules must never leave its owner's node")
-    actor = await fed.actors.get(actor_id, source="peer", budget=FetchBudget(remaining=3))
-    proofs.verify(card, owner=_owner_keys(actor), now=_now(fed))
-    fields = {k: v for k, v in card.items() if k not in ("@context", "id", "type", "attributedTo", "proof")}
-    await fed.graph.card_received(actor_id, fields)
-
-
-# ---- sending our card --------------------------------------------------------------------------------
-
-
-def render_card(fed: Federation, fields: Mapping[str, Any]) -> dict[str, Any]:
-    """The owner's card as one peer may see it (``fields`` from GraphPort.card_for), signed by the owner."""
-    shown = {k: v for k, v in fields.items() if k not in ("@context", "id", "type", "attributedTo", "proof")}
-    card = {
-        "@context": list(KITH_CONTEXT),
-        "id": fed.urls.owner + "/card",
-        "type": "ProfileCard",
-        "attributedTo": fed.urls.owner,
-        "updated": _now(fed).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        **shown,
-    }
-    return _sign(fed, to_jsonld(from_jsonld(card)))  # read back first: only a valid card is signed
-
-
-async def publish_card(fed: Federation) -> int:
-    """Send the owner's card to every Kith peer allowed to see some of it, each getting only their share, to
-    their personal inbox. Peers with the same share get the same activity. Returns the number of peers."""
-    groups: dict[str, tuple[dict[str, Any], list[str]]] = {}
-    count = 0
-    peers = list(await fed.graph.peers_allowed_to_see_card())
-    known = await fed.store.actors(peers)
-    blocked_by = await fed.store.blocked_by()
-    for peer in peers:
-        # the graph may name other identities of the same people (acct:, e-mail): only known actors get cards
-        cached = known.get(peer)
-        if cached is None or cached.gone or not cached.actor.is_kith:
-            continue
-        if peer in blocked_by or await fed.store.is_blocked(peer):
-            continue
-        fields = await fed.graph.card_for(peer)
-        if not fields:
-            continue
-        key = json.dumps(fields, sort_keys=True)
-        groups.setdefault(key, (dict(fields), []))[1].append(cached.actor.inbox)
-        count += 1
-    for fields, inboxes in groups.values():
-        signed = render_card(fed, fields)
-        # addressed to no one in to/cc: each inbox gets it directly, and nothing marks it public
-        activity = _kith_activity(act.update(fed.new_id(), fed.urls.owner, signed, to=[]))
-        activity.pop("to")
-        await fed.send(activity, inboxes)
-    return count

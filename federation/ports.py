@@ -18,11 +18,30 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-__all__ = ["ActorSource", "GraphPort", "RemoteActor"]
+__all__ = ["PERSON_SOURCES", "ActorSource", "CardVersion", "GraphPort", "RemoteActor"]
 
-#: How federation came to know an actor: it followed us, we followed it, a Kith peer exchange, a relationship
-#: offer, a Move target, an address the owner typed, or a plain fetch (e.g. the author of an embedded object).
+#: How federation came to know an actor, which decides whether it may become a person in the owner's graph
+#: (issue #12 §1: only actors the owner deals with enter it):
+#: - "follower": the owner accepted its Follow; "following": the owner follows it (or asked to);
+#: - "peer": a Kith exchange the owner is part of (a relationship confirmed or ended);
+#: - "offer": the owner offers, or accepts, a relationship; "owner": an address the owner typed to deal with;
+#: - "move": the target of a verified Move (the graph repoints the person who held the old actor, if any);
+#: - "fetch": anything else: the signer of a request or a fetch, a key's owner, a pending follower, a blocked
+#:   actor, an actor a card claims, an actor re-read after its Update. It never creates a person; it only
+#:   refreshes the person who already holds the actor.
 ActorSource = Literal["follower", "following", "peer", "offer", "move", "owner", "fetch"]
+#: The sources that may create a person for an actor the graph does not know yet.
+PERSON_SOURCES: frozenset[str] = frozenset({"follower", "following", "peer", "offer", "owner"})
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CardVersion:
+    """Which change of the owner's card (or of its disclosure) is the latest: ``seq`` grows by one with each,
+    recorded in the same transaction as the change; ``updated`` is the card's ``updated``, strictly growing
+    with ``seq`` (to the second), by which receivers drop an older card that arrives after a newer one."""
+
+    seq: int
+    updated: datetime
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -60,10 +79,11 @@ class RemoteActor:
 class GraphPort(Protocol):
     """What federation tells the contact graph, and what it asks of it."""
 
-    async def remote_actor_seen(self, actor: RemoteActor, *, source: ActorSource) -> str:
+    async def remote_actor_seen(self, actor: RemoteActor, *, source: ActorSource) -> str | None:
         """Record (or refresh) the identity ``actor.id`` with its fields; attach it to the right person
-        (merge rules apply: e.g. an ``alsoKnownAs`` the graph already knows). Return the person's id. Called
-        for every remote actor federation learns of, including on ``Update`` of an actor."""
+        (merge rules apply: e.g. an ``alsoKnownAs`` the graph already knows). Return the person's id, or None
+        when no person holds the actor and ``source`` is not in PERSON_SOURCES (then nothing is written).
+        Called for every remote actor federation learns of, including on ``Update`` of an actor."""
         ...
 
     async def actor_gone(self, actor_id: str) -> None:
@@ -76,9 +96,12 @@ class GraphPort(Protocol):
         ...
 
     async def card_received(self, actor_id: str, card: Mapping[str, Any]) -> None:
-        """A Kith peer's owner sent their profile card (an ``Update`` signed by them): update that person's
-        identities and fields with provenance "peer" and verification "signed by owner". ``card`` holds only
-        what the peer chose to disclose to us; fields absent from it were withdrawn."""
+        """A Kith peer's owner sent their profile card (an ``Update`` signed by them, newer than the last one
+        applied): update that person's identities and fields with provenance "peer". ``card`` holds only what
+        the peer chose to disclose to us; fields absent from it were withdrawn. Its ``identities`` are only
+        those whose actors confirmed them (federation checked: the claimed actor names the card's author in
+        ``alsoKnownAs``, or the same key signs both); the others stay out of the graph. Ignored when no person
+        holds ``actor_id``: a card from someone the owner does not deal with does not enter the graph."""
         ...
 
     async def relationship_confirmed(self, actor_id: str, record: Mapping[str, Any]) -> None:
@@ -97,5 +120,16 @@ class GraphPort(Protocol):
         ...
 
     async def peers_allowed_to_see_card(self) -> Sequence[str]:
-        """Actor ids of the Kith peers whose circles may see some part of the owner's card."""
+        """Actor ids of the Kith peers whose circles may see some part of the owner's card. Like ``card_for``,
+        it follows only actor identities recorded from the actors' own documents, never identities a card
+        claimed."""
+        ...
+
+    async def card_version(self) -> CardVersion | None:
+        """The latest change of the owner's card or its disclosure (None: no card yet)."""
+        ...
+
+    async def public_card(self) -> Mapping[str, Any] | None:
+        """The card fields the owner discloses to the public, with the name (ProfileCard names, as
+        ``card_for``): the owner's public profile, which their actor document shows. None: nothing public."""
         ...

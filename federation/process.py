@@ -11,9 +11,11 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from federation import activities as act
-from federation import kith
+from federation import cards, kith
+from federation.errors import Blocked
 from federation.fetch import FetchBudget
 from federation.remote import origin
+from federation.store import FollowRow
 from protocol.errors import MalformedInput, OriginMismatch
 
 if TYPE_CHECKING:
@@ -42,6 +44,12 @@ class Processor:
         self.fed = fed
 
     async def process(self, actor_id: str, activity: dict[str, Any]) -> None:
+        if await self.fed.store.tombstone(self.fed.urls.owner) is not None:
+            # the owner's actor was deleted: nothing that reaches it is acted on (no follows, no offers)
+            _log.debug("ignoring %s from %s: the owner's actor was deleted", activity.get("type"), actor_id)
+            return
+        if await self.fed.blocks.refuses_id(actor_id):  # accepted before the owner blocked its actor
+            raise Blocked(f"{actor_id} is blocked; its activity is not acted on")
         kind = activity.get("type")
         handler = getattr(self, f"on_{kind}", None) if isinstance(kind, str) and kind.isalpha() else None
         if handler is None:
@@ -55,19 +63,50 @@ class Processor:
         fed = self.fed
         if ref(activity.get("object")) != fed.urls.owner:
             return  # only the owner can be followed
-        await fed.actors.get(actor_id, source="follower", budget=FetchBudget(remaining=3))
-        auto = fed.config.federation.auto_accept_follows
-        await fed.store.add_follow(
-            follow_id=activity["id"], direction="in", actor_id=actor_id, state="pending", now=fed.clock()
+        # a follow request is not yet a dealing: the follower becomes a person when it is accepted
+        await fed.actors.get(actor_id, source="fetch", budget=FetchBudget(remaining=3))
+        follow_id = activity["id"]
+        before = await fed.store.live_follow("in", actor_id)
+        added = await fed.store.add_follow(
+            follow_id=follow_id, direction="in", actor_id=actor_id, state="pending", now=fed.clock()
         )
-        if auto:
-            await answer_follow(fed, activity["id"], accepted=True)
+        if added and await fed.store.setting("moved_to"):
+            # the owner moved away: a follow of the old account is refused, as Mastodon refuses it (the
+            # follower's server reads movedTo from the Reject's actor and can follow the new one)
+            await answer_follow(fed, follow_id, accepted=False)
+            return
+        if not added:
+            # a follow we hold and that is still live: a repeat. An accepted one is answered again, as
+            # Mastodon does: the follower evidently lacks our Accept (it would show "requested" for good).
+            # A pending one waits for the owner.
+            known = await fed.store.follow(follow_id)
+            ours = known is not None and (known.direction, known.actor_id) == ("in", actor_id)
+            if known is not None and ours and known.state == "accepted":
+                await _send_answer(fed, known, accepted=True)
+            return
+        # a follower we had accepted asks again under another id (it lost its record of us): accepted again at
+        # once, as Mastodon fast-forwards repeat follow requests, whatever the owner's approval setting
+        if fed.config.federation.auto_accept_follows or (before is not None and before.state == "accepted"):
+            await answer_follow(fed, follow_id, accepted=True)
 
     async def on_Accept(self, actor_id: str, activity: dict[str, Any]) -> None:
         await self._answer(actor_id, activity, accepted=True)
 
     async def on_Reject(self, actor_id: str, activity: dict[str, Any]) -> None:
         await self._answer(actor_id, activity, accepted=False)
+
+    async def _our_follow(self, actor_id: str, object_id: str) -> FollowRow | None:
+        """Our follow of ``actor_id`` that an answer (or the Undo of one) names. Servers name it by the id we
+        sent, by an id we never minted, or, keeping one follow record per pair (Takahē), by the first Follow
+        of ours they stored although we have followed again since: then, as Mastodon does, the pair decides
+        (our live follow of that actor). A follow of someone else, or one of theirs, is not theirs to answer."""
+        store = self.fed.store
+        named = await store.follow(object_id)
+        if named is not None and (named.direction != "out" or named.actor_id != actor_id):
+            return None
+        if named is not None and named.state in ("pending", "accepted"):
+            return named
+        return await store.live_follow("out", actor_id) or named
 
     async def _answer(self, actor_id: str, activity: dict[str, Any], *, accepted: bool) -> None:
         fed = self.fed
@@ -78,11 +117,8 @@ class Processor:
         if offer is not None and offer.direction == "out" and offer.actor_id == actor_id:
             await kith.offer_answered(fed, offer, activity, accepted=accepted)
             return
-        follow = await fed.store.follow(object_id)
+        follow = await self._our_follow(actor_id, object_id)
         if follow is None:
-            # some servers answer with an object id we never minted: match our live follow of that actor
-            follow = await fed.store.live_follow("out", actor_id)
-        if follow is None or follow.direction != "out" or follow.actor_id != actor_id:
             _log.info("%s answered %s, which is no follow of ours", actor_id, object_id)
             return
         if accepted and follow.state == "pending":
@@ -115,9 +151,8 @@ class Processor:
             return
         if inner_type == "Accept" and isinstance(obj, dict):
             # they take back their acceptance of our Follow: we no longer follow them
-            ours = await fed.store.follow(ref(obj.get("object")) or "")
-            mine = ours is not None and ours.direction == "out" and ours.actor_id == actor_id
-            if ours is not None and mine and ours.state in ("pending", "accepted"):
+            ours = await self._our_follow(actor_id, ref(obj.get("object")) or "")
+            if ours is not None and ours.state in ("pending", "accepted"):
                 await fed.store.set_follow_state(ours.follow_id, ours.end_state, fed.clock())
             return
         if inner_type == "Follow":
@@ -144,7 +179,10 @@ class Processor:
     async def on_Update(self, actor_id: str, activity: dict[str, Any]) -> None:
         obj = activity.get("object")
         if isinstance(obj, dict) and obj.get("type") == "ProfileCard":
-            await kith.card_received(self.fed, actor_id, obj)
+            activity_id = activity.get("id")
+            await cards.card_received(
+                self.fed, actor_id, obj, activity_id=activity_id if isinstance(activity_id, str) else None
+            )
             return
         if isinstance(obj, dict) and obj.get("type") == "Relationship":
             await kith.relationship_updated(self.fed, actor_id, obj)
@@ -209,7 +247,12 @@ async def answer_follow(fed: Federation, follow_id: str, *, accepted: bool) -> N
         return
     target = "accepted" if accepted else ("rejected" if follow.state == "pending" else "ended")
     await fed.store.set_follow_state(follow_id, target, fed.clock())
-    actor = await fed.actors.get(follow.actor_id, source="follower")
-    answered = act.follow(follow_id, follow.actor_id, fed.urls.owner)
+    await _send_answer(fed, follow, accepted=accepted)
+
+
+async def _send_answer(fed: Federation, follow: FollowRow, *, accepted: bool) -> None:
+    actor = await fed.actors.get(follow.actor_id, source="follower" if accepted else "fetch")
+    answered = act.follow(follow.follow_id, follow.actor_id, fed.urls.owner)
     build = act.accept if accepted else act.reject
-    await fed.send(build(fed.new_id(), fed.urls.owner, answered, to=actor.id), [actor.inbox])
+    reply = build(fed.new_id(), fed.urls.owner, answered, to=actor.id)
+    await fed.send(reply, [actor.inbox], recipient=actor.id)

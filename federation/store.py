@@ -8,7 +8,7 @@ queue claims are single UPDATE ... RETURNING statements so that two workers neve
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -17,17 +17,22 @@ import aiosqlite
 
 from federation.ports import RemoteActor
 from node.store.db import Database
+from protocol import cavage, rfc9421
 from protocol.errors import IllegalTransition
 from protocol.states import DELIVERY, FOLLOW_REQUEST, INBOX_ITEM, RELATIONSHIP_OFFER, Lifecycle
 
 __all__ = [
+    "REPLAY_WINDOW",
     "DeliveryRow",
     "FederationStore",
     "FollowRow",
     "HostRow",
     "InboxRow",
     "OfferRow",
+    "Outgoing",
     "StoredActor",
+    "TombstoneRow",
+    "domains_of",
     "host_of",
 ]
 
@@ -48,13 +53,47 @@ for _lifecycle, _source, _target in (
     (DELIVERY, "queued", "dead"),  # host dead-lettered
     (DELIVERY, "retry_wait", "dead"),
     (DELIVERY, "dead", "queued"),  # host resumed, or probed
+    (DELIVERY, "queued", "withdrawn"),  # superseded by a newer card or profile Update
+    (DELIVERY, "retry_wait", "withdrawn"),
+    (DELIVERY, "dead", "withdrawn"),
     (RELATIONSHIP_OFFER, "offered", "expired"),  # unanswered for 30 days
 ):
     _lifecycle.check(_source, _target)
 
 
+#: How long a signed request can be replayed at all: a signature is valid for up to 12 hours after it was made,
+#: made up to the clock skew in the future, and checked with the skew again (protocol/cavage.py, rfc9421.py).
+REPLAY_WINDOW = max(cavage.MAX_EXPIRY, rfc9421.MAX_AGE) + 2 * max(cavage.CLOCK_SKEW, rfc9421.CLOCK_SKEW)
+
+
 def host_of(url: str) -> str:
     return urlsplit(url).netloc.lower()
+
+
+def _reused_id(prior: aiosqlite.Row, actor_id: str, digest: str | None, now: float) -> bool:
+    """Whether an activity whose id is already stored (``prior``) is a new request reusing that id."""
+    if prior["state"] not in ("done", "rejected") or prior["actor_id"] != actor_id:
+        return False  # still to be processed (it will do the work), or someone else's id
+    if prior["request"] is None:  # stored before requests were kept: only a request too old to replay
+        return digest is not None and now - prior["received_at"] > REPLAY_WINDOW
+    return digest is not None and digest != prior["request"]
+
+
+def domains_of(url: str) -> set[str]:
+    """The domains a domain block may name to cover ``url``: its host[:port], its host and every parent."""
+    host = urlsplit(url).hostname or ""
+    labels = host.split(".")
+    domains = {".".join(labels[i:]) for i in range(len(labels))}
+    domains.add(host_of(url))
+    return domains
+
+
+def _url_host(column: str) -> str:
+    """SQL for the host[:port] of the URL in ``column`` (what :func:`host_of` gives for the URLs actor ids
+    are: scheme://host[:port]/path), so that a claim can group rows by the host of a URL column."""
+    rest = f"substr({column}, instr({column}, '://') + 3)"
+    end = f"CASE WHEN instr({rest}, '/') > 0 THEN instr({rest}, '/') - 1 ELSE length({rest}) END"
+    return f"lower(substr({rest}, 1, {end}))"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -82,6 +121,16 @@ class FollowRow:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class TombstoneRow:
+    """A deleted actor of this node (docs/ARCHITECTURE.md §4; specs/FEDERATION.md)."""
+
+    actor_id: str
+    former_type: str
+    activity_id: str  # the Delete sent for it
+    deleted_at: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class OfferRow:
     offer_id: str
     direction: str
@@ -102,6 +151,7 @@ class InboxRow:
     type: str
     body: str
     attempts: int
+    host: str = ""  # the sender's host[:port], as the claim grouped it (see _URL_HOST)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -114,6 +164,22 @@ class DeliveryRow:
     host: str
     attempts: int
     created_at: float
+    type: str = ""
+    kind: str | None = None  # 'card' | 'profile': rendered again at send time (migration 0006)
+    actor_id: str | None = None  # the recipient of a personal delivery
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Outgoing:
+    """One activity to write to the outbox with its deliveries (FederationStore.enqueue_many)."""
+
+    activity_id: str
+    type: str
+    body: str
+    inboxes: Sequence[str]
+    public: bool = False
+    kind: str | None = None
+    recipient: str | None = None  # the actor whose personal inbox ``inboxes`` is
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -164,6 +230,7 @@ class FederationStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._blocks: set[tuple[str, str]] | None = None
+        self._blocked_by: set[str] | None = None  # who blocks the owner: asked for every card, changes rarely
 
     async def _read(self, fn: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
         return await self.db.read(fn)
@@ -273,17 +340,30 @@ class FederationStore:
     async def add_follow(
         self, *, follow_id: str, direction: str, actor_id: str, state: str, now: float
     ) -> bool:
-        """Record a Follow; False when this follow id is already known (a replay)."""
+        """Record a Follow; False when this follow id is already known and still live (a repeat), or names
+        another actor's or direction's follow.
+
+        A follow id whose earlier follow ended (rejected, cancelled, ended) starts a new request when the same
+        actor sends it again: servers that keep one follow record per pair (Takahē) reuse its id after an
+        Undo. The ended row is history nothing reads; the new request replaces it (FOLLOW_REQUEST begins
+        again at its initial state, protocol/states.py)."""
 
         async def fn(conn: aiosqlite.Connection) -> bool:
-            cur = await conn.execute(
-                """INSERT OR IGNORE INTO fed_follows
+            async with conn.execute(
+                "SELECT direction, actor_id, state FROM fed_follows WHERE follow_id = ?", (follow_id,)
+            ) as cur:
+                earlier = await cur.fetchone()
+            if earlier is not None:
+                same = (earlier["direction"], earlier["actor_id"]) == (direction, actor_id)
+                if not same or earlier["state"] not in FOLLOW_REQUEST.terminal:
+                    return False
+                await conn.execute("DELETE FROM fed_follows WHERE follow_id = ?", (follow_id,))
+            await conn.execute(
+                """INSERT INTO fed_follows
                    (follow_id, direction, actor_id, state, created_at, updated_at)
                    VALUES (?, ?, ?, ?, ?, ?)""",
                 (follow_id, direction, actor_id, state, now, now),
             )
-            if cur.rowcount == 0:
-                return False
             # one live follow per (direction, actor): an older one is superseded (a new Follow is its Undo)
             await conn.execute(
                 """UPDATE fed_follows SET updated_at = ?,
@@ -306,6 +386,17 @@ class FederationStore:
             (direction, actor_id),
         )
         return rows[0] if rows else None
+
+    async def live_follow_actors(self) -> list[str]:
+        """Actors with a pending or accepted follow either way."""
+
+        async def fn(conn: aiosqlite.Connection) -> list[str]:
+            async with conn.execute(
+                "SELECT DISTINCT actor_id FROM fed_follows WHERE state IN ('pending', 'accepted') ORDER BY actor_id"
+            ) as cur:
+                return [r[0] for r in await cur.fetchall()]
+
+        return await self._read(fn)
 
     async def follows(self, direction: str, states: Sequence[str]) -> list[FollowRow]:
         marks = ",".join("?" * len(states))
@@ -336,7 +427,18 @@ class FederationStore:
         record: dict[str, Any],
         now: float,
     ) -> bool:
+        """Record an offer; False when it is not new: its id is known (a replay), or an offer of the same type
+        between the same two is still pending. One pending offer per pair and type: sixteen identical offers
+        were sixteen requests for the owner to answer; a repeat is ignored while the first one waits."""
+
         async def fn(conn: aiosqlite.Connection) -> bool:
+            async with conn.execute(
+                """SELECT 1 FROM fed_offers WHERE direction = ? AND actor_id = ? AND rel_type = ?
+                   AND state = 'offered' LIMIT 1""",
+                (direction, actor_id, rel_type),
+            ) as cur:
+                if await cur.fetchone() is not None:
+                    return False
             cur = await conn.execute(
                 """INSERT OR IGNORE INTO fed_offers
                    (offer_id, direction, actor_id, rel_type, record, state, created_at, updated_at)
@@ -402,8 +504,8 @@ class FederationStore:
     async def prune(self, before: float, *, limit: int = 1000) -> tuple[int, int]:
         """Forget finished federation traffic last touched before ``before``, at most ``limit`` rows of each
         kind: inbox items done or rejected, and outbox activities that were not public whose every delivery
-        ended (delivered or failed; their delivery rows go with them). Public activities stay: they are the
-        outbox collection others read. How many inbox and outbox rows went."""
+        ended (delivered, failed or withdrawn; their delivery rows go with them). Public activities stay: they
+        are the outbox collection others read. How many inbox and outbox rows went."""
 
         async def fn(conn: aiosqlite.Connection) -> tuple[int, int]:
             inbox = await conn.execute(
@@ -414,7 +516,7 @@ class FederationStore:
             outbox = await conn.execute(
                 "DELETE FROM fed_outbox WHERE seq IN (SELECT o.seq FROM fed_outbox o WHERE o.public = 0 "
                 "AND o.created_at < ?1 AND NOT EXISTS (SELECT 1 FROM fed_deliveries d WHERE d.outbox_seq = o.seq "
-                "AND (d.state NOT IN ('delivered', 'failed') OR d.updated_at >= ?1)) ORDER BY o.seq LIMIT ?2)",
+                "AND (d.state NOT IN ('delivered', 'failed', 'withdrawn') OR d.updated_at >= ?1)) ORDER BY o.seq LIMIT ?2)",
                 (before, limit),
             )
             return inbox.rowcount, outbox.rowcount
@@ -423,47 +525,100 @@ class FederationStore:
 
     # ---- inbox -----------------------------------------------------------------------------------
 
-    async def store_inbox_many(self, items: Sequence[tuple[str, str, str, str, float]]) -> list[bool]:
+    async def store_inbox_many(
+        self,
+        items: Sequence[tuple[str, str, str, str, float]],
+        requests: Sequence[str | None] | None = None,
+    ) -> list[bool]:
         """Store many verified activities (activity_id, actor_id, type, body, now) in one write; for each,
-        whether it was new. Used by the intake's batcher so that concurrent requests share one commit."""
+        whether it was stored (False: a duplicate). Used by the intake's batcher so that concurrent requests
+        share one commit. ``requests`` holds, item by item, a digest of the signed request that carried it.
+
+        An id already stored is a duplicate (a re-delivery or a replay), except when the earlier item is
+        finished (done or rejected), came from the same actor, and this is another signed request: then it is
+        a new request that reuses the id, as servers that keep one record per relationship do (a re-Follow
+        after an Undo, the Accept of it and its Undo, issue 19). The finished item is forgotten (the prune
+        would have, later) and the new one stored, so that it is processed in the order it arrived. Its
+        handler sees the current state: a retry of something already in effect changes nothing."""
+        digests = list(requests) if requests is not None else [None] * len(items)
 
         async def fn(conn: aiosqlite.Connection) -> list[bool]:
             ids = list({i[0] for i in items})
-            known: set[str] = set()
+            known: dict[str, aiosqlite.Row] = {}
             for chunk in range(0, len(ids), 500):
                 part = ids[chunk : chunk + 500]
                 marks = ",".join("?" * len(part))
                 async with conn.execute(
-                    f"SELECT activity_id FROM fed_inbox WHERE activity_id IN ({marks})", part
+                    f"""SELECT seq, activity_id, actor_id, state, request, received_at FROM fed_inbox
+                        WHERE activity_id IN ({marks})""",
+                    part,
                 ) as cur:
-                    known.update(r[0] for r in await cur.fetchall())
+                    known.update((r["activity_id"], r) for r in await cur.fetchall())
             fresh: list[bool] = []
             rows = []
-            for activity_id, actor_id, kind, body, now in items:
-                new = activity_id not in known
+            forget = []
+            batch: set[str] = set()
+            for (activity_id, actor_id, kind, body, now), digest in zip(items, digests, strict=True):
+                prior = known.get(activity_id)
+                if activity_id in batch:  # a duplicate inside the same batch is a replay too
+                    new = False
+                else:
+                    new = prior is None or _reused_id(prior, actor_id, digest, now)
                 fresh.append(new)
                 if new:
-                    known.add(activity_id)  # a duplicate inside the same batch is a replay too
-                    rows.append((activity_id, actor_id, kind, body, now, now, now))
+                    batch.add(activity_id)
+                    if prior is not None:
+                        forget.append((prior["seq"],))
+                    rows.append((activity_id, actor_id, kind, body, now, now, now, digest))
+            await conn.executemany("DELETE FROM fed_inbox WHERE seq = ?", forget)
             await conn.executemany(
                 """INSERT INTO fed_inbox (activity_id, actor_id, type, body, received_at, next_attempt_at,
-                       updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                       updated_at, request) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
                 rows,
             )
             return fresh
 
         return await self.db.write(fn)
 
-    async def claim_inbox(self, now: float, *, limit: int = 64, lock_seconds: float = 120) -> list[InboxRow]:
+    async def claim_inbox(
+        self,
+        now: float,
+        *,
+        limit: int = 64,
+        lock_seconds: float = 120,
+        per_host: int | None = None,
+        busy_hosts: Mapping[str, int] | None = None,
+        busy_seqs: Iterable[int] = (),
+    ) -> list[InboxRow]:
+        """Take due inbox items, oldest first. ``per_host``: at most that many items per sender host, counting
+        the ``busy_hosts`` ones already held; ``busy_seqs`` (held) are skipped whatever their lock says."""
+        cap = per_host if per_host is not None else limit
+        host = _url_host("actor_id")
+
         async def fn(conn: aiosqlite.Connection) -> list[InboxRow]:
             async with conn.execute(
-                """UPDATE fed_inbox SET state = 'processing', lock_expires_at = ?, attempts = attempts + 1,
+                f"""UPDATE fed_inbox SET state = 'processing', lock_expires_at = ?, attempts = attempts + 1,
                        updated_at = ?
-                   WHERE seq IN (SELECT seq FROM fed_inbox
-                                 WHERE state IN ('received', 'failed', 'processing') AND next_attempt_at <= ?
-                                 AND (lock_expires_at IS NULL OR lock_expires_at <= ?) ORDER BY seq LIMIT ?)
-                   RETURNING seq, activity_id, actor_id, type, body, attempts""",
-                (now + lock_seconds, now, now, now, limit),
+                   WHERE seq IN (
+                     SELECT seq FROM (
+                       SELECT seq, host, row_number() OVER (PARTITION BY host ORDER BY seq) AS nth FROM (
+                         SELECT seq, {host} AS host FROM fed_inbox
+                         WHERE state IN ('received', 'failed', 'processing') AND next_attempt_at <= ?
+                           AND (lock_expires_at IS NULL OR lock_expires_at <= ?)
+                           AND seq NOT IN (SELECT value FROM json_each(?))))
+                     WHERE nth <= ? - COALESCE((SELECT value FROM json_each(?) WHERE key = host), 0)
+                     ORDER BY seq LIMIT ?)
+                   RETURNING seq, activity_id, actor_id, type, body, attempts, {host} AS host""",
+                (
+                    now + lock_seconds,
+                    now,
+                    now,
+                    now,
+                    json.dumps(sorted(busy_seqs)),
+                    cap,
+                    json.dumps(dict(busy_hosts or {})),
+                    limit,
+                ),
             ) as cur:
                 rows = await cur.fetchall()
             return sorted((InboxRow(**dict(r)) for r in rows), key=lambda r: r.seq)
@@ -496,42 +651,98 @@ class FederationStore:
         inboxes: Iterable[str],
         now: float,
         public: bool = False,
+        kind: str | None = None,
+        recipient: str | None = None,
     ) -> int:
         """Write the activity and one delivery row per inbox in one transaction, before anything is sent."""
-        targets = sorted(set(inboxes))
+        item = Outgoing(
+            activity_id=activity_id,
+            type=type,
+            body=body,
+            inboxes=list(inboxes),
+            public=public,
+            kind=kind,
+            recipient=recipient,
+        )
+        return (await self.enqueue_many([item], now=now))[0]
 
-        async def fn(conn: aiosqlite.Connection) -> int:
-            cur = await conn.execute(
-                "INSERT INTO fed_outbox (activity_id, type, body, public, created_at) VALUES (?, ?, ?, ?, ?)",
-                (activity_id, type, body, int(public), now),
-            )
-            seq = cur.lastrowid
-            assert seq is not None
-            await conn.executemany(
-                """INSERT OR IGNORE INTO fed_deliveries (outbox_seq, inbox, host, next_attempt_at, created_at,
-                       updated_at) VALUES (?, ?, ?, ?, ?, ?)""",
-                [(seq, t, host_of(t), now, now, now) for t in targets],
-            )
-            return seq
+    async def enqueue_many(
+        self,
+        items: Sequence[Outgoing],
+        *,
+        now: float,
+        also: Callable[[aiosqlite.Connection], Awaitable[None]] | None = None,
+    ) -> list[int]:
+        """Write several activities and their deliveries, and ``also`` (state changes they report: a block,
+        follows ended, the card version published), in ONE transaction: a kill leaves all of it or none, so
+        that a restart neither loses what was decided nor sends what was not. Outbox order is ``items``'
+        order (deliveries to one inbox go out in it). Returns the outbox seqs."""
+
+        async def fn(conn: aiosqlite.Connection) -> list[int]:
+            if also is not None:
+                await also(conn)
+            seqs = []
+            for item in items:
+                cur = await conn.execute(
+                    "INSERT INTO fed_outbox (activity_id, type, body, public, created_at, kind)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (item.activity_id, item.type, item.body, int(item.public), now, item.kind),
+                )
+                seq = cur.lastrowid
+                assert seq is not None
+                targets = sorted({t for t in item.inboxes if t})
+                await conn.executemany(
+                    """INSERT OR IGNORE INTO fed_deliveries (outbox_seq, inbox, host, next_attempt_at,
+                           created_at, updated_at, actor_id) VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                    [(seq, t, host_of(t), now, now, now, item.recipient) for t in targets],
+                )
+                seqs.append(seq)
+            return seqs
 
         return await self.db.write(fn)
 
     async def claim_deliveries(
-        self, now: float, *, limit: int = 256, lock_seconds: float = 120
+        self,
+        now: float,
+        *,
+        limit: int = 256,
+        lock_seconds: float = 120,
+        per_host: int | None = None,
+        busy_hosts: Mapping[str, int] | None = None,
+        busy_ids: Iterable[int] = (),
     ) -> list[DeliveryRow]:
-        """Take due deliveries whose host's circuit is closed (a dead host gets at most one probe a claim)."""
+        """Take due deliveries whose host's circuit is closed (a dead host gets at most one probe a claim).
+
+        ``per_host``: at most that many rows per host, counting the ``busy_hosts`` rows already in flight;
+        ``busy_ids`` (in flight) are skipped whatever their lock says. Oldest due first within each host."""
+        cap = per_host if per_host is not None else limit
 
         async def fn(conn: aiosqlite.Connection) -> list[DeliveryRow]:
             async with conn.execute(
                 """UPDATE fed_deliveries SET state = 'sending', lock_expires_at = ?, updated_at = ?
                    WHERE id IN (
-                     SELECT d.id FROM fed_deliveries d LEFT JOIN fed_hosts h ON h.host = d.host
-                     WHERE d.state IN ('queued', 'retry_wait', 'sending') AND d.next_attempt_at <= ?
-                       AND (d.lock_expires_at IS NULL OR d.lock_expires_at <= ?)
-                       AND (h.open_until IS NULL OR h.open_until <= ?)
-                     ORDER BY d.next_attempt_at, d.id LIMIT ?)
+                     SELECT id FROM (
+                       SELECT d.id, d.host, d.next_attempt_at,
+                              row_number() OVER (PARTITION BY d.host ORDER BY d.next_attempt_at, d.id) AS nth
+                       FROM fed_deliveries d LEFT JOIN fed_hosts h ON h.host = d.host
+                       WHERE d.state IN ('queued', 'retry_wait', 'sending') AND d.next_attempt_at <= ?
+                         AND (d.lock_expires_at IS NULL OR d.lock_expires_at <= ?)
+                         AND (h.open_until IS NULL OR h.open_until <= ?)
+                         AND d.id NOT IN (SELECT value FROM json_each(?)))
+                     WHERE nth <= ? - COALESCE((SELECT value FROM json_each(?) WHERE key = host), 0)
+                     ORDER BY next_attempt_at, id LIMIT ?)
                    RETURNING id""",
-                (now + lock_seconds, now, now, now, now, limit),
+                (
+                    now + lock_seconds,
+                    now,
+                    now,
+                    now,
+                    now,
+                    json.dumps(sorted(busy_ids)),
+                    cap,
+                    json.dumps(dict(busy_hosts or {})),
+                    limit,
+                ),
             ) as cur:
                 ids = [r[0] for r in await cur.fetchall()]
             if not ids:
@@ -539,13 +750,34 @@ class FederationStore:
             marks = ",".join("?" * len(ids))
             async with conn.execute(
                 f"""SELECT d.id, d.outbox_seq, o.activity_id, o.body, d.inbox, d.host, d.attempts,
-                        d.created_at FROM fed_deliveries d JOIN fed_outbox o ON o.seq = d.outbox_seq
-                    WHERE d.id IN ({marks}) ORDER BY d.id""",
+                        d.created_at, o.type, o.kind, d.actor_id
+                    FROM fed_deliveries d JOIN fed_outbox o ON o.seq = d.outbox_seq
+                    WHERE d.id IN ({marks}) ORDER BY d.outbox_seq, d.id""",
                 ids,
             ) as cur:
                 return [DeliveryRow(**dict(r)) for r in await cur.fetchall()]
 
         return await self.db.write(fn)
+
+    async def release_deliveries(self, ids: Sequence[int]) -> None:
+        """Put claimed deliveries back unattempted (their host's circuit opened while they waited); those of a
+        host dead-lettered meanwhile go with its other dead letters."""
+
+        async def fn(conn: aiosqlite.Connection) -> None:
+            marks = ",".join("?" * len(ids))
+            await conn.execute(
+                f"""UPDATE fed_deliveries SET state = 'queued', lock_expires_at = NULL
+                    WHERE id IN ({marks}) AND state = 'sending'""",
+                list(ids),
+            )
+            await conn.execute(
+                f"""UPDATE fed_deliveries SET state = 'dead' WHERE id IN ({marks}) AND state = 'queued'
+                    AND host IN (SELECT host FROM fed_hosts WHERE dead = 1)""",
+                list(ids),
+            )
+
+        if ids:
+            await self.db.write(fn)
 
     async def finish_delivery(
         self,
@@ -568,6 +800,43 @@ class FederationStore:
                WHERE id = ?""",
             (state, status, error, now, retry_at, delivery_id),
         )
+
+    @staticmethod
+    def supersede_writer(
+        kind: str, *, recipients: Sequence[str] = (), inboxes: Sequence[str] = (), now: float
+    ) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
+        """Withdraw the still-waiting deliveries of older ``kind`` Updates ('card' to ``recipients``, 'profile'
+        to ``inboxes``), inside the transaction that queues the newer ones (before they are written): a peer
+        gets the newest version once, never an older one after it. Deliveries already on their way go."""
+        column, values = ("actor_id", list(recipients)) if kind == "card" else ("inbox", list(inboxes))
+
+        async def fn(conn: aiosqlite.Connection) -> None:
+            for start in range(0, len(values), 500):
+                part = values[start : start + 500]
+                marks = ",".join("?" * len(part))
+                await conn.execute(
+                    f"""UPDATE fed_deliveries SET state = 'withdrawn', lock_expires_at = NULL, updated_at = ?,
+                            last_error = 'withdrawn: a newer ' || ? || ' Update follows it'
+                        WHERE state IN ('queued', 'retry_wait', 'dead') AND {column} IN ({marks})
+                          AND outbox_seq IN (SELECT seq FROM fed_outbox WHERE kind = ?)""",
+                    (now, kind, *part, kind),
+                )
+
+        return fn
+
+    async def actor_for_inbox(self, inbox: str) -> str | None:
+        """The actor whose personal inbox this is (deliveries written without a recipient), if we know one
+        whose inbox lives on its own origin (an actor naming someone else's inbox proves nothing)."""
+
+        async def fn(conn: aiosqlite.Connection) -> str | None:
+            async with conn.execute("SELECT id FROM fed_actors WHERE inbox = ? ORDER BY id", (inbox,)) as cur:
+                rows = await cur.fetchall()
+            for row in rows:
+                if host_of(row[0]) == host_of(inbox):
+                    return str(row[0])
+            return None
+
+        return await self._read(fn)
 
     async def delivery_counts(self) -> dict[str, int]:
         async def fn(conn: aiosqlite.Connection) -> dict[str, int]:
@@ -732,6 +1001,51 @@ class FederationStore:
         )
         (await self._block_set()).add((kind, value))
 
+    async def block_in_memory(self, kind: str, value: str) -> Callable[[], Awaitable[None]]:
+        """Count a block from now on, before its row is written (so nothing checked meanwhile slips through);
+        returns what takes it back if the write fails."""
+        blocks = await self._block_set()
+        had = (kind, value) in blocks
+        blocks.add((kind, value))
+
+        async def undo() -> None:
+            if not had:
+                blocks.discard((kind, value))
+
+        return undo
+
+    def block_writer(
+        self,
+        kind: str,
+        value: str,
+        now: float,
+        *,
+        block_id: str | None,
+        follows_ended: Sequence[tuple[str, str]] = (),
+    ) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
+        """The block row and the follows it ends (each along FOLLOW_REQUEST), to be written inside the
+        transaction that also queues what the block sends (enqueue_many's ``also``)."""
+
+        async def fn(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "INSERT OR REPLACE INTO fed_blocks (kind, value, block_id, created_at) VALUES (?, ?, ?, ?)",
+                (kind, value, block_id, now),
+            )
+            for follow_id, state in follows_ended:
+                async with conn.execute(
+                    "SELECT state FROM fed_follows WHERE follow_id = ?", (follow_id,)
+                ) as cur:
+                    row = await cur.fetchone()
+                if row is None or row[0] == state:
+                    continue
+                FOLLOW_REQUEST.check(row[0], state)
+                await conn.execute(
+                    "UPDATE fed_follows SET state = ?, updated_at = ? WHERE follow_id = ?",
+                    (state, now, follow_id),
+                )
+
+        return fn
+
     async def remove_block(self, kind: str, value: str) -> str | None:
         """Remove a block; return the id of the Block activity sent for it, if any."""
 
@@ -755,6 +1069,10 @@ class FederationStore:
 
         return await self._read(fn)
 
+    def forget_blocks(self) -> None:
+        """Read the blocks from the database again on next use: a restore wrote rows around this store."""
+        self._blocks = None
+
     async def _block_set(self) -> set[tuple[str, str]]:
         # Every inbox request asks; blocks change rarely. One process owns this database, so a copy in
         # memory, loaded once and kept in step by add/remove_block, answers without a database round trip.
@@ -764,27 +1082,38 @@ class FederationStore:
                 self._blocks = loaded
         return self._blocks
 
+    async def has_blocks(self) -> bool:
+        return bool(await self._block_set())
+
     async def is_blocked(self, actor_id: str) -> bool:
-        """Blocked when the actor or its host (or a parent domain of it) is blocked."""
+        """Blocked when the actor or its host (or a parent domain of it) is blocked. A key id names its actor
+        with a ``#fragment`` (``…/users/x#main-key``): the fragment is not part of the actor's id. The whole
+        decision (keys without a fragment, server actors, aliases) is federation/blocks.py's."""
         blocks = await self._block_set()
         if not blocks:
             return False
-        if ("actor", actor_id) in blocks:
+        if ("actor", actor_id) in blocks or ("actor", actor_id.split("#", 1)[0]) in blocks:
             return True
-        host = urlsplit(actor_id).hostname or ""
-        labels = host.split(".")
-        domains = {".".join(labels[i:]) for i in range(len(labels))}
-        domains.add(host_of(actor_id))
-        return any(("domain", d) in blocks for d in domains)
+        return any(("domain", d) in blocks for d in domains_of(actor_id))
 
     async def add_blocked_by(self, actor_id: str, block_id: str, now: float) -> None:
         await self._exec(
             "INSERT OR REPLACE INTO fed_blocked_by (actor_id, block_id, created_at) VALUES (?, ?, ?)",
             (actor_id, block_id, now),
         )
+        (await self._blocked_by_set()).add(actor_id)
 
     async def remove_blocked_by(self, actor_id: str) -> None:
         await self._exec("DELETE FROM fed_blocked_by WHERE actor_id = ?", (actor_id,))
+        (await self._blocked_by_set()).discard(actor_id)
+
+    async def _blocked_by_set(self) -> set[str]:
+        # as _block_set: one process owns this database, so a copy in memory kept in step by add/remove
+        if self._blocked_by is None:
+            loaded = await self.blocked_by()
+            if self._blocked_by is None:
+                self._blocked_by = loaded
+        return self._blocked_by
 
     async def blocked_by(self) -> set[str]:
         async def fn(conn: aiosqlite.Connection) -> set[str]:
@@ -806,8 +1135,40 @@ class FederationStore:
         return await self._read(fn)
 
     async def is_blocked_by(self, actor_id: str) -> bool:
+        return actor_id in await self._blocked_by_set()
+
+    # ---- our deleted actors ----------------------------------------------------------------------
+
+    async def add_tombstone(
+        self, actor_id: str, *, former_type: str, activity_id: str, now: float
+    ) -> TombstoneRow:
+        """Mark one of our actors deleted; the first deletion's row stands (a repeat changes nothing)."""
+
+        async def fn(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                """INSERT OR IGNORE INTO fed_tombstones (actor_id, former_type, activity_id, deleted_at)
+                   VALUES (?, ?, ?, ?)""",
+                (actor_id, former_type, activity_id, now),
+            )
+
+        await self.db.write(fn)
+        row = await self.tombstone(actor_id)
+        assert row is not None
+        return row
+
+    async def tombstone(self, actor_id: str) -> TombstoneRow | None:
+        async def fn(conn: aiosqlite.Connection) -> TombstoneRow | None:
+            async with conn.execute("SELECT * FROM fed_tombstones WHERE actor_id = ?", (actor_id,)) as cur:
+                row = await cur.fetchone()
+            return TombstoneRow(**dict(row)) if row else None
+
+        return await self._read(fn)
+
+    async def in_outbox(self, activity_id: str) -> bool:
         return bool(
-            await self._scalar("SELECT EXISTS (SELECT 1 FROM fed_blocked_by WHERE actor_id = ?)", (actor_id,))
+            await self._scalar(
+                "SELECT EXISTS (SELECT 1 FROM fed_outbox WHERE activity_id = ?)", (activity_id,)
+            )
         )
 
     # ---- settings of the owner's actor -----------------------------------------------------------
@@ -824,6 +1185,55 @@ class FederationStore:
         await self._exec(
             "INSERT OR REPLACE INTO fed_settings (key, value) VALUES (?, ?)", (key, json.dumps(value))
         )
+
+    @staticmethod
+    def settings_writer(values: dict[str, Any]) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
+        """Settings to write inside another write's transaction (enqueue_many's ``also``)."""
+
+        async def fn(conn: aiosqlite.Connection) -> None:
+            await conn.executemany(
+                "INSERT OR REPLACE INTO fed_settings (key, value) VALUES (?, ?)",
+                [(k, json.dumps(v)) for k, v in values.items()],
+            )
+
+        return fn
+
+    # ---- cards received from Kith peers ----------------------------------------------------------
+
+    async def card_received_version(self, actor_id: str) -> str | None:
+        """The ``updated`` of the last card applied from ``actor_id`` (normalised text, sorts in time)."""
+
+        async def fn(conn: aiosqlite.Connection) -> str | None:
+            async with conn.execute(
+                "SELECT updated FROM fed_cards_received WHERE actor_id = ?", (actor_id,)
+            ) as cur:
+                row = await cur.fetchone()
+            return str(row[0]) if row else None
+
+        return await self._read(fn)
+
+    async def card_applied(
+        self, actor_id: str, *, updated: str, activity_id: str | None, unverified: Sequence[str], now: float
+    ) -> None:
+        await self._exec(
+            """INSERT INTO fed_cards_received (actor_id, updated, activity_id, unverified, received_at)
+               VALUES (?, ?, ?, ?, ?) ON CONFLICT(actor_id) DO UPDATE SET updated = excluded.updated,
+                   activity_id = excluded.activity_id, unverified = excluded.unverified,
+                   received_at = excluded.received_at""",
+            (actor_id, updated, activity_id, json.dumps(list(unverified)), now),
+        )
+
+    async def unverified_claims(self, actor_id: str) -> list[str]:
+        """Identities ``actor_id``'s last card claimed that their actors did not confirm."""
+
+        async def fn(conn: aiosqlite.Connection) -> list[str]:
+            async with conn.execute(
+                "SELECT unverified FROM fed_cards_received WHERE actor_id = ?", (actor_id,)
+            ) as cur:
+                row = await cur.fetchone()
+            return list(json.loads(row[0])) if row else []
+
+        return await self._read(fn)
 
     # ---- helpers ---------------------------------------------------------------------------------
 

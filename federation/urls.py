@@ -45,8 +45,14 @@ _ACTOR_CONTEXT: list[Any] = [
         "alsoKnownAs": {"@id": "as:alsoKnownAs", "@type": "@id"},
         "movedTo": {"@id": "as:movedTo", "@type": "@id"},
         "implements": {"@id": "https://w3id.org/fep/844e/implements", "@type": "@id"},
+        # profile fields, as Mastodon names them (federation/profile.py)
+        "schema": "http://schema.org#",
+        "PropertyValue": "schema:PropertyValue",
+        "value": "schema:value",
     },
 ]
+#: What the owner's public profile may add to their actor document (federation/profile.py)
+_PROFILE_FIELDS = ("summary", "icon", "attachment")
 
 
 def ed25519_multibase(key: ed25519.Ed25519PublicKey) -> str:
@@ -130,7 +136,9 @@ def actor_document(
     manually_approves: bool,
     also_known_as: list[str] | None = None,
     moved_to: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """``extra``: the owner's public profile fields (summary, icon, attachment); nothing else is taken."""
     actor = urls.owner if which == "owner" else urls.node
     doc: dict[str, Any] = {
         "@context": _ACTOR_CONTEXT,
@@ -163,6 +171,9 @@ def actor_document(
                 "publicKeyMultibase": ed25519_multibase(ed_key.public_key()),
             }
         ]
+    for name in _PROFILE_FIELDS:
+        if extra and name in extra:
+            doc[name] = extra[name]
     if also_known_as:
         doc["alsoKnownAs"] = also_known_as
     if moved_to:

@@ -12,12 +12,14 @@ from aiohttp import web
 
 from node import api_import  # noqa: F401  (its routes join node.api's table)
 from node.api import SERVER, add_api_fallback, auth_middleware, setup_api
+from node.config import Config
 from node.federation_wiring import setup_federation
 from node.http import error_middleware
 from node.server import Server
+from node.server_limits import LimitedSite, ServerLimits, body_pace_middleware
 from node.web import setup_web
 
-__all__ = ["APP_EXTENSIONS", "DEFAULT_EXTENSIONS", "Extension", "build_app", "run_node"]
+__all__ = ["APP_EXTENSIONS", "DEFAULT_EXTENSIONS", "Extension", "build_app", "run_node", "start_server"]
 
 Extension = Callable[[web.Application, Server], None]
 
@@ -27,12 +29,19 @@ DEFAULT_EXTENSIONS: tuple[Extension, ...] = (setup_web, setup_federation)
 APP_EXTENSIONS: list[Extension] = []
 
 
-def build_app(server: Server, *, extensions: list[Extension] | None = None) -> web.Application:
+def build_app(
+    server: Server, *, extensions: list[Extension] | None = None, limits: ServerLimits | None = None
+) -> web.Application:
     """The server's one aiohttp application. ``extensions`` replaces the default parts (a test of the API
-    alone passes an empty list)."""
+    alone passes an empty list); ``limits``: the server limits the body-pace middleware keeps (by default
+    from the configuration)."""
     app = web.Application(
         client_max_size=server.config.server.max_body_bytes,
-        middlewares=[error_middleware, auth_middleware],
+        middlewares=[
+            body_pace_middleware(limits or ServerLimits.from_config(server.config)),
+            error_middleware,
+            auth_middleware,
+        ],
     )
     app[SERVER] = server
     setup_api(app)
@@ -42,18 +51,31 @@ def build_app(server: Server, *, extensions: list[Extension] | None = None) -> w
     return app
 
 
+async def start_server(
+    app: web.Application, config: Config, *, host: str, port: int, limits: ServerLimits | None = None
+) -> web.AppRunner:
+    """Serve ``app`` on host:port within the server limits (node/server_limits.py): idle and header time and
+    connections per client address and in all (the body pace is build_app's middleware). The caller cleans
+    the runner up."""
+    limits = limits or ServerLimits.from_config(config)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, **limits.runner_kwargs())
+    await runner.setup()
+    try:
+        await LimitedSite(runner, host, port, limits=limits).start()
+    except BaseException:  # e.g. the port is taken: leave nothing open behind the error
+        await runner.cleanup()
+        raise
+    return runner
+
+
 async def run_node(
     server: Server, *, host: str, port: int, ready: Callable[[str], Any] | None = None
 ) -> None:
     """Serve until SIGINT/SIGTERM, then close the databases cleanly."""
     app = build_app(server)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
     try:
-        await site.start()
-    except BaseException:  # e.g. the port is taken: leave nothing open behind the error
-        await runner.cleanup()
+        runner = await start_server(app, server.config, host=host, port=port)
+    except BaseException:
         await server.close()
         raise
     stop = asyncio.Event()
@@ -62,6 +84,9 @@ async def run_node(
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     bound = runner.addresses[0] if runner.addresses else (host, port)
+    # The worker process the next import runs in is started now (node/import_jobs.py); imports a stopped node
+    # left behind are marked interrupted when their account is first used (Server.context).
+    server.import_workers.warm()
     if ready is not None:
         ready(f"http://{bound[0]}:{bound[1]}")
     try:

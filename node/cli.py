@@ -1,8 +1,10 @@
 """The `kith` command line.
 
 Graph commands open the node's SQLite file directly (WAL lets them run beside a running node); federation
-commands (node/cli_federation.py) talk to the running node's owner API. Every listing takes ``--json``. Errors
-print one line saying what to do and exit non-zero (1 for errors, 2 for usage).
+commands (node/cli_federation.py) talk to the running node's owner API. Every command that prints something
+takes ``--json`` and then prints one JSON document instead of text (a test walks the parser), except ``serve``,
+which runs until stopped, and ``export``, whose output is the export itself in the format ``--format`` names.
+Errors print one line saying what to do and exit non-zero (1 for errors, 2 for usage).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from node.config import (
 )
 from node.context import AccountContext
 from node.errors import NodeError
+from node.files import write_private
 from node.keys import KeyError_, save_node_key
 from node.models import Page, Person, as_json
 from node.store import SchemaTooNew
@@ -56,6 +59,11 @@ def _config(args: argparse.Namespace) -> Config:
     return load_config(data_dir)
 
 
+def _say(message: str) -> None:
+    """Progress of start-up work (a long migration) on stderr, so that stdout stays the command's output."""
+    print(f"kith: {message}", file=sys.stderr, flush=True)
+
+
 def _account(args: argparse.Namespace) -> str | None:
     """The account a command acts for: --account, else KITH_ACCOUNT, else the server's default (None)."""
     name: str | None = getattr(args, "account_name", None) or account_from_env()
@@ -64,7 +72,11 @@ def _account(args: argparse.Namespace) -> str | None:
 
 async def _with_ctx(args: argparse.Namespace, fn: Callable[[AccountContext], Awaitable[int]]) -> int:
     ctx = await AccountContext.open(
-        _config(args), account=_account(args), passphrase=passphrase_from_env(), load_keys=False
+        _config(args),
+        account=_account(args),
+        passphrase=passphrase_from_env(),
+        load_keys=False,
+        progress=_say,
     )
     try:
         return await fn(ctx)
@@ -108,6 +120,16 @@ def _print_person(p: Person) -> None:
     for i in p.identities:
         sources = ", ".join(sorted({pr.source for pr in i.provenance})) or "owner"
         print(f"  · {i.display:<40} {i.kind:<9} {i.verification:<12} from {sources}")
+
+
+def _print_tie_strength(p: Person) -> None:
+    """The score people are listed by, and the parts it is the sum of (node/store/tie_strength.py)."""
+    if p.tie_strength is None or not p.tie_strength_parts:
+        return
+    parts = " + ".join(f"{part.name} {part.points:.2f}" for part in p.tie_strength_parts)
+    print(f"  {'tie strength':<13}{p.tie_strength:.2f} = {parts}")
+    for part in p.tie_strength_parts:
+        print(f"    {part.name:<12} {part.value:.2f} × {part.weight:.2f}  {part.detail}  ({part.rule})")
 
 
 # -- commands --------------------------------------------------------------------------------------------------
@@ -157,17 +179,34 @@ async def _cmd_init(args: argparse.Namespace) -> int:
             )
     finally:
         await server.close()
-    print(f"Created a Kith node for acct:{config.node.username}@{config.node.domain} in {data_dir}")
-    if token is not None:
-        print(f"  owner API token: {token}")
-    print(
-        f"  keys are {'encrypted with KITH_PASSPHRASE' if passphrase else 'not encrypted (set KITH_PASSPHRASE)'}"
+
+    def human() -> None:
+        print(f"Created a Kith node for acct:{config.node.username}@{config.node.domain} in {data_dir}")
+        if token is not None:
+            print(f"  owner API token: {token}")
+        print(
+            f"  keys are {'encrypted with KITH_PASSPHRASE' if passphrase else 'not encrypted (set KITH_PASSPHRASE)'}"
+        )
+        print(
+            f"Next: kith --data {data_dir} serve   (then open {config.base_url}/ and sign in with the token)"
+        )
+        print(
+            f"      kith --data {data_dir} password set   lets you sign in to the web UI with a password instead"
+        )
+        print(f"      kith --data {data_dir} account add NAME   adds another account to this server")
+
+    _out(
+        args,
+        {
+            "address": f"acct:{config.node.username}@{config.node.domain}",
+            "account": config.node.username,
+            "data_dir": str(data_dir),
+            "url": config.base_url,
+            "token": token,
+            "keys_encrypted": bool(passphrase),
+        },
+        human,
     )
-    print(f"Next: kith --data {data_dir} serve   (then open {config.base_url}/ and sign in with the token)")
-    print(
-        f"      kith --data {data_dir} password set   lets you sign in to the web UI with a password instead"
-    )
-    print(f"      kith --data {data_dir} account add NAME   adds another account to this server")
     return 0
 
 
@@ -194,7 +233,7 @@ async def _cmd_serve(args: argparse.Namespace) -> int:
         raise CliError(f"--port must be a port number from 0 to 65535, got {port}")
     config = config.with_values(server={"host": host, "port": port})
     try:
-        server = await Server.open(config, passphrase=passphrase_from_env())
+        server = await Server.open(config, passphrase=passphrase_from_env(), progress=_say)
         server.node_key  # noqa: B018  (a missing or sealed key is said now, not at the first fetch)
     except KeyError_ as exc:
         raise CliError(str(exc)) from None
@@ -202,7 +241,7 @@ async def _cmd_serve(args: argparse.Namespace) -> int:
     runtime = config.data_dir / "serve.url"
 
     def ready(url: str) -> None:
-        runtime.write_text(url + "\n", encoding="utf-8")
+        write_private(runtime, url + "\n")
         print(f"Kith server for {config.node.domain} listening on {url}", flush=True)
         print(f"  web UI:          {url}/", flush=True)
         print(f"  owner API:       {url}/api/  (Authorization: Bearer <the account's token>)", flush=True)
@@ -283,6 +322,7 @@ async def _cmd_people_show(args: argparse.Namespace) -> int:
 
         def human() -> None:
             _print_person(person)
+            _print_tie_strength(person)
             for r in rels:
                 print(f"  ~ {r.type} ({r.direction}, {r.status}){' since ' + r.since if r.since else ''}")
             for n in notes:
@@ -338,7 +378,7 @@ async def _cmd_people_archive(args: argparse.Namespace) -> int:
 async def _cmd_people_delete(args: argparse.Namespace) -> int:
     async def run(ctx: AccountContext) -> int:
         await ctx.graph.delete_person(args.id)
-        print(f"deleted {args.id}")
+        _out(args, {"deleted": args.id}, lambda: print(f"deleted {args.id}"))
         return 0
 
     return await _with_ctx(args, run)
@@ -412,7 +452,7 @@ async def _cmd_suggest(args: argparse.Namespace) -> int:
             return 0
         if args.dismiss:
             await ctx.graph.dismiss_suggestion(args.dismiss)
-            print(f"dismissed {args.dismiss}")
+            _out(args, {"dismissed": args.dismiss}, lambda: print(f"dismissed {args.dismiss}"))
             return 0
         new = await ctx.graph.suggest_merges()
         page = await ctx.graph.suggestions(limit=args.limit)
@@ -512,7 +552,7 @@ async def _cmd_circle(args: argparse.Namespace) -> int:
             _out(args, circle, lambda: print(f"circle {circle.name} ready"))
         elif args.action == "remove":
             await g.delete_circle(_need(args.name, "NAME"))
-            print(f"removed circle {args.name}")
+            _out(args, {"removed": args.name}, lambda: print(f"removed circle {args.name}"))
         else:
             person_id, name = _need(args.name, "PERSON"), _need(args.target, "CIRCLE")
             person = await g.set_membership(person_id, name, member=args.action == "join")
@@ -629,7 +669,7 @@ async def _cmd_export(args: argparse.Namespace) -> int:
         else:
             out = Path(args.output)
             tmp = out.with_name(out.name + ".partial")
-            tmp.write_text(text, encoding="utf-8", newline="")
+            write_private(tmp, text)  # the whole graph: the owner's alone
             tmp.replace(out)
             print(f"exported to {out} ({len(text.encode())} bytes)", file=sys.stderr)
         return 0
@@ -646,13 +686,51 @@ async def _cmd_restore(args: argparse.Namespace) -> int:
         raise CliError(
             f"{args.file} is not a Kith JSON export ({exc}); make one with `kith export`"
         ) from None
+    except RecursionError:
+        raise CliError(f"{args.file} is nested too deeply to be a Kith JSON export") from None
 
     async def run(ctx: AccountContext) -> int:
         counts = await ctx.graph.import_json(doc)
-        _out(args, counts, lambda: print(f"restored {counts.get('person', 0)} people from {args.file}"))
+
+        def human() -> None:
+            print(f"restored {_restored(counts)} from {args.file}")
+            if counts.get("bridge_link"):
+                print(
+                    "live-sync tokens were restored sealed: sync with the KITH_PASSPHRASE they were sealed "
+                    "with; links whose token was left out are revoked: link them again (kith link SOURCE ...)"
+                )
+            if (ctx.config.data_dir / "serve.url").exists():
+                print(
+                    "a node is serving this folder: restart it (kith serve) so that it applies the restored "
+                    "blocks and follows",
+                    file=sys.stderr,
+                )
+
+        _out(args, counts, human)
         return 0
 
     return await _with_ctx(args, run)
+
+
+def _restored(counts: dict[str, int]) -> str:
+    """What a restore wrote, in the owner's words."""
+    said = [f"{counts.get('person', 0)} people"]
+    for what, tables in (
+        ("relationships", ("relationship",)),
+        ("interactions", ("interaction",)),
+        ("notes", ("note",)),
+        ("circles", ("circle",)),
+        ("blocks", ("blocked_address", "fed_blocks")),
+        ("follows", ("fed_follows",)),
+        ("relationship offers", ("fed_offers",)),
+        ("live-sync links", ("bridge_link",)),
+    ):
+        n = sum(counts.get(t, 0) for t in tables)
+        if n:
+            said.append(f"{n} {what}")
+    if counts.get("card"):
+        said.append("your card and who may see it")
+    return ", ".join(said)
 
 
 async def _cmd_backup(args: argparse.Namespace) -> int:
@@ -662,7 +740,8 @@ async def _cmd_backup(args: argparse.Namespace) -> int:
         stamp = iso(ctx.graph.clock()).replace(":", "").replace("-", "")
         dest = Path(args.output) if args.output else ctx.config.data_dir / "backups" / f"kith-{stamp}.sqlite3"
         await ctx.db.backup(dest)
-        print(f"backed up to {dest}")
+        size = dest.stat().st_size
+        _out(args, {"path": str(dest), "bytes": size}, lambda: print(f"backed up to {dest} ({size:,} bytes)"))
         return 0
 
     return await _with_ctx(args, run)
@@ -681,7 +760,8 @@ async def _cmd_token(args: argparse.Namespace) -> int:
             token = new_token()
             await ctx.set_token(token)
             print("the old token no longer works (a running node notices within 2 seconds)", file=sys.stderr)
-        _out(args, {"account": ctx.name, "token": token}, lambda: print(token))
+        shown = {"account": ctx.name, "token": token} | ({"rotated": True} if args.action == "rotate" else {})
+        _out(args, shown, lambda: print(token))
         return 0
 
     return await _with_ctx(args, run)
@@ -691,12 +771,20 @@ async def _cmd_config(args: argparse.Namespace) -> int:
     from node.config import config_table_markdown
 
     if args.table:
-        print(config_table_markdown())
+        options = [
+            {"key": o.key, "environment": o.env, "type": o.type, "default": o.default, "help": o.help}
+            for o in SCHEMA
+        ]
+        _out(args, options, lambda: print(config_table_markdown()))
         return 0
     config = _config(args)
-    for opt in SCHEMA:
-        value = getattr(getattr(config, opt.section), opt.name)
-        print(f"{opt.key} = {value!r}")
+    values = {opt.key: getattr(getattr(config, opt.section), opt.name) for opt in SCHEMA}
+
+    def human() -> None:
+        for key, value in values.items():
+            print(f"{key} = {value!r}")
+
+    _out(args, {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}, human)
     return 0
 
 
@@ -740,6 +828,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--force", action="store_true", help="rewrite the config of an existing node (keys are kept)"
     )
+    _json_flag(p)
     p.set_defaults(fn=_cmd_init)
 
     p = sub.add_parser("serve", help="run the node (web UI, owner API, federation)")
@@ -792,6 +881,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_cmd_people_archive)
     p = psub.add_parser("delete", help="delete a person for good")
     p.add_argument("id")
+    _json_flag(p)
     p.set_defaults(fn=_cmd_people_delete)
 
     ident = sub.add_parser("identity", help="attach or detach addresses")
@@ -897,16 +987,22 @@ def build_parser() -> argparse.ArgumentParser:
     _json_flag(p)
     p.set_defaults(fn=_cmd_layers)
 
-    p = sub.add_parser("export", help="export the graph (json) or people (vcard)")
+    p = sub.add_parser(
+        "export", help="export everything (json: restorable with kith restore) or people (vcard, csv)"
+    )
     p.add_argument("--format", choices=("json", "vcard", "csv"), default="json")
     p.add_argument("--output", "-o", help="file to write (default: standard output)")
     p.set_defaults(fn=_cmd_export)
-    p = sub.add_parser("restore", help="load a `kith export --format json` file into this empty node")
+    p = sub.add_parser(
+        "restore",
+        help="load a `kith export` JSON file into this new, empty node (every value checked; all or nothing)",
+    )
     p.add_argument("file", type=Path)
     _json_flag(p)
     p.set_defaults(fn=_cmd_restore)
     p = sub.add_parser("backup", help="online copy of the database (safe while the node runs)")
     p.add_argument("--output", "-o")
+    _json_flag(p)
     p.set_defaults(fn=_cmd_backup)
 
     p = sub.add_parser("token", help="the account's owner API token: show | rotate")
@@ -915,6 +1011,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_cmd_token)
     p = sub.add_parser("config", help="print the effective configuration (or --table for the docs)")
     p.add_argument("--table", action="store_true")
+    _json_flag(p)
     p.set_defaults(fn=_cmd_config)
 
     for register in _extensions():
@@ -924,7 +1021,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list[Callable[[Any], None]]:
     """The command groups kept in modules of their own, registered in this order."""
-    from node import cli_accounts, cli_card, cli_federation, cli_import, cli_web
+    from node import cli_accounts, cli_card, cli_federation, cli_import, cli_relationship, cli_web
 
     return [
         cli_accounts.register,
@@ -932,6 +1029,7 @@ def _extensions() -> list[Callable[[Any], None]]:
         cli_federation.register,
         cli_card.register,
         cli_web.register,
+        cli_relationship.register,
     ]
 
 

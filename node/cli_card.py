@@ -42,6 +42,9 @@ def _set(args: argparse.Namespace) -> int:
         if values is not None:
             current[field] = values
     answer = call(_data(args), "PUT", "/api/card", current, account=account_of(args))
+    if args.json:
+        print(json.dumps(answer, indent=2, ensure_ascii=False))
+        return 0
     sent = answer.get("published_to")
     print(f"card saved{f'; sent to {sent} peer(s)' if sent else ''}")
     return 0
@@ -51,6 +54,9 @@ def _disclose(args: argparse.Namespace) -> int:
     rules = call(_data(args), "GET", "/api/card", account=account_of(args))["disclosure"]
     rules[args.field] = args.circles
     answer = call(_data(args), "PUT", "/api/card/disclosure", rules, account=account_of(args))
+    if args.json:
+        print(json.dumps(answer, indent=2, ensure_ascii=False))
+        return 0
     who = ", ".join(args.circles) or "nobody"
     sent = answer.get("published_to")
     print(f"{args.field} is now seen by: {who}{f'; card sent to {sent} peer(s)' if sent else ''}")
@@ -71,8 +77,12 @@ def register(subparsers: Any) -> None:
         p.add_argument(f"--{field}")
     for field in ("email", "phone", "website", "identities"):
         p.add_argument(f"--{field}", action="append", metavar=field.upper().rstrip("S"))
+    p.add_argument("--json", action="store_true", help="print the saved card as JSON")
     p.set_defaults(func=_set)
-    p = sub.add_parser("disclose", help="which circles see FIELD ('*' = every peer; none = nobody)")
+    p = sub.add_parser(
+        "disclose",
+        help="which circles see FIELD ('*' = every peer; '@public' = anyone: your fediverse profile; none = nobody)",
+    )
     p.add_argument(
         "field",
         choices=(
@@ -88,4 +98,5 @@ def register(subparsers: Any) -> None:
         ),
     )
     p.add_argument("circles", nargs="*", metavar="CIRCLE")
+    p.add_argument("--json", action="store_true", help="print the disclosure rules as JSON")
     p.set_defaults(func=_disclose)

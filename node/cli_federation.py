@@ -5,6 +5,7 @@ comes from the data folder's ``kith.toml`` (server.host/port), the token from ``
     kith requests | accept ID | reject ID | block ADDRESS | unblock ADDRESS
     kith followers | following | peers          (every listing takes --json)
     kith alias [ADDRESS...] | move ADDRESS
+    kith actor delete --yes                    (delete the fediverse actor for good)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from node.config import account_from_env, default_data_dir, load_config
 
 __all__ = [
+    "ACTOR_DELETE_WARNING",
     "RUNTIME_URL_FILE",
     "account_of",
     "call",
@@ -96,9 +98,13 @@ def call(
         raise SystemExit(f"cannot reach the node at {url} ({exc.reason}); is `kith serve` running?") from None
 
 
-def _print(args: argparse.Namespace, value: Any) -> None:
+def _print(args: argparse.Namespace, value: Any, human: Any = None) -> None:
+    """``value`` as JSON with --json; else ``human(value)``'s line, or the listing's rows as text."""
     if getattr(args, "json", False):
-        print(json.dumps(value, indent=2))
+        print(json.dumps(value, indent=2, ensure_ascii=False))
+        return
+    if human is not None:
+        print(human(value))
         return
     rows = value if isinstance(value, list) else [value]
     if not rows:
@@ -119,13 +125,31 @@ def _print(args: argparse.Namespace, value: Any) -> None:
                 f"          id: {row['id']}"
             )
         else:
-            print(json.dumps(row))
+            print("  ".join(f"{k}: {v}" for k, v in row.items()))
 
 
-def _run(method: str, path: str, body_of: Any = None) -> Any:
+def _blocked(verb: str) -> Any:
+    def line(row: dict[str, Any]) -> str:
+        what = "the domain" if row.get("kind") == "domain" else "the account"
+        return f"{verb} {what} {row.get('acct') or row['value']}"
+
+    return line
+
+
+def _aliases_line(answer: dict[str, Any]) -> str:
+    names = answer.get("also_known_as") or []
+    return "also known as: " + ", ".join(names) if names else "no aliases: this account names no old accounts"
+
+
+def _moved_line(answer: dict[str, Any]) -> str:
+    told = answer["notified"]
+    return f"moved to {answer['moved_to']}; told {told} follower inbox{'es' if told != 1 else ''}"
+
+
+def _run(method: str, path: str, body_of: Any = None, human: Any = None) -> Any:
     def handler(args: argparse.Namespace) -> int:
         body = body_of(args) if body_of else None
-        _print(args, call(_data_dir(args), method, path, body, account=account_of(args)))
+        _print(args, call(_data_dir(args), method, path, body, account=account_of(args)), human)
         return 0
 
     return handler
@@ -180,23 +204,72 @@ def register(subparsers: Any) -> None:
         _run("POST", f"{p}/requests/reject", lambda a: {"id": a.id}),
         ident=True,
     )
-    add("block", "Block an account (or a whole domain).", _run("POST", f"{p}/block", addr), address=True)
-    add("unblock", "Lift a block.", _run("POST", f"{p}/unblock", addr), address=True)
+    add(
+        "block",
+        "Block an account (or a whole domain).",
+        _run("POST", f"{p}/block", addr, _blocked("blocked")),
+        address=True,
+    )
+    add("unblock", "Lift a block.", _run("POST", f"{p}/unblock", addr, _blocked("unblocked")), address=True)
     add("followers", "Who follows you.", _run("GET", f"{p}/followers"))
     add("following", "Whom you follow.", _run("GET", f"{p}/following"))
     add("peers", "Delivery status per peer host: queued, failing, dead.", _run("GET", f"{p}/peers"))
     alias = add(
         "alias",
         "Name the accounts you are moving from (alsoKnownAs); needed before they can move here.",
-        _run("POST", f"{p}/aliases", lambda a: {"addresses": a.addresses}),
+        _run("POST", f"{p}/aliases", lambda a: {"addresses": a.addresses}, _aliases_line),
     )
     alias.add_argument("addresses", nargs="*", metavar="ADDRESS", help="old accounts (none: clear)")
     add(
         "move",
         "Tell your followers you moved to ADDRESS (which must name this account as an alias first).",
-        _run("POST", f"{p}/move", addr),
+        _run("POST", f"{p}/move", addr, _moved_line),
         address=True,
     )
+    _register_actor(subparsers)
+
+
+ACTOR_DELETE_WARNING = """\
+`kith actor delete` deletes your fediverse actor for good:
+  - every follower, every account you follow and every Kith peer is sent Delete of your actor;
+  - from then on your actor, its inbox and everything under it answer 410 Gone, and this node sends
+    nothing more as it (no follows, relationship offers, card updates or moves);
+  - it cannot be undone: other servers forget the actor, and its address cannot be used again.
+Your contact graph stays on this node (kith people, kith export). To move to another account instead,
+use `kith move ADDRESS`.
+Run `kith actor delete --yes` to go ahead."""
+
+
+def _actor_delete(args: argparse.Namespace) -> int:
+    if not args.yes:
+        print(ACTOR_DELETE_WARNING, file=sys.stderr)
+        return 2
+    result = call(
+        _data_dir(args), "POST", "/api/federation/actor/delete", {"confirm": True}, account=account_of(args)
+    )
+    if args.json:
+        print(json.dumps(result, indent=2))
+    elif result.get("already_deleted"):
+        print(f"{result['actor']} was already deleted on {result['deleted_at']}")
+    else:
+        print(f"deleted {result['actor']}; Delete is on its way to {result['notified']} inboxes")
+    return 0
+
+
+def _register_actor(subparsers: Any) -> None:
+    actor = subparsers.add_parser(
+        "actor", help="Your fediverse actor: delete it for good.", description="Your fediverse actor."
+    )
+    sub = actor.add_subparsers(dest="actor_command", required=True, metavar="COMMAND")
+    delete = sub.add_parser(
+        "delete",
+        help="Delete your fediverse actor for good (tells every follower and peer).",
+        description=ACTOR_DELETE_WARNING.split("\nRun ")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    delete.add_argument("--yes", action="store_true", help="really delete it (nothing happens without)")
+    delete.add_argument("--json", action="store_true", help="print JSON")
+    delete.set_defaults(func=_actor_delete)
 
 
 def main(argv: list[str] | None = None) -> int:

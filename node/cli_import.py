@@ -20,12 +20,13 @@ from bridges.registry import BRIDGES, bridge_for, detect
 from node.cli import CliError, _with_ctx
 from node.config import passphrase_from_env
 from node.context import AccountContext
+from node.graph import iso
 from node.importer import Importer, ImportProgress, ImportSummary, summary_json
 from node.link_secrets import SecretError
 from node.models import as_json
 from node.sync import DIRECTIONS, SOURCES, Syncer
 
-__all__ = ["ProgressBar", "cmd_import", "cmd_link", "cmd_sync", "print_summary", "register"]
+__all__ = ["ProgressBar", "cmd_import", "cmd_imports", "cmd_link", "cmd_sync", "print_summary", "register"]
 
 _HTTP_TIMEOUT = aiohttp.ClientTimeout(total=60, connect=10)
 
@@ -174,14 +175,45 @@ async def cmd_link(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
+async def cmd_imports(args: argparse.Namespace) -> int:
+    """The recent import runs, newest first: running, done, failed (an interrupted one says so)."""
+
+    async def run(ctx: AccountContext) -> int:
+        # Runs a killed node or `kith import` left behind are marked first, so that none shows as running.
+        await ctx.store.imports.sweep(iso(ctx.graph.clock()))
+        runs = await ctx.store.imports.recent_runs(args.limit)
+        if args.json:
+            print(json.dumps(runs, ensure_ascii=False, indent=2))
+            return 0
+        if not runs:
+            print("no imports yet; import an export with `kith import PATH`")
+        for r in runs:
+            summary = r["summary"] or {}
+            what = f"{summary.get('rows', 0):,} rows" if r["status"] == "done" else r["error"] or "running"
+            print(f"{r['id']}  {r['started_at']}  {r['source']:<9} {r['status']:<8} {r['name']}: {what}")
+        return 0
+
+    return await _with_ctx(args, run)
+
+
 async def cmd_sync(args: argparse.Namespace) -> int:
     async def run(ctx: AccountContext) -> int:
         syncer = _syncer(ctx)
         tty = sys.stderr.isatty()
+        links = await syncer.links(args.source, args.account)
+        if len(links) == 1 and await ctx.store.links.cursor(args.source, links[0].account, args.direction):
+            sys.stderr.write(
+                f"{args.source} {args.direction}: resuming the last sync after the last page it kept\n"
+            )
+        began = time.monotonic()
 
         def on_page(pages: int, accounts: int) -> None:
             start, end = ("\r\x1b[2K", "") if tty else ("", "\n")
-            text = f"{args.source} {args.direction}: {pages} pages, {accounts:,} accounts"
+            seconds = time.monotonic() - began
+            text = (
+                f"{args.source} {args.direction}: {pages} pages, {accounts:,} accounts in {seconds:.0f} s "
+                f"({accounts / max(seconds, 1e-3):,.0f}/s)"
+            )
             sys.stderr.write(start + text + end)
             sys.stderr.flush()
 
@@ -224,6 +256,14 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(fn=cmd_import)
+
+    p = sub.add_parser(
+        "imports",
+        help="list recent imports and how each ended (an import the node was stopped during says so)",
+    )
+    p.add_argument("--limit", type=int, default=20, help="how many, newest first")
+    p.add_argument("--json", action="store_true", help="print the runs as JSON")
+    p.set_defaults(fn=cmd_imports)
 
     p = sub.add_parser(
         "sync", help="fetch a linked account's follows from a live API (resumes where it stopped)"

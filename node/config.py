@@ -18,6 +18,8 @@ from typing import Any
 
 import tomli_w
 
+from node.files import write_private
+
 __all__ = [
     "CONFIG_FILE",
     "DOMAIN_PATTERN",
@@ -113,6 +115,22 @@ SCHEMA: tuple[Option, ...] = (
     Option("server", "max_body_bytes", "int", 1_048_576, "Largest request body accepted (bytes)."),
     Option(
         "server",
+        "idle_seconds",
+        "int",
+        20,
+        "Seconds a connection may stay idle, or take to send a request's headers, before it is closed.",
+        maximum=3600,
+    ),
+    Option(
+        "server",
+        "connections_per_address",
+        "int",
+        64,
+        "Open connections one client address (an IPv6 /64) may hold; more are answered 503. Raise it behind "
+        "a reverse proxy, whose one address all clients share.",
+    ),
+    Option(
+        "server",
         "default_account",
         "str",
         "",
@@ -143,6 +161,21 @@ SCHEMA: tuple[Option, ...] = (
         "Days a delivery is retried before the peer is dead-lettered.",
     ),
     Option("federation", "fetch_timeout", "int", 30, "Total seconds allowed for one outbound fetch."),
+    Option(
+        "federation",
+        "inbox_rate_per_host",
+        "int",
+        100,
+        "Requests a second one peer host may send to the inbox once its burst is spent (503 beyond; 0: no "
+        "limit). Requests not yet verified count against the address they come from instead.",
+    ),
+    Option(
+        "federation",
+        "inbox_burst_per_host",
+        "int",
+        400,
+        "Requests one peer host may send to the inbox at once before inbox_rate_per_host applies (0: no limit).",
+    ),
     Option(
         "stay_in_touch", "due_within_days", "int", 7, "`kith due` lists people due within this many days."
     ),
@@ -175,6 +208,8 @@ class ServerConfig:
     host: str
     port: int
     max_body_bytes: int
+    idle_seconds: int = 20
+    connections_per_address: int = 64
     default_account: str = ""
 
 
@@ -185,6 +220,8 @@ class FederationConfig:
     auto_accept_follows: bool
     delivery_days: int
     fetch_timeout: int
+    inbox_rate_per_host: int = 100
+    inbox_burst_per_host: int = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,7 +375,7 @@ def write_config(config: Config) -> Path:
         }
     path = config.data_dir / CONFIG_FILE
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(tomli_w.dumps(doc), encoding="utf-8")
+    write_private(tmp, tomli_w.dumps(doc))  # the owner's alone, like everything in the data folder
     tmp.replace(path)
     return path
 

@@ -8,6 +8,7 @@ its own and closes it with the context.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -39,14 +40,11 @@ class AccountContext:
     def build(cls, server: Server, account: AccountRow, db: Database) -> AccountContext:
         store = GraphStore.sqlite(db)
         graph = Graph(store, server.clock)
-        return cls(
-            server=server,
-            account=account,
-            db=db,
-            store=store,
-            graph=graph,
-            imports=ImportJobs(store, graph.clock, graph.phone_region),
+        # one set of import worker processes for the whole server, whichever account imports
+        imports = ImportJobs(
+            store, graph.clock, graph.phone_region, workers=server.import_workers, owns_workers=False
         )
+        return cls(server=server, account=account, db=db, store=store, graph=graph, imports=imports)
 
     @property
     def config(self) -> Config:
@@ -78,12 +76,14 @@ class AccountContext:
         passphrase: str | None = None,
         clock: Clock = utcnow,
         load_keys: bool = True,
+        progress: Callable[[str], None] | None = None,
     ) -> AccountContext:
         """Open the server in ``config.data_dir`` and the account ``account`` (default: the server's default
-        account); closing the context closes the server too."""
+        account); closing the context closes the server too. ``progress`` is told what a long migration is
+        doing (Database.open)."""
         from node.server import Server
 
-        server = await Server.open(config, passphrase=passphrase, clock=clock)
+        server = await Server.open(config, passphrase=passphrase, clock=clock, progress=progress)
         try:
             ctx = await server.context(account)
             if load_keys:

@@ -1,7 +1,8 @@
-"""Exports of the graph in open formats other than our own JSON: vCard 4.0 for people."""
+"""Exports in open formats: everything as Kith's own JSON (restorable), people as vCard 4.0 and CSV."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import date
@@ -11,9 +12,41 @@ from bridges import neutralize_formula
 from bridges.base import YEAR_UNKNOWN
 from bridges.vcard import write_vcards
 from node.graph import Graph
+from node.link_secrets import is_sealed
 from node.models import Person
+from node.owner_card import CARD_META_KEYS, card_from_meta
+from node.restore import EXPORT_FORMAT, check_document
 
-__all__ = ["CSV_COLUMNS", "people_csv", "person_vcard_dict", "vcards"]
+__all__ = [
+    "CSV_COLUMNS",
+    "EXPORT_NOTES",
+    "EXPORT_VERSION",
+    "TOKEN_LEFT_OUT",
+    "export_document",
+    "people_csv",
+    "person_vcard_dict",
+    "restore_document",
+    "vcards",
+]
+
+EXPORT_VERSION = 2
+#: What the JSON export leaves out and why, written into every export so that its reader knows.
+EXPORT_NOTES = (
+    "Everything the owner keeps is here: people, identities and their provenance, circles, relationships "
+    "(with the records signed by both sides), interactions, notes, merges and suggestions, blocks, the owner's "
+    "card and who may see each field, follows both ways, relationship offers, live-sync links and where their "
+    "syncs resume.",
+    "Left out on purpose: this node's keys, owner token, web password and sessions (a restored node keeps its "
+    "own), activities waiting to be sent or processed, copies of other servers' actor documents (fetched again, "
+    "and verified, when needed) and the history of imports.",
+    "Live-sync tokens are carried only sealed with KITH_PASSPHRASE, as they are kept at rest; a token kept "
+    "unsealed is left out and its link marked revoked: after restoring, link that account again. A restored node "
+    "opens sealed tokens with the same KITH_PASSPHRASE.",
+)
+TOKEN_LEFT_OUT = (
+    "the token was left out of the export because it was stored unencrypted; link the account again "
+    "(`kith link ...`), with KITH_PASSPHRASE set to keep it sealed"
+)
 
 CSV_COLUMNS = (
     "id",
@@ -36,9 +69,12 @@ CSV_COLUMNS = (
 def _birthday(value: str | None) -> date | None:
     if not value:
         return None
-    if value.startswith("--"):  # year-less: vCard writes it back as --MMDD
-        return date(YEAR_UNKNOWN, int(value[2:4]), int(value[5:7]))
-    return date.fromisoformat(value)
+    try:
+        if value.startswith("--"):  # year-less: vCard writes it back as --MMDD
+            return date(YEAR_UNKNOWN, int(value[2:4]), int(value[5:7]))
+        return date.fromisoformat(value)
+    except ValueError:  # a value an older version stored unchecked: the card goes out without it
+        return None
 
 
 def person_vcard_dict(person: Person, notes: list[str]) -> dict[str, Any]:
@@ -94,3 +130,43 @@ async def vcards(graph: Graph) -> str:
         notes = [n.body for n in await graph.notes(person.id)]
         people.append(person_vcard_dict(person, notes))
     return write_vcards(people)
+
+
+async def export_document(graph: Graph) -> dict[str, Any]:
+    """Everything the owner keeps, as one JSON document that :func:`restore_document` takes back whole."""
+    raw = await graph.store.export.export_all(CARD_META_KEYS)
+    card, disclosure = card_from_meta(raw["meta"])
+    tables: dict[str, Any] = raw["tables"]
+    _leave_out_open_tokens(tables["bridge_link"])
+    return {
+        "format": EXPORT_FORMAT,
+        "version": EXPORT_VERSION,
+        "schema": raw["schema"],
+        "exported_at": graph.now(),
+        "notes": list(EXPORT_NOTES),
+        "tables": tables,
+        "card": card,
+        "disclosure": disclosure,
+    }
+
+
+def _leave_out_open_tokens(spec: dict[str, Any]) -> None:
+    """Tokens stored in the clear (no passphrase was set) stay out of the file, which is written anywhere and
+    shared more freely than the database; the link says why, and is restored revoked. An export of a restored
+    node says the same again, so that the round trip gives the same document."""
+    cols = spec["columns"]
+    secret, status, error = cols.index("secret"), cols.index("status"), cols.index("last_error")
+    for row in spec["rows"]:
+        if row[secret] and is_sealed(row[secret]):
+            continue
+        if row[secret] or row[status] != "revoked":
+            row[error] = TOKEN_LEFT_OUT
+        row[secret], row[status] = "", "revoked"
+
+
+async def restore_document(graph: Graph, doc: Any) -> dict[str, int]:
+    """Restore an export into this empty node: every value checked by the API's rules first (node/restore.py,
+    off the event loop: a large graph has millions of values), then written in one transaction."""
+    checked = await asyncio.to_thread(check_document, doc, graph, graph.clock())
+    counts = await graph.store.export.import_all(checked.tables, checked.meta, meta_keys=CARD_META_KEYS)
+    return {**counts, "card": 1 if checked.meta else 0}

@@ -112,6 +112,12 @@ def _julian(moment: datetime) -> float:
     return moment.timestamp() / 86400.0 + 2440587.5
 
 
+#: Unicode's control characters (category Cc: U+0000-001F and U+007F-009F) but tab and newline, and the
+#: surrogates (category Cs); one regular expression each, as a restore checks millions of values with them.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _text(value: Any, field: str, *, limit: int = MAX_NAME, required: bool = False) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip() and not required):
         if required:
@@ -119,16 +125,16 @@ def _text(value: Any, field: str, *, limit: int = MAX_NAME, required: bool = Fal
         return None
     if not isinstance(value, str):
         raise BadInput(f"{field} must be text", field=field)
-    text: str = value.strip()
+    # Line breaks are text, however they were written: a browser sends a textarea's as CR LF, and exports from
+    # other systems hold CR LF or a lone CR. They are kept as LF; every other control character is refused.
+    text: str = value.replace("\r\n", "\n").replace("\r", "\n").strip()
     if required and not text:
         raise BadInput(f"{field} must not be empty", field=field)
     if len(text) > limit:
         raise BadInput(f"{field} is longer than {limit} characters", field=field)
-    if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in text):
+    if _CONTROL.search(text):
         raise BadInput(f"{field} contains control characters", field=field)
-    if any(
-        unicodedata.category(c) == "Cs" for c in text
-    ):  # a lone surrogate (JSON "\ud800") cannot be stored
+    if _SURROGATE.search(text):  # a lone surrogate (JSON "\ud800") cannot be stored
         raise BadInput(f"{field} contains an unpaired surrogate, which is not text", field=field)
     return text
 
@@ -136,6 +142,8 @@ def _text(value: Any, field: str, *, limit: int = MAX_NAME, required: bool = Fal
 def _int(value: Any, field: str, lo: int, hi: int, *, allow_none: bool = True) -> int | None:
     if value is None and allow_none:
         return None
+    if isinstance(value, float) and value.is_integer():  # JSON's 30.0 is the whole number 30 (RFC 8259 §6)
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise BadInput(f"{field} must be a whole number from {lo} to {hi}", field=field)
     try:
@@ -166,6 +174,56 @@ def _date(value: Any, field: str) -> str | None:
         except ValueError:
             pass
     raise BadInput(f"{field} must be a date like 1990-04-01 (or --04-01 without a year)", field=field)
+
+
+def _circle_name(name: Any) -> str:
+    text = _text(name, "circle", limit=100, required=True)
+    assert text is not None
+    return text
+
+
+def _photo_url(value: Any) -> str | None:
+    url = _text(value, "photo_url", limit=2048)
+    if url is not None and not re.match(r"(?i)^(https?://|data:image/)", url):
+        raise BadInput("photo_url must be an http(s) URL", field="photo_url")
+    return url
+
+
+def _relationship_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A relationship's own fields (type and its IRI from protocol/vocab.py, direction, since, how_we_met)."""
+    try:
+        term = relationship_term(str(data.get("type", "")))
+    except InvalidRecord as exc:
+        raise BadInput(exc.message, field="type") from None
+    direction = data.get("direction") or ("mutual" if term.mutual else "outgoing")
+    if direction not in ("outgoing", "incoming", "mutual"):
+        raise BadInput("direction must be outgoing, incoming or mutual", field="direction")
+    return {
+        "type": term.name,
+        "iri": term.iri,
+        "direction": direction,
+        "since": _date(data.get("since"), "since"),
+        "how_we_met": _text(data.get("how_we_met"), "how_we_met", limit=MAX_TEXT),
+    }
+
+
+def _interaction_fields(data: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """An interaction's own fields; ``occurred_at`` defaults to ``now`` and may not be more than a day after it."""
+    channel = data.get("channel", "message")
+    if channel not in CHANNELS:
+        raise BadInput(f"channel must be one of {', '.join(CHANNELS)}", field="channel")
+    initiated_by = data.get("initiated_by", "owner")
+    if initiated_by not in ("owner", "them", "unknown"):
+        raise BadInput("initiated_by must be owner, them or unknown", field="initiated_by")
+    when = parse_when(data["occurred_at"], "occurred_at") if data.get("occurred_at") else now
+    if when > now + timedelta(days=1):
+        raise BadInput("occurred_at is in the future; log interactions that happened", field="occurred_at")
+    return {
+        "occurred_at": iso(when),
+        "channel": channel,
+        "initiated_by": initiated_by,
+        "summary": _text(data.get("summary"), "summary", limit=MAX_TEXT) or "",
+    }
 
 
 def _list(value: Any, field: str) -> list[Any]:
@@ -242,10 +300,7 @@ class Graph:
             if key in data:
                 fields[key] = _text(data[key], key)
         if "photo_url" in data:
-            url = _text(data["photo_url"], "photo_url", limit=2048)
-            if url is not None and not re.match(r"(?i)^(https?://|data:image/)", url):
-                raise BadInput("photo_url must be an http(s) URL", field="photo_url")
-            fields["photo_url"] = url
+            fields["photo_url"] = _photo_url(data["photo_url"])
         if "birthday" in data:
             fields["birthday"] = _date(data["birthday"], "birthday")
         if "met_on" in data:
@@ -299,7 +354,7 @@ class Graph:
             (new_id("n"), _text(n, "notes", limit=MAX_TEXT, required=True) or "")
             for n in _list(data.get("notes"), "notes")
         ]
-        return await self.store.people.insert_person(
+        person = await self.store.people.insert_person(
             person_id=new_id("p"),
             fields=fields,
             identities=idents,
@@ -307,6 +362,7 @@ class Graph:
             circles=circles,
             notes=notes,
         )
+        return await self._shown(person)
 
     async def update_person(self, person_id: str, data: Mapping[str, Any]) -> Person:
         # These are accepted at creation only; an update would otherwise ignore them without a word.
@@ -319,13 +375,19 @@ class Graph:
         fields = self._person_fields(data, creating=False)
         if "display_name" in fields and not fields["display_name"]:
             raise BadInput("display_name must not be empty", field="display_name")
-        return await self.store.people.update_person(person_id, fields, self.now())
+        return await self._shown(await self.store.people.update_person(person_id, fields, self.now()))
 
     async def get_person(self, person_id: str) -> Person:
-        return await self.store.people.get_person(person_id)
+        """One person in full, with their tie strength and its parts (node/store/tie_strength.py)."""
+        return await self.store.people.get_person(person_id, now_jd=_julian(self.clock()))
+
+    async def _shown(self, changed: Person) -> Person:
+        """A person just changed, as ``get_person`` shows them: every answer about one person has one shape."""
+        return await self.get_person(changed.id)
 
     async def archive(self, person_id: str, archived: bool = True) -> Person:
-        return await self.store.people.set_status(person_id, "archived" if archived else "active", self.now())
+        status = "archived" if archived else "active"
+        return await self._shown(await self.store.people.set_status(person_id, status, self.now()))
 
     async def delete_person(self, person_id: str) -> None:
         await self.store.people.delete_person(person_id)
@@ -371,10 +433,11 @@ class Graph:
             source=source,
             source_record_id=source_record_id,
         )
-        return await self.store.people.add_identity(person_id, ident, self.now())
+        return await self._shown(await self.store.people.add_identity(person_id, ident, self.now()))
 
     async def remove_identity(self, person_id: str, raw: str) -> Person:
-        return await self.store.people.remove_identity(person_id, self.normalize(raw).uri)
+        uri = self.normalize(raw).uri
+        return await self._shown(await self.store.people.remove_identity(person_id, uri))
 
     # -- merges -------------------------------------------------------------------------------------------
     async def merge(
@@ -455,34 +518,29 @@ class Graph:
 
     # -- relationships ------------------------------------------------------------------------------------
     async def add_relationship(self, person_id: str, data: Mapping[str, Any]) -> Relationship:
-        try:
-            term = relationship_term(str(data.get("type", "")))
-        except InvalidRecord as exc:
-            raise BadInput(exc.message, field="type") from None
-        direction = data.get("direction") or ("mutual" if term.mutual else "outgoing")
-        if direction not in ("outgoing", "incoming", "mutual"):
-            raise BadInput("direction must be outgoing, incoming or mutual", field="direction")
-        fields = {
-            "type": term.name,
-            "iri": term.iri,
-            "direction": direction,
-            "since": _date(data.get("since"), "since"),
-            "how_we_met": _text(data.get("how_we_met"), "how_we_met", limit=MAX_TEXT),
-        }
+        """A local typed relationship: "PERSON is OTHER's TYPE" (``other_person_id``), or, without another
+        person, "PERSON is my TYPE" (the owner's). Types are protocol/vocab.py's terms."""
+        fields = _relationship_fields(data)
         other = data.get("other_person_id")
+        if other is not None and not isinstance(other, str):
+            raise BadInput("other_person_id must be a person id", field="other_person_id")
+        if other == person_id:
+            raise BadInput("a relationship joins two different people", field="other_person_id")
         return await self.store.people.add_relationship(
             rel_id=new_id("r"),
             person_id=person_id,
-            other_person_id=str(other) if other else None,
+            other_person_id=other or None,
             fields=fields,
             now=self.now(),
         )
 
-    async def relationships(self, person_id: str) -> list[Relationship]:
+    async def relationships(self, person_id: str | None = None) -> list[Relationship]:
+        """A person's relationships (theirs with the owner, and with or from other people); all without one."""
         return await self.store.people.list_relationships(person_id)
 
-    async def delete_relationship(self, rel_id: str) -> None:
-        await self.store.people.delete_relationship(rel_id)
+    async def delete_relationship(self, rel_id: str, *, local_only: bool = False) -> None:
+        """``local_only``: refuse a relationship signed with a peer, which only ending it with them removes."""
+        await self.store.people.delete_relationship(rel_id, local_only=local_only)
 
     # -- interactions, notes ------------------------------------------------------------------------------
     async def log_interaction(self, data: Mapping[str, Any]) -> Interaction:
@@ -493,23 +551,7 @@ class Graph:
             raise BadInput("people must list at least one person id", field="people")
         if len(people) > 1000:
             raise BadInput("an interaction may name at most 1000 people", field="people")
-        channel = data.get("channel", "message")
-        if channel not in CHANNELS:
-            raise BadInput(f"channel must be one of {', '.join(CHANNELS)}", field="channel")
-        initiated_by = data.get("initiated_by", "owner")
-        if initiated_by not in ("owner", "them", "unknown"):
-            raise BadInput("initiated_by must be owner, them or unknown", field="initiated_by")
-        when = parse_when(data["occurred_at"], "occurred_at") if data.get("occurred_at") else self.clock()
-        if when > self.clock() + timedelta(days=1):
-            raise BadInput(
-                "occurred_at is in the future; log interactions that happened", field="occurred_at"
-            )
-        fields = {
-            "occurred_at": iso(when),
-            "channel": channel,
-            "initiated_by": initiated_by,
-            "summary": _text(data.get("summary"), "summary", limit=MAX_TEXT) or "",
-        }
+        fields = _interaction_fields(data, self.clock())
         return await self.store.people.add_interaction(
             interaction_id=new_id("i"), person_ids=list(dict.fromkeys(people)), fields=fields, now=self.now()
         )
@@ -536,9 +578,7 @@ class Graph:
 
     # -- circles and cadence ------------------------------------------------------------------------------
     def _circle_name(self, name: Any) -> str:
-        text = _text(name, "circle", limit=100, required=True)
-        assert text is not None
-        return text
+        return _circle_name(name)
 
     async def circles(self) -> list[Circle]:
         return await self.store.people.list_circles()
@@ -555,9 +595,10 @@ class Graph:
         await self.store.people.delete_circle(self._circle_name(name))
 
     async def set_membership(self, person_id: str, circle: Any, *, member: bool) -> Person:
-        return await self.store.people.set_membership(
+        person = await self.store.people.set_membership(
             person_id, circle_id=new_id("c"), name=self._circle_name(circle), member=member, now=self.now()
         )
+        return await self._shown(person)
 
     async def set_circle_cadence(self, name: Any, cadence_days: Any) -> Circle:
         days = _int(cadence_days, "cadence_days", 1, 3650)
@@ -624,11 +665,18 @@ class Graph:
         return await self.store.misc.blocked()
 
     # -- export -------------------------------------------------------------------------------------------
+    # The document is built and checked in node/exporting.py and node/restore.py, which build on this module.
     async def export_json(self) -> dict[str, Any]:
-        return await self.store.export.export_all(self.now())
+        """Everything the owner keeps, as one restorable JSON document."""
+        from node.exporting import export_document
+
+        return await export_document(self)
 
     async def import_json(self, doc: Any) -> dict[str, int]:
-        return await self.store.export.import_all(doc)
+        """Restore a JSON export into this empty node, every value checked by the API's rules, all or nothing."""
+        from node.exporting import restore_document
+
+        return await restore_document(self, doc)
 
     async def all_people(self, *, batch: int = 500) -> Iterable[Person]:
         """Every active person, by name. Pages are read in row order and sorted once at the end: paging in name

@@ -81,8 +81,11 @@ class _Person:
     # The fields as the database holds them, kept when they first change after the person is written (None:
     # the fields are what the database holds). Most people are never changed again: no copy is made for them.
     stored: dict[str, Any] | None = None
-    idents: list[str] = field(default_factory=list)  # "display uri" of a new person, for its search row
-    notes: list[str] = field(default_factory=list)
+    # The search words of a person not yet written ("display uri" of each identity, notes). Tuples, empty and
+    # shared once written: a list per person stays in the collector's view for the whole import, and the
+    # collector's full passes over a large import's caches are a good share of its time (specs/IMPORTS.md).
+    idents: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 _NO_FIELDS: dict[str, Any] = dict.fromkeys(PERSON_IMPORT_FIELDS)  # a new person's fields before the draft's
@@ -477,7 +480,7 @@ class Resolution:
             self.idents[a.uri] = KnownIdentity(ipk, pk, d.verification, label)
             self.counts["identities_added"] += 1
             if person.pending:  # its search row is written with it
-                person.idents.append(identity_search_text(a.display, a.uri))
+                person.idents += (identity_search_text(a.display, a.uri),)
             else:
                 self.refresh.add(pk)
         elif k.person_pk is None or self.find(k.person_pk) == pk:
@@ -512,7 +515,7 @@ class Resolution:
         key = hashlib.blake2b(f"{self.source}\x1f{rid}\x1f{text}".encode(), digest_size=12).hexdigest()
         self.rows.notes.append((f"n_imp{key}", pk, text))
         if person.pending:
-            person.notes.append(text)
+            person.notes += (text,)
         else:
             self.refresh.add(pk)
 
@@ -574,7 +577,7 @@ class Resolution:
             org = f"{f['organization'] or ''} {f['title'] or ''}"
             rows.fts.append((pk, names, org, " ".join(person.idents) or None, " ".join(person.notes) or None))
             person.pending = False
-            person.idents, person.notes = [], []
+            person.idents, person.notes = (), ()
         for pk in self.dirty_people:
             person = self.people[pk]
             stored = person.stored or {}

@@ -23,6 +23,8 @@ __all__ = [
     "Person",
     "Provenance",
     "Relationship",
+    "TieStrength",
+    "TieStrengthPart",
     "as_json",
 ]
 
@@ -84,6 +86,26 @@ class Identity:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class TieStrengthPart:
+    """One part of a tie-strength score: its ``value`` in [0, 1], its ``weight``, ``points`` = weight × value
+    (the score is the sum of the parts' points), what this person's rows say (``detail``) and how the value is
+    made (``rule``)."""
+
+    name: str
+    weight: float
+    value: float
+    points: float
+    detail: str
+    rule: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TieStrength:
+    score: float
+    parts: tuple[TieStrengthPart, ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Person:
     id: str
     display_name: str
@@ -108,10 +130,16 @@ class Person:
     identities: tuple[Identity, ...] = ()
     circles: tuple[str, ...] = ()
     tie_strength: float | None = None
+    #: The parts of ``tie_strength`` where one person is shown in full (lists leave them out: None).
+    tie_strength_parts: tuple[TieStrengthPart, ...] | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Relationship:
+    """A typed relationship: ``person_id`` is ``other_person_id``'s ``type`` ("Ann is Bob's mentor"); without
+    another person, ``person_id`` is the owner's ``type`` ("Ann is my friend"). ``status`` is ``local`` for the
+    owner's own records, else where a record signed with a Kith peer stands."""
+
     id: str
     person_id: str
     other_person_id: str | None

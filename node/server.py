@@ -18,7 +18,7 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -28,7 +28,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from node.config import USERNAME_PATTERN, USERNAME_SHAPE, Config
 from node.errors import BadInput, Conflict, NotFound
+from node.files import tighten
 from node.graph import Clock, iso, utcnow
+from node.import_worker import ImportWorkers
 from node.keys import ActorKeys, KeyRing, load_node_key
 from node.models import AccountRow
 from node.store import Database
@@ -68,6 +70,11 @@ _TOKEN_TTL = 2.0
 #: Graph databases kept open although unused, and how long an unused one stays open.
 _POOL_IDLE = 16
 _POOL_IDLE_SECONDS = 60.0
+
+
+def _private_data_dir(data_dir: Path) -> list[Path]:
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return tighten(data_dir)
 
 
 def new_token() -> str:
@@ -145,9 +152,16 @@ class Server:
     """An open server. Use :meth:`open`; call :meth:`close` when done."""
 
     def __init__(
-        self, config: Config, db: Database, *, passphrase: str | None, clock: Clock = utcnow
+        self,
+        config: Config,
+        db: Database,
+        *,
+        passphrase: str | None,
+        clock: Clock = utcnow,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
+        self.progress = progress  # told what a long migration of a graph database is doing
         self.db = db
         self.accounts = SqliteAccounts(db)
         self.passphrase = passphrase
@@ -159,19 +173,42 @@ class Server:
         self._tokens: dict[str, tuple[float, AccountRow | None]] = {}
         self._names: dict[str, tuple[float, AccountRow | None]] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        # Every account's imports run in these worker processes (node/import_worker.py): one set per server.
+        self.import_workers = ImportWorkers()
 
     @property
     def data_dir(self) -> Path:
         return self.config.data_dir
 
     @classmethod
-    async def open(cls, config: Config, *, passphrase: str | None = None, clock: Clock = utcnow) -> Server:
-        """Open the server in ``config.data_dir`` (a folder made before accounts is upgraded first)."""
+    async def open(
+        cls,
+        config: Config,
+        *,
+        passphrase: str | None = None,
+        clock: Clock = utcnow,
+        progress: Callable[[str], None] | None = None,
+    ) -> Server:
+        """Open the server in ``config.data_dir`` (a folder made before accounts is upgraded first). Anything
+        in the data folder that other users of the machine could read is made the owner's alone first, said in
+        one log line (node/files.py); ``progress`` is told what a long migration is doing."""
         from node.upgrade import upgrade_one_owner_folder
 
+        changed = await asyncio.to_thread(_private_data_dir, config.data_dir)
+        if changed:
+            _log.warning(
+                "%d files and folders in %s could be read by other users of this machine; they are now the "
+                "owner's alone (folders 0700, files 0600): %s",
+                len(changed),
+                config.data_dir,
+                ", ".join(str(p.relative_to(config.data_dir)) or "." for p in changed[:10])
+                + (" …" if len(changed) > 10 else ""),
+            )
         await upgrade_one_owner_folder(config, passphrase)
-        db = await Database.open(config.data_dir / SERVER_FILE, schema=SERVER_MIGRATIONS, reader_count=2)
-        return cls(config, db, passphrase=passphrase, clock=clock)
+        db = await Database.open(
+            config.data_dir / SERVER_FILE, schema=SERVER_MIGRATIONS, reader_count=2, progress=progress
+        )
+        return cls(config, db, passphrase=passphrase, clock=clock, progress=progress)
 
     @classmethod
     def exists(cls, data_dir: Path) -> bool:
@@ -183,6 +220,7 @@ class Server:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
             self._sweeper = None
+        await self.import_workers.close()  # running imports end uncommitted, marked interrupted
         for ctx in list(self._contexts.values()):
             await ctx.imports.close()
         self._contexts.clear()
@@ -212,6 +250,8 @@ class Server:
             db = await self._acquire(row)
             ctx = AccountContext.build(self, row, db)
             self._contexts[row.pk] = ctx
+            # imports a stopped node left running are marked interrupted, their uploads removed (N2's sweep)
+            await ctx.imports.recover()
         else:
             ctx.account = row
             self._graphs[row.pk].last_used = time.monotonic()
@@ -235,7 +275,7 @@ class Server:
             entry = self._graphs.get(row.pk)
             if entry is None:
                 path = self.data_dir / row.graph_file
-                db = await Database.open(path, schema=GRAPH_MIGRATIONS)
+                db = await Database.open(path, schema=GRAPH_MIGRATIONS, progress=self.progress)
                 entry = self._graphs[row.pk] = _Open(db)
             entry.users += 1
             entry.last_used = time.monotonic()

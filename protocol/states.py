@@ -122,7 +122,9 @@ def _t(source: str, event: str, target: str) -> Transition:
     return Transition(source=source, event=event, target=target)
 
 
-#: A Follow we sent or received. A new Follow after a terminal state is a new request with a new id.
+#: A Follow we sent or received. A new Follow after a terminal state is a new request, which begins again at
+#: ``pending``: usually with a new id; some servers (Takahē) reuse the ended follow's id for it, and then the
+#: new request replaces the ended one in the store rather than leaving a terminal state (federation/store.py).
 FOLLOW_REQUEST = Lifecycle(
     name="follow request",
     states=("pending", "accepted", "rejected", "cancelled", "ended"),
@@ -154,22 +156,27 @@ RELATIONSHIP_OFFER = Lifecycle(
     ),
 )
 
-#: One activity for one inbox in the durable outbox.
+#: One activity for one inbox in the durable outbox. At send time a delivery is checked again (blocks, what
+#: the recipient may still see, a newer version queued after it): one that must not go is withdrawn.
 DELIVERY = Lifecycle(
     name="delivery",
-    states=("queued", "sending", "retry_wait", "delivered", "failed", "dead"),
+    states=("queued", "sending", "retry_wait", "delivered", "failed", "dead", "withdrawn"),
     initial="queued",
-    terminal=frozenset({"delivered", "failed"}),
+    terminal=frozenset({"delivered", "failed", "withdrawn"}),
     transitions=(
         _t("queued", "claim", "sending"),
         _t("queued", "host dead", "dead"),
+        _t("queued", "superseded", "withdrawn"),
         _t("sending", "2xx", "delivered"),
         _t("sending", "retryable error", "retry_wait"),
         _t("sending", "permanent 4xx", "failed"),
+        _t("sending", "withdrawn at send time", "withdrawn"),
         _t("sending", "lock expired", "queued"),
         _t("retry_wait", "due", "sending"),
         _t("retry_wait", "gave up", "dead"),
+        _t("retry_wait", "superseded", "withdrawn"),
         _t("dead", "host resumed", "queued"),
+        _t("dead", "superseded", "withdrawn"),
     ),
 )
 

@@ -11,6 +11,10 @@ Rules this module keeps (docs/ARCHITECTURE.md §5-§6):
 - Migrations are numbered SQL files applied in order at open; ``PRAGMA user_version`` records the schema
   version. A database newer than this code refuses to open with a clear error.
 - A kill at any moment leaves either the whole batch or none of it: SQLite's journal guarantees it.
+- Another process may write the same file while this one's writer is parked (``write_elsewhere``): an import
+  runs in a worker process of its own (node/import_worker.py), and SQLite's lock keeps the two apart.
+- The database and its backups are created readable by the owner only (0600): they hold the whole graph, the
+  password hash and the session key. SQLite gives the -wal and -shm files the database file's mode.
 - Checkpoints (copying the WAL back into the database file) run in the background on a connection of their
   own, never inside a commit: SQLite's automatic checkpoint would make whichever write happens to cross its
   threshold wait for the whole copy (about 90 ms after a 30,000-row import). A commit is durable once its WAL
@@ -22,11 +26,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 
@@ -35,11 +41,14 @@ from node.store.driver import connect, sqlite
 __all__ = [
     "CHECKPOINT_PAUSE",
     "GRAPH_MIGRATIONS",
+    "MIGRATION_CHECK_STEPS",
+    "MIGRATION_REPORT_EVERY",
     "SERVER_MIGRATIONS",
     "Database",
     "Migration",
     "SchemaTooNew",
     "WriteFn",
+    "create_private",
     "migrations",
 ]
 
@@ -54,6 +63,16 @@ CHECKPOINT_PAUSE = 0.5  # seconds between background checkpoints while writes ke
 #: The two schemas: an account's contact graph (one database file per account) and the server's own database.
 GRAPH_MIGRATIONS = "node.store.migrations"
 SERVER_MIGRATIONS = "node.store.server_migrations"
+MIGRATION_REPORT_EVERY = 2.0  # seconds between "still migrating" reports of a long migration
+MIGRATION_CHECK_STEPS = 100_000  # SQLite VM steps between looks at the clock during a migration (a few ms)
+
+
+def create_private(path: Path) -> None:
+    """Make ``path`` an empty file readable and writable by its owner only, unless it exists (then its mode is
+    left to the start-up check, node/files.py). Made before SQLite opens it: SQLite creates a missing file with
+    the process's umask (0644 as a rule) and gives the -wal and -shm files the database file's mode."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 class SchemaTooNew(RuntimeError):
@@ -89,15 +108,21 @@ async def _configure(conn: aiosqlite.Connection) -> None:
 
 
 class _Job:
-    __slots__ = ("alone", "checked", "fn", "future")
+    __slots__ = ("alone", "checked", "elsewhere", "fn", "future")
 
     def __init__(
-        self, fn: WriteFn[Any], future: asyncio.Future[Any], alone: bool = False, checked: bool = True
+        self,
+        fn: WriteFn[Any],
+        future: asyncio.Future[Any],
+        alone: bool = False,
+        checked: bool = True,
+        elsewhere: Callable[[], Awaitable[Any]] | None = None,
     ) -> None:
         self.fn = fn
         self.future = future
-        self.alone = alone
+        self.alone = alone or elsewhere is not None
         self.checked = checked
+        self.elsewhere = elsewhere
 
 
 class Database:
@@ -133,20 +158,25 @@ class Database:
         module: Any = None,
         schema: str = GRAPH_MIGRATIONS,
         reader_count: int = _READERS,
+        progress: Callable[[str], None] | None = None,
+        checkpoints: bool = True,
     ) -> Database:
         """Open (creating and migrating as needed). ``module``: the SQLite module to run on, by default the
         process's (node/store/driver.py); the tests pass each one this machine has. ``schema``: which
         migrations apply (GRAPH_MIGRATIONS or SERVER_MIGRATIONS). ``reader_count``: reader connections, each a
-        thread of aiosqlite's (an account opened among many needs fewer than a busy one)."""
+        thread of aiosqlite's (an account opened among many needs fewer than a busy one). ``progress`` is told
+        what a migration is doing (the CLI prints it; by default it is logged). ``checkpoints=False``: no
+        background checkpoints (an import worker, which leaves them to the node that started it)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        create_private(path)
         module = module or sqlite
         writer = await connect(path, module=module, isolation_level=None)
         readers: list[aiosqlite.Connection] = []
         try:
             await _configure(writer)
             await writer.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job (module docstring)
-            await _migrate(writer, path, module, schema)
+            await _migrate(writer, path, module, schema, progress or _log.info)
             for _ in range(max(1, reader_count) + 1):
                 reader = await connect(path, module=module, isolation_level=None)
                 readers.append(reader)
@@ -160,7 +190,8 @@ class Database:
         db = cls(path, writer, readers[:-1], checkpointer=readers[-1])  # one more, configured alike
         db.module = module
         db._task = asyncio.create_task(db._write_loop(), name="kith-db-writer")
-        db._checkpoint_task = asyncio.create_task(db._checkpoint_loop(), name="kith-db-checkpoint")
+        if checkpoints:
+            db._checkpoint_task = asyncio.create_task(db._checkpoint_loop(), name="kith-db-checkpoint")
         return db
 
     async def close(self) -> None:
@@ -217,6 +248,17 @@ class Database:
         await self._queue.put(_Job(fn, future, alone, foreign_keys))
         return await future
 
+    async def write_elsewhere(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """Run ``fn()`` in the writer's turn, with no transaction of ours: while it runs, no write of this
+        process begins, so another process writing the same file (an import worker, node/import_worker.py)
+        gets SQLite's write lock without waiting for ours, and our writes queue as they would behind an import
+        run here. What the other process committed is checkpointed as our own commits are."""
+        if self._task is None:
+            raise RuntimeError("database is closed")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Job(_no_write, future, elsewhere=fn))
+        return await future
+
     async def read(self, fn: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
         """Run ``fn(conn)`` on a reader connection of its own (a consistent snapshot for its duration)."""
         reader = await self._idle.get()
@@ -245,9 +287,10 @@ class Database:
     async def backup(self, dest: Path | str) -> None:
         """Online backup: a consistent copy of the database while the node keeps running."""
         dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = dest.with_name(dest.name + ".partial")
         tmp.unlink(missing_ok=True)
+        create_private(tmp)  # a copy of the whole graph: the owner's alone, like the database
         target = await connect(tmp, module=self.module)
         try:
             await self.read(lambda conn: conn.backup(target))
@@ -263,6 +306,9 @@ class Database:
             first, held = (held, None) if held is not None else (await self._queue.get(), None)
             if first is None:
                 break
+            if first.elsewhere is not None:
+                await self._run_elsewhere(first, first.elsewhere)
+                continue
             batch = [first]
             while not first.alone and len(batch) < _BATCH_MAX and not self._queue.empty():
                 nxt = self._queue.get_nowait()
@@ -325,8 +371,27 @@ class Database:
                 else:
                     job.future.set_exception(value)
 
+    async def _run_elsewhere(self, job: _Job, fn: Callable[[], Awaitable[Any]]) -> None:
+        try:
+            value = await fn()
+        except BaseException as exc:
+            if not job.future.done():
+                job.future.set_exception(exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+        else:
+            if not job.future.done():
+                job.future.set_result(value)
+        self._committed.set()  # the other process may have committed: checkpoint as after a commit of ours
 
-async def _migrate(conn: aiosqlite.Connection, path: Path, module: Any, schema: str) -> None:
+
+async def _no_write(conn: aiosqlite.Connection) -> None:
+    """The connection-taking function of a write_elsewhere job, which never runs."""
+
+
+async def _migrate(
+    conn: aiosqlite.Connection, path: Path, module: Any, schema: str, progress: Callable[[str], None]
+) -> None:
     known = migrations(schema)
     async with conn.execute("PRAGMA user_version") as cur:
         row = await cur.fetchone()
@@ -337,9 +402,16 @@ async def _migrate(conn: aiosqlite.Connection, path: Path, module: Any, schema: 
             f"{path} has schema version {current}, but this Kith knows only up to {latest}: "
             "upgrade Kith (pip install -U kith) or restore a backup made by this version"
         )
-    for m in known:
-        if m.version <= current:
-            continue
+    pending = [m for m in known if m.version > current]
+    for n, m in enumerate(pending, 1):
+        # Some migrations rebuild an index over every person (0005: minutes on a large graph): say which one
+        # runs, and every MIGRATION_REPORT_EVERY seconds that it still runs, so a slow start is not a hang.
+        if current:  # a new database's migrations only make empty tables
+            progress(f"migrating {path.name}: {m.name} ({n} of {len(pending)})…")
+        started = time.monotonic()
+        reporter = _MigrationReport(m.name, started, progress) if current else None
+        if reporter is not None:
+            await conn.set_progress_handler(reporter, MIGRATION_CHECK_STEPS)
         # executescript commits on its own; wrap each migration in one transaction so it applies whole.
         try:
             await conn.executescript(f"BEGIN IMMEDIATE;\n{m.sql}\nPRAGMA user_version={m.version};\nCOMMIT;")
@@ -349,3 +421,25 @@ async def _migrate(conn: aiosqlite.Connection, path: Path, module: Any, schema: 
             raise RuntimeError(
                 f"migration {m.name} failed and was rolled back ({exc}); the database is unchanged"
             ) from exc
+        finally:
+            if reporter is not None:
+                await conn.set_progress_handler(cast(Any, None), 0)  # None removes it
+        if current:
+            progress(f"migrated {path.name}: {m.name} applied in {time.monotonic() - started:.1f} s")
+
+
+class _MigrationReport:
+    """SQLite's progress handler during a migration (it runs in the connection's thread, every
+    MIGRATION_CHECK_STEPS virtual-machine steps): reports that the migration is still running, at most every MIGRATION_REPORT_EVERY
+    seconds. Returning 0 lets the statement go on."""
+
+    def __init__(self, name: str, started: float, progress: Callable[[str], None]) -> None:
+        self.name, self.started, self.progress = name, started, progress
+        self.last = started
+
+    def __call__(self) -> int:
+        now = time.monotonic()
+        if now - self.last >= MIGRATION_REPORT_EVERY:
+            self.last = now
+            self.progress(f"still applying {self.name}: {now - self.started:.0f} s so far…")
+        return 0

@@ -123,7 +123,7 @@ async def load_people(
                 updated_at=r["updated_at"],
                 identities=tuple(idents[r["pk"]]),
                 circles=tuple(circles.get(r["pk"], ())),
-                tie_strength=None if strengths is None else round(strengths.get(r["pk"], 0.0), 4),
+                tie_strength=None if strengths is None else round(strengths.get(r["pk"]) or 0.0, 4),
             )
         )
     return out

@@ -1,12 +1,20 @@
-"""Export of the whole graph as one JSON document, and its lossless import into an empty node.
+"""Export of everything a node holds for its owner as tables of rows, and their restore into an empty node.
 
-The document lists every graph table's columns and rows (internal row ids included, so that merge history and
-its undo survive the trip). Import treats the document as hostile: only known tables and columns are accepted,
-every row is inserted through parameters, and the whole import is one transaction.
+What is exported: the contact graph's tables (internal row ids included, so that merge history and its undo
+survive the trip), live-sync links and where their syncs resume, and federation's lasting state (follows both
+ways, relationship offers with their signed records, blocks both ways, the owner actor's aliases and move), plus
+the meta rows the caller names (the owner's card). What is not: this node's secrets and sessions, queues
+(inbox, outbox, deliveries), caches of other servers (actor documents, host health) and import history; see
+node/exporting.py, which builds the document.
+
+A restore writes rows that node/restore.py has already checked, in one transaction: into a node with none of
+these rows yet, with references checked once every row is in, and with every value the node derives from other
+rows (interaction counts, last interaction, due dates, the search index) computed again rather than taken.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiosqlite
@@ -14,12 +22,19 @@ import aiosqlite
 from node.errors import BadInput, Conflict
 from node.store.db import Database
 from node.store.rows import fetch_all, fetch_one, placeholders, refresh_fts
+from node.store.sqlite_people import recompute_people
 
-__all__ = ["EXPORT_FORMAT", "EXPORT_TABLES", "SqliteExport"]
+__all__ = [
+    "EXPORTED_FED_SETTINGS",
+    "EXPORT_TABLES",
+    "FEDERATION_TABLES",
+    "GRAPH_TABLES",
+    "LINK_TABLES",
+    "SqliteExport",
+]
 
-EXPORT_FORMAT = "kith-export"
 #: In dependency order: a table appears after every table it references.
-EXPORT_TABLES = (
+GRAPH_TABLES = (
     "person",
     "identity",
     "provenance",
@@ -34,6 +49,13 @@ EXPORT_TABLES = (
     "merge_suggestion",
     "blocked_address",
 )
+LINK_TABLES = ("bridge_link", "sync_cursor")
+FEDERATION_TABLES = ("fed_follows", "fed_offers", "fed_blocks", "fed_blocked_by", "fed_settings")
+#: The federation settings an export carries: what the owner chose (aliases, a move). The others are federation's
+#: bookkeeping of what it last sent (the card version, the profile's digest), which a restored node must not
+#: inherit: it has sent nothing yet.
+EXPORTED_FED_SETTINGS = ("also_known_as", "moved_to")
+EXPORT_TABLES = GRAPH_TABLES + LINK_TABLES + FEDERATION_TABLES
 
 
 async def _columns(conn: aiosqlite.Connection, table: str) -> list[str]:
@@ -44,41 +66,46 @@ class SqliteExport:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def export_all(self, now: str) -> dict[str, Any]:
+    async def export_all(self, meta_keys: Sequence[str] = ()) -> dict[str, Any]:
+        """Every exported table's columns and rows, the schema version and the ``meta_keys`` rows, read in one
+        snapshot: ``{"schema": N, "tables": {name: {"columns", "rows"}}, "meta": {key: value or None}}``."""
+
         async def run(conn: aiosqlite.Connection) -> dict[str, Any]:
             version = await fetch_one(conn, "PRAGMA user_version")
             tables: dict[str, Any] = {}
             for table in EXPORT_TABLES:
                 cols = await _columns(conn, table)
-                order = ", ".join(
-                    str(i + 1) for i in range(len(cols))
-                )  # every column: deterministic, rowid or not
-                rows = await fetch_all(conn, f"SELECT {', '.join(cols)} FROM {table} ORDER BY {order}")
+                order = ", ".join(str(i + 1) for i in range(len(cols)))  # every column: deterministic
+                where = ""
+                if table == "fed_settings":
+                    where = " WHERE key IN (" + ", ".join(f"'{k}'" for k in EXPORTED_FED_SETTINGS) + ")"
+                rows = await fetch_all(conn, f"SELECT {', '.join(cols)} FROM {table}{where} ORDER BY {order}")
                 tables[table] = {"columns": cols, "rows": [list(r) for r in rows]}
-            return {
-                "format": EXPORT_FORMAT,
-                "version": 1,
-                "schema": int(version[0]) if version else 0,
-                "exported_at": now,
-                "tables": tables,
-            }
+            meta: dict[str, str | None] = {}
+            for key in meta_keys:
+                row = await fetch_one(conn, "SELECT value FROM meta WHERE key = ?", (key,))
+                meta[key] = None if row is None else str(row[0])
+            return {"schema": int(version[0]) if version else 0, "tables": tables, "meta": meta}
 
         return await self.db.read(run)
 
-    async def import_all(self, doc: Any) -> dict[str, int]:
-        if not isinstance(doc, dict) or doc.get("format") != EXPORT_FORMAT:
+    async def import_all(
+        self,
+        tables: Mapping[str, tuple[Sequence[str], Sequence[Sequence[Any]]]],
+        meta: Mapping[str, str],
+        *,
+        meta_keys: Sequence[str] = (),
+    ) -> dict[str, int]:
+        """Write checked rows (table -> (columns, rows)) and meta rows into this node, which must hold none of
+        the exported rows nor any of ``meta_keys``. One transaction: all of it, or nothing."""
+        unknown = set(tables) - set(EXPORT_TABLES)
+        if unknown:
             raise BadInput(
-                "not a Kith export: expected a JSON object with format 'kith-export'", field="format"
+                f"export tables must be among {', '.join(EXPORT_TABLES)}", field=sorted(unknown)[0]
             )
-        if doc.get("version") != 1:
-            raise BadInput(f"unsupported export version {doc.get('version')!r}; this Kith reads version 1")
-        tables = doc.get("tables")
-        if not isinstance(tables, dict) or set(tables) - set(EXPORT_TABLES):
-            raise BadInput(f"export tables must be among {', '.join(EXPORT_TABLES)}", field="tables")
 
         async def run(conn: aiosqlite.Connection) -> dict[str, int]:
-            if await fetch_one(conn, "SELECT 1 FROM person LIMIT 1") is not None:
-                raise Conflict("this node already holds people; import an export only into an empty node")
+            await _require_empty(conn, meta_keys)
             # Rows reference each other in both directions (a merged person's merged_into names a survivor that
             # may come later), so references are checked once all rows are in, not row by row.
             await conn.execute("PRAGMA defer_foreign_keys = ON")
@@ -93,36 +120,62 @@ class SqliteExport:
                     )
             finally:
                 await conn.execute("PRAGMA defer_foreign_keys = OFF")
-            pks = [r[0] for r in await fetch_all(conn, "SELECT pk FROM person")]
-            await refresh_fts(conn, pks)
+            # Derived values are the node's own: computed from the rows they derive from, never taken from a
+            # document. (Merged people keep theirs: frozen at the merge, as the merge left them.)
+            live = [r[0] for r in await fetch_all(conn, "SELECT pk FROM person WHERE status != 'merged'")]
+            await recompute_people(conn, live)
+            await refresh_fts(conn, [r[0] for r in await fetch_all(conn, "SELECT pk FROM person")])
+            await conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", list(meta.items()))
             return counts
 
         return await self.db.write(run)
 
 
+async def _require_empty(conn: aiosqlite.Connection, meta_keys: Sequence[str]) -> None:
+    for table in EXPORT_TABLES:
+        where = ""
+        if table == "fed_settings":  # federation's own bookkeeping does not make a node non-empty
+            where = " WHERE key IN (" + ", ".join(f"'{k}'" for k in EXPORTED_FED_SETTINGS) + ")"
+        if await fetch_one(conn, f"SELECT 1 FROM {table}{where} LIMIT 1") is not None:
+            what = "people" if table == "person" else f"{table} rows"
+            raise Conflict(
+                f"this node already holds {what}; restore only into a new, empty node "
+                "(`kith --data NEW_FOLDER init ...`, then `kith --data NEW_FOLDER restore FILE`)",
+                field="tables",
+            )
+    if meta_keys:
+        row = await fetch_one(
+            conn,
+            f"SELECT key FROM meta WHERE key IN ({placeholders(len(meta_keys))}) LIMIT 1",
+            list(meta_keys),
+        )
+        if row is not None:
+            raise Conflict(
+                "this node already has an owner's card; restore only into a new, empty node", field="card"
+            )
+
+
 async def _insert_tables(
-    conn: aiosqlite.Connection, tables: dict[str, Any], integrity_error: type[Exception]
+    conn: aiosqlite.Connection,
+    tables: Mapping[str, tuple[Sequence[str], Sequence[Sequence[Any]]]],
+    integrity_error: type[Exception],
 ) -> dict[str, int]:
     counts: dict[str, int] = {}
     for table in EXPORT_TABLES:
-        spec = tables.get(table)
-        if spec is None:
+        if table not in tables:
             continue
+        cols, rows = tables[table]
         known = await _columns(conn, table)
-        cols = spec.get("columns") if isinstance(spec, dict) else None
-        rows = spec.get("rows") if isinstance(spec, dict) else None
-        if not isinstance(cols, list) or not set(cols) <= set(known) or not isinstance(rows, list):
-            raise BadInput(f"table {table}: columns must be among {', '.join(known)}", field=table)
-        for i, row in enumerate(rows):
-            if not isinstance(row, list) or len(row) != len(cols):
-                raise BadInput(f"table {table}, row {i}: expected {len(cols)} values", field=table)
-            if any(isinstance(v, dict | list) for v in row):
-                raise BadInput(f"table {table}, row {i}: values must be scalars", field=table)
-        try:
-            await conn.executemany(
-                f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({placeholders(len(cols))})", rows
+        if not set(cols) <= set(known) or len(set(cols)) != len(cols) or (rows and not cols):
+            raise BadInput(
+                f"table {table}: columns must be distinct names among {', '.join(known)}", field=table
             )
-        except integrity_error as exc:
-            raise BadInput(f"table {table}: {exc}; the export is inconsistent", field=table) from None
+        if rows:
+            try:
+                await conn.executemany(
+                    f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({placeholders(len(cols))})", rows
+                )
+            except integrity_error as exc:
+                raise BadInput(f"table {table}: {exc}; the export is inconsistent", field=table) from None
         counts[table] = len(rows)
     return counts

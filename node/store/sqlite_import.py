@@ -17,9 +17,15 @@ hands over. Rules kept:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
 import json
+import os
+import shutil
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 import aiosqlite
@@ -34,7 +40,9 @@ from node.store.sqlite_merge import merge_in_tx
 from node.store.sqlite_people import recompute_due, recompute_people
 
 __all__ = [
+    "IMPORTS_FOLDER",
     "IMPORT_CACHE_KIB",
+    "INTERRUPTED",
     "PERSON_IMPORT_FIELDS",
     "ChunkRows",
     "EncodedChunk",
@@ -42,6 +50,7 @@ __all__ = [
     "ImportStore",
     "KnownIdentity",
     "KnownRecord",
+    "RunLock",
 ]
 
 T = TypeVar("T")
@@ -52,6 +61,68 @@ PERSON_IMPORT_FIELDS = tuple(f for f in PERSON_FIELDS if f not in ("priority", "
 _UPDATABLE = frozenset((*PERSON_IMPORT_FIELDS, "met_on"))
 IMPORT_CACHE_KIB = 131_072  # 128 MiB of page cache while an import runs
 _IN_MAX = 900  # variables per IN (...): well under SQLite's limit on every build still in use
+IMPORTS_FOLDER = "imports"  # in the data folder: a lock file per live run, an upload folder per uploaded run
+INTERRUPTED = (
+    "interrupted: the node stopped before this import finished, and nothing of it was kept; "
+    "import the export again"
+)
+
+
+class RunLock:
+    """The lock file ``imports/<run id>.lock``, held (flock) by the process that runs or will run the import.
+    The system drops it when that process ends, however it ends, which is how a later sweep
+    (ImportStore.sweep) tells a run left behind from one still going, across processes."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path, self.fd = path, fd
+
+    @classmethod
+    def take(cls, folder: Path, run_id: str) -> RunLock:
+        folder.parent.mkdir(mode=0o700, exist_ok=True)  # (parents=True would make it with the umask's mode)
+        folder.mkdir(mode=0o700, exist_ok=True)
+        path = folder / f"{run_id}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise RuntimeError(f"import {run_id} is already claimed by another process") from None
+        return cls(path, fd)
+
+    def release(self, *, remove: bool = True) -> None:
+        """Drop the lock (and its file: the run is over, recorded as done or failed)."""
+        if self.fd < 0:
+            return
+        if remove:
+            self.path.unlink(missing_ok=True)
+        os.close(self.fd)
+        self.fd = -1
+
+
+def _left_behind(folder: Path, running: set[str]) -> list[Path]:
+    """Of the runs recorded as running and the names in ``folder``, those nobody holds the lock of: their lock
+    file and upload folder, found while holding the lock (the caller removes them)."""
+    names = set(running)
+    with contextlib.suppress(FileNotFoundError):
+        for entry in folder.iterdir():
+            names.add(entry.name.removesuffix(".lock"))
+    found: list[Path] = []
+    for name in sorted(names):
+        if name in ("", ".", "..") or "/" in name:
+            continue
+        try:
+            lock = RunLock.take(folder, name)
+        except (RuntimeError, OSError):
+            continue  # alive (or the folder cannot be written: left as it is)
+        found.append(folder / name)
+        lock.release()
+    return found
+
+
+def _remove_all(paths: Sequence[Path]) -> None:
+    for path in paths:
+        shutil.rmtree(path, ignore_errors=True)
+        path.with_name(path.name + ".lock").unlink(missing_ok=True)
 
 
 class KnownIdentity(NamedTuple):  # one per address an import meets: built three times faster than a dataclass
@@ -451,10 +522,17 @@ class ImportStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def transaction(self, now: str, fn: Callable[[ImportSession], Awaitable[T]]) -> T:
-        """Run ``fn`` in one write transaction; if it raises, nothing it wrote remains."""
+    async def transaction(
+        self, now: str, fn: Callable[[ImportSession], Awaitable[T]], *, off_loop: bool = False
+    ) -> T:
+        """Run ``fn`` in one write transaction; if it raises, nothing it wrote remains.
 
-        async def run(conn: aiosqlite.Connection) -> T:
+        ``off_loop``: ``fn`` and everything it reads run in a thread of their own, on an event loop of that
+        thread, so that the caller's loop (the node's server) only waits for the end. The transaction's
+        connection is an aiosqlite one, which answers whichever loop asks; the blocking look-up connection is
+        made in the thread that uses it (the sqlite3 module refuses a connection from another thread)."""
+
+        async def body(conn: aiosqlite.Connection) -> T:
             # A bulk import touches index pages all over a large database: a bigger page cache for its
             # duration saves re-reading them (the setting is the connection's, so it is put back after).
             row = await fetch_one(conn, "PRAGMA cache_size")
@@ -469,24 +547,65 @@ class ImportStore:
                     await session.end_bulk()
                     await conn.execute(f"PRAGMA cache_size = {before}")
 
+        async def run(conn: aiosqlite.Connection) -> T:
+            if not off_loop:
+                return await body(conn)
+            return await asyncio.to_thread(asyncio.run, body(conn))
+
         return await self.db.write(run, alone=True, foreign_keys=False)
 
+    @property
+    def folder(self) -> Path:
+        """Where this graph's runs keep their lock files and uploads: ``imports/NAME/`` in the folder of the
+        database ``NAME.sqlite3`` (each account's graph has its own: ``accounts/imports/alice/``)."""
+        return self.db.path.parent / IMPORTS_FOLDER / self.db.path.stem
+
+    async def claim(self, run_id: str) -> RunLock:
+        """Take the lock that says run ``run_id`` is alive (before its row or upload exists, so that a sweep
+        never mistakes a run being set up for one left behind)."""
+        return await asyncio.to_thread(RunLock.take, self.folder, run_id)
+
     async def start_run(self, *, run_id: str, source: str, name: str, now: str) -> None:
-        """Record a new run. A run still marked running was killed: imports take the one write transaction in
-        turn, so by the time this write gets in, no other import is part-way."""
+        """Record a run as running (again, if a node process recorded it when it accepted the job: the worker
+        that runs it says so here). Its owner holds its lock (``claim``) until the run is finished."""
 
         async def run(conn: aiosqlite.Connection) -> None:
             await conn.execute(
-                "UPDATE import_run SET status = 'failed', finished_at = ?, "
-                "error = 'interrupted: the process ended before the import finished; nothing of it was kept' "
-                "WHERE status = 'running'",
-                (now,),
-            )
-            await ImportSession(conn, now).run_started(
-                run_id=run_id, source=source, name=name, status="running"
+                "INSERT INTO import_run (id, source, name, status, started_at) VALUES (?,?,?,'running',?) "
+                "ON CONFLICT(id) DO UPDATE SET status = 'running', source = excluded.source, "
+                "name = excluded.name",
+                (run_id, source, name, now),
             )
 
         await self.db.write(run)
+
+    async def sweep(self, now: str) -> list[str]:
+        """Runs left behind by a process that ended part-way (killed, crashed, the machine stopped): each is
+        marked failed with INTERRUPTED and its files (upload, lock) are removed. A run is left behind when
+        nobody holds its lock (``claim``): the lock goes with the process that held it, whatever ended it.
+        Returns the ids of the runs marked."""
+        running = await self.db.read(
+            lambda conn: fetch_all(conn, "SELECT id FROM import_run WHERE status = 'running'")
+        )
+        ids = {str(r[0]) for r in running}
+        found = await asyncio.to_thread(_left_behind, self.folder, ids)
+        if not found:
+            return []
+        marked = sorted(ids & {p.name for p in found})
+
+        async def run(conn: aiosqlite.Connection) -> None:
+            await conn.executemany(
+                "UPDATE import_run SET status = 'failed', finished_at = ?, error = ? "
+                "WHERE id = ? AND status = 'running'",
+                [(now, INTERRUPTED, run_id) for run_id in marked],
+            )
+
+        try:
+            if marked:
+                await self.db.write(run)
+        finally:
+            await asyncio.to_thread(_remove_all, found)
+        return marked
 
     async def finish_run(
         self, *, run_id: str, status: str, summary: dict[str, Any] | None, error: str | None, now: str
@@ -497,6 +616,18 @@ class ImportStore:
             )
 
         await self.db.write(run)
+
+    async def recent_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The last ``limit`` runs, newest first, as ``get_run`` gives each."""
+
+        async def run(conn: aiosqlite.Connection) -> list[str]:
+            rows = await fetch_all(
+                conn, "SELECT id FROM import_run ORDER BY pk DESC LIMIT ?", (max(0, min(limit, 1000)),)
+            )
+            return [str(r[0]) for r in rows]
+
+        found = [await self.get_run(run_id) for run_id in await self.db.read(run)]
+        return [r for r in found if r is not None]
 
     async def get_run(self, run_id: str) -> dict[str, Any] | None:
         async def run(conn: aiosqlite.Connection) -> dict[str, Any] | None:

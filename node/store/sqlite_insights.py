@@ -10,7 +10,7 @@ import aiosqlite
 from node.models import DueEntry, FadingEntry, LayerReport, Page
 from node.store.db import Database
 from node.store.rows import PERSON_COLUMNS, fetch_all, fetch_one, load_people
-from node.store.sqlite_people import TIE_STRENGTH_SQL
+from node.store.tie_strength import TIE_STRENGTH_SQL
 
 __all__ = ["LAYERS", "SqliteInsights", "fts_query"]
 
@@ -61,7 +61,7 @@ class SqliteInsights:
             rows = rows[:limit]
             people = await load_people(conn, rows)
             items = tuple(
-                DueEntry(person=p, due_at=p.due_at or "", days_overdue=round(float(r["overdue"]), 2))
+                DueEntry(person=p, due_at=p.due_at or "", days_overdue=round(float(r["overdue"] or 0.0), 2))
                 for p, r in zip(people, rows, strict=True)
             )
             return Page.uncounted(items, offset=offset, limit=limit, more=more)

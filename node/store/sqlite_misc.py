@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 import aiosqlite
 
 from node.store.db import Database
@@ -29,6 +31,24 @@ class SqliteMisc:
             )
 
         await self.db.write(run)
+
+    async def meta_change(
+        self, values: Mapping[str, str], *, record: str, advance: Callable[[str | None], str]
+    ) -> str:
+        """Set ``values`` and the change record ``record`` (``advance(its old value)``) in ONE transaction: a
+        change and the record that it must be sent on cannot be separated by a crash (the owner's card and its
+        version, node/owner_card.py). Returns the new record."""
+
+        async def run(conn: aiosqlite.Connection) -> str:
+            row = await fetch_one(conn, "SELECT value FROM meta WHERE key = ?", (record,))
+            new = advance(None if row is None else str(row[0]))
+            await conn.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [*values.items(), (record, new)],
+            )
+            return new
+
+        return await self.db.write(run)
 
     async def block(self, uri: str, source: str, now: str) -> bool:
         async def run(conn: aiosqlite.Connection) -> bool:

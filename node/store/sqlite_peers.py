@@ -21,12 +21,18 @@ class SqlitePeers:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def circles_of_identity(self, uri: str) -> list[str] | None:
-        """The circle names of the person holding ``uri``; None when no person holds it."""
+    async def circles_of_identity(self, uri: str, *, source: str | None = None) -> list[str] | None:
+        """The circle names of the person holding ``uri``; None when no person holds it (or, with ``source``,
+        when that source never vouched for the identity: e.g. only an actor's own document may say whose
+        actor it is when what the owner discloses depends on it)."""
 
         async def run(conn: aiosqlite.Connection) -> list[str] | None:
-            row = await fetch_one(conn, "SELECT person_pk FROM identity WHERE uri = ?", (uri,))
+            row = await fetch_one(conn, "SELECT person_pk, pk FROM identity WHERE uri = ?", (uri,))
             if row is None or row[0] is None:
+                return None
+            if source is not None and not await fetch_one(
+                conn, "SELECT 1 FROM provenance WHERE identity_pk = ? AND source = ?", (row[1], source)
+            ):
                 return None
             rows = await fetch_all(
                 conn,

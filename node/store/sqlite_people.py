@@ -4,6 +4,7 @@ interactions. Every public coroutine is one transaction (through Database.write)
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import aiosqlite
@@ -12,6 +13,7 @@ from node.errors import Conflict, NotFound
 from node.models import PERSON_FIELDS, Circle, Interaction, Note, Page, Person, Relationship
 from node.store.db import Database
 from node.store.rows import PERSON_COLUMNS, fetch_all, fetch_one, load_people, placeholders, refresh_fts
+from node.store.tie_strength import TIE_STRENGTH_SQL, explain_tie_strength
 
 __all__ = [
     "TIE_STRENGTH_SQL",
@@ -181,9 +183,20 @@ class SqlitePeople:
 
         await self.db.write(run)
 
-    async def get_person(self, person_id: str, *, include_merged: bool = True) -> Person:
+    async def get_person(
+        self, person_id: str, *, include_merged: bool = True, now_jd: float | None = None
+    ) -> Person:
+        """One person; with ``now_jd`` (the Julian day of now) also their tie strength and its parts."""
+
         async def run(conn: aiosqlite.Connection) -> Person:
-            return await self._get(conn, await person_pk(conn, person_id, include_merged=include_merged))
+            pk = await person_pk(conn, person_id, include_merged=include_merged)
+            person = await self._get(conn, pk)
+            if now_jd is None:
+                return person
+            explained = await explain_tie_strength(conn, pk, now_jd)
+            if explained is None:
+                return person
+            return replace(person, tie_strength=explained.score, tie_strength_parts=explained.parts)
 
         return await self.db.read(run)
 
@@ -432,16 +445,25 @@ class SqlitePeople:
 
         return await self.db.write(run)
 
-    async def delete_relationship(self, rel_id: str) -> None:
+    async def delete_relationship(self, rel_id: str, *, local_only: bool = False) -> None:
         async def run(conn: aiosqlite.Connection) -> None:
-            cur = await conn.execute("DELETE FROM relationship WHERE id = ?", (rel_id,))
-            if cur.rowcount == 0:
+            row = await fetch_one(conn, "SELECT status FROM relationship WHERE id = ?", (rel_id,))
+            if row is None:
                 raise NotFound(f"no relationship with id {rel_id!r}", field="relationship")
+            if local_only and row[0] != "local":
+                raise Conflict(
+                    f"relationship {rel_id} is a record signed with a peer ({row[0]}); end it with them "
+                    "(POST /api/federation/relationships/revoke) rather than deleting your copy",
+                    field="relationship",
+                )
+            await conn.execute("DELETE FROM relationship WHERE id = ?", (rel_id,))
 
         await self.db.write(run)
 
-    async def list_relationships(self, person_id: str) -> list[Relationship]:
+    async def list_relationships(self, person_id: str | None) -> list[Relationship]:
         async def run(conn: aiosqlite.Connection) -> list[Relationship]:
+            if person_id is None:
+                return await _relationships(conn, "1", ())
             pk = await person_pk(conn, person_id, include_merged=True)
             return await _relationships(conn, "(r.person_pk = ? OR r.other_pk = ?)", (pk, pk))
 
@@ -506,18 +528,6 @@ class SqlitePeople:
             return Page.uncounted(items[:limit], offset=offset, limit=limit, more=len(items) > limit)
 
         return await self.db.read(run)
-
-
-TIE_STRENGTH_SQL = """(
-    0.4 * CASE WHEN p.last_interaction_at IS NULL THEN 0.0
-          ELSE 1.0 / (1.0 + max(0.0, ?1 - julianday(p.last_interaction_at)) / 30.0) END
-  + 0.25 * (p.interaction_count * 1.0 / (p.interaction_count + 5.0))
-  + 0.15 * CASE WHEN p.initiated_by_them + p.initiated_by_owner = 0 THEN 0.0
-           ELSE 2.0 * min(p.initiated_by_them, p.initiated_by_owner) / (p.initiated_by_them + p.initiated_by_owner)
-           END
-  + 0.2 * (p.priority / 3.0))"""
-"""Tie strength in [0, 1]: recency (half-weight at 30 days), frequency (saturating), reciprocity (both sides
-start conversations) and the owner's priority (0-3). ?1 is the Julian day of "now"."""
 
 
 def _prefixed(columns: str) -> str:

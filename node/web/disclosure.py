@@ -13,12 +13,13 @@ from typing import Any
 from aiohttp import web
 
 from node.context import AccountContext
-from node.owner_card import CARD_FIELDS, EVERYONE, get_card, get_disclosure, set_card, set_disclosure
+from node.owner_card import CARD_FIELDS, EVERYONE, PUBLIC, get_card, get_disclosure, set_card, set_disclosure
 
 __all__ = [
     "CARD_FIELDS",
     "EVERYONE",
     "LIST_FIELDS",
+    "PUBLIC",
     "card",
     "disclosure_settings",
     "publish_card",
@@ -34,7 +35,8 @@ async def card(ctx: AccountContext) -> dict[str, Any]:
 
 
 async def disclosure_settings(ctx: AccountContext) -> dict[str, list[str]]:
-    """Card field → the circles allowed to see it (``"*"``: every connected Kith peer)."""
+    """Card field → the circles allowed to see it (``"*"``: every connected Kith peer; ``"@public"``: anyone,
+    on the owner's fediverse profile)."""
     return await get_disclosure(ctx.store)
 
 
@@ -47,13 +49,14 @@ async def save_disclosure(ctx: AccountContext, rules: Mapping[str, Iterable[str]
 
 
 async def publish_card(app: web.Application) -> int | None:
-    """Send the card to the peers allowed to see it; None when this node runs without federation."""
+    """Send the saved card to the peers allowed to see it, and the public profile to followers when it
+    changed; None when this node runs without federation."""
     try:
-        from federation import FEDERATION, kith
+        from federation import FEDERATION, cards
     except ImportError:
         return None
     fed = app.get(FEDERATION)
     if fed is None:
         return None
-    peers: int = await kith.publish_card(fed)
+    peers: int = await cards.publish_pending(fed)
     return peers

@@ -14,6 +14,7 @@ from node.web.disclosure import (
     CARD_FIELDS,
     EVERYONE,
     LIST_FIELDS,
+    PUBLIC,
     card,
     disclosure_settings,
     publish_card,
@@ -67,6 +68,7 @@ async def _settings(request: web.Request) -> PageResult:
             "circles": [c.name for c in circles],
             "circle_rows": circles,
             "everyone": EVERYONE,
+            "public": PUBLIC,
             "has_password": await has_password(ctx.store),
             "keys_encrypted": await _keys_encrypted(request),
             "data_dir": str(ctx.config.data_dir),
@@ -90,7 +92,7 @@ async def _save_card_form(request: web.Request, form: Form) -> Done:
 @action("/settings/disclosure", "settings_disclosure", back=_back)
 async def _save_disclosure_form(request: web.Request, form: Form) -> Done:
     ctx = state(request).ctx
-    known = {EVERYONE, *(c.name for c in await ctx.graph.circles())}
+    known = {EVERYONE, PUBLIC, *(c.name for c in await ctx.graph.circles())}
     rules: dict[str, list[str]] = {}
     for name in CARD_FIELDS:
         chosen = [v for v in form.getall(f"show:{name}", []) if isinstance(v, str)]
@@ -109,15 +111,38 @@ def _sent(peers: int | None) -> str:
 
 
 async def _reauthenticate(request: web.Request, form: Form) -> None:
-    """Changing how the owner signs in needs the current password or the token, not just an open session."""
-    ctx = state(request).ctx
+    """Changing how the owner signs in needs the current password or the token, not just an open session.
+
+    The check is a password guess like a sign-in, so it spends the sign-in's budget (node/web/sessions.py
+    LoginLimiter, shared with /login): otherwise whoever holds a session could guess the password here at
+    full speed, and then lock the owner out with it."""
+    st = state(request)
+    client = st.limiter.client(request.remote)
+    wait = st.limiter.blocked(client)
+    if wait:
+        raise Unauthorized(
+            f"Too many failed attempts; nothing was changed. Try again in {int(wait // 60) + 1} minutes.",
+            field="current",
+        )
     secret = field(form, "current", limit=2048)
-    if not secret or not (
-        await ctx.server.check_token(ctx.account, secret) or await check_password(ctx.store, secret)
-    ):
+    passwords_wait = st.limiter.passwords_blocked()
+    ok = bool(secret) and (
+        await st.ctx.server.check_token(st.ctx.account, secret)
+        or (not passwords_wait and await check_password(st.ctx.store, secret))
+    )
+    if not ok:
+        st.limiter.failed(client, password_checked=not passwords_wait)
+        if passwords_wait:
+            raise Unauthorized(
+                "Too many failed password checks on this node lately: passwords are not accepted for "
+                f"{int(passwords_wait // 60) + 1} more minutes; nothing was changed. The owner token still "
+                "works (`kith token show`).",
+                field="current",
+            )
         raise Unauthorized(
             "the current password or owner token is wrong; nothing was changed", field="current"
         )
+    st.limiter.succeeded(client)
 
 
 @action("/settings/password", "settings_password", back=_back)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-from federation.ports import ActorSource, RemoteActor
+from federation.ports import PERSON_SOURCES, ActorSource, CardVersion, RemoteActor
 
 
 class MemoryGraph:
@@ -17,13 +18,26 @@ class MemoryGraph:
         self.cards: dict[str, dict[str, Any]] = {}
         self.relationships: dict[str, dict[str, Any]] = {}
         self.revoked: list[tuple[str, str]] = []
-        # what our owner discloses: peer actor id -> card fields
+        # what our owner discloses: peer actor id -> card fields; the public part of the card
         self.disclosed: dict[str, dict[str, Any]] = {}
+        self.public: dict[str, Any] | None = None
+        self.version = CardVersion(
+            seq=1, updated=datetime(2026, 11, 18, 9, 30, tzinfo=UTC)
+        )  # before FakeClock
+        # actors that are people in this graph (the real graph's rule: federation.ports.PERSON_SOURCES)
+        self.people: set[str] = set()
 
-    async def remote_actor_seen(self, actor: RemoteActor, *, source: ActorSource) -> str:
+    def change_card(self, seconds: int = 1) -> None:
+        """The owner changed the card: the next version."""
+        updated = datetime.fromtimestamp(self.version.updated.timestamp() + seconds, UTC)
+        self.version = CardVersion(seq=self.version.seq + 1, updated=updated)
+
+    async def remote_actor_seen(self, actor: RemoteActor, *, source: ActorSource) -> str | None:
         self.actors[actor.id] = actor
         self.sources.setdefault(actor.id, set()).add(source)
-        return "person:" + actor.id
+        if source in PERSON_SOURCES:
+            self.people.add(actor.id)
+        return "person:" + actor.id if actor.id in self.people else None
 
     async def actor_gone(self, actor_id: str) -> None:
         self.gone.add(actor_id)
@@ -45,3 +59,9 @@ class MemoryGraph:
 
     async def peers_allowed_to_see_card(self) -> Sequence[str]:
         return list(self.disclosed)
+
+    async def card_version(self) -> CardVersion | None:
+        return self.version
+
+    async def public_card(self) -> Mapping[str, Any] | None:
+        return self.public

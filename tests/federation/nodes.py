@@ -61,6 +61,14 @@ async def open_account(config: Config, name: str, keys: KeyRing) -> AccountConte
     return ctx
 
 
+async def open_or_make_account(config: Config, name: str, keys: KeyRing) -> AccountContext:
+    """The account ``name`` of the server in ``config.data_dir``, made first (with ``keys``) if there is none:
+    for tests whose node runs in several processes one after another."""
+    if (config.data_dir / "server.sqlite3").exists():
+        return await AccountContext.open(config, account=name)
+    return await open_account(config, name, keys)
+
+
 class FakeClock:
     def __init__(self, start: float = 1_795_000_000.0) -> None:
         self.now = start
@@ -122,8 +130,11 @@ async def start_node(
     index: int = 0,
     graph: MemoryGraph | None = None,
     setup_app: Callable[[web.Application], None] | None = None,
+    graph_factory: Callable[[Database], Any] | None = None,
     **fed: Any,
 ) -> AsyncIterator[Node]:
+    """``graph_factory``: the node's GraphPort made over its own database (the real graph, for tests of what
+    enters the owner's graph); ``Node.graph`` is then what it returns."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -131,7 +142,7 @@ async def start_node(
     data = tmp / name
     config = make_config(data, port, name, **fed)
     db = await Database.open(config.database_path)
-    graph = graph or MemoryGraph()
+    graph = graph_factory(db) if graph_factory is not None else graph or MemoryGraph()
     ctx = FederationContext(
         config=config, keys=keyring(index), db=db, graph=graph, clock=clock, run_workers=False
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from federation import kith, owner
+from federation import cards, kith, owner
 from federation.errors import FetchStatus, NotFound
 from protocol import proofs
 from protocol.errors import InvalidRecord
@@ -115,7 +115,7 @@ async def test_card_reaches_allowed_circles_only(tmp_path: Path) -> None:
             },
             c.actor: {"name": "Alice A."},
         }
-        assert await kith.publish_card(a.fed) == 2
+        assert await cards.publish_card(a.fed) == 2
         await settle(a, b, c, d)
         assert {k: v for k, v in b.graph.cards[a.actor].items() if k != "updated"} == a.graph.disclosed[
             b.actor

@@ -55,7 +55,7 @@ async def test_upload_import_and_progress(client: tuple[TestClient[Any, Any], Ac
     doc = await _finished(cli, started["id"])
     assert doc["status"] == "done" and doc["summary"]["people_created"] == 3
     assert doc["summary"]["skipped"][0]["file"] == "contacts.csv"
-    assert not (ctx.config.data_dir / "imports" / started["id"]).exists()  # the upload is not kept
+    assert not (ctx.store.imports.folder / started["id"]).exists()  # the upload is not kept
     people = await (await cli.get("/api/people", headers=H)).json()
     assert {p["display_name"] for p in people["items"]} >= {"Jane Doe", "Kim"}
 

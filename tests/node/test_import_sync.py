@@ -277,3 +277,22 @@ async def test_cli_link_and_sync(serve: Serve, tmp_path: Any) -> None:
     assert "mastodon 7 at " in out and "active" in out
     code, out, err = await _kith(data, "link", "x", "--account", "1", "--token", "t")
     assert code == 1 and "needs an access token and the app's client id" in err
+
+
+async def test_cli_sync_says_it_resumes_an_interrupted_sync_and_shows_its_pace(
+    serve: Serve, tmp_path: Any
+) -> None:
+    fake, base = await _mastodon(serve, 90)
+    fake.limited = {40}  # the second page is refused once: the first sync stops after one page
+    data = tmp_path / "node"
+    assert (await _kith(data, "init", "--username", "me"))[0] == 0
+    code, _out, err = await _kith(data, "link", "mastodon", "--account", "7", "--base-url", base, "--token", "-",
+                                  stdin="tok\n", env={})  # fmt: skip
+    assert code == 0, err
+    code, out, err = await _kith(data, "sync", "mastodon", "--json", env={})
+    assert code == 0 and json.loads(out)["status"] == "rate-limited", (out, err)
+    assert "resuming" not in err  # nothing to resume the first time
+    code, out, err = await _kith(data, "sync", "mastodon", "--json", env={})
+    assert code == 0 and json.loads(out)["status"] == "complete", (out, err)
+    assert "mastodon following: resuming the last sync after the last page it kept" in err
+    assert re.search(r"2 pages, 50 accounts in \d+ s \([\d,]+/s\)", err), err

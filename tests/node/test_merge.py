@@ -19,9 +19,12 @@ def graph(ctx: AccountContext) -> Graph:
 
 
 async def full(graph: Graph, person_id: str) -> dict[str, Any]:
-    """Everything the owner can see of one person."""
+    """Everything the owner can see of one person (but the tie strength, which is read against the clock)."""
+    person = as_json(await graph.get_person(person_id))
+    person.pop("tie_strength")
+    person.pop("tie_strength_parts")
     return {
-        "person": as_json(await graph.get_person(person_id)),
+        "person": person,
         "notes": as_json(await graph.notes(person_id)),
         "relationships": sorted(as_json(await graph.relationships(person_id)), key=lambda r: r["id"]),
         "interactions": as_json((await graph.interactions(person_id, limit=500)).items),

@@ -1,0 +1,124 @@
+"""Checking a restore document (what `kith export` writes) before anything of it is written.
+
+A restore document is hostile input like any other (docs/ARCHITECTURE.md §7): it may come from another machine, an
+older version, or someone who edited it. Every value of every row is checked by the rule the owner API applies to
+the same field (node/restore_rules.py; the card by node/owner_card.py's), so that a restore can store nothing the
+API would refuse. The first value that fails stops the restore with an error naming the table, the row and the
+column; nothing has been written by then (the rows are written afterwards, in one transaction, by
+node/store/sqlite_export.py, which also computes again every value the node derives from other rows).
+
+This is pure and CPU-bound (a large graph has millions of values): callers run it in a worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from node.errors import BadInput
+from node.graph import Graph
+from node.owner_card import card_to_meta
+from node.restore_rules import TABLE_RULES, check_row
+from protocol.errors import KithError
+
+__all__ = ["EXPORT_FORMAT", "READABLE_VERSIONS", "Checked", "check_document"]
+
+EXPORT_FORMAT = "kith-export"
+#: Version 1 held the contact graph's tables only; version 2 adds links, federation, the card and its rules.
+READABLE_VERSIONS = (1, 2)
+_TOP_KEYS = {"format", "version", "schema", "exported_at", "notes", "tables", "card", "disclosure"}
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A document that passed every check: the rows to insert, per table, and the card's meta rows."""
+
+    tables: dict[str, tuple[list[str], list[list[Any]]]]
+    meta: dict[str, str]
+
+
+# -- the document ----------------------------------------------------------------------------------------------
+def _label(table: str, index: int, raw: Mapping[str, Any]) -> str:
+    for key in ("id", "pk", "uri", "follow_id", "offer_id", "actor_id", "key", "source"):
+        value = raw.get(key)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            return f"row {index} ({key} {str(value)[:60]!r})"
+    return f"row {index}"
+
+
+def _refuse(table: str, where: str, exc: BadInput | KithError) -> BadInput:
+    column = exc.field or "?"
+    return BadInput(
+        f"restore refused, nothing was written: table {table}, {where}, {column}: {exc.message}. "
+        "Correct or remove that row (or restore an unchanged `kith export`)",
+        field=f"{table}.{column}",
+    )
+
+
+def _check_table(table: str, spec: Any, graph: Graph, now: datetime) -> tuple[list[str], list[list[Any]]]:
+    rules = TABLE_RULES[table]
+    columns = spec.get("columns") if isinstance(spec, dict) else None
+    rows = spec.get("rows") if isinstance(spec, dict) else None
+    if (
+        not isinstance(columns, list)
+        or not all(isinstance(c, str) for c in columns)
+        or not set(columns) <= set(rules)
+        or len(set(columns)) != len(columns)
+        or not isinstance(rows, list)
+        or (rows and not columns)
+    ):
+        raise BadInput(
+            f"table {table}: columns must be distinct names among {', '.join(rules)}, and rows a list",
+            field=table,
+        )
+    out: list[list[Any]] = []
+    for index, values in enumerate(rows):
+        if not isinstance(values, list) or len(values) != len(columns):
+            raise BadInput(
+                f"table {table}, row {index}: expected a list of {len(columns)} values", field=table
+            )
+        if any(type(v) is dict or type(v) is list for v in values):
+            raise BadInput(f"table {table}, row {index}: values must be scalars", field=table)
+        raw = dict(zip(columns, values, strict=True))
+        row: dict[str, Any] = {}
+        try:
+            for column, value in raw.items():
+                try:
+                    row[column] = rules[column](value, column)
+                except BadInput as exc:
+                    raise BadInput(exc.message, field=column) from None
+            check_row(table, row, graph, now)
+        except (BadInput, KithError) as exc:
+            raise _refuse(table, _label(table, index, raw), exc) from None
+        out.append([row[c] for c in columns])
+    return list(columns), out
+
+
+def check_document(doc: Any, graph: Graph, now: datetime) -> Checked:
+    """Check a whole restore document; raise BadInput naming the first value that fails."""
+    if not isinstance(doc, dict) or doc.get("format") != EXPORT_FORMAT:
+        raise BadInput("not a Kith export: expected a JSON object with format 'kith-export'", field="format")
+    if doc.get("version") not in READABLE_VERSIONS:
+        raise BadInput(
+            f"unsupported export version {str(doc.get('version'))[:20]!r}; this Kith reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}",
+            field="version",
+        )
+    unknown = sorted(str(k) for k in set(doc) - _TOP_KEYS)
+    if unknown:
+        raise BadInput(f"unknown key {unknown[0][:60]!r} in the export", field="document")
+    tables = doc.get("tables")
+    if not isinstance(tables, dict) or set(tables) - set(TABLE_RULES):
+        raise BadInput(f"export tables must be among {', '.join(TABLE_RULES)}", field="tables")
+    checked = {
+        table: _check_table(table, tables[table], graph, now) for table in TABLE_RULES if table in tables
+    }
+    try:
+        meta = card_to_meta(doc.get("card") or {}, doc.get("disclosure") or {})
+    except BadInput as exc:
+        raise BadInput(
+            f"restore refused, nothing was written: the card: {exc.message}", field=f"card.{exc.field}"
+        ) from None
+    return Checked(tables=checked, meta=meta)

@@ -1,0 +1,194 @@
+"""A node holding every kind of data an export carries, for the export and restore tests.
+
+``populate_graph`` fills the contact graph through the graph's own operations; ``populate_everything`` adds
+what the rest of the node keeps: the owner's card and its disclosure rules, live-sync links (one token sealed
+with a passphrase, one stored in the clear), a sync cursor, and federation's rows (follows both ways, offers
+with records signed by real Ed25519 keys, blocks both ways, aliases and a move) written through
+federation's own store and the graph port, as federation writes them."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from bridges.vcard import VCardBridge
+from federation.store import FederationStore
+from node.federation_port import NodeGraphPort
+from node.graph import Graph, iso
+from node.importer import Importer
+from node.link_secrets import seal
+from node.owner_card import set_card, set_disclosure
+from protocol import proofs
+from protocol.records import Relationship
+from protocol.serialize import to_jsonld
+from tests.conftest import FixedClock
+
+PASSPHRASE = "correct horse battery staple"
+ALICE = "https://kith.test/users/alice"
+BOB = "https://bob.example/users/bob"
+CAROL = "https://carol.example/users/carol"
+
+
+VCARDS = """BEGIN:VCARD\r
+VERSION:4.0\r
+FN:Grace Hopper\r
+EMAIL:grace@navy.example\r
+URL:https://x.com/gracehopper\r
+NOTE:compiler pioneer\r
+CATEGORIES:science\r
+END:VCARD\r
+"""
+
+
+async def populate_graph(graph: Graph, tmp: Path, clock: FixedClock | None = None) -> dict[str, str]:
+    """People (one merged, one archived, one imported from a vCard), identities with provenance, circles,
+    notes, interactions, relationships between people and with the owner, a merge suggestion and a blocked
+    address."""
+    # The survivor is created after the merged person, so its row id is the higher one.
+    m = await graph.create_person(
+        {"display_name": "Merged Away", "identities": ["acct:away@ex.org"], "notes": ["old note"]}
+    )
+    a = await graph.create_person(
+        {
+            "display_name": "Ada Lovelace",
+            "given_name": "Ada",
+            "family_name": "Lovelace",
+            "organization": "Engines Ltd",
+            "title": "Analyst",
+            "birthday": "1815-12-10",
+            "photo_url": "https://ada.example/me.png",
+            "identities": [
+                "acct:ada@math.example",
+                "mailto:ada@engines.example",
+                "tel:+442079460958",
+                "https://ada.example/",
+                "https://x.com/ada",
+            ],
+            "circles": ["science", "friends"],
+            "notes": ["likes poetry"],
+            "cadence_days": 30,
+            "priority": 2,
+        }
+    )
+    b = await graph.create_person({"display_name": "Charles Babbage", "birthday": "--02-29"})
+    await graph.add_identity(
+        b.id, "acct:cb@math.example", verification="two-way", source="mastodon", source_record_id="9"
+    )
+    if clock is not None:
+        clock.advance(days=1)
+    await graph.log_interaction({"people": [a.id, b.id], "channel": "meeting", "summary": "engine talk"})
+    await graph.log_interaction({"people": [b.id], "initiated_by": "them", "summary": "a letter"})
+    await graph.add_relationship(a.id, {"type": "colleague", "other_person_id": b.id, "since": "1833-06-05"})
+    await graph.add_relationship(b.id, {"type": "mentor", "how_we_met": "a soirée"})
+    await graph.create_circle("empty circle", 90)
+    rec = await graph.merge(a.id, m.id)
+    await graph.suggest_merges()
+    await graph.block("acct:spam@bad.example")
+    archived = await graph.create_person({"display_name": "Archived One"})
+    await graph.archive(archived.id)
+    (tmp / "contacts.vcf").write_text(VCARDS, encoding="utf-8", newline="")
+    await Importer(graph.store, clock=graph.clock).run(VCardBridge(), tmp / "contacts.vcf")
+    await graph.create_person(
+        {"display_name": "Amazing Grace", "identities": ["acct:gracehopper@hachyderm.io"]}
+    )
+    assert await graph.suggest_merges() == 1
+    return {"a": a.id, "b": b.id, "m": m.id, "merge": rec.id}
+
+
+def _signed(record: dict[str, Any], key: Ed25519PrivateKey, actor: str) -> dict[str, Any]:
+    return proofs.sign(
+        record,
+        private_key=key,
+        verification_method=actor + "#ed25519-key",
+        created=datetime(2026, 11, 1, tzinfo=UTC),
+    )
+
+
+def relationship_record(number: int, subject: str, obj: str, *, signers: int) -> dict[str, Any]:
+    """A mutual relationship record from ``subject`` to ``obj`` (its id on the subject's server), signed by
+    ``signers`` of its two owners, each with a key of its own."""
+    record = to_jsonld(
+        Relationship(
+            id=f"{subject.split('/users/', 1)[0]}/relationships/{number}",
+            relationship_type="colleague",
+            subject=subject,
+            object=obj,
+            mutual=True,
+            since=date(2024, 5, 1),
+            how_we_met="PyCon",
+        )
+    )
+    for actor in (subject, obj)[:signers]:
+        record = _signed(record, Ed25519PrivateKey.generate(), actor)
+    return record
+
+
+async def populate_everything(graph: Graph, tmp: Path, clock: FixedClock) -> dict[str, str]:
+    ids = await populate_graph(graph, tmp, clock)
+    store, now = graph.store, iso(clock())
+    await set_card(
+        store,
+        {
+            "name": "Alice Example",
+            "summary": "Engines and poetry",
+            "email": ["alice@example.org"],
+            "phone": ["+15555550100"],
+            "identities": ["@alice@social.example"],
+            "photo": "https://alice.example/me.png",
+        },
+    )
+    await set_disclosure(store, {"name": ["*"], "email": ["friends"], "identities": ["*"]})
+    sealed = seal({"access_token": "t-sealed"}, passphrase=PASSPHRASE, source="mastodon", account="alice")
+    await store.links.put(
+        source="mastodon", account="alice", base_url="https://social.example", secret=sealed, now=now
+    )
+    plain = seal({"access_token": "t-plain"}, passphrase=None, source="bluesky", account="alice.bsky.social")
+    await store.links.put(
+        source="bluesky",
+        account="alice.bsky.social",
+        base_url="https://public.api.bsky.app",
+        secret=plain,
+        now=now,
+    )
+    await store.links.set_cursor("mastodon", "alice", "following", {"max_id": "42"}, now)
+
+    fed = FederationStore(store.db)
+    t = clock().timestamp()
+    await fed.add_follow(
+        follow_id=ALICE + "#follows/1", direction="out", actor_id=BOB, state="pending", now=t
+    )
+    await fed.set_follow_state(ALICE + "#follows/1", "accepted", t + 1)
+    await fed.add_follow(follow_id=BOB + "#follows/9", direction="in", actor_id=BOB, state="pending", now=t)
+    await fed.set_follow_state(BOB + "#follows/9", "accepted", t + 2)
+    await fed.add_follow(
+        follow_id=CAROL + "#follows/3", direction="in", actor_id=CAROL, state="pending", now=t
+    )
+    accepted = relationship_record(1, ALICE, BOB, signers=2)
+    await fed.add_offer(
+        offer_id=ALICE + "#offers/1",
+        direction="out",
+        actor_id=BOB,
+        rel_type="colleague",
+        record=relationship_record(1, ALICE, BOB, signers=1),
+        now=t,
+    )
+    await fed.set_offer_state(ALICE + "#offers/1", "accepted", t + 3, final=accepted)
+    await NodeGraphPort(graph).relationship_confirmed(BOB, copy.deepcopy(accepted))
+    await fed.add_offer(
+        offer_id=CAROL + "#offers/7",
+        direction="in",
+        actor_id=CAROL,
+        rel_type="colleague",
+        record=relationship_record(2, CAROL, ALICE, signers=1),
+        now=t,
+    )
+    await fed.add_block("domain", "spam.example", t)
+    await fed.add_block("actor", "https://troll.example/users/troll", t, ALICE + "#blocks/1")
+    await fed.add_blocked_by("https://grump.example/users/grump", "https://grump.example/blocks/5", t)
+    await fed.set_setting("also_known_as", ["https://old.example/users/alice"])
+    await fed.set_setting("moved_to", "https://new.example/users/alice")
+    return ids
