@@ -10,15 +10,22 @@ them was a tenth of a LinkedIn import's Python time. Build them with keywords, a
 
 Identity strings in drafts are raw addresses as the silo wrote them (``https://www.linkedin.com/in/Jane-Doe/``,
 ``@jane@example.social``, ``jane@example.com``); the importer normalises them with protocol.addresses.
+
+Every bridge fails the same way (docs/ARCHITECTURE.md §3.4, §7): with ExportError, whose message says what is
+wrong and what to do. ``Bridge`` wraps each subclass's ``parse_export``, ``owner`` and ``detect`` so that no
+other exception type leaves a bridge, whatever a hostile file makes a parser raise, and so that an export in
+which nothing could be read (every row skipped, or no row at all) is an error rather than an import of nothing
+reported as a success.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import functools
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import ClassVar, Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
 
 __all__ = [
     "YEAR_UNKNOWN",
@@ -107,14 +114,111 @@ class OwnerDraft(NamedTuple):
 ImportItem = ContactDraft | InteractionDraft | BlockDraft | Skipped
 
 
+_T = TypeVar("_T")
+
+
+def _failure(bridge: type[Bridge], path: Path, exc: Exception) -> ExportError:
+    """The ExportError for an exception a parser did not expect, saying what to do."""
+    what = f"{path.name} could not be read (expected: {bridge.description or bridge.name + ' export'})"
+    if isinstance(exc, RecursionError):
+        return ExportError(f"{what}: its data is nested too deeply to be a real export")
+    if isinstance(exc, MemoryError):
+        return ExportError(f"{what}: it needs more memory than this node has; split it or free memory")
+    return ExportError(
+        f"{what} ({type(exc).__name__}: {exc}); the file may be damaged or of another kind: download the "
+        f"export again, or name its source (kith import SOURCE FILE)"
+    )
+
+
+def _guard(bridge: type[Bridge], fn: Callable[..., _T], path: Path) -> Callable[[], _T]:
+    def call() -> _T:
+        try:
+            return fn()
+        except ExportError:
+            raise
+        except Exception as exc:
+            raise _failure(bridge, path, exc) from exc
+
+    return call
+
+
+def _guarded_parse(
+    bridge: type[Bridge], parse: Callable[[Bridge, Path], Iterator[ImportItem]]
+) -> Callable[[Bridge, Path], Iterator[ImportItem]]:
+    @functools.wraps(parse)
+    def parse_export(self: Bridge, path: Path) -> Iterator[ImportItem]:
+        first_skips: list[Skipped] = []
+        skips = 0
+        try:
+            items = parse(self, path)
+            for item in items:
+                yield item
+                if not isinstance(item, Skipped):
+                    # Something to import: the rest is handed on as it comes, without a look at each row.
+                    yield from items
+                    return
+                if item.severity == "skipped":
+                    skips += 1
+                    if len(first_skips) < 3:
+                        first_skips.append(item)
+        except ExportError:
+            raise
+        except Exception as exc:
+            raise _failure(bridge, path, exc) from exc
+        raise _nothing(bridge, path, skips, first_skips)
+
+    return parse_export
+
+
+def _nothing(bridge: type[Bridge], path: Path, skips: int, first: list[Skipped]) -> ExportError:
+    what = bridge.description or f"{bridge.name} export"
+    if not skips:
+        return ExportError(
+            f"found nothing to import in {path.name} (expected: {what}); if that is what it is, it holds no "
+            "one yet"
+        )
+    shown = "; ".join(f"{s.file}{f':{s.line}' if s.line else ''}: {s.reason}" for s in first)
+    more = "; ..." if skips > len(first) else ""
+    return ExportError(
+        f"found nothing to import in {path.name}: all {skips} rows were skipped ({shown}{more}). Check it is "
+        f"the right file (expected: {what})"
+    )
+
+
 @dataclass
 class Bridge:
-    """Base class for one silo. Subclasses set the constants and implement ``parse_export``."""
+    """Base class for one silo. Subclasses set the constants and implement ``parse_export``.
+
+    A subclass's ``parse_export``, ``owner`` and ``detect`` are wrapped when the class is made (the rules at the
+    top of this module): whatever they raise reaches callers as ExportError."""
 
     name: ClassVar[str]  # "linkedin", "x", ...
     scheme: ClassVar[str]  # the identity kind this silo owns
     description: ClassVar[str] = ""
     options: dict[str, str] = field(default_factory=dict)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = vars(cls)
+        if "parse_export" in own:
+            cls.parse_export = _guarded_parse(cls, own["parse_export"])  # type: ignore[method-assign, assignment]
+        if "owner" in own:
+            owner = own["owner"]
+
+            @functools.wraps(owner)
+            def guarded_owner(self: Bridge, path: Path) -> OwnerDraft | None:
+                found: OwnerDraft | None = _guard(type(self), lambda: owner(self, path), path)()
+                return found
+
+            cls.owner = guarded_owner  # type: ignore[method-assign]
+        if "detect" in own:
+            detect = own["detect"].__func__
+
+            @functools.wraps(detect)
+            def guarded_detect(klass: type[Bridge], path: Path) -> bool:
+                return _guard(klass, lambda: bool(detect(klass, path)), path)()
+
+            cls.detect = classmethod(guarded_detect)  # type: ignore[method-assign, assignment]
 
     @classmethod
     def detect(cls, path: Path) -> bool:

@@ -46,13 +46,12 @@ def _label(cell: str) -> str | None:
 
 
 def _circles(cell: str) -> tuple[str, ...]:
-    out: list[str] = []
+    out: dict[str, None] = {}  # an ordered set: a list's ``in`` made a cell of many labels quadratic
     for raw in _values(cell):
         label = raw.removeprefix("*").strip()
         if not label or label.lower() in _SYSTEM_LABELS or label.lower().startswith("system group:"):
             continue
-        if label not in out:
-            out.append(label)
+        out[label] = None
     return tuple(out)
 
 
@@ -75,7 +74,7 @@ class GoogleContactsBridge(Bridge):
         with Source(path) as src:
             if not src.is_single_file or not src.names()[0].lower().endswith(".csv"):
                 return False
-            first = src.head(src.names()[0], 8192).decode("utf-8", "replace").lstrip("\ufeff")
+            first = src.head_text(src.names()[0], 8192)
             return _is_header(Columns(first.splitlines()[0].split(","))) if first else False
 
     def parse_export(self, path: Path) -> Iterator[ImportItem]:

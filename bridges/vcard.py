@@ -71,8 +71,8 @@ class VCardBridge(Bridge):
         with Source(path) as src:
             for name in src.names():
                 if name.lower().endswith((".vcf", ".vcard")) or src.is_single_file:
-                    head = src.head(name, 1024).lstrip(b"\xef\xbb\xbf \r\n\t").upper()
-                    if head.startswith(b"BEGIN:VCARD"):
+                    head = src.head_text(name, 1024).lstrip(" \r\n\t").upper()
+                    if head.startswith("BEGIN:VCARD"):
                         return True
         return False
 
@@ -94,7 +94,8 @@ def _cards(src: Source, name: str) -> Iterator[ImportItem]:
     broken: str | None = None
     with fh:
         for line_no, line in logical_lines(fh, _MAX_LINE):
-            upper = line.strip().upper()
+            # BEGIN/END lines are short: a long line is never copied twice just to learn it is not one.
+            upper = line.strip().upper() if len(line) < 64 else ""
             if upper == "BEGIN:VCARD":
                 if props is not None:
                     yield Skipped(file=shown, line=start, reason="a card without END:VCARD")
