@@ -4,7 +4,8 @@ Rules kept:
 - The CAR's root is the signed commit; its ``data`` is the MST whose keys are ``collection/rkey``. Only
   ``app.bsky.graph.follow`` (and ``app.bsky.graph.block``) records are decoded.
 - A follow's subject is a DID (``kind="bluesky"``). The 2022 form ``subject: {did, declarationCid}`` is
-  reported and skipped, as docs/SILOS.md advises.
+  reported and skipped, as docs/SILOS.md advises. A subject that is not a valid DID (protocol.addresses) is
+  reported and the record left out entirely: without its DID a follow says nothing about anyone.
 - The record id is ``collection/rkey``: stable across exports of the same repository.
 """
 
@@ -33,11 +34,24 @@ from bridges.base import (
     Skipped,
 )
 from bridges.live import CAP, Clock, Cursor, LiveError, Page, RateLimited, get_json, paginate, utcnow
+from protocol.addresses import normalize
+from protocol.errors import InvalidRecord
 
 __all__ = ["PUBLIC_APPVIEW", "BlueskyBridge", "sync_followers", "sync_following", "sync_follows"]
 
 FOLLOW = "app.bsky.graph.follow"
 BLOCK = "app.bsky.graph.block"
+
+
+def _did(value: Any) -> str | None:
+    """``value`` when it is a DID Kith can key a person on (did:plc or did:web, protocol.addresses)."""
+    if not isinstance(value, str) or not value.startswith("did:"):
+        return None
+    try:
+        normalize(value, kind="bluesky")
+    except InvalidRecord:
+        return None
+    return value
 
 
 def _car_members(src: Source) -> list[str]:
@@ -124,6 +138,11 @@ def _records(car: CarReader, shown: str) -> Iterator[ImportItem]:
         if not isinstance(subject, str) or not subject.startswith("did:"):
             yield Skipped(file=shown, line=None, reason=f"{key}: no subject DID")
             continue
+        if _did(subject) is None:
+            yield Skipped(
+                file=shown, line=None, reason=f"{key}: {subject[:80]!r} is not a valid DID; left out"
+            )
+            continue
         identity = IdentityDraft(address=subject, kind="bluesky")
         if collection == BLOCK:
             yield BlockDraft(identity=identity, source_record_id=key)
@@ -139,8 +158,8 @@ PUBLIC_APPVIEW = "https://public.api.bsky.app"
 def _profile_draft(profile: Any, direction: Follow) -> ContactDraft | None:
     if not isinstance(profile, dict):
         return None
-    did, handle = profile.get("did"), profile.get("handle")
-    if not isinstance(did, str) or not did.startswith("did:"):
+    did, handle = _did(profile.get("did")), profile.get("handle")
+    if did is None:
         return None
     # Handles change and may be "handle.invalid"; the DID is the identity, the handle only its label.
     label = handle if isinstance(handle, str) and handle != "handle.invalid" else None

@@ -3,6 +3,11 @@
 The rules are listed in node/importer.py, which drives this state through a transaction. This module holds no
 SQL: it reads through the import session's look-ups and hands rows to its bulk writes. Every per-row step here
 runs tens of thousands of times per import, so the hot paths are plain statements over small tuples.
+
+A rule of its own:
+- A contact draft with no usable address (every identity it named was refused, or it named none), no name and
+  no organisation is left out entirely: a person made of it would be a "(no name)" placeholder that nothing
+  could ever match or merge (issue 12: Bluesky follows with invalid DIDs).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from bridges.base import (
     ImportItem,
     InteractionDraft,
 )
-from node.graph import iso, new_id, new_ids
+from node.graph import NO_NAME, iso, new_id, new_ids
 from node.store.rows import identity_search_text, names_search_text
 from node.store.sqlite_import import (
     PERSON_IMPORT_FIELDS,
@@ -279,10 +284,19 @@ class Resolution:
             prep.rows += 1
             if isinstance(item, ContactDraft):
                 values = _draft_fields(item)
+                addrs = self.addresses(item.identities, item.source_record_id)
+                if not addrs and "display_name" not in values and "organization" not in values:
+                    what = "none of its addresses could be used" if item.identities else "it names no address"
+                    self.skip(
+                        self.name,
+                        None,
+                        f"record {item.source_record_id}: {what} and it has no name; left out",
+                    )
+                    continue
                 prep.contacts.append(
                     _Contact(
                         draft=item,
-                        addrs=self.addresses(item.identities, item.source_record_id),
+                        addrs=addrs,
                         digest=_digest(item),
                         values=values,
                         # Compact, keys sorted, UTF-8 as is: the text json.dumps made before, faster.
@@ -340,7 +354,7 @@ class Resolution:
                     fields={k: row[k] for k in (*PERSON_IMPORT_FIELDS, "met_on")},
                     new=pk >= self.first_person,  # read again after a merge: made by this import all the same
                     pending=False,
-                    placeholder=bool(row["placeholder"]),
+                    placeholder=bool(row["placeholder"]) or row["display_name"] == NO_NAME,
                 )
         for name in sorted({n.strip()[:100] for c in live for n in c.draft.circles} - {""}):
             if name.casefold() not in self.circles:
@@ -436,7 +450,7 @@ class Resolution:
             fields["display_name"] = (
                 values.get("organization")
                 or (addrs[0][1].label or addrs[0][0].display if addrs else "")
-                or "(no name)"
+                or NO_NAME
             )
         fields["met_on"] = met_day
         self.people[pk] = _Person(fields, True, True, placeholder)  # new, pending
@@ -633,7 +647,7 @@ class Resolution:
         """Someone with nothing but a name (a Facebook friend) and an active person of exactly that name: ask."""
         if not snap.name_checks:
             return
-        named = await self.s.people_named(sorted({n for _p, n in snap.name_checks}))
+        named = await self.s.people_named(sorted({n for _p, n in snap.name_checks} - {NO_NAME}))
         for pk, name in snap.name_checks:
             for other in named.get(name, []):
                 if self.find(other) != self.find(pk):
