@@ -40,7 +40,8 @@ class Fake:
         key = "follows" if request.path.endswith("getFollows") else "followers"
         self.params.append(dict(request.query))
         if request.headers.get("Authorization", "Bearer ok") != "Bearer ok":
-            return web.json_response({"error": "AuthenticationRequired", "message": "bad token"}, status=401)
+            # How a PDS refuses an access token it issued (400 with an XRPC error code).
+            return web.json_response({"error": "ExpiredToken", "message": "Token has expired"}, status=400)
         if request.query.get("actor") != "sam.example.com":
             return web.json_response({"error": "InvalidRequest", "message": "Profile not found"}, status=400)
         start = int(request.query.get("cursor", "0"))
