@@ -38,6 +38,7 @@ __all__ = [
     "Initiator",
     "InteractionDraft",
     "OwnerDraft",
+    "RelatedDraft",
     "Skipped",
     "Verification",
 ]
@@ -61,6 +62,18 @@ class IdentityDraft(NamedTuple):
     verification: Verification = "claimed"
 
 
+class RelatedDraft(NamedTuple):
+    """Someone a contact is related to: vCard ``RELATED`` (RFC 6350 §6.6.6), Apple's related names, Google's
+    "Relation". As in vCard and XFN, the related one is the contact's ``type``: ``type="parent"`` on Alice's
+    card names Alice's parent."""
+
+    value: str  # a URI (urn:uuid:, mailto:, tel:, https:, acct:...) or, when ``text``, a name or a sentence
+    type: str | None  # a relationship term (protocol.vocab), or None when the silo's word maps to none
+    label: str  # the silo's own word for it ("spouse", "Mother", "assistant"), shown when no term fits
+    text: bool = False  # ``value`` is free text, not a URI
+    record: str | None = None  # the source record the value names when it is another card's UID
+
+
 class ContactDraft(NamedTuple):
     source_record_id: str  # stable within the source: a re-import of the same export yields the same ids
     display_name: str | None = None
@@ -79,6 +92,7 @@ class ContactDraft(NamedTuple):
     # A follow edge the silo records: "following" (the owner follows them) or "follower" (they follow the
     # owner). The same account can arrive twice, once per direction, under two source_record_ids.
     follow: Follow | None = None
+    related: tuple[RelatedDraft, ...] = ()
 
 
 class InteractionDraft(NamedTuple):
