@@ -182,11 +182,18 @@ async def _error_detail(resp: aiohttp.ClientResponse) -> tuple[str | None, str]:
         return None, ""
     if not isinstance(data, dict):
         return None, ""
-    code = data.get("error")
+    code = _printable(data.get("error"), 100)
     message = data.get("message") or data.get("error_description") or data.get("detail") or data.get("title")
-    code = code if isinstance(code, str) else None
-    text = " ".join(str(x)[:200] for x in (code, message) if isinstance(x, str) and x)
-    return (code[:100] if code else None), (f": {scrub(text)}" if text else "")
+    text = " ".join(x for x in (code, _printable(message, 200)) if x)
+    return code, (f": {text}" if text else "")
+
+
+def _printable(value: Any, limit: int) -> str | None:
+    """A silo's words, safe to show: its text is the silo's to choose, so no control characters (a terminal
+    would obey them) and no more than ``limit`` characters."""
+    if not isinstance(value, str):
+        return None
+    return "".join(ch for ch in scrub(value[:limit]) if ch.isprintable()) or None
 
 
 async def get_json(

@@ -203,3 +203,26 @@ async def test_the_owner_api_says_what_is_wrong_and_keeps_the_link(
     body = await resp.json()
     assert "made without a token" in body["error"]["message"]
     assert (await _status(syncer, "bluesky"))[0] == "active"
+
+
+async def test_a_servers_error_text_is_shown_without_control_characters(node: Node, serve: Serve) -> None:
+    """The silo writes the error body: escape sequences in it would drive the owner's terminal."""
+
+    async def refuse(request: web.Request) -> web.Response:
+        body = {
+            "error": "InvalidToken",
+            "message": "\x1b]0;owned\x07Token \x1b[2Jcould not be verified" * 50,
+        }
+        return web.json_response(body, status=401)
+
+    app = web.Application()
+    app.router.add_get("/xrpc/app.bsky.graph.getFollows", refuse)
+    base = await serve(app)
+    syncer = _syncer(node)
+    await syncer.link(source="bluesky", account=ACTOR, base_url=base, credentials={"token": "t"})
+    async with aiohttp.ClientSession() as http:
+        result = await syncer.sync("bluesky", session=http)
+    assert result.status == "revoked"
+    assert "Token [2Jcould not be verified" in result.message  # the escape characters are gone
+    assert not any(not ch.isprintable() for ch in result.message)
+    assert len(result.message) < 400
