@@ -1,9 +1,13 @@
-"""Lone surrogates out of decoded text: JSON may escape half a UTF-16 pair (``"\\ud83d"``, the first half of
-an emoji cut by a silo's truncation), and Python's decoder keeps it as a code point no UTF-8 encoder accepts,
-so the import would fail when it stores the text. Each one becomes U+FFFD, the replacement character.
+"""Text from hostile files made safe to store and to show.
 
-Checking every string of every element would cost a parse's worth of time, so callers look for a surrogate
-escape in the raw JSON text first (``has_surrogate_escape``) and scrub only what may hold one.
+- Lone surrogates: JSON may escape half a UTF-16 pair (``"\\ud83d"``, the first half of an emoji cut by a
+  silo's truncation), and Python's decoder keeps it as a code point no UTF-8 encoder accepts, so the import
+  would fail when it stores the text. Each one becomes U+FFFD, the replacement character. Checking every
+  string of every element would cost a parse's worth of time, so callers look for a surrogate escape in the
+  raw JSON text first (``has_surrogate_escape``) and scrub only what may hold one.
+- Control characters in what is shown to the owner (error messages, skipped rows, which quote member names,
+  record keys and silos' own error text): a terminal obeys escape sequences, so ``printable`` replaces every
+  character that is not printable with U+FFFD.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["has_surrogate_escape", "scrub", "scrub_text"]
+__all__ = ["has_surrogate_escape", "printable", "scrub", "scrub_text"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # JSON writes \u in lower case; the hex digits may be either. Python's json joins a valid pair into one
@@ -30,6 +34,11 @@ def has_surrogate_escape(text: str | bytes, start: int = 0, end: int | None = No
 
 def scrub_text(text: str) -> str:
     return _SURROGATE.sub("\ufffd", text)
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable (controls, escapes, surrogates) as U+FFFD."""
+    return text if text.isprintable() else "".join(ch if ch.isprintable() else "\ufffd" for ch in text)
 
 
 def scrub(value: Any) -> Any:

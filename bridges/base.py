@@ -27,6 +27,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
 
+from bridges._clean import printable
+
 __all__ = [
     "YEAR_UNKNOWN",
     "BlockDraft",
@@ -52,7 +54,11 @@ YEAR_UNKNOWN = 1604
 
 
 class ExportError(ValueError):
-    """The file is not what it claims to be, or is over a limit. The message says what to do next."""
+    """The file is not what it claims to be, or is over a limit. The message says what to do next. It may
+    quote the file (a member's name, a key), so it is made printable (bridges/_clean.py)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(printable(message))
 
 
 class IdentityDraft(NamedTuple):

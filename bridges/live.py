@@ -193,7 +193,7 @@ def _printable(value: Any, limit: int) -> str | None:
     would obey them) and no more than ``limit`` characters."""
     if not isinstance(value, str):
         return None
-    return "".join(ch for ch in scrub(value[:limit]) if ch.isprintable()) or None
+    return "".join(ch for ch in value[:limit] if ch.isprintable()) or None
 
 
 async def get_json(

@@ -31,6 +31,7 @@ from typing import Any
 
 import orjson
 
+from bridges import printable
 from bridges.base import (
     YEAR_UNKNOWN,
     BlockDraft,
@@ -255,7 +256,11 @@ class Resolution:
     def skip(self, file: str, line: int | None, reason: str, severity: str = "skipped") -> None:
         self.counts["skipped_count" if severity == "skipped" else "warnings_count"] += 1
         if len(self.skipped) < MAX_SKIPPED_SHOWN:
-            self.skipped.append({"file": file, "line": line, "reason": reason, "severity": severity})
+            # Both quote the export (member names, record keys): shown as they are, they could be escape
+            # sequences that a terminal obeys.
+            self.skipped.append(
+                {"file": printable(file), "line": line, "reason": printable(reason), "severity": severity}
+            )
 
     def address(self, d: IdentityDraft, record: str) -> Address | None:
         key = (d.address, d.kind)

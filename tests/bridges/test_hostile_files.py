@@ -476,3 +476,26 @@ async def test_uploads_fail_with_the_bridges_own_message(api: TestClient[Any, An
     assert doc["status"] == "done" and doc["summary"]["people_created"] == 1
     doc = await _upload(api, "card.vcf", b"no cards in here\n", "vcard")
     assert doc["status"] == "failed" and "found nothing to import in card.vcf" in doc["error"]
+
+
+def test_what_the_file_names_reaches_the_terminal_without_escape_sequences(
+    kith: Kith, tmp_path: Path
+) -> None:
+    """Member names, record ids and keys are the file's to choose, and errors and skipped rows quote them."""
+    escape = "\x1b]0;owned\x07\x1b[2J"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr(f"{escape}/Connections.csv", CONNECTIONS)
+    data = bytearray(buf.getvalue())
+    _lie(data, "crc")
+    archive = tmp_path / "export.zip"
+    archive.write_bytes(bytes(data))
+    code, out, err = kith("import", "linkedin", archive)
+    assert code == 1 and "is damaged" in err
+    assert "\x1b" not in err and "\x07" not in err
+    message = {"messageCreate": {"id": f"{escape}1", "senderId": "9000", "createdAt": "2024-05-01T10:00:00Z"}}
+    dms = json.dumps([{"dmConversation": {"conversationId": "9000-9000", "messages": [message]}}])
+    archive = _x_archive(tmp_path / "x", '[{"following": {"accountId": "101"}}]', dms)
+    code, out, err = kith("import", "x", archive)
+    assert code == 0, err
+    assert "no one but the owner" in out and "\x1b" not in out and "\x07" not in out
