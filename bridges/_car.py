@@ -167,6 +167,11 @@ class CarReader:
             if item.cid in seen:
                 raise ExportError("the repository tree has a cycle")
             seen.add(item.cid)
+            if item not in self:
+                raise ExportError(
+                    "a block of the repository tree is missing from the CAR file (cut short?); download the "
+                    "repository again"
+                )
             node = self.get(item)
             if not isinstance(node, dict) or not isinstance(node.get("e"), list):
                 raise ExportError("a repository tree node is malformed")

@@ -499,3 +499,23 @@ def test_what_the_file_names_reaches_the_terminal_without_escape_sequences(
     code, out, err = kith("import", "x", archive)
     assert code == 0, err
     assert "no one but the owner" in out and "\x1b" not in out and "\x07" not in out
+
+
+def test_a_car_missing_a_tree_block_says_so(kith: Kith, tmp_path: Path) -> None:
+    from tests.bridges.carwriter import Repo
+
+    repo = Repo(did=plc("owner"))
+    for i in range(40):
+        repo.put_record(f"app.bsky.graph.follow/3k{i:04d}", {"$type": "app.bsky.graph.follow",
+                                                            "subject": plc(str(i))})  # fmt: skip
+    whole = repo.car()
+    records = set(repo.records.values())
+    commit_and_root = 2  # the commit and the tree's root are needed to start at all
+    inner = [cid for cid in list(repo.blocks)[:-commit_and_root] if cid not in records]
+    assert inner, "the tree has inner nodes"
+    car = tmp_path / "repo.car"
+    car.write_bytes(repo.car(drop={inner[0]}))
+    assert len(car.read_bytes()) < len(whole)
+    code, _out, err = kith("import", "bluesky", car)
+    assert code == 1
+    assert "a block of the repository tree is missing from the CAR file" in err and "KeyError" not in err
