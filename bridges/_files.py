@@ -27,6 +27,7 @@ import csv
 import io
 import lzma
 import os
+import stat
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -146,6 +147,10 @@ class Source:
             raise ExportError(f"{path} does not exist")
         if path.is_dir():
             self._scan_folder()
+        elif not path.is_file():  # checked before anything opens it: opening a FIFO waits for a writer
+            raise ExportError(
+                f"{path} is not a regular file (a device, pipe or socket): give the export file itself"
+            )
         elif zipfile.is_zipfile(path):
             self._open_zip()
         else:
@@ -177,10 +182,16 @@ class Source:
         for dirpath, _dirs, files in os.walk(root):  # os.walk does not follow symlinked folders
             for fname in files:
                 full = Path(dirpath) / fname
-                if full.is_symlink() and not full.resolve().is_relative_to(root):
-                    continue  # a link pointing outside the export is not part of it
+                try:
+                    if full.is_symlink() and not full.resolve().is_relative_to(root):
+                        continue  # a link pointing outside the export is not part of it
+                    info = full.stat()
+                except OSError:
+                    continue  # a dangling link, or a file we may not read: not part of the export either
+                if not stat.S_ISREG(info.st_mode):
+                    continue  # pipes, sockets, devices: reading one could wait forever or never end
                 rel = full.relative_to(root).as_posix()
-                self._members[rel] = full.stat().st_size
+                self._members[rel] = info.st_size
                 if len(self._members) > self.limits.max_zip_members:
                     raise ExportError(f"{self.path} holds more than {self.limits.max_zip_members} files")
 

@@ -519,3 +519,25 @@ def test_a_car_missing_a_tree_block_says_so(kith: Kith, tmp_path: Path) -> None:
     code, _out, err = kith("import", "bluesky", car)
     assert code == 1
     assert "a block of the repository tree is missing from the CAR file" in err and "KeyError" not in err
+
+
+def test_pipes_devices_and_dangling_links_are_no_export_files(kith: Kith, tmp_path: Path) -> None:
+    """Reading a pipe waits for a writer, a device never ends, a dangling link cannot be opened."""
+    import os
+
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "Connections.csv").write_text(CONNECTIONS, encoding="utf-8")
+    os.mkfifo(folder / "messages.csv")
+    (folder / "Invitations.csv").symlink_to(tmp_path / "gone.csv")
+    doc = kith.json("import", "linkedin", folder)
+    assert doc["people_created"] == 2
+    pipe = tmp_path / "pipe.csv"
+    os.mkfifo(pipe)
+    for source in ("linkedin", "google", "vcard"):
+        code, _out, err = kith("import", source, pipe)
+        assert code == 1 and "is not a regular file" in err
+    code, _out, err = kith("import", pipe)  # detection too
+    assert code == 1 and "is not a regular file" in err
+    code, _out, err = kith("import", "vcard", "/dev/zero")
+    assert code == 1 and "is not a regular file" in err
