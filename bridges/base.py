@@ -231,7 +231,7 @@ class Bridge:
                 return found
 
             cls.owner = guarded_owner  # type: ignore[method-assign]
-        if "detect" in own:
+        if isinstance(own.get("detect"), classmethod):  # as the base declares it; anything else is left as is
             detect = own["detect"].__func__
 
             @functools.wraps(detect)
