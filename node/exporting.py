@@ -1,4 +1,12 @@
-"""Exports in open formats: everything as Kith's own JSON (restorable), people as vCard 4.0 and CSV."""
+"""Exports in open formats: everything as Kith's own JSON (restorable), people as vCard 4.0 and CSV.
+
+A vCard carries the graph's relationships between two people as RELATED (RFC 6350 §6.6.6): on a person's
+card, each one who is something *of theirs* ("Bob is Alice's parent" puts ``RELATED;TYPE=parent`` naming Bob on
+Alice's card), named by the other card's UID. A mutual term, or one with an inverse, is true from both sides
+and is written on both cards (Bob's says ``TYPE=child``); importing the file again adds nothing
+(node/import_resolve.py matches a relationship either way round). The owner's own relationships have no
+second card to name, so they stay out.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +21,11 @@ from bridges.base import YEAR_UNKNOWN
 from bridges.vcard import write_vcards
 from node.graph import Graph
 from node.link_secrets import is_sealed
-from node.models import Person
+from node.models import Person, Relationship
 from node.owner_card import CARD_META_KEYS, card_from_meta
 from node.restore import EXPORT_FORMAT, check_document
+from protocol.errors import InvalidRecord
+from protocol.vocab import relationship_term
 
 __all__ = [
     "CSV_COLUMNS",
@@ -77,9 +87,36 @@ def _birthday(value: str | None) -> date | None:
         return None
 
 
-def person_vcard_dict(person: Person, notes: list[str]) -> dict[str, Any]:
+def _uid(person_id: str) -> str:
+    return f"urn:kith:{person_id}"
+
+
+def _related(person_id: str, relationships: list[Relationship]) -> list[dict[str, str]]:
+    """Who is what of ``person_id`` (the module's rules), as RELATED entries: {type, uri}."""
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for r in relationships:
+        if r.other_person_id is None or r.person_id == r.other_person_id:
+            continue
+        if r.other_person_id == person_id:  # r.person_id is r.type of this person
+            kind, who = r.type, r.person_id
+        else:  # this person is r.type of the other: true from this side too only when mutual or inverted
+            try:
+                term = relationship_term(r.type)
+            except InvalidRecord:
+                continue
+            inverse = term.name if term.mutual else term.inverse
+            if inverse is None:
+                continue
+            kind, who = inverse, r.other_person_id
+        out.setdefault((kind, who), {"type": kind, "uri": _uid(who)})
+    return list(out.values())
+
+
+def person_vcard_dict(
+    person: Person, notes: list[str], relationships: list[Relationship] | None = None
+) -> dict[str, Any]:
     return {
-        "uid": f"urn:kith:{person.id}",
+        "uid": _uid(person.id),
         "display_name": person.display_name,
         "given_name": person.given_name,
         "family_name": person.family_name,
@@ -91,6 +128,7 @@ def person_vcard_dict(person: Person, notes: list[str]) -> dict[str, Any]:
         "identities": [{"uri": i.uri, "kind": i.kind, "label": i.label} for i in person.identities],
         "notes": notes,
         "circles": list(person.circles),
+        "related": _related(person.id, relationships or []),
     }
 
 
@@ -128,7 +166,7 @@ async def vcards(graph: Graph) -> str:
     people = []
     for person in await graph.all_people():
         notes = [n.body for n in await graph.notes(person.id)]
-        people.append(person_vcard_dict(person, notes))
+        people.append(person_vcard_dict(person, notes, await graph.relationships(person.id)))
     return write_vcards(people)
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "MAX_NAME",
     "MAX_PAGE",
     "MAX_TEXT",
+    "NO_NAME",
     "SILO_HOSTS",
     "Clock",
     "Graph",
@@ -53,6 +54,9 @@ Clock = Callable[[], datetime]
 
 MAX_TEXT = 10_000
 MAX_NAME = 500
+#: The display name of a person an import knew no name for (node/import_resolve.py). A placeholder is not a
+#: name: it never matches another person's name, and a real name from any later import replaces it.
+NO_NAME = "(no name)"
 MAX_PAGE = 500
 SILO_HOSTS = frozenset(
     {
@@ -476,10 +480,15 @@ class Graph:
         """
         index = await self.store.merges.identity_index()
         buckets: dict[tuple[str, str], set[str]] = defaultdict(set)
+        addresses: dict[str, set[str]] = defaultdict(set)  # what each person's name may be a placeholder of
         for _pk, pid, kind, uri, display in index:
             for key in _match_keys(kind, uri, display):
                 buckets[key].add(pid)
+            addresses[pid].update((uri, display, display.lstrip("@")))
         for pid, display_name in await self.store.merges.active_names():
+            # Placeholders are no names (NO_NAME): "(no name)", or one of the person's own addresses.
+            if display_name == NO_NAME or display_name in addresses.get(pid, ()):
+                continue
             folded = _fold(display_name)
             if len(folded) >= 5 and " " in folded:
                 buckets[("name", folded)].add(pid)

@@ -6,8 +6,11 @@ Rules kept:
 - Every page is imported in one transaction together with the cursor that follows it, so a kill between pages
   loses nothing and repeats nothing: the next run resumes after the last page that was kept.
 - A rate limit keeps what was fetched, stores the cursor of the refused page and ``resume_at``; a sync before
-  that time returns at once without calling the silo. A 401 marks the link revoked and stops it until the
-  owner links the account again. X tokens refreshed during a sync are stored again, sealed as before.
+  that time returns at once without calling the silo. Only a refused token the owner gave marks the link
+  revoked and stops it until the owner links the account again (bridges.live.Revoked, docs/SILOS.md §2); a
+  401 to a request without a token, or to a token sent where it is not valid (bridges.live.AuthProblem),
+  says what to change and keeps the link. X tokens refreshed during a sync are stored again, sealed as before.
+- A Bluesky token is its PDS's: a link pairing one with Bluesky's App View is refused when it is made.
 - The HTTP session is passed in (tests use loopback servers).
 """
 
@@ -21,7 +24,7 @@ from typing import Any, Literal
 import aiohttp
 
 from bridges import bluesky, mastodon, x
-from bridges.live import CAP, LiveError, Page, RateLimited, Revoked
+from bridges.live import CAP, AuthProblem, LiveError, Page, RateLimited, Revoked
 from bridges.oauth import OAuthTokens
 from node.errors import BadInput, Conflict, NotFound
 from node.graph import Clock, iso, utcnow
@@ -93,6 +96,13 @@ class Syncer:
             raise BadInput(f"{source} needs --base-url, the server's https:// address", field="base_url")
         if source == "x" and not (credentials.get("access_token") and credentials.get("client_id")):
             raise BadInput("an X link needs an access token and the app's client id", field="credentials")
+        if source == "bluesky" and credentials.get("token") and bluesky.is_appview(base):
+            raise BadInput(
+                f"{base} is Bluesky's App View, which reads follows without a token and cannot take one: a "
+                "Bluesky token is valid only at your PDS. Give --base-url https://<your PDS> with the token, "
+                "or leave the token out",
+                field="base_url",
+            )
         secret = seal(credentials, passphrase=self.passphrase, source=source, account=account)
         await self.store.links.put(
             source=source, account=account, base_url=base, secret=secret, now=self._now()
@@ -237,6 +247,9 @@ class Syncer:
         except Revoked as exc:
             await self.store.links.update(source, acct, self._now(), status="revoked", last_error=str(exc))
             status, message = "revoked", str(exc)
+        except AuthProblem as exc:
+            await self.store.links.update(source, acct, self._now(), last_error=str(exc))
+            raise BadInput(f"{source} sync stopped: {exc}", field="source") from None
         except LiveError as exc:
             await self.store.links.update(source, acct, self._now(), last_error=str(exc))
             raise BadInput(f"{source} sync stopped: {exc}; run it again to resume", field="source") from None

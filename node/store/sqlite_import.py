@@ -411,6 +411,18 @@ class ImportSession:
                 found.setdefault(r[0], []).append(r[1])
         return found
 
+    async def add_related(self, rows: Sequence[tuple[str, int, int, str, str, str, str | None]]) -> int:
+        """Relationships between two people ("person_pk is ``type`` of other_pk": vCard RELATED), each given as
+        (id, person, other, type, iri, direction, the same fact's type seen from other's side or None). A
+        relationship the graph holds already, either way round, is not added again. Returns how many were."""
+        cur = await self.conn.executemany(
+            "INSERT INTO relationship (id, person_pk, other_pk, type, iri, direction, created_at, updated_at) "
+            "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?8, ?8 WHERE NOT EXISTS (SELECT 1 FROM relationship WHERE "
+            "(person_pk = ?2 AND other_pk = ?3 AND type = ?4) OR (person_pk = ?3 AND other_pk = ?2 AND type = ?7))",
+            [(*r, self.now) for r in rows],
+        )
+        return max(cur.rowcount, 0)  # the rows this statement added (total_changes would count triggers')
+
     async def circle(self, circle_id: str, name: str) -> tuple[int, bool]:
         """The circle's key (made if missing) and whether it has a cadence (members then need a due date)."""
         await self.conn.execute(
