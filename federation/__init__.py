@@ -11,7 +11,7 @@ running :class:`Federation` is ``app[FEDERATION]`` (``request.config_dict[FEDERA
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
@@ -30,11 +30,19 @@ __all__ = [
 ]
 
 
-def setup(app: web.Application, ctx: FederationContext) -> None:
+def setup(
+    app: web.Application,
+    ctx: FederationContext | Callable[[], Awaitable[FederationContext | None]],
+) -> None:
+    """``ctx``, or a coroutine function that makes it once the application starts (None: no federation)."""
     app.router.add_routes(federation_routes())
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
-        fed = Federation(ctx)
+        made = ctx if isinstance(ctx, FederationContext) else await ctx()
+        if made is None:
+            yield
+            return
+        fed = Federation(made)
         app[FEDERATION] = fed
         await fed.start()
         try:

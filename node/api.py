@@ -32,13 +32,15 @@ from node.api_bodies import (
     PUBLISHED_TO,
 )
 from node.api_declare import (
+    ACCOUNT,
     API_PREFIX,
-    CONTEXT,
     DECLARED,
     NO_CONTENT,
     ROUTES,
+    SERVER,
     Reply,
     Route,
+    account,
     add_api_fallback,
     body,
     created,
@@ -68,12 +70,14 @@ from node.owner_card import CARD_FIELDS, get_card, get_disclosure, set_card, set
 from protocol.vocab import CHANNELS
 
 __all__ = [
+    "ACCOUNT",
     "API_PREFIX",
-    "CONTEXT",
     "DECLARED",
     "ROUTES",
+    "SERVER",
     "Reply",
     "Route",
+    "account",
     "add_api_fallback",
     "auth_middleware",
     "body",
@@ -87,7 +91,7 @@ _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _graph(request: web.Request) -> Graph:
-    graph: Graph = request.app[CONTEXT].graph
+    graph: Graph = request[ACCOUNT].graph
     return graph
 
 
@@ -655,7 +659,7 @@ _STORED_RULES = obj(
     replies=ok(obj({"card": _STORED_CARD, "disclosure": _STORED_RULES}, required=("card", "disclosure"))),
 )
 async def _get_card(request: web.Request) -> web.Response:
-    store = request.app[CONTEXT].store
+    store = request[ACCOUNT].store
     return json_response({"card": await get_card(store), "disclosure": await get_disclosure(store)})
 
 
@@ -667,7 +671,7 @@ async def _get_card(request: web.Request) -> web.Response:
     replies=ok(obj({"card": _STORED_CARD, "published_to": PUBLISHED_TO}, required=("card", "published_to"))),
 )
 async def _put_card(request: web.Request) -> web.Response:
-    card = await set_card(request.app[CONTEXT].store, body(request))
+    card = await set_card(request[ACCOUNT].store, body(request))
     return json_response({"card": card, "published_to": await _publish_card(request)})
 
 
@@ -684,7 +688,7 @@ async def _put_card(request: web.Request) -> web.Response:
     ),
 )
 async def _put_disclosure(request: web.Request) -> web.Response:
-    rules = await set_disclosure(request.app[CONTEXT].store, body(request))
+    rules = await set_disclosure(request[ACCOUNT].store, body(request))
     return json_response({"disclosure": rules, "published_to": await _publish_card(request)})
 
 
@@ -762,9 +766,9 @@ async def _import_json(request: web.Request) -> web.Response:
     ),
 )
 async def _backup(request: web.Request) -> web.Response:
-    ctx = request.app[CONTEXT]
+    ctx = request[ACCOUNT]
     stamp = iso(ctx.graph.clock()).replace(":", "").replace("-", "")
-    dest = ctx.config.data_dir / "backups" / f"kith-{stamp}.sqlite3"
+    dest = ctx.config.data_dir / "backups" / f"{ctx.name}-{stamp}.sqlite3"
     await ctx.db.backup(dest)
     return json_response({"path": str(dest), "bytes": dest.stat().st_size}, status=201)
 
@@ -793,19 +797,26 @@ async def _openapi_doc(request: web.Request) -> web.Response:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    """The owner token names the account the request acts for; every non-public API route needs one."""
     if request.path.startswith(API_PREFIX + "/") and request.path not in _PUBLIC:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        ctx = request.app[CONTEXT]
-        if not (
-            hmac.compare_digest(scheme.lower(), "bearer") and token and await ctx.tokens.check(token.strip())
-        ):
+        server = request.app[SERVER]
+        row = (
+            await server.account_for_token(token.strip())
+            if hmac.compare_digest(scheme.lower(), "bearer") and token.strip() and len(token) < 200
+            else None
+        )
+        if row is None:
             resp = json_error(
                 401,
                 "missing or wrong owner token: send 'Authorization: Bearer <token>' (see `kith token show`)",
             )
             resp.headers["WWW-Authenticate"] = 'Bearer realm="kith"'
             return resp
+        async with server.borrow(row) as ctx:
+            request[ACCOUNT] = ctx
+            return await handler(request)
     return await handler(request)
 
 

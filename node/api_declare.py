@@ -19,17 +19,21 @@ from aiohttp.helpers import parse_mimetype
 from aiohttp.http_exceptions import HttpProcessingError
 
 from node.api_schema import COMPONENTS, ERROR_STATUSES, Param, Schema, Validator, obj, query_value, ref
+from node.context import AccountContext
 from node.errors import BadInput, NotFound
 from node.http import json_error, read_json
+from node.server import Server
 
 __all__ = [
+    "ACCOUNT",
     "API_PREFIX",
-    "CONTEXT",
     "DECLARED",
     "NO_CONTENT",
     "ROUTES",
+    "SERVER",
     "Reply",
     "Route",
+    "account",
     "add_api_fallback",
     "body",
     "created",
@@ -42,7 +46,17 @@ __all__ = [
 
 API_PREFIX = "/api"
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-CONTEXT: web.AppKey[Any] = web.AppKey("kith_context", object)
+#: The server this application serves, and the account a request acts for (set by node.api's auth_middleware
+#: from the token: a token names exactly one account, and nothing in a handler takes the account from anywhere
+#: else).
+SERVER: web.AppKey[Server] = web.AppKey("kith_server", Server)
+ACCOUNT: web.RequestKey[AccountContext] = web.RequestKey("kith_account", AccountContext)
+
+
+def account(request: web.Request) -> AccountContext:
+    return request[ACCOUNT]
+
+
 _BODY: web.RequestKey[dict[str, Any]] = web.RequestKey("kith_api_body", dict)
 
 

@@ -21,10 +21,10 @@ from aiohttp import web
 
 from bridges.base import Bridge, ExportError
 from bridges.registry import BRIDGES, bridge_for, detect
-from node.api_declare import CONTEXT, Reply, body, route
+from node.api_declare import ACCOUNT, Reply, body, route
 from node.api_schema import Param, dataclass_schema, nullable, obj, text
 from node.config import passphrase_from_env
-from node.context import NodeContext
+from node.context import AccountContext
 from node.errors import BadInput, NotFound
 from node.graph import iso, new_id
 from node.http import json_response, read_upload
@@ -38,9 +38,8 @@ MAX_UPLOAD = 1 << 30  # 1 GiB: bigger than any real export; each bridge has its 
 _log = logging.getLogger("kith.import")
 
 
-def _ctx(request: web.Request) -> NodeContext:
-    ctx: NodeContext = request.app[CONTEXT]
-    return ctx
+def _ctx(request: web.Request) -> AccountContext:
+    return request[ACCOUNT]
 
 
 def _pick(source: str | None, path: Path) -> Bridge:

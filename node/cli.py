@@ -21,15 +21,16 @@ from node.config import (
     SCHEMA,
     Config,
     ConfigError,
+    account_from_env,
     default_data_dir,
     load_config,
     passphrase_from_env,
     write_config,
 )
-from node.context import NodeContext, new_token, read_token, write_token
+from node.context import AccountContext
 from node.errors import NodeError
 from node.files import write_private
-from node.keys import KeyError_, KeyRing
+from node.keys import KeyError_, save_node_key
 from node.models import Page, Person, as_json
 from node.store import SchemaTooNew
 from node.store.driver import sqlite
@@ -63,8 +64,20 @@ def _say(message: str) -> None:
     print(f"kith: {message}", file=sys.stderr, flush=True)
 
 
-async def _with_ctx(args: argparse.Namespace, fn: Callable[[NodeContext], Awaitable[int]]) -> int:
-    ctx = await NodeContext.open(_config(args), load_keys=False, progress=_say)
+def _account(args: argparse.Namespace) -> str | None:
+    """The account a command acts for: --account, else KITH_ACCOUNT, else the server's default (None)."""
+    name: str | None = getattr(args, "account_name", None) or account_from_env()
+    return name
+
+
+async def _with_ctx(args: argparse.Namespace, fn: Callable[[AccountContext], Awaitable[int]]) -> int:
+    ctx = await AccountContext.open(
+        _config(args),
+        account=_account(args),
+        passphrase=passphrase_from_env(),
+        load_keys=False,
+        progress=_say,
+    )
     try:
         return await fn(ctx)
     finally:
@@ -121,12 +134,16 @@ def _print_tie_strength(p: Person) -> None:
 
 # -- commands --------------------------------------------------------------------------------------------------
 async def _cmd_init(args: argparse.Namespace) -> int:
+    """Create a server in the data folder and its first account (the one-command start of scripts/start)."""
+    from node.server import Server
+
     data_dir: Path = args.data or default_data_dir()
     if (data_dir / "kith.toml").exists() and not args.force:
         raise CliError(
-            f"a node already exists in {data_dir}; use it with `kith serve`, or pass --force to reset config"
+            f"a node already exists in {data_dir}; use it with `kith serve`, add accounts with "
+            "`kith account add NAME`, or pass --force to rewrite its configuration"
         )
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     base = load_config(data_dir)
     node_values: dict[str, Any] = {"username": args.username}
     server_values: dict[str, Any] = {}
@@ -143,19 +160,30 @@ async def _cmd_init(args: argparse.Namespace) -> int:
     _validate_identity(config)
     write_config(config)
     passphrase = passphrase_from_env()
-    if not (data_dir / "keys" / "owner-rsa.pem").exists():
-        KeyRing.generate().save(data_dir, passphrase)
-    token = new_token()
-    ctx = await NodeContext.open(config, passphrase=passphrase)
+    if not (data_dir / "keys" / "node-rsa.pem").exists():
+        from protocol.keys import generate_rsa_key
+
+        save_node_key(data_dir, generate_rsa_key(), passphrase)
+    server = await Server.open(config, passphrase=passphrase)
     try:
-        await ctx.tokens.set(token)
+        if not await server.accounts.list():
+            await server.accounts.meta_set("keys_sealed", "1" if passphrase else "0")
+        existing = await server.accounts.find(args.username)
+        if existing is not None:
+            token = None
+        else:
+            _row, token = await server.add_account(
+                args.username,
+                organization=args.organization,
+                display_name=args.display_name or "",
+            )
     finally:
-        await ctx.close()
-    write_token(data_dir, token)
+        await server.close()
 
     def human() -> None:
         print(f"Created a Kith node for acct:{config.node.username}@{config.node.domain} in {data_dir}")
-        print(f"  owner API token: {token}")
+        if token is not None:
+            print(f"  owner API token: {token}")
         print(
             f"  keys are {'encrypted with KITH_PASSPHRASE' if passphrase else 'not encrypted (set KITH_PASSPHRASE)'}"
         )
@@ -165,11 +193,13 @@ async def _cmd_init(args: argparse.Namespace) -> int:
         print(
             f"      kith --data {data_dir} password set   lets you sign in to the web UI with a password instead"
         )
+        print(f"      kith --data {data_dir} account add NAME   adds another account to this server")
 
     _out(
         args,
         {
             "address": f"acct:{config.node.username}@{config.node.domain}",
+            "account": config.node.username,
             "data_dir": str(data_dir),
             "url": config.base_url,
             "token": token,
@@ -194,6 +224,7 @@ def _validate_identity(config: Config) -> None:
 
 async def _cmd_serve(args: argparse.Namespace) -> int:
     from node.app import run_node
+    from node.server import Server, read_token
 
     config = _config(args)
     host = args.host or config.server.host
@@ -202,29 +233,31 @@ async def _cmd_serve(args: argparse.Namespace) -> int:
         raise CliError(f"--port must be a port number from 0 to 65535, got {port}")
     config = config.with_values(server={"host": host, "port": port})
     try:
-        ctx = await NodeContext.open(config, passphrase=passphrase_from_env(), progress=_say)
+        server = await Server.open(config, passphrase=passphrase_from_env(), progress=_say)
+        server.node_key  # noqa: B018  (a missing or sealed key is said now, not at the first fetch)
     except KeyError_ as exc:
         raise CliError(str(exc)) from None
-    try:
-        token = read_token(config.data_dir)
-    except FileNotFoundError as exc:
-        await ctx.close()
-        raise CliError(str(exc)) from None
-
+    accounts = await server.accounts.list(states=("active", "suspended"))
     runtime = config.data_dir / "serve.url"
 
     def ready(url: str) -> None:
         write_private(runtime, url + "\n")
-        print(
-            f"Kith node for acct:{config.node.username}@{config.node.domain} listening on {url}", flush=True
-        )
+        print(f"Kith server for {config.node.domain} listening on {url}", flush=True)
         print(f"  web UI:          {url}/", flush=True)
-        print(f"  owner API:       {url}/api/  (Authorization: Bearer {token})", flush=True)
+        print(f"  owner API:       {url}/api/  (Authorization: Bearer <the account's token>)", flush=True)
         print(f"  data folder:     {config.data_dir}", flush=True)
+        for row in accounts:
+            try:
+                token = read_token(config.data_dir, row.name)
+            except FileNotFoundError:
+                token = "(no token file: kith --account NAME token rotate)"
+            print(f"  account {row.name:<10} acct:{row.name}@{config.node.domain}  token {token}", flush=True)
+        if not accounts:
+            print("  no accounts yet: kith account add NAME", flush=True)
         print("Stop with Ctrl-C.", flush=True)
 
     try:
-        await run_node(ctx, host=host, port=port, ready=ready)
+        await run_node(server, host=host, port=port, ready=ready)
     except OSError as exc:
         raise CliError(
             f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another with --port or --host"
@@ -235,7 +268,7 @@ async def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def _cmd_people_add(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         data: dict[str, Any] = {"display_name": args.name, "identities": args.identity or []}
         for key in ("org", "title", "nickname", "birthday"):
             value = getattr(args, key)
@@ -251,7 +284,7 @@ async def _cmd_people_add(args: argparse.Namespace) -> int:
 
 
 async def _cmd_people_list(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         page = await ctx.graph.list_people(
             status="archived" if args.archived else "active",
             circle=args.circle,
@@ -270,7 +303,7 @@ async def _cmd_people_list(args: argparse.Namespace) -> int:
 
 
 async def _cmd_people_search(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         page = await ctx.graph.search(
             args.query, circle=args.circle, due_within_days=args.due, offset=args.offset, limit=args.limit
         )
@@ -281,7 +314,7 @@ async def _cmd_people_search(args: argparse.Namespace) -> int:
 
 
 async def _cmd_people_show(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         person = await ctx.graph.get_person(args.id)
         notes = await ctx.graph.notes(args.id)
         rels = await ctx.graph.relationships(args.id)
@@ -308,7 +341,7 @@ async def _cmd_people_show(args: argparse.Namespace) -> int:
 
 
 async def _cmd_people_edit(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         data: dict[str, Any] = {}
         for arg, field in (
             ("name", "display_name"),
@@ -334,7 +367,7 @@ async def _cmd_people_edit(args: argparse.Namespace) -> int:
 
 
 async def _cmd_people_archive(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         person = await ctx.graph.archive(args.id, not args.undo)
         _out(args, person, lambda: print(f"{person.display_name} is now {person.status}"))
         return 0
@@ -343,7 +376,7 @@ async def _cmd_people_archive(args: argparse.Namespace) -> int:
 
 
 async def _cmd_people_delete(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         await ctx.graph.delete_person(args.id)
         _out(args, {"deleted": args.id}, lambda: print(f"deleted {args.id}"))
         return 0
@@ -352,7 +385,7 @@ async def _cmd_people_delete(args: argparse.Namespace) -> int:
 
 
 async def _cmd_identity_add(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         person = await ctx.graph.add_identity(args.person, args.uri, kind=args.kind, label=args.label)
         _out(args, person, lambda: _print_person(person))
         return 0
@@ -361,7 +394,7 @@ async def _cmd_identity_add(args: argparse.Namespace) -> int:
 
 
 async def _cmd_identity_remove(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         person = await ctx.graph.remove_identity(args.person, args.uri)
         _out(args, person, lambda: _print_person(person))
         return 0
@@ -370,7 +403,7 @@ async def _cmd_identity_remove(args: argparse.Namespace) -> int:
 
 
 async def _cmd_merge(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         evidence = [{"kind": "owner", "detail": args.reason}] if args.reason else ()
         record = await ctx.graph.merge(args.survivor, args.merged, evidence=evidence)
         _out(
@@ -384,7 +417,7 @@ async def _cmd_merge(args: argparse.Namespace) -> int:
 
 
 async def _cmd_unmerge(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         record = await ctx.graph.unmerge(args.merge_id)
         _out(
             args, record, lambda: print(f"undone: {record.survivor} and {record.merged} are two people again")
@@ -395,7 +428,7 @@ async def _cmd_unmerge(args: argparse.Namespace) -> int:
 
 
 async def _cmd_merges(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         records = await ctx.graph.merges(args.person)
 
         def human() -> None:
@@ -412,7 +445,7 @@ async def _cmd_merges(args: argparse.Namespace) -> int:
 
 
 async def _cmd_suggest(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         if args.accept:
             record = await ctx.graph.accept_suggestion(args.accept)
             _out(args, record, lambda: print(f"merged; undo: kith unmerge {record.id}"))
@@ -439,7 +472,7 @@ async def _cmd_suggest(args: argparse.Namespace) -> int:
 
 
 async def _cmd_interaction_add(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         data = {
             "people": args.people,
             "channel": args.channel,
@@ -460,7 +493,7 @@ async def _cmd_interaction_add(args: argparse.Namespace) -> int:
 
 
 async def _cmd_interaction_list(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         page = await ctx.graph.interactions(args.person, offset=args.offset, limit=args.limit)
 
         def human() -> None:
@@ -478,7 +511,7 @@ async def _cmd_interaction_list(args: argparse.Namespace) -> int:
 
 
 async def _cmd_note_add(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         note = await ctx.graph.add_note(args.person, args.text)
         _out(args, note, lambda: print(f"noted ({note.id})"))
         return 0
@@ -487,7 +520,7 @@ async def _cmd_note_add(args: argparse.Namespace) -> int:
 
 
 async def _cmd_note_list(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         notes = await ctx.graph.notes(args.person)
 
         def human() -> None:
@@ -501,7 +534,7 @@ async def _cmd_note_list(args: argparse.Namespace) -> int:
 
 
 async def _cmd_circle(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         g = ctx.graph
         if args.action == "list":
             circles = await g.circles()
@@ -549,7 +582,7 @@ def _days(text: str) -> int | None:
 
 
 async def _cmd_cadence(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         days = _days(args.days)
         if args.circle:
             circle = await ctx.graph.set_circle_cadence(args.target, days)
@@ -565,7 +598,7 @@ async def _cmd_cadence(args: argparse.Namespace) -> int:
 
 
 async def _cmd_due(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         within = args.within if args.within is not None else ctx.config.stay_in_touch.due_within_days
         page = await ctx.graph.due(within_days=within, offset=args.offset, limit=args.limit)
 
@@ -587,7 +620,7 @@ async def _cmd_due(args: argparse.Namespace) -> int:
 
 
 async def _cmd_fading(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         items = await ctx.graph.fading(limit=args.limit)
 
         def human() -> None:
@@ -605,7 +638,7 @@ async def _cmd_fading(args: argparse.Namespace) -> int:
 
 
 async def _cmd_layers(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         layers = await ctx.graph.layers()
 
         def human() -> None:
@@ -622,7 +655,7 @@ async def _cmd_layers(args: argparse.Namespace) -> int:
 
 
 async def _cmd_export(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         from node.exporting import people_csv, vcards
 
         if args.format == "json":
@@ -656,7 +689,7 @@ async def _cmd_restore(args: argparse.Namespace) -> int:
     except RecursionError:
         raise CliError(f"{args.file} is nested too deeply to be a Kith JSON export") from None
 
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         counts = await ctx.graph.import_json(doc)
 
         def human() -> None:
@@ -701,7 +734,7 @@ def _restored(counts: dict[str, int]) -> str:
 
 
 async def _cmd_backup(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         from node.graph import iso
 
         stamp = iso(ctx.graph.clock()).replace(":", "").replace("-", "")
@@ -715,24 +748,23 @@ async def _cmd_backup(args: argparse.Namespace) -> int:
 
 
 async def _cmd_token(args: argparse.Namespace) -> int:
-    config = _config(args)
-    if args.action == "show":
-        try:
-            current = read_token(config.data_dir)
-        except FileNotFoundError as exc:
-            raise CliError(str(exc)) from None
-        _out(args, {"token": current}, lambda: print(current))
+    from node.server import new_token, read_token
+
+    async def run(ctx: AccountContext) -> int:
+        if args.action == "show":
+            try:
+                token = read_token(ctx.config.data_dir, ctx.name)
+            except FileNotFoundError as exc:
+                raise CliError(str(exc)) from None
+        else:
+            token = new_token()
+            await ctx.set_token(token)
+            print("the old token no longer works (a running node notices within 2 seconds)", file=sys.stderr)
+        shown = {"account": ctx.name, "token": token} | ({"rotated": True} if args.action == "rotate" else {})
+        _out(args, shown, lambda: print(token))
         return 0
-    token = new_token()
-    ctx = await NodeContext.open(config, load_keys=False)
-    try:
-        await ctx.tokens.set(token)
-    finally:
-        await ctx.close()
-    write_token(config.data_dir, token)
-    _out(args, {"token": token, "rotated": True}, lambda: print(token))
-    print("the old token no longer works (a running node notices within 2 seconds)", file=sys.stderr)
-    return 0
+
+    return await _with_ctx(args, run)
 
 
 async def _cmd_config(args: argparse.Namespace) -> int:
@@ -777,6 +809,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--data", type=Path, help="the node's data folder")
+    parser.add_argument(
+        "--account",
+        dest="account_name",
+        metavar="NAME",
+        help="the account a command acts for (else KITH_ACCOUNT, else server.default_account, else the only one)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -967,7 +1005,7 @@ def build_parser() -> argparse.ArgumentParser:
     _json_flag(p)
     p.set_defaults(fn=_cmd_backup)
 
-    p = sub.add_parser("token", help="the owner API token: show | rotate")
+    p = sub.add_parser("token", help="the account's owner API token: show | rotate")
     p.add_argument("action", choices=("show", "rotate"))
     _json_flag(p)
     p.set_defaults(fn=_cmd_token)
@@ -982,38 +1020,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extensions() -> list[Callable[[Any], None]]:
-    found: list[Callable[[Any], None]] = []
-    try:
-        from node.cli_import import register as reg_import
+    """The command groups kept in modules of their own, registered in this order."""
+    from node import cli_accounts, cli_card, cli_federation, cli_import, cli_relationship, cli_web
 
-        found.append(reg_import)
-    except ImportError:
-        pass
-    try:
-        from node.cli_federation import register as reg_fed
-
-        found.append(reg_fed)
-    except ImportError:
-        pass
-    try:
-        from node.cli_card import register as reg_card
-
-        found.append(reg_card)
-    except ImportError:
-        pass
-    try:
-        from node.cli_web import register as reg_web
-
-        found.append(reg_web)
-    except ImportError:
-        pass
-    try:
-        from node.cli_relationship import register as reg_relationship
-
-        found.append(reg_relationship)
-    except ImportError:
-        pass
-    return found
+    return [
+        cli_accounts.register,
+        cli_import.register,
+        cli_federation.register,
+        cli_card.register,
+        cli_web.register,
+        cli_relationship.register,
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

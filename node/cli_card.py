@@ -7,7 +7,7 @@ import argparse
 import json
 from typing import Any
 
-from node.cli_federation import call
+from node.cli_federation import account_of, call
 from node.config import default_data_dir
 
 __all__ = ["register"]
@@ -18,7 +18,7 @@ def _data(args: argparse.Namespace) -> Any:
 
 
 def _show(args: argparse.Namespace) -> int:
-    answer = call(_data(args), "GET", "/api/card")
+    answer = call(_data(args), "GET", "/api/card", account=account_of(args))
     if args.json:
         print(json.dumps(answer, indent=2, ensure_ascii=False))
         return 0
@@ -32,7 +32,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _set(args: argparse.Namespace) -> int:
-    current = call(_data(args), "GET", "/api/card")["card"]
+    current = call(_data(args), "GET", "/api/card", account=account_of(args))["card"]
     for field in ("name", "summary", "organization", "title", "photo"):
         value = getattr(args, field)
         if value is not None:
@@ -41,7 +41,7 @@ def _set(args: argparse.Namespace) -> int:
         values = getattr(args, field)
         if values is not None:
             current[field] = values
-    answer = call(_data(args), "PUT", "/api/card", current)
+    answer = call(_data(args), "PUT", "/api/card", current, account=account_of(args))
     if args.json:
         print(json.dumps(answer, indent=2, ensure_ascii=False))
         return 0
@@ -51,9 +51,9 @@ def _set(args: argparse.Namespace) -> int:
 
 
 def _disclose(args: argparse.Namespace) -> int:
-    rules = call(_data(args), "GET", "/api/card")["disclosure"]
+    rules = call(_data(args), "GET", "/api/card", account=account_of(args))["disclosure"]
     rules[args.field] = args.circles
-    answer = call(_data(args), "PUT", "/api/card/disclosure", rules)
+    answer = call(_data(args), "PUT", "/api/card/disclosure", rules, account=account_of(args))
     if args.json:
         print(json.dumps(answer, indent=2, ensure_ascii=False))
         return 0

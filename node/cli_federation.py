@@ -1,5 +1,5 @@
 """``kith`` subcommands for federation. They talk to the running node's owner API over HTTP: the base URL
-comes from the data folder's ``kith.toml`` (server.host/port), the token from ``<data>/token``.
+comes from the data folder's ``kith.toml`` (server.host/port), the token from ``<data>/tokens/<account>``.
 
     kith follow ADDRESS | unfollow ADDRESS | connect ADDRESS --as TYPE [--how-we-met TEXT] [--since DATE]
     kith requests | accept ID | reject ID | block ADDRESS | unblock ADDRESS
@@ -18,11 +18,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from node.config import default_data_dir, load_config
+from node.config import account_from_env, default_data_dir, load_config
 
 __all__ = [
     "ACTOR_DELETE_WARNING",
     "RUNTIME_URL_FILE",
+    "account_of",
     "call",
     "main",
     "register",
@@ -47,13 +48,37 @@ def running_node_url(data: Path) -> str:
         return f"http://{host}:{config.server.port}"
 
 
-def call(data: Path, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    """One owner-API request; exits with the API's message on an error answer."""
-    url = running_node_url(data) + path
+def account_of(args: argparse.Namespace) -> str | None:
+    """The account named by --account (or KITH_ACCOUNT), if any; else the server's default is used."""
+    name: str | None = getattr(args, "account_name", None) or account_from_env()
+    return name
+
+
+def _token(data: Path, account: str | None) -> str:
+    from node.errors import NodeError
+    from node.server import SERVER_FILE, choose_account, read_token
+    from node.store.sqlite_accounts import read_registry
+
+    if not (data / SERVER_FILE).exists():
+        raise SystemExit(f"no Kith server in {data}; run `kith init` first (or pass --data)")
     try:
-        token = (data / "token").read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise SystemExit(f"{data / 'token'} is missing; run `kith init` first (or pass --data)") from None
+        row = choose_account(
+            read_registry(str(data / SERVER_FILE)), account, load_config(data).server.default_account
+        )
+        return read_token(data, row.name)
+    except NodeError as exc:
+        raise SystemExit(exc.message) from None
+    except FileNotFoundError as exc:
+        raise SystemExit(str(exc)) from None
+
+
+def call(
+    data: Path, method: str, path: str, body: dict[str, Any] | None = None, *, account: str | None = None
+) -> Any:
+    """One owner-API request as ``account`` (default: the server's default account); exits with the API's
+    message on an error answer."""
+    url = running_node_url(data) + path
+    token = _token(data, account)
     payload = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=payload, method=method)  # noqa: S310 (our own node, http only)
     request.add_header("Authorization", f"Bearer {token}")
@@ -124,7 +149,7 @@ def _moved_line(answer: dict[str, Any]) -> str:
 def _run(method: str, path: str, body_of: Any = None, human: Any = None) -> Any:
     def handler(args: argparse.Namespace) -> int:
         body = body_of(args) if body_of else None
-        _print(args, call(_data_dir(args), method, path, body), human)
+        _print(args, call(_data_dir(args), method, path, body, account=account_of(args)), human)
         return 0
 
     return handler
@@ -219,7 +244,9 @@ def _actor_delete(args: argparse.Namespace) -> int:
     if not args.yes:
         print(ACTOR_DELETE_WARNING, file=sys.stderr)
         return 2
-    result = call(_data_dir(args), "POST", "/api/federation/actor/delete", {"confirm": True})
+    result = call(
+        _data_dir(args), "POST", "/api/federation/actor/delete", {"confirm": True}, account=account_of(args)
+    )
     if args.json:
         print(json.dumps(result, indent=2))
     elif result.get("already_deleted"):

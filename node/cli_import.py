@@ -19,7 +19,7 @@ from bridges.base import Bridge, ExportError
 from bridges.registry import BRIDGES, bridge_for, detect
 from node.cli import CliError, _with_ctx
 from node.config import passphrase_from_env
-from node.context import NodeContext
+from node.context import AccountContext
 from node.graph import iso
 from node.importer import Importer, ImportProgress, ImportSummary, summary_json
 from node.link_secrets import SecretError
@@ -106,7 +106,7 @@ async def cmd_import(args: argparse.Namespace) -> int:
     except ExportError as exc:
         raise CliError(str(exc)) from None
 
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         importer = Importer(ctx.store, clock=ctx.graph.clock, phone_region=ctx.graph.phone_region)
         bar = ProgressBar(f"{bridge_cls.name} {path.name}")
         try:
@@ -122,13 +122,13 @@ async def cmd_import(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
-def _syncer(ctx: NodeContext) -> Syncer:
+def _syncer(ctx: AccountContext) -> Syncer:
     importer = Importer(ctx.store, clock=ctx.graph.clock, phone_region=ctx.graph.phone_region)
     return Syncer(ctx.store, importer, passphrase=passphrase_from_env(), clock=ctx.graph.clock)
 
 
 async def cmd_link(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         syncer = _syncer(ctx)
         if args.account is None:
             links = await syncer.links(args.source)
@@ -178,7 +178,7 @@ async def cmd_link(args: argparse.Namespace) -> int:
 async def cmd_imports(args: argparse.Namespace) -> int:
     """The recent import runs, newest first: running, done, failed (an interrupted one says so)."""
 
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         # Runs a killed node or `kith import` left behind are marked first, so that none shows as running.
         await ctx.store.imports.sweep(iso(ctx.graph.clock()))
         runs = await ctx.store.imports.recent_runs(args.limit)
@@ -197,7 +197,7 @@ async def cmd_imports(args: argparse.Namespace) -> int:
 
 
 async def cmd_sync(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         syncer = _syncer(ctx)
         tty = sys.stderr.isatty()
         links = await syncer.links(args.source, args.account)

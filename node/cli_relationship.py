@@ -17,7 +17,7 @@ import argparse
 from typing import Any
 
 from node.cli import _out, _with_ctx
-from node.context import NodeContext
+from node.context import AccountContext
 from node.graph import Graph
 from node.models import Relationship
 from protocol.vocab import RELATIONSHIP_TYPES
@@ -43,7 +43,7 @@ def _line(r: Relationship, names: dict[str, str]) -> str:
 
 
 async def _add(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         data: dict[str, Any] = {"type": args.as_type, "since": args.since, "how_we_met": args.note}
         if args.other != OWNER:
             data["other_person_id"] = args.other
@@ -56,7 +56,7 @@ async def _add(args: argparse.Namespace) -> int:
 
 
 async def _list(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         rels = await ctx.graph.relationships(args.person)
         names = await _names(ctx.graph, rels)
 
@@ -73,7 +73,7 @@ async def _list(args: argparse.Namespace) -> int:
 
 
 async def _remove(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         await ctx.graph.delete_relationship(args.id, local_only=True)
         _out(args, {"deleted": args.id}, lambda: print(f"removed relationship {args.id}"))
         return 0

@@ -17,8 +17,8 @@ import json
 import sys
 from typing import Any
 
-from node.cli import CliError, _config
-from node.context import NodeContext
+from node.cli import CliError, _account, _config
+from node.context import AccountContext
 from node.web.sessions import MIN_PASSWORD, Sessions, clear_password, has_password, set_password
 
 __all__ = ["register"]
@@ -40,7 +40,7 @@ def _read_password(args: argparse.Namespace) -> str:
 async def _cmd_password(args: argparse.Namespace) -> int:
     config = _config(args)
     password = _read_password(args) if args.action == "set" else ""
-    ctx = await NodeContext.open(config, load_keys=False)
+    ctx = await AccountContext.open(config, account=_account(args), load_keys=False)
     try:
         if args.action == "status":
             is_set = await has_password(ctx.store)

@@ -27,6 +27,7 @@ __all__ = [
     "SCHEMA",
     "USERNAME_PATTERN",
     "USERNAME_SHAPE",
+    "AccountsConfig",
     "Config",
     "ConfigError",
     "FederationConfig",
@@ -34,6 +35,7 @@ __all__ = [
     "Option",
     "ServerConfig",
     "StayInTouchConfig",
+    "account_from_env",
     "config_table_markdown",
     "default_data_dir",
     "load_config",
@@ -85,7 +87,7 @@ SCHEMA: tuple[Option, ...] = (
         "username",
         "str",
         "me",
-        "The owner's username: the node answers for acct:USERNAME@DOMAIN.",
+        "The first account's name (`kith init`); a data folder made before accounts becomes this account.",
         pattern=USERNAME_PATTERN,
         shape=USERNAME_SHAPE,
     ),
@@ -98,13 +100,13 @@ SCHEMA: tuple[Option, ...] = (
         pattern=DOMAIN_PATTERN,
         shape=DOMAIN_SHAPE,
     ),
-    Option("node", "display_name", "str", "", "The owner's display name on their actor and card."),
+    Option("node", "display_name", "str", "", "The first account's display name (`kith init`)."),
     Option(
         "node",
         "actor_type",
         "choice",
         "Person",
-        "Person for a personal node, Organization for an organisation's node.",
+        "The first account's actor type (`kith init`): Person, or Organization for an organisation.",
         ("Person", "Organization"),
     ),
     Option("node", "https", "bool", False, "Build https:// URLs (set when a TLS proxy fronts the node)."),
@@ -126,6 +128,15 @@ SCHEMA: tuple[Option, ...] = (
         64,
         "Open connections one client address (an IPv6 /64) may hold; more are answered 503. Raise it behind "
         "a reverse proxy, whose one address all clients share.",
+    ),
+    Option(
+        "server",
+        "default_account",
+        "str",
+        "",
+        "The account commands act for when no --account (or KITH_ACCOUNT) names one; empty: the only account.",
+        pattern=f"(?:{USERNAME_PATTERN})?",
+        shape="empty or an account name",
     ),
     Option(
         "federation",
@@ -168,6 +179,13 @@ SCHEMA: tuple[Option, ...] = (
     Option(
         "stay_in_touch", "due_within_days", "int", 7, "`kith due` lists people due within this many days."
     ),
+    Option(
+        "accounts",
+        "purge_after_days",
+        "int",
+        30,
+        "Days a removed account's data is kept (its actor answers 410 meanwhile) before it is purged.",
+    ),
 )
 
 _ALIASES = {
@@ -192,6 +210,7 @@ class ServerConfig:
     max_body_bytes: int
     idle_seconds: int = 20
     connections_per_address: int = 64
+    default_account: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,12 +230,18 @@ class StayInTouchConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountsConfig:
+    purge_after_days: int = 30
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     data_dir: Path
     node: NodeConfig
     server: ServerConfig
     federation: FederationConfig
     stay_in_touch: StayInTouchConfig = field(default_factory=lambda: StayInTouchConfig(7))
+    accounts: AccountsConfig = field(default_factory=AccountsConfig)
 
     @property
     def database_path(self) -> Path:
@@ -238,6 +263,12 @@ def passphrase_from_env(env: Mapping[str, str] | None = None) -> str | None:
     """The passphrase protecting private keys and stored tokens (KITH_PASSPHRASE), if the owner set one."""
     env = os.environ if env is None else env
     return env.get("KITH_PASSPHRASE") or None
+
+
+def account_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    """The account commands act for when no --account names one (KITH_ACCOUNT), if set."""
+    env = os.environ if env is None else env
+    return env.get("KITH_ACCOUNT") or None
 
 
 def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -331,12 +362,13 @@ def load_config(data_dir: Path, env: Mapping[str, str] | None = None) -> Config:
         server=ServerConfig(**values["server"]),
         federation=FederationConfig(**values["federation"]),
         stay_in_touch=StayInTouchConfig(**values["stay_in_touch"]),
+        accounts=AccountsConfig(**values["accounts"]),
     )
 
 
 def write_config(config: Config) -> Path:
     doc: dict[str, dict[str, Any]] = {}
-    for section in ("node", "server", "federation", "stay_in_touch"):
+    for section in ("node", "server", "federation", "stay_in_touch", "accounts"):
         obj = getattr(config, section)
         doc[section] = {
             f.name: (list(v) if isinstance(v := getattr(obj, f.name), tuple) else v) for f in fields(obj)

@@ -3,6 +3,7 @@ and its owner API under /api/federation (behind the node's bearer auth, document
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from aiohttp import web
@@ -10,24 +11,34 @@ from aiohttp import web
 from federation import FederationContext, setup
 from federation.fetch import GuardedClient
 from node.api_federation import routes as federation_api_routes
-from node.context import NodeContext
+from node.errors import NodeError
 from node.federation_port import NodeGraphPort
+from node.server import Server
+
+_log = logging.getLogger("kith.federation")
 
 __all__ = ["setup_federation"]
 
 
 def setup_federation(
-    app: web.Application, ctx: NodeContext, *, client_factory: Callable[[], GuardedClient] | None = None
+    app: web.Application, server: Server, *, client_factory: Callable[[], GuardedClient] | None = None
 ) -> None:
     """``client_factory`` replaces the guarded client (tests pass one with their own DNS resolver)."""
-    if ctx.keys is None:  # a node opened without its keys (some CLI paths) does not federate
-        return
-    fctx = FederationContext(
-        config=ctx.config,
-        keys=ctx.keys,
-        db=ctx.db,
-        graph=NodeGraphPort(ctx.graph),
-        client_factory=client_factory,
-    )
-    setup(app, fctx)
+
+    async def make() -> FederationContext | None:
+        try:
+            ctx = await server.context()
+        except NodeError as exc:
+            _log.warning("federation is off: %s", exc.message)
+            return None
+        keys = await ctx.load_keys()
+        return FederationContext(
+            config=ctx.config,
+            keys=keys,
+            db=ctx.db,
+            graph=NodeGraphPort(ctx.graph),
+            client_factory=client_factory,
+        )
+
+    setup(app, make)
     app.router.add_routes(federation_api_routes())

@@ -5,8 +5,8 @@ started.
     lock = await ctx.store.imports.claim(run_id)      # before the upload is saved under imports/<run_id>/
     job = await ctx.imports.start(bridge, path, name="Connections.csv", remove=folder, job_id=run_id, lock=lock)
     ctx.imports.get(job.id)    # live progress while it runs; finished jobs stay a while
-    await ctx.imports.recover()  # at start-up: runs a stopped node left behind are marked, their files removed
-    await ctx.imports.close()  # on shutdown (NodeContext.close)
+    await ctx.imports.recover()  # when the account is first used: runs a stopped node left behind are marked
+    await ctx.imports.close()  # when its context closes (Server.close, or the pool closing an idle graph)
 
 Jobs are durable: a job is recorded as a running run (``store.imports``) before the request that asked for it is
 answered, and its lock is held until it ends (ImportStore.claim). A node killed part-way leaves the run
@@ -88,6 +88,7 @@ class ImportJobs:
     jobs: dict[str, ImportJob] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     workers: ImportWorkers = field(default_factory=ImportWorkers)
+    owns_workers: bool = True  # False: the server's workers (shared by its accounts), stopped by the server
 
     def warm(self) -> None:
         """Start the worker process the next import will use (the node calls it at start-up)."""
@@ -205,9 +206,11 @@ class ImportJobs:
         return list(reversed(self.jobs.values()))
 
     async def close(self) -> None:
-        """Stop the imports still running: their workers are stopped (nothing of them is committed) and their
-        runs marked interrupted, while the database is still open (NodeContext.close closes it after)."""
-        await self.workers.close()
+        """Wait for this account's imports still running. The worker processes are the server's (one set for
+        every account, node/server.py): when they are stopped first (Server.close), these imports end
+        uncommitted and their runs are marked interrupted, while the database is still open."""
+        if self.owns_workers:
+            await self.workers.close()
         for task in list(self.tasks):
             with contextlib.suppress(BaseException):
                 await task

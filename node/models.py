@@ -9,6 +9,7 @@ from typing import Any
 __all__ = [
     "PERSON_FIELDS",
     "VERIFICATION_LEVELS",
+    "AccountRow",
     "Circle",
     "DueEntry",
     "FadingEntry",
@@ -45,6 +46,22 @@ PERSON_FIELDS = (
     "cadence_days",
     "met_on",
 )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AccountRow:
+    """One account of the server: an actor (Person or Organization) with its own contact graph."""
+
+    pk: int
+    name: str
+    type: str
+    display_name: str
+    state: str  # protocol.states.ACCOUNT
+    graph_file: str  # relative to the data folder
+    created_at: str
+    updated_at: str
+    removed_at: str | None = None
+    purge_after: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -19,6 +19,7 @@ from types import MappingProxyType
 from protocol.errors import IllegalTransition
 
 __all__ = [
+    "ACCOUNT",
     "DELIVERY",
     "FOLLOW_REQUEST",
     "INBOX_ITEM",
@@ -195,8 +196,24 @@ INBOX_ITEM = Lifecycle(
     ),
 )
 
+#: An account on a server. Removal is announced (Delete of its actor) and leaves a tombstone; its data is purged
+#: after a grace period, and its name stays reserved for good (peers hold records naming its actor).
+ACCOUNT = Lifecycle(
+    name="account",
+    states=("active", "suspended", "removed", "purged"),
+    initial="active",
+    terminal=frozenset({"purged"}),
+    transitions=(
+        _t("active", "suspend", "suspended"),
+        _t("suspended", "resume", "active"),
+        _t("active", "remove", "removed"),
+        _t("suspended", "remove", "removed"),
+        _t("removed", "grace period over", "purged"),
+    ),
+)
+
 LIFECYCLES: Mapping[str, Lifecycle] = MappingProxyType(
-    {t.name: t for t in (FOLLOW_REQUEST, RELATIONSHIP_OFFER, DELIVERY, INBOX_ITEM)}
+    {t.name: t for t in (FOLLOW_REQUEST, RELATIONSHIP_OFFER, DELIVERY, INBOX_ITEM, ACCOUNT)}
 )
 
 

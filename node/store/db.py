@@ -40,8 +40,10 @@ from node.store.driver import connect, sqlite
 
 __all__ = [
     "CHECKPOINT_PAUSE",
+    "GRAPH_MIGRATIONS",
     "MIGRATION_CHECK_STEPS",
     "MIGRATION_REPORT_EVERY",
+    "SERVER_MIGRATIONS",
     "Database",
     "Migration",
     "SchemaTooNew",
@@ -58,6 +60,9 @@ _log = logging.getLogger("kith.store")
 _BATCH_MAX = 512
 _READERS = 4
 CHECKPOINT_PAUSE = 0.5  # seconds between background checkpoints while writes keep coming
+#: The two schemas: an account's contact graph (one database file per account) and the server's own database.
+GRAPH_MIGRATIONS = "node.store.migrations"
+SERVER_MIGRATIONS = "node.store.server_migrations"
 MIGRATION_REPORT_EVERY = 2.0  # seconds between "still migrating" reports of a long migration
 MIGRATION_CHECK_STEPS = 100_000  # SQLite VM steps between looks at the clock during a migration (a few ms)
 
@@ -81,9 +86,9 @@ class Migration:
     sql: str
 
 
-def migrations() -> list[Migration]:
+def migrations(package: str = GRAPH_MIGRATIONS) -> list[Migration]:
     found = []
-    for entry in resources.files("node.store.migrations").iterdir():
+    for entry in resources.files(package).iterdir():
         name = entry.name
         if name.endswith(".sql") and name[:4].isdigit():
             found.append(Migration(int(name[:4]), name, entry.read_text(encoding="utf-8")))
@@ -151,12 +156,16 @@ class Database:
         path: Path | str,
         *,
         module: Any = None,
+        schema: str = GRAPH_MIGRATIONS,
+        reader_count: int = _READERS,
         progress: Callable[[str], None] | None = None,
         checkpoints: bool = True,
     ) -> Database:
         """Open (creating and migrating as needed). ``module``: the SQLite module to run on, by default the
-        process's (node/store/driver.py); the tests pass each one this machine has. ``progress`` is told what
-        a migration is doing (the CLI prints it; by default it is logged). ``checkpoints=False``: no
+        process's (node/store/driver.py); the tests pass each one this machine has. ``schema``: which
+        migrations apply (GRAPH_MIGRATIONS or SERVER_MIGRATIONS). ``reader_count``: reader connections, each a
+        thread of aiosqlite's (an account opened among many needs fewer than a busy one). ``progress`` is told
+        what a migration is doing (the CLI prints it; by default it is logged). ``checkpoints=False``: no
         background checkpoints (an import worker, which leaves them to the node that started it)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -167,8 +176,8 @@ class Database:
         try:
             await _configure(writer)
             await writer.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job (module docstring)
-            await _migrate(writer, path, module, progress or _log.info)
-            for _ in range(_READERS + 1):
+            await _migrate(writer, path, module, schema, progress or _log.info)
+            for _ in range(max(1, reader_count) + 1):
                 reader = await connect(path, module=module, isolation_level=None)
                 readers.append(reader)
                 await _configure(reader)
@@ -381,9 +390,9 @@ async def _no_write(conn: aiosqlite.Connection) -> None:
 
 
 async def _migrate(
-    conn: aiosqlite.Connection, path: Path, module: Any, progress: Callable[[str], None]
+    conn: aiosqlite.Connection, path: Path, module: Any, schema: str, progress: Callable[[str], None]
 ) -> None:
-    known = migrations()
+    known = migrations(schema)
     async with conn.execute("PRAGMA user_version") as cur:
         row = await cur.fetchone()
     current = int(row[0]) if row else 0

@@ -78,7 +78,8 @@ class RunLock:
 
     @classmethod
     def take(cls, folder: Path, run_id: str) -> RunLock:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.parent.mkdir(mode=0o700, exist_ok=True)  # (parents=True would make it with the umask's mode)
+        folder.mkdir(mode=0o700, exist_ok=True)
         path = folder / f"{run_id}.lock"
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -567,8 +568,9 @@ class ImportStore:
 
     @property
     def folder(self) -> Path:
-        """Where runs keep their lock files and uploads: ``imports/`` beside the database (the data folder)."""
-        return self.db.path.parent / IMPORTS_FOLDER
+        """Where this graph's runs keep their lock files and uploads: ``imports/NAME/`` in the folder of the
+        database ``NAME.sqlite3`` (each account's graph has its own: ``accounts/imports/alice/``)."""
+        return self.db.path.parent / IMPORTS_FOLDER / self.db.path.stem
 
     async def claim(self, run_id: str) -> RunLock:
         """Take the lock that says run ``run_id`` is alive (before its row or upload exists, so that a sweep

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node.context import NodeContext
+from node.context import AccountContext
 from node.owner_card import CARD_FIELDS, EVERYONE, PUBLIC, get_card, get_disclosure, set_card, set_disclosure
 
 __all__ = [
@@ -30,21 +30,21 @@ __all__ = [
 LIST_FIELDS = frozenset({"email", "phone", "website", "identities"})
 
 
-async def card(ctx: NodeContext) -> dict[str, Any]:
+async def card(ctx: AccountContext) -> dict[str, Any]:
     return await get_card(ctx.store)
 
 
-async def disclosure_settings(ctx: NodeContext) -> dict[str, list[str]]:
+async def disclosure_settings(ctx: AccountContext) -> dict[str, list[str]]:
     """Card field → the circles allowed to see it (``"*"``: every connected Kith peer; ``"@public"``: anyone,
     on the owner's fediverse profile)."""
     return await get_disclosure(ctx.store)
 
 
-async def save_card(ctx: NodeContext, data: Mapping[str, Any]) -> dict[str, Any]:
+async def save_card(ctx: AccountContext, data: Mapping[str, Any]) -> dict[str, Any]:
     return await set_card(ctx.store, data)
 
 
-async def save_disclosure(ctx: NodeContext, rules: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
+async def save_disclosure(ctx: AccountContext, rules: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
     return await set_disclosure(ctx.store, rules)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from bridges.base import Bridge, ExportError
 from bridges.registry import BRIDGES, bridge_for, detect
-from node.context import NodeContext
+from node.context import AccountContext
 from node.errors import BadInput, NotFound
 from node.graph import iso
 from node.import_jobs import ImportJob
@@ -47,7 +47,7 @@ def _bridge(source: str, path: Path, shown: str) -> type[Bridge]:
         ) from None
 
 
-async def start_import(ctx: NodeContext, source: str, path: Path, name: str, *, lock: RunLock) -> str:
+async def start_import(ctx: AccountContext, source: str, path: Path, name: str, *, lock: RunLock) -> str:
     """Begin importing ``path``, an upload saved alone in ``imports/<run id>/`` by the upload handler
     (views_import), which claimed the run (``lock``); the folder is removed when the import is over."""
     bridge_cls = await asyncio.to_thread(_bridge, source, path, name)
@@ -56,7 +56,7 @@ async def start_import(ctx: NodeContext, source: str, path: Path, name: str, *, 
     return job.id
 
 
-async def import_status(ctx: NodeContext, import_id: str) -> dict[str, Any]:
+async def import_status(ctx: AccountContext, import_id: str) -> dict[str, Any]:
     """Live progress of an import this node is running, else what the store recorded about it (an import
     started before a restart, or by `kith import` in another process)."""
     job = ctx.imports.get(import_id)
@@ -72,7 +72,7 @@ async def import_status(ctx: NodeContext, import_id: str) -> dict[str, Any]:
     return _stored_job(stored).as_json()
 
 
-async def recent_imports(ctx: NodeContext, limit: int = 10) -> list[ImportJob]:
+async def recent_imports(ctx: AccountContext, limit: int = 10) -> list[ImportJob]:
     """The latest imports, newest first: this node's live ones, then what the store recorded (so that an
     import a stopped node left behind is listed after a restart, saying it was interrupted)."""
     await ctx.store.imports.sweep(iso(ctx.graph.clock()))  # a run nobody holds any more is shown as it ended

@@ -14,7 +14,7 @@ from aiohttp import web
 from node.errors import BadInput, NodeError
 from node.graph import new_id
 from node.http import json_response, read_upload
-from node.web.framework import ROUTES, PageResult, WebRoute, page, session_id, state
+from node.web.framework import ROUTES, PageResult, WebRoute, WebState, page, session_id, state
 from node.web.imports import SOURCES, import_status, recent_imports, start_import
 
 __all__ = ["MAX_UPLOAD"]
@@ -47,10 +47,15 @@ async def _import_status_json(request: web.Request) -> web.StreamResponse:
 
 
 async def _upload(request: web.Request) -> web.StreamResponse:
-    st = state(request)
     sid = await session_id(request)
     if sid is None:
         raise web.HTTPSeeOther("/login?next=/import")
+    st = state(request)
+    async with st.app.server.borrow(st.ctx.account):
+        return await _receive_upload(request, st, sid)
+
+
+async def _receive_upload(request: web.Request, st: WebState, sid: str) -> web.StreamResponse:
     run_id = new_id("imp")
     store = st.ctx.store.imports
     lock = await store.claim(run_id)  # before the folder exists: a sweep leaves a claimed run's upload alone

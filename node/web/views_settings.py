@@ -7,9 +7,9 @@ import json
 
 from aiohttp import web
 
-from node.context import new_token, write_token
 from node.errors import BadInput, Unauthorized
 from node.exporting import people_csv, vcards
+from node.server import new_token
 from node.web.disclosure import (
     CARD_FIELDS,
     EVERYONE,
@@ -23,7 +23,7 @@ from node.web.disclosure import (
 )
 from node.web.framework import Done, Form, PageResult, action, page, state
 from node.web.helpers import field
-from node.web.sessions import SESSION_COOKIE, check_password, has_password, set_password
+from node.web.sessions import check_password, has_password, set_password
 
 __all__: list[str] = []
 
@@ -44,12 +44,8 @@ def _back(request: web.Request) -> str:
     return "/settings"
 
 
-def _keys_encrypted(request: web.Request) -> bool | None:
-    path = state(request).ctx.config.data_dir / "keys" / "owner-rsa.pem"
-    try:
-        return b"ENCRYPTED" in path.read_bytes()[:64]
-    except OSError:
-        return None
+async def _keys_encrypted(request: web.Request) -> bool:
+    return await state(request).ctx.server.keys_sealed()
 
 
 @page("/settings", "settings")
@@ -58,7 +54,7 @@ async def _settings(request: web.Request) -> PageResult:
     circles = await ctx.graph.circles()
     current = await card(ctx)
     if not current.get("name"):
-        current = {**current, "name": ctx.config.node.display_name or ctx.config.node.username}
+        current = {**current, "name": ctx.account.display_name or ctx.account.name}
     fields = [f for f in CARD_FIELDS if f in _FIELD_LABELS]
     return PageResult(
         template="settings.html",
@@ -74,7 +70,7 @@ async def _settings(request: web.Request) -> PageResult:
             "everyone": EVERYONE,
             "public": PUBLIC,
             "has_password": await has_password(ctx.store),
-            "keys_encrypted": _keys_encrypted(request),
+            "keys_encrypted": await _keys_encrypted(request),
             "data_dir": str(ctx.config.data_dir),
             "address": f"acct:{ctx.config.node.username}@{ctx.config.node.domain}",
         },
@@ -131,7 +127,7 @@ async def _reauthenticate(request: web.Request, form: Form) -> None:
     secret = field(form, "current", limit=2048)
     passwords_wait = st.limiter.passwords_blocked()
     ok = bool(secret) and (
-        await st.ctx.tokens.check(secret)
+        await st.ctx.server.check_token(st.ctx.account, secret)
         or (not passwords_wait and await check_password(st.ctx.store, secret))
     )
     if not ok:
@@ -157,7 +153,7 @@ async def _change_password(request: web.Request, form: Form) -> Done:
         raise BadInput("the two new passwords differ; nothing was changed", field="password_again")
     st = state(request)
     await set_password(st.ctx.store, new)
-    ended = await st.sessions.end_all_but(request.cookies.get(SESSION_COOKIE))
+    ended = await st.sessions.end_all_but(st.sid)
     return Done(to="/settings#password", message=f"Password set; {ended} other session(s) signed out.")
 
 
@@ -166,17 +162,17 @@ async def _rotate_token(request: web.Request, form: Form) -> Done:
     await _reauthenticate(request, form)
     ctx = state(request).ctx
     token = new_token()
-    await ctx.tokens.set(token)
-    write_token(ctx.config.data_dir, token)
+    await ctx.set_token(token)
     return Done(
         to="/settings#token",
-        message=f"New owner token (shown once; also in {ctx.config.data_dir}/token): {token}",
+        message=f"New owner token (shown once; also `kith --account {ctx.name} token show`): {token}",
     )
 
 
 @action("/settings/sessions", "settings_sessions", back=_back)
 async def _end_sessions(request: web.Request, form: Form) -> Done:
-    ended = await state(request).sessions.end_all_but(request.cookies.get(SESSION_COOKIE))
+    st = state(request)
+    ended = await st.sessions.end_all_but(st.sid)
     return Done(to="/settings#sessions", message=f"Signed out {ended} other session(s).")
 
 

@@ -25,10 +25,9 @@ from bridges.google import GoogleContactsBridge
 from bridges.mastodon import MastodonBridge
 from bridges.vcard import VCardBridge, write_vcards
 from node.app import build_app
-from node.config import load_config
-from node.context import NodeContext
 from tests.bridges.cli import Kith, kith
 from tests.bridges.helpers import plc
+from tests.conftest import new_server_account
 
 __all__ = ["kith"]  # a fixture, imported by name
 
@@ -440,9 +439,8 @@ def test_a_plain_zip_member_stream_is_unchanged(tmp_path: Path) -> None:
 
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
-    ctx = await NodeContext.open(load_config(tmp_path / "api-node", env={}), load_keys=False)
-    await ctx.tokens.set("kith_test_token")
-    async with TestClient(TestServer(build_app(ctx, extensions=[]), host="127.0.0.1", port=0)) as cli:
+    ctx = await new_server_account(tmp_path / "api-node", token="kith_test_token")
+    async with TestClient(TestServer(build_app(ctx.server, extensions=[]), host="127.0.0.1", port=0)) as cli:
         yield cli
     await ctx.close()
 

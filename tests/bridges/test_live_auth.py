@@ -17,13 +17,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from node.app import build_app
-from node.config import load_config
-from node.context import NodeContext
+from node.context import AccountContext
 from node.errors import BadInput
 from node.importer import Importer
 from node.sync import Syncer
 from tests.bridges.conftest import Serve
 from tests.bridges.helpers import plc
+from tests.conftest import new_server_account
 from tests.node.import_helpers import Node, node
 
 __all__ = ["node"]  # a fixture, imported by name
@@ -183,16 +183,15 @@ async def test_mastodon_without_a_token_keeps_the_link_and_a_refused_one_revokes
 
 
 @pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any, Any], NodeContext]]:
-    ctx = await NodeContext.open(load_config(tmp_path / "node", env={}), load_keys=False)
-    await ctx.tokens.set("kith_test_token")
-    async with TestClient(TestServer(build_app(ctx, extensions=[]), host="127.0.0.1", port=0)) as cli:
+async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any, Any], AccountContext]]:
+    ctx = await new_server_account(tmp_path / "node", token="kith_test_token")
+    async with TestClient(TestServer(build_app(ctx.server, extensions=[]), host="127.0.0.1", port=0)) as cli:
         yield cli, ctx
     await ctx.close()
 
 
 async def test_the_owner_api_says_what_is_wrong_and_keeps_the_link(
-    api: tuple[TestClient[Any, Any], NodeContext], serve: Serve
+    api: tuple[TestClient[Any, Any], AccountContext], serve: Serve
 ) -> None:
     cli, ctx = api
     _fake, base = await _bluesky(serve, "private-appview")

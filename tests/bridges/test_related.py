@@ -51,7 +51,7 @@ END:VCARD
 
 def _relationships(data: Path) -> set[tuple[str, str, str, str]]:
     """(person, type, other, direction): "person is type of other", by display names."""
-    conn = sqlite.connect(data / "kith.sqlite3")
+    conn = sqlite.connect(data / "accounts" / "me.sqlite3")
     try:
         rows = conn.execute(
             "SELECT p.display_name, r.type, o.display_name, r.direction FROM relationship r "

@@ -21,19 +21,19 @@ import federation
 from node import api
 from node.api_federation import routes as federation_api_routes
 from node.app import build_app
-from node.context import NodeContext, new_token
 from node.federation_port import NodeGraphPort
+from node.server import new_token
 
-from .nodes import make_config
+from .nodes import keyring, make_config, open_or_make_account
 
 
 async def main(data: Path, port: int, name: str) -> None:
     config = make_config(data, port, "alice")
-    ctx = await NodeContext.open(config)
+    ctx = await open_or_make_account(config, "alice", keyring(0))
     token = new_token()
-    await ctx.tokens.set(token)
+    await ctx.set_token(token)
 
-    def wire(app: web.Application, ctx: NodeContext) -> None:
+    def wire(app: web.Application, _server: object) -> None:
         # node/federation_wiring.py's setup, with no background loop: nothing but the request acts here
         assert ctx.keys is not None
         fctx = federation.FederationContext(
@@ -42,7 +42,7 @@ async def main(data: Path, port: int, name: str) -> None:
         federation.setup(app, fctx)
         app.router.add_routes(federation_api_routes())
 
-    app = build_app(ctx, extensions=[wire])
+    app = build_app(ctx.server, extensions=[wire])
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -62,10 +62,10 @@ async def main(data: Path, port: int, name: str) -> None:
 async def loop(data: Path, port: int, round_no: int) -> None:
     from node.federation_wiring import setup_federation
 
-    ctx = await NodeContext.open(make_config(data, port, "alice"))
+    ctx = await open_or_make_account(make_config(data, port, "alice"), "alice", keyring(0))
     token = new_token()
-    await ctx.tokens.set(token)
-    runner = web.AppRunner(build_app(ctx, extensions=[setup_federation]), access_log=None)
+    await ctx.set_token(token)
+    runner = web.AppRunner(build_app(ctx.server, extensions=[setup_federation]), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     print("READY", flush=True)

@@ -13,15 +13,29 @@ from federation.fetch import FetchPolicy, GuardedClient
 from federation.service import Federation, FederationContext
 from node.keys import KeyRing
 from node.store.db import Database
+from protocol.keys import load_private_key_pem, private_key_to_pem
 
 from .memgraph import MemoryGraph
 from .nodes import make_config
 
 
+def _keys(data: Path) -> KeyRing:
+    """The same keys for a restarted child: made once, kept as PEM files in DATA (a test's folder)."""
+    names = {"owner_rsa": "rsa", "owner_ed25519": "ed25519", "node_rsa": "node"}
+    folder = data / "test-keys"
+    if not folder.exists():
+        ring = KeyRing.generate()
+        folder.mkdir(parents=True)
+        for attr, name in names.items():
+            (folder / f"{name}.pem").write_text(private_key_to_pem(getattr(ring, attr), None))
+    loaded = {
+        attr: load_private_key_pem((folder / f"{n}.pem").read_bytes(), None) for attr, n in names.items()
+    }
+    return KeyRing(**loaded)  # type: ignore[arg-type]
+
+
 async def main(data: Path, peer: str, n: int) -> None:
-    if not (data / "keys").exists():
-        KeyRing.generate().save(data, None)
-    keys = KeyRing.load(data, None)
+    keys = _keys(data)
     config = make_config(data, 1, "sender")
     db = await Database.open(config.database_path)
     ctx = FederationContext(config=config, keys=keys, db=db, graph=MemoryGraph(), run_workers=False)

@@ -15,6 +15,7 @@ from aiohttp import web
 import federation
 from federation import FEDERATION, Federation, FederationContext
 from node.config import Config, FederationConfig, NodeConfig, ServerConfig
+from node.context import AccountContext
 from node.keys import KeyRing
 from node.store.db import Database
 
@@ -28,6 +29,44 @@ def keyring(i: int) -> KeyRing:
     while len(_KEYS) <= i:
         _KEYS.append(KeyRing.generate())
     return _KEYS[i]
+
+
+async def open_account(config: Config, name: str, keys: KeyRing) -> AccountContext:
+    """A server in ``config.data_dir`` with one account ``name`` whose actor keys are ``keys`` (reused across
+    tests: RSA generation is slow), opened with its keys."""
+    from node.keys import save_node_key
+    from node.server import Server, token_digest
+
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    save_node_key(config.data_dir, keys.node_rsa, None)
+    server = await Server.open(config)
+    try:
+        graph_file = f"accounts/{name}.sqlite3"
+        await (await Database.open(config.data_dir / graph_file)).close()
+        await server.accounts.create(
+            name=name,
+            type="Person",
+            display_name=name.title(),
+            graph_file=graph_file,
+            token_sha256=token_digest(name),
+            keys=keys.actor.to_pems(None),
+            now="2026-01-01T00:00:00Z",
+        )
+        ctx = await server.context(name)
+        await ctx.load_keys()
+    except BaseException:
+        await server.close()
+        raise
+    ctx.owns_server = True
+    return ctx
+
+
+async def open_or_make_account(config: Config, name: str, keys: KeyRing) -> AccountContext:
+    """The account ``name`` of the server in ``config.data_dir``, made first (with ``keys``) if there is none:
+    for tests whose node runs in several processes one after another."""
+    if (config.data_dir / "server.sqlite3").exists():
+        return await AccountContext.open(config, account=name)
+    return await open_account(config, name, keys)
 
 
 class FakeClock:

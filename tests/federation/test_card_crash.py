@@ -24,11 +24,11 @@ from aiohttp import web
 
 from federation import FEDERATION, Federation, cards
 from node.app import build_app
-from node.context import NodeContext
+from node.context import AccountContext
 from node.federation_wiring import setup_federation
 from node.owner_card import get_card, set_card, set_disclosure
 
-from .nodes import FakeClock, keyring, make_config
+from .nodes import FakeClock, keyring, make_config, open_or_make_account
 from .peers import PeerServer, peer_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,9 +42,9 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def running(data: Path, port: int) -> AsyncIterator[tuple[NodeContext, Federation]]:
-    ctx = await NodeContext.open(make_config(data, port, "alice"))
-    app = build_app(ctx, extensions=[setup_federation])
+async def running(data: Path, port: int) -> AsyncIterator[tuple[AccountContext, Federation]]:
+    ctx = await open_or_make_account(make_config(data, port, "alice"), "alice", keyring(0))
+    app = build_app(ctx.server, extensions=[setup_federation])
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port, reuse_address=True)
@@ -96,7 +96,6 @@ async def test_a_card_saved_just_before_a_sigkill_reaches_every_peer_after_the_r
 ) -> None:
     clock = FakeClock()
     data, port = tmp_path / "alice", free_port()
-    keyring(0).save(data, None)
     async with peer_server(clock) as p:
         # alice follows 50 Kith peers, all in her "friends" circle, which sees her name and e-mail
         async with running(data, port) as (ctx, fed):
@@ -163,7 +162,6 @@ def last_cards(p: PeerServer) -> dict[str, str]:
 async def test_card_changes_killed_at_random_moments_all_reach_every_peer_in_order(tmp_path: Path) -> None:
     clock = FakeClock()
     data, port = tmp_path / "alice", free_port()
-    keyring(0).save(data, None)
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     async with peer_server(clock) as p:

@@ -228,7 +228,8 @@ async def test_old_finished_traffic_is_forgotten_and_the_rest_kept(tmp_path: Pat
         for row in await store.claim_inbox(clock.now):
             await store.finish_inbox(row.seq, state="done" if row.seq % 2 else "rejected", now=clock.now)
         await drive(node, clock, hours=1)
-        assert ok.received == [*private, public["id"]]
+        # (two activities for no one recipient go side by side: their order is not kept, as with Mastodon)
+        assert sorted(ok.received) == sorted([*private, public["id"]])
 
         clock.advance(KEEP_DAYS * 86400 - 7200)  # not yet old enough
         await store.store_inbox_many(

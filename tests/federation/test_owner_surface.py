@@ -16,6 +16,9 @@ from aiohttp import web
 from node import api_federation, cli_federation
 from node.config import write_config
 from node.errors import NodeError
+from node.server import SERVER_FILE, token_digest, write_token
+from node.store.db import SERVER_MIGRATIONS, Database
+from node.store.sqlite_accounts import SqliteAccounts
 from protocol.errors import KithError
 
 from .nodes import FakeClock, Node, settle, start_node
@@ -34,7 +37,21 @@ async def _prepare(node: Node) -> Path:
     port = int(node.base.rsplit(":", 1)[1])
     config = node.fed.config
     write_config(replace(config, server=replace(config.server, port=port)))
-    (data / "token").write_text("secret-token\n")
+    # The registry the CLI reads to find the account's token (the node itself runs without one here).
+    db = await Database.open(data / SERVER_FILE, schema=SERVER_MIGRATIONS)
+    try:
+        await SqliteAccounts(db).create(
+            name=config.node.username,
+            type="Person",
+            display_name="",
+            graph_file="kith.sqlite3",
+            token_sha256=token_digest("secret-token"),
+            keys={},
+            now="2026-01-01T00:00:00Z",
+        )
+    finally:
+        await db.close()
+    write_token(data, config.node.username, "secret-token")
     return data
 
 

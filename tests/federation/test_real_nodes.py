@@ -19,20 +19,20 @@ from aiohttp import web
 from federation import FEDERATION, Federation
 from federation.fetch import FetchPolicy, GuardedClient
 from node.app import build_app
-from node.context import NodeContext, new_token
+from node.context import AccountContext
 from node.federation_wiring import setup_federation
-from node.keys import KeyRing
 from node.owner_card import set_card, set_disclosure
+from node.server import new_token
 
 from .helpers import ScriptedResolver
-from .nodes import keyring, make_config
+from .nodes import keyring, make_config, open_account
 
 
 @dataclass
 class RealNode:
     base: str
     token: str
-    ctx: NodeContext
+    ctx: AccountContext
     fed: Federation
     http: aiohttp.ClientSession
 
@@ -77,12 +77,10 @@ async def real_node(tmp: Path, name: str, index: int) -> AsyncIterator[RealNode]
     DNS.script[f"{name}.test"] = [("127.0.0.1", port)]
     config = make_config(tmp / name, port, name)
     config = replace(config, node=replace(config.node, domain=f"{name}.test:{port}"))
-    keys: KeyRing = keyring(index)
-    keys.save(config.data_dir, None)
-    ctx = await NodeContext.open(config)
+    ctx = await open_account(config, name, keyring(index))
     token = new_token()
-    await ctx.tokens.set(token)
-    app = build_app(ctx, extensions=[partial(setup_federation, client_factory=client)])
+    await ctx.set_token(token)
+    app = build_app(ctx.server, extensions=[partial(setup_federation, client_factory=client)])
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.SockSite(runner, sock).start()

@@ -392,8 +392,8 @@ async def test_token_rotate_rejects_the_old_token(api: Api, data_dir: Path) -> N
     assert proc.returncode == 0, err
     new = out.decode().strip()
     assert new and new != old
-    assert (data_dir / "token").read_text().strip() == new
-    await asyncio.sleep(api.ctx.tokens.ttl + 0.5)  # the node re-reads the digest after its TTL
+    assert (data_dir / "tokens" / "alice").read_text().strip() == new
+    await asyncio.sleep(2.5)  # the node re-reads the digest after its TTL
     assert (await api.get("/api/people", token=old))[0] == 401
     assert (await api.get("/api/people", token=new))[0] == 200
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from node.config import load_config
-from node.context import NodeContext
+from node.context import AccountContext
 from node.errors import BadInput
 from node.exporting import people_csv, vcards
 from node.graph import Graph
@@ -70,7 +70,9 @@ async def _read_everything(graph: Graph, ann: str) -> None:
 
 
 @pytest.mark.parametrize(("table", "column", "value"), BAD, ids=[f"{t}.{c}={v!r}" for t, c, v in BAD])
-async def test_each_bad_value_is_read_around(ctx: NodeContext, table: str, column: str, value: Any) -> None:
+async def test_each_bad_value_is_read_around(
+    ctx: AccountContext, table: str, column: str, value: Any
+) -> None:
     ann = await _plant(ctx.graph, [(table, column, value)])
     await _read_everything(ctx.graph, ann)
 
@@ -96,7 +98,7 @@ async def test_all_of_them_at_once_over_the_api(api: Api) -> None:
 
 
 async def test_all_of_them_at_once_from_the_cli(data_dir: Path, clock: FixedClock) -> None:
-    ctx = await NodeContext.open(load_config(data_dir, env={}), clock=clock, load_keys=False)
+    ctx = await AccountContext.open(load_config(data_dir, env={}), clock=clock, load_keys=False)
     try:
         ann = await _plant(ctx.graph, BAD)
     finally:
@@ -114,7 +116,7 @@ async def test_all_of_them_at_once_from_the_cli(data_dir: Path, clock: FixedCloc
         assert result.code == 0, (argv, result.err)
 
 
-async def test_their_export_is_refused_by_restore_naming_the_row(ctx: NodeContext, tmp_path: Path) -> None:
+async def test_their_export_is_refused_by_restore_naming_the_row(ctx: AccountContext, tmp_path: Path) -> None:
     ann = await _plant(ctx.graph, [("person", "last_interaction_at", "garbage")])
     doc = await ctx.graph.export_json()
     db = await Database.open(tmp_path / "other.sqlite3")

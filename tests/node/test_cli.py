@@ -44,14 +44,15 @@ def test_init_prints_address_and_token_and_refuses_twice(tmp_path: Path) -> None
     folder = tmp_path / "fresh"
     out = ok("--data", folder, "init", "--username", "bob", "--domain", "bob.example:8443")
     assert "acct:bob@bob.example" in out
-    token = (folder / "token").read_text().strip()
+    token = (folder / "tokens" / "bob").read_text().strip()
     assert token in out and token.startswith("kith_")
-    assert (folder / "token").stat().st_mode & 0o777 == 0o600
-    assert (folder / "kith.toml").exists() and (folder / "kith.sqlite3").exists()
-    assert len(list((folder / "keys").glob("*.pem"))) == 3
+    assert (folder / "tokens" / "bob").stat().st_mode & 0o777 == 0o600
+    assert (folder / "kith.toml").exists() and (folder / "server.sqlite3").exists()
+    assert (folder / "accounts" / "bob.sqlite3").exists()
+    assert [p.name for p in (folder / "keys").glob("*.pem")] == ["node-rsa.pem"]  # accounts' keys: in the db
     line = fails("--data", folder, "init", "--username", "bob")
     assert "already exists" in line
-    assert (folder / "token").read_text().strip() == token  # nothing changed
+    assert (folder / "tokens" / "bob").read_text().strip() == token  # nothing changed
     assert "username" in fails("--data", tmp_path / "x", "init", "--username", "Bad Name!")
     assert "domain" in fails("--data", tmp_path / "y", "init", "--username", "ok", "--domain", "a b/c")
 
@@ -198,7 +199,7 @@ def test_export_backup_token(data_dir: Path, tmp_path: Path) -> None:
         conn.close()
     assert "backups" in ok(*d, "backup")
     old = ok(*d, "token", "show").strip()
-    assert old == (data_dir / "token").read_text().strip()
+    assert old == (data_dir / "tokens" / "alice").read_text().strip()
     new = ok(*d, "token", "rotate").strip()
     assert new != old and ok(*d, "token", "show").strip() == new
 
@@ -296,8 +297,9 @@ def test_serve_runs_and_stops_cleanly(data_dir: Path) -> None:
         match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", first)
         assert match, first
         base = match.group(1)
-        token = (data_dir / "token").read_text().strip()
-        assert token in proc.stdout.readline() + proc.stdout.readline()
+        token = (data_dir / "tokens" / "alice").read_text().strip()
+        banner = "".join(iter(proc.stdout.readline, "Stop with Ctrl-C.\n"))
+        assert "account alice" in banner and token in banner
         with urllib.request.urlopen(base + "/api/health", timeout=10) as resp:
             assert resp.status == 200
         req = urllib.request.Request(base + "/api/people", headers={"Authorization": f"Bearer {token}"})
@@ -310,7 +312,8 @@ def test_serve_runs_and_stops_cleanly(data_dir: Path) -> None:
             proc.kill()
             proc.wait()
     # Closed cleanly: the WAL was checkpointed away and the database opens.
-    assert not (data_dir / "kith.sqlite3-wal").exists() or (data_dir / "kith.sqlite3-wal").stat().st_size == 0
+    wal = data_dir / "accounts" / "alice.sqlite3-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
 
 
 @pytest.mark.parametrize("bad_port", ["taken", "99999"])
@@ -333,9 +336,9 @@ def test_file_and_database_errors_are_one_line(data_dir: Path, tmp_path: Path) -
     assert "x.json" in line
     line = fails("--data", data_dir, "backup", "--output", "/proc/kith-backup.sqlite3")
     assert "database" in line or "/proc" in line
-    (data_dir / "kith.sqlite3").write_bytes(b"this is not a database" * 100)
+    (data_dir / "accounts" / "alice.sqlite3").write_bytes(b"this is not a database" * 100)
     for suffix in ("-wal", "-shm"):
-        (data_dir / f"kith.sqlite3{suffix}").unlink(missing_ok=True)
+        (data_dir / "accounts" / f"alice.sqlite3{suffix}").unlink(missing_ok=True)
     line = fails("--data", data_dir, "people", "list")
     assert "backup" in line
 
@@ -431,7 +434,7 @@ def test_local_commands_print_valid_json(
     done.add(("init",))
     assert (
         init["address"] == "acct:carol@carol.example"
-        and init["token"] == (fresh / "token").read_text().strip()
+        and init["token"] == (fresh / "tokens" / "carol").read_text().strip()
     )
     a = run(("people", "add"), "Ada Lovelace", "--identity", "acct:ada@math.example", "--circle", "science")
     b = run(("people", "add"), "Ada L.", "--identity", "https://ada.example/")
@@ -479,9 +482,12 @@ def test_local_commands_print_valid_json(
         "bytes": (tmp_path / "copy.sqlite3").stat().st_size,
     }
     shown = run(("token",), "show")
-    assert shown == {"token": (data_dir / "token").read_text().strip()}
+    assert shown == {"account": "alice", "token": (data_dir / "tokens" / "alice").read_text().strip()}
     rotated = run(("token",), "rotate")
-    assert rotated["token"] != shown["token"] and rotated["token"] == (data_dir / "token").read_text().strip()
+    assert (
+        rotated["token"] != shown["token"]
+        and rotated["token"] == (data_dir / "tokens" / "alice").read_text().strip()
+    )
     assert run(("config",))["node.username"] == "alice"
     assert any(o["key"] == "node.username" for o in run(("config",), "--table"))
     assert run(("password",), "status") == {"password_set": False}
@@ -493,6 +499,12 @@ def test_local_commands_print_valid_json(
         "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Grace Hopper\r\nEMAIL:grace@navy.example\r\nEND:VCARD\r\n"
     )
     run(("import",), "vcard", vcf)
+    added = run(("account", "add"), "zed", "--display-name", "Zed")
+    assert added["name"] == "zed" and added["token"].startswith("kith_")
+    assert [a["name"] for a in run(("account", "list"))] == ["alice", "zed"]
+    assert run(("account", "suspend"), "zed")["state"] == "suspended"
+    assert run(("account", "resume"), "zed")["state"] == "active"
+    assert run(("account", "remove"), "zed", "--yes")["state"] == "removed"
     runs = run(("imports",))
     assert isinstance(runs, list) and runs and runs[0]["status"] == "done"
     run(("link",), "mastodon")
@@ -545,7 +557,7 @@ async def _federating_node(folder: Path, username: str) -> AsyncIterator[Path]:
 
     from node.app import build_app
     from node.config import load_config
-    from node.context import NodeContext
+    from node.context import AccountContext
 
     port = _free_port()
     result = await asyncio.to_thread(
@@ -553,8 +565,8 @@ async def _federating_node(folder: Path, username: str) -> AsyncIterator[Path]:
     )
     assert result.code == 0, result.err
     env = {"KITH_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8", "KITH_ALLOW_HTTP": "1"}
-    ctx = await NodeContext.open(load_config(folder, env=env))
-    runner = web.AppRunner(build_app(ctx), access_log=None)
+    ctx = await AccountContext.open(load_config(folder, env=env))
+    runner = web.AppRunner(build_app(ctx.server), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:

@@ -19,7 +19,7 @@ import pytest
 from bridges.base import ContactDraft
 from bridges.vcard import VCardBridge
 from federation.store import FederationStore
-from node.context import NodeContext
+from node.context import AccountContext
 from node.errors import BadInput, Conflict
 from node.exporting import TOKEN_LEFT_OUT, vcards
 from node.graph import Graph
@@ -385,7 +385,7 @@ async def test_restore_refuses_a_node_with_a_follower(source: Source, empty: Gra
     assert (await empty.list_people()).total == 0
 
 
-async def test_vcard_export_parses_back(ctx: NodeContext, clock: FixedClock, tmp_path: Path) -> None:
+async def test_vcard_export_parses_back(ctx: AccountContext, clock: FixedClock, tmp_path: Path) -> None:
     ids = await populate_graph(ctx.graph, tmp_path, clock)
     text = await vcards(ctx.graph)
     assert "VERSION:4.0" in text

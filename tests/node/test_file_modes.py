@@ -63,7 +63,7 @@ async def test_init_serve_import_backup_and_export_leave_only_owner_files(tmp_pa
     assert init.returncode == 0, init.stderr
     assert _loose(data) == []
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
-    for name in ("kith.sqlite3", "kith.toml", "token"):
+    for name in ("server.sqlite3", "accounts/alice.sqlite3", "kith.toml", "tokens/alice"):
         assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, name
     log = tmp_path / "serve.log"
     proc = _serve(data, log)
@@ -77,7 +77,7 @@ async def test_init_serve_import_backup_and_export_leave_only_owner_files(tmp_pa
                 break
             await asyncio.sleep(0.05)
         assert base, log.read_text()
-        token = (data / "token").read_text().strip()
+        token = (data / "tokens" / "alice").read_text().strip()
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
             form = aiohttp.FormData()
             form.add_field(
@@ -94,7 +94,7 @@ async def test_init_serve_import_backup_and_export_leave_only_owner_files(tmp_pa
                         break
                 await asyncio.sleep(0.01)
             assert seen == []
-        assert (data / "kith.sqlite3-wal").exists() and (data / "serve.url").exists()
+        assert (data / "accounts" / "alice.sqlite3-wal").exists() and (data / "serve.url").exists()
         assert _loose(data) == [], _modes(data)
     finally:
         proc.send_signal(signal.SIGTERM)

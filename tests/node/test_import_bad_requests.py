@@ -19,9 +19,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from node.app import build_app
-from node.config import load_config
-from node.context import NodeContext
+from node.context import AccountContext
 from node.http import MAX_FIELD_BYTES, MAX_PARTS
+from tests.conftest import new_server_account
 from tests.node.import_helpers import SAMPLES
 
 __all__ = ["MULTIPART_ATTACKS", "B", "leftovers", "part"]
@@ -32,10 +32,9 @@ B = "kithboundary"
 
 
 @pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any, Any], NodeContext]]:
-    ctx = await NodeContext.open(load_config(tmp_path / "node", env={}), load_keys=False)
-    await ctx.tokens.set(TOKEN)
-    app = build_app(ctx, extensions=[])
+async def client(tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any, Any], AccountContext]]:
+    ctx = await new_server_account(tmp_path / "node", token=TOKEN)
+    app = build_app(ctx.server, extensions=[])
     async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as cli:
         yield cli, ctx
     await ctx.close()
@@ -155,8 +154,8 @@ MULTIPART_ATTACKS: list[tuple[str, str, bytes, int, str]] = [
 ]
 
 
-def leftovers(ctx: NodeContext) -> list[str]:
-    folder = ctx.config.data_dir / "imports"
+def leftovers(ctx: AccountContext) -> list[str]:
+    folder = ctx.store.imports.folder
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
@@ -169,7 +168,7 @@ async def _still_answers(cli: TestClient[Any, Any]) -> None:
     ("what", "ctype", "body", "status", "words"), MULTIPART_ATTACKS, ids=[a[0] for a in MULTIPART_ATTACKS]
 )
 async def test_malformed_uploads_get_a_json_4xx_and_leave_nothing(
-    client: tuple[TestClient[Any, Any], NodeContext],
+    client: tuple[TestClient[Any, Any], AccountContext],
     what: str,
     ctype: str,
     body: bytes,
@@ -193,7 +192,7 @@ async def test_malformed_uploads_get_a_json_4xx_and_leave_nothing(
     ids=["root", "relative", "missing", "device", "nul", "too-long"],
 )
 async def test_paths_that_are_no_export_get_a_json_400(
-    client: tuple[TestClient[Any, Any], NodeContext], raw: str
+    client: tuple[TestClient[Any, Any], AccountContext], raw: str
 ) -> None:
     cli, ctx = client
     resp = await cli.post("/api/imports", json={"path": raw}, headers=H)
@@ -205,7 +204,7 @@ async def test_paths_that_are_no_export_get_a_json_400(
 
 
 async def test_folders_with_dangling_links_fifos_and_odd_bodies_get_a_json_400(
-    client: tuple[TestClient[Any, Any], NodeContext], tmp_path: Path
+    client: tuple[TestClient[Any, Any], AccountContext], tmp_path: Path
 ) -> None:
     cli, ctx = client
     # A folder whose export file is a link to nothing, one level down as in an unpacked archive.
@@ -251,7 +250,7 @@ async def _finished(cli: TestClient[Any, Any], run_id: str) -> dict[str, Any]:
 
 
 async def test_a_good_upload_after_the_attacks_still_imports(
-    client: tuple[TestClient[Any, Any], NodeContext],
+    client: tuple[TestClient[Any, Any], AccountContext],
 ) -> None:
     cli, ctx = client
     for _what, ctype, body, _status, _words in MULTIPART_ATTACKS[:6]:

@@ -89,7 +89,7 @@ def test_an_import_killed_part_way_leaves_nothing_and_runs_again(
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    db = data / "kith.sqlite3"
+    db = data / "accounts" / "me.sqlite3"
     conn = sqlite.connect(db)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

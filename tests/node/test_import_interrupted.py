@@ -101,7 +101,7 @@ async def test_a_node_killed_during_an_import_keeps_nothing_and_says_so_on_resta
     data = tmp_path / "node"
     init = _kith(data, "init", "--username", "alice")
     assert init.returncode == 0, init.stderr
-    headers = {"Authorization": f"Bearer {(data / 'token').read_text().strip()}"}
+    headers = {"Authorization": f"Bearer {(data / 'tokens' / 'alice').read_text().strip()}"}
     rows = 60_000
     csv = write_connections(
         tmp_path / "Connections.csv",
@@ -136,7 +136,7 @@ async def test_a_node_killed_during_an_import_keeps_nothing_and_says_so_on_resta
             break
         await asyncio.sleep(0.05)
     assert not any(_alive(pid) for pid in workers), "the import worker outlived its node"
-    conn = sqlite.connect(data / "kith.sqlite3")
+    conn = sqlite.connect(data / "accounts" / "alice.sqlite3")
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert (
@@ -146,7 +146,7 @@ async def test_a_node_killed_during_an_import_keeps_nothing_and_says_so_on_resta
             assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
     finally:
         conn.close()
-    assert (data / "imports" / run_id).is_dir()  # the upload, until the next start
+    assert (data / "accounts" / "imports" / "alice" / run_id).is_dir()  # the upload, until the next start
     # The next start marks the run interrupted and removes its upload; the API and the CLI say so.
     node = Served(data)
     try:
@@ -157,7 +157,7 @@ async def test_a_node_killed_during_an_import_keeps_nothing_and_says_so_on_resta
                 doc = await resp.json()
             assert doc["status"] == "failed" and doc["error"].startswith("interrupted"), doc
             assert "import the export again" in doc["error"]
-            assert sorted(p.name for p in (data / "imports").iterdir()) == []
+            assert sorted(p.name for p in (data / "accounts" / "imports" / "alice").iterdir()) == []
             listed = _kith(data, "imports", "--json")
             assert listed.returncode == 0, listed.stderr
             (mine,) = [r for r in json.loads(listed.stdout) if r["id"] == run_id]

@@ -10,6 +10,7 @@ from bridges.google import GoogleContactsBridge
 from bridges.linkedin import LinkedInBridge
 from node.graph import utcnow
 from node.import_jobs import ImportJobs
+from tests.conftest import new_server_account
 from tests.node.import_helpers import SAMPLES, Node, node
 
 __all__ = ["node"]  # the fixture, imported by name
@@ -53,15 +54,14 @@ async def test_a_run_nobody_holds_is_reported_interrupted_and_one_held_still_run
     from aiohttp.test_utils import TestClient, TestServer
 
     from node.app import build_app
-    from node.config import load_config
-    from node.context import NodeContext
 
-    ctx = await NodeContext.open(load_config(tmp_path / "node", env={}), load_keys=False)
-    await ctx.tokens.set("kith_t")
+    ctx = await new_server_account(tmp_path / "node", token="kith_t")
     headers = {"Authorization": "Bearer kith_t"}
     imports = ctx.store.imports
     try:
-        async with TestClient(TestServer(build_app(ctx, extensions=[]), host="127.0.0.1", port=0)) as cli:
+        async with TestClient(
+            TestServer(build_app(ctx.server, extensions=[]), host="127.0.0.1", port=0)
+        ) as cli:
             await imports.start_run(
                 run_id="imp_killed", source="linkedin", name="a.csv", now="2026-01-01T00:00:00Z"
             )
@@ -87,7 +87,7 @@ async def test_a_run_nobody_holds_is_reported_interrupted_and_one_held_still_run
 async def test_a_node_stopped_during_an_import_marks_it_interrupted_and_keeps_nothing(
     node: Node, tmp_path: Path
 ) -> None:
-    """A clean stop (SIGTERM: NodeContext.close) stops the worker mid-import: nothing is committed, the run says
+    """A clean stop (SIGTERM: AccountContext.close) stops the worker mid-import: nothing is committed, the run says
     it was interrupted, its upload is removed and no worker process is left."""
     from tests.node.import_helpers import write_connections
 

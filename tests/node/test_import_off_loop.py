@@ -28,8 +28,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from node.app import build_app
-from node.config import load_config
-from node.context import NodeContext
+from node.context import AccountContext
+from tests.conftest import new_server_account
 from tests.node.import_helpers import write_connections
 
 TOKEN = "kith_test_token"
@@ -37,10 +37,9 @@ H = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any, Any], NodeContext]]:
-    ctx = await NodeContext.open(load_config(tmp_path / "node", env={}), load_keys=False)
-    await ctx.tokens.set(TOKEN)
-    async with TestClient(TestServer(build_app(ctx, extensions=[]), host="127.0.0.1", port=0)) as cli:
+async def client(tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any, Any], AccountContext]]:
+    ctx = await new_server_account(tmp_path / "node", token=TOKEN)
+    async with TestClient(TestServer(build_app(ctx.server, extensions=[]), host="127.0.0.1", port=0)) as cli:
         yield cli, ctx
     await ctx.close()
 
@@ -104,7 +103,7 @@ async def _import(cli: TestClient[Any, Any], path: Path, source: str) -> dict[st
 
 @pytest.mark.timeout(600)
 async def test_imports_leave_the_loop_answering_and_the_interpreter_as_it_was(
-    client: tuple[TestClient[Any, Any], NodeContext], tmp_path: Path
+    client: tuple[TestClient[Any, Any], AccountContext], tmp_path: Path
 ) -> None:
     cli, _ctx = client
     settings = (gc.isenabled(), sys.getswitchinterval())

@@ -260,7 +260,11 @@ async def test_cli_link_and_sync(serve: Serve, tmp_path: Any) -> None:
     code, out, err = await _kith(data, "link", "mastodon", "--account", "7", "--base-url", base, "--token", "-",
                                  stdin="tok\n", env=env)  # fmt: skip
     assert code == 0 and "Linked mastodon account 7" in out and "unencrypted" not in err
-    secret = sqlite.connect(data / "kith.sqlite3").execute("SELECT secret FROM bridge_link").fetchone()[0]
+    secret = (
+        sqlite.connect(data / "accounts" / "me.sqlite3")
+        .execute("SELECT secret FROM bridge_link")
+        .fetchone()[0]
+    )
     assert re.fullmatch(r"enc:v1:[A-Za-z0-9_-]+=*", secret)  # base64url only: no plaintext JSON
     code, out, err = await _kith(data, "sync", "mastodon", "--json", env={})
     assert code == 1 and "set KITH_PASSPHRASE" in err  # sealed: the passphrase is needed

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from node.context import NodeContext
+from node.context import AccountContext
 from node.errors import Conflict, NotFound
 from node.graph import Graph
 from node.models import as_json
@@ -14,7 +14,7 @@ from tests.conftest import FixedClock
 
 
 @pytest.fixture
-def graph(ctx: NodeContext) -> Graph:
+def graph(ctx: AccountContext) -> Graph:
     return ctx.graph
 
 

@@ -79,9 +79,9 @@ async def test_the_cli_prints_migration_progress_on_stderr(tmp_path: Path) -> No
     data = tmp_path / "node"
     init = _kith(data, "init", "--username", "alice")
     assert init.returncode == 0, init.stderr
-    _graph_at_version_4(data / "kith.sqlite3", 20)
+    _graph_at_version_4(data / "accounts" / "alice.sqlite3", 20)
     listed = _kith(data, "people", "list", "--json")
     assert listed.returncode == 0, listed.stderr
-    assert "kith: migrating kith.sqlite3: 0005_search_text_once.sql" in listed.stderr
-    assert "kith: migrated kith.sqlite3: 0005_search_text_once.sql applied in" in listed.stderr
+    assert "kith: migrating alice.sqlite3: 0005_search_text_once.sql" in listed.stderr
+    assert "kith: migrated alice.sqlite3: 0005_search_text_once.sql applied in" in listed.stderr
     assert listed.stdout.lstrip().startswith("{")  # stdout stays the command's output

@@ -30,8 +30,9 @@ from jsonschema import Draft202012Validator
 from federation.fetch import FetchPolicy, GuardedClient
 from node.app import build_app
 from node.config import load_config
-from node.context import NodeContext, read_token
+from node.context import AccountContext
 from node.federation_wiring import setup_federation
+from node.server import read_token
 from node.web import setup_web
 from tests.federation.helpers import ScriptedResolver
 
@@ -68,8 +69,10 @@ class Node:
 @pytest.fixture
 async def node(data_dir: Path) -> AsyncIterator[Node]:
     """The whole node as `kith serve` builds it (keys, federation, web UI) on 127.0.0.1."""
-    ctx = await NodeContext.open(load_config(data_dir, env={}))
-    app = build_app(ctx, extensions=[setup_web, partial(setup_federation, client_factory=_offline_client)])
+    ctx = await AccountContext.open(load_config(data_dir, env={}))
+    app = build_app(
+        ctx.server, extensions=[setup_web, partial(setup_federation, client_factory=_offline_client)]
+    )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -77,7 +80,9 @@ async def node(data_dir: Path) -> AsyncIterator[Node]:
     host, port = runner.addresses[0][:2]
     try:
         async with aiohttp.ClientSession() as session:
-            yield Node(app=app, base=f"http://{host}:{port}", token=read_token(data_dir), session=session)
+            yield Node(
+                app=app, base=f"http://{host}:{port}", token=read_token(data_dir, "alice"), session=session
+            )
     finally:
         await runner.cleanup()
         await ctx.close()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from node.config import load_config
-from node.context import NodeContext
+from node.context import AccountContext
 from node.federation_port import NodeGraphPort
 from protocol.vocab import RELATIONSHIP_TYPES
 from tests.conftest import FixedClock, run_cli
@@ -113,7 +113,7 @@ def test_the_people_must_exist_and_differ(data_dir: Path) -> None:
 
 
 async def test_a_record_signed_with_a_peer_is_not_removed_here(data_dir: Path, clock: FixedClock) -> None:
-    ctx = await NodeContext.open(load_config(data_dir, env={}), clock=clock, load_keys=False)
+    ctx = await AccountContext.open(load_config(data_dir, env={}), clock=clock, load_keys=False)
     try:
         await NodeGraphPort(ctx.graph).relationship_confirmed(
             BOB, relationship_record(1, ALICE, BOB, signers=2)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from node.context import NodeContext
+from node.context import AccountContext
 from node.errors import BadInput
 from node.graph import Graph
 from tests.conftest import FixedClock
 
 
 @pytest.fixture
-async def graph(ctx: NodeContext) -> Graph:
+async def graph(ctx: AccountContext) -> Graph:
     g = ctx.graph
     await g.create_person(
         {"display_name": "Margaret Hamilton", "organization": "MIT Instrumentation Lab", "circles": ["space"]}
@@ -71,7 +71,7 @@ async def test_filters(graph: Graph, clock: FixedClock) -> None:
     assert await names(graph, "hamilton", circle="nonexistent") == []
 
 
-async def test_pagination(ctx: NodeContext) -> None:
+async def test_pagination(ctx: AccountContext) -> None:
     g = ctx.graph
     for i in range(7):
         await g.create_person({"display_name": f"Pagey {i}"})
@@ -134,7 +134,7 @@ async def test_invalid_queries_name_q(graph: Graph, query: object) -> None:
     assert info.value.field == "q"
 
 
-async def test_filters_and_pages_reach_beyond_the_first_matches(ctx: NodeContext) -> None:
+async def test_filters_and_pages_reach_beyond_the_first_matches(ctx: AccountContext) -> None:
     """More matches than search ranks in its first pass: filters and deep pages still see all of them."""
     g = ctx.graph
 
@@ -168,7 +168,7 @@ async def test_addresses_pasted_whole_and_schemes_are_not_words(graph: Graph) ->
 
 
 async def test_broad_queries_rank_name_matches_first(
-    ctx: NodeContext, monkeypatch: pytest.MonkeyPatch
+    ctx: AccountContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Past the broad-query threshold, people whose name begins with the word come first, then others named by
     it (each tier ranked), then every other match."""
@@ -206,7 +206,7 @@ async def test_broad_queries_rank_name_matches_first(
 
 
 async def test_equal_scores_are_ordered_by_tie_strength_across_pages(
-    ctx: NodeContext, clock: FixedClock
+    ctx: AccountContext, clock: FixedClock
 ) -> None:
     """A crowd with one name scores alike: tie strength orders them, the same way on every page."""
     import asyncio
@@ -230,7 +230,7 @@ async def test_equal_scores_are_ordered_by_tie_strength_across_pages(
     assert paged == whole
 
 
-async def test_pages_match_a_plain_reference_ranking(ctx: NodeContext, clock: FixedClock) -> None:
+async def test_pages_match_a_plain_reference_ranking(ctx: AccountContext, clock: FixedClock) -> None:
     """Against the simplest correct query (rank every match, join every person, sort), for many queries,
     filters and page sizes: the same people in the same order, page after page."""
     import asyncio

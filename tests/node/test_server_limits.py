@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from node.app import build_app, start_server
-from node.context import NodeContext, read_token
+from node.context import AccountContext
+from node.server import read_token
 from node.server_limits import LimitedSite, ServerLimits
 
 GUARD = 30.0
@@ -64,15 +65,17 @@ async def closed(reader: asyncio.StreamReader) -> bool:
 
 
 @pytest.fixture
-async def server(ctx: NodeContext, data_dir: Path, request: pytest.FixtureRequest) -> AsyncIterator[Server]:
+async def server(
+    ctx: AccountContext, data_dir: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Server]:
     limits: ServerLimits = getattr(request, "param", LIMITS)
-    app = build_app(ctx, limits=limits)
+    app = build_app(ctx.server, limits=limits)
     runner = await start_server(app, ctx.config, host="127.0.0.1", port=0, limits=limits)
     host, port = runner.addresses[0][:2]
     site = next(iter(runner.sites))
     assert isinstance(site, LimitedSite)
     try:
-        yield Server(host, port, read_token(data_dir), site)
+        yield Server(host, port, read_token(data_dir, "alice"), site)
     finally:
         await runner.cleanup()
 

@@ -6,14 +6,14 @@ from datetime import timedelta
 
 import pytest
 
-from node.context import NodeContext
+from node.context import AccountContext
 from node.errors import BadInput
 from node.graph import Graph, iso
 from tests.conftest import T0, FixedClock
 
 
 @pytest.fixture
-def graph(ctx: NodeContext) -> Graph:
+def graph(ctx: AccountContext) -> Graph:
     return ctx.graph
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from node.config import load_config
-from node.context import NodeContext
+from node.context import AccountContext
 from node.graph import Graph
 from tests.conftest import Api, FixedClock, run_cli
 
@@ -33,7 +33,7 @@ async def _people(graph: Graph, clock: FixedClock) -> dict[str, str]:
     return {"ann": ann.id, "bob": bob.id, "cy": cy.id}
 
 
-async def test_the_parts_are_the_score_lists_order_by(ctx: NodeContext, clock: FixedClock) -> None:
+async def test_the_parts_are_the_score_lists_order_by(ctx: AccountContext, clock: FixedClock) -> None:
     g = ctx.graph
     ids = await _people(g, clock)
     listed = {p.id: p.tie_strength for p in (await g.list_people(order="strength")).items}
@@ -79,7 +79,7 @@ async def test_the_api_shows_the_score_and_its_parts(api: Api, clock: FixedClock
 
 
 async def test_people_show_prints_the_score_and_its_parts(data_dir: Path, clock: FixedClock) -> None:
-    ctx = await NodeContext.open(load_config(data_dir, env={}), clock=clock, load_keys=False)
+    ctx = await AccountContext.open(load_config(data_dir, env={}), clock=clock, load_keys=False)
     try:
         ids = await _people(ctx.graph, clock)
     finally:

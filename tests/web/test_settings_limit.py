@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from node.context import read_token
-from node.web.framework import WEB
+from node.server import read_token
+from node.web.framework import WEB_APP
 from node.web.sessions import LoginLimiter, check_password
 
 from .conftest import Browserish, Node, run_cli, sign_in
@@ -41,8 +41,8 @@ async def test_guesses_on_the_settings_page_are_limited_per_client(
     with_password: Browserish, node: Node, path: str
 ) -> None:
     client = with_password
-    node.app[WEB].limiter = LoginLimiter(limit=3, total=100)
-    token = read_token(node.data_dir)
+    node.app[WEB_APP].limiter = LoginLimiter(limit=3, total=100)
+    token = read_token(node.data_dir, "alice")
     for guess in ("wrong 1", "wrong 2", "wrong 3"):
         _, html = await client.post(path, {"current": guess, **FORMS[path]}, from_page="/settings")
         assert "is wrong; nothing was changed" in html
@@ -50,7 +50,7 @@ async def test_guesses_on_the_settings_page_are_limited_per_client(
     for right in ("correct horse battery", token):
         _, html = await client.post(path, {"current": right, **FORMS[path]}, from_page="/settings")
         assert "Too many failed attempts; nothing was changed" in html
-    assert read_token(node.data_dir) == token
+    assert read_token(node.data_dir, "alice") == token
     assert await check_password(node.ctx.store, "correct horse battery")
     # The sign-in form shares the budget: this client is held back there too.
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as other:
@@ -59,7 +59,7 @@ async def test_guesses_on_the_settings_page_are_limited_per_client(
 
 async def test_sign_in_failures_count_on_the_settings_page(with_password: Browserish, node: Node) -> None:
     client = with_password
-    node.app[WEB].limiter = LoginLimiter(limit=3, total=100)
+    node.app[WEB_APP].limiter = LoginLimiter(limit=3, total=100)
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as other:
         for _ in range(2):
             assert (await sign_in(node, other, "not it")).status == 401
@@ -75,7 +75,7 @@ async def test_the_node_wide_budget_holds_passwords_back_but_not_the_token(
     with_password: Browserish, node: Node
 ) -> None:
     client = with_password
-    node.app[WEB].limiter = LoginLimiter(limit=100, total=3)
+    node.app[WEB_APP].limiter = LoginLimiter(limit=100, total=3)
     form = FORMS["/settings/password"]
     for _ in range(3):
         _, html = await client.post("/settings/password", {"current": "nope", **form}, from_page="/settings")
@@ -85,7 +85,7 @@ async def test_the_node_wide_budget_holds_passwords_back_but_not_the_token(
     )
     assert "passwords are not accepted" in html and "The owner token still works" in html
     assert await check_password(node.ctx.store, "correct horse battery")
-    token = read_token(node.data_dir)
+    token = read_token(node.data_dir, "alice")
     _, html = await client.post("/settings/password", {"current": token, **form}, from_page="/settings")
     assert "Password set" in html
     assert await check_password(node.ctx.store, "a new long password")

@@ -1,0 +1,451 @@
+"""One Kith server: one domain, one data folder, many accounts (docs/ARCHITECTURE.md §8).
+
+The server's own database (``server.sqlite3``) holds the account registry and the accounts' keys; each account's
+contact graph is a database file of its own under ``accounts/`` (specs/STORAGE.md says why). A graph database is
+opened when something needs that account and closed again when nothing has used it for a while, so that a
+server of a thousand accounts holds a few open files, not a thousand.
+
+Everything that belongs to one account is reached through an :class:`node.context.AccountContext`, which the
+server hands out by account (``await server.context(name)``); nothing in an account context can reach another
+account's graph.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from node.config import USERNAME_PATTERN, USERNAME_SHAPE, Config
+from node.errors import BadInput, Conflict, NotFound
+from node.files import tighten
+from node.graph import Clock, iso, utcnow
+from node.import_worker import ImportWorkers
+from node.keys import ActorKeys, KeyRing, load_node_key
+from node.models import AccountRow
+from node.store import Database
+from node.store.db import GRAPH_MIGRATIONS, SERVER_MIGRATIONS
+from node.store.sqlite_accounts import SqliteAccounts
+from protocol.states import ACCOUNT
+
+if TYPE_CHECKING:
+    from node.context import AccountContext
+
+__all__ = [
+    "ACCOUNTS_DIR",
+    "RESERVED_NAMES",
+    "SERVER_FILE",
+    "TOKENS_DIR",
+    "Server",
+    "check_account_name",
+    "choose_account",
+    "new_token",
+    "read_token",
+    "token_digest",
+    "write_token",
+]
+
+_log = logging.getLogger("kith.server")
+
+SERVER_FILE = "server.sqlite3"
+ACCOUNTS_DIR = "accounts"
+TOKENS_DIR = "tokens"
+#: Names no account may take: the server's own actor, and words a person could mistake for the server itself.
+RESERVED_NAMES = frozenset(
+    {"kith.node", "admin", "administrator", "root", "server", "actor", "inbox", "system"}
+)
+#: How long the server trusts what it read about a token or an account (so `kith token rotate` and
+#: `kith account suspend`, run beside a live server, take effect within this many seconds).
+_TOKEN_TTL = 2.0
+#: Graph databases kept open although unused, and how long an unused one stays open.
+_POOL_IDLE = 16
+_POOL_IDLE_SECONDS = 60.0
+
+
+def _private_data_dir(data_dir: Path) -> list[Path]:
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return tighten(data_dir)
+
+
+def new_token() -> str:
+    import secrets
+
+    return "kith_" + secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _token_path(data_dir: Path, name: str) -> Path:
+    return data_dir / TOKENS_DIR / name
+
+
+def write_token(data_dir: Path, name: str, token: str) -> Path:
+    from node.keys import write_private_file
+
+    path = _token_path(data_dir, name)
+    write_private_file(path, token + "\n")
+    return path
+
+
+def read_token(data_dir: Path, name: str) -> str:
+    path = _token_path(data_dir, name)
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{path} is missing; run `kith --account {name} token rotate` to make a new owner token"
+        ) from None
+
+
+def choose_account(rows: list[AccountRow], requested: str | None, default: str) -> AccountRow:
+    """The account ``requested``, else ``default`` (server.default_account), else the only live account.
+    Errors say which accounts there are and how to choose one."""
+    name = requested or default
+    if name:
+        for row in rows:
+            if row.name == name:
+                return row
+        raise NotFound(f"no account named {name!r} here; see `kith account list`", field="account")
+    live = [r for r in rows if r.state in ("active", "suspended")]
+    if len(live) == 1:
+        return live[0]
+    if not live:
+        raise NotFound(
+            "this server has no accounts yet; add one with `kith account add NAME`", field="account"
+        )
+    names = ", ".join(r.name for r in live)
+    raise BadInput(
+        f"this server has {len(live)} accounts ({names}); name one with --account NAME "
+        "(or KITH_ACCOUNT), or set server.default_account",
+        field="account",
+    )
+
+
+def check_account_name(name: str) -> str:
+    if not isinstance(name, str) or not re.fullmatch(USERNAME_PATTERN, name):
+        raise BadInput(f"an account name must be {USERNAME_SHAPE}, got {name!r}", field="name")
+    if name in RESERVED_NAMES:
+        raise BadInput(f"the name {name!r} is reserved for the server itself; choose another", field="name")
+    return name
+
+
+@dataclass
+class _Open:
+    db: Database
+    users: int = 0
+    last_used: float = 0.0
+
+
+class Server:
+    """An open server. Use :meth:`open`; call :meth:`close` when done."""
+
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        *,
+        passphrase: str | None,
+        clock: Clock = utcnow,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.progress = progress  # told what a long migration of a graph database is doing
+        self.db = db
+        self.accounts = SqliteAccounts(db)
+        self.passphrase = passphrase
+        self.clock = clock
+        self._graphs: dict[int, _Open] = {}
+        self._graph_lock = asyncio.Lock()
+        self._contexts: dict[int, AccountContext] = {}
+        self._node_key: rsa.RSAPrivateKey | None = None
+        self._tokens: dict[str, tuple[float, AccountRow | None]] = {}
+        self._names: dict[str, tuple[float, AccountRow | None]] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+        # Every account's imports run in these worker processes (node/import_worker.py): one set per server.
+        self.import_workers = ImportWorkers()
+
+    @property
+    def data_dir(self) -> Path:
+        return self.config.data_dir
+
+    @classmethod
+    async def open(
+        cls,
+        config: Config,
+        *,
+        passphrase: str | None = None,
+        clock: Clock = utcnow,
+        progress: Callable[[str], None] | None = None,
+    ) -> Server:
+        """Open the server in ``config.data_dir`` (a folder made before accounts is upgraded first). Anything
+        in the data folder that other users of the machine could read is made the owner's alone first, said in
+        one log line (node/files.py); ``progress`` is told what a long migration is doing."""
+        from node.upgrade import upgrade_one_owner_folder
+
+        changed = await asyncio.to_thread(_private_data_dir, config.data_dir)
+        if changed:
+            _log.warning(
+                "%d files and folders in %s could be read by other users of this machine; they are now the "
+                "owner's alone (folders 0700, files 0600): %s",
+                len(changed),
+                config.data_dir,
+                ", ".join(str(p.relative_to(config.data_dir)) or "." for p in changed[:10])
+                + (" …" if len(changed) > 10 else ""),
+            )
+        await upgrade_one_owner_folder(config, passphrase)
+        db = await Database.open(
+            config.data_dir / SERVER_FILE, schema=SERVER_MIGRATIONS, reader_count=2, progress=progress
+        )
+        return cls(config, db, passphrase=passphrase, clock=clock, progress=progress)
+
+    @classmethod
+    def exists(cls, data_dir: Path) -> bool:
+        return (data_dir / SERVER_FILE).exists() or (data_dir / "kith.sqlite3").exists()
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        await self.import_workers.close()  # running imports end uncommitted, marked interrupted
+        for ctx in list(self._contexts.values()):
+            await ctx.imports.close()
+        self._contexts.clear()
+        for entry in list(self._graphs.values()):
+            await entry.db.close()
+        self._graphs.clear()
+        await self.db.close()
+
+    def now(self) -> str:
+        return iso(self.clock())
+
+    # -- which account --------------------------------------------------------------------------------------
+    async def resolve(self, name: str | None = None) -> AccountRow:
+        """The account ``name``, else the server's default one (:func:`choose_account`)."""
+        return choose_account(await self.accounts.list(), name, self.config.server.default_account)
+
+    async def context(self, account: AccountRow | str | None = None) -> AccountContext:
+        """The account's context (its graph opened if need be). Refuses removed and purged accounts: they
+        have no graph to reach any more, only a tombstone."""
+        from node.context import AccountContext
+
+        row = account if isinstance(account, AccountRow) else await self.resolve(account)
+        if row.state in ("removed", "purged"):
+            raise NotFound(f"account {row.name} was removed", field="account")
+        ctx = self._contexts.get(row.pk)
+        if ctx is None:
+            db = await self._acquire(row)
+            ctx = AccountContext.build(self, row, db)
+            self._contexts[row.pk] = ctx
+            # imports a stopped node left running are marked interrupted, their uploads removed (N2's sweep)
+            await ctx.imports.recover()
+        else:
+            ctx.account = row
+            self._graphs[row.pk].last_used = time.monotonic()
+        return ctx
+
+    @contextlib.asynccontextmanager
+    async def borrow(self, account: AccountRow | str | None = None) -> AsyncIterator[AccountContext]:
+        """The account's context for the length of one piece of work (a request): its graph is not closed
+        by the pool meanwhile."""
+        ctx = await self.context(account)
+        entry = self._graphs[ctx.account.pk]
+        entry.users += 1
+        try:
+            yield ctx
+        finally:
+            entry.users -= 1
+            entry.last_used = time.monotonic()
+
+    async def _acquire(self, row: AccountRow) -> Database:
+        async with self._graph_lock:
+            entry = self._graphs.get(row.pk)
+            if entry is None:
+                path = self.data_dir / row.graph_file
+                db = await Database.open(path, schema=GRAPH_MIGRATIONS, progress=self.progress)
+                entry = self._graphs[row.pk] = _Open(db)
+            entry.users += 1
+            entry.last_used = time.monotonic()
+            if self._sweeper is None:
+                self._sweeper = asyncio.get_running_loop().create_task(self._sweep(), name="kith-graph-pool")
+            return entry.db
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(_POOL_IDLE_SECONDS / 4)
+            await self.close_idle()
+
+    async def close_idle(self, *, older_than: float = _POOL_IDLE_SECONDS, keep: int = _POOL_IDLE) -> int:
+        """Close graphs nothing uses: those idle longer than ``older_than``, and the least recently used ones
+        beyond ``keep``. A graph an account context still holds (a request, an import) stays open."""
+        closed = 0
+        async with self._graph_lock:
+            now = time.monotonic()
+            idle = sorted(
+                (e.last_used, pk)
+                for pk, e in self._graphs.items()
+                if e.users <= (1 if pk in self._contexts else 0) and not self._busy(pk)
+            )
+            extra = max(0, len(idle) - keep)
+            for n, (last_used, pk) in enumerate(idle):
+                if n >= extra and now - last_used < older_than:
+                    continue
+                entry = self._graphs.pop(pk)
+                ctx = self._contexts.pop(pk, None)
+                if ctx is not None:
+                    await ctx.imports.close()
+                await entry.db.close()
+                closed += 1
+        return closed
+
+    def _busy(self, pk: int) -> bool:
+        ctx = self._contexts.get(pk)
+        return ctx is not None and ctx.busy
+
+    @property
+    def open_graphs(self) -> int:
+        return len(self._graphs)
+
+    async def account_by_name(self, name: str) -> AccountRow | None:
+        """The account named ``name`` (any state), or None; cached for a couple of seconds like tokens."""
+        hit = self._names.get(name)
+        if hit is not None and time.monotonic() - hit[0] < _TOKEN_TTL:
+            return hit[1]
+        row = await self.accounts.find(name) if len(name) <= 64 else None
+        if len(self._names) > 4096:
+            self._names.clear()
+        self._names[name] = (time.monotonic(), row)
+        return row
+
+    # -- tokens ---------------------------------------------------------------------------------------------
+    async def account_for_token(self, token: str) -> AccountRow | None:
+        """The active account this owner API token belongs to, or None. Cached for a couple of seconds."""
+        digest = token_digest(token)
+        hit = self._tokens.get(digest)
+        if hit is not None and time.monotonic() - hit[0] < _TOKEN_TTL:
+            return hit[1]
+        row = await self.accounts.by_token(digest)
+        if len(self._tokens) > 4096:
+            self._tokens.clear()
+        self._tokens[digest] = (time.monotonic(), row)
+        return row
+
+    async def check_token(self, account: AccountRow, token: str) -> bool:
+        row = await self.account_for_token(token)
+        return row is not None and row.pk == account.pk
+
+    async def set_token(self, account: AccountRow, token: str) -> None:
+        await self.accounts.set_token(account.pk, token_digest(token), self.now())
+        self._tokens.clear()
+        write_token(self.data_dir, account.name, token)
+
+    # -- keys -----------------------------------------------------------------------------------------------
+    @property
+    def node_key(self) -> rsa.RSAPrivateKey:
+        if self._node_key is None:
+            self._node_key = load_node_key(self.data_dir, self.passphrase)
+        return self._node_key
+
+    async def keys_sealed(self) -> bool:
+        return (await self.accounts.meta_get("keys_sealed")) == "1"
+
+    async def actor_keys(self, account: AccountRow) -> ActorKeys:
+        return ActorKeys.from_pems(
+            await self.accounts.keys(account.pk), self.passphrase, account=account.name
+        )
+
+    async def keyring(self, account: AccountRow) -> KeyRing:
+        return KeyRing.of(await self.actor_keys(account), self.node_key)
+
+    # -- the account lifecycle ------------------------------------------------------------------------------
+    async def add_account(
+        self, name: str, *, organization: bool = False, display_name: str = ""
+    ) -> tuple[AccountRow, str]:
+        """Create an account: its keys, its graph database and its owner API token (returned once)."""
+        check_account_name(name)
+        sealed = await self.keys_sealed()
+        if sealed and not self.passphrase:
+            raise BadInput(
+                "this server keeps its keys encrypted: set KITH_PASSPHRASE to its passphrase first",
+                field="passphrase",
+            )
+        if (await self.accounts.find(name)) is not None:
+            raise Conflict(
+                f"the name {name!r} is taken (names of removed accounts are never reused)", field="name"
+            )
+        keys = await asyncio.to_thread(ActorKeys.generate)
+        pems = await asyncio.to_thread(keys.to_pems, self.passphrase if sealed else None)
+        graph_file = f"{ACCOUNTS_DIR}/{name}.sqlite3"
+        path = self.data_dir / graph_file
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            stale.unlink(missing_ok=True)  # a file no registered account owns (an add that died half-way)
+        db = await Database.open(path, schema=GRAPH_MIGRATIONS, reader_count=1)
+        await db.close()
+        token = new_token()
+        row = await self.accounts.create(
+            name=name,
+            type="Organization" if organization else "Person",
+            display_name=display_name,
+            graph_file=graph_file,
+            token_sha256=token_digest(token),
+            keys=pems,
+            now=self.now(),
+        )
+        write_token(self.data_dir, name, token)
+        return row, token
+
+    async def transition(self, name: str, event: str) -> AccountRow:
+        """Move an account through protocol.states.ACCOUNT (suspend, resume, remove)."""
+        row = await self.resolve(name)
+        target = ACCOUNT.step(row.state, event)
+        extra: dict[str, str] = {}
+        if target == "removed":
+            now = self.clock()
+            extra = {
+                "removed_at": iso(now),
+                "purge_after": iso(now + timedelta(days=self.config.accounts.purge_after_days)),
+            }
+        sources = tuple(t.source for t in ACCOUNT.transitions if t.event == event and t.target == target)
+        new = await self.accounts.set_state(row.pk, expect=sources, state=target, now=self.now(), **extra)
+        self._tokens.clear()
+        self._names.clear()
+        if target != "active":
+            ctx = self._contexts.pop(row.pk, None)
+            if ctx is not None:
+                await ctx.imports.close()
+        return new
+
+    async def purge_due(self) -> list[AccountRow]:
+        """Purge removed accounts whose grace period is over: their graph database and token go; their row
+        (and so their name) stays, with nothing else."""
+        now = self.now()
+        purged = []
+        for row in await self.accounts.list(states=("removed",)):
+            if row.purge_after is None or row.purge_after > now:
+                continue
+            async with self._graph_lock:
+                entry = self._graphs.pop(row.pk, None)
+                self._contexts.pop(row.pk, None)
+                if entry is not None:
+                    await entry.db.close()
+            path = self.data_dir / row.graph_file
+            for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                f.unlink(missing_ok=True)
+            _token_path(self.data_dir, row.name).unlink(missing_ok=True)
+            purged.append(await self.accounts.set_state(row.pk, expect=("removed",), state="purged", now=now))
+            _log.info("purged account %s (removed %s)", row.name, row.removed_at)
+        return purged

@@ -1,0 +1,141 @@
+"""A data folder made by the one-owner code (tests/fixtures/legacy-v5, written by that code) upgrades in place to
+a server of one account with nothing lost: people, identities, merges, relationships (the record signed by both
+nodes), interactions, notes, circles, follows, the card and its disclosure, the token, the password, the link."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from node.app import build_app
+from node.config import load_config
+from node.context import AccountContext
+from node.server import SERVER_FILE, read_token
+from node.store.driver import sqlite
+from node.web import setup_web
+from tests.conftest import run_cli
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "legacy-v5"
+TOKEN = "kith_7_L6UVAKylgdG86LYHICX_R98qWTA_pliD29v0ZtbaU"
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def old_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "old"
+    shutil.copytree(FIXTURE / "data", folder)
+    os.chmod(folder / "keys", 0o700)
+    for key in (folder / "keys").iterdir():
+        os.chmod(key, 0o600)
+    return folder
+
+
+def _rows(doc: dict[str, Any], table: str) -> list[dict[str, Any]]:
+    t = doc["tables"].get(table, {"columns": [], "rows": []})
+    return [dict(zip(t["columns"], row, strict=True)) for row in t["rows"]]
+
+
+async def test_the_old_folder_becomes_a_server_of_one_account(old_folder: Path) -> None:
+    before = json.loads((FIXTURE / "export-before.json").read_text())
+    ctx = await AccountContext.open(load_config(old_folder, env={}), load_keys=True)
+    try:
+        assert (old_folder / SERVER_FILE).exists()
+        assert ctx.account.name == "alice" and ctx.account.display_name == "Alice Liddell"
+        assert ctx.account.type == "Person" and ctx.account.graph_file == "kith.sqlite3"
+        after = await ctx.graph.export_json()
+        for table in before["tables"]:
+            kept = _rows(after, table)
+            for row in _rows(before, table):
+                assert any(row.items() <= have.items() for have in kept), (table, row)
+        # The record signed by both nodes is byte for byte what it was.
+        (signed,) = [r for r in _rows(after, "relationship") if r["record_json"]]
+        assert len(json.loads(signed["record_json"])["proof"]) == 2
+        # The keys are the ones the old folder had (peers verify the actor by them).
+        pem = (FIXTURE / "data" / "keys" / "owner-ed25519.pem").read_text()
+        assert (await ctx.server.accounts.keys(ctx.account.pk))["ed25519"] == pem
+        assert ctx.keys is not None
+        # Follows, the card and its disclosure, the block, the link.
+        conn = sqlite.connect(old_folder / "kith.sqlite3")
+        try:
+            assert (
+                conn.execute("SELECT count(*) FROM fed_follows WHERE state = 'accepted'").fetchone()[0] == 2
+            )
+            assert conn.execute("SELECT count(*) FROM fed_blocks").fetchone()[0] == 1
+            assert conn.execute("SELECT account FROM bridge_link").fetchone()[0] == "ada@mastodon.example"
+        finally:
+            conn.close()
+        from node.owner_card import get_card, get_disclosure
+
+        card = await get_card(ctx.store)
+        assert card["name"] == "Alice Liddell" and card["organization"] == "Wonderland Ltd"
+        assert (await get_disclosure(ctx.store))["email"] == ["peers"]
+    finally:
+        await ctx.close()
+    assert read_token(old_folder, "alice") == TOKEN
+    assert not (old_folder / "token").exists()
+
+
+async def test_the_old_token_and_password_still_sign_in(old_folder: Path) -> None:
+    ctx = await AccountContext.open(load_config(old_folder, env={}), load_keys=False)
+    runner = web.AppRunner(build_app(ctx.server, extensions=[setup_web]), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    base = f"http://{host}:{port}"
+    try:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            async with http.get(base + "/api/people", headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+                assert resp.status == 200
+                assert {p["display_name"] for p in (await resp.json())["items"]} >= {
+                    "Ada Lovelace",
+                    "Charles Babbage",
+                    "Grace Hopper",
+                }
+            async with http.get(base + "/login") as resp:
+                csrf = re.search(r'name="login_csrf" value="([^"]+)"', await resp.text())
+            assert csrf
+            async with http.post(
+                base + "/login", data={"login_csrf": csrf.group(1), "secret": PASSWORD}
+            ) as resp:
+                assert resp.status == 200 and resp.url.path == "/"
+    finally:
+        await runner.cleanup()
+        await ctx.close()
+
+
+def test_the_cli_upgrades_on_first_use_and_a_kill_part_way_leaves_the_old_folder(old_folder: Path) -> None:
+    # A server database half-made by a killed upgrade is thrown away and made again.
+    (old_folder / (SERVER_FILE + ".partial")).write_bytes(b"half")
+    result = run_cli("--data", old_folder, "account", "list", "--json")
+    assert result.code == 0, result.err
+    (account,) = json.loads(result.out)
+    assert account["name"] == "alice" and account["state"] == "active"
+    assert not (old_folder / (SERVER_FILE + ".partial")).exists()
+    people = run_cli("--data", old_folder, "people", "list", "--json")
+    assert people.code == 0 and json.loads(people.out)["total"] == 4
+
+
+def test_encrypted_old_keys_need_the_passphrase_to_upgrade(
+    old_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from node.keys import KeyError_
+    from protocol.keys import load_private_key_pem, private_key_to_pem
+
+    for name in ("owner-rsa.pem", "owner-ed25519.pem"):
+        path = old_folder / "keys" / name
+        path.write_text(private_key_to_pem(load_private_key_pem(path.read_bytes(), None), "pass phrase"))
+    monkeypatch.delenv("KITH_PASSPHRASE", raising=False)
+    refused = run_cli("--data", old_folder, "people", "list")
+    assert refused.code == 1 and "KITH_PASSPHRASE" in refused.err
+    assert not (old_folder / SERVER_FILE).exists()  # nothing half-done
+    monkeypatch.setenv("KITH_PASSPHRASE", "pass phrase")
+    assert run_cli("--data", old_folder, "people", "list").code == 0
+    assert KeyError_  # the error type the CLI turns into that one line
