@@ -22,6 +22,9 @@ from node.cli import main as cli_main
 from node.config import load_config
 from node.context import NodeContext, read_token
 
+# PostgreSQL fixtures (a throw-away cluster per session) for any test that asks for them.
+pytest_plugins = ["tests.support.postgres"]
+
 T0 = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 
 
