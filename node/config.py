@@ -19,6 +19,7 @@ from typing import Any
 import tomli_w
 
 from node.files import write_private
+from node.storage_url import StorageUrlError, parse_storage_url, redact_url
 
 __all__ = [
     "CONFIG_FILE",
@@ -34,6 +35,7 @@ __all__ = [
     "Option",
     "ServerConfig",
     "StayInTouchConfig",
+    "StorageConfig",
     "config_table_markdown",
     "default_data_dir",
     "load_config",
@@ -62,7 +64,7 @@ class ConfigError(ValueError):
 class Option:
     section: str
     name: str
-    type: str  # "str" | "int" | "bool" | "cidrs" | "choice"
+    type: str  # "str" | "int" | "bool" | "cidrs" | "choice" | "storage_url"
     default: Any
     help: str
     choices: tuple[str, ...] = ()
@@ -77,6 +79,10 @@ class Option:
     @property
     def key(self) -> str:
         return f"{self.section}.{self.name}"
+
+    def shown(self, value: Any) -> Any:
+        """The value as `kith config` prints it: a storage URL's password redacted."""
+        return redact_url(value) if self.type == "storage_url" else value
 
 
 SCHEMA: tuple[Option, ...] = (
@@ -135,6 +141,15 @@ SCHEMA: tuple[Option, ...] = (
     ),
     Option("federation", "fetch_timeout", "int", 30, "Total seconds allowed for one outbound fetch."),
     Option(
+        "storage",
+        "url",
+        "storage_url",
+        "",
+        "Where the data lives: empty (or `sqlite:`) for the embedded SQLite files in the data folder. "
+        "A `postgresql://USER@HOST:PORT/DATABASE` URL is checked, then refused until the PostgreSQL backend "
+        "lands (PostgreSQL: see specs/POSTGRESQL.md).",
+    ),
+    Option(
         "stay_in_touch", "due_within_days", "int", 7, "`kith due` lists people due within this many days."
     ),
 )
@@ -176,12 +191,23 @@ class StayInTouchConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class StorageConfig:
+    url: str = ""  # checked by node/storage_url.py; "" or "sqlite:" is the embedded default
+
+    @property
+    def backend(self) -> str:
+        """The engine the URL names: sqlite or postgresql."""
+        return parse_storage_url(self.url).backend
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     data_dir: Path
     node: NodeConfig
     server: ServerConfig
     federation: FederationConfig
     stay_in_touch: StayInTouchConfig = field(default_factory=lambda: StayInTouchConfig(7))
+    storage: StorageConfig = field(default_factory=StorageConfig)
 
     @property
     def database_path(self) -> Path:
@@ -258,6 +284,13 @@ def _parse(opt: Option, raw: Any, origin: str) -> Any:
             except ValueError:
                 raise ConfigError(f"{where}: {item!r} is not a CIDR range like 127.0.0.0/8") from None
         return tuple(out)
+    if opt.type == "storage_url":
+        if not isinstance(raw, str):
+            raise ConfigError(f"{where} must be text, got a {type(raw).__name__}")
+        try:
+            return parse_storage_url(raw.strip()).url
+        except StorageUrlError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
     raise AssertionError(opt.type)
 
 
@@ -296,12 +329,13 @@ def load_config(data_dir: Path, env: Mapping[str, str] | None = None) -> Config:
         server=ServerConfig(**values["server"]),
         federation=FederationConfig(**values["federation"]),
         stay_in_touch=StayInTouchConfig(**values["stay_in_touch"]),
+        storage=StorageConfig(**values["storage"]),
     )
 
 
 def write_config(config: Config) -> Path:
     doc: dict[str, dict[str, Any]] = {}
-    for section in ("node", "server", "federation", "stay_in_touch"):
+    for section in ("node", "server", "federation", "stay_in_touch", "storage"):
         obj = getattr(config, section)
         doc[section] = {
             f.name: (list(v) if isinstance(v := getattr(obj, f.name), tuple) else v) for f in fields(obj)

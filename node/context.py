@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from node.config import Config
+from node.config import Config, ConfigError
 from node.files import tighten
 from node.graph import Clock, Graph, utcnow
 from node.import_jobs import ImportJobs
@@ -108,6 +108,12 @@ class NodeContext:
         """Open the node's files. Anything in the data folder that other users of the machine could read is
         made the owner's alone first, said in one log line (node/files.py); ``progress`` is told what a long
         migration is doing (Database.open)."""
+        if config.storage.backend != "sqlite":
+            # Refused rather than ignored: an operator who names PostgreSQL must not find the data in SQLite.
+            raise ConfigError(
+                "storage.url names PostgreSQL, which this version of Kith cannot use yet (specs/POSTGRESQL.md); "
+                "leave storage.url empty to use the embedded SQLite database"
+            )
         changed = await asyncio.to_thread(_private_data_dir, config.data_dir)
         if changed:
             _log.warning(
