@@ -180,10 +180,10 @@ def install() -> int:
     if shutil.which("apt-get") and os.geteuid() == 0:
         print(f"pg-cluster: installing Debian's {' '.join(missing)} with apt-get")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], env=env, check=True)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", *missing], env=env, check=True, stdout=subprocess.DEVNULL
-        )
+        for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *missing]):
+            if subprocess.run(argv, env=env, check=False, stdout=subprocess.DEVNULL).returncode != 0:
+                print(f"pg-cluster: `{' '.join(argv)}` failed (its errors are above)", file=sys.stderr)
+                return 1
         still = missing_packages()
         if still:
             print(f"pg-cluster: still missing after apt-get: {' '.join(still)}", file=sys.stderr)

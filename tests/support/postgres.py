@@ -17,6 +17,7 @@ Tests that use these fixtures are marked ``postgres`` (``pytest -m postgres`` ru
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from collections.abc import Iterator
@@ -38,6 +39,7 @@ __all__ = [
     "postgres_url",
     "pytest_collection_modifyitems",
     "pytest_configure",
+    "unavailable",
 ]
 
 ENV_URL = "KITH_TEST_POSTGRES_URL"
@@ -56,7 +58,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.postgres)
 
 
-def _unavailable(reason: str) -> NoReturn:
+def unavailable(reason: str) -> NoReturn:
+    """Skip the test with one line saying why and how to enable it; under CI=true, fail it instead."""
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true, so the PostgreSQL tests must run, but: {reason}", pytrace=False)
     pytest.skip(f"PostgreSQL tests skipped: {reason}")
@@ -72,7 +75,7 @@ class PgServer:
     def url(self, database: str, *, bouncer: bool = False) -> str:
         base = self.bouncer_url if bouncer else self.admin_url
         if base is None:
-            _unavailable(self.bouncer_missing or "no PgBouncer")
+            unavailable(self.bouncer_missing or "no PgBouncer")
         return base.rsplit("/", 1)[0] + "/" + database
 
     def create_database(self, prefix: str) -> str:
@@ -117,18 +120,21 @@ def pg_server(request: pytest.FixtureRequest) -> Iterator[PgServer]:
         try:
             server.ensure_template()
         except Exception as exc:  # any driver error: say which server and why
-            _unavailable(f"{ENV_URL} is set, but its server cannot be used: {exc}")
+            unavailable(f"{ENV_URL} is set, but its server cannot be used: {exc}")
         yield server
         return
     try:
         cluster = pgcluster.start()
     except pgcluster.ClusterUnavailable as exc:
-        _unavailable(str(exc))
+        unavailable(str(exc))
     info = cluster.info
     if reporter is not None:
-        reporter.write_line(
-            f"postgres: throw-away PostgreSQL {info.version} at {info.url} (removed at the end)"
-        )
+        # Said on the terminal, past pytest's capture of the test's output, so that it can be used meanwhile.
+        capture = request.config.pluginmanager.get_plugin("capturemanager")
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            reporter.write_line(
+                f"postgres: throw-away PostgreSQL {info.version} at {info.url} (removed at the end)"
+            )
     try:
         yield PgServer(
             admin_url=info.admin_url,
