@@ -303,3 +303,45 @@ def test_without_postgresql_tests_skip_with_a_hint_except_in_ci(tmp_path: Path, 
         assert done.returncode == 0, out
         assert "1 skipped" in out
         assert "PostgreSQL tests skipped: no PostgreSQL server" in out and "scripts/pg-cluster install" in out
+
+
+@pytest.mark.postgres
+def test_kith_test_postgres_url_points_the_tests_at_an_existing_server(tmp_path: Path) -> None:
+    """A developer's own server instead of a throw-away cluster: the template is made there if missing (with
+    its extensions), the tests' databases come and go, and no cluster is started."""
+    _need_binaries()
+    with pgcluster.start(bouncer=False) as cluster:
+        info = cluster.info
+        with psycopg.connect(info.admin_url, autocommit=True) as conn:  # a server that never had the template
+            conn.execute(f"ALTER DATABASE {pgcluster.TEMPLATE} IS_TEMPLATE false")
+            conn.execute(f"DROP DATABASE {pgcluster.TEMPLATE}")
+        port = info.admin_url.rsplit(":", 1)[1].split("/")[0]
+        (tmp_path / "test_external.py").write_text(
+            textwrap.dedent(
+                f"""
+                import psycopg
+
+                def test_it(postgres_db_url):
+                    assert ":{port}/kith_t_" in postgres_db_url
+                    with psycopg.connect(postgres_db_url) as conn:
+                        assert conn.execute("SELECT unaccent('Zoë')").fetchone() == ("Zoe",)
+                """
+            )
+        )
+        env = {k: v for k, v in os.environ.items() if k != "CI"}
+        env.update(KITH_TEST_POSTGRES_URL=info.admin_url, PYTHONPATH=str(ROOT))
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "tests.support.postgres", "test_external.py"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "throw-away" not in done.stdout  # it used the server it was given
+        with psycopg.connect(info.admin_url) as conn:
+            names = {r[0] for r in conn.execute("SELECT datname FROM pg_database").fetchall()}
+        assert pgcluster.TEMPLATE in names
+        assert not [n for n in names if n.startswith("kith_t_")]  # the test's database was dropped
