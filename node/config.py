@@ -19,6 +19,7 @@ from typing import Any
 import tomli_w
 
 from node.files import write_private
+from node.storage_url import StorageUrlError, parse_storage_url, redact_url
 
 __all__ = [
     "CONFIG_FILE",
@@ -35,6 +36,7 @@ __all__ = [
     "Option",
     "ServerConfig",
     "StayInTouchConfig",
+    "StorageConfig",
     "account_from_env",
     "config_table_markdown",
     "default_data_dir",
@@ -64,7 +66,7 @@ class ConfigError(ValueError):
 class Option:
     section: str
     name: str
-    type: str  # "str" | "int" | "bool" | "cidrs" | "choice"
+    type: str  # "str" | "int" | "bool" | "cidrs" | "choice" | "storage_url"
     default: Any
     help: str
     choices: tuple[str, ...] = ()
@@ -79,6 +81,10 @@ class Option:
     @property
     def key(self) -> str:
         return f"{self.section}.{self.name}"
+
+    def shown(self, value: Any) -> Any:
+        """The value as `kith config` prints it: a storage URL's password redacted."""
+        return redact_url(value) if self.type == "storage_url" else value
 
 
 SCHEMA: tuple[Option, ...] = (
@@ -177,6 +183,15 @@ SCHEMA: tuple[Option, ...] = (
         "Requests one peer host may send to the inbox at once before inbox_rate_per_host applies (0: no limit).",
     ),
     Option(
+        "storage",
+        "url",
+        "storage_url",
+        "",
+        "Where the data lives: empty (or `sqlite:`) for the embedded SQLite files in the data folder. "
+        "A `postgresql://USER@HOST:PORT/DATABASE` URL is checked, then refused until the PostgreSQL backend "
+        "lands (PostgreSQL: see specs/POSTGRESQL.md).",
+    ),
+    Option(
         "stay_in_touch", "due_within_days", "int", 7, "`kith due` lists people due within this many days."
     ),
     Option(
@@ -235,6 +250,16 @@ class AccountsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class StorageConfig:
+    url: str = ""  # checked by node/storage_url.py; "" or "sqlite:" is the embedded default
+
+    @property
+    def backend(self) -> str:
+        """The engine the URL names: sqlite or postgresql."""
+        return parse_storage_url(self.url).backend
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     data_dir: Path
     node: NodeConfig
@@ -242,6 +267,7 @@ class Config:
     federation: FederationConfig
     stay_in_touch: StayInTouchConfig = field(default_factory=lambda: StayInTouchConfig(7))
     accounts: AccountsConfig = field(default_factory=AccountsConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
 
     @property
     def database_path(self) -> Path:
@@ -324,6 +350,13 @@ def _parse(opt: Option, raw: Any, origin: str) -> Any:
             except ValueError:
                 raise ConfigError(f"{where}: {item!r} is not a CIDR range like 127.0.0.0/8") from None
         return tuple(out)
+    if opt.type == "storage_url":
+        if not isinstance(raw, str):
+            raise ConfigError(f"{where} must be text, got a {type(raw).__name__}")
+        try:
+            return parse_storage_url(raw.strip()).url
+        except StorageUrlError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
     raise AssertionError(opt.type)
 
 
@@ -363,12 +396,13 @@ def load_config(data_dir: Path, env: Mapping[str, str] | None = None) -> Config:
         federation=FederationConfig(**values["federation"]),
         stay_in_touch=StayInTouchConfig(**values["stay_in_touch"]),
         accounts=AccountsConfig(**values["accounts"]),
+        storage=StorageConfig(**values["storage"]),
     )
 
 
 def write_config(config: Config) -> Path:
     doc: dict[str, dict[str, Any]] = {}
-    for section in ("node", "server", "federation", "stay_in_touch", "accounts"):
+    for section in ("node", "server", "federation", "stay_in_touch", "accounts", "storage"):
         obj = getattr(config, section)
         doc[section] = {
             f.name: (list(v) if isinstance(v := getattr(obj, f.name), tuple) else v) for f in fields(obj)

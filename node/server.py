@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from node.config import USERNAME_PATTERN, USERNAME_SHAPE, Config
+from node.config import USERNAME_PATTERN, USERNAME_SHAPE, Config, ConfigError
 from node.errors import BadInput, Conflict, NotFound
 from node.files import tighten
 from node.graph import Clock, iso, utcnow
@@ -194,6 +194,12 @@ class Server:
         one log line (node/files.py); ``progress`` is told what a long migration is doing."""
         from node.upgrade import upgrade_one_owner_folder
 
+        if config.storage.backend != "sqlite":
+            # Refused rather than ignored: an operator who names PostgreSQL must not find the data in SQLite.
+            raise ConfigError(
+                "storage.url names PostgreSQL, which this version of Kith cannot use yet (specs/POSTGRESQL.md); "
+                "leave storage.url empty to use the embedded SQLite database"
+            )
         changed = await asyncio.to_thread(_private_data_dir, config.data_dir)
         if changed:
             _log.warning(

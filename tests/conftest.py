@@ -23,6 +23,9 @@ from node.config import load_config
 from node.context import AccountContext
 from node.server import read_token
 
+# PostgreSQL fixtures (a throw-away cluster per session) for any test that asks for them.
+pytest_plugins = ["tests.support.postgres"]
+
 T0 = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 
 
