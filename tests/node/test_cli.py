@@ -504,6 +504,8 @@ def test_local_commands_print_valid_json(
     assert [a["name"] for a in run(("account", "list"))] == ["alice", "zed"]
     assert run(("account", "suspend"), "zed")["state"] == "suspended"
     assert run(("account", "resume"), "zed")["state"] == "active"
+    moved = run(("account", "export"), "alice", "--output", tmp_path / "alice.json")
+    assert moved["account"] == "alice" and moved["people"] >= 1
     assert run(("account", "remove"), "zed", "--yes")["state"] == "removed"
     runs = run(("imports",))
     assert isinstance(runs, list) and runs and runs[0]["status"] == "done"
