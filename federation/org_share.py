@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ADD_BATCH",
     "CHECK_EVERY",
+    "FULL_EVERY",
     "KIND",
     "MAX_BATCH",
     "REMOVE_BATCH",
@@ -60,6 +61,7 @@ ADD_BATCH = 100  # records per Add: well inside the inbox's 1 MiB and 20,000 JSO
 REMOVE_BATCH = 500  # withdrawals per Remove
 MAX_BATCH = 500  # what an organisation takes in one activity
 CHECK_EVERY = 30.0  # seconds between two looks at whether the graph changed, in quiet moments
+FULL_EVERY = 600.0  # seconds between two full passes, whatever the fingerprint says
 _BYTES = 900_000
 
 
@@ -174,12 +176,13 @@ async def share_delivery(fed: Federation, row: DeliveryRow) -> str:
     return row.body
 
 
-async def _sync_all(fed: Federation) -> None:
+async def _sync_all(fed: Federation, *, full: bool = False) -> None:
+    """Reconcile every organisation whose fingerprint changed (``full``: every one: the digests decide)."""
     if getattr(fed, "org", None) is None or is_org(fed):
         return
     the_port = port(fed)
     for row in await memberships(fed, states=("accepted",)):
-        if await the_port.fingerprint(row.actor_id) != await the_port.reconciled(row.actor_id):
+        if full or await the_port.fingerprint(row.actor_id) != await the_port.reconciled(row.actor_id):
             await reconcile(fed, row.actor_id)
 
 
@@ -200,8 +203,11 @@ async def quiet(fed: Federation) -> None:
     if now < getattr(fed, "_org_next_check", 0.0):
         return
     fed._org_next_check = now + CHECK_EVERY  # type: ignore[attr-defined]
+    full = now >= getattr(fed, "_org_next_full", 0.0)
+    if full:
+        fed._org_next_full = now + FULL_EVERY  # type: ignore[attr-defined]
     try:
-        await _sync_all(fed)
+        await _sync_all(fed, full=full)
         if is_org(fed):
             from federation import org_intro
 
@@ -261,6 +267,9 @@ async def add_received(fed: Federation, actor_id: str, activity: dict[str, Any])
             "%s shared %d records above the cap (%s); not kept", actor_id, len(parsed) - len(allowed), cap
         )
     await the_port.apply_shared(actor_id, allowed)
+    # the records are kept in the organisation's tables, where a withdrawal deletes them; the inbox keeps the
+    # activity's id for dedupe, not the records
+    await fed.store.forget_body(activity["id"])
 
 
 async def remove_received(fed: Federation, actor_id: str, activity: dict[str, Any]) -> None:

@@ -73,6 +73,12 @@ _LEVEL = {
     "description": "none, knows, last-contact, interactions, notes",
 }
 _ROLE = {"type": "string", "enum": list(ORG_ROLES)}
+_LEVEL_OR_NULL = {
+    "type": ["string", "null"],
+    "enum": [*SHARING_LEVELS, None],
+    "description": "null: the default",
+}
+_ROLE_OR_NULL = {"type": ["string", "null"], "enum": [*ORG_ROLES, None]}
 _ADDRESS = text(2048, nonblank=True, description="acct:org@host, org@host or the organisation's actor URL")
 _ORG = nullable(
     text(2048, nonblank=True, description="which organisation (default: the only one you belong to)")
@@ -445,7 +451,7 @@ def _declarations() -> list[Route]:
             name="org_set_sharing",
             body=obj(
                 {
-                    "level": nullable(_LEVEL),
+                    "level": _LEVEL_OR_NULL,
                     "circle": nullable(text(100, nonblank=True)),
                     "person": nullable(text(100, nonblank=True)),
                     "org": _ORG,
@@ -558,9 +564,7 @@ def _declarations() -> list[Route]:
             "Accept a request to join (admins), as member unless role says otherwise",
             _accept,
             name="org_accept",
-            body=obj(
-                {"id": text(2048, nonblank=True), "role": nullable(_ROLE), "org": _ORG}, required=("id",)
-            ),
+            body=obj({"id": text(2048, nonblank=True), "role": _ROLE_OR_NULL, "org": _ORG}, required=("id",)),
             replies=_ok(
                 obj({"id": _STR, "actor": _STR, "state": _STR, "role": _OPT_STR}, required=("id", "state"))
             ),
@@ -624,7 +628,7 @@ def _declarations() -> list[Route]:
             name="org_set_settings",
             body=obj(
                 {
-                    "cap": nullable(_LEVEL),
+                    "cap": {"type": ["string", "null"], "enum": [*SHARING_LEVELS, None]},
                     "domains": nullable(
                         text_list(
                             {

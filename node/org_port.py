@@ -11,8 +11,8 @@ address on the organisation's domains is not kept, whatever the member's node se
 from __future__ import annotations
 
 import asyncio
+import json
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -23,7 +23,7 @@ from node.graph import Graph, iso
 from node.import_resolve import is_verified_grade
 from node.org_sharing import desired_records, record_fields, record_id_for
 from node.store.db import Database
-from node.store.sqlite_org import IncomingRecord, OrgStore
+from node.store.sqlite_org import IncomingRecord, OrgStore, fold
 from node.store.sqlite_org_member import MemberOrgStore, SentRow
 from protocol.addresses import normalize
 from protocol.errors import InvalidRecord
@@ -37,12 +37,6 @@ __all__ = ["DEFAULT_CAP", "NodeOrgPort", "fold"]
 DEFAULT_CAP = "interactions"
 _DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$")
 _ADDRESS = re.compile(r"^(acct:|mailto:|tel:|https?://|@)|@")
-
-
-def fold(text: str) -> str:
-    """A name for comparison: accents and case gone, words single-spaced."""
-    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    return " ".join(re.findall(r"[a-z0-9]+", plain))
 
 
 def _merging(uri: str) -> tuple[str, bool] | None:
@@ -127,7 +121,9 @@ class NodeOrgPort(OrgPort):
         )
 
     async def end_member(self, actor: str, *, state: str) -> int:
-        return await self.org.end_member(actor, state=state, now=self.now())
+        count = await self.org.end_member(actor, state=state, now=self.now())
+        await self.org.scrub()  # gone from the disk too, not only from the tables
+        return count
 
     async def set_role(self, actor: str, role: str) -> None:
         await self.org.set_role(actor, role)
@@ -143,8 +139,6 @@ class NodeOrgPort(OrgPort):
     async def apply_shared(
         self, member: str, records: Sequence[tuple[SharedContact, Mapping[str, Any]]]
     ) -> int:
-        import json
-
         colleagues, domains = await self._colleague()
         items = []
         for record, raw in records:
@@ -171,15 +165,26 @@ class NodeOrgPort(OrgPort):
                     notes=record.notes,
                 )
             )
-        return await self.org.apply(member, items, self.now()) if items else 0
+        if not items:
+            return 0
+        new, replaced = await self.org.apply(member, items, self.now())
+        if replaced:  # an update may say less than before (a lower level, a note taken back): scrub the rest
+            await self.org.scrub()
+        return new + replaced
 
     async def withdraw_shared(self, member: str, removals: Sequence[SharedContactRemoval]) -> int:
-        return await self.org.withdraw(member, [(r.id, r.version) for r in removals], self.now())
+        gone = await self.org.withdraw(member, [(r.id, r.version) for r in removals], self.now())
+        if gone:
+            await self.org.scrub()  # gone from the disk too, not only from the tables
+        return gone
 
     async def purge(
         self, *, uris: Sequence[str] = (), hosts: Sequence[str] = (), above: str | None = None
     ) -> int:
-        return await self.org.purge(now=self.now(), uris=uris, hosts=hosts, above=above)
+        gone = await self.org.purge(now=self.now(), uris=uris, hosts=hosts, above=above)
+        if gone:
+            await self.org.scrub()
+        return gone
 
     async def _find(self, query: str, *, company: bool = True) -> list[tuple[int, str]]:
         text = query.strip()

@@ -11,8 +11,10 @@ no record is deleted. So nothing a member withdrew survives in a person's name, 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,10 +23,11 @@ from typing import Any
 import aiosqlite
 
 from node.store.db import Database
+from node.store.driver import sqlite
 from node.store.rows import fetch_all, fetch_one, placeholders
 from protocol.vocab import SHARING_LEVELS, STRENGTH_BUCKETS
 
-__all__ = ["BUCKET_MIDDLE", "IncomingRecord", "OrgStore", "fts_query"]
+__all__ = ["BUCKET_MIDDLE", "IncomingRecord", "OrgStore", "fold", "words"]
 
 #: Where a record shared as a bucket only (below level interactions) is placed on the 0-1 scale: the middle of
 #: its bucket, so that lists can order by strength without claiming more than was shared.
@@ -63,12 +66,21 @@ class _Touched:
     people: set[int] = field(default_factory=set)
 
 
-def fts_query(text: str, column: str) -> str | None:
-    """An FTS5 query for every word of ``text`` as a prefix, in ``column``; None when it has no words."""
-    words = re.findall(r"\w+", text.lower())[:8]
-    if not words:
-        return None
-    return " AND ".join(f'{column} : "{w}"*' for w in words)
+def words(text: str) -> list[str]:
+    """The words of a name for search: case and accents gone (any script kept)."""
+    plain = unicodedata.normalize("NFKD", text.casefold())
+    return re.findall(r"\w+", "".join(c for c in plain if not unicodedata.combining(c)))
+
+
+def fold(text: str) -> str:
+    """A name for comparison: its words, single-spaced."""
+    return " ".join(words(text))
+
+
+async def _secure(conn: aiosqlite.Connection) -> None:
+    # What the organisation deletes (a withdrawal, a member leaving, a lowered cap) is overwritten in the file,
+    # not only unlinked: an attacker with the disk must not read back what a member took back.
+    await conn.execute("PRAGMA secure_delete = ON")
 
 
 class OrgStore:
@@ -154,6 +166,7 @@ class OrgStore:
         people only those records held). Returns how many records were deleted."""
 
         async def run(conn: aiosqlite.Connection) -> int:
+            await _secure(conn)
             await conn.execute(
                 "UPDATE org_member SET state = ?, ended_at = ? WHERE actor = ? AND state = 'active'",
                 (state, now, actor),
@@ -168,18 +181,20 @@ class OrgStore:
         return await self.db.write(run)
 
     # -- shared records -----------------------------------------------------------------------------------
-    async def apply(self, member: str, records: Sequence[IncomingRecord], now: str) -> int:
+    async def apply(self, member: str, records: Sequence[IncomingRecord], now: str) -> tuple[int, int]:
         """Store ``member``'s records, each replacing the member's earlier version of it; a record no newer
-        than what is held (or than its withdrawal) is left out. Returns how many were stored."""
+        than what is held (or than its withdrawal) is left out. Returns (new, replaced)."""
 
-        async def run(conn: aiosqlite.Connection) -> int:
+        async def run(conn: aiosqlite.Connection) -> tuple[int, int]:
+            await _secure(conn)
             touched = _Touched()
-            stored = 0
+            new = replaced = 0
             for item in records:
-                if await _apply_one(conn, member, item, now, touched):
-                    stored += 1
+                outcome = await _apply_one(conn, member, item, now, touched)
+                new += outcome == "new"
+                replaced += outcome == "replaced"
             await _refresh(conn, touched, now)
-            return stored
+            return new, replaced
 
         return await self.db.write(run)
 
@@ -187,6 +202,7 @@ class OrgStore:
         """``member`` no longer shares these records (id, version of the withdrawal). Returns how many went."""
 
         async def run(conn: aiosqlite.Connection) -> int:
+            await _secure(conn)
             touched = _Touched()
             gone = 0
             for record_id, version in removals:
@@ -225,6 +241,7 @@ class OrgStore:
         lowered). Returns how many records went."""
 
         async def run(conn: aiosqlite.Connection) -> int:
+            await _secure(conn)
             doomed: set[int] = set()
             if uris:
                 for start in range(0, len(uris), 500):
@@ -308,17 +325,11 @@ class OrgStore:
                 )
                 for r in rows:
                     found.setdefault(r[0], "person")
-            for text, column, how in ((name, "name", "person"), (company, "organization", "company")):
-                query = fts_query(text, column) if text else None
-                if query is None or len(found) >= limit:
+            for text, which, how in ((name, 0, "person"), (company, 1, "company")):
+                if not text or len(found) >= limit:
                     continue
-                rows = await fetch_all(
-                    conn,
-                    "SELECT rowid FROM org_person_fts WHERE org_person_fts MATCH ? ORDER BY rank LIMIT ?",
-                    (query, limit - len(found)),
-                )
-                for r in rows:
-                    found.setdefault(r[0], how)
+                for pk in await _by_words(conn, which, text, limit - len(found)):
+                    found.setdefault(pk, how)
             return list(found.items())
 
         return await self.db.read(run)
@@ -636,6 +647,20 @@ class OrgStore:
 
         return await self.db.read(run)
 
+    async def scrub(self) -> None:
+        """Empty the write-ahead log into the database file and truncate it, so that what was just deleted
+        (and overwritten there: secure_delete) does not linger in older log frames either."""
+
+        def run() -> None:
+            conn = sqlite.connect(str(self.db.path), isolation_level=None, timeout=10)
+            try:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                conn.close()
+
+        # in the writer's turn, so that no write of ours is under way; a thread, since it waits on the disk
+        await self.db.write_elsewhere(lambda: asyncio.to_thread(run))
+
     # -- bulk loading (the benchmark) -----------------------------------------------------------------------
     async def counts(self) -> dict[str, int]:
         async def run(conn: aiosqlite.Connection) -> dict[str, int]:
@@ -680,17 +705,17 @@ def _host_patterns(host: str) -> list[str]:
 
 async def _apply_one(
     conn: aiosqlite.Connection, member: str, item: IncomingRecord, now: str, touched: _Touched
-) -> bool:
+) -> str | None:
     held = await fetch_one(
         conn, "SELECT pk, member, version, person_pk FROM org_shared WHERE record_id = ?", (item.record_id,)
     )
     if held is not None and (held["member"] != member or held["version"] >= item.version):
-        return False
+        return None
     gone = await fetch_one(
         conn, "SELECT member, version FROM org_withdrawn WHERE record_id = ?", (item.record_id,)
     )
     if gone is not None and (gone["member"] != member or gone["version"] >= item.version):
-        return False
+        return None
     if gone is not None:
         await conn.execute("DELETE FROM org_withdrawn WHERE record_id = ?", (item.record_id,))
     values = (
@@ -770,7 +795,7 @@ async def _apply_one(
         target = cur.lastrowid
     await conn.execute("UPDATE org_shared SET person_pk = ? WHERE pk = ?", (target, pk))
     touched.people.add(target)
-    return True
+    return "replaced" if held is not None else "new"
 
 
 async def _refresh(conn: aiosqlite.Connection, touched: _Touched, now: str) -> None:
@@ -786,7 +811,7 @@ async def _refresh(conn: aiosqlite.Connection, touched: _Touched, now: str) -> N
         )
         if not records:
             await conn.execute("DELETE FROM org_person WHERE pk = ?", (pk,))
-            await conn.execute("DELETE FROM org_person_fts WHERE rowid = ?", (pk,))
+            await conn.execute("DELETE FROM org_person_word WHERE person_pk = ?", (pk,))
             continue
         groups = await _components(conn, [r["pk"] for r in records])
         by_pk = {r["pk"]: r for r in records}
@@ -849,8 +874,43 @@ async def _name_person(
         "INSERT OR REPLACE INTO org_person (pk, name, organization, updated_at) VALUES (?, ?, ?, ?)",
         (person, best["name"], organization, now),
     )
-    await conn.execute("DELETE FROM org_person_fts WHERE rowid = ?", (person,))
-    await conn.execute(
-        "INSERT INTO org_person_fts (rowid, name, organization) VALUES (?, ?, ?)",
-        (person, best["name"], organization or ""),
+    await conn.execute("DELETE FROM org_person_word WHERE person_pk = ?", (person,))
+    indexed = {(0, w) for w in words(best["name"])} | {(1, w) for o in orgs for w in words(o)}
+    await conn.executemany(
+        "INSERT OR IGNORE INTO org_person_word (field, word, person_pk) VALUES (?, ?, ?)",
+        [(f, w, person) for f, w in sorted(indexed)],
     )
+
+
+async def _by_words(conn: aiosqlite.Connection, field: int, text: str, limit: int) -> list[int]:
+    """People each of whose query words begins a word of their name (field 0) or organisations (field 1); a
+    whole-name match first, then whole words, then prefixes."""
+    wanted = words(text)[:8]
+    if not wanted:
+        return []
+    found: set[int] | None = None
+    for w in sorted(set(wanted), key=len, reverse=True):  # the longest word narrows most
+        rows = await fetch_all(
+            conn,
+            "SELECT DISTINCT person_pk FROM org_person_word WHERE field = ? AND word >= ? AND word < ? LIMIT 20000",
+            (field, w, w + "\U0010ffff"),
+        )
+        here = {r[0] for r in rows}
+        found = here if found is None else found & here
+        if not found:
+            return []
+    assert found is not None
+    pool = sorted(found)[:5000]
+    column = "name" if field == 0 else "organization"
+    ranked = []
+    for start in range(0, len(pool), 500):
+        part = pool[start : start + 500]
+        for r in await fetch_all(
+            conn, f"SELECT pk, {column} FROM org_person WHERE pk IN ({placeholders(len(part))})", part
+        ):
+            have = [words(x) for x in str(r[1] or "").split(" · ")]
+            whole = any(h == wanted for h in have)
+            exact = any(all(w in h for w in wanted) for h in have)
+            ranked.append((not whole, not exact, r[0]))
+    ranked.sort()
+    return [pk for _, _, pk in ranked[:limit]]

@@ -31,11 +31,16 @@ CREATE TABLE org_person (
     organization  TEXT,            -- every organisation name the records give, joined by ' · '
     updated_at    TEXT NOT NULL
 );
-CREATE VIRTUAL TABLE org_person_fts USING fts5(
-    name, organization,
-    tokenize = 'unicode61 remove_diacritics 2',
-    prefix = '2 3'
-);
+-- The words of each person's name (field 0) and organisations (field 1), for who-knows by prefix. A plain
+-- table rather than FTS5: a deleted row of it is gone from the file (secure_delete), where an FTS5 index keeps
+-- deleted words in its segments until they are merged.
+CREATE TABLE org_person_word (
+    field      INTEGER NOT NULL,
+    word       TEXT NOT NULL,
+    person_pk  INTEGER NOT NULL,
+    PRIMARY KEY (field, word, person_pk)
+) WITHOUT ROWID;
+CREATE INDEX org_person_word_person ON org_person_word(person_pk);
 
 -- One member's record of one person, as received (record: the JSON as signed, the evidence).
 CREATE TABLE org_shared (
