@@ -335,7 +335,7 @@ async def info_document(fed: Federation) -> dict[str, Any]:
                     company=p["name"] if p["kind"] == "company" else None,
                     identities=tuple(p["identities"]) if p["kind"] == "person" else (),
                     owner=p.get("owner"),
-                    do_not_contact=p.get("dnc_reason"),
+                    do_not_contact=p.get("do_not_contact"),
                     cool_down_days=p.get("cool_down_days") or settings.cool_down_days,
                     last_contact=date.fromisoformat(p["last_contact"][:10])
                     if p.get("last_contact")

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from datetime import timedelta
@@ -138,7 +139,23 @@ async def ask(fed: Federation, requester: str, query: str, note: str | None) -> 
 async def answered(
     fed: Federation, actor_id: str, ask_id: str, activity: dict[str, Any], *, accepted: bool
 ) -> None:
-    """An introducer answered the organisation's ask."""
+    """An introducer answered the organisation's ask. One answer at a time: the inbox processes two
+    introducers' answers side by side, and "everyone asked declined" must see both."""
+    async with _lock(fed):
+        await _answered(fed, actor_id, ask_id, activity, accepted=accepted)
+
+
+def _lock(fed: Federation) -> asyncio.Lock:
+    found: asyncio.Lock | None = getattr(fed, "_org_intro_lock", None)
+    if found is None:
+        found = asyncio.Lock()
+        fed._org_intro_lock = found  # type: ignore[attr-defined]
+    return found
+
+
+async def _answered(
+    fed: Federation, actor_id: str, ask_id: str, activity: dict[str, Any], *, accepted: bool
+) -> None:
     the_port = port(fed)
     asked = await the_port.intro_ask(ask_id)
     if asked is None or asked["member"] != actor_id:

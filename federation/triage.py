@@ -182,5 +182,8 @@ def bounded(activity: dict[str, Any], *, owner: str) -> dict[str, Any]:
         elif name in ("to", "cc") and isinstance(value, list) and len(value) > _MAX_ITEMS:
             value = value[:_MAX_ITEMS]
         out[name] = value
+    note = activity.get("summary")
+    if kind in ("Accept", "Reject") and isinstance(note, str):
+        out["summary"] = _text(note, _MAX_TEXT)  # hook: an introducer's word with their answer (org_intro.py)
     same = len(out) == len(activity) and all(out[k] is activity[k] for k in out)
     return activity if same else out

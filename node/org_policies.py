@@ -3,8 +3,8 @@
 
 The policies come with each organisation's info (federation/org.py tells every member when one changes), so
 that a person's page never waits on another server. A person policy applies to the person holding one of its
-addresses; a company policy to everyone whose organisation is that company (compared folded: case, accents
-and spacing do not matter). The cool-down runs from the latest contact any member shared with them.
+addresses; a company policy to everyone whose organisation begins with the company's words (case, accents and
+spacing do not matter: "Initech" covers "initech" and "Initech Corp"). The cool-down runs from the latest contact any member shared with them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Any
 
 from federation import Federation, org
 from node.context import AccountContext
-from node.org_port import NodeOrgPort, fold
+from node.org_port import NodeOrgPort
+from node.store.sqlite_org import words
 
 __all__ = ["person_policies"]
 
@@ -23,7 +24,7 @@ async def person_policies(ctx: AccountContext, fed: Federation, person_id: str) 
     """The policies of every organisation the owner belongs to that apply to ``person_id``."""
     person = await ctx.graph.get_person(person_id)  # NotFound for a missing (or another account's) person
     uris = {i.uri for i in person.identities if i.state == "active"}
-    company = fold(person.organization) if person.organization else ""
+    company = words(person.organization or "")
     the_port = org.port(fed)
     assert isinstance(the_port, NodeOrgPort)
     today = ctx.graph.clock().date()
@@ -33,13 +34,11 @@ async def person_policies(ctx: AccountContext, fed: Federation, person_id: str) 
         if info is None:
             continue
         for policy in info.policies:
-            applies = (
-                bool(uris & set(policy.identities))
-                if policy.identities
-                else bool(
-                    company and policy.company and fold(policy.company) in (company, *company.split(" · "))
-                )
-            )
+            if policy.identities:
+                applies = bool(uris & set(policy.identities))
+            else:  # "Initech" covers "Initech Corp" and "initech": its words begin the organisation's
+                named = words(policy.company or "")
+                applies = bool(named) and company[: len(named)] == named
             if not applies:
                 continue
             until = None

@@ -875,7 +875,8 @@ async def _name_person(
         (person, best["name"], organization, now),
     )
     await conn.execute("DELETE FROM org_person_word WHERE person_pk = ?", (person,))
-    indexed = {(0, w) for w in words(best["name"])} | {(1, w) for o in orgs for w in words(o)}
+    # every name and organisation the records give is searched (one member's "Jane D." is another's Jane Doe)
+    indexed = {(0, w) for n in names for w in words(n)} | {(1, w) for o in orgs for w in words(o)}
     await conn.executemany(
         "INSERT OR IGNORE INTO org_person_word (field, word, person_pk) VALUES (?, ?, ?)",
         [(f, w, person) for f, w in sorted(indexed)],
