@@ -42,6 +42,18 @@ def _org_of(form: Form) -> str | None:
     return field(form, "org", limit=2048) or None
 
 
+async def _accts(fed: Federation, actors: Any) -> dict[str, str]:
+    """acct: addresses of the actors a page names, where federation knows them (the page shows them for
+    actor URLs, which are long and say less)."""
+    wanted = sorted({a for a in actors if isinstance(a, str)})
+    known = await fed.store.actors(wanted) if wanted else {}
+    return {a: f"@{c.actor.acct}" for a, c in known.items() if c.actor.acct}
+
+
+def _actors(rows: Any, *keys: str) -> list[Any]:
+    return [row.get(k) for row in rows for k in keys]
+
+
 def _maybe(value: str | None) -> str | None:
     return value.strip() if value and value.strip() else None
 
@@ -69,6 +81,9 @@ async def _org_page(request: web.Request) -> PageResult:
             policies=await org_api.policies(fed),
             intros=await org_api.intros(fed),
         )
+        values["accts"] = await _accts(
+            fed, _actors(values["intros"], "requester", "introducer") + _actors(values["policies"], "owner")
+        )
         return PageResult(template="org.html", title="Organisation", values=values)
     ctx = state(request).ctx
     joined = await memberships(fed)
@@ -82,6 +97,8 @@ async def _org_page(request: web.Request) -> PageResult:
         circles=[c.name for c in await ctx.graph.circles()],
         intros=await org_api.intros(fed) if shares else [],
     )
+    seen = [m["actor"] for s in shares for m in s["visible_to"]["members"]]
+    values["accts"] = await _accts(fed, seen + _actors(values["intros"], "requester", "introducer"))
     return PageResult(template="org.html", title="Organisation", values=values)
 
 
@@ -146,8 +163,11 @@ async def _who_knows(request: web.Request) -> PageResult:
     fed = _need(request)
     q = request.query.get("q", "").strip()[:500]
     results = await org_api.who_knows(fed, q, request.query.get("org") or None) if q else None
+    accts = await _accts(fed, [k["member"] for i in results or [] for k in i["known_by"]])
     return PageResult(
-        template="org_search.html", title="Who knows", values={"q": q, "results": results, "mode": "who"}
+        template="org_search.html",
+        title="Who knows",
+        values={"q": q, "results": results, "mode": "who", "accts": accts},
     )
 
 
@@ -156,10 +176,11 @@ async def _timeline(request: web.Request) -> PageResult:
     fed = _need(request)
     q = request.query.get("q", "").strip()[:500]
     results = await org_api.timeline(fed, q, request.query.get("org") or None) if q else None
+    accts = await _accts(fed, [e["member"] for e in results or []])
     return PageResult(
         template="org_search.html",
         title="Team timeline",
-        values={"q": q, "results": results, "mode": "timeline"},
+        values={"q": q, "results": results, "mode": "timeline", "accts": accts},
     )
 
 
@@ -270,7 +291,7 @@ async def person_panel(request: web.Request, person_id: str) -> dict[str, Any]:
     person's sharing with each organisation the owner belongs to."""
     fed = federation_of(request)
     if fed is None or org.is_org(fed):
-        return {"policies": [], "orgs": []}
+        return {"policies": [], "orgs": [], "accts": {}}
     ctx = state(request).ctx
     joined = [m for m in await memberships(fed) if m["state"] == "accepted"]
     orgs = []
@@ -280,4 +301,6 @@ async def person_panel(request: web.Request, person_id: str) -> dict[str, Any]:
             (r["level"] for r in s["rules"] if r["scope"] == "person" and r["target"] == person_id), None
         )
         orgs.append({"org": m["org"], "acct": m.get("acct"), "level": s["level"], "own": own})
-    return {"policies": await person_policies(ctx, fed, person_id), "orgs": orgs}
+    policies = await person_policies(ctx, fed, person_id)
+    accts = await _accts(fed, [m["org"] for m in joined] + _actors(policies, "org", "owner"))
+    return {"policies": policies, "orgs": orgs, "accts": accts}
