@@ -116,9 +116,9 @@ async def _directory(fed: Federation, who: str, role: str, args: Mapping[str, An
 
 def _query(args: Mapping[str, Any]) -> str:
     q = args.get("q")
-    if not isinstance(q, str) or not q.strip() or len(q) > 500:
+    if not isinstance(q, str) or not q.strip() or len(q) > 300:
         raise InvalidRecord(
-            "q must be the words or the address to look for (up to 500 characters)", field="q"
+            "q must be the words or the address to look for (up to 300 characters)", field="q"
         )
     return q.strip()
 

@@ -161,7 +161,7 @@ async def _preview(request: web.Request) -> PageResult:
 @page("/org/who-knows", "org_who_knows")
 async def _who_knows(request: web.Request) -> PageResult:
     fed = _need(request)
-    q = request.query.get("q", "").strip()[:500]
+    q = request.query.get("q", "").strip()[:300]
     results = await org_api.who_knows(fed, q, request.query.get("org") or None) if q else None
     accts = await _accts(fed, [k["member"] for i in results or [] for k in i["known_by"]])
     return PageResult(
@@ -174,7 +174,7 @@ async def _who_knows(request: web.Request) -> PageResult:
 @page("/org/timeline", "org_timeline")
 async def _timeline(request: web.Request) -> PageResult:
     fed = _need(request)
-    q = request.query.get("q", "").strip()[:500]
+    q = request.query.get("q", "").strip()[:300]
     results = await org_api.timeline(fed, q, request.query.get("org") or None) if q else None
     accts = await _accts(fed, [e["member"] for e in results or []])
     return PageResult(
