@@ -39,6 +39,8 @@ _LEVEL = {name: i for i, name in enumerate(SHARING_LEVELS)}
 _MAX_PEOPLE = 50  # people a who-knows answer lists
 _MAX_TIMELINE = 200
 _MAX_IDENTITIES_SHOWN = 20
+_PROBE = 2_000  # rows a word's probe counts before it stops: enough to tell a rare word from a common one
+_CANDIDATES = 5_000  # people a word search ranks
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -885,23 +887,39 @@ async def _name_person(
 
 async def _by_words(conn: aiosqlite.Connection, field: int, text: str, limit: int) -> list[int]:
     """People each of whose query words begins a word of their name (field 0) or organisations (field 1); a
-    whole-name match first, then whole words, then prefixes."""
+    whole-name match first, then whole words, then prefixes. The rarest word leads (counted by a probe that
+    stops at _PROBE rows), the others are joined to its matches through the person index, so that a word
+    every company shares ("Corp") costs no more than the rarest one."""
     wanted = words(text)[:8]
     if not wanted:
         return []
-    found: set[int] | None = None
-    for w in sorted(set(wanted), key=len, reverse=True):  # the longest word narrows most
-        rows = await fetch_all(
+    terms = sorted(set(wanted))
+    sizes = []
+    for w in terms:
+        row = await fetch_one(
             conn,
-            "SELECT DISTINCT person_pk FROM org_person_word WHERE field = ? AND word >= ? AND word < ? LIMIT 20000",
-            (field, w, w + "\U0010ffff"),
+            "SELECT count(*) FROM (SELECT 1 FROM org_person_word WHERE field = ? AND word >= ? AND word < ? LIMIT ?)",
+            (field, w, w + "\U0010ffff", _PROBE),
         )
-        here = {r[0] for r in rows}
-        found = here if found is None else found & here
-        if not found:
-            return []
-    assert found is not None
-    pool = sorted(found)[:5000]
+        sizes.append((int(row[0]) if row else 0, w))
+    if any(n == 0 for n, _ in sizes):
+        return []
+    sizes.sort()
+    lead, rest = sizes[0][1], [w for _, w in sizes[1:]]
+    # CROSS JOIN keeps SQLite to this order: the rarest word's matches first, the others looked up per person
+    joins = "".join(
+        f" CROSS JOIN org_person_word w{i} ON w{i}.person_pk = w.person_pk AND w{i}.field = w.field"
+        f" AND w{i}.word >= ? AND w{i}.word < ?"
+        for i in range(len(rest))
+    )
+    args: list[Any] = [x for w in rest for x in (w, w + "\U0010ffff")]
+    rows = await fetch_all(
+        conn,
+        f"SELECT DISTINCT w.person_pk FROM org_person_word w{joins} "
+        "WHERE w.field = ? AND w.word >= ? AND w.word < ? LIMIT ?",
+        [*args, field, lead, lead + "\U0010ffff", _CANDIDATES],
+    )
+    pool = sorted({r[0] for r in rows})
     column = "name" if field == 0 else "organization"
     ranked = []
     for start in range(0, len(pool), 500):
