@@ -887,19 +887,32 @@ async def _name_person(
 
 async def _by_words(conn: aiosqlite.Connection, field: int, text: str, limit: int) -> list[int]:
     """People each of whose query words begins a word of their name (field 0) or organisations (field 1); a
-    whole-name match first, then whole words, then prefixes. The rarest word leads (counted by a probe that
-    stops at _PROBE rows), the others are joined to its matches through the person index, so that a word
-    every company shares ("Corp") costs no more than the rarest one."""
+    whole-name match first, then whole words, then prefixes. Whole words are looked up first: when they fill
+    the answer, no prefix match could rank among it ("Company 12" need not read Company 120-129's people)."""
     wanted = words(text)[:8]
     if not wanted:
         return []
-    terms = sorted(set(wanted))
+    whole_words = await _rank(conn, field, wanted, await _matching(conn, field, wanted, prefix=False))
+    if sum(1 for _, not_all_whole, _ in whole_words if not not_all_whole) >= limit:
+        return [pk for _, _, pk in whole_words[:limit]]
+    ranked = await _rank(conn, field, wanted, await _matching(conn, field, wanted, prefix=True))
+    return [pk for _, _, pk in ranked[:limit]]
+
+
+def _word_range(word: str, prefix: bool) -> tuple[str, str]:
+    return (word, word + "\U0010ffff") if prefix else (word, word + "\x00")
+
+
+async def _matching(conn: aiosqlite.Connection, field: int, wanted: list[str], *, prefix: bool) -> list[int]:
+    """The people (up to _CANDIDATES) with every word of ``wanted`` (as a whole word, or begun by it). The
+    rarest word leads (counted by a probe that stops at _PROBE rows), the others are joined to its matches
+    through the person index, so that a word every company shares ("Corp") costs no more than the rarest."""
     sizes = []
-    for w in terms:
+    for w in sorted(set(wanted)):
         row = await fetch_one(
             conn,
             "SELECT count(*) FROM (SELECT 1 FROM org_person_word WHERE field = ? AND word >= ? AND word < ? LIMIT ?)",
-            (field, w, w + "\U0010ffff", _PROBE),
+            (field, *_word_range(w, prefix), _PROBE),
         )
         sizes.append((int(row[0]) if row else 0, w))
     if any(n == 0 for n, _ in sizes):
@@ -912,14 +925,20 @@ async def _by_words(conn: aiosqlite.Connection, field: int, text: str, limit: in
         f" AND w{i}.word >= ? AND w{i}.word < ?"
         for i in range(len(rest))
     )
-    args: list[Any] = [x for w in rest for x in (w, w + "\U0010ffff")]
+    args: list[Any] = [x for w in rest for x in _word_range(w, prefix)]
     rows = await fetch_all(
         conn,
         f"SELECT DISTINCT w.person_pk FROM org_person_word w{joins} "
         "WHERE w.field = ? AND w.word >= ? AND w.word < ? LIMIT ?",
-        [*args, field, lead, lead + "\U0010ffff", _CANDIDATES],
+        [*args, field, *_word_range(lead, prefix), _CANDIDATES],
     )
-    pool = sorted({r[0] for r in rows})
+    return sorted({r[0] for r in rows})
+
+
+async def _rank(
+    conn: aiosqlite.Connection, field: int, wanted: list[str], pool: list[int]
+) -> list[tuple[bool, bool, int]]:
+    """``pool`` in the answer's order: (not a whole-name match, not all whole words, pk), ascending."""
     column = "name" if field == 0 else "organization"
     ranked = []
     for start in range(0, len(pool), 500):
@@ -932,4 +951,4 @@ async def _by_words(conn: aiosqlite.Connection, field: int, text: str, limit: in
             exact = any(all(w in h for w in wanted) for h in have)
             ranked.append((not whole, not exact, r[0]))
     ranked.sort()
-    return [pk for _, _, pk in ranked[:limit]]
+    return ranked
