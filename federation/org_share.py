@@ -102,7 +102,6 @@ async def _reconcile(fed: Federation, org: str) -> dict[str, int]:
     now = now_of(fed)
     owner = fed.urls.owner
     inbox = [cached.actor.inbox]
-    items: list[Outgoing] = []
     upserts: list[SentShare] = []
     version = first
     for start in range(0, len(changed), ADD_BATCH):
@@ -116,14 +115,21 @@ async def _reconcile(fed: Federation, org: str) -> dict[str, int]:
         version += len(part)
         # signing is CPU work: a thread, so that the event loop keeps answering meanwhile
         signed = await asyncio.to_thread(_sign_all, fed, records)
-        for batch in _by_size(signed):
-            items.append(_outgoing(wire.add_shared(fed.new_id(), owner, batch, org), inbox, org))
+        # each batch is queued as soon as it is signed, so that the organisation takes in the first while the
+        # next are signed; what was queued is recorded at the end (a crash between: all sent again, versions)
+        await fed.send_all(
+            [
+                _outgoing(wire.add_shared(fed.new_id(), owner, batch, org), inbox, org)
+                for batch in _by_size(signed)
+            ]
+        )
         upserts += [
             SentShare(
                 person_id=d.person_id, record_id=r.id, digest=d.digest, version=r.version, level=r.level
             )
             for d, r in zip(part, records, strict=True)
         ]
+    items: list[Outgoing] = []
     tombstones = []
     for s in gone:
         tombstones.append(org_to_jsonld(SharedContactRemoval(id=s.record_id, version=version, deleted=now)))
@@ -131,7 +137,8 @@ async def _reconcile(fed: Federation, org: str) -> dict[str, int]:
     for start in range(0, len(tombstones), REMOVE_BATCH):
         batch = tombstones[start : start + REMOVE_BATCH]
         items.append(_outgoing(wire.remove_shared(fed.new_id(), owner, batch, org), inbox, org))
-    await fed.send_all(items)
+    if items:
+        await fed.send_all(items)
     await the_port.mark_sent(
         org, upserts=upserts, removed=[s.person_id for s in gone], fingerprint=fingerprint
     )
