@@ -41,6 +41,7 @@ _MAX_TIMELINE = 200
 _MAX_IDENTITIES_SHOWN = 20
 _PROBE = 2_000  # rows a word's probe counts before it stops: enough to tell a rare word from a common one
 _CANDIDATES = 5_000  # people a word search ranks
+_WORD = re.compile(r"\w+")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -70,8 +71,10 @@ class _Touched:
 
 def words(text: str) -> list[str]:
     """The words of a name for search: case and accents gone (any script kept)."""
+    if text.isascii():  # most names: nothing to decompose (ranking calls this for every candidate)
+        return _WORD.findall(text.lower())
     plain = unicodedata.normalize("NFKD", text.casefold())
-    return re.findall(r"\w+", "".join(c for c in plain if not unicodedata.combining(c)))
+    return _WORD.findall("".join(c for c in plain if not unicodedata.combining(c)))
 
 
 def fold(text: str) -> str:
@@ -907,18 +910,20 @@ async def _matching(conn: aiosqlite.Connection, field: int, wanted: list[str], *
     """The people (up to _CANDIDATES) with every word of ``wanted`` (as a whole word, or begun by it). The
     rarest word leads (counted by a probe that stops at _PROBE rows), the others are joined to its matches
     through the person index, so that a word every company shares ("Corp") costs no more than the rarest."""
-    sizes = []
-    for w in sorted(set(wanted)):
-        row = await fetch_one(
-            conn,
-            "SELECT count(*) FROM (SELECT 1 FROM org_person_word WHERE field = ? AND word >= ? AND word < ? LIMIT ?)",
-            (field, *_word_range(w, prefix), _PROBE),
-        )
-        sizes.append((int(row[0]) if row else 0, w))
-    if any(n == 0 for n, _ in sizes):
-        return []
-    sizes.sort()
-    lead, rest = sizes[0][1], [w for _, w in sizes[1:]]
+    terms = sorted(set(wanted))
+    if len(terms) > 1:  # a single word leads uncounted
+        sizes = []
+        for w in terms:
+            row = await fetch_one(
+                conn,
+                "SELECT count(*) FROM (SELECT 1 FROM org_person_word WHERE field = ? AND word >= ? AND word < ? LIMIT ?)",
+                (field, *_word_range(w, prefix), _PROBE),
+            )
+            sizes.append((int(row[0]) if row else 0, w))
+        if any(n == 0 for n, _ in sizes):
+            return []
+        terms = [w for _, w in sorted(sizes)]
+    lead, rest = terms[0], terms[1:]
     # CROSS JOIN keeps SQLite to this order: the rarest word's matches first, the others looked up per person
     joins = "".join(
         f" CROSS JOIN org_person_word w{i} ON w{i}.person_pk = w.person_pk AND w{i}.field = w.field"
