@@ -1041,7 +1041,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list[Callable[[Any], None]]:
     """The command groups kept in modules of their own, registered in this order."""
-    from node import cli_accounts, cli_card, cli_federation, cli_import, cli_relationship, cli_web
+    from node import cli_accounts, cli_card, cli_federation, cli_import, cli_org, cli_relationship, cli_web
 
     return [
         cli_accounts.register,
@@ -1050,6 +1050,7 @@ def _extensions() -> list[Callable[[Any], None]]:
         cli_card.register,
         cli_web.register,
         cli_relationship.register,
+        cli_org.register,
     ]
 
 

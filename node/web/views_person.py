@@ -11,6 +11,7 @@ from node.errors import BadInput
 from node.graph import Graph
 from node.web.framework import Done, Form, PageResult, action, page, safe_next, state
 from node.web.helpers import field, names_for
+from node.web.views_org import person_panel
 from protocol.vocab import CHANNELS, RELATIONSHIP_TYPES
 
 __all__: list[str] = []
@@ -59,6 +60,8 @@ async def _person(request: web.Request) -> PageResult:
             "rel_types": sorted(RELATIONSHIP_TYPES.values(), key=lambda t: (t.category, t.name)),
             "kinds": _IDENTITY_KINDS,
             "prev_offset": max(0, offset - _TIMELINE_PAGE) if offset else None,
+            # organisations: their contact policies for this person, before reaching out (node/web/views_org.py)
+            "org_panel": await person_panel(request, pid),
         },
     )
 
