@@ -25,7 +25,7 @@ from node.errors import BadInput
 from node.store import GraphStore
 from node.web.sessions import hash_password, verify_password
 
-__all__ = ["NAME_PATTERN", "AppPasswords", "check_name", "new_password"]
+__all__ = ["NAME_PATTERN", "AppPasswords", "add_app_password", "check_name", "new_password"]
 
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 _REMEMBER_SECONDS = 600.0
@@ -48,6 +48,15 @@ def new_password() -> str:
     return "-".join(raw[i : i + 6] for i in range(0, 30, 6))
 
 
+async def add_app_password(store: GraphStore, name: str, now: str) -> str:
+    """Make the app password ``name`` in this account; returns the password (shown once, never stored)."""
+    check_name(name)
+    password = new_password()
+    hashed = await asyncio.get_running_loop().run_in_executor(None, hash_password, password)
+    await store.dav.add_password(name, hashed, now)
+    return password
+
+
 class AppPasswords:
     """The server's checks of app passwords, across accounts (each account's hashes are in its own store)."""
 
@@ -57,12 +66,7 @@ class AppPasswords:
         self._ok: OrderedDict[tuple[int, bytes], tuple[str, str, float]] = OrderedDict()
 
     async def add(self, store: GraphStore, name: str, now: str) -> str:
-        """Make the app password ``name``; returns the password (shown once, never stored)."""
-        check_name(name)
-        password = new_password()
-        hashed = await asyncio.get_running_loop().run_in_executor(None, hash_password, password)
-        await store.dav.add_password(name, hashed, now)
-        return password
+        return await add_app_password(store, name, now)
 
     async def check(self, account_pk: int, store: GraphStore, password: str) -> tuple[str, bool] | None:
         """(the name of the app password ``password`` is, whether it was checked afresh rather than remembered),

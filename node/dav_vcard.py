@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import io
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -105,9 +106,31 @@ class PersonCard:
 
 
 # -- reading ---------------------------------------------------------------------------------------------------
+def _decode(body: bytes) -> str:
+    """The body as text: UTF-8 (RFC 6350 §3.1), or UTF-16/32 with a byte-order mark as the importer reads files
+    (bridges/_files.py); anything else is refused, since reading it in a guessed encoding would store names wrong
+    with no one told."""
+    for mark, encoding in (
+        (codecs.BOM_UTF32_LE, "utf-32"),
+        (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
+        if body.startswith(mark):
+            return body.decode(encoding, "replace")
+    if b"\x00" in body:
+        raise BadCard(
+            "the card contains NUL bytes: it is UTF-16 or UTF-32 without its byte-order mark; send UTF-8"
+        )
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadCard(f"the card is not UTF-8 text (byte {exc.start}); vCards are sent as UTF-8") from None
+
+
 def parse_card(body: bytes) -> ParsedCard:
     """The one vCard in ``body``, or BadCard saying what is wrong with it."""
-    text = body.decode("utf-8-sig", "replace")
+    text = _decode(body)
     props: list[Prop] | None = None
     found: list[Prop] | None = None
     raw: list[str] = []

@@ -59,6 +59,8 @@ async def _person(request: web.Request) -> PageResult:
             "rel_types": sorted(RELATIONSHIP_TYPES.values(), key=lambda t: (t.category, t.name)),
             "kinds": _IDENTITY_KINDS,
             "prev_offset": max(0, offset - _TIMELINE_PAGE) if offset else None,
+            # the last edit an address book app made (node/dav.py): the page says where that change came from
+            "carddav_edit": await state(request).ctx.store.dav.provenance(pid),
         },
     )
 
