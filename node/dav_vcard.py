@@ -247,6 +247,8 @@ def person_card(card: ParsedCard, graph: Graph) -> PersonCard:
             if q.name == _ABLABEL and _value(q):
                 m = _APPLE_LABEL.match(_value(q))
                 return (m.group(1) if m else _value(q)).lower()[:200]
+        if p.name not in ("EMAIL", "TEL", "URL"):
+            return None  # a social profile's TYPE names its service, not a label
         return next((t for t in p.types() if t not in _GENERIC_TYPES), None)
 
     fields: dict[str, Any] = dict.fromkeys(

@@ -16,6 +16,7 @@ import aiohttp
 from aiohttp import web
 
 from node.app import build_app
+from node.config import write_config
 from node.context import AccountContext
 from node.dav import DAV_SERVICE, setup_dav
 from node.web import setup_web
@@ -164,6 +165,7 @@ class DavNode:
 @asynccontextmanager
 async def dav_node(folder: Path, name: str = "alice", *, web_ui: bool = False) -> AsyncIterator[DavNode]:
     ctx = await new_server_account(folder, name)
+    write_config(ctx.config)  # so that `kith --data FOLDER ...` works beside the running node
     app = build_app(ctx.server, extensions=[setup_dav, *([setup_web] if web_ui else [])])
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
