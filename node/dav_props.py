@@ -7,6 +7,7 @@ rendered, so listing 10,000 cards costs one indexed query.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element
@@ -15,7 +16,19 @@ from xml.sax.saxutils import escape
 from bridges.vcard import PHOTO_LIMIT
 from node.dav_records import ALL_BOOK, Book
 from node.dav_target import DAV_ROOT, DavRequest, card_href, depth, etag
-from node.dav_xml import CARDDAV, CS, DAV, Prop, PropStat, Response, local, multistatus, parse_xml, prop_xml
+from node.dav_xml import (
+    CARDDAV,
+    CS,
+    DAV,
+    Prop,
+    PropStat,
+    Response,
+    local,
+    multistatus,
+    parse_xml,
+    prop_xml,
+    response_xml,
+)
 from node.errors import BadInput, NotFound
 
 __all__ = [
@@ -25,6 +38,7 @@ __all__ = [
     "Resource",
     "book_of",
     "card_props",
+    "cards_xml",
     "propfind",
     "resource_props",
 ]
@@ -232,9 +246,10 @@ async def propfind(req: DavRequest, body: bytes, depth_header: str | None) -> by
         href = req.book_href(book.id)
         resources.append(Resource("book", href, book=book))
         if level != "0":
-            resources.extend(
-                Resource("card", card_href(href, name), seq=seq)
-                for name, seq in await req.ctx.store.dav.listing(book.id)
+            cards = await req.ctx.store.dav.listing(book.id)
+            return multistatus(
+                (Response(r.href, resource_props(req, r, requested, names_only)) for r in resources),
+                written=await cards_xml(req, href, cards, requested, names_only),
             )
     else:
         book = await book_of(req, t.book or "")
@@ -243,3 +258,32 @@ async def propfind(req: DavRequest, body: bytes, depth_header: str | None) -> by
             raise NotFound(f"no card {t.card!r} in this address book")
         resources.append(Resource("card", card_href(req.book_href(book.id), ref.href), seq=ref.seq))
     return multistatus(Response(r.href, resource_props(req, r, requested, names_only)) for r in resources)
+
+
+_IN_THREAD = 1000  # cards written on the event loop; a longer listing is written on a worker thread
+
+
+async def cards_xml(
+    req: DavRequest,
+    book_href: str,
+    cards: Sequence[tuple[str, int]],
+    requested: Sequence[Prop] | None,
+    names_only: bool = False,
+) -> list[str]:
+    """The response elements of ``cards`` ((name, seq) pairs) without their data: every card answers the same
+    properties, so the propstats are worked out once (from a sample card) and only the href and ETag change from
+    card to card. 10,000 cards are written in a few milliseconds, off the event loop."""
+    sample = resource_props(req, Resource("card", book_href, seq=0), requested, names_only)
+    marker = etag(0)
+
+    def write() -> list[str]:
+        tail = response_xml("", sample).split("</d:href>", 1)[1]
+        before, after = tail.split(marker, 1) if marker in tail else (tail, None)
+        out = []
+        for name, seq in cards:
+            href = escape(card_href(book_href, name))
+            body = before if after is None else f"{before}{etag(seq)}{after}"
+            out.append(f"<d:response><d:href>{href}</d:href>{body}")
+        return out
+
+    return await asyncio.to_thread(write) if len(cards) > _IN_THREAD else write()

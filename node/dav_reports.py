@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from xml.etree.ElementTree import Element
 
 from bridges._vcard_syntax import parse_prop, unescape
-from node.dav_props import Resource, book_of, resource_props
+from node.dav_props import Resource, book_of, cards_xml, resource_props
 from node.dav_records import CardRow
 from node.dav_target import DavRequest, card_href, card_name_of, read_token, sync_token
 from node.dav_vcard import VCARD3, VCARD4, card_text
@@ -176,18 +176,23 @@ async def _sync(req: DavRequest, book: str, book_href: str, root: Element) -> by
         rows = rows[:cut]
     last = rows[-1][0] if truncated and rows else req.seq
     live = [name for _, name, is_live in rows if is_live]
-    cards = {c.href: c for c in await req.ctx.store.dav.cards(book, live)}
-    # A card that changed again after the counter was read is reported with what it holds now; its next
-    # change is in the next report either way.
-    responses = await _card_responses(req, book_href, [cards[n] for n in live if n in cards], wanted)
-    responses.extend(
-        Response(card_href(book_href, name), status=404)
-        for _, name, is_live in rows
-        if not is_live or name not in cards
-    )
+    if wanted.version is None:  # hrefs and ETags only (a phone's first question): no card is read
+        written = await cards_xml(req, book_href, [(n, s) for s, n, is_live in rows if is_live], wanted.props)
+        responses = [Response(card_href(book_href, n), status=404) for _, n, is_live in rows if not is_live]
+    else:
+        cards = {c.href: c for c in await req.ctx.store.dav.cards(book, live)}
+        # A card that changed again after the counter was read is reported with what it holds now; its next
+        # change is in the next report either way.
+        responses = await _card_responses(req, book_href, [cards[n] for n in live if n in cards], wanted)
+        responses.extend(
+            Response(card_href(book_href, name), status=404)
+            for _, name, is_live in rows
+            if not is_live or name not in cards
+        )
+        written = []
     if truncated:
         responses.append(Response(book_href, status=507))
-    return multistatus(responses, sync_token=sync_token(req.epoch, last))
+    return multistatus(responses, sync_token=sync_token(req.epoch, last), written=written)
 
 
 def _limit(root: Element) -> int | None:

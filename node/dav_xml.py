@@ -32,6 +32,7 @@ __all__ = [
     "multistatus",
     "parse_xml",
     "prop_xml",
+    "response_xml",
 ]
 
 DAV = "DAV:"
@@ -139,7 +140,19 @@ def _declarations() -> str:
     return " ".join(f"xmlns:{p}={quoteattr(ns)}" for ns, p in NAMESPACES.items())
 
 
-def multistatus(responses: Iterable[Response], *, sync_token: str | None = None) -> bytes:
+def response_xml(href: str, propstats: Sequence[PropStat]) -> str:
+    """One response element as text (node/dav_props.py writes a book's thousands of cards with it)."""
+    inner = "".join(
+        f"<d:propstat><d:prop>{''.join(ps.props)}</d:prop>{_status(ps.status)}</d:propstat>"
+        for ps in propstats
+    )
+    return f"<d:response><d:href>{escape(href)}</d:href>{inner}</d:response>"
+
+
+def multistatus(
+    responses: Iterable[Response], *, sync_token: str | None = None, written: Iterable[str] = ()
+) -> bytes:
+    """The multistatus document: ``responses``, then ``written`` (response elements already written)."""
     parts = ['<?xml version="1.0" encoding="utf-8"?>\n', f"<d:multistatus {_declarations()}>"]
     for r in responses:
         parts.append(f"<d:response><d:href>{escape(r.href)}</d:href>")
@@ -148,6 +161,7 @@ def multistatus(responses: Iterable[Response], *, sync_token: str | None = None)
         if r.status is not None:
             parts.append(_status(r.status))
         parts.append("</d:response>")
+    parts.extend(written)
     if sync_token is not None:
         parts.append(f"<d:sync-token>{escape(sync_token)}</d:sync-token>")
     parts.append("</d:multistatus>")
