@@ -68,9 +68,11 @@ class AppPasswords:
     async def add(self, store: GraphStore, name: str, now: str) -> str:
         return await add_app_password(store, name, now)
 
-    async def check(self, account_pk: int, store: GraphStore, password: str) -> tuple[str, bool] | None:
+    async def check(
+        self, account_pk: int, store: GraphStore, password: str, *, remembered_only: bool = False
+    ) -> tuple[str, bool] | None:
         """(the name of the app password ``password`` is, whether it was checked afresh rather than remembered),
-        or None."""
+        or None. ``remembered_only``: run no scrypt, answer only from what was checked recently."""
         if not password or len(password) > 1024:
             return None
         stored = await store.dav.password_hashes()
@@ -80,6 +82,8 @@ class AppPasswords:
         hit = self._ok.get((account_pk, mark))
         if hit is not None and time.monotonic() - hit[2] < _REMEMBER_SECONDS and (hit[0], hit[1]) in stored:
             return hit[0], False
+        if remembered_only:
+            return None
         loop = asyncio.get_running_loop()
         for name, hashed in stored:
             if await loop.run_in_executor(None, verify_password, password, hashed):

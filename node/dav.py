@@ -112,14 +112,18 @@ def _basic(header: str) -> tuple[str, str] | None:
 
 
 async def _authenticate(service: DavService, request: web.Request) -> tuple[AccountRow, str] | web.Response:
+    """The account and app password a request signs in with, or the answer to send instead. A client over its
+    own limit waits whatever it sends. Past the node-wide limit only passwords checked recently still pass (no
+    scrypt is run for them): someone guessing at one account must not lock every phone out of every account."""
     client = LoginLimiter.client(request.remote)
-    wait = service.limiter.blocked(client) or service.limiter.passwords_blocked()
+    wait = service.limiter.blocked(client)
+    too_many = _text(
+        429,
+        "too many failed sign-ins; wait and try again (check the app password: `kith app-password list`)",
+        {"Retry-After": str(int(wait) + 1)},
+    )
     if wait:
-        return _text(
-            429,
-            "too many failed sign-ins; wait and try again (check the app password: `kith app-password list`)",
-            {"Retry-After": str(int(wait) + 1)},
-        )
+        return too_many
     creds = _basic(request.headers.get("Authorization", ""))
     unauthorized = _text(
         401,
@@ -132,18 +136,24 @@ async def _authenticate(service: DavService, request: web.Request) -> tuple[Acco
     server = service.server
     row = await server.account_by_name(user) if user else None
     name = None
+    everyone_wait = service.limiter.passwords_blocked()
     if row is not None and row.state == "active":
         async with server.borrow(row) as ctx:
-            checked = await service.passwords.check(row.pk, ctx.store, password)
+            checked = await service.passwords.check(
+                row.pk, ctx.store, password, remembered_only=bool(everyone_wait)
+            )
             if checked is not None:
                 name, fresh = checked
                 if fresh:
                     await ctx.store.dav.password_used(name, ctx.graph.now())
-    if row is None or name is None:
-        service.limiter.failed(client)
-        return unauthorized
-    service.limiter.succeeded(client)
-    return row, name
+    if name is not None and row is not None:
+        service.limiter.succeeded(client)
+        return row, name
+    if everyone_wait:
+        too_many.headers["Retry-After"] = str(int(everyone_wait) + 1)
+        return too_many
+    service.limiter.failed(client)
+    return unauthorized
 
 
 async def _handle(request: web.Request) -> web.StreamResponse:
@@ -206,7 +216,7 @@ async def _get(req: DavRequest, request: web.Request, body: bytes) -> web.Stream
         return _text(
             200, f"Kith CardDAV: add this server to your address book app; books are under {req.home}"
         )
-    return await get_card(req, request, head=request.method == "HEAD")
+    return await get_card(req, request)
 
 
 async def _put(req: DavRequest, request: web.Request, body: bytes) -> web.StreamResponse:

@@ -48,6 +48,7 @@ __all__ = [
     "PersonCard",
     "card_text",
     "group_card",
+    "kept_addresses",
     "parse_card",
     "person_card",
     "texts",
@@ -554,6 +555,25 @@ def _identity_lines(ident: CardIdentity, version: str, groups: Iterator[int]) ->
         yield f"X-SOCIALPROFILE;TYPE={word}{user}:{_safe(ident.uri)}"
     if group:
         yield f"{group}X-ABLabel:{escape(label)}"
+
+
+def kept_addresses(extra: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(label, one-line address) of the ADR properties a phone's card holds (kept with the card, shown on the
+    person page): the label from Apple's group label or the TYPE, the parts joined by commas."""
+    lines = [x for x in extra.get("lines") or () if isinstance(x, str)]
+    props = [p for p in (parse_prop(x) for x in lines) if p is not None]
+    labels = {p.group: _value(p) for p in props if p.name == _ABLABEL and p.group}
+    out = []
+    for p in props:
+        if p.name != "ADR":
+            continue
+        parts = [unescape(x).strip() for x in split_unescaped(p.value, ";")]
+        text = ", ".join(x for x in parts if x)
+        raw = labels.get(p.group, "") or next((t for t in p.types() if t not in _GENERIC_TYPES), "")
+        m = _APPLE_LABEL.match(raw)
+        if text:
+            out.append(((m.group(1) if m else raw).lower(), text))
+    return out
 
 
 def texts(cards: Iterable[CardRow], version: str) -> dict[str, str]:

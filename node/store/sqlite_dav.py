@@ -315,16 +315,18 @@ class SqliteDav:
 
         return await self.db.write(run)
 
-    async def provenance(self, person_id: str) -> tuple[str | None, str | None]:
-        """(the app password of the last CardDAV edit of this person, when), or (None, None)."""
+    async def provenance(self, person_id: str) -> tuple[str | None, str | None, dict[str, Any]]:
+        """(the app password of the last CardDAV edit of this person, when, what that card said that the graph
+        has no field for), or (None, None, {})."""
 
-        async def run(conn: aiosqlite.Connection) -> tuple[str | None, str | None]:
+        async def run(conn: aiosqlite.Connection) -> tuple[str | None, str | None, dict[str, Any]]:
             row = await fetch_one(
                 conn,
-                "SELECT d.edited_by, d.edited_at FROM dav_card d JOIN person p ON p.pk = d.person_pk WHERE p.id = ?",
+                "SELECT d.edited_by, d.edited_at, d.extra FROM dav_card d JOIN person p ON p.pk = d.person_pk "
+                "WHERE p.id = ?",
                 (person_id,),
             )
-            return (None, None) if row is None else (row[0], row[1])
+            return (None, None, {}) if row is None else (row[0], row[1], _extra(row[2]))
 
         return await self.db.read(run)
 

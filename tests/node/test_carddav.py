@@ -107,6 +107,11 @@ async def test_kith_people_are_listed_and_read_in_both_versions(node: DavNode, d
     assert got.status == 200 and "VERSION:4.0" in got.text and got.headers["ETag"] == listing[href]
     again = await dav.request("GET", href, headers={"If-None-Match": listing[href]})
     assert again.status == 304
+    head = await dav.request("HEAD", href)
+    assert (
+        head.status == 200 and head.body == b"" and int(head.headers["Content-Length"]) == len(card3.encode())
+    )
+    assert head.headers["ETag"] == listing[href] and head.headers["Content-Type"].startswith("text/vcard")
 
 
 async def test_a_card_put_from_a_phone_becomes_a_person_with_provenance(node: DavNode, dav: Dav) -> None:
@@ -134,7 +139,7 @@ async def test_a_card_put_from_a_phone_becomes_a_person_with_provenance(node: Da
     }
     assert all(i.provenance[0].source == "carddav" for i in person.identities)
     assert [n.body for n in await node.ctx.graph.notes(person.id)] == ["Invented the compiler"]
-    assert await node.ctx.store.dav.provenance(person.id) == ("phone", node.ctx.graph.now())
+    assert (await node.ctx.store.dav.provenance(person.id))[:2] == ("phone", node.ctx.graph.now())
     served = (await dav.cards())["/dav/addressbooks/alice/all/phone-1.vcf"]
     # Apple's grouped label, the address and the second ORG unit come back as the phone wrote them.
     assert (

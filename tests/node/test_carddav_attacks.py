@@ -13,8 +13,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from node.dav import DAV_SERVICE
 from node.server import read_token
-from node.web.sessions import set_password
+from node.web.sessions import LoginLimiter, set_password
 from tests.node.dav_helpers import NS, Dav, DavNode, dav_node, multiget, sync_collection, vcard
 
 
@@ -123,7 +124,6 @@ async def test_a_revoked_app_password_is_refused_at_once(node: DavNode, http: ai
 async def test_a_suspended_account_cannot_sign_in(node: DavNode, http: aiohttp.ClientSession) -> None:
     dav = Dav(node.base, "alice", await node.password(), http)
     await node.ctx.server.transition("alice", "suspend")
-    node.ctx.server._names.clear()
     assert (await dav.request("PROPFIND", dav.book())).status == 401
 
 
@@ -326,3 +326,18 @@ async def test_card_names_that_are_paths_are_refused(node: DavNode, http: aiohtt
         reply = await dav.put("all", name, vcard("p-" + name[:10]))
         assert reply.status in (404, 400, 405), (name, reply.status)
     assert await node.ctx.graph.all_people() == []
+
+
+async def test_guessing_across_the_node_does_not_lock_out_signed_in_phones(
+    node: DavNode, http: aiohttp.ClientSession
+) -> None:
+    node.app[DAV_SERVICE].limiter = LoginLimiter(limit=1000, total=5)
+    phone = Dav(node.base, "alice", await node.password(), http)
+    tablet = Dav(node.base, "alice", await node.password(name="tablet"), http)
+    assert (await phone.request("PROPFIND", phone.book())).status == 207  # checked, and remembered
+    for n in range(5):
+        assert (await phone.request("PROPFIND", phone.book(), auth=("alice", f"guess-{n}"))).status == 401
+    assert (await phone.request("PROPFIND", phone.book())).status == 207  # still in, no scrypt run for it
+    held = await tablet.request("PROPFIND", tablet.book())  # not checked before: waits like the guesses
+    assert held.status == 429 and int(held.headers["Retry-After"]) > 0
+    assert (await phone.request("PROPFIND", phone.book(), auth=("alice", "guess-6"))).status == 429

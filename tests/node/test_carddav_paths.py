@@ -158,3 +158,32 @@ async def test_a_restored_account_serves_its_cards_and_refuses_the_old_tokens(
             assert "FN:Ada Lovelace" in cards[f"/dav/addressbooks/alice/all/{ada.id}.vcf"]
             stale = await phone.request("REPORT", phone.book(), sync_collection(old.token))
             assert stale.status == 403 and stale.xml().find("d:valid-sync-token", NS) is not None
+
+
+async def test_the_person_page_says_the_phone_made_the_edit(node: DavNode) -> None:
+    token = read_token(node.ctx.server.data_dir, "alice")
+    card = (
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:page-1\r\nFN:Grace Hopper\r\nEMAIL:grace@navy.example\r\n"
+        "item1.ADR;type=WORK:;;1 Navy Yard;Washington;DC;20374;USA\r\nitem1.X-ABLabel:_$!<Work>!$_\r\nEND:VCARD\r\n"
+    )
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        phone = Dav(node.base, "alice", await node.password(), http)
+        assert (await phone.put("all", "page-1.vcf", card)).status == 201
+        grace = await node.ctx.graph.person_for_identity("grace@navy.example")
+        assert grace is not None
+        async with http.get(node.base + "/login") as resp:
+            login_csrf = _CSRF.search(await resp.text())
+        assert login_csrf
+        async with http.post(
+            node.base + "/login", data={"login_csrf": login_csrf.group(1), "secret": token, "next": "/"}
+        ) as resp:
+            assert resp.status == 200
+        async with http.get(f"{node.base}/people/{grace.id}") as resp:
+            page = await resp.text()
+        assert "Edited from the address book app “phone” (CardDAV)" in page
+        assert "work: 1 Navy Yard, Washington, DC, 20374, USA" in page
+        assert "from carddav" in page  # each identity's provenance
+        # another account's person page knows nothing of this card
+        other = await node.ctx.graph.create_person({"display_name": "Plain"})
+        async with http.get(f"{node.base}/people/{other.id}") as resp:
+            assert "Edited from the address book app" not in await resp.text()
