@@ -1,5 +1,7 @@
 """The CardDAV service (issue #17): a phone's address book syncs with an account, both ways, on the node's port.
 
+What it answers and promises, for clients and operators: specs/CARDDAV.md.
+
 Discovery follows RFC 6764: ``/.well-known/carddav`` redirects to ``/dav/``, where ``current-user-principal``
 names the account the credentials belong to, its ``addressbook-home-set`` and then its books (node/dav_target.py
 has the URL space). Clients sign in with HTTP Basic: the account's name and one of its app passwords
