@@ -35,6 +35,7 @@ from node.app import build_app  # noqa: E402
 from node.app_passwords import add_app_password  # noqa: E402
 from node.config import load_config  # noqa: E402
 from node.dav import setup_dav  # noqa: E402
+from node.graph import Graph  # noqa: E402
 from node.keys import save_node_key  # noqa: E402
 from node.server import Server  # noqa: E402
 from protocol.keys import generate_rsa_key  # noqa: E402
@@ -73,8 +74,13 @@ class Timer:
 
 
 async def fill(server: Server, cards: int) -> None:
-    ctx = await server.context("alice")
-    g = ctx.graph
+    # borrowed, not merely looked up: on a busy machine filling takes longer than the pool keeps an unused
+    # graph open (node/server.py close_idle), and a graph closed under the fill ends the run
+    async with server.borrow("alice") as ctx:
+        await _fill(ctx.graph, cards)
+
+
+async def _fill(g: Graph, cards: int) -> None:
     started = time.perf_counter()
     for start in range(0, cards, 500):
         await asyncio.gather(
@@ -116,92 +122,99 @@ async def main() -> None:
         try:
             await server.add_account("alice")
             await fill(server, args.cards)
-            ctx = await server.context("alice")
-            password = await add_app_password(ctx.store, "bench", ctx.graph.now())
-            timer = Timer()
-            app = build_app(server, extensions=[setup_dav])
-            app.middlewares.insert(0, timer.middleware)
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            host, port = runner.addresses[0][:2]
-            base = f"http://{host}:{port}"
-            auth = "Basic " + base64.b64encode(f"alice:{password}".encode()).decode()
-            results: list[dict[str, object]] = []
-            async with ClientSession() as http:
+            # borrowed for the whole run, so the pool never closes the graph under it (node/server.py)
+            async with server.borrow("alice") as ctx:
+                password = await add_app_password(ctx.store, "bench", ctx.graph.now())
+                timer = Timer()
+                app = build_app(server, extensions=[setup_dav])
+                app.middlewares.insert(0, timer.middleware)
+                runner = web.AppRunner(app, access_log=None)
+                await runner.setup()
+                site = web.TCPSite(runner, "127.0.0.1", 0)
+                await site.start()
+                host, port = runner.addresses[0][:2]
+                base = f"http://{host}:{port}"
+                auth = "Basic " + base64.b64encode(f"alice:{password}".encode()).decode()
+                results: list[dict[str, object]] = []
+                async with ClientSession() as http:
 
-                async def call(method: str, body: bytes, depth: str = "1") -> tuple[bytes, float, float]:
-                    start = time.perf_counter()
-                    async with http.request(
-                        method,
-                        base + BOOK,
-                        data=body,
-                        headers={"Authorization": auth, "Depth": depth, "Content-Type": "application/xml"},
-                    ) as resp:
-                        raw = await resp.read()
-                        assert resp.status == 207, (resp.status, raw[:300])
-                    return raw, timer.last, time.perf_counter() - start
+                    async def call(method: str, body: bytes, depth: str = "1") -> tuple[bytes, float, float]:
+                        start = time.perf_counter()
+                        async with http.request(
+                            method,
+                            base + BOOK,
+                            data=body,
+                            headers={
+                                "Authorization": auth,
+                                "Depth": depth,
+                                "Content-Type": "application/xml",
+                            },
+                        ) as resp:
+                            raw = await resp.read()
+                            assert resp.status == 207, (resp.status, raw[:300])
+                        return raw, timer.last, time.perf_counter() - start
 
-                await call("PROPFIND", PROPFIND)  # the first request checks the app password (scrypt)
-                # initial sync: every href and ETag, then the cards in batches
-                started = time.perf_counter()
-                listing, server_list, _ = await call("REPORT", SYNC.format(token="", data="").encode(), "0")
-                token = listing.decode().rsplit("<d:sync-token>", 1)[1].split("<", 1)[0]
-                hrefs = [
-                    h.split("</d:href>", 1)[0]
-                    for h in listing.decode().split("<d:href>")[1:]
-                    if h.split("</d:href>", 1)[0].endswith(".vcf")
-                ]
-                batch_server: list[float] = []
-                for start in range(0, len(hrefs), args.batch):
-                    _, s, _ = await call("REPORT", multiget(hrefs[start : start + args.batch]), "0")
-                    batch_server.append(s)
-                initial = time.perf_counter() - started
-                results.append(
-                    {
-                        "metric": "initial_sync_seconds",
-                        "cards": len(hrefs),
-                        "batch": args.batch,
-                        "wall_s": round(initial, 3),
-                        "server_s": round(server_list + sum(batch_server), 3),
-                        "multiget_batch_server_p50_ms": round(pct(batch_server, 0.5), 2),
-                        "multiget_batch_server_p99_ms": round(pct(batch_server, 0.99), 2),
-                    }
-                )
-                # incremental syncs after 10 changes, beside plain PROPFINDs of the whole collection
-                people = [p.id for p in (await ctx.graph.list_people(order="created", limit=500)).items]
-                sync_server, sync_wall, prop_server, prop_wall = [], [], [], []
-                for r in range(args.rounds):
-                    for pid in people[r * 10 % len(people) :][:10]:
-                        await ctx.graph.update_person(pid, {"title": f"Round {r}"})
-                    raw, s, w = await call(
-                        "REPORT", SYNC.format(token=token, data="<c:address-data/>").encode(), "0"
+                    await call("PROPFIND", PROPFIND)  # the first request checks the app password (scrypt)
+                    # initial sync: every href and ETag, then the cards in batches
+                    started = time.perf_counter()
+                    listing, server_list, _ = await call(
+                        "REPORT", SYNC.format(token="", data="").encode(), "0"
                     )
-                    assert raw.count(b"<d:response>") >= 10, raw[:500]
-                    token = raw.decode().rsplit("<d:sync-token>", 1)[1].split("<", 1)[0]
-                    sync_server.append(s)
-                    sync_wall.append(w)
-                    _, s, w = await call("PROPFIND", PROPFIND)
-                    prop_server.append(s)
-                    prop_wall.append(w)
-                results.append(
-                    {
-                        "metric": "incremental_sync_after_10_changes_ms",
-                        "rounds": args.rounds,
-                        "server_p50": round(pct(sync_server, 0.5), 2),
-                        "server_p99": round(pct(sync_server, 0.99), 2),
-                        "wall_p50": round(pct(sync_wall, 0.5), 2),
-                        "budget_ms": 50,
-                        "within_budget": pct(sync_server, 0.5) < 50,
-                        "baseline_propfind_depth1_server_p50": round(pct(prop_server, 0.5), 2),
-                        "baseline_propfind_depth1_wall_p50": round(pct(prop_wall, 0.5), 2),
-                        "speedup_vs_propfind": round(
-                            statistics.median(prop_server) / statistics.median(sync_server), 1
-                        ),
-                    }
-                )
-            await runner.cleanup()
+                    token = listing.decode().rsplit("<d:sync-token>", 1)[1].split("<", 1)[0]
+                    hrefs = [
+                        h.split("</d:href>", 1)[0]
+                        for h in listing.decode().split("<d:href>")[1:]
+                        if h.split("</d:href>", 1)[0].endswith(".vcf")
+                    ]
+                    batch_server: list[float] = []
+                    for start in range(0, len(hrefs), args.batch):
+                        _, s, _ = await call("REPORT", multiget(hrefs[start : start + args.batch]), "0")
+                        batch_server.append(s)
+                    initial = time.perf_counter() - started
+                    results.append(
+                        {
+                            "metric": "initial_sync_seconds",
+                            "cards": len(hrefs),
+                            "batch": args.batch,
+                            "wall_s": round(initial, 3),
+                            "server_s": round(server_list + sum(batch_server), 3),
+                            "multiget_batch_server_p50_ms": round(pct(batch_server, 0.5), 2),
+                            "multiget_batch_server_p99_ms": round(pct(batch_server, 0.99), 2),
+                        }
+                    )
+                    # incremental syncs after 10 changes, beside plain PROPFINDs of the whole collection
+                    people = [p.id for p in (await ctx.graph.list_people(order="created", limit=500)).items]
+                    sync_server, sync_wall, prop_server, prop_wall = [], [], [], []
+                    for r in range(args.rounds):
+                        for pid in people[r * 10 % len(people) :][:10]:
+                            await ctx.graph.update_person(pid, {"title": f"Round {r}"})
+                        raw, s, w = await call(
+                            "REPORT", SYNC.format(token=token, data="<c:address-data/>").encode(), "0"
+                        )
+                        assert raw.count(b"<d:response>") >= 10, raw[:500]
+                        token = raw.decode().rsplit("<d:sync-token>", 1)[1].split("<", 1)[0]
+                        sync_server.append(s)
+                        sync_wall.append(w)
+                        _, s, w = await call("PROPFIND", PROPFIND)
+                        prop_server.append(s)
+                        prop_wall.append(w)
+                    results.append(
+                        {
+                            "metric": "incremental_sync_after_10_changes_ms",
+                            "rounds": args.rounds,
+                            "server_p50": round(pct(sync_server, 0.5), 2),
+                            "server_p99": round(pct(sync_server, 0.99), 2),
+                            "wall_p50": round(pct(sync_wall, 0.5), 2),
+                            "budget_ms": 50,
+                            "within_budget": pct(sync_server, 0.5) < 50,
+                            "baseline_propfind_depth1_server_p50": round(pct(prop_server, 0.5), 2),
+                            "baseline_propfind_depth1_wall_p50": round(pct(prop_wall, 0.5), 2),
+                            "speedup_vs_propfind": round(
+                                statistics.median(prop_server) / statistics.median(sync_server), 1
+                            ),
+                        }
+                    )
+                await runner.cleanup()
         finally:
             await server.close()
     for line in results:
