@@ -534,6 +534,12 @@ async def _cmd_note_list(args: argparse.Namespace) -> int:
 
 
 async def _cmd_circle(args: argparse.Namespace) -> int:
+    if args.action in ("publish", "unpublish"):
+        from node.cli_dav import circle_publish
+
+        _need(args.name, "NAME")
+        return await circle_publish(args, published=args.action == "publish")
+
     async def run(ctx: AccountContext) -> int:
         g = ctx.graph
         if args.action == "list":
@@ -962,9 +968,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_cmd_note_list)
 
     p = sub.add_parser(
-        "circle", help="circles: list | add NAME | remove NAME | join PERSON CIRCLE | leave PERSON CIRCLE"
+        "circle",
+        help="circles: list | add NAME | remove NAME | join PERSON CIRCLE | leave PERSON CIRCLE | "
+        "publish NAME | unpublish NAME (an address book of its own for phones, CardDAV)",
     )
-    p.add_argument("action", choices=("list", "add", "remove", "join", "leave"))
+    p.add_argument("action", choices=("list", "add", "remove", "join", "leave", "publish", "unpublish"))
     p.add_argument("name", nargs="?")
     p.add_argument("target", nargs="?")
     p.add_argument("--cadence", type=int, help="with add: days between touches for the circle")
@@ -1041,10 +1049,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list[Callable[[Any], None]]:
     """The command groups kept in modules of their own, registered in this order."""
-    from node import cli_accounts, cli_card, cli_federation, cli_import, cli_org, cli_relationship, cli_web
+    from node import (
+        cli_accounts,
+        cli_card,
+        cli_dav,
+        cli_federation,
+        cli_import,
+        cli_org,
+        cli_relationship,
+        cli_web,
+    )
 
     return [
         cli_accounts.register,
+        cli_dav.register,
         cli_import.register,
         cli_federation.register,
         cli_card.register,

@@ -494,6 +494,12 @@ def test_local_commands_print_valid_json(
     monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
     assert run(("password",), "set", "--stdin")["password"] == "set"
     assert run(("password",), "clear")["password"] == "cleared"
+    made = run(("app-password",), "add", "phone")
+    assert made["name"] == "phone" and len(made["password"]) >= 30
+    assert [p["name"] for p in run(("app-password",), "list")["items"]] == ["phone"]
+    assert run(("app-password",), "revoke", "phone") == {"revoked": "phone"}
+    assert run(("circle",), "publish", "science")["published"] is True
+    assert run(("circle",), "unpublish", "science")["published"] is False
     vcf = tmp_path / "one.vcf"
     vcf.write_text(
         "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Grace Hopper\r\nEMAIL:grace@navy.example\r\nEND:VCARD\r\n"
