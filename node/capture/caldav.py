@@ -14,6 +14,7 @@ Rules kept:
 from __future__ import annotations
 
 import asyncio
+import ssl
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from datetime import datetime
@@ -49,11 +50,17 @@ class _Stop(Exception):
 
 
 async def _request(
-    session: aiohttp.ClientSession, method: str, url: str, auth: aiohttp.BasicAuth, body: bytes, depth: str
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    auth: aiohttp.BasicAuth,
+    body: bytes,
+    depth: str,
+    tls: ssl.SSLContext | bool = True,
 ) -> bytes:
     headers = {"Depth": depth, "Content-Type": "application/xml; charset=utf-8"}
     async with session.request(
-        method, url, data=body, auth=auth, headers=headers, allow_redirects=False
+        method, url, data=body, auth=auth, headers=headers, allow_redirects=False, ssl=tls
     ) as resp:
         if resp.status in (401, 403):
             raise _Stop(
@@ -150,8 +157,9 @@ async def _sync_one(
     etags: dict[str, str] = dict(cursor.get("etags") or {})
     recurring: set[str] = set(cursor.get("recurring") or [])
     base = urlsplit(link.url)
+    tls: ssl.SSLContext | bool = ssl.create_default_context(cafile=link.ca_file) if link.ca_file else True
     try:
-        listing = _multistatus(await _request(session, "PROPFIND", link.url, auth, _PROPFIND, "1"))
+        listing = _multistatus(await _request(session, "PROPFIND", link.url, auth, _PROPFIND, "1", tls))
         current: dict[str, str] = {}
         for href, props in listing:
             target = urljoin(link.url, href)
@@ -168,7 +176,7 @@ async def _sync_one(
         now = clock()
         for i in range(0, len(wanted), MULTIGET):
             part = wanted[i : i + MULTIGET]
-            found = _multistatus(await _request(session, "REPORT", link.url, auth, _multiget(part), "1"))
+            found = _multistatus(await _request(session, "REPORT", link.url, auth, _multiget(part), "1", tls))
             items: list[ImportItem] = []
             for href, props in found:
                 text = props.get("data")

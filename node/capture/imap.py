@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import imaplib
+import logging
 import re
 import socket
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.errors import MessageError
 
 from node.capture.links import ImapLink, imap_links, is_loopback, password_of
 from node.capture.mail import HEADER_FIELDS, classify, parse_headers
@@ -251,6 +253,7 @@ def _text(value: object) -> str:
     return str(value)[:200]
 
 
+_log = logging.getLogger("kith.capture")
 _DROPPED = (imaplib.IMAP4.abort, OSError, EOFError, ssl.SSLError, socket.timeout)
 
 
@@ -355,9 +358,13 @@ def _rows(
 ) -> list[MailRow]:
     """Parse and classify a batch (in a worker thread: parsing headers is CPU work)."""
     out = []
-    for _uid, internal, raw in fetched:
-        headers = parse_headers(raw, want_subject=subjects)
-        msg = classify(headers, owner=owner, internal_date=internal, now=now)
+    for uid, internal, raw in fetched:
+        try:
+            headers = parse_headers(raw, want_subject=subjects)
+            msg = classify(headers, owner=owner, internal_date=internal, now=now)
+        except (ValueError, LookupError, UnicodeError, MessageError) as exc:  # a header no rule foresaw
+            _log.warning("message UID %s could not be read (%s); it was left out", uid, exc)
+            continue
         out.append(
             MailRow(
                 message_id=msg.message_id,

@@ -18,6 +18,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.errors import MessageError
 from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -126,7 +127,7 @@ def _decode(value: str | None, limit: int) -> str:
     value = value[: limit * 8]
     try:
         text = str(make_header(decode_header(value)))
-    except (LookupError, UnicodeError, ValueError, AssertionError, IndexError):
+    except (LookupError, UnicodeError, ValueError, AssertionError, IndexError, MessageError):
         text = value
     return _clean(text, limit)
 
