@@ -35,6 +35,7 @@ __all__ = [
     "Digest",
     "DigestItem",
     "DigestSettings",
+    "IntroductionSource",
     "build_digest",
     "cadence_suggestions",
     "current_period",

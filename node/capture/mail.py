@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.errors import MessageError
 from email.header import decode_header, make_header
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 
 __all__ = [
@@ -57,7 +55,7 @@ _MAX_ID = 998  # RFC 5322's line limit: no real Message-ID is longer
 _MAX_NAME = 200
 _MAX_SUBJECT = 300
 _MAX_ADDRESSES = 2000  # parsed from one header; beyond that the message is a broadcast anyway
-_ID = re.compile(rb"<[^<>\s]{1,990}>")
+_ID = re.compile(r"<[^<>\s]{1,990}>")
 _NO_REPLY = re.compile(
     r"^(?:no-?reply|do-?not-?reply|noreply|mailer-daemon|postmaster|bounces?|notifications?|news(?:letter)?)"
     r"(?:[+._-].*)?$"
@@ -111,6 +109,8 @@ def fold_address(raw: str) -> str | None:
 
 def _clean(text: str, limit: int) -> str:
     """Printable text on one line: control and bidirectional-override characters dropped, spaces squeezed."""
+    if len(text) <= limit and text.isascii() and text.isprintable() and "  " not in text:
+        return text.strip()
     out = "".join(
         " " if c in "\t\r\n" else c
         for c in text[: limit * 4]
@@ -132,73 +132,139 @@ def _decode(value: str | None, limit: int) -> str:
     return _clean(text, limit)
 
 
-def _first_id(raw: bytes | str | None) -> str | None:
+def _first_id(raw: str | None) -> str | None:
     if not raw:
         return None
-    data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw
-    found = _ID.search(data[:8192])
-    if found is None:
-        return None
-    return found.group(0).decode("ascii", "replace")[:_MAX_ID]
+    found = _ID.search(raw, 0, 8192)
+    return None if found is None else found.group(0)[:_MAX_ID]
+
+
+_COMPLEX = re.compile(r'["()\\;:]|=\?')  # quoting, comments, groups, encoded words: the full parser's job
+_FOLD_CACHE: dict[str, str | None] = {}
+_UNFOLD = re.compile(r"\r?\n[ \t]+")
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
+_SIMPLE_DATE = re.compile(
+    r"\s*(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d{2}):(\d{2})(?::(\d{2}))?\s+([+-])(\d{2})(\d{2})"
+)
+
+
+def _fold(addr: str) -> str | None:
+    """fold_address, remembered: a mailbox names the same few thousand correspondents again and again."""
+    try:
+        return _FOLD_CACHE[addr]
+    except KeyError:
+        pass
+    uri = fold_address(addr)
+    if len(_FOLD_CACHE) > 100_000:
+        _FOLD_CACHE.clear()
+    _FOLD_CACHE[addr] = uri
+    return uri
+
+
+def _pairs(text: str) -> list[tuple[str, str]]:
+    """(name, address) pairs of an address list. Plain lists (``Name <a@b>, c@d``: nearly every header) are
+    split here; anything with quoting, comments, groups or encoded words goes to the standard library's parser."""
+    if _COMPLEX.search(text) is None:
+        out = []
+        for piece in text.split(","):
+            lt = piece.find("<")
+            if lt >= 0:
+                gt = piece.find(">", lt)
+                out.append((piece[:lt].strip(), piece[lt + 1 : gt if gt > lt else len(piece)].strip()))
+            elif piece.strip():
+                out.append(("", piece.strip()))
+        return out
+    try:
+        return getaddresses([text])
+    except (ValueError, IndexError, RecursionError):
+        return []
 
 
 def _addresses(values: Iterable[str | None]) -> list[tuple[str, str]]:
     out: dict[str, str] = {}
-    texts = [v[: 1 << 20] for v in values if v]
-    try:
-        pairs = getaddresses(texts)
-    except (ValueError, IndexError, RecursionError):
-        pairs = []
-    for name, addr in pairs[:_MAX_ADDRESSES]:
-        uri = fold_address(addr)
-        if uri is None or uri in out:
+    for value in values:
+        if not value:
             continue
-        out[uri] = _decode(name, _MAX_NAME) if name else ""
+        for name, addr in _pairs(value[: 1 << 20])[:_MAX_ADDRESSES]:
+            uri = _fold(addr)
+            if uri is None or uri in out:
+                continue
+            out[uri] = (_decode(name, _MAX_NAME) if "=?" in name else _clean(name, _MAX_NAME)) if name else ""
+            if len(out) >= _MAX_ADDRESSES:
+                return list(out.items())
     return list(out.items())
 
 
 def _date(value: str | None) -> datetime | None:
     if not value:
         return None
+    m = _SIMPLE_DATE.match(value)
+    if m is not None and m.group(2).lower() in _MONTHS:
+        day, mon, year, hh, mm, ss, sign, oh, om = m.groups()
+        try:
+            offset = timedelta(hours=int(oh), minutes=int(om)) * (1 if sign == "+" else -1)
+            moment = datetime(
+                int(year), _MONTHS[mon.lower()], int(day), int(hh), int(mm), int(ss or 0), tzinfo=UTC
+            )
+            return moment - offset
+        except (ValueError, OverflowError):
+            return None
     try:
-        moment = parsedate_to_datetime(value[:200])
+        parsed = parsedate_to_datetime(value[:200])
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if moment is None:
+    if parsed is None:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
     try:
-        return moment.astimezone(UTC)
+        return parsed.astimezone(UTC)
     except (OverflowError, ValueError):
         return None
 
 
+def _fields(raw: bytes) -> dict[str, list[str]]:
+    """The header block's fields by lower-case name, values unfolded (RFC 5322 §2.2.3). Bytes that are not
+    UTF-8 become U+FFFD: a name written raw in Latin-1 is shown damaged, never dropped with its address."""
+    fields: dict[str, list[str]] = {}
+    text = _UNFOLD.sub(" ", raw[: 1 << 20].decode("utf-8", "replace"))
+    for line in text.splitlines():
+        key, colon, value = line.partition(":")
+        if colon and key and " " not in key:
+            fields.setdefault(key.lower(), []).append(value.strip())
+    return fields
+
+
 def parse_headers(raw: bytes, *, want_subject: bool) -> MailHeaders:
     """Parse a message's header block (as BODY.PEEK[HEADER.FIELDS ...] returns it)."""
-    msg = BytesHeaderParser(policy=compat32).parsebytes(raw[: 1 << 20])
+    fields = _fields(raw)
 
     def get(name: str) -> str | None:
-        value = msg.get(name)
-        return None if value is None else str(value)
+        values = fields.get(name)
+        return values[0] if values else None
 
-    senders = _addresses([get("From")])
-    recipients = _addresses([*msg.get_all("To", []), *msg.get_all("Cc", [])])
-    message_id = _first_id(get("Message-ID"))
+    senders = _addresses([get("from")])
+    recipients = _addresses([*fields.get("to", ()), *fields.get("cc", ())])
+    message_id = _first_id(get("message-id"))
     if message_id is None:
         # No (usable) Message-ID: the same message in two folders still has the same headers.
         digest = hashlib.sha256(raw[: 1 << 16]).hexdigest()[:32]
         message_id = f"<no-id.{digest}@kith.invalid>"
-    precedence = (get("Precedence") or "").strip().lower()
-    auto = (get("Auto-Submitted") or "").strip().lower()
+    precedence = (get("precedence") or "").strip().lower()
+    auto = (get("auto-submitted") or "").strip().lower()
     return MailHeaders(
         message_id=message_id,
-        date=_date(get("Date")),
+        date=_date(get("date")),
         sender=senders[0] if senders else None,
         recipients=tuple(recipients),
-        in_reply_to=_first_id(get("In-Reply-To")),
-        subject=_decode(get("Subject"), _MAX_SUBJECT) if want_subject else "",
-        bulk=bool(get("List-Id")) or precedence in ("bulk", "list", "junk") or auto not in ("", "no"),
+        in_reply_to=_first_id(get("in-reply-to")),
+        subject=_decode(get("subject"), _MAX_SUBJECT) if want_subject else "",
+        bulk=bool(get("list-id")) or precedence in ("bulk", "list", "junk") or auto not in ("", "no"),
     )
 
 

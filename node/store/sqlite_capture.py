@@ -145,6 +145,9 @@ class SqliteCapture:
                     list(part),
                 ):
                     started[p[0]] = p[1]
+            addresses = sorted({uri for r in fresh for uri, _ in r.participants})
+            exact = await _known_people(conn, [a for a in addresses if a not in people])
+            known = {**exact, **{a: people[a] for a in addresses if a in people}}
             row = await fetch_one(conn, "SELECT coalesce(max(pk), 0) FROM mail_message")
             next_pk = int(row[0]) + 1 if row else 1
             messages: list[tuple[Any, ...]] = []
@@ -165,7 +168,8 @@ class SqliteCapture:
                 messages.append(
                     (pk, r.message_id, r.occurred_at, int(r.from_owner), initiated, r.in_reply_to, r.subject)
                 )
-                participants.extend((uri, pk) for uri, _name in r.participants)
+                # Kept for correspondents who are no one's yet: accepting one of them links these messages.
+                participants.extend((uri, pk) for uri, _name in r.participants if uri not in known)
                 if r.personal:
                     targets = r.participants if r.from_owner else r.participants[:1]  # the sender comes first
                     for uri, name in targets:
@@ -189,33 +193,48 @@ class SqliteCapture:
                 "first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at)",
                 [(a, c[0], c[1], c[2], c[3], c[4]) for a, c in counts.items()],
             )
-            addresses = sorted({uri for r in fresh for uri, _ in r.participants})
-            exact = await _known_people(conn, [a for a in addresses if a not in people])
-            known = {**exact, **{a: people[a] for a in addresses if a in people}}
-            added = 0
-            touched: set[int] = set()
+            # Interactions with the people the owner knows, written two statements for the whole batch: keys
+            # are given here (the batch is one transaction of the one writer), and a message that made an
+            # interaction before (a backfill) is left as it is.
+            wanted = [
+                (r, initiated, sorted({known[uri] for uri, _ in r.participants if uri in known}))
+                for r, (_pk, _mid, _at, _fo, initiated, _irt, _subj) in zip(fresh, messages, strict=True)
+                if not (r.broadcast or r.bulk)
+            ]
+            wanted = [w for w in wanted if w[2]]
+            made: set[str] = set()
+            for part in _chunks([r.message_id for r, _i, _w in wanted]):
+                made.update(
+                    x[0]
+                    for x in await fetch_all(
+                        conn,
+                        f"SELECT source_record_id FROM interaction WHERE source = 'imap' AND source_record_id IN "
+                        f"({placeholders(len(part))})",
+                        list(part),
+                    )
+                )
+            row = await fetch_one(conn, "SELECT coalesce(max(pk), 0) FROM interaction")
+            next_ipk = int(row[0]) + 1 if row else 1
             ids = iter(interaction_ids)
-            for r, (pk, _mid, _at, _fo, initiated, _irt, _subj) in zip(fresh, messages, strict=True):
-                del pk
-                if r.broadcast or r.bulk:
+            inserts: list[tuple[Any, ...]] = []
+            links: list[tuple[int, int]] = []
+            touched: set[int] = set()
+            for r, initiated, who in wanted:
+                if r.message_id in made:
                     continue
-                who = sorted({known[uri] for uri, _ in r.participants if uri in known})
-                if not who:
-                    continue
-                cur = await conn.execute(
-                    "INSERT OR IGNORE INTO interaction (id, occurred_at, channel, initiated_by, summary, source, "
-                    "source_record_id, created_at) VALUES (?, ?, 'email', ?, ?, 'imap', ?, ?)",
-                    (next(ids), r.occurred_at, initiated, r.subject, r.message_id, now),
-                )
-                if cur.rowcount != 1:
-                    continue
-                ipk = cur.lastrowid
-                await conn.executemany(
-                    "INSERT OR IGNORE INTO interaction_person (person_pk, interaction_pk) VALUES (?, ?)",
-                    [(p, ipk) for p in who],
-                )
+                inserts.append((next_ipk, next(ids), r.occurred_at, initiated, r.subject, r.message_id, now))
+                links.extend((p, next_ipk) for p in who)
                 touched.update(who)
-                added += 1
+                next_ipk += 1
+            await conn.executemany(
+                "INSERT INTO interaction (pk, id, occurred_at, channel, initiated_by, summary, source, "
+                "source_record_id, created_at) VALUES (?, ?, ?, 'email', ?, ?, 'imap', ?, ?)",
+                inserts,
+            )
+            await conn.executemany(
+                "INSERT OR IGNORE INTO interaction_person (person_pk, interaction_pk) VALUES (?, ?)", links
+            )
+            added = len(inserts)
             if touched:
                 await recompute_people(conn, touched)
             candidates = [a for a in counts if a not in known]

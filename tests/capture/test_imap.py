@@ -331,3 +331,21 @@ def test_cli_links_a_mailbox_with_a_sealed_password_and_syncs_with_a_json_summar
     monkeypatch.delenv("KITH_PASSPHRASE")
     locked = run_cli("--data", data_dir, "sync", "imap")
     assert locked.code == 1 and "KITH_PASSPHRASE" in locked.err
+
+
+async def test_the_running_server_captures_by_itself_every_capture_minutes(
+    ctx: AccountContext, dovecot: Dovecot, clock: Any
+) -> None:
+    from node.loop import StayInTouchLoop
+
+    user, _ = dovecot.new_user()
+    bob = await ctx.graph.create_person({"display_name": "Bob", "identities": ["bob@example.org"]})
+    dovecot.append(user, [mail("bob@example.org", ME, "<loop1@x>")])
+    await link(ctx, dovecot, user, folders=["INBOX"])
+    loop = StayInTouchLoop(ctx.server, smtp_password=None)
+    assert (await loop.run_once())["alice"] == [f"imap {user}@127.0.0.1:{dovecot.port}: complete"]
+    dovecot.append(user, [mail("bob@example.org", ME, "<loop2@x>")])
+    assert (await loop.run_once())["alice"] == []  # synced less than mail.capture_minutes ago
+    clock.advance(minutes=31)
+    assert (await loop.run_once())["alice"] == [f"imap {user}@127.0.0.1:{dovecot.port}: complete"]
+    assert (await ctx.graph.get_person(bob.id)).interaction_count == 2
