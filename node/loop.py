@@ -27,6 +27,7 @@ from node.digest import send_scheduled
 from node.errors import NodeError
 from node.graph import iso
 from node.importer import Importer
+from node.models import AccountRow
 from node.server import Server
 
 __all__ = ["LOOP", "StayInTouchLoop", "setup_loop"]
@@ -34,6 +35,7 @@ __all__ = ["LOOP", "StayInTouchLoop", "setup_loop"]
 _log = logging.getLogger("kith.loop")
 _INTERVAL = 60.0
 _FIRST = 5.0
+_PARALLEL = 4  # accounts capturing at once
 _HTTP_TIMEOUT = aiohttp.ClientTimeout(total=120, connect=15)
 
 
@@ -45,21 +47,35 @@ class StayInTouchLoop:
         self._task: asyncio.Task[None] | None = None
 
     async def run_once(self) -> dict[str, list[str]]:
-        """One cycle over every active account; what it did, by account (for tests and logs)."""
-        done: dict[str, list[str]] = {}
-        for row in await self.server.accounts.list(states=("active",)):
+        """One cycle over every active account; what it did, by account (for tests and logs). Digests go first,
+        for every account (a few reads and at most one mail each); then the captures run, each account's in a
+        task of its own, at most ``_PARALLEL`` at once, so that a mail server that answers slowly holds up
+        its own account only."""
+        rows = await self.server.accounts.list(states=("active",))
+        done: dict[str, list[str]] = {row.name: [] for row in rows}
+        for row in rows:
             try:
                 async with self.server.borrow(row) as ctx:
-                    done[row.name] = await self._account(ctx)
-            except (NodeError, OSError, aiohttp.ClientError) as exc:
-                _log.warning("stay-in-touch step of account %s failed: %s", row.name, exc)
+                    period = await send_scheduled(ctx, password=self.smtp_password)
+                if period is not None:
+                    done[row.name].append(f"digest {period}")
+            except (NodeError, OSError) as exc:
+                _log.warning("digest of account %s failed: %s", row.name, exc)
+        gate = asyncio.Semaphore(_PARALLEL)
+
+        async def capture(row: AccountRow) -> None:
+            async with gate:
+                try:
+                    async with self.server.borrow(row) as ctx:
+                        done[row.name].extend(await self._capture(ctx))
+                except (NodeError, OSError, aiohttp.ClientError) as exc:
+                    _log.warning("capture of account %s failed: %s", row.name, exc)
+
+        await asyncio.gather(*(capture(row) for row in rows))
         return done
 
-    async def _account(self, ctx: AccountContext) -> list[str]:
+    async def _capture(self, ctx: AccountContext) -> list[str]:
         did: list[str] = []
-        period = await send_scheduled(ctx, password=self.smtp_password)
-        if period is not None:
-            did.append(f"digest {period}")
         minutes = ctx.config.mail.capture_minutes
         if minutes <= 0:
             return did

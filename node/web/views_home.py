@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from node.capture.proposals import accept_proposal, dismiss_proposal, list_proposals
 from node.digest import build_digest, cadence_suggestions, mark_done, snooze
 from node.errors import BadInput
 from node.store.sqlite_outreach import SqliteOutreach
@@ -38,6 +39,7 @@ async def _home(request: web.Request) -> PageResult:
             "birthdays": digest.of("birthday"),
             "introductions": digest.of("introduction"),
             "suggestions": digest.of("cadence"),
+            "proposals": await list_proposals(graph, limit=10),
             "soon": [e for e in week.items if e.person.id not in due_ids][:10],
             "fading": fading,
             "recent": recent.items,
@@ -76,3 +78,19 @@ async def _accept_cadence(request: web.Request, form: Form) -> Done:
         raise BadInput("that suggestion is no longer open; reload the page", field="person")
     person = await ctx.graph.set_person_cadence(pid, found.suggest_days)
     return Done(to="/", message=f"Stay in touch with {person.display_name} every {found.suggest_days} days.")
+
+
+@action("/today/proposals/accept", "today_proposal_accept", back=_today)
+async def _accept_proposal(request: web.Request, form: Form) -> Done:
+    """A correspondent from the owner's mail becomes a person, with their past messages as interactions."""
+    person, linked = await accept_proposal(state(request).ctx.graph, field(form, "address", limit=320))
+    return Done(
+        to=f"/people/{person.id}", message=f"{person.display_name} added, with {linked} past messages."
+    )
+
+
+@action("/today/proposals/dismiss", "today_proposal_dismiss", back=_today)
+async def _dismiss_proposal(request: web.Request, form: Form) -> Done:
+    address = field(form, "address", limit=320)
+    await dismiss_proposal(state(request).ctx.graph, address)
+    return Done(to="/", message=f"{address.removeprefix('mailto:')} will not be proposed again.")

@@ -99,3 +99,42 @@ async def test_today_shows_birthdays_and_cadence_suggestions_and_acts_on_them(
     assert "longer than" in page  # refused with a message, nothing stored
     _path, page = await client.post("/today/cadence", {"person": cy.id}, from_page="/")
     assert "no longer open" in page
+
+
+async def test_people_from_mail_are_added_or_dismissed_from_today(client: Browserish, node: Node) -> None:
+    from node.store.sqlite_capture import MailRow, SqliteCapture
+
+    capture = SqliteCapture(node.ctx.db)
+    rows = [
+        MailRow(
+            message_id=f"<{i}@x>",
+            occurred_at=f"2026-01-0{i + 1}T10:00:00Z",
+            from_owner=i % 2 == 0,
+            participants=((addr, name),),
+            broadcast=False,
+            personal=True,
+            bulk=False,
+            in_reply_to=None,
+            subject="",
+        )
+        for i, (addr, name) in enumerate(
+            [("mailto:eve@example.org", "Eve")] * 2 + [("mailto:zed@example.org", "Zed")] * 2
+        )
+    ]
+    from node.graph import new_ids
+
+    await capture.record_mail(
+        rows, people={}, interaction_ids=new_ids("i", 4), cursor=None, now="2026-01-09T00:00:00Z"
+    )
+    page = await client.get("/")
+    assert "People from your mail" in page and "Eve" in page and "Zed" in page
+    path, page = await client.post(
+        "/today/proposals/accept", {"address": "mailto:eve@example.org"}, from_page="/"
+    )
+    assert path.startswith("/people/p_") and "Eve added, with 2 past messages" in page
+    _path, page = await client.post(
+        "/today/proposals/dismiss", {"address": "mailto:zed@example.org"}, from_page="/"
+    )
+    assert "will not be proposed again" in page and "People from your mail" not in page
+    _path, page = await client.post("/today/proposals/accept", {"address": "not an address"}, from_page="/")
+    assert "is not an e-mail address" in page
