@@ -1021,11 +1021,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list[Callable[[Any], None]]:
     """The command groups kept in modules of their own, registered in this order."""
-    from node import cli_accounts, cli_card, cli_federation, cli_import, cli_relationship, cli_web
+    from node import (
+        cli_accounts,
+        cli_capture,
+        cli_card,
+        cli_federation,
+        cli_import,
+        cli_relationship,
+        cli_web,
+    )
 
     return [
         cli_accounts.register,
         cli_import.register,
+        cli_capture.register,
         cli_federation.register,
         cli_card.register,
         cli_web.register,

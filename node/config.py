@@ -32,6 +32,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "FederationConfig",
+    "MailConfig",
     "NodeConfig",
     "Option",
     "ServerConfig",
@@ -42,6 +43,7 @@ __all__ = [
     "default_data_dir",
     "load_config",
     "passphrase_from_env",
+    "smtp_password_from_env",
     "write_config",
 ]
 
@@ -195,6 +197,36 @@ SCHEMA: tuple[Option, ...] = (
         "stay_in_touch", "due_within_days", "int", 7, "`kith due` lists people due within this many days."
     ),
     Option(
+        "mail",
+        "smtp_host",
+        "str",
+        "",
+        "SMTP server digests are sent through; empty: digests are not mailed (`kith digest --preview` still works).",
+    ),
+    Option("mail", "smtp_port", "int", 587, "SMTP port (465: TLS from the first byte).", maximum=65535),
+    Option(
+        "mail",
+        "smtp_user",
+        "str",
+        "",
+        "SMTP login, if the server wants one; the password comes from KITH_MAIL_SMTP_PASSWORD.",
+    ),
+    Option("mail", "from", "str", "", "The From address of digests, like kith@example.org."),
+    Option(
+        "mail",
+        "starttls",
+        "bool",
+        True,
+        "Upgrade the SMTP connection with STARTTLS (required before a password is sent, except to loopback).",
+    ),
+    Option(
+        "mail",
+        "capture_minutes",
+        "int",
+        30,
+        "Minutes between the running server's syncs of each account's linked mailboxes and calendars; 0: never.",
+    ),
+    Option(
         "accounts",
         "purge_after_days",
         "int",
@@ -245,6 +277,16 @@ class StayInTouchConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MailConfig:
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    from_address: str = ""  # the option mail.from ("from" is a Python keyword)
+    starttls: bool = True
+    capture_minutes: int = 30
+
+
+@dataclass(frozen=True, slots=True)
 class AccountsConfig:
     purge_after_days: int = 30
 
@@ -268,6 +310,7 @@ class Config:
     stay_in_touch: StayInTouchConfig = field(default_factory=lambda: StayInTouchConfig(7))
     accounts: AccountsConfig = field(default_factory=AccountsConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    mail: MailConfig = field(default_factory=MailConfig)
 
     @property
     def database_path(self) -> Path:
@@ -289,6 +332,13 @@ def passphrase_from_env(env: Mapping[str, str] | None = None) -> str | None:
     """The passphrase protecting private keys and stored tokens (KITH_PASSPHRASE), if the owner set one."""
     env = os.environ if env is None else env
     return env.get("KITH_PASSPHRASE") or None
+
+
+def smtp_password_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    """The SMTP password digests are sent with (KITH_MAIL_SMTP_PASSWORD): a server setting kept out of
+    kith.toml, like the passphrase."""
+    env = os.environ if env is None else env
+    return env.get("KITH_MAIL_SMTP_PASSWORD") or None
 
 
 def account_from_env(env: Mapping[str, str] | None = None) -> str | None:
@@ -397,6 +447,7 @@ def load_config(data_dir: Path, env: Mapping[str, str] | None = None) -> Config:
         stay_in_touch=StayInTouchConfig(**values["stay_in_touch"]),
         accounts=AccountsConfig(**values["accounts"]),
         storage=StorageConfig(**values["storage"]),
+        mail=MailConfig(**{("from_address" if k == "from" else k): v for k, v in values["mail"].items()}),
     )
 
 

@@ -9,7 +9,8 @@ from aiohttp import web
 
 from node.errors import BadInput
 from node.graph import Graph
-from node.web.framework import Done, Form, PageResult, action, page, safe_next, state
+from node.reach import actions, reach, set_preferred
+from node.web.framework import Done, Form, PageResult, action, page, render, safe_next, state
 from node.web.helpers import field, names_for
 from protocol.vocab import CHANNELS, RELATIONSHIP_TYPES
 
@@ -44,6 +45,7 @@ async def _person(request: web.Request) -> PageResult:
     others += [m.merged if m.survivor == pid else m.survivor for m in merges]
     if who.merged_into:
         others.append(who.merged_into)
+    reach_actions = await actions(graph, who) if who.status != "merged" else []
     return PageResult(
         template="person.html",
         title=who.display_name or "Person",
@@ -59,8 +61,54 @@ async def _person(request: web.Request) -> PageResult:
             "rel_types": sorted(RELATIONSHIP_TYPES.values(), key=lambda t: (t.category, t.name)),
             "kinds": _IDENTITY_KINDS,
             "prev_offset": max(0, offset - _TIMELINE_PAGE) if offset else None,
+            "reach": {a.n: a for a in reach_actions},
+            "preferred": next((a for a in reach_actions if a.preferred), None),
         },
     )
+
+
+@page(r"/people/{id}/reach/{n:\d+}", "person_reach")
+async def _reach(request: web.Request) -> web.StreamResponse:
+    """Follow a way of reaching the person through the node: the outreach is logged (the stay-in-touch clock
+    starts again) and the browser goes on to the address the node built from the stored identity, never to
+    one the request names. A GET, so that it is an ordinary link (mailto: opens the mail program); the
+    session's CSRF token in the link keeps another site from logging outreach in the owner's name."""
+    st = state(request)
+    if not st.sessions.csrf_ok(st.sid, request.query.get("csrf")):
+        return await render(
+            request,
+            PageResult(
+                template="error.html",
+                values={
+                    "message": "This link has expired (or came from another site). Go back, reload the "
+                    "person's page and follow it again."
+                },
+                status=403,
+                title="Link expired",
+            ),
+            st.sid,
+        )
+    n = int(request.match_info["n"][:6])
+    href, _interaction = await reach(
+        st.ctx.graph,
+        _pid(request),
+        n,
+        tag=request.query.get("t") or "",
+        message=request.query.get("via") == "message",
+    )
+    resp = web.Response(status=303, headers={"Location": href, "Cache-Control": "no-store"})
+    return resp
+
+
+@action("/people/{id}/reach/preferred", "person_reach_preferred", back=_back)
+async def _prefer(request: web.Request, form: Form) -> Done:
+    raw = field(form, "n", limit=5)
+    n = int(raw) if raw.isdigit() else None
+    chosen = await set_preferred(state(request).ctx.graph, _pid(request), n)
+    message = (
+        f"{chosen.label} {chosen.display} is the way to reach them." if chosen else "No preferred channel."
+    )
+    return Done(to=_back(request) + "#identities", message=message)
 
 
 @action("/people/{id}/interactions", "person_log", back=_back)
