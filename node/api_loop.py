@@ -22,6 +22,7 @@ from node.capture.proposals import accept_proposal, dismiss_proposal, list_propo
 from node.config import smtp_password_from_env
 from node.context import AccountContext
 from node.digest import (
+    ADDRESS_PATTERN,
     FREQUENCIES,
     DigestItem,
     DigestSettings,
@@ -50,9 +51,7 @@ def _ctx(request: web.Request) -> AccountContext:
 
 
 # -- schemas ---------------------------------------------------------------------------------------------------
-# One e-mail address, as node.digest.set_settings reads it (no list, no display name).
-_MAIL_ADDRESS = '[^@\\s<>,;"]{1,64}@[^@\\s<>,;"]{1,253}'
-_TO = {"type": "string", "pattern": f"^{_MAIL_ADDRESS}$", "description": "one e-mail address"}
+_TO = {"type": "string", "pattern": f"^{ADDRESS_PATTERN}$", "description": "one e-mail address"}
 _KEY = Param(
     "key",
     # node.digest._KEY: a kind, then what names the occurrence (due:p_x:2026-11-22, birthday:p_x:2026...)

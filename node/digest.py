@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from node.errors import BadInput
+from node.errors import BadInput, Conflict
 from node.graph import iso
 from node.store.sqlite_outreach import SqliteOutreach
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from node.context import AccountContext
 
 __all__ = [
+    "ADDRESS_PATTERN",
     "BIRTHDAYS_WITHIN",
     "FREQUENCIES",
     "INTRODUCTION_SOURCES",
@@ -52,6 +53,11 @@ FREQUENCIES = ("off", "daily", "weekly")
 BIRTHDAYS_WITHIN = 14  # days ahead a birthday shows
 NICE_CADENCES = (7, 14, 21, 30, 45, 60, 90, 120, 180, 365)
 _SETTINGS_KEY = "digest.settings"
+#: One e-mail address, as a digest's To header takes it: no list, no display name, no control characters. Written
+#: in syntax Python's re and JSON Schema (node/api_loop.py) read alike.
+_ADDRESS_CHAR = '[^@\\s<>,;"\\u0000-\\u001f\\u007f]'
+ADDRESS_PATTERN = f"{_ADDRESS_CHAR}{{1,64}}@{_ADDRESS_CHAR}{{1,253}}"
+_ADDRESS = re.compile(ADDRESS_PATTERN)
 _KEY = re.compile(r"[a-z]{1,20}:[A-Za-z0-9_:.@+-]{1,200}")
 _RETRY_AFTER = timedelta(minutes=10)
 
@@ -94,6 +100,14 @@ class DigestSettings:
     weekday: int = 0  # weekly digests: Monday = 0
 
 
+def _address(to: str) -> str:
+    """One e-mail address, nothing else: it becomes the To header of a mail (no list, no header injection)."""
+    to = to.strip()
+    if to and not _ADDRESS.fullmatch(to):
+        raise BadInput("to must be one e-mail address, like you@example.org", field="to")
+    return to
+
+
 # -- settings --------------------------------------------------------------------------------------------------
 async def get_settings(ctx: AccountContext) -> DigestSettings:
     raw = await ctx.store.misc.meta_get(_SETTINGS_KEY)
@@ -118,11 +132,10 @@ async def set_settings(
     every = current.every if every is None else every
     if every not in FREQUENCIES:
         raise BadInput(f"every must be one of {', '.join(FREQUENCIES)}", field="every")
-    to = current.to if to is None else to.strip()
-    if to and (not re.fullmatch(r"[^@\s<>,;\"]{1,64}@[^@\s<>,;\"]{1,253}", to)):
-        raise BadInput("to must be one e-mail address, like you@example.org", field="to")
+    to = current.to if to is None else _address(to)
     if every != "off" and not to:
-        raise BadInput("say where digests go: --to you@example.org", field="to")
+        # The address may be stored already: without one in either place the request meets the settings' state.
+        raise Conflict("say where digests go: --to you@example.org", field="to")
     hour = current.hour if hour is None else hour
     weekday = current.weekday if weekday is None else weekday
     if not 0 <= hour <= 23:
@@ -331,9 +344,9 @@ async def send_digest(
     from node.mailer import send_mail
 
     settings = await get_settings(ctx)
-    target = (to or settings.to).strip()
-    if not target:
-        raise BadInput(
+    target = _address(to or settings.to)
+    if not target:  # none given, none stored: the settings' state, not a malformed request
+        raise Conflict(
             "no address to send to: `kith digest settings --to you@example.org` or --to", field="to"
         )
     digest = await build_digest(ctx)
@@ -345,7 +358,7 @@ async def send_digest(
 async def send_scheduled(ctx: AccountContext, *, password: str | None) -> str | None:
     """The running server's step for one account: if this period's digest is due and not yet claimed, claim it
     and send it. Returns the period sent (or whose sending failed), None when nothing was due."""
-    from node.mailer import MailError, send_mail
+    from node.mailer import send_mail
 
     settings = await get_settings(ctx)
     now = ctx.graph.clock()
@@ -361,7 +374,7 @@ async def send_scheduled(ctx: AccountContext, *, password: str | None) -> str | 
     subject, text = render_text(digest, ctx.config.base_url)
     try:
         await send_mail(ctx.config.mail, password, to=settings.to, subject=subject, text=text)
-    except (MailError, BadInput) as exc:
+    except Conflict as exc:  # MailError, or the server's mail settings
         await outreach.finish_digest(period, error=exc.message[:500], now=iso(ctx.graph.clock()))
         return period
     await outreach.finish_digest(period, error=None, now=iso(ctx.graph.clock()))

@@ -12,7 +12,7 @@ from email.utils import formatdate, make_msgid
 
 from node.capture.links import is_loopback
 from node.config import MailConfig
-from node.errors import BadInput, Conflict
+from node.errors import Conflict
 
 __all__ = ["MailError", "check_mail_config", "send_mail"]
 
@@ -24,18 +24,19 @@ class MailError(Conflict):
 
 
 def check_mail_config(config: MailConfig, password: str | None) -> None:
-    """Raise BadInput when digests cannot be mailed with these settings, saying which setting to set."""
+    """Raise Conflict when digests cannot be mailed with these settings, saying which setting to set: the server's
+    configuration is the state a request meets, not something the request got wrong (409, not 400)."""
     if not config.smtp_host:
-        raise BadInput("set mail.smtp_host (KITH_MAIL_SMTP_HOST) to mail digests", field="mail.smtp_host")
+        raise Conflict("set mail.smtp_host (KITH_MAIL_SMTP_HOST) to mail digests", field="mail.smtp_host")
     if not config.from_address or "@" not in config.from_address:
-        raise BadInput("set mail.from (KITH_MAIL_FROM) to the address digests come from", field="mail.from")
+        raise Conflict("set mail.from (KITH_MAIL_FROM) to the address digests come from", field="mail.from")
     secure = config.starttls or config.smtp_port == 465
     if config.smtp_user and not password:
-        raise BadInput(
+        raise Conflict(
             "mail.smtp_user is set: give its password in KITH_MAIL_SMTP_PASSWORD", field="mail.smtp_user"
         )
     if config.smtp_user and not secure and not is_loopback(config.smtp_host):
-        raise BadInput(
+        raise Conflict(
             "refusing to send the SMTP password unencrypted: set mail.starttls (or use port 465)",
             field="mail.starttls",
         )

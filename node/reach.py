@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import quote
 
-from node.errors import BadInput, NotFound
+from node.errors import NotFound
 from node.graph import Graph, new_id, parse_when
 from node.models import Identity, Interaction, Person
 from node.store.sqlite_outreach import SqliteOutreach
@@ -133,7 +133,8 @@ async def reach(
     person, action = await _action(graph, person_id, n, tag)
     href = action.message_href if message else action.href
     if href is None:
-        raise BadInput(f"{action.display} has no direct-message link; use its profile", field="message")
+        # Like an identity that is gone: this way to reach them does not exist (404, as node/errors.py has it).
+        raise NotFound(f"{action.display} has no direct-message link; use its profile", field="message")
     summary = f"Reached out: {'message' if message else action.label.lower()} {action.display}"
     now = graph.clock()
     for recent in (await graph.interactions(person.id, limit=10)).items:

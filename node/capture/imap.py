@@ -29,7 +29,7 @@ from email.errors import MessageError
 
 from node.capture.links import ImapLink, imap_links, is_loopback, password_of
 from node.capture.mail import HEADER_FIELDS, classify, parse_headers
-from node.errors import BadInput, NotFound
+from node.errors import Conflict, NotFound
 from node.graph import Clock, iso, new_ids, utcnow
 from node.store import GraphStore
 from node.store.sqlite_capture import MailRow, SqliteCapture
@@ -290,7 +290,7 @@ async def _sync_one(
     client = ImapClient(link, password)
     owner = link.owner
     if not owner:
-        raise BadInput(
+        raise Conflict(  # the stored link's fault, not the request's
             f"Kith cannot tell which messages are yours: the login {link.user!r} is not an e-mail address; "
             "link again with --me YOUR@ADDRESS",
             field="me",

@@ -19,11 +19,12 @@ from node.digest import (
     cadence_suggestions,
     current_period,
     mark_done,
+    send_digest,
     send_scheduled,
     set_settings,
     snooze,
 )
-from node.errors import BadInput
+from node.errors import BadInput, Conflict
 from node.graph import iso
 from node.loop import StayInTouchLoop
 from node.mailer import check_mail_config
@@ -179,18 +180,55 @@ async def test_a_failed_send_is_reported_and_retried_but_a_claim_is_never_sent_t
         assert len(smtp.messages) == 1
 
 
+# A To header that is not one plain address: a second recipient, a header of its own, a display name, controls.
+HOSTILE_TO = (
+    "me@example.org, eve@evil.example",
+    "me@example.org;eve@evil.example",
+    "me@example.org\r\nBcc: eve@evil.example",
+    "me@example.org\nBcc: eve@evil.example",
+    "Eve <eve@evil.example>",
+    "me\x00@example.org",
+    "me@example.org\x1b[2J",
+    "@example.org",
+    "me@",
+)
+
+
+@pytest.mark.parametrize("to", HOSTILE_TO)
+async def test_a_digest_goes_to_one_plain_address_or_nowhere(ctx: AccountContext, to: str) -> None:
+    """`kith digest send --to` and POST /api/digest/send took any text as the To header: a list mailed the
+    digest to someone else too. Both now take what the settings take, and nothing is sent otherwise."""
+    await ctx.graph.create_person({"display_name": "Ada", "birthday": "--11-24"})
+    with smtp_server() as smtp:
+        with_smtp(ctx, smtp)
+        with pytest.raises(BadInput, match="one e-mail address"):
+            await send_digest(ctx, password=None, to=to)
+        with pytest.raises(BadInput, match="one e-mail address"):
+            await set_settings(ctx, every="daily", to=to)
+        _digest, target = await send_digest(ctx, password=None, to=" me@example.org ")
+        assert target == "me@example.org" and [m["to"] for m in smtp.messages] == [["me@example.org"]]
+
+
+async def test_nothing_to_send_to_is_the_settings_state(ctx: AccountContext) -> None:
+    with pytest.raises(Conflict, match="--to"):
+        await send_digest(ctx, password=None)
+    with pytest.raises(Conflict, match="--to"):
+        await set_settings(ctx, every="daily")
+
+
 def test_mail_settings_say_what_is_missing() -> None:
+    """The server's settings, not the request, are at fault: Conflict (409 over the API), naming the setting."""
     from node.config import MailConfig
 
-    with pytest.raises(BadInput, match=r"mail\.smtp_host"):
+    with pytest.raises(Conflict, match=r"mail\.smtp_host"):
         check_mail_config(MailConfig(), None)
-    with pytest.raises(BadInput, match=r"mail\.from"):
+    with pytest.raises(Conflict, match=r"mail\.from"):
         check_mail_config(MailConfig(smtp_host="smtp.example.org"), None)
-    with pytest.raises(BadInput, match="KITH_MAIL_SMTP_PASSWORD"):
+    with pytest.raises(Conflict, match="KITH_MAIL_SMTP_PASSWORD"):
         check_mail_config(
             MailConfig(smtp_host="smtp.example.org", from_address="k@example.org", smtp_user="k"), None
         )
-    with pytest.raises(BadInput, match="unencrypted"):
+    with pytest.raises(Conflict, match="unencrypted"):
         check_mail_config(
             MailConfig(
                 smtp_host="smtp.example.org", from_address="k@example.org", smtp_user="k", starttls=False

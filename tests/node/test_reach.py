@@ -68,7 +68,7 @@ async def test_stale_forged_and_unknown_actions_are_refused(api: Api) -> None:
         (f"/api/people/{ada['id']}/reach/99999999999999999999", {}, 400),
         (f"/api/people/{ada['id']}/reach/abc", {}, 400),
         (f"/api/people/{ada['id']}/reach/{mail['n']}", {"tag": 5}, 400),
-        (f"/api/people/{ada['id']}/reach/{mail['n']}", {"message": True}, 400),  # e-mail has no DM link
+        (f"/api/people/{ada['id']}/reach/{mail['n']}", {"message": True}, 404),  # e-mail has no DM link
         ("/api/people/p_nobody/reach/0", {}, 404),
     ]
     for path, body, expected in cases:
@@ -109,8 +109,13 @@ async def test_digest_over_the_api(api: Api, clock: FixedClock) -> None:
     assert status == 200 and settings["every"] == "weekly"
     for bad in ({"every": "hourly"}, {"hour": "7"}, {"to": "a@b, c@d"}, {"colour": "red"}):
         assert (await api.put("/api/digest/settings", bad))[0] == 400
-    status, body = await api.post("/api/digest/send", {})
-    assert status == 400 and "mail.smtp_host" in body["error"]["message"]
+    status, body = await api.post("/api/digest/send", {})  # the server's settings: not the request's fault
+    assert status == 409 and "mail.smtp_host" in body["error"]["message"]
+    for to in ("me@example.org, eve@evil.example", "me@example.org\r\nBcc: eve@evil.example"):
+        status, body = await api.post("/api/digest/send", {"to": to})
+        assert status == 400 and body["error"]["field"] == "to", body
+    status, _ = await api.put("/api/digest/settings", {"to": ""})  # a digest that is on needs an address
+    assert status == 409 and (await api.get("/api/digest/settings"))[1]["to"] == "me@example.org"
     status, body = await api.get("/api/capture/proposals")
     assert status == 200 and body["items"] == []
     status, body = await api.post("/api/capture/imap/sync", {})
