@@ -778,7 +778,7 @@ async def _cmd_config(args: argparse.Namespace) -> int:
         _out(args, options, lambda: print(config_table_markdown()))
         return 0
     config = _config(args)
-    values = {opt.key: opt.shown(getattr(getattr(config, opt.section), opt.name)) for opt in SCHEMA}
+    values = {opt.key: opt.shown(getattr(getattr(config, opt.section), opt.attribute)) for opt in SCHEMA}
 
     def human() -> None:
         for key, value in values.items():
