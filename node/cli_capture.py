@@ -17,7 +17,7 @@ import aiohttp
 
 from node.capture.caldav import sync_caldav
 from node.capture.imap import CaptureResult, sync_imap
-from node.capture.links import caldav_links, imap_links, link_caldav, link_imap
+from node.capture.links import CAPTURE_SOURCES, caldav_links, imap_links, link_caldav, link_imap
 from node.capture.proposals import accept_proposal, dismiss_proposal, list_proposals
 from node.cli import CliError, _out, _with_ctx
 from node.config import passphrase_from_env, smtp_password_from_env
@@ -38,7 +38,6 @@ from node.reach import actions, reach, set_preferred
 
 __all__ = ["CAPTURE_SOURCES", "cmd_link_capture", "cmd_sync_capture", "register", "register_link_flags"]
 
-CAPTURE_SOURCES = ("imap", "caldav")
 _HTTP_TIMEOUT = aiohttp.ClientTimeout(total=120, connect=15)
 
 

@@ -33,6 +33,8 @@ __all__ = [
     "FREQUENCIES",
     "INTRODUCTION_SOURCES",
     "NICE_CADENCES",
+    "REMINDER_KEY",
+    "SETTINGS_KEY",
     "Digest",
     "DigestItem",
     "DigestSettings",
@@ -43,22 +45,25 @@ __all__ = [
     "get_settings",
     "mark_done",
     "render_text",
+    "restored_settings",
     "send_digest",
     "send_scheduled",
     "set_settings",
+    "settings_from_meta",
     "snooze",
 ]
 
 FREQUENCIES = ("off", "daily", "weekly")
 BIRTHDAYS_WITHIN = 14  # days ahead a birthday shows
 NICE_CADENCES = (7, 14, 21, 30, 45, 60, 90, 120, 180, 365)
-_SETTINGS_KEY = "digest.settings"
+SETTINGS_KEY = "digest.settings"  # the meta row holding the account's digest settings
 #: One e-mail address, as a digest's To header takes it: no list, no display name, no control characters. Written
 #: in syntax Python's re and JSON Schema (node/api_loop.py) read alike.
 _ADDRESS_CHAR = '[^@\\s<>,;"\\u0000-\\u001f\\u007f]'
 ADDRESS_PATTERN = f"{_ADDRESS_CHAR}{{1,64}}@{_ADDRESS_CHAR}{{1,253}}"
 _ADDRESS = re.compile(ADDRESS_PATTERN)
-_KEY = re.compile(r"[a-z]{1,20}:[A-Za-z0-9_:.@+-]{1,200}")
+#: A digest item's key: its kind, then what names the occurrence (due:p_x:2026-11-22, birthday:p_x:2026).
+REMINDER_KEY = re.compile(r"[a-z]{1,20}:[A-Za-z0-9_:.@+-]{1,200}")
 _RETRY_AFTER = timedelta(minutes=10)
 
 IntroductionSource = Callable[["AccountContext"], Awaitable[list["DigestItem"]]]
@@ -110,7 +115,7 @@ def _address(to: str) -> str:
 
 # -- settings --------------------------------------------------------------------------------------------------
 async def get_settings(ctx: AccountContext) -> DigestSettings:
-    raw = await ctx.store.misc.meta_get(_SETTINGS_KEY)
+    raw = await ctx.store.misc.meta_get(SETTINGS_KEY)
     data = json.loads(raw) if raw else {}
     return DigestSettings(
         every=data.get("every", "off"),
@@ -129,22 +134,49 @@ async def set_settings(
     weekday: int | None = None,
 ) -> DigestSettings:
     current = await get_settings(ctx)
-    every = current.every if every is None else every
+    data = _checked(
+        current.every if every is None else every,
+        current.to if to is None else to,
+        current.hour if hour is None else hour,
+        current.weekday if weekday is None else weekday,
+    )
+    await ctx.store.misc.meta_set(SETTINGS_KEY, json.dumps(data, sort_keys=True))
+    return await get_settings(ctx)
+
+
+def _checked(every: Any, to: Any, hour: Any, weekday: Any) -> dict[str, Any]:
     if every not in FREQUENCIES:
         raise BadInput(f"every must be one of {', '.join(FREQUENCIES)}", field="every")
-    to = current.to if to is None else _address(to)
+    if not isinstance(to, str):
+        raise BadInput("to must be one e-mail address, like you@example.org", field="to")
+    to = _address(to)
     if every != "off" and not to:
         # The address may be stored already: without one in either place the request meets the settings' state.
         raise Conflict("say where digests go: --to you@example.org", field="to")
-    hour = current.hour if hour is None else hour
-    weekday = current.weekday if weekday is None else weekday
-    if not 0 <= hour <= 23:
+    if isinstance(hour, bool) or not isinstance(hour, int) or not 0 <= hour <= 23:
         raise BadInput("hour must be from 0 to 23 (UTC)", field="hour")
-    if not 0 <= weekday <= 6:
+    if isinstance(weekday, bool) or not isinstance(weekday, int) or not 0 <= weekday <= 6:
         raise BadInput("weekday must be from 0 (Monday) to 6 (Sunday)", field="weekday")
-    data = {"every": every, "to": to, "hour": hour, "weekday": weekday}
-    await ctx.store.misc.meta_set(_SETTINGS_KEY, json.dumps(data, sort_keys=True))
-    return await get_settings(ctx)
+    return {"every": every, "to": to, "hour": hour, "weekday": weekday}
+
+
+def settings_from_meta(raw: str | None) -> dict[str, Any]:
+    """The stored settings as an export carries them ({} when the owner never set any)."""
+    return dict(json.loads(raw)) if raw else {}
+
+
+def restored_settings(data: Any) -> dict[str, str]:
+    """The meta row of digest settings an export carries (none for {}), checked by set_settings' rules; for a
+    restore (node/restore.py), which writes it in its own transaction."""
+    if data == {}:
+        return {}
+    if not isinstance(data, dict) or set(data) != {"every", "to", "hour", "weekday"}:
+        raise BadInput("digest settings must have every, to, hour and weekday", field="digest")
+    try:
+        checked = _checked(data["every"], data["to"], data["hour"], data["weekday"])
+    except Conflict as exc:  # nothing is stored yet: the document itself is inconsistent
+        raise BadInput(exc.message, field=exc.field) from None
+    return {SETTINGS_KEY: json.dumps(checked, sort_keys=True)}
 
 
 # -- items -----------------------------------------------------------------------------------------------------
@@ -267,7 +299,7 @@ async def build_digest(ctx: AccountContext, *, include_hidden: bool = False) -> 
 
 
 def _check_key(key: str) -> str:
-    if not isinstance(key, str) or not _KEY.fullmatch(key):
+    if not isinstance(key, str) or not REMINDER_KEY.fullmatch(key):
         raise BadInput(
             "that is not a reminder key (like due:p_x:2026-11-22); see `kith digest --preview`", field="key"
         )
