@@ -214,7 +214,11 @@ async def _cmd_proposals(args: argparse.Namespace) -> int:
             return 0
         if args.dismiss:
             await dismiss_proposal(ctx.graph, args.dismiss)
-            print(f"{args.dismiss} will not be proposed again")
+            _out(
+                args,
+                {"address": args.dismiss, "status": "dismissed"},
+                lambda: print(f"{args.dismiss} will not be proposed again"),
+            )
             return 0
         found = await list_proposals(ctx.graph, limit=args.limit)
 
@@ -270,12 +274,14 @@ async def _cmd_digest(args: argparse.Namespace) -> int:
         elif action in ("snooze", "done"):
             if not args.key:
                 raise CliError(f"kith digest {action} KEY (the key in brackets in `kith digest --preview`)")
+            # --json prints what the API answers (POST /api/digest/items/{key}/snooze and .../done).
             if action == "snooze":
                 until = await snooze(ctx, args.key, args.days)
-                print(f"snoozed until {until}")
+                state = {"key": args.key, "state": "snoozed", "until": until}
+                _out(args, state, lambda: print(f"snoozed until {until}"))
             else:
                 await mark_done(ctx, args.key)
-                print("done")
+                _out(args, {"key": args.key, "state": "done"}, lambda: print("done"))
         return 0
 
     return await _with_ctx(args, run)
@@ -285,7 +291,13 @@ async def _cmd_reach(args: argparse.Namespace) -> int:
     async def run(ctx: AccountContext) -> int:
         if args.prefer is not None:
             chosen = await set_preferred(ctx.graph, args.person, None if args.prefer < 0 else args.prefer)
-            print(f"preferred: {chosen.label} {chosen.display}" if chosen else "no preferred channel")
+            _out(
+                args,
+                {"preferred": chosen},
+                lambda: print(
+                    f"preferred: {chosen.label} {chosen.display}" if chosen else "no preferred channel"
+                ),
+            )
             return 0
         if args.n is None:
             person = await ctx.graph.get_person(args.person)
@@ -317,7 +329,7 @@ async def _cmd_cadence_suggestions(args: argparse.Namespace) -> int:
             if item is None or item.suggest_days is None:
                 raise CliError(f"no cadence suggestion for {args.accept}; see `kith cadence-suggestions`")
             person = await ctx.graph.set_person_cadence(args.accept, item.suggest_days)
-            print(f"{person.display_name}: every {item.suggest_days} days")
+            _out(args, person, lambda: print(f"{person.display_name}: every {item.suggest_days} days"))
             return 0
 
         def human() -> None:

@@ -282,7 +282,15 @@ def test_cli_links_a_mailbox_with_a_sealed_password_and_syncs_with_a_json_summar
     data_dir: Path, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     user, password = dovecot.new_user()
-    dovecot.append(user, [mail("bob@example.org", ME, "<cli1@x>"), mail(ME, "bob@example.org", "<cli2@x>")])
+    dovecot.append(
+        user,
+        [
+            mail("bob@example.org", ME, "<cli1@x>"),
+            mail(ME, "bob@example.org", "<cli2@x>"),
+            *[mail(f"{who}@example.net", ME, f"<{who}1@x>") for who in ("carol", "dan")],
+            *[mail(ME, f"{who}@example.net", f"<{who}2@x>") for who in ("carol", "dan")],
+        ],
+    )
     monkeypatch.setenv("KITH_PASSPHRASE", "correct horse")
     assert run_cli("--data", data_dir, "people", "add", "Bob", "--identity", "bob@example.org").code == 0
     monkeypatch.setattr("sys.stdin", io.StringIO("wrong\n"))
@@ -323,7 +331,17 @@ def test_cli_links_a_mailbox_with_a_sealed_password_and_syncs_with_a_json_summar
     result = run_cli("--data", data_dir, "sync", "imap", "--json")
     assert result.code == 0, result.err
     summary = json.loads(result.out)
-    assert (summary["messages"], summary["interactions_added"], summary["people_proposed"]) == (2, 2, 0)
+    assert (summary["messages"], summary["interactions_added"], summary["people_proposed"]) == (6, 2, 2)
+    # The proposals, as JSON too: the shapes the owner API answers.
+    proposed = json.loads(run_cli("--data", data_dir, "proposals", "--json").out)["items"]
+    assert [p["address"] for p in proposed] == ["mailto:carol@example.net", "mailto:dan@example.net"]
+    accepted = run_cli("--data", data_dir, "proposals", "--accept", "dan@example.net", "--json")
+    assert accepted.code == 0, accepted.err
+    added = json.loads(accepted.out)
+    assert added["person"]["display_name"] == "dan@example.net" and added["messages_linked"] == 2
+    dismissed = run_cli("--data", data_dir, "proposals", "--dismiss", "carol@example.net", "--json")
+    assert json.loads(dismissed.out) == {"address": "carol@example.net", "status": "dismissed"}
+    assert json.loads(run_cli("--data", data_dir, "proposals", "--json").out) == {"items": []}
     assert "INBOX" in result.err  # progress on stderr
     listing = json.loads(run_cli("--data", data_dir, "link", "imap", "--json").out)
     assert listing["items"][0]["encrypted"] is True
