@@ -24,6 +24,7 @@ from node.context import AccountContext
 from node.digest import (
     ADDRESS_PATTERN,
     FREQUENCIES,
+    REMINDER_KEY,
     DigestItem,
     DigestSettings,
     build_digest,
@@ -54,13 +55,23 @@ def _ctx(request: web.Request) -> AccountContext:
 _TO = {"type": "string", "pattern": f"^{ADDRESS_PATTERN}$", "description": "one e-mail address"}
 _KEY = Param(
     "key",
-    # node.digest._KEY: a kind, then what names the occurrence (due:p_x:2026-11-22, birthday:p_x:2026...)
-    {"type": "string", "pattern": "^[a-z]{1,20}:[A-Za-z0-9_:.@+-]{1,200}$", "maxLength": 221},
+    {
+        "type": "string",
+        "pattern": f"^{REMINDER_KEY.pattern}$",
+        "maxLength": 221,
+        "description": "a digest item's key, like due:p_x:2026-11-22",
+        "examples": ["due:p_x:2026-11-22"],
+    },
     "A digest item's key, from GET /api/digest",
 )
 _N = Param(
     "n",
-    {"type": "string", "pattern": "^[0-9]{1,4}$", "description": "an identity's n from the reach list"},
+    {
+        "type": "string",
+        "pattern": "^[0-9]{1,4}$",
+        "description": "an identity's n from the reach list",
+        "examples": ["0"],
+    },
     "An identity's number, from GET /api/people/{id}/reach",
 )
 _SOURCE = Param("source", {"type": "string", "enum": ["imap", "caldav"]}, "Mailboxes or calendars")
@@ -89,12 +100,12 @@ def _answer(schema: Schema, *required: str) -> Schema:
     "Today's digest: due, fading, birthdays, introductions, cadence suggestions",
     replies=ok(_DIGEST),
 )
-async def _digest(request: web.Request) -> web.Response:
+async def _get_digest(request: web.Request) -> web.Response:
     return json_response(as_json(await build_digest(_ctx(request))))
 
 
 @route("GET", "/digest/settings", "How often the digest is mailed, and where", replies=ok(_SETTINGS))
-async def _digest_settings(request: web.Request) -> web.Response:
+async def _get_digest_settings(request: web.Request) -> web.Response:
     return json_response(as_json(await get_settings(_ctx(request))))
 
 
@@ -106,7 +117,7 @@ async def _digest_settings(request: web.Request) -> web.Response:
     body=obj(
         {
             "every": {"type": "string", "enum": list(FREQUENCIES)},
-            "to": {"anyOf": [_TO, {"const": ""}], "description": "the address digests go to; '' for none"},
+            "to": {"anyOf": [_TO, {"const": ""}], "description": "one e-mail address, or '' for none"},
             "hour": integer(0, 23, description="the UTC hour from which the day's digest goes out"),
             "weekday": integer(0, 6, description="weekly digests: 0 is Monday"),
         }
@@ -141,7 +152,7 @@ async def _put_digest_settings(request: web.Request) -> web.Response:
     ),
     errors=(409,),
 )
-async def _send_digest(request: web.Request) -> web.Response:
+async def _send_digest_now(request: web.Request) -> web.Response:
     to = body(request).get("to")
     digest, target = await send_digest(_ctx(request), password=smtp_password_from_env(), to=to)
     return json_response({"to": target, "items": len(digest.items)})
@@ -166,13 +177,13 @@ _REMINDER = obj(
     body_required=False,
     replies=ok(_REMINDER),
 )
-async def _snooze(request: web.Request) -> web.Response:
+async def _snooze_digest_item(request: web.Request) -> web.Response:
     until = await snooze(_ctx(request), request.match_info["key"], body(request).get("days", 1))
     return json_response({"key": request.match_info["key"], "state": "snoozed", "until": until})
 
 
 @route("POST", "/digest/items/{key}/done", "Mark a digest item done", params=(_KEY,), replies=ok(_REMINDER))
-async def _done(request: web.Request) -> web.Response:
+async def _mark_digest_item_done(request: web.Request) -> web.Response:
     await mark_done(_ctx(request), request.match_info["key"])
     return json_response({"key": request.match_info["key"], "state": "done"})
 
@@ -185,7 +196,7 @@ async def _done(request: web.Request) -> web.Response:
     replies=ok(items_of(_REACH)),
     errors=_404,
 )
-async def _reach_list(request: web.Request) -> web.Response:
+async def _list_reach(request: web.Request) -> web.Response:
     graph = _ctx(request).graph
     person = await graph.get_person(request.match_info["id"])
     return json_response({"items": as_json(await actions(graph, person))})
@@ -213,7 +224,7 @@ async def _reach_list(request: web.Request) -> web.Response:
     ),
     errors=_404,
 )
-async def _reach(request: web.Request) -> web.Response:
+async def _reach_out(request: web.Request) -> web.Response:
     data = body(request)
     href, interaction = await reach(
         _ctx(request).graph,
@@ -227,7 +238,8 @@ async def _reach(request: web.Request) -> web.Response:
 
 @route(
     "PUT",
-    "/people/{id}/reach/preferred",
+    # Not under /reach/: POST /people/{id}/reach/preferred would be the reach route with n "preferred".
+    "/people/{id}/preferred-channel",
     "Set the preferred channel (n, or null for none)",
     body=obj(
         {"n": nullable(integer(0, 9999, description="an identity's n from the reach list; null: none"))},
@@ -236,9 +248,9 @@ async def _reach(request: web.Request) -> web.Response:
     replies=ok(_answer(nullable(_REACH), "preferred")),
     errors=_404,
 )
-async def _preferred(request: web.Request) -> web.Response:
-    n = body(request)["n"]
-    chosen = await set_preferred(_ctx(request).graph, request.match_info["id"], n)
+async def _set_preferred_channel(request: web.Request) -> web.Response:
+    n = body(request)["n"]  # a whole number by the schema, which takes 3.0 for 3 as JSON does
+    chosen = await set_preferred(_ctx(request).graph, request.match_info["id"], None if n is None else int(n))
     return json_response({"preferred": as_json(chosen)})
 
 
@@ -257,7 +269,7 @@ async def _preferred(request: web.Request) -> web.Response:
         )
     ),
 )
-async def _links(request: web.Request) -> web.Response:
+async def _list_capture_links(request: web.Request) -> web.Response:
     store = _ctx(request).store
     return json_response(
         {"imap": as_json(await imap_links(store)), "caldav": as_json(await caldav_links(store))}
@@ -273,7 +285,7 @@ async def _links(request: web.Request) -> web.Response:
     replies=ok(items_of(dataclass_schema(CaptureResult))),
     errors=(404, 409),
 )
-async def _capture_sync(request: web.Request) -> web.Response:
+async def _sync_capture(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     passphrase = ctx.server.passphrase
     if request.match_info["source"] == "imap":
@@ -293,7 +305,7 @@ async def _capture_sync(request: web.Request) -> web.Response:
     "Correspondents proposed as new people (mail exchanged both ways)",
     replies=ok(items_of(dataclass_schema(Proposal))),
 )
-async def _proposals(request: web.Request) -> web.Response:
+async def _list_proposed_people(request: web.Request) -> web.Response:
     return json_response({"items": as_json(await list_proposals(_ctx(request).graph))})
 
 
@@ -310,7 +322,7 @@ async def _proposals(request: web.Request) -> web.Response:
     ),
     errors=(404, 409),
 )
-async def _accept(request: web.Request) -> web.Response:
+async def _accept_proposed_person(request: web.Request) -> web.Response:
     data = body(request)
     person, linked = await accept_proposal(_ctx(request).graph, data["address"], name=data.get("name"))
     return json_response({"person": as_json(person), "messages_linked": linked}, status=201)
@@ -329,7 +341,7 @@ async def _accept(request: web.Request) -> web.Response:
     ),
     errors=_404,
 )
-async def _dismiss(request: web.Request) -> web.Response:
+async def _dismiss_proposed_person(request: web.Request) -> web.Response:
     address = body(request)["address"]
     await dismiss_proposal(_ctx(request).graph, address)
     return json_response({"address": address, "status": "dismissed"})

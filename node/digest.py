@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from node.errors import BadInput, Conflict
-from node.graph import iso
+from node.graph import _int, iso
 from node.store.sqlite_outreach import SqliteOutreach
 
 if TYPE_CHECKING:
@@ -153,10 +153,9 @@ def _checked(every: Any, to: Any, hour: Any, weekday: Any) -> dict[str, Any]:
     if every != "off" and not to:
         # The address may be stored already: without one in either place the request meets the settings' state.
         raise Conflict("say where digests go: --to you@example.org", field="to")
-    if isinstance(hour, bool) or not isinstance(hour, int) or not 0 <= hour <= 23:
-        raise BadInput("hour must be from 0 to 23 (UTC)", field="hour")
-    if isinstance(weekday, bool) or not isinstance(weekday, int) or not 0 <= weekday <= 6:
-        raise BadInput("weekday must be from 0 (Monday) to 6 (Sunday)", field="weekday")
+    # The graph's rule for whole numbers: JSON's 7.0 is 7 (RFC 8259 §6), as JSON Schema's "integer" says too.
+    hour = _int(hour, "hour (UTC)", 0, 23, allow_none=False)
+    weekday = _int(weekday, "weekday (0 is Monday)", 0, 6, allow_none=False)
     return {"every": every, "to": to, "hour": hour, "weekday": weekday}
 
 

@@ -83,14 +83,14 @@ async def test_preferred_channel(api: Api) -> None:
     ada = await api.person("Ada", "ada@example.org", "+44 7700 900123")
     items = (await api.get(f"/api/people/{ada['id']}/reach"))[1]["items"]
     tel = next(a for a in items if a["kind"] == "tel")
-    status, body = await api.put(f"/api/people/{ada['id']}/reach/preferred", {"n": tel["n"]})
+    status, body = await api.put(f"/api/people/{ada['id']}/preferred-channel", {"n": float(tel["n"])})
     assert status == 200 and body["preferred"]["uri"] == "tel:+447700900123"
     first = (await api.get(f"/api/people/{ada['id']}/reach"))[1]["items"][0]
     assert first["kind"] == "tel" and first["preferred"] is True
-    status, body = await api.put(f"/api/people/{ada['id']}/reach/preferred", {"n": None})
+    status, body = await api.put(f"/api/people/{ada['id']}/preferred-channel", {"n": None})
     assert body["preferred"] is None
     assert not any(a["preferred"] for a in (await api.get(f"/api/people/{ada['id']}/reach"))[1]["items"])
-    status, _ = await api.put(f"/api/people/{ada['id']}/reach/preferred", {"n": True})
+    status, _ = await api.put(f"/api/people/{ada['id']}/preferred-channel", {"n": True})
     assert status == 400
 
 
@@ -103,10 +103,15 @@ async def test_digest_over_the_api(api: Api, clock: FixedClock) -> None:
     status, body = await api.post(f"/api/digest/items/{item['key']}/snooze", {"days": 3})
     assert status == 200 and body["state"] == "snoozed"
     assert (await api.get("/api/digest"))[1]["items"] == []
-    status, _ = await api.post("/api/digest/items/not-a-key/done", {})
-    assert status == 400
+    status, body = await api.post("/api/digest/items/not-a-key/done", {})
+    assert (
+        status == 400 and "a digest item's key, like due:" in body["error"]["message"]
+    )  # not "control chars"
     status, settings = await api.put("/api/digest/settings", {"every": "weekly", "to": "me@example.org"})
     assert status == 200 and settings["every"] == "weekly"
+    # JSON's 7.0 is the whole number 7, as the schema's "integer" says: the handlers take it so too.
+    status, settings = await api.put("/api/digest/settings", {"hour": 9.0, "weekday": 2.0})
+    assert status == 200 and (settings["hour"], settings["weekday"]) == (9, 2), settings
     for bad in ({"every": "hourly"}, {"hour": "7"}, {"to": "a@b, c@d"}, {"colour": "red"}):
         assert (await api.put("/api/digest/settings", bad))[0] == 400
     status, body = await api.post("/api/digest/send", {})  # the server's settings: not the request's fault
