@@ -153,10 +153,19 @@ def _checked(every: Any, to: Any, hour: Any, weekday: Any) -> dict[str, Any]:
     if every != "off" and not to:
         # The address may be stored already: without one in either place the request meets the settings' state.
         raise Conflict("say where digests go: --to you@example.org", field="to")
-    # The graph's rule for whole numbers: JSON's 7.0 is 7 (RFC 8259 §6), as JSON Schema's "integer" says too.
-    hour = _int(hour, "hour (UTC)", 0, 23, allow_none=False)
-    weekday = _int(weekday, "weekday (0 is Monday)", 0, 6, allow_none=False)
+    hour = _whole(hour, "hour", 0, 23, "from 0 to 23 (UTC)")
+    weekday = _whole(weekday, "weekday", 0, 6, "from 0 (Monday) to 6 (Sunday)")
     return {"every": every, "to": to, "hour": hour, "weekday": weekday}
+
+
+def _whole(value: Any, field: str, lo: int, hi: int, what: str) -> int:
+    """The graph's rule for whole numbers: JSON's 7.0 is 7 (RFC 8259 §6), as JSON Schema's "integer" says."""
+    try:
+        number = _int(value, field, lo, hi, allow_none=False)
+    except BadInput:
+        raise BadInput(f"{field} must be {what}", field=field) from None
+    assert number is not None
+    return number
 
 
 def settings_from_meta(raw: str | None) -> dict[str, Any]:
