@@ -493,6 +493,18 @@ async def test_restore_refuses_a_node_that_holds_anything(source: Source, empty:
     assert (await get_card(empty.store)) == {"name": "Someone Else"}
 
 
+@pytest.mark.parametrize("key", ["digest.settings", f"capture:imap:{MAILBOX}"])
+async def test_restore_refuses_a_node_with_settings_of_its_own(
+    source: Source, empty: Graph, key: str
+) -> None:
+    """The loop's settings are meta rows like the card: a node that has its own is not empty, and the restore
+    says so whole (a second row under the same key was a database error)."""
+    await empty.store.misc.meta_set(key, "{}")
+    with pytest.raises(Conflict, match=re.escape(key)):
+        await empty.import_json(source.doc)
+    assert (await empty.list_people()).total == 0 and await empty.store.misc.meta_get(key) == "{}"
+
+
 async def test_restore_refuses_a_node_with_a_follower(source: Source, empty: Graph) -> None:
     await FederationStore(empty.store.db).add_follow(
         follow_id="https://x.example/f/1",
