@@ -17,7 +17,7 @@ from node.api_declare import ACCOUNT, body, created, items_of, ok, route
 from node.api_schema import Param, Schema, dataclass_schema, integer, nullable, obj, ref, text
 from node.capture.caldav import sync_caldav
 from node.capture.imap import CaptureResult, sync_imap
-from node.capture.links import CaldavLink, ImapLink, caldav_links, imap_links
+from node.capture.links import CAPTURE_SOURCES, CaldavLink, ImapLink, caldav_links, imap_links
 from node.capture.proposals import accept_proposal, dismiss_proposal, list_proposals
 from node.config import smtp_password_from_env
 from node.context import AccountContext
@@ -74,7 +74,7 @@ _N = Param(
     },
     "An identity's number, from GET /api/people/{id}/reach",
 )
-_SOURCE = Param("source", {"type": "string", "enum": ["imap", "caldav"]}, "Mailboxes or calendars")
+_SOURCE = Param("source", {"type": "string", "enum": list(CAPTURE_SOURCES)}, "Mailboxes or calendars")
 _DIGEST = obj(
     {
         "account": {"type": "string"},
