@@ -510,6 +510,16 @@ TABLE_RULES: dict[str, dict[str, Rule]] = {
         "updated_at": _TIME,
     },
     "reach_preference": {"person_pk": _ref(), "uri": _address, "updated_at": _TIME},
+    "fedi_message": {
+        "object_id": _iri,
+        "interaction_pk": _ref(),
+        "direction": _choice("in", "out"),
+        "actor_id": _iri,
+        "url": _iri,
+        "in_reply_to": _nullable(_iri),
+        "conversation": _iri,
+        "private": _BOOLEAN,
+    },
     "fed_follows": {
         "follow_id": _iri,
         "direction": _choice("in", "out"),

@@ -55,7 +55,15 @@ LINK_TABLES = ("bridge_link", "sync_cursor")
 #: The stay-in-touch loop's (issue 16): captured mail headers (never a body) and the correspondents they
 #: count, reminders the owner snoozed or marked done, and the preferred way to reach each person. Not the
 #: record of which digests went out (digest_sent): that is what this node mailed, which a restored node has not.
-LOOP_TABLES = ("mail_message", "mail_participant", "mail_correspondent", "reminder_state", "reach_preference")
+#: Fediverse messages (fedi_message) are kept as mail is: where each note is and its conversation, no text.
+LOOP_TABLES = (
+    "mail_message",
+    "mail_participant",
+    "mail_correspondent",
+    "reminder_state",
+    "reach_preference",
+    "fedi_message",
+)
 FEDERATION_TABLES = ("fed_follows", "fed_offers", "fed_blocks", "fed_blocked_by", "fed_settings")
 #: The federation settings an export carries: what the owner chose (aliases, a move). The others are federation's
 #: bookkeeping of what it last sent (the card version, the profile's digest), which a restored node must not

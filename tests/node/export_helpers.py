@@ -25,6 +25,7 @@ from node.importer import Importer
 from node.link_secrets import seal
 from node.owner_card import set_card, set_disclosure
 from node.store.sqlite_capture import MailRow, SqliteCapture
+from node.store.sqlite_messages import SqliteMessages
 from node.store.sqlite_outreach import SqliteOutreach
 from protocol import proofs
 from protocol.records import Relationship
@@ -261,6 +262,22 @@ async def populate_loop(graph: Graph, ids: dict[str, str], clock: FixedClock) ->
     await store.links.set_cursor(
         "caldav", CALENDAR, "https://dav.example.org/cal/alice/", {"etags": {"/cal/alice/1.ics": '"e1"'}}, now
     )
+    # a fediverse conversation: Ada's message, the owner's answer threaded into it
+    messages = SqliteMessages(store.db)
+    ada_note = "https://engines.example/users/ada/statuses/1"
+    for object_id, direction, reply_to in ((ada_note, "in", None), (ALICE + "/notes/1", "out", ada_note)):
+        await messages.record(
+            person_id=ids["a"],
+            interaction_id=new_ids("i", 1)[0],
+            object_id=object_id,
+            direction=direction,
+            actor_id="https://engines.example/users/ada",
+            url=object_id,
+            in_reply_to=reply_to,
+            private=True,
+            occurred_at=now,
+            now=now,
+        )
     outreach = SqliteOutreach(store.db)
     await outreach.set_reminder(
         f"due:{ids['b']}:2026-11-30", "snoozed", iso(clock() + timedelta(days=3)), now
