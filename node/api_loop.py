@@ -13,6 +13,8 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
+from federation import FEDERATION
+from federation.messages import MAX_MESSAGE
 from node.api_declare import ACCOUNT, body, created, items_of, ok, route
 from node.api_schema import Param, Schema, dataclass_schema, integer, nullable, obj, ref, text
 from node.capture.caldav import sync_caldav
@@ -34,9 +36,11 @@ from node.digest import (
     set_settings,
     snooze,
 )
+from node.errors import Conflict
 from node.graph import MAX_NAME
 from node.http import json_response
 from node.importer import Importer
+from node.messaging import message_person
 from node.models import as_json
 from node.reach import ReachAction, actions, reach, set_preferred
 from node.store.sqlite_capture import Proposal
@@ -252,6 +256,48 @@ async def _set_preferred_channel(request: web.Request) -> web.Response:
     n = body(request)["n"]  # a whole number by the schema, which takes 3.0 for 3 as JSON does
     chosen = await set_preferred(_ctx(request).graph, request.match_info["id"], None if n is None else int(n))
     return json_response({"preferred": as_json(chosen)})
+
+
+@route(
+    "POST",
+    "/people/{id}/message",
+    "Send a fediverse direct message to the person (a Note to their actor alone, a private mention on "
+    "Mastodon); logs it as an interaction. 400 when the person has no fediverse account",
+    body=obj(
+        {
+            "text": text(MAX_MESSAGE, nonblank=True, description="the message, as plain text"),
+            "in_reply_to": nullable(text(2048, nonblank=True, description="the id of the note it answers")),
+        },
+        required=("text",),
+    ),
+    replies=created(
+        obj(
+            {
+                "object_id": {"type": "string", "description": "the Note's id"},
+                "to": {"type": "string", "description": "the actor it went to"},
+                "conversation": {"type": "string", "description": "the id of its thread's first note"},
+                "interaction": ref("Interaction"),
+            },
+            required=("object_id", "to", "conversation", "interaction"),
+        )
+    ),
+    errors=(403, 404, 409, 410, 502, 503, 504),
+)
+async def _send_message(request: web.Request) -> web.Response:
+    data = body(request)
+    ctx = _ctx(request)
+    fed = request.config_dict.get(FEDERATION)
+    if fed is None:
+        raise Conflict("federation is off on this server, so no message can be sent; see `kith serve`'s log")
+    if fed.ctx.db.path != ctx.db.path:
+        # federation speaks as the server's default account only (node/federation_wiring.py)
+        raise Conflict(
+            f"account {ctx.name} has no fediverse actor on this server; send it from the default account"
+        )
+    sent = await message_person(
+        ctx.graph, fed, request.match_info["id"], data["text"], in_reply_to=data.get("in_reply_to")
+    )
+    return json_response(as_json(sent), status=201)
 
 
 # -- capture ---------------------------------------------------------------------------------------------------

@@ -9,9 +9,11 @@ from aiohttp import web
 
 from node.errors import BadInput
 from node.graph import Graph
+from node.messaging import fediverse_address, message_person
 from node.reach import actions, reach, set_preferred
 from node.web.framework import Done, Form, PageResult, action, page, render, safe_next, state
 from node.web.helpers import field, names_for
+from node.web.views_connections import federation_of
 from protocol.vocab import CHANNELS, RELATIONSHIP_TYPES
 
 __all__: list[str] = []
@@ -62,6 +64,7 @@ async def _person(request: web.Request) -> PageResult:
             "kinds": _IDENTITY_KINDS,
             "prev_offset": max(0, offset - _TIMELINE_PAGE) if offset else None,
             "reach": {a.n: a for a in reach_actions},
+            "fediverse": fediverse_address(who) if who.status != "merged" else None,
             "preferred": next((a for a in reach_actions if a.preferred), None),
         },
     )
@@ -126,6 +129,20 @@ async def _log_interaction(request: web.Request, form: Form) -> Done:
     return Done(
         to=safe_next(field(form, "back", limit=200) or None, _back(request)),
         message=f"Interaction with {who.display_name} logged; the stay-in-touch clock starts again.",
+    )
+
+
+@action("/people/{id}/message", "person_message", back=_back)
+async def _send_message(request: web.Request, form: Form) -> Done:
+    """A fediverse direct message to the person (node/messaging.py); errors come back as the page's flash."""
+    fed = federation_of(request)
+    if fed is None:
+        raise BadInput("federation is not available on this node, so no message can be sent", field="text")
+    graph = state(request).ctx.graph
+    sent = await message_person(graph, fed, _pid(request), field(form, "text", limit=5000))
+    return Done(
+        to=_back(request) + "#timeline",
+        message=f"Message on its way to {sent.to}; logged, and the stay-in-touch clock starts again.",
     )
 
 

@@ -217,3 +217,48 @@ async def test_a_person_without_a_fediverse_account_is_told_what_to_do(tmp_path:
         assert "has no fediverse account" in err.value.message and "kith identity add" in err.value.message
         assert await _messages(node, ada.id) == []
 
+
+async def test_the_owner_api_sends_a_message_between_real_nodes_and_threads_the_answer(
+    tmp_path: Path,
+) -> None:
+    """POST /api/people/{id}/message on two real nodes (build_app, bearer token, background workers)."""
+    from .test_real_nodes import real_node, until
+
+    async with real_node(tmp_path, "alice", 0) as a, real_node(tmp_path, "bob", 1) as b:
+        await a.api("POST", "/api/federation/follow", {"address": b.acct})
+
+        async def followed() -> bool:
+            return [f["state"] for f in await a.api("GET", "/api/federation/following")] == ["accepted"]
+
+        await until(followed, "bob accepts alice's follow")
+        bob_at_a, alice_at_b = await a.person_of(b.actor), await b.person_of(a.actor)
+        sent = await a.api("POST", f"/api/people/{bob_at_a}/message", {"text": "Coffee next week?"})
+        assert sent["to"] == b.actor and sent["interaction"]["source"] == "fediverse"
+
+        async def timeline(node: Any, person: str) -> list[dict[str, Any]]:
+            items = (await node.api("GET", f"/api/people/{person}/interactions"))["items"]
+            return [i for i in items if i["source"] == "fediverse"]
+
+        async def arrived() -> bool:
+            return len(await timeline(b, alice_at_b)) == 1
+
+        await until(arrived, "alice's message at bob")
+        body = {"text": "Tuesday!", "in_reply_to": sent["object_id"]}
+        answer = await b.api("POST", f"/api/people/{alice_at_b}/message", body)
+
+        async def threaded() -> bool:
+            return any("in the conversation of" in i["summary"] for i in await timeline(a, bob_at_a))
+
+        await until(threaded, "bob's answer at alice, in the conversation of her note")
+        assert answer["conversation"] == sent["object_id"]
+
+        # someone without a fediverse account: 400, saying what to do, and nothing sent or logged
+        ada = await a.api(
+            "POST", "/api/people", {"display_name": "Ada", "identities": ["mailto:ada@x.example"]}
+        )
+        headers = {"Authorization": f"Bearer {a.token}"}
+        url = f"{a.base}/api/people/{ada['id']}/message"
+        async with a.http.post(url, json={"text": "hi"}, headers=headers) as r:
+            assert r.status == 400
+            assert "kith identity add" in (await r.json())["error"]["message"]
+        assert (await a.api("GET", f"/api/people/{ada['id']}/interactions"))["items"] == []
