@@ -116,14 +116,20 @@ async def _get_digest_settings(request: web.Request) -> web.Response:
 @route(
     "PUT",
     "/digest/settings",
-    "Set the digest's frequency and address (fields left out keep their value); 409 when a digest is turned "
-    "on with no address given or stored",
+    "Set the digest's frequency, address and fediverse account (fields left out keep their value); 409 when a "
+    "digest is turned on with no address or account given or stored",
     body=obj(
         {
             "every": {"type": "string", "enum": list(FREQUENCIES)},
             "to": {"anyOf": [_TO, {"const": ""}], "description": "one e-mail address, or '' for none"},
             "hour": integer(0, 23, description="the UTC hour from which the day's digest goes out"),
             "weekday": integer(0, 6, description="weekly digests: 0 is Monday"),
+            "fediverse": {
+                "type": "string",
+                "maxLength": 2048,
+                "description": "your own fediverse account (@you@server or an actor URL), sent the digest as a "
+                "direct message; '' for none",
+            },
         }
     ),
     replies=ok(_SETTINGS),
@@ -137,6 +143,7 @@ async def _put_digest_settings(request: web.Request) -> web.Response:
         to=data.get("to"),
         hour=data.get("hour"),
         weekday=data.get("weekday"),
+        fediverse=data.get("fediverse"),
     )
     return json_response(as_json(settings))
 
@@ -262,11 +269,18 @@ async def _set_preferred_channel(request: web.Request) -> web.Response:
     "POST",
     "/people/{id}/message",
     "Send a fediverse direct message to the person (a Note to their actor alone, a private mention on "
-    "Mastodon); logs it as an interaction. 400 when the person has no fediverse account",
+    "Mastodon); logs it as an interaction. 409 when the person has no fediverse account",
     body=obj(
         {
             "text": text(MAX_MESSAGE, nonblank=True, description="the message, as plain text"),
-            "in_reply_to": nullable(text(2048, nonblank=True, description="the id of the note it answers")),
+            "in_reply_to": nullable(
+                {
+                    "type": "string",
+                    "maxLength": 2048,
+                    "pattern": "^https?://[^\\s]+$",
+                    "description": "the id of the note it answers (an http(s) URL)",
+                }
+            ),
         },
         required=("text",),
     ),

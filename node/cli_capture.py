@@ -257,11 +257,17 @@ async def _cmd_digest(args: argparse.Namespace) -> int:
             digest, target = await send_digest(ctx, password=smtp_password_from_env(), to=args.to)
             _out(args, {"to": target, "items": len(digest.items)}, lambda: print(f"digest sent to {target}"))
         elif action == "settings":
-            if args.every is None and args.to is None and args.hour is None and args.weekday is None:
+            given = (args.every, args.to, args.hour, args.weekday, args.fediverse)
+            if all(v is None for v in given):
                 settings = await get_settings(ctx)
             else:
                 settings = await set_settings(
-                    ctx, every=args.every, to=args.to, hour=args.hour, weekday=args.weekday
+                    ctx,
+                    every=args.every,
+                    to=args.to,
+                    hour=args.hour,
+                    weekday=args.weekday,
+                    fediverse=args.fediverse,
                 )
             _out(
                 args,
@@ -269,6 +275,7 @@ async def _cmd_digest(args: argparse.Namespace) -> int:
                 lambda: print(
                     f"digest {settings.every}"
                     + (f" to {settings.to} from {settings.hour}:00 UTC" if settings.every != "off" else "")
+                    + (f", and as a direct message to {settings.fediverse}" if settings.fediverse else "")
                 ),
             )
         elif action in ("snooze", "done"):
@@ -359,7 +366,7 @@ def register(sub: Any) -> None:
         "digest",
         help="today's digest: --preview it, send it, set how often it is mailed, snooze or mark items done",
         description="kith digest --preview [--json] | send [--to ADDR] | settings [--every daily|weekly|off] "
-        "[--to ADDR] [--hour H] [--weekday D] | snooze KEY [--days N] | done KEY",
+        "[--to ADDR] [--hour H] [--weekday D] [--fediverse @you@server] | snooze KEY [--days N] | done KEY",
     )
     p.add_argument("action", nargs="?", choices=("preview", "send", "settings", "snooze", "done"))
     p.add_argument("key", nargs="?", help="snooze, done: the item's key")
@@ -368,6 +375,11 @@ def register(sub: Any) -> None:
     p.add_argument("--every", choices=FREQUENCIES, help="settings: how often the running server mails it")
     p.add_argument("--hour", type=int, help="settings: from which hour (UTC) of the day it goes out")
     p.add_argument("--weekday", type=int, help="settings: weekly digests' day, 0 (Monday) to 6")
+    p.add_argument(
+        "--fediverse",
+        metavar="ACCOUNT",
+        help="settings: your own fediverse account (@you@server), sent the digest as a direct message ('' none)",
+    )
     p.add_argument("--days", type=int, default=1, help="snooze: for how many days")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=_cmd_digest)

@@ -14,6 +14,7 @@ claimed in the account's database before the mail is sent (node/store/sqlite_out
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 from node.errors import BadInput, Conflict
 from node.graph import _int, iso
 from node.store.sqlite_outreach import SqliteOutreach
+from protocol.addresses import normalize_acct
+from protocol.errors import InvalidRecord, KithError
 
 if TYPE_CHECKING:
     from node.context import AccountContext
@@ -38,6 +41,7 @@ __all__ = [
     "Digest",
     "DigestItem",
     "DigestSettings",
+    "DirectSender",
     "IntroductionSource",
     "build_digest",
     "cadence_suggestions",
@@ -53,6 +57,7 @@ __all__ = [
     "snooze",
 ]
 
+_log = logging.getLogger("kith.digest")
 FREQUENCIES = ("off", "daily", "weekly")
 BIRTHDAYS_WITHIN = 14  # days ahead a birthday shows
 NICE_CADENCES = (7, 14, 21, 30, 45, 60, 90, 120, 180, 365)
@@ -103,6 +108,7 @@ class DigestSettings:
     to: str = ""  # the address digests are mailed to
     hour: int = 7  # UTC hour from which the period's digest goes out
     weekday: int = 0  # weekly digests: Monday = 0
+    fediverse: str = ""  # the owner's own fediverse account, sent the digest as a direct message ("": none)
 
 
 def _address(to: str) -> str:
@@ -111,6 +117,21 @@ def _address(to: str) -> str:
     if to and not _ADDRESS.fullmatch(to):
         raise BadInput("to must be one e-mail address, like you@example.org", field="to")
     return to
+
+
+def _fediverse(value: Any) -> str:
+    """The owner's own fediverse account, as acct:user@host or an actor URL ("" for none)."""
+    if not isinstance(value, str) or len(value) > 2048:
+        raise BadInput("fediverse must be your account, like @you@mastodon.social", field="fediverse")
+    text = value.strip()
+    if not text or text.lower().startswith(("https://", "http://")):
+        return text
+    try:
+        return normalize_acct("acct:" + text.removeprefix("acct:").lstrip("@"))
+    except InvalidRecord as exc:
+        raise BadInput(
+            f"fediverse must be your account, like @you@mastodon.social ({exc.message})", field="fediverse"
+        ) from None
 
 
 # -- settings --------------------------------------------------------------------------------------------------
@@ -122,6 +143,7 @@ async def get_settings(ctx: AccountContext) -> DigestSettings:
         to=data.get("to", ""),
         hour=int(data.get("hour", 7)),
         weekday=int(data.get("weekday", 0)),
+        fediverse=data.get("fediverse", ""),
     )
 
 
@@ -132,6 +154,7 @@ async def set_settings(
     to: str | None = None,
     hour: int | None = None,
     weekday: int | None = None,
+    fediverse: str | None = None,
 ) -> DigestSettings:
     current = await get_settings(ctx)
     data = _checked(
@@ -139,23 +162,28 @@ async def set_settings(
         current.to if to is None else to,
         current.hour if hour is None else hour,
         current.weekday if weekday is None else weekday,
+        current.fediverse if fediverse is None else fediverse,
     )
     await ctx.store.misc.meta_set(SETTINGS_KEY, json.dumps(data, sort_keys=True))
     return await get_settings(ctx)
 
 
-def _checked(every: Any, to: Any, hour: Any, weekday: Any) -> dict[str, Any]:
+def _checked(every: Any, to: Any, hour: Any, weekday: Any, fediverse: Any = "") -> dict[str, Any]:
     if every not in FREQUENCIES:
         raise BadInput(f"every must be one of {', '.join(FREQUENCIES)}", field="every")
     if not isinstance(to, str):
         raise BadInput("to must be one e-mail address, like you@example.org", field="to")
     to = _address(to)
-    if every != "off" and not to:
+    account = _fediverse(fediverse)
+    if every != "off" and not to and not account:
         # The address may be stored already: without one in either place the request meets the settings' state.
-        raise Conflict("say where digests go: --to you@example.org", field="to")
+        raise Conflict("say where digests go: --to you@example.org (or --fediverse @you@server)", field="to")
     hour = _whole(hour, "hour", 0, 23, "from 0 to 23 (UTC)")
     weekday = _whole(weekday, "weekday", 0, 6, "from 0 (Monday) to 6 (Sunday)")
-    return {"every": every, "to": to, "hour": hour, "weekday": weekday}
+    checked = {"every": every, "to": to, "hour": hour, "weekday": weekday}
+    if account:  # kept only when named, so that settings without one read (and export) as before
+        checked["fediverse"] = account
+    return checked
 
 
 def _whole(value: Any, field: str, lo: int, hi: int, what: str) -> int:
@@ -178,10 +206,14 @@ def restored_settings(data: Any) -> dict[str, str]:
     restore (node/restore.py), which writes it in its own transaction."""
     if data == {}:
         return {}
-    if not isinstance(data, dict) or set(data) != {"every", "to", "hour", "weekday"}:
-        raise BadInput("digest settings must have every, to, hour and weekday", field="digest")
+    if not isinstance(data, dict) or set(data) - {"fediverse"} != {"every", "to", "hour", "weekday"}:
+        raise BadInput(
+            "digest settings must have every, to, hour and weekday (and may name fediverse)", field="digest"
+        )
     try:
-        checked = _checked(data["every"], data["to"], data["hour"], data["weekday"])
+        checked = _checked(
+            data["every"], data["to"], data["hour"], data["weekday"], data.get("fediverse", "")
+        )
     except Conflict as exc:  # nothing is stored yet: the document itself is inconsistent
         raise BadInput(exc.message, field=exc.field) from None
     return {SETTINGS_KEY: json.dumps(checked, sort_keys=True)}
@@ -395,15 +427,25 @@ async def send_digest(
     return digest, target
 
 
-async def send_scheduled(ctx: AccountContext, *, password: str | None) -> str | None:
+#: Sends a direct message (address, text) as the account's fediverse actor: federation/messages.py's send_direct
+#: bound to the running Federation (node/loop.py), when the account federates.
+DirectSender = Callable[[str, str], Awaitable[Any]]
+
+
+async def send_scheduled(
+    ctx: AccountContext, *, password: str | None, direct: DirectSender | None = None
+) -> str | None:
     """The running server's step for one account: if this period's digest is due and not yet claimed, claim it
-    and send it. Returns the period sent (or whose sending failed), None when nothing was due."""
+    and send it: mailed when the settings name an address, and as a direct message to the owner's own
+    fediverse account when they name one and ``direct`` can send it. Returns the period sent (or whose
+    sending failed), None when nothing was due."""
     from node.mailer import send_mail
 
     settings = await get_settings(ctx)
     now = ctx.graph.clock()
     period = current_period(settings, now)
-    if period is None or not settings.to:
+    to_dm = settings.fediverse if direct is not None else ""
+    if period is None or not (settings.to or to_dm):
         return None
     digest = await build_digest(ctx)
     if digest.empty:
@@ -412,10 +454,22 @@ async def send_scheduled(ctx: AccountContext, *, password: str | None) -> str | 
     if not await outreach.claim_digest(period, iso(now), iso(now - _RETRY_AFTER)):
         return None
     subject, text = render_text(digest, ctx.config.base_url)
-    try:
-        await send_mail(ctx.config.mail, password, to=settings.to, subject=subject, text=text)
-    except Conflict as exc:  # MailError, or the server's mail settings
-        await outreach.finish_digest(period, error=exc.message[:500], now=iso(ctx.graph.clock()))
-        return period
-    await outreach.finish_digest(period, error=None, now=iso(ctx.graph.clock()))
+    errors = []
+    if settings.to:
+        try:
+            await send_mail(ctx.config.mail, password, to=settings.to, subject=subject, text=text)
+        except Conflict as exc:  # MailError, or the server's mail settings
+            errors.append(exc.message)
+    if to_dm and direct is not None:
+        try:  # queued in the outbox: delivery retries on its own (docs/ARCHITECTURE.md §5)
+            await direct(to_dm, f"{subject}\n\n{text}")
+        except KithError as exc:  # the account cannot be resolved, is blocked, or the actor was deleted
+            errors.append(f"fediverse: {exc.message}")
+    tried = bool(settings.to) + bool(to_dm)
+    # failed (and so tried again later in the period) only when no way reached the owner: a retry after one
+    # way worked would send that one twice
+    error = "; ".join(errors)[:500] if len(errors) == tried else None
+    if errors and error is None:
+        _log.warning("digest %s of %s went one way only: %s", period, ctx.name, "; ".join(errors))
+    await outreach.finish_digest(period, error=error, now=iso(ctx.graph.clock()))
     return period

@@ -13,17 +13,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 import aiohttp
 from aiohttp import web
 
+from federation import FEDERATION, Federation
+from federation.messages import send_direct
 from node.capture.caldav import sync_caldav
 from node.capture.imap import sync_imap
 from node.capture.links import caldav_links, imap_links
 from node.config import smtp_password_from_env
 from node.context import AccountContext
-from node.digest import send_scheduled
+from node.digest import DirectSender, send_scheduled
 from node.errors import NodeError
 from node.graph import iso
 from node.importer import Importer
@@ -40,11 +43,32 @@ _HTTP_TIMEOUT = aiohttp.ClientTimeout(total=120, connect=15)
 
 
 class StayInTouchLoop:
-    def __init__(self, server: Server, *, smtp_password: str | None, interval: float = _INTERVAL) -> None:
+    def __init__(
+        self,
+        server: Server,
+        *,
+        smtp_password: str | None,
+        interval: float = _INTERVAL,
+        federation: Callable[[], Federation | None] = lambda: None,
+    ) -> None:
+        """``federation``: the running Federation, if any (set up after the loop: asked each cycle)."""
         self.server = server
         self.smtp_password = smtp_password
         self.interval = interval
+        self.federation = federation
         self._task: asyncio.Task[None] | None = None
+
+    def _direct(self, ctx: AccountContext) -> DirectSender | None:
+        """How to send this account's digest as a direct message: only the account federation speaks as
+        (node/federation_wiring.py: the server's default account) has a fediverse actor to send it from."""
+        fed = self.federation()
+        if fed is None or fed.ctx.db.path != ctx.db.path:
+            return None
+
+        async def direct(address: str, text: str) -> None:
+            await send_direct(fed, address, text)
+
+        return direct
 
     async def run_once(self) -> dict[str, list[str]]:
         """One cycle over every active account; what it did, by account (for tests and logs). Digests go first,
@@ -56,7 +80,7 @@ class StayInTouchLoop:
         for row in rows:
             try:
                 async with self.server.borrow(row) as ctx:
-                    period = await send_scheduled(ctx, password=self.smtp_password)
+                    period = await send_scheduled(ctx, password=self.smtp_password, direct=self._direct(ctx))
                 if period is not None:
                     done[row.name].append(f"digest {period}")
             except (NodeError, OSError) as exc:
@@ -135,7 +159,9 @@ LOOP: web.AppKey[StayInTouchLoop] = web.AppKey("kith_stay_in_touch", StayInTouch
 
 def setup_loop(app: web.Application, server: Server) -> None:
     """Start the loop with the application and stop it before the server closes."""
-    loop = StayInTouchLoop(server, smtp_password=smtp_password_from_env())
+    loop = StayInTouchLoop(
+        server, smtp_password=smtp_password_from_env(), federation=lambda: app.get(FEDERATION)
+    )
     app[LOOP] = loop
 
     async def start(_app: web.Application) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from node.errors import BadInput, NotFound
+from node.errors import Conflict, NotFound
 from node.graph import Graph, iso, new_id
 from node.models import Interaction, Person
 from node.store.sqlite_messages import MessageRow, SqliteMessages
@@ -60,7 +60,8 @@ async def message_person(
         )
     address = fediverse_address(person)
     if address is None:
-        raise BadInput(
+        # the request is sound; the person's record lacks what it needs (409, as node/errors.py has it)
+        raise Conflict(
             f"{person.display_name} has no fediverse account in Kith; add their address first "
             f"(`kith identity add {person.id} @user@their.server`, or on their page), then send the message",
             field="person",

@@ -20,7 +20,7 @@ import pytest
 
 from federation import owner
 from federation.triage import wanted
-from node.errors import BadInput
+from node.errors import BadInput, Conflict
 from node.messaging import message_person
 from node.models import Interaction
 from node.store.sqlite_messages import SqliteMessages
@@ -212,7 +212,7 @@ async def test_a_person_without_a_fediverse_account_is_told_what_to_do(tmp_path:
         ada = await graph(node).create_person(
             {"display_name": "Ada", "identities": [{"uri": "mailto:ada@engines.example"}]}
         )
-        with pytest.raises(BadInput) as err:
+        with pytest.raises(Conflict) as err:
             await message_person(graph(node), node.fed, ada.id, "hello")
         assert "has no fediverse account" in err.value.message and "kith identity add" in err.value.message
         assert await _messages(node, ada.id) == []
@@ -252,13 +252,57 @@ async def test_the_owner_api_sends_a_message_between_real_nodes_and_threads_the_
         await until(threaded, "bob's answer at alice, in the conversation of her note")
         assert answer["conversation"] == sent["object_id"]
 
-        # someone without a fediverse account: 400, saying what to do, and nothing sent or logged
+        # someone without a fediverse account: 409, saying what to do, and nothing sent or logged
         ada = await a.api(
             "POST", "/api/people", {"display_name": "Ada", "identities": ["mailto:ada@x.example"]}
         )
         headers = {"Authorization": f"Bearer {a.token}"}
         url = f"{a.base}/api/people/{ada['id']}/message"
         async with a.http.post(url, json={"text": "hi"}, headers=headers) as r:
-            assert r.status == 400
+            assert r.status == 409
             assert "kith identity add" in (await r.json())["error"]["message"]
         assert (await a.api("GET", f"/api/people/{ada['id']}/interactions"))["items"] == []
+
+
+async def test_the_digest_goes_as_a_direct_message_to_the_owners_own_account(tmp_path: Path) -> None:
+    """digest.fediverse (issue 16 §2): the running loop sends the period's digest, once, as a direct message to
+    the account the owner names; here that account is on another real node, which logs it from alice."""
+    from node.digest import set_settings
+    from node.loop import StayInTouchLoop
+
+    from .test_real_nodes import real_node, until
+
+    async with real_node(tmp_path, "alice", 0) as a, real_node(tmp_path, "bob", 1) as b:
+        await b.api("POST", "/api/federation/follow", {"address": a.acct})  # alice is a person at bob's
+
+        async def followed() -> bool:
+            return [f["state"] for f in await b.api("GET", "/api/federation/following")] == ["accepted"]
+
+        await until(followed, "alice accepts bob's follow")
+        alice_at_b = await b.person_of(a.actor)
+        ada = await a.ctx.graph.create_person({"display_name": "Ada"})
+        await a.ctx.graph.log_interaction({"people": [ada.id], "occurred_at": "2026-01-05T09:00:00Z"})
+        await a.ctx.graph.set_person_cadence(ada.id, 7)  # due for months
+        with pytest.raises(BadInput):
+            await set_settings(a.ctx, every="daily", hour=0, fediverse="not an account")
+        settings = await set_settings(a.ctx, every="daily", hour=0, fediverse="@" + b.acct)
+        assert settings.fediverse == "acct:" + b.acct and settings.to == ""
+
+        loop = StayInTouchLoop(a.ctx.server, smtp_password=None, federation=lambda: a.fed)
+        done = await loop.run_once()
+        assert [d.split(" ")[0] for d in done[a.ctx.name]] == ["digest"]
+        assert not any(d.startswith("digest") for d in (await loop.run_once())[a.ctx.name])  # once per period
+
+        async def arrived() -> bool:
+            items = (await b.api("GET", f"/api/people/{alice_at_b}/interactions"))["items"]
+            return any(i["summary"].startswith("Fediverse message from them:") for i in items)
+
+        await until(arrived, "the digest at bob's node")
+
+        async def creates(conn: Any) -> list[str]:
+            rows = await (await conn.execute("SELECT body FROM fed_outbox WHERE type = 'Create'")).fetchall()
+            return [r[0] for r in rows]
+
+        (body,) = await a.ctx.db.read(creates)
+        note = json.loads(body)["object"]
+        assert note["to"] == [b.actor] and "Ada" in note["content"] and PUBLIC not in body

@@ -562,6 +562,7 @@ def test_local_commands_print_valid_json(
     remote = (
         {("card", *w) for w in (("show",), ("set",), ("disclose",))}
         | {("actor", "delete")}
+        | {("message",)}  # --json and its line: tests/web/test_message_form.py, against two federating nodes
         | {
             (w,)
             for w in (

@@ -82,6 +82,10 @@ async def test_the_message_form_sends_a_direct_message_and_logs_it(tmp_path: Pat
         )
         assert code == 0, err
         sent = json.loads(out)
+        code, out, err = await asyncio.to_thread(
+            run_cli, "--data", alice.data_dir, "message", bob_at_alice, "One more thing"
+        )
+        assert code == 0 and out.startswith("sent to ") and "stay-in-touch clock starts again" in out
         assert sent["to"].endswith("/users/bob") and sent["interaction"]["initiated_by"] == "owner"
 
         # someone without a fediverse account: no form, a hint, and a forged post is told what to do
@@ -94,7 +98,7 @@ async def test_the_message_form_sends_a_direct_message_and_logs_it(tmp_path: Pat
         assert "kith identity add" in html_lib.unescape(after)
         with pytest.raises(SystemExit) as exited:  # the CLI exits with the API's message
             await asyncio.to_thread(cli_main, ["--data", str(alice.data_dir), "message", ada["id"], "hi"])
-        assert str(exited.value.code).startswith("error 400:") and "kith identity add" in str(
+        assert str(exited.value.code).startswith("error 409:") and "kith identity add" in str(
             exited.value.code
         )
         assert (await _api(alice, "GET", f"/api/people/{ada['id']}/interactions"))["items"] == []
