@@ -490,7 +490,13 @@ def test_local_commands_print_valid_json(
     assert run(("digest",), "snooze", suggestion["key"], "--days", "2")["state"] == "snoozed"
     assert run(("digest",), "done", suggestion["key"]) == {"key": suggestion["key"], "state": "done"}
     assert run(("cadence-suggestions",), "--accept", cy["id"])["cadence_days"] == 14
-    assert run(("digest",), "settings") == {"every": "off", "to": "", "hour": 7, "weekday": 0}
+    assert run(("digest",), "settings") == {
+        "every": "off",
+        "to": "",
+        "hour": 7,
+        "weekday": 0,
+        "fediverse": "",
+    }
     weekly = run(("digest",), "settings", "--every", "weekly", "--to", "me@example.org")
     assert weekly["every"] == "weekly" and weekly["to"] == "me@example.org"
     with smtp_server() as smtp:
