@@ -264,10 +264,16 @@ class Server:
         return ctx
 
     @contextlib.asynccontextmanager
-    async def borrow(self, account: AccountRow | str | None = None) -> AsyncIterator[AccountContext]:
+    async def borrow(
+        self, account: AccountRow | str | None = None, *, keep_open: bool = True
+    ) -> AsyncIterator[AccountContext]:
         """The account's context for the length of one piece of work (a request): its graph is not closed
-        by the pool meanwhile."""
-        ctx = await self.context(account)
+        by the pool meanwhile. ``keep_open=False`` (a background walk over every account, such as the
+        stay-in-touch loop's) closes the graph again afterwards if this borrow opened it and nothing else uses
+        it, so that a walk over 1,000 accounts never holds 1,000 databases and their threads open."""
+        row = account if isinstance(account, AccountRow) else await self.resolve(account)
+        was_open = row.pk in self._graphs
+        ctx = await self.context(row)
         entry = self._graphs[ctx.account.pk]
         entry.users += 1
         try:
@@ -275,6 +281,19 @@ class Server:
         finally:
             entry.users -= 1
             entry.last_used = time.monotonic()
+            if not keep_open and not was_open:
+                await self._close_if_unused(ctx.account.pk)
+
+    async def _close_if_unused(self, pk: int) -> None:
+        async with self._graph_lock:
+            entry = self._graphs.get(pk)
+            if entry is None or entry.users > (1 if pk in self._contexts else 0) or self._busy(pk):
+                return
+            del self._graphs[pk]
+            ctx = self._contexts.pop(pk, None)
+            if ctx is not None:
+                await ctx.imports.close()
+            await entry.db.close()
 
     def hold(self, ctx: AccountContext) -> None:
         """Keep this account's graph open for as long as the server runs: federation's loops use it between
