@@ -29,8 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from node.keys import ActorKeys  # noqa: E402
-from node.store.db import GRAPH_MIGRATIONS, SERVER_MIGRATIONS, Database  # noqa: E402
-from node.store.sqlite_accounts import SqliteAccounts  # noqa: E402
+from node.store.sqlite.accounts import SqliteAccounts  # noqa: E402
+from node.store.sqlite.db import GRAPH_MIGRATIONS, SERVER_MIGRATIONS, Database  # noqa: E402
 
 
 def _bench_node():  # type: ignore[no-untyped-def]

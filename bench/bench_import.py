@@ -33,7 +33,7 @@ from bridges.linkedin import LinkedInBridge  # noqa: E402
 from bridges.x import XBridge  # noqa: E402
 from node.importer import Importer, ImportProgress  # noqa: E402
 from node.store import Database, GraphStore  # noqa: E402
-from node.store.driver import sqlite  # noqa: E402
+from node.store.sqlite.driver import sqlite  # noqa: E402
 
 TARGET = 25_000
 NOW = "2026-11-22T00:00:00Z"

@@ -33,7 +33,7 @@ from node.files import write_private
 from node.keys import KeyError_, save_node_key
 from node.models import Page, Person, as_json
 from node.store import SchemaTooNew
-from node.store.driver import sqlite
+from node.store.sqlite.driver import sqlite
 from protocol.errors import KithError
 
 __all__ = ["CliError", "build_parser", "main"]
@@ -123,7 +123,7 @@ def _print_person(p: Person) -> None:
 
 
 def _print_tie_strength(p: Person) -> None:
-    """The score people are listed by, and the parts it is the sum of (node/store/tie_strength.py)."""
+    """The score people are listed by, and the parts it is the sum of (node/store/sqlite/tie_strength.py)."""
     if p.tie_strength is None or not p.tie_strength_parts:
         return
     parts = " + ".join(f"{part.name} {part.points:.2f}" for part in p.tie_strength_parts)

@@ -57,7 +57,7 @@ def account_of(args: argparse.Namespace) -> str | None:
 def _token(data: Path, account: str | None) -> str:
     from node.errors import NodeError
     from node.server import SERVER_FILE, choose_account, read_token
-    from node.store.sqlite_accounts import read_registry
+    from node.store.sqlite.accounts import read_registry
 
     if not (data / SERVER_FILE).exists():
         raise SystemExit(f"no Kith server in {data}; run `kith init` first (or pass --data)")

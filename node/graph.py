@@ -382,7 +382,7 @@ class Graph:
         return await self._shown(await self.store.people.update_person(person_id, fields, self.now()))
 
     async def get_person(self, person_id: str) -> Person:
-        """One person in full, with their tie strength and its parts (node/store/tie_strength.py)."""
+        """One person in full, with their tie strength and its parts (node/store/sqlite/tie_strength.py)."""
         return await self.store.people.get_person(person_id, now_jd=_julian(self.clock()))
 
     async def _shown(self, changed: Person) -> Person:

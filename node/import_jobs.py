@@ -30,7 +30,7 @@ from bridges.base import Bridge
 from node.graph import Clock, iso, new_id, utcnow
 from node.import_worker import ImportWorkers, WorkerGone
 from node.store import GraphStore
-from node.store.sqlite_import import INTERRUPTED, RunLock
+from node.store.sqlite.imports import INTERRUPTED, RunLock
 
 __all__ = ["KEEP_FINISHED", "ImportJob", "ImportJobs"]
 

@@ -42,8 +42,7 @@ from bridges.base import (
     RelatedDraft,
 )
 from node.graph import NO_NAME, iso, new_id, new_ids
-from node.store.rows import identity_search_text, names_search_text
-from node.store.sqlite_import import (
+from node.store.sqlite.imports import (
     PERSON_IMPORT_FIELDS,
     ChunkRows,
     EncodedChunk,
@@ -51,6 +50,7 @@ from node.store.sqlite_import import (
     KnownIdentity,
     KnownRecord,
 )
+from node.store.sqlite.rows import identity_search_text, names_search_text
 from protocol.addresses import Address, normalize
 from protocol.errors import InvalidRecord
 from protocol.vocab import CHANNELS, RelationshipTerm, relationship_term

@@ -12,7 +12,7 @@ Rules kept:
 - Re-importing the same export changes nothing: a record whose digest is unchanged is not touched. A newer
   export updates the person fields the owner has not edited since the last import of that record (the
   record's previous values are kept to tell), and adds what is new.
-- One import is one transaction (node/store/sqlite_import.py): a kill or an ExportError part-way leaves nothing.
+- One import is one transaction (node/store/sqlite/imports.py): a kill or an ExportError part-way leaves nothing.
   Work is done by the chunk: one look-up per table for the whole chunk, then one statement writes it all, while
   the next chunk is resolved.
 - ``dry_run`` runs exactly the same resolution in the same transaction and rolls it back.
@@ -39,7 +39,7 @@ from bridges.base import Bridge, ExportError, ImportItem
 from node.graph import Clock, iso, new_id, utcnow
 from node.import_resolve import MAX_SKIPPED_SHOWN, Resolution, is_verified_grade
 from node.store import GraphStore
-from node.store.sqlite_import import ImportSession
+from node.store.sqlite.imports import ImportSession
 
 __all__ = [
     "CHUNK",

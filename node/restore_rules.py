@@ -297,7 +297,7 @@ PERSON_RULES: dict[str, Rule] = {
     "updated_at": _TIME,
 }
 
-#: The associations a merge snapshot names (node/store/sqlite_merge.py): stable keys, or row ids in old ones.
+#: The associations a merge snapshot names (node/store/sqlite/merges.py): stable keys, or row ids in old ones.
 _SNAPSHOT_LISTS = (
     "identities",
     "relationships",

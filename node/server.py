@@ -33,9 +33,8 @@ from node.graph import Clock, iso, utcnow
 from node.import_worker import ImportWorkers
 from node.keys import ActorKeys, KeyRing, load_node_key
 from node.models import AccountRow
-from node.store import Database
-from node.store.db import GRAPH_MIGRATIONS, SERVER_MIGRATIONS
-from node.store.sqlite_accounts import SqliteAccounts
+from node.store.sqlite.accounts import SqliteAccounts
+from node.store.sqlite.db import GRAPH_MIGRATIONS, SERVER_MIGRATIONS, Database
 from protocol.states import ACCOUNT
 
 if TYPE_CHECKING:

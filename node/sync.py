@@ -31,7 +31,7 @@ from node.graph import Clock, iso, utcnow
 from node.importer import Importer
 from node.link_secrets import SecretError, open_secret, seal
 from node.store import GraphStore
-from node.store.sqlite_import import ImportSession
+from node.store.sqlite.imports import ImportSession
 
 __all__ = ["DIRECTIONS", "SOURCES", "LinkInfo", "SyncResult", "Syncer"]
 

@@ -21,10 +21,9 @@ from pathlib import Path
 
 from node.config import Config
 from node.keys import LEGACY_OWNER_FILES, KeyError_
-from node.store import Database
-from node.store.db import SERVER_MIGRATIONS
-from node.store.driver import sqlite
-from node.store.sqlite_accounts import SqliteAccounts
+from node.store.sqlite.accounts import SqliteAccounts
+from node.store.sqlite.db import SERVER_MIGRATIONS, Database
+from node.store.sqlite.driver import sqlite
 from protocol.errors import LocalError
 from protocol.keys import load_private_key_pem
 

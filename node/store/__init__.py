@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from node.store.db import Database, SchemaTooNew
-from node.store.sqlite_export import SqliteExport
-from node.store.sqlite_import import ImportStore
-from node.store.sqlite_insights import SqliteInsights
-from node.store.sqlite_links import SqliteLinks
-from node.store.sqlite_merge import SqliteMerges
-from node.store.sqlite_misc import SqliteMisc
-from node.store.sqlite_peers import SqlitePeers
-from node.store.sqlite_people import IdentityInput, SqlitePeople
+from node.store.sqlite.db import Database, SchemaTooNew
+from node.store.sqlite.export import SqliteExport
+from node.store.sqlite.imports import ImportStore
+from node.store.sqlite.insights import SqliteInsights
+from node.store.sqlite.links import SqliteLinks
+from node.store.sqlite.merges import SqliteMerges
+from node.store.sqlite.misc import SqliteMisc
+from node.store.sqlite.peers import SqlitePeers
+from node.store.sqlite.people import IdentityInput, SqlitePeople
 
 __all__ = ["Database", "GraphStore", "IdentityInput", "SchemaTooNew"]
 

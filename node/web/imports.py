@@ -23,7 +23,7 @@ from node.context import AccountContext
 from node.errors import BadInput, NotFound
 from node.graph import iso
 from node.import_jobs import ImportJob
-from node.store.sqlite_import import INTERRUPTED, RunLock
+from node.store.sqlite.imports import INTERRUPTED, RunLock
 
 __all__ = ["SOURCES", "import_status", "recent_imports", "start_import"]
 

@@ -42,8 +42,8 @@ from federation import FEDERATION, FederationContext
 from node.federation_port import NodeGraphPort
 from node.graph import Graph
 from node.store import GraphStore
-from node.store.db import Database
-from node.store.sqlite_people import SqlitePeople
+from node.store.sqlite.db import Database
+from node.store.sqlite.people import SqlitePeople
 from protocol import cavage
 from protocol.keys import SigningKey, load_public_key_pem
 

@@ -17,7 +17,7 @@ from federation import FEDERATION, Federation, FederationContext
 from node.config import Config, FederationConfig, NodeConfig, ServerConfig
 from node.context import AccountContext
 from node.keys import KeyRing
-from node.store.db import Database
+from node.store.sqlite.db import Database
 
 from .memgraph import MemoryGraph
 

@@ -17,8 +17,8 @@ from node import api_federation, cli_federation
 from node.config import write_config
 from node.errors import NodeError
 from node.server import SERVER_FILE, token_digest, write_token
-from node.store.db import SERVER_MIGRATIONS, Database
-from node.store.sqlite_accounts import SqliteAccounts
+from node.store.sqlite.accounts import SqliteAccounts
+from node.store.sqlite.db import SERVER_MIGRATIONS, Database
 from protocol.errors import KithError
 
 from .nodes import FakeClock, Node, settle, start_node

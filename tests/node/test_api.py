@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from node.api import ROUTES
-from node.store.driver import sqlite
+from node.store.sqlite.driver import sqlite
 from tests.conftest import Api, FixedClock
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ import pytest
 
 from bridges.base import ContactDraft
 from bridges.vcard import VCardBridge
-from node.store.driver import sqlite
+from node.store.sqlite.driver import sqlite
 from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,7 +19,7 @@ import pytest
 
 from node.graph import Graph
 from node.store import Database, GraphStore
-from node.store.driver import sqlite
+from node.store.sqlite.driver import sqlite
 from tests.conftest import FixedClock
 
 ROOT = Path(__file__).resolve().parents[2]

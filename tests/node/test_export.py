@@ -27,8 +27,8 @@ from node.link_secrets import open_secret
 from node.owner_card import get_card, get_disclosure, set_card
 from node.restore_rules import FED_SETTINGS, TABLE_RULES
 from node.store import Database, GraphStore
-from node.store.rows import fetch_all
-from node.store.sqlite_export import EXPORT_TABLES, EXPORTED_FED_SETTINGS, GRAPH_TABLES
+from node.store.sqlite.export import EXPORT_TABLES, EXPORTED_FED_SETTINGS, GRAPH_TABLES
+from node.store.sqlite.rows import fetch_all
 from tests.conftest import Api, CliResult, FixedClock, run_cli
 from tests.node.export_helpers import BOB, CAROL, PASSPHRASE, populate_everything, populate_graph
 

@@ -11,7 +11,7 @@ from node.context import AccountContext
 from node.errors import BadInput, Conflict, NotFound
 from node.graph import Graph, new_id, new_ids
 from node.store import IdentityInput
-from node.store.driver import sqlite
+from node.store.sqlite.driver import sqlite
 from tests.conftest import FixedClock
 
 

@@ -141,7 +141,7 @@ async def test_a_sync_page_is_resolved_and_written_off_the_loop(tmp_path: Path) 
     from bridges.base import ContactDraft, IdentityDraft, ImportItem
     from node.importer import Importer
     from node.store import Database, GraphStore
-    from node.store.sqlite_import import ImportSession
+    from node.store.sqlite.imports import ImportSession
 
     loop_thread = threading.get_ident()
     threads: set[int] = set()

@@ -19,7 +19,7 @@ from aiohttp import web
 from node.errors import Conflict
 from node.importer import Importer
 from node.link_secrets import SecretError, open_secret
-from node.store.driver import sqlite
+from node.store.sqlite.driver import sqlite
 from node.sync import Syncer
 from tests.bridges.conftest import Serve, serve
 from tests.node.import_helpers import Node, node

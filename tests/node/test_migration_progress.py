@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-import node.store.db as db_module
+import node.store.sqlite.db as db_module
 from node.graph import Graph
 from node.store import Database, GraphStore
-from node.store.driver import sqlite
+from node.store.sqlite.driver import sqlite
 
 ROOT = Path(__file__).resolve().parents[2]
 

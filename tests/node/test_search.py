@@ -172,7 +172,7 @@ async def test_broad_queries_rank_name_matches_first(
 ) -> None:
     """Past the broad-query threshold, people whose name begins with the word come first, then others named by
     it (each tier ranked), then every other match."""
-    import node.store.sqlite_insights as insights
+    import node.store.sqlite.insights as insights
 
     g = ctx.graph
     named = [(await g.create_person({"display_name": f"Broadway Star {k}"})).id for k in range(4)]
@@ -236,9 +236,9 @@ async def test_pages_match_a_plain_reference_ranking(ctx: AccountContext, clock:
     import asyncio
     import random
 
-    from node.store.rows import fetch_all
-    from node.store.sqlite_insights import fts_query
-    from node.store.sqlite_people import TIE_STRENGTH_SQL
+    from node.store.sqlite.insights import fts_query
+    from node.store.sqlite.people import TIE_STRENGTH_SQL
+    from node.store.sqlite.rows import fetch_all
 
     g = ctx.graph
     rng = random.Random(5)

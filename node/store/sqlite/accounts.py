@@ -9,9 +9,9 @@ import aiosqlite
 
 from node.errors import Conflict, NotFound
 from node.models import AccountRow
-from node.store.db import Database
-from node.store.driver import sqlite
-from node.store.rows import fetch_all, fetch_one
+from node.store.sqlite.db import Database
+from node.store.sqlite.driver import sqlite
+from node.store.sqlite.rows import fetch_all, fetch_one
 
 __all__ = ["SqliteAccounts", "read_registry"]
 

@@ -36,7 +36,7 @@ from typing import Any, TypeVar, cast
 
 import aiosqlite
 
-from node.store.driver import connect, sqlite
+from node.store.sqlite.driver import connect, sqlite
 
 __all__ = [
     "CHECKPOINT_PAUSE",
@@ -61,7 +61,7 @@ _BATCH_MAX = 512
 _READERS = 4
 CHECKPOINT_PAUSE = 0.5  # seconds between background checkpoints while writes keep coming
 #: The two schemas: an account's contact graph (one database file per account) and the server's own database.
-GRAPH_MIGRATIONS = "node.store.migrations"
+GRAPH_MIGRATIONS = "node.store.sqlite.migrations"
 SERVER_MIGRATIONS = "node.store.server_migrations"
 MIGRATION_REPORT_EVERY = 2.0  # seconds between "still migrating" reports of a long migration
 MIGRATION_CHECK_STEPS = 100_000  # SQLite VM steps between looks at the clock during a migration (a few ms)
@@ -162,7 +162,7 @@ class Database:
         checkpoints: bool = True,
     ) -> Database:
         """Open (creating and migrating as needed). ``module``: the SQLite module to run on, by default the
-        process's (node/store/driver.py); the tests pass each one this machine has. ``schema``: which
+        process's (node/store/sqlite/driver.py); the tests pass each one this machine has. ``schema``: which
         migrations apply (GRAPH_MIGRATIONS or SERVER_MIGRATIONS). ``reader_count``: reader connections, each a
         thread of aiosqlite's (an account opened among many needs fewer than a busy one). ``progress`` is told
         what a migration is doing (the CLI prints it; by default it is logged). ``checkpoints=False``: no

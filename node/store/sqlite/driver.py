@@ -2,7 +2,7 @@
 
 Where the ``pysqlite3-binary`` wheel exists (Linux x86-64, a dependency there), the store uses it: a current
 SQLite built with the lookaside allocator, and with ``jsonb_each`` (SQLite 3.51), which reads an import chunk's
-rows without parsing each row's JSON text again for every column (node/store/sqlite_import.py). On 100,000
+rows without parsing each row's JSON text again for every column (node/store/sqlite/imports.py). On 100,000
 people that is a third less SQLite work per imported LinkedIn row than Debian's SQLite 3.40 (specs/IMPORTS.md,
 "Speed"). Elsewhere the standard library's ``sqlite3`` does the same work more slowly; the database file is the
 same either way (the schema uses nothing newer than SQLite 3.37), so a node's data moves between machines.

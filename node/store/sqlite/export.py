@@ -20,9 +20,9 @@ from typing import Any
 import aiosqlite
 
 from node.errors import BadInput, Conflict
-from node.store.db import Database
-from node.store.rows import fetch_all, fetch_one, placeholders, refresh_fts
-from node.store.sqlite_people import recompute_people
+from node.store.sqlite.db import Database
+from node.store.sqlite.people import recompute_people
+from node.store.sqlite.rows import fetch_all, fetch_one, placeholders, refresh_fts
 
 __all__ = [
     "EXPORTED_FED_SETTINGS",

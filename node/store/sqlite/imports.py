@@ -32,12 +32,12 @@ import aiosqlite
 import orjson
 
 from node.models import PERSON_FIELDS
-from node.store.db import Database
-from node.store.driver import has_jsonb_each
-from node.store.rows import fetch_all, fetch_one, placeholders, refresh_fts, refresh_fts_sql
-from node.store.sqlite_links import save_cursor
-from node.store.sqlite_merge import merge_in_tx
-from node.store.sqlite_people import recompute_due, recompute_people
+from node.store.sqlite.db import Database
+from node.store.sqlite.driver import has_jsonb_each
+from node.store.sqlite.links import save_cursor
+from node.store.sqlite.merges import merge_in_tx
+from node.store.sqlite.people import recompute_due, recompute_people
+from node.store.sqlite.rows import fetch_all, fetch_one, placeholders, refresh_fts, refresh_fts_sql
 
 __all__ = [
     "IMPORTS_FOLDER",

@@ -8,9 +8,9 @@ from typing import Any
 import aiosqlite
 
 from node.models import DueEntry, FadingEntry, LayerReport, Page
-from node.store.db import Database
-from node.store.rows import PERSON_COLUMNS, fetch_all, fetch_one, load_people
-from node.store.tie_strength import TIE_STRENGTH_SQL
+from node.store.sqlite.db import Database
+from node.store.sqlite.rows import PERSON_COLUMNS, fetch_all, fetch_one, load_people
+from node.store.sqlite.tie_strength import TIE_STRENGTH_SQL
 
 __all__ = ["LAYERS", "SqliteInsights", "fts_query"]
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import aiosqlite
 
-from node.store.db import Database
-from node.store.rows import fetch_all, fetch_one
+from node.store.sqlite.db import Database
+from node.store.sqlite.rows import fetch_all, fetch_one
 
 __all__ = ["LINK_COLUMNS", "SqliteLinks", "save_cursor"]
 

@@ -17,9 +17,9 @@ import aiosqlite
 
 from node.errors import Conflict, NotFound
 from node.models import MergeRecord, MergeSuggestion, Page
-from node.store.db import Database
-from node.store.rows import dumps, fetch_all, fetch_one, placeholders, refresh_fts
-from node.store.sqlite_people import person_pk, recompute_people
+from node.store.sqlite.db import Database
+from node.store.sqlite.people import person_pk, recompute_people
+from node.store.sqlite.rows import dumps, fetch_all, fetch_one, placeholders, refresh_fts
 
 __all__ = ["SqliteMerges", "merge_in_tx"]
 

@@ -6,8 +6,8 @@ from collections.abc import Callable, Mapping
 
 import aiosqlite
 
-from node.store.db import Database
-from node.store.rows import fetch_all, fetch_one
+from node.store.sqlite.db import Database
+from node.store.sqlite.rows import fetch_all, fetch_one
 
 __all__ = ["SqliteMisc"]
 

@@ -10,9 +10,9 @@ from typing import Any
 import aiosqlite
 
 from node.errors import NotFound
-from node.store.db import Database
-from node.store.rows import fetch_all, fetch_one, placeholders, refresh_fts
-from node.store.sqlite_people import IdentityInput, attach_identity, person_pk
+from node.store.sqlite.db import Database
+from node.store.sqlite.people import IdentityInput, attach_identity, person_pk
+from node.store.sqlite.rows import fetch_all, fetch_one, placeholders, refresh_fts
 
 __all__ = ["SqlitePeers"]
 

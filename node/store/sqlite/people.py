@@ -11,9 +11,16 @@ import aiosqlite
 
 from node.errors import Conflict, NotFound
 from node.models import PERSON_FIELDS, Circle, Interaction, Note, Page, Person, Relationship
-from node.store.db import Database
-from node.store.rows import PERSON_COLUMNS, fetch_all, fetch_one, load_people, placeholders, refresh_fts
-from node.store.tie_strength import TIE_STRENGTH_SQL, explain_tie_strength
+from node.store.sqlite.db import Database
+from node.store.sqlite.rows import (
+    PERSON_COLUMNS,
+    fetch_all,
+    fetch_one,
+    load_people,
+    placeholders,
+    refresh_fts,
+)
+from node.store.sqlite.tie_strength import TIE_STRENGTH_SQL, explain_tie_strength
 
 __all__ = [
     "TIE_STRENGTH_SQL",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import aiosqlite
 
 from node.models import TieStrength, TieStrengthPart
-from node.store.rows import fetch_one
+from node.store.sqlite.rows import fetch_one
 
 __all__ = ["TIE_PARTS", "TIE_STRENGTH_SQL", "TiePart", "explain_tie_strength"]
 

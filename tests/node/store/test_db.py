@@ -1,4 +1,4 @@
-"""node.store.db: pragmas, migrations (upgrade, too new), group commit, per-write failure, online backup."""
+"""node.store.sqlite.db: pragmas, migrations (upgrade, too new), group commit, per-write failure, online backup."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 
 from node.graph import Graph
 from node.store import Database, GraphStore, SchemaTooNew
-from node.store.db import migrations
-from node.store.driver import sqlite
+from node.store.sqlite.db import migrations
+from node.store.sqlite.driver import sqlite
 from tests.conftest import FixedClock
 
 _WRITER_PRAGMAS = ("synchronous", "wal_autocheckpoint", "foreign_keys")  # per connection: the writer's matter
