@@ -32,8 +32,6 @@ from node.errors import NodeError
 from node.files import write_private
 from node.keys import KeyError_, save_node_key
 from node.models import Page, Person, as_json
-from node.store import SchemaTooNew
-from node.store.sqlite.driver import sqlite
 from protocol.errors import KithError
 
 __all__ = ["CliError", "build_parser", "main"]
@@ -1042,17 +1040,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return sync_code
         code: int = asyncio.run(args.fn(args))
         return code
-    except (CliError, ConfigError, KeyError_, SchemaTooNew) as exc:
+    except (CliError, ConfigError, KeyError_) as exc:
         print(f"kith: {exc}", file=sys.stderr)
+    # NodeError includes the store's errors (node/store/errors.py), whose messages say what to do next.
     except (NodeError, KithError) as exc:
         where = f" ({exc.field})" if exc.field else ""
         print(f"kith: {exc.message}{where}", file=sys.stderr)
-    except sqlite.Error as exc:
-        print(
-            f"kith: the database could not be used ({exc}); if the file is damaged, restore a copy made by "
-            "`kith backup`",
-            file=sys.stderr,
-        )
     except OSError as exc:  # a file or folder given on the command line that cannot be written or read
         where = f": {exc.filename}" if exc.filename else ""
         print(f"kith: {exc.strerror or exc}{where}", file=sys.stderr)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from node.store.sqlite.db import Database, SchemaTooNew
+from node.store.errors import MigrationFailed, SchemaTooNew, StoreConflict, StoreError, StoreUnavailable
+from node.store.sqlite.db import Database
 from node.store.sqlite.export import SqliteExport
 from node.store.sqlite.imports import ImportStore
 from node.store.sqlite.insights import SqliteInsights
@@ -20,7 +21,16 @@ from node.store.sqlite.misc import SqliteMisc
 from node.store.sqlite.peers import SqlitePeers
 from node.store.sqlite.people import IdentityInput, SqlitePeople
 
-__all__ = ["Database", "GraphStore", "IdentityInput", "SchemaTooNew"]
+__all__ = [
+    "Database",
+    "GraphStore",
+    "IdentityInput",
+    "MigrationFailed",
+    "SchemaTooNew",
+    "StoreConflict",
+    "StoreError",
+    "StoreUnavailable",
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,9 @@ Rules this module keeps (docs/ARCHITECTURE.md §5-§6):
 - A kill at any moment leaves either the whole batch or none of it: SQLite's journal guarantees it.
 - Another process may write the same file while this one's writer is parked (``write_elsewhere``): an import
   runs in a worker process of its own (node/import_worker.py), and SQLite's lock keeps the two apart.
+- SQLite's errors leave this class as the store's own (node/store/errors.py, mapped by
+  node/store/sqlite/errors.py) from open, read, write and backup: nothing above the storage package sees a
+  driver's exception.
 - The database and its backups are created readable by the owner only (0600): they hold the whole graph, the
   password hash and the session key. SQLite gives the -wal and -shm files the database file's mode.
 - Checkpoints (copying the WAL back into the database file) run in the background on a connection of their
@@ -36,7 +39,9 @@ from typing import Any, TypeVar, cast
 
 import aiosqlite
 
+from node.store.errors import MigrationFailed, SchemaTooNew
 from node.store.sqlite.driver import connect, sqlite
+from node.store.sqlite.errors import store_error
 
 __all__ = [
     "CHECKPOINT_PAUSE",
@@ -46,7 +51,6 @@ __all__ = [
     "SERVER_MIGRATIONS",
     "Database",
     "Migration",
-    "SchemaTooNew",
     "WriteFn",
     "create_private",
     "migrations",
@@ -75,10 +79,6 @@ def create_private(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
-class SchemaTooNew(RuntimeError):
-    """The database was written by a newer Kith; refusing to touch it."""
-
-
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
@@ -97,6 +97,15 @@ def migrations(package: str = GRAPH_MIGRATIONS) -> list[Migration]:
     if versions != list(range(1, len(found) + 1)):
         raise RuntimeError(f"migrations must be numbered 0001.. without gaps, found {versions}")
     return found
+
+
+@contextlib.contextmanager
+def _driver_errors(path: Path, module: Any) -> Iterator[None]:
+    """The seam: an error of the SQLite library leaves as the store's own (node/store/sqlite/errors.py)."""
+    try:
+        yield
+    except module.Error as exc:
+        raise store_error(exc, path, module) from exc
 
 
 async def _configure(conn: aiosqlite.Connection) -> None:
@@ -168,23 +177,31 @@ class Database:
         what a migration is doing (the CLI prints it; by default it is logged). ``checkpoints=False``: no
         background checkpoints (an import worker, which leaves them to the node that started it)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        create_private(path)
         module = module or sqlite
-        writer = await connect(path, module=module, isolation_level=None)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            create_private(path)
+        except OSError as exc:
+            raise store_error(exc, path, module) from exc
+        with _driver_errors(path, module):
+            writer = await connect(path, module=module, isolation_level=None)
         readers: list[aiosqlite.Connection] = []
         try:
-            await _configure(writer)
-            await writer.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job (module docstring)
-            await _migrate(writer, path, module, schema, progress or _log.info)
-            for _ in range(max(1, reader_count) + 1):
-                reader = await connect(path, module=module, isolation_level=None)
-                readers.append(reader)
-                await _configure(reader)
-                reader.row_factory = module.Row
+            with _driver_errors(path, module):
+                await _configure(writer)
+                await writer.execute(
+                    "PRAGMA wal_autocheckpoint=0"
+                )  # the checkpointer's job (module docstring)
+                await _migrate(writer, path, module, schema, progress or _log.info)
+                for _ in range(max(1, reader_count) + 1):
+                    reader = await connect(path, module=module, isolation_level=None)
+                    readers.append(reader)
+                    await _configure(reader)
+                    reader.row_factory = module.Row
         except BaseException:
             for conn in (writer, *readers):
-                await conn.close()
+                with contextlib.suppress(module.Error):
+                    await conn.close()
             raise
         writer.row_factory = module.Row
         db = cls(path, writer, readers[:-1], checkpointer=readers[-1])  # one more, configured alike
@@ -246,7 +263,8 @@ class Database:
             raise ValueError("foreign_keys=False needs alone=True: it must not cover other callers' writes")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Job(fn, future, alone, foreign_keys))
-        return await future
+        with _driver_errors(self.path, self.module):
+            return await future
 
     async def write_elsewhere(self, fn: Callable[[], Awaitable[T]]) -> T:
         """Run ``fn()`` in the writer's turn, with no transaction of ours: while it runs, no write of this
@@ -263,11 +281,12 @@ class Database:
         """Run ``fn(conn)`` on a reader connection of its own (a consistent snapshot for its duration)."""
         reader = await self._idle.get()
         try:
-            await reader.execute("BEGIN")
-            try:
-                return await fn(reader)
-            finally:
-                await reader.execute("COMMIT")
+            with _driver_errors(self.path, self.module):
+                await reader.execute("BEGIN")
+                try:
+                    return await fn(reader)
+                finally:
+                    await reader.execute("COMMIT")
         finally:
             self._idle.put_nowait(reader)
 
@@ -291,11 +310,12 @@ class Database:
         tmp = dest.with_name(dest.name + ".partial")
         tmp.unlink(missing_ok=True)
         create_private(tmp)  # a copy of the whole graph: the owner's alone, like the database
-        target = await connect(tmp, module=self.module)
-        try:
-            await self.read(lambda conn: conn.backup(target))
-        finally:
-            await target.close()
+        with _driver_errors(tmp, self.module):
+            target = await connect(tmp, module=self.module)
+            try:
+                await self.read(lambda conn: conn.backup(target))
+            finally:
+                await target.close()
         tmp.replace(dest)  # the copy appears whole or not at all
 
     async def _write_loop(self) -> None:
@@ -418,8 +438,9 @@ async def _migrate(
         except module.Error as exc:
             with contextlib.suppress(module.Error):
                 await conn.execute("ROLLBACK")
-            raise RuntimeError(
-                f"migration {m.name} failed and was rolled back ({exc}); the database is unchanged"
+            raise MigrationFailed(
+                f"migration {m.name} of {path} failed and was rolled back ({exc}); the database is unchanged. "
+                "Restore a copy made by `kith backup` if it was changed by hand, else report it"
             ) from exc
         finally:
             if reporter is not None:

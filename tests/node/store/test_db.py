@@ -10,7 +10,7 @@ import aiosqlite
 import pytest
 
 from node.graph import Graph
-from node.store import Database, GraphStore, SchemaTooNew
+from node.store import Database, GraphStore, MigrationFailed, SchemaTooNew, StoreConflict
 from node.store.sqlite.db import migrations
 from node.store.sqlite.driver import sqlite
 from tests.conftest import FixedClock
@@ -158,7 +158,9 @@ async def test_one_failing_write_does_not_lose_the_batch(tmp_path: Path) -> None
         tasks = [db.write(good(i)) for i in range(10)]
         tasks.insert(5, db.write(bad))
         results = await asyncio.gather(*tasks, return_exceptions=True)
-        assert isinstance(results[5], sqlite.IntegrityError)
+        # The driver's error leaves the store as the store's own, with the driver's as its cause.
+        assert isinstance(results[5], StoreConflict)
+        assert isinstance(results[5].__cause__, sqlite.IntegrityError)
         assert [r for i, r in enumerate(results) if i != 5] == list(range(10))
         assert db.commits - before < 11
 
@@ -278,7 +280,7 @@ async def test_migration_failure_leaves_the_file_unchanged(tmp_path: Path) -> No
     conn.execute(f"CREATE TABLE {taken.group(1)} (x)")
     conn.commit()
     conn.close()
-    with pytest.raises(RuntimeError, match="rolled back"):
+    with pytest.raises(MigrationFailed, match="rolled back"):
         await Database.open(path)
     conn = sqlite.connect(path)
     try:
@@ -370,7 +372,7 @@ async def test_a_write_alone_may_go_without_reference_checks(tmp_path: Path) -> 
         )
 
     try:
-        with pytest.raises(sqlite.IntegrityError):
+        with pytest.raises(StoreConflict):
             await db.write(orphan)  # checked by default
         with pytest.raises(ValueError, match="alone"):
             await db.write(orphan, foreign_keys=False)
