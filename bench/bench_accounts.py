@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,7 +71,7 @@ async def add_small_accounts(data: Path, count: int, template: Path) -> None:
                 graph_file=graph,
                 token_sha256=None,
                 keys=pems,
-                now="2026-12-01T00:00:00Z",
+                now=datetime(2026, 12, 1, tzinfo=UTC),
             )
     finally:
         await db.close()

@@ -736,8 +736,9 @@ async def _cmd_backup(args: argparse.Namespace) -> int:
         from node.graph import iso
 
         stamp = iso(ctx.graph.clock()).replace(":", "").replace("-", "")
-        dest = Path(args.output) if args.output else ctx.config.data_dir / "backups" / f"kith-{stamp}.sqlite3"
-        await ctx.db.backup(dest)
+        default = ctx.config.data_dir / "backups" / f"kith-{stamp}{ctx.store.backup_suffix}"
+        dest = Path(args.output) if args.output else default
+        await ctx.store.backup(dest)
         size = dest.stat().st_size
         _out(args, {"path": str(dest), "bytes": size}, lambda: print(f"backed up to {dest} ({size:,} bytes)"))
         return 0

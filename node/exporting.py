@@ -24,6 +24,7 @@ from node.link_secrets import is_sealed
 from node.models import Person, Relationship
 from node.owner_card import CARD_META_KEYS, card_from_meta
 from node.restore import EXPORT_FORMAT, check_document
+from node.store.export import ExportedTable
 from protocol.errors import InvalidRecord
 from protocol.vocab import relationship_term
 
@@ -173,13 +174,15 @@ async def vcards(graph: Graph) -> str:
 async def export_document(graph: Graph) -> dict[str, Any]:
     """Everything the owner keeps, as one JSON document that :func:`restore_document` takes back whole."""
     raw = await graph.store.export.export_all(CARD_META_KEYS)
-    card, disclosure = card_from_meta(raw["meta"])
-    tables: dict[str, Any] = raw["tables"]
+    card, disclosure = card_from_meta(raw.meta)
+    tables: dict[str, Any] = {
+        name: {"columns": list(t.columns), "rows": t.rows} for name, t in raw.tables.items()
+    }
     _leave_out_open_tokens(tables["bridge_link"])
     return {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
-        "schema": raw["schema"],
+        "schema": raw.schema,
         "exported_at": graph.now(),
         "notes": list(EXPORT_NOTES),
         "tables": tables,
@@ -206,5 +209,8 @@ async def restore_document(graph: Graph, doc: Any) -> dict[str, int]:
     """Restore an export into this empty node: every value checked by the API's rules first (node/restore.py,
     off the event loop: a large graph has millions of values), then written in one transaction."""
     checked = await asyncio.to_thread(check_document, doc, graph, graph.clock())
-    counts = await graph.store.export.import_all(checked.tables, checked.meta, meta_keys=CARD_META_KEYS)
+    tables = {
+        name: ExportedTable(columns=tuple(cols), rows=rows) for name, (cols, rows) in checked.tables.items()
+    }
+    counts = await graph.store.export.import_all(tables, checked.meta, meta_keys=CARD_META_KEYS)
     return {**counts, "card": 1 if checked.meta else 0}

@@ -14,6 +14,7 @@ from node.api_federation import routes as federation_api_routes
 from node.errors import NodeError
 from node.federation_port import NodeGraphPort
 from node.server import Server
+from node.store.factory import federation_database
 
 _log = logging.getLogger("kith.federation")
 
@@ -35,7 +36,7 @@ def setup_federation(
         return FederationContext(
             config=ctx.config,
             keys=keys,
-            db=ctx.db,
+            db=federation_database(ctx.store),
             graph=NodeGraphPort(ctx.graph),
             client_factory=client_factory,
         )

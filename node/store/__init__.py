@@ -1,60 +1,44 @@
-"""Storage for the contact graph.
+"""Storage: the store's contract, and the engines behind it (docs/ARCHITECTURE.md §6, specs/STORAGE.md §3).
 
-The graph logic (node/graph.py) sees only :class:`GraphStore`, whose parts are grouped by concept
-(``people``, ``insights``, ``merges``, ``export``, ``misc``, ``peers``, ``imports``, ``links``). The SQLite
-implementation is the only one today; a PostgreSQL backend will be a second set of classes with the same methods, so nothing SQLite-specific appears
-in the methods' arguments or results: they take and return plain values and node.models records.
+Above this package, code holds only the contract: typed Protocols grouped by concept, with plain values in and
+typed records out (moments as aware datetimes, rows as frozen dataclasses or named tuples, never an engine's
+connection, cursor, row or SQL):
+
+    stores.py    GraphStore (one account's graph: the parts below) and ServerStore (the account registry)
+    people.py    people, identities, circles, notes, relationships, interactions
+    insights.py  due, fading, layers, search
+    merges.py    merges, undo, suggestions
+    export.py    every table of an account, and its restore
+    misc.py      meta rows, blocked addresses
+    peers.py     what federation's graph port needs
+    imports.py   bulk imports, a chunk at a time, in one transaction
+    links.py     linked live accounts and sync cursors
+    accounts.py  the account registry
+    errors.py    StoreError and its kinds: what any engine raises when storage fails
+
+node/store/factory.py chooses the engine from ``storage.url``; node/store/sqlite/ is the SQLite one (the
+default). Only this package imports a database driver (tests/test_layers.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from node.store.errors import MigrationFailed, SchemaTooNew, StoreConflict, StoreError, StoreUnavailable
-from node.store.sqlite.db import Database
-from node.store.sqlite.export import SqliteExport
-from node.store.sqlite.imports import ImportStore
-from node.store.sqlite.insights import SqliteInsights
-from node.store.sqlite.links import SqliteLinks
-from node.store.sqlite.merges import SqliteMerges
-from node.store.sqlite.misc import SqliteMisc
-from node.store.sqlite.peers import SqlitePeers
-from node.store.sqlite.people import IdentityInput, SqlitePeople
+from node.store.factory import open_graph_at, open_server_store, read_accounts
+from node.store.people import IdentityInput, InteractionInput, RelationshipInput
+from node.store.stores import GraphStore, ServerStore
 
 __all__ = [
-    "Database",
     "GraphStore",
     "IdentityInput",
+    "InteractionInput",
     "MigrationFailed",
+    "RelationshipInput",
     "SchemaTooNew",
+    "ServerStore",
     "StoreConflict",
     "StoreError",
     "StoreUnavailable",
+    "open_graph_at",
+    "open_server_store",
+    "read_accounts",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class GraphStore:
-    db: Database
-    people: SqlitePeople
-    insights: SqliteInsights
-    merges: SqliteMerges
-    export: SqliteExport
-    misc: SqliteMisc
-    peers: SqlitePeers
-    imports: ImportStore
-    links: SqliteLinks
-
-    @classmethod
-    def sqlite(cls, db: Database) -> GraphStore:
-        return cls(
-            db=db,
-            people=SqlitePeople(db),
-            insights=SqliteInsights(db),
-            merges=SqliteMerges(db),
-            export=SqliteExport(db),
-            misc=SqliteMisc(db),
-            peers=SqlitePeers(db),
-            imports=ImportStore(db),
-            links=SqliteLinks(db),
-        )

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from bridges.vcard import VCardBridge
 from federation.store import FederationStore
 from node.federation_port import NodeGraphPort
-from node.graph import Graph, iso
+from node.graph import Graph
 from node.importer import Importer
 from node.link_secrets import seal
 from node.owner_card import set_card, set_disclosure
@@ -129,7 +129,7 @@ def relationship_record(number: int, subject: str, obj: str, *, signers: int) ->
 
 async def populate_everything(graph: Graph, tmp: Path, clock: FixedClock) -> dict[str, str]:
     ids = await populate_graph(graph, tmp, clock)
-    store, now = graph.store, iso(clock())
+    store, now = graph.store, clock()
     await set_card(
         store,
         {

@@ -26,9 +26,10 @@ from node.graph import Graph
 from node.link_secrets import open_secret
 from node.owner_card import get_card, get_disclosure, set_card
 from node.restore_rules import FED_SETTINGS, TABLE_RULES
-from node.store import Database, GraphStore
-from node.store.sqlite.export import EXPORT_TABLES, EXPORTED_FED_SETTINGS, GRAPH_TABLES
+from node.store.export import EXPORT_TABLES, EXPORTED_FED_SETTINGS, GRAPH_TABLES
+from node.store.sqlite.db import Database
 from node.store.sqlite.rows import fetch_all
+from node.store.sqlite.store import SqliteGraphStore
 from tests.conftest import Api, CliResult, FixedClock, run_cli
 from tests.node.export_helpers import BOB, CAROL, PASSPHRASE, populate_everything, populate_graph
 
@@ -45,7 +46,7 @@ async def source(tmp_path: Path, clock: FixedClock) -> AsyncIterator[Source]:
     """A node holding every kind of data, and its export."""
     db = await Database.open(tmp_path / "source.sqlite3")
     try:
-        graph = Graph(GraphStore.sqlite(db), clock)
+        graph = Graph(SqliteGraphStore.of(db), clock)
         ids = await populate_everything(graph, tmp_path, clock)
         yield Source(graph, ids, await graph.export_json())
     finally:
@@ -63,7 +64,7 @@ async def rich_doc(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         db = await Database.open(folder / "rich.sqlite3")
         try:
             clock = FixedClock()
-            graph = Graph(GraphStore.sqlite(db), clock)
+            graph = Graph(SqliteGraphStore.of(db), clock)
             await populate_everything(graph, folder, clock)
             _RICH_DOC.append(await graph.export_json())
         finally:
@@ -76,7 +77,7 @@ async def empty(tmp_path: Path, clock: FixedClock) -> AsyncIterator[Graph]:
     """A new node, as `kith init` leaves it, to restore into."""
     db = await Database.open(tmp_path / "empty.sqlite3")
     try:
-        yield Graph(GraphStore.sqlite(db), FixedClock(clock()))
+        yield Graph(SqliteGraphStore.of(db), FixedClock(clock()))
     finally:
         await db.close()
 
@@ -133,9 +134,9 @@ async def test_json_round_trip_is_lossless(source: Source, empty: Graph) -> None
         "https://grump.example/users/grump"
     )
     assert await fed.setting("moved_to") == "https://new.example/users/alice"
-    links = {r["source"]: r for r in await empty.store.links.get("mastodon", None)}
+    links = {r.source: r for r in await empty.store.links.get("mastodon", None)}
     assert open_secret(
-        links["mastodon"]["secret"], passphrase=PASSPHRASE, source="mastodon", account="alice"
+        links["mastodon"].secret, passphrase=PASSPHRASE, source="mastodon", account="alice"
     ) == {"access_token": "t-sealed"}
     # A second restore into a node that now holds data is refused, whole.
     with pytest.raises(Conflict):

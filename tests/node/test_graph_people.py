@@ -124,7 +124,7 @@ async def test_delete_person_removes_everything_only_theirs(graph: Graph, ctx: A
     # The address is free again.
     c = await graph.create_person({"display_name": "Gamma", "identities": ["acct:alpha@ex.org"]})
     assert c.identities[0].uri == "acct:alpha@ex.org"
-    conn = sqlite.connect(ctx.db.path)
+    conn = sqlite.connect(ctx.store.db.path)
     try:
         assert conn.execute("SELECT count(*) FROM note").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM relationship").fetchone()[0] == 0
@@ -288,7 +288,7 @@ async def test_store_level_attach_is_atomic(ctx: AccountContext) -> None:
     assert all(isinstance(i, IdentityInput) for i in idents)
     with pytest.raises(Conflict):
         await ctx.store.people.insert_person(
-            person_id="p_x", fields={"display_name": "X"}, identities=idents, now="t"
+            person_id="p_x", fields={"display_name": "X"}, identities=idents, now=graph.clock()
         )
     assert await graph.person_for_identity("acct:fresh@ex.org") is None
 
@@ -312,9 +312,9 @@ async def test_create_with_bad_circles_or_notes_writes_nothing(graph: Graph, dat
 
 
 async def test_create_with_circles_and_notes_is_one_write(graph: Graph, ctx: AccountContext) -> None:
-    before = ctx.db.commits
+    before = ctx.store.db.commits
     p = await graph.create_person({"display_name": "Whole", "circles": ["a", "b"], "notes": ["one", "two"]})
-    assert ctx.db.commits - before == 1
+    assert ctx.store.db.commits - before == 1
     assert p.circles == ("a", "b")
     assert [n.body for n in await graph.notes(p.id)] == ["one", "two"]
     assert [x.id for x in (await graph.search("two")).items] == [p.id]

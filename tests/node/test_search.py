@@ -284,7 +284,7 @@ async def test_pages_match_a_plain_reference_ranking(ctx: AccountContext, clock:
             f"FROM person_fts JOIN person p ON p.pk = person_fts.rowid WHERE {' AND '.join(where)} "
             "ORDER BY score, strength DESC, p.pk"
         )
-        return [r[0] for r in await ctx.db.read(lambda conn: fetch_all(conn, sql, params))]
+        return [r[0] for r in await ctx.store.db.read(lambda conn: fetch_all(conn, sql, params))]
 
     for text in ["ann", "an", "bo lee", "ma", "acme", "le", "annex", "b"]:
         for circle, due in ((None, False), ("club", False), (None, True)):

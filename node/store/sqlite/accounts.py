@@ -1,17 +1,22 @@
-"""SQLite implementation of the server's account registry (server.sqlite3): accounts, their keys, and the
-server's own key/value settings. Every public coroutine is one transaction or one consistent read."""
+"""SQLite implementation of the server's account registry (node/store/accounts.py) in server.sqlite3: accounts,
+their keys, and the server's own key/value settings. Every public coroutine is one transaction or one
+consistent read."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
 
 import aiosqlite
 
 from node.errors import Conflict, NotFound
 from node.models import AccountRow
+from node.store.errors import StoreUnavailable
 from node.store.sqlite.db import Database
 from node.store.sqlite.driver import sqlite
-from node.store.sqlite.rows import fetch_all, fetch_one
+from node.store.sqlite.errors import store_error
+from node.store.sqlite.rows import fetch_all, fetch_one, stamp, stamp_or_none
 
 __all__ = ["SqliteAccounts", "read_registry"]
 
@@ -47,10 +52,11 @@ class SqliteAccounts:
         graph_file: str,
         token_sha256: str | None,
         keys: Mapping[str, str],
-        now: str,
+        now: datetime,
     ) -> AccountRow:
         """Register an account with its token digest and keys in one transaction; Conflict if the name was
         ever used (names of removed accounts stay reserved)."""
+        at = stamp(now)
 
         async def run(conn: aiosqlite.Connection) -> AccountRow:
             if await fetch_one(conn, "SELECT 1 FROM account WHERE name = ?", (name,)) is not None:
@@ -60,12 +66,12 @@ class SqliteAccounts:
             cur = await conn.execute(
                 "INSERT INTO account (name, type, display_name, state, graph_file, token_sha256, created_at, "
                 "updated_at) VALUES (?, ?, ?, 'active', ?, ?, ?, ?)",
-                (name, type, display_name, graph_file, token_sha256, now, now),
+                (name, type, display_name, graph_file, token_sha256, at, at),
             )
             pk = int(cur.lastrowid or 0)
             await conn.executemany(
                 "INSERT INTO account_key (account_pk, purpose, pem, created_at) VALUES (?, ?, ?, ?)",
-                [(pk, purpose, pem, now) for purpose, pem in keys.items()],
+                [(pk, purpose, pem, at) for purpose, pem in keys.items()],
             )
             return await _get(conn, "pk = ?", pk)
 
@@ -103,9 +109,9 @@ class SqliteAccounts:
         *,
         expect: tuple[str, ...],
         state: str,
-        now: str,
-        removed_at: str | None = None,
-        purge_after: str | None = None,
+        now: datetime,
+        removed_at: datetime | None = None,
+        purge_after: datetime | None = None,
     ) -> AccountRow:
         """Move the account to ``state`` if it is in one of ``expect`` (checked in the same transaction, so two
         commands racing cannot both win); the caller has checked the move against protocol.states.ACCOUNT."""
@@ -115,7 +121,7 @@ class SqliteAccounts:
             cur = await conn.execute(
                 f"UPDATE account SET state = ?, updated_at = ?, removed_at = coalesce(?, removed_at), "
                 f"purge_after = coalesce(?, purge_after) WHERE pk = ? AND state IN ({marks})",
-                (state, now, removed_at, purge_after, pk, *expect),
+                (state, stamp(now), stamp_or_none(removed_at), stamp_or_none(purge_after), pk, *expect),
             )
             if cur.rowcount == 0:
                 current = await _get(conn, "pk = ?", pk)
@@ -127,21 +133,22 @@ class SqliteAccounts:
 
         return await self.db.write(run)
 
-    async def set_display(self, pk: int, *, display_name: str, type: str, now: str) -> AccountRow:
+    async def set_display(self, pk: int, *, display_name: str, type: str, now: datetime) -> AccountRow:
         async def run(conn: aiosqlite.Connection) -> AccountRow:
             await conn.execute(
                 "UPDATE account SET display_name = ?, type = ?, updated_at = ? WHERE pk = ?",
-                (display_name, type, now, pk),
+                (display_name, type, stamp(now), pk),
             )
             return await _get(conn, "pk = ?", pk)
 
         return await self.db.write(run)
 
     # -- owner API tokens -----------------------------------------------------------------------------------
-    async def set_token(self, pk: int, token_sha256: str, now: str) -> None:
+    async def set_token(self, pk: int, token_sha256: str, now: datetime) -> None:
         async def run(conn: aiosqlite.Connection) -> None:
             await conn.execute(
-                "UPDATE account SET token_sha256 = ?, updated_at = ? WHERE pk = ?", (token_sha256, now, pk)
+                "UPDATE account SET token_sha256 = ?, updated_at = ? WHERE pk = ?",
+                (token_sha256, stamp(now), pk),
             )
 
         await self.db.write(run)
@@ -174,8 +181,9 @@ class SqliteAccounts:
 
         return await self.db.read(run)
 
-    async def replace_keys(self, pems: Mapping[int, Mapping[str, str]], now: str) -> None:
+    async def replace_keys(self, pems: Mapping[int, Mapping[str, str]], now: datetime) -> None:
         """Rewrite the key PEMs of many accounts in one transaction (a passphrase set, changed or removed)."""
+        at = stamp(now)
 
         async def run(conn: aiosqlite.Connection) -> None:
             for pk, keys in pems.items():
@@ -183,7 +191,7 @@ class SqliteAccounts:
                     await conn.execute(
                         "INSERT INTO account_key (account_pk, purpose, pem, created_at) VALUES (?, ?, ?, ?) "
                         "ON CONFLICT DO UPDATE SET pem = excluded.pem",
-                        (pk, purpose, pem, now),
+                        (pk, purpose, pem, at),
                     )
 
         await self.db.write(run)
@@ -214,14 +222,19 @@ async def _get(conn: aiosqlite.Connection, where: str, value: object) -> Account
     return _row(row)
 
 
-def read_registry(path: str) -> list[AccountRow]:
+def read_registry(path: Path) -> list[AccountRow]:
     """The accounts in the server database at ``path``, read without an event loop (for commands that only
     need to know which account they act for before they talk to the running server over HTTP)."""
-    conn = sqlite.connect(f"file:{path}?mode=ro", uri=True)
+    if not path.exists():
+        raise StoreUnavailable(f"no Kith server in {path.parent}; run `kith init` first (or pass --data)")
     try:
-        conn.row_factory = sqlite.Row
-        conn.execute("PRAGMA busy_timeout = 10000")
-        rows = conn.execute(f"SELECT {_COLUMNS} FROM account ORDER BY pk").fetchall()
-        return [_row(r) for r in rows]
-    finally:
-        conn.close()
+        conn = sqlite.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            conn.row_factory = sqlite.Row
+            conn.execute("PRAGMA busy_timeout = 10000")
+            rows = conn.execute(f"SELECT {_COLUMNS} FROM account ORDER BY pk").fetchall()
+            return [_row(r) for r in rows]
+        finally:
+            conn.close()
+    except sqlite.Error as exc:
+        raise store_error(exc, path, sqlite) from exc

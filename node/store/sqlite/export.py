@@ -1,4 +1,5 @@
-"""Export of everything a node holds for its owner as tables of rows, and their restore into an empty node.
+"""SQLite implementation of the graph store's export (node/store/export.py): everything a node holds for its
+owner as tables of rows, and their restore into an empty node.
 
 What is exported: the contact graph's tables (internal row ids included, so that merge history and its undo
 survive the trip), live-sync links and where their syncs resume, and federation's lasting state (follows both
@@ -15,47 +16,16 @@ rows (interaction counts, last interaction, due dates, the search index) compute
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import aiosqlite
 
 from node.errors import BadInput, Conflict
+from node.store.export import EXPORT_TABLES, EXPORTED_FED_SETTINGS, ExportedTable, ExportSnapshot
 from node.store.sqlite.db import Database
 from node.store.sqlite.people import recompute_people
 from node.store.sqlite.rows import fetch_all, fetch_one, placeholders, refresh_fts
 
-__all__ = [
-    "EXPORTED_FED_SETTINGS",
-    "EXPORT_TABLES",
-    "FEDERATION_TABLES",
-    "GRAPH_TABLES",
-    "LINK_TABLES",
-    "SqliteExport",
-]
-
-#: In dependency order: a table appears after every table it references.
-GRAPH_TABLES = (
-    "person",
-    "identity",
-    "provenance",
-    "source_record",
-    "circle",
-    "circle_member",
-    "relationship",
-    "interaction",
-    "interaction_person",
-    "note",
-    "merge_log",
-    "merge_suggestion",
-    "blocked_address",
-)
-LINK_TABLES = ("bridge_link", "sync_cursor")
-FEDERATION_TABLES = ("fed_follows", "fed_offers", "fed_blocks", "fed_blocked_by", "fed_settings")
-#: The federation settings an export carries: what the owner chose (aliases, a move). The others are federation's
-#: bookkeeping of what it last sent (the card version, the profile's digest), which a restored node must not
-#: inherit: it has sent nothing yet.
-EXPORTED_FED_SETTINGS = ("also_known_as", "moved_to")
-EXPORT_TABLES = GRAPH_TABLES + LINK_TABLES + FEDERATION_TABLES
+__all__ = ["SqliteExport"]
 
 
 async def _columns(conn: aiosqlite.Connection, table: str) -> list[str]:
@@ -66,13 +36,13 @@ class SqliteExport:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def export_all(self, meta_keys: Sequence[str] = ()) -> dict[str, Any]:
+    async def export_all(self, meta_keys: Sequence[str] = ()) -> ExportSnapshot:
         """Every exported table's columns and rows, the schema version and the ``meta_keys`` rows, read in one
-        snapshot: ``{"schema": N, "tables": {name: {"columns", "rows"}}, "meta": {key: value or None}}``."""
+        snapshot."""
 
-        async def run(conn: aiosqlite.Connection) -> dict[str, Any]:
+        async def run(conn: aiosqlite.Connection) -> ExportSnapshot:
             version = await fetch_one(conn, "PRAGMA user_version")
-            tables: dict[str, Any] = {}
+            tables: dict[str, ExportedTable] = {}
             for table in EXPORT_TABLES:
                 cols = await _columns(conn, table)
                 order = ", ".join(str(i + 1) for i in range(len(cols)))  # every column: deterministic
@@ -80,23 +50,23 @@ class SqliteExport:
                 if table == "fed_settings":
                     where = " WHERE key IN (" + ", ".join(f"'{k}'" for k in EXPORTED_FED_SETTINGS) + ")"
                 rows = await fetch_all(conn, f"SELECT {', '.join(cols)} FROM {table}{where} ORDER BY {order}")
-                tables[table] = {"columns": cols, "rows": [list(r) for r in rows]}
+                tables[table] = ExportedTable(columns=tuple(cols), rows=[list(r) for r in rows])
             meta: dict[str, str | None] = {}
             for key in meta_keys:
                 row = await fetch_one(conn, "SELECT value FROM meta WHERE key = ?", (key,))
                 meta[key] = None if row is None else str(row[0])
-            return {"schema": int(version[0]) if version else 0, "tables": tables, "meta": meta}
+            return ExportSnapshot(schema=int(version[0]) if version else 0, tables=tables, meta=meta)
 
         return await self.db.read(run)
 
     async def import_all(
         self,
-        tables: Mapping[str, tuple[Sequence[str], Sequence[Sequence[Any]]]],
+        tables: Mapping[str, ExportedTable],
         meta: Mapping[str, str],
         *,
         meta_keys: Sequence[str] = (),
     ) -> dict[str, int]:
-        """Write checked rows (table -> (columns, rows)) and meta rows into this node, which must hold none of
+        """Write checked rows and meta rows into this node, which must hold none of
         the exported rows nor any of ``meta_keys``. One transaction: all of it, or nothing."""
         unknown = set(tables) - set(EXPORT_TABLES)
         if unknown:
@@ -157,14 +127,14 @@ async def _require_empty(conn: aiosqlite.Connection, meta_keys: Sequence[str]) -
 
 async def _insert_tables(
     conn: aiosqlite.Connection,
-    tables: Mapping[str, tuple[Sequence[str], Sequence[Sequence[Any]]]],
+    tables: Mapping[str, ExportedTable],
     integrity_error: type[Exception],
 ) -> dict[str, int]:
     counts: dict[str, int] = {}
     for table in EXPORT_TABLES:
         if table not in tables:
             continue
-        cols, rows = tables[table]
+        cols, rows = tables[table].columns, tables[table].rows
         known = await _columns(conn, table)
         if not set(cols) <= set(known) or len(set(cols)) != len(cols) or (rows and not cols):
             raise BadInput(

@@ -1,15 +1,17 @@
-"""Bulk SQL for imports: look-ups by the chunk, one statement to write a chunk, one transaction.
+"""SQLite implementation of the graph store's imports (node/store/imports.py): look-ups by the chunk, one
+statement to write a chunk, one transaction.
 
 The importer (node/importer.py) decides; this module only reads what it asks for and writes the rows it
 hands over. Rules kept:
-- One import is one transaction (``ImportStore.transaction``): a kill, a crash or an error part-way leaves the
+- One import is one transaction (``SqliteImports.transaction``): a kill, a crash or an error part-way leaves the
   database exactly as it was, and the next run starts from the beginning and completes. (We chose atomic over
   checkpointed batches: a 50,000-row export is written in about two seconds, a length for which holding the
   writer is cheaper than the bookkeeping of a resumable import.)
 - Rows get their integer keys from us (max(pk) + n, read once inside the transaction, which no other writer
   can enter), so inserts need no read-back, and a whole chunk is written by one statement (``write``).
-- No per-row statements on the hot path and no per-row triggers: the search rows of new people are inserted in
-  bulk with the rest of the chunk.
+- No per-row statements on the hot path and no per-row triggers: the search rows of new people are made here
+  from the chunk's own rows (their names, addresses and notes, as the person_search_text view writes them) and
+  inserted in bulk with the rest of the chunk.
 - The transaction runs with SQLite's reference checks off (``Database.write(foreign_keys=False)``): every key
   an import writes is one it assigned or read in the same transaction, and it deletes nothing that rows point
   to. Its tests run ``PRAGMA foreign_key_check`` after every sample import.
@@ -23,55 +25,69 @@ import fcntl
 import json
 import os
 import shutil
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 import aiosqlite
 import orjson
 
-from node.models import PERSON_FIELDS
+from node.store.imports import (
+    INTERRUPTED,
+    PERSON_IMPORT_FIELDS,
+    ChunkRows,
+    ImportRun,
+    ImportSession,
+    KnownIdentity,
+    KnownPerson,
+    KnownRecord,
+    RelatedRow,
+    SuggestionRow,
+)
 from node.store.sqlite.db import Database
 from node.store.sqlite.driver import has_jsonb_each
 from node.store.sqlite.links import save_cursor
 from node.store.sqlite.merges import merge_in_tx
 from node.store.sqlite.people import recompute_due, recompute_people
-from node.store.sqlite.rows import fetch_all, fetch_one, placeholders, refresh_fts, refresh_fts_sql
+from node.store.sqlite.rows import (
+    dumps,
+    fetch_all,
+    fetch_one,
+    identity_search_text,
+    names_search_text,
+    placeholders,
+    refresh_fts,
+    refresh_fts_sql,
+    stamp,
+)
 
 __all__ = [
     "IMPORTS_FOLDER",
     "IMPORT_CACHE_KIB",
-    "INTERRUPTED",
-    "PERSON_IMPORT_FIELDS",
-    "ChunkRows",
-    "EncodedChunk",
-    "ImportSession",
-    "ImportStore",
-    "KnownIdentity",
-    "KnownRecord",
     "RunLock",
+    "SqliteImportSession",
+    "SqliteImports",
+    "encode_chunk",
 ]
 
 T = TypeVar("T")
 
-#: The person columns an import may set. The owner's own judgements (priority, cadence) are never imported, and
-#: met_on is handled apart: it only ever moves earlier.
-PERSON_IMPORT_FIELDS = tuple(f for f in PERSON_FIELDS if f not in ("priority", "cadence_days", "met_on"))
 _UPDATABLE = frozenset((*PERSON_IMPORT_FIELDS, "met_on"))
+_PEOPLE_TEXT = [*PERSON_IMPORT_FIELDS, "met_on"].index  # a new person row's column: 2 + its field's place
+_DISPLAY, _GIVEN, _FAMILY, _NICK, _ORG, _TITLE = (
+    2 + _PEOPLE_TEXT(f)
+    for f in ("display_name", "given_name", "family_name", "nickname", "organization", "title")
+)
 IMPORT_CACHE_KIB = 131_072  # 128 MiB of page cache while an import runs
 _IN_MAX = 900  # variables per IN (...): well under SQLite's limit on every build still in use
 IMPORTS_FOLDER = "imports"  # in the data folder: a lock file per live run, an upload folder per uploaded run
-INTERRUPTED = (
-    "interrupted: the node stopped before this import finished, and nothing of it was kept; "
-    "import the export again"
-)
 
 
 class RunLock:
     """The lock file ``imports/<run id>.lock``, held (flock) by the process that runs or will run the import.
     The system drops it when that process ends, however it ends, which is how a later sweep
-    (ImportStore.sweep) tells a run left behind from one still going, across processes."""
+    (SqliteImports.sweep) tells a run left behind from one still going, across processes."""
 
     def __init__(self, path: Path, fd: int) -> None:
         self.path, self.fd = path, fd
@@ -125,82 +141,66 @@ def _remove_all(paths: Sequence[Path]) -> None:
         path.with_name(path.name + ".lock").unlink(missing_ok=True)
 
 
-class KnownIdentity(NamedTuple):  # one per address an import meets: built three times faster than a dataclass
-    pk: int
-    person_pk: int | None
-    verification: str
-    label: str | None
+def encode_chunk(rows: ChunkRows) -> tuple[str, ...]:
+    """The chunk's rows as the JSON texts the bulk write hands SQLite, one per statement in _CHUNK_STATEMENTS'
+    order, with the search rows of the chunk's new people. Made by the importer's thread when the chunk is
+    decided (ImportSession.write takes the rows at the call), before the previous chunk's write ends: encoding
+    is a few milliseconds, and done at the hand-over it kept SQLite's thread waiting that long each chunk."""
+    updates: dict[int, dict[str, Any]] = {}
+    for pk, changed in rows.person_updates:
+        if not changed.keys() <= _UPDATABLE or None in changed.values():
+            raise ValueError(f"an import may only fill or change {sorted(_UPDATABLE)}, not {changed}")
+        updates.setdefault(pk, {"pk": pk}).update(changed)
+    doc = {
+        "people": rows.people,
+        "person_updates": list(updates.values()),
+        "identities": rows.identities,
+        "identity_updates": list({r[3]: r for r in rows.identity_updates}.values()),
+        "provenance": rows.provenance,
+        "records": rows.records,
+        "record_updates": list({(r[0], r[1]): r for r in rows.record_updates}.values()),
+        "circle_members": rows.circle_members,
+        "notes": rows.notes,
+        "relationships": rows.relationships,
+        "interactions": [(r[0], r[1], stamp(r[2]), *r[3:]) for r in rows.interactions],
+        "interaction_people": rows.interaction_people,
+        "blocks": rows.blocks,
+        "fts": _new_people_search(rows),
+        "refresh": rows.refresh,
+    }
+    return tuple(_JSON(doc[p]) if doc[p] else "[]" for p in _CHUNK_STATEMENTS)
 
 
-class KnownRecord(NamedTuple):  # one per imported row
-    person_pk: int
-    digest: str
-    fields: dict[str, Any]
-
-
-@dataclass(slots=True)
-class ChunkRows:
-    """Rows for one chunk, in the order they are written (each table after every table it references)."""
-
-    people: list[tuple[Any, ...]] = field(
-        default_factory=list
-    )  # pk, id, *PERSON_IMPORT_FIELDS, met_on, now, now
-    person_updates: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # pk, changed columns
-    identities: list[tuple[Any, ...]] = field(
-        default_factory=list
-    )  # pk, person, uri, kind, display, label, ver
-    identity_updates: list[tuple[Any, ...]] = field(
-        default_factory=list
-    )  # person, verification, label, now, pk
-    provenance: list[tuple[Any, ...]] = field(default_factory=list)  # identity_pk, source, record_id, now
-    records: list[tuple[Any, ...]] = field(default_factory=list)  # source, record_id, person, digest, fields
-    record_updates: list[tuple[Any, ...]] = field(default_factory=list)  # the same, for records seen before
-    circle_members: list[tuple[int, int]] = field(default_factory=list)
-    notes: list[tuple[Any, ...]] = field(default_factory=list)  # id, person, body, now, now
-    # The ids of relationships and interactions are given by Resolution.take, for the whole chunk at once.
-    relationships: list[tuple[Any, ...]] = field(default_factory=list)  # id, person, type, iri, dir, since
-    interactions: list[tuple[Any, ...]] = field(default_factory=list)  # pk, id, at, channel, by, summary, rid
-    interaction_people: list[tuple[int, int]] = field(default_factory=list)  # person, interaction
-    blocks: list[tuple[str, str]] = field(default_factory=list)  # uri, source
-    fts: list[tuple[Any, ...]] = field(default_factory=list)  # search rows of the new people
-    # People written before whose names, addresses or notes this chunk changed: their search rows are made
-    # again from the person_search_text view once the chunk's rows are in.
-    refresh: list[int] = field(default_factory=list)
-
-    def encode(self) -> EncodedChunk:
-        """The rows as the text ImportSession.write hands SQLite. Made by the importer as soon as the chunk is
-        decided, before the previous chunk's write ends: encoding a chunk is a few milliseconds of the
-        importer's thread, and done at the hand-over it kept SQLite's thread waiting that long each chunk."""
-        updates: dict[int, dict[str, Any]] = {}
-        for pk, changed in self.person_updates:
-            if not changed.keys() <= _UPDATABLE or None in changed.values():
-                raise ValueError(f"an import may only fill or change {sorted(_UPDATABLE)}, not {changed}")
-            updates.setdefault(pk, {"pk": pk}).update(changed)
-        doc = {
-            "people": self.people,
-            "person_updates": list(updates.values()),
-            "identities": self.identities,
-            "identity_updates": list({r[3]: r for r in self.identity_updates}.values()),
-            "provenance": self.provenance,
-            "records": self.records,
-            "record_updates": list({(r[0], r[1]): r for r in self.record_updates}.values()),
-            "circle_members": self.circle_members,
-            "notes": self.notes,
-            "relationships": self.relationships,
-            "interactions": self.interactions,
-            "interaction_people": self.interaction_people,
-            "blocks": self.blocks,
-            "fts": self.fts,
-            "refresh": self.refresh,
-        }
-        return EncodedChunk(tuple(_JSON(doc[p]) if doc[p] else "[]" for p in _CHUNK_STATEMENTS))
-
-
-@dataclass(frozen=True, slots=True)
-class EncodedChunk:
-    """A chunk's rows as JSON text, one per statement of the bulk write, in _CHUNK_STATEMENTS' order."""
-
-    texts: tuple[str, ...]
+def _new_people_search(rows: ChunkRows) -> list[tuple[Any, ...]]:
+    """The search rows (person_fts) of the people this chunk creates, as the person_search_text view (migration
+    0005) would write them: their names, organisation and title, and the addresses and notes the chunk gives
+    them, in the order it gives them. (People written before get theirs from the view itself: ``refresh``.)
+    One pass over the chunk's identities and notes: a new person's are all in the chunk that creates them,
+    since the importer writes a person with the first chunk taken after it made them."""
+    if not rows.people:
+        return []
+    words: dict[int, tuple[list[str], list[str]]] = {r[0]: ([], []) for r in rows.people}
+    for ident in rows.identities:
+        got = words.get(ident[1])
+        if got is not None:
+            got[0].append(identity_search_text(ident[4], ident[2]))
+    for note in rows.notes:
+        got = words.get(note[1])
+        if got is not None:
+            got[1].append(note[2])
+    out = []
+    for r in rows.people:
+        idents, notes = words[r[0]]
+        out.append(
+            (
+                r[0],
+                names_search_text(r[_DISPLAY] or "", r[_GIVEN], r[_FAMILY], r[_NICK]),
+                f"{r[_ORG] or ''} {r[_TITLE] or ''}",
+                " ".join(idents) or None,
+                " ".join(notes) or None,
+            )
+        )
+    return out
 
 
 def _cols(n: int, alias: str = "") -> str:
@@ -271,7 +271,7 @@ _TRIGGER_BODY = "".join(
 def _bulk_schema(sqlite_version: str) -> tuple[str, ...]:
     """The temporary objects an import writes through, for a connection on this SQLite version. Temporary
     objects are the connection's own and never part of the database file. Made at the start of each import
-    transaction and dropped at its end (ImportStore.transaction)."""
+    transaction and dropped at its end (SqliteImports.transaction)."""
     each = "jsonb_each" if has_jsonb_each(sqlite_version) else "json_each"
     return (
         "CREATE TEMP VIEW import_chunk AS SELECT NULL AS now, "
@@ -303,7 +303,23 @@ def _chunks(values: Sequence[T], size: int = _IN_MAX) -> Iterable[Sequence[T]]:
         yield values[start : start + size]
 
 
-class ImportSession:
+class _Write:
+    """A chunk's write, made when ImportSession.write is called and run when awaited. Not a coroutine: one
+    that an error part-way leaves unawaited would be reported as never awaited; this is only dropped."""
+
+    __slots__ = ("session", "texts")
+
+    def __init__(self, session: SqliteImportSession, texts: tuple[str, ...]) -> None:
+        self.session, self.texts = session, texts
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self._run().__await__()
+
+    async def _run(self) -> None:
+        await self.session.conn.execute(_CHUNK_INSERT, [self.session.now, *self.texts])
+
+
+class SqliteImportSession(ImportSession):
     """The import transaction's connection, with the reads and bulk writes the importer needs.
 
     The look-ups (identities, records, known_interactions, people, relationship_types) read the committed
@@ -371,19 +387,19 @@ class ImportSession:
             found.update(r[0] for r in rows)
         return found
 
-    async def people(self, pks: Sequence[int]) -> dict[int, dict[str, Any]]:
+    async def people(self, pks: Sequence[int]) -> dict[int, KnownPerson]:
         """Person fields by key; ``placeholder`` is true when the name is only one of their addresses (set by
         an import that knew no name), which a real name from a later import replaces."""
-        cols = ", ".join((*PERSON_IMPORT_FIELDS, "met_on", "status"))
-        found: dict[int, dict[str, Any]] = {}
+        names = (*PERSON_IMPORT_FIELDS, "met_on")
+        found: dict[int, KnownPerson] = {}
         for part in _chunks(pks):
             for r in await self._select(
-                f"SELECT pk, {cols}, EXISTS (SELECT 1 FROM identity i WHERE i.person_pk = person.pk AND "
-                f"i.display = person.display_name) AS placeholder FROM person "
+                f"SELECT pk, {', '.join(names)}, EXISTS (SELECT 1 FROM identity i WHERE i.person_pk = person.pk "
+                f"AND i.display = person.display_name) AS placeholder FROM person "
                 f"WHERE pk IN ({placeholders(len(part))})",
                 part,
             ):
-                found[r[0]] = dict(r)
+                found[r[0]] = KnownPerson(dict(zip(names, tuple(r)[1:-1], strict=True)), bool(r[-1]))
         return found
 
     async def relationship_types(self, pks: Sequence[int]) -> set[tuple[int, str]]:
@@ -411,7 +427,7 @@ class ImportSession:
                 found.setdefault(r[0], []).append(r[1])
         return found
 
-    async def add_related(self, rows: Sequence[tuple[str, int, int, str, str, str, str | None]]) -> int:
+    async def add_related(self, rows: Sequence[RelatedRow]) -> int:
         """Relationships between two people ("person_pk is ``type`` of other_pk": vCard RELATED), each given as
         (id, person, other, type, iri, direction, the same fact's type seen from other's side or None). A
         relationship the graph holds already, either way round, is not added again. Returns how many were."""
@@ -447,7 +463,7 @@ class ImportSession:
         return row is not None
 
     async def merge(
-        self, *, merge_id: str, survivor: int, merged: int, evidence: Sequence[dict[str, str]]
+        self, *, merge_id: str, survivor: int, merged: int, evidence: Sequence[Mapping[str, str]]
     ) -> None:
         await merge_in_tx(
             self.conn,
@@ -459,13 +475,13 @@ class ImportSession:
             now=self.now,
         )
 
-    async def suggest(self, rows: Sequence[tuple[str, int, int, str, str]]) -> int:
-        """(id, a_pk, b_pk, tier, evidence JSON) with a_pk < b_pk; a pair already known keeps its state."""
+    async def suggest(self, rows: Sequence[SuggestionRow]) -> int:
+        """(id, a_pk, b_pk, tier, evidence) with a_pk < b_pk; a pair already known keeps its state."""
         before = self.conn.total_changes
         await self.conn.executemany(
             "INSERT INTO merge_suggestion (id, a_pk, b_pk, tier, evidence, created_at) VALUES (?,?,?,?,?,?) "
             "ON CONFLICT(a_pk, b_pk) DO NOTHING",
-            [(*r, self.now) for r in rows],
+            [(sid, a, b, tier, dumps([dict(e) for e in ev]), self.now) for sid, a, b, tier, ev in rows],
         )
         return self.conn.total_changes - before
 
@@ -481,15 +497,16 @@ class ImportSession:
         for sql in _BULK_DROP:
             await self.conn.execute(sql)
 
-    async def write(self, chunk: EncodedChunk) -> None:
-        """Write one chunk (made by :meth:`ChunkRows.encode`): one statement, a single step of SQLite's.
+    def write(self, rows: ChunkRows) -> Awaitable[None]:
+        """Write one chunk: its rows are encoded now (encode_chunk), and written when the result is awaited by
+        one statement, a single step of SQLite's.
 
         Every table's rows go in as JSON text, inserted into a temporary view whose INSTEAD OF trigger reads
         each table's part with ``json_each``. The sqlite3 module runs a step without the GIL, so the importer
         goes on resolving the next chunk meanwhile; an ``executemany``, or one statement per table, takes the
         GIL back for every row or statement, and each of those hand-overs waits for the importer's thread to
         let go, or for it to come back to the event loop to send the next statement."""
-        await self.conn.execute(_CHUNK_INSERT, [self.now, *chunk.texts])
+        return _Write(self, encode_chunk(rows))
 
     async def added(self) -> dict[str, int]:
         """How many rows the counted inserts (those that may meet rows already there) added so far."""
@@ -513,29 +530,34 @@ class ImportSession:
             self.conn, source=source, account=account, direction=direction, cursor=cursor, now=self.now
         )
 
-    async def run_started(self, *, run_id: str, source: str, name: str, status: str) -> None:
-        await self.conn.execute(
-            "INSERT INTO import_run (id, source, name, status, started_at) VALUES (?,?,?,?,?)",
-            (run_id, source, name, status, self.now),
-        )
-
     async def run_finished(
-        self, *, run_id: str, status: str, summary: dict[str, Any] | None, error: str | None, now: str
+        self, *, run_id: str, status: str, summary: dict[str, Any] | None, error: str | None, now: datetime
     ) -> None:
-        await self.conn.execute(
-            "UPDATE import_run SET status = ?, summary = ?, error = ?, finished_at = ? WHERE id = ?",
-            (status, None if summary is None else json.dumps(summary, sort_keys=True), error, now, run_id),
-        )
+        await _run_finished(self.conn, run_id, status, summary, error, stamp(now))
 
 
-class ImportStore:
+async def _run_finished(
+    conn: aiosqlite.Connection,
+    run_id: str,
+    status: str,
+    summary: dict[str, Any] | None,
+    error: str | None,
+    now: str,
+) -> None:
+    await conn.execute(
+        "UPDATE import_run SET status = ?, summary = ?, error = ?, finished_at = ? WHERE id = ?",
+        (status, None if summary is None else json.dumps(summary, sort_keys=True), error, now, run_id),
+    )
+
+
+class SqliteImports:
     """Import runs and the transaction an import runs in."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
 
     async def transaction(
-        self, now: str, fn: Callable[[ImportSession], Awaitable[T]], *, off_loop: bool = False
+        self, now: datetime, fn: Callable[[ImportSession], Awaitable[T]], *, off_loop: bool = False
     ) -> T:
         """Run ``fn`` in one write transaction; if it raises, nothing it wrote remains.
 
@@ -551,7 +573,7 @@ class ImportStore:
             before = int(row[0]) if row else -2000
             await conn.execute(f"PRAGMA cache_size = {-IMPORT_CACHE_KIB}")
             with self.db.blocking_reader() as reader:
-                session = ImportSession(conn, now, reader)
+                session = SqliteImportSession(conn, stamp(now), reader)
                 try:
                     await session.begin_bulk()
                     return await fn(session)
@@ -577,7 +599,7 @@ class ImportStore:
         never mistakes a run being set up for one left behind)."""
         return await asyncio.to_thread(RunLock.take, self.folder, run_id)
 
-    async def start_run(self, *, run_id: str, source: str, name: str, now: str) -> None:
+    async def start_run(self, *, run_id: str, source: str, name: str, now: datetime) -> None:
         """Record a run as running (again, if a node process recorded it when it accepted the job: the worker
         that runs it says so here). Its owner holds its lock (``claim``) until the run is finished."""
 
@@ -586,12 +608,12 @@ class ImportStore:
                 "INSERT INTO import_run (id, source, name, status, started_at) VALUES (?,?,?,'running',?) "
                 "ON CONFLICT(id) DO UPDATE SET status = 'running', source = excluded.source, "
                 "name = excluded.name",
-                (run_id, source, name, now),
+                (run_id, source, name, stamp(now)),
             )
 
         await self.db.write(run)
 
-    async def sweep(self, now: str) -> list[str]:
+    async def sweep(self, now: datetime) -> list[str]:
         """Runs left behind by a process that ended part-way (killed, crashed, the machine stopped): each is
         marked failed with INTERRUPTED and its files (upload, lock) are removed. A run is left behind when
         nobody holds its lock (``claim``): the lock goes with the process that held it, whatever ended it.
@@ -609,7 +631,7 @@ class ImportStore:
             await conn.executemany(
                 "UPDATE import_run SET status = 'failed', finished_at = ?, error = ? "
                 "WHERE id = ? AND status = 'running'",
-                [(now, INTERRUPTED, run_id) for run_id in marked],
+                [(stamp(now), INTERRUPTED, run_id) for run_id in marked],
             )
 
         try:
@@ -620,16 +642,14 @@ class ImportStore:
         return marked
 
     async def finish_run(
-        self, *, run_id: str, status: str, summary: dict[str, Any] | None, error: str | None, now: str
+        self, *, run_id: str, status: str, summary: dict[str, Any] | None, error: str | None, now: datetime
     ) -> None:
         async def run(conn: aiosqlite.Connection) -> None:
-            await ImportSession(conn, now).run_finished(
-                run_id=run_id, status=status, summary=summary, error=error, now=now
-            )
+            await _run_finished(conn, run_id, status, summary, error, stamp(now))
 
         await self.db.write(run)
 
-    async def recent_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+    async def recent_runs(self, limit: int = 20) -> list[ImportRun]:
         """The last ``limit`` runs, newest first, as ``get_run`` gives each."""
 
         async def run(conn: aiosqlite.Connection) -> list[str]:
@@ -641,8 +661,8 @@ class ImportStore:
         found = [await self.get_run(run_id) for run_id in await self.db.read(run)]
         return [r for r in found if r is not None]
 
-    async def get_run(self, run_id: str) -> dict[str, Any] | None:
-        async def run(conn: aiosqlite.Connection) -> dict[str, Any] | None:
+    async def get_run(self, run_id: str) -> ImportRun | None:
+        async def run(conn: aiosqlite.Connection) -> ImportRun | None:
             row = await fetch_one(
                 conn,
                 "SELECT id, source, name, status, summary, error, started_at, finished_at FROM import_run "
@@ -651,8 +671,15 @@ class ImportStore:
             )
             if row is None:
                 return None
-            out = dict(row)
-            out["summary"] = json.loads(out["summary"]) if out["summary"] else None
-            return out
+            return ImportRun(
+                id=row["id"],
+                source=row["source"],
+                name=row["name"],
+                status=row["status"],
+                summary=json.loads(row["summary"]) if row["summary"] else None,
+                error=row["error"],
+                started_at=row["started_at"],
+                finished_at=row["finished_at"],
+            )
 
         return await self.db.read(run)

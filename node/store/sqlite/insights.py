@@ -1,27 +1,21 @@
-"""Read-side queries of the graph: stay-in-touch (due, fading, Dunbar layers) and full-text search."""
+"""SQLite implementation of the graph store's insights (node/store/insights.py): stay-in-touch (due, fading,
+Dunbar layers) and full-text search with FTS5."""
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 import aiosqlite
 
 from node.models import DueEntry, FadingEntry, LayerReport, Page
+from node.store.insights import LAYERS
 from node.store.sqlite.db import Database
-from node.store.sqlite.rows import PERSON_COLUMNS, fetch_all, fetch_one, load_people
+from node.store.sqlite.rows import PERSON_COLUMNS, fetch_all, fetch_one, julian_day, load_people, stamp
 from node.store.sqlite.tie_strength import TIE_STRENGTH_SQL
 
-__all__ = ["LAYERS", "SqliteInsights", "fts_query"]
-
-#: Dunbar-style layers by the cadence the owner keeps with people: (name, cadence at most, budget). Budgets are
-#: cumulative (the 15 include the 5), following Dunbar's nested layers of about 5, 15, 50 and 150.
-LAYERS = (
-    ("support clique", 7, 5),
-    ("sympathy group", 30, 15),
-    ("close network", 90, 50),
-    ("active network", 365, 150),
-)
+__all__ = ["SqliteInsights", "fts_query"]
 
 #: With filters, how many of the best full-text matches are joined to people first (growing as needed).
 _SEARCH_WINDOW = 256
@@ -48,14 +42,16 @@ class SqliteInsights:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def due(self, *, until: str, now_jd: float, offset: int, limit: int) -> Page:
+    async def due(self, *, until: datetime, now: datetime, offset: int, limit: int) -> Page:
+        now_jd, until_at = julian_day(now), stamp(until)
+
         async def run(conn: aiosqlite.Connection) -> Page:
             rows = await fetch_all(
                 conn,
                 f"SELECT {_people_cols()}, ?1 - julianday(p.due_at) AS overdue FROM person p "
                 "WHERE p.status = 'active' AND p.due_at IS NOT NULL AND p.due_at <= ?2 "
                 "ORDER BY p.due_at, p.pk LIMIT ?3 OFFSET ?4",
-                (now_jd, until, limit + 1, offset),
+                (now_jd, until_at, limit + 1, offset),
             )
             more = len(rows) > limit
             rows = rows[:limit]
@@ -68,8 +64,9 @@ class SqliteInsights:
 
         return await self.db.read(run)
 
-    async def fading(self, *, recent_start: str, past_start: str, limit: int) -> list[FadingEntry]:
+    async def fading(self, *, recent_start: datetime, past_start: datetime, limit: int) -> list[FadingEntry]:
         """People whose last-90-day rate fell below 40% of their own rate over the year before."""
+        recent, past = stamp(recent_start), stamp(past_start)
 
         async def run(conn: aiosqlite.Connection) -> list[FadingEntry]:
             # One pass over interaction_person in key order (so each person's rows come together and need no
@@ -88,7 +85,7 @@ class SqliteInsights:
                        HAVING past >= 4 AND recent < 0.4 * (past / 4.0)) AS s
                    JOIN person p ON p.pk = s.person_pk AND p.status = 'active'
                    ORDER BY (s.past / 4.0) - s.recent DESC, s.person_pk LIMIT ?3""",
-                (recent_start, past_start, limit),
+                (recent, past, limit),
             )
             if not stats:
                 return []
@@ -132,12 +129,13 @@ class SqliteInsights:
         text: str,
         *,
         circle: str | None,
-        due_until: str | None,
+        due_until: datetime | None,
         include_archived: bool,
-        now_jd: float,
+        now: datetime,
         offset: int,
         limit: int,
     ) -> Page:
+        now_jd = julian_day(now)
         query = fts_query(text)
         if query is None:
             return Page(items=(), total=0, offset=offset, limit=limit)
@@ -150,7 +148,7 @@ class SqliteInsights:
                 f"WHERE c.name = ?{len(params)})"
             )
         if due_until is not None:
-            params.append(due_until)
+            params.append(stamp(due_until))
             where.append(f"p.due_at IS NOT NULL AND p.due_at <= ?{len(params)}")
         # FTS ranks the matches once (bm25, materialised), and only those scoring at least as well as the
         # `window`-th best are joined to people, filtered and ordered by (score, tie strength): whole groups of

@@ -10,16 +10,18 @@ theirs; anything added to the survivor after the merge stays with the survivor.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import aiosqlite
 
 from node.errors import Conflict, NotFound
 from node.models import MergeRecord, MergeSuggestion, Page
+from node.store.merges import IdentityIndexEntry, PersonName, SuggestionInput
 from node.store.sqlite.db import Database
 from node.store.sqlite.people import person_pk, recompute_people
-from node.store.sqlite.rows import dumps, fetch_all, fetch_one, placeholders, refresh_fts
+from node.store.sqlite.rows import dumps, fetch_all, fetch_one, placeholders, refresh_fts, stamp
 
 __all__ = ["SqliteMerges", "merge_in_tx"]
 
@@ -86,10 +88,11 @@ async def merge_in_tx(
     survivor: int,
     merged: int,
     decided_by: str,
-    evidence: Sequence[dict[str, str]],
+    evidence: Sequence[Mapping[str, str]],
     now: str,
 ) -> None:
-    """Merge ``merged`` into ``survivor`` inside the caller's transaction (also used by imports)."""
+    """Merge ``merged`` into ``survivor`` inside the caller's transaction (also used by imports); ``now`` as
+    the tables hold it (rows.stamp)."""
     if survivor == merged:
         raise Conflict("cannot merge a person with themselves", field="other")
     snap = {"survivor": await _snapshot(conn, survivor), "merged": await _snapshot(conn, merged)}
@@ -136,7 +139,7 @@ async def merge_in_tx(
     await conn.execute(
         "INSERT INTO merge_log (id, survivor_pk, merged_pk, decided_by, evidence, snapshot, created_at) "
         "VALUES (?,?,?,?,?,?,?)",
-        (merge_id, s, m, decided_by, dumps(list(evidence)), dumps(snap), now),
+        (merge_id, s, m, decided_by, dumps([dict(e) for e in evidence]), dumps(snap), now),
     )
     await recompute_people(conn, [s])
     await refresh_fts(conn, [s, m])
@@ -217,9 +220,11 @@ class SqliteMerges:
         survivor_id: str,
         merged_id: str,
         decided_by: str,
-        evidence: Sequence[dict[str, str]],
-        now: str,
+        evidence: Sequence[Mapping[str, str]],
+        now: datetime,
     ) -> MergeRecord:
+        at = stamp(now)
+
         async def run(conn: aiosqlite.Connection) -> MergeRecord:
             s = await person_pk(conn, survivor_id)
             m = await person_pk(conn, merged_id)
@@ -230,15 +235,15 @@ class SqliteMerges:
                 merged=m,
                 decided_by=decided_by,
                 evidence=evidence,
-                now=now,
+                now=at,
             )
             return (await _merge_records(conn, "l.id = ?", (merge_id,)))[0]
 
         return await self.db.write(run)
 
-    async def unmerge(self, merge_id: str, now: str) -> MergeRecord:
+    async def unmerge(self, merge_id: str, now: datetime) -> MergeRecord:
         async def run(conn: aiosqlite.Connection) -> MergeRecord:
-            await _unmerge_in_tx(conn, merge_id, now)
+            await _unmerge_in_tx(conn, merge_id, stamp(now))
             return (await _merge_records(conn, "l.id = ?", (merge_id,)))[0]
 
         return await self.db.write(run)
@@ -252,33 +257,32 @@ class SqliteMerges:
 
         return await self.db.read(run)
 
-    async def identity_index(self) -> list[tuple[int, str, str, str, str]]:
-        """(person pk, person id, kind, uri, display) of every active person's identities, for suggestions."""
+    async def identity_index(self) -> list[IdentityIndexEntry]:
+        """Every active person's identities, for suggestions."""
 
-        async def run(conn: aiosqlite.Connection) -> list[tuple[int, str, str, str, str]]:
+        async def run(conn: aiosqlite.Connection) -> list[IdentityIndexEntry]:
             rows = await fetch_all(
                 conn,
-                "SELECT p.pk, p.id, i.kind, i.uri, i.display FROM identity i JOIN person p ON p.pk = i.person_pk "
+                "SELECT p.id, i.kind, i.uri, i.display FROM identity i JOIN person p ON p.pk = i.person_pk "
                 "WHERE p.status = 'active'",
             )
-            return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+            return [IdentityIndexEntry(r[0], r[1], r[2], r[3]) for r in rows]
 
         return await self.db.read(run)
 
-    async def active_names(self) -> list[tuple[str, str]]:
+    async def active_names(self) -> list[PersonName]:
         """(person id, display name) of every active person, for name suggestions: two columns, not whole
         people (loading 100,000 people with their identities took most of a suggestion run)."""
 
-        async def run(conn: aiosqlite.Connection) -> list[tuple[str, str]]:
+        async def run(conn: aiosqlite.Connection) -> list[PersonName]:
             rows = await fetch_all(conn, "SELECT id, display_name FROM person WHERE status = 'active'")
-            return [(r[0], r[1]) for r in rows]
+            return [PersonName(r[0], r[1]) for r in rows]
 
         return await self.db.read(run)
 
-    async def save_suggestions(
-        self, suggestions: Sequence[tuple[str, str, str, str, Sequence[dict[str, str]]]], now: str
-    ) -> int:
-        """Insert (suggestion id, person a id, person b id, tier, evidence); existing pairs keep their status."""
+    async def save_suggestions(self, suggestions: Sequence[SuggestionInput], now: datetime) -> int:
+        """Insert suggestions; existing pairs keep their status."""
+        at = stamp(now)
 
         # A handful of statements for the whole set, not four per pair: on a large graph the pairs number in
         # tens of thousands, and this one write holds the writer (every other write waits) while it runs.
@@ -312,13 +316,13 @@ class SqliteMerges:
             rows, new = [], 0
             for sid, a, b, tier, evidence in suggestions:
                 a_pk, b_pk = sorted((pk_of[a], pk_of[b]))
-                text = dumps(list(evidence))
+                text = dumps([dict(e) for e in evidence])
                 before = known.get((a_pk, b_pk))
                 if before is None:
                     new += 1
                 elif before[2] != "open" or before[:2] == (tier, text):
                     continue  # decided by the owner, or unchanged: nothing to write
-                rows.append((sid, a_pk, b_pk, tier, text, now))
+                rows.append((sid, a_pk, b_pk, tier, text, at))
             await conn.executemany(
                 "INSERT INTO merge_suggestion (id, a_pk, b_pk, tier, evidence, created_at) "
                 "VALUES (?,?,?,?,?,?) ON CONFLICT(a_pk, b_pk) DO UPDATE SET evidence = excluded.evidence, "

@@ -1,13 +1,16 @@
-"""Small stores: node metadata (key/value) and the owner's blocked addresses."""
+"""SQLite implementation of the graph store's small parts (node/store/misc.py): the account's key/value meta
+rows and the owner's blocked addresses."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 
 import aiosqlite
 
+from node.store.misc import BlockedAddress
 from node.store.sqlite.db import Database
-from node.store.sqlite.rows import fetch_all, fetch_one
+from node.store.sqlite.rows import fetch_all, fetch_one, stamp
 
 __all__ = ["SqliteMisc"]
 
@@ -50,11 +53,11 @@ class SqliteMisc:
 
         return await self.db.write(run)
 
-    async def block(self, uri: str, source: str, now: str) -> bool:
+    async def block(self, uri: str, source: str, now: datetime) -> bool:
         async def run(conn: aiosqlite.Connection) -> bool:
             cur = await conn.execute(
                 "INSERT OR IGNORE INTO blocked_address (uri, source, created_at) VALUES (?, ?, ?)",
-                (uri, source, now),
+                (uri, source, stamp(now)),
             )
             return cur.rowcount > 0
 
@@ -67,15 +70,9 @@ class SqliteMisc:
 
         return await self.db.write(run)
 
-    async def blocked(self) -> list[tuple[str, str, str]]:
-        async def run(conn: aiosqlite.Connection) -> list[tuple[str, str, str]]:
+    async def blocked(self) -> list[BlockedAddress]:
+        async def run(conn: aiosqlite.Connection) -> list[BlockedAddress]:
             rows = await fetch_all(conn, "SELECT uri, source, created_at FROM blocked_address ORDER BY uri")
-            return [(r[0], r[1], r[2]) for r in rows]
-
-        return await self.db.read(run)
-
-    async def is_blocked(self, uri: str) -> bool:
-        async def run(conn: aiosqlite.Connection) -> bool:
-            return await fetch_one(conn, "SELECT 1 FROM blocked_address WHERE uri = ?", (uri,)) is not None
+            return [BlockedAddress(uri=r[0], source=r[1], created_at=r[2]) for r in rows]
 
         return await self.db.read(run)

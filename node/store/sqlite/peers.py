@@ -1,18 +1,21 @@
-"""Queries the federation port needs: people by circle with their fediverse actor identities, identities
-replaced wholesale from one source record (a peer's card), and relationships keyed by their signed record id."""
+"""SQLite implementation of the graph store's peers (node/store/peers.py): people by circle with their
+fediverse actor identities, identities replaced wholesale from one source record (a peer's card), and
+relationships keyed by their signed record id."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import aiosqlite
 
 from node.errors import NotFound
+from node.store.people import IdentityInput, PersonFields, RelationshipInput
 from node.store.sqlite.db import Database
-from node.store.sqlite.people import IdentityInput, attach_identity, person_pk
-from node.store.sqlite.rows import fetch_all, fetch_one, placeholders, refresh_fts
+from node.store.sqlite.people import attach_identity, person_pk
+from node.store.sqlite.rows import fetch_all, fetch_one, placeholders, refresh_fts, stamp
 
 __all__ = ["SqlitePeers"]
 
@@ -75,18 +78,19 @@ class SqlitePeers:
         source: str,
         source_record_id: str,
         identities: Sequence[IdentityInput],
-        fields: Mapping[str, Any],
-        now: str,
+        fields: PersonFields,
+        now: datetime,
     ) -> None:
         """Make ``identities`` exactly what ``source_record_id`` says of this person: attach the new ones,
         withdraw that record's provenance from the others (deleting identities no other source vouches for),
         and set ``fields`` on the person."""
+        at = stamp(now)
 
         async def run(conn: aiosqlite.Connection) -> None:
             pk = await person_pk(conn, person_id)
             keep = {i.uri for i in identities}
             for ident in identities:
-                await attach_identity(conn, pk, ident, now)
+                await attach_identity(conn, pk, ident, at)
             old = await fetch_all(
                 conn,
                 "SELECT i.pk, i.uri FROM identity i JOIN provenance pr ON pr.identity_pk = i.pk "
@@ -109,16 +113,23 @@ class SqlitePeers:
             if cols:
                 await conn.execute(
                     f"UPDATE person SET {', '.join(f'{c} = ?' for c in cols)}, updated_at = ? WHERE pk = ?",
-                    (*[fields[c] for c in cols], now, pk),
+                    (*[fields[c] for c in cols], at, pk),
                 )
             await refresh_fts(conn, [pk])
 
         await self.db.write(run)
 
     async def upsert_record_relationship(
-        self, *, rel_id: str, person_id: str, record: Mapping[str, Any], fields: Mapping[str, Any], now: str
+        self,
+        *,
+        rel_id: str,
+        person_id: str,
+        record: Mapping[str, Any],
+        relationship: RelationshipInput,
+        now: datetime,
     ) -> None:
         """Store a signed relationship record on the person, replacing an earlier one with the same record id."""
+        r, at = relationship, stamp(now)
 
         async def run(conn: aiosqlite.Connection) -> None:
             pk = await person_pk(conn, person_id)
@@ -130,17 +141,17 @@ class SqlitePeers:
             )
             values = {
                 "person_pk": pk,
-                "type": fields["type"],
-                "iri": fields["iri"],
-                "direction": fields["direction"],
-                "since": fields.get("since"),
-                "how_we_met": fields.get("how_we_met"),
-                "status": fields["status"],
+                "type": r.type,
+                "iri": r.iri,
+                "direction": r.direction,
+                "since": r.since,
+                "how_we_met": r.how_we_met,
+                "status": r.status,
                 "record_json": blob,
-                "updated_at": now,
+                "updated_at": at,
             }
             if row is None:
-                values.update(id=rel_id, created_at=now)
+                values.update(id=rel_id, created_at=at)
                 await conn.execute(
                     f"INSERT INTO relationship ({', '.join(values)}) VALUES ({placeholders(len(values))})",
                     list(values.values()),
@@ -153,11 +164,11 @@ class SqlitePeers:
 
         await self.db.write(run)
 
-    async def set_record_status(self, record_id: str, status: str, now: str) -> None:
+    async def set_record_status(self, record_id: str, status: str, now: datetime) -> None:
         async def run(conn: aiosqlite.Connection) -> None:
             cur = await conn.execute(
                 "UPDATE relationship SET status = ?, updated_at = ? WHERE json_extract(record_json, '$.id') = ?",
-                (status, now, record_id),
+                (status, stamp(now), record_id),
             )
             if cur.rowcount == 0:
                 raise NotFound(f"no relationship record {record_id!r}", field="relationship")

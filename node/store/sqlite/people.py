@@ -1,56 +1,50 @@
-"""SQLite implementation of the graph store: people, identities, provenance, circles, notes, relationships and
-interactions. Every public coroutine is one transaction (through Database.write) or one consistent read."""
+"""SQLite implementation of the graph store's people (node/store/people.py): people, identities, provenance,
+circles, notes, relationships and interactions. Every public coroutine is one transaction (through
+Database.write) or one consistent read."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import aiosqlite
 
 from node.errors import Conflict, NotFound
 from node.models import PERSON_FIELDS, Circle, Interaction, Note, Page, Person, Relationship
+from node.store.people import PERSON_ORDERS, IdentityInput, InteractionInput, PersonFields, RelationshipInput
 from node.store.sqlite.db import Database
 from node.store.sqlite.rows import (
     PERSON_COLUMNS,
     fetch_all,
     fetch_one,
+    julian_day,
     load_people,
     placeholders,
     refresh_fts,
+    stamp,
 )
 from node.store.sqlite.tie_strength import TIE_STRENGTH_SQL, explain_tie_strength
 
 __all__ = [
     "TIE_STRENGTH_SQL",
-    "IdentityInput",
     "SqlitePeople",
     "attach_identity",
+    "person_columns",
     "person_pk",
     "recompute_due",
     "recompute_people",
 ]
 
 
-class IdentityInput:
-    """A normalised identity to attach (already validated by the graph layer)."""
-
-    __slots__ = ("display", "kind", "label", "source", "source_record_id", "uri", "verification")
-
-    def __init__(
-        self,
-        *,
-        uri: str,
-        kind: str,
-        display: str,
-        label: str | None,
-        verification: str,
-        source: str,
-        source_record_id: str,
-    ) -> None:
-        self.uri, self.kind, self.display, self.label = uri, kind, display, label
-        self.verification, self.source, self.source_record_id = verification, source, source_record_id
+def person_columns(fields: PersonFields) -> list[str]:
+    """The columns ``fields`` sets, in PERSON_FIELDS' order; ValueError for a key that is no person field (a
+    caller's slip must not drop a value without a word)."""
+    unknown = set(fields) - set(PERSON_FIELDS)
+    if unknown:
+        raise ValueError(f"person fields must be among {', '.join(PERSON_FIELDS)}, not {sorted(unknown)}")
+    return [k for k in PERSON_FIELDS if k in fields]
 
 
 async def person_pk(conn: aiosqlite.Connection, person_id: str, *, include_merged: bool = False) -> int:
@@ -110,30 +104,33 @@ class SqlitePeople:
         self,
         *,
         person_id: str,
-        fields: Mapping[str, Any],
+        fields: PersonFields,
         identities: Sequence[IdentityInput],
-        now: str,
+        now: datetime,
         circles: Sequence[tuple[str, str]] = (),
         notes: Sequence[tuple[str, str]] = (),
     ) -> Person:
         """Insert a person with identities, circle memberships ((new circle id, name), the circle made if new)
         and notes ((note id, body)), all in one transaction."""
+        cols = person_columns(fields)
+        if "display_name" not in fields:
+            raise ValueError("a new person needs a display_name")
+        at = stamp(now)
 
         async def run(conn: aiosqlite.Connection) -> Person:
-            cols = [k for k in PERSON_FIELDS if k in fields]
             cur = await conn.execute(
                 f"INSERT INTO person (id, {', '.join(cols)}, created_at, updated_at) "
                 f"VALUES (?, {placeholders(len(cols))}, ?, ?)",
-                (person_id, *[fields[c] for c in cols], now, now),
+                (person_id, *[fields[c] for c in cols], at, at),
             )
             pk = int(cur.lastrowid or 0)
             for ident in identities:
-                await attach_identity(conn, pk, ident, now)
+                await attach_identity(conn, pk, ident, at)
             for circle_id, name in circles:
-                await _join_circle(conn, pk, circle_id, name, now)
+                await _join_circle(conn, pk, circle_id, name, at)
             await conn.executemany(
                 "INSERT INTO note (id, person_pk, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-                [(note_id, pk, body, now, now) for note_id, body in notes],
+                [(note_id, pk, body, at, at) for note_id, body in notes],
             )
             await recompute_due(conn, [pk])
             await refresh_fts(conn, [pk])
@@ -141,14 +138,15 @@ class SqlitePeople:
 
         return await self.db.write(run)
 
-    async def update_person(self, person_id: str, fields: Mapping[str, Any], now: str) -> Person:
+    async def update_person(self, person_id: str, fields: PersonFields, now: datetime) -> Person:
+        cols = person_columns(fields)
+
         async def run(conn: aiosqlite.Connection) -> Person:
             pk = await person_pk(conn, person_id)
-            cols = [k for k in PERSON_FIELDS if k in fields]
             if cols:
                 await conn.execute(
                     f"UPDATE person SET {', '.join(f'{c} = ?' for c in cols)}, updated_at = ? WHERE pk = ?",
-                    (*[fields[c] for c in cols], now, pk),
+                    (*[fields[c] for c in cols], stamp(now), pk),
                 )
             await recompute_due(conn, [pk])
             await refresh_fts(conn, [pk])
@@ -156,10 +154,15 @@ class SqlitePeople:
 
         return await self.db.write(run)
 
-    async def set_status(self, person_id: str, status: str, now: str) -> Person:
+    async def set_status(self, person_id: str, status: str, now: datetime) -> Person:
+        if status not in ("active", "archived"):
+            raise ValueError(f"a person's status is set to active or archived, not {status!r}")
+
         async def run(conn: aiosqlite.Connection) -> Person:
             pk = await person_pk(conn, person_id)
-            await conn.execute("UPDATE person SET status = ?, updated_at = ? WHERE pk = ?", (status, now, pk))
+            await conn.execute(
+                "UPDATE person SET status = ?, updated_at = ? WHERE pk = ?", (status, stamp(now), pk)
+            )
             return await self._get(conn, pk)
 
         return await self.db.write(run)
@@ -191,16 +194,16 @@ class SqlitePeople:
         await self.db.write(run)
 
     async def get_person(
-        self, person_id: str, *, include_merged: bool = True, now_jd: float | None = None
+        self, person_id: str, *, include_merged: bool = True, strength_at: datetime | None = None
     ) -> Person:
-        """One person; with ``now_jd`` (the Julian day of now) also their tie strength and its parts."""
+        """One person; with ``strength_at`` also their tie strength at that moment and its parts."""
 
         async def run(conn: aiosqlite.Connection) -> Person:
             pk = await person_pk(conn, person_id, include_merged=include_merged)
             person = await self._get(conn, pk)
-            if now_jd is None:
+            if strength_at is None:
                 return person
-            explained = await explain_tie_strength(conn, pk, now_jd)
+            explained = await explain_tie_strength(conn, pk, julian_day(strength_at))
             if explained is None:
                 return person
             return replace(person, tie_strength=explained.score, tie_strength_parts=explained.parts)
@@ -223,10 +226,10 @@ class SqlitePeople:
         return await self.db.read(run)
 
     # -- identities ---------------------------------------------------------------------------------------
-    async def add_identity(self, person_id: str, ident: IdentityInput, now: str) -> Person:
+    async def add_identity(self, person_id: str, ident: IdentityInput, now: datetime) -> Person:
         async def run(conn: aiosqlite.Connection) -> Person:
             pk = await person_pk(conn, person_id)
-            await attach_identity(conn, pk, ident, now)
+            await attach_identity(conn, pk, ident, stamp(now))
             await refresh_fts(conn, [pk])
             return await self._get(conn, pk)
 
@@ -244,13 +247,13 @@ class SqlitePeople:
         return await self.db.write(run)
 
     async def set_identity_state(
-        self, uri: str, *, state: str, moved_to: str | None, verification: str | None, now: str
+        self, uri: str, *, state: str, moved_to: str | None, verification: str | None, now: datetime
     ) -> bool:
         async def run(conn: aiosqlite.Connection) -> bool:
             cur = await conn.execute(
                 "UPDATE identity SET state = ?, moved_to = ?, verification = coalesce(?, verification), "
                 "updated_at = ? WHERE uri = ?",
-                (state, moved_to, verification, now, uri),
+                (state, moved_to, verification, stamp(now), uri),
             )
             return cur.rowcount > 0
 
@@ -258,8 +261,13 @@ class SqlitePeople:
 
     # -- lists ----------------------------------------------------------------------------------------------
     async def list_people(
-        self, *, status: str, circle: str | None, order: str, offset: int, limit: int, now_jd: float
+        self, *, status: str, circle: str | None, order: str, offset: int, limit: int, now: datetime
     ) -> Page:
+        if order not in PERSON_ORDERS:
+            raise ValueError(
+                f"people are listed in one of the orders {', '.join(PERSON_ORDERS)}, not {order!r}"
+            )
+        now_jd = julian_day(now)
         where = ["p.status = ?"]
         params: list[Any] = [status]
         if circle is not None:
@@ -296,11 +304,11 @@ class SqlitePeople:
         return await self.db.read(run)
 
     # -- circles ------------------------------------------------------------------------------------------
-    async def ensure_circle(self, *, circle_id: str, name: str, now: str) -> Circle:
+    async def ensure_circle(self, *, circle_id: str, name: str, now: datetime) -> Circle:
         async def run(conn: aiosqlite.Connection) -> Circle:
             await conn.execute(
                 "INSERT INTO circle (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT(name) DO NOTHING",
-                (circle_id, name, now),
+                (circle_id, name, stamp(now)),
             )
             return await _circle(conn, name)
 
@@ -342,12 +350,12 @@ class SqlitePeople:
         await self.db.write(run)
 
     async def set_membership(
-        self, person_id: str, *, circle_id: str, name: str, member: bool, now: str
+        self, person_id: str, *, circle_id: str, name: str, member: bool, now: datetime
     ) -> Person:
         async def run(conn: aiosqlite.Connection) -> Person:
             pk = await person_pk(conn, person_id)
             if member:
-                await _join_circle(conn, pk, circle_id, name, now)
+                await _join_circle(conn, pk, circle_id, name, stamp(now))
             else:
                 cur = await conn.execute(
                     "DELETE FROM circle_member WHERE person_pk = ? AND circle_pk = "
@@ -374,15 +382,17 @@ class SqlitePeople:
         return await self.db.read(run)
 
     # -- notes --------------------------------------------------------------------------------------------
-    async def add_note(self, person_id: str, *, note_id: str, body: str, now: str) -> Note:
+    async def add_note(self, person_id: str, *, note_id: str, body: str, now: datetime) -> Note:
+        at = stamp(now)
+
         async def run(conn: aiosqlite.Connection) -> Note:
             pk = await person_pk(conn, person_id)
             await conn.execute(
                 "INSERT INTO note (id, person_pk, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-                (note_id, pk, body, now, now),
+                (note_id, pk, body, at, at),
             )
             await refresh_fts(conn, [pk])
-            return Note(id=note_id, person_id=person_id, body=body, created_at=now)
+            return Note(id=note_id, person_id=person_id, body=body, created_at=at)
 
         return await self.db.write(run)
 
@@ -410,44 +420,24 @@ class SqlitePeople:
 
     # -- relationships ------------------------------------------------------------------------------------
     async def add_relationship(
-        self, *, rel_id: str, person_id: str, other_person_id: str | None, fields: Mapping[str, Any], now: str
+        self,
+        *,
+        rel_id: str,
+        person_id: str,
+        other_person_id: str | None,
+        relationship: RelationshipInput,
+        now: datetime,
     ) -> Relationship:
+        r, at = relationship, stamp(now)
+
         async def run(conn: aiosqlite.Connection) -> Relationship:
             pk = await person_pk(conn, person_id)
             other = await person_pk(conn, other_person_id) if other_person_id else None
             await conn.execute(
                 "INSERT INTO relationship (id, person_pk, other_pk, type, iri, direction, since, how_we_met, "
-                "status, record_json, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    rel_id,
-                    pk,
-                    other,
-                    fields["type"],
-                    fields["iri"],
-                    fields["direction"],
-                    fields.get("since"),
-                    fields.get("how_we_met"),
-                    fields.get("status", "local"),
-                    fields.get("record_json"),
-                    now,
-                    now,
-                ),
+                "status, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (rel_id, pk, other, r.type, r.iri, r.direction, r.since, r.how_we_met, r.status, at, at),
             )
-            return (await _relationships(conn, "r.id = ?", (rel_id,)))[0]
-
-        return await self.db.write(run)
-
-    async def update_relationship(self, rel_id: str, fields: Mapping[str, Any], now: str) -> Relationship:
-        allowed = ("status", "record_json", "since", "how_we_met", "direction")
-
-        async def run(conn: aiosqlite.Connection) -> Relationship:
-            cols = [k for k in allowed if k in fields]
-            cur = await conn.execute(
-                f"UPDATE relationship SET {', '.join(f'{c} = ?' for c in cols)}, updated_at = ? WHERE id = ?",
-                (*[fields[c] for c in cols], now, rel_id),
-            )
-            if cur.rowcount == 0:
-                raise NotFound(f"no relationship with id {rel_id!r}", field="relationship")
             return (await _relationships(conn, "r.id = ?", (rel_id,)))[0]
 
         return await self.db.write(run)
@@ -478,23 +468,17 @@ class SqlitePeople:
 
     # -- interactions -------------------------------------------------------------------------------------
     async def add_interaction(
-        self, *, interaction_id: str, person_ids: Sequence[str], fields: Mapping[str, Any], now: str
+        self, *, interaction_id: str, person_ids: Sequence[str], interaction: InteractionInput, now: datetime
     ) -> Interaction:
+        i = interaction
+        values = (interaction_id, stamp(i.occurred_at), i.channel, i.initiated_by, i.summary, i.source)
+
         async def run(conn: aiosqlite.Connection) -> Interaction:
             pks = [await person_pk(conn, p) for p in person_ids]
             cur = await conn.execute(
                 "INSERT INTO interaction (id, occurred_at, channel, initiated_by, summary, source, "
                 "source_record_id, created_at) VALUES (?,?,?,?,?,?,?,?)",
-                (
-                    interaction_id,
-                    fields["occurred_at"],
-                    fields["channel"],
-                    fields["initiated_by"],
-                    fields.get("summary", ""),
-                    fields.get("source", "owner"),
-                    fields.get("source_record_id"),
-                    now,
-                ),
+                (*values, i.source_record_id, stamp(now)),
             )
             ipk = cur.lastrowid
             await conn.executemany(

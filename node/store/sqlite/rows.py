@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import aiosqlite
@@ -16,11 +17,14 @@ __all__ = [
     "fetch_all",
     "fetch_one",
     "identity_search_text",
+    "julian_day",
     "load_people",
     "names_search_text",
     "placeholders",
     "refresh_fts",
     "refresh_fts_sql",
+    "stamp",
+    "stamp_or_none",
 ]
 
 PERSON_COLUMNS = (
@@ -28,6 +32,23 @@ PERSON_COLUMNS = (
     "priority, cadence_days, effective_cadence_days, last_interaction_at, due_at, interaction_count, met_on, "
     "status, merged_into, created_at, updated_at"
 )
+
+
+def stamp(moment: datetime) -> str:
+    """A moment as the graph's tables hold it: ISO 8601 in UTC to the second, ``2026-11-22T15:30:00Z`` (text
+    sorts in time order, and SQLite's date functions read it)."""
+    if not isinstance(moment, datetime):  # the contract's moments are datetimes; ISO text is the store's own
+        raise TypeError(f"a moment given to the store must be a datetime, not {type(moment).__name__}")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def stamp_or_none(moment: datetime | None) -> str | None:
+    return None if moment is None else stamp(moment)
+
+
+def julian_day(moment: datetime) -> float:
+    """A moment as SQLite's ``julianday()`` counts (what tie strength and overdue days subtract from)."""
+    return moment.timestamp() / 86400.0 + 2440587.5
 
 
 def placeholders(n: int) -> str:

@@ -10,9 +10,10 @@ import aiosqlite
 import pytest
 
 from node.graph import Graph
-from node.store import Database, GraphStore, MigrationFailed, SchemaTooNew, StoreConflict
-from node.store.sqlite.db import migrations
+from node.store import MigrationFailed, SchemaTooNew, StoreConflict
+from node.store.sqlite.db import Database, migrations
 from node.store.sqlite.driver import sqlite
+from node.store.sqlite.store import SqliteGraphStore
 from tests.conftest import FixedClock
 
 _WRITER_PRAGMAS = ("synchronous", "wal_autocheckpoint", "foreign_keys")  # per connection: the writer's matter
@@ -68,7 +69,7 @@ async def test_empty_db_at_version_0_is_migrated(tmp_path: Path) -> None:
     db = await Database.open(path)
     try:
         assert await _pragma(db, "user_version") == migrations()[-1].version
-        graph = Graph(GraphStore.sqlite(db), FixedClock())
+        graph = Graph(SqliteGraphStore.of(db), FixedClock())
         person = await graph.create_person({"display_name": "New One"})
         assert (await graph.get_person(person.id)).display_name == "New One"
     finally:
@@ -81,7 +82,7 @@ async def test_version_1_db_upgrades_and_keeps_data(tmp_path: Path) -> None:
     db = await Database.open(path)
     try:
         assert await _pragma(db, "user_version") == migrations()[-1].version
-        graph = Graph(GraphStore.sqlite(db), FixedClock())
+        graph = Graph(SqliteGraphStore.of(db), FixedClock())
         old = await graph.get_person("p_old")
         assert old.display_name == "Old Timer"
         page = await graph.search("timer")
@@ -189,7 +190,7 @@ async def test_write_after_close_is_refused(tmp_path: Path) -> None:
 
 async def test_online_backup_while_writes_continue(tmp_path: Path) -> None:
     db = await Database.open(tmp_path / "live.sqlite3")
-    graph = Graph(GraphStore.sqlite(db), FixedClock())
+    graph = Graph(SqliteGraphStore.of(db), FixedClock())
     try:
         for i in range(50):
             await graph.create_person({"display_name": f"Before {i}", "identities": [f"acct:b{i}@ex.org"]})
@@ -225,7 +226,7 @@ async def test_online_backup_while_writes_continue(tmp_path: Path) -> None:
     # The copy is a node database in its own right: it opens (migrations see it current) and reads.
     copy = await Database.open(dest)
     try:
-        page = await Graph(GraphStore.sqlite(copy), FixedClock()).search("before")
+        page = await Graph(SqliteGraphStore.of(copy), FixedClock()).search("before")
         assert len(page.items) == 50
     finally:
         await copy.close()
