@@ -6,16 +6,10 @@ from typing import Any
 
 import pytest
 
-from node.context import AccountContext
 from node.errors import Conflict, NotFound
 from node.graph import Graph
 from node.models import as_json
 from tests.conftest import FixedClock
-
-
-@pytest.fixture
-def graph(ctx: AccountContext) -> Graph:
-    return ctx.graph
 
 
 async def full(graph: Graph, person_id: str) -> dict[str, Any]:

@@ -6,15 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from node.context import AccountContext
 from node.errors import BadInput
 from node.graph import Graph, iso
 from tests.conftest import T0, FixedClock
-
-
-@pytest.fixture
-def graph(ctx: AccountContext) -> Graph:
-    return ctx.graph
 
 
 async def test_interaction_resets_the_clock(graph: Graph, clock: FixedClock) -> None:
