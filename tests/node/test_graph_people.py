@@ -10,7 +10,6 @@ import pytest
 from node.context import AccountContext
 from node.errors import BadInput, Conflict, NotFound
 from node.graph import Graph, new_id, new_ids
-from node.store import IdentityInput
 from node.store.sqlite.driver import sqlite
 from tests.conftest import FixedClock
 
@@ -278,19 +277,6 @@ async def test_interactions_notes_circles(graph: Graph, clock: FixedClock) -> No
     assert (await graph.get_person(a.id)).circles == ("friends",)
     with pytest.raises(NotFound):
         await graph.set_membership(a.id, "Family", member=False)
-
-
-async def test_store_level_attach_is_atomic(ctx: AccountContext) -> None:
-    """A create whose second identity conflicts leaves neither the person nor the first identity behind."""
-    graph = ctx.graph
-    await graph.create_person({"display_name": "Owner", "identities": ["acct:taken@ex.org"]})
-    idents = [graph.identity_input("acct:fresh@ex.org"), graph.identity_input("acct:taken@ex.org")]
-    assert all(isinstance(i, IdentityInput) for i in idents)
-    with pytest.raises(Conflict):
-        await ctx.store.people.insert_person(
-            person_id="p_x", fields={"display_name": "X"}, identities=idents, now=graph.clock()
-        )
-    assert await graph.person_for_identity("acct:fresh@ex.org") is None
 
 
 @pytest.mark.parametrize(
