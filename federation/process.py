@@ -50,6 +50,13 @@ class Processor:
             return
         if await self.fed.blocks.refuses_id(actor_id):  # accepted before the owner blocked its actor
             raise Blocked(f"{actor_id} is blocked; its activity is not acted on")
+        # -- hook: organisations (federation/org.py, specs/ORGANISATIONS.md). Membership, shared records, the
+        # directory and introductions are claimed here, each by its activity and object type; the rest goes on.
+        from federation.org import dispatch as org_dispatch
+
+        if await org_dispatch(self.fed, actor_id, activity):
+            return
+        # -- end of hook
         kind = activity.get("type")
         handler = getattr(self, f"on_{kind}", None) if isinstance(kind, str) and kind.isalpha() else None
         if handler is None:

@@ -22,12 +22,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from federation import cards, profile
+from federation import cards, org_share, profile
 from federation.blocks import Blocks
 from federation.delivery import DeliveryLoop, Withdrawn, backoff
 from federation.errors import FetchError, FetchStatus, Gone
 from federation.fetch import FetchPolicy, GuardedClient
 from federation.inbox import Intake
+from federation.org_ports import OrgPort
 from federation.ports import GraphPort
 from federation.pump import Busy, Pump
 from federation.ratelimit import HostRateLimiter
@@ -80,6 +81,8 @@ class FederationContext:
     inbox_rate: float | None = None
     inbox_burst: float | None = None
     rng: random.Random | None = None
+    # hook: the organisation's records and queries (federation/org_ports.py); None: this node runs without them
+    org: OrgPort | None = None
 
 
 class Federation:
@@ -88,6 +91,7 @@ class Federation:
         self.config = ctx.config
         self.keys = ctx.keys
         self.graph = ctx.graph
+        self.org = ctx.org  # hook: organisations (federation/org.py)
         self.clock = ctx.clock
         self.rng = ctx.rng or random.Random()
         self.urls = Urls(ctx.config.base_url, ctx.config.node.username)
@@ -167,6 +171,9 @@ class Federation:
     async def start(self) -> None:
         await self.store.release_locks()
         await self._publish_pending()  # a card saved just before a crash goes out now (issue #12 §2)
+        await org_share.catch_up(
+            self
+        )  # hook: so does a change shared with an organisation (federation/org_share.py)
         if self.ctx.run_workers:
             self._tasks = [
                 asyncio.create_task(self.delivery.run_forever(), name="kith-delivery"),
@@ -299,6 +306,8 @@ class Federation:
             return await cards.card_delivery(self, row)
         if row.kind == "profile":
             return await profile.profile_delivery(self, row)
+        if row.kind == org_share.KIND:  # hook: a share goes only to an organisation we still belong to
+            return await org_share.share_delivery(self, row)
         return row.body
 
     async def _publish_pending(self) -> None:
@@ -336,6 +345,7 @@ class Federation:
         and forget old finished traffic (at most every PRUNE_EVERY)."""
         now = self.clock()
         await self._publish_pending()
+        await org_share.quiet(self)  # hook: graph changes shared with organisations, introductions expire
         await self.store.expire_offers(now - OFFER_DAYS * 86400, now)
         if now >= self._next_prune:
             self._next_prune = now + PRUNE_EVERY

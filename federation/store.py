@@ -625,6 +625,11 @@ class FederationStore:
 
         return await self.db.write(fn)
 
+    async def forget_body(self, activity_id: str) -> None:
+        """Keep a processed item for dedupe only: its body goes (hook: an organisation's shared records,
+        federation/org_share.py, must not outlive their withdrawal in the inbox's 30 days of history)."""
+        await self._exec("UPDATE fed_inbox SET body = '{}' WHERE activity_id = ?", (activity_id,))
+
     async def finish_inbox(
         self, seq: int, *, state: str, now: float, error: str | None = None, retry_at: float | None = None
     ) -> None:

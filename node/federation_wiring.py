@@ -1,5 +1,6 @@
-"""Plugs federation into the node: the GraphPort over the real graph, federation's public routes and workers,
-and its owner API under /api/federation (behind the node's bearer auth, documented in the OpenAPI)."""
+"""Plugs federation into the node: the GraphPort over the real graph, the OrgPort over the account's
+organisation records, federation's public routes and workers, and its owner API under /api/federation and
+/api/org (behind the node's bearer auth, documented in the OpenAPI)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,13 @@ from aiohttp import web
 
 from federation import FederationContext, setup
 from federation.fetch import GuardedClient
+from federation.org_api import org_routes
+from federation.urls import Urls
 from node.api_federation import routes as federation_api_routes
+from node.api_org import routes as org_api_routes
 from node.errors import NodeError
 from node.federation_port import NodeGraphPort
+from node.org_port import NodeOrgPort
 from node.server import Server
 from node.store.factory import federation_database
 
@@ -22,9 +27,15 @@ __all__ = ["setup_federation"]
 
 
 def setup_federation(
-    app: web.Application, server: Server, *, client_factory: Callable[[], GuardedClient] | None = None
+    app: web.Application,
+    server: Server,
+    *,
+    client_factory: Callable[[], GuardedClient] | None = None,
+    run_workers: bool = True,
 ) -> None:
-    """``client_factory`` replaces the guarded client (tests pass one with their own DNS resolver)."""
+    """``client_factory`` replaces the guarded client (tests pass one with their own DNS resolver);
+    ``run_workers=False`` leaves the delivery and inbox loops to the caller (tests step them one cycle at a
+    time with ``Federation.run_once``)."""
 
     async def make() -> FederationContext | None:
         try:
@@ -39,7 +50,14 @@ def setup_federation(
             db=federation_database(ctx.store),
             graph=NodeGraphPort(ctx.graph),
             client_factory=client_factory,
+            run_workers=run_workers,
+            # organisations (specs/ORGANISATIONS.md): the account's records, on its own database
+            org=NodeOrgPort(
+                ctx.db, ctx.graph, actor=Urls(ctx.config.base_url, ctx.config.node.username).owner
+            ),
         )
 
     setup(app, make)
+    app.router.add_routes(org_routes())
     app.router.add_routes(federation_api_routes())
+    app.router.add_routes(org_api_routes())

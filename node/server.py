@@ -409,6 +409,23 @@ class Server:
                 await ctx.imports.close()
         return new
 
+    async def forget_new_account(self, row: AccountRow) -> None:
+        """Undo :meth:`add_account` for an account that has not served anyone yet (a restore into a new account
+        that failed): registry row, keys, graph database and token all go, so the restore leaves nothing
+        half-made and its name can be used again."""
+        async with self._graph_lock:
+            entry = self._graphs.pop(row.pk, None)
+            ctx = self._contexts.pop(row.pk, None)
+            if ctx is not None:
+                await ctx.imports.close()
+            if entry is not None:
+                await entry.store.close()
+        await self.accounts.forget(row.pk)
+        self._tokens.clear()
+        self._names.clear()
+        await self.store.remove_graph(row.graph_file)
+        _token_path(self.data_dir, row.name).unlink(missing_ok=True)
+
     async def purge_due(self) -> list[AccountRow]:
         """Purge removed accounts whose grace period is over: their graph and token go; their row (and so their
         name) stays, with nothing else."""

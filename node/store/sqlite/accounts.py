@@ -133,6 +133,13 @@ class SqliteAccounts:
 
         return await self.db.write(run)
 
+    async def forget(self, pk: int) -> None:
+        async def run(conn: aiosqlite.Connection) -> None:
+            await conn.execute("DELETE FROM account_key WHERE account_pk = ?", (pk,))
+            await conn.execute("DELETE FROM account WHERE pk = ?", (pk,))
+
+        await self.db.write(run)
+
     async def set_display(self, pk: int, *, display_name: str, type: str, now: datetime) -> AccountRow:
         async def run(conn: aiosqlite.Connection) -> AccountRow:
             await conn.execute(
