@@ -53,7 +53,7 @@ def setup_federation(
             run_workers=run_workers,
             # organisations (specs/ORGANISATIONS.md): the account's records, on its own database
             org=NodeOrgPort(
-                ctx.db, ctx.graph, actor=Urls(ctx.config.base_url, ctx.config.node.username).owner
+                ctx.store, ctx.graph, actor=Urls(ctx.config.base_url, ctx.config.node.username).owner
             ),
         )
 

@@ -13,6 +13,8 @@ connection, cursor, row or SQL):
     peers.py     what federation's graph port needs
     imports.py   bulk imports, a chunk at a time, in one transaction
     links.py     linked live accounts and sync cursors
+    dav.py       CardDAV's address books, cards and change log, app passwords
+    org.py       organisations: the organisation's side and a member's side
     accounts.py  the account registry
     errors.py    StoreError and its kinds: what any engine raises when storage fails
 

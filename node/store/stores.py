@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from node.store.accounts import Accounts
+from node.store.dav import Dav
 from node.store.export import Export
 from node.store.imports import Imports
 from node.store.insights import Insights
 from node.store.links import Links
 from node.store.merges import Merges
 from node.store.misc import Misc
+from node.store.org import MemberOrg, OrgRecords
 from node.store.peers import Peers
 from node.store.people import People
 
@@ -53,6 +55,19 @@ class GraphStore(Protocol):
 
     @property
     def links(self) -> Links: ...
+
+    @property
+    def dav(self) -> Dav: ...
+
+    @property
+    def org(self) -> OrgRecords:
+        """The organisation's side (used when the account is an organisation)."""
+        ...
+
+    @property
+    def org_member(self) -> MemberOrg:
+        """A member's side of the organisations the account belongs to."""
+        ...
 
     @property
     def location(self) -> str:

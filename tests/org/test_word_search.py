@@ -1,4 +1,4 @@
-"""Who knows by words, on the organisation's own tables (node/store/sqlite_org.py): every query word must begin
+"""Who knows by words, on the organisation's own tables (node/store/sqlite/org.py): every query word must begin
 a word of the person's name or organisation; a whole-name match ranks first, then all-whole-words, then
 prefixes; and the whole-word shortcut answers exactly what the full prefix search would (its speed is
 bench/bench_org.py's)."""
@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from node.store import sqlite_org
-from node.store.db import GRAPH_MIGRATIONS, Database
-from node.store.sqlite_org import OrgStore, words
+from node.store.org import words
+from node.store.sqlite import org as sqlite_org
+from node.store.sqlite.db import GRAPH_MIGRATIONS, Database
+from node.store.sqlite.org import OrgStore
 
 NOW = "2026-11-22T10:00:00Z"
 

@@ -27,9 +27,9 @@ from node.dav_records import (
     PersonEdit,
 )
 from node.errors import Conflict, NotFound
-from node.store.db import Database
-from node.store.rows import fetch_all, fetch_one, placeholders, refresh_fts
-from node.store.sqlite_people import attach_identity, recompute_due
+from node.store.sqlite.db import Database
+from node.store.sqlite.people import attach_identity, recompute_due
+from node.store.sqlite.rows import fetch_all, fetch_one, placeholders, refresh_fts
 
 __all__ = ["CARD_FIELDS", "SqliteDav"]
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,12 +20,13 @@ from typing import Any
 
 import aiosqlite
 
-from node.store.db import Database
-from node.store.driver import sqlite
-from node.store.rows import fetch_all, fetch_one, placeholders
+from node.store.org import IncomingRecord, words
+from node.store.sqlite.db import Database
+from node.store.sqlite.driver import sqlite
+from node.store.sqlite.rows import fetch_all, fetch_one, placeholders
 from protocol.vocab import SHARING_LEVELS, STRENGTH_BUCKETS
 
-__all__ = ["BUCKET_MIDDLE", "IncomingRecord", "OrgStore", "fold", "words"]
+__all__ = ["BUCKET_MIDDLE", "OrgStore"]
 
 #: Where a record shared as a bucket only (below level interactions) is placed on the 0-1 scale: the middle of
 #: its bucket, so that lists can order by strength without claiming more than was shared.
@@ -41,45 +40,11 @@ _MAX_TIMELINE = 200
 _MAX_IDENTITIES_SHOWN = 20
 _PROBE = 2_000  # rows a word's probe counts before it stops: enough to tell a rare word from a common one
 _CANDIDATES = 5_000  # people a word search ranks
-_WORD = re.compile(r"\w+")
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class IncomingRecord:
-    """One verified shared record, flattened for storage (node/org_port.py builds it)."""
-
-    record_id: str
-    level: str
-    version: int
-    name: str
-    organization: str | None
-    strength: float | None
-    bucket: str
-    explained: str | None
-    last_contact: str | None
-    last_channel: str | None
-    record: str  # the JSON as signed
-    identities: Sequence[tuple[str, bool]]  # (uri, merges)
-    interactions: Sequence[tuple[str, str, str]] = ()  # (occurred_at, channel, initiated_by)
-    notes: Sequence[str] = ()
 
 
 @dataclass
 class _Touched:
     people: set[int] = field(default_factory=set)
-
-
-def words(text: str) -> list[str]:
-    """The words of a name for search: case and accents gone (any script kept)."""
-    if text.isascii():  # most names: nothing to decompose (ranking calls this for every candidate)
-        return _WORD.findall(text.lower())
-    plain = unicodedata.normalize("NFKD", text.casefold())
-    return _WORD.findall("".join(c for c in plain if not unicodedata.combining(c)))
-
-
-def fold(text: str) -> str:
-    """A name for comparison: its words, single-spaced."""
-    return " ".join(words(text))
 
 
 async def _secure(conn: aiosqlite.Connection) -> None:

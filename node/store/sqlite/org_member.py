@@ -8,47 +8,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiosqlite
 
-from node.store.db import Database
-from node.store.rows import fetch_all, fetch_one
+from node.store.org import PersonInput, SentRow, ShareInputs
+from node.store.sqlite.db import Database
+from node.store.sqlite.rows import fetch_all, fetch_one
 
-__all__ = ["MemberOrgStore", "PersonInput", "SentRow", "ShareInputs"]
-
-
-@dataclass(slots=True)
-class PersonInput:
-    """One active person of the graph, with what sharing may draw on."""
-
-    pk: int
-    id: str
-    name: str
-    organization: str | None
-    identities: list[tuple[str, str, frozenset[str]]] = field(default_factory=list)  # (uri, kind, sources)
-    circles: list[str] = field(default_factory=list)
-    interactions: list[tuple[str, str, str]] = field(
-        default_factory=list
-    )  # (occurred_at, channel, initiated_by)
-    notes: list[tuple[str, str]] = field(default_factory=list)  # chosen notes: (note id, body)
-
-
-@dataclass(slots=True)
-class ShareInputs:
-    level: str
-    rules: dict[tuple[str, str], str]  # (scope, target folded) -> level
-    people: list[PersonInput]
-
-
-@dataclass(frozen=True, slots=True)
-class SentRow:
-    person_id: str
-    record_id: str
-    digest: str
-    version: int
-    level: str
+__all__ = ["MemberOrgStore"]
 
 
 class MemberOrgStore:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from node.store.sqlite.accounts import SqliteAccounts
+from node.store.sqlite.dav import SqliteDav
 from node.store.sqlite.db import GRAPH_MIGRATIONS, SERVER_MIGRATIONS, Database
 from node.store.sqlite.export import SqliteExport
 from node.store.sqlite.imports import SqliteImports
@@ -23,6 +24,8 @@ from node.store.sqlite.insights import SqliteInsights
 from node.store.sqlite.links import SqliteLinks
 from node.store.sqlite.merges import SqliteMerges
 from node.store.sqlite.misc import SqliteMisc
+from node.store.sqlite.org import OrgStore
+from node.store.sqlite.org_member import MemberOrgStore
 from node.store.sqlite.peers import SqlitePeers
 from node.store.sqlite.people import SqlitePeople
 
@@ -49,6 +52,9 @@ class SqliteGraphStore:
     peers: SqlitePeers
     imports: SqliteImports
     links: SqliteLinks
+    dav: SqliteDav
+    org: OrgStore
+    org_member: MemberOrgStore
 
     @classmethod
     def of(cls, db: Database) -> SqliteGraphStore:
@@ -63,6 +69,9 @@ class SqliteGraphStore:
             peers=SqlitePeers(db),
             imports=SqliteImports(db),
             links=SqliteLinks(db),
+            dav=SqliteDav(db),
+            org=OrgStore(db),
+            org_member=MemberOrgStore(db),
         )
 
     @classmethod

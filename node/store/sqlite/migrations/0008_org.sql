@@ -1,6 +1,6 @@
 -- Organisations (specs/ORGANISATIONS.md). Every account holds both halves; an organisation's account fills
--- the org_* tables of the organisation side, a person's account the member side. node/store/sqlite_org.py
--- and node/store/sqlite_org_member.py hold every statement that touches them. Times are ISO-8601 UTC text.
+-- the org_* tables of the organisation side, a person's account the member side. node/store/sqlite/org.py
+-- and node/store/sqlite/org_member.py hold every statement that touches them. Times are ISO-8601 UTC text.
 
 -- == the organisation's side ==================================================================================
 

@@ -1,5 +1,5 @@
 -- CardDAV (issue #17): the change log behind sync tokens and ETags, published circles and app passwords.
--- node/store/sqlite_dav.py holds every statement that reads or writes these tables.
+-- node/store/sqlite/dav.py holds every statement that reads or writes these tables.
 --
 -- dav_card is a compacted change log: one row per card (a person, or a circle shown as a group card), carrying
 -- the account-wide change counter (seq) of the card's last change. A card whose person is archived, merged or
