@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-__all__ = ["PERSON_SOURCES", "ActorSource", "CardVersion", "GraphPort", "RemoteActor"]
+__all__ = ["PERSON_SOURCES", "ActorSource", "CardVersion", "FediMessage", "GraphPort", "RemoteActor"]
 
 #: How federation came to know an actor, which decides whether it may become a person in the owner's graph
 #: (issue #12 §1: only actors the owner deals with enter it):
@@ -76,6 +76,20 @@ class RemoteActor:
         return urlsplit(self.id).netloc.lower()
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FediMessage:
+    """A private message or mention between the owner and one actor (federation/messages.py): never its text,
+    only where it is and what it answers, as mail capture keeps headers only (issue 16 §1)."""
+
+    object_id: str  # the Note's id: one interaction per note, whichever way and however often it arrives
+    actor_id: str  # the other side: the sender of an incoming note, the recipient of ours
+    direction: Literal["in", "out"]
+    url: str  # the note's page on its sender's origin (or its id)
+    published: datetime | None  # as the note says (None: unreadable), checked by the graph against now
+    in_reply_to: str | None  # the note it answers: a note of ours threads the reply into that conversation
+    private: bool  # addressed to named actors only (Mastodon's "direct"); False for a mention in a post
+
+
 class GraphPort(Protocol):
     """What federation tells the contact graph, and what it asks of it."""
 
@@ -111,6 +125,13 @@ class GraphPort(Protocol):
 
     async def relationship_revoked(self, actor_id: str, record_id: str) -> None:
         """Either side revoked the relationship record ``record_id``: mark it revoked."""
+        ...
+
+    async def message_received(self, message: FediMessage) -> None:
+        """A note that names the owner arrived from ``message.actor_id`` (or the owner sent one to it): log it as
+        an interaction with the person who holds that actor, once per ``object_id``, in the conversation of
+        the note it replies to when the graph knows that note. Ignored when no person holds the actor: a
+        message from a stranger does not make them a person (issue #12 §1)."""
         ...
 
     async def card_for(self, actor_id: str) -> Mapping[str, Any] | None:

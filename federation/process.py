@@ -11,7 +11,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from federation import activities as act
-from federation import cards, kith
+from federation import cards, kith, messages
 from federation.errors import Blocked
 from federation.fetch import FetchBudget
 from federation.remote import origin
@@ -245,6 +245,11 @@ class Processor:
 
     async def on_Offer(self, actor_id: str, activity: dict[str, Any]) -> None:
         await kith.offer_received(self.fed, actor_id, activity)
+
+    # ---- direct messages and mentions (federation/messages.py) -----------------------------------
+
+    async def on_Create(self, actor_id: str, activity: dict[str, Any]) -> None:
+        await messages.note_received(self.fed, actor_id, activity)
 
 
 async def answer_follow(fed: Federation, follow_id: str, *, accepted: bool) -> None:

@@ -6,8 +6,8 @@ because it came signed let anyone fill the disk (120 ``Create``s of 900 KB each 
 - :func:`wanted` decides, before a signature is checked or a key fetched, whether processing would do anything
   with the activity (federation/process.py): a ``Follow`` or ``Block`` of the owner, an ``Update`` of the actor
   itself or of a Kith record, a ``Delete`` of the actor itself, ``Accept``/``Reject``/``Undo``/``Move``/
-  ``Offer``, and a ``Create`` of a ``Note`` addressed to the owner (a direct message). Everything else is
-  answered 202 and not stored.
+  ``Offer``, and a ``Create`` of a ``Note`` addressed to the owner or mentioning it (a direct message or a
+  mention, federation/messages.py). Everything else is answered 202 and not stored.
 - :func:`bounded` cuts what is kept down to what is read: the fields processing looks at, embedded objects
   reduced to their id and type (and the references an ``Undo`` or ``Accept`` looks through), a direct message's
   ``Note`` to its known fields with every text cut to a bound. A Kith record (an ``object`` or ``result``
@@ -69,6 +69,14 @@ def _addressed_to(owner: str, *docs: Mapping[str, Any]) -> bool:
     return False
 
 
+def _mentioned(owner: str, note: Mapping[str, Any]) -> bool:
+    tags = note.get("tag")
+    for tag in (tags if isinstance(tags, list) else [tags])[:_MAX_ITEMS]:
+        if isinstance(tag, dict) and tag.get("type") == "Mention" and tag.get("href") == owner:
+            return True
+    return False
+
+
 def wanted(activity: Mapping[str, Any], *, owner: str) -> bool:
     """Whether processing would act on ``activity`` (normalised: string ``type``, ``actor`` as sent)."""
     org = org_wire.wants(activity)  # hook: the organisation's activities (federation/org_wire.py)
@@ -85,7 +93,11 @@ def wanted(activity: Mapping[str, Any], *, owner: str) -> bool:
     if kind == "Update":
         return _ref(obj) == actor or (isinstance(obj, dict) and obj.get("type") in _RECORD_TYPES)
     if kind == "Create":
-        return isinstance(obj, dict) and obj.get("type") == "Note" and _addressed_to(owner, activity, obj)
+        return (
+            isinstance(obj, dict)
+            and obj.get("type") == "Note"
+            and (_addressed_to(owner, activity, obj) or _mentioned(owner, obj))
+        )
     return True
 
 

@@ -43,6 +43,7 @@ def setup_federation(
         except NodeError as exc:
             _log.warning("federation is off: %s", exc.message)
             return None
+        server.hold(ctx)  # its loops run between requests: the pool must not close this graph under them
         keys = await ctx.load_keys()
         return FederationContext(
             config=ctx.config,

@@ -259,6 +259,11 @@ class Server:
             entry.users -= 1
             entry.last_used = time.monotonic()
 
+    def hold(self, ctx: AccountContext) -> None:
+        """Keep this account's graph open for as long as the server runs: federation's loops use it between
+        requests, and the pool must not close it under them after a quiet minute."""
+        self._graphs[ctx.account.pk].users += 1
+
     async def _acquire(self, row: AccountRow) -> GraphStore:
         async with self._graph_lock:
             entry = self._graphs.get(row.pk)

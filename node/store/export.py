@@ -26,6 +26,7 @@ __all__ = [
     "FEDERATION_TABLES",
     "GRAPH_TABLES",
     "LINK_TABLES",
+    "LOOP_TABLES",
     "Export",
     "ExportSnapshot",
     "ExportedTable",
@@ -48,12 +49,24 @@ GRAPH_TABLES = (
     "blocked_address",
 )
 LINK_TABLES = ("bridge_link", "sync_cursor")
+#: The stay-in-touch loop's (issue 16): captured mail headers (never a body) and the correspondents they
+#: count, reminders the owner snoozed or marked done, and the preferred way to reach each person. Not the
+#: record of which digests went out (digest_sent): that is what this node mailed, which a restored node has not.
+#: Fediverse messages (fedi_message) are kept as mail is: where each note is and its conversation, no text.
+LOOP_TABLES = (
+    "mail_message",
+    "mail_participant",
+    "mail_correspondent",
+    "reminder_state",
+    "reach_preference",
+    "fedi_message",
+)
 FEDERATION_TABLES = ("fed_follows", "fed_offers", "fed_blocks", "fed_blocked_by", "fed_settings")
 #: The federation settings an export carries: what the owner chose (aliases, a move). The others are federation's
 #: bookkeeping of what it last sent (the card version, the profile's digest), which a restored node must not
 #: inherit: it has sent nothing yet.
 EXPORTED_FED_SETTINGS = ("also_known_as", "moved_to")
-EXPORT_TABLES = GRAPH_TABLES + LINK_TABLES + FEDERATION_TABLES
+EXPORT_TABLES = GRAPH_TABLES + LINK_TABLES + LOOP_TABLES + FEDERATION_TABLES
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -66,11 +79,16 @@ class ExportedTable:
 class ExportSnapshot:
     schema: int  # the graph's schema version
     tables: dict[str, ExportedTable]  # every one of EXPORT_TABLES
-    meta: dict[str, str | None]  # the meta_keys asked for
+    meta: dict[str, str | None]  # the meta_keys asked for, and every key starting with a meta_prefix
 
 
 class Export(Protocol):
-    async def export_all(self, meta_keys: Sequence[str] = ()) -> ExportSnapshot: ...
+    async def export_all(
+        self, meta_keys: Sequence[str] = (), meta_prefixes: Sequence[str] = ()
+    ) -> ExportSnapshot:
+        """Every one of EXPORT_TABLES, the ``meta_keys`` rows (None where absent) and every meta row whose key
+        starts with one of ``meta_prefixes`` (the links' settings), in one snapshot."""
+        ...
 
     async def import_all(
         self,

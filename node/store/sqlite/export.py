@@ -2,11 +2,12 @@
 owner as tables of rows, and their restore into an empty node.
 
 What is exported: the contact graph's tables (internal row ids included, so that merge history and its undo
-survive the trip), live-sync links and where their syncs resume, and federation's lasting state (follows both
-ways, relationship offers with their signed records, blocks both ways, the owner actor's aliases and move), plus
-the meta rows the caller names (the owner's card). What is not: this node's secrets and sessions, queues
-(inbox, outbox, deliveries), caches of other servers (actor documents, host health) and import history; see
-node/exporting.py, which builds the document.
+survive the trip), live-sync links (mailboxes and calendars among them) and where their syncs resume, the
+stay-in-touch loop's tables (node/store/export.py's LOOP_TABLES), and federation's lasting state (follows both
+ways, relationship offers with their signed records, blocks both ways, the owner actor's aliases and move),
+plus the meta rows the caller names (the owner's card, the digest's and the links' settings). What is not:
+this node's secrets and sessions, queues (inbox, outbox, deliveries), caches of other servers (actor
+documents, host health) and import history; see node/exporting.py, which builds the document.
 
 A restore writes rows that node/restore.py has already checked, in one transaction: into a node with none of
 these rows yet, with references checked once every row is in, and with every value the node derives from other
@@ -36,9 +37,11 @@ class SqliteExport:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def export_all(self, meta_keys: Sequence[str] = ()) -> ExportSnapshot:
-        """Every exported table's columns and rows, the schema version and the ``meta_keys`` rows, read in one
-        snapshot."""
+    async def export_all(
+        self, meta_keys: Sequence[str] = (), meta_prefixes: Sequence[str] = ()
+    ) -> ExportSnapshot:
+        """Every exported table's columns and rows, the schema version and the ``meta_keys`` rows (and those whose
+        key starts with one of ``meta_prefixes``), read in one snapshot."""
 
         async def run(conn: aiosqlite.Connection) -> ExportSnapshot:
             version = await fetch_one(conn, "PRAGMA user_version")
@@ -55,6 +58,13 @@ class SqliteExport:
             for key in meta_keys:
                 row = await fetch_one(conn, "SELECT value FROM meta WHERE key = ?", (key,))
                 meta[key] = None if row is None else str(row[0])
+            for prefix in meta_prefixes:
+                for key, value in await fetch_all(
+                    conn,
+                    "SELECT key, value FROM meta WHERE substr(key, 1, ?) = ? ORDER BY key",
+                    (len(prefix), prefix),
+                ):
+                    meta[str(key)] = str(value)
             return ExportSnapshot(schema=int(version[0]) if version else 0, tables=tables, meta=meta)
 
         return await self.db.read(run)
@@ -121,7 +131,9 @@ async def _require_empty(conn: aiosqlite.Connection, meta_keys: Sequence[str]) -
         )
         if row is not None:
             raise Conflict(
-                "this node already has an owner's card; restore only into a new, empty node", field="card"
+                f"this node already has an owner's card or settings ({row[0]}); restore only into a new, empty "
+                "node",
+                field="card",
             )
 
 
