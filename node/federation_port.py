@@ -31,7 +31,6 @@ from node.owner_card import (
 )
 from node.owner_card import circles_seeing_anything as _circles_seeing
 from node.store import IdentityInput, RelationshipInput
-from node.store.sqlite_messages import SqliteMessages
 from protocol.errors import InvalidRecord
 from protocol.vocab import relationship_term
 
@@ -254,7 +253,7 @@ class NodeGraphPort(GraphPort):
             return  # a stranger's message does not make them a person (issue #12 §1)
         now = self.graph.clock()
         when = message.published if message.published is not None and message.published <= now else now
-        await SqliteMessages(self.store.db).record(
+        await self.store.messages.record(
             person_id=person.id,
             interaction_id=new_id("i"),
             object_id=message.object_id,

@@ -21,7 +21,7 @@ PACKAGES = ("node", "federation", "protocol", "bridges")
 DRIVERS = frozenset({"aiosqlite", "sqlite3", "pysqlite3", "psycopg", "psycopg2", "psycopg_pool", "asyncpg"})
 STORE = ("node", "store")
 #: The engines' own code: node/store/sqlite/, and SQLite modules that other work adds beside the contract
-#: (node/store/sqlite_*.py: federation's and capture's, moved into node/store/sqlite/ when they land).
+#: (node/store/sqlite_federation.py: federation's, moved into node/store/sqlite/ when it lands).
 ENGINE_PREFIXES = ("node.store.sqlite", "node.store.postgres")
 #: The one module of the storage package that may reach the engines: it chooses one.
 FACTORY = "node.store.factory"

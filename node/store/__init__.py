@@ -14,6 +14,9 @@ connection, cursor, row or SQL):
     imports.py   bulk imports, a chunk at a time, in one transaction
     links.py     linked live accounts and sync cursors
     dav.py       CardDAV's address books, cards and change log, app passwords
+    capture.py   mail capture: messages by Message-ID, correspondents, proposals (the stay-in-touch loop)
+    messages.py  fediverse direct messages and mentions, threaded into conversations
+    outreach.py  reminders snoozed or done, digests sent, preferred channels, what a digest reads
     org.py       organisations: the organisation's side and a member's side
     accounts.py  the account registry
     errors.py    StoreError and its kinds: what any engine raises when storage fails

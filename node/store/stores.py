@@ -13,14 +13,17 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from node.store.accounts import Accounts
+from node.store.capture import Capture
 from node.store.dav import Dav
 from node.store.export import Export
 from node.store.imports import Imports
 from node.store.insights import Insights
 from node.store.links import Links
 from node.store.merges import Merges
+from node.store.messages import Messages
 from node.store.misc import Misc
 from node.store.org import MemberOrg, OrgRecords
+from node.store.outreach import Outreach
 from node.store.peers import Peers
 from node.store.people import People
 
@@ -58,6 +61,21 @@ class GraphStore(Protocol):
 
     @property
     def dav(self) -> Dav: ...
+
+    @property
+    def capture(self) -> Capture:
+        """Mail capture (the stay-in-touch loop, issue 16)."""
+        ...
+
+    @property
+    def messages(self) -> Messages:
+        """Fediverse direct messages and mentions (issue 16)."""
+        ...
+
+    @property
+    def outreach(self) -> Outreach:
+        """Reminders, digests sent, preferred channels (issue 16)."""
+        ...
 
     @property
     def org(self) -> OrgRecords:

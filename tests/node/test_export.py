@@ -32,7 +32,6 @@ from node.store.export import EXPORT_TABLES, EXPORTED_FED_SETTINGS, GRAPH_TABLES
 from node.store.sqlite.db import Database
 from node.store.sqlite.rows import fetch_all
 from node.store.sqlite.store import SqliteGraphStore
-from node.store.sqlite_outreach import SqliteOutreach
 from tests.conftest import Api, CliResult, FixedClock, run_cli
 from tests.node.export_helpers import (
     BOB,
@@ -163,7 +162,7 @@ async def test_json_round_trip_is_lossless(source: Source, empty: Graph) -> None
     [calendar] = await caldav_links(empty.store)
     assert calendar.status == "revoked" and calendar.url == "https://dav.example.org/cal/alice/"
     assert [p.address for p in await list_proposals(empty)] == ["mailto:carol@example.net"]
-    outreach = SqliteOutreach(empty.store.db)
+    outreach = empty.store.outreach
     assert await outreach.hidden(source.graph.now()) == {  # the restored clock is three days on
         f"due:{source.ids['b']}:2026-11-30",
         f"birthday:{source.ids['a']}:2026",

@@ -1,5 +1,6 @@
-"""Mail capture's storage: messages seen (by Message-ID), their participants, correspondents and the people
-proposed from them, written a batch at a time together with the folder's resume point (issue 16).
+"""SQLite implementation of mail capture's storage (node/store/capture.py): messages seen (by Message-ID),
+their participants, correspondents and the people proposed from them, written a batch at a time together with
+the folder's resume point (issue 16).
 
 A batch of messages, the interactions they make, the correspondents' counts and the cursor after the batch
 are one transaction: a sync killed or cut off between batches keeps every batch before and repeats nothing.
@@ -8,50 +9,18 @@ are one transaction: a sync killed or cut off between batches keeps every batch 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import aiosqlite
 
 from node.errors import NotFound
-from node.store.db import Database
-from node.store.rows import fetch_all, fetch_one, placeholders
-from node.store.sqlite_links import save_cursor
-from node.store.sqlite_people import recompute_people
+from node.store.capture import MailBatch, MailRow, Proposal
+from node.store.sqlite.db import Database
+from node.store.sqlite.links import save_cursor
+from node.store.sqlite.people import recompute_people
+from node.store.sqlite.rows import fetch_all, fetch_one, placeholders
 
-__all__ = ["MailBatch", "MailRow", "Proposal", "SqliteCapture"]
-
-
-class MailRow(NamedTuple):
-    message_id: str
-    occurred_at: str
-    from_owner: bool
-    participants: tuple[tuple[str, str], ...]  # (folded mailto: uri, name), the owner left out
-    broadcast: bool
-    personal: bool
-    bulk: bool
-    in_reply_to: str | None
-    subject: str
-
-
-@dataclass(frozen=True, slots=True)
-class MailBatch:
-    """What one batch added."""
-
-    messages: int  # new messages (not seen before under their Message-ID)
-    interactions_added: int
-    people_proposed: int
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Proposal:
-    address: str
-    name: str
-    sent: int
-    received: int
-    first_at: str
-    last_at: str
-    status: str
+__all__ = ["SqliteCapture"]
 
 
 def _chunks(items: Sequence[Any], size: int = 400) -> list[Sequence[Any]]:

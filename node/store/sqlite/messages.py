@@ -1,5 +1,6 @@
-"""Fediverse direct messages and mentions in the graph (issue 16; migration 0011): each note once, beside the
-interaction it made, in the conversation of the note it answers when that note is known here.
+"""SQLite implementation of the store's fediverse messages (node/store/messages.py): direct messages and
+mentions in the graph (issue 16; migration 0011): each note once, beside the interaction it made, in the
+conversation of the note it answers when that note is known here.
 
 The interaction and the message row are written in one transaction, keyed by the note's id: a note delivered
 twice, or by two routes (its Create and a reply's fetch), makes one interaction. No text of a note is stored
@@ -9,29 +10,16 @@ twice, or by two routes (its Create and a reply's fetch), makes one interaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import aiosqlite
 
-from node.store.db import Database
-from node.store.rows import fetch_all, fetch_one
-from node.store.sqlite_people import person_pk, recompute_people
+from node.store.messages import MessageRow
+from node.store.sqlite.db import Database
+from node.store.sqlite.people import person_pk, recompute_people
+from node.store.sqlite.rows import fetch_all, fetch_one
 
-__all__ = ["MessageRow", "SqliteMessages", "message_summary"]
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class MessageRow:
-    object_id: str
-    interaction_id: str
-    direction: str
-    actor_id: str
-    url: str
-    in_reply_to: str | None
-    conversation: str
-    private: bool
-    occurred_at: str
+__all__ = ["SqliteMessages", "message_summary"]
 
 
 def message_summary(direction: str, url: str, *, private: bool, thread_url: str | None) -> str:

@@ -1,22 +1,20 @@
-"""What the stay-in-touch loop keeps besides captured mail (issue 16): reminders the owner snoozed or marked
-done, the digests claimed and sent per period, the owner's preferred channel per person, and the reads the
-digest is made of (birthdays, each person's rhythm of conversation)."""
+"""SQLite implementation of node/store/outreach.py: what the stay-in-touch loop keeps besides captured mail
+(issue 16): reminders the owner snoozed or marked done, the digests claimed and sent per period, the owner's
+preferred channel per person, and the reads the digest is made of (birthdays, each person's rhythm of
+conversation)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import aiosqlite
 
-from node.store.db import Database
-from node.store.rows import fetch_all, fetch_one, placeholders
-from node.store.sqlite_people import person_pk
+from node.store.outreach import MAX_ATTEMPTS, DigestRow, Rhythm
+from node.store.sqlite.db import Database
+from node.store.sqlite.people import person_pk
+from node.store.sqlite.rows import fetch_all, fetch_one, placeholders
 
-__all__ = ["MAX_ATTEMPTS", "SqliteOutreach"]
-
-#: A digest whose sending failed is tried again this many times in its period, no sooner than RETRY_AFTER.
-MAX_ATTEMPTS = 3
+__all__ = ["SqliteOutreach"]
 
 
 class SqliteOutreach:
@@ -79,15 +77,18 @@ class SqliteOutreach:
 
         await self.db.write(run)
 
-    async def digests(self, limit: int = 20) -> list[dict[str, Any]]:
-        async def run(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
+    async def digests(self, limit: int = 20) -> list[DigestRow]:
+        async def run(conn: aiosqlite.Connection) -> list[DigestRow]:
             rows = await fetch_all(
                 conn,
                 "SELECT period, state, attempts, error, updated_at FROM digest_sent "
                 "ORDER BY updated_at DESC LIMIT ?",
                 (limit,),
             )
-            return [dict(r) for r in rows]
+            return [
+                DigestRow(period=r[0], state=r[1], attempts=int(r[2]), error=r[3], updated_at=r[4])
+                for r in rows
+            ]
 
         return await self.db.read(run)
 
@@ -130,13 +131,11 @@ class SqliteOutreach:
 
         return await self.db.read(run)
 
-    async def rhythms(
-        self, *, since: str, min_count: int, limit: int, days: int
-    ) -> list[tuple[str, str, int | None, int | None, list[str]]]:
+    async def rhythms(self, *, since: str, min_count: int, limit: int, days: int) -> list[Rhythm]:
         """People without a cadence of their own who were in touch since ``since``: (id, name, own cadence,
         effective cadence, the latest ``days`` distinct days they had an interaction on, newest first)."""
 
-        async def run(conn: aiosqlite.Connection) -> list[tuple[str, str, int | None, int | None, list[str]]]:
+        async def run(conn: aiosqlite.Connection) -> list[Rhythm]:
             people = await fetch_all(
                 conn,
                 "SELECT pk, id, display_name, cadence_days, effective_cadence_days FROM person "
@@ -158,6 +157,6 @@ class SqliteOutreach:
                 got = found.setdefault(r[0], [])
                 if len(got) < days:
                     got.append(r[1])
-            return [(r[1], r[2], r[3], r[4], found.get(r[0], [])) for r in people]
+            return [Rhythm(r[1], r[2], r[3], r[4], found.get(r[0], [])) for r in people]
 
         return await self.db.read(run)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from node.store.sqlite.accounts import SqliteAccounts
+from node.store.sqlite.capture import SqliteCapture
 from node.store.sqlite.dav import SqliteDav
 from node.store.sqlite.db import GRAPH_MIGRATIONS, SERVER_MIGRATIONS, Database
 from node.store.sqlite.export import SqliteExport
@@ -23,9 +24,11 @@ from node.store.sqlite.imports import SqliteImports
 from node.store.sqlite.insights import SqliteInsights
 from node.store.sqlite.links import SqliteLinks
 from node.store.sqlite.merges import SqliteMerges
+from node.store.sqlite.messages import SqliteMessages
 from node.store.sqlite.misc import SqliteMisc
 from node.store.sqlite.org import OrgStore
 from node.store.sqlite.org_member import MemberOrgStore
+from node.store.sqlite.outreach import SqliteOutreach
 from node.store.sqlite.peers import SqlitePeers
 from node.store.sqlite.people import SqlitePeople
 
@@ -53,6 +56,9 @@ class SqliteGraphStore:
     imports: SqliteImports
     links: SqliteLinks
     dav: SqliteDav
+    capture: SqliteCapture
+    messages: SqliteMessages
+    outreach: SqliteOutreach
     org: OrgStore
     org_member: MemberOrgStore
 
@@ -70,6 +76,9 @@ class SqliteGraphStore:
             imports=SqliteImports(db),
             links=SqliteLinks(db),
             dav=SqliteDav(db),
+            capture=SqliteCapture(db),
+            messages=SqliteMessages(db),
+            outreach=SqliteOutreach(db),
             org=OrgStore(db),
             org_member=MemberOrgStore(db),
         )
