@@ -38,7 +38,7 @@ from federation.store import DeliveryRow, FederationStore, InboxRow, Outgoing, S
 from federation.urls import Urls, actor_document
 from node.config import Config
 from node.keys import KeyRing
-from node.store.db import Database
+from node.store.sqlite.db import Database
 from protocol.errors import KithError, RemoteError
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Every SQL statement federation runs, over its own ``fed_*`` tables (migration 0002_federation.sql).
 
-One class over ``node.store.db.Database`` so that a PostgreSQL backend can be a second implementation of the
+One class over ``node.store.sqlite.db.Database`` so that a PostgreSQL backend can be a second implementation of the
 same methods later. Writes go through ``db.write`` (group commit: many inbox items or deliveries per fsync);
 queue claims are single UPDATE ... RETURNING statements so that two workers never take the same row.
 """
@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import aiosqlite
 
 from federation.ports import RemoteActor
-from node.store.db import Database
+from node.store.sqlite.db import Database
 from protocol import cavage, rfc9421
 from protocol.errors import IllegalTransition
 from protocol.states import DELIVERY, FOLLOW_REQUEST, INBOX_ITEM, RELATIONSHIP_OFFER, Lifecycle

@@ -43,7 +43,8 @@ from node.importer import Importer
 from node.messaging import message_person
 from node.models import as_json
 from node.reach import ReachAction, actions, reach, set_preferred
-from node.store.sqlite_capture import Proposal
+from node.store.capture import Proposal
+from node.store.factory import federation_database
 
 __all__: list[str] = []
 
@@ -303,7 +304,7 @@ async def _send_message(request: web.Request) -> web.Response:
     fed = request.config_dict.get(FEDERATION)
     if fed is None:
         raise Conflict("federation is off on this server, so no message can be sent; see `kith serve`'s log")
-    if fed.ctx.db.path != ctx.db.path:
+    if fed.ctx.db.path != federation_database(ctx.store).path:
         # federation speaks as the server's default account only (node/federation_wiring.py)
         raise Conflict(
             f"account {ctx.name} has no fediverse actor on this server; send it from the default account"

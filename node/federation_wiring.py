@@ -19,6 +19,7 @@ from node.errors import NodeError
 from node.federation_port import NodeGraphPort
 from node.org_port import NodeOrgPort
 from node.server import Server
+from node.store.factory import federation_database
 
 _log = logging.getLogger("kith.federation")
 
@@ -47,13 +48,13 @@ def setup_federation(
         return FederationContext(
             config=ctx.config,
             keys=keys,
-            db=ctx.db,
+            db=federation_database(ctx.store),
             graph=NodeGraphPort(ctx.graph),
             client_factory=client_factory,
             run_workers=run_workers,
             # organisations (specs/ORGANISATIONS.md): the account's records, on its own database
             org=NodeOrgPort(
-                ctx.db, ctx.graph, actor=Urls(ctx.config.base_url, ctx.config.node.username).owner
+                ctx.store, ctx.graph, actor=Urls(ctx.config.base_url, ctx.config.node.username).owner
             ),
         )
 

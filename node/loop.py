@@ -33,6 +33,7 @@ from node.graph import iso
 from node.importer import Importer
 from node.models import AccountRow
 from node.server import Server
+from node.store.factory import federation_database
 
 __all__ = ["LOOP", "StayInTouchLoop", "setup_loop"]
 
@@ -63,7 +64,7 @@ class StayInTouchLoop:
         """How to send this account's digest as a direct message: only the account federation speaks as
         (node/federation_wiring.py: the server's default account) has a fediverse actor to send it from."""
         fed = self.federation()
-        if fed is None or fed.ctx.db.path != ctx.db.path:
+        if fed is None or fed.ctx.db.path != federation_database(ctx.store).path:
             return None
 
         async def direct(address: str, text: str) -> None:

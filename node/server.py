@@ -1,9 +1,10 @@
 """One Kith server: one domain, one data folder, many accounts (docs/ARCHITECTURE.md §8).
 
-The server's own database (``server.sqlite3``) holds the account registry and the accounts' keys; each account's
-contact graph is a database file of its own under ``accounts/`` (specs/STORAGE.md says why). A graph database is
-opened when something needs that account and closed again when nothing has used it for a while, so that a
-server of a thousand accounts holds a few open files, not a thousand.
+The server's own store holds the account registry and the accounts' keys; each account's contact graph is a
+store of its own (on SQLite a database file under ``accounts/``: specs/STORAGE.md says why), opened through the
+server's store (node/store/factory.py chose the engine). A graph is opened when something needs that account and
+closed again when nothing has used it for a while, so that a server of a thousand accounts holds a few open
+graphs, not a thousand.
 
 Everything that belongs to one account is reached through an :class:`node.context.AccountContext`, which the
 server hands out by account (``await server.context(name)``); nothing in an account context can reach another
@@ -26,25 +27,22 @@ from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from node.config import USERNAME_PATTERN, USERNAME_SHAPE, Config, ConfigError
+from node.config import USERNAME_PATTERN, USERNAME_SHAPE, Config
 from node.errors import BadInput, Conflict, NotFound
 from node.files import tighten
 from node.graph import Clock, iso, utcnow
 from node.import_worker import ImportWorkers
 from node.keys import ActorKeys, KeyRing, load_node_key
 from node.models import AccountRow
-from node.store import Database
-from node.store.db import GRAPH_MIGRATIONS, SERVER_MIGRATIONS
-from node.store.sqlite_accounts import SqliteAccounts
+from node.store import GraphStore, ServerStore, open_server_store
+from node.store.factory import check_storage
 from protocol.states import ACCOUNT
 
 if TYPE_CHECKING:
     from node.context import AccountContext
 
 __all__ = [
-    "ACCOUNTS_DIR",
     "RESERVED_NAMES",
-    "SERVER_FILE",
     "TOKENS_DIR",
     "Server",
     "check_account_name",
@@ -57,8 +55,6 @@ __all__ = [
 
 _log = logging.getLogger("kith.server")
 
-SERVER_FILE = "server.sqlite3"
-ACCOUNTS_DIR = "accounts"
 TOKENS_DIR = "tokens"
 #: Names no account may take: the server's own actor, and words a person could mistake for the server itself.
 RESERVED_NAMES = frozenset(
@@ -67,7 +63,7 @@ RESERVED_NAMES = frozenset(
 #: How long the server trusts what it read about a token or an account (so `kith token rotate` and
 #: `kith account suspend`, run beside a live server, take effect within this many seconds).
 _TOKEN_TTL = 2.0
-#: Graph databases kept open although unused, and how long an unused one stays open.
+#: Graphs kept open although unused, and how long an unused one stays open.
 _POOL_IDLE = 16
 _POOL_IDLE_SECONDS = 60.0
 
@@ -143,7 +139,7 @@ def check_account_name(name: str) -> str:
 
 @dataclass
 class _Open:
-    db: Database
+    store: GraphStore
     users: int = 0
     last_used: float = 0.0
 
@@ -154,16 +150,14 @@ class Server:
     def __init__(
         self,
         config: Config,
-        db: Database,
+        store: ServerStore,
         *,
         passphrase: str | None,
         clock: Clock = utcnow,
-        progress: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
-        self.progress = progress  # told what a long migration of a graph database is doing
-        self.db = db
-        self.accounts = SqliteAccounts(db)
+        self.store = store
+        self.accounts = store.accounts
         self.passphrase = passphrase
         self.clock = clock
         self._graphs: dict[int, _Open] = {}
@@ -194,12 +188,7 @@ class Server:
         one log line (node/files.py); ``progress`` is told what a long migration is doing."""
         from node.upgrade import upgrade_one_owner_folder
 
-        if config.storage.backend != "sqlite":
-            # Refused rather than ignored: an operator who names PostgreSQL must not find the data in SQLite.
-            raise ConfigError(
-                "storage.url names PostgreSQL, which this version of Kith cannot use yet (specs/POSTGRESQL.md); "
-                "leave storage.url empty to use the embedded SQLite database"
-            )
+        check_storage(config)  # before anything is written for an engine this version cannot run
         changed = await asyncio.to_thread(_private_data_dir, config.data_dir)
         if changed:
             _log.warning(
@@ -211,14 +200,8 @@ class Server:
                 + (" …" if len(changed) > 10 else ""),
             )
         await upgrade_one_owner_folder(config, passphrase)
-        db = await Database.open(
-            config.data_dir / SERVER_FILE, schema=SERVER_MIGRATIONS, reader_count=2, progress=progress
-        )
-        return cls(config, db, passphrase=passphrase, clock=clock, progress=progress)
-
-    @classmethod
-    def exists(cls, data_dir: Path) -> bool:
-        return (data_dir / SERVER_FILE).exists() or (data_dir / "kith.sqlite3").exists()
+        store = await open_server_store(config, progress=progress)
+        return cls(config, store, passphrase=passphrase, clock=clock)
 
     async def close(self) -> None:
         if self._sweeper is not None:
@@ -231,9 +214,9 @@ class Server:
             await ctx.imports.close()
         self._contexts.clear()
         for entry in list(self._graphs.values()):
-            await entry.db.close()
+            await entry.store.close()
         self._graphs.clear()
-        await self.db.close()
+        await self.store.close()
 
     def now(self) -> str:
         return iso(self.clock())
@@ -253,8 +236,8 @@ class Server:
             raise NotFound(f"account {row.name} was removed", field="account")
         ctx = self._contexts.get(row.pk)
         if ctx is None:
-            db = await self._acquire(row)
-            ctx = AccountContext.build(self, row, db)
+            graph = await self._acquire(row)
+            ctx = AccountContext.build(self, row, graph)
             self._contexts[row.pk] = ctx
             # imports a stopped node left running are marked interrupted, their uploads removed (N2's sweep)
             await ctx.imports.recover()
@@ -300,18 +283,16 @@ class Server:
         requests, and the pool must not close it under them after a quiet minute."""
         self._graphs[ctx.account.pk].users += 1
 
-    async def _acquire(self, row: AccountRow) -> Database:
+    async def _acquire(self, row: AccountRow) -> GraphStore:
         async with self._graph_lock:
             entry = self._graphs.get(row.pk)
             if entry is None:
-                path = self.data_dir / row.graph_file
-                db = await Database.open(path, schema=GRAPH_MIGRATIONS, progress=self.progress)
-                entry = self._graphs[row.pk] = _Open(db)
+                entry = self._graphs[row.pk] = _Open(await self.store.open_graph(row.graph_file))
             entry.users += 1
             entry.last_used = time.monotonic()
             if self._sweeper is None:
                 self._sweeper = asyncio.get_running_loop().create_task(self._sweep(), name="kith-graph-pool")
-            return entry.db
+            return entry.store
 
     async def _sweep(self) -> None:
         while True:
@@ -337,7 +318,7 @@ class Server:
                 ctx = self._contexts.pop(pk, None)
                 if ctx is not None:
                     await ctx.imports.close()
-                await entry.db.close()
+                await entry.store.close()
                 closed += 1
         return closed
 
@@ -378,7 +359,7 @@ class Server:
         return row is not None and row.pk == account.pk
 
     async def set_token(self, account: AccountRow, token: str) -> None:
-        await self.accounts.set_token(account.pk, token_digest(token), self.now())
+        await self.accounts.set_token(account.pk, token_digest(token), self.clock())
         self._tokens.clear()
         write_token(self.data_dir, account.name, token)
 
@@ -404,7 +385,7 @@ class Server:
     async def add_account(
         self, name: str, *, organization: bool = False, display_name: str = ""
     ) -> tuple[AccountRow, str]:
-        """Create an account: its keys, its graph database and its owner API token (returned once)."""
+        """Create an account: its keys, its graph and its owner API token (returned once)."""
         check_account_name(name)
         sealed = await self.keys_sealed()
         if sealed and not self.passphrase:
@@ -418,13 +399,7 @@ class Server:
             )
         keys = await asyncio.to_thread(ActorKeys.generate)
         pems = await asyncio.to_thread(keys.to_pems, self.passphrase if sealed else None)
-        graph_file = f"{ACCOUNTS_DIR}/{name}.sqlite3"
-        path = self.data_dir / graph_file
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-            stale.unlink(missing_ok=True)  # a file no registered account owns (an add that died half-way)
-        db = await Database.open(path, schema=GRAPH_MIGRATIONS, reader_count=1)
-        await db.close()
+        graph_file = await self.store.create_graph(name)
         token = new_token()
         row = await self.accounts.create(
             name=name,
@@ -433,7 +408,7 @@ class Server:
             graph_file=graph_file,
             token_sha256=token_digest(token),
             keys=pems,
-            now=self.now(),
+            now=self.clock(),
         )
         write_token(self.data_dir, name, token)
         return row, token
@@ -442,15 +417,14 @@ class Server:
         """Move an account through protocol.states.ACCOUNT (suspend, resume, remove)."""
         row = await self.resolve(name)
         target = ACCOUNT.step(row.state, event)
-        extra: dict[str, str] = {}
+        now = self.clock()
+        removed_at = purge_after = None
         if target == "removed":
-            now = self.clock()
-            extra = {
-                "removed_at": iso(now),
-                "purge_after": iso(now + timedelta(days=self.config.accounts.purge_after_days)),
-            }
+            removed_at, purge_after = now, now + timedelta(days=self.config.accounts.purge_after_days)
         sources = tuple(t.source for t in ACCOUNT.transitions if t.event == event and t.target == target)
-        new = await self.accounts.set_state(row.pk, expect=sources, state=target, now=self.now(), **extra)
+        new = await self.accounts.set_state(
+            row.pk, expect=sources, state=target, now=now, removed_at=removed_at, purge_after=purge_after
+        )
         self._tokens.clear()
         self._names.clear()
         if target != "active":
@@ -469,31 +443,27 @@ class Server:
             if ctx is not None:
                 await ctx.imports.close()
             if entry is not None:
-                await entry.db.close()
+                await entry.store.close()
         await self.accounts.forget(row.pk)
         self._tokens.clear()
         self._names.clear()
-        path = self.data_dir / row.graph_file
-        for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-            f.unlink(missing_ok=True)
+        await self.store.remove_graph(row.graph_file)
         _token_path(self.data_dir, row.name).unlink(missing_ok=True)
 
     async def purge_due(self) -> list[AccountRow]:
-        """Purge removed accounts whose grace period is over: their graph database and token go; their row
-        (and so their name) stays, with nothing else."""
-        now = self.now()
+        """Purge removed accounts whose grace period is over: their graph and token go; their row (and so their
+        name) stays, with nothing else."""
+        now = self.clock()
         purged = []
         for row in await self.accounts.list(states=("removed",)):
-            if row.purge_after is None or row.purge_after > now:
+            if row.purge_after is None or row.purge_after > iso(now):
                 continue
             async with self._graph_lock:
                 entry = self._graphs.pop(row.pk, None)
                 self._contexts.pop(row.pk, None)
                 if entry is not None:
-                    await entry.db.close()
-            path = self.data_dir / row.graph_file
-            for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-                f.unlink(missing_ok=True)
+                    await entry.store.close()
+            await self.store.remove_graph(row.graph_file)
             _token_path(self.data_dir, row.name).unlink(missing_ok=True)
             purged.append(await self.accounts.set_state(row.pk, expect=("removed",), state="purged", now=now))
             _log.info("purged account %s (removed %s)", row.name, row.removed_at)

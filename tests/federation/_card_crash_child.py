@@ -37,7 +37,11 @@ async def main(data: Path, port: int, name: str) -> None:
         # node/federation_wiring.py's setup, with no background loop: nothing but the request acts here
         assert ctx.keys is not None
         fctx = federation.FederationContext(
-            config=ctx.config, keys=ctx.keys, db=ctx.db, graph=NodeGraphPort(ctx.graph), run_workers=False
+            config=ctx.config,
+            keys=ctx.keys,
+            db=ctx.store.db,
+            graph=NodeGraphPort(ctx.graph),
+            run_workers=False,
         )
         federation.setup(app, fctx)
         app.router.add_routes(federation_api_routes())

@@ -12,7 +12,7 @@ from pathlib import Path
 from federation.fetch import FetchPolicy, GuardedClient
 from federation.service import Federation, FederationContext
 from node.keys import KeyRing
-from node.store.db import Database
+from node.store.sqlite.db import Database
 from protocol.keys import load_private_key_pem, private_key_to_pem
 
 from .memgraph import MemoryGraph

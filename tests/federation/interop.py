@@ -41,9 +41,9 @@ import federation
 from federation import FEDERATION, FederationContext
 from node.federation_port import NodeGraphPort
 from node.graph import Graph
-from node.store import GraphStore
-from node.store.db import Database
-from node.store.sqlite_people import SqlitePeople
+from node.store.sqlite.db import Database
+from node.store.sqlite.people import SqlitePeople
+from node.store.sqlite.store import SqliteGraphStore
 from protocol import cavage
 from protocol.keys import SigningKey, load_public_key_pem
 
@@ -337,7 +337,7 @@ async def kith_node(
     config = make_config(tmp / name, port, name, allow_private_networks=LOOPBACK, **fed)
     config = replace(config, node=replace(config.node, domain=_authority(domain or host, port)))
     db = await Database.open(config.database_path)
-    graph = NodeGraphPort(Graph(GraphStore.sqlite(db)))
+    graph = NodeGraphPort(Graph(SqliteGraphStore.of(db)))
     ctx = FederationContext(
         config=config, keys=keyring(index), db=db, graph=graph, clock=clock, run_workers=False
     )

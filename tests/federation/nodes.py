@@ -7,6 +7,7 @@ import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from federation import FEDERATION, Federation, FederationContext
 from node.config import Config, FederationConfig, NodeConfig, ServerConfig
 from node.context import AccountContext
 from node.keys import KeyRing
-from node.store.db import Database
+from node.store.sqlite.db import Database
 
 from .memgraph import MemoryGraph
 
@@ -50,7 +51,7 @@ async def open_account(config: Config, name: str, keys: KeyRing) -> AccountConte
             graph_file=graph_file,
             token_sha256=token_digest(name),
             keys=keys.actor.to_pems(None),
-            now="2026-01-01T00:00:00Z",
+            now=datetime(2026, 1, 1, tzinfo=UTC),
         )
         ctx = await server.context(name)
         await ctx.load_keys()

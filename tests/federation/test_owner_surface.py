@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,10 @@ from aiohttp import web
 from node import api_federation, cli_federation
 from node.config import write_config
 from node.errors import NodeError
-from node.server import SERVER_FILE, token_digest, write_token
-from node.store.db import SERVER_MIGRATIONS, Database
-from node.store.sqlite_accounts import SqliteAccounts
+from node.server import token_digest, write_token
+from node.store.sqlite.accounts import SqliteAccounts
+from node.store.sqlite.db import SERVER_MIGRATIONS, Database
+from node.store.sqlite.store import SERVER_FILE
 from protocol.errors import KithError
 
 from .nodes import FakeClock, Node, settle, start_node
@@ -47,7 +49,7 @@ async def _prepare(node: Node) -> Path:
             graph_file="kith.sqlite3",
             token_sha256=token_digest("secret-token"),
             keys={},
-            now="2026-01-01T00:00:00Z",
+            now=datetime(2026, 1, 1, tzinfo=UTC),
         )
     finally:
         await db.close()

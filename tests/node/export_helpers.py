@@ -24,9 +24,7 @@ from node.graph import Graph, iso, new_ids
 from node.importer import Importer
 from node.link_secrets import seal
 from node.owner_card import set_card, set_disclosure
-from node.store.sqlite_capture import MailRow, SqliteCapture
-from node.store.sqlite_messages import SqliteMessages
-from node.store.sqlite_outreach import SqliteOutreach
+from node.store.capture import MailRow
 from protocol import proofs
 from protocol.records import Relationship
 from protocol.serialize import to_jsonld
@@ -134,7 +132,7 @@ def relationship_record(number: int, subject: str, obj: str, *, signers: int) ->
 
 async def populate_everything(graph: Graph, tmp: Path, clock: FixedClock) -> dict[str, str]:
     ids = await populate_graph(graph, tmp, clock)
-    store, now = graph.store, iso(clock())
+    store, now = graph.store, clock()
     await set_card(
         store,
         {
@@ -231,7 +229,7 @@ async def populate_loop(graph: Graph, ids: dict[str, str], clock: FixedClock) ->
         passphrase=None,
         now=now,
     )
-    capture = SqliteCapture(store.db)
+    capture = store.capture
 
     def message(number: int, who: str, *, mine: bool, reply_to: str | None = None) -> MailRow:
         return MailRow(
@@ -260,10 +258,14 @@ async def populate_loop(graph: Graph, ids: dict[str, str], clock: FixedClock) ->
     )
     assert (batch.interactions_added, batch.people_proposed) == (1, 1)
     await store.links.set_cursor(
-        "caldav", CALENDAR, "https://dav.example.org/cal/alice/", {"etags": {"/cal/alice/1.ics": '"e1"'}}, now
+        "caldav",
+        CALENDAR,
+        "https://dav.example.org/cal/alice/",
+        {"etags": {"/cal/alice/1.ics": '"e1"'}},
+        clock(),
     )
     # a fediverse conversation: Ada's message, the owner's answer threaded into it
-    messages = SqliteMessages(store.db)
+    messages = store.messages
     ada_note = "https://engines.example/users/ada/statuses/1"
     for object_id, direction, reply_to in ((ada_note, "in", None), (ALICE + "/notes/1", "out", ada_note)):
         await messages.record(
@@ -278,7 +280,7 @@ async def populate_loop(graph: Graph, ids: dict[str, str], clock: FixedClock) ->
             occurred_at=now,
             now=now,
         )
-    outreach = SqliteOutreach(store.db)
+    outreach = store.outreach
     await outreach.set_reminder(
         f"due:{ids['b']}:2026-11-30", "snoozed", iso(clock() + timedelta(days=3)), now
     )

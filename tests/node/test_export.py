@@ -28,10 +28,10 @@ from node.graph import Graph
 from node.link_secrets import open_secret
 from node.owner_card import get_card, get_disclosure, set_card
 from node.restore_rules import FED_SETTINGS, TABLE_RULES
-from node.store import Database, GraphStore
-from node.store.rows import fetch_all
-from node.store.sqlite_export import EXPORT_TABLES, EXPORTED_FED_SETTINGS, GRAPH_TABLES, LOOP_TABLES
-from node.store.sqlite_outreach import SqliteOutreach
+from node.store.export import EXPORT_TABLES, EXPORTED_FED_SETTINGS, GRAPH_TABLES, LOOP_TABLES
+from node.store.sqlite.db import Database
+from node.store.sqlite.rows import fetch_all
+from node.store.sqlite.store import SqliteGraphStore
 from tests.conftest import Api, CliResult, FixedClock, run_cli
 from tests.node.export_helpers import (
     BOB,
@@ -56,7 +56,7 @@ async def source(tmp_path: Path, clock: FixedClock) -> AsyncIterator[Source]:
     """A node holding every kind of data, and its export."""
     db = await Database.open(tmp_path / "source.sqlite3")
     try:
-        graph = Graph(GraphStore.sqlite(db), clock)
+        graph = Graph(SqliteGraphStore.of(db), clock)
         ids = await populate_everything(graph, tmp_path, clock)
         yield Source(graph, ids, await graph.export_json())
     finally:
@@ -74,7 +74,7 @@ async def rich_doc(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         db = await Database.open(folder / "rich.sqlite3")
         try:
             clock = FixedClock()
-            graph = Graph(GraphStore.sqlite(db), clock)
+            graph = Graph(SqliteGraphStore.of(db), clock)
             await populate_everything(graph, folder, clock)
             _RICH_DOC.append(await graph.export_json())
         finally:
@@ -87,7 +87,7 @@ async def empty(tmp_path: Path, clock: FixedClock) -> AsyncIterator[Graph]:
     """A new node, as `kith init` leaves it, to restore into."""
     db = await Database.open(tmp_path / "empty.sqlite3")
     try:
-        yield Graph(GraphStore.sqlite(db), FixedClock(clock()))
+        yield Graph(SqliteGraphStore.of(db), FixedClock(clock()))
     finally:
         await db.close()
 
@@ -148,9 +148,9 @@ async def test_json_round_trip_is_lossless(source: Source, empty: Graph) -> None
         "https://grump.example/users/grump"
     )
     assert await fed.setting("moved_to") == "https://new.example/users/alice"
-    links = {r["source"]: r for r in await empty.store.links.get("mastodon", None)}
+    links = {r.source: r for r in await empty.store.links.get("mastodon", None)}
     assert open_secret(
-        links["mastodon"]["secret"], passphrase=PASSPHRASE, source="mastodon", account="alice"
+        links["mastodon"].secret, passphrase=PASSPHRASE, source="mastodon", account="alice"
     ) == {"access_token": "t-sealed"}
     # The loop's state works in the restored node: the mailbox with its settings and sealed password, where
     # it resumes, the calendar left revoked (its password was in the clear), proposals, reminders, preference.
@@ -162,7 +162,7 @@ async def test_json_round_trip_is_lossless(source: Source, empty: Graph) -> None
     [calendar] = await caldav_links(empty.store)
     assert calendar.status == "revoked" and calendar.url == "https://dav.example.org/cal/alice/"
     assert [p.address for p in await list_proposals(empty)] == ["mailto:carol@example.net"]
-    outreach = SqliteOutreach(empty.store.db)
+    outreach = empty.store.outreach
     assert await outreach.hidden(source.graph.now()) == {  # the restored clock is three days on
         f"due:{source.ids['b']}:2026-11-30",
         f"birthday:{source.ids['a']}:2026",

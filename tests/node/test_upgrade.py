@@ -18,8 +18,9 @@ from aiohttp import web
 from node.app import build_app
 from node.config import load_config
 from node.context import AccountContext
-from node.server import SERVER_FILE, read_token
-from node.store.driver import sqlite
+from node.server import read_token
+from node.store.sqlite.driver import sqlite
+from node.store.sqlite.store import SERVER_FILE
 from node.web import setup_web
 from tests.conftest import run_cli
 

@@ -12,6 +12,7 @@ import socket
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from functools import partial
 from ipaddress import ip_network
 from pathlib import Path
@@ -27,7 +28,6 @@ from node.context import AccountContext
 from node.federation_wiring import setup_federation
 from node.keys import save_node_key
 from node.server import Server, new_token, token_digest
-from node.store.db import Database
 from tests.federation.helpers import ScriptedResolver
 from tests.federation.nodes import keyring, make_config
 
@@ -88,8 +88,7 @@ async def _account(config: Any, name: str, index: int, *, organization: bool) ->
     save_node_key(config.data_dir, keys.node_rsa, None)
     srv = await Server.open(config)
     try:
-        graph_file = f"accounts/{name}.sqlite3"
-        await (await Database.open(config.data_dir / graph_file)).close()
+        graph_file = await srv.store.create_graph(name)
         await srv.accounts.create(
             name=name,
             type="Organization" if organization else "Person",
@@ -97,7 +96,7 @@ async def _account(config: Any, name: str, index: int, *, organization: bool) ->
             graph_file=graph_file,
             token_sha256=token_digest(name),
             keys=keys.actor.to_pems(None),
-            now="2026-01-01T00:00:00Z",
+            now=datetime(2026, 1, 1, tzinfo=UTC),
         )
         ctx = await srv.context(name)
         await ctx.load_keys()

@@ -73,7 +73,7 @@ async def quiet(node: OrgNode) -> None:
 
 def org_rows(node: OrgNode, sql: str, *args: Any) -> list[tuple[Any, ...]]:
     """Rows read straight from a server's account database, as an attacker with the disk would."""
-    path = node.ctx.db.path
+    path = node.ctx.store.db.path
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
         return list(conn.execute(sql, args).fetchall())
 
