@@ -276,7 +276,7 @@ class Server:
             ctx = self._contexts.pop(pk, None)
             if ctx is not None:
                 await ctx.imports.close()
-            await entry.db.close()
+            await entry.store.close()
 
     def hold(self, ctx: AccountContext) -> None:
         """Keep this account's graph open for as long as the server runs: federation's loops use it between
