@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -35,12 +36,17 @@ from node.models import AccountRow
 from node.server import Server
 from node.store.factory import federation_database
 
-__all__ = ["LOOP", "StayInTouchLoop", "setup_loop"]
+__all__ = ["LOOP", "QUIET_SECONDS", "StayInTouchLoop", "setup_loop"]
 
 _log = logging.getLogger("kith.loop")
 _INTERVAL = 60.0
 _FIRST = 5.0
 _PARALLEL = 4  # accounts capturing at once
+#: An account whose visit found nothing to do is left alone this long by the running loop: a server of 1,000
+#: accounts otherwise opens 1,000 databases a minute, and the requests of its busy accounts wait behind that
+#: (bench/bench_accounts.py). The cost: a digest or a sync may start up to this much late, and a setting
+#: changed by another process is seen within it.
+QUIET_SECONDS = 300.0
 _HTTP_TIMEOUT = aiohttp.ClientTimeout(total=120, connect=15)
 
 
@@ -59,6 +65,7 @@ class StayInTouchLoop:
         self.interval = interval
         self.federation = federation
         self._task: asyncio.Task[None] | None = None
+        self._quiet_until: dict[int, float] = {}  # account pk -> monotonic time (QUIET_SECONDS)
 
     def _direct(self, ctx: AccountContext) -> DirectSender | None:
         """How to send this account's digest as a direct message: only the account federation speaks as
@@ -72,12 +79,16 @@ class StayInTouchLoop:
 
         return direct
 
-    async def run_once(self) -> dict[str, list[str]]:
+    async def run_once(self, *, skip_quiet: bool = False) -> dict[str, list[str]]:
         """One cycle over every active account; what it did, by account (for tests and logs). Digests go first,
         for every account (a few reads and at most one mail each); then the captures run, each account's in a
         task of its own, at most ``_PARALLEL`` at once, so that a mail server that answers slowly holds up
-        its own account only."""
+        its own account only. ``skip_quiet`` (the running loop): leave out accounts whose last visit found
+        nothing to do, for QUIET_SECONDS."""
         rows = await self.server.accounts.list(states=("active",))
+        now = time.monotonic()
+        if skip_quiet:
+            rows = [row for row in rows if self._quiet_until.get(row.pk, 0.0) <= now]
         done: dict[str, list[str]] = {row.name: [] for row in rows}
         for row in rows:
             try:
@@ -98,6 +109,11 @@ class StayInTouchLoop:
                     _log.warning("capture of account %s failed: %s", row.name, exc)
 
         await asyncio.gather(*(capture(row) for row in rows))
+        for row in rows:
+            if done[row.name]:
+                self._quiet_until.pop(row.pk, None)
+            else:
+                self._quiet_until[row.pk] = now + QUIET_SECONDS
         return done
 
     async def _capture(self, ctx: AccountContext) -> list[str]:
@@ -137,7 +153,7 @@ class StayInTouchLoop:
         await asyncio.sleep(_FIRST)
         while True:
             try:
-                await self.run_once()
+                await self.run_once(skip_quiet=True)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bug in one cycle must not end the loop for every account
