@@ -19,7 +19,7 @@ from federation.store import FollowRow
 from protocol.errors import MalformedInput, OriginMismatch
 
 if TYPE_CHECKING:
-    from federation.service import Federation
+    from federation.service import AccountFederation
 
 __all__ = [
     "Processor",
@@ -40,7 +40,7 @@ def ref(value: Any) -> str | None:
 
 
 class Processor:
-    def __init__(self, fed: Federation) -> None:
+    def __init__(self, fed: AccountFederation) -> None:
         self.fed = fed
 
     async def process(self, actor_id: str, activity: dict[str, Any]) -> None:
@@ -86,7 +86,7 @@ class Processor:
             return
         # a follower we had accepted asks again under another id (it lost its record of us): accepted again at
         # once, as Mastodon fast-forwards repeat follow requests, whatever the owner's approval setting
-        if fed.config.federation.auto_accept_follows or (before is not None and before.state == "accepted"):
+        if fed.settings.auto_accept_follows or (before is not None and before.state == "accepted"):
             await answer_follow(fed, follow_id, accepted=True)
 
     async def on_Accept(self, actor_id: str, activity: dict[str, Any]) -> None:
@@ -240,7 +240,7 @@ class Processor:
         await kith.offer_received(self.fed, actor_id, activity)
 
 
-async def answer_follow(fed: Federation, follow_id: str, *, accepted: bool) -> None:
+async def answer_follow(fed: AccountFederation, follow_id: str, *, accepted: bool) -> None:
     """Our owner's Accept or Reject of an incoming Follow, embedding the Follow as Mastodon expects."""
     follow = await fed.store.follow(follow_id)
     if follow is None or follow.direction != "in":
@@ -250,7 +250,7 @@ async def answer_follow(fed: Federation, follow_id: str, *, accepted: bool) -> N
     await _send_answer(fed, follow, accepted=accepted)
 
 
-async def _send_answer(fed: Federation, follow: FollowRow, *, accepted: bool) -> None:
+async def _send_answer(fed: AccountFederation, follow: FollowRow, *, accepted: bool) -> None:
     actor = await fed.actors.get(follow.actor_id, source="follower" if accepted else "fetch")
     answered = act.follow(follow.follow_id, follow.actor_id, fed.urls.owner)
     build = act.accept if accepted else act.reject

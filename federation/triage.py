@@ -19,7 +19,7 @@ Both return the activity itself when nothing is dropped, so that the bytes as se
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from protocol.errors import TooLarge
@@ -58,30 +58,35 @@ def _ref(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _addressed_to(owner: str, *docs: Mapping[str, Any]) -> bool:
+def _addressed_to(ours: Callable[[str], bool], *docs: Mapping[str, Any]) -> bool:
     for doc in docs:
         for name in _ADDRESS_FIELDS:
             value = doc.get(name)
-            for item in value if isinstance(value, list) else [value]:
-                if (item.get("id") if isinstance(item, dict) else item) == owner:
+            for item in value[:_MAX_ITEMS] if isinstance(value, list) else [value]:
+                ident = item.get("id") if isinstance(item, dict) else item
+                if isinstance(ident, str) and ours(ident):
                     return True
     return False
 
 
-def wanted(activity: Mapping[str, Any], *, owner: str) -> bool:
-    """Whether processing would act on ``activity`` (normalised: string ``type``, ``actor`` as sent)."""
+def wanted(activity: Mapping[str, Any], *, owner: str | Callable[[str], bool]) -> bool:
+    """Whether processing would act on ``activity`` (normalised: string ``type``, ``actor`` as sent).
+    ``owner``: the local actor it may concern (a personal inbox's), or a test of whether an actor id is one of
+    this server's accounts (the shared inbox's)."""
+    ours: Callable[[str], bool] = owner.__eq__ if isinstance(owner, str) else owner
     kind = activity.get("type")
     if not isinstance(kind, str) or kind not in _ACTED_ON:
         return False
     actor, obj = _ref(activity.get("actor")), activity.get("object")
     if kind in ("Follow", "Block"):
-        return _ref(obj) == owner
+        target = _ref(obj)
+        return target is not None and ours(target)
     if kind == "Delete":
         return _ref(obj) == actor
     if kind == "Update":
         return _ref(obj) == actor or (isinstance(obj, dict) and obj.get("type") in _RECORD_TYPES)
     if kind == "Create":
-        return isinstance(obj, dict) and obj.get("type") == "Note" and _addressed_to(owner, activity, obj)
+        return isinstance(obj, dict) and obj.get("type") == "Note" and _addressed_to(ours, activity, obj)
     return True
 
 
@@ -152,7 +157,7 @@ def _context(value: Any) -> Any:
     return [v for v in value if isinstance(v, str)] if isinstance(value, list) else value
 
 
-def bounded(activity: dict[str, Any], *, owner: str) -> dict[str, Any]:
+def bounded(activity: dict[str, Any]) -> dict[str, Any]:
     """``activity`` (verified, and one :func:`wanted` keeps) reduced to what processing reads."""
     kind = activity.get("type")
     out: dict[str, Any] = {}

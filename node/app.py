@@ -13,6 +13,7 @@ from aiohttp import web
 from node import api_import  # noqa: F401  (its routes join node.api's table)
 from node.api import SERVER, add_api_fallback, auth_middleware, setup_api
 from node.config import Config
+from node.federation_access import ACCESS, NoFederation
 from node.federation_wiring import setup_federation
 from node.http import error_middleware
 from node.server import Server
@@ -44,6 +45,7 @@ def build_app(
         ],
     )
     app[SERVER] = server
+    app[ACCESS] = NoFederation()  # what runs without federation; setup_federation puts the running one here
     setup_api(app)
     for ext in extensions if extensions is not None else [*DEFAULT_EXTENSIONS, *APP_EXTENSIONS]:
         ext(app, server)

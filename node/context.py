@@ -18,6 +18,7 @@ from node.import_jobs import ImportJobs
 from node.keys import KeyRing
 from node.models import AccountRow
 from node.store import Database, GraphStore
+from node.store.sqlite_federation_rows import AccountFederationRows
 
 if TYPE_CHECKING:
     from node.server import Server
@@ -39,7 +40,7 @@ class AccountContext:
     @classmethod
     def build(cls, server: Server, account: AccountRow, db: Database) -> AccountContext:
         store = GraphStore.sqlite(db)
-        graph = Graph(store, server.clock)
+        graph = Graph(store, server.clock, federation=AccountFederationRows(server.db, account.name))
         # one set of import worker processes for the whole server, whichever account imports
         imports = ImportJobs(
             store, graph.clock, graph.phone_region, workers=server.import_workers, owns_workers=False

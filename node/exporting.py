@@ -19,11 +19,13 @@ from typing import Any
 from bridges import neutralize_formula
 from bridges.base import YEAR_UNKNOWN
 from bridges.vcard import write_vcards
+from node.errors import BadInput
 from node.graph import Graph
 from node.link_secrets import is_sealed
 from node.models import Person, Relationship
 from node.owner_card import CARD_META_KEYS, card_from_meta
 from node.restore import EXPORT_FORMAT, check_document
+from node.store.sqlite_federation_rows import FEDERATION_TABLES
 from protocol.errors import InvalidRecord
 from protocol.vocab import relationship_term
 
@@ -171,10 +173,13 @@ async def vcards(graph: Graph) -> str:
 
 
 async def export_document(graph: Graph) -> dict[str, Any]:
-    """Everything the owner keeps, as one JSON document that :func:`restore_document` takes back whole."""
+    """Everything the owner keeps, as one JSON document that :func:`restore_document` takes back whole: the
+    graph's tables, and the account's federation rows (in the server database) when the graph has them."""
     raw = await graph.store.export.export_all(CARD_META_KEYS)
     card, disclosure = card_from_meta(raw["meta"])
     tables: dict[str, Any] = raw["tables"]
+    if graph.federation is not None:
+        tables.update(await graph.federation.export_tables())
     _leave_out_open_tokens(tables["bridge_link"])
     return {
         "format": EXPORT_FORMAT,
@@ -203,8 +208,28 @@ def _leave_out_open_tokens(spec: dict[str, Any]) -> None:
 
 
 async def restore_document(graph: Graph, doc: Any) -> dict[str, int]:
-    """Restore an export into this empty node: every value checked by the API's rules first (node/restore.py,
-    off the event loop: a large graph has millions of values), then written in one transaction."""
+    """Restore an export into this empty account: every value checked by the API's rules first
+    (node/restore.py, off the event loop: a large graph has millions of values), then written: the federation
+    rows into the server database, then the graph's in one transaction of its own. The two databases share no
+    transaction (specs/STORAGE.md): should the graph's part fail, the federation rows are taken back; should
+    the process die between the two, the same restore run again finds exactly its rows there and goes on."""
     checked = await asyncio.to_thread(check_document, doc, graph, graph.clock())
-    counts = await graph.store.export.import_all(checked.tables, checked.meta, meta_keys=CARD_META_KEYS)
-    return {**counts, "card": 1 if checked.meta else 0}
+    federation = {t: v for t, v in checked.tables.items() if t in FEDERATION_TABLES}
+    tables = {t: v for t, v in checked.tables.items() if t not in FEDERATION_TABLES}
+    fed_counts: dict[str, int] = {}
+    if any(rows for _, rows in federation.values()):
+        if graph.federation is None:
+            raise BadInput(
+                "this export holds follows, offers or blocks, which only an account of a server can take; "
+                "restore it with `kith --account NAME restore FILE`",
+                field="tables",
+            )
+        await graph.store.export.require_empty(meta_keys=CARD_META_KEYS)
+        fed_counts = await graph.federation.import_tables(federation)
+    try:
+        counts = await graph.store.export.import_all(tables, checked.meta, meta_keys=CARD_META_KEYS)
+    except BaseException:
+        if fed_counts and graph.federation is not None:
+            await graph.federation.clear_imported()
+        raise
+    return {**counts, **fed_counts, "card": 1 if checked.meta else 0}

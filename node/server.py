@@ -1,7 +1,8 @@
 """One Kith server: one domain, one data folder, many accounts (docs/ARCHITECTURE.md §8).
 
-The server's own database (``server.sqlite3``) holds the account registry and the accounts' keys; each account's
-contact graph is a database file of its own under ``accounts/`` (specs/STORAGE.md says why). A graph database is
+The server's own database (``server.sqlite3``) holds the account registry, the accounts' keys and federation's
+state (every row naming its account); each account's contact graph is a database file of its own under
+``accounts/`` (specs/STORAGE.md says why). A graph database is
 opened when something needs that account and closed again when nothing has used it for a while, so that a
 server of a thousand accounts holds a few open files, not a thousand.
 
@@ -36,6 +37,8 @@ from node.models import AccountRow
 from node.store import Database
 from node.store.db import GRAPH_MIGRATIONS, SERVER_MIGRATIONS
 from node.store.sqlite_accounts import SqliteAccounts
+from node.store.sqlite_federation import SqliteFederation
+from node.store.sqlite_federation_rows import AccountFederationRows, move_graph_federation
 from protocol.states import ACCOUNT
 
 if TYPE_CHECKING:
@@ -70,6 +73,11 @@ _TOKEN_TTL = 2.0
 #: Graph databases kept open although unused, and how long an unused one stays open.
 _POOL_IDLE = 16
 _POOL_IDLE_SECONDS = 60.0
+#: Seconds between two looks for removed accounts whose grace period is over (Server.purge_due).
+_PURGE_EVERY = 3600.0
+#: server_meta: every account's graph was searched for federation rows kept before they moved to the server
+#: database (graph migration 0008), and those found were moved.
+_FEDERATION_MOVED = "federation_moved_from_graphs"
 
 
 def _private_data_dir(data_dir: Path) -> list[Path]:
@@ -164,6 +172,9 @@ class Server:
         self.progress = progress  # told what a long migration of a graph database is doing
         self.db = db
         self.accounts = SqliteAccounts(db)
+        self.federation = SqliteFederation(
+            db
+        )  # federation's rows, every account's (node/federation_wiring.py)
         self.passphrase = passphrase
         self.clock = clock
         self._graphs: dict[int, _Open] = {}
@@ -173,6 +184,7 @@ class Server:
         self._tokens: dict[str, tuple[float, AccountRow | None]] = {}
         self._names: dict[str, tuple[float, AccountRow | None]] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self._next_purge = 0.0
         # Every account's imports run in these worker processes (node/import_worker.py): one set per server.
         self.import_workers = ImportWorkers()
 
@@ -211,10 +223,35 @@ class Server:
                 + (" …" if len(changed) > 10 else ""),
             )
         await upgrade_one_owner_folder(config, passphrase)
+        # four readers: federation's queues and caches live here too, beside the registry
         db = await Database.open(
-            config.data_dir / SERVER_FILE, schema=SERVER_MIGRATIONS, reader_count=2, progress=progress
+            config.data_dir / SERVER_FILE, schema=SERVER_MIGRATIONS, reader_count=4, progress=progress
         )
-        return cls(config, db, passphrase=passphrase, clock=clock, progress=progress)
+        server = cls(config, db, passphrase=passphrase, clock=clock, progress=progress)
+        try:
+            await server._move_federation()
+        except BaseException:
+            await server.close()
+            raise
+        return server
+
+    async def _move_federation(self) -> None:
+        """Federation's rows that graph databases kept before they moved to the server database are moved
+        into it with their account (node/store/sqlite_federation.py), once for every account, so that
+        federation finds them before it touches any account. Each graph opened later is looked at again on
+        the way (Server._acquire), which costs one query."""
+        if await self.accounts.meta_get(_FEDERATION_MOVED) == "1":
+            return
+        for row in await self.accounts.list(states=("active", "suspended", "removed")):
+            path = self.data_dir / row.graph_file
+            if not path.exists():
+                continue
+            db = await Database.open(path, schema=GRAPH_MIGRATIONS, reader_count=1, progress=self.progress)
+            try:
+                await move_graph_federation(db, self.db, row.name)
+            finally:
+                await db.close()
+        await self.accounts.meta_set(_FEDERATION_MOVED, "1")
 
     @classmethod
     def exists(cls, data_dir: Path) -> bool:
@@ -243,13 +280,16 @@ class Server:
         """The account ``name``, else the server's default one (:func:`choose_account`)."""
         return choose_account(await self.accounts.list(), name, self.config.server.default_account)
 
-    async def context(self, account: AccountRow | str | None = None) -> AccountContext:
+    async def context(
+        self, account: AccountRow | str | None = None, *, removed_ok: bool = False
+    ) -> AccountContext:
         """The account's context (its graph opened if need be). Refuses removed and purged accounts: they
-        have no graph to reach any more, only a tombstone."""
+        have no graph to reach any more, only a tombstone (``removed_ok``: a removed one's graph, which stays
+        until it is purged, for federation to announce the removal to its peers)."""
         from node.context import AccountContext
 
         row = account if isinstance(account, AccountRow) else await self.resolve(account)
-        if row.state in ("removed", "purged"):
+        if row.state == "purged" or (row.state == "removed" and not removed_ok):
             raise NotFound(f"account {row.name} was removed", field="account")
         ctx = self._contexts.get(row.pk)
         if ctx is None:
@@ -264,10 +304,12 @@ class Server:
         return ctx
 
     @contextlib.asynccontextmanager
-    async def borrow(self, account: AccountRow | str | None = None) -> AsyncIterator[AccountContext]:
+    async def borrow(
+        self, account: AccountRow | str | None = None, *, removed_ok: bool = False
+    ) -> AsyncIterator[AccountContext]:
         """The account's context for the length of one piece of work (a request): its graph is not closed
         by the pool meanwhile."""
-        ctx = await self.context(account)
+        ctx = await self.context(account, removed_ok=removed_ok)
         entry = self._graphs[ctx.account.pk]
         entry.users += 1
         try:
@@ -282,6 +324,11 @@ class Server:
             if entry is None:
                 path = self.data_dir / row.graph_file
                 db = await Database.open(path, schema=GRAPH_MIGRATIONS, progress=self.progress)
+                try:
+                    await move_graph_federation(db, self.db, row.name)
+                except BaseException:
+                    await db.close()
+                    raise
                 entry = self._graphs[row.pk] = _Open(db)
             entry.users += 1
             entry.last_used = time.monotonic()
@@ -293,6 +340,12 @@ class Server:
         while True:
             await asyncio.sleep(_POOL_IDLE_SECONDS / 4)
             await self.close_idle()
+            if time.monotonic() >= self._next_purge:
+                self._next_purge = time.monotonic() + _PURGE_EVERY
+                try:
+                    await self.purge_due()
+                except Exception:  # logged; the next look tries again
+                    _log.exception("purging removed accounts failed; will try again")
 
     async def close_idle(self, *, older_than: float = _POOL_IDLE_SECONDS, keep: int = _POOL_IDLE) -> int:
         """Close graphs nothing uses: those idle longer than ``older_than``, and the least recently used ones
@@ -436,8 +489,8 @@ class Server:
         return new
 
     async def purge_due(self) -> list[AccountRow]:
-        """Purge removed accounts whose grace period is over: their graph database and token go; their row
-        (and so their name) stays, with nothing else."""
+        """Purge removed accounts whose grace period is over: their graph database, token and federation rows
+        go; their row (and so their name) stays, and so does their actor's tombstone (410 for good)."""
         now = self.now()
         purged = []
         for row in await self.accounts.list(states=("removed",)):
@@ -452,6 +505,7 @@ class Server:
             for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
                 f.unlink(missing_ok=True)
             _token_path(self.data_dir, row.name).unlink(missing_ok=True)
+            await AccountFederationRows(self.db, row.name).purge()
             purged.append(await self.accounts.set_state(row.pk, expect=("removed",), state="purged", now=now))
             _log.info("purged account %s (removed %s)", row.name, row.removed_at)
         return purged

@@ -1,5 +1,6 @@
-"""Real Kith federation nodes on 127.0.0.1 for tests: aiohttp servers, SQLite files, fresh keys, one shared
-fake clock. Workers do not run in the background; tests step the loops with ``settle``."""
+"""Real Kith federation nodes on 127.0.0.1 for tests: aiohttp servers, a server of one account each (its SQLite
+files, its keys), federation wired over it as node/federation_wiring.py wires it, one shared fake clock. Workers
+do not run in the background; tests step the loops with ``settle``."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ from typing import Any
 from aiohttp import web
 
 import federation
-from federation import FEDERATION, Federation, FederationContext
+from federation import FEDERATION, AccountFederation, Federation
+from node.api import SERVER
 from node.config import Config, FederationConfig, NodeConfig, ServerConfig
 from node.context import AccountContext
+from node.federation_wiring import federation_context
 from node.keys import KeyRing
 from node.store.db import Database
 
-from .memgraph import MemoryGraph
+from .memgraph import FixedGraphs, MemoryGraph
 
 _KEYS: list[KeyRing] = []
 
@@ -84,10 +87,16 @@ class FakeClock:
 class Node:
     name: str
     base: str
-    fed: Federation
-    graph: MemoryGraph
-    db: Database
+    fed: AccountFederation  # the node's one account, acting as its actor
+    graph: Any  # its GraphPort: MemoryGraph, or the real one
+    db: Database  # the server database, where federation's rows live
     runner: web.AppRunner
+    ctx: AccountContext
+
+    @property
+    def runtime(self) -> Federation:
+        """The server's federation runtime (every account's loops)."""
+        return self.fed.server
 
     @property
     def actor(self) -> str:
@@ -133,32 +142,62 @@ async def start_node(
     graph_factory: Callable[[Database], Any] | None = None,
     **fed: Any,
 ) -> AsyncIterator[Node]:
-    """``graph_factory``: the node's GraphPort made over its own database (the real graph, for tests of what
-    enters the owner's graph); ``Node.graph`` is then what it returns."""
+    """``graph_factory``: the node's GraphPort made over its account's graph database (the real graph, for
+    tests of what enters the owner's graph); ``Node.graph`` is then what it returns."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    data = tmp / name
-    config = make_config(data, port, name, **fed)
-    db = await Database.open(config.database_path)
-    graph = graph_factory(db) if graph_factory is not None else graph or MemoryGraph()
-    ctx = FederationContext(
-        config=config, keys=keyring(index), db=db, graph=graph, clock=clock, run_workers=False
-    )
-    app = web.Application()
-    federation.setup(app, ctx)
-    if setup_app is not None:
-        setup_app(app)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.SockSite(runner, sock)
-    await site.start()
+    config = make_config(tmp / name, port, name, **fed)
+    async with run_node(
+        config, sock, clock, index=index, graph=graph, setup_app=setup_app, graph_factory=graph_factory
+    ) as node:
+        yield node
+
+
+@asynccontextmanager
+async def run_node(
+    config: Config,
+    sock: socket.socket,
+    clock: FakeClock,
+    *,
+    index: int = 0,
+    graph: Any = None,
+    setup_app: Callable[[web.Application], None] | None = None,
+    graph_factory: Callable[[Database], Any] | None = None,
+) -> AsyncIterator[Node]:
+    """A server of one account (``config.node.username``) serving federation on ``sock``."""
+    name = config.node.username
+    ctx = await open_account(config, name, keyring(index))
     try:
-        yield Node(name=name, base=config.base_url, fed=app[FEDERATION], graph=graph, db=db, runner=runner)
+        port_graph = graph_factory(ctx.db) if graph_factory is not None else graph or MemoryGraph()
+        fctx = federation_context(
+            ctx.server, graphs=FixedGraphs({name: port_graph}), clock=clock, run_workers=False
+        )
+        app = web.Application()
+        app[SERVER] = ctx.server
+        federation.setup(app, fctx)
+        if setup_app is not None:
+            setup_app(app)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.SockSite(runner, sock)
+        await site.start()
+        try:
+            async with app[FEDERATION].acting(name) as me:
+                yield Node(
+                    name=name,
+                    base=config.base_url,
+                    fed=me,
+                    graph=port_graph,
+                    db=ctx.server.db,
+                    runner=runner,
+                    ctx=ctx,
+                )
+        finally:
+            await runner.cleanup()
     finally:
-        await runner.cleanup()
-        await db.close()
+        await ctx.close()
 
 
 async def settle(*nodes: Node, rounds: int = 20) -> None:
@@ -166,7 +205,7 @@ async def settle(*nodes: Node, rounds: int = 20) -> None:
     for _ in range(rounds):
         busy = 0
         for n in nodes:
-            a, b = await n.fed.run_once()
+            a, b = await n.runtime.run_once()
             busy += a + b
         if busy == 0:
             return
