@@ -78,6 +78,7 @@ class NodeLocalActors:
     def __init__(self, server: Server) -> None:
         self.server = server
         self._listed: dict[tuple[str, ...], tuple[float, list[LocalAccount]]] = {}
+        self._version = server.registry_version
 
     async def account(self, name: str) -> LocalAccount | None:
         row = await self.server.account_by_name(name)
@@ -85,6 +86,9 @@ class NodeLocalActors:
 
     async def accounts(self, states: Sequence[AccountState]) -> Sequence[LocalAccount]:
         key = tuple(sorted(states))
+        if self._version != self.server.registry_version:  # this process changed the registry: read it again
+            self._listed.clear()
+            self._version = self.server.registry_version
         hit = self._listed.get(key)
         if hit is not None and time.monotonic() - hit[0] < REGISTRY_TTL:
             return hit[1]

@@ -183,6 +183,9 @@ class Server:
         self._node_key: rsa.RSAPrivateKey | None = None
         self._tokens: dict[str, tuple[float, AccountRow | None]] = {}
         self._names: dict[str, tuple[float, AccountRow | None]] = {}
+        #: Bumped whenever this process adds an account or changes one's state: caches of the registry
+        #: (node/federation_port.py) drop what they hold at once; other processes' changes wait out their TTL.
+        self.registry_version = 0
         self._sweeper: asyncio.Task[None] | None = None
         self._next_purge = 0.0
         # Every account's imports run in these worker processes (node/import_worker.py): one set per server.
@@ -379,11 +382,15 @@ class Server:
         return len(self._graphs)
 
     async def account_by_name(self, name: str) -> AccountRow | None:
-        """The account named ``name`` (any state), or None; cached for a couple of seconds like tokens."""
+        """The account named ``name`` (any state), or None. Found ones are cached for a couple of seconds like
+        tokens; a miss is not, so that an account added beside a running server (``kith account add``) answers
+        at once (issue #13 §1)."""
         hit = self._names.get(name)
         if hit is not None and time.monotonic() - hit[0] < _TOKEN_TTL:
             return hit[1]
         row = await self.accounts.find(name) if len(name) <= 64 else None
+        if row is None:
+            return None
         if len(self._names) > 4096:
             self._names.clear()
         self._names[name] = (time.monotonic(), row)
@@ -465,6 +472,7 @@ class Server:
             now=self.now(),
         )
         write_token(self.data_dir, name, token)
+        self.registry_version += 1
         return row, token
 
     async def transition(self, name: str, event: str) -> AccountRow:
@@ -482,6 +490,7 @@ class Server:
         new = await self.accounts.set_state(row.pk, expect=sources, state=target, now=self.now(), **extra)
         self._tokens.clear()
         self._names.clear()
+        self.registry_version += 1
         if target != "active":
             ctx = self._contexts.pop(row.pk, None)
             if ctx is not None:

@@ -64,6 +64,24 @@ async def open_account(config: Config, name: str, keys: KeyRing) -> AccountConte
     return ctx
 
 
+async def add_account(server: Any, name: str, keys: KeyRing, *, actor_type: str = "Person") -> None:
+    """Register one more account ``name`` on a running ``server`` (its token is its name), as
+    ``kith account add`` does, with ``keys`` (reused across tests: RSA generation is slow)."""
+    from node.server import token_digest
+
+    graph_file = f"accounts/{name}.sqlite3"
+    await (await Database.open(server.data_dir / graph_file)).close()
+    await server.accounts.create(
+        name=name,
+        type=actor_type,
+        display_name=name.title(),
+        graph_file=graph_file,
+        token_sha256=token_digest(name),
+        keys=keys.actor.to_pems(None),
+        now="2026-01-01T00:00:00Z",
+    )
+
+
 async def open_or_make_account(config: Config, name: str, keys: KeyRing) -> AccountContext:
     """The account ``name`` of the server in ``config.data_dir``, made first (with ``keys``) if there is none:
     for tests whose node runs in several processes one after another."""
@@ -194,6 +212,79 @@ async def run_node(
                     runner=runner,
                     ctx=ctx,
                 )
+        finally:
+            await runner.cleanup()
+    finally:
+        await ctx.close()
+
+
+@dataclass
+class Server:
+    """One server of several accounts, each a :class:`Node` sharing the server's runtime and database."""
+
+    base: str
+    nodes: dict[str, Node]
+    graphs: FixedGraphs
+    ctx: AccountContext  # the first account's: ``ctx.server`` is the server
+
+    def __getitem__(self, name: str) -> Node:
+        return self.nodes[name]
+
+    @property
+    def runtime(self) -> Federation:
+        return next(iter(self.nodes.values())).runtime
+
+    async def add(self, name: str, index: int, *, actor_type: str = "Person") -> Node:
+        """A new account on the running server (as ``kith account add`` beside ``kith serve``)."""
+        await add_account(self.ctx.server, name, keyring(index), actor_type=actor_type)
+        graph = self.graphs.graphs[name] = MemoryGraph()
+        first = next(iter(self.nodes.values()))
+        async with self.runtime.acting(name) as me:
+            pass
+        node = Node(
+            name=name, base=self.base, fed=me, graph=graph, db=first.db, runner=first.runner, ctx=self.ctx
+        )
+        self.nodes[name] = node
+        return node
+
+
+@asynccontextmanager
+async def start_server(
+    tmp: Path, names: list[str], clock: FakeClock, *, index: int = 0, folder: str = "server", **fed: Any
+) -> AsyncIterator[Server]:
+    """A server with the accounts ``names`` (keys ``keyring(index)``, ``keyring(index + 1)``...), each with an
+    in-memory graph, serving federation on a port of 127.0.0.1."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    config = make_config(tmp / folder, sock.getsockname()[1], names[0], **fed)
+    ctx = await open_account(config, names[0], keyring(index))
+    try:
+        for i, name in enumerate(names[1:], start=1):
+            await add_account(ctx.server, name, keyring(index + i))
+        graphs = FixedGraphs({name: MemoryGraph() for name in names})
+        fctx = federation_context(ctx.server, graphs=graphs, clock=clock, run_workers=False)
+        app = web.Application()
+        app[SERVER] = ctx.server
+        federation.setup(app, fctx)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        try:
+            nodes = {}
+            for name in names:
+                async with app[FEDERATION].acting(name) as me:
+                    pass  # an AccountFederation stays usable after the block: its graph is in memory
+                nodes[name] = Node(
+                    name=name,
+                    base=config.base_url,
+                    fed=me,
+                    graph=graphs.graphs[name],
+                    db=ctx.server.db,
+                    runner=runner,
+                    ctx=ctx,
+                )
+            yield Server(base=config.base_url, nodes=nodes, graphs=graphs, ctx=ctx)
         finally:
             await runner.cleanup()
     finally:
