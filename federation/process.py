@@ -8,6 +8,8 @@ store (our Follow, our Offer) or fetched again from their own origin (a Move tar
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from federation import activities as act
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from federation.service import AccountFederation
 
 __all__ = [
+    "HANDLERS",
+    "Handler",
     "Processor",
     "answer_follow",
     "ref",
@@ -51,11 +55,11 @@ class Processor:
         if await self.fed.blocks.refuses_id(actor_id):  # accepted before the owner blocked its actor
             raise Blocked(f"{actor_id} is blocked; its activity is not acted on")
         kind = activity.get("type")
-        handler = getattr(self, f"on_{kind}", None) if isinstance(kind, str) and kind.isalpha() else None
+        handler = HANDLERS.get(kind) if isinstance(kind, str) else None
         if handler is None:
             _log.debug("ignoring %s from %s", kind, actor_id)
             return
-        await handler(actor_id, activity)
+        await handler(self, actor_id, activity)
 
     # ---- follows ---------------------------------------------------------------------------------
 
@@ -238,6 +242,24 @@ class Processor:
 
     async def on_Offer(self, actor_id: str, activity: dict[str, Any]) -> None:
         await kith.offer_received(self.fed, actor_id, activity)
+
+
+#: What processes each activity type this node acts on (issue #13, "Contracts": an explicit table, not a lookup
+#: by name). Any other type is stored, then ignored. A new handler is one more entry here.
+Handler = Callable[[Processor, str, dict[str, Any]], Awaitable[None]]
+HANDLERS: Mapping[str, Handler] = MappingProxyType(
+    {
+        "Follow": Processor.on_Follow,
+        "Accept": Processor.on_Accept,
+        "Reject": Processor.on_Reject,
+        "Undo": Processor.on_Undo,
+        "Block": Processor.on_Block,
+        "Update": Processor.on_Update,
+        "Delete": Processor.on_Delete,
+        "Move": Processor.on_Move,
+        "Offer": Processor.on_Offer,
+    }
+)
 
 
 async def answer_follow(fed: AccountFederation, follow_id: str, *, accepted: bool) -> None:

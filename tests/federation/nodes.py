@@ -250,7 +250,14 @@ class Server:
 
 @asynccontextmanager
 async def start_server(
-    tmp: Path, names: list[str], clock: FakeClock, *, index: int = 0, folder: str = "server", **fed: Any
+    tmp: Path,
+    names: list[str],
+    clock: FakeClock,
+    *,
+    index: int = 0,
+    folder: str = "server",
+    setup_app: Callable[[web.Application], None] | None = None,
+    **fed: Any,
 ) -> AsyncIterator[Server]:
     """A server with the accounts ``names`` (keys ``keyring(index)``, ``keyring(index + 1)``...), each with an
     in-memory graph, serving federation on a port of 127.0.0.1."""
@@ -267,6 +274,8 @@ async def start_server(
         app = web.Application()
         app[SERVER] = ctx.server
         federation.setup(app, fctx)
+        if setup_app is not None:
+            setup_app(app)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.SockSite(runner, sock).start()

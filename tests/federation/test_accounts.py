@@ -13,8 +13,14 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
-from federation import owner
+from federation import FEDERATION, owner
+from node import api_federation
+from node.api import auth_middleware
+from node.errors import NodeError
+from node.federation_access import ACCESS, RunningFederation
+from protocol.errors import KithError
 
 from .actors import RemoteActorServer, remote_actor
 from .nodes import FakeClock, Server, settle, start_node, start_server
@@ -269,3 +275,53 @@ async def test_removing_an_account_sends_the_delete_of_its_actor(tmp_path: Path,
         await server.runtime._housekeeping()
         assert await server.runtime.store.delivery_counts("alice") == counts
         assert (await _get(alice.actor))[0] == 410
+
+
+def _owner_api(app: web.Application) -> None:
+    """The owner API as node/app.py mounts it: the token names the account, the routes act for it."""
+
+    @web.middleware
+    async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except (KithError, NodeError) as exc:
+            return web.json_response({"message": exc.message}, status=exc.status_hint)
+
+    app.middlewares.append(errors)
+    app.middlewares.append(auth_middleware)
+    app[ACCESS] = RunningFederation(lambda: app.get(FEDERATION))
+    app.router.add_routes(api_federation.routes())
+
+
+async def test_an_owner_token_acts_for_its_own_account_only(tmp_path: Path, clock: FakeClock) -> None:
+    async with (
+        start_server(tmp_path, ["alice", "bob"], clock, setup_app=_owner_api) as server,
+        remote_actor() as m,
+    ):
+
+        async def api(token: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+            headers = {"Authorization": f"Bearer {token}"}  # tests/federation/nodes.py: a token is its name
+            async with (
+                aiohttp.ClientSession() as http,
+                http.request(
+                    method, server.base + "/api/federation/" + path, json=body, headers=headers
+                ) as r,
+            ):
+                return r.status, await r.json(content_type=None)
+
+        assert (await api("alice", "POST", "follow", {"address": m.actor}))[0] == 200
+        assert (await api("bob", "POST", "block", {"address": "blocked.example"}))[0] == 200
+        status, following = await api("alice", "GET", "following")
+        assert status == 200 and [f["actor"] for f in following] == [m.actor]
+        status, following = await api("bob", "GET", "following")
+        assert status == 200 and following == []
+        assert [b["value"] for b in (await api("bob", "GET", "blocks"))[1]] == ["blocked.example"]
+        assert (await api("alice", "GET", "blocks"))[1] == []
+        # bob cannot unfollow on alice's behalf, nor answer her requests: his token reaches his rows only
+        await api("bob", "POST", "unfollow", {"address": m.actor})
+        assert [f["actor"] for f in (await api("alice", "GET", "following"))[1]] == [m.actor]
+        # a suspended account's token is refused outright; the other's still works
+        await server.ctx.server.transition("bob", "suspend")
+        assert (await api("bob", "GET", "following"))[0] == 401
+        assert (await api("alice", "GET", "following"))[0] == 200
+        assert (await api("nobody", "GET", "following"))[0] == 401
