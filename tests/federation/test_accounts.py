@@ -16,6 +16,8 @@ import pytest
 from aiohttp import web
 
 from federation import FEDERATION, owner
+from federation.errors import FetchStatus
+from federation.signing import make_signer
 from node import api_federation
 from node.api import auth_middleware
 from node.errors import NodeError
@@ -23,7 +25,7 @@ from node.federation_access import ACCESS, RunningFederation
 from protocol.errors import KithError
 
 from .actors import RemoteActorServer, remote_actor
-from .nodes import FakeClock, Server, settle, start_node, start_server
+from .nodes import FakeClock, Node, Server, settle, start_node, start_server
 
 AS = "https://www.w3.org/ns/activitystreams"
 JSON = {"Accept": "application/activity+json"}
@@ -325,3 +327,63 @@ async def test_an_owner_token_acts_for_its_own_account_only(tmp_path: Path, cloc
         assert (await api("bob", "GET", "following"))[0] == 401
         assert (await api("alice", "GET", "following"))[0] == 200
         assert (await api("nobody", "GET", "following"))[0] == 401
+
+
+SHARE = {"name": "Alice A.", "phone": ["tel:+15555550100"]}
+
+
+async def _card_status(fetcher: Node, target: Node, *, as_owner: bool = False) -> tuple[int, Any]:
+    """``fetcher``'s signed fetch of ``target``'s card: by its server's actor (as Kith fetches), or its own key."""
+    signer = (
+        make_signer(
+            key_id=fetcher.fed.urls.owner_key, private_key=fetcher.fed.keys.rsa, clock=fetcher.fed.clock
+        )
+        if as_owner
+        else fetcher.runtime.fetch_signer
+    )
+    try:
+        _, doc = await fetcher.fed.client.get_json(target.actor + "/card", signer=signer)
+    except FetchStatus as exc:
+        return exc.status, None
+    return 200, doc
+
+
+async def test_signed_fetches_see_only_what_that_account_disclosed(tmp_path: Path, clock: FakeClock) -> None:
+    async with (
+        start_server(tmp_path, ["alice", "bob"], clock) as server,
+        start_node(tmp_path, "carol", clock, index=4) as carol,
+        start_node(tmp_path, "dave", clock, index=5) as dave,
+    ):
+        alice, bob = server["alice"], server["bob"]
+        for n in (carol, dave):
+            for target in (alice, bob):
+                await owner.follow(n.fed, target.actor)
+        await settle(carol, dave, alice)
+        # alice shows carol her phone; bob shows dave a card of his own, with the same name
+        alice.graph.disclosed = {carol.actor: dict(SHARE)}
+        bob.graph.disclosed = {dave.actor: {"name": "Alice A.", "email": ["mailto:bob@example.org"]}}
+        status, card = await _card_status(carol, alice)
+        assert status == 200 and card["phone"] == SHARE["phone"] and "email" not in card
+        assert (await _card_status(carol, bob))[0] == 404
+        assert (await _card_status(dave, alice))[0] == 404
+        status, card = await _card_status(dave, bob)
+        assert status == 200 and "phone" not in card
+        # bob, an account of alice's own server, signing with his own key sees nothing of hers
+        assert (await _card_status(bob, alice, as_owner=True))[0] == 404
+        assert (await _card_status(alice, bob, as_owner=True))[0] == 404
+
+        # a relationship record of alice's with carol: carol's server fetches it; dave's and bob's do not
+        offered = await owner.connect(alice.fed, carol.actor, "friend")
+        await settle(carol, alice)
+        await owner.accept(carol.fed, (await owner.requests(carol.fed))[0]["id"])
+        await settle(carol, alice)
+        record = offered["record"]["id"]
+        _, fetched = await carol.fed.client.get_json(record, signer=carol.runtime.fetch_signer)
+        assert fetched["id"] == record
+        for other, signer in ((dave, dave.runtime.fetch_signer), (bob, None)):
+            signer = signer or make_signer(
+                key_id=bob.fed.urls.owner_key, private_key=bob.fed.keys.rsa, clock=clock
+            )
+            with pytest.raises(FetchStatus) as hidden:
+                await other.fed.client.get_json(record, signer=signer)
+            assert hidden.value.status == 404
