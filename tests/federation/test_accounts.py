@@ -8,6 +8,7 @@ account answers 404 and processes nothing, a removed one answers 410 and announc
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -277,6 +278,21 @@ async def test_removing_an_account_sends_the_delete_of_its_actor(tmp_path: Path,
         await server.runtime._housekeeping()
         assert await server.runtime.store.delivery_counts("alice") == counts
         assert (await _get(alice.actor))[0] == 410
+
+        # the grace period over, the purge takes alice's federation rows, keeps her tombstone (410 for good)
+        # and leaves bob's rows alone
+        srv, store = server.ctx.server, server.runtime.store
+        later = srv.clock() + timedelta(days=srv.config.accounts.purge_after_days + 1)
+        srv.clock = lambda: later
+        assert [r.name for r in await srv.purge_due()] == ["alice"]
+        everything = ["pending", "accepted", "rejected", "cancelled", "ended"]
+        for direction in ("in", "out"):
+            assert await store.follows("alice", direction, everything) == []
+        assert await store.delivery_counts("alice") == {}
+        assert await store.tombstone(alice.actor) is not None
+        status, doc = await _get(alice.actor)
+        assert status == 410 and doc["type"] == "Tombstone"
+        assert [f["actor"] for f in await owner.followers(server["bob"].fed)] == [carol.actor]
 
 
 def _owner_api(app: web.Application) -> None:
