@@ -108,6 +108,7 @@ async def test_suspended_answers_404_and_waits_removed_answers_410(tmp_path: Pat
     async with start_server(tmp_path, ["alice", "bob"], clock) as server, remote_actor() as m:
         srv = server.ctx.server
         bob = server["bob"].actor
+        await owner.follow(server["bob"].fed, m.actor)  # queued, not sent yet
         await srv.transition("bob", "suspend")
         for url in (bob, bob + "/outbox", bob + "/followers", bob + "/following"):
             assert (await _get(url))[0] == 404, url
@@ -118,6 +119,7 @@ async def test_suspended_answers_404_and_waits_removed_answers_410(tmp_path: Pat
         await settle(*server.nodes.values())
         assert await owner.followers(server["bob"].fed) == []
         assert await server.runtime.store.inbox_count("received", account="bob") == 1
+        assert m.extra.get("received", []) == []  # its deliveries wait too
         # its personal inbox takes nothing while suspended
         assert await _post(server, m, _follow(m, bob, 2), "/users/bob/inbox", clock()) == 404
 
@@ -125,6 +127,7 @@ async def test_suspended_answers_404_and_waits_removed_answers_410(tmp_path: Pat
         assert (await _get(bob))[0] == 200
         await settle(*server.nodes.values())
         assert [f["actor"] for f in await owner.followers(server["bob"].fed)] == [m.actor]
+        assert sorted(json.loads(b)["type"] for b in m.extra["received"]) == ["Accept", "Follow"]
 
         await srv.transition("bob", "remove")
         status, doc = await _get(bob)
