@@ -216,8 +216,9 @@ class FederationStore(Protocol):
         ...
 
     async def owners_of(self, actor_id: str, ids: Sequence[str]) -> set[str]:
-        """Accounts that hold one of ``ids`` as an activity of theirs (outbox), or as a follow, offer, block
-        or relationship record exchanged with ``actor_id``."""
+        """Accounts that hold one of ``ids`` as something exchanged with ``actor_id``: an activity of theirs
+        delivered to it (to its inbox, or to a shared inbox of its server without a named recipient), a follow,
+        offer, block or relationship record. An id another actor cites concerns no one."""
         ...
 
     # ---- follows -----------------------------------------------------------------------------------------

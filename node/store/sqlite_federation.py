@@ -296,13 +296,19 @@ class SqliteFederation:
             marks = placeholders(len(wanted))
             rows = await fetch_all(
                 conn,
-                f"""SELECT account FROM fed_outbox WHERE activity_id IN ({marks})
+                # an activity of ours counts only if it went to the sender: to its own inbox, or to a shared
+                # inbox of its server without naming a recipient (an actor Update to followers)
+                f"""SELECT o.account FROM fed_outbox o WHERE o.activity_id IN ({marks}) AND EXISTS (
+                        SELECT 1 FROM fed_deliveries d WHERE d.outbox_seq = o.seq
+                        AND (d.actor_id = ? OR (d.actor_id IS NULL AND d.host = ?)))
                     UNION SELECT account FROM fed_follows WHERE actor_id = ? AND follow_id IN ({marks})
                     UNION SELECT account FROM fed_offers WHERE actor_id = ? AND offer_id IN ({marks})
                     UNION SELECT account FROM fed_offers WHERE actor_id = ? AND record_id IN ({marks})
                     UNION SELECT account FROM fed_blocked_by WHERE actor_id = ? AND block_id IN ({marks})""",
                 (
                     *wanted,
+                    actor_id,
+                    host_of(actor_id),
                     actor_id,
                     *wanted,
                     actor_id,

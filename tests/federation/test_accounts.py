@@ -406,3 +406,43 @@ async def test_signed_fetches_see_only_what_that_account_disclosed(tmp_path: Pat
             with pytest.raises(FetchStatus) as hidden:
                 await other.fed.client.get_json(record, signer=signer)
             assert hidden.value.status == 404
+
+
+async def test_an_id_cited_in_an_activity_concerns_only_the_account_that_exchanged_it_with_the_sender(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    async with start_server(tmp_path, ["alice", "bob"], clock) as server, remote_actor() as m:
+        alice, bob = server["alice"], server["bob"]
+        store = server.runtime.store
+        followed = await owner.follow(bob.fed, m.actor)
+        follow_id = followed["id"]
+        eve = m.base + "/users/eve"  # another actor of mallory's server (same key, its own key id)
+
+        def accept(actor: str, n: int) -> dict[str, Any]:
+            return {
+                "@context": AS,
+                "id": f"{actor}/accepts/{n}",
+                "type": "Accept",
+                "actor": actor,
+                "object": follow_id,
+            }
+
+        async def post_as(actor: str, activity: dict[str, Any]) -> int:
+            body = json.dumps(activity).encode()
+            headers = m.signed_headers(server.base + "/inbox", body, clock(), key_id=actor + "#main-key")
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(server.base + "/inbox", data=body, headers=headers) as r,
+            ):
+                return r.status
+
+        # eve cites bob's Follow of mallory: it was not exchanged with eve, so it concerns no one
+        assert await post_as(eve, accept(eve, 1)) == 202
+        assert await store.inbox_count() == 0
+        # mallory cites it: it concerns bob, and bob only
+        assert await post_as(m.actor, accept(m.actor, 1)) == 202
+        assert await store.inbox_count(account="bob") == 1
+        assert await store.inbox_count(account="alice") == 0
+        await settle(alice, bob)
+        assert [(f["actor"], f["state"]) for f in await owner.following(bob.fed)] == [(m.actor, "accepted")]
+        assert await owner.following(alice.fed) == []
