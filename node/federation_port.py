@@ -63,7 +63,7 @@ PEER = "peer"
 REGISTRY_TTL = 2.0
 
 
-def local_account(row: AccountRow) -> LocalAccount:
+def _local_account(row: AccountRow) -> LocalAccount:
     return LocalAccount(
         name=row.name,
         actor_type=row.type,
@@ -82,7 +82,7 @@ class NodeLocalActors:
 
     async def account(self, name: str) -> LocalAccount | None:
         row = await self.server.account_by_name(name)
-        return None if row is None else local_account(row)
+        return None if row is None else _local_account(row)
 
     async def accounts(self, states: Sequence[AccountState]) -> Sequence[LocalAccount]:
         key = tuple(sorted(states))
@@ -92,7 +92,7 @@ class NodeLocalActors:
         hit = self._listed.get(key)
         if hit is not None and time.monotonic() - hit[0] < REGISTRY_TTL:
             return hit[1]
-        found = [local_account(r) for r in await self.server.accounts.list(states=key)]
+        found = [_local_account(r) for r in await self.server.accounts.list(states=key)]
         self._listed[key] = (time.monotonic(), found)
         return found
 
