@@ -15,7 +15,13 @@ from aiohttp import web
 from federation import AccountFederation, Federation
 from node.errors import BadInput
 
-__all__ = ["ACCESS", "FederationAccess", "NoFederation", "RunningFederation", "access"]
+__all__ = ["ACCESS", "NOT_RUNNING", "FederationAccess", "NoFederation", "RunningFederation", "access"]
+
+#: What an owner operation that needs federation answers when it is not running (and what to do about it).
+NOT_RUNNING = (
+    "federation is not available on this server: start it with `kith serve` "
+    "(with KITH_PASSPHRASE set if its keys are encrypted)"
+)
 
 
 class FederationAccess:
@@ -28,7 +34,7 @@ class FederationAccess:
     @contextlib.asynccontextmanager
     async def acting(self, account: str) -> AsyncIterator[AccountFederation]:
         """The account acting as its fediverse actor (BadInput when federation is not running)."""
-        raise BadInput("federation is not running on this server", field="federation")
+        raise BadInput(NOT_RUNNING, field="federation")
         yield  # pragma: no cover  (a generator, for the context manager)
 
     async def publish_card(self, account: str) -> int | None:
@@ -57,7 +63,7 @@ class RunningFederation(FederationAccess):
     def _fed(self) -> Federation:
         fed = self._running()
         if fed is None:
-            raise BadInput("federation is not running on this server", field="federation")
+            raise BadInput(NOT_RUNNING, field="federation")
         return fed
 
     @contextlib.asynccontextmanager
