@@ -180,6 +180,7 @@ class Server:
         self._graphs: dict[int, _Open] = {}
         self._graph_lock = asyncio.Lock()
         self._contexts: dict[int, AccountContext] = {}
+        self._context_locks: dict[int, asyncio.Lock] = {}
         self._node_key: rsa.RSAPrivateKey | None = None
         self._tokens: dict[str, tuple[float, AccountRow | None]] = {}
         self._names: dict[str, tuple[float, AccountRow | None]] = {}
@@ -296,14 +297,19 @@ class Server:
             raise NotFound(f"account {row.name} was removed", field="account")
         ctx = self._contexts.get(row.pk)
         if ctx is None:
-            db = await self._acquire(row)
-            ctx = AccountContext.build(self, row, db)
-            self._contexts[row.pk] = ctx
-            # imports a stopped node left running are marked interrupted, their uploads removed (N2's sweep)
-            await ctx.imports.recover()
-        else:
-            ctx.account = row
-            self._graphs[row.pk].last_used = time.monotonic()
+            # one context per account: two first uses at once (federation's start-up and a request) must not
+            # build two, each with its own imports, nor use one before its sweep below is done
+            async with self._context_locks.setdefault(row.pk, asyncio.Lock()):
+                ctx = self._contexts.get(row.pk)
+                if ctx is None:
+                    db = await self._acquire(row)
+                    ctx = AccountContext.build(self, row, db)
+                    # imports a stopped node left running are marked interrupted, their uploads removed
+                    await ctx.imports.recover()
+                    self._contexts[row.pk] = ctx
+                    return ctx
+        ctx.account = row
+        self._graphs[row.pk].last_used = time.monotonic()
         return ctx
 
     @contextlib.asynccontextmanager
