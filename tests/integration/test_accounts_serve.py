@@ -80,3 +80,13 @@ def test_an_account_added_while_serving_answers_at_once_and_accounts_follow_each
     kith(data, "account", "suspend", "bob")
     _wait_until(lambda: _get(f"{base}/users/bob")[0] == 404, "bob's actor to stop answering")
     assert _get(f"{base}/users/alice")[0] == 200
+
+    # alice is removed from the command line: the running server answers 410 for her actor and sends the
+    # Delete of her actor to her peers, here carol (an account of the same server), whose follower she was
+    kith(data, "account", "remove", "alice", "--yes")
+    _wait_until(lambda: _get(f"{base}/users/alice")[0] == 410, "alice's actor to answer 410")
+    _wait_until(
+        lambda: kith_json(data, "--account", "carol", "followers") == [],
+        "carol to receive the Delete of alice's actor",
+        timeout=60.0,
+    )
