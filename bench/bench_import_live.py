@@ -65,7 +65,7 @@ class Node:
             text=True,
         )
         self.base = ""
-        self.token = (data / "token").read_text().strip()
+        self.token = (data / "tokens" / "bench").read_text().strip()
 
     async def ready(self) -> None:
         for _ in range(600):
@@ -185,7 +185,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, object]]:
         base = folder / "base"
         _kith(base, "init", "--username", "bench")
         start = time.perf_counter()
-        build_graph(base / "kith.sqlite3", args.people)
+        build_graph(base / "accounts" / "bench.sqlite3", args.people)
         print(
             f"graph of {args.people:,} people built in {time.perf_counter() - start:.1f} s", file=sys.stderr
         )

@@ -437,10 +437,18 @@ class Intake:
         return actor
 
     async def signed_fetcher(
-        self, *, remote: str | None, headers: Mapping[str, str], path_qs: str, account: str
+        self,
+        *,
+        remote: str | None,
+        headers: Mapping[str, str],
+        path_qs: str,
+        account: str,
+        method: str = "GET",
+        body: bytes = b"",
     ) -> RemoteActor:
-        """Who signed this GET of something ``account`` holds (private records are served only to actors
-        allowed to see them; blocked ones find nothing)."""
+        """Who signed this request for something ``account`` holds (private records are served only to actors
+        allowed to see them; blocked ones find nothing). A GET by default; an organisation's operations are
+        POSTs too (federation/org_api.py), whose ``body`` the signature covers."""
         scheme, key_id, client = self.admit(remote, headers)
         blocks = self.recipients.blocks_of(account)
         if await blocks.refuses_key(key_id):
@@ -449,10 +457,10 @@ class Intake:
             signer = await self.authenticate(
                 scheme=scheme,
                 key_id=key_id,
-                method="GET",
+                method=method,
                 url=self.base_url + path_qs,
                 headers=headers,
-                body=b"",
+                body=body,
                 client=client,
             )
         except _KeyGone:

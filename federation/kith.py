@@ -52,6 +52,10 @@ __all__ = [
 ]
 
 
+#: ``fed_offers.rel_type`` of a membership, which federation/org.py handles (its MEMBERSHIP).
+_MEMBERSHIP = "member"
+
+
 def now_of(fed: AccountFederation) -> datetime:
     """The federation clock's time (tests pass a fake one)."""
     return datetime.fromtimestamp(fed.clock(), UTC)
@@ -162,6 +166,10 @@ async def connect(
 
 async def accept_offer(fed: AccountFederation, offer: OfferRow) -> dict[str, Any]:
     """Our owner accepts an incoming offer: add our proof, store, tell the graph, answer with the record."""
+    if offer.rel_type == _MEMBERSHIP:  # a request to join an organisation (federation/org.py)
+        from federation import org
+
+        return await org.accept(fed, offer)
     if offer.direction != "in" or offer.state != "offered":
         raise NotFound(f"no pending offer {offer.offer_id}")
     actor = await fed.actors.get(offer.actor_id, source="offer")
@@ -176,6 +184,11 @@ async def accept_offer(fed: AccountFederation, offer: OfferRow) -> dict[str, Any
 
 
 async def reject_offer(fed: AccountFederation, offer: OfferRow) -> None:
+    if offer.rel_type == _MEMBERSHIP:  # a request to join an organisation (federation/org.py)
+        from federation import org
+
+        await org.reject(fed, offer)
+        return
     if offer.direction != "in" or offer.state != "offered":
         raise NotFound(f"no pending offer {offer.offer_id}")
     actor = await fed.actors.get(offer.actor_id, source="fetch")  # refused: not a person for that
@@ -187,6 +200,14 @@ async def reject_offer(fed: AccountFederation, offer: OfferRow) -> None:
 
 async def end(fed: AccountFederation, offer: OfferRow) -> None:
     """End a confirmed relationship: ``Update`` of the record with ``status: "ended"``, signed by us alone."""
+    if offer.rel_type == _MEMBERSHIP:  # a membership ends by leaving or removal (federation/org.py)
+        from federation import org
+
+        if offer.direction == "out":
+            await org.leave(fed, offer.actor_id)
+        else:
+            await org.remove(fed, offer.actor_id)
+        return
     if offer.state != "accepted" or offer.final is None:
         raise NotFound(f"no confirmed relationship for {offer.offer_id}")
     actor = await fed.actors.get(offer.actor_id, source="peer")

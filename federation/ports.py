@@ -281,6 +281,11 @@ class FederationStore(Protocol):
     async def finish_inbox(
         self, seq: int, *, state: str, now: float, error: str | None = None, retry_at: float | None = None
     ) -> None: ...
+    async def forget_body(self, account: str, activity_id: str) -> None:
+        """Keep the account's processed item for dedupe only: its body goes (an organisation's shared records,
+        federation/org_share.py, must not outlive their withdrawal in the inbox's days of history)."""
+        ...
+
     async def inbox_count(self, state: str | None = None, *, account: str | None = None) -> int: ...
 
     # ---- outbox and deliveries -----------------------------------------------------------------------------

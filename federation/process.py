@@ -13,7 +13,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from federation import activities as act
-from federation import cards, kith
+from federation import cards, kith, org, org_intro, org_share
+from federation import org_wire as wire
 from federation.errors import Blocked
 from federation.fetch import FetchBudget
 from federation.remote import origin
@@ -54,8 +55,12 @@ class Processor:
             return
         if await self.fed.blocks.refuses_id(actor_id):  # accepted before the owner blocked its actor
             raise Blocked(f"{actor_id} is blocked; its activity is not acted on")
-        kind = activity.get("type")
-        handler = HANDLERS.get(kind) if isinstance(kind, str) else None
+        kind, obj = activity.get("type"), activity.get("object")
+        obj_type = obj.get("type") if isinstance(obj, dict) else None
+        handler = None
+        if isinstance(kind, str):  # the object's own entry first, else the type's (HANDLERS)
+            named = obj_type if isinstance(obj_type, str) else None
+            handler = HANDLERS.get((kind, named)) or HANDLERS.get((kind, None))
         if handler is None:
             _log.debug("ignoring %s from %s", kind, actor_id)
             return
@@ -117,9 +122,17 @@ class Processor:
         object_id = ref(activity.get("object"))
         if object_id is None:
             raise MalformedInput("Accept/Reject without an object")
+        # an answer goes where what it answers belongs: our offer (a relationship's, or a membership's:
+        # federation/org.py), an organisation's ask for an introduction (federation/org_intro.py), our follow
         offer = await fed.store.offer(object_id)
+        if offer is not None and offer.rel_type == org.MEMBERSHIP:
+            await org.answered(fed, offer, actor_id, activity)
+            return
         if offer is not None and offer.direction == "out" and offer.actor_id == actor_id:
             await kith.offer_answered(fed, offer, activity, accepted=accepted)
+            return
+        if fed.org is not None and org.is_org(fed) and await fed.org.intro_ask(object_id) is not None:
+            await org_intro.answered(fed, actor_id, object_id, activity, accepted=accepted)
             return
         follow = await self._our_follow(actor_id, object_id)
         if follow is None:
@@ -180,17 +193,18 @@ class Processor:
 
     # ---- identities ------------------------------------------------------------------------------
 
+    async def on_Update_card(self, actor_id: str, activity: dict[str, Any]) -> None:
+        obj = activity["object"]  # a ProfileCard (the table's key)
+        activity_id = activity.get("id")
+        await cards.card_received(
+            self.fed, actor_id, obj, activity_id=activity_id if isinstance(activity_id, str) else None
+        )
+
+    async def on_Update_relationship(self, actor_id: str, activity: dict[str, Any]) -> None:
+        await kith.relationship_updated(self.fed, actor_id, activity["object"])
+
     async def on_Update(self, actor_id: str, activity: dict[str, Any]) -> None:
         obj = activity.get("object")
-        if isinstance(obj, dict) and obj.get("type") == "ProfileCard":
-            activity_id = activity.get("id")
-            await cards.card_received(
-                self.fed, actor_id, obj, activity_id=activity_id if isinstance(activity_id, str) else None
-            )
-            return
-        if isinstance(obj, dict) and obj.get("type") == "Relationship":
-            await kith.relationship_updated(self.fed, actor_id, obj)
-            return
         if ref(obj) == actor_id:
             # re-read the actor from its own origin rather than trusting the embedded copy
             await self.fed.actors.get(actor_id, source="fetch", budget=FetchBudget(remaining=3), refresh=True)
@@ -243,21 +257,62 @@ class Processor:
     async def on_Offer(self, actor_id: str, activity: dict[str, Any]) -> None:
         await kith.offer_received(self.fed, actor_id, activity)
 
+    # ---- organisations (specs/ORGANISATIONS.md) ---------------------------------------------------------
 
-#: What processes each activity type this node acts on (issue #13, "Contracts": an explicit table, not a lookup
-#: by name). Any other type is stored, then ignored. A new handler is one more entry here.
+    async def on_Delete_tombstone(self, actor_id: str, activity: dict[str, Any]) -> None:
+        if wire.wants(activity):  # the Tombstone of what a member shared with its organisation
+            await org.shares_deleted(self.fed, actor_id, activity)
+        else:  # an actor's Delete may embed its Tombstone
+            await self.on_Delete(actor_id, activity)
+
+    async def on_Add(self, actor_id: str, activity: dict[str, Any]) -> None:
+        if wire.wants(activity):  # records a member shares (nothing else in Kith is added)
+            await org_share.add_received(self.fed, actor_id, activity)
+
+    async def on_Remove(self, actor_id: str, activity: dict[str, Any]) -> None:
+        if wire.wants(activity):
+            await org_share.remove_received(self.fed, actor_id, activity)
+
+    async def on_Update_introduction(self, actor_id: str, activity: dict[str, Any]) -> None:
+        await org_intro.outcome_received(self.fed, actor_id, activity["object"])
+
+    async def on_Offer_introduction(self, actor_id: str, activity: dict[str, Any]) -> None:
+        await org_intro.ask_received(self.fed, actor_id, activity)
+
+    async def on_Offer_membership(self, actor_id: str, activity: dict[str, Any]) -> None:
+        await org.offered(self.fed, actor_id, activity)
+
+    async def on_Update_org(self, actor_id: str, activity: dict[str, Any]) -> None:
+        await org.updated(self.fed, actor_id, activity)
+
+
+#: What processes each activity this node acts on, by its type and its object's type (issue #13, "Contracts":
+#: an explicit table, not a lookup by name). ``(type, None)`` takes every object that has no entry of its own.
+#: Accept and Reject go where what they answer belongs (Processor._answer). Any other activity is stored, then
+#: ignored. A new handler is one more entry here.
 Handler = Callable[[Processor, str, dict[str, Any]], Awaitable[None]]
-HANDLERS: Mapping[str, Handler] = MappingProxyType(
+HANDLERS: Mapping[tuple[str, str | None], Handler] = MappingProxyType(
     {
-        "Follow": Processor.on_Follow,
-        "Accept": Processor.on_Accept,
-        "Reject": Processor.on_Reject,
-        "Undo": Processor.on_Undo,
-        "Block": Processor.on_Block,
-        "Update": Processor.on_Update,
-        "Delete": Processor.on_Delete,
-        "Move": Processor.on_Move,
-        "Offer": Processor.on_Offer,
+        ("Follow", None): Processor.on_Follow,
+        ("Accept", None): Processor.on_Accept,
+        ("Reject", None): Processor.on_Reject,
+        ("Undo", None): Processor.on_Undo,
+        ("Block", None): Processor.on_Block,
+        ("Update", None): Processor.on_Update,  # of an actor
+        ("Update", "ProfileCard"): Processor.on_Update_card,
+        ("Update", "Relationship"): Processor.on_Update_relationship,
+        ("Delete", None): Processor.on_Delete,
+        ("Move", None): Processor.on_Move,
+        ("Offer", None): Processor.on_Offer,  # of a Relationship
+        # organisations: membership, the directory, shared records, introductions (federation/org*.py)
+        ("Offer", "Membership"): Processor.on_Offer_membership,
+        ("Update", "Membership"): Processor.on_Update_org,
+        ("Update", "OrganizationInfo"): Processor.on_Update_org,
+        ("Offer", "Introduction"): Processor.on_Offer_introduction,
+        ("Update", "Introduction"): Processor.on_Update_introduction,
+        ("Add", None): Processor.on_Add,
+        ("Remove", None): Processor.on_Remove,
+        ("Delete", "Tombstone"): Processor.on_Delete_tombstone,
     }
 )
 

@@ -28,6 +28,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from federation import org_api
 from federation.cards import render_card
 from federation.edge import error_response
 from federation.errors import Blocked, Gone, NotFound
@@ -37,7 +38,7 @@ from federation.service import Federation
 from federation.signing import signature_key_id
 from federation.urls import KITH_PROTOCOL, NODE_USERNAME, Urls
 from protocol.addresses import normalize, normalize_acct
-from protocol.errors import InvalidRecord, KithError, MalformedInput, SignatureError
+from protocol.errors import InvalidRecord, KithError, MalformedInput, SignatureError, TooLarge
 
 __all__ = [
     "FEDERATION",
@@ -186,11 +187,16 @@ async def _refuse_blocked_signer(fed: Federation, asked: Asked, account: str) ->
         raise Blocked("blocked")
 
 
-async def _signer(fed: Federation, asked: Asked, account: str) -> RemoteActor:
-    """The verified signer of a fetch of something private; a blocked one finds nothing (PROTOCOL.md §9)."""
+async def _signer(fed: Federation, asked: Asked, account: str, body: bytes = b"") -> RemoteActor:
+    """The verified signer of a request for something private; a blocked one finds nothing (PROTOCOL.md §9)."""
     try:
         return await fed.intake.signed_fetcher(
-            remote=asked.remote, headers=asked.headers, path_qs=asked.path_qs, account=account
+            remote=asked.remote,
+            headers=asked.headers,
+            path_qs=asked.path_qs,
+            account=account,
+            method=asked.method,
+            body=body,
         )
     except Blocked:
         raise NotFound("not found") from None
@@ -252,6 +258,29 @@ async def _relationship(fed: Federation, asked: Asked) -> Answer:
         ):
             return _as(asked, offer.final)
     raise NotFound("no such record")
+
+
+async def _org(fed: Federation, asked: Asked) -> Answer:
+    """An organisation's operation, for a request its member's actor signed (federation/org_api.py). Anyone
+    else, a blocked signer, or an account that is no organisation, finds nothing (404)."""
+    account = await _account(fed, asked.match["username"])
+    op = org_api.operation(asked.method, asked.match["op"])
+    if op is None or fed.orgs is None or account.actor_type != "Organization":
+        raise NotFound("no such operation")
+    body = await asked.read_body() if asked.method == "POST" else b""
+    if len(body) > org_api.MAX_BODY:
+        raise TooLarge(f"an operation's body is at most {org_api.MAX_BODY} bytes")
+    args: Any = dict(asked.query)
+    if asked.method == "POST":
+        try:
+            args = json.loads(body or b"{}")
+        except ValueError:
+            raise MalformedInput("the body must be a JSON object") from None
+        if not isinstance(args, dict):
+            raise MalformedInput("the body must be a JSON object")
+    signer = await _signer(fed, asked, account.name, body)
+    async with fed.acting(account.name) as me:
+        return _json(await org_api.serve(me, signer.id, op, args))
 
 
 # ---- discovery ---------------------------------------------------------------------------------------------
@@ -410,16 +439,25 @@ ROUTES: tuple[tuple[str, str, _Core], ...] = (
     ("GET", "/users/{username}/following", _follow_count("out", lambda u: u.following(u.owner))),
     ("GET", "/users/{username}/card", _card),
     ("GET", "/relationships/{rid}", _relationship),
+    ("GET", "/users/{username}/org/{op:.+}", _org),
+    ("POST", "/users/{username}/org/{op:.+}", _org),
     ("GET", "/actor", _node_actor),
     ("POST", "/actor/inbox", _inbox),
     ("GET", "/actor/outbox", _outbox),
     ("POST", "/inbox", _inbox),
 )
 
-_PATTERNS = [
-    (method, re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$"), core)
-    for method, path, core in ROUTES
-]
+
+def _pattern(path: str) -> re.Pattern[str]:
+    """A route's path as aiohttp reads it: ``{name}`` is one segment, ``{name:regex}`` what the regex takes."""
+
+    def group(found: re.Match[str]) -> str:
+        return f"(?P<{found[1]}>{found[2] or '[^/]+'})"
+
+    return re.compile("^" + re.sub(r"\{(\w+)(?::([^}]+))?\}", group, path) + "$")
+
+
+_PATTERNS = [(method, _pattern(path), core) for method, path, core in ROUTES]
 
 
 async def respond(fed: Federation, asked: Asked) -> Answer:

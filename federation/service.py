@@ -32,12 +32,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from federation import audience, cards, profile
+from federation import audience, cards, org_share, profile
 from federation.blocks import Blocks
 from federation.delivery import DeliveryLoop, Withdrawn, backoff
 from federation.errors import FetchError, FetchStatus, Gone, NotFound
 from federation.fetch import FetchPolicy, GuardedClient
 from federation.inbox import Intake
+from federation.org_ports import OrgPort, OrgPorts
 from federation.ports import (
     FederationSettings,
     FederationStore,
@@ -114,6 +115,8 @@ class FederationContext:
     inbox_burst: float | None = None
     rng: random.Random | None = None
     worker: str = "main"  # stamped on the queue rows this process claims
+    # each account's organisation records (federation/org_ports.py); None: this server runs without them
+    orgs: OrgPorts | None = None
 
 
 @dataclass
@@ -127,6 +130,10 @@ class _AccountState:
     seen_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     rendered_cards: dict[tuple[int, str], dict[str, Any]] = field(default_factory=dict)
     blocks: BlockCache = field(default_factory=BlockCache)
+    # organisations (federation/org_share.py, org_intro.py): one reconcile per organisation at a time, and one
+    # introducer's answer at a time
+    org_share_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    org_intro_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class Federation:
@@ -136,6 +143,8 @@ class Federation:
         self.store = ctx.store
         self.local = ctx.local
         self.graphs = ctx.graphs
+        self.orgs = ctx.orgs
+        self.org_timers = org_share.Timers()  # when the quiet moments next look at organisations
         self.clock = ctx.clock
         self.rng = ctx.rng or random.Random()
         self.urls = Urls(ctx.settings.base_url)  # the server's; an account's: self.urls.of(name)
@@ -239,6 +248,9 @@ class Federation:
         try:
             await self._announce_removals()
             await self._publish_due(everyone=True)
+            await org_share.catch_up(
+                self
+            )  # so does a change shared with an organisation (federation/org_share.py)
         except Exception:  # the graph or the database is unwell: logged, tried again in a quiet moment
             _log.exception("federation's start-up housekeeping failed; will try again")
 
@@ -275,8 +287,10 @@ class Federation:
         if not graph:
             yield AccountFederation(self, account, keys, None)
             return
-        async with self.graphs.graph_for(name) as port:
-            yield AccountFederation(self, account, keys, port)
+        async with contextlib.AsyncExitStack() as stack:
+            port = await stack.enter_async_context(self.graphs.graph_for(name))
+            org = await stack.enter_async_context(self.orgs.org_for(name)) if self.orgs is not None else None
+            yield AccountFederation(self, account, keys, port, org)
 
     def account_store(self, name: str) -> AccountStore:
         return AccountStore(self.store, name, self._state(name).blocks)
@@ -353,6 +367,10 @@ class Federation:
                 return await cards.card_delivery(me, row)
             if row.kind == "profile":
                 return await profile.profile_delivery(me, row)
+            if (
+                row.kind == org_share.KIND
+            ):  # a share goes only to an organisation the account still belongs to
+                return await org_share.share_delivery(me, row)
             return row.body
 
     # ---- cards and removals, in quiet moments ------------------------------------------------------------
@@ -440,6 +458,7 @@ class Federation:
             _log.info("took back %d queue rows a silent worker held", released)
         await self._publish_due()
         await self._announce_removals()
+        await org_share.quiet(self)  # graph changes shared with organisations, introductions expire
         await self.store.expire_offers(now - OFFER_DAYS * 86400, now)
         if now >= self._next_prune:
             self._next_prune = now + PRUNE_EVERY
@@ -491,7 +510,12 @@ class AccountFederation:
     """One account of the server acting as its actor ("the owner" in federation's modules: this account)."""
 
     def __init__(
-        self, fed: Federation, account: LocalAccount, keys: SigningKeys, graph: GraphPort | None
+        self,
+        fed: Federation,
+        account: LocalAccount,
+        keys: SigningKeys,
+        graph: GraphPort | None,
+        org: OrgPort | None = None,
     ) -> None:
         self.server = fed
         self.account = account
@@ -505,6 +529,9 @@ class AccountFederation:
         self.publish_lock = state.publish_lock
         self.card_lock = state.card_lock
         self.rendered_cards = state.rendered_cards  # (version, share) -> signed card
+        self.org = org  # its organisation records (federation/org.py); None without them or without the graph
+        self.org_share_locks = state.org_share_locks
+        self.org_intro_lock = state.org_intro_lock
         self.store = AccountStore(fed.store, account.name, state.blocks)
         self.blocks = Blocks(self.store)  # the one block decision (federation/blocks.py)
         self.actors = AccountActors(fed.actors, graph, state.seen_lock)

@@ -250,6 +250,9 @@ class AccountStore:
     async def delivery_counts(self) -> dict[str, int]:
         return await self.shared.delivery_counts(self.account)
 
+    async def forget_body(self, activity_id: str) -> None:
+        await self.shared.forget_body(self.account, activity_id)
+
     async def inbox_count(self, state: str | None = None) -> int:
         return await self.shared.inbox_count(state, account=self.account)
 

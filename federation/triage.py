@@ -22,6 +22,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from federation import org_wire
 from protocol.errors import TooLarge
 
 __all__ = ["MAX_NOTE_TEXT", "MAX_RECORD_BYTES", "bounded", "wanted"]
@@ -73,6 +74,9 @@ def wanted(activity: Mapping[str, Any], *, owner: str | Callable[[str], bool]) -
     """Whether processing would act on ``activity`` (normalised: string ``type``, ``actor`` as sent).
     ``owner``: the local actor it may concern (a personal inbox's), or a test of whether an actor id is one of
     this server's accounts (the shared inbox's)."""
+    org = org_wire.wants(activity)  # the organisation's activities (federation/org_wire.py)
+    if org is not None:
+        return org
     ours: Callable[[str], bool] = owner.__eq__ if isinstance(owner, str) else owner
     kind = activity.get("type")
     if not isinstance(kind, str) or kind not in _ACTED_ON:
@@ -159,6 +163,9 @@ def _context(value: Any) -> Any:
 
 def bounded(activity: dict[str, Any]) -> dict[str, Any]:
     """``activity`` (verified, and one :func:`wanted` keeps) reduced to what processing reads."""
+    whole = org_wire.keep(activity)  # the organisation's activities are read whole (federation/org_wire.py)
+    if whole is not None:
+        return whole
     kind = activity.get("type")
     out: dict[str, Any] = {}
     for name in _TOP_FIELDS:
@@ -178,5 +185,8 @@ def bounded(activity: dict[str, Any]) -> dict[str, Any]:
         elif name in ("to", "cc") and isinstance(value, list) and len(value) > _MAX_ITEMS:
             value = value[:_MAX_ITEMS]
         out[name] = value
+    note = activity.get("summary")
+    if kind in ("Accept", "Reject") and isinstance(note, str):
+        out["summary"] = _text(note, _MAX_TEXT)  # hook: an introducer's word with their answer (org_intro.py)
     same = len(out) == len(activity) and all(out[k] is activity[k] for k in out)
     return activity if same else out

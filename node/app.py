@@ -13,6 +13,7 @@ from aiohttp import web
 from node import api_import  # noqa: F401  (its routes join node.api's table)
 from node.api import SERVER, add_api_fallback, auth_middleware, setup_api
 from node.config import Config
+from node.dav import setup_dav
 from node.federation_access import ACCESS, NoFederation
 from node.federation_wiring import setup_federation
 from node.http import error_middleware
@@ -24,8 +25,8 @@ __all__ = ["APP_EXTENSIONS", "DEFAULT_EXTENSIONS", "Extension", "build_app", "ru
 
 Extension = Callable[[web.Application, Server], None]
 
-#: The parts of a full server besides the owner API, wired in this order: the web UI and federation.
-DEFAULT_EXTENSIONS: tuple[Extension, ...] = (setup_web, setup_federation)
+#: The parts of a full server besides the owner API, wired in this order: the web UI, federation and CardDAV.
+DEFAULT_EXTENSIONS: tuple[Extension, ...] = (setup_web, setup_federation, setup_dav)
 #: More setup functions called after those (tests add theirs here).
 APP_EXTENSIONS: list[Extension] = []
 

@@ -36,7 +36,7 @@ from node.store import SchemaTooNew
 from node.store.driver import sqlite
 from protocol.errors import KithError
 
-__all__ = ["CliError", "build_parser", "main"]
+__all__ = ["CliError", "build_parser", "main", "restored_said"]
 
 
 class CliError(Exception):
@@ -534,6 +534,12 @@ async def _cmd_note_list(args: argparse.Namespace) -> int:
 
 
 async def _cmd_circle(args: argparse.Namespace) -> int:
+    if args.action in ("publish", "unpublish"):
+        from node.cli_dav import circle_publish
+
+        _need(args.name, "NAME")
+        return await circle_publish(args, published=args.action == "publish")
+
     async def run(ctx: AccountContext) -> int:
         g = ctx.graph
         if args.action == "list":
@@ -688,12 +694,16 @@ async def _cmd_restore(args: argparse.Namespace) -> int:
         ) from None
     except RecursionError:
         raise CliError(f"{args.file} is nested too deeply to be a Kith JSON export") from None
+    if args.into_account is not None:
+        from node.cli_accounts import restore_into_account
+
+        return await restore_into_account(args, doc)
 
     async def run(ctx: AccountContext) -> int:
         counts = await ctx.graph.import_json(doc)
 
         def human() -> None:
-            print(f"restored {_restored(counts)} from {args.file}")
+            print(f"restored {restored_said(counts)} from {args.file}")
             if counts.get("bridge_link"):
                 print(
                     "live-sync tokens were restored sealed: sync with the KITH_PASSPHRASE they were sealed "
@@ -712,7 +722,7 @@ async def _cmd_restore(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
-def _restored(counts: dict[str, int]) -> str:
+def restored_said(counts: dict[str, int]) -> str:
     """What a restore wrote, in the owner's words."""
     said = [f"{counts.get('person', 0)} people"]
     for what, tables in (
@@ -738,7 +748,11 @@ async def _cmd_backup(args: argparse.Namespace) -> int:
         from node.graph import iso
 
         stamp = iso(ctx.graph.clock()).replace(":", "").replace("-", "")
-        dest = Path(args.output) if args.output else ctx.config.data_dir / "backups" / f"kith-{stamp}.sqlite3"
+        dest = (
+            Path(args.output)
+            if args.output
+            else ctx.config.data_dir / "backups" / f"{ctx.name}-{stamp}.sqlite3"
+        )
         await ctx.db.backup(dest)
         size = dest.stat().st_size
         _out(args, {"path": str(dest), "bytes": size}, lambda: print(f"backed up to {dest} ({size:,} bytes)"))
@@ -954,9 +968,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_cmd_note_list)
 
     p = sub.add_parser(
-        "circle", help="circles: list | add NAME | remove NAME | join PERSON CIRCLE | leave PERSON CIRCLE"
+        "circle",
+        help="circles: list | add NAME | remove NAME | join PERSON CIRCLE | leave PERSON CIRCLE | "
+        "publish NAME | unpublish NAME (an address book of its own for phones, CardDAV)",
     )
-    p.add_argument("action", choices=("list", "add", "remove", "join", "leave"))
+    p.add_argument("action", choices=("list", "add", "remove", "join", "leave", "publish", "unpublish"))
     p.add_argument("name", nargs="?")
     p.add_argument("target", nargs="?")
     p.add_argument("--cadence", type=int, help="with add: days between touches for the circle")
@@ -998,6 +1014,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="load a `kith export` JSON file into this new, empty node (every value checked; all or nothing)",
     )
     p.add_argument("file", type=Path)
+    p.add_argument(
+        "--account",
+        dest="into_account",
+        metavar="NAME",
+        help="restore into this account of the server, creating it if it does not exist (an account moving "
+        "here from another server: see `kith account export`)",
+    )
+    p.add_argument(
+        "--organization",
+        action="store_true",
+        help="with --account: create an organisation's account (default: what the export says)",
+    )
     _json_flag(p)
     p.set_defaults(fn=_cmd_restore)
     p = sub.add_parser("backup", help="online copy of the database (safe while the node runs)")
@@ -1021,15 +1049,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list[Callable[[Any], None]]:
     """The command groups kept in modules of their own, registered in this order."""
-    from node import cli_accounts, cli_card, cli_federation, cli_import, cli_relationship, cli_web
+    from node import (
+        cli_accounts,
+        cli_card,
+        cli_dav,
+        cli_federation,
+        cli_import,
+        cli_org,
+        cli_relationship,
+        cli_web,
+    )
 
     return [
         cli_accounts.register,
+        cli_dav.register,
         cli_import.register,
         cli_federation.register,
         cli_card.register,
         cli_web.register,
         cli_relationship.register,
+        cli_org.register,
     ]
 
 

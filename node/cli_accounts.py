@@ -6,15 +6,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
-from node.cli import CliError, _config
+from node.cli import CliError, _config, restored_said
 from node.config import passphrase_from_env
+from node.errors import NodeError
+from node.files import write_private
 from node.models import AccountRow
+from node.restore import account_block
 from node.server import Server
+from protocol.errors import KithError
 
-__all__ = ["account_json", "register"]
+__all__ = ["account_json", "register", "restore_into_account"]
 
 
 def account_json(server: Server, row: AccountRow) -> dict[str, Any]:
@@ -96,9 +102,80 @@ def _transition(event: str, verb: str) -> Callable[[argparse.Namespace], Awaitab
     return cmd
 
 
+async def _export(args: argparse.Namespace) -> int:
+    """Everything of one account, with what it is (name, type, display name), as one file that
+    `kith restore FILE --account NAME` takes on another server (docs/ARCHITECTURE.md §8)."""
+
+    async def run(server: Server) -> int:
+        row = await server.account_by_name(args.name)
+        if row is None or row.state in ("removed", "purged"):
+            raise CliError(f"no account {args.name} on this server (see `kith account list`)")
+        async with server.borrow(row) as ctx:
+            doc = await ctx.graph.export_json()
+        doc["account"] = {"name": row.name, "type": row.type, "display_name": row.display_name}
+        text = json.dumps(doc, ensure_ascii=False)
+        out = Path(args.output) if args.output else Path(f"{row.name}.kith-export.json")
+        if str(out) == "-":
+            sys.stdout.write(text)
+            return 0
+        tmp = out.with_name(out.name + ".partial")
+        write_private(tmp, text)  # the account's whole graph: its owner's alone
+        tmp.replace(out)
+        people = len(doc["tables"].get("person", {}).get("rows", []))
+        _print(
+            args,
+            {"account": row.name, "path": str(out), "bytes": len(text.encode()), "people": people},
+            f"exported account {row.name} ({people} people) to {out}\n"
+            f"  on the new server: kith restore {out} --account {row.name}\n"
+            f"  then, to take its followers along: there, kith --account {row.name} alias OLD-ADDRESS; "
+            f"here, kith --account {row.name} move NEW-ADDRESS",
+        )
+        return 0
+
+    return await _with_server(args, run)
+
+
+async def restore_into_account(args: argparse.Namespace, doc: Any) -> int:
+    """`kith restore FILE --account NAME`: into that account if it exists (and is still empty), else into a
+    new one made for it, of the kind the export names. A restore that fails leaves no account behind."""
+    name: str = args.into_account
+    try:
+        block = account_block(doc)
+    except (NodeError, KithError) as exc:
+        raise CliError(f"{args.file}: {exc}") from None
+
+    async def run(server: Server) -> int:
+        row = await server.account_by_name(name)
+        token: str | None = None
+        if row is not None and row.state != "active":
+            raise CliError(f"account {name} is {row.state}: restore into another name")
+        if row is None:
+            organization = args.organization or (block is not None and block.type == "Organization")
+            row, token = await server.add_account(
+                name, organization=organization, display_name=block.display_name if block else ""
+            )
+        try:
+            async with server.borrow(row) as ctx:
+                counts = await ctx.graph.import_json(doc)
+        except BaseException:
+            if token is not None:  # made for this restore: nothing of it may stay
+                await server.forget_new_account(row)
+            raise
+        data: dict[str, Any] = {"account": row.name, "created": token is not None, "restored": counts}
+        if token is not None:
+            data["token"] = token
+        human = f"restored {restored_said(counts)} into account {row.name}"
+        if token is not None:
+            human += f" (made for it)\n  owner API token: {token}"
+        _print(args, data, human)
+        return 0
+
+    return await _with_server(args, run)
+
+
 def register(sub: Any) -> None:
     acc = sub.add_parser(
-        "account", help="the accounts of this server: add | list | suspend | resume | remove"
+        "account", help="the accounts of this server: add | list | export | suspend | resume | remove"
     )
     asub = acc.add_subparsers(dest="account_action", metavar="ACTION")
     asub.required = True
@@ -109,6 +186,14 @@ def register(sub: Any) -> None:
     p.add_argument("--display-name", help="the name shown on its actor and card")
     p.add_argument("--json", action="store_true", help="print JSON (with the owner token in `token`)")
     p.set_defaults(fn=_add)
+
+    p = asub.add_parser(
+        "export", help="everything of one account in one file, to restore here or on another server"
+    )
+    p.add_argument("name")
+    p.add_argument("--output", "-o", help="file to write (default: NAME.kith-export.json; - for stdout)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(fn=_export)
 
     p = asub.add_parser("list", help="every account, with its state")
     p.add_argument("--json", action="store_true", help="print JSON")

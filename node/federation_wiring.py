@@ -1,7 +1,8 @@
 """Plugs federation into the node, in this one place (docs/ARCHITECTURE.md §2): its settings from the node's
 configuration, its store over the server database (node/store/sqlite_federation.py), the server's accounts as
-its local actors and their graphs as its graph ports (node/federation_port.py); its public routes and workers;
-and its owner API under /api/federation (behind the node's bearer auth, documented in the OpenAPI). What the
+its local actors and their graphs as its graph ports (node/federation_port.py), their organisation records as
+its org ports (node/org_port.py); its public routes and workers; and its owner API under /api/federation and
+/api/org (behind the node's bearer auth, documented in the OpenAPI). What the
 owner API and web UI ask of federation goes through node/federation_access.py, which is the running federation
 once it has started and a null one before, or without it."""
 
@@ -16,11 +17,13 @@ from federation import FEDERATION, FederationContext, FederationSettings, GraphP
 from federation.fetch import GuardedClient
 from federation.service import default_worker
 from node.api_federation import routes as federation_api_routes
+from node.api_org import routes as org_api_routes
 from node.config import Config
 from node.errors import NodeError
 from node.federation_access import ACCESS, RunningFederation
 from node.federation_port import NodeGraphPorts, NodeLocalActors
 from node.keys import KeyError_
+from node.org_port import NodeOrgPorts
 from node.server import Server
 
 _log = logging.getLogger("kith.federation")
@@ -58,15 +61,23 @@ def federation_context(
         store=server.federation,
         local=NodeLocalActors(server),
         graphs=graphs if graphs is not None else NodeGraphPorts(server),
+        # organisations (specs/ORGANISATIONS.md): each account's records, on its own graph database
+        orgs=NodeOrgPorts(server) if graphs is None else None,
         client_factory=client_factory,
         **options,  # type: ignore[arg-type]
     )
 
 
 def setup_federation(
-    app: web.Application, server: Server, *, client_factory: Callable[[], GuardedClient] | None = None
+    app: web.Application,
+    server: Server,
+    *,
+    client_factory: Callable[[], GuardedClient] | None = None,
+    run_workers: bool = True,
 ) -> None:
-    """``client_factory`` replaces the guarded client (tests pass one with their own DNS resolver)."""
+    """``client_factory`` replaces the guarded client (tests pass one with their own DNS resolver);
+    ``run_workers=False`` leaves the delivery and inbox loops to the caller (tests step them one cycle at a
+    time with ``Federation.run_once``)."""
 
     async def make() -> FederationContext | None:
         try:
@@ -74,8 +85,11 @@ def setup_federation(
         except (KeyError_, NodeError) as exc:
             _log.warning("federation is off: %s", exc)
             return None
-        return federation_context(server, client_factory=client_factory, worker=default_worker())
+        return federation_context(
+            server, client_factory=client_factory, worker=default_worker(), run_workers=run_workers
+        )
 
     setup(app, make)
     app[ACCESS] = RunningFederation(lambda: app.get(FEDERATION))
     app.router.add_routes(federation_api_routes())
+    app.router.add_routes(org_api_routes())

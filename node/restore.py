@@ -23,12 +23,50 @@ from node.owner_card import card_to_meta
 from node.restore_rules import TABLE_RULES, check_row
 from protocol.errors import KithError
 
-__all__ = ["EXPORT_FORMAT", "READABLE_VERSIONS", "Checked", "check_document"]
+__all__ = ["EXPORT_FORMAT", "READABLE_VERSIONS", "AccountBlock", "Checked", "account_block", "check_document"]
 
 EXPORT_FORMAT = "kith-export"
 #: Version 1 held the contact graph's tables only; version 2 adds links, federation, the card and its rules.
 READABLE_VERSIONS = (1, 2)
-_TOP_KEYS = {"format", "version", "schema", "exported_at", "notes", "tables", "card", "disclosure"}
+_TOP_KEYS = {"format", "version", "schema", "exported_at", "notes", "tables", "card", "disclosure", "account"}
+_ACCOUNT_TYPES = ("Person", "Organization")
+_DISPLAY_NAME_MAX = 200
+
+
+@dataclass(frozen=True, slots=True)
+class AccountBlock:
+    """What `kith account export` says of the account itself, so that `kith restore --account` can make the
+    same kind of account on another server. The keys never travel: a new server is a new actor, reached from
+    the old one by `kith move` (specs/FEDERATION.md)."""
+
+    name: str
+    type: str
+    display_name: str
+
+
+def account_block(doc: Any) -> AccountBlock | None:
+    """The document's ``account`` block, checked, or None when it has none (a plain `kith export`)."""
+    raw = doc.get("account") if isinstance(doc, dict) else None
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - {"name", "type", "display_name"}:
+        raise BadInput(
+            "the export's account must be an object of name, type and display_name", field="account"
+        )
+    name, type_, display = raw.get("name"), raw.get("type", "Person"), raw.get("display_name", "")
+    if not isinstance(name, str) or not name or len(name) > 64:
+        raise BadInput("the export's account.name must be a name of 1 to 64 characters", field="account.name")
+    if type_ not in _ACCOUNT_TYPES:
+        raise BadInput(
+            f"the export's account.type must be one of {', '.join(_ACCOUNT_TYPES)}", field="account.type"
+        )
+    if not isinstance(display, str) or len(display) > _DISPLAY_NAME_MAX or not display.isprintable():
+        raise BadInput(
+            f"the export's account.display_name must be printable text of at most {_DISPLAY_NAME_MAX} "
+            "characters",
+            field="account.display_name",
+        )
+    return AccountBlock(name=name, type=type_, display_name=display)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +147,7 @@ def check_document(doc: Any, graph: Graph, now: datetime) -> Checked:
     unknown = sorted(str(k) for k in set(doc) - _TOP_KEYS)
     if unknown:
         raise BadInput(f"unknown key {unknown[0][:60]!r} in the export", field="document")
+    account_block(doc)
     tables = doc.get("tables")
     if not isinstance(tables, dict) or set(tables) - set(TABLE_RULES):
         raise BadInput(f"export tables must be among {', '.join(TABLE_RULES)}", field="tables")

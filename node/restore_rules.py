@@ -44,6 +44,8 @@ from node.sync import DIRECTIONS, SOURCES
 from protocol.addresses import parse_kind
 from protocol.errors import KithError
 from protocol.jsonld import check_shape
+from protocol.org_records import Membership
+from protocol.org_serialize import org_from_jsonld
 from protocol.records import Relationship
 from protocol.serialize import from_jsonld
 from protocol.states import FOLLOW_REQUEST, RELATIONSHIP_OFFER
@@ -210,10 +212,15 @@ def _relationship_record(data: Any, col: str) -> None:
     """A signed relationship record as federation keeps it: it must read back as a protocol Relationship
     (its proofs are kept as signed; checking them needs each signer's key, fetched from its server)."""
     try:
-        record = from_jsonld(data) if isinstance(data, dict) else None
+        if (
+            isinstance(data, dict) and data.get("type") == "Membership"
+        ):  # an organisation's (federation/org.py)
+            record: Any = org_from_jsonld(data)
+        else:
+            record = from_jsonld(data) if isinstance(data, dict) else None
     except KithError as exc:
         raise BadInput(f"{col} is not a relationship record: {exc.message}", field=col) from None
-    if not isinstance(record, Relationship):
+    if not isinstance(record, Relationship | Membership):
         raise BadInput(f"{col} is not a relationship record", field=col)
 
 

@@ -76,7 +76,7 @@ _POOL_IDLE_SECONDS = 60.0
 #: Seconds between two looks for removed accounts whose grace period is over (Server.purge_due).
 _PURGE_EVERY = 3600.0
 #: server_meta: every account's graph was searched for federation rows kept before they moved to the server
-#: database (graph migration 0008), and those found were moved.
+#: database (graph migration 0010), and those found were moved.
 _FEDERATION_MOVED = "federation_moved_from_graphs"
 
 
@@ -227,9 +227,15 @@ class Server:
                 + (" …" if len(changed) > 10 else ""),
             )
         await upgrade_one_owner_folder(config, passphrase)
-        # four readers: federation's queues and caches live here too, beside the registry
+        # four readers: federation's queues and caches live here too, beside the registry. Its inbox holds for
+        # a while the records a member shares with an organisation: a row rewritten (claimed, its body
+        # forgotten: federation/org_share.py) leaves no old copy on the disk (secure_delete)
         db = await Database.open(
-            config.data_dir / SERVER_FILE, schema=SERVER_MIGRATIONS, reader_count=4, progress=progress
+            config.data_dir / SERVER_FILE,
+            schema=SERVER_MIGRATIONS,
+            reader_count=4,
+            progress=progress,
+            secure_delete=True,
         )
         server = cls(config, db, passphrase=passphrase, clock=clock, progress=progress)
         try:
@@ -502,6 +508,25 @@ class Server:
             if ctx is not None:
                 await ctx.imports.close()
         return new
+
+    async def forget_new_account(self, row: AccountRow) -> None:
+        """Undo :meth:`add_account` for an account that has not served anyone yet (a restore into a new account
+        that failed): registry row, keys, graph database and token all go, so the restore leaves nothing
+        half-made and its name can be used again."""
+        async with self._graph_lock:
+            entry = self._graphs.pop(row.pk, None)
+            ctx = self._contexts.pop(row.pk, None)
+            if ctx is not None:
+                await ctx.imports.close()
+            if entry is not None:
+                await entry.db.close()
+        await self.accounts.forget(row.pk)
+        self._tokens.clear()
+        self._names.clear()
+        path = self.data_dir / row.graph_file
+        for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            f.unlink(missing_ok=True)
+        _token_path(self.data_dir, row.name).unlink(missing_ok=True)
 
     async def purge_due(self) -> list[AccountRow]:
         """Purge removed accounts whose grace period is over: their graph database, token and federation rows

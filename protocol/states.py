@@ -23,6 +23,7 @@ __all__ = [
     "DELIVERY",
     "FOLLOW_REQUEST",
     "INBOX_ITEM",
+    "INTRODUCTION",
     "LIFECYCLES",
     "RELATIONSHIP_OFFER",
     "Lifecycle",
@@ -212,8 +213,24 @@ ACCOUNT = Lifecycle(
     ),
 )
 
+#: An introduction a member asked of their organisation (specs/ORGANISATIONS.md): asked of the best-connected
+#: members, it is accepted by the first who accepts; it is declined once every one asked declined. Each ask to
+#: one introducer is an Offer and follows RELATIONSHIP_OFFER.
+INTRODUCTION = Lifecycle(
+    name="introduction",
+    states=("asked", "accepted", "declined", "cancelled", "expired"),
+    initial="asked",
+    terminal=frozenset({"accepted", "declined", "cancelled", "expired"}),
+    transitions=(
+        _t("asked", "an introducer accepts", "accepted"),
+        _t("asked", "every introducer declines", "declined"),
+        _t("asked", "the requester withdraws", "cancelled"),
+        _t("asked", "expiry", "expired"),
+    ),
+)
+
 LIFECYCLES: Mapping[str, Lifecycle] = MappingProxyType(
-    {t.name: t for t in (FOLLOW_REQUEST, RELATIONSHIP_OFFER, DELIVERY, INBOX_ITEM, ACCOUNT)}
+    {t.name: t for t in (FOLLOW_REQUEST, RELATIONSHIP_OFFER, DELIVERY, INBOX_ITEM, ACCOUNT, INTRODUCTION)}
 )
 
 

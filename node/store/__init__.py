@@ -1,7 +1,7 @@
 """Storage for the contact graph.
 
 The graph logic (node/graph.py) sees only :class:`GraphStore`, whose parts are grouped by concept
-(``people``, ``insights``, ``merges``, ``export``, ``misc``, ``peers``, ``imports``, ``links``). The SQLite
+(``people``, ``insights``, ``merges``, ``export``, ``misc``, ``peers``, ``imports``, ``links``, ``dav``). The SQLite
 implementation is the only one today; a PostgreSQL backend will be a second set of classes with the same methods, so nothing SQLite-specific appears
 in the methods' arguments or results: they take and return plain values and node.models records.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from node.store.db import Database, SchemaTooNew
+from node.store.sqlite_dav import SqliteDav
 from node.store.sqlite_export import SqliteExport
 from node.store.sqlite_import import ImportStore
 from node.store.sqlite_insights import SqliteInsights
@@ -34,6 +35,7 @@ class GraphStore:
     peers: SqlitePeers
     imports: ImportStore
     links: SqliteLinks
+    dav: SqliteDav
 
     @classmethod
     def sqlite(cls, db: Database) -> GraphStore:
@@ -47,4 +49,5 @@ class GraphStore:
             peers=SqlitePeers(db),
             imports=ImportStore(db),
             links=SqliteLinks(db),
+            dav=SqliteDav(db),
         )

@@ -127,6 +127,16 @@ class SqliteAccounts:
 
         return await self.db.write(run)
 
+    async def forget(self, pk: int) -> None:
+        """Delete an account that never served anyone (a `kith restore --account` that made it a moment ago and
+        then failed): its row and keys go, and so its name is free again. Nothing else references it yet."""
+
+        async def run(conn: aiosqlite.Connection) -> None:
+            await conn.execute("DELETE FROM account_key WHERE account_pk = ?", (pk,))
+            await conn.execute("DELETE FROM account WHERE pk = ?", (pk,))
+
+        await self.db.write(run)
+
     async def set_display(self, pk: int, *, display_name: str, type: str, now: str) -> AccountRow:
         async def run(conn: aiosqlite.Connection) -> AccountRow:
             await conn.execute(

@@ -12,6 +12,7 @@ node/store/sqlite_federation_rows.py's.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -33,6 +34,7 @@ from federation.values import (
     TombstoneRow,
 )
 from node.store.db import Database
+from node.store.driver import sqlite
 from node.store.rows import fetch_all, fetch_one, placeholders
 from protocol.errors import IllegalTransition
 from protocol.states import DELIVERY, FOLLOW_REQUEST, INBOX_ITEM, RELATIONSHIP_OFFER, Lifecycle
@@ -664,6 +666,25 @@ class SqliteFederation:
                    updated_at = ?, next_attempt_at = COALESCE(?, next_attempt_at) WHERE seq = ?""",
             (state, error, now, retry_at, seq),
         )
+
+    async def forget_body(self, account: str, activity_id: str) -> None:
+        # What goes (a member's shared records) is overwritten in the file, not only unlinked (the server
+        # database runs with secure_delete: node/server.py), and the write-ahead log that held it is emptied:
+        # an attacker with the organisation's disk must not read back what a member took back
+        # (specs/ORGANISATIONS.md; the records' own tables do the same, node/store/sqlite_org.py).
+        await self._exec(
+            "UPDATE fed_inbox SET body = '{}' WHERE account = ? AND activity_id = ?", (account, activity_id)
+        )
+
+        def checkpoint() -> None:
+            conn = sqlite.connect(str(self.db.path), isolation_level=None, timeout=10)
+            try:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                conn.close()
+
+        # in the writer's turn, so that no write of ours is under way; a thread, since it waits on the disk
+        await self.db.write_elsewhere(lambda: asyncio.to_thread(checkpoint))
 
     async def inbox_count(self, state: str | None = None, *, account: str | None = None) -> int:
         where, args = [], []

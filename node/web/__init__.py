@@ -2,7 +2,7 @@
 progressive enhancement in static/kith.js; every page works without JavaScript.
 
 Pages: home (due, fading, recent, Dunbar warnings), people, a person, duplicates, import, connections,
-settings. Login with the owner token or a password (`kith password set`). See node/web/framework.py for the
+organisation (node/web/views_org.py), settings. Login with the owner token or a password (`kith password set`). See node/web/framework.py for the
 rules every page and form keeps (sessions, CSRF, redirects after POST, security headers).
 """
 
@@ -21,6 +21,7 @@ from node.web import (
     views_home,
     views_import,
     views_merges,
+    views_org,
     views_people,
     views_person,
     views_settings,
@@ -41,6 +42,7 @@ _VIEWS = (
     views_merges,
     views_import,
     views_connections,
+    views_org,
     views_settings,
 )  # imported for their routes
 

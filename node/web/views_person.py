@@ -7,10 +7,12 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from node.dav_vcard import kept_addresses
 from node.errors import BadInput
 from node.graph import Graph
 from node.web.framework import Done, Form, PageResult, action, page, safe_next, state
 from node.web.helpers import field, names_for
+from node.web.views_org import person_panel
 from protocol.vocab import CHANNELS, RELATIONSHIP_TYPES
 
 __all__: list[str] = []
@@ -59,6 +61,12 @@ async def _person(request: web.Request) -> PageResult:
             "rel_types": sorted(RELATIONSHIP_TYPES.values(), key=lambda t: (t.category, t.name)),
             "kinds": _IDENTITY_KINDS,
             "prev_offset": max(0, offset - _TIMELINE_PAGE) if offset else None,
+            # organisations: their contact policies for this person, before reaching out (node/web/views_org.py)
+            "org_panel": await person_panel(request, pid),
+            # the last edit an address book app made (node/dav.py): the page says where that change came from,
+            # and shows the postal addresses that card holds (kept with it; the graph has no field for them yet)
+            "carddav_edit": (edit := await state(request).ctx.store.dav.provenance(pid)),
+            "carddav_addresses": kept_addresses(edit[2]),
         },
     )
 

@@ -128,3 +128,21 @@ async def test_the_pool_closes_idle_graphs_and_reopens_them(data_dir: Path) -> N
         assert [p.display_name for p in page.items] == ["Friend of 3"]
     finally:
         await server.close()
+
+
+async def test_the_pool_never_closes_the_graph_federation_runs_on(tmp_path: Path) -> None:
+    """Federation's loops hold their account's graph between requests: a quiet minute (the pool's idle
+    sweep) must not close it under them (seen as "database is closed" on the peers page)."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from node.app import build_app
+    from tests.conftest import new_server_account
+
+    ctx = await new_server_account(tmp_path / "node")
+    app = build_app(ctx.server)
+    async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as cli:
+        headers = {"Authorization": f"Bearer {read_token(tmp_path / 'node', 'alice')}"}
+        assert (await cli.get("/api/federation/peers", headers=headers)).status == 200
+        await ctx.server.close_idle(older_than=0.0, keep=0)
+        response = await cli.get("/api/federation/peers", headers=headers)
+        assert response.status == 200, await response.text()

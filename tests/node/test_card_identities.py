@@ -20,7 +20,10 @@ async def test_a_card_with_an_at_address_is_disclosed_and_sent(tmp_path: Path) -
         await b.api("POST", "/api/federation/follow", {"address": a.acct})
 
         async def followed() -> bool:
-            return len(await a.api("GET", "/api/federation/followers")) == 1
+            # the follow is listed as soon as it arrives; its follower becomes a person when it is accepted,
+            # a moment later (federation/process.py on_Follow): wait for both, or the test races the accept
+            listed = len(await a.api("GET", "/api/federation/followers")) == 1
+            return listed and await a.ctx.store.people.person_for_identity(b.actor) is not None
 
         await until(followed, "bob's follow at alice")
         await a.api("PUT", f"/api/people/{await a.person_of(b.actor)}/circles/friends")

@@ -47,7 +47,10 @@ def _loose(folder: Path) -> list[str]:
     """Everything under ``folder`` (and itself) that someone other than the owner may read, write or enter."""
     found = []
     for path in [folder, *folder.rglob("*")]:
-        mode = path.lstat().st_mode
+        try:
+            mode = path.lstat().st_mode
+        except FileNotFoundError:  # gone since the listing (an import's lock file): nobody can read it now
+            continue
         if not stat.S_ISLNK(mode) and mode & 0o077:
             found.append(f"{path.relative_to(folder)} {stat.filemode(mode)}")
     return found

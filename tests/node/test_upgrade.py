@@ -172,7 +172,7 @@ async def test_federation_rows_move_once_whatever_step_a_kill_interrupts(old_fol
     from node.store.sqlite_federation_rows import move_graph_federation
 
     path = old_folder / "kith.sqlite3"
-    await (await Database.open(path, schema=GRAPH_MIGRATIONS)).close()  # migration 0008 sets them aside
+    await (await Database.open(path, schema=GRAPH_MIGRATIONS)).close()  # migration 0010 sets them aside
     before_drop = old_folder / "before-drop.sqlite3"
     shutil.copy(path, before_drop)
     server = await Database.open(old_folder / "moved.sqlite3", schema=SERVER_MIGRATIONS)

@@ -49,6 +49,7 @@ def test_inbox_and_offer_tables() -> None:
         "delivery",
         "inbox item",
         "account",
+        "introduction",
     }
 
 
