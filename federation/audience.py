@@ -4,7 +4,8 @@ An activity posted to an account's personal inbox concerns that account. One pos
 concerns every local account that:
 
 - it is addressed to: ``to``/``cc``/``bto``/``bcc``/``audience`` (of the activity or of its embedded object)
-  name the account's actor or its followers collection;
+  name the account's actor or its followers collection, or its embedded object (a ``Note``) tags the account
+  with a ``Mention`` (federation/messages.py);
 - it names: its ``object`` or ``target`` is the account's actor, or the actor or object of the activity it
   embeds is (a Follow of the account, Accept of the account's Follow, an Offer to it, an Undo of a Follow of it);
 - holds an id it cites as something exchanged with the sender: an activity the account sent (an Accept of its
@@ -47,6 +48,13 @@ def _addresses(doc: Mapping[str, Any]) -> Iterator[str]:
         yield from _ids(doc.get(name))
 
 
+def _mentions(obj: Mapping[str, Any]) -> Iterator[str]:
+    tags = obj.get("tag")
+    for tag in tags[:MAX_MENTIONS] if isinstance(tags, list) else [tags]:
+        if isinstance(tag, dict) and tag.get("type") == "Mention" and isinstance(tag.get("href"), str):
+            yield tag["href"]
+
+
 def mentioned(activity: Mapping[str, Any], urls: Urls) -> set[str]:
     """Names of local accounts the activity addresses or names (unchecked against the registry)."""
     candidates: list[str] = list(_addresses(activity))
@@ -57,6 +65,7 @@ def mentioned(activity: Mapping[str, Any], urls: Urls) -> set[str]:
             candidates += _addresses(value)
             for inner in _EMBEDDED_FIELDS:
                 candidates += _ids(value.get(inner))
+            candidates += _mentions(value)
     found: set[str] = set()
     for url in candidates:
         account = urls.account_of(url)

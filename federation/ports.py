@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
@@ -50,6 +51,7 @@ __all__ = [
     "CardVersion",
     "FederationSettings",
     "FederationStore",
+    "FediMessage",
     "GraphPort",
     "GraphPorts",
     "LocalAccount",
@@ -119,6 +121,20 @@ class LocalActors(Protocol):
         ...
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FediMessage:
+    """A private message or mention between the owner and one actor (federation/messages.py): never its text,
+    only where it is and what it answers, as mail capture keeps headers only (issue 16 §1)."""
+
+    object_id: str  # the Note's id: one interaction per note, whichever way and however often it arrives
+    actor_id: str  # the other side: the sender of an incoming note, the recipient of ours
+    direction: Literal["in", "out"]
+    url: str  # the note's page on its sender's origin (or its id)
+    published: datetime | None  # as the note says (None: unreadable), checked by the graph against now
+    in_reply_to: str | None  # the note it answers: a note of ours threads the reply into that conversation
+    private: bool  # addressed to named actors only (Mastodon's "direct"); False for a mention in a post
+
+
 class GraphPort(Protocol):
     """What federation tells one account's contact graph, and what it asks of it ("the owner": that account)."""
 
@@ -154,6 +170,13 @@ class GraphPort(Protocol):
 
     async def relationship_revoked(self, actor_id: str, record_id: str) -> None:
         """Either side revoked the relationship record ``record_id``: mark it revoked."""
+        ...
+
+    async def message_received(self, message: FediMessage) -> None:
+        """A note that names the owner arrived from ``message.actor_id`` (or the owner sent one to it): log it as
+        an interaction with the person who holds that actor, once per ``object_id``, in the conversation of
+        the note it replies to when the graph knows that note. Ignored when no person holds the actor: a
+        message from a stranger does not make them a person (issue #12 §1)."""
         ...
 
     async def card_for(self, actor_id: str) -> Mapping[str, Any] | None:

@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from federation import activities as act
-from federation import cards, kith, org, org_intro, org_share
+from federation import cards, kith, messages, org, org_intro, org_share
 from federation import org_wire as wire
 from federation.errors import Blocked
 from federation.fetch import FetchBudget
@@ -257,6 +257,11 @@ class Processor:
     async def on_Offer(self, actor_id: str, activity: dict[str, Any]) -> None:
         await kith.offer_received(self.fed, actor_id, activity)
 
+    # ---- direct messages and mentions (federation/messages.py) -----------------------------------
+
+    async def on_Create_note(self, actor_id: str, activity: dict[str, Any]) -> None:
+        await messages.note_received(self.fed, actor_id, activity)
+
     # ---- organisations (specs/ORGANISATIONS.md) ---------------------------------------------------------
 
     async def on_Delete_tombstone(self, actor_id: str, activity: dict[str, Any]) -> None:
@@ -304,6 +309,10 @@ HANDLERS: Mapping[tuple[str, str | None], Handler] = MappingProxyType(
         ("Delete", None): Processor.on_Delete,
         ("Move", None): Processor.on_Move,
         ("Offer", None): Processor.on_Offer,  # of a Relationship
+        (
+            "Create",
+            "Note",
+        ): Processor.on_Create_note,  # a direct message or a mention (federation/messages.py)
         # organisations: membership, the directory, shared records, introductions (federation/org*.py)
         ("Offer", "Membership"): Processor.on_Offer_membership,
         ("Update", "Membership"): Processor.on_Update_org,

@@ -6,8 +6,8 @@ because it came signed let anyone fill the disk (120 ``Create``s of 900 KB each 
 - :func:`wanted` decides, before a signature is checked or a key fetched, whether processing would do anything
   with the activity (federation/process.py): a ``Follow`` or ``Block`` of the owner, an ``Update`` of the actor
   itself or of a Kith record, a ``Delete`` of the actor itself, ``Accept``/``Reject``/``Undo``/``Move``/
-  ``Offer``, and a ``Create`` of a ``Note`` addressed to the owner (a direct message). Everything else is
-  answered 202 and not stored.
+  ``Offer``, and a ``Create`` of a ``Note`` addressed to the owner or mentioning it (a direct message or a
+  mention, federation/messages.py). Everything else is answered 202 and not stored.
 - :func:`bounded` cuts what is kept down to what is read: the fields processing looks at, embedded objects
   reduced to their id and type (and the references an ``Undo`` or ``Accept`` looks through), a direct message's
   ``Note`` to its known fields with every text cut to a bound. A Kith record (an ``object`` or ``result``
@@ -70,6 +70,16 @@ def _addressed_to(ours: Callable[[str], bool], *docs: Mapping[str, Any]) -> bool
     return False
 
 
+def _mentioned(ours: Callable[[str], bool], note: Mapping[str, Any]) -> bool:
+    tags = note.get("tag")
+    for tag in (tags if isinstance(tags, list) else [tags])[:_MAX_ITEMS]:
+        if isinstance(tag, dict) and tag.get("type") == "Mention":
+            href = tag.get("href")
+            if isinstance(href, str) and ours(href):
+                return True
+    return False
+
+
 def wanted(activity: Mapping[str, Any], *, owner: str | Callable[[str], bool]) -> bool:
     """Whether processing would act on ``activity`` (normalised: string ``type``, ``actor`` as sent).
     ``owner``: the local actor it may concern (a personal inbox's), or a test of whether an actor id is one of
@@ -90,7 +100,11 @@ def wanted(activity: Mapping[str, Any], *, owner: str | Callable[[str], bool]) -
     if kind == "Update":
         return _ref(obj) == actor or (isinstance(obj, dict) and obj.get("type") in _RECORD_TYPES)
     if kind == "Create":
-        return isinstance(obj, dict) and obj.get("type") == "Note" and _addressed_to(ours, activity, obj)
+        return (
+            isinstance(obj, dict)
+            and obj.get("type") == "Note"
+            and (_addressed_to(ours, activity, obj) or _mentioned(ours, obj))
+        )
     return True
 
 

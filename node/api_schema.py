@@ -321,6 +321,8 @@ def _reason(error: jsonschema_rs.ValidationError, sub: Schema) -> str:
         return f"is longer than {info.get('limit')} characters"
     if kind in ("minLength", "minProperties"):
         return "must not be empty"
+    if kind == "pattern" and sub.get("pattern") not in (_PLAIN, _NONBLANK) and sub.get("description"):
+        return f"must be {sub['description']}"  # a pattern of its own (a key, a number): say what it wants
     if kind == "pattern":
         blank = isinstance(value, str) and not value.strip()
         return "must not be empty or blank" if blank else "contains control characters"

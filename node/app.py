@@ -10,13 +10,14 @@ from typing import Any
 
 from aiohttp import web
 
-from node import api_import  # noqa: F401  (its routes join node.api's table)
+from node import api_import, api_loop  # noqa: F401  (their routes join node.api's table)
 from node.api import SERVER, add_api_fallback, auth_middleware, setup_api
 from node.config import Config
 from node.dav import setup_dav
 from node.federation_access import ACCESS, NoFederation
 from node.federation_wiring import setup_federation
 from node.http import error_middleware
+from node.loop import setup_loop
 from node.server import Server
 from node.server_limits import LimitedSite, ServerLimits, body_pace_middleware
 from node.web import setup_web
@@ -25,8 +26,9 @@ __all__ = ["APP_EXTENSIONS", "DEFAULT_EXTENSIONS", "Extension", "build_app", "ru
 
 Extension = Callable[[web.Application, Server], None]
 
-#: The parts of a full server besides the owner API, wired in this order: the web UI, federation and CardDAV.
-DEFAULT_EXTENSIONS: tuple[Extension, ...] = (setup_web, setup_federation, setup_dav)
+#: The parts of a full server besides the owner API, wired in this order: the web UI, federation, CardDAV
+#: and the stay-in-touch loop (digests, capture).
+DEFAULT_EXTENSIONS: tuple[Extension, ...] = (setup_web, setup_federation, setup_dav, setup_loop)
 #: More setup functions called after those (tests add theirs here).
 APP_EXTENSIONS: list[Extension] = []
 

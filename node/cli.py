@@ -792,7 +792,7 @@ async def _cmd_config(args: argparse.Namespace) -> int:
         _out(args, options, lambda: print(config_table_markdown()))
         return 0
     config = _config(args)
-    values = {opt.key: opt.shown(getattr(getattr(config, opt.section), opt.name)) for opt in SCHEMA}
+    values = {opt.key: opt.shown(getattr(getattr(config, opt.section), opt.attribute)) for opt in SCHEMA}
 
     def human() -> None:
         for key, value in values.items():
@@ -1051,6 +1051,7 @@ def _extensions() -> list[Callable[[Any], None]]:
     """The command groups kept in modules of their own, registered in this order."""
     from node import (
         cli_accounts,
+        cli_capture,
         cli_card,
         cli_dav,
         cli_federation,
@@ -1064,6 +1065,7 @@ def _extensions() -> list[Callable[[Any], None]]:
         cli_accounts.register,
         cli_dav.register,
         cli_import.register,
+        cli_capture.register,
         cli_federation.register,
         cli_card.register,
         cli_web.register,

@@ -6,6 +6,7 @@ comes from the data folder's ``kith.toml`` (server.host/port), the token from ``
     kith followers | following | peers          (every listing takes --json)
     kith alias [ADDRESS...] | move ADDRESS
     kith actor delete --yes                    (delete the fediverse actor for good)
+    kith message PERSON TEXT [--reply-to NOTE] (a fediverse direct message to a person of the graph)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from node.config import account_from_env, default_data_dir, load_config
 
@@ -227,6 +229,35 @@ def register(subparsers: Any) -> None:
         address=True,
     )
     _register_actor(subparsers)
+    _register_message(subparsers)
+
+
+def _message(args: argparse.Namespace) -> int:
+    text = sys.stdin.read() if args.text == "-" else args.text
+    body: dict[str, Any] = {"text": text}
+    if args.reply_to:
+        body["in_reply_to"] = args.reply_to
+    path = f"/api/people/{quote(args.person, safe='')}/message"
+    answer = call(_data_dir(args), "POST", path, body, account=account_of(args))
+    _print(
+        args,
+        answer,
+        lambda a: f"sent to {a['to']} ({a['object_id']}); logged, and the stay-in-touch clock starts again",
+    )
+    return 0
+
+
+def _register_message(subparsers: Any) -> None:
+    help_text = (
+        "Send a fediverse direct message to a person: a note to their account alone (a private mention on "
+        "Mastodon), logged as an interaction. Their answer joins the same conversation."
+    )
+    p = subparsers.add_parser("message", help=help_text, description=help_text)
+    p.add_argument("person", metavar="PERSON", help="the person's id, as `kith people` shows it")
+    p.add_argument("text", metavar="TEXT", help="the message ('-': read it from standard input)")
+    p.add_argument("--reply-to", metavar="NOTE", help="the id of the note it answers (threads it)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_message)
 
 
 ACTOR_DELETE_WARNING = """\

@@ -17,7 +17,9 @@ import aiohttp
 
 from bridges.base import Bridge, ExportError
 from bridges.registry import BRIDGES, bridge_for, detect
+from node.capture.links import owner_addresses
 from node.cli import CliError, _with_ctx
+from node.cli_capture import CAPTURE_SOURCES, cmd_link_capture, cmd_sync_capture, register_link_flags
 from node.config import passphrase_from_env
 from node.context import AccountContext
 from node.graph import iso
@@ -109,8 +111,11 @@ async def cmd_import(args: argparse.Namespace) -> int:
     async def run(ctx: AccountContext) -> int:
         importer = Importer(ctx.store, clock=ctx.graph.clock, phone_region=ctx.graph.phone_region)
         bar = ProgressBar(f"{bridge_cls.name} {path.name}")
+        bridge = bridge_cls()
+        if bridge.name == "ical":  # the owner is not an attendee of their own meetings (bridges/ical.py)
+            bridge.options["owner"] = ",".join(a[7:] for a in await owner_addresses(ctx.store))
         try:
-            summary = await importer.run(bridge_cls(), path, dry_run=args.dry_run, progress=bar)
+            summary = await importer.run(bridge, path, dry_run=args.dry_run, progress=bar)
         except ExportError as exc:
             raise CliError(f"{exc} (nothing was imported)") from None
         if args.json:
@@ -128,6 +133,9 @@ def _syncer(ctx: AccountContext) -> Syncer:
 
 
 async def cmd_link(args: argparse.Namespace) -> int:
+    if args.source in CAPTURE_SOURCES:  # mailboxes and calendars: node/cli_capture.py
+        return await cmd_link_capture(args)
+
     async def run(ctx: AccountContext) -> int:
         syncer = _syncer(ctx)
         if args.account is None:
@@ -197,6 +205,9 @@ async def cmd_imports(args: argparse.Namespace) -> int:
 
 
 async def cmd_sync(args: argparse.Namespace) -> int:
+    if args.source in CAPTURE_SOURCES:
+        return await cmd_sync_capture(args)
+
     async def run(ctx: AccountContext) -> int:
         syncer = _syncer(ctx)
         tty = sys.stderr.isatty()
@@ -266,9 +277,10 @@ def register(sub: Any) -> None:
     p.set_defaults(fn=cmd_imports)
 
     p = sub.add_parser(
-        "sync", help="fetch a linked account's follows from a live API (resumes where it stopped)"
+        "sync",
+        help="fetch a linked account's follows from a live API, or new mail and meetings (resumes where it stopped)",
     )
-    p.add_argument("source", choices=SOURCES)
+    p.add_argument("source", choices=(*SOURCES, *CAPTURE_SOURCES))
     p.add_argument("--account", help="which linked account, when there are several")
     p.add_argument("--direction", choices=DIRECTIONS, default="following")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -276,11 +288,13 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser(
         "link",
-        help="store a live-API link (account, server, token); without --account, list the links",
-        description="Tokens are encrypted with KITH_PASSPHRASE when it is set. Pass --token - to read the token "
-        "from standard input instead of the command line.",
+        help="store a live-API link (account, server, token), a mailbox or a calendar; alone, list the links",
+        description="Tokens and passwords are encrypted with KITH_PASSPHRASE when it is set. Pass --token - to "
+        "read the token from standard input instead of the command line. A mailbox: kith link imap --host H "
+        "[--port P] --user U --password-stdin [--folder F]... [--starttls|--tls|--plain]. A calendar: kith link "
+        "caldav --url URL --user U --password-stdin.",
     )
-    p.add_argument("source", choices=SOURCES)
+    p.add_argument("source", choices=(*SOURCES, *CAPTURE_SOURCES))
     p.add_argument(
         "--account", help="your account: Mastodon id or user@host, Bluesky handle or DID, X user id"
     )
@@ -291,5 +305,6 @@ def register(sub: Any) -> None:
     p.add_argument("--client-id", help="X: your app's OAuth 2.0 client id")
     p.add_argument("--client-secret", help="X: your app's client secret (confidential clients)")
     p.add_argument("--token-url", help="X: token endpoint (default https://api.x.com/2/oauth2/token)")
+    register_link_flags(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_link)

@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "FederationConfig",
+    "MailConfig",
     "NodeConfig",
     "Option",
     "ServerConfig",
@@ -42,6 +43,7 @@ __all__ = [
     "default_data_dir",
     "load_config",
     "passphrase_from_env",
+    "smtp_password_from_env",
     "write_config",
 ]
 
@@ -73,6 +75,12 @@ class Option:
     maximum: int = 10**9  # for "int" options
     pattern: str = ""  # for "str" options: the whole value must match (re.fullmatch)
     shape: str = ""  # what the pattern means, for the error message
+    attr: str = ""  # the dataclass field holding it, when its name cannot be one (mail.from: a keyword)
+
+    @property
+    def attribute(self) -> str:
+        """The name of the option's field in its section's dataclass."""
+        return self.attr or self.name
 
     @property
     def env(self) -> str:
@@ -195,6 +203,38 @@ SCHEMA: tuple[Option, ...] = (
         "stay_in_touch", "due_within_days", "int", 7, "`kith due` lists people due within this many days."
     ),
     Option(
+        "mail",
+        "smtp_host",
+        "str",
+        "",
+        "SMTP server digests are sent through; empty: digests are not mailed (`kith digest --preview` still works).",
+    ),
+    Option("mail", "smtp_port", "int", 587, "SMTP port (465: TLS from the first byte).", maximum=65535),
+    Option(
+        "mail",
+        "smtp_user",
+        "str",
+        "",
+        "SMTP login, if the server wants one; the password comes from KITH_MAIL_SMTP_PASSWORD.",
+    ),
+    Option(
+        "mail", "from", "str", "", "The From address of digests, like kith@example.org.", attr="from_address"
+    ),
+    Option(
+        "mail",
+        "starttls",
+        "bool",
+        True,
+        "Upgrade the SMTP connection with STARTTLS (required before a password is sent, except to loopback).",
+    ),
+    Option(
+        "mail",
+        "capture_minutes",
+        "int",
+        30,
+        "Minutes between the running server's syncs of each account's linked mailboxes and calendars; 0: never.",
+    ),
+    Option(
         "accounts",
         "purge_after_days",
         "int",
@@ -245,6 +285,16 @@ class StayInTouchConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MailConfig:
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    from_address: str = ""  # the option mail.from ("from" is a Python keyword)
+    starttls: bool = True
+    capture_minutes: int = 30
+
+
+@dataclass(frozen=True, slots=True)
 class AccountsConfig:
     purge_after_days: int = 30
 
@@ -268,6 +318,7 @@ class Config:
     stay_in_touch: StayInTouchConfig = field(default_factory=lambda: StayInTouchConfig(7))
     accounts: AccountsConfig = field(default_factory=AccountsConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    mail: MailConfig = field(default_factory=MailConfig)
 
     @property
     def database_path(self) -> Path:
@@ -289,6 +340,13 @@ def passphrase_from_env(env: Mapping[str, str] | None = None) -> str | None:
     """The passphrase protecting private keys and stored tokens (KITH_PASSPHRASE), if the owner set one."""
     env = os.environ if env is None else env
     return env.get("KITH_PASSPHRASE") or None
+
+
+def smtp_password_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    """The SMTP password digests are sent with (KITH_MAIL_SMTP_PASSWORD): a server setting kept out of
+    kith.toml, like the passphrase."""
+    env = os.environ if env is None else env
+    return env.get("KITH_MAIL_SMTP_PASSWORD") or None
 
 
 def account_from_env(env: Mapping[str, str] | None = None) -> str | None:
@@ -365,7 +423,7 @@ def load_config(data_dir: Path, env: Mapping[str, str] | None = None) -> Config:
     env = os.environ if env is None else env
     values: dict[str, dict[str, Any]] = {}
     for opt in SCHEMA:
-        values.setdefault(opt.section, {})[opt.name] = opt.default
+        values.setdefault(opt.section, {})[opt.attribute] = opt.default
     path = data_dir / CONFIG_FILE
     if path.exists():
         try:
@@ -380,15 +438,15 @@ def load_config(data_dir: Path, env: Mapping[str, str] | None = None) -> Config:
                 found = known.get((section, name))
                 if found is None:
                     raise ConfigError(f"{path}: unknown option {section}.{name}; see `kith config --help`")
-                values[section][name] = _parse(found, raw, str(path))
+                values[section][found.attribute] = _parse(found, raw, str(path))
     by_key = {o.key: o for o in SCHEMA}
     for opt in SCHEMA:
         if opt.env in env:
-            values[opt.section][opt.name] = _parse(opt, env[opt.env], opt.env)
+            values[opt.section][opt.attribute] = _parse(opt, env[opt.env], opt.env)
     for alias, key in _ALIASES.items():
         if alias in env:
             opt = by_key[key]
-            values[opt.section][opt.name] = _parse(opt, env[alias], alias)
+            values[opt.section][opt.attribute] = _parse(opt, env[alias], alias)
     return Config(
         data_dir=data_dir,
         node=NodeConfig(**values["node"]),
@@ -397,16 +455,17 @@ def load_config(data_dir: Path, env: Mapping[str, str] | None = None) -> Config:
         stay_in_touch=StayInTouchConfig(**values["stay_in_touch"]),
         accounts=AccountsConfig(**values["accounts"]),
         storage=StorageConfig(**values["storage"]),
+        mail=MailConfig(**values["mail"]),
     )
 
 
 def write_config(config: Config) -> Path:
+    # Every option of the schema, under the name kith.toml knows it by: `kith init --force` rewrites the file,
+    # and a section left out here (mail once was) would lose the owner's settings.
     doc: dict[str, dict[str, Any]] = {}
-    for section in ("node", "server", "federation", "stay_in_touch", "accounts", "storage"):
-        obj = getattr(config, section)
-        doc[section] = {
-            f.name: (list(v) if isinstance(v := getattr(obj, f.name), tuple) else v) for f in fields(obj)
-        }
+    for opt in SCHEMA:
+        value = getattr(getattr(config, opt.section), opt.attribute)
+        doc.setdefault(opt.section, {})[opt.name] = list(value) if isinstance(value, tuple) else value
     path = config.data_dir / CONFIG_FILE
     tmp = path.with_suffix(".tmp")
     write_private(tmp, tomli_w.dumps(doc))  # the owner's alone, like everything in the data folder

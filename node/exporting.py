@@ -13,12 +13,16 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 from datetime import date
 from typing import Any
 
 from bridges import neutralize_formula
 from bridges.base import YEAR_UNKNOWN
 from bridges.vcard import write_vcards
+from node.capture.links import SETTINGS_PREFIX
+from node.digest import SETTINGS_KEY as DIGEST_SETTINGS
+from node.digest import settings_from_meta
 from node.errors import BadInput
 from node.graph import Graph
 from node.link_secrets import is_sealed
@@ -41,16 +45,19 @@ __all__ = [
     "vcards",
 ]
 
-EXPORT_VERSION = 2
+EXPORT_VERSION = 3
 #: What the JSON export leaves out and why, written into every export so that its reader knows.
 EXPORT_NOTES = (
     "Everything the owner keeps is here: people, identities and their provenance, circles, relationships "
     "(with the records signed by both sides), interactions, notes, merges and suggestions, blocks, the owner's "
     "card and who may see each field, follows both ways, relationship offers, live-sync links and where their "
-    "syncs resume.",
+    "syncs resume, linked mailboxes and calendars with their settings, the headers of captured mail (never a "
+    "body; a subject only where the owner kept them) and the correspondents counted from them, reminders "
+    "snoozed or done, preferred channels and the digest's settings.",
     "Left out on purpose: this node's keys, owner token, web password and sessions (a restored node keeps its "
     "own), activities waiting to be sent or processed, copies of other servers' actor documents (fetched again, "
-    "and verified, when needed) and the history of imports.",
+    "and verified, when needed), the history of imports, and which digests this node mailed (a restored node "
+    "may mail the current one again).",
     "Live-sync tokens are carried only sealed with KITH_PASSPHRASE, as they are kept at rest; a token kept "
     "unsealed is left out and its link marked revoked: after restoring, link that account again. A restored node "
     "opens sealed tokens with the same KITH_PASSPHRASE.",
@@ -175,8 +182,15 @@ async def vcards(graph: Graph) -> str:
 async def export_document(graph: Graph) -> dict[str, Any]:
     """Everything the owner keeps, as one JSON document that :func:`restore_document` takes back whole: the
     graph's tables, and the account's federation rows (in the server database) when the graph has them."""
-    raw = await graph.store.export.export_all(CARD_META_KEYS)
+    raw = await graph.store.export.export_all(
+        (*CARD_META_KEYS, DIGEST_SETTINGS), meta_prefixes=(SETTINGS_PREFIX,)
+    )
     card, disclosure = card_from_meta(raw["meta"])
+    capture = {
+        key.removeprefix(SETTINGS_PREFIX): json.loads(value)
+        for key, value in raw["meta"].items()
+        if key.startswith(SETTINGS_PREFIX) and value is not None
+    }
     tables: dict[str, Any] = raw["tables"]
     if graph.federation is not None:
         tables.update(await graph.federation.export_tables())
@@ -190,6 +204,8 @@ async def export_document(graph: Graph) -> dict[str, Any]:
         "tables": tables,
         "card": card,
         "disclosure": disclosure,
+        "digest": settings_from_meta(raw["meta"].get(DIGEST_SETTINGS)),
+        "capture": capture,
     }
 
 
@@ -216,6 +232,9 @@ async def restore_document(graph: Graph, doc: Any) -> dict[str, int]:
     checked = await asyncio.to_thread(check_document, doc, graph, graph.clock())
     federation = {t: v for t, v in checked.tables.items() if t in FEDERATION_TABLES}
     tables = {t: v for t, v in checked.tables.items() if t not in FEDERATION_TABLES}
+    # The account must hold none of the meta rows restored (its own card, digest or link settings), besides
+    # the card's.
+    meta_keys = tuple(dict.fromkeys((*CARD_META_KEYS, *checked.meta)))
     fed_counts: dict[str, int] = {}
     if any(rows for _, rows in federation.values()):
         if graph.federation is None:
@@ -224,10 +243,10 @@ async def restore_document(graph: Graph, doc: Any) -> dict[str, int]:
                 "restore it with `kith --account NAME restore FILE`",
                 field="tables",
             )
-        await graph.store.export.require_empty(meta_keys=CARD_META_KEYS)
+        await graph.store.export.require_empty(meta_keys=meta_keys)
         fed_counts = await graph.federation.import_tables(federation)
     try:
-        counts = await graph.store.export.import_all(tables, checked.meta, meta_keys=CARD_META_KEYS)
+        counts = await graph.store.export.import_all(tables, checked.meta, meta_keys=meta_keys)
     except BaseException:
         if fed_counts and graph.federation is not None:
             await graph.federation.clear_imported()

@@ -27,13 +27,14 @@ from federation.ports import (
     AccountState,
     ActorSource,
     CardVersion,
+    FediMessage,
     GraphPort,
     LocalAccount,
     RemoteActor,
     SigningKeys,
 )
 from node.errors import BadInput, NotFound
-from node.graph import Graph, new_id
+from node.graph import Graph, iso, new_id
 from node.models import Person
 from node.owner_card import (
     EVERYONE,
@@ -46,6 +47,7 @@ from node.owner_card import (
 )
 from node.owner_card import circles_seeing_anything as _circles_seeing
 from node.store import IdentityInput
+from node.store.sqlite_messages import SqliteMessages
 from protocol.errors import InvalidRecord
 from protocol.vocab import relationship_term
 
@@ -321,6 +323,27 @@ class NodeGraphPort(GraphPort):
             await self.store.peers.set_record_status(record_id, "revoked", self.graph.now())
         except NotFound:
             return  # nothing of ours to revoke
+
+    # -- direct messages and mentions (federation/messages.py) ---------------------------------------------
+    async def message_received(self, message: FediMessage) -> None:
+        uri = self.graph.normalize(message.actor_id, "url").uri
+        person = await self._person_of([uri])
+        if person is None:
+            return  # a stranger's message does not make them a person (issue #12 §1)
+        now = self.graph.clock()
+        when = message.published if message.published is not None and message.published <= now else now
+        await SqliteMessages(self.store.db).record(
+            person_id=person.id,
+            interaction_id=new_id("i"),
+            object_id=message.object_id,
+            direction=message.direction,
+            actor_id=message.actor_id,
+            url=message.url,
+            in_reply_to=message.in_reply_to,
+            private=message.private,
+            occurred_at=iso(when),
+            now=iso(now),
+        )
 
     # -- what the owner shares ------------------------------------------------------------------------------
     async def card_for(self, actor_id: str) -> Mapping[str, Any] | None:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from node.capture.links import CAPTURE_SOURCES, restored_settings
+from node.digest import restored_settings as digest_settings
 from node.errors import BadInput
 from node.graph import Graph
 from node.owner_card import card_to_meta
@@ -26,9 +28,23 @@ from protocol.errors import KithError
 __all__ = ["EXPORT_FORMAT", "READABLE_VERSIONS", "AccountBlock", "Checked", "account_block", "check_document"]
 
 EXPORT_FORMAT = "kith-export"
-#: Version 1 held the contact graph's tables only; version 2 adds links, federation, the card and its rules.
-READABLE_VERSIONS = (1, 2)
-_TOP_KEYS = {"format", "version", "schema", "exported_at", "notes", "tables", "card", "disclosure", "account"}
+#: Version 1 held the contact graph's tables only; version 2 adds links, federation, the card and its rules;
+#: version 3 the stay-in-touch loop: captured mail headers, reminders, preferred channels, the digest's settings
+#: and those of linked mailboxes and calendars.
+READABLE_VERSIONS = (1, 2, 3)
+_TOP_KEYS = {
+    "format",
+    "version",
+    "schema",
+    "exported_at",
+    "notes",
+    "tables",
+    "card",
+    "disclosure",
+    "digest",
+    "capture",
+    "account",
+}
 _ACCOUNT_TYPES = ("Person", "Organization")
 _DISPLAY_NAME_MAX = 200
 
@@ -160,4 +176,48 @@ def check_document(doc: Any, graph: Graph, now: datetime) -> Checked:
         raise BadInput(
             f"restore refused, nothing was written: the card: {exc.message}", field=f"card.{exc.field}"
         ) from None
+    try:
+        meta.update(digest_settings(doc.get("digest") or {}))
+    except BadInput as exc:
+        raise BadInput(
+            f"restore refused, nothing was written: the digest settings: {exc.message}",
+            field=f"digest.{exc.field}",
+        ) from None
+    meta.update(_capture(doc.get("capture") or {}, checked.get("bridge_link")))
     return Checked(tables=checked, meta=meta)
+
+
+def _capture(raw: Any, links: tuple[list[str], list[list[Any]]] | None) -> dict[str, str]:
+    """The meta rows of the mailbox and calendar links' settings, each checked by `kith link`'s rules and
+    matched with its bridge_link row: a link without settings, or settings without a link, cannot be used."""
+    if not isinstance(raw, dict):
+        raise BadInput("capture must map each mailbox and calendar link to its settings", field="capture")
+    columns, rows = links or ([], [])
+    if rows and not {"source", "account", "base_url"} <= set(columns):
+        raise BadInput("table bridge_link: source, account and base_url are needed", field="bridge_link")
+    linked = {
+        f"{row[columns.index('source')]}:{row[columns.index('account')]}": row[columns.index("base_url")]
+        for row in rows
+        if row[columns.index("source")] in CAPTURE_SOURCES
+    }
+    meta: dict[str, str] = {}
+    for key, settings in raw.items():
+        where = f"restore refused, nothing was written: the capture settings of {str(key)[:120]!r}"
+        source, _, account = str(key).partition(":")
+        try:
+            link = restored_settings(source, account, settings)
+        except BadInput as exc:
+            raise BadInput(f"{where}: {exc.message}", field=f"capture.{exc.field}") from None
+        if linked.get(key) != link.base_url:
+            raise BadInput(
+                f"{where}: the export holds no such link at {link.base_url[:200]} (table bridge_link)",
+                field="capture",
+            )
+        meta.update([link.meta])
+    missing = sorted(set(linked) - set(raw))
+    if missing:
+        raise BadInput(
+            f"restore refused, nothing was written: the link {missing[0][:120]!r} has no settings in capture",
+            field="capture",
+        )
+    return meta

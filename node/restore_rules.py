@@ -3,9 +3,9 @@ them to a restore document).
 
 Every rule is the owner API's own for that field where the API takes the field: node/graph.py's validators for
 text, dates, numbers, photo URLs, circle names, relationships and interactions, protocol/addresses for identities.
-Federation's rows, live-sync links and the JSON some columns hold have no API that takes them as stored: they get
-the rules their writers keep (http(s) IRIs for ids, protocol/states.py's states, relationship records that read
-back as protocol records, tokens only sealed). A rule returns the value to store (text trimmed, a time in the
+Federation's rows, live-sync links, captured mail and the JSON some columns hold have no API that takes them as
+stored: they get the rules their writers keep (http(s) IRIs for ids, protocol/states.py's states, relationship
+records that read back as protocol records, tokens only sealed, addresses folded as capture folds them). A rule returns the value to store (text trimmed, a time in the
 node's own form, an identity in canonical form) or raises BadInput naming its column.
 
 Every exported column must have a rule (tests/node/test_export.py keeps TABLE_RULES in step with the migrations).
@@ -23,6 +23,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from node.capture.links import CAPTURE_SOURCES
+from node.capture.mail import fold_address
+from node.digest import REMINDER_KEY
 from node.errors import BadInput
 from node.graph import (
     MAX_NAME,
@@ -268,6 +271,32 @@ def _http_url(value: Any, col: str) -> str:
     return text
 
 
+def _server_url(value: Any, col: str) -> str:
+    """A link's server: https:// (the silos, calendars), or imaps:// and imap:// for a mailbox; which one its
+    source takes is checked across the row (check_row)."""
+    text = _text(value, col, limit=2048, required=True)
+    assert text is not None
+    if not text.startswith(("https://", "http://", "imaps://", "imap://")):
+        raise BadInput(f"{col} must be the server's https:// (or a mailbox's imaps://) address", field=col)
+    return text
+
+
+def _mail_address(value: Any, col: str) -> str:
+    """A captured correspondent's address in the folded form capture matches by (node/capture/mail.py)."""
+    if not isinstance(value, str) or not value.startswith("mailto:") or fold_address(value[7:]) != value:
+        raise BadInput(f"{col} must be a folded mailto: address, like mailto:ada@example.org", field=col)
+    return value
+
+
+def _reminder_key(value: Any, col: str) -> str:
+    if not isinstance(value, str) or not REMINDER_KEY.fullmatch(value):
+        raise BadInput(f"{col} must be a digest item's key, like due:p_x:2026-11-22", field=col)
+    return value
+
+
+_BOOLEAN = _int_rule(0, 1, nullable=False)
+
+
 def _address(value: Any, col: str) -> str:
     text = _text(value, col, limit=2048, required=True)
     assert text is not None
@@ -443,9 +472,9 @@ TABLE_RULES: dict[str, dict[str, Rule]] = {
     },
     "blocked_address": {"uri": _address, "source": _text_rule(100, required=True), "created_at": _TIME},
     "bridge_link": {
-        "source": _choice(*SOURCES),
-        "account": _text_rule(300, required=True),
-        "base_url": _http_url,
+        "source": _choice(*SOURCES, *CAPTURE_SOURCES),
+        "account": _text_rule(600, required=True),
+        "base_url": _server_url,
         "secret": _sealed,
         "status": _choice("active", "revoked"),
         "resume_at": _TIME_OR_NULL,
@@ -455,11 +484,48 @@ TABLE_RULES: dict[str, dict[str, Rule]] = {
         "updated_at": _TIME,
     },
     "sync_cursor": {
-        "source": _choice(*SOURCES),
-        "account": _text_rule(300, required=True),
-        "direction": _choice(*DIRECTIONS),
+        "source": _choice(*SOURCES, *CAPTURE_SOURCES),
+        "account": _text_rule(600, required=True),
+        # A silo's direction; a mailbox's folder, a calendar's URL (checked across the row).
+        "direction": _text_rule(2048, required=True),
         "cursor": _json(_object),
         "updated_at": _TIME,
+    },
+    "mail_message": {
+        "pk": _row_id,
+        "message_id": _text_rule(998, required=True),  # RFC 5322's line limit, as capture keeps it
+        "occurred_at": _TIME,
+        "from_owner": _BOOLEAN,
+        "initiated_by": _choice("owner", "them", "unknown"),
+        "in_reply_to": _text_rule(998),
+        "subject": _text_rule(MAX_TEXT, empty=""),
+    },
+    "mail_participant": {"address": _mail_address, "message_pk": _ref()},
+    "mail_correspondent": {
+        "address": _mail_address,
+        "name": _text_rule(MAX_NAME, empty=""),
+        "sent": _count,
+        "received": _count,
+        "first_at": _TIME,
+        "last_at": _TIME,
+        "status": _choice("seen", "proposed", "accepted", "dismissed"),
+    },
+    "reminder_state": {
+        "item": _reminder_key,
+        "state": _choice("snoozed", "done"),
+        "until": _TIME_OR_NULL,
+        "updated_at": _TIME,
+    },
+    "reach_preference": {"person_pk": _ref(), "uri": _address, "updated_at": _TIME},
+    "fedi_message": {
+        "object_id": _iri,
+        "interaction_pk": _ref(),
+        "direction": _choice("in", "out"),
+        "actor_id": _iri,
+        "url": _iri,
+        "in_reply_to": _nullable(_iri),
+        "conversation": _iri,
+        "private": _BOOLEAN,
     },
     "fed_follows": {
         "follow_id": _iri,
@@ -493,6 +559,18 @@ TABLE_RULES: dict[str, dict[str, Rule]] = {
 _DOMAIN = re.compile(
     r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+(:[0-9]{1,5})?"
 )
+
+
+def _cursor_direction(source: Any, direction: str) -> None:
+    """What a cursor is kept per: a silo's direction, a mailbox's folder (as `kith link imap` or the server
+    names it), a calendar's collection URL."""
+    if source == "imap":
+        if len(direction) > 1000:
+            raise BadInput("a mailbox cursor's folder name is at most 1000 characters", field="direction")
+    elif source == "caldav":
+        _http_url(direction, "direction")
+    elif direction not in DIRECTIONS:
+        raise BadInput(f"direction must be one of {', '.join(DIRECTIONS)}", field="direction")
 
 
 # -- rows that must agree with themselves ------------------------------------------------------------------------
@@ -533,8 +611,18 @@ def check_row(table: str, row: dict[str, Any], graph: Graph, now: datetime) -> N
                 raise BadInput(f"the snapshot's {side} row is not person {row[col]}", field="snapshot")
     elif table == "merge_suggestion" and row.get("a_pk") == row.get("b_pk"):
         raise BadInput("a suggestion pairs two different people", field="b_pk")
-    elif table == "bridge_link" and row.get("secret", "") == "" and row.get("status") != "revoked":
-        raise BadInput("a link whose token was left out must be marked revoked", field="status")
+    elif table == "bridge_link":
+        if row.get("secret", "") == "" and row.get("status") != "revoked":
+            raise BadInput("a link whose token was left out must be marked revoked", field="status")
+        mailbox = str(row.get("base_url", "")).startswith(("imaps://", "imap://"))
+        if "base_url" in row and mailbox != (row.get("source") == "imap"):
+            raise BadInput("only a mailbox (imap) link is reached at an imap:// address", field="base_url")
+    elif table == "sync_cursor" and "direction" in row:
+        _cursor_direction(row.get("source"), row["direction"])
+    elif table == "reminder_state" and row.get("state") == "snoozed" and row.get("until") is None:
+        raise BadInput("a snoozed reminder says until when", field="until")
+    elif table == "reach_preference" and "uri" in row:
+        row["uri"] = graph.normalize(row["uri"]).uri
     elif table == "fed_offers" and "rel_type" in row:
         try:
             canonical = relationship_term(str(row["rel_type"])).name == row["rel_type"]

@@ -76,7 +76,7 @@ _POOL_IDLE_SECONDS = 60.0
 #: Seconds between two looks for removed accounts whose grace period is over (Server.purge_due).
 _PURGE_EVERY = 3600.0
 #: server_meta: every account's graph was searched for federation rows kept before they moved to the server
-#: database (graph migration 0010), and those found were moved.
+#: database (graph migration 0012), and those found were moved.
 _FEDERATION_MOVED = "federation_moved_from_graphs"
 
 

@@ -1,12 +1,13 @@
 """Export of everything a node holds for its owner as tables of rows, and their restore into an empty node.
 
 What is exported: the contact graph's tables (internal row ids included, so that merge history and its undo
-survive the trip), live-sync links and where their syncs resume, plus the meta rows the caller names (the
-owner's card). Federation's lasting state (follows both ways, relationship offers with their signed records,
-blocks both ways, the owner actor's aliases and move) is in the server database with its account; the export
-document carries it in the tables FEDERATION_TABLES names (node/store/sqlite_federation_rows.py). What is not:
-this node's secrets and sessions, queues (inbox, outbox, deliveries), caches of other servers (actor documents,
-host health) and import history; see node/exporting.py, which builds the document.
+survive the trip), live-sync links (mailboxes and calendars among them) and where their syncs resume, the
+stay-in-touch loop's tables (LOOP_TABLES), plus the meta rows the caller names (the owner's card, the digest's
+and the links' settings). Federation's lasting state (follows both ways, relationship offers with their signed
+records, blocks both ways, the owner actor's aliases and move) is in the server database with its account; the
+export document carries it in the tables FEDERATION_TABLES names (node/store/sqlite_federation_rows.py). What
+is not: this node's secrets and sessions, queues (inbox, outbox, deliveries), caches of other servers (actor
+documents, host health) and import history; see node/exporting.py, which builds the document.
 
 A restore writes rows that node/restore.py has already checked, in one transaction: into a node with none of
 these rows yet, with references checked once every row is in, and with every value the node derives from other
@@ -32,6 +33,7 @@ __all__ = [
     "FEDERATION_TABLES",
     "GRAPH_TABLES",
     "LINK_TABLES",
+    "LOOP_TABLES",
     "SqliteExport",
 ]
 
@@ -52,9 +54,21 @@ GRAPH_TABLES = (
     "blocked_address",
 )
 LINK_TABLES = ("bridge_link", "sync_cursor")
-EXPORT_TABLES = GRAPH_TABLES + LINK_TABLES + FEDERATION_TABLES
+#: The stay-in-touch loop's (issue 16): captured mail headers (never a body) and the correspondents they
+#: count, reminders the owner snoozed or marked done, and the preferred way to reach each person. Not the
+#: record of which digests went out (digest_sent): that is what this node mailed, which a restored node has not.
+#: Fediverse messages (fedi_message) are kept as mail is: where each note is and its conversation, no text.
+LOOP_TABLES = (
+    "mail_message",
+    "mail_participant",
+    "mail_correspondent",
+    "reminder_state",
+    "reach_preference",
+    "fedi_message",
+)
+EXPORT_TABLES = GRAPH_TABLES + LINK_TABLES + LOOP_TABLES + FEDERATION_TABLES
 #: The tables of the graph database itself
-_GRAPH_FILE_TABLES = GRAPH_TABLES + LINK_TABLES
+_GRAPH_FILE_TABLES = GRAPH_TABLES + LINK_TABLES + LOOP_TABLES
 
 
 async def _columns(conn: aiosqlite.Connection, table: str) -> list[str]:
@@ -65,9 +79,12 @@ class SqliteExport:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def export_all(self, meta_keys: Sequence[str] = ()) -> dict[str, Any]:
-        """Every exported table's columns and rows, the schema version and the ``meta_keys`` rows, read in one
-        snapshot: ``{"schema": N, "tables": {name: {"columns", "rows"}}, "meta": {key: value or None}}``."""
+    async def export_all(
+        self, meta_keys: Sequence[str] = (), meta_prefixes: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """Every exported table's columns and rows, the schema version and the ``meta_keys`` rows (and those whose
+        key starts with one of ``meta_prefixes``), read in one snapshot:
+        ``{"schema": N, "tables": {name: {"columns", "rows"}}, "meta": {key: value or None}}``."""
 
         async def run(conn: aiosqlite.Connection) -> dict[str, Any]:
             version = await fetch_one(conn, "PRAGMA user_version")
@@ -81,6 +98,13 @@ class SqliteExport:
             for key in meta_keys:
                 row = await fetch_one(conn, "SELECT value FROM meta WHERE key = ?", (key,))
                 meta[key] = None if row is None else str(row[0])
+            for prefix in meta_prefixes:
+                for key, value in await fetch_all(
+                    conn,
+                    "SELECT key, value FROM meta WHERE substr(key, 1, ?) = ? ORDER BY key",
+                    (len(prefix), prefix),
+                ):
+                    meta[str(key)] = str(value)
             return {"schema": int(version[0]) if version else 0, "tables": tables, "meta": meta}
 
         return await self.db.read(run)
@@ -152,7 +176,9 @@ async def _require_empty(conn: aiosqlite.Connection, meta_keys: Sequence[str]) -
         )
         if row is not None:
             raise Conflict(
-                "this node already has an owner's card; restore only into a new, empty node", field="card"
+                f"this node already has an owner's card or settings ({row[0]}); restore only into a new, empty "
+                "node",
+                field="card",
             )
 
 

@@ -1,5 +1,5 @@
 """One account's federation rows as a whole, in the server database: moved in from the graph database that kept
-them before (graph migration 0010), exported with the account's graph and restored into a new account, and
+them before (graph migration 0012), exported with the account's graph and restored into a new account, and
 purged when a removed account's grace period is over. Every statement is SQLite's; federation/ports.py's
 FederationStore is node/store/sqlite_federation.py.
 
@@ -191,7 +191,7 @@ class AccountFederationRows:
         await self.db.write(run)
 
 
-#: The graph database's federation tables, set aside by graph migration 0010 (in the order they are copied:
+#: The graph database's federation tables, set aside by graph migration 0012 (in the order they are copied:
 #: an outbox row before its deliveries).
 MOVED_TABLES = (
     "actors",
@@ -229,7 +229,7 @@ async def _read_moved(conn: aiosqlite.Connection) -> dict[str, list[dict[str, An
 
 
 async def move_graph_federation(graph: Database, server: Database, account: str) -> int:
-    """Move the federation rows ``graph`` (the account's graph database) set aside (graph migration 0010) into
+    """Move the federation rows ``graph`` (the account's graph database) set aside (graph migration 0012) into
     the server's database, each naming ``account``; then drop them from the graph. How many rows were copied.
 
     Idempotent and safe to interrupt: the copy is one transaction of the server's database that skips rows it

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from federation.ports import PERSON_SOURCES, ActorSource, CardVersion, GraphPort, RemoteActor
+from federation.ports import PERSON_SOURCES, ActorSource, CardVersion, FediMessage, GraphPort, RemoteActor
 
 
 class FixedGraphs:
@@ -38,6 +38,7 @@ class MemoryGraph:
         )  # before FakeClock
         # actors that are people in this graph (the real graph's rule: federation.ports.PERSON_SOURCES)
         self.people: set[str] = set()
+        self.messages: list[FediMessage] = []
 
     def change_card(self, seconds: int = 1) -> None:
         """The owner changed the card: the next version."""
@@ -65,6 +66,9 @@ class MemoryGraph:
 
     async def relationship_revoked(self, actor_id: str, record_id: str) -> None:
         self.revoked.append((actor_id, record_id))
+
+    async def message_received(self, message: FediMessage) -> None:
+        self.messages.append(message)
 
     async def card_for(self, actor_id: str) -> Mapping[str, Any] | None:
         return self.disclosed.get(actor_id)

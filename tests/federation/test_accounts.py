@@ -446,3 +446,48 @@ async def test_an_id_cited_in_an_activity_concerns_only_the_account_that_exchang
         await settle(alice, bob)
         assert [(f["actor"], f["state"]) for f in await owner.following(bob.fed)] == [(m.actor, "accepted")]
         assert await owner.following(alice.fed) == []
+
+
+async def test_a_direct_message_reaches_the_account_it_names_and_no_other(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """A Create of a Note (federation/messages.py) is one entry of the dispatch table, acting for the account
+    the item was stored for: through the shared inbox it reaches the account it is addressed to (or mentions),
+    not another account that deals with the same sender; between two accounts of one server it goes through the
+    local path and the same checks."""
+    from federation import messages
+
+    async with start_server(tmp_path, ["alice", "bob"], clock) as server, remote_actor() as m:
+        alice, bob = server["alice"], server["bob"]
+        for node in (alice, bob):  # both follow the sender: both deal with it
+            assert await _post(server, m, _follow(m, node.actor), "/inbox", clock()) == 202
+        await settle(alice, bob)
+
+        def create(n: int, **note: Any) -> dict[str, Any]:
+            obj = {"id": f"{m.actor}/notes/{n}", "type": "Note", "attributedTo": m.actor, "content": "hi"}
+            return {
+                "@context": AS,
+                "id": f"{m.actor}/notes/{n}/activity",
+                "type": "Create",
+                "actor": m.actor,
+                "to": note.pop("to", []),
+                "object": obj | note,
+            }
+
+        direct = create(1, to=[alice.actor])
+        assert await _post(server, m, direct, "/inbox", clock()) == 202
+        # a public post that only tags bob with a Mention: bob's, not alice's
+        mention = create(2, to=[AS + "#Public"], tag=[{"type": "Mention", "href": bob.actor}])
+        assert await _post(server, m, mention, "/inbox", clock()) == 202
+        await settle(alice, bob)
+        assert [(x.object_id, x.private) for x in alice.graph.messages] == [(m.actor + "/notes/1", True)]
+        assert [(x.object_id, x.private) for x in bob.graph.messages] == [(m.actor + "/notes/2", False)]
+        # bob writes to alice on the same server: signed, delivered in-process, logged by alice only
+        local = server.runtime.client.local
+        assert local is not None
+        before = local.requests
+        sent = await messages.send_direct(bob.fed, alice.actor, "lunch?")
+        await settle(alice, bob)
+        assert local.requests > before
+        assert [(x.object_id, x.actor_id) for x in alice.graph.messages][-1] == (sent.object_id, bob.actor)
+        assert [x.object_id for x in bob.graph.messages] == [m.actor + "/notes/2"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +19,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bridges.vcard import VCardBridge
 from federation.store import AccountStore
+from node.capture.links import link_caldav, link_imap
+from node.digest import restored_settings as digest_settings
 from node.federation_port import NodeGraphPort
-from node.graph import Clock, Graph, iso
+from node.graph import Clock, Graph, iso, new_ids
 from node.importer import Importer
 from node.link_secrets import seal
 from node.owner_card import set_card, set_disclosure
+from node.store.sqlite_capture import MailRow, SqliteCapture
 from node.store.sqlite_federation import SqliteFederation
 from node.store.sqlite_federation_rows import AccountFederationRows
+from node.store.sqlite_messages import SqliteMessages
+from node.store.sqlite_outreach import SqliteOutreach
 from protocol import proofs
 from protocol.records import Relationship
 from protocol.serialize import to_jsonld
@@ -176,6 +181,7 @@ async def populate_everything(graph: Graph, tmp: Path, clock: FixedClock) -> dic
         now=now,
     )
     await store.links.set_cursor("mastodon", "alice", "following", {"max_id": "42"}, now)
+    await populate_loop(graph, ids, clock)
 
     fed = federation_rows(graph)
     t = clock().timestamp()
@@ -213,3 +219,94 @@ async def populate_everything(graph: Graph, tmp: Path, clock: FixedClock) -> dic
     await fed.set_setting("also_known_as", ["https://old.example/users/alice"])
     await fed.set_setting("moved_to", "https://new.example/users/alice")
     return ids
+
+
+MAILBOX = "alice@example.org@imap.example.org"
+CALENDAR = "alice@dav.example.org"
+
+
+async def populate_loop(graph: Graph, ids: dict[str, str], clock: FixedClock) -> None:
+    """The stay-in-touch loop's data, through its own writers: a mailbox (its password sealed) and a calendar
+    (its password in the clear, so left out of an export), where each resumes, captured mail (one correspondent
+    known, one proposed), reminders snoozed and done, a preferred channel, the digest's settings, and a digest
+    already mailed (which an export leaves out)."""
+    store, now = graph.store, iso(clock())
+    await link_imap(
+        store,
+        host="imap.example.org",
+        port=None,
+        security="tls",
+        user="alice@example.org",
+        password="imap-secret",
+        folders=["INBOX", "Archive"],
+        me=["Alice+kith@Example.org"],
+        subjects=True,
+        passphrase=PASSPHRASE,
+        now=now,
+    )
+    await link_caldav(
+        store,
+        url="https://dav.example.org/cal/alice",
+        user="alice",
+        password="dav-secret",
+        passphrase=None,
+        now=now,
+    )
+    capture = SqliteCapture(store.db)
+
+    def message(number: int, who: str, *, mine: bool, reply_to: str | None = None) -> MailRow:
+        return MailRow(
+            message_id=f"<m{number}@example.org>",
+            occurred_at=now,
+            from_owner=mine,
+            participants=((f"mailto:{who}", who.split("@")[0].title()),),
+            broadcast=False,
+            personal=True,
+            bulk=False,
+            in_reply_to=reply_to,
+            subject=f"Subject {number}",
+        )
+
+    rows = [
+        message(1, "ada@engines.example", mine=False),
+        message(2, "carol@example.net", mine=False),
+        message(3, "carol@example.net", mine=True, reply_to="<m2@example.org>"),
+    ]
+    batch = await capture.record_mail(
+        rows,
+        people=await capture.email_people(),
+        interaction_ids=new_ids("i", len(rows)),
+        cursor=("imap", MAILBOX, "INBOX", {"uidvalidity": 7, "uid": 3}),
+        now=now,
+    )
+    assert (batch.interactions_added, batch.people_proposed) == (1, 1)
+    await store.links.set_cursor(
+        "caldav", CALENDAR, "https://dav.example.org/cal/alice/", {"etags": {"/cal/alice/1.ics": '"e1"'}}, now
+    )
+    # a fediverse conversation: Ada's message, the owner's answer threaded into it
+    messages = SqliteMessages(store.db)
+    ada_note = "https://engines.example/users/ada/statuses/1"
+    for object_id, direction, reply_to in ((ada_note, "in", None), (ALICE + "/notes/1", "out", ada_note)):
+        await messages.record(
+            person_id=ids["a"],
+            interaction_id=new_ids("i", 1)[0],
+            object_id=object_id,
+            direction=direction,
+            actor_id="https://engines.example/users/ada",
+            url=object_id,
+            in_reply_to=reply_to,
+            private=True,
+            occurred_at=now,
+            now=now,
+        )
+    outreach = SqliteOutreach(store.db)
+    await outreach.set_reminder(
+        f"due:{ids['b']}:2026-11-30", "snoozed", iso(clock() + timedelta(days=3)), now
+    )
+    await outreach.set_reminder(f"birthday:{ids['a']}:2026", "done", None, now)
+    await outreach.set_preferred(ids["a"], "mailto:ada@engines.example", now)
+    assert await outreach.claim_digest("day:2026-11-22", now, now)
+    for key, value in digest_settings(
+        {"every": "weekly", "to": "alice@example.org", "hour": 8, "weekday": 4}
+    ).items():
+        await store.misc.meta_set(key, value)

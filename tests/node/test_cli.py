@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 from bridges.base import ContactDraft
 from bridges.vcard import VCardBridge
 from node.store.driver import sqlite
+from tests.capture.servers import smtp_server
 from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -475,6 +477,43 @@ def test_local_commands_print_valid_json(
     run(("due",))
     run(("fading",))
     run(("layers",))
+    # The stay-in-touch loop (issue 16): cadence suggestions from a rhythm, the digest, reaching out, proposals.
+    cy = run(("people", "add"), "Cy Young", "--identity", "mailto:cy@example.org")
+    today = datetime.now(UTC).replace(microsecond=0)
+    for days_ago in (40, 30, 20, 10):
+        run(("interaction", "add"), cy["id"], "--at", (today - timedelta(days=days_ago)).isoformat())
+    [suggestion] = run(("cadence-suggestions",))["items"]
+    assert (suggestion["person_id"], suggestion["suggest_days"]) == (cy["id"], 14)
+    preview = run(("digest",))
+    assert suggestion["key"] in [i["key"] for i in preview["items"]]
+    assert run(("digest",), "--preview") == preview
+    assert run(("digest",), "snooze", suggestion["key"], "--days", "2")["state"] == "snoozed"
+    assert run(("digest",), "done", suggestion["key"]) == {"key": suggestion["key"], "state": "done"}
+    assert run(("cadence-suggestions",), "--accept", cy["id"])["cadence_days"] == 14
+    assert run(("digest",), "settings") == {
+        "every": "off",
+        "to": "",
+        "hour": 7,
+        "weekday": 0,
+        "fediverse": "",
+    }
+    weekly = run(("digest",), "settings", "--every", "weekly", "--to", "me@example.org")
+    assert weekly["every"] == "weekly" and weekly["to"] == "me@example.org"
+    with smtp_server() as smtp:
+        for key, value in {
+            "KITH_MAIL_SMTP_HOST": "127.0.0.1",
+            "KITH_MAIL_SMTP_PORT": str(smtp.port),
+            "KITH_MAIL_FROM": "kith@example.org",
+            "KITH_MAIL_STARTTLS": "0",
+        }.items():
+            monkeypatch.setenv(key, value)
+        assert run(("digest",), "send")["to"] == "me@example.org" and len(smtp.messages) == 1
+    ways = run(("reach",), a["id"])["items"]
+    assert [w["uri"] for w in ways] == ["acct:ada@math.example"]
+    assert run(("reach",), a["id"], "0")["href"] == "https://math.example/@ada"
+    assert run(("reach",), a["id"], "--prefer", "0")["preferred"]["uri"] == "acct:ada@math.example"
+    assert run(("reach",), a["id"], "--prefer", "-1") == {"preferred": None}
+    assert run(("proposals",)) == {"items": []}  # accept and dismiss: tests/capture/test_imap.py (real mail)
     assert run(("people", "delete"), b["id"]) == {"deleted": b["id"]}
     backup = run(("backup",), "--output", tmp_path / "copy.sqlite3")
     assert backup == {
@@ -516,6 +555,17 @@ def test_local_commands_print_valid_json(
     runs = run(("imports",))
     assert isinstance(runs, list) and runs and runs[0]["status"] == "done"
     run(("link",), "mastodon")
+    # Mailboxes and calendars are links too: the export below carries them, and the restore takes them back.
+    monkeypatch.setattr("sys.stdin", io.StringIO("app password\n"))
+    mailbox = run(
+        ("link",), "imap", "--host", "127.0.0.1", "--plain", "--user", "me@example.org", "--password-stdin"
+    )
+    assert mailbox["account"] == "me@example.org@127.0.0.1" and mailbox["security"] == "plain"
+    monkeypatch.setattr("sys.stdin", io.StringIO("app password\n"))
+    calendar = run(("link",), "caldav", "--url", "http://127.0.0.1:9/cal", "--user", "me", "--password-stdin")
+    assert calendar["url"] == "http://127.0.0.1:9/cal/"
+    assert [x["account"] for x in run(("link",), "imap")["items"]] == [mailbox["account"]]
+    assert [x["account"] for x in run(("link",), "caldav")["items"]] == [calendar["account"]]
     export = tmp_path / "export.json"
     ok(*d, "export", "--output", export)
     restored = tmp_path / "restored"
@@ -526,6 +576,7 @@ def test_local_commands_print_valid_json(
     remote = (
         {("card", *w) for w in (("show",), ("set",), ("disclose",))}
         | {("actor", "delete")}
+        | {("message",)}  # --json and its line: tests/web/test_message_form.py, against two federating nodes
         | {
             (w,)
             for w in (

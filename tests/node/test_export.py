@@ -18,6 +18,8 @@ import pytest
 
 from bridges.base import ContactDraft
 from bridges.vcard import VCardBridge
+from node.capture.links import caldav_links, imap_links, password_of
+from node.capture.proposals import list_proposals
 from node.context import AccountContext
 from node.errors import BadInput, Conflict
 from node.exporting import TOKEN_LEFT_OUT, vcards
@@ -28,12 +30,15 @@ from node.restore_rules import FED_SETTINGS, TABLE_RULES
 from node.store import Database
 from node.store.db import SERVER_MIGRATIONS
 from node.store.rows import fetch_all
-from node.store.sqlite_export import EXPORT_TABLES, EXPORTED_FED_SETTINGS, GRAPH_TABLES
+from node.store.sqlite_export import EXPORT_TABLES, EXPORTED_FED_SETTINGS, GRAPH_TABLES, LOOP_TABLES
 from node.store.sqlite_federation_rows import FEDERATION_COLUMNS
+from node.store.sqlite_outreach import SqliteOutreach
 from tests.conftest import Api, CliResult, FixedClock, run_cli
 from tests.node.export_helpers import (
     BOB,
+    CALENDAR,
     CAROL,
+    MAILBOX,
     PASSPHRASE,
     account_graph,
     federation_rows,
@@ -88,13 +93,13 @@ def _strip(doc: dict[str, Any]) -> dict[str, Any]:
 async def assert_nothing_written(graph: Graph) -> None:
     doc = await graph.export_json()
     assert {t: spec["rows"] for t, spec in doc["tables"].items() if spec["rows"]} == {}
-    assert doc["card"] == {} and doc["disclosure"] == {}
+    assert doc["card"] == {} and doc["disclosure"] == {} and doc["digest"] == {} and doc["capture"] == {}
 
 
 async def test_json_round_trip_is_lossless(source: Source, empty: Graph) -> None:
     first = source.doc
     tables = first["tables"]
-    assert first["format"] == "kith-export" and first["version"] == 2
+    assert first["format"] == "kith-export" and first["version"] == 3
     # Everything is in it: the graph, signed records, follows both ways, the card and its rules, links.
     assert {r[1] for r in tables["fed_follows"]["rows"]} == {"in", "out"}
     finals = [json.loads(r[5]) for r in tables["fed_offers"]["rows"] if r[5]]
@@ -105,7 +110,11 @@ async def test_json_round_trip_is_lossless(source: Source, empty: Graph) -> None
     assert len(signed) == 1
     assert first["card"]["identities"] == ["acct:alice@social.example"]  # entered as @alice@social.example
     assert first["disclosure"]["email"] == ["friends"]
-    assert len(tables["bridge_link"]["rows"]) == 2 and tables["sync_cursor"]["rows"]
+    assert len(tables["bridge_link"]["rows"]) == 4 and len(tables["sync_cursor"]["rows"]) == 3
+    # The loop's: mail headers and correspondents, reminders, a preferred channel, the links' and digest's settings.
+    assert all(tables[t]["rows"] for t in LOOP_TABLES) and "digest_sent" not in tables
+    assert set(first["capture"]) == {f"imap:{MAILBOX}", f"caldav:{CALENDAR}"}
+    assert first["digest"] == {"every": "weekly", "to": "alice@example.org", "hour": 8, "weekday": 4}
     assert {r[0] for r in tables["fed_blocks"]["rows"]} == {"actor", "domain"}
     assert tables["fed_blocked_by"]["rows"] and len(tables["fed_settings"]["rows"]) == 2
     assert all(
@@ -135,6 +144,23 @@ async def test_json_round_trip_is_lossless(source: Source, empty: Graph) -> None
     assert open_secret(
         links["mastodon"]["secret"], passphrase=PASSPHRASE, source="mastodon", account="alice"
     ) == {"access_token": "t-sealed"}
+    # The loop's state works in the restored node: the mailbox with its settings and sealed password, where
+    # it resumes, the calendar left revoked (its password was in the clear), proposals, reminders, preference.
+    [mailbox] = await imap_links(empty.store)
+    assert (mailbox.account, mailbox.folders, mailbox.subjects) == (MAILBOX, ("INBOX", "Archive"), True)
+    assert mailbox.me == ("mailto:alice@example.org",)
+    assert await password_of(empty.store, "imap", MAILBOX, PASSPHRASE) == "imap-secret"
+    assert await empty.store.links.cursor("imap", MAILBOX, "INBOX") == {"uidvalidity": 7, "uid": 3}
+    [calendar] = await caldav_links(empty.store)
+    assert calendar.status == "revoked" and calendar.url == "https://dav.example.org/cal/alice/"
+    assert [p.address for p in await list_proposals(empty)] == ["mailto:carol@example.net"]
+    outreach = SqliteOutreach(empty.store.db)
+    assert await outreach.hidden(source.graph.now()) == {  # the restored clock is three days on
+        f"due:{source.ids['b']}:2026-11-30",
+        f"birthday:{source.ids['a']}:2026",
+    }
+    assert await outreach.preferred(source.ids["a"]) == "mailto:ada@engines.example"
+    assert await outreach.digests() == []  # which digests went out is the old node's, not the restored one's
     # A second restore into a node that now holds data is refused, whole.
     with pytest.raises(Conflict):
         await empty.import_json(first)
@@ -175,6 +201,23 @@ async def test_a_version_1_export_still_restores(source: Source, empty: Graph) -
     await empty.import_json(old)
     assert (await empty.list_people()).total == (await source.graph.list_people()).total
     assert await get_card(empty.store) == {}
+
+
+async def test_a_version_2_export_still_restores(source: Source, empty: Graph) -> None:
+    """Version 2 had no stay-in-touch loop: no captured mail, reminders, preferences, digest or link settings,
+    and only the silos' links."""
+    old = copy.deepcopy(source.doc)
+    old["version"] = 2
+    del old["digest"], old["capture"]
+    for table in LOOP_TABLES:
+        del old["tables"][table]
+    for table in ("bridge_link", "sync_cursor"):
+        old["tables"][table]["rows"] = [
+            r for r in old["tables"][table]["rows"] if r[0] not in ("imap", "caldav")
+        ]
+    await empty.import_json(old)
+    assert (await empty.list_people()).total == (await source.graph.list_people()).total
+    assert await imap_links(empty.store) == [] and len(await empty.store.links.get("mastodon", None)) == 1
 
 
 async def test_line_breaks_written_otherwise_are_line_breaks(rich_doc: dict[str, Any], empty: Graph) -> None:
@@ -345,7 +388,78 @@ HOSTILE: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ),
     ("a dangling reference", _set_all("identity", "person_pk", 999_999), "identity"),
     ("an unknown key", lambda d: d.update(extra=1), "document"),
+    # the stay-in-touch loop's tables, links and settings
+    ("message id with NUL", _cell("mail_message", "message_id", "<a\x00b@x>"), "mail_message.message_id"),
+    ("message from_owner 2", _cell("mail_message", "from_owner", 2), "mail_message.from_owner"),
+    ("message in 2999", _cell("mail_message", "occurred_at", "garbage"), "mail_message.occurred_at"),
+    ("subject escape", _cell("mail_message", "subject", "\x1b[2Jhi"), "mail_message.subject"),
+    (
+        "participant not folded",
+        _cell("mail_participant", "address", "mailto:Carol+x@Example.NET"),
+        "mail_participant.address",
+    ),
+    (
+        "participant script",
+        _cell("mail_participant", "address", "javascript:alert(1)"),
+        "mail_participant.address",
+    ),
+    ("correspondent status", _cell("mail_correspondent", "status", "friend"), "mail_correspondent.status"),
+    ("correspondent count", _cell("mail_correspondent", "sent", -1), "mail_correspondent.sent"),
+    ("a dangling participant", _set_all("mail_participant", "message_pk", 999_999), "mail_participant"),
+    ("reminder key", _cell("reminder_state", "item", "due:p_x;drop table"), "reminder_state.item"),
+    ("snoozed forever", _set_all("reminder_state", "until", None), "reminder_state.until"),
+    ("preferred garbage", _cell("reach_preference", "uri", "not an address"), "reach_preference.uri"),
+    (
+        "mailbox at a web address",
+        lambda d: _link_cell(d, "imap", "base_url", "https://imap.example.org"),
+        "bridge_link.base_url",
+    ),
+    (
+        "silo at a mailbox address",
+        lambda d: _link_cell(d, "mastodon", "base_url", "imaps://social.example:993"),
+        "bridge_link.base_url",
+    ),
+    ("link of no source", lambda d: _link_cell(d, "imap", "source", "pop3"), "bridge_link.source"),
+    (
+        "calendar cursor to a file",
+        _cell("sync_cursor", "direction", "file:///etc/passwd"),
+        "sync_cursor.direction",
+    ),
+    ("silo cursor sideways", _cell("sync_cursor", "direction", "sideways", 2), "sync_cursor.direction"),
+    (
+        "mailbox in the clear",
+        lambda d: d["capture"][f"imap:{MAILBOX}"].update(security="plain"),
+        "capture.security",
+    ),
+    ("mailbox port true", lambda d: d["capture"][f"imap:{MAILBOX}"].update(port=True), "capture.port"),
+    (
+        "settings with a password",
+        lambda d: d["capture"][f"imap:{MAILBOX}"].update(password="x"),
+        "capture.imap",
+    ),
+    (
+        "settings filed under another link",
+        lambda d: d["capture"].update({"imap:eve@evil.example": d["capture"].pop(f"imap:{MAILBOX}")}),
+        "capture.account",
+    ),
+    ("a link without its settings", lambda d: d["capture"].pop(f"caldav:{CALENDAR}"), "capture"),
+    (
+        "settings without their link",
+        lambda d: _link_cell(d, "caldav", "account", "alice@other.example"),
+        "capture",
+    ),
+    ("capture not an object", lambda d: d.update(capture=["imap"]), "capture"),
+    ("digest to a list", lambda d: d["digest"].update(to="a@b.example, eve@evil.example"), "digest.to"),
+    ("digest on without an address", lambda d: d["digest"].update(to=""), "digest.to"),
+    ("digest at 25 o'clock", lambda d: d["digest"].update(hour=25), "digest.hour"),
+    ("digest of no frequency", lambda d: d["digest"].update(every="hourly"), "digest.every"),
 ]
+
+
+def _link_cell(doc: dict[str, Any], source: str, column: str, value: Any) -> None:
+    spec = doc["tables"]["bridge_link"]
+    row = next(r for r in spec["rows"] if r[spec["columns"].index("source")] == source)
+    row[spec["columns"].index(column)] = value
 
 
 @pytest.mark.parametrize(("mutate", "field"), [(m, f) for _, m, f in HOSTILE], ids=[n for n, _, _ in HOSTILE])
@@ -357,7 +471,8 @@ async def test_hostile_restore_is_refused_whole(
     with pytest.raises(BadInput) as info:
         await empty.import_json(doc)
     assert info.value.field == field
-    if "." in field and not field.startswith("card."):
+    assert "nothing was written" in info.value.message or "." not in field
+    if "." in field and not field.startswith(("card.", "digest.", "capture.")):
         assert "row " in info.value.message and "nothing was written" in info.value.message
     await assert_nothing_written(empty)
 
@@ -368,6 +483,18 @@ async def test_restore_refuses_a_node_that_holds_anything(source: Source, empty:
         await empty.import_json(source.doc)
     assert (await empty.list_people()).total == 0 and await empty.circles() == []
     assert (await get_card(empty.store)) == {"name": "Someone Else"}
+
+
+@pytest.mark.parametrize("key", ["digest.settings", f"capture:imap:{MAILBOX}"])
+async def test_restore_refuses_a_node_with_settings_of_its_own(
+    source: Source, empty: Graph, key: str
+) -> None:
+    """The loop's settings are meta rows like the card: a node that has its own is not empty, and the restore
+    says so whole (a second row under the same key was a database error)."""
+    await empty.store.misc.meta_set(key, "{}")
+    with pytest.raises(Conflict, match=re.escape(key)):
+        await empty.import_json(source.doc)
+    assert (await empty.list_people()).total == 0 and await empty.store.misc.meta_get(key) == "{}"
 
 
 async def test_restore_refuses_a_node_with_a_follower(source: Source, empty: Graph) -> None:

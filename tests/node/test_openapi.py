@@ -37,7 +37,7 @@ from node.web import setup_web
 from tests.federation.helpers import ScriptedResolver
 
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
-MAX_EXAMPLES = 15  # per operation and phase: about a minute on an idle machine for all 65 operations
+MAX_EXAMPLES = 15  # per operation and phase: about a minute on an idle machine for all 80 operations
 SEED = 20261122
 
 
@@ -111,9 +111,12 @@ def _served(app: web.Application) -> set[tuple[str, str]]:
 
 
 def _concrete(path: str, op: dict[str, Any] | None = None) -> str:
-    """The path with ids that exist nowhere (or a value its schema allows, where it lists them)."""
+    """The path with ids that exist nowhere (or a value its schema allows, where it lists them or gives an
+    example)."""
     enums = {
-        p["name"]: p["schema"]["enum"][0] for p in (op or {}).get("parameters", []) if "enum" in p["schema"]
+        p["name"]: (p["schema"].get("enum") or p["schema"]["examples"])[0]
+        for p in (op or {}).get("parameters", [])
+        if p["in"] == "path" and ("enum" in p["schema"] or "examples" in p["schema"])
     }
     return re.sub(r"\{([^}]+)\}", lambda m: enums.get(m.group(1), "x_missing"), path)
 

@@ -27,7 +27,9 @@ async def test_members_on_the_organisations_server_join_share_and_ask_through_th
         # alice asks; the organisation's own requests list has it; accepted, both sides hold the signed record
         await alice.api("POST", "/api/org/join", {"address": org.acct})
         await settle(*nodes)
-        (waiting,) = [r for r in await org.api("GET", "/api/federation/requests") if r["actor"] == alice.actor]
+        (waiting,) = [
+            r for r in await org.api("GET", "/api/federation/requests") if r["actor"] == alice.actor
+        ]
         assert waiting["type"] == "member"
         await org.api("POST", "/api/federation/requests/accept", {"id": waiting["id"]})
         await settle(*nodes)

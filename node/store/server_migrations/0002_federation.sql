@@ -2,7 +2,7 @@
 -- touches these tables; federation/ports.py declares what they answer). Every row that belongs to one account
 -- names it (`account`: its name, never reused, docs/ARCHITECTURE.md §8); the cache of remote actors, the health
 -- of remote hosts and the workers are the server's, shared by every account. A graph database made before this
--- kept these tables itself: graph migration 0010 set them aside and the server moves their rows here.
+-- kept these tables itself: graph migration 0012 set them aside and the server moves their rows here.
 -- Times are Unix seconds (REAL) from federation's clock. Queue rows follow docs/ARCHITECTURE.md §3.3: state,
 -- when it last changed, when to try next, a lock expiry (and which worker holds it) and an attempt count.
 
