@@ -17,7 +17,7 @@ from federation import FEDERATION, Federation, FederationContext, RemoteActor
 from federation.ports import CardVersion
 from node.config import Config, FederationConfig, NodeConfig, ServerConfig
 from node.keys import KeyRing
-from node.store.db import Database
+from node.store.sqlite.db import Database
 
 
 class BenchGraph:

@@ -24,13 +24,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from node.keys import ActorKeys  # noqa: E402
-from node.store.db import GRAPH_MIGRATIONS, SERVER_MIGRATIONS, Database  # noqa: E402
-from node.store.sqlite_accounts import SqliteAccounts  # noqa: E402
+from node.store.sqlite.accounts import SqliteAccounts  # noqa: E402
+from node.store.sqlite.db import GRAPH_MIGRATIONS, SERVER_MIGRATIONS, Database  # noqa: E402
 
 
 def _bench_node():  # type: ignore[no-untyped-def]
@@ -70,7 +71,7 @@ async def add_small_accounts(data: Path, count: int, template: Path) -> None:
                 graph_file=graph,
                 token_sha256=None,
                 keys=pems,
-                now="2026-12-01T00:00:00Z",
+                now=datetime(2026, 12, 1, tzinfo=UTC),
             )
     finally:
         await db.close()

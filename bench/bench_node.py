@@ -30,8 +30,8 @@ import aiohttp
 import aiosqlite
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from node.store.driver import sqlite
-from node.store.rows import refresh_fts
+from node.store.sqlite.driver import sqlite
+from node.store.sqlite.rows import refresh_fts
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -225,7 +225,7 @@ def generate(db_path: Path, n: int, seed: int = 7) -> float:
         conn.executemany("INSERT INTO circle_member (circle_pk, person_pk) VALUES (?,?)", members)
         conn.execute("COMMIT")
     conn.close()
-    # The search rows, built by the store's own code (node.store.rows.refresh_fts) in one transaction.
+    # The search rows, built by the store's own code (node.store.sqlite.rows.refresh_fts) in one transaction.
     asyncio.run(_refresh_search(db_path, base))
     conn = sqlite.connect(db_path, isolation_level=None)
     conn.execute("INSERT INTO person_fts(person_fts) VALUES ('optimize')")

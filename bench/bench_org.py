@@ -28,6 +28,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from ipaddress import ip_network
 from pathlib import Path
@@ -48,8 +49,8 @@ from node.federation_wiring import setup_federation  # noqa: E402
 from node.keys import KeyRing, save_node_key  # noqa: E402
 from node.org_port import NodeOrgPort  # noqa: E402
 from node.server import Server, new_token, token_digest  # noqa: E402
-from node.store.db import Database  # noqa: E402
-from node.store.sqlite_org import words  # noqa: E402
+from node.store.org import words  # noqa: E402
+from node.store.sqlite.db import Database  # noqa: E402
 
 FIRST = ["Jane", "John", "Ada", "Alan", "Grace", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Frances",
          "Edsger", "Radia", "Tim", "Sophie", "Niklaus", "Donald", "Hedy", "Claude", "Katherine", "Ines", "Omar",
@@ -212,12 +213,11 @@ async def served(tmp: Path, name: str, *, organization: bool = False) -> AsyncIt
     keys = KeyRing.generate()
     save_node_key(config.data_dir, keys.node_rsa, None)
     server = await Server.open(config)
-    graph_file = f"accounts/{name}.sqlite3"
-    await (await Database.open(config.data_dir / graph_file)).close()
+    graph_file = await server.store.create_graph(name)
     await server.accounts.create(
         name=name, type="Organization" if organization else "Person", display_name=name.title(),
         graph_file=graph_file, token_sha256=token_digest(name), keys=keys.actor.to_pems(None),
-        now="2026-11-22T00:00:00Z",
+        now=datetime(2026, 11, 22, tzinfo=UTC),
     )  # fmt: skip
     # Borrowed for the whole run: the server's pool closes a graph no request used for a minute
     # (node/server.py), and the bench reads the organisation's tables directly, between requests.
@@ -283,7 +283,7 @@ async def main() -> None:
         tmp = Path(tmpdir)
         async with served(tmp, "acme", organization=True) as org, served(tmp, "mia") as mia:
             start = time.perf_counter()
-            await load(org.ctx.db, people, shares, org.fed.urls.owner)
+            await load(org.ctx.store.db, people, shares, org.fed.urls.owner)
             port = org.fed.org
             assert isinstance(port, NodeOrgPort)
             counts = await port.org.counts()

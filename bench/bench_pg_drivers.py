@@ -1,7 +1,7 @@
 """PostgreSQL drivers on Kith's query shapes: psycopg 3 (async, psycopg_pool) beside asyncpg, in the same run,
 directly and through PgBouncer in transaction mode (issue #14; the decision is in specs/POSTGRESQL.md).
 
-Shapes, read off node/store/sqlite_people.py, sqlite_insights.py, sqlite_import.py and federation/store.py:
+Shapes, read off node/store/sqlite/people.py, sqlite_insights.py, sqlite_import.py and federation/store.py:
   point read    one person by its id (person_pk(), get_person())
   page of 50    a page of people, then their identities and circles by key (list_people() + load_people())
   batch insert  2,000 identity rows: COPY, INSERT ... SELECT FROM unnest(arrays), executemany (imports)

@@ -24,7 +24,8 @@ from bridges.linkedin import LinkedInBridge
 from node.graph import Graph
 from node.importer import Importer
 from node.restore import check_document
-from node.store import Database, GraphStore
+from node.store.sqlite.db import Database
+from node.store.sqlite.store import SqliteGraphStore
 
 
 async def run(rows: int) -> None:
@@ -35,7 +36,7 @@ async def run(rows: int) -> None:
         source = await Database.open(tmp / "source.sqlite3")
         target = await Database.open(tmp / "target.sqlite3")
         try:
-            graph = Graph(GraphStore.sqlite(source))
+            graph = Graph(SqliteGraphStore.of(source))
             await Importer(graph.store).run(LinkedInBridge(), csv)
             doc = await graph.export_json()
             values = sum(len(spec["rows"]) * len(spec["columns"]) for spec in doc["tables"].values())
@@ -45,7 +46,7 @@ async def run(rows: int) -> None:
             json.loads(json.dumps(doc))
             baseline = time.perf_counter() - start
 
-            empty = Graph(GraphStore.sqlite(target))
+            empty = Graph(SqliteGraphStore.of(target))
             start = time.perf_counter()
             check_document(doc, empty, empty.clock())
             checked = time.perf_counter() - start

@@ -34,7 +34,7 @@ from node.cli import main as cli_main
 from node.config import load_config
 from node.context import AccountContext
 from node.server import read_token
-from node.store.driver import sqlite
+from node.store.sqlite.driver import sqlite
 
 TARGET_MS = 200
 FIRST = [

@@ -7,7 +7,7 @@ shared, and queues them to the organisation's personal inbox by the normal deliv
 ``Remove``, batched). What was queued is recorded after it is queued: a crash between sends it again, which
 changes nothing there (versions), and nothing is ever lost. It runs after each change of consent, when the
 organisation's info changes, at start and in the inbox loop's quiet moments when the graph changed (a
-fingerprint of it, node/store/sqlite_org_member.py). At send time a share to an organisation the member no
+fingerprint of it, node/store/sqlite/org_member.py). At send time a share to an organisation the member no
 longer belongs to is withdrawn.
 
 The organisation's side: records are taken only from an active member, each signed by that member

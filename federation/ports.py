@@ -211,7 +211,7 @@ class GraphPorts(Protocol):
 
 
 class FederationStore(Protocol):
-    """Every row federation keeps (the SQLite implementation is node/store/sqlite_federation.py).
+    """Every row federation keeps (the SQLite implementation is node/store/sqlite/federation.py).
 
     Writes are durable when they return. Queue claims take rows atomically, so that two workers never take the
     same row, and stamp them with the claiming ``worker``. Bulk state changes are only those

@@ -4,7 +4,7 @@ store as one account sees it.
 - ``BULK_TRANSITIONS``: the state changes a store implementation may make in bulk SQL, where no row-by-row check
   runs (claims, lock releases, dead-lettering, superseding, expiry). Each is checked against the lifecycles of
   protocol/states.py when this module loads; an implementation checks its own list against this one when it
-  loads (node/store/sqlite_federation.py), so no transition happens in SQL that the tables do not declare.
+  loads (node/store/sqlite/federation.py), so no transition happens in SQL that the tables do not declare.
 - :func:`reused_id`: when an activity id already stored is a new request reusing it (the rule every
   implementation keeps, issue 19).
 - :class:`AccountStore`: the store bound to one account. Everything federation does as an account goes through

@@ -704,7 +704,7 @@ async def _put_disclosure(request: web.Request) -> web.Response:
 )
 async def _list_blocks(request: web.Request) -> web.Response:
     rows = await _graph(request).blocked()
-    return json_response({"items": [{"uri": u, "source": s, "created_at": c} for u, s, c in rows]})
+    return json_response({"items": [as_json(b) for b in rows]})
 
 
 @route(
@@ -763,8 +763,8 @@ async def _import_json(request: web.Request) -> web.Response:
 async def _backup(request: web.Request) -> web.Response:
     ctx = request[ACCOUNT]
     stamp = iso(ctx.graph.clock()).replace(":", "").replace("-", "")
-    dest = ctx.config.data_dir / "backups" / f"{ctx.name}-{stamp}.sqlite3"
-    await ctx.db.backup(dest)
+    dest = ctx.config.data_dir / "backups" / f"{ctx.name}-{stamp}{ctx.store.backup_suffix}"
+    await ctx.store.backup(dest)
     return json_response({"path": str(dest), "bytes": dest.stat().st_size}, status=201)
 
 

@@ -20,7 +20,7 @@ from node.graph import MAX_NAME, MAX_PAGE, MAX_TEXT
 from node.models import PERSON_FIELDS, VERIFICATION_LEVELS
 from node.owner_card import CARD_FIELDS
 from node.restore import EXPORT_FORMAT, READABLE_VERSIONS
-from node.store.sqlite_export import EXPORT_TABLES
+from node.store.export import EXPORT_TABLES
 from protocol.addresses import IdentityKind
 
 __all__ = [

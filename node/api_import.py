@@ -26,7 +26,7 @@ from node.api_schema import Param, dataclass_schema, nullable, obj, text
 from node.config import passphrase_from_env
 from node.context import AccountContext
 from node.errors import BadInput, NotFound
-from node.graph import iso, new_id
+from node.graph import new_id
 from node.http import json_response, read_upload
 from node.importer import Importer
 from node.models import as_json
@@ -142,7 +142,7 @@ _RUN_STATE = obj(
 async def start_import(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     run_id = new_id("imp")
-    # The run's lock first: the sweep of left-behind runs (ImportStore.sweep) leaves its upload alone.
+    # The run's lock first: the sweep of left-behind runs (Imports.sweep) leaves its upload alone.
     lock = await ctx.store.imports.claim(run_id)
     upload_dir: Path | None = None
     try:
@@ -194,15 +194,15 @@ async def get_import(request: web.Request) -> web.Response:
     run_id = request.match_info["id"]
     stored = await ctx.store.imports.get_run(run_id)
     live = ctx.imports.get(run_id)
-    if stored is not None and stored["status"] == "running" and live is None:
+    if stored is not None and stored.status == "running" and live is None:
         # Run by another process (`kith import`), or left behind by one that was killed: the sweep tells.
-        await ctx.store.imports.sweep(iso(ctx.graph.clock()))
+        await ctx.store.imports.sweep(ctx.graph.clock())
         stored = await ctx.store.imports.get_run(run_id)
     if live is not None and live.finished:
         live = None  # the stored run says how it ended
     if stored is None and live is None:
         raise NotFound(f"no import with id {run_id!r}", field="id")
-    doc: dict[str, Any] = dict(stored) if stored is not None else {"id": run_id, "status": "running"}
+    doc: dict[str, Any] = as_json(stored) if stored is not None else {"id": run_id, "status": "running"}
     if live is not None:  # running, or its worker has committed and its upload is being removed: not over yet
         doc.update(status="running", source=live.source, name=live.name, summary=None, finished_at=None)
         doc["progress"] = {"phase": live.phase, "rows": live.rows, "rows_per_second": round(live.rate)}

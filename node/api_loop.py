@@ -43,7 +43,7 @@ from node.importer import Importer
 from node.messaging import message_person
 from node.models import as_json
 from node.reach import ReachAction, actions, reach, set_preferred
-from node.store.sqlite_capture import Proposal
+from node.store.capture import Proposal
 
 __all__: list[str] = []
 

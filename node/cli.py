@@ -32,8 +32,6 @@ from node.errors import NodeError
 from node.files import write_private
 from node.keys import KeyError_, save_node_key
 from node.models import Page, Person, as_json
-from node.store import SchemaTooNew
-from node.store.driver import sqlite
 from protocol.errors import KithError
 
 __all__ = ["CliError", "build_parser", "main", "restored_said"]
@@ -123,7 +121,7 @@ def _print_person(p: Person) -> None:
 
 
 def _print_tie_strength(p: Person) -> None:
-    """The score people are listed by, and the parts it is the sum of (node/store/tie_strength.py)."""
+    """The score people are listed by, and the parts it is the sum of (node/store/sqlite/tie_strength.py)."""
     if p.tie_strength is None or not p.tie_strength_parts:
         return
     parts = " + ".join(f"{part.name} {part.points:.2f}" for part in p.tie_strength_parts)
@@ -748,12 +746,9 @@ async def _cmd_backup(args: argparse.Namespace) -> int:
         from node.graph import iso
 
         stamp = iso(ctx.graph.clock()).replace(":", "").replace("-", "")
-        dest = (
-            Path(args.output)
-            if args.output
-            else ctx.config.data_dir / "backups" / f"{ctx.name}-{stamp}.sqlite3"
-        )
-        await ctx.db.backup(dest)
+        default = ctx.config.data_dir / "backups" / f"{ctx.name}-{stamp}{ctx.store.backup_suffix}"
+        dest = Path(args.output) if args.output else default
+        await ctx.store.backup(dest)
         size = dest.stat().st_size
         _out(args, {"path": str(dest), "bytes": size}, lambda: print(f"backed up to {dest} ({size:,} bytes)"))
         return 0
@@ -1083,17 +1078,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return sync_code
         code: int = asyncio.run(args.fn(args))
         return code
-    except (CliError, ConfigError, KeyError_, SchemaTooNew) as exc:
+    except (CliError, ConfigError, KeyError_) as exc:
         print(f"kith: {exc}", file=sys.stderr)
+    # NodeError includes the store's errors (node/store/errors.py), whose messages say what to do next.
     except (NodeError, KithError) as exc:
         where = f" ({exc.field})" if exc.field else ""
         print(f"kith: {exc.message}{where}", file=sys.stderr)
-    except sqlite.Error as exc:
-        print(
-            f"kith: the database could not be used ({exc}); if the file is damaged, restore a copy made by "
-            "`kith backup`",
-            file=sys.stderr,
-        )
     except OSError as exc:  # a file or folder given on the command line that cannot be written or read
         where = f": {exc.filename}" if exc.filename else ""
         print(f"kith: {exc.strerror or exc}{where}", file=sys.stderr)

@@ -58,15 +58,12 @@ def account_of(args: argparse.Namespace) -> str | None:
 
 def _token(data: Path, account: str | None) -> str:
     from node.errors import NodeError
-    from node.server import SERVER_FILE, choose_account, read_token
-    from node.store.sqlite_accounts import read_registry
+    from node.server import choose_account, read_token
+    from node.store import read_accounts
 
-    if not (data / SERVER_FILE).exists():
-        raise SystemExit(f"no Kith server in {data}; run `kith init` first (or pass --data)")
     try:
-        row = choose_account(
-            read_registry(str(data / SERVER_FILE)), account, load_config(data).server.default_account
-        )
+        config = load_config(data)
+        row = choose_account(read_accounts(config), account, config.server.default_account)
         return read_token(data, row.name)
     except NodeError as exc:
         raise SystemExit(exc.message) from None

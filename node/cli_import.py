@@ -22,7 +22,6 @@ from node.cli import CliError, _with_ctx
 from node.cli_capture import CAPTURE_SOURCES, cmd_link_capture, cmd_sync_capture, register_link_flags
 from node.config import passphrase_from_env
 from node.context import AccountContext
-from node.graph import iso
 from node.importer import Importer, ImportProgress, ImportSummary, summary_json
 from node.link_secrets import SecretError
 from node.models import as_json
@@ -188,17 +187,17 @@ async def cmd_imports(args: argparse.Namespace) -> int:
 
     async def run(ctx: AccountContext) -> int:
         # Runs a killed node or `kith import` left behind are marked first, so that none shows as running.
-        await ctx.store.imports.sweep(iso(ctx.graph.clock()))
+        await ctx.store.imports.sweep(ctx.graph.clock())
         runs = await ctx.store.imports.recent_runs(args.limit)
         if args.json:
-            print(json.dumps(runs, ensure_ascii=False, indent=2))
+            print(json.dumps(as_json(runs), ensure_ascii=False, indent=2))
             return 0
         if not runs:
             print("no imports yet; import an export with `kith import PATH`")
         for r in runs:
-            summary = r["summary"] or {}
-            what = f"{summary.get('rows', 0):,} rows" if r["status"] == "done" else r["error"] or "running"
-            print(f"{r['id']}  {r['started_at']}  {r['source']:<9} {r['status']:<8} {r['name']}: {what}")
+            summary = r.summary or {}
+            what = f"{summary.get('rows', 0):,} rows" if r.status == "done" else r.error or "running"
+            print(f"{r.id}  {r.started_at}  {r.source:<9} {r.status:<8} {r.name}: {what}")
         return 0
 
     return await _with_ctx(args, run)

@@ -17,8 +17,7 @@ from node.graph import Clock, Graph, utcnow
 from node.import_jobs import ImportJobs
 from node.keys import KeyRing
 from node.models import AccountRow
-from node.store import Database, GraphStore
-from node.store.sqlite_federation_rows import AccountFederationRows
+from node.store import GraphStore
 
 if TYPE_CHECKING:
     from node.server import Server
@@ -30,7 +29,6 @@ __all__ = ["AccountContext"]
 class AccountContext:
     server: Server
     account: AccountRow
-    db: Database
     store: GraphStore
     graph: Graph
     imports: ImportJobs
@@ -38,14 +36,13 @@ class AccountContext:
     owns_server: bool = field(default=False, repr=False)
 
     @classmethod
-    def build(cls, server: Server, account: AccountRow, db: Database) -> AccountContext:
-        store = GraphStore.sqlite(db)
-        graph = Graph(store, server.clock, federation=AccountFederationRows(server.db, account.name))
+    def build(cls, server: Server, account: AccountRow, store: GraphStore) -> AccountContext:
+        graph = Graph(store, server.clock, federation=server.store.account_federation(account.name))
         # one set of import worker processes for the whole server, whichever account imports
         imports = ImportJobs(
             store, graph.clock, graph.phone_region, workers=server.import_workers, owns_workers=False
         )
-        return cls(server=server, account=account, db=db, store=store, graph=graph, imports=imports)
+        return cls(server=server, account=account, store=store, graph=graph, imports=imports)
 
     @property
     def config(self) -> Config:
@@ -81,7 +78,7 @@ class AccountContext:
     ) -> AccountContext:
         """Open the server in ``config.data_dir`` and the account ``account`` (default: the server's default
         account); closing the context closes the server too. ``progress`` is told what a long migration is
-        doing (Database.open)."""
+        doing."""
         from node.server import Server
 
         server = await Server.open(config, passphrase=passphrase, clock=clock, progress=progress)

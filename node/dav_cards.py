@@ -5,10 +5,10 @@
   condition that fails is answered 412 and changes nothing, so two devices editing one card cannot overwrite
   each other unseen.
 - A PUT is read whole and checked before anything is written; what it says is written in one transaction
-  (node/store/sqlite_dav.py), with provenance "carddav" and the app password that sent it. The card Kith stores
+  (node/store/sqlite/dav.py), with provenance "carddav" and the app password that sent it. The card Kith stores
   differs from the one sent (Kith's own fields, its UID), so a PUT answers without an ETag: RFC 6352 §6.3.2.3
   has the client fetch the card again.
-- A DELETE archives the person (node/store/sqlite_dav.py says why); from a circle's book the person leaves it.
+- A DELETE archives the person (node/store/sqlite/dav.py says why); from a circle's book the person leaves it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The records the CardDAV service and its store exchange (node/dav.py, node/store/sqlite_dav.py): plain frozen
+"""The records the CardDAV service and its store exchange (node/dav.py, node/store/sqlite/dav.py): plain frozen
 values, nothing of SQLite in them, so that a second storage engine implements the same methods."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from node.store.sqlite_people import IdentityInput
+from node.store.people import IdentityInput
 
 __all__ = [
     "ALL_BOOK",

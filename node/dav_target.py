@@ -10,7 +10,7 @@ The URL space (RFC 6352 §7, discovered from /.well-known/carddav, RFC 6764)::
     /dav/addressbooks/NAME/CIRCLE-ID/       a circle the owner published
     /dav/addressbooks/NAME/BOOK/CARD.vcf    a card
 
-Versions: a card's ETag is its change counter (node/store/sqlite_dav.py), the same for its 3.0 and 4.0 forms (a
+Versions: a card's ETag is its change counter (node/store/sqlite/dav.py), the same for its 3.0 and 4.0 forms (a
 client compares the ETag of a PROPFIND, which names no version, with the one it stored after a multiget that
 asked for 4.0: two ETags would make it download every card on every sync). A sync token names the database's
 epoch and the counter, so a token from a replaced or restored database is refused, not misread.

@@ -35,7 +35,7 @@ from bridges.vcard import PHOTO_LIMIT, parse_vcard_birthday
 from node.dav_records import CardIdentity, CardRow
 from node.errors import BadInput
 from node.graph import MAX_TEXT, Graph, _circle_name, _date, _photo_url, _text
-from node.store.sqlite_people import IdentityInput
+from node.store.people import IdentityInput
 from protocol.errors import InvalidRecord
 
 __all__ = [

@@ -8,7 +8,7 @@ cadence suggestions drawn from each person's own rhythm ("you talk to Ada every 
 Each item has a stable key naming its occurrence (``due:PERSON:DATE``, ``birthday:PERSON:YEAR``...): the owner
 snoozes it or marks it done by key, and a new occurrence (the next due date, next year's birthday) is a new
 item. Digests go out daily or weekly per account, at most once per period even across restarts: the period is
-claimed in the account's database before the mail is sent (node/store/sqlite_outreach.py).
+claimed in the account's database before the mail is sent (node/store/outreach.py).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from node.errors import BadInput, Conflict
 from node.graph import _int, iso
-from node.store.sqlite_outreach import SqliteOutreach
 from protocol.addresses import normalize_acct
 from protocol.errors import InvalidRecord, KithError
 
@@ -244,7 +243,7 @@ def _next_birthday(text: str, today: date) -> tuple[date, int | None] | None:
 async def cadence_suggestions(ctx: AccountContext, *, limit: int = 5) -> list[DigestItem]:
     """Cadences drawn from each person's own rhythm, for people with no cadence of their own."""
     now = ctx.graph.clock()
-    rows = await SqliteOutreach(ctx.db).rhythms(
+    rows = await ctx.store.outreach.rhythms(
         since=iso(now - timedelta(days=180)), min_count=4, limit=200, days=11
     )
     out: list[tuple[float, DigestItem]] = []
@@ -307,7 +306,7 @@ async def build_digest(ctx: AccountContext, *, include_hidden: bool = False) -> 
             )
         )
     birthdays = []
-    for pid, name, text in await SqliteOutreach(ctx.db).birthdays():
+    for pid, name, text in await ctx.store.outreach.birthdays():
         nxt = _next_birthday(text, today)
         if nxt is None or (nxt[0] - today).days > BIRTHDAYS_WITHIN:
             continue
@@ -333,7 +332,7 @@ async def build_digest(ctx: AccountContext, *, include_hidden: bool = False) -> 
         items.extend(await source(ctx))
     items.extend(await cadence_suggestions(ctx))
     if not include_hidden:
-        hidden = await SqliteOutreach(ctx.db).hidden(iso(now))
+        hidden = await ctx.store.outreach.hidden(iso(now))
         items = [i for i in items if i.key not in hidden]
     return Digest(account=ctx.name, generated_at=iso(now), items=tuple(items))
 
@@ -355,12 +354,12 @@ async def snooze(ctx: AccountContext, key: str, days: Any = 1) -> str:
     if isinstance(days, bool) or not 1 <= n <= 365:
         raise BadInput("days must be a whole number from 1 to 365", field="days")
     until = iso(ctx.graph.clock() + timedelta(days=n))
-    await SqliteOutreach(ctx.db).set_reminder(_check_key(key), "snoozed", until, ctx.graph.now())
+    await ctx.store.outreach.set_reminder(_check_key(key), "snoozed", until, ctx.graph.now())
     return until
 
 
 async def mark_done(ctx: AccountContext, key: str) -> None:
-    await SqliteOutreach(ctx.db).set_reminder(_check_key(key), "done", None, ctx.graph.now())
+    await ctx.store.outreach.set_reminder(_check_key(key), "done", None, ctx.graph.now())
 
 
 # -- mail ------------------------------------------------------------------------------------------------------
@@ -450,7 +449,7 @@ async def send_scheduled(
     digest = await build_digest(ctx)
     if digest.empty:
         return None  # nothing to say: the period stays open, in case something comes up later in it
-    outreach = SqliteOutreach(ctx.db)
+    outreach = ctx.store.outreach
     if not await outreach.claim_digest(period, iso(now), iso(now - _RETRY_AFTER)):
         return None
     subject, text = render_text(digest, ctx.config.base_url)

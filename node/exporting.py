@@ -29,7 +29,8 @@ from node.link_secrets import is_sealed
 from node.models import Person, Relationship
 from node.owner_card import CARD_META_KEYS, card_from_meta
 from node.restore import EXPORT_FORMAT, check_document
-from node.store.sqlite_federation_rows import FEDERATION_TABLES
+from node.store.export import ExportedTable
+from node.store.federation import FEDERATION_TABLES
 from protocol.errors import InvalidRecord
 from protocol.vocab import relationship_term
 
@@ -185,26 +186,28 @@ async def export_document(graph: Graph) -> dict[str, Any]:
     raw = await graph.store.export.export_all(
         (*CARD_META_KEYS, DIGEST_SETTINGS), meta_prefixes=(SETTINGS_PREFIX,)
     )
-    card, disclosure = card_from_meta(raw["meta"])
+    card, disclosure = card_from_meta(raw.meta)
     capture = {
         key.removeprefix(SETTINGS_PREFIX): json.loads(value)
-        for key, value in raw["meta"].items()
+        for key, value in raw.meta.items()
         if key.startswith(SETTINGS_PREFIX) and value is not None
     }
-    tables: dict[str, Any] = raw["tables"]
+    tables: dict[str, Any] = {
+        name: {"columns": list(t.columns), "rows": t.rows} for name, t in raw.tables.items()
+    }
     if graph.federation is not None:
         tables.update(await graph.federation.export_tables())
     _leave_out_open_tokens(tables["bridge_link"])
     return {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
-        "schema": raw["schema"],
+        "schema": raw.schema,
         "exported_at": graph.now(),
         "notes": list(EXPORT_NOTES),
         "tables": tables,
         "card": card,
         "disclosure": disclosure,
-        "digest": settings_from_meta(raw["meta"].get(DIGEST_SETTINGS)),
+        "digest": settings_from_meta(raw.meta.get(DIGEST_SETTINGS)),
         "capture": capture,
     }
 
@@ -231,7 +234,11 @@ async def restore_document(graph: Graph, doc: Any) -> dict[str, int]:
     the process die between the two, the same restore run again finds exactly its rows there and goes on."""
     checked = await asyncio.to_thread(check_document, doc, graph, graph.clock())
     federation = {t: v for t, v in checked.tables.items() if t in FEDERATION_TABLES}
-    tables = {t: v for t, v in checked.tables.items() if t not in FEDERATION_TABLES}
+    tables = {
+        name: ExportedTable(columns=tuple(cols), rows=rows)
+        for name, (cols, rows) in checked.tables.items()
+        if name not in FEDERATION_TABLES
+    }
     # The account must hold none of the meta rows restored (its own card, digest or link settings), besides
     # the card's.
     meta_keys = tuple(dict.fromkeys((*CARD_META_KEYS, *checked.meta)))

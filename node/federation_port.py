@@ -46,8 +46,7 @@ from node.owner_card import (
     public_fields,
 )
 from node.owner_card import circles_seeing_anything as _circles_seeing
-from node.store import IdentityInput
-from node.store.sqlite_messages import SqliteMessages
+from node.store import IdentityInput, RelationshipInput
 from protocol.errors import InvalidRecord
 from protocol.vocab import relationship_term
 
@@ -160,7 +159,7 @@ class NodeGraphPort(GraphPort):
     async def remote_actor_seen(self, actor: RemoteActor, *, source: ActorSource) -> str | None:
         idents = self._actor_identities(actor)
         person = await self._person_of([i.uri for i in idents])
-        now = self.graph.now()
+        now = self.graph.clock()
         if person is None and source not in PERSON_SOURCES:
             return None  # someone the owner does not deal with: not a person in their graph
         if person is None:
@@ -203,7 +202,7 @@ class NodeGraphPort(GraphPort):
 
     async def actor_gone(self, actor_id: str) -> None:
         uri = self.graph.normalize(actor_id, "url").uri
-        now = self.graph.now()
+        now = self.graph.clock()
         for gone in self._account_of(await self._person_of([uri]), uri):
             await self.store.people.set_identity_state(
                 gone, state="gone", moved_to=None, verification=None, now=now
@@ -212,7 +211,7 @@ class NodeGraphPort(GraphPort):
     async def actor_moved(self, old_id: str, new_actor: RemoteActor) -> None:
         old_uri = self.graph.normalize(old_id, "url").uri
         person = await self._person_of([old_uri])
-        now = self.graph.now()
+        now = self.graph.clock()
         if person is None:
             await self.remote_actor_seen(new_actor, source="move")
             return
@@ -250,7 +249,7 @@ class NodeGraphPort(GraphPort):
                 identities=[
                     self.graph.identity_input(uri, kind="url", source=FEDIVERSE, source_record_id=actor_id)
                 ],
-                now=self.graph.now(),
+                now=self.graph.clock(),
             )
         return person
 
@@ -296,7 +295,7 @@ class NodeGraphPort(GraphPort):
             source_record_id=actor_id,
             identities=list(uniq.values()),
             fields={k: v for k, v in fields.items() if v},
-            now=self.graph.now(),
+            now=self.graph.clock(),
         )
 
     async def relationship_confirmed(self, actor_id: str, record: Mapping[str, Any]) -> None:
@@ -306,21 +305,25 @@ class NodeGraphPort(GraphPort):
         except InvalidRecord:
             term = relationship_term("contact")
         since = record.get("since")
-        fields = {
-            "type": term.name,
-            "iri": term.iri,
-            "direction": "mutual" if record.get("mutual") else "outgoing",
-            "since": since if isinstance(since, str) and _is_date(since) else None,
-            "how_we_met": _str(record.get("howWeMet")),
-            "status": "accepted" if record.get("status", "active") == "active" else "revoked",
-        }
+        relationship = RelationshipInput(
+            type=term.name,
+            iri=term.iri,
+            direction="mutual" if record.get("mutual") else "outgoing",
+            since=since if isinstance(since, str) and _is_date(since) else None,
+            how_we_met=_str(record.get("howWeMet")),
+            status="accepted" if record.get("status", "active") == "active" else "revoked",
+        )
         await self.store.peers.upsert_record_relationship(
-            rel_id=new_id("r"), person_id=person.id, record=dict(record), fields=fields, now=self.graph.now()
+            rel_id=new_id("r"),
+            person_id=person.id,
+            record=dict(record),
+            relationship=relationship,
+            now=self.graph.clock(),
         )
 
     async def relationship_revoked(self, actor_id: str, record_id: str) -> None:
         try:
-            await self.store.peers.set_record_status(record_id, "revoked", self.graph.now())
+            await self.store.peers.set_record_status(record_id, "revoked", self.graph.clock())
         except NotFound:
             return  # nothing of ours to revoke
 
@@ -332,7 +335,7 @@ class NodeGraphPort(GraphPort):
             return  # a stranger's message does not make them a person (issue #12 §1)
         now = self.graph.clock()
         when = message.published if message.published is not None and message.published <= now else now
-        await SqliteMessages(self.store.db).record(
+        await self.store.messages.record(
             person_id=person.id,
             interaction_id=new_id("i"),
             object_id=message.object_id,

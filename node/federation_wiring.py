@@ -1,5 +1,5 @@
 """Plugs federation into the node, in this one place (docs/ARCHITECTURE.md §2): its settings from the node's
-configuration, its store over the server database (node/store/sqlite_federation.py), the server's accounts as
+configuration, its store over the server database (node/store/sqlite/federation.py), the server's accounts as
 its local actors and their graphs as its graph ports (node/federation_port.py), their organisation records as
 its org ports (node/org_port.py); its public routes and workers; and its owner API under /api/federation and
 /api/org (behind the node's bearer auth, documented in the OpenAPI). What the

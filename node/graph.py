@@ -30,8 +30,10 @@ from node.models import (
     Person,
     Relationship,
 )
-from node.store import GraphStore, IdentityInput
-from node.store.sqlite_federation_rows import AccountFederationRows
+from node.store import GraphStore, IdentityInput, InteractionInput, RelationshipInput
+from node.store.federation import AccountFederation
+from node.store.merges import SuggestionInput
+from node.store.misc import BlockedAddress
 from protocol.addresses import Address, fediverse_guess, normalize
 from protocol.errors import InvalidRecord
 from protocol.vocab import CHANNELS, relationship_term
@@ -113,10 +115,6 @@ def parse_when(value: Any, field: str) -> datetime:
     return moment
 
 
-def _julian(moment: datetime) -> float:
-    return moment.timestamp() / 86400.0 + 2440587.5
-
-
 #: Unicode's control characters (category Cc: U+0000-001F and U+007F-009F) but tab and newline, and the
 #: surrogates (category Cs); one regular expression each, as a restore checks millions of values with them.
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -194,7 +192,7 @@ def _photo_url(value: Any) -> str | None:
     return url
 
 
-def _relationship_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+def _relationship_fields(data: Mapping[str, Any]) -> RelationshipInput:
     """A relationship's own fields (type and its IRI from protocol/vocab.py, direction, since, how_we_met)."""
     try:
         term = relationship_term(str(data.get("type", "")))
@@ -203,16 +201,16 @@ def _relationship_fields(data: Mapping[str, Any]) -> dict[str, Any]:
     direction = data.get("direction") or ("mutual" if term.mutual else "outgoing")
     if direction not in ("outgoing", "incoming", "mutual"):
         raise BadInput("direction must be outgoing, incoming or mutual", field="direction")
-    return {
-        "type": term.name,
-        "iri": term.iri,
-        "direction": direction,
-        "since": _date(data.get("since"), "since"),
-        "how_we_met": _text(data.get("how_we_met"), "how_we_met", limit=MAX_TEXT),
-    }
+    return RelationshipInput(
+        type=term.name,
+        iri=term.iri,
+        direction=direction,
+        since=_date(data.get("since"), "since"),
+        how_we_met=_text(data.get("how_we_met"), "how_we_met", limit=MAX_TEXT),
+    )
 
 
-def _interaction_fields(data: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+def _interaction_fields(data: Mapping[str, Any], now: datetime) -> InteractionInput:
     """An interaction's own fields; ``occurred_at`` defaults to ``now`` and may not be more than a day after it."""
     channel = data.get("channel", "message")
     if channel not in CHANNELS:
@@ -223,12 +221,12 @@ def _interaction_fields(data: Mapping[str, Any], now: datetime) -> dict[str, Any
     when = parse_when(data["occurred_at"], "occurred_at") if data.get("occurred_at") else now
     if when > now + timedelta(days=1):
         raise BadInput("occurred_at is in the future; log interactions that happened", field="occurred_at")
-    return {
-        "occurred_at": iso(when),
-        "channel": channel,
-        "initiated_by": initiated_by,
-        "summary": _text(data.get("summary"), "summary", limit=MAX_TEXT) or "",
-    }
+    return InteractionInput(
+        occurred_at=when,
+        channel=channel,
+        initiated_by=initiated_by,
+        summary=_text(data.get("summary"), "summary", limit=MAX_TEXT) or "",
+    )
 
 
 def _list(value: Any, field: str) -> list[Any]:
@@ -260,7 +258,7 @@ class Graph:
         clock: Clock = utcnow,
         *,
         phone_region: str | None = None,
-        federation: AccountFederationRows | None = None,
+        federation: AccountFederation | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -373,7 +371,7 @@ class Graph:
             person_id=new_id("p"),
             fields=fields,
             identities=idents,
-            now=self.now(),
+            now=self.clock(),
             circles=circles,
             notes=notes,
         )
@@ -390,11 +388,11 @@ class Graph:
         fields = self._person_fields(data, creating=False)
         if "display_name" in fields and not fields["display_name"]:
             raise BadInput("display_name must not be empty", field="display_name")
-        return await self._shown(await self.store.people.update_person(person_id, fields, self.now()))
+        return await self._shown(await self.store.people.update_person(person_id, fields, self.clock()))
 
     async def get_person(self, person_id: str) -> Person:
-        """One person in full, with their tie strength and its parts (node/store/tie_strength.py)."""
-        return await self.store.people.get_person(person_id, now_jd=_julian(self.clock()))
+        """One person in full, with their tie strength and its parts (node/store/sqlite/tie_strength.py)."""
+        return await self.store.people.get_person(person_id, strength_at=self.clock())
 
     async def _shown(self, changed: Person) -> Person:
         """A person just changed, as ``get_person`` shows them: every answer about one person has one shape."""
@@ -402,7 +400,7 @@ class Graph:
 
     async def archive(self, person_id: str, archived: bool = True) -> Person:
         status = "archived" if archived else "active"
-        return await self._shown(await self.store.people.set_status(person_id, status, self.now()))
+        return await self._shown(await self.store.people.set_status(person_id, status, self.clock()))
 
     async def delete_person(self, person_id: str) -> None:
         await self.store.people.delete_person(person_id)
@@ -422,7 +420,7 @@ class Graph:
             raise BadInput("order must be one of strength, name, recent, created", field="order")
         off, lim = _page(offset, limit)
         return await self.store.people.list_people(
-            status=status, circle=circle, order=order, offset=off, limit=lim, now_jd=_julian(self.clock())
+            status=status, circle=circle, order=order, offset=off, limit=lim, now=self.clock()
         )
 
     async def person_for_identity(self, raw: str, kind: str | None = None) -> Person | None:
@@ -448,7 +446,7 @@ class Graph:
             source=source,
             source_record_id=source_record_id,
         )
-        return await self._shown(await self.store.people.add_identity(person_id, ident, self.now()))
+        return await self._shown(await self.store.people.add_identity(person_id, ident, self.clock()))
 
     async def remove_identity(self, person_id: str, raw: str) -> Person:
         uri = self.normalize(raw).uri
@@ -472,11 +470,11 @@ class Graph:
             merged_id=merged_id,
             decided_by=by,
             evidence=ev,
-            now=self.now(),
+            now=self.clock(),
         )
 
     async def unmerge(self, merge_id: str) -> MergeRecord:
-        return await self.store.merges.unmerge(merge_id, self.now())
+        return await self.store.merges.unmerge(merge_id, self.clock())
 
     async def merges(self, person_id: str | None = None) -> list[MergeRecord]:
         return await self.store.merges.list_merges(person_id)
@@ -492,7 +490,7 @@ class Graph:
         index = await self.store.merges.identity_index()
         buckets: dict[tuple[str, str], set[str]] = defaultdict(set)
         addresses: dict[str, set[str]] = defaultdict(set)  # what each person's name may be a placeholder of
-        for _pk, pid, kind, uri, display in index:
+        for pid, kind, uri, display in index:
             for key in _match_keys(kind, uri, display):
                 buckets[key].add(pid)
             addresses[pid].update((uri, display, display.lstrip("@")))
@@ -518,8 +516,8 @@ class Graph:
                     else:
                         best = "suggested" if "suggested" in (current[0], tier) else "ask"
                         pairs[(a, b)] = (best, [*current[1], evidence])
-        rows = [(new_id("s"), a, b, tier, ev) for (a, b), (tier, ev) in pairs.items()]
-        return await self.store.merges.save_suggestions(rows, self.now()) if rows else 0
+        rows = [SuggestionInput(new_id("s"), a, b, tier, ev) for (a, b), (tier, ev) in pairs.items()]
+        return await self.store.merges.save_suggestions(rows, self.clock()) if rows else 0
 
     async def suggestions(self, *, status: str = "open", offset: Any = None, limit: Any = None) -> Page:
         if status not in ("open", "merged", "dismissed"):
@@ -540,7 +538,7 @@ class Graph:
     async def add_relationship(self, person_id: str, data: Mapping[str, Any]) -> Relationship:
         """A local typed relationship: "PERSON is OTHER's TYPE" (``other_person_id``), or, without another
         person, "PERSON is my TYPE" (the owner's). Types are protocol/vocab.py's terms."""
-        fields = _relationship_fields(data)
+        relationship = _relationship_fields(data)
         other = data.get("other_person_id")
         if other is not None and not isinstance(other, str):
             raise BadInput("other_person_id must be a person id", field="other_person_id")
@@ -550,8 +548,8 @@ class Graph:
             rel_id=new_id("r"),
             person_id=person_id,
             other_person_id=other or None,
-            fields=fields,
-            now=self.now(),
+            relationship=relationship,
+            now=self.clock(),
         )
 
     async def relationships(self, person_id: str | None = None) -> list[Relationship]:
@@ -571,9 +569,12 @@ class Graph:
             raise BadInput("people must list at least one person id", field="people")
         if len(people) > 1000:
             raise BadInput("an interaction may name at most 1000 people", field="people")
-        fields = _interaction_fields(data, self.clock())
+        now = self.clock()
         return await self.store.people.add_interaction(
-            interaction_id=new_id("i"), person_ids=list(dict.fromkeys(people)), fields=fields, now=self.now()
+            interaction_id=new_id("i"),
+            person_ids=list(dict.fromkeys(people)),
+            interaction=_interaction_fields(data, now),
+            now=now,
         )
 
     async def interactions(
@@ -588,7 +589,7 @@ class Graph:
     async def add_note(self, person_id: str, body: Any) -> Note:
         text = _text(body, "body", limit=MAX_TEXT, required=True)
         assert text is not None
-        return await self.store.people.add_note(person_id, note_id=new_id("n"), body=text, now=self.now())
+        return await self.store.people.add_note(person_id, note_id=new_id("n"), body=text, now=self.clock())
 
     async def notes(self, person_id: str) -> list[Note]:
         return await self.store.people.list_notes(person_id)
@@ -605,7 +606,7 @@ class Graph:
 
     async def create_circle(self, name: Any, cadence_days: Any = None) -> Circle:
         circle = await self.store.people.ensure_circle(
-            circle_id=new_id("c"), name=self._circle_name(name), now=self.now()
+            circle_id=new_id("c"), name=self._circle_name(name), now=self.clock()
         )
         if cadence_days is not None:
             circle = await self.set_circle_cadence(circle.name, cadence_days)
@@ -616,7 +617,7 @@ class Graph:
 
     async def set_membership(self, person_id: str, circle: Any, *, member: bool) -> Person:
         person = await self.store.people.set_membership(
-            person_id, circle_id=new_id("c"), name=self._circle_name(circle), member=member, now=self.now()
+            person_id, circle_id=new_id("c"), name=self._circle_name(circle), member=member, now=self.clock()
         )
         return await self._shown(person)
 
@@ -632,15 +633,13 @@ class Graph:
         days = _int(within_days, "within_days", 0, 3650, allow_none=False) or 0
         off, lim = _page(offset, limit)
         now = self.clock()
-        return await self.store.insights.due(
-            until=iso(now + timedelta(days=days)), now_jd=_julian(now), offset=off, limit=lim
-        )
+        return await self.store.insights.due(until=now + timedelta(days=days), now=now, offset=off, limit=lim)
 
     async def fading(self, *, limit: Any = None) -> list[FadingEntry]:
         _, lim = _page(0, limit)
         now = self.clock()
         return await self.store.insights.fading(
-            recent_start=iso(now - timedelta(days=90)), past_start=iso(now - timedelta(days=450)), limit=lim
+            recent_start=now - timedelta(days=90), past_start=now - timedelta(days=450), limit=lim
         )
 
     async def layers(self) -> list[LayerReport]:
@@ -663,25 +662,25 @@ class Graph:
         due_until = None
         if due_within_days is not None and due_within_days != "":
             days = _int(due_within_days, "due_within_days", 0, 3650, allow_none=False) or 0
-            due_until = iso(now + timedelta(days=days))
+            due_until = now + timedelta(days=days)
         return await self.store.insights.search(
             query,
             circle=circle,
             due_until=due_until,
             include_archived=include_archived,
-            now_jd=_julian(now),
+            now=now,
             offset=off,
             limit=lim,
         )
 
     # -- blocks -------------------------------------------------------------------------------------------
     async def block(self, raw: str, *, source: str = "owner") -> bool:
-        return await self.store.misc.block(self.normalize(raw).uri, source, self.now())
+        return await self.store.misc.block(self.normalize(raw).uri, source, self.clock())
 
     async def unblock(self, raw: str) -> bool:
         return await self.store.misc.unblock(self.normalize(raw).uri)
 
-    async def blocked(self) -> list[tuple[str, str, str]]:
+    async def blocked(self) -> list[BlockedAddress]:
         return await self.store.misc.blocked()
 
     # -- export -------------------------------------------------------------------------------------------
@@ -705,7 +704,7 @@ class Graph:
         offset = 0
         while True:
             page = await self.store.people.list_people(
-                status="active", circle=None, order="created", offset=offset, limit=batch, now_jd=0.0
+                status="active", circle=None, order="created", offset=offset, limit=batch, now=self.clock()
             )
             out.extend(page.items)
             if page.next_offset is None:

@@ -9,9 +9,9 @@ started.
     await ctx.imports.close()  # when its context closes (Server.close, or the pool closing an idle graph)
 
 Jobs are durable: a job is recorded as a running run (``store.imports``) before the request that asked for it is
-answered, and its lock is held until it ends (ImportStore.claim). A node killed part-way leaves the run
+answered, and its lock is held until it ends (Imports.claim). A node killed part-way leaves the run
 "running" with nobody holding its lock; the next start (``recover``) marks it failed as interrupted and removes
-its upload, and so does any later import (ImportStore.sweep). Each import runs in a worker process
+its upload, and so does any later import (Imports.sweep). Each import runs in a worker process
 (node/import_worker.py): nothing of it runs on the server's event loop or holds the server's GIL.
 """
 
@@ -30,7 +30,7 @@ from bridges.base import Bridge
 from node.graph import Clock, iso, new_id, utcnow
 from node.import_worker import ImportWorkers, WorkerGone
 from node.store import GraphStore
-from node.store.sqlite_import import INTERRUPTED, RunLock
+from node.store.imports import INTERRUPTED, RunClaim
 
 __all__ = ["KEEP_FINISHED", "ImportJob", "ImportJobs"]
 
@@ -98,7 +98,7 @@ class ImportJobs:
         """At start-up: mark the runs a stopped node (or a killed `kith import`) left running as interrupted,
         and remove their uploads; returns their ids. Uploads of the layout before durable jobs
         (``uploads/upload_*``) can belong to no live import and are removed too."""
-        marked = await self.store.imports.sweep(iso(self.clock()))
+        marked = await self.store.imports.sweep(self.clock())
         legacy = self.store.imports.folder.parent / "uploads"
         if legacy.is_dir():
             for old in legacy.glob("upload_*"):
@@ -120,7 +120,7 @@ class ImportJobs:
         name: str,
         remove: Path | None = None,
         job_id: str | None = None,
-        lock: RunLock | None = None,
+        lock: RunClaim | None = None,
     ) -> ImportJob:
         """Record an import of ``path`` and run it in the background. ``lock``: the run's lock, when the caller
         claimed it before saving an upload (else it is claimed here). ``remove`` (the folder an upload was
@@ -128,36 +128,38 @@ class ImportJobs:
         by then, or was refused. If this raises, nothing was started and the caller still owns ``lock``."""
         run_id = job_id or new_id("imp")
         owned = lock is None
-        lock = lock or await self.store.imports.claim(run_id)
+        claim = lock or await self.store.imports.claim(run_id)
         try:
-            now = iso(self.clock())
+            now = self.clock()
             await self.store.imports.sweep(now)  # runs a killed process left, before this one is recorded
             await self.store.imports.start_run(run_id=run_id, source=bridge.name, name=name, now=now)
         except BaseException:
             if owned:
-                lock.release()
+                claim.release()
             raise
         job = ImportJob(id=run_id, source=bridge.name, name=name, started=time.monotonic())
         self.jobs[job.id] = job
         for old in [j.id for j in self.jobs.values() if j.finished][:-KEEP_FINISHED]:
             del self.jobs[old]
         spec = {
-            "db": str(self.store.db.path),
+            "graph": self.store.location,
             "source": bridge.name,
             "path": str(path),
             "run_id": run_id,
             "name": name,
             "phone_region": self.phone_region,
-            "now": None if self.clock is utcnow else now,  # a test's clock; else the worker reads the time
+            "now": None
+            if self.clock is utcnow
+            else iso(now),  # a test's clock; else the worker reads the time
         }
         task = asyncio.get_running_loop().create_task(
-            self._run(job, spec, lock, remove), name=f"kith-import-{run_id}"
+            self._run(job, spec, claim, remove), name=f"kith-import-{run_id}"
         )
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return job
 
-    async def _run(self, job: ImportJob, spec: dict[str, Any], lock: RunLock, remove: Path | None) -> None:
+    async def _run(self, job: ImportJob, spec: dict[str, Any], lock: RunClaim, remove: Path | None) -> None:
         def progress(event: dict[str, Any]) -> None:
             job.phase, job.rows, job.elapsed = (
                 str(event["phase"]),
@@ -167,8 +169,8 @@ class ImportJobs:
             job.rate = job.rows / job.elapsed if job.elapsed > 0 else 0.0
 
         try:
-            # The node's writer waits while the worker writes (Database.write_elsewhere).
-            answer = await self.store.db.write_elsewhere(lambda: self.workers.run(spec, progress))
+            # The node's writes wait while the worker writes (GraphStore.hold_writes).
+            answer = await self.store.hold_writes(lambda: self.workers.run(spec, progress))
             if "summary" in answer:
                 job.summary, job.rows = answer["summary"], int(answer["summary"]["rows"])
             else:  # the worker recorded the failure on the run (Importer.run)
@@ -187,7 +189,7 @@ class ImportJobs:
                 job.error = f"{type(exc).__name__}: {exc}"
             with contextlib.suppress(Exception):
                 await self.store.imports.finish_run(
-                    run_id=job.id, status="failed", summary=None, error=job.error, now=iso(self.clock())
+                    run_id=job.id, status="failed", summary=None, error=job.error, now=self.clock()
                 )
         finally:
             if remove is not None:

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -41,15 +40,15 @@ from bridges.base import (
     InteractionDraft,
     RelatedDraft,
 )
-from node.graph import NO_NAME, iso, new_id, new_ids
-from node.store.rows import identity_search_text, names_search_text
-from node.store.sqlite_import import (
+from node.graph import NO_NAME, new_id, new_ids
+from node.store.imports import (
     PERSON_IMPORT_FIELDS,
     ChunkRows,
-    EncodedChunk,
     ImportSession,
     KnownIdentity,
     KnownRecord,
+    RelatedRow,
+    SuggestionRow,
 )
 from protocol.addresses import Address, normalize
 from protocol.errors import InvalidRecord
@@ -88,16 +87,11 @@ def _term(name: str) -> RelationshipTerm | None:
 class _Person:
     fields: dict[str, Any]  # PERSON_IMPORT_FIELDS and met_on
     new: bool  # created by this import
-    pending: bool  # not yet written (its search row is written with it, from idents and notes)
+    pending: bool  # not yet written (the next chunk taken writes it, with its identities and notes)
     placeholder: bool = False  # the name is only an address: a real name from any source replaces it
     # The fields as the database holds them, kept when they first change after the person is written (None:
     # the fields are what the database holds). Most people are never changed again: no copy is made for them.
     stored: dict[str, Any] | None = None
-    # The search words of a person not yet written ("display uri" of each identity, notes). Tuples, empty and
-    # shared once written: a list per person stays in the collector's view for the whole import, and the
-    # collector's full passes over a large import's caches are a good share of its time (specs/IMPORTS.md).
-    idents: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
 
 
 _NO_FIELDS: dict[str, Any] = dict.fromkeys(PERSON_IMPORT_FIELDS)  # a new person's fields before the draft's
@@ -367,12 +361,12 @@ class Resolution:
         missing = sorted(pk for pk in wanted if pk not in self.people)
         if missing:
             self.relationships.update(await self.s.relationship_types(missing))
-            for pk, row in (await self.s.people(missing)).items():
+            for pk, known in (await self.s.people(missing)).items():
                 self.people[pk] = _Person(
-                    fields={k: row[k] for k in (*PERSON_IMPORT_FIELDS, "met_on")},
+                    fields=known.fields,
                     new=pk >= self.first_person,  # read again after a merge: made by this import all the same
                     pending=False,
-                    placeholder=bool(row["placeholder"]) or row["display_name"] == NO_NAME,
+                    placeholder=known.placeholder or known.fields["display_name"] == NO_NAME,
                 )
         for name in sorted({n.strip()[:100] for c in live for n in c.draft.circles} - {""}):
             if name.casefold() not in self.circles:
@@ -509,9 +503,7 @@ class Resolution:
             self.rows.identities.append((ipk, pk, a.uri, str(a.kind), a.display, label, d.verification))
             self.idents[a.uri] = KnownIdentity(ipk, pk, d.verification, label)
             self.counts["identities_added"] += 1
-            if person.pending:  # its search row is written with it
-                person.idents += (identity_search_text(a.display, a.uri),)
-            else:
+            if not person.pending:  # a new person is found by what its chunk writes with it (ChunkRows)
                 self.refresh.add(pk)
         elif k.person_pk is None or self.find(k.person_pk) == pk:
             best = (
@@ -544,9 +536,7 @@ class Resolution:
             return
         key = hashlib.blake2b(f"{self.source}\x1f{rid}\x1f{text}".encode(), digest_size=12).hexdigest()
         self.rows.notes.append((f"n_imp{key}", pk, text))
-        if person.pending:
-            person.notes += (text,)
-        else:
+        if not person.pending:
             self.refresh.add(pk)
 
     def suggest(self, a: int, b: int, tier: str, evidence: list[dict[str, str]]) -> None:
@@ -580,7 +570,7 @@ class Resolution:
         self.next_interaction += 1
         summary = t.summary[:_MAX_TEXT]
         self.rows.interactions.append(
-            (ipk, iso(t.occurred_at), t.channel, t.initiated_by, summary, self.source, rid)  # id: in take()
+            (ipk, t.occurred_at, t.channel, t.initiated_by, summary, self.source, rid)  # id: in take()
         )
         self.rows.interaction_people.extend((pk, ipk) for pk in people)
         self.stats.update(people)
@@ -601,13 +591,7 @@ class Resolution:
             person = self.people[pk]
             f = person.fields  # a new person's fields hold every column (new_person)
             rows.people.append((pk, person_id, *_PERSON_ROW(f)))
-            names = names_search_text(
-                f["display_name"] or "", f["given_name"], f["family_name"], f["nickname"]
-            )
-            org = f"{f['organization'] or ''} {f['title'] or ''}"
-            rows.fts.append((pk, names, org, " ".join(person.idents) or None, " ".join(person.notes) or None))
             person.pending = False
-            person.idents, person.notes = (), ()
         for pk in self.dirty_people:
             person = self.people[pk]
             stored = person.stored or {}
@@ -618,8 +602,13 @@ class Resolution:
         # Search rows of people written before and changed since: rebuilt by this chunk's write, after its rows.
         rows.refresh = sorted({self.find(pk) for pk in self.refresh} | self.refresh)
         self.refresh = set()
+        # The store takes the rows now (and puts them in the form it writes) while the previous chunk's write
+        # may still run; the write itself starts when flush awaits it.
         snap = _Flush(
-            rows=rows.encode(), merges=self.merges, suggestions=self.suggestions, name_checks=self.name_checks
+            write=self.s.write(rows),
+            merges=self.merges,
+            suggestions=self.suggestions,
+            name_checks=self.name_checks,
         )
         self.rows, self.merges, self.suggestions, self.name_checks = ChunkRows(), [], {}, []
         self.pending_people, self.dirty_people = [], set()
@@ -633,12 +622,12 @@ class Resolution:
         self.addr_cache, self.known_interactions, self.relationships = {}, set(), set()
 
     async def flush(self, snap: _Flush) -> None:
-        await self.s.write(snap.rows)
+        await snap.write
         await self.apply_merges(snap)
         await self.name_suggestions(snap)
         if snap.suggestions:
-            rows_s = [
-                (new_id("s"), a, b, tier, json.dumps(ev, separators=(",", ":"), sort_keys=True))
+            rows_s: list[SuggestionRow] = [
+                (new_id("s"), a, b, tier, ev)
                 for (a, b), (tier, ev) in snap.suggestions.items()
                 if self.find(a) != self.find(b)
             ]
@@ -695,7 +684,7 @@ class Resolution:
         )
         idents = await self.s.identities(sorted(set(uris.values())))
         named = await self.s.people_named(sorted(names - {NO_NAME, ""}))
-        relationships: list[tuple[str, int, int, str, str, str, str | None]] = []
+        relationships: list[RelatedRow] = []
         notes = ChunkRows()
         for pk, r, rid in self.related:
             me = self.find(pk)
@@ -730,7 +719,7 @@ class Resolution:
             self.counts["relationships_added"] += await self.s.add_related(relationships)
         if notes.notes:
             notes.refresh = sorted(set(notes.refresh))
-            await self.s.write(notes.encode())  # counted with the other notes (finish reads the counts)
+            await self.s.write(notes)  # counted with the other notes (finish reads the counts)
 
     async def finish(self) -> None:
         await self.link_related()
@@ -749,7 +738,7 @@ class Resolution:
 
 @dataclass(slots=True)
 class _Flush:
-    rows: EncodedChunk
+    write: Awaitable[None]  # the chunk's rows, taken by the store (ImportSession.write)
     merges: list[tuple[int, int, list[dict[str, str]]]]
     suggestions: dict[tuple[int, int], tuple[str, list[dict[str, str]]]]
     name_checks: list[tuple[int, str]]

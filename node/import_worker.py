@@ -8,21 +8,21 @@ it a GIL, of its own (specs/IMPORTS.md, "Speed").
 
 How the two sides work together:
 
-- The node records the run and holds its lock (ImportStore.claim) before anything else; the worker only runs
+- The node records the run and holds its lock (Imports.claim) before anything else; the worker only runs
   it (``Importer.run(claimed=True)``) and records how it ended, in the import's own transaction.
-- While the worker runs, the node's writer is parked (Database.write_elsewhere): the import takes SQLite's
+- While the worker runs, the node's writes are held (GraphStore.hold_writes): the import takes the database's
   write lock without waiting for the node's writes, which queue behind it as they did behind an import run
   in the server.
 - The worker speaks JSON lines on its standard output (``ready``, ``progress``, then ``summary`` or ``error``)
   and reads one job from its standard input. When its standard input closes, because the node stopped or was
   killed, it exits at once without committing: an import never outlives the node that started it, and the
-  node's next start marks it interrupted (ImportStore.sweep).
+  node's next start marks it interrupted (Imports.sweep).
 - A worker takes 0.4 s to start (the interpreter and Kith's modules), so the node keeps one started and
   waiting (``ImportWorkers.warm``): at start-up, and again after each import ends.
 
     workers = ImportWorkers()
     workers.warm()
-    answer = await workers.run({"db": ..., "source": "linkedin", "path": ..., "run_id": ..., "name": ...},
+    answer = await workers.run({"graph": ..., "source": "linkedin", "path": ..., "run_id": ..., "name": ...},
                                progress=lambda p: ...)
     await workers.close()
 """
@@ -45,7 +45,7 @@ from bridges.base import ExportError
 from bridges.registry import bridge_for
 from node.graph import utcnow
 from node.importer import Importer, ImportProgress, summary_json
-from node.store import Database, GraphStore
+from node.store import open_graph_at
 
 __all__ = ["ImportWorkers", "WorkerGone", "main"]
 
@@ -165,9 +165,9 @@ async def _run(job: dict[str, Any], out: TextIO) -> dict[str, Any]:
 
     now = job.get("now")
     clock = (lambda: datetime.fromisoformat(now.replace("Z", "+00:00"))) if now else utcnow
-    db = await Database.open(job["db"], checkpoints=False)  # the node checkpoints after it (write_elsewhere)
+    store = await open_graph_at(job["graph"], background=True)  # the node's own store keeps up after it
     try:
-        importer = Importer(GraphStore.sqlite(db), clock=clock, phone_region=job.get("phone_region"))
+        importer = Importer(store, clock=clock, phone_region=job.get("phone_region"))
         summary = await importer.run(
             bridge_for(job["source"])(),
             Path(job["path"]),
@@ -183,4 +183,4 @@ async def _run(job: dict[str, Any], out: TextIO) -> dict[str, Any]:
         traceback.print_exc()
         return {"error": f"{type(exc).__name__}: {exc}"}
     finally:
-        await db.close()
+        await store.close()

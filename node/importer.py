@@ -12,12 +12,12 @@ Rules kept:
 - Re-importing the same export changes nothing: a record whose digest is unchanged is not touched. A newer
   export updates the person fields the owner has not edited since the last import of that record (the
   record's previous values are kept to tell), and adds what is new.
-- One import is one transaction (node/store/sqlite_import.py): a kill or an ExportError part-way leaves nothing.
+- One import is one transaction (node/store/imports.py): a kill or an ExportError part-way leaves nothing.
   Work is done by the chunk: one look-up per table for the whole chunk, then one statement writes it all, while
   the next chunk is resolved.
 - ``dry_run`` runs exactly the same resolution in the same transaction and rolls it back.
 - Nothing of an import runs on the caller's event loop when ``off_loop`` is set (the node's server): the
-  transaction's work runs in a thread with an event loop of its own (ImportStore.transaction). The server's
+  transaction's work runs in a thread with an event loop of its own (Imports.transaction). The server's
   file imports go further and run in a worker process (node/import_worker.py), with a GIL of their own.
   No interpreter-wide setting is changed for an import (docs/ARCHITECTURE.md §3; specs/IMPORTS.md, "Speed").
 
@@ -36,10 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from bridges.base import Bridge, ExportError, ImportItem
-from node.graph import Clock, iso, new_id, utcnow
+from node.graph import Clock, new_id, utcnow
 from node.import_resolve import MAX_SKIPPED_SHOWN, Resolution, is_verified_grade
 from node.store import GraphStore
-from node.store.sqlite_import import ImportSession
+from node.store.imports import ImportSession, RunClaim
 
 __all__ = [
     "CHUNK",
@@ -133,8 +133,8 @@ class Importer:
         another process holds the run's lock and recorded it (the node, for its import worker)."""
         shown = name or path.name
         run_id = run_id or new_id("imp")
-        now = iso(self.clock())
-        lock = None
+        now = self.clock()
+        lock: RunClaim | None = None
         if not dry_run:
             if not claimed:
                 lock = await self.store.imports.claim(run_id)
@@ -160,7 +160,7 @@ class Importer:
             if not dry_run:
                 message = str(exc) if isinstance(exc, ExportError) else f"{type(exc).__name__}: {exc}"
                 await self.store.imports.finish_run(
-                    run_id=run_id, status="failed", summary=None, error=message, now=iso(self.clock())
+                    run_id=run_id, status="failed", summary=None, error=message, now=self.clock()
                 )
             raise
         finally:
@@ -252,12 +252,12 @@ class Importer:
                     status="done",
                     summary=summary_json(summary),
                     error=None,
-                    now=iso(self.clock()),
+                    now=self.clock(),
                 )
             return summary
 
         try:
-            summary = await self.store.imports.transaction(iso(self.clock()), work, off_loop=self.off_loop)
+            summary = await self.store.imports.transaction(self.clock(), work, off_loop=self.off_loop)
         except _Rollback as rolled_back:
             summary = rolled_back.summary
         if progress is not None:

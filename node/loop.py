@@ -1,8 +1,9 @@
 """The running server's stay-in-touch loop (issue 16): per account, mail the digest once its period is due, and
 sync linked mailboxes and calendars every ``mail.capture_minutes``.
 
-Each cycle walks the active accounts one after another, each through ``server.borrow`` (its graph opened only
-for the step), so a server of many accounts holds few files open. Nothing is kept in memory between cycles: a
+Each cycle walks the active accounts one after another, each through ``server.borrow(keep_open=False)`` (its
+graph opened only for the step, and closed after it unless something else had it open), so a server of many
+accounts holds few files and threads open (bench/bench_accounts.py). Nothing is kept in memory between cycles: a
 digest's period is claimed in the account's own database before it is sent (node/digest.py), and a sync resumes
 from its stored cursors, so a restart loses nothing and sends nothing twice. ``run_once()`` lets tests step it.
 One account's failure is logged and does not stop the others.
@@ -82,7 +83,7 @@ class StayInTouchLoop:
         done: dict[str, list[str]] = {row.name: [] for row in rows}
         for row in rows:
             try:
-                async with self.server.borrow(row) as ctx:
+                async with self.server.borrow(row, keep_open=False) as ctx:
                     period = await send_scheduled(ctx, password=self.smtp_password, direct=self._direct(ctx))
                 if period is not None:
                     done[row.name].append(f"digest {period}")
@@ -93,7 +94,7 @@ class StayInTouchLoop:
         async def capture(row: AccountRow) -> None:
             async with gate:
                 try:
-                    async with self.server.borrow(row) as ctx:
+                    async with self.server.borrow(row, keep_open=False) as ctx:
                         done[row.name].extend(await self._capture(ctx))
                 except (NodeError, OSError, aiohttp.ClientError) as exc:
                     _log.warning("capture of account %s failed: %s", row.name, exc)

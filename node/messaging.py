@@ -4,7 +4,7 @@ API's ``POST /api/people/{id}/message`` and the form on the person's page all co
 The message goes to the person's fediverse account (the actor their record holds, else their ``acct:``
 address), as a Note addressed to that actor alone (federation/messages.py), through the outbox. It is then
 logged as an interaction (source ``fediverse``, channel ``message``), which resets the stay-in-touch clock, and
-kept in the graph's messages (node/store/sqlite_messages.py), so that the answer, which names this note in
+kept in the graph's messages (node/store/messages.py), so that the answer, which names this note in
 ``inReplyTo``, joins the same conversation. The text itself is not stored here, as no captured message's is:
 it lives in the note on the recipient's server.
 """
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from node.errors import Conflict, NotFound
 from node.graph import Graph, iso, new_id
 from node.models import Interaction, Person
-from node.store.sqlite_messages import MessageRow, SqliteMessages
+from node.store.messages import MessageRow
 
 if TYPE_CHECKING:
     from federation.service import AccountFederation
@@ -68,7 +68,7 @@ async def message_person(
         )
     message = await send_direct(fed, address, text, in_reply_to=in_reply_to)
     now = graph.now()
-    row, _new = await SqliteMessages(graph.store.db).record(
+    row, _new = await graph.store.messages.record(
         person_id=person.id,
         interaction_id=new_id("i"),
         object_id=message.object_id,

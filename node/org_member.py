@@ -19,7 +19,7 @@ from node.errors import BadInput, NotFound
 from node.graph import iso
 from node.org_port import NodeOrgPort
 from node.org_sharing import desired_records, shared_contact, summary
-from node.store.sqlite_org_member import ShareInputs
+from node.store.org import ShareInputs
 from protocol.org_records import OrganizationInfo
 from protocol.org_serialize import org_to_jsonld
 from protocol.vocab import SHARING_LEVELS

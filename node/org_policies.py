@@ -15,7 +15,7 @@ from typing import Any
 from federation import AccountFederation, org
 from node.context import AccountContext
 from node.org_port import NodeOrgPort
-from node.store.sqlite_org import words
+from node.store.org import words
 
 __all__ = ["person_policies"]
 

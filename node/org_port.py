@@ -1,5 +1,5 @@
 """Organisations as the node keeps them: node's implementation of federation.org_ports.OrgPort, over the
-account's own database (node/store/sqlite_org.py for an organisation's account, sqlite_org_member.py for a
+account's own graph store (node/store/org.py: OrgRecords for an organisation's account, MemberOrg for a
 person's) and its graph (node/org_sharing.py decides what a member shares).
 
 On the organisation's side this is where a received record meets the identity rules (an identifier merges
@@ -24,9 +24,8 @@ from federation.urls import Urls
 from node.graph import Graph, iso
 from node.import_resolve import is_verified_grade
 from node.org_sharing import desired_records, record_fields, record_id_for
-from node.store.db import Database
-from node.store.sqlite_org import IncomingRecord, OrgStore, fold
-from node.store.sqlite_org_member import MemberOrgStore, SentRow
+from node.store import GraphStore
+from node.store.org import IncomingRecord, SentRow, fold
 from protocol.addresses import normalize
 from protocol.errors import InvalidRecord
 from protocol.org_records import OrganizationInfo, SharedContact, SharedContactRemoval
@@ -64,16 +63,15 @@ class NodeOrgPorts:
     async def org_for(self, account: str) -> AsyncIterator[OrgPort]:
         async with self.server.borrow(account, removed_ok=True) as ctx:
             actor = Urls(ctx.config.base_url).of(ctx.account.name).owner
-            yield NodeOrgPort(ctx.db, ctx.graph, actor=actor)
+            yield NodeOrgPort(ctx.store, ctx.graph, actor=actor)
 
 
 class NodeOrgPort(OrgPort):
-    def __init__(self, db: Database, graph: Graph, *, actor: str) -> None:
-        self.db = db
+    def __init__(self, store: GraphStore, graph: Graph, *, actor: str) -> None:
         self.graph = graph
         self.actor = actor  # this account's actor (a member's record ids live under it)
-        self.org = OrgStore(db)
-        self.mine = MemberOrgStore(db)
+        self.org = store.org
+        self.mine = store.org_member
 
     def now(self) -> str:
         return self.graph.now()

@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from node.org_strength import relationship_strength
-from node.store.sqlite_org_member import PersonInput, ShareInputs
+from node.store.org import PersonInput, ShareInputs
 from protocol.org_records import (
     IDENTITY_SCHEMES,
     MAX_IDENTITIES,

@@ -23,7 +23,7 @@ from urllib.parse import quote
 from node.errors import NotFound
 from node.graph import Graph, new_id, parse_when
 from node.models import Identity, Interaction, Person
-from node.store.sqlite_outreach import SqliteOutreach
+from node.store import InteractionInput
 
 __all__ = ["ReachAction", "actions", "reach", "set_preferred"]
 
@@ -83,7 +83,7 @@ def _links(ident: Identity) -> tuple[str, str | None] | None:
 
 async def actions(graph: Graph, person: Person) -> list[ReachAction]:
     """Every identity of the person that can be acted on, the preferred one first."""
-    preferred = await SqliteOutreach(graph.store.db).preferred(person.id)
+    preferred = await graph.store.outreach.preferred(person.id)
     out: list[ReachAction] = []
     for n, ident in enumerate(person.identities):
         if ident.state != "active":
@@ -144,15 +144,13 @@ async def reach(
             and now - parse_when(recent.occurred_at, "occurred_at") < _SAME_OUTREACH
         ):
             return href, recent
-    fields = {
-        "occurred_at": graph.now(),
-        "channel": action.channel,
-        "initiated_by": "owner",
-        "summary": summary,
-        "source": "reach",
-    }
     interaction = await graph.store.people.add_interaction(
-        interaction_id=new_id("i"), person_ids=[person.id], fields=fields, now=graph.now()
+        interaction_id=new_id("i"),
+        person_ids=[person.id],
+        interaction=InteractionInput(
+            occurred_at=now, channel=action.channel, initiated_by="owner", summary=summary, source="reach"
+        ),
+        now=now,
     )
     return href, interaction
 
@@ -161,8 +159,8 @@ async def set_preferred(graph: Graph, person_id: str, n: int | None) -> ReachAct
     """Make identity ``n`` the person's preferred channel (None: no preference)."""
     if n is None:
         await graph.get_person(person_id)
-        await SqliteOutreach(graph.store.db).set_preferred(person_id, None, graph.now())
+        await graph.store.outreach.set_preferred(person_id, None, graph.now())
         return None
     _person, action = await _action(graph, person_id, n, None)
-    await SqliteOutreach(graph.store.db).set_preferred(person_id, action.uri, graph.now())
+    await graph.store.outreach.set_preferred(person_id, action.uri, graph.now())
     return action

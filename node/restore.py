@@ -5,7 +5,7 @@ older version, or someone who edited it. Every value of every row is checked by 
 the same field (node/restore_rules.py; the card by node/owner_card.py's), so that a restore can store nothing the
 API would refuse. The first value that fails stops the restore with an error naming the table, the row and the
 column; nothing has been written by then (the rows are written afterwards, in one transaction, by
-node/store/sqlite_export.py, which also computes again every value the node derives from other rows).
+the store (node/store/export.py), which also computes again every value the node derives from other rows).
 
 This is pure and CPU-bound (a large graph has millions of values): callers run it in a worker thread.
 """

@@ -333,7 +333,7 @@ PERSON_RULES: dict[str, Rule] = {
     "updated_at": _TIME,
 }
 
-#: The associations a merge snapshot names (node/store/sqlite_merge.py): stable keys, or row ids in old ones.
+#: The associations a merge snapshot names (node/store/merges.py): stable keys, or row ids in old ones.
 _SNAPSHOT_LISTS = (
     "identities",
     "relationships",
@@ -594,10 +594,10 @@ def check_row(table: str, row: dict[str, Any], graph: Graph, now: datetime) -> N
     elif table == "blocked_address" and "uri" in row:
         row["uri"] = graph.normalize(row["uri"]).uri
     elif table == "relationship":
-        fields = _relationship_fields(row)
-        if fields["type"] != row.get("type") or ("iri" in row and fields["iri"] != row["iri"]):
+        term = _relationship_fields(row)
+        if term.type != row.get("type") or ("iri" in row and term.iri != row["iri"]):
             raise BadInput(
-                f"type and iri must name one term of the vocabulary ({fields['type']} is {fields['iri']})",
+                f"type and iri must name one term of the vocabulary ({term.type} is {term.iri})",
                 field="iri",
             )
     elif table == "interaction" and "occurred_at" in row:

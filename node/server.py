@@ -1,10 +1,10 @@
 """One Kith server: one domain, one data folder, many accounts (docs/ARCHITECTURE.md §8).
 
-The server's own database (``server.sqlite3``) holds the account registry, the accounts' keys and federation's
-state (every row naming its account); each account's contact graph is a database file of its own under
-``accounts/`` (specs/STORAGE.md says why). A graph database is
-opened when something needs that account and closed again when nothing has used it for a while, so that a
-server of a thousand accounts holds a few open files, not a thousand.
+The server's own store holds the account registry, the accounts' keys and federation's state (every row naming
+its account); each account's contact graph is a store of its own (on SQLite a database file under
+``accounts/``: specs/STORAGE.md says why), opened through the server's store (node/store/factory.py chose the
+engine). A graph is opened when something needs that account and closed again when nothing has used it for a
+while, so that a server of a thousand accounts holds a few open graphs, not a thousand.
 
 Everything that belongs to one account is reached through an :class:`node.context.AccountContext`, which the
 server hands out by account (``await server.context(name)``); nothing in an account context can reach another
@@ -27,27 +27,22 @@ from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from node.config import USERNAME_PATTERN, USERNAME_SHAPE, Config, ConfigError
+from node.config import USERNAME_PATTERN, USERNAME_SHAPE, Config
 from node.errors import BadInput, Conflict, NotFound
 from node.files import tighten
 from node.graph import Clock, iso, utcnow
 from node.import_worker import ImportWorkers
 from node.keys import ActorKeys, KeyRing, load_node_key
 from node.models import AccountRow
-from node.store import Database
-from node.store.db import GRAPH_MIGRATIONS, SERVER_MIGRATIONS
-from node.store.sqlite_accounts import SqliteAccounts
-from node.store.sqlite_federation import SqliteFederation
-from node.store.sqlite_federation_rows import AccountFederationRows, move_graph_federation
+from node.store import GraphStore, ServerStore, open_server_store
+from node.store.factory import check_storage
 from protocol.states import ACCOUNT
 
 if TYPE_CHECKING:
     from node.context import AccountContext
 
 __all__ = [
-    "ACCOUNTS_DIR",
     "RESERVED_NAMES",
-    "SERVER_FILE",
     "TOKENS_DIR",
     "Server",
     "check_account_name",
@@ -60,8 +55,6 @@ __all__ = [
 
 _log = logging.getLogger("kith.server")
 
-SERVER_FILE = "server.sqlite3"
-ACCOUNTS_DIR = "accounts"
 TOKENS_DIR = "tokens"
 #: Names no account may take: the server's own actor, and words a person could mistake for the server itself.
 RESERVED_NAMES = frozenset(
@@ -70,7 +63,7 @@ RESERVED_NAMES = frozenset(
 #: How long the server trusts what it read about a token or an account (so `kith token rotate` and
 #: `kith account suspend`, run beside a live server, take effect within this many seconds).
 _TOKEN_TTL = 2.0
-#: Graph databases kept open although unused, and how long an unused one stays open.
+#: Graphs kept open although unused, and how long an unused one stays open.
 _POOL_IDLE = 16
 _POOL_IDLE_SECONDS = 60.0
 #: Seconds between two looks for removed accounts whose grace period is over (Server.purge_due).
@@ -151,7 +144,7 @@ def check_account_name(name: str) -> str:
 
 @dataclass
 class _Open:
-    db: Database
+    store: GraphStore
     users: int = 0
     last_used: float = 0.0
 
@@ -162,19 +155,15 @@ class Server:
     def __init__(
         self,
         config: Config,
-        db: Database,
+        store: ServerStore,
         *,
         passphrase: str | None,
         clock: Clock = utcnow,
-        progress: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
-        self.progress = progress  # told what a long migration of a graph database is doing
-        self.db = db
-        self.accounts = SqliteAccounts(db)
-        self.federation = SqliteFederation(
-            db
-        )  # federation's rows, every account's (node/federation_wiring.py)
+        self.store = store
+        self.accounts = store.accounts
+        self.federation = store.federation  # federation's rows, every account's (node/federation_wiring.py)
         self.passphrase = passphrase
         self.clock = clock
         self._graphs: dict[int, _Open] = {}
@@ -210,12 +199,7 @@ class Server:
         one log line (node/files.py); ``progress`` is told what a long migration is doing."""
         from node.upgrade import upgrade_one_owner_folder
 
-        if config.storage.backend != "sqlite":
-            # Refused rather than ignored: an operator who names PostgreSQL must not find the data in SQLite.
-            raise ConfigError(
-                "storage.url names PostgreSQL, which this version of Kith cannot use yet (specs/POSTGRESQL.md); "
-                "leave storage.url empty to use the embedded SQLite database"
-            )
+        check_storage(config)  # before anything is written for an engine this version cannot run
         changed = await asyncio.to_thread(_private_data_dir, config.data_dir)
         if changed:
             _log.warning(
@@ -227,17 +211,8 @@ class Server:
                 + (" …" if len(changed) > 10 else ""),
             )
         await upgrade_one_owner_folder(config, passphrase)
-        # four readers: federation's queues and caches live here too, beside the registry. Its inbox holds for
-        # a while the records a member shares with an organisation: a row rewritten (claimed, its body
-        # forgotten: federation/org_share.py) leaves no old copy on the disk (secure_delete)
-        db = await Database.open(
-            config.data_dir / SERVER_FILE,
-            schema=SERVER_MIGRATIONS,
-            reader_count=4,
-            progress=progress,
-            secure_delete=True,
-        )
-        server = cls(config, db, passphrase=passphrase, clock=clock, progress=progress)
+        store = await open_server_store(config, progress=progress)
+        server = cls(config, store, passphrase=passphrase, clock=clock)
         try:
             await server._move_federation()
         except BaseException:
@@ -246,26 +221,16 @@ class Server:
         return server
 
     async def _move_federation(self) -> None:
-        """Federation's rows that graph databases kept before they moved to the server database are moved
-        into it with their account (node/store/sqlite_federation.py), once for every account, so that
-        federation finds them before it touches any account. Each graph opened later is looked at again on
-        the way (Server._acquire), which costs one query."""
+        """Federation's rows that graphs kept before they moved to the server's store are moved into it with
+        their account (node/store/sqlite/federation_rows.py), once for every account, so that federation finds
+        them before it touches any account. Each graph opened later is looked at again on the way
+        (Server._acquire), which costs one query."""
         if await self.accounts.meta_get(_FEDERATION_MOVED) == "1":
             return
-        for row in await self.accounts.list(states=("active", "suspended", "removed")):
-            path = self.data_dir / row.graph_file
-            if not path.exists():
-                continue
-            db = await Database.open(path, schema=GRAPH_MIGRATIONS, reader_count=1, progress=self.progress)
-            try:
-                await move_graph_federation(db, self.db, row.name)
-            finally:
-                await db.close()
+        await self.store.move_graphs_federation(
+            await self.accounts.list(states=("active", "suspended", "removed"))
+        )
         await self.accounts.meta_set(_FEDERATION_MOVED, "1")
-
-    @classmethod
-    def exists(cls, data_dir: Path) -> bool:
-        return (data_dir / SERVER_FILE).exists() or (data_dir / "kith.sqlite3").exists()
 
     async def close(self) -> None:
         if self._sweeper is not None:
@@ -278,9 +243,9 @@ class Server:
             await ctx.imports.close()
         self._contexts.clear()
         for entry in list(self._graphs.values()):
-            await entry.db.close()
+            await entry.store.close()
         self._graphs.clear()
-        await self.db.close()
+        await self.store.close()
 
     def now(self) -> str:
         return iso(self.clock())
@@ -308,8 +273,8 @@ class Server:
             async with self._context_locks.setdefault(row.pk, asyncio.Lock()):
                 ctx = self._contexts.get(row.pk)
                 if ctx is None:
-                    db = await self._acquire(row)
-                    ctx = AccountContext.build(self, row, db)
+                    graph = await self._acquire(row)
+                    ctx = AccountContext.build(self, row, graph)
                     # imports a stopped node left running are marked interrupted, their uploads removed
                     await ctx.imports.recover()
                     self._contexts[row.pk] = ctx
@@ -320,11 +285,15 @@ class Server:
 
     @contextlib.asynccontextmanager
     async def borrow(
-        self, account: AccountRow | str | None = None, *, removed_ok: bool = False
+        self, account: AccountRow | str | None = None, *, removed_ok: bool = False, keep_open: bool = True
     ) -> AsyncIterator[AccountContext]:
         """The account's context for the length of one piece of work (a request): its graph is not closed
-        by the pool meanwhile."""
-        ctx = await self.context(account, removed_ok=removed_ok)
+        by the pool meanwhile. ``keep_open=False`` (a background walk over every account, such as the
+        stay-in-touch loop's) closes the graph again afterwards if this borrow opened it and nothing else uses
+        it, so that a walk over 1,000 accounts never holds 1,000 databases and their threads open."""
+        row = account if isinstance(account, AccountRow) else await self.resolve(account)
+        was_open = row.pk in self._graphs
+        ctx = await self.context(row, removed_ok=removed_ok)
         entry = self._graphs[ctx.account.pk]
         entry.users += 1
         try:
@@ -332,24 +301,36 @@ class Server:
         finally:
             entry.users -= 1
             entry.last_used = time.monotonic()
+            if not keep_open and not was_open:
+                await self._close_if_unused(ctx.account.pk)
 
-    async def _acquire(self, row: AccountRow) -> Database:
+    async def _close_if_unused(self, pk: int) -> None:
+        async with self._graph_lock:
+            entry = self._graphs.get(pk)
+            if entry is None or entry.users > (1 if pk in self._contexts else 0) or self._busy(pk):
+                return
+            del self._graphs[pk]
+            ctx = self._contexts.pop(pk, None)
+            if ctx is not None:
+                await ctx.imports.close()
+            await entry.store.close()
+
+    async def _acquire(self, row: AccountRow) -> GraphStore:
         async with self._graph_lock:
             entry = self._graphs.get(row.pk)
             if entry is None:
-                path = self.data_dir / row.graph_file
-                db = await Database.open(path, schema=GRAPH_MIGRATIONS, progress=self.progress)
+                graph = await self.store.open_graph(row.graph_file)
                 try:
-                    await move_graph_federation(db, self.db, row.name)
+                    await self.store.move_graph_federation(graph, row.name)
                 except BaseException:
-                    await db.close()
+                    await graph.close()
                     raise
-                entry = self._graphs[row.pk] = _Open(db)
+                entry = self._graphs[row.pk] = _Open(graph)
             entry.users += 1
             entry.last_used = time.monotonic()
             if self._sweeper is None:
                 self._sweeper = asyncio.get_running_loop().create_task(self._sweep(), name="kith-graph-pool")
-            return entry.db
+            return entry.store
 
     async def _sweep(self) -> None:
         while True:
@@ -381,7 +362,7 @@ class Server:
                 ctx = self._contexts.pop(pk, None)
                 if ctx is not None:
                     await ctx.imports.close()
-                await entry.db.close()
+                await entry.store.close()
                 closed += 1
         return closed
 
@@ -426,7 +407,7 @@ class Server:
         return row is not None and row.pk == account.pk
 
     async def set_token(self, account: AccountRow, token: str) -> None:
-        await self.accounts.set_token(account.pk, token_digest(token), self.now())
+        await self.accounts.set_token(account.pk, token_digest(token), self.clock())
         self._tokens.clear()
         write_token(self.data_dir, account.name, token)
 
@@ -452,7 +433,7 @@ class Server:
     async def add_account(
         self, name: str, *, organization: bool = False, display_name: str = ""
     ) -> tuple[AccountRow, str]:
-        """Create an account: its keys, its graph database and its owner API token (returned once)."""
+        """Create an account: its keys, its graph and its owner API token (returned once)."""
         check_account_name(name)
         sealed = await self.keys_sealed()
         if sealed and not self.passphrase:
@@ -466,13 +447,7 @@ class Server:
             )
         keys = await asyncio.to_thread(ActorKeys.generate)
         pems = await asyncio.to_thread(keys.to_pems, self.passphrase if sealed else None)
-        graph_file = f"{ACCOUNTS_DIR}/{name}.sqlite3"
-        path = self.data_dir / graph_file
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-            stale.unlink(missing_ok=True)  # a file no registered account owns (an add that died half-way)
-        db = await Database.open(path, schema=GRAPH_MIGRATIONS, reader_count=1)
-        await db.close()
+        graph_file = await self.store.create_graph(name)
         token = new_token()
         row = await self.accounts.create(
             name=name,
@@ -481,7 +456,7 @@ class Server:
             graph_file=graph_file,
             token_sha256=token_digest(token),
             keys=pems,
-            now=self.now(),
+            now=self.clock(),
         )
         write_token(self.data_dir, name, token)
         self.registry_version += 1
@@ -491,15 +466,14 @@ class Server:
         """Move an account through protocol.states.ACCOUNT (suspend, resume, remove)."""
         row = await self.resolve(name)
         target = ACCOUNT.step(row.state, event)
-        extra: dict[str, str] = {}
+        now = self.clock()
+        removed_at = purge_after = None
         if target == "removed":
-            now = self.clock()
-            extra = {
-                "removed_at": iso(now),
-                "purge_after": iso(now + timedelta(days=self.config.accounts.purge_after_days)),
-            }
+            removed_at, purge_after = now, now + timedelta(days=self.config.accounts.purge_after_days)
         sources = tuple(t.source for t in ACCOUNT.transitions if t.event == event and t.target == target)
-        new = await self.accounts.set_state(row.pk, expect=sources, state=target, now=self.now(), **extra)
+        new = await self.accounts.set_state(
+            row.pk, expect=sources, state=target, now=now, removed_at=removed_at, purge_after=purge_after
+        )
         self._tokens.clear()
         self._names.clear()
         self.registry_version += 1
@@ -519,33 +493,29 @@ class Server:
             if ctx is not None:
                 await ctx.imports.close()
             if entry is not None:
-                await entry.db.close()
+                await entry.store.close()
         await self.accounts.forget(row.pk)
         self._tokens.clear()
         self._names.clear()
-        path = self.data_dir / row.graph_file
-        for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-            f.unlink(missing_ok=True)
+        await self.store.remove_graph(row.graph_file)
         _token_path(self.data_dir, row.name).unlink(missing_ok=True)
 
     async def purge_due(self) -> list[AccountRow]:
-        """Purge removed accounts whose grace period is over: their graph database, token and federation rows
+        """Purge removed accounts whose grace period is over: their graph, token and federation rows
         go; their row (and so their name) stays, and so does their actor's tombstone (410 for good)."""
-        now = self.now()
+        now = self.clock()
         purged = []
         for row in await self.accounts.list(states=("removed",)):
-            if row.purge_after is None or row.purge_after > now:
+            if row.purge_after is None or row.purge_after > iso(now):
                 continue
             async with self._graph_lock:
                 entry = self._graphs.pop(row.pk, None)
                 self._contexts.pop(row.pk, None)
                 if entry is not None:
-                    await entry.db.close()
-            path = self.data_dir / row.graph_file
-            for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-                f.unlink(missing_ok=True)
+                    await entry.store.close()
+            await self.store.remove_graph(row.graph_file)
             _token_path(self.data_dir, row.name).unlink(missing_ok=True)
-            await AccountFederationRows(self.db, row.name).purge()
+            await self.store.account_federation(row.name).purge()
             purged.append(await self.accounts.set_state(row.pk, expect=("removed",), state="purged", now=now))
             _log.info("purged account %s (removed %s)", row.name, row.removed_at)
         return purged

@@ -10,41 +10,24 @@ What the old folder holds, and where each thing goes:
 - ``keys/node-rsa.pem``: still the server's Application actor key.
 
 The server database is built under a temporary name and renamed into place only when it is complete, so a kill
-part-way leaves the old folder as it was and the next start upgrades again from the beginning.
+part-way leaves the old folder as it was and the next start upgrades again from the beginning
+(node/store/sqlite/legacy.py: such folders only ever existed on SQLite; node/store/factory.py asks it).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from pathlib import Path
 
 from node.config import Config
+from node.graph import utcnow
 from node.keys import LEGACY_OWNER_FILES, KeyError_
-from node.store import Database
-from node.store.db import SERVER_MIGRATIONS
-from node.store.driver import sqlite
-from node.store.sqlite_accounts import SqliteAccounts
+from node.store.factory import upgrade_one_owner_store, upgrading_one_owner_folder
 from protocol.errors import LocalError
 from protocol.keys import load_private_key_pem
 
-__all__ = ["LEGACY_DATABASE", "upgrade_one_owner_folder"]
+__all__ = ["upgrade_one_owner_folder"]
 
 _log = logging.getLogger("kith.upgrade")
-
-LEGACY_DATABASE = "kith.sqlite3"
-
-
-def _legacy_token_digest(path: Path) -> str | None:
-    conn = sqlite.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        try:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'owner_token_sha256'").fetchone()
-        except sqlite.Error:
-            return None
-        return None if row is None else str(row[0])
-    finally:
-        conn.close()
 
 
 def _sealed(pem: str) -> bool:
@@ -56,13 +39,11 @@ def _sealed(pem: str) -> bool:
 
 
 async def upgrade_one_owner_folder(config: Config, passphrase: str | None) -> bool:
-    """Make ``server.sqlite3`` for a one-owner folder; False when there was nothing to upgrade."""
-    from node.server import SERVER_FILE, write_token
+    """Make the server's store for a one-owner folder; False when there was nothing to upgrade."""
+    from node.server import write_token
 
     data_dir = config.data_dir
-    target = data_dir / SERVER_FILE
-    legacy = data_dir / LEGACY_DATABASE
-    if target.exists() or not legacy.exists():
+    if not upgrading_one_owner_folder(config):
         return False
     name = config.node.username
     keys_dir = data_dir / "keys"
@@ -78,29 +59,15 @@ async def upgrade_one_owner_folder(config: Config, passphrase: str | None) -> bo
     sealed = _sealed(pems["rsa"])
     if sealed and not passphrase:
         raise KeyError_("this folder's keys are encrypted: set KITH_PASSPHRASE to upgrade it")
-    partial = target.with_name(target.name + ".partial")
-    for f in (partial, partial.with_name(partial.name + "-wal"), partial.with_name(partial.name + "-shm")):
-        f.unlink(missing_ok=True)
-    db = await Database.open(partial, schema=SERVER_MIGRATIONS, reader_count=1)
-    try:
-        accounts = SqliteAccounts(db)
-        from node.graph import iso, utcnow
-
-        now = iso(utcnow())
-        await accounts.create(
-            name=name,
-            type=config.node.actor_type,
-            display_name=config.node.display_name,
-            graph_file=LEGACY_DATABASE,
-            token_sha256=_legacy_token_digest(legacy),
-            keys=pems,
-            now=now,
-        )
-        await accounts.meta_set("keys_sealed", "1" if sealed else "0")
-        await accounts.meta_set("upgraded_from", f"a one-owner folder (schema of {LEGACY_DATABASE})")
-    finally:
-        await db.close()
-    os.replace(partial, target)
+    await upgrade_one_owner_store(
+        config,
+        name=name,
+        type=config.node.actor_type,
+        display_name=config.node.display_name,
+        keys=pems,
+        sealed=sealed,
+        now=utcnow(),
+    )
     old_token = data_dir / "token"
     if old_token.exists():
         write_token(data_dir, name, old_token.read_text().strip())

@@ -29,10 +29,10 @@ from bridges.ical import calendar_items
 from node.capture.imap import CaptureResult
 from node.capture.links import CaldavLink, caldav_links, password_of
 from node.errors import NotFound
-from node.graph import Clock, iso, utcnow
+from node.graph import Clock, utcnow
 from node.importer import Importer
 from node.store import GraphStore
-from node.store.sqlite_import import ImportSession
+from node.store.imports import ImportSession
 
 __all__ = ["MAX_RESPONSE", "MULTIGET", "sync_caldav"]
 
@@ -205,7 +205,7 @@ async def _sync_one(
                 link.account,
                 link.url,
                 {"etags": etags, "recurring": sorted(recurring)},
-                iso(clock()),
+                clock(),
             )
     except _Stop as exc:
         result.status = "failed" if result.messages == 0 else "interrupted"
@@ -216,15 +216,15 @@ async def _sync_one(
             f"the calendar server could not be read ({type(exc).__name__}: {exc}); everything read before "
             "was kept: run `kith sync caldav` again to resume"
         )
-    stamp = iso(clock())
+    moment = clock()
     if result.status == "complete":
         result.message = (
             f"read {result.messages:,} changed calendar entries; {result.interactions_added:,} meetings added, "
             f"{result.people_proposed:,} people added from attendees"
         )
-        await store.links.update("caldav", link.account, stamp, last_sync_at=stamp, last_error=None)
+        await store.links.update("caldav", link.account, moment, last_sync_at=moment, last_error=None)
     else:
-        await store.links.update("caldav", link.account, stamp, last_error=result.message[:500])
+        await store.links.update("caldav", link.account, moment, last_error=result.message[:500])
     return result
 
 

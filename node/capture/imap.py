@@ -4,7 +4,7 @@ Rules kept:
 - Headers only (node/capture/mail.py says which); a partial fetch bounds each message's header block, so a
   message with ten thousand recipients costs at most ``_HEADER_BYTES``.
 - Resumable: each folder's resume point is (UIDVALIDITY, last UID stored). A batch of messages and the resume
-  point after it are written in one transaction (node/store/sqlite_capture.py), so a connection dropped
+  point after it are written in one transaction (node/store/capture.py), so a connection dropped
   mid-fetch keeps every batch before it and the next sync starts after the last one kept. A changed
   UIDVALIDITY starts the folder again from the first message; Message-IDs keep that from counting anything
   twice.
@@ -32,7 +32,7 @@ from node.capture.mail import HEADER_FIELDS, classify, parse_headers
 from node.errors import Conflict, NotFound
 from node.graph import Clock, iso, new_ids, utcnow
 from node.store import GraphStore
-from node.store.sqlite_capture import MailRow, SqliteCapture
+from node.store.capture import MailRow
 
 __all__ = ["BATCH", "CaptureResult", "ImapClient", "ImapError", "sync_imap", "uid_set"]
 
@@ -285,7 +285,7 @@ async def _sync_one(
     batch: int,
 ) -> CaptureResult:
     result = CaptureResult(source="imap", account=link.account, status="complete")
-    capture = SqliteCapture(store.db)
+    capture = store.capture
     password = await password_of(store, "imap", link.account, passphrase)
     client = ImapClient(link, password)
     owner = link.owner
@@ -347,15 +347,15 @@ async def _sync_one(
         )
     finally:
         await asyncio.to_thread(client.close)
-    now = iso(clock())
+    moment = clock()
     if result.status == "complete":
         result.message = (
             f"read {result.messages:,} new messages; {result.interactions_added:,} interactions added, "
             f"{result.people_proposed:,} people proposed"
         )
-        await store.links.update("imap", link.account, now, last_sync_at=now, last_error=None)
+        await store.links.update("imap", link.account, moment, last_sync_at=moment, last_error=None)
     else:
-        await store.links.update("imap", link.account, now, last_error=result.message[:500])
+        await store.links.update("imap", link.account, moment, last_error=result.message[:500])
     return result
 
 

@@ -12,6 +12,7 @@ import ipaddress
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ from node.capture.mail import fold_address
 from node.errors import BadInput, Conflict, NotFound
 from node.link_secrets import SecretError, open_secret, seal
 from node.store import GraphStore
+from node.store.links import LinkRow
 
 __all__ = [
     "CAPTURE_SOURCES",
@@ -277,7 +279,13 @@ async def _store(
 ) -> None:
     secret = seal({"password": password}, passphrase=passphrase, source=link.source, account=link.account)
     await store.links.put(
-        source=link.source, account=link.account, base_url=link.base_url, secret=secret, now=now
+        source=link.source,
+        account=link.account,
+        base_url=link.base_url,
+        secret=secret,
+        now=datetime.fromisoformat(
+            now
+        ),  # the loop's times are ISO-8601 text; the links' contract takes moments
     )
     await store.misc.meta_set(*link.meta)
 
@@ -329,12 +337,10 @@ async def link_caldav(
     return (await caldav_links(store, link.account))[0]
 
 
-async def _rows(
-    store: GraphStore, source: str, account: str | None
-) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+async def _rows(store: GraphStore, source: str, account: str | None) -> list[tuple[LinkRow, dict[str, Any]]]:
     out = []
     for row in await store.links.get(source, account):
-        raw = await store.misc.meta_get(_settings_key(source, row["account"]))
+        raw = await store.misc.meta_get(_settings_key(source, row.account))
         out.append((row, json.loads(raw) if raw else {}))
     if account is not None and not out:
         raise NotFound(f"no {source} link {account!r}; see `kith link {source}`", field="account")
@@ -344,7 +350,7 @@ async def _rows(
 async def imap_links(store: GraphStore, account: str | None = None) -> list[ImapLink]:
     return [
         ImapLink(
-            account=row["account"],
+            account=row.account,
             host=s.get("host", ""),
             port=int(s.get("port", 993)),
             security=s.get("security", "tls"),
@@ -353,10 +359,10 @@ async def imap_links(store: GraphStore, account: str | None = None) -> list[Imap
             me=tuple(s.get("me") or ()),
             subjects=bool(s.get("subjects")),
             ca_file=s.get("ca_file"),
-            status=row["status"],
-            last_sync_at=row["last_sync_at"],
-            last_error=row["last_error"],
-            encrypted=row["secret"].startswith("enc:"),
+            status=row.status,
+            last_sync_at=row.last_sync_at,
+            last_error=row.last_error,
+            encrypted=row.secret.startswith("enc:"),
         )
         for row, s in await _rows(store, "imap", account)
     ]
@@ -365,15 +371,15 @@ async def imap_links(store: GraphStore, account: str | None = None) -> list[Imap
 async def caldav_links(store: GraphStore, account: str | None = None) -> list[CaldavLink]:
     return [
         CaldavLink(
-            account=row["account"],
-            url=s.get("url", row["base_url"]),
+            account=row.account,
+            url=s.get("url", row.base_url),
             user=s.get("user", ""),
             me=tuple(s.get("me") or ()),
             ca_file=s.get("ca_file"),
-            status=row["status"],
-            last_sync_at=row["last_sync_at"],
-            last_error=row["last_error"],
-            encrypted=row["secret"].startswith("enc:"),
+            status=row.status,
+            last_sync_at=row.last_sync_at,
+            last_error=row.last_error,
+            encrypted=row.secret.startswith("enc:"),
         )
         for row, s in await _rows(store, "caldav", account)
     ]
@@ -384,7 +390,7 @@ async def password_of(store: GraphStore, source: str, account: str, passphrase: 
     if not rows:
         raise NotFound(f"no {source} link {account!r}", field="account")
     try:
-        creds = open_secret(rows[0]["secret"], passphrase=passphrase, source=source, account=account)
+        creds = open_secret(rows[0].secret, passphrase=passphrase, source=source, account=account)
     except SecretError as exc:
         raise Conflict(str(exc), field="passphrase") from None
     password = creds.get("password")

@@ -9,7 +9,7 @@ from node.capture.mail import fold_address
 from node.errors import BadInput, Conflict
 from node.graph import Graph, new_ids
 from node.models import Person
-from node.store.sqlite_capture import Proposal, SqliteCapture
+from node.store.capture import Proposal
 
 __all__ = ["accept_proposal", "dismiss_proposal", "list_proposals"]
 
@@ -22,13 +22,13 @@ def _address(raw: str) -> str:
 
 
 async def list_proposals(graph: Graph, *, limit: int = 200) -> list[Proposal]:
-    return await SqliteCapture(graph.store.db).proposals(limit=max(1, min(limit, 1000)))
+    return await graph.store.capture.proposals(limit=max(1, min(limit, 1000)))
 
 
 async def accept_proposal(graph: Graph, raw: str, *, name: str | None = None) -> tuple[Person, int]:
     """Make the proposed correspondent a person (or join the person who has the address already) and link their
     captured messages. Returns the person and how many messages became theirs."""
-    capture = SqliteCapture(graph.store.db)
+    capture = graph.store.capture
     address = _address(raw)
     found = await capture.proposal(address)
     if found.status == "dismissed":
@@ -51,7 +51,7 @@ async def accept_proposal(graph: Graph, raw: str, *, name: str | None = None) ->
 
 
 async def dismiss_proposal(graph: Graph, raw: str) -> None:
-    capture = SqliteCapture(graph.store.db)
+    capture = graph.store.capture
     address = _address(raw)
     await capture.proposal(address)
     await capture.set_proposal_status(address, "dismissed")

@@ -21,9 +21,8 @@ from bridges.base import Bridge, ExportError
 from bridges.registry import BRIDGES, bridge_for, detect
 from node.context import AccountContext
 from node.errors import BadInput, NotFound
-from node.graph import iso
 from node.import_jobs import ImportJob
-from node.store.sqlite_import import INTERRUPTED, RunLock
+from node.store.imports import INTERRUPTED, ImportRun, RunClaim
 
 __all__ = ["SOURCES", "import_status", "recent_imports", "start_import"]
 
@@ -47,7 +46,7 @@ def _bridge(source: str, path: Path, shown: str) -> type[Bridge]:
         ) from None
 
 
-async def start_import(ctx: AccountContext, source: str, path: Path, name: str, *, lock: RunLock) -> str:
+async def start_import(ctx: AccountContext, source: str, path: Path, name: str, *, lock: RunClaim) -> str:
     """Begin importing ``path``, an upload saved alone in ``imports/<run id>/`` by the upload handler
     (views_import), which claimed the run (``lock``); the folder is removed when the import is over."""
     bridge_cls = await asyncio.to_thread(_bridge, source, path, name)
@@ -63,9 +62,9 @@ async def import_status(ctx: AccountContext, import_id: str) -> dict[str, Any]:
     if job is not None:
         return job.as_json()
     stored = await ctx.store.imports.get_run(import_id)
-    if stored is not None and stored.get("status") == "running":
+    if stored is not None and stored.status == "running":
         # Run by another process (`kith import`), or left behind by one that was killed: the sweep tells.
-        await ctx.store.imports.sweep(iso(ctx.graph.clock()))
+        await ctx.store.imports.sweep(ctx.graph.clock())
         stored = await ctx.store.imports.get_run(import_id)
     if stored is None:
         raise NotFound(f"no import {import_id!r}")
@@ -75,35 +74,28 @@ async def import_status(ctx: AccountContext, import_id: str) -> dict[str, Any]:
 async def recent_imports(ctx: AccountContext, limit: int = 10) -> list[ImportJob]:
     """The latest imports, newest first: this node's live ones, then what the store recorded (so that an
     import a stopped node left behind is listed after a restart, saying it was interrupted)."""
-    await ctx.store.imports.sweep(iso(ctx.graph.clock()))  # a run nobody holds any more is shown as it ended
+    await ctx.store.imports.sweep(ctx.graph.clock())  # a run nobody holds any more is shown as it ended
     jobs = ctx.imports.recent()[:limit]
     known = {j.id for j in jobs}
     for stored in await ctx.store.imports.recent_runs(limit):
-        if stored["id"] not in known and len(jobs) < limit:
+        if stored.id not in known and len(jobs) < limit:
             jobs.append(_stored_job(stored))
     return jobs
 
 
-def _stored_job(stored: dict[str, Any]) -> ImportJob:
-    summary = stored.get("summary") or {}
-    status = stored.get("status")
-    if status == "running":  # another process runs it (`kith import`)
-        return ImportJob(
-            id=str(stored["id"]),
-            source=str(stored.get("source", "")),
-            name=str(stored.get("name", "")),
-            started=0.0,
-            phase="import",
-        )
+def _stored_job(stored: ImportRun) -> ImportJob:
+    summary = stored.summary or {}
+    if stored.status == "running":  # another process runs it (`kith import`)
+        return ImportJob(id=stored.id, source=stored.source, name=stored.name, started=0.0, phase="import")
     return ImportJob(
-        id=str(stored["id"]),
-        source=str(stored.get("source", "")),
-        name=str(stored.get("name", "")),
+        id=stored.id,
+        source=stored.source,
+        name=stored.name,
         started=0.0,
         phase="done",
         rows=int(summary.get("rows", 0)),
         elapsed=float(summary.get("seconds", 0.0)),
         finished=True,
-        error=stored.get("error") or (None if status == "done" else INTERRUPTED),
+        error=stored.error or (None if stored.status == "done" else INTERRUPTED),
         summary=summary or None,
     )

@@ -9,7 +9,6 @@ from aiohttp import web
 from node.capture.proposals import accept_proposal, dismiss_proposal, list_proposals
 from node.digest import build_digest, cadence_suggestions, mark_done, snooze
 from node.errors import BadInput
-from node.store.sqlite_outreach import SqliteOutreach
 from node.web.framework import Done, Form, PageResult, action, page, state
 from node.web.helpers import field, names_for
 
@@ -20,7 +19,7 @@ __all__: list[str] = []
 async def _home(request: web.Request) -> PageResult:
     ctx = state(request).ctx
     graph = ctx.graph
-    hidden = await SqliteOutreach(ctx.db).hidden(graph.now())
+    hidden = await ctx.store.outreach.hidden(graph.now())
     digest = await build_digest(ctx)
     due = await graph.due(within_days=0, limit=25)
     week = await graph.due(within_days=7, limit=40)

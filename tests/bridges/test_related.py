@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bridges.vcard import VCardBridge
-from node.store.driver import sqlite
+from node.store.sqlite.driver import sqlite
 from tests.bridges.cli import Kith, kith
 
 __all__ = ["kith"]  # a fixture, imported by name

@@ -17,7 +17,7 @@ from node.capture.proposals import accept_proposal, list_proposals
 from node.context import AccountContext
 from node.errors import BadInput
 from node.graph import iso
-from node.store.rows import fetch_all
+from node.store.sqlite.rows import fetch_all
 from tests.capture.servers import CuttingProxy, Dovecot
 from tests.conftest import T0, run_cli
 
@@ -67,7 +67,7 @@ async def sync(ctx: AccountContext, **kw: Any) -> Any:
 
 
 async def rows(ctx: AccountContext, sql: str, *args: Any) -> list[Any]:
-    return await ctx.db.read(lambda conn: fetch_all(conn, sql, args))
+    return await ctx.store.db.read(lambda conn: fetch_all(conn, sql, args))
 
 
 async def test_capture_logs_known_people_and_proposes_only_two_way_correspondents(
@@ -173,12 +173,12 @@ async def test_a_connection_dropped_mid_fetch_keeps_what_was_read_and_resumes(
     cursor = await ctx.store.links.cursor("imap", f"{user}@127.0.0.1:{proxy.port}", "INBOX")
     assert cursor is not None and cursor["uid"] == 10
     link_row = await ctx.store.links.get("imap", f"{user}@127.0.0.1:{proxy.port}")
-    assert "closed the connection" in link_row[0]["last_error"]
+    assert "closed the connection" in link_row[0].last_error
 
     # The same link, the server reachable again (straight, not through the proxy): the rest, once.
-    await ctx.store.links.update("imap", f"{user}@127.0.0.1:{proxy.port}", iso(T0), status="active")
+    await ctx.store.links.update("imap", f"{user}@127.0.0.1:{proxy.port}", T0, status="active")
     await link(ctx, dovecot, user, folders=["INBOX"])
-    await ctx.store.links.set_cursor("imap", f"{user}@127.0.0.1:{dovecot.port}", "INBOX", cursor, iso(T0))
+    await ctx.store.links.set_cursor("imap", f"{user}@127.0.0.1:{dovecot.port}", "INBOX", cursor, T0)
     [resumed] = await sync_imap(
         ctx.store, passphrase=None, clock=ctx.graph.clock, account=f"{user}@127.0.0.1:{dovecot.port}"
     )

@@ -10,7 +10,8 @@ from typing import Any
 
 from node.federation_port import NodeGraphPort
 from node.graph import Graph
-from node.store import Database, GraphStore
+from node.store.sqlite.db import Database
+from node.store.sqlite.store import SqliteGraphStore
 
 from .nodes import FakeClock, Node, start_node
 
@@ -28,7 +29,7 @@ def graph(node: Node) -> Graph:
 @asynccontextmanager
 async def graph_node(tmp: Path, name: str, clock: FakeClock, **kw: Any) -> AsyncIterator[Node]:
     def factory(db: Database) -> NodeGraphPort:
-        return NodeGraphPort(Graph(GraphStore.sqlite(db)))
+        return NodeGraphPort(Graph(SqliteGraphStore.of(db)))
 
     async with start_node(tmp, name, clock, graph_factory=factory, **kw) as node:
         yield node

@@ -39,9 +39,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from node.federation_port import NodeGraphPort
 from node.graph import Graph
-from node.store import GraphStore
-from node.store.db import Database
-from node.store.sqlite_people import SqlitePeople
+from node.store.sqlite.db import Database
+from node.store.sqlite.people import SqlitePeople
+from node.store.sqlite.store import SqliteGraphStore
 from protocol import cavage
 from protocol.keys import SigningKey, load_public_key_pem
 
@@ -336,7 +336,7 @@ async def kith_node(
     config = replace(config, node=replace(config.node, domain=_authority(domain or host, port)))
 
     def real_graph(db: Database) -> NodeGraphPort:
-        return NodeGraphPort(Graph(GraphStore.sqlite(db)))
+        return NodeGraphPort(Graph(SqliteGraphStore.of(db)))
 
     async with run_node(config, sock, clock, index=index, graph_factory=real_graph) as node:
         yield node

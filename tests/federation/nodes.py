@@ -8,6 +8,7 @@ import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from node.config import Config, FederationConfig, NodeConfig, ServerConfig
 from node.context import AccountContext
 from node.federation_wiring import federation_context
 from node.keys import KeyRing
-from node.store.db import Database
+from node.store.sqlite.db import Database
 
 from .memgraph import FixedGraphs, MemoryGraph
 
@@ -53,7 +54,7 @@ async def open_account(config: Config, name: str, keys: KeyRing) -> AccountConte
             graph_file=graph_file,
             token_sha256=token_digest(name),
             keys=keys.actor.to_pems(None),
-            now="2026-01-01T00:00:00Z",
+            now=datetime(2026, 1, 1, tzinfo=UTC),
         )
         ctx = await server.context(name)
         await ctx.load_keys()
@@ -188,7 +189,7 @@ async def run_node(
     name = config.node.username
     ctx = await open_account(config, name, keyring(index))
     try:
-        port_graph = graph_factory(ctx.db) if graph_factory is not None else graph or MemoryGraph()
+        port_graph = graph_factory(ctx.store.db) if graph_factory is not None else graph or MemoryGraph()
         fctx = federation_context(
             ctx.server, graphs=FixedGraphs({name: port_graph}), clock=clock, run_workers=False
         )
@@ -208,7 +209,7 @@ async def run_node(
                     base=config.base_url,
                     fed=me,
                     graph=port_graph,
-                    db=ctx.server.db,
+                    db=ctx.server.store.db,
                     runner=runner,
                     ctx=ctx,
                 )
@@ -289,7 +290,7 @@ async def start_server(
                     base=config.base_url,
                     fed=me,
                     graph=graphs.graphs[name],
-                    db=ctx.server.db,
+                    db=ctx.server.store.db,
                     runner=runner,
                     ctx=ctx,
                 )

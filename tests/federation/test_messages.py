@@ -23,7 +23,6 @@ from federation.triage import wanted
 from node.errors import BadInput, Conflict
 from node.messaging import message_person
 from node.models import Interaction
-from node.store.sqlite_messages import SqliteMessages
 from protocol import cavage
 from protocol.keys import SigningKey
 
@@ -123,7 +122,7 @@ async def test_mastodon_direct_message_mention_and_reply_become_one_conversation
         reply = fill("create-reply.json", m.values(node, local_note=sent.object_id))
         assert await deliver(m, node, reply["activity"]) == 202
         await settle(node)
-        thread = await SqliteMessages(graph(node).store.db).conversation(sent.object_id)
+        thread = await graph(node).store.messages.conversation(sent.object_id)
         assert [(t.direction, t.object_id) for t in thread] == [
             ("out", sent.object_id),
             ("in", reply["activity"]["object"]["id"]),
@@ -198,7 +197,7 @@ async def test_two_kith_nodes_write_to_each_other_and_the_answer_threads(tmp_pat
         answer = await message_person(graph(b), b.fed, alice_at_b, "Tuesday!", in_reply_to=first.object_id)
         await settle(a, b)
         assert answer.conversation == first.object_id  # bob's side threads it under alice's note too
-        thread = await SqliteMessages(graph(a).store.db).conversation(first.object_id)
+        thread = await graph(a).store.messages.conversation(first.object_id)
         assert [(t.direction, t.object_id) for t in thread] == [
             ("out", first.object_id),
             ("in", answer.object_id),
@@ -305,6 +304,6 @@ async def test_the_digest_goes_as_a_direct_message_to_the_owners_own_account(tmp
             rows = await (await conn.execute("SELECT body FROM fed_outbox WHERE type = 'Create'")).fetchall()
             return [r[0] for r in rows]
 
-        (body,) = await a.ctx.server.db.read(creates)  # federation's rows: the server database
+        (body,) = await a.ctx.server.store.db.read(creates)  # federation's rows: the server database
         note = json.loads(body)["object"]
         assert note["to"] == [b.actor] and "Ada" in note["content"] and PUBLIC not in body

@@ -26,11 +26,9 @@ from node.graph import Clock, Graph, iso, new_ids
 from node.importer import Importer
 from node.link_secrets import seal
 from node.owner_card import set_card, set_disclosure
-from node.store.sqlite_capture import MailRow, SqliteCapture
-from node.store.sqlite_federation import SqliteFederation
-from node.store.sqlite_federation_rows import AccountFederationRows
-from node.store.sqlite_messages import SqliteMessages
-from node.store.sqlite_outreach import SqliteOutreach
+from node.store.capture import MailRow
+from node.store.sqlite.federation import SqliteFederation
+from node.store.sqlite.federation_rows import AccountFederationRows
 from protocol import proofs
 from protocol.records import Relationship
 from protocol.serialize import to_jsonld
@@ -48,15 +46,16 @@ async def account_graph(folder: Path, clock: Clock, name: str = "alice") -> Asyn
     """The graph of a server's one account (its federation rows in the server database), on ``clock``."""
     ctx = await open_account(make_config(folder, 1, name), name, keyring(0))
     try:
-        yield Graph(ctx.store, clock, federation=AccountFederationRows(ctx.server.db, name))
+        yield Graph(ctx.store, clock, federation=ctx.server.store.account_federation(name))
     finally:
         await ctx.close()
 
 
 def federation_rows(graph: Graph) -> AccountStore:
     """The federation store of the account ``graph`` belongs to (account_graph's)."""
-    assert graph.federation is not None
-    return AccountStore(SqliteFederation(graph.federation.db), graph.federation.account)
+    rows = graph.federation
+    assert isinstance(rows, AccountFederationRows)
+    return AccountStore(SqliteFederation(rows.db), rows.account)
 
 
 VCARDS = """BEGIN:VCARD\r
@@ -155,7 +154,7 @@ def relationship_record(number: int, subject: str, obj: str, *, signers: int) ->
 
 async def populate_everything(graph: Graph, tmp: Path, clock: FixedClock) -> dict[str, str]:
     ids = await populate_graph(graph, tmp, clock)
-    store, now = graph.store, iso(clock())
+    store, now = graph.store, clock()
     await set_card(
         store,
         {
@@ -252,7 +251,7 @@ async def populate_loop(graph: Graph, ids: dict[str, str], clock: FixedClock) ->
         passphrase=None,
         now=now,
     )
-    capture = SqliteCapture(store.db)
+    capture = store.capture
 
     def message(number: int, who: str, *, mine: bool, reply_to: str | None = None) -> MailRow:
         return MailRow(
@@ -281,10 +280,14 @@ async def populate_loop(graph: Graph, ids: dict[str, str], clock: FixedClock) ->
     )
     assert (batch.interactions_added, batch.people_proposed) == (1, 1)
     await store.links.set_cursor(
-        "caldav", CALENDAR, "https://dav.example.org/cal/alice/", {"etags": {"/cal/alice/1.ics": '"e1"'}}, now
+        "caldav",
+        CALENDAR,
+        "https://dav.example.org/cal/alice/",
+        {"etags": {"/cal/alice/1.ics": '"e1"'}},
+        clock(),
     )
     # a fediverse conversation: Ada's message, the owner's answer threaded into it
-    messages = SqliteMessages(store.db)
+    messages = store.messages
     ada_note = "https://engines.example/users/ada/statuses/1"
     for object_id, direction, reply_to in ((ada_note, "in", None), (ALICE + "/notes/1", "out", ada_note)):
         await messages.record(
@@ -299,7 +302,7 @@ async def populate_loop(graph: Graph, ids: dict[str, str], clock: FixedClock) ->
             occurred_at=now,
             now=now,
         )
-    outreach = SqliteOutreach(store.db)
+    outreach = store.outreach
     await outreach.set_reminder(
         f"due:{ids['b']}:2026-11-30", "snoozed", iso(clock() + timedelta(days=3)), now
     )

@@ -146,3 +146,22 @@ async def test_the_pool_never_closes_the_graph_federation_runs_on(tmp_path: Path
         await ctx.server.close_idle(older_than=0.0, keep=0)
         response = await cli.get("/api/federation/peers", headers=headers)
         assert response.status == 200, await response.text()
+
+
+async def test_a_walk_over_every_account_leaves_no_graph_open(data_dir: Path) -> None:
+    """The stay-in-touch loop visits every account each cycle: on a server of many accounts that must not leave
+    each one's database and threads open (issue #13: 1,000 accounts, not 1,000 connections)."""
+    from node.loop import StayInTouchLoop
+
+    server = await Server.open(load_config(data_dir, env={}))
+    try:
+        for i in range(12):
+            await server.add_account(f"user{i}")
+        busy = await server.context("user3")  # one in use by something else stays open
+        loop = StayInTouchLoop(server, smtp_password=None)
+        done = await loop.run_once()
+        assert len(done) == 13
+        assert server.open_graphs == 1
+        assert not (await busy.graph.list_people()).items
+    finally:
+        await server.close()

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from node.api import ROUTES
-from node.store.driver import sqlite
+from node.store.sqlite.driver import sqlite
 from tests.conftest import Api, FixedClock
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -414,7 +414,7 @@ async def test_lone_surrogates_are_a_400_not_a_500(api: Api) -> None:
 
 async def test_concurrent_requests_share_commits(api: Api) -> None:
     """Many clients at once: every write answered, group commit batching them, reads consistent."""
-    before = api.ctx.db.commits
+    before = api.ctx.store.db.commits
 
     async def add(k: int) -> str:
         status, body = await api.post(
@@ -431,7 +431,7 @@ async def test_concurrent_requests_share_commits(api: Api) -> None:
     results = await asyncio.gather(*(add(k) for k in range(120)), *(look() for _ in range(20)))
     ids = results[:120]
     assert len(set(ids)) == 120
-    assert api.ctx.db.commits - before < 120
+    assert api.ctx.store.db.commits - before < 120
     assert await look() == 120
 
 

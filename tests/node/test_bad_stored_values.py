@@ -16,7 +16,8 @@ from node.context import AccountContext
 from node.errors import BadInput
 from node.exporting import people_csv, vcards
 from node.graph import Graph
-from node.store import Database, GraphStore
+from node.store.sqlite.db import Database
+from node.store.sqlite.store import SqliteGraphStore
 from tests.conftest import Api, FixedClock, run_cli
 
 #: (table, column, value) as an older version could have left them; no CHECK constraint refuses any of them.
@@ -122,7 +123,7 @@ async def test_their_export_is_refused_by_restore_naming_the_row(ctx: AccountCon
     db = await Database.open(tmp_path / "other.sqlite3")
     try:
         with pytest.raises(BadInput) as info:
-            await Graph(GraphStore.sqlite(db), FixedClock()).import_json(json.loads(json.dumps(doc)))
+            await Graph(SqliteGraphStore.of(db), FixedClock()).import_json(json.loads(json.dumps(doc)))
     finally:
         await db.close()
     assert info.value.field == "person.last_interaction_at"

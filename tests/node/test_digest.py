@@ -156,7 +156,6 @@ async def test_scheduled_digest_goes_out_once_per_period_across_restarts(
 async def test_a_failed_send_is_reported_and_retried_but_a_claim_is_never_sent_twice(
     ctx: AccountContext, clock: FixedClock
 ) -> None:
-    from node.store.sqlite_outreach import SqliteOutreach
 
     await ctx.graph.create_person({"display_name": "Ada", "cadence_days": 1})
     clock.advance(days=2)
@@ -165,8 +164,8 @@ async def test_a_failed_send_is_reported_and_retried_but_a_claim_is_never_sent_t
         mail={"smtp_host": "127.0.0.1", "smtp_port": 1, "from_address": "kith@example.org", "starttls": False}
     )
     assert await send_scheduled(ctx, password=None) == "day:2026-11-24"
-    [row] = await SqliteOutreach(ctx.db).digests()
-    assert row["state"] == "failed" and "check the mail.* settings" in row["error"]
+    [row] = await ctx.store.outreach.digests()
+    assert row.state == "failed" and row.error is not None and "check the mail.* settings" in row.error
     assert await send_scheduled(ctx, password=None) is None  # too soon to retry
     with smtp_server() as smtp:
         with_smtp(ctx, smtp)
@@ -175,7 +174,7 @@ async def test_a_failed_send_is_reported_and_retried_but_a_claim_is_never_sent_t
         assert len(smtp.messages) == 1
         # A send that died mid-way (the claim left 'sending') is not repeated: at most once.
         clock.advance(days=1)
-        assert await SqliteOutreach(ctx.db).claim_digest("day:2026-11-25", iso(clock()), iso(clock()))
+        assert await ctx.store.outreach.claim_digest("day:2026-11-25", iso(clock()), iso(clock()))
         assert await send_scheduled(ctx, password=None) is None
         assert len(smtp.messages) == 1
 

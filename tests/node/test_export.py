@@ -27,12 +27,10 @@ from node.graph import Graph
 from node.link_secrets import open_secret
 from node.owner_card import get_card, get_disclosure, set_card
 from node.restore_rules import FED_SETTINGS, TABLE_RULES
-from node.store import Database
-from node.store.db import SERVER_MIGRATIONS
-from node.store.rows import fetch_all
-from node.store.sqlite_export import EXPORT_TABLES, EXPORTED_FED_SETTINGS, GRAPH_TABLES, LOOP_TABLES
-from node.store.sqlite_federation_rows import FEDERATION_COLUMNS
-from node.store.sqlite_outreach import SqliteOutreach
+from node.store.export import EXPORT_TABLES, EXPORTED_FED_SETTINGS, GRAPH_TABLES, LOOP_TABLES
+from node.store.federation import FEDERATION_COLUMNS
+from node.store.sqlite.db import SERVER_MIGRATIONS, Database
+from node.store.sqlite.rows import fetch_all
 from tests.conftest import Api, CliResult, FixedClock, run_cli
 from tests.node.export_helpers import (
     BOB,
@@ -140,9 +138,9 @@ async def test_json_round_trip_is_lossless(source: Source, empty: Graph) -> None
         "https://grump.example/users/grump"
     )
     assert await fed.setting("moved_to") == "https://new.example/users/alice"
-    links = {r["source"]: r for r in await empty.store.links.get("mastodon", None)}
+    links = {r.source: r for r in await empty.store.links.get("mastodon", None)}
     assert open_secret(
-        links["mastodon"]["secret"], passphrase=PASSPHRASE, source="mastodon", account="alice"
+        links["mastodon"].secret, passphrase=PASSPHRASE, source="mastodon", account="alice"
     ) == {"access_token": "t-sealed"}
     # The loop's state works in the restored node: the mailbox with its settings and sealed password, where
     # it resumes, the calendar left revoked (its password was in the clear), proposals, reminders, preference.
@@ -154,7 +152,7 @@ async def test_json_round_trip_is_lossless(source: Source, empty: Graph) -> None
     [calendar] = await caldav_links(empty.store)
     assert calendar.status == "revoked" and calendar.url == "https://dav.example.org/cal/alice/"
     assert [p.address for p in await list_proposals(empty)] == ["mailto:carol@example.net"]
-    outreach = SqliteOutreach(empty.store.db)
+    outreach = empty.store.outreach
     assert await outreach.hidden(source.graph.now()) == {  # the restored clock is three days on
         f"due:{source.ids['b']}:2026-11-30",
         f"birthday:{source.ids['a']}:2026",

@@ -67,7 +67,7 @@ async def test_federation_state_survives_export_and_restore(tmp_path: Path) -> N
             account="alice",
             base_url="https://social.example",
             secret=sealed,
-            now=a.ctx.graph.now(),
+            now=a.ctx.graph.clock(),
         )
 
         doc = await a.api("GET", "/api/export?format=json")

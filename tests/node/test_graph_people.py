@@ -10,8 +10,7 @@ import pytest
 from node.context import AccountContext
 from node.errors import BadInput, Conflict, NotFound
 from node.graph import Graph, new_id, new_ids
-from node.store import IdentityInput
-from node.store.driver import sqlite
+from node.store.sqlite.driver import sqlite
 from tests.conftest import FixedClock
 
 
@@ -124,7 +123,7 @@ async def test_delete_person_removes_everything_only_theirs(graph: Graph, ctx: A
     # The address is free again.
     c = await graph.create_person({"display_name": "Gamma", "identities": ["acct:alpha@ex.org"]})
     assert c.identities[0].uri == "acct:alpha@ex.org"
-    conn = sqlite.connect(ctx.db.path)
+    conn = sqlite.connect(ctx.store.db.path)
     try:
         assert conn.execute("SELECT count(*) FROM note").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM relationship").fetchone()[0] == 0
@@ -280,19 +279,6 @@ async def test_interactions_notes_circles(graph: Graph, clock: FixedClock) -> No
         await graph.set_membership(a.id, "Family", member=False)
 
 
-async def test_store_level_attach_is_atomic(ctx: AccountContext) -> None:
-    """A create whose second identity conflicts leaves neither the person nor the first identity behind."""
-    graph = ctx.graph
-    await graph.create_person({"display_name": "Owner", "identities": ["acct:taken@ex.org"]})
-    idents = [graph.identity_input("acct:fresh@ex.org"), graph.identity_input("acct:taken@ex.org")]
-    assert all(isinstance(i, IdentityInput) for i in idents)
-    with pytest.raises(Conflict):
-        await ctx.store.people.insert_person(
-            person_id="p_x", fields={"display_name": "X"}, identities=idents, now="t"
-        )
-    assert await graph.person_for_identity("acct:fresh@ex.org") is None
-
-
 @pytest.mark.parametrize(
     ("data", "field"),
     [
@@ -312,9 +298,9 @@ async def test_create_with_bad_circles_or_notes_writes_nothing(graph: Graph, dat
 
 
 async def test_create_with_circles_and_notes_is_one_write(graph: Graph, ctx: AccountContext) -> None:
-    before = ctx.db.commits
+    before = ctx.store.db.commits
     p = await graph.create_person({"display_name": "Whole", "circles": ["a", "b"], "notes": ["one", "two"]})
-    assert ctx.db.commits - before == 1
+    assert ctx.store.db.commits - before == 1
     assert p.circles == ("a", "b")
     assert [n.body for n in await graph.notes(p.id)] == ["one", "two"]
     assert [x.id for x in (await graph.search("two")).items] == [p.id]

@@ -265,15 +265,15 @@ async def test_an_error_part_way_leaves_nothing(node: Node) -> None:
     runs = await node.rows("SELECT source, status, error FROM import_run ORDER BY pk")
     assert runs[-1][:2] == ("linkedin", "failed") and "download the export again" in runs[-1][2]
     run = await node.store.imports.get_run((await node.rows("SELECT id FROM import_run ORDER BY pk"))[-1][0])
-    assert run is not None and run["status"] == "failed"
+    assert run is not None and run.status == "failed"
 
 
 async def test_runs_are_recorded_with_their_summary(node: Node) -> None:
     s = await Importer(node.store).run(LinkedInBridge(), SAMPLES / "linkedin" / "export", run_id="imp_test")
     run = await node.store.imports.get_run("imp_test")
-    assert run is not None and run["status"] == "done" and run["finished_at"]
-    assert run["summary"]["people_created"] == s.people_created
-    assert json.loads(json.dumps(run["summary"]))["skipped"][0]["file"].endswith("Connections.csv")
+    assert run is not None and run.status == "done" and run.finished_at and run.summary is not None
+    assert run.summary["people_created"] == s.people_created
+    assert json.loads(json.dumps(run.summary))["skipped"][0]["file"].endswith("Connections.csv")
 
 
 def test_verified_grade_identifiers() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from node.cli import main
-from node.store.driver import sqlite
+from node.store.sqlite.driver import sqlite
 from tests.node.import_helpers import SAMPLES, write_connections
 
 ROOT = Path(__file__).resolve().parent.parent.parent

@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from node.store.driver import sqlite
+from node.store.sqlite.driver import sqlite
 from tests.node.import_helpers import write_connections
 
 ROOT = Path(__file__).resolve().parents[2]

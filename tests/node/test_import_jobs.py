@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bridges.google import GoogleContactsBridge
@@ -32,7 +33,7 @@ async def test_a_job_runs_reports_and_removes_its_upload(node: Node, tmp_path: P
     assert job.summary is not None and job.summary["people_created"] > 0 and job.rows == job.summary["rows"]
     assert job.message().startswith("Done:") and not upload.exists()
     run = await node.store.imports.get_run(job.id)  # the same id in the store's record of runs
-    assert run is not None and run["status"] == "done"
+    assert run is not None and run.status == "done"
 
 
 async def test_a_broken_file_is_a_failed_job_with_the_reason(node: Node, tmp_path: Path) -> None:
@@ -45,7 +46,8 @@ async def test_a_broken_file_is_a_failed_job_with_the_reason(node: Node, tmp_pat
     assert broken.finished and broken.error and broken.message().startswith("The import failed:")
     assert bad.exists()  # not an upload folder: left alone
     assert [j.id for j in jobs.recent()] == [broken.id, first.id]
-    assert (await node.store.imports.get_run(broken.id) or {}).get("status") == "failed"
+    failed = await node.store.imports.get_run(broken.id)
+    assert failed is not None and failed.status == "failed"
 
 
 async def test_a_run_nobody_holds_is_reported_interrupted_and_one_held_still_running(tmp_path: Path) -> None:
@@ -63,13 +65,13 @@ async def test_a_run_nobody_holds_is_reported_interrupted_and_one_held_still_run
             TestServer(build_app(ctx.server, extensions=[]), host="127.0.0.1", port=0)
         ) as cli:
             await imports.start_run(
-                run_id="imp_killed", source="linkedin", name="a.csv", now="2026-01-01T00:00:00Z"
+                run_id="imp_killed", source="linkedin", name="a.csv", now=datetime(2026, 1, 1, tzinfo=UTC)
             )
             (imports.folder / "imp_killed").mkdir(parents=True)
             (imports.folder / "imp_killed" / "a.csv").write_text("First Name\n")
             held = await imports.claim("imp_live")
             await imports.start_run(
-                run_id="imp_live", source="linkedin", name="b.csv", now="2026-01-01T00:00:00Z"
+                run_id="imp_live", source="linkedin", name="b.csv", now=datetime(2026, 1, 1, tzinfo=UTC)
             )
             doc = await (await cli.get("/api/imports/imp_killed", headers=headers)).json()
             assert doc["status"] == "failed" and doc["error"].startswith("interrupted"), doc
@@ -111,7 +113,7 @@ async def test_a_node_stopped_during_an_import_marks_it_interrupted_and_keeps_no
     await jobs.close()
     assert job.finished and job.error is not None and job.error.startswith("interrupted")
     run = await node.store.imports.get_run("imp_stopped")
-    assert run is not None and run["status"] == "failed" and run["error"].startswith("interrupted")
+    assert run is not None and run.status == "failed" and run.error and run.error.startswith("interrupted")
     assert await node.count("person") == 0
     assert not folder.exists() and not (node.store.imports.folder / "imp_stopped.lock").exists()
     assert live and all(proc.returncode is not None for proc in live)

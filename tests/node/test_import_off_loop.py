@@ -140,8 +140,9 @@ async def test_a_sync_page_is_resolved_and_written_off_the_loop(tmp_path: Path) 
 
     from bridges.base import ContactDraft, IdentityDraft, ImportItem
     from node.importer import Importer
-    from node.store import Database, GraphStore
-    from node.store.sqlite_import import ImportSession
+    from node.store.imports import ImportSession
+    from node.store.sqlite.db import Database
+    from node.store.sqlite.store import SqliteGraphStore
 
     loop_thread = threading.get_ident()
     threads: set[int] = set()
@@ -161,7 +162,7 @@ async def test_a_sync_page_is_resolved_and_written_off_the_loop(tmp_path: Path) 
 
     db = await Database.open(tmp_path / "kith.sqlite3")
     try:
-        store = GraphStore.sqlite(db)
+        store = SqliteGraphStore.of(db)
         with Heartbeat() as beat:
             summary = await Importer(store, off_loop=True).import_items(
                 "mastodon", page(), name="page", then=then

@@ -19,7 +19,7 @@ from aiohttp import web
 from node.errors import Conflict
 from node.importer import Importer
 from node.link_secrets import SecretError, open_secret
-from node.store.driver import sqlite
+from node.store.sqlite.driver import sqlite
 from node.sync import Syncer
 from tests.bridges.conftest import Serve, serve
 from tests.node.import_helpers import Node, node
@@ -203,15 +203,15 @@ async def test_x_sync_names_archive_ids_and_stores_refreshed_tokens_sealed(
     assert (await node.person_of("https://x.com/i/user/2001"))[2] == "Name 1"  # the placeholder name replaced
     (row,) = await node.store.links.get("x", "9000")
     # Sealed means the prefix and base64url only: no JSON (quotes, braces) and so no plaintext token.
-    assert re.fullmatch(r"enc:v1:[A-Za-z0-9_-]+=*", row["secret"])
-    stored = open_secret(row["secret"], passphrase="correct horse", source="x", account="9000")
+    assert re.fullmatch(r"enc:v1:[A-Za-z0-9_-]+=*", row.secret)
+    stored = open_secret(row.secret, passphrase="correct horse", source="x", account="9000")
     assert (stored["access_token"], stored["refresh_token"]) == ("a2", "r2")
     with pytest.raises(SecretError, match="wrong KITH_PASSPHRASE"):
-        open_secret(row["secret"], passphrase="wrong", source="x", account="9000")
+        open_secret(row.secret, passphrase="wrong", source="x", account="9000")
     with pytest.raises(SecretError, match="set KITH_PASSPHRASE"):
-        open_secret(row["secret"], passphrase=None, source="x", account="9000")
+        open_secret(row.secret, passphrase=None, source="x", account="9000")
     with pytest.raises(SecretError):  # a sealed token cannot be moved to another link
-        open_secret(row["secret"], passphrase="correct horse", source="x", account="9001")
+        open_secret(row.secret, passphrase="correct horse", source="x", account="9001")
 
 
 async def test_bluesky_cursor_pages(node: Node, serve: Serve) -> None:

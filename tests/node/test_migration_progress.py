@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-import node.store.db as db_module
+import node.store.sqlite.db as db_module
 from node.graph import Graph
-from node.store import Database, GraphStore
-from node.store.driver import sqlite
+from node.store.sqlite.db import Database
+from node.store.sqlite.driver import sqlite
+from node.store.sqlite.store import SqliteGraphStore
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,7 +58,7 @@ async def test_a_migration_reports_its_start_its_progress_and_its_end(
     said: list[str] = []
     db = await Database.open(path, progress=said.append)
     try:
-        assert len((await Graph(GraphStore.sqlite(db)).search("person", limit=500)).items) == 300
+        assert len((await Graph(SqliteGraphStore.of(db)).search("person", limit=500)).items) == 300
     finally:
         await db.close()
     assert any("0005_search_text_once.sql" in s and s.startswith("migrating kith.sqlite3") for s in said), (

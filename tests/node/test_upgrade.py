@@ -18,8 +18,9 @@ from aiohttp import web
 from node.app import build_app
 from node.config import load_config
 from node.context import AccountContext
-from node.server import SERVER_FILE, read_token
-from node.store.driver import sqlite
+from node.server import read_token
+from node.store.sqlite.driver import sqlite
+from node.store.sqlite.store import SERVER_FILE
 from node.web import setup_web
 from tests.conftest import run_cli
 
@@ -173,8 +174,8 @@ async def test_federation_rows_move_once_whatever_step_a_kill_interrupts(old_fol
     the two (the copy committed, the old tables still in the graph) copies nothing twice on the next open;
     a kill before the copy committed leaves the server database without any of them, and the next open copies
     them all."""
-    from node.store.db import GRAPH_MIGRATIONS, SERVER_MIGRATIONS, Database
-    from node.store.sqlite_federation_rows import move_graph_federation
+    from node.store.sqlite.db import GRAPH_MIGRATIONS, SERVER_MIGRATIONS, Database
+    from node.store.sqlite.federation_rows import move_graph_federation
 
     path = old_folder / "kith.sqlite3"
     await (await Database.open(path, schema=GRAPH_MIGRATIONS)).close()  # migration 0012 sets them aside

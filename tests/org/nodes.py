@@ -12,6 +12,7 @@ import socket
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from functools import partial
 from ipaddress import ip_network
 from pathlib import Path
@@ -27,7 +28,6 @@ from node.context import AccountContext
 from node.federation_wiring import setup_federation
 from node.keys import save_node_key
 from node.server import Server, new_token, token_digest
-from node.store.db import Database
 from tests.federation.helpers import ScriptedResolver
 from tests.federation.nodes import keyring, make_config
 
@@ -87,8 +87,7 @@ class OrgNode:
 
 
 async def _add(srv: Server, name: str, index: int, *, organization: bool) -> AccountContext:
-    graph_file = f"accounts/{name}.sqlite3"
-    await (await Database.open(srv.data_dir / graph_file)).close()
+    graph_file = await srv.store.create_graph(name)
     await srv.accounts.create(
         name=name,
         type="Organization" if organization else "Person",
@@ -96,7 +95,7 @@ async def _add(srv: Server, name: str, index: int, *, organization: bool) -> Acc
         graph_file=graph_file,
         token_sha256=token_digest(name),
         keys=keyring(index).actor.to_pems(None),
-        now="2026-01-01T00:00:00Z",
+        now=datetime(2026, 1, 1, tzinfo=UTC),
     )
     ctx = await srv.context(name)
     await ctx.load_keys()

@@ -90,7 +90,7 @@ def org_rows(node: OrgNode, sql: str, *args: Any) -> list[tuple[Any, ...]]:
     """Rows read straight from the disk, as an attacker with it would: the account's graph database, or for
     federation's tables (``fed_*``) the server database, where each of them reads as the account's rows alone."""
     if "fed_" not in sql:
-        path = node.ctx.db.path
+        path = node.ctx.store.db.path
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
             return list(conn.execute(sql, args).fetchall())
     path = node.ctx.config.data_dir / "server.sqlite3"

@@ -4,6 +4,8 @@ shown as running."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from .conftest import Browserish, Node
 
 
@@ -11,14 +13,14 @@ async def test_an_interrupted_import_is_listed_and_explained(client: Browserish,
     imports = node.ctx.store.imports
     # What a node killed mid-import leaves: the run recorded as running, its upload, nobody holding its lock.
     await imports.start_run(
-        run_id="imp_killed", source="linkedin", name="Connections.csv", now="2026-01-01T00:00:00Z"
+        run_id="imp_killed", source="linkedin", name="Connections.csv", now=datetime(2026, 1, 1, tzinfo=UTC)
     )
     (imports.folder / "imp_killed").mkdir(parents=True)
     (imports.folder / "imp_killed" / "Connections.csv").write_text("First Name,Last Name\n")
     held = await imports.claim("imp_elsewhere")  # `kith import` running in another process
     try:
         await imports.start_run(
-            run_id="imp_elsewhere", source="x", name="archive.zip", now="2026-01-01T00:00:00Z"
+            run_id="imp_elsewhere", source="x", name="archive.zip", now=datetime(2026, 1, 1, tzinfo=UTC)
         )
         html = await client.get("/import")
         assert 'href="/import/imp_killed"' in html and "interrupted" in html

@@ -102,9 +102,9 @@ async def test_today_shows_birthdays_and_cadence_suggestions_and_acts_on_them(
 
 
 async def test_people_from_mail_are_added_or_dismissed_from_today(client: Browserish, node: Node) -> None:
-    from node.store.sqlite_capture import MailRow, SqliteCapture
+    from node.store.capture import MailRow
 
-    capture = SqliteCapture(node.ctx.db)
+    capture = node.ctx.store.capture
     rows = [
         MailRow(
             message_id=f"<{i}@x>",

@@ -1,4 +1,4 @@
--- Federation's state, in the server's database (node/store/sqlite_federation.py holds every statement that
+-- Federation's state, in the server's database (node/store/sqlite/federation.py holds every statement that
 -- touches these tables; federation/ports.py declares what they answer). Every row that belongs to one account
 -- names it (`account`: its name, never reused, docs/ARCHITECTURE.md §8); the cache of remote actors, the health
 -- of remote hosts and the workers are the server's, shared by every account. A graph database made before this
