@@ -70,8 +70,7 @@ async def add_account(server: Any, name: str, keys: KeyRing, *, actor_type: str 
     ``kith account add`` does, with ``keys`` (reused across tests: RSA generation is slow)."""
     from node.server import token_digest
 
-    graph_file = f"accounts/{name}.sqlite3"
-    await (await Database.open(server.data_dir / graph_file)).close()
+    graph_file = await server.store.create_graph(name)
     await server.accounts.create(
         name=name,
         type=actor_type,
@@ -79,7 +78,7 @@ async def add_account(server: Any, name: str, keys: KeyRing, *, actor_type: str 
         graph_file=graph_file,
         token_sha256=token_digest(name),
         keys=keys.actor.to_pems(None),
-        now="2026-01-01T00:00:00Z",
+        now=datetime(2026, 1, 1, tzinfo=UTC),
     )
 
 
