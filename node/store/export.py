@@ -26,6 +26,7 @@ __all__ = [
     "EXPORTED_FED_SETTINGS",
     "EXPORT_TABLES",
     "FEDERATION_TABLES",
+    "GRAPH_EXPORT_TABLES",
     "GRAPH_TABLES",
     "LINK_TABLES",
     "LOOP_TABLES",
@@ -63,7 +64,10 @@ LOOP_TABLES = (
     "reach_preference",
     "fedi_message",
 )
-EXPORT_TABLES = GRAPH_TABLES + LINK_TABLES + LOOP_TABLES + FEDERATION_TABLES
+#: What the graph store exports (federation's tables are in the server's store: node/store/federation.py).
+GRAPH_EXPORT_TABLES = GRAPH_TABLES + LINK_TABLES + LOOP_TABLES
+#: Every table of the export document.
+EXPORT_TABLES = GRAPH_EXPORT_TABLES + FEDERATION_TABLES
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -75,7 +79,7 @@ class ExportedTable:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ExportSnapshot:
     schema: int  # the graph's schema version
-    tables: dict[str, ExportedTable]  # every one of the graph's (EXPORT_TABLES but FEDERATION_TABLES)
+    tables: dict[str, ExportedTable]  # every one of GRAPH_EXPORT_TABLES
     meta: dict[str, str | None]  # the meta_keys asked for, and every key starting with a meta_prefix
 
 

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 import aiosqlite
 
 from node.errors import BadInput, Conflict
-from node.store.export import GRAPH_TABLES, LINK_TABLES, LOOP_TABLES, ExportedTable, ExportSnapshot
+from node.store.export import GRAPH_EXPORT_TABLES, ExportedTable, ExportSnapshot
 from node.store.sqlite.db import Database
 from node.store.sqlite.people import recompute_people
 from node.store.sqlite.rows import fetch_all, fetch_one, placeholders, refresh_fts
@@ -31,7 +31,7 @@ from node.store.sqlite.rows import fetch_all, fetch_one, placeholders, refresh_f
 __all__ = ["SqliteExport"]
 
 #: The tables of the graph database itself (federation's are in the server database)
-_GRAPH_FILE_TABLES = GRAPH_TABLES + LINK_TABLES + LOOP_TABLES
+_GRAPH_FILE_TABLES = GRAPH_EXPORT_TABLES
 
 
 async def _columns(conn: aiosqlite.Connection, table: str) -> list[str]:
