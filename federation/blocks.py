@@ -16,7 +16,7 @@ And in the other direction, the owner's card and records are hidden from actors 
 from __future__ import annotations
 
 from federation.ports import RemoteActor
-from federation.store import FederationStore
+from federation.store import AccountStore
 
 __all__ = ["ENDING_TYPES", "Blocks"]
 
@@ -28,12 +28,14 @@ ENDING_TYPES = frozenset({"Block", "Undo", "Reject", "Delete"})
 
 
 class Blocks:
-    def __init__(self, store: FederationStore) -> None:
+    """One account's blocks, both ways ("the owner": that account)."""
+
+    def __init__(self, store: AccountStore) -> None:
         self.store = store
 
     async def refuses(self, *ids: str) -> bool:
         """Any of ``ids`` (actor ids, key ids with or without a fragment, inbox URLs) names a blocked actor
-        or is on a blocked domain. Answered from memory (FederationStore keeps the blocks there)."""
+        or is on a blocked domain. Answered from memory (AccountStore keeps the blocks there, briefly)."""
         for ident in ids:
             if ident and await self.store.is_blocked(ident):
                 return True

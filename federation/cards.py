@@ -9,7 +9,7 @@ Sending (issue #12 §2):
   and in the inbox loop's quiet moments, so a change saved just before a crash goes out after the restart.
 - Each card Update goes to one peer's personal inbox and is rendered again when it is sent (``card_delivery``):
   a peer blocked since, or that may no longer see the card, gets nothing; one that may see less gets the share
-  it may see now. Queuing a newer Update for a peer withdraws the older one still waiting (Federation.send_all),
+  it may see now. Queuing a newer Update for a peer withdraws the older one still waiting (AccountFederation.send_all),
   so a peer never gets an older version after a newer one, not even by a retry.
 
 Receiving:
@@ -42,7 +42,7 @@ from protocol.records import ProfileCard
 from protocol.serialize import KITH_CONTEXT, from_jsonld, to_jsonld
 
 if TYPE_CHECKING:
-    from federation.service import Federation
+    from federation.service import AccountFederation
 
 __all__ = [
     "MAX_CARD_AHEAD",
@@ -75,7 +75,7 @@ def _stamp(moment: datetime) -> str:
 
 
 def render_card(
-    fed: Federation, fields: Mapping[str, Any], version: CardVersion | None = None
+    fed: AccountFederation, fields: Mapping[str, Any], version: CardVersion | None = None
 ) -> dict[str, Any]:
     """The owner's card as one peer may see it (``fields`` from GraphPort.card_for), signed by the owner.
     ``updated`` is the version's (when the card last changed), so that every rendering of one version says
@@ -102,14 +102,14 @@ def render_card(
     return signed
 
 
-def _card_update(fed: Federation, activity_id: str, signed: dict[str, Any]) -> dict[str, Any]:
+def _card_update(fed: AccountFederation, activity_id: str, signed: dict[str, Any]) -> dict[str, Any]:
     # addressed to no one in to/cc: each peer's inbox gets it directly, and nothing marks it public
     activity = kith_activity(act.update(activity_id, fed.urls.owner, signed, to=[]))
     activity.pop("to")
     return activity
 
 
-async def _card_outgoing(fed: Federation, version: CardVersion | None) -> list[Outgoing]:
+async def _card_outgoing(fed: AccountFederation, version: CardVersion | None) -> list[Outgoing]:
     """One card Update per Kith peer allowed to see some of the card, for its personal inbox."""
     items = []
     peers = list(await fed.graph.peers_allowed_to_see_card())
@@ -138,7 +138,7 @@ async def _card_outgoing(fed: Federation, version: CardVersion | None) -> list[O
     return items
 
 
-async def _publish(fed: Federation, version: CardVersion | None) -> int:
+async def _publish(fed: AccountFederation, version: CardVersion | None) -> int:
     if await fed.store.tombstone(fed.urls.owner) is not None:
         return 0  # the owner's actor was deleted: the card changes on this node only (federation.owner)
     items = await _card_outgoing(fed, version)
@@ -149,7 +149,7 @@ async def _publish(fed: Federation, version: CardVersion | None) -> int:
     return len(items)
 
 
-async def publish_pending(fed: Federation) -> int:
+async def publish_pending(fed: AccountFederation) -> int:
     """Send the card version the graph saved, if it is newer than the one last sent (and the profile Update,
     if the public profile changed). Returns the number of peers the card goes to."""
     async with fed.publish_lock:
@@ -165,7 +165,7 @@ async def publish_pending(fed: Federation) -> int:
         return await _publish(fed, version)
 
 
-async def publish_card(fed: Federation) -> int:
+async def publish_card(fed: AccountFederation) -> int:
     """Send the owner's card (the latest version) to every Kith peer allowed to see some of it, each getting
     only their share, to their personal inbox, even if it was sent before (the owner asked). Returns the
     number of peers."""
@@ -173,7 +173,7 @@ async def publish_card(fed: Federation) -> int:
         return await _publish(fed, await fed.graph.card_version())
 
 
-async def card_delivery(fed: Federation, row: DeliveryRow) -> str:
+async def card_delivery(fed: AccountFederation, row: DeliveryRow) -> str:
     """At send time (federation/service.py): the card Update this peer may see now, or Withdrawn."""
     if row.actor_id is None:
         raise Withdrawn("a card Update names no recipient")
@@ -202,7 +202,7 @@ def _confirms(claimed: RemoteActor, author: RemoteActor) -> bool:
     return any(mb in mine for _, mb in claimed.multikeys)
 
 
-async def _claimed_actor(fed: Federation, claim: str, budget: FetchBudget) -> RemoteActor | None:
+async def _claimed_actor(fed: AccountFederation, claim: str, budget: FetchBudget) -> RemoteActor | None:
     """The actor an ``acct:`` or URL claim names, from its own origin (cached when fresh), else None."""
     if claim.startswith("acct:"):
         known = await fed.store.actor_by_acct(claim[5:])
@@ -216,7 +216,7 @@ async def _claimed_actor(fed: Federation, claim: str, budget: FetchBudget) -> Re
 
 
 async def _confirm_identities(
-    fed: Federation, author: RemoteActor, claims: Sequence[str]
+    fed: AccountFederation, author: RemoteActor, claims: Sequence[str]
 ) -> tuple[list[str], list[str]]:
     """Split the identities a card claims into those their actors confirm and the rest."""
     confirmed: list[str] = []
@@ -242,7 +242,7 @@ async def _confirm_identities(
 
 
 async def card_received(
-    fed: Federation, actor_id: str, card: dict[str, Any], *, activity_id: str | None = None
+    fed: AccountFederation, actor_id: str, card: dict[str, Any], *, activity_id: str | None = None
 ) -> None:
     try:
         parsed = from_jsonld(card)

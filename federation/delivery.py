@@ -13,6 +13,7 @@ Rules kept (docs/ARCHITECTURE.md §5, Mastodon's delivery worker as the referenc
   fetch timeout holds its own slots, never another host's deliveries (a batch used to wait for its slowest).
 - ``Retry-After`` on a 429 or 503 is honoured, capped at ``RETRY_AFTER_MAX``: the delivery is not retried,
   and the host's circuit stays open, before the time it names (or the back-off, if that is later).
+- Each delivery is signed with the key of the account whose outbox it is in (``keys``).
 - Double knock (HTTP-SIGNATURES.md §7, protocol.wire.knock_order): the scheme remembered for the host first,
   else RFC 9421 towards Kith peers and cavage towards everyone else; after a 401/403 the other one, once; the
   scheme that worked is remembered. Failures that are ours (a bug, not the peer) are retried but never count
@@ -34,9 +35,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from federation.errors import FetchBlocked, FetchError
 from federation.fetch import FetchResponse, GuardedClient
+from federation.ports import FederationStore
 from federation.pump import Busy, Pump
 from federation.signing import Scheme, make_signer
-from federation.store import DeliveryRow, FederationStore, HostRow
+from federation.values import DeliveryRow, HostRow
 from protocol.wire import knock_order, retry_with_other_scheme
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
     "PER_HOST",
     "PROBE_EVERY",
     "DeliveryLoop",
+    "KeyFor",
     "Outcome",
     "Withdrawn",
     "backoff",
@@ -56,6 +59,10 @@ PROBE_EVERY = 6 * 3600.0  # how often a dead-lettered host is probed
 PER_HOST = 8  # requests in flight to one host at most (the guarded client's connections per host)
 _PROBE_CHECK = 60.0  # seconds between two looks for dead hosts due a probe, while the loop runs
 _RETRYABLE_4XX = frozenset({401, 408, 429})
+
+
+#: The key an account's deliveries are signed with: account name -> (key id, private key).
+KeyFor = Callable[[str], Awaitable[tuple[str, rsa.RSAPrivateKey]]]
 
 
 def backoff(attempt: int, rng: random.Random) -> float:
@@ -97,8 +104,7 @@ class DeliveryLoop:
         *,
         store: FederationStore,
         client: GuardedClient,
-        key_id: str,
-        private_key: rsa.RSAPrivateKey,
+        keys: KeyFor,
         clock: Callable[[], float],
         delivery_days: int,
         rng: random.Random | None = None,
@@ -106,11 +112,12 @@ class DeliveryLoop:
         prepare: Callable[[DeliveryRow], Awaitable[str]] | None = None,
         prefetch: Callable[[list[DeliveryRow]], Awaitable[None]] | None = None,
         per_host: int = PER_HOST,
+        worker: str = "main",
     ) -> None:
         self.store = store
         self.client = client
-        self.key_id = key_id
-        self.private_key = private_key
+        self.keys = keys
+        self.worker = worker  # stamped on the rows it claims (FederationStore.register_worker)
         self.clock = clock
         self.max_age = delivery_days * 86400.0
         self.rng = rng or random.Random()
@@ -140,8 +147,10 @@ class DeliveryLoop:
         )
         self.wake = self._pump.wake  # Federation.send sets it when it queues something
 
-    def _signer(self, scheme: Scheme) -> Callable[..., dict[str, str]]:
-        inner = make_signer(key_id=self.key_id, private_key=self.private_key, clock=self.clock, scheme=scheme)
+    def _signer(
+        self, key_id: str, private_key: rsa.RSAPrivateKey, scheme: Scheme
+    ) -> Callable[..., dict[str, str]]:
+        inner = make_signer(key_id=key_id, private_key=private_key, clock=self.clock, scheme=scheme)
 
         def timed(*args: object) -> dict[str, str]:
             t0 = time.perf_counter()
@@ -165,6 +174,7 @@ class DeliveryLoop:
             await self._probe_dead_hosts(now)
         rows = await self.store.claim_deliveries(
             now,
+            worker=self.worker,
             limit=room,
             lock_seconds=self.lock_seconds,
             per_host=busy.backlog,
@@ -215,17 +225,20 @@ class DeliveryLoop:
         release()  # done with the peer: the next request to it starts while this outcome is written
         await self._record(row, outcome, job.host)
 
-    async def _post(self, row: DeliveryRow, scheme: Scheme) -> FetchResponse:
+    async def _post(
+        self, row: DeliveryRow, key: tuple[str, rsa.RSAPrivateKey], scheme: Scheme
+    ) -> FetchResponse:
         return await self.client.request(
             "POST",
             row.inbox,
             headers={"Content-Type": "application/activity+json", "Accept": "application/activity+json"},
             body=row.body.encode(),
-            signer=self._signer(scheme),
+            signer=self._signer(key[0], key[1], scheme),
             follow_redirects=False,
         )
 
     async def _attempt(self, row: DeliveryRow, host: HostRow | None, *, kith: bool = False) -> Outcome:
+        key = await self.keys(row.account)
         known = host.scheme if host is not None else None
         remembered: Scheme | None = (
             "rfc9421" if known == "rfc9421" else "cavage" if known == "cavage" else None
@@ -233,10 +246,10 @@ class DeliveryLoop:
         # towards a Kith peer RFC 9421 goes first (HTTP-SIGNATURES.md §7.4)
         scheme, other = knock_order(remembered=remembered, kith_peer=kith)
         try:
-            resp = await self._post(row, scheme)
+            resp = await self._post(row, key, scheme)
             if retry_with_other_scheme(resp.status):
                 # the double knock (HTTP-SIGNATURES.md §7): once with the other scheme; the winner is remembered
-                second = await self._post(row, other)
+                second = await self._post(row, key, other)
                 if 200 <= second.status < 300:
                     scheme, resp = other, second
         except FetchBlocked as exc:

@@ -14,7 +14,8 @@ KithError
     │   ├── FetchContentType          the answer is not the type we asked for
     │   └── FetchBudgetExceeded       one activity caused more fetches than allowed
     ├── Blocked                   the actor or its domain is blocked (403; missing and forbidden alike)
-    └── RateLimited               a peer host sends faster than we take (503 with ``retry_after``)
+    ├── RateLimited               a peer host sends faster than we take (503 with ``retry_after``)
+    └── UnsupportedMedia          an inbox POST that is not ActivityStreams JSON (415)
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ __all__ = [
     "Gone",
     "NotFound",
     "RateLimited",
+    "UnsupportedMedia",
 ]
 
 
@@ -85,3 +87,7 @@ class RateLimited(RemoteError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class UnsupportedMedia(RemoteError):
+    status_hint = 415

@@ -21,9 +21,9 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
@@ -43,6 +43,9 @@ from protocol.errors import MalformedInput, SignatureError, TooLarge
 from protocol.jsonld import MAX_DOCUMENT_BYTES, parse_json
 from protocol.wire import parse_http_date
 
+if TYPE_CHECKING:
+    from federation.ports import FederationSettings
+
 __all__ = [
     "ACCEPT_ACTIVITY",
     "ACTIVITY_TYPES",
@@ -53,6 +56,7 @@ __all__ = [
     "FetchResponse",
     "GuardedClient",
     "GuardedResolver",
+    "LocalOrigin",
     "Signer",
     "address_allowed",
     "retry_after",
@@ -140,12 +144,13 @@ class FetchPolicy:
     user_agent: str = "Kith/0.1 (+https://w3id.org/kith)"
 
     @classmethod
-    def from_config(cls, config: Any) -> FetchPolicy:
-        fed = config.federation
+    def from_settings(cls, settings: FederationSettings) -> FetchPolicy:
         return cls(
-            allow_networks=tuple(ipaddress.ip_network(c, strict=False) for c in fed.allow_private_networks),
-            allow_http=bool(fed.allow_http),
-            total_timeout=float(fed.fetch_timeout),
+            allow_networks=tuple(
+                ipaddress.ip_network(c, strict=False) for c in settings.allow_private_networks
+            ),
+            allow_http=bool(settings.allow_http),
+            total_timeout=float(settings.fetch_timeout),
         )
 
 
@@ -201,8 +206,22 @@ class FetchResponse:
             raise FetchError(f"{self.url} answered with unusable JSON: {exc.message}") from None
 
 
+class LocalOrigin(Protocol):
+    """This server's own origin, served without the network (federation/local.py)."""
+
+    def owns(self, url: str) -> bool: ...
+
+    def request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
+    ) -> Awaitable[FetchResponse]: ...
+
+
 class GuardedClient:
-    """One aiohttp session behind the guards. Create inside a running loop; ``await close()`` when done."""
+    """One aiohttp session behind the guards. Create inside a running loop; ``await close()`` when done.
+
+    ``local``: requests for this server's own origin go to it, not to the network (the federation runtime
+    sets it, federation/local.py): the guards are for other servers; the checks of what is asked are the
+    routes' own, the same either way."""
 
     def __init__(self, policy: FetchPolicy, *, resolver: AbstractResolver | None = None) -> None:
         self.policy = policy
@@ -222,6 +241,7 @@ class GuardedClient:
             headers={"User-Agent": policy.user_agent},
         )
         self.requests_made = 0
+        self.local: LocalOrigin | None = None
 
     async def close(self) -> None:
         await self._session.close()
@@ -266,6 +286,10 @@ class GuardedClient:
         redirects = 0
         current = url
         while True:
+            if self.local is not None and self.local.owns(current):
+                return await self._local(
+                    self.local, method, current, headers, body, accept_types, budget, signer
+                )
             self.check_url(current)
             if budget is not None:
                 budget.take(current)
@@ -303,6 +327,31 @@ class GuardedClient:
                         f"{', '.join(accept_types)}"
                     )
             return resp
+
+    async def _local(
+        self,
+        local: LocalOrigin,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        body: bytes | None,
+        accept_types: tuple[str, ...] | None,
+        budget: FetchBudget | None,
+        signer: Signer | None,
+    ) -> FetchResponse:
+        """A request for our own origin, answered in-process (signed and budgeted like any other)."""
+        if budget is not None:
+            budget.take(url)
+        hdrs: dict[str, str] = dict(headers or {})
+        if signer is not None:
+            hdrs.update(signer(method, url, hdrs, body))
+        self.requests_made += 1
+        resp = await local.request(method, url, hdrs, body)
+        if accept_types is not None and 200 <= resp.status < 300:
+            media = resp.content_type.split(";")[0].strip().lower()
+            if media not in accept_types:
+                raise FetchContentType(f"{url} answered {media or 'no content type'}")
+        return resp
 
     async def _one(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> FetchResponse:
         async with self._session.request(

@@ -9,16 +9,23 @@
    on is answered 202 here and not stored, before any key is fetched (federation/triage.py);
 4. signature (cavage or RFC 9421) verified on the raw bytes with the key the ``keyId`` names, inside the time
    window, with the digest checked (401); a failed check may re-fetch the key once (rotation);
-5. origin: key owner = ``actor`` = origin of the activity id (403); Update/Delete/Move/Undo/Offer only of the
+5. which accounts it concerns: a personal inbox's account; for the shared inbox, the local accounts it is addressed
+   to, names, or that deal with its sender (federation/audience.py). None: 202, nothing stored, no key fetched;
+6. origin: key owner = ``actor`` = origin of the activity id (403); Update/Delete/Move/Undo/Offer only of the
    actor's own objects, unless the object is a signed record (its proofs vouch for it); other embedded
    objects from another origin are cut down to their id, so that the worker fetches them from their own
    origin or finds them in our store;
-6. blocks (federation/blocks.py: the actor, its keys, its aliases, its domain; 403): what the request
-   names is checked before any key is fetched, the actor the key belongs to once it is known;
-7. dedupe by activity id (a finished id reused by another signed request is a new request: federation/store.py)
-   and durable store in one group-committed write, then 202; a worker processes it.
+7. blocks (federation/blocks.py: the actor, its keys, its aliases, its domain), of each account concerned: an
+   account that blocks the sender does not get it; when every one does, 403. What the request names is
+   checked before any key is fetched, the actor the key belongs to once it is known;
+8. dedupe by activity id per account (a finished id reused by another signed request is a new request:
+   federation/store.py) and durable store, one row per account concerned, in one group-committed write, then
+   202; a worker processes each row for its account.
    What is stored is only what processing reads (federation/triage.py), so that padding does not fill the disk.
-Nothing is written unless every check passed.
+Nothing is written unless every check passed. The checks run once per request, whichever accounts it concerns.
+
+The same pipeline takes activities one account of this server delivers to another (:meth:`Intake.take`, called by
+the local transport, federation/local.py): the network hop is skipped, no check is.
 """
 
 from __future__ import annotations
@@ -27,21 +34,21 @@ import asyncio
 import functools
 import hashlib
 import json
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from federation.blocks import Blocks
-from federation.errors import Blocked, FetchError, FetchStatus
+from federation.errors import Blocked, FetchError, FetchStatus, UnsupportedMedia
 from federation.fetch import FetchBudget
-from federation.ports import RemoteActor
+from federation.ports import FederationStore, RemoteActor
 from federation.ratelimit import FetchSlots, HostRateLimiter, client_key
 from federation.remote import RemoteActors, origin
 from federation.signing import public_key, signature_key_id, verify
-from federation.store import FederationStore
 from federation.triage import bounded, wanted
+from federation.values import InboxItem
 from protocol import cavage, rfc9421
 from protocol.errors import (
     MalformedInput,
@@ -54,7 +61,15 @@ from protocol.jsonld import MAX_DOCUMENT_BYTES, parse_json
 from protocol.sfv import Item, parse_dictionary
 from protocol.wire import header_map
 
-__all__ = ["KEY_FETCHES", "KEY_FETCHES_PER_CLIENT", "KNOWN_CONTEXTS", "Intake", "check_contexts", "read_body"]
+__all__ = [
+    "KEY_FETCHES",
+    "KEY_FETCHES_PER_CLIENT",
+    "KNOWN_CONTEXTS",
+    "Intake",
+    "Recipients",
+    "check_contexts",
+    "read_body",
+]
 
 #: Key fetches for requests not yet verified, at once (federation/ratelimit.FetchSlots): well under the guarded
 #: client's 200 connections, so that deliveries and the inbox worker always have theirs.
@@ -198,33 +213,57 @@ class _StoreBatcher:
 
     def __init__(self, store: FederationStore) -> None:
         self.store = store
-        self._pending: list[tuple[tuple[str, str, str, str, float], str, asyncio.Future[bool]]] = []
+        self._pending: list[tuple[Sequence[InboxItem], asyncio.Future[list[bool]]]] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def add(self, item: tuple[str, str, str, str, float], request: str) -> bool:
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((item, request, future))
+    async def add(self, items: Sequence[InboxItem]) -> list[bool]:
+        """Store one request's items (one per account it concerns); for each, whether it was new."""
+        future: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
+        self._pending.append((items, future))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._flush())
         return await future
 
     async def _flush(self) -> None:
         while self._pending:
-            batch, self._pending = self._pending[:512], self._pending[512:]
+            batch: list[tuple[Sequence[InboxItem], asyncio.Future[list[bool]]]] = []
+            size = 0
+            while self._pending and (not batch or size + len(self._pending[0][0]) <= 512):
+                entry = self._pending.pop(0)
+                batch.append(entry)
+                size += len(entry[0])
             try:
-                results = await self.store.store_inbox_many(
-                    [item for item, _, _ in batch], requests=[request for _, request, _ in batch]
-                )
+                results = await self.store.store_inbox_many([item for items, _ in batch for item in items])
             except BaseException as exc:  # the callers see the failure; nothing was stored for them
-                for _, _, future in batch:
+                for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 continue
-            for (_, _, future), fresh in zip(batch, results, strict=True):
+            start = 0
+            for items, future in batch:
                 if not future.done():
-                    future.set_result(fresh)
+                    future.set_result(results[start : start + len(items)])
+                start += len(items)
+
+
+class Recipients(Protocol):
+    """What the intake asks the server about its accounts (federation/service.py answers)."""
+
+    def actor_of(self, account: str) -> str:
+        """The actor id of the account ``account``."""
+        ...
+
+    def names_ours(self, actor_id: str) -> bool:
+        """Whether ``actor_id`` is, by its shape, the actor of an account of this server (unchecked)."""
+        ...
+
+    async def concerned(self, activity: Mapping[str, Any], sender: str) -> set[str]:
+        """The accounts a shared-inbox activity concerns (federation/audience.py)."""
+        ...
+
+    def blocks_of(self, account: str) -> Blocks: ...
 
 
 class Intake:
@@ -237,14 +276,12 @@ class Intake:
         clock: Callable[[], float],
         limiter: HostRateLimiter,
         on_stored: Callable[[], None],
-        owner: str,
+        recipients: Recipients,
         clients: HostRateLimiter | None = None,
-        blocks: Blocks | None = None,
     ) -> None:
         self.store = store
-        self.owner = owner  # the owner's actor id: what a Follow, a Block or a direct message is addressed to
+        self.recipients = recipients
         self.actors = actors
-        self.blocks = blocks or Blocks(store)
         self.base_url = base_url
         self.clock = clock
         self.limiter = limiter  # per peer host, charged once a request's signature is verified
@@ -257,39 +294,64 @@ class Intake:
         self.duplicates = 0
         self.ignored = 0
 
-    def _admit(self, request: web.Request) -> tuple[Any, str, str]:
+    def admit(self, remote: str | None, headers: Mapping[str, str]) -> tuple[Any, str, str]:
         """The rate limits' first look at a request: its sender's address pays for it until its signature is
         verified (then it is paid back, see authenticate); the host its key id names is only looked at.
         Returns (scheme, key id, client)."""
-        client = client_key(request.remote)
+        client = client_key(remote)
         self.clients.take(client)
-        scheme, key_id = signature_key_id(request.headers)
+        scheme, key_id = signature_key_id(headers)
         self.limiter.check(_key_host(key_id))
         return scheme, key_id, client
 
-    async def handle(self, request: web.Request) -> web.Response:
-        headers = request.headers
-        scheme, key_id, client = self._admit(request)
+    async def handle(self, request: web.Request, *, account: str | None = None) -> web.Response:
+        """An inbox POST: ``account``'s personal inbox, or the shared inbox (None)."""
+        admitted = self.admit(request.remote, request.headers)
         body = await read_body(request)
-        media = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        said = await self.take(
+            admitted, method=request.method, path_qs=request.path_qs, headers=request.headers, body=body,
+            account=account,
+        )  # fmt: skip
+        return web.Response(status=202, text=said)
+
+    async def take(
+        self,
+        admitted: tuple[Any, str, str],
+        *,
+        method: str,
+        path_qs: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        account: str | None,
+    ) -> str:
+        """Every check of a received activity after admission (see the module's list); what it did, as the
+        202's text says it."""
+        scheme, key_id, client = admitted
+        media = headers.get("Content-Type", "").split(";")[0].strip().lower()
         if media not in _ACTIVITY_MEDIA:
-            raise web.HTTPUnsupportedMediaType(text="send application/activity+json")
+            raise UnsupportedMedia("send application/activity+json")
+        if len(body) > MAX_DOCUMENT_BYTES:
+            raise TooLarge(f"body is over the {MAX_DOCUMENT_BYTES} byte limit")
         activity = parse_json(body)
         check_contexts(activity)
-        if not wanted(_normalize(activity), owner=self.owner):
+        ours = self.recipients.actor_of(account).__eq__ if account is not None else self.recipients.names_ours
+        if not wanted(_normalize(activity), owner=ours):
             self.ignored += 1  # its address paid for it: nothing proved who sent it
-            return web.Response(status=202, text="ignored: Kith does not act on this activity")
+            return "ignored: Kith does not act on this activity"
         stored = await self.receive(
             scheme=scheme,
             key_id=key_id,
-            method=request.method,
-            url=self.base_url + request.path_qs,
+            method=method,
+            url=self.base_url + path_qs,
             headers=headers,
             body=body,
             activity=activity,
             client=client,
+            account=account,
         )
-        return web.Response(status=202, text="stored" if stored else "already stored")
+        if stored is None:
+            return "ignored: it concerns no account here"
+        return "stored" if stored else "already stored"
 
     async def authenticate(
         self,
@@ -374,24 +436,36 @@ class Intake:
             actor = fresh
         return actor
 
-    async def signed_fetcher(self, request: web.Request) -> RemoteActor:
-        """Who signed this GET (private records are served only to actors allowed to see them)."""
-        scheme, key_id, client = self._admit(request)
-        if await self.blocks.refuses_key(key_id):
+    async def signed_fetcher(
+        self,
+        *,
+        remote: str | None,
+        headers: Mapping[str, str],
+        path_qs: str,
+        account: str,
+        method: str = "GET",
+        body: bytes = b"",
+    ) -> RemoteActor:
+        """Who signed this request for something ``account`` holds (private records are served only to actors
+        allowed to see them; blocked ones find nothing). A GET by default; an organisation's operations are
+        POSTs too (federation/org_api.py), whose ``body`` the signature covers."""
+        scheme, key_id, client = self.admit(remote, headers)
+        blocks = self.recipients.blocks_of(account)
+        if await blocks.refuses_key(key_id):
             raise Blocked("blocked")
         try:
             signer = await self.authenticate(
                 scheme=scheme,
                 key_id=key_id,
-                method="GET",
-                url=self.base_url + request.path_qs,
-                headers=request.headers,
-                body=b"",
+                method=method,
+                url=self.base_url + path_qs,
+                headers=headers,
+                body=body,
                 client=client,
             )
         except _KeyGone:
             raise SignatureError(f"the key {key_id} is gone") from None
-        if await self.blocks.refuses_actor(signer):
+        if await blocks.refuses_actor(signer):
             raise Blocked("blocked")
         return signer
 
@@ -406,7 +480,10 @@ class Intake:
         body: bytes,
         activity: dict[str, Any],
         client: str | None = None,
-    ) -> bool:
+        account: str | None = None,
+    ) -> bool | None:
+        """Verify and store; whether it was new (False: a duplicate for every account it concerns), or None
+        when it concerns no account here (nothing stored, no key fetched)."""
         original = activity
         activity = _normalize(activity)
         actor_field = activity.get("actor")
@@ -414,7 +491,17 @@ class Intake:
         activity_id, kind = activity.get("id"), activity.get("type")
         if not isinstance(actor_ref, str) or not isinstance(activity_id, str) or not isinstance(kind, str):
             raise MalformedInput("an activity needs string id, type and actor")
-        if await self.blocks.refuses(actor_ref, key_id):
+        concerned = {account} if account is not None else await self.recipients.concerned(activity, actor_ref)
+        if not concerned:
+            self.ignored += 1
+            return None
+        # each account's blocks: one that blocks the sender does not get it; none left, refused (403)
+        accounts = [
+            name
+            for name in sorted(concerned)
+            if not await self.recipients.blocks_of(name).refuses(actor_ref, key_id)
+        ]
+        if not accounts:
             raise Blocked("blocked")
         try:
             actor = await self.authenticate(
@@ -430,7 +517,11 @@ class Intake:
             if kind == "Delete" and actor_ref == key_id.split("#")[0]:
                 return False  # a deleted actor's farewell, its key gone and never cached: nothing to do
             raise SignatureError(f"the key {key_id} is gone") from None
-        if await self.blocks.refuses_actor(actor):  # a key without a fragment: now we know whose it is
+        # a key without a fragment, aliases: now we know whose it is
+        accounts = [
+            name for name in accounts if not await self.recipients.blocks_of(name).refuses_actor(actor)
+        ]
+        if not accounts:
             raise Blocked("blocked")
         now = self.clock()
         if actor_ref != actor.id:
@@ -445,10 +536,22 @@ class Intake:
             if object_id is not None and origin(object_id) != actor_origin:
                 raise OriginMismatch(f"a {kind} can only concern its actor's own objects, not {object_id}")
         self.verified += 1
-        clean = bounded(_strip_foreign(activity, actor_origin), owner=self.owner)
+        clean = bounded(_strip_foreign(activity, actor_origin))
         text = body.decode() if clean is original else json.dumps(clean)  # keep the bytes as sent when we can
         request = _request_digest(scheme, key_id, headers)  # after verification: these headers parse
-        stored = await self._batcher.add((activity_id, actor.id, kind, text, now), request)
+        items = [
+            InboxItem(
+                account=name,
+                activity_id=activity_id,
+                actor_id=actor.id,
+                type=kind,
+                body=text,
+                now=now,
+                request=request,
+            )
+            for name in accounts
+        ]
+        stored = any(await self._batcher.add(items))
         if stored:
             self.on_stored()
         else:

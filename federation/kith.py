@@ -34,7 +34,7 @@ from protocol.serialize import KITH_CONTEXT, from_jsonld, to_jsonld
 from protocol.vocab import relationship_term
 
 if TYPE_CHECKING:
-    from federation.service import Federation
+    from federation.service import AccountFederation
 
 __all__ = [
     "accept_offer",
@@ -56,7 +56,7 @@ __all__ = [
 _MEMBERSHIP = "member"
 
 
-def now_of(fed: Federation) -> datetime:
+def now_of(fed: AccountFederation) -> datetime:
     """The federation clock's time (tests pass a fake one)."""
     return datetime.fromtimestamp(fed.clock(), UTC)
 
@@ -68,17 +68,17 @@ def owner_keys(actor: RemoteActor) -> proofs.OwnerKeys:
     return proofs.OwnerKeys.from_multikeys(actor.id, dict(actor.multikeys))
 
 
-def _our_keys(fed: Federation) -> proofs.OwnerKeys:
+def _our_keys(fed: AccountFederation) -> proofs.OwnerKeys:
     return proofs.OwnerKeys(
-        owner=fed.urls.owner, keys={fed.urls.owner_multikey: fed.keys.owner_ed25519.public_key()}
+        owner=fed.urls.owner, keys={fed.urls.owner_multikey: fed.keys.ed25519.public_key()}
     )
 
 
-def sign_as_owner(fed: Federation, document: Mapping[str, Any]) -> dict[str, Any]:
+def sign_as_owner(fed: AccountFederation, document: Mapping[str, Any]) -> dict[str, Any]:
     """``document`` with a proof by our owner's Ed25519 key (eddsa-jcs-2022)."""
     return proofs.sign(
         document,
-        private_key=fed.keys.owner_ed25519,
+        private_key=fed.keys.ed25519,
         verification_method=fed.urls.owner_multikey,
         created=now_of(fed),
     )
@@ -111,7 +111,12 @@ def kith_activity(activity: dict[str, Any]) -> dict[str, Any]:
 
 
 async def connect(
-    fed: Federation, address: str, rel_type: str, *, how_we_met: str | None = None, since: str | None = None
+    fed: AccountFederation,
+    address: str,
+    rel_type: str,
+    *,
+    how_we_met: str | None = None,
+    since: str | None = None,
 ) -> OfferRow:
     term = relationship_term(rel_type)  # InvalidRecord names the known types
     if not term.mutual:
@@ -159,9 +164,9 @@ async def connect(
     return row
 
 
-async def accept_offer(fed: Federation, offer: OfferRow) -> dict[str, Any]:
+async def accept_offer(fed: AccountFederation, offer: OfferRow) -> dict[str, Any]:
     """Our owner accepts an incoming offer: add our proof, store, tell the graph, answer with the record."""
-    if offer.rel_type == _MEMBERSHIP:  # hook: a request to join an organisation (federation/org.py)
+    if offer.rel_type == _MEMBERSHIP:  # a request to join an organisation (federation/org.py)
         from federation import org
 
         return await org.accept(fed, offer)
@@ -178,8 +183,8 @@ async def accept_offer(fed: Federation, offer: OfferRow) -> dict[str, Any]:
     return final
 
 
-async def reject_offer(fed: Federation, offer: OfferRow) -> None:
-    if offer.rel_type == _MEMBERSHIP:  # hook: a request to join an organisation (federation/org.py)
+async def reject_offer(fed: AccountFederation, offer: OfferRow) -> None:
+    if offer.rel_type == _MEMBERSHIP:  # a request to join an organisation (federation/org.py)
         from federation import org
 
         await org.reject(fed, offer)
@@ -193,9 +198,9 @@ async def reject_offer(fed: Federation, offer: OfferRow) -> None:
     await fed.send(reply, [actor.inbox], recipient=actor.id)
 
 
-async def end(fed: Federation, offer: OfferRow) -> None:
+async def end(fed: AccountFederation, offer: OfferRow) -> None:
     """End a confirmed relationship: ``Update`` of the record with ``status: "ended"``, signed by us alone."""
-    if offer.rel_type == _MEMBERSHIP:  # hook: a membership ends by leaving or removal (federation/org.py)
+    if offer.rel_type == _MEMBERSHIP:  # a membership ends by leaving or removal (federation/org.py)
         from federation import org
 
         if offer.direction == "out":
@@ -216,7 +221,7 @@ async def end(fed: Federation, offer: OfferRow) -> None:
 # ---- what peers send us ------------------------------------------------------------------------------
 
 
-async def offer_received(fed: Federation, actor_id: str, activity: dict[str, Any]) -> None:
+async def offer_received(fed: AccountFederation, actor_id: str, activity: dict[str, Any]) -> None:
     raw = activity.get("object")
     record = _relationship(raw)
     assert isinstance(raw, dict)
@@ -238,7 +243,7 @@ async def offer_received(fed: Federation, actor_id: str, activity: dict[str, Any
 
 
 async def offer_answered(
-    fed: Federation, offer: OfferRow, activity: dict[str, Any], *, accepted: bool
+    fed: AccountFederation, offer: OfferRow, activity: dict[str, Any], *, accepted: bool
 ) -> None:
     if offer.state != "offered":
         return
@@ -256,7 +261,7 @@ async def offer_answered(
     await fed.graph.relationship_confirmed(actor.id, final)
 
 
-async def undo_received(fed: Federation, actor_id: str, object_id: str) -> None:
+async def undo_received(fed: AccountFederation, actor_id: str, object_id: str) -> None:
     """``Undo {Offer}``: the offerer withdrew before an answer."""
     offer = await fed.store.offer(object_id)
     if (
@@ -268,7 +273,7 @@ async def undo_received(fed: Federation, actor_id: str, object_id: str) -> None:
         await fed.store.set_offer_state(offer.offer_id, "revoked", fed.clock())
 
 
-async def relationship_updated(fed: Federation, actor_id: str, raw: dict[str, Any]) -> None:
+async def relationship_updated(fed: AccountFederation, actor_id: str, raw: dict[str, Any]) -> None:
     """The other end ended a relationship we share (an ``Update`` with ``status: "ended"``)."""
     record = _relationship(raw)
     if actor_id not in (record.subject, record.object) or fed.urls.owner not in (

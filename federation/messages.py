@@ -26,7 +26,7 @@ from federation.urls import AS_CONTEXT, PUBLIC
 from protocol.errors import MalformedInput, OriginMismatch
 
 if TYPE_CHECKING:
-    from federation.service import Federation
+    from federation.service import AccountFederation
 
 __all__ = ["MAX_MESSAGE", "addressed", "direct_note", "note_received", "send_direct"]
 
@@ -91,7 +91,7 @@ def _link(note: dict[str, Any], object_id: str) -> str:
     return object_id
 
 
-async def note_received(fed: Federation, actor_id: str, activity: dict[str, Any]) -> None:
+async def note_received(fed: AccountFederation, actor_id: str, activity: dict[str, Any]) -> None:
     """A verified ``Create`` from ``actor_id`` (its signer): if it carries a note that names the owner, tell
     the graph. Other Creates (posts to followers that do not name the owner) mean nothing here."""
     note = activity.get("object")
@@ -134,7 +134,13 @@ def _mention_name(actor: RemoteActor) -> str:
 
 
 def direct_note(
-    fed: Federation, actor: RemoteActor, text: str, *, note_id: str, in_reply_to: str | None, now: datetime
+    fed: AccountFederation,
+    actor: RemoteActor,
+    text: str,
+    *,
+    note_id: str,
+    in_reply_to: str | None,
+    now: datetime,
 ) -> dict[str, Any]:
     """The ``Note`` of a private message to ``actor``: addressed to it alone, mentioning it first in the text
     (Mastodon's own shape for a direct message; its clients show the mention as the recipient)."""
@@ -161,7 +167,7 @@ def direct_note(
 
 
 async def send_direct(
-    fed: Federation, address: str, text: str, *, in_reply_to: str | None = None
+    fed: AccountFederation, address: str, text: str, *, in_reply_to: str | None = None
 ) -> FediMessage:
     """Send ``text`` to the actor at ``address`` as a private message; the message, for the graph to log.
     Refused before anything is written when the actor is blocked or the owner's actor was deleted."""

@@ -45,23 +45,26 @@ from protocol.org_serialize import org_from_jsonld, org_to_jsonld, stamp
 from protocol.records import same_origin
 
 if TYPE_CHECKING:
-    from federation.service import Federation
+    from federation.service import AccountFederation
 
 __all__ = [
     "MEMBERSHIP",
     "accept",
-    "dispatch",
+    "answered",
     "info_document",
     "is_org",
     "join",
     "leave",
     "membership_json",
     "memberships",
+    "offered",
     "org_actor",
     "port",
     "push_info",
     "reject",
     "remove",
+    "shares_deleted",
+    "updated",
 ]
 
 _log = logging.getLogger("kith.federation.org")
@@ -70,31 +73,23 @@ _log = logging.getLogger("kith.federation.org")
 MEMBERSHIP = "member"
 
 
-def port(fed: Federation) -> OrgPort:
-    found: OrgPort | None = getattr(fed, "org", None)
+def port(fed: AccountFederation) -> OrgPort:
+    """The account's organisation records (borrowed with its graph: federation/service.py ``acting``)."""
+    found = fed.org
     if found is None:
-        raise NotFound("organisations are not available on this node (it runs without them)")
+        raise NotFound("organisations are not available on this server (it runs without them)")
     return found
 
 
-def is_org(fed: Federation) -> bool:
-    """Whether this node's actor is an organisation (``kith init --organization``)."""
-    return fed.config.node.actor_type == "Organization"
+def is_org(fed: AccountFederation) -> bool:
+    """Whether this account's actor is an organisation (``kith account add --organization``)."""
+    return fed.account.actor_type == "Organization"
 
 
-def _our_keys(fed: Federation) -> proofs.OwnerKeys:
+def _our_keys(fed: AccountFederation) -> proofs.OwnerKeys:
     return proofs.OwnerKeys(
-        owner=fed.urls.owner, keys={fed.urls.owner_multikey: fed.keys.owner_ed25519.public_key()}
+        owner=fed.urls.owner, keys={fed.urls.owner_multikey: fed.keys.ed25519.public_key()}
     )
-
-
-def _ref(value: Any) -> str | None:
-    """The id an ``object`` names: a string, an object with ``id``, or a one-element array."""
-    if isinstance(value, list) and len(value) == 1:
-        value = value[0]
-    if isinstance(value, dict):
-        value = value.get("id")
-    return value if isinstance(value, str) else None
 
 
 def _membership(value: Any) -> Membership:
@@ -119,13 +114,13 @@ def membership_json(row: OfferRow, actor: Mapping[str, Any] | None = None) -> di
 
 
 async def memberships(
-    fed: Federation, *, direction: str = "out", states: tuple[str, ...] = ("offered", "accepted")
+    fed: AccountFederation, *, direction: str = "out", states: tuple[str, ...] = ("offered", "accepted")
 ) -> list[OfferRow]:
     rows = await fed.store.offers(list(states))
     return [r for r in rows if r.rel_type == MEMBERSHIP and r.direction == direction]
 
 
-async def org_actor(fed: Federation, address: str | None) -> str:
+async def org_actor(fed: AccountFederation, address: str | None) -> str:
     """The organisation a member means: the one named (an address or actor URL of one they joined), else the
     only one they belong to."""
     joined = await memberships(fed, states=("accepted",))
@@ -150,7 +145,7 @@ async def org_actor(fed: Federation, address: str | None) -> str:
 # ---- joining and leaving (a member's side) ----------------------------------------------------------------
 
 
-async def join(fed: Federation, address: str) -> dict[str, Any]:
+async def join(fed: AccountFederation, address: str) -> dict[str, Any]:
     """Offer membership to the organisation at ``address``; its admins accept it (kith requests / accept)."""
     from federation.owner import ensure_alive
 
@@ -194,7 +189,7 @@ async def join(fed: Federation, address: str) -> dict[str, Any]:
     return membership_json(made, {"acct": actor.acct})
 
 
-async def leave(fed: Federation, address: str) -> dict[str, Any]:
+async def leave(fed: AccountFederation, address: str) -> dict[str, Any]:
     """End the owner's membership: ``Update`` of the record, ended, signed by the owner. The organisation
     deletes everything the owner shared with it and says so."""
     from federation.owner import ensure_alive
@@ -217,7 +212,7 @@ async def leave(fed: Federation, address: str) -> dict[str, Any]:
     return membership_json(done)
 
 
-def _ended(fed: Federation, final: Mapping[str, Any]) -> dict[str, Any]:
+def _ended(fed: AccountFederation, final: Mapping[str, Any]) -> dict[str, Any]:
     """The membership record, ended, signed by our owner alone."""
     return sign_as_owner(fed, org_to_jsonld(replace(_membership(dict(final)), status="ended", proofs=())))
 
@@ -225,7 +220,7 @@ def _ended(fed: Federation, final: Mapping[str, Any]) -> dict[str, Any]:
 # ---- the organisation's side ------------------------------------------------------------------------------
 
 
-async def _offered(fed: Federation, actor_id: str, activity: dict[str, Any]) -> None:
+async def _offered(fed: AccountFederation, actor_id: str, activity: dict[str, Any]) -> None:
     """A person asks to join: kept as a pending request for the admins (kith requests)."""
     raw = activity.get("object")
     record = _membership(raw)
@@ -248,7 +243,7 @@ async def _offered(fed: Federation, actor_id: str, activity: dict[str, Any]) -> 
     )
 
 
-async def accept(fed: Federation, offer: OfferRow, *, role: str = "member") -> dict[str, Any]:
+async def accept(fed: AccountFederation, offer: OfferRow, *, role: str = "member") -> dict[str, Any]:
     """The organisation accepts a request to join: its proof beside the member's, the member added with
     ``role``, ``Accept`` with the record both signed, then the directory to every member."""
     if offer.direction != "in" or offer.state != "offered":
@@ -269,7 +264,7 @@ async def accept(fed: Federation, offer: OfferRow, *, role: str = "member") -> d
     return final
 
 
-async def reject(fed: Federation, offer: OfferRow) -> None:
+async def reject(fed: AccountFederation, offer: OfferRow) -> None:
     if offer.direction != "in" or offer.state != "offered":
         raise NotFound(f"no pending request {offer.offer_id}")
     actor = await fed.actors.get(offer.actor_id, source="fetch")
@@ -280,7 +275,7 @@ async def reject(fed: Federation, offer: OfferRow) -> None:
     )
 
 
-async def remove(fed: Federation, member: str) -> dict[str, Any]:
+async def remove(fed: AccountFederation, member: str) -> dict[str, Any]:
     """An admin removes a member: the record ended (signed by the organisation), everything they shared
     deleted, and both told to them; the directory to the others."""
     row = next(
@@ -305,7 +300,7 @@ async def remove(fed: Federation, member: str) -> dict[str, Any]:
     return {"member": member, "state": "removed", "deleted": count}
 
 
-def _deleted(fed: Federation, member: str, count: int) -> dict[str, Any]:
+def _deleted(fed: AccountFederation, member: str, count: int) -> dict[str, Any]:
     return wire.shares_deleted(fed.new_id(), fed.urls.owner, member, count, stamp(now_of(fed)))
 
 
@@ -320,7 +315,7 @@ def _out(activity: dict[str, Any], inboxes: list[str], recipient: str, kind: str
     )
 
 
-async def info_document(fed: Federation) -> dict[str, Any]:
+async def info_document(fed: AccountFederation) -> dict[str, Any]:
     """The organisation's info as it tells it to every member (and as a member's query reads it)."""
     the_port = port(fed)
     settings = await the_port.settings()
@@ -357,7 +352,7 @@ async def info_document(fed: Federation) -> dict[str, Any]:
     return org_to_jsonld(info)
 
 
-async def push_info(fed: Federation) -> int:
+async def push_info(fed: AccountFederation) -> int:
     """Tell every member the organisation's info (after anything in it changed). Returns how many."""
     if not is_org(fed) or await fed.store.tombstone(fed.urls.owner) is not None:
         return 0
@@ -384,7 +379,9 @@ async def push_info(fed: Federation) -> int:
 # ---- what arrives ------------------------------------------------------------------------------------------
 
 
-async def _answered(fed: Federation, offer: OfferRow, activity: dict[str, Any], *, accepted: bool) -> None:
+async def _answered(
+    fed: AccountFederation, offer: OfferRow, activity: dict[str, Any], *, accepted: bool
+) -> None:
     """A member's side: the organisation accepted (or rejected) our request to join."""
     if offer.state != "offered":
         return
@@ -404,7 +401,7 @@ async def _answered(fed: Federation, offer: OfferRow, activity: dict[str, Any], 
     await port(fed).ensure_membership(actor.id)
 
 
-async def _ended_received(fed: Federation, actor_id: str, raw: dict[str, Any]) -> None:
+async def _ended_received(fed: AccountFederation, actor_id: str, raw: dict[str, Any]) -> None:
     """The other side ended a membership: a member left (the organisation deletes what they shared and says
     so), or the organisation removed us (we stop sharing)."""
     record = _membership(raw)
@@ -429,7 +426,7 @@ async def _ended_received(fed: Federation, actor_id: str, raw: dict[str, Any]) -
         await the_port.forget_sent(actor_id)
 
 
-async def _deleted_received(fed: Federation, actor_id: str, obj: dict[str, Any]) -> None:
+async def _deleted_received(fed: AccountFederation, actor_id: str, obj: dict[str, Any]) -> None:
     """A member's side: the organisation says it deleted what we shared."""
     if obj.get("id") != wire.shares_id(actor_id, fed.urls.owner):
         raise OriginMismatch("an organisation deletes only what we shared with it")
@@ -440,7 +437,7 @@ async def _deleted_received(fed: Federation, actor_id: str, obj: dict[str, Any])
     )
 
 
-async def _info_received(fed: Federation, actor_id: str, raw: dict[str, Any]) -> None:
+async def _info_received(fed: AccountFederation, actor_id: str, raw: dict[str, Any]) -> None:
     """A member's side: the organisation's directory, cap, domains and policies. Taken only from an
     organisation we are a member of, about itself; an older one than held is dropped."""
     info = org_from_jsonld(raw)
@@ -459,47 +456,37 @@ async def _info_received(fed: Federation, actor_id: str, raw: dict[str, Any]) ->
         await org_share.reconcile(fed, actor_id)  # the cap, the colleagues or the domains may have changed
 
 
-async def dispatch(fed: Federation, actor_id: str, activity: dict[str, Any]) -> bool:
-    """The inbox processor's hook (federation/process.py): handle ``activity`` if it is an organisation's, and
-    say whether it was. Each case names the activity it claims, so that it maps onto a dispatch table."""
-    if getattr(fed, "org", None) is None:
-        return False
-    from federation import org_intro, org_share
+# ---- the inbox processor's entries (federation/process.py HANDLERS) -----------------------------------------
 
-    kind, obj = activity.get("type"), activity.get("object")
-    obj_type = obj.get("type") if isinstance(obj, dict) else None
-    if kind == "Offer" and obj_type == "Membership":
-        await _offered(fed, actor_id, activity)
-    elif kind == "Offer" and obj_type == "Introduction":
-        await org_intro.ask_received(fed, actor_id, activity)
-    elif kind in ("Accept", "Reject"):
-        object_id = _ref(obj)
-        if object_id is None:
-            return False
-        offer = await fed.store.offer(object_id)
-        if offer is not None and offer.rel_type == MEMBERSHIP:
-            if offer.direction == "out" and offer.actor_id == actor_id:
-                await _answered(fed, offer, activity, accepted=kind == "Accept")
-            return True
-        if await port(fed).intro_ask(object_id) is None:
-            return False
-        await org_intro.answered(fed, actor_id, object_id, activity, accepted=kind == "Accept")
-    elif kind == "Update" and obj_type == "Membership":
-        assert isinstance(obj, dict)
+
+async def offered(fed: AccountFederation, actor_id: str, activity: dict[str, Any]) -> None:
+    """``Offer`` of a ``Membership``: a person asks to join."""
+    port(fed)  # an account without organisation records takes none
+    await _offered(fed, actor_id, activity)
+
+
+async def answered(fed: AccountFederation, offer: OfferRow, actor_id: str, activity: dict[str, Any]) -> None:
+    """``Accept``/``Reject`` of a membership offer (the processor found the offer it names)."""
+    if offer.direction == "out" and offer.actor_id == actor_id:
+        port(fed)
+        await _answered(fed, offer, activity, accepted=activity.get("type") == "Accept")
+
+
+async def updated(fed: AccountFederation, actor_id: str, activity: dict[str, Any]) -> None:
+    """``Update`` of a ``Membership`` (ended) or of an ``OrganizationInfo``."""
+    obj = activity.get("object")
+    if not isinstance(obj, dict):
+        raise MalformedInput("an Update of an organisation's record carries the record")
+    port(fed)
+    if obj.get("type") == "Membership":
         await _ended_received(fed, actor_id, obj)
-    elif kind == "Update" and obj_type == "OrganizationInfo":
-        assert isinstance(obj, dict)
-        await _info_received(fed, actor_id, obj)
-    elif kind == "Update" and obj_type == "Introduction":
-        assert isinstance(obj, dict)
-        await org_intro.outcome_received(fed, actor_id, obj)
-    elif kind == "Add" and wire.wants(activity):
-        await org_share.add_received(fed, actor_id, activity)
-    elif kind == "Remove" and wire.wants(activity):
-        await org_share.remove_received(fed, actor_id, activity)
-    elif kind == "Delete" and obj_type == "Tombstone" and wire.wants(activity):
-        assert isinstance(obj, dict)
-        await _deleted_received(fed, actor_id, obj)
     else:
-        return False
-    return True
+        await _info_received(fed, actor_id, obj)
+
+
+async def shares_deleted(fed: AccountFederation, actor_id: str, activity: dict[str, Any]) -> None:
+    """``Delete`` of the ``Tombstone`` of what we shared: the organisation says it deleted it."""
+    obj = activity.get("object")
+    assert isinstance(obj, dict)  # the processor routes a Tombstone here, and wire.wants checked it
+    port(fed)
+    await _deleted_received(fed, actor_id, obj)

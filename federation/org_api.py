@@ -27,35 +27,32 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from aiohttp import web
-
 from federation import org, org_intro
-from federation.edge import edge
-from federation.errors import FetchStatus, Gone, NotFound
-from federation.inbox import _KeyGone, read_body
+from federation.errors import FetchStatus, NotFound
 from federation.org import MEMBERSHIP, is_org, memberships, org_actor, port, push_info
 from federation.org_ports import Forbidden
-from federation.ratelimit import client_key
-from federation.signing import make_signer, signature_key_id
+from federation.signing import make_signer
 from protocol.errors import InvalidRecord, KithError, MalformedInput
 from protocol.vocab import ORG_ROLES, SHARING_LEVELS
 
 if TYPE_CHECKING:
-    from federation.service import Federation
+    from federation.service import AccountFederation
 
 __all__ = [
+    "MAX_BODY",
     "OWNER",
     "RemoteOrgError",
     "accept_request",
     "call",
     "directory",
     "intros",
-    "org_routes",
+    "operation",
     "policies",
     "reject_request",
     "remove_member",
     "request_intro",
     "requests",
+    "serve",
     "set_policy",
     "set_role",
     "settings",
@@ -67,7 +64,8 @@ _log = logging.getLogger("kith.federation.org")
 
 #: The role of the organisation's own account: everything an admin may do, and more (it cannot be removed).
 OWNER = "owner"
-_MAX_BODY = 65_536
+#: The largest body an operation takes (federation/routes.py serves them at ``{actor}/org/{op}``).
+MAX_BODY = 65_536
 _MEMBERS = ("owner", "admin", "member", "viewer")
 _CONTRIBUTORS = ("owner", "admin", "member")
 _ADMINS = ("owner", "admin")
@@ -91,7 +89,7 @@ def _need(role: str, allowed: tuple[str, ...], what: str) -> None:
 # ---- the operations, as the organisation runs them --------------------------------------------------------
 
 
-async def _directory(fed: Federation, who: str, role: str, args: Mapping[str, Any]) -> Any:
+async def _directory(fed: AccountFederation, who: str, role: str, args: Mapping[str, Any]) -> Any:
     _need(role, _MEMBERS, "the directory")
     doc = await org.info_document(fed)
     members = await port(fed).members()
@@ -123,18 +121,18 @@ def _query(args: Mapping[str, Any]) -> str:
     return q.strip()
 
 
-async def _who_knows(fed: Federation, who: str, role: str, args: Mapping[str, Any]) -> Any:
+async def _who_knows(fed: AccountFederation, who: str, role: str, args: Mapping[str, Any]) -> Any:
     _need(role, _MEMBERS, "who knows")
     items = await port(fed).who_knows(_query(args))
     return [{k: v for k, v in item.items() if not k.startswith("_")} for item in items]
 
 
-async def _timeline(fed: Federation, who: str, role: str, args: Mapping[str, Any]) -> Any:
+async def _timeline(fed: AccountFederation, who: str, role: str, args: Mapping[str, Any]) -> Any:
     _need(role, _MEMBERS, "the team timeline")
     return await port(fed).timeline(_query(args))
 
 
-async def _requests(fed: Federation, who: str, role: str, args: Mapping[str, Any]) -> Any:
+async def _requests(fed: AccountFederation, who: str, role: str, args: Mapping[str, Any]) -> Any:
     _need(role, _ADMINS, "requests to join")
     out = []
     for row in await memberships(fed, direction="in", states=("offered",)):
@@ -152,7 +150,7 @@ async def _requests(fed: Federation, who: str, role: str, args: Mapping[str, Any
 
 
 async def _answer_request(
-    fed: Federation, who: str, role: str, args: Mapping[str, Any], *, accepted: bool
+    fed: AccountFederation, who: str, role: str, args: Mapping[str, Any], *, accepted: bool
 ) -> Any:
     _need(role, _ADMINS, "answering requests to join")
     request_id = args.get("id")
@@ -176,7 +174,7 @@ async def _answer_request(
     }
 
 
-async def _set_role(fed: Federation, who: str, role: str, args: Mapping[str, Any]) -> Any:
+async def _set_role(fed: AccountFederation, who: str, role: str, args: Mapping[str, Any]) -> Any:
     _need(role, _ADMINS, "changing roles")
     member, wanted = args.get("member"), args.get("role")
     if wanted not in ORG_ROLES:
@@ -187,7 +185,7 @@ async def _set_role(fed: Federation, who: str, role: str, args: Mapping[str, Any
     return {"actor": row["actor"], "role": wanted}
 
 
-async def _active(fed: Federation, member: Any) -> dict[str, Any]:
+async def _active(fed: AccountFederation, member: Any) -> dict[str, Any]:
     if not isinstance(member, str) or not member.strip():
         raise InvalidRecord("member must name a member: their actor URL or acct: address", field="member")
     the_port = port(fed)
@@ -198,19 +196,19 @@ async def _active(fed: Federation, member: Any) -> dict[str, Any]:
     raise NotFound(f"{member} is not a member; see `kith org members`")
 
 
-async def _remove(fed: Federation, who: str, role: str, args: Mapping[str, Any]) -> Any:
+async def _remove(fed: AccountFederation, who: str, role: str, args: Mapping[str, Any]) -> Any:
     _need(role, _ADMINS, "removing members")
     row = await _active(fed, args.get("member"))
     return await org.remove(fed, row["actor"])
 
 
-async def _settings(fed: Federation, who: str, role: str, args: Mapping[str, Any]) -> Any:
+async def _settings(fed: AccountFederation, who: str, role: str, args: Mapping[str, Any]) -> Any:
     _need(role, _MEMBERS, "the organisation's settings")
     s = await port(fed).settings()
     return {"cap": s.cap, "domains": list(s.domains), "cool_down_days": s.cool_down_days}
 
 
-async def _set_settings(fed: Federation, who: str, role: str, args: Mapping[str, Any]) -> Any:
+async def _set_settings(fed: AccountFederation, who: str, role: str, args: Mapping[str, Any]) -> Any:
     _need(role, _ADMINS, "changing the organisation's settings")
     the_port = port(fed)
     before = await the_port.settings()
@@ -240,12 +238,12 @@ async def _set_settings(fed: Federation, who: str, role: str, args: Mapping[str,
     }
 
 
-async def _policies(fed: Federation, who: str, role: str, args: Mapping[str, Any]) -> Any:
+async def _policies(fed: AccountFederation, who: str, role: str, args: Mapping[str, Any]) -> Any:
     _need(role, _MEMBERS, "contact policies")
     return await port(fed).policies()
 
 
-async def _set_policy(fed: Federation, who: str, role: str, args: Mapping[str, Any]) -> Any:
+async def _set_policy(fed: AccountFederation, who: str, role: str, args: Mapping[str, Any]) -> Any:
     target = args.get("target")
     if not isinstance(target, str) or not target.strip() or len(target) > 500:
         raise InvalidRecord(
@@ -275,14 +273,14 @@ async def _set_policy(fed: Federation, who: str, role: str, args: Mapping[str, A
     return result
 
 
-async def _intros(fed: Federation, who: str, role: str, args: Mapping[str, Any]) -> Any:
+async def _intros(fed: AccountFederation, who: str, role: str, args: Mapping[str, Any]) -> Any:
     _need(role, _MEMBERS, "introductions")
     if role in _ADMINS:
         return [org_intro.requester_view(r) | {"requester": r["requester"]} for r in await port(fed).intros()]
     return [org_intro.requester_view(r) for r in await port(fed).intros(requester=who)]
 
 
-async def _ask(fed: Federation, who: str, role: str, args: Mapping[str, Any]) -> Any:
+async def _ask(fed: AccountFederation, who: str, role: str, args: Mapping[str, Any]) -> Any:
     if role == OWNER:
         raise Forbidden("introductions are asked by members, through their own accounts")
     _need(role, _CONTRIBUTORS, "asking for introductions")
@@ -292,14 +290,14 @@ async def _ask(fed: Federation, who: str, role: str, args: Mapping[str, Any]) ->
     return await org_intro.ask(fed, who, _query({"q": args.get("query")}), note.strip() if note else None)
 
 
-_Op = Callable[["Federation", str, str, Mapping[str, Any]], Awaitable[Any]]
+_Op = Callable[["AccountFederation", str, str, Mapping[str, Any]], Awaitable[Any]]
 
 
-async def _accept_op(fed: Federation, who: str, role: str, args: Mapping[str, Any]) -> Any:
+async def _accept_op(fed: AccountFederation, who: str, role: str, args: Mapping[str, Any]) -> Any:
     return await _answer_request(fed, who, role, args, accepted=True)
 
 
-async def _reject_op(fed: Federation, who: str, role: str, args: Mapping[str, Any]) -> Any:
+async def _reject_op(fed: AccountFederation, who: str, role: str, args: Mapping[str, Any]) -> Any:
     return await _answer_request(fed, who, role, args, accepted=False)
 
 
@@ -326,71 +324,27 @@ _POST: dict[str, _Op] = {
 # ---- served to members -------------------------------------------------------------------------------------
 
 
-@edge
-async def _serve(request: web.Request) -> web.Response:
-    from federation.routes import FEDERATION
+def operation(method: str, name: str) -> _Op | None:
+    """The operation ``name`` served to members for ``method`` (GET reads, POST changes), or None."""
+    return (_GET if method == "GET" else _POST if method == "POST" else {}).get(name)
 
-    fed: Federation = request.config_dict[FEDERATION]
-    if request.match_info["username"].lower() != fed.urls.username.lower():
-        raise NotFound("no such actor")
-    if await fed.store.tombstone(fed.urls.owner) is not None:
-        raise Gone(f"{fed.urls.owner} was deleted")
-    op_name = request.match_info["op"]
-    ops = _GET if request.method == "GET" else _POST
-    op = ops.get(op_name)
-    if op is None or getattr(fed, "org", None) is None or not is_org(fed):
+
+async def serve(fed: AccountFederation, signer: str, op: _Op, args: Mapping[str, Any]) -> Any:
+    """Run ``op`` for ``signer``, whose signature federation/routes.py verified, as their role allows: one who
+    is not an active member finds nothing (missing and forbidden look the same to someone outside)."""
+    if fed.org is None or not is_org(fed):
         raise NotFound("no such operation")
-    intake = fed.intake
-    client = client_key(request.remote)
-    intake.clients.take(client)
-    scheme, key_id = signature_key_id(request.headers)
-    if await fed.blocks.refuses_key(key_id):
-        raise NotFound("not found")
-    if request.method == "GET":
-        body = b""
-        args: dict[str, Any] = dict(request.query)
-    else:
-        body = await read_body(request, limit=_MAX_BODY)
-        try:
-            parsed = json.loads(body or b"{}")
-        except ValueError:
-            raise MalformedInput("the body must be a JSON object") from None
-        if not isinstance(parsed, dict):
-            raise MalformedInput("the body must be a JSON object")
-        args = parsed
-    try:
-        signer = await intake.authenticate(
-            scheme=scheme,
-            key_id=key_id,
-            method=request.method,
-            url=fed.urls.base + request.path_qs,
-            headers=request.headers,
-            body=body,
-            client=client,
-        )
-    except _KeyGone:  # a key whose actor is gone authenticates nobody
-        raise NotFound("not found") from None
-    if await fed.blocks.refuses_actor(signer):
-        raise NotFound("not found")
-    member = await port(fed).member(signer.id)
+    member = await port(fed).member(signer)
     if member is None or member["state"] != "active":
-        raise NotFound("not found")  # missing and forbidden look the same to someone outside
-    result = await op(fed, signer.id, member["role"], args)
-    return web.json_response(result)
-
-
-def org_routes() -> list[web.RouteDef]:
-    return [
-        web.get("/users/{username}/org/{op:.+}", _serve),
-        web.post("/users/{username}/org/{op:.+}", _serve),
-    ]
+        raise NotFound("not found")
+    return await op(fed, signer, member["role"], args)
 
 
 # ---- called by a member's node -------------------------------------------------------------------------------
 
 
 async def call(
-    fed: Federation,
+    fed: AccountFederation,
     org_id: str,
     method: str,
     op: str,
@@ -404,7 +358,7 @@ async def call(
     headers = {"Accept": "application/json"}
     if payload is not None:
         headers["Content-Type"] = "application/json"
-    signer = make_signer(key_id=fed.urls.owner_key, private_key=fed.keys.owner_rsa, clock=fed.clock)
+    signer = make_signer(key_id=fed.urls.owner_key, private_key=fed.keys.rsa, clock=fed.clock)
     resp = await fed.client.request(
         method, url, headers=headers, body=payload, signer=signer, follow_redirects=False
     )
@@ -431,7 +385,7 @@ async def call(
 
 
 async def _run(
-    fed: Federation, op: str, method: str, args: Mapping[str, Any], org_address: str | None
+    fed: AccountFederation, op: str, method: str, args: Mapping[str, Any], org_address: str | None
 ) -> Any:
     """Run ``op`` here (an organisation's own account) or at the member's organisation."""
     if is_org(fed):
@@ -443,57 +397,57 @@ async def _run(
     return await call(fed, target, "POST", op, body=args)
 
 
-async def directory(fed: Federation, org_address: str | None = None) -> Any:
+async def directory(fed: AccountFederation, org_address: str | None = None) -> Any:
     return await _run(fed, "directory", "GET", {}, org_address)
 
 
-async def who_knows(fed: Federation, query: str, org_address: str | None = None) -> Any:
+async def who_knows(fed: AccountFederation, query: str, org_address: str | None = None) -> Any:
     return await _run(fed, "who-knows", "GET", {"q": query}, org_address)
 
 
-async def timeline(fed: Federation, query: str, org_address: str | None = None) -> Any:
+async def timeline(fed: AccountFederation, query: str, org_address: str | None = None) -> Any:
     return await _run(fed, "timeline", "GET", {"q": query}, org_address)
 
 
-async def requests(fed: Federation, org_address: str | None = None) -> Any:
+async def requests(fed: AccountFederation, org_address: str | None = None) -> Any:
     return await _run(fed, "requests", "GET", {}, org_address)
 
 
 async def accept_request(
-    fed: Federation, request_id: str, role: str = "member", org_address: str | None = None
+    fed: AccountFederation, request_id: str, role: str = "member", org_address: str | None = None
 ) -> Any:
     return await _run(fed, "requests/accept", "POST", {"id": request_id, "role": role}, org_address)
 
 
-async def reject_request(fed: Federation, request_id: str, org_address: str | None = None) -> Any:
+async def reject_request(fed: AccountFederation, request_id: str, org_address: str | None = None) -> Any:
     return await _run(fed, "requests/reject", "POST", {"id": request_id}, org_address)
 
 
-async def set_role(fed: Federation, member: str, role: str, org_address: str | None = None) -> Any:
+async def set_role(fed: AccountFederation, member: str, role: str, org_address: str | None = None) -> Any:
     return await _run(fed, "role", "POST", {"member": member, "role": role}, org_address)
 
 
-async def remove_member(fed: Federation, member: str, org_address: str | None = None) -> Any:
+async def remove_member(fed: AccountFederation, member: str, org_address: str | None = None) -> Any:
     return await _run(fed, "remove", "POST", {"member": member}, org_address)
 
 
 async def settings(
-    fed: Federation, changes: Mapping[str, Any] | None = None, org_address: str | None = None
+    fed: AccountFederation, changes: Mapping[str, Any] | None = None, org_address: str | None = None
 ) -> Any:
     if changes:
         return await _run(fed, "settings", "POST", changes, org_address)
     return await _run(fed, "settings", "GET", {}, org_address)
 
 
-async def policies(fed: Federation, org_address: str | None = None) -> Any:
+async def policies(fed: AccountFederation, org_address: str | None = None) -> Any:
     return await _run(fed, "policies", "GET", {}, org_address)
 
 
-async def set_policy(fed: Federation, args: Mapping[str, Any], org_address: str | None = None) -> Any:
+async def set_policy(fed: AccountFederation, args: Mapping[str, Any], org_address: str | None = None) -> Any:
     return await _run(fed, "policy", "POST", args, org_address)
 
 
-async def intros(fed: Federation, org_address: str | None = None) -> Any:
+async def intros(fed: AccountFederation, org_address: str | None = None) -> Any:
     """On an organisation's account: every introduction. On a member's: those asked for and asked of them."""
     if is_org(fed):
         return await _run(fed, "intros", "GET", {}, None)
@@ -502,7 +456,7 @@ async def intros(fed: Federation, org_address: str | None = None) -> Any:
 
 
 async def request_intro(
-    fed: Federation, query: str, note: str | None = None, org_address: str | None = None
+    fed: AccountFederation, query: str, note: str | None = None, org_address: str | None = None
 ) -> Any:
     """A member asks their organisation for an introduction; kept in their own log too."""
     if is_org(fed):

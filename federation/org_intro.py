@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from datetime import timedelta
@@ -32,7 +31,7 @@ from protocol.records import same_origin
 from protocol.states import INTRODUCTION
 
 if TYPE_CHECKING:
-    from federation.service import Federation
+    from federation.service import AccountFederation
 
 __all__ = [
     "INTRO_ASKS",
@@ -62,7 +61,7 @@ def _outgoing(activity: dict[str, Any], inbox: str, recipient: str) -> Outgoing:
     )
 
 
-async def _inbox(fed: Federation, actor: str) -> str | None:
+async def _inbox(fed: AccountFederation, actor: str) -> str | None:
     cached = await fed.store.actor(actor)
     return None if cached is None or cached.gone else cached.actor.inbox
 
@@ -85,7 +84,7 @@ def requester_view(row: dict[str, Any]) -> dict[str, Any]:
 # ---- the organisation's side --------------------------------------------------------------------------------
 
 
-async def ask(fed: Federation, requester: str, query: str, note: str | None) -> dict[str, Any]:
+async def ask(fed: AccountFederation, requester: str, query: str, note: str | None) -> dict[str, Any]:
     """``requester`` (an active member) asks for an introduction to the person ``query`` names."""
     the_port = port(fed)
     names, found = await the_port.candidates(query, exclude=[requester])
@@ -137,24 +136,16 @@ async def ask(fed: Federation, requester: str, query: str, note: str | None) -> 
 
 
 async def answered(
-    fed: Federation, actor_id: str, ask_id: str, activity: dict[str, Any], *, accepted: bool
+    fed: AccountFederation, actor_id: str, ask_id: str, activity: dict[str, Any], *, accepted: bool
 ) -> None:
     """An introducer answered the organisation's ask. One answer at a time: the inbox processes two
     introducers' answers side by side, and "everyone asked declined" must see both."""
-    async with _lock(fed):
+    async with fed.org_intro_lock:
         await _answered(fed, actor_id, ask_id, activity, accepted=accepted)
 
 
-def _lock(fed: Federation) -> asyncio.Lock:
-    found: asyncio.Lock | None = getattr(fed, "_org_intro_lock", None)
-    if found is None:
-        found = asyncio.Lock()
-        fed._org_intro_lock = found  # type: ignore[attr-defined]
-    return found
-
-
 async def _answered(
-    fed: Federation, actor_id: str, ask_id: str, activity: dict[str, Any], *, accepted: bool
+    fed: AccountFederation, actor_id: str, ask_id: str, activity: dict[str, Any], *, accepted: bool
 ) -> None:
     the_port = port(fed)
     asked = await the_port.intro_ask(ask_id)
@@ -183,7 +174,7 @@ async def _answered(
         await _tell(fed, intro["id"], [])
 
 
-async def _tell(fed: Federation, intro_id: str, also: list[dict[str, Any]]) -> None:
+async def _tell(fed: AccountFederation, intro_id: str, also: list[dict[str, Any]]) -> None:
     """Tell the one who asked how it went, and the introducers in ``also`` that it is no longer needed."""
     row = await port(fed).intro(intro_id)
     if row is None:
@@ -233,7 +224,7 @@ async def _tell(fed: Federation, intro_id: str, also: list[dict[str, Any]]) -> N
     await fed.send_all(items)
 
 
-async def expire(fed: Federation) -> int:
+async def expire(fed: AccountFederation) -> int:
     """Introductions nobody answered within INTRO_DAYS expire; the one who asked is told."""
     the_port = port(fed)
     before = (now_of(fed) - timedelta(days=INTRO_DAYS)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -251,7 +242,7 @@ async def expire(fed: Federation) -> int:
 # ---- a member's side -----------------------------------------------------------------------------------------
 
 
-async def _from_our_org(fed: Federation, actor_id: str, raw: Any) -> Introduction:
+async def _from_our_org(fed: AccountFederation, actor_id: str, raw: Any) -> Introduction:
     intro = org_from_jsonld(raw)
     if (
         not isinstance(intro, Introduction)
@@ -264,7 +255,7 @@ async def _from_our_org(fed: Federation, actor_id: str, raw: Any) -> Introductio
     return intro
 
 
-async def ask_received(fed: Federation, actor_id: str, activity: dict[str, Any]) -> None:
+async def ask_received(fed: AccountFederation, actor_id: str, activity: dict[str, Any]) -> None:
     """The organisation asks the owner to introduce a colleague to someone of the owner's graph."""
     if is_org(fed):
         raise MalformedInput("an organisation introduces no one")
@@ -300,7 +291,7 @@ async def ask_received(fed: Federation, actor_id: str, activity: dict[str, Any])
 
 
 async def answer(
-    fed: Federation, intro_id: str, *, accepted: bool, note: str | None = None
+    fed: AccountFederation, intro_id: str, *, accepted: bool, note: str | None = None
 ) -> dict[str, Any]:
     """The owner accepts (they will make the introduction themselves) or declines an ask."""
     the_port = port(fed)
@@ -323,7 +314,7 @@ async def answer(
     return done
 
 
-async def outcome_received(fed: Federation, actor_id: str, raw: dict[str, Any]) -> None:
+async def outcome_received(fed: AccountFederation, actor_id: str, raw: dict[str, Any]) -> None:
     """How an introduction went: to the one who asked (accepted, with the introducer; declined; expired), or to
     an introducer still asked (no longer needed)."""
     intro = await _from_our_org(fed, actor_id, raw)

@@ -7,18 +7,22 @@ an organisation's account uses the organisation's methods, a person's account th
 
 Errors a port raises are protocol errors (protocol/errors.py) or federation's (federation/errors.py), so
 that every edge maps them in one place.
+
+:class:`OrgPorts` gives each account its own (federation/service.py ``acting`` borrows it with the account's
+graph, for one piece of work): an organisation's account and its members' accounts may be on one server.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from protocol.errors import LocalError
 from protocol.org_records import OrganizationInfo, SharedContact, SharedContactRemoval
 
-__all__ = ["DesiredShare", "Forbidden", "OrgPort", "OrgSettings", "SentShare"]
+__all__ = ["DesiredShare", "Forbidden", "OrgPort", "OrgPorts", "OrgSettings", "SentShare"]
 
 
 class Forbidden(LocalError):
@@ -187,4 +191,12 @@ class OrgPort(Protocol):
 
     def now(self) -> str:
         """The graph's clock as ISO-8601 text."""
+        ...
+
+
+class OrgPorts(Protocol):
+    """The organisation records of each account of the server."""
+
+    def org_for(self, account: str) -> AbstractAsyncContextManager[OrgPort]:
+        """The account's organisation records for the length of one piece of work (as GraphPorts.graph_for)."""
         ...

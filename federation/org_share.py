@@ -21,6 +21,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from federation import org_wire as wire
@@ -37,7 +38,7 @@ from protocol.org_serialize import org_from_jsonld, org_to_jsonld
 from protocol.vocab import level_rank
 
 if TYPE_CHECKING:
-    from federation.service import Federation
+    from federation.service import AccountFederation, Federation
 
 __all__ = [
     "ADD_BATCH",
@@ -46,6 +47,7 @@ __all__ = [
     "KIND",
     "MAX_BATCH",
     "REMOVE_BATCH",
+    "Timers",
     "add_received",
     "catch_up",
     "quiet",
@@ -65,25 +67,17 @@ FULL_EVERY = 600.0  # seconds between two full passes, whatever the fingerprint 
 _BYTES = 900_000
 
 
-def _locks(fed: Federation) -> dict[str, asyncio.Lock]:
-    locks: dict[str, asyncio.Lock] | None = getattr(fed, "_org_share_locks", None)
-    if locks is None:
-        locks = {}
-        fed._org_share_locks = locks  # type: ignore[attr-defined]
-    return locks
-
-
 # ---- a member's side -------------------------------------------------------------------------------------
 
 
-async def reconcile(fed: Federation, org: str) -> dict[str, int]:
+async def reconcile(fed: AccountFederation, org: str) -> dict[str, int]:
     """Bring what ``org`` holds of ours in line with what should be shared now; what was queued, by kind."""
-    lock = _locks(fed).setdefault(org, asyncio.Lock())
+    lock = fed.org_share_locks.setdefault(org, asyncio.Lock())
     async with lock:  # one reconcile per organisation at a time: versions and the record of what was sent
         return await _reconcile(fed, org)
 
 
-async def _reconcile(fed: Federation, org: str) -> dict[str, int]:
+async def _reconcile(fed: AccountFederation, org: str) -> dict[str, int]:
     the_port = port(fed)
     if not any(r.actor_id == org for r in await memberships(fed, states=("accepted",))):
         return {"shared": 0, "withdrawn": 0}
@@ -145,7 +139,7 @@ async def _reconcile(fed: Federation, org: str) -> dict[str, int]:
     return {"shared": len(changed), "withdrawn": len(gone)}
 
 
-def _sign_all(fed: Federation, records: list[SharedContact]) -> list[dict[str, Any]]:
+def _sign_all(fed: AccountFederation, records: list[SharedContact]) -> list[dict[str, Any]]:
     return [sign_as_owner(fed, org_to_jsonld(r)) for r in records]
 
 
@@ -174,7 +168,7 @@ def _outgoing(activity: dict[str, Any], inboxes: list[str], org: str) -> Outgoin
     )
 
 
-async def share_delivery(fed: Federation, row: DeliveryRow) -> str:
+async def share_delivery(fed: AccountFederation, row: DeliveryRow) -> str:
     """At send time (federation/service.py): a share goes only to an organisation we still belong to."""
     if row.actor_id is None or not any(
         r.actor_id == row.actor_id for r in await memberships(fed, states=("accepted",))
@@ -183,9 +177,9 @@ async def share_delivery(fed: Federation, row: DeliveryRow) -> str:
     return row.body
 
 
-async def _sync_all(fed: Federation, *, full: bool = False) -> None:
+async def _sync_all(fed: AccountFederation, *, full: bool = False) -> None:
     """Reconcile every organisation whose fingerprint changed (``full``: every one: the digests decide)."""
-    if getattr(fed, "org", None) is None or is_org(fed):
+    if fed.org is None or is_org(fed):
         return
     the_port = port(fed)
     for row in await memberships(fed, states=("accepted",)):
@@ -193,40 +187,64 @@ async def _sync_all(fed: Federation, *, full: bool = False) -> None:
             await reconcile(fed, row.actor_id)
 
 
-async def catch_up(fed: Federation) -> None:
-    """At start: a change saved before a stop (or a crash) is shared now."""
-    try:
-        await _sync_all(fed)
-    except Exception:  # the graph or the database is unwell: logged, tried again in a quiet moment
-        _log.exception("sharing with organisations failed at start; will try again")
+@dataclass
+class Timers:
+    """When the server's quiet moments next look at organisations (Federation.org_timers)."""
+
+    next_check: float = 0.0
+    next_full: float = 0.0
 
 
-async def quiet(fed: Federation) -> None:
-    """The inbox loop's quiet moments: share what changed in the graph (at most every CHECK_EVERY seconds),
-    and let unanswered introductions expire."""
-    if getattr(fed, "org", None) is None:
+async def _each_account(server: Federation, *, full: bool, expire: bool) -> None:
+    """Every active account that deals with organisations: a member's shares brought in line with its graph
+    (``full``: compared record by record, whatever the fingerprint says), an organisation's introductions nobody
+    answered expired (``expire``). A member's graph is opened only when it belongs to an organisation; one
+    account's failure does not hold up the others."""
+    if server.orgs is None:
         return
-    now = fed.clock()
-    if now < getattr(fed, "_org_next_check", 0.0):
+    from federation import org_intro
+
+    for account in await server.local.accounts(("active",)):
+        try:
+            if account.actor_type == "Organization":
+                if expire:
+                    async with server.acting(account.name) as fed:
+                        await org_intro.expire(fed)
+                continue
+            async with server.acting(account.name, graph=False) as light:
+                if not await memberships(light, states=("accepted",)):
+                    continue
+            async with server.acting(account.name) as fed:
+                await _sync_all(fed, full=full)
+        except Exception:  # the graph or the database is unwell: logged, tried again in a quiet moment
+            _log.exception("sharing with organisations failed for %s; will try again", account.name)
+
+
+async def catch_up(server: Federation) -> None:
+    """At start: a change saved before a stop (or a crash) is shared now, for every account."""
+    await _each_account(server, full=False, expire=False)
+
+
+async def quiet(server: Federation) -> None:
+    """The inbox loop's quiet moments: share what changed in the graphs (at most every CHECK_EVERY seconds;
+    record by record every FULL_EVERY), and let unanswered introductions expire."""
+    if server.orgs is None:
         return
-    fed._org_next_check = now + CHECK_EVERY  # type: ignore[attr-defined]
-    full = now >= getattr(fed, "_org_next_full", 0.0)
+    now = server.clock()
+    timers = server.org_timers
+    if now < timers.next_check:
+        return
+    timers.next_check = now + CHECK_EVERY
+    full = now >= timers.next_full
     if full:
-        fed._org_next_full = now + FULL_EVERY  # type: ignore[attr-defined]
-    try:
-        await _sync_all(fed, full=full)
-        if is_org(fed):
-            from federation import org_intro
-
-            await org_intro.expire(fed)
-    except Exception:
-        _log.exception("sharing with organisations failed; will try again")
+        timers.next_full = now + FULL_EVERY
+    await _each_account(server, full=full, expire=True)
 
 
 # ---- the organisation's side ----------------------------------------------------------------------------
 
 
-async def _member(fed: Federation, actor_id: str) -> None:
+async def _member(fed: AccountFederation, actor_id: str) -> None:
     if not is_org(fed):
         raise MalformedInput("this actor is not an organisation; it takes no shared records")
     row = await port(fed).member(actor_id)
@@ -249,7 +267,7 @@ def _own(actor_id: str, record_id: str) -> None:
         raise OriginMismatch(f"{record_id} is not a record of {actor_id}'s")
 
 
-async def add_received(fed: Federation, actor_id: str, activity: dict[str, Any]) -> None:
+async def add_received(fed: AccountFederation, actor_id: str, activity: dict[str, Any]) -> None:
     await _member(fed, actor_id)
     the_port = port(fed)
     owner = fed.urls.owner
@@ -279,7 +297,7 @@ async def add_received(fed: Federation, actor_id: str, activity: dict[str, Any])
     await fed.store.forget_body(activity["id"])
 
 
-async def remove_received(fed: Federation, actor_id: str, activity: dict[str, Any]) -> None:
+async def remove_received(fed: AccountFederation, actor_id: str, activity: dict[str, Any]) -> None:
     await _member(fed, actor_id)
     removals: list[SharedContactRemoval] = []
     for raw in _items(activity):

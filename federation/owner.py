@@ -1,7 +1,7 @@
 """What the owner can do with federation (the owner API and CLI call these): follow, unfollow, connect,
 answer requests, block, list followers/following/peers, publish the card, move, delete the actor.
 
-Every write is durable before anything is sent: state rows first, then the outbox (Federation.send); a block,
+Every write is durable before anything is sent: state rows first, then the outbox (AccountFederation.send); a block,
 its follows ended and what it sends are one transaction.
 
 Blocking keeps both sides in step (issue #19 item 3), in Mastodon's order: our follow of them ends with
@@ -28,9 +28,10 @@ from federation.process import answer_follow
 from federation.remote import parse_address
 from federation.store import FollowRow, OfferRow, Outgoing, domains_of
 from federation.urls import PUBLIC
+from federation.values import BlockChange
 
 if TYPE_CHECKING:
-    from federation.service import Federation
+    from federation.service import AccountFederation
 
 __all__ = [
     "accept",
@@ -81,12 +82,12 @@ def offer_json(row: OfferRow) -> dict[str, Any]:
     }
 
 
-async def _acct(fed: Federation, actor_id: str) -> dict[str, Any]:
+async def _acct(fed: AccountFederation, actor_id: str) -> dict[str, Any]:
     cached = await fed.store.actor(actor_id)
     return {"acct": cached.actor.acct if cached else None}
 
 
-async def follow(fed: Federation, address: str) -> dict[str, Any]:
+async def follow(fed: AccountFederation, address: str) -> dict[str, Any]:
     await ensure_alive(fed)
     actor = await fed.actors.resolve(address, source="fetch")
     if await fed.blocks.refuses_actor(actor):
@@ -105,7 +106,7 @@ async def follow(fed: Federation, address: str) -> dict[str, Any]:
     return follow_json(row, await _acct(fed, actor.id))
 
 
-async def unfollow(fed: Federation, address: str) -> dict[str, Any]:
+async def unfollow(fed: AccountFederation, address: str) -> dict[str, Any]:
     await ensure_alive(fed)
     actor = await fed.actors.resolve(address, source="fetch")
     live = await fed.store.live_follow("out", actor.id)
@@ -121,13 +122,18 @@ async def unfollow(fed: Federation, address: str) -> dict[str, Any]:
 
 
 async def connect(
-    fed: Federation, address: str, rel_type: str, *, how_we_met: str | None = None, since: str | None = None
+    fed: AccountFederation,
+    address: str,
+    rel_type: str,
+    *,
+    how_we_met: str | None = None,
+    since: str | None = None,
 ) -> dict[str, Any]:
     await ensure_alive(fed)
     return offer_json(await kith.connect(fed, address, rel_type, how_we_met=how_we_met, since=since))
 
 
-async def requests(fed: Federation) -> list[dict[str, Any]]:
+async def requests(fed: AccountFederation) -> list[dict[str, Any]]:
     """Pending requests both ways: follows waiting for approval and relationship offers."""
     out: list[dict[str, Any]] = []
     for direction in ("in", "out"):
@@ -137,7 +143,7 @@ async def requests(fed: Federation) -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: r["created_at"])
 
 
-async def answer(fed: Federation, request_id: str, *, accepted: bool) -> dict[str, Any]:
+async def answer(fed: AccountFederation, request_id: str, *, accepted: bool) -> dict[str, Any]:
     """Accept or reject a pending request: a relationship offer or a follow (rejecting an accepted follower
     removes them, as Mastodon's "remove follower" does)."""
     await ensure_alive(fed)
@@ -157,11 +163,11 @@ async def answer(fed: Federation, request_id: str, *, accepted: bool) -> dict[st
     return follow_json(done, await _acct(fed, done.actor_id))
 
 
-async def accept(fed: Federation, request_id: str) -> dict[str, Any]:
+async def accept(fed: AccountFederation, request_id: str) -> dict[str, Any]:
     return await answer(fed, request_id, accepted=True)
 
 
-async def reject(fed: Federation, request_id: str) -> dict[str, Any]:
+async def reject(fed: AccountFederation, request_id: str) -> dict[str, Any]:
     return await answer(fed, request_id, accepted=False)
 
 
@@ -180,7 +186,9 @@ def _outgoing(activity: dict[str, Any], actor: RemoteActor) -> Outgoing:
     )
 
 
-async def _end_follows(fed: Federation, actor: RemoteActor) -> tuple[list[Outgoing], list[tuple[str, str]]]:
+async def _end_follows(
+    fed: AccountFederation, actor: RemoteActor
+) -> tuple[list[Outgoing], list[tuple[str, str]]]:
     """What ends the follows between the owner and ``actor``, both ways: Undo{Follow} of ours, then
     Reject{Follow} of theirs (Mastodon's order), and the states the follows end in."""
     items: list[Outgoing] = []
@@ -199,7 +207,7 @@ async def _end_follows(fed: Federation, actor: RemoteActor) -> tuple[list[Outgoi
 
 
 async def _apply_block(
-    fed: Federation,
+    fed: AccountFederation,
     kind: str,
     value: str,
     block_id: str | None,
@@ -208,19 +216,17 @@ async def _apply_block(
 ) -> None:
     """The block, the follows it ends and what it sends, in one transaction. The block counts in memory from
     before the write (anything checked meanwhile is already refused) and is taken back if the write fails."""
-    now = fed.clock()
     undo = await fed.store.block_in_memory(kind, value)
     try:
         await fed.send_all(
-            items,
-            also=fed.store.block_writer(kind, value, now, block_id=block_id, follows_ended=ends),
+            items, block=BlockChange(kind=kind, value=value, block_id=block_id, follows_ended=tuple(ends))
         )
     except BaseException:
         await undo()
         raise
 
 
-async def block(fed: Federation, address: str) -> dict[str, Any]:
+async def block(fed: AccountFederation, address: str) -> dict[str, Any]:
     await ensure_alive(fed)
     if _is_domain(address):
         domain = address.strip().removeprefix("domain:").lower()
@@ -253,7 +259,7 @@ async def block(fed: Federation, address: str) -> dict[str, Any]:
     return {"kind": "actor", "value": actor.id, "acct": actor.acct}
 
 
-async def _known_actor(fed: Federation, address: str) -> RemoteActor | None:
+async def _known_actor(fed: AccountFederation, address: str) -> RemoteActor | None:
     parsed = parse_address(address)
     cached = (
         await fed.store.actor(parsed)
@@ -263,7 +269,7 @@ async def _known_actor(fed: Federation, address: str) -> RemoteActor | None:
     return cached.actor if cached is not None else None
 
 
-async def unblock(fed: Federation, address: str) -> dict[str, Any]:
+async def unblock(fed: AccountFederation, address: str) -> dict[str, Any]:
     """Lift a block: ``Undo{Block}`` to an actor; nothing the block ended is started again."""
     await ensure_alive(fed)
     if _is_domain(address):
@@ -289,16 +295,16 @@ async def unblock(fed: Federation, address: str) -> dict[str, Any]:
     return {"kind": "actor", "value": actor_id}
 
 
-async def followers(fed: Federation) -> list[dict[str, Any]]:
+async def followers(fed: AccountFederation) -> list[dict[str, Any]]:
     return [follow_json(r, await _acct(fed, r.actor_id)) for r in await fed.store.follows("in", ["accepted"])]
 
 
-async def following(fed: Federation) -> list[dict[str, Any]]:
+async def following(fed: AccountFederation) -> list[dict[str, Any]]:
     rows = await fed.store.follows("out", ["accepted", "pending"])
     return [follow_json(r, await _acct(fed, r.actor_id)) for r in rows]
 
 
-async def peers(fed: Federation) -> list[dict[str, Any]]:
+async def peers(fed: AccountFederation) -> list[dict[str, Any]]:
     """Per host we deliver to: queued / failing / dead, with counts and the last error."""
     out = []
     for row in await fed.store.peer_status():
@@ -326,19 +332,19 @@ async def peers(fed: Federation) -> list[dict[str, Any]]:
     return out
 
 
-async def _follower_inboxes(fed: Federation) -> list[str]:
+async def _follower_inboxes(fed: AccountFederation) -> list[str]:
     """Followers' inboxes with shared-inbox de-duplication (only for public items)."""
     return await profile.follower_inboxes(fed)
 
 
-async def publish_actor(fed: Federation) -> int:
+async def publish_actor(fed: AccountFederation) -> int:
     """Tell followers the owner's actor changed (name, keys, aliases): a public Update, shared inboxes."""
     if await fed.store.tombstone(fed.urls.owner) is not None:
         return 0  # a deleted actor has nothing to update; what changed stays on this node
     return await profile.publish_actor(fed)
 
 
-async def set_aliases(fed: Federation, addresses: list[str]) -> list[str]:
+async def set_aliases(fed: AccountFederation, addresses: list[str]) -> list[str]:
     """alsoKnownAs of the owner's actor: the accounts they move from (needed before a Move to us)."""
     await ensure_alive(fed)
     ids = []
@@ -352,7 +358,7 @@ async def set_aliases(fed: Federation, addresses: list[str]) -> list[str]:
     return ids
 
 
-async def move(fed: Federation, address: str) -> dict[str, Any]:
+async def move(fed: AccountFederation, address: str) -> dict[str, Any]:
     """The owner moved to another account: point movedTo at it and tell followers (Move, as Mastodon), and
     everyone else who has the owner in their graph (issue 12 §7): the accounts the owner follows and the Kith
     peers holding a relationship record or the card, who repoint their record of the owner and mark the old
@@ -374,7 +380,7 @@ async def move(fed: Federation, address: str) -> dict[str, Any]:
 # ---- deleting the actor ----------------------------------------------------------------------------
 
 
-async def ensure_alive(fed: Federation, actor_id: str | None = None) -> None:
+async def ensure_alive(fed: AccountFederation, actor_id: str | None = None) -> None:
     """Refuse (Gone, 410) to act as an actor of ours that was deleted, before anything is written."""
     actor_id = actor_id or fed.urls.owner
     tomb = await fed.store.tombstone(actor_id)
@@ -389,7 +395,7 @@ def _iso(when: float) -> str:
     return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-async def _everyone_who_knows(fed: Federation) -> list[str]:
+async def _everyone_who_knows(fed: AccountFederation) -> list[str]:
     """The inboxes of everyone the owner's actor deals with: followers (accepted or asking), the accounts it
     follows or asked to, Kith peers it holds or offered relationship records with, and the peers its card
     goes to; shared inboxes where they have one (a Delete of an actor is public, as Mastodon sends it).
@@ -409,7 +415,7 @@ async def _everyone_who_knows(fed: Federation) -> list[str]:
     return sorted(inboxes)
 
 
-async def delete_actor(fed: Federation, actor_id: str | None = None) -> dict[str, Any]:
+async def delete_actor(fed: AccountFederation, actor_id: str | None = None) -> dict[str, Any]:
     """Delete one of our actors (the owner's, by default) for good (specs/FEDERATION.md, issue 12 §7).
 
     ``Delete`` of the actor goes to every follower's (shared) inbox and every peer (_everyone_who_knows); from
@@ -428,7 +434,7 @@ async def delete_actor(fed: Federation, actor_id: str | None = None) -> dict[str
         inboxes = await _everyone_who_knows(fed)  # read before anything ends
         tomb = await fed.store.add_tombstone(
             actor_id,
-            former_type=fed.config.node.actor_type,
+            former_type=fed.account.actor_type,
             activity_id=actor_id + "#delete",  # the shape Mastodon gives it; stable, so repeats dedupe
             now=fed.clock(),
         )

@@ -8,10 +8,13 @@ store (our Follow, our Offer) or fetched again from their own origin (a Move tar
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from federation import activities as act
-from federation import cards, kith, messages
+from federation import cards, kith, messages, org, org_intro, org_share
+from federation import org_wire as wire
 from federation.errors import Blocked
 from federation.fetch import FetchBudget
 from federation.remote import origin
@@ -19,9 +22,11 @@ from federation.store import FollowRow
 from protocol.errors import MalformedInput, OriginMismatch
 
 if TYPE_CHECKING:
-    from federation.service import Federation
+    from federation.service import AccountFederation
 
 __all__ = [
+    "HANDLERS",
+    "Handler",
     "Processor",
     "answer_follow",
     "ref",
@@ -40,7 +45,7 @@ def ref(value: Any) -> str | None:
 
 
 class Processor:
-    def __init__(self, fed: Federation) -> None:
+    def __init__(self, fed: AccountFederation) -> None:
         self.fed = fed
 
     async def process(self, actor_id: str, activity: dict[str, Any]) -> None:
@@ -50,19 +55,16 @@ class Processor:
             return
         if await self.fed.blocks.refuses_id(actor_id):  # accepted before the owner blocked its actor
             raise Blocked(f"{actor_id} is blocked; its activity is not acted on")
-        # -- hook: organisations (federation/org.py, specs/ORGANISATIONS.md). Membership, shared records, the
-        # directory and introductions are claimed here, each by its activity and object type; the rest goes on.
-        from federation.org import dispatch as org_dispatch
-
-        if await org_dispatch(self.fed, actor_id, activity):
-            return
-        # -- end of hook
-        kind = activity.get("type")
-        handler = getattr(self, f"on_{kind}", None) if isinstance(kind, str) and kind.isalpha() else None
+        kind, obj = activity.get("type"), activity.get("object")
+        obj_type = obj.get("type") if isinstance(obj, dict) else None
+        handler = None
+        if isinstance(kind, str):  # the object's own entry first, else the type's (HANDLERS)
+            named = obj_type if isinstance(obj_type, str) else None
+            handler = HANDLERS.get((kind, named)) or HANDLERS.get((kind, None))
         if handler is None:
             _log.debug("ignoring %s from %s", kind, actor_id)
             return
-        await handler(actor_id, activity)
+        await handler(self, actor_id, activity)
 
     # ---- follows ---------------------------------------------------------------------------------
 
@@ -93,7 +95,7 @@ class Processor:
             return
         # a follower we had accepted asks again under another id (it lost its record of us): accepted again at
         # once, as Mastodon fast-forwards repeat follow requests, whatever the owner's approval setting
-        if fed.config.federation.auto_accept_follows or (before is not None and before.state == "accepted"):
+        if fed.settings.auto_accept_follows or (before is not None and before.state == "accepted"):
             await answer_follow(fed, follow_id, accepted=True)
 
     async def on_Accept(self, actor_id: str, activity: dict[str, Any]) -> None:
@@ -120,9 +122,17 @@ class Processor:
         object_id = ref(activity.get("object"))
         if object_id is None:
             raise MalformedInput("Accept/Reject without an object")
+        # an answer goes where what it answers belongs: our offer (a relationship's, or a membership's:
+        # federation/org.py), an organisation's ask for an introduction (federation/org_intro.py), our follow
         offer = await fed.store.offer(object_id)
+        if offer is not None and offer.rel_type == org.MEMBERSHIP:
+            await org.answered(fed, offer, actor_id, activity)
+            return
         if offer is not None and offer.direction == "out" and offer.actor_id == actor_id:
             await kith.offer_answered(fed, offer, activity, accepted=accepted)
+            return
+        if fed.org is not None and org.is_org(fed) and await fed.org.intro_ask(object_id) is not None:
+            await org_intro.answered(fed, actor_id, object_id, activity, accepted=accepted)
             return
         follow = await self._our_follow(actor_id, object_id)
         if follow is None:
@@ -183,17 +193,18 @@ class Processor:
 
     # ---- identities ------------------------------------------------------------------------------
 
+    async def on_Update_card(self, actor_id: str, activity: dict[str, Any]) -> None:
+        obj = activity["object"]  # a ProfileCard (the table's key)
+        activity_id = activity.get("id")
+        await cards.card_received(
+            self.fed, actor_id, obj, activity_id=activity_id if isinstance(activity_id, str) else None
+        )
+
+    async def on_Update_relationship(self, actor_id: str, activity: dict[str, Any]) -> None:
+        await kith.relationship_updated(self.fed, actor_id, activity["object"])
+
     async def on_Update(self, actor_id: str, activity: dict[str, Any]) -> None:
         obj = activity.get("object")
-        if isinstance(obj, dict) and obj.get("type") == "ProfileCard":
-            activity_id = activity.get("id")
-            await cards.card_received(
-                self.fed, actor_id, obj, activity_id=activity_id if isinstance(activity_id, str) else None
-            )
-            return
-        if isinstance(obj, dict) and obj.get("type") == "Relationship":
-            await kith.relationship_updated(self.fed, actor_id, obj)
-            return
         if ref(obj) == actor_id:
             # re-read the actor from its own origin rather than trusting the embedded copy
             await self.fed.actors.get(actor_id, source="fetch", budget=FetchBudget(remaining=3), refresh=True)
@@ -248,11 +259,74 @@ class Processor:
 
     # ---- direct messages and mentions (federation/messages.py) -----------------------------------
 
-    async def on_Create(self, actor_id: str, activity: dict[str, Any]) -> None:
+    async def on_Create_note(self, actor_id: str, activity: dict[str, Any]) -> None:
         await messages.note_received(self.fed, actor_id, activity)
 
+    # ---- organisations (specs/ORGANISATIONS.md) ---------------------------------------------------------
 
-async def answer_follow(fed: Federation, follow_id: str, *, accepted: bool) -> None:
+    async def on_Delete_tombstone(self, actor_id: str, activity: dict[str, Any]) -> None:
+        if wire.wants(activity):  # the Tombstone of what a member shared with its organisation
+            await org.shares_deleted(self.fed, actor_id, activity)
+        else:  # an actor's Delete may embed its Tombstone
+            await self.on_Delete(actor_id, activity)
+
+    async def on_Add(self, actor_id: str, activity: dict[str, Any]) -> None:
+        if wire.wants(activity):  # records a member shares (nothing else in Kith is added)
+            await org_share.add_received(self.fed, actor_id, activity)
+
+    async def on_Remove(self, actor_id: str, activity: dict[str, Any]) -> None:
+        if wire.wants(activity):
+            await org_share.remove_received(self.fed, actor_id, activity)
+
+    async def on_Update_introduction(self, actor_id: str, activity: dict[str, Any]) -> None:
+        await org_intro.outcome_received(self.fed, actor_id, activity["object"])
+
+    async def on_Offer_introduction(self, actor_id: str, activity: dict[str, Any]) -> None:
+        await org_intro.ask_received(self.fed, actor_id, activity)
+
+    async def on_Offer_membership(self, actor_id: str, activity: dict[str, Any]) -> None:
+        await org.offered(self.fed, actor_id, activity)
+
+    async def on_Update_org(self, actor_id: str, activity: dict[str, Any]) -> None:
+        await org.updated(self.fed, actor_id, activity)
+
+
+#: What processes each activity this node acts on, by its type and its object's type (issue #13, "Contracts":
+#: an explicit table, not a lookup by name). ``(type, None)`` takes every object that has no entry of its own.
+#: Accept and Reject go where what they answer belongs (Processor._answer). Any other activity is stored, then
+#: ignored. A new handler is one more entry here.
+Handler = Callable[[Processor, str, dict[str, Any]], Awaitable[None]]
+HANDLERS: Mapping[tuple[str, str | None], Handler] = MappingProxyType(
+    {
+        ("Follow", None): Processor.on_Follow,
+        ("Accept", None): Processor.on_Accept,
+        ("Reject", None): Processor.on_Reject,
+        ("Undo", None): Processor.on_Undo,
+        ("Block", None): Processor.on_Block,
+        ("Update", None): Processor.on_Update,  # of an actor
+        ("Update", "ProfileCard"): Processor.on_Update_card,
+        ("Update", "Relationship"): Processor.on_Update_relationship,
+        ("Delete", None): Processor.on_Delete,
+        ("Move", None): Processor.on_Move,
+        ("Offer", None): Processor.on_Offer,  # of a Relationship
+        (
+            "Create",
+            "Note",
+        ): Processor.on_Create_note,  # a direct message or a mention (federation/messages.py)
+        # organisations: membership, the directory, shared records, introductions (federation/org*.py)
+        ("Offer", "Membership"): Processor.on_Offer_membership,
+        ("Update", "Membership"): Processor.on_Update_org,
+        ("Update", "OrganizationInfo"): Processor.on_Update_org,
+        ("Offer", "Introduction"): Processor.on_Offer_introduction,
+        ("Update", "Introduction"): Processor.on_Update_introduction,
+        ("Add", None): Processor.on_Add,
+        ("Remove", None): Processor.on_Remove,
+        ("Delete", "Tombstone"): Processor.on_Delete_tombstone,
+    }
+)
+
+
+async def answer_follow(fed: AccountFederation, follow_id: str, *, accepted: bool) -> None:
     """Our owner's Accept or Reject of an incoming Follow, embedding the Follow as Mastodon expects."""
     follow = await fed.store.follow(follow_id)
     if follow is None or follow.direction != "in":
@@ -262,7 +336,7 @@ async def answer_follow(fed: Federation, follow_id: str, *, accepted: bool) -> N
     await _send_answer(fed, follow, accepted=accepted)
 
 
-async def _send_answer(fed: Federation, follow: FollowRow, *, accepted: bool) -> None:
+async def _send_answer(fed: AccountFederation, follow: FollowRow, *, accepted: bool) -> None:
     actor = await fed.actors.get(follow.actor_id, source="follower" if accepted else "fetch")
     answered = act.follow(follow.follow_id, follow.actor_id, fed.urls.owner)
     build = act.accept if accepted else act.reject

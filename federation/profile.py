@@ -26,7 +26,7 @@ from federation.store import DeliveryRow, Outgoing
 from federation.urls import PUBLIC
 
 if TYPE_CHECKING:
-    from federation.service import Federation
+    from federation.service import AccountFederation
 
 __all__ = [
     "actor_fields",
@@ -92,7 +92,7 @@ def digest(doc: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
-async def follower_inboxes(fed: Federation) -> list[str]:
+async def follower_inboxes(fed: AccountFederation) -> list[str]:
     """Followers' inboxes with shared-inbox de-duplication (only for public items), none of a blocked actor or
     domain."""
     inboxes = set()
@@ -106,13 +106,13 @@ async def follower_inboxes(fed: Federation) -> list[str]:
     return sorted(inboxes)
 
 
-def _update(fed: Federation, activity_id: str, doc: dict[str, Any]) -> dict[str, Any]:
+def _update(fed: AccountFederation, activity_id: str, doc: dict[str, Any]) -> dict[str, Any]:
     activity = act.update(activity_id, fed.urls.owner, doc, to=[PUBLIC])
     activity["cc"] = [fed.urls.followers(fed.urls.owner)]
     return activity
 
 
-async def profile_outgoing(fed: Federation, *, force: bool) -> tuple[list[Outgoing], dict[str, Any]]:
+async def profile_outgoing(fed: AccountFederation, *, force: bool) -> tuple[list[Outgoing], dict[str, Any]]:
     """The Update of the owner's actor for followers, when its document differs from what they were last sent
     (or ``force``), and the setting that records it, to be written in the same transaction."""
     doc = await fed.actor_document("owner")
@@ -131,13 +131,13 @@ async def profile_outgoing(fed: Federation, *, force: bool) -> tuple[list[Outgoi
     return ([item] if inboxes else []), {_SENT_KEY: current}
 
 
-async def profile_delivery(fed: Federation, row: DeliveryRow) -> str:
+async def profile_delivery(fed: AccountFederation, row: DeliveryRow) -> str:
     """At send time: the actor as it is now, never a stale copy (an older Update still waiting for the same
-    inbox was withdrawn when a newer one was queued: Federation.send_all)."""
+    inbox was withdrawn when a newer one was queued: AccountFederation.send_all)."""
     return json.dumps(_update(fed, row.activity_id, await fed.actor_document("owner")))
 
 
-async def publish_actor(fed: Federation) -> int:
+async def publish_actor(fed: AccountFederation) -> int:
     """Tell followers the owner's actor changed (profile, keys, aliases): a public Update to their shared
     inboxes. Returns the number of inboxes."""
     async with fed.publish_lock:

@@ -9,30 +9,39 @@ Rules kept:
   (a window per host let one forgery block the rotations of a whole server).
 - Addresses (``acct:user@host``, ``user@host``, an actor URL) resolve through WebFinger; the round trip
   Mastodon does (actor -> ``preferredUsername@host`` -> same actor id) decides the ``acct`` we record.
-- Every fetch goes through the guarded client, signed by the node's Application actor, within a budget.
+- Every fetch goes through the guarded client, signed by the server's Application actor, within a budget.
+- The cache of actor documents is the server's, shared by every account (a document is public); which account's
+  graph hears of an actor is the caller's: :class:`AccountActors` is the cache as one account uses it, telling
+  that account's graph (GraphPort.remote_actor_seen) of every actor it fetches or reads.
+- Hot keys stay in memory for ``KEY_CACHE_SECONDS`` at most: another process sharing the database may have
+  learned since that an actor was deleted, or re-fetched its key.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from federation.errors import FetchError, FetchStatus, NotFound
 from federation.fetch import JRD_TYPES, FetchBudget, GuardedClient, Signer
-from federation.ports import ActorSource, GraphPort, RemoteActor
+from federation.ports import ActorSource, FederationStore, GraphPort, RemoteActor
 from federation.signing import public_key
-from federation.store import FederationStore, StoredActor
 from federation.urls import KITH_PROTOCOL
+from federation.values import StoredActor
 from protocol.addresses import normalize_acct
 from protocol.errors import InvalidRecord, MalformedInput, OriginMismatch
 
 __all__ = [
+    "KEY_CACHE_SECONDS",
     "KEY_REFETCH_SECONDS",
     "STALE_SECONDS",
+    "AccountActors",
     "RemoteActors",
+    "Witness",
     "origin",
     "parse_actor",
     "parse_address",
@@ -40,6 +49,9 @@ __all__ = [
 
 KEY_REFETCH_SECONDS = 300.0
 STALE_SECONDS = 86400.0
+KEY_CACHE_SECONDS = 60.0
+#: Who hears of an actor federation fetched or read (an account's graph): (actor, source).
+Witness = Callable[[RemoteActor, ActorSource], Awaitable[None]]
 _ACTOR_TYPES = {"Person", "Organization", "Application", "Service", "Group"}
 
 
@@ -159,26 +171,26 @@ def parse_address(address: str) -> tuple[str, str] | str:
 
 
 class RemoteActors:
+    """The server's cache of actor documents and keys, and the fetches that fill it."""
+
     def __init__(
         self,
         *,
         store: FederationStore,
         client: GuardedClient,
         signer: Signer,
-        graph: GraphPort,
         clock: Callable[[], float],
         allow_http: bool,
     ) -> None:
         self.store = store
         self.client = client
         self.signer = signer
-        self.graph = graph
         self.clock = clock
         self.allow_http = allow_http
-        # key id -> actor: every inbox request needs one, so the hot ones stay in memory (kept in step with
-        # the database by _remember; bounded so that a flood of new keys cannot grow it without end)
-        self._by_key: dict[str, RemoteActor] = {}
-        self._graph_lock = asyncio.Lock()
+        # key id -> (actor, when it was read): every inbox request needs one, so the hot ones stay in memory
+        # (kept in step with the database by _remember; bounded so that a flood of new keys cannot grow it
+        # without end, and read again after KEY_CACHE_SECONDS)
+        self._by_key: dict[str, tuple[RemoteActor, float]] = {}
         # key id -> when it was last re-fetched: checked and set without an await in between, so that forged
         # requests arriving together cannot all pass the window before the database records the first
         self._key_refetch: dict[str, float] = {}
@@ -208,21 +220,23 @@ class RemoteActors:
         self._cache(actor)
         return actor
 
-    async def _seen(self, actor: RemoteActor, source: ActorSource) -> None:
-        # The graph decides "new person or known one" by looking, then writing; two looks at once (the inbox
-        # and an owner's command naming the same actor) would both see "new". One at a time, then.
-        async with self._graph_lock:
-            await self.graph.remote_actor_seen(actor, source=source)
-
     def _cache(self, actor: RemoteActor) -> None:
-        for key_id in [k for k, a in self._by_key.items() if a.id == actor.id and k != actor.public_key_id]:
+        for key_id in [
+            k for k, (a, _) in self._by_key.items() if a.id == actor.id and k != actor.public_key_id
+        ]:
             del self._by_key[key_id]
         if len(self._by_key) >= 10_000:
             self._by_key.pop(next(iter(self._by_key)))
-        self._by_key[actor.public_key_id] = actor
+        self._by_key[actor.public_key_id] = (actor, time.monotonic())
+
+    def _hot(self, key_id: str) -> RemoteActor | None:
+        hit = self._by_key.get(key_id)
+        if hit is None or time.monotonic() - hit[1] >= KEY_CACHE_SECONDS:
+            return None
+        return hit[0]
 
     def forget(self, actor_id: str) -> None:
-        for key_id in [k for k, a in self._by_key.items() if a.id == actor_id]:
+        for key_id in [k for k, (a, _) in self._by_key.items() if a.id == actor_id]:
             del self._by_key[key_id]
 
     async def _round_trip(self, actor: RemoteActor, budget: FetchBudget | None) -> str | None:
@@ -234,15 +248,22 @@ class RemoteActors:
         return acct if found == actor.id else None
 
     async def get(
-        self, actor_id: str, *, source: ActorSource, budget: FetchBudget | None = None, refresh: bool = False
+        self,
+        actor_id: str,
+        *,
+        source: ActorSource,
+        budget: FetchBudget | None = None,
+        refresh: bool = False,
+        seen: Witness | None = None,
     ) -> RemoteActor:
-        """The actor, from the cache unless stale (or ``refresh``); the graph hears of it either way."""
+        """The actor, from the cache unless stale (or ``refresh``); ``seen`` hears of it either way."""
         cached = await self.store.actor(actor_id)
         if cached is not None and not refresh and self.clock() - cached.fetched_at < STALE_SECONDS:
             actor = cached.actor
         else:
             actor = await self._fetch(actor_id, budget)
-        await self._seen(actor, source)
+        if seen is not None:
+            await seen(actor, source)
         return actor
 
     async def cached(self, actor_id: str) -> StoredActor | None:
@@ -250,7 +271,7 @@ class RemoteActors:
 
     async def known_key(self, key_id: str) -> RemoteActor | None:
         """The actor owning ``key_id`` if we hold it (in memory or in the database); never fetches."""
-        hot = self._by_key.get(key_id)
+        hot = self._hot(key_id)
         if hot is not None:
             return hot
         cached = await self.store.actor_by_key(key_id)
@@ -267,7 +288,7 @@ class RemoteActors:
         """The actor owning ``key_id``: cached, or fetched (the key document, then its owner). Callers asking
         for a key already being fetched wait for that fetch: a new actor's first activities, sent together,
         cost one fetch, not one each."""
-        known = await self.known_key(key_id) or self._by_key.get(key_id)  # (a fetch may have ended meanwhile)
+        known = await self.known_key(key_id) or self._hot(key_id)  # (a fetch may have ended meanwhile)
         if known is not None:
             return known
         running = self._key_fetches.get(key_id)
@@ -303,11 +324,9 @@ class RemoteActors:
             actor = parse_actor(doc, final)
         if actor.public_key_id != key_id:
             raise OriginMismatch(f"{actor.id} does not own the key {key_id}")
-        actor = await self._remember(actor, doc, budget)
-        if actor.type not in ("Application", "Service"):  # servers and bots are not people in a contact graph
-            # every actor the node learns of becomes an identity; this runs once per new key, not per request
-            await self._seen(actor, "fetch")
-        return actor
+        # no graph hears of it here: the request it verifies may concern several accounts, or none; the item's
+        # processing reads it again for the account it concerns (and that account's graph hears of it then)
+        return await self._remember(actor, doc, budget)
 
     async def refetch_key(
         self, actor: RemoteActor, *, budget: FetchBudget | None = None
@@ -333,12 +352,14 @@ class RemoteActors:
         await self.store.note_key_refetch(actor.id, now)
         return fresh
 
-    async def resolve(self, address: str, *, source: ActorSource = "owner") -> RemoteActor:
+    async def resolve(
+        self, address: str, *, source: ActorSource = "owner", seen: Witness | None = None
+    ) -> RemoteActor:
         """An address the owner typed -> the actor, fetched fresh (WebFinger for acct forms)."""
         parsed = parse_address(address)
         budget = FetchBudget(remaining=6)
         if isinstance(parsed, str):
-            return await self.get(parsed, source=source, budget=budget, refresh=True)
+            return await self.get(parsed, source=source, budget=budget, refresh=True, seen=seen)
         acct = f"{parsed[0]}@{parsed[1]}".lower()
         # the owner acts on what the actor says now: the document is always fetched again, WebFinger only
         # when the address is new to us
@@ -350,7 +371,8 @@ class RemoteActors:
             actor = _with(actor, acct=acct)
         await self.store.save_actor(actor, doc, self.clock())
         self._cache(actor)
-        await self._seen(actor, source)
+        if seen is not None:
+            await seen(actor, source)
         return actor
 
     async def _webfinger(self, acct: str, budget: FetchBudget | None) -> str:
@@ -398,3 +420,34 @@ def _with(actor: RemoteActor, **changes: Any) -> RemoteActor:
     from dataclasses import replace
 
     return replace(actor, **changes)
+
+
+class AccountActors:
+    """The server's actor cache as one account uses it: every actor it fetches or reads is told to that
+    account's graph, one at a time (the graph decides "new person or known one" by looking, then writing;
+    two looks at once, the inbox and an owner's command naming the same actor, would both see "new")."""
+
+    def __init__(self, shared: RemoteActors, graph: GraphPort | None, lock: asyncio.Lock) -> None:
+        self.shared = shared
+        self.graph = graph
+        self._lock = lock
+
+    async def seen(self, actor: RemoteActor, source: ActorSource) -> None:
+        if self.graph is None:
+            return
+        async with self._lock:
+            await self.graph.remote_actor_seen(actor, source=source)
+
+    async def get(
+        self, actor_id: str, *, source: ActorSource, budget: FetchBudget | None = None, refresh: bool = False
+    ) -> RemoteActor:
+        return await self.shared.get(actor_id, source=source, budget=budget, refresh=refresh, seen=self.seen)
+
+    async def resolve(self, address: str, *, source: ActorSource = "owner") -> RemoteActor:
+        return await self.shared.resolve(address, source=source, seen=self.seen)
+
+    async def cached(self, actor_id: str) -> StoredActor | None:
+        return await self.shared.cached(actor_id)
+
+    def forget(self, actor_id: str) -> None:
+        self.shared.forget(actor_id)

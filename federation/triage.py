@@ -19,7 +19,7 @@ Both return the activity itself when nothing is dropped, so that the bytes as se
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from federation import org_wire
@@ -59,35 +59,42 @@ def _ref(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _addressed_to(owner: str, *docs: Mapping[str, Any]) -> bool:
+def _addressed_to(ours: Callable[[str], bool], *docs: Mapping[str, Any]) -> bool:
     for doc in docs:
         for name in _ADDRESS_FIELDS:
             value = doc.get(name)
-            for item in value if isinstance(value, list) else [value]:
-                if (item.get("id") if isinstance(item, dict) else item) == owner:
+            for item in value[:_MAX_ITEMS] if isinstance(value, list) else [value]:
+                ident = item.get("id") if isinstance(item, dict) else item
+                if isinstance(ident, str) and ours(ident):
                     return True
     return False
 
 
-def _mentioned(owner: str, note: Mapping[str, Any]) -> bool:
+def _mentioned(ours: Callable[[str], bool], note: Mapping[str, Any]) -> bool:
     tags = note.get("tag")
     for tag in (tags if isinstance(tags, list) else [tags])[:_MAX_ITEMS]:
-        if isinstance(tag, dict) and tag.get("type") == "Mention" and tag.get("href") == owner:
-            return True
+        if isinstance(tag, dict) and tag.get("type") == "Mention":
+            href = tag.get("href")
+            if isinstance(href, str) and ours(href):
+                return True
     return False
 
 
-def wanted(activity: Mapping[str, Any], *, owner: str) -> bool:
-    """Whether processing would act on ``activity`` (normalised: string ``type``, ``actor`` as sent)."""
-    org = org_wire.wants(activity)  # hook: the organisation's activities (federation/org_wire.py)
+def wanted(activity: Mapping[str, Any], *, owner: str | Callable[[str], bool]) -> bool:
+    """Whether processing would act on ``activity`` (normalised: string ``type``, ``actor`` as sent).
+    ``owner``: the local actor it may concern (a personal inbox's), or a test of whether an actor id is one of
+    this server's accounts (the shared inbox's)."""
+    org = org_wire.wants(activity)  # the organisation's activities (federation/org_wire.py)
     if org is not None:
         return org
+    ours: Callable[[str], bool] = owner.__eq__ if isinstance(owner, str) else owner
     kind = activity.get("type")
     if not isinstance(kind, str) or kind not in _ACTED_ON:
         return False
     actor, obj = _ref(activity.get("actor")), activity.get("object")
     if kind in ("Follow", "Block"):
-        return _ref(obj) == owner
+        target = _ref(obj)
+        return target is not None and ours(target)
     if kind == "Delete":
         return _ref(obj) == actor
     if kind == "Update":
@@ -96,7 +103,7 @@ def wanted(activity: Mapping[str, Any], *, owner: str) -> bool:
         return (
             isinstance(obj, dict)
             and obj.get("type") == "Note"
-            and (_addressed_to(owner, activity, obj) or _mentioned(owner, obj))
+            and (_addressed_to(ours, activity, obj) or _mentioned(ours, obj))
         )
     return True
 
@@ -168,11 +175,9 @@ def _context(value: Any) -> Any:
     return [v for v in value if isinstance(v, str)] if isinstance(value, list) else value
 
 
-def bounded(activity: dict[str, Any], *, owner: str) -> dict[str, Any]:
+def bounded(activity: dict[str, Any]) -> dict[str, Any]:
     """``activity`` (verified, and one :func:`wanted` keeps) reduced to what processing reads."""
-    whole = org_wire.keep(
-        activity
-    )  # hook: the organisation's activities are read whole (federation/org_wire.py)
+    whole = org_wire.keep(activity)  # the organisation's activities are read whole (federation/org_wire.py)
     if whole is not None:
         return whole
     kind = activity.get("type")

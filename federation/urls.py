@@ -1,7 +1,7 @@
-"""Where everything federation serves lives, and the documents describing our two actors.
+"""Where everything federation serves lives, and the documents describing our actors.
 
-The owner's actor (``Person`` or ``Organization``) lives at ``/users/<username>``; the node's own actor
-(``Application``, which signs fetches the way Mastodon's instance actor does) at ``/actor``. Both documents
+Each account's actor (``Person`` or ``Organization``) lives at ``/users/<name>``; the server's own actor
+(``Application``, which signs fetches the way Mastodon's instance actor does) at ``/actor``. Both kinds of document
 carry ``publicKey`` (RSA, what Mastodon verifies), ``assertionMethod`` (Ed25519 Multikey, FEP-521a) and
 ``implements`` (FEP-844e) naming the Kith protocol, by which peers recognise each other.
 """
@@ -70,16 +70,36 @@ def _pem(key: rsa.RSAPrivateKey) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Urls:
+    """The server's URLs, and those of one account's actor (``username``; empty: the server's alone)."""
+
     base: str  # e.g. https://example.org, no trailing slash
-    username: str
+    username: str = ""
 
     @property
     def host(self) -> str:
         return self.base.split("://", 1)[1]
 
+    def of(self, username: str) -> Urls:
+        """The URLs of the account ``username`` on this server."""
+        return Urls(self.base, username)
+
     @property
     def owner(self) -> str:
+        if not self.username:
+            raise ValueError("these are the server's URLs; ask Urls.of(name) for an account's")
         return f"{self.base}/users/{self.username}"
+
+    def account_of(self, url: str) -> str | None:
+        """The account name a URL of ours names: its actor (with a ``#fragment`` or not) or its followers
+        collection; None for anything else."""
+        prefix = self.base + "/users/"
+        if not isinstance(url, str) or not url.startswith(prefix):
+            return None
+        rest = url[len(prefix) :].split("#", 1)[0]
+        name, _, tail = rest.partition("/")
+        if not name or tail not in ("", "followers"):
+            return None
+        return name
 
     @property
     def owner_key(self) -> str:

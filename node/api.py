@@ -15,7 +15,6 @@ from typing import Any
 
 from aiohttp import web
 
-from federation import FEDERATION, cards
 from node.api_bodies import (
     CADENCE,
     CARD_LIST_FIELDS,
@@ -63,6 +62,7 @@ from node.api_schema import (
     text_list,
 )
 from node.errors import BadInput
+from node.federation_access import access
 from node.graph import MAX_TEXT, Graph, iso
 from node.http import json_error, json_response
 from node.models import Page, as_json
@@ -632,11 +632,7 @@ async def _dismiss_suggestion(request: web.Request) -> web.Response:
 async def _publish_card(request: web.Request) -> int | None:
     """Send the changed card to the peers allowed to see it, when this node federates (the change and its
     version were saved together: a failure here is repaired by federation's own retry, node/owner_card.py)."""
-    fed = request.app.get(FEDERATION)
-    if fed is None:
-        return None
-    peers: int = await cards.publish_pending(fed)
-    return peers
+    return await access(request).publish_card(request[ACCOUNT].name)
 
 
 _STORED_CARD = obj(
@@ -748,9 +744,8 @@ async def _export(request: web.Request) -> web.StreamResponse:
 )
 async def _import_json(request: web.Request) -> web.Response:
     counts = await _graph(request).import_json(body(request))
-    fed = request.app.get(FEDERATION)
-    if fed is not None:  # federation keeps the blocks in memory: the restored ones must apply from now on
-        fed.store.forget_blocks()
+    # federation keeps the account's blocks in memory a little while: the restored ones apply from now on
+    access(request).forget_blocks(request[ACCOUNT].name)
     return json_response({"imported": counts}, status=201)
 
 

@@ -18,31 +18,38 @@ authentication and turns raised errors into status codes (every error here carri
     POST /api/federation/actor/publish     tell followers the owner's actor changed (Update)
     POST /api/federation/actor/delete      {"confirm": true}  delete the owner's actor for good (Delete)
 
-Once the actor is deleted, every other POST here answers 410 Gone before it changes anything.
+Every route acts for the account the request's token names (``request[ACCOUNT]``, node/api.py): as its actor,
+on its follows, offers, blocks and card, and on nobody else's. Once the account's actor is deleted, every other
+POST here answers 410 Gone before it changes anything.
 
 ADDRESS is ``acct:user@host``, ``user@host`` or an actor URL. Ids of requests are URLs: they travel in bodies.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from federation import FEDERATION, Federation, cards, kith, owner
+from federation import AccountFederation, cards, kith, owner
 from federation.errors import NotFound
-from node.api_declare import Reply, Route, body, declare
+from node.api_declare import ACCOUNT, Reply, Route, body, declare
 from node.api_schema import MUTUAL_TYPE, Schema, nullable, obj, text, text_list
 from node.errors import BadInput
+from node.federation_access import access
 
 __all__ = ["routes"]
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _fed(request: web.Request) -> Federation:
-    return request.config_dict[FEDERATION]
+@contextlib.asynccontextmanager
+async def _acting(request: web.Request) -> AsyncIterator[AccountFederation]:
+    """The request's account (its token's) acting as its actor."""
+    async with access(request).acting(request[ACCOUNT].name) as me:
+        yield me
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -58,19 +65,21 @@ def _text(body: dict[str, Any], name: str, *, required: bool = True) -> str | No
     return value.strip()
 
 
-def _address_op(op: Callable[[Federation, str], Awaitable[Any]]) -> _Handler:
+def _address_op(op: Callable[[AccountFederation, str], Awaitable[Any]]) -> _Handler:
     async def handler(request: web.Request) -> web.Response:
         body = await _body(request)
         address = _text(body, "address")
         assert address is not None
-        return web.json_response(await op(_fed(request), address))
+        async with _acting(request) as me:
+            return web.json_response(await op(me, address))
 
     return handler
 
 
-def _listing(op: Callable[[Federation], Awaitable[Any]]) -> _Handler:
+def _listing(op: Callable[[AccountFederation], Awaitable[Any]]) -> _Handler:
     async def handler(request: web.Request) -> web.Response:
-        return web.json_response(await op(_fed(request)))
+        async with _acting(request) as me:
+            return web.json_response(await op(me))
 
     return handler
 
@@ -79,7 +88,8 @@ def _request_op(accepted: bool) -> _Handler:
     async def handler(request: web.Request) -> web.Response:
         request_id = _text(await _body(request), "id")
         assert request_id is not None
-        return web.json_response(await owner.answer(_fed(request), request_id, accepted=accepted))
+        async with _acting(request) as me:
+            return web.json_response(await owner.answer(me, request_id, accepted=accepted))
 
     return handler
 
@@ -88,33 +98,36 @@ async def _connect(request: web.Request) -> web.Response:
     body = await _body(request)
     address, rel_type = _text(body, "address"), _text(body, "type")
     assert address is not None and rel_type is not None
-    result = await owner.connect(
-        _fed(request),
-        address,
-        rel_type,
-        how_we_met=_text(body, "how_we_met", required=False),
-        since=_text(body, "since", required=False),
-    )
+    async with _acting(request) as me:
+        result = await owner.connect(
+            me,
+            address,
+            rel_type,
+            how_we_met=_text(body, "how_we_met", required=False),
+            since=_text(body, "since", required=False),
+        )
     return web.json_response(result, status=201)
 
 
 async def _revoke(request: web.Request) -> web.Response:
-    fed = _fed(request)
     offer_id = _text(await _body(request), "id")
     assert offer_id is not None
-    row = await fed.store.offer(offer_id)
-    if row is None:
-        raise NotFound(f"no relationship {offer_id}")
-    await kith.end(fed, row)
+    async with _acting(request) as me:
+        row = await me.store.offer(offer_id)
+        if row is None:
+            raise NotFound(f"no relationship {offer_id}")
+        await kith.end(me, row)
     return web.json_response({"id": offer_id, "state": "ended"})
 
 
 async def _publish_card(request: web.Request) -> web.Response:
-    return web.json_response({"peers": await cards.publish_card(_fed(request))})
+    async with _acting(request) as me:
+        return web.json_response({"peers": await cards.publish_card(me)})
 
 
 async def _publish_actor(request: web.Request) -> web.Response:
-    return web.json_response({"inboxes": await owner.publish_actor(_fed(request))})
+    async with _acting(request) as me:
+        return web.json_response({"inboxes": await owner.publish_actor(me)})
 
 
 async def _aliases(request: web.Request) -> web.Response:
@@ -122,11 +135,13 @@ async def _aliases(request: web.Request) -> web.Response:
     values = body.get("addresses")
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values) or len(values) > 20:
         raise BadInput("addresses must be a list of up to 20 addresses", field="addresses")
-    return web.json_response({"also_known_as": await owner.set_aliases(_fed(request), values)})
+    async with _acting(request) as me:
+        return web.json_response({"also_known_as": await owner.set_aliases(me, values)})
 
 
 async def _blocks(request: web.Request) -> web.Response:
-    return web.json_response(await _fed(request).store.blocks())
+    async with _acting(request) as me:
+        return web.json_response(await me.store.blocks())
 
 
 async def _delete_actor(request: web.Request) -> web.Response:
@@ -137,7 +152,8 @@ async def _delete_actor(request: web.Request) -> web.Response:
             "be undone (your contact graph stays on this node)",
             field="confirm",
         )
-    return web.json_response(await owner.delete_actor(_fed(request)))
+    async with _acting(request) as me:
+        return web.json_response(await owner.delete_actor(me))
 
 
 def _alive_only(route: Route) -> _Handler:
@@ -148,7 +164,8 @@ def _alive_only(route: Route) -> _Handler:
         return inner
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        await owner.ensure_alive(_fed(request))
+        async with _acting(request) as me:
+            await owner.ensure_alive(me)
         return await inner(request)
 
     return handler

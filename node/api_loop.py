@@ -13,7 +13,6 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
-from federation import FEDERATION
 from federation.messages import MAX_MESSAGE
 from node.api_declare import ACCOUNT, body, created, items_of, ok, route
 from node.api_schema import Param, Schema, dataclass_schema, integer, nullable, obj, ref, text
@@ -37,6 +36,7 @@ from node.digest import (
     snooze,
 )
 from node.errors import Conflict
+from node.federation_access import access
 from node.graph import MAX_NAME
 from node.http import json_response
 from node.importer import Importer
@@ -44,7 +44,6 @@ from node.messaging import message_person
 from node.models import as_json
 from node.reach import ReachAction, actions, reach, set_preferred
 from node.store.capture import Proposal
-from node.store.factory import federation_database
 
 __all__: list[str] = []
 
@@ -301,17 +300,13 @@ async def _set_preferred_channel(request: web.Request) -> web.Response:
 async def _send_message(request: web.Request) -> web.Response:
     data = body(request)
     ctx = _ctx(request)
-    fed = request.config_dict.get(FEDERATION)
-    if fed is None:
+    federation = access(request)
+    if not federation.available:
         raise Conflict("federation is off on this server, so no message can be sent; see `kith serve`'s log")
-    if fed.ctx.db.path != federation_database(ctx.store).path:
-        # federation speaks as the server's default account only (node/federation_wiring.py)
-        raise Conflict(
-            f"account {ctx.name} has no fediverse actor on this server; send it from the default account"
+    async with federation.acting(ctx.name) as fed:  # the request's account writes, as its own actor
+        sent = await message_person(
+            ctx.graph, fed, request.match_info["id"], data["text"], in_reply_to=data.get("in_reply_to")
         )
-    sent = await message_person(
-        ctx.graph, fed, request.match_info["id"], data["text"], in_reply_to=data.get("in_reply_to")
-    )
     return json_response(as_json(sent), status=201)
 
 

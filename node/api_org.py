@@ -22,15 +22,17 @@ account: the same operations, run here with every right (federation/org_api.py s
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from federation import FEDERATION, Federation, org, org_api, org_intro
+from federation import AccountFederation, org, org_api, org_intro
 from federation.errors import NotFound
 from node.api_declare import ACCOUNT, Reply, Route, body, declare
 from node.api_schema import Param, Schema, integer, nullable, obj, text, text_list
+from node.federation_access import access
 from node.org_member import choose_note, memberships, preview, set_sharing, sharing
 from node.org_policies import person_policies
 from protocol.vocab import ORG_ROLES, SHARING_LEVELS, STRENGTH_BUCKETS
@@ -42,14 +44,22 @@ _REMOTE = (403, 404, 409, 410, 502, 503, 504)
 _P = "/api/org"
 
 
-def _fed(request: web.Request) -> Federation:
-    found = request.config_dict.get(FEDERATION)
-    if found is None:
-        raise NotFound(
-            "federation is not running on this node, and organisations need it (start `kith serve`)"
-        )
-    fed: Federation = found
-    return fed
+def _acting(
+    handler: Callable[[web.Request, AccountFederation], Awaitable[web.Response]],
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """``handler`` run for the request's account acting as its actor (node/federation_access.py)."""
+
+    @functools.wraps(handler)
+    async def run(request: web.Request) -> web.Response:
+        federation = access(request)
+        if not federation.available:
+            raise NotFound(
+                "federation is not running on this server, and organisations need it (start `kith serve`)"
+            )
+        async with federation.acting(request[ACCOUNT].name) as fed:
+            return await handler(request, fed)
+
+    return run
 
 
 def _org_param(request: web.Request) -> str | None:
@@ -242,8 +252,8 @@ def _list(item: Schema) -> dict[int, Reply]:
 
 
 # -- handlers --------------------------------------------------------------------------------------------------
-async def _overview(request: web.Request) -> web.Response:
-    fed = _fed(request)
+@_acting
+async def _overview(request: web.Request, fed: AccountFederation) -> web.Response:
     if org.is_org(fed):
         return _json(
             {
@@ -256,23 +266,27 @@ async def _overview(request: web.Request) -> web.Response:
     return _json({"account": "person", "org": None, "memberships": await memberships(fed), "settings": None})
 
 
-async def _join(request: web.Request) -> web.Response:
-    return _json(await org.join(_fed(request), body(request)["address"]), 201)
+@_acting
+async def _join(request: web.Request, fed: AccountFederation) -> web.Response:
+    return _json(await org.join(fed, body(request)["address"]), 201)
 
 
-async def _leave(request: web.Request) -> web.Response:
-    return _json(await org.leave(_fed(request), body(request)["address"]))
+@_acting
+async def _leave(request: web.Request, fed: AccountFederation) -> web.Response:
+    return _json(await org.leave(fed, body(request)["address"]))
 
 
-async def _get_sharing(request: web.Request) -> web.Response:
-    return _json(await sharing(request[ACCOUNT], _fed(request), _org_param(request)))
+@_acting
+async def _get_sharing(request: web.Request, fed: AccountFederation) -> web.Response:
+    return _json(await sharing(request[ACCOUNT], fed, _org_param(request)))
 
 
-async def _put_sharing(request: web.Request) -> web.Response:
+@_acting
+async def _put_sharing(request: web.Request, fed: AccountFederation) -> web.Response:
     data = body(request)
     result = await set_sharing(
         request[ACCOUNT],
-        _fed(request),
+        fed,
         _org_body(data),
         level=data.get("level"),
         circle=data.get("circle"),
@@ -281,11 +295,12 @@ async def _put_sharing(request: web.Request) -> web.Response:
     return _json(result)
 
 
-async def _preview(request: web.Request) -> web.Response:
+@_acting
+async def _preview(request: web.Request, fed: AccountFederation) -> web.Response:
     q = request.query
     result = await preview(
         request[ACCOUNT],
-        _fed(request),
+        fed,
         _org_param(request),
         level=q.get("level"),
         circle=q.get("circle"),
@@ -296,100 +311,111 @@ async def _preview(request: web.Request) -> web.Response:
     return _json(result)
 
 
-async def _note(request: web.Request) -> web.Response:
+@_acting
+async def _note(request: web.Request, fed: AccountFederation) -> web.Response:
     data = body(request)
     return _json(
         await choose_note(
-            request[ACCOUNT], _fed(request), _org_body(data), request.match_info["id"], bool(data["shared"])
+            request[ACCOUNT], fed, _org_body(data), request.match_info["id"], bool(data["shared"])
         )
     )
 
 
-async def _who_knows(request: web.Request) -> web.Response:
-    return _json(await org_api.who_knows(_fed(request), request.query["q"].strip(), _org_param(request)))
+@_acting
+async def _who_knows(request: web.Request, fed: AccountFederation) -> web.Response:
+    return _json(await org_api.who_knows(fed, request.query["q"].strip(), _org_param(request)))
 
 
-async def _timeline(request: web.Request) -> web.Response:
-    return _json(await org_api.timeline(_fed(request), request.query["q"].strip(), _org_param(request)))
+@_acting
+async def _timeline(request: web.Request, fed: AccountFederation) -> web.Response:
+    return _json(await org_api.timeline(fed, request.query["q"].strip(), _org_param(request)))
 
 
-async def _members(request: web.Request) -> web.Response:
-    found = await org_api.directory(_fed(request), _org_param(request))
+@_acting
+async def _members(request: web.Request, fed: AccountFederation) -> web.Response:
+    found = await org_api.directory(fed, _org_param(request))
     return _json(found["members"])
 
 
-async def _requests(request: web.Request) -> web.Response:
-    return _json(await org_api.requests(_fed(request), _org_param(request)))
+@_acting
+async def _requests(request: web.Request, fed: AccountFederation) -> web.Response:
+    return _json(await org_api.requests(fed, _org_param(request)))
 
 
-async def _accept(request: web.Request) -> web.Response:
+@_acting
+async def _accept(request: web.Request, fed: AccountFederation) -> web.Response:
     data = body(request)
-    return _json(
-        await org_api.accept_request(_fed(request), data["id"], data.get("role") or "member", _org_body(data))
-    )
+    return _json(await org_api.accept_request(fed, data["id"], data.get("role") or "member", _org_body(data)))
 
 
-async def _reject(request: web.Request) -> web.Response:
+@_acting
+async def _reject(request: web.Request, fed: AccountFederation) -> web.Response:
     data = body(request)
-    return _json(await org_api.reject_request(_fed(request), data["id"], _org_body(data)))
+    return _json(await org_api.reject_request(fed, data["id"], _org_body(data)))
 
 
-async def _role(request: web.Request) -> web.Response:
+@_acting
+async def _role(request: web.Request, fed: AccountFederation) -> web.Response:
     data = body(request)
-    return _json(await org_api.set_role(_fed(request), data["member"], data["role"], _org_body(data)))
+    return _json(await org_api.set_role(fed, data["member"], data["role"], _org_body(data)))
 
 
-async def _remove(request: web.Request) -> web.Response:
+@_acting
+async def _remove(request: web.Request, fed: AccountFederation) -> web.Response:
     data = body(request)
-    return _json(await org_api.remove_member(_fed(request), data["member"], _org_body(data)))
+    return _json(await org_api.remove_member(fed, data["member"], _org_body(data)))
 
 
-async def _get_settings(request: web.Request) -> web.Response:
-    return _json(await org_api.settings(_fed(request), None, _org_param(request)))
+@_acting
+async def _get_settings(request: web.Request, fed: AccountFederation) -> web.Response:
+    return _json(await org_api.settings(fed, None, _org_param(request)))
 
 
-async def _put_settings(request: web.Request) -> web.Response:
+@_acting
+async def _put_settings(request: web.Request, fed: AccountFederation) -> web.Response:
     data = body(request)
     changes = {k: data[k] for k in ("cap", "domains", "cool_down_days") if data.get(k) is not None}
-    return _json(await org_api.settings(_fed(request), changes or None, _org_body(data)))
+    return _json(await org_api.settings(fed, changes or None, _org_body(data)))
 
 
-async def _policies(request: web.Request) -> web.Response:
-    return _json(await org_api.policies(_fed(request), _org_param(request)))
+@_acting
+async def _policies(request: web.Request, fed: AccountFederation) -> web.Response:
+    return _json(await org_api.policies(fed, _org_param(request)))
 
 
-async def _set_policy(request: web.Request) -> web.Response:
+@_acting
+async def _set_policy(request: web.Request, fed: AccountFederation) -> web.Response:
     data = body(request)
     args = {
         k: data[k]
         for k in ("target", "owner", "do_not_contact", "cool_down_days", "clear")
         if data.get(k) is not None
     }
-    return _json(await org_api.set_policy(_fed(request), args, _org_body(data)))
+    return _json(await org_api.set_policy(fed, args, _org_body(data)))
 
 
-async def _intros(request: web.Request) -> web.Response:
-    return _json(await org_api.intros(_fed(request), _org_param(request)))
+@_acting
+async def _intros(request: web.Request, fed: AccountFederation) -> web.Response:
+    return _json(await org_api.intros(fed, _org_param(request)))
 
 
-async def _ask(request: web.Request) -> web.Response:
+@_acting
+async def _ask(request: web.Request, fed: AccountFederation) -> web.Response:
+    data = body(request)
+    return _json(await org_api.request_intro(fed, data["query"], data.get("note"), _org_body(data)), 201)
+
+
+@_acting
+async def _answer(request: web.Request, fed: AccountFederation) -> web.Response:
     data = body(request)
     return _json(
-        await org_api.request_intro(_fed(request), data["query"], data.get("note"), _org_body(data)), 201
+        await org_intro.answer(fed, data["id"], accepted=bool(data["accept"]), note=data.get("note"))
     )
 
 
-async def _answer(request: web.Request) -> web.Response:
-    data = body(request)
-    return _json(
-        await org_intro.answer(
-            _fed(request), data["id"], accepted=bool(data["accept"]), note=data.get("note")
-        )
-    )
-
-
-async def _person_policies(request: web.Request) -> web.Response:
-    return _json(await person_policies(request[ACCOUNT], _fed(request), request.match_info["id"]))
+@_acting
+async def _person_policies(request: web.Request, fed: AccountFederation) -> web.Response:
+    return _json(await person_policies(request[ACCOUNT], fed, request.match_info["id"]))
 
 
 # -- declarations ----------------------------------------------------------------------------------------------

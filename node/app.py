@@ -14,6 +14,7 @@ from node import api_import, api_loop  # noqa: F401  (their routes join node.api
 from node.api import SERVER, add_api_fallback, auth_middleware, setup_api
 from node.config import Config
 from node.dav import setup_dav
+from node.federation_access import ACCESS, NoFederation
 from node.federation_wiring import setup_federation
 from node.http import error_middleware
 from node.loop import setup_loop
@@ -47,6 +48,7 @@ def build_app(
         ],
     )
     app[SERVER] = server
+    app[ACCESS] = NoFederation()  # what runs without federation; setup_federation puts the running one here
     setup_api(app)
     for ext in extensions if extensions is not None else [*DEFAULT_EXTENSIONS, *APP_EXTENSIONS]:
         ext(app, server)

@@ -37,7 +37,7 @@ class AccountContext:
 
     @classmethod
     def build(cls, server: Server, account: AccountRow, store: GraphStore) -> AccountContext:
-        graph = Graph(store, server.clock)
+        graph = Graph(store, server.clock, federation=server.store.account_federation(account.name))
         # one set of import worker processes for the whole server, whichever account imports
         imports = ImportJobs(
             store, graph.clock, graph.phone_region, workers=server.import_workers, owns_workers=False

@@ -23,12 +23,14 @@ from bridges.vcard import write_vcards
 from node.capture.links import SETTINGS_PREFIX
 from node.digest import SETTINGS_KEY as DIGEST_SETTINGS
 from node.digest import settings_from_meta
+from node.errors import BadInput
 from node.graph import Graph
 from node.link_secrets import is_sealed
 from node.models import Person, Relationship
 from node.owner_card import CARD_META_KEYS, card_from_meta
 from node.restore import EXPORT_FORMAT, check_document
 from node.store.export import ExportedTable
+from node.store.federation import FEDERATION_TABLES
 from protocol.errors import InvalidRecord
 from protocol.vocab import relationship_term
 
@@ -179,7 +181,8 @@ async def vcards(graph: Graph) -> str:
 
 
 async def export_document(graph: Graph) -> dict[str, Any]:
-    """Everything the owner keeps, as one JSON document that :func:`restore_document` takes back whole."""
+    """Everything the owner keeps, as one JSON document that :func:`restore_document` takes back whole: the
+    graph's tables, and the account's federation rows (in the server database) when the graph has them."""
     raw = await graph.store.export.export_all(
         (*CARD_META_KEYS, DIGEST_SETTINGS), meta_prefixes=(SETTINGS_PREFIX,)
     )
@@ -192,6 +195,8 @@ async def export_document(graph: Graph) -> dict[str, Any]:
     tables: dict[str, Any] = {
         name: {"columns": list(t.columns), "rows": t.rows} for name, t in raw.tables.items()
     }
+    if graph.federation is not None:
+        tables.update(await graph.federation.export_tables())
     _leave_out_open_tokens(tables["bridge_link"])
     return {
         "format": EXPORT_FORMAT,
@@ -222,13 +227,35 @@ def _leave_out_open_tokens(spec: dict[str, Any]) -> None:
 
 
 async def restore_document(graph: Graph, doc: Any) -> dict[str, int]:
-    """Restore an export into this empty node: every value checked by the API's rules first (node/restore.py,
-    off the event loop: a large graph has millions of values), then written in one transaction."""
+    """Restore an export into this empty account: every value checked by the API's rules first
+    (node/restore.py, off the event loop: a large graph has millions of values), then written: the federation
+    rows into the server database, then the graph's in one transaction of its own. The two databases share no
+    transaction (specs/STORAGE.md): should the graph's part fail, the federation rows are taken back; should
+    the process die between the two, the same restore run again finds exactly its rows there and goes on."""
     checked = await asyncio.to_thread(check_document, doc, graph, graph.clock())
+    federation = {t: v for t, v in checked.tables.items() if t in FEDERATION_TABLES}
     tables = {
-        name: ExportedTable(columns=tuple(cols), rows=rows) for name, (cols, rows) in checked.tables.items()
+        name: ExportedTable(columns=tuple(cols), rows=rows)
+        for name, (cols, rows) in checked.tables.items()
+        if name not in FEDERATION_TABLES
     }
-    # The node must hold none of the meta rows restored (its own card, digest or link settings), besides the card's.
+    # The account must hold none of the meta rows restored (its own card, digest or link settings), besides
+    # the card's.
     meta_keys = tuple(dict.fromkeys((*CARD_META_KEYS, *checked.meta)))
-    counts = await graph.store.export.import_all(tables, checked.meta, meta_keys=meta_keys)
-    return {**counts, "card": 1 if checked.meta else 0}
+    fed_counts: dict[str, int] = {}
+    if any(rows for _, rows in federation.values()):
+        if graph.federation is None:
+            raise BadInput(
+                "this export holds follows, offers or blocks, which only an account of a server can take; "
+                "restore it with `kith --account NAME restore FILE`",
+                field="tables",
+            )
+        await graph.store.export.require_empty(meta_keys=meta_keys)
+        fed_counts = await graph.federation.import_tables(federation)
+    try:
+        counts = await graph.store.export.import_all(tables, checked.meta, meta_keys=meta_keys)
+    except BaseException:
+        if fed_counts and graph.federation is not None:
+            await graph.federation.clear_imported()
+        raise
+    return {**counts, **fed_counts, "card": 1 if checked.meta else 0}

@@ -1,4 +1,6 @@
-"""The contact graph as federation sees it: node's implementation of federation.ports.GraphPort.
+"""Node's implementations of federation's ports (federation/ports.py): each account's contact graph as
+federation sees it (:class:`NodeGraphPort`, one per account through :class:`NodeGraphPorts`), and the server's
+accounts as local actors (:class:`NodeLocalActors`). node/federation_wiring.py wires them in.
 
 A remote actor the owner deals with (federation.ports.PERSON_SOURCES: follows either way, relationships, an
 address the owner typed) becomes identities in the graph (its actor URL and, after a WebFinger round trip, its
@@ -12,11 +14,25 @@ identities recorded from the actors' own documents.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from federation.ports import PERSON_SOURCES, ActorSource, CardVersion, FediMessage, GraphPort, RemoteActor
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from federation.ports import (
+    PERSON_SOURCES,
+    AccountState,
+    ActorSource,
+    CardVersion,
+    FediMessage,
+    GraphPort,
+    LocalAccount,
+    RemoteActor,
+    SigningKeys,
+)
 from node.errors import BadInput, NotFound
 from node.graph import Graph, iso, new_id
 from node.models import Person
@@ -34,10 +50,76 @@ from node.store import IdentityInput, RelationshipInput
 from protocol.errors import InvalidRecord
 from protocol.vocab import relationship_term
 
-__all__ = ["FEDIVERSE", "PEER", "NodeGraphPort"]
+if TYPE_CHECKING:
+    from node.models import AccountRow
+    from node.server import Server
+
+__all__ = ["FEDIVERSE", "PEER", "REGISTRY_TTL", "NodeGraphPort", "NodeGraphPorts", "NodeLocalActors"]
 
 FEDIVERSE = "fediverse"
 PEER = "peer"
+#: How long the list of accounts is trusted (seconds): an account added, suspended or removed beside a running
+#: server (`kith account ...`) is seen within this many seconds. Single accounts are read through the server's
+#: own cache of the same length (Server.account_by_name).
+REGISTRY_TTL = 2.0
+
+
+def _local_account(row: AccountRow) -> LocalAccount:
+    return LocalAccount(
+        name=row.name,
+        actor_type=row.type,
+        display_name=row.display_name,
+        state=cast(AccountState, row.state),
+    )
+
+
+class NodeLocalActors:
+    """federation.ports.LocalActors over the server's account registry and keys."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self._listed: dict[tuple[str, ...], tuple[float, list[LocalAccount]]] = {}
+        self._version = server.registry_version
+
+    async def account(self, name: str) -> LocalAccount | None:
+        row = await self.server.account_by_name(name)
+        return None if row is None else _local_account(row)
+
+    async def accounts(self, states: Sequence[AccountState]) -> Sequence[LocalAccount]:
+        key = tuple(sorted(states))
+        if self._version != self.server.registry_version:  # this process changed the registry: read it again
+            self._listed.clear()
+            self._version = self.server.registry_version
+        hit = self._listed.get(key)
+        if hit is not None and time.monotonic() - hit[0] < REGISTRY_TTL:
+            return hit[1]
+        found = [_local_account(r) for r in await self.server.accounts.list(states=key)]
+        self._listed[key] = (time.monotonic(), found)
+        return found
+
+    async def keys(self, name: str) -> SigningKeys:
+        row = await self.server.account_by_name(name)
+        if row is None:
+            raise NotFound(f"no account {name}", field="account")
+        keys = await self.server.actor_keys(row)
+        return SigningKeys(rsa=keys.rsa, ed25519=keys.ed25519)
+
+    def server_key(self) -> rsa.RSAPrivateKey:
+        return self.server.node_key
+
+
+class NodeGraphPorts:
+    """federation.ports.GraphPorts: each account's graph, borrowed from the server's pool for one piece of
+    work (a removed account's graph stays reachable to federation until it is purged: its Delete goes to
+    the peers its card went to)."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    @contextlib.asynccontextmanager
+    async def graph_for(self, account: str) -> AsyncIterator[GraphPort]:
+        async with self.server.borrow(account, removed_ok=True) as ctx:
+            yield NodeGraphPort(ctx.graph)
 
 
 class NodeGraphPort(GraphPort):

@@ -31,6 +31,7 @@ from node.models import (
     Relationship,
 )
 from node.store import GraphStore, IdentityInput, InteractionInput, RelationshipInput
+from node.store.federation import AccountFederation
 from node.store.merges import SuggestionInput
 from node.store.misc import BlockedAddress
 from protocol.addresses import Address, fediverse_guess, normalize
@@ -251,10 +252,20 @@ def _fold(name: str) -> str:
 class Graph:
     """The owner's contact graph."""
 
-    def __init__(self, store: GraphStore, clock: Clock = utcnow, *, phone_region: str | None = None) -> None:
+    def __init__(
+        self,
+        store: GraphStore,
+        clock: Clock = utcnow,
+        *,
+        phone_region: str | None = None,
+        federation: AccountFederation | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.phone_region = phone_region
+        # the account's federation rows (in the server database), which its export carries and its restore
+        # writes; None for a graph opened alone
+        self.federation = federation
 
     def now(self) -> str:
         return iso(self.clock())

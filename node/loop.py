@@ -21,7 +21,6 @@ from datetime import timedelta
 import aiohttp
 from aiohttp import web
 
-from federation import FEDERATION, Federation
 from federation.messages import send_direct
 from node.capture.caldav import sync_caldav
 from node.capture.imap import sync_imap
@@ -30,11 +29,11 @@ from node.config import smtp_password_from_env
 from node.context import AccountContext
 from node.digest import DirectSender, send_scheduled
 from node.errors import NodeError
+from node.federation_access import ACCESS, FederationAccess, NoFederation
 from node.graph import iso
 from node.importer import Importer
 from node.models import AccountRow
 from node.server import Server
-from node.store.factory import federation_database
 
 __all__ = ["LOOP", "QUIET_SECONDS", "StayInTouchLoop", "setup_loop"]
 
@@ -57,9 +56,10 @@ class StayInTouchLoop:
         *,
         smtp_password: str | None,
         interval: float = _INTERVAL,
-        federation: Callable[[], Federation | None] = lambda: None,
+        federation: Callable[[], FederationAccess] = NoFederation,
     ) -> None:
-        """``federation``: the running Federation, if any (set up after the loop: asked each cycle)."""
+        """``federation``: federation as the node reaches it (node/federation_access.py; asked each cycle:
+        federation starts after the loop)."""
         self.server = server
         self.smtp_password = smtp_password
         self.interval = interval
@@ -68,14 +68,16 @@ class StayInTouchLoop:
         self._quiet_until: dict[int, float] = {}  # account pk -> monotonic time (QUIET_SECONDS)
 
     def _direct(self, ctx: AccountContext) -> DirectSender | None:
-        """How to send this account's digest as a direct message: only the account federation speaks as
-        (node/federation_wiring.py: the server's default account) has a fediverse actor to send it from."""
-        fed = self.federation()
-        if fed is None or fed.ctx.db.path != federation_database(ctx.store).path:
+        """How to send this account's digest as a direct message, from its own fediverse actor (None while
+        federation is not running)."""
+        federation = self.federation()
+        if not federation.available:
             return None
+        name = ctx.account.name
 
         async def direct(address: str, text: str) -> None:
-            await send_direct(fed, address, text)
+            async with federation.acting(name) as fed:
+                await send_direct(fed, address, text)
 
         return direct
 
@@ -178,7 +180,7 @@ LOOP: web.AppKey[StayInTouchLoop] = web.AppKey("kith_stay_in_touch", StayInTouch
 def setup_loop(app: web.Application, server: Server) -> None:
     """Start the loop with the application and stop it before the server closes."""
     loop = StayInTouchLoop(
-        server, smtp_password=smtp_password_from_env(), federation=lambda: app.get(FEDERATION)
+        server, smtp_password=smtp_password_from_env(), federation=lambda: app.get(ACCESS) or NoFederation()
     )
     app[LOOP] = loop
 

@@ -20,7 +20,7 @@ from node.models import Interaction, Person
 from node.store.messages import MessageRow
 
 if TYPE_CHECKING:
-    from federation.service import Federation
+    from federation.service import AccountFederation
 
 __all__ = ["SentMessage", "fediverse_address", "message_person"]
 
@@ -49,7 +49,7 @@ def fediverse_address(person: Person) -> str | None:
 
 
 async def message_person(
-    graph: Graph, fed: Federation, person_id: str, text: str, *, in_reply_to: str | None = None
+    graph: Graph, fed: AccountFederation, person_id: str, text: str, *, in_reply_to: str | None = None
 ) -> SentMessage:
     from federation.messages import send_direct  # node's one door into federation's owner operations
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from federation import Federation, org, org_share
+from federation import AccountFederation, org, org_share
 from node.context import AccountContext
 from node.errors import BadInput, NotFound
 from node.graph import iso
@@ -44,7 +44,7 @@ LEVEL_MEANS = {
 }
 
 
-def _port(fed: Federation) -> NodeOrgPort:
+def _port(fed: AccountFederation) -> NodeOrgPort:
     the_port = org.port(fed)
     assert isinstance(the_port, NodeOrgPort)
     return the_port
@@ -56,7 +56,7 @@ def _level(value: Any, field: str = "level") -> str:
     return str(value)
 
 
-async def memberships(fed: Federation) -> list[dict[str, Any]]:
+async def memberships(fed: AccountFederation) -> list[dict[str, Any]]:
     """The organisations the owner asked to join or belongs to, with their sharing and what they told."""
     the_port = _port(fed)
     rows = {m["org"]: m for m in await the_port.memberships()}
@@ -92,7 +92,7 @@ async def memberships(fed: Federation) -> list[dict[str, Any]]:
     return list(latest.values())
 
 
-async def _org(fed: Federation, address: str | None) -> str:
+async def _org(fed: AccountFederation, address: str | None) -> str:
     return await org.org_actor(fed, address)
 
 
@@ -115,7 +115,7 @@ def _who_can_see(
     }
 
 
-async def sharing(ctx: AccountContext, fed: Federation, address: str | None) -> dict[str, Any]:
+async def sharing(ctx: AccountContext, fed: AccountFederation, address: str | None) -> dict[str, Any]:
     """The owner's sharing with one organisation: settings, what is shared at each level, who can see it."""
     org_id = await _org(fed, address)
     the_port = _port(fed)
@@ -138,7 +138,7 @@ async def sharing(ctx: AccountContext, fed: Federation, address: str | None) -> 
 
 async def set_sharing(
     ctx: AccountContext,
-    fed: Federation,
+    fed: AccountFederation,
     address: str | None,
     *,
     level: str | None,
@@ -170,7 +170,7 @@ async def set_sharing(
 
 
 async def choose_note(
-    ctx: AccountContext, fed: Federation, address: str | None, note_id: str, shared: bool
+    ctx: AccountContext, fed: AccountFederation, address: str | None, note_id: str, shared: bool
 ) -> dict[str, Any]:
     """Choose a note to share (at level notes) or take it back."""
     org_id = await _org(fed, address)
@@ -183,7 +183,7 @@ async def choose_note(
 
 async def preview(
     ctx: AccountContext,
-    fed: Federation,
+    fed: AccountFederation,
     address: str | None,
     *,
     level: str | None = None,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from federation import Federation, org
+from federation import AccountFederation, org
 from node.context import AccountContext
 from node.org_port import NodeOrgPort
 from node.store.org import words
@@ -20,7 +20,9 @@ from node.store.org import words
 __all__ = ["person_policies"]
 
 
-async def person_policies(ctx: AccountContext, fed: Federation, person_id: str) -> list[dict[str, Any]]:
+async def person_policies(
+    ctx: AccountContext, fed: AccountFederation, person_id: str
+) -> list[dict[str, Any]]:
     """The policies of every organisation the owner belongs to that apply to ``person_id``."""
     person = await ctx.graph.get_person(person_id)  # NotFound for a missing (or another account's) person
     uris = {i.uri for i in person.identities if i.state == "active"}

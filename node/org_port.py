@@ -11,14 +11,16 @@ address on the organisation's domains is not kept, whatever the member's node se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from federation.errors import NotFound
 from federation.org_ports import DesiredShare, OrgPort, OrgSettings, SentShare
+from federation.urls import Urls
 from node.graph import Graph, iso
 from node.import_resolve import is_verified_grade
 from node.org_sharing import desired_records, record_fields, record_id_for
@@ -30,7 +32,10 @@ from protocol.org_records import OrganizationInfo, SharedContact, SharedContactR
 from protocol.org_serialize import org_from_jsonld, stamp
 from protocol.vocab import SHARING_LEVELS
 
-__all__ = ["DEFAULT_CAP", "NodeOrgPort", "fold"]
+if TYPE_CHECKING:
+    from node.server import Server
+
+__all__ = ["DEFAULT_CAP", "NodeOrgPort", "NodeOrgPorts", "fold"]
 
 #: The cap of a new organisation: everything but notes, which its admins must choose to take.
 DEFAULT_CAP = "interactions"
@@ -45,6 +50,20 @@ def _merging(uri: str) -> tuple[str, bool] | None:
     except InvalidRecord:
         return None
     return addr.uri, is_verified_grade(addr, "claimed")
+
+
+class NodeOrgPorts:
+    """federation.org_ports.OrgPorts: each account's organisation records, on its own graph database, borrowed
+    from the server's pool for one piece of work (as node/federation_port.py's NodeGraphPorts)."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    @contextlib.asynccontextmanager
+    async def org_for(self, account: str) -> AsyncIterator[OrgPort]:
+        async with self.server.borrow(account, removed_ok=True) as ctx:
+            actor = Urls(ctx.config.base_url).of(ctx.account.name).owner
+            yield NodeOrgPort(ctx.store, ctx.graph, actor=actor)
 
 
 class NodeOrgPort(OrgPort):

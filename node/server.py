@@ -1,10 +1,10 @@
 """One Kith server: one domain, one data folder, many accounts (docs/ARCHITECTURE.md §8).
 
-The server's own store holds the account registry and the accounts' keys; each account's contact graph is a
-store of its own (on SQLite a database file under ``accounts/``: specs/STORAGE.md says why), opened through the
-server's store (node/store/factory.py chose the engine). A graph is opened when something needs that account and
-closed again when nothing has used it for a while, so that a server of a thousand accounts holds a few open
-graphs, not a thousand.
+The server's own store holds the account registry, the accounts' keys and federation's state (every row naming
+its account); each account's contact graph is a store of its own (on SQLite a database file under
+``accounts/``: specs/STORAGE.md says why), opened through the server's store (node/store/factory.py chose the
+engine). A graph is opened when something needs that account and closed again when nothing has used it for a
+while, so that a server of a thousand accounts holds a few open graphs, not a thousand.
 
 Everything that belongs to one account is reached through an :class:`node.context.AccountContext`, which the
 server hands out by account (``await server.context(name)``); nothing in an account context can reach another
@@ -66,6 +66,11 @@ _TOKEN_TTL = 2.0
 #: Graphs kept open although unused, and how long an unused one stays open.
 _POOL_IDLE = 16
 _POOL_IDLE_SECONDS = 60.0
+#: Seconds between two looks for removed accounts whose grace period is over (Server.purge_due).
+_PURGE_EVERY = 3600.0
+#: server_meta: every account's graph was searched for federation rows kept before they moved to the server
+#: database (graph migration 0012), and those found were moved.
+_FEDERATION_MOVED = "federation_moved_from_graphs"
 
 
 def _private_data_dir(data_dir: Path) -> list[Path]:
@@ -158,15 +163,21 @@ class Server:
         self.config = config
         self.store = store
         self.accounts = store.accounts
+        self.federation = store.federation  # federation's rows, every account's (node/federation_wiring.py)
         self.passphrase = passphrase
         self.clock = clock
         self._graphs: dict[int, _Open] = {}
         self._graph_lock = asyncio.Lock()
         self._contexts: dict[int, AccountContext] = {}
+        self._context_locks: dict[int, asyncio.Lock] = {}
         self._node_key: rsa.RSAPrivateKey | None = None
         self._tokens: dict[str, tuple[float, AccountRow | None]] = {}
         self._names: dict[str, tuple[float, AccountRow | None]] = {}
+        #: Bumped whenever this process adds an account or changes one's state: caches of the registry
+        #: (node/federation_port.py) drop what they hold at once; other processes' changes wait out their TTL.
+        self.registry_version = 0
         self._sweeper: asyncio.Task[None] | None = None
+        self._next_purge = 0.0
         # Every account's imports run in these worker processes (node/import_worker.py): one set per server.
         self.import_workers = ImportWorkers()
 
@@ -201,7 +212,25 @@ class Server:
             )
         await upgrade_one_owner_folder(config, passphrase)
         store = await open_server_store(config, progress=progress)
-        return cls(config, store, passphrase=passphrase, clock=clock)
+        server = cls(config, store, passphrase=passphrase, clock=clock)
+        try:
+            await server._move_federation()
+        except BaseException:
+            await server.close()
+            raise
+        return server
+
+    async def _move_federation(self) -> None:
+        """Federation's rows that graphs kept before they moved to the server's store are moved into it with
+        their account (node/store/sqlite/federation_rows.py), once for every account, so that federation finds
+        them before it touches any account. Each graph opened later is looked at again on the way
+        (Server._acquire), which costs one query."""
+        if await self.accounts.meta_get(_FEDERATION_MOVED) == "1":
+            return
+        await self.store.move_graphs_federation(
+            await self.accounts.list(states=("active", "suspended", "removed"))
+        )
+        await self.accounts.meta_set(_FEDERATION_MOVED, "1")
 
     async def close(self) -> None:
         if self._sweeper is not None:
@@ -226,29 +255,37 @@ class Server:
         """The account ``name``, else the server's default one (:func:`choose_account`)."""
         return choose_account(await self.accounts.list(), name, self.config.server.default_account)
 
-    async def context(self, account: AccountRow | str | None = None) -> AccountContext:
+    async def context(
+        self, account: AccountRow | str | None = None, *, removed_ok: bool = False
+    ) -> AccountContext:
         """The account's context (its graph opened if need be). Refuses removed and purged accounts: they
-        have no graph to reach any more, only a tombstone."""
+        have no graph to reach any more, only a tombstone (``removed_ok``: a removed one's graph, which stays
+        until it is purged, for federation to announce the removal to its peers)."""
         from node.context import AccountContext
 
         row = account if isinstance(account, AccountRow) else await self.resolve(account)
-        if row.state in ("removed", "purged"):
+        if row.state == "purged" or (row.state == "removed" and not removed_ok):
             raise NotFound(f"account {row.name} was removed", field="account")
         ctx = self._contexts.get(row.pk)
         if ctx is None:
-            graph = await self._acquire(row)
-            ctx = AccountContext.build(self, row, graph)
-            self._contexts[row.pk] = ctx
-            # imports a stopped node left running are marked interrupted, their uploads removed (N2's sweep)
-            await ctx.imports.recover()
-        else:
-            ctx.account = row
-            self._graphs[row.pk].last_used = time.monotonic()
+            # one context per account: two first uses at once (federation's start-up and a request) must not
+            # build two, each with its own imports, nor use one before its sweep below is done
+            async with self._context_locks.setdefault(row.pk, asyncio.Lock()):
+                ctx = self._contexts.get(row.pk)
+                if ctx is None:
+                    graph = await self._acquire(row)
+                    ctx = AccountContext.build(self, row, graph)
+                    # imports a stopped node left running are marked interrupted, their uploads removed
+                    await ctx.imports.recover()
+                    self._contexts[row.pk] = ctx
+                    return ctx
+        ctx.account = row
+        self._graphs[row.pk].last_used = time.monotonic()
         return ctx
 
     @contextlib.asynccontextmanager
     async def borrow(
-        self, account: AccountRow | str | None = None, *, keep_open: bool = True
+        self, account: AccountRow | str | None = None, *, removed_ok: bool = False, keep_open: bool = True
     ) -> AsyncIterator[AccountContext]:
         """The account's context for the length of one piece of work (a request): its graph is not closed
         by the pool meanwhile. ``keep_open=False`` (a background walk over every account, such as the
@@ -256,7 +293,7 @@ class Server:
         it, so that a walk over 1,000 accounts never holds 1,000 databases and their threads open."""
         row = account if isinstance(account, AccountRow) else await self.resolve(account)
         was_open = row.pk in self._graphs
-        ctx = await self.context(row)
+        ctx = await self.context(row, removed_ok=removed_ok)
         entry = self._graphs[ctx.account.pk]
         entry.users += 1
         try:
@@ -278,16 +315,17 @@ class Server:
                 await ctx.imports.close()
             await entry.store.close()
 
-    def hold(self, ctx: AccountContext) -> None:
-        """Keep this account's graph open for as long as the server runs: federation's loops use it between
-        requests, and the pool must not close it under them after a quiet minute."""
-        self._graphs[ctx.account.pk].users += 1
-
     async def _acquire(self, row: AccountRow) -> GraphStore:
         async with self._graph_lock:
             entry = self._graphs.get(row.pk)
             if entry is None:
-                entry = self._graphs[row.pk] = _Open(await self.store.open_graph(row.graph_file))
+                graph = await self.store.open_graph(row.graph_file)
+                try:
+                    await self.store.move_graph_federation(graph, row.name)
+                except BaseException:
+                    await graph.close()
+                    raise
+                entry = self._graphs[row.pk] = _Open(graph)
             entry.users += 1
             entry.last_used = time.monotonic()
             if self._sweeper is None:
@@ -298,6 +336,12 @@ class Server:
         while True:
             await asyncio.sleep(_POOL_IDLE_SECONDS / 4)
             await self.close_idle()
+            if time.monotonic() >= self._next_purge:
+                self._next_purge = time.monotonic() + _PURGE_EVERY
+                try:
+                    await self.purge_due()
+                except Exception:  # logged; the next look tries again
+                    _log.exception("purging removed accounts failed; will try again")
 
     async def close_idle(self, *, older_than: float = _POOL_IDLE_SECONDS, keep: int = _POOL_IDLE) -> int:
         """Close graphs nothing uses: those idle longer than ``older_than``, and the least recently used ones
@@ -331,11 +375,15 @@ class Server:
         return len(self._graphs)
 
     async def account_by_name(self, name: str) -> AccountRow | None:
-        """The account named ``name`` (any state), or None; cached for a couple of seconds like tokens."""
+        """The account named ``name`` (any state), or None. Found ones are cached for a couple of seconds like
+        tokens; a miss is not, so that an account added beside a running server (``kith account add``) answers
+        at once (issue #13 §1)."""
         hit = self._names.get(name)
         if hit is not None and time.monotonic() - hit[0] < _TOKEN_TTL:
             return hit[1]
         row = await self.accounts.find(name) if len(name) <= 64 else None
+        if row is None:
+            return None
         if len(self._names) > 4096:
             self._names.clear()
         self._names[name] = (time.monotonic(), row)
@@ -411,6 +459,7 @@ class Server:
             now=self.clock(),
         )
         write_token(self.data_dir, name, token)
+        self.registry_version += 1
         return row, token
 
     async def transition(self, name: str, event: str) -> AccountRow:
@@ -427,6 +476,7 @@ class Server:
         )
         self._tokens.clear()
         self._names.clear()
+        self.registry_version += 1
         if target != "active":
             ctx = self._contexts.pop(row.pk, None)
             if ctx is not None:
@@ -451,8 +501,8 @@ class Server:
         _token_path(self.data_dir, row.name).unlink(missing_ok=True)
 
     async def purge_due(self) -> list[AccountRow]:
-        """Purge removed accounts whose grace period is over: their graph and token go; their row (and so their
-        name) stays, with nothing else."""
+        """Purge removed accounts whose grace period is over: their graph, token and federation rows
+        go; their row (and so their name) stays, and so does their actor's tombstone (410 for good)."""
         now = self.clock()
         purged = []
         for row in await self.accounts.list(states=("removed",)):
@@ -465,6 +515,7 @@ class Server:
                     await entry.store.close()
             await self.store.remove_graph(row.graph_file)
             _token_path(self.data_dir, row.name).unlink(missing_ok=True)
+            await self.store.account_federation(row.name).purge()
             purged.append(await self.accounts.set_state(row.pk, expect=("removed",), state="purged", now=now))
             _log.info("purged account %s (removed %s)", row.name, row.removed_at)
         return purged

@@ -20,19 +20,15 @@ PACKAGES = ("node", "federation", "protocol", "bridges")
 #: Database drivers, today's and those the PostgreSQL backend may use.
 DRIVERS = frozenset({"aiosqlite", "sqlite3", "pysqlite3", "psycopg", "psycopg2", "psycopg_pool", "asyncpg"})
 STORE = ("node", "store")
-#: The engines' own code: node/store/sqlite/, and SQLite modules that other work adds beside the contract
-#: (node/store/sqlite_federation.py: federation's, moved into node/store/sqlite/ when it lands).
+#: The engines' own code: node/store/sqlite/ (federation's SQL among it: node/store/sqlite/federation.py), and
+#: later node/store/postgres/.
 ENGINE_PREFIXES = ("node.store.sqlite", "node.store.postgres")
 #: The one module of the storage package that may reach the engines: it chooses one.
 FACTORY = "node.store.factory"
 
 # Imports waiting for work in progress elsewhere, each with the reason. Each entry must still be found (the test
 # fails once it is gone, so that the entry is removed); do not add to this list.
-PENDING: dict[str, set[str]] = {
-    # Federation's tables move to the server's store behind federation/ports.py (issue 13, federation ports).
-    "federation/store.py": {"aiosqlite", "node.store.sqlite.db"},
-    "federation/service.py": {"node.store.sqlite.db"},
-}
+PENDING: dict[str, set[str]] = {}
 
 
 def _modules() -> list[Path]:
@@ -138,6 +134,3 @@ def test_the_checker_catches_what_it_should(tmp_path: Path, monkeypatch: pytest.
     engine = tmp_path / "node" / "store" / "sqlite" / "people.py"
     engine.write_text("import aiosqlite\nfrom node.store.sqlite.rows import x\n", encoding="utf-8")
     assert violations(engine) == []
-    beside = tmp_path / "node" / "store" / "sqlite_federation.py"
-    beside.write_text("import aiosqlite\n", encoding="utf-8")
-    assert violations(beside) == []

@@ -20,10 +20,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from node.store.federation import EXPORTED_FED_SETTINGS, FEDERATION_TABLES
+
 __all__ = [
     "EXPORTED_FED_SETTINGS",
     "EXPORT_TABLES",
     "FEDERATION_TABLES",
+    "GRAPH_EXPORT_TABLES",
     "GRAPH_TABLES",
     "LINK_TABLES",
     "LOOP_TABLES",
@@ -61,12 +64,10 @@ LOOP_TABLES = (
     "reach_preference",
     "fedi_message",
 )
-FEDERATION_TABLES = ("fed_follows", "fed_offers", "fed_blocks", "fed_blocked_by", "fed_settings")
-#: The federation settings an export carries: what the owner chose (aliases, a move). The others are federation's
-#: bookkeeping of what it last sent (the card version, the profile's digest), which a restored node must not
-#: inherit: it has sent nothing yet.
-EXPORTED_FED_SETTINGS = ("also_known_as", "moved_to")
-EXPORT_TABLES = GRAPH_TABLES + LINK_TABLES + LOOP_TABLES + FEDERATION_TABLES
+#: What the graph store exports (federation's tables are in the server's store: node/store/federation.py).
+GRAPH_EXPORT_TABLES = GRAPH_TABLES + LINK_TABLES + LOOP_TABLES
+#: Every table of the export document.
+EXPORT_TABLES = GRAPH_EXPORT_TABLES + FEDERATION_TABLES
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -78,7 +79,7 @@ class ExportedTable:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ExportSnapshot:
     schema: int  # the graph's schema version
-    tables: dict[str, ExportedTable]  # every one of EXPORT_TABLES
+    tables: dict[str, ExportedTable]  # every one of GRAPH_EXPORT_TABLES
     meta: dict[str, str | None]  # the meta_keys asked for, and every key starting with a meta_prefix
 
 
@@ -86,8 +87,13 @@ class Export(Protocol):
     async def export_all(
         self, meta_keys: Sequence[str] = (), meta_prefixes: Sequence[str] = ()
     ) -> ExportSnapshot:
-        """Every one of EXPORT_TABLES, the ``meta_keys`` rows (None where absent) and every meta row whose key
+        """Every one of the graph's tables (EXPORT_TABLES but FEDERATION_TABLES: federation's rows are in the
+        server's store, node/store/federation.py), the ``meta_keys`` rows (None where absent) and every meta row whose key
         starts with one of ``meta_prefixes`` (the links' settings), in one snapshot."""
+        ...
+
+    async def require_empty(self, *, meta_keys: Sequence[str] = ()) -> None:
+        """Conflict when the graph holds any exported row or any of ``meta_keys`` (import_all checks again)."""
         ...
 
     async def import_all(

@@ -2,7 +2,7 @@
 specs/POSTGRESQL.md §1): everything else holds the store's Protocols (node/store/stores.py) and never learns
 which engine is underneath.
 
-    store = await open_server_store(config)            # the registry; graphs through store.open_graph(...)
+    store = await open_server_store(config)            # the registry, federation's state (store.federation); graphs through store.open_graph(...)
     graph = await open_graph_at(location)              # an account's graph again, in an import worker
     rows = read_accounts(config)                       # the registry without an event loop (CLI)
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from node.config import Config, ConfigError
 from node.models import AccountRow
@@ -23,13 +22,9 @@ from node.store.sqlite.legacy import create_server_from_legacy, legacy_pending
 from node.store.sqlite.store import LOCATION_SCHEME, SERVER_FILE, SqliteGraphStore, SqliteServerStore
 from node.store.stores import GraphStore, ServerStore
 
-if TYPE_CHECKING:
-    from node.store.sqlite.db import Database as SqliteDatabase
-
 __all__ = [
     "BACKENDS",
     "check_storage",
-    "federation_database",
     "open_graph_at",
     "open_server_store",
     "read_accounts",
@@ -96,12 +91,3 @@ async def upgrade_one_owner_store(
     await create_server_from_legacy(
         config.data_dir, name=name, type=type, display_name=display_name, keys=keys, sealed=sealed, now=now
     )
-
-
-def federation_database(graph: GraphStore) -> SqliteDatabase:
-    """The SQLite database under an account's graph, for federation/store.py, which runs its own SQL on it.
-    Transitional: federation's tables move to the server's store behind federation's own ports (issue 13,
-    "Contracts"), and this goes with them."""
-    if not isinstance(graph, SqliteGraphStore):
-        raise TypeError(f"federation runs on SQLite graphs only for now, not {type(graph).__name__}")
-    return graph.db

@@ -8,14 +8,17 @@ and no method of it takes an account from a request.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from federation.ports import FederationStore
+from node.models import AccountRow
 from node.store.accounts import Accounts
 from node.store.capture import Capture
 from node.store.dav import Dav
 from node.store.export import Export
+from node.store.federation import AccountFederation
 from node.store.imports import Imports
 from node.store.insights import Insights
 from node.store.links import Links
@@ -116,6 +119,24 @@ class ServerStore(Protocol):
 
     @property
     def accounts(self) -> Accounts: ...
+
+    @property
+    def federation(self) -> FederationStore:
+        """Federation's state, every account's, each row naming its account (federation/ports.py)."""
+        ...
+
+    def account_federation(self, account: str) -> AccountFederation:
+        """One account's federation rows as a whole (its export, restore and purge)."""
+        ...
+
+    async def move_graph_federation(self, graph: GraphStore, account: str) -> None:
+        """Move the federation rows ``graph`` kept before they moved to the server's store (the one-owner
+        layout) into it with ``account``; idempotent, and a kill at any point loses nothing."""
+        ...
+
+    async def move_graphs_federation(self, rows: Sequence[AccountRow]) -> None:
+        """move_graph_federation for every account of ``rows`` whose graph exists."""
+        ...
 
     async def create_graph(self, name: str) -> str:
         """Make an empty graph for a new account named ``name`` (replacing anything an earlier attempt that

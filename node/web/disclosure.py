@@ -12,7 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
+from node.api import ACCOUNT
 from node.context import AccountContext
+from node.federation_access import access
 from node.owner_card import CARD_FIELDS, EVERYONE, PUBLIC, get_card, get_disclosure, set_card, set_disclosure
 
 __all__ = [
@@ -48,15 +50,7 @@ async def save_disclosure(ctx: AccountContext, rules: Mapping[str, Iterable[str]
     return await set_disclosure(ctx.store, rules)
 
 
-async def publish_card(app: web.Application) -> int | None:
-    """Send the saved card to the peers allowed to see it, and the public profile to followers when it
-    changed; None when this node runs without federation."""
-    try:
-        from federation import FEDERATION, cards
-    except ImportError:
-        return None
-    fed = app.get(FEDERATION)
-    if fed is None:
-        return None
-    peers: int = await cards.publish_pending(fed)
-    return peers
+async def publish_card(request: web.Request) -> int | None:
+    """Send the session's account's saved card to the peers allowed to see it, and its public profile to
+    followers when it changed; None when this server runs without federation."""
+    return await access(request).publish_card(request[ACCOUNT].name)

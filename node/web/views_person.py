@@ -9,12 +9,13 @@ from aiohttp import web
 
 from node.dav_vcard import kept_addresses
 from node.errors import BadInput
+from node.federation_access import access
 from node.graph import Graph
 from node.messaging import fediverse_address, message_person
 from node.reach import actions, reach, set_preferred
 from node.web.framework import Done, Form, PageResult, action, page, render, safe_next, state
 from node.web.helpers import field, names_for
-from node.web.views_connections import federation_of
+from node.web.views_connections import acting
 from node.web.views_org import person_panel
 from protocol.vocab import CHANNELS, RELATIONSHIP_TYPES
 
@@ -143,11 +144,11 @@ async def _log_interaction(request: web.Request, form: Form) -> Done:
 @action("/people/{id}/message", "person_message", back=_back)
 async def _send_message(request: web.Request, form: Form) -> Done:
     """A fediverse direct message to the person (node/messaging.py); errors come back as the page's flash."""
-    fed = federation_of(request)
-    if fed is None:
-        raise BadInput("federation is not available on this node, so no message can be sent", field="text")
+    if not access(request).available:
+        raise BadInput("federation is not available on this server, so no message can be sent", field="text")
     graph = state(request).ctx.graph
-    sent = await message_person(graph, fed, _pid(request), field(form, "text", limit=5000))
+    async with acting(request) as fed:  # the session's account writes, as its own actor
+        sent = await message_person(graph, fed, _pid(request), field(form, "text", limit=5000))
     return Done(
         to=_back(request) + "#timeline",
         message=f"Message on its way to {sent.to}; logged, and the stay-in-touch clock starts again.",

@@ -86,7 +86,7 @@ async def _save_card_form(request: web.Request, form: Form) -> Done:
         value = field(form, name, limit=5000)
         data[name] = [v.strip() for v in value.splitlines() if v.strip()] if name in LIST_FIELDS else value
     await save_card(state(request).ctx, data)
-    return Done(to="/settings#card", message="Card saved." + _sent(await publish_card(request.app)))
+    return Done(to="/settings#card", message="Card saved." + _sent(await publish_card(request)))
 
 
 @action("/settings/disclosure", "settings_disclosure", back=_back)
@@ -101,7 +101,7 @@ async def _save_disclosure_form(request: web.Request, form: Form) -> Done:
             raise BadInput(f"there is no circle named {unknown[0]!r}", field=name)
         rules[name] = chosen
     await save_disclosure(ctx, rules)
-    return Done(to="/settings#disclosure", message="Saved." + _sent(await publish_card(request.app)))
+    return Done(to="/settings#disclosure", message="Saved." + _sent(await publish_card(request)))
 
 
 def _sent(peers: int | None) -> str:

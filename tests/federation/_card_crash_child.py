@@ -21,7 +21,8 @@ import federation
 from node import api
 from node.api_federation import routes as federation_api_routes
 from node.app import build_app
-from node.federation_port import NodeGraphPort
+from node.federation_access import ACCESS, RunningFederation
+from node.federation_wiring import federation_context
 from node.server import new_token
 
 from .nodes import keyring, make_config, open_or_make_account
@@ -35,15 +36,8 @@ async def main(data: Path, port: int, name: str) -> None:
 
     def wire(app: web.Application, _server: object) -> None:
         # node/federation_wiring.py's setup, with no background loop: nothing but the request acts here
-        assert ctx.keys is not None
-        fctx = federation.FederationContext(
-            config=ctx.config,
-            keys=ctx.keys,
-            db=ctx.store.db,
-            graph=NodeGraphPort(ctx.graph),
-            run_workers=False,
-        )
-        federation.setup(app, fctx)
+        federation.setup(app, federation_context(ctx.server, run_workers=False))
+        app[ACCESS] = RunningFederation(lambda: app.get(federation.FEDERATION))
         app.router.add_routes(federation_api_routes())
 
     app = build_app(ctx.server, extensions=[wire])

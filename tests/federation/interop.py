@@ -37,8 +37,6 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-import federation
-from federation import FEDERATION, FederationContext
 from node.federation_port import NodeGraphPort
 from node.graph import Graph
 from node.store.sqlite.db import Database
@@ -47,7 +45,7 @@ from node.store.sqlite.store import SqliteGraphStore
 from protocol import cavage
 from protocol.keys import SigningKey, load_public_key_pem
 
-from .nodes import FakeClock, Node, keyring, make_config
+from .nodes import FakeClock, Node, keyring, make_config, run_node
 
 AS = "https://www.w3.org/ns/activitystreams"
 VECTORS = Path(__file__).resolve().parents[2] / "specs" / "test-vectors" / "interop"
@@ -336,21 +334,12 @@ async def kith_node(
     sock, port = _bind("127.0.0.1" if host == "localhost" else host)
     config = make_config(tmp / name, port, name, allow_private_networks=LOOPBACK, **fed)
     config = replace(config, node=replace(config.node, domain=_authority(domain or host, port)))
-    db = await Database.open(config.database_path)
-    graph = NodeGraphPort(Graph(SqliteGraphStore.of(db)))
-    ctx = FederationContext(
-        config=config, keys=keyring(index), db=db, graph=graph, clock=clock, run_workers=False
-    )
-    app = web.Application()
-    federation.setup(app, ctx)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.SockSite(runner, sock).start()
-    try:
-        yield Node(name=name, base=config.base_url, fed=app[FEDERATION], graph=graph, db=db, runner=runner)
-    finally:
-        await runner.cleanup()
-        await db.close()
+
+    def real_graph(db: Database) -> NodeGraphPort:
+        return NodeGraphPort(Graph(SqliteGraphStore.of(db)))
+
+    async with run_node(config, sock, clock, index=index, graph_factory=real_graph) as node:
+        yield node
 
 
 def people(node: Node) -> SqlitePeople:

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from federation.ports import PERSON_SOURCES, ActorSource, CardVersion, FediMessage, RemoteActor
+from federation.ports import PERSON_SOURCES, ActorSource, CardVersion, FediMessage, GraphPort, RemoteActor
+
+
+class FixedGraphs:
+    """federation.ports.GraphPorts over graphs given per account (in-memory ones, or ports over real graphs)."""
+
+    def __init__(self, graphs: Mapping[str, Any]) -> None:
+        self.graphs = dict(graphs)
+
+    @contextlib.asynccontextmanager
+    async def graph_for(self, account: str) -> AsyncIterator[GraphPort]:
+        yield self.graphs[account]
 
 
 class MemoryGraph:

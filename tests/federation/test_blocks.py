@@ -24,10 +24,10 @@ async def card_status(fetcher: Node, target: Node, *, as_owner: bool = False) ->
     """Fetch ``target``'s card signed by ``fetcher``'s node actor (as Kith does), or by its owner's key."""
     signer = (
         make_signer(
-            key_id=fetcher.fed.urls.owner_key, private_key=fetcher.fed.keys.owner_rsa, clock=fetcher.fed.clock
+            key_id=fetcher.fed.urls.owner_key, private_key=fetcher.fed.keys.rsa, clock=fetcher.fed.clock
         )
         if as_owner
-        else fetcher.fed.fetch_signer
+        else fetcher.runtime.fetch_signer
     )
     try:
         _, doc = await fetcher.fed.client.get_json(target.actor + "/card", signer=signer)
@@ -78,11 +78,11 @@ async def test_a_blocked_actor_gets_no_card_by_its_own_key_or_through_its_server
         await owner.accept(m.fed, (await owner.requests(m.fed))[0]["id"])
         await settle(a, m, b)
         record = offered["record"]["id"]
-        _, fetched = await m.fed.client.get_json(record, signer=m.fed.fetch_signer)
+        _, fetched = await m.fed.client.get_json(record, signer=m.runtime.fetch_signer)
         assert fetched["id"] == record
         await owner.block(a.fed, m.acct)
         with pytest.raises(FetchStatus) as hidden:
-            await m.fed.client.get_json(record, signer=m.fed.fetch_signer)
+            await m.fed.client.get_json(record, signer=m.runtime.fetch_signer)
         assert hidden.value.status == 404
 
 

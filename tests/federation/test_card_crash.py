@@ -98,15 +98,15 @@ async def test_a_card_saved_just_before_a_sigkill_reaches_every_peer_after_the_r
     data, port = tmp_path / "alice", free_port()
     async with peer_server(clock) as p:
         # alice follows 50 Kith peers, all in her "friends" circle, which sees her name and e-mail
-        async with running(data, port) as (ctx, fed):
+        async with running(data, port) as (ctx, fed), fed.acting("alice") as me:
             for i in range(PEERS):
-                actor = await fed.actors.get(p.add(f"p{i}", kith=True), source="following")
+                actor = await me.actors.get(p.add(f"p{i}", kith=True), source="following")
                 person = await ctx.store.people.person_for_identity(actor.id)
                 assert person is not None
                 await ctx.graph.set_membership(person.id, "friends", member=True)
             await set_card(ctx.store, {"name": "Alice 0", "email": ["alice@example.org"]})
             await set_disclosure(ctx.store, {"email": ["friends"]})
-            assert await cards.publish_pending(fed) == PEERS
+            assert await cards.publish_pending(me) == PEERS
             await until_delivered(p, "Alice 0")
 
         # the peers' server keeps answering meanwhile: the child's life runs in a thread
@@ -165,9 +165,9 @@ async def test_card_changes_killed_at_random_moments_all_reach_every_peer_in_ord
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     async with peer_server(clock) as p:
-        async with running(data, port) as (ctx, fed):
+        async with running(data, port) as (ctx, fed), fed.acting("alice") as me:
             for i in range(PEERS):
-                actor = await fed.actors.get(p.add(f"p{i}", kith=True), source="following")
+                actor = await me.actors.get(p.add(f"p{i}", kith=True), source="following")
                 person = await ctx.store.people.person_for_identity(actor.id)
                 assert person is not None
                 await ctx.graph.set_membership(person.id, "friends", member=True)

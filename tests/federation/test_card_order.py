@@ -33,7 +33,7 @@ async def post_as(sender: Node, receiver: Node, activity: dict[str, Any]) -> int
             headers=headers,
             body=body,
             key_id=sender.fed.urls.owner_key,
-            private_key=sender.fed.keys.owner_rsa,
+            private_key=sender.fed.keys.rsa,
             now=sender.fed.clock(),
         )
     )
@@ -53,7 +53,7 @@ def card_update(sender: Node, name: str, at: datetime, n: int) -> dict[str, Any]
     }
     signed = proofs.sign(
         card,
-        private_key=sender.fed.keys.owner_ed25519,
+        private_key=sender.fed.keys.ed25519,
         verification_method=sender.fed.urls.owner_multikey,
         created=datetime.fromtimestamp(sender.fed.clock(), UTC),
     )

@@ -28,7 +28,7 @@ async def test_fetchers_refused_signers_and_pending_followers_are_not_people(tmp
         # a signed fetch of the card (404), of the collections, of the actor
         for path in ("/card", "/followers", "/outbox", ""):
             with contextlib.suppress(FetchStatus):  # what it answers does not matter here
-                await s.fed.client.get_json(a.actor + path, signer=s.fed.fetch_signer)
+                await s.fed.client.get_json(a.actor + path, signer=s.runtime.fetch_signer)
         assert (await p.get("eve", a.actor + "/card"))[0] == 404
         # an activity that is not the signer's own: dropped unread at the inbox (federation/triage.py), or
         # refused once its key was fetched; either way nobody becomes a person

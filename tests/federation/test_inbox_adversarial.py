@@ -127,7 +127,10 @@ async def test_origin_attacks(tmp_path: Path, clock: FakeClock) -> None:
         body = json.dumps(follow(m.actor, node.actor, id=v.base + "/activities/1")).encode()
         assert (await post(node, body, m.signed_headers(url, body, clock())))[0] == 403
         # an Update/Delete/Undo whose object lives on another origin; Kith acts on an Update or Delete of the
-        # actor itself only, so those two are ignored (202, nothing stored) before any check
+        # actor itself only, so those two are ignored (202, nothing stored) before any check. At alice's own
+        # inbox the rest are hers to check, and refused; at the shared inbox they concern no account here
+        # (alice deals with neither), so they are answered 202 and stored nowhere, no key fetched.
+        personal = node.base + f"/users/{node.name}/inbox"
         refused = {"Update": 202, "Delete": 202, "Undo": 403, "Move": 403}
         for kind in ("Update", "Delete", "Undo", "Move"):
             act = {
@@ -138,7 +141,13 @@ async def test_origin_attacks(tmp_path: Path, clock: FakeClock) -> None:
                 "object": {"id": v.actor, "type": "Person"},
             }
             body = json.dumps(act).encode()
-            assert (await post(node, body, m.signed_headers(url, body, clock())))[0] == refused[kind], kind
+            status = (
+                await post(
+                    node, body, m.signed_headers(personal, body, clock()), path=personal[len(node.base) :]
+                )
+            )[0]
+            assert status == refused[kind], kind
+            assert (await post(node, body, m.signed_headers(url, body, clock())))[0] == 202, kind
         assert await stored(node) == 0
 
 

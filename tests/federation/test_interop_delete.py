@@ -171,11 +171,11 @@ async def test_the_owner_api_and_cli_delete_only_when_told_to(tmp_path: Path) ->
         # the command line refuses without --yes, says what it would do, and changes nothing
         code = await asyncio.to_thread(cli, ["--data", str(data), "actor", "delete"])
         assert code == 2
-        assert await node.fed.store.tombstone(node.actor) is None
+        assert await node.store.tombstone(node.actor) is None
         assert "Delete of your actor" in ACTOR_DELETE_WARNING and "--yes" in ACTOR_DELETE_WARNING
 
         assert await asyncio.to_thread(cli, ["--data", str(data), "actor", "delete", "--yes"]) == 0
-        assert await node.fed.store.tombstone(node.actor) is not None
+        assert await node.store.tombstone(node.actor) is not None
         # every route that acts as the actor now answers 410 before it writes anything
         for path, body in (
             ("/follow", {"address": "bob@example.social"}),
@@ -188,7 +188,7 @@ async def test_the_owner_api_and_cli_delete_only_when_told_to(tmp_path: Path) ->
             status, answer = await post(path, body)
             assert status == 410, (path, answer)
             assert "was deleted" in json.dumps(answer)
-        assert await node.fed.store.blocks() == []
+        assert await node.store.blocks() == []
         status, answer = await post("/actor/delete", {"confirm": True})
         assert status == 200 and answer["already_deleted"] is True
         async with node.http.get(node.base + "/api/federation/followers", headers=headers) as r:

@@ -14,6 +14,7 @@ import pytest
 from federation import owner
 from federation.signing import sign
 from federation.store import REPLAY_WINDOW
+from federation.values import InboxItem
 
 from .interop import DevServer, Request, dev_server, fill, kith_node, vector
 from .nodes import FakeClock, Node, settle
@@ -170,17 +171,28 @@ async def test_items_stored_before_requests_were_kept(tmp_path: Path) -> None:
     # earlier request could pass the signature checks any more.
     clock = FakeClock()
     async with kith_node(tmp_path, "alice", clock) as node, dev_server(clock) as peer:
-        store = node.fed.store
+        store = node.runtime.store
         follow_id = peer.follow_id(node.actor)
         body = '{"type": "Follow"}'
-        assert await store.store_inbox_many([(follow_id, peer.actor(), "Follow", body, clock())]) == [True]
-        (row,) = await store.claim_inbox(clock())
+
+        def item(now: float, request: str | None) -> InboxItem:
+            return InboxItem(
+                account=node.name,
+                activity_id=follow_id,
+                actor_id=peer.actor(),
+                type="Follow",
+                body=body,
+                now=now,
+                request=request,
+            )
+
+        assert await store.store_inbox_many([item(clock(), None)]) == [True]
+        (row,) = await store.claim_inbox(clock(), worker="test")
         await store.finish_inbox(row.seq, state="done", now=clock())
-        item = (follow_id, peer.actor(), "Follow", body, clock() + 3600)
-        assert await store.store_inbox_many([item], requests=["a new signature"]) == [False]
-        item = (follow_id, peer.actor(), "Follow", body, clock() + REPLAY_WINDOW + 1)
-        assert await store.store_inbox_many([item], requests=[None]) == [False]  # nothing to tell them by
-        assert await store.store_inbox_many([item], requests=["a new signature"]) == [True]
+        assert await store.store_inbox_many([item(clock() + 3600, "a new signature")]) == [False]
+        later = clock() + REPLAY_WINDOW + 1
+        assert await store.store_inbox_many([item(later, None)]) == [False]  # nothing to tell them by
+        assert await store.store_inbox_many([item(later, "a new signature")]) == [True]
         assert await store.inbox_count() == 1
 
 

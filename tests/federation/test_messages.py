@@ -267,6 +267,7 @@ async def test_the_digest_goes_as_a_direct_message_to_the_owners_own_account(tmp
     """digest.fediverse (issue 16 §2): the running loop sends the period's digest, once, as a direct message to
     the account the owner names; here that account is on another real node, which logs it from alice."""
     from node.digest import set_settings
+    from node.federation_access import RunningFederation
     from node.loop import StayInTouchLoop
 
     from .test_real_nodes import real_node, until
@@ -287,7 +288,8 @@ async def test_the_digest_goes_as_a_direct_message_to_the_owners_own_account(tmp
         settings = await set_settings(a.ctx, every="daily", hour=0, fediverse="@" + b.acct)
         assert settings.fediverse == "acct:" + b.acct and settings.to == ""
 
-        loop = StayInTouchLoop(a.ctx.server, smtp_password=None, federation=lambda: a.fed)
+        running = RunningFederation(lambda: a.fed)  # as node/federation_wiring.py puts it in the app
+        loop = StayInTouchLoop(a.ctx.server, smtp_password=None, federation=lambda: running)
         done = await loop.run_once()
         assert [d.split(" ")[0] for d in done[a.ctx.name]] == ["digest"]
         assert not any(d.startswith("digest") for d in (await loop.run_once())[a.ctx.name])  # once per period
@@ -302,6 +304,6 @@ async def test_the_digest_goes_as_a_direct_message_to_the_owners_own_account(tmp
             rows = await (await conn.execute("SELECT body FROM fed_outbox WHERE type = 'Create'")).fetchall()
             return [r[0] for r in rows]
 
-        (body,) = await a.ctx.store.db.read(creates)
+        (body,) = await a.ctx.server.store.db.read(creates)  # federation's rows: the server database
         note = json.loads(body)["object"]
         assert note["to"] == [b.actor] and "Ada" in note["content"] and PUBLIC not in body

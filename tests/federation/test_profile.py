@@ -51,7 +51,7 @@ async def profile_rows(node: Node) -> int:
             row = await cur.fetchone()
         return int(row[0])
 
-    return await node.ctx.store.db.read(query)
+    return await node.ctx.server.store.db.read(query)  # federation's rows: the server database
 
 
 async def test_the_public_card_is_the_actor_and_every_change_reaches_followers(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from federation import FEDERATION, Federation
 from federation.fetch import FetchPolicy, GuardedClient
+from federation.store import AccountStore
 from node.app import build_app
 from node.context import AccountContext
 from node.federation_wiring import setup_federation
@@ -33,16 +34,25 @@ class RealNode:
     base: str
     token: str
     ctx: AccountContext
-    fed: Federation
+    fed: Federation  # the server's federation runtime
     http: aiohttp.ClientSession
 
     @property
+    def name(self) -> str:
+        return self.ctx.name
+
+    @property
     def acct(self) -> str:
-        return self.fed.urls.owner_acct
+        return self.fed.urls.of(self.name).owner_acct
 
     @property
     def actor(self) -> str:
-        return self.fed.urls.owner
+        return self.fed.urls.of(self.name).owner
+
+    @property
+    def store(self) -> AccountStore:
+        """The account's federation rows."""
+        return self.fed.account_store(self.name)
 
     async def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         headers = {"Authorization": f"Bearer {self.token}"}
@@ -148,7 +158,7 @@ async def test_three_real_nodes(tmp_path: Path) -> None:
         await until(related, "the confirmed relationship at alice")
         rels_at_b = await b.api("GET", f"/api/people/{await b.person_of(a.actor)}/relationships")
         assert [(r["type"], r["how_we_met"]) for r in rels_at_b["items"]] == [("colleague", "PyCon")]
-        row_a, row_b = await a.fed.store.offer(offer["id"]), await b.fed.store.offer(offer["id"])
+        row_a, row_b = await a.store.offer(offer["id"]), await b.store.offer(offer["id"])
         assert row_a and row_b and row_a.final == row_b.final and len(row_a.final["proof"]) == 2  # type: ignore[index]
 
         # the card: e-mail and phone for the "work" circle (bob); carol's circle sees nothing
@@ -179,7 +189,7 @@ async def test_three_real_nodes(tmp_path: Path) -> None:
         await b.api("POST", "/api/federation/block", {"address": a.acct})
 
         async def blocked() -> bool:
-            return await a.api("GET", "/api/federation/following") == [] and await a.fed.store.is_blocked_by(
+            return await a.api("GET", "/api/federation/following") == [] and await a.store.is_blocked_by(
                 b.actor
             )
 

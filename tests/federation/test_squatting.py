@@ -20,7 +20,9 @@ from .peers import peer_server
 async def phone_seen_by(fetcher: Node, target: Node) -> bool | None:
     """Whether ``fetcher`` gets ``target``'s phone in a signed fetch of the card (None: no card at all)."""
     try:
-        _, card = await fetcher.fed.client.get_json(target.actor + "/card", signer=fetcher.fed.fetch_signer)
+        _, card = await fetcher.fed.client.get_json(
+            target.actor + "/card", signer=fetcher.runtime.fetch_signer
+        )
     except FetchStatus as exc:
         assert exc.status == 404
         return None

@@ -101,8 +101,8 @@ async def send(node: Node, inbox: str, n: int) -> list[str]:
 
 async def start_workers(node: Node) -> None:
     """The node's real background loops, as `kith serve` runs them (stopped when the node stops)."""
-    node.fed.ctx.run_workers = True
-    await node.fed.start()
+    node.runtime.ctx.run_workers = True
+    await node.runtime.start()
 
 
 async def test_a_hanging_peer_does_not_delay_delivery_to_others(tmp_path: Path) -> None:
@@ -200,10 +200,10 @@ async def actor_server(index: int) -> AsyncIterator[ActorServer]:
             state.release.set()  # before the server stops: it waits for the requests it holds
 
 
-async def post(node: Node, body: bytes, headers: dict[str, str]) -> int:
+async def post(node: Node, body: bytes, headers: dict[str, str], path: str = "/inbox") -> int:
     async with (
         aiohttp.ClientSession() as http,
-        http.post(node.base + "/inbox", data=body, headers=headers) as r,
+        http.post(node.base + path, data=body, headers=headers) as r,
     ):
         await r.read()
         return r.status
@@ -232,11 +232,13 @@ async def test_an_actor_hanging_on_refetch_does_not_stall_the_inbox(
         actor_server(7) as good,
     ):
         url = node.base + "/inbox"
+        # to alice's own inbox: at the shared inbox, Updates of actors she does not deal with concern nobody
+        mine = f"/users/{node.name}/inbox"
         for i in range(actors_on_slow_host):  # stored (their keys fetched) while the server still answers
             actor = slow.actor(f"u{i}")
+            update = activity("Update", actor, actor, i)
             assert (
-                await post(node, *slow.signed(f"u{i}", url, activity("Update", actor, actor, i), clock()))
-                == 202
+                await post(node, *slow.signed(f"u{i}", node.base + mine, update, clock()), path=mine) == 202
             )
         slow.hang = True
         await start_workers(node)
@@ -327,9 +329,11 @@ async def test_inbox_retry_honours_retry_after(tmp_path: Path) -> None:
     server named (the back-off alone would retry within a minute)."""
     clock = FakeClock()
     async with start_node(tmp_path, "alice", clock) as node, actor_server(6) as peer:
-        url = node.base + "/inbox"
+        # alice's own inbox: at the shared inbox, an Update of an actor alice does not deal with concerns nobody
+        path = f"/users/{node.name}/inbox"
         actor = peer.actor("u")
-        assert await post(node, *peer.signed("u", url, activity("Update", actor, actor, 1), clock())) == 202
+        signed = peer.signed("u", node.base + path, activity("Update", actor, actor, 1), clock())
+        assert await post(node, *signed, path=path) == 202
         peer.limited = "900"
         assert await node.fed.process_inbox_once() == 1
         assert peer.refused == 1

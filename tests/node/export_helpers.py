@@ -9,6 +9,8 @@ federation's own store and the graph port, as federation writes them."""
 from __future__ import annotations
 
 import copy
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,24 +18,44 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bridges.vcard import VCardBridge
-from federation.store import FederationStore
+from federation.store import AccountStore
 from node.capture.links import link_caldav, link_imap
 from node.digest import restored_settings as digest_settings
 from node.federation_port import NodeGraphPort
-from node.graph import Graph, iso, new_ids
+from node.graph import Clock, Graph, iso, new_ids
 from node.importer import Importer
 from node.link_secrets import seal
 from node.owner_card import set_card, set_disclosure
 from node.store.capture import MailRow
+from node.store.sqlite.federation import SqliteFederation
+from node.store.sqlite.federation_rows import AccountFederationRows
 from protocol import proofs
 from protocol.records import Relationship
 from protocol.serialize import to_jsonld
 from tests.conftest import FixedClock
+from tests.federation.nodes import keyring, make_config, open_account
 
 PASSPHRASE = "correct horse battery staple"
 ALICE = "https://kith.test/users/alice"
 BOB = "https://bob.example/users/bob"
 CAROL = "https://carol.example/users/carol"
+
+
+@asynccontextmanager
+async def account_graph(folder: Path, clock: Clock, name: str = "alice") -> AsyncIterator[Graph]:
+    """The graph of a server's one account (its federation rows in the server database), on ``clock``."""
+    ctx = await open_account(make_config(folder, 1, name), name, keyring(0))
+    try:
+        yield Graph(ctx.store, clock, federation=ctx.server.store.account_federation(name))
+    finally:
+        await ctx.close()
+
+
+def federation_rows(graph: Graph) -> AccountStore:
+    """The federation store of the account ``graph`` belongs to (account_graph's)."""
+    rows = graph.federation
+    assert isinstance(rows, AccountFederationRows)
+    return AccountStore(SqliteFederation(rows.db), rows.account)
 
 
 VCARDS = """BEGIN:VCARD\r
@@ -160,7 +182,7 @@ async def populate_everything(graph: Graph, tmp: Path, clock: FixedClock) -> dic
     await store.links.set_cursor("mastodon", "alice", "following", {"max_id": "42"}, now)
     await populate_loop(graph, ids, clock)
 
-    fed = FederationStore(store.db)
+    fed = federation_rows(graph)
     t = clock().timestamp()
     await fed.add_follow(
         follow_id=ALICE + "#follows/1", direction="out", actor_id=BOB, state="pending", now=t

@@ -18,7 +18,6 @@ import pytest
 
 from bridges.base import ContactDraft
 from bridges.vcard import VCardBridge
-from federation.store import FederationStore
 from node.capture.links import caldav_links, imap_links, password_of
 from node.capture.proposals import list_proposals
 from node.context import AccountContext
@@ -29,9 +28,9 @@ from node.link_secrets import open_secret
 from node.owner_card import get_card, get_disclosure, set_card
 from node.restore_rules import FED_SETTINGS, TABLE_RULES
 from node.store.export import EXPORT_TABLES, EXPORTED_FED_SETTINGS, GRAPH_TABLES, LOOP_TABLES
-from node.store.sqlite.db import Database
+from node.store.federation import FEDERATION_COLUMNS
+from node.store.sqlite.db import SERVER_MIGRATIONS, Database
 from node.store.sqlite.rows import fetch_all
-from node.store.sqlite.store import SqliteGraphStore
 from tests.conftest import Api, CliResult, FixedClock, run_cli
 from tests.node.export_helpers import (
     BOB,
@@ -39,6 +38,8 @@ from tests.node.export_helpers import (
     CAROL,
     MAILBOX,
     PASSPHRASE,
+    account_graph,
+    federation_rows,
     populate_everything,
     populate_graph,
 )
@@ -54,13 +55,9 @@ class Source:
 @pytest.fixture
 async def source(tmp_path: Path, clock: FixedClock) -> AsyncIterator[Source]:
     """A node holding every kind of data, and its export."""
-    db = await Database.open(tmp_path / "source.sqlite3")
-    try:
-        graph = Graph(SqliteGraphStore.of(db), clock)
+    async with account_graph(tmp_path / "source", clock) as graph:
         ids = await populate_everything(graph, tmp_path, clock)
         yield Source(graph, ids, await graph.export_json())
-    finally:
-        await db.close()
 
 
 _RICH_DOC: list[dict[str, Any]] = []
@@ -71,25 +68,18 @@ async def rich_doc(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The export of a node holding every kind of data, made once for the tests that only change copies of it."""
     if not _RICH_DOC:
         folder = tmp_path_factory.mktemp("rich")
-        db = await Database.open(folder / "rich.sqlite3")
-        try:
-            clock = FixedClock()
-            graph = Graph(SqliteGraphStore.of(db), clock)
+        clock = FixedClock()
+        async with account_graph(folder / "rich", clock) as graph:
             await populate_everything(graph, folder, clock)
             _RICH_DOC.append(await graph.export_json())
-        finally:
-            await db.close()
     return copy.deepcopy(_RICH_DOC[0])
 
 
 @pytest.fixture
 async def empty(tmp_path: Path, clock: FixedClock) -> AsyncIterator[Graph]:
-    """A new node, as `kith init` leaves it, to restore into."""
-    db = await Database.open(tmp_path / "empty.sqlite3")
-    try:
-        yield Graph(SqliteGraphStore.of(db), FixedClock(clock()))
-    finally:
-        await db.close()
+    """A new account, as `kith account add` leaves it, to restore into."""
+    async with account_graph(tmp_path / "empty", FixedClock(clock())) as graph:
+        yield graph
 
 
 def _strip(doc: dict[str, Any]) -> dict[str, Any]:
@@ -141,7 +131,7 @@ async def test_json_round_trip_is_lossless(source: Source, empty: Graph) -> None
     assert [p.id for p in (await empty.search("away")).items] == [source.ids["m"]]
     assert (await get_card(empty.store))["name"] == "Alice Example"
     assert (await get_disclosure(empty.store))["identities"] == ["*"]
-    fed = FederationStore(empty.store.db)
+    fed = federation_rows(empty)
     assert [f.actor_id for f in await fed.follows("in", ["accepted"])] == [BOB]
     assert [f.actor_id for f in await fed.follows("in", ["pending"])] == [CAROL]
     assert await fed.is_blocked("https://www.spam.example/users/x") and await fed.is_blocked_by(
@@ -506,7 +496,7 @@ async def test_restore_refuses_a_node_with_settings_of_its_own(
 
 
 async def test_restore_refuses_a_node_with_a_follower(source: Source, empty: Graph) -> None:
-    await FederationStore(empty.store.db).add_follow(
+    await federation_rows(empty).add_follow(
         follow_id="https://x.example/f/1",
         direction="in",
         actor_id="https://x.example/u",
@@ -626,14 +616,23 @@ async def test_restore_from_the_cli_says_what_is_wrong_in_one_line(
 
 # -- the rules keep up with the schema ---------------------------------------------------------------------------
 async def test_every_exported_column_has_a_restore_rule(tmp_path: Path) -> None:
-    """A column added by a migration must get a rule here, or its exports could not be restored."""
+    """A column added by a migration must get a rule here, or its exports could not be restored. Federation's
+    tables are in the server database, with the account in every row; an export carries their other columns."""
     db = await Database.open(tmp_path / "schema.sqlite3")
+    server = await Database.open(tmp_path / "server.sqlite3", schema=SERVER_MIGRATIONS)
     try:
         for table in EXPORT_TABLES:
-            cols = await db.read(lambda conn, t=table: fetch_all(conn, f"PRAGMA table_info({t})"))
-            assert [c[1] for c in cols] == list(TABLE_RULES[table]), table
+            where = server if table in FEDERATION_COLUMNS else db
+            cols = await where.read(lambda conn, t=table: fetch_all(conn, f"PRAGMA table_info({t})"))
+            names = [c[1] for c in cols]
+            if table in FEDERATION_COLUMNS:  # the account is the document's; record_id derives from record
+                names = [n for n in names if n not in ("account", "record_id")]
+            assert names == list(TABLE_RULES[table]), table
+            if table in FEDERATION_COLUMNS:
+                assert names == list(FEDERATION_COLUMNS[table]), table
     finally:
         await db.close()
+        await server.close()
     assert list(TABLE_RULES) == list(EXPORT_TABLES)
 
 

@@ -48,7 +48,7 @@ async def test_federation_state_survives_export_and_restore(tmp_path: Path) -> N
         await c.api("POST", "/api/federation/connect", {"address": a.acct, "type": "friend"})
 
         async def settled() -> bool:
-            rows = await a.fed.store.offers(["accepted"])
+            rows = await a.store.offers(["accepted"])
             return len(rows) == 1 and rows[0].final is not None and await _has_requests(a, 1)
 
         await until(settled, "the signed record and carol's offer at alice")
@@ -57,7 +57,7 @@ async def test_federation_state_survives_export_and_restore(tmp_path: Path) -> N
         await a.api("PUT", "/api/card/disclosure", {"name": ["friends"], "identities": ["friends"]})
         await a.api("POST", "/api/federation/block", {"address": "spam.example"})
         await c.api("POST", "/api/federation/block", {"address": a.acct})
-        await until(lambda: a.fed.store.is_blocked_by(c.actor), "carol's block at alice")
+        await until(lambda: a.store.is_blocked_by(c.actor), "carol's block at alice")
         folder = tmp_path / "alice-files"
         folder.mkdir()
         await populate_graph(a.ctx.graph, folder)
@@ -89,11 +89,11 @@ async def test_federation_state_survives_export_and_restore(tmp_path: Path) -> N
         assert doc["disclosure"] == {"identities": ["friends"], "name": ["friends"]}
 
         # dora is a new node, running and federating; she has already answered a request (blocks are cached)
-        assert not await d.fed.store.is_blocked("https://www.spam.example/users/x")
+        assert not await d.store.is_blocked("https://www.spam.example/users/x")
         answer = await d.api("POST", "/api/import/json", copy.deepcopy(doc))
         assert answer["imported"]["fed_follows"] == len(follows) and answer["imported"]["card"] == 1
-        assert await d.fed.store.is_blocked("https://www.spam.example/users/x")
-        assert await d.fed.store.is_blocked_by(c.actor)
+        assert await d.store.is_blocked("https://www.spam.example/users/x")
+        assert await d.store.is_blocked_by(c.actor)
         again = await d.api("GET", "/api/export?format=json")
         doc.pop("exported_at")
         again.pop("exported_at")

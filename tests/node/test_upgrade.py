@@ -39,6 +39,20 @@ def old_folder(tmp_path: Path) -> Path:
     return folder
 
 
+#: The federation rows the fixture's graph database holds (tests/fixtures/legacy-v5), by table.
+FEDERATION_ROWS = {
+    "fed_actors": 1,
+    "fed_follows": 2,
+    "fed_offers": 1,
+    "fed_inbox": 3,
+    "fed_outbox": 7,
+    "fed_deliveries": 7,
+    "fed_hosts": 1,
+    "fed_blocks": 1,
+}
+SHARED_TABLES = {"fed_actors", "fed_hosts"}  # the server's, not an account's
+
+
 def _rows(doc: dict[str, Any], table: str) -> list[dict[str, Any]]:
     t = doc["tables"].get(table, {"columns": [], "rows": []})
     return [dict(zip(t["columns"], row, strict=True)) for row in t["rows"]]
@@ -63,13 +77,26 @@ async def test_the_old_folder_becomes_a_server_of_one_account(old_folder: Path) 
         pem = (FIXTURE / "data" / "keys" / "owner-ed25519.pem").read_text()
         assert (await ctx.server.accounts.keys(ctx.account.pk))["ed25519"] == pem
         assert ctx.keys is not None
-        # Follows, the card and its disclosure, the block, the link.
+        # Federation's rows moved into the server database with their account (docs/ARCHITECTURE.md §8), every
+        # one of them; the graph keeps no copy. Then the card and its disclosure, the link.
+        conn = sqlite.connect(old_folder / SERVER_FILE)
+        try:
+            for table, count in FEDERATION_ROWS.items():
+                where = "" if table in SHARED_TABLES else " WHERE account = 'alice'"
+                assert conn.execute(f"SELECT count(*) FROM {table}{where}").fetchone()[0] == count, table
+            accepted = "SELECT count(*) FROM fed_follows WHERE account = 'alice' AND state = 'accepted'"
+            assert conn.execute(accepted).fetchone()[0] == 2
+        finally:
+            conn.close()
         conn = sqlite.connect(old_folder / "kith.sqlite3")
         try:
-            assert (
-                conn.execute("SELECT count(*) FROM fed_follows WHERE state = 'accepted'").fetchone()[0] == 2
+            # federation's tables, and the ones set aside before the move (``_`` escaped: LIKE reads it as any
+            # character, and fedi_message is the graph's own)
+            left = (
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND (name LIKE 'fed\\_%' ESCAPE '\\' OR name LIKE 'moved\\_fed\\_%' ESCAPE '\\')"
             )
-            assert conn.execute("SELECT count(*) FROM fed_blocks").fetchone()[0] == 1
+            assert conn.execute(left).fetchall() == []
             assert conn.execute("SELECT account FROM bridge_link").fetchone()[0] == "ada@mastodon.example"
         finally:
             conn.close()
@@ -140,3 +167,51 @@ def test_encrypted_old_keys_need_the_passphrase_to_upgrade(
     monkeypatch.setenv("KITH_PASSPHRASE", "pass phrase")
     assert run_cli("--data", old_folder, "people", "list").code == 0
     assert KeyError_  # the error type the CLI turns into that one line
+
+
+async def test_federation_rows_move_once_whatever_step_a_kill_interrupts(old_folder: Path) -> None:
+    """The move copies in one transaction of the server database, then drops the old tables. A kill between
+    the two (the copy committed, the old tables still in the graph) copies nothing twice on the next open;
+    a kill before the copy committed leaves the server database without any of them, and the next open copies
+    them all."""
+    from node.store.sqlite.db import GRAPH_MIGRATIONS, SERVER_MIGRATIONS, Database
+    from node.store.sqlite.federation_rows import move_graph_federation
+
+    path = old_folder / "kith.sqlite3"
+    await (await Database.open(path, schema=GRAPH_MIGRATIONS)).close()  # migration 0012 sets them aside
+    before_drop = old_folder / "before-drop.sqlite3"
+    shutil.copy(path, before_drop)
+    server = await Database.open(old_folder / "moved.sqlite3", schema=SERVER_MIGRATIONS)
+
+    async def counts() -> dict[str, int]:
+        async def run(conn: Any) -> dict[str, int]:
+            out = {}
+            for table in FEDERATION_ROWS:
+                async with conn.execute(f"SELECT count(*) FROM {table}") as cur:
+                    out[table] = (await cur.fetchone())[0]
+            return out
+
+        return dict(await server.read(run))
+
+    async def move() -> int:
+        graph = await Database.open(path, schema=GRAPH_MIGRATIONS)
+        try:
+            return await move_graph_federation(graph, server, "alice")
+        finally:
+            await graph.close()
+
+    try:
+        await server.write(
+            lambda conn: conn.execute(
+                "INSERT INTO account (name, type, display_name, graph_file, state, created_at, updated_at) "
+                "VALUES ('alice', 'Person', 'Alice', 'kith.sqlite3', 'active', 'x', 'x')"
+            )
+        )
+        assert await move() == sum(FEDERATION_ROWS.values())
+        assert await counts() == FEDERATION_ROWS
+        shutil.copy(before_drop, path)  # killed after the copy, before the drop: the old tables are there
+        assert await move() == 0
+        assert await counts() == FEDERATION_ROWS
+        assert await move() == 0  # dropped this time: nothing left to move
+    finally:
+        await server.close()

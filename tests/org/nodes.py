@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from federation import FEDERATION, Federation
+from federation import FEDERATION, AccountFederation, Federation
 from federation.fetch import FetchPolicy, GuardedClient
 from node.app import build_app
 from node.context import AccountContext
@@ -31,7 +31,7 @@ from node.server import Server, new_token, token_digest
 from tests.federation.helpers import ScriptedResolver
 from tests.federation.nodes import keyring, make_config
 
-__all__ = ["DNS", "OrgNode", "client", "server", "settle"]
+__all__ = ["DNS", "OrgNode", "client", "server", "settle", "shared_server"]
 
 # Servers are named NAME.test (the graph keeps only domain-name hosts in identities); a scripted resolver maps
 # those names to the loopback ports the servers listen on.
@@ -46,15 +46,19 @@ def client() -> GuardedClient:
 
 @dataclass
 class OrgNode:
+    """One account of a server (``fed``: that account acting as its actor, its graph held for the test)."""
+
     name: str
     base: str
     token: str
     ctx: AccountContext
     app: web.Application
     http: aiohttp.ClientSession
+    fed: AccountFederation
 
     @property
-    def fed(self) -> Federation:
+    def runtime(self) -> Federation:
+        """The server's federation (every account's loops)."""
         return self.app[FEDERATION]
 
     @property
@@ -82,24 +86,28 @@ class OrgNode:
         return person.id
 
 
+async def _add(srv: Server, name: str, index: int, *, organization: bool) -> AccountContext:
+    graph_file = await srv.store.create_graph(name)
+    await srv.accounts.create(
+        name=name,
+        type="Organization" if organization else "Person",
+        display_name=name.title(),
+        graph_file=graph_file,
+        token_sha256=token_digest(name),
+        keys=keyring(index).actor.to_pems(None),
+        now=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    ctx = await srv.context(name)
+    await ctx.load_keys()
+    return ctx
+
+
 async def _account(config: Any, name: str, index: int, *, organization: bool) -> AccountContext:
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    keys = keyring(index)
-    save_node_key(config.data_dir, keys.node_rsa, None)
+    save_node_key(config.data_dir, keyring(index).node_rsa, None)
     srv = await Server.open(config)
     try:
-        graph_file = await srv.store.create_graph(name)
-        await srv.accounts.create(
-            name=name,
-            type="Organization" if organization else "Person",
-            display_name=name.title(),
-            graph_file=graph_file,
-            token_sha256=token_digest(name),
-            keys=keys.actor.to_pems(None),
-            now=datetime(2026, 1, 1, tzinfo=UTC),
-        )
-        ctx = await srv.context(name)
-        await ctx.load_keys()
+        ctx = await _add(srv, name, index, organization=organization)
     except BaseException:
         await srv.close()
         raise
@@ -136,8 +144,59 @@ async def server(
     await web.SockSite(runner, sock).start()
     try:
         connector = aiohttp.TCPConnector(resolver=DNS, use_dns_cache=False)
-        async with aiohttp.ClientSession(connector=connector) as http:
-            yield OrgNode(name=name, base=config.base_url, token=token, ctx=ctx, app=app, http=http)
+        async with aiohttp.ClientSession(connector=connector) as http, app[FEDERATION].acting(name) as fed:
+            yield OrgNode(name=name, base=config.base_url, token=token, ctx=ctx, app=app, http=http, fed=fed)
+    finally:
+        await runner.cleanup()
+        await ctx.close()
+
+
+@asynccontextmanager
+async def shared_server(
+    tmp: Path, accounts: Sequence[tuple[str, bool]], *, index: int = 0
+) -> AsyncIterator[list[OrgNode]]:
+    """ONE server with several accounts (``(name, organization)`` each), served at one.test: an organisation's
+    account and its members' accounts side by side, federating through the local path (federation/local.py)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    DNS.script["one.test"] = [("127.0.0.1", port)]
+    first, org_first = accounts[0]
+    config = make_config(tmp / "one", port, first)
+    config = replace(config, node=replace(config.node, domain=f"one.test:{port}"))
+    ctx = await _account(config, first, index, organization=org_first)
+    contexts = [ctx]
+    for i, (name, organization) in enumerate(accounts[1:], start=index + 1):
+        contexts.append(await _add(ctx.server, name, i, organization=organization))
+    tokens = []
+    for c in contexts:
+        tokens.append(new_token())
+        await c.set_token(tokens[-1])
+    app = build_app(
+        ctx.server, extensions=[partial(setup_federation, client_factory=client, run_workers=False)]
+    )
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    try:
+        connector = aiohttp.TCPConnector(resolver=DNS, use_dns_cache=False)
+        async with aiohttp.ClientSession(connector=connector) as http, AsyncExitStack() as stack:
+            nodes = []
+            for c, token in zip(contexts, tokens, strict=True):
+                fed = await stack.enter_async_context(app[FEDERATION].acting(c.account.name))
+                nodes.append(
+                    OrgNode(
+                        name=c.account.name,
+                        base=config.base_url,
+                        token=token,
+                        ctx=c,
+                        app=app,
+                        http=http,
+                        fed=fed,
+                    )
+                )
+            yield nodes
     finally:
         await runner.cleanup()
         await ctx.close()
@@ -145,10 +204,11 @@ async def server(
 
 async def settle(*nodes: OrgNode, rounds: int = 40) -> None:
     """Step every server's inbox and delivery loops until a whole round does nothing."""
+    runtimes = list({id(n.runtime): n.runtime for n in nodes}.values())  # accounts of one server share one
     for _ in range(rounds):
         busy = 0
-        for n in nodes:
-            a, b = await n.fed.run_once()
+        for runtime in runtimes:
+            a, b = await runtime.run_once()
             busy += a + b
         if busy == 0:
             return

@@ -276,7 +276,7 @@ async def test_a_change_saved_before_a_crash_is_shared_at_start(tmp_path: Path) 
         port = alice.fed.org
         assert port is not None
         await port.mine.set_level(org.actor, "knows")  # type: ignore[attr-defined]  (saved; then the crash)
-        await org_share.catch_up(alice.fed)  # what Federation.start runs
+        await org_share.catch_up(alice.runtime)  # what Federation.start runs
         await w.settle()
         assert org_rows(org, "SELECT name FROM org_shared") == [("Jane Doe",)]
 
@@ -356,7 +356,7 @@ async def test_forged_records_are_refused_and_nothing_of_them_is_kept(tmp_path: 
                 "alice",
                 sign_with(
                     record(alice.actor, alice.actor + "/org-shares/f1"),
-                    private_key=bob.fed.keys.owner_ed25519,
+                    private_key=bob.fed.keys.ed25519,
                     verification_method=bob.fed.urls.owner_multikey,
                     created=datetime.now(UTC),
                 ),

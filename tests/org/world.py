@@ -67,14 +67,37 @@ async def world(
 
 async def quiet(node: OrgNode) -> None:
     """One quiet moment of the node's inbox loop, now (what runs when nothing is due): graph changes shared."""
-    node.fed._org_next_check = 0.0  # type: ignore[attr-defined]
-    await org_share.quiet(node.fed)
+    node.runtime.org_timers.next_check = 0.0
+    await org_share.quiet(node.runtime)
+
+
+#: Federation's tables with a row per account, in the server database (docs/ARCHITECTURE.md §8).
+_FED_TABLES = (
+    "fed_follows",
+    "fed_offers",
+    "fed_inbox",
+    "fed_outbox",
+    "fed_deliveries",
+    "fed_blocks",
+    "fed_blocked_by",
+    "fed_settings",
+    "fed_tombstones",
+    "fed_cards_received",
+)
 
 
 def org_rows(node: OrgNode, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    """Rows read straight from a server's account database, as an attacker with the disk would."""
-    path = node.ctx.store.db.path
+    """Rows read straight from the disk, as an attacker with it would: the account's graph database, or for
+    federation's tables (``fed_*``) the server database, where each of them reads as the account's rows alone."""
+    if "fed_" not in sql:
+        path = node.ctx.store.db.path
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            return list(conn.execute(sql, args).fetchall())
+    path = node.ctx.config.data_dir / "server.sqlite3"
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        name = node.name.replace("'", "''")
+        for table in _FED_TABLES:  # temporary views come first in name resolution
+            conn.execute(f"CREATE TEMP VIEW {table} AS SELECT * FROM main.{table} WHERE account = '{name}'")
         return list(conn.execute(sql, args).fetchall())
 
 

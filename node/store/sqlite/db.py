@@ -169,13 +169,16 @@ class Database:
         reader_count: int = _READERS,
         progress: Callable[[str], None] | None = None,
         checkpoints: bool = True,
+        secure_delete: bool = False,
     ) -> Database:
         """Open (creating and migrating as needed). ``module``: the SQLite module to run on, by default the
         process's (node/store/sqlite/driver.py); the tests pass each one this machine has. ``schema``: which
         migrations apply (GRAPH_MIGRATIONS or SERVER_MIGRATIONS). ``reader_count``: reader connections, each a
         thread of aiosqlite's (an account opened among many needs fewer than a busy one). ``progress`` is told
         what a migration is doing (the CLI prints it; by default it is logged). ``checkpoints=False``: no
-        background checkpoints (an import worker, which leaves them to the node that started it)."""
+        background checkpoints (an import worker, which leaves them to the node that started it).
+        ``secure_delete``: what is deleted or rewritten is overwritten in the file, not only unlinked (the
+        server database, whose inbox holds for a while what members share with an organisation)."""
         path = Path(path)
         module = module or sqlite
         try:
@@ -192,6 +195,8 @@ class Database:
                 await writer.execute(
                     "PRAGMA wal_autocheckpoint=0"
                 )  # the checkpointer's job (module docstring)
+                if secure_delete:
+                    await writer.execute("PRAGMA secure_delete=ON")
                 await _migrate(writer, path, module, schema, progress or _log.info)
                 for _ in range(max(1, reader_count) + 1):
                     reader = await connect(path, module=module, isolation_level=None)

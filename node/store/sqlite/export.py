@@ -3,10 +3,12 @@ owner as tables of rows, and their restore into an empty node.
 
 What is exported: the contact graph's tables (internal row ids included, so that merge history and its undo
 survive the trip), live-sync links (mailboxes and calendars among them) and where their syncs resume, the
-stay-in-touch loop's tables (node/store/export.py's LOOP_TABLES), and federation's lasting state (follows both
-ways, relationship offers with their signed records, blocks both ways, the owner actor's aliases and move),
-plus the meta rows the caller names (the owner's card, the digest's and the links' settings). What is not:
-this node's secrets and sessions, queues (inbox, outbox, deliveries), caches of other servers (actor
+stay-in-touch loop's tables (node/store/export.py's LOOP_TABLES), plus the meta rows the caller names (the
+owner's card, the digest's and the links' settings). Federation's lasting state (follows both ways, relationship
+offers with their signed records, blocks both ways, the owner actor's aliases and move) is in the server
+database with its account; the export document carries it in the tables FEDERATION_TABLES names
+(node/store/sqlite/federation_rows.py). What is not: this node's secrets and sessions, queues (inbox, outbox,
+deliveries), caches of other servers (actor
 documents, host health) and import history; see node/exporting.py, which builds the document.
 
 A restore writes rows that node/restore.py has already checked, in one transaction: into a node with none of
@@ -21,12 +23,15 @@ from collections.abc import Mapping, Sequence
 import aiosqlite
 
 from node.errors import BadInput, Conflict
-from node.store.export import EXPORT_TABLES, EXPORTED_FED_SETTINGS, ExportedTable, ExportSnapshot
+from node.store.export import GRAPH_EXPORT_TABLES, ExportedTable, ExportSnapshot
 from node.store.sqlite.db import Database
 from node.store.sqlite.people import recompute_people
 from node.store.sqlite.rows import fetch_all, fetch_one, placeholders, refresh_fts
 
 __all__ = ["SqliteExport"]
+
+#: The tables of the graph database itself (federation's are in the server database)
+_GRAPH_FILE_TABLES = GRAPH_EXPORT_TABLES
 
 
 async def _columns(conn: aiosqlite.Connection, table: str) -> list[str]:
@@ -46,13 +51,10 @@ class SqliteExport:
         async def run(conn: aiosqlite.Connection) -> ExportSnapshot:
             version = await fetch_one(conn, "PRAGMA user_version")
             tables: dict[str, ExportedTable] = {}
-            for table in EXPORT_TABLES:
+            for table in _GRAPH_FILE_TABLES:
                 cols = await _columns(conn, table)
                 order = ", ".join(str(i + 1) for i in range(len(cols)))  # every column: deterministic
-                where = ""
-                if table == "fed_settings":
-                    where = " WHERE key IN (" + ", ".join(f"'{k}'" for k in EXPORTED_FED_SETTINGS) + ")"
-                rows = await fetch_all(conn, f"SELECT {', '.join(cols)} FROM {table}{where} ORDER BY {order}")
+                rows = await fetch_all(conn, f"SELECT {', '.join(cols)} FROM {table} ORDER BY {order}")
                 tables[table] = ExportedTable(columns=tuple(cols), rows=[list(r) for r in rows])
             meta: dict[str, str | None] = {}
             for key in meta_keys:
@@ -69,6 +71,14 @@ class SqliteExport:
 
         return await self.db.read(run)
 
+    async def require_empty(self, *, meta_keys: Sequence[str] = ()) -> None:
+        """Conflict when this node holds any exported row (import_all checks again, in its transaction)."""
+
+        async def run(conn: aiosqlite.Connection) -> None:
+            await _require_empty(conn, meta_keys)
+
+        await self.db.read(run)
+
     async def import_all(
         self,
         tables: Mapping[str, ExportedTable],
@@ -78,10 +88,10 @@ class SqliteExport:
     ) -> dict[str, int]:
         """Write checked rows and meta rows into this node, which must hold none of
         the exported rows nor any of ``meta_keys``. One transaction: all of it, or nothing."""
-        unknown = set(tables) - set(EXPORT_TABLES)
+        unknown = set(tables) - set(_GRAPH_FILE_TABLES)
         if unknown:
             raise BadInput(
-                f"export tables must be among {', '.join(EXPORT_TABLES)}", field=sorted(unknown)[0]
+                f"export tables must be among {', '.join(_GRAPH_FILE_TABLES)}", field=sorted(unknown)[0]
             )
 
         async def run(conn: aiosqlite.Connection) -> dict[str, int]:
@@ -112,11 +122,8 @@ class SqliteExport:
 
 
 async def _require_empty(conn: aiosqlite.Connection, meta_keys: Sequence[str]) -> None:
-    for table in EXPORT_TABLES:
-        where = ""
-        if table == "fed_settings":  # federation's own bookkeeping does not make a node non-empty
-            where = " WHERE key IN (" + ", ".join(f"'{k}'" for k in EXPORTED_FED_SETTINGS) + ")"
-        if await fetch_one(conn, f"SELECT 1 FROM {table}{where} LIMIT 1") is not None:
+    for table in _GRAPH_FILE_TABLES:
+        if await fetch_one(conn, f"SELECT 1 FROM {table} LIMIT 1") is not None:
             what = "people" if table == "person" else f"{table} rows"
             raise Conflict(
                 f"this node already holds {what}; restore only into a new, empty node "
@@ -143,7 +150,7 @@ async def _insert_tables(
     integrity_error: type[Exception],
 ) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for table in EXPORT_TABLES:
+    for table in _GRAPH_FILE_TABLES:
         if table not in tables:
             continue
         cols, rows = tables[table].columns, tables[table].rows

@@ -1,7 +1,7 @@
 """The SQLite stores (node/store/stores.py): an account's graph is one database file, the server's own is
 another (specs/STORAGE.md §1-§2 say why one file per account).
 
-    DATA/server.sqlite3            SqliteServerStore: the account registry, the accounts' keys
+    DATA/server.sqlite3            SqliteServerStore: the account registry, the accounts' keys, federation's state
     DATA/accounts/NAME.sqlite3     SqliteGraphStore: one account's contact graph
 
 node/store/factory.py opens these when ``storage.url`` names SQLite (the default).
@@ -10,16 +10,19 @@ node/store/factory.py opens these when ``storage.url`` names SQLite (the default
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from node.models import AccountRow
 from node.store.sqlite.accounts import SqliteAccounts
 from node.store.sqlite.capture import SqliteCapture
 from node.store.sqlite.dav import SqliteDav
 from node.store.sqlite.db import GRAPH_MIGRATIONS, SERVER_MIGRATIONS, Database
 from node.store.sqlite.export import SqliteExport
+from node.store.sqlite.federation import SqliteFederation
+from node.store.sqlite.federation_rows import AccountFederationRows, move_graph_federation
 from node.store.sqlite.imports import SqliteImports
 from node.store.sqlite.insights import SqliteInsights
 from node.store.sqlite.links import SqliteLinks
@@ -31,6 +34,7 @@ from node.store.sqlite.org_member import MemberOrgStore
 from node.store.sqlite.outreach import SqliteOutreach
 from node.store.sqlite.peers import SqlitePeers
 from node.store.sqlite.people import SqlitePeople
+from node.store.stores import GraphStore
 
 __all__ = ["ACCOUNTS_DIR", "LOCATION_SCHEME", "SERVER_FILE", "SqliteGraphStore", "SqliteServerStore"]
 
@@ -116,16 +120,45 @@ class SqliteServerStore:
         self.data_dir = data_dir
         self.db = db
         self.accounts = SqliteAccounts(db)
+        self.federation = SqliteFederation(db)  # every account's federation rows (node/federation_wiring.py)
         self.progress = progress  # told what a long migration of a graph database is doing
 
     @classmethod
     async def open(
         cls, data_dir: Path, *, progress: Callable[[str], None] | None = None
     ) -> SqliteServerStore:
+        # four readers: federation's queues and caches live here too, beside the registry. Its inbox holds for
+        # a while the records a member shares with an organisation: a row rewritten (claimed, its body
+        # forgotten: federation/org_share.py) leaves no old copy on the disk (secure_delete)
         db = await Database.open(
-            data_dir / SERVER_FILE, schema=SERVER_MIGRATIONS, reader_count=2, progress=progress
+            data_dir / SERVER_FILE,
+            schema=SERVER_MIGRATIONS,
+            reader_count=4,
+            progress=progress,
+            secure_delete=True,
         )
         return cls(data_dir, db, progress=progress)
+
+    def account_federation(self, account: str) -> AccountFederationRows:
+        return AccountFederationRows(self.db, account)
+
+    async def move_graph_federation(self, graph: GraphStore, account: str) -> None:
+        if not isinstance(graph, SqliteGraphStore):
+            raise TypeError(
+                f"a SQLite server store moves rows from SQLite graphs only, not {type(graph).__name__}"
+            )
+        await move_graph_federation(graph.db, self.db, account)
+
+    async def move_graphs_federation(self, rows: Sequence[AccountRow]) -> None:
+        for row in rows:
+            path = self.data_dir / row.graph_file
+            if not path.exists():
+                continue
+            db = await Database.open(path, schema=GRAPH_MIGRATIONS, reader_count=1, progress=self.progress)
+            try:
+                await move_graph_federation(db, self.db, row.name)
+            finally:
+                await db.close()
 
     def _files(self, graph_file: str) -> list[Path]:
         """The database file and the two SQLite keeps beside it in WAL mode."""

@@ -12,7 +12,7 @@ import pytest
 from node.errors import BadInput, Conflict
 from node.graph import Graph
 from node.store import GraphStore, ServerStore
-from node.store.export import EXPORT_TABLES, ExportedTable, ExportSnapshot
+from node.store.export import GRAPH_EXPORT_TABLES, ExportedTable, ExportSnapshot
 from tests.conftest import T0, FixedClock
 from tests.node.export_helpers import populate_graph
 
@@ -41,7 +41,7 @@ async def test_an_export_restored_exports_the_same(
     graph: Graph, server_store: ServerStore, tmp_path: Path, clock: FixedClock
 ) -> None:
     first = await _populated(graph, tmp_path, clock)
-    assert set(first.tables) == set(EXPORT_TABLES)
+    assert set(first.tables) == set(GRAPH_EXPORT_TABLES)
     assert first.meta == {"card": '{"name": "Ann"}', "not_set": None}
     assert len(first.tables["person"].rows) >= 6 and first.tables["merge_log"].rows
     other = await _second(server_store)
