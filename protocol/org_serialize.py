@@ -17,6 +17,9 @@ from typing import Any
 
 from protocol.errors import InvalidRecord, MalformedInput
 from protocol.jsonld import check_shape
+from protocol.jsonld_values import node_id as _id
+from protocol.jsonld_values import one as _one
+from protocol.jsonld_values import text as _str
 from protocol.org_records import (
     ContactPolicy,
     DirectoryEntry,
@@ -183,41 +186,11 @@ def org_to_jsonld(record: OrgRecord, *, with_context: bool = True) -> dict[str, 
 # -- reading ---------------------------------------------------------------------------------------------
 
 
-def _one(value: Any, key: str) -> Any:
-    if isinstance(value, list):
-        if len(value) != 1:
-            raise MalformedInput(f"{key} must be a single value, got {len(value)}", field=key)
-        return value[0]
-    return value
-
-
-def _id(value: Any, key: str, *, required: bool = True) -> str | None:
-    value = _one(value, key)
-    if isinstance(value, Mapping):
-        value = value.get("id", value.get("@id"))
-    if value is None and not required:
-        return None
-    if not isinstance(value, str):
-        raise MalformedInput(f"{key} must be an IRI (a string or an object with an id)", field=key)
-    return value
-
-
 def _ids(value: Any, key: str) -> tuple[str, ...]:
     if value is None:
         return ()
     items = value if isinstance(value, list) else [value]
     return tuple(str(_id(item, key)) for item in items)
-
-
-def _str(value: Any, key: str, *, required: bool = False) -> str | None:
-    value = _one(value, key)
-    if isinstance(value, Mapping):
-        value = value.get("@value")
-    if value is None and not required:
-        return None
-    if not isinstance(value, str):
-        raise MalformedInput(f"{key} must be text", field=key)
-    return value
 
 
 def _texts(value: Any, key: str) -> tuple[str, ...]:
