@@ -17,7 +17,7 @@ lists. Kith-only activities go only to actors that name the Kith protocol (FEP-8
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -44,9 +44,11 @@ __all__ = [
     "now_of",
     "offer_answered",
     "offer_received",
+    "our_keys",
     "owner_keys",
     "reject_offer",
     "relationship_updated",
+    "settle_offer",
     "sign_as_owner",
     "undo_received",
 ]
@@ -68,7 +70,8 @@ def owner_keys(actor: RemoteActor) -> proofs.OwnerKeys:
     return proofs.OwnerKeys.from_multikeys(actor.id, dict(actor.multikeys))
 
 
-def _our_keys(fed: AccountFederation) -> proofs.OwnerKeys:
+def our_keys(fed: AccountFederation) -> proofs.OwnerKeys:
+    """The account's own Ed25519 key, as the owner a signed record's proofs are checked against."""
     return proofs.OwnerKeys(
         owner=fed.urls.owner, keys={fed.urls.owner_multikey: fed.keys.ed25519.public_key()}
     )
@@ -174,7 +177,7 @@ async def accept_offer(fed: AccountFederation, offer: OfferRow) -> dict[str, Any
         raise NotFound(f"no pending offer {offer.offer_id}")
     actor = await fed.actors.get(offer.actor_id, source="offer")
     final = sign_as_owner(fed, offer.record)
-    proofs.verify_all(final, owners=[owner_keys(actor), _our_keys(fed)], now=now_of(fed))
+    proofs.verify_all(final, owners=[owner_keys(actor), our_keys(fed)], now=now_of(fed))
     await fed.store.set_offer_state(offer.offer_id, "accepted", fed.clock(), final=final)
     await fed.graph.relationship_confirmed(actor.id, final)
     answered = {"id": offer.offer_id, "type": "Offer", "actor": actor.id}
@@ -242,23 +245,41 @@ async def offer_received(fed: AccountFederation, actor_id: str, activity: dict[s
     )
 
 
+async def settle_offer(
+    fed: AccountFederation,
+    offer: OfferRow,
+    activity: dict[str, Any],
+    *,
+    accepted: bool,
+    check: Callable[[Any], object],
+    what: str,
+) -> tuple[RemoteActor, dict[str, Any]] | None:
+    """Our offer answered (a relationship, or an organisation's membership: ``check`` reads the kind, ``what``
+    names it in errors). A rejection is recorded; an acceptance must carry back exactly what we offered,
+    signed by both ends, and is stored. Returns the other end and the final record when it was accepted."""
+    if offer.state != "offered":
+        return None
+    if not accepted:
+        await fed.store.set_offer_state(offer.offer_id, "rejected", fed.clock())
+        return None
+    final = activity.get("result")
+    check(final)
+    assert isinstance(final, dict)
+    if _unsigned(final) != _unsigned(offer.record):
+        raise ProofError(f"the accepted {what} differs from the one we offered")
+    actor = await fed.actors.get(offer.actor_id, source="peer", budget=FetchBudget(remaining=3))
+    proofs.verify_all(final, owners=[our_keys(fed), owner_keys(actor)], now=now_of(fed))
+    await fed.store.set_offer_state(offer.offer_id, "accepted", fed.clock(), final=final)
+    return actor, final
+
+
 async def offer_answered(
     fed: AccountFederation, offer: OfferRow, activity: dict[str, Any], *, accepted: bool
 ) -> None:
-    if offer.state != "offered":
-        return
-    if not accepted:
-        await fed.store.set_offer_state(offer.offer_id, "rejected", fed.clock())
-        return
-    final = activity.get("result")
-    _relationship(final)
-    assert isinstance(final, dict)
-    if _unsigned(final) != _unsigned(offer.record):
-        raise ProofError("the accepted record differs from the one we offered")
-    actor = await fed.actors.get(offer.actor_id, source="peer", budget=FetchBudget(remaining=3))
-    proofs.verify_all(final, owners=[_our_keys(fed), owner_keys(actor)], now=now_of(fed))
-    await fed.store.set_offer_state(offer.offer_id, "accepted", fed.clock(), final=final)
-    await fed.graph.relationship_confirmed(actor.id, final)
+    settled = await settle_offer(fed, offer, activity, accepted=accepted, check=_relationship, what="record")
+    if settled is not None:
+        actor, final = settled
+        await fed.graph.relationship_confirmed(actor.id, final)
 
 
 async def undo_received(fed: AccountFederation, actor_id: str, object_id: str) -> None:

@@ -30,7 +30,7 @@ from federation import activities as act
 from federation import org_wire as wire
 from federation.errors import NotFound
 from federation.fetch import FetchBudget
-from federation.kith import now_of, owner_keys, sign_as_owner
+from federation.kith import now_of, our_keys, owner_keys, settle_offer, sign_as_owner
 from federation.org_ports import OrgPort
 from federation.store import OfferRow, Outgoing
 from protocol import proofs
@@ -84,12 +84,6 @@ def port(fed: AccountFederation) -> OrgPort:
 def is_org(fed: AccountFederation) -> bool:
     """Whether this account's actor is an organisation (``kith account add --organization``)."""
     return fed.account.actor_type == "Organization"
-
-
-def _our_keys(fed: AccountFederation) -> proofs.OwnerKeys:
-    return proofs.OwnerKeys(
-        owner=fed.urls.owner, keys={fed.urls.owner_multikey: fed.keys.ed25519.public_key()}
-    )
 
 
 def _membership(value: Any) -> Membership:
@@ -251,7 +245,7 @@ async def accept(fed: AccountFederation, offer: OfferRow, *, role: str = "member
     the_port = port(fed)
     actor = await fed.actors.get(offer.actor_id, source="offer")
     final = sign_as_owner(fed, offer.record)
-    proofs.verify_all(final, owners=[owner_keys(actor), _our_keys(fed)], now=now_of(fed))
+    proofs.verify_all(final, owners=[owner_keys(actor), our_keys(fed)], now=now_of(fed))
     await fed.store.set_offer_state(offer.offer_id, "accepted", fed.clock(), final=final)
     await the_port.add_member(
         actor.id, acct=actor.acct, name=actor.name or actor.preferred_username, role=role
@@ -383,22 +377,11 @@ async def _answered(
     fed: AccountFederation, offer: OfferRow, activity: dict[str, Any], *, accepted: bool
 ) -> None:
     """A member's side: the organisation accepted (or rejected) our request to join."""
-    if offer.state != "offered":
-        return
-    if not accepted:
-        await fed.store.set_offer_state(offer.offer_id, "rejected", fed.clock())
-        return
-    final = activity.get("result")
-    _membership(final)
-    assert isinstance(final, dict)
-    if {k: v for k, v in final.items() if k != "proof"} != {
-        k: v for k, v in offer.record.items() if k != "proof"
-    }:
-        raise ProofError("the accepted membership differs from the one we offered")
-    actor = await fed.actors.get(offer.actor_id, source="peer", budget=FetchBudget(remaining=3))
-    proofs.verify_all(final, owners=[_our_keys(fed), owner_keys(actor)], now=now_of(fed))
-    await fed.store.set_offer_state(offer.offer_id, "accepted", fed.clock(), final=final)
-    await port(fed).ensure_membership(actor.id)
+    settled = await settle_offer(
+        fed, offer, activity, accepted=accepted, check=_membership, what="membership"
+    )
+    if settled is not None:
+        await port(fed).ensure_membership(settled[0].id)
 
 
 async def _ended_received(fed: AccountFederation, actor_id: str, raw: dict[str, Any]) -> None:
