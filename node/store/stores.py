@@ -16,6 +16,7 @@ from federation.ports import FederationStore
 from node.models import AccountRow
 from node.store.accounts import Accounts
 from node.store.capture import Capture
+from node.store.copy import TableCopy
 from node.store.dav import Dav
 from node.store.export import Export
 from node.store.federation import AccountFederation
@@ -91,6 +92,11 @@ class GraphStore(Protocol):
         ...
 
     @property
+    def table_copy(self) -> TableCopy:
+        """The graph's tables for ``kith storage copy`` (node/store/copy.py)."""
+        ...
+
+    @property
     def location(self) -> str:
         """Where this graph lives, as node.store.factory.open_graph_at opens it again in another process (an
         import worker, node/import_worker.py)."""
@@ -119,6 +125,11 @@ class ServerStore(Protocol):
 
     @property
     def accounts(self) -> Accounts: ...
+
+    @property
+    def table_copy(self) -> TableCopy:
+        """The server's own tables (registry, keys, federation's state) for ``kith storage copy``."""
+        ...
 
     @property
     def federation(self) -> FederationStore:

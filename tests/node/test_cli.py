@@ -598,6 +598,8 @@ def test_local_commands_print_valid_json(
         }
         # `kith org`: every subcommand runs with --json against real servers in tests/org/test_cli_org.py
         | {w for w in dict(_leaves(build_parser())) if w[0] == "org"}
+        # --json into a real PostgreSQL database: tests/node/test_storage_copy.py
+        | {("storage", "copy")}
     )
     untested = set(dict(_leaves(build_parser()))) - done - remote - set(NO_JSON) - {("sync",)}
     assert untested == set(), f"add these to this test: {sorted(untested)}"

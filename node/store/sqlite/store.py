@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from node.models import AccountRow
 from node.store.sqlite.accounts import SqliteAccounts
 from node.store.sqlite.capture import SqliteCapture
+from node.store.sqlite.copy import SqliteTableCopy
 from node.store.sqlite.dav import SqliteDav
 from node.store.sqlite.db import GRAPH_MIGRATIONS, SERVER_MIGRATIONS, Database
 from node.store.sqlite.export import SqliteExport
@@ -94,6 +95,10 @@ class SqliteGraphStore:
         return cls.of(await Database.open(path, schema=GRAPH_MIGRATIONS, **options))
 
     @property
+    def table_copy(self) -> SqliteTableCopy:
+        return SqliteTableCopy(self.db, graph=True)
+
+    @property
     def location(self) -> str:
         return LOCATION_SCHEME + str(self.db.path.resolve())
 
@@ -122,6 +127,7 @@ class SqliteServerStore:
         self.accounts = SqliteAccounts(db)
         self.federation = SqliteFederation(db)  # every account's federation rows (node/federation_wiring.py)
         self.progress = progress  # told what a long migration of a graph database is doing
+        self.table_copy = SqliteTableCopy(db, graph=False)
 
     @classmethod
     async def open(
