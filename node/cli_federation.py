@@ -66,9 +66,9 @@ def _token(data: Path, account: str | None) -> str:
         row = choose_account(read_accounts(config), account, config.server.default_account)
         return read_token(data, row.name)
     except NodeError as exc:
-        raise SystemExit(exc.message) from None
+        raise SystemExit(f"kith: {exc.message}") from None
     except FileNotFoundError as exc:
-        raise SystemExit(str(exc)) from None
+        raise SystemExit(f"kith: {exc}") from None
 
 
 def call(
@@ -92,9 +92,12 @@ def call(
             message = (answer.get("error") or answer).get("message") or exc.reason
         except ValueError:
             message = exc.reason
-        raise SystemExit(f"error {exc.code}: {message}") from None
+        # one line, like every other command's error (node/cli.py's main): what the node said, and its status
+        raise SystemExit(f"kith: {message} (the node answered {exc.code})") from None
     except urllib.error.URLError as exc:
-        raise SystemExit(f"cannot reach the node at {url} ({exc.reason}); is `kith serve` running?") from None
+        raise SystemExit(
+            f"kith: cannot reach the node at {url} ({exc.reason}); is `kith serve` running?"
+        ) from None
 
 
 def _print(args: argparse.Namespace, value: Any, human: Any = None) -> None:

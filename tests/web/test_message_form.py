@@ -98,7 +98,10 @@ async def test_the_message_form_sends_a_direct_message_and_logs_it(tmp_path: Pat
         assert "kith identity add" in html_lib.unescape(after)
         with pytest.raises(SystemExit) as exited:  # the CLI exits with the API's message
             await asyncio.to_thread(cli_main, ["--data", str(alice.data_dir), "message", ada["id"], "hi"])
-        assert str(exited.value.code).startswith("error 409:") and "kith identity add" in str(
-            exited.value.code
+        said = str(exited.value.code)
+        assert (
+            said.startswith("kith: ")
+            and said.endswith("(the node answered 409)")
+            and "kith identity add" in said
         )
         assert (await _api(alice, "GET", f"/api/people/{ada['id']}/interactions"))["items"] == []
