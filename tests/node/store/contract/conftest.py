@@ -33,14 +33,7 @@ STORAGE_URLS: dict[str, Callable[[pytest.FixtureRequest], str]] = {
 #: engineer removes their parts' names as they land.
 PG_PENDING = {
     # P2
-    "people",
-    "insights",
-    "merges",
     "export",
-    "peers",
-    "links",
-    "messages",
-    "outreach",
     # P3
     "imports",
     "capture",
