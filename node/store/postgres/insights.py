@@ -23,7 +23,7 @@ from node.store.postgres.tie_strength import TIE_STRENGTH_SQL
 from node.store.sqlite.insights import _SCHEME, _WORD
 from node.store.values import julian_day, stamp
 
-__all__ = ["PgInsights", "search_words", "tsquery_sql"]
+__all__ = ["RANK_WEIGHTS", "PgInsights", "search_words", "tsquery_sql"]
 
 #: Weights of ts_rank, for the document's parts D (notes), C (organisation), B (identities), A (names).
 RANK_WEIGHTS = "{0.1, 0.4, 0.6, 1.0}"
