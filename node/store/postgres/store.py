@@ -33,6 +33,7 @@ from node.store.postgres.accounts import PgAccounts
 from node.store.postgres.db import GRAPH_MIGRATIONS, SERVER_MIGRATIONS, SERVER_SCHEMA, PgDatabase
 from node.store.postgres.driver import new_pool
 from node.store.postgres.errors import store_error
+from node.store.postgres.export import PgExport
 from node.store.postgres.insights import PgInsights
 from node.store.postgres.links import PgLinks
 from node.store.postgres.merges import PgMerges
@@ -103,7 +104,7 @@ class PgGraphStore:
     people: PgPeople
     insights: PgInsights
     merges: PgMerges
-    export: Any
+    export: PgExport
     peers: PgPeers
     links: PgLinks
     messages: PgMessages
@@ -123,7 +124,7 @@ class PgGraphStore:
             people=PgPeople(db),
             insights=PgInsights(db),
             merges=PgMerges(db),
-            export=pending("export", "P2"),
+            export=PgExport(db),
             peers=PgPeers(db),
             links=PgLinks(db),
             messages=PgMessages(db),
