@@ -1,6 +1,6 @@
 -- The server's own tables in schema kith (node/store/postgres/store.py): the accounts it hosts and what belongs
 -- to each account's actor rather than to its contact graph. Each account's graph is a schema of its own
--- (specs/POSTGRESQL.md §1 says why). The same tables as SQLite's node/store/server_migrations/0001_accounts.sql.
+-- (specs/POSTGRESQL.md §4 says why). The same tables as SQLite's node/store/server_migrations/0001_accounts.sql.
 
 CREATE TABLE server_meta (
     key   text PRIMARY KEY,

@@ -1,4 +1,4 @@
-"""One PostgreSQL database, one schema per account graph (specs/POSTGRESQL.md §1): written as an attacker who holds
+"""One PostgreSQL database, one schema per account graph (specs/POSTGRESQL.md §4): written as an attacker who holds
 account A's graph store and wants account B's rows. B's graph holds the same people as A's (same person ids,
 names, e-mail addresses, circles, meta keys), so a store that reached the wrong schema would not fail: it would
 answer with B's values. Every answer must be A's alone, on a pool the two graphs share (a session-level SET
