@@ -32,3 +32,8 @@ CREATE TABLE account_key (
     created_at  text NOT NULL,
     PRIMARY KEY (account_pk, purpose)
 );
+
+-- Search's accent folding (graph migration 0001's kith_fold). A trusted extension since PostgreSQL 13: the
+-- database's owner, or a user allowed to CREATE in it, may add it; else an administrator adds it once
+-- (`CREATE EXTENSION unaccent SCHEMA public`). The migration lock makes this once per database.
+CREATE EXTENSION IF NOT EXISTS unaccent SCHEMA public;

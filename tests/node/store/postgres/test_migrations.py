@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from node.config import load_config
 from node.store import MigrationFailed, SchemaTooNew, open_server_store
 from node.store.postgres.db import GRAPH_MIGRATIONS, SERVER_MIGRATIONS, SERVER_SCHEMA, PgDatabase, migrations
 from node.store.postgres.store import PgServerStore
+from tests.conftest import T0
+from tests.support.postgres import PgServer
 
 ROOT = Path(__file__).resolve().parents[4]
 
@@ -128,3 +131,36 @@ async def test_two_processes_opening_a_fresh_database_migrate_it_once(postgres_d
         assert conn.execute("SELECT version FROM kith.schema_version").fetchone() == (
             migrations(SERVER_MIGRATIONS)[-1].version,
         )
+
+
+async def test_a_database_without_the_search_extension_gets_it(pg_server: PgServer) -> None:
+    """An operator's empty database (not made from the tests' template, which has unaccent already): the server's
+    first migration adds the extension, and search folds accents there too."""
+    name = f"kith_bare_{os.getpid()}"
+    with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+    try:
+        url = pg_server.url(name)
+        server = await PgServerStore.open(url)
+        try:
+            graph = await server.open_graph(await server.create_graph("alice"))
+            try:
+                await graph.people.insert_person(
+                    person_id="p_1", fields={"display_name": "José Ñúñez"}, identities=[], now=T0
+                )
+                page = await graph.insights.search(
+                    "jose nunez",
+                    circle=None,
+                    due_until=None,
+                    include_archived=False,
+                    now=T0,
+                    offset=0,
+                    limit=5,
+                )
+                assert [p.id for p in page.items] == ["p_1"]
+            finally:
+                await graph.close()
+        finally:
+            await server.close()
+    finally:
+        pg_server.drop_database(name)
