@@ -196,3 +196,33 @@ async def test_an_export_restored_into_the_other_engine_exports_the_same_again(
     finally:
         await pg.close()
         await back.close()
+
+
+async def test_a_backup_is_the_accounts_export_whole_private_and_restorable(
+    engines: tuple[GraphStore, PgServerStore], tmp_path: Path
+) -> None:
+    """PostgreSQL has no database file to copy: an account's backup is its export document (what `kith restore`
+    reads), written whole or not at all, readable by its owner only."""
+    import json
+    import stat
+
+    from node.exporting import restore_document
+    from node.graph import Graph
+    from tests.conftest import FixedClock
+
+    _, server = engines
+    pg = await _pg(server, "alice")
+    copy = await _pg(server, "restored")
+    try:
+        await _populate(pg)
+        dest = tmp_path / "backups" / f"alice{pg.backup_suffix}"
+        await pg.backup(dest)
+        assert stat.S_IMODE(dest.stat().st_mode) == 0o600 and dest.suffix == ".json"
+        assert not list(dest.parent.glob("*.partial"))
+        await restore_document(Graph(copy, FixedClock()), json.loads(dest.read_text(encoding="utf-8")))
+        before, after = await pg.export.export_all(META), await copy.export.export_all(META)
+        assert after.tables["person"] == before.tables["person"]
+        assert after.tables["merge_log"] == before.tables["merge_log"]
+    finally:
+        await pg.close()
+        await copy.close()
