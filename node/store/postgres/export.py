@@ -38,7 +38,7 @@ async def _columns(conn: Conn, table: str) -> list[str]:
     rows = await fetch_all(
         conn,
         "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
-        "AND table_name = %s ORDER BY ordinal_position",
+        "AND table_name = %s AND is_generated = 'NEVER' ORDER BY ordinal_position",
         (table,),
     )
     if not rows:
