@@ -119,3 +119,32 @@ def test_the_command_refuses_to_copy_a_server_onto_itself(server: Path) -> None:
     assert result.err.strip() == (
         "kith: the destination is where this server's data already is; name another database (to)"
     )
+
+
+def test_a_sqlite_server_moves_to_postgresql(
+    server: Path, postgres_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As an operator runs it: `kith storage copy --to postgresql://...`, then the same data folder with
+    storage.url naming the database serves the same accounts (issue #14)."""
+    before = {
+        name: json.loads(ok("--data", server, "--account", name, "export"))
+        for name in ("alice", "bob", "acme")
+    }
+    said = json.loads(ok("--data", server, "storage", "copy", "--to", postgres_db_url, "--json"))
+    assert sorted(said["verified"]) == ["acme", "alice", "bob", "gone"]
+    assert said["to"].startswith("postgresql://")
+    assert said["rows"]["server"] > 0 and said["rows"]["acme"] > 0
+
+    monkeypatch.setenv("KITH_STORAGE_URL", postgres_db_url)
+    for name, doc in before.items():
+        after = json.loads(ok("--data", server, "--account", name, "export"))
+        assert {k: v for k, v in after.items() if k != "exported_at"} == {
+            k: v for k, v in doc.items() if k != "exported_at"
+        }, name
+    found = json.loads(ok("--data", server, "--account", "acme", "people", "search", "cafe", "--json"))
+    assert [p["display_name"] for p in found["items"]] == ["Grace Hopper"]  # search rebuilt, accents folded
+    # new rows get new keys after the copied ones, and a second copy into the same database is refused
+    ok("--data", server, "--account", "acme", "people", "add", "Katherine Johnson")
+    monkeypatch.delenv("KITH_STORAGE_URL")
+    again = run_cli("--data", server, "storage", "copy", "--to", postgres_db_url)
+    assert again.code == 1 and "already holds accounts" in again.err
