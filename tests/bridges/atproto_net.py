@@ -11,8 +11,10 @@ drive it with. The bridge (issue 18) reads Bluesky through these same endpoints.
 - Stream frames are two DAG-CBOR values (a header ``{op, t}`` and a body); a commit's ``blocks`` is a CAR
   file, read with the project's ``bridges._car.CarReader`` (docs/SILOS.md §1 "Bluesky repository CAR").
 
-Without an App View (which needs PostgreSQL and Redis) there is no ``app.bsky.*`` query: no getProfile,
-getFollowers or search. Profiles and follows are records, read from the owner's repository instead.
+The default network has no App View, so no ``app.bsky.*`` query (getProfile, getFollowers, search): the PDS
+answers them 502, having nowhere to proxy them. Profiles and follows are records, read from the owner's
+repository instead. ``start("--appview")`` adds the App View (with a private PostgreSQL and Redis) for the
+tests that need its indexes, such as the followers of a bridge's bot account.
 """
 
 from __future__ import annotations
@@ -89,16 +91,26 @@ def _tail(path: Path, lines: int = 30) -> str:
         return ""
 
 
-def is_installed() -> bool:
-    """True when .cache/atproto/ holds exactly what tests/atproto/package-lock.json pins."""
-    return subprocess.run([SCRIPT, "status"], capture_output=True, check=False).returncode == 0
+def _appview_flag(appview: bool) -> list[str]:
+    return ["--appview"] if appview else []
 
 
-def install(*, timeout: float = INSTALL_TIMEOUT) -> None:
+def is_installed(*, appview: bool = False) -> bool:
+    """True when .cache/atproto/ holds exactly what tests/atproto/package-lock.json pins (and, for the App
+    View, PostgreSQL and Redis are on the machine)."""
+    argv = [SCRIPT, "status", *_appview_flag(appview)]
+    return subprocess.run(argv, capture_output=True, check=False).returncode == 0
+
+
+def install(*, appview: bool = False, timeout: float = INSTALL_TIMEOUT) -> None:
     """Install (quick when up to date); DevnetUnavailable with the script's last lines when it fails."""
     try:
         done = subprocess.run(
-            [SCRIPT, "install"], capture_output=True, text=True, timeout=timeout, check=False
+            [SCRIPT, "install", *_appview_flag(appview)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired as exc:
         raise DevnetUnavailable(f"scripts/atproto-devnet install took over {timeout:.0f} s") from exc
@@ -126,6 +138,16 @@ class Devnet:
     @property
     def firehose_url(self) -> str:
         return str(self.info["firehose"])
+
+    @property
+    def appview_url(self) -> str | None:
+        """The App View (``app.bsky.*`` queries), when started with ``appview=True``."""
+        return self.info.get("appview")
+
+    @property
+    def control_url(self) -> str:
+        """The devnet's own endpoint: ``POST /process-all`` returns once everything written is processed."""
+        return str(self.info["control"])
 
     @property
     def handle_domain(self) -> str:
@@ -188,15 +210,16 @@ def start(*args: str, timeout: float = START_TIMEOUT) -> Devnet:
     return Devnet(proc, json.loads(line), log)
 
 
-def session_devnet() -> Iterator[Devnet]:
-    """The body of the session fixture ``atproto_devnet`` (tests/bridges/conftest.py). Under ``CI=true`` the
-    network is installed when missing and any failure fails the tests that need it, with the reason;
-    elsewhere, when it is not installed, they are skipped with the command that installs it."""
-    if os.environ.get("CI", "").lower() not in ("true", "1") and not is_installed():
-        pytest.skip("AT Protocol devnet not installed: run scripts/atproto-devnet install (CI=true does it)")
+def session_devnet(*, appview: bool = False) -> Iterator[Devnet]:
+    """The body of the session fixtures ``atproto_devnet`` and ``atproto_appview`` (tests/bridges/conftest.py).
+    Under ``CI=true`` the network is installed when missing and any failure fails the tests that need it, with
+    the reason; elsewhere, when it is not installed, they are skipped with the command that installs it."""
+    if os.environ.get("CI", "").lower() not in ("true", "1") and not is_installed(appview=appview):
+        command = " ".join(["scripts/atproto-devnet install", *_appview_flag(appview)])
+        pytest.skip(f"AT Protocol devnet not installed: run {command} (CI=true does it)")
     try:
-        install()
-        net = start()
+        install(appview=appview)
+        net = start(*_appview_flag(appview))
     except DevnetUnavailable as exc:
         pytest.fail(f"the AT Protocol devnet is unavailable: {exc}", pytrace=False)
     try:
@@ -276,6 +299,21 @@ class Pds:
                 return None
             return await self._answer(method, resp)
 
+    async def settle(self) -> None:
+        """Wait until the network has processed everything written so far: the PDS's background queue and,
+        with the App View, its indexing of the PDS's stream. Tests wait for this instead of sleeping."""
+        async with self.session.post(f"{self.net.control_url}/process-all") as resp:
+            if resp.status != 204:
+                raise AssertionError(f"process-all failed: HTTP {resp.status}: {await resp.text()}")
+
+    async def appview(self, method: str, **params: Any) -> Any:
+        """GET an ``app.bsky.*`` query from the App View itself (public views need no auth there)."""
+        if self.net.appview_url is None:
+            raise AssertionError("this devnet has no App View: use the atproto_appview fixture")
+        query = {k: str(v) for k, v in params.items()}
+        async with self.session.get(f"{self.net.appview_url}/xrpc/{method}", params=query) as resp:
+            return await self._answer(method, resp)
+
     # accounts
 
     def new_handle(self, prefix: str) -> str:
@@ -347,6 +385,15 @@ class Pds:
             cursor = page.get("cursor")
             if not cursor or not page["records"]:
                 return records
+
+    async def get_repo(self, did: str) -> bytes:
+        """The whole repository as a CAR file (``com.atproto.sync.getRepo``), as a user's export is."""
+        async with self.session.get(
+            f"{self.net.pds_url}/xrpc/com.atproto.sync.getRepo", params={"did": did}
+        ) as resp:
+            if resp.status >= 400:
+                await self._answer("com.atproto.sync.getRepo", resp)
+            return await resp.read()
 
     # profiles and follows, as records
 

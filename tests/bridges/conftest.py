@@ -32,3 +32,10 @@ def atproto_devnet() -> Iterator[Devnet]:
     """A real AT Protocol network (PLC directory + reference PDS) on loopback, shared by the session; see
     tests/bridges/atproto_net.py and scripts/atproto-devnet."""
     yield from session_devnet()
+
+
+@pytest.fixture(scope="session")
+def atproto_appview() -> Iterator[Devnet]:
+    """The same network with the Bluesky App View (and the PostgreSQL and Redis it needs), for
+    ``app.bsky.*`` queries such as getFollowers; slower to start, so only tests that need it use it."""
+    yield from session_devnet(appview=True)

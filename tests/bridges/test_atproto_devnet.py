@@ -13,7 +13,18 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.bridges.atproto_net import Devnet, DevnetUnavailable, Frame, Pds, XrpcError, cid_str, start
+from bridges.base import BlockDraft, ContactDraft, IdentityDraft
+from bridges.bluesky import BlueskyBridge
+from tests.bridges.atproto_net import (
+    Devnet,
+    DevnetUnavailable,
+    Frame,
+    Pds,
+    XrpcError,
+    cid_str,
+    now_iso,
+    start,
+)
 
 # The first test that needs the network may install it (npm, then compiling better-sqlite3: minutes on a
 # fresh machine); pytest-timeout counts a session fixture's setup against that test.
@@ -21,6 +32,7 @@ pytestmark = pytest.mark.timeout(900)
 
 PROFILE = "app.bsky.actor.profile"
 FOLLOW = "app.bsky.graph.follow"
+BLOCK = "app.bsky.graph.block"
 
 
 @pytest.fixture
@@ -104,6 +116,41 @@ async def test_handles_and_dids_resolve_through_the_pds_and_the_plc_directory(pd
     with pytest.raises(XrpcError) as unknown:
         await pds.resolve_handle(f"nobody-here{pds.net.handle_domain}")
     assert unknown.value.status == 400
+
+    # Without an App View, app.bsky.* views are out of reach: the PDS has nowhere to proxy them.
+    with pytest.raises(XrpcError) as no_appview:
+        await pds.query("app.bsky.actor.getProfile", auth=carol, actor=carol.did)
+    assert (no_appview.value.status, no_appview.value.error) == (502, "UpstreamFailure")
+
+
+async def test_the_bluesky_importer_reads_a_repository_the_pds_exports(pds: Pds, tmp_path: Path) -> None:
+    # bridges/bluesky.py was tested on CARs our own test writer made; this is the reference PDS's own export.
+    bot, spammer = await pds.create_account("bot"), await pds.create_account("spam")
+    erin = await pds.create_account("erin")
+    await pds.set_profile(erin, displayName="Erin")
+    followed = await pds.follow(erin, bot.did)
+    blocked = await pds.create_record(
+        erin, BLOCK, {"$type": BLOCK, "subject": spammer.did, "createdAt": now_iso()}
+    )
+    car = tmp_path / "repo.car"
+    car.write_bytes(await pds.get_repo(erin.did))
+
+    bridge = BlueskyBridge()
+    assert BlueskyBridge.detect(car)
+    owner = bridge.owner(car)
+    assert owner is not None and owner.identities == (IdentityDraft(address=erin.did, kind="bluesky"),)
+    items = list(bridge.parse_export(car))
+    assert items == [
+        BlockDraft(
+            identity=IdentityDraft(address=spammer.did, kind="bluesky"),
+            source_record_id=f"{BLOCK}/{_rkey(blocked['uri'])}",
+        ),
+        ContactDraft(
+            source_record_id=f"{FOLLOW}/{_rkey(followed['uri'])}",
+            identities=(IdentityDraft(address=bot.did, kind="bluesky"),),
+            follow="following",
+        ),
+    ]
 
 
 def _op(did: str, action: str, path: str, cid: str | None = None) -> Callable[[Frame], bool]:
@@ -197,3 +244,40 @@ def test_a_network_that_cannot_start_says_why(atproto_devnet: Devnet) -> None:
     port = atproto_devnet.pds_url.rsplit(":", 1)[1]
     with pytest.raises(DevnetUnavailable, match="EADDRINUSE"):
         start("--pds-port", port)
+
+
+@pytest.fixture
+async def appview(atproto_appview: Devnet) -> AsyncIterator[Pds]:
+    async with aiohttp.ClientSession() as session:
+        yield Pds(atproto_appview, session)
+
+
+async def test_the_app_view_lists_who_follows_the_bot_and_their_profiles(appview: Pds) -> None:
+    # Opt-in as a bridge would poll for it: the bot's followers, from the App View's index.
+    pds = appview
+    bot = await pds.create_account("bot")
+    alice, bob = await pds.create_account("alice"), await pds.create_account("bob")
+    await pds.set_profile(alice, displayName="Alice", description="hello")
+    followed = await pds.follow(alice, bot.did)
+    await pds.follow(bob, alice.did)
+    await pds.settle()
+
+    followers = await pds.appview("app.bsky.graph.getFollowers", actor=bot.did)
+    assert [f["did"] for f in followers["followers"]] == [alice.did]
+    assert followers["followers"][0]["displayName"] == "Alice"
+    profile = await pds.appview("app.bsky.actor.getProfile", actor=alice.handle)
+    assert (profile["did"], profile["displayName"], profile["followsCount"], profile["followersCount"]) == (
+        alice.did,
+        "Alice",
+        1,
+        1,
+    )
+    # The bot's own session reaches the same views through its PDS, which proxies app.bsky.* to the App View.
+    proxied = await pds.query("app.bsky.actor.getProfile", auth=bot, actor=alice.did)
+    assert proxied["displayName"] == "Alice"
+
+    await pds.set_profile(alice, displayName="Alice Liddell")
+    await pds.delete_record(alice, FOLLOW, _rkey(followed["uri"]))
+    await pds.settle()
+    assert (await pds.appview("app.bsky.actor.getProfile", actor=alice.did))["displayName"] == "Alice Liddell"
+    assert (await pds.appview("app.bsky.graph.getFollowers", actor=bot.did))["followers"] == []
