@@ -9,7 +9,7 @@ drive it with. The bridge (issue 18) reads Bluesky through these same endpoints.
   ``resolveHandle``, ``/.well-known/atproto-did``, the PLC directory) and the repository event stream
   (``com.atproto.sync.subscribeRepos``, read straight from the PDS; no relay is needed for one PDS).
 - Stream frames are two DAG-CBOR values (a header ``{op, t}`` and a body); a commit's ``blocks`` is a CAR
-  file, read with the project's ``bridges._car.CarReader`` (docs/SILOS.md §1 "Bluesky repository CAR").
+  file, read with the project's ``bridges._car.CarReader`` (docs/SILOS.md §1 "Bluesky repository (CAR)").
 
 The default network has no App View, so no ``app.bsky.*`` query (getProfile, getFollowers, search): the PDS
 answers them 502, having nowhere to proxy them. Profiles and follows are records, read from the owner's
@@ -317,7 +317,8 @@ class Pds:
     # accounts
 
     def new_handle(self, prefix: str) -> str:
-        """A handle unique in this network (tests share one network per session)."""
+        """A handle unique in this network (tests share one network per session). The PDS refuses a first
+        label longer than 18 characters: keep ``prefix`` short."""
         return f"{prefix}{next(_serial)}{secrets.token_hex(2)}{self.net.handle_domain}"
 
     async def create_account(self, prefix: str, *, password: str = "devnet-password") -> Account:
@@ -340,6 +341,23 @@ class Pds:
 
     async def activate(self, account: Account) -> None:
         await self.procedure("com.atproto.server.activateAccount", None, auth=account)
+
+    async def update_handle(self, account: Account, handle: str) -> None:
+        await self.procedure("com.atproto.identity.updateHandle", {"handle": handle}, auth=account)
+
+    async def takedown(self, did: str, *, applied: bool = True) -> None:
+        """The operator's takedown of a repository (``com.atproto.admin.updateSubjectStatus``, admin auth)."""
+        basic = base64.b64encode(f"admin:{self.net.info['admin_password']}".encode()).decode("ascii")
+        body = {
+            "subject": {"$type": "com.atproto.admin.defs#repoRef", "did": did},
+            "takedown": {"applied": applied, "ref": "kith-devnet"} if applied else {"applied": False},
+        }
+        async with self.session.post(
+            f"{self.net.pds_url}/xrpc/com.atproto.admin.updateSubjectStatus",
+            json=body,
+            headers={"Authorization": f"Basic {basic}"},
+        ) as resp:
+            await self._answer("com.atproto.admin.updateSubjectStatus", resp)
 
     # records
 

@@ -177,6 +177,10 @@ def _account(did: str, active: bool) -> Callable[[Frame], bool]:
     return lambda f: f.type == "#account" and f.body.get("did") == did and f.body.get("active") is active
 
 
+def _identity(did: str, handle: str) -> Callable[[Frame], bool]:
+    return lambda f: f.type == "#identity" and f.body.get("did") == did and f.body.get("handle") == handle
+
+
 async def test_the_repo_stream_shows_the_follow_and_the_profile_change(pds: Pds) -> None:
     bot = await pds.create_account("bot")
     alice = await pds.create_account("alice")
@@ -228,6 +232,8 @@ async def test_the_repo_stream_shows_unfollow_and_deactivation(pds: Pds) -> None
 
     [op] = unfollow.body["ops"]
     assert (op["action"], op["path"], op["cid"]) == ("delete", path, None)
+    # The deleted record is named by its CID only, not carried: a bridge must remember whom it followed.
+    assert cid_str(op["prev"]) == followed["cid"]
     assert unfollow.records == {}
     assert (gone.body["active"], gone.body.get("status")) == (False, "deactivated")
     assert back.body["active"] is True
@@ -236,6 +242,31 @@ async def test_the_repo_stream_shows_unfollow_and_deactivation(pds: Pds) -> None
     with pytest.raises(XrpcError) as refused:
         await pds.list_records(dave.did, FOLLOW)
     assert refused.value.status == 400
+
+
+async def test_the_repo_stream_shows_handle_changes_and_takedowns(pds: Pds) -> None:
+    frank = await pds.create_account("frank")
+    spam = await pds.create_account("spam")
+    new_handle = pds.new_handle("moved")
+
+    async with pds.firehose() as stream:
+        await pds.update_handle(frank, new_handle)
+        moved, _ = await stream.until(_identity(frank.did, new_handle))
+        await pds.takedown(spam.did)
+        taken, _ = await stream.until(_account(spam.did, active=False))
+
+    # A bridged actor's handle follows the #identity event; the DID document says the same.
+    assert moved.body["handle"] == new_handle
+    assert (await pds.did_document(frank.did))["alsoKnownAs"] == [f"at://{new_handle}"]
+    assert await pds.resolve_handle(new_handle) == frank.did
+
+    assert taken.body.get("status") == "takendown"
+    with pytest.raises(XrpcError) as refused:
+        await pds.login(spam.handle, spam.password)
+    assert (refused.value.status, refused.value.error) == (401, "AccountTakedown")
+    with pytest.raises(XrpcError) as unresolved:
+        await pds.resolve_handle(spam.handle)
+    assert unresolved.value.error == "HandleNotFound"
 
 
 def test_a_network_that_cannot_start_says_why(atproto_devnet: Devnet) -> None:
