@@ -16,7 +16,7 @@
 // .cache/atproto/ and puts that Node first on PATH); by hand:
 //   node devnet.mjs --modules .cache/atproto/node_modules [--appview] [--json FILE] [--pds-port N] [--plc-port N]
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, readdirSync } from 'node:fs'
+import { existsSync, readdirSync, rmSync } from 'node:fs'
 import fs from 'node:fs/promises'
 import http from 'node:http'
 import { createRequire } from 'node:module'
@@ -82,6 +82,8 @@ async function stop(reason, failed = false) {
   // Closing waits for open connections (a firehose subscriber, keep-alive sockets); do not hang forever.
   const timer = setTimeout(() => {
     console.error('devnet: the network did not close within 20 s; exiting anyway')
+    for (const child of children) child.proc.kill('SIGKILL')
+    rmSync(dataRoot, { recursive: true, force: true })
     process.exit(1)
   }, 20_000)
   let code = failed ? 1 : 0
