@@ -6,6 +6,7 @@ import socket
 import tempfile
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,10 @@ from aiohttp import web
 
 import federation
 from federation import FEDERATION, Federation, FederationContext, RemoteActor
+from federation.ports import CardVersion
 from node.config import Config, FederationConfig, NodeConfig, ServerConfig
 from node.keys import KeyRing
-from node.store.db import Database
+from node.store.sqlite.db import Database
 
 
 class BenchGraph:
@@ -47,6 +49,12 @@ class BenchGraph:
 
     async def peers_allowed_to_see_card(self) -> Sequence[str]:
         return list(self.disclosed)
+
+    async def card_version(self) -> CardVersion | None:
+        return CardVersion(seq=1, updated=datetime(2026, 11, 22, tzinfo=UTC)) if self.disclosed else None
+
+    async def public_card(self) -> Mapping[str, Any] | None:
+        return None
 
 
 def bound_socket() -> socket.socket:

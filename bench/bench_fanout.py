@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aiohttp import web
 
 from bench._fed_node import kith_node, plain_server
-from federation import RemoteActor, kith
+from federation import RemoteActor, cards
 
 PEERS = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
 
@@ -60,7 +60,7 @@ async def main() -> None:
             graph.disclosed[actor_id] = {"name": "Alice", "email": ["mailto:alice@example.org"]}
         fed.delivery.sign_seconds = 0.0
         t0 = time.perf_counter()
-        count = await kith.publish_card(fed)
+        count = await cards.publish_card(fed)
         t_enqueued = time.perf_counter() - t0
         while len(received) < PEERS:
             if await fed.delivery.run_once(limit=1000) == 0:

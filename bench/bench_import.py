@@ -32,8 +32,9 @@ from bridges.base import Bridge, ContactDraft  # noqa: E402
 from bridges.linkedin import LinkedInBridge  # noqa: E402
 from bridges.x import XBridge  # noqa: E402
 from node.importer import Importer, ImportProgress  # noqa: E402
-from node.store import Database, GraphStore  # noqa: E402
-from node.store.driver import sqlite  # noqa: E402
+from node.store.sqlite.db import Database  # noqa: E402
+from node.store.sqlite.driver import sqlite  # noqa: E402
+from node.store.sqlite.store import SqliteGraphStore  # noqa: E402
 
 TARGET = 25_000
 NOW = "2026-11-22T00:00:00Z"
@@ -119,7 +120,7 @@ async def import_rate(db_path: Path, bridge: Bridge, path: Path) -> tuple[int, f
         phases.setdefault(p.phase, p.elapsed)  # when each phase began, from the import's own clock
 
     try:
-        importer = Importer(GraphStore.sqlite(db))
+        importer = Importer(SqliteGraphStore.of(db))
         start, cpu = time.perf_counter(), time.process_time()
         summary = await importer.run(bridge, path, progress=progress)
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu

@@ -30,8 +30,8 @@ import aiohttp
 import aiosqlite
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from node.store.driver import sqlite
-from node.store.rows import refresh_fts
+from node.store.sqlite.driver import sqlite
+from node.store.sqlite.rows import refresh_fts
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -225,7 +225,7 @@ def generate(db_path: Path, n: int, seed: int = 7) -> float:
         conn.executemany("INSERT INTO circle_member (circle_pk, person_pk) VALUES (?,?)", members)
         conn.execute("COMMIT")
     conn.close()
-    # The search rows, built by the store's own code (node.store.rows.refresh_fts) in one transaction.
+    # The search rows, built by the store's own code (node.store.sqlite.rows.refresh_fts) in one transaction.
     asyncio.run(_refresh_search(db_path, base))
     conn = sqlite.connect(db_path, isolation_level=None)
     conn.execute("INSERT INTO person_fts(person_fts) VALUES ('optimize')")
@@ -255,6 +255,13 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
+def threads(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise RuntimeError("no Threads")
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -278,7 +285,7 @@ async def time_requests(
 
 async def measure(data_dir: Path, queries: int) -> dict[str, float]:
     port = free_port()
-    token = (data_dir / "token").read_text().strip()
+    token = (data_dir / "tokens" / "bench").read_text().strip()
     headers = {"Authorization": f"Bearer {token}"}
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -347,6 +354,8 @@ async def measure(data_dir: Path, queries: int) -> dict[str, float]:
             print(f"  floor (GET /api/health) p50 {pct(lat, 50):6.2f} ms  p99 {pct(lat, 99):6.2f} ms")
             await asyncio.sleep(2.0)  # idle
             results["rss"] = rss_mb(proc.pid)
+            results["fds"] = len(os.listdir(f"/proc/{proc.pid}/fd"))
+            results["threads"] = threads(proc.pid)
     finally:
         proc.terminate()
         try:
@@ -382,7 +391,7 @@ def main() -> int:
                 stdout=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONPATH": str(ROOT)},
             )
-        db_path = data_dir / "kith.sqlite3"
+        db_path = data_dir / "accounts" / "bench.sqlite3"
         conn = sqlite.connect(db_path)
         have = conn.execute("SELECT count(*) FROM person").fetchone()[0]
         conn.close()

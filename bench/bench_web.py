@@ -32,8 +32,9 @@ from aiohttp import web
 from node.app import build_app
 from node.cli import main as cli_main
 from node.config import load_config
-from node.context import NodeContext, read_token
-from node.store.driver import sqlite
+from node.context import AccountContext
+from node.server import read_token
+from node.store.sqlite.driver import sqlite
 
 TARGET_MS = 200
 FIRST = [
@@ -193,14 +194,14 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def run(data: Path, people: int, requests: int) -> list[dict[str, object]]:
-    ctx = await NodeContext.open(load_config(data, env={}), load_keys=False)
-    runner = web.AppRunner(build_app(ctx), access_log=None)
+    ctx = await AccountContext.open(load_config(data, env={}), load_keys=False)
+    runner = web.AppRunner(build_app(ctx.server), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     host, port = runner.addresses[0][:2]
     base = f"http://{host}:{port}"
-    token = read_token(data)
+    token = read_token(data, "bench")
     results: list[dict[str, object]] = []
     try:
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
@@ -251,7 +252,7 @@ def main() -> None:
         with contextlib.redirect_stdout(io.StringIO()):
             assert cli_main(["--data", str(data), "init", "--username", "bench"]) == 0
         start = time.perf_counter()
-        build_graph(load_config(data, env={}).database_path, args.people)
+        build_graph(data / "accounts" / "bench.sqlite3", args.people)
         print(f"built a graph of {args.people:,} people in {time.perf_counter() - start:.1f} s")
         results = asyncio.run(run(data, args.people, args.requests))
     for r in results:

@@ -8,7 +8,10 @@ Rules kept:
   repository, so a large repo is never held decoded. Every decoded block's sha2-256 digest is checked against
   its CID.
 - Links are CBOR tag 42 whose bytes are 0x00 + binary CID; they decode to ``Link``.
-- Sizes are capped: a header, a block and the number of blocks.
+- Sizes are capped: a header, a block, the number of blocks, and a tree key (a record path is a collection
+  NSID of at most 317 characters, a slash and a record key of at most 512: draft-holmgren-at-repository §3.1).
+  Keys are prefix-compressed, so without that cap one 2 MB node of one-byte suffixes spelled keys of tens of
+  thousands of bytes each, quadratic in the node's size, in time and in memory.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ __all__ = ["MAX_BLOCK", "CarReader", "Link", "decode_dag_cbor", "read_cid", "rea
 
 MAX_BLOCK = 2 << 20  # atproto caps records at 1 MB; MST nodes are far smaller
 MAX_BLOCKS = 5_000_000
+MAX_KEY = 1024
 _SHA256 = 0x12
 
 
@@ -163,6 +167,11 @@ class CarReader:
             if item.cid in seen:
                 raise ExportError("the repository tree has a cycle")
             seen.add(item.cid)
+            if item not in self:
+                raise ExportError(
+                    "a block of the repository tree is missing from the CAR file (cut short?); download the "
+                    "repository again"
+                )
             node = self.get(item)
             if not isinstance(node, dict) or not isinstance(node.get("e"), list):
                 raise ExportError("a repository tree node is malformed")
@@ -180,6 +189,8 @@ class CarReader:
                     or not isinstance(value, Link)
                 ):
                     raise ExportError("a repository tree entry is malformed")
+                if prefix > len(key) or prefix + len(suffix) > MAX_KEY:
+                    raise ExportError(f"a repository tree key is malformed or longer than {MAX_KEY} bytes")
                 key = key[:prefix] + suffix
                 pending.append((key.decode("utf-8", "replace"), value))
                 if isinstance(entry.get("t"), Link):

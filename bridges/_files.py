@@ -2,14 +2,20 @@
 
 Rules kept here so that no silo module has to remember them:
 - ZIP archives are checked before anything is read: member count, total declared size, and the compression
-  ratio of every large member (a ZIP bomb declares a ratio no real export has). Members whose names climb out
-  of the archive (``..``, absolute paths, drive letters) make the whole archive refused: nothing legitimate
-  needs them.
+  ratio of every large member (a ZIP bomb declares a ratio no real export has). The central directory is
+  walked in a streaming pass of our own (bridges/_zipdir.py) before ``zipfile`` builds an object per entry, so
+  an archive of millions of entries, or one whose end record lies about its count, is refused having held
+  one chunk of it. Members whose names climb out of the archive (``..``, absolute paths, drive letters) make
+  the whole archive refused: nothing legitimate needs them.
 - Every member or file read is capped; ``zipfile`` never returns more than the declared size, so the declared
-  size checked up front bounds what is actually inflated.
+  size checked up front bounds what is actually inflated. A member whose headers lie (sizes, CRC, a truncated
+  stream, an unknown compression method, encryption) raises ExportError wherever it is read, never
+  ``zipfile``'s own exceptions.
 - Text is decoded in a first streaming pass that only checks validity (UTF-8, else cp1252, else Latin-1), then
   read for real in that encoding: a 50 MB export is never held as one string, and a cp1252 byte on the last
-  line cannot turn into a decode error after half the rows were yielded. A BOM is stripped.
+  line cannot turn into a decode error after half the rows were yielded. A BOM is stripped. A UTF-16 or UTF-32
+  byte-order mark selects that encoding; a NUL byte in a file without one (UTF-16 saved without its mark, or
+  a binary file) is an error, since no guess would read it right.
 - CSV fields stay under the ``csv`` module's default field limit (128 KiB); an over-long field becomes a
   skipped row, a whole file of them an error.
 """
@@ -19,14 +25,18 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import lzma
 import os
+import stat
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import IO
 
+from bridges._zipdir import check_central_directory
 from bridges.base import ExportError, Skipped
 
 __all__ = [
@@ -50,9 +60,63 @@ class Limits:
     max_ratio: int = 200  # real CSV/JSON compresses 5-30x; zeros compress ~1000x
     ratio_floor_bytes: int = 1 << 20  # tiny members may have silly ratios (a file of spaces) and cost nothing
     max_csv_errors: int = 100  # that many broken rows means it is not the CSV it claims to be
+    # An entry costs 46 bytes plus its name and extra fields; 200,000 entries with long names fit well under.
+    max_central_directory_bytes: int = 64 << 20
 
 
 DEFAULT_LIMITS = Limits()
+
+#: What reading a ZIP member can raise when its headers lie or its data is damaged: bad CRC or magic
+#: (BadZipFile), a cut deflate/bzip2/LZMA stream (EOFError, zlib.error, OSError, LZMAError), an unsupported
+#: compression method (NotImplementedError), an encrypted member (RuntimeError).
+_BROKEN_MEMBER = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    EOFError,
+    zlib.error,
+    lzma.LZMAError,
+    OSError,
+    NotImplementedError,
+    RuntimeError,
+)
+
+#: Byte-order marks that name their encoding; UTF-32's are tested first (UTF-32-LE's starts like UTF-16-LE's).
+_BOMS = (
+    ((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE), "utf-32"),
+    ((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE), "utf-16"),
+)
+
+
+class _Member(io.RawIOBase):
+    """A ZIP member whose read errors become ExportError naming the member (the rules above)."""
+
+    def __init__(self, inner: IO[bytes], shown: str) -> None:
+        super().__init__()
+        self._inner = inner
+        self._shown = shown
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        try:
+            data = self._inner.read(len(buffer))
+        except _BROKEN_MEMBER as exc:
+            raise _damaged(self._shown, exc) from exc
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._inner.close()
+        super().close()
+
+
+def _damaged(shown: str, exc: BaseException) -> ExportError:
+    return ExportError(
+        f"{shown} is damaged and cannot be read ({type(exc).__name__}: {exc}); download the export again, "
+        "or unpack it with another tool and import the folder"
+    )
+
 
 _FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
 
@@ -83,6 +147,10 @@ class Source:
             raise ExportError(f"{path} does not exist")
         if path.is_dir():
             self._scan_folder()
+        elif not path.is_file():  # checked before anything opens it: opening a FIFO waits for a writer
+            raise ExportError(
+                f"{path} is not a regular file (a device, pipe or socket): give the export file itself"
+            )
         elif zipfile.is_zipfile(path):
             self._open_zip()
         else:
@@ -114,46 +182,48 @@ class Source:
         for dirpath, _dirs, files in os.walk(root):  # os.walk does not follow symlinked folders
             for fname in files:
                 full = Path(dirpath) / fname
-                if full.is_symlink() and not full.resolve().is_relative_to(root):
-                    continue  # a link pointing outside the export is not part of it
+                try:
+                    if full.is_symlink() and not full.resolve().is_relative_to(root):
+                        continue  # a link pointing outside the export is not part of it
+                    info = full.stat()
+                except OSError:
+                    continue  # a dangling link, or a file we may not read: not part of the export either
+                if not stat.S_ISREG(info.st_mode):
+                    continue  # pipes, sockets, devices: reading one could wait forever or never end
                 rel = full.relative_to(root).as_posix()
-                self._members[rel] = full.stat().st_size
+                self._members[rel] = info.st_size
                 if len(self._members) > self.limits.max_zip_members:
                     raise ExportError(f"{self.path} holds more than {self.limits.max_zip_members} files")
 
     def _open_zip(self) -> None:
+        lim = self.limits
+        # Counts, sizes and ratios first, from a streaming walk of the central directory: only then may
+        # zipfile build its object per entry (the rules above).
+        with self.path.open("rb") as fh:
+            check_central_directory(
+                fh,
+                self.path.name,
+                max_members=lim.max_zip_members,
+                max_directory_bytes=lim.max_central_directory_bytes,
+                max_total_bytes=lim.max_zip_total_bytes,
+                max_ratio=lim.max_ratio,
+                ratio_floor_bytes=lim.ratio_floor_bytes,
+            )
         try:
             zf = zipfile.ZipFile(self.path)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise ExportError(f"{self.path} is not a readable ZIP file: {exc}") from exc
-        infos = zf.infolist()
-        lim = self.limits
+        except (*_BROKEN_MEMBER, ValueError) as exc:
+            raise ExportError(
+                f"{self.path.name} is not a readable ZIP file ({exc}); download the export again"
+            ) from exc
         try:
-            if len(infos) > lim.max_zip_members:
-                raise ExportError(
-                    f"{self.path.name} has {len(infos)} entries, over the limit of {lim.max_zip_members}"
-                )
-            total = 0
-            for info in infos:
+            for info in zf.infolist():
                 if not _safe_member_name(info.filename):
                     raise ExportError(
                         f"{self.path.name} contains an entry named {info.filename!r} that points outside "
                         "the archive; refusing the whole file. Unpack it yourself and import the folder."
                     )
-                if info.is_dir():
-                    continue
-                total += info.file_size
-                ratio = info.file_size / max(info.compress_size, 1)
-                if info.file_size > lim.ratio_floor_bytes and ratio > lim.max_ratio:
-                    raise ExportError(
-                        f"{self.path.name}: entry {info.filename!r} inflates {ratio:.0f}x "
-                        f"(limit {lim.max_ratio}x); this looks like a ZIP bomb, not an export"
-                    )
-                self._members[info.filename.replace("\\", "/")] = info.file_size
-            if total > lim.max_zip_total_bytes:
-                raise ExportError(
-                    f"{self.path.name} would unpack to {total} bytes, more than {lim.max_zip_total_bytes}"
-                )
+                if not info.is_dir():
+                    self._members[info.filename.replace("\\", "/")] = info.file_size
         except ExportError:
             zf.close()
             raise
@@ -189,7 +259,12 @@ class Source:
     def open_binary(self, name: str) -> IO[bytes]:
         self._check_size(name)
         if self._zip is not None:
-            return self._zip.open(name)
+            shown = self.display(name)
+            try:
+                member = self._zip.open(name)
+            except _BROKEN_MEMBER as exc:
+                raise _damaged(shown, exc) from exc
+            return io.BufferedReader(_Member(member, shown), _CHUNK)
         if self.is_single_file:
             return self.path.open("rb")
         return (self.path / name).open("rb")
@@ -205,13 +280,28 @@ class Source:
         with self.open_binary(name) as fh:
             return fh.read(n)
 
+    def _bom_encoding(self, name: str) -> str | None:
+        head = self.head(name, 4)
+        return next((enc for boms, enc in _BOMS if head.startswith(boms)), None)
+
     def sniff_encoding(self, name: str) -> str:
-        """The first of utf-8-sig, cp1252, latin-1 that decodes the whole member (streamed, not held)."""
+        """The encoding a byte-order mark names, else the first of utf-8-sig, cp1252, latin-1 that decodes
+        the whole member (streamed, not held). ExportError for NUL bytes without a UTF-16/32 mark."""
+        bom = self._bom_encoding(name)
+        if bom is not None:
+            return bom
         for enc in ("utf-8-sig", "cp1252"):
             decoder = codecs.getincrementaldecoder(enc)()
             try:
                 with self.open_binary(name) as fh:
                     while chunk := fh.read(_CHUNK):
+                        if b"\x00" in chunk:
+                            raise ExportError(
+                                f"{self.display(name)} contains NUL bytes: it is UTF-16 or UTF-32 saved "
+                                "without a byte-order mark, or not a text file at all. Save it again as "
+                                'UTF-8 (a spreadsheet\'s "CSV UTF-8", or export the contacts again) and '
+                                "import that file."
+                            )
                         decoder.decode(chunk)
                 decoder.decode(b"", final=True)
             except UnicodeDecodeError:
@@ -219,10 +309,19 @@ class Source:
             return enc
         return "latin-1"  # decodes every byte
 
+    def head_text(self, name: str, n: int = 4096) -> str:
+        """About the first ``n`` bytes as text, for recognising a file: decoded by its byte-order mark (which is
+        dropped), else as UTF-8 with anything undecodable replaced."""
+        enc = self._bom_encoding(name) or "utf-8-sig"
+        return codecs.getincrementaldecoder(enc)("replace").decode(self.head(name, n)).lstrip("\ufeff")
+
     def open_text(self, name: str) -> tuple[IO[str], Skipped | None]:
-        """The member as text, and a warning when it was not UTF-8."""
+        """The member as text, and a warning when it was not UTF-8 (or UTF-16/32 with a byte-order mark)."""
         enc = self.sniff_encoding(name)
         warning = None
+        if enc in ("utf-16", "utf-32"):
+            # Unpaired surrogates, the only invalid UTF-16, become U+FFFD rather than an error mid-import.
+            return io.TextIOWrapper(self.open_binary(name), encoding=enc, errors="replace", newline=""), None
         if enc != "utf-8-sig":
             warning = Skipped(
                 file=self.display(name),
@@ -231,6 +330,8 @@ class Source:
                 severity="warning",
             )
         raw = self.open_binary(name)
+        if enc != "utf-8-sig" and self.head(name, 3) == codecs.BOM_UTF8:
+            raw.read(3)  # a UTF-8 mark on a file that is not UTF-8 after all: the mark is not text
         return io.TextIOWrapper(raw, encoding=enc, newline=""), warning
 
     def text(self, name: str) -> tuple[str, Skipped | None]:

@@ -4,8 +4,13 @@ Rules kept:
 - The CAR's root is the signed commit; its ``data`` is the MST whose keys are ``collection/rkey``. Only
   ``app.bsky.graph.follow`` (and ``app.bsky.graph.block``) records are decoded.
 - A follow's subject is a DID (``kind="bluesky"``). The 2022 form ``subject: {did, declarationCid}`` is
-  reported and skipped, as docs/SILOS.md advises.
+  reported and skipped, as docs/SILOS.md advises. A subject that is not a valid DID (protocol.addresses) is
+  reported and the record left out entirely: without its DID a follow says nothing about anyone.
 - The record id is ``collection/rkey``: stable across exports of the same repository.
+- Live: the owner's token is a PDS token. It is never sent to Bluesky's App View (it is not valid there, and
+  sending it would hand the owner's credential to a server that has no use for it). A link is revoked only when
+  a token that was sent is refused as expired or invalid (``ExpiredToken``, ``InvalidToken``: a PDS answers
+  them with 400 or 401); any other 401 is an AuthProblem that says what to change, and the link stays.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections.abc import AsyncIterator, Iterator
 from functools import partial
 from pathlib import Path
 from typing import IO, Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -32,12 +38,46 @@ from bridges.base import (
     OwnerDraft,
     Skipped,
 )
-from bridges.live import CAP, Clock, Cursor, LiveError, Page, RateLimited, get_json, paginate, utcnow
+from bridges.live import (
+    CAP,
+    AuthProblem,
+    Clock,
+    Cursor,
+    LiveError,
+    Page,
+    RateLimited,
+    Revoked,
+    get_json,
+    paginate,
+    utcnow,
+)
+from protocol.addresses import normalize
+from protocol.errors import InvalidRecord
 
-__all__ = ["PUBLIC_APPVIEW", "BlueskyBridge", "sync_followers", "sync_following", "sync_follows"]
+__all__ = [
+    "APPVIEW_HOSTS",
+    "PUBLIC_APPVIEW",
+    "TOKEN_REFUSED",
+    "BlueskyBridge",
+    "is_appview",
+    "sync_followers",
+    "sync_following",
+    "sync_follows",
+]
 
 FOLLOW = "app.bsky.graph.follow"
 BLOCK = "app.bsky.graph.block"
+
+
+def _did(value: Any) -> str | None:
+    """``value`` when it is a DID Kith can key a person on (did:plc or did:web, protocol.addresses)."""
+    if not isinstance(value, str) or not value.startswith("did:"):
+        return None
+    try:
+        normalize(value, kind="bluesky")
+    except InvalidRecord:
+        return None
+    return value
 
 
 def _car_members(src: Source) -> list[str]:
@@ -124,6 +164,11 @@ def _records(car: CarReader, shown: str) -> Iterator[ImportItem]:
         if not isinstance(subject, str) or not subject.startswith("did:"):
             yield Skipped(file=shown, line=None, reason=f"{key}: no subject DID")
             continue
+        if _did(subject) is None:
+            yield Skipped(
+                file=shown, line=None, reason=f"{key}: {subject[:80]!r} is not a valid DID; left out"
+            )
+            continue
         identity = IdentityDraft(address=subject, kind="bluesky")
         if collection == BLOCK:
             yield BlockDraft(identity=identity, source_record_id=key)
@@ -134,13 +179,48 @@ def _records(car: CarReader, shown: str) -> Iterator[ImportItem]:
 # -- live API (docs/SILOS.md §2 "Bluesky XRPC") ----------------------------------------------------------------
 
 PUBLIC_APPVIEW = "https://public.api.bsky.app"
+#: Bluesky's App View hosts: they serve the graph without a token and cannot take a PDS's.
+APPVIEW_HOSTS = frozenset({"public.api.bsky.app", "api.bsky.app"})
+#: XRPC error codes with which a server refuses the token itself (expired, forged, for a taken-down account).
+TOKEN_REFUSED = frozenset({"ExpiredToken", "InvalidToken", "AccountTakedown"})
+
+
+def is_appview(base_url: str) -> bool:
+    return (urlsplit(base_url).hostname or "").lower() in APPVIEW_HOSTS
+
+
+async def _get(
+    session: aiohttp.ClientSession, url: str, params: dict[str, str], token: str | None, now: Clock
+) -> Any:
+    """get_json with Bluesky's token rules (the module's docstring)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    host = urlsplit(url).hostname
+    try:
+        data, _resp = await get_json(session, url, params=params, headers=headers, now=now)
+    except Revoked as exc:
+        if exc.error in TOKEN_REFUSED:
+            raise
+        raise AuthProblem(
+            f"{host} did not take the token ({exc.error or 'no reason given'}): a Bluesky token is valid "
+            "only at the PDS that issued it. Link the account with --base-url set to your PDS, or without a "
+            "token to read the public App View; nothing was revoked",
+            status=401,
+            error=exc.error,
+        ) from None
+    except LiveError as exc:
+        if token and exc.status == 400 and exc.error in TOKEN_REFUSED:  # how a PDS refuses an access token
+            raise Revoked(
+                f"{host} refused the token ({exc.error}); link the account again", status=400, error=exc.error
+            ) from None
+        raise
+    return data
 
 
 def _profile_draft(profile: Any, direction: Follow) -> ContactDraft | None:
     if not isinstance(profile, dict):
         return None
-    did, handle = profile.get("did"), profile.get("handle")
-    if not isinstance(did, str) or not did.startswith("did:"):
+    did, handle = _did(profile.get("did")), profile.get("handle")
+    if did is None:
         return None
     # Handles change and may be "handle.invalid"; the DID is the identity, the handle only its label.
     label = handle if isinstance(handle, str) and handle != "handle.invalid" else None
@@ -168,7 +248,8 @@ async def sync_follows(
     now: Clock = utcnow,
 ) -> AsyncIterator[Page | RateLimited]:
     """Accounts ``actor`` (a handle or DID) follows, via ``app.bsky.graph.getFollows``; or its followers via
-    ``getFollowers`` (followers are not in one's own repo). Cursor-paged."""
+    ``getFollowers`` (followers are not in one's own repo). Cursor-paged. ``token`` is a PDS token: it is
+    sent to ``base_url`` unless that is Bluesky's App View."""
     routes: dict[str, tuple[str, str, Follow]] = {
         "following": ("app.bsky.graph.getFollows", "follows", "following"),
         "followers": ("app.bsky.graph.getFollowers", "followers", "follower"),
@@ -176,13 +257,14 @@ async def sync_follows(
     method, key, follow = routes[direction]
     base = base_url.rstrip("/")
     url = f"{base}/xrpc/{method}"
-    headers = {"Authorization": f"Bearer {token}"} if token else None
+    if is_appview(base):
+        token = None
 
     async def fetch(page_cursor: str | None) -> tuple[list[ContactDraft], str | None]:
         params = {"actor": actor, "limit": str(min(max(limit, 1), 100))}
         if page_cursor:
             params["cursor"] = page_cursor
-        data, _resp = await get_json(session, url, params=params, headers=headers, now=now)
+        data = await _get(session, url, params, token, now)
         if not isinstance(data, dict) or not isinstance(data.get(key), list):
             raise LiveError(f"{url}: expected {{{key}: [...]}}")
         drafts = [d for d in (_profile_draft(p, follow) for p in data[key]) if d is not None]

@@ -49,8 +49,8 @@ class FacebookBridge(Bridge):
     def detect(cls, path: Path) -> bool:
         with Source(path) as src:
             for name in _friend_files(src) or (src.names() if src.is_single_file else []):
-                head = src.head(name, 512)
-                if b'"friends_v2"' in head or b'"friends"' in head:
+                head = src.head_text(name, 512)
+                if '"friends_v2"' in head or '"friends"' in head:
                     return True
         return False
 
@@ -65,7 +65,7 @@ class FacebookBridge(Bridge):
 
 def _friends(src: Source, name: str) -> Iterator[ImportItem]:
     shown = src.display(name)
-    head = src.head(name, 4096).decode("utf-8", "replace")
+    head = src.head_text(name, 4096)
     before = head[: head.find("[")] if "[" in head else head
     if not any(f'"{k}"' in before for k in _KEYS) and not before.strip() == "":
         raise ExportError(f"{shown} has no friends_v2 or friends list; is this the friends file?")

@@ -6,6 +6,8 @@ Rules kept:
   ``Relation N - Value``), never by position; one cell may hold several values joined with `` ::: ``.
 - A leading ``* `` marks the primary value or a system label; labels become circles, minus Google's own
   (myContacts, starred, "System Group: ...").
+- ``Relation N`` values are names: RelatedDraft with the label's word (bridges/_related.py), linked by the
+  importer to the person of that name, or kept as a note.
 """
 
 from __future__ import annotations
@@ -17,8 +19,17 @@ from pathlib import Path
 from typing import ClassVar
 
 from bridges._files import Source
+from bridges._related import related_term
 from bridges._util import Columns, classify_url, parse_date, stable_id, table
-from bridges.base import YEAR_UNKNOWN, Bridge, ContactDraft, IdentityDraft, ImportItem, Skipped
+from bridges.base import (
+    YEAR_UNKNOWN,
+    Bridge,
+    ContactDraft,
+    IdentityDraft,
+    ImportItem,
+    RelatedDraft,
+    Skipped,
+)
 
 __all__ = ["GoogleContactsBridge", "parse_google_birthday"]
 
@@ -46,13 +57,12 @@ def _label(cell: str) -> str | None:
 
 
 def _circles(cell: str) -> tuple[str, ...]:
-    out: list[str] = []
+    out: dict[str, None] = {}  # an ordered set: a list's ``in`` made a cell of many labels quadratic
     for raw in _values(cell):
         label = raw.removeprefix("*").strip()
         if not label or label.lower() in _SYSTEM_LABELS or label.lower().startswith("system group:"):
             continue
-        if label not in out:
-            out.append(label)
+        out[label] = None
     return tuple(out)
 
 
@@ -75,7 +85,7 @@ class GoogleContactsBridge(Bridge):
         with Source(path) as src:
             if not src.is_single_file or not src.names()[0].lower().endswith(".csv"):
                 return False
-            first = src.head(src.names()[0], 8192).decode("utf-8", "replace").lstrip("\ufeff")
+            first = src.head_text(src.names()[0], 8192)
             return _is_header(Columns(first.splitlines()[0].split(","))) if first else False
 
     def parse_export(self, path: Path) -> Iterator[ImportItem]:
@@ -119,11 +129,13 @@ def _rows(src: Source, name: str) -> Iterator[ImportItem]:
         family = cell("Family Name" if legacy else "Last Name")
         ids: list[IdentityDraft] = []
         notes: list[str] = []
+        related: list[RelatedDraft] = []
         for fieldname, vcol, lcol in groups:
             label = _label(row[lcol]) if lcol is not None and lcol < len(row) else None
             for value in _values(row[vcol] if vcol < len(row) else ""):
                 if fieldname == "relation":
-                    notes.append(f"{label or 'related'}: {value}")
+                    word = label or "related"
+                    related.append(RelatedDraft(value=value, type=related_term(word), label=word, text=True))
                 else:
                     kind = classify_url(value) if fieldname == "website" else _KINDS[fieldname]
                     ids.append(IdentityDraft(address=value, kind=kind, label=label))
@@ -150,4 +162,5 @@ def _rows(src: Source, name: str) -> Iterator[ImportItem]:
             identities=tuple(ids),
             circles=_circles(cell("Group Membership" if legacy else "Labels")),
             notes=tuple(notes),
+            related=tuple(related),
         )

@@ -202,7 +202,7 @@ def _classify(src: Source) -> dict[str, list[str]]:
     if not name.lower().endswith(".csv"):
         return out
     try:
-        head = src.head(name, 8192).decode("utf-8", "replace")
+        head = src.head_text(name, 8192)
     except OSError:
         return out
     rows = list(csv.reader(io.StringIO(head)))[:12]

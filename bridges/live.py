@@ -8,12 +8,17 @@ Rules kept:
   ``Retry-After``; 503 on X): the pages already yielded are kept, ``partial`` repeats them for callers that
   only look at the end, and its ``cursor`` resumes at the page that was refused, so nothing is fetched twice
   or lost.
-- 401 raises ``Revoked``: the node marks the link revoked and stops syncing it.
+- Only a refused token the owner gave revokes a link (docs/SILOS.md §2): a 401 to a request that carried the
+  owner's token raises ``Revoked`` (a silo module may narrow that further: bridges/bluesky.py), and the node
+  marks the link revoked. A 401 to a request made without a token raises ``AuthProblem``: the server wants a
+  token, nothing was revoked, and the link stays. Error bodies are read (a little of them) so that messages
+  name the silo's own error code.
 - A cursor is a plain JSON-able dict the node persists; a cursor for another silo, direction or account is
   refused rather than silently followed.
 - Graphs are capped at ``CAP`` accounts per sync (granary's limit); a capped page says so.
 - Responses are read up to ``MAX_BODY`` bytes; pagination links must stay on the base URL's origin, so a
-  hostile server cannot steer our token to another host.
+  hostile server cannot steer our token to another host. Lone surrogates in a JSON body are replaced
+  (bridges/_clean.py): no later step could store them.
 """
 
 from __future__ import annotations
@@ -28,12 +33,15 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from bridges._clean import has_surrogate_escape, scrub
 from bridges.base import ContactDraft
 
 __all__ = [
     "CAP",
     "DEFAULT_WAIT",
     "MAX_BODY",
+    "MAX_ERROR_BODY",
+    "AuthProblem",
     "Clock",
     "Cursor",
     "LiveError",
@@ -50,6 +58,7 @@ __all__ = [
 
 CAP = 10_000
 MAX_BODY = 8 << 20
+MAX_ERROR_BODY = 16 << 10  # of an error answer, for its error code and message
 DEFAULT_WAIT = timedelta(minutes=15)  # the X and Mastodon windows; used when a 429 names no reset time
 
 Cursor = dict[str, Any]
@@ -63,13 +72,21 @@ def utcnow() -> datetime:
 class LiveError(Exception):
     """The silo answered with something we cannot use (an unexpected status, a malformed body)."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, error: str | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.error = error  # the silo's own error code from the body ("ExpiredToken", "invalid_grant")
 
 
 class Revoked(LiveError):
-    """401: the token is gone or was never good. Stop and mark the link revoked."""
+    """The silo refused the token the owner gave: it is gone or was never good. Stop and mark the link
+    revoked."""
+
+
+class AuthProblem(LiveError):
+    """The silo wants authorisation it did not get, but no token of the owner's was refused: the request
+    carried none, or carried one to a server that is not where it is valid. The link stays; the message says
+    what to change."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -150,6 +167,35 @@ async def read_body(resp: aiohttp.ClientResponse, limit: int = MAX_BODY) -> byte
     return b"".join(chunks)
 
 
+async def _error_detail(resp: aiohttp.ClientResponse) -> tuple[str | None, str]:
+    """The error code and a short message from an error answer's JSON body, when it has them."""
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        async for chunk in resp.content.iter_chunked(4096):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total >= MAX_ERROR_BODY:  # a longer answer is no error code: it is not read further
+                return None, ""
+        data = json.loads(b"".join(chunks))
+    except (ValueError, RecursionError, aiohttp.ClientError):
+        return None, ""
+    if not isinstance(data, dict):
+        return None, ""
+    code = _printable(data.get("error"), 100)
+    message = data.get("message") or data.get("error_description") or data.get("detail") or data.get("title")
+    text = " ".join(x for x in (code, _printable(message, 200)) if x)
+    return code, (f": {text}" if text else "")
+
+
+def _printable(value: Any, limit: int) -> str | None:
+    """A silo's words, safe to show: its text is the silo's to choose, so no control characters (a terminal
+    would obey them) and no more than ``limit`` characters."""
+    if not isinstance(value, str):
+        return None
+    return "".join(ch for ch in value[:limit] if ch.isprintable()) or None
+
+
 async def get_json(
     session: aiohttp.ClientSession,
     url: str,
@@ -159,21 +205,37 @@ async def get_json(
     now: Clock = utcnow,
     limit_statuses: tuple[int, ...] = (429,),
 ) -> tuple[Any, aiohttp.ClientResponse]:
-    """GET and decode JSON; raises Revoked on 401, _Limited on a rate limit, LiveError otherwise."""
+    """GET and decode JSON; raises Revoked on a 401 to the owner's token, AuthProblem on a 401 to a request
+    without one, _Limited on a rate limit, LiveError otherwise."""
+    host = urlsplit(url).hostname
+    with_token = any(k.lower() == "authorization" for k in (headers or {}))
     async with session.get(url, params=params, headers=headers, allow_redirects=False) as resp:
         if resp.status == 401:
-            raise Revoked(
-                f"{urlsplit(url).hostname} refused the token (401); link the account again", status=401
+            code, detail = await _error_detail(resp)
+            if with_token:
+                raise Revoked(
+                    f"{host} refused the token (401{detail}); link the account again", status=401, error=code
+                )
+            raise AuthProblem(
+                f"{host} answered 401 to a request made without a token{detail}: it wants one. Link the "
+                "account again with a token for this server, or point the link at a server that answers "
+                "without one; nothing was revoked",
+                status=401,
+                error=code,
             )
         if resp.status in limit_statuses:
             raise _Limited(rate_limit_reset(resp.headers, now()))
         if resp.status != 200:
-            raise LiveError(f"{urlsplit(url).hostname} answered {resp.status} for {url}", status=resp.status)
+            code, detail = await _error_detail(resp)
+            raise LiveError(
+                f"{host} answered {resp.status} for {url}{detail}", status=resp.status, error=code
+            )
         body = await read_body(resp)
         try:
-            return json.loads(body), resp
-        except ValueError as exc:
-            raise LiveError(f"{url}: the response is not JSON") from exc
+            data = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            raise LiveError(f"{url}: the response is not JSON that can be read") from exc
+        return (scrub(data) if has_surrogate_escape(body) else data), resp
 
 
 PageFetch = Callable[[Any], Awaitable[tuple[list[ContactDraft], Any]]]

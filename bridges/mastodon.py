@@ -64,7 +64,7 @@ def _kind_of(src: Source, name: str) -> str | None:
     by_name = _NAMES.get(PurePosixPath(name).name.lower())
     if by_name or not src.is_single_file:
         return by_name
-    first = src.head(name, 512).decode("utf-8", "replace").lstrip("\ufeff").splitlines()[:1]
+    first = src.head_text(name, 512).splitlines()[:1]
     header = first[0].lower() if first else ""
     if header.startswith("account address,show boosts"):
         return "following"
@@ -105,7 +105,8 @@ class MastodonBridge(Bridge):
                     "lists.csv; a renamed header-less file cannot be told apart, keep Mastodon's file name"
                 )
             # Lists are small (a row per member); holding them lets each account arrive once, with circles.
-            circles: dict[str, tuple[str, list[str]]] = {}
+            # Titles per account in a dict, as an ordered set: a list's ``in`` made a long lists.csv quadratic.
+            circles: dict[str, tuple[str, dict[str, None]]] = {}
             for name in files.get("lists", []):
                 yield from _lists(src, name, circles)
             for name in files.get("following", []):
@@ -121,7 +122,7 @@ class MastodonBridge(Bridge):
                     yield from _blocks(src, name, action)
 
 
-def _lists(src: Source, name: str, circles: dict[str, tuple[str, list[str]]]) -> Iterator[ImportItem]:
+def _lists(src: Source, name: str, circles: dict[str, tuple[str, dict[str, None]]]) -> Iterator[ImportItem]:
     shown = src.display(name)
     for rec in _rows(src, name):
         if isinstance(rec, Skipped):
@@ -133,9 +134,7 @@ def _lists(src: Source, name: str, circles: dict[str, tuple[str, list[str]]]) ->
         if acct is None or not title:
             yield Skipped(file=shown, line=line, reason="expected: list title,user@domain")
             continue
-        entry = circles.setdefault(acct.lower(), (acct, []))
-        if title not in entry[1]:
-            entry[1].append(title)
+        circles.setdefault(acct.lower(), (acct, {}))[1][title] = None
 
 
 def _accounts(src: Source, name: str) -> Iterator[tuple[str, int] | Skipped]:
@@ -153,13 +152,15 @@ def _accounts(src: Source, name: str) -> Iterator[tuple[str, int] | Skipped]:
             yield acct, line
 
 
-def _following(src: Source, name: str, circles: dict[str, tuple[str, list[str]]]) -> Iterator[ImportItem]:
+def _following(
+    src: Source, name: str, circles: dict[str, tuple[str, dict[str, None]]]
+) -> Iterator[ImportItem]:
     for rec in _accounts(src, name):
         if isinstance(rec, Skipped):
             yield rec
             continue
         acct = rec[0]
-        _acct_again, titles = circles.pop(acct.lower(), (acct, []))
+        _acct_again, titles = circles.pop(acct.lower(), (acct, {}))
         yield ContactDraft(
             source_record_id=f"following:{acct.lower()}",
             identities=(IdentityDraft(address=acct, kind="acct"),),

@@ -12,6 +12,7 @@ from bridges.base import Bridge, ExportError
 from bridges.bluesky import BlueskyBridge
 from bridges.facebook import FacebookBridge
 from bridges.google import GoogleContactsBridge
+from bridges.ical import ICalBridge
 from bridges.linkedin import LinkedInBridge
 from bridges.mastodon import MastodonBridge
 from bridges.vcard import VCardBridge
@@ -24,6 +25,7 @@ _ORDER: tuple[type[Bridge], ...] = (
     LinkedInBridge,
     FacebookBridge,
     VCardBridge,
+    ICalBridge,
     MastodonBridge,
     BlueskyBridge,
     GoogleContactsBridge,

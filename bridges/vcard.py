@@ -9,6 +9,11 @@ Rules kept:
   dropped.
 - Birthdays without a year (``--0412``, Apple's ``1604-04-12``) are stored in YEAR_UNKNOWN.
 - The record id is the UID, else a hash of the card's content, so re-importing the same file changes nothing.
+- ``RELATED`` (RFC 6350 §6.6.6) and Apple's ``X-ABRELATEDNAMES`` become RelatedDraft: one per TYPE, the value a
+  URI unless ``VALUE=text`` (Apple's related names are always text). A URI that is another card's UID names
+  that card's record. The importer links the related person, or keeps the words as a note saying why not.
+- Written cards carry the graph's person-to-person relationships as ``RELATED;TYPE=...:urn:kith:<id>``, the
+  other card's UID, with Kith's terms outside RFC 6350's list as ``x-kith-<term>``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from bridges._files import Source
+from bridges._related import KITH_TYPE_PREFIX, VCARD_RELATED_TYPES, related_term
 from bridges._util import classify_url, parse_date
 from bridges._vcard_syntax import (
     Prop,
@@ -33,7 +39,15 @@ from bridges._vcard_syntax import (
     split_unescaped,
     unescape,
 )
-from bridges.base import YEAR_UNKNOWN, Bridge, ContactDraft, IdentityDraft, ImportItem, Skipped
+from bridges.base import (
+    YEAR_UNKNOWN,
+    Bridge,
+    ContactDraft,
+    IdentityDraft,
+    ImportItem,
+    RelatedDraft,
+    Skipped,
+)
 
 __all__ = ["PHOTO_LIMIT", "VCardBridge", "parse_vcard_birthday", "write_vcards"]
 
@@ -51,6 +65,7 @@ _SOCIAL_KINDS = {
     "instagram": "url",
 }
 _ABLABEL = re.compile(r"^_\$!<(.*)>!\$_$")
+_RECORD = "vcard:"  # a card's record id is this and its UID
 
 
 def parse_vcard_birthday(text: str) -> date | None:
@@ -71,8 +86,8 @@ class VCardBridge(Bridge):
         with Source(path) as src:
             for name in src.names():
                 if name.lower().endswith((".vcf", ".vcard")) or src.is_single_file:
-                    head = src.head(name, 1024).lstrip(b"\xef\xbb\xbf \r\n\t").upper()
-                    if head.startswith(b"BEGIN:VCARD"):
+                    head = src.head_text(name, 1024).lstrip(" \r\n\t").upper()
+                    if head.startswith("BEGIN:VCARD"):
                         return True
         return False
 
@@ -94,7 +109,8 @@ def _cards(src: Source, name: str) -> Iterator[ImportItem]:
     broken: str | None = None
     with fh:
         for line_no, line in logical_lines(fh, _MAX_LINE):
-            upper = line.strip().upper()
+            # BEGIN/END lines are short: a long line is never copied twice just to learn it is not one.
+            upper = line.strip().upper() if len(line) < 64 else ""
             if upper == "BEGIN:VCARD":
                 if props is not None:
                     yield Skipped(file=shown, line=start, reason="a card without END:VCARD")
@@ -162,6 +178,27 @@ def _social(prop: Prop, labels: Mapping[str, str]) -> IdentityDraft | None:
     return IdentityDraft(address=value, kind=kind, label=labels.get(prop.group) or user)
 
 
+def _related(prop: Prop, labels: Mapping[str, str]) -> list[RelatedDraft]:
+    """RELATED (a URI unless VALUE=text) or Apple's X-ABRELATEDNAMES (a name, its word in the group's label)."""
+    text = prop.name == "X-ABRELATEDNAMES" or (prop.param("VALUE") or "").lower() == "text"
+    value = _text(prop) if text else prop.value.strip()  # a URI is not a text value: nothing to unescape
+    words = [labels[prop.group]] if prop.group in labels else [t for t in prop.types() if t != "pref"]
+    out = []
+    for word in words or ["related"]:
+        if word == "me":  # RFC 6350: the value is this card's own entity, not someone related
+            continue
+        out.append(
+            RelatedDraft(
+                value=value,
+                type=related_term(word),
+                label=word.removeprefix(KITH_TYPE_PREFIX),
+                text=text,
+                record=None if text else _RECORD + value,
+            )
+        )
+    return out
+
+
 def _photo(prop: Prop, shown: str, line: int) -> tuple[str | None, Skipped | None]:
     value = prop.value.strip()
     enc = (prop.param("ENCODING") or "").lower()
@@ -204,6 +241,7 @@ def _card(shown: str, line: int, props: list[Prop], digest: str) -> Iterator[Imp
     ids: list[IdentityDraft] = []
     notes: list[str] = []
     circles: list[str] = []
+    related: list[RelatedDraft] = []
     for p in props:
         n = p.name
         if n == "FN":
@@ -235,8 +273,7 @@ def _card(shown: str, line: int, props: list[Prop], digest: str) -> Iterator[Imp
             if social is not None:
                 ids.append(social)
         elif n in ("RELATED", "X-ABRELATEDNAMES") and _text(p):
-            rel = labels.get(p.group) or next(iter(p.types()), "related")
-            notes.append(f"{rel}: {_text(p)}")
+            related.extend(_related(p, labels))
         elif n == "NOTE" and _text(p):
             notes.append(_text(p))
         elif n == "CATEGORIES":
@@ -255,7 +292,7 @@ def _card(shown: str, line: int, props: list[Prop], digest: str) -> Iterator[Imp
         return
     uid = fields.get("uid")
     yield ContactDraft(
-        source_record_id="vcard:" + (uid or digest),
+        source_record_id=_RECORD + (uid or digest),
         display_name=display or fields.get("organization") or None,
         given_name=fields.get("given_name") or None,
         family_name=fields.get("family_name") or None,
@@ -267,6 +304,7 @@ def _card(shown: str, line: int, props: list[Prop], digest: str) -> Iterator[Imp
         identities=tuple(ids),
         circles=tuple(dict.fromkeys(circles)),
         notes=tuple(notes),
+        related=tuple(related),
     )
 
 
@@ -308,10 +346,20 @@ def _identity_lines(identities: Iterable[Mapping[str, Any]], items: Iterator[int
             yield f"{group}X-ABLabel:{escape(label)}"
 
 
+def _related_lines(related: Iterable[Mapping[str, Any]]) -> Iterator[str]:
+    for rel in related:
+        uri, kind = str(rel.get("uri") or "").strip(), str(rel.get("type") or "").strip().lower()
+        if not uri or not kind or any(c in uri for c in "\r\n"):
+            continue
+        word = kind if kind in VCARD_RELATED_TYPES else KITH_TYPE_PREFIX + kind
+        yield f"RELATED;TYPE={word}:{uri}"
+
+
 def write_vcards(people: Iterable[Mapping[str, Any]]) -> str:
     """vCard 4.0 (RFC 6350) for each person dict: display_name, given_name, family_name, nickname,
     organization, title, birthday (date), photo_url, identities [{uri, kind, label}], notes [...],
-    circles [...], and an optional uid. CRLF line ends, folded at 75 octets."""
+    circles [...], related [{type, uri}] (the one at ``uri`` is this person's ``type``), and an optional uid.
+    CRLF line ends, folded at 75 octets."""
     out: list[str] = []
     for person in people:
         given, family = person.get("given_name") or "", person.get("family_name") or ""
@@ -330,6 +378,7 @@ def write_vcards(people: Iterable[Mapping[str, Any]]) -> str:
         if person.get("photo_url"):
             lines.append(f"PHOTO:{person['photo_url']}")
         lines.extend(_identity_lines(person.get("identities") or (), iter(range(1, 10_000))))
+        lines.extend(_related_lines(person.get("related") or ()))
         for note in person.get("notes") or ():
             lines.append(f"NOTE:{escape(str(note))}")
         if person.get("circles"):

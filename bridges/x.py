@@ -7,7 +7,10 @@ Rules kept:
   as the address) that a later sync or lookup can name. ``userLink`` is trusted only on twitter.com or x.com.
 - The owner comes from ``account.js``; without it, from the one id present in every one-to-one conversation.
   A message the owner sent was initiated by the owner; group messages have no recipient, so their participants
-  are every member seen in the conversation except the owner.
+  are every member seen in the conversation except the owner: worked out once per conversation and shared by
+  its messages, so that the drafts grow with the file, not with members times messages. A "group" of more than
+  MAX_GROUP members is no conversation among people one knows (X caps groups far lower): it is reported and
+  left out.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from bridges.live import CAP, Clock, Cursor, LiveError, Page, RateLimited, Revok
 from bridges.oauth import OAuthTokens, refresh_tokens
 
 __all__ = [
+    "MAX_GROUP",
     "X_API",
     "X_AUTHORIZE",
     "X_SCOPES",
@@ -58,6 +62,7 @@ __all__ = [
 _FILE = re.compile(
     r"^(account|profile|following|follower|direct-messages|direct-messages-group)(?:-part(\d+))?\.js$", re.I
 )
+MAX_GROUP = 256
 _X_HOSTS = {"twitter.com", "www.twitter.com", "mobile.twitter.com", "x.com", "www.x.com", "mobile.x.com"}
 
 
@@ -120,7 +125,7 @@ class XBridge(Bridge):
         with Source(path) as src:
             for names in _files(src).values():
                 for name in names:
-                    if src.head(name, 256).lstrip(b"\xef\xbb\xbf \r\n\t").startswith(b"window.YTD."):
+                    if src.head_text(name, 256).lstrip(" \r\n\t").startswith("window.YTD."):
                         return True
         return False
 
@@ -227,6 +232,14 @@ def _conversations(src: Source, name: str, owner_id: str | None, *, group: bool)
             continue
         events = [e for e in conv["messages"] if isinstance(e, dict)]
         members = _members(events) if group else set()
+        if len(members) > MAX_GROUP:
+            yield Skipped(
+                file=shown,
+                line=line,
+                reason=f"a group conversation of {len(members)} members (more than {MAX_GROUP}); left out",
+            )
+            continue
+        everyone = tuple(_x(i) for i in sorted(members - {owner_id or ""}))  # senders are members already
         for event in events:
             msg = event.get("messageCreate")
             if not isinstance(msg, dict):
@@ -237,10 +250,11 @@ def _conversations(src: Source, name: str, owner_id: str | None, *, group: bool)
                 yield Skipped(file=shown, line=line, reason="a message without senderId, id or createdAt")
                 continue
             if group:
-                others = sorted((members | {sender}) - {owner_id or ""})
+                participants = everyone
             else:
                 others = sorted({sender, str(msg.get("recipientId", ""))} - {owner_id or "", ""})
-            if not others:
+                participants = tuple(_x(i) for i in others if i.isdigit())
+            if not participants:
                 yield Skipped(file=shown, line=line, reason=f"message {msg['id']}: no one but the owner")
                 continue
             initiated = "unknown" if owner_id is None else ("owner" if sender == owner_id else "them")
@@ -249,7 +263,7 @@ def _conversations(src: Source, name: str, owner_id: str | None, *, group: bool)
                 occurred_at=when,
                 channel="message",
                 initiated_by=initiated,  # type: ignore[arg-type]
-                participants=tuple(_x(i) for i in others if i.isdigit()),
+                participants=participants,
                 summary=truncate(str(msg.get("text", ""))),
             )
 

@@ -14,6 +14,7 @@ from federation.urls import AS_CONTEXT
 __all__ = [
     "accept",
     "block",
+    "delete",
     "follow",
     "move",
     "offer_relationship",
@@ -55,6 +56,10 @@ def undo(activity_id: str, actor: str, undone: dict[str, Any], *, to: str | None
 
 def block(activity_id: str, actor: str, target: str) -> dict[str, Any]:
     return _base(activity_id, "Block", actor, target, to=[target])
+
+
+def delete(activity_id: str, actor: str, obj: str, *, to: list[str]) -> dict[str, Any]:
+    return _base(activity_id, "Delete", actor, obj, to=to)
 
 
 def update(activity_id: str, actor: str, obj: dict[str, Any], *, to: list[str]) -> dict[str, Any]:

@@ -8,34 +8,47 @@ Rules kept (docs/ARCHITECTURE.md §5, Mastodon's delivery worker as the referenc
   ``delivery_days``; 4xx answers other than 401/408/429 are final.
 - A circuit breaker per host: after consecutive failures no attempt is made until the back-off has passed; a
   host failing for ``delivery_days`` is dead-lettered, probed now and then, and resumed when it answers.
+- Side by side, with per-host limits (federation/pump.py): at most ``PER_HOST`` requests in flight to any one
+  host and ``concurrency`` in all; a row that finishes frees its slot at once. A host that hangs until the
+  fetch timeout holds its own slots, never another host's deliveries (a batch used to wait for its slowest).
+- ``Retry-After`` on a 429 or 503 is honoured, capped at ``RETRY_AFTER_MAX``: the delivery is not retried,
+  and the host's circuit stays open, before the time it names (or the back-off, if that is later).
+- Each delivery is signed with the key of the account whose outbox it is in (``keys``).
 - Double knock (HTTP-SIGNATURES.md §7, protocol.wire.knock_order): the scheme remembered for the host first,
   else RFC 9421 towards Kith peers and cavage towards everyone else; after a 401/403 the other one, once; the
   scheme that worked is remembered. Failures that are ours (a bug, not the peer) are retried but never count
   against the peer's breaker.
+- Checked again at send time (``prepare``, federation/service.py): blocks, and for a card or profile Update
+  what the recipient may see now, rendered afresh; a delivery that must not go any more is withdrawn, never
+  sent with a body made for an earlier decision. Deliveries to one inbox claimed together go in outbox order.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from federation.errors import FetchBlocked, FetchError
 from federation.fetch import FetchResponse, GuardedClient
+from federation.ports import FederationStore
+from federation.pump import Busy, Pump
 from federation.signing import Scheme, make_signer
-from federation.store import DeliveryRow, FederationStore, HostRow
+from federation.values import DeliveryRow, HostRow
 from protocol.wire import knock_order, retry_with_other_scheme
 
 __all__ = [
     "BREAKER_AFTER",
+    "PER_HOST",
     "PROBE_EVERY",
     "DeliveryLoop",
+    "KeyFor",
     "Outcome",
+    "Withdrawn",
     "backoff",
 ]
 
@@ -43,12 +56,27 @@ _log = logging.getLogger("kith.federation.delivery")
 
 BREAKER_AFTER = 3  # consecutive failures before a host's circuit opens
 PROBE_EVERY = 6 * 3600.0  # how often a dead-lettered host is probed
+PER_HOST = 8  # requests in flight to one host at most (the guarded client's connections per host)
+_PROBE_CHECK = 60.0  # seconds between two looks for dead hosts due a probe, while the loop runs
 _RETRYABLE_4XX = frozenset({401, 408, 429})
+
+
+#: The key an account's deliveries are signed with: account name -> (key id, private key).
+KeyFor = Callable[[str], Awaitable[tuple[str, rsa.RSAPrivateKey]]]
 
 
 def backoff(attempt: int, rng: random.Random) -> float:
     """Seconds before retry number ``attempt`` (1-based): n⁴ + 15 + up to 10·(n+1) s of jitter."""
     return attempt**4 + 15 + rng.random() * 10 * (attempt + 1)
+
+
+class Withdrawn(Exception):
+    """Raised by the send-time check: this delivery must not go (a block, a withdrawn disclosure, a newer
+    version queued after it). It ends in state ``withdrawn`` with the reason; nothing is sent."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -59,6 +87,15 @@ class Outcome:
     error: str | None
     scheme: Scheme | None
     host_up: bool
+    withdrawn: bool = False
+    retry_after: float | None = None  # what a 429/503 asked for, capped (federation/fetch.py)
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    row: DeliveryRow
+    host: HostRow | None  # the host's breaker and scheme as they were at the claim
+    kith: bool
 
 
 class DeliveryLoop:
@@ -67,27 +104,53 @@ class DeliveryLoop:
         *,
         store: FederationStore,
         client: GuardedClient,
-        key_id: str,
-        private_key: rsa.RSAPrivateKey,
+        keys: KeyFor,
         clock: Callable[[], float],
         delivery_days: int,
         rng: random.Random | None = None,
         concurrency: int = 64,
+        prepare: Callable[[DeliveryRow], Awaitable[str]] | None = None,
+        prefetch: Callable[[list[DeliveryRow]], Awaitable[None]] | None = None,
+        per_host: int = PER_HOST,
+        worker: str = "main",
     ) -> None:
         self.store = store
         self.client = client
-        self.key_id = key_id
-        self.private_key = private_key
+        self.keys = keys
+        self.worker = worker  # stamped on the rows it claims (FederationStore.register_worker)
         self.clock = clock
         self.max_age = delivery_days * 86400.0
         self.rng = rng or random.Random()
         self.concurrency = concurrency
-        self.wake = asyncio.Event()
+        self.prepare = prepare  # the body to send now, or Withdrawn
+        self.prefetch = prefetch  # what ``prepare`` will ask about a claimed batch, read in one go
         self.sign_seconds = 0.0  # time spent signing (the fan-out benchmark reports its share)
         self.sent = 0
+        # Rows the pump holds are skipped by its claims whatever their lock says, and a restart releases every
+        # lock (store.release_locks): the lock only has to outlast the longest a held row may wait and run.
+        self.lock_seconds = 3600 + 4 * client.policy.total_timeout
+        self._next_probe_check = float("-inf")
+        # hosts whose circuit opened after the pump claimed their rows: those rows go back unattempted
+        self._open_until: dict[str, float] = {}
+        self._pump: Pump[_Job] = Pump(
+            name="delivery",
+            claim=self._claim,
+            run=self._deliver,
+            ident=lambda job: job.row.id,
+            host=lambda job: job.row.host,
+            # what is addressed to one recipient goes one at a time, in outbox order (Undo{Follow},
+            # Reject{Follow}, then Block; card versions); fan-outs to shared inboxes go side by side
+            lane=lambda job: (job.row.inbox, job.row.actor_id) if job.row.actor_id else job.row.id,
+            total=concurrency,
+            per_host=per_host,
+            log=_log,
+        )
+        self.wake = self._pump.wake  # Federation.send sets it when it queues something
 
-    def _signer(self, scheme: Scheme) -> Callable[..., dict[str, str]]:
-        inner = make_signer(key_id=self.key_id, private_key=self.private_key, clock=self.clock, scheme=scheme)
+    def _signer(
+        self, key_id: str, private_key: rsa.RSAPrivateKey, scheme: Scheme
+    ) -> Callable[..., dict[str, str]]:
+        inner = make_signer(key_id=key_id, private_key=private_key, clock=self.clock, scheme=scheme)
 
         def timed(*args: object) -> dict[str, str]:
             t0 = time.perf_counter()
@@ -99,46 +162,83 @@ class DeliveryLoop:
         return timed
 
     async def run_once(self, *, limit: int = 512) -> int:
-        """Attempt every due delivery once (up to ``limit``); return how many were attempted."""
+        """Attempt every due delivery once (up to ``limit``), side by side within the limits, and return when
+        all of them are done; how many were attempted."""
+        self._next_probe_check = float("-inf")
+        return await self._pump.drain(limit)
+
+    async def _claim(self, room: int, busy: Busy) -> list[_Job]:
         now = self.clock()
-        await self._probe_dead_hosts(now)
-        rows = await self.store.claim_deliveries(now, limit=limit)
-        if not rows:
-            return 0
+        if now >= self._next_probe_check:
+            self._next_probe_check = now + _PROBE_CHECK
+            await self._probe_dead_hosts(now)
+        rows = await self.store.claim_deliveries(
+            now,
+            worker=self.worker,
+            limit=room,
+            lock_seconds=self.lock_seconds,
+            per_host=busy.backlog,
+            busy_hosts=busy.hosts,
+            busy_ids=[i for i in busy.ids if isinstance(i, int)],
+        )
         hosts: dict[str, HostRow | None] = {}
         kith_hosts: set[str] = set()
         for host in {r.host for r in rows}:
             hosts[host] = await self.store.host(host)
             if await self.store.kith_actors_on(host):
                 kith_hosts.add(host)
-        sem = asyncio.Semaphore(self.concurrency)
+        if self.prefetch is not None and rows:
+            await self.prefetch(rows)  # what the send-time checks will ask about these rows, read in one go
+        return [_Job(row=r, host=hosts[r.host], kith=r.host in kith_hosts) for r in rows]
 
-        async def one(row: DeliveryRow) -> None:
-            async with sem:
-                try:
-                    outcome = await self._attempt(row, hosts[row.host], kith=row.host in kith_hosts)
-                except Exception as exc:  # a fault of ours: logged and retried like a failure, never stuck
-                    _log.exception("delivery %s to %s failed", row.activity_id, row.inbox)
-                    error = f"{type(exc).__name__}: {exc}"[:500]
-                    outcome = Outcome(
-                        delivered=False, retry=True, status=None, error=error, scheme=None, host_up=True
-                    )
-            await self._record(row, outcome, hosts[row.host])
+    async def _deliver(self, job: _Job, release: Callable[[], None]) -> None:
+        row = job.row
+        if self._open_until.get(row.host, float("-inf")) > self.clock():
+            # the host failed (or asked us to wait) while this row waited for a slot: back to the queue
+            release()
+            await self.store.release_deliveries([row.id])
+            return
+        try:
+            if self.prepare is not None:
+                row = replace(row, body=await self.prepare(row))
+            outcome = await self._attempt(row, job.host, kith=job.kith)
+        except Withdrawn as exc:
+            outcome = Outcome(
+                delivered=False,
+                retry=False,
+                status=None,
+                error=f"withdrawn: {exc.reason}",
+                scheme=None,
+                host_up=True,
+                withdrawn=True,
+            )
+        except Exception as exc:  # a fault of ours: logged and retried like a failure, never stuck
+            _log.exception("delivery %s to %s failed", row.activity_id, row.inbox)
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            outcome = Outcome(
+                delivered=False, retry=True, status=None, error=error, scheme=None, host_up=True
+            )
+        if not outcome.host_up:
+            # the host failed: what the breaker decides must be known before its next row takes the slot
+            await self._record(row, outcome, job.host)
+            return
+        release()  # done with the peer: the next request to it starts while this outcome is written
+        await self._record(row, outcome, job.host)
 
-        await asyncio.gather(*(one(r) for r in rows))
-        return len(rows)
-
-    async def _post(self, row: DeliveryRow, scheme: Scheme) -> FetchResponse:
+    async def _post(
+        self, row: DeliveryRow, key: tuple[str, rsa.RSAPrivateKey], scheme: Scheme
+    ) -> FetchResponse:
         return await self.client.request(
             "POST",
             row.inbox,
             headers={"Content-Type": "application/activity+json", "Accept": "application/activity+json"},
             body=row.body.encode(),
-            signer=self._signer(scheme),
+            signer=self._signer(key[0], key[1], scheme),
             follow_redirects=False,
         )
 
     async def _attempt(self, row: DeliveryRow, host: HostRow | None, *, kith: bool = False) -> Outcome:
+        key = await self.keys(row.account)
         known = host.scheme if host is not None else None
         remembered: Scheme | None = (
             "rfc9421" if known == "rfc9421" else "cavage" if known == "cavage" else None
@@ -146,10 +246,10 @@ class DeliveryLoop:
         # towards a Kith peer RFC 9421 goes first (HTTP-SIGNATURES.md §7.4)
         scheme, other = knock_order(remembered=remembered, kith_peer=kith)
         try:
-            resp = await self._post(row, scheme)
+            resp = await self._post(row, key, scheme)
             if retry_with_other_scheme(resp.status):
                 # the double knock (HTTP-SIGNATURES.md §7): once with the other scheme; the winner is remembered
-                second = await self._post(row, other)
+                second = await self._post(row, key, other)
                 if 200 <= second.status < 300:
                     scheme, resp = other, second
         except FetchBlocked as exc:
@@ -177,11 +277,24 @@ class DeliveryLoop:
                 host_up=True,
             )
         return Outcome(
-            delivered=False, retry=True, status=status, error=f"{status}: {text}", scheme=None, host_up=False
+            delivered=False,
+            retry=True,
+            status=status,
+            error=f"{status}: {text}",
+            scheme=None,
+            host_up=False,
+            retry_after=resp.retry_after(self.clock()),
         )
 
     async def _record(self, row: DeliveryRow, outcome: Outcome, host: HostRow | None) -> None:
         now = self.clock()
+        if outcome.withdrawn:
+            await self.store.finish_delivery(
+                row.id, state="withdrawn", now=now, status=None, error=outcome.error
+            )
+            return
+        if outcome.delivered or outcome.host_up:
+            self._open_until.pop(row.host, None)
         if outcome.delivered:
             await self.store.finish_delivery(row.id, state="delivered", now=now, status=outcome.status)
             if host is None or host.failures or host.dead or host.scheme != outcome.scheme:
@@ -195,6 +308,8 @@ class DeliveryLoop:
                 await self.store.host_succeeded(row.host, now, None)
             return
         attempts = row.attempts + 1
+        # a peer's Retry-After: nothing is sent to it before then, whatever the back-off says
+        asked = outcome.retry_after or 0.0
         if now - row.created_at >= self.max_age:
             await self.store.finish_delivery(
                 row.id, state="dead", now=now, status=outcome.status, error=outcome.error
@@ -206,15 +321,19 @@ class DeliveryLoop:
                 now=now,
                 status=outcome.status,
                 error=outcome.error,
-                retry_at=now + backoff(attempts, self.rng),
+                retry_at=now + max(backoff(attempts, self.rng), asked),
             )
         _log.info("delivery of %s to %s failed (%s)", row.activity_id, row.inbox, outcome.error)
         if outcome.host_up:
             return  # the host answered (or the fault was ours): nothing against its breaker
         failures = (host.failures if host else 0) + 1
         open_for = backoff(failures, self.rng) if failures >= BREAKER_AFTER else 0.0
+        open_for = max(open_for, asked)  # a 429/503 speaks for the host: its other deliveries wait too
+        if open_for > 0:
+            self._open_until[row.host] = now + open_for
         dead = await self.store.host_failed(row.host, now, open_for=open_for, dead_after=self.max_age)
         if dead:
+            self._open_until[row.host] = now + PROBE_EVERY
             await self.store.host_probe_at(row.host, now + PROBE_EVERY)
 
     async def _probe_dead_hosts(self, now: float) -> None:
@@ -222,15 +341,4 @@ class DeliveryLoop:
             await self.store.requeue_probe(host, now)
 
     async def run_forever(self, idle: float = 5.0) -> None:
-        while True:
-            try:
-                n = await self.run_once()
-            except Exception:  # a bug in one cycle must not stop delivery for good; it is logged loudly
-                _log.exception("delivery cycle failed")
-                n = 0
-            if n == 0:
-                self.wake.clear()
-                try:
-                    await asyncio.wait_for(self.wake.wait(), timeout=idle)
-                except TimeoutError:
-                    pass
+        await self._pump.forever(idle)

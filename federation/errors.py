@@ -2,7 +2,8 @@
 
 KithError
 ├── LocalError
-│   └── NotFound                  an owner asked about an address or id we cannot find (404)
+│   ├── NotFound                  an owner asked about an address or id we cannot find (404)
+│   └── Gone                      the actor was deleted: nothing more is done as it (410)
 └── RemoteError
     ├── FetchError                an outbound request failed (502 at the edge)
     │   ├── FetchBlocked              the address is private/special, the scheme is not allowed,
@@ -13,7 +14,8 @@ KithError
     │   ├── FetchContentType          the answer is not the type we asked for
     │   └── FetchBudgetExceeded       one activity caused more fetches than allowed
     ├── Blocked                   the actor or its domain is blocked (403; missing and forbidden alike)
-    └── RateLimited               a peer host sends faster than we take (503 with ``retry_after``)
+    ├── RateLimited               a peer host sends faster than we take (503 with ``retry_after``)
+    └── UnsupportedMedia          an inbox POST that is not ActivityStreams JSON (415)
 """
 
 from __future__ import annotations
@@ -29,13 +31,19 @@ __all__ = [
     "FetchStatus",
     "FetchTimeout",
     "FetchTooLarge",
+    "Gone",
     "NotFound",
     "RateLimited",
+    "UnsupportedMedia",
 ]
 
 
 class NotFound(LocalError):
     status_hint = 404
+
+
+class Gone(LocalError):
+    status_hint = 410
 
 
 class FetchError(RemoteError):
@@ -79,3 +87,7 @@ class RateLimited(RemoteError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class UnsupportedMedia(RemoteError):
+    status_hint = 415

@@ -12,15 +12,18 @@ Rules it keeps:
 - Timeouts: 5 s connect, ``fetch_timeout`` (30 s) total, so a peer dribbling bytes is cut off.
 - Bodies are read while streaming and abandoned past 1 MiB; at most 3 redirects, each checked again; the
   content type is checked against what the caller accepts; a :class:`FetchBudget` bounds fetches per activity.
+- A 429 or 503 says when to come back (``Retry-After``): :meth:`FetchResponse.retry_after` reads it, capped at
+  ``RETRY_AFTER_MAX``, and :class:`FetchStatus` carries it to whoever schedules the retry (delivery, inbox).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
@@ -36,20 +39,27 @@ from federation.errors import (
     FetchTimeout,
     FetchTooLarge,
 )
-from protocol.errors import MalformedInput, TooLarge
+from protocol.errors import MalformedInput, SignatureError, TooLarge
 from protocol.jsonld import MAX_DOCUMENT_BYTES, parse_json
+from protocol.wire import parse_http_date
+
+if TYPE_CHECKING:
+    from federation.ports import FederationSettings
 
 __all__ = [
     "ACCEPT_ACTIVITY",
     "ACTIVITY_TYPES",
     "JRD_TYPES",
+    "RETRY_AFTER_MAX",
     "FetchBudget",
     "FetchPolicy",
     "FetchResponse",
     "GuardedClient",
     "GuardedResolver",
+    "LocalOrigin",
     "Signer",
     "address_allowed",
+    "retry_after",
 ]
 
 _IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -65,6 +75,35 @@ ACCEPT_ACTIVITY = (
 Signer = Callable[[str, str, Mapping[str, str], bytes | None], Mapping[str, str]]
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+#: The longest a peer's Retry-After is honoured (seconds): beyond it the usual back-off decides, so that a peer
+#: cannot park our deliveries past their dead-letter age with one header.
+RETRY_AFTER_MAX = 6 * 3600.0
+_RETRY_STATUSES = frozenset({429, 503})
+
+
+def retry_after(status: int, headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds a 429/503 answer asks us to wait (``Retry-After``: delta-seconds or an HTTP date), at most
+    RETRY_AFTER_MAX; None when the answer names no usable time. A date is measured against the answer's own
+    ``Date`` when it has one, so that neither clock's error counts."""
+    if status not in _RETRY_STATUSES:
+        return None
+    value = headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    if value.isascii() and value.isdigit():
+        seconds = float(int(value[:12]))
+    else:
+        try:
+            when = parse_http_date(value)
+        except (MalformedInput, SignatureError, ValueError):
+            return None
+        try:
+            base = float(parse_http_date(headers.get("Date", "").strip()))
+        except (MalformedInput, SignatureError, ValueError):
+            base = now
+        seconds = when - base
+    return min(max(seconds, 0.0), RETRY_AFTER_MAX)
 
 
 def _embedded_v4(ip: _IPAddress) -> ipaddress.IPv4Address | None:
@@ -105,12 +144,13 @@ class FetchPolicy:
     user_agent: str = "Kith/0.1 (+https://w3id.org/kith)"
 
     @classmethod
-    def from_config(cls, config: Any) -> FetchPolicy:
-        fed = config.federation
+    def from_settings(cls, settings: FederationSettings) -> FetchPolicy:
         return cls(
-            allow_networks=tuple(ipaddress.ip_network(c, strict=False) for c in fed.allow_private_networks),
-            allow_http=bool(fed.allow_http),
-            total_timeout=float(fed.fetch_timeout),
+            allow_networks=tuple(
+                ipaddress.ip_network(c, strict=False) for c in settings.allow_private_networks
+            ),
+            allow_http=bool(settings.allow_http),
+            total_timeout=float(settings.fetch_timeout),
         )
 
 
@@ -155,6 +195,10 @@ class FetchResponse:
     body: bytes
     content_type: str = ""
 
+    def retry_after(self, now: float) -> float | None:
+        """See :func:`retry_after`."""
+        return retry_after(self.status, self.headers, now)
+
     def json_object(self) -> dict[str, Any]:
         try:
             return parse_json(self.body)
@@ -162,8 +206,22 @@ class FetchResponse:
             raise FetchError(f"{self.url} answered with unusable JSON: {exc.message}") from None
 
 
+class LocalOrigin(Protocol):
+    """This server's own origin, served without the network (federation/local.py)."""
+
+    def owns(self, url: str) -> bool: ...
+
+    def request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
+    ) -> Awaitable[FetchResponse]: ...
+
+
 class GuardedClient:
-    """One aiohttp session behind the guards. Create inside a running loop; ``await close()`` when done."""
+    """One aiohttp session behind the guards. Create inside a running loop; ``await close()`` when done.
+
+    ``local``: requests for this server's own origin go to it, not to the network (the federation runtime
+    sets it, federation/local.py): the guards are for other servers; the checks of what is asked are the
+    routes' own, the same either way."""
 
     def __init__(self, policy: FetchPolicy, *, resolver: AbstractResolver | None = None) -> None:
         self.policy = policy
@@ -183,6 +241,7 @@ class GuardedClient:
             headers={"User-Agent": policy.user_agent},
         )
         self.requests_made = 0
+        self.local: LocalOrigin | None = None
 
     async def close(self) -> None:
         await self._session.close()
@@ -227,6 +286,10 @@ class GuardedClient:
         redirects = 0
         current = url
         while True:
+            if self.local is not None and self.local.owns(current):
+                return await self._local(
+                    self.local, method, current, headers, body, accept_types, budget, signer
+                )
             self.check_url(current)
             if budget is not None:
                 budget.take(current)
@@ -264,6 +327,31 @@ class GuardedClient:
                         f"{', '.join(accept_types)}"
                     )
             return resp
+
+    async def _local(
+        self,
+        local: LocalOrigin,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        body: bytes | None,
+        accept_types: tuple[str, ...] | None,
+        budget: FetchBudget | None,
+        signer: Signer | None,
+    ) -> FetchResponse:
+        """A request for our own origin, answered in-process (signed and budgeted like any other)."""
+        if budget is not None:
+            budget.take(url)
+        hdrs: dict[str, str] = dict(headers or {})
+        if signer is not None:
+            hdrs.update(signer(method, url, hdrs, body))
+        self.requests_made += 1
+        resp = await local.request(method, url, hdrs, body)
+        if accept_types is not None and 200 <= resp.status < 300:
+            media = resp.content_type.split(";")[0].strip().lower()
+            if media not in accept_types:
+                raise FetchContentType(f"{url} answered {media or 'no content type'}")
+        return resp
 
     async def _one(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> FetchResponse:
         async with self._session.request(
@@ -307,5 +395,11 @@ class GuardedClient:
             "GET", url, headers={"Accept": accept}, accept_types=accept_types, budget=budget, signer=signer
         )
         if not 200 <= resp.status < 300:
-            raise FetchStatus(f"{resp.url} answered {resp.status}", status=resp.status)
+            wait = resp.retry_after(time.time())
+            raise FetchStatus(
+                f"{resp.url} answered {resp.status}"
+                + (f"; it asks to retry in {wait:.0f} s" if wait else ""),
+                status=resp.status,
+                retry_after=wait,
+            )
         return resp.url, resp.json_object()

@@ -8,7 +8,8 @@
   it; the offerer may withdraw with ``Undo {Offer}``.
 - Ending: either end sends ``Update`` of the relationship with ``status: "ended"``, signed by the sender alone.
 - Cards: an ``Update`` of a ``ProfileCard`` signed by its owner, rendered with only the fields the recipient's
-  circles may see, sent to each allowed peer's personal inbox (never a shared inbox, never public).
+  circles may see, sent to each allowed peer's personal inbox (never a shared inbox, never public): in
+  federation/cards.py, which shares this module's helpers for signing as the owner.
 Records are built and read by protocol/records.py and protocol/serialize.py (the one place JSON-LD names are
 mapped); proofs are made and checked by protocol/proofs.py, and a proof counts only by a key the owner's actor
 lists. Kith-only activities go only to actors that name the Kith protocol (FEP-844e).
@@ -16,8 +17,7 @@ lists. Kith-only activities go only to actors that name the Kith protocol (FEP-8
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -29,50 +29,61 @@ from federation.ports import RemoteActor
 from federation.store import OfferRow
 from protocol import proofs
 from protocol.errors import InvalidRecord, MalformedInput, OriginMismatch, ProofError
-from protocol.records import ProfileCard, Relationship
+from protocol.records import Relationship
 from protocol.serialize import KITH_CONTEXT, from_jsonld, to_jsonld
 from protocol.vocab import relationship_term
 
 if TYPE_CHECKING:
-    from federation.service import Federation
+    from federation.service import AccountFederation
 
 __all__ = [
     "accept_offer",
-    "card_received",
     "connect",
     "end",
+    "kith_activity",
+    "now_of",
     "offer_answered",
     "offer_received",
-    "publish_card",
+    "our_keys",
+    "owner_keys",
     "reject_offer",
     "relationship_updated",
-    "render_card",
+    "settle_offer",
+    "sign_as_owner",
     "undo_received",
 ]
 
 
-def _now(fed: Federation) -> datetime:
+#: ``fed_offers.rel_type`` of a membership, which federation/org.py handles (its MEMBERSHIP).
+_MEMBERSHIP = "member"
+
+
+def now_of(fed: AccountFederation) -> datetime:
+    """The federation clock's time (tests pass a fake one)."""
     return datetime.fromtimestamp(fed.clock(), UTC)
 
 
-def _owner_keys(actor: RemoteActor) -> proofs.OwnerKeys:
+def owner_keys(actor: RemoteActor) -> proofs.OwnerKeys:
+    """The Ed25519 keys ``actor`` lists (assertionMethod): the only keys that may sign its Kith records."""
     if not actor.multikeys:
         raise ProofError(f"{actor.id} lists no assertionMethod key; it cannot sign Kith records")
     return proofs.OwnerKeys.from_multikeys(actor.id, dict(actor.multikeys))
 
 
-def _our_keys(fed: Federation) -> proofs.OwnerKeys:
+def our_keys(fed: AccountFederation) -> proofs.OwnerKeys:
+    """The account's own Ed25519 key, as the owner a signed record's proofs are checked against."""
     return proofs.OwnerKeys(
-        owner=fed.urls.owner, keys={fed.urls.owner_multikey: fed.keys.owner_ed25519.public_key()}
+        owner=fed.urls.owner, keys={fed.urls.owner_multikey: fed.keys.ed25519.public_key()}
     )
 
 
-def _sign(fed: Federation, document: Mapping[str, Any]) -> dict[str, Any]:
+def sign_as_owner(fed: AccountFederation, document: Mapping[str, Any]) -> dict[str, Any]:
+    """``document`` with a proof by our owner's Ed25519 key (eddsa-jcs-2022)."""
     return proofs.sign(
         document,
-        private_key=fed.keys.owner_ed25519,
+        private_key=fed.keys.ed25519,
         verification_method=fed.urls.owner_multikey,
-        created=_now(fed),
+        created=now_of(fed),
     )
 
 
@@ -93,7 +104,8 @@ def _relationship(value: Any) -> Relationship:
     return record
 
 
-def _kith_activity(activity: dict[str, Any]) -> dict[str, Any]:
+def kith_activity(activity: dict[str, Any]) -> dict[str, Any]:
+    """An activity carrying a Kith record: the Kith context, so that its record's terms are defined."""
     activity["@context"] = list(KITH_CONTEXT)
     return activity
 
@@ -102,7 +114,12 @@ def _kith_activity(activity: dict[str, Any]) -> dict[str, Any]:
 
 
 async def connect(
-    fed: Federation, address: str, rel_type: str, *, how_we_met: str | None = None, since: str | None = None
+    fed: AccountFederation,
+    address: str,
+    rel_type: str,
+    *,
+    how_we_met: str | None = None,
+    since: str | None = None,
 ) -> OfferRow:
     term = relationship_term(rel_type)  # InvalidRecord names the known types
     if not term.mutual:
@@ -115,11 +132,12 @@ async def connect(
         since_date = date.fromisoformat(since) if since else None
     except ValueError:
         raise InvalidRecord(f"since must be a date like 2024-05-01, got {since!r}", field="since") from None
-    actor = await fed.actors.resolve(address, source="offer")
+    actor = await fed.actors.resolve(address, source="fetch")
     if not actor.is_kith:
         raise NotFound(f"{actor.id} is not a Kith node; follow it instead (kith follow {address})")
-    if await fed.store.is_blocked(actor.id):
+    if await fed.blocks.refuses_actor(actor):
         raise NotFound(f"{actor.id} is blocked; unblock it first")
+    actor = await fed.actors.get(actor.id, source="offer")  # just fetched: now a person in the graph
     for pending in await fed.store.offers(["offered"]):
         if pending.direction == "out" and pending.actor_id == actor.id and pending.rel_type == term.name:
             return pending  # asking twice is asking once
@@ -132,7 +150,7 @@ async def connect(
         since=since_date,
         how_we_met=how_we_met,
     )
-    signed = _sign(fed, to_jsonld(record))
+    signed = sign_as_owner(fed, to_jsonld(record))
     offer_id = fed.new_id()
     await fed.store.add_offer(
         offer_id=offer_id,
@@ -142,53 +160,71 @@ async def connect(
         record=signed,
         now=fed.clock(),
     )
-    offer = _kith_activity(act.offer_relationship(offer_id, fed.urls.owner, signed, to=actor.id))
-    await fed.send(offer, [actor.inbox])
+    offer = kith_activity(act.offer_relationship(offer_id, fed.urls.owner, signed, to=actor.id))
+    await fed.send(offer, [actor.inbox], recipient=actor.id)
     row = await fed.store.offer(offer_id)
     assert row is not None
     return row
 
 
-async def accept_offer(fed: Federation, offer: OfferRow) -> dict[str, Any]:
+async def accept_offer(fed: AccountFederation, offer: OfferRow) -> dict[str, Any]:
     """Our owner accepts an incoming offer: add our proof, store, tell the graph, answer with the record."""
+    if offer.rel_type == _MEMBERSHIP:  # a request to join an organisation (federation/org.py)
+        from federation import org
+
+        return await org.accept(fed, offer)
     if offer.direction != "in" or offer.state != "offered":
         raise NotFound(f"no pending offer {offer.offer_id}")
     actor = await fed.actors.get(offer.actor_id, source="offer")
-    final = _sign(fed, offer.record)
-    proofs.verify_all(final, owners=[_owner_keys(actor), _our_keys(fed)], now=_now(fed))
+    final = sign_as_owner(fed, offer.record)
+    proofs.verify_all(final, owners=[owner_keys(actor), our_keys(fed)], now=now_of(fed))
     await fed.store.set_offer_state(offer.offer_id, "accepted", fed.clock(), final=final)
     await fed.graph.relationship_confirmed(actor.id, final)
     answered = {"id": offer.offer_id, "type": "Offer", "actor": actor.id}
     reply = act.accept(fed.new_id(), fed.urls.owner, answered, to=actor.id, result=final)
-    await fed.send(_kith_activity(reply), [actor.inbox])
+    await fed.send(kith_activity(reply), [actor.inbox], recipient=actor.id)
     return final
 
 
-async def reject_offer(fed: Federation, offer: OfferRow) -> None:
+async def reject_offer(fed: AccountFederation, offer: OfferRow) -> None:
+    if offer.rel_type == _MEMBERSHIP:  # a request to join an organisation (federation/org.py)
+        from federation import org
+
+        await org.reject(fed, offer)
+        return
     if offer.direction != "in" or offer.state != "offered":
         raise NotFound(f"no pending offer {offer.offer_id}")
-    actor = await fed.actors.get(offer.actor_id, source="offer")
+    actor = await fed.actors.get(offer.actor_id, source="fetch")  # refused: not a person for that
     await fed.store.set_offer_state(offer.offer_id, "rejected", fed.clock())
     answered = {"id": offer.offer_id, "type": "Offer", "actor": actor.id}
-    await fed.send(act.reject(fed.new_id(), fed.urls.owner, answered, to=actor.id), [actor.inbox])
+    reply = act.reject(fed.new_id(), fed.urls.owner, answered, to=actor.id)
+    await fed.send(reply, [actor.inbox], recipient=actor.id)
 
 
-async def end(fed: Federation, offer: OfferRow) -> None:
+async def end(fed: AccountFederation, offer: OfferRow) -> None:
     """End a confirmed relationship: ``Update`` of the record with ``status: "ended"``, signed by us alone."""
+    if offer.rel_type == _MEMBERSHIP:  # a membership ends by leaving or removal (federation/org.py)
+        from federation import org
+
+        if offer.direction == "out":
+            await org.leave(fed, offer.actor_id)
+        else:
+            await org.remove(fed, offer.actor_id)
+        return
     if offer.state != "accepted" or offer.final is None:
         raise NotFound(f"no confirmed relationship for {offer.offer_id}")
     actor = await fed.actors.get(offer.actor_id, source="peer")
-    ended = _sign(fed, to_jsonld(replace(_relationship(offer.final), status="ended", proofs=())))
+    ended = sign_as_owner(fed, to_jsonld(replace(_relationship(offer.final), status="ended", proofs=())))
     await fed.store.set_offer_state(offer.offer_id, "ended", fed.clock())
     await fed.graph.relationship_revoked(actor.id, ended["id"])
     update = act.update(fed.new_id(), fed.urls.owner, ended, to=[actor.id])
-    await fed.send(update, [actor.inbox])
+    await fed.send(update, [actor.inbox], recipient=actor.id)
 
 
 # ---- what peers send us ------------------------------------------------------------------------------
 
 
-async def offer_received(fed: Federation, actor_id: str, activity: dict[str, Any]) -> None:
+async def offer_received(fed: AccountFederation, actor_id: str, activity: dict[str, Any]) -> None:
     raw = activity.get("object")
     record = _relationship(raw)
     assert isinstance(raw, dict)
@@ -196,8 +232,9 @@ async def offer_received(fed: Federation, actor_id: str, activity: dict[str, Any
         raise OriginMismatch("an offered Relationship must be from the offering actor to our owner")
     if not record.mutual or record.status != "active":
         raise MalformedInput("only an active, mutual relationship can be offered")
-    actor = await fed.actors.get(actor_id, source="offer", budget=FetchBudget(remaining=3))
-    proofs.verify(raw, owner=_owner_keys(actor), now=_now(fed))
+    # an offer not yet accepted is not a dealing with its sender: no person until the owner accepts it
+    actor = await fed.actors.get(actor_id, source="fetch", budget=FetchBudget(remaining=3))
+    proofs.verify(raw, owner=owner_keys(actor), now=now_of(fed))
     await fed.store.add_offer(
         offer_id=activity["id"],
         direction="in",
@@ -208,26 +245,44 @@ async def offer_received(fed: Federation, actor_id: str, activity: dict[str, Any
     )
 
 
-async def offer_answered(
-    fed: Federation, offer: OfferRow, activity: dict[str, Any], *, accepted: bool
-) -> None:
+async def settle_offer(
+    fed: AccountFederation,
+    offer: OfferRow,
+    activity: dict[str, Any],
+    *,
+    accepted: bool,
+    check: Callable[[Any], object],
+    what: str,
+) -> tuple[RemoteActor, dict[str, Any]] | None:
+    """Our offer answered (a relationship, or an organisation's membership: ``check`` reads the kind, ``what``
+    names it in errors). A rejection is recorded; an acceptance must carry back exactly what we offered,
+    signed by both ends, and is stored. Returns the other end and the final record when it was accepted."""
     if offer.state != "offered":
-        return
+        return None
     if not accepted:
         await fed.store.set_offer_state(offer.offer_id, "rejected", fed.clock())
-        return
+        return None
     final = activity.get("result")
-    _relationship(final)
+    check(final)
     assert isinstance(final, dict)
     if _unsigned(final) != _unsigned(offer.record):
-        raise ProofError("the accepted record differs from the one we offered")
+        raise ProofError(f"the accepted {what} differs from the one we offered")
     actor = await fed.actors.get(offer.actor_id, source="peer", budget=FetchBudget(remaining=3))
-    proofs.verify_all(final, owners=[_our_keys(fed), _owner_keys(actor)], now=_now(fed))
+    proofs.verify_all(final, owners=[our_keys(fed), owner_keys(actor)], now=now_of(fed))
     await fed.store.set_offer_state(offer.offer_id, "accepted", fed.clock(), final=final)
-    await fed.graph.relationship_confirmed(actor.id, final)
+    return actor, final
 
 
-async def undo_received(fed: Federation, actor_id: str, object_id: str) -> None:
+async def offer_answered(
+    fed: AccountFederation, offer: OfferRow, activity: dict[str, Any], *, accepted: bool
+) -> None:
+    settled = await settle_offer(fed, offer, activity, accepted=accepted, check=_relationship, what="record")
+    if settled is not None:
+        actor, final = settled
+        await fed.graph.relationship_confirmed(actor.id, final)
+
+
+async def undo_received(fed: AccountFederation, actor_id: str, object_id: str) -> None:
     """``Undo {Offer}``: the offerer withdrew before an answer."""
     offer = await fed.store.offer(object_id)
     if (
@@ -239,7 +294,7 @@ async def undo_received(fed: Federation, actor_id: str, object_id: str) -> None:
         await fed.store.set_offer_state(offer.offer_id, "revoked", fed.clock())
 
 
-async def relationship_updated(fed: Federation, actor_id: str, raw: dict[str, Any]) -> None:
+async def relationship_updated(fed: AccountFederation, actor_id: str, raw: dict[str, Any]) -> None:
     """The other end ended a relationship we share (an ``Update`` with ``status: "ended"``)."""
     record = _relationship(raw)
     if actor_id not in (record.subject, record.object) or fed.urls.owner not in (
@@ -255,68 +310,6 @@ async def relationship_updated(fed: Federation, actor_id: str, raw: dict[str, An
     if _unsigned(offer.final) | {"status": "ended"} != _unsigned(raw):
         raise ProofError("the ended record is not the relationship we share")
     actor = await fed.actors.get(actor_id, source="peer", budget=FetchBudget(remaining=3))
-    proofs.verify(raw, owner=_owner_keys(actor), now=_now(fed))
+    proofs.verify(raw, owner=owner_keys(actor), now=now_of(fed))
     await fed.store.set_offer_state(offer.offer_id, "ended", fed.clock())
     await fed.graph.relationship_revoked(actor_id, record.id)
-
-
-async def card_received(fed: Federation, actor_id: str, card: dict[str, Any]) -> None:
-    try:
-        parsed = from_jsonld(card)
-    except InvalidRecord as exc:
-        raise MalformedInput(f"invalid ProfileCard: {exc.message}", field=exc.field) from None
-    if not isinstance(parsed, ProfileCard) or parsed.owner != actor_id:
-        raise OriginMismatch("a ProfileCard is accepted only from the actor it describes")
-    if parsed.disclosure:
-        raise MalformedInput("a card with disclosure rules must never leave its owner's node")
-    actor = await fed.actors.get(actor_id, source="peer", budget=FetchBudget(remaining=3))
-    proofs.verify(card, owner=_owner_keys(actor), now=_now(fed))
-    fields = {k: v for k, v in card.items() if k not in ("@context", "id", "type", "attributedTo", "proof")}
-    await fed.graph.card_received(actor_id, fields)
-
-
-# ---- sending our card --------------------------------------------------------------------------------
-
-
-def render_card(fed: Federation, fields: Mapping[str, Any]) -> dict[str, Any]:
-    """The owner's card as one peer may see it (``fields`` from GraphPort.card_for), signed by the owner."""
-    shown = {k: v for k, v in fields.items() if k not in ("@context", "id", "type", "attributedTo", "proof")}
-    card = {
-        "@context": list(KITH_CONTEXT),
-        "id": fed.urls.owner + "/card",
-        "type": "ProfileCard",
-        "attributedTo": fed.urls.owner,
-        "updated": _now(fed).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        **shown,
-    }
-    return _sign(fed, to_jsonld(from_jsonld(card)))  # read back first: only a valid card is signed
-
-
-async def publish_card(fed: Federation) -> int:
-    """Send the owner's card to every Kith peer allowed to see some of it, each getting only their share, to
-    their personal inbox. Peers with the same share get the same activity. Returns the number of peers."""
-    groups: dict[str, tuple[dict[str, Any], list[str]]] = {}
-    count = 0
-    peers = list(await fed.graph.peers_allowed_to_see_card())
-    known = await fed.store.actors(peers)
-    blocked_by = await fed.store.blocked_by()
-    for peer in peers:
-        # the graph may name other identities of the same people (acct:, e-mail): only known actors get cards
-        cached = known.get(peer)
-        if cached is None or cached.gone or not cached.actor.is_kith:
-            continue
-        if peer in blocked_by or await fed.store.is_blocked(peer):
-            continue
-        fields = await fed.graph.card_for(peer)
-        if not fields:
-            continue
-        key = json.dumps(fields, sort_keys=True)
-        groups.setdefault(key, (dict(fields), []))[1].append(cached.actor.inbox)
-        count += 1
-    for fields, inboxes in groups.values():
-        signed = render_card(fed, fields)
-        # addressed to no one in to/cc: each inbox gets it directly, and nothing marks it public
-        activity = _kith_activity(act.update(fed.new_id(), fed.urls.owner, signed, to=[]))
-        activity.pop("to")
-        await fed.send(activity, inboxes)
-    return count

@@ -4,40 +4,54 @@ Rules kept:
 - An actor document is trusted only for its own origin: its ``id`` must be on the origin it was fetched from
   (after redirects), and its ``publicKey`` must be on the same origin and name the actor as its owner.
 - Keys are cached in the database; a failed verification may re-fetch the key once, at most every
-  ``KEY_REFETCH_SECONDS`` per actor (key rotation without letting forged requests make us fetch at will).
+  ``KEY_REFETCH_SECONDS`` per key (key rotation without letting forged requests make us fetch at will). The
+  window is the key's own: a forged request naming one actor's key leaves every other key's rotation alone
+  (a window per host let one forgery block the rotations of a whole server).
 - Addresses (``acct:user@host``, ``user@host``, an actor URL) resolve through WebFinger; the round trip
   Mastodon does (actor -> ``preferredUsername@host`` -> same actor id) decides the ``acct`` we record.
-- Every fetch goes through the guarded client, signed by the node's Application actor, within a budget.
+- Every fetch goes through the guarded client, signed by the server's Application actor, within a budget.
+- The cache of actor documents is the server's, shared by every account (a document is public); which account's
+  graph hears of an actor is the caller's: :class:`AccountActors` is the cache as one account uses it, telling
+  that account's graph (GraphPort.remote_actor_seen) of every actor it fetches or reads.
+- Hot keys stay in memory for ``KEY_CACHE_SECONDS`` at most: another process sharing the database may have
+  learned since that an actor was deleted, or re-fetched its key.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from federation.errors import FetchError, FetchStatus, NotFound
 from federation.fetch import JRD_TYPES, FetchBudget, GuardedClient, Signer
-from federation.ports import ActorSource, GraphPort, RemoteActor
-from federation.store import FederationStore, StoredActor
+from federation.ports import ActorSource, FederationStore, GraphPort, RemoteActor
+from federation.signing import public_key
 from federation.urls import KITH_PROTOCOL
-from protocol.errors import MalformedInput, OriginMismatch
+from federation.values import StoredActor
+from protocol.addresses import normalize_acct
+from protocol.errors import InvalidRecord, MalformedInput, OriginMismatch
 
 __all__ = [
-    "HOST_REFETCH_SECONDS",
+    "KEY_CACHE_SECONDS",
     "KEY_REFETCH_SECONDS",
     "STALE_SECONDS",
+    "AccountActors",
     "RemoteActors",
+    "Witness",
     "origin",
     "parse_actor",
     "parse_address",
 ]
 
 KEY_REFETCH_SECONDS = 300.0
-HOST_REFETCH_SECONDS = 30.0
 STALE_SECONDS = 86400.0
+KEY_CACHE_SECONDS = 60.0
+#: Who hears of an actor federation fetched or read (an account's graph): (actor, source).
+Witness = Callable[[RemoteActor, ActorSource], Awaitable[None]]
 _ACTOR_TYPES = {"Person", "Organization", "Application", "Service", "Group"}
 
 
@@ -94,6 +108,10 @@ def parse_actor(doc: dict[str, Any], fetched_from: str, *, acct: str | None = No
         raise MalformedInput(f"actor {actor_id} has no publicKey owned by itself")
     if origin(key["id"]) != origin(actor_id):
         raise OriginMismatch(f"key {key['id']} is not on the origin of its owner {actor_id}")
+    try:  # a key we would refuse at every verification (e.g. an RSA exponent other than 65537) is no key
+        public_key(key["publicKeyPem"], key_id=key["id"], owner=actor_id)
+    except MalformedInput as exc:
+        raise MalformedInput(f"actor {actor_id} publishes an unusable key: {exc.message}") from None
     endpoints = doc.get("endpoints")
     shared = _str(endpoints, "sharedInbox") if isinstance(endpoints, dict) else None
     multikeys = []
@@ -131,41 +149,52 @@ def parse_actor(doc: dict[str, Any], fetched_from: str, *, acct: str | None = No
 
 
 def parse_address(address: str) -> tuple[str, str] | str:
-    """``acct:user@host`` or ``user@host`` (optionally with a leading @) -> (user, host); a URL -> itself."""
+    """``acct:user@host`` or ``user@host`` (optionally with a leading @) -> (user, host); a URL -> itself.
+
+    The account is read by protocol/addresses.py, the same reader the graph keys identities with, so that
+    what the owner types, what WebFinger answers and what the graph stores agree: the host keeps its port
+    (``@bob@127.0.0.1:8722``, ``@admin@localhost:3000``, ``@bob@[::1]:8722``) and is lowercased and
+    IDNA-encoded."""
     text = address.strip()
-    if text.startswith(("https://", "http://")):
+    if text[:8].lower().startswith(("https://", "http://")):
         return text
-    if text.startswith("acct:"):
+    if text[:5].lower() == "acct:":
         text = text[5:]
-    text = text.lstrip("@")
-    user, sep, host = text.partition("@")
-    if not sep or not user or not host or "/" in host or "@" in host:
-        raise NotFound(f"{address!r} is not an address; use acct:user@host, user@host or an actor URL")
-    return user, host.lower()
+    try:
+        uri = normalize_acct("acct:" + text.lstrip("@"))
+    except InvalidRecord as exc:
+        raise NotFound(
+            f"{address[:200]!r} is not an address ({exc.message}); use acct:user@host, user@host or an actor URL"
+        ) from None
+    user, _, host = uri[5:].rpartition("@")
+    return user, host
 
 
 class RemoteActors:
+    """The server's cache of actor documents and keys, and the fetches that fill it."""
+
     def __init__(
         self,
         *,
         store: FederationStore,
         client: GuardedClient,
         signer: Signer,
-        graph: GraphPort,
         clock: Callable[[], float],
         allow_http: bool,
     ) -> None:
         self.store = store
         self.client = client
         self.signer = signer
-        self.graph = graph
         self.clock = clock
         self.allow_http = allow_http
-        # key id -> actor: every inbox request needs one, so the hot ones stay in memory (kept in step with
-        # the database by _remember; bounded so that a flood of new keys cannot grow it without end)
-        self._by_key: dict[str, RemoteActor] = {}
-        self._graph_lock = asyncio.Lock()
-        self._host_refetch: dict[str, float] = {}
+        # key id -> (actor, when it was read): every inbox request needs one, so the hot ones stay in memory
+        # (kept in step with the database by _remember; bounded so that a flood of new keys cannot grow it
+        # without end, and read again after KEY_CACHE_SECONDS)
+        self._by_key: dict[str, tuple[RemoteActor, float]] = {}
+        # key id -> when it was last re-fetched: checked and set without an await in between, so that forged
+        # requests arriving together cannot all pass the window before the database records the first
+        self._key_refetch: dict[str, float] = {}
+        self._key_fetches: dict[str, asyncio.Future[RemoteActor]] = {}  # key id -> the fetch under way
 
     async def _fetch(self, url: str, budget: FetchBudget | None) -> RemoteActor:
         final, doc = await self.client.get_json(url, budget=budget, signer=self.signer)
@@ -191,21 +220,23 @@ class RemoteActors:
         self._cache(actor)
         return actor
 
-    async def _seen(self, actor: RemoteActor, source: ActorSource) -> None:
-        # The graph decides "new person or known one" by looking, then writing; two looks at once (the inbox
-        # and an owner's command naming the same actor) would both see "new". One at a time, then.
-        async with self._graph_lock:
-            await self.graph.remote_actor_seen(actor, source=source)
-
     def _cache(self, actor: RemoteActor) -> None:
-        for key_id in [k for k, a in self._by_key.items() if a.id == actor.id and k != actor.public_key_id]:
+        for key_id in [
+            k for k, (a, _) in self._by_key.items() if a.id == actor.id and k != actor.public_key_id
+        ]:
             del self._by_key[key_id]
         if len(self._by_key) >= 10_000:
             self._by_key.pop(next(iter(self._by_key)))
-        self._by_key[actor.public_key_id] = actor
+        self._by_key[actor.public_key_id] = (actor, time.monotonic())
+
+    def _hot(self, key_id: str) -> RemoteActor | None:
+        hit = self._by_key.get(key_id)
+        if hit is None or time.monotonic() - hit[1] >= KEY_CACHE_SECONDS:
+            return None
+        return hit[0]
 
     def forget(self, actor_id: str) -> None:
-        for key_id in [k for k, a in self._by_key.items() if a.id == actor_id]:
+        for key_id in [k for k, (a, _) in self._by_key.items() if a.id == actor_id]:
             del self._by_key[key_id]
 
     async def _round_trip(self, actor: RemoteActor, budget: FetchBudget | None) -> str | None:
@@ -217,29 +248,70 @@ class RemoteActors:
         return acct if found == actor.id else None
 
     async def get(
-        self, actor_id: str, *, source: ActorSource, budget: FetchBudget | None = None, refresh: bool = False
+        self,
+        actor_id: str,
+        *,
+        source: ActorSource,
+        budget: FetchBudget | None = None,
+        refresh: bool = False,
+        seen: Witness | None = None,
     ) -> RemoteActor:
-        """The actor, from the cache unless stale (or ``refresh``); the graph hears of it either way."""
+        """The actor, from the cache unless stale (or ``refresh``); ``seen`` hears of it either way."""
         cached = await self.store.actor(actor_id)
         if cached is not None and not refresh and self.clock() - cached.fetched_at < STALE_SECONDS:
             actor = cached.actor
         else:
             actor = await self._fetch(actor_id, budget)
-        await self._seen(actor, source)
+        if seen is not None:
+            await seen(actor, source)
         return actor
 
     async def cached(self, actor_id: str) -> StoredActor | None:
         return await self.store.actor(actor_id)
 
-    async def by_key_id(self, key_id: str, *, budget: FetchBudget | None = None) -> RemoteActor:
-        """The actor owning ``key_id``: cached, or fetched (the key document, then its owner)."""
-        hot = self._by_key.get(key_id)
+    async def known_key(self, key_id: str) -> RemoteActor | None:
+        """The actor owning ``key_id`` if we hold it (in memory or in the database); never fetches."""
+        hot = self._hot(key_id)
         if hot is not None:
             return hot
         cached = await self.store.actor_by_key(key_id)
         if cached is not None and not cached.gone:
             self._cache(cached.actor)
             return cached.actor
+        return None
+
+    def fetching(self, key_id: str) -> bool:
+        """Whether a fetch of ``key_id`` is under way (a caller of by_key_id would wait for it)."""
+        return key_id in self._key_fetches
+
+    async def by_key_id(self, key_id: str, *, budget: FetchBudget | None = None) -> RemoteActor:
+        """The actor owning ``key_id``: cached, or fetched (the key document, then its owner). Callers asking
+        for a key already being fetched wait for that fetch: a new actor's first activities, sent together,
+        cost one fetch, not one each."""
+        known = await self.known_key(key_id) or self._hot(key_id)  # (a fetch may have ended meanwhile)
+        if known is not None:
+            return known
+        running = self._key_fetches.get(key_id)
+        if running is not None:
+            return await asyncio.shield(running)
+        future: asyncio.Future[RemoteActor] = asyncio.get_running_loop().create_future()
+        self._key_fetches[key_id] = future
+        try:
+            actor = await self._fetch_key(key_id, budget)
+        except BaseException as exc:
+            failure = (
+                exc if isinstance(exc, Exception) else FetchError(f"the fetch of {key_id} was interrupted")
+            )
+            future.set_exception(failure)
+            future.exception()  # retrieved: those waiting get it, and nobody waiting is no error
+            raise
+        else:
+            future.set_result(actor)
+            return actor
+        finally:
+            del self._key_fetches[key_id]
+
+    async def _fetch_key(self, key_id: str, budget: FetchBudget | None) -> RemoteActor:
         url = key_id.split("#", 1)[0]
         final, doc = await self.client.get_json(url, budget=budget, signer=self.signer)
         if doc.get("type") in _ACTOR_TYPES:
@@ -252,39 +324,42 @@ class RemoteActors:
             actor = parse_actor(doc, final)
         if actor.public_key_id != key_id:
             raise OriginMismatch(f"{actor.id} does not own the key {key_id}")
-        actor = await self._remember(actor, doc, budget)
-        if actor.type not in ("Application", "Service"):  # servers and bots are not people in a contact graph
-            # every actor the node learns of becomes an identity; this runs once per new key, not per request
-            await self._seen(actor, "fetch")
-        return actor
+        # no graph hears of it here: the request it verifies may concern several accounts, or none; the item's
+        # processing reads it again for the account it concerns (and that account's graph hears of it then)
+        return await self._remember(actor, doc, budget)
 
     async def refetch_key(
         self, actor: RemoteActor, *, budget: FetchBudget | None = None
     ) -> RemoteActor | None:
-        """After a failed verification: fetch the actor again, at most once per KEY_REFETCH_SECONDS per actor
-        and once per HOST_REFETCH_SECONDS per host (else None), so that forged requests naming many actors
-        cannot turn us into a stream of fetches at one server."""
-        cached = await self.store.actor(actor.id)
+        """After a failed verification: fetch the actor again, at most once per KEY_REFETCH_SECONDS per key
+        (else None). Forged requests naming many keys cost one fetch per key and window each, and they are
+        charged to the address they come from (federation/inbox.py), not to the keys' host."""
+        key_id = actor.public_key_id
         now = self.clock()
+        if now - self._key_refetch.get(key_id, float("-inf")) < KEY_REFETCH_SECONDS:
+            return None
+        cached = await self.store.actor(actor.id)
         if cached and cached.key_refetched_at and now - cached.key_refetched_at < KEY_REFETCH_SECONDS:
-            return None
-        if now - self._host_refetch.get(actor.host, float("-inf")) < HOST_REFETCH_SECONDS:
-            return None
-        self._host_refetch[actor.host] = now
-        if len(self._host_refetch) > 10_000:  # forget the oldest hosts; they are long out of their window
-            for host in sorted(self._host_refetch, key=self._host_refetch.__getitem__)[:1000]:
-                del self._host_refetch[host]
+            return None  # re-fetched shortly before a restart
+        if now - self._key_refetch.get(key_id, float("-inf")) < KEY_REFETCH_SECONDS:
+            return None  # another request re-fetched it while we looked
+        self._key_refetch[key_id] = now
+        if len(self._key_refetch) > 10_000:  # forget the oldest keys; they are long out of their window
+            for old in sorted(self._key_refetch, key=self._key_refetch.__getitem__)[:1000]:
+                del self._key_refetch[old]
         await self.store.note_key_refetch(actor.id, now)
         fresh = await self._fetch(actor.id, budget)
         await self.store.note_key_refetch(actor.id, now)
         return fresh
 
-    async def resolve(self, address: str, *, source: ActorSource = "owner") -> RemoteActor:
+    async def resolve(
+        self, address: str, *, source: ActorSource = "owner", seen: Witness | None = None
+    ) -> RemoteActor:
         """An address the owner typed -> the actor, fetched fresh (WebFinger for acct forms)."""
         parsed = parse_address(address)
         budget = FetchBudget(remaining=6)
         if isinstance(parsed, str):
-            return await self.get(parsed, source=source, budget=budget, refresh=True)
+            return await self.get(parsed, source=source, budget=budget, refresh=True, seen=seen)
         acct = f"{parsed[0]}@{parsed[1]}".lower()
         # the owner acts on what the actor says now: the document is always fetched again, WebFinger only
         # when the address is new to us
@@ -296,7 +371,8 @@ class RemoteActors:
             actor = _with(actor, acct=acct)
         await self.store.save_actor(actor, doc, self.clock())
         self._cache(actor)
-        await self._seen(actor, source)
+        if seen is not None:
+            await seen(actor, source)
         return actor
 
     async def _webfinger(self, acct: str, budget: FetchBudget | None) -> str:
@@ -320,7 +396,11 @@ class RemoteActors:
             if resp.status == 404:
                 raise NotFound(f"{host} knows no acct:{acct}")
             if resp.status != 200:
-                raise FetchStatus(f"WebFinger at {host} answered {resp.status}", status=resp.status)
+                raise FetchStatus(
+                    f"WebFinger at {host} answered {resp.status}",
+                    status=resp.status,
+                    retry_after=resp.retry_after(self.clock()),  # for whoever schedules a retry
+                )
             jrd = resp.json_object()
             for link in jrd.get("links", []) if isinstance(jrd.get("links"), list) else []:
                 if (
@@ -340,3 +420,34 @@ def _with(actor: RemoteActor, **changes: Any) -> RemoteActor:
     from dataclasses import replace
 
     return replace(actor, **changes)
+
+
+class AccountActors:
+    """The server's actor cache as one account uses it: every actor it fetches or reads is told to that
+    account's graph, one at a time (the graph decides "new person or known one" by looking, then writing;
+    two looks at once, the inbox and an owner's command naming the same actor, would both see "new")."""
+
+    def __init__(self, shared: RemoteActors, graph: GraphPort | None, lock: asyncio.Lock) -> None:
+        self.shared = shared
+        self.graph = graph
+        self._lock = lock
+
+    async def seen(self, actor: RemoteActor, source: ActorSource) -> None:
+        if self.graph is None:
+            return
+        async with self._lock:
+            await self.graph.remote_actor_seen(actor, source=source)
+
+    async def get(
+        self, actor_id: str, *, source: ActorSource, budget: FetchBudget | None = None, refresh: bool = False
+    ) -> RemoteActor:
+        return await self.shared.get(actor_id, source=source, budget=budget, refresh=refresh, seen=self.seen)
+
+    async def resolve(self, address: str, *, source: ActorSource = "owner") -> RemoteActor:
+        return await self.shared.resolve(address, source=source, seen=self.seen)
+
+    async def cached(self, actor_id: str) -> StoredActor | None:
+        return await self.shared.cached(actor_id)
+
+    def forget(self, actor_id: str) -> None:
+        self.shared.forget(actor_id)

@@ -143,7 +143,11 @@ def verify(
     key: PublicKey,
     now: float,
 ) -> VerifiedRequest:
-    """Verify on the raw bytes; time window and digest are checked by protocol/ under the inbox policy."""
+    """Verify on the raw bytes; time window and digest are checked by protocol/ under the inbox policy.
+
+    ``url`` is this server's own URL for the request (its public base URL and the request's path): both schemes
+    bind the signature to its host, RFC 9421 through ``@authority``/``@target-uri``, cavage through the signed
+    ``Host`` header."""
     when = datetime.fromtimestamp(now, UTC)
     if scheme == "rfc9421":
         return rfc9421.verify_request(method=method, url=url, headers=headers, body=body, key=key, now=when)
@@ -156,4 +160,5 @@ def verify(
         body=body,
         key=key,
         now=when,
+        authority=parts.netloc,
     )

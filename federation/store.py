@@ -1,331 +1,198 @@
-"""Every SQL statement federation runs, over its own ``fed_*`` tables (migration 0002_federation.sql).
+"""The federation store's contract beyond its method signatures (federation/ports.py's FederationStore), and the
+store as one account sees it.
 
-One class over ``node.store.db.Database`` so that a PostgreSQL backend can be a second implementation of the
-same methods later. Writes go through ``db.write`` (group commit: many inbox items or deliveries per fsync);
-queue claims are single UPDATE ... RETURNING statements so that two workers never take the same row.
+- ``BULK_TRANSITIONS``: the state changes a store implementation may make in bulk SQL, where no row-by-row check
+  runs (claims, lock releases, dead-lettering, superseding, expiry). Each is checked against the lifecycles of
+  protocol/states.py when this module loads; an implementation checks its own list against this one when it
+  loads (node/store/sqlite/federation.py), so no transition happens in SQL that the tables do not declare.
+- :func:`reused_id`: when an activity id already stored is a new request reusing it (the rule every
+  implementation keeps, issue 19).
+- :class:`AccountStore`: the store bound to one account. Everything federation does as an account goes through
+  it, so that no code acting for one account can name another's rows. It keeps that account's blocks in memory
+  for a short while (``BLOCK_CACHE_SECONDS``): every inbox request asks about them, and they change rarely.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
-import aiosqlite
-
-from federation.ports import RemoteActor
-from node.store.db import Database
-from protocol.errors import IllegalTransition
+from federation.ports import FederationStore
+from federation.values import (
+    Changes,
+    DeliveryRow,
+    FollowRow,
+    HostRow,
+    InboxRow,
+    OfferRow,
+    Outgoing,
+    RemoteActor,
+    StoredActor,
+    TombstoneRow,
+)
+from protocol import cavage, rfc9421
 from protocol.states import DELIVERY, FOLLOW_REQUEST, INBOX_ITEM, RELATIONSHIP_OFFER, Lifecycle
 
 __all__ = [
+    "BLOCK_CACHE_SECONDS",
+    "BULK_TRANSITIONS",
+    "REPLAY_WINDOW",
+    "AccountStore",
+    "BlockCache",
     "DeliveryRow",
     "FederationStore",
     "FollowRow",
     "HostRow",
     "InboxRow",
     "OfferRow",
+    "Outgoing",
     "StoredActor",
+    "TombstoneRow",
+    "domains_of",
     "host_of",
+    "reused_id",
 ]
 
-
-T = TypeVar("T")
-
-# The transitions this module makes in bulk SQL, where no row-by-row check runs: each must be declared in the
-# tables of protocol/states.py, and is checked once here, when the module loads.
-for _lifecycle, _source, _target in (
+#: (lifecycle, source, target) for every change a store makes in bulk, checked once here when the module loads.
+BULK_TRANSITIONS: tuple[tuple[Lifecycle, str, str], ...] = (
     (FOLLOW_REQUEST, "pending", "cancelled"),  # superseded by a newer Follow
     (FOLLOW_REQUEST, "accepted", "ended"),
     (INBOX_ITEM, "received", "processing"),  # claim
     (INBOX_ITEM, "failed", "received"),  # due again (then claimed)
-    (INBOX_ITEM, "processing", "received"),  # lock expired, or the process died
+    (INBOX_ITEM, "processing", "received"),  # lock expired, or its worker died or stopped
     (DELIVERY, "queued", "sending"),  # claim
     (DELIVERY, "retry_wait", "sending"),
-    (DELIVERY, "sending", "queued"),  # lock expired, or the process died
+    (DELIVERY, "sending", "queued"),  # lock expired, or its worker died or stopped
     (DELIVERY, "queued", "dead"),  # host dead-lettered
     (DELIVERY, "retry_wait", "dead"),
     (DELIVERY, "dead", "queued"),  # host resumed, or probed
+    (DELIVERY, "queued", "withdrawn"),  # superseded by a newer card or profile Update
+    (DELIVERY, "retry_wait", "withdrawn"),
+    (DELIVERY, "dead", "withdrawn"),
     (RELATIONSHIP_OFFER, "offered", "expired"),  # unanswered for 30 days
-):
+)
+for _lifecycle, _source, _target in BULK_TRANSITIONS:
     _lifecycle.check(_source, _target)
+
+#: How long a signed request can be replayed at all: a signature is valid for up to 12 hours after it was made,
+#: made up to the clock skew in the future, and checked with the skew again (protocol/cavage.py, rfc9421.py).
+REPLAY_WINDOW = max(cavage.MAX_EXPIRY, rfc9421.MAX_AGE) + 2 * max(cavage.CLOCK_SKEW, rfc9421.CLOCK_SKEW)
+#: How long one process trusts its copy of an account's blocks (both ways) before reading them again: a block
+#: made through this process counts at once (the copy is updated with the write); one written by another
+#: process sharing the database (a restore from the command line) counts within this many seconds.
+BLOCK_CACHE_SECONDS = 2.0
 
 
 def host_of(url: str) -> str:
     return urlsplit(url).netloc.lower()
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class StoredActor:
-    actor: RemoteActor
-    doc: dict[str, Any]
-    gone: bool
-    fetched_at: float
-    key_refetched_at: float | None
+def domains_of(url: str) -> set[str]:
+    """The domains a domain block may name to cover ``url``: its host[:port], its host and every parent."""
+    host = urlsplit(url).hostname or ""
+    labels = host.split(".")
+    domains = {".".join(labels[i:]) for i in range(len(labels))}
+    domains.add(host_of(url))
+    return domains
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class FollowRow:
-    follow_id: str
-    direction: str
-    actor_id: str
-    state: str
-    created_at: float
-    updated_at: float
-
-    @property
-    def end_state(self) -> str:
-        """Where an Undo, a Block or a Delete takes this follow (FOLLOW_REQUEST)."""
-        return "cancelled" if self.state == "pending" else "ended"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class OfferRow:
-    offer_id: str
-    direction: str
-    actor_id: str
-    rel_type: str
-    record: dict[str, Any]
-    final: dict[str, Any] | None
-    state: str
-    created_at: float
-    updated_at: float
+def reused_id(
+    *,
+    prior_state: str,
+    prior_actor: str,
+    prior_request: str | None,
+    prior_received_at: float,
+    actor_id: str,
+    request: str | None,
+    now: float,
+) -> bool:
+    """Whether an activity whose id one account already stored (``prior_*``) is a new request reusing that id:
+    the earlier item is finished (done or rejected), came from the same actor, and this is another signed
+    request (servers that keep one record per relationship reuse a Follow's id after its Undo, issue 19). The
+    very same signed request again is a replay."""
+    if prior_state not in ("done", "rejected") or prior_actor != actor_id:
+        return False  # still to be processed (it will do the work), or someone else's id
+    if prior_request is None:  # stored before requests were kept: only a request too old to replay
+        return request is not None and now - prior_received_at > REPLAY_WINDOW
+    return request is not None and request != prior_request
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class InboxRow:
-    seq: int
-    activity_id: str
-    actor_id: str
-    type: str
-    body: str
-    attempts: int
+@dataclass
+class BlockCache:
+    """One account's blocks and blocked-by, as last read (see AccountStore)."""
+
+    blocks: set[tuple[str, str]] | None = None
+    blocked_by: set[str] | None = None
+    read_at: float = float("-inf")
+    pending: set[tuple[str, str]] = field(default_factory=set)  # counted before their row is written
+
+    def fresh(self) -> bool:
+        return time.monotonic() - self.read_at < BLOCK_CACHE_SECONDS
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class DeliveryRow:
-    id: int
-    outbox_seq: int
-    activity_id: str
-    body: str
-    inbox: str
-    host: str
-    attempts: int
-    created_at: float
+class AccountStore:
+    """The federation store bound to one account (and the server's shared cache of remote actors)."""
 
+    def __init__(self, store: FederationStore, account: str, cache: BlockCache | None = None) -> None:
+        self.shared = store
+        self.account = account
+        self._cache = cache if cache is not None else BlockCache()
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class HostRow:
-    host: str
-    failures: int
-    first_failure_at: float | None
-    open_until: float | None
-    dead: bool
-    scheme: str | None
-
-
-def _actor_from_row(row: aiosqlite.Row) -> StoredActor:
-    doc = json.loads(row["doc"])
-    stored = doc.get("__kith__", {})
-    actor = RemoteActor(
-        id=row["id"],
-        type=stored.get("type", "Person"),
-        acct=row["acct"],
-        preferred_username=stored.get("preferred_username"),
-        name=stored.get("name"),
-        summary=stored.get("summary"),
-        url=stored.get("url"),
-        icon=stored.get("icon"),
-        inbox=row["inbox"],
-        shared_inbox=row["shared_inbox"],
-        outbox=stored.get("outbox"),
-        followers=stored.get("followers"),
-        following=stored.get("following"),
-        public_key_id=row["key_id"],
-        public_key_pem=row["key_pem"],
-        also_known_as=tuple(stored.get("also_known_as", ())),
-        moved_to=row["moved_to"],
-        is_kith=bool(row["is_kith"]),
-        multikeys=tuple((a, b) for a, b in stored.get("multikeys", ())),
-    )
-    original = {k: v for k, v in doc.items() if k != "__kith__"}
-    return StoredActor(
-        actor=actor,
-        doc=original,
-        gone=bool(row["gone"]),
-        fetched_at=row["fetched_at"],
-        key_refetched_at=row["key_refetched_at"],
-    )
-
-
-class FederationStore:
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self._blocks: set[tuple[str, str]] | None = None
-
-    async def _read(self, fn: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
-        return await self.db.read(fn)
-
-    # ---- remote actors and their keys ------------------------------------------------------------
-
-    async def save_actor(self, actor: RemoteActor, doc: dict[str, Any], now: float) -> None:
-        extra = {
-            "type": actor.type,
-            "preferred_username": actor.preferred_username,
-            "name": actor.name,
-            "summary": actor.summary,
-            "url": actor.url,
-            "icon": actor.icon,
-            "outbox": actor.outbox,
-            "followers": actor.followers,
-            "following": actor.following,
-            "also_known_as": list(actor.also_known_as),
-            "multikeys": [list(m) for m in actor.multikeys],
-        }
-        text = json.dumps({**doc, "__kith__": extra}, separators=(",", ":"))
-
-        async def fn(conn: aiosqlite.Connection) -> None:
-            # a key id moves with its actor: drop a stale row that claimed the same key id
-            await conn.execute(
-                "DELETE FROM fed_actors WHERE key_id = ? AND id != ?", (actor.public_key_id, actor.id)
-            )
-            await conn.execute(
-                """INSERT INTO fed_actors (id, host, acct, key_id, key_pem, inbox, shared_inbox, is_kith,
-                       gone, moved_to, doc, fetched_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)
-                   ON CONFLICT(id) DO UPDATE SET acct = COALESCE(excluded.acct, fed_actors.acct),
-                       key_id = excluded.key_id, key_pem = excluded.key_pem, inbox = excluded.inbox,
-                       shared_inbox = excluded.shared_inbox, is_kith = excluded.is_kith,
-                       moved_to = excluded.moved_to, doc = excluded.doc, fetched_at = excluded.fetched_at""",
-                (
-                    actor.id,
-                    actor.host,
-                    actor.acct,
-                    actor.public_key_id,
-                    actor.public_key_pem,
-                    actor.inbox,
-                    actor.shared_inbox,
-                    int(actor.is_kith),
-                    actor.moved_to,
-                    text,
-                    now,
-                ),
-            )
-
-        await self.db.write(fn)
-
-    async def _actor_where(self, clause: str, arg: str) -> StoredActor | None:
-        async def fn(conn: aiosqlite.Connection) -> StoredActor | None:
-            async with conn.execute(f"SELECT * FROM fed_actors WHERE {clause} = ?", (arg,)) as cur:
-                row = await cur.fetchone()
-            return _actor_from_row(row) if row else None
-
-        return await self._read(fn)
+    # ---- remote actors (shared) ------------------------------------------------------------------------
+    async def save_actor(self, actor: RemoteActor, doc: Mapping[str, Any], now: float) -> None:
+        await self.shared.save_actor(actor, doc, now)
 
     async def actor(self, actor_id: str) -> StoredActor | None:
-        return await self._actor_where("id", actor_id)
+        return await self.shared.actor(actor_id)
 
     async def actor_by_key(self, key_id: str) -> StoredActor | None:
-        return await self._actor_where("key_id", key_id)
+        return await self.shared.actor_by_key(key_id)
 
     async def actor_by_acct(self, acct: str) -> StoredActor | None:
-        return await self._actor_where("acct", acct.lower())
+        return await self.shared.actor_by_acct(acct)
 
     async def actors(self, actor_ids: Sequence[str]) -> dict[str, StoredActor]:
-        """Many cached actors in a few queries (the card fan-out asks about every peer at once)."""
-
-        async def fn(conn: aiosqlite.Connection) -> dict[str, StoredActor]:
-            found: dict[str, StoredActor] = {}
-            for start in range(0, len(actor_ids), 500):
-                part = list(actor_ids[start : start + 500])
-                marks = ",".join("?" * len(part))
-                async with conn.execute(f"SELECT * FROM fed_actors WHERE id IN ({marks})", part) as cur:
-                    for row in await cur.fetchall():
-                        found[row["id"]] = _actor_from_row(row)
-            return found
-
-        return await self._read(fn)
+        return await self.shared.actors(actor_ids)
 
     async def kith_actors_on(self, host: str) -> list[RemoteActor]:
-        """Kith actors we know on ``host`` (host[:port])."""
+        return await self.shared.kith_actors_on(host)
 
-        async def fn(conn: aiosqlite.Connection) -> list[RemoteActor]:
-            async with conn.execute(
-                "SELECT * FROM fed_actors WHERE host = ? AND is_kith = 1 AND gone = 0 ORDER BY id", (host,)
-            ) as cur:
-                return [_actor_from_row(r).actor for r in await cur.fetchall()]
-
-        return await self._read(fn)
-
-    async def note_key_refetch(self, actor_id: str, now: float) -> None:
-        await self._exec("UPDATE fed_actors SET key_refetched_at = ? WHERE id = ?", (now, actor_id))
+    async def actor_for_inbox(self, inbox: str) -> str | None:
+        return await self.shared.actor_for_inbox(inbox)
 
     async def mark_gone(self, actor_id: str) -> None:
-        await self._exec("UPDATE fed_actors SET gone = 1 WHERE id = ?", (actor_id,))
+        await self.shared.mark_gone(actor_id)
 
     async def set_moved(self, actor_id: str, target: str) -> None:
-        await self._exec("UPDATE fed_actors SET moved_to = ? WHERE id = ?", (target, actor_id))
+        await self.shared.set_moved(actor_id, target)
 
-    # ---- follows ---------------------------------------------------------------------------------
-
+    # ---- follows ---------------------------------------------------------------------------------------
     async def add_follow(
         self, *, follow_id: str, direction: str, actor_id: str, state: str, now: float
     ) -> bool:
-        """Record a Follow; False when this follow id is already known (a replay)."""
-
-        async def fn(conn: aiosqlite.Connection) -> bool:
-            cur = await conn.execute(
-                """INSERT OR IGNORE INTO fed_follows
-                   (follow_id, direction, actor_id, state, created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?)""",
-                (follow_id, direction, actor_id, state, now, now),
-            )
-            if cur.rowcount == 0:
-                return False
-            # one live follow per (direction, actor): an older one is superseded (a new Follow is its Undo)
-            await conn.execute(
-                """UPDATE fed_follows SET updated_at = ?,
-                       state = CASE state WHEN 'pending' THEN 'cancelled' ELSE 'ended' END
-                   WHERE direction = ? AND actor_id = ? AND follow_id != ?
-                     AND state IN ('pending', 'accepted')""",
-                (now, direction, actor_id, follow_id),
-            )
-            return True
-
-        return await self.db.write(fn)
+        return await self.shared.add_follow(
+            self.account, follow_id=follow_id, direction=direction, actor_id=actor_id, state=state, now=now
+        )
 
     async def follow(self, follow_id: str) -> FollowRow | None:
-        rows = await self._follows("follow_id = ?", (follow_id,))
-        return rows[0] if rows else None
+        return await self.shared.follow(self.account, follow_id)
 
     async def live_follow(self, direction: str, actor_id: str) -> FollowRow | None:
-        rows = await self._follows(
-            "direction = ? AND actor_id = ? AND state IN ('pending', 'accepted') ORDER BY created_at DESC",
-            (direction, actor_id),
-        )
-        return rows[0] if rows else None
+        return await self.shared.live_follow(self.account, direction, actor_id)
+
+    async def live_follow_actors(self) -> list[str]:
+        return await self.shared.live_follow_actors(self.account)
 
     async def follows(self, direction: str, states: Sequence[str]) -> list[FollowRow]:
-        marks = ",".join("?" * len(states))
-        return await self._follows(
-            f"direction = ? AND state IN ({marks}) ORDER BY created_at", (direction, *states)
-        )
-
-    async def _follows(self, where: str, args: tuple[Any, ...]) -> list[FollowRow]:
-        async def fn(conn: aiosqlite.Connection) -> list[FollowRow]:
-            async with conn.execute(f"SELECT * FROM fed_follows WHERE {where}", args) as cur:
-                return [FollowRow(**dict(r)) for r in await cur.fetchall()]
-
-        return await self._read(fn)
+        return await self.shared.follows(self.account, direction, states)
 
     async def set_follow_state(self, follow_id: str, state: str, now: float) -> None:
-        """Move a follow along FOLLOW_REQUEST; an undeclared transition raises IllegalTransition."""
-        await self._transition("fed_follows", "follow_id", follow_id, FOLLOW_REQUEST, state, now)
+        await self.shared.set_follow_state(self.account, follow_id, state, now)
 
-    # ---- relationship offers ---------------------------------------------------------------------
-
+    # ---- relationship offers -----------------------------------------------------------------------------
     async def add_offer(
         self,
         *,
@@ -333,535 +200,185 @@ class FederationStore:
         direction: str,
         actor_id: str,
         rel_type: str,
-        record: dict[str, Any],
+        record: Mapping[str, Any],
         now: float,
     ) -> bool:
-        async def fn(conn: aiosqlite.Connection) -> bool:
-            cur = await conn.execute(
-                """INSERT OR IGNORE INTO fed_offers
-                   (offer_id, direction, actor_id, rel_type, record, state, created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, 'offered', ?, ?)""",
-                (offer_id, direction, actor_id, rel_type, json.dumps(record), now, now),
-            )
-            return cur.rowcount > 0
-
-        return await self.db.write(fn)
+        return await self.shared.add_offer(
+            self.account,
+            offer_id=offer_id,
+            direction=direction,
+            actor_id=actor_id,
+            rel_type=rel_type,
+            record=record,
+            now=now,
+        )
 
     async def offer(self, offer_id: str) -> OfferRow | None:
-        rows = await self._offers("offer_id = ?", (offer_id,))
-        return rows[0] if rows else None
+        return await self.shared.offer(self.account, offer_id)
 
     async def offers(self, states: Sequence[str]) -> list[OfferRow]:
-        marks = ",".join("?" * len(states))
-        return await self._offers(f"state IN ({marks}) ORDER BY created_at", tuple(states))
+        return await self.shared.offers(self.account, states)
 
     async def offer_by_record(self, record_id: str) -> OfferRow | None:
-        rows = await self._offers("json_extract(record, '$.id') = ? ORDER BY created_at DESC", (record_id,))
-        return rows[0] if rows else None
-
-    async def _offers(self, where: str, args: tuple[Any, ...]) -> list[OfferRow]:
-        async def fn(conn: aiosqlite.Connection) -> list[OfferRow]:
-            async with conn.execute(f"SELECT * FROM fed_offers WHERE {where}", args) as cur:
-                rows = await cur.fetchall()
-            out = []
-            for r in rows:
-                d = dict(r)
-                d["record"] = json.loads(d["record"])
-                d["final"] = json.loads(d["final"]) if d["final"] else None
-                out.append(OfferRow(**d))
-            return out
-
-        return await self._read(fn)
+        return await self.shared.offer_by_record(self.account, record_id)
 
     async def set_offer_state(
-        self, offer_id: str, state: str, now: float, final: dict[str, Any] | None = None
+        self, offer_id: str, state: str, now: float, final: Mapping[str, Any] | None = None
     ) -> None:
-        """Move an offer along RELATIONSHIP_OFFER (and keep the final record once accepted)."""
-        await self._transition(
-            "fed_offers",
-            "offer_id",
-            offer_id,
-            RELATIONSHIP_OFFER,
-            state,
-            now,
-            extra=("final", json.dumps(final)) if final is not None else None,
-        )
+        await self.shared.set_offer_state(self.account, offer_id, state, now, final)
 
-    async def expire_offers(self, created_before: float, now: float) -> int:
-        """Offers still unanswered that were made before ``created_before`` expire (both directions)."""
+    # ---- outbox --------------------------------------------------------------------------------------------
+    async def enqueue_many(
+        self, items: Sequence[Outgoing], *, now: float, changes: Changes | None = None
+    ) -> list[int]:
+        seqs = await self.shared.enqueue_many(self.account, items, now=now, changes=changes)
+        if changes is not None and changes.block is not None:
+            written = (changes.block.kind, changes.block.value)
+            self._cache.pending.discard(written)  # its row is on disk: a read from now on finds it
+            self._blocks_now().add(written)
+        return seqs
 
-        async def fn(conn: aiosqlite.Connection) -> int:
-            cur = await conn.execute(
-                "UPDATE fed_offers SET state = 'expired', updated_at = ? WHERE state = 'offered' AND created_at < ?",
-                (now, created_before),
-            )
-            return cur.rowcount
-
-        return await self.db.write(fn)
-
-    async def prune(self, before: float, *, limit: int = 1000) -> tuple[int, int]:
-        """Forget finished federation traffic last touched before ``before``, at most ``limit`` rows of each
-        kind: inbox items done or rejected, and outbox activities that were not public whose every delivery
-        ended (delivered or failed; their delivery rows go with them). Public activities stay: they are the
-        outbox collection others read. How many inbox and outbox rows went."""
-
-        async def fn(conn: aiosqlite.Connection) -> tuple[int, int]:
-            inbox = await conn.execute(
-                "DELETE FROM fed_inbox WHERE seq IN (SELECT seq FROM fed_inbox "
-                "WHERE state IN ('done', 'rejected') AND updated_at < ? ORDER BY seq LIMIT ?)",
-                (before, limit),
-            )
-            outbox = await conn.execute(
-                "DELETE FROM fed_outbox WHERE seq IN (SELECT o.seq FROM fed_outbox o WHERE o.public = 0 "
-                "AND o.created_at < ?1 AND NOT EXISTS (SELECT 1 FROM fed_deliveries d WHERE d.outbox_seq = o.seq "
-                "AND (d.state NOT IN ('delivered', 'failed') OR d.updated_at >= ?1)) ORDER BY o.seq LIMIT ?2)",
-                (before, limit),
-            )
-            return inbox.rowcount, outbox.rowcount
-
-        return await self.db.write(fn)
-
-    # ---- inbox -----------------------------------------------------------------------------------
-
-    async def store_inbox_many(self, items: Sequence[tuple[str, str, str, str, float]]) -> list[bool]:
-        """Store many verified activities (activity_id, actor_id, type, body, now) in one write; for each,
-        whether it was new. Used by the intake's batcher so that concurrent requests share one commit."""
-
-        async def fn(conn: aiosqlite.Connection) -> list[bool]:
-            ids = list({i[0] for i in items})
-            known: set[str] = set()
-            for chunk in range(0, len(ids), 500):
-                part = ids[chunk : chunk + 500]
-                marks = ",".join("?" * len(part))
-                async with conn.execute(
-                    f"SELECT activity_id FROM fed_inbox WHERE activity_id IN ({marks})", part
-                ) as cur:
-                    known.update(r[0] for r in await cur.fetchall())
-            fresh: list[bool] = []
-            rows = []
-            for activity_id, actor_id, kind, body, now in items:
-                new = activity_id not in known
-                fresh.append(new)
-                if new:
-                    known.add(activity_id)  # a duplicate inside the same batch is a replay too
-                    rows.append((activity_id, actor_id, kind, body, now, now, now))
-            await conn.executemany(
-                """INSERT INTO fed_inbox (activity_id, actor_id, type, body, received_at, next_attempt_at,
-                       updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
-                rows,
-            )
-            return fresh
-
-        return await self.db.write(fn)
-
-    async def claim_inbox(self, now: float, *, limit: int = 64, lock_seconds: float = 120) -> list[InboxRow]:
-        async def fn(conn: aiosqlite.Connection) -> list[InboxRow]:
-            async with conn.execute(
-                """UPDATE fed_inbox SET state = 'processing', lock_expires_at = ?, attempts = attempts + 1,
-                       updated_at = ?
-                   WHERE seq IN (SELECT seq FROM fed_inbox
-                                 WHERE state IN ('received', 'failed', 'processing') AND next_attempt_at <= ?
-                                 AND (lock_expires_at IS NULL OR lock_expires_at <= ?) ORDER BY seq LIMIT ?)
-                   RETURNING seq, activity_id, actor_id, type, body, attempts""",
-                (now + lock_seconds, now, now, now, limit),
-            ) as cur:
-                rows = await cur.fetchall()
-            return sorted((InboxRow(**dict(r)) for r in rows), key=lambda r: r.seq)
-
-        return await self.db.write(fn)
-
-    async def finish_inbox(
-        self, seq: int, *, state: str, now: float, error: str | None = None, retry_at: float | None = None
-    ) -> None:
-        INBOX_ITEM.check("processing", state)
-        await self._exec(
-            """UPDATE fed_inbox SET state = ?, last_error = ?, lock_expires_at = NULL, updated_at = ?,
-                   next_attempt_at = COALESCE(?, next_attempt_at) WHERE seq = ?""",
-            (state, error, now, retry_at, seq),
-        )
-
-    async def inbox_count(self, state: str | None = None) -> int:
-        if state is None:
-            return await self._scalar("SELECT count(*) FROM fed_inbox", ())
-        return await self._scalar("SELECT count(*) FROM fed_inbox WHERE state = ?", (state,))
-
-    # ---- outbox and deliveries -------------------------------------------------------------------
-
-    async def enqueue(
-        self,
-        *,
-        activity_id: str,
-        type: str,
-        body: str,
-        inboxes: Iterable[str],
-        now: float,
-        public: bool = False,
-    ) -> int:
-        """Write the activity and one delivery row per inbox in one transaction, before anything is sent."""
-        targets = sorted(set(inboxes))
-
-        async def fn(conn: aiosqlite.Connection) -> int:
-            cur = await conn.execute(
-                "INSERT INTO fed_outbox (activity_id, type, body, public, created_at) VALUES (?, ?, ?, ?, ?)",
-                (activity_id, type, body, int(public), now),
-            )
-            seq = cur.lastrowid
-            assert seq is not None
-            await conn.executemany(
-                """INSERT OR IGNORE INTO fed_deliveries (outbox_seq, inbox, host, next_attempt_at, created_at,
-                       updated_at) VALUES (?, ?, ?, ?, ?, ?)""",
-                [(seq, t, host_of(t), now, now, now) for t in targets],
-            )
-            return seq
-
-        return await self.db.write(fn)
-
-    async def claim_deliveries(
-        self, now: float, *, limit: int = 256, lock_seconds: float = 120
-    ) -> list[DeliveryRow]:
-        """Take due deliveries whose host's circuit is closed (a dead host gets at most one probe a claim)."""
-
-        async def fn(conn: aiosqlite.Connection) -> list[DeliveryRow]:
-            async with conn.execute(
-                """UPDATE fed_deliveries SET state = 'sending', lock_expires_at = ?, updated_at = ?
-                   WHERE id IN (
-                     SELECT d.id FROM fed_deliveries d LEFT JOIN fed_hosts h ON h.host = d.host
-                     WHERE d.state IN ('queued', 'retry_wait', 'sending') AND d.next_attempt_at <= ?
-                       AND (d.lock_expires_at IS NULL OR d.lock_expires_at <= ?)
-                       AND (h.open_until IS NULL OR h.open_until <= ?)
-                     ORDER BY d.next_attempt_at, d.id LIMIT ?)
-                   RETURNING id""",
-                (now + lock_seconds, now, now, now, now, limit),
-            ) as cur:
-                ids = [r[0] for r in await cur.fetchall()]
-            if not ids:
-                return []
-            marks = ",".join("?" * len(ids))
-            async with conn.execute(
-                f"""SELECT d.id, d.outbox_seq, o.activity_id, o.body, d.inbox, d.host, d.attempts,
-                        d.created_at FROM fed_deliveries d JOIN fed_outbox o ON o.seq = d.outbox_seq
-                    WHERE d.id IN ({marks}) ORDER BY d.id""",
-                ids,
-            ) as cur:
-                return [DeliveryRow(**dict(r)) for r in await cur.fetchall()]
-
-        return await self.db.write(fn)
-
-    async def finish_delivery(
-        self,
-        delivery_id: int,
-        *,
-        state: str,
-        now: float,
-        status: int | None,
-        error: str | None = None,
-        retry_at: float | None = None,
-    ) -> None:
-        if state == "dead":  # a retryable failure on a delivery too old to retry: it waits, then gives up
-            DELIVERY.check("sending", "retry_wait")
-            DELIVERY.check("retry_wait", "dead")
-        else:
-            DELIVERY.check("sending", state)
-        await self._exec(
-            """UPDATE fed_deliveries SET state = ?, attempts = attempts + 1, last_status = ?, last_error = ?,
-                   lock_expires_at = NULL, updated_at = ?, next_attempt_at = COALESCE(?, next_attempt_at)
-               WHERE id = ?""",
-            (state, status, error, now, retry_at, delivery_id),
-        )
-
-    async def delivery_counts(self) -> dict[str, int]:
-        async def fn(conn: aiosqlite.Connection) -> dict[str, int]:
-            async with conn.execute("SELECT state, count(*) FROM fed_deliveries GROUP BY state") as cur:
-                return {r[0]: r[1] for r in await cur.fetchall()}
-
-        return await self._read(fn)
-
-    async def deliveries_to(self, inbox: str) -> list[dict[str, Any]]:
-        async def fn(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
-            async with conn.execute(
-                """SELECT d.*, o.activity_id FROM fed_deliveries d JOIN fed_outbox o ON o.seq = d.outbox_seq
-                   WHERE d.inbox = ? ORDER BY d.id""",
-                (inbox,),
-            ) as cur:
-                return [dict(r) for r in await cur.fetchall()]
-
-        return await self._read(fn)
-
-    async def peer_status(self) -> list[dict[str, Any]]:
-        """Per host: deliveries queued/failed/dead and the breaker's state."""
-
-        async def fn(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
-            async with conn.execute(
-                """SELECT d.host AS host,
-                          sum(d.state IN ('queued', 'retry_wait', 'sending')) AS queued,
-                          sum(d.state = 'delivered') AS delivered,
-                          sum(d.state = 'failed') AS failed, sum(d.state = 'dead') AS dead,
-                          max(d.last_error) AS last_error, h.failures AS failures, h.dead AS host_dead,
-                          h.open_until AS open_until, h.scheme AS scheme
-                   FROM fed_deliveries d LEFT JOIN fed_hosts h ON h.host = d.host
-                   GROUP BY d.host ORDER BY d.host"""
-            ) as cur:
-                return [dict(r) for r in await cur.fetchall()]
-
-        return await self._read(fn)
+    async def in_outbox(self, activity_id: str) -> bool:
+        return await self.shared.in_outbox(self.account, activity_id)
 
     async def public_outbox(self, limit: int = 20) -> tuple[int, list[dict[str, Any]]]:
-        async def fn(conn: aiosqlite.Connection) -> tuple[int, list[dict[str, Any]]]:
-            async with conn.execute("SELECT count(*) FROM fed_outbox WHERE public = 1") as cur:
-                row = await cur.fetchone()
-            async with conn.execute(
-                "SELECT body FROM fed_outbox WHERE public = 1 ORDER BY seq DESC LIMIT ?", (limit,)
-            ) as cur:
-                items = [json.loads(r[0]) for r in await cur.fetchall()]
-            return (int(row[0]) if row else 0), items
+        return await self.shared.public_outbox(self.account, limit)
 
-        return await self._read(fn)
+    async def peer_status(self) -> list[dict[str, Any]]:
+        return await self.shared.peer_status(self.account)
 
-    # ---- hosts: breaker, dead letters, signature scheme ------------------------------------------
+    async def delivery_counts(self) -> dict[str, int]:
+        return await self.shared.delivery_counts(self.account)
+
+    async def forget_body(self, activity_id: str) -> None:
+        await self.shared.forget_body(self.account, activity_id)
+
+    async def inbox_count(self, state: str | None = None) -> int:
+        return await self.shared.inbox_count(state, account=self.account)
+
+    async def deliveries_to(self, inbox: str) -> list[dict[str, Any]]:
+        return [d for d in await self.shared.deliveries_to(inbox) if d.get("account") == self.account]
 
     async def host(self, host: str) -> HostRow | None:
-        async def fn(conn: aiosqlite.Connection) -> HostRow | None:
-            async with conn.execute("SELECT * FROM fed_hosts WHERE host = ?", (host,)) as cur:
-                r = await cur.fetchone()
-            if r is None:
-                return None
-            d = dict(r)
-            d.pop("updated_at")
-            d["dead"] = bool(d["dead"])
-            return HostRow(**d)
+        """A host's health (the server's: every account delivers through the same breaker)."""
+        return await self.shared.host(host)
 
-        return await self._read(fn)
+    # ---- blocks ----------------------------------------------------------------------------------------------
+    async def _load(self) -> BlockCache:
+        cache = self._cache
+        if cache.blocks is None or cache.blocked_by is None or not cache.fresh():
+            blocks = set(await self.shared.block_set(self.account))
+            blocked_by = await self.shared.blocked_by(self.account)
+            cache.blocks, cache.blocked_by = blocks | cache.pending, blocked_by
+            cache.read_at = time.monotonic()
+        return cache
 
-    async def host_succeeded(self, host: str, now: float, scheme: str | None) -> None:
-        """The host answered: close its breaker, resume its dead letters, remember the scheme that worked."""
+    def _blocks_now(self) -> set[tuple[str, str]]:
+        if self._cache.blocks is None:
+            self._cache.blocks = set()
+            self._cache.read_at = float("-inf")  # read at next use; this one counts meanwhile
+        return self._cache.blocks
 
-        async def fn(conn: aiosqlite.Connection) -> None:
-            async with conn.execute("SELECT dead FROM fed_hosts WHERE host = ?", (host,)) as cur:
-                row = await cur.fetchone()
-            await conn.execute(
-                """INSERT INTO fed_hosts (host, failures, dead, scheme, updated_at) VALUES (?, 0, 0, ?, ?)
-                   ON CONFLICT(host) DO UPDATE SET failures = 0, first_failure_at = NULL, open_until = NULL,
-                       dead = 0, scheme = COALESCE(excluded.scheme, fed_hosts.scheme),
-                       updated_at = excluded.updated_at""",
-                (host, scheme, now),
-            )
-            if row is not None and row[0]:
-                await conn.execute(
-                    """UPDATE fed_deliveries SET state = 'queued', next_attempt_at = ?, updated_at = ?
-                       WHERE host = ? AND state = 'dead'""",
-                    (now, now, host),
-                )
-
-        await self.db.write(fn)
-
-    async def host_failed(self, host: str, now: float, *, open_for: float, dead_after: float) -> bool:
-        """Count a failure; open the breaker for ``open_for`` seconds; dead-letter the host's queued
-        deliveries when it has failed for ``dead_after`` seconds. Returns True when the host is (now) dead."""
-
-        async def fn(conn: aiosqlite.Connection) -> bool:
-            await conn.execute(
-                """INSERT INTO fed_hosts (host, failures, first_failure_at, open_until, updated_at)
-                   VALUES (?, 1, ?, ?, ?)
-                   ON CONFLICT(host) DO UPDATE SET failures = fed_hosts.failures + 1,
-                       first_failure_at = COALESCE(fed_hosts.first_failure_at, excluded.first_failure_at),
-                       open_until = excluded.open_until, updated_at = excluded.updated_at""",
-                (host, now, now + open_for, now),
-            )
-            async with conn.execute("SELECT first_failure_at FROM fed_hosts WHERE host = ?", (host,)) as cur:
-                row = await cur.fetchone()
-            assert row is not None
-            if now - row[0] < dead_after:
-                return False
-            await conn.execute("UPDATE fed_hosts SET dead = 1 WHERE host = ?", (host,))
-            await conn.execute(
-                """UPDATE fed_deliveries SET state = 'dead', lock_expires_at = NULL, updated_at = ?
-                   WHERE host = ? AND state IN ('queued', 'retry_wait')""",
-                (now, host),
-            )
-            return True
-
-        return await self.db.write(fn)
-
-    async def host_probe_at(self, host: str, when: float) -> None:
-        await self._exec("UPDATE fed_hosts SET open_until = ? WHERE host = ?", (when, host))
-
-    async def dead_hosts_due(self, now: float) -> list[str]:
-        async def fn(conn: aiosqlite.Connection) -> list[str]:
-            async with conn.execute(
-                "SELECT host FROM fed_hosts WHERE dead = 1 AND (open_until IS NULL OR open_until <= ?)",
-                (now,),
-            ) as cur:
-                return [r[0] for r in await cur.fetchall()]
-
-        return await self._read(fn)
-
-    async def requeue_probe(self, host: str, now: float) -> None:
-        """Put one dead-lettered delivery of a dead host back in the queue: a probe of whether it is back."""
-
-        async def fn(conn: aiosqlite.Connection) -> None:
-            await conn.execute(
-                """UPDATE fed_deliveries SET state = 'queued', next_attempt_at = ?, updated_at = ?
-                   WHERE id = (SELECT id FROM fed_deliveries WHERE host = ? AND state = 'dead'
-                               ORDER BY id LIMIT 1)""",
-                (now, now, host),
-            )
-            # half-open: the probe may go now; a failure sets the next probe time again
-            await conn.execute("UPDATE fed_hosts SET open_until = NULL WHERE host = ?", (host,))
-
-        await self.db.write(fn)
-
-    async def release_locks(self) -> None:
-        """At start-up of a single-process node, no worker holds a lock: release what a killed one held."""
-
-        async def fn(conn: aiosqlite.Connection) -> None:
-            await conn.execute(
-                "UPDATE fed_deliveries SET state = 'queued', lock_expires_at = NULL WHERE state = 'sending'"
-            )
-            await conn.execute(
-                "UPDATE fed_inbox SET state = 'received', lock_expires_at = NULL WHERE state = 'processing'"
-            )
-
-        await self.db.write(fn)
-
-    # ---- blocks ----------------------------------------------------------------------------------
+    def forget_blocks(self) -> None:
+        """Read the blocks again on next use (a restore wrote rows around this process)."""
+        self._cache.read_at = float("-inf")
 
     async def add_block(self, kind: str, value: str, now: float, block_id: str | None = None) -> None:
-        await self._exec(
-            "INSERT OR REPLACE INTO fed_blocks (kind, value, block_id, created_at) VALUES (?, ?, ?, ?)",
-            (kind, value, block_id, now),
-        )
-        (await self._block_set()).add((kind, value))
+        await self.shared.add_block(self.account, kind, value, now, block_id)
+        self._blocks_now().add((kind, value))
+
+    async def block_in_memory(self, kind: str, value: str) -> Callable[[], Awaitable[None]]:
+        """Count a block from now on, before its row is written (so nothing checked meanwhile slips through);
+        returns what takes it back if the write fails."""
+        cache = await self._load()
+        assert cache.blocks is not None
+        had = (kind, value) in cache.blocks
+        cache.blocks.add((kind, value))
+        cache.pending.add((kind, value))
+
+        async def undo() -> None:
+            cache.pending.discard((kind, value))
+            if not had and cache.blocks is not None:
+                cache.blocks.discard((kind, value))
+
+        return undo
 
     async def remove_block(self, kind: str, value: str) -> str | None:
-        """Remove a block; return the id of the Block activity sent for it, if any."""
-
-        async def fn(conn: aiosqlite.Connection) -> str | None:
-            async with conn.execute(
-                "DELETE FROM fed_blocks WHERE kind = ? AND value = ? RETURNING block_id", (kind, value)
-            ) as cur:
-                row = await cur.fetchone()
-            return row[0] if row else None
-
-        block_id = await self.db.write(fn)
-        (await self._block_set()).discard((kind, value))
+        block_id = await self.shared.remove_block(self.account, kind, value)
+        cache = await self._load()
+        assert cache.blocks is not None
+        cache.blocks.discard((kind, value))
         return block_id
 
     async def blocks(self) -> list[dict[str, Any]]:
-        async def fn(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
-            async with conn.execute(
-                "SELECT kind, value, created_at FROM fed_blocks ORDER BY created_at"
-            ) as cur:
-                return [dict(r) for r in await cur.fetchall()]
+        return await self.shared.blocks(self.account)
 
-        return await self._read(fn)
-
-    async def _block_set(self) -> set[tuple[str, str]]:
-        # Every inbox request asks; blocks change rarely. One process owns this database, so a copy in
-        # memory, loaded once and kept in step by add/remove_block, answers without a database round trip.
-        if self._blocks is None:
-            loaded = {(b["kind"], b["value"]) for b in await self.blocks()}
-            if self._blocks is None:
-                self._blocks = loaded
-        return self._blocks
+    async def has_blocks(self) -> bool:
+        cache = await self._load()
+        return bool(cache.blocks)
 
     async def is_blocked(self, actor_id: str) -> bool:
-        """Blocked when the actor or its host (or a parent domain of it) is blocked."""
-        blocks = await self._block_set()
+        """Blocked when the actor or its host (or a parent domain of it) is blocked. A key id names its actor
+        with a ``#fragment`` (``…/users/x#main-key``): the fragment is not part of the actor's id. The whole
+        decision (keys without a fragment, server actors, aliases) is federation/blocks.py's."""
+        blocks = (await self._load()).blocks
         if not blocks:
             return False
-        if ("actor", actor_id) in blocks:
+        if ("actor", actor_id) in blocks or ("actor", actor_id.split("#", 1)[0]) in blocks:
             return True
-        host = urlsplit(actor_id).hostname or ""
-        labels = host.split(".")
-        domains = {".".join(labels[i:]) for i in range(len(labels))}
-        domains.add(host_of(actor_id))
-        return any(("domain", d) in blocks for d in domains)
+        return any(("domain", d) in blocks for d in domains_of(actor_id))
 
     async def add_blocked_by(self, actor_id: str, block_id: str, now: float) -> None:
-        await self._exec(
-            "INSERT OR REPLACE INTO fed_blocked_by (actor_id, block_id, created_at) VALUES (?, ?, ?)",
-            (actor_id, block_id, now),
-        )
+        await self.shared.add_blocked_by(self.account, actor_id, block_id, now)
+        cache = await self._load()
+        assert cache.blocked_by is not None
+        cache.blocked_by.add(actor_id)
 
     async def remove_blocked_by(self, actor_id: str) -> None:
-        await self._exec("DELETE FROM fed_blocked_by WHERE actor_id = ?", (actor_id,))
+        await self.shared.remove_blocked_by(self.account, actor_id)
+        cache = await self._load()
+        assert cache.blocked_by is not None
+        cache.blocked_by.discard(actor_id)
 
     async def blocked_by(self) -> set[str]:
-        async def fn(conn: aiosqlite.Connection) -> set[str]:
-            async with conn.execute("SELECT actor_id FROM fed_blocked_by") as cur:
-                return {r[0] for r in await cur.fetchall()}
-
-        return await self._read(fn)
+        return await self.shared.blocked_by(self.account)
 
     async def block_by_id(self, actor_id: str) -> str | None:
-        """The id of the Block ``actor_id`` sent us, if they block us."""
-
-        async def fn(conn: aiosqlite.Connection) -> str | None:
-            async with conn.execute(
-                "SELECT block_id FROM fed_blocked_by WHERE actor_id = ?", (actor_id,)
-            ) as cur:
-                row = await cur.fetchone()
-            return str(row[0]) if row else None
-
-        return await self._read(fn)
+        return await self.shared.block_by_id(self.account, actor_id)
 
     async def is_blocked_by(self, actor_id: str) -> bool:
-        return bool(
-            await self._scalar("SELECT EXISTS (SELECT 1 FROM fed_blocked_by WHERE actor_id = ?)", (actor_id,))
+        blocked_by = (await self._load()).blocked_by
+        return blocked_by is not None and actor_id in blocked_by
+
+    # ---- tombstones --------------------------------------------------------------------------------------------
+    async def add_tombstone(
+        self, actor_id: str, *, former_type: str, activity_id: str, now: float
+    ) -> TombstoneRow:
+        return await self.shared.add_tombstone(
+            self.account, actor_id, former_type=former_type, activity_id=activity_id, now=now
         )
 
-    # ---- settings of the owner's actor -----------------------------------------------------------
+    async def tombstone(self, actor_id: str) -> TombstoneRow | None:
+        row = await self.shared.tombstone(actor_id)
+        return row if row is not None and row.account == self.account else None
 
+    # ---- settings -----------------------------------------------------------------------------------------------
     async def setting(self, key: str, default: Any = None) -> Any:
-        async def fn(conn: aiosqlite.Connection) -> Any:
-            async with conn.execute("SELECT value FROM fed_settings WHERE key = ?", (key,)) as cur:
-                row = await cur.fetchone()
-            return json.loads(row[0]) if row else default
-
-        return await self._read(fn)
+        return await self.shared.setting(self.account, key, default)
 
     async def set_setting(self, key: str, value: Any) -> None:
-        await self._exec(
-            "INSERT OR REPLACE INTO fed_settings (key, value) VALUES (?, ?)", (key, json.dumps(value))
+        await self.shared.set_setting(self.account, key, value)
+
+    # ---- cards received -----------------------------------------------------------------------------------------
+    async def card_received_version(self, actor_id: str) -> str | None:
+        return await self.shared.card_received_version(self.account, actor_id)
+
+    async def card_applied(
+        self, actor_id: str, *, updated: str, activity_id: str | None, unverified: Sequence[str], now: float
+    ) -> None:
+        await self.shared.card_applied(
+            self.account, actor_id, updated=updated, activity_id=activity_id, unverified=unverified, now=now
         )
 
-    # ---- helpers ---------------------------------------------------------------------------------
-
-    async def _transition(
-        self,
-        table: str,
-        key: str,
-        value: str,
-        lifecycle: Lifecycle,
-        state: str,
-        now: float,
-        extra: tuple[str, str] | None = None,
-    ) -> None:
-        async def fn(conn: aiosqlite.Connection) -> None:
-            async with conn.execute(f"SELECT state FROM {table} WHERE {key} = ?", (value,)) as cur:
-                row = await cur.fetchone()
-            if row is None:
-                raise IllegalTransition(f"{lifecycle.name}: no row {value}")
-            if row[0] != state:
-                lifecycle.check(row[0], state)
-            sets, args = "state = ?, updated_at = ?", [state, now]
-            if extra is not None:
-                sets += f", {extra[0]} = ?"
-                args.append(extra[1])
-            await conn.execute(f"UPDATE {table} SET {sets} WHERE {key} = ?", (*args, value))
-
-        await self.db.write(fn)
-
-    async def _exec(self, sql: str, args: tuple[Any, ...]) -> None:
-        async def fn(conn: aiosqlite.Connection) -> None:
-            await conn.execute(sql, args)
-
-        await self.db.write(fn)
-
-    async def _scalar(self, sql: str, args: tuple[Any, ...]) -> int:
-        async def fn(conn: aiosqlite.Connection) -> int:
-            async with conn.execute(sql, args) as cur:
-                row = await cur.fetchone()
-            return int(row[0]) if row and row[0] is not None else 0
-
-        return await self._read(fn)
+    async def unverified_claims(self, actor_id: str) -> list[str]:
+        return await self.shared.unverified_claims(self.account, actor_id)

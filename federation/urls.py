@@ -1,7 +1,7 @@
-"""Where everything federation serves lives, and the documents describing our two actors.
+"""Where everything federation serves lives, and the documents describing our actors.
 
-The owner's actor (``Person`` or ``Organization``) lives at ``/users/<username>``; the node's own actor
-(``Application``, which signs fetches the way Mastodon's instance actor does) at ``/actor``. Both documents
+Each account's actor (``Person`` or ``Organization``) lives at ``/users/<name>``; the server's own actor
+(``Application``, which signs fetches the way Mastodon's instance actor does) at ``/actor``. Both kinds of document
 carry ``publicKey`` (RSA, what Mastodon verifies), ``assertionMethod`` (Ed25519 Multikey, FEP-521a) and
 ``implements`` (FEP-844e) naming the Kith protocol, by which peers recognise each other.
 """
@@ -45,8 +45,14 @@ _ACTOR_CONTEXT: list[Any] = [
         "alsoKnownAs": {"@id": "as:alsoKnownAs", "@type": "@id"},
         "movedTo": {"@id": "as:movedTo", "@type": "@id"},
         "implements": {"@id": "https://w3id.org/fep/844e/implements", "@type": "@id"},
+        # profile fields, as Mastodon names them (federation/profile.py)
+        "schema": "http://schema.org#",
+        "PropertyValue": "schema:PropertyValue",
+        "value": "schema:value",
     },
 ]
+#: What the owner's public profile may add to their actor document (federation/profile.py)
+_PROFILE_FIELDS = ("summary", "icon", "attachment")
 
 
 def ed25519_multibase(key: ed25519.Ed25519PublicKey) -> str:
@@ -64,16 +70,36 @@ def _pem(key: rsa.RSAPrivateKey) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Urls:
+    """The server's URLs, and those of one account's actor (``username``; empty: the server's alone)."""
+
     base: str  # e.g. https://example.org, no trailing slash
-    username: str
+    username: str = ""
 
     @property
     def host(self) -> str:
         return self.base.split("://", 1)[1]
 
+    def of(self, username: str) -> Urls:
+        """The URLs of the account ``username`` on this server."""
+        return Urls(self.base, username)
+
     @property
     def owner(self) -> str:
+        if not self.username:
+            raise ValueError("these are the server's URLs; ask Urls.of(name) for an account's")
         return f"{self.base}/users/{self.username}"
+
+    def account_of(self, url: str) -> str | None:
+        """The account name a URL of ours names: its actor (with a ``#fragment`` or not) or its followers
+        collection; None for anything else."""
+        prefix = self.base + "/users/"
+        if not isinstance(url, str) or not url.startswith(prefix):
+            return None
+        rest = url[len(prefix) :].split("#", 1)[0]
+        name, _, tail = rest.partition("/")
+        if not name or tail not in ("", "followers"):
+            return None
+        return name
 
     @property
     def owner_key(self) -> str:
@@ -130,7 +156,9 @@ def actor_document(
     manually_approves: bool,
     also_known_as: list[str] | None = None,
     moved_to: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """``extra``: the owner's public profile fields (summary, icon, attachment); nothing else is taken."""
     actor = urls.owner if which == "owner" else urls.node
     doc: dict[str, Any] = {
         "@context": _ACTOR_CONTEXT,
@@ -163,6 +191,9 @@ def actor_document(
                 "publicKeyMultibase": ed25519_multibase(ed_key.public_key()),
             }
         ]
+    for name in _PROFILE_FIELDS:
+        if extra and name in extra:
+            doc[name] = extra[name]
     if also_known_as:
         doc["alsoKnownAs"] = also_known_as
     if moved_to:

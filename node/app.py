@@ -4,66 +4,84 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import signal
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
-from node import api_import  # noqa: F401  (its routes join node.api's table)
-from node.api import CONTEXT, add_api_fallback, auth_middleware, setup_api
-from node.context import NodeContext
+from node import api_import, api_loop  # noqa: F401  (their routes join node.api's table)
+from node.api import SERVER, add_api_fallback, auth_middleware, setup_api
+from node.config import Config
+from node.dav import setup_dav
+from node.federation_access import ACCESS, NoFederation
+from node.federation_wiring import setup_federation
 from node.http import error_middleware
+from node.loop import setup_loop
+from node.server import Server
+from node.server_limits import LimitedSite, ServerLimits, body_pace_middleware
+from node.web import setup_web
 
-__all__ = ["APP_EXTENSIONS", "build_app", "run_node"]
+__all__ = ["APP_EXTENSIONS", "DEFAULT_EXTENSIONS", "Extension", "build_app", "run_node", "start_server"]
 
-#: Other packages' setup functions (federation, web UI), called with (app, ctx) in order. Kept as a list so that
-#: a node can be built without them in tests of the API alone.
-APP_EXTENSIONS: list[Callable[[web.Application, NodeContext], None]] = []
+Extension = Callable[[web.Application, Server], None]
 
-
-def _default_extensions() -> list[Callable[[web.Application, NodeContext], None]]:
-    exts: list[Callable[[web.Application, NodeContext], None]] = []
-    with contextlib.suppress(ImportError):
-        from node.web import setup_web
-
-        exts.append(setup_web)
-    with contextlib.suppress(ImportError):
-        from node.federation_wiring import setup_federation
-
-        exts.append(setup_federation)
-    return exts
+#: The parts of a full server besides the owner API, wired in this order: the web UI, federation, CardDAV
+#: and the stay-in-touch loop (digests, capture).
+DEFAULT_EXTENSIONS: tuple[Extension, ...] = (setup_web, setup_federation, setup_dav, setup_loop)
+#: More setup functions called after those (tests add theirs here).
+APP_EXTENSIONS: list[Extension] = []
 
 
 def build_app(
-    ctx: NodeContext, *, extensions: list[Callable[[web.Application, NodeContext], None]] | None = None
+    server: Server, *, extensions: list[Extension] | None = None, limits: ServerLimits | None = None
 ) -> web.Application:
+    """The server's one aiohttp application. ``extensions`` replaces the default parts (a test of the API
+    alone passes an empty list); ``limits``: the server limits the body-pace middleware keeps (by default
+    from the configuration)."""
     app = web.Application(
-        client_max_size=ctx.config.server.max_body_bytes,
-        middlewares=[error_middleware, auth_middleware],
+        client_max_size=server.config.server.max_body_bytes,
+        middlewares=[
+            body_pace_middleware(limits or ServerLimits.from_config(server.config)),
+            error_middleware,
+            auth_middleware,
+        ],
     )
-    app[CONTEXT] = ctx
+    app[SERVER] = server
+    app[ACCESS] = NoFederation()  # what runs without federation; setup_federation puts the running one here
     setup_api(app)
-    for ext in extensions if extensions is not None else [*_default_extensions(), *APP_EXTENSIONS]:
-        ext(app, ctx)
+    for ext in extensions if extensions is not None else [*DEFAULT_EXTENSIONS, *APP_EXTENSIONS]:
+        ext(app, server)
     add_api_fallback(app)
     return app
 
 
-async def run_node(
-    ctx: NodeContext, *, host: str, port: int, ready: Callable[[str], Any] | None = None
-) -> None:
-    """Serve until SIGINT/SIGTERM, then close the database cleanly."""
-    app = build_app(ctx)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+async def start_server(
+    app: web.Application, config: Config, *, host: str, port: int, limits: ServerLimits | None = None
+) -> web.AppRunner:
+    """Serve ``app`` on host:port within the server limits (node/server_limits.py): idle and header time and
+    connections per client address and in all (the body pace is build_app's middleware). The caller cleans
+    the runner up."""
+    limits = limits or ServerLimits.from_config(config)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, **limits.runner_kwargs())
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
     try:
-        await site.start()
+        await LimitedSite(runner, host, port, limits=limits).start()
     except BaseException:  # e.g. the port is taken: leave nothing open behind the error
         await runner.cleanup()
-        await ctx.close()
+        raise
+    return runner
+
+
+async def run_node(
+    server: Server, *, host: str, port: int, ready: Callable[[str], Any] | None = None
+) -> None:
+    """Serve until SIGINT/SIGTERM, then close the databases cleanly."""
+    app = build_app(server)
+    try:
+        runner = await start_server(app, server.config, host=host, port=port)
+    except BaseException:
+        await server.close()
         raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -71,14 +89,13 @@ async def run_node(
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     bound = runner.addresses[0] if runner.addresses else (host, port)
-    # What start-up made (modules, templates, routes) lives as long as the process: out of the collector's
-    # reach, a full collection no longer walks it, which took requests' slowest milliseconds.
-    gc.collect()
-    gc.freeze()
+    # The worker process the next import runs in is started now (node/import_jobs.py); imports a stopped node
+    # left behind are marked interrupted when their account is first used (Server.context).
+    server.import_workers.warm()
     if ready is not None:
         ready(f"http://{bound[0]}:{bound[1]}")
     try:
         await stop.wait()
     finally:
         await runner.cleanup()
-        await ctx.close()
+        await server.close()

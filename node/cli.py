@@ -1,8 +1,10 @@
 """The `kith` command line.
 
 Graph commands open the node's SQLite file directly (WAL lets them run beside a running node); federation
-commands (node/cli_federation.py) talk to the running node's owner API. Every listing takes ``--json``. Errors
-print one line saying what to do and exit non-zero (1 for errors, 2 for usage).
+commands (node/cli_federation.py) talk to the running node's owner API. Every command that prints something
+takes ``--json`` and then prints one JSON document instead of text (a test walks the parser), except ``serve``,
+which runs until stopped, and ``export``, whose output is the export itself in the format ``--format`` names.
+Errors print one line saying what to do and exit non-zero (1 for errors, 2 for usage).
 """
 
 from __future__ import annotations
@@ -19,20 +21,20 @@ from node.config import (
     SCHEMA,
     Config,
     ConfigError,
+    account_from_env,
     default_data_dir,
     load_config,
     passphrase_from_env,
     write_config,
 )
-from node.context import NodeContext, new_token, read_token, write_token
+from node.context import AccountContext
 from node.errors import NodeError
-from node.keys import KeyError_, KeyRing
+from node.files import write_private
+from node.keys import KeyError_, save_node_key
 from node.models import Page, Person, as_json
-from node.store import SchemaTooNew
-from node.store.driver import sqlite
 from protocol.errors import KithError
 
-__all__ = ["CliError", "build_parser", "main"]
+__all__ = ["CliError", "build_parser", "main", "restored_said"]
 
 
 class CliError(Exception):
@@ -55,8 +57,25 @@ def _config(args: argparse.Namespace) -> Config:
     return load_config(data_dir)
 
 
-async def _with_ctx(args: argparse.Namespace, fn: Callable[[NodeContext], Awaitable[int]]) -> int:
-    ctx = await NodeContext.open(_config(args), load_keys=False)
+def _say(message: str) -> None:
+    """Progress of start-up work (a long migration) on stderr, so that stdout stays the command's output."""
+    print(f"kith: {message}", file=sys.stderr, flush=True)
+
+
+def _account(args: argparse.Namespace) -> str | None:
+    """The account a command acts for: --account, else KITH_ACCOUNT, else the server's default (None)."""
+    name: str | None = getattr(args, "account_name", None) or account_from_env()
+    return name
+
+
+async def _with_ctx(args: argparse.Namespace, fn: Callable[[AccountContext], Awaitable[int]]) -> int:
+    ctx = await AccountContext.open(
+        _config(args),
+        account=_account(args),
+        passphrase=passphrase_from_env(),
+        load_keys=False,
+        progress=_say,
+    )
     try:
         return await fn(ctx)
     finally:
@@ -101,14 +120,28 @@ def _print_person(p: Person) -> None:
         print(f"  · {i.display:<40} {i.kind:<9} {i.verification:<12} from {sources}")
 
 
+def _print_tie_strength(p: Person) -> None:
+    """The score people are listed by, and the parts it is the sum of (node/store/sqlite/tie_strength.py)."""
+    if p.tie_strength is None or not p.tie_strength_parts:
+        return
+    parts = " + ".join(f"{part.name} {part.points:.2f}" for part in p.tie_strength_parts)
+    print(f"  {'tie strength':<13}{p.tie_strength:.2f} = {parts}")
+    for part in p.tie_strength_parts:
+        print(f"    {part.name:<12} {part.value:.2f} × {part.weight:.2f}  {part.detail}  ({part.rule})")
+
+
 # -- commands --------------------------------------------------------------------------------------------------
 async def _cmd_init(args: argparse.Namespace) -> int:
+    """Create a server in the data folder and its first account (the one-command start of scripts/start)."""
+    from node.server import Server
+
     data_dir: Path = args.data or default_data_dir()
     if (data_dir / "kith.toml").exists() and not args.force:
         raise CliError(
-            f"a node already exists in {data_dir}; use it with `kith serve`, or pass --force to reset config"
+            f"a node already exists in {data_dir}; use it with `kith serve`, add accounts with "
+            "`kith account add NAME`, or pass --force to rewrite its configuration"
         )
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     base = load_config(data_dir)
     node_values: dict[str, Any] = {"username": args.username}
     server_values: dict[str, Any] = {}
@@ -125,23 +158,52 @@ async def _cmd_init(args: argparse.Namespace) -> int:
     _validate_identity(config)
     write_config(config)
     passphrase = passphrase_from_env()
-    if not (data_dir / "keys" / "owner-rsa.pem").exists():
-        KeyRing.generate().save(data_dir, passphrase)
-    token = new_token()
-    ctx = await NodeContext.open(config, passphrase=passphrase)
+    if not (data_dir / "keys" / "node-rsa.pem").exists():
+        from protocol.keys import generate_rsa_key
+
+        save_node_key(data_dir, generate_rsa_key(), passphrase)
+    server = await Server.open(config, passphrase=passphrase)
     try:
-        await ctx.tokens.set(token)
+        if not await server.accounts.list():
+            await server.accounts.meta_set("keys_sealed", "1" if passphrase else "0")
+        existing = await server.accounts.find(args.username)
+        if existing is not None:
+            token = None
+        else:
+            _row, token = await server.add_account(
+                args.username,
+                organization=args.organization,
+                display_name=args.display_name or "",
+            )
     finally:
-        await ctx.close()
-    write_token(data_dir, token)
-    print(f"Created a Kith node for acct:{config.node.username}@{config.node.domain} in {data_dir}")
-    print(f"  owner API token: {token}")
-    print(
-        f"  keys are {'encrypted with KITH_PASSPHRASE' if passphrase else 'not encrypted (set KITH_PASSPHRASE)'}"
-    )
-    print(f"Next: kith --data {data_dir} serve   (then open {config.base_url}/ and sign in with the token)")
-    print(
-        f"      kith --data {data_dir} password set   lets you sign in to the web UI with a password instead"
+        await server.close()
+
+    def human() -> None:
+        print(f"Created a Kith node for acct:{config.node.username}@{config.node.domain} in {data_dir}")
+        if token is not None:
+            print(f"  owner API token: {token}")
+        print(
+            f"  keys are {'encrypted with KITH_PASSPHRASE' if passphrase else 'not encrypted (set KITH_PASSPHRASE)'}"
+        )
+        print(
+            f"Next: kith --data {data_dir} serve   (then open {config.base_url}/ and sign in with the token)"
+        )
+        print(
+            f"      kith --data {data_dir} password set   lets you sign in to the web UI with a password instead"
+        )
+        print(f"      kith --data {data_dir} account add NAME   adds another account to this server")
+
+    _out(
+        args,
+        {
+            "address": f"acct:{config.node.username}@{config.node.domain}",
+            "account": config.node.username,
+            "data_dir": str(data_dir),
+            "url": config.base_url,
+            "token": token,
+            "keys_encrypted": bool(passphrase),
+        },
+        human,
     )
     return 0
 
@@ -160,6 +222,7 @@ def _validate_identity(config: Config) -> None:
 
 async def _cmd_serve(args: argparse.Namespace) -> int:
     from node.app import run_node
+    from node.server import Server, read_token
 
     config = _config(args)
     host = args.host or config.server.host
@@ -168,29 +231,31 @@ async def _cmd_serve(args: argparse.Namespace) -> int:
         raise CliError(f"--port must be a port number from 0 to 65535, got {port}")
     config = config.with_values(server={"host": host, "port": port})
     try:
-        ctx = await NodeContext.open(config, passphrase=passphrase_from_env())
+        server = await Server.open(config, passphrase=passphrase_from_env(), progress=_say)
+        server.node_key  # noqa: B018  (a missing or sealed key is said now, not at the first fetch)
     except KeyError_ as exc:
         raise CliError(str(exc)) from None
-    try:
-        token = read_token(config.data_dir)
-    except FileNotFoundError as exc:
-        await ctx.close()
-        raise CliError(str(exc)) from None
-
+    accounts = await server.accounts.list(states=("active", "suspended"))
     runtime = config.data_dir / "serve.url"
 
     def ready(url: str) -> None:
-        runtime.write_text(url + "\n", encoding="utf-8")
-        print(
-            f"Kith node for acct:{config.node.username}@{config.node.domain} listening on {url}", flush=True
-        )
+        write_private(runtime, url + "\n")
+        print(f"Kith server for {config.node.domain} listening on {url}", flush=True)
         print(f"  web UI:          {url}/", flush=True)
-        print(f"  owner API:       {url}/api/  (Authorization: Bearer {token})", flush=True)
+        print(f"  owner API:       {url}/api/  (Authorization: Bearer <the account's token>)", flush=True)
         print(f"  data folder:     {config.data_dir}", flush=True)
+        for row in accounts:
+            try:
+                token = read_token(config.data_dir, row.name)
+            except FileNotFoundError:
+                token = "(no token file: kith --account NAME token rotate)"
+            print(f"  account {row.name:<10} acct:{row.name}@{config.node.domain}  token {token}", flush=True)
+        if not accounts:
+            print("  no accounts yet: kith account add NAME", flush=True)
         print("Stop with Ctrl-C.", flush=True)
 
     try:
-        await run_node(ctx, host=host, port=port, ready=ready)
+        await run_node(server, host=host, port=port, ready=ready)
     except OSError as exc:
         raise CliError(
             f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another with --port or --host"
@@ -201,7 +266,7 @@ async def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def _cmd_people_add(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         data: dict[str, Any] = {"display_name": args.name, "identities": args.identity or []}
         for key in ("org", "title", "nickname", "birthday"):
             value = getattr(args, key)
@@ -217,7 +282,7 @@ async def _cmd_people_add(args: argparse.Namespace) -> int:
 
 
 async def _cmd_people_list(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         page = await ctx.graph.list_people(
             status="archived" if args.archived else "active",
             circle=args.circle,
@@ -236,7 +301,7 @@ async def _cmd_people_list(args: argparse.Namespace) -> int:
 
 
 async def _cmd_people_search(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         page = await ctx.graph.search(
             args.query, circle=args.circle, due_within_days=args.due, offset=args.offset, limit=args.limit
         )
@@ -247,7 +312,7 @@ async def _cmd_people_search(args: argparse.Namespace) -> int:
 
 
 async def _cmd_people_show(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         person = await ctx.graph.get_person(args.id)
         notes = await ctx.graph.notes(args.id)
         rels = await ctx.graph.relationships(args.id)
@@ -255,6 +320,7 @@ async def _cmd_people_show(args: argparse.Namespace) -> int:
 
         def human() -> None:
             _print_person(person)
+            _print_tie_strength(person)
             for r in rels:
                 print(f"  ~ {r.type} ({r.direction}, {r.status}){' since ' + r.since if r.since else ''}")
             for n in notes:
@@ -273,7 +339,7 @@ async def _cmd_people_show(args: argparse.Namespace) -> int:
 
 
 async def _cmd_people_edit(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         data: dict[str, Any] = {}
         for arg, field in (
             ("name", "display_name"),
@@ -299,7 +365,7 @@ async def _cmd_people_edit(args: argparse.Namespace) -> int:
 
 
 async def _cmd_people_archive(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         person = await ctx.graph.archive(args.id, not args.undo)
         _out(args, person, lambda: print(f"{person.display_name} is now {person.status}"))
         return 0
@@ -308,16 +374,16 @@ async def _cmd_people_archive(args: argparse.Namespace) -> int:
 
 
 async def _cmd_people_delete(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         await ctx.graph.delete_person(args.id)
-        print(f"deleted {args.id}")
+        _out(args, {"deleted": args.id}, lambda: print(f"deleted {args.id}"))
         return 0
 
     return await _with_ctx(args, run)
 
 
 async def _cmd_identity_add(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         person = await ctx.graph.add_identity(args.person, args.uri, kind=args.kind, label=args.label)
         _out(args, person, lambda: _print_person(person))
         return 0
@@ -326,7 +392,7 @@ async def _cmd_identity_add(args: argparse.Namespace) -> int:
 
 
 async def _cmd_identity_remove(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         person = await ctx.graph.remove_identity(args.person, args.uri)
         _out(args, person, lambda: _print_person(person))
         return 0
@@ -335,7 +401,7 @@ async def _cmd_identity_remove(args: argparse.Namespace) -> int:
 
 
 async def _cmd_merge(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         evidence = [{"kind": "owner", "detail": args.reason}] if args.reason else ()
         record = await ctx.graph.merge(args.survivor, args.merged, evidence=evidence)
         _out(
@@ -349,7 +415,7 @@ async def _cmd_merge(args: argparse.Namespace) -> int:
 
 
 async def _cmd_unmerge(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         record = await ctx.graph.unmerge(args.merge_id)
         _out(
             args, record, lambda: print(f"undone: {record.survivor} and {record.merged} are two people again")
@@ -360,7 +426,7 @@ async def _cmd_unmerge(args: argparse.Namespace) -> int:
 
 
 async def _cmd_merges(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         records = await ctx.graph.merges(args.person)
 
         def human() -> None:
@@ -377,14 +443,14 @@ async def _cmd_merges(args: argparse.Namespace) -> int:
 
 
 async def _cmd_suggest(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         if args.accept:
             record = await ctx.graph.accept_suggestion(args.accept)
             _out(args, record, lambda: print(f"merged; undo: kith unmerge {record.id}"))
             return 0
         if args.dismiss:
             await ctx.graph.dismiss_suggestion(args.dismiss)
-            print(f"dismissed {args.dismiss}")
+            _out(args, {"dismissed": args.dismiss}, lambda: print(f"dismissed {args.dismiss}"))
             return 0
         new = await ctx.graph.suggest_merges()
         page = await ctx.graph.suggestions(limit=args.limit)
@@ -404,7 +470,7 @@ async def _cmd_suggest(args: argparse.Namespace) -> int:
 
 
 async def _cmd_interaction_add(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         data = {
             "people": args.people,
             "channel": args.channel,
@@ -425,7 +491,7 @@ async def _cmd_interaction_add(args: argparse.Namespace) -> int:
 
 
 async def _cmd_interaction_list(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         page = await ctx.graph.interactions(args.person, offset=args.offset, limit=args.limit)
 
         def human() -> None:
@@ -443,7 +509,7 @@ async def _cmd_interaction_list(args: argparse.Namespace) -> int:
 
 
 async def _cmd_note_add(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         note = await ctx.graph.add_note(args.person, args.text)
         _out(args, note, lambda: print(f"noted ({note.id})"))
         return 0
@@ -452,7 +518,7 @@ async def _cmd_note_add(args: argparse.Namespace) -> int:
 
 
 async def _cmd_note_list(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         notes = await ctx.graph.notes(args.person)
 
         def human() -> None:
@@ -466,7 +532,13 @@ async def _cmd_note_list(args: argparse.Namespace) -> int:
 
 
 async def _cmd_circle(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    if args.action in ("publish", "unpublish"):
+        from node.cli_dav import circle_publish
+
+        _need(args.name, "NAME")
+        return await circle_publish(args, published=args.action == "publish")
+
+    async def run(ctx: AccountContext) -> int:
         g = ctx.graph
         if args.action == "list":
             circles = await g.circles()
@@ -484,7 +556,7 @@ async def _cmd_circle(args: argparse.Namespace) -> int:
             _out(args, circle, lambda: print(f"circle {circle.name} ready"))
         elif args.action == "remove":
             await g.delete_circle(_need(args.name, "NAME"))
-            print(f"removed circle {args.name}")
+            _out(args, {"removed": args.name}, lambda: print(f"removed circle {args.name}"))
         else:
             person_id, name = _need(args.name, "PERSON"), _need(args.target, "CIRCLE")
             person = await g.set_membership(person_id, name, member=args.action == "join")
@@ -514,7 +586,7 @@ def _days(text: str) -> int | None:
 
 
 async def _cmd_cadence(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         days = _days(args.days)
         if args.circle:
             circle = await ctx.graph.set_circle_cadence(args.target, days)
@@ -530,7 +602,7 @@ async def _cmd_cadence(args: argparse.Namespace) -> int:
 
 
 async def _cmd_due(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         within = args.within if args.within is not None else ctx.config.stay_in_touch.due_within_days
         page = await ctx.graph.due(within_days=within, offset=args.offset, limit=args.limit)
 
@@ -552,7 +624,7 @@ async def _cmd_due(args: argparse.Namespace) -> int:
 
 
 async def _cmd_fading(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         items = await ctx.graph.fading(limit=args.limit)
 
         def human() -> None:
@@ -570,7 +642,7 @@ async def _cmd_fading(args: argparse.Namespace) -> int:
 
 
 async def _cmd_layers(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         layers = await ctx.graph.layers()
 
         def human() -> None:
@@ -587,7 +659,7 @@ async def _cmd_layers(args: argparse.Namespace) -> int:
 
 
 async def _cmd_export(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         from node.exporting import people_csv, vcards
 
         if args.format == "json":
@@ -601,7 +673,7 @@ async def _cmd_export(args: argparse.Namespace) -> int:
         else:
             out = Path(args.output)
             tmp = out.with_name(out.name + ".partial")
-            tmp.write_text(text, encoding="utf-8", newline="")
+            write_private(tmp, text)  # the whole graph: the owner's alone
             tmp.replace(out)
             print(f"exported to {out} ({len(text.encode())} bytes)", file=sys.stderr)
         return 0
@@ -618,58 +690,110 @@ async def _cmd_restore(args: argparse.Namespace) -> int:
         raise CliError(
             f"{args.file} is not a Kith JSON export ({exc}); make one with `kith export`"
         ) from None
+    except RecursionError:
+        raise CliError(f"{args.file} is nested too deeply to be a Kith JSON export") from None
+    if args.into_account is not None:
+        from node.cli_accounts import restore_into_account
 
-    async def run(ctx: NodeContext) -> int:
+        return await restore_into_account(args, doc)
+
+    async def run(ctx: AccountContext) -> int:
         counts = await ctx.graph.import_json(doc)
-        _out(args, counts, lambda: print(f"restored {counts.get('person', 0)} people from {args.file}"))
+
+        def human() -> None:
+            print(f"restored {restored_said(counts)} from {args.file}")
+            if counts.get("bridge_link"):
+                print(
+                    "live-sync tokens were restored sealed: sync with the KITH_PASSPHRASE they were sealed "
+                    "with; links whose token was left out are revoked: link them again (kith link SOURCE ...)"
+                )
+            if (ctx.config.data_dir / "serve.url").exists():
+                print(
+                    "a node is serving this folder: restart it (kith serve) so that it applies the restored "
+                    "blocks and follows",
+                    file=sys.stderr,
+                )
+
+        _out(args, counts, human)
         return 0
 
     return await _with_ctx(args, run)
 
 
+def restored_said(counts: dict[str, int]) -> str:
+    """What a restore wrote, in the owner's words."""
+    said = [f"{counts.get('person', 0)} people"]
+    for what, tables in (
+        ("relationships", ("relationship",)),
+        ("interactions", ("interaction",)),
+        ("notes", ("note",)),
+        ("circles", ("circle",)),
+        ("blocks", ("blocked_address", "fed_blocks")),
+        ("follows", ("fed_follows",)),
+        ("relationship offers", ("fed_offers",)),
+        ("live-sync links", ("bridge_link",)),
+    ):
+        n = sum(counts.get(t, 0) for t in tables)
+        if n:
+            said.append(f"{n} {what}")
+    if counts.get("card"):
+        said.append("your card and who may see it")
+    return ", ".join(said)
+
+
 async def _cmd_backup(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         from node.graph import iso
 
         stamp = iso(ctx.graph.clock()).replace(":", "").replace("-", "")
-        dest = Path(args.output) if args.output else ctx.config.data_dir / "backups" / f"kith-{stamp}.sqlite3"
-        await ctx.db.backup(dest)
-        print(f"backed up to {dest}")
+        default = ctx.config.data_dir / "backups" / f"{ctx.name}-{stamp}{ctx.store.backup_suffix}"
+        dest = Path(args.output) if args.output else default
+        await ctx.store.backup(dest)
+        size = dest.stat().st_size
+        _out(args, {"path": str(dest), "bytes": size}, lambda: print(f"backed up to {dest} ({size:,} bytes)"))
         return 0
 
     return await _with_ctx(args, run)
 
 
 async def _cmd_token(args: argparse.Namespace) -> int:
-    config = _config(args)
-    if args.action == "show":
-        try:
-            print(read_token(config.data_dir))
-        except FileNotFoundError as exc:
-            raise CliError(str(exc)) from None
+    from node.server import new_token, read_token
+
+    async def run(ctx: AccountContext) -> int:
+        if args.action == "show":
+            try:
+                token = read_token(ctx.config.data_dir, ctx.name)
+            except FileNotFoundError as exc:
+                raise CliError(str(exc)) from None
+        else:
+            token = new_token()
+            await ctx.set_token(token)
+            print("the old token no longer works (a running node notices within 2 seconds)", file=sys.stderr)
+        shown = {"account": ctx.name, "token": token} | ({"rotated": True} if args.action == "rotate" else {})
+        _out(args, shown, lambda: print(token))
         return 0
-    token = new_token()
-    ctx = await NodeContext.open(config, load_keys=False)
-    try:
-        await ctx.tokens.set(token)
-    finally:
-        await ctx.close()
-    write_token(config.data_dir, token)
-    print(token)
-    print("the old token no longer works (a running node notices within 2 seconds)", file=sys.stderr)
-    return 0
+
+    return await _with_ctx(args, run)
 
 
 async def _cmd_config(args: argparse.Namespace) -> int:
     from node.config import config_table_markdown
 
     if args.table:
-        print(config_table_markdown())
+        options = [
+            {"key": o.key, "environment": o.env, "type": o.type, "default": o.default, "help": o.help}
+            for o in SCHEMA
+        ]
+        _out(args, options, lambda: print(config_table_markdown()))
         return 0
     config = _config(args)
-    for opt in SCHEMA:
-        value = getattr(getattr(config, opt.section), opt.name)
-        print(f"{opt.key} = {value!r}")
+    values = {opt.key: opt.shown(getattr(getattr(config, opt.section), opt.attribute)) for opt in SCHEMA}
+
+    def human() -> None:
+        for key, value in values.items():
+            print(f"{key} = {value!r}")
+
+    _out(args, {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}, human)
     return 0
 
 
@@ -694,6 +818,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--data", type=Path, help="the node's data folder")
+    parser.add_argument(
+        "--account",
+        dest="account_name",
+        metavar="NAME",
+        help="the account a command acts for (else KITH_ACCOUNT, else server.default_account, else the only one)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -707,6 +837,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--force", action="store_true", help="rewrite the config of an existing node (keys are kept)"
     )
+    _json_flag(p)
     p.set_defaults(fn=_cmd_init)
 
     p = sub.add_parser("serve", help="run the node (web UI, owner API, federation)")
@@ -759,6 +890,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_cmd_people_archive)
     p = psub.add_parser("delete", help="delete a person for good")
     p.add_argument("id")
+    _json_flag(p)
     p.set_defaults(fn=_cmd_people_delete)
 
     ident = sub.add_parser("identity", help="attach or detach addresses")
@@ -831,9 +963,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_cmd_note_list)
 
     p = sub.add_parser(
-        "circle", help="circles: list | add NAME | remove NAME | join PERSON CIRCLE | leave PERSON CIRCLE"
+        "circle",
+        help="circles: list | add NAME | remove NAME | join PERSON CIRCLE | leave PERSON CIRCLE | "
+        "publish NAME | unpublish NAME (an address book of its own for phones, CardDAV)",
     )
-    p.add_argument("action", choices=("list", "add", "remove", "join", "leave"))
+    p.add_argument("action", choices=("list", "add", "remove", "join", "leave", "publish", "unpublish"))
     p.add_argument("name", nargs="?")
     p.add_argument("target", nargs="?")
     p.add_argument("--cadence", type=int, help="with add: days between touches for the circle")
@@ -864,23 +998,43 @@ def build_parser() -> argparse.ArgumentParser:
     _json_flag(p)
     p.set_defaults(fn=_cmd_layers)
 
-    p = sub.add_parser("export", help="export the graph (json) or people (vcard)")
+    p = sub.add_parser(
+        "export", help="export everything (json: restorable with kith restore) or people (vcard, csv)"
+    )
     p.add_argument("--format", choices=("json", "vcard", "csv"), default="json")
     p.add_argument("--output", "-o", help="file to write (default: standard output)")
     p.set_defaults(fn=_cmd_export)
-    p = sub.add_parser("restore", help="load a `kith export --format json` file into this empty node")
+    p = sub.add_parser(
+        "restore",
+        help="load a `kith export` JSON file into this new, empty node (every value checked; all or nothing)",
+    )
     p.add_argument("file", type=Path)
+    p.add_argument(
+        "--account",
+        dest="into_account",
+        metavar="NAME",
+        help="restore into this account of the server, creating it if it does not exist (an account moving "
+        "here from another server: see `kith account export`)",
+    )
+    p.add_argument(
+        "--organization",
+        action="store_true",
+        help="with --account: create an organisation's account (default: what the export says)",
+    )
     _json_flag(p)
     p.set_defaults(fn=_cmd_restore)
     p = sub.add_parser("backup", help="online copy of the database (safe while the node runs)")
     p.add_argument("--output", "-o")
+    _json_flag(p)
     p.set_defaults(fn=_cmd_backup)
 
-    p = sub.add_parser("token", help="the owner API token: show | rotate")
+    p = sub.add_parser("token", help="the account's owner API token: show | rotate")
     p.add_argument("action", choices=("show", "rotate"))
+    _json_flag(p)
     p.set_defaults(fn=_cmd_token)
     p = sub.add_parser("config", help="print the effective configuration (or --table for the docs)")
     p.add_argument("--table", action="store_true")
+    _json_flag(p)
     p.set_defaults(fn=_cmd_config)
 
     for register in _extensions():
@@ -889,32 +1043,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extensions() -> list[Callable[[Any], None]]:
-    found: list[Callable[[Any], None]] = []
-    try:
-        from node.cli_import import register as reg_import
+    """The command groups kept in modules of their own, registered in this order."""
+    from node import (
+        cli_accounts,
+        cli_capture,
+        cli_card,
+        cli_dav,
+        cli_federation,
+        cli_import,
+        cli_org,
+        cli_relationship,
+        cli_web,
+    )
 
-        found.append(reg_import)
-    except ImportError:
-        pass
-    try:
-        from node.cli_federation import register as reg_fed
-
-        found.append(reg_fed)
-    except ImportError:
-        pass
-    try:
-        from node.cli_card import register as reg_card
-
-        found.append(reg_card)
-    except ImportError:
-        pass
-    try:
-        from node.cli_web import register as reg_web
-
-        found.append(reg_web)
-    except ImportError:
-        pass
-    return found
+    return [
+        cli_accounts.register,
+        cli_dav.register,
+        cli_import.register,
+        cli_capture.register,
+        cli_federation.register,
+        cli_card.register,
+        cli_web.register,
+        cli_relationship.register,
+        cli_org.register,
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -926,17 +1078,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return sync_code
         code: int = asyncio.run(args.fn(args))
         return code
-    except (CliError, ConfigError, KeyError_, SchemaTooNew) as exc:
+    except (CliError, ConfigError, KeyError_) as exc:
         print(f"kith: {exc}", file=sys.stderr)
+    # NodeError includes the store's errors (node/store/errors.py), whose messages say what to do next.
     except (NodeError, KithError) as exc:
         where = f" ({exc.field})" if exc.field else ""
         print(f"kith: {exc.message}{where}", file=sys.stderr)
-    except sqlite.Error as exc:
-        print(
-            f"kith: the database could not be used ({exc}); if the file is damaged, restore a copy made by "
-            "`kith backup`",
-            file=sys.stderr,
-        )
     except OSError as exc:  # a file or folder given on the command line that cannot be written or read
         where = f": {exc.filename}" if exc.filename else ""
         print(f"kith: {exc.strerror or exc}{where}", file=sys.stderr)

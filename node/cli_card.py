@@ -7,7 +7,7 @@ import argparse
 import json
 from typing import Any
 
-from node.cli_federation import call
+from node.cli_federation import account_of, call
 from node.config import default_data_dir
 
 __all__ = ["register"]
@@ -18,7 +18,7 @@ def _data(args: argparse.Namespace) -> Any:
 
 
 def _show(args: argparse.Namespace) -> int:
-    answer = call(_data(args), "GET", "/api/card")
+    answer = call(_data(args), "GET", "/api/card", account=account_of(args))
     if args.json:
         print(json.dumps(answer, indent=2, ensure_ascii=False))
         return 0
@@ -32,7 +32,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _set(args: argparse.Namespace) -> int:
-    current = call(_data(args), "GET", "/api/card")["card"]
+    current = call(_data(args), "GET", "/api/card", account=account_of(args))["card"]
     for field in ("name", "summary", "organization", "title", "photo"):
         value = getattr(args, field)
         if value is not None:
@@ -41,16 +41,22 @@ def _set(args: argparse.Namespace) -> int:
         values = getattr(args, field)
         if values is not None:
             current[field] = values
-    answer = call(_data(args), "PUT", "/api/card", current)
+    answer = call(_data(args), "PUT", "/api/card", current, account=account_of(args))
+    if args.json:
+        print(json.dumps(answer, indent=2, ensure_ascii=False))
+        return 0
     sent = answer.get("published_to")
     print(f"card saved{f'; sent to {sent} peer(s)' if sent else ''}")
     return 0
 
 
 def _disclose(args: argparse.Namespace) -> int:
-    rules = call(_data(args), "GET", "/api/card")["disclosure"]
+    rules = call(_data(args), "GET", "/api/card", account=account_of(args))["disclosure"]
     rules[args.field] = args.circles
-    answer = call(_data(args), "PUT", "/api/card/disclosure", rules)
+    answer = call(_data(args), "PUT", "/api/card/disclosure", rules, account=account_of(args))
+    if args.json:
+        print(json.dumps(answer, indent=2, ensure_ascii=False))
+        return 0
     who = ", ".join(args.circles) or "nobody"
     sent = answer.get("published_to")
     print(f"{args.field} is now seen by: {who}{f'; card sent to {sent} peer(s)' if sent else ''}")
@@ -71,8 +77,12 @@ def register(subparsers: Any) -> None:
         p.add_argument(f"--{field}")
     for field in ("email", "phone", "website", "identities"):
         p.add_argument(f"--{field}", action="append", metavar=field.upper().rstrip("S"))
+    p.add_argument("--json", action="store_true", help="print the saved card as JSON")
     p.set_defaults(func=_set)
-    p = sub.add_parser("disclose", help="which circles see FIELD ('*' = every peer; none = nobody)")
+    p = sub.add_parser(
+        "disclose",
+        help="which circles see FIELD ('*' = every peer; '@public' = anyone: your fediverse profile; none = nobody)",
+    )
     p.add_argument(
         "field",
         choices=(
@@ -88,4 +98,5 @@ def register(subparsers: Any) -> None:
         ),
     )
     p.add_argument("circles", nargs="*", metavar="CIRCLE")
+    p.add_argument("--json", action="store_true", help="print the disclosure rules as JSON")
     p.set_defaults(func=_disclose)

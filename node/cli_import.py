@@ -17,15 +17,17 @@ import aiohttp
 
 from bridges.base import Bridge, ExportError
 from bridges.registry import BRIDGES, bridge_for, detect
+from node.capture.links import owner_addresses
 from node.cli import CliError, _with_ctx
+from node.cli_capture import CAPTURE_SOURCES, cmd_link_capture, cmd_sync_capture, register_link_flags
 from node.config import passphrase_from_env
-from node.context import NodeContext
+from node.context import AccountContext
 from node.importer import Importer, ImportProgress, ImportSummary, summary_json
 from node.link_secrets import SecretError
 from node.models import as_json
 from node.sync import DIRECTIONS, SOURCES, Syncer
 
-__all__ = ["ProgressBar", "cmd_import", "cmd_link", "cmd_sync", "print_summary", "register"]
+__all__ = ["ProgressBar", "cmd_import", "cmd_imports", "cmd_link", "cmd_sync", "print_summary", "register"]
 
 _HTTP_TIMEOUT = aiohttp.ClientTimeout(total=60, connect=10)
 
@@ -105,11 +107,14 @@ async def cmd_import(args: argparse.Namespace) -> int:
     except ExportError as exc:
         raise CliError(str(exc)) from None
 
-    async def run(ctx: NodeContext) -> int:
+    async def run(ctx: AccountContext) -> int:
         importer = Importer(ctx.store, clock=ctx.graph.clock, phone_region=ctx.graph.phone_region)
         bar = ProgressBar(f"{bridge_cls.name} {path.name}")
+        bridge = bridge_cls()
+        if bridge.name == "ical":  # the owner is not an attendee of their own meetings (bridges/ical.py)
+            bridge.options["owner"] = ",".join(a[7:] for a in await owner_addresses(ctx.store))
         try:
-            summary = await importer.run(bridge_cls(), path, dry_run=args.dry_run, progress=bar)
+            summary = await importer.run(bridge, path, dry_run=args.dry_run, progress=bar)
         except ExportError as exc:
             raise CliError(f"{exc} (nothing was imported)") from None
         if args.json:
@@ -121,13 +126,16 @@ async def cmd_import(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
-def _syncer(ctx: NodeContext) -> Syncer:
+def _syncer(ctx: AccountContext) -> Syncer:
     importer = Importer(ctx.store, clock=ctx.graph.clock, phone_region=ctx.graph.phone_region)
     return Syncer(ctx.store, importer, passphrase=passphrase_from_env(), clock=ctx.graph.clock)
 
 
 async def cmd_link(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    if args.source in CAPTURE_SOURCES:  # mailboxes and calendars: node/cli_capture.py
+        return await cmd_link_capture(args)
+
+    async def run(ctx: AccountContext) -> int:
         syncer = _syncer(ctx)
         if args.account is None:
             links = await syncer.links(args.source)
@@ -174,14 +182,48 @@ async def cmd_link(args: argparse.Namespace) -> int:
     return await _with_ctx(args, run)
 
 
+async def cmd_imports(args: argparse.Namespace) -> int:
+    """The recent import runs, newest first: running, done, failed (an interrupted one says so)."""
+
+    async def run(ctx: AccountContext) -> int:
+        # Runs a killed node or `kith import` left behind are marked first, so that none shows as running.
+        await ctx.store.imports.sweep(ctx.graph.clock())
+        runs = await ctx.store.imports.recent_runs(args.limit)
+        if args.json:
+            print(json.dumps(as_json(runs), ensure_ascii=False, indent=2))
+            return 0
+        if not runs:
+            print("no imports yet; import an export with `kith import PATH`")
+        for r in runs:
+            summary = r.summary or {}
+            what = f"{summary.get('rows', 0):,} rows" if r.status == "done" else r.error or "running"
+            print(f"{r.id}  {r.started_at}  {r.source:<9} {r.status:<8} {r.name}: {what}")
+        return 0
+
+    return await _with_ctx(args, run)
+
+
 async def cmd_sync(args: argparse.Namespace) -> int:
-    async def run(ctx: NodeContext) -> int:
+    if args.source in CAPTURE_SOURCES:
+        return await cmd_sync_capture(args)
+
+    async def run(ctx: AccountContext) -> int:
         syncer = _syncer(ctx)
         tty = sys.stderr.isatty()
+        links = await syncer.links(args.source, args.account)
+        if len(links) == 1 and await ctx.store.links.cursor(args.source, links[0].account, args.direction):
+            sys.stderr.write(
+                f"{args.source} {args.direction}: resuming the last sync after the last page it kept\n"
+            )
+        began = time.monotonic()
 
         def on_page(pages: int, accounts: int) -> None:
             start, end = ("\r\x1b[2K", "") if tty else ("", "\n")
-            text = f"{args.source} {args.direction}: {pages} pages, {accounts:,} accounts"
+            seconds = time.monotonic() - began
+            text = (
+                f"{args.source} {args.direction}: {pages} pages, {accounts:,} accounts in {seconds:.0f} s "
+                f"({accounts / max(seconds, 1e-3):,.0f}/s)"
+            )
             sys.stderr.write(start + text + end)
             sys.stderr.flush()
 
@@ -226,9 +268,18 @@ def register(sub: Any) -> None:
     p.set_defaults(fn=cmd_import)
 
     p = sub.add_parser(
-        "sync", help="fetch a linked account's follows from a live API (resumes where it stopped)"
+        "imports",
+        help="list recent imports and how each ended (an import the node was stopped during says so)",
     )
-    p.add_argument("source", choices=SOURCES)
+    p.add_argument("--limit", type=int, default=20, help="how many, newest first")
+    p.add_argument("--json", action="store_true", help="print the runs as JSON")
+    p.set_defaults(fn=cmd_imports)
+
+    p = sub.add_parser(
+        "sync",
+        help="fetch a linked account's follows from a live API, or new mail and meetings (resumes where it stopped)",
+    )
+    p.add_argument("source", choices=(*SOURCES, *CAPTURE_SOURCES))
     p.add_argument("--account", help="which linked account, when there are several")
     p.add_argument("--direction", choices=DIRECTIONS, default="following")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -236,11 +287,13 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser(
         "link",
-        help="store a live-API link (account, server, token); without --account, list the links",
-        description="Tokens are encrypted with KITH_PASSPHRASE when it is set. Pass --token - to read the token "
-        "from standard input instead of the command line.",
+        help="store a live-API link (account, server, token), a mailbox or a calendar; alone, list the links",
+        description="Tokens and passwords are encrypted with KITH_PASSPHRASE when it is set. Pass --token - to "
+        "read the token from standard input instead of the command line. A mailbox: kith link imap --host H "
+        "[--port P] --user U --password-stdin [--folder F]... [--starttls|--tls|--plain]. A calendar: kith link "
+        "caldav --url URL --user U --password-stdin.",
     )
-    p.add_argument("source", choices=SOURCES)
+    p.add_argument("source", choices=(*SOURCES, *CAPTURE_SOURCES))
     p.add_argument(
         "--account", help="your account: Mastodon id or user@host, Bluesky handle or DID, X user id"
     )
@@ -251,5 +304,6 @@ def register(sub: Any) -> None:
     p.add_argument("--client-id", help="X: your app's OAuth 2.0 client id")
     p.add_argument("--client-secret", help="X: your app's client secret (confidential clients)")
     p.add_argument("--token-url", help="X: token endpoint (default https://api.x.com/2/oauth2/token)")
+    register_link_flags(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_link)

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import sys
 from typing import Any
 
-from node.cli import CliError, _config
-from node.context import NodeContext
+from node.cli import CliError, _account, _config
+from node.context import AccountContext
 from node.web.sessions import MIN_PASSWORD, Sessions, clear_password, has_password, set_password
 
 __all__ = ["register"]
@@ -39,10 +40,14 @@ def _read_password(args: argparse.Namespace) -> str:
 async def _cmd_password(args: argparse.Namespace) -> int:
     config = _config(args)
     password = _read_password(args) if args.action == "set" else ""
-    ctx = await NodeContext.open(config, load_keys=False)
+    ctx = await AccountContext.open(config, account=_account(args), load_keys=False)
     try:
         if args.action == "status":
-            print("a web password is set" if await has_password(ctx.store) else "no web password is set")
+            is_set = await has_password(ctx.store)
+            if args.json:
+                print(json.dumps({"password_set": is_set}))
+            else:
+                print("a web password is set" if is_set else "no web password is set")
             return 0
         if args.action == "set":
             await set_password(ctx.store, password)
@@ -54,6 +59,9 @@ async def _cmd_password(args: argparse.Namespace) -> int:
     finally:
         await ctx.close()
     what = "set" if args.action == "set" else "cleared"
+    if args.json:
+        print(json.dumps({"password": what, "sessions_ended": ended}))
+        return 0
     print(f"web password {what}; {ended} web session{'s' if ended != 1 else ''} ended")
     if args.action == "set":
         print(f"Sign in at {config.base_url}/login with it (or with the owner token).")
@@ -65,4 +73,5 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("password", help="the web UI's sign-in password: set | clear | status")
     p.add_argument("action", choices=("set", "clear", "status"))
     p.add_argument("--stdin", action="store_true", help="with set: read the password from standard input")
+    p.add_argument("--json", action="store_true", help="print the outcome as JSON")
     p.set_defaults(fn=_cmd_password)

@@ -12,11 +12,14 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import tomli_w
+
+from node.files import write_private
+from node.storage_url import StorageUrlError, parse_storage_url, redact_url
 
 __all__ = [
     "CONFIG_FILE",
@@ -25,17 +28,22 @@ __all__ = [
     "SCHEMA",
     "USERNAME_PATTERN",
     "USERNAME_SHAPE",
+    "AccountsConfig",
     "Config",
     "ConfigError",
     "FederationConfig",
+    "MailConfig",
     "NodeConfig",
     "Option",
     "ServerConfig",
     "StayInTouchConfig",
+    "StorageConfig",
+    "account_from_env",
     "config_table_markdown",
     "default_data_dir",
     "load_config",
     "passphrase_from_env",
+    "smtp_password_from_env",
     "write_config",
 ]
 
@@ -60,13 +68,19 @@ class ConfigError(ValueError):
 class Option:
     section: str
     name: str
-    type: str  # "str" | "int" | "bool" | "cidrs" | "choice"
+    type: str  # "str" | "int" | "bool" | "cidrs" | "choice" | "storage_url"
     default: Any
     help: str
     choices: tuple[str, ...] = ()
     maximum: int = 10**9  # for "int" options
     pattern: str = ""  # for "str" options: the whole value must match (re.fullmatch)
     shape: str = ""  # what the pattern means, for the error message
+    attr: str = ""  # the dataclass field holding it, when its name cannot be one (mail.from: a keyword)
+
+    @property
+    def attribute(self) -> str:
+        """The name of the option's field in its section's dataclass."""
+        return self.attr or self.name
 
     @property
     def env(self) -> str:
@@ -76,6 +90,10 @@ class Option:
     def key(self) -> str:
         return f"{self.section}.{self.name}"
 
+    def shown(self, value: Any) -> Any:
+        """The value as `kith config` prints it: a storage URL's password redacted."""
+        return redact_url(value) if self.type == "storage_url" else value
+
 
 SCHEMA: tuple[Option, ...] = (
     Option(
@@ -83,7 +101,7 @@ SCHEMA: tuple[Option, ...] = (
         "username",
         "str",
         "me",
-        "The owner's username: the node answers for acct:USERNAME@DOMAIN.",
+        "The first account's name (`kith init`); a data folder made before accounts becomes this account.",
         pattern=USERNAME_PATTERN,
         shape=USERNAME_SHAPE,
     ),
@@ -96,19 +114,44 @@ SCHEMA: tuple[Option, ...] = (
         pattern=DOMAIN_PATTERN,
         shape=DOMAIN_SHAPE,
     ),
-    Option("node", "display_name", "str", "", "The owner's display name on their actor and card."),
+    Option("node", "display_name", "str", "", "The first account's display name (`kith init`)."),
     Option(
         "node",
         "actor_type",
         "choice",
         "Person",
-        "Person for a personal node, Organization for an organisation's node.",
+        "The first account's actor type (`kith init`): Person, or Organization for an organisation.",
         ("Person", "Organization"),
     ),
     Option("node", "https", "bool", False, "Build https:// URLs (set when a TLS proxy fronts the node)."),
     Option("server", "host", "str", "127.0.0.1", "Address `kith serve` listens on."),
     Option("server", "port", "int", 8700, "Port `kith serve` listens on.", maximum=65535),
     Option("server", "max_body_bytes", "int", 1_048_576, "Largest request body accepted (bytes)."),
+    Option(
+        "server",
+        "idle_seconds",
+        "int",
+        20,
+        "Seconds a connection may stay idle, or take to send a request's headers, before it is closed.",
+        maximum=3600,
+    ),
+    Option(
+        "server",
+        "connections_per_address",
+        "int",
+        64,
+        "Open connections one client address (an IPv6 /64) may hold; more are answered 503. Raise it behind "
+        "a reverse proxy, whose one address all clients share.",
+    ),
+    Option(
+        "server",
+        "default_account",
+        "str",
+        "",
+        "The account commands act for when no --account (or KITH_ACCOUNT) names one; empty: the only account.",
+        pattern=f"(?:{USERNAME_PATTERN})?",
+        shape="empty or an account name",
+    ),
     Option(
         "federation",
         "allow_private_networks",
@@ -133,7 +176,70 @@ SCHEMA: tuple[Option, ...] = (
     ),
     Option("federation", "fetch_timeout", "int", 30, "Total seconds allowed for one outbound fetch."),
     Option(
+        "federation",
+        "inbox_rate_per_host",
+        "int",
+        100,
+        "Requests a second one peer host may send to the inbox once its burst is spent (503 beyond; 0: no "
+        "limit). Requests not yet verified count against the address they come from instead.",
+    ),
+    Option(
+        "federation",
+        "inbox_burst_per_host",
+        "int",
+        400,
+        "Requests one peer host may send to the inbox at once before inbox_rate_per_host applies (0: no limit).",
+    ),
+    Option(
+        "storage",
+        "url",
+        "storage_url",
+        "",
+        "Where the data lives: empty (or `sqlite:`) for the embedded SQLite files in the data folder. "
+        "A `postgresql://USER@HOST:PORT/DATABASE` URL is checked, then refused until the PostgreSQL backend "
+        "lands (PostgreSQL: see specs/POSTGRESQL.md).",
+    ),
+    Option(
         "stay_in_touch", "due_within_days", "int", 7, "`kith due` lists people due within this many days."
+    ),
+    Option(
+        "mail",
+        "smtp_host",
+        "str",
+        "",
+        "SMTP server digests are sent through; empty: digests are not mailed (`kith digest --preview` still works).",
+    ),
+    Option("mail", "smtp_port", "int", 587, "SMTP port (465: TLS from the first byte).", maximum=65535),
+    Option(
+        "mail",
+        "smtp_user",
+        "str",
+        "",
+        "SMTP login, if the server wants one; the password comes from KITH_MAIL_SMTP_PASSWORD.",
+    ),
+    Option(
+        "mail", "from", "str", "", "The From address of digests, like kith@example.org.", attr="from_address"
+    ),
+    Option(
+        "mail",
+        "starttls",
+        "bool",
+        True,
+        "Upgrade the SMTP connection with STARTTLS (required before a password is sent, except to loopback).",
+    ),
+    Option(
+        "mail",
+        "capture_minutes",
+        "int",
+        30,
+        "Minutes between the running server's syncs of each account's linked mailboxes and calendars; 0: never.",
+    ),
+    Option(
+        "accounts",
+        "purge_after_days",
+        "int",
+        30,
+        "Days a removed account's data is kept (its actor answers 410 meanwhile) before it is purged.",
     ),
 )
 
@@ -157,6 +263,9 @@ class ServerConfig:
     host: str
     port: int
     max_body_bytes: int
+    idle_seconds: int = 20
+    connections_per_address: int = 64
+    default_account: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,11 +275,38 @@ class FederationConfig:
     auto_accept_follows: bool
     delivery_days: int
     fetch_timeout: int
+    inbox_rate_per_host: int = 100
+    inbox_burst_per_host: int = 400
 
 
 @dataclass(frozen=True, slots=True)
 class StayInTouchConfig:
     due_within_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class MailConfig:
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    from_address: str = ""  # the option mail.from ("from" is a Python keyword)
+    starttls: bool = True
+    capture_minutes: int = 30
+
+
+@dataclass(frozen=True, slots=True)
+class AccountsConfig:
+    purge_after_days: int = 30
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    url: str = ""  # checked by node/storage_url.py; "" or "sqlite:" is the embedded default
+
+    @property
+    def backend(self) -> str:
+        """The engine the URL names: sqlite or postgresql."""
+        return parse_storage_url(self.url).backend
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +316,9 @@ class Config:
     server: ServerConfig
     federation: FederationConfig
     stay_in_touch: StayInTouchConfig = field(default_factory=lambda: StayInTouchConfig(7))
+    accounts: AccountsConfig = field(default_factory=AccountsConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    mail: MailConfig = field(default_factory=MailConfig)
 
     @property
     def database_path(self) -> Path:
@@ -201,6 +340,19 @@ def passphrase_from_env(env: Mapping[str, str] | None = None) -> str | None:
     """The passphrase protecting private keys and stored tokens (KITH_PASSPHRASE), if the owner set one."""
     env = os.environ if env is None else env
     return env.get("KITH_PASSPHRASE") or None
+
+
+def smtp_password_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    """The SMTP password digests are sent with (KITH_MAIL_SMTP_PASSWORD): a server setting kept out of
+    kith.toml, like the passphrase."""
+    env = os.environ if env is None else env
+    return env.get("KITH_MAIL_SMTP_PASSWORD") or None
+
+
+def account_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    """The account commands act for when no --account names one (KITH_ACCOUNT), if set."""
+    env = os.environ if env is None else env
+    return env.get("KITH_ACCOUNT") or None
 
 
 def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -256,6 +408,13 @@ def _parse(opt: Option, raw: Any, origin: str) -> Any:
             except ValueError:
                 raise ConfigError(f"{where}: {item!r} is not a CIDR range like 127.0.0.0/8") from None
         return tuple(out)
+    if opt.type == "storage_url":
+        if not isinstance(raw, str):
+            raise ConfigError(f"{where} must be text, got a {type(raw).__name__}")
+        try:
+            return parse_storage_url(raw.strip()).url
+        except StorageUrlError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
     raise AssertionError(opt.type)
 
 
@@ -264,7 +423,7 @@ def load_config(data_dir: Path, env: Mapping[str, str] | None = None) -> Config:
     env = os.environ if env is None else env
     values: dict[str, dict[str, Any]] = {}
     for opt in SCHEMA:
-        values.setdefault(opt.section, {})[opt.name] = opt.default
+        values.setdefault(opt.section, {})[opt.attribute] = opt.default
     path = data_dir / CONFIG_FILE
     if path.exists():
         try:
@@ -279,34 +438,37 @@ def load_config(data_dir: Path, env: Mapping[str, str] | None = None) -> Config:
                 found = known.get((section, name))
                 if found is None:
                     raise ConfigError(f"{path}: unknown option {section}.{name}; see `kith config --help`")
-                values[section][name] = _parse(found, raw, str(path))
+                values[section][found.attribute] = _parse(found, raw, str(path))
     by_key = {o.key: o for o in SCHEMA}
     for opt in SCHEMA:
         if opt.env in env:
-            values[opt.section][opt.name] = _parse(opt, env[opt.env], opt.env)
+            values[opt.section][opt.attribute] = _parse(opt, env[opt.env], opt.env)
     for alias, key in _ALIASES.items():
         if alias in env:
             opt = by_key[key]
-            values[opt.section][opt.name] = _parse(opt, env[alias], alias)
+            values[opt.section][opt.attribute] = _parse(opt, env[alias], alias)
     return Config(
         data_dir=data_dir,
         node=NodeConfig(**values["node"]),
         server=ServerConfig(**values["server"]),
         federation=FederationConfig(**values["federation"]),
         stay_in_touch=StayInTouchConfig(**values["stay_in_touch"]),
+        accounts=AccountsConfig(**values["accounts"]),
+        storage=StorageConfig(**values["storage"]),
+        mail=MailConfig(**values["mail"]),
     )
 
 
 def write_config(config: Config) -> Path:
+    # Every option of the schema, under the name kith.toml knows it by: `kith init --force` rewrites the file,
+    # and a section left out here (mail once was) would lose the owner's settings.
     doc: dict[str, dict[str, Any]] = {}
-    for section in ("node", "server", "federation", "stay_in_touch"):
-        obj = getattr(config, section)
-        doc[section] = {
-            f.name: (list(v) if isinstance(v := getattr(obj, f.name), tuple) else v) for f in fields(obj)
-        }
+    for opt in SCHEMA:
+        value = getattr(getattr(config, opt.section), opt.attribute)
+        doc.setdefault(opt.section, {})[opt.name] = list(value) if isinstance(value, tuple) else value
     path = config.data_dir / CONFIG_FILE
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(tomli_w.dumps(doc), encoding="utf-8")
+    write_private(tmp, tomli_w.dumps(doc))  # the owner's alone, like everything in the data folder
     tmp.replace(path)
     return path
 

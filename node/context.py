@@ -1,101 +1,98 @@
-"""Everything a running node holds, opened once and passed down (no globals, no os.environ reads)."""
+"""Everything one account holds, opened once and passed down (no globals, no os.environ reads).
+
+An :class:`AccountContext` is bound to one account at construction: its graph store reaches that account's
+database and no other, and nothing in it takes an account from a request. The server hands contexts out
+(node/server.py); ``AccountContext.open`` is the one-call form the CLI and tests use, which opens a server of
+its own and closes it with the context.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import os
-import secrets
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from node.config import Config
 from node.graph import Clock, Graph, utcnow
 from node.import_jobs import ImportJobs
 from node.keys import KeyRing
-from node.store import Database, GraphStore
+from node.models import AccountRow
+from node.store import GraphStore
 
-__all__ = ["TOKEN_FILE", "NodeContext", "TokenCheck", "new_token", "read_token", "write_token"]
+if TYPE_CHECKING:
+    from node.server import Server
 
-TOKEN_FILE = "token"
-_TOKEN_META = "owner_token_sha256"
-
-
-def new_token() -> str:
-    return "kith_" + secrets.token_urlsafe(32)
+__all__ = ["AccountContext"]
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def write_token(data_dir: Path, token: str) -> Path:
-    path = data_dir / TOKEN_FILE
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(token + "\n")
-    tmp.replace(path)
-    return path
-
-
-def read_token(data_dir: Path) -> str:
-    path = data_dir / TOKEN_FILE
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f"{path} is missing; run `kith token rotate` to make a new owner token"
-        ) from None
-
-
-@dataclass
-class TokenCheck:
-    """Compares presented tokens with the digest in the database; re-reads it every few seconds, so that a
-    `kith token rotate` run beside a live node takes effect without a restart."""
-
-    store: GraphStore
-    ttl: float = 2.0
-    _digest: str | None = None
-    _read_at: float = field(default=-1e9)
-
-    async def set(self, token: str) -> None:
-        await self.store.misc.meta_set(_TOKEN_META, _digest(token))
-        self._digest, self._read_at = _digest(token), time.monotonic()
-
-    async def check(self, presented: str) -> bool:
-        if time.monotonic() - self._read_at > self.ttl:
-            self._digest = await self.store.misc.meta_get(_TOKEN_META)
-            self._read_at = time.monotonic()
-        return self._digest is not None and hmac.compare_digest(self._digest, _digest(presented))
-
-
-@dataclass
-class NodeContext:
-    config: Config
-    db: Database
+@dataclass(eq=False)
+class AccountContext:
+    server: Server
+    account: AccountRow
     store: GraphStore
     graph: Graph
-    keys: KeyRing | None
-    tokens: TokenCheck
-    started_at: float = field(default_factory=time.monotonic)
-    imports: ImportJobs = field(init=False)  # background imports, from the API and the web page alike
+    imports: ImportJobs
+    keys: KeyRing | None = None  # loaded by load_keys(): commands that only touch the graph never need them
+    owns_server: bool = field(default=False, repr=False)
 
-    def __post_init__(self) -> None:
-        self.imports = ImportJobs(self.store, self.graph.clock, self.graph.phone_region)
+    @classmethod
+    def build(cls, server: Server, account: AccountRow, store: GraphStore) -> AccountContext:
+        graph = Graph(store, server.clock, federation=server.store.account_federation(account.name))
+        # one set of import worker processes for the whole server, whichever account imports
+        imports = ImportJobs(
+            store, graph.clock, graph.phone_region, workers=server.import_workers, owns_workers=False
+        )
+        return cls(server=server, account=account, store=store, graph=graph, imports=imports)
+
+    @property
+    def config(self) -> Config:
+        return self.server.config
+
+    @property
+    def name(self) -> str:
+        return self.account.name
+
+    @property
+    def busy(self) -> bool:
+        """Work of this account's is running in the background (an import): keep its graph open."""
+        return bool(self.imports.tasks)
+
+    async def load_keys(self) -> KeyRing:
+        if self.keys is None:
+            self.keys = await self.server.keyring(self.account)
+        return self.keys
+
+    async def set_token(self, token: str) -> None:
+        await self.server.set_token(self.account, token)
 
     @classmethod
     async def open(
-        cls, config: Config, *, passphrase: str | None = None, clock: Clock = utcnow, load_keys: bool = True
-    ) -> NodeContext:
-        db = await Database.open(config.database_path)
-        store = GraphStore.sqlite(db)
-        keys = KeyRing.load(config.data_dir, passphrase) if load_keys else None
-        return cls(
-            config=config, db=db, store=store, graph=Graph(store, clock), keys=keys, tokens=TokenCheck(store)
-        )
+        cls,
+        config: Config,
+        *,
+        account: str | None = None,
+        passphrase: str | None = None,
+        clock: Clock = utcnow,
+        load_keys: bool = True,
+        progress: Callable[[str], None] | None = None,
+    ) -> AccountContext:
+        """Open the server in ``config.data_dir`` and the account ``account`` (default: the server's default
+        account); closing the context closes the server too. ``progress`` is told what a long migration is
+        doing."""
+        from node.server import Server
+
+        server = await Server.open(config, passphrase=passphrase, clock=clock, progress=progress)
+        try:
+            ctx = await server.context(account)
+            if load_keys:
+                await ctx.load_keys()
+        except BaseException:
+            await server.close()
+            raise
+        ctx.owns_server = True
+        return ctx
 
     async def close(self) -> None:
-        await self.imports.close()
-        await self.db.close()
+        """Close what :meth:`open` opened. A context the server handed out is the server's to close."""
+        if self.owns_server:
+            await self.server.close()

@@ -1,31 +1,125 @@
-"""The contact graph as federation sees it: node's implementation of federation.ports.GraphPort.
+"""Node's implementations of federation's ports (federation/ports.py): each account's contact graph as
+federation sees it (:class:`NodeGraphPort`, one per account through :class:`NodeGraphPorts`), and the server's
+accounts as local actors (:class:`NodeLocalActors`). node/federation_wiring.py wires them in.
 
-Every remote actor federation learns of becomes identities in the graph (its actor URL and, after a WebFinger
-round trip, its ``acct:``), attached to the right person. Provenance is ``fediverse`` for what an actor document
-says and ``peer`` for what a Kith peer's signed card says (verification "signed"). The owner's card is shared
-per circle (node/owner_card.py).
+A remote actor the owner deals with (federation.ports.PERSON_SOURCES: follows either way, relationships, an
+address the owner typed) becomes identities in the graph (its actor URL and, after a WebFinger round trip, its
+``acct:``), attached to the right person; any other actor federation meets (a signer, a fetcher, a pending
+follower, a blocked account) only refreshes the person who already holds it, and never creates one (issue #12
+§1). Provenance is ``fediverse`` for what an actor document says and ``peer`` for what a Kith peer's signed card
+says (verification "signed"; its ``identities`` "two-way", because federation passes only those their actors
+confirmed). The owner's card is shared per circle (node/owner_card.py); who sees it follows only actor
+identities recorded from the actors' own documents.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from federation.ports import ActorSource, GraphPort, RemoteActor
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from federation.ports import (
+    PERSON_SOURCES,
+    AccountState,
+    ActorSource,
+    CardVersion,
+    FediMessage,
+    GraphPort,
+    LocalAccount,
+    RemoteActor,
+    SigningKeys,
+)
 from node.errors import BadInput, NotFound
-from node.graph import Graph, new_id
+from node.graph import Graph, iso, new_id
 from node.models import Person
-from node.owner_card import card_for_circles, get_card, get_disclosure
+from node.owner_card import (
+    EVERYONE,
+    PUBLIC,
+    card_for_circles,
+    card_version,
+    get_card,
+    get_disclosure,
+    public_fields,
+)
 from node.owner_card import circles_seeing_anything as _circles_seeing
-from node.store import IdentityInput
+from node.store import IdentityInput, RelationshipInput
 from protocol.errors import InvalidRecord
 from protocol.vocab import relationship_term
 
-__all__ = ["FEDIVERSE", "PEER", "NodeGraphPort"]
+if TYPE_CHECKING:
+    from node.models import AccountRow
+    from node.server import Server
+
+__all__ = ["FEDIVERSE", "PEER", "REGISTRY_TTL", "NodeGraphPort", "NodeGraphPorts", "NodeLocalActors"]
 
 FEDIVERSE = "fediverse"
 PEER = "peer"
+#: How long the list of accounts is trusted (seconds): an account added, suspended or removed beside a running
+#: server (`kith account ...`) is seen within this many seconds. Single accounts are read through the server's
+#: own cache of the same length (Server.account_by_name).
+REGISTRY_TTL = 2.0
+
+
+def _local_account(row: AccountRow) -> LocalAccount:
+    return LocalAccount(
+        name=row.name,
+        actor_type=row.type,
+        display_name=row.display_name,
+        state=cast(AccountState, row.state),
+    )
+
+
+class NodeLocalActors:
+    """federation.ports.LocalActors over the server's account registry and keys."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self._listed: dict[tuple[str, ...], tuple[float, list[LocalAccount]]] = {}
+        self._version = server.registry_version
+
+    async def account(self, name: str) -> LocalAccount | None:
+        row = await self.server.account_by_name(name)
+        return None if row is None else _local_account(row)
+
+    async def accounts(self, states: Sequence[AccountState]) -> Sequence[LocalAccount]:
+        key = tuple(sorted(states))
+        if self._version != self.server.registry_version:  # this process changed the registry: read it again
+            self._listed.clear()
+            self._version = self.server.registry_version
+        hit = self._listed.get(key)
+        if hit is not None and time.monotonic() - hit[0] < REGISTRY_TTL:
+            return hit[1]
+        found = [_local_account(r) for r in await self.server.accounts.list(states=key)]
+        self._listed[key] = (time.monotonic(), found)
+        return found
+
+    async def keys(self, name: str) -> SigningKeys:
+        row = await self.server.account_by_name(name)
+        if row is None:
+            raise NotFound(f"no account {name}", field="account")
+        keys = await self.server.actor_keys(row)
+        return SigningKeys(rsa=keys.rsa, ed25519=keys.ed25519)
+
+    def server_key(self) -> rsa.RSAPrivateKey:
+        return self.server.node_key
+
+
+class NodeGraphPorts:
+    """federation.ports.GraphPorts: each account's graph, borrowed from the server's pool for one piece of
+    work (a removed account's graph stays reachable to federation until it is purged: its Delete goes to
+    the peers its card went to)."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    @contextlib.asynccontextmanager
+    async def graph_for(self, account: str) -> AsyncIterator[GraphPort]:
+        async with self.server.borrow(account, removed_ok=True) as ctx:
+            yield NodeGraphPort(ctx.graph)
 
 
 class NodeGraphPort(GraphPort):
@@ -62,10 +156,12 @@ class NodeGraphPort(GraphPort):
                 return person
         return None
 
-    async def remote_actor_seen(self, actor: RemoteActor, *, source: ActorSource) -> str:
+    async def remote_actor_seen(self, actor: RemoteActor, *, source: ActorSource) -> str | None:
         idents = self._actor_identities(actor)
         person = await self._person_of([i.uri for i in idents])
-        now = self.graph.now()
+        now = self.graph.clock()
+        if person is None and source not in PERSON_SOURCES:
+            return None  # someone the owner does not deal with: not a person in their graph
         if person is None:
             name = actor.name or actor.preferred_username or idents[-1].display
             fields: dict[str, Any] = {"display_name": name[:500]}
@@ -92,19 +188,34 @@ class NodeGraphPort(GraphPort):
             await self.store.people.update_person(person.id, {"display_name": actor.name[:500]}, now)
         return person.id
 
+    def _account_of(self, person: Person | None, actor_uri: str) -> list[str]:
+        """The actor's URL and the ``acct:`` federation recorded for it (provenance: that actor): the two
+        spellings of one account, which leave or move together."""
+        uris = [actor_uri]
+        for ident in person.identities if person is not None else ():
+            by_actor = any(
+                p.source == FEDIVERSE and p.source_record_id == actor_uri for p in ident.provenance
+            )
+            if ident.kind == "acct" and by_actor and ident.state == "active":
+                uris.append(ident.uri)
+        return uris
+
     async def actor_gone(self, actor_id: str) -> None:
         uri = self.graph.normalize(actor_id, "url").uri
-        await self.store.people.set_identity_state(
-            uri, state="gone", moved_to=None, verification=None, now=self.graph.now()
-        )
+        now = self.graph.clock()
+        for gone in self._account_of(await self._person_of([uri]), uri):
+            await self.store.people.set_identity_state(
+                gone, state="gone", moved_to=None, verification=None, now=now
+            )
 
     async def actor_moved(self, old_id: str, new_actor: RemoteActor) -> None:
         old_uri = self.graph.normalize(old_id, "url").uri
         person = await self._person_of([old_uri])
-        now = self.graph.now()
+        now = self.graph.clock()
         if person is None:
             await self.remote_actor_seen(new_actor, source="move")
             return
+        old_account = self._account_of(person, old_uri)
         new_idents = self._actor_identities(new_actor)
         holder = await self._person_of([i.uri for i in new_idents])
         if holder is not None and holder.id != person.id:
@@ -118,9 +229,14 @@ class NodeGraphPort(GraphPort):
             )
         for ident in new_idents:
             await self.store.people.add_identity(person.id, ident, now)
-        await self.store.people.set_identity_state(
-            old_uri, state="moved", moved_to=new_idents[0].uri, verification=None, now=now
-        )
+        # both spellings of the old account are kept as history, marked moved, each pointing at its new
+        # counterpart (the acct: at the new acct: when the new actor has one): neither is used any more
+        new_acct = next((i.uri for i in new_idents if i.kind == "acct"), new_idents[0].uri)
+        for uri in old_account:
+            target = new_acct if uri.startswith("acct:") else new_idents[0].uri
+            await self.store.people.set_identity_state(
+                uri, state="moved", moved_to=target, verification=None, now=now
+            )
 
     # -- what Kith peers send ------------------------------------------------------------------------------
     async def _person_for_actor(self, actor_id: str) -> Person:
@@ -133,14 +249,21 @@ class NodeGraphPort(GraphPort):
                 identities=[
                     self.graph.identity_input(uri, kind="url", source=FEDIVERSE, source_record_id=actor_id)
                 ],
-                now=self.graph.now(),
+                now=self.graph.clock(),
             )
         return person
 
     async def card_received(self, actor_id: str, card: Mapping[str, Any]) -> None:
-        person = await self._person_for_actor(actor_id)
+        person = await self._person_of([self.graph.normalize(actor_id, "url").uri])
+        if person is None:
+            return  # a card from someone the owner does not deal with does not enter the graph
         idents: list[IdentityInput] = []
-        for field, kind in (("email", "email"), ("phone", "tel"), ("website", "web"), ("identities", None)):
+        for field, kind, verification in (
+            ("email", "email", "signed"),
+            ("phone", "tel", "signed"),
+            ("website", "web", "signed"),
+            ("identities", None, "two-way"),  # confirmed by the actors named (federation/kith.py)
+        ):
             values = card.get(field) or []
             for raw in [values] if isinstance(values, str) else values:
                 if not isinstance(raw, str):
@@ -148,7 +271,7 @@ class NodeGraphPort(GraphPort):
                 try:
                     idents.append(
                         self.graph.identity_input(
-                            raw, kind=kind, verification="signed", source=PEER, source_record_id=actor_id
+                            raw, kind=kind, verification=verification, source=PEER, source_record_id=actor_id
                         )
                     )
                 except BadInput:
@@ -172,7 +295,7 @@ class NodeGraphPort(GraphPort):
             source_record_id=actor_id,
             identities=list(uniq.values()),
             fields={k: v for k, v in fields.items() if v},
-            now=self.graph.now(),
+            now=self.graph.clock(),
         )
 
     async def relationship_confirmed(self, actor_id: str, record: Mapping[str, Any]) -> None:
@@ -182,27 +305,54 @@ class NodeGraphPort(GraphPort):
         except InvalidRecord:
             term = relationship_term("contact")
         since = record.get("since")
-        fields = {
-            "type": term.name,
-            "iri": term.iri,
-            "direction": "mutual" if record.get("mutual") else "outgoing",
-            "since": since if isinstance(since, str) and _is_date(since) else None,
-            "how_we_met": _str(record.get("howWeMet")),
-            "status": "accepted" if record.get("status", "active") == "active" else "revoked",
-        }
+        relationship = RelationshipInput(
+            type=term.name,
+            iri=term.iri,
+            direction="mutual" if record.get("mutual") else "outgoing",
+            since=since if isinstance(since, str) and _is_date(since) else None,
+            how_we_met=_str(record.get("howWeMet")),
+            status="accepted" if record.get("status", "active") == "active" else "revoked",
+        )
         await self.store.peers.upsert_record_relationship(
-            rel_id=new_id("r"), person_id=person.id, record=dict(record), fields=fields, now=self.graph.now()
+            rel_id=new_id("r"),
+            person_id=person.id,
+            record=dict(record),
+            relationship=relationship,
+            now=self.graph.clock(),
         )
 
     async def relationship_revoked(self, actor_id: str, record_id: str) -> None:
         try:
-            await self.store.peers.set_record_status(record_id, "revoked", self.graph.now())
+            await self.store.peers.set_record_status(record_id, "revoked", self.graph.clock())
         except NotFound:
             return  # nothing of ours to revoke
 
+    # -- direct messages and mentions (federation/messages.py) ---------------------------------------------
+    async def message_received(self, message: FediMessage) -> None:
+        uri = self.graph.normalize(message.actor_id, "url").uri
+        person = await self._person_of([uri])
+        if person is None:
+            return  # a stranger's message does not make them a person (issue #12 §1)
+        now = self.graph.clock()
+        when = message.published if message.published is not None and message.published <= now else now
+        await self.store.messages.record(
+            person_id=person.id,
+            interaction_id=new_id("i"),
+            object_id=message.object_id,
+            direction=message.direction,
+            actor_id=message.actor_id,
+            url=message.url,
+            in_reply_to=message.in_reply_to,
+            private=message.private,
+            occurred_at=iso(when),
+            now=iso(now),
+        )
+
     # -- what the owner shares ------------------------------------------------------------------------------
     async def card_for(self, actor_id: str) -> Mapping[str, Any] | None:
-        circles = await self.store.peers.circles_of_identity(self.graph.normalize(actor_id, "url").uri)
+        # only the actor's own document (provenance fediverse) ties it to a person here, never a card's claim
+        uri = self.graph.normalize(actor_id, "url").uri
+        circles = await self.store.peers.circles_of_identity(uri, source=FEDIVERSE)
         if circles is None:
             return None
         disclosure = await get_disclosure(self.store)
@@ -216,10 +366,20 @@ class NodeGraphPort(GraphPort):
         circles = _circles_seeing(disclosure)
         if not circles:
             return []
-        # Actor ids are the "url" identities federation recorded; acct: addresses name the same actors.
-        return await self.store.peers.identities_from_source(
-            FEDIVERSE, "url", None if "*" in circles else circles
-        )
+        # Actor ids are the "url" identities federation recorded from the actors' own documents (provenance
+        # fediverse); acct: addresses name the same actors. A card's claims are never among them.
+        everyone = EVERYONE in circles or PUBLIC in {c.lower() for c in circles}
+        return await self.store.peers.identities_from_source(FEDIVERSE, "url", None if everyone else circles)
+
+    async def card_version(self) -> CardVersion | None:
+        version = await card_version(self.store)
+        return None if version is None else CardVersion(seq=version[0], updated=version[1])
+
+    async def public_card(self) -> Mapping[str, Any] | None:
+        card = await get_card(self.store)
+        if not card:
+            return None
+        return public_fields(card, await get_disclosure(self.store))
 
 
 def _str(value: Any) -> str | None:

@@ -30,7 +30,10 @@ from node.models import (
     Person,
     Relationship,
 )
-from node.store import GraphStore, IdentityInput
+from node.store import GraphStore, IdentityInput, InteractionInput, RelationshipInput
+from node.store.federation import AccountFederation
+from node.store.merges import SuggestionInput
+from node.store.misc import BlockedAddress
 from protocol.addresses import Address, fediverse_guess, normalize
 from protocol.errors import InvalidRecord
 from protocol.vocab import CHANNELS, relationship_term
@@ -39,6 +42,7 @@ __all__ = [
     "MAX_NAME",
     "MAX_PAGE",
     "MAX_TEXT",
+    "NO_NAME",
     "SILO_HOSTS",
     "Clock",
     "Graph",
@@ -53,6 +57,9 @@ Clock = Callable[[], datetime]
 
 MAX_TEXT = 10_000
 MAX_NAME = 500
+#: The display name of a person an import knew no name for (node/import_resolve.py). A placeholder is not a
+#: name: it never matches another person's name, and a real name from any later import replaces it.
+NO_NAME = "(no name)"
 MAX_PAGE = 500
 SILO_HOSTS = frozenset(
     {
@@ -108,8 +115,10 @@ def parse_when(value: Any, field: str) -> datetime:
     return moment
 
 
-def _julian(moment: datetime) -> float:
-    return moment.timestamp() / 86400.0 + 2440587.5
+#: Unicode's control characters (category Cc: U+0000-001F and U+007F-009F) but tab and newline, and the
+#: surrogates (category Cs); one regular expression each, as a restore checks millions of values with them.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _text(value: Any, field: str, *, limit: int = MAX_NAME, required: bool = False) -> str | None:
@@ -119,16 +128,16 @@ def _text(value: Any, field: str, *, limit: int = MAX_NAME, required: bool = Fal
         return None
     if not isinstance(value, str):
         raise BadInput(f"{field} must be text", field=field)
-    text: str = value.strip()
+    # Line breaks are text, however they were written: a browser sends a textarea's as CR LF, and exports from
+    # other systems hold CR LF or a lone CR. They are kept as LF; every other control character is refused.
+    text: str = value.replace("\r\n", "\n").replace("\r", "\n").strip()
     if required and not text:
         raise BadInput(f"{field} must not be empty", field=field)
     if len(text) > limit:
         raise BadInput(f"{field} is longer than {limit} characters", field=field)
-    if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in text):
+    if _CONTROL.search(text):
         raise BadInput(f"{field} contains control characters", field=field)
-    if any(
-        unicodedata.category(c) == "Cs" for c in text
-    ):  # a lone surrogate (JSON "\ud800") cannot be stored
+    if _SURROGATE.search(text):  # a lone surrogate (JSON "\ud800") cannot be stored
         raise BadInput(f"{field} contains an unpaired surrogate, which is not text", field=field)
     return text
 
@@ -136,6 +145,8 @@ def _text(value: Any, field: str, *, limit: int = MAX_NAME, required: bool = Fal
 def _int(value: Any, field: str, lo: int, hi: int, *, allow_none: bool = True) -> int | None:
     if value is None and allow_none:
         return None
+    if isinstance(value, float) and value.is_integer():  # JSON's 30.0 is the whole number 30 (RFC 8259 §6)
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise BadInput(f"{field} must be a whole number from {lo} to {hi}", field=field)
     try:
@@ -168,6 +179,56 @@ def _date(value: Any, field: str) -> str | None:
     raise BadInput(f"{field} must be a date like 1990-04-01 (or --04-01 without a year)", field=field)
 
 
+def _circle_name(name: Any) -> str:
+    text = _text(name, "circle", limit=100, required=True)
+    assert text is not None
+    return text
+
+
+def _photo_url(value: Any) -> str | None:
+    url = _text(value, "photo_url", limit=2048)
+    if url is not None and not re.match(r"(?i)^(https?://|data:image/)", url):
+        raise BadInput("photo_url must be an http(s) URL", field="photo_url")
+    return url
+
+
+def _relationship_fields(data: Mapping[str, Any]) -> RelationshipInput:
+    """A relationship's own fields (type and its IRI from protocol/vocab.py, direction, since, how_we_met)."""
+    try:
+        term = relationship_term(str(data.get("type", "")))
+    except InvalidRecord as exc:
+        raise BadInput(exc.message, field="type") from None
+    direction = data.get("direction") or ("mutual" if term.mutual else "outgoing")
+    if direction not in ("outgoing", "incoming", "mutual"):
+        raise BadInput("direction must be outgoing, incoming or mutual", field="direction")
+    return RelationshipInput(
+        type=term.name,
+        iri=term.iri,
+        direction=direction,
+        since=_date(data.get("since"), "since"),
+        how_we_met=_text(data.get("how_we_met"), "how_we_met", limit=MAX_TEXT),
+    )
+
+
+def _interaction_fields(data: Mapping[str, Any], now: datetime) -> InteractionInput:
+    """An interaction's own fields; ``occurred_at`` defaults to ``now`` and may not be more than a day after it."""
+    channel = data.get("channel", "message")
+    if channel not in CHANNELS:
+        raise BadInput(f"channel must be one of {', '.join(CHANNELS)}", field="channel")
+    initiated_by = data.get("initiated_by", "owner")
+    if initiated_by not in ("owner", "them", "unknown"):
+        raise BadInput("initiated_by must be owner, them or unknown", field="initiated_by")
+    when = parse_when(data["occurred_at"], "occurred_at") if data.get("occurred_at") else now
+    if when > now + timedelta(days=1):
+        raise BadInput("occurred_at is in the future; log interactions that happened", field="occurred_at")
+    return InteractionInput(
+        occurred_at=when,
+        channel=channel,
+        initiated_by=initiated_by,
+        summary=_text(data.get("summary"), "summary", limit=MAX_TEXT) or "",
+    )
+
+
 def _list(value: Any, field: str) -> list[Any]:
     if value is None:
         return []
@@ -191,10 +252,20 @@ def _fold(name: str) -> str:
 class Graph:
     """The owner's contact graph."""
 
-    def __init__(self, store: GraphStore, clock: Clock = utcnow, *, phone_region: str | None = None) -> None:
+    def __init__(
+        self,
+        store: GraphStore,
+        clock: Clock = utcnow,
+        *,
+        phone_region: str | None = None,
+        federation: AccountFederation | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.phone_region = phone_region
+        # the account's federation rows (in the server database), which its export carries and its restore
+        # writes; None for a graph opened alone
+        self.federation = federation
 
     def now(self) -> str:
         return iso(self.clock())
@@ -242,10 +313,7 @@ class Graph:
             if key in data:
                 fields[key] = _text(data[key], key)
         if "photo_url" in data:
-            url = _text(data["photo_url"], "photo_url", limit=2048)
-            if url is not None and not re.match(r"(?i)^(https?://|data:image/)", url):
-                raise BadInput("photo_url must be an http(s) URL", field="photo_url")
-            fields["photo_url"] = url
+            fields["photo_url"] = _photo_url(data["photo_url"])
         if "birthday" in data:
             fields["birthday"] = _date(data["birthday"], "birthday")
         if "met_on" in data:
@@ -299,14 +367,15 @@ class Graph:
             (new_id("n"), _text(n, "notes", limit=MAX_TEXT, required=True) or "")
             for n in _list(data.get("notes"), "notes")
         ]
-        return await self.store.people.insert_person(
+        person = await self.store.people.insert_person(
             person_id=new_id("p"),
             fields=fields,
             identities=idents,
-            now=self.now(),
+            now=self.clock(),
             circles=circles,
             notes=notes,
         )
+        return await self._shown(person)
 
     async def update_person(self, person_id: str, data: Mapping[str, Any]) -> Person:
         # These are accepted at creation only; an update would otherwise ignore them without a word.
@@ -319,13 +388,19 @@ class Graph:
         fields = self._person_fields(data, creating=False)
         if "display_name" in fields and not fields["display_name"]:
             raise BadInput("display_name must not be empty", field="display_name")
-        return await self.store.people.update_person(person_id, fields, self.now())
+        return await self._shown(await self.store.people.update_person(person_id, fields, self.clock()))
 
     async def get_person(self, person_id: str) -> Person:
-        return await self.store.people.get_person(person_id)
+        """One person in full, with their tie strength and its parts (node/store/sqlite/tie_strength.py)."""
+        return await self.store.people.get_person(person_id, strength_at=self.clock())
+
+    async def _shown(self, changed: Person) -> Person:
+        """A person just changed, as ``get_person`` shows them: every answer about one person has one shape."""
+        return await self.get_person(changed.id)
 
     async def archive(self, person_id: str, archived: bool = True) -> Person:
-        return await self.store.people.set_status(person_id, "archived" if archived else "active", self.now())
+        status = "archived" if archived else "active"
+        return await self._shown(await self.store.people.set_status(person_id, status, self.clock()))
 
     async def delete_person(self, person_id: str) -> None:
         await self.store.people.delete_person(person_id)
@@ -345,7 +420,7 @@ class Graph:
             raise BadInput("order must be one of strength, name, recent, created", field="order")
         off, lim = _page(offset, limit)
         return await self.store.people.list_people(
-            status=status, circle=circle, order=order, offset=off, limit=lim, now_jd=_julian(self.clock())
+            status=status, circle=circle, order=order, offset=off, limit=lim, now=self.clock()
         )
 
     async def person_for_identity(self, raw: str, kind: str | None = None) -> Person | None:
@@ -371,10 +446,11 @@ class Graph:
             source=source,
             source_record_id=source_record_id,
         )
-        return await self.store.people.add_identity(person_id, ident, self.now())
+        return await self._shown(await self.store.people.add_identity(person_id, ident, self.clock()))
 
     async def remove_identity(self, person_id: str, raw: str) -> Person:
-        return await self.store.people.remove_identity(person_id, self.normalize(raw).uri)
+        uri = self.normalize(raw).uri
+        return await self._shown(await self.store.people.remove_identity(person_id, uri))
 
     # -- merges -------------------------------------------------------------------------------------------
     async def merge(
@@ -394,11 +470,11 @@ class Graph:
             merged_id=merged_id,
             decided_by=by,
             evidence=ev,
-            now=self.now(),
+            now=self.clock(),
         )
 
     async def unmerge(self, merge_id: str) -> MergeRecord:
-        return await self.store.merges.unmerge(merge_id, self.now())
+        return await self.store.merges.unmerge(merge_id, self.clock())
 
     async def merges(self, person_id: str | None = None) -> list[MergeRecord]:
         return await self.store.merges.list_merges(person_id)
@@ -413,10 +489,15 @@ class Graph:
         """
         index = await self.store.merges.identity_index()
         buckets: dict[tuple[str, str], set[str]] = defaultdict(set)
-        for _pk, pid, kind, uri, display in index:
+        addresses: dict[str, set[str]] = defaultdict(set)  # what each person's name may be a placeholder of
+        for pid, kind, uri, display in index:
             for key in _match_keys(kind, uri, display):
                 buckets[key].add(pid)
+            addresses[pid].update((uri, display, display.lstrip("@")))
         for pid, display_name in await self.store.merges.active_names():
+            # Placeholders are no names (NO_NAME): "(no name)", or one of the person's own addresses.
+            if display_name == NO_NAME or display_name in addresses.get(pid, ()):
+                continue
             folded = _fold(display_name)
             if len(folded) >= 5 and " " in folded:
                 buckets[("name", folded)].add(pid)
@@ -435,8 +516,8 @@ class Graph:
                     else:
                         best = "suggested" if "suggested" in (current[0], tier) else "ask"
                         pairs[(a, b)] = (best, [*current[1], evidence])
-        rows = [(new_id("s"), a, b, tier, ev) for (a, b), (tier, ev) in pairs.items()]
-        return await self.store.merges.save_suggestions(rows, self.now()) if rows else 0
+        rows = [SuggestionInput(new_id("s"), a, b, tier, ev) for (a, b), (tier, ev) in pairs.items()]
+        return await self.store.merges.save_suggestions(rows, self.clock()) if rows else 0
 
     async def suggestions(self, *, status: str = "open", offset: Any = None, limit: Any = None) -> Page:
         if status not in ("open", "merged", "dismissed"):
@@ -455,34 +536,29 @@ class Graph:
 
     # -- relationships ------------------------------------------------------------------------------------
     async def add_relationship(self, person_id: str, data: Mapping[str, Any]) -> Relationship:
-        try:
-            term = relationship_term(str(data.get("type", "")))
-        except InvalidRecord as exc:
-            raise BadInput(exc.message, field="type") from None
-        direction = data.get("direction") or ("mutual" if term.mutual else "outgoing")
-        if direction not in ("outgoing", "incoming", "mutual"):
-            raise BadInput("direction must be outgoing, incoming or mutual", field="direction")
-        fields = {
-            "type": term.name,
-            "iri": term.iri,
-            "direction": direction,
-            "since": _date(data.get("since"), "since"),
-            "how_we_met": _text(data.get("how_we_met"), "how_we_met", limit=MAX_TEXT),
-        }
+        """A local typed relationship: "PERSON is OTHER's TYPE" (``other_person_id``), or, without another
+        person, "PERSON is my TYPE" (the owner's). Types are protocol/vocab.py's terms."""
+        relationship = _relationship_fields(data)
         other = data.get("other_person_id")
+        if other is not None and not isinstance(other, str):
+            raise BadInput("other_person_id must be a person id", field="other_person_id")
+        if other == person_id:
+            raise BadInput("a relationship joins two different people", field="other_person_id")
         return await self.store.people.add_relationship(
             rel_id=new_id("r"),
             person_id=person_id,
-            other_person_id=str(other) if other else None,
-            fields=fields,
-            now=self.now(),
+            other_person_id=other or None,
+            relationship=relationship,
+            now=self.clock(),
         )
 
-    async def relationships(self, person_id: str) -> list[Relationship]:
+    async def relationships(self, person_id: str | None = None) -> list[Relationship]:
+        """A person's relationships (theirs with the owner, and with or from other people); all without one."""
         return await self.store.people.list_relationships(person_id)
 
-    async def delete_relationship(self, rel_id: str) -> None:
-        await self.store.people.delete_relationship(rel_id)
+    async def delete_relationship(self, rel_id: str, *, local_only: bool = False) -> None:
+        """``local_only``: refuse a relationship signed with a peer, which only ending it with them removes."""
+        await self.store.people.delete_relationship(rel_id, local_only=local_only)
 
     # -- interactions, notes ------------------------------------------------------------------------------
     async def log_interaction(self, data: Mapping[str, Any]) -> Interaction:
@@ -493,25 +569,12 @@ class Graph:
             raise BadInput("people must list at least one person id", field="people")
         if len(people) > 1000:
             raise BadInput("an interaction may name at most 1000 people", field="people")
-        channel = data.get("channel", "message")
-        if channel not in CHANNELS:
-            raise BadInput(f"channel must be one of {', '.join(CHANNELS)}", field="channel")
-        initiated_by = data.get("initiated_by", "owner")
-        if initiated_by not in ("owner", "them", "unknown"):
-            raise BadInput("initiated_by must be owner, them or unknown", field="initiated_by")
-        when = parse_when(data["occurred_at"], "occurred_at") if data.get("occurred_at") else self.clock()
-        if when > self.clock() + timedelta(days=1):
-            raise BadInput(
-                "occurred_at is in the future; log interactions that happened", field="occurred_at"
-            )
-        fields = {
-            "occurred_at": iso(when),
-            "channel": channel,
-            "initiated_by": initiated_by,
-            "summary": _text(data.get("summary"), "summary", limit=MAX_TEXT) or "",
-        }
+        now = self.clock()
         return await self.store.people.add_interaction(
-            interaction_id=new_id("i"), person_ids=list(dict.fromkeys(people)), fields=fields, now=self.now()
+            interaction_id=new_id("i"),
+            person_ids=list(dict.fromkeys(people)),
+            interaction=_interaction_fields(data, now),
+            now=now,
         )
 
     async def interactions(
@@ -526,7 +589,7 @@ class Graph:
     async def add_note(self, person_id: str, body: Any) -> Note:
         text = _text(body, "body", limit=MAX_TEXT, required=True)
         assert text is not None
-        return await self.store.people.add_note(person_id, note_id=new_id("n"), body=text, now=self.now())
+        return await self.store.people.add_note(person_id, note_id=new_id("n"), body=text, now=self.clock())
 
     async def notes(self, person_id: str) -> list[Note]:
         return await self.store.people.list_notes(person_id)
@@ -536,16 +599,14 @@ class Graph:
 
     # -- circles and cadence ------------------------------------------------------------------------------
     def _circle_name(self, name: Any) -> str:
-        text = _text(name, "circle", limit=100, required=True)
-        assert text is not None
-        return text
+        return _circle_name(name)
 
     async def circles(self) -> list[Circle]:
         return await self.store.people.list_circles()
 
     async def create_circle(self, name: Any, cadence_days: Any = None) -> Circle:
         circle = await self.store.people.ensure_circle(
-            circle_id=new_id("c"), name=self._circle_name(name), now=self.now()
+            circle_id=new_id("c"), name=self._circle_name(name), now=self.clock()
         )
         if cadence_days is not None:
             circle = await self.set_circle_cadence(circle.name, cadence_days)
@@ -555,9 +616,10 @@ class Graph:
         await self.store.people.delete_circle(self._circle_name(name))
 
     async def set_membership(self, person_id: str, circle: Any, *, member: bool) -> Person:
-        return await self.store.people.set_membership(
-            person_id, circle_id=new_id("c"), name=self._circle_name(circle), member=member, now=self.now()
+        person = await self.store.people.set_membership(
+            person_id, circle_id=new_id("c"), name=self._circle_name(circle), member=member, now=self.clock()
         )
+        return await self._shown(person)
 
     async def set_circle_cadence(self, name: Any, cadence_days: Any) -> Circle:
         days = _int(cadence_days, "cadence_days", 1, 3650)
@@ -571,15 +633,13 @@ class Graph:
         days = _int(within_days, "within_days", 0, 3650, allow_none=False) or 0
         off, lim = _page(offset, limit)
         now = self.clock()
-        return await self.store.insights.due(
-            until=iso(now + timedelta(days=days)), now_jd=_julian(now), offset=off, limit=lim
-        )
+        return await self.store.insights.due(until=now + timedelta(days=days), now=now, offset=off, limit=lim)
 
     async def fading(self, *, limit: Any = None) -> list[FadingEntry]:
         _, lim = _page(0, limit)
         now = self.clock()
         return await self.store.insights.fading(
-            recent_start=iso(now - timedelta(days=90)), past_start=iso(now - timedelta(days=450)), limit=lim
+            recent_start=now - timedelta(days=90), past_start=now - timedelta(days=450), limit=lim
         )
 
     async def layers(self) -> list[LayerReport]:
@@ -602,33 +662,40 @@ class Graph:
         due_until = None
         if due_within_days is not None and due_within_days != "":
             days = _int(due_within_days, "due_within_days", 0, 3650, allow_none=False) or 0
-            due_until = iso(now + timedelta(days=days))
+            due_until = now + timedelta(days=days)
         return await self.store.insights.search(
             query,
             circle=circle,
             due_until=due_until,
             include_archived=include_archived,
-            now_jd=_julian(now),
+            now=now,
             offset=off,
             limit=lim,
         )
 
     # -- blocks -------------------------------------------------------------------------------------------
     async def block(self, raw: str, *, source: str = "owner") -> bool:
-        return await self.store.misc.block(self.normalize(raw).uri, source, self.now())
+        return await self.store.misc.block(self.normalize(raw).uri, source, self.clock())
 
     async def unblock(self, raw: str) -> bool:
         return await self.store.misc.unblock(self.normalize(raw).uri)
 
-    async def blocked(self) -> list[tuple[str, str, str]]:
+    async def blocked(self) -> list[BlockedAddress]:
         return await self.store.misc.blocked()
 
     # -- export -------------------------------------------------------------------------------------------
+    # The document is built and checked in node/exporting.py and node/restore.py, which build on this module.
     async def export_json(self) -> dict[str, Any]:
-        return await self.store.export.export_all(self.now())
+        """Everything the owner keeps, as one restorable JSON document."""
+        from node.exporting import export_document
+
+        return await export_document(self)
 
     async def import_json(self, doc: Any) -> dict[str, int]:
-        return await self.store.export.import_all(doc)
+        """Restore a JSON export into this empty node, every value checked by the API's rules, all or nothing."""
+        from node.exporting import restore_document
+
+        return await restore_document(self, doc)
 
     async def all_people(self, *, batch: int = 500) -> Iterable[Person]:
         """Every active person, by name. Pages are read in row order and sorted once at the end: paging in name
@@ -637,7 +704,7 @@ class Graph:
         offset = 0
         while True:
             page = await self.store.people.list_people(
-                status="active", circle=None, order="created", offset=offset, limit=batch, now_jd=0.0
+                status="active", circle=None, order="created", offset=offset, limit=batch, now=self.clock()
             )
             out.extend(page.items)
             if page.next_offset is None:

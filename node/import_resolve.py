@@ -3,15 +3,24 @@
 The rules are listed in node/importer.py, which drives this state through a transaction. This module holds no
 SQL: it reads through the import session's look-ups and hands rows to its bulk writes. Every per-row step here
 runs tens of thousands of times per import, so the hot paths are plain statements over small tuples.
+
+Two rules of its own:
+- A contact draft with no usable address (every identity it named was refused, or it named none), no name and
+  no organisation is left out entirely: a person made of it would be a "(no name)" placeholder that nothing
+  could ever match or merge (issue 12: Bluesky follows with invalid DIDs).
+- Related people (bridges.base.RelatedDraft: vCard RELATED, Apple's related names, Google's "Relation") are
+  linked once every row is written, since a card may name one later in the file: to the person the value
+  names (another card's UID, an address one of them holds, or a name exactly one person has), as a relationship
+  between the two ("the related one is the card's ``type``"); else the words are kept as a note on the card's
+  person that says why they were not linked.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -21,6 +30,7 @@ from typing import Any
 
 import orjson
 
+from bridges import printable
 from bridges.base import (
     YEAR_UNKNOWN,
     BlockDraft,
@@ -28,16 +38,17 @@ from bridges.base import (
     IdentityDraft,
     ImportItem,
     InteractionDraft,
+    RelatedDraft,
 )
-from node.graph import iso, new_id, new_ids
-from node.store.rows import identity_search_text, names_search_text
-from node.store.sqlite_import import (
+from node.graph import NO_NAME, new_id, new_ids
+from node.store.imports import (
     PERSON_IMPORT_FIELDS,
     ChunkRows,
-    EncodedChunk,
     ImportSession,
     KnownIdentity,
     KnownRecord,
+    RelatedRow,
+    SuggestionRow,
 )
 from protocol.addresses import Address, normalize
 from protocol.errors import InvalidRecord
@@ -76,13 +87,11 @@ def _term(name: str) -> RelationshipTerm | None:
 class _Person:
     fields: dict[str, Any]  # PERSON_IMPORT_FIELDS and met_on
     new: bool  # created by this import
-    pending: bool  # not yet written (its search row is written with it, from idents and notes)
+    pending: bool  # not yet written (the next chunk taken writes it, with its identities and notes)
     placeholder: bool = False  # the name is only an address: a real name from any source replaces it
     # The fields as the database holds them, kept when they first change after the person is written (None:
     # the fields are what the database holds). Most people are never changed again: no copy is made for them.
     stored: dict[str, Any] | None = None
-    idents: list[str] = field(default_factory=list)  # "display uri" of a new person, for its search row
-    notes: list[str] = field(default_factory=list)
 
 
 _NO_FIELDS: dict[str, Any] = dict.fromkeys(PERSON_IMPORT_FIELDS)  # a new person's fields before the draft's
@@ -108,10 +117,12 @@ class Prepared:
 
 def _digest(c: ContactDraft) -> str:
     """What the record says, hashed: an unchanged record is not touched on re-import. (Its fields as one
-    orjson array: runs for every row, and costs a third of what the tuple's repr did.)"""
+    orjson array: runs for every row, and costs a third of what the tuple's repr did.) Related people count
+    only when there are some, so that records of every other kind keep the digests they were stored with."""
     return hashlib.blake2b(
         orjson.dumps(
             (
+                *(([tuple(r) for r in c.related],) if c.related else ()),
                 c.source_record_id,
                 c.display_name,
                 c.given_name,
@@ -223,6 +234,8 @@ class Resolution:
             0,
         )
         self.skipped: list[dict[str, Any]] = []
+        # (card's person, related, record id): linked at the end (link_related); forget() keeps them.
+        self.related: list[tuple[int, RelatedDraft, str]] = []
         self._pending_circles: list[tuple[int, str]] = []
         self.pending_people: list[int] = []  # created since the last flush
         self.dirty_people: set[int] = (
@@ -240,7 +253,11 @@ class Resolution:
     def skip(self, file: str, line: int | None, reason: str, severity: str = "skipped") -> None:
         self.counts["skipped_count" if severity == "skipped" else "warnings_count"] += 1
         if len(self.skipped) < MAX_SKIPPED_SHOWN:
-            self.skipped.append({"file": file, "line": line, "reason": reason, "severity": severity})
+            # Both quote the export (member names, record keys): shown as they are, they could be escape
+            # sequences that a terminal obeys.
+            self.skipped.append(
+                {"file": printable(file), "line": line, "reason": printable(reason), "severity": severity}
+            )
 
     def address(self, d: IdentityDraft, record: str) -> Address | None:
         key = (d.address, d.kind)
@@ -279,10 +296,19 @@ class Resolution:
             prep.rows += 1
             if isinstance(item, ContactDraft):
                 values = _draft_fields(item)
+                addrs = self.addresses(item.identities, item.source_record_id)
+                if not addrs and "display_name" not in values and "organization" not in values:
+                    what = "none of its addresses could be used" if item.identities else "it names no address"
+                    self.skip(
+                        self.name,
+                        None,
+                        f"record {item.source_record_id}: {what} and it has no name; left out",
+                    )
+                    continue
                 prep.contacts.append(
                     _Contact(
                         draft=item,
-                        addrs=self.addresses(item.identities, item.source_record_id),
+                        addrs=addrs,
                         digest=_digest(item),
                         values=values,
                         # Compact, keys sorted, UTF-8 as is: the text json.dumps made before, faster.
@@ -335,12 +361,12 @@ class Resolution:
         missing = sorted(pk for pk in wanted if pk not in self.people)
         if missing:
             self.relationships.update(await self.s.relationship_types(missing))
-            for pk, row in (await self.s.people(missing)).items():
+            for pk, known in (await self.s.people(missing)).items():
                 self.people[pk] = _Person(
-                    fields={k: row[k] for k in (*PERSON_IMPORT_FIELDS, "met_on")},
+                    fields=known.fields,
                     new=pk >= self.first_person,  # read again after a merge: made by this import all the same
                     pending=False,
-                    placeholder=bool(row["placeholder"]),
+                    placeholder=known.placeholder or known.fields["display_name"] == NO_NAME,
                 )
         for name in sorted({n.strip()[:100] for c in live for n in c.draft.circles} - {""}):
             if name.casefold() not in self.circles:
@@ -409,6 +435,7 @@ class Resolution:
             self.join_circle(target, name)
         for body in c.notes:
             self.note(target, person, rid, body)
+        self.related.extend((target, r, rid) for r in c.related)
         if c.relationship:
             term = _term(c.relationship)
             if term is None:
@@ -436,7 +463,7 @@ class Resolution:
             fields["display_name"] = (
                 values.get("organization")
                 or (addrs[0][1].label or addrs[0][0].display if addrs else "")
-                or "(no name)"
+                or NO_NAME
             )
         fields["met_on"] = met_day
         self.people[pk] = _Person(fields, True, True, placeholder)  # new, pending
@@ -476,9 +503,7 @@ class Resolution:
             self.rows.identities.append((ipk, pk, a.uri, str(a.kind), a.display, label, d.verification))
             self.idents[a.uri] = KnownIdentity(ipk, pk, d.verification, label)
             self.counts["identities_added"] += 1
-            if person.pending:  # its search row is written with it
-                person.idents.append(identity_search_text(a.display, a.uri))
-            else:
+            if not person.pending:  # a new person is found by what its chunk writes with it (ChunkRows)
                 self.refresh.add(pk)
         elif k.person_pk is None or self.find(k.person_pk) == pk:
             best = (
@@ -511,9 +536,7 @@ class Resolution:
             return
         key = hashlib.blake2b(f"{self.source}\x1f{rid}\x1f{text}".encode(), digest_size=12).hexdigest()
         self.rows.notes.append((f"n_imp{key}", pk, text))
-        if person.pending:
-            person.notes.append(text)
-        else:
+        if not person.pending:
             self.refresh.add(pk)
 
     def suggest(self, a: int, b: int, tier: str, evidence: list[dict[str, str]]) -> None:
@@ -547,7 +570,7 @@ class Resolution:
         self.next_interaction += 1
         summary = t.summary[:_MAX_TEXT]
         self.rows.interactions.append(
-            (ipk, iso(t.occurred_at), t.channel, t.initiated_by, summary, self.source, rid)  # id: in take()
+            (ipk, t.occurred_at, t.channel, t.initiated_by, summary, self.source, rid)  # id: in take()
         )
         self.rows.interaction_people.extend((pk, ipk) for pk in people)
         self.stats.update(people)
@@ -568,13 +591,7 @@ class Resolution:
             person = self.people[pk]
             f = person.fields  # a new person's fields hold every column (new_person)
             rows.people.append((pk, person_id, *_PERSON_ROW(f)))
-            names = names_search_text(
-                f["display_name"] or "", f["given_name"], f["family_name"], f["nickname"]
-            )
-            org = f"{f['organization'] or ''} {f['title'] or ''}"
-            rows.fts.append((pk, names, org, " ".join(person.idents) or None, " ".join(person.notes) or None))
             person.pending = False
-            person.idents, person.notes = [], []
         for pk in self.dirty_people:
             person = self.people[pk]
             stored = person.stored or {}
@@ -585,8 +602,13 @@ class Resolution:
         # Search rows of people written before and changed since: rebuilt by this chunk's write, after its rows.
         rows.refresh = sorted({self.find(pk) for pk in self.refresh} | self.refresh)
         self.refresh = set()
+        # The store takes the rows now (and puts them in the form it writes) while the previous chunk's write
+        # may still run; the write itself starts when flush awaits it.
         snap = _Flush(
-            rows=rows.encode(), merges=self.merges, suggestions=self.suggestions, name_checks=self.name_checks
+            write=self.s.write(rows),
+            merges=self.merges,
+            suggestions=self.suggestions,
+            name_checks=self.name_checks,
         )
         self.rows, self.merges, self.suggestions, self.name_checks = ChunkRows(), [], {}, []
         self.pending_people, self.dirty_people = [], set()
@@ -600,12 +622,12 @@ class Resolution:
         self.addr_cache, self.known_interactions, self.relationships = {}, set(), set()
 
     async def flush(self, snap: _Flush) -> None:
-        await self.s.write(snap.rows)
+        await snap.write
         await self.apply_merges(snap)
         await self.name_suggestions(snap)
         if snap.suggestions:
-            rows_s = [
-                (new_id("s"), a, b, tier, json.dumps(ev, separators=(",", ":"), sort_keys=True))
+            rows_s: list[SuggestionRow] = [
+                (new_id("s"), a, b, tier, ev)
                 for (a, b), (tier, ev) in snap.suggestions.items()
                 if self.find(a) != self.find(b)
             ]
@@ -633,14 +655,74 @@ class Resolution:
         """Someone with nothing but a name (a Facebook friend) and an active person of exactly that name: ask."""
         if not snap.name_checks:
             return
-        named = await self.s.people_named(sorted({n for _p, n in snap.name_checks}))
+        named = await self.s.people_named(sorted({n for _p, n in snap.name_checks} - {NO_NAME}))
         for pk, name in snap.name_checks:
             for other in named.get(name, []):
                 if self.find(other) != self.find(pk):
                     evidence = [{"kind": "name", "detail": name}]
                     _suggest(snap.suggestions, self.find(pk), self.find(other), "ask", evidence)
 
+    async def link_related(self) -> None:
+        """Related people, once every row is written (the module's rules): one look-up per kind of value for
+        the whole import, then one write of the relationships and one of the notes."""
+        if not self.related:
+            return
+        self.s.snapshot = False  # the rows this import wrote are on its own connection
+        uris: dict[str, str] = {}  # value -> the canonical uri of the address it is
+        names: set[str] = set()
+        for _pk, r, _rid in self.related:
+            value = r.value.strip()
+            if r.text:
+                names.add(value)
+            if (not r.text or not any(ch.isspace() for ch in value)) and value not in uris:
+                try:
+                    uris[value] = normalize(value, region=self.phone_region).uri
+                except InvalidRecord:
+                    pass
+        records = await self.s.records(
+            self.source, sorted({r.record for _p, r, _i in self.related if r.record})
+        )
+        idents = await self.s.identities(sorted(set(uris.values())))
+        named = await self.s.people_named(sorted(names - {NO_NAME, ""}))
+        relationships: list[RelatedRow] = []
+        notes = ChunkRows()
+        for pk, r, rid in self.related:
+            me = self.find(pk)
+            value = r.value.strip()
+            other: int | None = None
+            why = ""
+            if r.record and r.record in records:
+                other = self.find(records[r.record].person_pk)
+            elif value in uris and (k := idents.get(uris[value])) is not None and k.person_pk is not None:
+                other = self.find(k.person_pk)
+            elif r.text and len(hits := named.get(value, [])) == 1:
+                other = self.find(hits[0])
+            elif r.text and hits:
+                why = f"{len(hits)} people are named {value!r}"
+            else:
+                why = "no one in the graph is " + (f"named {value!r}" if r.text else "at that address")
+            term = _term(r.type) if r.type else None
+            if other is not None and term is None:
+                why = f"{r.label!r} is no relationship type Kith knows"
+            if other == me:
+                continue  # the card names its own person: nothing to relate
+            if other is not None and term is not None:
+                inverse = term.name if term.mutual else term.inverse
+                direction = "mutual" if term.mutual else "outgoing"
+                relationships.append((new_id("r"), other, me, term.name, term.iri, direction, inverse))
+                continue
+            text = f"{r.label}: {value[:_MAX_TEXT]} (not linked to a person: {why})"
+            key = hashlib.blake2b(f"{self.source}\x1f{rid}\x1f{text}".encode(), digest_size=12).hexdigest()
+            notes.notes.append((f"n_imp{key}", me, text))
+            notes.refresh.append(me)
+        if relationships:
+            self.counts["relationships_added"] += await self.s.add_related(relationships)
+        if notes.notes:
+            notes.refresh = sorted(set(notes.refresh))
+            await self.s.write(notes)  # counted with the other notes (finish reads the counts)
+
     async def finish(self) -> None:
+        await self.link_related()
         added = await self.s.added()
         for key in ("provenance", "notes", "relationships"):
             self.counts[f"{key}_added"] += added[key]
@@ -656,7 +738,7 @@ class Resolution:
 
 @dataclass(slots=True)
 class _Flush:
-    rows: EncodedChunk
+    write: Awaitable[None]  # the chunk's rows, taken by the store (ImportSession.write)
     merges: list[tuple[int, int, list[dict[str, str]]]]
     suggestions: dict[tuple[int, int], tuple[str, list[dict[str, str]]]]
     name_checks: list[tuple[int, str]]

@@ -12,10 +12,14 @@ Rules kept:
 - Re-importing the same export changes nothing: a record whose digest is unchanged is not touched. A newer
   export updates the person fields the owner has not edited since the last import of that record (the
   record's previous values are kept to tell), and adds what is new.
-- One import is one transaction (node/store/sqlite_import.py): a kill or an ExportError part-way leaves nothing.
+- One import is one transaction (node/store/imports.py): a kill or an ExportError part-way leaves nothing.
   Work is done by the chunk: one look-up per table for the whole chunk, then one statement writes it all, while
   the next chunk is resolved.
 - ``dry_run`` runs exactly the same resolution in the same transaction and rolls it back.
+- Nothing of an import runs on the caller's event loop when ``off_loop`` is set (the node's server): the
+  transaction's work runs in a thread with an event loop of its own (Imports.transaction). The server's
+  file imports go further and run in a worker process (node/import_worker.py), with a GIL of their own.
+  No interpreter-wide setting is changed for an import (docs/ARCHITECTURE.md §3; specs/IMPORTS.md, "Speed").
 
 This module drives an import (transaction, chunks, progress, summary); node/import_resolve.py decides what each
 row becomes.
@@ -25,8 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -34,13 +36,12 @@ from pathlib import Path
 from typing import Any
 
 from bridges.base import Bridge, ExportError, ImportItem
-from node.graph import Clock, iso, new_id, utcnow
+from node.graph import Clock, new_id, utcnow
 from node.import_resolve import MAX_SKIPPED_SHOWN, Resolution, is_verified_grade
 from node.store import GraphStore
-from node.store.sqlite_import import ImportSession
+from node.store.imports import ImportSession, RunClaim
 
 __all__ = [
-    "BULK_SWITCH_INTERVAL",
     "CHUNK",
     "MAX_SKIPPED_SHOWN",
     "ImportProgress",
@@ -50,7 +51,6 @@ __all__ = [
     "summary_json",
 ]
 
-BULK_SWITCH_INTERVAL = 0.0002  # seconds: the GIL switch interval while an import runs (_bulk_mode)
 CHUNK = 2000  # rows per look-up and bulk write: large enough to amortise a statement, small enough to overlap
 
 
@@ -91,37 +91,6 @@ class ImportSummary:
     preview: dict[str, int] = field(default_factory=dict)  # the bridge's own dry-run counts
 
 
-@contextlib.contextmanager
-def _bulk_mode() -> Iterator[None]:
-    """Two interpreter settings for the import's duration, put back after.
-
-    - The cyclic garbage collector is paused. An import allocates a few objects per row and keeps its caches
-      alive, so collections keep re-scanning a growing heap (measured: a third of the resolver's time). The
-      import makes no reference cycles worth collecting before it ends.
-    - The GIL switch interval is cut from 5 ms to BULK_SWITCH_INTERVAL. SQLite's thread needs the GIL twice
-      a chunk, to hand over the chunk's text and to return; while the importer's thread resolves the next
-      chunk it let go only after the interval, and those waits put about 100 ms on SQLite's thread, which
-      sets the pace of a LinkedIn import. The interval only matters while a thread waits for the GIL.
-    """
-    if not _BULK:  # the first of overlapping imports saves the settings, the last one puts them back
-        _BULK.update(collecting=gc.isenabled(), switch=sys.getswitchinterval(), active=0)
-        gc.disable()
-        sys.setswitchinterval(min(BULK_SWITCH_INTERVAL, _BULK["switch"]))
-    _BULK["active"] += 1
-    try:
-        yield
-    finally:
-        _BULK["active"] -= 1
-        if not _BULK["active"]:
-            if _BULK["collecting"]:
-                gc.enable()
-            sys.setswitchinterval(_BULK["switch"])
-            _BULK.clear()
-
-
-_BULK: dict[str, Any] = {}
-
-
 class _Rollback(Exception):
     def __init__(self, summary: ImportSummary) -> None:
         super().__init__("dry run")
@@ -132,12 +101,19 @@ class Importer:
     """Runs imports into one graph store."""
 
     def __init__(
-        self, store: GraphStore, *, clock: Clock = utcnow, phone_region: str | None = None, chunk: int = CHUNK
+        self,
+        store: GraphStore,
+        *,
+        clock: Clock = utcnow,
+        phone_region: str | None = None,
+        chunk: int = CHUNK,
+        off_loop: bool = False,
     ) -> None:
         self.store = store
         self.clock = clock
         self.phone_region = phone_region
         self.chunk_size = chunk
+        self.off_loop = off_loop  # parse, resolve and read in a thread of the import's own, not on this loop
 
     async def run(
         self,
@@ -148,19 +124,34 @@ class Importer:
         progress: Callable[[ImportProgress], None] | None = None,
         run_id: str | None = None,
         name: str | None = None,
+        claimed: bool = False,
     ) -> ImportSummary:
-        """Import ``path`` with ``bridge``; ExportError when the file is not what it claims (nothing written)."""
+        """Import ``path`` with ``bridge``; ExportError when the file is not what it claims (nothing written).
+
+        The run is recorded (``store.imports``) and its lock held while it runs, so that a process that dies
+        part-way leaves a run a later sweep marks interrupted; this one sweeps such runs first. ``claimed``:
+        another process holds the run's lock and recorded it (the node, for its import worker)."""
         shown = name or path.name
         run_id = run_id or new_id("imp")
-        now = iso(self.clock())
+        now = self.clock()
+        lock: RunClaim | None = None
         if not dry_run:
-            await self.store.imports.start_run(run_id=run_id, source=bridge.name, name=shown, now=now)
+            if not claimed:
+                lock = await self.store.imports.claim(run_id)
+            try:
+                if not claimed:
+                    await self.store.imports.sweep(now)
+                await self.store.imports.start_run(run_id=run_id, source=bridge.name, name=shown, now=now)
+            except BaseException:
+                if lock is not None:
+                    lock.release()
+                raise
         try:
             summary = await self._run(
                 bridge.name,
                 shown,
                 lambda: bridge.parse_export(path),
-                preview=bridge.preview(bridge.parse_export(path)) if dry_run else {},
+                preview=(lambda: bridge.preview(bridge.parse_export(path))) if dry_run else None,
                 dry_run=dry_run,
                 progress=progress,
                 run_id=run_id,
@@ -169,9 +160,12 @@ class Importer:
             if not dry_run:
                 message = str(exc) if isinstance(exc, ExportError) else f"{type(exc).__name__}: {exc}"
                 await self.store.imports.finish_run(
-                    run_id=run_id, status="failed", summary=None, error=message, now=iso(self.clock())
+                    run_id=run_id, status="failed", summary=None, error=message, now=self.clock()
                 )
             raise
+        finally:
+            if lock is not None:
+                lock.release()
         return summary
 
     async def import_items(
@@ -189,7 +183,7 @@ class Importer:
             source,
             name,
             lambda: iter(items),
-            preview={},
+            preview=None,
             dry_run=False,
             progress=None,
             run_id=None,
@@ -202,7 +196,7 @@ class Importer:
         shown: str,
         make_items: Callable[[], Iterator[ImportItem]],
         *,
-        preview: dict[str, int],
+        preview: Callable[[], dict[str, int]] | None,
         dry_run: bool,
         progress: Callable[[ImportProgress], None] | None,
         run_id: str | None,
@@ -246,7 +240,7 @@ class Importer:
                 skipped_count=c["skipped_count"],
                 warnings_count=c["warnings_count"],
                 skipped=tuple(run.skipped),
-                preview=preview,
+                preview=preview() if preview is not None else {},
             )
             if dry_run:
                 raise _Rollback(summary)
@@ -258,13 +252,12 @@ class Importer:
                     status="done",
                     summary=summary_json(summary),
                     error=None,
-                    now=iso(self.clock()),
+                    now=self.clock(),
                 )
             return summary
 
         try:
-            with _bulk_mode():
-                summary = await self.store.imports.transaction(iso(self.clock()), work)
+            summary = await self.store.imports.transaction(self.clock(), work, off_loop=self.off_loop)
         except _Rollback as rolled_back:
             summary = rolled_back.summary
         if progress is not None:

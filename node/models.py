@@ -9,6 +9,7 @@ from typing import Any
 __all__ = [
     "PERSON_FIELDS",
     "VERIFICATION_LEVELS",
+    "AccountRow",
     "Circle",
     "DueEntry",
     "FadingEntry",
@@ -22,6 +23,8 @@ __all__ = [
     "Person",
     "Provenance",
     "Relationship",
+    "TieStrength",
+    "TieStrengthPart",
     "as_json",
 ]
 
@@ -46,6 +49,22 @@ PERSON_FIELDS = (
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class AccountRow:
+    """One account of the server: an actor (Person or Organization) with its own contact graph."""
+
+    pk: int
+    name: str
+    type: str
+    display_name: str
+    state: str  # protocol.states.ACCOUNT
+    graph_file: str  # relative to the data folder
+    created_at: str
+    updated_at: str
+    removed_at: str | None = None
+    purge_after: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Provenance:
     source: str
     source_record_id: str
@@ -64,6 +83,26 @@ class Identity:
     source: str  # the first source it came from; every source is in ``provenance``
     provenance: tuple[Provenance, ...]
     created_at: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TieStrengthPart:
+    """One part of a tie-strength score: its ``value`` in [0, 1], its ``weight``, ``points`` = weight × value
+    (the score is the sum of the parts' points), what this person's rows say (``detail``) and how the value is
+    made (``rule``)."""
+
+    name: str
+    weight: float
+    value: float
+    points: float
+    detail: str
+    rule: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TieStrength:
+    score: float
+    parts: tuple[TieStrengthPart, ...]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -91,10 +130,16 @@ class Person:
     identities: tuple[Identity, ...] = ()
     circles: tuple[str, ...] = ()
     tie_strength: float | None = None
+    #: The parts of ``tie_strength`` where one person is shown in full (lists leave them out: None).
+    tie_strength_parts: tuple[TieStrengthPart, ...] | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Relationship:
+    """A typed relationship: ``person_id`` is ``other_person_id``'s ``type`` ("Ann is Bob's mentor"); without
+    another person, ``person_id`` is the owner's ``type`` ("Ann is my friend"). ``status`` is ``local`` for the
+    owner's own records, else where a record signed with a Kith peer stands."""
+
     id: str
     person_id: str
     other_person_id: str | None

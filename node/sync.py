@@ -6,8 +6,11 @@ Rules kept:
 - Every page is imported in one transaction together with the cursor that follows it, so a kill between pages
   loses nothing and repeats nothing: the next run resumes after the last page that was kept.
 - A rate limit keeps what was fetched, stores the cursor of the refused page and ``resume_at``; a sync before
-  that time returns at once without calling the silo. A 401 marks the link revoked and stops it until the
-  owner links the account again. X tokens refreshed during a sync are stored again, sealed as before.
+  that time returns at once without calling the silo. Only a refused token the owner gave marks the link
+  revoked and stops it until the owner links the account again (bridges.live.Revoked, docs/SILOS.md §2); a
+  401 to a request without a token, or to a token sent where it is not valid (bridges.live.AuthProblem),
+  says what to change and keeps the link. X tokens refreshed during a sync are stored again, sealed as before.
+- A Bluesky token is its PDS's: a link pairing one with Bluesky's App View is refused when it is made.
 - The HTTP session is passed in (tests use loopback servers).
 """
 
@@ -21,14 +24,14 @@ from typing import Any, Literal
 import aiohttp
 
 from bridges import bluesky, mastodon, x
-from bridges.live import CAP, LiveError, Page, RateLimited, Revoked
+from bridges.live import CAP, AuthProblem, LiveError, Page, RateLimited, Revoked
 from bridges.oauth import OAuthTokens
 from node.errors import BadInput, Conflict, NotFound
 from node.graph import Clock, iso, utcnow
 from node.importer import Importer
 from node.link_secrets import SecretError, open_secret, seal
 from node.store import GraphStore
-from node.store.sqlite_import import ImportSession
+from node.store.imports import ImportSession
 
 __all__ = ["DIRECTIONS", "SOURCES", "LinkInfo", "SyncResult", "Syncer"]
 
@@ -93,9 +96,16 @@ class Syncer:
             raise BadInput(f"{source} needs --base-url, the server's https:// address", field="base_url")
         if source == "x" and not (credentials.get("access_token") and credentials.get("client_id")):
             raise BadInput("an X link needs an access token and the app's client id", field="credentials")
+        if source == "bluesky" and credentials.get("token") and bluesky.is_appview(base):
+            raise BadInput(
+                f"{base} is Bluesky's App View, which reads follows without a token and cannot take one: a "
+                "Bluesky token is valid only at your PDS. Give --base-url https://<your PDS> with the token, "
+                "or leave the token out",
+                field="base_url",
+            )
         secret = seal(credentials, passphrase=self.passphrase, source=source, account=account)
         await self.store.links.put(
-            source=source, account=account, base_url=base, secret=secret, now=self._now()
+            source=source, account=account, base_url=base, secret=secret, now=self.clock()
         )
         return (await self.links(source, account))[0]
 
@@ -103,14 +113,14 @@ class Syncer:
         rows = await self.store.links.get(source, account)
         return [
             LinkInfo(
-                source=r["source"],
-                account=r["account"],
-                base_url=r["base_url"],
-                status=r["status"],
-                encrypted=r["secret"].startswith("enc:"),
-                resume_at=r["resume_at"],
-                last_sync_at=r["last_sync_at"],
-                last_error=r["last_error"],
+                source=r.source,
+                account=r.account,
+                base_url=r.base_url,
+                status=r.status,
+                encrypted=r.secret.startswith("enc:"),
+                resume_at=r.resume_at,
+                last_sync_at=r.last_sync_at,
+                last_error=r.last_error,
             )
             for r in rows
         ]
@@ -141,10 +151,10 @@ class Syncer:
                 field="source",
             )
         if len(rows) > 1:
-            names = ", ".join(r["account"] for r in rows)
+            names = ", ".join(r.account for r in rows)
             raise BadInput(f"several {source} links ({names}); choose one with --account", field="account")
         row = rows[0]
-        acct = row["account"]
+        acct = row.account
 
         def result(status: str, message: str, **counts: Any) -> SyncResult:
             base = dict.fromkeys(
@@ -159,17 +169,17 @@ class Syncer:
                 **(base | counts),
             )
 
-        if row["status"] == "revoked":
+        if row.status == "revoked":
             raise Conflict(
-                f"the {source} link for {acct} was revoked ({row['last_error'] or '401'}); link the account again",
+                f"the {source} link for {acct} was revoked ({row.last_error or '401'}); link the account again",
                 field="source",
             )
-        if row["resume_at"] and row["resume_at"] > self._now():
+        if row.resume_at and row.resume_at > self._now():
             return result(
-                "waiting", f"rate limited by {source} until {row['resume_at']}", resume_at=row["resume_at"]
+                "waiting", f"rate limited by {source} until {row.resume_at}", resume_at=row.resume_at
             )
         try:
-            creds = open_secret(row["secret"], passphrase=self.passphrase, source=source, account=acct)
+            creds = open_secret(row.secret, passphrase=self.passphrase, source=source, account=acct)
         except SecretError as exc:
             raise Conflict(str(exc), field="passphrase") from None
         cursor = await self.store.links.cursor(source, acct, direction)
@@ -182,7 +192,7 @@ class Syncer:
                 token_url=str(creds.get("token_url") or x.X_TOKEN),
             )
         pages = _fetcher(
-            source, session, row["base_url"], acct, direction, creds, x_auth, cursor, cap, self.clock
+            source, session, row.base_url, acct, direction, creds, x_auth, cursor, cap, self.clock
         )
         totals = dict.fromkeys(
             (
@@ -201,12 +211,12 @@ class Syncer:
             async for item in await pages:
                 if isinstance(item, RateLimited):
                     resume_at = iso(item.resume_at)
-                    await self.store.links.set_cursor(source, acct, direction, item.cursor, self._now())
+                    await self.store.links.set_cursor(source, acct, direction, item.cursor, self.clock())
                     await self.store.links.update(
                         source,
                         acct,
-                        self._now(),
-                        resume_at=resume_at,
+                        self.clock(),
+                        resume_at=item.resume_at,
                         last_error=f"rate limited until {resume_at}",
                     )
                     status, message = (
@@ -235,19 +245,23 @@ class Syncer:
                 if item.capped:
                     status, message = "capped", f"stopped at {cap:,} accounts, the most one sync takes"
         except Revoked as exc:
-            await self.store.links.update(source, acct, self._now(), status="revoked", last_error=str(exc))
+            await self.store.links.update(source, acct, self.clock(), status="revoked", last_error=str(exc))
             status, message = "revoked", str(exc)
+        except AuthProblem as exc:
+            await self.store.links.update(source, acct, self.clock(), last_error=str(exc))
+            raise BadInput(f"{source} sync stopped: {exc}", field="source") from None
         except LiveError as exc:
-            await self.store.links.update(source, acct, self._now(), last_error=str(exc))
+            await self.store.links.update(source, acct, self.clock(), last_error=str(exc))
             raise BadInput(f"{source} sync stopped: {exc}; run it again to resume", field="source") from None
         finally:
             if x_auth is not None and x_auth.tokens.to_json() != OAuthTokens.from_json(creds).to_json():
                 fresh = creds | x_auth.tokens.to_json()
                 secret = seal(fresh, passphrase=self.passphrase, source=source, account=acct)
-                await self.store.links.update(source, acct, self._now(), secret=secret)
+                await self.store.links.update(source, acct, self.clock(), secret=secret)
         if status in ("complete", "capped"):
+            now = self.clock()
             await self.store.links.update(
-                source, acct, self._now(), last_sync_at=self._now(), resume_at=None, last_error=None
+                source, acct, now, last_sync_at=now, resume_at=None, last_error=None
             )
             message = message or f"synced {totals['fetched']:,} accounts"
         return result(status, message, resume_at=resume_at, **totals)

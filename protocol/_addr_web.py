@@ -12,7 +12,7 @@ from urllib.parse import quote, unquote
 
 import idna
 
-from protocol._addr_base import Address, IdentityKind, _clean, _fail
+from protocol._addr_base import MAX_ADDRESS_LENGTH, Address, IdentityKind, _clean, _fail
 
 # ---------------------------------------------------------------------------------------------------------
 # Hosts
@@ -20,6 +20,7 @@ from protocol._addr_base import Address, IdentityKind, _clean, _fail
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _ASCII_HOST = re.compile(rf"(?:{_LABEL}\.)+{_LABEL}")
 _IPV4ISH = re.compile(r"[0-9.]+")
+_ONE_LABEL = re.compile(_LABEL)
 
 
 def _host(raw: str, *, what: str = "host", allow_ip: bool = False) -> str:
@@ -59,14 +60,57 @@ def _host_display(h: str) -> str:
         return h
 
 
-def _host_port(raw: str, *, what: str = "host") -> str:
-    """``host`` or ``host:port`` (acct: and did:web allow a port, e.g. for a development server)."""
-    host, sep, port = raw.rpartition(":") if raw.count(":") == 1 else (raw, "", "")
-    if not sep:
-        return _host(raw, what=what, allow_ip=True)
+def _dev_host(host: str) -> str | None:
+    """A one-label name (``localhost``, a container's name) in canonical form, or None when ``host`` is not one.
+
+    Accepted only where a port names the server explicitly (``localhost:3000``, where Mastodon's own development
+    server lives; ``takahe:8000`` in a compose network): the configuration accepts such a node domain, so the
+    node's own address must read back. A bare one-label host stays refused, being far likelier a typo."""
+    h = host[:-1] if host.endswith(".") else host
+    if not h.isascii():
+        return None
+    h = h.lower()
+    return h if _ONE_LABEL.fullmatch(h) and not h.isdigit() else None
+
+
+def _ipv6_literal(authority: str) -> tuple[str, str]:
+    """``[v6]`` or ``[v6]:port`` -> (the bracketed canonical address, the port text after the colon or "")."""
+    end = authority.find("]")
+    try:
+        host = "[" + ipaddress.IPv6Address(authority[1:end] if end > 0 else "?").compressed + "]"
+    except ValueError:
+        raise _fail(f"{authority[:60]!r} is not a valid IPv6 address in brackets") from None
+    after = authority[end + 1 :]
+    if after and not after.startswith(":"):
+        raise _fail(f"{authority[:60]!r} is not host or host:port")
+    return host, after[1:]
+
+
+def _port(raw: str, port: str, *, what: str) -> int:
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise _fail(f"{what} {raw[:80]!r} has a bad port; write host or host:port with a port of 1-65535")
-    return f"{_host(host, what=what, allow_ip=True)}:{int(port)}"
+    return int(port)
+
+
+def _host_port(raw: str, *, what: str = "host", dev: bool = False) -> str:
+    """``host`` or ``host:port`` (acct: and did:web allow a port, e.g. for a development server).
+
+    With ``dev`` (acct: addresses) a bracketed IPv6 literal, and a one-label name with a port, are accepted
+    too: every domain the node's configuration accepts must read back as an address (docs/ARCHITECTURE.md §4)."""
+    if dev and raw.startswith("["):
+        host, port = _ipv6_literal(raw)
+        return f"{host}:{_port(raw, port, what=what)}" if port else host
+    host, sep, port = raw.rpartition(":") if raw.count(":") == 1 else (raw, "", "")
+    if not sep:
+        if dev and _dev_host(raw):
+            raise _fail(
+                f"{what} {raw[:80]!r} is not a domain name like example.com; a one-label host names a "
+                "development server only with its port, like localhost:3000"
+            )
+        return _host(raw, what=what, allow_ip=True)
+    number = _port(raw, port, what=what)
+    one_label = _dev_host(host) if dev else None
+    return f"{one_label or _host(host, what=what, allow_ip=True)}:{number}"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -118,17 +162,9 @@ def _split_url(s: str) -> _Url:
         raise _fail("a web address must not carry a user name or password (user@ before the host)")
     if not authority:
         raise _fail("a web address needs a host, like https://example.com/")
-    port = ""
+    port, one_label = "", None
     if authority.startswith("["):
-        end = authority.find("]")
-        try:
-            host = "[" + ipaddress.IPv6Address(authority[1:end]).compressed + "]"
-        except ValueError:
-            raise _fail(f"{authority[:60]!r} is not a valid IPv6 address in brackets") from None
-        after = authority[end + 1 :]
-        if after and not after.startswith(":"):
-            raise _fail(f"{authority[:60]!r} is not host or host:port")
-        port = after[1:]
+        host, port = _ipv6_literal(authority)
     else:
         hostpart, _, port = authority.partition(":")
         if _IPV4ISH.fullmatch(hostpart):
@@ -137,11 +173,15 @@ def _split_url(s: str) -> _Url:
             except ValueError:
                 raise _fail(f"{hostpart[:60]!r} is not a valid IPv4 address") from None
         else:
-            host = _host(hostpart, allow_ip=True)
+            # a development server (http://localhost:3000/users/admin), named with its port as in acct:
+            one_label = _dev_host(hostpart) if port else None
+            host = one_label or _host(hostpart, allow_ip=True)
     if port:
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise _fail(f"port {port[:10]!r} must be a number from 1 to 65535")
-        port = "" if int(port) == _DEFAULT_PORTS[scheme] else f":{int(port)}"
+        # a one-label host keeps even a default port: without it, the address would no longer read back
+        default = int(port) == _DEFAULT_PORTS[scheme] and not one_label
+        port = "" if default else f":{int(port)}"
     frag_at = tail.find("#")
     fragment = ""
     if frag_at >= 0:
@@ -184,7 +224,10 @@ def _normalize_path(path: str) -> str:
 
 def _web_uri(u: _Url) -> str:
     query = "?" + u.query if u.query else ""
-    return f"{u.scheme}://{u.host}{u.port}{u.path}{query}"
+    uri = f"{u.scheme}://{u.host}{u.port}{u.path}{query}"
+    if len(uri) > MAX_ADDRESS_LENGTH:  # escaping can lengthen it: the canonical form must read back too
+        raise _fail(f"an address is at most {MAX_ADDRESS_LENGTH} characters long, percent-escapes included")
+    return uri
 
 
 _PCT_UTF8_RUN = re.compile(r"(?:%[89A-F][0-9A-F])+")

@@ -10,7 +10,9 @@ Canonical forms (part of the spec; changing one is a data migration):
   ``user@host`` only when ``kind="acct"`` (a bare ``user@host`` with no kind is an e-mail address). The user
   part is lowercased (Mastodon and its peers treat usernames case-insensitively) and limited to ASCII
   ``[a-z0-9_.~+-]``; the host is IDNA-encoded (UTS #46), lowercased, without a trailing dot, and may carry a
-  port.
+  port. Development servers are addresses too, as every node domain the configuration accepts must be: an
+  IPv4 literal, a bracketed IPv6 literal (``@bob@[::1]:8722``, compressed) and a one-label name with its port
+  (``@admin@localhost:3000``, Mastodon's own development address; a bare ``@bob@localhost`` is refused).
 - **email**: ``mailto:local@domain``. Accepted: bare addresses, ``mailto:`` URIs (query dropped,
   percent-escapes decoded), ``Jane Doe <jane@example.com>`` and ``jane@example.com (Jane Doe)``. The domain is
   IDNA-encoded and lowercased. The local part is lowercased too: RFC 5321 lets it be case-sensitive, but
@@ -31,7 +33,9 @@ Canonical forms (part of the spec; changing one is a data migration):
   no trailing dot; default port removed; empty path becomes ``/``; fragment removed; percent-escapes
   normalised (unreserved characters decoded, hex uppercased, non-ASCII encoded); dot segments removed.
   ``www.`` is *not* stripped (a different host may be a different site). Rejected: schemes other than http(s),
-  userinfo, hosts without a dot, control or invisible characters, whitespace, and any input over 2 KiB.
+  userinfo, hosts without a dot (unless a port names a development server, ``http://localhost:3000/``, when
+  the port is kept even if it is the scheme's default), control or invisible characters, whitespace, and any
+  input over 2 KiB, percent-escapes included.
 - **url** (a profile page on some service, notably fediverse ``https://host/@user``): normalised as web,
   except that a ``/@user`` (or ``/@user@host``) path is lowercased, since fediverse user names are
   case-insensitive; the kind records that it names a profile. Without a kind, only ``/@user`` paths are
@@ -165,7 +169,7 @@ def _acct(s: str) -> Address:
     user = user.lower()
     if not _ACCT_USER.fullmatch(user):
         raise _fail(f"fediverse user name {user[:80]!r} may use only letters, digits and _ . ~ + -")
-    host = _host_port(host)
+    host = _host_port(host, dev=True)
     return Address(
         kind=IdentityKind.ACCT, uri=f"acct:{user}@{host}", display=f"@{user}@{_host_display(host)}"
     )

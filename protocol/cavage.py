@@ -9,6 +9,9 @@ Rules kept here (specs/HTTP-SIGNATURES.md §3):
 - Time window: created at ``(created)`` or ``Date``; not more than 1 h in the future; expired 5 min after
   creation unless ``expires`` says otherwise, never later than 12 h after; 1 h of clock skew on both sides.
 - ``(request-target)`` is tried with the query string, then without it (some servers sign the path only).
+- Bound to the receiving host: given the node's own ``authority``, the signature must cover ``host`` and the
+  ``Host`` it covers must be that authority, so that a request signed for another server (which RFC 9421's
+  ``@authority`` would catch) cannot be replayed here.
 - Parameters are parsed once, strictly: a repeated parameter, a missing ``keyId`` or ``signature``, or a
   signature that is not base64 is refused.
 """
@@ -332,8 +335,11 @@ def verify_request(
     key: PublicKey,
     now: datetime,
     policy: CavagePolicy = CavagePolicy(),
+    authority: str | None = None,
 ) -> VerifiedRequest:
-    """Verify a signed request against ``key`` (looked up by the caller from the request's ``keyId``)."""
+    """Verify a signed request against ``key`` (looked up by the caller from the request's ``keyId``).
+
+    ``authority``: the ``host[:port]`` peers reach this server at; when given, the signed ``Host`` must be it."""
     fields = header_map(headers)
     parsed = _signature_from_map(fields)
     if parsed.key_id != key.key_id:
@@ -353,6 +359,8 @@ def verify_request(
     has_body = bool(body) or method.upper() in _BODY_METHODS
     if policy.require_coverage:
         _check_coverage(covered, has_body)
+    if authority is not None:
+        _check_host(covered, fields.get("host"), authority)
     if ("(created)" in covered or "(expires)" in covered) and (
         parsed.algorithm or "hs2019"
     ).lower() != "hs2019":
@@ -393,6 +401,26 @@ def _check_coverage(covered: tuple[str, ...], has_body: bool) -> None:
     if missing:
         raise SignatureError(
             f"signature must cover {', '.join(missing)} (covers: {' '.join(covered)})", field="signature"
+        )
+
+
+def _normal_authority(value: str) -> str:
+    # Host names compare without case, and a default port may be written or not (RFC 9110 §4.2.3)
+    text = value.strip().lower()
+    for default in (":443", ":80"):
+        if text.endswith(default):
+            return text[: -len(default)]
+    return text
+
+
+def _check_host(covered: tuple[str, ...], host: str | None, authority: str) -> None:
+    if "host" not in covered:
+        raise SignatureError(f"signature must cover host (covers: {' '.join(covered)})", field="signature")
+    if host is None or _normal_authority(host) != _normal_authority(authority):
+        raise SignatureError(
+            f"request is signed for host {shown(host or '')}, not for this server ({shown(authority)}); "
+            "sign each request for the server it is sent to",
+            field="host",
         )
 
 

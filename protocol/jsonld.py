@@ -23,8 +23,6 @@ from types import MappingProxyType
 from typing import Any
 
 from cachetools import LRUCache
-from pyld import jsonld as _pyld
-from pyld.context_resolver import ContextResolver
 
 from protocol._contexts import CONTEXT_TEXTS
 from protocol.errors import MalformedInput, TooLarge, UnknownContext
@@ -110,7 +108,17 @@ def document_loader(url: str, options: Mapping[str, Any] | None = None) -> dict[
     }
 
 
+def _pyld() -> Any:
+    """pyld's jsonld module, imported on first use: with requests and urllib3, which it imports, it costs a
+    third of a second of start-up that only JSON-LD processing (proofs with RDFC, our own records' checks) needs."""
+    from pyld import jsonld
+
+    return jsonld
+
+
 def _options(**extra: Any) -> dict[str, Any]:
+    from pyld.context_resolver import ContextResolver
+
     return {
         "documentLoader": document_loader,
         "contextResolver": ContextResolver(_RESOLVED_CACHE, document_loader),
@@ -134,7 +142,7 @@ def _run(operation: str, func: Any, *args: Any) -> Any:
         return func(*args)
     except (UnknownContext, TooLarge):
         raise
-    except _pyld.JsonLdError as exc:
+    except _pyld().JsonLdError as exc:
         unknown = _unknown_context_in(exc)
         if unknown is not None:
             raise UnknownContext(unknown.message, field="@context") from exc
@@ -188,7 +196,7 @@ def expand(document: Mapping[str, Any], *, strict: bool = False) -> list[dict[st
     strict mode refuses such documents so that nothing a signer wrote can vanish from what is verified.
     """
     check_shape(document)
-    expanded: list[dict[str, Any]] = _run("expansion", _pyld.expand, dict(document), _options())
+    expanded: list[dict[str, Any]] = _run("expansion", _pyld().expand, dict(document), _options())
     if strict:
         _refuse_undefined_terms(expanded)
     return expanded
@@ -221,7 +229,7 @@ def compact(document: Mapping[str, Any], context: Any) -> dict[str, Any]:
     """Compact ``document`` (compacted or expanded) against ``context``, a context IRI, list or object."""
     check_shape(document)
     source: Any = dict(document) if isinstance(document, Mapping) else document
-    result: dict[str, Any] = _run("compaction", _pyld.compact, source, context, _options())
+    result: dict[str, Any] = _run("compaction", _pyld().compact, source, context, _options())
     return result
 
 
@@ -229,7 +237,7 @@ def to_rdf(document: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """The RDF dataset of ``document`` in pyld's dataset form (graph name -> list of quads)."""
     check_shape(document)
     dataset: dict[str, list[dict[str, Any]]] = _run(
-        "conversion to RDF", _pyld.to_rdf, dict(document), _options(produceGeneralizedRdf=False)
+        "conversion to RDF", _pyld().to_rdf, dict(document), _options(produceGeneralizedRdf=False)
     )
     return dataset
 

@@ -24,6 +24,7 @@ from protocol.errors import LocalError, MalformedInput
 __all__ = [
     "MAX_RSA_BITS",
     "MIN_RSA_BITS",
+    "RSA_EXPONENT",
     "KeyAlgorithm",
     "PrivateKey",
     "PublicKey",
@@ -49,6 +50,10 @@ KeyAlgorithm: TypeAlias = Literal["rsa-v1_5-sha256", "rsa-pss-sha512", "ed25519"
 # than 8192 bits would let a peer make every verification of theirs cost us hundreds of milliseconds.
 MIN_RSA_BITS = 1024
 MAX_RSA_BITS = 8192
+# The only public exponent accepted. Verification costs about one modular multiplication per bit of the
+# exponent: a peer publishing a key with a 2,000-bit exponent made each of its (or a forger's) requests cost
+# several times the CPU of a normal one. Every server we know of (and every key we generate) uses 65537.
+RSA_EXPONENT = 65537
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -73,6 +78,14 @@ class PublicKey:
             if not MIN_RSA_BITS <= self.key.key_size <= MAX_RSA_BITS:
                 raise MalformedInput(
                     f"RSA key of {self.key.key_size} bits; {MIN_RSA_BITS} to {MAX_RSA_BITS} accepted",
+                    field="key",
+                )
+            exponent = self.key.public_numbers().e
+            if exponent != RSA_EXPONENT:
+                shown = str(exponent) if exponent < 1 << 32 else f"of {exponent.bit_length()} bits"
+                raise MalformedInput(
+                    f"RSA key with public exponent {shown}; only {RSA_EXPONENT} is accepted: "
+                    "publish a key generated with e = 65537",
                     field="key",
                 )
         elif isinstance(self.key, ec.EllipticCurvePublicKey):

@@ -20,6 +20,9 @@ from typing import Any
 
 from protocol.errors import InvalidRecord, MalformedInput
 from protocol.jsonld import ACTIVITYSTREAMS, DATA_INTEGRITY_V2, KITH_V1, check_shape
+from protocol.jsonld_values import node_id as _id
+from protocol.jsonld_values import one as _one
+from protocol.jsonld_values import text as _str
 from protocol.proofs import DataIntegrityProof, proofs_of
 from protocol.records import (
     ACTOR_KINDS,
@@ -193,25 +196,6 @@ def _get(data: Mapping[str, Any], key: str) -> Any:
     return None
 
 
-def _one(value: Any, key: str) -> Any:
-    if isinstance(value, list):
-        if len(value) != 1:
-            raise MalformedInput(f"{key} must be a single value, got {len(value)}", field=key)
-        return value[0]
-    return value
-
-
-def _id(value: Any, key: str, *, required: bool = True) -> str | None:
-    value = _one(value, key)
-    if isinstance(value, Mapping):
-        value = _get(value, "id")
-    if value is None and not required:
-        return None
-    if not isinstance(value, str):
-        raise MalformedInput(f"{key} must be an IRI (a string or an object with an id)", field=key)
-    return value
-
-
 # Compaction writes the public collection as a compact IRI or a bare term; all mean the one IRI.
 _PUBLIC_ALIASES = {"as:Public": PUBLIC, "Public": PUBLIC}
 
@@ -222,15 +206,6 @@ def _ids(value: Any, key: str) -> tuple[str, ...]:
     items = value if isinstance(value, list) else [value]
     ids = (str(_id(item, key)) for item in items)
     return tuple(_PUBLIC_ALIASES.get(item, item) for item in ids)
-
-
-def _str(value: Any, key: str) -> str | None:
-    value = _one(value, key)
-    if isinstance(value, Mapping):
-        value = value.get("@value")
-    if value is None or isinstance(value, str):
-        return value
-    raise MalformedInput(f"{key} must be text", field=key)
 
 
 def _types(data: Mapping[str, Any]) -> list[str]:

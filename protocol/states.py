@@ -19,9 +19,11 @@ from types import MappingProxyType
 from protocol.errors import IllegalTransition
 
 __all__ = [
+    "ACCOUNT",
     "DELIVERY",
     "FOLLOW_REQUEST",
     "INBOX_ITEM",
+    "INTRODUCTION",
     "LIFECYCLES",
     "RELATIONSHIP_OFFER",
     "Lifecycle",
@@ -121,7 +123,9 @@ def _t(source: str, event: str, target: str) -> Transition:
     return Transition(source=source, event=event, target=target)
 
 
-#: A Follow we sent or received. A new Follow after a terminal state is a new request with a new id.
+#: A Follow we sent or received. A new Follow after a terminal state is a new request, which begins again at
+#: ``pending``: usually with a new id; some servers (Takahē) reuse the ended follow's id for it, and then the
+#: new request replaces the ended one in the store rather than leaving a terminal state (federation/store.py).
 FOLLOW_REQUEST = Lifecycle(
     name="follow request",
     states=("pending", "accepted", "rejected", "cancelled", "ended"),
@@ -153,22 +157,27 @@ RELATIONSHIP_OFFER = Lifecycle(
     ),
 )
 
-#: One activity for one inbox in the durable outbox.
+#: One activity for one inbox in the durable outbox. At send time a delivery is checked again (blocks, what
+#: the recipient may still see, a newer version queued after it): one that must not go is withdrawn.
 DELIVERY = Lifecycle(
     name="delivery",
-    states=("queued", "sending", "retry_wait", "delivered", "failed", "dead"),
+    states=("queued", "sending", "retry_wait", "delivered", "failed", "dead", "withdrawn"),
     initial="queued",
-    terminal=frozenset({"delivered", "failed"}),
+    terminal=frozenset({"delivered", "failed", "withdrawn"}),
     transitions=(
         _t("queued", "claim", "sending"),
         _t("queued", "host dead", "dead"),
+        _t("queued", "superseded", "withdrawn"),
         _t("sending", "2xx", "delivered"),
         _t("sending", "retryable error", "retry_wait"),
         _t("sending", "permanent 4xx", "failed"),
+        _t("sending", "withdrawn at send time", "withdrawn"),
         _t("sending", "lock expired", "queued"),
         _t("retry_wait", "due", "sending"),
         _t("retry_wait", "gave up", "dead"),
+        _t("retry_wait", "superseded", "withdrawn"),
         _t("dead", "host resumed", "queued"),
+        _t("dead", "superseded", "withdrawn"),
     ),
 )
 
@@ -188,8 +197,40 @@ INBOX_ITEM = Lifecycle(
     ),
 )
 
+#: An account on a server. Removal is announced (Delete of its actor) and leaves a tombstone; its data is purged
+#: after a grace period, and its name stays reserved for good (peers hold records naming its actor).
+ACCOUNT = Lifecycle(
+    name="account",
+    states=("active", "suspended", "removed", "purged"),
+    initial="active",
+    terminal=frozenset({"purged"}),
+    transitions=(
+        _t("active", "suspend", "suspended"),
+        _t("suspended", "resume", "active"),
+        _t("active", "remove", "removed"),
+        _t("suspended", "remove", "removed"),
+        _t("removed", "grace period over", "purged"),
+    ),
+)
+
+#: An introduction a member asked of their organisation (specs/ORGANISATIONS.md): asked of the best-connected
+#: members, it is accepted by the first who accepts; it is declined once every one asked declined. Each ask to
+#: one introducer is an Offer and follows RELATIONSHIP_OFFER.
+INTRODUCTION = Lifecycle(
+    name="introduction",
+    states=("asked", "accepted", "declined", "cancelled", "expired"),
+    initial="asked",
+    terminal=frozenset({"accepted", "declined", "cancelled", "expired"}),
+    transitions=(
+        _t("asked", "an introducer accepts", "accepted"),
+        _t("asked", "every introducer declines", "declined"),
+        _t("asked", "the requester withdraws", "cancelled"),
+        _t("asked", "expiry", "expired"),
+    ),
+)
+
 LIFECYCLES: Mapping[str, Lifecycle] = MappingProxyType(
-    {t.name: t for t in (FOLLOW_REQUEST, RELATIONSHIP_OFFER, DELIVERY, INBOX_ITEM)}
+    {t.name: t for t in (FOLLOW_REQUEST, RELATIONSHIP_OFFER, DELIVERY, INBOX_ITEM, ACCOUNT, INTRODUCTION)}
 )
 
 

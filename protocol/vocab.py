@@ -17,11 +17,17 @@ from protocol.errors import InvalidRecord
 __all__ = [
     "CHANNELS",
     "KITH_NS",
+    "ORG_ROLES",
     "RELATIONSHIP_TYPES",
+    "SHARING_LEVELS",
+    "STRENGTH_BUCKETS",
     "VCARD_NS",
     "XFN_NS",
     "RelationshipTerm",
+    "level_at_most",
+    "level_rank",
     "relationship_term",
+    "strength_bucket",
 ]
 
 XFN_NS = "http://gmpg.org/xfn/11#"
@@ -129,3 +135,40 @@ def relationship_term(name_or_iri: str) -> RelationshipTerm:
             field="type",
         )
     return term
+
+
+# -- organisations (specs/ORGANISATIONS.md) ------------------------------------------------------------------
+
+#: What a member shares with an organisation, from nothing to the most. Each level adds to the one before:
+#: ``knows`` the person's name, organisation, identities and a strength bucket; ``last-contact`` the date and
+#: channel of the last interaction; ``interactions`` every interaction's date, channel and who started it
+#: (never its text) with the exact strength and its explanation; ``notes`` the notes the member chose.
+SHARING_LEVELS = ("none", "knows", "last-contact", "interactions", "notes")
+#: Roles in an organisation: admins run it, members share and ask, viewers only look.
+ORG_ROLES = ("admin", "member", "viewer")
+#: Relationship-strength buckets and the score each starts at (a score in [0, 1]).
+STRENGTH_BUCKETS = (("weak", 0.0), ("fair", 0.25), ("good", 0.5), ("strong", 0.75))
+
+
+def level_rank(level: str) -> int:
+    """The position of a sharing level (0 for none); InvalidRecord naming the levels for anything else."""
+    try:
+        return SHARING_LEVELS.index(level)
+    except ValueError:
+        raise InvalidRecord(
+            f"unknown sharing level {level!r}; use one of: {', '.join(SHARING_LEVELS)}", field="level"
+        ) from None
+
+
+def level_at_most(level: str, cap: str) -> str:
+    """``level`` lowered to ``cap`` where it is above it: an admin's cap only ever takes away."""
+    return level if level_rank(level) <= level_rank(cap) else cap
+
+
+def strength_bucket(score: float) -> str:
+    """The bucket a strength score in [0, 1] falls in."""
+    found = STRENGTH_BUCKETS[0][0]
+    for name, start in STRENGTH_BUCKETS:
+        if score >= start:
+            found = name
+    return found

@@ -1,4 +1,4 @@
-"""Shared fixtures: a real data folder made by `kith init`, an open NodeContext on its SQLite file, and the
+"""Shared fixtures: a real data folder made by `kith init`, an open AccountContext on its SQLite file, and the
 node's aiohttp app served on 127.0.0.1 (a free port) with the owner token. Time comes from a fixed clock so
 that stay-in-touch tests do not depend on when they run."""
 
@@ -20,7 +20,11 @@ from aiohttp import web
 from node.app import build_app
 from node.cli import main as cli_main
 from node.config import load_config
-from node.context import NodeContext, read_token
+from node.context import AccountContext
+from node.server import read_token
+
+# PostgreSQL fixtures (a throw-away cluster per session) for any test that asks for them.
+pytest_plugins = ["tests.support.postgres"]
 
 T0 = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 
@@ -57,6 +61,31 @@ def run_cli(*argv: str | Path) -> CliResult:
     return CliResult(code, out.getvalue(), err.getvalue())
 
 
+async def new_server_account(
+    folder: Path, name: str = "alice", *, clock: Any = None, token: str | None = None
+) -> AccountContext:
+    """A new server in ``folder`` with one account ``name`` (as `kith init` makes it), opened; ``token``
+    replaces the generated owner token."""
+    from node.keys import save_node_key
+    from node.server import Server
+    from protocol.keys import generate_rsa_key
+
+    folder.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (test set-up)
+    config = load_config(folder, env={})
+    save_node_key(folder, generate_rsa_key(), None)
+    server = await Server.open(config, **({"clock": clock} if clock else {}))
+    try:
+        await server.add_account(name)
+        ctx = await server.context(name)
+        if token is not None:
+            await ctx.set_token(token)
+    except BaseException:
+        await server.close()
+        raise
+    ctx.owns_server = True
+    return ctx
+
+
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock()
@@ -85,8 +114,8 @@ def data_dir(tmp_path: Path, _initialised_template: Path, monkeypatch: pytest.Mo
 
 
 @pytest.fixture
-async def ctx(data_dir: Path, clock: FixedClock) -> AsyncIterator[NodeContext]:
-    context = await NodeContext.open(load_config(data_dir, env={}), clock=clock, load_keys=False)
+async def ctx(data_dir: Path, clock: FixedClock) -> AsyncIterator[AccountContext]:
+    context = await AccountContext.open(load_config(data_dir, env={}), clock=clock, load_keys=False)
     try:
         yield context
     finally:
@@ -100,7 +129,7 @@ class Api:
     base: str
     token: str
     session: aiohttp.ClientSession
-    ctx: NodeContext
+    ctx: AccountContext
 
     async def call(
         self,
@@ -152,8 +181,10 @@ class Api:
 
 
 @pytest.fixture
-async def app_runner(ctx: NodeContext) -> AsyncIterator[tuple[web.Application, str]]:
-    app = build_app(ctx)
+async def app_runner(ctx: AccountContext) -> AsyncIterator[tuple[web.Application, str]]:
+    from node.web import setup_web
+
+    app = build_app(ctx.server, extensions=[setup_web])  # the API and the web UI, without federation
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -167,8 +198,8 @@ async def app_runner(ctx: NodeContext) -> AsyncIterator[tuple[web.Application, s
 
 @pytest.fixture
 async def api(
-    app_runner: tuple[web.Application, str], ctx: NodeContext, data_dir: Path
+    app_runner: tuple[web.Application, str], ctx: AccountContext, data_dir: Path
 ) -> AsyncIterator[Api]:
     _, base = app_runner
     async with aiohttp.ClientSession() as session:
-        yield Api(base=base, token=read_token(data_dir), session=session, ctx=ctx)
+        yield Api(base=base, token=read_token(data_dir, "alice"), session=session, ctx=ctx)

@@ -8,13 +8,14 @@ from pathlib import Path
 
 from node.exporting import CSV_COLUMNS, people_csv
 from node.graph import Graph
-from node.store import Database, GraphStore
+from node.store.sqlite.db import Database
+from node.store.sqlite.store import SqliteGraphStore
 
 
 async def test_csv_export_neutralises_formulas_and_keeps_the_rest(tmp_path: Path) -> None:
     db = await Database.open(tmp_path / "k.sqlite3")
     try:
-        graph = Graph(GraphStore.sqlite(db))
+        graph = Graph(SqliteGraphStore.of(db))
         await graph.create_person(
             {
                 "display_name": "Amir Haddad",

@@ -1,50 +1,49 @@
-"""Storage for the contact graph.
+"""Storage: the store's contract, and the engines behind it (docs/ARCHITECTURE.md §6, specs/STORAGE.md §3).
 
-The graph logic (node/graph.py) sees only :class:`GraphStore`, whose parts are grouped by concept
-(``people``, ``insights``, ``merges``, ``export``, ``misc``, ``peers``, ``imports``, ``links``). The SQLite
-implementation is the only one today; a PostgreSQL backend will be a second set of classes with the same methods, so nothing SQLite-specific appears
-in the methods' arguments or results: they take and return plain values and node.models records.
+Above this package, code holds only the contract: typed Protocols grouped by concept, with plain values in and
+typed records out (moments as aware datetimes, rows as frozen dataclasses or named tuples, never an engine's
+connection, cursor, row or SQL):
+
+    stores.py    GraphStore (one account's graph: the parts below) and ServerStore (the account registry)
+    people.py    people, identities, circles, notes, relationships, interactions
+    insights.py  due, fading, layers, search
+    merges.py    merges, undo, suggestions
+    export.py    every table of an account, and its restore
+    misc.py      meta rows, blocked addresses
+    peers.py     what federation's graph port needs
+    imports.py   bulk imports, a chunk at a time, in one transaction
+    links.py     linked live accounts and sync cursors
+    dav.py       CardDAV's address books, cards and change log, app passwords
+    capture.py   mail capture: messages by Message-ID, correspondents, proposals (the stay-in-touch loop)
+    messages.py  fediverse direct messages and mentions, threaded into conversations
+    outreach.py  reminders snoozed or done, digests sent, preferred channels, what a digest reads
+    org.py       organisations: the organisation's side and a member's side
+    accounts.py  the account registry
+    errors.py    StoreError and its kinds: what any engine raises when storage fails
+
+node/store/factory.py chooses the engine from ``storage.url``; node/store/sqlite/ is the SQLite one (the
+default). Only this package imports a database driver (tests/test_layers.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from node.store.errors import MigrationFailed, SchemaTooNew, StoreConflict, StoreError, StoreUnavailable
+from node.store.factory import open_graph_at, open_server_store, read_accounts
+from node.store.people import IdentityInput, InteractionInput, RelationshipInput
+from node.store.stores import GraphStore, ServerStore
 
-from node.store.db import Database, SchemaTooNew
-from node.store.sqlite_export import SqliteExport
-from node.store.sqlite_import import ImportStore
-from node.store.sqlite_insights import SqliteInsights
-from node.store.sqlite_links import SqliteLinks
-from node.store.sqlite_merge import SqliteMerges
-from node.store.sqlite_misc import SqliteMisc
-from node.store.sqlite_peers import SqlitePeers
-from node.store.sqlite_people import IdentityInput, SqlitePeople
-
-__all__ = ["Database", "GraphStore", "IdentityInput", "SchemaTooNew"]
-
-
-@dataclass(frozen=True, slots=True)
-class GraphStore:
-    db: Database
-    people: SqlitePeople
-    insights: SqliteInsights
-    merges: SqliteMerges
-    export: SqliteExport
-    misc: SqliteMisc
-    peers: SqlitePeers
-    imports: ImportStore
-    links: SqliteLinks
-
-    @classmethod
-    def sqlite(cls, db: Database) -> GraphStore:
-        return cls(
-            db=db,
-            people=SqlitePeople(db),
-            insights=SqliteInsights(db),
-            merges=SqliteMerges(db),
-            export=SqliteExport(db),
-            misc=SqliteMisc(db),
-            peers=SqlitePeers(db),
-            imports=ImportStore(db),
-            links=SqliteLinks(db),
-        )
+__all__ = [
+    "GraphStore",
+    "IdentityInput",
+    "InteractionInput",
+    "MigrationFailed",
+    "RelationshipInput",
+    "SchemaTooNew",
+    "ServerStore",
+    "StoreConflict",
+    "StoreError",
+    "StoreUnavailable",
+    "open_graph_at",
+    "open_server_store",
+    "read_accounts",
+]

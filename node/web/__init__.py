@@ -2,7 +2,7 @@
 progressive enhancement in static/kith.js; every page works without JavaScript.
 
 Pages: home (due, fading, recent, Dunbar warnings), people, a person, duplicates, import, connections,
-settings. Login with the owner token or a password (`kith password set`). See node/web/framework.py for the
+organisation (node/web/views_org.py), settings. Login with the owner token or a password (`kith password set`). See node/web/framework.py for the
 rules every page and form keeps (sessions, CSRF, redirects after POST, security headers).
 """
 
@@ -14,21 +14,22 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from node.context import NodeContext
+from node.server import Server
 from node.web import (
     views_auth,
     views_connections,
     views_home,
     views_import,
     views_merges,
+    views_org,
     views_people,
     views_person,
     views_settings,
 )
 from node.web.disclosure import disclosure_settings
-from node.web.framework import ROUTES, WEB, WebState, web_middleware
+from node.web.framework import ROUTES, WEB_APP, WebApp, web_middleware
 from node.web.helpers import FILTERS
-from node.web.sessions import LoginLimiter, Sessions
+from node.web.sessions import LoginLimiter
 
 __all__ = ["disclosure_settings", "setup_web"]
 
@@ -41,11 +42,12 @@ _VIEWS = (
     views_merges,
     views_import,
     views_connections,
+    views_org,
     views_settings,
 )  # imported for their routes
 
 
-def setup_web(app: web.Application, ctx: NodeContext) -> None:
+def setup_web(app: web.Application, server: Server) -> None:
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(str(_HERE / "templates")),
@@ -56,18 +58,7 @@ def setup_web(app: web.Application, ctx: NodeContext) -> None:
     )
     env.filters.update(FILTERS)
     env.globals["static"] = _static_url
-    st = WebState(
-        ctx=ctx,
-        sessions=Sessions(ctx.store),
-        limiter=LoginLimiter(),
-        secure_cookies=ctx.config.node.https,
-    )
-    app[WEB] = st
-
-    async def load_sessions(_app: web.Application) -> None:
-        await st.sessions.load()
-
-    app.on_startup.append(load_sessions)
+    app[WEB_APP] = WebApp(server=server, limiter=LoginLimiter(), secure_cookies=server.config.node.https)
     app.middlewares.append(web_middleware)
     app.router.add_static("/static/", _HERE / "static", name="static", append_version=False)
     # Fixed paths before patterns, so that /people/new is never read as the person "new".

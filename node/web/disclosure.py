@@ -12,13 +12,16 @@ from typing import Any
 
 from aiohttp import web
 
-from node.context import NodeContext
-from node.owner_card import CARD_FIELDS, EVERYONE, get_card, get_disclosure, set_card, set_disclosure
+from node.api import ACCOUNT
+from node.context import AccountContext
+from node.federation_access import access
+from node.owner_card import CARD_FIELDS, EVERYONE, PUBLIC, get_card, get_disclosure, set_card, set_disclosure
 
 __all__ = [
     "CARD_FIELDS",
     "EVERYONE",
     "LIST_FIELDS",
+    "PUBLIC",
     "card",
     "disclosure_settings",
     "publish_card",
@@ -29,31 +32,25 @@ __all__ = [
 LIST_FIELDS = frozenset({"email", "phone", "website", "identities"})
 
 
-async def card(ctx: NodeContext) -> dict[str, Any]:
+async def card(ctx: AccountContext) -> dict[str, Any]:
     return await get_card(ctx.store)
 
 
-async def disclosure_settings(ctx: NodeContext) -> dict[str, list[str]]:
-    """Card field → the circles allowed to see it (``"*"``: every connected Kith peer)."""
+async def disclosure_settings(ctx: AccountContext) -> dict[str, list[str]]:
+    """Card field → the circles allowed to see it (``"*"``: every connected Kith peer; ``"@public"``: anyone,
+    on the owner's fediverse profile)."""
     return await get_disclosure(ctx.store)
 
 
-async def save_card(ctx: NodeContext, data: Mapping[str, Any]) -> dict[str, Any]:
+async def save_card(ctx: AccountContext, data: Mapping[str, Any]) -> dict[str, Any]:
     return await set_card(ctx.store, data)
 
 
-async def save_disclosure(ctx: NodeContext, rules: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
+async def save_disclosure(ctx: AccountContext, rules: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
     return await set_disclosure(ctx.store, rules)
 
 
-async def publish_card(app: web.Application) -> int | None:
-    """Send the card to the peers allowed to see it; None when this node runs without federation."""
-    try:
-        from federation import FEDERATION, kith
-    except ImportError:
-        return None
-    fed = app.get(FEDERATION)
-    if fed is None:
-        return None
-    peers: int = await kith.publish_card(fed)
-    return peers
+async def publish_card(request: web.Request) -> int | None:
+    """Send the session's account's saved card to the peers allowed to see it, and its public profile to
+    followers when it changed; None when this server runs without federation."""
+    return await access(request).publish_card(request[ACCOUNT].name)

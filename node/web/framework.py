@@ -10,7 +10,7 @@ the page the form came from, never a half-done write: each graph call is one tra
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -18,8 +18,11 @@ import aiohttp_jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from node.context import NodeContext
+from node.api import ACCOUNT
+from node.context import AccountContext
 from node.errors import NodeError
+from node.models import AccountRow
+from node.server import Server
 from node.web.sessions import SESSION_COOKIE, LoginLimiter, Sessions
 from protocol.errors import KithError
 
@@ -27,11 +30,13 @@ __all__ = [
     "CSP",
     "ROUTES",
     "WEB",
+    "WEB_APP",
     "ActionHandler",
     "Done",
     "Form",
     "PageHandler",
     "PageResult",
+    "WebApp",
     "WebRoute",
     "WebState",
     "action",
@@ -39,6 +44,7 @@ __all__ = [
     "render",
     "safe_next",
     "security_headers",
+    "session_cookie",
     "session_id",
     "set_cookie",
     "state",
@@ -49,14 +55,44 @@ Form = MultiDictProxy[Any]
 
 
 @dataclass
-class WebState:
-    ctx: NodeContext
-    sessions: Sessions
+class WebApp:
+    """The web UI's state for the whole server: sign-in limits, and each account's sessions once loaded."""
+
+    server: Server
     limiter: LoginLimiter
     secure_cookies: bool
+    sessions: dict[int, Sessions] = field(default_factory=dict)
+
+    async def sessions_of(self, ctx: AccountContext) -> Sessions:
+        found = self.sessions.get(ctx.account.pk)
+        if found is None or found.store is not ctx.store:  # first use, or the graph was reopened
+            found = Sessions(ctx.store)
+            await found.load()
+            self.sessions[ctx.account.pk] = found
+        return found
 
 
-WEB: web.AppKey[WebState] = web.AppKey("kith_web", WebState)
+@dataclass
+class WebState:
+    """What a signed-in request works with: its account (the session's, and no other) and that account's
+    sessions. Set by the page and action wrappers; ``state(request)`` returns it."""
+
+    app: WebApp
+    ctx: AccountContext
+    sessions: Sessions
+    sid: str
+
+    @property
+    def limiter(self) -> LoginLimiter:
+        return self.app.limiter
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.app.secure_cookies
+
+
+WEB_APP: web.AppKey[WebApp] = web.AppKey("kith_web", WebApp)
+WEB: web.RequestKey[WebState] = web.RequestKey("kith_web_state", WebState)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -107,14 +143,36 @@ def security_headers(resp: web.StreamResponse) -> None:
 
 
 def state(request: web.Request) -> WebState:
-    return request.app[WEB]
+    return request[WEB]
+
+
+def session_cookie(account: AccountRow, sid: str) -> str:
+    """A session cookie names its account: a session exists only in that account's sessions, so it opens
+    that account and no other (an account name has no ':')."""
+    return f"{account.name}:{sid}"
 
 
 async def session_id(request: web.Request) -> str | None:
-    sessions = state(request).sessions
+    """The request's session id if its cookie names a live session of an active account; the request's
+    :class:`WebState` is set as a side effect. None otherwise."""
+    if WEB in request:
+        return request[WEB].sid
+    raw = request.cookies.get(SESSION_COOKIE) or ""
+    name, sep, sid = raw.partition(":")
+    if not sep or not sid or len(raw) > 200:
+        return None
+    webapp = request.app[WEB_APP]
+    row = await webapp.server.account_by_name(name)
+    if row is None or row.state != "active":
+        return None
+    ctx = await webapp.server.context(row)
+    sessions = await webapp.sessions_of(ctx)
     await sessions.refresh()
-    sid = request.cookies.get(SESSION_COOKIE)
-    return sid if sessions.valid(sid) else None
+    if not sessions.valid(sid):
+        return None
+    request[WEB] = WebState(app=webapp, ctx=ctx, sessions=sessions, sid=sid)
+    request[ACCOUNT] = ctx
+    return sid
 
 
 def set_cookie(request: web.Request, resp: web.StreamResponse, name: str, value: str, max_age: int) -> None:
@@ -125,7 +183,7 @@ def set_cookie(request: web.Request, resp: web.StreamResponse, name: str, value:
         path="/",
         httponly=True,
         samesite="Lax",
-        secure=state(request).secure_cookies or request.secure,
+        secure=request.app[WEB_APP].secure_cookies or request.secure,
     )
 
 
@@ -150,14 +208,14 @@ def _login_redirect(request: web.Request) -> web.HTTPSeeOther:
 
 
 async def render(request: web.Request, result: PageResult, sid: str | None) -> web.Response:
-    st = state(request)
+    st = request.get(WEB) if sid else None
     values = dict(result.values)
     values.setdefault("title", result.title)
-    values["csrf"] = st.sessions.csrf(sid) if sid else ""
-    values["flashes"] = st.sessions.take_flashes(sid) if sid else []
-    values["logged_in"] = sid is not None
+    values["csrf"] = st.sessions.csrf(sid) if st and sid else ""
+    values["flashes"] = st.sessions.take_flashes(sid) if st and sid else []
+    values["logged_in"] = st is not None
     values["path"] = request.path
-    values["owner"] = st.ctx.config.node
+    values["account"] = st.ctx.account if st else None
     resp = aiohttp_jinja2.render_template(result.template, request, values, status=result.status)
     resp.headers["Cache-Control"] = "no-store"
     return resp
@@ -169,17 +227,25 @@ def page(path: str, name: str, *, public: bool = False) -> Callable[[PageHandler
     def deco(fn: PageHandler) -> PageHandler:
         async def handler(request: web.Request) -> web.StreamResponse:
             sid = await session_id(request)
-            if sid is None and not public:
-                raise _login_redirect(request)
-            result = await fn(request)
-            if isinstance(result, web.StreamResponse):
-                return result
-            return await render(request, result, sid)
+            if sid is None:
+                if not public:
+                    raise _login_redirect(request)
+                return await _finish(request, await fn(request), sid)
+            async with request.app[WEB_APP].server.borrow(state(request).ctx.account):
+                return await _finish(request, await fn(request), sid)
 
         ROUTES.append(WebRoute("GET", path, handler, name))
         return fn
 
     return deco
+
+
+async def _finish(
+    request: web.Request, result: PageResult | web.StreamResponse, sid: str | None
+) -> web.StreamResponse:
+    if isinstance(result, web.StreamResponse):
+        return result
+    return await render(request, result, sid)
 
 
 def action(
@@ -189,10 +255,14 @@ def action(
 
     def deco(fn: ActionHandler) -> ActionHandler:
         async def handler(request: web.Request) -> web.StreamResponse:
-            st = state(request)
             sid = await session_id(request)
             if sid is None:
                 raise web.HTTPSeeOther("/login")
+            st = state(request)
+            async with request.app[WEB_APP].server.borrow(st.ctx.account):
+                return await run(request, st, sid)
+
+        async def run(request: web.Request, st: WebState, sid: str) -> web.StreamResponse:
             form = await request.post()
             if not st.sessions.csrf_ok(sid, _field(form, "csrf")):
                 return await render(
@@ -277,7 +347,9 @@ async def web_middleware(
             raise
         resp = await _error_page(request, exc.status, _ERROR_TEXT.get(exc.status, exc.reason))
     security_headers(resp)
-    if state(request).secure_cookies:  # served over TLS (node.https): browsers should never try plain http
+    if request.app[
+        WEB_APP
+    ].secure_cookies:  # served over TLS (node.https): browsers should never try plain http
         resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return resp
 

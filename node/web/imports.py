@@ -2,12 +2,13 @@
 node's background imports (node/import_jobs.py, shared with the owner API), and watched through
 ``import_status``.
 
-    start_import(ctx, source, path, name) -> import_id
+    await start_import(ctx, source, path, name, lock=lock) -> import_id
     await import_status(ctx, import_id) -> dict
 
 The importer does the real work in one transaction (nothing half-written if it fails or the node stops) and
 records each run (``store.imports``); ``import_status`` reads the stored run once the live job is gone (so a
-summary outlives a restart). The uploaded file is removed when the import has finished.
+summary outlives a restart, and an import a stopped node left behind says it was interrupted). The uploaded
+file is removed when the import has finished.
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ from typing import Any
 
 from bridges.base import Bridge, ExportError
 from bridges.registry import BRIDGES, bridge_for, detect
-from node.context import NodeContext
+from node.context import AccountContext
 from node.errors import BadInput, NotFound
 from node.import_jobs import ImportJob
+from node.store.imports import INTERRUPTED, ImportRun, RunClaim
 
-__all__ = ["SOURCES", "UPLOAD_PREFIX", "import_status", "start_import"]
+__all__ = ["SOURCES", "import_status", "recent_imports", "start_import"]
 
 SOURCES = {name: (cls.description or name) for name, cls in sorted(BRIDGES.items())}
-UPLOAD_PREFIX = "upload_"
 
 
 def _bridge(source: str, path: Path, shown: str) -> type[Bridge]:
@@ -36,7 +37,7 @@ def _bridge(source: str, path: Path, shown: str) -> type[Bridge]:
             raise BadInput(str(exc), field="source") from None
     try:
         return detect(path)
-    except ExportError:
+    except (ExportError, OSError, ValueError, LookupError, RecursionError):
         # detect() words its advice for the command line; on the page the advice is the list above.
         raise BadInput(
             f"Kith could not tell what {shown} is: choose what it is in the list, or check that it is the "
@@ -45,38 +46,56 @@ def _bridge(source: str, path: Path, shown: str) -> type[Bridge]:
         ) from None
 
 
-async def start_import(ctx: NodeContext, source: str, path: Path, name: str) -> str:
-    """Begin importing ``path``, an upload saved alone in a folder named ``UPLOAD_PREFIX...`` (removed when
-    the import is over)."""
+async def start_import(ctx: AccountContext, source: str, path: Path, name: str, *, lock: RunClaim) -> str:
+    """Begin importing ``path``, an upload saved alone in ``imports/<run id>/`` by the upload handler
+    (views_import), which claimed the run (``lock``); the folder is removed when the import is over."""
     bridge_cls = await asyncio.to_thread(_bridge, source, path, name)
-    # Only the folder the upload handler made for this one file (views_import) is ever removed.
-    remove = path.parent if path.parent.name.startswith(UPLOAD_PREFIX) else None
-    return ctx.imports.start(bridge_cls(), path, name=name, remove=remove).id
+    run_id = path.parent.name
+    job = await ctx.imports.start(bridge_cls(), path, name=name, remove=path.parent, job_id=run_id, lock=lock)
+    return job.id
 
 
-async def import_status(ctx: NodeContext, import_id: str) -> dict[str, Any]:
+async def import_status(ctx: AccountContext, import_id: str) -> dict[str, Any]:
     """Live progress of an import this node is running, else what the store recorded about it (an import
     started before a restart, or by `kith import` in another process)."""
     job = ctx.imports.get(import_id)
     if job is not None:
         return job.as_json()
     stored = await ctx.store.imports.get_run(import_id)
+    if stored is not None and stored.status == "running":
+        # Run by another process (`kith import`), or left behind by one that was killed: the sweep tells.
+        await ctx.store.imports.sweep(ctx.graph.clock())
+        stored = await ctx.store.imports.get_run(import_id)
     if stored is None:
         raise NotFound(f"no import {import_id!r}")
-    summary = stored.get("summary") or {}
-    rows = int(summary.get("rows", 0))
-    status = stored.get("status")
-    again = ImportJob(
-        id=import_id,
-        source=str(stored.get("source", "")),
-        name=str(stored.get("name", "")),
+    return _stored_job(stored).as_json()
+
+
+async def recent_imports(ctx: AccountContext, limit: int = 10) -> list[ImportJob]:
+    """The latest imports, newest first: this node's live ones, then what the store recorded (so that an
+    import a stopped node left behind is listed after a restart, saying it was interrupted)."""
+    await ctx.store.imports.sweep(ctx.graph.clock())  # a run nobody holds any more is shown as it ended
+    jobs = ctx.imports.recent()[:limit]
+    known = {j.id for j in jobs}
+    for stored in await ctx.store.imports.recent_runs(limit):
+        if stored.id not in known and len(jobs) < limit:
+            jobs.append(_stored_job(stored))
+    return jobs
+
+
+def _stored_job(stored: ImportRun) -> ImportJob:
+    summary = stored.summary or {}
+    if stored.status == "running":  # another process runs it (`kith import`)
+        return ImportJob(id=stored.id, source=stored.source, name=stored.name, started=0.0, phase="import")
+    return ImportJob(
+        id=stored.id,
+        source=stored.source,
+        name=stored.name,
         started=0.0,
         phase="done",
-        rows=rows,
+        rows=int(summary.get("rows", 0)),
         elapsed=float(summary.get("seconds", 0.0)),
         finished=True,
-        error=stored.get("error")
-        or (None if status == "done" else "the node stopped before this import finished; nothing was kept"),
+        error=stored.error or (None if stored.status == "done" else INTERRUPTED),
         summary=summary or None,
     )
-    return again.as_json()

@@ -7,10 +7,16 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from node.dav_vcard import kept_addresses
 from node.errors import BadInput
+from node.federation_access import access
 from node.graph import Graph
-from node.web.framework import Done, Form, PageResult, action, page, safe_next, state
+from node.messaging import fediverse_address, message_person
+from node.reach import actions, reach, set_preferred
+from node.web.framework import Done, Form, PageResult, action, page, render, safe_next, state
 from node.web.helpers import field, names_for
+from node.web.views_connections import acting
+from node.web.views_org import person_panel
 from protocol.vocab import CHANNELS, RELATIONSHIP_TYPES
 
 __all__: list[str] = []
@@ -44,6 +50,7 @@ async def _person(request: web.Request) -> PageResult:
     others += [m.merged if m.survivor == pid else m.survivor for m in merges]
     if who.merged_into:
         others.append(who.merged_into)
+    reach_actions = await actions(graph, who) if who.status != "merged" else []
     return PageResult(
         template="person.html",
         title=who.display_name or "Person",
@@ -59,8 +66,61 @@ async def _person(request: web.Request) -> PageResult:
             "rel_types": sorted(RELATIONSHIP_TYPES.values(), key=lambda t: (t.category, t.name)),
             "kinds": _IDENTITY_KINDS,
             "prev_offset": max(0, offset - _TIMELINE_PAGE) if offset else None,
+            # organisations: their contact policies for this person, before reaching out (node/web/views_org.py)
+            "org_panel": await person_panel(request, pid),
+            # the last edit an address book app made (node/dav.py): the page says where that change came from,
+            # and shows the postal addresses that card holds (kept with it; the graph has no field for them yet)
+            "carddav_edit": (edit := await state(request).ctx.store.dav.provenance(pid)),
+            "carddav_addresses": kept_addresses(edit[2]),
+            "reach": {a.n: a for a in reach_actions},
+            "fediverse": fediverse_address(who) if who.status != "merged" else None,
+            "preferred": next((a for a in reach_actions if a.preferred), None),
         },
     )
+
+
+@page(r"/people/{id}/reach/{n:\d+}", "person_reach")
+async def _reach(request: web.Request) -> web.StreamResponse:
+    """Follow a way of reaching the person through the node: the outreach is logged (the stay-in-touch clock
+    starts again) and the browser goes on to the address the node built from the stored identity, never to
+    one the request names. A GET, so that it is an ordinary link (mailto: opens the mail program); the
+    session's CSRF token in the link keeps another site from logging outreach in the owner's name."""
+    st = state(request)
+    if not st.sessions.csrf_ok(st.sid, request.query.get("csrf")):
+        return await render(
+            request,
+            PageResult(
+                template="error.html",
+                values={
+                    "message": "This link has expired (or came from another site). Go back, reload the "
+                    "person's page and follow it again."
+                },
+                status=403,
+                title="Link expired",
+            ),
+            st.sid,
+        )
+    n = int(request.match_info["n"][:6])
+    href, _interaction = await reach(
+        st.ctx.graph,
+        _pid(request),
+        n,
+        tag=request.query.get("t") or "",
+        message=request.query.get("via") == "message",
+    )
+    resp = web.Response(status=303, headers={"Location": href, "Cache-Control": "no-store"})
+    return resp
+
+
+@action("/people/{id}/reach/preferred", "person_reach_preferred", back=_back)
+async def _prefer(request: web.Request, form: Form) -> Done:
+    raw = field(form, "n", limit=5)
+    n = int(raw) if raw.isdigit() else None
+    chosen = await set_preferred(state(request).ctx.graph, _pid(request), n)
+    message = (
+        f"{chosen.label} {chosen.display} is the way to reach them." if chosen else "No preferred channel."
+    )
+    return Done(to=_back(request) + "#identities", message=message)
 
 
 @action("/people/{id}/interactions", "person_log", back=_back)
@@ -78,6 +138,20 @@ async def _log_interaction(request: web.Request, form: Form) -> Done:
     return Done(
         to=safe_next(field(form, "back", limit=200) or None, _back(request)),
         message=f"Interaction with {who.display_name} logged; the stay-in-touch clock starts again.",
+    )
+
+
+@action("/people/{id}/message", "person_message", back=_back)
+async def _send_message(request: web.Request, form: Form) -> Done:
+    """A fediverse direct message to the person (node/messaging.py); errors come back as the page's flash."""
+    if not access(request).available:
+        raise BadInput("federation is not available on this server, so no message can be sent", field="text")
+    graph = state(request).ctx.graph
+    async with acting(request) as fed:  # the session's account writes, as its own actor
+        sent = await message_person(graph, fed, _pid(request), field(form, "text", limit=5000))
+    return Done(
+        to=_back(request) + "#timeline",
+        message=f"Message on its way to {sent.to}; logged, and the stay-in-touch clock starts again.",
     )
 
 

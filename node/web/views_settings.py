@@ -7,13 +7,14 @@ import json
 
 from aiohttp import web
 
-from node.context import new_token, write_token
 from node.errors import BadInput, Unauthorized
 from node.exporting import people_csv, vcards
+from node.server import new_token
 from node.web.disclosure import (
     CARD_FIELDS,
     EVERYONE,
     LIST_FIELDS,
+    PUBLIC,
     card,
     disclosure_settings,
     publish_card,
@@ -22,7 +23,7 @@ from node.web.disclosure import (
 )
 from node.web.framework import Done, Form, PageResult, action, page, state
 from node.web.helpers import field
-from node.web.sessions import SESSION_COOKIE, check_password, has_password, set_password
+from node.web.sessions import check_password, has_password, set_password
 
 __all__: list[str] = []
 
@@ -43,12 +44,8 @@ def _back(request: web.Request) -> str:
     return "/settings"
 
 
-def _keys_encrypted(request: web.Request) -> bool | None:
-    path = state(request).ctx.config.data_dir / "keys" / "owner-rsa.pem"
-    try:
-        return b"ENCRYPTED" in path.read_bytes()[:64]
-    except OSError:
-        return None
+async def _keys_encrypted(request: web.Request) -> bool:
+    return await state(request).ctx.server.keys_sealed()
 
 
 @page("/settings", "settings")
@@ -57,7 +54,7 @@ async def _settings(request: web.Request) -> PageResult:
     circles = await ctx.graph.circles()
     current = await card(ctx)
     if not current.get("name"):
-        current = {**current, "name": ctx.config.node.display_name or ctx.config.node.username}
+        current = {**current, "name": ctx.account.display_name or ctx.account.name}
     fields = [f for f in CARD_FIELDS if f in _FIELD_LABELS]
     return PageResult(
         template="settings.html",
@@ -71,8 +68,9 @@ async def _settings(request: web.Request) -> PageResult:
             "circles": [c.name for c in circles],
             "circle_rows": circles,
             "everyone": EVERYONE,
+            "public": PUBLIC,
             "has_password": await has_password(ctx.store),
-            "keys_encrypted": _keys_encrypted(request),
+            "keys_encrypted": await _keys_encrypted(request),
             "data_dir": str(ctx.config.data_dir),
             "address": f"acct:{ctx.config.node.username}@{ctx.config.node.domain}",
         },
@@ -88,13 +86,13 @@ async def _save_card_form(request: web.Request, form: Form) -> Done:
         value = field(form, name, limit=5000)
         data[name] = [v.strip() for v in value.splitlines() if v.strip()] if name in LIST_FIELDS else value
     await save_card(state(request).ctx, data)
-    return Done(to="/settings#card", message="Card saved." + _sent(await publish_card(request.app)))
+    return Done(to="/settings#card", message="Card saved." + _sent(await publish_card(request)))
 
 
 @action("/settings/disclosure", "settings_disclosure", back=_back)
 async def _save_disclosure_form(request: web.Request, form: Form) -> Done:
     ctx = state(request).ctx
-    known = {EVERYONE, *(c.name for c in await ctx.graph.circles())}
+    known = {EVERYONE, PUBLIC, *(c.name for c in await ctx.graph.circles())}
     rules: dict[str, list[str]] = {}
     for name in CARD_FIELDS:
         chosen = [v for v in form.getall(f"show:{name}", []) if isinstance(v, str)]
@@ -103,7 +101,7 @@ async def _save_disclosure_form(request: web.Request, form: Form) -> Done:
             raise BadInput(f"there is no circle named {unknown[0]!r}", field=name)
         rules[name] = chosen
     await save_disclosure(ctx, rules)
-    return Done(to="/settings#disclosure", message="Saved." + _sent(await publish_card(request.app)))
+    return Done(to="/settings#disclosure", message="Saved." + _sent(await publish_card(request)))
 
 
 def _sent(peers: int | None) -> str:
@@ -113,13 +111,38 @@ def _sent(peers: int | None) -> str:
 
 
 async def _reauthenticate(request: web.Request, form: Form) -> None:
-    """Changing how the owner signs in needs the current password or the token, not just an open session."""
-    ctx = state(request).ctx
+    """Changing how the owner signs in needs the current password or the token, not just an open session.
+
+    The check is a password guess like a sign-in, so it spends the sign-in's budget (node/web/sessions.py
+    LoginLimiter, shared with /login): otherwise whoever holds a session could guess the password here at
+    full speed, and then lock the owner out with it."""
+    st = state(request)
+    client = st.limiter.client(request.remote)
+    wait = st.limiter.blocked(client)
+    if wait:
+        raise Unauthorized(
+            f"Too many failed attempts; nothing was changed. Try again in {int(wait // 60) + 1} minutes.",
+            field="current",
+        )
     secret = field(form, "current", limit=2048)
-    if not secret or not (await ctx.tokens.check(secret) or await check_password(ctx.store, secret)):
+    passwords_wait = st.limiter.passwords_blocked()
+    ok = bool(secret) and (
+        await st.ctx.server.check_token(st.ctx.account, secret)
+        or (not passwords_wait and await check_password(st.ctx.store, secret))
+    )
+    if not ok:
+        st.limiter.failed(client, password_checked=not passwords_wait)
+        if passwords_wait:
+            raise Unauthorized(
+                "Too many failed password checks on this node lately: passwords are not accepted for "
+                f"{int(passwords_wait // 60) + 1} more minutes; nothing was changed. The owner token still "
+                "works (`kith token show`).",
+                field="current",
+            )
         raise Unauthorized(
             "the current password or owner token is wrong; nothing was changed", field="current"
         )
+    st.limiter.succeeded(client)
 
 
 @action("/settings/password", "settings_password", back=_back)
@@ -130,7 +153,7 @@ async def _change_password(request: web.Request, form: Form) -> Done:
         raise BadInput("the two new passwords differ; nothing was changed", field="password_again")
     st = state(request)
     await set_password(st.ctx.store, new)
-    ended = await st.sessions.end_all_but(request.cookies.get(SESSION_COOKIE))
+    ended = await st.sessions.end_all_but(st.sid)
     return Done(to="/settings#password", message=f"Password set; {ended} other session(s) signed out.")
 
 
@@ -139,17 +162,17 @@ async def _rotate_token(request: web.Request, form: Form) -> Done:
     await _reauthenticate(request, form)
     ctx = state(request).ctx
     token = new_token()
-    await ctx.tokens.set(token)
-    write_token(ctx.config.data_dir, token)
+    await ctx.set_token(token)
     return Done(
         to="/settings#token",
-        message=f"New owner token (shown once; also in {ctx.config.data_dir}/token): {token}",
+        message=f"New owner token (shown once; also `kith --account {ctx.name} token show`): {token}",
     )
 
 
 @action("/settings/sessions", "settings_sessions", back=_back)
 async def _end_sessions(request: web.Request, form: Form) -> Done:
-    ended = await state(request).sessions.end_all_but(request.cookies.get(SESSION_COOKIE))
+    st = state(request)
+    ended = await st.sessions.end_all_but(st.sid)
     return Done(to="/settings#sessions", message=f"Signed out {ended} other session(s).")
 
 

@@ -9,12 +9,13 @@ from bridges._car import CarReader
 from bridges.base import BlockDraft, ContactDraft, ExportError, IdentityDraft, OwnerDraft, Skipped
 from bridges.bluesky import BlueskyBridge
 from tests.bridges.carwriter import Repo, key_layer
+from tests.bridges.helpers import plc
 
 OWNER = "did:plc:ownerownerowner"
 
 
 def did(i: int) -> str:
-    return f"did:plc:friend{i:04d}"
+    return plc(f"friend{i:04d}")
 
 
 def make_repo() -> tuple[Repo, dict[str, str]]:
@@ -37,7 +38,7 @@ def make_repo() -> tuple[Repo, dict[str, str]]:
     )  # fmt: skip
     repo.put_record(
         "app.bsky.graph.block/3kblock0001",
-        {"$type": "app.bsky.graph.block", "subject": "did:plc:troll", "createdAt": "2024-03-01T00:00:00Z"},
+        {"$type": "app.bsky.graph.block", "subject": plc("troll"), "createdAt": "2024-03-01T00:00:00Z"},
     )
     return repo, follows
 
@@ -51,7 +52,7 @@ def test_repo_car_follows_blocks_and_old_form(tmp_path: Path) -> None:
     items = list(BlueskyBridge().parse_export(car))
     expected: list[object] = [
         BlockDraft(
-            identity=IdentityDraft(address="did:plc:troll", kind="bluesky"),
+            identity=IdentityDraft(address=plc("troll"), kind="bluesky"),
             source_record_id="app.bsky.graph.block/3kblock0001",
         ),
         Skipped(

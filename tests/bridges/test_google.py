@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from bridges.base import YEAR_UNKNOWN, ContactDraft, IdentityDraft, Skipped
+from bridges.base import YEAR_UNKNOWN, ContactDraft, IdentityDraft, RelatedDraft, Skipped
 from bridges.google import GoogleContactsBridge, parse_google_birthday
 from bridges.linkedin import LinkedInBridge
 
@@ -36,7 +36,8 @@ def test_current_header() -> None:
             ident("https://jane.example", "web", "profile"),
         ),
         circles=("Work", "Conference 2025"),  # myContacts and starred are Google's, not the owner's
-        notes=("Met at PyCon.\nLikes tea.", "spouse: John Doe"),
+        notes=("Met at PyCon.\nLikes tea.",),
+        related=(RelatedDraft(value="John Doe", type="spouse", label="spouse", text=True),),
     )
     assert isinstance(kim, ContactDraft) and kim.birthday == date(YEAR_UNKNOWN, 7, 4)
     assert kim.identities == (ident("020 7946 0018", "tel"),)

@@ -11,7 +11,7 @@ from bridges.base import ContactDraft, IdentityDraft
 from bridges.bluesky import sync_followers, sync_following
 from bridges.live import Page, RateLimited, Revoked
 from tests.bridges.conftest import Serve
-from tests.bridges.helpers import drain
+from tests.bridges.helpers import drain, plc
 
 TOTAL = 230
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
@@ -19,7 +19,7 @@ NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
 
 def profile(i: int) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "did": f"did:plc:p{i:05d}",
+        "did": plc(f"p{i:05d}"),
         "handle": f"person{i}.bsky.social" if i != 7 else "handle.invalid",
         "indexedAt": "2024-01-01T00:00:00.000Z",
         "viewer": {"muted": False},
@@ -27,7 +27,7 @@ def profile(i: int) -> dict[str, Any]:
     }
     if i % 2 == 0:
         out["displayName"] = f"Person {i}"
-        out["avatar"] = f"https://cdn.bsky.app/img/avatar/plain/did:plc:p{i:05d}/x@jpeg"
+        out["avatar"] = f"https://cdn.bsky.app/img/avatar/plain/{plc(f'p{i:05d}')}/x@jpeg"
     return out
 
 
@@ -40,7 +40,8 @@ class Fake:
         key = "follows" if request.path.endswith("getFollows") else "followers"
         self.params.append(dict(request.query))
         if request.headers.get("Authorization", "Bearer ok") != "Bearer ok":
-            return web.json_response({"error": "AuthenticationRequired", "message": "bad token"}, status=401)
+            # How a PDS refuses an access token it issued (400 with an XRPC error code).
+            return web.json_response({"error": "ExpiredToken", "message": "Token has expired"}, status=400)
         if request.query.get("actor") != "sam.example.com":
             return web.json_response({"error": "InvalidRequest", "message": "Profile not found"}, status=400)
         start = int(request.query.get("cursor", "0"))
@@ -79,14 +80,15 @@ async def test_follows_pages(server: tuple[Fake, str]) -> None:
     assert fake.params[0] == {"actor": "sam.example.com", "limit": "100"}
     assert fake.params[1]["cursor"] == "100"
     drafts = [d for p in items if isinstance(p, Page) for d in p.drafts]
+    first = plc("p00000")
     assert drafts[0] == ContactDraft(
-        source_record_id="following:did:plc:p00000",
+        source_record_id=f"following:{first}",
         display_name="Person 0",
-        photo_url="https://cdn.bsky.app/img/avatar/plain/did:plc:p00000/x@jpeg",
-        identities=(IdentityDraft(address="did:plc:p00000", kind="bluesky", label="person0.bsky.social"),),
+        photo_url=f"https://cdn.bsky.app/img/avatar/plain/{first}/x@jpeg",
+        identities=(IdentityDraft(address=first, kind="bluesky", label="person0.bsky.social"),),
         follow="following",
     )
-    assert drafts[7].identities == (IdentityDraft(address="did:plc:p00007", kind="bluesky"),)
+    assert drafts[7].identities == (IdentityDraft(address=plc("p00007"), kind="bluesky"),)
 
 
 async def test_429_draft_polli_reset_and_resume(server: tuple[Fake, str]) -> None:

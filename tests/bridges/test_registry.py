@@ -52,7 +52,7 @@ def test_unknown_file_says_what_to_do(tmp_path: Path) -> None:
 
 
 def test_bridges_by_name() -> None:
-    assert sorted(BRIDGES) == ["bluesky", "facebook", "google", "linkedin", "mastodon", "vcard", "x"]
+    assert sorted(BRIDGES) == ["bluesky", "facebook", "google", "ical", "linkedin", "mastodon", "vcard", "x"]
     assert bridge_for("LinkedIn").name == "linkedin"
     with pytest.raises(ExportError, match="known sources"):
         bridge_for("myspace")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bridges._vcard_syntax import escape, fold, logical_lines, parse_prop, split_unescaped, unescape
-from bridges.base import YEAR_UNKNOWN, ContactDraft, IdentityDraft, Skipped
+from bridges.base import YEAR_UNKNOWN, ContactDraft, IdentityDraft, RelatedDraft, Skipped
 from bridges.vcard import PHOTO_LIMIT, VCardBridge, parse_vcard_birthday, write_vcards
 
 SAMPLES = Path(__file__).parent / "samples" / "vcard"
@@ -50,11 +50,9 @@ def test_apple_icloud_vcard_3() -> None:
             ident("jane.bsky.social", "bluesky", "jane.bsky.social"),
         ),
         circles=("Work", "Conference 2025"),
-        notes=(
-            "xmpp: jane@jabber.example",
-            "spouse: John Doe",
-            "Met at PyCon, 2019.\nLikes tea; hates coffee.",
-        ),
+        notes=("xmpp: jane@jabber.example", "Met at PyCon, 2019.\nLikes tea; hates coffee."),
+        # Apple's related name: text, its word in the group's label.
+        related=(RelatedDraft(value="John Doe", type="spouse", label="spouse", text=True),),
     )
     assert big_photo_note == Skipped(
         file="apple_icloud.vcf", line=34, reason="photo of 64 KB left out (limit 48 KB)", severity="warning"
@@ -80,7 +78,15 @@ def test_vcard_4_and_broken_cards() -> None:
             ident("https://www.linkedin.com/in/kimlee", "linkedin"),  # a URL on a silo's host
         ),
         circles=("Book club",),
-        notes=("colleague: https://jane.example", "line one\nline two"),
+        notes=("line one\nline two",),
+        related=(
+            RelatedDraft(
+                value="https://jane.example",
+                type="colleague",
+                label="colleague",
+                record="vcard:https://jane.example",  # the record a card with that UID would have
+            ),
+        ),
     )
     assert group == Skipped(file="rfc6350.vcf", line=16, reason="a contact group, not a person")
     assert empty == Skipped(

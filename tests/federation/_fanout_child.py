@@ -1,7 +1,8 @@
 """Child process for the SIGKILL test: a node that fans one activity out to N inboxes and delivers it.
 
 Run as ``python -m tests.federation._fanout_child DATA PEER_BASE N``. The activity is enqueued only when the
-outbox is empty, so a restarted child resumes what the killed one left instead of starting over."""
+outbox is empty, so a restarted child resumes what the killed one left instead of starting over. The node is a
+server of one account (``sender``), made by the first run and opened again by the next ones."""
 
 from __future__ import annotations
 
@@ -10,38 +11,35 @@ import sys
 from pathlib import Path
 
 from federation.fetch import FetchPolicy, GuardedClient
-from federation.service import Federation, FederationContext
-from node.keys import KeyRing
-from node.store.db import Database
+from federation.service import Federation
+from node.federation_wiring import federation_context, federation_settings
 
-from .memgraph import MemoryGraph
-from .nodes import make_config
+from .memgraph import FixedGraphs, MemoryGraph
+from .nodes import keyring, make_config, open_or_make_account
 
 
 async def main(data: Path, peer: str, n: int) -> None:
-    if not (data / "keys").exists():
-        KeyRing.generate().save(data, None)
-    keys = KeyRing.load(data, None)
     config = make_config(data, 1, "sender")
-    db = await Database.open(config.database_path)
-    ctx = FederationContext(config=config, keys=keys, db=db, graph=MemoryGraph(), run_workers=False)
-    fed = Federation(ctx, GuardedClient(FetchPolicy.from_config(config)))
+    ctx = await open_or_make_account(config, "sender", keyring(0))
+    fctx = federation_context(ctx.server, graphs=FixedGraphs({"sender": MemoryGraph()}), run_workers=False)
+    fed = Federation(fctx, GuardedClient(FetchPolicy.from_settings(federation_settings(config))))
     await fed.start()
-    if not (await fed.store.public_outbox())[0] and not await fed.store.delivery_counts():
-        activity = {
-            "@context": "https://www.w3.org/ns/activitystreams",
-            "id": fed.new_id(),
-            "type": "Update",
-            "actor": fed.urls.owner,
-            "object": fed.urls.owner,
-        }
-        await fed.send(activity, [f"{peer}/inbox/{i}" for i in range(n)])
-        print("enqueued", flush=True)
-    while (await fed.store.delivery_counts()).get("queued"):
-        await fed.delivery.run_once(limit=32)
+    async with fed.acting("sender") as me:
+        if not (await me.store.public_outbox())[0] and not await me.store.delivery_counts():
+            activity = {
+                "@context": "https://www.w3.org/ns/activitystreams",
+                "id": me.new_id(),
+                "type": "Update",
+                "actor": me.urls.owner,
+                "object": me.urls.owner,
+            }
+            await me.send(activity, [f"{peer}/inbox/{i}" for i in range(n)])
+            print("enqueued", flush=True)
+        while (await me.store.delivery_counts()).get("queued"):
+            await fed.delivery.run_once(limit=32)
     print("done", flush=True)
     await fed.close()
-    await db.close()
+    await ctx.close()
 
 
 if __name__ == "__main__":

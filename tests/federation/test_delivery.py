@@ -16,6 +16,7 @@ from aiohttp import web
 from federation import owner
 from federation.delivery import PROBE_EVERY, backoff
 from federation.ports import RemoteActor
+from federation.values import InboxItem
 
 from .nodes import FakeClock, Node, start_node
 
@@ -214,25 +215,42 @@ async def test_old_finished_traffic_is_forgotten_and_the_rest_kept(tmp_path: Pat
     clock = FakeClock()
     ok, down = Peer(status=202), Peer(status=503)
     async with start_node(tmp_path, "alice", clock) as node, peer_server(ok), peer_server(down):
-        store = node.fed.store
+        store = node.runtime.store
         private = await enqueue(node, ok.url)
         public = {"@context": "https://www.w3.org/ns/activitystreams", "id": node.fed.new_id(),
                   "type": "Update", "actor": node.actor, "object": node.actor}  # fmt: skip
         await node.fed.send(public, [ok.url], public=True)
         pending = await enqueue(node, down.url)  # still being retried (the loop is not driven for days here)
         old = [
-            (f"https://peer.example/a/{i}", "https://peer.example/u", "Like", "{}", clock.now)
+            InboxItem(
+                account=node.name,
+                activity_id=f"https://peer.example/a/{i}",
+                actor_id="https://peer.example/u",
+                type="Like",
+                body="{}",
+                now=clock.now,
+            )
             for i in range(3)
         ]
         await store.store_inbox_many(old)
-        for row in await store.claim_inbox(clock.now):
+        for row in await store.claim_inbox(clock.now, worker="test"):
             await store.finish_inbox(row.seq, state="done" if row.seq % 2 else "rejected", now=clock.now)
         await drive(node, clock, hours=1)
-        assert ok.received == [*private, public["id"]]
+        # (two activities for no one recipient go side by side: their order is not kept, as with Mastodon)
+        assert sorted(ok.received) == sorted([*private, public["id"]])
 
         clock.advance(KEEP_DAYS * 86400 - 7200)  # not yet old enough
         await store.store_inbox_many(
-            [("https://peer.example/a/new", "https://peer.example/u", "Like", "{}", clock.now)]
+            [
+                InboxItem(
+                    account=node.name,
+                    activity_id="https://peer.example/a/new",
+                    actor_id="https://peer.example/u",
+                    type="Like",
+                    body="{}",
+                    now=clock.now,
+                )
+            ]
         )
         assert await node.fed.process_inbox_once() == 1  # the new item; a quiet moment comes next
         assert await node.fed.process_inbox_once() == 0
@@ -244,6 +262,6 @@ async def test_old_finished_traffic_is_forgotten_and_the_rest_kept(tmp_path: Pat
         assert await node.fed.process_inbox_once() == 0
         assert await store.inbox_count() == 1  # only the recent item is left, whatever its state
         assert [r["state"] for r in await store.deliveries_to(ok.url)] == ["delivered"]  # the public one
-        assert (await store.public_outbox())[0] == 1
+        assert (await node.fed.store.public_outbox())[0] == 1
         assert len(await store.deliveries_to(down.url)) == 1  # not finished: kept, whatever its age
         assert pending and down.attempts > 1

@@ -87,10 +87,11 @@ async def test_inbox_items_claimed_by_a_killed_worker_are_processed_after_restar
     ):
         await owner.follow(a.fed, b.acct)
         await a.fed.delivery.run_once()  # the Follow is in bob's inbox, stored and answered 202
-        claimed = await b.fed.store.claim_inbox(clock())  # a worker takes it... and dies before finishing
+        # a worker takes it... and dies before finishing
+        claimed = await b.runtime.store.claim_inbox(clock(), worker=b.runtime.worker)
         assert [r.type for r in claimed] == ["Follow"]
         assert await b.fed.process_inbox_once() == 0  # locked: nobody else takes it meanwhile
-        restarted = Federation(b.fed.ctx, b.fed.client)  # a new process over the same database
+        restarted = Federation(b.runtime.ctx, b.runtime.client)  # the same worker, started again
         await restarted.start()
         assert await restarted.process_inbox_once() == 1
         await restarted.delivery.run_once()  # its Accept goes out

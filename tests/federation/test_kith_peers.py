@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from federation import kith, owner
+from federation import cards, kith, owner
 from federation.errors import FetchStatus, NotFound
 from protocol import proofs
 from protocol.errors import InvalidRecord
@@ -57,7 +57,7 @@ async def test_connect_produces_one_record_with_both_proofs(tmp_path: Path) -> N
         proofs.verify_all(at_a, owners=keys)
         assert await owner.requests(a.fed) == [] and await owner.requests(b.fed) == []
         # the record lives on alice's origin; bob (one of its ends) may fetch it, signed
-        _, fetched = await b.fed.client.get_json(record_id, signer=b.fed.fetch_signer)
+        _, fetched = await b.fed.client.get_json(record_id, signer=b.runtime.fetch_signer)
         assert fetched == at_a
         with pytest.raises(FetchStatus) as unsigned:
             await b.fed.client.get_json(record_id)
@@ -115,7 +115,7 @@ async def test_card_reaches_allowed_circles_only(tmp_path: Path) -> None:
             },
             c.actor: {"name": "Alice A."},
         }
-        assert await kith.publish_card(a.fed) == 2
+        assert await cards.publish_card(a.fed) == 2
         await settle(a, b, c, d)
         assert {k: v for k, v in b.graph.cards[a.actor].items() if k != "updated"} == a.graph.disclosed[
             b.actor
@@ -140,12 +140,12 @@ async def test_card_reaches_allowed_circles_only(tmp_path: Path) -> None:
         assert inboxes == sorted([b.actor + "/inbox", c.actor + "/inbox"])
 
         # fetching the card is private too: a signed fetch gets that peer's rendering; others get 404
-        _, seen_by_b = await b.fed.client.get_json(a.actor + "/card", signer=b.fed.fetch_signer)
+        _, seen_by_b = await b.fed.client.get_json(a.actor + "/card", signer=b.runtime.fetch_signer)
         assert seen_by_b["email"] == ["mailto:alice@example.org"] and "proof" in seen_by_b
-        _, seen_by_c = await c.fed.client.get_json(a.actor + "/card", signer=c.fed.fetch_signer)
+        _, seen_by_c = await c.fed.client.get_json(a.actor + "/card", signer=c.runtime.fetch_signer)
         assert "email" not in seen_by_c and seen_by_c["name"] == "Alice A."
         with pytest.raises(FetchStatus) as missing:
-            await d.fed.client.get_json(a.actor + "/card", signer=d.fed.fetch_signer)
+            await d.fed.client.get_json(a.actor + "/card", signer=d.runtime.fetch_signer)
         assert missing.value.status == 404
         with pytest.raises(FetchStatus) as unsigned:
             await d.fed.client.get_json(a.actor + "/card")

@@ -13,9 +13,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from federation import FEDERATION
 from node import api_federation, cli_federation
+from node.api import auth_middleware
 from node.config import write_config
 from node.errors import NodeError
+from node.federation_access import ACCESS, RunningFederation
+from node.server import write_token
 from protocol.errors import KithError
 
 from .nodes import FakeClock, Node, settle, start_node
@@ -29,13 +33,13 @@ def _cli(data: Path, *argv: str) -> str:
 
 
 async def _prepare(node: Node) -> Path:
-    """Mount the owner routes on the node's running app (no auth in this test) and write its data folder."""
-    data = node.fed.config.data_dir
+    """Write the node's data folder as `kith serve` would (its port), and its account's token file: the CLI
+    reads both to reach the owner API as that account."""
+    config = node.ctx.config
     port = int(node.base.rsplit(":", 1)[1])
-    config = node.fed.config
     write_config(replace(config, server=replace(config.server, port=port)))
-    (data / "token").write_text("secret-token\n")
-    return data
+    write_token(config.data_dir, node.name, node.name)  # tests/federation/nodes.py: the token is the name
+    return config.data_dir
 
 
 async def test_cli_follow_connect_accept_over_the_owner_api(tmp_path: Path) -> None:
@@ -50,7 +54,10 @@ async def test_cli_follow_connect_accept_over_the_owner_api(tmp_path: Path) -> N
             return web.json_response({"message": exc.message}, status=exc.status_hint)
 
     def extra(app: web.Application) -> None:
+        # the owner API as node/app.py mounts it: the token names the account, routes act for it
         app.middlewares.append(errors)
+        app.middlewares.append(auth_middleware)
+        app[ACCESS] = RunningFederation(lambda: app.get(FEDERATION))
         app.router.add_routes(api_federation.routes())
 
     async with (

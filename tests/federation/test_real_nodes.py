@@ -18,31 +18,41 @@ from aiohttp import web
 
 from federation import FEDERATION, Federation
 from federation.fetch import FetchPolicy, GuardedClient
+from federation.store import AccountStore
 from node.app import build_app
-from node.context import NodeContext, new_token
+from node.context import AccountContext
 from node.federation_wiring import setup_federation
-from node.keys import KeyRing
 from node.owner_card import set_card, set_disclosure
+from node.server import new_token
 
 from .helpers import ScriptedResolver
-from .nodes import keyring, make_config
+from .nodes import keyring, make_config, open_account
 
 
 @dataclass
 class RealNode:
     base: str
     token: str
-    ctx: NodeContext
-    fed: Federation
+    ctx: AccountContext
+    fed: Federation  # the server's federation runtime
     http: aiohttp.ClientSession
 
     @property
+    def name(self) -> str:
+        return self.ctx.name
+
+    @property
     def acct(self) -> str:
-        return self.fed.urls.owner_acct
+        return self.fed.urls.of(self.name).owner_acct
 
     @property
     def actor(self) -> str:
-        return self.fed.urls.owner
+        return self.fed.urls.of(self.name).owner
+
+    @property
+    def store(self) -> AccountStore:
+        """The account's federation rows."""
+        return self.fed.account_store(self.name)
 
     async def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         headers = {"Authorization": f"Bearer {self.token}"}
@@ -77,12 +87,10 @@ async def real_node(tmp: Path, name: str, index: int) -> AsyncIterator[RealNode]
     DNS.script[f"{name}.test"] = [("127.0.0.1", port)]
     config = make_config(tmp / name, port, name)
     config = replace(config, node=replace(config.node, domain=f"{name}.test:{port}"))
-    keys: KeyRing = keyring(index)
-    keys.save(config.data_dir, None)
-    ctx = await NodeContext.open(config)
+    ctx = await open_account(config, name, keyring(index))
     token = new_token()
-    await ctx.tokens.set(token)
-    app = build_app(ctx, extensions=[partial(setup_federation, client_factory=client)])
+    await ctx.set_token(token)
+    app = build_app(ctx.server, extensions=[partial(setup_federation, client_factory=client)])
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.SockSite(runner, sock).start()
@@ -150,7 +158,7 @@ async def test_three_real_nodes(tmp_path: Path) -> None:
         await until(related, "the confirmed relationship at alice")
         rels_at_b = await b.api("GET", f"/api/people/{await b.person_of(a.actor)}/relationships")
         assert [(r["type"], r["how_we_met"]) for r in rels_at_b["items"]] == [("colleague", "PyCon")]
-        row_a, row_b = await a.fed.store.offer(offer["id"]), await b.fed.store.offer(offer["id"])
+        row_a, row_b = await a.store.offer(offer["id"]), await b.store.offer(offer["id"])
         assert row_a and row_b and row_a.final == row_b.final and len(row_a.final["proof"]) == 2  # type: ignore[index]
 
         # the card: e-mail and phone for the "work" circle (bob); carol's circle sees nothing
@@ -181,7 +189,7 @@ async def test_three_real_nodes(tmp_path: Path) -> None:
         await b.api("POST", "/api/federation/block", {"address": a.acct})
 
         async def blocked() -> bool:
-            return await a.api("GET", "/api/federation/following") == [] and await a.fed.store.is_blocked_by(
+            return await a.api("GET", "/api/federation/following") == [] and await a.store.is_blocked_by(
                 b.actor
             )
 

@@ -11,12 +11,13 @@ import sys
 from pathlib import Path
 
 from node.graph import Graph
-from node.store import Database, GraphStore
+from node.store.sqlite.db import Database
+from node.store.sqlite.store import SqliteGraphStore
 
 
 async def main(path: Path, round_no: int) -> None:
     db = await Database.open(path)
-    graph = Graph(GraphStore.sqlite(db))
+    graph = Graph(SqliteGraphStore.of(db))
     known: list[str] = []
     n = 0
 

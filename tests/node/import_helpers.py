@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from node.graph import Graph
-from node.store import Database, GraphStore
+from node.store.sqlite.db import Database
+from node.store.sqlite.store import SqliteGraphStore
 
 SAMPLES = Path(__file__).resolve().parent.parent / "bridges" / "samples"
 
@@ -18,7 +19,7 @@ SAMPLES = Path(__file__).resolve().parent.parent / "bridges" / "samples"
 class Node:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.store = GraphStore.sqlite(db)
+        self.store = SqliteGraphStore.of(db)
         self.graph = Graph(self.store)
 
     async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import subprocess
 import sys
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +16,8 @@ import pytest
 
 from bridges.base import ContactDraft
 from bridges.vcard import VCardBridge
-from node.store.driver import sqlite
+from node.store.sqlite.driver import sqlite
+from tests.capture.servers import smtp_server
 from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,14 +46,15 @@ def test_init_prints_address_and_token_and_refuses_twice(tmp_path: Path) -> None
     folder = tmp_path / "fresh"
     out = ok("--data", folder, "init", "--username", "bob", "--domain", "bob.example:8443")
     assert "acct:bob@bob.example" in out
-    token = (folder / "token").read_text().strip()
+    token = (folder / "tokens" / "bob").read_text().strip()
     assert token in out and token.startswith("kith_")
-    assert (folder / "token").stat().st_mode & 0o777 == 0o600
-    assert (folder / "kith.toml").exists() and (folder / "kith.sqlite3").exists()
-    assert len(list((folder / "keys").glob("*.pem"))) == 3
+    assert (folder / "tokens" / "bob").stat().st_mode & 0o777 == 0o600
+    assert (folder / "kith.toml").exists() and (folder / "server.sqlite3").exists()
+    assert (folder / "accounts" / "bob.sqlite3").exists()
+    assert [p.name for p in (folder / "keys").glob("*.pem")] == ["node-rsa.pem"]  # accounts' keys: in the db
     line = fails("--data", folder, "init", "--username", "bob")
     assert "already exists" in line
-    assert (folder / "token").read_text().strip() == token  # nothing changed
+    assert (folder / "tokens" / "bob").read_text().strip() == token  # nothing changed
     assert "username" in fails("--data", tmp_path / "x", "init", "--username", "Bad Name!")
     assert "domain" in fails("--data", tmp_path / "y", "init", "--username", "ok", "--domain", "a b/c")
 
@@ -195,7 +201,7 @@ def test_export_backup_token(data_dir: Path, tmp_path: Path) -> None:
         conn.close()
     assert "backups" in ok(*d, "backup")
     old = ok(*d, "token", "show").strip()
-    assert old == (data_dir / "token").read_text().strip()
+    assert old == (data_dir / "tokens" / "alice").read_text().strip()
     new = ok(*d, "token", "rotate").strip()
     assert new != old and ok(*d, "token", "show").strip() == new
 
@@ -293,8 +299,9 @@ def test_serve_runs_and_stops_cleanly(data_dir: Path) -> None:
         match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", first)
         assert match, first
         base = match.group(1)
-        token = (data_dir / "token").read_text().strip()
-        assert token in proc.stdout.readline() + proc.stdout.readline()
+        token = (data_dir / "tokens" / "alice").read_text().strip()
+        banner = "".join(iter(proc.stdout.readline, "Stop with Ctrl-C.\n"))
+        assert "account alice" in banner and token in banner
         with urllib.request.urlopen(base + "/api/health", timeout=10) as resp:
             assert resp.status == 200
         req = urllib.request.Request(base + "/api/people", headers={"Authorization": f"Bearer {token}"})
@@ -307,7 +314,8 @@ def test_serve_runs_and_stops_cleanly(data_dir: Path) -> None:
             proc.kill()
             proc.wait()
     # Closed cleanly: the WAL was checkpointed away and the database opens.
-    assert not (data_dir / "kith.sqlite3-wal").exists() or (data_dir / "kith.sqlite3-wal").stat().st_size == 0
+    wal = data_dir / "accounts" / "alice.sqlite3-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
 
 
 @pytest.mark.parametrize("bad_port", ["taken", "99999"])
@@ -330,9 +338,9 @@ def test_file_and_database_errors_are_one_line(data_dir: Path, tmp_path: Path) -
     assert "x.json" in line
     line = fails("--data", data_dir, "backup", "--output", "/proc/kith-backup.sqlite3")
     assert "database" in line or "/proc" in line
-    (data_dir / "kith.sqlite3").write_bytes(b"this is not a database" * 100)
+    (data_dir / "accounts" / "alice.sqlite3").write_bytes(b"this is not a database" * 100)
     for suffix in ("-wal", "-shm"):
-        (data_dir / f"kith.sqlite3{suffix}").unlink(missing_ok=True)
+        (data_dir / "accounts" / f"alice.sqlite3{suffix}").unlink(missing_ok=True)
     line = fails("--data", data_dir, "people", "list")
     assert "backup" in line
 
@@ -363,3 +371,336 @@ def test_export_then_restore_into_an_empty_node(data_dir: Path, tmp_path: Path) 
     bad.write_text("{not json")
     assert "kith export" in fails("--data", fresh, "restore", bad)
     assert "missing.json" in fails("--data", fresh, "restore", tmp_path / "missing.json")
+
+
+# -- --json on every command that prints (issue 12 §7) ---------------------------------------------------------
+#: The only commands without --json, and why.
+NO_JSON = {
+    ("serve",): "runs until stopped; it prints where it listens, and the owner API answers in JSON",
+    ("export",): "prints the export itself, in the format --format names (json among them)",
+}
+
+
+def _leaves(parser: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every runnable command of the parser, as (words, its parser)."""
+    import argparse
+
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield prefix, parser
+        return
+    for action in subs:
+        for name, sub in action.choices.items():
+            yield from _leaves(sub, (*prefix, name))
+
+
+def test_every_command_that_prints_takes_json() -> None:
+    from node.cli import build_parser
+
+    leaves = dict(_leaves(build_parser()))
+    assert len(leaves) > 40 and ("card", "set") in leaves and ("move",) in leaves
+    missing = [
+        " ".join(words)
+        for words, p in leaves.items()
+        if words not in NO_JSON and not any("--json" in a.option_strings for a in p._actions)
+    ]
+    assert missing == [], f"commands without --json: {missing}"
+    assert set(NO_JSON) <= set(leaves), "NO_JSON names a command that no longer exists"
+
+
+def _one_json(*argv: str | Path) -> Any:
+    """Run a command with --json: it succeeds and its standard output is exactly one JSON document."""
+    result = run_cli(*argv, "--json")
+    assert result.code == 0, (argv, result.err)
+    return json.loads(result.out)
+
+
+def test_local_commands_print_valid_json(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every command that works on the data folder, with --json, prints one JSON document (no text around
+    it); the ones that printed only text before say the same as JSON."""
+    import io
+
+    from node.cli import build_parser
+
+    d = ("--data", data_dir)
+    done: set[tuple[str, ...]] = set()
+
+    def run(words: tuple[str, ...], *rest: str | Path) -> Any:
+        done.add(words)
+        return _one_json(*d, *words, *rest)
+
+    fresh = tmp_path / "fresh"
+    init = _one_json("--data", fresh, "init", "--username", "carol", "--domain", "carol.example")
+    done.add(("init",))
+    assert (
+        init["address"] == "acct:carol@carol.example"
+        and init["token"] == (fresh / "tokens" / "carol").read_text().strip()
+    )
+    a = run(("people", "add"), "Ada Lovelace", "--identity", "acct:ada@math.example", "--circle", "science")
+    b = run(("people", "add"), "Ada L.", "--identity", "https://ada.example/")
+    run(("people", "list"))
+    run(("people", "search"), "ada")
+    run(("people", "show"), a["id"])
+    run(("people", "edit"), a["id"], "--title", "Countess")
+    run(("people", "archive"), b["id"])
+    run(("people", "archive"), b["id"], "--undo")
+    run(("identity", "add"), b["id"], "mailto:ada@engines.example")
+    run(("identity", "remove"), b["id"], "mailto:ada@engines.example")
+    record = run(("merge",), a["id"], b["id"])
+    run(("unmerge",), record["id"])
+    run(("merges",))
+    suggestions = run(("suggest-merges",))
+    if suggestions["items"]:
+        assert run(("suggest-merges",), "--dismiss", suggestions["items"][0]["id"]) == {
+            "dismissed": suggestions["items"][0]["id"]
+        }
+    run(("interaction", "add"), a["id"], "--summary", "tea")
+    run(("interaction", "list"))
+    run(("note", "add"), a["id"], "likes engines")
+    run(("note", "list"), a["id"])
+    rel = run(("relationship", "add"), b["id"], a["id"], "--as", "mentor")
+    assert any(r["id"] == rel["id"] for r in run(("relationship", "list"), a["id"])["items"])
+    run(("relationship", "types"))
+    run(("relationship", "remove"), rel["id"])
+    for action, *rest in (
+        ("add", "family"),
+        ("list",),
+        ("join", a["id"], "family"),
+        ("leave", a["id"], "family"),
+    ):
+        run(("circle",), action, *rest)
+    assert run(("circle",), "remove", "family") == {"removed": "family"}
+    run(("cadence",), a["id"], "30")
+    run(("cadence",), "science", "90", "--circle")
+    run(("due",))
+    run(("fading",))
+    run(("layers",))
+    # The stay-in-touch loop (issue 16): cadence suggestions from a rhythm, the digest, reaching out, proposals.
+    cy = run(("people", "add"), "Cy Young", "--identity", "mailto:cy@example.org")
+    today = datetime.now(UTC).replace(microsecond=0)
+    for days_ago in (40, 30, 20, 10):
+        run(("interaction", "add"), cy["id"], "--at", (today - timedelta(days=days_ago)).isoformat())
+    [suggestion] = run(("cadence-suggestions",))["items"]
+    assert (suggestion["person_id"], suggestion["suggest_days"]) == (cy["id"], 14)
+    preview = run(("digest",))
+    assert suggestion["key"] in [i["key"] for i in preview["items"]]
+    # Each run reads the wall clock: the documents agree but for when they were made (a run may take a second).
+    assert {**run(("digest",), "--preview"), "generated_at": preview["generated_at"]} == preview
+    assert run(("digest",), "snooze", suggestion["key"], "--days", "2")["state"] == "snoozed"
+    assert run(("digest",), "done", suggestion["key"]) == {"key": suggestion["key"], "state": "done"}
+    assert run(("cadence-suggestions",), "--accept", cy["id"])["cadence_days"] == 14
+    assert run(("digest",), "settings") == {
+        "every": "off",
+        "to": "",
+        "hour": 7,
+        "weekday": 0,
+        "fediverse": "",
+    }
+    weekly = run(("digest",), "settings", "--every", "weekly", "--to", "me@example.org")
+    assert weekly["every"] == "weekly" and weekly["to"] == "me@example.org"
+    with smtp_server() as smtp:
+        for key, value in {
+            "KITH_MAIL_SMTP_HOST": "127.0.0.1",
+            "KITH_MAIL_SMTP_PORT": str(smtp.port),
+            "KITH_MAIL_FROM": "kith@example.org",
+            "KITH_MAIL_STARTTLS": "0",
+        }.items():
+            monkeypatch.setenv(key, value)
+        assert run(("digest",), "send")["to"] == "me@example.org" and len(smtp.messages) == 1
+    ways = run(("reach",), a["id"])["items"]
+    assert [w["uri"] for w in ways] == ["acct:ada@math.example"]
+    assert run(("reach",), a["id"], "0")["href"] == "https://math.example/@ada"
+    assert run(("reach",), a["id"], "--prefer", "0")["preferred"]["uri"] == "acct:ada@math.example"
+    assert run(("reach",), a["id"], "--prefer", "-1") == {"preferred": None}
+    assert run(("proposals",)) == {"items": []}  # accept and dismiss: tests/capture/test_imap.py (real mail)
+    assert run(("people", "delete"), b["id"]) == {"deleted": b["id"]}
+    backup = run(("backup",), "--output", tmp_path / "copy.sqlite3")
+    assert backup == {
+        "path": str(tmp_path / "copy.sqlite3"),
+        "bytes": (tmp_path / "copy.sqlite3").stat().st_size,
+    }
+    shown = run(("token",), "show")
+    assert shown == {"account": "alice", "token": (data_dir / "tokens" / "alice").read_text().strip()}
+    rotated = run(("token",), "rotate")
+    assert (
+        rotated["token"] != shown["token"]
+        and rotated["token"] == (data_dir / "tokens" / "alice").read_text().strip()
+    )
+    assert run(("config",))["node.username"] == "alice"
+    assert any(o["key"] == "node.username" for o in run(("config",), "--table"))
+    assert run(("password",), "status") == {"password_set": False}
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    assert run(("password",), "set", "--stdin")["password"] == "set"
+    assert run(("password",), "clear")["password"] == "cleared"
+    made = run(("app-password",), "add", "phone")
+    assert made["name"] == "phone" and len(made["password"]) >= 30
+    assert [p["name"] for p in run(("app-password",), "list")["items"]] == ["phone"]
+    assert run(("app-password",), "revoke", "phone") == {"revoked": "phone"}
+    assert run(("circle",), "publish", "science")["published"] is True
+    assert run(("circle",), "unpublish", "science")["published"] is False
+    vcf = tmp_path / "one.vcf"
+    vcf.write_text(
+        "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Grace Hopper\r\nEMAIL:grace@navy.example\r\nEND:VCARD\r\n"
+    )
+    run(("import",), "vcard", vcf)
+    added = run(("account", "add"), "zed", "--display-name", "Zed")
+    assert added["name"] == "zed" and added["token"].startswith("kith_")
+    assert [a["name"] for a in run(("account", "list"))] == ["alice", "zed"]
+    assert run(("account", "suspend"), "zed")["state"] == "suspended"
+    assert run(("account", "resume"), "zed")["state"] == "active"
+    moved = run(("account", "export"), "alice", "--output", tmp_path / "alice.json")
+    assert moved["account"] == "alice" and moved["people"] >= 1
+    assert run(("account", "remove"), "zed", "--yes")["state"] == "removed"
+    runs = run(("imports",))
+    assert isinstance(runs, list) and runs and runs[0]["status"] == "done"
+    run(("link",), "mastodon")
+    # Mailboxes and calendars are links too: the export below carries them, and the restore takes them back.
+    monkeypatch.setattr("sys.stdin", io.StringIO("app password\n"))
+    mailbox = run(
+        ("link",), "imap", "--host", "127.0.0.1", "--plain", "--user", "me@example.org", "--password-stdin"
+    )
+    assert mailbox["account"] == "me@example.org@127.0.0.1" and mailbox["security"] == "plain"
+    monkeypatch.setattr("sys.stdin", io.StringIO("app password\n"))
+    calendar = run(("link",), "caldav", "--url", "http://127.0.0.1:9/cal", "--user", "me", "--password-stdin")
+    assert calendar["url"] == "http://127.0.0.1:9/cal/"
+    assert [x["account"] for x in run(("link",), "imap")["items"]] == [mailbox["account"]]
+    assert [x["account"] for x in run(("link",), "caldav")["items"]] == [calendar["account"]]
+    export = tmp_path / "export.json"
+    ok(*d, "export", "--output", export)
+    restored = tmp_path / "restored"
+    ok("--data", restored, "init", "--username", "dora")
+    assert "person" in _one_json("--data", restored, "restore", export)
+    done.add(("restore",))
+    # Every local command is covered here; the ones that talk to a running node are in the next test.
+    remote = (
+        {("card", *w) for w in (("show",), ("set",), ("disclose",))}
+        | {("actor", "delete")}
+        | {("message",)}  # --json and its line: tests/web/test_message_form.py, against two federating nodes
+        | {
+            (w,)
+            for w in (
+                "follow",
+                "unfollow",
+                "connect",
+                "requests",
+                "accept",
+                "reject",
+                "block",
+                "unblock",
+                "followers",
+                "following",
+                "peers",
+                "alias",
+                "move",
+            )
+        }
+        # `kith org`: every subcommand runs with --json against real servers in tests/org/test_cli_org.py
+        | {w for w in dict(_leaves(build_parser())) if w[0] == "org"}
+    )
+    untested = set(dict(_leaves(build_parser()))) - done - remote - set(NO_JSON) - {("sync",)}
+    assert untested == set(), f"add these to this test: {sorted(untested)}"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def _federating_node(folder: Path, username: str) -> AsyncIterator[Path]:
+    """A node on the loopback port its domain names, federating with other loopback nodes over plain http,
+    served on this test's event loop; the CLI finds it through its configuration."""
+    from aiohttp import web
+
+    from node.app import build_app
+    from node.config import load_config
+    from node.context import AccountContext
+
+    port = _free_port()
+    result = await asyncio.to_thread(
+        run_cli, "--data", folder, "init", "--username", username, "--domain", f"127.0.0.1:{port}"
+    )
+    assert result.code == 0, result.err
+    env = {"KITH_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8", "KITH_ALLOW_HTTP": "1"}
+    ctx = await AccountContext.open(load_config(folder, env=env))
+    runner = web.AppRunner(build_app(ctx.server), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield folder
+    finally:
+        await runner.cleanup()
+        await ctx.close()
+
+
+async def test_commands_that_talk_to_the_node_print_json_or_a_line(tmp_path: Path) -> None:
+    """Two real nodes on loopback. card set/disclose gained --json; block, unblock, alias and move printed
+    raw JSON without it: now a sentence without --json, and the API's answer as JSON with it."""
+
+    async def cli(*argv: str | Path) -> str:
+        result = await asyncio.to_thread(run_cli, *argv)
+        assert result.code == 0, (argv, result.err)
+        return result.out
+
+    async with (
+        _federating_node(tmp_path / "a", "alice") as a,
+        _federating_node(tmp_path / "b", "bob") as b,
+    ):
+        a_port = load_port(a)
+        b_addr = f"bob@127.0.0.1:{load_port(b)}"
+        saved = json.loads(
+            await cli("--data", a, "card", "set", "--name", "Alice", "--email", "a@x.example", "--json")
+        )
+        assert saved["card"]["name"] == "Alice" and "published_to" in saved
+        assert "card saved" in await cli("--data", a, "card", "set", "--title", "Engineer")
+        rules = json.loads(await cli("--data", a, "card", "disclose", "email", "friends", "--json"))
+        assert rules["disclosure"]["email"] == ["friends"]
+        assert "email is now seen by: friends" in await cli(
+            "--data", a, "card", "disclose", "email", "friends"
+        )
+        assert json.loads(await cli("--data", a, "card", "show", "--json"))["card"]["title"] == "Engineer"
+
+        line = await cli("--data", a, "block", b_addr)
+        assert (
+            line.startswith("blocked the account") and f"{b_addr.split('@')[0]}@" in line and _not_json(line)
+        )
+        blocked = json.loads(await cli("--data", a, "block", b_addr, "--json"))
+        assert blocked["kind"] == "actor" and blocked["value"].startswith("http://127.0.0.1:")
+        line = await cli("--data", a, "unblock", b_addr)
+        assert line.startswith("unblocked the account") and _not_json(line)
+        assert json.loads(await cli("--data", a, "unblock", "spam.example", "--json")) == {
+            "kind": "domain",
+            "value": "spam.example",
+        }
+        assert (await cli("--data", a, "block", "spam.example")).strip() == "blocked the domain spam.example"
+
+        # Bob names Alice's account as his old one; then Alice moves to Bob's.
+        line = await cli("--data", b, "alias", f"alice@127.0.0.1:{a_port}")
+        assert line.startswith("also known as: http://127.0.0.1:") and _not_json(line)
+        aliases = json.loads(await cli("--data", b, "alias", f"alice@127.0.0.1:{a_port}", "--json"))
+        assert len(aliases["also_known_as"]) == 1
+        line = await cli("--data", a, "move", b_addr)
+        assert line.startswith("moved to http://127.0.0.1:") and "told 0 follower inboxes" in line
+        _not_json(line)
+        moved = json.loads(await cli("--data", a, "move", b_addr, "--json"))
+        assert moved["notified"] == 0 and moved["moved_to"].startswith("http://127.0.0.1:")
+        assert (await cli("--data", b, "alias")).strip() == "no aliases: this account names no old accounts"
+        for listing in ("requests", "followers", "following", "peers"):
+            assert isinstance(json.loads(await cli("--data", a, listing, "--json")), list)
+
+
+def load_port(folder: Path) -> int:
+    from node.config import load_config
+
+    return load_config(folder, env={}).server.port
+
+
+def _not_json(text: str) -> bool:
+    with pytest.raises(ValueError):
+        json.loads(text)
+    return True

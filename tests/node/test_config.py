@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,26 @@ def test_write_then_load_round_trips(tmp_path: Path) -> None:
         federation={"allow_private_networks": ("10.0.0.0/8",)},
     )
     write_config(config)
+    assert load_config(tmp_path, env={}) == config
+
+
+def test_write_keeps_every_section_and_option(tmp_path: Path) -> None:
+    """`kith init --force` rewrites kith.toml from the loaded config: the mail section was left out, so the
+    owner's SMTP settings were lost, and mail.from (a Python keyword, held as from_address) had no field."""
+    (tmp_path / "kith.toml").write_text(
+        '[mail]\nsmtp_host = "smtp.example.org"\nfrom = "kith@example.org"\nstarttls = false\n'
+        '[storage]\nurl = "postgres://kith@db.example/kith"\n',
+        encoding="utf-8",
+    )
+    config = load_config(tmp_path, env={})
+    assert config.mail.from_address == "kith@example.org" and config.mail.smtp_host == "smtp.example.org"
+    assert load_config(tmp_path, env={"KITH_MAIL_FROM": "other@example.org"}).mail.from_address == (
+        "other@example.org"
+    )
+    write_config(config)
+    written = tomllib.loads((tmp_path / "kith.toml").read_text(encoding="utf-8"))
+    assert {(s, n) for s, table in written.items() for n in table} == {(o.section, o.name) for o in SCHEMA}
+    assert written["mail"]["from"] == "kith@example.org"
     assert load_config(tmp_path, env={}) == config
 
 

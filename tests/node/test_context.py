@@ -1,41 +1,53 @@
-"""node.context: the owner token (stored as a digest, re-read after its TTL) and the token file."""
+"""Owner API tokens: one per account, checked against the server's registry, rotated beside a live server."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
-from node.config import load_config
-from node.context import NodeContext, TokenCheck, new_token, read_token, write_token
+from node.context import AccountContext
+from node.server import new_token, read_token, token_digest, write_token
 
 
-async def test_token_digest_only_and_rotation(ctx: NodeContext, data_dir: Path) -> None:
-    token = read_token(data_dir)
-    assert await ctx.tokens.check(token)
-    assert not await ctx.tokens.check(token + "x") and not await ctx.tokens.check("")
-    stored = await ctx.store.misc.meta_get("owner_token_sha256")
-    assert stored is not None and token not in stored and len(stored) == 64
-    # Another process rotates: a checker re-reads the digest only once its TTL has passed.
-    other = TokenCheck(ctx.store, ttl=0.0)
+async def test_the_init_token_opens_its_account_and_nothing_else(ctx: AccountContext, data_dir: Path) -> None:
+    token = read_token(data_dir, "alice")
+    assert await ctx.server.check_token(ctx.account, token)
+    assert (await ctx.server.account_for_token(token)) == ctx.account
+    for wrong in (token + "x", "", token[:-1], token.upper()):
+        assert not await ctx.server.check_token(ctx.account, wrong)
+
+
+async def test_rotation_takes_effect_within_the_cache_time(ctx: AccountContext, data_dir: Path) -> None:
+    old = read_token(data_dir, "alice")
     fresh = new_token()
-    await TokenCheck(ctx.store).set(fresh)
-    assert await other.check(fresh) and not await other.check(token)
+    await ctx.set_token(fresh)
+    assert read_token(data_dir, "alice") == fresh
+    assert await ctx.server.check_token(ctx.account, fresh)
+    assert not await ctx.server.check_token(ctx.account, old)
 
 
-def test_token_file(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="kith token rotate"):
-        read_token(tmp_path)
-    path = write_token(tmp_path, "kith_abc")
-    assert path.stat().st_mode & 0o777 == 0o600
-    assert read_token(tmp_path) == "kith_abc"
-    assert new_token() != new_token() and len(new_token()) > 40
-
-
-async def test_context_opens_with_keys(data_dir: Path) -> None:
-    ctx = await NodeContext.open(load_config(data_dir, env={}))
+async def test_a_second_server_process_sees_a_rotation_within_two_seconds(
+    ctx: AccountContext, data_dir: Path
+) -> None:
+    """`kith token rotate` runs in another process: the running server re-reads the registry."""
+    other = await AccountContext.open(ctx.config, load_keys=False)
     try:
-        assert ctx.keys is not None
-        assert ctx.config.node.username == "alice" and ctx.config.node.domain == "kith.test"
+        old = read_token(data_dir, "alice")
+        assert await ctx.server.check_token(ctx.account, old)
+        await other.set_token(new_token())
+        await asyncio.sleep(2.2)
+        assert not await ctx.server.check_token(ctx.account, old)
     finally:
-        await ctx.close()
+        await other.close()
+
+
+def test_token_files(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="token rotate"):
+        read_token(tmp_path, "bob")
+    path = write_token(tmp_path, "bob", "kith_abc")
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert read_token(tmp_path, "bob") == "kith_abc"
+    assert new_token() != new_token() and len(new_token()) > 40
+    assert token_digest("a") != token_digest("b")

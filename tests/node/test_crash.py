@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from node.graph import Graph
-from node.store import Database, GraphStore
-from node.store.driver import sqlite
+from node.store.sqlite.db import Database
+from node.store.sqlite.driver import sqlite
+from node.store.sqlite.store import SqliteGraphStore
 from tests.conftest import FixedClock
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,7 +133,7 @@ async def test_sigkill_loses_nothing_acknowledged(tmp_path: Path) -> None:
     # The node's own code opens the file after the last kill and keeps working on it.
     db = await Database.open(path)
     try:
-        graph = Graph(GraphStore.sqlite(db), FixedClock())
+        graph = Graph(SqliteGraphStore.of(db), FixedClock())
         assert (await graph.search("zebra")).items
         person = await graph.create_person({"display_name": "After the storm"})
         assert (await graph.get_person(person.id)).display_name == "After the storm"

@@ -265,15 +265,15 @@ async def test_an_error_part_way_leaves_nothing(node: Node) -> None:
     runs = await node.rows("SELECT source, status, error FROM import_run ORDER BY pk")
     assert runs[-1][:2] == ("linkedin", "failed") and "download the export again" in runs[-1][2]
     run = await node.store.imports.get_run((await node.rows("SELECT id FROM import_run ORDER BY pk"))[-1][0])
-    assert run is not None and run["status"] == "failed"
+    assert run is not None and run.status == "failed"
 
 
 async def test_runs_are_recorded_with_their_summary(node: Node) -> None:
     s = await Importer(node.store).run(LinkedInBridge(), SAMPLES / "linkedin" / "export", run_id="imp_test")
     run = await node.store.imports.get_run("imp_test")
-    assert run is not None and run["status"] == "done" and run["finished_at"]
-    assert run["summary"]["people_created"] == s.people_created
-    assert json.loads(json.dumps(run["summary"]))["skipped"][0]["file"].endswith("Connections.csv")
+    assert run is not None and run.status == "done" and run.finished_at and run.summary is not None
+    assert run.summary["people_created"] == s.people_created
+    assert json.loads(json.dumps(run.summary))["skipped"][0]["file"].endswith("Connections.csv")
 
 
 def test_verified_grade_identifiers() -> None:
@@ -311,30 +311,3 @@ async def test_unusable_addresses_are_reported_not_fatal(node: Node, tmp_path: P
     reasons = [r["reason"] for r in s.skipped]
     assert any("'not an address' left out" in r for r in reasons)
     assert any("no participant" in r for r in reasons)
-
-
-async def test_interpreter_settings_are_put_back_after_overlapping_imports(node: Node) -> None:
-    """While imports run the collector is paused and the switch interval short (_bulk_mode); after the last of
-    two overlapping imports both are as they were."""
-    import asyncio
-    import gc
-    import sys
-
-    from node.importer import BULK_SWITCH_INTERVAL, ImportProgress
-
-    interval, collecting = sys.getswitchinterval(), gc.isenabled()
-    assert interval > BULK_SWITCH_INTERVAL and collecting
-    during: set[tuple[float, bool]] = set()
-
-    def progress(p: ImportProgress) -> None:
-        if p.phase == "import":
-            during.add((sys.getswitchinterval(), gc.isenabled()))
-
-    imp = Importer(node.store, chunk=3)
-    await asyncio.gather(
-        imp.run(LinkedInBridge(), SAMPLES / "linkedin" / "export", progress=progress),
-        imp.run(GoogleContactsBridge(), SAMPLES / "google" / "contacts.csv", progress=progress),
-    )
-    ((during_interval, during_collecting),) = during  # the same at every progress report
-    assert during_interval == pytest.approx(BULK_SWITCH_INTERVAL) and not during_collecting
-    assert (sys.getswitchinterval(), gc.isenabled()) == (interval, collecting)

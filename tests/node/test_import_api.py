@@ -13,18 +13,17 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from node.app import build_app
-from node.config import load_config
-from node.context import NodeContext
+from node.context import AccountContext
+from tests.conftest import new_server_account
 from tests.node.import_helpers import SAMPLES
 
 TOKEN = "kith_test_token"
 
 
 @pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any, Any], NodeContext]]:
-    ctx = await NodeContext.open(load_config(tmp_path, env={}), load_keys=False)
-    await ctx.tokens.set(TOKEN)
-    app = build_app(ctx, extensions=[])
+async def client(tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any, Any], AccountContext]]:
+    ctx = await new_server_account(tmp_path / "node", token=TOKEN)
+    app = build_app(ctx.server, extensions=[])
     async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as cli:
         yield cli, ctx
     await ctx.close()
@@ -45,7 +44,7 @@ async def _finished(cli: TestClient[Any, Any], run_id: str) -> dict[str, Any]:
     raise AssertionError("the import did not finish")
 
 
-async def test_upload_import_and_progress(client: tuple[TestClient[Any, Any], NodeContext]) -> None:
+async def test_upload_import_and_progress(client: tuple[TestClient[Any, Any], AccountContext]) -> None:
     cli, ctx = client
     form = aiohttp.FormData()
     form.add_field("file", (SAMPLES / "google" / "contacts.csv").read_bytes(), filename="../../contacts.csv")
@@ -56,13 +55,13 @@ async def test_upload_import_and_progress(client: tuple[TestClient[Any, Any], No
     doc = await _finished(cli, started["id"])
     assert doc["status"] == "done" and doc["summary"]["people_created"] == 3
     assert doc["summary"]["skipped"][0]["file"] == "contacts.csv"
-    assert not (ctx.config.data_dir / "imports" / started["id"]).exists()  # the upload is not kept
+    assert not (ctx.store.imports.folder / started["id"]).exists()  # the upload is not kept
     people = await (await cli.get("/api/people", headers=H)).json()
     assert {p["display_name"] for p in people["items"]} >= {"Jane Doe", "Kim"}
 
 
 async def test_path_import_named_source_and_errors(
-    client: tuple[TestClient[Any, Any], NodeContext], tmp_path: Path
+    client: tuple[TestClient[Any, Any], AccountContext], tmp_path: Path
 ) -> None:
     cli, _ctx = client
     resp = await cli.post(
@@ -82,7 +81,7 @@ async def test_path_import_named_source_and_errors(
 
 
 async def test_failed_import_reports_its_error(
-    client: tuple[TestClient[Any, Any], NodeContext], tmp_path: Path
+    client: tuple[TestClient[Any, Any], AccountContext], tmp_path: Path
 ) -> None:
     cli, _ctx = client
     broken = tmp_path / "Connections.csv"
@@ -96,7 +95,7 @@ async def test_failed_import_reports_its_error(
 
 
 async def test_routes_in_openapi_and_sync_without_link(
-    client: tuple[TestClient[Any, Any], NodeContext],
+    client: tuple[TestClient[Any, Any], AccountContext],
 ) -> None:
     cli, _ctx = client
     spec = await (await cli.get("/api/openapi.json", headers=H)).json()

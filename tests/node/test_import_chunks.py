@@ -20,7 +20,8 @@ from bridges.mastodon import MastodonBridge
 from bridges.vcard import VCardBridge
 from bridges.x import XBridge
 from node.importer import Importer, summary_json
-from node.store import Database, driver
+from node.store.sqlite import driver
+from node.store.sqlite.db import Database
 from tests.node.import_helpers import SAMPLES, Node
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from node.cli import main
-from node.store.driver import sqlite
+from node.store.sqlite.driver import sqlite
 from tests.node.import_helpers import SAMPLES, write_connections
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -89,7 +89,7 @@ def test_an_import_killed_part_way_leaves_nothing_and_runs_again(
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    db = data / "kith.sqlite3"
+    db = data / "accounts" / "me.sqlite3"
     conn = sqlite.connect(db)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -19,7 +19,7 @@ from aiohttp import web
 from node.errors import Conflict
 from node.importer import Importer
 from node.link_secrets import SecretError, open_secret
-from node.store.driver import sqlite
+from node.store.sqlite.driver import sqlite
 from node.sync import Syncer
 from tests.bridges.conftest import Serve, serve
 from tests.node.import_helpers import Node, node
@@ -203,15 +203,15 @@ async def test_x_sync_names_archive_ids_and_stores_refreshed_tokens_sealed(
     assert (await node.person_of("https://x.com/i/user/2001"))[2] == "Name 1"  # the placeholder name replaced
     (row,) = await node.store.links.get("x", "9000")
     # Sealed means the prefix and base64url only: no JSON (quotes, braces) and so no plaintext token.
-    assert re.fullmatch(r"enc:v1:[A-Za-z0-9_-]+=*", row["secret"])
-    stored = open_secret(row["secret"], passphrase="correct horse", source="x", account="9000")
+    assert re.fullmatch(r"enc:v1:[A-Za-z0-9_-]+=*", row.secret)
+    stored = open_secret(row.secret, passphrase="correct horse", source="x", account="9000")
     assert (stored["access_token"], stored["refresh_token"]) == ("a2", "r2")
     with pytest.raises(SecretError, match="wrong KITH_PASSPHRASE"):
-        open_secret(row["secret"], passphrase="wrong", source="x", account="9000")
+        open_secret(row.secret, passphrase="wrong", source="x", account="9000")
     with pytest.raises(SecretError, match="set KITH_PASSPHRASE"):
-        open_secret(row["secret"], passphrase=None, source="x", account="9000")
+        open_secret(row.secret, passphrase=None, source="x", account="9000")
     with pytest.raises(SecretError):  # a sealed token cannot be moved to another link
-        open_secret(row["secret"], passphrase="correct horse", source="x", account="9001")
+        open_secret(row.secret, passphrase="correct horse", source="x", account="9001")
 
 
 async def test_bluesky_cursor_pages(node: Node, serve: Serve) -> None:
@@ -260,7 +260,11 @@ async def test_cli_link_and_sync(serve: Serve, tmp_path: Any) -> None:
     code, out, err = await _kith(data, "link", "mastodon", "--account", "7", "--base-url", base, "--token", "-",
                                  stdin="tok\n", env=env)  # fmt: skip
     assert code == 0 and "Linked mastodon account 7" in out and "unencrypted" not in err
-    secret = sqlite.connect(data / "kith.sqlite3").execute("SELECT secret FROM bridge_link").fetchone()[0]
+    secret = (
+        sqlite.connect(data / "accounts" / "me.sqlite3")
+        .execute("SELECT secret FROM bridge_link")
+        .fetchone()[0]
+    )
     assert re.fullmatch(r"enc:v1:[A-Za-z0-9_-]+=*", secret)  # base64url only: no plaintext JSON
     code, out, err = await _kith(data, "sync", "mastodon", "--json", env={})
     assert code == 1 and "set KITH_PASSPHRASE" in err  # sealed: the passphrase is needed
@@ -273,3 +277,22 @@ async def test_cli_link_and_sync(serve: Serve, tmp_path: Any) -> None:
     assert "mastodon 7 at " in out and "active" in out
     code, out, err = await _kith(data, "link", "x", "--account", "1", "--token", "t")
     assert code == 1 and "needs an access token and the app's client id" in err
+
+
+async def test_cli_sync_says_it_resumes_an_interrupted_sync_and_shows_its_pace(
+    serve: Serve, tmp_path: Any
+) -> None:
+    fake, base = await _mastodon(serve, 90)
+    fake.limited = {40}  # the second page is refused once: the first sync stops after one page
+    data = tmp_path / "node"
+    assert (await _kith(data, "init", "--username", "me"))[0] == 0
+    code, _out, err = await _kith(data, "link", "mastodon", "--account", "7", "--base-url", base, "--token", "-",
+                                  stdin="tok\n", env={})  # fmt: skip
+    assert code == 0, err
+    code, out, err = await _kith(data, "sync", "mastodon", "--json", env={})
+    assert code == 0 and json.loads(out)["status"] == "rate-limited", (out, err)
+    assert "resuming" not in err  # nothing to resume the first time
+    code, out, err = await _kith(data, "sync", "mastodon", "--json", env={})
+    assert code == 0 and json.loads(out)["status"] == "complete", (out, err)
+    assert "mastodon following: resuming the last sync after the last page it kept" in err
+    assert re.search(r"2 pages, 50 accounts in \d+ s \([\d,]+/s\)", err), err

@@ -58,6 +58,40 @@ def test_post_round_trip_covers_mastodons_set(
     assert verified.created == int(NOW.timestamp())
 
 
+def test_signature_is_bound_to_the_receiving_host(
+    rsa_signing: keys.SigningKey, rsa_public: keys.PublicKey
+) -> None:
+    """A request signed for b.example replayed at another server: RFC 9421 binds @authority, cavage must
+    bind the Host it covers to the server's own authority."""
+    headers = _post(rsa_signing)  # signed for Host: b.example
+
+    def verify(hdrs: list[tuple[str, str]], authority: str, **kw: object) -> None:
+        cavage.verify_request(
+            method="POST", path="/inbox", headers=hdrs, body=BODY, key=rsa_public, now=NOW,
+            authority=authority, **kw,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    for authority in ("b.example", "B.Example", "b.example:443", "b.example:80"):
+        verify(headers, authority)
+    for authority in ("c.example", "b.example:8443", "b.example.c.example", "127.0.0.1:8700"):
+        with pytest.raises(SignatureError, match=r"signed for host 'b\.example', not for this server"):
+            verify(headers, authority)
+    # a signature that does not cover host cannot be bound, whatever the coverage policy says
+    uncovered = [("Host", "b.example"), ("Content-Type", "application/activity+json")]
+    uncovered += list(
+        cavage.sign_request(
+            method="POST", path="/inbox", headers=uncovered, body=BODY, key=rsa_signing, now=NOW,
+            covered=["(request-target)", "date", "digest"],
+        ).items()
+    )  # fmt: skip
+    lax = cavage.CavagePolicy(require_coverage=False)
+    cavage.verify_request(
+        method="POST", path="/inbox", headers=uncovered, body=BODY, key=rsa_public, now=NOW, policy=lax
+    )
+    with pytest.raises(SignatureError, match="must cover host"):
+        verify(uncovered, "b.example", policy=lax)
+
+
 def test_header_names_case_and_mapping_input(
     rsa_signing: keys.SigningKey, rsa_public: keys.PublicKey
 ) -> None:

@@ -129,6 +129,26 @@ def test_rsa_size_bounds() -> None:
         keys.PublicKey(key_id="k", owner="o", key=numbers.public_key())
 
 
+@pytest.mark.parametrize(
+    "exponent",
+    [3, 17, 65539, (1 << 64) + 13, (1 << 2000) + 1],
+    ids=["3", "17", "65539", "65-bit", "2001-bit"],
+)
+def test_rsa_exponents_other_than_65537_are_refused(rsa_key: rsa.RSAPrivateKey, exponent: int) -> None:
+    """A large exponent makes every verification with the key cost many times more (a forger's requests
+    included); a small one is a needless risk. Refused however the key arrives: object, SPKI or PKCS#1 PEM."""
+    n = rsa_key.public_key().public_numbers().n
+    odd = rsa.RSAPublicNumbers(e=exponent, n=n).public_key()
+    with pytest.raises(MalformedInput, match="only 65537 is accepted"):
+        keys.PublicKey(key_id="k", owner="o", key=odd)
+    for form in (serialization.PublicFormat.SubjectPublicKeyInfo, serialization.PublicFormat.PKCS1):
+        pem = odd.public_bytes(serialization.Encoding.PEM, form).decode()
+        with pytest.raises(MalformedInput, match="public exponent"):
+            keys.load_public_key_pem(pem, key_id="k", owner="o")
+    normal = keys.load_public_key_pem(keys.public_key_to_pem(rsa_key), key_id="k", owner="o")
+    assert normal.algorithm == "rsa-v1_5-sha256"
+
+
 def test_signing_key_and_its_public_half(rsa_key: rsa.RSAPrivateKey) -> None:
     signing = keys.SigningKey(key_id="https://a.example/actor#main-key", private_key=rsa_key)
     assert signing.algorithm == "rsa-v1_5-sha256"

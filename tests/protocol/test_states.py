@@ -43,7 +43,21 @@ def test_inbox_and_offer_tables() -> None:
     assert states.INBOX_ITEM.events("processing") == ("processed", "refused", "error", "lock expired")
     assert states.RELATIONSHIP_OFFER.step("offered", "expiry") == "expired"
     assert not states.RELATIONSHIP_OFFER.can("rejected", "accepted")
-    assert set(states.LIFECYCLES) == {"follow request", "relationship offer", "delivery", "inbox item"}
+    assert set(states.LIFECYCLES) == {
+        "follow request",
+        "relationship offer",
+        "delivery",
+        "inbox item",
+        "account",
+        "introduction",
+    }
+
+
+def test_account_table() -> None:
+    assert states.ACCOUNT.step("active", "remove") == "removed"
+    assert states.ACCOUNT.step("suspended", "resume") == "active"
+    assert not states.ACCOUNT.can("removed", "active")  # a removed account never comes back
+    assert states.ACCOUNT.events("purged") == ()
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,8 @@ from yarl import URL
 from node.app import build_app
 from node.cli import main as cli_main
 from node.config import load_config
-from node.context import NodeContext, read_token
+from node.context import AccountContext
+from node.server import read_token
 
 
 def run_cli(*argv: str | Path) -> tuple[int, str, str]:
@@ -59,26 +60,29 @@ def node_dir(tmp_path: Path, _web_template: Path, monkeypatch: pytest.MonkeyPatc
 class Node:
     base: str
     token: str
-    ctx: NodeContext
+    ctx: AccountContext
     data_dir: Path
     app: web.Application
 
 
-async def serve(ctx: NodeContext, data_dir: Path) -> tuple[Node, web.AppRunner]:
-    app = build_app(ctx)
+async def serve(ctx: AccountContext, data_dir: Path) -> tuple[Node, web.AppRunner]:
+    """The web UI and the API over ``ctx``'s server, without federation (federating_node has it)."""
+    from node.web import setup_web
+
+    app = build_app(ctx.server, extensions=[setup_web])
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     host, port = runner.addresses[0][:2]
     return Node(
-        base=f"http://{host}:{port}", token=read_token(data_dir), ctx=ctx, data_dir=data_dir, app=app
+        base=f"http://{host}:{port}", token=read_token(data_dir, "alice"), ctx=ctx, data_dir=data_dir, app=app
     ), runner
 
 
 @pytest.fixture
 async def node(node_dir: Path) -> AsyncIterator[Node]:
-    ctx = await NodeContext.open(load_config(node_dir, env={}), load_keys=False)
+    ctx = await AccountContext.open(load_config(node_dir, env={}), load_keys=False)
     served, runner = await serve(ctx, node_dir)
     try:
         yield served
@@ -168,14 +172,18 @@ async def federating_node(folder: Path, username: str) -> AsyncIterator[Node]:
     )
     assert code == 0, err
     env = {"KITH_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8", "KITH_ALLOW_HTTP": "1"}
-    ctx = await NodeContext.open(load_config(folder, env=env))
-    app = build_app(ctx)
+    ctx = await AccountContext.open(load_config(folder, env=env))
+    app = build_app(ctx.server)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
         yield Node(
-            base=f"http://127.0.0.1:{port}", token=read_token(folder), ctx=ctx, data_dir=folder, app=app
+            base=f"http://127.0.0.1:{port}",
+            token=read_token(folder, username),
+            ctx=ctx,
+            data_dir=folder,
+            app=app,
         )
     finally:
         await runner.cleanup()

@@ -12,8 +12,8 @@ import pytest
 from yarl import URL
 
 from node.config import load_config
-from node.context import NodeContext
-from node.web.framework import WEB
+from node.context import AccountContext
+from node.web.framework import WEB_APP
 from node.web.sessions import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -62,7 +62,7 @@ async def test_session_cookie_flags(node: Node) -> None:
 
 async def test_secure_cookie_when_served_over_tls(node_dir: Path) -> None:
     config = load_config(node_dir, env={"KITH_NODE_HTTPS": "true"})
-    ctx = await NodeContext.open(config, load_keys=False)
+    ctx = await AccountContext.open(config, load_keys=False)
     node, runner = await serve(ctx, node_dir)
     try:
         async with aiohttp.ClientSession(cookie_jar=jar()) as s, s.get(node.base + "/login") as resp:
@@ -180,7 +180,7 @@ async def test_password_from_the_cli_signs_in_and_ends_sessions(
     assert await has_password(node.ctx.store)
     assert "is set" in (await asyncio.to_thread(run_cli, "--data", node.data_dir, "password", "status"))[1]
     # The running node re-reads sessions every two seconds; expire its copy rather than sleep.
-    node.app[WEB].sessions.read_at = -1e9
+    node.app[WEB_APP].sessions[node.ctx.account.pk].read_at = -1e9
     async with client.session.get(node.base + "/", allow_redirects=False) as resp:
         assert resp.status == 303
     async with aiohttp.ClientSession(cookie_jar=jar()) as s:
@@ -244,7 +244,7 @@ async def test_guessing_from_many_addresses_holds_passwords_back_but_not_the_tok
     code, _out, err = await asyncio.to_thread(run_cli, "--data", node.data_dir, "password", "set", "--stdin")
     assert code == 0, err
     # Every request here comes from 127.0.0.1: a per-client limit above the node-wide one stands in for a sweep.
-    node.app[WEB].limiter = LoginLimiter(limit=100, total=3)
+    node.app[WEB_APP].limiter = LoginLimiter(limit=100, total=3)
     async with aiohttp.ClientSession(cookie_jar=jar()) as s:
         for _ in range(3):
             assert (await sign_in(node, s, "not the password")).status == 401

@@ -33,10 +33,10 @@ async def test_log_in_and_out(node: Node) -> None:
     async with chromium() as browser, page_in(browser, allow=("status of 401",)) as page:
         await page.goto(node.base + "/people")
         assert "/login" in page.url
-        await page.get_by_label("Owner token").fill("kith_not_the_token")
+        await page.get_by_label("Password or owner token").fill("kith_not_the_token")
         await page.get_by_role("button", name="Sign in").click()
-        await page.get_by_role("alert").filter(has_text="neither the password nor the owner token").wait_for()
-        await page.get_by_label("Owner token").fill(node.token)
+        await page.get_by_role("alert").filter(has_text="do not match").wait_for()
+        await page.get_by_label("Password or owner token").fill(node.token)
         await page.get_by_role("button", name="Sign in").click()
         await page.wait_for_url(node.base + "/people")
         await page.get_by_role("heading", name="People").wait_for()

@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from node.context import read_token
+from node.server import read_token
 from node.web.disclosure import disclosure_settings
 
 from .conftest import Browserish, Node, sign_in
@@ -209,9 +209,9 @@ async def test_card_and_who_sees_what(client: Browserish, node: Node) -> None:
 async def test_rotating_the_token_needs_the_current_secret(client: Browserish, node: Node) -> None:
     old = node.token
     _, html = await client.post("/settings/token", {"current": "wrong"}, from_page="/settings")
-    assert "is wrong; nothing was changed" in html and read_token(node.data_dir) == old
+    assert "is wrong; nothing was changed" in html and read_token(node.data_dir, "alice") == old
     _, html = await client.post("/settings/token", {"current": old})
-    new = read_token(node.data_dir)
+    new = read_token(node.data_dir, "alice")
     assert new != old and new in html
     async with aiohttp.ClientSession() as api:
         for token, status in ((old, 401), (new, 200)):
@@ -258,7 +258,7 @@ async def test_an_upload_that_cannot_be_imported_leaves_nothing_behind(
         html = await resp.text()
         assert resp.url.path == "/import"
     assert "Kith could not tell what notes.txt is" in html
-    uploads = node.data_dir / "uploads"
+    uploads = node.ctx.store.imports.folder
     assert not uploads.exists() or not any(uploads.iterdir())
     # Without the form's CSRF token the upload is refused too, and nothing is kept.
     body = aiohttp.FormData()
@@ -326,7 +326,7 @@ async def test_import_an_upload_and_follow_it_to_the_summary(
     assert "New people" in html and 'href="/people"' in html
     again = await upload()  # the same export again changes nothing
     assert again["summary"]["people_created"] == 0 and again["summary"]["records_unchanged"] >= 3
-    uploads = node.data_dir / "uploads"
+    uploads = node.ctx.store.imports.folder
     assert not any(uploads.iterdir())  # the uploaded files are gone once imported
     # After a restart the summary comes from the stored run.
     node.ctx.imports.jobs.clear()
