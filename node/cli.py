@@ -787,7 +787,7 @@ async def _cmd_config(args: argparse.Namespace) -> int:
         _out(args, options, lambda: print(config_table_markdown()))
         return 0
     config = _config(args)
-    values = {opt.key: opt.shown(getattr(getattr(config, opt.section), opt.attribute)) for opt in SCHEMA}
+    values = {opt.key: opt.shown(opt.read(config)) for opt in SCHEMA}
 
     def human() -> None:
         for key, value in values.items():
