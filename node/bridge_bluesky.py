@@ -1,0 +1,320 @@
+"""The Bluesky bridge node (issue #18): Bluesky accounts that asked for it become accounts of this server.
+
+docs/ARCHITECTURE.md §8: every account of a server is a federated actor, with its own keys (sealed at rest like
+every account's), graph, WebFinger address and followers. A bridged Bluesky account is one more such account,
+so everything federation does for accounts (Follow and Accept, the profile ``Update`` to followers, the
+``Delete`` of a removed actor, 404 for an unknown one) works for it unchanged. What this module adds:
+
+- **Consent** (bridges/bluesky_bridge/consent.py): an account is bridged only while it follows the bot account
+  and no reason against it holds (``#nobridge``, a block of the bot, deactivation or takedown, the spam gates,
+  the deny-list, the operator's block). Nothing of an account that never opted in is stored or served: its
+  name answers WebFinger 404 and its actor URL 404, as any unknown name does.
+- **Predictable names**: the account of ``did:plc:abc...`` is ``did.plc.abc...`` (the DID, with dots for the
+  colons account names cannot hold), so its actor is ``/users/did.plc.abc...``; its actor's ``alsoKnownAs``
+  names ``at://DID``, and its card's identities are the DID and ``at://HANDLE``.
+- **Its card** is the public part of its Bluesky profile (display name, description, avatar, handle), all of it
+  public (node/owner_card.py's ``@public``): followers receive changes as ``Update`` (federation/cards.py).
+- **Opting out** (unfollowing or blocking the bot, ``#nobridge``, deactivation) removes the account at once:
+  its actor answers 410 and its ``Delete`` goes to every follower (federation/service.py announces removals),
+  and its data is purged after ``accounts.purge_after_days`` like any removed account's.
+
+The bridge's own state (which DIDs it bridged, their handles, states and reasons, the operator's blocks, when
+it last synced) is one JSON document in the server's meta table: the accounts themselves hold everything
+else. A sync reads the PDS afresh (``run_once``), so a restart loses nothing and repeats nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from bridges.bluesky_bridge import Account, BlueskyReader, Gates, ReadError, card_fields, decide
+from node.config import USERNAME_PATTERN, BlueskyBridgeConfig
+from node.errors import BadInput, NotFound
+from node.owner_card import PUBLIC, get_card, set_card, set_disclosure
+from node.server import Server
+
+__all__ = [
+    "META_KEY",
+    "BlueskyBridge",
+    "BridgeError",
+    "SyncReport",
+    "account_name",
+]
+
+_log = logging.getLogger("kith.bridge.bluesky")
+
+#: server_meta: the bridge's state document.
+META_KEY = "bridge.bluesky"
+_FOLLOW = "app.bsky.graph.follow"
+
+
+class BridgeError(BadInput):
+    """The bridge cannot run as configured (a missing setting, an unreachable PDS); the message says what to
+    set or check."""
+
+
+def account_name(did: str) -> str:
+    """The server account that bridges ``did``: the DID with dots for colons (``did:plc:abc`` ->
+    ``did.plc.abc``). A DID that cannot make an account name (too long, odd characters) is refused."""
+    name = did.strip().lower().replace(":", ".")
+    if not did.startswith(("did:plc:", "did:web:")) or not re.fullmatch(USERNAME_PATTERN, name):
+        raise BadInput(
+            f"{did[:100]!r} cannot be bridged: only did:plc and short did:web DIDs can", field="did"
+        )
+    return name
+
+
+@dataclass
+class SyncReport:
+    seen: int = 0  # repositories looked at
+    bridged: int = 0  # accounts made
+    updated: int = 0  # cards changed
+    removed: int = 0  # accounts that opted out (or were blocked) and were removed
+
+
+class BlueskyBridge:
+    """One server's Bluesky bridge. ``on_change(name)`` is told when an account's card or state changed
+    (the running federation's ``card_changed``), so that followers hear of it at once rather than at the next
+    quiet moment."""
+
+    def __init__(
+        self,
+        server: Server,
+        session: aiohttp.ClientSession,
+        *,
+        on_change: Callable[[str], None] | None = None,
+    ) -> None:
+        self.server = server
+        self.settings: BlueskyBridgeConfig = server.config.bridge_bluesky
+        if not self.settings.pds_url:
+            raise BridgeError(
+                "bridge.bluesky.pds_url is not set: set it (or KITH_BRIDGE_BLUESKY_PDS_URL) to the PDS to read"
+            )
+        if not self.settings.bot_handle:
+            raise BridgeError(
+                "bridge.bluesky.bot_handle is not set: set it (or KITH_BRIDGE_BLUESKY_BOT_HANDLE) to the "
+                "bridge's bot account, which Bluesky users follow to be bridged"
+            )
+        self.reader = BlueskyReader(session, self.settings.pds_url, self.settings.plc_url)
+        self.on_change = on_change
+        self._lock = asyncio.Lock()
+
+    # -- state ------------------------------------------------------------------------------------------------
+    async def state(self) -> dict[str, Any]:
+        raw = await self.server.accounts.meta_get(META_KEY)
+        doc: dict[str, Any] = json.loads(raw) if raw else {}
+        doc.setdefault("actors", {})
+        doc.setdefault("blocked", [])
+        return doc
+
+    async def _save(self, doc: dict[str, Any]) -> None:
+        await self.server.accounts.meta_set(META_KEY, json.dumps(doc, sort_keys=True))
+
+    def _gates(self) -> Gates:
+        s = self.settings
+        return Gates(
+            require_avatar=s.require_avatar,
+            require_display_name=s.require_display_name,
+            min_account_age_days=s.min_account_age_days,
+            deny=s.denied,
+        )
+
+    def actor_url(self, did: str) -> str:
+        return f"{self.server.config.base_url}/users/{account_name(did)}"
+
+    # -- the operator's surface -------------------------------------------------------------------------------
+    async def status(self) -> dict[str, Any]:
+        doc = await self.state()
+        actors = doc["actors"].values()
+        synced = doc.get("synced_at")
+        lag = None
+        if synced:
+            lag = max(0.0, (self.server.clock() - datetime.fromisoformat(synced)).total_seconds())
+        return {
+            "enabled": self.settings.enabled,
+            "pds_url": self.settings.pds_url,
+            "bot_handle": self.settings.bot_handle,
+            "bot_did": doc.get("bot_did"),
+            "actors": sum(1 for a in actors if a["state"] == "bridged"),
+            "opted_in": sum(1 for a in actors if a["state"] == "bridged"),
+            "waiting": sum(1 for a in actors if a["state"] == "waiting"),
+            "opted_out": sum(1 for a in actors if a["state"] == "opted-out"),
+            "blocked": len(doc["blocked"]),
+            "synced_at": synced,
+            "lag_seconds": None if lag is None else round(lag, 3),
+        }
+
+    async def actors(self) -> list[dict[str, Any]]:
+        doc = await self.state()
+        return [
+            {
+                "did": did,
+                "handle": a.get("handle", ""),
+                "actor": self.actor_url(did),
+                "state": a["state"],
+                "reason": a.get("reason", ""),
+                "since": a.get("since"),
+            }
+            for did, a in sorted(doc["actors"].items())
+        ]
+
+    async def block(self, did: str) -> dict[str, Any]:
+        """The operator's block of one DID: never bridged again until unblocked; if bridged now, removed at
+        once (its Delete goes to its followers)."""
+        account_name(did)
+        async with self._lock:
+            doc = await self.state()
+            if did not in doc["blocked"]:
+                doc["blocked"].append(did)
+            entry = doc["actors"].get(did)
+            if entry is not None and entry["state"] == "bridged":
+                await self._remove(did, entry, "blocked")
+            elif entry is not None:
+                entry.update(state="blocked", reason="blocked")
+            else:
+                doc["actors"][did] = {"state": "blocked", "reason": "blocked", "since": self._now()}
+            await self._save(doc)
+        return {"did": did, "blocked": True}
+
+    async def unblock(self, did: str) -> dict[str, Any]:
+        async with self._lock:
+            doc = await self.state()
+            if did not in doc["blocked"]:
+                raise NotFound(f"{did} is not blocked (see `kith bridge actors`)", field="did")
+            doc["blocked"].remove(did)
+            entry = doc["actors"].get(did)
+            if entry is not None and entry["state"] == "blocked":
+                entry.update(state="waiting", reason="unblocked")
+            await self._save(doc)
+        return {"did": did, "blocked": False}
+
+    # -- syncing ----------------------------------------------------------------------------------------------
+    def _now(self) -> str:
+        return self.server.clock().astimezone(UTC).isoformat()
+
+    async def bot_did(self) -> str:
+        try:
+            return await self.reader.resolve_handle(self.settings.bot_handle)
+        except ReadError as exc:
+            raise BridgeError(
+                f"the bot account {self.settings.bot_handle!r} cannot be resolved on {self.settings.pds_url} "
+                f"({exc}); check bridge.bluesky.bot_handle and pds_url"
+            ) from None
+
+    async def run_once(self) -> SyncReport:
+        """One pass over the PDS: every account that follows the bot, and every account bridged so far, is
+        read afresh and bridged, updated or removed as its consent says."""
+        async with self._lock:
+            return await self._run_once()
+
+    async def _run_once(self) -> SyncReport:
+        report = SyncReport()
+        bot = await self.bot_did()
+        doc = await self.state()
+        doc["bot_did"] = bot
+        known: dict[str, dict[str, Any]] = doc["actors"]
+        for repo in await self.reader.repos():
+            did = repo["did"]
+            if did == bot:
+                continue
+            report.seen += 1
+            try:
+                if did not in known and repo.get("active", True) is not False:
+                    # the cheap look first: most accounts of a PDS never asked to be bridged
+                    if bot not in await self.reader.subjects(did, _FOLLOW):
+                        continue
+                elif did not in known:
+                    continue
+                account = await self.reader.account(
+                    did, bot_did=bot, blocked_by_operator=did in doc["blocked"]
+                )
+                await self._apply(doc, account, report)
+            except ReadError as exc:  # one unreadable repository does not stop the others
+                _log.warning("reading %s failed: %s; tried again at the next sync", did, exc)
+            except BadInput as exc:
+                _log.warning("%s cannot be bridged: %s", did, exc)
+        # an account the PDS no longer lists (deleted, moved away) is no longer bridged
+        listed = {r["did"] for r in await self.reader.repos()}
+        for did, entry in list(known.items()):
+            if did not in listed and entry["state"] == "bridged":
+                await self._remove(did, entry, "deleted")
+                report.removed += 1
+        doc["synced_at"] = self._now()
+        await self._save(doc)
+        return report
+
+    async def _apply(self, doc: dict[str, Any], account: Account, report: SyncReport) -> None:
+        decision = decide(account, self._gates(), now=self.server.clock())
+        known: dict[str, dict[str, Any]] = doc["actors"]
+        entry = known.get(account.did)
+        if not decision.bridged:
+            if entry is None:
+                # seen following the bot but held back (a gate, #nobridge): the operator sees why; nothing
+                # of the account is kept beyond its DID, handle and the reason
+                known[account.did] = {
+                    "state": "waiting",
+                    "reason": decision.reason,
+                    "handle": account.handle,
+                    "since": self._now(),
+                }
+            elif entry["state"] == "bridged":
+                await self._remove(account.did, entry, decision.reason)
+                report.removed += 1
+            elif entry["state"] != "opted-out":
+                entry.update(
+                    state="blocked" if decision.reason == "blocked" else "waiting", reason=decision.reason
+                )
+            return
+        if entry is not None and entry["state"] == "opted-out":
+            return  # names are never reused (docs/ARCHITECTURE.md §8): a removed actor stays a tombstone
+        name = account_name(account.did)
+        profile = await self.reader.profile(account.did)
+        card = card_fields(
+            did=account.did, handle=account.handle, profile=profile, pds_url=self.settings.pds_url
+        )
+        row = await self.server.account_by_name(name)
+        if row is None:
+            row, _token = await self.server.add_account(name, display_name=card["name"])
+            # the actor's alsoKnownAs names the Bluesky account it bridges (issue #18)
+            await self.server.federation.set_setting(name, "also_known_as", [f"at://{account.did}"])
+            report.bridged += 1
+            _log.info("bridged %s (%s) as %s", account.did, account.handle, name)
+        elif row.state != "active":
+            known[account.did] = (entry or {}) | {"state": "opted-out", "reason": f"account {row.state}"}
+            return
+        changed = False
+        async with self.server.borrow(row, keep_open=False) as ctx:
+            if await get_card(ctx.store) != card:
+                await set_card(ctx.store, card, now=self.server.clock())
+                await set_disclosure(ctx.store, {field: [PUBLIC] for field in card}, now=self.server.clock())
+                changed = True
+        if changed and entry is not None:
+            report.updated += 1
+        known[account.did] = {
+            "state": "bridged",
+            "reason": decision.reason,
+            "handle": account.handle,
+            "since": (entry or {}).get("since") if (entry or {}).get("state") == "bridged" else self._now(),
+        }
+        if changed and self.on_change is not None:
+            self.on_change(name)
+
+    async def _remove(self, did: str, entry: dict[str, Any], reason: str) -> None:
+        """Opting out: the account is removed at once (410, and its Delete to its followers)."""
+        name = account_name(did)
+        row = await self.server.account_by_name(name)
+        if row is not None and row.state in ("active", "suspended"):
+            await self.server.transition(name, "remove")
+            _log.info("%s is no longer bridged (%s): %s removed", did, reason, name)
+            if self.on_change is not None:
+                self.on_change(name)
+        entry.update(state="opted-out", reason=reason, since=self._now())

@@ -1,0 +1,200 @@
+"""The Bluesky bridge node (issue #18) end to end, against the real AT Protocol devnet (the reference PDS and a
+PLC directory on loopback) and two real Kith servers on 127.0.0.1: the bridge's, and a follower's.
+
+A Bluesky account opts in by following the bot; a Kith account on the other server follows its bridged actor
+and gets its card; the profile changes on the PDS and the follower's graph shows the change; the account
+unfollows the bot and the follower receives the actor's Delete. And as an attacker: an account that never opted
+in, or opted in with #nobridge, is unreachable (WebFinger 404, actor 404), and an opt-out is honoured at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+import federation
+from federation import FEDERATION, Federation, owner
+from node.api import SERVER
+from node.bridge_bluesky import BlueskyBridge, account_name
+from node.config import Config
+from node.context import AccountContext
+from node.federation_wiring import federation_context
+from tests.bridges.atproto_net import Account, Devnet, Pds
+from tests.federation.nodes import keyring, make_config, open_account
+
+pytestmark = pytest.mark.timeout(900)
+
+FOLLOW = "app.bsky.graph.follow"
+BLOCK = "app.bsky.graph.block"
+JSON = {"Accept": "application/activity+json"}
+#: a 1x1 PNG: an avatar, which the spam gate asks for
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+
+
+@dataclass
+class KithServer:
+    base: str
+    ctx: AccountContext  # the server's first account
+    fed: Federation
+
+    @property
+    def server(self) -> Any:
+        return self.ctx.server
+
+
+@asynccontextmanager
+async def kith_server(tmp: Path, name: str, index: int, **bridge: Any) -> AsyncIterator[KithServer]:
+    """A real Kith server (its SQLite files, the real graph ports, federation on a loopback port), workers
+    stepped by the test."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    config: Config = make_config(tmp / name, sock.getsockname()[1], name)
+    if bridge:
+        config = config.with_values(bridge_bluesky=bridge)
+    ctx = await open_account(config, name, keyring(index))
+    try:
+        app = web.Application()
+        app[SERVER] = ctx.server
+        federation.setup(app, federation_context(ctx.server, run_workers=False))
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        try:
+            yield KithServer(base=config.base_url, ctx=ctx, fed=app[FEDERATION])
+        finally:
+            await runner.cleanup()
+    finally:
+        await ctx.close()
+
+
+async def settle(*servers: KithServer, rounds: int = 30) -> None:
+    """Step every server's inbox and delivery loops until a whole round does nothing (an idle inbox loop runs
+    the quiet-moment work: card updates and removals are announced then)."""
+    for _ in range(rounds):
+        busy = 0
+        for s in servers:
+            a, b = await s.fed.run_once()
+            busy += a + b
+        if busy == 0:
+            return
+    raise AssertionError("servers did not settle")
+
+
+async def get(url: str, **params: str) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as http, http.get(url, params=params, headers=JSON) as r:
+        body = await r.read()
+        try:
+            return r.status, json.loads(body)
+        except ValueError:
+            return r.status, body.decode(errors="replace")
+
+
+async def webfinger(server: KithServer, name: str) -> int:
+    host = server.base.split("://")[1]
+    status, _ = await get(server.base + "/.well-known/webfinger", resource=f"acct:{name}@{host}")
+    return status
+
+
+async def avatar(pds: Pds, account: Account) -> dict[str, Any]:
+    headers = account.auth | {"Content-Type": "image/png"}
+    async with pds.session.post(
+        f"{pds.net.pds_url}/xrpc/com.atproto.repo.uploadBlob", data=PNG, headers=headers
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+        blob: dict[str, Any] = (await resp.json())["blob"]
+        return blob
+
+
+@pytest.fixture
+async def pds(atproto_devnet: Devnet) -> AsyncIterator[Pds]:
+    async with aiohttp.ClientSession() as session:
+        yield Pds(atproto_devnet, session)
+
+
+async def person(server: KithServer, actor: str) -> Any:
+    ctx = await server.server.context(server.ctx.name)
+    return await ctx.store.people.person_for_identity(actor)
+
+
+def bridge_settings(net: Devnet, bot: Account, **extra: Any) -> dict[str, Any]:
+    return {
+        "enabled": True,
+        "pds_url": net.pds_url,
+        "plc_url": net.plc_url,
+        "bot_handle": bot.handle,
+    } | extra
+
+
+async def test_opt_in_follow_profile_change_and_opt_out_reach_a_kith_follower(
+    tmp_path: Path, pds: Pds, atproto_devnet: Devnet
+) -> None:
+    bot = await pds.create_account("bot")
+    alice = await pds.create_account("alice")
+    await pds.set_profile(
+        alice,
+        displayName="Alice Liddell",
+        description="down the rabbit hole",
+        avatar=await avatar(pds, alice),
+    )
+    async with (
+        kith_server(tmp_path, "bridge", 0, **bridge_settings(atproto_devnet, bot)) as side,
+        kith_server(tmp_path, "bob", 1) as bob,
+        aiohttp.ClientSession() as http,
+    ):
+        bridge = BlueskyBridge(side.server, http, on_change=side.fed.card_changed)
+        name = account_name(alice.did)
+        actor = f"{side.base}/users/{name}"
+        # before opting in, the account is nowhere
+        await bridge.run_once()
+        assert await webfinger(side, name) == 404
+        assert (await get(actor))[0] == 404
+
+        follow = await pds.follow(alice, bot.did)  # opting in
+        report = await bridge.run_once()
+        assert report.bridged == 1
+        assert await webfinger(side, name) == 200
+        status, doc = await get(actor)
+        assert status == 200 and doc["name"] == "Alice Liddell"
+        assert f"at://{alice.did}" in doc["alsoKnownAs"]
+        [item] = await bridge.actors()
+        assert item == item | {"did": alice.did, "handle": alice.handle, "actor": actor, "state": "bridged"}
+        assert (await bridge.status())["opted_in"] == 1
+
+        # a Kith account on another server follows the bridged actor and gets the person
+        async with bob.fed.acting("bob") as me:
+            await owner.follow(me, actor)
+        await settle(side, bob)
+        seen = await person(bob, actor)
+        assert seen is not None and seen.display_name == "Alice Liddell"
+
+        # the profile changes on Bluesky: the follower's graph shows it
+        await pds.set_profile(
+            alice, displayName="Alice L.", description="back again", avatar=await avatar(pds, alice)
+        )
+        assert (await bridge.run_once()).updated == 1
+        await settle(side, bob)
+        seen = await person(bob, actor)
+        assert seen is not None and seen.display_name == "Alice L."
+
+        # opting out: the follow of the bot is deleted; the actor is gone at once and its Delete is delivered
+        await pds.delete_record(alice, FOLLOW, follow["uri"].rsplit("/", 1)[1])
+        assert (await bridge.run_once()).removed == 1
+        assert (await get(actor))[0] == 410
+        await settle(side, bob)
+        seen = await person(bob, actor)
+        gone = {i.uri: i.state for i in seen.identities} if seen is not None else {}
+        assert gone.get(actor) == "gone", gone
+        assert (await bridge.actors())[0]["state"] == "opted-out"
