@@ -198,3 +198,113 @@ async def test_opt_in_follow_profile_change_and_opt_out_reach_a_kith_follower(
         gone = {i.uri: i.state for i in seen.identities} if seen is not None else {}
         assert gone.get(actor) == "gone", gone
         assert (await bridge.actors())[0]["state"] == "opted-out"
+
+
+async def opted_in(pds: Pds, prefix: str, bot: Account, **profile: Any) -> tuple[Account, dict[str, Any]]:
+    """A Bluesky account with a full profile (display name, avatar) that follows the bot."""
+    user = await pds.create_account(prefix)
+    fields = {"displayName": prefix.title(), "description": "hello", "avatar": await avatar(pds, user)}
+    await pds.set_profile(user, **(fields | profile))
+    return user, await pds.follow(user, bot.did)
+
+
+async def test_accounts_that_did_not_consent_are_never_reachable(
+    tmp_path: Path, pds: Pds, atproto_devnet: Devnet
+) -> None:
+    """Following someone else, #nobridge or #nobot in the profile (any case), the spam gates (no display name,
+    no avatar, younger than the setting), the deny-list by DID or handle domain, and the operator's block: no
+    account is made, the guessed name answers 404 to WebFinger and to the actor URL."""
+    bot = await pds.create_account("bot")
+    other = await pds.create_account("other")
+    stranger = await pds.create_account("strangr")
+    await pds.set_profile(stranger, displayName="Stranger", avatar=await avatar(pds, stranger))
+    await pds.follow(stranger, other.did)  # follows someone, not the bot
+    nobridge, _ = await opted_in(pds, "nobr", bot, description="please no #NoBridge here")
+    nobot, _ = await opted_in(pds, "nobot", bot, displayName="Bot-free #nobot")
+    nameless, _ = await opted_in(pds, "nameless", bot, displayName="")
+    faceless = await pds.create_account("faceless")
+    await pds.set_profile(faceless, displayName="Faceless")
+    await pds.follow(faceless, bot.did)
+    denied, _ = await opted_in(pds, "denied", bot)
+    blocked, _ = await opted_in(pds, "blocked", bot)
+    settings = bridge_settings(atproto_devnet, bot, deny=f"{denied.did.upper()}, nowhere.example")
+    async with kith_server(tmp_path, "bridge", 0, **settings) as side, aiohttp.ClientSession() as http:
+        bridge = BlueskyBridge(side.server, http)
+        await bridge.block(blocked.did)
+        await bridge.run_once()
+        states = {a["did"]: (a["state"], a["reason"]) for a in await bridge.actors()}
+        assert states[nobridge.did] == ("waiting", "nobridge")
+        assert states[nobot.did] == ("waiting", "nobridge")
+        assert states[nameless.did] == ("waiting", "no-display-name")
+        assert states[faceless.did] == ("waiting", "no-avatar")
+        assert states[denied.did] == ("waiting", "denied")
+        assert states[blocked.did] == ("blocked", "blocked")
+        assert stranger.did not in states  # nothing at all is kept of an account that never followed the bot
+        for user in (stranger, nobridge, nobot, nameless, faceless, denied, blocked):
+            name = account_name(user.did)
+            assert await side.server.account_by_name(name) is None
+            assert await webfinger(side, name) == 404
+            assert (await get(f"{side.base}/users/{name}"))[0] == 404
+        assert (await bridge.status())["opted_in"] == 0
+
+    # too young: the setting holds back an account made a moment ago; a handle domain on the deny-list too
+    young, _ = await opted_in(pds, "young", bot)
+    domain = young.handle.split(".", 1)[1]
+    for extra, reason in (({"min_account_age_days": 1}, "too-young"), ({"deny": domain}, "denied")):
+        async with (
+            kith_server(
+                tmp_path / reason, "bridge", 0, **bridge_settings(atproto_devnet, bot, **extra)
+            ) as side,
+            aiohttp.ClientSession() as http,
+        ):
+            bridge = BlueskyBridge(side.server, http)
+            await bridge.run_once()
+            states = {a["did"]: (a["state"], a["reason"]) for a in await bridge.actors()}
+            assert states[young.did] == ("waiting", reason)
+            assert await webfinger(side, account_name(young.did)) == 404
+
+
+OPT_OUTS = ["unfollow", "block-bot", "nobridge", "deactivate", "takedown", "operator-block"]
+
+
+@pytest.mark.parametrize("how", OPT_OUTS)
+async def test_every_way_of_opting_out_is_honoured_at_once(
+    tmp_path: Path, pds: Pds, atproto_devnet: Devnet, how: str
+) -> None:
+    """However the account (or the operator) ends the bridging, the next sync removes the actor: 410 from then
+    on, gone from WebFinger, and its state says why."""
+    bot = await pds.create_account("bot")
+    user, follow = await opted_in(pds, "leaver", bot)
+    async with (
+        kith_server(tmp_path, "bridge", 0, **bridge_settings(atproto_devnet, bot)) as side,
+        aiohttp.ClientSession() as http,
+    ):
+        bridge = BlueskyBridge(side.server, http)
+        await bridge.run_once()
+        name = account_name(user.did)
+        actor = f"{side.base}/users/{name}"
+        assert (await get(actor))[0] == 200
+        if how == "unfollow":
+            await pds.delete_record(user, FOLLOW, follow["uri"].rsplit("/", 1)[1])
+        elif how == "block-bot":
+            record = {"$type": BLOCK, "subject": bot.did, "createdAt": "2026-01-01T00:00:00Z"}
+            await pds.create_record(user, BLOCK, record)
+        elif how == "nobridge":
+            await pds.set_profile(
+                user, displayName="Leaver", description="#nobridge", avatar=await avatar(pds, user)
+            )
+        elif how == "deactivate":
+            await pds.deactivate(user)
+        elif how == "takedown":
+            await pds.takedown(user.did)
+        if how == "operator-block":
+            await bridge.block(user.did)  # removed at once, without waiting for a sync
+        else:
+            assert (await bridge.run_once()).removed == 1
+        assert (await get(actor))[0] == 410
+        assert await webfinger(side, name) in (404, 410)
+        [item] = await bridge.actors()
+        assert item["state"] == "opted-out" and item["reason"] != "opted-in"
+        # and a later sync does not bring it back while the reason holds
+        await bridge.run_once()
+        assert (await get(actor))[0] == 410
