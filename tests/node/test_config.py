@@ -177,7 +177,7 @@ def test_bluesky_bridge_settings_by_their_fixed_names(tmp_path: Path) -> None:
     password = next(o for o in SCHEMA if o.key == "bridge.bluesky.bot_password")
     assert password.env == "KITH_BRIDGE_BLUESKY_BOT_PASSWORD"
     assert password.shown(password.read(config)) == "(set)"
-    with pytest.raises(ConfigError, match="bridge.bluesky.pds_url"):
+    with pytest.raises(ConfigError, match=r"bridge\.bluesky\.pds_url"):
         load_config(tmp_path, env={"KITH_BRIDGE_BLUESKY_PDS_URL": "javascript:alert(1)"})
     write_config(config)
     assert load_config(tmp_path, env={"KITH_BRIDGE_BLUESKY_BOT_PASSWORD": "hunter2"}) == config
