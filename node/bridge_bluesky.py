@@ -210,6 +210,15 @@ class BlueskyBridge:
                 f"({exc}); check bridge.bluesky.bot_handle and pds_url"
             ) from None
 
+    async def _repos(self) -> list[dict[str, Any]]:
+        try:
+            return await self.reader.repos()
+        except ReadError as exc:
+            raise BridgeError(
+                f"the PDS's accounts cannot be listed ({exc}); check bridge.bluesky.pds_url and that the PDS "
+                "is up. Nothing was changed; the next sync tries again"
+            ) from None
+
     async def run_once(self) -> SyncReport:
         """One pass over the PDS: every account that follows the bot, and every account bridged so far, is
         read afresh and bridged, updated or removed as its consent says."""
@@ -222,7 +231,8 @@ class BlueskyBridge:
         doc = await self.state()
         doc["bot_did"] = bot
         known: dict[str, dict[str, Any]] = doc["actors"]
-        for repo in await self.reader.repos():
+        repos = await self._repos()
+        for repo in repos:
             did = repo["did"]
             if did == bot:
                 continue
@@ -243,7 +253,7 @@ class BlueskyBridge:
             except BadInput as exc:
                 _log.warning("%s cannot be bridged: %s", did, exc)
         # an account the PDS no longer lists (deleted, moved away) is no longer bridged
-        listed = {r["did"] for r in await self.reader.repos()}
+        listed = {r["did"] for r in repos}
         for did, entry in list(known.items()):
             if did not in listed and entry["state"] == "bridged":
                 await self._remove(did, entry, "deleted")

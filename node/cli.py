@@ -1046,6 +1046,7 @@ def _extensions() -> list[Callable[[Any], None]]:
     """The command groups kept in modules of their own, registered in this order."""
     from node import (
         cli_accounts,
+        cli_bridge,
         cli_capture,
         cli_card,
         cli_dav,
@@ -1066,6 +1067,7 @@ def _extensions() -> list[Callable[[Any], None]]:
         cli_web.register,
         cli_relationship.register,
         cli_org.register,
+        cli_bridge.register,
     ]
 
 
