@@ -89,6 +89,10 @@ def test_bridge_commands_by_their_fixed_names(
     assert items[0]["state"] == "opted-out" and items[0]["reason"] == "blocked"
     code, accounts, _ = kith(capsys, data, "account", "list", "--json")
     assert {a["name"]: a["state"] for a in accounts}[name] == "removed"
+    code, out, _ = kith(capsys, data, "bridge", "unblock", user.did, "--json")
+    assert code == 0 and out == {"did": user.did, "blocked": False}
+    code, _, err = kith(capsys, data, "bridge", "unblock", user.did)
+    assert code == 1 and "not blocked" in err
     code, _, err = kith(capsys, data, "bridge", "block", "not-a-did")
     assert code == 1 and "cannot be bridged" in err
 

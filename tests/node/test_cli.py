@@ -598,6 +598,9 @@ def test_local_commands_print_valid_json(
         }
         # `kith org`: every subcommand runs with --json against real servers in tests/org/test_cli_org.py
         | {w for w in dict(_leaves(build_parser())) if w[0] == "org"}
+        # `kith bridge`: run, status, actors and block with --json against the AT Protocol devnet in
+        # tests/bridges/test_bridge_cli.py
+        | {w for w in dict(_leaves(build_parser())) if w[0] == "bridge"}
     )
     untested = set(dict(_leaves(build_parser()))) - done - remote - set(NO_JSON) - {("sync",)}
     assert untested == set(), f"add these to this test: {sorted(untested)}"
