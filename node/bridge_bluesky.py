@@ -294,20 +294,24 @@ class BlueskyBridge:
         row = await self.server.account_by_name(name)
         if row is None:
             row, _token = await self.server.add_account(name, display_name=card["name"])
-            # the actor's alsoKnownAs names the Bluesky account it bridges (issue #18)
-            await self.server.federation.set_setting(name, "also_known_as", [f"at://{account.did}"])
             report.bridged += 1
             _log.info("bridged %s (%s) as %s", account.did, account.handle, name)
         elif row.state != "active":
             known[account.did] = (entry or {}) | {"state": "opted-out", "reason": f"account {row.state}"}
             return
         changed = False
+        # the actor's alsoKnownAs names the Bluesky account it bridges, by DID and by handle (issue #18); a
+        # follower's node records them as the bridge's claims (node/federation_port.py)
+        aka = [f"at://{account.did}"] + ([f"at://{account.handle}"] if account.handle else [])
+        if await self.server.federation.setting(name, "also_known_as", []) != aka:
+            await self.server.federation.set_setting(name, "also_known_as", aka)
+            changed = True
         async with self.server.borrow(row, keep_open=False) as ctx:
             if await get_card(ctx.store) != card:
                 await set_card(ctx.store, card, now=self.server.clock())
                 await set_disclosure(ctx.store, {field: [PUBLIC] for field in card}, now=self.server.clock())
                 changed = True
-        if changed and entry is not None:
+        if changed and entry is not None and entry.get("state") == "bridged":
             report.updated += 1
         known[account.did] = {
             "state": "bridged",

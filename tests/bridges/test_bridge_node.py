@@ -179,6 +179,12 @@ async def test_opt_in_follow_profile_change_and_opt_out_reach_a_kith_follower(
         await settle(side, bob)
         seen = await person(bob, actor)
         assert seen is not None and seen.display_name == "Alice Liddell"
+        # with the DID and the handle as identities: the bridge's claims, the bridged actor named as their source
+        bridged = {i.uri: i for i in seen.identities if i.kind == "bluesky"}
+        assert set(bridged) == {alice.did, f"at://{alice.handle}"}
+        for ident in bridged.values():
+            assert ident.verification == "claimed"
+            assert [(p.source, p.source_record_id) for p in ident.provenance] == [("bridge", actor)]
 
         # the profile changes on Bluesky: the follower's graph shows it
         await pds.set_profile(
