@@ -26,17 +26,20 @@ else. A sync reads the PDS afresh (``run_once``), so a restart loses nothing and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
 from bridges.bluesky_bridge import Account, BlueskyReader, Gates, ReadError, card_fields, decide
+from federation import FEDERATION
 from node.config import USERNAME_PATTERN, BlueskyBridgeConfig
 from node.errors import BadInput, NotFound
 from node.owner_card import PUBLIC, get_card, set_card, set_disclosure
@@ -48,6 +51,7 @@ __all__ = [
     "BridgeError",
     "SyncReport",
     "account_name",
+    "setup_bridge",
 ]
 
 _log = logging.getLogger("kith.bridge.bluesky")
@@ -332,3 +336,50 @@ class BlueskyBridge:
             if self.on_change is not None:
                 self.on_change(name)
         entry.update(state="opted-out", reason=reason, since=self._now())
+
+
+async def _sync_forever(bridge: BlueskyBridge, every: float) -> None:
+    while True:
+        try:
+            report = await bridge.run_once()
+            if report.bridged or report.updated or report.removed:
+                _log.info(
+                    "bridge sync: %d bridged, %d updated, %d removed",
+                    report.bridged,
+                    report.updated,
+                    report.removed,
+                )
+        except BadInput as exc:  # the PDS is down or a setting is wrong: said once a pass, tried again
+            _log.warning("the Bluesky bridge could not sync: %s", exc.message)
+        except Exception:
+            _log.exception("the Bluesky bridge's sync failed; will try again")
+        await asyncio.sleep(every)
+
+
+def setup_bridge(app: web.Application, server: Server) -> None:
+    """With bridge.bluesky.enabled, ``kith serve`` runs the bridge beside its other workers: a pass over the
+    PDS every bridge.bluesky.sync_seconds, each change told to the running federation at once."""
+    settings = server.config.bridge_bluesky
+    if not settings.enabled:
+        return
+
+    async def run(app: web.Application) -> AsyncIterator[None]:
+        http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        fed = app.get(FEDERATION)
+        try:
+            bridge = BlueskyBridge(server, http, on_change=fed.card_changed if fed is not None else None)
+        except BaseException:
+            await http.close()
+            raise
+        task = asyncio.get_running_loop().create_task(
+            _sync_forever(bridge, max(1.0, float(settings.sync_seconds))), name="kith-bluesky-bridge"
+        )
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await http.close()
+
+    app.cleanup_ctx.append(run)

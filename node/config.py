@@ -317,6 +317,14 @@ SCHEMA: tuple[Option, ...] = (
     ),
     Option(
         "bridge.bluesky",
+        "sync_seconds",
+        "int",
+        60,
+        "Seconds between two passes of the bridge over the PDS (`kith serve` with the bridge enabled).",
+        maximum=86400,
+    ),
+    Option(
+        "bridge.bluesky",
         "min_account_age_days",
         "int",
         0,
@@ -410,6 +418,7 @@ class BlueskyBridgeConfig:
     relay_url: str = ""
     bot_handle: str = ""
     bot_password: str = ""
+    sync_seconds: int = 60
     min_account_age_days: int = 0
     require_avatar: bool = True
     require_display_name: bool = True

@@ -54,7 +54,15 @@ if TYPE_CHECKING:
     from node.models import AccountRow
     from node.server import Server
 
-__all__ = ["FEDIVERSE", "PEER", "REGISTRY_TTL", "NodeGraphPort", "NodeGraphPorts", "NodeLocalActors"]
+__all__ = [
+    "BRIDGE",
+    "FEDIVERSE",
+    "PEER",
+    "REGISTRY_TTL",
+    "NodeGraphPort",
+    "NodeGraphPorts",
+    "NodeLocalActors",
+]
 
 FEDIVERSE = "fediverse"
 PEER = "peer"

@@ -9,6 +9,7 @@ in, or opted in with #nobridge, is unreachable (WebFinger 404, actor 404), and a
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import socket
@@ -25,6 +26,7 @@ from aiohttp import web
 import federation
 from federation import FEDERATION, Federation, owner
 from node.api import SERVER
+from node.app import build_app
 from node.bridge_bluesky import BlueskyBridge, account_name
 from node.config import Config
 from node.context import AccountContext
@@ -314,3 +316,43 @@ async def test_every_way_of_opting_out_is_honoured_at_once(
         # and a later sync does not bring it back while the reason holds
         await bridge.run_once()
         assert (await get(actor))[0] == 410
+
+
+async def until(check: Any, what: str, *, tries: int = 600) -> None:
+    """Wait for a state the server's own workers reach (not a timing: the loop ends as soon as it holds)."""
+    for _ in range(tries):
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never saw {what}")
+
+
+async def test_kith_serve_runs_the_bridge_when_it_is_enabled(
+    tmp_path: Path, pds: Pds, atproto_devnet: Devnet
+) -> None:
+    """bridge.bluesky.enabled: the full application (node.app.build_app) syncs on its own, every
+    bridge.bluesky.sync_seconds: an opt-in appears and an opt-out disappears with no command run."""
+    bot = await pds.create_account("bot")
+    user, follow = await opted_in(pds, "served", bot)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    config = make_config(tmp_path / "served", sock.getsockname()[1], "operator").with_values(
+        bridge_bluesky=bridge_settings(atproto_devnet, bot, sync_seconds=1)
+    )
+    ctx = await open_account(config, "operator", keyring(0))
+    runner = web.AppRunner(build_app(ctx.server), access_log=None)
+    try:
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        actor = f"{config.base_url}/users/{account_name(user.did)}"
+
+        async def status_is(code: int) -> bool:
+            return (await get(actor))[0] == code
+
+        await until(lambda: status_is(200), "the bridged actor")
+        await pds.delete_record(user, FOLLOW, follow["uri"].rsplit("/", 1)[1])
+        await until(lambda: status_is(410), "the opt-out")
+    finally:
+        await runner.cleanup()
+        await ctx.close()
