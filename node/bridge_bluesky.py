@@ -38,7 +38,18 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bridges.bluesky_bridge import Account, BlueskyReader, Gates, ReadError, card_fields, decide
+from bridges.bluesky_bridge import (
+    Account,
+    BlueskyReader,
+    Gates,
+    ReadError,
+    StreamError,
+    card_fields,
+    concerns,
+    decide,
+    decode_event,
+    stream_url,
+)
 from federation import FEDERATION
 from node.config import USERNAME_PATTERN, BlueskyBridgeConfig
 from node.errors import BadInput, NotFound
@@ -51,6 +62,7 @@ __all__ = [
     "BridgeError",
     "SyncReport",
     "account_name",
+    "follow_network",
     "setup_bridge",
 ]
 
@@ -266,6 +278,75 @@ class BlueskyBridge:
         await self._save(doc)
         return report
 
+    async def stream_pass(
+        self, *, idle: float = 2.0, limit: int = 5000, start: int | None = None
+    ) -> SyncReport:
+        """Read the repository event stream from the saved cursor until it is quiet for ``idle`` seconds (or
+        ``limit`` events were read), then read again every account an event concerned and apply its consent.
+        The cursor is saved only after that, in the same write as the accounts' states: a pass cut short (a
+        crash, the network) reads the same events again next time, and applying them twice changes nothing.
+        Without a saved cursor the stream starts at ``start`` (a ``seq``; 0: as far back as the stream keeps),
+        or else live, and the full sync (``run_once``) covers what came before."""
+        async with self._lock:
+            bot = await self.bot_did()
+            doc = await self.state()
+            doc["bot_did"] = bot
+            cursor = doc.get("cursor", start)
+            known = set(doc["actors"])
+            dirty: dict[str, None] = {}
+            last = cursor
+            caught_up = False
+            url = stream_url(self.settings.relay_url, self.settings.pds_url)
+            params = {"cursor": str(cursor)} if isinstance(cursor, int) else {}
+            try:
+                async with self.reader.session.ws_connect(
+                    url, params=params, max_msg_size=8 << 20, heartbeat=30.0
+                ) as ws:
+                    for _ in range(limit):
+                        try:
+                            msg = await asyncio.wait_for(ws.receive(), idle)
+                        except TimeoutError:
+                            caught_up = True
+                            break
+                        if msg.type is not aiohttp.WSMsgType.BINARY:
+                            break  # closed by the other side: what was read is applied, the rest next time
+                        try:
+                            event = decode_event(msg.data)
+                        except StreamError as exc:
+                            if exc.refused:
+                                doc.pop("cursor", None)  # e.g. a cursor the stream no longer knows
+                                await self._save(doc)
+                                raise BridgeError(
+                                    f"{url} {exc}; the cursor was dropped and the next full sync starts afresh"
+                                ) from None
+                            _log.warning("skipped a frame of %s: %s", url, exc)
+                            continue
+                        if event.seq is not None:
+                            last = event.seq
+                        if event.did is not None and concerns(event, bot=bot, known=known):
+                            dirty[event.did] = None
+            except aiohttp.ClientError as exc:
+                raise BridgeError(
+                    f"the event stream {url} cannot be read ({exc}); check bridge.bluesky.relay_url (or pds_url)"
+                ) from None
+            report = SyncReport(seen=len(dirty))
+            for did in dirty:
+                try:
+                    account = await self.reader.account(
+                        did, bot_did=bot, blocked_by_operator=did in doc["blocked"]
+                    )
+                    await self._apply(doc, account, report)
+                except ReadError as exc:
+                    _log.warning("reading %s failed: %s; tried again at the next full sync", did, exc)
+                except BadInput as exc:
+                    _log.warning("%s cannot be bridged: %s", did, exc)
+            if last is not None:
+                doc["cursor"] = last
+            if caught_up:
+                doc["synced_at"] = self._now()
+            await self._save(doc)
+            return report
+
     async def _apply(self, doc: dict[str, Any], account: Account, report: SyncReport) -> None:
         decision = decide(account, self._gates(), now=self.server.clock())
         known: dict[str, dict[str, Any]] = doc["actors"]
@@ -338,22 +419,32 @@ class BlueskyBridge:
         entry.update(state="opted-out", reason=reason, since=self._now())
 
 
-async def _sync_forever(bridge: BlueskyBridge, every: float) -> None:
+async def follow_network(bridge: BlueskyBridge, *, every: float, idle: float = 2.0) -> None:
+    """Follow the network for good: the event stream, pass after pass, and a full sync every ``every`` seconds
+    (which also catches what a stream without a cursor could not replay). The first pass reads the stream, so
+    that its cursor is saved before the first full sync and nothing written during that sync is missed."""
+    loop = asyncio.get_running_loop()
+    next_full = loop.time() + min(every, 5.0)
     while True:
         try:
-            report = await bridge.run_once()
+            if loop.time() >= next_full:
+                next_full = loop.time() + every
+                report = await bridge.run_once()
+            else:
+                report = await bridge.stream_pass(idle=idle)
             if report.bridged or report.updated or report.removed:
                 _log.info(
-                    "bridge sync: %d bridged, %d updated, %d removed",
+                    "bridge: %d bridged, %d updated, %d removed",
                     report.bridged,
                     report.updated,
                     report.removed,
                 )
         except BadInput as exc:  # the PDS is down or a setting is wrong: said once a pass, tried again
             _log.warning("the Bluesky bridge could not sync: %s", exc.message)
+            await asyncio.sleep(min(every, 30.0))
         except Exception:
             _log.exception("the Bluesky bridge's sync failed; will try again")
-        await asyncio.sleep(every)
+            await asyncio.sleep(min(every, 30.0))
 
 
 def setup_bridge(app: web.Application, server: Server) -> None:
@@ -372,7 +463,7 @@ def setup_bridge(app: web.Application, server: Server) -> None:
             await http.close()
             raise
         task = asyncio.get_running_loop().create_task(
-            _sync_forever(bridge, max(1.0, float(settings.sync_seconds))), name="kith-bluesky-bridge"
+            follow_network(bridge, every=max(1.0, float(settings.sync_seconds))), name="kith-bluesky-bridge"
         )
         try:
             yield

@@ -4,14 +4,14 @@ bridged actors with their consent state, block one DID. The settings are bridge.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 
-from node.bridge_bluesky import BlueskyBridge
+from node.bridge_bluesky import BlueskyBridge, follow_network
 from node.cli import CliError, _config
 from node.config import passphrase_from_env
 from node.server import Server
@@ -34,12 +34,7 @@ def _print(args: argparse.Namespace, data: Any, human: str) -> None:
 
 async def _run(args: argparse.Namespace) -> int:
     async def run(bridge: BlueskyBridge) -> int:
-        if not bridge.settings.enabled and not args.once:
-            raise CliError(
-                "the bridge is not enabled: set bridge.bluesky.enabled = true (KITH_BRIDGE_BLUESKY_ENABLED=1), "
-                "or run one pass with --once"
-            )
-        while True:
+        if args.once:
             report = await bridge.run_once()
             data = {"seen": report.seen, "bridged": report.bridged, "updated": report.updated}
             data["removed"] = report.removed
@@ -49,9 +44,16 @@ async def _run(args: argparse.Namespace) -> int:
                 f"synced {report.seen} accounts: {report.bridged} bridged, {report.updated} updated, "
                 f"{report.removed} removed",
             )
-            if args.once:
-                return 0
-            await asyncio.sleep(args.interval)
+            return 0
+        if not bridge.settings.enabled:
+            raise CliError(
+                "the bridge is not enabled: set bridge.bluesky.enabled = true (KITH_BRIDGE_BLUESKY_ENABLED=1), "
+                "or run one pass with --once"
+            )
+        logging.basicConfig(level=logging.INFO, format="kith: %(message)s")
+        # the event stream, and a full sync every bridge.bluesky.sync_seconds; until Ctrl-C
+        await follow_network(bridge, every=max(1.0, float(bridge.settings.sync_seconds)))
+        return 0
 
     return await _with_bridge(args, run)
 
@@ -104,11 +106,12 @@ def register(sub: Any) -> None:
     bsub.required = True
 
     p = bsub.add_parser(
-        "run", help="follow the PDS: bridge the accounts that follow the bot, drop those that left"
+        "run",
+        help="follow the network (its event stream, and a full pass every bridge.bluesky.sync_seconds): bridge "
+        "the accounts that follow the bot, drop those that left",
     )
-    p.add_argument("--once", action="store_true", help="one pass, then exit")
-    p.add_argument("--interval", type=float, default=60.0, help="seconds between two passes (default 60)")
-    p.add_argument("--json", action="store_true", help="print one JSON object per pass")
+    p.add_argument("--once", action="store_true", help="one full pass over the PDS, then exit")
+    p.add_argument("--json", action="store_true", help="with --once: print the pass's counts as JSON")
     p.set_defaults(fn=_run)
 
     p = bsub.add_parser("status", help="the bridge's settings, counts and lag")

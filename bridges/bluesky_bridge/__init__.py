@@ -4,15 +4,21 @@ server; this package imports only protocol/ (docs/ARCHITECTURE.md §2)."""
 
 from bridges.bluesky_bridge.consent import NO_BRIDGE, Account, Decision, Gates, decide, denied
 from bridges.bluesky_bridge.reader import BlueskyReader, ReadError, card_fields
+from bridges.bluesky_bridge.stream import Event, StreamError, concerns, decode_event, stream_url
 
 __all__ = [
     "NO_BRIDGE",
     "Account",
     "BlueskyReader",
     "Decision",
+    "Event",
     "Gates",
     "ReadError",
+    "StreamError",
     "card_fields",
+    "concerns",
     "decide",
+    "decode_event",
     "denied",
+    "stream_url",
 ]

@@ -356,3 +356,49 @@ async def test_kith_serve_runs_the_bridge_when_it_is_enabled(
     finally:
         await runner.cleanup()
         await ctx.close()
+
+
+async def test_the_event_stream_brings_opt_ins_changes_and_opt_outs_with_a_cursor_that_survives_restarts(
+    tmp_path: Path, pds: Pds, atproto_devnet: Devnet
+) -> None:
+    """subscribeRepos from the saved cursor: a follow of the bot is an opt-in, a profile change an update, a
+    deleted follow an opt-out, each applied by a stream pass. The cursor is kept in the server's database, so
+    a bridge opened afresh (a restart) replays what happened while it was down; events of accounts that never
+    opted in, or follows of someone else, bridge no one; #nobridge arriving on the stream holds the account."""
+    bot = await pds.create_account("bot")
+    other = await pds.create_account("other")
+    async with (
+        kith_server(tmp_path, "bridge", 0, **bridge_settings(atproto_devnet, bot)) as side,
+        aiohttp.ClientSession() as http,
+    ):
+        first = BlueskyBridge(side.server, http)
+        # the first pass reads the stream from its start (what this test session's PDS keeps), which sets the
+        # cursor: without one, a pass starts live and the next full sync covers the gap
+        await first.stream_pass(idle=1.0, start=0)
+        assert isinstance((await first.state())["cursor"], int)
+        await first.run_once()
+        # written while the bridge is "down": replayed from the cursor by a new bridge object
+        user, follow = await opted_in(pds, "streamed", bot)
+        bystander, _ = await opted_in(pds, "bystandr", other)  # follows someone else, with a full profile
+        held, _ = await opted_in(pds, "held", bot, description="#nobridge please")
+        restarted = BlueskyBridge(side.server, http)
+        report = await restarted.stream_pass(idle=1.0)
+        assert report.bridged == 1
+        states = {a["did"]: (a["state"], a["reason"]) for a in await restarted.actors()}
+        assert states == {user.did: ("bridged", "opted-in"), held.did: ("waiting", "nobridge")}
+        assert bystander.did not in states
+        cursor = (await restarted.state())["cursor"]
+        assert isinstance(cursor, int) and cursor > 0
+        assert (await restarted.status())["lag_seconds"] is not None
+
+        await pds.set_profile(user, displayName="Streamed Again", avatar=await avatar(pds, user))
+        assert (await restarted.stream_pass(idle=1.0)).updated == 1
+        status, doc = await get(f"{side.base}/users/{account_name(user.did)}")
+        assert status == 200 and doc["name"] == "Streamed Again"
+
+        await pds.delete_record(user, FOLLOW, follow["uri"].rsplit("/", 1)[1])
+        assert (await BlueskyBridge(side.server, http).stream_pass(idle=1.0)).removed == 1
+        assert (await get(f"{side.base}/users/{account_name(user.did)}"))[0] == 410
+        # nothing new: a pass reads nothing again and changes nothing
+        again = await restarted.stream_pass(idle=1.0)
+        assert (again.bridged, again.updated, again.removed) == (0, 0, 0)
