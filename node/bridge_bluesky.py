@@ -62,6 +62,7 @@ __all__ = [
     "BridgeError",
     "SyncReport",
     "account_name",
+    "bridged_name",
     "follow_network",
     "setup_bridge",
 ]
@@ -71,6 +72,18 @@ _log = logging.getLogger("kith.bridge.bluesky")
 #: server_meta: the bridge's state document.
 META_KEY = "bridge.bluesky"
 _FOLLOW = "app.bsky.graph.follow"
+
+
+async def bridged_name(server: Server, handle: str) -> str | None:
+    """The account bridging the Bluesky account whose handle is ``handle`` now, if one does."""
+    raw = await server.accounts.meta_get(META_KEY)
+    if not raw:
+        return None
+    wanted = handle.lower()
+    for did, entry in json.loads(raw).get("actors", {}).items():
+        if entry.get("state") == "bridged" and str(entry.get("handle", "")).lower() == wanted:
+            return account_name(did)
+    return None
 
 
 class BridgeError(BadInput):

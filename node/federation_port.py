@@ -95,6 +95,13 @@ class NodeLocalActors:
 
     async def account(self, name: str) -> LocalAccount | None:
         row = await self.server.account_by_name(name)
+        if row is None and "." in name:
+            # a Bluesky handle names the account bridging it (issue #18: WebFinger acct:HANDLE@DOMAIN finds the
+            # bridged actor, whose own name is its DID); an account's own name always wins
+            from node.bridge_bluesky import bridged_name
+
+            bridged = await bridged_name(self.server, name)
+            row = await self.server.account_by_name(bridged) if bridged else None
         return None if row is None else _local_account(row)
 
     async def accounts(self, states: Sequence[AccountState]) -> Sequence[LocalAccount]:

@@ -168,6 +168,11 @@ async def test_opt_in_follow_profile_change_and_opt_out_reach_a_kith_follower(
         report = await bridge.run_once()
         assert report.bridged == 1
         assert await webfinger(side, name) == 200
+        # WebFinger both ways: the handle finds the actor too, and its subject is the actor's own address
+        host = side.base.split("://")[1]
+        status, jrd = await get(side.base + "/.well-known/webfinger", resource=f"acct:{alice.handle}@{host}")
+        assert status == 200 and jrd["subject"] == f"acct:{name}@{host}" and jrd["aliases"] == [actor]
+        assert await webfinger(side, "nobody.test") == 404
         status, doc = await get(actor)
         assert status == 200 and doc["name"] == "Alice Liddell"
         assert f"at://{alice.did}" in doc["alsoKnownAs"]
@@ -201,6 +206,7 @@ async def test_opt_in_follow_profile_change_and_opt_out_reach_a_kith_follower(
         await pds.delete_record(alice, FOLLOW, follow["uri"].rsplit("/", 1)[1])
         assert (await bridge.run_once()).removed == 1
         assert (await get(actor))[0] == 410
+        assert await webfinger(side, alice.handle) in (404, 410)  # the handle no longer finds it either
         await settle(side, bob)
         seen = await person(bob, actor)
         gone = {i.uri: i.state for i in seen.identities} if seen is not None else {}
@@ -252,7 +258,9 @@ async def test_accounts_that_did_not_consent_are_never_reachable(
             name = account_name(user.did)
             assert await side.server.account_by_name(name) is None
             assert await webfinger(side, name) == 404
+            assert await webfinger(side, user.handle) == 404  # nor by its handle
             assert (await get(f"{side.base}/users/{name}"))[0] == 404
+            assert (await get(f"{side.base}/users/{user.handle}"))[0] == 404
         assert (await bridge.status())["opted_in"] == 0
 
     # too young: the setting holds back an account made a moment ago; a handle domain on the deny-list too
