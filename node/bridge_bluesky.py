@@ -267,12 +267,13 @@ class BlueskyBridge:
                 continue
             report.seen += 1
             try:
-                if did not in known and repo.get("active", True) is not False:
+                # an account of this DID that the state lost still goes through the consent rules
+                if did not in known and not await self._live(did):
+                    if repo.get("active", True) is False:
+                        continue
                     # the cheap look first: most accounts of a PDS never asked to be bridged
                     if bot not in await self.reader.subjects(did, _FOLLOW):
                         continue
-                elif did not in known:
-                    continue
                 account = await self.reader.account(
                     did, bot_did=bot, blocked_by_operator=did in doc["blocked"]
                 )
@@ -365,6 +366,10 @@ class BlueskyBridge:
         known: dict[str, dict[str, Any]] = doc["actors"]
         entry = known.get(account.did)
         if not decision.bridged:
+            if entry is None and await self._live(account.did):
+                # an account of this DID that the state does not name (a crash between making it and saving the
+                # state): it goes like any opted-out one
+                entry = known[account.did] = {"state": "bridged", "handle": account.handle}
             if entry is None:
                 # seen following the bot but held back (a gate, #nobridge): the operator sees why; nothing
                 # of the account is kept beyond its DID, handle and the reason
@@ -390,10 +395,19 @@ class BlueskyBridge:
             did=account.did, handle=account.handle, profile=profile, pds_url=self.settings.pds_url
         )
         row = await self.server.account_by_name(name)
+        created = row is None
         if row is None:
             row, _token = await self.server.add_account(name, display_name=card["name"])
             report.bridged += 1
             _log.info("bridged %s (%s) as %s", account.did, account.handle, name)
+            # named in the state at once, so that whatever fails below, an opt-out still finds it
+            entry = known[account.did] = {
+                "state": "bridged",
+                "reason": decision.reason,
+                "handle": account.handle,
+                "since": self._now(),
+            }
+            await self._save(doc)
         elif row.state != "active":
             known[account.did] = (entry or {}) | {"state": "opted-out", "reason": f"account {row.state}"}
             return
@@ -409,7 +423,7 @@ class BlueskyBridge:
                 await set_card(ctx.store, card, now=self.server.clock())
                 await set_disclosure(ctx.store, {field: [PUBLIC] for field in card}, now=self.server.clock())
                 changed = True
-        if changed and entry is not None and entry.get("state") == "bridged":
+        if changed and not created and entry is not None and entry.get("state") == "bridged":
             report.updated += 1
         known[account.did] = {
             "state": "bridged",
@@ -419,6 +433,15 @@ class BlueskyBridge:
         }
         if changed and self.on_change is not None:
             self.on_change(name)
+
+    async def _live(self, did: str) -> bool:
+        """An account bridging ``did`` exists and is not removed."""
+        try:
+            name = account_name(did)
+        except BadInput:
+            return False  # no account could ever have been made for it
+        row = await self.server.account_by_name(name)
+        return row is not None and row.state in ("active", "suspended")
 
     async def _remove(self, did: str, entry: dict[str, Any], reason: str) -> None:
         """Opting out: the account is removed at once (410, and its Delete to its followers)."""

@@ -184,7 +184,14 @@ class BlueskyReader:
 
 
 def _text(value: Any, limit: int) -> str:
-    return value[:limit] if isinstance(value, str) else ""
+    """Profile text as a card can hold it: line breaks kept as LF, every other control character and lone
+    surrogate dropped (a PDS stores what its user wrote), cut to ``limit``."""
+    if not isinstance(value, str):
+        return ""
+    text = value.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.replace("\n", "").isprintable():
+        text = "".join(ch for ch in text if ch == "\n" or ch.isprintable())
+    return text[:limit]
 
 
 def _blob_cid(blob: Any) -> str | None:

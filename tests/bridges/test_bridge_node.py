@@ -27,7 +27,7 @@ import federation
 from federation import FEDERATION, Federation, owner
 from node.api import SERVER
 from node.app import build_app
-from node.bridge_bluesky import BlueskyBridge, account_name
+from node.bridge_bluesky import META_KEY, BlueskyBridge, account_name
 from node.config import Config
 from node.context import AccountContext
 from node.federation_wiring import federation_context
@@ -410,3 +410,31 @@ async def test_the_event_stream_brings_opt_ins_changes_and_opt_outs_with_a_curso
         # nothing new: a pass reads nothing again and changes nothing
         again = await restarted.stream_pass(idle=1.0)
         assert (again.bridged, again.updated, again.removed) == (0, 0, 0)
+
+
+async def test_hostile_profile_text_is_cleaned_and_a_lost_state_never_keeps_an_opted_out_actor(
+    tmp_path: Path, pds: Pds, atproto_devnet: Devnet
+) -> None:
+    """Control characters in a profile (which the PDS stores as written) do not stop the bridging nor reach the
+    card; and if the bridge's state is lost after an account was made (a crash between the two writes, or an
+    operator's mistake), an opt-out still removes the actor rather than leaving it reachable for good."""
+    bot = await pds.create_account("bot")
+    user, follow = await opted_in(
+        pds, "hostile", bot, displayName="Eve\x07\x1b[31m\u202e", description="line one\r\nline two\x00"
+    )
+    async with (
+        kith_server(tmp_path, "bridge", 0, **bridge_settings(atproto_devnet, bot)) as side,
+        aiohttp.ClientSession() as http,
+    ):
+        bridge = BlueskyBridge(side.server, http)
+        assert (await bridge.run_once()).bridged == 1
+        actor = f"{side.base}/users/{account_name(user.did)}"
+        status, doc = await get(actor)
+        assert status == 200 and doc["name"] == "Eve[31m"
+        assert "line one<br>line two" in doc["summary"]
+
+        await side.server.accounts.meta_set(META_KEY, "{}")  # the state is lost; the account stays
+        await pds.delete_record(user, FOLLOW, follow["uri"].rsplit("/", 1)[1])
+        assert (await bridge.run_once()).removed == 1
+        assert (await get(actor))[0] == 410
+        assert (await bridge.actors())[0]["state"] == "opted-out"
