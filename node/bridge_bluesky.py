@@ -102,6 +102,12 @@ def account_name(did: str) -> str:
     return name
 
 
+def _did_of(name: str) -> str:
+    """The DID an account name bridges (:func:`account_name` undone: did:web hosts keep their dots)."""
+    method, _, rest = name.removeprefix("did.").partition(".")
+    return f"did:{method}:{rest}"
+
+
 @dataclass
 class SyncReport:
     seen: int = 0  # repositories looked at
@@ -260,6 +266,11 @@ class BlueskyBridge:
         doc = await self.state()
         doc["bot_did"] = bot
         known: dict[str, dict[str, Any]] = doc["actors"]
+        if self.settings.appview_url:
+            await self._run_from_appview(doc, bot, report)
+            doc["synced_at"] = self._now()
+            await self._save(doc)
+            return report
         repos = await self._repos()
         for repo in repos:
             did = repo["did"]
@@ -360,6 +371,35 @@ class BlueskyBridge:
                 doc["synced_at"] = self._now()
             await self._save(doc)
             return report
+
+    async def _run_from_appview(self, doc: dict[str, Any], bot: str, report: SyncReport) -> None:
+        """With an App View: the bot's followers are asked of it, rather than every repository of the PDS
+        read; each of them, every account known, and every live bridged account is read afresh."""
+        try:
+            followers = await self.reader.followers(self.settings.appview_url, bot)
+        except ReadError as exc:
+            raise BridgeError(
+                f"the bot's followers cannot be read from the App View ({exc}); check bridge.bluesky.appview_url. "
+                "Nothing was changed; the next sync tries again"
+            ) from None
+        live = [
+            _did_of(row.name)
+            for row in await self.server.accounts.list(states=("active", "suspended"))
+            if row.name.startswith(("did.plc.", "did.web."))
+        ]
+        for did in dict.fromkeys([*followers, *doc["actors"], *live]):
+            if did == bot:
+                continue
+            report.seen += 1
+            try:
+                account = await self.reader.account(
+                    did, bot_did=bot, blocked_by_operator=did in doc["blocked"]
+                )
+                await self._apply(doc, account, report)
+            except ReadError as exc:
+                _log.warning("reading %s failed: %s; tried again at the next sync", did, exc)
+            except BadInput as exc:
+                _log.warning("%s cannot be bridged: %s", did, exc)
 
     async def _apply(self, doc: dict[str, Any], account: Account, report: SyncReport) -> None:
         decision = decide(account, self._gates(), now=self.server.clock())

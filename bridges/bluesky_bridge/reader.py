@@ -112,6 +112,24 @@ class BlueskyReader:
                 break
         return out
 
+    async def followers(self, appview_url: str, did: str) -> list[str]:
+        """The DIDs that follow ``did``, from an App View (``app.bsky.graph.getFollowers``): the index of who
+        follows whom across every PDS, which no single PDS keeps."""
+        out: list[str] = []
+        cursor = ""
+        url = f"{appview_url.rstrip('/')}/xrpc/app.bsky.graph.getFollowers"
+        for _ in range(_MAX_PAGES):
+            params = {"actor": did, "limit": str(_PAGE)} | ({"cursor": cursor} if cursor else {})
+            page = await self._get(url, params, "app.bsky.graph.getFollowers")
+            followers = page.get("followers")
+            if not isinstance(followers, list):
+                raise ReadError("app.bsky.graph.getFollowers: no followers list")
+            out += [f["did"] for f in followers if isinstance(f, dict) and isinstance(f.get("did"), str)]
+            cursor = page.get("cursor") or ""
+            if not cursor or not followers:
+                break
+        return out
+
     async def subjects(self, did: str, collection: str) -> set[str]:
         """The DIDs ``did``'s follows (or blocks) name."""
         return {

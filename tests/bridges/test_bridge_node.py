@@ -27,7 +27,7 @@ import federation
 from federation import FEDERATION, Federation, owner
 from node.api import SERVER
 from node.app import build_app
-from node.bridge_bluesky import META_KEY, BlueskyBridge, account_name
+from node.bridge_bluesky import META_KEY, BlueskyBridge, BridgeError, account_name
 from node.config import Config
 from node.context import AccountContext
 from node.federation_wiring import federation_context
@@ -438,3 +438,30 @@ async def test_hostile_profile_text_is_cleaned_and_a_lost_state_never_keeps_an_o
         assert (await bridge.run_once()).removed == 1
         assert (await get(actor))[0] == 410
         assert (await bridge.actors())[0]["state"] == "opted-out"
+
+
+async def test_with_an_app_view_the_bots_followers_are_asked_of_it(
+    tmp_path: Path, atproto_appview: Devnet
+) -> None:
+    """bridge.bluesky.appview_url: who follows the bot comes from the App View's getFollowers (the index no
+    PDS keeps, needed once followers live on other PDSes), and an unfollow it reports is an opt-out."""
+    async with aiohttp.ClientSession() as session:
+        pds = Pds(atproto_appview, session)
+        bot = await pds.create_account("bot")
+        user, follow = await opted_in(pds, "viewed", bot)
+        await pds.settle()  # the App View has indexed the follow
+        settings = bridge_settings(atproto_appview, bot, appview_url=atproto_appview.appview_url)
+        async with kith_server(tmp_path, "bridge", 0, **settings) as side:
+            bridge = BlueskyBridge(side.server, session)
+            assert (await bridge.run_once()).bridged == 1
+            actor = f"{side.base}/users/{account_name(user.did)}"
+            assert (await get(actor))[0] == 200
+            await pds.delete_record(user, FOLLOW, follow["uri"].rsplit("/", 1)[1])
+            await pds.settle()
+            assert (await bridge.run_once()).removed == 1
+            assert (await get(actor))[0] == 410
+        # the App View is what the pass relies on: when it is down, the pass says so and changes nothing
+        down = settings | {"appview_url": "http://127.0.0.1:9"}
+        async with kith_server(tmp_path / "down", "bridge", 0, **down) as side:
+            with pytest.raises(BridgeError, match="appview_url"):
+                await BlueskyBridge(side.server, session).run_once()
