@@ -11,16 +11,22 @@ so everything federation does for accounts (Follow and Accept, the profile ``Upd
   name answers WebFinger 404 and its actor URL 404, as any unknown name does.
 - **Predictable names**: the account of ``did:plc:abc...`` is ``did.plc.abc...`` (the DID, with dots for the
   colons account names cannot hold), so its actor is ``/users/did.plc.abc...``; its actor's ``alsoKnownAs``
-  names ``at://DID``, and its card's identities are the DID and ``at://HANDLE``.
+  names ``at://DID`` and ``at://HANDLE`` (a follower's node records them, node/federation_port.py), its card's
+  identities are the same, and WebFinger finds it by its handle too (``acct:HANDLE@DOMAIN``).
 - **Its card** is the public part of its Bluesky profile (display name, description, avatar, handle), all of it
   public (node/owner_card.py's ``@public``): followers receive changes as ``Update`` (federation/cards.py).
 - **Opting out** (unfollowing or blocking the bot, ``#nobridge``, deactivation) removes the account at once:
   its actor answers 410 and its ``Delete`` goes to every follower (federation/service.py announces removals),
   and its data is purged after ``accounts.purge_after_days`` like any removed account's.
 
-The bridge's own state (which DIDs it bridged, their handles, states and reasons, the operator's blocks, when
-it last synced) is one JSON document in the server's meta table: the accounts themselves hold everything
-else. A sync reads the PDS afresh (``run_once``), so a restart loses nothing and repeats nothing.
+Reading Bluesky: a full pass (``run_once``) reads every repository of the PDS (or, with an App View, the bot's
+followers) afresh; between full passes the repository event stream (``stream_pass``) says which accounts to
+read again, from a cursor saved with the states it led to. Both read the account itself again rather than
+trusting an event, so repeating either changes nothing.
+
+The bridge's own state (which DIDs it bridged, their handles, states and reasons, the operator's blocks, the
+stream's cursor, when it last caught up) is one JSON document in the server's meta table (one writer: the
+bridge's lock); the accounts themselves hold everything else.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ from node.owner_card import PUBLIC, get_card, set_card, set_disclosure
 from node.server import Server
 
 __all__ = [
+    "META_BLOCKED",
     "META_KEY",
     "BlueskyBridge",
     "BridgeError",
@@ -69,8 +76,9 @@ __all__ = [
 
 _log = logging.getLogger("kith.bridge.bluesky")
 
-#: server_meta: the bridge's state document.
+#: server_meta: the bridge's state document, and the operator's blocks (a list of DIDs).
 META_KEY = "bridge.bluesky"
+META_BLOCKED = "bridge.bluesky.blocked"
 _FOLLOW = "app.bsky.graph.follow"
 
 
@@ -148,11 +156,18 @@ class BlueskyBridge:
         raw = await self.server.accounts.meta_get(META_KEY)
         doc: dict[str, Any] = json.loads(raw) if raw else {}
         doc.setdefault("actors", {})
-        doc.setdefault("blocked", [])
+        blocked = await self.server.accounts.meta_get(META_BLOCKED)
+        doc["blocked"] = json.loads(blocked) if blocked else []
         return doc
 
     async def _save(self, doc: dict[str, Any]) -> None:
-        await self.server.accounts.meta_set(META_KEY, json.dumps(doc, sort_keys=True))
+        # the operator's blocks are kept apart (META_BLOCKED), written only by block and unblock: a pass of
+        # `kith serve` that read the state before a `kith bridge block` in another process cannot undo it
+        body = {k: v for k, v in doc.items() if k != "blocked"}
+        await self.server.accounts.meta_set(META_KEY, json.dumps(body, sort_keys=True))
+
+    async def _save_blocked(self, blocked: list[str]) -> None:
+        await self.server.accounts.meta_set(META_BLOCKED, json.dumps(sorted(set(blocked))))
 
     def _gates(self) -> Gates:
         s = self.settings
@@ -209,8 +224,10 @@ class BlueskyBridge:
         async with self._lock:
             doc = await self.state()
             if did not in doc["blocked"]:
-                doc["blocked"].append(did)
+                await self._save_blocked([*doc["blocked"], did])
             entry = doc["actors"].get(did)
+            if entry is None and await self._live(did):  # an account the state lost: it goes all the same
+                entry = doc["actors"][did] = {"state": "bridged"}
             if entry is not None and entry["state"] == "bridged":
                 await self._remove(did, entry, "blocked")
             elif entry is not None:
@@ -225,7 +242,7 @@ class BlueskyBridge:
             doc = await self.state()
             if did not in doc["blocked"]:
                 raise NotFound(f"{did} is not blocked (see `kith bridge actors`)", field="did")
-            doc["blocked"].remove(did)
+            await self._save_blocked([d for d in doc["blocked"] if d != did])
             entry = doc["actors"].get(did)
             if entry is not None and entry["state"] == "blocked":
                 entry.update(state="waiting", reason="unblocked")
@@ -414,7 +431,7 @@ class BlueskyBridge:
                 # seen following the bot but held back (a gate, #nobridge): the operator sees why; nothing
                 # of the account is kept beyond its DID, handle and the reason
                 known[account.did] = {
-                    "state": "waiting",
+                    "state": "blocked" if decision.reason == "blocked" else "waiting",
                     "reason": decision.reason,
                     "handle": account.handle,
                     "since": self._now(),

@@ -465,3 +465,24 @@ async def test_with_an_app_view_the_bots_followers_are_asked_of_it(
         async with kith_server(tmp_path / "down", "bridge", 0, **down) as side:
             with pytest.raises(BridgeError, match="appview_url"):
                 await BlueskyBridge(side.server, session).run_once()
+
+
+async def test_a_block_from_another_process_survives_a_pass_that_read_the_state_before_it(
+    tmp_path: Path, pds: Pds, atproto_devnet: Devnet
+) -> None:
+    """`kith bridge block` runs beside `kith serve`, whose pass may have read the state just before: the pass's
+    save must not undo the block, and the blocked account is not bridged."""
+    bot = await pds.create_account("bot")
+    user, _ = await opted_in(pds, "raced", bot)
+    async with (
+        kith_server(tmp_path, "bridge", 0, **bridge_settings(atproto_devnet, bot)) as side,
+        aiohttp.ClientSession() as http,
+    ):
+        serving, operator = BlueskyBridge(side.server, http), BlueskyBridge(side.server, http)
+        stale = await serving.state()  # a pass has read the state...
+        await operator.block(user.did)  # ...the operator blocks in another process...
+        await serving._save(stale)  # ...and the pass saves what it read
+        assert user.did in (await serving.state())["blocked"]
+        await serving.run_once()
+        assert await side.server.account_by_name(account_name(user.did)) is None
+        assert (await serving.actors())[0]["state"] == "blocked"
