@@ -12,6 +12,7 @@ from aiohttp import web
 
 from node import api_import, api_loop  # noqa: F401  (their routes join node.api's table)
 from node.api import SERVER, add_api_fallback, auth_middleware, setup_api
+from node.bridge_bluesky import setup_bridge
 from node.config import Config
 from node.dav import setup_dav
 from node.federation_access import ACCESS, NoFederation
@@ -26,9 +27,10 @@ __all__ = ["APP_EXTENSIONS", "DEFAULT_EXTENSIONS", "Extension", "build_app", "ru
 
 Extension = Callable[[web.Application, Server], None]
 
-#: The parts of a full server besides the owner API, wired in this order: the web UI, federation, CardDAV
-#: and the stay-in-touch loop (digests, capture).
-DEFAULT_EXTENSIONS: tuple[Extension, ...] = (setup_web, setup_federation, setup_dav, setup_loop)
+#: The parts of a full server besides the owner API, wired in this order: the web UI, federation, CardDAV,
+#: the stay-in-touch loop (digests, capture) and the Bluesky bridge (when enabled; after federation, which it
+#: tells of changes).
+DEFAULT_EXTENSIONS: tuple[Extension, ...] = (setup_web, setup_federation, setup_dav, setup_loop, setup_bridge)
 #: More setup functions called after those (tests add theirs here).
 APP_EXTENSIONS: list[Extension] = []
 

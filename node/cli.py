@@ -787,7 +787,7 @@ async def _cmd_config(args: argparse.Namespace) -> int:
         _out(args, options, lambda: print(config_table_markdown()))
         return 0
     config = _config(args)
-    values = {opt.key: opt.shown(getattr(getattr(config, opt.section), opt.attribute)) for opt in SCHEMA}
+    values = {opt.key: opt.shown(opt.read(config)) for opt in SCHEMA}
 
     def human() -> None:
         for key, value in values.items():
@@ -1046,6 +1046,7 @@ def _extensions() -> list[Callable[[Any], None]]:
     """The command groups kept in modules of their own, registered in this order."""
     from node import (
         cli_accounts,
+        cli_bridge,
         cli_capture,
         cli_card,
         cli_dav,
@@ -1068,6 +1069,7 @@ def _extensions() -> list[Callable[[Any], None]]:
         cli_relationship.register,
         cli_org.register,
         cli_storage.register,
+        cli_bridge.register,
     ]
 
 

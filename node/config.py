@@ -29,6 +29,7 @@ __all__ = [
     "USERNAME_PATTERN",
     "USERNAME_SHAPE",
     "AccountsConfig",
+    "BlueskyBridgeConfig",
     "Config",
     "ConfigError",
     "FederationConfig",
@@ -76,6 +77,7 @@ class Option:
     pattern: str = ""  # for "str" options: the whole value must match (re.fullmatch)
     shape: str = ""  # what the pattern means, for the error message
     attr: str = ""  # the dataclass field holding it, when its name cannot be one (mail.from: a keyword)
+    secret: bool = False  # shown redacted by `kith config` (a password)
 
     @property
     def attribute(self) -> str:
@@ -83,15 +85,27 @@ class Option:
         return self.attr or self.name
 
     @property
+    def holder(self) -> str:
+        """The Config field holding the option's section: a dotted section (``bridge.bluesky``, a nested TOML
+        table) is held under its name with underscores."""
+        return self.section.replace(".", "_")
+
+    @property
     def env(self) -> str:
-        return f"KITH_{self.section.upper()}_{self.name.upper()}"
+        return f"KITH_{self.holder.upper()}_{self.name.upper()}"
 
     @property
     def key(self) -> str:
         return f"{self.section}.{self.name}"
 
+    def read(self, config: Config) -> Any:
+        """The option's value in ``config``."""
+        return getattr(getattr(config, self.holder), self.attribute)
+
     def shown(self, value: Any) -> Any:
-        """The value as `kith config` prints it: a storage URL's password redacted."""
+        """The value as `kith config` prints it: a storage URL's password redacted, a secret hidden."""
+        if self.secret:
+            return "(set)" if value else ""
         return redact_url(value) if self.type == "storage_url" else value
 
 
@@ -241,6 +255,102 @@ SCHEMA: tuple[Option, ...] = (
         30,
         "Days a removed account's data is kept (its actor answers 410 meanwhile) before it is purged.",
     ),
+    # The Bluesky bridge (issue #18, node/bridge_bluesky.py): Bluesky accounts that opted in by following the bot
+    # become accounts of this server, each its own actor.
+    Option(
+        "bridge.bluesky",
+        "enabled",
+        "bool",
+        False,
+        "Run the Bluesky bridge with the server's workers: accounts that follow the bot become actors here.",
+    ),
+    Option(
+        "bridge.bluesky",
+        "pds_url",
+        "str",
+        "",
+        "The PDS the bridge reads accounts, profiles and follows from (and where the bot account lives).",
+        pattern=r"(?:https?://\S+)?",
+        shape="empty or an http(s) URL",
+    ),
+    Option(
+        "bridge.bluesky",
+        "appview_url",
+        "str",
+        "",
+        "The Bluesky App View (optional): when set, the bot's followers are asked of it.",
+        pattern=r"(?:https?://\S+)?",
+        shape="empty or an http(s) URL",
+    ),
+    Option(
+        "bridge.bluesky",
+        "plc_url",
+        "str",
+        "https://plc.directory",
+        "The PLC directory DID documents (and account ages) are read from.",
+        pattern=r"https?://\S+",
+        shape="an http(s) URL",
+    ),
+    Option(
+        "bridge.bluesky",
+        "relay_url",
+        "str",
+        "",
+        "The firehose (a relay's subscribeRepos, ws:// or wss://); empty: the PDS's own.",
+        pattern=r"(?:wss?://\S+)?",
+        shape="empty or a ws(s) URL",
+    ),
+    Option(
+        "bridge.bluesky",
+        "bot_handle",
+        "str",
+        "",
+        "The bridge's bot account on Bluesky: following it is how an account asks to be bridged.",
+    ),
+    Option(
+        "bridge.bluesky",
+        "bot_password",
+        "str",
+        "",
+        "The bot account's (app) password; better given as KITH_BRIDGE_BLUESKY_BOT_PASSWORD than written here.",
+        secret=True,
+    ),
+    Option(
+        "bridge.bluesky",
+        "sync_seconds",
+        "int",
+        60,
+        "Seconds between two passes of the bridge over the PDS (`kith serve` with the bridge enabled).",
+        maximum=86400,
+    ),
+    Option(
+        "bridge.bluesky",
+        "min_account_age_days",
+        "int",
+        0,
+        "Spam gate: a Bluesky account younger than this many days is not bridged yet.",
+    ),
+    Option(
+        "bridge.bluesky",
+        "require_avatar",
+        "bool",
+        True,
+        "Spam gate: an account without an avatar is not bridged.",
+    ),
+    Option(
+        "bridge.bluesky",
+        "require_display_name",
+        "bool",
+        True,
+        "Spam gate: an account without a display name is not bridged.",
+    ),
+    Option(
+        "bridge.bluesky",
+        "deny",
+        "str",
+        "",
+        "DIDs and handle domains never bridged, comma-separated (did:plc:..., spam.example).",
+    ),
 )
 
 _ALIASES = {
@@ -300,6 +410,27 @@ class AccountsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BlueskyBridgeConfig:
+    enabled: bool = False
+    pds_url: str = ""
+    appview_url: str = ""
+    plc_url: str = "https://plc.directory"
+    relay_url: str = ""
+    bot_handle: str = ""
+    bot_password: str = ""
+    sync_seconds: int = 60
+    min_account_age_days: int = 0
+    require_avatar: bool = True
+    require_display_name: bool = True
+    deny: str = ""
+
+    @property
+    def denied(self) -> frozenset[str]:
+        """The deny-list's entries, lowercased."""
+        return frozenset(p.strip().lower() for p in self.deny.split(",") if p.strip())
+
+
+@dataclass(frozen=True, slots=True)
 class StorageConfig:
     url: str = ""  # checked by node/storage_url.py; "" or "sqlite:" is the embedded default
 
@@ -319,6 +450,7 @@ class Config:
     accounts: AccountsConfig = field(default_factory=AccountsConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     mail: MailConfig = field(default_factory=MailConfig)
+    bridge_bluesky: BlueskyBridgeConfig = field(default_factory=BlueskyBridgeConfig)
 
     @property
     def database_path(self) -> Path:
@@ -423,7 +555,7 @@ def load_config(data_dir: Path, env: Mapping[str, str] | None = None) -> Config:
     env = os.environ if env is None else env
     values: dict[str, dict[str, Any]] = {}
     for opt in SCHEMA:
-        values.setdefault(opt.section, {})[opt.attribute] = opt.default
+        values.setdefault(opt.holder, {})[opt.attribute] = opt.default
     path = data_dir / CONFIG_FILE
     if path.exists():
         try:
@@ -431,22 +563,28 @@ def load_config(data_dir: Path, env: Mapping[str, str] | None = None) -> Config:
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path} is not valid TOML ({exc}); fix it or run `kith init` again") from None
         known = {(o.section, o.name): o for o in SCHEMA}
-        for section, table in doc.items():
+        sections = {o.section for o in SCHEMA}
+        tables = [(section, table) for section, table in doc.items()]
+        while tables:
+            section, table = tables.pop(0)
             if not isinstance(table, dict):
                 raise ConfigError(f"{path}: [{section}] must be a table")
             for name, raw in table.items():
+                if isinstance(raw, dict) and f"{section}.{name}" in sections:  # [bridge.bluesky]
+                    tables.append((f"{section}.{name}", raw))
+                    continue
                 found = known.get((section, name))
                 if found is None:
                     raise ConfigError(f"{path}: unknown option {section}.{name}; see `kith config --help`")
-                values[section][found.attribute] = _parse(found, raw, str(path))
+                values[found.holder][found.attribute] = _parse(found, raw, str(path))
     by_key = {o.key: o for o in SCHEMA}
     for opt in SCHEMA:
         if opt.env in env:
-            values[opt.section][opt.attribute] = _parse(opt, env[opt.env], opt.env)
+            values[opt.holder][opt.attribute] = _parse(opt, env[opt.env], opt.env)
     for alias, key in _ALIASES.items():
         if alias in env:
             opt = by_key[key]
-            values[opt.section][opt.attribute] = _parse(opt, env[alias], alias)
+            values[opt.holder][opt.attribute] = _parse(opt, env[alias], alias)
     return Config(
         data_dir=data_dir,
         node=NodeConfig(**values["node"]),
@@ -456,16 +594,20 @@ def load_config(data_dir: Path, env: Mapping[str, str] | None = None) -> Config:
         accounts=AccountsConfig(**values["accounts"]),
         storage=StorageConfig(**values["storage"]),
         mail=MailConfig(**values["mail"]),
+        bridge_bluesky=BlueskyBridgeConfig(**values["bridge_bluesky"]),
     )
 
 
 def write_config(config: Config) -> Path:
     # Every option of the schema, under the name kith.toml knows it by: `kith init --force` rewrites the file,
     # and a section left out here (mail once was) would lose the owner's settings.
-    doc: dict[str, dict[str, Any]] = {}
+    doc: dict[str, Any] = {}
     for opt in SCHEMA:
-        value = getattr(getattr(config, opt.section), opt.attribute)
-        doc.setdefault(opt.section, {})[opt.name] = list(value) if isinstance(value, tuple) else value
+        value = opt.read(config)
+        table = doc
+        for part in opt.section.split("."):  # bridge.bluesky is the table [bridge.bluesky]
+            table = table.setdefault(part, {})
+        table[opt.name] = list(value) if isinstance(value, tuple) else value
     path = config.data_dir / CONFIG_FILE
     tmp = path.with_suffix(".tmp")
     write_private(tmp, tomli_w.dumps(doc))  # the owner's alone, like everything in the data folder

@@ -54,10 +54,22 @@ if TYPE_CHECKING:
     from node.models import AccountRow
     from node.server import Server
 
-__all__ = ["FEDIVERSE", "PEER", "REGISTRY_TTL", "NodeGraphPort", "NodeGraphPorts", "NodeLocalActors"]
+__all__ = [
+    "BRIDGE",
+    "FEDIVERSE",
+    "PEER",
+    "REGISTRY_TTL",
+    "NodeGraphPort",
+    "NodeGraphPorts",
+    "NodeLocalActors",
+]
 
 FEDIVERSE = "fediverse"
 PEER = "peer"
+#: Provenance of a Bluesky identity an actor's ``alsoKnownAs`` names (``at://DID``): the account a bridge node
+#: says the actor bridges (issue #18; node/bridge_bluesky.py); the provenance's record id is the actor, which
+#: names the bridge. Only a claim: it never finds or merges a person (docs/ARCHITECTURE.md §7).
+BRIDGE = "bridge"
 #: How long the list of accounts is trusted (seconds): an account added, suspended or removed beside a running
 #: server (`kith account ...`) is seen within this many seconds. Single accounts are read through the server's
 #: own cache of the same length (Server.account_by_name).
@@ -83,6 +95,13 @@ class NodeLocalActors:
 
     async def account(self, name: str) -> LocalAccount | None:
         row = await self.server.account_by_name(name)
+        if row is None and "." in name:
+            # a Bluesky handle names the account bridging it (issue #18: WebFinger acct:HANDLE@DOMAIN finds the
+            # bridged actor, whose own name is its DID); an account's own name always wins
+            from node.bridge_bluesky import bridged_name
+
+            bridged = await bridged_name(self.server, name)
+            row = await self.server.account_by_name(bridged) if bridged else None
         return None if row is None else _local_account(row)
 
     async def accounts(self, states: Sequence[AccountState]) -> Sequence[LocalAccount]:
@@ -170,7 +189,9 @@ class NodeGraphPort(GraphPort):
             person = await self.store.people.insert_person(
                 person_id=new_id("p"), fields=fields, identities=idents, now=now
             )
+            await self._add_bridged(person.id, actor, now)
             return person.id
+        await self._add_bridged(person.id, actor, now)
         for ident in idents:
             owner = await self.store.people.person_for_identity(ident.uri)
             if owner is not None and owner.id != person.id and owner.status != "merged":
@@ -187,6 +208,23 @@ class NodeGraphPort(GraphPort):
         if actor.name and person.display_name in ("", actor.preferred_username):
             await self.store.people.update_person(person.id, {"display_name": actor.name[:500]}, now)
         return person.id
+
+    async def _add_bridged(self, person_id: str, actor: RemoteActor, now: Any) -> None:
+        """The Bluesky account (``at://DID``, ``at://HANDLE``) a bridged actor's ``alsoKnownAs`` names, as
+        claimed identities of the bridge's: attached only where no other person holds them, since anyone can
+        write anything in ``alsoKnownAs``."""
+        for uri in actor.also_known_as[:4]:
+            if not uri.startswith("at://"):
+                continue
+            try:
+                ident = self.graph.identity_input(
+                    uri, verification="claimed", source=BRIDGE, source_record_id=actor.id
+                )
+            except BadInput:
+                continue  # not a Bluesky account's address
+            holder = await self.store.people.person_for_identity(ident.uri)
+            if holder is None or holder.id == person_id:
+                await self.store.people.add_identity(person_id, ident, now)
 
     def _account_of(self, person: Person | None, actor_uri: str) -> list[str]:
         """The actor's URL and the ``acct:`` federation recorded for it (provenance: that actor): the two

@@ -601,6 +601,9 @@ def test_local_commands_print_valid_json(
         | {w for w in dict(_leaves(build_parser())) if w[0] == "org"}
         # --json into a real PostgreSQL database: tests/node/test_storage_copy.py
         | {("storage", "copy")}
+        # `kith bridge`: run, status, actors and block with --json against the AT Protocol devnet in
+        # tests/bridges/test_bridge_cli.py
+        | {w for w in dict(_leaves(build_parser())) if w[0] == "bridge"}
     )
     untested = set(dict(_leaves(build_parser()))) - done - remote - set(NO_JSON) - {("sync",)}
     assert untested == set(), f"add these to this test: {sorted(untested)}"

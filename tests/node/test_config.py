@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,7 +76,15 @@ def test_write_keeps_every_section_and_option(tmp_path: Path) -> None:
     )
     write_config(config)
     written = tomllib.loads((tmp_path / "kith.toml").read_text(encoding="utf-8"))
-    assert {(s, n) for s, table in written.items() for n in table} == {(o.section, o.name) for o in SCHEMA}
+
+    def options(table: dict[str, Any], prefix: str = "") -> set[tuple[str, str]]:
+        # a dotted section (bridge.bluesky) is a nested table
+        out: set[tuple[str, str]] = set()
+        for name, value in table.items():
+            out |= options(value, f"{prefix}.{name}") if isinstance(value, dict) else {(prefix[1:], name)}
+        return out
+
+    assert options(written) == {(o.section, o.name) for o in SCHEMA}
     assert written["mail"]["from"] == "kith@example.org"
     assert load_config(tmp_path, env={}) == config
 
@@ -152,3 +161,23 @@ def test_port_above_65535_is_refused(tmp_path: Path) -> None:
 )
 def test_good_domains_are_kept(tmp_path: Path, domain: str) -> None:
     assert load_config(tmp_path, env={"KITH_NODE_DOMAIN": domain}).node.domain == domain
+
+
+def test_bluesky_bridge_settings_by_their_fixed_names(tmp_path: Path) -> None:
+    """Issue #18's fixed names: [bridge.bluesky] in kith.toml, KITH_BRIDGE_BLUESKY_* in the environment; the bot's
+    password is never printed by `kith config`."""
+    (tmp_path / "kith.toml").write_text(
+        '[bridge.bluesky]\nenabled = true\npds_url = "http://127.0.0.1:2583"\nbot_handle = "bot.test"\n',
+        encoding="utf-8",
+    )
+    config = load_config(tmp_path, env={"KITH_BRIDGE_BLUESKY_BOT_PASSWORD": "hunter2"})
+    bridge = config.bridge_bluesky
+    assert (bridge.enabled, bridge.pds_url, bridge.bot_handle) == (True, "http://127.0.0.1:2583", "bot.test")
+    assert bridge.bot_password == "hunter2"
+    password = next(o for o in SCHEMA if o.key == "bridge.bluesky.bot_password")
+    assert password.env == "KITH_BRIDGE_BLUESKY_BOT_PASSWORD"
+    assert password.shown(password.read(config)) == "(set)"
+    with pytest.raises(ConfigError, match=r"bridge\.bluesky\.pds_url"):
+        load_config(tmp_path, env={"KITH_BRIDGE_BLUESKY_PDS_URL": "javascript:alert(1)"})
+    write_config(config)
+    assert load_config(tmp_path, env={"KITH_BRIDGE_BLUESKY_BOT_PASSWORD": "hunter2"}) == config

@@ -1,0 +1,24 @@
+"""The Bluesky side of the bridge node (issue #18): who consented to be bridged, read from a PDS and the PLC
+directory, and the public card of each. The node side (node/bridge_bluesky.py) turns them into accounts of the
+server; this package imports only protocol/ (docs/ARCHITECTURE.md §2)."""
+
+from bridges.bluesky_bridge.consent import NO_BRIDGE, Account, Decision, Gates, decide, denied
+from bridges.bluesky_bridge.reader import BlueskyReader, ReadError, card_fields
+from bridges.bluesky_bridge.stream import Event, StreamError, concerns, decode_event, stream_url
+
+__all__ = [
+    "NO_BRIDGE",
+    "Account",
+    "BlueskyReader",
+    "Decision",
+    "Event",
+    "Gates",
+    "ReadError",
+    "StreamError",
+    "card_fields",
+    "concerns",
+    "decide",
+    "decode_event",
+    "denied",
+    "stream_url",
+]

@@ -1,0 +1,242 @@
+"""Reading Bluesky for the bridge: a PDS's public XRPC queries and the PLC directory (issue #18 "Reading
+Bluesky"). Thin async fetchers over the caller's aiohttp session (docs/ARCHITECTURE.md §3.9, §7); what they read
+is untrusted, so sizes are capped and shapes checked, and anything unusable is a :class:`ReadError` naming the
+call.
+
+Who follows the bot is read from each repository's own ``app.bsky.graph.follow`` records (``listRecords``),
+which needs no App View: the PDS's ``listRepos`` names the accounts it hosts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from bridges.bluesky_bridge.consent import Account
+from protocol.addresses import normalize
+
+__all__ = ["MAX_BODY", "BlueskyReader", "ReadError", "card_fields"]
+
+#: The largest answer read from a PDS or the PLC directory: a page of records is far smaller.
+MAX_BODY = 4 << 20
+_PAGE = 100
+#: Pages of one repository's follows read at most (100 each): an account following 100,000 others is read no
+#: further, and whether it follows the bot is then also known from the stream.
+_MAX_PAGES = 1000
+
+
+class ReadError(Exception):
+    """A call to the PDS or the PLC directory failed; the message names it and what came back."""
+
+    def __init__(self, message: str, *, status: int = 0, error: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+
+
+@dataclass
+class BlueskyReader:
+    session: aiohttp.ClientSession
+    pds_url: str
+    plc_url: str
+
+    async def _get(self, url: str, params: Mapping[str, str], what: str) -> Any:
+        try:
+            async with self.session.get(url, params=dict(params)) as resp:
+                if resp.content_length is not None and resp.content_length > MAX_BODY:
+                    raise ReadError(f"{what}: the answer is larger than {MAX_BODY} bytes", status=resp.status)
+                body = await resp.content.read(MAX_BODY + 1)
+                status = resp.status
+        except aiohttp.ClientError as exc:
+            raise ReadError(f"{what}: {url} cannot be reached ({exc}); check the bridge's URLs") from None
+        if len(body) > MAX_BODY:
+            raise ReadError(f"{what}: the answer is larger than {MAX_BODY} bytes", status=status)
+        try:
+            data = json.loads(body) if body else {}
+        except ValueError:
+            raise ReadError(f"{what}: HTTP {status}, not JSON", status=status) from None
+        if status >= 400:
+            error = str(data.get("error", "")) if isinstance(data, dict) else ""
+            raise ReadError(f"{what}: HTTP {status} {error}".rstrip(), status=status, error=error)
+        if not isinstance(data, dict):
+            raise ReadError(f"{what}: the answer is not a JSON object", status=status)
+        return data
+
+    async def xrpc(self, method: str, **params: str) -> dict[str, Any]:
+        data: dict[str, Any] = await self._get(f"{self.pds_url.rstrip('/')}/xrpc/{method}", params, method)
+        return data
+
+    async def resolve_handle(self, handle: str) -> str:
+        did = (await self.xrpc("com.atproto.identity.resolveHandle", handle=handle)).get("did")
+        if not isinstance(did, str) or not did.startswith("did:"):
+            raise ReadError(f"resolveHandle of {handle!r} gave no DID")
+        return did
+
+    async def repos(self) -> list[dict[str, Any]]:
+        """Every repository the PDS hosts: ``{did, active, status}``."""
+        out: list[dict[str, Any]] = []
+        cursor = ""
+        for _ in range(_MAX_PAGES):
+            params = {"limit": str(_PAGE)} | ({"cursor": cursor} if cursor else {})
+            page = await self.xrpc("com.atproto.sync.listRepos", **params)
+            repos = page.get("repos")
+            if not isinstance(repos, list):
+                raise ReadError("com.atproto.sync.listRepos: no repos list")
+            out += [r for r in repos if isinstance(r, dict) and isinstance(r.get("did"), str)]
+            cursor = page.get("cursor") or ""
+            if not cursor or not repos:
+                break
+        return out
+
+    async def records(self, did: str, collection: str) -> list[dict[str, Any]]:
+        """The values of every record of ``collection`` in ``did``'s repository (following the cursor)."""
+        out: list[dict[str, Any]] = []
+        cursor = ""
+        for _ in range(_MAX_PAGES):
+            params = {"repo": did, "collection": collection, "limit": str(_PAGE)}
+            page = await self.xrpc(
+                "com.atproto.repo.listRecords", **params | ({"cursor": cursor} if cursor else {})
+            )
+            records = page.get("records")
+            if not isinstance(records, list):
+                raise ReadError("com.atproto.repo.listRecords: no records list")
+            out += [r["value"] for r in records if isinstance(r, dict) and isinstance(r.get("value"), dict)]
+            cursor = page.get("cursor") or ""
+            if not cursor or not records:
+                break
+        return out
+
+    async def followers(self, appview_url: str, did: str) -> list[str]:
+        """The DIDs that follow ``did``, from an App View (``app.bsky.graph.getFollowers``): the index of who
+        follows whom across every PDS, which no single PDS keeps."""
+        out: list[str] = []
+        cursor = ""
+        url = f"{appview_url.rstrip('/')}/xrpc/app.bsky.graph.getFollowers"
+        for _ in range(_MAX_PAGES):
+            params = {"actor": did, "limit": str(_PAGE)} | ({"cursor": cursor} if cursor else {})
+            page = await self._get(url, params, "app.bsky.graph.getFollowers")
+            followers = page.get("followers")
+            if not isinstance(followers, list):
+                raise ReadError("app.bsky.graph.getFollowers: no followers list")
+            out += [f["did"] for f in followers if isinstance(f, dict) and isinstance(f.get("did"), str)]
+            cursor = page.get("cursor") or ""
+            if not cursor or not followers:
+                break
+        return out
+
+    async def subjects(self, did: str, collection: str) -> set[str]:
+        """The DIDs ``did``'s follows (or blocks) name."""
+        return {
+            v["subject"] for v in await self.records(did, collection) if isinstance(v.get("subject"), str)
+        }
+
+    async def profile(self, did: str) -> dict[str, Any]:
+        """The account's ``app.bsky.actor.profile/self`` record; empty when it has none."""
+        try:
+            out = await self.xrpc(
+                "com.atproto.repo.getRecord", repo=did, collection="app.bsky.actor.profile", rkey="self"
+            )
+        except ReadError as exc:
+            if exc.error == "RecordNotFound":
+                return {}
+            raise
+        value = out.get("value")
+        return value if isinstance(value, dict) else {}
+
+    async def handle_of(self, did: str) -> str:
+        handle = (await self.xrpc("com.atproto.repo.describeRepo", repo=did)).get("handle")
+        return handle if isinstance(handle, str) else ""
+
+    async def created_at(self, did: str) -> datetime | None:
+        """When the DID was made: the first operation of its PLC audit log (None for did:web or unknown)."""
+        if not did.startswith("did:plc:"):
+            return None
+        url = f"{self.plc_url.rstrip('/')}/{quote(did)}/log/audit"
+        try:
+            async with self.session.get(url) as resp:
+                body = await resp.content.read(MAX_BODY + 1)
+                if resp.status >= 400 or len(body) > MAX_BODY:
+                    return None
+            log = json.loads(body)
+            first = (
+                log[0]["createdAt"] if isinstance(log, list) and log and isinstance(log[0], dict) else None
+            )
+            return datetime.fromisoformat(first.replace("Z", "+00:00")).astimezone(UTC) if first else None
+        except (aiohttp.ClientError, ValueError, TypeError, AttributeError):
+            return None
+
+    async def status(self, did: str) -> tuple[bool, str]:
+        """(active, status): a deactivated, suspended or taken-down account is not active."""
+        try:
+            out = await self.xrpc("com.atproto.sync.getRepoStatus", did=did)
+        except ReadError as exc:
+            if exc.error in ("RepoNotFound", "RepoTakendown", "RepoDeactivated", "RepoSuspended"):
+                return False, exc.error.removeprefix("Repo").lower().replace("notfound", "deleted")
+            raise
+        active = out.get("active") is True
+        return active, "" if active else str(out.get("status") or "deactivated")
+
+    async def account(self, did: str, *, bot_did: str, blocked_by_operator: bool = False) -> Account:
+        """Everything the consent rules look at, read afresh."""
+        active, status = await self.status(did)
+        if not active:
+            return Account(did=did, active=False, status=status, blocked_by_operator=blocked_by_operator)
+        profile = await self.profile(did)
+        return Account(
+            did=did,
+            handle=await self.handle_of(did),
+            follows_bot=bot_did in await self.subjects(did, "app.bsky.graph.follow"),
+            blocks_bot=bot_did in await self.subjects(did, "app.bsky.graph.block"),
+            display_name=_text(profile.get("displayName"), 640),
+            description=_text(profile.get("description"), 2560),
+            has_avatar=_blob_cid(profile.get("avatar")) is not None,
+            created_at=await self.created_at(did),
+            blocked_by_operator=blocked_by_operator,
+        )
+
+
+def _text(value: Any, limit: int) -> str:
+    """Profile text as a card can hold it: line breaks kept as LF, every other control character and lone
+    surrogate dropped (a PDS stores what its user wrote), cut to ``limit``."""
+    if not isinstance(value, str):
+        return ""
+    text = value.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.replace("\n", "").isprintable():
+        text = "".join(ch for ch in text if ch == "\n" or ch.isprintable())
+    return text[:limit]
+
+
+def _blob_cid(blob: Any) -> str | None:
+    if not isinstance(blob, dict):
+        return None
+    ref = blob.get("ref")
+    link = ref.get("$link") if isinstance(ref, dict) else None
+    return link if isinstance(link, str) and link.isalnum() else None
+
+
+def card_fields(*, did: str, handle: str, profile: Mapping[str, Any], pds_url: str) -> dict[str, Any]:
+    """The Kith card of a bridged account: only public profile fields (issue #18: display name, handle,
+    description, avatar URL, links); its identities are its DID and handle."""
+    identities = [did]
+    if handle:
+        try:
+            identities.append(normalize("@" + handle).uri)  # at://HANDLE
+        except ValueError:
+            pass  # an unusable handle is left out; the DID names the account anyway
+    card: dict[str, Any] = {
+        "name": _text(profile.get("displayName"), 640).strip() or handle or did,
+        "summary": _text(profile.get("description"), 2000).strip(),
+        "identities": identities,
+    }
+    cid = _blob_cid(profile.get("avatar"))
+    if cid is not None and pds_url.startswith("https://"):  # a card's photo is an https URL
+        card["photo"] = (
+            f"{pds_url.rstrip('/')}/xrpc/com.atproto.sync.getBlob?did={quote(did)}&cid={quote(cid)}"
+        )
+    return card
