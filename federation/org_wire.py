@@ -141,7 +141,8 @@ def _ours(activity: Mapping[str, Any]) -> bool:
     if kind == "Remove":
         return bool(obj) and _types(obj) == {"Tombstone"}
     if kind in ("Update", "Offer"):
-        return isinstance(obj, dict) and obj.get("type") in ORG_TYPES
+        # a type that is not one string (a list, an object) is no record of ours; hashing it would raise
+        return isinstance(obj, dict) and isinstance(obj.get("type"), str) and obj["type"] in ORG_TYPES
     if kind == "Delete":
         return (
             isinstance(obj, dict)

@@ -202,7 +202,8 @@ def parse(doc: dict[str, Any]) -> Received:
     if not isinstance(kind, str):
         raise MalformedInput("an activity needs one type", field="type")
     obj = doc.get("object")
-    object_types = sorted(_types(obj))
+    # an object's type, or the one type of every object it lists (an Add of several SharedContacts)
+    object_types = sorted(set().union(*map(_types, obj)) if isinstance(obj, list) else _types(obj))
     object_type = object_types[0] if len(object_types) == 1 else None
     if org_wire.wants(doc):
         return Received(Wire(type=kind, object_type=object_type), doc)
