@@ -69,7 +69,7 @@ def shares_deleted(activity_id: str, org: str, member: str, count: int, deleted:
         "deleted": deleted,
         "totalItems": count,
     }
-    return _kith(act.delete(activity_id, org, tombstone, to=[member]))  # type: ignore[arg-type]
+    return _kith(act.tombstone_deleted(activity_id, org, tombstone, to=[member]))
 
 
 def tell_info(activity_id: str, org: str, info: Mapping[str, Any], member: str) -> dict[str, Any]:

@@ -238,7 +238,7 @@ class Processor:
         if live is not None and not await fed.store.is_blocked(target_id):
             now = fed.clock()
             await fed.store.set_follow_state(live.follow_id, live.end_state, now)
-            undone = act.follow(live.follow_id, fed.urls.owner, actor_id)
+            undone = Follow(id=live.follow_id, actor=fed.urls.owner, object=actor_id)
             await fed.send(act.undo(fed.new_id(), fed.urls.owner, undone), [old.inbox])
             follow_id = fed.new_id()
             await fed.store.add_follow(
@@ -378,7 +378,7 @@ async def answer_follow(fed: AccountFederation, follow_id: str, *, accepted: boo
 
 async def _send_answer(fed: AccountFederation, follow: FollowRow, *, accepted: bool) -> None:
     actor = await fed.actors.get(follow.actor_id, source="follower" if accepted else "fetch")
-    answered = act.follow(follow.follow_id, follow.actor_id, fed.urls.owner)
+    answered = Follow(id=follow.follow_id, actor=follow.actor_id, object=fed.urls.owner)
     build = act.accept if accepted else act.reject
     reply = build(fed.new_id(), fed.urls.owner, answered, to=actor.id)
     await fed.send(reply, [actor.inbox], recipient=actor.id)

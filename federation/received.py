@@ -123,7 +123,12 @@ def _undone(value: Any, actor: str) -> Follow | Block | Accept | str:
     kinds = _types(value) & {"Follow", "Block", "Accept"}
     if isinstance(value, Mapping) and len(kinds) == 1 and value.get("actor") is not None:
         (kind,) = kinds
-        cls: type[Follow | Block | Accept] = {"Follow": Follow, "Block": Block, "Accept": Accept}[kind]
+        classes: dict[str, type[Follow | Block | Accept]] = {
+            "Follow": Follow,
+            "Block": Block,
+            "Accept": Accept,
+        }
+        cls = classes[kind]
         try:
             record = cls(
                 id=_id(value, "object"),
