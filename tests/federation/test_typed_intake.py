@@ -239,3 +239,25 @@ async def test_an_object_whose_type_is_not_one_string_is_answered_never_a_server
                     http.post(node.base + "/inbox", data=body, headers=headers) as r,
                 ):
                     assert r.status < 500, (kind, obj_type, r.status, await r.text())
+
+
+async def test_a_key_whose_actor_document_has_a_list_for_its_type_is_refused_never_a_server_error(
+    tmp_path: Path,
+) -> None:
+    # the key fetch looked the fetched document's type up in a set: a list there raised (500) for anyone
+    # serving their own actor document so; now it is no actor, so the signature is not verified (401)
+    clock = FakeClock()
+    for odd in (["Person", "Service"], {"id": "Person"}, ["Person"]):
+        async with (
+            start_node(tmp_path / str(len(str(odd))), "alice", clock) as node,
+            remote_actor(type=odd) as m,
+        ):
+            doc = {"id": m.actor + "/follows/1", "type": "Follow", "actor": m.actor, "object": node.actor}
+            body = json.dumps(doc).encode()
+            headers = m.signed_headers(node.base + "/inbox", body, clock())
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(node.base + "/inbox", data=body, headers=headers) as r,
+            ):
+                assert r.status == 401, (odd, r.status, await r.text())
+            assert await node.fed.store.inbox_count() == 0
