@@ -37,7 +37,7 @@ from federation.kith import kith_activity, now_of, owner_keys, sign_as_owner
 from federation.ports import CardVersion, RemoteActor
 from federation.store import DeliveryRow, Outgoing
 from protocol import proofs
-from protocol.errors import InvalidRecord, KithError, MalformedInput, OriginMismatch
+from protocol.errors import KithError, MalformedInput
 from protocol.records import ProfileCard
 from protocol.serialize import KITH_CONTEXT, from_jsonld, to_jsonld
 
@@ -242,14 +242,11 @@ async def _confirm_identities(
 
 
 async def card_received(
-    fed: AccountFederation, actor_id: str, card: dict[str, Any], *, activity_id: str | None = None
+    fed: AccountFederation, parsed: ProfileCard, card: dict[str, Any], *, activity_id: str | None = None
 ) -> None:
-    try:
-        parsed = from_jsonld(card)
-    except InvalidRecord as exc:
-        raise MalformedInput(f"invalid ProfileCard: {exc.message}", field=exc.field) from None
-    if not isinstance(parsed, ProfileCard) or parsed.owner != actor_id:
-        raise OriginMismatch("a ProfileCard is accepted only from the actor it describes")
+    """A peer's card (an ``Update`` read by federation/received.py, whose actor is the card's owner);
+    ``card``: the card as received, which its proof covers."""
+    actor_id = parsed.owner
     if parsed.disclosure:
         raise MalformedInput("a card with disclosure rules must never leave its owner's node")
     if parsed.updated is not None and parsed.updated > now_of(fed) + MAX_CARD_AHEAD:

@@ -18,6 +18,8 @@
 7. blocks (federation/blocks.py: the actor, its keys, its aliases, its domain), of each account concerned: an
    account that blocks the sender does not get it; when every one does, 403. What the request names is
    checked before any key is fetched, the actor the key belongs to once it is known;
+   then the activity is read into its typed record (federation/received.py): one that does not make a valid
+   record is refused (400, naming the field) rather than stored to fail in the worker;
 8. dedupe by activity id per account (a finished id reused by another signed request is a new request:
    federation/store.py) and durable store, one row per account concerned, in one group-committed write, then
    202; a worker processes each row for its account.
@@ -45,6 +47,7 @@ from federation.errors import Blocked, FetchError, FetchStatus, UnsupportedMedia
 from federation.fetch import FetchBudget
 from federation.ports import FederationStore, RemoteActor
 from federation.ratelimit import FetchSlots, HostRateLimiter, client_key
+from federation.received import parse
 from federation.remote import RemoteActors, origin
 from federation.signing import public_key, signature_key_id, verify
 from federation.triage import bounded, wanted
@@ -537,6 +540,7 @@ class Intake:
                 raise OriginMismatch(f"a {kind} can only concern its actor's own objects, not {object_id}")
         self.verified += 1
         clean = bounded(_strip_foreign(activity, actor_origin))
+        parse(clean)  # what the worker will read it into (federation/received.py): unreadable is refused now
         text = body.decode() if clean is original else json.dumps(clean)  # keep the bytes as sent when we can
         request = _request_digest(scheme, key_id, headers)  # after verification: these headers parse
         items = [

@@ -29,7 +29,7 @@ from federation.ports import RemoteActor
 from federation.store import OfferRow
 from protocol import proofs
 from protocol.errors import InvalidRecord, MalformedInput, OriginMismatch, ProofError
-from protocol.records import Relationship
+from protocol.records import Offer, Relationship
 from protocol.serialize import KITH_CONTEXT, from_jsonld, to_jsonld
 from protocol.vocab import relationship_term
 
@@ -224,10 +224,10 @@ async def end(fed: AccountFederation, offer: OfferRow) -> None:
 # ---- what peers send us ------------------------------------------------------------------------------
 
 
-async def offer_received(fed: AccountFederation, actor_id: str, activity: dict[str, Any]) -> None:
-    raw = activity.get("object")
-    record = _relationship(raw)
-    assert isinstance(raw, dict)
+async def offer_received(fed: AccountFederation, offer: Offer, raw: dict[str, Any]) -> None:
+    """``Offer`` of a Relationship (read by federation/received.py); ``raw``: the record as received, which its
+    proof covers."""
+    actor_id, record = offer.actor, offer.object
     if record.subject != actor_id or record.object != fed.urls.owner:
         raise OriginMismatch("an offered Relationship must be from the offering actor to our owner")
     if not record.mutual or record.status != "active":
@@ -236,7 +236,7 @@ async def offer_received(fed: AccountFederation, actor_id: str, activity: dict[s
     actor = await fed.actors.get(actor_id, source="fetch", budget=FetchBudget(remaining=3))
     proofs.verify(raw, owner=owner_keys(actor), now=now_of(fed))
     await fed.store.add_offer(
-        offer_id=activity["id"],
+        offer_id=offer.id,
         direction="in",
         actor_id=actor_id,
         rel_type=relationship_term(record.relationship_type).name,
@@ -294,9 +294,11 @@ async def undo_received(fed: AccountFederation, actor_id: str, object_id: str) -
         await fed.store.set_offer_state(offer.offer_id, "revoked", fed.clock())
 
 
-async def relationship_updated(fed: AccountFederation, actor_id: str, raw: dict[str, Any]) -> None:
-    """The other end ended a relationship we share (an ``Update`` with ``status: "ended"``)."""
-    record = _relationship(raw)
+async def relationship_updated(
+    fed: AccountFederation, actor_id: str, record: Relationship, raw: dict[str, Any]
+) -> None:
+    """The other end ended a relationship we share (an ``Update`` with ``status: "ended"``, read by
+    federation/received.py); ``raw``: the record as received, which its proof covers."""
     if actor_id not in (record.subject, record.object) or fed.urls.owner not in (
         record.subject,
         record.object,

@@ -208,13 +208,13 @@ async def _each_account(server: Federation, *, full: bool, expire: bool) -> None
         try:
             if account.actor_type == "Organization":
                 if expire:
-                    async with server.acting(account.name) as fed:
+                    async with server.acting(account.name, walk=True) as fed:
                         await org_intro.expire(fed)
                 continue
             async with server.acting(account.name, graph=False) as light:
                 if not await memberships(light, states=("accepted",)):
                     continue
-            async with server.acting(account.name) as fed:
+            async with server.acting(account.name, walk=True) as fed:
                 await _sync_all(fed, full=full)
         except Exception:  # the graph or the database is unwell: logged, tried again in a quiet moment
             _log.exception("sharing with organisations failed for %s; will try again", account.name)

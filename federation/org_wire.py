@@ -69,7 +69,7 @@ def shares_deleted(activity_id: str, org: str, member: str, count: int, deleted:
         "deleted": deleted,
         "totalItems": count,
     }
-    return _kith(act.delete(activity_id, org, tombstone, to=[member]))  # type: ignore[arg-type]
+    return _kith(act.tombstone_deleted(activity_id, org, tombstone, to=[member]))
 
 
 def tell_info(activity_id: str, org: str, info: Mapping[str, Any], member: str) -> dict[str, Any]:
@@ -141,7 +141,8 @@ def _ours(activity: Mapping[str, Any]) -> bool:
     if kind == "Remove":
         return bool(obj) and _types(obj) == {"Tombstone"}
     if kind in ("Update", "Offer"):
-        return isinstance(obj, dict) and obj.get("type") in ORG_TYPES
+        # a type that is not one string (a list, an object) is no record of ours; hashing it would raise
+        return isinstance(obj, dict) and isinstance(obj.get("type"), str) and obj["type"] in ORG_TYPES
     if kind == "Delete":
         return (
             isinstance(obj, dict)

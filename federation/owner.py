@@ -29,6 +29,7 @@ from federation.remote import parse_address
 from federation.store import FollowRow, OfferRow, Outgoing, domains_of
 from federation.urls import PUBLIC
 from federation.values import BlockChange
+from protocol.records import Block, Follow
 
 if TYPE_CHECKING:
     from federation.service import AccountFederation
@@ -113,7 +114,7 @@ async def unfollow(fed: AccountFederation, address: str) -> dict[str, Any]:
     if live is None:
         raise NotFound(f"you do not follow {address}")
     await fed.store.set_follow_state(live.follow_id, live.end_state, fed.clock())
-    undone = act.follow(live.follow_id, fed.urls.owner, actor.id)
+    undone = Follow(id=live.follow_id, actor=fed.urls.owner, object=actor.id)
     undo = act.undo(fed.new_id(), fed.urls.owner, undone, to=actor.id)
     await fed.send(undo, [actor.inbox], recipient=actor.id)
     row = await fed.store.follow(live.follow_id)
@@ -196,12 +197,14 @@ async def _end_follows(
     ours = await fed.store.live_follow("out", actor.id)
     if ours is not None:
         states.append((ours.follow_id, ours.end_state))
-        undone = act.follow(ours.follow_id, fed.urls.owner, actor.id)
+        undone = Follow(id=ours.follow_id, actor=fed.urls.owner, object=actor.id)
         items.append(_outgoing(act.undo(fed.new_id(), fed.urls.owner, undone, to=actor.id), actor))
     theirs = await fed.store.live_follow("in", actor.id)
     if theirs is not None:
         states.append((theirs.follow_id, "rejected" if theirs.state == "pending" else "ended"))
-        answered = act.follow(theirs.follow_id, actor.id, fed.urls.owner)  # embedded, as Mastodon matches it
+        answered = Follow(
+            id=theirs.follow_id, actor=actor.id, object=fed.urls.owner
+        )  # embedded, as Mastodon matches it
         items.append(_outgoing(act.reject(fed.new_id(), fed.urls.owner, answered, to=actor.id), actor))
     return items, states
 
@@ -286,7 +289,7 @@ async def unblock(fed: AccountFederation, address: str) -> dict[str, Any]:
     block_id = await fed.store.remove_block("actor", actor_id)
     cached_actor = await fed.store.actor(actor_id)
     if block_id and cached_actor is not None:
-        undone = act.block(block_id, fed.urls.owner, actor_id)
+        undone = Block(id=block_id, actor=fed.urls.owner, object=actor_id, to=(actor_id,))
         await fed.send(
             act.undo(fed.new_id(), fed.urls.owner, undone, to=actor_id),
             [cached_actor.actor.inbox],

@@ -204,9 +204,11 @@ class GraphPort(Protocol):
 class GraphPorts(Protocol):
     """The contact graph of each account."""
 
-    def graph_for(self, account: str) -> AbstractAsyncContextManager[GraphPort]:
+    def graph_for(self, account: str, *, walk: bool = False) -> AbstractAsyncContextManager[GraphPort]:
         """The account's graph for the length of one piece of work (processing an item, an owner's request,
-        rendering a delivery). Removed accounts keep theirs until they are purged."""
+        rendering a delivery). Removed accounts keep theirs until they are purged. ``walk``: the work is one
+        step of a walk over every account (start-up, quiet moments): a graph opened for it is closed after it,
+        so that the walk never holds every account's database (and its thread) open at once."""
         ...
 
 

@@ -314,7 +314,8 @@ class RemoteActors:
     async def _fetch_key(self, key_id: str, budget: FetchBudget | None) -> RemoteActor:
         url = key_id.split("#", 1)[0]
         final, doc = await self.client.get_json(url, budget=budget, signer=self.signer)
-        if doc.get("type") in _ACTOR_TYPES:
+        kind = doc.get("type")
+        if isinstance(kind, str) and kind in _ACTOR_TYPES:  # a list (or object) there cannot be looked up
             actor = parse_actor(doc, final)
         else:
             owner = doc.get("owner") or doc.get("controller")

@@ -279,16 +279,19 @@ class Federation:
         return account
 
     @contextlib.asynccontextmanager
-    async def acting(self, name: str, *, graph: bool = True) -> AsyncIterator[AccountFederation]:
+    async def acting(
+        self, name: str, *, graph: bool = True, walk: bool = False
+    ) -> AsyncIterator[AccountFederation]:
         """The account ``name`` acting as its actor, with its graph borrowed for the length of the block
-        (``graph=False``: without it, for work that only reads federation's rows)."""
+        (``graph=False``: without it, for work that only reads federation's rows; ``walk``: one step of a walk
+        over every account, GraphPorts.graph_for)."""
         account = await self.account(name)
         keys = await self._keys_of(name)
         if not graph:
             yield AccountFederation(self, account, keys, None)
             return
         async with contextlib.AsyncExitStack() as stack:
-            port = await stack.enter_async_context(self.graphs.graph_for(name))
+            port = await stack.enter_async_context(self.graphs.graph_for(name, walk=walk))
             org = await stack.enter_async_context(self.orgs.org_for(name)) if self.orgs is not None else None
             yield AccountFederation(self, account, keys, port, org)
 
@@ -404,7 +407,7 @@ class Federation:
                 account = await self.local.account(name)
                 if account is None or account.state != "active":
                     continue
-                async with self.acting(name) as me:
+                async with self.acting(name, walk=True) as me:
                     await cards.publish_pending(me)
             except Exception:  # the graph or the database is unwell: logged, tried again in a quiet moment
                 self._card_due.add(name)
@@ -421,7 +424,7 @@ class Federation:
             if tomb is not None and await self.store.in_outbox(account.name, tomb.activity_id):
                 continue
             try:
-                async with self.acting(account.name) as me:
+                async with self.acting(account.name, walk=True) as me:
                     result = await delete_actor(me)
                 _log.info("announced the removal of %s to %d inboxes", account.name, result["notified"])
             except Exception:

@@ -61,10 +61,12 @@ BULK_TRANSITIONS: tuple[tuple[Lifecycle, str, str], ...] = (
     (FOLLOW_REQUEST, "pending", "cancelled"),  # superseded by a newer Follow
     (FOLLOW_REQUEST, "accepted", "ended"),
     (INBOX_ITEM, "received", "processing"),  # claim
-    (INBOX_ITEM, "failed", "received"),  # due again (then claimed)
-    (INBOX_ITEM, "processing", "received"),  # lock expired, or its worker died or stopped
+    (INBOX_ITEM, "failed", "processing"),  # claim: due again
+    (INBOX_ITEM, "processing", "processing"),  # claim: its worker's lock expired
+    (INBOX_ITEM, "processing", "received"),  # its worker died or stopped
     (DELIVERY, "queued", "sending"),  # claim
-    (DELIVERY, "retry_wait", "sending"),
+    (DELIVERY, "retry_wait", "sending"),  # claim: due again
+    (DELIVERY, "sending", "sending"),  # claim: its worker's lock expired
     (DELIVERY, "sending", "queued"),  # lock expired, or its worker died or stopped
     (DELIVERY, "queued", "dead"),  # host dead-lettered
     (DELIVERY, "retry_wait", "dead"),

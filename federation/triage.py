@@ -98,7 +98,7 @@ def wanted(activity: Mapping[str, Any], *, owner: str | Callable[[str], bool]) -
     if kind == "Delete":
         return _ref(obj) == actor
     if kind == "Update":
-        return _ref(obj) == actor or (isinstance(obj, dict) and obj.get("type") in _RECORD_TYPES)
+        return _ref(obj) == actor or (isinstance(obj, dict) and _type(obj) in _RECORD_TYPES)
     if kind == "Create":
         return (
             isinstance(obj, dict)
@@ -109,7 +109,14 @@ def wanted(activity: Mapping[str, Any], *, owner: str | Callable[[str], bool]) -
 
 
 def _signed(value: Any) -> bool:
-    return isinstance(value, dict) and ("proof" in value or value.get("type") in _RECORD_TYPES)
+    return isinstance(value, dict) and ("proof" in value or _type(value) in _RECORD_TYPES)
+
+
+def _type(value: Mapping[str, Any]) -> str | None:
+    """An object's type when it is one string (a list or an object cannot be looked up in a set: it raised,
+    a 500 for anyone who signed a request with any key id)."""
+    kind = value.get("type")
+    return kind if isinstance(kind, str) else None
 
 
 def _reference(value: Any, depth: int = 0) -> Any:

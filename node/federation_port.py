@@ -136,8 +136,8 @@ class NodeGraphPorts:
         self.server = server
 
     @contextlib.asynccontextmanager
-    async def graph_for(self, account: str) -> AsyncIterator[GraphPort]:
-        async with self.server.borrow(account, removed_ok=True) as ctx:
+    async def graph_for(self, account: str, *, walk: bool = False) -> AsyncIterator[GraphPort]:
+        async with self.server.borrow(account, removed_ok=True, keep_open=not walk) as ctx:
             yield NodeGraphPort(ctx.graph)
 
 

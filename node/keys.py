@@ -46,9 +46,9 @@ def _hint(message: str) -> str:
     return " (set KITH_PASSPHRASE to the server's passphrase)" if "passphrase" in message else ""
 
 
-def _load(pem: bytes, passphrase: str | None, where: str) -> object:
+def _load(pem: bytes, passphrase: str | None, where: str, *, validate: bool = True) -> object:
     try:
-        return load_private_key_pem(pem, passphrase)
+        return load_private_key_pem(pem, passphrase, validate=validate)
     except LocalError as exc:
         raise KeyError_(f"{where}: {exc.message}{_hint(exc.message)}") from None
 
@@ -71,10 +71,13 @@ class ActorKeys:
         }
 
     @classmethod
-    def from_pems(cls, pems: Mapping[str, str], passphrase: str | None, *, account: str) -> ActorKeys:
+    def from_pems(
+        cls, pems: Mapping[str, str], passphrase: str | None, *, account: str, validate: bool = True
+    ) -> ActorKeys:
+        """``validate=False``: keys the server made and keeps itself (protocol.keys.load_private_key_pem)."""
         if set(pems) != {"rsa", "ed25519"}:
             raise KeyError_(f"account {account} has no keys; restore them from a backup")
-        rsa_key = _load(pems["rsa"].encode(), passphrase, f"account {account}'s RSA key")
+        rsa_key = _load(pems["rsa"].encode(), passphrase, f"account {account}'s RSA key", validate=validate)
         ed_key = _load(pems["ed25519"].encode(), passphrase, f"account {account}'s Ed25519 key")
         if not isinstance(rsa_key, rsa.RSAPrivateKey) or not isinstance(ed_key, ed25519.Ed25519PrivateKey):
             raise KeyError_(f"account {account} holds keys of the wrong type; restore them from a backup")

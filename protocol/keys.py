@@ -156,8 +156,13 @@ def private_key_to_pem(key: PrivateKey, passphrase: str | bytes | None = None) -
     ).decode()
 
 
-def load_private_key_pem(pem: str | bytes, passphrase: str | bytes | None = None) -> PrivateKey:
-    """Our own key file back; every failure says what to do about it."""
+def load_private_key_pem(
+    pem: str | bytes, passphrase: str | bytes | None = None, *, validate: bool = True
+) -> PrivateKey:
+    """Our own key file back; every failure says what to do about it. ``validate=False`` skips the RSA key's
+    consistency check, for keys this server made and keeps itself: the check takes about 90 ms a key and holds
+    the interpreter lock throughout, so a server loading 1,000 accounts' keys stalled every request for over a
+    minute (bench/bench_accounts.py)."""
     data = pem.encode() if isinstance(pem, str) else pem
     raw = _passphrase_bytes(passphrase)
     # PKCS#8 says so in its BEGIN line; traditional OpenSSL PEM in a "Proc-Type: 4,ENCRYPTED" line after it.
@@ -165,7 +170,9 @@ def load_private_key_pem(pem: str | bytes, passphrase: str | bytes | None = None
     if encrypted and raw is None:
         raise LocalError("the private key is encrypted: set the passphrase it was stored with")
     try:
-        key = serialization.load_pem_private_key(data, password=raw if encrypted else None)
+        key = serialization.load_pem_private_key(
+            data, password=raw if encrypted else None, unsafe_skip_rsa_key_validation=not validate
+        )
     except TypeError as exc:
         raise LocalError(f"the private key could not be loaded with this passphrase setting: {exc}") from None
     except (ValueError, UnsupportedAlgorithm):

@@ -358,13 +358,17 @@ class Follow:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Block:
+    """Block of an actor (``object``), addressed to it as Mastodon addresses one."""
+
     id: str
     actor: str
     object: str
+    to: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _activity_ids(self.id, self.actor)
         _iri(self.object, "object")
+        _iris(self.to, "to")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -345,7 +345,7 @@ def _read_activity(kind: str, data: Mapping[str, Any]) -> Activity:
     if kind == "Follow":
         return Follow(**common, object=str(_id(obj, "object")), to=to)
     if kind == "Block":
-        return Block(**common, object=str(_id(obj, "object")))
+        return Block(**common, object=str(_id(obj, "object")), to=to)
     if kind == "Offer":
         return Offer(
             **common,

@@ -173,6 +173,7 @@ DELIVERY = Lifecycle(
         _t("sending", "permanent 4xx", "failed"),
         _t("sending", "withdrawn at send time", "withdrawn"),
         _t("sending", "lock expired", "queued"),
+        _t("sending", "lock expired, claimed again", "sending"),  # the claim takes it at once
         _t("retry_wait", "due", "sending"),
         _t("retry_wait", "gave up", "dead"),
         _t("retry_wait", "superseded", "withdrawn"),
@@ -193,7 +194,10 @@ INBOX_ITEM = Lifecycle(
         _t("processing", "refused", "rejected"),
         _t("processing", "error", "failed"),
         _t("processing", "lock expired", "received"),
-        _t("failed", "requeue", "received"),
+        # the claim takes an item due again and one whose worker's lock ran out in the same statement as a
+        # new one (node/store/sqlite/federation.py claim_inbox): each move is declared as the claim makes it
+        _t("processing", "lock expired, claimed again", "processing"),
+        _t("failed", "due", "processing"),
     ),
 )
 

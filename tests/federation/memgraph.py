@@ -17,7 +17,7 @@ class FixedGraphs:
         self.graphs = dict(graphs)
 
     @contextlib.asynccontextmanager
-    async def graph_for(self, account: str) -> AsyncIterator[GraphPort]:
+    async def graph_for(self, account: str, *, walk: bool = False) -> AsyncIterator[GraphPort]:
         yield self.graphs[account]
 
 

@@ -7,6 +7,7 @@ does not exist, and the other account's data must be unchanged afterwards."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -246,3 +247,168 @@ async def test_suspended_and_removed_accounts_lose_the_api_at_once(pair: Pair) -
     assert (await pair.call(pair.bob, "GET", "/api/people"))[0] == 200
     await pair.bob.ctx.server.transition("bob", "remove")
     assert (await pair.call(pair.bob, "GET", "/api/people"))[0] == 401
+
+
+# -- the web UI, page by page and form by form (issue #13 "Isolation": a session is bound to its account) ------
+
+
+async def _web_extras(pair: Pair) -> None:
+    """What the web pages show beyond the graph, in each account: a card, a cadence (so that Today lists
+    someone), an import run (the import pages) and an app password (settings)."""
+    from node.app_passwords import add_app_password
+    from node.owner_card import set_card
+
+    for side in (pair.alice, pair.bob):
+        tag = side.name
+        await set_card(side.ctx.store, {"name": f"Card of {tag}", "email": [f"card-{tag}@example.org"]})
+        await side.ctx.graph.set_person_cadence(side.ids["other"], 7)
+        await add_app_password(side.ctx.store, f"phone-of-{tag}", "2026-12-01T00:00:00Z")
+        vcard = f"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Imported of {tag}\r\nEMAIL:imp-{tag}@example.org\r\nEND:VCARD\r\n"
+        form = aiohttp.FormData()
+        form.add_field("file", vcard.encode(), filename=f"contacts-{tag}.vcf", content_type="text/vcard")
+        headers = {"Authorization": f"Bearer {side.token}"}
+        async with pair.http.post(pair.base + "/api/imports", data=form, headers=headers) as resp:
+            assert resp.status == 202, await resp.text()
+            side.ids["import"] = (await resp.json())["id"]
+        for _ in range(400):  # the import runs off the request; its end is what we wait for, not a time
+            status, run = await pair.call(side, "GET", f"/api/imports/{side.ids['import']}")
+            if status == 200 and run.get("status") != "running":
+                break
+            await asyncio.sleep(0.05)
+        assert run.get("status") == "done", run
+
+
+async def _sign_in(http: aiohttp.ClientSession, base: str, side: Side) -> str:
+    """Sign ``http`` in to ``side``'s account through the login form; the CSRF token of its session's forms."""
+    async with http.get(base + "/login") as resp:
+        csrf = re.search(r'name="login_csrf" value="([^"]+)"', await resp.text())
+    assert csrf
+    async with http.post(
+        base + "/login", data={"login_csrf": csrf.group(1), "username": side.name, "secret": side.token}
+    ) as resp:
+        assert resp.status == 200 and resp.url.path == "/", await resp.text()
+    async with http.get(base + "/people/new") as resp:
+        form_csrf = re.search(r'name="csrf" value="([^"]+)"', await resp.text())
+    assert form_csrf
+    return form_csrf.group(1)
+
+
+def _theirs(text: str, them: Side, *, named: str = "") -> list[str]:
+    """Whatever of ``them`` shows in ``text``: their markers (names, notes, card, import, app password) and ids
+    (but those in ``named``, the path asked for: an error page may say which id it did not find)."""
+    markers = [f"Only {them.name}", f"of {them.name}", f"contacts-{them.name}", f"phone-of-{them.name}",
+               f"card-{them.name}@", f"imp-{them.name}@"]  # fmt: skip
+    return [m for m in [*markers, *(i for i in them.ids.values() if i not in named)] if m in text]
+
+
+#: Every web page, and the pages that name an id of the account's own (filled with the other's ids, each must
+#: answer exactly as for an id that does not exist).
+WEB_PAGES = ["/", "/people", "/people?q=ada", "/people?q=only", "/people?q=example.org", "/people/new",
+             "/people/{person}", "/merges", "/import", "/import/{import}", "/connections", "/org",
+             "/org/who-knows?q=ada", "/org/timeline", "/settings", "/export"]  # fmt: skip
+WEB_ID_PAGES = ["/people/{person}", "/people/{other}", "/people/{person}/reach/0", "/people/{person}/merge",
+                "/import/{import}", "/import/{import}/status"]  # fmt: skip
+
+
+async def test_every_web_page_signed_in_as_one_account_shows_none_of_the_others(pair: Pair) -> None:
+    await _web_extras(pair)
+    for me, them in ((pair.alice, pair.bob), (pair.bob, pair.alice)):
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            await _sign_in(http, pair.base, me)
+            for page in WEB_PAGES:
+                async with http.get(pair.base + _fill_in(page, me.ids), allow_redirects=False) as resp:
+                    text = await resp.text()
+                    assert resp.status in (200, 400, 404), (page, resp.status)  # 400/404: /org* of a person
+                    assert _theirs(text, them) == [], (me.name, page)
+            # its own things do show (so that the absence of the other's means something)
+            async with http.get(pair.base + "/settings") as resp:
+                assert f"Card of {me.name}" in await resp.text()
+            async with http.get(pair.base + "/import") as resp:
+                assert f"contacts-{me.name}" in await resp.text()
+            async with http.get(pair.base + "/people?q=only") as resp:
+                assert f"Only {me.name}" in await resp.text()
+            missing = {k: f"{v[:4]}doesNotExist{n:04d}" for n, (k, v) in enumerate(them.ids.items())}
+            for page in WEB_ID_PAGES:
+                async with http.get(pair.base + _fill_in(page, missing), allow_redirects=False) as resp:
+                    status_missing = resp.status
+                path = _fill_in(page, them.ids)
+                async with http.get(pair.base + path, allow_redirects=False) as resp:
+                    text = await resp.text()
+                    assert resp.status == status_missing and resp.status in (400, 403, 404), (
+                        page,
+                        resp.status,
+                    )
+                    assert _theirs(text, them, named=path) == [], (me.name, page)
+
+
+#: Every web form that names an id of the account's own, with its fields.
+WEB_FORMS: list[tuple[str, dict[str, str]]] = [
+    ("/people/{person}/interactions", {"channel": "call", "summary": "planted"}),
+    ("/people/{person}/notes", {"body": "planted"}),
+    ("/people/{person}/identities", {"uri": "mallory@example.org"}),
+    ("/people/{person}/identities/remove", {"uri": "mailto:ada@example.org"}),
+    ("/people/{person}/circles", {"circle": "inner"}),
+    ("/people/{person}/circles/remove", {"circle": "inner"}),
+    ("/people/{person}/cadence", {"cadence_days": "2"}),
+    ("/people/{person}/edit", {"display_name": "Hacked"}),
+    ("/people/{person}/relationships", {"type": "friend", "other": "{other}"}),
+    ("/people/{person}/notes/{note}/delete", {}),
+    ("/people/{person}/interactions/{interaction}/delete", {}),
+    ("/people/{person}/relationships/{relationship}/delete", {}),
+    ("/people/{person}/archive", {}),
+    ("/people/{person}/reach/preferred", {"channel": "email"}),
+    ("/people/{person}/merge", {"other": "{other}"}),
+    ("/people/{other}/merge", {"other": "{person}"}),
+    ("/merges/{merge}/undo", {}),
+    ("/today/cadence", {"person": "{other}"}),
+]
+
+
+async def test_every_web_form_given_the_other_accounts_ids_changes_nothing_there(pair: Pair) -> None:
+    await _web_extras(pair)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        csrf = await _sign_in(http, pair.base, pair.alice)
+        missing = {k: f"{v[:4]}doesNotExist{n:04d}" for n, (k, v) in enumerate(pair.bob.ids.items())}
+        for path, fields in WEB_FORMS:
+            before = await _snapshot(pair.bob.ctx)
+            answers = []
+            for ids in (missing, pair.bob.ids):
+                data = {"csrf": csrf, **_fill_in(fields, ids)}
+                url = _fill_in(path, ids)
+                async with http.post(pair.base + url, data=data, allow_redirects=False) as resp:
+                    answers.append((resp.status, resp.headers.get("Location")))
+                    assert _theirs(await resp.text(), pair.bob, named=url + str(data)) == [], path
+            assert answers[0][0] == answers[1][0] != 403, (path, answers)  # the CSRF token was good
+            assert await _snapshot(pair.bob.ctx) == before, path
+        # the same form with alice's own ids does act (so that "nothing changed" above means something)
+        own = pair.alice.ids["person"]
+        async with http.post(pair.base + f"/people/{own}/notes", data={"csrf": csrf, "body": "kept"}) as resp:
+            assert resp.status == 200
+        assert "kept" in str(await _snapshot(pair.alice.ctx))
+
+
+async def test_one_accounts_csrf_token_does_nothing_in_anothers_session(pair: Pair) -> None:
+    async with (
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as as_alice,
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as as_bob,
+    ):
+        alice_csrf = await _sign_in(as_alice, pair.base, pair.alice)
+        bob_csrf = await _sign_in(as_bob, pair.base, pair.bob)
+        assert alice_csrf != bob_csrf
+        before = await _snapshot(pair.bob.ctx)
+        # bob's browser, made to post a form carrying alice's token (an attacker's own, from their account)
+        for path, fields in (("/people/new", {"display_name": "Planted"}),
+                             (f"/people/{pair.bob.ids['person']}/notes", {"body": "planted"}),
+                             ("/settings/card", {"name": "Planted"}), ("/settings/sessions", {})):  # fmt: skip
+            async with as_bob.post(
+                pair.base + path, data={"csrf": alice_csrf, **fields}, allow_redirects=False
+            ) as resp:
+                assert resp.status == 403, (path, resp.status)
+        assert await _snapshot(pair.bob.ctx) == before
+        # and the token works where it belongs: bob's own form, in bob's session
+        async with as_bob.post(
+            pair.base + "/people/new", data={"csrf": bob_csrf, "display_name": "Made by bob"}
+        ) as resp:
+            assert resp.status == 200
+        assert "Made by bob" in str(await _snapshot(pair.bob.ctx))
+        assert "Made by bob" not in str(await _snapshot(pair.alice.ctx))

@@ -179,3 +179,28 @@ def test_traditional_openssl_encrypted_pem_is_recognised() -> None:
     with pytest.raises(LocalError, match="wrong passphrase"):
         keys.load_private_key_pem(pem, "other")
     assert isinstance(keys.load_private_key_pem(pem, "secret"), rsa.RSAPrivateKey)
+
+
+def test_a_key_of_our_own_loads_without_the_rsa_check_and_signs_the_same() -> None:
+    # the check holds the interpreter ~90 ms a key: a server of 1,000 accounts skips it for the keys it made
+    # (node/server.py actor_keys); what it loads must be the very same key, and garbage is still refused
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    from protocol.errors import LocalError
+    from protocol.keys import generate_rsa_key, load_private_key_pem, private_key_to_pem
+
+    key = generate_rsa_key()
+    pem = private_key_to_pem(key, None)
+    fast, checked = load_private_key_pem(pem, validate=False), load_private_key_pem(pem)
+    assert isinstance(fast, rsa.RSAPrivateKey) and isinstance(checked, rsa.RSAPrivateKey)
+    assert fast.private_numbers() == checked.private_numbers() == key.private_numbers()
+    signature = fast.sign(b"hello", padding.PKCS1v15(), hashes.SHA256())
+    key.public_key().verify(signature, b"hello", padding.PKCS1v15(), hashes.SHA256())
+    sealed = private_key_to_pem(key, "passphrase")
+    assert (
+        load_private_key_pem(sealed, "passphrase", validate=False).private_numbers() == key.private_numbers()
+    )
+    for bad, passphrase in ((pem[:200], None), ("not a key", None), (sealed, "wrong"), (sealed, None)):
+        with pytest.raises(LocalError):
+            load_private_key_pem(bad, passphrase, validate=False)

@@ -40,7 +40,14 @@ def test_delivery_resumes_after_dead_letter() -> None:
 
 
 def test_inbox_and_offer_tables() -> None:
-    assert states.INBOX_ITEM.events("processing") == ("processed", "refused", "error", "lock expired")
+    assert states.INBOX_ITEM.events("processing") == (
+        "processed",
+        "refused",
+        "error",
+        "lock expired",
+        "lock expired, claimed again",
+    )
+    assert states.INBOX_ITEM.step("failed", "due") == "processing"  # a claim takes a retry directly
     assert states.RELATIONSHIP_OFFER.step("offered", "expiry") == "expired"
     assert not states.RELATIONSHIP_OFFER.can("rejected", "accepted")
     assert set(states.LIFECYCLES) == {

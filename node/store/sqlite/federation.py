@@ -49,7 +49,7 @@ _BULK = (
     (FOLLOW_REQUEST, "pending", "cancelled"),  # add_follow: superseded by a newer Follow
     (FOLLOW_REQUEST, "accepted", "ended"),
     (INBOX_ITEM, "received", "processing"),  # claim_inbox
-    (INBOX_ITEM, "failed", "received"),
+    (INBOX_ITEM, "failed", "processing"),  # claim_inbox: due again
     (INBOX_ITEM, "processing", "received"),  # claim_inbox (lock expired), _release_locks
     (DELIVERY, "queued", "sending"),  # claim_deliveries
     (DELIVERY, "retry_wait", "sending"),
