@@ -30,6 +30,7 @@ from node.store.federation import AccountFederation
 from node.store.imports import Imports
 from node.store.org import MemberOrg, OrgRecords
 from node.store.postgres.accounts import PgAccounts
+from node.store.postgres.copy import PgTableCopy
 from node.store.postgres.db import GRAPH_MIGRATIONS, SERVER_MIGRATIONS, SERVER_SCHEMA, PgDatabase
 from node.store.postgres.driver import new_pool
 from node.store.postgres.errors import store_error
@@ -147,6 +148,11 @@ class PgGraphStore:
         return cls.of(db)
 
     @property
+    def table_copy(self) -> PgTableCopy:
+        """The graph's tables for ``kith storage copy``."""
+        return PgTableCopy(self.db, graph=True)
+
+    @property
     def location(self) -> str:
         return f"{LOCATION_SCHEME}{self.db.schema} {self.db.url}"
 
@@ -190,6 +196,7 @@ class PgServerStore:
         self.db = db
         self.pool = db.pool
         self.accounts = PgAccounts(db)
+        self.table_copy = PgTableCopy(db, graph=False)  # the server's tables for `kith storage copy`
         self.progress = progress  # told what a long migration of a graph schema is doing
 
     @classmethod
