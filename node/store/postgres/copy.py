@@ -1,11 +1,8 @@
-"""PostgreSQL's side of ``kith storage copy`` (node/store/copy.py): a schema's tables read in one snapshot, or
-written in one transaction with COPY.
+"""PostgreSQL's side of ``kith storage copy`` (node/store/copy.py on main: the TableCopy contract): a schema's
+tables read in one snapshot, or written in one transaction, as node/store/sqlite/copy.py does for SQLite.
 
-Left out of a copy: ``schema_version`` (each engine's own bookkeeping) and the search rows (``person_fts``,
-derived from the rows and rebuilt after a copy into PostgreSQL from the ``person_search_text`` view), and
-generated columns. Rows arrive through COPY in its text form, so each value is read by its column's own type
-(SQLite's 0/1 become a boolean, its integers a double where the column is one) exactly as PostgreSQL reads
-them from a file.
+Left out of a copy: ``schema_version`` (each database's own), and the search rows (``person_fts``: derived from
+the rows, rebuilt after a copy into PostgreSQL); generated columns are not columns a copy writes.
 """
 
 from __future__ import annotations
@@ -13,59 +10,67 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+import psycopg
 from psycopg import sql
 
-from node.store.copy import Deliver
+from node.store.errors import StoreError
 from node.store.postgres.db import PgDatabase
-from node.store.postgres.rows import fetch_all, fetch_value
+from node.store.postgres.export import move_identities
+from node.store.postgres.person_rows import refresh_fts
+from node.store.postgres.rows import Conn, execute, fetch_all, fetch_one
 
-__all__ = ["PgTableCopy"]
+__all__ = ["DERIVED_TABLES", "PgTableCopy"]
 
-_LEFT_OUT = ("schema_version", "person_fts")
+#: Tables of a schema that no copy carries.
+DERIVED_TABLES = ("schema_version", "person_fts")
+
+#: (table, columns, rows) handed on in batches: node/store/copy.py's Deliver.
+_Deliver = Callable[[str, Sequence[str], Sequence[Sequence[Any]]], Awaitable[None]]
 
 
 class PgTableCopy:
-    """The tables of one schema; ``graph`` when it is an account's graph (whose search rows a write
-    rebuilds)."""
+    """The tables of one schema; ``graph`` when it is an account's graph (whose search rows a write rebuilds)."""
 
     def __init__(self, db: PgDatabase, *, graph: bool) -> None:
         self.db = db
         self.graph = graph
 
     async def shape(self) -> dict[str, tuple[str, ...]]:
-        async def run(conn: Any) -> dict[str, tuple[str, ...]]:
+        async def run(conn: Conn) -> dict[str, tuple[str, ...]]:
             rows = await fetch_all(
                 conn,
                 "SELECT c.table_name, c.column_name FROM information_schema.columns c "
-                "JOIN information_schema.tables t USING (table_schema, table_name) "
-                "WHERE c.table_schema = %s AND t.table_type = 'BASE TABLE' AND c.is_generated = 'NEVER' "
-                "ORDER BY c.table_name, c.ordinal_position",
-                (self.db.schema,),
+                "JOIN information_schema.tables t ON t.table_schema = c.table_schema "
+                "AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE' "
+                "WHERE c.table_schema = current_schema() AND c.is_generated = 'NEVER' "
+                "AND NOT (c.table_name = ANY(%s)) ORDER BY c.table_name, c.ordinal_position",
+                (list(DERIVED_TABLES),),
             )
             shape: dict[str, list[str]] = {}
             for table, column in rows:
-                if table not in _LEFT_OUT:
-                    shape.setdefault(str(table), []).append(str(column))
-            return {t: tuple(cols) for t, cols in shape.items()}
+                shape.setdefault(str(table), []).append(str(column))
+            return {table: tuple(columns) for table, columns in shape.items()}
 
         return await self.db.read(run)
 
     async def count(self, shape: Mapping[str, Sequence[str]]) -> dict[str, int]:
-        async def run(conn: Any) -> dict[str, int]:
-            return {
-                t: int(await fetch_value(conn, sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))))
-                for t in shape
-            }
+        async def run(conn: Conn) -> dict[str, int]:
+            counts = {}
+            for table in shape:
+                row = await fetch_one(conn, sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
+                counts[table] = int(row[0]) if row else 0
+            return counts
 
         return await self.db.read(run, snapshot=True)
 
-    async def read_tables(self, shape: Mapping[str, Sequence[str]], deliver: Deliver, *, batch: int) -> None:
-        async def run(conn: Any) -> None:
+    async def read_tables(self, shape: Mapping[str, Sequence[str]], deliver: _Deliver, *, batch: int) -> None:
+        async def run(conn: Conn) -> None:
             for table, columns in shape.items():
                 query = sql.SQL("SELECT {} FROM {} ORDER BY 1").format(
                     sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(table)
                 )
-                async with conn.cursor(name="kith_copy") as cur:  # streamed from the server, not all at once
+                # a server-side cursor: a large table comes a batch at a time, not whole into memory
+                async with conn.cursor(name="kith_copy") as cur:
                     await cur.execute(query)
                     while rows := await cur.fetchmany(batch):
                         await deliver(table, columns, [tuple(r) for r in rows])
@@ -73,55 +78,52 @@ class PgTableCopy:
         await self.db.read(run, snapshot=True)
 
     async def write_tables(
-        self, shape: Mapping[str, Sequence[str]], fill: Callable[[Deliver], Awaitable[None]]
+        self, shape: Mapping[str, Sequence[str]], fill: Callable[[_Deliver], Awaitable[None]]
     ) -> None:
-        async def run(conn: Any) -> None:
-            # References are checked at the commit (every foreign key of Kith's schemas is DEFERRABLE): rows
-            # refer to each other in both directions. User triggers (derived rows, such as CardDAV's change log)
-            # must not fire: the copy carries what they derived. ALTER TABLE is transactional here too.
-            await conn.execute("SET CONSTRAINTS ALL DEFERRED")
-            for table in shape:
-                await conn.execute(
-                    sql.SQL("ALTER TABLE {} DISABLE TRIGGER USER").format(sql.Identifier(table))
+        async def run(conn: Conn) -> None:
+            # Rows reference each other in both directions (a merged person names a survivor that may come
+            # later): the foreign keys are DEFERRABLE, checked once all rows are in.
+            await execute(conn, "SET CONSTRAINTS ALL DEFERRED")
+            # Triggers derive rows from rows (CardDAV's change log from people): the copy carries what they
+            # derived at the source, so they must not fire again. ALTER TABLE is transactional: they are back
+            # before the commit, and never off if the copy fails.
+            triggered = [
+                str(r[0])
+                for r in await fetch_all(
+                    conn,
+                    "SELECT DISTINCT c.relname FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid "
+                    "WHERE c.relnamespace = current_schema()::regnamespace AND NOT g.tgisinternal",
                 )
-                await conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
+            ]
+            for table in triggered:
+                await execute(
+                    conn, sql.SQL("ALTER TABLE {} DISABLE TRIGGER USER").format(sql.Identifier(table))
+                )
+            for table in shape:
+                await execute(conn, sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
 
             async def insert(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-                statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+                copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
                     sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
                 )
-                async with conn.cursor() as cur, cur.copy(statement) as copy:
+                async with conn.cursor() as cur, cur.copy(copy) as into:
                     for row in rows:
-                        await copy.write_row(row)
+                        await into.write_row(row)
 
             await fill(insert)
-            for table in shape:
-                await conn.execute(
-                    sql.SQL("ALTER TABLE {} ENABLE TRIGGER USER").format(sql.Identifier(table))
+            try:
+                await execute(conn, "SET CONSTRAINTS ALL IMMEDIATE")
+            except psycopg.errors.ForeignKeyViolation as exc:
+                raise StoreError(
+                    f"table {exc.diag.table_name or '?'}: a row refers to a missing row "
+                    f"({exc.diag.message_detail or exc}); the source database is inconsistent; nothing was copied"
+                ) from None
+            for table in triggered:
+                await execute(
+                    conn, sql.SQL("ALTER TABLE {} ENABLE TRIGGER USER").format(sql.Identifier(table))
                 )
-            # Keys the rows brought along: new rows continue after them.
-            for table, column in await fetch_all(
-                conn,
-                "SELECT table_name, column_name FROM information_schema.columns "
-                "WHERE table_schema = %s AND is_identity = 'YES'",
-                (self.db.schema,),
-            ):
-                await conn.execute(
-                    sql.SQL(
-                        "SELECT setval(pg_get_serial_sequence({qualified}, {column}), "
-                        "coalesce((SELECT max({ident}) FROM {table}), 0) + 1, false)"
-                    ).format(
-                        qualified=sql.Literal(f'"{self.db.schema}"."{table}"'),
-                        column=sql.Literal(column),
-                        ident=sql.Identifier(column),
-                        table=sql.Identifier(table),
-                    )
-                )
+            await move_identities(conn, list(shape))
             if self.graph:
-                await conn.execute("DELETE FROM person_fts")
-                await conn.execute(
-                    "INSERT INTO person_fts (pk, names, organization, identities, notes) "
-                    "SELECT pk, names, organization, identities, notes FROM person_search_text"
-                )
+                await refresh_fts(conn, [r[0] for r in await fetch_all(conn, "SELECT pk FROM person")])
 
         await self.db.write(run)

@@ -17,7 +17,7 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from psycopg import sql
 
@@ -30,7 +30,6 @@ from node.store.federation import AccountFederation
 from node.store.imports import Imports
 from node.store.org import MemberOrg, OrgRecords
 from node.store.postgres.accounts import PgAccounts
-from node.store.postgres.copy import PgTableCopy
 from node.store.postgres.db import GRAPH_MIGRATIONS, SERVER_MIGRATIONS, SERVER_SCHEMA, PgDatabase
 from node.store.postgres.driver import new_pool
 from node.store.postgres.errors import store_error
@@ -44,6 +43,9 @@ from node.store.postgres.outreach import PgOutreach
 from node.store.postgres.peers import PgPeers
 from node.store.postgres.people import PgPeople
 from node.store.stores import GraphStore
+
+if TYPE_CHECKING:
+    from node.store.postgres.copy import PgTableCopy
 
 __all__ = ["LOCATION_SCHEME", "PgGraphStore", "PgServerStore", "graph_schema", "open_location", "pending"]
 
@@ -149,6 +151,9 @@ class PgGraphStore:
 
     @property
     def table_copy(self) -> PgTableCopy:
+        """The graph's tables for ``kith storage copy``."""
+        from node.store.postgres.copy import PgTableCopy
+
         return PgTableCopy(self.db, graph=True)
 
     @property
@@ -195,7 +200,6 @@ class PgServerStore:
         self.db = db
         self.pool = db.pool
         self.accounts = PgAccounts(db)
-        self.table_copy = PgTableCopy(db, graph=False)
         self.progress = progress  # told what a long migration of a graph schema is doing
 
     @classmethod
@@ -225,6 +229,13 @@ class PgServerStore:
 
     async def move_graphs_federation(self, rows: Sequence[AccountRow]) -> None:
         """Nothing to move (move_graph_federation)."""
+
+    @property
+    def table_copy(self) -> PgTableCopy:
+        """The server's own tables (registry, keys, federation's state) for ``kith storage copy``."""
+        from node.store.postgres.copy import PgTableCopy
+
+        return PgTableCopy(self.db, graph=False)
 
     async def _execute(self, statement: sql.Composable) -> None:
         try:
