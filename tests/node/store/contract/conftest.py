@@ -45,8 +45,6 @@ PG_PENDING = {
     "imports",
     "capture",
     "dav",
-    "org",
-    "org_member",
     # P4
     "federation",
 }
