@@ -17,6 +17,15 @@ from node.store.postgres.rows import Conn, fetch_all, fetch_one
 __all__ = ["PgMemberOrg"]
 
 
+def _nocase(expr: str) -> str:
+    """``expr`` folded as SQLite's COLLATE NOCASE compares it (ASCII letters only): the expression of the unique
+    indexes circle_name (migration 0001) and org_share_rule_key (0002)."""
+    return f"translate({expr}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+
+
+_NOCASE_TARGET = _nocase("target")
+
+
 class PgMemberOrg:
     def __init__(self, db: PgDatabase) -> None:
         self.db = db
@@ -78,19 +87,19 @@ class PgMemberOrg:
 
     async def set_rule(self, org: str, scope: str, target: str, level: str | None) -> None:
         """An override for one circle or one person (``level`` None: back to the default). The target is
-        matched without regard to case, as SQLite's COLLATE NOCASE key does; a new rule takes the new spelling
-        (SQLite's INSERT OR REPLACE)."""
+        matched without regard to the case of its ASCII letters, as by SQLite's COLLATE NOCASE key; a new rule
+        takes the new spelling (SQLite's INSERT OR REPLACE)."""
 
         async def run(conn: Conn) -> None:
             if level is None:
                 await conn.execute(
-                    "DELETE FROM org_share_rule WHERE org = %s AND scope = %s AND lower(target) = lower(%s)",
+                    f"DELETE FROM org_share_rule WHERE org = %s AND scope = %s AND {_NOCASE_TARGET} = {_nocase('%s')}",
                     (org, scope, target),
                 )
             else:
                 await conn.execute(
                     "INSERT INTO org_share_rule (org, scope, target, level) VALUES (%s, %s, %s, %s) "
-                    "ON CONFLICT (org, scope, lower(target)) DO UPDATE SET target = excluded.target, "
+                    f"ON CONFLICT (org, scope, ({_NOCASE_TARGET})) DO UPDATE SET target = excluded.target, "
                     "level = excluded.level",
                     (org, scope, target, level),
                 )
@@ -101,7 +110,7 @@ class PgMemberOrg:
         async def run(conn: Conn) -> list[dict[str, str]]:
             rows = await fetch_all(
                 conn,
-                "SELECT scope, target, level FROM org_share_rule WHERE org = %s ORDER BY scope, lower(target)",
+                f"SELECT scope, target, level FROM org_share_rule WHERE org = %s ORDER BY scope, {_NOCASE_TARGET}",
                 (org,),
             )
             return [{"scope": r[0], "target": r[1], "level": r[2]} for r in rows]
@@ -168,7 +177,7 @@ class PgMemberOrg:
             for r in await fetch_all(
                 conn,
                 "SELECT m.person_pk, c.name FROM circle_member m JOIN circle c ON c.pk = m.circle_pk "
-                "ORDER BY lower(c.name)",  # circle names compare as COLLATE NOCASE does on SQLite
+                f"ORDER BY {_nocase('c.name')}",  # circle names compare as COLLATE NOCASE does on SQLite
             ):
                 person = people.get(r[0])
                 if person is not None:

@@ -3,7 +3,7 @@
 -- (node/store/sqlite/migrations/0004, 0008, 0009, 0010) column for column, with the same text in every column,
 -- so that an export reads the same on both engines. INTEGER PRIMARY KEY becomes an identity column that also
 -- takes explicit keys (imports and mail capture give keys themselves, and a restore gives them all); where
--- SQLite compares with COLLATE NOCASE, a unique index on lower() keeps the same rule.
+-- SQLite compares with COLLATE NOCASE, a unique index on the same ASCII folding keeps the same rule.
 -- node/store/postgres/{imports,capture,dav,org,org_member}.py hold every statement that touches these tables.
 
 -- == imports (sqlite 0004) ====================================================================================
@@ -177,14 +177,16 @@ CREATE TABLE org_membership (
     created_at    text NOT NULL
 );
 
--- SQLite's key is (org, scope, target COLLATE NOCASE): one rule per circle or person whatever its case.
+-- SQLite's key is (org, scope, target COLLATE NOCASE): one rule per circle or person whatever the case of its
+-- ASCII letters (NOCASE folds those only), as circle_name in 0001.
 CREATE TABLE org_share_rule (
     org     text NOT NULL,
     scope   text NOT NULL CHECK (scope IN ('circle', 'person')),
     target  text NOT NULL,
     level   text NOT NULL
 );
-CREATE UNIQUE INDEX org_share_rule_key ON org_share_rule(org, scope, lower(target));
+CREATE UNIQUE INDEX org_share_rule_key ON org_share_rule
+    (org, scope, translate(target, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'));
 
 CREATE TABLE org_note_share (
     org      text NOT NULL,
