@@ -29,6 +29,12 @@ $$;
 CREATE FUNCTION kith_fold(t text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT lower(public.unaccent('public.unaccent'::regdictionary, coalesce(t, ''))) $$;
 
+-- The words of a text as search sees them: folded, every run of characters that are not letters or digits made
+-- one space, as SQLite's unicode61 tokenizer splits (an address "ada@example.org" is three words, not one
+-- e-mail token). "Letter" is the database's LC_CTYPE's: with C.UTF-8 (specs/POSTGRESQL.md §2) every script's.
+CREATE FUNCTION kith_words(t text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT regexp_replace(kith_fold(t), '[^[:alnum:]]+', ' ', 'g') $$;
+
 CREATE TABLE meta (
     key   text PRIMARY KEY,
     value text NOT NULL
@@ -195,7 +201,8 @@ CREATE TABLE blocked_address (
 );
 
 -- Search (node/store/postgres/insights.py): one row per person not merged, the same four texts as SQLite's
--- person_fts (node/store/values.py builds them), and their folded words as a weighted tsvector.
+-- person_fts (node/store/values.py builds them), and their words as a tsvector weighted A (names), B
+-- (identities), C (organisation and title), D (notes).
 CREATE TABLE person_fts (
     pk            bigint PRIMARY KEY REFERENCES person(pk) ON DELETE CASCADE DEFERRABLE INITIALLY IMMEDIATE,
     names         text NOT NULL DEFAULT '',
@@ -203,10 +210,10 @@ CREATE TABLE person_fts (
     identities    text NOT NULL DEFAULT '',
     notes         text NOT NULL DEFAULT '',
     doc           tsvector GENERATED ALWAYS AS (
-                      setweight(to_tsvector('simple', kith_fold(names)), 'A')
-                      || setweight(to_tsvector('simple', kith_fold(organization)), 'B')
-                      || setweight(to_tsvector('simple', kith_fold(identities)), 'B')
-                      || setweight(to_tsvector('simple', kith_fold(notes)), 'C')) STORED
+                      setweight(to_tsvector('simple', kith_words(names)), 'A')
+                      || setweight(to_tsvector('simple', kith_words(organization)), 'C')
+                      || setweight(to_tsvector('simple', kith_words(identities)), 'B')
+                      || setweight(to_tsvector('simple', kith_words(notes)), 'D')) STORED
 );
 CREATE INDEX person_fts_doc ON person_fts USING gin (doc);
 
