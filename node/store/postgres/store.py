@@ -30,6 +30,8 @@ from node.store.federation import AccountFederation
 from node.store.imports import Imports
 from node.store.org import MemberOrg, OrgRecords
 from node.store.postgres.accounts import PgAccounts
+from node.store.postgres.capture import PgCapture
+from node.store.postgres.dav import PgDav
 from node.store.postgres.db import GRAPH_MIGRATIONS, SERVER_MIGRATIONS, SERVER_SCHEMA, PgDatabase
 from node.store.postgres.driver import new_pool
 from node.store.postgres.errors import store_error
@@ -134,8 +136,8 @@ class PgGraphStore:
             messages=PgMessages(db),
             outreach=PgOutreach(db),
             imports=pending("imports", "P3"),
-            dav=pending("dav", "P3"),
-            capture=pending("capture", "P3"),
+            dav=PgDav(db),
+            capture=PgCapture(db),
             org=PgOrg(db),
             org_member=PgMemberOrg(db),
         )

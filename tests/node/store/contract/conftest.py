@@ -34,8 +34,6 @@ STORAGE_URLS: dict[str, Callable[[pytest.FixtureRequest], str]] = {
 PG_PENDING = {
     # P3
     "imports",
-    "capture",
-    "dav",
     # P4
     "federation",
 }
