@@ -36,6 +36,7 @@ from node.store.postgres.db import GRAPH_MIGRATIONS, SERVER_MIGRATIONS, SERVER_S
 from node.store.postgres.driver import new_pool
 from node.store.postgres.errors import store_error
 from node.store.postgres.export import PgExport
+from node.store.postgres.imports import PgImports
 from node.store.postgres.insights import PgInsights
 from node.store.postgres.links import PgLinks
 from node.store.postgres.merges import PgMerges
@@ -135,7 +136,7 @@ class PgGraphStore:
             links=PgLinks(db),
             messages=PgMessages(db),
             outreach=PgOutreach(db),
-            imports=pending("imports", "P3"),
+            imports=PgImports(db, imports_folder),
             dav=PgDav(db),
             capture=PgCapture(db),
             org=PgOrg(db),
