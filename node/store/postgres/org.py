@@ -6,7 +6,8 @@ Where the engines differ:
 - IN lists become one array parameter (``= ANY(%s)``), so nothing is cut into chunks.
 - A word's prefix range ends at word + U+10FFFF, as on SQLite, over a COLLATE "C" column (code point order);
   a whole word is an equality (PostgreSQL text holds no NUL, which ends SQLite's whole-word range).
-- ``LIKE`` patterns of a host are ``ILIKE ... ESCAPE ''``: SQLite's LIKE ignores ASCII case and has no escape.
+- ``LIKE`` patterns of a host are ``ILIKE ... ESCAPE ''``: SQLite's LIKE ignores ASCII case and has no escape (ILIKE
+  folds every letter's case, so a purge takes at least what SQLite's takes).
 - ``scrub`` vacuums (there is no secure_delete: see its docstring).
 """
 
