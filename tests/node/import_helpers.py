@@ -197,3 +197,15 @@ async def open_node(backend: str, request: pytest.FixtureRequest, tmp_path: Path
         url = str(request.getfixturevalue("postgres_db_url"))
         return await PgNode.open(url, f"g_{name}", tmp_path / "imports" / name)
     return Node(await Database.open(tmp_path / f"{name}.sqlite3"))
+
+
+@pytest.fixture
+async def node_on_each_engine(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[Node]:
+    """A new empty graph on each engine in turn (a test module makes it its ``node``)."""
+    made = await open_node(backend, request, tmp_path, "kith")
+    try:
+        yield made
+    finally:
+        await made.db.close()
