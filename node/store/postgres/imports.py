@@ -12,9 +12,9 @@ How it uses what PostgreSQL is fast at (specs/POSTGRESQL.md §2, "Rules for the 
 - One import is one write transaction (PgDatabase.write: the graph's lock taken, so no other writer enters
   and the importer's keys, the first free ones read in it, stay free). A failure anywhere rolls all of it
   back. The key sequences are moved past the importer's keys before the commit (node/store/postgres/keys.py).
-- Look-ups read the graph as the import found it, on a connection of their own (PgDatabase.read), while
-  ``snapshot`` is true, so that they run beside the chunk being written, as SQLite's blocking reader does; after
-  an automatic merge they go through the import's own transaction.
+- Look-ups read the graph as the import found it, on a connection of their own taken before the transaction's
+  lock (``_Reader``), while ``snapshot`` is true, so that they run beside the chunk being written, as SQLite's
+  blocking reader does; after an automatic merge they go through the import's own transaction.
 - Search rows of the chunk's new people, and of people it changed, are made by the same SQL every other write
   uses (node/store/postgres/person_rows.py), once per chunk, over the chunk's keys.
 - ``off_loop`` (an import through the owner API): the importer and its Python work run in a thread of their
@@ -33,6 +33,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
+from psycopg import sql
+
 from node.store.errors import StoreError
 from node.store.imports import (
     INTERRUPTED,
@@ -47,6 +50,7 @@ from node.store.imports import (
     SuggestionRow,
 )
 from node.store.postgres.db import PgDatabase
+from node.store.postgres.errors import store_error
 from node.store.postgres.keys import advance_keys, first_free_key
 from node.store.postgres.links import save_cursor
 from node.store.postgres.merges import merge_in_tx
@@ -115,13 +119,34 @@ class _Write:
         return self.session.on_home(lambda: self.session.write_chunk(self.chunk)).__await__()
 
 
+class _Reader:
+    """The import's own connection for look-ups of the graph as committed, each in a short transaction of its
+    own. It is taken from the pool before the import's transaction takes the graph's lock: taken later, it could
+    wait for a pool whose every connection is held by a write waiting for that lock, which only the import's
+    end would release (each waiting write holds its connection: node/store/postgres/db.py)."""
+
+    def __init__(self, conn: Conn, schema: str) -> None:
+        self.conn = conn
+        self.path = sql.SQL("SET LOCAL search_path TO {}, public").format(sql.Identifier(schema))
+        self.lock = asyncio.Lock()  # one look-up at a time: a transaction() within another is a savepoint
+
+    async def select(self, query: str, params: Sequence[Any]) -> list[Any]:
+        async with self.lock, self.conn.transaction():
+            await self.conn.execute(self.path)
+            return list(await fetch_all(self.conn, query, params))
+
+
 class PgImportSession(ImportSession):
     """The import transaction's connection, with the reads and bulk writes the importer needs (the module's
-    rules). ``home``: the loop that owns the connection, when the importer runs on another (``off_loop``)."""
+    rules). ``reader``: the look-ups' own connection. ``home``: the loop that owns the connections, when the
+    importer runs on another (``off_loop``)."""
 
-    def __init__(self, db: PgDatabase, conn: Conn, now: str, home: asyncio.AbstractEventLoop | None) -> None:
+    def __init__(
+        self, db: PgDatabase, conn: Conn, reader: _Reader, now: str, home: asyncio.AbstractEventLoop | None
+    ) -> None:
         self.db = db
         self.conn = conn
+        self.reader = reader
         self.now = now
         self.home = home
         self.snapshot = True
@@ -133,16 +158,13 @@ class PgImportSession(ImportSession):
             return await fn()
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(fn(), self.home))
 
-    async def _select(self, sql: str, params: Sequence[Any]) -> list[Any]:
+    async def _select(self, query: str, params: Sequence[Any]) -> list[Any]:
         """A look-up: through the graph as committed (the import's start) while ``snapshot``, else through the
         import's own transaction."""
 
-        async def run(conn: Conn) -> list[Any]:
-            return list(await fetch_all(conn, sql, params))
-
         if self.snapshot:
-            return await self.on_home(lambda: self.db.read(run))
-        return await self.on_home(lambda: run(self.conn))
+            return await self.on_home(lambda: self.reader.select(query, params))
+        return await self.on_home(lambda: fetch_all(self.conn, query, params))
 
     async def _tx_one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return await self.on_home(lambda: fetch_one(self.conn, sql, params))
@@ -476,9 +498,9 @@ class PgImports:
         """Run ``fn`` in one write transaction; if it raises, nothing it wrote remains. ``off_loop``: ``fn``
         runs in a thread of its own, on an event loop of that thread; its statements come back to this loop."""
 
-        async def body(conn: Conn) -> T:
+        async def body(conn: Conn, reader: _Reader) -> T:
             home = asyncio.get_running_loop() if off_loop else None
-            session = PgImportSession(self.db, conn, stamp(now), home)
+            session = PgImportSession(self.db, conn, reader, stamp(now), home)
             if off_loop:
                 result = await asyncio.to_thread(asyncio.run, _awaited(fn(session)))
             else:
@@ -487,7 +509,16 @@ class PgImports:
                 await advance_keys(conn, table)
             return result
 
-        return await self.db.write(body)
+        try:
+            async with self.db.pool.connection() as looking:  # before the write's lock: _Reader says why
+                reader = _Reader(looking, self.db.schema)
+                return await self.db.write(lambda conn: body(conn, reader))
+        except psycopg.Error as exc:
+            raise store_error(exc, self.db.url) from exc
+        except Exception as exc:
+            if type(exc).__module__.startswith("psycopg_pool"):  # PoolTimeout: said as the store says it
+                raise store_error(exc, self.db.url) from exc
+            raise
 
     @property
     def folder(self) -> Path:
