@@ -1,5 +1,5 @@
 """PostgreSQL implementation of the graph store's insights (node/store/insights.py): stay-in-touch (due, fading,
-Dunbar layers) and full-text search with a tsvector, unaccent and a GIN index (specs/POSTGRESQL.md §5).
+Dunbar layers) and full-text search with a tsvector, unaccent and a GIN index (specs/POSTGRESQL.md §6).
 
 Search keeps the contract's rules as SQLite's FTS5 does: the owner's text is words only (the same extraction:
 node/store/sqlite/insights.py's fts_query), each a prefix, folded as the indexed text is (kith_fold: lower case,

@@ -26,18 +26,20 @@ from node.store.values import dumps, stamp
 
 __all__ = ["PgMerges", "merge_in_tx"]
 
-# Each association is recorded by a stable key (text id, or the address itself), never by row id: SQLite reuses
-# the highest row id once its row is deleted, so a note deleted after the merge and a new one written on the
-# survivor could share a row id, and undo would hand the new note to the merged person.
+# Each association is recorded by a stable key (text id, or the address itself), never by row id (as on SQLite:
+# node/store/sqlite/merges.py says why). The snapshot is exported (merge_log), so its lists are in the order
+# SQLite reads them, by the index each query walks there: the same document on both engines.
 _ASSOC = {
-    "identities": "SELECT uri FROM identity WHERE person_pk = %s",
-    "relationships": "SELECT id FROM relationship WHERE person_pk = %s",
-    "related_to": "SELECT id FROM relationship WHERE other_pk = %s",
+    "identities": "SELECT uri FROM identity WHERE person_pk = %s ORDER BY pk",
+    "relationships": "SELECT id FROM relationship WHERE person_pk = %s ORDER BY pk",
+    "related_to": "SELECT id FROM relationship WHERE other_pk = %s ORDER BY pk",
     "interactions": "SELECT i.id FROM interaction_person ip JOIN interaction i ON i.pk = ip.interaction_pk "
-    "WHERE ip.person_pk = %s",
-    "notes": "SELECT id FROM note WHERE person_pk = %s",
-    "circles": "SELECT c.id FROM circle_member m JOIN circle c ON c.pk = m.circle_pk WHERE m.person_pk = %s",
-    "source_records": "SELECT source || chr(31) || record_id FROM source_record WHERE person_pk = %s",
+    "WHERE ip.person_pk = %s ORDER BY ip.interaction_pk",
+    "notes": "SELECT id FROM note WHERE person_pk = %s ORDER BY pk",
+    "circles": "SELECT c.id FROM circle_member m JOIN circle c ON c.pk = m.circle_pk WHERE m.person_pk = %s "
+    "ORDER BY m.circle_pk",
+    "source_records": "SELECT source || chr(31) || record_id FROM source_record WHERE person_pk = %s "
+    "ORDER BY source, record_id",
 }
 #: Where each association's key lives, to find its row again at undo.
 _KEYS = {

@@ -1,5 +1,5 @@
 """The PostgreSQL stores (node/store/stores.py): one database holds the server's own tables in schema ``kith`` and
-each account's graph in a schema of its own (specs/POSTGRESQL.md §1 says why), all reached through one pool of
+each account's graph in a schema of its own (specs/POSTGRESQL.md §4 says why), all reached through one pool of
 connections per process.
 
     kith.account, kith.account_key, ...   PgServerStore: the account registry, keys (federation's state: P4)
