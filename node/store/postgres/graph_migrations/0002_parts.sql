@@ -3,7 +3,8 @@
 -- (node/store/sqlite/migrations/0004, 0008, 0009, 0010) column for column, with the same text in every column,
 -- so that an export reads the same on both engines. INTEGER PRIMARY KEY becomes an identity column that also
 -- takes explicit keys (imports and mail capture give keys themselves, and a restore gives them all); where
--- SQLite compares with COLLATE NOCASE, a unique index on the same ASCII folding keeps the same rule.
+-- SQLite compares with COLLATE NOCASE, a unique index on the same ASCII folding keeps the same rule. Foreign keys
+-- are DEFERRABLE INITIALLY IMMEDIATE, as in 0001: checked per statement, once at the end of a restore.
 -- node/store/postgres/{imports,capture,dav,org,org_member}.py hold every statement that touches these tables.
 
 -- == imports (sqlite 0004) ====================================================================================
@@ -32,7 +33,7 @@ CREATE TABLE mail_message (
 
 CREATE TABLE mail_participant (
     address    text NOT NULL,
-    message_pk bigint NOT NULL REFERENCES mail_message(pk) ON DELETE CASCADE,
+    message_pk bigint NOT NULL REFERENCES mail_message(pk) ON DELETE CASCADE DEFERRABLE INITIALLY IMMEDIATE,
     PRIMARY KEY (address, message_pk)
 );
 
@@ -101,14 +102,14 @@ CREATE INDEX org_shared_person ON org_shared(person_pk);
 
 CREATE TABLE org_shared_identity (
     uri        text NOT NULL,
-    shared_pk  bigint NOT NULL REFERENCES org_shared(pk) ON DELETE CASCADE,
+    shared_pk  bigint NOT NULL REFERENCES org_shared(pk) ON DELETE CASCADE DEFERRABLE INITIALLY IMMEDIATE,
     merges     integer NOT NULL,
     PRIMARY KEY (uri, shared_pk)
 );
 CREATE INDEX org_shared_identity_record ON org_shared_identity(shared_pk);
 
 CREATE TABLE org_shared_interaction (
-    shared_pk     bigint NOT NULL REFERENCES org_shared(pk) ON DELETE CASCADE,
+    shared_pk     bigint NOT NULL REFERENCES org_shared(pk) ON DELETE CASCADE DEFERRABLE INITIALLY IMMEDIATE,
     occurred_at   text NOT NULL,
     channel       text NOT NULL,
     initiated_by  text NOT NULL
@@ -116,7 +117,7 @@ CREATE TABLE org_shared_interaction (
 CREATE INDEX org_shared_interaction_record ON org_shared_interaction(shared_pk);
 
 CREATE TABLE org_shared_note (
-    shared_pk  bigint NOT NULL REFERENCES org_shared(pk) ON DELETE CASCADE,
+    shared_pk  bigint NOT NULL REFERENCES org_shared(pk) ON DELETE CASCADE DEFERRABLE INITIALLY IMMEDIATE,
     body       text NOT NULL
 );
 CREATE INDEX org_shared_note_record ON org_shared_note(shared_pk);
@@ -157,7 +158,7 @@ CREATE INDEX org_intro_requester ON org_intro(requester);
 
 CREATE TABLE org_intro_ask (
     ask_id     text PRIMARY KEY,
-    intro_id   text NOT NULL REFERENCES org_intro(id) ON DELETE CASCADE,
+    intro_id   text NOT NULL REFERENCES org_intro(id) ON DELETE CASCADE DEFERRABLE INITIALLY IMMEDIATE,
     member     text NOT NULL,
     record_id  text NOT NULL,
     state      text NOT NULL
@@ -249,7 +250,7 @@ CREATE TABLE dav_departure (
 );
 
 CREATE TABLE dav_book (
-    circle_pk    bigint PRIMARY KEY REFERENCES circle(pk) ON DELETE CASCADE,
+    circle_pk    bigint PRIMARY KEY REFERENCES circle(pk) ON DELETE CASCADE DEFERRABLE INITIALLY IMMEDIATE,
     published_at text NOT NULL
 );
 
