@@ -24,9 +24,15 @@ from node.sync import Syncer
 from tests.bridges.conftest import Serve
 from tests.bridges.helpers import plc
 from tests.conftest import new_server_account
-from tests.node.import_helpers import Node, node
+from tests.node.import_helpers import Node, backend, node_on_each_engine
 
-__all__ = ["node"]  # a fixture, imported by name
+__all__ = ["backend", "node_on_each_engine"]  # fixtures, imported by name
+
+
+@pytest.fixture
+def node(node_on_each_engine: Node) -> Node:
+    return node_on_each_engine
+
 
 ACTOR = "sam.example.com"
 

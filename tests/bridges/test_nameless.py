@@ -8,15 +8,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bridges.base import ContactDraft, IdentityDraft
 from node.graph import NO_NAME
 from node.importer import Importer
 from tests.bridges.carwriter import Repo
 from tests.bridges.cli import Kith, kith
 from tests.bridges.helpers import plc
-from tests.node.import_helpers import Node, node
+from tests.node.import_helpers import Node, backend, node_on_each_engine
 
-__all__ = ["kith", "node"]  # fixtures, imported by name
+__all__ = ["backend", "kith", "node_on_each_engine"]  # fixtures, imported by name
+
+
+@pytest.fixture
+def node(node_on_each_engine: Node) -> Node:
+    return node_on_each_engine
+
 
 INVALID_DIDS = [
     "did:plc:x",

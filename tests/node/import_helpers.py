@@ -1,4 +1,5 @@
-"""Shared by the import tests: a real node database in a temporary folder, and export files written on the fly."""
+"""Shared by the import tests: a real node database in a temporary folder (or a PostgreSQL schema: PgNode), and
+export files written on the fly."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from node.graph import Graph
+from node.store import GraphStore
 from node.store.sqlite.db import Database
 from node.store.sqlite.store import SqliteGraphStore
 
@@ -17,10 +19,19 @@ SAMPLES = Path(__file__).resolve().parent.parent / "bridges" / "samples"
 
 
 class Node:
+    """A graph on SQLite, read back by SQL (``?`` placeholders)."""
+
+    #: The search rows as (person key, names, organization, identities, notes).
+    SEARCH_ROWS = "SELECT rowid, names, organization, identities, notes FROM person_fts"
+
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.store = SqliteGraphStore.of(db)
+        self.store: GraphStore = SqliteGraphStore.of(db)
         self.graph = Graph(self.store)
+
+    async def broken_references(self) -> list[tuple[Any, ...]]:
+        """Rows whose references do not hold (imports write with SQLite's reference checks off)."""
+        return await self.rows("PRAGMA foreign_key_check")
 
     async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         async def run(conn: Any) -> list[tuple[Any, ...]]:
@@ -46,6 +57,40 @@ class Node:
         doc = await self.graph.export_json()
         doc.pop("exported_at")
         return doc
+
+
+class PgNode(Node):
+    """A graph in a PostgreSQL schema of its own, read back by the same SQL as Node's (``?`` becomes ``%s``)."""
+
+    SEARCH_ROWS = "SELECT pk, names, organization, identities, notes FROM person_fts"
+
+    def __init__(self, db: Any, imports: Path) -> None:  # a PgDatabase
+        from node.store.postgres.store import PgGraphStore
+
+        self.db = db
+        self.store = PgGraphStore.of(db, imports_folder=imports)
+        self.graph = Graph(self.store)
+
+    @classmethod
+    async def open(cls, url: str, schema: str, imports: Path) -> PgNode:
+        from node.store.postgres.db import GRAPH_MIGRATIONS, PgDatabase
+
+        return cls(await PgDatabase.open(url, schema=schema, migrations=GRAPH_MIGRATIONS), imports)
+
+    async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        from node.store.postgres.rows import fetch_all
+
+        async def run(conn: Any) -> list[tuple[Any, ...]]:
+            return [tuple(r) for r in await fetch_all(conn, sql.replace("?", "%s"), params)]
+
+        result: list[tuple[Any, ...]] = await self.db.read(run)
+        return result
+
+    async def count(self, table: str, where: str = "true") -> int:
+        return await super().count(table, "true" if where == "1" else where)
+
+    async def broken_references(self) -> list[tuple[Any, ...]]:
+        return []  # PostgreSQL checks every reference as it is written
 
 
 def write_x_archive(
@@ -136,3 +181,31 @@ async def node(tmp_path: Path) -> AsyncIterator[Node]:
     db = await Database.open(tmp_path / "kith.sqlite")
     yield Node(db)
     await db.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each engine a test of the importer runs on (tests import this fixture by name with ``open_node``)."""
+    name: str = request.param
+    return name
+
+
+async def open_node(backend: str, request: pytest.FixtureRequest, tmp_path: Path, name: str) -> Node:
+    """A new empty graph called ``name`` on ``backend`` (PostgreSQL: a schema in the test's own database);
+    the caller closes ``node.db``."""
+    if backend == "postgres":
+        url = str(request.getfixturevalue("postgres_db_url"))
+        return await PgNode.open(url, f"g_{name}", tmp_path / "imports" / name)
+    return Node(await Database.open(tmp_path / f"{name}.sqlite3"))
+
+
+@pytest.fixture
+async def node_on_each_engine(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[Node]:
+    """A new empty graph on each engine in turn (a test module makes it its ``node``)."""
+    made = await open_node(backend, request, tmp_path, "kith")
+    try:
+        yield made
+    finally:
+        await made.db.close()

@@ -1,5 +1,6 @@
 """Imports resolved against a real node database: identity resolution across sources, re-imports, updates,
-merges and suggestions, interactions, circles, blocks, dry runs and all-or-nothing failure."""
+merges and suggestions, interactions, circles, blocks, dry runs and all-or-nothing failure. Every test runs on
+both engines (SQLite, and PostgreSQL: node/store/postgres/imports.py)."""
 
 from __future__ import annotations
 
@@ -22,13 +23,20 @@ from protocol.addresses import normalize
 from tests.node.import_helpers import (
     SAMPLES,
     Node,
-    node,
+    backend,
+    node_on_each_engine,
     write_connections,
     write_vcard,
     write_x_archive,
 )
 
-__all__ = ["node"]  # the fixture, imported by name
+__all__ = ["backend", "node_on_each_engine"]  # the fixtures, imported by name
+
+
+@pytest.fixture
+def node(node_on_each_engine: Node) -> Node:
+    return node_on_each_engine
+
 
 JANE = "mailto:jane.doe@example.com"
 JANE_X = "https://x.com/i/user/2001"

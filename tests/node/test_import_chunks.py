@@ -2,7 +2,9 @@
 depend on where the chunks break. Every sample export, and a run of rows that merge people across chunks, are
 imported with one chunk for everything and with chunks of one, two and three rows; the graphs, read back by
 what they hold rather than by their random ids, must be identical, and every reference must hold (imports write
-with SQLite's own reference checks off)."""
+with SQLite's own reference checks off). Each test runs on both engines (``backend``: SQLite, and PostgreSQL,
+whose importer writes with COPY and unnest: node/store/postgres/imports.py), and the graph an import leaves
+must be the same on both."""
 
 from __future__ import annotations
 
@@ -22,7 +24,9 @@ from bridges.x import XBridge
 from node.importer import Importer, summary_json
 from node.store.sqlite import driver
 from node.store.sqlite.db import Database
-from tests.node.import_helpers import SAMPLES, Node
+from tests.node.import_helpers import SAMPLES, Node, backend, open_node
+
+__all__ = ["backend"]  # the fixture, imported by name
 
 
 class _Merging(Bridge):
@@ -91,10 +95,26 @@ async def _graph(node: Node) -> dict[str, Any]:
         "suggestions": sorted(
             (sorted((repr(who(a)), repr(who(b)))), tier)
             for a, b, tier in await node.rows("SELECT a_pk, b_pk, tier FROM merge_suggestion")),
-        "search": await by_person("SELECT rowid, names, organization, identities, notes FROM person_fts"),
+        # SQLite keeps no text as NULL, PostgreSQL as '' (node/store/postgres/search.py): the same words
+        "search": sorted(
+            ((who(r[0]), *(v or "" for v in r[1:])) for r in await node.rows(node.SEARCH_ROWS)), key=repr
+        ),
         "stats": await by_person(
             "SELECT pk, interaction_count, last_interaction_at, met_on, due_at FROM person"),
     }  # fmt: skip
+
+
+async def _import_node(
+    node: Node, chunk: int, *, off_loop: bool = False
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    importer = Importer(node.store, chunk=chunk, off_loop=off_loop)
+    summaries = []
+    for bridge, path in SOURCES:
+        summary = await importer.run(bridge, path)
+        # Imports write with SQLite's reference checks off (they assign every key themselves): check them.
+        assert await node.broken_references() == [], bridge.name
+        summaries.append({k: v for k, v in summary_json(summary).items() if k != "seconds"})
+    return await _graph(node), summaries
 
 
 async def _import_all(
@@ -103,27 +123,58 @@ async def _import_all(
     name = getattr(module, "__name__", "default")
     db = await Database.open(tmp_path / f"chunk{chunk}-{name}.sqlite3", module=module)
     try:
-        node = Node(db)
-        importer = Importer(node.store, chunk=chunk)
-        summaries = []
-        for bridge, path in SOURCES:
-            summary = await importer.run(bridge, path)
-            # Imports write with SQLite's reference checks off (they assign every key themselves): check them.
-            assert await node.rows("PRAGMA foreign_key_check") == [], bridge.name
-            summaries.append({k: v for k, v in summary_json(summary).items() if k != "seconds"})
-        return await _graph(node), summaries
+        return await _import_node(Node(db), chunk)
     finally:
         await db.close()
 
 
+async def _import_on(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, chunk: int, *, off_loop: bool = False
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    node = await open_node(backend, request, tmp_path, f"chunk{chunk}{'_off' if off_loop else ''}")
+    try:
+        return await _import_node(node, chunk, off_loop=off_loop)
+    finally:
+        await node.db.close()
+
+
 @pytest.mark.parametrize("chunk", [1, 2, 3])
-async def test_the_graph_does_not_depend_on_where_chunks_break(tmp_path: Path, chunk: int) -> None:
-    whole, whole_summaries = await _import_all(tmp_path, 10_000)
+async def test_the_graph_does_not_depend_on_where_chunks_break(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, chunk: int
+) -> None:
+    whole, whole_summaries = await _import_on(backend, request, tmp_path, 10_000)
     assert whole["merges"] and whole["people"] and whole["interactions"]  # the rows did merge and talk
-    chunked, chunked_summaries = await _import_all(tmp_path, chunk)
+    chunked, chunked_summaries = await _import_on(backend, request, tmp_path, chunk)
     for key in whole:
         assert chunked[key] == whole[key], key
     assert chunked_summaries == whole_summaries
+
+
+async def test_an_import_off_the_callers_loop_leaves_the_same_graph(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """``off_loop`` (an import through the owner API): the importer runs on an event loop of its own thread; on
+    PostgreSQL its statements go back to the loop that owns the connections. The graph is the same."""
+    on_loop, on_summaries = await _import_on(backend, request, tmp_path, 2)
+    off_loop, off_summaries = await _import_on(backend, request, tmp_path, 2, off_loop=True)
+    assert on_loop["people"] and on_loop["merges"]
+    for key in on_loop:
+        assert off_loop[key] == on_loop[key], key
+    assert off_summaries == on_summaries
+
+
+async def test_an_import_leaves_the_same_graph_on_both_engines(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Every sample, with merges across chunks, imported on SQLite and on PostgreSQL: the same people,
+    identities, provenance, records, relationships, interactions, circles, notes, blocks, merges, suggestions,
+    search text and statistics, and the same summaries."""
+    ours, our_summaries = await _import_on("sqlite", request, tmp_path, 2)
+    theirs, their_summaries = await _import_on("postgres", request, tmp_path, 2)
+    assert ours["people"] and ours["merges"] and ours["interactions"] and ours["search"]
+    for key in ours:
+        assert theirs[key] == ours[key], key
+    assert their_summaries == our_summaries
 
 
 @pytest.mark.skipif(len(driver.modules()) < 2, reason="this machine has one SQLite library, the standard one")
@@ -139,15 +190,18 @@ async def test_the_graph_does_not_depend_on_the_sqlite_library(tmp_path: Path) -
     assert their_summaries == our_summaries
 
 
-async def test_an_import_sees_a_write_queued_just_before_it(tmp_path: Path) -> None:
-    """Look-ups read a snapshot: the import's transaction must not share a group commit with earlier writes."""
+async def test_an_import_sees_a_write_queued_just_before_it(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Look-ups read a snapshot: the import's transaction must not share a group commit with earlier writes
+    (SQLite), and must begin after a write that waited for the graph's lock before it (PostgreSQL)."""
     import asyncio
 
     from bridges.base import ContactDraft, IdentityDraft
 
-    db = await Database.open(tmp_path / "queued.sqlite3")
+    node = await open_node(backend, request, tmp_path, "queued")
+    db: Any = node.db
     try:
-        node = Node(db)
         gate = asyncio.Event()
 
         async def hold(_conn: Any) -> None:
@@ -174,32 +228,33 @@ async def test_an_import_sees_a_write_queued_just_before_it(tmp_path: Path) -> N
         await db.close()
 
 
-async def test_imported_search_rows_are_what_the_view_would_write(tmp_path: Path) -> None:
-    """Imports build search rows in Python (node.import_resolve) for speed; every other write copies them from
-    the person_search_text view. The two must agree, or a person's row would change on their next edit."""
-    db = await Database.open(tmp_path / "search.sqlite3")
+async def test_imported_search_rows_are_what_the_view_would_write(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Imports build search rows in bulk for speed; every other write copies them from the person_search_text
+    view. The two must agree, or a person's row would change on their next edit."""
+    node = await open_node(backend, request, tmp_path, "search")
     try:
-        node = Node(db)
         importer = Importer(node.store, chunk=3)
         for bridge, path in SOURCES:
             await importer.run(bridge, path)
-        imported = sorted(
-            await node.rows("SELECT rowid, names, organization, identities, notes FROM person_fts")
-        )
+        imported = sorted(await node.rows(node.SEARCH_ROWS))
         viewed = sorted(
             await node.rows("SELECT pk, names, organization, identities, notes FROM person_search_text")
         )
         assert len(imported) > 20
         assert imported == viewed
     finally:
-        await db.close()
+        await node.db.close()
 
 
-async def test_a_reimport_reads_only_what_changed_and_stays_exact(tmp_path: Path) -> None:
+async def test_a_reimport_reads_only_what_changed_and_stays_exact(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     """Unchanged records are skipped before their addresses or people are read. A record named twice in one
     chunk (the first row changing it, the second putting it back) is still read in full: nothing is added
     twice. A circle the owner removed is not made again by a record that has not changed."""
-    db = await Database.open(tmp_path / "again.sqlite3")
+    node = await open_node(backend, request, tmp_path, "again")
 
     def card(rid: str, org: str, circles: tuple[str, ...] = (), web: bool = True) -> ContactDraft:
         ids = (IdentityDraft(address=f"{rid}@example.com"), IdentityDraft(address=f"https://{rid}.example/"))
@@ -207,7 +262,6 @@ async def test_a_reimport_reads_only_what_changed_and_stays_exact(tmp_path: Path
                             identities=ids if web else ids[:1], circles=circles)  # fmt: skip
 
     try:
-        node = Node(db)
         importer = Importer(node.store, chunk=10)
         first = [card("ann", "Acme", ("Friends",)), card("bo", "Globex")]
         await importer.import_items("vcard", first, name="cards")
@@ -229,6 +283,6 @@ async def test_a_reimport_reads_only_what_changed_and_stays_exact(tmp_path: Path
         assert (summary.identities_added, summary.records_unchanged) == (0, 1)
         assert (await node.count("identity"), await node.count("person")) == (4, 2)
         assert (await node.rows("SELECT organization FROM person WHERE display_name = 'Ann'"))[0][0] == "Acme"
-        assert await node.rows("PRAGMA foreign_key_check") == []
+        assert await node.broken_references() == []
     finally:
-        await db.close()
+        await node.db.close()

@@ -7,14 +7,21 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from bridges.google import GoogleContactsBridge
 from bridges.linkedin import LinkedInBridge
 from node.graph import utcnow
 from node.import_jobs import ImportJobs
 from tests.conftest import new_server_account
-from tests.node.import_helpers import SAMPLES, Node, node
+from tests.node.import_helpers import SAMPLES, Node, backend, node_on_each_engine
 
-__all__ = ["node"]  # the fixture, imported by name
+__all__ = ["backend", "node_on_each_engine"]  # the fixtures, imported by name
+
+
+@pytest.fixture
+def node(node_on_each_engine: Node) -> Node:
+    return node_on_each_engine
 
 
 async def _done(jobs: ImportJobs) -> None:

@@ -22,9 +22,15 @@ from node.link_secrets import SecretError, open_secret
 from node.store.sqlite.driver import sqlite
 from node.sync import Syncer
 from tests.bridges.conftest import Serve, serve
-from tests.node.import_helpers import Node, node
+from tests.node.import_helpers import Node, backend, node_on_each_engine
 
-__all__ = ["node", "serve"]  # fixtures, imported by name
+__all__ = ["backend", "node_on_each_engine", "serve"]  # fixtures, imported by name
+
+
+@pytest.fixture
+def node(node_on_each_engine: Node) -> Node:
+    return node_on_each_engine
+
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)

@@ -30,15 +30,20 @@ from node.store.federation import AccountFederation
 from node.store.imports import Imports
 from node.store.org import MemberOrg, OrgRecords
 from node.store.postgres.accounts import PgAccounts
+from node.store.postgres.capture import PgCapture
+from node.store.postgres.dav import PgDav
 from node.store.postgres.db import GRAPH_MIGRATIONS, SERVER_MIGRATIONS, SERVER_SCHEMA, PgDatabase
 from node.store.postgres.driver import new_pool
 from node.store.postgres.errors import store_error
 from node.store.postgres.export import PgExport
+from node.store.postgres.imports import PgImports
 from node.store.postgres.insights import PgInsights
 from node.store.postgres.links import PgLinks
 from node.store.postgres.merges import PgMerges
 from node.store.postgres.messages import PgMessages
 from node.store.postgres.misc import PgMisc
+from node.store.postgres.org import PgOrg
+from node.store.postgres.org_member import PgMemberOrg
 from node.store.postgres.outreach import PgOutreach
 from node.store.postgres.peers import PgPeers
 from node.store.postgres.people import PgPeople
@@ -119,8 +124,10 @@ class PgGraphStore:
     org_member: MemberOrg
 
     @classmethod
-    def of(cls, db: PgDatabase) -> PgGraphStore:
-        """The graph store over an open schema."""
+    def of(cls, db: PgDatabase, *, imports_folder: Path | None = None) -> PgGraphStore:
+        """The graph store over an open schema. ``imports_folder``: where its import runs keep their claims and
+        uploads, in the data folder of the server that runs them (none for an import worker, which is handed
+        its claimed run and upload: node/store/postgres/imports.py)."""
         return cls(
             db=db,
             misc=PgMisc(db),
@@ -132,22 +139,28 @@ class PgGraphStore:
             links=PgLinks(db),
             messages=PgMessages(db),
             outreach=PgOutreach(db),
-            imports=pending("imports", "P3"),
-            dav=pending("dav", "P3"),
-            capture=pending("capture", "P3"),
-            org=pending("org", "P3"),
-            org_member=pending("org_member", "P3"),
+            imports=PgImports(db, imports_folder),
+            dav=PgDav(db),
+            capture=PgCapture(db),
+            org=PgOrg(db),
+            org_member=PgMemberOrg(db),
         )
 
     @classmethod
     async def open(
-        cls, url: str, schema: str, *, pool: Any = None, progress: Callable[[str], None] | None = None
+        cls,
+        url: str,
+        schema: str,
+        *,
+        pool: Any = None,
+        progress: Callable[[str], None] | None = None,
+        imports_folder: Path | None = None,
     ) -> PgGraphStore:
         """Open (migrating as needed) the graph in ``schema``; ``pool``: the server's, to share."""
         db = await PgDatabase.open(
             url, schema=_checked_schema(schema), migrations=GRAPH_MIGRATIONS, progress=progress, pool=pool
         )
-        return cls.of(db)
+        return cls.of(db, imports_folder=imports_folder)
 
     @property
     def table_copy(self) -> PgTableCopy:
@@ -195,15 +208,25 @@ class PgGraphStore:
 class PgServerStore:
     """The server's schema ``kith`` and its accounts' graph schemas, over one pool of connections."""
 
-    def __init__(self, url: str, db: PgDatabase, *, progress: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        db: PgDatabase,
+        *,
+        progress: Callable[[str], None] | None = None,
+        data_dir: Path | None = None,
+    ) -> None:
         self.url = url
+        self.data_dir = data_dir  # this machine's data folder: import uploads and their claims live there
         self.db = db
         self.pool = db.pool
         self.accounts = PgAccounts(db)
         self.progress = progress  # told what a long migration of a graph schema is doing
 
     @classmethod
-    async def open(cls, url: str, *, progress: Callable[[str], None] | None = None) -> PgServerStore:
+    async def open(
+        cls, url: str, *, progress: Callable[[str], None] | None = None, data_dir: Path | None = None
+    ) -> PgServerStore:
         pool = await new_pool(url)
         try:
             db = await PgDatabase.open(
@@ -212,7 +235,7 @@ class PgServerStore:
         except BaseException:
             await pool.close()
             raise
-        return cls(url, db, progress=progress)
+        return cls(url, db, progress=progress, data_dir=data_dir)
 
     @property
     def federation(self) -> FederationStore:
@@ -255,7 +278,11 @@ class PgServerStore:
         return schema
 
     async def open_graph(self, graph_file: str) -> PgGraphStore:
-        return await PgGraphStore.open(self.url, graph_file, pool=self.pool, progress=self.progress)
+        # imports/<schema>/ in the data folder, as SQLite's accounts/imports/<name>/ (node/store/sqlite/imports.py)
+        folder = None if self.data_dir is None else self.data_dir / "imports" / graph_file
+        return await PgGraphStore.open(
+            self.url, graph_file, pool=self.pool, progress=self.progress, imports_folder=folder
+        )
 
     async def remove_graph(self, graph_file: str) -> None:
         schema = _checked_schema(graph_file)

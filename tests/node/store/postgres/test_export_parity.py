@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from node.store import GraphStore, IdentityInput, InteractionInput, RelationshipInput
+from node.store.capture import MailRow
 from node.store.export import GRAPH_EXPORT_TABLES
 from node.store.postgres.db import GRAPH_MIGRATIONS, migrations
 from node.store.postgres.store import PgGraphStore, PgServerStore
@@ -130,6 +131,28 @@ async def _populate(store: GraphStore) -> None:
         "due:p_bab:2026-12-01", "snoozed", "2026-12-08T00:00:00Z", "2026-12-01T00:00:00Z"
     )
     await store.outreach.set_preferred("p_bab", "acct:cb@math.example", "2026-12-01T00:00:00Z")
+    # captured mail (P3): Ada's messages make interactions with explicit keys, a stranger's a correspondent and
+    # participants, a reply takes its thread's initiator
+    ada_mail = ("mailto:ada@example.org", "Ada")
+    stranger = ("mailto:ëve@elsewhere.example", "Ëve")
+    await store.capture.record_mail(
+        [
+            MailRow(
+                "<a1@x>", "2026-11-26T09:00:00Z", False, (ada_mail,), False, True, False, None, "Engines"
+            ),
+            MailRow(
+                "<a2@x>", "2026-11-26T10:00:00Z", True, (ada_mail, stranger), False, True, False, "<a1@x>", ""
+            ),
+            MailRow("<e1@x>", "2026-11-27T08:00:00Z", False, (stranger,), False, True, False, None, "Hi"),
+            MailRow(
+                "<e2@x>", "2026-11-27T09:00:00Z", True, (stranger,), False, True, False, "<e1@x>", "Re: Hi"
+            ),
+        ],
+        people=await store.capture.email_people(),
+        interaction_ids=["i_m1", "i_m2", "i_m3", "i_m4"],
+        cursor=("imap", "ada", "INBOX", {"uidvalidity": 1, "uid": 4}),
+        now="2026-11-27T09:00:01Z",
+    )
 
 
 @pytest.fixture
@@ -163,6 +186,7 @@ async def test_the_same_graph_exports_the_same_document_on_both_engines(
             assert from_pg.tables[table] == from_sqlite.tables[table], table
         assert from_pg == from_sqlite
         assert from_pg.tables["merge_log"].rows and from_pg.tables["fedi_message"].rows
+        assert from_pg.tables["mail_message"].rows and from_pg.tables["mail_correspondent"].rows
     finally:
         await pg.close()
 
