@@ -113,6 +113,7 @@ class DeliveryLoop:
         prefetch: Callable[[list[DeliveryRow]], Awaitable[None]] | None = None,
         per_host: int = PER_HOST,
         worker: str = "main",
+        held: int | None = None,
     ) -> None:
         self.store = store
         self.client = client
@@ -143,6 +144,7 @@ class DeliveryLoop:
             lane=lambda job: (job.row.inbox, job.row.actor_id) if job.row.actor_id else job.row.id,
             total=concurrency,
             per_host=per_host,
+            held=held,  # rows claimed and not yet sent, at most (None: the pump's default)
             log=_log,
         )
         self.wake = self._pump.wake  # Federation.send sets it when it queues something
