@@ -31,6 +31,7 @@ from node.config import load_config
 from node.store import ServerStore, open_server_store
 
 ROOT = Path(__file__).resolve().parents[2]
+_KITH = (sys.executable, "-m", "node")
 STALE = 4  # federation.worker_stale_seconds for these workers: a silent one is taken for dead after 4 s
 
 
@@ -50,8 +51,7 @@ class Server:
 
     def worker(self, name: str, concurrency: int = 8) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "node", "--data", str(self.data), "worker", "--name", name]
-            + ["--concurrency", str(concurrency)],
+            [*_KITH, "--data", str(self.data), "worker", "--name", name, "--concurrency", str(concurrency)],
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.PIPE,
@@ -85,8 +85,7 @@ def server(tmp_path: Path, storage_url: str) -> Iterator[Server]:
     }
     env.pop("KITH_PASSPHRASE", None)
     done = subprocess.run(
-        [sys.executable, "-m", "node", "--data", str(data), "init", "--username", "alice"]
-        + ["--domain", "127.0.0.1:9"],
+        [*_KITH, "--data", str(data), "init", "--username", "alice", "--domain", "127.0.0.1:9"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -134,7 +133,8 @@ class Inboxes:
         self.requests[url] += 1
         self.started.set()
         if self.hang:  # hold the request until its sender is gone (killed)
-            while request.transport is not None and not request.transport.is_closing():
+            # aiohttp tells a handler of its client's going by no event: the transport is looked at
+            while request.transport is not None and not request.transport.is_closing():  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
             raise asyncio.CancelledError
         if self.delay:
