@@ -6,7 +6,8 @@ which engine is underneath.
     graph = await open_graph_at(location)              # an account's graph again, in an import worker
     rows = read_accounts(config)                       # the registry without an event loop (CLI)
 
-Today the engine is SQLite (files in the data folder); PostgreSQL plugs in here behind a ``postgresql://`` URL.
+The engine is SQLite (files in the data folder) by default, or PostgreSQL behind a ``postgresql://`` URL
+(node/store/postgres/, imported only then: its driver is the optional ``postgres`` extra).
 """
 
 from __future__ import annotations
@@ -16,14 +17,20 @@ from datetime import datetime
 
 from node.config import Config, ConfigError
 from node.models import AccountRow
+from node.store.errors import StoreUnavailable
 from node.store.sqlite.accounts import read_registry
 from node.store.sqlite.db import Database
 from node.store.sqlite.legacy import create_server_from_legacy, legacy_pending
 from node.store.sqlite.store import LOCATION_SCHEME, SERVER_FILE, SqliteGraphStore, SqliteServerStore
 from node.store.stores import GraphStore, ServerStore
 
+#: A PostgreSQL graph's location (node/store/postgres/store.py's LOCATION_SCHEME, said here so that reading a
+#: SQLite location never imports the PostgreSQL engine).
+PG_LOCATION_SCHEME = "postgresql-graph:"
+
 __all__ = [
     "BACKENDS",
+    "PG_LOCATION_SCHEME",
     "check_storage",
     "open_graph_at",
     "open_server_store",
@@ -32,24 +39,34 @@ __all__ = [
     "upgrading_one_owner_folder",
 ]
 
-#: The engines this version can run on (node.storage_url names them).
-BACKENDS = ("sqlite",)
+#: The engines this version can run on (node.storage_url names them: StorageUrl.backend).
+BACKENDS = ("sqlite", "postgresql")
 
 
 def check_storage(config: Config) -> None:
-    """ConfigError when ``storage.url`` names an engine this version cannot run on. Refused rather than
-    ignored: an operator who names PostgreSQL must not find the data in SQLite."""
-    if config.storage.backend not in BACKENDS:
-        raise ConfigError(
-            "storage.url names PostgreSQL, which this version of Kith cannot use yet (specs/POSTGRESQL.md); "
-            "leave storage.url empty to use the embedded SQLite database"
-        )
+    """ConfigError when ``storage.url`` names an engine this version cannot run on, or PostgreSQL while its
+    driver is not installed. Refused rather than ignored: an operator who names PostgreSQL must not find the
+    data in SQLite."""
+    backend = config.storage.backend
+    if backend not in BACKENDS:
+        raise ConfigError(f"storage.url names {backend}, which this version of Kith cannot use")
+    if backend == "postgresql":
+        from node.store.postgres.driver import require_driver
+
+        try:
+            require_driver()
+        except StoreUnavailable as exc:
+            raise ConfigError(str(exc)) from None
 
 
 async def open_server_store(config: Config, *, progress: Callable[[str], None] | None = None) -> ServerStore:
     """The server's store for ``config`` (created and migrated as needed). ``progress`` is told what a long
     migration is doing, the server's and later each graph's (the CLI prints it; by default it is logged)."""
     check_storage(config)
+    if config.storage.backend == "postgresql":
+        from node.store.postgres.store import PgServerStore
+
+        return await PgServerStore.open(config.storage.url, progress=progress)
     return await SqliteServerStore.open(config.data_dir, progress=progress)
 
 
@@ -60,6 +77,10 @@ async def open_graph_at(location: str, *, background: bool = False) -> GraphStor
     if location.startswith(LOCATION_SCHEME):
         path = location.removeprefix(LOCATION_SCHEME)
         return SqliteGraphStore.of(await Database.open(path, checkpoints=not background))
+    if location.startswith(PG_LOCATION_SCHEME):
+        from node.store.postgres.store import open_location
+
+        return await open_location(location)
     raise ValueError(f"no storage engine of this Kith opens {location.split(':', 1)[0]!r} graphs")
 
 
@@ -67,6 +88,10 @@ def read_accounts(config: Config) -> list[AccountRow]:
     """The account registry, read without an event loop (commands that only need to know which account they
     act for before they talk to the running server over HTTP). StoreUnavailable when there is no server."""
     check_storage(config)
+    if config.storage.backend == "postgresql":
+        from node.store.postgres.accounts import read_registry as read_pg_registry
+
+        return read_pg_registry(config.storage.url)
     return read_registry(config.data_dir / SERVER_FILE)
 
 

@@ -5,7 +5,10 @@ from it through node/store/factory.py, the way a server makes them from ``storag
 To add an engine, give STORAGE_URLS its entry: a function of the test's request that returns the
 ``storage.url`` of a fresh, empty database (PostgreSQL: ``request.getfixturevalue("postgres_db_url")``, from
 tests/support/postgres.py), and add its name to BACKENDS. Tests that only make sense on one engine live beside
-it (tests/node/store/sqlite/), not here.
+it (tests/node/store/sqlite/, tests/node/store/postgres/), not here.
+
+Each test names the parts of the store it uses (``@pytest.mark.part("people", "dav")``, or a module's
+``pytestmark``); on PostgreSQL, a test using a part still in PG_PENDING is skipped until that part is ported.
 """
 
 from __future__ import annotations
@@ -19,15 +22,48 @@ from node.graph import Graph
 from node.store import GraphStore, ServerStore, open_server_store
 from tests.conftest import FixedClock
 
-#: The engines every contract test runs on (the PostgreSQL work adds "postgres").
-BACKENDS = ["sqlite"]
+#: The engines every contract test runs on.
+BACKENDS = ["sqlite", "postgres"]
 #: The storage.url of an empty database of each engine, for one test.
-STORAGE_URLS: dict[str, Callable[[pytest.FixtureRequest], str]] = {"sqlite": lambda request: ""}
+STORAGE_URLS: dict[str, Callable[[pytest.FixtureRequest], str]] = {
+    "sqlite": lambda request: "",
+    "postgres": lambda request: str(request.getfixturevalue("postgres_db_url")),
+}
+#: The parts of the store not yet ported to PostgreSQL (issue #14): their contract tests skip there. Each
+#: engineer removes their parts' names as they land.
+PG_PENDING = {
+    # P2
+    "people",
+    "insights",
+    "merges",
+    "export",
+    "peers",
+    "links",
+    "messages",
+    "outreach",
+    # P3
+    "imports",
+    "capture",
+    "dav",
+    "org",
+    "org_member",
+    # P4
+    "federation",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "part(*names): the parts of the store a contract test uses")
 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     name: str = request.param
+    if name == "postgres":
+        marker = request.node.get_closest_marker("part")
+        waiting = sorted(PG_PENDING & set(marker.args if marker else ()))
+        if waiting:
+            pytest.skip(f"{', '.join(waiting)} ported in P3/P4 (not yet on PostgreSQL)")
     return name
 
 

@@ -16,6 +16,7 @@ NOW = "2026-11-22T10:00:00Z"
 LATER = "2026-11-23T10:00:00Z"
 
 
+@pytest.mark.part("accounts")
 async def test_forget_takes_an_account_back_and_frees_its_name(server_store: ServerStore) -> None:
     accounts = server_store.accounts
     keys = {"rsa": "-----BEGIN RSA-----"}
@@ -35,6 +36,7 @@ async def test_forget_takes_an_account_back_and_frees_its_name(server_store: Ser
     assert await accounts.keys(again.pk) == keys
 
 
+@pytest.mark.part("dav", "people")
 async def test_the_change_log_names_every_card_and_keeps_removed_ones(
     store: GraphStore, graph: Graph
 ) -> None:
@@ -60,6 +62,7 @@ async def test_the_change_log_names_every_card_and_keeps_removed_ones(
     assert await dav.lookup(ALL_BOOK, "never.vcf") is None
 
 
+@pytest.mark.part("dav", "people")
 async def test_a_published_circle_is_a_book_of_its_members(store: GraphStore, graph: Graph) -> None:
     dav = store.dav
     with pytest.raises(NotFound):
@@ -81,6 +84,7 @@ async def test_a_published_circle_is_a_book_of_its_members(store: GraphStore, gr
         await dav.listing(book.id)
 
 
+@pytest.mark.part("dav")
 async def test_app_passwords(store: GraphStore) -> None:
     dav = store.dav
     await dav.add_password("phone", "hash-1", NOW)
@@ -110,6 +114,7 @@ def _record(rid: str, version: int, name: str, *uris: str, level: str = "knows")
     )
 
 
+@pytest.mark.part("org")
 async def test_an_organisations_people_are_derived_from_its_members_records(store: GraphStore) -> None:
     org = store.org
     await org.set_settings({"cap": "interactions", "domains": ["acme.example"]})
@@ -147,6 +152,7 @@ async def test_an_organisations_people_are_derived_from_its_members_records(stor
     assert await org.find_people(name="zoe") == []
 
 
+@pytest.mark.part("org_member", "people")
 async def test_a_members_consent_and_what_was_sent(store: GraphStore, graph: Graph) -> None:
     mine = store.org_member
     org = "https://acme.example/org"

@@ -16,6 +16,10 @@ from node.store.export import GRAPH_EXPORT_TABLES, ExportedTable, ExportSnapshot
 from tests.conftest import T0, FixedClock
 from tests.node.export_helpers import populate_graph
 
+pytestmark = pytest.mark.part(
+    "export", "people", "imports", "capture", "links", "messages", "outreach", "misc", "merges", "insights"
+)
+
 
 async def _second(server_store: ServerStore) -> GraphStore:
     return await server_store.open_graph(await server_store.create_graph("bob"))

@@ -13,6 +13,8 @@ from node.store import GraphStore
 from node.store.imports import INTERRUPTED, PERSON_IMPORT_FIELDS, ChunkRows, ImportSession
 from tests.conftest import T0
 
+pytestmark = pytest.mark.part("imports", "people")
+
 
 def person_row(pk: int, pid: str, **fields: str) -> tuple[object, ...]:
     values = {f: None for f in PERSON_IMPORT_FIELDS} | {"met_on": None} | fields

@@ -43,6 +43,7 @@ async def record(store: GraphStore, rows: list[MailRow], uid: int) -> tuple[int,
     return batch.messages, batch.interactions_added, batch.people_proposed
 
 
+@pytest.mark.part("capture", "people", "links")
 async def test_capture_resumes_where_its_last_batch_ended_and_counts_a_message_once(
     store: GraphStore, graph: Graph
 ) -> None:
@@ -69,6 +70,7 @@ async def test_capture_resumes_where_its_last_batch_ended_and_counts_a_message_o
     assert person.interaction_count == 3 and person.last_interaction_at == iso(T0 + timedelta(hours=3))
 
 
+@pytest.mark.part("capture", "people")
 async def test_two_way_mail_proposes_a_person_and_accepting_links_the_mail(
     store: GraphStore, graph: Graph
 ) -> None:
@@ -103,6 +105,7 @@ async def test_two_way_mail_proposes_a_person_and_accepting_links_the_mail(
     assert dan.address == "mailto:dan@example.net"
 
 
+@pytest.mark.part("messages", "people")
 async def test_a_fediverse_note_is_one_interaction_and_a_reply_joins_its_conversation(
     store: GraphStore, graph: Graph
 ) -> None:
@@ -141,6 +144,7 @@ async def test_a_fediverse_note_is_one_interaction_and_a_reply_joins_its_convers
     assert (await graph.get_person(ada.id)).interaction_count == 3
 
 
+@pytest.mark.part("outreach", "people")
 async def test_reminders_digests_and_preferred_channels(
     store: GraphStore, graph: Graph, clock: FixedClock
 ) -> None:
@@ -176,6 +180,7 @@ async def test_reminders_digests_and_preferred_channels(
     assert await store.outreach.birthdays() == [(ada.id, "Ada", "1815-12-10")]
 
 
+@pytest.mark.part("outreach", "people")
 async def test_rhythms_read_the_days_people_were_in_touch(store: GraphStore, graph: Graph) -> None:
     ada = await graph.create_person({"display_name": "Ada"})
     await graph.create_person({"display_name": "Bob", "cadence_days": 7})  # a cadence of their own: left out

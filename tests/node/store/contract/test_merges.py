@@ -11,6 +11,8 @@ from node.graph import Graph
 from node.models import as_json
 from tests.conftest import FixedClock
 
+pytestmark = pytest.mark.part("merges", "people")
+
 
 async def full(graph: Graph, person_id: str) -> dict[str, Any]:
     """Everything the owner can see of one person (but the tie strength, which is read against the clock)."""

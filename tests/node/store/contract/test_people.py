@@ -16,6 +16,8 @@ from node.models import PERSON_FIELDS, Person
 from node.store import GraphStore, IdentityInput, InteractionInput, RelationshipInput
 from tests.conftest import T0, FixedClock
 
+pytestmark = pytest.mark.part("people")
+
 
 def ident(
     uri: str, kind: str = "acct", *, verification: str = "claimed", source: str = "owner"

@@ -10,6 +10,8 @@ from node.graph import Graph
 from node.store import GraphStore
 from tests.conftest import FixedClock
 
+pytestmark = pytest.mark.part("insights", "people")
+
 
 @pytest.fixture
 def blank(store: GraphStore, clock: FixedClock) -> Graph:

@@ -13,6 +13,7 @@ from node.store.links import KEEP
 from tests.conftest import T0
 
 
+@pytest.mark.part("misc")
 async def test_a_change_and_its_record_are_one_write(store: GraphStore) -> None:
     """meta_change writes the values and the record that they must be sent on together, or neither."""
     new = await store.misc.meta_change({"card": "v1"}, record="card_version", advance=lambda old: f"{old}+1")
@@ -28,6 +29,7 @@ async def test_a_change_and_its_record_are_one_write(store: GraphStore) -> None:
     assert await store.misc.meta_get("card") == "v3" and await store.misc.meta_get("missing") is None
 
 
+@pytest.mark.part("misc")
 async def test_blocks(store: GraphStore) -> None:
     assert await store.misc.block("acct:b@spam.example", "owner", T0)
     assert not await store.misc.block("acct:b@spam.example", "import", T0)  # already blocked: kept as it was
@@ -42,6 +44,7 @@ async def test_blocks(store: GraphStore) -> None:
     assert [b.uri for b in await store.misc.blocked()] == ["acct:b@spam.example"]
 
 
+@pytest.mark.part("links")
 async def test_links_and_where_syncs_resume(store: GraphStore) -> None:
     links = store.links
     await links.put(source="mastodon", account="ann", base_url="https://m.example", secret="s1", now=T0)
@@ -94,6 +97,7 @@ def _actor(uri: str, source: str, record: str) -> IdentityInput:
     )
 
 
+@pytest.mark.part("people", "peers")
 async def test_who_may_see_the_card(store: GraphStore) -> None:
     """Only an actor's own document (its source) ties it to a person when disclosure depends on it."""
     people = store.people
@@ -136,6 +140,7 @@ async def test_who_may_see_the_card(store: GraphStore) -> None:
     assert await peers.identities_from_source("fediverse", "url", None) == []
 
 
+@pytest.mark.part("people", "peers")
 async def test_a_peers_card_replaces_what_it_said_before(store: GraphStore) -> None:
     card = "https://peer.example/users/p"
 
@@ -193,6 +198,7 @@ async def test_a_peers_card_replaces_what_it_said_before(store: GraphStore) -> N
     assert [pr.source for pr in both.provenance] == ["owner"] and p.organization == "New Org"
 
 
+@pytest.mark.part("people", "peers")
 async def test_signed_records_are_kept_by_their_id(store: GraphStore) -> None:
     await store.people.insert_person(person_id="p_p", fields={"display_name": "P"}, identities=[], now=T0)
     record = {"id": "https://peer.example/records/1", "relationship": "friend"}

@@ -10,6 +10,8 @@ from node.errors import BadInput
 from node.graph import Graph, iso
 from tests.conftest import T0, FixedClock
 
+pytestmark = pytest.mark.part("insights", "people")
+
 
 async def test_interaction_resets_the_clock(graph: Graph, clock: FixedClock) -> None:
     p = await graph.create_person({"display_name": "Pat", "cadence_days": 14})

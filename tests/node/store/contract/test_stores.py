@@ -12,6 +12,8 @@ from node.errors import Conflict, NotFound
 from node.store import GraphStore, ServerStore, open_graph_at
 from tests.conftest import T0
 
+pytestmark = pytest.mark.part("accounts")
+
 KEYS = {"rsa": "-----BEGIN RSA-----", "ed25519": "-----BEGIN ED-----"}
 
 
@@ -94,6 +96,7 @@ async def test_tokens_keys_and_settings(server_store: ServerStore) -> None:
     assert await accounts.meta_get("keys_sealed") == "0" and await accounts.meta_get("none") is None
 
 
+@pytest.mark.part("accounts", "misc")
 async def test_a_graph_is_its_accounts_alone_and_opens_again_elsewhere(
     server_store: ServerStore, store: GraphStore
 ) -> None:
@@ -134,6 +137,7 @@ async def test_a_graph_made_again_is_empty_and_a_removed_one_is_gone(server_stor
         await graph.close()
 
 
+@pytest.mark.part("misc")
 async def test_writes_wait_while_another_writer_holds_the_graph(store: GraphStore) -> None:
     """hold_writes: this process begins no write of its own until the other writer (an import worker) is
     done, so that one never waits for ours; ours then go through, none lost."""

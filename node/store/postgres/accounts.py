@@ -1,0 +1,256 @@
+"""PostgreSQL implementation of the server's account registry (node/store/accounts.py) in schema ``kith``:
+accounts, their keys, and the server's own key/value settings; the SQLite engine's SQL (node/store/sqlite/
+accounts.py) with psycopg's placeholders. Every public coroutine is one transaction or one consistent read."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from node.errors import Conflict, NotFound
+from node.models import AccountRow
+from node.storage_url import redact_url
+from node.store.errors import StoreUnavailable
+from node.store.postgres.db import PgDatabase
+from node.store.postgres.rows import Conn, Row, execute, executemany, fetch_all, fetch_one, placeholders
+from node.store.values import stamp, stamp_or_none
+
+__all__ = ["PgAccounts", "read_registry"]
+
+_COLUMNS = "pk, name, type, display_name, state, graph_file, created_at, updated_at, removed_at, purge_after"
+
+
+def _row(r: Row) -> AccountRow:
+    return AccountRow(
+        pk=r["pk"],
+        name=r["name"],
+        type=r["type"],
+        display_name=r["display_name"],
+        state=r["state"],
+        graph_file=r["graph_file"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+        removed_at=r["removed_at"],
+        purge_after=r["purge_after"],
+    )
+
+
+class PgAccounts:
+    def __init__(self, db: PgDatabase) -> None:
+        self.db = db
+
+    # -- accounts -------------------------------------------------------------------------------------------
+    async def create(
+        self,
+        *,
+        name: str,
+        type: str,
+        display_name: str,
+        graph_file: str,
+        token_sha256: str | None,
+        keys: Mapping[str, str],
+        now: datetime,
+    ) -> AccountRow:
+        """Register an account with its token digest and keys in one transaction; Conflict if the name was
+        ever used (names of removed accounts stay reserved)."""
+        at = stamp(now)
+
+        async def run(conn: Conn) -> AccountRow:
+            if await fetch_one(conn, "SELECT 1 FROM account WHERE name = %s", (name,)) is not None:
+                raise Conflict(
+                    f"the name {name!r} is taken (names of removed accounts are never reused)", field="name"
+                )
+            cur = await execute(
+                conn,
+                "INSERT INTO account (name, type, display_name, state, graph_file, token_sha256, created_at, "
+                "updated_at) VALUES (%s, %s, %s, 'active', %s, %s, %s, %s) RETURNING pk",
+                (name, type, display_name, graph_file, token_sha256, at, at),
+            )
+            row = await cur.fetchone()
+            assert row is not None  # INSERT ... RETURNING returns the row it made
+            pk = int(row[0])
+            await executemany(
+                conn,
+                "INSERT INTO account_key (account_pk, purpose, pem, created_at) VALUES (%s, %s, %s, %s)",
+                [(pk, purpose, pem, at) for purpose, pem in keys.items()],
+            )
+            return await _get(conn, "pk = %s", pk)
+
+        return await self.db.write(run)
+
+    async def get(self, name: str) -> AccountRow:
+        return await self.db.read(lambda conn: _get(conn, "name = %s", name))
+
+    async def get_pk(self, pk: int) -> AccountRow:
+        return await self.db.read(lambda conn: _get(conn, "pk = %s", pk))
+
+    async def find(self, name: str) -> AccountRow | None:
+        async def run(conn: Conn) -> AccountRow | None:
+            row = await fetch_one(conn, f"SELECT {_COLUMNS} FROM account WHERE name = %s", (name,))
+            return None if row is None else _row(row)
+
+        return await self.db.read(run)
+
+    async def list(self, *, states: tuple[str, ...] = ()) -> list[AccountRow]:
+        async def run(conn: Conn) -> list[AccountRow]:
+            if states:
+                marks = placeholders(len(states))
+                rows = await fetch_all(
+                    conn, f"SELECT {_COLUMNS} FROM account WHERE state IN ({marks}) ORDER BY pk", states
+                )
+            else:
+                rows = await fetch_all(conn, f"SELECT {_COLUMNS} FROM account ORDER BY pk")
+            return [_row(r) for r in rows]
+
+        return await self.db.read(run)
+
+    async def set_state(
+        self,
+        pk: int,
+        *,
+        expect: tuple[str, ...],
+        state: str,
+        now: datetime,
+        removed_at: datetime | None = None,
+        purge_after: datetime | None = None,
+    ) -> AccountRow:
+        """Move the account to ``state`` if it is in one of ``expect`` (checked in the same transaction, so two
+        commands racing cannot both win); the caller has checked the move against protocol.states.ACCOUNT."""
+
+        async def run(conn: Conn) -> AccountRow:
+            marks = placeholders(len(expect))
+            cur = await execute(
+                conn,
+                f"UPDATE account SET state = %s, updated_at = %s, removed_at = coalesce(%s, removed_at), "
+                f"purge_after = coalesce(%s, purge_after) WHERE pk = %s AND state IN ({marks})",
+                (state, stamp(now), stamp_or_none(removed_at), stamp_or_none(purge_after), pk, *expect),
+            )
+            if cur.rowcount == 0:
+                current = await _get(conn, "pk = %s", pk)
+                raise Conflict(f"account {current.name} is {current.state}", field="state")
+            if state == "purged":  # nothing of it is kept but its name
+                await execute(conn, "DELETE FROM account_key WHERE account_pk = %s", (pk,))
+                await execute(conn, "UPDATE account SET token_sha256 = NULL WHERE pk = %s", (pk,))
+            return await _get(conn, "pk = %s", pk)
+
+        return await self.db.write(run)
+
+    async def forget(self, pk: int) -> None:
+        async def run(conn: Conn) -> None:
+            await execute(conn, "DELETE FROM account_key WHERE account_pk = %s", (pk,))
+            await execute(conn, "DELETE FROM account WHERE pk = %s", (pk,))
+
+        await self.db.write(run)
+
+    async def set_display(self, pk: int, *, display_name: str, type: str, now: datetime) -> AccountRow:
+        async def run(conn: Conn) -> AccountRow:
+            await execute(
+                conn,
+                "UPDATE account SET display_name = %s, type = %s, updated_at = %s WHERE pk = %s",
+                (display_name, type, stamp(now), pk),
+            )
+            return await _get(conn, "pk = %s", pk)
+
+        return await self.db.write(run)
+
+    # -- owner API tokens -----------------------------------------------------------------------------------
+    async def set_token(self, pk: int, token_sha256: str, now: datetime) -> None:
+        async def run(conn: Conn) -> None:
+            await execute(
+                conn,
+                "UPDATE account SET token_sha256 = %s, updated_at = %s WHERE pk = %s",
+                (token_sha256, stamp(now), pk),
+            )
+
+        await self.db.write(run)
+
+    async def by_token(self, token_sha256: str) -> AccountRow | None:
+        """The account this token digest belongs to, if it may use the API (active accounts only)."""
+
+        async def run(conn: Conn) -> AccountRow | None:
+            row = await fetch_one(
+                conn,
+                f"SELECT {_COLUMNS} FROM account WHERE token_sha256 = %s AND state = 'active'",
+                (token_sha256,),
+            )
+            return None if row is None else _row(row)
+
+        return await self.db.read(run)
+
+    async def token_digest(self, pk: int) -> str | None:
+        async def run(conn: Conn) -> str | None:
+            row = await fetch_one(conn, "SELECT token_sha256 FROM account WHERE pk = %s", (pk,))
+            return None if row is None or row[0] is None else str(row[0])
+
+        return await self.db.read(run)
+
+    # -- keys -----------------------------------------------------------------------------------------------
+    async def keys(self, pk: int) -> dict[str, str]:
+        async def run(conn: Conn) -> dict[str, str]:
+            rows = await fetch_all(conn, "SELECT purpose, pem FROM account_key WHERE account_pk = %s", (pk,))
+            return {r[0]: r[1] for r in rows}
+
+        return await self.db.read(run)
+
+    async def replace_keys(self, pems: Mapping[int, Mapping[str, str]], now: datetime) -> None:
+        """Rewrite the key PEMs of many accounts in one transaction (a passphrase set, changed or removed)."""
+        at = stamp(now)
+
+        async def run(conn: Conn) -> None:
+            for pk, keys in pems.items():
+                for purpose, pem in keys.items():
+                    await execute(
+                        conn,
+                        "INSERT INTO account_key (account_pk, purpose, pem, created_at) VALUES (%s, %s, %s, %s) "
+                        "ON CONFLICT (account_pk, purpose) DO UPDATE SET pem = excluded.pem",
+                        (pk, purpose, pem, at),
+                    )
+
+        await self.db.write(run)
+
+    # -- the server's settings --------------------------------------------------------------------------------
+    async def meta_get(self, key: str) -> str | None:
+        async def run(conn: Conn) -> str | None:
+            row = await fetch_one(conn, "SELECT value FROM server_meta WHERE key = %s", (key,))
+            return None if row is None else str(row[0])
+
+        return await self.db.read(run)
+
+    async def meta_set(self, key: str, value: str) -> None:
+        async def run(conn: Conn) -> None:
+            await execute(
+                conn,
+                "INSERT INTO server_meta (key, value) VALUES (%s, %s) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+        await self.db.write(run)
+
+
+async def _get(conn: Conn, where: str, value: object) -> AccountRow:
+    row = await fetch_one(conn, f"SELECT {_COLUMNS} FROM account WHERE {where}", (value,))
+    if row is None:
+        raise NotFound(f"no account {value!r}", field="account")
+    return _row(row)
+
+
+def read_registry(url: str) -> list[AccountRow]:
+    """The accounts in schema ``kith`` of the database at ``url``, read without an event loop (commands that
+    only need to know which account they act for)."""
+    import psycopg
+
+    from node.store.postgres.errors import store_error
+    from node.store.postgres.rows import row_factory
+
+    try:
+        with psycopg.connect(url, autocommit=True, prepare_threshold=None, row_factory=row_factory) as conn:
+            found = conn.execute("SELECT to_regclass('kith.account')").fetchone()
+            if found is None or found[0] is None:
+                raise StoreUnavailable(
+                    f"no Kith server in the PostgreSQL database {redact_url(url)}; run `kith init` first"
+                )
+            rows = conn.execute(f"SELECT {_COLUMNS} FROM kith.account ORDER BY pk").fetchall()
+            return [_row(r) for r in rows]
+    except psycopg.Error as exc:
+        raise store_error(exc, url) from exc
