@@ -233,9 +233,11 @@ class Federation:
     # ---- life cycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self.ctx.intake_only:  # claims nothing, so holds nothing and is no worker (``kith serve --no-workers``)
+        if self.ctx.intake_only:  # ``kith serve --no-workers``: claims nothing, holds nothing, is no worker
             return
-        released = await self.store.register_worker(self.worker, self.clock(), stale_after=self.ctx.worker_stale)
+        released = await self.store.register_worker(
+            self.worker, self.clock(), stale_after=self.ctx.worker_stale
+        )
         if released:
             _log.info("took back %d queue rows a stopped worker held", released)
         # a card saved just before a crash goes out now (issue #12 §2), every account's: compared at start

@@ -237,7 +237,9 @@ async def _cmd_worker(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
 
     def ready(name: str) -> None:
-        print(f"Kith worker {name} for {config.node.domain} working the queues; stop with Ctrl-C.", flush=True)
+        print(
+            f"Kith worker {name} for {config.node.domain} working the queues; stop with Ctrl-C.", flush=True
+        )
 
     done = await run_worker(server, name=args.name, concurrency=args.concurrency, ready=ready)
     print(f"Kith worker {done['worker']} stopped: {done['delivered']} deliveries made.", flush=True)

@@ -47,8 +47,6 @@ PG_PENDING = {
     "dav",
     "org",
     "org_member",
-    # P4
-    "federation",
 }
 
 

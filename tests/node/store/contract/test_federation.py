@@ -16,6 +16,8 @@ from node.errors import Conflict
 from node.store import ServerStore
 from protocol.errors import IllegalTransition
 
+pytestmark = pytest.mark.part("federation")
+
 T0 = datetime(2026, 11, 22, 15, 30, tzinfo=UTC)
 NOW = 1_800_000_000.0
 KEYS = {"rsa": "-----BEGIN RSA-----", "ed25519": "-----BEGIN ED-----"}
@@ -161,8 +163,12 @@ async def test_follows_offers_blocks_settings_and_changes(server_store: ServerSt
     await _accounts(server_store, "ann")
     fed = server_store.federation
     actor = "https://a.example/users/x"
-    assert await fed.add_follow("ann", follow_id="f1", direction="in", actor_id=actor, state="pending", now=NOW)
-    assert not await fed.add_follow("ann", follow_id="f1", direction="in", actor_id=actor, state="pending", now=NOW)
+    assert await fed.add_follow(
+        "ann", follow_id="f1", direction="in", actor_id=actor, state="pending", now=NOW
+    )
+    assert not await fed.add_follow(
+        "ann", follow_id="f1", direction="in", actor_id=actor, state="pending", now=NOW
+    )
     await fed.set_follow_state("ann", "f1", "accepted", NOW + 1)
     with pytest.raises(IllegalTransition):
         await fed.set_follow_state("ann", "f1", "pending", NOW + 2)
