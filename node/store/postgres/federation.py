@@ -19,6 +19,7 @@ several processes share the rows (specs/POSTGRESQL.md §5):
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -45,6 +46,7 @@ from protocol.errors import IllegalTransition
 from protocol.states import DELIVERY, FOLLOW_REQUEST, INBOX_ITEM, RELATIONSHIP_OFFER, Lifecycle
 
 __all__ = [
+    "TOMBSTONE_MISS_SECONDS",
     "WORK_CHANNEL",
     "PgFederation",
     "account_lock",
@@ -181,6 +183,10 @@ _INBOX_WAITS = "(SELECT name FROM account WHERE state != 'active')"
 _DELIVERY_WAITS = "(SELECT name FROM account WHERE state IN ('suspended', 'purged'))"
 #: How many due rows a claim looks at, beyond what it may take, to fill its per-host quotas.
 _SCAN = 1024
+#: Seconds this process trusts that an actor of ours has no tombstone (every request to /users/NAME asks, and a
+#: read is a round trip here, not a file read). A tombstone is for good, so a found one is kept; one written by
+#: another process is seen within this bound, the same as a removed account's state (node/federation_port.py).
+TOMBSTONE_MISS_SECONDS = 2.0
 
 
 class PgFederation:
@@ -189,6 +195,7 @@ class PgFederation:
     def __init__(self, db: PgDatabase, *, listen_url: str | None = None) -> None:
         self.db = db
         self.listen_url = listen_url  # where :meth:`listen` opens its session (None: no listening)
+        self._tombstones: dict[str, tuple[float, TombstoneRow | None]] = {}  # actor -> (read at, row)
 
     async def listen(self, wake: Callable[[str], None]) -> None:
         """Call ``wake(what)`` for each piece of work another process writes (``NOTIFY kith_work``), until
@@ -1214,11 +1221,16 @@ class PgFederation:
                VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
             (actor_id, account, former_type, activity_id, now),
         )
+        self._tombstones.pop(actor_id, None)  # this process sees its own at once
         row = await self.tombstone(actor_id)
         assert row is not None
         return row
 
     async def tombstone(self, actor_id: str) -> TombstoneRow | None:
+        known = self._tombstones.get(actor_id)
+        if known is not None and (known[1] is not None or time.monotonic() - known[0] < TOMBSTONE_MISS_SECONDS):
+            return known[1]
+
         async def fn(conn: Conn) -> TombstoneRow | None:
             row = await fetch_one(
                 conn,
@@ -1228,7 +1240,11 @@ class PgFederation:
             )
             return TombstoneRow(**row) if row else None
 
-        return await self._read(fn)
+        found = await self._read(fn)
+        if len(self._tombstones) >= 10_000:
+            self._tombstones.clear()
+        self._tombstones[actor_id] = (time.monotonic(), found)
+        return found
 
     # ---- settings of an account's actor ----------------------------------------------------------------------------
     async def setting(self, account: str, key: str, default: Any = None) -> Any:
