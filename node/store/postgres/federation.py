@@ -1228,7 +1228,9 @@ class PgFederation:
 
     async def tombstone(self, actor_id: str) -> TombstoneRow | None:
         known = self._tombstones.get(actor_id)
-        if known is not None and (known[1] is not None or time.monotonic() - known[0] < TOMBSTONE_MISS_SECONDS):
+        if known is not None and (
+            known[1] is not None or time.monotonic() - known[0] < TOMBSTONE_MISS_SECONDS
+        ):
             return known[1]
 
         async def fn(conn: Conn) -> TombstoneRow | None:
