@@ -14,6 +14,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,12 +24,17 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
+from cryptography.hazmat.primitives import serialization
 
+from federation.signing import sign
 from federation.values import Outgoing
 from node.config import load_config
+from node.keys import KeyRing
 from node.store import ServerStore, open_server_store
+from tests.node.store.contract.conftest import PG_PENDING
 
 ROOT = Path(__file__).resolve().parents[2]
 _KITH = (sys.executable, "-m", "node")
@@ -47,6 +53,7 @@ def storage_url(request: pytest.FixtureRequest) -> str:
 class Server:
     data: Path
     env: dict[str, str]
+    port: int  # where its web process listens, the port its domain names
     procs: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
 
     def worker(self, name: str, concurrency: int = 8) -> subprocess.Popen[str]:
@@ -62,6 +69,22 @@ class Server:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert f"Kith worker {name}" in line, line + (proc.stderr.read() if proc.stderr else "")
+        return proc
+
+    def web(self) -> subprocess.Popen[str]:
+        """``kith serve --no-workers`` on the server's port."""
+        proc = subprocess.Popen(
+            [*_KITH, "--data", str(self.data), "serve", "--no-workers", "--port", str(self.port)],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.procs["web"] = proc
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "listening on" in line, line + (proc.stderr.read() if proc.stderr else "")
         return proc
 
     def stop(self, name: str) -> str:
@@ -84,8 +107,11 @@ def server(tmp_path: Path, storage_url: str) -> Iterator[Server]:
         "KITH_FEDERATION_WORKER_STALE_SECONDS": str(STALE),
     }
     env.pop("KITH_PASSPHRASE", None)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     done = subprocess.run(
-        [*_KITH, "--data", str(data), "init", "--username", "alice", "--domain", "127.0.0.1:9"],
+        [*_KITH, "--data", str(data), "init", "--username", "alice", "--domain", f"127.0.0.1:{port}"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -94,7 +120,7 @@ def server(tmp_path: Path, storage_url: str) -> Iterator[Server]:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    srv = Server(data=data, env=env)
+    srv = Server(data=data, env=env, port=port)
     try:
         yield srv
     finally:
@@ -238,3 +264,81 @@ async def test_a_worker_killed_mid_delivery_loses_nothing_and_the_peer_sees_it_o
     assert (row["state"], row["attempts"], row["locked_by"]) == ("delivered", 1, None)
     out = await asyncio.to_thread(server.stop, survivor)
     assert "stopped: 1 deliveries made" in out
+
+
+async def test_a_web_process_takes_an_activity_in_and_a_worker_processes_and_answers_it(
+    server: Server, storage_url: str
+) -> None:
+    """`kith serve --no-workers` verifies, stores and answers 202; the `kith worker` beside it processes the
+    Follow (the account accepts it) and delivers the Accept: the whole inbox path across two processes."""
+    if storage_url and PG_PENDING & {"people", "imports"}:
+        pytest.skip(
+            "processing a Follow on PostgreSQL needs the graph's people and imports stores (PG_PENDING)"
+        )
+    key = KeyRing.generate().owner_rsa
+    pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    answers: list[dict[str, object]] = []
+    app = web.Application()
+    where: dict[str, str] = {}
+
+    async def actor(request: web.Request) -> web.Response:
+        a = where["actor"]
+        doc = {
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": a,
+            "type": "Person",
+            "preferredUsername": "bob",
+            "inbox": a + "/inbox",
+            "publicKey": {"id": a + "#main-key", "owner": a, "publicKeyPem": pem.decode()},
+        }
+        return web.json_response(doc, content_type="application/activity+json")
+
+    async def inbox(request: web.Request) -> web.Response:
+        answers.append(json.loads(await request.read()))
+        return web.Response(status=202)
+
+    app.router.add_get("/users/bob", actor)
+    app.router.add_post("/users/bob/inbox", inbox)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    where["actor"] = bob = f"http://127.0.0.1:{runner.addresses[0][1]}/users/bob"
+    try:
+        await asyncio.to_thread(server.web)
+        await asyncio.to_thread(server.worker, "w1")
+        domain = f"127.0.0.1:{server.port}"
+        follow = {
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": f"{bob}/follows/1",
+            "type": "Follow",
+            "actor": bob,
+            "object": f"http://{domain}/users/alice",
+        }
+        body = json.dumps(follow).encode()
+        url = f"http://{domain}/users/alice/inbox"
+        headers = {"Content-Type": "application/activity+json"}
+        headers.update(
+            sign(
+                "cavage",
+                method="POST",
+                url=url,
+                headers=headers,
+                body=body,
+                key_id=bob + "#main-key",
+                private_key=key,
+                now=time.time(),
+            )
+        )
+        async with aiohttp.ClientSession() as http, http.post(url, data=body, headers=headers) as resp:
+            assert resp.status == 202, await resp.text()
+        until = time.monotonic() + 60
+        while not answers and time.monotonic() < until:  # noqa: ASYNC110 (the peer's inbox counts)
+            await asyncio.sleep(0.1)
+        (accept,) = answers
+        assert accept["type"] == "Accept" and accept["actor"] == f"http://{domain}/users/alice"
+        out = await asyncio.to_thread(server.stop, "w1")
+        assert "stopped: 1 deliveries made" in out  # the worker sent it: the web process runs no queue
+    finally:
+        await runner.cleanup()
