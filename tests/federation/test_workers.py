@@ -221,7 +221,9 @@ async def test_two_workers_split_a_fan_out_and_each_inbox_gets_it_once(
     server: Server, store: ServerStore, inboxes: Inboxes
 ) -> None:
     urls = await inboxes.start(200)
-    inboxes.delay = 0.05  # a peer takes a moment to answer, as a real one does: both workers get their share
+    # a peer takes a moment to answer, as a real one does: alone, a worker (8 in flight) would need 7.5 s, longer
+    # than the other's poll (5 s) on SQLite, which has no NOTIFY to wake it: both get their share
+    inboxes.delay = 0.3
     await asyncio.to_thread(server.worker, "w1")
     await asyncio.to_thread(server.worker, "w2")
     item = _activity(urls)

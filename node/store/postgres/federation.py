@@ -18,9 +18,12 @@ several processes share the rows (specs/POSTGRESQL.md §5):
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
+import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -40,7 +43,8 @@ from federation.values import (
     StoredActor,
     TombstoneRow,
 )
-from node.store.postgres.db import PgDatabase
+from node.store.postgres.db import SERVER_SCHEMA, PgDatabase
+from node.store.postgres.errors import store_error
 from node.store.postgres.rows import Conn
 from protocol.errors import IllegalTransition
 from protocol.states import DELIVERY, FOLLOW_REQUEST, INBOX_ITEM, RELATIONSHIP_OFFER, Lifecycle
@@ -89,23 +93,42 @@ _INBOX_CLAIM, _DELIVERY_CLAIM = 1, 2
 _ACCOUNT_CLASS = 0x4B41  # "KA": one account's federation rows
 
 
+_TABLES = re.compile(
+    r"(?<![.\w])(fed_(?:actors|follows|offers|inbox|outbox|deliveries|hosts|blocks|blocked_by|settings|"
+    r"tombstones|cards_received|workers)|kith_url_host)\b"
+)
+
+
+@functools.lru_cache(maxsize=512)
+def _q(statement: str) -> str:
+    """The statement with federation's tables named with their schema: it then needs no ``search_path``, so a
+    read is one round trip outside any transaction and a write's transaction needs no ``SET LOCAL`` (each is a
+    round trip; the inbox and delivery paths make several per request). Safe behind PgBouncer: nothing of the
+    session is relied on."""
+    return _TABLES.sub(rf"{SERVER_SCHEMA}.\1", statement)
+
+
+async def _run(conn: Conn, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> None:
+    await conn.execute(_q(sql), params)
+
+
 async def fetch_all(conn: Conn, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[Row]:
     """Rows as dicts (placeholders ``%s`` or ``%(name)s``)."""
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(sql, params)
+        await cur.execute(_q(sql), params)
         return await cur.fetchall()
 
 
 async def fetch_one(conn: Conn, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Row | None:
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(sql, params)
+        await cur.execute(_q(sql), params)
         return await cur.fetchone()
 
 
 async def _execute(conn: Conn, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> int:
     """Run a statement; how many rows it touched."""
     async with conn.cursor() as cur:
-        await cur.execute(sql, params)
+        await cur.execute(_q(sql), params)
         return max(cur.rowcount, 0)
 
 
@@ -113,11 +136,11 @@ async def account_lock(conn: Conn, *accounts: str) -> None:
     """Take the accounts' federation locks for this transaction, in one order (no deadlock between two
     transactions that take several)."""
     for account in sorted(set(accounts)):
-        await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_ACCOUNT_CLASS, account))
+        await _run(conn, "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_ACCOUNT_CLASS, account))
 
 
 async def _notify(conn: Conn, what: str) -> None:
-    await conn.execute("SELECT pg_notify(%s, %s)", (WORK_CHANNEL, what))
+    await _run(conn, "SELECT pg_notify(%s, %s)", (WORK_CHANNEL, what))
 
 
 def _actor_from_row(row: Mapping[str, Any]) -> StoredActor:
@@ -179,8 +202,8 @@ _FOLLOW_COLUMNS = "account, follow_id, direction, actor_id, state, created_at, u
 _OFFER_COLUMNS = (
     "account, offer_id, direction, actor_id, rel_type, record, final, state, created_at, updated_at"
 )
-_INBOX_WAITS = "(SELECT name FROM account WHERE state != 'active')"
-_DELIVERY_WAITS = "(SELECT name FROM account WHERE state IN ('suspended', 'purged'))"
+_INBOX_WAITS = f"(SELECT name FROM {SERVER_SCHEMA}.account WHERE state != 'active')"
+_DELIVERY_WAITS = f"(SELECT name FROM {SERVER_SCHEMA}.account WHERE state IN ('suspended', 'purged'))"
 #: How many due rows a claim looks at, beyond what it may take, to fill its per-host quotas.
 _SCAN = 1024
 #: Seconds this process trusts that an actor of ours has no tombstone (every request to /users/NAME asks, and a
@@ -209,18 +232,40 @@ class PgFederation:
             async for note in conn.notifies():
                 wake(note.payload)
 
+    @contextlib.asynccontextmanager
+    async def _connection(self, *, transaction: bool) -> AsyncIterator[Conn]:
+        """A connection of the server's pool: in a transaction of its own, or (``transaction=False``, for one
+        statement, atomic by itself) in autocommit. Statements name their schema (:func:`_q`), so neither needs
+        PgDatabase's ``SET LOCAL``, and there is no schema-wide lock: every account's federation rows share this
+        schema, and the statements take the row and account locks they need (this module's docstring)."""
+        if self.db.closed:
+            raise RuntimeError("database is closed")
+        try:
+            async with self.db.pool.connection() as conn:
+                if transaction:
+                    async with conn.transaction():
+                        yield conn
+                else:
+                    yield conn
+        except psycopg.Error as exc:
+            raise store_error(exc, self.db.url) from exc
+
     async def _read(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
-        return await self.db.read(fn)
+        """``fn``'s statements, each its own snapshot (they are one statement, or need no common one)."""
+        async with self._connection(transaction=False) as conn:
+            return await fn(conn)
 
     async def _write(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
-        # not the schema-wide lock: every account's federation rows share this schema, and the statements take
-        # the row and account locks they need (this module's docstring)
-        return await self.db.write(fn, lock=False)
+        async with self._connection(transaction=True) as conn:
+            return await fn(conn)
 
     async def _exec(self, sql: str, args: Sequence[Any], *, account: str | None = None) -> int:
+        if account is None:  # one statement: no transaction around it
+            async with self._connection(transaction=False) as conn:
+                return await _execute(conn, sql, args)
+
         async def fn(conn: Conn) -> int:
-            if account is not None:
-                await account_lock(conn, account)
+            await account_lock(conn, account)
             return await _execute(conn, sql, args)
 
         return await self._write(fn)
@@ -228,7 +273,7 @@ class PgFederation:
     async def _scalar(self, sql: str, args: Sequence[Any]) -> int:
         async def fn(conn: Conn) -> int:
             async with conn.cursor() as cur:
-                await cur.execute(sql, args)
+                await cur.execute(_q(sql), args)
                 row = await cur.fetchone()
             return int(row[0]) if row and row[0] is not None else 0
 
@@ -253,10 +298,11 @@ class PgFederation:
 
         async def fn(conn: Conn) -> None:
             # a key id moves with its actor: drop a stale row that claimed the same key id
-            await conn.execute(
-                "DELETE FROM fed_actors WHERE key_id = %s AND id != %s", (actor.public_key_id, actor.id)
+            await _run(
+                conn, "DELETE FROM fed_actors WHERE key_id = %s AND id != %s", (actor.public_key_id, actor.id)
             )
-            await conn.execute(
+            await _run(
+                conn,
                 """INSERT INTO fed_actors (id, host, acct, key_id, key_pem, inbox, shared_inbox, is_kith,
                        gone, moved_to, doc, fetched_at)
                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, %s, %s, %s)
@@ -391,15 +437,19 @@ class PgFederation:
                 same = (earlier["direction"], earlier["actor_id"]) == (direction, actor_id)
                 if not same or earlier["state"] not in FOLLOW_REQUEST.terminal:
                     return False
-                await conn.execute(
-                    "DELETE FROM fed_follows WHERE account = %s AND follow_id = %s", (account, follow_id)
+                await _run(
+                    conn,
+                    "DELETE FROM fed_follows WHERE account = %s AND follow_id = %s",
+                    (account, follow_id),
                 )
-            await conn.execute(
+            await _run(
+                conn,
                 f"INSERT INTO fed_follows ({_FOLLOW_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 (account, follow_id, direction, actor_id, state, now, now),
             )
             # one live follow per (direction, actor): an older one is superseded (a new Follow is its Undo)
-            await conn.execute(
+            await _run(
+                conn,
                 """UPDATE fed_follows SET updated_at = %s,
                        state = CASE state WHEN 'pending' THEN 'cancelled' ELSE 'ended' END
                    WHERE account = %s AND direction = %s AND actor_id = %s AND follow_id != %s
@@ -628,13 +678,15 @@ class PgFederation:
                         )
                     )
             if forget:
-                await conn.execute("DELETE FROM fed_inbox WHERE seq = ANY(%s)", (forget,))
+                await _run(conn, "DELETE FROM fed_inbox WHERE seq = ANY(%s)", (forget,))
             if rows_in:
                 async with conn.cursor() as cur:
                     await cur.executemany(
-                        """INSERT INTO fed_inbox (account, activity_id, actor_id, type, body, received_at,
-                               next_attempt_at, updated_at, request)
-                           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                        _q(
+                            """INSERT INTO fed_inbox (account, activity_id, actor_id, type, body, received_at,
+                                   next_attempt_at, updated_at, request)
+                               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"""
+                        ),
                         rows_in,
                     )
                 await _notify(conn, "inbox")
@@ -658,7 +710,7 @@ class PgFederation:
         cap = per_host if per_host is not None else limit
 
         async def fn(conn: Conn) -> list[InboxRow]:
-            await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_CLASS, _INBOX_CLAIM))
+            await _run(conn, "SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_CLASS, _INBOX_CLAIM))
             rows = await fetch_all(
                 conn,
                 f"""WITH cand AS (
@@ -752,7 +804,8 @@ class PgFederation:
                 targets = sorted({t for t in item.inboxes if t})
                 if targets:
                     # one statement for a fan-out of any size (unnest of arrays: specs/POSTGRESQL.md §2)
-                    await conn.execute(
+                    await _run(
+                        conn,
                         """INSERT INTO fed_deliveries (outbox_seq, account, inbox, host, next_attempt_at,
                                created_at, updated_at, actor_id)
                            SELECT %s, %s, t.inbox, t.host, %s, %s, %s, %s
@@ -772,7 +825,8 @@ class PgFederation:
             if not values:
                 continue
             column = "actor_id" if kind == "card" else "inbox"
-            await conn.execute(
+            await _run(
+                conn,
                 f"""UPDATE fed_deliveries SET state = 'withdrawn', lock_expires_at = NULL, locked_by = NULL,
                         updated_at = %(now)s, last_error = 'withdrawn: a newer ' || %(kind)s || ' Update follows it'
                     WHERE account = %(account)s AND state IN ('queued', 'retry_wait', 'dead')
@@ -783,13 +837,16 @@ class PgFederation:
         if changes.settings:
             async with conn.cursor() as cur:
                 await cur.executemany(
-                    """INSERT INTO fed_settings (account, key, value) VALUES (%s, %s, %s)
-                       ON CONFLICT (account, key) DO UPDATE SET value = excluded.value""",
+                    _q(
+                        """INSERT INTO fed_settings (account, key, value) VALUES (%s, %s, %s)
+                           ON CONFLICT (account, key) DO UPDATE SET value = excluded.value"""
+                    ),
                     [(account, k, json.dumps(v)) for k, v in changes.settings.items()],
                 )
         block = changes.block
         if block is not None:
-            await conn.execute(
+            await _run(
+                conn,
                 """INSERT INTO fed_blocks (account, kind, value, block_id, created_at) VALUES (%s, %s, %s, %s, %s)
                    ON CONFLICT (account, kind, value) DO UPDATE SET block_id = excluded.block_id,
                        created_at = excluded.created_at""",
@@ -804,7 +861,8 @@ class PgFederation:
                 if row is None or row["state"] == state:
                     continue
                 FOLLOW_REQUEST.check(row["state"], state)
-                await conn.execute(
+                await _run(
+                    conn,
                     "UPDATE fed_follows SET state = %s, updated_at = %s WHERE account = %s AND follow_id = %s",
                     (state, now, account, follow_id),
                 )
@@ -848,7 +906,7 @@ class PgFederation:
         cap = per_host if per_host is not None else limit
 
         async def fn(conn: Conn) -> list[DeliveryRow]:
-            await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_CLASS, _DELIVERY_CLAIM))
+            await _run(conn, "SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_CLASS, _DELIVERY_CLAIM))
             claimed = await fetch_all(
                 conn,
                 f"""WITH cand AS (
@@ -903,12 +961,14 @@ class PgFederation:
 
     async def release_deliveries(self, ids: Sequence[int]) -> None:
         async def fn(conn: Conn) -> None:
-            await conn.execute(
+            await _run(
+                conn,
                 """UPDATE fed_deliveries SET state = 'queued', lock_expires_at = NULL, locked_by = NULL
                    WHERE id = ANY(%s) AND state = 'sending'""",
                 (list(ids),),
             )
-            await conn.execute(
+            await _run(
+                conn,
                 """UPDATE fed_deliveries SET state = 'dead' WHERE id = ANY(%s) AND state = 'queued'
                    AND host IN (SELECT host FROM fed_hosts WHERE dead = 1)""",
                 (list(ids),),
@@ -1002,7 +1062,8 @@ class PgFederation:
     async def host_succeeded(self, host: str, now: float, scheme: str | None) -> None:
         async def fn(conn: Conn) -> None:
             row = await fetch_one(conn, "SELECT dead FROM fed_hosts WHERE host = %s FOR UPDATE", (host,))
-            await conn.execute(
+            await _run(
+                conn,
                 """INSERT INTO fed_hosts (host, failures, dead, scheme, updated_at) VALUES (%s, 0, 0, %s, %s)
                    ON CONFLICT (host) DO UPDATE SET failures = 0, first_failure_at = NULL, open_until = NULL,
                        dead = 0, scheme = COALESCE(excluded.scheme, fed_hosts.scheme),
@@ -1010,7 +1071,8 @@ class PgFederation:
                 (host, scheme, now),
             )
             if row is not None and row["dead"]:
-                await conn.execute(
+                await _run(
+                    conn,
                     """UPDATE fed_deliveries SET state = 'queued', next_attempt_at = %s, updated_at = %s
                        WHERE host = %s AND state = 'dead'""",
                     (now, now, host),
@@ -1033,8 +1095,9 @@ class PgFederation:
             assert row is not None
             if now - row["first_failure_at"] < dead_after:
                 return False
-            await conn.execute("UPDATE fed_hosts SET dead = 1 WHERE host = %s", (host,))
-            await conn.execute(
+            await _run(conn, "UPDATE fed_hosts SET dead = 1 WHERE host = %s", (host,))
+            await _run(
+                conn,
                 """UPDATE fed_deliveries SET state = 'dead', lock_expires_at = NULL, locked_by = NULL,
                        updated_at = %s
                    WHERE host = %s AND state IN ('queued', 'retry_wait')""",
@@ -1066,13 +1129,14 @@ class PgFederation:
             )
             if held is None or (held["open_until"] is not None and held["open_until"] > now):
                 return
-            await conn.execute(
+            await _run(
+                conn,
                 """UPDATE fed_deliveries SET state = 'queued', next_attempt_at = %s, updated_at = %s
                    WHERE id = (SELECT id FROM fed_deliveries WHERE host = %s AND state = 'dead'
                                ORDER BY id LIMIT 1)""",
                 (now, now, host),
             )
-            await conn.execute("UPDATE fed_hosts SET open_until = NULL WHERE host = %s", (host,))
+            await _run(conn, "UPDATE fed_hosts SET open_until = NULL WHERE host = %s", (host,))
 
         await self._write(fn)
 
@@ -1101,7 +1165,8 @@ class PgFederation:
                 "(SELECT worker FROM fed_workers WHERE heartbeat_at >= %(since)s)",
                 {"worker": worker, "since": now - stale_after},
             )
-            await conn.execute(
+            await _run(
+                conn,
                 "INSERT INTO fed_workers (worker, started_at, heartbeat_at) VALUES (%s, %s, %s) "
                 "ON CONFLICT (worker) DO UPDATE SET started_at = excluded.started_at, "
                 "heartbeat_at = excluded.heartbeat_at",
@@ -1113,7 +1178,8 @@ class PgFederation:
 
     async def heartbeat(self, worker: str, now: float, *, stale_after: float) -> int:
         async def fn(conn: Conn) -> int:
-            await conn.execute(
+            await _run(
+                conn,
                 "INSERT INTO fed_workers (worker, started_at, heartbeat_at) VALUES (%s, %s, %s) "
                 "ON CONFLICT (worker) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
                 (worker, now, now),
@@ -1130,7 +1196,7 @@ class PgFederation:
             if not stale:
                 return 0
             released = await self._release_locks(conn, "locked_by = ANY(%(stale)s)", {"stale": stale})
-            await conn.execute("DELETE FROM fed_workers WHERE worker = ANY(%s)", (stale,))
+            await _run(conn, "DELETE FROM fed_workers WHERE worker = ANY(%s)", (stale,))
             return released
 
         return await self._write(fn)
@@ -1138,7 +1204,7 @@ class PgFederation:
     async def retire_worker(self, worker: str) -> None:
         async def fn(conn: Conn) -> None:
             await self._release_locks(conn, "locked_by = %(worker)s", {"worker": worker})
-            await conn.execute("DELETE FROM fed_workers WHERE worker = %s", (worker,))
+            await _run(conn, "DELETE FROM fed_workers WHERE worker = %s", (worker,))
 
         await self._write(fn)
 
@@ -1332,8 +1398,8 @@ class PgFederation:
             if extra is not None:
                 sets += f", {extra[0]} = %s"
                 args.append(extra[1])
-            await conn.execute(
-                f"UPDATE {table} SET {sets} WHERE account = %s AND {key} = %s", (*args, account, value)
+            await _run(
+                conn, f"UPDATE {table} SET {sets} WHERE account = %s AND {key} = %s", (*args, account, value)
             )
 
         await self._write(fn)
