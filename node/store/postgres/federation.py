@@ -259,7 +259,9 @@ class PgFederation:
         async with self._connection(transaction=True) as conn:
             return await fn(conn)
 
-    async def _exec(self, sql: str, args: Sequence[Any], *, account: str | None = None) -> int:
+    async def _exec(
+        self, sql: str, args: Sequence[Any] | Mapping[str, Any], *, account: str | None = None
+    ) -> int:
         if account is None:  # one statement: no transaction around it
             async with self._connection(transaction=False) as conn:
                 return await _execute(conn, sql, args)
@@ -1060,25 +1062,21 @@ class PgFederation:
         return await self._read(fn)
 
     async def host_succeeded(self, host: str, now: float, scheme: str | None) -> None:
-        async def fn(conn: Conn) -> None:
-            row = await fetch_one(conn, "SELECT dead FROM fed_hosts WHERE host = %s FOR UPDATE", (host,))
-            await _run(
-                conn,
-                """INSERT INTO fed_hosts (host, failures, dead, scheme, updated_at) VALUES (%s, 0, 0, %s, %s)
-                   ON CONFLICT (host) DO UPDATE SET failures = 0, first_failure_at = NULL, open_until = NULL,
-                       dead = 0, scheme = COALESCE(excluded.scheme, fed_hosts.scheme),
-                       updated_at = excluded.updated_at""",
-                (host, scheme, now),
-            )
-            if row is not None and row["dead"]:
-                await _run(
-                    conn,
-                    """UPDATE fed_deliveries SET state = 'queued', next_attempt_at = %s, updated_at = %s
-                       WHERE host = %s AND state = 'dead'""",
-                    (now, now, host),
-                )
-
-        await self._write(fn)
+        """As SqliteFederation.host_succeeded, in one statement (one round trip: the first delivery to every host
+        makes it): every part sees the host's row as it was, so its dead letters resume only if it was dead."""
+        await self._exec(
+            """WITH prior AS (SELECT dead FROM fed_hosts WHERE host = %(host)s),
+                    up AS (
+                        INSERT INTO fed_hosts (host, failures, dead, scheme, updated_at)
+                        VALUES (%(host)s, 0, 0, %(scheme)s, %(now)s)
+                        ON CONFLICT (host) DO UPDATE SET failures = 0, first_failure_at = NULL, open_until = NULL,
+                            dead = 0, scheme = COALESCE(excluded.scheme, fed_hosts.scheme),
+                            updated_at = excluded.updated_at
+                        RETURNING 1)
+               UPDATE fed_deliveries SET state = 'queued', next_attempt_at = %(now)s, updated_at = %(now)s
+               WHERE host = %(host)s AND state = 'dead' AND EXISTS (SELECT 1 FROM prior WHERE dead = 1)""",
+            {"host": host, "scheme": scheme, "now": now},
+        )
 
     async def host_failed(self, host: str, now: float, *, open_for: float, dead_after: float) -> bool:
         async def fn(conn: Conn) -> bool:

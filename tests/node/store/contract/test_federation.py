@@ -154,9 +154,14 @@ async def test_breaker_and_dead_letters_are_shared(server_store: ServerStore) ->
     host = await fed.host("down.example")
     assert host is not None and host.dead and host.failures == 2
     assert await fed.dead_hosts_due(NOW + 5 * 86400) == ["down.example"]
+    assert await fed.delivery_counts("ann") == {"dead": 1}  # dead-lettered with its host
     await fed.host_succeeded("down.example", NOW + 5 * 86400, "cavage")
     host = await fed.host("down.example")
     assert host is not None and not host.dead and host.scheme == "cavage"
+    assert await fed.delivery_counts("ann") == {"queued": 1}  # resumed
+    await fed.host_succeeded("down.example", NOW + 5 * 86400, None)  # the scheme that worked stays
+    host = await fed.host("down.example")
+    assert host is not None and host.scheme == "cavage"
 
 
 async def test_follows_offers_blocks_settings_and_changes(server_store: ServerStore) -> None:
