@@ -60,7 +60,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-Row = dict[str, Any]
+_Row = dict[str, Any]
 
 #: The channel ``NOTIFY`` announces new work on: payload ``inbox`` or ``delivery``.
 WORK_CHANNEL = "kith_work"
@@ -112,14 +112,14 @@ async def _run(conn: Conn, sql: str, params: Sequence[Any] | Mapping[str, Any] =
     await conn.execute(_q(sql), params)
 
 
-async def fetch_all(conn: Conn, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[Row]:
+async def fetch_all(conn: Conn, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[_Row]:
     """Rows as dicts (placeholders ``%s`` or ``%(name)s``)."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(_q(sql), params)
         return await cur.fetchall()
 
 
-async def fetch_one(conn: Conn, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Row | None:
+async def fetch_one(conn: Conn, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> _Row | None:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(_q(sql), params)
         return await cur.fetchone()
