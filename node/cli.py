@@ -1102,6 +1102,7 @@ def _extensions() -> list[Callable[[Any], None]]:
         cli_import,
         cli_org,
         cli_relationship,
+        cli_storage,
         cli_web,
     )
 
@@ -1115,6 +1116,7 @@ def _extensions() -> list[Callable[[Any], None]]:
         cli_web.register,
         cli_relationship.register,
         cli_org.register,
+        cli_storage.register,
     ]
 
 

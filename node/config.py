@@ -205,8 +205,8 @@ SCHEMA: tuple[Option, ...] = (
         "storage_url",
         "",
         "Where the data lives: empty (or `sqlite:`) for the embedded SQLite files in the data folder. "
-        "A `postgresql://USER@HOST:PORT/DATABASE` URL is checked, then refused until the PostgreSQL backend "
-        "lands (PostgreSQL: see specs/POSTGRESQL.md).",
+        "A `postgresql://USER@HOST:PORT/DATABASE` URL keeps everything in that PostgreSQL database instead "
+        "(the `postgres` extra; `kith migrate` prepares it; see specs/POSTGRESQL.md).",
     ),
     Option(
         "stay_in_touch", "due_within_days", "int", 7, "`kith due` lists people due within this many days."

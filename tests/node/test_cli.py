@@ -478,6 +478,7 @@ def test_local_commands_print_valid_json(
     run(("due",))
     run(("fading",))
     run(("layers",))
+    assert run(("migrate",))["applied"] == 0
     # The stay-in-touch loop (issue 16): cadence suggestions from a rhythm, the digest, reaching out, proposals.
     cy = run(("people", "add"), "Cy Young", "--identity", "mailto:cy@example.org")
     today = datetime.now(UTC).replace(microsecond=0)

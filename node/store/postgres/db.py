@@ -87,6 +87,7 @@ class PgDatabase:
         self._path = sql.SQL("SET LOCAL search_path TO {}, public").format(sql.Identifier(schema))
         self._lock = sql.SQL("SELECT pg_advisory_xact_lock({})").format(graph_lock_key(schema))
         self.version = 0  # the schema's version once open
+        self.applied: list[str] = []  # the migrations this open applied (none when another process had)
         self.closed = False
         self._open_for_writes = asyncio.Event()  # cleared while write_elsewhere runs
         self._open_for_writes.set()
@@ -217,6 +218,7 @@ class PgDatabase:
                         f"({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}); the "
                         "database is unchanged. Report it with the node's log"
                     ) from exc
+                self.applied.append(m.name)
                 if current:
                     progress(
                         f"migrated {self.schema}: {m.name} applied in {time.monotonic() - started:.1f} s"

@@ -1,7 +1,7 @@
 """Federation's store on PostgreSQL: every statement federation's rows need, over the server's schema ``kith``
 (server migration 0002_federation.sql), implementing federation.ports.FederationStore. It is
 node/store/sqlite/federation.py's port, statement for statement where the engines allow; what differs is how
-several processes share the rows (specs/POSTGRESQL.md §5):
+several processes share the rows (specs/POSTGRESQL.md §10):
 
 - No schema-wide lock: writes that read before they write (a follow, an offer, an inbox item's dedupe, an
   outbox entry and its deliveries) take their *account's* transaction-level advisory lock, the PostgreSQL
@@ -766,7 +766,7 @@ class PgFederation:
 
     async def forget_body(self, account: str, activity_id: str) -> None:
         # PostgreSQL keeps the old row version until (auto)vacuum reclaims its space; it cannot be read through
-        # SQL from the commit on (SQLite's secure_delete overwrites it at once). specs/POSTGRESQL.md §5.
+        # SQL from the commit on (SQLite's secure_delete overwrites it at once). specs/POSTGRESQL.md §10.
         await self._exec(
             "UPDATE fed_inbox SET body = '{}' WHERE account = %s AND activity_id = %s", (account, activity_id)
         )
@@ -904,7 +904,7 @@ class PgFederation:
     ) -> list[DeliveryRow]:
         """As SqliteFederation.claim_deliveries, and across processes: a host to which another live worker has
         a delivery in flight is left to that worker, so that one process at a time talks to a peer host and the
-        per-host limit holds for the whole server (specs/POSTGRESQL.md §5)."""
+        per-host limit holds for the whole server (specs/POSTGRESQL.md §10)."""
         cap = per_host if per_host is not None else limit
 
         async def fn(conn: Conn) -> list[DeliveryRow]:

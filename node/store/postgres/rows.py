@@ -1,7 +1,7 @@
 """Rows as the PostgreSQL store reads them, and the small query helpers every store module uses.
 
 A :class:`Row` is read like aiosqlite's row (``row[0]`` and ``row["name"]``), so that the store modules read
-the SQLite engine's line for line (specs/POSTGRESQL.md §3). Placeholders are psycopg's: ``%s`` or ``%(name)s``
+the SQLite engine's line for line (specs/POSTGRESQL.md §4). Placeholders are psycopg's: ``%s`` or ``%(name)s``
 (a literal percent sign in SQL is then written ``%%``).
 """
 

@@ -1,5 +1,5 @@
 """The PostgreSQL stores (node/store/stores.py): one database holds the server's own tables in schema ``kith`` and
-each account's graph in a schema of its own (specs/POSTGRESQL.md §1 says why), all reached through one pool of
+each account's graph in a schema of its own (specs/POSTGRESQL.md §4 says why), all reached through one pool of
 connections per process.
 
     kith.account, kith.account_key, ...   PgServerStore: the account registry, keys, federation's state
@@ -33,9 +33,17 @@ from node.store.postgres.accounts import PgAccounts
 from node.store.postgres.db import GRAPH_MIGRATIONS, SERVER_MIGRATIONS, SERVER_SCHEMA, PgDatabase
 from node.store.postgres.driver import new_pool
 from node.store.postgres.errors import store_error
+from node.store.postgres.export import PgExport
 from node.store.postgres.federation import PgFederation
 from node.store.postgres.federation_rows import PgAccountFederation
+from node.store.postgres.insights import PgInsights
+from node.store.postgres.links import PgLinks
+from node.store.postgres.merges import PgMerges
+from node.store.postgres.messages import PgMessages
 from node.store.postgres.misc import PgMisc
+from node.store.postgres.outreach import PgOutreach
+from node.store.postgres.peers import PgPeers
+from node.store.postgres.people import PgPeople
 from node.store.stores import GraphStore
 
 __all__ = ["LOCATION_SCHEME", "PgGraphStore", "PgServerStore", "graph_schema", "open_location", "pending"]
@@ -95,14 +103,14 @@ class PgGraphStore:
 
     db: PgDatabase
     misc: PgMisc
-    people: Any
-    insights: Any
-    merges: Any
-    export: Any
-    peers: Any
-    links: Any
-    messages: Any
-    outreach: Any
+    people: PgPeople
+    insights: PgInsights
+    merges: PgMerges
+    export: PgExport
+    peers: PgPeers
+    links: PgLinks
+    messages: PgMessages
+    outreach: PgOutreach
     imports: Imports
     dav: Dav
     capture: Capture
@@ -115,14 +123,14 @@ class PgGraphStore:
         return cls(
             db=db,
             misc=PgMisc(db),
-            people=pending("people", "P2"),
-            insights=pending("insights", "P2"),
-            merges=pending("merges", "P2"),
-            export=pending("export", "P2"),
-            peers=pending("peers", "P2"),
-            links=pending("links", "P2"),
-            messages=pending("messages", "P2"),
-            outreach=pending("outreach", "P2"),
+            people=PgPeople(db),
+            insights=PgInsights(db),
+            merges=PgMerges(db),
+            export=PgExport(db),
+            peers=PgPeers(db),
+            links=PgLinks(db),
+            messages=PgMessages(db),
+            outreach=PgOutreach(db),
             imports=pending("imports", "P3"),
             dav=pending("dav", "P3"),
             capture=pending("capture", "P3"),

@@ -1,6 +1,6 @@
 -- The server's own tables in schema kith (node/store/postgres/store.py): the accounts it hosts and what belongs
 -- to each account's actor rather than to its contact graph. Each account's graph is a schema of its own
--- (specs/POSTGRESQL.md §1 says why). The same tables as SQLite's node/store/server_migrations/0001_accounts.sql.
+-- (specs/POSTGRESQL.md §4 says why). The same tables as SQLite's node/store/server_migrations/0001_accounts.sql.
 
 CREATE TABLE server_meta (
     key   text PRIMARY KEY,
@@ -32,3 +32,8 @@ CREATE TABLE account_key (
     created_at  text NOT NULL,
     PRIMARY KEY (account_pk, purpose)
 );
+
+-- Search's accent folding (graph migration 0001's kith_fold). A trusted extension since PostgreSQL 13: the
+-- database's owner, or a user allowed to CREATE in it, may add it; else an administrator adds it once
+-- (`CREATE EXTENSION unaccent SCHEMA public`). The migration lock makes this once per database.
+CREATE EXTENSION IF NOT EXISTS unaccent SCHEMA public;

@@ -4,7 +4,7 @@
 -- lossless: times are Unix seconds (double precision) from federation's clock, flags are 0/1 integers, JSON is
 -- text. Every row that belongs to one account names it; actors, hosts and workers are the server's.
 -- Queue rows follow docs/ARCHITECTURE.md §3.3 (state, when it last changed, when to try next, a lock expiry and
--- the worker holding it, an attempt count); several processes claim them (specs/POSTGRESQL.md §5).
+-- the worker holding it, an attempt count); several processes claim them (specs/POSTGRESQL.md §10).
 
 CREATE TABLE fed_actors (
     id               text PRIMARY KEY,

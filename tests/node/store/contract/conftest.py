@@ -32,15 +32,6 @@ STORAGE_URLS: dict[str, Callable[[pytest.FixtureRequest], str]] = {
 #: The parts of the store not yet ported to PostgreSQL (issue #14): their contract tests skip there. Each
 #: engineer removes their parts' names as they land.
 PG_PENDING = {
-    # P2
-    "people",
-    "insights",
-    "merges",
-    "export",
-    "peers",
-    "links",
-    "messages",
-    "outreach",
     # P3
     "imports",
     "capture",
