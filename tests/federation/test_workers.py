@@ -207,7 +207,7 @@ def _activity(inboxes: list[str]) -> Outgoing:
     return Outgoing(activity_id=activity_id, type="Announce", body=json.dumps(body), inboxes=inboxes)
 
 
-async def _until_delivered(store: ServerStore, n: int, deadline: float = 120.0) -> dict[str, int]:
+async def _until_delivered(store: ServerStore, n: int, deadline: float = 240.0) -> dict[str, int]:
     until = time.monotonic() + deadline
     while time.monotonic() < until:
         counts = await store.federation.delivery_counts("alice")
@@ -217,6 +217,7 @@ async def _until_delivered(store: ServerStore, n: int, deadline: float = 120.0) 
     raise AssertionError(f"not all {n} deliveries were made: {counts}")
 
 
+@pytest.mark.timeout(300)  # real processes start on a busy machine
 async def test_two_workers_split_a_fan_out_and_each_inbox_gets_it_once(
     server: Server, store: ServerStore, inboxes: Inboxes
 ) -> None:
@@ -242,6 +243,7 @@ async def test_two_workers_split_a_fan_out_and_each_inbox_gets_it_once(
     assert made["w1"] > 0 and made["w2"] > 0, made  # split between them
 
 
+@pytest.mark.timeout(300)  # real processes start on a busy machine
 async def test_a_worker_killed_mid_delivery_loses_nothing_and_the_peer_sees_it_once(
     server: Server, store: ServerStore, inboxes: Inboxes
 ) -> None:
@@ -259,7 +261,7 @@ async def test_a_worker_killed_mid_delivery_loses_nothing_and_the_peer_sees_it_o
     procs[holder].wait(timeout=30)
     server.procs.pop(holder)
     inboxes.hang = False
-    await _until_delivered(store, 1, deadline=60)
+    await _until_delivered(store, 1, deadline=180)
     assert inboxes.accepted == Counter({(url, item.activity_id): 1})  # the peer saw it once
     assert inboxes.requests[url] == 2  # the killed attempt, then the survivor's
     (row,) = await store.federation.deliveries_to(url)
@@ -268,6 +270,7 @@ async def test_a_worker_killed_mid_delivery_loses_nothing_and_the_peer_sees_it_o
     assert "stopped: 1 deliveries made" in out
 
 
+@pytest.mark.timeout(300)  # real processes start on a busy machine
 async def test_a_web_process_takes_an_activity_in_and_a_worker_processes_and_answers_it(
     server: Server, storage_url: str
 ) -> None:
