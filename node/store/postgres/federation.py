@@ -1061,6 +1061,22 @@ class PgFederation:
 
         return await self._read(fn)
 
+    async def hosts_for_claim(self, hosts: Sequence[str]) -> tuple[dict[str, HostRow], set[str]]:
+        async def fn(conn: Conn) -> tuple[dict[str, HostRow], set[str]]:
+            known: dict[str, HostRow] = {}
+            for r in await fetch_all(conn, "SELECT * FROM fed_hosts WHERE host = ANY(%s)", (list(hosts),)):
+                r.pop("updated_at")
+                r["dead"] = bool(r["dead"])
+                known[r["host"]] = HostRow(**r)
+            rows = await fetch_all(
+                conn,
+                "SELECT DISTINCT host FROM fed_actors WHERE host = ANY(%s) AND is_kith = 1 AND gone = 0",
+                (list(hosts),),
+            )
+            return known, {r["host"] for r in rows}
+
+        return await self._read(fn) if hosts else ({}, set())
+
     async def host_succeeded(self, host: str, now: float, scheme: str | None) -> None:
         """As SqliteFederation.host_succeeded, in one statement (one round trip: the first delivery to every host
         makes it): every part sees the host's row as it was, so its dead letters resume only if it was dead."""

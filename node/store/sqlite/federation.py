@@ -970,6 +970,28 @@ class SqliteFederation:
 
         return await self._read(fn)
 
+    async def hosts_for_claim(self, hosts: Sequence[str]) -> tuple[dict[str, HostRow], set[str]]:
+        async def fn(conn: aiosqlite.Connection) -> tuple[dict[str, HostRow], set[str]]:
+            known: dict[str, HostRow] = {}
+            kith: set[str] = set()
+            for start in range(0, len(hosts), 500):
+                part = list(hosts[start : start + 500])
+                marks = placeholders(len(part))
+                for r in await fetch_all(conn, f"SELECT * FROM fed_hosts WHERE host IN ({marks})", part):
+                    d = dict(r)
+                    d.pop("updated_at")
+                    d["dead"] = bool(d["dead"])
+                    known[d["host"]] = HostRow(**d)
+                rows = await fetch_all(
+                    conn,
+                    f"SELECT DISTINCT host FROM fed_actors WHERE host IN ({marks}) AND is_kith = 1 AND gone = 0",
+                    part,
+                )
+                kith.update(r[0] for r in rows)
+            return known, kith
+
+        return await self._read(fn)
+
     async def host_succeeded(self, host: str, now: float, scheme: str | None) -> None:
         """The host answered: close its breaker, resume its dead letters, remember the scheme that worked."""
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from federation.values import Changes, InboxItem, Outgoing
+from federation.values import Changes, InboxItem, Outgoing, RemoteActor
 from node.errors import Conflict
 from node.store import ServerStore
 from protocol.errors import IllegalTransition
@@ -148,6 +148,8 @@ async def test_breaker_and_dead_letters_are_shared(server_store: ServerStore) ->
     await fed.enqueue_many("ann", [_out(1, ["https://down.example/inbox"])], now=NOW)
     assert not await fed.host_failed("down.example", NOW, open_for=300, dead_after=3 * 86400)
     assert await fed.claim_deliveries(NOW + 1, worker="w2") == []  # the circuit is open for every worker
+    known, kith = await fed.hosts_for_claim(["down.example", "unknown.example"])
+    assert list(known) == ["down.example"] and known["down.example"].failures == 1 and kith == set()
     (row,) = await fed.claim_deliveries(NOW + 301, worker="w2")  # closed again: one goes
     assert row.host == "down.example"
     await fed.release_deliveries([row.id])  # its host failed meanwhile: back to the queue
@@ -163,6 +165,38 @@ async def test_breaker_and_dead_letters_are_shared(server_store: ServerStore) ->
     await fed.host_succeeded("down.example", NOW + 5 * 86400, None)  # the scheme that worked stays
     host = await fed.host("down.example")
     assert host is not None and host.scheme == "cavage"
+
+
+async def test_the_hosts_of_a_claim_in_one_read(server_store: ServerStore) -> None:
+    fed = server_store.federation
+    for n, (host, kith) in enumerate(
+        [("peer.example", True), ("masto.example", False), ("gone.example", True)]
+    ):
+        actor = RemoteActor(
+            id=f"https://{host}/users/{n}",
+            type="Person",
+            acct=None,
+            preferred_username=str(n),
+            name=None,
+            summary=None,
+            url=None,
+            icon=None,
+            inbox=f"https://{host}/users/{n}/inbox",
+            shared_inbox=None,
+            outbox=None,
+            followers=None,
+            following=None,
+            public_key_id=f"https://{host}/users/{n}#key",
+            public_key_pem="-",
+            is_kith=kith,
+        )
+        await fed.save_actor(actor, {"id": actor.id}, NOW)
+    await fed.mark_gone("https://gone.example/users/2")
+    await fed.host_succeeded("masto.example", NOW, "cavage")
+    known, kith_hosts = await fed.hosts_for_claim(["peer.example", "masto.example", "gone.example"])
+    assert kith_hosts == {"peer.example"}  # a Kith actor known there, and not gone
+    assert list(known) == ["masto.example"] and known["masto.example"].scheme == "cavage"
+    assert await fed.hosts_for_claim([]) == ({}, set())
 
 
 async def test_follows_offers_blocks_settings_and_changes(server_store: ServerStore) -> None:
