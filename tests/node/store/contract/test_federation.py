@@ -87,6 +87,38 @@ async def test_two_workers_never_claim_the_same_row(server_store: ServerStore) -
     assert sorted(items) == sorted(set(items)) and len(items) == 60
 
 
+async def test_outcomes_written_together_each_land_on_their_row(server_store: ServerStore) -> None:
+    """A delivery loop finishes dozens of rows at once (PostgreSQL writes them in one statement)."""
+    await _accounts(server_store, "ann")
+    fed = server_store.federation
+    await fed.enqueue_many("ann", [_out(1, [f"https://h{i}.example/inbox" for i in range(40)])], now=NOW)
+    rows = await fed.claim_deliveries(NOW, worker="w1")
+    await fed.store_inbox_many([_item("ann", i, actor=f"https://s{i}.example/u") for i in range(10)])
+    items = await fed.claim_inbox(NOW, worker="w1")
+    await asyncio.gather(
+        *(
+            fed.finish_delivery(r.id, state="delivered", now=NOW + 1, status=202)
+            if n % 2
+            else fed.finish_delivery(
+                r.id, state="retry_wait", now=NOW + 1, status=503, error=f"busy {n}", retry_at=NOW + 60 + n
+            )
+            for n, r in enumerate(rows)
+        ),
+        *(fed.finish_inbox(i.seq, state="done", now=NOW + 1) for i in items),
+    )
+    assert await fed.delivery_counts("ann") == {"delivered": 20, "retry_wait": 20}
+    assert await fed.inbox_count("done") == 10
+    for n, r in enumerate(rows):
+        (row,) = await fed.deliveries_to(r.inbox)
+        assert row["attempts"] == 1 and row["locked_by"] is None
+        if not n % 2:
+            assert (row["last_status"], row["last_error"], row["next_attempt_at"]) == (
+                503,
+                f"busy {n}",
+                NOW + 60 + n,
+            )
+
+
 async def test_a_peer_host_is_served_by_one_worker_at_a_time(server_store: ServerStore) -> None:
     await _accounts(server_store, "ann")
     fed = server_store.federation
