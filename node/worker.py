@@ -50,17 +50,20 @@ def default_name() -> str:
     return f"worker@{socket.gethostname()}:{os.getpid()}"
 
 
-async def _listen(server: Server, wake: Callable[[str], None]) -> None:
-    """Wake the pumps when another process writes work (PostgreSQL only); reconnects when the connection drops."""
+async def _listen(server: Server, wake: Callable[[str], None], listening: asyncio.Event) -> None:
+    """Wake the pumps when another process writes work (PostgreSQL only); reconnects when the connection drops.
+    ``listening`` is set once notifications are heard (at once where there are none to hear)."""
     listen = getattr(server.federation, "listen", None)
     if listen is None:  # SQLite: the poll it is
+        listening.set()
         return
     while True:
         try:
-            await listen(wake)
+            await listen(wake, listening.set)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the database restarted, or the URL cannot LISTEN: the poll still runs
+            listening.set()
             _log.warning("listening for new work failed (%s); claiming at each poll until it is back", exc)
         await asyncio.sleep(_LISTEN_RETRY)
 
@@ -90,7 +93,10 @@ async def run_worker(
     try:
         await fed.start()
         loop.start()
-        listener = asyncio.create_task(_listen(server, fed.wake), name="kith-worker-listen")
+        listening = asyncio.Event()
+        listener = asyncio.create_task(_listen(server, fed.wake, listening), name="kith-worker-listen")
+        with contextlib.suppress(TimeoutError):  # said ready once work written from now on wakes it
+            await asyncio.wait_for(listening.wait(), timeout=10)
         fed.wake()  # whatever waited while no worker ran
         if ready is not None:
             ready(worker)

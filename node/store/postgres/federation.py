@@ -259,7 +259,7 @@ class PgFederation:
         self._finished_deliveries = _Batcher(self._finish_deliveries)
         self._finished_items = _Batcher(self._finish_items)
 
-    async def listen(self, wake: Callable[[str], None]) -> None:
+    async def listen(self, wake: Callable[[str], None], listening: Callable[[], None] = lambda: None) -> None:
         """Call ``wake(what)`` for each piece of work another process writes (``NOTIFY kith_work``), until
         cancelled. ``LISTEN`` needs a session of its own, outside the pool: through PgBouncer in transaction
         mode it is accepted and never delivered, and the worker claims at its polls instead (node/worker.py)."""
@@ -268,6 +268,7 @@ class PgFederation:
         conn = await psycopg.AsyncConnection.connect(self.listen_url, autocommit=True)
         async with conn:
             await conn.execute(f"LISTEN {WORK_CHANNEL}")
+            listening()  # from here on no NOTIFY is missed
             async for note in conn.notifies():
                 wake(note.payload)
 
