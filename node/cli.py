@@ -1100,9 +1100,9 @@ def _extensions() -> list[Callable[[Any], None]]:
         cli_dav,
         cli_federation,
         cli_import,
+        cli_migrate,
         cli_org,
         cli_relationship,
-        cli_storage,
         cli_web,
     )
 
@@ -1110,13 +1110,13 @@ def _extensions() -> list[Callable[[Any], None]]:
         cli_accounts.register,
         cli_dav.register,
         cli_import.register,
+        cli_migrate.register,
         cli_capture.register,
         cli_federation.register,
         cli_card.register,
         cli_web.register,
         cli_relationship.register,
         cli_org.register,
-        cli_storage.register,
     ]
 
 

@@ -28,7 +28,7 @@ from node.store.postgres.rows import Conn, execute, executemany, fetch_all, fetc
 from node.store.sqlite.db import GRAPH_MIGRATIONS as SQLITE_GRAPH_MIGRATIONS
 from node.store.sqlite.db import migrations as sqlite_migrations
 
-__all__ = ["EXPORT_SCHEMA", "PgExport"]
+__all__ = ["EXPORT_SCHEMA", "PgExport", "move_identities"]
 
 #: The SQLite graph schema version whose tables the exported ones are (the document's ``schema``).
 EXPORT_SCHEMA = sqlite_migrations(SQLITE_GRAPH_MIGRATIONS)[-1].version
@@ -38,7 +38,7 @@ async def _columns(conn: Conn, table: str) -> list[str]:
     rows = await fetch_all(
         conn,
         "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
-        "AND table_name = %s ORDER BY ordinal_position",
+        "AND table_name = %s AND is_generated = 'NEVER' ORDER BY ordinal_position",
         (table,),
     )
     if not rows:
@@ -116,7 +116,7 @@ class PgExport:
                     "the export is inconsistent",
                     field=table,
                 ) from None
-            await _move_identities(conn, [t for t in GRAPH_EXPORT_TABLES if counts.get(t)])
+            await move_identities(conn, [t for t in GRAPH_EXPORT_TABLES if counts.get(t)])
             # Derived values are the graph's own: computed from the rows they derive from, never taken from a
             # document. (Merged people keep theirs: frozen at the merge, as the merge left them.)
             live = [r[0] for r in await fetch_all(conn, "SELECT pk FROM person WHERE status <> 'merged'")]
@@ -174,7 +174,7 @@ async def _insert_tables(conn: Conn, tables: Mapping[str, ExportedTable]) -> dic
     return counts
 
 
-async def _move_identities(conn: Conn, tables: Sequence[str]) -> None:
+async def move_identities(conn: Conn, tables: Sequence[str]) -> None:
     """Each identity column of ``tables`` past the largest key the restore gave it, so that the next row made
     does not take a restored row's key (SQLite's INTEGER PRIMARY KEY needs no such step)."""
     if not tables:

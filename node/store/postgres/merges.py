@@ -73,13 +73,21 @@ async def _rows_now(conn: Conn, snap: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _snapshot(conn: Conn, pk: int) -> dict[str, Any]:
-    row = await fetch_one(conn, "SELECT * FROM person WHERE pk = %s", (pk,))
+    row = await fetch_one(conn, f"SELECT {_PERSON_ROW} FROM person WHERE pk = %s", (pk,))
     assert row is not None
     snap: dict[str, Any] = {"row": dict(row)}
     for name, sql in _ASSOC.items():
         snap[name] = [r[0] for r in await fetch_all(conn, sql, (pk,))]
     return snap
 
+
+#: Every stored column of a person row, as SQLite's ``SELECT *`` reads it (the generated last_interaction_jd is
+#: not the row's: it follows last_interaction_at, and an undo could not write it).
+_PERSON_ROW = (
+    "pk, id, display_name, given_name, family_name, nickname, organization, title, birthday, photo_url, priority, "
+    "cadence_days, effective_cadence_days, last_interaction_at, due_at, interaction_count, initiated_by_them, "
+    "initiated_by_owner, met_on, status, merged_into, created_at, updated_at"
+)
 
 _FILL = ("given_name", "family_name", "nickname", "organization", "title", "birthday", "photo_url")
 

@@ -17,7 +17,7 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from psycopg import sql
 
@@ -45,6 +45,9 @@ from node.store.postgres.outreach import PgOutreach
 from node.store.postgres.peers import PgPeers
 from node.store.postgres.people import PgPeople
 from node.store.stores import GraphStore
+
+if TYPE_CHECKING:
+    from node.store.postgres.copy import PgTableCopy
 
 __all__ = ["LOCATION_SCHEME", "PgGraphStore", "PgServerStore", "graph_schema", "open_location", "pending"]
 
@@ -149,6 +152,13 @@ class PgGraphStore:
         return cls.of(db)
 
     @property
+    def table_copy(self) -> PgTableCopy:
+        """The graph's tables for ``kith storage copy``."""
+        from node.store.postgres.copy import PgTableCopy
+
+        return PgTableCopy(self.db, graph=True)
+
+    @property
     def location(self) -> str:
         return f"{LOCATION_SCHEME}{self.db.schema} {self.db.url}"
 
@@ -222,6 +232,13 @@ class PgServerStore:
 
     async def move_graphs_federation(self, rows: Sequence[AccountRow]) -> None:
         """Nothing to move (move_graph_federation)."""
+
+    @property
+    def table_copy(self) -> PgTableCopy:
+        """The server's own tables (registry, keys, federation's state) for ``kith storage copy``."""
+        from node.store.postgres.copy import PgTableCopy
+
+        return PgTableCopy(self.db, graph=False)
 
     async def _execute(self, statement: sql.Composable) -> None:
         try:

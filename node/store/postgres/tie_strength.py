@@ -13,7 +13,8 @@ from node.store.sqlite.tie_strength import TiePart, _detail
 
 __all__ = ["TIE_PARTS", "TIE_STRENGTH_SQL", "explain_tie_strength"]
 
-_LAST = "kith_julianday(p.last_interaction_at)"
+#: The last touch as a Julian day: a generated column (migration 0001), kith_julianday of the text.
+_LAST = "p.last_interaction_jd"
 _COUNT = "greatest(p.interaction_count, 0)"
 _THEM, _OWNER = "greatest(p.initiated_by_them, 0)", "greatest(p.initiated_by_owner, 0)"
 
