@@ -113,6 +113,7 @@ class DeliveryLoop:
         prefetch: Callable[[list[DeliveryRow]], Awaitable[None]] | None = None,
         per_host: int = PER_HOST,
         worker: str = "main",
+        held: int | None = None,
     ) -> None:
         self.store = store
         self.client = client
@@ -143,6 +144,7 @@ class DeliveryLoop:
             lane=lambda job: (job.row.inbox, job.row.actor_id) if job.row.actor_id else job.row.id,
             total=concurrency,
             per_host=per_host,
+            held=held,  # rows claimed and not yet sent, at most (None: the pump's default)
             log=_log,
         )
         self.wake = self._pump.wake  # Federation.send sets it when it queues something
@@ -181,12 +183,12 @@ class DeliveryLoop:
             busy_hosts=busy.hosts,
             busy_ids=[i for i in busy.ids if isinstance(i, int)],
         )
-        hosts: dict[str, HostRow | None] = {}
-        kith_hosts: set[str] = set()
-        for host in {r.host for r in rows}:
-            hosts[host] = await self.store.host(host)
-            if await self.store.kith_actors_on(host):
-                kith_hosts.add(host)
+        # one read for the whole batch (a fan-out claims rows of hundreds of hosts; a read per host each was a
+        # round trip on PostgreSQL)
+        known, kith_hosts = (
+            await self.store.hosts_for_claim(sorted({r.host for r in rows})) if rows else ({}, set())
+        )
+        hosts: dict[str, HostRow | None] = {r.host: known.get(r.host) for r in rows}
         if self.prefetch is not None and rows:
             await self.prefetch(rows)  # what the send-time checks will ask about these rows, read in one go
         return [_Job(row=r, host=hosts[r.host], kith=r.host in kith_hosts) for r in rows]

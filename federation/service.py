@@ -84,7 +84,8 @@ OFFER_DAYS = 30  # an unanswered relationship offer expires (PROTOCOL.md §7.2)
 KEEP_DAYS = 30
 PRUNE_EVERY = 3600.0  # seconds between two prunes, in the inbox loop's quiet moments
 #: A worker not heard from for this long (seconds) is taken for dead: the rows it held are released. Workers
-#: beat every idle cycle of the inbox loop (5 s).
+#: beat every quarter of it, and every idle cycle of the inbox loop (5 s). The default of
+#: FederationContext.worker_stale (``federation.worker_stale_seconds``).
 WORKER_STALE = 60.0
 #: Accounts whose card is compared with what was last published in one quiet moment, besides those flagged: a
 #: change saved by another process (the command line) goes out within a few rounds, and a server of a thousand
@@ -110,6 +111,15 @@ class FederationContext:
     clock: Callable[[], float] = time.time
     client_factory: Callable[[], GuardedClient] | None = None
     run_workers: bool = True  # False: nothing runs in the background; tests call run_once()
+    # True: this process takes requests only (``kith serve --no-workers``): its intake stores what arrives and
+    # its owner API queues what to send, and ``kith worker`` processes do the rest (docs/DEPLOYMENT.md)
+    intake_only: bool = False
+    # deliveries in flight at once (None: the delivery loop's default). A worker sharing the queues with others
+    # also holds at most twice this many claimed rows, so that the others get their share of a fan-out
+    concurrency: int | None = None
+    # a worker not heard from for this long (seconds) is taken for dead and the rows it held go back to the
+    # queues; each running worker beats every quarter of it (federation.worker_stale_seconds)
+    worker_stale: float = WORKER_STALE
     # per peer host, requests a second after a burst: None takes the settings' (benchmarks pass their own)
     inbox_rate: float | None = None
     inbox_burst: float | None = None
@@ -212,13 +222,22 @@ class Federation:
             prepare=self._prepare_delivery,
             prefetch=self._prefetch_recipients,
             worker=self.worker,
+            **(
+                {}
+                if ctx.concurrency is None
+                else {"concurrency": ctx.concurrency, "held": 2 * ctx.concurrency}
+            ),
         )
         self._tasks: list[asyncio.Task[None]] = []
 
     # ---- life cycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        released = await self.store.register_worker(self.worker, self.clock(), stale_after=WORKER_STALE)
+        if self.ctx.intake_only:  # ``kith serve --no-workers``: claims nothing, holds nothing, is no worker
+            return
+        released = await self.store.register_worker(
+            self.worker, self.clock(), stale_after=self.ctx.worker_stale
+        )
         if released:
             _log.info("took back %d queue rows a stopped worker held", released)
         # a card saved just before a crash goes out now (issue #12 §2), every account's: compared at start
@@ -228,6 +247,9 @@ class Federation:
                 asyncio.create_task(self.delivery.run_forever(), name="kith-delivery"),
                 asyncio.create_task(self._inbox_forever(), name="kith-inbox"),
                 asyncio.create_task(self._housekeeping(), name="kith-federation-start"),
+                # the beat does not wait for an idle moment: a worker busy for minutes is alive, and another
+                # worker must not take its rows back (docs/DEPLOYMENT.md)
+                asyncio.create_task(self._beat_forever(), name="kith-heartbeat"),
             ]
         else:
             await self._housekeeping()
@@ -239,8 +261,9 @@ class Federation:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        with contextlib.suppress(Exception):  # closing: a database already gone has nothing to give back
-            await self.store.retire_worker(self.worker)
+        if not self.ctx.intake_only:
+            with contextlib.suppress(Exception):  # closing: a database already gone has nothing to give back
+                await self.store.retire_worker(self.worker)
         await self.client.close()
 
     async def _housekeeping(self) -> None:
@@ -456,9 +479,7 @@ class Federation:
         """Say this worker is alive, send saved card changes not sent yet, announce removed accounts, let
         unanswered offers expire, and forget old finished traffic (at most every PRUNE_EVERY)."""
         now = self.clock()
-        released = await self.store.heartbeat(self.worker, now, stale_after=WORKER_STALE)
-        if released:
-            _log.info("took back %d queue rows a silent worker held", released)
+        await self._beat(now)
         await self._publish_due()
         await self._announce_removals()
         await org_share.quiet(self)  # graph changes shared with organisations, introductions expire
@@ -498,6 +519,28 @@ class Federation:
         # not before a server's Retry-After (capped by the guarded client), whatever the back-off says
         retry_at = now + max(backoff(row.attempts, self.rng), asked or 0.0)
         await self.store.finish_inbox(row.seq, state="failed", now=now, error=error, retry_at=retry_at)
+
+    async def _beat(self, now: float) -> None:
+        released = await self.store.heartbeat(self.worker, now, stale_after=self.ctx.worker_stale)
+        if released:
+            _log.info("took back %d queue rows a silent worker held", released)
+            self.wake()  # they are due now: claimed at once, not at the next poll
+
+    async def _beat_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.ctx.worker_stale / 4)
+            try:
+                await self._beat(self.clock())
+            except Exception:  # the database is unwell: the next beat tries again
+                _log.exception("the worker's heartbeat failed; trying again")
+
+    def wake(self, what: str = "") -> None:
+        """New work was written by another process (``inbox`` or ``delivery``; empty: either): claim now
+        rather than at the next poll."""
+        if what in ("", "inbox"):
+            self.inbox_wake.set()
+        if what in ("", "delivery"):
+            self.delivery.wake.set()
 
     async def _inbox_forever(self, idle: float = 5.0) -> None:
         await self._inbox.forever(idle, quiet=self._quiet)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +24,15 @@ from node.server import Server
 from node.server_limits import LimitedSite, ServerLimits, body_pace_middleware
 from node.web import setup_web
 
-__all__ = ["APP_EXTENSIONS", "DEFAULT_EXTENSIONS", "Extension", "build_app", "run_node", "start_server"]
+__all__ = [
+    "APP_EXTENSIONS",
+    "DEFAULT_EXTENSIONS",
+    "NO_WORKER_EXTENSIONS",
+    "Extension",
+    "build_app",
+    "run_node",
+    "start_server",
+]
 
 Extension = Callable[[web.Application, Server], None]
 
@@ -75,11 +84,26 @@ async def start_server(
     return runner
 
 
+#: ``kith serve --no-workers``: the parts that answer requests, federation taking them in only (node/worker.py
+#: says what runs where).
+NO_WORKER_EXTENSIONS: tuple[Extension, ...] = (
+    setup_web,
+    functools.partial(setup_federation, intake_only=True),
+    setup_dav,
+)
+
+
 async def run_node(
-    server: Server, *, host: str, port: int, ready: Callable[[str], Any] | None = None
+    server: Server,
+    *,
+    host: str,
+    port: int,
+    ready: Callable[[str], Any] | None = None,
+    workers: bool = True,
 ) -> None:
-    """Serve until SIGINT/SIGTERM, then close the databases cleanly."""
-    app = build_app(server)
+    """Serve until SIGINT/SIGTERM, then close the databases cleanly. ``workers=False``: the queues and
+    background jobs are left to ``kith worker`` processes."""
+    app = build_app(server, extensions=None if workers else [*NO_WORKER_EXTENSIONS, *APP_EXTENSIONS])
     try:
         runner = await start_server(app, server.config, host=host, port=port)
     except BaseException:

@@ -2,8 +2,8 @@
 
 Graph commands open the node's SQLite file directly (WAL lets them run beside a running node); federation
 commands (node/cli_federation.py) talk to the running node's owner API. Every command that prints something
-takes ``--json`` and then prints one JSON document instead of text (a test walks the parser), except ``serve``,
-which runs until stopped, and ``export``, whose output is the export itself in the format ``--format`` names.
+takes ``--json`` and then prints one JSON document instead of text (a test walks the parser), except ``serve``
+and ``worker``, which run until stopped, and ``export``, whose output is the export itself in the format ``--format`` names.
 Errors print one line saying what to do and exit non-zero (1 for errors, 2 for usage).
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -220,6 +221,31 @@ def _validate_identity(config: Config) -> None:
         raise CliError(f"--domain must be {DOMAIN_SHAPE}")
 
 
+async def _cmd_worker(args: argparse.Namespace) -> int:
+    from node.server import Server
+    from node.worker import run_worker
+
+    if not 1 <= args.concurrency <= 1024:
+        raise CliError(f"--concurrency must be from 1 to 1024, got {args.concurrency}")
+    if args.name is not None and not re.fullmatch(r"[A-Za-z0-9_.:@%-]{1,100}", args.name):
+        raise CliError("--name must be 1-100 letters, digits and _.:@%- (e.g. worker-1)")
+    config = _config(args)
+    try:
+        server = await Server.open(config, passphrase=passphrase_from_env(), progress=_say)
+        server.node_key  # noqa: B018  (deliveries and fetches are signed: a missing or sealed key is said now)
+    except KeyError_ as exc:
+        raise CliError(str(exc)) from None
+
+    def ready(name: str) -> None:
+        print(
+            f"Kith worker {name} for {config.node.domain} working the queues; stop with Ctrl-C.", flush=True
+        )
+
+    done = await run_worker(server, name=args.name, concurrency=args.concurrency, ready=ready)
+    print(f"Kith worker {done['worker']} stopped: {done['delivered']} deliveries made.", flush=True)
+    return 0
+
+
 async def _cmd_serve(args: argparse.Namespace) -> int:
     from node.app import run_node
     from node.server import Server, read_token
@@ -255,7 +281,7 @@ async def _cmd_serve(args: argparse.Namespace) -> int:
         print("Stop with Ctrl-C.", flush=True)
 
     try:
-        await run_node(server, host=host, port=port, ready=ready)
+        await run_node(server, host=host, port=port, ready=ready, workers=not args.no_workers)
     except OSError as exc:
         raise CliError(
             f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another with --port or --host"
@@ -843,7 +869,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the node (web UI, owner API, federation)")
     p.add_argument("--host", help="address to listen on (default from config: 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to listen on (default from config: 8700)")
+    p.add_argument(
+        "--no-workers",
+        action="store_true",
+        help="web UI, owner API and inbox intake only: `kith worker` processes work the queues "
+        "(docs/DEPLOYMENT.md)",
+    )
     p.set_defaults(fn=_cmd_serve)
+
+    p = sub.add_parser(
+        "worker",
+        help="work the queues beside `kith serve --no-workers`: inbox, deliveries, digests, syncs, retention",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=32,
+        help="deliveries in flight at once in this process (default 32)",
+    )
+    p.add_argument(
+        "--name",
+        help="this worker's name, unique among the server's workers and stable across its restarts (a worker "
+        "that starts takes back what its name held at once); default: worker@HOST:PID",
+    )
+    p.set_defaults(fn=_cmd_worker)
 
     people = sub.add_parser("people", help="add, list, search, show, edit, archive, delete people")
     psub = people.add_subparsers(dest="action", metavar="ACTION")

@@ -1,5 +1,5 @@
 """`kith storage copy --to URL`: move a server to another storage engine, losslessly (issue #14;
-node/storage_copy.py says how, specs/POSTGRESQL.md "Moving a server" when).
+node/storage_copy.py says how, specs/POSTGRESQL.md §12 when).
 
 Progress goes to stderr (a bar redrawn in place on a terminal, a line a second elsewhere); the summary goes to
 stdout, as text or with ``--json`` as one JSON object.

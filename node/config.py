@@ -205,6 +205,15 @@ SCHEMA: tuple[Option, ...] = (
         "Requests one peer host may send to the inbox at once before inbox_rate_per_host applies (0: no limit).",
     ),
     Option(
+        "federation",
+        "worker_stale_seconds",
+        "int",
+        60,
+        "Seconds after which a silent worker process (`kith worker`, or `kith serve` with its workers) is taken "
+        "for dead and the deliveries and inbox items it held go to the others; each beats every quarter of it. "
+        "At least 4.",
+    ),
+    Option(
         "storage",
         "url",
         "storage_url",
@@ -387,6 +396,7 @@ class FederationConfig:
     fetch_timeout: int
     inbox_rate_per_host: int = 100
     inbox_burst_per_host: int = 400
+    worker_stale_seconds: int = 60
 
 
 @dataclass(frozen=True, slots=True)

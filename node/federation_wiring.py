@@ -56,6 +56,7 @@ def federation_context(
 ) -> FederationContext:
     """Federation over this server: its accounts, their graphs (``graphs`` replaces them: tests pass an
     in-memory one), its database. ``options``: FederationContext's other fields (clock, run_workers...)."""
+    options.setdefault("worker_stale", float(max(server.config.federation.worker_stale_seconds, 4)))
     return FederationContext(
         settings=federation_settings(server.config),
         store=server.federation,
@@ -74,10 +75,12 @@ def setup_federation(
     *,
     client_factory: Callable[[], GuardedClient] | None = None,
     run_workers: bool = True,
+    intake_only: bool = False,
 ) -> None:
     """``client_factory`` replaces the guarded client (tests pass one with their own DNS resolver);
     ``run_workers=False`` leaves the delivery and inbox loops to the caller (tests step them one cycle at a
-    time with ``Federation.run_once``)."""
+    time with ``Federation.run_once``); ``intake_only``: ``kith serve --no-workers``, whose queues
+    ``kith worker`` processes work (node/worker.py)."""
 
     async def make() -> FederationContext | None:
         try:
@@ -86,7 +89,11 @@ def setup_federation(
             _log.warning("federation is off: %s", exc)
             return None
         return federation_context(
-            server, client_factory=client_factory, worker=default_worker(), run_workers=run_workers
+            server,
+            client_factory=client_factory,
+            worker=default_worker(),
+            run_workers=run_workers and not intake_only,
+            intake_only=intake_only,
         )
 
     setup(app, make)

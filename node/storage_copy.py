@@ -1,5 +1,5 @@
-"""Moving a server to another storage engine: ``kith storage copy --to URL`` (issue #14; specs/POSTGRESQL.md,
-"Moving a server"). The rows move table by table (node/store/copy.py); then every account's full export is
+"""Moving a server to another storage engine: ``kith storage copy --to URL`` (issue #14; specs/POSTGRESQL.md
+§12). The rows move table by table (node/store/copy.py); then every account's full export is
 taken on both sides and compared, so the command says "identical" only when it has seen it.
 
 The node must not run during the copy: what it wrote after the copy read a database would not be carried over.

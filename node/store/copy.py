@@ -1,5 +1,5 @@
 """``kith storage copy``: every row of a server, from the engine it runs on to another (issue #14;
-specs/POSTGRESQL.md, "Moving a server").
+specs/POSTGRESQL.md §12).
 
 The copy works table by table, below the concepts: each engine offers its stores' tables through the small
 contract here (:class:`TableCopy`), and the same tables with the same columns exist on every engine, so what is

@@ -1,5 +1,5 @@
 """Values as every storage engine writes them, so that each reads back identically on SQLite and PostgreSQL
-(the lossless copy's proof is an identical export: specs/POSTGRESQL.md §5): moments as fixed-width ISO-8601
+(the lossless copy's proof is an identical export: specs/POSTGRESQL.md §12): moments as fixed-width ISO-8601
 UTC text, JSON as compact sorted text, and the text a person is searched by."""
 
 from __future__ import annotations

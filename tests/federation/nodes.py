@@ -17,7 +17,7 @@ from aiohttp import web
 import federation
 from federation import FEDERATION, AccountFederation, Federation
 from node.api import SERVER
-from node.config import Config, FederationConfig, NodeConfig, ServerConfig
+from node.config import Config, FederationConfig, NodeConfig, ServerConfig, StorageConfig
 from node.context import AccountContext
 from node.federation_wiring import federation_context
 from node.keys import KeyRing
@@ -26,6 +26,9 @@ from node.store.sqlite.db import Database
 from .memgraph import FixedGraphs, MemoryGraph
 
 _KEYS: list[KeyRing] = []
+#: The storage.url of each new server these helpers make: "" (SQLite in its folder), or an empty PostgreSQL
+#: database's (a test module's ``backend`` fixture sets it: tests/federation/backends.py).
+storage_url: Callable[[], str] = str
 
 
 def keyring(i: int) -> KeyRing:
@@ -45,8 +48,7 @@ async def open_account(config: Config, name: str, keys: KeyRing) -> AccountConte
     save_node_key(config.data_dir, keys.node_rsa, None)
     server = await Server.open(config)
     try:
-        graph_file = f"accounts/{name}.sqlite3"
-        await (await Database.open(config.data_dir / graph_file)).close()
+        graph_file = await server.store.create_graph(name)
         await server.accounts.create(
             name=name,
             type="Person",
@@ -145,6 +147,7 @@ def make_config(data: Path, port: int, username: str, **fed: Any) -> Config:
         ),
         server=ServerConfig(host="127.0.0.1", port=port, max_body_bytes=1 << 20),
         federation=FederationConfig(**values),
+        storage=StorageConfig(url=storage_url()),
     )
 
 

@@ -26,6 +26,7 @@ from node.federation_access import ACCESS, RunningFederation
 from protocol.errors import KithError
 
 from .actors import RemoteActorServer, remote_actor
+from .backends import backend  # noqa: F401  (each test on SQLite and on PostgreSQL)
 from .nodes import FakeClock, Node, Server, settle, start_node, start_server
 
 AS = "https://www.w3.org/ns/activitystreams"

@@ -18,6 +18,7 @@ from federation.delivery import PROBE_EVERY, backoff
 from federation.ports import RemoteActor
 from federation.values import InboxItem
 
+from .backends import backend  # noqa: F401  (each test on SQLite and on PostgreSQL)
 from .nodes import FakeClock, Node, start_node
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from federation import cards, owner
 
+from .backends import backend  # noqa: F401  (each test on SQLite and on PostgreSQL)
 from .nodes import FakeClock, Node, settle, start_node
 from .peers import PeerServer, peer_server
 

@@ -377,6 +377,7 @@ def test_export_then_restore_into_an_empty_node(data_dir: Path, tmp_path: Path) 
 #: The only commands without --json, and why.
 NO_JSON = {
     ("serve",): "runs until stopped; it prints where it listens, and the owner API answers in JSON",
+    ("worker",): "runs until stopped, like serve; it prints its name, then logs",
     ("export",): "prints the export itself, in the format --format names (json among them)",
 }
 

@@ -2,7 +2,7 @@
 each account's graph in a schema of its own (specs/POSTGRESQL.md §4 says why), all reached through one pool of
 connections per process.
 
-    kith.account, kith.account_key, ...   PgServerStore: the account registry, keys (federation's state: P4)
+    kith.account, kith.account_key, ...   PgServerStore: the account registry, keys, federation's state
     g_NAME.person, g_NAME.identity, ...   PgGraphStore: one account's contact graph
 
 node/store/factory.py opens these when ``storage.url`` is a ``postgresql://`` URL.
@@ -37,6 +37,8 @@ from node.store.postgres.driver import new_pool
 from node.store.postgres.errors import store_error
 from node.store.postgres.export import PgExport
 from node.store.postgres.imports import PgImports
+from node.store.postgres.federation import PgFederation
+from node.store.postgres.federation_rows import PgAccountFederation
 from node.store.postgres.insights import PgInsights
 from node.store.postgres.links import PgLinks
 from node.store.postgres.merges import PgMerges
@@ -221,6 +223,8 @@ class PgServerStore:
         self.db = db
         self.pool = db.pool
         self.accounts = PgAccounts(db)
+        # every account's federation rows; its LISTEN session goes to the same URL (node/worker.py)
+        self._federation = PgFederation(db, listen_url=url)
         self.progress = progress  # told what a long migration of a graph schema is doing
 
     @classmethod
@@ -239,12 +243,11 @@ class PgServerStore:
 
     @property
     def federation(self) -> FederationStore:
-        # P4 (issue #14): federation's state in kith.fed_* (server migration 0002_federation.sql).
-        raise NotImplementedError("the PostgreSQL store's federation state is not ported yet (P4)")
+        """Federation's state in kith.fed_* (server migration 0002_federation.sql)."""
+        return self._federation
 
     def account_federation(self, account: str) -> AccountFederation:
-        # P4 (issue #14): one account's fed_* rows as a whole.
-        raise NotImplementedError("the PostgreSQL store's federation rows are not ported yet (P4)")
+        return PgAccountFederation(self.db, account)
 
     async def move_graph_federation(self, graph: GraphStore, account: str) -> None:
         """Nothing to move: graphs on PostgreSQL never held federation's rows (only the one-owner SQLite layout

@@ -621,7 +621,8 @@ class SqliteFederation:
     ) -> list[InboxRow]:
         """Take due inbox items of active accounts, oldest first. ``per_host``: at most that many items per
         sender host, counting the ``busy_hosts`` ones already held; ``busy_seqs`` (held) are skipped whatever
-        their lock says."""
+        their lock says. An actor whose item another live worker (a `kith worker` process beside this one)
+        is processing waits for it: one sender's activities are handled in order by whichever takes them."""
         cap = per_host if per_host is not None else limit
         host = _url_host("actor_id")
 
@@ -637,7 +638,10 @@ class SqliteFederation:
                          WHERE state IN ('received', 'failed', 'processing') AND next_attempt_at <= ?
                            AND (lock_expires_at IS NULL OR lock_expires_at <= ?)
                            AND account NOT IN {_INBOX_WAITS}
-                           AND seq NOT IN (SELECT value FROM json_each(?))))
+                           AND seq NOT IN (SELECT value FROM json_each(?))
+                           AND NOT EXISTS (SELECT 1 FROM fed_inbox p WHERE p.state = 'processing'
+                               AND p.account = fed_inbox.account AND p.actor_id = fed_inbox.actor_id
+                               AND p.locked_by IS NOT ? AND p.lock_expires_at > ?)))
                      WHERE nth <= ? - COALESCE((SELECT value FROM json_each(?) WHERE key = host), 0)
                      ORDER BY seq LIMIT ?)
                    RETURNING seq, account, activity_id, actor_id, type, body, attempts, {host} AS host""",
@@ -648,6 +652,8 @@ class SqliteFederation:
                     now,
                     now,
                     json.dumps(sorted(busy_seqs)),
+                    worker,
+                    now,
                     cap,
                     json.dumps(dict(busy_hosts or {})),
                     limit,
@@ -808,7 +814,9 @@ class SqliteFederation:
         of accounts that send (not suspended).
 
         ``per_host``: at most that many rows per host, counting the ``busy_hosts`` rows already in flight;
-        ``busy_ids`` (in flight) are skipped whatever their lock says. Oldest due first within each host."""
+        ``busy_ids`` (in flight) are skipped whatever their lock says. Oldest due first within each host. A host
+        to which another live worker has a delivery in flight is left to it: one process at a time talks to a
+        peer host, so the per-host limit holds for the whole server (docs/DEPLOYMENT.md)."""
         cap = per_host if per_host is not None else limit
 
         async def fn(conn: aiosqlite.Connection) -> list[DeliveryRow]:
@@ -824,7 +832,9 @@ class SqliteFederation:
                          AND (d.lock_expires_at IS NULL OR d.lock_expires_at <= ?)
                          AND (h.open_until IS NULL OR h.open_until <= ?)
                          AND d.account NOT IN {_DELIVERY_WAITS}
-                         AND d.id NOT IN (SELECT value FROM json_each(?)))
+                         AND d.id NOT IN (SELECT value FROM json_each(?))
+                         AND NOT EXISTS (SELECT 1 FROM fed_deliveries s WHERE s.host = d.host
+                             AND s.state = 'sending' AND s.locked_by IS NOT ? AND s.lock_expires_at > ?))
                      WHERE nth <= ? - COALESCE((SELECT value FROM json_each(?) WHERE key = host), 0)
                      ORDER BY next_attempt_at, id LIMIT ?)
                    RETURNING id""",
@@ -836,6 +846,8 @@ class SqliteFederation:
                     now,
                     now,
                     json.dumps(sorted(busy_ids)),
+                    worker,
+                    now,
                     cap,
                     json.dumps(dict(busy_hosts or {})),
                     limit,
@@ -955,6 +967,28 @@ class SqliteFederation:
             d.pop("updated_at")
             d["dead"] = bool(d["dead"])
             return HostRow(**d)
+
+        return await self._read(fn)
+
+    async def hosts_for_claim(self, hosts: Sequence[str]) -> tuple[dict[str, HostRow], set[str]]:
+        async def fn(conn: aiosqlite.Connection) -> tuple[dict[str, HostRow], set[str]]:
+            known: dict[str, HostRow] = {}
+            kith: set[str] = set()
+            for start in range(0, len(hosts), 500):
+                part = list(hosts[start : start + 500])
+                marks = placeholders(len(part))
+                for r in await fetch_all(conn, f"SELECT * FROM fed_hosts WHERE host IN ({marks})", part):
+                    d = dict(r)
+                    d.pop("updated_at")
+                    d["dead"] = bool(d["dead"])
+                    known[d["host"]] = HostRow(**d)
+                rows = await fetch_all(
+                    conn,
+                    f"SELECT DISTINCT host FROM fed_actors WHERE host IN ({marks}) AND is_kith = 1 AND gone = 0",
+                    part,
+                )
+                kith.update(r[0] for r in rows)
+            return known, kith
 
         return await self._read(fn)
 

@@ -1,5 +1,5 @@
 """The same graph exports the same document on SQLite and on PostgreSQL, and an export restored into the other
-engine exports that document again (the proof `kith storage copy` rests on: specs/POSTGRESQL.md §5, §9).
+engine exports that document again (the proof `kith storage copy` rests on: specs/POSTGRESQL.md §12, §9).
 
 The graph is written through the store with fixed ids and a fixed clock into both engines, touching every kind of
 value the export carries: moments, integer keys (merge history's snapshot refers to them), JSON text, NULLs in
