@@ -36,9 +36,9 @@ from node.store.postgres.db import GRAPH_MIGRATIONS, SERVER_MIGRATIONS, SERVER_S
 from node.store.postgres.driver import new_pool
 from node.store.postgres.errors import store_error
 from node.store.postgres.export import PgExport
-from node.store.postgres.imports import PgImports
 from node.store.postgres.federation import PgFederation
 from node.store.postgres.federation_rows import PgAccountFederation
+from node.store.postgres.imports import PgImports
 from node.store.postgres.insights import PgInsights
 from node.store.postgres.links import PgLinks
 from node.store.postgres.merges import PgMerges
