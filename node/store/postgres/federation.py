@@ -71,7 +71,7 @@ _BULK = (
     (FOLLOW_REQUEST, "pending", "cancelled"),
     (FOLLOW_REQUEST, "accepted", "ended"),
     (INBOX_ITEM, "received", "processing"),
-    (INBOX_ITEM, "failed", "received"),
+    (INBOX_ITEM, "failed", "processing"),  # claim_inbox: due again
     (INBOX_ITEM, "processing", "received"),
     (DELIVERY, "queued", "sending"),
     (DELIVERY, "retry_wait", "sending"),
