@@ -12,18 +12,13 @@ from typing import Any
 from node.store.org import PersonInput, SentRow, ShareInputs
 from node.store.postgres.db import PgDatabase
 from node.store.postgres.dict_rows import dict_all, dict_one
+from node.store.postgres.person_rows import nocase
 from node.store.postgres.rows import Conn, fetch_all, fetch_one
 
 __all__ = ["PgMemberOrg"]
 
 
-def _nocase(expr: str) -> str:
-    """``expr`` folded as SQLite's COLLATE NOCASE compares it (ASCII letters only): the expression of the unique
-    indexes circle_name (migration 0001) and org_share_rule_key (0002)."""
-    return f"translate({expr}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
-
-
-_NOCASE_TARGET = _nocase("target")
+_NOCASE_TARGET = nocase("target")  # the expression of org_share_rule_key (migration 0002)
 
 
 class PgMemberOrg:
@@ -93,7 +88,7 @@ class PgMemberOrg:
         async def run(conn: Conn) -> None:
             if level is None:
                 await conn.execute(
-                    f"DELETE FROM org_share_rule WHERE org = %s AND scope = %s AND {_NOCASE_TARGET} = {_nocase('%s')}",
+                    f"DELETE FROM org_share_rule WHERE org = %s AND scope = %s AND {_NOCASE_TARGET} = {nocase('%s')}",
                     (org, scope, target),
                 )
             else:
@@ -177,7 +172,7 @@ class PgMemberOrg:
             for r in await fetch_all(
                 conn,
                 "SELECT m.person_pk, c.name FROM circle_member m JOIN circle c ON c.pk = m.circle_pk "
-                f"ORDER BY {_nocase('c.name')}",  # circle names compare as COLLATE NOCASE does on SQLite
+                f"ORDER BY {nocase('c.name')}",  # circle names compare as COLLATE NOCASE does on SQLite
             ):
                 person = people.get(r[0])
                 if person is not None:
