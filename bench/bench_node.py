@@ -33,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from node.store.sqlite.driver import sqlite
 from node.store.sqlite.rows import refresh_fts
 
+# KITH_BENCH_SMOKE=1 (tests/test_benchmarks.py): the smallest sizes, only to show it runs; figures meaningless
+SMOKE = os.environ.get("KITH_BENCH_SMOKE") == "1"
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -370,8 +372,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--people", type=int, default=100_000)
-    parser.add_argument("--queries", type=int, default=400)
+    parser.add_argument("--people", type=int, default=500 if SMOKE else 100_000)
+    parser.add_argument("--queries", type=int, default=12 if SMOKE else 400)
     parser.add_argument(
         "--keep", type=Path, help="use (and keep) this data folder; reuse its graph if present"
     )
