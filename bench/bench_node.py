@@ -354,7 +354,7 @@ async def measure(data_dir: Path, queries: int) -> dict[str, float]:
             # shows how much of a tail is scheduling rather than the node.
             lat = await time_requests(session, [f"{base}/api/health"] * max(50, queries // 2), headers)
             print(f"  floor (GET /api/health) p50 {pct(lat, 50):6.2f} ms  p99 {pct(lat, 99):6.2f} ms")
-            await asyncio.sleep(2.0)  # idle
+            await asyncio.sleep(0.1 if SMOKE else 2.0)  # idle
             results["rss"] = rss_mb(proc.pid)
             results["fds"] = len(os.listdir(f"/proc/{proc.pid}/fd"))
             results["threads"] = threads(proc.pid)
