@@ -27,6 +27,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+# KITH_BENCH_SMOKE=1 (tests/test_benchmarks.py): the smallest sizes, only to show it runs; figures meaningless
+SMOKE = os.environ.get("KITH_BENCH_SMOKE") == "1"
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from node.keys import ActorKeys  # noqa: E402
@@ -90,10 +92,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--accounts", type=int, default=1000)
-    parser.add_argument("--people", type=int, default=100_000)
-    parser.add_argument("--small", type=int, default=100, help="people in each of the many accounts")
-    parser.add_argument("--queries", type=int, default=400)
+    parser.add_argument("--accounts", type=int, default=3 if SMOKE else 1000)
+    parser.add_argument("--people", type=int, default=300 if SMOKE else 100_000)
+    parser.add_argument(
+        "--small", type=int, default=20 if SMOKE else 100, help="people in each of the many accounts"
+    )
+    parser.add_argument("--queries", type=int, default=10 if SMOKE else 400)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="kith-bench-accounts-"))
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import time
@@ -21,6 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from protocol.addresses import normalize
 
+# KITH_BENCH_SMOKE=1 (tests/test_benchmarks.py): the smallest sizes, only to show it runs; figures meaningless
+SMOKE = os.environ.get("KITH_BENCH_SMOKE") == "1"
 TARGET = 100_000
 
 # (weight, kind, maker) — each maker turns a seed number into one realistic, distinct, messy spelling.
@@ -55,7 +58,9 @@ def build(n: int, seed: int = 7) -> list[tuple[str, str | None]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=200_000, help="number of addresses to normalise")
+    parser.add_argument(
+        "--n", type=int, default=2000 if SMOKE else 200_000, help="number of addresses to normalise"
+    )
     args = parser.parse_args()
     inputs = build(args.n)
     for raw, kind in inputs[:1000]:  # warm-up: regex compilation, phonenumbers metadata load

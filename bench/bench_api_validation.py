@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -21,6 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from node.api_bodies import EXPORT_DOC
 from node.api_schema import Validator
 from node.errors import BadInput
+
+# KITH_BENCH_SMOKE=1 (tests/test_benchmarks.py): the smallest sizes, only to show it runs; figures meaningless
+SMOKE = os.environ.get("KITH_BENCH_SMOKE") == "1"
 
 
 def document(rows: int, *, bad: bool) -> dict[str, Any]:
@@ -48,8 +52,8 @@ def timed(check: Any, doc: dict[str, Any], repeat: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=9000)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--rows", type=int, default=100 if SMOKE else 9000)
+    parser.add_argument("--repeat", type=int, default=1 if SMOKE else 5)
     args = parser.parse_args()
     ours = Validator(EXPORT_DOC)
     try:

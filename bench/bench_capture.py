@@ -30,7 +30,9 @@ from node.graph import iso, utcnow
 from tests.capture.servers import start_dovecot
 from tests.conftest import new_server_account
 
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 50_000
+# KITH_BENCH_SMOKE=1 (tests/test_benchmarks.py): the smallest sizes, only to show it runs; figures meaningless
+SMOKE = os.environ.get("KITH_BENCH_SMOKE") == "1"
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 200 if SMOKE else 50_000
 ME = "me@example.org"
 CORRESPONDENTS = 3000
 KNOWN = 800

@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -27,6 +28,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+# KITH_BENCH_SMOKE=1 (tests/test_benchmarks.py): the smallest sizes, only to show it runs; figures meaningless
+SMOKE = os.environ.get("KITH_BENCH_SMOKE") == "1"
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from aiohttp import ClientSession, web  # noqa: E402
@@ -109,9 +112,9 @@ def pct(values: list[float], q: float) -> float:
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--cards", type=int, default=10_000)
-    parser.add_argument("--batch", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--cards", type=int, default=200 if SMOKE else 10_000)
+    parser.add_argument("--batch", type=int, default=50 if SMOKE else 100)
+    parser.add_argument("--rounds", type=int, default=1 if SMOKE else 20)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "node"

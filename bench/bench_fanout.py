@@ -18,10 +18,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiohttp import web
 
-from bench._fed_node import kith_node, plain_server
+from bench._fed_node import kith_node, plain_server, smoke
 from federation import RemoteActor, cards
 
-PEERS = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+PEERS = int(sys.argv[1]) if len(sys.argv) > 1 else 10 if smoke() else 1000
 
 
 async def main() -> None:
@@ -34,7 +34,8 @@ async def main() -> None:
 
     app = web.Application()
     app.router.add_post("/users/{n}/inbox", inbox)
-    async with plain_server(app) as peer_base, kith_node() as (fed, _base, graph):
+    async with plain_server(app) as peer_base, kith_node() as node:
+        fed, graph = node.runtime, node.graph
         now = time.time()
         for n in range(PEERS):
             actor_id = f"{peer_base}/users/{n}"
@@ -60,7 +61,7 @@ async def main() -> None:
             graph.disclosed[actor_id] = {"name": "Alice", "email": ["mailto:alice@example.org"]}
         fed.delivery.sign_seconds = 0.0
         t0 = time.perf_counter()
-        count = await cards.publish_card(fed)
+        count = await cards.publish_card(node.me)
         t_enqueued = time.perf_counter() - t0
         while len(received) < PEERS:
             if await fed.delivery.run_once(limit=1000) == 0:

@@ -16,12 +16,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+# KITH_BENCH_SMOKE=1 (tests/test_benchmarks.py): the smallest sizes, only to show it runs; figures meaningless
+SMOKE = os.environ.get("KITH_BENCH_SMOKE") == "1"
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
@@ -260,10 +263,12 @@ async def run(args: argparse.Namespace) -> list[dict[str, object]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--people", type=int, default=100_000)
-    ap.add_argument("--rows", type=int, default=30_000)
-    ap.add_argument("--follows", type=int, default=50_000)
-    ap.add_argument("--repeat", type=int, default=3, help="runs of each import; the best is reported")
+    ap.add_argument("--people", type=int, default=500 if SMOKE else 100_000)
+    ap.add_argument("--rows", type=int, default=300 if SMOKE else 30_000)
+    ap.add_argument("--follows", type=int, default=300 if SMOKE else 50_000)
+    ap.add_argument(
+        "--repeat", type=int, default=1 if SMOKE else 3, help="runs of each import; the best is reported"
+    )
     results = asyncio.run(run(ap.parse_args()))
     for r in results:
         print(json.dumps(r))

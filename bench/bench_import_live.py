@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+# KITH_BENCH_SMOKE=1 (tests/test_benchmarks.py): the smallest sizes, only to show it runs; figures meaningless
+SMOKE = os.environ.get("KITH_BENCH_SMOKE") == "1"
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
@@ -37,6 +39,7 @@ from bench_import import build_graph, parse_rate, write_connections  # noqa: E40
 from bridges.linkedin import LinkedInBridge  # noqa: E402
 
 RATE_TARGET = 20_000  # rows/s
+IDS = 400 if SMOKE else 99_000  # the people the clients ask for: within the smallest --people too
 P99_TARGET_MS = 100.0
 
 
@@ -98,7 +101,7 @@ async def _load(
     n = 0
     due = time.perf_counter()
     while not stop.is_set():
-        path = paths[n % len(paths)].format((n * 7919 + k) % 99_000 + 1)
+        path = paths[n % len(paths)].format((n * 7919 + k) % IDS + 1)
         n += 1
         start = time.perf_counter()
         async with http.get(base + path) as resp:
@@ -242,10 +245,17 @@ async def run(args: argparse.Namespace) -> list[dict[str, object]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--people", type=int, default=100_000)
-    ap.add_argument("--rows", type=int, default=30_000)
-    ap.add_argument("--repeat", type=int, default=3, help="runs, each on a fresh node; the best is reported")
-    ap.add_argument("--idle", type=float, default=3.0, help="seconds of requests on the idle node")
+    ap.add_argument("--people", type=int, default=500 if SMOKE else 100_000)
+    ap.add_argument("--rows", type=int, default=300 if SMOKE else 30_000)
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1 if SMOKE else 3,
+        help="runs, each on a fresh node; the best is reported",
+    )
+    ap.add_argument(
+        "--idle", type=float, default=0.5 if SMOKE else 3.0, help="seconds of requests on the idle node"
+    )
     ap.add_argument("--clients", type=int, default=4, help="clients sending requests at once")
     ap.add_argument("--pace", type=float, default=0.05, help="seconds between one client's requests")
     os.environ.setdefault("PYTHONPATH", str(ROOT))

@@ -21,12 +21,12 @@ import aiohttp
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
-from bench._fed_node import kith_node, plain_server
+from bench._fed_node import kith_node, plain_server, smoke
 from federation.signing import sign
 from node.keys import KeyRing
 
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
-ROUNDS = 3
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 20 if smoke() else 2000
+ROUNDS = 1 if smoke() else 3
 CONCURRENCY = int(sys.argv[2]) if len(sys.argv) > 2 else 64
 
 
@@ -79,9 +79,10 @@ async def main() -> None:
 
     async with (
         plain_server(actor_app) as actor_base,
-        kith_node(inbox_rate=1e9, inbox_burst=1e9) as (fed, base, _),
+        kith_node(inbox_rate=1e9, inbox_burst=1e9) as node,
         plain_server(bare_app) as bare_base,
     ):
+        fed, base = node.runtime, node.base
         state["actor"] = sender = actor_base + "/users/sender"
         url = base + "/inbox"
         now = time.time()
@@ -92,7 +93,7 @@ async def main() -> None:
                 "id": f"{sender}/follows/{i}",
                 "type": "Follow",
                 "actor": sender,
-                "object": fed.urls.owner,
+                "object": node.me.urls.owner,
             }
             body = json.dumps(activity).encode()
             headers = {"Content-Type": "application/activity+json"}

@@ -33,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from node.store.sqlite.driver import sqlite
 from node.store.sqlite.rows import refresh_fts
 
+# KITH_BENCH_SMOKE=1 (tests/test_benchmarks.py): the smallest sizes, only to show it runs; figures meaningless
+SMOKE = os.environ.get("KITH_BENCH_SMOKE") == "1"
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -352,7 +354,7 @@ async def measure(data_dir: Path, queries: int) -> dict[str, float]:
             # shows how much of a tail is scheduling rather than the node.
             lat = await time_requests(session, [f"{base}/api/health"] * max(50, queries // 2), headers)
             print(f"  floor (GET /api/health) p50 {pct(lat, 50):6.2f} ms  p99 {pct(lat, 99):6.2f} ms")
-            await asyncio.sleep(2.0)  # idle
+            await asyncio.sleep(0.1 if SMOKE else 2.0)  # idle
             results["rss"] = rss_mb(proc.pid)
             results["fds"] = len(os.listdir(f"/proc/{proc.pid}/fd"))
             results["threads"] = threads(proc.pid)
@@ -370,8 +372,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--people", type=int, default=100_000)
-    parser.add_argument("--queries", type=int, default=400)
+    parser.add_argument("--people", type=int, default=500 if SMOKE else 100_000)
+    parser.add_argument("--queries", type=int, default=12 if SMOKE else 400)
     parser.add_argument(
         "--keep", type=Path, help="use (and keep) this data folder; reuse its graph if present"
     )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import socket
 import sys
@@ -34,6 +35,8 @@ from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
+# KITH_BENCH_SMOKE=1 (tests/test_benchmarks.py): the smallest sizes, only to show it runs; figures meaningless
+SMOKE = os.environ.get("KITH_BENCH_SMOKE") == "1"
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -42,6 +45,7 @@ from aiohttp import web  # noqa: E402
 
 from federation import FEDERATION, Federation  # noqa: E402
 from federation.fetch import FetchPolicy, GuardedClient  # noqa: E402
+from federation.urls import Urls  # noqa: E402
 from node.app import build_app  # noqa: E402
 from node.config import Config, FederationConfig, NodeConfig, ServerConfig  # noqa: E402
 from node.context import AccountContext  # noqa: E402
@@ -193,6 +197,7 @@ def _client() -> GuardedClient:
 
 @dataclass
 class Served:
+    name: str
     base: str
     token: str
     ctx: AccountContext
@@ -201,6 +206,11 @@ class Served:
     @property
     def fed(self) -> Federation:
         return self.app[FEDERATION]
+
+    @property
+    def urls(self) -> Urls:
+        """The account's URLs (the runtime's own are the server's: federation/urls.py)."""
+        return self.fed.urls.of(self.name)
 
 
 @asynccontextmanager
@@ -231,7 +241,7 @@ async def served(tmp: Path, name: str, *, organization: bool = False) -> AsyncIt
         await runner.setup()
         await web.SockSite(runner, sock).start()
         try:
-            yield Served(base=config.base_url, token=token, ctx=ctx, app=app)
+            yield Served(name=name, base=config.base_url, token=token, ctx=ctx, app=app)
         finally:
             await runner.cleanup()
     await ctx.close()
@@ -271,10 +281,10 @@ async def timed(fn: Any, queries: list[str]) -> list[float]:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--members", type=int, default=200)
-    parser.add_argument("--people", type=int, default=2000)
+    parser.add_argument("--members", type=int, default=4 if SMOKE else 200)
+    parser.add_argument("--people", type=int, default=50 if SMOKE else 2000)
     parser.add_argument("--overlap", type=float, default=0.3)
-    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--queries", type=int, default=10 if SMOKE else 300)
     args = parser.parse_args()
     people, shares = universe(args.members, args.people, args.overlap)
     resharer = shares.pop()  # the last member shares through the real path
@@ -283,8 +293,9 @@ async def main() -> None:
         tmp = Path(tmpdir)
         async with served(tmp, "acme", organization=True) as org, served(tmp, "mia") as mia:
             start = time.perf_counter()
-            await load(org.ctx.store.db, people, shares, org.fed.urls.owner)
-            port = org.fed.org
+            await load(org.ctx.store.db, people, shares, org.urls.owner)
+            async with org.fed.acting(org.name) as acme:
+                port = acme.org  # stays open: served() borrows the graph for the whole run
             assert isinstance(port, NodeOrgPort)
             counts = await port.org.counts()
             print(f"loaded {counts['org_shared']:,} records of {counts['org_person']:,} people from "
@@ -298,12 +309,12 @@ async def main() -> None:
                     person_id=f"p_bench{i}",
                     fields={"display_name": p.name, "organization": p.company},
                     identities=[g.identity_input(p.email)],
-                    now="2026-11-22T10:00:00Z",
+                    now=datetime(2026, 11, 22, 10, tzinfo=UTC),
                 )
             print(f"the member's graph: {len(resharer):,} people in {time.perf_counter() - start:.1f} s")
             connector = aiohttp.TCPConnector(limit=0)
             async with aiohttp.ClientSession(connector=connector) as http:
-                await api(http, mia, "POST", "/api/org/join", {"address": org.fed.urls.owner_acct})
+                await api(http, mia, "POST", "/api/org/join", {"address": org.urls.owner_acct})
 
                 async def asked() -> bool:
                     return bool(await api(http, org, "GET", "/api/org/requests"))
@@ -311,7 +322,7 @@ async def main() -> None:
                 await until(asked)
                 (req,) = await api(http, org, "GET", "/api/org/requests")
                 await api(http, org, "POST", "/api/org/requests/accept", {"id": req["id"]})
-                mia_actor = mia.fed.urls.owner
+                mia_actor = mia.urls.owner
 
                 async def member_now() -> bool:
                     rows = await api(http, mia, "GET", "/api/org")

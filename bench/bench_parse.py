@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -20,6 +21,8 @@ from bridges.base import ContactDraft
 from bridges.linkedin import LinkedInBridge
 from bridges.x import XBridge
 
+# KITH_BENCH_SMOKE=1 (tests/test_benchmarks.py): the smallest sizes, only to show it runs; figures meaningless
+SMOKE = os.environ.get("KITH_BENCH_SMOKE") == "1"
 PREAMBLE = (
     'Notes:\r\n"When exporting your connection data, you may notice that some emails are missing."\r\n\r\n'
 )
@@ -58,8 +61,8 @@ def measure(parse: object, path: Path) -> tuple[int, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=30_000)
-    ap.add_argument("--follows", type=int, default=50_000)
+    ap.add_argument("--rows", type=int, default=300 if SMOKE else 30_000)
+    ap.add_argument("--follows", type=int, default=300 if SMOKE else 50_000)
     args = ap.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -40,14 +40,16 @@ from psycopg_pool import AsyncConnectionPool
 
 from tests.support import pgcluster
 
-ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-PEOPLE = 20_000
-POINT_READS = 2_000
-PAGES = 200
-BATCH = 2_000
-CLAIMS = 100
-TASKS = 16
-TX_PER_TASK = 150
+# KITH_BENCH_SMOKE=1 (tests/test_benchmarks.py): the smallest sizes, only to show it runs; figures meaningless
+SMOKE = os.environ.get("KITH_BENCH_SMOKE") == "1"
+ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 1 if SMOKE else 3
+PEOPLE = 200 if SMOKE else 20_000
+POINT_READS = 20 if SMOKE else 2_000
+PAGES = 2 if SMOKE else 200
+BATCH = 20 if SMOKE else 2_000
+CLAIMS = 10 if SMOKE else 100
+TASKS = 2 if SMOKE else 16
+TX_PER_TASK = 5 if SMOKE else 150
 
 SCHEMA = """
 CREATE TABLE person (

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -28,6 +29,8 @@ from protocol import proofs
 from protocol.records import Relationship
 from protocol.serialize import to_jsonld
 
+# KITH_BENCH_SMOKE=1 (tests/test_benchmarks.py): the smallest sizes, only to show it runs; figures meaningless
+SMOKE = os.environ.get("KITH_BENCH_SMOKE") == "1"
 ALICE = "https://alice.example/users/alice"
 BOB = "https://bob.example/users/bob"
 NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
@@ -51,7 +54,9 @@ def rate(func: Callable[[], object], seconds: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=2.0, help="time per measurement (default 2)")
+    parser.add_argument(
+        "--seconds", type=float, default=0.05 if SMOKE else 2.0, help="time per measurement (default 2)"
+    )
     args = parser.parse_args()
 
     key = Ed25519PrivateKey.generate()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -26,6 +27,9 @@ from node.importer import Importer
 from node.restore import check_document
 from node.store.sqlite.db import Database
 from node.store.sqlite.store import SqliteGraphStore
+
+# KITH_BENCH_SMOKE=1 (tests/test_benchmarks.py): the smallest sizes, only to show it runs; figures meaningless
+SMOKE = os.environ.get("KITH_BENCH_SMOKE") == "1"
 
 
 async def run(rows: int) -> None:
@@ -65,7 +69,9 @@ async def run(rows: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=20_000, help="LinkedIn connections imported first")
+    ap.add_argument(
+        "--rows", type=int, default=200 if SMOKE else 20_000, help="LinkedIn connections imported first"
+    )
     asyncio.run(run(ap.parse_args().rows))
 
 

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import io
 import json
+import os
 import random
 import re
 import statistics
@@ -36,6 +37,8 @@ from node.context import AccountContext
 from node.server import read_token
 from node.store.sqlite.driver import sqlite
 
+# KITH_BENCH_SMOKE=1 (tests/test_benchmarks.py): the smallest sizes, only to show it runs; figures meaningless
+SMOKE = os.environ.get("KITH_BENCH_SMOKE") == "1"
 TARGET_MS = 200
 FIRST = [
     "Ada",
@@ -244,8 +247,8 @@ async def run(data: Path, people: int, requests: int) -> list[dict[str, object]]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--people", type=int, default=100_000)
-    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--people", type=int, default=1000 if SMOKE else 100_000)
+    parser.add_argument("--requests", type=int, default=10 if SMOKE else 200)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "node"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -28,10 +29,12 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from protocol import cavage, keys, rfc9421
 
+# KITH_BENCH_SMOKE=1 (tests/test_benchmarks.py): the smallest sizes, only to show it runs; figures meaningless
+SMOKE = os.environ.get("KITH_BENCH_SMOKE") == "1"
 NOW = datetime(2026, 11, 22, 3, 0, 0, tzinfo=UTC)
 TARGET = 0.5
-SECONDS = 2.5
-ROUNDS = 10
+SECONDS = 0.05 if SMOKE else 2.5
+ROUNDS = 1 if SMOKE else 10
 
 
 def rates(ours: Callable[[], object], raw: Callable[[], object]) -> tuple[float, float]:
