@@ -82,7 +82,7 @@ class _OneGraph:
         self.graph = graph
 
     @contextlib.asynccontextmanager
-    async def graph_for(self, account: str) -> AsyncIterator[GraphPort]:
+    async def graph_for(self, account: str, *, walk: bool = False) -> AsyncIterator[GraphPort]:
         yield self.graph
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import sys
 import tempfile
@@ -36,8 +37,10 @@ from node.keys import KeyRing, save_node_key
 from node.owner_card import PUBLIC, set_card, set_disclosure
 from node.server import Server
 
-FOLLOWERS = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
-HOSTS = int(sys.argv[2]) if len(sys.argv) > 2 else 500
+# KITH_BENCH_SMOKE=1 (tests/test_benchmarks.py): the smallest sizes, only to show it runs; figures meaningless
+SMOKE = os.environ.get("KITH_BENCH_SMOKE") == "1"
+FOLLOWERS = int(sys.argv[1]) if len(sys.argv) > 1 else (40 if SMOKE else 10_000)
+HOSTS = int(sys.argv[2]) if len(sys.argv) > 2 else (4 if SMOKE else 500)
 NAME = "did.plc.benchbenchbenchbenchbenc"
 
 

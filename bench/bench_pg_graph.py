@@ -65,6 +65,9 @@ TABLES: dict[str, str] = {
     "circle_member": "circle_pk, person_pk",
 }
 
+# KITH_BENCH_SMOKE=1 (tests/test_benchmarks.py): the smallest sizes, only to show it runs; figures meaningless
+SMOKE = os.environ.get("KITH_BENCH_SMOKE") == "1"
+
 
 def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -210,8 +213,8 @@ async def measure(engines: dict[str, Any], queries: int) -> dict[str, dict[str, 
 
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--people", type=int, default=100_000)
-    parser.add_argument("--queries", type=int, default=400)
+    parser.add_argument("--people", type=int, default=300 if SMOKE else 100_000)
+    parser.add_argument("--queries", type=int, default=10 if SMOKE else 400)
     args = parser.parse_args()
     external = os.environ.get("KITH_TEST_POSTGRES_URL")
     cluster = None if external else pgcluster.start()

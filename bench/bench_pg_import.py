@@ -45,6 +45,9 @@ from tests.support import pgcluster  # noqa: E402
 
 SCHEMA = "g_bench"
 
+# KITH_BENCH_SMOKE=1 (tests/test_benchmarks.py): the smallest sizes, only to show it runs; figures meaningless
+SMOKE = os.environ.get("KITH_BENCH_SMOKE") == "1"
+
 
 def _copy_rows(conn: psycopg.Connection[Any], target: str, rows: Any) -> None:
     with conn.cursor() as cur, cur.copy(f"COPY {target} FROM STDIN") as copy:
@@ -188,9 +191,11 @@ async def run(args: argparse.Namespace, admin: str, template: str) -> list[dict[
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--people", type=int, default=100_000)
-    ap.add_argument("--rows", type=int, default=30_000)
-    ap.add_argument("--repeat", type=int, default=3, help="runs on each engine; the best is reported")
+    ap.add_argument("--people", type=int, default=300 if SMOKE else 100_000)
+    ap.add_argument("--rows", type=int, default=100 if SMOKE else 30_000)
+    ap.add_argument(
+        "--repeat", type=int, default=1 if SMOKE else 3, help="runs on each engine; the best is reported"
+    )
     args = ap.parse_args()
     external = os.environ.get("KITH_TEST_POSTGRES_URL")
     cluster = None

@@ -46,12 +46,14 @@ from node.store import open_server_store
 from tests.support import pgcluster
 
 ROOT = Path(__file__).resolve().parents[1]
-REQUESTS = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
-INBOXES = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
+# KITH_BENCH_SMOKE=1 (tests/test_benchmarks.py): the smallest sizes, only to show it runs; figures meaningless
+SMOKE = os.environ.get("KITH_BENCH_SMOKE") == "1"
+REQUESTS = int(sys.argv[1]) if len(sys.argv) > 1 else (40 if SMOKE else 2000)
+INBOXES = int(sys.argv[2]) if len(sys.argv) > 2 else (20 if SMOKE else 1000)
 PARTS = sys.argv[3].split(",") if len(sys.argv) > 3 else ["inbox", "deliver"]  # which to measure
 _KITH = (sys.executable, "-m", "node")
 CONCURRENCY = 64  # inbox requests in flight
-ROUNDS = 2  # best of
+ROUNDS = 1 if SMOKE else 2  # best of
 
 
 def _free_port() -> int:
