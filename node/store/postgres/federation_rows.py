@@ -16,8 +16,9 @@ import psycopg
 
 from node.errors import BadInput, Conflict
 from node.store.federation import EXPORTED_FED_SETTINGS, FEDERATION_COLUMNS, FEDERATION_TABLES
+from node.store.federation_models import record_id
 from node.store.postgres.db import PgDatabase
-from node.store.postgres.federation import account_lock, fetch_all, record_id
+from node.store.postgres.federation import account_lock, fetch_all
 from node.store.postgres.rows import Conn
 
 __all__ = ["PgAccountFederation"]

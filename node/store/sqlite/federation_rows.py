@@ -18,8 +18,8 @@ import aiosqlite
 
 from node.errors import BadInput, Conflict
 from node.store.federation import EXPORTED_FED_SETTINGS, FEDERATION_COLUMNS, FEDERATION_TABLES
+from node.store.federation_models import record_id
 from node.store.sqlite.db import Database
-from node.store.sqlite.federation import record_id
 from node.store.sqlite.rows import fetch_all, placeholders
 
 __all__ = [
