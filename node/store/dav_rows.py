@@ -12,7 +12,8 @@ import json
 from collections.abc import Container, Iterable, Mapping, Sequence
 from typing import Any
 
-from node.dav_records import CardIdentity, CardRef, CardRow
+from node.dav_records import ALL_BOOK, CardIdentity, CardRef, CardRow
+from node.errors import Conflict
 
 __all__ = [
     "CARD_FIELDS",
@@ -22,6 +23,8 @@ __all__ = [
     "card_ref",
     "card_rows",
     "circle_changes",
+    "circle_of_book",
+    "expect_seq",
     "extra_json",
     "grouped",
     "identities_by_person",
@@ -44,6 +47,21 @@ CARD_FIELDS = (
 KEPT_VERIFIED = ("signed", "two-way")
 #: What a card row is read from: ``d`` (dav_card) LEFT JOIN ``p`` (person) LEFT JOIN ``c`` (circle).
 CARD_JOIN = "dav_card d LEFT JOIN person p ON p.pk = d.person_pk LEFT JOIN circle c ON c.pk = d.circle_pk"
+
+
+def circle_of_book(book: str) -> str | None:
+    """The circle id behind a book's name, or None for the All book."""
+    return None if book == ALL_BOOK else book
+
+
+def expect_seq(ref: CardRef | None, expect: int | None) -> None:
+    """A conditional request (If-Match, If-None-Match) was checked against ``expect``; the card must still be
+    at that seq inside the writing transaction, or another write came in between: Conflict(field="etag")."""
+    if expect is None:
+        return
+    now = ref.seq if ref is not None and ref.live else 0
+    if now != expect:
+        raise Conflict("the card changed while this request was on its way: fetch it again", field="etag")
 
 
 def card_ref(row: Sequence[Any]) -> CardRef:

@@ -30,6 +30,8 @@ from node.store.dav_rows import (
     card_ref,
     card_rows,
     circle_changes,
+    circle_of_book,
+    expect_seq,
     extra_json,
     grouped,
     identities_by_person,
@@ -46,10 +48,6 @@ __all__ = ["PgDav"]
 
 _CHUNK = 500
 _CIRCLE_NAMED = f"{nocase('name')} = {nocase('%s')}"  # the circle of this name (circle_name's key)
-
-
-def _book_circle(book: str) -> str | None:
-    return None if book == ALL_BOOK else book
 
 
 async def _circle_pk(conn: Conn, book: str) -> int:
@@ -122,7 +120,7 @@ class PgDav:
         """(href, seq) of every card in the book now."""
 
         async def run(conn: Conn) -> list[tuple[str, int]]:
-            circle = await _circle_pk(conn, book) if _book_circle(book) else None
+            circle = await _circle_pk(conn, book) if circle_of_book(book) else None
             live, params = _live_sql(circle)
             rows = await fetch_all(conn, f"SELECT d.href, d.seq FROM {CARD_JOIN} WHERE {live}", params)
             return [(r[0], r[1]) for r in rows]
@@ -134,7 +132,7 @@ class PgDav:
         book, or was never in it, is not live: the client forgets it if it had it."""
 
         async def run(conn: Conn) -> list[tuple[str, int, bool]]:
-            circle = await _circle_pk(conn, book) if _book_circle(book) else None
+            circle = await _circle_pk(conn, book) if circle_of_book(book) else None
             live, params = _live_sql(circle)
             where, extra = "d.seq > %s", [since]
             if circle is not None:  # its members (in any state) and those who left it since
@@ -157,7 +155,7 @@ class PgDav:
         that name."""
 
         async def run(conn: Conn) -> CardRef | None:
-            circle = await _circle_pk(conn, book) if _book_circle(book) else None
+            circle = await _circle_pk(conn, book) if circle_of_book(book) else None
             return await _lookup(conn, circle, "d.href = %s", href)
 
         return await self.db.read(run)
@@ -174,7 +172,7 @@ class PgDav:
         """The cards among ``hrefs`` that are in the book now (the others are missing from the answer)."""
 
         async def run(conn: Conn) -> list[CardRow]:
-            circle = await _circle_pk(conn, book) if _book_circle(book) else None
+            circle = await _circle_pk(conn, book) if circle_of_book(book) else None
             out: list[CardRow] = []
             names = list(dict.fromkeys(hrefs))
             for start in range(0, len(names), _CHUNK):
@@ -192,9 +190,9 @@ class PgDav:
         seq the client's condition was checked against (0: no card), checked again here (see _expect)."""
 
         async def run(conn: Conn) -> tuple[int, bool]:
-            circle = await _circle_pk(conn, book) if _book_circle(book) else None
+            circle = await _circle_pk(conn, book) if circle_of_book(book) else None
             ref = await _lookup(conn, circle, "d.href = %s", href)
-            _expect(ref, expect)
+            expect_seq(ref, expect)
             created = ref is None or ref.person_pk is None or not ref.live
             if ref is not None and ref.person_pk is not None and ref.live:
                 pk = ref.person_pk
@@ -223,7 +221,7 @@ class PgDav:
 
         async def run(conn: Conn) -> tuple[int, bool]:
             ref = await _lookup(conn, None, "d.href = %s", href)
-            _expect(ref, expect)
+            expect_seq(ref, expect)
             if ref is not None and ref.circle_pk is None:
                 raise Conflict(f"{href} is a person's card, not a group", field="href")
             clash = await fetch_one(conn, f"SELECT pk FROM circle WHERE {_CIRCLE_NAMED}", (edit.name,))
@@ -290,11 +288,11 @@ class PgDav:
         the person leaves the circle. False when the card is not in the book."""
 
         async def run(conn: Conn) -> bool:
-            circle = await _circle_pk(conn, book) if _book_circle(book) else None
+            circle = await _circle_pk(conn, book) if circle_of_book(book) else None
             ref = await _lookup(conn, circle, "d.href = %s", href)
             if ref is None or not ref.live:
                 return False
-            _expect(ref, expect)
+            expect_seq(ref, expect)
             if ref.circle_pk is not None:
                 members = [
                     r[0]
@@ -379,16 +377,6 @@ class PgDav:
             await conn.execute("UPDATE app_password SET last_used_at = %s WHERE name = %s", (now, name))
 
         await self.db.write(run)
-
-
-def _expect(ref: CardRef | None, expect: int | None) -> None:
-    """A conditional request (If-Match, If-None-Match) was checked against ``expect``; the card must still be
-    at that seq inside the writing transaction, or another write came in between: Conflict(field="etag")."""
-    if expect is None:
-        return
-    now = ref.seq if ref is not None and ref.live else 0
-    if now != expect:
-        raise Conflict("the card changed while this request was on its way: fetch it again", field="etag")
 
 
 async def _lookup(conn: Conn, circle: int | None, where: str, value: str) -> CardRef | None:

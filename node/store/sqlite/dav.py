@@ -33,6 +33,8 @@ from node.store.dav_rows import (
     card_ref,
     card_rows,
     circle_changes,
+    circle_of_book,
+    expect_seq,
     extra_json,
     grouped,
     identities_by_person,
@@ -46,10 +48,6 @@ from node.store.sqlite.rows import fetch_all, fetch_one, placeholders, refresh_f
 __all__ = ["SqliteDav"]
 
 _CHUNK = 500
-
-
-def _book_circle(book: str) -> str | None:
-    return None if book == ALL_BOOK else book
 
 
 async def _circle_pk(conn: aiosqlite.Connection, book: str) -> int:
@@ -122,7 +120,7 @@ class SqliteDav:
         """(href, seq) of every card in the book now."""
 
         async def run(conn: aiosqlite.Connection) -> list[tuple[str, int]]:
-            circle = await _circle_pk(conn, book) if _book_circle(book) else None
+            circle = await _circle_pk(conn, book) if circle_of_book(book) else None
             live, params = _live_sql(circle)
             rows = await fetch_all(conn, f"SELECT d.href, d.seq FROM {CARD_JOIN} WHERE {live}", params)
             return [(r[0], r[1]) for r in rows]
@@ -134,7 +132,7 @@ class SqliteDav:
         book, or was never in it, is not live: the client forgets it if it had it."""
 
         async def run(conn: aiosqlite.Connection) -> list[tuple[str, int, bool]]:
-            circle = await _circle_pk(conn, book) if _book_circle(book) else None
+            circle = await _circle_pk(conn, book) if circle_of_book(book) else None
             live, params = _live_sql(circle)
             where, extra = "d.seq > ?", [since]
             if circle is not None:  # its members (in any state) and those who left it since
@@ -157,7 +155,7 @@ class SqliteDav:
         that name."""
 
         async def run(conn: aiosqlite.Connection) -> CardRef | None:
-            circle = await _circle_pk(conn, book) if _book_circle(book) else None
+            circle = await _circle_pk(conn, book) if circle_of_book(book) else None
             return await _lookup(conn, circle, "d.href = ?", href)
 
         return await self.db.read(run)
@@ -174,7 +172,7 @@ class SqliteDav:
         """The cards among ``hrefs`` that are in the book now (the others are missing from the answer)."""
 
         async def run(conn: aiosqlite.Connection) -> list[CardRow]:
-            circle = await _circle_pk(conn, book) if _book_circle(book) else None
+            circle = await _circle_pk(conn, book) if circle_of_book(book) else None
             out: list[CardRow] = []
             names = list(dict.fromkeys(hrefs))
             for start in range(0, len(names), _CHUNK):
@@ -192,9 +190,9 @@ class SqliteDav:
         seq the client's condition was checked against (0: no card), checked again here (see _expect)."""
 
         async def run(conn: aiosqlite.Connection) -> tuple[int, bool]:
-            circle = await _circle_pk(conn, book) if _book_circle(book) else None
+            circle = await _circle_pk(conn, book) if circle_of_book(book) else None
             ref = await _lookup(conn, circle, "d.href = ?", href)
-            _expect(ref, expect)
+            expect_seq(ref, expect)
             created = ref is None or ref.person_pk is None or not ref.live
             if ref is not None and ref.person_pk is not None and ref.live:
                 pk = ref.person_pk
@@ -222,7 +220,7 @@ class SqliteDav:
 
         async def run(conn: aiosqlite.Connection) -> tuple[int, bool]:
             ref = await _lookup(conn, None, "d.href = ?", href)
-            _expect(ref, expect)
+            expect_seq(ref, expect)
             if ref is not None and ref.circle_pk is None:
                 raise Conflict(f"{href} is a person's card, not a group", field="href")
             clash = await fetch_one(conn, "SELECT pk FROM circle WHERE name = ?", (edit.name,))
@@ -283,11 +281,11 @@ class SqliteDav:
         the person leaves the circle. False when the card is not in the book."""
 
         async def run(conn: aiosqlite.Connection) -> bool:
-            circle = await _circle_pk(conn, book) if _book_circle(book) else None
+            circle = await _circle_pk(conn, book) if circle_of_book(book) else None
             ref = await _lookup(conn, circle, "d.href = ?", href)
             if ref is None or not ref.live:
                 return False
-            _expect(ref, expect)
+            expect_seq(ref, expect)
             if ref.circle_pk is not None:
                 members = [
                     r[0]
@@ -370,16 +368,6 @@ class SqliteDav:
             await conn.execute("UPDATE app_password SET last_used_at = ? WHERE name = ?", (now, name))
 
         await self.db.write(run)
-
-
-def _expect(ref: CardRef | None, expect: int | None) -> None:
-    """A conditional request (If-Match, If-None-Match) was checked against ``expect``; the card must still be
-    at that seq inside the writing transaction, or another write came in between: Conflict(field="etag")."""
-    if expect is None:
-        return
-    now = ref.seq if ref is not None and ref.live else 0
-    if now != expect:
-        raise Conflict("the card changed while this request was on its way: fetch it again", field="etag")
 
 
 async def _lookup(conn: aiosqlite.Connection, circle: int | None, where: str, value: str) -> CardRef | None:
