@@ -7,13 +7,14 @@ node/store/postgres/federation.py) keeps only its SQL and driver calls, so that 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from federation.values import OfferRow, RemoteActor, StoredActor
+from node.store.federation import FEDERATION_COLUMNS
 from node.store.values import NamedRow
 
-__all__ = ["actor_from_row", "offer_from_row", "record_id"]
+__all__ = ["actor_from_row", "offer_from_row", "record_id", "same_rows"]
 
 
 def actor_from_row(row: NamedRow) -> StoredActor:
@@ -72,3 +73,21 @@ def record_id(record: Mapping[str, Any]) -> str | None:
     """The id of a relationship record (what /relationships/... serves it under)."""
     rid = record.get("id")
     return rid if isinstance(rid, str) else None
+
+
+def same_rows(
+    held: Mapping[str, list[list[Any]]],
+    tables: Mapping[str, tuple[Sequence[str], Sequence[Sequence[Any]]]],
+) -> bool:
+    """Whether an account's federation rows (``held``: each table's rows in FEDERATION_COLUMNS' order) are
+    exactly those of an export document's ``tables`` (each table's columns and rows), whatever the order."""
+    for table, cols in FEDERATION_COLUMNS.items():
+        given_cols, given = tables.get(table, ((), ()))
+        mine = {tuple(r) for r in held.get(table, [])}
+        theirs = set()
+        for row in given:
+            values = dict(zip(given_cols, row, strict=True))
+            theirs.add(tuple(values.get(c) for c in cols))
+        if mine != theirs:
+            return False
+    return True
