@@ -6,9 +6,24 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["dumps", "identity_search_text", "julian_day", "names_search_text", "stamp", "stamp_or_none"]
+__all__ = [
+    "NamedRow",
+    "dumps",
+    "identity_search_text",
+    "julian_day",
+    "names_search_text",
+    "stamp",
+    "stamp_or_none",
+]
+
+
+class NamedRow(Protocol):
+    """A row read by column name, as both engines can give it: an ``aiosqlite.Row`` or a PostgreSQL dict row
+    (what the shared row-to-record functions of node/store/*_rows.py take)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
 
 
 def stamp(moment: datetime) -> str:

@@ -12,27 +12,13 @@ from node.models import AccountRow
 from node.storage_url import redact_url
 from node.store.errors import StoreUnavailable
 from node.store.postgres.db import PgDatabase
-from node.store.postgres.rows import Conn, Row, execute, executemany, fetch_all, fetch_one, placeholders
+from node.store.postgres.rows import Conn, execute, executemany, fetch_all, fetch_one, placeholders
+from node.store.row_records import account_from_row
 from node.store.values import stamp, stamp_or_none
 
 __all__ = ["PgAccounts", "read_registry"]
 
 _COLUMNS = "pk, name, type, display_name, state, graph_file, created_at, updated_at, removed_at, purge_after"
-
-
-def _row(r: Row) -> AccountRow:
-    return AccountRow(
-        pk=r["pk"],
-        name=r["name"],
-        type=r["type"],
-        display_name=r["display_name"],
-        state=r["state"],
-        graph_file=r["graph_file"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
-        removed_at=r["removed_at"],
-        purge_after=r["purge_after"],
-    )
 
 
 class PgAccounts:
@@ -87,7 +73,7 @@ class PgAccounts:
     async def find(self, name: str) -> AccountRow | None:
         async def run(conn: Conn) -> AccountRow | None:
             row = await fetch_one(conn, f"SELECT {_COLUMNS} FROM account WHERE name = %s", (name,))
-            return None if row is None else _row(row)
+            return None if row is None else account_from_row(row)
 
         return await self.db.read(run)
 
@@ -100,7 +86,7 @@ class PgAccounts:
                 )
             else:
                 rows = await fetch_all(conn, f"SELECT {_COLUMNS} FROM account ORDER BY pk")
-            return [_row(r) for r in rows]
+            return [account_from_row(r) for r in rows]
 
         return await self.db.read(run)
 
@@ -173,7 +159,7 @@ class PgAccounts:
                 f"SELECT {_COLUMNS} FROM account WHERE token_sha256 = %s AND state = 'active'",
                 (token_sha256,),
             )
-            return None if row is None else _row(row)
+            return None if row is None else account_from_row(row)
 
         return await self.db.read(run)
 
@@ -232,7 +218,7 @@ async def _get(conn: Conn, where: str, value: object) -> AccountRow:
     row = await fetch_one(conn, f"SELECT {_COLUMNS} FROM account WHERE {where}", (value,))
     if row is None:
         raise NotFound(f"no account {value!r}", field="account")
-    return _row(row)
+    return account_from_row(row)
 
 
 def read_registry(url: str) -> list[AccountRow]:
@@ -251,6 +237,6 @@ def read_registry(url: str) -> list[AccountRow]:
                     f"no Kith server in the PostgreSQL database {redact_url(url)}; run `kith init` first"
                 )
             rows = conn.execute(f"SELECT {_COLUMNS} FROM kith.account ORDER BY pk").fetchall()
-            return [_row(r) for r in rows]
+            return [account_from_row(r) for r in rows]
     except psycopg.Error as exc:
         raise store_error(exc, url) from exc

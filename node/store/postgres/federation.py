@@ -44,6 +44,7 @@ from federation.values import (
     StoredActor,
     TombstoneRow,
 )
+from node.store.federation_models import actor_from_row, offer_from_row, record_id
 from node.store.postgres.db import SERVER_SCHEMA, PgDatabase
 from node.store.postgres.errors import store_error
 from node.store.postgres.rows import Conn
@@ -57,7 +58,6 @@ __all__ = [
     "account_lock",
     "fetch_all",
     "fetch_one",
-    "record_id",
 ]
 
 T = TypeVar("T")
@@ -142,61 +142,6 @@ async def account_lock(conn: Conn, *accounts: str) -> None:
 
 async def _notify(conn: Conn, what: str) -> None:
     await _run(conn, "SELECT pg_notify(%s, %s)", (WORK_CHANNEL, what))
-
-
-def _actor_from_row(row: Mapping[str, Any]) -> StoredActor:
-    doc = json.loads(row["doc"])
-    stored = doc.get("__kith__", {})
-    actor = RemoteActor(
-        id=row["id"],
-        type=stored.get("type", "Person"),
-        acct=row["acct"],
-        preferred_username=stored.get("preferred_username"),
-        name=stored.get("name"),
-        summary=stored.get("summary"),
-        url=stored.get("url"),
-        icon=stored.get("icon"),
-        inbox=row["inbox"],
-        shared_inbox=row["shared_inbox"],
-        outbox=stored.get("outbox"),
-        followers=stored.get("followers"),
-        following=stored.get("following"),
-        public_key_id=row["key_id"],
-        public_key_pem=row["key_pem"],
-        also_known_as=tuple(stored.get("also_known_as", ())),
-        moved_to=row["moved_to"],
-        is_kith=bool(row["is_kith"]),
-        multikeys=tuple((a, b) for a, b in stored.get("multikeys", ())),
-    )
-    original = {k: v for k, v in doc.items() if k != "__kith__"}
-    return StoredActor(
-        actor=actor,
-        doc=original,
-        gone=bool(row["gone"]),
-        fetched_at=row["fetched_at"],
-        key_refetched_at=row["key_refetched_at"],
-    )
-
-
-def _offer(r: Mapping[str, Any]) -> OfferRow:
-    return OfferRow(
-        account=r["account"],
-        offer_id=r["offer_id"],
-        direction=r["direction"],
-        actor_id=r["actor_id"],
-        rel_type=r["rel_type"],
-        record=json.loads(r["record"]),
-        final=json.loads(r["final"]) if r["final"] else None,
-        state=r["state"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
-    )
-
-
-def record_id(record: Mapping[str, Any]) -> str | None:
-    """The id of a relationship record (what /relationships/... serves it under)."""
-    rid = record.get("id")
-    return rid if isinstance(rid, str) else None
 
 
 _FOLLOW_COLUMNS = "account, follow_id, direction, actor_id, state, created_at, updated_at"
@@ -372,7 +317,7 @@ class PgFederation:
     async def _actor_where(self, column: str, arg: str) -> StoredActor | None:
         async def fn(conn: Conn) -> StoredActor | None:
             row = await fetch_one(conn, f"SELECT * FROM fed_actors WHERE {column} = %s", (arg,))
-            return _actor_from_row(row) if row else None
+            return actor_from_row(row) if row else None
 
         return await self._read(fn)
 
@@ -388,7 +333,7 @@ class PgFederation:
     async def actors(self, actor_ids: Sequence[str]) -> dict[str, StoredActor]:
         async def fn(conn: Conn) -> dict[str, StoredActor]:
             rows = await fetch_all(conn, "SELECT * FROM fed_actors WHERE id = ANY(%s)", (list(actor_ids),))
-            return {row["id"]: _actor_from_row(row) for row in rows}
+            return {row["id"]: actor_from_row(row) for row in rows}
 
         return await self._read(fn) if actor_ids else {}
 
@@ -399,7 +344,7 @@ class PgFederation:
                 "SELECT * FROM fed_actors WHERE host = %s AND is_kith = 1 AND gone = 0 ORDER BY id",
                 (host,),
             )
-            return [_actor_from_row(r).actor for r in rows]
+            return [actor_from_row(r).actor for r in rows]
 
         return await self._read(fn)
 
@@ -591,7 +536,7 @@ class PgFederation:
     async def _offers(self, where: str, args: Sequence[Any]) -> list[OfferRow]:
         async def fn(conn: Conn) -> list[OfferRow]:
             rows = await fetch_all(conn, f"SELECT {_OFFER_COLUMNS} FROM fed_offers WHERE {where}", args)
-            return [_offer(r) for r in rows]
+            return [offer_from_row(r) for r in rows]
 
         return await self._read(fn)
 

@@ -16,8 +16,9 @@ import psycopg
 
 from node.errors import BadInput, Conflict
 from node.store.federation import EXPORTED_FED_SETTINGS, FEDERATION_COLUMNS, FEDERATION_TABLES
+from node.store.federation_models import record_id, same_rows
 from node.store.postgres.db import PgDatabase
-from node.store.postgres.federation import account_lock, fetch_all, record_id
+from node.store.postgres.federation import account_lock, fetch_all
 from node.store.postgres.rows import Conn
 
 __all__ = ["PgAccountFederation"]
@@ -82,7 +83,7 @@ class PgAccountFederation:
             held = await self._tables(conn)
             counts = {t: len(rows) for t, (_, rows) in tables.items()}
             if any(held.values()):
-                if self._same(held, tables):
+                if same_rows(held, tables):
                     return counts
                 table = next(t for t, rows in held.items() if rows)
                 raise Conflict(
@@ -122,22 +123,6 @@ class PgAccountFederation:
             return counts
 
         return await self.db.write(run, lock=False)
-
-    @staticmethod
-    def _same(
-        held: Mapping[str, list[list[Any]]],
-        tables: Mapping[str, tuple[Sequence[str], Sequence[Sequence[Any]]]],
-    ) -> bool:
-        for table, cols in FEDERATION_COLUMNS.items():
-            given_cols, given = tables.get(table, ((), ()))
-            mine = {tuple(r) for r in held.get(table, [])}
-            theirs = set()
-            for row in given:
-                values = dict(zip(given_cols, row, strict=True))
-                theirs.add(tuple(values.get(c) for c in cols))
-            if mine != theirs:
-                return False
-        return True
 
     async def require_empty(self) -> None:
         held = await self.db.read(self._tables, snapshot=True)

@@ -9,7 +9,8 @@ from typing import Any
 
 from node.store.links import KEEP, Keep, LinkRow
 from node.store.postgres.db import PgDatabase
-from node.store.postgres.rows import Conn, Row, execute, fetch_all, fetch_one
+from node.store.postgres.rows import Conn, execute, fetch_all, fetch_one
+from node.store.row_records import link_from_row
 from node.store.values import stamp
 
 __all__ = ["LINK_COLUMNS", "PgLinks", "save_cursor"]
@@ -42,21 +43,6 @@ async def save_cursor(
         "ON CONFLICT (source, account, direction) DO UPDATE SET cursor = excluded.cursor, "
         "updated_at = excluded.updated_at",
         (source, account, direction, json.dumps(cursor, sort_keys=True), now),
-    )
-
-
-def _link(r: Row) -> LinkRow:
-    return LinkRow(
-        source=r["source"],
-        account=r["account"],
-        base_url=r["base_url"],
-        secret=r["secret"],
-        status=r["status"],
-        resume_at=r["resume_at"],
-        last_sync_at=r["last_sync_at"],
-        last_error=r["last_error"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
     )
 
 
@@ -96,7 +82,7 @@ class PgLinks:
                     f"SELECT {LINK_COLUMNS} FROM bridge_link WHERE source = %s AND account = %s",
                     (source, account),
                 )
-            return [_link(r) for r in rows]
+            return [link_from_row(r) for r in rows]
 
         return await self.db.read(run)
 

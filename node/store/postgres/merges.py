@@ -21,7 +21,8 @@ from node.store.merges import IdentityIndexEntry, PersonName, SuggestionInput
 from node.store.postgres.db import PgDatabase
 from node.store.postgres.people import person_pk, recompute_people
 from node.store.postgres.person_rows import refresh_fts
-from node.store.postgres.rows import Conn, Row, execute, executemany, fetch_all, fetch_one, placeholders
+from node.store.postgres.rows import Conn, execute, executemany, fetch_all, fetch_one, placeholders
+from node.store.row_records import suggestion_from_row
 from node.store.values import dumps, stamp
 
 __all__ = ["PgMerges", "merge_in_tx"]
@@ -373,7 +374,7 @@ class PgMerges:
                    LIMIT %s OFFSET %s""",
                 (status, limit + 1, offset),
             )
-            items = (_suggestion(r) for r in rows[:limit])
+            items = (suggestion_from_row(r) for r in rows[:limit])
             return Page.uncounted(items, offset=offset, limit=limit, more=len(rows) > limit)
 
         return await self.db.read(run)
@@ -383,7 +384,7 @@ class PgMerges:
             r = await fetch_one(conn, f"{_SUGGESTION_SELECT} WHERE s.id = %s", (suggestion_id,))
             if r is None:
                 raise NotFound(f"no merge suggestion with id {suggestion_id!r}", field="suggestion")
-            return _suggestion(r)
+            return suggestion_from_row(r)
 
         return await self.db.read(run)
 
@@ -401,20 +402,6 @@ class PgMerges:
 _SUGGESTION_SELECT = """SELECT s.id, a.id, b.id, a.display_name, b.display_name, s.tier, s.evidence, s.status,
        s.created_at
 FROM merge_suggestion s JOIN person a ON a.pk = s.a_pk JOIN person b ON b.pk = s.b_pk"""
-
-
-def _suggestion(r: Row) -> MergeSuggestion:
-    return MergeSuggestion(
-        id=r[0],
-        a=r[1],
-        b=r[2],
-        a_name=r[3],
-        b_name=r[4],
-        tier=r[5],
-        evidence=tuple(json.loads(r[6])),
-        status=r[7],
-        created_at=r[8],
-    )
 
 
 async def _merge_records(conn: Conn, where: str, params: Sequence[Any]) -> list[MergeRecord]:

@@ -14,6 +14,7 @@ from node.store.postgres.db import PgDatabase
 from node.store.postgres.dict_rows import dict_all, dict_one
 from node.store.postgres.person_rows import nocase
 from node.store.postgres.rows import Conn, fetch_all, fetch_one
+from node.store.row_records import membership_from_row
 
 __all__ = ["PgMemberOrg"]
 
@@ -29,14 +30,14 @@ class PgMemberOrg:
     async def memberships(self) -> list[dict[str, Any]]:
         async def run(conn: Conn) -> list[dict[str, Any]]:
             rows = await dict_all(conn, "SELECT * FROM org_membership ORDER BY created_at, org")
-            return [_membership(r) for r in rows]
+            return [membership_from_row(r) for r in rows]
 
         return await self.db.read(run)
 
     async def membership(self, org: str) -> dict[str, Any] | None:
         async def run(conn: Conn) -> dict[str, Any] | None:
             row = await dict_one(conn, "SELECT * FROM org_membership WHERE org = %s", (org,))
-            return _membership(row) if row else None
+            return membership_from_row(row) if row else None
 
         return await self.db.read(run)
 
@@ -367,9 +368,3 @@ class PgMemberOrg:
             return await dict_one(conn, "SELECT * FROM org_intro_local WHERE id = %s", (intro_id,))
 
         return await self.db.read(run)
-
-
-def _membership(row: dict[str, Any]) -> dict[str, Any]:
-    out = dict(row)
-    out["info"] = json.loads(out["info"]) if out.get("info") else None
-    return out

@@ -11,8 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from node.errors import Conflict, NotFound
-from node.models import PERSON_FIELDS, Circle, Interaction, Note, Page, Person, Relationship
+from node.models import Circle, Interaction, Note, Page, Person, Relationship
 from node.store.people import PERSON_ORDERS, IdentityInput, InteractionInput, PersonFields, RelationshipInput
+from node.store.people_rows import person_columns, prefixed, stronger
 from node.store.postgres.db import PgDatabase
 from node.store.postgres.person_rows import PERSON_COLUMNS, load_people, nocase, refresh_fts
 from node.store.postgres.rows import Conn, execute, executemany, fetch_all, fetch_one, placeholders
@@ -22,20 +23,10 @@ from node.store.values import julian_day, stamp
 __all__ = [
     "PgPeople",
     "attach_identity",
-    "person_columns",
     "person_pk",
     "recompute_due",
     "recompute_people",
 ]
-
-
-def person_columns(fields: PersonFields) -> list[str]:
-    """The columns ``fields`` sets, in PERSON_FIELDS' order; ValueError for a key that is no person field (a
-    caller's slip must not drop a value without a word)."""
-    unknown = set(fields) - set(PERSON_FIELDS)
-    if unknown:
-        raise ValueError(f"person fields must be among {', '.join(PERSON_FIELDS)}, not {sorted(unknown)}")
-    return [k for k in PERSON_FIELDS if k in fields]
 
 
 async def person_pk(conn: Conn, person_id: str, *, include_merged: bool = False) -> int:
@@ -291,7 +282,7 @@ class PgPeople:
             )
             rows = await fetch_all(
                 conn,
-                f"SELECT {_prefixed(PERSON_COLUMNS)}, {TIE_STRENGTH_SQL} AS strength FROM person p "
+                f"SELECT {prefixed(PERSON_COLUMNS)}, {TIE_STRENGTH_SQL} AS strength FROM person p "
                 f"WHERE {' AND '.join(where)} ORDER BY {order_sql} LIMIT %(limit)s OFFSET %(offset)s",
                 params,
             )
@@ -527,10 +518,6 @@ class PgPeople:
         return await self.db.read(run)
 
 
-def _prefixed(columns: str) -> str:
-    return ", ".join("p." + c.strip() for c in columns.split(","))
-
-
 async def attach_identity(conn: Conn, pk: int, ident: IdentityInput, now: str) -> None:
     row = await fetch_one(
         conn, "SELECT pk, person_pk, verification FROM identity WHERE uri = %s", (ident.uri,)
@@ -557,7 +544,7 @@ async def attach_identity(conn: Conn, pk: int, ident: IdentityInput, now: str) -
             conn,
             "UPDATE identity SET person_pk = %s, verification = %s, label = coalesce(%s, label), updated_at = %s "
             "WHERE pk = %s",
-            (pk, _stronger(row["verification"], ident.verification), ident.label, now, ipk),
+            (pk, stronger(row["verification"], ident.verification), ident.label, now, ipk),
         )
     await execute(
         conn,
@@ -584,12 +571,6 @@ async def _join_circle(conn: Conn, pk: int, circle_id: str, name: str, now: str)
 #: A circle named as SQLite's COLLATE NOCASE compares names (the parameter is the name).
 _CIRCLE_NAMED = f"{nocase('name')} = {nocase('%s')}"
 _C_NAMED = f"{nocase('c.name')} = {nocase('%s')}"
-
-_LEVELS = ("signed", "two-way", "email-match", "claimed", "guessed")
-
-
-def _stronger(a: str, b: str) -> str:
-    return a if _LEVELS.index(a) <= _LEVELS.index(b) else b
 
 
 async def _circle(conn: Conn, name: str) -> Circle:

@@ -13,6 +13,7 @@ import aiosqlite
 from node.errors import Conflict, NotFound
 from node.models import AccountRow
 from node.store.errors import StoreUnavailable
+from node.store.row_records import account_from_row
 from node.store.sqlite.db import Database
 from node.store.sqlite.driver import sqlite
 from node.store.sqlite.errors import store_error
@@ -21,21 +22,6 @@ from node.store.sqlite.rows import fetch_all, fetch_one, stamp, stamp_or_none
 __all__ = ["SqliteAccounts", "read_registry"]
 
 _COLUMNS = "pk, name, type, display_name, state, graph_file, created_at, updated_at, removed_at, purge_after"
-
-
-def _row(r: aiosqlite.Row) -> AccountRow:
-    return AccountRow(
-        pk=r["pk"],
-        name=r["name"],
-        type=r["type"],
-        display_name=r["display_name"],
-        state=r["state"],
-        graph_file=r["graph_file"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
-        removed_at=r["removed_at"],
-        purge_after=r["purge_after"],
-    )
 
 
 class SqliteAccounts:
@@ -86,7 +72,7 @@ class SqliteAccounts:
     async def find(self, name: str) -> AccountRow | None:
         async def run(conn: aiosqlite.Connection) -> AccountRow | None:
             row = await fetch_one(conn, f"SELECT {_COLUMNS} FROM account WHERE name = ?", (name,))
-            return None if row is None else _row(row)
+            return None if row is None else account_from_row(row)
 
         return await self.db.read(run)
 
@@ -99,7 +85,7 @@ class SqliteAccounts:
                 )
             else:
                 rows = await fetch_all(conn, f"SELECT {_COLUMNS} FROM account ORDER BY pk")
-            return [_row(r) for r in rows]
+            return [account_from_row(r) for r in rows]
 
         return await self.db.read(run)
 
@@ -169,7 +155,7 @@ class SqliteAccounts:
                 f"SELECT {_COLUMNS} FROM account WHERE token_sha256 = ? AND state = 'active'",
                 (token_sha256,),
             )
-            return None if row is None else _row(row)
+            return None if row is None else account_from_row(row)
 
         return await self.db.read(run)
 
@@ -226,7 +212,7 @@ async def _get(conn: aiosqlite.Connection, where: str, value: object) -> Account
     row = await fetch_one(conn, f"SELECT {_COLUMNS} FROM account WHERE {where}", (value,))
     if row is None:
         raise NotFound(f"no account {value!r}", field="account")
-    return _row(row)
+    return account_from_row(row)
 
 
 def read_registry(path: Path) -> list[AccountRow]:
@@ -240,7 +226,7 @@ def read_registry(path: Path) -> list[AccountRow]:
             conn.row_factory = sqlite.Row
             conn.execute("PRAGMA busy_timeout = 10000")
             rows = conn.execute(f"SELECT {_COLUMNS} FROM account ORDER BY pk").fetchall()
-            return [_row(r) for r in rows]
+            return [account_from_row(r) for r in rows]
         finally:
             conn.close()
     except sqlite.Error as exc:

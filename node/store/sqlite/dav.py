@@ -10,7 +10,6 @@ Every public coroutine is one transaction (Database.write) or one consistent rea
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,30 +26,28 @@ from node.dav_records import (
     PersonEdit,
 )
 from node.errors import Conflict, NotFound
+from node.store.dav_rows import (
+    CARD_FIELDS,
+    CARD_JOIN,
+    card_extra,
+    card_ref,
+    card_rows,
+    circle_changes,
+    circle_of_book,
+    expect_seq,
+    extra_json,
+    grouped,
+    identities_by_person,
+    identities_gone,
+    notes_kept,
+)
 from node.store.sqlite.db import Database
 from node.store.sqlite.people import attach_identity, recompute_due
 from node.store.sqlite.rows import fetch_all, fetch_one, placeholders, refresh_fts
 
-__all__ = ["CARD_FIELDS", "SqliteDav"]
+__all__ = ["SqliteDav"]
 
-#: The person columns a card shows (and a PUT replaces).
-CARD_FIELDS = (
-    "display_name",
-    "given_name",
-    "family_name",
-    "nickname",
-    "organization",
-    "title",
-    "birthday",
-    "photo_url",
-)
-#: Identities a phone edit never detaches: proven by their owner, they come back from where they were proven.
-_KEPT_VERIFIED = ("signed", "two-way")
 _CHUNK = 500
-
-
-def _book_circle(book: str) -> str | None:
-    return None if book == ALL_BOOK else book
 
 
 async def _circle_pk(conn: aiosqlite.Connection, book: str) -> int:
@@ -73,9 +70,6 @@ def _live_sql(book_circle: int | None) -> tuple[str, list[Any]]:
         "AND m.circle_pk = ?))",
         [book_circle],
     )
-
-
-_CARD_JOIN = "dav_card d LEFT JOIN person p ON p.pk = d.person_pk LEFT JOIN circle c ON c.pk = d.circle_pk"
 
 
 class SqliteDav:
@@ -126,9 +120,9 @@ class SqliteDav:
         """(href, seq) of every card in the book now."""
 
         async def run(conn: aiosqlite.Connection) -> list[tuple[str, int]]:
-            circle = await _circle_pk(conn, book) if _book_circle(book) else None
+            circle = await _circle_pk(conn, book) if circle_of_book(book) else None
             live, params = _live_sql(circle)
-            rows = await fetch_all(conn, f"SELECT d.href, d.seq FROM {_CARD_JOIN} WHERE {live}", params)
+            rows = await fetch_all(conn, f"SELECT d.href, d.seq FROM {CARD_JOIN} WHERE {live}", params)
             return [(r[0], r[1]) for r in rows]
 
         return await self.db.read(run)
@@ -138,7 +132,7 @@ class SqliteDav:
         book, or was never in it, is not live: the client forgets it if it had it."""
 
         async def run(conn: aiosqlite.Connection) -> list[tuple[str, int, bool]]:
-            circle = await _circle_pk(conn, book) if _book_circle(book) else None
+            circle = await _circle_pk(conn, book) if circle_of_book(book) else None
             live, params = _live_sql(circle)
             where, extra = "d.seq > ?", [since]
             if circle is not None:  # its members (in any state) and those who left it since
@@ -149,7 +143,7 @@ class SqliteDav:
                 extra += [circle, circle, since]
             rows = await fetch_all(
                 conn,
-                f"SELECT d.href, d.seq, {live} FROM {_CARD_JOIN} WHERE {where} ORDER BY d.seq",
+                f"SELECT d.href, d.seq, {live} FROM {CARD_JOIN} WHERE {where} ORDER BY d.seq",
                 [*params, *extra],
             )
             return [(r[0], r[1], bool(r[2])) for r in rows]
@@ -161,7 +155,7 @@ class SqliteDav:
         that name."""
 
         async def run(conn: aiosqlite.Connection) -> CardRef | None:
-            circle = await _circle_pk(conn, book) if _book_circle(book) else None
+            circle = await _circle_pk(conn, book) if circle_of_book(book) else None
             return await _lookup(conn, circle, "d.href = ?", href)
 
         return await self.db.read(run)
@@ -178,7 +172,7 @@ class SqliteDav:
         """The cards among ``hrefs`` that are in the book now (the others are missing from the answer)."""
 
         async def run(conn: aiosqlite.Connection) -> list[CardRow]:
-            circle = await _circle_pk(conn, book) if _book_circle(book) else None
+            circle = await _circle_pk(conn, book) if circle_of_book(book) else None
             out: list[CardRow] = []
             names = list(dict.fromkeys(hrefs))
             for start in range(0, len(names), _CHUNK):
@@ -196,9 +190,9 @@ class SqliteDav:
         seq the client's condition was checked against (0: no card), checked again here (see _expect)."""
 
         async def run(conn: aiosqlite.Connection) -> tuple[int, bool]:
-            circle = await _circle_pk(conn, book) if _book_circle(book) else None
+            circle = await _circle_pk(conn, book) if circle_of_book(book) else None
             ref = await _lookup(conn, circle, "d.href = ?", href)
-            _expect(ref, expect)
+            expect_seq(ref, expect)
             created = ref is None or ref.person_pk is None or not ref.live
             if ref is not None and ref.person_pk is not None and ref.live:
                 pk = ref.person_pk
@@ -226,7 +220,7 @@ class SqliteDav:
 
         async def run(conn: aiosqlite.Connection) -> tuple[int, bool]:
             ref = await _lookup(conn, None, "d.href = ?", href)
-            _expect(ref, expect)
+            expect_seq(ref, expect)
             if ref is not None and ref.circle_pk is None:
                 raise Conflict(f"{href} is a person's card, not a group", field="href")
             clash = await fetch_one(conn, "SELECT pk FROM circle WHERE name = ?", (edit.name,))
@@ -287,11 +281,11 @@ class SqliteDav:
         the person leaves the circle. False when the card is not in the book."""
 
         async def run(conn: aiosqlite.Connection) -> bool:
-            circle = await _circle_pk(conn, book) if _book_circle(book) else None
+            circle = await _circle_pk(conn, book) if circle_of_book(book) else None
             ref = await _lookup(conn, circle, "d.href = ?", href)
             if ref is None or not ref.live:
                 return False
-            _expect(ref, expect)
+            expect_seq(ref, expect)
             if ref.circle_pk is not None:
                 members = [
                     r[0]
@@ -326,7 +320,7 @@ class SqliteDav:
                 "WHERE p.id = ?",
                 (person_id,),
             )
-            return (None, None, {}) if row is None else (row[0], row[1], _extra(row[2]))
+            return (None, None, {}) if row is None else (row[0], row[1], card_extra(row[2]))
 
         return await self.db.read(run)
 
@@ -376,36 +370,17 @@ class SqliteDav:
         await self.db.write(run)
 
 
-def _expect(ref: CardRef | None, expect: int | None) -> None:
-    """A conditional request (If-Match, If-None-Match) was checked against ``expect``; the card must still be
-    at that seq inside the writing transaction, or another write came in between: Conflict(field="etag")."""
-    if expect is None:
-        return
-    now = ref.seq if ref is not None and ref.live else 0
-    if now != expect:
-        raise Conflict("the card changed while this request was on its way: fetch it again", field="etag")
-
-
 async def _lookup(conn: aiosqlite.Connection, circle: int | None, where: str, value: str) -> CardRef | None:
     live, params = _live_sql(circle)
     row = await fetch_one(
         conn,
-        f"SELECT d.href, d.uid, d.seq, d.person_pk, p.id, d.circle_pk, c.name, {live} FROM {_CARD_JOIN} "
+        f"SELECT d.href, d.uid, d.seq, d.person_pk, p.id, d.circle_pk, c.name, {live} FROM {CARD_JOIN} "
         f"WHERE {where} ORDER BY {live} DESC, d.seq DESC LIMIT 1",
         [*params, value, *params],
     )
     if row is None:
         return None
-    return CardRef(
-        href=row[0],
-        uid=row[1],
-        seq=row[2],
-        person_pk=row[3],
-        person_id=row[4],
-        circle_pk=row[5],
-        circle_name=row[6],
-        live=bool(row[7]),
-    )
+    return card_ref(row)
 
 
 async def _load(conn: aiosqlite.Connection, circle: int | None, hrefs: Sequence[str]) -> list[CardRow]:
@@ -414,7 +389,7 @@ async def _load(conn: aiosqlite.Connection, circle: int | None, hrefs: Sequence[
     rows = await fetch_all(
         conn,
         f"SELECT d.href, d.uid, d.seq, d.person_pk, d.circle_pk, c.name, d.extra, d.edited_by, d.edited_at, "
-        f"{cols} FROM {_CARD_JOIN} WHERE d.href IN ({placeholders(len(hrefs))}) AND {live}",
+        f"{cols} FROM {CARD_JOIN} WHERE d.href IN ({placeholders(len(hrefs))}) AND {live}",
         [*hrefs, *params],
     )
     person_pks = [r[3] for r in rows if r[3] is not None]
@@ -425,75 +400,40 @@ async def _load(conn: aiosqlite.Connection, circle: int | None, hrefs: Sequence[
     members: dict[int, list[str]] = {}
     if person_pks:
         marks = placeholders(len(person_pks))
-        for r in await fetch_all(
-            conn,
-            f"SELECT person_pk, uri, kind, display, label FROM identity WHERE person_pk IN ({marks}) "
-            "AND state = 'active' ORDER BY pk",
-            person_pks,
-        ):
-            idents.setdefault(r[0], []).append(CardIdentity(uri=r[1], kind=r[2], display=r[3], label=r[4]))
-        for r in await fetch_all(
-            conn,
-            f"SELECT person_pk, body FROM note WHERE person_pk IN ({marks}) ORDER BY created_at, pk",
-            person_pks,
-        ):
-            notes.setdefault(r[0], []).append(r[1])
-        for r in await fetch_all(
-            conn,
-            f"SELECT m.person_pk, c.name FROM circle_member m JOIN circle c ON c.pk = m.circle_pk "
-            f"WHERE m.person_pk IN ({marks}) ORDER BY c.name",
-            person_pks,
-        ):
-            circles.setdefault(r[0], []).append(r[1])
-    if circle_pks:
-        for r in await fetch_all(
-            conn,
-            f"SELECT m.circle_pk, d.uid FROM circle_member m JOIN person p ON p.pk = m.person_pk "
-            f"JOIN dav_card d ON d.person_pk = p.pk WHERE m.circle_pk IN ({placeholders(len(circle_pks))}) "
-            "AND p.status = 'active' ORDER BY d.uid",
-            circle_pks,
-        ):
-            members.setdefault(r[0], []).append(r[1])
-    out = []
-    for r in rows:
-        extra = _extra(r[6])
-        if r[4] is not None:
-            out.append(
-                CardRow(
-                    href=r[0],
-                    uid=r[1],
-                    seq=r[2],
-                    group=r[5],
-                    members=tuple(members.get(r[4], ())),
-                    extra=extra,
-                )
-            )
-            continue
-        out.append(
-            CardRow(
-                href=r[0],
-                uid=r[1],
-                seq=r[2],
-                fields={c: r[9 + i] for i, c in enumerate(CARD_FIELDS)},
-                identities=tuple(idents.get(r[3], ())),
-                notes=tuple(notes.get(r[3], ())),
-                circles=tuple(circles.get(r[3], ())),
-                extra=extra,
-                edited_by=r[7],
-                edited_at=r[8],
+        idents = identities_by_person(
+            await fetch_all(
+                conn,
+                f"SELECT person_pk, uri, kind, display, label FROM identity WHERE person_pk IN ({marks}) "
+                "AND state = 'active' ORDER BY pk",
+                person_pks,
             )
         )
-    return out
-
-
-def _extra(raw: str | None) -> dict[str, Any]:
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError:  # written by this module only; a damaged value costs the phone's extra lines, no more
-        return {}
-    return value if isinstance(value, dict) else {}
+        notes = grouped(
+            await fetch_all(
+                conn,
+                f"SELECT person_pk, body FROM note WHERE person_pk IN ({marks}) ORDER BY created_at, pk",
+                person_pks,
+            )
+        )
+        circles = grouped(
+            await fetch_all(
+                conn,
+                f"SELECT m.person_pk, c.name FROM circle_member m JOIN circle c ON c.pk = m.circle_pk "
+                f"WHERE m.person_pk IN ({marks}) ORDER BY c.name",
+                person_pks,
+            )
+        )
+    if circle_pks:
+        members = grouped(
+            await fetch_all(
+                conn,
+                f"SELECT m.circle_pk, d.uid FROM circle_member m JOIN person p ON p.pk = m.person_pk "
+                f"JOIN dav_card d ON d.person_pk = p.pk WHERE m.circle_pk IN ({placeholders(len(circle_pks))}) "
+                "AND p.status = 'active' ORDER BY d.uid",
+                circle_pks,
+            )
+        )
+    return card_rows(rows, idents, notes, circles, members)
 
 
 async def _new_person(conn: aiosqlite.Connection, href: str, uid: str, edit: PersonEdit) -> int:
@@ -528,20 +468,14 @@ async def _apply_person(conn: aiosqlite.Connection, pk: int, edit: PersonEdit) -
     current = await fetch_all(
         conn, "SELECT pk, uri, kind, verification FROM identity WHERE person_pk = ?", (pk,)
     )
-    gone = [
-        r[0]
-        for r in current
-        if r[1] not in wanted and r[2] in edit.removable_kinds and r[3] not in _KEPT_VERIFIED
-    ]
+    gone = identities_gone(current, wanted, edit.removable_kinds)
     await conn.executemany("DELETE FROM identity WHERE pk = ?", [(g,) for g in gone])
     # Notes: the card has one NOTE, Kith many; notes it still quotes stay, the rest of its text is a new note.
-    rest = edit.note
-    for note_pk, body in await fetch_all(conn, "SELECT pk, body FROM note WHERE person_pk = ?", (pk,)):
-        if body and body in rest:
-            rest = rest.replace(body, "", 1)
-        else:
-            await conn.execute("DELETE FROM note WHERE pk = ?", (note_pk,))
-    rest = rest.strip()
+    doomed_notes, rest = notes_kept(
+        await fetch_all(conn, "SELECT pk, body FROM note WHERE person_pk = ?", (pk,)), edit.note
+    )
+    for note_pk in doomed_notes:
+        await conn.execute("DELETE FROM note WHERE pk = ?", (note_pk,))
     if rest:
         await conn.execute(
             "INSERT INTO note (id, person_pk, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
@@ -552,7 +486,7 @@ async def _apply_person(conn: aiosqlite.Connection, pk: int, edit: PersonEdit) -
     extra["lines"] = kept_lines
     await conn.execute(
         "UPDATE dav_card SET extra = ?, edited_by = ?, edited_at = ? WHERE person_pk = ?",
-        (json.dumps(extra, ensure_ascii=False, sort_keys=True), edit.edited_by, edit.now, pk),
+        (extra_json(extra), edit.edited_by, edit.now, pk),
     )
     await recompute_due(conn, [pk])
     await refresh_fts(conn, [pk])
@@ -561,23 +495,18 @@ async def _apply_person(conn: aiosqlite.Connection, pk: int, edit: PersonEdit) -
 async def _set_circles(
     conn: aiosqlite.Connection, pk: int, names: Sequence[str], ids: Sequence[str], now: str
 ) -> None:
-    current = {
-        r[1].casefold(): r[0]
-        for r in await fetch_all(
+    leave, join = circle_changes(
+        await fetch_all(
             conn,
             "SELECT c.pk, c.name FROM circle_member m JOIN circle c ON c.pk = m.circle_pk WHERE m.person_pk = ?",
             (pk,),
-        )
-    }
-    wanted = {n.casefold(): n for n in names}
-    for key, circle_pk in current.items():
-        if key not in wanted:
-            await conn.execute(
-                "DELETE FROM circle_member WHERE circle_pk = ? AND person_pk = ?", (circle_pk, pk)
-            )
-    for (key, name), circle_id in zip(wanted.items(), ids, strict=False):
-        if key in current:
-            continue
+        ),
+        names,
+        ids,
+    )
+    for circle_pk in leave:
+        await conn.execute("DELETE FROM circle_member WHERE circle_pk = ? AND person_pk = ?", (circle_pk, pk))
+    for name, circle_id in join:
         await conn.execute(
             "INSERT INTO circle (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT(name) DO NOTHING",
             (circle_id, name, now),

@@ -33,13 +33,14 @@ from federation.values import (
     StoredActor,
     TombstoneRow,
 )
+from node.store.federation_models import actor_from_row, offer_from_row, record_id
 from node.store.sqlite.db import Database
 from node.store.sqlite.driver import sqlite
 from node.store.sqlite.rows import fetch_all, fetch_one, placeholders
 from protocol.errors import IllegalTransition
 from protocol.states import DELIVERY, FOLLOW_REQUEST, INBOX_ITEM, RELATIONSHIP_OFFER, Lifecycle
 
-__all__ = ["SqliteFederation", "record_id"]
+__all__ = ["SqliteFederation"]
 
 T = TypeVar("T")
 
@@ -73,61 +74,6 @@ def _url_host(column: str) -> str:
     rest = f"substr({column}, instr({column}, '://') + 3)"
     end = f"CASE WHEN instr({rest}, '/') > 0 THEN instr({rest}, '/') - 1 ELSE length({rest}) END"
     return f"lower(substr({rest}, 1, {end}))"
-
-
-def _actor_from_row(row: aiosqlite.Row) -> StoredActor:
-    doc = json.loads(row["doc"])
-    stored = doc.get("__kith__", {})
-    actor = RemoteActor(
-        id=row["id"],
-        type=stored.get("type", "Person"),
-        acct=row["acct"],
-        preferred_username=stored.get("preferred_username"),
-        name=stored.get("name"),
-        summary=stored.get("summary"),
-        url=stored.get("url"),
-        icon=stored.get("icon"),
-        inbox=row["inbox"],
-        shared_inbox=row["shared_inbox"],
-        outbox=stored.get("outbox"),
-        followers=stored.get("followers"),
-        following=stored.get("following"),
-        public_key_id=row["key_id"],
-        public_key_pem=row["key_pem"],
-        also_known_as=tuple(stored.get("also_known_as", ())),
-        moved_to=row["moved_to"],
-        is_kith=bool(row["is_kith"]),
-        multikeys=tuple((a, b) for a, b in stored.get("multikeys", ())),
-    )
-    original = {k: v for k, v in doc.items() if k != "__kith__"}
-    return StoredActor(
-        actor=actor,
-        doc=original,
-        gone=bool(row["gone"]),
-        fetched_at=row["fetched_at"],
-        key_refetched_at=row["key_refetched_at"],
-    )
-
-
-def _offer(r: aiosqlite.Row) -> OfferRow:
-    return OfferRow(
-        account=r["account"],
-        offer_id=r["offer_id"],
-        direction=r["direction"],
-        actor_id=r["actor_id"],
-        rel_type=r["rel_type"],
-        record=json.loads(r["record"]),
-        final=json.loads(r["final"]) if r["final"] else None,
-        state=r["state"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
-    )
-
-
-def record_id(record: Mapping[str, Any]) -> str | None:
-    """The id of a relationship record (what /relationships/... serves it under)."""
-    rid = record.get("id")
-    return rid if isinstance(rid, str) else None
 
 
 _FOLLOW_COLUMNS = "account, follow_id, direction, actor_id, state, created_at, updated_at"
@@ -212,7 +158,7 @@ class SqliteFederation:
     async def _actor_where(self, column: str, arg: str) -> StoredActor | None:
         async def fn(conn: aiosqlite.Connection) -> StoredActor | None:
             row = await fetch_one(conn, f"SELECT * FROM fed_actors WHERE {column} = ?", (arg,))
-            return _actor_from_row(row) if row else None
+            return actor_from_row(row) if row else None
 
         return await self._read(fn)
 
@@ -234,7 +180,7 @@ class SqliteFederation:
                 part = list(actor_ids[start : start + 500])
                 sql = f"SELECT * FROM fed_actors WHERE id IN ({placeholders(len(part))})"
                 for row in await fetch_all(conn, sql, part):
-                    found[row["id"]] = _actor_from_row(row)
+                    found[row["id"]] = actor_from_row(row)
             return found
 
         return await self._read(fn)
@@ -248,7 +194,7 @@ class SqliteFederation:
                 "SELECT * FROM fed_actors WHERE host = ? AND is_kith = 1 AND gone = 0 ORDER BY id",
                 (host,),
             )
-            return [_actor_from_row(r).actor for r in rows]
+            return [actor_from_row(r).actor for r in rows]
 
         return await self._read(fn)
 
@@ -457,7 +403,7 @@ class SqliteFederation:
     async def _offers(self, where: str, args: Sequence[Any]) -> list[OfferRow]:
         async def fn(conn: aiosqlite.Connection) -> list[OfferRow]:
             rows = await fetch_all(conn, f"SELECT {_OFFER_COLUMNS} FROM fed_offers WHERE {where}", args)
-            return [_offer(r) for r in rows]
+            return [offer_from_row(r) for r in rows]
 
         return await self._read(fn)
 

@@ -18,8 +18,8 @@ import aiosqlite
 
 from node.errors import BadInput, Conflict
 from node.store.federation import EXPORTED_FED_SETTINGS, FEDERATION_COLUMNS, FEDERATION_TABLES
+from node.store.federation_models import record_id, same_rows
 from node.store.sqlite.db import Database
-from node.store.sqlite.federation import record_id
 from node.store.sqlite.rows import fetch_all, placeholders
 
 __all__ = [
@@ -86,7 +86,7 @@ class AccountFederationRows:
             held = await self._tables(conn)
             counts = {t: len(rows) for t, (_, rows) in tables.items()}
             if any(held.values()):
-                if self._same(held, tables):
+                if same_rows(held, tables):
                     return counts
                 table = next(t for t, rows in held.items() if rows)
                 raise Conflict(
@@ -118,22 +118,6 @@ class AccountFederationRows:
             return counts
 
         return await self.db.write(run)
-
-    @staticmethod
-    def _same(
-        held: Mapping[str, list[list[Any]]],
-        tables: Mapping[str, tuple[Sequence[str], Sequence[Sequence[Any]]]],
-    ) -> bool:
-        for table, cols in FEDERATION_COLUMNS.items():
-            given_cols, given = tables.get(table, ((), ()))
-            mine = {tuple(r) for r in held.get(table, [])}
-            theirs = set()
-            for row in given:
-                values = dict(zip(given_cols, row, strict=True))
-                theirs.add(tuple(values.get(c) for c in cols))
-            if mine != theirs:
-                return False
-        return True
 
     async def require_empty(self) -> None:
         """Conflict when the account holds any of the exported rows (checked again by import_tables)."""

@@ -10,6 +10,7 @@ from typing import Any
 import aiosqlite
 
 from node.store.links import KEEP, Keep, LinkRow
+from node.store.row_records import link_from_row
 from node.store.sqlite.db import Database
 from node.store.sqlite.rows import fetch_all, fetch_one, stamp
 
@@ -41,21 +42,6 @@ async def save_cursor(
         "ON CONFLICT (source, account, direction) DO UPDATE SET cursor = excluded.cursor, "
         "updated_at = excluded.updated_at",
         (source, account, direction, json.dumps(cursor, sort_keys=True), now),
-    )
-
-
-def _link(r: aiosqlite.Row) -> LinkRow:
-    return LinkRow(
-        source=r["source"],
-        account=r["account"],
-        base_url=r["base_url"],
-        secret=r["secret"],
-        status=r["status"],
-        resume_at=r["resume_at"],
-        last_sync_at=r["last_sync_at"],
-        last_error=r["last_error"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
     )
 
 
@@ -94,7 +80,7 @@ class SqliteLinks:
                     f"SELECT {LINK_COLUMNS} FROM bridge_link WHERE source = ? AND account = ?",
                     (source, account),
                 )
-            return [_link(r) for r in rows]
+            return [link_from_row(r) for r in rows]
 
         return await self.db.read(run)
 

@@ -19,6 +19,7 @@ import aiosqlite
 from node.errors import Conflict, NotFound
 from node.models import MergeRecord, MergeSuggestion, Page
 from node.store.merges import IdentityIndexEntry, PersonName, SuggestionInput
+from node.store.row_records import suggestion_from_row
 from node.store.sqlite.db import Database
 from node.store.sqlite.people import person_pk, recompute_people
 from node.store.sqlite.rows import dumps, fetch_all, fetch_one, placeholders, refresh_fts, stamp
@@ -343,7 +344,7 @@ class SqliteMerges:
                    LIMIT ? OFFSET ?""",
                 (status, limit + 1, offset),
             )
-            items = (_suggestion(r) for r in rows[:limit])
+            items = (suggestion_from_row(r) for r in rows[:limit])
             return Page.uncounted(items, offset=offset, limit=limit, more=len(rows) > limit)
 
         return await self.db.read(run)
@@ -353,7 +354,7 @@ class SqliteMerges:
             r = await fetch_one(conn, f"{_SUGGESTION_SELECT} WHERE s.id = ?", (suggestion_id,))
             if r is None:
                 raise NotFound(f"no merge suggestion with id {suggestion_id!r}", field="suggestion")
-            return _suggestion(r)
+            return suggestion_from_row(r)
 
         return await self.db.read(run)
 
@@ -371,20 +372,6 @@ class SqliteMerges:
 _SUGGESTION_SELECT = """SELECT s.id, a.id, b.id, a.display_name, b.display_name, s.tier, s.evidence, s.status,
        s.created_at
 FROM merge_suggestion s JOIN person a ON a.pk = s.a_pk JOIN person b ON b.pk = s.b_pk"""
-
-
-def _suggestion(r: aiosqlite.Row) -> MergeSuggestion:
-    return MergeSuggestion(
-        id=r[0],
-        a=r[1],
-        b=r[2],
-        a_name=r[3],
-        b_name=r[4],
-        tier=r[5],
-        evidence=tuple(json.loads(r[6])),
-        status=r[7],
-        created_at=r[8],
-    )
 
 
 async def _merge_records(conn: aiosqlite.Connection, where: str, params: Sequence[Any]) -> list[MergeRecord]:

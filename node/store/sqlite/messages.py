@@ -9,12 +9,10 @@ twice, or by two routes (its Create and a reply's fetch), makes one interaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import aiosqlite
 
 from node.store.messages import MessageRow
+from node.store.row_records import message_from_row
 from node.store.sqlite.db import Database
 from node.store.sqlite.people import person_pk, recompute_people
 from node.store.sqlite.rows import fetch_all, fetch_one
@@ -37,20 +35,6 @@ _SELECT = (
     "SELECT m.object_id, i.id, m.direction, m.actor_id, m.url, m.in_reply_to, m.conversation, m.private, "
     "i.occurred_at FROM fedi_message m JOIN interaction i ON i.pk = m.interaction_pk"
 )
-
-
-def _row(r: Sequence[Any]) -> MessageRow:
-    return MessageRow(
-        object_id=r[0],
-        interaction_id=r[1],
-        direction=r[2],
-        actor_id=r[3],
-        url=r[4],
-        in_reply_to=r[5],
-        conversation=r[6],
-        private=bool(r[7]),
-        occurred_at=r[8],
-    )
 
 
 class SqliteMessages:
@@ -77,7 +61,7 @@ class SqliteMessages:
         async def run(conn: aiosqlite.Connection) -> tuple[MessageRow, bool]:
             known = await fetch_one(conn, _SELECT + " WHERE m.object_id = ?", (object_id,))
             if known is not None:
-                return _row(known), False
+                return message_from_row(known), False
             pk = await person_pk(conn, person_id)
             parent = None
             if in_reply_to is not None:
@@ -127,7 +111,7 @@ class SqliteMessages:
             await recompute_people(conn, [pk])
             row = await fetch_one(conn, _SELECT + " WHERE m.object_id = ?", (object_id,))
             assert row is not None
-            return _row(row), True
+            return message_from_row(row), True
 
         return await self.db.write(run)
 
@@ -138,6 +122,6 @@ class SqliteMessages:
             rows = await fetch_all(
                 conn, _SELECT + " WHERE m.conversation = ? ORDER BY i.occurred_at, i.pk", (conversation,)
             )
-            return [_row(r) for r in rows]
+            return [message_from_row(r) for r in rows]
 
         return await self.db.read(run)

@@ -21,23 +21,25 @@ from typing import Any
 import aiosqlite
 
 from node.store.org import IncomingRecord, words
+from node.store.org_rows import (
+    MAX_TIMELINE,
+    add_identity,
+    candidates_ranked,
+    host_patterns,
+    name_rank,
+    newest_first,
+    timeline_entry,
+    who_knows_answer,
+)
 from node.store.sqlite.db import Database
 from node.store.sqlite.driver import sqlite
 from node.store.sqlite.rows import fetch_all, fetch_one, placeholders
-from protocol.vocab import SHARING_LEVELS, STRENGTH_BUCKETS
+from protocol.vocab import SHARING_LEVELS
 
-__all__ = ["BUCKET_MIDDLE", "OrgStore"]
+__all__ = ["OrgStore"]
 
-#: Where a record shared as a bucket only (below level interactions) is placed on the 0-1 scale: the middle of
-#: its bucket, so that lists can order by strength without claiming more than was shared.
-BUCKET_MIDDLE = {
-    name: round((start + (STRENGTH_BUCKETS[i + 1][1] if i + 1 < len(STRENGTH_BUCKETS) else 1.0)) / 2, 3)
-    for i, (name, start) in enumerate(STRENGTH_BUCKETS)
-}
 _LEVEL = {name: i for i, name in enumerate(SHARING_LEVELS)}
 _MAX_PEOPLE = 50  # people a who-knows answer lists
-_MAX_TIMELINE = 200
-_MAX_IDENTITIES_SHOWN = 20
 _PROBE = 2_000  # rows a word's probe counts before it stops: enough to tell a rare word from a common one
 _CANDIDATES = 5_000  # people a word search ranks
 
@@ -223,7 +225,7 @@ class OrgStore:
                     )
                     doomed.update(r[0] for r in rows)
             for host in hosts:
-                for pattern in _host_patterns(host):
+                for pattern in host_patterns(host):
                     rows = await fetch_all(
                         conn,
                         "SELECT DISTINCT shared_pk FROM org_shared_identity WHERE uri LIKE ?",
@@ -339,52 +341,16 @@ class OrgStore:
                     f"WHERE i.shared_pk IN ({m}) ORDER BY i.merges DESC, i.uri",
                     part,
                 ):
-                    seen = idents.setdefault(r[0], [])
-                    if r[1] not in seen:
-                        seen.append(r[1])
+                    add_identity(idents, r[0], r[1])
                 for r in await fetch_all(
                     conn, f"SELECT shared_pk, body FROM org_shared_note WHERE shared_pk IN ({m})", part
                 ):
                     notes.setdefault(r[0], []).append(r[1])
-            known: dict[int, list[dict[str, Any]]] = {}
-            for r in records:
-                entry: dict[str, Any] = {
-                    "member": r["member"],
-                    "strength": r["strength"] if r["strength"] is not None else BUCKET_MIDDLE[r["bucket"]],
-                    "bucket": r["bucket"],
-                    "last_contact": r["last_contact"],
-                    "last_channel": r["last_channel"],
-                    "level": r["level"],
-                    "explained": r["explained"]
-                    or f"shared as a bucket only (level {r['level']}): the member's interactions stay with them",
-                }
-                if r["pk"] in notes:
-                    entry["notes"] = notes[r["pk"]]
-                known.setdefault(r["person_pk"], []).append(entry)
-            out: list[dict[str, Any]] = []
-            for pk in pks:
-                person = persons.get(pk)
-                if person is None or pk not in known:
-                    continue
-                by = sorted(known[pk], key=lambda e: (-e["strength"], e["member"]))
-                out.append(
-                    {
-                        "person": {
-                            "display_name": person["name"],
-                            "organization": person["organization"],
-                            "identities": idents.get(pk, [])[:_MAX_IDENTITIES_SHOWN],
-                        },
-                        "known_by": by,
-                        "matched": how[pk],
-                        "_pk": pk,
-                    }
-                )
-            out.sort(key=lambda item: (-item["known_by"][0]["strength"], item["person"]["display_name"]))
-            return out
+            return who_knows_answer(pks, how, persons, records, idents, notes)
 
         return await self.db.read(run)
 
-    async def timeline(self, pks: Sequence[int], *, limit: int = _MAX_TIMELINE) -> list[dict[str, Any]]:
+    async def timeline(self, pks: Sequence[int], *, limit: int = MAX_TIMELINE) -> list[dict[str, Any]]:
         """Every shared interaction with these people, newest first; a record shared at level last-contact
         gives its last contact only."""
         if not pks:
@@ -401,7 +367,7 @@ class OrgStore:
                 "ORDER BY x.occurred_at DESC LIMIT ?",
                 [*pks, limit],
             ):
-                entries.append(_entry(r, "interaction"))
+                entries.append(timeline_entry(r, "interaction"))
             for r in await fetch_all(
                 conn,
                 "SELECT s.last_contact AS occurred_at, s.last_channel AS channel, NULL AS initiated_by, s.member, "
@@ -410,9 +376,8 @@ class OrgStore:
                 "ORDER BY s.last_contact DESC LIMIT ?",
                 [*pks, limit],
             ):
-                entries.append(_entry(r, "last-contact"))
-            entries.sort(key=lambda e: e["occurred_at"], reverse=True)
-            return entries[:limit]
+                entries.append(timeline_entry(r, "last-contact"))
+            return newest_first(entries, limit)
 
         return await self.db.read(run)
 
@@ -429,16 +394,7 @@ class OrgStore:
                 f"WHERE s.person_pk IN ({placeholders(len(pks))})",
                 list(pks),
             )
-            out = [
-                {
-                    **dict(r),
-                    "score": r["strength"] if r["strength"] is not None else BUCKET_MIDDLE[r["bucket"]],
-                }
-                for r in rows
-                if r["member"] not in exclude
-            ]
-            out.sort(key=lambda r: (-r["score"], r["member"]))
-            return out
+            return candidates_ranked((dict(r) for r in rows), exclude)
 
         return await self.db.read(run)
 
@@ -647,30 +603,6 @@ class OrgStore:
             return out
 
         return await self.db.read(run)
-
-
-def _entry(r: aiosqlite.Row, kind: str) -> dict[str, Any]:
-    return {
-        "occurred_at": r["occurred_at"],
-        "channel": r["channel"],
-        "initiated_by": r["initiated_by"],
-        "member": r["member"],
-        "person": {"display_name": r["name"], "organization": r["organization"]},
-        "kind": kind,
-    }
-
-
-def _host_patterns(host: str) -> list[str]:
-    """LIKE patterns of addresses on ``host`` or its subdomains: e-mail, acct: and web addresses."""
-    h = host.lower().replace("%", "").replace("_", "")
-    return [
-        f"mailto:%@{h}",
-        f"mailto:%@%.{h}",
-        f"acct:%@{h}",
-        f"acct:%@%.{h}",
-        f"https://{h}/%",
-        f"https://%.{h}/%",
-    ]
 
 
 async def _apply_one(
@@ -916,9 +848,6 @@ async def _rank(
         for r in await fetch_all(
             conn, f"SELECT pk, {column} FROM org_person WHERE pk IN ({placeholders(len(part))})", part
         ):
-            have = [words(x) for x in str(r[1] or "").split(" · ")]
-            whole = any(h == wanted for h in have)
-            exact = any(all(w in h for w in wanted) for h in have)
-            ranked.append((not whole, not exact, r[0]))
+            ranked.append(name_rank(r[0], r[1], wanted))
     ranked.sort()
     return ranked

@@ -13,6 +13,7 @@ from typing import Any
 import aiosqlite
 
 from node.store.org import PersonInput, SentRow, ShareInputs
+from node.store.row_records import membership_from_row
 from node.store.sqlite.db import Database
 from node.store.sqlite.rows import fetch_all, fetch_one
 
@@ -27,14 +28,14 @@ class MemberOrgStore:
     async def memberships(self) -> list[dict[str, Any]]:
         async def run(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
             rows = await fetch_all(conn, "SELECT * FROM org_membership ORDER BY created_at, org")
-            return [_membership(r) for r in rows]
+            return [membership_from_row(r) for r in rows]
 
         return await self.db.read(run)
 
     async def membership(self, org: str) -> dict[str, Any] | None:
         async def run(conn: aiosqlite.Connection) -> dict[str, Any] | None:
             row = await fetch_one(conn, "SELECT * FROM org_membership WHERE org = ?", (org,))
-            return _membership(row) if row else None
+            return membership_from_row(row) if row else None
 
         return await self.db.read(run)
 
@@ -339,9 +340,3 @@ class MemberOrgStore:
             return dict(row) if row else None
 
         return await self.db.read(run)
-
-
-def _membership(row: aiosqlite.Row) -> dict[str, Any]:
-    out = dict(row)
-    out["info"] = json.loads(out["info"]) if out.get("info") else None
-    return out

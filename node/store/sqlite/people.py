@@ -12,8 +12,9 @@ from typing import Any
 import aiosqlite
 
 from node.errors import Conflict, NotFound
-from node.models import PERSON_FIELDS, Circle, Interaction, Note, Page, Person, Relationship
+from node.models import Circle, Interaction, Note, Page, Person, Relationship
 from node.store.people import PERSON_ORDERS, IdentityInput, InteractionInput, PersonFields, RelationshipInput
+from node.store.people_rows import person_columns, prefixed, stronger
 from node.store.sqlite.db import Database
 from node.store.sqlite.rows import (
     PERSON_COLUMNS,
@@ -31,20 +32,10 @@ __all__ = [
     "TIE_STRENGTH_SQL",
     "SqlitePeople",
     "attach_identity",
-    "person_columns",
     "person_pk",
     "recompute_due",
     "recompute_people",
 ]
-
-
-def person_columns(fields: PersonFields) -> list[str]:
-    """The columns ``fields`` sets, in PERSON_FIELDS' order; ValueError for a key that is no person field (a
-    caller's slip must not drop a value without a word)."""
-    unknown = set(fields) - set(PERSON_FIELDS)
-    if unknown:
-        raise ValueError(f"person fields must be among {', '.join(PERSON_FIELDS)}, not {sorted(unknown)}")
-    return [k for k in PERSON_FIELDS if k in fields]
 
 
 async def person_pk(conn: aiosqlite.Connection, person_id: str, *, include_merged: bool = False) -> int:
@@ -292,7 +283,7 @@ class SqlitePeople:
             )
             rows = await fetch_all(
                 conn,
-                f"SELECT {_prefixed(PERSON_COLUMNS)}, {TIE_STRENGTH_SQL} AS strength FROM person p{scan} "
+                f"SELECT {prefixed(PERSON_COLUMNS)}, {TIE_STRENGTH_SQL} AS strength FROM person p{scan} "
                 f"WHERE {' AND '.join(where)} ORDER BY {order_sql} LIMIT ? OFFSET ?",
                 [now_jd, *params, limit, offset],
             )
@@ -521,10 +512,6 @@ class SqlitePeople:
         return await self.db.read(run)
 
 
-def _prefixed(columns: str) -> str:
-    return ", ".join("p." + c.strip() for c in columns.split(","))
-
-
 async def attach_identity(conn: aiosqlite.Connection, pk: int, ident: IdentityInput, now: str) -> None:
     row = await fetch_one(
         conn, "SELECT pk, person_pk, verification FROM identity WHERE uri = ?", (ident.uri,)
@@ -548,7 +535,7 @@ async def attach_identity(conn: aiosqlite.Connection, pk: int, ident: IdentityIn
         await conn.execute(
             "UPDATE identity SET person_pk = ?, verification = ?, label = coalesce(?, label), updated_at = ? "
             "WHERE pk = ?",
-            (pk, _stronger(row["verification"], ident.verification), ident.label, now, ipk),
+            (pk, stronger(row["verification"], ident.verification), ident.label, now, ipk),
         )
     await conn.execute(
         "INSERT INTO provenance (identity_pk, source, source_record_id, seen_at) VALUES (?,?,?,?) "
@@ -566,13 +553,6 @@ async def _join_circle(conn: aiosqlite.Connection, pk: int, circle_id: str, name
         "INSERT OR IGNORE INTO circle_member (circle_pk, person_pk) SELECT pk, ? FROM circle WHERE name = ?",
         (pk, name),
     )
-
-
-_LEVELS = ("signed", "two-way", "email-match", "claimed", "guessed")
-
-
-def _stronger(a: str, b: str) -> str:
-    return a if _LEVELS.index(a) <= _LEVELS.index(b) else b
 
 
 async def _circle(conn: aiosqlite.Connection, name: str) -> Circle:
