@@ -16,7 +16,7 @@ from typing import Any
 from node.config import Config, StorageConfig
 from node.errors import BadInput
 from node.server import Server
-from node.storage_url import parse_storage_url, redact_url
+from node.storage_url import StorageUrlError, parse_storage_url, redact_url
 from node.store.copy import CopySummary, copy_server
 from node.store.errors import StoreError
 from node.store.factory import open_server_store
@@ -37,7 +37,10 @@ class CopyReport:
 def destination_config(config: Config, url: str) -> Config:
     """``config`` with its storage at ``url`` (checked as storage.url is); BadInput when it names where the
     server already is."""
-    parsed = parse_storage_url(url)
+    try:
+        parsed = parse_storage_url(url)
+    except StorageUrlError as exc:  # what the operator typed after --to: their input, said as such
+        raise BadInput(str(exc), field="to") from None
     if parsed.backend == config.storage.backend and (
         parsed.backend == "sqlite" or parsed.url == parse_storage_url(config.storage.url).url
     ):

@@ -113,6 +113,12 @@ def test_a_copy_into_a_database_that_holds_accounts_is_refused(server: Path, tmp
     assert _tables(other / "server.sqlite3") == before  # nothing written
 
 
+def test_a_destination_that_is_no_storage_url_gets_one_line_saying_what_to_write(server: Path) -> None:
+    result = run_cli("--data", server, "storage", "copy", "--to", "mysql://x")
+    assert result.code == 1 and len(result.err.strip().splitlines()) == 1, result.err
+    assert result.err.startswith("kith: 'mysql://x' is not a storage URL") and "postgresql://" in result.err
+
+
 def test_the_command_refuses_to_copy_a_server_onto_itself(server: Path) -> None:
     result = run_cli("--data", server, "storage", "copy", "--to", "sqlite:")
     assert result.code == 1
