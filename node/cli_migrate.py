@@ -15,14 +15,12 @@ from typing import Any
 
 from node.cli import _config
 from node.config import passphrase_from_env
+from node.models import STATES_WITH_GRAPH
 from node.storage_url import redact_url
 from node.store import open_server_store
 from node.upgrade import upgrade_one_owner_folder
 
 __all__ = ["register"]
-
-#: Accounts whose graph exists (a purged account keeps only its name).
-_WITH_GRAPH = ("active", "suspended", "removed")
 
 
 async def _migrate(args: argparse.Namespace) -> int:
@@ -45,7 +43,7 @@ async def _migrate(args: argparse.Namespace) -> int:
     store = await open_server_store(config, progress=say)
     accounts: list[dict[str, Any]] = []
     try:
-        rows = [r for r in await store.accounts.list() if r.state in _WITH_GRAPH]
+        rows = [r for r in await store.accounts.list() if r.state in STATES_WITH_GRAPH]
         for n, row in enumerate(rows, 1):
             before = len(applied)
             graph = await store.open_graph(row.graph_file)

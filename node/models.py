@@ -8,6 +8,7 @@ from typing import Any
 
 __all__ = [
     "PERSON_FIELDS",
+    "STATES_WITH_GRAPH",
     "VERIFICATION_LEVELS",
     "AccountRow",
     "Circle",
@@ -46,6 +47,10 @@ PERSON_FIELDS = (
     "cadence_days",
     "met_on",
 )
+
+
+#: The account states whose contact graph exists (a purged account keeps only its name).
+STATES_WITH_GRAPH = ("active", "suspended", "removed")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -33,7 +33,7 @@ from node.files import tighten
 from node.graph import Clock, iso, utcnow
 from node.import_worker import ImportWorkers
 from node.keys import ActorKeys, KeyRing, load_node_key
-from node.models import AccountRow
+from node.models import STATES_WITH_GRAPH, AccountRow
 from node.store import GraphStore, ServerStore, open_server_store
 from node.store.factory import check_storage
 from protocol.states import ACCOUNT
@@ -227,9 +227,7 @@ class Server:
         (Server._acquire), which costs one query."""
         if await self.accounts.meta_get(_FEDERATION_MOVED) == "1":
             return
-        await self.store.move_graphs_federation(
-            await self.accounts.list(states=("active", "suspended", "removed"))
-        )
+        await self.store.move_graphs_federation(await self.accounts.list(states=STATES_WITH_GRAPH))
         await self.accounts.meta_set(_FEDERATION_MOVED, "1")
 
     async def close(self) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from node.config import Config, StorageConfig
 from node.errors import BadInput
+from node.models import STATES_WITH_GRAPH
 from node.server import Server
 from node.storage_url import StorageUrlError, parse_storage_url, redact_url
 from node.store.copy import CopySummary, copy_server
@@ -22,9 +23,6 @@ from node.store.errors import StoreError
 from node.store.factory import open_server_store
 
 __all__ = ["CopyReport", "copy_storage", "destination_config"]
-
-#: Accounts whose graph is gone (purged) keep only their registry row, which the server's tables carry.
-_WITH_GRAPH = ("active", "suspended", "removed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +79,7 @@ async def copy_storage(
     on both sides (StoreError naming the first difference if one is found)."""
     source = await Server.open(config, passphrase=passphrase, progress=say)
     try:
-        rows = [r for r in await source.accounts.list() if r.state in _WITH_GRAPH]
+        rows = [r for r in await source.accounts.list() if r.state in STATES_WITH_GRAPH]
         target = await open_server_store(dest, progress=say)
         try:
             summary = await copy_server(
