@@ -204,9 +204,10 @@ async def get_json(
     headers: Mapping[str, str] | None = None,
     now: Clock = utcnow,
     limit_statuses: tuple[int, ...] = (429,),
+    max_body: int = MAX_BODY,
 ) -> tuple[Any, aiohttp.ClientResponse]:
-    """GET and decode JSON; raises Revoked on a 401 to the owner's token, AuthProblem on a 401 to a request
-    without one, _Limited on a rate limit, LiveError otherwise."""
+    """GET and decode JSON (at most ``max_body`` bytes); raises Revoked on a 401 to the owner's token,
+    AuthProblem on a 401 to a request without one, _Limited on a rate limit, LiveError otherwise."""
     host = urlsplit(url).hostname
     with_token = any(k.lower() == "authorization" for k in (headers or {}))
     async with session.get(url, params=params, headers=headers, allow_redirects=False) as resp:
@@ -230,7 +231,7 @@ async def get_json(
             raise LiveError(
                 f"{host} answered {resp.status} for {url}{detail}", status=resp.status, error=code
             )
-        body = await read_body(resp)
+        body = await read_body(resp, max_body)
         try:
             data = json.loads(body)
         except (ValueError, RecursionError) as exc:

@@ -9,7 +9,6 @@ which needs no App View: the PDS's ``listRepos`` names the accounts it hosts.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from urllib.parse import quote
 import aiohttp
 
 from bridges.bluesky_bridge.consent import Account
+from bridges.live import LiveError, get_json
 from protocol.addresses import normalize
 
 __all__ = ["MAX_BODY", "BlueskyReader", "ReadError", "card_fields"]
@@ -47,25 +47,16 @@ class BlueskyReader:
     plc_url: str
 
     async def _get(self, url: str, params: Mapping[str, str], what: str) -> Any:
+        """The JSON object at ``url``, read as every live bridge reads one (bridges/live.py: bounded, no
+        redirects, lone surrogates replaced); any failure is a ReadError naming ``what``."""
         try:
-            async with self.session.get(url, params=dict(params)) as resp:
-                if resp.content_length is not None and resp.content_length > MAX_BODY:
-                    raise ReadError(f"{what}: the answer is larger than {MAX_BODY} bytes", status=resp.status)
-                body = await resp.content.read(MAX_BODY + 1)
-                status = resp.status
+            data, _ = await get_json(self.session, url, params=params, limit_statuses=(), max_body=MAX_BODY)
+        except LiveError as exc:
+            raise ReadError(f"{what}: {exc}", status=exc.status or 0, error=exc.error or "") from None
         except aiohttp.ClientError as exc:
             raise ReadError(f"{what}: {url} cannot be reached ({exc}); check the bridge's URLs") from None
-        if len(body) > MAX_BODY:
-            raise ReadError(f"{what}: the answer is larger than {MAX_BODY} bytes", status=status)
-        try:
-            data = json.loads(body) if body else {}
-        except ValueError:
-            raise ReadError(f"{what}: HTTP {status}, not JSON", status=status) from None
-        if status >= 400:
-            error = str(data.get("error", "")) if isinstance(data, dict) else ""
-            raise ReadError(f"{what}: HTTP {status} {error}".rstrip(), status=status, error=error)
         if not isinstance(data, dict):
-            raise ReadError(f"{what}: the answer is not a JSON object", status=status)
+            raise ReadError(f"{what}: the answer is not a JSON object")
         return data
 
     async def xrpc(self, method: str, **params: str) -> dict[str, Any]:
@@ -159,16 +150,12 @@ class BlueskyReader:
             return None
         url = f"{self.plc_url.rstrip('/')}/{quote(did)}/log/audit"
         try:
-            async with self.session.get(url) as resp:
-                body = await resp.content.read(MAX_BODY + 1)
-                if resp.status >= 400 or len(body) > MAX_BODY:
-                    return None
-            log = json.loads(body)
+            log, _ = await get_json(self.session, url, limit_statuses=(), max_body=MAX_BODY)
             first = (
                 log[0]["createdAt"] if isinstance(log, list) and log and isinstance(log[0], dict) else None
             )
             return datetime.fromisoformat(first.replace("Z", "+00:00")).astimezone(UTC) if first else None
-        except (aiohttp.ClientError, ValueError, TypeError, AttributeError):
+        except (LiveError, aiohttp.ClientError, ValueError, TypeError, AttributeError):
             return None
 
     async def status(self, did: str) -> tuple[bool, str]:
