@@ -15,6 +15,7 @@ from typing import Protocol, TypeVar
 from federation.ports import FederationStore
 from node.models import AccountRow
 from node.store.accounts import Accounts
+from node.store.bridge import BridgeState
 from node.store.capture import Capture
 from node.store.copy import TableCopy
 from node.store.dav import Dav
@@ -125,6 +126,11 @@ class ServerStore(Protocol):
 
     @property
     def accounts(self) -> Accounts: ...
+
+    @property
+    def bridge(self) -> BridgeState:
+        """The Bluesky bridge's state: its actors, the operator's blocks, its stream cursors (issue #18)."""
+        ...
 
     @property
     def table_copy(self) -> TableCopy:

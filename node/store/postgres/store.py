@@ -30,6 +30,7 @@ from node.store.federation import AccountFederation
 from node.store.imports import Imports
 from node.store.org import MemberOrg, OrgRecords
 from node.store.postgres.accounts import PgAccounts
+from node.store.postgres.bridge import PgBridgeState
 from node.store.postgres.capture import PgCapture
 from node.store.postgres.dav import PgDav
 from node.store.postgres.db import GRAPH_MIGRATIONS, SERVER_MIGRATIONS, SERVER_SCHEMA, PgDatabase
@@ -223,6 +224,7 @@ class PgServerStore:
         self.db = db
         self.pool = db.pool
         self.accounts = PgAccounts(db)
+        self.bridge = PgBridgeState(db)  # the Bluesky bridge's state (node/bridge_bluesky.py)
         # every account's federation rows; its LISTEN session goes to the same URL (node/worker.py)
         self._federation = PgFederation(db, listen_url=url)
         self.progress = progress  # told what a long migration of a graph schema is doing

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from node.models import AccountRow
 from node.store.sqlite.accounts import SqliteAccounts
+from node.store.sqlite.bridge import SqliteBridgeState
 from node.store.sqlite.capture import SqliteCapture
 from node.store.sqlite.copy import SqliteTableCopy
 from node.store.sqlite.dav import SqliteDav
@@ -125,6 +126,7 @@ class SqliteServerStore:
         self.data_dir = data_dir
         self.db = db
         self.accounts = SqliteAccounts(db)
+        self.bridge = SqliteBridgeState(db)  # the Bluesky bridge's state (node/bridge_bluesky.py)
         self.federation = SqliteFederation(db)  # every account's federation rows (node/federation_wiring.py)
         self.progress = progress  # told what a long migration of a graph database is doing
         self.table_copy = SqliteTableCopy(db, graph=False)
