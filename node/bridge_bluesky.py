@@ -25,20 +25,20 @@ read again, from a cursor saved with the states it led to. Both read the account
 trusting an event, so repeating either changes nothing.
 
 The bridge's own state (which DIDs it bridged, their handles, states and reasons, the operator's blocks, the
-stream's cursor, when it last caught up) is one JSON document in the server's meta table (one writer: the
-bridge's lock); the accounts themselves hold everything else.
+stream's cursor, when it last caught up) is in tables of the server's store (node/store/bridge.py), written a
+row at a time, so that ``kith serve`` and an operator's ``kith bridge block`` in another process never undo each
+other; the accounts themselves hold everything else.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import dataclasses
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -61,10 +61,11 @@ from node.config import USERNAME_PATTERN, BlueskyBridgeConfig
 from node.errors import BadInput, NotFound
 from node.owner_card import PUBLIC, get_card, set_card, set_disclosure
 from node.server import Server
+from node.store.bridge import BridgedActor
 
 __all__ = [
-    "META_BLOCKED",
-    "META_KEY",
+    "META_BOT_DID",
+    "STREAM",
     "BlueskyBridge",
     "BridgeError",
     "SyncReport",
@@ -76,22 +77,17 @@ __all__ = [
 
 _log = logging.getLogger("kith.bridge.bluesky")
 
-#: server_meta: the bridge's state document, and the operator's blocks (a list of DIDs).
-META_KEY = "bridge.bluesky"
-META_BLOCKED = "bridge.bluesky.blocked"
+#: server_meta: the bot account's DID, as last resolved (the state's tables hold the rest).
+META_BOT_DID = "bridge.bluesky.bot_did"
+#: The bridge_stream row of the repository event stream (node/store/bridge.py).
+STREAM = "bluesky"
 _FOLLOW = "app.bsky.graph.follow"
 
 
 async def bridged_name(server: Server, handle: str) -> str | None:
     """The account bridging the Bluesky account whose handle is ``handle`` now, if one does."""
-    raw = await server.accounts.meta_get(META_KEY)
-    if not raw:
-        return None
-    wanted = handle.lower()
-    for did, entry in json.loads(raw).get("actors", {}).items():
-        if entry.get("state") == "bridged" and str(entry.get("handle", "")).lower() == wanted:
-            return account_name(did)
-    return None
+    actor = await server.store.bridge.by_handle(handle)
+    return None if actor is None else actor.account
 
 
 class BridgeError(BadInput):
@@ -149,25 +145,9 @@ class BlueskyBridge:
             )
         self.reader = BlueskyReader(session, self.settings.pds_url, self.settings.plc_url)
         self.on_change = on_change
+        self.store = server.store.bridge  # the bridge's own rows (node/store/bridge.py)
+        # one pass at a time in this process; another process's writes are rows of their own (module docstring)
         self._lock = asyncio.Lock()
-
-    # -- state ------------------------------------------------------------------------------------------------
-    async def state(self) -> dict[str, Any]:
-        raw = await self.server.accounts.meta_get(META_KEY)
-        doc: dict[str, Any] = json.loads(raw) if raw else {}
-        doc.setdefault("actors", {})
-        blocked = await self.server.accounts.meta_get(META_BLOCKED)
-        doc["blocked"] = json.loads(blocked) if blocked else []
-        return doc
-
-    async def _save(self, doc: dict[str, Any]) -> None:
-        # the operator's blocks are kept apart (META_BLOCKED), written only by block and unblock: a pass of
-        # `kith serve` that read the state before a `kith bridge block` in another process cannot undo it
-        body = {k: v for k, v in doc.items() if k != "blocked"}
-        await self.server.accounts.meta_set(META_KEY, json.dumps(body, sort_keys=True))
-
-    async def _save_blocked(self, blocked: list[str]) -> None:
-        await self.server.accounts.meta_set(META_BLOCKED, json.dumps(sorted(set(blocked))))
 
     def _gates(self) -> Gates:
         s = self.settings
@@ -183,84 +163,83 @@ class BlueskyBridge:
 
     # -- the operator's surface -------------------------------------------------------------------------------
     async def status(self) -> dict[str, Any]:
-        doc = await self.state()
-        actors = doc["actors"].values()
-        synced = doc.get("synced_at")
+        counts = await self.store.counts()
+        position = await self.store.stream(STREAM)
         lag = None
-        if synced:
-            lag = max(0.0, (self.server.clock() - datetime.fromisoformat(synced)).total_seconds())
+        if position.synced_at is not None:
+            lag = max(0.0, (self.server.clock() - position.synced_at).total_seconds())
         return {
             "enabled": self.settings.enabled,
             "pds_url": self.settings.pds_url,
             "bot_handle": self.settings.bot_handle,
-            "bot_did": doc.get("bot_did"),
-            "actors": sum(1 for a in actors if a["state"] == "bridged"),
-            "opted_in": sum(1 for a in actors if a["state"] == "bridged"),
-            "waiting": sum(1 for a in actors if a["state"] == "waiting"),
-            "opted_out": sum(1 for a in actors if a["state"] == "opted-out"),
-            "blocked": len(doc["blocked"]),
-            "synced_at": synced,
+            "bot_did": await self.server.accounts.meta_get(META_BOT_DID),
+            "actors": counts["bridged"],
+            "opted_in": counts["bridged"],
+            "waiting": counts["waiting"],
+            "opted_out": counts["opted-out"],
+            "blocked": len(await self.store.blocked()),
+            "synced_at": None if position.synced_at is None else position.synced_at.isoformat(),
             "lag_seconds": None if lag is None else round(lag, 3),
         }
 
     async def actors(self) -> list[dict[str, Any]]:
-        doc = await self.state()
         return [
             {
-                "did": did,
-                "handle": a.get("handle", ""),
-                "actor": self.actor_url(did),
-                "state": a["state"],
-                "reason": a.get("reason", ""),
-                "since": a.get("since"),
+                "did": a.did,
+                "handle": a.handle,
+                "actor": self.actor_url(a.did),
+                "state": a.state,
+                "reason": a.reason,
+                "since": a.since.isoformat(),
             }
-            for did, a in sorted(doc["actors"].items())
+            for a in await self.store.actors()
         ]
 
     async def block(self, did: str) -> dict[str, Any]:
         """The operator's block of one DID: never bridged again until unblocked; if bridged now, removed at
         once (its Delete goes to its followers)."""
-        account_name(did)
+        name = account_name(did)
         async with self._lock:
-            doc = await self.state()
-            if did not in doc["blocked"]:
-                await self._save_blocked([*doc["blocked"], did])
-            entry = doc["actors"].get(did)
-            if entry is None and await self._live(did):  # an account the state lost: it goes all the same
-                entry = doc["actors"][did] = {"state": "bridged"}
-            if entry is not None and entry["state"] == "bridged":
-                await self._remove(did, entry, "blocked")
-            elif entry is not None:
-                entry.update(state="blocked", reason="blocked")
-            else:
-                doc["actors"][did] = {"state": "blocked", "reason": "blocked", "since": self._now()}
-            await self._save(doc)
+            # the block first: a pass in another process that reads the account from now on sees it
+            await self.store.block(did, now=self.server.clock())
+            entry = await self.store.actor(did)
+            # a live account the state does not name as bridged (lost, or a crash between the two writes) goes
+            # all the same
+            if (entry is not None and entry.state == "bridged") or await self._live(did):
+                await self._remove(did, "blocked")
+            elif entry is None or entry.state != "opted-out":  # an opted-out actor stays a tombstone
+                await self.store.put_actor(
+                    did, account=name, state="blocked", reason="blocked", now=self.server.clock()
+                )
         return {"did": did, "blocked": True}
 
     async def unblock(self, did: str) -> dict[str, Any]:
         async with self._lock:
-            doc = await self.state()
-            if did not in doc["blocked"]:
-                raise NotFound(f"{did} is not blocked (see `kith bridge actors`)", field="did")
-            await self._save_blocked([d for d in doc["blocked"] if d != did])
-            entry = doc["actors"].get(did)
-            if entry is not None and entry["state"] == "blocked":
-                entry.update(state="waiting", reason="unblocked")
-            await self._save(doc)
+            if not await self.store.unblock(did):
+                raise NotFound(
+                    f"{did} is not blocked: `kith bridge actors` lists the DIDs the bridge has seen, and their "
+                    "states",
+                    field="did",
+                )
+            entry = await self.store.actor(did)
+            if entry is not None and entry.state == "blocked":
+                await self.store.put_actor(
+                    did, account=entry.account, state="waiting", reason="unblocked", now=self.server.clock()
+                )
         return {"did": did, "blocked": False}
 
     # -- syncing ----------------------------------------------------------------------------------------------
-    def _now(self) -> str:
-        return self.server.clock().astimezone(UTC).isoformat()
-
     async def bot_did(self) -> str:
         try:
-            return await self.reader.resolve_handle(self.settings.bot_handle)
+            did = await self.reader.resolve_handle(self.settings.bot_handle)
         except ReadError as exc:
             raise BridgeError(
                 f"the bot account {self.settings.bot_handle!r} cannot be resolved on {self.settings.pds_url} "
                 f"({exc}); check bridge.bluesky.bot_handle and pds_url"
             ) from None
+        if await self.server.accounts.meta_get(META_BOT_DID) != did:  # for `kith bridge status`
+            await self.server.accounts.meta_set(META_BOT_DID, did)
+        return did
 
     async def _repos(self) -> list[dict[str, Any]]:
         try:
@@ -280,13 +259,11 @@ class BlueskyBridge:
     async def _run_once(self) -> SyncReport:
         report = SyncReport()
         bot = await self.bot_did()
-        doc = await self.state()
-        doc["bot_did"] = bot
-        known: dict[str, dict[str, Any]] = doc["actors"]
+        known = {a.did: a for a in await self.store.actors()}
+        blocked = set(await self.store.blocked())
         if self.settings.appview_url:
-            await self._run_from_appview(doc, bot, report)
-            doc["synced_at"] = self._now()
-            await self._save(doc)
+            await self._run_from_appview(known, blocked, bot, report)
+            await self.store.mark_synced(STREAM, now=self.server.clock())
             return report
         repos = await self._repos()
         for repo in repos:
@@ -302,22 +279,19 @@ class BlueskyBridge:
                     # the cheap look first: most accounts of a PDS never asked to be bridged
                     if bot not in await self.reader.subjects(did, _FOLLOW):
                         continue
-                account = await self.reader.account(
-                    did, bot_did=bot, blocked_by_operator=did in doc["blocked"]
-                )
-                await self._apply(doc, account, report)
+                account = await self.reader.account(did, bot_did=bot, blocked_by_operator=did in blocked)
+                await self._apply(account, report)
             except ReadError as exc:  # one unreadable repository does not stop the others
                 _log.warning("reading %s failed: %s; tried again at the next sync", did, exc)
             except BadInput as exc:
                 _log.warning("%s cannot be bridged: %s", did, exc)
         # an account the PDS no longer lists (deleted, moved away) is no longer bridged
         listed = {r["did"] for r in repos}
-        for did, entry in list(known.items()):
-            if did not in listed and entry["state"] == "bridged":
-                await self._remove(did, entry, "deleted")
+        for did, entry in known.items():
+            if did not in listed and entry.state == "bridged":
+                await self._remove(did, "deleted")
                 report.removed += 1
-        doc["synced_at"] = self._now()
-        await self._save(doc)
+        await self.store.mark_synced(STREAM, now=self.server.clock())
         return report
 
     async def stream_pass(
@@ -325,16 +299,15 @@ class BlueskyBridge:
     ) -> SyncReport:
         """Read the repository event stream from the saved cursor until it is quiet for ``idle`` seconds (or
         ``limit`` events were read), then read again every account an event concerned and apply its consent.
-        The cursor is saved only after that, in the same write as the accounts' states: a pass cut short (a
-        crash, the network) reads the same events again next time, and applying them twice changes nothing.
+        The cursor is saved only after that, once the accounts' states are written: a pass cut short (a crash,
+        the network) reads the same events again next time, and applying them twice changes nothing.
         Without a saved cursor the stream starts at ``start`` (a ``seq``; 0: as far back as the stream keeps),
         or else live, and the full sync (``run_once``) covers what came before."""
         async with self._lock:
             bot = await self.bot_did()
-            doc = await self.state()
-            doc["bot_did"] = bot
-            cursor = doc.get("cursor", start)
-            known = set(doc["actors"])
+            saved = (await self.store.stream(STREAM)).cursor
+            cursor = start if saved is None else saved
+            known = {a.did for a in await self.store.actors()}
             dirty: dict[str, None] = {}
             last = cursor
             caught_up = False
@@ -356,8 +329,8 @@ class BlueskyBridge:
                             event = decode_event(msg.data)
                         except StreamError as exc:
                             if exc.refused:
-                                doc.pop("cursor", None)  # e.g. a cursor the stream no longer knows
-                                await self._save(doc)
+                                # e.g. a cursor the stream no longer knows
+                                await self.store.set_cursor(STREAM, None, now=self.server.clock())
                                 raise BridgeError(
                                     f"{url} {exc}; the cursor was dropped and the next full sync starts afresh"
                                 ) from None
@@ -372,24 +345,24 @@ class BlueskyBridge:
                     f"the event stream {url} cannot be read ({exc}); check bridge.bluesky.relay_url (or pds_url)"
                 ) from None
             report = SyncReport(seen=len(dirty))
+            blocked = set(await self.store.blocked())
             for did in dirty:
                 try:
-                    account = await self.reader.account(
-                        did, bot_did=bot, blocked_by_operator=did in doc["blocked"]
-                    )
-                    await self._apply(doc, account, report)
+                    account = await self.reader.account(did, bot_did=bot, blocked_by_operator=did in blocked)
+                    await self._apply(account, report)
                 except ReadError as exc:
                     _log.warning("reading %s failed: %s; tried again at the next full sync", did, exc)
                 except BadInput as exc:
                     _log.warning("%s cannot be bridged: %s", did, exc)
             if last is not None:
-                doc["cursor"] = last
-            if caught_up:
-                doc["synced_at"] = self._now()
-            await self._save(doc)
+                await self.store.set_cursor(STREAM, last, now=self.server.clock(), synced=caught_up)
+            elif caught_up:
+                await self.store.mark_synced(STREAM, now=self.server.clock())
             return report
 
-    async def _run_from_appview(self, doc: dict[str, Any], bot: str, report: SyncReport) -> None:
+    async def _run_from_appview(
+        self, known: dict[str, BridgedActor], blocked: set[str], bot: str, report: SyncReport
+    ) -> None:
         """With an App View: the bot's followers are asked of it, rather than every repository of the PDS
         read; each of them, every account known, and every live bridged account is read afresh."""
         try:
@@ -404,49 +377,48 @@ class BlueskyBridge:
             for row in await self.server.accounts.list(states=("active", "suspended"))
             if row.name.startswith(("did.plc.", "did.web."))
         ]
-        for did in dict.fromkeys([*followers, *doc["actors"], *live]):
+        for did in dict.fromkeys([*followers, *known, *live]):
             if did == bot:
                 continue
             report.seen += 1
             try:
-                account = await self.reader.account(
-                    did, bot_did=bot, blocked_by_operator=did in doc["blocked"]
-                )
-                await self._apply(doc, account, report)
+                account = await self.reader.account(did, bot_did=bot, blocked_by_operator=did in blocked)
+                await self._apply(account, report)
             except ReadError as exc:
                 _log.warning("reading %s failed: %s; tried again at the next sync", did, exc)
             except BadInput as exc:
                 _log.warning("%s cannot be bridged: %s", did, exc)
 
-    async def _apply(self, doc: dict[str, Any], account: Account, report: SyncReport) -> None:
+    async def _apply(self, account: Account, report: SyncReport) -> None:
+        name = account_name(account.did)
         decision = decide(account, self._gates(), now=self.server.clock())
-        known: dict[str, dict[str, Any]] = doc["actors"]
-        entry = known.get(account.did)
+        if decision.bridged and await self.store.is_blocked(account.did):
+            # the operator blocked it (in another process) while the pass read the account
+            decision = decide(
+                dataclasses.replace(account, blocked_by_operator=True), self._gates(), now=self.server.clock()
+            )
+        # read afresh, not from the pass's start: another process may have written this actor since
+        entry = await self.store.actor(account.did)
         if not decision.bridged:
-            if entry is None and await self._live(account.did):
-                # an account of this DID that the state does not name (a crash between making it and saving the
-                # state): it goes like any opted-out one
-                entry = known[account.did] = {"state": "bridged", "handle": account.handle}
-            if entry is None:
+            # a live account of this DID that the state does not name as bridged (a crash between making it and
+            # saving the state, a lost state) goes like any opted-out one
+            if (entry is not None and entry.state == "bridged") or await self._live(account.did):
+                await self._remove(account.did, decision.reason, handle=account.handle)
+                report.removed += 1
+            elif entry is None or entry.state != "opted-out":
                 # seen following the bot but held back (a gate, #nobridge): the operator sees why; nothing
                 # of the account is kept beyond its DID, handle and the reason
-                known[account.did] = {
-                    "state": "blocked" if decision.reason == "blocked" else "waiting",
-                    "reason": decision.reason,
-                    "handle": account.handle,
-                    "since": self._now(),
-                }
-            elif entry["state"] == "bridged":
-                await self._remove(account.did, entry, decision.reason)
-                report.removed += 1
-            elif entry["state"] != "opted-out":
-                entry.update(
-                    state="blocked" if decision.reason == "blocked" else "waiting", reason=decision.reason
+                await self.store.put_actor(
+                    account.did,
+                    account=name,
+                    state="blocked" if decision.reason == "blocked" else "waiting",
+                    reason=decision.reason,
+                    handle=account.handle,
+                    now=self.server.clock(),
                 )
             return
-        if entry is not None and entry["state"] == "opted-out":
+        if entry is not None and entry.state == "opted-out":
             return  # names are never reused (docs/ARCHITECTURE.md §8): a removed actor stays a tombstone
-        name = account_name(account.did)
         profile = await self.reader.profile(account.did)
         card = card_fields(
             did=account.did, handle=account.handle, profile=profile, pds_url=self.settings.pds_url
@@ -458,15 +430,23 @@ class BlueskyBridge:
             report.bridged += 1
             _log.info("bridged %s (%s) as %s", account.did, account.handle, name)
             # named in the state at once, so that whatever fails below, an opt-out still finds it
-            entry = known[account.did] = {
-                "state": "bridged",
-                "reason": decision.reason,
-                "handle": account.handle,
-                "since": self._now(),
-            }
-            await self._save(doc)
+            entry = await self.store.put_actor(
+                account.did,
+                account=name,
+                state="bridged",
+                reason=decision.reason,
+                handle=account.handle,
+                now=self.server.clock(),
+            )
         elif row.state != "active":
-            known[account.did] = (entry or {}) | {"state": "opted-out", "reason": f"account {row.state}"}
+            await self.store.put_actor(
+                account.did,
+                account=name,
+                state="opted-out",
+                reason=f"account {row.state}",
+                handle=account.handle,
+                now=self.server.clock(),
+            )
             return
         changed = False
         # the actor's alsoKnownAs names the Bluesky account it bridges, by DID and by handle (issue #18); a
@@ -480,14 +460,16 @@ class BlueskyBridge:
                 await set_card(ctx.store, card, now=self.server.clock())
                 await set_disclosure(ctx.store, {field: [PUBLIC] for field in card}, now=self.server.clock())
                 changed = True
-        if changed and not created and entry is not None and entry.get("state") == "bridged":
+        if changed and not created and entry is not None and entry.state == "bridged":
             report.updated += 1
-        known[account.did] = {
-            "state": "bridged",
-            "reason": decision.reason,
-            "handle": account.handle,
-            "since": (entry or {}).get("since") if (entry or {}).get("state") == "bridged" else self._now(),
-        }
+        await self.store.put_actor(
+            account.did,
+            account=name,
+            state="bridged",
+            reason=decision.reason,
+            handle=account.handle,
+            now=self.server.clock(),
+        )
         if changed and self.on_change is not None:
             self.on_change(name)
 
@@ -500,7 +482,7 @@ class BlueskyBridge:
         row = await self.server.account_by_name(name)
         return row is not None and row.state in ("active", "suspended")
 
-    async def _remove(self, did: str, entry: dict[str, Any], reason: str) -> None:
+    async def _remove(self, did: str, reason: str, *, handle: str | None = None) -> None:
         """Opting out: the account is removed at once (410, and its Delete to its followers)."""
         name = account_name(did)
         row = await self.server.account_by_name(name)
@@ -509,7 +491,9 @@ class BlueskyBridge:
             _log.info("%s is no longer bridged (%s): %s removed", did, reason, name)
             if self.on_change is not None:
                 self.on_change(name)
-        entry.update(state="opted-out", reason=reason, since=self._now())
+        await self.store.put_actor(
+            did, account=name, state="opted-out", reason=reason, handle=handle, now=self.server.clock()
+        )
 
 
 async def follow_network(bridge: BlueskyBridge, *, every: float, idle: float = 2.0) -> None:

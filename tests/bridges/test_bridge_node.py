@@ -27,7 +27,7 @@ import federation
 from federation import FEDERATION, Federation, owner
 from node.api import SERVER
 from node.app import build_app
-from node.bridge_bluesky import META_KEY, BlueskyBridge, BridgeError, account_name
+from node.bridge_bluesky import STREAM, BlueskyBridge, BridgeError, SyncReport, account_name
 from node.config import Config
 from node.context import AccountContext
 from node.federation_wiring import federation_context
@@ -383,7 +383,7 @@ async def test_the_event_stream_brings_opt_ins_changes_and_opt_outs_with_a_curso
         # the first pass reads the stream from its start (what this test session's PDS keeps), which sets the
         # cursor: without one, a pass starts live and the next full sync covers the gap
         await first.stream_pass(idle=1.0, start=0)
-        assert isinstance((await first.state())["cursor"], int)
+        assert isinstance((await side.server.store.bridge.stream(STREAM)).cursor, int)
         await first.run_once()
         # written while the bridge is "down": replayed from the cursor by a new bridge object
         user, follow = await opted_in(pds, "streamed", bot)
@@ -395,7 +395,7 @@ async def test_the_event_stream_brings_opt_ins_changes_and_opt_outs_with_a_curso
         states = {a["did"]: (a["state"], a["reason"]) for a in await restarted.actors()}
         assert states == {user.did: ("bridged", "opted-in"), held.did: ("waiting", "nobridge")}
         assert bystander.did not in states
-        cursor = (await restarted.state())["cursor"]
+        cursor = (await side.server.store.bridge.stream(STREAM)).cursor
         assert isinstance(cursor, int) and cursor > 0
         assert (await restarted.status())["lag_seconds"] is not None
 
@@ -433,7 +433,7 @@ async def test_hostile_profile_text_is_cleaned_and_a_lost_state_never_keeps_an_o
         assert status == 200 and doc["name"] == "Eve[31m"
         assert "line one<br>line two" in doc["summary"]
 
-        await side.server.accounts.meta_set(META_KEY, "{}")  # the state is lost; the account stays
+        assert await side.server.store.bridge.forget(user.did)  # the state is lost; the account stays
         await pds.delete_record(user, FOLLOW, follow["uri"].rsplit("/", 1)[1])
         assert (await bridge.run_once()).removed == 1
         assert (await get(actor))[0] == 410
@@ -479,10 +479,12 @@ async def test_a_block_from_another_process_survives_a_pass_that_read_the_state_
         aiohttp.ClientSession() as http,
     ):
         serving, operator = BlueskyBridge(side.server, http), BlueskyBridge(side.server, http)
-        stale = await serving.state()  # a pass has read the state...
+        # a pass has read the account (and the blocks, before the operator's)...
+        account = await serving.reader.account(user.did, bot_did=await serving.bot_did())
         await operator.block(user.did)  # ...the operator blocks in another process...
-        await serving._save(stale)  # ...and the pass saves what it read
-        assert user.did in (await serving.state())["blocked"]
+        await serving._apply(account, SyncReport())  # ...and the pass applies what it read
+        assert user.did in await side.server.store.bridge.blocked()
+        assert await side.server.account_by_name(account_name(user.did)) is None
         await serving.run_once()
         assert await side.server.account_by_name(account_name(user.did)) is None
         assert (await serving.actors())[0]["state"] == "blocked"
