@@ -67,6 +67,8 @@ def test_bridge_commands_by_their_fixed_names(
     assert code == 0 and report["bridged"] == 1
     code, status, _ = kith(capsys, data, "bridge", "status", "--json")
     assert code == 0 and status["actors"] == 1 and status["opted_in"] == 1 and status["lag_seconds"] >= 0
+    code, queue, _ = kith(capsys, data, "bridge", "queue", "--json")
+    assert code == 0 and queue["hosts"] == [] and queue["open_circuits"] == []
     code, items, _ = kith(capsys, data, "bridge", "actors", "--json")
     name = user.did.replace(":", ".")
     assert items == [
@@ -94,7 +96,7 @@ def test_bridge_commands_by_their_fixed_names(
     code, _, err = kith(capsys, data, "bridge", "unblock", user.did)
     assert code == 1 and "not blocked" in err
     code, _, err = kith(capsys, data, "bridge", "block", "not-a-did")
-    assert code == 1 and "cannot be bridged" in err
+    assert code == 1 and "is not a DID" in err and "kith bridge actors" in err
 
     # the PDS is down: one line, nothing changed
     monkeypatch.setenv("KITH_BRIDGE_BLUESKY_PDS_URL", "http://127.0.0.1:9")
@@ -102,3 +104,38 @@ def test_bridge_commands_by_their_fixed_names(
     assert code == 1 and "pds_url" in err and "Traceback" not in err
     code, items, _ = kith(capsys, data, "bridge", "actors", "--json")
     assert len(items) == 1
+
+
+def test_the_queue_reads_the_data_folder_alone_and_its_errors_say_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``kith bridge queue`` needs no bridge settings (an operator looking at a bridge whose settings are wrong
+    still sees what it left waiting); an empty queue says so; a folder that is not a node, one whose server
+    database went missing (no empty database is made in its place) and a block of something that is not a DID
+    are one line each that says what to do."""
+    data = tmp_path / "node"
+    assert main(["--data", str(data), "init", "--username", "operator"]) == 0
+    capsys.readouterr()
+    code, queue, _ = kith(capsys, data, "bridge", "queue", "--json")
+    assert code == 0 and queue == {
+        "hosts": [],
+        "waiting": 0,
+        "in_flight": 0,
+        "failed": 0,
+        "dead": 0,
+        "oldest_waiting_seconds": None,
+        "open_circuits": [],
+    }
+    code, out, _ = kith(capsys, data, "bridge", "queue")
+    assert code == 0 and out.strip() == "the bridge has no deliveries waiting, in flight, failed or dead"
+
+    code, _, err = kith(capsys, tmp_path / "nowhere", "bridge", "queue")
+    assert code == 1 and err.startswith("kith: no Kith node") and "init" in err and "Traceback" not in err
+    (data / "server.sqlite3").rename(data / "kept.sqlite3")
+    for command in (("queue",), ("status",), ("actors",), ("unblock", "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa")):
+        code, _, err = kith(capsys, data, "bridge", *command)
+        assert code == 1 and "server.sqlite3 is missing" in err and "kith restore" in err, (command, err)
+        assert err.count("\n") == 1 and not (data / "server.sqlite3").exists()
+    for not_a_did in ("https://not.a.did/", "did:key:z6Mk", "did:plc:" + "a" * 300):
+        code, _, err = kith(capsys, data, "bridge", "block", not_a_did)
+        assert code == 1 and err.count("\n") == 1 and "is not a DID" in err and "kith bridge actors" in err
