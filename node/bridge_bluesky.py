@@ -37,6 +37,7 @@ import contextlib
 import dataclasses
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -163,8 +164,12 @@ class BlueskyBridge:
 
     # -- the operator's surface -------------------------------------------------------------------------------
     async def status(self) -> dict[str, Any]:
+        """The bridge's settings and metrics (``kith bridge status``): its actors by state, their followers,
+        their deliveries finished per second over the last minute and hour and those waiting, and how long ago
+        it last caught up with the network."""
         counts = await self.store.counts()
         position = await self.store.stream(STREAM)
+        traffic = await self.store.traffic(now=time.time())  # federation's clock: Unix seconds
         lag = None
         if position.synced_at is not None:
             lag = max(0.0, (self.server.clock() - position.synced_at).total_seconds())
@@ -175,9 +180,15 @@ class BlueskyBridge:
             "bot_did": await self.server.accounts.meta_get(META_BOT_DID),
             "actors": counts["bridged"],
             "opted_in": counts["bridged"],
-            "waiting": counts["waiting"],
+            "actors_waiting": counts["waiting"],  # held back by a gate or #nobridge (`kith bridge actors`)
             "opted_out": counts["opted-out"],
             "blocked": len(await self.store.blocked()),
+            "follows": traffic.follows,
+            "deliveries_per_second": {
+                "last_minute": round(traffic.delivered_last_minute / 60.0, 3),
+                "last_hour": round(traffic.delivered_last_hour / 3600.0, 3),
+            },
+            "waiting": traffic.waiting,  # deliveries queued or waiting to retry (`kith bridge queue`)
             "synced_at": None if position.synced_at is None else position.synced_at.isoformat(),
             "lag_seconds": None if lag is None else round(lag, 3),
         }

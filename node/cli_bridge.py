@@ -101,13 +101,23 @@ async def _run(args: argparse.Namespace) -> int:
 async def _status(args: argparse.Namespace) -> int:
     async def run(bridge: BlueskyBridge) -> int:
         data = await bridge.status()
-        lag = "never synced" if data["lag_seconds"] is None else f"last sync {data['lag_seconds']:.0f} s ago"
+        lag = (
+            "never synced"
+            if data["lag_seconds"] is None
+            else f"last caught up {_ago(data['lag_seconds'])} ago"
+        )
+        rate = data["deliveries_per_second"]
         _print(
             args,
             data,
             f"Bluesky bridge ({'enabled' if data['enabled'] else 'disabled'}) on {data['pds_url']}, bot "
-            f"{data['bot_handle']}: {data['actors']} actors bridged, {data['waiting']} waiting, "
-            f"{data['opted_out']} opted out, {data['blocked']} blocked; {lag}",
+            f"{data['bot_handle']}\n"
+            f"  actors:     {data['actors']} bridged, {data['actors_waiting']} held back, "
+            f"{data['opted_out']} opted out, {data['blocked']} blocked by you\n"
+            f"  follows:    {data['follows']} followers of bridged actors\n"
+            f"  deliveries: {rate['last_minute']:g}/s over the last minute, {rate['last_hour']:g}/s over the "
+            f"last hour; {data['waiting']} waiting (`kith bridge queue`)\n"
+            f"  network:    {lag}",
         )
         return 0
 
@@ -225,8 +235,15 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="with --once: print the pass's counts as JSON")
     p.set_defaults(fn=_run)
 
-    p = bsub.add_parser("status", help="the bridge's settings, counts and lag")
-    p.add_argument("--json", action="store_true", help="print JSON (actors, opted_in, lag_seconds, ...)")
+    p = bsub.add_parser(
+        "status",
+        help="the bridge's settings and metrics: actors, follows, deliveries per second, waiting, lag",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON (actors, opted_in, follows, deliveries_per_second, waiting, lag_seconds, ...)",
+    )
     p.set_defaults(fn=_status)
 
     p = bsub.add_parser(

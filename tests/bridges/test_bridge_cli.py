@@ -67,6 +67,13 @@ def test_bridge_commands_by_their_fixed_names(
     assert code == 0 and report["bridged"] == 1
     code, status, _ = kith(capsys, data, "bridge", "status", "--json")
     assert code == 0 and status["actors"] == 1 and status["opted_in"] == 1 and status["lag_seconds"] >= 0
+    # the metrics: nobody follows the actor yet, nothing was delivered, nothing waits
+    assert (status["follows"], status["waiting"]) == (0, 0)
+    assert status["deliveries_per_second"] == {"last_minute": 0.0, "last_hour": 0.0}
+    assert status["bot_did"] == bot.did
+    code, text, _ = kith(capsys, data, "bridge", "status")
+    assert code == 0 and "1 bridged" in text and "0 followers of bridged actors" in text
+    assert "0/s over the last minute" in text and "0 waiting" in text and "last caught up" in text
     code, queue, _ = kith(capsys, data, "bridge", "queue", "--json")
     assert code == 0 and queue["hosts"] == [] and queue["open_circuits"] == []
     code, items, _ = kith(capsys, data, "bridge", "actors", "--json")
