@@ -8,6 +8,9 @@ Rules every backend keeps (server migration 0003_bridge.sql makes the tables):
   the state is not a document read and written whole.
 - ``put_actor`` keeps ``first_seen``, and ``since`` unless the state changes (it is when the actor entered its
   state); a ``handle`` of None keeps the one known.
+- An opted-out actor stays opted out: its account was removed, and names are never reused (docs/ARCHITECTURE.md
+  §8). ``put_actor`` of another state leaves its row as it is (and returns it), so that a pass in one process
+  that read the actor before another process removed it cannot write it back as bridged.
 - Moments are aware datetimes in and out; federation's times (the queue, the rates) are its Unix seconds.
 """
 
@@ -99,7 +102,8 @@ class BridgeState(Protocol):
         now: datetime,
         handle: str | None = None,
     ) -> BridgedActor:
-        """Make or change one actor's row (the module's rules for first_seen, since and handle)."""
+        """Make or change one actor's row (the module's rules for first_seen, since, handle and opted-out);
+        the row as it is now."""
         ...
 
     async def forget(self, did: str) -> bool:

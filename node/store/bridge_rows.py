@@ -22,7 +22,8 @@ __all__ = [
 
 ACTOR_COLUMNS = "did, handle, account, state, reason, since, first_seen, last_seen"
 
-#: One actor's upsert: first_seen is kept, since only while the state holds, the handle unless one is given.
+#: One actor's upsert: first_seen is kept, since only while the state holds, the handle unless one is given; an
+#: opted-out actor takes no other state (no row is returned then: the caller reads the row as it is).
 PUT_ACTOR = (
     "INSERT INTO bridge_actor (did, handle, account, state, reason, since, first_seen, last_seen, updated_at) "
     "VALUES ({p}, COALESCE({p}, ''), {p}, {p}, {p}, {p}, {p}, {p}, {p}) "
@@ -30,6 +31,7 @@ PUT_ACTOR = (
     "since = CASE WHEN bridge_actor.state = excluded.state THEN bridge_actor.since ELSE excluded.since END, "
     "state = excluded.state, reason = excluded.reason, last_seen = excluded.last_seen, "
     "updated_at = excluded.updated_at "
+    "WHERE bridge_actor.state <> 'opted-out' OR excluded.state = 'opted-out' "
     f"RETURNING {ACTOR_COLUMNS}"
 )
 

@@ -83,7 +83,9 @@ class SqliteBridgeState:
             r = await fetch_one(
                 conn, _PUT_ACTOR, (did, handle, account, state, reason, at, at, at, at, handle)
             )
-            assert r is not None  # RETURNING always gives the row
+            if r is None:  # an opted-out actor, left as it is (node/store/bridge.py)
+                r = await fetch_one(conn, f"SELECT {ACTOR_COLUMNS} FROM bridge_actor WHERE did = ?", (did,))
+                assert r is not None  # the row the insert ran into
             return actor_from_row(r)
 
         return await self.db.write(run)

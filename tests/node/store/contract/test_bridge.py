@@ -58,6 +58,26 @@ async def test_an_actors_row_keeps_its_first_sighting_and_when_it_entered_its_st
     assert await bridge.actors() == [moved] and await bridge.actor(DID) == moved
 
 
+async def test_an_opted_out_actor_stays_opted_out(server_store: ServerStore) -> None:
+    """The tombstone rule in the store itself: a pass that read the actor before another process removed it
+    (the operator's block) and writes it back as bridged changes nothing."""
+    bridge = server_store.bridge
+    await bridge.put_actor(DID, account=NAME, state="bridged", reason="opted-in", handle="a.test", now=T0)
+    gone = await bridge.put_actor(DID, account=NAME, state="opted-out", reason="blocked", now=T0)
+    later = T0 + timedelta(minutes=5)
+    for state in ("bridged", "waiting", "blocked"):
+        kept = await bridge.put_actor(
+            DID, account=NAME, state=state, reason="opted-in", handle="b.test", now=later
+        )
+        assert kept == gone and await bridge.actor(DID) == gone
+    again = await bridge.put_actor(DID, account=NAME, state="opted-out", reason="deleted", now=later)
+    assert (again.state, again.reason, again.since) == (
+        "opted-out",
+        "deleted",
+        T0,
+    )  # still the first removal's
+
+
 async def test_the_handle_finds_only_a_bridged_actor_whatever_its_case(server_store: ServerStore) -> None:
     bridge = server_store.bridge
     await bridge.put_actor(DID, account=NAME, state="bridged", reason="opted-in", handle="Alice.Test", now=T0)
