@@ -19,6 +19,7 @@ connection, cursor, row or SQL):
     outreach.py  reminders snoozed or done, digests sent, preferred channels, what a digest reads
     org.py       organisations: the organisation's side and a member's side
     accounts.py  the account registry
+    bridge.py    the Bluesky bridge's actors, the operator's blocks, stream cursors, its queue and rates
     errors.py    StoreError and its kinds: what any engine raises when storage fails
 
 node/store/factory.py chooses the engine from ``storage.url``; node/store/sqlite/ is the SQLite one (the
