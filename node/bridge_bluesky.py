@@ -36,8 +36,8 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,6 +80,9 @@ _log = logging.getLogger("kith.bridge.bluesky")
 META_KEY = "bridge.bluesky"
 META_BLOCKED = "bridge.bluesky.blocked"
 _FOLLOW = "app.bsky.graph.follow"
+_POST = "app.bsky.feed.post/"
+#: the accounts whose posts a full pass reads for asks of follows: the bridged, and the held back (told why)
+_ASKING = ("bridged", "waiting")
 
 
 async def bridged_name(server: Server, handle: str) -> str | None:
@@ -122,6 +125,7 @@ class SyncReport:
     bridged: int = 0  # accounts made
     updated: int = 0  # cards changed
     removed: int = 0  # accounts that opted out (or were blocked) and were removed
+    posted: list[str] = field(default_factory=list)  # known accounts whose posts may ask for follows
 
 
 class BlueskyBridge:
@@ -149,6 +153,10 @@ class BlueskyBridge:
             )
         self.reader = BlueskyReader(session, self.settings.pds_url, self.settings.plc_url)
         self.on_change = on_change
+        # follows asked from Bluesky (node/bridge_follows.py): asks(dids) reads their asks after each pass,
+        # on_remove(name) ends an account's follows before it is removed
+        self.asks: Callable[[list[str]], Awaitable[Any]] | None = None
+        self.on_remove: Callable[[str], Awaitable[Any]] | None = None
         self._lock = asyncio.Lock()
 
     # -- state ------------------------------------------------------------------------------------------------
@@ -285,6 +293,7 @@ class BlueskyBridge:
         known: dict[str, dict[str, Any]] = doc["actors"]
         if self.settings.appview_url:
             await self._run_from_appview(doc, bot, report)
+            report.posted = [did for did, entry in known.items() if entry["state"] in _ASKING]
             doc["synced_at"] = self._now()
             await self._save(doc)
             return report
@@ -316,6 +325,7 @@ class BlueskyBridge:
             if did not in listed and entry["state"] == "bridged":
                 await self._remove(did, entry, "deleted")
                 report.removed += 1
+        report.posted = [did for did, entry in known.items() if entry["state"] in _ASKING]
         doc["synced_at"] = self._now()
         await self._save(doc)
         return report
@@ -336,6 +346,7 @@ class BlueskyBridge:
             cursor = doc.get("cursor", start)
             known = set(doc["actors"])
             dirty: dict[str, None] = {}
+            posted: dict[str, None] = {}  # known accounts that posted: an ask of a follow may be among them
             last = cursor
             caught_up = False
             url = stream_url(self.settings.relay_url, self.settings.pds_url)
@@ -367,6 +378,8 @@ class BlueskyBridge:
                             last = event.seq
                         if event.did is not None and concerns(event, bot=bot, known=known):
                             dirty[event.did] = None
+                        if event.did in known and any(p.startswith(_POST) for _, p in event.ops):
+                            posted[str(event.did)] = None
             except aiohttp.ClientError as exc:
                 raise BridgeError(
                     f"the event stream {url} cannot be read ({exc}); check bridge.bluesky.relay_url (or pds_url)"
@@ -387,6 +400,7 @@ class BlueskyBridge:
             if caught_up:
                 doc["synced_at"] = self._now()
             await self._save(doc)
+            report.posted = list(posted)
             return report
 
     async def _run_from_appview(self, doc: dict[str, Any], bot: str, report: SyncReport) -> None:
@@ -505,6 +519,8 @@ class BlueskyBridge:
         name = account_name(did)
         row = await self.server.account_by_name(name)
         if row is not None and row.state in ("active", "suspended"):
+            if self.on_remove is not None:  # its follows end (Undo) while its actor can still send
+                await self.on_remove(name)
             await self.server.transition(name, "remove")
             _log.info("%s is no longer bridged (%s): %s removed", did, reason, name)
             if self.on_change is not None:
@@ -525,6 +541,8 @@ async def follow_network(bridge: BlueskyBridge, *, every: float, idle: float = 2
                 report = await bridge.run_once()
             else:
                 report = await bridge.stream_pass(idle=idle)
+            if bridge.asks is not None and report.posted:
+                await bridge.asks(report.posted)
             if report.bridged or report.updated or report.removed:
                 _log.info(
                     "bridge: %d bridged, %d updated, %d removed",
@@ -555,6 +573,10 @@ def setup_bridge(app: web.Application, server: Server) -> None:
         except BaseException:
             await http.close()
             raise
+        if fed is not None:
+            from node.bridge_follows import BridgeFollows  # it builds on this module
+
+            BridgeFollows.for_bridge(bridge, fed).attach()
         task = asyncio.get_running_loop().create_task(
             follow_network(bridge, every=max(1.0, float(settings.sync_seconds))), name="kith-bluesky-bridge"
         )

@@ -1,0 +1,269 @@
+"""Follows from Bluesky towards the fediverse through the bridge (issue #18 "Follows in the other direction").
+
+A bridged Bluesky account asks by a public post that mentions the bot (bridges/bluesky_bridge/asks.py):
+``follow @bob@kith.example`` makes its bridged actor send ``Follow`` to that actor, ``unfollow`` sends
+``Undo`` of it. The actor is found by WebFinger through the server's guarded federation client, so the SSRF
+guards apply as to any account's follow (docs/ARCHITECTURE.md §7), and Accept or Reject is recorded on the
+bridged account as for any follow (federation/process.py). When the account stops being bridged,
+:meth:`BridgeFollows.end_all` sends ``Undo`` of each of its follows before its actor is removed.
+
+The bot answers each ask with a reply post in its own repository (bridges/bluesky_bridge/bot.py), which needs
+``bridge.bluesky.bot_password``; without it the asks are still acted on, unanswered.
+
+What is kept of an ask is only its id (the post's at:// URI), when it was acted on and what came of it, in one
+JSON document of the server's meta table (``bridge.bluesky.asks``), so that a post read twice (by the event
+stream and by a full pass) is acted on once; entries are dropped after :data:`KEEP`, and posts older than
+:data:`FRESH` are not read as asks, so a dropped entry is never acted on again. Only accounts the bridge knows
+are looked at: an account that never followed the bot gets nothing, not even an answer. At most
+:data:`ASKS_PER_HOUR` asks of one account are acted on in an hour; the rest are recorded and ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bridges.bluesky_bridge.asks import POST, Ask, Unclear, parse_ask, reply_record
+from bridges.bluesky_bridge.bot import BlueskyBot, BotError
+from bridges.bluesky_bridge.reader import ReadError
+from federation import AccountFederation, Federation, owner
+from federation import activities as act
+from federation.errors import Gone, NotFound
+from node.bridge_bluesky import BlueskyBridge, account_name
+from protocol.errors import KithError
+from protocol.records import Follow
+
+__all__ = ["ASKS_PER_HOUR", "FRESH", "KEEP", "META_ASKS", "AskReport", "BridgeFollows"]
+
+_log = logging.getLogger("kith.bridge.bluesky.follows")
+
+META_ASKS = "bridge.bluesky.asks"
+#: Asks of one account acted on per hour; more are recorded as "limited" and left unanswered (an answer to
+#: each would let one account make the bot post without end).
+ASKS_PER_HOUR = 10
+#: Posts older than this (by their createdAt) are not read as asks; entries are kept longer (KEEP), so that
+#: an ask is never acted on twice.
+FRESH = timedelta(days=7)
+KEEP = timedelta(days=8)
+#: The newest posts of an account read at each look (one listRecords page).
+_RECENT = 50
+#: Entries kept per account at most (the newest): bounds the document whatever an account posts.
+_MAX_ENTRIES = 500
+
+
+@dataclass
+class AskReport:
+    read: int = 0  # posts that were asks (or unclear asks) not seen before
+    followed: int = 0
+    unfollowed: int = 0
+    answered: int = 0  # replies the bot posted
+    ignored: list[str] = field(default_factory=list)  # why asks were not acted on ("limited", "not-bridged")
+
+
+def _created(record: dict[str, Any]) -> datetime | None:
+    raw = record.get("createdAt")
+    if not isinstance(raw, str) or len(raw) > 64:
+        return None
+    try:
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when.astimezone(UTC) if when.tzinfo else None
+
+
+class BridgeFollows:
+    """The asks of one bridge's accounts. ``federation`` is the server's running federation (its guarded
+    client resolves addresses; what is sent goes through its outbox); ``bot``, when the bot's password is
+    set, answers."""
+
+    def __init__(self, bridge: BlueskyBridge, federation: Federation, bot: BlueskyBot | None = None) -> None:
+        self.bridge = bridge
+        self.federation = federation
+        self.bot = bot
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def for_bridge(cls, bridge: BlueskyBridge, federation: Federation) -> BridgeFollows:
+        """With the bot answering when bridge.bluesky.bot_password is set."""
+        s = bridge.settings
+        bot = None
+        if s.bot_password:
+            bot = BlueskyBot(bridge.reader.session, s.pds_url, s.bot_handle, s.bot_password)
+        return cls(bridge, federation, bot)
+
+    def attach(self) -> None:
+        """Wire into the bridge: asks are read after each of its passes, and an account's follows end before
+        it is removed."""
+        self.bridge.asks = self.look
+        self.bridge.on_remove = self.end_all
+
+    # -- state ------------------------------------------------------------------------------------------------
+    async def _load(self) -> dict[str, dict[str, dict[str, str]]]:
+        raw = await self.bridge.server.accounts.meta_get(META_ASKS)
+        doc = json.loads(raw) if raw else {}
+        return doc if isinstance(doc, dict) else {}
+
+    async def _save(self, doc: dict[str, dict[str, dict[str, str]]]) -> None:
+        """Write ``doc`` less what is older than KEEP, and at most _MAX_ENTRIES per account (``doc`` itself is
+        left as it is: the caller goes on writing into it)."""
+        now = self.bridge.server.clock()
+        out: dict[str, dict[str, dict[str, str]]] = {}
+        for did, entries in doc.items():
+            kept = [(uri, e) for uri, e in entries.items() if now - datetime.fromisoformat(e["at"]) < KEEP]
+            if kept:
+                out[did] = dict(sorted(kept, key=lambda kv: kv[1]["at"])[-_MAX_ENTRIES:])
+        await self.bridge.server.accounts.meta_set(META_ASKS, json.dumps(out, sort_keys=True))
+
+    async def seen(self, uri: str) -> dict[str, str] | None:
+        """What came of the ask ``uri`` (None: not seen)."""
+        did = uri.removeprefix("at://").split("/", 1)[0]
+        return (await self._load()).get(did, {}).get(uri)
+
+    # -- looking ----------------------------------------------------------------------------------------------
+    async def look(self, dids: Iterable[str]) -> AskReport:
+        """Read the newest posts of each account in ``dids`` and act on the asks among them not seen before.
+        One account's failure (its PDS, a peer that does not answer) is logged and stops nothing else."""
+        report = AskReport()
+        async with self._lock:
+            state = await self.bridge.state()
+            bot = state.get("bot_did") or await self.bridge.bot_did()
+            for did in dict.fromkeys(dids):
+                entry = state["actors"].get(did)
+                if entry is None or did == bot:
+                    continue  # never opted in: nothing of it is read, nothing answered
+                try:
+                    await self._look_at(did, entry, bot, report)
+                except ReadError as exc:
+                    _log.warning("the posts of %s cannot be read: %s; read again at the next pass", did, exc)
+        return report
+
+    async def _posts(self, did: str) -> list[dict[str, Any]]:
+        page = await self.bridge.reader.xrpc(
+            "com.atproto.repo.listRecords", repo=did, collection=POST, limit=str(_RECENT)
+        )
+        records = page.get("records")
+        if not isinstance(records, list):
+            raise ReadError("com.atproto.repo.listRecords: no records list")
+        return [r for r in records[:_RECENT] if isinstance(r, dict)]
+
+    async def _look_at(self, did: str, entry: dict[str, Any], bot: str, report: AskReport) -> None:
+        now = self.bridge.server.clock().astimezone(UTC)
+        asks: list[tuple[datetime, Ask | Unclear]] = []
+        for rec in await self._posts(did):
+            uri, cid, value = rec.get("uri"), rec.get("cid"), rec.get("value")
+            if not isinstance(uri, str) or not isinstance(cid, str) or not isinstance(value, dict):
+                continue
+            if not uri.startswith(f"at://{did}/{POST}/") or len(uri) > 300 or len(cid) > 200:
+                continue  # a record that is not this account's post
+            ask = parse_ask(uri=uri, cid=cid, author=did, record=value, bot_did=bot)
+            created = _created(value)
+            if ask is None or created is None or not now - FRESH < created < now + timedelta(minutes=10):
+                continue
+            asks.append((created, ask))
+        if not asks:
+            return
+        doc = await self._load()
+        mine = doc.setdefault(did, {})
+        for _, ask in sorted(asks, key=lambda pair: pair[0]):  # in the order they were asked
+            if ask.uri in mine:
+                continue
+            report.read += 1
+            recent = sum(
+                1
+                for e in mine.values()
+                if e["result"] != "limited" and now - datetime.fromisoformat(e["at"]) < timedelta(hours=1)
+            )
+            if recent >= ASKS_PER_HOUR:
+                mine[ask.uri] = {"at": now.isoformat(), "result": "limited"}
+                report.ignored.append("limited")
+                await self._save(doc)
+                continue
+            # recorded before it is acted on: a crash in between loses this ask rather than repeating it
+            mine[ask.uri] = {"at": now.isoformat(), "result": "taken"}
+            await self._save(doc)
+            result, text = await self._act(did, entry, ask, report)
+            mine[ask.uri] = {"at": now.isoformat(), "result": result}
+            if text is not None and await self._answer(ask, text, entry):
+                report.answered += 1
+            await self._save(doc)
+
+    async def _act(
+        self, did: str, entry: dict[str, Any], ask: Ask | Unclear, report: AskReport
+    ) -> tuple[str, str | None]:
+        """What came of ``ask`` (a word kept with it) and the bot's answer (None: no answer)."""
+        if entry.get("state") != "bridged":
+            report.ignored.append("not-bridged")
+            if entry.get("state") == "waiting":
+                why = "follow me first" if entry.get("reason") == "not-following" else entry.get("reason", "")
+                return "not-bridged", f"you are not bridged: {why}"
+            return "not-bridged", None  # blocked by the operator or opted out: no answer
+        if isinstance(ask, Unclear):
+            return "unclear", f"I did not understand: {ask.reason}"
+        name = account_name(did)
+        try:
+            async with self.federation.acting(name) as me:
+                if ask.verb == "follow":
+                    await owner.follow(me, ask.address)
+                    report.followed += 1
+                    return "followed", f"following {ask.display}"
+                await owner.unfollow(me, ask.address)
+                report.unfollowed += 1
+                return "unfollowed", f"no longer following {ask.display}"
+        except Gone:
+            return "not-bridged", None
+        except NotFound as exc:
+            if ask.verb == "unfollow" and "do not follow" in exc.message:
+                return "not-following", f"you were not following {ask.display}"
+            return "not-found", f"could not find {ask.display}"
+        except KithError as exc:  # the address cannot be fetched: private, refused, timed out, not an actor
+            _log.info("%s asked to %s %s: %s", did, ask.verb, ask.address, exc)
+            return "not-found", f"could not find {ask.display}"
+
+    async def _answer(self, ask: Ask | Unclear, text: str, entry: dict[str, Any]) -> bool:
+        if self.bot is None:
+            return False
+        record = reply_record(
+            ask,
+            text=text,
+            handle=str(entry.get("handle", "")),
+            created_at=self.bridge.server.clock().astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        )
+        try:
+            await self.bot.post(record)
+        except BotError as exc:  # the ask stands; only its answer is lost
+            _log.warning("the bot could not answer %s: %s", ask.uri, exc)
+            return False
+        return True
+
+    # -- opting out -------------------------------------------------------------------------------------------
+    async def end_all(self, name: str) -> int:
+        """Undo every follow of the bridged account ``name`` (it stops being bridged): from the actors already
+        known, so that no fetch holds up the opt-out. The number of Undo sent."""
+        sent = 0
+        try:
+            async with self.federation.acting(name, graph=False) as me:
+                for row in await me.store.follows("out", ("pending", "accepted")):
+                    sent += await _undo(me, row.follow_id, row.actor_id, row.end_state)
+        except (NotFound, Gone):
+            return sent
+        except Exception:  # the opt-out itself must go ahead whatever this meets
+            _log.exception("the follows of %s could not all be undone before it was removed", name)
+        return sent
+
+
+async def _undo(me: AccountFederation, follow_id: str, actor_id: str, end_state: str) -> int:
+    cached = await me.store.actor(actor_id)
+    if cached is None:
+        return 0
+    actor = cached.actor
+    await me.store.set_follow_state(follow_id, end_state, me.clock())
+    undone = Follow(id=follow_id, actor=me.urls.owner, object=actor.id)
+    await me.send(
+        act.undo(me.new_id(), me.urls.owner, undone, to=actor.id), [actor.inbox], recipient=actor.id
+    )
+    return 1
