@@ -21,9 +21,10 @@ are looked at: an account that never followed the bot gets nothing, not even an 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,10 +36,22 @@ from federation import AccountFederation, Federation, owner
 from federation import activities as act
 from federation.errors import Gone, NotFound
 from node.bridge_bluesky import BlueskyBridge, account_name
+from node.errors import NodeError
+from node.federation_wiring import federation_context
+from node.keys import KeyError_
 from protocol.errors import KithError
 from protocol.records import Follow
 
-__all__ = ["ASKS_PER_HOUR", "FRESH", "KEEP", "META_ASKS", "AskReport", "BridgeFollows"]
+__all__ = [
+    "ASKS_PER_HOUR",
+    "FRESH",
+    "KEEP",
+    "META_ASKS",
+    "AskReport",
+    "BridgeFollows",
+    "queued_follows",
+    "with_follows",
+]
 
 _log = logging.getLogger("kith.bridge.bluesky.follows")
 
@@ -267,3 +280,36 @@ async def _undo(me: AccountFederation, follow_id: str, actor_id: str, end_state:
         act.undo(me.new_id(), me.urls.owner, undone, to=actor.id), [actor.inbox], recipient=actor.id
     )
     return 1
+
+
+@contextlib.asynccontextmanager
+async def queued_follows(bridge: BlueskyBridge) -> AsyncIterator[BridgeFollows | None]:
+    """The asks of ``bridge`` acted on in a process that is not ``kith serve`` (``kith bridge run`` beside it):
+    with a federation of its own that only queues what it sends (as ``kith serve --no-workers`` does), so that
+    the serving process's workers deliver it and take the answers. None, and the bridge runs without asks,
+    when the server has no federation key yet."""
+    try:
+        bridge.server.node_key  # noqa: B018  (the server's key signs every fetch: without it, no federation)
+    except (KeyError_, NodeError) as exc:
+        _log.warning("follows asked from Bluesky are off: %s", exc)
+        yield None
+        return
+    fed = Federation(federation_context(bridge.server, run_workers=False, intake_only=True))
+    try:
+        await fed.start()
+        follows = BridgeFollows.for_bridge(bridge, fed)
+        follows.attach()
+        yield follows
+    finally:
+        bridge.asks = bridge.on_remove = None
+        await fed.close()
+
+
+def with_follows(fn: Callable[[BlueskyBridge], Awaitable[int]]) -> Callable[[BlueskyBridge], Awaitable[int]]:
+    """``fn`` run with the bridge's asks acted on (:func:`queued_follows`): for ``kith bridge run``."""
+
+    async def run(bridge: BlueskyBridge) -> int:
+        async with queued_follows(bridge):
+            return await fn(bridge)
+
+    return run

@@ -20,7 +20,7 @@ import pytest
 from bridges.bluesky_bridge.asks import MENTION
 from federation import owner
 from node.bridge_bluesky import BlueskyBridge, account_name
-from node.bridge_follows import ASKS_PER_HOUR, BridgeFollows
+from node.bridge_follows import ASKS_PER_HOUR, BridgeFollows, queued_follows
 from tests.bridges.atproto_net import Account, Devnet, Pds, now_iso
 from tests.bridges.test_bridge_node import (
     FOLLOW,
@@ -245,3 +245,30 @@ async def test_hostile_asks_get_a_clear_answer_or_none_and_the_hourly_limit_hold
         await settle(side, bob)
         assert await followers(bob) == [f"{side.base}/users/{account_name(carol.did)}"]
         assert await follows_of(side, eve.did) == []
+
+
+async def test_kith_bridge_run_beside_kith_serve_queues_follows_that_the_serving_process_delivers(
+    tmp_path: Path, pds: Pds, atproto_devnet: Devnet
+) -> None:
+    """`kith bridge run` is its own process: its federation only queues (queued_follows), and the serving
+    process's delivery sends the Follow; once it stops, the bridge no longer acts on asks."""
+    bot = await pds.create_account("bot")
+    alice, _ = await opted_in(pds, "beside", bot)
+    settings = bridge_settings(atproto_devnet, bot, bot_password=bot.password)
+    async with (
+        kith_server(tmp_path, "bridge", 0, **settings) as side,
+        kith_server(tmp_path, "bob", 1) as bob,
+        aiohttp.ClientSession() as http,
+    ):
+        bridge = BlueskyBridge(side.server, http)
+        async with queued_follows(bridge) as follows:
+            assert follows is not None and bridge.asks is not None
+            await bridge.run_once()
+            ask = await say(pds, alice, bot, f"follow @{acct(bob)}")
+            assert (await bridge.asks((await bridge.run_once()).posted)).followed == 1
+        assert bridge.asks is None and bridge.on_remove is None
+        assert await follows_of(side, alice.did) == [(bob.fed.urls.of("bob").owner, "pending")]
+        await settle(side, bob)  # the serving process's workers deliver what the bridge queued
+        assert await followers(bob) == [f"{side.base}/users/{account_name(alice.did)}"]
+        assert await follows_of(side, alice.did) == [(bob.fed.urls.of("bob").owner, "accepted")]
+        assert (await answers(pds, bot)) == {ask["uri"]: f"@{alice.handle} following @{acct(bob)}"}
