@@ -116,7 +116,8 @@ def parse_ask(*, uri: str, cid: str, author: str, record: Any, bot_did: str) -> 
     try:
         address = normalize_acct(raw)
     except InvalidRecord:
-        return Unclear(uri, cid, author, f"{raw[:80]} is not a fediverse address (write @user@host)", root)
+        # the bot does not repeat what it could not read: its posts carry no text an asker chose
+        return Unclear(uri, cid, author, "that is not a fediverse address; write it as @user@host", root)
     verb = "unfollow" if match.group(1) else "follow"
     return Ask(uri, cid, author, verb, address, root)
 
