@@ -573,10 +573,11 @@ def setup_bridge(app: web.Application, server: Server) -> None:
         except BaseException:
             await http.close()
             raise
-        if fed is not None:
-            from node.bridge_follows import BridgeFollows  # it builds on this module
+        from node.bridge_follows import BridgeFollows  # it builds on this module
 
-            BridgeFollows.for_bridge(bridge, fed).attach()
+        follows = BridgeFollows.for_bridge(bridge, fed) if fed is not None else None
+        if follows is not None:
+            follows.attach()
         task = asyncio.get_running_loop().create_task(
             follow_network(bridge, every=max(1.0, float(settings.sync_seconds))), name="kith-bluesky-bridge"
         )
@@ -586,6 +587,8 @@ def setup_bridge(app: web.Application, server: Server) -> None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            if follows is not None:
+                await follows.close()
             await http.close()
 
     app.cleanup_ctx.append(run)

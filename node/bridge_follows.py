@@ -10,11 +10,13 @@ bridged account as for any follow (federation/process.py). When the account stop
 The bot answers each ask with a reply post in its own repository (bridges/bluesky_bridge/bot.py), which needs
 ``bridge.bluesky.bot_password``; without it the asks are still acted on, unanswered.
 
-What is kept of an ask is only its id (the post's at:// URI), when it was acted on and what came of it, in one
-JSON document of the server's meta table (``bridge.bluesky.asks``), so that a post read twice (by the event
+What is kept of an ask is only its id (the post's at:// URI), when it was acted on and what came of it, in a
+JSON document per account in the server's meta table (``bridge.bluesky.asks:DID``), so that a post read twice (by the event
 stream and by a full pass) is acted on once; entries are dropped after :data:`KEEP`, and posts older than
 :data:`FRESH` are not read as asks, so a dropped entry is never acted on again. Only accounts the bridge knows
-are looked at: an account that never followed the bot gets nothing, not even an answer. At most
+are looked at: an account that never followed the bot gets nothing, not even an answer. Asks are read in the
+background, several accounts at once (:meth:`BridgeFollows.submit`): no pass of the bridge, and no other
+account, waits on a peer that is slow to answer. At most
 :data:`ASKS_PER_HOUR` asks of one account are acted on in an hour; the rest are recorded and ignored.
 """
 
@@ -67,6 +69,8 @@ KEEP = timedelta(days=8)
 _RECENT = 50
 #: Entries kept per account at most (the newest): bounds the document whatever an account posts.
 _MAX_ENTRIES = 500
+#: Accounts looked at at once.
+_CONCURRENT = 8
 
 
 @dataclass
@@ -98,7 +102,10 @@ class BridgeFollows:
         self.bridge = bridge
         self.federation = federation
         self.bot = bot
-        self._lock = asyncio.Lock()
+        self._locks: dict[str, asyncio.Lock] = {}  # one look at a time per account
+        self._looks = asyncio.Semaphore(_CONCURRENT)
+        self._pending: dict[str, None] = {}  # accounts submitted and not looked at yet
+        self._worker: asyncio.Task[None] | None = None
 
     @classmethod
     def for_bridge(cls, bridge: BlueskyBridge, federation: Federation) -> BridgeFollows:
@@ -110,50 +117,84 @@ class BridgeFollows:
         return cls(bridge, federation, bot)
 
     def attach(self) -> None:
-        """Wire into the bridge: asks are read after each of its passes, and an account's follows end before
-        it is removed."""
-        self.bridge.asks = self.look
+        """Wire into the bridge: the accounts each of its passes saw post are submitted, and an account's
+        follows end before it is removed."""
+        self.bridge.asks = self.submit
         self.bridge.on_remove = self.end_all
 
-    # -- state ------------------------------------------------------------------------------------------------
-    async def _load(self) -> dict[str, dict[str, dict[str, str]]]:
-        raw = await self.bridge.server.accounts.meta_get(META_ASKS)
+    async def submit(self, dids: Iterable[str]) -> None:
+        """Look at ``dids`` in the background: a pass of the bridge never waits on a peer that is slow to
+        answer a WebFinger (an opt-out must not wait behind someone's ask)."""
+        self._pending.update(dict.fromkeys(dids))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.get_running_loop().create_task(self._work(), name="kith-bluesky-asks")
+
+    async def _work(self) -> None:
+        while self._pending:
+            dids = list(self._pending)
+            self._pending.clear()
+            try:
+                await self.look(dids)
+            except Exception:  # the next pass submits them again
+                _log.exception("the asks of %d accounts could not be read", len(dids))
+
+    @property
+    def busy(self) -> bool:
+        """Submitted accounts are being looked at now."""
+        return self._worker is not None and not self._worker.done()
+
+    async def idle(self) -> None:
+        """Wait until everything submitted has been looked at."""
+        while self._worker is not None and not self._worker.done():
+            await asyncio.shield(self._worker)
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+
+    # -- state: one document per account -----------------------------------------------------------------------
+    async def _load(self, did: str) -> dict[str, dict[str, str]]:
+        raw = await self.bridge.server.accounts.meta_get(f"{META_ASKS}:{did}")
         doc = json.loads(raw) if raw else {}
         return doc if isinstance(doc, dict) else {}
 
-    async def _save(self, doc: dict[str, dict[str, dict[str, str]]]) -> None:
-        """Write ``doc`` less what is older than KEEP, and at most _MAX_ENTRIES per account (``doc`` itself is
-        left as it is: the caller goes on writing into it)."""
+    async def _save(self, did: str, entries: dict[str, dict[str, str]]) -> None:
+        """Write ``entries`` less those older than KEEP, and at most _MAX_ENTRIES (the newest)."""
         now = self.bridge.server.clock()
-        out: dict[str, dict[str, dict[str, str]]] = {}
-        for did, entries in doc.items():
-            kept = [(uri, e) for uri, e in entries.items() if now - datetime.fromisoformat(e["at"]) < KEEP]
-            if kept:
-                out[did] = dict(sorted(kept, key=lambda kv: kv[1]["at"])[-_MAX_ENTRIES:])
-        await self.bridge.server.accounts.meta_set(META_ASKS, json.dumps(out, sort_keys=True))
+        kept = [(uri, e) for uri, e in entries.items() if now - datetime.fromisoformat(e["at"]) < KEEP]
+        out = dict(sorted(kept, key=lambda kv: kv[1]["at"])[-_MAX_ENTRIES:])
+        await self.bridge.server.accounts.meta_set(f"{META_ASKS}:{did}", json.dumps(out, sort_keys=True))
 
     async def seen(self, uri: str) -> dict[str, str] | None:
         """What came of the ask ``uri`` (None: not seen)."""
         did = uri.removeprefix("at://").split("/", 1)[0]
-        return (await self._load()).get(did, {}).get(uri)
+        return (await self._load(did)).get(uri)
 
     # -- looking ----------------------------------------------------------------------------------------------
     async def look(self, dids: Iterable[str]) -> AskReport:
-        """Read the newest posts of each account in ``dids`` and act on the asks among them not seen before.
-        One account's failure (its PDS, a peer that does not answer) is logged and stops nothing else."""
+        """Read the newest posts of each account in ``dids`` and act on the asks among them not seen before,
+        several accounts at once: one account's failure or slow peer (its PDS, a WebFinger that does not
+        answer) is logged and holds up no other account."""
         report = AskReport()
-        async with self._lock:
-            state = await self.bridge.state()
-            bot = state.get("bot_did") or await self.bridge.bot_did()
-            for did in dict.fromkeys(dids):
-                entry = state["actors"].get(did)
-                if entry is None or did == bot:
-                    continue  # never opted in: nothing of it is read, nothing answered
-                try:
-                    await self._look_at(did, entry, bot, report)
-                except ReadError as exc:
-                    _log.warning("the posts of %s cannot be read: %s; read again at the next pass", did, exc)
+        state = await self.bridge.state()
+        bot = state.get("bot_did") or await self.bridge.bot_did()
+        wanted = [(did, state["actors"].get(did)) for did in dict.fromkeys(dids)]
+        # an account that never opted in: nothing of it is read, nothing answered
+        await asyncio.gather(
+            *(self._look_one(did, entry, bot, report) for did, entry in wanted if entry and did != bot)
+        )
         return report
+
+    async def _look_one(self, did: str, entry: dict[str, Any], bot: str, report: AskReport) -> None:
+        try:
+            async with self._locks.setdefault(did, asyncio.Lock()), self._looks:
+                await self._look_at(did, entry, bot, report)
+        except ReadError as exc:
+            _log.warning("the posts of %s cannot be read: %s; read again at the next pass", did, exc)
+        except Exception:
+            _log.exception("the asks of %s failed; read again at the next pass", did)
 
     async def _posts(self, did: str) -> list[dict[str, Any]]:
         page = await self.bridge.reader.xrpc(
@@ -180,8 +221,7 @@ class BridgeFollows:
             asks.append((created, ask))
         if not asks:
             return
-        doc = await self._load()
-        mine = doc.setdefault(did, {})
+        mine = await self._load(did)
         for _, ask in sorted(asks, key=lambda pair: pair[0]):  # in the order they were asked
             if ask.uri in mine:
                 continue
@@ -194,16 +234,16 @@ class BridgeFollows:
             if recent >= ASKS_PER_HOUR:
                 mine[ask.uri] = {"at": now.isoformat(), "result": "limited"}
                 report.ignored.append("limited")
-                await self._save(doc)
+                await self._save(did, mine)
                 continue
             # recorded before it is acted on: a crash in between loses this ask rather than repeating it
             mine[ask.uri] = {"at": now.isoformat(), "result": "taken"}
-            await self._save(doc)
+            await self._save(did, mine)
             result, text = await self._act(did, entry, ask, report)
             mine[ask.uri] = {"at": now.isoformat(), "result": result}
             if text is not None and await self._answer(ask, text, entry):
                 report.answered += 1
-            await self._save(doc)
+            await self._save(did, mine)
 
     async def _act(
         self, did: str, entry: dict[str, Any], ask: Ask | Unclear, report: AskReport
@@ -295,13 +335,14 @@ async def queued_follows(bridge: BlueskyBridge) -> AsyncIterator[BridgeFollows |
         yield None
         return
     fed = Federation(federation_context(bridge.server, run_workers=False, intake_only=True))
+    follows = BridgeFollows.for_bridge(bridge, fed)
     try:
         await fed.start()
-        follows = BridgeFollows.for_bridge(bridge, fed)
         follows.attach()
         yield follows
     finally:
         bridge.asks = bridge.on_remove = None
+        await follows.close()
         await fed.close()
 
 

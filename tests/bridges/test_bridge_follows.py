@@ -10,7 +10,9 @@ or none, and no more than the hourly limit is acted on.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from tests.bridges.test_bridge_node import (
     kith_server,
     opted_in,
     settle,
+    until,
 )
 
 pytestmark = pytest.mark.timeout(900)
@@ -97,7 +100,8 @@ async def test_an_opted_in_account_follows_and_unfollows_a_kith_account_by_askin
         aiohttp.ClientSession() as http,
     ):
         bridge = BlueskyBridge(side.server, http, on_change=side.fed.card_changed)
-        BridgeFollows.for_bridge(bridge, side.fed).attach()  # as `kith serve` wires it (setup_bridge)
+        follows = BridgeFollows.for_bridge(bridge, side.fed)
+        follows.attach()  # as `kith serve` wires it (setup_bridge)
         # from the stream's start (which sets the cursor): the opt-in is in it
         assert (await bridge.stream_pass(idle=1.0, start=0)).bridged == 1
         assert (await bridge.run_once()).posted == [alice.did]  # a full pass reads every bridged account's
@@ -107,8 +111,8 @@ async def test_an_opted_in_account_follows_and_unfollows_a_kith_account_by_askin
         report = await bridge.stream_pass(idle=1.0)
         assert report.posted == [alice.did]  # the stream says which accounts posted
         assert bridge.asks is not None
-        done = await bridge.asks(report.posted)
-        assert (done.read, done.followed, done.answered) == (1, 1, 1)
+        await bridge.asks(report.posted)  # as follow_network hands them over: looked at in the background
+        await follows.idle()
         await settle(side, bob)
         # Bob's server received the Follow from the bridged actor and accepted it; the bridged account knows
         assert await followers(bob) == [actor]
@@ -117,7 +121,7 @@ async def test_an_opted_in_account_follows_and_unfollows_a_kith_account_by_askin
         assert (await answers(pds, bot)) == {ask["uri"]: f"@{alice.handle} following @{acct(bob)}"}
 
         # read again (a full pass after the stream, and the stream from an older cursor): acted on once
-        again = await bridge.asks((await bridge.run_once()).posted)
+        again = await follows.look((await bridge.run_once()).posted)
         assert (again.read, again.followed, again.answered) == (0, 0, 0)
         await settle(side, bob)
         assert len(await follows_of(side, alice.did)) == 1
@@ -125,7 +129,7 @@ async def test_an_opted_in_account_follows_and_unfollows_a_kith_account_by_askin
 
         # unfollow: Undo goes, Bob's follower is gone, the bot says so
         undo = await say(pds, alice, bot, f"unfollow @{acct(bob)}")
-        done = await bridge.asks((await bridge.stream_pass(idle=1.0)).posted)
+        done = await follows.look((await bridge.stream_pass(idle=1.0)).posted)
         assert (done.read, done.unfollowed, done.answered) == (1, 1, 1)
         await settle(side, bob)
         assert await followers(bob) == []
@@ -133,14 +137,14 @@ async def test_an_opted_in_account_follows_and_unfollows_a_kith_account_by_askin
         assert (await answers(pds, bot))[undo["uri"]] == f"@{alice.handle} no longer following @{acct(bob)}"
         # an unfollow of someone not followed: said, nothing sent
         twice = await say(pds, alice, bot, f"unfollow @{acct(bob)}")
-        done = await bridge.asks([alice.did])
+        done = await follows.look([alice.did])
         assert done.unfollowed == 0
         said = (await answers(pds, bot))[twice["uri"]]
         assert said == f"@{alice.handle} you were not following @{acct(bob)}"
 
         # follows again, then opts out: its follow is undone before its actor goes
         await say(pds, alice, bot, f"follow @{acct(bob)}")
-        assert (await bridge.asks([alice.did])).followed == 1
+        assert (await follows.look([alice.did])).followed == 1
         await settle(side, bob)
         assert await followers(bob) == [actor]
         await pds.delete_record(alice, FOLLOW, bot_follow["uri"].rsplit("/", 1)[1])
@@ -265,10 +269,70 @@ async def test_kith_bridge_run_beside_kith_serve_queues_follows_that_the_serving
             assert follows is not None and bridge.asks is not None
             await bridge.run_once()
             ask = await say(pds, alice, bot, f"follow @{acct(bob)}")
-            assert (await bridge.asks((await bridge.run_once()).posted)).followed == 1
+            await bridge.asks((await bridge.run_once()).posted)
+            await follows.idle()
         assert bridge.asks is None and bridge.on_remove is None
         assert await follows_of(side, alice.did) == [(bob.fed.urls.of("bob").owner, "pending")]
         await settle(side, bob)  # the serving process's workers deliver what the bridge queued
         assert await followers(bob) == [f"{side.base}/users/{account_name(alice.did)}"]
         assert await follows_of(side, alice.did) == [(bob.fed.urls.of("bob").owner, "accepted")]
         assert (await answers(pds, bot)) == {ask["uri"]: f"@{alice.handle} following @{acct(bob)}"}
+
+
+@asynccontextmanager
+async def tarpit() -> AsyncIterator[tuple[str, list[asyncio.StreamWriter]]]:
+    """A host on loopback that accepts connections and never answers: ``host:port`` and the connections it
+    holds open now."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        await reader.read()  # until the other side gives up
+        held.remove(writer)
+        writer.close()
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    try:
+        yield f"127.0.0.1:{server.sockets[0].getsockname()[1]}", held
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_peer_that_never_answers_holds_up_no_pass_and_no_other_account(
+    tmp_path: Path, pds: Pds, atproto_devnet: Devnet
+) -> None:
+    """An ask naming a host that never answers its WebFinger: the bridge's pass hands the asks over and goes on
+    (opt-outs must not wait behind it), another account's ask is acted on while the first still hangs, and the
+    hanging one ends, at the fetch timeout, in "could not find"."""
+    bot = await pds.create_account("bot")
+    eve, _ = await opted_in(pds, "slow", bot)
+    carol, _ = await opted_in(pds, "quick", bot)
+    settings = bridge_settings(atproto_devnet, bot, bot_password=bot.password)
+    async with (
+        kith_server(tmp_path, "bridge", 0, **settings) as side,
+        kith_server(tmp_path, "bob", 1) as bob,
+        aiohttp.ClientSession() as http,
+        tarpit() as (host, held),
+    ):
+        bridge = BlueskyBridge(side.server, http)
+        follows = BridgeFollows.for_bridge(bridge, side.fed)
+        follows.attach()
+        await bridge.run_once()
+        stuck = await say(pds, eve, bot, f"follow @nobody@{host}")
+        await say(pds, carol, bot, f"follow @{acct(bob)}")
+        assert bridge.asks is not None
+        await bridge.asks((await bridge.run_once()).posted)
+        assert follows.busy  # handed over: the pass did not wait for the asks
+
+        async def carol_followed() -> bool:
+            return bool(await follows_of(side, carol.did))
+
+        await until(carol_followed, "carol's follow")
+        assert held, "eve's WebFinger is still waiting on the tarpit"
+        await follows.idle()  # eve's ask has ended: given up at federation.fetch_timeout
+        replies = await answers(pds, bot)
+        assert replies[stuck["uri"]] == f"@{eve.handle} could not find @nobody@{host}"
+        assert await follows_of(side, eve.did) == []
