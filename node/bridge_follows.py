@@ -296,8 +296,12 @@ class BridgeFollows:
     # -- opting out -------------------------------------------------------------------------------------------
     async def end_all(self, name: str) -> int:
         """Undo every follow of the bridged account ``name`` (it stops being bridged): from the actors already
-        known, so that no fetch holds up the opt-out. The number of Undo sent."""
+        known, so that no fetch holds up the opt-out. What was kept of its asks goes too (opting out purges).
+        The number of Undo sent."""
         sent = 0
+        # the DID the name bridges (node/bridge_bluesky.py's account_name undone: did:web hosts keep their dots)
+        method, _, rest = name.removeprefix("did.").partition(".")
+        await self.bridge.server.accounts.meta_set(f"{META_ASKS}:did:{method}:{rest}", "{}")
         try:
             async with self.federation.acting(name, graph=False) as me:
                 for row in await me.store.follows("out", ("pending", "accepted")):

@@ -119,6 +119,7 @@ async def test_an_opted_in_account_follows_and_unfollows_a_kith_account_by_askin
         assert await follows_of(side, alice.did) == [(bob.fed.urls.of("bob").owner, "accepted")]
         # the bot answered in its own repository, in reply to the ask, naming the asker
         assert (await answers(pds, bot)) == {ask["uri"]: f"@{alice.handle} following @{acct(bob)}"}
+        assert (await follows.seen(ask["uri"]) or {}).get("result") == "followed"  # its id, kept
 
         # read again (a full pass after the stream, and the stream from an older cursor): acted on once
         again = await follows.look((await bridge.run_once()).posted)
@@ -150,6 +151,7 @@ async def test_an_opted_in_account_follows_and_unfollows_a_kith_account_by_askin
         await pds.delete_record(alice, FOLLOW, bot_follow["uri"].rsplit("/", 1)[1])
         assert (await bridge.run_once()).removed == 1
         assert [state for _, state in await follows_of(side, alice.did)] == ["ended", "ended"]
+        assert await follows.seen(ask["uri"]) is None  # nothing of its asks is kept either
         await settle(side, bob)
         assert await followers(bob) == []
 
