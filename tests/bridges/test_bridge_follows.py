@@ -11,6 +11,7 @@ or none, and no more than the hourly limit is acted on.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,9 +19,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from bridges.bluesky_bridge.asks import MENTION
 from federation import owner
+from node.app import build_app
 from node.bridge_bluesky import BlueskyBridge, account_name
 from node.bridge_follows import ASKS_PER_HOUR, BridgeFollows, queued_follows
 from tests.bridges.atproto_net import Account, Devnet, Pds, now_iso
@@ -29,11 +32,13 @@ from tests.bridges.test_bridge_node import (
     KithServer,
     avatar,
     bridge_settings,
+    get,
     kith_server,
     opted_in,
     settle,
     until,
 )
+from tests.federation.nodes import keyring, make_config, open_account
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -338,3 +343,44 @@ async def test_a_peer_that_never_answers_holds_up_no_pass_and_no_other_account(
         replies = await answers(pds, bot)
         assert replies[stuck["uri"]] == f"@{eve.handle} could not find @nobody@{host}"
         assert await follows_of(side, eve.did) == []
+
+
+async def test_kith_serve_acts_on_asks_by_itself(tmp_path: Path, pds: Pds, atproto_devnet: Devnet) -> None:
+    """The full application (node.app.build_app) with the bridge enabled: an ask posted on Bluesky reaches Bob
+    as a Follow, and the bot answers, with no command run (setup_bridge wires the asks into its passes)."""
+    bot = await pds.create_account("bot")
+    alice, _ = await opted_in(pds, "served", bot)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    settings = bridge_settings(atproto_devnet, bot, bot_password=bot.password, sync_seconds=1)
+    config = make_config(tmp_path / "served", sock.getsockname()[1], "operator").with_values(
+        bridge_bluesky=settings
+    )
+    ctx = await open_account(config, "operator", keyring(0))
+    runner = web.AppRunner(build_app(ctx.server), access_log=None)
+    try:
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        async with kith_server(tmp_path, "bob", 1) as bob:
+            actor = f"{config.base_url}/users/{account_name(alice.did)}"
+
+            async def bridged() -> bool:
+                return (await get(actor))[0] == 200
+
+            await until(bridged, "the bridged actor")
+            ask = await say(pds, alice, bot, f"follow @{acct(bob)}")
+
+            async def followed() -> bool:
+                await bob.fed.run_once()  # Bob's server is stepped by the test; the bridge's runs by itself
+                return await followers(bob) == [actor]
+
+            await until(followed, "the Follow at Bob's")
+
+            async def answered() -> bool:
+                return ask["uri"] in await answers(pds, bot)
+
+            await until(answered, "the bot's answer")
+    finally:
+        await runner.cleanup()
+        await ctx.close()
