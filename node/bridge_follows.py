@@ -3,21 +3,21 @@
 A bridged Bluesky account asks by a public post that mentions the bot (bridges/bluesky_bridge/asks.py):
 ``follow @bob@kith.example`` makes its bridged actor send ``Follow`` to that actor, ``unfollow`` sends
 ``Undo`` of it. The actor is found by WebFinger through the server's guarded federation client, so the SSRF
-guards apply as to any account's follow (docs/ARCHITECTURE.md §7), and Accept or Reject is recorded on the
-bridged account as for any follow (federation/process.py). When the account stops being bridged,
+guards apply as to any account's follow (docs/ARCHITECTURE.md §5 "Fetching"), and Accept or Reject is recorded
+on the bridged account as for any follow (federation/process.py). When the account stops being bridged,
 :meth:`BridgeFollows.end_all` sends ``Undo`` of each of its follows before its actor is removed.
 
 The bot answers each ask with a reply post in its own repository (bridges/bluesky_bridge/bot.py), which needs
 ``bridge.bluesky.bot_password``; without it the asks are still acted on, unanswered.
 
 What is kept of an ask is only its id (the post's at:// URI), when it was acted on and what came of it, in a
-JSON document per account in the server's meta table (``bridge.bluesky.asks:DID``), so that a post read twice (by the event
-stream and by a full pass) is acted on once; entries are dropped after :data:`KEEP`, and posts older than
-:data:`FRESH` are not read as asks, so a dropped entry is never acted on again. Only accounts the bridge knows
-are looked at: an account that never followed the bot gets nothing, not even an answer. Asks are read in the
-background, several accounts at once (:meth:`BridgeFollows.submit`): no pass of the bridge, and no other
-account, waits on a peer that is slow to answer. At most
-:data:`ASKS_PER_HOUR` asks of one account are acted on in an hour; the rest are recorded and ignored.
+JSON document per account in the server's meta table (``bridge.bluesky.asks:DID``), so that a post read twice
+(by the event stream and by a full pass) is acted on once; entries are dropped after :data:`KEEP`, and posts
+older than :data:`FRESH` are not read as asks, so a dropped entry is never acted on again. Only accounts the
+bridge knows are looked at: an account that never followed the bot gets nothing, not even an answer. Asks are
+read in the background, several accounts at once (:meth:`BridgeFollows.submit`): no pass of the bridge, and no
+other account, waits on a peer that is slow to answer. At most :data:`ASKS_PER_HOUR` asks of one account are
+acted on in an hour; the rest are recorded and ignored.
 """
 
 from __future__ import annotations
