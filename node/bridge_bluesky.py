@@ -38,8 +38,8 @@ import dataclasses
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -83,6 +83,9 @@ META_BOT_DID = "bridge.bluesky.bot_did"
 #: The bridge_stream row of the repository event stream (node/store/bridge.py).
 STREAM = "bluesky"
 _FOLLOW = "app.bsky.graph.follow"
+_POST = "app.bsky.feed.post/"
+#: the accounts whose posts a full pass reads for asks of follows: the bridged, and the held back (told why)
+_ASKING = ("bridged", "waiting")
 
 
 async def bridged_name(server: Server, handle: str) -> str | None:
@@ -119,6 +122,7 @@ class SyncReport:
     bridged: int = 0  # accounts made
     updated: int = 0  # cards changed
     removed: int = 0  # accounts that opted out (or were blocked) and were removed
+    posted: list[str] = field(default_factory=list)  # known accounts whose posts may ask for follows
 
 
 class BlueskyBridge:
@@ -148,6 +152,10 @@ class BlueskyBridge:
         self.on_change = on_change
         self.store = server.store.bridge  # the bridge's own rows (node/store/bridge.py)
         # one pass at a time in this process; another process's writes are rows of their own (module docstring)
+        # follows asked from Bluesky (node/bridge_follows.py): asks(dids) reads their asks after each pass,
+        # on_remove(name) ends an account's follows before it is removed
+        self.asks: Callable[[list[str]], Awaitable[Any]] | None = None
+        self.on_remove: Callable[[str], Awaitable[Any]] | None = None
         self._lock = asyncio.Lock()
 
     def _gates(self) -> Gates:
@@ -274,6 +282,7 @@ class BlueskyBridge:
         blocked = set(await self.store.blocked())
         if self.settings.appview_url:
             await self._run_from_appview(known, blocked, bot, report)
+            report.posted = [a.did for a in await self.store.actors() if a.state in _ASKING]
             await self.store.mark_synced(STREAM, now=self.server.clock())
             return report
         repos = await self._repos()
@@ -302,6 +311,7 @@ class BlueskyBridge:
             if did not in listed and entry.state == "bridged":
                 await self._remove(did, "deleted")
                 report.removed += 1
+        report.posted = [a.did for a in await self.store.actors() if a.state in _ASKING]
         await self.store.mark_synced(STREAM, now=self.server.clock())
         return report
 
@@ -320,6 +330,7 @@ class BlueskyBridge:
             cursor = start if saved is None else saved
             known = {a.did for a in await self.store.actors()}
             dirty: dict[str, None] = {}
+            posted: dict[str, None] = {}  # known accounts that posted: an ask of a follow may be among them
             last = cursor
             caught_up = False
             url = stream_url(self.settings.relay_url, self.settings.pds_url)
@@ -351,6 +362,8 @@ class BlueskyBridge:
                             last = event.seq
                         if event.did is not None and concerns(event, bot=bot, known=known):
                             dirty[event.did] = None
+                        if event.did in known and any(p.startswith(_POST) for _, p in event.ops):
+                            posted[str(event.did)] = None
             except aiohttp.ClientError as exc:
                 raise BridgeError(
                     f"the event stream {url} cannot be read ({exc}); check bridge.bluesky.relay_url (or pds_url)"
@@ -369,6 +382,7 @@ class BlueskyBridge:
                 await self.store.set_cursor(STREAM, last, now=self.server.clock(), synced=caught_up)
             elif caught_up:
                 await self.store.mark_synced(STREAM, now=self.server.clock())
+            report.posted = list(posted)
             return report
 
     async def _run_from_appview(
@@ -498,6 +512,8 @@ class BlueskyBridge:
         name = account_name(did)
         row = await self.server.account_by_name(name)
         if row is not None and row.state in ("active", "suspended"):
+            if self.on_remove is not None:  # its follows end (Undo) while its actor can still send
+                await self.on_remove(name)
             await self.server.transition(name, "remove")
             _log.info("%s is no longer bridged (%s): %s removed", did, reason, name)
             if self.on_change is not None:
@@ -520,6 +536,8 @@ async def follow_network(bridge: BlueskyBridge, *, every: float, idle: float = 2
                 report = await bridge.run_once()
             else:
                 report = await bridge.stream_pass(idle=idle)
+            if bridge.asks is not None and report.posted:
+                await bridge.asks(report.posted)
             if report.bridged or report.updated or report.removed:
                 _log.info(
                     "bridge: %d bridged, %d updated, %d removed",
@@ -550,6 +568,11 @@ def setup_bridge(app: web.Application, server: Server) -> None:
         except BaseException:
             await http.close()
             raise
+        from node.bridge_follows import BridgeFollows  # it builds on this module
+
+        follows = BridgeFollows.for_bridge(bridge, fed) if fed is not None else None
+        if follows is not None:
+            follows.attach()
         task = asyncio.get_running_loop().create_task(
             follow_network(bridge, every=max(1.0, float(settings.sync_seconds))), name="kith-bluesky-bridge"
         )
@@ -559,6 +582,8 @@ def setup_bridge(app: web.Application, server: Server) -> None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            if follows is not None:
+                await follows.close()
             await http.close()
 
     app.cleanup_ctx.append(run)

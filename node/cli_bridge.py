@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 
 from node.bridge_bluesky import BlueskyBridge, account_name, follow_network
+from node.bridge_follows import with_follows
 from node.cli import CliError, _config
 from node.config import Config, passphrase_from_env
 from node.errors import BadInput
@@ -95,7 +96,7 @@ async def _run(args: argparse.Namespace) -> int:
         await follow_network(bridge, every=max(1.0, float(bridge.settings.sync_seconds)))
         return 0
 
-    return await _with_bridge(args, run)
+    return await _with_bridge(args, with_follows(run))  # asks of follows (node/bridge_follows.py) too
 
 
 async def _status(args: argparse.Namespace) -> int:

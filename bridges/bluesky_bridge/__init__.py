@@ -2,6 +2,8 @@
 directory, and the public card of each. The node side (node/bridge_bluesky.py) turns them into accounts of the
 server; this package imports only protocol/ (docs/ARCHITECTURE.md §2)."""
 
+from bridges.bluesky_bridge.asks import Ask, Unclear, parse_ask, reply_record
+from bridges.bluesky_bridge.bot import BlueskyBot, BotError
 from bridges.bluesky_bridge.consent import NO_BRIDGE, Account, Decision, Gates, decide, denied
 from bridges.bluesky_bridge.reader import BlueskyReader, ReadError, card_fields
 from bridges.bluesky_bridge.stream import Event, StreamError, concerns, decode_event, stream_url
@@ -9,16 +11,22 @@ from bridges.bluesky_bridge.stream import Event, StreamError, concerns, decode_e
 __all__ = [
     "NO_BRIDGE",
     "Account",
+    "Ask",
+    "BlueskyBot",
     "BlueskyReader",
+    "BotError",
     "Decision",
     "Event",
     "Gates",
     "ReadError",
     "StreamError",
+    "Unclear",
     "card_fields",
     "concerns",
     "decide",
     "decode_event",
     "denied",
+    "parse_ask",
+    "reply_record",
     "stream_url",
 ]
