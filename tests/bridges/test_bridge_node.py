@@ -186,11 +186,11 @@ async def test_opt_in_follow_profile_change_and_opt_out_reach_a_kith_follower(
         await settle(side, bob)
         seen = await person(bob, actor)
         assert seen is not None and seen.display_name == "Alice Liddell"
-        # with the DID and the handle as identities: the bridge's claims, the bridged actor named as their source
+        # with the DID and the handle as identities verified "bridged", the bridged actor (the bridge) their source
         bridged = {i.uri: i for i in seen.identities if i.kind == "bluesky"}
         assert set(bridged) == {alice.did, f"at://{alice.handle}"}
         for ident in bridged.values():
-            assert ident.verification == "claimed"
+            assert ident.verification == "bridged"
             assert [(p.source, p.source_record_id) for p in ident.provenance] == [("bridge", actor)]
 
         # the profile changes on Bluesky: the follower's graph shows it
@@ -486,3 +486,44 @@ async def test_a_block_from_another_process_survives_a_pass_that_read_the_state_
         await serving.run_once()
         assert await side.server.account_by_name(account_name(user.did)) is None
         assert (await serving.actors())[0]["state"] == "blocked"
+
+
+VICTIM = "did:plc:vvvvvvvvvvvvvvvvvvvvvvvv"
+OTHER = "did:plc:oooooooooooooooooooooooo"
+
+
+async def test_only_a_bridges_actor_of_that_did_makes_its_bluesky_identities_bridged(tmp_path: Path) -> None:
+    """As an attacker: anyone can write ``at://did:plc:victim`` in their actor's ``alsoKnownAs``. A follower's
+    node records it as "bridged" only from the actor whose own URL is ``/users/did.plc.victim`` (the bridge's
+    actor of that DID, fetched from the bridge); an ordinary actor (``/users/eve``), or a bridge's actor of
+    another DID naming the victim too, gets "claimed" at most, and never takes an identity another person
+    holds."""
+    async with kith_server(tmp_path, "evil", 0) as evil, kith_server(tmp_path, "bob", 1) as bob:
+        fed = evil.server.federation
+        await fed.set_setting("evil", "also_known_as", [f"at://{VICTIM}", "at://victim.example.com"])
+        other = account_name(OTHER)
+        await evil.server.add_account(other, display_name="Other")
+        # a bridge's actor of OTHER that names the victim's DID (and its own) in its alsoKnownAs
+        await fed.set_setting(
+            other, "also_known_as", [f"at://{VICTIM}", f"at://{OTHER}", "at://o.example.com"]
+        )
+        async with bob.fed.acting("bob") as me:
+            await owner.follow(me, f"{evil.base}/users/evil")
+            await owner.follow(me, f"{evil.base}/users/{other}")
+        await settle(evil, bob)
+
+        eve = await person(bob, f"{evil.base}/users/evil")
+        assert eve is not None
+        levels = {i.uri: i.verification for i in eve.identities if i.kind == "bluesky"}
+        assert levels == {VICTIM: "claimed", "at://victim.example.com": "claimed"}, levels
+
+        bridged = await person(bob, f"{evil.base}/users/{other}")
+        assert bridged is not None
+        levels = {i.uri: i.verification for i in bridged.identities if i.kind == "bluesky"}
+        # its own DID and handle are the bridge's word; the victim's DID is held by Eve's person already
+        assert levels == {OTHER: "bridged", "at://o.example.com": "bridged"}, levels
+        for ident in bridged.identities:
+            if ident.kind == "bluesky":
+                assert [(p.source, p.source_record_id) for p in ident.provenance] == [
+                    ("bridge", f"{evil.base}/users/{other}")
+                ]
