@@ -6,8 +6,8 @@ so everything federation does for accounts (Follow and Accept, the profile ``Upd
 ``Delete`` of a removed actor, 404 for an unknown one) works for it unchanged. What this module adds:
 
 - **Consent** (bridges/bluesky_bridge/consent.py): an account is bridged only while it follows the bot account
-  and no reason against it holds (``#nobridge``, a block of the bot, deactivation or takedown, the spam gates,
-  the deny-list, the operator's block). Nothing of an account that never opted in is stored or served: its
+  and no reason against it holds (``#nobridge``, the ``!no-unauthenticated`` label, a block of the bot,
+  deactivation or takedown, the spam gates, the deny-list, the operator's block). Nothing of an account that never opted in is stored or served: its
   name answers WebFinger 404 and its actor URL 404, as any unknown name does.
 - **Predictable names**: the account of ``did:plc:abc...`` is ``did.plc.abc...`` (the DID, with dots for the
   colons account names cannot hold), so its actor is ``/users/did.plc.abc...``; its actor's ``alsoKnownAs``
@@ -147,7 +147,9 @@ class BlueskyBridge:
                 "bridge.bluesky.bot_handle is not set: set it (or KITH_BRIDGE_BLUESKY_BOT_HANDLE) to the "
                 "bridge's bot account, which Bluesky users follow to be bridged"
             )
-        self.reader = BlueskyReader(session, self.settings.pds_url, self.settings.plc_url)
+        self.reader = BlueskyReader(
+            session, self.settings.pds_url, self.settings.plc_url, appview_url=self.settings.appview_url
+        )
         self.on_change = on_change
         self._lock = asyncio.Lock()
 

@@ -2,12 +2,22 @@
 directory, and the public card of each. The node side (node/bridge_bluesky.py) turns them into accounts of the
 server; this package imports only protocol/ (docs/ARCHITECTURE.md §2)."""
 
-from bridges.bluesky_bridge.consent import NO_BRIDGE, Account, Decision, Gates, decide, denied
+from bridges.bluesky_bridge.consent import (
+    NO_BRIDGE,
+    NO_UNAUTHENTICATED,
+    Account,
+    Decision,
+    Gates,
+    decide,
+    denied,
+    label_values,
+)
 from bridges.bluesky_bridge.reader import BlueskyReader, ReadError, card_fields
 from bridges.bluesky_bridge.stream import Event, StreamError, concerns, decode_event, stream_url
 
 __all__ = [
     "NO_BRIDGE",
+    "NO_UNAUTHENTICATED",
     "Account",
     "BlueskyReader",
     "Decision",
@@ -20,5 +30,6 @@ __all__ = [
     "decide",
     "decode_event",
     "denied",
+    "label_values",
     "stream_url",
 ]

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from bridges.bluesky_bridge.consent import Account
+from bridges.bluesky_bridge.consent import Account, label_values
 from bridges.live import LiveError, get_json
 from protocol.addresses import normalize
 
@@ -45,6 +45,7 @@ class BlueskyReader:
     session: aiohttp.ClientSession
     pds_url: str
     plc_url: str
+    appview_url: str = ""  # when set, the labels it reports of an account count too (``appview_labels``)
 
     async def _get(self, url: str, params: Mapping[str, str], what: str) -> Any:
         """The JSON object at ``url``, read as every live bridge reads one (bridges/live.py: bounded, no
@@ -140,6 +141,20 @@ class BlueskyReader:
         value = out.get("value")
         return value if isinstance(value, dict) else {}
 
+    async def appview_labels(self, did: str) -> frozenset[str]:
+        """The labels the App View reports of the account (``app.bsky.actor.getProfile``): its self-labels and
+        those of the labellers the App View applies. An account the App View has not indexed yet has none there
+        (its own self-labels are read from its profile record anyway); any other failure is a ReadError, so
+        the account is left as it is until a pass can read it."""
+        url = f"{self.appview_url.rstrip('/')}/xrpc/app.bsky.actor.getProfile"
+        try:
+            out = await self._get(url, {"actor": did}, "app.bsky.actor.getProfile")
+        except ReadError as exc:
+            if exc.status == 400 and exc.error == "InvalidRequest":  # "Profile not found"
+                return frozenset()
+            raise
+        return label_values(out.get("labels"))
+
     async def handle_of(self, did: str) -> str:
         handle = (await self.xrpc("com.atproto.repo.describeRepo", repo=did)).get("handle")
         return handle if isinstance(handle, str) else ""
@@ -175,6 +190,9 @@ class BlueskyReader:
         if not active:
             return Account(did=did, active=False, status=status, blocked_by_operator=blocked_by_operator)
         profile = await self.profile(did)
+        labels = label_values(profile.get("labels"))
+        if self.appview_url:
+            labels |= await self.appview_labels(did)
         return Account(
             did=did,
             handle=await self.handle_of(did),
@@ -185,6 +203,7 @@ class BlueskyReader:
             has_avatar=_blob_cid(profile.get("avatar")) is not None,
             created_at=await self.created_at(did),
             blocked_by_operator=blocked_by_operator,
+            labels=labels,
         )
 
 

@@ -527,3 +527,38 @@ async def test_only_a_bridges_actor_of_that_did_makes_its_bluesky_identities_bri
                 assert [(p.source, p.source_record_id) for p in ident.provenance] == [
                     ("bridge", f"{evil.base}/users/{other}")
                 ]
+
+
+NO_UNAUTH = {"$type": "com.atproto.label.defs#selfLabels", "values": [{"val": "!no-unauthenticated"}]}
+
+
+async def test_the_no_unauthenticated_self_label_keeps_an_account_off_the_open_network(
+    tmp_path: Path, pds: Pds, atproto_devnet: Devnet
+) -> None:
+    """An account that opted in and later labels its profile ``!no-unauthenticated`` (it wants to be seen only
+    by people logged in to Bluesky) stops being bridged at the next pass, with the reason the operator sees;
+    one that follows the bot with the label already is never bridged; another label holds no one back."""
+    bot = await pds.create_account("bot")
+    user, _ = await opted_in(pds, "labeled", bot)
+    hidden, _ = await opted_in(pds, "hidden", bot, labels=NO_UNAUTH)
+    other_label = {"$type": "com.atproto.label.defs#selfLabels", "values": [{"val": "graphic-media"}]}
+    fine, _ = await opted_in(pds, "fine", bot, labels=other_label)
+    async with (
+        kith_server(tmp_path, "bridge", 0, **bridge_settings(atproto_devnet, bot)) as side,
+        aiohttp.ClientSession() as http,
+    ):
+        bridge = BlueskyBridge(side.server, http)
+        assert (await bridge.run_once()).bridged == 2
+        states = {a["did"]: (a["state"], a["reason"]) for a in await bridge.actors()}
+        assert states[hidden.did] == ("waiting", "no-unauthenticated")
+        assert states[fine.did] == ("bridged", "opted-in")
+        assert await side.server.account_by_name(account_name(hidden.did)) is None
+        assert await webfinger(side, hidden.handle) == 404
+        actor = f"{side.base}/users/{account_name(user.did)}"
+        assert (await get(actor))[0] == 200
+
+        await pds.set_profile(user, displayName="Labeled", avatar=await avatar(pds, user), labels=NO_UNAUTH)
+        assert (await bridge.run_once()).removed == 1
+        assert (await get(actor))[0] == 410
+        states = {a["did"]: (a["state"], a["reason"]) for a in await bridge.actors()}
+        assert states[user.did] == ("opted-out", "no-unauthenticated")
