@@ -57,6 +57,8 @@ from bridges.bluesky_bridge import (
     stream_url,
 )
 from federation import FEDERATION
+from federation.fetch import GuardedClient
+from node.bridge_bluesky_fetch import guarded_fetch
 from node.config import USERNAME_PATTERN, BlueskyBridgeConfig
 from node.errors import BadInput, NotFound
 from node.owner_card import PUBLIC, get_card, set_card, set_disclosure
@@ -127,7 +129,8 @@ class SyncReport:
 class BlueskyBridge:
     """One server's Bluesky bridge. ``on_change(name)`` is told when an account's card or state changed
     (the running federation's ``card_changed``), so that followers hear of it at once rather than at the next
-    quiet moment."""
+    quiet moment. ``client`` (the running federation's guarded client) reads what DID documents name; without
+    one, each pass makes its own from the federation settings (node/bridge_bluesky_fetch.py)."""
 
     def __init__(
         self,
@@ -135,8 +138,10 @@ class BlueskyBridge:
         session: aiohttp.ClientSession,
         *,
         on_change: Callable[[str], None] | None = None,
+        client: GuardedClient | None = None,
     ) -> None:
         self.server = server
+        self.client = client
         self.settings: BlueskyBridgeConfig = server.config.bridge_bluesky
         if not self.settings.pds_url:
             raise BridgeError(
@@ -276,7 +281,10 @@ class BlueskyBridge:
     async def run_once(self) -> SyncReport:
         """One pass over the PDS: every account that follows the bot, and every account bridged so far, is
         read afresh and bridged, updated or removed as its consent says."""
-        async with self._lock:
+        async with self._lock, guarded_fetch(self.server, self.client) as fetch:
+            self.reader.new_pass(
+                fetch
+            )  # DID documents resolved afresh; what they name read through the guard
             return await self._run_once()
 
     async def _run_once(self) -> SyncReport:
@@ -331,7 +339,8 @@ class BlueskyBridge:
         crash, the network) reads the same events again next time, and applying them twice changes nothing.
         Without a saved cursor the stream starts at ``start`` (a ``seq``; 0: as far back as the stream keeps),
         or else live, and the full sync (``run_once``) covers what came before."""
-        async with self._lock:
+        async with self._lock, guarded_fetch(self.server, self.client) as fetch:
+            self.reader.new_pass(fetch)
             bot = await self.bot_did()
             doc = await self.state()
             doc["bot_did"] = bot
@@ -450,8 +459,11 @@ class BlueskyBridge:
             return  # names are never reused (docs/ARCHITECTURE.md §8): a removed actor stays a tombstone
         name = account_name(account.did)
         profile = await self.reader.profile(account.did)
-        card = card_fields(
-            did=account.did, handle=account.handle, profile=profile, pds_url=self.settings.pds_url
+        card = card_fields(  # the avatar is its own PDS's blob
+            did=account.did,
+            handle=account.handle,
+            profile=profile,
+            pds_url=await self.reader.pds_of(account.did),
         )
         row = await self.server.account_by_name(name)
         created = row is None
@@ -553,7 +565,12 @@ def setup_bridge(app: web.Application, server: Server) -> None:
         http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         fed = app.get(FEDERATION)
         try:
-            bridge = BlueskyBridge(server, http, on_change=fed.card_changed if fed is not None else None)
+            bridge = BlueskyBridge(
+                server,
+                http,
+                on_change=fed.card_changed if fed is not None else None,
+                client=fed.client if fed is not None else None,
+            )
         except BaseException:
             await http.close()
             raise
