@@ -71,6 +71,7 @@ __all__ = [
     "BridgeError",
     "SyncReport",
     "account_name",
+    "bridged_alias",
     "bridged_name",
     "follow_network",
     "setup_bridge",
@@ -94,6 +95,20 @@ async def bridged_name(server: Server, handle: str) -> str | None:
         if entry.get("state") == "bridged" and str(entry.get("handle", "")).lower() == wanted:
             return account_name(did)
     return None
+
+
+async def bridged_alias(server: Server, name: str) -> str | None:
+    """``acct:HANDLE@HANDLE_DOMAIN``, the address the bridged account ``name`` goes by (issue #18:
+    ``@alice.bsky.social@bsky.BRIDGE-DOMAIN``; bridge.bluesky.handle_domain, else the node's domain), while it
+    is bridged and has a handle that makes an address."""
+    raw = await server.accounts.meta_get(META_KEY)
+    entry = (json.loads(raw).get("actors", {}) if raw else {}).get(_did_of(name))
+    if not isinstance(entry, dict) or entry.get("state") != "bridged":
+        return None
+    handle = str(entry.get("handle") or "").lower()
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{0,252}", handle):
+        return None
+    return f"acct:{handle}@{server.config.bridge_bluesky.handle_domain.lower() or server.config.node.domain}"
 
 
 class BridgeError(BadInput):

@@ -79,12 +79,13 @@ BRIDGE = "bridge"
 REGISTRY_TTL = 2.0
 
 
-def _local_account(row: AccountRow) -> LocalAccount:
+def _local_account(row: AccountRow, alias: str = "") -> LocalAccount:
     return LocalAccount(
         name=row.name,
         actor_type=row.type,
         display_name=row.display_name,
         state=cast(AccountState, row.state),
+        alias=alias,
     )
 
 
@@ -105,6 +106,11 @@ class NodeLocalActors:
 
             bridged = await bridged_name(self.server, name)
             row = await self.server.account_by_name(bridged) if bridged else None
+        if row is not None and row.name.startswith(("did.plc.", "did.web.")):
+            # a bridged account goes by its handle: @HANDLE@bridge.bluesky.handle_domain (issue #18)
+            from node.bridge_bluesky import bridged_alias
+
+            return _local_account(row, await bridged_alias(self.server, row.name) or "")
         return None if row is None else _local_account(row)
 
     async def accounts(self, states: Sequence[AccountState]) -> Sequence[LocalAccount]:

@@ -168,10 +168,11 @@ async def test_opt_in_follow_profile_change_and_opt_out_reach_a_kith_follower(
         report = await bridge.run_once()
         assert report.bridged == 1
         assert await webfinger(side, name) == 200
-        # WebFinger both ways: the handle finds the actor too, and its subject is the actor's own address
+        # WebFinger both ways: the handle finds the actor too, and the subject is the address it goes by (its handle
+        # at the node's domain: bridge.bluesky.handle_domain is not set), which is its preferredUsername
         host = side.base.split("://")[1]
         status, jrd = await get(side.base + "/.well-known/webfinger", resource=f"acct:{alice.handle}@{host}")
-        assert status == 200 and jrd["subject"] == f"acct:{name}@{host}" and jrd["aliases"] == [actor]
+        assert status == 200 and jrd["subject"] == f"acct:{alice.handle}@{host}" and jrd["aliases"] == [actor]
         assert await webfinger(side, "nobody.test") == 404
         status, doc = await get(actor)
         assert status == 200 and doc["name"] == "Alice Liddell"
