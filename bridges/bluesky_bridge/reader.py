@@ -69,12 +69,16 @@ class BlueskyReader:
     appview_url: str = ""  # when set, the labels it reports of an account count too (``appview_labels``)
     fetch_hostile: JsonFetch | None = None  # set for a pass by the node (``new_pass``)
     _pds_of: dict[str, str] = field(default_factory=dict)
+    #: hosts a guarded fetch could not reach in this pass (refused, timed out, too large), with why: the pass
+    #: does not wait on them again, so one slow host costs one timeout per pass, not one per call
+    _failed: dict[str, str] = field(default_factory=dict)
 
     def new_pass(self, fetch_hostile: JsonFetch | None) -> None:
         """A new pass: DID documents are resolved afresh (an account may have moved since), and URLs they name
         are fetched with ``fetch_hostile``."""
         self.fetch_hostile = fetch_hostile
         self._pds_of.clear()
+        self._failed.clear()
 
     async def did_document(self, did: str) -> dict[str, Any]:
         """The DID document of ``did``: from the configured PLC directory (did:plc), or from the host a did:web
@@ -113,9 +117,16 @@ class BlueskyReader:
             raise ReadError(
                 f"{what}: {url} is not the configured PDS, and no guarded client was given to read it"
             )
+        host = urlsplit(url).netloc.lower()
+        if host in self._failed:
+            raise ReadError(
+                f"{what}: {host} already failed in this pass ({self._failed[host]}); tried next pass"
+            )
         try:
             return await self.fetch_hostile(url, params)
         except ReadError as exc:
+            if not exc.status:  # no answer at all (an HTTP error status is an answer: RecordNotFound, ...)
+                self._failed[host] = str(exc)[:300]
             raise ReadError(f"{what}: {exc}", status=exc.status, error=exc.error) from None
 
     async def repo_xrpc(self, of: str, method: str, /, **params: str) -> dict[str, Any]:

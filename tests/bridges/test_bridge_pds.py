@@ -185,6 +185,18 @@ async def test_hostile_did_documents_are_refused_with_a_reason_and_stall_no_othe
                 for (key, words), reason in zip(expected.items(), reasons, strict=True):
                     assert words in reason, (key, reason)
                 assert honest.follows_bot and honest.handle == user.handle
+                # a host that failed is not waited on again in the same pass; the next pass tries it afresh
+                with pytest.raises(ReadError, match="already failed in this pass"):
+                    await bridge.reader.account(dids["slow"], bot_did=bot.did)
+                bridge.reader.new_pass(GuardedJson(guarded))
+                with pytest.raises(ReadError, match="time"):
+                    await bridge.reader.account(dids["slow"], bot_did=bot.did)
+                # a host that failed is not waited on again in the same pass; the next pass tries it afresh
+                with pytest.raises(ReadError, match="already failed in this pass"):
+                    await bridge.reader.account(dids["slow"], bot_did=bot.did)
+                bridge.reader.new_pass(GuardedJson(guarded))
+                with pytest.raises(ReadError, match="time"):
+                    await bridge.reader.account(dids["slow"], bot_did=bot.did)
                 # a did:web host is hostile too: a private address is refused before any connection
                 with pytest.raises(ReadError, match=r"10\.0\.0\.1"):
                     await bridge.reader.account("did:web:10.0.0.1", bot_did=bot.did)
