@@ -11,8 +11,10 @@ so everything federation does for accounts (Follow and Accept, the profile ``Upd
   name answers WebFinger 404 and its actor URL 404, as any unknown name does.
 - **Predictable names**: the account of ``did:plc:abc...`` is ``did.plc.abc...`` (the DID, with dots for the
   colons account names cannot hold), so its actor is ``/users/did.plc.abc...``; its actor's ``alsoKnownAs``
-  names ``at://DID`` and ``at://HANDLE`` (a follower's node records them, node/federation_port.py), its card's
-  identities are the same, and WebFinger finds it by its handle too (``acct:HANDLE@DOMAIN``).
+  names ``at://DID`` and ``at://HANDLE`` (a follower's node records them verified "bridged",
+  node/federation_port.py), its card's identities are the same, and it goes by its handle: WebFinger finds it as
+  ``acct:HANDLE@HANDLE_DOMAIN`` (bridge.bluesky.handle_domain, else the node's domain), which is also the
+  subject for its other names, and its ``preferredUsername`` is the handle (``bridged_alias``).
 - **Its card** is the public part of its Bluesky profile (display name, description, avatar, handle), all of it
   public (node/owner_card.py's ``@public``): followers receive changes as ``Update`` (federation/cards.py).
 - **Opting out** (unfollowing or blocking the bot, ``#nobridge``, deactivation) removes the account at once:
@@ -22,7 +24,9 @@ so everything federation does for accounts (Follow and Accept, the profile ``Upd
 Reading Bluesky: a full pass (``run_once``) reads every repository of the PDS (or, with an App View, the bot's
 followers) afresh; between full passes the repository event stream (``stream_pass``) says which accounts to
 read again, from a cursor saved with the states it led to. Both read the account itself again rather than
-trusting an event, so repeating either changes nothing.
+trusting an event, so repeating either changes nothing. Each account is read from its own PDS, the one its DID
+document names; any other than bridge.bluesky.pds_url through the guarded client
+(bridges/bluesky_bridge/reader.py, node/bridge_bluesky_fetch.py).
 
 The bridge's own state (which DIDs it bridged, their handles, states and reasons, the operator's blocks, the
 stream's cursor, when it last caught up) is one JSON document in the server's meta table (one writer: the
@@ -499,7 +503,7 @@ class BlueskyBridge:
             return
         changed = False
         # the actor's alsoKnownAs names the Bluesky account it bridges, by DID and by handle (issue #18); a
-        # follower's node records them as the bridge's claims (node/federation_port.py)
+        # follower's node records them verified "bridged", the actor its provenance (node/federation_port.py)
         aka = [f"at://{account.did}"] + ([f"at://{account.handle}"] if account.handle else [])
         if await self.server.federation.setting(name, "also_known_as", []) != aka:
             await self.server.federation.set_setting(name, "also_known_as", aka)
