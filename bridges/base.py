@@ -45,7 +45,7 @@ __all__ = [
     "Verification",
 ]
 
-Verification = Literal["signed", "two-way", "email-match", "claimed", "guessed"]
+Verification = Literal["signed", "two-way", "email-match", "bridged", "claimed", "guessed"]
 Initiator = Literal["owner", "them", "unknown"]
 Follow = Literal["following", "follower"]
 

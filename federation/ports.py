@@ -76,6 +76,9 @@ class FederationSettings:
     delivery_days: int = 3
     inbox_rate_per_host: float = 100.0
     inbox_burst_per_host: float = 400.0
+    #: Other domains whose ``acct:`` addresses this server answers WebFinger for, each only for the accounts
+    #: whose ``LocalAccount.alias`` names it (the Bluesky bridge's handle domain, issue #18)
+    alias_domains: tuple[str, ...] = ()
 
     @property
     def host(self) -> str:
@@ -90,6 +93,10 @@ class LocalAccount:
     actor_type: str  # Person | Organization
     display_name: str
     state: AccountState
+    #: ``acct:USER@HOST``, the address the account goes by when it is not ``acct:NAME@DOMAIN``: a bridged
+    #: Bluesky account's handle (issue #18). WebFinger names it as the subject, and USER is the actor's
+    #: ``preferredUsername``, so that a server resolving the actor finds the same address both ways.
+    alias: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -337,6 +337,16 @@ def _named(urls: Urls, key: str) -> str | None:
     return name if name and "/" not in name and "@" not in name and name != NODE_USERNAME else None
 
 
+def _alias_name(domains: tuple[str, ...], key: str) -> str | None:
+    """The user part of ``acct:USER@D`` for D one of the alias domains (FederationSettings.alias_domains)."""
+    for domain in domains:
+        suffix = _own("acct", f"x@{domain}")[len("acct:x") :]
+        if key.startswith("acct:") and key.endswith(suffix) and len(key) > len(suffix) + 5:
+            user = key[len("acct:") : -len(suffix)]
+            return user if "/" not in user and "@" not in user else None
+    return None
+
+
 async def _webfinger(fed: Federation, asked: Asked) -> Answer:
     resource = asked.query.get("resource", "").strip()
     if not resource:
@@ -348,6 +358,9 @@ async def _webfinger(fed: Federation, asked: Asked) -> Answer:
         subject, actor = _own("acct", urls.node_acct), urls.node
     else:
         name = _named(urls, key)
+        aliased = _alias_name(fed.settings.alias_domains, key) if name is None else None
+        if aliased:
+            name = aliased
         if name is None:
             raise NotFound(f"no such account here: {resource[:200]}")
         try:
@@ -356,8 +369,11 @@ async def _webfinger(fed: Federation, asked: Asked) -> Answer:
             raise Gone(f"acct:{name}@{urls.host} was deleted") from None
         except NotFound:
             raise NotFound(f"no such account here: {resource[:200]}") from None
+        alias = _own("acct", account.alias.removeprefix("acct:")) if account.alias else ""
+        if aliased and alias != key:  # another domain answers only for the accounts that go by it
+            raise NotFound(f"no such account here: {resource[:200]}")
         mine = urls.of(account.name)
-        subject, actor = _own("acct", mine.owner_acct), mine.owner
+        subject, actor = alias or _own("acct", mine.owner_acct), mine.owner
     jrd = {
         "subject": subject,
         "aliases": [actor],

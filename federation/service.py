@@ -622,6 +622,7 @@ class AccountFederation:
             also_known_as=await self.store.setting("also_known_as", []),
             moved_to=await self.store.setting("moved_to"),
             extra=public,
+            username=self.account.alias.removeprefix("acct:").rpartition("@")[0],
         )
 
     async def recipient(self, actor_id: str) -> StoredActor | None:

@@ -157,14 +157,16 @@ def actor_document(
     also_known_as: list[str] | None = None,
     moved_to: str | None = None,
     extra: dict[str, Any] | None = None,
+    username: str = "",
 ) -> dict[str, Any]:
-    """``extra``: the owner's public profile fields (summary, icon, attachment); nothing else is taken."""
+    """``extra``: the owner's public profile fields (summary, icon, attachment); nothing else is taken.
+    ``username``: the owner's ``preferredUsername`` when it is not the account's name (LocalAccount.alias)."""
     actor = urls.owner if which == "owner" else urls.node
     doc: dict[str, Any] = {
         "@context": _ACTOR_CONTEXT,
         "id": actor,
         "type": actor_type,
-        "preferredUsername": urls.username if which == "owner" else NODE_USERNAME,
+        "preferredUsername": (username or urls.username) if which == "owner" else NODE_USERNAME,
         "name": name,
         "url": actor,
         "inbox": urls.inbox(actor),

@@ -6,13 +6,15 @@ so everything federation does for accounts (Follow and Accept, the profile ``Upd
 ``Delete`` of a removed actor, 404 for an unknown one) works for it unchanged. What this module adds:
 
 - **Consent** (bridges/bluesky_bridge/consent.py): an account is bridged only while it follows the bot account
-  and no reason against it holds (``#nobridge``, a block of the bot, deactivation or takedown, the spam gates,
-  the deny-list, the operator's block). Nothing of an account that never opted in is stored or served: its
+  and no reason against it holds (``#nobridge``, the ``!no-unauthenticated`` label, a block of the bot,
+  deactivation or takedown, the spam gates, the deny-list, the operator's block). Nothing of an account that never opted in is stored or served: its
   name answers WebFinger 404 and its actor URL 404, as any unknown name does.
 - **Predictable names**: the account of ``did:plc:abc...`` is ``did.plc.abc...`` (the DID, with dots for the
   colons account names cannot hold), so its actor is ``/users/did.plc.abc...``; its actor's ``alsoKnownAs``
-  names ``at://DID`` and ``at://HANDLE`` (a follower's node records them, node/federation_port.py), its card's
-  identities are the same, and WebFinger finds it by its handle too (``acct:HANDLE@DOMAIN``).
+  names ``at://DID`` and ``at://HANDLE`` (a follower's node records them verified "bridged",
+  node/federation_port.py), its card's identities are the same, and it goes by its handle: WebFinger finds it as
+  ``acct:HANDLE@HANDLE_DOMAIN`` (bridge.bluesky.handle_domain, else the node's domain), which is also the
+  subject for its other names, and its ``preferredUsername`` is the handle (``bridged_alias``).
 - **Its card** is the public part of its Bluesky profile (display name, description, avatar, handle), all of it
   public (node/owner_card.py's ``@public``): followers receive changes as ``Update`` (federation/cards.py).
 - **Opting out** (unfollowing or blocking the bot, ``#nobridge``, deactivation) removes the account at once:
@@ -22,7 +24,9 @@ so everything federation does for accounts (Follow and Accept, the profile ``Upd
 Reading Bluesky: a full pass (``run_once``) reads every repository of the PDS (or, with an App View, the bot's
 followers) afresh; between full passes the repository event stream (``stream_pass``) says which accounts to
 read again, from a cursor saved with the states it led to. Both read the account itself again rather than
-trusting an event, so repeating either changes nothing.
+trusting an event, so repeating either changes nothing. Each account is read from its own PDS, the one its DID
+document names; any other than bridge.bluesky.pds_url through the guarded client
+(bridges/bluesky_bridge/reader.py, node/bridge_bluesky_fetch.py).
 
 The bridge's own state (which DIDs it bridged, their handles, states and reasons, the operator's blocks, the
 stream's cursor, when it last caught up) is in tables of the server's store (node/store/bridge.py), written a
@@ -58,6 +62,8 @@ from bridges.bluesky_bridge import (
     stream_url,
 )
 from federation import FEDERATION
+from federation.fetch import GuardedClient
+from node.bridge_bluesky_fetch import guarded_fetch
 from node.config import USERNAME_PATTERN, BlueskyBridgeConfig
 from node.errors import BadInput, NotFound
 from node.owner_card import PUBLIC, get_card, set_card, set_disclosure
@@ -71,6 +77,7 @@ __all__ = [
     "BridgeError",
     "SyncReport",
     "account_name",
+    "bridged_alias",
     "bridged_name",
     "follow_network",
     "setup_bridge",
@@ -92,6 +99,19 @@ async def bridged_name(server: Server, handle: str) -> str | None:
     """The account bridging the Bluesky account whose handle is ``handle`` now, if one does."""
     actor = await server.store.bridge.by_handle(handle)
     return None if actor is None else actor.account
+
+
+async def bridged_alias(server: Server, name: str) -> str | None:
+    """``acct:HANDLE@HANDLE_DOMAIN``, the address the bridged account ``name`` goes by (issue #18:
+    ``@alice.bsky.social@bsky.BRIDGE-DOMAIN``; bridge.bluesky.handle_domain, else the node's domain), while it
+    is bridged and has a handle that makes an address."""
+    entry = await server.store.bridge.actor(_did_of(name))
+    if entry is None or entry.state != "bridged":
+        return None
+    handle = entry.handle.lower()
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{0,252}", handle):
+        return None
+    return f"acct:{handle}@{server.config.bridge_bluesky.handle_domain.lower() or server.config.node.domain}"
 
 
 class BridgeError(BadInput):
@@ -128,7 +148,8 @@ class SyncReport:
 class BlueskyBridge:
     """One server's Bluesky bridge. ``on_change(name)`` is told when an account's card or state changed
     (the running federation's ``card_changed``), so that followers hear of it at once rather than at the next
-    quiet moment."""
+    quiet moment. ``client`` (the running federation's guarded client) reads what DID documents name; without
+    one, each pass makes its own from the federation settings (node/bridge_bluesky_fetch.py)."""
 
     def __init__(
         self,
@@ -136,8 +157,10 @@ class BlueskyBridge:
         session: aiohttp.ClientSession,
         *,
         on_change: Callable[[str], None] | None = None,
+        client: GuardedClient | None = None,
     ) -> None:
         self.server = server
+        self.client = client
         self.settings: BlueskyBridgeConfig = server.config.bridge_bluesky
         if not self.settings.pds_url:
             raise BridgeError(
@@ -148,7 +171,9 @@ class BlueskyBridge:
                 "bridge.bluesky.bot_handle is not set: set it (or KITH_BRIDGE_BLUESKY_BOT_HANDLE) to the "
                 "bridge's bot account, which Bluesky users follow to be bridged"
             )
-        self.reader = BlueskyReader(session, self.settings.pds_url, self.settings.plc_url)
+        self.reader = BlueskyReader(
+            session, self.settings.pds_url, self.settings.plc_url, appview_url=self.settings.appview_url
+        )
         self.on_change = on_change
         self.store = server.store.bridge  # the bridge's own rows (node/store/bridge.py)
         # one pass at a time in this process; another process's writes are rows of their own (module docstring)
@@ -272,7 +297,10 @@ class BlueskyBridge:
     async def run_once(self) -> SyncReport:
         """One pass over the PDS: every account that follows the bot, and every account bridged so far, is
         read afresh and bridged, updated or removed as its consent says."""
-        async with self._lock:
+        async with self._lock, guarded_fetch(self.server, self.client) as fetch:
+            self.reader.new_pass(
+                fetch
+            )  # DID documents resolved afresh; what they name read through the guard
             return await self._run_once()
 
     async def _run_once(self) -> SyncReport:
@@ -324,7 +352,8 @@ class BlueskyBridge:
         the network) reads the same events again next time, and applying them twice changes nothing.
         Without a saved cursor the stream starts at ``start`` (a ``seq``; 0: as far back as the stream keeps),
         or else live, and the full sync (``run_once``) covers what came before."""
-        async with self._lock:
+        async with self._lock, guarded_fetch(self.server, self.client) as fetch:
+            self.reader.new_pass(fetch)
             bot = await self.bot_did()
             saved = (await self.store.stream(STREAM)).cursor
             cursor = start if saved is None else saved
@@ -445,8 +474,11 @@ class BlueskyBridge:
         if entry is not None and entry.state == "opted-out":
             return  # names are never reused (docs/ARCHITECTURE.md §8): a removed actor stays a tombstone
         profile = await self.reader.profile(account.did)
-        card = card_fields(
-            did=account.did, handle=account.handle, profile=profile, pds_url=self.settings.pds_url
+        card = card_fields(  # the avatar is its own PDS's blob
+            did=account.did,
+            handle=account.handle,
+            profile=profile,
+            pds_url=await self.reader.pds_of(account.did),
         )
         row = await self.server.account_by_name(name)
         created = row is None
@@ -475,7 +507,7 @@ class BlueskyBridge:
             return
         changed = False
         # the actor's alsoKnownAs names the Bluesky account it bridges, by DID and by handle (issue #18); a
-        # follower's node records them as the bridge's claims (node/federation_port.py)
+        # follower's node records them verified "bridged", the actor its provenance (node/federation_port.py)
         aka = [f"at://{account.did}"] + ([f"at://{account.handle}"] if account.handle else [])
         if await self.server.federation.setting(name, "also_known_as", []) != aka:
             await self.server.federation.set_setting(name, "also_known_as", aka)
@@ -564,7 +596,12 @@ def setup_bridge(app: web.Application, server: Server) -> None:
         http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         fed = app.get(FEDERATION)
         try:
-            bridge = BlueskyBridge(server, http, on_change=fed.card_changed if fed is not None else None)
+            bridge = BlueskyBridge(
+                server,
+                http,
+                on_change=fed.card_changed if fed is not None else None,
+                client=fed.client if fed is not None else None,
+            )
         except BaseException:
             await http.close()
             raise

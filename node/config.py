@@ -311,6 +311,16 @@ SCHEMA: tuple[Option, ...] = (
     ),
     Option(
         "bridge.bluesky",
+        "handle_domain",
+        "str",
+        "",
+        "The domain of bridged accounts' addresses (`@HANDLE@DOMAIN`, e.g. bsky.example.org, pointed at this "
+        "server); empty: the node's domain.",
+        pattern=r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?)?",
+        shape="empty or a domain like bsky.example.org",
+    ),
+    Option(
+        "bridge.bluesky",
         "bot_handle",
         "str",
         "",
@@ -426,6 +436,7 @@ class BlueskyBridgeConfig:
     appview_url: str = ""
     plc_url: str = "https://plc.directory"
     relay_url: str = ""
+    handle_domain: str = ""
     bot_handle: str = ""
     bot_password: str = ""
     sync_seconds: int = 60

@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -62,13 +63,15 @@ __all__ = [
     "NodeGraphPort",
     "NodeGraphPorts",
     "NodeLocalActors",
+    "bridged_dids",
 ]
 
 FEDIVERSE = "fediverse"
 PEER = "peer"
 #: Provenance of a Bluesky identity an actor's ``alsoKnownAs`` names (``at://DID``): the account a bridge node
 #: says the actor bridges (issue #18; node/bridge_bluesky.py); the provenance's record id is the actor, which
-#: names the bridge. Only a claim: it never finds or merges a person (docs/ARCHITECTURE.md §7).
+#: names the bridge. Verified "bridged" from a bridge's actor of that DID (:func:`bridged_dids`), else "claimed";
+#: either way it never finds or merges a person here (docs/ARCHITECTURE.md §7).
 BRIDGE = "bridge"
 #: How long the list of accounts is trusted (seconds): an account added, suspended or removed beside a running
 #: server (`kith account ...`) is seen within this many seconds. Single accounts are read through the server's
@@ -76,12 +79,13 @@ BRIDGE = "bridge"
 REGISTRY_TTL = 2.0
 
 
-def _local_account(row: AccountRow) -> LocalAccount:
+def _local_account(row: AccountRow, alias: str = "") -> LocalAccount:
     return LocalAccount(
         name=row.name,
         actor_type=row.type,
         display_name=row.display_name,
         state=cast(AccountState, row.state),
+        alias=alias,
     )
 
 
@@ -102,6 +106,11 @@ class NodeLocalActors:
 
             bridged = await bridged_name(self.server, name)
             row = await self.server.account_by_name(bridged) if bridged else None
+        if row is not None and row.name.startswith(("did.plc.", "did.web.")):
+            # a bridged account goes by its handle: @HANDLE@bridge.bluesky.handle_domain (issue #18)
+            from node.bridge_bluesky import bridged_alias
+
+            return _local_account(row, await bridged_alias(self.server, row.name) or "")
         return None if row is None else _local_account(row)
 
     async def accounts(self, states: Sequence[AccountState]) -> Sequence[LocalAccount]:
@@ -125,6 +134,25 @@ class NodeLocalActors:
 
     def server_key(self) -> rsa.RSAPrivateKey:
         return self.server.node_key
+
+
+def bridged_dids(actor: RemoteActor) -> frozenset[str]:
+    """The DIDs ``actor`` is a bridge's actor of (issue #18: "the DID in the actor URL"): those its
+    ``alsoKnownAs`` names as ``at://DID`` whose account name (the DID with dots for colons,
+    node/bridge_bluesky.py's ``account_name``) is the last segment of the actor's own ``/users/NAME`` URL. The
+    actor document was fetched from that URL's origin, so only the server at that origin says so: an ordinary
+    actor that lists someone's ``at://did:plc:...`` is not one, and neither is a bridge's actor of another DID."""
+    path = urlsplit(actor.id).path
+    if not path.startswith("/users/") or path.count("/") != 2:
+        return frozenset()
+    name = path.removeprefix("/users/").lower()
+    return frozenset(
+        did
+        for uri in actor.also_known_as[:4]
+        if (did := uri.removeprefix("at://")).startswith(("did:plc:", "did:web:"))
+        and uri.startswith("at://")
+        and did.lower().replace(":", ".") == name
+    )
 
 
 class NodeGraphPorts:
@@ -210,15 +238,22 @@ class NodeGraphPort(GraphPort):
         return person.id
 
     async def _add_bridged(self, person_id: str, actor: RemoteActor, now: Any) -> None:
-        """The Bluesky account (``at://DID``, ``at://HANDLE``) a bridged actor's ``alsoKnownAs`` names, as
-        claimed identities of the bridge's: attached only where no other person holds them, since anyone can
-        write anything in ``alsoKnownAs``."""
+        """The Bluesky account (``at://DID``, ``at://HANDLE``) a bridged actor's ``alsoKnownAs`` names, attached
+        only where no other person holds them. Anyone can write anything in ``alsoKnownAs``, so they are
+        "bridged" (a bridge vouches for them; the actor, and so the bridge's host, is their provenance) only from
+        a bridge's actor of that very DID (:func:`bridged_dids`), and "claimed" from any other actor."""
+        dids = bridged_dids(actor)
         for uri in actor.also_known_as[:4]:
             if not uri.startswith("at://"):
                 continue
+            target = uri.removeprefix("at://")
+            vouched = bool(dids) and (target in dids or not target.startswith("did:"))
             try:
                 ident = self.graph.identity_input(
-                    uri, verification="claimed", source=BRIDGE, source_record_id=actor.id
+                    uri,
+                    verification="bridged" if vouched else "claimed",
+                    source=BRIDGE,
+                    source_record_id=actor.id,
                 )
             except BadInput:
                 continue  # not a Bluesky account's address

@@ -44,6 +44,12 @@ def federation_settings(config: Config) -> FederationSettings:
         delivery_days=fed.delivery_days,
         inbox_rate_per_host=float(fed.inbox_rate_per_host),
         inbox_burst_per_host=float(fed.inbox_burst_per_host),
+        # bridged Bluesky accounts go by @HANDLE@bridge.bluesky.handle_domain (issue #18; node/bridge_bluesky.py)
+        alias_domains=tuple(
+            d
+            for d in [config.bridge_bluesky.handle_domain.lower()]
+            if d and config.bridge_bluesky.enabled and d != config.node.domain.lower()
+        ),
     )
 
 

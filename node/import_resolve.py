@@ -41,6 +41,7 @@ from bridges.base import (
     RelatedDraft,
 )
 from node.graph import NO_NAME, new_id, new_ids
+from node.models import VERIFICATION_LEVELS
 from node.store.imports import (
     PERSON_IMPORT_FIELDS,
     ChunkRows,
@@ -58,7 +59,7 @@ __all__ = ["MAX_SKIPPED_SHOWN", "Prepared", "Resolution", "is_verified_grade"]
 
 MAX_SKIPPED_SHOWN = 500  # a summary lists this many skipped rows; the count covers all of them
 _MAX_TEXT = 10_000
-_LEVELS = ("signed", "two-way", "email-match", "claimed", "guessed")
+_LEVELS = VERIFICATION_LEVELS  # strongest first
 
 
 def is_verified_grade(addr: Address, verification: str) -> bool:

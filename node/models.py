@@ -30,8 +30,10 @@ __all__ = [
 ]
 
 #: Strongest first. "signed": a record signed by the identity's owner; "two-way": rel=me / alsoKnownAs both ways;
-#: "email-match": the same normalised e-mail from two sources; "claimed": a source says so; "guessed": a heuristic.
-VERIFICATION_LEVELS = ("signed", "two-way", "email-match", "claimed", "guessed")
+#: "email-match": the same normalised e-mail from two sources; "bridged": a bridge's actor vouches for the silo
+#: account it bridges (node/federation_port.py; specs/PROTOCOL.md "Verification levels"); "claimed": a source says
+#: so; "guessed": a heuristic.
+VERIFICATION_LEVELS = ("signed", "two-way", "email-match", "bridged", "claimed", "guessed")
 
 #: A person's own fields, the ones the owner (and, most of them, an import) may set.
 PERSON_FIELDS = (

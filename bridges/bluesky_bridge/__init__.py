@@ -4,12 +4,22 @@ server; this package imports only protocol/ (docs/ARCHITECTURE.md §2)."""
 
 from bridges.bluesky_bridge.asks import Ask, Unclear, parse_ask, reply_record
 from bridges.bluesky_bridge.bot import BlueskyBot, BotError
-from bridges.bluesky_bridge.consent import NO_BRIDGE, Account, Decision, Gates, decide, denied
+from bridges.bluesky_bridge.consent import (
+    NO_BRIDGE,
+    NO_UNAUTHENTICATED,
+    Account,
+    Decision,
+    Gates,
+    decide,
+    denied,
+    label_values,
+)
 from bridges.bluesky_bridge.reader import BlueskyReader, ReadError, card_fields
 from bridges.bluesky_bridge.stream import Event, StreamError, concerns, decode_event, stream_url
 
 __all__ = [
     "NO_BRIDGE",
+    "NO_UNAUTHENTICATED",
     "Account",
     "Ask",
     "BlueskyBot",
@@ -26,6 +36,7 @@ __all__ = [
     "decide",
     "decode_event",
     "denied",
+    "label_values",
     "parse_ask",
     "reply_record",
     "stream_url",

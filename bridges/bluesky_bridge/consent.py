@@ -10,12 +10,28 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-__all__ = ["NO_BRIDGE", "Account", "Decision", "Gates", "decide", "denied"]
+__all__ = [
+    "NO_BRIDGE",
+    "NO_UNAUTHENTICATED",
+    "Account",
+    "Decision",
+    "Gates",
+    "decide",
+    "denied",
+    "label_values",
+]
 
 #: The words with which a Bluesky user says "never bridge me" in their profile's description (as Bridgy Fed
 #: reads them): a hashtag, in any case, not part of a longer word.
 NO_BRIDGE = re.compile(r"(?<![\w#])#no(?:bridge|bot)\b", re.IGNORECASE)
+
+#: The label with which an account asks that its content not be shown to anyone not logged in to Bluesky: a
+#: bridge shows it to the open network, so such an account is not bridged (issue #18; Bridgy Fed honours it too).
+#: It comes as a self-label of the profile record (``com.atproto.label.defs#selfLabels``) or from a labeller,
+#: as the App View reports (``app.bsky.actor.getProfile``'s ``labels``).
+NO_UNAUTHENTICATED = "!no-unauthenticated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +60,9 @@ class Account:
     has_avatar: bool = False
     created_at: datetime | None = None  # the DID's first operation; None when unknown
     blocked_by_operator: bool = False
+    labels: frozenset[str] = (
+        frozenset()
+    )  # label values of the account: its profile's self-labels, the App View's
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +93,8 @@ def decide(account: Account, gates: Gates, *, now: datetime) -> Decision:
         return Decision(False, "not-following")
     if NO_BRIDGE.search(account.description) or NO_BRIDGE.search(account.display_name):
         return Decision(False, "nobridge")
+    if NO_UNAUTHENTICATED in account.labels:
+        return Decision(False, "no-unauthenticated")
     if gates.require_display_name and not account.display_name.strip():
         return Decision(False, "no-display-name")
     if gates.require_avatar and not account.has_avatar:
@@ -85,3 +106,18 @@ def decide(account: Account, gates: Gates, *, now: datetime) -> Decision:
         if young:
             return Decision(False, "too-young")
     return Decision(True, "opted-in")
+
+
+def label_values(labels: Any, *, limit: int = 64) -> frozenset[str]:
+    """The label values of a profile record's ``labels`` (``{"$type": "com.atproto.label.defs#selfLabels",
+    "values": [{"val": ...}]}``) or of an App View's ``labels`` list (``[{"val": ..., "neg": false}]``; a
+    negation withdraws a label, so it is not counted). Anything else, of any shape, is no label; at most
+    ``limit`` entries are looked at."""
+    entries = labels.get("values") if isinstance(labels, dict) else labels
+    if not isinstance(entries, list):
+        return frozenset()
+    return frozenset(
+        e["val"]
+        for e in entries[:limit]
+        if isinstance(e, dict) and isinstance(e.get("val"), str) and e.get("neg") is not True
+    )

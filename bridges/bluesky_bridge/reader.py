@@ -5,23 +5,38 @@ call.
 
 Who follows the bot is read from each repository's own ``app.bsky.graph.follow`` records (``listRecords``),
 which needs no App View: the PDS's ``listRepos`` names the accounts it hosts.
+
+Each account is read from its own PDS: the ``#atproto_pds`` service of its DID document (did:plc from the PLC
+directory, did:web from ``https://HOST/.well-known/did.json``), resolved once per pass (``new_pass``). A DID
+document is the account's to write, so everything it names is hostile: a document whose ``id`` is not the DID,
+or whose PDS is no plain http(s) origin, is refused; a PDS other than the configured one (and every did:web
+host) is read only through ``fetch_hostile``, the caller's guarded GET (the node's SSRF-guarded client: no
+private addresses, bounded size and time; docs/ARCHITECTURE.md §5), and without one it is not read at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 import aiohttp
 
-from bridges.bluesky_bridge.consent import Account
-from bridges.live import LiveError, get_json
+from bridges.bluesky_bridge.consent import Account, label_values
+from bridges.live import LiveError, get_json, same_origin
 from protocol.addresses import normalize
 
-__all__ = ["MAX_BODY", "BlueskyReader", "ReadError", "card_fields"]
+__all__ = [
+    "MAX_BODY",
+    "MAX_DID_DOCUMENT",
+    "BlueskyReader",
+    "JsonFetch",
+    "ReadError",
+    "card_fields",
+    "pds_endpoint",
+]
 
 #: The largest answer read from a PDS or the PLC directory: a page of records is far smaller.
 MAX_BODY = 4 << 20
@@ -29,6 +44,12 @@ _PAGE = 100
 #: Pages of one repository's follows read at most (100 each): an account following 100,000 others is read no
 #: further, and whether it follows the bot is then also known from the stream.
 _MAX_PAGES = 1000
+#: The largest DID document read: a real one is about a kilobyte.
+MAX_DID_DOCUMENT = 64 << 10
+
+#: A guarded GET of a URL some DID document named (``url``, ``params``) -> the decoded JSON; it raises ReadError
+#: (with the status and error code of a refusal) for anything else.
+JsonFetch = Callable[[str, Mapping[str, str]], Awaitable[Any]]
 
 
 class ReadError(Exception):
@@ -45,6 +66,79 @@ class BlueskyReader:
     session: aiohttp.ClientSession
     pds_url: str
     plc_url: str
+    appview_url: str = ""  # when set, the labels it reports of an account count too (``appview_labels``)
+    fetch_hostile: JsonFetch | None = None  # set for a pass by the node (``new_pass``)
+    _pds_of: dict[str, str] = field(default_factory=dict)
+    #: hosts a guarded fetch could not reach in this pass (refused, timed out, too large), with why: the pass
+    #: does not wait on them again, so one slow host costs one timeout per pass, not one per call
+    _failed: dict[str, str] = field(default_factory=dict)
+
+    def new_pass(self, fetch_hostile: JsonFetch | None) -> None:
+        """A new pass: DID documents are resolved afresh (an account may have moved since), and URLs they name
+        are fetched with ``fetch_hostile``."""
+        self.fetch_hostile = fetch_hostile
+        self._pds_of.clear()
+        self._failed.clear()
+
+    async def did_document(self, did: str) -> dict[str, Any]:
+        """The DID document of ``did``: from the configured PLC directory (did:plc), or from the host a did:web
+        names, through ``fetch_hostile`` (only ``did:web:HOST`` and ``did:web:HOST%3APORT``: no paths)."""
+        if did.startswith("did:plc:"):
+            url = f"{self.plc_url.rstrip('/')}/{quote(did)}"
+            try:
+                doc, _ = await get_json(self.session, url, limit_statuses=(), max_body=MAX_DID_DOCUMENT)
+            except LiveError as exc:
+                raise ReadError(f"the DID document of {did}: {exc}", status=exc.status or 0) from None
+            except aiohttp.ClientError as exc:
+                raise ReadError(f"the DID document of {did}: {url} cannot be reached ({exc})") from None
+        elif did.startswith("did:web:"):
+            host = unquote(did.removeprefix("did:web:"))
+            parts = urlsplit(f"https://{host}")
+            odd = parts.path or parts.query or parts.fragment or "@" in host
+            if ":" in did.removeprefix("did:web:") or not parts.hostname or odd:
+                raise ReadError(f"{did[:200]!r} is not a did:web this bridge reads (did:web:HOST only)")
+            doc = await self._hostile(
+                f"https://{host}/.well-known/did.json", {}, f"the DID document of {did}"
+            )
+        else:
+            raise ReadError(f"{did[:200]!r}: only did:plc and did:web accounts are read")
+        if not isinstance(doc, dict):
+            raise ReadError(f"the DID document of {did} is not a JSON object")
+        return doc
+
+    async def pds_of(self, did: str) -> str:
+        """The account's own PDS (its DID document's ``#atproto_pds``), resolved once per pass."""
+        if did not in self._pds_of:
+            self._pds_of[did] = pds_endpoint(await self.did_document(did), did)
+        return self._pds_of[did]
+
+    async def _hostile(self, url: str, params: Mapping[str, str], what: str) -> Any:
+        if self.fetch_hostile is None:
+            raise ReadError(
+                f"{what}: {url} is not the configured PDS, and no guarded client was given to read it"
+            )
+        host = urlsplit(url).netloc.lower()
+        if host in self._failed:
+            raise ReadError(
+                f"{what}: {host} already failed in this pass ({self._failed[host]}); tried next pass"
+            )
+        try:
+            return await self.fetch_hostile(url, params)
+        except ReadError as exc:
+            if not exc.status:  # no answer at all (an HTTP error status is an answer: RecordNotFound, ...)
+                self._failed[host] = str(exc)[:300]
+            raise ReadError(f"{what}: {exc}", status=exc.status, error=exc.error) from None
+
+    async def repo_xrpc(self, of: str, method: str, /, **params: str) -> dict[str, Any]:
+        """A query about the repository of the DID ``of``, asked of its own PDS: the configured one as the
+        operator set it, any other through the guarded ``fetch_hostile``."""
+        pds = await self.pds_of(of)
+        if same_origin(pds, self.pds_url):
+            return await self.xrpc(method, **params)
+        data = await self._hostile(f"{pds}/xrpc/{method}", params, method)
+        if not isinstance(data, dict):
+            raise ReadError(f"{method}: the answer of {pds} is not a JSON object")
+        return data
 
     async def _get(self, url: str, params: Mapping[str, str], what: str) -> Any:
         """The JSON object at ``url``, read as every live bridge reads one (bridges/live.py: bounded, no
@@ -91,8 +185,8 @@ class BlueskyReader:
         cursor = ""
         for _ in range(_MAX_PAGES):
             params = {"repo": did, "collection": collection, "limit": str(_PAGE)}
-            page = await self.xrpc(
-                "com.atproto.repo.listRecords", **params | ({"cursor": cursor} if cursor else {})
+            page = await self.repo_xrpc(
+                did, "com.atproto.repo.listRecords", **params | ({"cursor": cursor} if cursor else {})
             )
             records = page.get("records")
             if not isinstance(records, list):
@@ -130,8 +224,8 @@ class BlueskyReader:
     async def profile(self, did: str) -> dict[str, Any]:
         """The account's ``app.bsky.actor.profile/self`` record; empty when it has none."""
         try:
-            out = await self.xrpc(
-                "com.atproto.repo.getRecord", repo=did, collection="app.bsky.actor.profile", rkey="self"
+            out = await self.repo_xrpc(
+                did, "com.atproto.repo.getRecord", repo=did, collection="app.bsky.actor.profile", rkey="self"
             )
         except ReadError as exc:
             if exc.error == "RecordNotFound":
@@ -140,8 +234,22 @@ class BlueskyReader:
         value = out.get("value")
         return value if isinstance(value, dict) else {}
 
+    async def appview_labels(self, did: str) -> frozenset[str]:
+        """The labels the App View reports of the account (``app.bsky.actor.getProfile``): its self-labels and
+        those of the labellers the App View applies. An account the App View has not indexed yet has none there
+        (its own self-labels are read from its profile record anyway); any other failure is a ReadError, so
+        the account is left as it is until a pass can read it."""
+        url = f"{self.appview_url.rstrip('/')}/xrpc/app.bsky.actor.getProfile"
+        try:
+            out = await self._get(url, {"actor": did}, "app.bsky.actor.getProfile")
+        except ReadError as exc:
+            if exc.status == 400 and exc.error == "InvalidRequest":  # "Profile not found"
+                return frozenset()
+            raise
+        return label_values(out.get("labels"))
+
     async def handle_of(self, did: str) -> str:
-        handle = (await self.xrpc("com.atproto.repo.describeRepo", repo=did)).get("handle")
+        handle = (await self.repo_xrpc(did, "com.atproto.repo.describeRepo", repo=did)).get("handle")
         return handle if isinstance(handle, str) else ""
 
     async def created_at(self, did: str) -> datetime | None:
@@ -161,7 +269,7 @@ class BlueskyReader:
     async def status(self, did: str) -> tuple[bool, str]:
         """(active, status): a deactivated, suspended or taken-down account is not active."""
         try:
-            out = await self.xrpc("com.atproto.sync.getRepoStatus", did=did)
+            out = await self.repo_xrpc(did, "com.atproto.sync.getRepoStatus", did=did)
         except ReadError as exc:
             if exc.error in ("RepoNotFound", "RepoTakendown", "RepoDeactivated", "RepoSuspended"):
                 return False, exc.error.removeprefix("Repo").lower().replace("notfound", "deleted")
@@ -175,6 +283,9 @@ class BlueskyReader:
         if not active:
             return Account(did=did, active=False, status=status, blocked_by_operator=blocked_by_operator)
         profile = await self.profile(did)
+        labels = label_values(profile.get("labels"))
+        if self.appview_url:
+            labels |= await self.appview_labels(did)
         return Account(
             did=did,
             handle=await self.handle_of(did),
@@ -185,6 +296,7 @@ class BlueskyReader:
             has_avatar=_blob_cid(profile.get("avatar")) is not None,
             created_at=await self.created_at(did),
             blocked_by_operator=blocked_by_operator,
+            labels=labels,
         )
 
 
@@ -205,6 +317,37 @@ def _blob_cid(blob: Any) -> str | None:
     ref = blob.get("ref")
     link = ref.get("$link") if isinstance(ref, dict) else None
     return link if isinstance(link, str) and link.isalnum() else None
+
+
+def pds_endpoint(doc: Mapping[str, Any], did: str) -> str:
+    """The ``#atproto_pds`` service endpoint of a DID document, as an origin (``scheme://host[:port]``); a
+    ReadError when the document is not ``did``'s own, or names no usable PDS. Whether that origin may be
+    reached is the guarded client's to say, when it is read."""
+    if doc.get("id") != did:
+        raise ReadError(
+            f"the DID document of {did} names another DID ({str(doc.get('id'))[:100]!r}); refused"
+        )
+    services = doc.get("service")
+    for service in services[:16] if isinstance(services, list) else []:
+        if not isinstance(service, dict) or service.get("id") not in ("#atproto_pds", f"{did}#atproto_pds"):
+            continue
+        endpoint = service.get("serviceEndpoint")
+        if not isinstance(endpoint, str) or len(endpoint) > 300:
+            break
+        try:
+            parts = urlsplit(endpoint)
+            port = parts.port
+        except ValueError:
+            break
+        if parts.scheme not in ("https", "http") or not parts.hostname or parts.username or parts.password:
+            break
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            break
+        return (
+            f"{parts.scheme}://{parts.hostname if ':' not in parts.hostname else f'[{parts.hostname}]'}"
+            + (f":{port}" if port else "")
+        )
+    raise ReadError(f"the DID document of {did} names no usable #atproto_pds (an http(s) origin); refused")
 
 
 def card_fields(*, did: str, handle: str, profile: Mapping[str, Any], pds_url: str) -> dict[str, Any]:

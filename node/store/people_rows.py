@@ -6,13 +6,13 @@ engine (node/store/sqlite/people.py, node/store/postgres/people.py) keeps only i
 
 from __future__ import annotations
 
-from node.models import PERSON_FIELDS
+from node.models import PERSON_FIELDS, VERIFICATION_LEVELS
 from node.store.people import PersonFields
 
 __all__ = ["person_columns", "prefixed", "stronger"]
 
 #: Identity verifications, strongest first.
-_LEVELS = ("signed", "two-way", "email-match", "claimed", "guessed")
+_LEVELS = VERIFICATION_LEVELS
 
 
 def person_columns(fields: PersonFields) -> list[str]:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bridges.bluesky_bridge import NO_BRIDGE, Account, Gates, card_fields, decide, denied
+from bridges.bluesky_bridge import NO_BRIDGE, Account, Gates, card_fields, decide, denied, label_values
 
 NOW = datetime(2026, 12, 7, tzinfo=UTC)
 DID = "did:plc:abcdefghijklmnopqrstuvwx"
@@ -51,6 +51,8 @@ def test_a_follower_of_the_bot_with_a_full_profile_is_bridged() -> None:
         ({"did": "did:plc:zzzzzzzzzzzzzzzzzzzzzzzz"}, "denied"),
         ({"handle": "bob.spam.example"}, "denied"),
         ({"blocked_by_operator": True}, "blocked"),
+        ({"labels": frozenset({"!no-unauthenticated"})}, "no-unauthenticated"),
+        ({"labels": frozenset({"porn", "!no-unauthenticated"})}, "no-unauthenticated"),
         # a reason against wins even while the account follows the bot and has a full profile
         ({"blocks_bot": True, "description": "#nobridge"}, "blocks-bot"),
     ],
@@ -94,3 +96,30 @@ def test_the_card_holds_only_public_profile_fields_and_an_https_photo() -> None:
     assert "photo" not in card_fields(did=DID, handle="", profile=profile, pds_url="http://127.0.0.1:1")
     odd = profile | {"avatar": {"ref": {"$link": "../../etc"}}}
     assert "photo" not in card_fields(did=DID, handle="", profile=odd, pds_url="https://pds.example")
+
+
+def test_other_labels_do_not_hold_an_account_back() -> None:
+    assert reason(labels=frozenset({"porn", "!hide", "no-unauthenticated"})) == "opted-in"
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        # a profile record's self-labels
+        (
+            {"$type": "com.atproto.label.defs#selfLabels", "values": [{"val": "!no-unauthenticated"}]},
+            {"!no-unauthenticated"},
+        ),
+        # an App View's list; a negation withdraws the label
+        ([{"src": "did:plc:x", "val": "!no-unauthenticated", "neg": False}], {"!no-unauthenticated"}),
+        ([{"src": "did:plc:x", "val": "!no-unauthenticated", "neg": True}], set()),
+        # hostile shapes are no labels, never an error
+        (None, set()),
+        ("!no-unauthenticated", set()),
+        ({"values": "!no-unauthenticated"}, set()),
+        ({"values": [None, 3, {"val": 7}, {"val": ["!no-unauthenticated"]}]}, set()),
+        ([{"val": "!no-unauthenticated"}] + [{"val": "x"}] * 100, {"!no-unauthenticated", "x"}),
+    ],
+)
+def test_label_values_reads_both_shapes_and_nothing_else(labels: object, expected: set[str]) -> None:
+    assert label_values(labels) == expected

@@ -168,10 +168,11 @@ async def test_opt_in_follow_profile_change_and_opt_out_reach_a_kith_follower(
         report = await bridge.run_once()
         assert report.bridged == 1
         assert await webfinger(side, name) == 200
-        # WebFinger both ways: the handle finds the actor too, and its subject is the actor's own address
+        # WebFinger both ways: the handle finds the actor too, and the subject is the address it goes by (its handle
+        # at the node's domain: bridge.bluesky.handle_domain is not set), which is its preferredUsername
         host = side.base.split("://")[1]
         status, jrd = await get(side.base + "/.well-known/webfinger", resource=f"acct:{alice.handle}@{host}")
-        assert status == 200 and jrd["subject"] == f"acct:{name}@{host}" and jrd["aliases"] == [actor]
+        assert status == 200 and jrd["subject"] == f"acct:{alice.handle}@{host}" and jrd["aliases"] == [actor]
         assert await webfinger(side, "nobody.test") == 404
         status, doc = await get(actor)
         assert status == 200 and doc["name"] == "Alice Liddell"
@@ -186,11 +187,11 @@ async def test_opt_in_follow_profile_change_and_opt_out_reach_a_kith_follower(
         await settle(side, bob)
         seen = await person(bob, actor)
         assert seen is not None and seen.display_name == "Alice Liddell"
-        # with the DID and the handle as identities: the bridge's claims, the bridged actor named as their source
+        # with the DID and the handle as identities verified "bridged", the bridged actor (the bridge) their source
         bridged = {i.uri: i for i in seen.identities if i.kind == "bluesky"}
         assert set(bridged) == {alice.did, f"at://{alice.handle}"}
         for ident in bridged.values():
-            assert ident.verification == "claimed"
+            assert ident.verification == "bridged"
             assert [(p.source, p.source_record_id) for p in ident.provenance] == [("bridge", actor)]
 
         # the profile changes on Bluesky: the follower's graph shows it
@@ -488,3 +489,79 @@ async def test_a_block_from_another_process_survives_a_pass_that_read_the_state_
         await serving.run_once()
         assert await side.server.account_by_name(account_name(user.did)) is None
         assert (await serving.actors())[0]["state"] == "blocked"
+
+
+VICTIM = "did:plc:vvvvvvvvvvvvvvvvvvvvvvvv"
+OTHER = "did:plc:oooooooooooooooooooooooo"
+
+
+async def test_only_a_bridges_actor_of_that_did_makes_its_bluesky_identities_bridged(tmp_path: Path) -> None:
+    """As an attacker: anyone can write ``at://did:plc:victim`` in their actor's ``alsoKnownAs``. A follower's
+    node records it as "bridged" only from the actor whose own URL is ``/users/did.plc.victim`` (the bridge's
+    actor of that DID, fetched from the bridge); an ordinary actor (``/users/eve``), or a bridge's actor of
+    another DID naming the victim too, gets "claimed" at most, and never takes an identity another person
+    holds."""
+    async with kith_server(tmp_path, "evil", 0) as evil, kith_server(tmp_path, "bob", 1) as bob:
+        fed = evil.server.federation
+        await fed.set_setting("evil", "also_known_as", [f"at://{VICTIM}", "at://victim.example.com"])
+        other = account_name(OTHER)
+        await evil.server.add_account(other, display_name="Other")
+        # a bridge's actor of OTHER that names the victim's DID (and its own) in its alsoKnownAs
+        await fed.set_setting(
+            other, "also_known_as", [f"at://{VICTIM}", f"at://{OTHER}", "at://o.example.com"]
+        )
+        async with bob.fed.acting("bob") as me:
+            await owner.follow(me, f"{evil.base}/users/evil")
+            await owner.follow(me, f"{evil.base}/users/{other}")
+        await settle(evil, bob)
+
+        eve = await person(bob, f"{evil.base}/users/evil")
+        assert eve is not None
+        levels = {i.uri: i.verification for i in eve.identities if i.kind == "bluesky"}
+        assert levels == {VICTIM: "claimed", "at://victim.example.com": "claimed"}, levels
+
+        bridged = await person(bob, f"{evil.base}/users/{other}")
+        assert bridged is not None
+        levels = {i.uri: i.verification for i in bridged.identities if i.kind == "bluesky"}
+        # its own DID and handle are the bridge's word; the victim's DID is held by Eve's person already
+        assert levels == {OTHER: "bridged", "at://o.example.com": "bridged"}, levels
+        for ident in bridged.identities:
+            if ident.kind == "bluesky":
+                assert [(p.source, p.source_record_id) for p in ident.provenance] == [
+                    ("bridge", f"{evil.base}/users/{other}")
+                ]
+
+
+NO_UNAUTH = {"$type": "com.atproto.label.defs#selfLabels", "values": [{"val": "!no-unauthenticated"}]}
+
+
+async def test_the_no_unauthenticated_self_label_keeps_an_account_off_the_open_network(
+    tmp_path: Path, pds: Pds, atproto_devnet: Devnet
+) -> None:
+    """An account that opted in and later labels its profile ``!no-unauthenticated`` (it wants to be seen only
+    by people logged in to Bluesky) stops being bridged at the next pass, with the reason the operator sees;
+    one that follows the bot with the label already is never bridged; another label holds no one back."""
+    bot = await pds.create_account("bot")
+    user, _ = await opted_in(pds, "labeled", bot)
+    hidden, _ = await opted_in(pds, "hidden", bot, labels=NO_UNAUTH)
+    other_label = {"$type": "com.atproto.label.defs#selfLabels", "values": [{"val": "graphic-media"}]}
+    fine, _ = await opted_in(pds, "fine", bot, labels=other_label)
+    async with (
+        kith_server(tmp_path, "bridge", 0, **bridge_settings(atproto_devnet, bot)) as side,
+        aiohttp.ClientSession() as http,
+    ):
+        bridge = BlueskyBridge(side.server, http)
+        assert (await bridge.run_once()).bridged == 2
+        states = {a["did"]: (a["state"], a["reason"]) for a in await bridge.actors()}
+        assert states[hidden.did] == ("waiting", "no-unauthenticated")
+        assert states[fine.did] == ("bridged", "opted-in")
+        assert await side.server.account_by_name(account_name(hidden.did)) is None
+        assert await webfinger(side, hidden.handle) == 404
+        actor = f"{side.base}/users/{account_name(user.did)}"
+        assert (await get(actor))[0] == 200
+
+        await pds.set_profile(user, displayName="Labeled", avatar=await avatar(pds, user), labels=NO_UNAUTH)
+        assert (await bridge.run_once()).removed == 1
+        assert (await get(actor))[0] == 410
+        states = {a["did"]: (a["state"], a["reason"]) for a in await bridge.actors()}
+        assert states[user.did] == ("opted-out", "no-unauthenticated")
