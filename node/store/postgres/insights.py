@@ -229,12 +229,16 @@ class PgInsights:
             # key. More matches than that make the query broad, answered in tiers (specs/POSTGRESQL.md §6).
             scored = await fetch_all(conn, _CANDIDATES, {"query": found[0], "cap": _RANK_ALL + 1})
             if len(scored) <= _RANK_ALL:
+                # Ordered narrow (key, score, strength), the page's people read whole after: sorting every
+                # match's whole row cost three times the sort itself when a thousand of them tied.
                 rows = await fetch_all(
                     conn,
-                    f"SELECT {_people_cols()}, {TIE_STRENGTH_SQL} AS strength, t.score "
+                    f"WITH page AS MATERIALIZED (SELECT p.pk, {TIE_STRENGTH_SQL} AS strength, t.score "
                     "FROM unnest(%(pks)s::bigint[], %(scores)s::real[]) AS t(pk, score) "
                     f"JOIN person p ON p.pk = t.pk WHERE {filters} "
-                    "ORDER BY t.score DESC, strength DESC, p.pk LIMIT %(want)s OFFSET %(skip)s",
+                    "ORDER BY t.score DESC, strength DESC, p.pk LIMIT %(want)s OFFSET %(skip)s) "
+                    f"SELECT {_people_cols()}, page.strength, page.score FROM page JOIN person p ON p.pk = page.pk "
+                    "ORDER BY page.score DESC, page.strength DESC, p.pk",
                     {
                         **params,
                         "pks": [r[0] for r in scored],
