@@ -6,7 +6,8 @@ node/store/sqlite/insights.py's fts_query), each a prefix, folded as the indexed
 accents off), split at every character that is not a letter or digit on both sides, so that an address matches by
 its parts as on SQLite. Ranking differs in its measure, not its order of kinds: ts_rank with the name text
 weighted A, identities B, organisation and title C, notes D, where SQLite uses bm25 with column weights; equal
-scores are ordered by tie strength, then by row, so pages never disagree.
+scores are ordered by tie strength, then by row, so pages never disagree. A broad query (more than _RANK_ALL
+matches) is answered in tiers, each in an index's order, as SQLite answers its own (specs/POSTGRESQL.md §6).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from node.models import DueEntry, FadingEntry, LayerReport, Page
 from node.store.insights import LAYERS
 from node.store.postgres.db import PgDatabase
 from node.store.postgres.person_rows import PERSON_COLUMNS, load_people, nocase
-from node.store.postgres.rows import Conn, fetch_all, fetch_one
+from node.store.postgres.rows import Conn, execute, fetch_all, fetch_one
 from node.store.postgres.tie_strength import TIE_STRENGTH_SQL
 from node.store.sqlite.insights import _SCHEME, _WORD
 from node.store.values import julian_day, stamp
@@ -32,6 +33,40 @@ RANK_WEIGHTS = "{0.1, 0.4, 0.6, 1.0}"
 _TSQUERY_TEXT = (
     "SELECT string_agg(quote_literal(w) || ':*', ' & ') FROM regexp_split_to_table("
     "kith_words(%s), ' ') AS w WHERE w <> ''"
+)
+
+
+#: Above this many matches a query is broad (the two letters typed so far, a mail domain, an organisation half
+#: the graph works for): ranking it would cost a heap row, a ts_rank and a tie strength per match, for a page of
+#: fifty. Its matches come in tiers instead, each in an order an index gives (specs/POSTGRESQL.md §6).
+_RANK_ALL = 1000
+#: The owner's words as the tsquery text (every word a prefix, all required) and the first word, both folded as
+#: the indexed text is.
+_QUERY_TEXTS = (
+    "SELECT string_agg(quote_literal(w) || ':*', ' & ' ORDER BY n), (array_agg(w ORDER BY n))[1] "
+    "FROM regexp_split_to_table(kith_words(%s), ' ') WITH ORDINALITY AS t(w, n) WHERE w <> ''"
+)
+#: The matches' keys and scores, at most %(cap)s of them (the query's text inline, so the planner sees how common
+#: its words are: a broad query's first rows come from a plain scan that stops early, a rare one's from the index).
+_CANDIDATES = (
+    f"SELECT f.pk, ts_rank('{RANK_WEIGHTS}', f.doc, to_tsquery('simple', %(query)s)) AS score "
+    "FROM person_fts f WHERE f.doc @@ to_tsquery('simple', %(query)s) LIMIT %(cap)s"
+)
+_Q = "to_tsquery('simple', %(query)s)"
+#: The person_fts rows whose names begin with the first word: a range of migration 0003's btree in code-point order,
+#: up to the word followed by U+10FFFF, the highest code point (above anything kith_words keeps after a prefix).
+_INITIAL = (
+    '(f.first_word >= %(first)s COLLATE "C" AND f.first_word < (%(first)s || chr(1114111)) COLLATE "C")'
+)
+#: A broad query's tiers, disjoint, together every match, each in an order an index gives: (1) people whose name
+#: begins with the first word, by that word (the word itself before longer ones), then by row; (2) others whose
+#: names hold every word; (3) others whose names and organisation hold them; (4) every other match (identities,
+#: notes). Tiers 2-4 in row order. Migration 0003's columns and indexes serve each.
+_TIERS = (
+    (f"f.named_doc @@ {_Q} AND {_INITIAL}", "f.first_word, f.pk"),
+    (f"f.names_doc @@ {_Q} AND NOT {_INITIAL}", "f.pk"),
+    (f"f.named_doc @@ {_Q} AND NOT f.names_doc @@ {_Q} AND NOT {_INITIAL}", "f.pk"),
+    (f"f.doc @@ {_Q} AND NOT f.named_doc @@ {_Q}", "f.pk"),
 )
 
 
@@ -148,7 +183,7 @@ class PgInsights:
         if words is None:
             return Page(items=(), total=0, offset=offset, limit=limit)
         where = ["p.status IN ('active', 'archived')" if include_archived else "p.status = 'active'"]
-        params: dict[str, Any] = {"now": julian_day(now), "limit": limit + 1, "offset": offset}
+        params: dict[str, Any] = {"now": julian_day(now)}
         if circle is not None:
             params["circle"] = circle
             where.append(
@@ -158,20 +193,69 @@ class PgInsights:
         if due_until is not None:
             params["due_until"] = stamp(due_until)
             where.append("p.due_at IS NOT NULL AND p.due_at <= %(due_until)s")
-        sql = (
-            f"SELECT {_people_cols()}, {TIE_STRENGTH_SQL} AS strength, "
-            f"ts_rank('{RANK_WEIGHTS}', f.doc, q.q) AS score "
-            "FROM (SELECT to_tsquery('simple', %(query)s) AS q) AS q "
-            "JOIN person_fts f ON f.doc @@ q.q JOIN person p ON p.pk = f.pk "
-            f"WHERE {' AND '.join(where)} "
-            "ORDER BY score DESC, strength DESC, p.pk LIMIT %(limit)s OFFSET %(offset)s"
-        )
+        filters = " AND ".join(where)
+
+        async def tier(conn: Conn, cond: str, order: str, want: int, skip: int) -> tuple[list[Any], int]:
+            """The tier's rows of the page (want of them past skip), and what is left to skip after it: when the
+            page starts past the whole tier, no rows and skip less the tier's size (counted only then)."""
+            if skip > 0:
+                counted = await fetch_one(
+                    conn,
+                    f"SELECT count(*) FROM person_fts f JOIN person p ON p.pk = f.pk WHERE {cond} AND {filters}",
+                    params,
+                )
+                size = int(counted[0]) if counted else 0
+                if skip >= size:
+                    return [], skip - size
+            rows = await fetch_all(
+                conn,
+                f"SELECT {_people_cols()}, {TIE_STRENGTH_SQL} AS strength FROM person_fts f "
+                f"JOIN person p ON p.pk = f.pk WHERE {cond} AND {filters} "
+                f"ORDER BY {order} LIMIT %(want)s OFFSET %(skip)s",
+                {**params, "want": want, "skip": skip},
+            )
+            return rows, 0
 
         async def run(conn: Conn) -> Page:
-            found = await fetch_one(conn, _TSQUERY_TEXT, (words,))
+            found = await fetch_one(conn, _QUERY_TEXTS, (words,))
             if found is None or not found[0]:  # no letter or digit in it: no word to look for
                 return Page.uncounted((), offset=offset, limit=limit, more=False)
-            rows = await fetch_all(conn, sql, {**params, "query": found[0]})
+            params.update(query=found[0], first=found[1])
+            # A search is a handful of short statements: JIT compiling one (tens of milliseconds, switched on by
+            # the planner's cost of scans it then stops after a page) never pays for itself here.
+            await execute(conn, "SET LOCAL jit = off")
+            # Up to _RANK_ALL matches are ranked, all of them: their scores from person_fts alone, then people
+            # joined by those keys (a list whose length the planner sees) and ordered by score, tie strength and
+            # key. More matches than that make the query broad, answered in tiers (specs/POSTGRESQL.md §6).
+            scored = await fetch_all(conn, _CANDIDATES, {"query": found[0], "cap": _RANK_ALL + 1})
+            if len(scored) <= _RANK_ALL:
+                # Ordered narrow (key, score, strength), the page's people read whole after: sorting every
+                # match's whole row cost three times the sort itself when a thousand of them tied.
+                rows = await fetch_all(
+                    conn,
+                    f"WITH page AS MATERIALIZED (SELECT p.pk, {TIE_STRENGTH_SQL} AS strength, t.score "
+                    "FROM unnest(%(pks)s::bigint[], %(scores)s::real[]) AS t(pk, score) "
+                    f"JOIN person p ON p.pk = t.pk WHERE {filters} "
+                    "ORDER BY t.score DESC, strength DESC, p.pk LIMIT %(want)s OFFSET %(skip)s) "
+                    f"SELECT {_people_cols()}, page.strength, page.score FROM page JOIN person p ON p.pk = page.pk "
+                    "ORDER BY page.score DESC, page.strength DESC, p.pk",
+                    {
+                        **params,
+                        "pks": [r[0] for r in scored],
+                        "scores": [r[1] for r in scored],
+                        "want": limit + 1,
+                        "skip": offset,
+                    },
+                )
+            else:
+                rows = []
+                skip = offset
+                for cond, order in _TIERS:
+                    want = limit + 1 - len(rows)
+                    if want <= 0:
+                        break
+                    got, skip = await tier(conn, cond, order, want, skip)
+                    rows += got
             more = len(rows) > limit
             rows = rows[:limit]
             people = await load_people(conn, rows, strengths={r["pk"]: r["strength"] for r in rows})
