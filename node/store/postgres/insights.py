@@ -53,7 +53,7 @@ _CANDIDATES = (
     "FROM person_fts f WHERE f.doc @@ to_tsquery('simple', %(query)s) LIMIT %(cap)s"
 )
 _Q = "to_tsquery('simple', %(query)s)"
-#: The person_fts rows whose names begin with the first word: a range of migration 0003's btree in code-point order,
+#: The person_fts rows whose names begin with the first word: a range of migration 0004's btree in code-point order,
 #: up to the word followed by U+10FFFF, the highest code point (above anything kith_words keeps after a prefix).
 _INITIAL = (
     '(f.first_word >= %(first)s COLLATE "C" AND f.first_word < (%(first)s || chr(1114111)) COLLATE "C")'

@@ -1,6 +1,6 @@
 """PostgreSQL's search (node/store/postgres/insights.py, specs/POSTGRESQL.md §6): up to _RANK_ALL matches ranked
 all, more answered in tiers, each in an index's order. Every page is checked against the plainest correct query
-(independent of migration 0003's columns: it reads the texts themselves), on both paths, so that neither the
+(independent of migration 0004's columns: it reads the texts themselves), on both paths, so that neither the
 tiers nor the ranked path can lose, repeat or misorder anyone. What any store must answer is in
 tests/node/store/contract/test_search.py."""
 
@@ -25,7 +25,7 @@ from node.store.values import julian_day, stamp
 from tests.conftest import T0, FixedClock
 
 #: The tier of a person_fts row f for the words of %(query)s whose first is %(first)s, read from the texts
-#: themselves rather than from migration 0003's columns and indexes.
+#: themselves rather than from migration 0004's columns and indexes.
 _NAMES = "to_tsvector('simple', kith_words(f.names))"
 _NAMED = "to_tsvector('simple', kith_words(f.names) || ' ' || kith_words(f.organization))"
 _FIRST = "split_part(btrim(kith_words(f.names)), ' ', 1)"
@@ -241,12 +241,12 @@ async def test_names_of_any_length_and_shape_are_stored_and_found(
 async def test_an_existing_graph_upgrades_to_the_search_tiers(
     postgres_db_url: str, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A graph made before migration 0003, with people in it, gains the columns and indexes on its next opening,
+    """A graph made before migration 0004, with people in it, gains the columns and indexes on its next opening,
     filled for the people already there: broad queries find them in tiers."""
     every, known = pgdb.migrations(GRAPH_MIGRATIONS), pgdb.migrations
     with monkeypatch.context() as patch:
         patch.setattr(
-            pgdb, "migrations", lambda package: every[:2] if package == GRAPH_MIGRATIONS else known(package)
+            pgdb, "migrations", lambda package: every[:3] if package == GRAPH_MIGRATIONS else known(package)
         )
         server = await PgServerStore.open(postgres_db_url)
         schema = await server.create_graph("alice")
@@ -257,7 +257,7 @@ async def test_an_existing_graph_upgrades_to_the_search_tiers(
         await old.close()
         await server.close()
     with psycopg.connect(postgres_db_url) as conn:
-        assert conn.execute(f'SELECT version FROM "{schema}".schema_version').fetchone() == (2,)
+        assert conn.execute(f'SELECT version FROM "{schema}".schema_version').fetchone() == (3,)
     server = await PgServerStore.open(postgres_db_url)
     try:
         graph = await server.open_graph(schema)
