@@ -928,8 +928,9 @@ class PgFederation:
                         ORDER BY next_attempt_at, id LIMIT %(limit)s)
                     UPDATE fed_deliveries f SET state = 'sending', lock_expires_at = %(until)s,
                            locked_by = %(worker)s, updated_at = %(now)s
-                    FROM chosen WHERE f.id = chosen.id
-                    RETURNING f.id""",
+                    FROM chosen, fed_outbox o WHERE f.id = chosen.id AND o.seq = f.outbox_seq
+                    RETURNING f.id, f.account, f.outbox_seq, o.activity_id, o.body, f.inbox, f.host, f.attempts,
+                              f.created_at, o.type, o.kind, f.actor_id""",
                 {
                     "now": now,
                     "until": now + lock_seconds,
@@ -941,18 +942,8 @@ class PgFederation:
                     "limit": limit,
                 },
             )
-            ids = [r["id"] for r in claimed]
-            if not ids:
-                return []
-            rows = await fetch_all(
-                conn,
-                """SELECT d.id, d.account, d.outbox_seq, o.activity_id, o.body, d.inbox, d.host, d.attempts,
-                        d.created_at, o.type, o.kind, d.actor_id
-                    FROM fed_deliveries d JOIN fed_outbox o ON o.seq = d.outbox_seq
-                    WHERE d.id = ANY(%s) ORDER BY d.outbox_seq, d.id""",
-                (ids,),
-            )
-            return [DeliveryRow(**r) for r in rows]
+            # the rows as the delivery loop needs them, from the claim itself (a second read was a round trip)
+            return sorted((DeliveryRow(**r) for r in claimed), key=lambda r: (r.outbox_seq, r.id))
 
         return await self._write(fn)
 
