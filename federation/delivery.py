@@ -96,6 +96,10 @@ class _Job:
     row: DeliveryRow
     host: HostRow | None  # the host's breaker and scheme as they were at the claim
     kith: bool
+    # shared by the rows of one claim: hosts already written up (with the scheme that worked) since the claim
+    # read them, so that a fan-out's rows to one host write it once, not once each (the claim's snapshot says
+    # the host is new or failing until the next claim reads it again)
+    up: dict[str, Scheme | None]
 
 
 class DeliveryLoop:
@@ -191,7 +195,8 @@ class DeliveryLoop:
         hosts: dict[str, HostRow | None] = {r.host: known.get(r.host) for r in rows}
         if self.prefetch is not None and rows:
             await self.prefetch(rows)  # what the send-time checks will ask about these rows, read in one go
-        return [_Job(row=r, host=hosts[r.host], kith=r.host in kith_hosts) for r in rows]
+        up: dict[str, Scheme | None] = {}
+        return [_Job(row=r, host=hosts[r.host], kith=r.host in kith_hosts, up=up) for r in rows]
 
     async def _deliver(self, job: _Job, release: Callable[[], None]) -> None:
         row = job.row
@@ -222,10 +227,10 @@ class DeliveryLoop:
             )
         if not outcome.host_up:
             # the host failed: what the breaker decides must be known before its next row takes the slot
-            await self._record(row, outcome, job.host)
+            await self._record(row, outcome, job.host, job.up)
             return
         release()  # done with the peer: the next request to it starts while this outcome is written
-        await self._record(row, outcome, job.host)
+        await self._record(row, outcome, job.host, job.up)
 
     async def _post(
         self, row: DeliveryRow, key: tuple[str, rsa.RSAPrivateKey], scheme: Scheme
@@ -288,7 +293,23 @@ class DeliveryLoop:
             retry_after=resp.retry_after(self.clock()),
         )
 
-    async def _record(self, row: DeliveryRow, outcome: Outcome, host: HostRow | None) -> None:
+    async def _host_up(
+        self, name: str, now: float, scheme: Scheme | None, up: dict[str, Scheme | None]
+    ) -> None:
+        """Close the host's breaker and remember ``scheme`` (None: keep the one known), unless a row of the same
+        claim already wrote as much."""
+        if name in up and (scheme is None or up[name] == scheme):
+            return
+        up[name] = scheme if scheme is not None else up.get(name)  # before the write: rows beside it skip it
+        try:
+            await self.store.host_succeeded(name, now, scheme)
+        except BaseException:
+            up.pop(name, None)  # not written: the next row writes it
+            raise
+
+    async def _record(
+        self, row: DeliveryRow, outcome: Outcome, host: HostRow | None, up: dict[str, Scheme | None]
+    ) -> None:
         now = self.clock()
         if outcome.withdrawn:
             await self.store.finish_delivery(
@@ -300,14 +321,14 @@ class DeliveryLoop:
         if outcome.delivered:
             await self.store.finish_delivery(row.id, state="delivered", now=now, status=outcome.status)
             if host is None or host.failures or host.dead or host.scheme != outcome.scheme:
-                await self.store.host_succeeded(row.host, now, outcome.scheme)
+                await self._host_up(row.host, now, outcome.scheme, up)
             return
         if not outcome.retry:
             await self.store.finish_delivery(
                 row.id, state="failed", now=now, status=outcome.status, error=outcome.error
             )
             if outcome.host_up and host is not None and (host.failures or host.dead):
-                await self.store.host_succeeded(row.host, now, None)
+                await self._host_up(row.host, now, None, up)
             return
         attempts = row.attempts + 1
         # a peer's Retry-After: nothing is sent to it before then, whatever the back-off says
@@ -328,6 +349,7 @@ class DeliveryLoop:
         _log.info("delivery of %s to %s failed (%s)", row.activity_id, row.inbox, outcome.error)
         if outcome.host_up:
             return  # the host answered (or the fault was ours): nothing against its breaker
+        up.pop(row.host, None)  # it failed since: the next row that gets through writes it up again
         failures = (host.failures if host else 0) + 1
         open_for = backoff(failures, self.rng) if failures >= BREAKER_AFTER else 0.0
         open_for = max(open_for, asked)  # a 429/503 speaks for the host: its other deliveries wait too

@@ -96,8 +96,11 @@ async def follower_inboxes(fed: AccountFederation) -> list[str]:
     """Followers' inboxes with shared-inbox de-duplication (only for public items), none of a blocked actor or
     domain."""
     inboxes = set()
-    for row in await fed.store.follows("in", ["accepted"]):
-        cached = await fed.store.actor(row.actor_id)
+    follows = await fed.store.follows("in", ["accepted"])
+    # every follower's actor in one read (a bridged account's 10,000 followers were 10,000 reads, issue #18)
+    known = await fed.store.actors(sorted({row.actor_id for row in follows}))
+    for row in follows:
+        cached = known.get(row.actor_id)
         if cached is None or cached.gone or await fed.blocks.refuses_actor(cached.actor):
             continue
         inbox = cached.actor.shared_inbox or cached.actor.inbox
@@ -133,8 +136,15 @@ async def profile_outgoing(fed: AccountFederation, *, force: bool) -> tuple[list
 
 async def profile_delivery(fed: AccountFederation, row: DeliveryRow) -> str:
     """At send time: the actor as it is now, never a stale copy (an older Update still waiting for the same
-    inbox was withdrawn when a newer one was queued: AccountFederation.send_all)."""
-    return json.dumps(_update(fed, row.activity_id, await fed.actor_document("owner")))
+    inbox was withdrawn when a newer one was queued: AccountFederation.send_all). The body is the same for every
+    inbox, so the rows of one Update prepared at the same moment share the render under way: a fan-out to
+    thousands of inboxes read the card and settings, and encoded the JSON, once per row (issue #18). A render
+    is never kept once done: the next row renders afresh."""
+
+    async def render() -> str:
+        return json.dumps(_update(fed, row.activity_id, await fed.actor_document("owner")))
+
+    return await fed.profile_renders.read(row.activity_id, render)
 
 
 async def publish_actor(fed: AccountFederation) -> int:

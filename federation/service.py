@@ -51,6 +51,7 @@ from federation.ports import (
 from federation.pump import Busy, Pump
 from federation.ratelimit import HostRateLimiter
 from federation.remote import AccountActors, RemoteActors
+from federation.shared_reads import SharedReads
 from federation.signing import make_signer
 from federation.store import AccountStore, BlockCache
 from federation.urls import Urls, actor_document
@@ -140,6 +141,9 @@ class _AccountState:
     seen_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     rendered_cards: dict[tuple[int, str], dict[str, Any]] = field(default_factory=dict)
     blocks: BlockCache = field(default_factory=BlockCache)
+    # a profile Update's body, rendered for the rows of it being prepared at the same moment (activity id ->
+    # the render under way: federation/profile.py's profile_delivery)
+    profile_renders: SharedReads[str, str] = field(default_factory=SharedReads)
     # organisations (federation/org_share.py, org_intro.py): one reconcile per organisation at a time, and one
     # introducer's answer at a time
     org_share_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
@@ -575,6 +579,7 @@ class AccountFederation:
         self.publish_lock = state.publish_lock
         self.card_lock = state.card_lock
         self.rendered_cards = state.rendered_cards  # (version, share) -> signed card
+        self.profile_renders = state.profile_renders
         self.org = org  # its organisation records (federation/org.py); None without them or without the graph
         self.org_share_locks = state.org_share_locks
         self.org_intro_lock = state.org_intro_lock

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from federation.ports import FederationStore
+from federation.shared_reads import SharedReads
 from federation.values import (
     Changes,
     DeliveryRow,
@@ -130,6 +131,9 @@ class BlockCache:
     blocked_by: set[str] | None = None
     read_at: float = float("-inf")
     pending: set[tuple[str, str]] = field(default_factory=set)  # counted before their row is written
+    # the read under way: requests and deliveries that find the cache stale together wait for one read
+    reads: SharedReads[None, None] = field(default_factory=SharedReads)
+    generation: int = 0  # counts forget_blocks: a read begun before one leaves the cache stale
 
     def fresh(self) -> bool:
         return time.monotonic() - self.read_at < BLOCK_CACHE_SECONDS
@@ -269,11 +273,19 @@ class AccountStore:
     async def _load(self) -> BlockCache:
         cache = self._cache
         if cache.blocks is None or cache.blocked_by is None or not cache.fresh():
-            blocks = set(await self.shared.block_set(self.account))
-            blocked_by = await self.shared.blocked_by(self.account)
+            await cache.reads.read(None, self._read_blocks)
+        return cache
+
+    async def _read_blocks(self) -> None:
+        cache, generation = self._cache, self._cache.generation
+        blocks = set(await self.shared.block_set(self.account))
+        blocked_by = await self.shared.blocked_by(self.account)
+        if cache.generation == generation:
             cache.blocks, cache.blocked_by = blocks | cache.pending, blocked_by
             cache.read_at = time.monotonic()
-        return cache
+        elif cache.blocks is None or cache.blocked_by is None:
+            # a forget_blocks came meanwhile: its callers still need sets, and the next call reads again
+            cache.blocks, cache.blocked_by = blocks | cache.pending, blocked_by
 
     def _blocks_now(self) -> set[tuple[str, str]]:
         if self._cache.blocks is None:
@@ -284,6 +296,8 @@ class AccountStore:
     def forget_blocks(self) -> None:
         """Read the blocks again on next use (a restore wrote rows around this process)."""
         self._cache.read_at = float("-inf")
+        self._cache.generation += 1
+        self._cache.reads.forget(None)
 
     async def add_block(self, kind: str, value: str, now: float, block_id: str | None = None) -> None:
         await self.shared.add_block(self.account, kind, value, now, block_id)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import re
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from federation.shared_reads import SharedReads
 from node.config import USERNAME_PATTERN, USERNAME_SHAPE, Config
 from node.errors import BadInput, Conflict, NotFound
 from node.files import tighten
@@ -173,6 +175,8 @@ class Server:
         self._node_key: rsa.RSAPrivateKey | None = None
         self._tokens: dict[str, tuple[float, AccountRow | None]] = {}
         self._names: dict[str, tuple[float, AccountRow | None]] = {}
+        # misses of _names expire for every request and delivery in flight at once: they share one read
+        self._name_reads: SharedReads[str, AccountRow | None] = SharedReads()
         #: Bumped whenever this process adds an account or changes one's state: caches of the registry
         #: (node/federation_port.py) drop what they hold at once; other processes' changes wait out their TTL.
         self.registry_version = 0
@@ -386,7 +390,11 @@ class Server:
         hit = self._names.get(name)
         if hit is not None and time.monotonic() - hit[0] < _TOKEN_TTL:
             return hit[1]
-        row = await self.accounts.find(name) if len(name) <= 64 else None
+        row = (
+            await self._name_reads.read(name, functools.partial(self.accounts.find, name))
+            if len(name) <= 64
+            else None
+        )
         if row is None:
             return None
         if len(self._names) > 4096:
@@ -483,6 +491,7 @@ class Server:
         )
         self._tokens.clear()
         self._names.clear()
+        self._name_reads = SharedReads()  # a read begun before the change is not joined after it
         self.registry_version += 1
         if target != "active":
             ctx = self._contexts.pop(row.pk, None)
@@ -504,6 +513,7 @@ class Server:
         await self.accounts.forget(row.pk)
         self._tokens.clear()
         self._names.clear()
+        self._name_reads = SharedReads()  # a read begun before the change is not joined after it
         await self.store.remove_graph(row.graph_file)
         _token_path(self.data_dir, row.name).unlink(missing_ok=True)
 

@@ -161,6 +161,31 @@ async def test_double_knock_remembers_the_winner(tmp_path: Path) -> None:
         assert host is not None and host.scheme == "cavage"
 
 
+async def test_a_claims_rows_to_a_new_host_write_it_up_once(tmp_path: Path) -> None:
+    """Every row of a fan-out claimed together sees a new host as new (the claim's snapshot): the first to get
+    through writes the host up with the scheme that worked, the others do not write it again (one statement
+    each was most of a fan-out's database work). Its state is the same as before: up, scheme remembered."""
+    clock = FakeClock()
+    peer = Peer(rfc9421_only=True)
+    async with start_node(tmp_path, "alice", clock) as node, peer_server(peer):
+        store = node.fed.delivery.store
+        written: list[tuple[str, str | None]] = []
+        original = store.host_succeeded
+
+        async def counted(host: str, now: float, scheme: str | None) -> None:
+            written.append((host, scheme))
+            await original(host, now, scheme)
+
+        store.host_succeeded = counted  # type: ignore[method-assign]
+        ids = await enqueue(node, peer.url, 6)
+        await node.fed.delivery.run_once()
+        assert sorted(peer.received) == sorted(ids)
+        host = peer.url.split("/")[2]
+        assert written == [(host, "rfc9421")]
+        row = await node.fed.store.host(host)
+        assert row is not None and row.scheme == "rfc9421" and row.failures == 0
+
+
 async def test_dead_letter_and_resume(tmp_path: Path) -> None:
     clock = FakeClock()
     peer = Peer(status=500)

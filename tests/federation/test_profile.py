@@ -141,3 +141,46 @@ async def test_the_actor_is_served_when_the_profile_cannot_be_read(tmp_path: Pat
         _, doc = await a.fed.client.get_json(a.actor)
         assert doc["id"] == a.actor and doc["publicKey"]["id"] == a.actor + "#main-key"
         assert doc["name"] == "Alice"  # the configured name
+
+
+async def test_a_profile_updates_rows_prepared_together_share_one_render(tmp_path: Path) -> None:
+    """A profile Update to thousands of inboxes (a bridged account's, issue #18): the rows prepared at the same
+    moment share the one render under way, so the profile is read and encoded once for them, not once per
+    inbox; every one of them gets the same body, and a row prepared after the profile changed gets the new one
+    (a render is never kept)."""
+    from federation.values import DeliveryRow
+
+    class Slow(MemoryGraph):
+        reads = 0
+        gate: asyncio.Event | None = None  # set by the test: the reads wait for it
+
+        async def public_card(self) -> Any:
+            Slow.reads += 1
+            if Slow.gate is not None:
+                await Slow.gate.wait()  # every row below is being prepared while this read runs
+            return self.public
+
+    graph = Slow()
+    graph.public = {"name": "Before"}
+    async with start_node(tmp_path, "alice", FakeClock(), graph=graph) as a:
+        prepare = a.fed.delivery.prepare
+        assert prepare is not None
+
+        def row(n: int) -> DeliveryRow:
+            inbox = f"https://h{n}.example/inbox"
+            return DeliveryRow(
+                id=n, account="alice", outbox_seq=1, activity_id=a.actor + "/activities/1", body="{}",
+                inbox=inbox, host=inbox.split("/")[2], attempts=0, created_at=0.0, type="Update", kind="profile",
+            )  # fmt: skip
+
+        Slow.gate, Slow.reads = asyncio.Event(), 0
+        bodies = [asyncio.ensure_future(prepare(row(n))) for n in range(30)]
+        for _ in range(20):
+            await asyncio.sleep(0)
+        Slow.gate.set()
+        sent = [json.loads(b) for b in await asyncio.gather(*bodies)]
+        assert Slow.reads == 1
+        assert all(s == sent[0] for s in sent) and sent[0]["object"]["name"] == "Before"
+        graph.public = {"name": "After"}
+        again = json.loads(await prepare(row(31)))
+        assert Slow.reads == 2 and again["object"]["name"] == "After"

@@ -168,3 +168,31 @@ async def test_a_walk_over_every_account_leaves_no_graph_open(data_dir: Path) ->
         assert not (await busy.graph.list_people()).items
     finally:
         await server.close()
+
+
+async def test_requests_that_find_an_account_uncached_together_read_it_once(data_dir: Path) -> None:
+    """Every request and delivery in flight misses the registry's 2-second cache at the same moment: they share
+    one read of the account (each was a round trip on PostgreSQL), and a change this process makes is seen at
+    once by whoever asks after it."""
+    import asyncio
+
+    server = await Server.open(load_config(data_dir, env={}))
+    try:
+        await server.add_account("bob")
+        accounts, reads = server.accounts, 0
+        find = accounts.find
+
+        async def counted(name: str) -> object:
+            nonlocal reads
+            reads += 1
+            return await find(name)
+
+        accounts.find = counted  # type: ignore[method-assign]
+        server._names.clear()  # the cache expired
+        rows = await asyncio.gather(*(server.account_by_name("bob") for _ in range(30)))
+        assert reads == 1 and all(r is not None and r.state == "active" for r in rows)
+        await server.transition("bob", "suspend")
+        row = await server.account_by_name("bob")
+        assert row is not None and row.state == "suspended"
+    finally:
+        await server.close()

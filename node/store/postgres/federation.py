@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.rows import dict_row
 
+from federation.shared_reads import SharedReads
 from federation.store import BULK_TRANSITIONS, host_of, reused_id
 from federation.values import (
     Changes,
@@ -203,6 +204,8 @@ class PgFederation:
         self._tombstones: dict[str, tuple[float, TombstoneRow | None]] = {}  # actor -> (read at, row)
         self._finished_deliveries = _Batcher(self._finish_deliveries)
         self._finished_items = _Batcher(self._finish_items)
+        self._hosts_up = _Batcher(self._hosts_succeeded)
+        self._tombstone_reads: SharedReads[str, TombstoneRow | None] = SharedReads()
 
     async def listen(self, wake: Callable[[str], None], listening: Callable[[], None] = lambda: None) -> None:
         """Call ``wake(what)`` for each piece of work another process writes (``NOTIFY kith_work``), until
@@ -925,8 +928,9 @@ class PgFederation:
                         ORDER BY next_attempt_at, id LIMIT %(limit)s)
                     UPDATE fed_deliveries f SET state = 'sending', lock_expires_at = %(until)s,
                            locked_by = %(worker)s, updated_at = %(now)s
-                    FROM chosen WHERE f.id = chosen.id
-                    RETURNING f.id""",
+                    FROM chosen, fed_outbox o WHERE f.id = chosen.id AND o.seq = f.outbox_seq
+                    RETURNING f.id, f.account, f.outbox_seq, o.activity_id, o.body, f.inbox, f.host, f.attempts,
+                              f.created_at, o.type, o.kind, f.actor_id""",
                 {
                     "now": now,
                     "until": now + lock_seconds,
@@ -938,18 +942,8 @@ class PgFederation:
                     "limit": limit,
                 },
             )
-            ids = [r["id"] for r in claimed]
-            if not ids:
-                return []
-            rows = await fetch_all(
-                conn,
-                """SELECT d.id, d.account, d.outbox_seq, o.activity_id, o.body, d.inbox, d.host, d.attempts,
-                        d.created_at, o.type, o.kind, d.actor_id
-                    FROM fed_deliveries d JOIN fed_outbox o ON o.seq = d.outbox_seq
-                    WHERE d.id = ANY(%s) ORDER BY d.outbox_seq, d.id""",
-                (ids,),
-            )
-            return [DeliveryRow(**r) for r in rows]
+            # the rows as the delivery loop needs them, from the claim itself (a second read was a round trip)
+            return sorted((DeliveryRow(**r) for r in claimed), key=lambda r: (r.outbox_seq, r.id))
 
         return await self._write(fn)
 
@@ -1076,20 +1070,33 @@ class PgFederation:
         return await self._read(fn) if hosts else ({}, set())
 
     async def host_succeeded(self, host: str, now: float, scheme: str | None) -> None:
-        """As SqliteFederation.host_succeeded, in one statement (one round trip: the first delivery to every host
-        makes it): every part sees the host's row as it was, so its dead letters resume only if it was dead."""
+        """As SqliteFederation.host_succeeded. The first delivery to every host makes one, so the calls that
+        arrive together are written in one statement (a fan-out to a thousand new hosts made a thousand round
+        trips, more than half of its statements)."""
+        await self._hosts_up.submit((host, scheme, now))
+
+    async def _hosts_succeeded(self, rows: list[tuple[Any, ...]]) -> None:
+        """One statement for a batch of host_succeeded calls, with the effect of making them one after the
+        other: per host the last scheme named (None keeps the one known) and the latest moment. Every part sees
+        the hosts' rows as they were, so a host's dead letters resume only if it was dead."""
+        merged: dict[str, tuple[str | None, float]] = {}
+        for host, scheme, now in rows:
+            before = merged.get(host)
+            merged[host] = (scheme if scheme is not None else before[0] if before else None, now)
+        hosts = sorted(merged)
         await self._exec(
-            """WITH prior AS (SELECT dead FROM fed_hosts WHERE host = %(host)s),
+            """WITH v AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::float8[]) AS t(host, scheme, now)),
+                    prior AS (SELECT h.host FROM fed_hosts h JOIN v ON v.host = h.host WHERE h.dead = 1),
                     up AS (
                         INSERT INTO fed_hosts (host, failures, dead, scheme, updated_at)
-                        VALUES (%(host)s, 0, 0, %(scheme)s, %(now)s)
+                        SELECT host, 0, 0, scheme, now FROM v
                         ON CONFLICT (host) DO UPDATE SET failures = 0, first_failure_at = NULL, open_until = NULL,
                             dead = 0, scheme = COALESCE(excluded.scheme, fed_hosts.scheme),
                             updated_at = excluded.updated_at
                         RETURNING 1)
-               UPDATE fed_deliveries SET state = 'queued', next_attempt_at = %(now)s, updated_at = %(now)s
-               WHERE host = %(host)s AND state = 'dead' AND EXISTS (SELECT 1 FROM prior WHERE dead = 1)""",
-            {"host": host, "scheme": scheme, "now": now},
+               UPDATE fed_deliveries d SET state = 'queued', next_attempt_at = v.now, updated_at = v.now
+               FROM v WHERE d.host = v.host AND d.state = 'dead' AND v.host IN (SELECT host FROM prior)""",
+            (hosts, [merged[h][0] for h in hosts], [merged[h][1] for h in hosts]),
         )
 
     async def host_failed(self, host: str, now: float, *, open_for: float, dead_after: float) -> bool:
@@ -1300,6 +1307,7 @@ class PgFederation:
             (actor_id, account, former_type, activity_id, now),
         )
         self._tombstones.pop(actor_id, None)  # this process sees its own at once
+        self._tombstone_reads.forget(actor_id)  # (a read begun before the insert would not find it)
         row = await self.tombstone(actor_id)
         assert row is not None
         return row
@@ -1310,6 +1318,11 @@ class PgFederation:
             known[1] is not None or time.monotonic() - known[0] < TOMBSTONE_MISS_SECONDS
         ):
             return known[1]
+        return await self._tombstone_reads.read(actor_id, functools.partial(self._read_tombstone, actor_id))
+
+    async def _read_tombstone(self, actor_id: str) -> TombstoneRow | None:
+        """One read of ``actor_id``'s tombstone, shared by every request that asks while it runs (each request to
+        /users/NAME asks, and the cache's misses expire for all of them at once)."""
 
         async def fn(conn: Conn) -> TombstoneRow | None:
             row = await fetch_one(
@@ -1323,6 +1336,9 @@ class PgFederation:
         found = await self._read(fn)
         if len(self._tombstones) >= 10_000:
             self._tombstones.clear()
+        known = self._tombstones.get(actor_id)
+        if found is None and known is not None and known[1] is not None:
+            return known[1]  # a read begun before add_tombstone's ended after it: the tombstone is for good
         self._tombstones[actor_id] = (time.monotonic(), found)
         return found
 

@@ -199,6 +199,41 @@ async def test_breaker_and_dead_letters_are_shared(server_store: ServerStore) ->
     assert host is not None and host.scheme == "cavage"
 
 
+async def test_hosts_up_at_once_end_as_if_one_after_the_other(server_store: ServerStore) -> None:
+    """Many deliveries finish together (a fan-out to new hosts): their host_succeeded calls, made at once (an
+    engine may write them together), leave every host as the same calls one after the other would: a dead host
+    resumes its dead letters, the last scheme named wins, None keeps the one known, a host named twice is fine."""
+    await _accounts(server_store, "ann")
+    fed = server_store.federation
+    await fed.enqueue_many(
+        "ann", [_out(1, ["https://dead.example/inbox", "https://alive.example/inbox"])], now=NOW
+    )
+    assert await fed.host_failed("dead.example", NOW, open_for=300, dead_after=0)
+    await fed.host_failed("alive.example", NOW, open_for=300, dead_after=3 * 86400)
+    assert await fed.delivery_counts("ann") == {"dead": 1, "queued": 1}
+    await fed.host_succeeded("kept.example", NOW, "rfc9421")
+    calls = [
+        ("dead.example", "cavage"),
+        ("alive.example", None),
+        ("kept.example", None),  # the scheme known stays
+        *((f"new{n}.example", "cavage") for n in range(40)),
+        ("twice.example", "rfc9421"),
+        ("twice.example", None),  # None after a scheme: the scheme stays
+        ("twice.example", "cavage"),
+    ]
+    await asyncio.gather(*(fed.host_succeeded(host, NOW + 10, scheme) for host, scheme in calls))
+    assert await fed.delivery_counts("ann") == {"queued": 2}  # the dead host's letter resumed
+    expected = {"dead.example": "cavage", "alive.example": None, "kept.example": "rfc9421"}
+    expected |= {f"new{n}.example": "cavage" for n in range(40)} | {"twice.example": "cavage"}
+    known, _ = await fed.hosts_for_claim(sorted(expected))
+    assert {h: r.scheme for h, r in known.items()} == expected
+    assert all(not r.dead and r.failures == 0 and r.open_until is None for r in known.values())
+    assert [r.host for r in await fed.claim_deliveries(NOW + 11, worker="w")] == [
+        "alive.example",
+        "dead.example",
+    ]  # both circuits closed again
+
+
 async def test_the_hosts_of_a_claim_in_one_read(server_store: ServerStore) -> None:
     fed = server_store.federation
     for n, (host, kith) in enumerate(
@@ -289,3 +324,54 @@ async def test_an_accounts_rows_export_restore_and_purge(server_store: ServerSto
         await bob.require_empty()
     await server_store.account_federation("ann").purge()
     assert await fed.follow("ann", "f1") is None and await fed.follow("bob", "f1") is not None
+
+
+class _Counting:
+    """The real store, counting the calls made of some of its methods (how many reads a cache lets through)."""
+
+    def __init__(self, inner: object, *names: str) -> None:
+        self.inner = inner
+        self.calls = dict.fromkeys(names, 0)
+
+    def __getattr__(self, name: str) -> object:
+        method = getattr(self.inner, name)
+        if name not in self.calls:
+            return method
+
+        async def counted(*args: object, **kwargs: object) -> object:
+            self.calls[name] += 1
+            return await method(*args, **kwargs)
+
+        return counted
+
+
+async def test_a_stale_block_cache_is_read_once_for_all_asking_together(server_store: ServerStore) -> None:
+    """Dozens of requests or deliveries find an account's blocks stale at the same moment: one read serves all of
+    them (each was a round trip of its own), every one of them sees the block, and one written elsewhere (a
+    restore) is seen by whoever asks after forget_blocks."""
+    from federation.store import AccountStore
+
+    await _accounts(server_store, "ann")
+    counting = _Counting(server_store.federation, "block_set", "blocked_by")
+    store = AccountStore(counting, "ann")  # type: ignore[arg-type]
+    await server_store.federation.add_block("ann", "domain", "spam.example", NOW)
+    checks = await asyncio.gather(*(store.is_blocked(f"https://spam.example/users/{n}") for n in range(50)))
+    assert all(checks) and counting.calls == {"block_set": 1, "blocked_by": 1}
+    await server_store.federation.add_block("ann", "domain", "more.example", NOW)  # beside this process
+    store.forget_blocks()
+    assert await store.is_blocked("https://more.example/users/1")
+    assert counting.calls == {"block_set": 2, "blocked_by": 2}
+
+
+async def test_a_tombstone_written_while_it_is_being_read_is_seen(server_store: ServerStore) -> None:
+    """A removed actor's tombstone is for good: reads of it under way (and a miss they cache) when it is written
+    never hide it afterwards, from the writer or any later reader."""
+    await _accounts(server_store, "ann")
+    fed = server_store.federation
+    actor = "https://here.example/users/ann"
+    before = [asyncio.ensure_future(fed.tombstone(actor)) for _ in range(20)]
+    row = await fed.add_tombstone("ann", actor, former_type="Person", activity_id=actor + "#delete", now=NOW)
+    await asyncio.gather(*before)
+    assert row.actor_id == actor
+    after = await asyncio.gather(*(fed.tombstone(actor) for _ in range(5)))
+    assert all(t is not None and t.activity_id == actor + "#delete" for t in after)
