@@ -8,8 +8,10 @@ Rules kept (docs/ARCHITECTURE.md §5, Mastodon's delivery worker as the referenc
   ``delivery_days``; 4xx answers other than 401/408/429 are final.
 - A circuit breaker per host: after consecutive failures no attempt is made until the back-off has passed; a
   host failing for ``delivery_days`` is dead-lettered, probed now and then, and resumed when it answers.
-- Side by side, with per-host limits (federation/pump.py): at most ``PER_HOST`` requests in flight to any one
-  host and ``concurrency`` in all; a row that finishes frees its slot at once. A host that hangs until the
+- Side by side, with per-host limits (federation/pump.py): at most ``per_host`` requests in flight to any one
+  host (the setting ``federation.per_host_requests``, 1 by default: issue #14's "one request in flight per peer
+  host"; the claim gives a host to one worker at a time, so the limit holds across every process) and
+  ``concurrency`` in all; a row that finishes frees its slot at once. A host that hangs until the
   fetch timeout holds its own slots, never another host's deliveries (a batch used to wait for its slowest).
 - ``Retry-After`` on a 429 or 503 is honoured, capped at ``RETRY_AFTER_MAX``: the delivery is not retried,
   and the host's circuit stays open, before the time it names (or the back-off, if that is later).
@@ -56,7 +58,9 @@ _log = logging.getLogger("kith.federation.delivery")
 
 BREAKER_AFTER = 3  # consecutive failures before a host's circuit opens
 PROBE_EVERY = 6 * 3600.0  # how often a dead-lettered host is probed
-PER_HOST = 8  # requests in flight to one host at most (the guarded client's connections per host)
+# Requests in flight to one host (host:port: two loopback peers on different ports are two hosts) when the
+# setting does not say: one, across every process of the server (specs/POSTGRESQL.md §11).
+PER_HOST = 1
 _PROBE_CHECK = 60.0  # seconds between two looks for dead hosts due a probe, while the loop runs
 _RETRYABLE_4XX = frozenset({401, 408, 429})
 

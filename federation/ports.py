@@ -76,6 +76,9 @@ class FederationSettings:
     delivery_days: int = 3
     inbox_rate_per_host: float = 100.0
     inbox_burst_per_host: float = 400.0
+    # deliveries in flight to one peer host, across every process (the claim gives a host to one worker at a
+    # time: specs/POSTGRESQL.md §11); 1 is issue #14's rule
+    per_host_requests: int = 1
 
     @property
     def host(self) -> str:

@@ -222,6 +222,7 @@ class Federation:
             prepare=self._prepare_delivery,
             prefetch=self._prefetch_recipients,
             worker=self.worker,
+            per_host=settings.per_host_requests,
             **(
                 {}
                 if ctx.concurrency is None

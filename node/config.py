@@ -74,6 +74,7 @@ class Option:
     help: str
     choices: tuple[str, ...] = ()
     maximum: int = 10**9  # for "int" options
+    minimum: int = 0  # for "int" options
     pattern: str = ""  # for "str" options: the whole value must match (re.fullmatch)
     shape: str = ""  # what the pattern means, for the error message
     attr: str = ""  # the dataclass field holding it, when its name cannot be one (mail.from: a keyword)
@@ -203,6 +204,16 @@ SCHEMA: tuple[Option, ...] = (
         "int",
         400,
         "Requests one peer host may send to the inbox at once before inbox_rate_per_host applies (0: no limit).",
+    ),
+    Option(
+        "federation",
+        "per_host_requests",
+        "int",
+        1,
+        "Deliveries in flight to one peer host (host:port) at once, across every process of this server. "
+        "Raise it for peers that are big instances or take many deliveries at a shared inbox.",
+        minimum=1,
+        maximum=16,
     ),
     Option(
         "federation",
@@ -397,6 +408,7 @@ class FederationConfig:
     inbox_rate_per_host: int = 100
     inbox_burst_per_host: int = 400
     worker_stale_seconds: int = 60
+    per_host_requests: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -525,8 +537,8 @@ def _parse(opt: Option, raw: Any, origin: str) -> Any:
             value = int(raw)
         except (TypeError, ValueError):
             raise ConfigError(f"{where} must be a whole number, got {raw!r}") from None
-        if value < 0 or value > opt.maximum:
-            raise ConfigError(f"{where} must be between 0 and {opt.maximum}, got {value}")
+        if value < opt.minimum or value > opt.maximum:
+            raise ConfigError(f"{where} must be between {opt.minimum} and {opt.maximum}, got {value}")
         return value
     if opt.type == "bool":
         if isinstance(raw, bool):

@@ -44,6 +44,7 @@ def federation_settings(config: Config) -> FederationSettings:
         delivery_days=fed.delivery_days,
         inbox_rate_per_host=float(fed.inbox_rate_per_host),
         inbox_burst_per_host=float(fed.inbox_burst_per_host),
+        per_host_requests=fed.per_host_requests,
     )
 
 
