@@ -292,24 +292,46 @@ class DeliveryLoop:
             retry_after=resp.retry_after(self.clock()),
         )
 
+    async def _finish(
+        self,
+        row: DeliveryRow,
+        *,
+        state: str,
+        now: float,
+        status: int | None,
+        error: str | None = None,
+        retry_at: float | None = None,
+    ) -> None:
+        """Record the outcome while the row is still this worker's claim. If its lock expired and the row went
+        back to the queue or to another worker meanwhile, nothing is written (that worker's outcome is the one;
+        the peer deduplicates a second copy by activity id) and it is said in the log."""
+        kept = await self.store.finish_delivery(
+            row.id, state=state, now=now, status=status, error=error, retry_at=retry_at, worker=self.worker
+        )
+        if not kept:
+            _log.warning(
+                "delivery of %s to %s: worker %s lost its claim (its lock expired and the delivery went back to the"
+                " queue or to another worker); its outcome (%s) is not recorded, the new holder's will be",
+                row.activity_id,
+                row.inbox,
+                self.worker,
+                state,
+            )
+
     async def _record(self, row: DeliveryRow, outcome: Outcome, host: HostRow | None) -> None:
         now = self.clock()
         if outcome.withdrawn:
-            await self.store.finish_delivery(
-                row.id, state="withdrawn", now=now, status=None, error=outcome.error
-            )
+            await self._finish(row, state="withdrawn", now=now, status=None, error=outcome.error)
             return
         if outcome.delivered or outcome.host_up:
             self._open_until.pop(row.host, None)
         if outcome.delivered:
-            await self.store.finish_delivery(row.id, state="delivered", now=now, status=outcome.status)
+            await self._finish(row, state="delivered", now=now, status=outcome.status)
             if host is None or host.failures or host.dead or host.scheme != outcome.scheme:
                 await self.store.host_succeeded(row.host, now, outcome.scheme)
             return
         if not outcome.retry:
-            await self.store.finish_delivery(
-                row.id, state="failed", now=now, status=outcome.status, error=outcome.error
-            )
+            await self._finish(row, state="failed", now=now, status=outcome.status, error=outcome.error)
             if outcome.host_up and host is not None and (host.failures or host.dead):
                 await self.store.host_succeeded(row.host, now, None)
             return
@@ -317,12 +339,10 @@ class DeliveryLoop:
         # a peer's Retry-After: nothing is sent to it before then, whatever the back-off says
         asked = outcome.retry_after or 0.0
         if now - row.created_at >= self.max_age:
-            await self.store.finish_delivery(
-                row.id, state="dead", now=now, status=outcome.status, error=outcome.error
-            )
+            await self._finish(row, state="dead", now=now, status=outcome.status, error=outcome.error)
         else:
-            await self.store.finish_delivery(
-                row.id,
+            await self._finish(
+                row,
                 state="retry_wait",
                 now=now,
                 status=outcome.status,

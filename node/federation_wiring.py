@@ -92,7 +92,7 @@ def setup_federation(
         return federation_context(
             server,
             client_factory=client_factory,
-            worker=default_worker(),
+            worker=default_worker(server.config.server.port),
             run_workers=run_workers and not intake_only,
             intake_only=intake_only,
         )
