@@ -234,6 +234,15 @@ SCHEMA: tuple[Option, ...] = (
         "(the `postgres` extra; `kith migrate` prepares it; see specs/POSTGRESQL.md).",
     ),
     Option(
+        "storage",
+        "listen_url",
+        "storage_url",
+        "",
+        "A direct `postgresql://` URL of the same database for the workers' LISTEN session, when storage.url "
+        "goes through PgBouncer in transaction mode (which accepts a LISTEN and never delivers it); empty: "
+        "storage.url.",
+    ),
+    Option(
         "stay_in_touch", "due_within_days", "int", 7, "`kith due` lists people due within this many days."
     ),
     Option(
@@ -455,6 +464,8 @@ class BlueskyBridgeConfig:
 @dataclass(frozen=True, slots=True)
 class StorageConfig:
     url: str = ""  # checked by node/storage_url.py; "" or "sqlite:" is the embedded default
+    # where the workers LISTEN (node/worker.py): a direct URL past PgBouncer; "" is ``url``
+    listen_url: str = ""
 
     @property
     def backend(self) -> str:
@@ -607,6 +618,7 @@ def load_config(data_dir: Path, env: Mapping[str, str] | None = None) -> Config:
         if alias in env:
             opt = by_key[key]
             values[opt.holder][opt.attribute] = _parse(opt, env[alias], alias)
+    _check_listen_url(values["storage"])
     return Config(
         data_dir=data_dir,
         node=NodeConfig(**values["node"]),
@@ -618,6 +630,24 @@ def load_config(data_dir: Path, env: Mapping[str, str] | None = None) -> Config:
         mail=MailConfig(**values["mail"]),
         bridge_bluesky=BlueskyBridgeConfig(**values["bridge_bluesky"]),
     )
+
+
+def _check_listen_url(storage: Mapping[str, Any]) -> None:
+    """storage.listen_url names a PostgreSQL database, and only beside a PostgreSQL storage.url: a LISTEN session
+    elsewhere would never hear the NOTIFYs of the server's own database."""
+    listen, url = storage.get("listen_url", ""), storage.get("url", "")
+    if not listen:
+        return
+    if parse_storage_url(listen).backend != "postgresql":
+        raise ConfigError(
+            "storage.listen_url must be a postgresql:// URL (the database itself, not PgBouncer) or empty, "
+            f"got {redact_url(listen)!r}"
+        )
+    if parse_storage_url(url).backend != "postgresql":
+        raise ConfigError(
+            "storage.listen_url is set but storage.url is SQLite, which has nothing to listen to; leave "
+            "storage.listen_url empty, or set storage.url to the PostgreSQL database"
+        )
 
 
 def write_config(config: Config) -> Path:

@@ -211,7 +211,12 @@ class PgFederation:
         mode it is accepted and never delivered, and the worker claims at its polls instead (node/worker.py)."""
         if self.listen_url is None:
             return
-        conn = await psycopg.AsyncConnection.connect(self.listen_url, autocommit=True)
+        try:
+            conn = await psycopg.AsyncConnection.connect(self.listen_url, autocommit=True)
+        except (
+            psycopg.Error
+        ) as exc:  # said with the URL's password hidden (storage.listen_url, or storage.url)
+            raise store_error(exc, self.listen_url) from exc
         async with conn:
             await conn.execute(f"LISTEN {WORK_CHANNEL}")
             listening()  # from here on no NOTIFY is missed
