@@ -1,5 +1,5 @@
 """``serve.url`` in the data folder: where a running ``kith serve`` of this folder listens, for the commands that
-call it (node/cli_federation.py's ``running_node_url``: ``kith follow``, ``kith card publish``...).
+call it (node/cli_federation.py's ``running_node_url``: ``kith follow``, ``kith requests``...).
 
 A deployment may run N ``kith serve`` processes on one data folder (docs/DEPLOYMENT.md §4), each on its own
 port. Each used to write the file when it started and remove it when it stopped: the file named whichever
