@@ -8,8 +8,10 @@ Rules kept (docs/ARCHITECTURE.md §5, Mastodon's delivery worker as the referenc
   ``delivery_days``; 4xx answers other than 401/408/429 are final.
 - A circuit breaker per host: after consecutive failures no attempt is made until the back-off has passed; a
   host failing for ``delivery_days`` is dead-lettered, probed now and then, and resumed when it answers.
-- Side by side, with per-host limits (federation/pump.py): at most ``PER_HOST`` requests in flight to any one
-  host and ``concurrency`` in all; a row that finishes frees its slot at once. A host that hangs until the
+- Side by side, with per-host limits (federation/pump.py): at most ``per_host`` requests in flight to any one
+  host (the setting ``federation.per_host_requests``, 1 by default: issue #14's "one request in flight per peer
+  host"; the claim gives a host to one worker at a time, so the limit holds across every process) and
+  ``concurrency`` in all; a row that finishes frees its slot at once. A host that hangs until the
   fetch timeout holds its own slots, never another host's deliveries (a batch used to wait for its slowest).
 - ``Retry-After`` on a 429 or 503 is honoured, capped at ``RETRY_AFTER_MAX``: the delivery is not retried,
   and the host's circuit stays open, before the time it names (or the back-off, if that is later).
@@ -56,7 +58,9 @@ _log = logging.getLogger("kith.federation.delivery")
 
 BREAKER_AFTER = 3  # consecutive failures before a host's circuit opens
 PROBE_EVERY = 6 * 3600.0  # how often a dead-lettered host is probed
-PER_HOST = 8  # requests in flight to one host at most (the guarded client's connections per host)
+# Requests in flight to one host (host:port: two loopback peers on different ports are two hosts) when the
+# setting does not say: one, across every process of the server (specs/POSTGRESQL.md §11).
+PER_HOST = 1
 _PROBE_CHECK = 60.0  # seconds between two looks for dead hosts due a probe, while the loop runs
 _RETRYABLE_4XX = frozenset({401, 408, 429})
 
@@ -307,26 +311,48 @@ class DeliveryLoop:
             up.pop(name, None)  # not written: the next row writes it
             raise
 
+    async def _finish(
+        self,
+        row: DeliveryRow,
+        *,
+        state: str,
+        now: float,
+        status: int | None,
+        error: str | None = None,
+        retry_at: float | None = None,
+    ) -> None:
+        """Record the outcome while the row is still this worker's claim. If its lock expired and the row went
+        back to the queue or to another worker meanwhile, nothing is written (that worker's outcome is the one;
+        the peer deduplicates a second copy by activity id) and it is said in the log."""
+        kept = await self.store.finish_delivery(
+            row.id, state=state, now=now, status=status, error=error, retry_at=retry_at, worker=self.worker
+        )
+        if not kept:
+            _log.warning(
+                "delivery of %s to %s: worker %s lost its claim (its lock expired and the delivery went back to the"
+                " queue or to another worker); its outcome (%s) is not recorded, the new holder's will be",
+                row.activity_id,
+                row.inbox,
+                self.worker,
+                state,
+            )
+
     async def _record(
         self, row: DeliveryRow, outcome: Outcome, host: HostRow | None, up: dict[str, Scheme | None]
     ) -> None:
         now = self.clock()
         if outcome.withdrawn:
-            await self.store.finish_delivery(
-                row.id, state="withdrawn", now=now, status=None, error=outcome.error
-            )
+            await self._finish(row, state="withdrawn", now=now, status=None, error=outcome.error)
             return
         if outcome.delivered or outcome.host_up:
             self._open_until.pop(row.host, None)
         if outcome.delivered:
-            await self.store.finish_delivery(row.id, state="delivered", now=now, status=outcome.status)
+            await self._finish(row, state="delivered", now=now, status=outcome.status)
             if host is None or host.failures or host.dead or host.scheme != outcome.scheme:
                 await self._host_up(row.host, now, outcome.scheme, up)
             return
         if not outcome.retry:
-            await self.store.finish_delivery(
-                row.id, state="failed", now=now, status=outcome.status, error=outcome.error
-            )
+            await self._finish(row, state="failed", now=now, status=outcome.status, error=outcome.error)
             if outcome.host_up and host is not None and (host.failures or host.dead):
                 await self._host_up(row.host, now, None, up)
             return
@@ -334,12 +360,10 @@ class DeliveryLoop:
         # a peer's Retry-After: nothing is sent to it before then, whatever the back-off says
         asked = outcome.retry_after or 0.0
         if now - row.created_at >= self.max_age:
-            await self.store.finish_delivery(
-                row.id, state="dead", now=now, status=outcome.status, error=outcome.error
-            )
+            await self._finish(row, state="dead", now=now, status=outcome.status, error=outcome.error)
         else:
-            await self.store.finish_delivery(
-                row.id,
+            await self._finish(
+                row,
                 state="retry_wait",
                 now=now,
                 status=outcome.status,

@@ -226,8 +226,9 @@ class GuardedClient:
     def __init__(self, policy: FetchPolicy, *, resolver: AbstractResolver | None = None) -> None:
         self.policy = policy
         self._resolver = GuardedResolver(policy, resolver)
+        # 16 per host: the most federation.per_host_requests lets deliveries have in flight to one peer
         connector = aiohttp.TCPConnector(
-            resolver=self._resolver, use_dns_cache=False, limit=200, limit_per_host=8, ttl_dns_cache=None
+            resolver=self._resolver, use_dns_cache=False, limit=200, limit_per_host=16, ttl_dns_cache=None
         )
         self._session = aiohttp.ClientSession(
             connector=connector,

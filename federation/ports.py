@@ -79,6 +79,9 @@ class FederationSettings:
     #: Other domains whose ``acct:`` addresses this server answers WebFinger for, each only for the accounts
     #: whose ``LocalAccount.alias`` names it (the Bluesky bridge's handle domain, issue #18)
     alias_domains: tuple[str, ...] = ()
+    # deliveries in flight to one peer host, across every process (the claim gives a host to one worker at a
+    # time: specs/POSTGRESQL.md §11); 1 is issue #14's rule
+    per_host_requests: int = 1
 
     @property
     def host(self) -> str:
@@ -311,8 +314,20 @@ class FederationStore(Protocol):
         ...
 
     async def finish_inbox(
-        self, seq: int, *, state: str, now: float, error: str | None = None, retry_at: float | None = None
-    ) -> None: ...
+        self,
+        seq: int,
+        *,
+        state: str,
+        now: float,
+        error: str | None = None,
+        retry_at: float | None = None,
+        worker: str | None = None,
+    ) -> bool:
+        """Record a processed item's outcome, only while it is ``worker``'s claim (state ``processing``, locked
+        by ``worker``; by anyone when None). False, nothing written, when the claim was lost: its lock expired
+        and the item went back to the queue or to another worker, whose outcome is the one."""
+        ...
+
     async def forget_body(self, account: str, activity_id: str) -> None:
         """Keep the account's processed item for dedupe only: its body goes (an organisation's shared records,
         federation/org_share.py, must not outlive their withdrawal in the inbox's days of history)."""
@@ -354,7 +369,11 @@ class FederationStore(Protocol):
         status: int | None,
         error: str | None = None,
         retry_at: float | None = None,
-    ) -> None: ...
+        worker: str | None = None,
+    ) -> bool:
+        """Record an attempt's outcome, only while the row is ``worker``'s claim (as finish_inbox)."""
+        ...
+
     async def delivery_counts(self, account: str | None = None) -> dict[str, int]: ...
     async def deliveries_to(self, inbox: str) -> list[dict[str, Any]]: ...
     async def peer_status(self, account: str) -> list[dict[str, Any]]: ...

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import random
 import socket
 import time
@@ -94,10 +95,13 @@ WORKER_STALE = 60.0
 CARD_SWEEP = 32
 
 
-def default_worker() -> str:
-    """A worker name stable across restarts of the serving process on this machine: a process that starts
-    again releases what its previous run held at once (FederationStore.register_worker)."""
-    return "serve@" + socket.gethostname()
+def default_worker(port: int = 0) -> str:
+    """The worker name of a ``kith serve`` process: its machine and the port it listens on. Stable across
+    restarts of one serving process (a systemd unit per port), so that a process that starts again releases what
+    its previous run held at once (FederationStore.register_worker); different for two ``kith serve`` processes
+    on one machine, which listen on different ports (one sharing the other's name would release the other's
+    rows as its own, and both would finish them). Port 0 (a port chosen by the system, tests): the process id."""
+    return f"serve@{socket.gethostname()}:{port or f'pid{os.getpid()}'}"
 
 
 @dataclass(kw_only=True)
@@ -226,6 +230,7 @@ class Federation:
             prepare=self._prepare_delivery,
             prefetch=self._prefetch_recipients,
             worker=self.worker,
+            per_host=settings.per_host_requests,
             **(
                 {}
                 if ctx.concurrency is None
@@ -507,22 +512,46 @@ class Federation:
             return
         except (RemoteError, KithError) as exc:  # the activity itself is wrong: no retry helps
             _log.info("activity %s from %s refused: %s", row.activity_id, row.actor_id, exc.message)
-            await self.store.finish_inbox(row.seq, state="rejected", now=now, error=exc.message)
+            await self._finish_item(row, state="rejected", now=now, error=exc.message)
             return
         except Exception as exc:  # a fault of ours (or the graph's): logged, retried, never a poison pill
             _log.exception("processing %s from %s failed", row.activity_id, row.actor_id)
             await self._retry_later(row, f"{type(exc).__name__}: {exc}"[:500])
             return
-        await self.store.finish_inbox(row.seq, state="done", now=now)
+        await self._finish_item(row, state="done", now=now)
+
+    async def _finish_item(
+        self,
+        row: InboxRow,
+        *,
+        state: str,
+        now: float,
+        error: str | None = None,
+        retry_at: float | None = None,
+    ) -> None:
+        """Record an item's outcome while it is still this worker's claim; if its lock expired and another
+        worker took it meanwhile, that worker's outcome is the one, and this one is only logged."""
+        kept = await self.store.finish_inbox(
+            row.seq, state=state, now=now, error=error, retry_at=retry_at, worker=self.worker
+        )
+        if not kept:
+            _log.warning(
+                "inbox item %s from %s: worker %s lost its claim (its lock expired and the item went back to the"
+                " queue or to another worker); its outcome (%s) is not recorded, the new holder's will be",
+                row.activity_id,
+                row.actor_id,
+                self.worker,
+                state,
+            )
 
     async def _retry_later(self, row: InboxRow, error: str, asked: float | None = None) -> None:
         now = self.clock()
         if row.attempts >= INBOX_MAX_ATTEMPTS:  # given up: kept, with its error, for the owner to see
-            await self.store.finish_inbox(row.seq, state="rejected", now=now, error=error)
+            await self._finish_item(row, state="rejected", now=now, error=error)
             return
         # not before a server's Retry-After (capped by the guarded client), whatever the back-off says
         retry_at = now + max(backoff(row.attempts, self.rng), asked or 0.0)
-        await self.store.finish_inbox(row.seq, state="failed", now=now, error=error, retry_at=retry_at)
+        await self._finish_item(row, state="failed", now=now, error=error, retry_at=retry_at)
 
     async def _beat(self, now: float) -> None:
         released = await self.store.heartbeat(self.worker, now, stale_after=self.ctx.worker_stale)

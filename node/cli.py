@@ -33,6 +33,7 @@ from node.errors import NodeError
 from node.files import write_private
 from node.keys import KeyError_, save_node_key
 from node.models import Page, Person, as_json
+from node.serve_url import ServeUrl
 from protocol.errors import KithError
 
 __all__ = ["CliError", "build_parser", "main", "restored_said"]
@@ -262,10 +263,10 @@ async def _cmd_serve(args: argparse.Namespace) -> int:
     except KeyError_ as exc:
         raise CliError(str(exc)) from None
     accounts = await server.accounts.list(states=("active", "suspended"))
-    runtime = config.data_dir / "serve.url"
+    runtime = ServeUrl(config.data_dir)  # one live process of the folder names itself (node/serve_url.py)
 
     def ready(url: str) -> None:
-        write_private(runtime, url + "\n")
+        runtime.publish(url)
         print(f"Kith server for {config.node.domain} listening on {url}", flush=True)
         print(f"  web UI:          {url}/", flush=True)
         print(f"  owner API:       {url}/api/  (Authorization: Bearer <the account's token>)", flush=True)
@@ -287,7 +288,7 @@ async def _cmd_serve(args: argparse.Namespace) -> int:
             f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another with --port or --host"
         ) from None
     finally:
-        runtime.unlink(missing_ok=True)
+        runtime.withdraw()
     return 0
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from node.config import account_from_env, default_data_dir, load_config
+from node.serve_url import RUNTIME_URL_FILE
 
 __all__ = [
     "ACTOR_DELETE_WARNING",
@@ -31,8 +32,6 @@ __all__ = [
     "register",
     "running_node_url",
 ]
-
-RUNTIME_URL_FILE = "serve.url"
 
 
 def _data_dir(args: argparse.Namespace) -> Path:

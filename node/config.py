@@ -74,6 +74,7 @@ class Option:
     help: str
     choices: tuple[str, ...] = ()
     maximum: int = 10**9  # for "int" options
+    minimum: int = 0  # for "int" options
     pattern: str = ""  # for "str" options: the whole value must match (re.fullmatch)
     shape: str = ""  # what the pattern means, for the error message
     attr: str = ""  # the dataclass field holding it, when its name cannot be one (mail.from: a keyword)
@@ -206,6 +207,16 @@ SCHEMA: tuple[Option, ...] = (
     ),
     Option(
         "federation",
+        "per_host_requests",
+        "int",
+        1,
+        "Deliveries in flight to one peer host (host:port) at once, across every process of this server. "
+        "Raise it for peers that are big instances or take many deliveries at a shared inbox.",
+        minimum=1,
+        maximum=16,
+    ),
+    Option(
+        "federation",
         "worker_stale_seconds",
         "int",
         60,
@@ -221,6 +232,15 @@ SCHEMA: tuple[Option, ...] = (
         "Where the data lives: empty (or `sqlite:`) for the embedded SQLite files in the data folder. "
         "A `postgresql://USER@HOST:PORT/DATABASE` URL keeps everything in that PostgreSQL database instead "
         "(the `postgres` extra; `kith migrate` prepares it; see specs/POSTGRESQL.md).",
+    ),
+    Option(
+        "storage",
+        "listen_url",
+        "storage_url",
+        "",
+        "A direct `postgresql://` URL of the same database for the workers' LISTEN session, when storage.url "
+        "goes through PgBouncer in transaction mode (which accepts a LISTEN and never delivers it); empty: "
+        "storage.url.",
     ),
     Option(
         "stay_in_touch", "due_within_days", "int", 7, "`kith due` lists people due within this many days."
@@ -407,6 +427,7 @@ class FederationConfig:
     inbox_rate_per_host: int = 100
     inbox_burst_per_host: int = 400
     worker_stale_seconds: int = 60
+    per_host_requests: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,6 +475,8 @@ class BlueskyBridgeConfig:
 @dataclass(frozen=True, slots=True)
 class StorageConfig:
     url: str = ""  # checked by node/storage_url.py; "" or "sqlite:" is the embedded default
+    # where the workers LISTEN (node/worker.py): a direct URL past PgBouncer; "" is ``url``
+    listen_url: str = ""
 
     @property
     def backend(self) -> str:
@@ -536,8 +559,8 @@ def _parse(opt: Option, raw: Any, origin: str) -> Any:
             value = int(raw)
         except (TypeError, ValueError):
             raise ConfigError(f"{where} must be a whole number, got {raw!r}") from None
-        if value < 0 or value > opt.maximum:
-            raise ConfigError(f"{where} must be between 0 and {opt.maximum}, got {value}")
+        if value < opt.minimum or value > opt.maximum:
+            raise ConfigError(f"{where} must be between {opt.minimum} and {opt.maximum}, got {value}")
         return value
     if opt.type == "bool":
         if isinstance(raw, bool):
@@ -606,6 +629,7 @@ def load_config(data_dir: Path, env: Mapping[str, str] | None = None) -> Config:
         if alias in env:
             opt = by_key[key]
             values[opt.holder][opt.attribute] = _parse(opt, env[alias], alias)
+    _check_listen_url(values["storage"])
     return Config(
         data_dir=data_dir,
         node=NodeConfig(**values["node"]),
@@ -617,6 +641,24 @@ def load_config(data_dir: Path, env: Mapping[str, str] | None = None) -> Config:
         mail=MailConfig(**values["mail"]),
         bridge_bluesky=BlueskyBridgeConfig(**values["bridge_bluesky"]),
     )
+
+
+def _check_listen_url(storage: Mapping[str, Any]) -> None:
+    """storage.listen_url names a PostgreSQL database, and only beside a PostgreSQL storage.url: a LISTEN session
+    elsewhere would never hear the NOTIFYs of the server's own database."""
+    listen, url = storage.get("listen_url", ""), storage.get("url", "")
+    if not listen:
+        return
+    if parse_storage_url(listen).backend != "postgresql":
+        raise ConfigError(
+            "storage.listen_url must be a postgresql:// URL (the database itself, not PgBouncer) or empty, "
+            f"got {redact_url(listen)!r}"
+        )
+    if parse_storage_url(url).backend != "postgresql":
+        raise ConfigError(
+            "storage.listen_url is set but storage.url is SQLite, which has nothing to listen to; leave "
+            "storage.listen_url empty, or set storage.url to the PostgreSQL database"
+        )
 
 
 def write_config(config: Config) -> Path:

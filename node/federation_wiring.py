@@ -50,6 +50,7 @@ def federation_settings(config: Config) -> FederationSettings:
             for d in [config.bridge_bluesky.handle_domain.lower()]
             if d and config.bridge_bluesky.enabled and d != config.node.domain.lower()
         ),
+        per_host_requests=fed.per_host_requests,
     )
 
 
@@ -97,7 +98,7 @@ def setup_federation(
         return federation_context(
             server,
             client_factory=client_factory,
-            worker=default_worker(),
+            worker=default_worker(server.config.server.port),
             run_workers=run_workers and not intake_only,
             intake_only=intake_only,
         )

@@ -14,9 +14,10 @@ What runs where:
   announced, offers expired, old traffic pruned: the retention), and the stay-in-touch loop (digests, each
   claimed in its account's database before it is sent, and the mailbox and calendar syncs).
 
-On PostgreSQL the worker listens for ``NOTIFY kith_work`` (node/store/postgres/federation.py) and claims at once
-when a web process stores an item or queues a delivery; otherwise (SQLite, or a URL through PgBouncer, where a
-``LISTEN`` is not delivered) it claims at its next poll, within five seconds.
+On PostgreSQL the worker listens for ``NOTIFY kith_work`` (node/store/postgres/federation.py) on a session of its
+own at ``storage.listen_url`` (else ``storage.url``) and claims at once when a web process stores an item or queues
+a delivery; otherwise (SQLite, or listening through PgBouncer, where a ``LISTEN`` is not delivered) it claims at
+its next poll, within five seconds.
 """
 
 from __future__ import annotations

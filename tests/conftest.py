@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,8 +23,13 @@ from node.config import load_config
 from node.context import AccountContext
 from node.server import read_token
 
-# PostgreSQL fixtures (a throw-away cluster per session) for any test that asks for them.
-pytest_plugins = ["tests.support.postgres"]
+# PostgreSQL fixtures (a throw-away cluster per session) for any test that asks for them, and ``engine``, which
+# runs a test on both storage engines.
+pytest_plugins = ["tests.support.postgres", "tests.support.engines"]
+
+#: The storage.url of each server new_server_account makes ("": SQLite files in its folder); the ``engine``
+#: fixture (tests/support/engines.py) points it at a fresh PostgreSQL database.
+storage_url: Callable[[], str] = str
 
 T0 = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 
@@ -71,7 +76,8 @@ async def new_server_account(
     from protocol.keys import generate_rsa_key
 
     folder.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (test set-up)
-    config = load_config(folder, env={})
+    url = storage_url()
+    config = load_config(folder, env={"KITH_STORAGE_URL": url} if url else {})
     save_node_key(folder, generate_rsa_key(), None)
     server = await Server.open(config, **({"clock": clock} if clock else {}))
     try:

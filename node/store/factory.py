@@ -66,7 +66,12 @@ async def open_server_store(config: Config, *, progress: Callable[[str], None] |
     if config.storage.backend == "postgresql":
         from node.store.postgres.store import PgServerStore
 
-        return await PgServerStore.open(config.storage.url, progress=progress, data_dir=config.data_dir)
+        return await PgServerStore.open(
+            config.storage.url,
+            progress=progress,
+            data_dir=config.data_dir,
+            listen_url=config.storage.listen_url or None,
+        )
     return await SqliteServerStore.open(config.data_dir, progress=progress)
 
 

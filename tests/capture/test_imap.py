@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,12 @@ import pytest
 from node.capture.imap import sync_imap
 from node.capture.links import link_imap
 from node.capture.proposals import accept_proposal, list_proposals
+from node.config import write_config
 from node.context import AccountContext
 from node.errors import BadInput
 from node.graph import iso
-from node.store.sqlite.rows import fetch_all
 from tests.capture.servers import CuttingProxy, Dovecot
-from tests.conftest import T0, run_cli
+from tests.conftest import T0, FixedClock, new_server_account, run_cli
 
 ME = "me@example.org"
 
@@ -66,7 +67,25 @@ async def sync(ctx: AccountContext, **kw: Any) -> Any:
     return result
 
 
+@pytest.fixture
+async def ctx(tmp_path: Path, clock: FixedClock, engine: str) -> AsyncIterator[AccountContext]:
+    """The account, on each storage engine in turn (tests/support/engines.py)."""
+    context = await new_server_account(tmp_path / "node", clock=clock)
+    write_config(context.config)
+    try:
+        yield context
+    finally:
+        await context.close()
+
+
 async def rows(ctx: AccountContext, sql: str, *args: Any) -> list[Any]:
+    if ctx.config.storage.backend == "postgresql":
+        from node.store.postgres.rows import fetch_all as pg_fetch_all
+
+        found = await ctx.store.db.read(lambda conn: pg_fetch_all(conn, sql.replace("?", "%s"), args))
+        return [tuple(r[i] for i in range(len(r))) for r in found]
+    from node.store.sqlite.rows import fetch_all
+
     return await ctx.store.db.read(lambda conn: fetch_all(conn, sql, args))
 
 

@@ -5,6 +5,8 @@ same file opened by both processes).
 - A fan-out to 200 inboxes is split between two workers, and each inbox gets the activity exactly once.
 - A worker killed with SIGKILL in the middle of a delivery: its lock expires (it stops beating), the other
   worker sends the delivery, and the peer accepts it once.
+- One peer host has at most ``federation.per_host_requests`` deliveries in flight (1 by default), however many
+  workers deliver to it.
 """
 
 from __future__ import annotations
@@ -146,6 +148,8 @@ class Inboxes:
     def __init__(self) -> None:
         self.accepted: Counter[tuple[str, str]] = Counter()  # (inbox, activity id) -> times accepted
         self.requests: Counter[str] = Counter()  # inbox -> requests started
+        self.in_flight = 0  # requests being answered now, over every inbox
+        self.most_in_flight = 0
         self.hang = False
         self.delay = 0.0
         self.started = asyncio.Event()
@@ -164,7 +168,12 @@ class Inboxes:
                 await asyncio.sleep(0.05)
             raise asyncio.CancelledError
         if self.delay:
-            await asyncio.sleep(self.delay)
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            try:
+                await asyncio.sleep(self.delay)
+            finally:
+                self.in_flight -= 1
         self.accepted[(url, body["id"])] += 1
         return web.Response(status=202)
 
@@ -241,6 +250,30 @@ async def test_two_workers_split_a_fan_out_and_each_inbox_gets_it_once(
         made[name] = int(match[1])
     assert made["w1"] + made["w2"] == 200
     assert made["w1"] > 0 and made["w2"] > 0, made  # split between them
+
+
+@pytest.mark.timeout(300)  # real processes start on a busy machine
+@pytest.mark.parametrize("setting", [None, 3])
+async def test_one_peer_host_gets_at_most_the_per_host_requests_however_many_workers_deliver(
+    server: Server, store: ServerStore, inboxes: Inboxes, setting: int | None
+) -> None:
+    """Issue #14: "at most one request in flight per peer host across all processes". Two workers, 40
+    activities queued for one inbox (one host:port), each answered after a moment: the peer never sees more
+    than ``federation.per_host_requests`` requests at once (1 unless set), yet the setting, when raised, is used."""
+    (url,) = await inboxes.start(1)
+    inboxes.delay = 0.1
+    if setting is not None:
+        server.env["KITH_FEDERATION_PER_HOST_REQUESTS"] = str(setting)
+    await asyncio.to_thread(server.worker, "w1")
+    await asyncio.to_thread(server.worker, "w2")
+    items = [_activity([url]) for _ in range(40)]
+    await store.federation.enqueue_many("alice", items, now=time.time())
+    assert await _until_delivered(store, 40) == {"delivered": 40}
+    assert set(inboxes.accepted.values()) == {1} and len(inboxes.accepted) == 40
+    if setting is None:
+        assert inboxes.most_in_flight == 1
+    else:
+        assert 1 < inboxes.most_in_flight <= setting  # raised, and still for the server as a whole
 
 
 @pytest.mark.timeout(300)  # real processes start on a busy machine

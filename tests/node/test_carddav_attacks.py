@@ -18,6 +18,9 @@ from node.server import read_token
 from node.web.sessions import LoginLimiter, set_password
 from tests.node.dav_helpers import NS, Dav, DavNode, dav_node, multiget, sync_collection, vcard
 
+# on both storage engines (tests/support/engines.py)
+pytestmark = pytest.mark.usefixtures("engine")
+
 
 @pytest.fixture
 async def node(tmp_path: Path) -> AsyncIterator[DavNode]:

@@ -11,6 +11,9 @@ import pytest
 
 from tests.node.dav_helpers import Dav, DavNode, dav_node, prop, vcard
 
+# on both storage engines (tests/support/engines.py)
+pytestmark = pytest.mark.usefixtures("engine")
+
 IPHONE = (
     "BEGIN:VCARD\r\n"
     "VERSION:3.0\r\n"

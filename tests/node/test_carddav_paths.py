@@ -18,6 +18,9 @@ from node.server import read_token
 from tests.conftest import run_cli
 from tests.node.dav_helpers import NS, Dav, DavNode, Reply, dav_node, sync_collection
 
+# on both storage engines (tests/support/engines.py)
+pytestmark = pytest.mark.usefixtures("engine")
+
 _CSRF = re.compile(r'name="(?:csrf|login_csrf)" value="([^"]+)"')
 
 

@@ -13,6 +13,9 @@ import pytest
 
 from tests.node.dav_helpers import NS, Dav, DavNode, Reply, dav_node
 
+# on both storage engines (tests/support/engines.py)
+pytestmark = pytest.mark.usefixtures("engine")
+
 VECTORS = Path(__file__).parents[2] / "specs" / "test-vectors" / "carddav"
 CASES = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(VECTORS.glob("*.json"))}
 

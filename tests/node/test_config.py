@@ -106,6 +106,9 @@ def test_write_keeps_every_section_and_option(tmp_path: Path) -> None:
         ({"KITH_NODE_DOMAIN": "example..org"}, "node.domain"),
         ({"KITH_NODE_DOMAIN": "example.org:99999"}, "node.domain"),
         ({"KITH_NODE_DOMAIN": "https://example.org"}, "node.domain"),
+        # no delivery could go with 0 in flight; more than 16 would exceed the client's connections per host
+        ({"KITH_FEDERATION_PER_HOST_REQUESTS": "0"}, "between 1 and 16"),
+        ({"KITH_FEDERATION_PER_HOST_REQUESTS": "17"}, "federation.per_host_requests"),
     ],
 )
 def test_bad_env_values_name_the_option(tmp_path: Path, env: dict[str, str], needle: str) -> None:

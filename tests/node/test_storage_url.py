@@ -166,6 +166,37 @@ def test_kith_config_shows_the_url_without_its_password(
         assert SECRET not in result.out + result.err
 
 
+def test_kith_config_shows_the_listen_url_without_its_password(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KITH_STORAGE_URL", f"postgresql://kith:{SECRET}@db.example.org:6432/kith")
+    monkeypatch.setenv("KITH_STORAGE_LISTEN_URL", f"postgresql://kith:{SECRET}@db.example.org:5432/kith")
+    for argv in (("config",), ("config", "--json")):
+        result = run_cli("--data", data_dir, *argv)
+        assert result.code == 0, result.err
+        assert "postgresql://kith:***@db.example.org:5432/kith" in result.out
+        assert SECRET not in result.out + result.err
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"KITH_STORAGE_LISTEN_URL": f"mysql://kith:{SECRET}@db/kith"}, "storage.listen_url"),
+        ({"KITH_STORAGE_LISTEN_URL": f"postgresql://kith:{SECRET}@db:99999/kith"}, "storage.listen_url"),
+        # a LISTEN session beside SQLite would hear nothing: said, not ignored
+        ({"KITH_STORAGE_LISTEN_URL": f"postgresql://kith:{SECRET}@db/kith"}, "storage.url is SQLite"),
+        (
+            {"KITH_STORAGE_URL": "postgresql://db/kith", "KITH_STORAGE_LISTEN_URL": "sqlite:"},
+            "must be a postgresql:// URL",
+        ),
+    ],
+)
+def test_a_bad_listen_url_is_refused_by_name(tmp_path: Path, env: dict[str, str], needle: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path, env=env)
+    assert needle in str(caught.value) and SECRET not in str(caught.value)
+
+
 def test_commands_on_an_unreachable_postgresql_url_fail_clearly_and_never_fall_back_to_sqlite(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from tests.federation.backends import backend  # noqa: F401  (each test on SQLite and on PostgreSQL)
+
 from .nodes import server, settle
 from .world import org_rows, world
 

@@ -11,6 +11,7 @@ from federation import org_wire
 from federation.kith import owner_keys
 from protocol import proofs
 from protocol.org_serialize import org_from_jsonld
+from tests.federation.backends import backend  # noqa: F401  (each test on SQLite and on PostgreSQL)
 
 from .nodes import server, settle
 from .world import org_rows, world

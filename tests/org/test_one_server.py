@@ -11,6 +11,7 @@ from federation import org_wire
 from federation.kith import sign_as_owner
 from protocol.org_records import SharedContact
 from protocol.org_serialize import org_to_jsonld
+from tests.federation.backends import backend  # noqa: F401  (each test on SQLite and on PostgreSQL)
 
 from .nodes import settle, shared_server
 from .world import org_rows

@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 
 from node.web import setup_web
+from tests.federation.backends import backend  # noqa: F401  (each test on SQLite and on PostgreSQL)
 from tests.web.conftest import sign_in
 
 from .nodes import DNS

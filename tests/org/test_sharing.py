@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from federation import org_share
+from tests.federation.backends import backend  # noqa: F401  (each test on SQLite and on PostgreSQL)
 
 from .nodes import settle
 from .world import db_bytes, org_rows, quiet, world

@@ -88,7 +88,10 @@ _FED_TABLES = (
 
 def org_rows(node: OrgNode, sql: str, *args: Any) -> list[tuple[Any, ...]]:
     """Rows read straight from the disk, as an attacker with it would: the account's graph database, or for
-    federation's tables (``fed_*``) the server database, where each of them reads as the account's rows alone."""
+    federation's tables (``fed_*``) the server database, where each of them reads as the account's rows alone.
+    On PostgreSQL: the account's graph schema, and the server schema's ``fed_*`` tables the same way."""
+    if node.ctx.config.storage.backend == "postgresql":
+        return _pg_rows(node, sql, *args)
     if "fed_" not in sql:
         path = node.ctx.store.db.path
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
@@ -101,10 +104,48 @@ def org_rows(node: OrgNode, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         return list(conn.execute(sql, args).fetchall())
 
 
+def _pg_rows(node: OrgNode, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    import psycopg
+    from psycopg import sql as pgsql
+
+    with psycopg.connect(node.ctx.config.storage.url) as conn, conn.transaction():
+        schema = node.ctx.store.db.schema  # type: ignore[attr-defined]
+        conn.execute(pgsql.SQL("SET LOCAL search_path TO {}").format(pgsql.Identifier(schema)))
+        for table in _FED_TABLES:  # pg_temp is searched first, as SQLite's temporary views are
+            conn.execute(
+                pgsql.SQL("CREATE TEMP VIEW {} AS SELECT * FROM kith.{} WHERE account = {}").format(
+                    pgsql.Identifier(table), pgsql.Identifier(table), pgsql.Literal(node.name)
+                )
+            )
+        rows = conn.execute(sql.replace("?", "%s"), args).fetchall()  # type: ignore[call-overload]
+        return [tuple(r) for r in rows]  # the temporary views go with the connection
+
+
 def db_bytes(node: OrgNode) -> bytes:
-    """Every byte of a server's data folder: its databases (with their write-ahead logs), keys, tokens."""
+    """Every byte of a server's data folder: its databases (with their write-ahead logs), keys, tokens. On
+    PostgreSQL the folder holds keys and tokens, and the databases' part is every row of the account's graph
+    schema and of the server schema, as text (what anyone with the database reads through SQL)."""
     root = node.ctx.config.data_dir
-    return b"".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file())
+    files = b"".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file())
+    if node.ctx.config.storage.backend != "postgresql":
+        return files
+    import psycopg
+    from psycopg import sql as pgsql
+
+    schemas = [node.ctx.store.db.schema, "kith"]  # type: ignore[attr-defined]
+    out = [files]
+    with psycopg.connect(node.ctx.config.storage.url) as conn:
+        tables = conn.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema = ANY(%s) "
+            "AND table_type = 'BASE TABLE'",
+            (schemas,),
+        ).fetchall()
+        for schema, table in tables:
+            query = pgsql.SQL("SELECT t::text FROM {}.{} t").format(
+                pgsql.Identifier(schema), pgsql.Identifier(table)
+            )
+            out.extend(row[0].encode() for row in conn.execute(query))
+    return b"\n".join(out)
 
 
 def dumps(value: Any) -> str:

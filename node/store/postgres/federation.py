@@ -163,34 +163,35 @@ class _Batcher:
     """Calls that arrive together are written together: while one statement is on its way, the next calls queue
     and go in the following one. Each caller returns once its own row is written (durable when it returns), or
     sees the statement's error. A delivery loop with dozens in flight finishes them in a few round trips instead
-    of one each (SQLite's group commit does the same for its writes)."""
+    of one each (SQLite's group commit does the same for its writes). ``run`` returns the keys (each item's first
+    value) of the rows it wrote; a caller learns whether its own was one of them."""
 
-    def __init__(self, run: Callable[[list[tuple[Any, ...]]], Awaitable[None]]) -> None:
+    def __init__(self, run: Callable[[list[tuple[Any, ...]]], Awaitable[set[Any]]]) -> None:
         self._run = run
-        self._queue: list[tuple[tuple[Any, ...], asyncio.Future[None]]] = []
+        self._queue: list[tuple[tuple[Any, ...], asyncio.Future[bool]]] = []
         self._flushing: asyncio.Task[None] | None = None
 
-    async def submit(self, item: tuple[Any, ...]) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def submit(self, item: tuple[Any, ...]) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         if self._flushing is None:
             self._flushing = asyncio.create_task(self._flush(), name="kith-pg-batch")
-        await asyncio.shield(future)  # a cancelled caller's row is written all the same
+        return await asyncio.shield(future)  # a cancelled caller's row is written all the same
 
     async def _flush(self) -> None:
         try:
             while self._queue:
                 batch, self._queue = self._queue, []
                 try:
-                    await self._run([item for item, _ in batch])
+                    written = await self._run([item for item, _ in batch])
                 except Exception as exc:  # every caller of the batch sees it; nothing of it was written
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                for _, future in batch:
+                for item, future in batch:
                     if not future.done():
-                        future.set_result(None)
+                        future.set_result(item[0] in written)
         finally:
             self._flushing = None
 
@@ -213,7 +214,12 @@ class PgFederation:
         mode it is accepted and never delivered, and the worker claims at its polls instead (node/worker.py)."""
         if self.listen_url is None:
             return
-        conn = await psycopg.AsyncConnection.connect(self.listen_url, autocommit=True)
+        try:
+            conn = await psycopg.AsyncConnection.connect(self.listen_url, autocommit=True)
+        except (
+            psycopg.Error
+        ) as exc:  # said with the URL's password hidden (storage.listen_url, or storage.url)
+            raise store_error(exc, self.listen_url) from exc
         async with conn:
             await conn.execute(f"LISTEN {WORK_CHANNEL}")
             listening()  # from here on no NOTIFY is missed
@@ -246,6 +252,11 @@ class PgFederation:
     async def _write(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
         async with self._connection(transaction=True) as conn:
             return await fn(conn)
+
+    async def _returning(self, sql: str, args: Sequence[Any]) -> set[Any]:
+        """One statement with ``RETURNING ... AS key``: the keys of the rows it wrote."""
+        async with self._connection(transaction=False) as conn:
+            return {row["key"] for row in await fetch_all(conn, sql, args)}
 
     async def _exec(
         self, sql: str, args: Sequence[Any] | Mapping[str, Any], *, account: str | None = None
@@ -743,20 +754,30 @@ class PgFederation:
         return await self._write(fn)
 
     async def finish_inbox(
-        self, seq: int, *, state: str, now: float, error: str | None = None, retry_at: float | None = None
-    ) -> None:
+        self,
+        seq: int,
+        *,
+        state: str,
+        now: float,
+        error: str | None = None,
+        retry_at: float | None = None,
+        worker: str | None = None,
+    ) -> bool:
+        """As SqliteFederation.finish_inbox: written only while the row is still ``worker``'s claim."""
         INBOX_ITEM.check("processing", state)
-        await self._finished_items.submit((seq, state, error, now, retry_at))
+        return await self._finished_items.submit((seq, state, error, now, retry_at, worker))
 
-    async def _finish_items(self, rows: list[tuple[Any, ...]]) -> None:
-        seqs, states, errors, nows, retries = (list(column) for column in zip(*rows, strict=True))
-        await self._exec(
+    async def _finish_items(self, rows: list[tuple[Any, ...]]) -> set[Any]:
+        seqs, states, errors, nows, retries, workers = (list(column) for column in zip(*rows, strict=True))
+        return await self._returning(
             """UPDATE fed_inbox f SET state = v.state, last_error = v.error, lock_expires_at = NULL,
                    locked_by = NULL, updated_at = v.now, next_attempt_at = COALESCE(v.retry_at, f.next_attempt_at)
-               FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::float8[], %s::float8[])
-                    AS v(seq, state, error, now, retry_at)
-               WHERE f.seq = v.seq""",
-            (seqs, states, errors, nows, retries),
+               FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::float8[], %s::float8[], %s::text[])
+                    AS v(seq, state, error, now, retry_at, worker)
+               WHERE f.seq = v.seq AND f.state = 'processing'
+                 AND (v.worker IS NULL OR f.locked_by = v.worker)
+               RETURNING f.seq AS key""",
+            (seqs, states, errors, nows, retries, workers),
         )
 
     async def forget_body(self, account: str, activity_id: str) -> None:
@@ -974,24 +995,32 @@ class PgFederation:
         status: int | None,
         error: str | None = None,
         retry_at: float | None = None,
-    ) -> None:
+        worker: str | None = None,
+    ) -> bool:
+        """As SqliteFederation.finish_delivery: written only while the row is still ``worker``'s claim."""
         if state == "dead":
             DELIVERY.check("sending", "retry_wait")
             DELIVERY.check("retry_wait", "dead")
         else:
             DELIVERY.check("sending", state)
-        await self._finished_deliveries.submit((delivery_id, state, status, error, now, retry_at))
+        return await self._finished_deliveries.submit(
+            (delivery_id, state, status, error, now, retry_at, worker)
+        )
 
-    async def _finish_deliveries(self, rows: list[tuple[Any, ...]]) -> None:
-        ids, states, statuses, errors, nows, retries = (list(column) for column in zip(*rows, strict=True))
-        await self._exec(
+    async def _finish_deliveries(self, rows: list[tuple[Any, ...]]) -> set[Any]:
+        ids, states, statuses, errors, nows, retries, workers = (
+            list(column) for column in zip(*rows, strict=True)
+        )
+        return await self._returning(
             """UPDATE fed_deliveries d SET state = v.state, attempts = d.attempts + 1, last_status = v.status,
                    last_error = v.error, lock_expires_at = NULL, locked_by = NULL, updated_at = v.now,
                    next_attempt_at = COALESCE(v.retry_at, d.next_attempt_at)
-               FROM unnest(%s::bigint[], %s::text[], %s::int[], %s::text[], %s::float8[], %s::float8[])
-                    AS v(id, state, status, error, now, retry_at)
-               WHERE d.id = v.id""",
-            (ids, states, statuses, errors, nows, retries),
+               FROM unnest(%s::bigint[], %s::text[], %s::int[], %s::text[], %s::float8[], %s::float8[],
+                           %s::text[])
+                    AS v(id, state, status, error, now, retry_at, worker)
+               WHERE d.id = v.id AND d.state = 'sending' AND (v.worker IS NULL OR d.locked_by = v.worker)
+               RETURNING d.id AS key""",
+            (ids, states, statuses, errors, nows, retries, workers),
         )
 
     async def delivery_counts(self, account: str | None = None) -> dict[str, int]:
@@ -1075,7 +1104,7 @@ class PgFederation:
         trips, more than half of its statements)."""
         await self._hosts_up.submit((host, scheme, now))
 
-    async def _hosts_succeeded(self, rows: list[tuple[Any, ...]]) -> None:
+    async def _hosts_succeeded(self, rows: list[tuple[Any, ...]]) -> set[Any]:
         """One statement for a batch of host_succeeded calls, with the effect of making them one after the
         other: per host the last scheme named (None keeps the one known) and the latest moment. Every part sees
         the hosts' rows as they were, so a host's dead letters resume only if it was dead."""
@@ -1098,6 +1127,7 @@ class PgFederation:
                FROM v WHERE d.host = v.host AND d.state = 'dead' AND v.host IN (SELECT host FROM prior)""",
             (hosts, [merged[h][0] for h in hosts], [merged[h][1] for h in hosts]),
         )
+        return set(hosts)  # every host of the batch is written (the batcher's callers ask for theirs)
 
     async def host_failed(self, host: str, now: float, *, open_for: float, dead_after: float) -> bool:
         async def fn(conn: Conn) -> bool:

@@ -218,6 +218,7 @@ class PgServerStore:
         *,
         progress: Callable[[str], None] | None = None,
         data_dir: Path | None = None,
+        listen_url: str | None = None,
     ) -> None:
         self.url = url
         self.data_dir = data_dir  # this machine's data folder: import uploads and their claims live there
@@ -225,13 +226,19 @@ class PgServerStore:
         self.pool = db.pool
         self.accounts = PgAccounts(db)
         self.bridge = PgBridgeState(db)  # the Bluesky bridge's state (node/bridge_bluesky.py)
-        # every account's federation rows; its LISTEN session goes to the same URL (node/worker.py)
-        self._federation = PgFederation(db, listen_url=url)
+        # every account's federation rows; its LISTEN session goes to storage.listen_url, else the same URL: a
+        # LISTEN through PgBouncer in transaction mode is accepted and never delivered (node/worker.py)
+        self._federation = PgFederation(db, listen_url=listen_url or url)
         self.progress = progress  # told what a long migration of a graph schema is doing
 
     @classmethod
     async def open(
-        cls, url: str, *, progress: Callable[[str], None] | None = None, data_dir: Path | None = None
+        cls,
+        url: str,
+        *,
+        progress: Callable[[str], None] | None = None,
+        data_dir: Path | None = None,
+        listen_url: str | None = None,
     ) -> PgServerStore:
         pool = await new_pool(url)
         try:
@@ -241,7 +248,7 @@ class PgServerStore:
         except BaseException:
             await pool.close()
             raise
-        return cls(url, db, progress=progress, data_dir=data_dir)
+        return cls(url, db, progress=progress, data_dir=data_dir, listen_url=listen_url)
 
     @property
     def federation(self) -> FederationStore:

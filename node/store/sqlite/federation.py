@@ -101,6 +101,15 @@ class SqliteFederation:
 
         await self.db.write(fn)
 
+    async def _changed(self, sql: str, args: Sequence[Any]) -> bool:
+        """Run one statement; whether it touched a row."""
+
+        async def fn(conn: aiosqlite.Connection) -> bool:
+            cursor = await conn.execute(sql, args)
+            return cursor.rowcount > 0
+
+        return await self.db.write(fn)
+
     async def _scalar(self, sql: str, args: Sequence[Any]) -> int:
         async def fn(conn: aiosqlite.Connection) -> int:
             row = await fetch_one(conn, sql, args)
@@ -610,13 +619,24 @@ class SqliteFederation:
         return await self.db.write(fn)
 
     async def finish_inbox(
-        self, seq: int, *, state: str, now: float, error: str | None = None, retry_at: float | None = None
-    ) -> None:
+        self,
+        seq: int,
+        *,
+        state: str,
+        now: float,
+        error: str | None = None,
+        retry_at: float | None = None,
+        worker: str | None = None,
+    ) -> bool:
+        """Record a processed item's outcome if it is still ``worker``'s claim (state ``processing`` and
+        ``locked_by`` the worker; any claim when ``worker`` is None); False, writing nothing, when the claim was
+        lost (its lock expired and the row went back to the queue or to another worker)."""
         INBOX_ITEM.check("processing", state)
-        await self._exec(
+        return await self._changed(
             """UPDATE fed_inbox SET state = ?, last_error = ?, lock_expires_at = NULL, locked_by = NULL,
-                   updated_at = ?, next_attempt_at = COALESCE(?, next_attempt_at) WHERE seq = ?""",
-            (state, error, now, retry_at, seq),
+                   updated_at = ?, next_attempt_at = COALESCE(?, next_attempt_at)
+               WHERE seq = ? AND state = 'processing' AND (? IS NULL OR locked_by = ?)""",
+            (state, error, now, retry_at, seq, worker, worker),
         )
 
     async def forget_body(self, account: str, activity_id: str) -> None:
@@ -843,18 +863,21 @@ class SqliteFederation:
         status: int | None,
         error: str | None = None,
         retry_at: float | None = None,
-    ) -> None:
+        worker: str | None = None,
+    ) -> bool:
+        """Record an attempt's outcome if the row is still ``worker``'s claim (as finish_inbox); False, writing
+        nothing, when the claim was lost: another worker may be sending it now, and its outcome is the one."""
         if state == "dead":  # a retryable failure on a delivery too old to retry: it waits, then gives up
             DELIVERY.check("sending", "retry_wait")
             DELIVERY.check("retry_wait", "dead")
         else:
             DELIVERY.check("sending", state)
-        await self._exec(
+        return await self._changed(
             """UPDATE fed_deliveries SET state = ?, attempts = attempts + 1, last_status = ?, last_error = ?,
                    lock_expires_at = NULL, locked_by = NULL, updated_at = ?,
                    next_attempt_at = COALESCE(?, next_attempt_at)
-               WHERE id = ?""",
-            (state, status, error, now, retry_at, delivery_id),
+               WHERE id = ? AND state = 'sending' AND (? IS NULL OR locked_by = ?)""",
+            (state, status, error, now, retry_at, delivery_id, worker, worker),
         )
 
     async def delivery_counts(self, account: str | None = None) -> dict[str, int]:

@@ -174,6 +174,51 @@ async def test_a_silent_workers_rows_go_back_and_a_live_ones_stay(server_store: 
     assert {r.id for r in await fed.claim_deliveries(NOW + 62, worker="next")} == {held.id, kept.id}
 
 
+async def test_a_worker_that_lost_its_claim_cannot_finish_the_row(server_store: ServerStore) -> None:
+    """A worker whose lock expired (it was silent, or its request outlived the lock) may still come back with an
+    outcome; the row may be someone else's by then. Its finish writes nothing and says so; the new holder's
+    counts. The same for rows given back to the queue, and for rows already finished."""
+    await _accounts(server_store, "ann")
+    fed = server_store.federation
+    await fed.enqueue_many("ann", [_out(1, ["https://a.example/inbox", "https://b.example/inbox"])], now=NOW)
+    await fed.store_inbox_many([_item("ann", 1), _item("ann", 2, actor="https://b.example/users/y")])
+    (slow,) = await fed.claim_deliveries(NOW, worker="w1", limit=1, lock_seconds=10)
+    (item,) = await fed.claim_inbox(NOW, worker="w1", limit=1, lock_seconds=10)
+    # w1's locks expire; w2 takes both rows
+    (again,) = await fed.claim_deliveries(NOW + 11, worker="w2", limit=1)
+    (item_again,) = await fed.claim_inbox(NOW + 11, worker="w2", limit=1)
+    assert (again.id, item_again.seq) == (slow.id, item.seq)
+    # w1 comes back with a failure for both: nothing of it is written
+    assert not await fed.finish_delivery(slow.id, state="failed", now=NOW + 12, status=410, worker="w1")
+    assert not await fed.finish_inbox(item.seq, state="rejected", now=NOW + 12, error="late", worker="w1")
+    (row,) = await fed.deliveries_to(slow.inbox)
+    assert (row["state"], row["locked_by"], row["attempts"], row["last_status"]) == ("sending", "w2", 0, None)
+    # the holder's outcome is the one recorded, once
+    assert await fed.finish_delivery(slow.id, state="delivered", now=NOW + 13, status=202, worker="w2")
+    assert await fed.finish_inbox(item.seq, state="done", now=NOW + 13, worker="w2")
+    (row,) = await fed.deliveries_to(slow.inbox)
+    assert (row["state"], row["attempts"], row["last_status"]) == ("delivered", 1, 202)
+    assert await fed.inbox_count("done") == 1
+    # a finished row cannot be finished again, not even by its last holder
+    assert not await fed.finish_delivery(slow.id, state="failed", now=NOW + 14, status=500, worker="w2")
+    assert not await fed.finish_delivery(slow.id, state="failed", now=NOW + 14, status=500)
+    assert not await fed.finish_inbox(item.seq, state="failed", now=NOW + 14, error="x", retry_at=NOW + 99)
+    assert await fed.inbox_count("done") == 1
+    # a row given back to the queue (its worker retired, or taken for dead) is no one's to finish
+    (other,) = await fed.claim_deliveries(NOW + 15, worker="w3")
+    await fed.retire_worker("w3")
+    assert not await fed.finish_delivery(other.id, state="delivered", now=NOW + 16, status=202, worker="w3")
+    (row,) = await fed.deliveries_to(other.inbox)
+    assert (row["state"], row["locked_by"]) == ("queued", None)
+    # outcomes written together (PostgreSQL batches them): each is checked on its own row
+    (mine,) = await fed.claim_deliveries(NOW + 17, worker="w4")
+    results = await asyncio.gather(
+        fed.finish_delivery(mine.id, state="delivered", now=NOW + 18, status=202, worker="w4"),
+        fed.finish_delivery(slow.id, state="delivered", now=NOW + 18, status=202, worker="w4"),
+    )
+    assert results == [True, False]
+
+
 async def test_breaker_and_dead_letters_are_shared(server_store: ServerStore) -> None:
     await _accounts(server_store, "ann")
     fed = server_store.federation
