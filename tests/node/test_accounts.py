@@ -140,12 +140,17 @@ async def test_the_pool_never_closes_the_graph_federation_runs_on(tmp_path: Path
 
     ctx = await new_server_account(tmp_path / "node")
     app = build_app(ctx.server)
-    async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as cli:
-        headers = {"Authorization": f"Bearer {read_token(tmp_path / 'node', 'alice')}"}
-        assert (await cli.get("/api/federation/peers", headers=headers)).status == 200
-        await ctx.server.close_idle(older_than=0.0, keep=0)
-        response = await cli.get("/api/federation/peers", headers=headers)
-        assert response.status == 200, await response.text()
+    try:
+        async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as cli:
+            headers = {"Authorization": f"Bearer {read_token(tmp_path / 'node', 'alice')}"}
+            assert (await cli.get("/api/federation/peers", headers=headers)).status == 200
+            await ctx.server.close_idle(older_than=0.0, keep=0)
+            response = await cli.get("/api/federation/peers", headers=headers)
+            assert response.status == 200, await response.text()
+    finally:
+        # the server is the test's (build_app does not own it): an open one keeps aiosqlite's worker threads,
+        # which are not daemons, so pytest could never exit after this file run alone
+        await ctx.server.close()
 
 
 async def test_a_walk_over_every_account_leaves_no_graph_open(data_dir: Path) -> None:
