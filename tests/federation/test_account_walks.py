@@ -14,6 +14,7 @@ from federation import FEDERATION
 from node.app import build_app
 from node.federation_wiring import federation_context
 from tests.conftest import new_server_account
+from tests.federation.backends import backend  # noqa: F401  (each test on SQLite and on PostgreSQL)
 
 ACCOUNTS = 12
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from tests.federation.backends import backend  # noqa: F401  (each test on SQLite and on PostgreSQL)
 from tests.web.conftest import Browserish, Node, federating_node, run_cli, sign_in
 
 from .memgraph import MemoryGraph
