@@ -288,16 +288,17 @@ class RemoteActors:
         """The actor owning ``key_id``: cached, or fetched (the key document, then its owner). Callers asking
         for a key already being fetched wait for that fetch: a new actor's first activities, sent together,
         cost one fetch, not one each."""
-        known = await self.known_key(key_id) or self._hot(key_id)  # (a fetch may have ended meanwhile)
-        if known is not None:
-            return known
         running = self._key_fetches.get(key_id)
         if running is not None:
             return await asyncio.shield(running)
+        # registered before the first await: from here on ``fetching`` is true, so the requests that find the
+        # key unknown meanwhile wait for this fetch instead of each taking a fetch slot (and a 503 beyond them)
+        # while this one reads the database again (concurrent reads on PostgreSQL widen that window)
         future: asyncio.Future[RemoteActor] = asyncio.get_running_loop().create_future()
         self._key_fetches[key_id] = future
         try:
-            actor = await self._fetch_key(key_id, budget)
+            known = await self.known_key(key_id) or self._hot(key_id)  # (a fetch may have ended meanwhile)
+            actor = known if known is not None else await self._fetch_key(key_id, budget)
         except BaseException as exc:
             failure = (
                 exc if isinstance(exc, Exception) else FetchError(f"the fetch of {key_id} was interrupted")

@@ -4,8 +4,10 @@ event, never the whole file."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,14 +19,39 @@ from bridges.base import InteractionDraft, Skipped
 from bridges.ical import MAX_OCCURRENCES, calendar_items
 from node.capture.caldav import sync_caldav
 from node.capture.links import link_caldav
+from node.config import write_config
 from node.context import AccountContext
 from node.errors import BadInput
 from node.graph import iso
 from node.importer import Importer
 from tests.capture.servers import Radicale
-from tests.conftest import T0, run_cli
+from tests.conftest import T0, FixedClock, new_server_account, run_cli
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def ctx(tmp_path: Path, clock: FixedClock, engine: str) -> AsyncIterator[AccountContext]:
+    """The account, on each storage engine in turn (tests/support/engines.py)."""
+    context = await new_server_account(tmp_path / "node", clock=clock)
+    try:
+        yield context
+    finally:
+        await context.close()
+
+
+@pytest.fixture
+def folder(tmp_path: Path, engine: str) -> Path:
+    """A server folder with the account alice, as `kith init` leaves it (its kith.toml names its storage), on
+    each storage engine in turn, and nothing holding it open: the commands open it themselves."""
+
+    async def make() -> Path:
+        context = await new_server_account(tmp_path / "node")
+        write_config(context.config)
+        await context.close()
+        return context.config.data_dir
+
+    return asyncio.run(make())
 
 
 def ics(*events: str, extra: str = "") -> str:
@@ -168,7 +195,7 @@ def test_hostile_events_are_skipped_one_by_one() -> None:
 
 
 def test_kith_import_calendar_file_is_idempotent_and_leaves_the_owner_out(
-    data_dir: Path, tmp_path: Path
+    folder: Path, tmp_path: Path
 ) -> None:
     path = tmp_path / "calendar.ics"
     path.write_text(
@@ -178,15 +205,13 @@ def test_kith_import_calendar_file_is_idempotent_and_leaves_the_owner_out(
             "ATTENDEE:mailto:me@example.org\r\nATTENDEE:mailto:bob@example.org",
         )
     )
-    first = run_cli("--data", data_dir, "import", path, "--json")
+    first = run_cli("--data", folder, "import", path, "--json")
     assert first.code == 0, first.err
     summary = json.loads(first.out)
     assert (summary["source"], summary["interactions_added"], summary["people_created"]) == ("ical", 4, 2)
-    people = json.loads(run_cli("--data", data_dir, "people", "list", "--order", "name", "--json").out)[
-        "items"
-    ]
+    people = json.loads(run_cli("--data", folder, "people", "list", "--order", "name", "--json").out)["items"]
     assert [p["display_name"] for p in people] == ["bob@example.org", "Lovelace, Ada"]  # never the owner
-    again = json.loads(run_cli("--data", data_dir, "import", path, "--json").out)
+    again = json.loads(run_cli("--data", folder, "import", path, "--json").out)
     assert (again["interactions_added"], again["interactions_known"], again["people_created"]) == (0, 4, 0)
 
 

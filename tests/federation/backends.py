@@ -5,6 +5,7 @@ database of its own on the throw-away cluster (tests/support/postgres.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from tests.node.store.contract.conftest import PG_PENDING
 
 from . import nodes
 
-__all__ = ["backend"]
+__all__ = ["backend", "rows"]
 
 
 @pytest.fixture(params=["sqlite", "postgres"], autouse=True)
@@ -35,3 +36,19 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     finally:
         for name in made:
             server.drop_database(name)
+
+
+async def rows(db: Any, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    """The rows of ``sql`` (``?`` placeholders) read through ``db``, a node's server or graph database on either
+    engine: for tests that look at what a node stored."""
+    from node.store.sqlite.db import Database
+
+    if isinstance(db, Database):
+        from node.store.sqlite.rows import fetch_all
+
+        found: list[Any] = await db.read(lambda conn: fetch_all(conn, sql, args))
+    else:
+        from node.store.postgres.rows import fetch_all as pg_fetch_all
+
+        found = await db.read(lambda conn: pg_fetch_all(conn, sql.replace("?", "%s"), args))
+    return [tuple(r[i] for i in range(len(r))) for r in found]

@@ -1,5 +1,6 @@
 """Federation nodes whose GraphPort is the real one (node/federation_port.py over node/graph.py and the node's
-own SQLite file), for tests of what enters the owner's graph and of what the owner discloses to whom."""
+own graph database, SQLite or PostgreSQL), for tests of what enters the owner's graph and of what the owner
+discloses to whom."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from node.federation_port import NodeGraphPort
 from node.graph import Graph
+from node.store import GraphStore
 from node.store.sqlite.db import Database
 from node.store.sqlite.store import SqliteGraphStore
 
@@ -26,10 +28,19 @@ def graph(node: Node) -> Graph:
     return port(node).graph
 
 
+def graph_store(db: Any) -> GraphStore:
+    """The graph store over an account's open graph database, of its engine (the backend fixture's choice)."""
+    if isinstance(db, Database):
+        return SqliteGraphStore.of(db)
+    from node.store.postgres.store import PgGraphStore
+
+    return PgGraphStore.of(db)
+
+
 @asynccontextmanager
 async def graph_node(tmp: Path, name: str, clock: FakeClock, **kw: Any) -> AsyncIterator[Node]:
-    def factory(db: Database) -> NodeGraphPort:
-        return NodeGraphPort(Graph(SqliteGraphStore.of(db)))
+    def factory(db: Any) -> NodeGraphPort:
+        return NodeGraphPort(Graph(graph_store(db)))
 
     async with start_node(tmp, name, clock, graph_factory=factory, **kw) as node:
         yield node

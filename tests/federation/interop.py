@@ -39,12 +39,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from node.federation_port import NodeGraphPort
 from node.graph import Graph
-from node.store.sqlite.db import Database
-from node.store.sqlite.people import SqlitePeople
-from node.store.sqlite.store import SqliteGraphStore
+from node.store.people import People
 from protocol import cavage
 from protocol.keys import SigningKey, load_public_key_pem
 
+from .graphnodes import graph_store
 from .nodes import FakeClock, Node, keyring, make_config, run_node
 
 AS = "https://www.w3.org/ns/activitystreams"
@@ -335,14 +334,14 @@ async def kith_node(
     config = make_config(tmp / name, port, name, allow_private_networks=LOOPBACK, **fed)
     config = replace(config, node=replace(config.node, domain=_authority(domain or host, port)))
 
-    def real_graph(db: Database) -> NodeGraphPort:
-        return NodeGraphPort(Graph(SqliteGraphStore.of(db)))
+    def real_graph(db: Any) -> NodeGraphPort:
+        return NodeGraphPort(Graph(graph_store(db)))
 
     async with run_node(config, sock, clock, index=index, graph_factory=real_graph) as node:
         yield node
 
 
-def people(node: Node) -> SqlitePeople:
+def people(node: Node) -> People:
     graph = node.graph
     assert isinstance(graph, NodeGraphPort)
     return graph.store.people

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 
 import federation
@@ -14,6 +15,10 @@ from federation import FEDERATION
 from node.app import build_app
 from node.federation_wiring import federation_context
 from tests.conftest import new_server_account
+
+# on both storage engines: new_server_account's server is on the one the `engine` fixture names
+# (tests/support/engines.py; the `backend` fixture of the other federation modules points their own helpers)
+pytestmark = pytest.mark.usefixtures("engine")
 
 ACCOUNTS = 12
 

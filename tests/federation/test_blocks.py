@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from federation import cards, owner
 from federation.errors import FetchStatus
 from federation.signing import make_signer
+from tests.federation.backends import backend, rows  # noqa: F401  (each test on SQLite and on PostgreSQL)
 
 from .nodes import FakeClock, Node, settle, start_node
 from .peers import PeerServer, peer_server
@@ -40,16 +40,13 @@ async def card_status(fetcher: Node, target: Node, *, as_owner: bool = False) ->
 async def deliveries(node: Node) -> dict[str, list[str]]:
     """Outbox type -> the states of its deliveries."""
 
-    async def query(conn: Any) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        async with conn.execute(
-            "SELECT o.type, d.state FROM fed_deliveries d JOIN fed_outbox o ON o.seq = d.outbox_seq ORDER BY d.id"
-        ) as cur:
-            for kind, state in await cur.fetchall():
-                out.setdefault(kind, []).append(state)
-        return out
-
-    return await node.db.read(query)
+    out: dict[str, list[str]] = {}
+    sql = (
+        "SELECT o.type, d.state FROM fed_deliveries d JOIN fed_outbox o ON o.seq = d.outbox_seq ORDER BY d.id"
+    )
+    for kind, state in await rows(node.db, sql):
+        out.setdefault(kind, []).append(state)
+    return out
 
 
 async def test_a_blocked_actor_gets_no_card_by_its_own_key_or_through_its_server(tmp_path: Path) -> None:

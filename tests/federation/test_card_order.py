@@ -16,6 +16,7 @@ from federation import cards
 from federation.signing import sign
 from protocol import proofs
 from protocol.serialize import KITH_CONTEXT
+from tests.federation.backends import backend  # noqa: F401  (each test on SQLite and on PostgreSQL)
 
 from .nodes import FakeClock, Node, settle, start_node
 from .peers import PeerServer, peer_server

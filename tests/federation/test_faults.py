@@ -16,6 +16,7 @@ from aiohttp import web
 
 from federation import owner
 from federation.service import Federation
+from tests.federation.backends import backend  # noqa: F401  (each test on SQLite and on PostgreSQL)
 
 from .helpers import serve
 from .nodes import FakeClock, settle, start_node

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from federation import cards, owner
 from federation.errors import FetchStatus
+from tests.federation.backends import backend  # noqa: F401  (each test on SQLite and on PostgreSQL)
 
 from .graphnodes import graph_node, people, person_of
 from .nodes import FakeClock, settle, start_node

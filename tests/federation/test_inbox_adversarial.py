@@ -13,6 +13,8 @@ import aiohttp
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from tests.federation.backends import backend  # noqa: F401  (each test on SQLite and on PostgreSQL)
+
 from .actors import remote_actor
 from .nodes import FakeClock, Node, keyring, start_node
 

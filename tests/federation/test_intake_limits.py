@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from federation.signing import sign
+from tests.federation.backends import backend, rows  # noqa: F401  (each test on SQLite and on PostgreSQL)
 
 from .actors import RemoteActorServer, remote_actor
 from .nodes import FakeClock, Node, keyring, start_node
@@ -216,11 +217,7 @@ def test_inbox_limits_are_settings(tmp_path: Path) -> None:
 
 
 async def stored_bodies(node: Node) -> list[dict[str, Any]]:
-    async def fn(conn: Any) -> list[dict[str, Any]]:
-        async with conn.execute("SELECT body FROM fed_inbox ORDER BY seq") as cur:
-            return [json.loads(r[0]) for r in await cur.fetchall()]
-
-    return await node.db.read(fn)
+    return [json.loads(r[0]) for r in await rows(node.db, "SELECT body FROM fed_inbox ORDER BY seq")]
 
 
 def note(actor: str, n: int, *, to: list[str], content: str = "hi") -> dict[str, Any]:

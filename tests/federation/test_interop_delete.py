@@ -17,6 +17,8 @@ from federation import cards, owner
 from federation.errors import Gone
 from node.cli_federation import ACTOR_DELETE_WARNING, RUNTIME_URL_FILE
 from node.cli_federation import main as cli
+from node.config import write_config
+from tests.federation.backends import backend  # noqa: F401  (each test on SQLite and on PostgreSQL)
 
 from .interop import AS, DevServer, dev_server, fill, identities, kith_node, vector
 from .nodes import FakeClock, Node, settle, start_node
@@ -153,6 +155,7 @@ async def test_a_delete_interrupted_after_the_tombstone_is_sent_by_the_next_atte
 async def test_the_owner_api_and_cli_delete_only_when_told_to(tmp_path: Path) -> None:
     async with real_node(tmp_path, "alice", 0) as node:
         data = node.ctx.config.data_dir
+        write_config(node.ctx.config)  # as `kith serve` leaves it: the CLI finds the accounts by storage.url
         (data / "token").write_text(node.token)
         (data / RUNTIME_URL_FILE).write_text(node.base.replace("alice.test", "127.0.0.1"))  # where it listens
         headers = {"Authorization": f"Bearer {node.token}"}

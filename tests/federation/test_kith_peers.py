@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -12,6 +11,7 @@ from federation import cards, kith, owner
 from federation.errors import FetchStatus, NotFound
 from protocol import proofs
 from protocol.errors import InvalidRecord
+from tests.federation.backends import backend, rows  # noqa: F401  (each test on SQLite and on PostgreSQL)
 
 from .nodes import FakeClock, settle, start_node
 
@@ -124,17 +124,15 @@ async def test_card_reaches_allowed_circles_only(tmp_path: Path) -> None:
         assert a.actor not in d.graph.cards
 
         # personal inboxes only, and nothing public about it
-        async def query(conn: Any) -> tuple[list[Any], list[str]]:
-            async with conn.execute("SELECT body, public FROM fed_outbox WHERE type = 'Update'") as cur:
-                rows = list(await cur.fetchall())
-            async with conn.execute(
-                "SELECT inbox FROM fed_deliveries d JOIN fed_outbox o ON o.seq = d.outbox_seq"
-                " WHERE o.type = 'Update'"
-            ) as cur:
-                return rows, sorted(r[0] for r in await cur.fetchall())
-
-        rows, inboxes = await a.db.read(query)
-        for body, public in rows:
+        updates = await rows(a.db, "SELECT body, public FROM fed_outbox WHERE type = 'Update'")
+        inboxes = sorted(
+            r[0]
+            for r in await rows(
+                a.db,
+                "SELECT inbox FROM fed_deliveries d JOIN fed_outbox o ON o.seq = d.outbox_seq WHERE o.type = 'Update'",
+            )
+        )
+        for body, public in updates:
             doc = json.loads(body)
             assert public == 0 and "to" not in doc and "cc" not in doc
         assert inboxes == sorted([b.actor + "/inbox", c.actor + "/inbox"])

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from federation import owner
 from protocol import cavage
 from protocol.keys import SigningKey, load_public_key_pem
+from tests.federation.backends import backend  # noqa: F401  (each test on SQLite and on PostgreSQL)
 
 from .helpers import serve
 from .nodes import FakeClock, Node, keyring, settle, start_node

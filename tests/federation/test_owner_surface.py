@@ -21,6 +21,7 @@ from node.errors import NodeError
 from node.federation_access import ACCESS, RunningFederation
 from node.server import write_token
 from protocol.errors import KithError
+from tests.federation.backends import backend  # noqa: F401  (each test on SQLite and on PostgreSQL)
 
 from .nodes import FakeClock, Node, settle, start_node
 

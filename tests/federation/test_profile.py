@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from tests.federation.backends import backend  # noqa: F401  (each test on SQLite and on PostgreSQL)
 from tests.web.conftest import Browserish, Node, federating_node, run_cli, sign_in
 
 from .memgraph import MemoryGraph
@@ -56,6 +57,7 @@ async def profile_rows(node: Node) -> int:
 
 async def test_the_public_card_is_the_actor_and_every_change_reaches_followers(tmp_path: Path) -> None:
     clock = FakeClock(time.time())  # the node runs on the real clock: the peer signs with the same time
+    # (federating_node is a `kith init` folder, tests/web/conftest.py: SQLite in both of this test's runs)
     async with federating_node(tmp_path / "alice", "alice") as node, peer_server(clock) as p:
         actor = node.base + "/users/alice"
         p.add("fan")

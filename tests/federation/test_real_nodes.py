@@ -24,6 +24,7 @@ from node.context import AccountContext
 from node.federation_wiring import setup_federation
 from node.owner_card import set_card, set_disclosure
 from node.server import new_token
+from tests.federation.backends import backend  # noqa: F401  (each test on SQLite and on PostgreSQL)
 
 from .helpers import ScriptedResolver
 from .nodes import keyring, make_config, open_account

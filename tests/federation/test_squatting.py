@@ -11,6 +11,7 @@ from pathlib import Path
 from federation import cards, owner
 from federation.errors import FetchStatus
 from node.owner_card import set_card, set_disclosure
+from tests.federation.backends import backend  # noqa: F401  (each test on SQLite and on PostgreSQL)
 
 from .graphnodes import graph, graph_node, person_of, port
 from .nodes import FakeClock, Node, settle, start_node

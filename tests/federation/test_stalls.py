@@ -26,6 +26,7 @@ from federation.inbox import KEY_FETCHES, KEY_FETCHES_PER_CLIENT
 from federation.service import INBOX_PER_HOST
 from federation.signing import sign
 from protocol.wire import format_http_date
+from tests.federation.backends import backend  # noqa: F401  (each test on SQLite and on PostgreSQL)
 
 from .helpers import serve
 from .nodes import FakeClock, Node, keyring, start_node

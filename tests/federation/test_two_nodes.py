@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
 from federation import owner
 from federation.ports import ActorSource, RemoteActor
+from tests.federation.backends import backend, rows  # noqa: F401  (each test on SQLite and on PostgreSQL)
 
 from .memgraph import MemoryGraph
 from .nodes import FakeClock, settle, start_node
@@ -154,9 +154,5 @@ async def test_a_failing_graph_is_retried_then_given_up_never_stuck(tmp_path: Pa
             await settle(a, b)
             clock.advance(3600)
 
-        async def states(conn: Any) -> list[tuple[str, int, str]]:
-            async with conn.execute("SELECT state, attempts, last_error FROM fed_inbox") as cur:
-                return [tuple(r) for r in await cur.fetchall()]
-
-        [(state, attempts, error)] = await b.db.read(states)
+        [(state, attempts, error)] = await rows(b.db, "SELECT state, attempts, last_error FROM fed_inbox")
         assert state == "rejected" and attempts == 6 and "graph unavailable" in error

@@ -20,6 +20,7 @@ from federation.process import HANDLERS
 from federation.received import Received, Wire, parse
 from protocol.errors import MalformedInput
 from protocol.records import Accept, Block, Delete, Follow, Move, Offer, ProfileCard, Undo, Update
+from tests.federation.backends import backend  # noqa: F401  (each test on SQLite and on PostgreSQL)
 
 from .actors import remote_actor
 from .nodes import FakeClock, start_node

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from node.web import setup_web
+from tests.federation.backends import backend  # noqa: F401  (each test on SQLite and on PostgreSQL)
 from tests.web.browser import DESKTOP, PHONE, chromium, needs_browser, page_in, shoot, sign_in
 from tests.web.test_browser import UNLABELED
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from node.cli import main as cli_main
+from node.config import write_config
+from tests.federation.backends import backend  # noqa: F401  (each test on SQLite and on PostgreSQL)
 
 from .nodes import OrgNode, settle
 from .world import world
@@ -32,8 +34,10 @@ def run_cli(*argv: str) -> tuple[int, str, str]:
 
 
 def _local(node: OrgNode) -> Path:
-    """The node's data folder, with the address `kith serve` would have written for the CLI to find it."""
+    """The node's data folder as `kith serve` leaves it for the CLI: its configuration (on PostgreSQL, the
+    storage.url the CLI reads the accounts from) and the address the server listens at."""
     data = node.ctx.config.data_dir
+    write_config(node.ctx.config)
     (data / "serve.url").write_text("http://127.0.0.1:" + node.base.rsplit(":", 1)[1] + "\n")
     return data
 
